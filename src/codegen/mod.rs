@@ -718,7 +718,7 @@ fn render_module(
     module_doc.push(lit(""));
     module_doc.push(lit(&match accuracy {
         Accuracy::Ulps(_) => format!(
-            "Accuracy budget: {accuracy} of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64."
+            "Accuracy budget: {accuracy} of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number types that meet it, `f64` with as few operations as it takes in double-double (module `dd`), and, where its form needs it, again in the wide-range `Xd` when a time is below 2^-24 or the result is not a normal f64."
         ),
         Accuracy::Fast => "Lowering: naive (`--accuracy fast`: plain f64 operations as written, without the stable rewrites; inaccurate where the formula cancels).".to_owned(),
     }));

@@ -548,12 +548,7 @@ fn base_difference(pool: &mut Pool, u: ExprId, v: ExprId) -> Option<ExprId> {
             if pool.free_symbols(u).is_empty() || pool.free_symbols(v).is_empty() {
                 return None;
             }
-            let d = pool.sub(u, v);
-            let d = poly::expand(pool, d);
-            let d = match pool.node(d).clone() {
-                Node::Add(xs) => two_point_difference(pool, &xs).unwrap_or(d),
-                _ => d,
-            };
+            let d = expanded_difference(pool, u, v);
             (pool_len(pool, d) < pool_len(pool, u) + pool_len(pool, v)).then_some(d)
         }
     }
@@ -826,12 +821,7 @@ fn power_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 else {
                     continue;
                 };
-                let d = pool.sub(x, y);
-                let d = poly::expand(pool, d);
-                let d = match pool.node(d).clone() {
-                    Node::Add(ts) => two_point_difference(pool, &ts).unwrap_or(d),
-                    _ => d,
-                };
+                let d = expanded_difference(pool, x, y);
                 let lb = pool.call(Func::Log, b);
                 let arg = pool.mul(vec![d, lb]);
                 let m = pool.call(Func::Expm1, arg);
@@ -919,16 +909,21 @@ const DIFFERENCE_FUNCS: [Func; 7] = [
     Func::Atan,
 ];
 
+/// `a - b` expanded, so that `pi/252 - 125 pi (1/125 + t)/252` is `-125 pi t/252` exactly,
+/// and where it is one polynomial at two times, through their difference
+/// ([`two_point_difference`]).
+fn expanded_difference(pool: &mut Pool, a: ExprId, b: ExprId) -> ExprId {
+    let d = pool.sub(a, b);
+    let d = poly::expand(pool, d);
+    match pool.node(d).clone() {
+        Node::Add(xs) => two_point_difference(pool, &xs).unwrap_or(d),
+        _ => d,
+    }
+}
+
 /// `f(a) - f(b)` through `a - b`, or None where no identity applies on the domain.
 fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<ExprId> {
-    // Expanded, so that `pi/252 - 125 pi (1/125 + t)/252` is `-125 pi t/252` exactly.
-    let a_minus_b = pool.sub(a, b);
-    let a_minus_b = poly::expand(pool, a_minus_b);
-    // The same polynomial at two times: its difference factors through theirs.
-    let a_minus_b = match pool.node(a_minus_b).clone() {
-        Node::Add(xs) => two_point_difference(pool, &xs).unwrap_or(a_minus_b),
-        _ => a_minus_b,
-    };
+    let a_minus_b = expanded_difference(pool, a, b);
     // A difference that neither simplifies below its parts nor is a polynomial (whose
     // zero root-factor keeps) is no more exact than the difference of the two values, and
     // it costs: `log1p((tan(u) - c)/c)` loses `tan(u)/c` once it is below 2^-106.

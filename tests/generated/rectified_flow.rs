@@ -2,7 +2,7 @@
 //!
 //! Evaluators of the process `rectified_flow` (rectified flow: alpha = 1 - t, sigma = t).
 //!
-//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number types that meet it, `f64` with as few operations as it takes in double-double (module `dd`), and, where its form needs it, again in the wide-range `Xd` when a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
