@@ -6,12 +6,13 @@
 //! `ln_1p`, ...) runs each operation either in `f64` or in double-double. Cheapest first:
 //! all in f64; else the few operations that a first-order error analysis blames for the
 //! error (`contributions`: each operation alone in f64, the rest in double-double) move to
-//! double-double, until the budget is met, which may take all of them. A wide argument of
-//! `exp`, `expm1`, `ln`, `ln_1p` or `sqrt` in f64 is corrected to first order
+//! double-double, until the budget is met, which may take all of them. An f64 `exp`,
+//! `ln`, `sin`, ... of a double-double argument is corrected to first order
 //! (`runtime::Narrow`), so a polynomial in double-double under an f64 `exp` costs a few
-//! flops, not a double-double exponential. Every form falls back to the wide-range `Xd`
-//! where a time is tiny or a result is not a normal f64 (`runtime::ordinary`), as the
-//! emitted wrapper does. The measurement interprets the lowered program in the runtime's
+//! flops, not a double-double exponential. A form falls back to the wide-range `Xd` where
+//! a time is tiny or a result is not a normal f64 (`runtime::ordinary`), as the emitted
+//! wrapper does, unless it meets the budget without. The measurement interprets the
+//! lowered program in the runtime's
 //! own number types (`Program::run_mixed`), so it computes bit for bit what the compiled
 //! module computes; `--verify` then checks the compiled module itself.
 

@@ -436,8 +436,9 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
 /// A function that computes from its program. A stable module writes the body once,
 /// generic over the runtime's number type, as a private `NAME_in::<R>`; the public
 /// function runs it with `f64` narrow and double-double wide (which operations are wide
-/// is what the accuracy budget chose: none, some or all) and, where a time is tiny or a value came out non-finite, zero or
-/// subnormal (`dd::ordinary`), again in the wide-range `Xd`.
+/// is what the accuracy budget chose: none, some or all) and, unless the form meets its
+/// budget without, again in the wide-range `Xd` where a time is tiny or a value came out
+/// non-finite, zero or subnormal (`dd::ordinary`).
 fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<FnView> {
     let (form, fallback) = (f.form, f.fallback);
     if form == Form::Naive {
