@@ -161,7 +161,15 @@ fn wide_cost(op: &Op) -> f64 {
 /// the budget is below one ulp, which f64 rounding at every operation cannot promise).
 fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     let n = f.program.ops.len();
-    let mut wide = vec![budget < 1.0; n];
+    // A long program gets the two ends of the search only: a round costs one run of the
+    // program per operation.
+    let mut wide = vec![budget < 1.0 || n > SEARCH_OPS; n];
+    if n > SEARCH_OPS && !measured(f, &vec![false; n], true, case).passed() {
+        return wide;
+    }
+    if n > SEARCH_OPS {
+        return vec![false; n];
+    }
     for round in 0..MAX_ROUNDS {
         // The share of the best gain an operation needs to move: a quarter, then less
         // each round, so that a long tail of small errors moves in a few rounds.
@@ -207,6 +215,11 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
 /// costs a measurement of every row and one run per operation, and the bundled library
 /// needs at most 9.
 const MAX_ROUNDS: usize = 16;
+
+/// The longest program [`search`] looks into (the bundled library's longest has under 250
+/// operations); a longer one runs all in f64 if that meets the budget, else all in
+/// double-double.
+const SEARCH_OPS: usize = 1_000;
 
 /// The margin the search keeps below the budget, in ulps: an error at an unsampled time
 /// can exceed the largest sampled one (errors of scalar functions are whole ulps).
