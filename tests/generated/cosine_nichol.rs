@@ -3296,6 +3296,78 @@ mod dd {
     );
     /// ln 2 as a double-double.
     pub const LN_2: Dd = Dd::new(std::f64::consts::LN_2, 2.3190468138462996e-17);
+    /// ln 2/64 as a double-double (`LN_2` scaled, exactly).
+    const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
+    /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
+    const TINY_EXP: f64 = 0.0055;
+    /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
+    /// bits).
+    const EXP2_64: [Dd; 64] = [
+        Dd::new(1.0, 0.0),
+        Dd::new(1.0108892860517005, -1.5234778603368577e-17),
+        Dd::new(1.0218971486541166, 5.109225028973444e-17),
+        Dd::new(1.0330248790212284, 7.600838874027088e-18),
+        Dd::new(1.0442737824274138, 8.551889705537965e-17),
+        Dd::new(1.0556451783605572, 1.759325738772092e-18),
+        Dd::new(1.0671404006768237, -7.899853966841582e-17),
+        Dd::new(1.0787607977571199, -6.656660436056593e-17),
+        Dd::new(1.0905077326652577, -3.046782079812471e-17),
+        Dd::new(1.102382583307841, 5.2660368715706944e-17),
+        Dd::new(1.1143867425958924, 1.0410278456845571e-16),
+        Dd::new(1.1265216186082418, 5.165856758795457e-17),
+        Dd::new(1.1387886347566916, 8.912812676025408e-17),
+        Dd::new(1.1511892299529827, 3.250710218863827e-17),
+        Dd::new(1.1637248587775775, 3.8292048369240935e-17),
+        Dd::new(1.1763969916502812, 5.554203254218079e-17),
+        Dd::new(1.189207115002721, 3.982015231465646e-17),
+        Dd::new(1.202156731452703, 6.644981499252301e-17),
+        Dd::new(1.215247359980469, -7.712630692681488e-17),
+        Dd::new(1.22848053610687, -1.89878163130253e-17),
+        Dd::new(1.241857812073484, 4.658027591836937e-17),
+        Dd::new(1.255380757024691, -6.7113898212968784e-18),
+        Dd::new(1.2690509571917332, 2.667932131342186e-18),
+        Dd::new(1.2828700160787783, 1.713594918243561e-17),
+        Dd::new(1.2968395546510096, 2.5382502794888315e-17),
+        Dd::new(1.3109612115247644, -7.181536135519454e-17),
+        Dd::new(1.3252366431597413, -2.8587312100388614e-17),
+        Dd::new(1.339667524053303, 8.927282594831732e-17),
+        Dd::new(1.3542555469368927, 7.70094837980299e-17),
+        Dd::new(1.3690024229745905, 9.593797919118849e-17),
+        Dd::new(1.383909881963832, -6.770511658794786e-17),
+        Dd::new(1.3989796725383112, -9.614213209051323e-17),
+        Dd::new(std::f64::consts::SQRT_2, -9.667293313452913e-17),
+        Dd::new(1.42961333839197, -1.2031642489053655e-17),
+        Dd::new(1.4451808069770467, -3.0237581349939873e-17),
+        Dd::new(1.460917794180647, -5.600377186075216e-17),
+        Dd::new(1.4768261459394993, -3.483994556892796e-17),
+        Dd::new(1.4929077282912648, 1.4192920154284036e-17),
+        Dd::new(1.5091644275934228, -1.016455327754295e-16),
+        Dd::new(1.5255981507445384, -1.1024941712342561e-16),
+        Dd::new(1.5422108254079407, 7.949834809697621e-17),
+        Dd::new(1.559004400237837, 3.7812070533575275e-17),
+        Dd::new(1.5759808451078865, -1.0136916471278304e-17),
+        Dd::new(1.593142151342267, -1.0094406542311964e-16),
+        Dd::new(1.6104903319492543, 2.4707192569797888e-17),
+        Dd::new(1.6280274218573478, -6.712955084707084e-17),
+        Dd::new(1.645755478153965, -1.0125679913674773e-16),
+        Dd::new(1.6636765803267364, 5.8909926967131e-17),
+        Dd::new(1.681792830507429, 8.199010020581497e-17),
+        Dd::new(1.7001063537185235, -8.0237193703977e-18),
+        Dd::new(1.718619298122478, -1.851380418263111e-17),
+        Dd::new(1.7373338352737062, 3.164389299292957e-17),
+        Dd::new(1.7562521603732995, 2.960140695448873e-17),
+        Dd::new(1.7753764925265212, 6.429731796556572e-17),
+        Dd::new(1.7947090750031072, 1.8227458427912087e-17),
+        Dd::new(1.8142521755003989, -9.969531538920349e-17),
+        Dd::new(1.8340080864093424, 3.283107224245627e-17),
+        Dd::new(1.8539791250833855, 9.761887490727594e-17),
+        Dd::new(1.8741676341103, -6.122763413004143e-17),
+        Dd::new(1.8945759815869656, 3.4034035352165297e-17),
+        Dd::new(1.9152065613971474, -1.0619946056195963e-16),
+        Dd::new(1.9360617934922943, 1.0332385960676326e-16),
+        Dd::new(1.9571441241754002, 8.960767791036668e-17),
+        Dd::new(1.978456026387951, 4.0388753109278167e-17),
+    ];
     /// `1/n!` for `n = 2..=27`, each correctly rounded to a double-double.
     const INV_FACT: [Dd; 26] = [
         Dd::new(0.5, 0.0),
@@ -3404,25 +3476,24 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
-        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
-        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
-        /// 2^-41 of the rest and needs no more than f64 precision.
-        fn expm1_small(self) -> Dd {
-            const TO_SMALL: f64 = 1.0 / 1024.0;
-            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
-            let x = s.hi;
-            let tail = x * x * x
-                * (inv_fact(5).hi
-                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
-            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
-                + Dd::from_f64(tail);
-            let mut e = s + s.square() * p;
-            for _ in 0..10 {
-                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
+        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
+        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        fn expm1_tiny(self) -> Dd {
+            let x = self.hi;
+            let mut rest = inv_fact(11).hi;
+            for n in (6..11).rev() {
+                rest = rest * x + inv_fact(n).hi;
             }
-            e
+            let rest = rest * x;
+            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            for n in [4, 3, 2] {
+                h = h * self + inv_fact(n);
+            }
+            self + self.square() * h
         }
+        /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
+        /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
         pub fn exp(self) -> Dd {
             if self.hi > 709.8 {
                 return Dd::from_f64(f64::INFINITY);
@@ -3430,14 +3501,17 @@ mod dd {
             if self.hi < -745.2 {
                 return Dd::from_f64(0.0);
             }
-            let k = (self.hi / std::f64::consts::LN_2).round();
-            let r = self - LN_2.mul_f64(k);
-            let e = r.expm1_small();
-            (e + Dd::from_f64(1.0)).ldexp(k as i32)
+            let n = (self.hi * (64.0 / std::f64::consts::LN_2)).round();
+            let r = self - LN_2_64.mul_f64(n);
+            let n = n as i64;
+            let j = n.rem_euclid(64);
+            let t = EXP2_64[j as usize];
+            let e = r.expm1_tiny();
+            (t + t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
-            if self.hi.abs() <= 0.34 {
-                self.expm1_small()
+            if self.hi.abs() <= TINY_EXP {
+                self.expm1_tiny()
             } else {
                 self.exp() - Dd::from_f64(1.0)
             }
