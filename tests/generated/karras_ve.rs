@@ -2042,9 +2042,10 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
-    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
-    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over a pair of these
+    //! types ([`Narrow`]): `f64` for most operations and `Dd` for those the module's accuracy
+    //! budget needs, and, where the form needs it, `Xd` for all when [`ordinary`] says that
+    //! result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2068,8 +2069,8 @@ mod dd {
         (s, b - (s - a))
     }
     /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
-    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
-    /// call into libm, and double-double products were an order of magnitude slower).
+    /// has one in hardware, else by Dekker's splitting (without the target feature, `mul_add`
+    /// is a call into libm's `fma` for every product).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
@@ -2093,7 +2094,7 @@ mod dd {
             let s = a * 3.725290298461914e-9;
             let c = SPLITTER * s;
             let hi = c - (c - s);
-            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+            (hi * 268_435_456.0, (s - hi) * 268_435_456.0)
         } else {
             let c = SPLITTER * a;
             let hi = c - (c - a);
