@@ -161,54 +161,58 @@ fn wide_cost(op: &Op) -> f64 {
 /// the budget is below one ulp, which f64 rounding at every operation cannot promise).
 fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     let n = f.program.ops.len();
+    let all = |w: bool| vec![w; n];
+    if budget < 1.0 {
+        return all(true);
+    }
     // A long program gets the two ends of the search only: a round costs one run of the
     // program per operation.
-    let mut wide = vec![budget < 1.0 || n > SEARCH_OPS; n];
-    if n > SEARCH_OPS && !measured(f, &vec![false; n], true, case).passed() {
-        return wide;
-    }
     if n > SEARCH_OPS {
-        return vec![false; n];
+        return all(worst_miss(f, &all(false), case).is_some());
     }
+    let mut wide = all(false);
     for round in 0..MAX_ROUNDS {
         // The share of the best gain an operation needs to move: a quarter, then less
         // each round, so that a long tail of small errors moves in a few rounds.
         let share = 0.25 / (1u32 << round.min(20)) as f64;
-        if wide.iter().all(|&w| w) || measured(f, &wide, true, case).passed() {
+        if wide.iter().all(|&w| w) {
             return wide;
         }
-        // The row that misses its bound by the largest factor.
-        let worst = case
-            .rows
-            .iter()
-            .map(|r| {
-                let got = value(f, &wide, true, &r.args);
-                (r, check::error(got, r.want, r.scale) / r.bound)
-            })
-            .filter(|(_, q)| q.is_nan() || *q > 1.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(r, _)| r.args.clone());
-        let before = wide.iter().filter(|&&w| w).count();
-        if let Some(args) = worst {
-            let c = contributions(f, &args);
-            // Error removed per unit of cost.
-            let gain = |i: usize| c[i] / wide_cost(&f.program.ops[i]);
-            let best = (0..n).filter(|&i| !wide[i]).map(gain).fold(0.0, f64::max);
-            if best > 0.0 {
-                let moved: Vec<usize> = (0..n)
-                    .filter(|&i| !wide[i] && gain(i) >= best * share)
-                    .collect();
-                for i in moved {
-                    wide[i] = true;
-                }
+        let Some(args) = worst_miss(f, &wide, case) else {
+            return wide;
+        };
+        let c = contributions(f, &args);
+        // Error removed per unit of cost.
+        let gain = |i: usize| c[i] / wide_cost(&f.program.ops[i]);
+        let best = (0..n).filter(|&i| !wide[i]).map(gain).fold(0.0, f64::max);
+        if best > 0.0 {
+            let moved: Vec<usize> = (0..n)
+                .filter(|&i| !wide[i] && gain(i) >= best * share)
+                .collect();
+            for i in moved {
+                wide[i] = true;
             }
-        }
-        if wide.iter().filter(|&&w| w).count() == before {
+        } else {
             // Nothing to blame (an error from the wide-range path): everything wide.
             wide.fill(true);
         }
     }
-    vec![true; n]
+    all(true)
+}
+
+/// The arguments of the row of `case` that `f` (with the operations `wide` marks in
+/// double-double, and the `Xd` fallback) misses by the largest factor of its bound; None
+/// when it meets every row.
+fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
+    case.rows
+        .iter()
+        .map(|r| {
+            let got = value(f, wide, true, &r.args);
+            (r, check::error(got, r.want, r.scale) / r.bound)
+        })
+        .filter(|(_, q)| q.is_nan() || *q > 1.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(r, _)| r.args.clone())
 }
 
 /// The rounds [`search`] takes before it settles for double-double throughout: each
