@@ -280,8 +280,8 @@ fn kl_work_beyond_seconds_is_refused() {
     let (code, _, err) = kl(&many);
     assert_eq!(code, 2, "{err}");
     // The model itself: linear in the steps and in the dimension.
-    let w = diffsym::analysis::kl_work(&[999], 786);
-    assert_eq!(w, 1000.0 * 1000.0);
+    let w = diffsym::analysis::kl_work(&[999], 7000);
+    assert_eq!(w, 1000.0 * 10_000.0);
 }
 
 /// `alpha(t) = exp(-(sum_{k=1}^{n} k/(k+1) t^k))` with `sigma = sqrt(1 - alpha^2)`: the

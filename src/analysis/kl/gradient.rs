@@ -144,7 +144,7 @@ fn gradient(
                 trace.clear();
                 let traced = prep.affine_traced(lam, m, |map, state| trace.push((*map, state)));
                 if sampler == Sampler::Ddim {
-                    prep.ddim(lam, m)
+                    prep.law(lam, m)
                 } else {
                     traced
                 }
@@ -241,7 +241,7 @@ impl Prepared {
     }
 
     /// The adjoints of the values of step k's end points (t_k, t_{k-1}) given those of the
-    /// step's map: the chain rule through [`Prepared::step_map`]'s formulas.
+    /// step's map: the chain rule through the formulas of [`super::lanes::step_map`].
     fn step_adjoint(&self, k: usize, lam: f64, map: &StepMap, bar: MapBar) -> (PointBar, PointBar) {
         let (p, q) = (&self.pts[k], &self.pts[k - 1]);
         let st = &self.steps[k - 1];
@@ -263,7 +263,7 @@ impl Prepared {
             Sampler::Ddpm => {
                 // With b = a_k/a_{k-1}, c = s_{k-1}/s_k, E = (b c)^2: A = b v_{k-1}/v_k,
                 // G = b^2 v_{k-1}/v_k, q = s_{k-1}^2 (1 - E)/v_{k-1}.
-                let b = st.ratio;
+                let b = p.a / q.a;
                 let c = q.s / p.s;
                 let x = p.s * q.a - q.s * p.a;
                 let w = q.a * p.s + p.a * q.s;
@@ -306,7 +306,8 @@ impl Prepared {
         (bp, bq)
     }
 
-    /// The chain rule through [`Prepared::euler_family`]: `bars` are the adjoints of
+    /// The chain rule through the Euler family's (A - 1, D, Q) as functions of the points'
+    /// values (`lanes::euler`, `lanes::heun`): `bars` are the adjoints of
     /// (A - 1, D, Q). Returns the adjoints of v_k and v_{k-1} it adds.
     fn euler_family_adjoint(
         &self,
