@@ -18,8 +18,13 @@ pub enum Verdict {
     Checked { points: usize, max_rel: f64 },
     /// An inequality that held at `points` sample points.
     Sampled { points: usize },
-    /// A counterexample: where, and what was found there.
-    Failed { at: String, detail: String },
+    /// A counterexample: where, and what was found there; for an equation, the values of
+    /// its two sides there (`undefined (...)` for a side with no value).
+    Failed {
+        at: String,
+        detail: String,
+        sides: Option<[String; 2]>,
+    },
 }
 
 /// Number of sample points for numeric checks.
@@ -65,13 +70,20 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
                 points += 1;
             }
             Compared::BothUndefined => {}
-            Compared::Differ(detail) => return Verdict::Failed { at, detail },
+            Compared::Differ { left, right } => {
+                return Verdict::Failed {
+                    at,
+                    detail: format!("left side {left}, right side {right}"),
+                    sides: Some([left, right]),
+                };
+            }
         }
     }
     if points == 0 {
         return Verdict::Failed {
             at: "every sample point".to_owned(),
             detail: "both sides undefined".to_owned(),
+            sides: None,
         };
     }
     Verdict::Checked { points, max_rel }
@@ -92,7 +104,10 @@ enum Compared {
     },
     BothUndefined,
     /// Certified different, or defined on one side only: what was found.
-    Differ(String),
+    Differ {
+        left: String,
+        right: String,
+    },
 }
 
 /// Compares `lhs` and `rhs` at `env` with certified balls, raising the precision from 256
@@ -154,11 +169,10 @@ fn compare(
                 }
                 let best = diff.sub(&rad, 64, RoundingMode::Down);
                 if best.cmp(&tol).is_some_and(|c| c > 0) {
-                    return Compared::Differ(format!(
-                        "left side {}, right side {}",
-                        show(&l),
-                        show(&r)
-                    ));
+                    return Compared::Differ {
+                        left: show(&l),
+                        right: show(&r),
+                    };
                 }
                 if last {
                     // Equal to every bit the evaluation resolves (both may vanish here).
@@ -169,11 +183,10 @@ fn compare(
             }
             (Err(BallError::Eval(_)), Err(BallError::Eval(_))) => return Compared::BothUndefined,
             (Err(BallError::Eval(_)), Ok(_)) | (Ok(_), Err(BallError::Eval(_))) => {
-                return Compared::Differ(format!(
-                    "left side {}, right side {}",
-                    show(&l),
-                    show(&r)
-                ));
+                return Compared::Differ {
+                    left: show(&l),
+                    right: show(&r),
+                };
             }
             _ if last => return Compared::BothUndefined,
             _ => {}
@@ -327,6 +340,7 @@ pub fn g2_nonnegative(pool: &mut Pool, g2: ExprId) -> Verdict {
             // Grid points are dyadic: the shortest round-trip form is exact.
             at: format!("t in [{a}, {b}]"),
             detail: "g2 < 0 at the sample points there: no real diffusion coefficient g".to_owned(),
+            sides: None,
         },
         None => Verdict::Sampled { points },
     }

@@ -1,6 +1,7 @@
 //! The single integration-test binary (matklad style): one module per feature.
 
 mod asymptotics;
+mod check_formats;
 mod cli;
 mod codegen;
 mod data;
