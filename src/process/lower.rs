@@ -167,6 +167,9 @@ struct Lowerer<'a> {
     defs: HashMap<String, Definition>,
     /// Every function name defined in the process (lowered or not yet), with its arity.
     signatures: HashMap<String, (usize, Span)>,
+    /// Whether the derived quantities (f, g2, ...) could not be derived because of an error
+    /// already reported: calls to them are then not reported again (one typo, one error).
+    quantities_missing: bool,
     errors: Vec<Diag>,
     source_text: Option<&'a str>,
 }
@@ -179,6 +182,7 @@ impl<'a> Lowerer<'a> {
             params: Vec::new(),
             defs: HashMap::default(),
             signatures: HashMap::default(),
+            quantities_missing: false,
             errors: Vec::new(),
             source_text: None,
         }
@@ -280,6 +284,7 @@ impl<'a> Lowerer<'a> {
                 Err(e) => self.error(*e),
             }
         }
+        self.quantities_missing = quantities.is_empty() && !self.errors.is_empty();
         let mut asserts = Vec::new();
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
@@ -739,13 +744,8 @@ impl<'a> Lowerer<'a> {
                 .with_label(span, "not defined");
             if name == "t" {
                 e = e.with_help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
-            } else if let Some(p) = self
-                .params
-                .iter()
-                .min_by_key(|p| edit_distance(&p.name, name))
-                .filter(|p| edit_distance(&p.name, name) <= 2)
-            {
-                e = e.with_help(format!("did you mean `{}`?", p.name));
+            } else if let Some(near) = closest(name, self.params.iter().map(|p| p.name.as_str())) {
+                e = e.with_help(format!("did you mean `{near}`?"));
             }
             self.error(e);
         }
@@ -765,13 +765,26 @@ impl<'a> Lowerer<'a> {
             self.signatures.get(name).map(|&(n, _)| n)
         };
         let Some(arity) = arity else {
+            if self.quantities_missing && derive::Quantity::from_name(name).is_some() {
+                // A derived quantity of a process whose definitions failed: reported there.
+                for a in args {
+                    self.expr(a, scope);
+                }
+                return self.pool.zero();
+            }
+            let builtins = BUILTIN_LIST.split(", ");
+            let own = self.signatures.keys().map(String::as_str);
+            let help = match closest(name, builtins.chain(own)) {
+                Some(near) => format!("did you mean `{near}`? builtins are {BUILTIN_LIST}"),
+                None => format!("builtins are {BUILTIN_LIST}"),
+            };
             self.error(
                 Diag::new(
                     codes::LOWER_UNKNOWN_FUNCTION,
                     format!("unknown function `{name}`"),
                 )
                 .with_label(func.span, "not a builtin or a function of this process")
-                .with_help(format!("builtins are {BUILTIN_LIST}")),
+                .with_help(help),
             );
             for a in args {
                 self.expr(a, scope);
@@ -968,6 +981,19 @@ fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
             args.iter().for_each(|x| collect_calls(x, out));
         }
     }
+}
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo of
+/// it: at most 2 edits, and fewer than half of the name's characters. Ties go to the
+/// alphabetically first, so the hint does not depend on the candidates' order.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let most = 2.min(name.chars().count().saturating_sub(1) / 2);
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(c, name), c))
+        .filter(|&(d, _)| d <= most)
+        .min()
+        .map(|(_, c)| c)
 }
 
 /// Levenshtein distance, for "did you mean" hints.

@@ -34,6 +34,45 @@ fn unknown_function() {
     insta::assert_snapshot!(err);
 }
 
+/// Issue 14, "Errors that help": a near miss of a builtin or of the process's own functions
+/// and quantities gets a "did you mean"; a name near nothing does not.
+#[test]
+fn typos_get_a_suggestion() {
+    for (line, wrong, near) in [
+        ("    beta(t) = sqr(t);\n", "sqr", Some("sqrt")),
+        ("    beta(t) = expp(t);\n", "expp", Some("exp")),
+        ("    assert alpah(t) == 1 - t;\n", "alpah", Some("alpha")),
+        (
+            "    assert lamda(t) == lambda(t);\n",
+            "lamda",
+            Some("lambda"),
+        ),
+        ("    beta(t) = foo(t);\n", "foo", None),
+        ("    beta(t) = q(t);\n", "q", None),
+    ] {
+        let err = bad("typo.dsym", process_with(line));
+        assert!(
+            err.contains(&format!("unknown function `{wrong}`")),
+            "{err}"
+        );
+        match near {
+            Some(n) => assert!(err.contains(&format!("did you mean `{n}`?")), "{err}"),
+            None => assert!(!err.contains("did you mean"), "{err}"),
+        }
+    }
+}
+
+/// One typo, one error: when a definition fails, the derived quantities are not derived,
+/// and asserts that use them are not reported as calling unknown functions.
+#[test]
+fn one_typo_gives_one_error() {
+    let text = "process p {\n    alpha(t) = sqr(1 - t);\n    sigma(t) = t;\n    \
+                assert f(t) == g2(t)*rho(t) + snr(t);\n}\n";
+    let err = bad("cascade.dsym", text);
+    assert_eq!(err.matches("error[").count(), 1, "{err}");
+    assert!(err.contains("unknown function `sqr`"), "{err}");
+}
+
 #[test]
 fn wrong_arity() {
     let err = bad(
