@@ -72,10 +72,13 @@ impl ProcessSchedule {
         let da = simplify::simplify(&mut pool, da);
         let ds = diff::diff(&mut pool, sigma, t);
         let ds = simplify::simplify(&mut pool, ds);
+        // Evaluated in f64: in forms without cancellation (`sqrt(-expm1(-B))`, not
+        // `sqrt(1 - exp(-B))`), so the values keep their digits near the ends.
+        let exprs = [alpha, sigma, da, ds].map(|e| crate::codegen::stable::stabilize(&mut pool, e));
         Ok(ProcessSchedule {
             pool: RefCell::new(pool),
             t,
-            exprs: [alpha, sigma, da, ds],
+            exprs,
             second: OnceCell::new(),
         })
     }
@@ -90,7 +93,8 @@ impl ProcessSchedule {
             let [_, _, da, ds] = self.exprs;
             [da, ds].map(|e| {
                 let d2 = diff::diff(&mut pool, e, self.t);
-                simplify::simplify(&mut pool, d2)
+                let d2 = simplify::simplify(&mut pool, d2);
+                crate::codegen::stable::stabilize(&mut pool, d2)
             })
         })[which]
     }
