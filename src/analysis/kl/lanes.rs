@@ -5,9 +5,12 @@
 //! division and a select, which the compiler vectorises over a block of [`LANES`]
 //! directions held as structure-of-arrays (a block's state fits in L1, and each step's
 //! coefficients are loaded once per block). No transcendental function is called per step:
-//! the change of `V/v - 1`, `G - 1 + q`, is a ratio whose numerator is a sum of terms of the
-//! order of the result, each a per-step coefficient formed in double-double from the exact
-//! f64 schedule values, times a power of lambda (docs/theory.md section 4).
+//! the change of `V/v - 1`, `G - 1 + q`, is a ratio whose numerator is formed from per-step
+//! coefficients (Taylor remainders of a^2 and s^2, in double-double from the exact f64
+//! schedule values) and the direction's rates (docs/theory.md section 4). For Euler and
+//! Euler-Maruyama its terms are of the order of the result, O(h^2); for Heun two O(h^2)
+//! terms remain that cancel to the O(h^3) result, a relative error of order eps/h (the
+//! logarithms this replaces cost eps/h^2).
 //!
 //! The scalar path (one direction, [`Prepared::law`] and the gradient's traced recursion)
 //! runs the same `#[inline(always)]` arithmetic per lane, so its results are bit-identical
@@ -104,7 +107,7 @@ fn dpm1(c: &Step, l: f64, ip: f64, iq: f64) -> StepMap {
         a: den * ip,
         d: 0.0,
         g: den * den * pq,
-        q: 0.0,
+        q: -0.0,
         gq1: -(l * c.x2) * pq,
     }
 }
@@ -126,8 +129,10 @@ fn ddpm(k: &Posterior, l: f64, ip: f64, vq: f64, iq: f64) -> StepMap {
 /// Euler and Euler-Maruyama: A - 1 = h w/v_p, and A^2 v_p - v_q + Q =
 /// alpha2 lambda + sigma2 + h w (A - 1), the injected noise of Euler-Maruyama cancelling
 /// its drift's g2 term exactly.
+/// `NOISE` false: no injected variance, q = -0 (an addition of -0 changes no value, so
+/// the compiler drops it).
 #[inline(always)]
-fn euler(k: &Drift, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
+fn euler<const NOISE: bool>(k: &Drift, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
     let hw = k.h * (l * k.c1 + k.c2);
     let am1 = hw * ip;
     let a = 1.0 + am1;
@@ -135,7 +140,7 @@ fn euler(k: &Drift, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
         a,
         d: k.d,
         g: a * a * (vp * iq),
-        q: k.q_var * iq,
+        q: if NOISE { k.q_var * iq } else { -0.0 },
         gq1: (l * k.alpha2 + k.sigma2 + hw * am1) * iq,
     }
 }
@@ -154,7 +159,7 @@ fn heun(k: &Trapezoid, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
         a,
         d: k.d + k.d_rate * kq,
         g: a * a * (vp * iq),
-        q: 0.0,
+        q: -0.0,
         gq1: num * iq,
     }
 }
@@ -165,7 +170,8 @@ pub(super) fn step_map(c: &Step, l: f64, vp: f64, ip: f64, vq: f64, iq: f64) -> 
     match &c.map {
         Map::Dpm1 | Map::Ddim => dpm1(c, l, ip, iq),
         Map::Ddpm(k) => ddpm(k, l, ip, vq, iq),
-        Map::Euler(k) => euler(k, l, vp, ip, iq),
+        Map::Euler(k) if k.q_var == 0.0 => euler::<false>(k, l, vp, ip, iq),
+        Map::Euler(k) => euler::<true>(k, l, vp, ip, iq),
         Map::Heun(k) => heun(k, l, vp, ip, iq),
     }
 }
@@ -311,7 +317,12 @@ impl<const L: usize> Lanes<L> {
             match &c.map {
                 Map::Dpm1 | Map::Ddim => self.advance(c, |l, _, ip, _, iq| dpm1(c, l, ip, iq)),
                 Map::Ddpm(k) => self.advance(c, |l, _, ip, vq, iq| ddpm(k, l, ip, vq, iq)),
-                Map::Euler(k) => self.advance(c, |l, vp, ip, _, iq| euler(k, l, vp, ip, iq)),
+                Map::Euler(k) if k.q_var == 0.0 => {
+                    self.advance(c, |l, vp, ip, _, iq| euler::<false>(k, l, vp, ip, iq))
+                }
+                Map::Euler(k) => {
+                    self.advance(c, |l, vp, ip, _, iq| euler::<true>(k, l, vp, ip, iq))
+                }
                 Map::Heun(k) => self.advance(c, |l, vp, ip, _, iq| heun(k, l, vp, ip, iq)),
             }
         }
