@@ -264,7 +264,7 @@ pub(super) fn run(a: &CheckArgs) -> Result<Outcome, Vec<Diag>> {
                 let asserts: Vec<Verdict> = p
                     .asserts
                     .iter()
-                    .map(|a| checks::assertion(&mut own, a.lhs, a.rhs))
+                    .map(|a| checks::assertion(&mut own, a))
                     .collect();
                 (asserts, checks::builtin(&mut own, &p))
             })

@@ -58,6 +58,12 @@ codes! {
     LOWER_FUNCTION_AS_VALUE = "diffsym::lower::function_as_value";
     /// A name that is defined nowhere, or a variable out of scope.
     LOWER_UNDEFINED = "diffsym::lower::undefined";
+    /// A `forall` variable named like `t`, a parameter, a function or a builtin.
+    LOWER_SHADOW = "diffsym::lower::shadow";
+    /// An end of a `forall` interval that is not a finite constant (or `inf`, `-inf`).
+    LOWER_BOUND = "diffsym::lower::bound";
+    /// A `forall` interval with no number in it.
+    LOWER_EMPTY_INTERVAL = "diffsym::lower::interval";
     /// A call of a function that is neither builtin nor defined.
     LOWER_UNKNOWN_FUNCTION = "diffsym::lower::unknown_function";
     /// A call with the wrong number of arguments.

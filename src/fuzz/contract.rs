@@ -95,7 +95,7 @@ pub(super) fn check(
             // Within the allowances `diffsym check` runs them in.
             process::within_allowances(|| {
                 for a in &p.asserts {
-                    checks::assertion(&mut pool, a.lhs, a.rhs);
+                    checks::assertion(&mut pool, a);
                 }
                 checks::builtin(&mut pool, p);
             });

@@ -633,8 +633,23 @@ impl<'a> Gen<'a> {
         ];
         let mut sc = self.scope_of(p);
         sc.derived = true;
-        match self.rng.weighted(&[5, 4, 2]) {
+        match self.rng.weighted(&[5, 4, 2, 2]) {
             0 => format!("assert {};", self.rng.pick(IDENTITIES)),
+            3 => {
+                // The identities at a second time, and a linear form in free variables.
+                let v = *self.rng.pick(&["s", "u", "t_next"]);
+                let domain = *self
+                    .rng
+                    .pick(&["", " in [0, 1]", " in (0, 1/2]", " in [-1, inf)"]);
+                let identity: &&str = self.rng.pick(IDENTITIES);
+                let at_v = replace_word(identity, "t", v);
+                let linear = "alpha(t)*x + sigma(t)*e == sigma(t)*e + alpha(t)*x";
+                if self.rng.weighted(&[3, 1]) == 0 {
+                    format!("assert forall {v}{domain}: {at_v};")
+                } else {
+                    format!("assert forall x, e in (-inf, inf): {linear};")
+                }
+            }
             1 => {
                 let q = self.rng.pick(DERIVED);
                 let e = self.expr(&sc, 3).0;

@@ -4,7 +4,7 @@
 
 use astro_float::{BigFloat, RoundingMode};
 
-use super::{Process, time_symbol};
+use super::{Assertion, ForallVar, Process, time_symbol};
 use crate::expr::eval::{self, EvalError};
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Pool, Symbol, diff, range, simplify};
@@ -40,14 +40,34 @@ fn nodes() -> impl Iterator<Item = f64> {
     })
 }
 
-/// `assert lhs == rhs`, both functions of t.
-pub fn assertion(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
-    equal(pool, lhs, rhs, &[])
+/// `assert [forall ...:] lhs == rhs`: an identity in t and the forall variables.
+pub fn assertion(pool: &mut Pool, a: &Assertion) -> Verdict {
+    equal(pool, a.lhs, a.rhs, &[], &a.vars)
 }
 
-/// `lhs == rhs` as functions of t, with the other variables fixed at `fixed` for the
-/// numeric fallback.
-fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> Verdict {
+/// `lhs == rhs` as functions of t alone.
+pub fn identity(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
+    equal(pool, lhs, rhs, &[], &[])
+}
+
+/// The sample of the `j`-th forall variable at the `k`-th point, in (0, 1): a Weyl sequence
+/// with the fractional part of sqrt(prime j) as its step, so variables are sampled
+/// independently of t and of each other, and the same way on every run.
+fn weyl(j: usize, k: usize) -> f64 {
+    const PRIMES: [f64; 8] = [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0];
+    let step = PRIMES[j % PRIMES.len()].sqrt().fract() + (j / PRIMES.len()) as f64 * 0.0731;
+    (0.5 + (k + 1) as f64 * step).fract()
+}
+
+/// `lhs == rhs` as functions of t (and of `vars`, sampled in their domains), with the other
+/// variables fixed at `fixed` for the numeric fallback.
+fn equal(
+    pool: &mut Pool,
+    lhs: ExprId,
+    rhs: ExprId,
+    fixed: &[(Symbol, f64)],
+    vars: &[ForallVar],
+) -> Verdict {
     let d = pool.sub(lhs, rhs);
     let d = simplify::simplify(pool, d);
     if pool.is_zero(d) {
@@ -60,10 +80,15 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
         astro_float::Consts::new().expect("the constants cache only fails to allocate");
     let mut max_rel = 0.0f64;
     let mut points = 0;
-    for x in nodes() {
+    for (k, x) in nodes().enumerate() {
         let mut env = vec![(t, exact(&h, x))];
         env.extend(fixed.iter().map(|&(s, v)| (s, exact(&h, v))));
-        let at = format!("t = {}", eval::format_f64(x));
+        let mut at = format!("t = {}", eval::format_f64(x));
+        for (j, var) in vars.iter().enumerate() {
+            let v = var.domain.at(weyl(j, k));
+            env.push((var.symbol, exact(&h, v)));
+            at.push_str(&format!(", {} = {}", var.name, eval::format_f64(v)));
+        }
         match compare(pool, lhs, rhs, &env, &mut h, &mut consts) {
             Compared::Equal { rel } => {
                 max_rel = max_rel.max(rel);
@@ -401,7 +426,7 @@ pub fn fokker_planck(pool: &mut Pool, alpha: ExprId, sigma: ExprId) -> Verdict {
     let fxlx = pool.mul(vec![f, x, lx]);
     let drift = pool.add(vec![f, fxlx]);
     let rhs = pool.sub(diffusion, drift);
-    equal(pool, lhs, rhs, &[(xs, 0.3), (ms, 0.7), (ss, 1.3)])
+    equal(pool, lhs, rhs, &[(xs, 0.3), (ms, 0.7), (ss, 1.3)], &[])
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use crate::expr::fxhash::{HashMap, HashSet};
 
 use num_rational::BigRational;
 
-use super::{Assertion, Definition, Param, Process, derive, fields, time_symbol};
+use super::{
+    Assertion, Definition, Domain, ForallVar, Param, Process, derive, fields, time_symbol,
+};
 use crate::diag::{Diag, Span, codes};
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
@@ -229,7 +231,12 @@ impl<'a> Lowerer<'a> {
                         def_stmts.push((name, params, body, *span));
                     }
                 }
-                Stmt::Assert { lhs, rhs, span } => assert_stmts.push((lhs, rhs, *span)),
+                Stmt::Assert {
+                    vars,
+                    lhs,
+                    rhs,
+                    span,
+                } => assert_stmts.push((vars, lhs, rhs, *span)),
             }
         }
         let order = self.def_order(&def_stmts);
@@ -289,7 +296,10 @@ impl<'a> Lowerer<'a> {
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
         let scope = Scope::default().with("t", t_expr);
-        for (lhs, rhs, span) in assert_stmts {
+        for (binders, lhs, rhs, span) in assert_stmts {
+            let Some((scope, vars)) = self.forall(binders, [lhs, rhs], &scope) else {
+                continue;
+            };
             let l = self.expr(lhs, &scope);
             let r = self.expr(rhs, &scope);
             let at = Span::new(span.start, span.start + "assert".len());
@@ -302,6 +312,7 @@ impl<'a> Lowerer<'a> {
                 .source_text
                 .map_or_else(String::new, |s| s[span.start..span.end].to_owned());
             asserts.push(Assertion {
+                vars,
                 lhs: l,
                 rhs: r,
                 span,
@@ -385,6 +396,135 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Reports reserved or duplicate names; true if `name` is fresh.
+    /// The scope of an assertion's `forall` variables and their domains: a variable given no
+    /// interval is a time, in [0, 1], when it appears in an argument of one of the process's
+    /// functions or quantities (`alpha(s)`), and any real number otherwise. `None` after an
+    /// error (a name taken, `t`, a bound that is not a constant, an empty interval).
+    fn forall(
+        &mut self,
+        binders: &[ast::Binder],
+        sides: [&ast::Expr; 2],
+        outer: &Scope,
+    ) -> Option<(Scope, Vec<ForallVar>)> {
+        let before = self.errors.len();
+        let mut scope = outer.clone();
+        let mut vars = Vec::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
+        for b in binders {
+            let name = b.name.name.as_str();
+            let taken = if name == "t" {
+                Some("the process's time".to_owned())
+            } else if self.params.iter().any(|p| p.name == name) {
+                Some("a parameter of this process".to_owned())
+            } else if self.signatures.contains_key(name)
+                || derive::Quantity::from_name(name).is_some()
+            {
+                Some("a function of this process".to_owned())
+            } else if RESERVED.contains(&name) || Func::from_name(name).is_some() {
+                Some("a builtin".to_owned())
+            } else {
+                None
+            };
+            if let Some(what) = taken {
+                self.error(
+                    Diag::new(
+                        codes::LOWER_SHADOW,
+                        format!("`{name}` is {what}; a forall variable cannot shadow it"),
+                    )
+                    .with_label(b.name.span, "bound here")
+                    .with_help(format!("give the variable another name, e.g. `{name}_`")),
+                );
+                continue;
+            }
+            if let Some(&first) = seen.get(name) {
+                self.error(
+                    Diag::new(codes::LOWER_DUPLICATE, format!("`{name}` is bound twice"))
+                        .with_label(b.name.span, "bound again")
+                        .with_label(first, "first bound here"),
+                );
+                continue;
+            }
+            seen.insert(name, b.name.span);
+            let domain = match &b.domain {
+                Some(interval) => self.interval(interval)?,
+                None if sides
+                    .iter()
+                    .any(|e| used_as_time(e, name, &self.signatures)) =>
+                {
+                    Domain::closed(
+                        BigRational::from_integer(0.into()),
+                        BigRational::from_integer(1.into()),
+                    )
+                }
+                None => Domain::REALS,
+            };
+            let symbol = self.pool.fresh_symbol(name);
+            self.pool.set_domain(symbol, domain.enclosure());
+            let e = self.pool.sym_expr(symbol);
+            scope = scope.with(name, e);
+            vars.push(ForallVar {
+                symbol,
+                name: name.to_owned(),
+                domain,
+            });
+        }
+        (self.errors.len() == before).then_some((scope, vars))
+    }
+
+    /// The domain `[lo, hi]` (or open at an end) of a forall variable: constant ends, `inf`
+    /// or `-inf`, lo < hi.
+    fn interval(&mut self, i: &ast::Interval) -> Option<Domain> {
+        let mut end = |e: &ast::Expr, infinite: bool| -> Option<Option<BigRational>> {
+            let inf = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Ident(n) if n == "inf");
+            let is_inf = match &e.kind {
+                ast::ExprKind::Neg(x) => inf(x) && !infinite,
+                _ => inf(e) && infinite,
+            };
+            if is_inf {
+                return Some(None);
+            }
+            let before = self.errors.len();
+            let v = self.expr(e, &Scope::default());
+            if self.errors.len() > before {
+                return None;
+            }
+            let v = simplify::simplify(self.pool, v);
+            let value = self.pool.as_rational(v).cloned().or_else(|| {
+                let x = eval::eval_f64(self.pool, v, &[])
+                    .ok()
+                    .filter(|x| x.is_finite())?;
+                BigRational::from_float(x)
+            });
+            if value.is_none() {
+                self.error(
+                    Diag::new(
+                        codes::LOWER_BOUND,
+                        "an end of a forall interval must be a finite constant, `inf` or `-inf`",
+                    )
+                    .with_label(e.span, "not a finite constant"),
+                );
+            }
+            value.map(Some)
+        };
+        let lo = end(&i.lo, false)?;
+        let hi = end(&i.hi, true)?;
+        let domain = Domain {
+            lo,
+            hi,
+            lo_closed: i.lo_closed,
+            hi_closed: i.hi_closed,
+        };
+        if domain.is_empty() {
+            self.error(
+                Diag::new(codes::LOWER_EMPTY_INTERVAL, "this interval is empty")
+                    .with_label(i.span, "no number lies in it")
+                    .with_help("write the lower end first: `[a, b]` with a < b"),
+            );
+            return None;
+        }
+        Some(domain)
+    }
+
     fn check_new_name(&mut self, name: &ast::Ident, names: &mut HashMap<String, Span>) -> bool {
         let n = name.name.as_str();
         if DERIVED_ONLY.contains(&n) {
@@ -981,6 +1121,57 @@ fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
             args.iter().for_each(|x| collect_calls(x, out));
         }
     }
+}
+
+/// Whether `name` appears in an argument of a call to one of the process's functions or
+/// quantities (`signatures`, and the quantity names) in `e`: then it is a time.
+fn used_as_time(e: &ast::Expr, name: &str, signatures: &HashMap<String, (usize, Span)>) -> bool {
+    let mentions = |e: &ast::Expr| {
+        let mut stack = vec![e];
+        while let Some(x) = stack.pop() {
+            match &x.kind {
+                ast::ExprKind::Ident(n) if n == name => return true,
+                ast::ExprKind::Number(_) | ast::ExprKind::Ident(_) => {}
+                ast::ExprKind::Sum { first, rest } => {
+                    stack.push(first);
+                    stack.extend(rest.iter().map(|(_, _, x)| x));
+                }
+                ast::ExprKind::Product { first, rest } => {
+                    stack.push(first);
+                    stack.extend(rest.iter().map(|(_, _, x)| x));
+                }
+                ast::ExprKind::Power(xs) => stack.extend(xs),
+                ast::ExprKind::Neg(x) | ast::ExprKind::Paren(x) => stack.push(x),
+                ast::ExprKind::Call { args, .. } => stack.extend(args),
+            }
+        }
+        false
+    };
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        match &x.kind {
+            ast::ExprKind::Call { func, args } => {
+                let process_fn = signatures.contains_key(&func.name)
+                    || derive::Quantity::from_name(&func.name).is_some();
+                if process_fn && args.iter().any(mentions) {
+                    return true;
+                }
+                stack.extend(args);
+            }
+            ast::ExprKind::Number(_) | ast::ExprKind::Ident(_) => {}
+            ast::ExprKind::Sum { first, rest } => {
+                stack.push(first);
+                stack.extend(rest.iter().map(|(_, _, x)| x));
+            }
+            ast::ExprKind::Product { first, rest } => {
+                stack.push(first);
+                stack.extend(rest.iter().map(|(_, _, x)| x));
+            }
+            ast::ExprKind::Power(xs) => stack.extend(xs),
+            ast::ExprKind::Neg(x) | ast::ExprKind::Paren(x) => stack.push(x),
+        }
+    }
+    false
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo of

@@ -11,6 +11,8 @@ mod lower;
 pub use lower::{MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override};
 
 use crate::diag::{Diag, Span};
+use num_rational::BigRational;
+
 use crate::expr::{ExprId, Pool, Symbol};
 
 /// A process after name resolution: parameters folded to exact values, user functions
@@ -68,11 +70,95 @@ pub struct Definition {
 /// `assert lhs == rhs;`, both sides functions of `t`.
 #[derive(Clone, Debug)]
 pub struct Assertion {
+    /// The `forall` variables (none: an identity in t alone).
+    pub vars: Vec<ForallVar>,
     pub lhs: ExprId,
     pub rhs: ExprId,
     pub span: Span,
     /// The assertion as written, for reports.
     pub source: String,
+}
+
+/// A variable bound by `forall`: a symbol of its own (no other assertion's variable of the
+/// same name shares it, nor its domain), its name as written, and its domain, which the
+/// symbol carries too (`Pool::domain`) so that range analysis and the rules use it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForallVar {
+    pub symbol: Symbol,
+    pub name: String,
+    pub domain: Domain,
+}
+
+/// The domain of a `forall` variable: an interval, each end finite (exact) or infinite
+/// (`None`), closed or open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Domain {
+    pub lo: Option<BigRational>,
+    pub hi: Option<BigRational>,
+    pub lo_closed: bool,
+    pub hi_closed: bool,
+}
+
+impl Domain {
+    /// The real line.
+    pub const REALS: Domain = Domain {
+        lo: None,
+        hi: None,
+        lo_closed: false,
+        hi_closed: false,
+    };
+
+    pub fn closed(lo: BigRational, hi: BigRational) -> Domain {
+        Domain {
+            lo: Some(lo),
+            hi: Some(hi),
+            lo_closed: true,
+            hi_closed: true,
+        }
+    }
+
+    /// Whether no number lies in it.
+    pub fn is_empty(&self) -> bool {
+        match (&self.lo, &self.hi) {
+            (Some(a), Some(b)) => a > b || (a == b && !(self.lo_closed && self.hi_closed)),
+            _ => false,
+        }
+    }
+
+    /// The closed f64 interval that contains it (ends rounded outward where inexact), for
+    /// range analysis.
+    pub fn enclosure(&self) -> crate::expr::Domain {
+        let round = |r: &BigRational, down: bool| {
+            let x = crate::expr::eval::rational_to_f64(r);
+            match BigRational::from_float(x) {
+                Some(exact) if exact == *r => x,
+                _ if down => x.next_down(),
+                _ => x.next_up(),
+            }
+        };
+        crate::expr::Domain {
+            lo: self
+                .lo
+                .as_ref()
+                .map_or(f64::NEG_INFINITY, |r| round(r, true)),
+            hi: self.hi.as_ref().map_or(f64::INFINITY, |r| round(r, false)),
+        }
+    }
+
+    /// The point of the domain at `u` in (0, 1): affine on a bounded interval, `lo + u/(1-u)`
+    /// on a half-line, `ln(u/(1-u))` on the real line. Open ends are never reached.
+    pub fn at(&self, u: f64) -> f64 {
+        let f = |r: &BigRational| crate::expr::eval::rational_to_f64(r);
+        match (&self.lo, &self.hi) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (f(a), f(b));
+                a + (b - a) * u
+            }
+            (Some(a), None) => f(a) + u / (1.0 - u),
+            (None, Some(b)) => f(b) - u / (1.0 - u),
+            (None, None) => (u / (1.0 - u)).ln(),
+        }
+    }
 }
 
 impl Process {
@@ -111,7 +197,7 @@ impl Process {
         let one = pool.one();
         let vp = self.vp_by_construction
             || matches!(
-                checks::assertion(pool, sum, one),
+                checks::identity(pool, sum, one),
                 checks::Verdict::Proved | checks::Verdict::Checked { .. }
             );
         fields::Fields {
@@ -171,6 +257,14 @@ impl Process {
                 .asserts
                 .iter()
                 .map(|a| Assertion {
+                    vars: a
+                        .vars
+                        .iter()
+                        .map(|v| ForallVar {
+                            symbol: to.transplant_symbol(from, v.symbol),
+                            ..v.clone()
+                        })
+                        .collect(),
                     lhs: e(to, a.lhs),
                     rhs: e(to, a.rhs),
                     ..a.clone()

@@ -90,8 +90,30 @@ pub enum Stmt {
         body: Expr,
         span: Span,
     },
-    /// `assert lhs == rhs;`
-    Assert { lhs: Expr, rhs: Expr, span: Span },
+    /// `assert lhs == rhs;`, or with `forall` variables: `assert forall x, s in [0, 1]: ...;`
+    Assert {
+        vars: Vec<Binder>,
+        lhs: Expr,
+        rhs: Expr,
+        span: Span,
+    },
+}
+
+/// A variable bound by `forall`, with its interval if one is given.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Binder {
+    pub name: Ident,
+    pub domain: Option<Interval>,
+}
+
+/// `[lo, hi]`, `(lo, hi)` and the half-open forms; an end may be `inf` or `-inf`.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Interval {
+    pub lo: Expr,
+    pub hi: Expr,
+    pub lo_closed: bool,
+    pub hi_closed: bool,
+    pub span: Span,
 }
 
 #[derive(Clone, PartialEq, Debug)]

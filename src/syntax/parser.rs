@@ -19,7 +19,8 @@ use pest::iterators::{Pair, Pairs};
 
 use super::MAX_DEPTH;
 use super::ast::{
-    Expr, ExprKind, File, Ident, Item, MulOp, NamedArg, Process, Sign, Source, Span, Stmt, Value,
+    Binder, Expr, ExprKind, File, Ident, Interval, Item, MulOp, NamedArg, Process, Sign, Source,
+    Span, Stmt, Value,
 };
 use crate::diag::{Diag, codes};
 
@@ -32,7 +33,7 @@ const MAX_EXPONENT: u32 = 4096;
 /// Most digits accepted in one literal; keeps exact arithmetic on literals cheap.
 const MAX_DIGITS: usize = 4096;
 
-const KEYWORDS: [&str; 4] = ["process", "param", "doc", "assert"];
+const KEYWORDS: [&str; 5] = ["process", "param", "doc", "assert", "forall"];
 
 /// Parses a whole .dsym file.
 pub fn parse_file(text: &str) -> Result<File, Vec<Diag>> {
@@ -224,14 +225,18 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::eq => "`=`",
         Rule::eqeq => "`==`",
         Rule::semi => "`;`",
+        Rule::colon => "`:`",
+        Rule::kw_forall => "`forall`",
+        Rule::kw_in => "`in`",
         Rule::rbrace => "`}`",
         Rule::EOI => "end of input",
         _ => return None,
     })
 }
 
-const WORD_ORDER: [&str; 18] = [
+const WORD_ORDER: [&str; 21] = [
     "a statement",
+    "`forall`",
     "`process`",
     "`source`",
     "an identifier",
@@ -245,6 +250,8 @@ const WORD_ORDER: [&str; 18] = [
     "`)`",
     "`]`",
     "`=`",
+    "`in`",
+    "`:`",
     "`==`",
     "`;`",
     "`}`",
@@ -536,15 +543,65 @@ impl Builder<'_> {
 
     fn assert(&mut self, pair: Pair<'_, Rule>) -> Stmt {
         let span = span_of(&pair);
-        let mut it = significant(pair);
-        let (Some(lhs), Some(rhs)) = (it.next(), it.next()) else {
+        let mut vars = Vec::new();
+        let mut sides = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::forall => {
+                    for b in p.into_inner().filter(|b| b.as_rule() == Rule::binder) {
+                        vars.push(self.binder(b));
+                    }
+                }
+                Rule::sum => sides.push(self.top(p)),
+                _ => {}
+            }
+        }
+        let (Some(rhs), Some(lhs)) = (sides.pop(), sides.pop()) else {
             unreachable!("assert: has two sides")
         };
         Stmt::Assert {
-            lhs: self.top(lhs),
-            rhs: self.top(rhs),
+            vars,
+            lhs,
+            rhs,
             span,
         }
+    }
+
+    fn binder(&mut self, pair: Pair<'_, Rule>) -> Binder {
+        let mut name = None;
+        let mut domain = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => name = Some(ident(&p)),
+                Rule::interval => {
+                    let span = span_of(&p);
+                    let (mut ends, mut bounds) = (Vec::new(), Vec::new());
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::lbracket | Rule::rbracket => ends.push(true),
+                            Rule::lparen | Rule::rparen => ends.push(false),
+                            Rule::sum => bounds.push(self.top(q)),
+                            _ => {}
+                        }
+                    }
+                    let (Some(hi), Some(lo)) = (bounds.pop(), bounds.pop()) else {
+                        unreachable!("interval: has two ends")
+                    };
+                    domain = Some(Interval {
+                        lo,
+                        hi,
+                        lo_closed: ends.first() == Some(&true),
+                        hi_closed: ends.last() == Some(&true),
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let Some(name) = name else {
+            unreachable!("binder: has a name")
+        };
+        Binder { name, domain }
     }
 
     fn def(&mut self, pair: Pair<'_, Rule>) -> Stmt {

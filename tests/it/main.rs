@@ -10,6 +10,7 @@ mod diagnostics;
 mod endpoints;
 mod eval_library;
 mod fields;
+mod forall;
 mod fuzz;
 mod kl;
 mod kl_cli;

@@ -1,0 +1,168 @@
+//! `assert forall ...:` (issue 14): asserts over free real variables, each with a domain,
+//! proved symbolically or checked at 256 bits at points sampled in the domains.
+
+use crate::support::{run, scratch_file};
+
+fn process(lines: &str) -> String {
+    format!("process p {{\n    alpha(t) = cos(pi*t/2);\n    sigma(t) = sin(pi*t/2);\n{lines}}}\n")
+}
+
+/// `check --format json` of a process with `lines`: (exit code, the records of the asserts).
+fn check(lines: &str) -> (i32, Vec<serde_json::Value>) {
+    let f = scratch_file("forall.dsym", process(lines));
+    let (code, out, err) = run(&["check", &f, "--format", "json"]);
+    assert!(code == 0 || code == 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let asserts = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["kind"] == "assert")
+        .cloned()
+        .collect();
+    (code, asserts)
+}
+
+/// The values of the variables at a failing check's point, `t = 0.1, x = 2` -> [(t, 0.1), ...].
+fn point(at: &str) -> Vec<(String, f64)> {
+    at.split(", ")
+        .map(|kv| {
+            let (k, v) = kv.split_once(" = ").expect("name = value");
+            (k.to_owned(), v.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn identities_over_free_variables_are_proved_or_checked() {
+    let (code, records) = check(
+        "    assert forall s: alpha(s)^2 + sigma(s)^2 == 1;\n\
+         \x20   assert forall x, eps: alpha(t)*x + sigma(t)*eps == cos(pi*t/2)*x + sin(pi*t/2)*eps;\n\
+         \x20   assert forall s in [0, 1/2]: atan(1 + s) + atan(1/(1 + s)) == pi/2;\n\
+         \x20   assert forall h in (0, 1): sqrt(h^2) == h;\n",
+    );
+    assert_eq!(code, 0, "{records:?}");
+    let status: Vec<&str> = records
+        .iter()
+        .map(|r| r["status"].as_str().expect("status"))
+        .collect();
+    // sqrt(h^2) = h needs h >= 0: the simplifier knows the variable's domain.
+    assert_eq!(
+        status,
+        ["proved", "proved", "checked", "proved"],
+        "{records:?}"
+    );
+}
+
+#[test]
+fn a_domain_decides_whether_an_identity_holds() {
+    // sqrt(h^2) = |h|: true for h in (0, 1), false on the real line, where the sample
+    // points include negative h.
+    let (code, records) = check("    assert forall h: sqrt(h^2) == h;\n");
+    assert_eq!(code, 1);
+    let r = &records[0];
+    assert_eq!(r["status"], "failed");
+    let at = point(r["at"].as_str().expect("at"));
+    let (name, h) = &at[1];
+    assert_eq!(name, "h");
+    assert!(*h < 0.0, "{at:?}");
+    let left: f64 = r["left"].as_str().expect("left").parse().expect("number");
+    let right: f64 = r["right"].as_str().expect("right").parse().expect("number");
+    assert_eq!((left, right), (h.abs(), *h));
+}
+
+/// Each assertion's variables are its own: a domain that proves one does not leak into
+/// another that binds the same name.
+#[test]
+fn domains_belong_to_their_assertion() {
+    let (code, records) = check(
+        "    assert forall h in (0, 1): sqrt(h^2) == h;\n\
+         \x20   assert forall h in (-1, 1): sqrt(h^2) == h;\n\
+         \x20   assert forall h in [-2, -1]: sqrt(h^2) == -h;\n",
+    );
+    assert_eq!(code, 1);
+    let status: Vec<&str> = records
+        .iter()
+        .map(|r| r["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(status, ["proved", "failed", "proved"], "{records:?}");
+    let at = point(records[1]["at"].as_str().expect("at"));
+    assert!(at[1].1 < 0.0 && at[1].1 > -1.0, "{at:?}");
+}
+
+#[test]
+fn a_variable_used_as_a_time_is_sampled_in_the_unit_interval() {
+    // alpha(s) = cos(pi s/2) is not 1 - s: the failing point has s in [0, 1], and both
+    // sides there agree with the formulas.
+    let (code, records) = check(
+        "    assert forall s: alpha(s) == 1 - s;\n    assert forall u in [2, 3]: u == u + 0*sinh(u);\n",
+    );
+    assert_eq!(code, 1);
+    let r = &records[0];
+    assert_eq!(r["status"], "failed");
+    let at = point(r["at"].as_str().expect("at"));
+    let s = at[1].1;
+    assert!((0.0..=1.0).contains(&s), "{at:?}");
+    let left: f64 = r["left"].as_str().expect("left").parse().expect("number");
+    assert!((left - (std::f64::consts::FRAC_PI_2 * s).cos()).abs() < 1e-15);
+    assert_eq!(records[1]["status"], "proved");
+}
+
+/// Runs `check` on a process with `line`; asserts the bad-input contract and returns stderr.
+fn bad(line: &str) -> String {
+    let f = scratch_file("bad_forall.dsym", process(line));
+    let (code, out, err) = run(&["check", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{line}: {err}");
+    assert!(
+        err.contains(&format!("{f}:4:")),
+        "{line}: no file:line:col in {err}"
+    );
+    assert!(err.contains('^'), "{err}");
+    err
+}
+
+#[test]
+fn bad_forall_variables_are_located_errors() {
+    for (line, says) in [
+        (
+            "    assert forall alpha: alpha == 1;\n",
+            "`alpha` is a function of this process",
+        ),
+        (
+            "    assert forall g2: g2 == 1;\n",
+            "`g2` is a function of this process",
+        ),
+        (
+            "    assert forall t: t == t;\n",
+            "`t` is the process's time",
+        ),
+        ("    assert forall exp: exp == 1;\n", "`exp` is a builtin"),
+        ("    assert forall x, x: x == x;\n", "`x` is bound twice"),
+        (
+            "    assert forall x in [1, 0]: x == x;\n",
+            "this interval is empty",
+        ),
+        (
+            "    assert forall x in (1, 1]: x == x;\n",
+            "this interval is empty",
+        ),
+        (
+            "    assert forall x in [0, log(-1)]: x == x;\n",
+            "must be a finite constant",
+        ),
+        ("    assert forall x in [0, 1] x == x;\n", "expected"),
+        ("    assert forall: x == x;\n", "expected an identifier"),
+        ("    assert x == x;\n", "undefined name `x`"),
+    ] {
+        let err = bad(line);
+        assert!(err.contains(says), "{line}: {err}");
+    }
+    // A parameter is a name of the process too.
+    let f = scratch_file(
+        "param.dsym",
+        "process p {\n    param k = 2;\n    alpha(t) = 1 - t;\n    sigma(t) = t;\n    assert forall k: k == k;\n}\n",
+    );
+    let (code, _, err) = run(&["check", &f]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`k` is a parameter of this process"), "{err}");
+}
