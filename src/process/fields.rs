@@ -106,6 +106,37 @@ impl FieldKind {
     }
 }
 
+/// The arguments of the field or conditional field called `name` (`pf_velocity_eps`,
+/// `cond_score`), if it is one.
+pub fn field_arguments(name: &str) -> Option<Vec<&'static str>> {
+    if name == "cond_score" || name == "cond_velocity" {
+        return Some(CONDITIONAL_ARGUMENTS.to_vec());
+    }
+    FieldKind::ALL.iter().find_map(|k| {
+        let p = name.strip_prefix(k.name())?.strip_prefix('_')?;
+        let param = Param::ALL.into_iter().find(|q| q.name() == p)?;
+        Some(k.arguments(param))
+    })
+}
+
+/// Every name a field or conditional field may be called by, in every parameterisation.
+pub fn field_names() -> Vec<String> {
+    let mut names: Vec<String> = vec!["cond_score".to_owned(), "cond_velocity".to_owned()];
+    for k in FieldKind::ALL {
+        names.extend(
+            Param::ALL
+                .iter()
+                .map(|p| format!("{}_{}", k.name(), p.name())),
+        );
+    }
+    names
+}
+
+/// Whether `name` is a field's full name (`pf_velocity_eps`) or a conditional field's.
+pub fn is_field_name(name: &str) -> bool {
+    field_arguments(name).is_some()
+}
+
 /// The arguments of the conditional fields `cond_score` and `cond_velocity`.
 pub const CONDITIONAL_ARGUMENTS: [&str; 3] = ["x", "x0", "t"];
 

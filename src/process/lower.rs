@@ -172,6 +172,12 @@ struct Lowerer<'a> {
     /// Whether the derived quantities (f, g2, ...) could not be derived because of an error
     /// already reported: calls to them are then not reported again (one typo, one error).
     quantities_missing: bool,
+    /// The scalars the fields are built from, once derived, and whether the process is
+    /// variance preserving by construction: the fields become callable in asserts
+    /// (`pf_velocity_eps(x, e, t)`) when one is first called.
+    scalars: Option<fields::Scalars>,
+    vp_by_construction: bool,
+    fields_registered: bool,
     errors: Vec<Diag>,
     source_text: Option<&'a str>,
 }
@@ -185,6 +191,9 @@ impl<'a> Lowerer<'a> {
             defs: HashMap::default(),
             signatures: HashMap::default(),
             quantities_missing: false,
+            scalars: None,
+            vp_by_construction: false,
+            fields_registered: false,
             errors: Vec::new(),
             source_text: None,
         }
@@ -292,6 +301,8 @@ impl<'a> Lowerer<'a> {
             }
         }
         self.quantities_missing = quantities.is_empty() && !self.errors.is_empty();
+        self.scalars = scalars;
+        self.vp_by_construction = vp_by_construction;
         let mut asserts = Vec::new();
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
@@ -367,6 +378,76 @@ impl<'a> Lowerer<'a> {
         Diag::new(codes::PROCESS_INVALID, message)
             .with_label(p.name.span, "this process")
             .with_help(help)
+    }
+
+    /// Makes every field, sampler step and conditional field callable by its full name with
+    /// its arguments in order (`ddim_step_eps(x, eps, t, t_next)`, `cond_velocity(x, x0, t)`),
+    /// once the scalars are derived. Fields are derived only for a process whose asserts call
+    /// one.
+    fn register_fields(&mut self) {
+        if self.fields_registered {
+            return;
+        }
+        self.fields_registered = true;
+        let Some(q) = self.scalars else {
+            return;
+        };
+        let vars = fields::Vars::new(self.pool);
+        let vp = self.vp_by_construction || {
+            let a2 = self.pool.powi(q.alpha, 2);
+            let s2 = self.pool.powi(q.sigma, 2);
+            let sum = self.pool.add(vec![a2, s2]);
+            let one = self.pool.one();
+            matches!(
+                super::checks::identity(self.pool, sum, one),
+                super::checks::Verdict::Proved | super::checks::Verdict::Checked { .. }
+            )
+        };
+        let mut callable: Vec<(String, Vec<Symbol>, ExprId)> = Vec::new();
+        for (name, e) in fields::conditional(self.pool, q.alpha, q.sigma, &vars) {
+            callable.push((name.to_owned(), vec![vars.x, vars.x0, vars.t], e));
+        }
+        for f in fields::fields(self.pool, q, vp, &vars) {
+            let args = f
+                .kind
+                .arguments(f.param)
+                .into_iter()
+                .map(|a| match a {
+                    "x" => vars.x,
+                    "z" => vars.z,
+                    "t" => vars.t,
+                    "t_next" => vars.t_next,
+                    _ => vars.output(self.pool, f.param),
+                })
+                .collect();
+            callable.push((f.full_name(), args, f.expr));
+        }
+        for (name, args, e) in callable {
+            if self.signatures.contains_key(&name) {
+                continue;
+            }
+            let template_args: Vec<Symbol> =
+                args.iter().map(|_| self.pool.fresh_symbol("arg")).collect();
+            let map: Vec<(Symbol, ExprId)> = args
+                .iter()
+                .zip(&template_args)
+                .map(|(&a, &b)| (a, self.pool.sym_expr(b)))
+                .collect();
+            let template = subst::subst(self.pool, e, &map);
+            self.signatures
+                .insert(name.clone(), (args.len(), Span::default()));
+            self.defs.insert(
+                name.clone(),
+                Definition {
+                    name,
+                    args,
+                    template,
+                    template_args,
+                    body: e,
+                    span: Span::default(),
+                },
+            );
+        }
     }
 
     /// Makes every derived quantity the user did not define callable as `name(t)`.
@@ -899,6 +980,9 @@ impl<'a> Lowerer<'a> {
             "diff" => return self.differentiate(func, args, span, scope),
             _ => {}
         }
+        if !self.signatures.contains_key(name) && fields::is_field_name(name) {
+            self.register_fields();
+        }
         let arity = if name == "sqrt" || Func::from_name(name).is_some() {
             Some(1)
         } else {
@@ -912,9 +996,30 @@ impl<'a> Lowerer<'a> {
                 }
                 return self.pool.zero();
             }
+            if fields::is_field_name(name) {
+                let why = if name.ends_with("_v") {
+                    "v-prediction applies to variance-preserving processes only (alpha^2 + sigma^2 = 1)"
+                } else {
+                    "the process's fields could not be derived"
+                };
+                self.error(
+                    Diag::new(
+                        codes::LOWER_UNKNOWN_FUNCTION,
+                        format!("`{name}` is not a field of this process"),
+                    )
+                    .with_label(func.span, "no such field here")
+                    .with_help(why),
+                );
+                for a in args {
+                    self.expr(a, scope);
+                }
+                return self.pool.zero();
+            }
             let builtins = BUILTIN_LIST.split(", ");
             let own = self.signatures.keys().map(String::as_str);
-            let help = match closest(name, builtins.chain(own)) {
+            let field_names = fields::field_names();
+            let fields = field_names.iter().map(String::as_str);
+            let help = match closest(name, builtins.chain(own).chain(fields)) {
                 Some(near) => format!("did you mean `{near}`? builtins are {BUILTIN_LIST}"),
                 None => format!("builtins are {BUILTIN_LIST}"),
             };
@@ -1151,9 +1256,22 @@ fn used_as_time(e: &ast::Expr, name: &str, signatures: &HashMap<String, (usize, 
     while let Some(x) = stack.pop() {
         match &x.kind {
             ast::ExprKind::Call { func, args } => {
-                let process_fn = signatures.contains_key(&func.name)
-                    || derive::Quantity::from_name(&func.name).is_some();
-                if process_fn && args.iter().any(mentions) {
+                // A field's times are its `t` and `t_next`; every argument of the process's
+                // own functions and quantities is a time.
+                let times: Vec<bool> = match fields::field_arguments(&func.name) {
+                    Some(names) => names.iter().map(|n| n.starts_with('t')).collect(),
+                    None if signatures.contains_key(&func.name)
+                        || derive::Quantity::from_name(&func.name).is_some() =>
+                    {
+                        vec![true; args.len()]
+                    }
+                    None => Vec::new(),
+                };
+                if args
+                    .iter()
+                    .zip(&times)
+                    .any(|(a, &time)| time && mentions(a))
+                {
                     return true;
                 }
                 stack.extend(args);

@@ -166,3 +166,67 @@ fn bad_forall_variables_are_located_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("`k` is a parameter of this process"), "{err}");
 }
+
+/// Issue 14: fields, sampler steps and conditional fields are callable in asserts by their
+/// full names, with their arguments in order. The identities are the tutorial's: the
+/// probability-flow velocity in eps form, DDIM (eta = 0) as the exponential integrator's
+/// first-order step, eps = -sigma * score, and the conditional score.
+#[test]
+fn fields_are_callable_in_asserts() {
+    let f = scratch_file(
+        "fields.dsym",
+        "process vp {\n    beta(t) = 1/10 + t*199/10;\n\
+         \x20   assert forall x, eps: pf_velocity_eps(x, eps, t) == f(t)*x + g2(t)/(2*sigma(t))*eps;\n\
+         \x20   assert forall x, e, s: ddim_step_eps(x, e, t, s) == dpm1_step_eps(x, e, t, s);\n\
+         \x20   assert forall x, e: pf_velocity_score(x, -e/sigma(t), t) == pf_velocity_eps(x, e, t);\n\
+         \x20   assert forall x, x0: cond_score(x, x0, t) == -(x - alpha(t)*x0)/sigma(t)^2;\n\
+         \x20   assert forall x, e, s: ddim_step_eps(x, e, t, s) == euler_step_eps(x, e, t, s);\n}\n",
+    );
+    let (code, out, err) = run(&["check", &f, "--format", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let status: Vec<&str> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["kind"] == "assert")
+        .map(|c| c["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(status, ["proved", "proved", "proved", "proved", "failed"]);
+    // DDIM is not Euler: the counterexample's second time s is a time, in [0, 1], and
+    // x and e are free real numbers.
+    let failed = &v["checks"][4];
+    let at = point(failed["at"].as_str().expect("at"));
+    let names: Vec<&str> = at.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["t", "x", "e", "s"]);
+    assert!((0.0..=1.0).contains(&at[3].1), "{at:?}");
+}
+
+#[test]
+fn bad_field_calls_are_located_errors() {
+    for (line, says) in [
+        (
+            "    assert forall x, e: pf_velocity_eps(x, e, t, t) == 1;\n",
+            "`pf_velocity_eps` takes 3 arguments, found 4",
+        ),
+        // A near miss of a field's name.
+        (
+            "    assert forall x: cond_scor(x, x, t) == 1;\n",
+            "did you mean `cond_score`?",
+        ),
+    ] {
+        let err = bad(line);
+        assert!(err.contains(says), "{line}: {err}");
+    }
+    let f = scratch_file(
+        "rf.dsym",
+        "process rf {\n    alpha(t) = 1 - t;\n    sigma(t) = t;\n    assert forall x, v: pf_velocity_v(x, v, t) == v;\n}\n",
+    );
+    let (code, out, err) = run(&["check", &f]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains("`pf_velocity_v` is not a field of this process"),
+        "{err}"
+    );
+    assert!(err.contains("variance-preserving processes only"), "{err}");
+}
