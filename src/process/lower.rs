@@ -178,6 +178,11 @@ struct Lowerer<'a> {
     scalars: Option<fields::Scalars>,
     vp_by_construction: bool,
     fields_registered: bool,
+    /// Whether an assertion is being lowered (an unknown name there may want a `forall`).
+    in_assert: bool,
+    /// Undefined names already reported in the statement being lowered: a name used three
+    /// times is one error.
+    undefined_seen: HashSet<String>,
     errors: Vec<Diag>,
     source_text: Option<&'a str>,
 }
@@ -194,6 +199,8 @@ impl<'a> Lowerer<'a> {
             scalars: None,
             vp_by_construction: false,
             fields_registered: false,
+            in_assert: false,
+            undefined_seen: HashSet::default(),
             errors: Vec::new(),
             source_text: None,
         }
@@ -311,8 +318,11 @@ impl<'a> Lowerer<'a> {
             let Some((scope, vars)) = self.forall(binders, [lhs, rhs], &scope) else {
                 continue;
             };
+            self.in_assert = true;
+            self.undefined_seen.clear();
             let l = self.expr(lhs, &scope);
             let r = self.expr(rhs, &scope);
+            self.in_assert = false;
             let at = Span::new(span.start, span.start + "assert".len());
             if !self.within_bounds(l, "this assertion's left side", at)
                 || !self.within_bounds(r, "this assertion's right side", at)
@@ -642,6 +652,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn param(&mut self, name: &ast::Ident, value: &ast::Expr) {
+        self.undefined_seen.clear();
         let over = self
             .overrides
             .iter()
@@ -808,6 +819,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn def(&mut self, name: &ast::Ident, params: &[ast::Ident], body: &ast::Expr, span: Span) {
+        self.undefined_seen.clear();
         let mut scope = Scope::default();
         let mut template_args = Vec::with_capacity(params.len());
         for (i, a) in params.iter().enumerate() {
@@ -961,12 +973,25 @@ impl<'a> Lowerer<'a> {
                 .with_help(format!("call it, as in `{name}(t)`")),
             );
         } else {
+            if !self.undefined_seen.insert(name.to_owned()) {
+                return self.pool.zero();
+            }
             let mut e = Diag::new(codes::LOWER_UNDEFINED, format!("undefined name `{name}`"))
                 .with_label(span, "not defined");
             if name == "t" {
                 e = e.with_help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
-            } else if let Some(near) = closest(name, self.params.iter().map(|p| p.name.as_str())) {
+            } else if let Some(near) = closest(
+                name,
+                self.params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .chain(scope.names.iter().map(|(n, _)| n.as_str())),
+            ) {
                 e = e.with_help(format!("did you mean `{near}`?"));
+            } else if scope.get("t").is_some() && self.in_assert {
+                e = e.with_help(format!(
+                    "to state the identity for every value of `{name}`, bind it: `assert forall {name}: ...;`"
+                ));
             }
             self.error(e);
         }

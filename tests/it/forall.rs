@@ -121,6 +121,13 @@ fn bad(line: &str) -> String {
     err
 }
 
+/// One undefined name, used three times in an assertion, is one error.
+#[test]
+fn an_undefined_name_is_reported_once() {
+    let err = bad("    assert x*alpha(t) == x - t*x;\n");
+    assert_eq!(err.matches("error[").count(), 1, "{err}");
+}
+
 #[test]
 fn bad_forall_variables_are_located_errors() {
     for (line, says) in [
@@ -152,7 +159,11 @@ fn bad_forall_variables_are_located_errors() {
         ),
         ("    assert forall x in [0, 1] x == x;\n", "expected"),
         ("    assert forall: x == x;\n", "expected an identifier"),
-        ("    assert x == x;\n", "undefined name `x`"),
+        ("    assert x == x;\n", "bind it: `assert forall x: ...;`"),
+        (
+            "    assert forall eps: eps == epz;\n",
+            "did you mean `eps`?",
+        ),
     ] {
         let err = bad(line);
         assert!(err.contains(says), "{line}: {err}");
