@@ -1,8 +1,8 @@
 //! Benchmarks of the analyses. The exact KL for d = 10^5 eigenvalues (lambda_k = k^-1.5):
 //! every sampler at N = 1000 and DDIM at N = 10^4, each against `tight`, a minimal loop over
 //! the same arithmetic written here (issue 18 asks for DDIM and Euler within 2x of it).
-//! Measured (2 cores, idle): DDIM 23 ms against 19 ms, Euler 48 against 33, Heun 76
-//! against 43, DPM-1 42 against 34, Euler-Maruyama 51 against 33, DDPM 44 against 38
+//! Measured (2 cores, idle): DDIM 23 ms against 19 ms, Euler 55 against 34, Heun 92
+//! against 43, DPM-1 44 against 35, Euler-Maruyama 63 against 34, DDPM 44 against 38
 //! (noisy), DDIM at N = 10^4 209 against 173. And the symbolic 4th-order expansion (well
 //! under 100 ms asked).
 //!

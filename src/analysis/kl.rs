@@ -312,6 +312,12 @@ impl Prepared {
                 c2p: p.s * p.ds,
                 c1q: q.a * q.da,
                 c2q: q.s * q.ds,
+                e1: rounded(dd(p.a).square() + hd * (dd(p.a) * dd(p.da)), || {
+                    p.a * p.a + h * p.a * p.da
+                }),
+                e2: rounded(dd(p.s).square() + hd * (dd(p.s) * dd(p.ds)), || {
+                    p.s * p.s + h * p.s * p.ds
+                }),
                 alpha2: square_defect(hd, (p.a, p.da, 1.0), (q.a, q.da, 1.0)),
                 sigma2: square_defect(hd, (p.s, p.ds, 1.0), (q.s, q.ds, 1.0)),
                 gamma_a: square_defect(hd, (p.a, p.da, 1.0), (q.a, q.da, 0.0)),
@@ -326,6 +332,8 @@ impl Prepared {
             h,
             c1: p.a * p.da,
             c2: p.s * p.ds,
+            e1: 0.0,
+            e2: 0.0,
             alpha2: square_defect(hd, (p.a, p.da, 2.0), (q.a, q.da, 0.0)),
             sigma2: square_defect(hd, (p.s, p.ds, 2.0), (q.s, q.ds, 0.0)),
             d: euler_d,
@@ -338,6 +346,11 @@ impl Prepared {
             k.c2 += 0.5 * g2;
             k.q_var = g2 * h.abs();
         }
+        // A's numerator over v_p: a_p^2 + h a_p a'_p and s_p^2 + h c2.
+        k.e1 = rounded(dd(p.a).square() + hd * (dd(p.a) * dd(p.da)), || {
+            p.a * p.a + h * k.c1
+        });
+        k.e2 = rounded(dd(p.s).square() + hd * dd(k.c2), || p.s * p.s + h * k.c2);
         Map::Euler(k)
     }
 
@@ -452,8 +465,10 @@ pub fn output_laws(
 /// The estimated time of the exact KLs for the step counts `steps` on a source of dimension
 /// `d`, in ns on a 2-core machine: each grid point costs a schedule evaluation (about 3 us:
 /// measured 1.0 us for DDIM and 1.8 us for the Euler family, which need alpha' and sigma',
-/// on the bundled cosine process) and each direction one update per point (about 1 ns:
-/// measured 0.3 to 0.8 ns with AVX2, bench `exact_kl`, twice that without).
+/// on the bundled cosine process, 3 us on vp_linear; the slowest bundled processes take up
+/// to 12 us, so for them the estimate is low by up to 4x) and each direction one update
+/// per point (about 1 ns: measured 0.3 to 0.8 ns with AVX2, bench `exact_kl`, twice that
+/// without).
 pub fn kl_work(steps: &[usize], d: usize) -> f64 {
     steps
         .iter()

@@ -180,6 +180,8 @@ struct Lowerer<'a> {
     fields_registered: bool,
     /// Whether an assertion is being lowered (an unknown name there may want a `forall`).
     in_assert: bool,
+    /// The parameter names of the user's functions (a parameter named `t` is a time).
+    def_params: HashMap<String, Vec<String>>,
     /// Undefined names already reported in the statement being lowered: a name used three
     /// times is one error.
     undefined_seen: HashSet<String>,
@@ -200,6 +202,7 @@ impl<'a> Lowerer<'a> {
             vp_by_construction: false,
             fields_registered: false,
             in_assert: false,
+            def_params: HashMap::default(),
             undefined_seen: HashSet::default(),
             errors: Vec::new(),
             source_text: None,
@@ -244,6 +247,10 @@ impl<'a> Lowerer<'a> {
                     if self.check_new_name(name, &mut names) {
                         self.signatures
                             .insert(name.name.clone(), (params.len(), name.span));
+                        self.def_params.insert(
+                            name.name.clone(),
+                            params.iter().map(|p| p.name.clone()).collect(),
+                        );
                         def_stmts.push((name, params, body, *span));
                     }
                 }
@@ -486,11 +493,11 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Reports reserved or duplicate names; true if `name` is fresh.
     /// The scope of an assertion's `forall` variables and their domains: a variable given no
-    /// interval is a time, in [0, 1], when it appears in an argument of one of the process's
-    /// functions or quantities (`alpha(s)`), and any real number otherwise. `None` after an
-    /// error (a name taken, `t`, a bound that is not a constant, an empty interval).
+    /// interval is a time, in [0, 1], when it appears in a time argument (a quantity's, a
+    /// field's `t` or `t_next`, a user function's parameter named `t`), and any real number
+    /// otherwise. `None` after an error (a name taken, `t`, a bound that is not a constant,
+    /// an empty interval).
     fn forall(
         &mut self,
         binders: &[ast::Binder],
@@ -509,6 +516,7 @@ impl<'a> Lowerer<'a> {
                 Some("a parameter of this process".to_owned())
             } else if self.signatures.contains_key(name)
                 || derive::Quantity::from_name(name).is_some()
+                || fields::is_field_name(name)
             {
                 Some("a function of this process".to_owned())
             } else if RESERVED.contains(&name) || Func::from_name(name).is_some() {
@@ -540,7 +548,7 @@ impl<'a> Lowerer<'a> {
                 Some(interval) => self.interval(interval)?,
                 None if sides
                     .iter()
-                    .any(|e| used_as_time(e, name, &self.signatures)) =>
+                    .any(|e| used_as_time(e, name, &self.def_params)) =>
                 {
                     Domain::closed(
                         BigRational::from_integer(0.into()),
@@ -549,8 +557,17 @@ impl<'a> Lowerer<'a> {
                 }
                 None => Domain::REALS,
             };
-            let symbol = self.pool.fresh_symbol(name);
-            self.pool.set_domain(symbol, domain.enclosure());
+            // Fresh symbols of different pools may share a name, and a transplant merges
+            // symbols by name: the domain is part of the name, so two symbols merged have the
+            // same domain and no assertion sees another's.
+            let enclosure = domain.enclosure();
+            let hint = format!(
+                "{name}[{:016x},{:016x}]",
+                enclosure.lo.to_bits(),
+                enclosure.hi.to_bits()
+            );
+            let symbol = self.pool.fresh_symbol(&hint);
+            self.pool.set_domain(symbol, enclosure);
             let e = self.pool.sym_expr(symbol);
             scope = scope.with(name, e);
             vars.push(ForallVar {
@@ -605,6 +622,32 @@ impl<'a> Lowerer<'a> {
             lo_closed: i.lo_closed,
             hi_closed: i.hi_closed,
         };
+        let enclosure = domain.enclosure();
+        let too_large = |x: &Option<BigRational>, f: f64| x.is_some() && !f.is_finite();
+        if too_large(&domain.lo, enclosure.lo) || too_large(&domain.hi, enclosure.hi) {
+            self.error(
+                Diag::new(
+                    codes::LOWER_BOUND,
+                    "an end of this interval is beyond the range of f64",
+                )
+                .with_label(i.span, "its points cannot be sampled")
+                .with_help("use `inf` or `-inf` for an unbounded end"),
+            );
+            return None;
+        }
+        if !domain.is_empty() && domain.lo.is_some() && domain.hi.is_some() {
+            let (lo, hi) = (enclosure.lo.next_up(), enclosure.hi.next_down());
+            if lo >= hi && domain.lo != domain.hi {
+                self.error(
+                    Diag::new(
+                        codes::LOWER_BOUND,
+                        "this interval is narrower than f64 can resolve",
+                    )
+                    .with_label(i.span, "no f64 sample point lies inside it"),
+                );
+                return None;
+            }
+        }
         if domain.is_empty() {
             self.error(
                 Diag::new(codes::LOWER_EMPTY_INTERVAL, "this interval is empty")
@@ -616,6 +659,7 @@ impl<'a> Lowerer<'a> {
         Some(domain)
     }
 
+    /// Reports reserved or duplicate names; true if `name` is fresh.
     fn check_new_name(&mut self, name: &ast::Ident, names: &mut HashMap<String, Span>) -> bool {
         let n = name.name.as_str();
         if DERIVED_ONLY.contains(&n) {
@@ -1021,6 +1065,13 @@ impl<'a> Lowerer<'a> {
                 }
                 return self.pool.zero();
             }
+            if fields::is_field_name(name) && self.quantities_missing {
+                // The definitions failed (reported there): no fields, and no second error.
+                for a in args {
+                    self.expr(a, scope);
+                }
+                return self.pool.zero();
+            }
             if fields::is_field_name(name) {
                 let why = if name.ends_with("_v") {
                     "v-prediction applies to variance-preserving processes only (alpha^2 + sigma^2 = 1)"
@@ -1253,9 +1304,9 @@ fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
     }
 }
 
-/// Whether `name` appears in an argument of a call to one of the process's functions or
-/// quantities (`signatures`, and the quantity names) in `e`: then it is a time.
-fn used_as_time(e: &ast::Expr, name: &str, signatures: &HashMap<String, (usize, Span)>) -> bool {
+/// Whether `name` appears in a time argument in `e`: an argument of a derived quantity, a
+/// field's `t` or `t_next`, a user function's parameter named `t` (`def_params`).
+fn used_as_time(e: &ast::Expr, name: &str, def_params: &HashMap<String, Vec<String>>) -> bool {
     let mentions = |e: &ast::Expr| {
         let mut stack = vec![e];
         while let Some(x) = stack.pop() {
@@ -1283,14 +1334,14 @@ fn used_as_time(e: &ast::Expr, name: &str, signatures: &HashMap<String, (usize, 
             ast::ExprKind::Call { func, args } => {
                 // A field's times are its `t` and `t_next`; every argument of the process's
                 // own functions and quantities is a time.
-                let times: Vec<bool> = match fields::field_arguments(&func.name) {
-                    Some(names) => names.iter().map(|n| n.starts_with('t')).collect(),
-                    None if signatures.contains_key(&func.name)
-                        || derive::Quantity::from_name(&func.name).is_some() =>
-                    {
-                        vec![true; args.len()]
-                    }
-                    None => Vec::new(),
+                let times: Vec<bool> = if let Some(params) = def_params.get(&func.name) {
+                    params.iter().map(|p| p == "t").collect()
+                } else if let Some(names) = fields::field_arguments(&func.name) {
+                    names.iter().map(|n| n.starts_with('t')).collect()
+                } else if derive::Quantity::from_name(&func.name).is_some() {
+                    vec![true; args.len()]
+                } else {
+                    Vec::new()
                 };
                 if args
                     .iter()

@@ -151,8 +151,8 @@ impl Domain {
         let f = |r: &BigRational| crate::expr::eval::rational_to_f64(r);
         match (&self.lo, &self.hi) {
             (Some(a), Some(b)) => {
-                let (a, b) = (f(a), f(b));
-                a + (b - a) * u
+                // Not a + (b - a) u: b - a may overflow.
+                f(a) * (1.0 - u) + f(b) * u
             }
             (Some(a), None) => f(a) + u / (1.0 - u),
             (None, Some(b)) => f(b) - u / (1.0 - u),

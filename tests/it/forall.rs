@@ -159,6 +159,18 @@ fn bad_forall_variables_are_located_errors() {
         ),
         ("    assert forall x in [0, 1] x == x;\n", "expected"),
         ("    assert forall: x == x;\n", "expected an identifier"),
+        (
+            "    assert forall pf_velocity_eps: 1 == 1;\n",
+            "a function of this process",
+        ),
+        (
+            "    assert forall x in [0, 1e4000]: x == x;\n",
+            "beyond the range of f64",
+        ),
+        (
+            "    assert forall x in [1, 1 + 1e-20]: x == 1;\n",
+            "narrower than f64",
+        ),
         ("    assert x == x;\n", "bind it: `assert forall x: ...;`"),
         (
             "    assert forall eps: eps == epz;\n",
@@ -240,4 +252,47 @@ fn bad_field_calls_are_located_errors() {
         "{err}"
     );
     assert!(err.contains("variance-preserving processes only"), "{err}");
+}
+
+/// Two processes in one file each bind `x` with its own domain: the domain that proves the
+/// first must not prove the second (each process is lowered in a pool of its own, then
+/// copied into one).
+#[test]
+fn domains_do_not_leak_between_processes() {
+    let f = scratch_file(
+        "two.dsym",
+        "process a { alpha(t) = 1 - t; sigma(t) = t; assert forall x in [0, 1]: sqrt(x^2) == x; }\n\
+         process b { alpha(t) = 1 - t; sigma(t) = t; assert forall x in [-2, -1]: sqrt(x^2) == x; }\n",
+    );
+    let (code, out, err) = run(&["check", &f, "--format", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let asserts: Vec<(&str, &str)> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["kind"] == "assert")
+        .map(|c| {
+            (
+                c["process"].as_str().expect("p"),
+                c["status"].as_str().expect("s"),
+            )
+        })
+        .collect();
+    assert_eq!(asserts, [("a", "proved"), ("b", "failed")]);
+}
+
+/// A variable passed to a user function is a time only where that function's parameter is
+/// named `t`: `nrm(y) = sqrt(y^2)` is not `y` for negative y.
+#[test]
+fn only_time_parameters_make_a_variable_a_time() {
+    let (code, records) = check(
+        "    nrm(x) = sqrt(x^2);\n    c(t) = alpha(t)^2;\n\
+         \x20   assert forall y: nrm(y) == y;\n    assert forall s: c(s) == alpha(s)^2;\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(records[0]["status"], "failed");
+    let at = point(records[0]["at"].as_str().expect("at"));
+    assert!(at[1].1 < 0.0, "{at:?}");
+    assert_eq!(records[1]["status"], "proved");
 }

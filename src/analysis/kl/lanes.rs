@@ -7,10 +7,11 @@
 //! coefficients are loaded once per block). No transcendental function is called per step:
 //! the change of `V/v - 1`, `G - 1 + q`, is a ratio whose numerator is formed from per-step
 //! coefficients (Taylor remainders of a^2 and s^2, in double-double from the exact f64
-//! schedule values) and the direction's rates (docs/theory.md section 4). For Euler and
-//! Euler-Maruyama its terms are of the order of the result, O(h^2); for Heun two O(h^2)
-//! terms remain that cancel to the O(h^3) result, a relative error of order eps/h (the
-//! logarithms this replaces cost eps/h^2).
+//! schedule values) and the direction's rates (docs/theory.md section 4). While A is near 1,
+//! for Euler and Euler-Maruyama its terms are of the order of the result, O(h^2); for Heun
+//! two O(h^2) terms remain that cancel to the O(h^3) result, a relative error of order eps/h
+//! (the logarithms this replaces cost eps/h^2). Far from 1 (|A - 1| >= 1/2) G - 1 + q is
+//! formed from G, and A from a numerator without cancellation.
 //!
 //! The scalar path (one direction, [`Prepared::law`] and the gradient's traced recursion)
 //! runs the same `#[inline(always)]` arithmetic per lane, so its results are bit-identical
@@ -66,6 +67,11 @@ pub(super) struct Drift {
     pub h: f64,
     pub c1: f64,
     pub c2: f64,
+    /// A = (e1 lambda + e2)/v_p with e1 = a_p^2 + h c1 and e2 = s_p^2 + h c2 (double-double,
+    /// rounded once): A without the cancellation of 1 + (A - 1) where A is far from 1 (a
+    /// step to sigma = 0 of a small eigenvalue, where A is near 0).
+    pub e1: f64,
+    pub e2: f64,
     /// The numerator of G - 1 + q without the direction's rate: `alpha2 lambda + sigma2`
     /// with alpha2 = a_p^2 - a_q^2 + 2 h a_p a'_p, sigma2 alike (O(h^2) each).
     pub alpha2: f64,
@@ -85,6 +91,9 @@ pub(super) struct Trapezoid {
     pub c2p: f64,
     pub c1q: f64,
     pub c2q: f64,
+    /// The Euler predictor's A = (e1 lambda + e2)/v_p, as [`Drift::e1`] and [`Drift::e2`].
+    pub e1: f64,
+    pub e2: f64,
     /// alpha2 = a_p^2 - a_q^2 + h (a_p a'_p + a_q a'_q), O(h^3), sigma2 alike.
     pub alpha2: f64,
     pub sigma2: f64,
@@ -102,13 +111,14 @@ pub(super) struct Trapezoid {
 #[inline(always)]
 fn dpm1(c: &Step, l: f64, ip: f64, iq: f64) -> StepMap {
     let den = c.p * l + c.s;
-    let pq = ip * iq;
+    let a = den * ip;
     StepMap {
-        a: den * ip,
+        a,
         d: 0.0,
-        g: den * den * pq,
+        // Not den^2/(v_p v_q): den^2 overflows for eigenvalues beyond 1e154.
+        g: a * (den * iq),
         q: -0.0,
-        gq1: -(l * c.x2) * pq,
+        gq1: -(l * c.x2) * (ip * iq),
     }
 }
 
@@ -135,13 +145,18 @@ fn ddpm(k: &Posterior, l: f64, ip: f64, vq: f64, iq: f64) -> StepMap {
 fn euler<const NOISE: bool>(k: &Drift, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
     let hw = k.h * (l * k.c1 + k.c2);
     let am1 = hw * ip;
-    let a = 1.0 + am1;
+    let a = (l * k.e1 + k.e2) * ip;
+    let g = a * a * (vp * iq);
+    let q = if NOISE { k.q_var * iq } else { -0.0 };
+    // The numerator's terms are of the order of the result while A - 1 is small; far from
+    // it (A near 0 or above 3/2) G itself is accurate and G - 1 + q cancels no more.
+    let small = (l * k.alpha2 + k.sigma2 + hw * am1) * iq;
     StepMap {
         a,
         d: k.d,
-        g: a * a * (vp * iq),
-        q: if NOISE { k.q_var * iq } else { -0.0 },
-        gq1: (l * k.alpha2 + k.sigma2 + hw * am1) * iq,
+        g,
+        q,
+        gq1: if am1.abs() < 0.5 { small } else { g - 1.0 + q },
     }
 }
 
@@ -152,15 +167,20 @@ fn heun(k: &Trapezoid, l: f64, vp: f64, ip: f64, iq: f64) -> StepMap {
     let kp = (l * k.c1p + k.c2p) * ip;
     let kq = (l * k.c1q + k.c2q) * iq;
     let half_h = 0.5 * k.h;
-    let am1 = half_h * kp + half_h * kq * (1.0 + k.h * kp);
+    // 1 + h k_p, the predictor's A, cancels where it is near 0 (the step towards sigma = 0
+    // of a small eigenvalue): formed from its own numerator instead.
+    let predictor = (l * k.e1 + k.e2) * ip;
+    let am1 = half_h * kp + half_h * kq * predictor;
     let a = 1.0 + am1;
+    let g = a * a * (vp * iq);
     let num = l * k.alpha2 + k.sigma2 + k.h * kq * (l * k.gamma_a + k.gamma_s) + am1 * am1 * vp;
     StepMap {
         a,
         d: k.d + k.d_rate * kq,
-        g: a * a * (vp * iq),
+        g,
         q: -0.0,
-        gq1: num * iq,
+        // As for Euler: the numerator while A - 1 is small, G - 1 beyond.
+        gq1: if am1.abs() < 0.5 { num * iq } else { g - 1.0 },
     }
 }
 
@@ -436,12 +456,12 @@ mod tests {
     /// `exact_kl` must agree exactly.
     #[test]
     fn blocks_and_single_directions_agree_bit_for_bit() {
-        // Eigenvalues over 16 decades and means of both signs; 300 directions make a full
-        // block and a partial one.
+        // Eigenvalues over 60 decades (steps near the identity and far from it) and means of
+        // both signs; 300 directions make a full block and a partial one.
         let dirs: Vec<(f64, f64)> = (0..300)
             .map(|i| {
                 let x = f64::from(i) / 299.0;
-                (10f64.powf(-8.0 + 16.0 * x), (7.0 * x).sin() * 3.0)
+                (10f64.powf(-30.0 + 60.0 * x), (7.0 * x).sin() * 3.0)
             })
             .collect();
         let scheds: [(&dyn Schedule, f64, f64); 2] = [
