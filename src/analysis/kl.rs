@@ -303,6 +303,8 @@ impl Prepared {
         let hd = Dd::from_f64(q.t) - Dd::from_f64(p.t);
         let dd = Dd::from_f64;
         let euler_d = rounded(dd(p.a) - dd(q.a) + hd * dd(p.da), || (p.a - q.a) + h * p.da);
+        // A's numerator over v_p (Heun: its predictor's): a_p^2 + h a_p a'_p, and alike.
+        let e1 = square_plus(hd, p.a, dd(p.a) * dd(p.da));
         // Heun's corrector, except on a step that ends at sigma = 0.
         if sampler == Sampler::Heun && q.s != 0.0 {
             let da2 = dd(p.da) + dd(q.da);
@@ -312,12 +314,8 @@ impl Prepared {
                 c2p: p.s * p.ds,
                 c1q: q.a * q.da,
                 c2q: q.s * q.ds,
-                e1: rounded(dd(p.a).square() + hd * (dd(p.a) * dd(p.da)), || {
-                    p.a * p.a + h * p.a * p.da
-                }),
-                e2: rounded(dd(p.s).square() + hd * (dd(p.s) * dd(p.ds)), || {
-                    p.s * p.s + h * p.s * p.ds
-                }),
+                e1,
+                e2: square_plus(hd, p.s, dd(p.s) * dd(p.ds)),
                 alpha2: square_defect(hd, (p.a, p.da, 1.0), (q.a, q.da, 1.0)),
                 sigma2: square_defect(hd, (p.s, p.ds, 1.0), (q.s, q.ds, 1.0)),
                 gamma_a: square_defect(hd, (p.a, p.da, 1.0), (q.a, q.da, 0.0)),
@@ -328,30 +326,25 @@ impl Prepared {
                 d_rate: 0.5 * h * euler_d,
             });
         }
-        let mut k = Drift {
-            h,
-            c1: p.a * p.da,
-            c2: p.s * p.ds,
-            e1: 0.0,
-            e2: 0.0,
-            alpha2: square_defect(hd, (p.a, p.da, 2.0), (q.a, q.da, 0.0)),
-            sigma2: square_defect(hd, (p.s, p.ds, 2.0), (q.s, q.ds, 0.0)),
-            d: euler_d,
-            q_var: 0.0,
-        };
+        let (mut c2, mut q_var) = (p.s * p.ds, 0.0);
         if sampler == Sampler::EulerMaruyama {
             // The reverse SDE's g2 = 2 s s' - 2 a' s^2/a at t_k: its drift adds g2/2 to the
             // rate's numerator, and it injects g2 |h| of variance.
             let g2 = 2.0 * p.s * (p.ds - p.da * p.s / p.a);
-            k.c2 += 0.5 * g2;
-            k.q_var = g2 * h.abs();
+            c2 += 0.5 * g2;
+            q_var = g2 * h.abs();
         }
-        // A's numerator over v_p: a_p^2 + h a_p a'_p and s_p^2 + h c2.
-        k.e1 = rounded(dd(p.a).square() + hd * (dd(p.a) * dd(p.da)), || {
-            p.a * p.a + h * k.c1
-        });
-        k.e2 = rounded(dd(p.s).square() + hd * dd(k.c2), || p.s * p.s + h * k.c2);
-        Map::Euler(k)
+        Map::Euler(Drift {
+            h,
+            c1: p.a * p.da,
+            c2,
+            e1,
+            e2: square_plus(hd, p.s, dd(c2)),
+            alpha2: square_defect(hd, (p.a, p.da, 2.0), (q.a, q.da, 0.0)),
+            sigma2: square_defect(hd, (p.s, p.ds, 2.0), (q.s, q.ds, 0.0)),
+            d: euler_d,
+            q_var,
+        })
     }
 
     fn v(p: &Point, lam: f64) -> f64 {
@@ -422,6 +415,13 @@ impl Prepared {
 fn rounded(x: Dd, fallback: impl FnOnce() -> f64) -> f64 {
     let y = x.to_f64();
     if y.is_finite() { y } else { fallback() }
+}
+
+/// `x^2 + h c` in double-double, rounded once (the f64 formula where it overflows).
+fn square_plus(h: Dd, x: f64, c: Dd) -> f64 {
+    rounded(Dd::from_f64(x).square() + h * c, || {
+        x * x + h.to_f64() * c.to_f64()
+    })
 }
 
 /// `x_p^2 - x_q^2 + h (w_p x_p x'_p + w_q x_q x'_q)` for `(x, x', w)` at both ends: a

@@ -228,6 +228,28 @@ impl Fields {
     }
 }
 
+/// The conditional fields, fields and sampler steps of a process with scalars `q`, in the
+/// symbols of `vars`. v-prediction is included when the process is variance preserving by
+/// construction or alpha^2 + sigma^2 = 1 is proved (else checked with certified balls),
+/// never by whether the simplifier happens to reach 1.
+pub fn derive(pool: &mut Pool, q: Scalars, vp_by_construction: bool, vars: &Vars) -> Fields {
+    let vp = vp_by_construction || {
+        let a2 = pool.powi(q.alpha, 2);
+        let s2 = pool.powi(q.sigma, 2);
+        let sum = pool.add(vec![a2, s2]);
+        let one = pool.one();
+        matches!(
+            super::checks::identity(pool, sum, one),
+            super::checks::Verdict::Proved | super::checks::Verdict::Checked { .. }
+        )
+    };
+    Fields {
+        conditional: conditional(pool, q.alpha, q.sigma, vars),
+        fields: fields(pool, q, vp, vars),
+        vp,
+    }
+}
+
 /// The conditional fields of docs/theory.md section 2, in `x` and the data point `x0`.
 pub fn conditional(
     pool: &mut Pool,

@@ -410,21 +410,12 @@ impl<'a> Lowerer<'a> {
             return;
         };
         let vars = fields::Vars::new(self.pool);
-        let vp = self.vp_by_construction || {
-            let a2 = self.pool.powi(q.alpha, 2);
-            let s2 = self.pool.powi(q.sigma, 2);
-            let sum = self.pool.add(vec![a2, s2]);
-            let one = self.pool.one();
-            matches!(
-                super::checks::identity(self.pool, sum, one),
-                super::checks::Verdict::Proved | super::checks::Verdict::Checked { .. }
-            )
-        };
+        let all = fields::derive(self.pool, q, self.vp_by_construction, &vars);
         let mut callable: Vec<(String, Vec<Symbol>, ExprId)> = Vec::new();
-        for (name, e) in fields::conditional(self.pool, q.alpha, q.sigma, &vars) {
+        for (name, e) in all.conditional {
             callable.push((name.to_owned(), vec![vars.x, vars.x0, vars.t], e));
         }
-        for f in fields::fields(self.pool, q, vp, &vars) {
+        for f in all.fields {
             let args = f
                 .kind
                 .arguments(f.param)
@@ -1308,64 +1299,27 @@ fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
 /// field's `t` or `t_next`, a user function's parameter named `t` (`def_params`).
 fn used_as_time(e: &ast::Expr, name: &str, def_params: &HashMap<String, Vec<String>>) -> bool {
     let mentions = |e: &ast::Expr| {
-        let mut stack = vec![e];
-        while let Some(x) = stack.pop() {
-            match &x.kind {
-                ast::ExprKind::Ident(n) if n == name => return true,
-                ast::ExprKind::Number(_) | ast::ExprKind::Ident(_) => {}
-                ast::ExprKind::Sum { first, rest } => {
-                    stack.push(first);
-                    stack.extend(rest.iter().map(|(_, _, x)| x));
-                }
-                ast::ExprKind::Product { first, rest } => {
-                    stack.push(first);
-                    stack.extend(rest.iter().map(|(_, _, x)| x));
-                }
-                ast::ExprKind::Power(xs) => stack.extend(xs),
-                ast::ExprKind::Neg(x) | ast::ExprKind::Paren(x) => stack.push(x),
-                ast::ExprKind::Call { args, .. } => stack.extend(args),
-            }
-        }
-        false
+        e.subexprs()
+            .any(|x| matches!(&x.kind, ast::ExprKind::Ident(n) if n == name))
     };
-    let mut stack = vec![e];
-    while let Some(x) = stack.pop() {
-        match &x.kind {
-            ast::ExprKind::Call { func, args } => {
-                // A field's times are its `t` and `t_next`; every argument of the process's
-                // own functions and quantities is a time.
-                let times: Vec<bool> = if let Some(params) = def_params.get(&func.name) {
-                    params.iter().map(|p| p == "t").collect()
-                } else if let Some(names) = fields::field_arguments(&func.name) {
-                    names.iter().map(|n| n.starts_with('t')).collect()
-                } else if derive::Quantity::from_name(&func.name).is_some() {
-                    vec![true; args.len()]
-                } else {
-                    Vec::new()
-                };
-                if args
-                    .iter()
-                    .zip(&times)
-                    .any(|(a, &time)| time && mentions(a))
-                {
-                    return true;
-                }
-                stack.extend(args);
-            }
-            ast::ExprKind::Number(_) | ast::ExprKind::Ident(_) => {}
-            ast::ExprKind::Sum { first, rest } => {
-                stack.push(first);
-                stack.extend(rest.iter().map(|(_, _, x)| x));
-            }
-            ast::ExprKind::Product { first, rest } => {
-                stack.push(first);
-                stack.extend(rest.iter().map(|(_, _, x)| x));
-            }
-            ast::ExprKind::Power(xs) => stack.extend(xs),
-            ast::ExprKind::Neg(x) | ast::ExprKind::Paren(x) => stack.push(x),
-        }
-    }
-    false
+    e.subexprs().any(|x| {
+        let ast::ExprKind::Call { func, args } = &x.kind else {
+            return false;
+        };
+        // A field's times are its `t` and `t_next`; every argument of a derived quantity.
+        let times: Vec<bool> = if let Some(params) = def_params.get(&func.name) {
+            params.iter().map(|p| p == "t").collect()
+        } else if let Some(names) = fields::field_arguments(&func.name) {
+            names.iter().map(|n| n.starts_with('t')).collect()
+        } else if derive::Quantity::from_name(&func.name).is_some() {
+            vec![true; args.len()]
+        } else {
+            Vec::new()
+        };
+        args.iter()
+            .zip(&times)
+            .any(|(a, &time)| time && mentions(a))
+    })
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo of

@@ -191,20 +191,7 @@ impl Process {
             return fields::Fields::default();
         };
         let vars = fields::Vars::new(pool);
-        let a2 = pool.powi(q.alpha, 2);
-        let s2 = pool.powi(q.sigma, 2);
-        let sum = pool.add(vec![a2, s2]);
-        let one = pool.one();
-        let vp = self.vp_by_construction
-            || matches!(
-                checks::identity(pool, sum, one),
-                checks::Verdict::Proved | checks::Verdict::Checked { .. }
-            );
-        fields::Fields {
-            conditional: fields::conditional(pool, q.alpha, q.sigma, &vars),
-            fields: fields::fields(pool, q, vp, &vars),
-            vp,
-        }
+        fields::derive(pool, q, self.vp_by_construction, &vars)
     }
 
     /// A derived quantity by name.

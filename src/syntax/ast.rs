@@ -99,6 +99,32 @@ pub enum Stmt {
     },
 }
 
+impl Expr {
+    /// This expression and every subexpression, in pre-order, without recursion (input
+    /// can nest deeply).
+    pub fn subexprs(&self) -> impl Iterator<Item = &Expr> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let e = stack.pop()?;
+            match &e.kind {
+                ExprKind::Number(_) | ExprKind::Ident(_) => {}
+                ExprKind::Sum { first, rest } => {
+                    stack.extend(rest.iter().rev().map(|(_, _, x)| x));
+                    stack.push(first);
+                }
+                ExprKind::Product { first, rest } => {
+                    stack.extend(rest.iter().rev().map(|(_, _, x)| x));
+                    stack.push(first);
+                }
+                ExprKind::Power(xs) => stack.extend(xs.iter().rev()),
+                ExprKind::Neg(x) | ExprKind::Paren(x) => stack.push(x),
+                ExprKind::Call { args, .. } => stack.extend(args.iter().rev()),
+            }
+            Some(e)
+        })
+    }
+}
+
 /// A variable bound by `forall`, with its interval if one is given.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Binder {
