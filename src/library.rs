@@ -71,6 +71,11 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The files of `derivations/` that are not part of the bundled library: theorems over
+/// generic processes (`alpha(t) = function;`), which `diffsym check FILE` proves. They
+/// define no schedule an analysis could run on.
+pub const THEOREMS: &[&str] = &["derivations/tutorial.dsym"];
+
 /// The names of the bundled processes (one per file, named after it).
 pub fn names() -> Vec<&'static str> {
     BUNDLED

@@ -463,7 +463,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = -12.0;
@@ -483,7 +483,7 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
@@ -494,7 +494,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = -12.0;
@@ -514,7 +514,7 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
@@ -525,7 +525,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -547,7 +547,7 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
@@ -558,7 +558,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// # Panics
@@ -576,7 +576,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -605,7 +605,7 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
@@ -616,7 +616,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// # Panics
@@ -641,7 +641,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 6.0;
@@ -670,7 +670,7 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
@@ -681,7 +681,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// # Panics
@@ -699,7 +699,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 6.0;
@@ -728,7 +728,7 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
@@ -739,7 +739,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// # Panics

@@ -448,7 +448,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = 7\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: f64 = 10.209937778284923;
@@ -464,7 +464,7 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
 /// `pf_velocity_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = 7\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -476,7 +476,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = 14\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: f64 = 20.419875556569846;
@@ -492,7 +492,7 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
 /// `reverse_drift_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = 14\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -504,7 +504,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -523,7 +523,7 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
@@ -534,7 +534,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
 /// # Panics
@@ -552,7 +552,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -578,7 +578,7 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
@@ -589,7 +589,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
 /// # Panics
@@ -614,7 +614,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// `ddim_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -634,7 +634,7 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `ddim_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
@@ -645,7 +645,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
 /// # Panics
@@ -663,7 +663,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -686,7 +686,7 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `dpm1_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
@@ -697,7 +697,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
 /// # Panics

@@ -441,7 +441,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)}{100}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: f64 = 0.08517193191416238;
@@ -455,7 +455,7 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
 /// `pf_velocity_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)}{100}
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -467,7 +467,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)}{50}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: f64 = 0.17034386382832475;
@@ -481,7 +481,7 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
 /// `reverse_drift_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)}{50}
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -493,7 +493,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -510,7 +510,7 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
@@ -521,7 +521,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 ///
 /// # Panics
@@ -539,7 +539,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -560,7 +560,7 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
@@ -571,7 +571,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\varepsilon\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 ///
 /// # Panics
@@ -596,7 +596,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -616,7 +616,7 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
@@ -627,7 +627,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
 /// # Panics
@@ -645,7 +645,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -665,7 +665,7 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
@@ -676,7 +676,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
 /// # Panics

@@ -10,10 +10,9 @@ use super::args::Params;
 use super::load::load;
 use super::output::{Format, Outcome, json};
 use crate::diag::{Diag, Source};
-use crate::expr::{ExprId, Pool, Symbol, print};
+use crate::expr::{ExprId, Func, Node, Pool, Symbol, print};
 use crate::process::derive::Quantity;
-use crate::process::fields::CONDITIONAL_ARGUMENTS;
-use crate::process::{self, Process};
+use crate::process::{self, Definition, Process, typeset};
 
 #[derive(Serialize)]
 struct JsonLibrary {
@@ -33,6 +32,17 @@ struct JsonProcess {
     /// cond_score, cond_velocity, and each field and sampler step per parameterisation
     /// (`pf_velocity_eps`, ...).
     fields: Vec<JsonFormula>,
+    /// The process's asserts as written, with their LaTeX.
+    asserts: Vec<JsonAssert>,
+}
+
+#[derive(Serialize)]
+struct JsonAssert {
+    line: usize,
+    /// The `forall` variables.
+    vars: Vec<String>,
+    text: String,
+    latex: String,
 }
 
 #[derive(Serialize)]
@@ -96,8 +106,14 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
                         "  {}({}) = {}",
                         d.name,
                         arg_names(pool, &d.args).join(", "),
-                        print::to_text(pool, d.body)
+                        body_text(pool, d)
                     );
+                }
+                if !p.asserts.is_empty() {
+                    let _ = writeln!(s, "  asserts:");
+                }
+                for a in &p.asserts {
+                    let _ = writeln!(s, "    {}", one_line(&a.source));
                 }
                 if !p.quantities.is_empty() {
                     let _ = writeln!(s, "  derived:");
@@ -165,8 +181,18 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
                             .map(|d| JsonFormula {
                                 name: d.name.clone(),
                                 args: arg_names(pool, &d.args),
-                                text: print::to_text(pool, d.body),
-                                latex: print::to_latex(pool, d.body),
+                                text: body_text(pool, d),
+                                latex: body_latex(pool, d),
+                            })
+                            .collect(),
+                        asserts: p
+                            .asserts
+                            .iter()
+                            .map(|a| JsonAssert {
+                                line: src.line_col(a.span.start).0,
+                                vars: a.vars.iter().map(|v| v.name.clone()).collect(),
+                                text: one_line(&a.source),
+                                latex: typeset::assertion_latex(a),
                             })
                             .collect(),
                     })
@@ -178,6 +204,39 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
     Ok(Outcome::ok(stdout))
 }
 
+/// A definition's body as `derive` prints it: `function` for an unspecified function.
+fn body_text(pool: &Pool, d: &Definition) -> String {
+    if is_declaration(pool, d) {
+        "function".to_owned()
+    } else {
+        print::to_text(pool, d.body)
+    }
+}
+
+fn body_latex(pool: &Pool, d: &Definition) -> String {
+    if is_declaration(pool, d) {
+        "\\text{unspecified}".to_owned()
+    } else {
+        print::to_latex(pool, d.body)
+    }
+}
+
+/// Whether `d` is `name(u) = function;`: its body is the unspecified function of its name
+/// at its argument.
+fn is_declaration(pool: &Pool, d: &Definition) -> bool {
+    match (pool.node(d.body), d.args.as_slice()) {
+        (Node::Call(Func::Generic(g), a), [arg]) => {
+            g.order == 0 && pool.symbol_name(g.name) == d.name && pool.node(*a) == &Node::Sym(*arg)
+        }
+        _ => false,
+    }
+}
+
+/// Source text on one line: runs of blanks (newlines included) become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn owned(names: &[&str]) -> Vec<String> {
     names.iter().map(|&n| n.to_owned()).collect()
 }
@@ -186,9 +245,9 @@ fn owned(names: &[&str]) -> Vec<String> {
 fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
     let mut rows: Vec<(String, Vec<String>, ExprId)> = p
         .fields()
-        .conditional
+        .formulas
         .iter()
-        .map(|&(name, e)| (name.to_owned(), owned(&CONDITIONAL_ARGUMENTS), e))
+        .map(|&(f, e)| (f.name().to_owned(), owned(f.arguments()), e))
         .collect();
     for f in &p.fields().fields {
         rows.push((f.full_name(), owned(&f.kind.arguments(f.param)), f.expr));
@@ -248,11 +307,17 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
                 "{}({}) &= {}",
                 print::symbol_latex(&d.name),
                 args.join(", "),
-                print::to_latex(pool, d.body)
+                body_latex(pool, d)
             ));
         }
         s.push_str(&rows.join(" \\\\\n"));
         s.push_str("\n\\end{align*}\n");
+        if !p.asserts.is_empty() {
+            s.push_str("Proved and checked by \\texttt{diffsym check}:\n\\begin{align*}\n");
+            let rows: Vec<String> = p.asserts.iter().map(typeset::assertion_latex).collect();
+            s.push_str(&rows.join(" \\\\\n"));
+            s.push_str("\n\\end{align*}\n");
+        }
         if !p.quantities.is_empty() {
             s.push_str("Derived quantities:\n\\begin{align*}\n");
             let rows: Vec<String> = p

@@ -38,9 +38,15 @@ pub(crate) struct FieldInputs {
     /// A v-prediction (variance-preserving processes)
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) v: Option<String>,
-    /// The standard normal draw of euler_maruyama_step
+    /// The standard normal draw of euler_maruyama_step and ddim_eta_step_eps
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) z: Option<String>,
+    /// DDIM's stochasticity (ddim_eta_step_eps), in [0, 1]
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) eta: Option<String>,
+    /// EDM's data standard deviation (edm_c_skip, edm_c_out, edm_c_in), positive
+    #[arg(long = "sigma-data", allow_hyphen_values = true)]
+    pub(crate) sigma_data: Option<String>,
     /// The time the sampler steps to
     #[arg(long = "t-next", allow_hyphen_values = true)]
     pub(crate) t_next: Option<String>,
@@ -76,37 +82,43 @@ pub(super) struct EvalArgs {
 /// quantities' and fields' own lists.
 fn quantity_help() -> String {
     use crate::process::derive::Quantity;
-    use crate::process::fields::{CONDITIONAL_ARGUMENTS, FieldKind, Param};
+    use crate::process::fields::{FieldKind, Formula, Param};
     let quantities: Vec<&str> = Quantity::ALL.map(Quantity::name).to_vec();
-    let mut s = format!(
-        "The definition, derived quantity or field to evaluate.\n\n\
-         A definition of the process (a function of t), or a derived quantity: {}.\n\n\
-         A conditional field ({}) takes {}. A field or sampler step takes --x, one model \
-         output (--score, --eps, --x0, --u or --v; it picks the parameterisation) and:",
-        quantities.join(", "),
-        ["cond_score", "cond_velocity"].join(", "),
-        CONDITIONAL_ARGUMENTS
+    let flags = |args: &[&str], skip: &[&str]| -> String {
+        let extra: Vec<String> = args
             .iter()
-            .filter(|&&a| a != "t")
-            .map(|a| format!("--{a}"))
-            .collect::<Vec<_>>()
-            .join(" and "),
+            .filter(|a| !skip.contains(a))
+            .map(|a| format!("--{}", a.replace('_', "-")))
+            .collect();
+        if extra.is_empty() {
+            "nothing more".to_owned()
+        } else {
+            extra.join(" ")
+        }
+    };
+    let mut s = format!(
+        "The definition, derived quantity, formula or field to evaluate.\n\n\
+         A definition of the process (a function of t), or a derived quantity: {}.\n\n\
+         A formula takes --t and:",
+        quantities.join(", "),
+    );
+    for f in Formula::ALL {
+        s.push_str(&format!(
+            "\n  {:<20} {}",
+            f.name(),
+            flags(f.arguments(), &["t"])
+        ));
+    }
+    s.push_str(
+        "\n\nA field or sampler step takes --t, --x, one model output (--score, --eps, --x0, \
+         --u or --v; it picks the parameterisation) and:",
     );
     for kind in FieldKind::ALL {
         let args = kind.arguments(Param::Eps);
-        let extra: Vec<String> = args
-            .iter()
-            .filter(|a| !matches!(**a, "x" | "eps" | "t"))
-            .map(|a| format!("--{}", a.replace('_', "-")))
-            .collect();
         s.push_str(&format!(
             "\n  {:<20} {}",
             kind.name(),
-            if extra.is_empty() {
-                "nothing more".to_owned()
-            } else {
-                extra.join(" ")
-            }
+            flags(&args, &["x", "eps", "t"])
         ));
     }
     s
@@ -279,9 +291,9 @@ fn field_expr(
     t: &BigRational,
     inputs: &FieldInputs,
 ) -> Result<BoundExpr, Vec<Diag>> {
-    use process::fields::{FieldKind, Param, Vars};
+    use process::fields::{FieldKind, Formula, Param, Vars};
     let err = |m: String| vec![Diag::new(codes::CLI_FIELD, m)];
-    let is_cond = p.fields().conditional(name).is_some();
+    let formula = Formula::from_name(name).filter(|_| p.fields().formula(name).is_some());
     let (kind, param) = match FieldKind::from_name(name) {
         Some(kind) => {
             // The parameterisation is the one model-output flag given (x0 counts only
@@ -312,7 +324,7 @@ fn field_expr(
             };
             (Some(kind), Some(param))
         }
-        None if is_cond => (None, None),
+        None if formula.is_some() => (None, None),
         None => {
             let mut known: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
             known.extend(
@@ -321,7 +333,7 @@ fn field_expr(
                     .map(|&(n, _)| n)
                     .filter(|n| p.def(n).is_none()),
             );
-            known.extend(p.fields().conditional.iter().map(|&(n, _)| n));
+            known.extend(p.fields().formulas.iter().map(|&(f, _)| f.name()));
             known.extend(FieldKind::ALL.map(FieldKind::name));
             return Err(vec![
                 Diag::new(
@@ -339,14 +351,34 @@ fn field_expr(
             })?;
             f.expr
         }
-        _ => p.fields().conditional(name).expect("is_cond"),
+        _ => p.fields().formula(name).expect("a formula"),
     };
     let vars = Vars::new(pool);
     let mut map = vec![(vars.t, t.clone())];
-    let mut needed: Vec<(&str, &Option<String>, Symbol)> = vec![("x", &inputs.x, vars.x)];
+    let mut needed: Vec<(&str, &Option<String>, Symbol)> = Vec::new();
     match param {
-        None => needed.push(("x0", &inputs.x0, vars.x0)),
+        None => {
+            let args = formula.map_or(&[][..], Formula::arguments);
+            for &a in args.iter().filter(|&&a| a != "t") {
+                let value = match a {
+                    "x" => &inputs.x,
+                    "x0" => &inputs.x0,
+                    "eps" => &inputs.eps,
+                    "z" => &inputs.z,
+                    "eta" => &inputs.eta,
+                    "sigma_data" => &inputs.sigma_data,
+                    _ => &inputs.t_next,
+                };
+                let flag = match a {
+                    "t_next" => "t-next",
+                    "sigma_data" => "sigma-data",
+                    other => other,
+                };
+                needed.push((flag, value, vars.argument(pool, a)));
+            }
+        }
         Some(pm) => {
+            needed.push(("x", &inputs.x, vars.x));
             let flag = match pm {
                 Param::Score => &inputs.score,
                 Param::Eps => &inputs.eps,
@@ -370,8 +402,11 @@ fn field_expr(
         };
         let r = process::parse_param_override(pool, text)
             .map_err(|m| err(format!("bad value for --{flag}: {m}")))?;
-        if flag == "t-next" && !in_unit_interval(&r) {
-            return Err(err(format!("--t-next {text} is outside [0, 1]")));
+        if (flag == "t-next" || flag == "eta") && !in_unit_interval(&r) {
+            return Err(err(format!("--{flag} {text} is outside [0, 1]")));
+        }
+        if flag == "sigma-data" && !num_traits::Signed::is_positive(&r) {
+            return Err(err(format!("--sigma-data {text} is not positive")));
         }
         map.push((sym, r));
     }

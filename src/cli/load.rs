@@ -220,7 +220,36 @@ pub(super) fn load_one(
 ) -> Result<(Pool, Source, Process), Vec<Diag>> {
     let loaded = load(&[file.to_path_buf()], name, params, stage)?;
     let (src, p) = pick(&loaded, name)?.clone();
+    numeric(&loaded.pool, &src, &p)?;
     Ok((loaded.pool, src, p))
+}
+
+/// Refuses a generic process (`alpha(t) = function;`) to a command that computes numbers,
+/// pointing at the declarations.
+fn numeric(pool: &Pool, src: &Source, p: &Process) -> Result<(), Vec<Diag>> {
+    let names = p.unspecified(pool);
+    if names.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let mut d = Diag::new(
+        codes::CLI_GENERIC,
+        format!(
+            "process `{}` is generic ({} left unspecified): this command computes numbers",
+            p.name,
+            listed.join(", ")
+        ),
+    )
+    .with_label(p.span, "a generic process");
+    for n in &names {
+        if let Some(def) = p.def(n) {
+            d = d.with_label(def.span, "declared without a formula");
+        }
+    }
+    let d = d.with_help(
+        "`derive` and `check` work on generic processes; give formulas (`alpha(t) = cos(pi*t/2);`) to evaluate, analyse or emit",
+    );
+    Err(vec![d.in_source(src)])
 }
 
 /// Loads what an analysis runs on from `file`: the source `source_name` if given (data
@@ -316,6 +345,9 @@ pub(super) fn load_analysis(
                 }
             };
             check_overrides(&overrides, &p)?;
+            if let Some(file) = &process_file {
+                numeric(&pool, file, &p)?;
+            }
             Some(p)
         }
     };

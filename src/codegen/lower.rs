@@ -183,6 +183,8 @@ fn call<R: Real>(f: Func, x: R) -> R {
         Func::Expm1 => x.exp_m1(),
         Func::Log1p => x.ln_1p(),
         Func::Abs => x.abs(),
+        // Never lowered (`LowerError::Unspecified`).
+        Func::Generic(_) => R::from_f64(f64::NAN),
     }
 }
 
@@ -193,6 +195,10 @@ pub enum LowerError {
     Constant { text: String, reason: String },
     #[error("the exponent of `{text}` is too large for generated code")]
     Exponent { text: String },
+    #[error(
+        "`{name}` is an unspecified function (a generic process): there is no code to generate"
+    )]
+    Unspecified { name: String },
 }
 
 /// Builds one [`Program`] from any number of expressions, sharing their subexpressions.
@@ -275,6 +281,10 @@ impl Lowerer {
         if let Node::Rational(r) = pool.node(e) {
             let r = r.clone();
             return Ok(self.rational(&r));
+        }
+        if let Node::Call(f @ Func::Generic(_), _) = pool.node(e) {
+            let name = pool.func_name(*f).to_owned();
+            return Err(LowerError::Unspecified { name });
         }
         if pool.free_symbols(e).is_empty() {
             return self.constant(pool, e);

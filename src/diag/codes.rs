@@ -72,6 +72,9 @@ codes! {
     LOWER_VARIABLE_EXPECTED = "diffsym::lower::variable_expected";
     /// An `integrate(...)` with no closed form diffsym knows.
     LOWER_INTEGRATE = "diffsym::lower::integrate";
+    /// `function` used other than as the whole body of a one-argument definition, or primes
+    /// (`f'(t)`) on a name that is not a function of one argument.
+    LOWER_GENERIC = "diffsym::lower::generic";
 
     // The process as a whole: its forms and derived quantities (`process::derive`).
 
@@ -175,6 +178,8 @@ codes! {
 
     /// A bad --t, --t-min or --t-max, or one outside [0, 1].
     CLI_T = "diffsym::cli::t";
+    /// A command that computes numbers given a generic process (`alpha(t) = function;`).
+    CLI_GENERIC = "diffsym::cli::generic";
     /// A bad or missing --steps, or more steps than the work allowance accepts.
     CLI_STEPS = "diffsym::cli::steps";
     /// A grid file whose times are not exact numbers in [0, 1].

@@ -479,6 +479,9 @@ impl BallEval<'_> {
     }
 
     fn call(&mut self, f: Func, x: &Ball) -> Result<Ball, BallError> {
+        if let Func::Generic(_) = f {
+            return Err(EvalError::Unspecified.into());
+        }
         let p = self.p;
         let exact_zero = is_zero(&x.rad) && x.mid.is_zero();
         if exact_zero {
@@ -494,7 +497,7 @@ impl BallEval<'_> {
                 | Func::Log1p
                 | Func::Abs => Some(0),
                 Func::Log => return Err(EvalError::DivisionByZero.into()),
-                Func::Acos | Func::Sigmoid => None,
+                Func::Acos | Func::Sigmoid | Func::Generic(_) => None,
             };
             if let Some(v) = v {
                 return Ok(point(BigFloat::from_u8(v, p)));
@@ -515,6 +518,7 @@ impl BallEval<'_> {
         let cc = &mut *self.consts;
         // (value, bound on |f'| over the ball, ulps charged for the rounding)
         let (v, slope, charge): (BigFloat, BigFloat, u64) = match f {
+            Func::Generic(_) => return Err(EvalError::Unspecified.into()),
             // Beyond |x| = 2^33 the exponential leaves the exponent range of every big float
             // (e^(2^33) > 2^(2^32)): decided at once, where astro-float would first reduce
             // an argument of thousands of digits (`exp(9.3e1768)` took seconds per call).

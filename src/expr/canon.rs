@@ -14,7 +14,7 @@ use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::pool::{Constant, ExprId, Func, Node, Pool};
+use super::pool::{Constant, ExprId, Func, Generic, Node, Pool};
 use super::rational;
 
 /// Largest exact power we compute, in bits of the result; larger ones stay symbolic.
@@ -369,6 +369,10 @@ impl Pool {
 
     /// Exact values of builtins at rationals and at rational multiples of pi.
     fn exact_value(&mut self, f: Func, arg: ExprId) -> Option<ExprId> {
+        if let Func::Generic(g) = f {
+            // The primitive vanishes at 0 by definition; nothing else is known.
+            return (g.order == Generic::PRIMITIVE && self.is_zero(arg)).then(|| self.zero());
+        }
         if let Some(r) = self.as_rational(arg).cloned() {
             if r.is_zero() {
                 return match f {

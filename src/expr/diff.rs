@@ -126,6 +126,13 @@ pub fn derivative_of(pool: &mut Pool, f: Func, a: ExprId, fa: ExprId) -> ExprId 
         }
         // |a|' = a/|a| (undefined at 0, like the function's derivative)
         Func::Abs => pool.div(a, fa),
+        Func::Generic(g) => pool.call(
+            Func::Generic(crate::expr::pool::Generic {
+                order: g.order + 1,
+                ..g
+            }),
+            a,
+        ),
     }
 }
 

@@ -37,6 +37,9 @@ pub enum EvalError {
         "certified evaluation would take more than its work allowance (arguments of thousands of digits)"
     )]
     TooCostly,
+    /// An unspecified function (of a generic process) has no value.
+    #[error("an unspecified function (of a generic process) has no value")]
+    Unspecified,
 }
 
 /// Evaluates `e` in f64 with the symbols bound by `env`. Shared subexpressions are
@@ -363,6 +366,7 @@ fn call_f64(f: Func, x: f64) -> Result<f64, EvalError> {
             x.ln_1p()
         }
         Func::Abs => x.abs(),
+        Func::Generic(_) => return Err(EvalError::Unspecified),
     };
     finite(v)
 }

@@ -362,6 +362,9 @@ impl HpEval<'_> {
     }
 
     fn call(&mut self, f: Func, x: &BigFloat) -> Result<BigFloat, EvalError> {
+        if let Func::Generic(_) = f {
+            return Err(EvalError::Unspecified);
+        }
         let p = self.p();
         if f != Func::Abs {
             charge(x, p)?;
@@ -379,6 +382,7 @@ impl HpEval<'_> {
         let one = BigFloat::from_u8(1, 64);
         let cc = &mut self.hp.consts;
         let v = match f {
+            Func::Generic(_) => return Err(EvalError::Unspecified),
             Func::Exp => x.exp(p, RM, cc),
             Func::Log => {
                 domain(x.is_positive() && !x.is_zero())?;

@@ -5,15 +5,16 @@
 //! polynomials; `L^n` (`log|L|/a` for n = -1); `exp(L)`, `c^L` (c > 0 free of x); `sin(L)`,
 //! `cos(L)`, `tan(L)`, `sinh(L)`, `cosh(L)`; `log(L)`; `1/(p + q*x^2)` (p, q > 0, to atan);
 //! `(p - q*x^2)^(-1/2)` (p, q > 0, to asin); `x^k * exp(L)`, `x^k * sin(L)`, `x^k * cos(L)` for
-//! integers 1 <= k <= 8; sums and constant multiples of these, after expanding products of
-//! sums. Anything else is an [`IntegrateError::NoClosedForm`]. A definite integral is
+//! integers 1 <= k <= 8; an unspecified function's derivatives `g^(k)(L)` (to `g^(k-1)`,
+//! the function itself to its primitive); sums and constant multiples of these, after
+//! expanding products of sums. Anything else is an [`IntegrateError::NoClosedForm`]. A definite integral is
 //! `F(hi) - F(lo)` only where range analysis proves the integrand finite on the interval.
 
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
 use thiserror::Error;
 
-use super::pool::{Domain, ExprId, Func, Node, Pool, Symbol};
+use super::pool::{Domain, ExprId, Func, Generic, Node, Pool, Symbol};
 use super::range::{is_positive, range};
 use super::subst::subst1;
 use super::{poly, simplify};
@@ -93,6 +94,7 @@ fn continuous_everywhere(pool: &Pool, e: ExprId) -> bool {
                     | Func::Sigmoid
                     | Func::Abs
                     | Func::Expm1
+                    | Func::Generic(_)
             ) && continuous_everywhere(pool, *a)
         }
     }
@@ -215,6 +217,15 @@ fn table(pool: &mut Pool, e: ExprId, x: Symbol) -> Option<ExprId> {
                     // L log L - L
                     let ll = pool.mul(vec![arg, e]);
                     pool.sub(ll, arg)
+                }
+                // An unspecified function's derivative integrates to the function, the
+                // function to its primitive.
+                Func::Generic(g) if g.order > Generic::PRIMITIVE => {
+                    let below = Generic {
+                        order: g.order - 1,
+                        ..g
+                    };
+                    pool.call(Func::Generic(below), arg)
                 }
                 _ => return None,
             };

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod eval;
 pub(crate) mod fxhash;
 pub mod hp;
+pub mod instance;
 pub(crate) mod integrate;
 pub mod limit;
 pub(crate) mod poly;
@@ -24,5 +25,6 @@ pub mod subst;
 pub(crate) mod test_util;
 pub mod verify;
 pub(crate) mod work;
+pub mod zero;
 
-pub use pool::{Constant, Domain, ExprId, Func, Node, Pool, Symbol};
+pub use pool::{Constant, Domain, ExprId, Func, Generic, Node, Pool, Symbol};

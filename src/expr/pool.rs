@@ -44,7 +44,28 @@ pub enum Constant {
     E,
 }
 
-/// Unary builtin functions. `sqrt` is not here: it is `x^(1/2)`.
+/// An unspecified smooth function of one real argument, or one of its derivatives: the
+/// `alpha` of `alpha(t) = function;` (a generic process), `order` times differentiated;
+/// order -1 is its primitive that vanishes at 0 (`integrate(beta(s), s, 0, u)`).
+/// It has no value; what is known of it is its name, its derivatives and the range of the
+/// function's own values (the domain of its name's symbol). Canonical order compares
+/// names, never the symbol's index ([`Pool::cmp`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Generic {
+    pub name: Symbol,
+    pub order: i32,
+}
+
+impl Generic {
+    /// The lowest order: the primitive.
+    pub const PRIMITIVE: i32 = -1;
+    /// The highest order of derivative an expression may hold (derivatives beyond it are
+    /// refused where they are taken).
+    pub const MAX_ORDER: i32 = 64;
+}
+
+/// Unary functions: the builtins, and the generic functions of generic processes. `sqrt`
+/// is not here: it is `x^(1/2)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum Func {
     Exp,
@@ -62,6 +83,8 @@ pub enum Func {
     Expm1,
     Log1p,
     Abs,
+    /// An unspecified function (see [`Generic`]); never in [`Func::ALL`].
+    Generic(Generic),
 }
 
 impl Func {
@@ -84,7 +107,8 @@ impl Func {
         Func::Abs,
     ];
 
-    /// The name used in the .dsym language and in canonical text.
+    /// The name used in the .dsym language and in canonical text; a generic function's
+    /// name is in its pool ([`Pool::func_name`]).
     pub fn name(self) -> &'static str {
         match self {
             Func::Exp => "exp",
@@ -102,6 +126,7 @@ impl Func {
             Func::Expm1 => "expm1",
             Func::Log1p => "log1p",
             Func::Abs => "abs",
+            Func::Generic(_) => "function",
         }
     }
 
@@ -309,7 +334,16 @@ impl Pool {
                 let b = self.transplant(from, *b, memo);
                 Node::Pow(b, self.transplant(from, *x, memo))
             }
-            Node::Call(f, a) => Node::Call(*f, self.transplant(from, *a, memo)),
+            Node::Call(f, a) => {
+                let f = match *f {
+                    Func::Generic(g) => Func::Generic(Generic {
+                        name: self.transplant_symbol(from, g.name),
+                        order: g.order,
+                    }),
+                    f => f,
+                };
+                Node::Call(f, self.transplant(from, *a, memo))
+            }
         };
         let c = self.intern(node);
         memo.insert(e, c);
@@ -382,6 +416,14 @@ impl Pool {
         self.symbol_index.insert(name.to_owned(), s);
         self.domains.push(Domain::REAL);
         s
+    }
+
+    /// The name of `f` in canonical text: a builtin's, or a generic function's own.
+    pub fn func_name(&self, f: Func) -> &str {
+        match f {
+            Func::Generic(g) => self.symbol_name(g.name),
+            f => f.name(),
+        }
     }
 
     /// The symbol `name` as an expression.
@@ -501,6 +543,26 @@ impl Pool {
         out
     }
 
+    /// The unspecified functions `id` calls (at any order of derivative), sorted by name.
+    pub fn unspecified_functions(&self, id: ExprId) -> Vec<Symbol> {
+        let mut seen = crate::expr::fxhash::HashSet::default();
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
+            if let Node::Call(Func::Generic(g), _) = self.node(e)
+                && !out.contains(&g.name)
+            {
+                out.push(g.name);
+            }
+            stack.extend(self.children(e));
+        }
+        out.sort_by(|a, b| self.symbol_name(*a).cmp(self.symbol_name(*b)));
+        out
+    }
+
     /// Splits a term into its rational coefficient and the rest: `3*x*y -> (3, x*y)`.
     pub fn split_coeff(&mut self, id: ExprId) -> (BigRational, ExprId) {
         match self.node(id).clone() {
@@ -571,13 +633,26 @@ impl Pool {
                     (Node::Rational(x), Node::Rational(y)) => x.cmp(y),
                     (Node::Const(x), Node::Const(y)) => x.cmp(y),
                     (Node::Sym(x), Node::Sym(y)) => self.symbol_name(*x).cmp(self.symbol_name(*y)),
-                    (Node::Call(f, x), Node::Call(g, y)) => f.cmp(g).then_with(|| self.cmp(*x, *y)),
+                    (Node::Call(f, x), Node::Call(g, y)) => {
+                        self.cmp_func(*f, *g).then_with(|| self.cmp(*x, *y))
+                    }
                     (Node::Mul(xs), Node::Mul(ys)) | (Node::Add(xs), Node::Add(ys)) => {
                         self.cmp_slices(xs, ys)
                     }
                     _ => unreachable!("equal ranks imply equal node kinds"),
                 })
             }
+        }
+    }
+
+    /// Builtins in their order, then generic functions by name and order of derivative.
+    fn cmp_func(&self, f: Func, g: Func) -> Ordering {
+        match (f, g) {
+            (Func::Generic(a), Func::Generic(b)) => self
+                .symbol_name(a.name)
+                .cmp(self.symbol_name(b.name))
+                .then(a.order.cmp(&b.order)),
+            _ => f.cmp(&g),
         }
     }
 

@@ -136,6 +136,8 @@ fn ident_latex(part: &str) -> String {
         "{}".to_owned()
     } else if GREEK.contains(&part) {
         format!("\\{part}")
+    } else if part == "eps" {
+        "\\varepsilon".to_owned()
     } else if part.chars().count() == 1 || part.chars().all(|c| c.is_ascii_digit()) {
         part.to_owned()
     } else {
@@ -151,6 +153,14 @@ enum Doc<'p> {
     Sym(&'p str),
     Const(Constant),
     Call(Func, Box<Doc<'p>>),
+    /// An unspecified function or one of its derivatives (`alpha'(t)`); order -1, its
+    /// primitive, is printed as an integral with `bound` as its variable.
+    Apply {
+        name: &'p str,
+        order: i32,
+        arg: Box<Doc<'p>>,
+        bound: String,
+    },
     Sqrt(Box<Doc<'p>>),
     Pow(Box<Doc<'p>>, Box<Doc<'p>>),
     /// Unary minus.
@@ -228,6 +238,9 @@ impl Doc<'_> {
     fn prec(&self, target: Target) -> Prec {
         match self {
             Doc::Int(_) | Doc::Sym(_) | Doc::Const(_) | Doc::Call(..) | Doc::Sqrt(_) => Prec::Atom,
+            // `\int_0^t ...\,ds` extends to its right: a product's last factor at most.
+            Doc::Apply { order, .. } if *order < 0 && target == Target::Latex => Prec::Product,
+            Doc::Apply { .. } => Prec::Atom,
             Doc::Pow(..) => Prec::Pow,
             Doc::Neg(_) => Prec::Neg,
             // `\frac{}{}` is a visual group: it only needs parentheses as a power's base.
@@ -261,6 +274,27 @@ fn layout_signed<'p>(pool: &'p Pool, e: ExprId) -> (bool, Doc<'p>) {
         Node::Rational(r) => (r.is_negative(), rational_abs(r)),
         Node::Const(c) => (false, Doc::Const(*c)),
         Node::Sym(s) => (false, Doc::Sym(pool.symbol_name(*s))),
+        Node::Call(Func::Generic(g), a) => {
+            // The primitive's variable: a name the argument does not use.
+            let used: Vec<&str> = pool
+                .free_symbols(*a)
+                .into_iter()
+                .map(|s| pool.symbol_name(s))
+                .collect();
+            let bound = ["s", "r", "u", "v", "w"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain((1..).map(|k| format!("s{k}")))
+                .find(|n| !used.contains(&n.as_str()))
+                .expect("an unbounded supply of names");
+            let doc = Doc::Apply {
+                name: pool.symbol_name(g.name),
+                order: g.order,
+                arg: Box::new(layout(pool, *a)),
+                bound,
+            };
+            (false, doc)
+        }
         Node::Call(f, a) => (false, Doc::Call(*f, Box::new(layout(pool, *a)))),
         Node::Add(terms) => layout_sum(pool, terms),
         Node::Mul(factors) => layout_product(pool, factors),
@@ -484,6 +518,27 @@ fn render_text(doc: &Doc<'_>, out: &mut String) {
             render(a, Ctx::Top, t, out);
             out.push(')');
         }
+        Doc::Apply {
+            name,
+            order,
+            arg,
+            bound,
+        } if *order < 0 => {
+            out.push_str(&format!("integrate({name}({bound}), {bound}, 0, "));
+            render(arg, Ctx::Top, t, out);
+            out.push(')');
+        }
+        Doc::Apply {
+            name, order, arg, ..
+        } => {
+            out.push_str(name);
+            for _ in 0..*order {
+                out.push('\'');
+            }
+            out.push('(');
+            render(arg, Ctx::Top, t, out);
+            out.push(')');
+        }
         Doc::Sqrt(a) => {
             out.push_str("sqrt(");
             render(a, Ctx::Top, t, out);
@@ -529,6 +584,12 @@ fn render_latex(doc: &Doc<'_>, out: &mut String) {
             render(a, Ctx::Top, t, out);
             out.push_str("\\right|");
         }
+        Doc::Apply {
+            name,
+            order,
+            arg,
+            bound,
+        } => render_latex_apply(name, *order, arg, bound, out),
         Doc::Call(f, a) => {
             out.push_str(func_latex(*f));
             out.push_str("\\left(");
@@ -593,7 +654,43 @@ fn render_latex_product(fs: &[Doc<'_>], out: &mut String) {
     }
 }
 
-fn func_latex(f: Func) -> &'static str {
+/// `\alpha_{t}`, `\dot{\alpha}_{t}`, `\ddot{\alpha}_{s}`, `\alpha^{(3)}_{t}` for a symbol
+/// argument (the papers' notation), `\alpha\left(2 t\right)` for others and for names that
+/// carry a subscript already; the primitive as `\int_{0}^{t} \beta_{s}\,\mathrm{d}s`.
+fn render_latex_apply(name: &str, order: i32, arg: &Doc<'_>, bound: &str, out: &mut String) {
+    let base = symbol_latex(name);
+    if order < 0 {
+        out.push_str("\\int_{0}^{");
+        render(arg, Ctx::Group, Target::Latex, out);
+        out.push_str("} ");
+        let inner = Doc::Sym(bound);
+        render_latex_apply(name, 0, &inner, bound, out);
+        out.push_str(&format!("\\,\\mathrm{{d}}{}", symbol_latex(bound)));
+        return;
+    }
+    let head = match order {
+        0 => base.clone(),
+        1 => format!("\\dot{{{base}}}"),
+        2 => format!("\\ddot{{{base}}}"),
+        k => format!("{base}^{{({k})}}"),
+    };
+    out.push_str(&head);
+    match arg {
+        Doc::Sym(s) if !base.contains('_') => {
+            out.push_str("_{");
+            out.push_str(&symbol_latex(s));
+            out.push('}');
+        }
+        _ => {
+            out.push_str("\\left(");
+            render(arg, Ctx::Top, Target::Latex, out);
+            out.push_str("\\right)");
+        }
+    }
+}
+
+/// The LaTeX command of a builtin (`\\exp`, `\\operatorname{sigmoid}`).
+pub fn func_latex(f: Func) -> &'static str {
     match f {
         Func::Exp => "\\exp",
         Func::Log => "\\log",
@@ -610,6 +707,8 @@ fn func_latex(f: Func) -> &'static str {
         Func::Expm1 => "\\operatorname{expm1}",
         Func::Log1p => "\\operatorname{log1p}",
         Func::Abs => "\\operatorname{abs}",
+        // Laid out as `Doc::Apply`.
+        Func::Generic(_) => "",
     }
 }
 

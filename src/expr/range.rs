@@ -147,6 +147,7 @@ fn structurally_positive(pool: &Pool, e: ExprId) -> bool {
         Node::Rational(r) => r > &num_rational::BigRational::from_integer(0.into()),
         Node::Const(_) => true,
         Node::Call(Func::Exp | Func::Cosh | Func::Sigmoid, _) => true,
+        Node::Call(Func::Generic(g), _) => g.order == 0 && pool.domain(g.name).lo > 0.0,
         Node::Mul(xs) | Node::Add(xs) => xs.iter().all(|&x| structurally_positive(pool, x)),
         Node::Pow(b, _) => structurally_positive(pool, *b),
         _ => false,
@@ -230,6 +231,13 @@ fn compute(
             let ai = go(pool, *a, memo)?;
             call(*f, ai)
         }
+        // An unspecified function takes the values its name's domain declares (for every
+        // argument); its derivatives and primitive may take any.
+        Node::Call(Func::Generic(g), _) if g.order == 0 => {
+            let d = pool.domain(g.name);
+            Interval::new(d.lo, d.hi)
+        }
+        Node::Call(Func::Generic(_), _) => Interval::new(f64::NEG_INFINITY, f64::INFINITY),
         Node::Call(f, a) => {
             let ai = go(pool, *a, memo)?;
             call(*f, ai)
@@ -625,6 +633,8 @@ fn call(f: Func, a: Interval) -> Option<Interval> {
             };
             Interval::new(lo, hi)
         }
+        // Handled by `compute`, which knows the function's declared range.
+        Func::Generic(_) => None,
     }
 }
 

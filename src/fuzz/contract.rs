@@ -212,7 +212,7 @@ fn printed(pool: &mut Pool, p: &Process, stats: &mut Stats) -> Result<(), Violat
     let mut all: Vec<crate::ExprId> = Vec::new();
     all.extend(p.params.iter().map(|q| q.value));
     all.extend(p.defs.iter().map(|d| d.body));
-    all.extend(p.fields().conditional.iter().map(|&(_, e)| e));
+    all.extend(p.fields().formulas.iter().map(|&(_, e)| e));
     all.extend(p.fields().fields.iter().map(|f| f.expr));
     for e in all {
         print::to_latex(pool, e);

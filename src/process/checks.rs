@@ -7,7 +7,7 @@ use astro_float::{BigFloat, RoundingMode};
 use super::{Assertion, ForallVar, Process, time_symbol};
 use crate::expr::eval::{self, EvalError};
 use crate::expr::hp::{self, Hp};
-use crate::expr::{ExprId, Func, Pool, Symbol, diff, range, simplify};
+use crate::expr::{ExprId, Func, Pool, Symbol, diff, instance, range, simplify, subst, zero};
 
 /// How one check fared.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,9 +70,124 @@ fn equal(
 ) -> Verdict {
     let d = pool.sub(lhs, rhs);
     let d = simplify::simplify(pool, d);
-    if pool.is_zero(d) {
+    if pool.is_zero(d) || zero::proves_zero(pool, d) {
         return Verdict::Proved;
     }
+    let mut unspecified = pool.unspecified_functions(lhs);
+    unspecified.extend(pool.unspecified_functions(rhs));
+    unspecified.sort_by(|a, b| pool.symbol_name(*a).cmp(pool.symbol_name(*b)));
+    unspecified.dedup();
+    if unspecified.is_empty() {
+        return sampled(pool, lhs, rhs, fixed, vars, "");
+    }
+    // Not proved for every schedule: check several concrete smooth schedules instead.
+    let mut points = 0;
+    let mut max_rel = 0.0f64;
+    for k in 0..INSTANCES {
+        let instances = instances(pool, &unspecified, k);
+        let u = pool.var("u");
+        let described: Vec<String> = instances
+            .iter()
+            .map(|i| {
+                let shown = subst::subst1(pool, i.body, i.arg, u);
+                format!(
+                    "{}(u) = {}",
+                    pool.symbol_name(i.name),
+                    crate::expr::print::to_text(pool, shown)
+                )
+            })
+            .collect();
+        let described = format!(" with {}", described.join(", "));
+        let (Some(l), Some(r)) = (
+            instance::instantiate(pool, lhs, &instances),
+            instance::instantiate(pool, rhs, &instances),
+        ) else {
+            continue;
+        };
+        match sampled(pool, l, r, fixed, vars, &described) {
+            Verdict::Checked {
+                points: p,
+                max_rel: m,
+            } => {
+                points += p;
+                max_rel = max_rel.max(m);
+            }
+            failed => return failed,
+        }
+    }
+    if points == 0 {
+        return Verdict::Failed {
+            at: "every instance".to_owned(),
+            detail: "no concrete schedule could stand in for the unspecified functions (their primitives have no closed form)".to_owned(),
+            sides: None,
+        };
+    }
+    Verdict::Checked { points, max_rel }
+}
+
+/// How many concrete schedules stand in for a generic process's unspecified functions
+/// when an identity is not proved.
+pub const INSTANCES: usize = 3;
+
+/// The `k`-th concrete stand-in for each unspecified function: smooth, with values in the
+/// function's declared range on the whole real line, and coefficients that differ between
+/// functions and between instances. `c0 exp(c1 u) + c2 u^2` (c0 > 0, c2 >= 0) for a positive
+/// function, `sigmoid(c0 + c1 u + c2 u^2)` for one in (0, 1), `c0 + c1 u + c2 exp(c3 u)`
+/// for a real one.
+fn instances(pool: &mut Pool, names: &[Symbol], k: usize) -> Vec<instance::Instance> {
+    // Quarter-integers in [-2, 2], spread over (instance, function, coefficient).
+    let coef = |j: usize, i: usize| -> num_rational::BigRational {
+        let h = (k * 7 + j * 13 + i * 5 + 3) % 17;
+        num_rational::BigRational::new((h as i64 - 8).into(), 4.into())
+    };
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, &name)| {
+            let arg = pool.fresh_symbol("u");
+            let u = pool.sym_expr(arg);
+            let c: Vec<ExprId> = (0..4).map(|i| pool.rational(coef(j, i))).collect();
+            let abs =
+                |pool: &mut Pool, i: usize| pool.rational(num_traits::Signed::abs(&coef(j, i)));
+            let domain = pool.domain(name);
+            let c1u = pool.mul(vec![c[1], u]);
+            let u2 = pool.powi(u, 2);
+            let body = if domain.lo > 0.0 && domain.hi <= 1.0 {
+                let c2u2 = pool.mul(vec![c[2], u2]);
+                let p = pool.add(vec![c[0], c1u, c2u2]);
+                pool.call(Func::Sigmoid, p)
+            } else if domain.lo > 0.0 {
+                let a = abs(pool, 0);
+                let half = pool.frac(1, 2);
+                let one = pool.one();
+                let ha = pool.mul(vec![half, a]);
+                let c0 = pool.add(vec![one, ha]);
+                let e = pool.call(Func::Exp, c1u);
+                let c2 = abs(pool, 2);
+                let quarter = pool.frac(1, 4);
+                let c2u2 = pool.mul(vec![quarter, c2, u2]);
+                let ce = pool.mul(vec![c0, e]);
+                pool.add(vec![ce, c2u2])
+            } else {
+                let c3u = pool.mul(vec![c[3], u]);
+                let e = pool.call(Func::Exp, c3u);
+                let c2e = pool.mul(vec![c[2], e]);
+                pool.add(vec![c[0], c1u, c2e])
+            };
+            instance::Instance { name, arg, body }
+        })
+        .collect()
+}
+
+/// `lhs == rhs` compared at the sample points; `with` names the instances (for a failure).
+fn sampled(
+    pool: &mut Pool,
+    lhs: ExprId,
+    rhs: ExprId,
+    fixed: &[(Symbol, f64)],
+    vars: &[ForallVar],
+    with: &str,
+) -> Verdict {
     let t = time_symbol(pool);
     let mut h = Hp::new(hp::DEFAULT_PRECISION);
     let exact = |h: &Hp, x: f64| hp::to_rational(&h.from_f64(x)).expect("a finite number");
@@ -97,7 +212,7 @@ fn equal(
             Compared::BothUndefined => {}
             Compared::Differ { left, right } => {
                 return Verdict::Failed {
-                    at,
+                    at: format!("{at}{with}"),
                     detail: format!("left side {left}, right side {right}"),
                     sides: Some([left, right]),
                 };
@@ -329,13 +444,18 @@ pub fn builtin(pool: &mut Pool, p: &Process) -> Vec<(&'static str, Verdict)> {
     else {
         return Vec::new();
     };
-    vec![
-        ("g2 >= 0 on (0, 1)", g2_nonnegative(pool, g2)),
-        (
-            "Fokker-Planck for a Gaussian source",
-            fokker_planck(pool, alpha, sigma),
-        ),
-    ]
+    let mut checks = Vec::new();
+    // For a generic process g2 >= 0 is a property of the schedule (lambda decreasing), not
+    // an identity: reported only where the declared ranges prove it (beta > 0).
+    let generic = !pool.unspecified_functions(g2).is_empty();
+    if !generic || range::is_nonneg(pool, g2) {
+        checks.push(("g2 >= 0 on (0, 1)", g2_nonnegative(pool, g2)));
+    }
+    checks.push((
+        "Fokker-Planck for a Gaussian source",
+        fokker_planck(pool, alpha, sigma),
+    ));
+    checks
 }
 
 /// `g2 >= 0` on (0, 1): by range analysis, or else sampled on a fine grid, reporting the

@@ -106,11 +106,100 @@ impl FieldKind {
     }
 }
 
-/// The arguments of the field or conditional field called `name` (`pf_velocity_eps`,
-/// `cond_score`), if it is one.
+/// The formulas of the tutorial that are not fields in every parameterisation: the
+/// conditional fields, the conditional flow-matching target, the DDPM posterior, stochastic
+/// DDIM, EDM's preconditioning and the generative clock (docs/theory.md section 2), each
+/// with its arguments in order: the one table `derive`, `eval` and asserts ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Formula {
+    /// `grad log p_t(x | x0) = -(x - alpha x0)/sigma^2`.
+    CondScore,
+    /// The velocity of the conditional path through `x0`, as a function of `x`.
+    CondVelocity,
+    /// The conditional flow-matching target `alpha' x0 + sigma' eps`.
+    CfmTarget,
+    /// The mean of `x_{t_next}` given `x_t = x` and `x0` (`t_next < t`).
+    DdpmMean,
+    /// Its variance.
+    DdpmVar,
+    /// A DDIM step with stochasticity `eta` (0: deterministic DDIM, 1: DDPM's variance).
+    DdimEtaStep,
+    /// EDM's preconditioning of the denoiser of `x/alpha` at noise level `rho = sigma/alpha`.
+    EdmCSkip,
+    EdmCOut,
+    EdmCIn,
+    EdmCNoise,
+    /// The generative clock, `t` from 0 (noise) to 1 (data): `alpha(1 - t)`.
+    GenAlpha,
+    /// `sigma(1 - t)`.
+    GenSigma,
+    /// The probability-flow velocity in the generative clock, eps-parameterised.
+    GenPfVelocityEps,
+    /// The flow-matching target in the generative clock.
+    GenCfmTarget,
+}
+
+impl Formula {
+    pub const ALL: [Formula; 14] = [
+        Formula::CondScore,
+        Formula::CondVelocity,
+        Formula::CfmTarget,
+        Formula::DdpmMean,
+        Formula::DdpmVar,
+        Formula::DdimEtaStep,
+        Formula::EdmCSkip,
+        Formula::EdmCOut,
+        Formula::EdmCIn,
+        Formula::EdmCNoise,
+        Formula::GenAlpha,
+        Formula::GenSigma,
+        Formula::GenPfVelocityEps,
+        Formula::GenCfmTarget,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Formula::CondScore => "cond_score",
+            Formula::CondVelocity => "cond_velocity",
+            Formula::CfmTarget => "cfm_target",
+            Formula::DdpmMean => "ddpm_mean",
+            Formula::DdpmVar => "ddpm_var",
+            Formula::DdimEtaStep => "ddim_eta_step_eps",
+            Formula::EdmCSkip => "edm_c_skip",
+            Formula::EdmCOut => "edm_c_out",
+            Formula::EdmCIn => "edm_c_in",
+            Formula::EdmCNoise => "edm_c_noise",
+            Formula::GenAlpha => "gen_alpha",
+            Formula::GenSigma => "gen_sigma",
+            Formula::GenPfVelocityEps => "gen_pf_velocity_eps",
+            Formula::GenCfmTarget => "gen_cfm_target",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Formula> {
+        Formula::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Its arguments in order.
+    pub fn arguments(self) -> &'static [&'static str] {
+        match self {
+            Formula::CondScore | Formula::CondVelocity => &["x", "x0", "t"],
+            Formula::CfmTarget | Formula::GenCfmTarget => &["x0", "eps", "t"],
+            Formula::DdpmMean => &["x", "x0", "t", "t_next"],
+            Formula::DdpmVar => &["t", "t_next"],
+            Formula::DdimEtaStep => &["x", "eps", "z", "eta", "t", "t_next"],
+            Formula::EdmCSkip | Formula::EdmCOut | Formula::EdmCIn => &["sigma_data", "t"],
+            Formula::EdmCNoise | Formula::GenAlpha | Formula::GenSigma => &["t"],
+            Formula::GenPfVelocityEps => &["x", "eps", "t"],
+        }
+    }
+}
+
+/// The arguments of the field or formula called `name` (`pf_velocity_eps`, `cond_score`,
+/// `ddpm_var`), if it is one.
 pub fn field_arguments(name: &str) -> Option<Vec<&'static str>> {
-    if name == "cond_score" || name == "cond_velocity" {
-        return Some(CONDITIONAL_ARGUMENTS.to_vec());
+    if let Some(f) = Formula::from_name(name) {
+        return Some(f.arguments().to_vec());
     }
     FieldKind::ALL.iter().find_map(|k| {
         let p = name.strip_prefix(k.name())?.strip_prefix('_')?;
@@ -119,9 +208,9 @@ pub fn field_arguments(name: &str) -> Option<Vec<&'static str>> {
     })
 }
 
-/// Every name a field or conditional field may be called by, in every parameterisation.
+/// Every name a field or formula may be called by, in every parameterisation.
 pub fn field_names() -> Vec<String> {
-    let mut names: Vec<String> = vec!["cond_score".to_owned(), "cond_velocity".to_owned()];
+    let mut names: Vec<String> = Formula::ALL.iter().map(|f| f.name().to_owned()).collect();
     for k in FieldKind::ALL {
         names.extend(
             Param::ALL
@@ -136,9 +225,6 @@ pub fn field_names() -> Vec<String> {
 pub fn is_field_name(name: &str) -> bool {
     field_arguments(name).is_some()
 }
-
-/// The arguments of the conditional fields `cond_score` and `cond_velocity`.
-pub const CONDITIONAL_ARGUMENTS: [&str; 3] = ["x", "x0", "t"];
 
 /// A field in one parameterisation.
 #[derive(Clone, Debug)]
@@ -166,13 +252,18 @@ impl Field {
     }
 }
 
-/// The variables fields are written in.
+/// The variables fields and formulas are written in.
 pub struct Vars {
     pub x: Symbol,
     pub x0: Symbol,
     pub z: Symbol,
     pub t: Symbol,
     pub t_next: Symbol,
+    pub eps: Symbol,
+    /// DDIM's stochasticity, in [0, 1].
+    pub eta: Symbol,
+    /// EDM's data standard deviation, positive.
+    pub sigma_data: Symbol,
 }
 
 impl Vars {
@@ -180,12 +271,41 @@ impl Vars {
         let t = time_symbol(pool);
         let t_next = pool.symbol("t_next");
         pool.set_domain(t_next, crate::expr::Domain::UNIT);
+        let eta = pool.symbol("eta");
+        pool.set_domain(eta, crate::expr::Domain::UNIT);
+        let sigma_data = pool.symbol("sigma_data");
+        pool.set_domain(
+            sigma_data,
+            crate::expr::Domain {
+                lo: f64::MIN_POSITIVE,
+                hi: f64::INFINITY,
+            },
+        );
         Vars {
             x: pool.symbol("x"),
             x0: pool.symbol("x0"),
             z: pool.symbol("z"),
             t,
             t_next,
+            eps: pool.symbol("eps"),
+            eta,
+            sigma_data,
+        }
+    }
+
+    /// The symbol of an argument named in [`Formula::arguments`] or
+    /// [`FieldKind::arguments`].
+    pub fn argument(&self, pool: &mut Pool, name: &str) -> Symbol {
+        match name {
+            "x" => self.x,
+            "x0" => self.x0,
+            "z" => self.z,
+            "t" => self.t,
+            "t_next" => self.t_next,
+            "eps" => self.eps,
+            "eta" => self.eta,
+            "sigma_data" => self.sigma_data,
+            other => pool.symbol(other),
         }
     }
 
@@ -198,13 +318,13 @@ impl Vars {
     }
 }
 
-/// The conditional fields, fields and sampler steps of one process, derived on demand
+/// The formulas, fields and sampler steps of one process, derived on demand
 /// ([`super::Process::fields`]): only the commands that show, evaluate or emit them pay
 /// for them.
 #[derive(Clone, Debug, Default)]
 pub struct Fields {
-    /// `cond_score` and `cond_velocity`, in `x`, `x0` and `t`.
-    pub conditional: Vec<(&'static str, ExprId)>,
+    /// The formulas of [`Formula::ALL`], in their arguments.
+    pub formulas: Vec<(Formula, ExprId)>,
     /// The fields and sampler steps of [`FIELDS`] in each parameterisation.
     pub fields: Vec<Field>,
     /// Whether the process is variance preserving, so that v-prediction applies.
@@ -219,11 +339,11 @@ impl Fields {
             .find(|f| f.name() == name && f.param == param)
     }
 
-    /// A conditional field by name.
-    pub fn conditional(&self, name: &str) -> Option<ExprId> {
-        self.conditional
+    /// A formula by name.
+    pub fn formula(&self, name: &str) -> Option<ExprId> {
+        self.formulas
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(f, _)| f.name() == name)
             .map(|&(_, e)| e)
     }
 }
@@ -243,11 +363,118 @@ pub fn derive(pool: &mut Pool, q: Scalars, vp_by_construction: bool, vars: &Vars
             super::checks::Verdict::Proved | super::checks::Verdict::Checked { .. }
         )
     };
+    let mut formulas = conditional(pool, q.alpha, q.sigma, vars);
+    formulas.extend(tutorial_formulas(pool, q, vars));
     Fields {
-        conditional: conditional(pool, q.alpha, q.sigma, vars),
+        formulas,
         fields: fields(pool, q, vp, vars),
         vp,
     }
+}
+
+/// The formulas of [`Formula::ALL`] after the two conditional fields (docs/theory.md
+/// section 2), each simplified coefficient by coefficient in its linear variables.
+fn tutorial_formulas(pool: &mut Pool, q: Scalars, v: &Vars) -> Vec<(Formula, ExprId)> {
+    let (alpha, sigma, t) = (q.alpha, q.sigma, v.t);
+    let [x, x0, eps, z, eta, sd, tn] =
+        [v.x, v.x0, v.eps, v.z, v.eta, v.sigma_data, v.t_next].map(|s| pool.sym_expr(s));
+    let da = diff::diff(pool, alpha, t);
+    let ds = diff::diff(pool, sigma, t);
+    let one = pool.one();
+    let te = pool.sym_expr(t);
+    let flip = pool.sub(one, te);
+    let at = |pool: &mut Pool, e: ExprId, u: ExprId| subst::subst1(pool, e, t, u);
+    let mut out = Vec::new();
+    // cfm_target = alpha' x0 + sigma' eps
+    let cfm = {
+        let a = pool.mul(vec![da, x0]);
+        let b = pool.mul(vec![ds, eps]);
+        pool.add(vec![a, b])
+    };
+    out.push((Formula::CfmTarget, linear(pool, cfm, &[v.x0, v.eps])));
+    // The posterior of x_s given x_t and x0 (s = t_next < t): alpha_{t|s} = alpha_t/alpha_s,
+    // sigma_{t|s}^2 = sigma_t^2 - alpha_{t|s}^2 sigma_s^2.
+    let (alpha_n, sigma_n) = (at(pool, alpha, tn), at(pool, sigma, tn));
+    let a_ts = pool.div(alpha, alpha_n);
+    let s2 = pool.powi(sigma, 2);
+    let s2_n = pool.powi(sigma_n, 2);
+    let a_ts2 = pool.powi(a_ts, 2);
+    let carried = pool.mul(vec![a_ts2, s2_n]);
+    let s2_ts = pool.sub(s2, carried);
+    let inv_s2 = pool.recip(s2);
+    let mean = {
+        let cx = pool.mul(vec![a_ts, s2_n, inv_s2, x]);
+        let c0 = pool.mul(vec![alpha_n, s2_ts, inv_s2, x0]);
+        pool.add(vec![cx, c0])
+    };
+    out.push((Formula::DdpmMean, linear(pool, mean, &[v.x, v.x0])));
+    let var = pool.mul(vec![s2_ts, s2_n, inv_s2]);
+    let var = simplify::simplify(pool, var);
+    out.push((Formula::DdpmVar, var));
+    // DDIM with eta: alpha_s x0_hat + sqrt(sigma_s^2 - s_hat^2) eps + s_hat z,
+    // x0_hat = (x - sigma eps)/alpha, s_hat = eta sqrt(ddpm_var).
+    let step = {
+        let se = pool.mul(vec![sigma, eps]);
+        let r = pool.sub(x, se);
+        let x0_hat = pool.div(r, alpha);
+        let root = pool.sqrt(var);
+        let s_hat = pool.mul(vec![eta, root]);
+        let sh2 = pool.powi(s_hat, 2);
+        let left = pool.sub(s2_n, sh2);
+        let dir = pool.sqrt(left);
+        let a = pool.mul(vec![alpha_n, x0_hat]);
+        let b = pool.mul(vec![dir, eps]);
+        let c = pool.mul(vec![s_hat, z]);
+        pool.add(vec![a, b, c])
+    };
+    out.push((Formula::DdimEtaStep, linear(pool, step, &[v.x, v.eps, v.z])));
+    // EDM at noise level rho = sigma/alpha: c_skip = sd^2/(rho^2 + sd^2), c_out = rho sd /
+    // sqrt(rho^2 + sd^2), c_in = 1/sqrt(rho^2 + sd^2), c_noise = log(rho)/4.
+    let rho = pool.div(sigma, alpha);
+    let rho2 = pool.powi(rho, 2);
+    let sd2 = pool.powi(sd, 2);
+    let r2 = pool.add(vec![rho2, sd2]);
+    let root = pool.sqrt(r2);
+    let c_skip = pool.div(sd2, r2);
+    let rs = pool.mul(vec![rho, sd]);
+    let c_out = pool.div(rs, root);
+    let c_in = pool.recip(root);
+    let log_rho = pool.call(Func::Log, rho);
+    let quarter = pool.frac(1, 4);
+    let c_noise = pool.mul(vec![quarter, log_rho]);
+    for (f, e) in [
+        (Formula::EdmCSkip, c_skip),
+        (Formula::EdmCOut, c_out),
+        (Formula::EdmCIn, c_in),
+        (Formula::EdmCNoise, c_noise),
+    ] {
+        out.push((f, simplify::simplify(pool, e)));
+    }
+    // The generative clock: tau = 1 - t.
+    let gen_alpha = at(pool, alpha, flip);
+    let gen_sigma = at(pool, sigma, flip);
+    out.push((Formula::GenAlpha, simplify::simplify(pool, gen_alpha)));
+    out.push((Formula::GenSigma, simplify::simplify(pool, gen_sigma)));
+    // dX/dtau = -(f x + g2/(2 sigma) eps) at 1 - tau.
+    let pf = {
+        let half = pool.frac(1, 2);
+        let fx = pool.mul(vec![q.f, x]);
+        let inv = pool.recip(sigma);
+        let ge = pool.mul(vec![half, q.g2, inv, eps]);
+        let s = pool.add(vec![fx, ge]);
+        let s = at(pool, s, flip);
+        pool.neg(s)
+    };
+    out.push((Formula::GenPfVelocityEps, linear(pool, pf, &[v.x, v.eps])));
+    let gen_cfm = {
+        let dga = diff::diff(pool, gen_alpha, t);
+        let dgs = diff::diff(pool, gen_sigma, t);
+        let a = pool.mul(vec![dga, x0]);
+        let b = pool.mul(vec![dgs, eps]);
+        pool.add(vec![a, b])
+    };
+    out.push((Formula::GenCfmTarget, linear(pool, gen_cfm, &[v.x0, v.eps])));
+    out
 }
 
 /// The conditional fields of docs/theory.md section 2, in `x` and the data point `x0`.
@@ -256,7 +483,7 @@ pub fn conditional(
     alpha: ExprId,
     sigma: ExprId,
     v: &Vars,
-) -> Vec<(&'static str, ExprId)> {
+) -> Vec<(Formula, ExprId)> {
     let x = pool.sym_expr(v.x);
     let x0 = pool.sym_expr(v.x0);
     let da = diff::diff(pool, alpha, v.t);
@@ -276,7 +503,10 @@ pub fn conditional(
     let t1 = pool.mul(vec![k, x]);
     let vel = pool.add(vec![t0, t1]);
     let velocity = linear(pool, vel, &[v.x, v.x0]);
-    vec![("cond_score", score), ("cond_velocity", velocity)]
+    vec![
+        (Formula::CondScore, score),
+        (Formula::CondVelocity, velocity),
+    ]
 }
 
 /// Simplifies `e`, linear in `vars`, coefficient by coefficient.

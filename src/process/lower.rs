@@ -15,13 +15,16 @@ use super::{
 };
 use crate::diag::{Diag, Span, codes};
 use crate::expr::integrate::{self, IntegrateError};
-use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
+use crate::expr::{ExprId, Func, Generic, Node, Pool, Symbol, diff, eval, print, simplify, subst};
 use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
 
 const BUILTIN_LIST: &str = "exp, log, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, expm1, log1p, abs, integrate, diff";
-const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
+const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t", "function"];
 /// Derived quantities a process may not define itself (alpha, sigma, alpha_bar and log_snr
 /// may be: they are the forms a process is written in).
+/// The definitions a process is made of: alpha and sigma, or one shorthand.
+const SCHEDULE_FORMS: &[&str] = &["alpha", "sigma", "alpha_bar", "beta", "log_snr"];
+
 const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho"];
 
 /// The deepest a definition may be once the functions it calls are inlined (the parser
@@ -186,6 +189,8 @@ struct Lowerer<'a> {
     /// times is one error.
     undefined_seen: HashSet<String>,
     errors: Vec<Diag>,
+    /// How many placeholder values lowering has continued with ([`Lowerer::placeholder`]).
+    placeholders: usize,
     source_text: Option<&'a str>,
 }
 
@@ -205,12 +210,21 @@ impl<'a> Lowerer<'a> {
             def_params: HashMap::default(),
             undefined_seen: HashSet::default(),
             errors: Vec::new(),
+            placeholders: 0,
             source_text: None,
         }
     }
 
     fn error(&mut self, e: Diag) {
         self.errors.push(e);
+    }
+
+    /// The value lowering continues with after an error (reported, or reported elsewhere):
+    /// counted, so that a check of a value (division by zero) does not report a
+    /// consequence of the error as an error of its own.
+    fn placeholder(&mut self) -> ExprId {
+        self.placeholders += 1;
+        self.pool.zero()
     }
 
     fn process(mut self, p: &ast::Process) -> Result<Process, Vec<Diag>> {
@@ -263,12 +277,14 @@ impl<'a> Lowerer<'a> {
             }
         }
         let order = self.def_order(&def_stmts);
-        for i in order {
+        // Definitions that call derived quantities or fields are lowered once those are
+        // derived; the others first, as the process is made of them.
+        let late = self.late_definitions(&def_stmts, &order);
+        for &i in order.iter().filter(|&&i| !late[i]) {
             let (name, params, body, span) = def_stmts[i];
             self.def(name, params, body, span);
         }
-        // Definitions in source order (the order a reader expects).
-        let user_defs: Vec<Definition> = def_stmts
+        let early_defs: Vec<Definition> = def_stmts
             .iter()
             .filter_map(|(name, ..)| self.defs.get(&name.name).cloned())
             .collect();
@@ -281,7 +297,7 @@ impl<'a> Lowerer<'a> {
                 span: p.name.span,
                 doc: None,
                 params: Vec::new(),
-                defs: user_defs.clone(),
+                defs: early_defs,
                 asserts: Vec::new(),
                 quantities: Vec::new(),
                 scalars: None,
@@ -302,7 +318,11 @@ impl<'a> Lowerer<'a> {
                     })();
                     quantities = d.quantities;
                     self.register_quantities(&quantities);
-                    if let Some(q) = found {
+                    // A generic process is a noising process by assumption.
+                    if let Some(q) = found.filter(|q| {
+                        self.pool.unspecified_functions(q.alpha).is_empty()
+                            && self.pool.unspecified_functions(q.sigma).is_empty()
+                    }) {
                         let t = time_symbol(self.pool);
                         if let Err(why) = super::checks::validity(self.pool, t, q.alpha, q.sigma) {
                             self.error(self.invalid_process(p, why));
@@ -317,6 +337,15 @@ impl<'a> Lowerer<'a> {
         self.quantities_missing = quantities.is_empty() && !self.errors.is_empty();
         self.scalars = scalars;
         self.vp_by_construction = vp_by_construction;
+        for &i in order.iter().filter(|&&i| late[i]) {
+            let (name, params, body, span) = def_stmts[i];
+            self.def(name, params, body, span);
+        }
+        // Definitions in source order (the order a reader expects).
+        let user_defs: Vec<Definition> = def_stmts
+            .iter()
+            .filter_map(|(name, ..)| self.defs.get(&name.name).cloned())
+            .collect();
         let mut asserts = Vec::new();
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
@@ -345,6 +374,8 @@ impl<'a> Lowerer<'a> {
                 rhs: r,
                 span,
                 source,
+                written: [lhs.clone(), rhs.clone()],
+                binders: binders.clone(),
             });
         }
         if !self.errors.is_empty() {
@@ -412,8 +443,13 @@ impl<'a> Lowerer<'a> {
         let vars = fields::Vars::new(self.pool);
         let all = fields::derive(self.pool, q, self.vp_by_construction, &vars);
         let mut callable: Vec<(String, Vec<Symbol>, ExprId)> = Vec::new();
-        for (name, e) in all.conditional {
-            callable.push((name.to_owned(), vec![vars.x, vars.x0, vars.t], e));
+        for (formula, e) in all.formulas {
+            let args = formula
+                .arguments()
+                .iter()
+                .map(|a| vars.argument(self.pool, a))
+                .collect();
+            callable.push((formula.name().to_owned(), args, e));
         }
         for f in all.fields {
             let args = f
@@ -812,6 +848,52 @@ impl<'a> Lowerer<'a> {
         order
     }
 
+    /// Which definitions call a derived quantity or a field, directly or through other
+    /// definitions (`order` lists dependencies first). Those are lowered after the
+    /// quantities are derived; one that alpha and sigma are made of is an error.
+    fn late_definitions(
+        &mut self,
+        defs: &[(&ast::Ident, &Vec<ast::Ident>, &ast::Expr, Span)],
+        order: &[usize],
+    ) -> Vec<bool> {
+        let index: HashMap<&str, usize> = defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.0.name.as_str(), i))
+            .collect();
+        let mut late = vec![false; defs.len()];
+        let mut why: Vec<Option<(String, Span)>> = vec![None; defs.len()];
+        for &i in order {
+            let mut calls = Vec::new();
+            collect_calls(defs[i].2, &mut calls);
+            for (n, at) in calls {
+                let derived = !index.contains_key(n.as_str())
+                    && (derive::Quantity::from_name(&n).is_some() || fields::is_field_name(&n));
+                let through = index.get(n.as_str()).is_some_and(|&j| late[j]);
+                if (derived || through) && !late[i] {
+                    late[i] = true;
+                    why[i] = Some((n, at));
+                }
+            }
+        }
+        for (i, d) in defs.iter().enumerate() {
+            let name = d.0.name.as_str();
+            if late[i] && SCHEDULE_FORMS.contains(&name) {
+                let (n, at) = why[i].clone().expect("late for a reason");
+                self.error(
+                    Diag::new(
+                        codes::LOWER_RECURSIVE,
+                        format!("`{name}` is defined through `{n}`, which is derived from the process itself"),
+                    )
+                    .with_label(at, "derived from alpha and sigma")
+                    .with_label(d.0.span, "defines the process")
+                    .with_help("define alpha and sigma (or a shorthand) from parameters, t and your own functions"),
+                );
+            }
+        }
+        late
+    }
+
     /// Whether `e`, lowered from the definition or assertion `what` at `at`, is within
     /// [`MAX_LOWERED_SIZE`] and [`MAX_LOWERED_DEPTH`]; if not, the error is recorded there.
     fn within_bounds(&mut self, e: ExprId, what: &str, at: Span) -> bool {
@@ -873,6 +955,9 @@ impl<'a> Lowerer<'a> {
             let e = self.pool.sym_expr(s);
             scope = scope.with(&a.name, e);
         }
+        if matches!(&body.kind, ExprKind::Ident(b) if b == "function") {
+            return self.unspecified(name, params, &template_args, span);
+        }
         let before = self.errors.len();
         let template = self.expr(body, &scope);
         if self.errors.len() > before {
@@ -912,6 +997,118 @@ impl<'a> Lowerer<'a> {
         );
     }
 
+    /// `name(u) = function;`: an unspecified smooth function of one argument, whose values
+    /// lie in the range its name implies (alpha, sigma and beta positive, alpha_bar in
+    /// (0, 1), anything else real).
+    fn unspecified(
+        &mut self,
+        name: &ast::Ident,
+        params: &[ast::Ident],
+        template_args: &[Symbol],
+        span: Span,
+    ) {
+        let [param] = params else {
+            self.error(
+                Diag::new(
+                    codes::LOWER_GENERIC,
+                    format!(
+                        "`{}` takes {} arguments: an unspecified function takes one",
+                        name.name,
+                        params.len()
+                    ),
+                )
+                .with_label(name.span, "declared here")
+                .with_help(format!("declare it as `{}(t) = function;`", name.name)),
+            );
+            return;
+        };
+        let symbol = self.pool.symbol(&name.name);
+        self.pool.set_domain(symbol, unspecified_range(&name.name));
+        let f = Func::Generic(Generic {
+            name: symbol,
+            order: 0,
+        });
+        let placeholder = self.pool.sym_expr(template_args[0]);
+        let template = self.pool.call(f, placeholder);
+        let arg = if param.name == "t" {
+            time_symbol(self.pool)
+        } else {
+            self.pool.symbol(&param.name)
+        };
+        let shown = self.pool.sym_expr(arg);
+        let body = self.pool.call(f, shown);
+        self.defs.insert(
+            name.name.clone(),
+            Definition {
+                name: name.name.clone(),
+                args: vec![arg],
+                template,
+                template_args: template_args.to_vec(),
+                body,
+                span,
+            },
+        );
+    }
+
+    /// `name'...'(arg)`: the derivative of a function of one argument of this process (an
+    /// unspecified one, a definition or a derived quantity), as many times as there are
+    /// primes, at `arg`.
+    fn derivative(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &Scope,
+    ) -> ExprId {
+        let base = func.name.trim_end_matches('\'');
+        let order = func.name.len() - base.len();
+        let template = self
+            .defs
+            .get(base)
+            .filter(|d| d.template_args.len() == 1)
+            .map(|d| (d.template, d.template_args[0]));
+        let Some((template, arg)) = template else {
+            let failed = self.signatures.get(base).is_some_and(|&(n, _)| n == 1)
+                || (self.quantities_missing && derive::Quantity::from_name(base).is_some());
+            if !failed {
+                self.error(
+                    Diag::new(
+                        codes::LOWER_GENERIC,
+                        format!("`{}`: primes take derivatives of a function of one argument of this process, and `{base}` is not one", func.name),
+                    )
+                    .with_label(func.span, "no such function of one argument")
+                    .with_help("declare it, as in `alpha(t) = function;`, or define it; for a builtin, use `diff(exp(u), u)`"),
+                );
+            }
+            for a in args {
+                self.expr(a, scope);
+            }
+            return self.placeholder();
+        };
+        if order > Generic::MAX_ORDER as usize {
+            self.error(
+                Diag::new(
+                    codes::LOWER_GENERIC,
+                    format!(
+                        "`{base}` differentiated {order} times: at most {} primes",
+                        Generic::MAX_ORDER
+                    ),
+                )
+                .with_label(func.span, "too many primes"),
+            );
+            return self.placeholder();
+        }
+        if !self.check_arity(&func.name, 1, args.len(), span, None) {
+            return self.placeholder();
+        }
+        let v = self.expr(&args[0], scope);
+        let mut d = template;
+        for _ in 0..order {
+            d = diff::diff(self.pool, d, arg);
+        }
+        subst::subst1(self.pool, d, arg, v)
+    }
+
     fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> ExprId {
         match &e.kind {
             ExprKind::Number(r) => self.pool.rational(r.clone()),
@@ -935,16 +1132,17 @@ impl<'a> Lowerer<'a> {
             ExprKind::Product { first, rest } => {
                 let mut factors = vec![self.expr(first, scope)];
                 for (op, _, f) in rest {
+                    let before = self.placeholders;
                     let v = self.expr(f, scope);
                     match op {
                         MulOp::Mul => factors.push(v),
                         MulOp::Div => {
-                            if self.pool.is_zero(v) {
+                            if self.pool.is_zero(v) && self.placeholders == before {
                                 self.error(
                                     Diag::new(codes::LOWER_DIVISION_BY_ZERO, "division by zero")
                                         .with_label(f.span, "this is zero"),
                                 );
-                                return self.pool.zero();
+                                return self.placeholder();
                             }
                             factors.push(self.pool.recip(v));
                         }
@@ -953,10 +1151,13 @@ impl<'a> Lowerer<'a> {
                 self.pool.mul(factors)
             }
             ExprKind::Power(operands) => {
+                let before = self.placeholders;
                 let vals: Vec<ExprId> = operands.iter().map(|o| self.expr(o, scope)).collect();
+                let placeholder = self.placeholders > before;
                 let mut acc = *vals.last().unwrap_or(&self.pool.one());
                 for (i, &b) in vals.iter().enumerate().rev().skip(1) {
                     if self.pool.is_zero(b)
+                        && !placeholder
                         && self
                             .pool
                             .as_rational(acc)
@@ -969,7 +1170,7 @@ impl<'a> Lowerer<'a> {
                             )
                             .with_label(operands[i].span, "this is zero"),
                         );
-                        return self.pool.zero();
+                        return self.placeholder();
                     }
                     acc = self.pool.pow(b, acc);
                 }
@@ -988,6 +1189,17 @@ impl<'a> Lowerer<'a> {
         }
         if name == "pi" {
             return self.pool.pi();
+        }
+        if name == "function" {
+            self.error(
+                Diag::new(
+                    codes::LOWER_GENERIC,
+                    "`function` declares an unspecified function: it is the whole body of a definition",
+                )
+                .with_label(span, "used in an expression")
+                .with_help("declare it on its own, as in `alpha(t) = function;`, and use `alpha(t)` here"),
+            );
+            return self.placeholder();
         }
         if self.signatures.contains_key(name) {
             self.error(
@@ -1009,7 +1221,7 @@ impl<'a> Lowerer<'a> {
             );
         } else {
             if !self.undefined_seen.insert(name.to_owned()) {
-                return self.pool.zero();
+                return self.placeholder();
             }
             let mut e = Diag::new(codes::LOWER_UNDEFINED, format!("undefined name `{name}`"))
                 .with_label(span, "not defined");
@@ -1030,7 +1242,7 @@ impl<'a> Lowerer<'a> {
             }
             self.error(e);
         }
-        self.pool.zero()
+        self.placeholder()
     }
 
     fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span, scope: &Scope) -> ExprId {
@@ -1038,6 +1250,7 @@ impl<'a> Lowerer<'a> {
         match name {
             "integrate" => return self.integrate(func, args, span, scope),
             "diff" => return self.differentiate(func, args, span, scope),
+            _ if name.ends_with('\'') => return self.derivative(func, args, span, scope),
             _ => {}
         }
         if !self.signatures.contains_key(name) && fields::is_field_name(name) {
@@ -1054,14 +1267,14 @@ impl<'a> Lowerer<'a> {
                 for a in args {
                     self.expr(a, scope);
                 }
-                return self.pool.zero();
+                return self.placeholder();
             }
             if fields::is_field_name(name) && self.quantities_missing {
                 // The definitions failed (reported there): no fields, and no second error.
                 for a in args {
                     self.expr(a, scope);
                 }
-                return self.pool.zero();
+                return self.placeholder();
             }
             if fields::is_field_name(name) {
                 let why = if name.ends_with("_v") {
@@ -1080,7 +1293,7 @@ impl<'a> Lowerer<'a> {
                 for a in args {
                     self.expr(a, scope);
                 }
-                return self.pool.zero();
+                return self.placeholder();
             }
             let builtins = BUILTIN_LIST.split(", ");
             let own = self.signatures.keys().map(String::as_str);
@@ -1101,10 +1314,10 @@ impl<'a> Lowerer<'a> {
             for a in args {
                 self.expr(a, scope);
             }
-            return self.pool.zero();
+            return self.placeholder();
         };
         if !self.check_arity(name, arity, args.len(), span, None) {
-            return self.pool.zero();
+            return self.placeholder();
         }
         let vals: Vec<ExprId> = args.iter().map(|a| self.expr(a, scope)).collect();
         if name == "sqrt" {
@@ -1121,7 +1334,7 @@ impl<'a> Lowerer<'a> {
                 subst::subst(self.pool, template, &map)
             }
             // Not lowered: it failed, or is part of a reported cycle.
-            None => self.pool.zero(),
+            None => self.placeholder(),
         }
     }
 
@@ -1184,10 +1397,10 @@ impl<'a> Lowerer<'a> {
             span,
             Some("integrate(expression, variable, lower, upper)"),
         ) {
-            return self.pool.zero();
+            return self.placeholder();
         }
         let Some(var) = self.bound_variable(func, &args[1]) else {
-            return self.pool.zero();
+            return self.placeholder();
         };
         let lo = self.expr(&args[2], scope);
         let hi = self.expr(&args[3], scope);
@@ -1196,7 +1409,7 @@ impl<'a> Lowerer<'a> {
         let before = self.errors.len();
         let integrand = self.expr(&args[0], &scope.with(&var, se));
         if self.errors.len() > before {
-            return self.pool.zero();
+            return self.placeholder();
         }
         match integrate::integrate(self.pool, integrand, s, lo, hi) {
             Ok(v) => v,
@@ -1237,17 +1450,26 @@ impl<'a> Lowerer<'a> {
         span: Span,
         scope: &Scope,
     ) -> ExprId {
-        if !self.check_arity(
-            "diff",
-            2,
-            args.len(),
-            span,
-            Some("diff(expression, variable)"),
-        ) {
-            return self.pool.zero();
+        if args.len() != 3
+            && !self.check_arity(
+                "diff",
+                2,
+                args.len(),
+                span,
+                Some("diff(expression, variable) or diff(expression, variable, order)"),
+            )
+        {
+            return self.placeholder();
         }
+        let order = match args.get(2) {
+            None => 1,
+            Some(n) => match self.derivative_order(n) {
+                Some(k) => k,
+                None => return self.placeholder(),
+            },
+        };
         let Some(var) = self.bound_variable(func, &args[1]) else {
-            return self.pool.zero();
+            return self.placeholder();
         };
         let Some(v) = scope.get(&var) else {
             self.error(
@@ -1257,7 +1479,7 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_label(args[1].span, "not a variable"),
             );
-            return self.pool.zero();
+            return self.placeholder();
         };
         let Node::Sym(s) = *self.pool.node(v) else {
             self.error(
@@ -1267,10 +1489,58 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_label(args[1].span, "not a variable"),
             );
-            return self.pool.zero();
+            return self.placeholder();
         };
-        let e = self.expr(&args[0], scope);
-        diff::diff(self.pool, e, s)
+        let mut e = self.expr(&args[0], scope);
+        for _ in 0..order {
+            e = diff::diff(self.pool, e, s);
+        }
+        e
+    }
+
+    /// The order of `diff(e, x, n)`: a whole number from 1 to [`Generic::MAX_ORDER`].
+    fn derivative_order(&mut self, n: &ast::Expr) -> Option<usize> {
+        let before = self.errors.len();
+        let v = self.expr(n, &Scope::default());
+        if self.errors.len() > before {
+            return None;
+        }
+        let k = self
+            .pool
+            .as_rational(v)
+            .filter(|r| r.is_integer())
+            .and_then(|r| num_traits::ToPrimitive::to_usize(&r.to_integer()))
+            .filter(|&k| (1..=Generic::MAX_ORDER as usize).contains(&k));
+        if k.is_none() {
+            self.error(
+                Diag::new(
+                    codes::LOWER_ARITY,
+                    format!(
+                        "the order of a derivative is a whole number from 1 to {}",
+                        Generic::MAX_ORDER
+                    ),
+                )
+                .with_label(n.span, "not a valid order"),
+            );
+        }
+        k
+    }
+}
+
+/// The values an unspecified function declared under `name` takes: the scale and the noise
+/// level and beta are positive, alpha_bar lies in (0, 1), anything else is real.
+fn unspecified_range(name: &str) -> crate::expr::Domain {
+    use crate::expr::Domain;
+    match name {
+        "alpha" | "sigma" | "beta" => Domain {
+            lo: f64::MIN_POSITIVE,
+            hi: f64::INFINITY,
+        },
+        "alpha_bar" => Domain {
+            lo: f64::MIN_POSITIVE,
+            hi: 1.0f64.next_down(),
+        },
+        _ => Domain::REAL,
     }
 }
 
@@ -1289,7 +1559,8 @@ fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
         }
         ExprKind::Power(xs) => xs.iter().for_each(|x| collect_calls(x, out)),
         ExprKind::Call { func, args } => {
-            out.push((func.name.clone(), func.span));
+            // `alpha'(t)` depends on `alpha`.
+            out.push((func.name.trim_end_matches('\'').to_owned(), func.span));
             args.iter().for_each(|x| collect_calls(x, out));
         }
     }
@@ -1307,11 +1578,12 @@ fn used_as_time(e: &ast::Expr, name: &str, def_params: &HashMap<String, Vec<Stri
             return false;
         };
         // A field's times are its `t` and `t_next`; every argument of a derived quantity.
-        let times: Vec<bool> = if let Some(params) = def_params.get(&func.name) {
+        let callee = func.name.trim_end_matches('\'');
+        let times: Vec<bool> = if let Some(params) = def_params.get(callee) {
             params.iter().map(|p| p == "t").collect()
-        } else if let Some(names) = fields::field_arguments(&func.name) {
+        } else if let Some(names) = fields::field_arguments(callee) {
             names.iter().map(|n| n.starts_with('t')).collect()
-        } else if derive::Quantity::from_name(&func.name).is_some() {
+        } else if derive::Quantity::from_name(callee).is_some() {
             vec![true; args.len()]
         } else {
             Vec::new()

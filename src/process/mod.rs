@@ -7,6 +7,7 @@ pub(crate) mod checks;
 pub(crate) mod derive;
 pub mod fields;
 mod lower;
+pub mod typeset;
 
 pub use lower::{MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override};
 
@@ -34,6 +35,24 @@ pub struct Process {
     pub vp_by_construction: bool,
     /// The fields, when lowering was asked for them ([`Stage::Fields`]).
     derived_fields: Option<fields::Fields>,
+}
+
+impl Process {
+    /// The unspecified functions alpha and sigma are made of (`alpha(t) = function;`), by
+    /// name: empty unless the process is generic.
+    pub fn unspecified(&self, pool: &Pool) -> Vec<String> {
+        let Some(q) = self.scalars else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = [q.alpha, q.sigma]
+            .into_iter()
+            .flat_map(|e| pool.unspecified_functions(e))
+            .map(|s| pool.symbol_name(s).to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 /// How far lowering goes: the quantities (all that `check` needs), or also the fields and
@@ -77,6 +96,10 @@ pub struct Assertion {
     pub span: Span,
     /// The assertion as written, for reports.
     pub source: String,
+    /// Its two sides as written, for typesetting ([`typeset`]).
+    pub written: [crate::syntax::ast::Expr; 2],
+    /// The names of its `forall` variables with their intervals as written.
+    pub binders: Vec<crate::syntax::ast::Binder>,
 }
 
 /// A variable bound by `forall`: a symbol of its own (no other assertion's variable of the
@@ -170,7 +193,7 @@ impl Process {
     /// when lowered only to [`Stage::Quantities`].
     pub fn fields(&self) -> &fields::Fields {
         static NONE: fields::Fields = fields::Fields {
-            conditional: Vec::new(),
+            formulas: Vec::new(),
             fields: Vec::new(),
             vp: false,
         };
@@ -272,7 +295,7 @@ impl Process {
             }),
             vp_by_construction: self.vp_by_construction,
             derived_fields: self.derived_fields.as_ref().map(|d| fields::Fields {
-                conditional: d.conditional.iter().map(|&(n, x)| (n, e(to, x))).collect(),
+                formulas: d.formulas.iter().map(|&(n, x)| (n, e(to, x))).collect(),
                 fields: d
                     .fields
                     .iter()

@@ -418,8 +418,12 @@ fn ident(pair: &Pair<'_, Rule>) -> Ident {
 
 /// The children that carry content: identifiers, strings and expressions.
 fn significant<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
-    pair.into_inner()
-        .filter(|p| matches!(p.as_rule(), Rule::ident | Rule::string | Rule::sum))
+    pair.into_inner().filter(|p| {
+        matches!(
+            p.as_rule(),
+            Rule::ident | Rule::primes | Rule::string | Rule::sum
+        )
+    })
 }
 
 impl Builder<'_> {
@@ -805,6 +809,14 @@ impl Builder<'_> {
                 for p in significant(pair) {
                     match p.as_rule() {
                         Rule::ident => func = Some(ident(&p)),
+                        // `alpha''`: the primes are part of the name lowering resolves.
+                        Rule::primes => {
+                            if let Some(f) = func.as_mut() {
+                                let f: &mut Ident = f;
+                                f.name.push_str(p.as_str());
+                                f.span = Span::new(f.span.start, span_of(&p).end);
+                            }
+                        }
                         _ => {
                             let (e, d) = self.sum(p);
                             depth = depth.max(d);

@@ -802,7 +802,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -840,7 +840,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -853,7 +853,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -895,7 +895,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -908,7 +908,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -968,7 +968,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -981,7 +981,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -1001,7 +1001,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -1071,7 +1071,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -1084,7 +1084,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -1111,7 +1111,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1227,7 +1227,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1240,7 +1240,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1260,7 +1260,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1376,7 +1376,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1389,7 +1389,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.

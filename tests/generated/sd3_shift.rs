@@ -760,7 +760,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -792,7 +792,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -805,7 +805,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -837,7 +837,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
@@ -850,7 +850,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -889,7 +889,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -902,7 +902,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -922,7 +922,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -969,7 +969,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -982,7 +982,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1009,7 +1009,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1062,7 +1062,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1075,7 +1075,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1095,7 +1095,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1148,7 +1148,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
@@ -1161,7 +1161,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.

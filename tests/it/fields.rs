@@ -116,7 +116,7 @@ fn every_parameterisation_gives_the_path_velocity() {
                     f(&u_true)
                 );
             }
-            let cond = p.fields().conditional("cond_velocity").unwrap();
+            let cond = p.fields().formula("cond_velocity").unwrap();
             let got = at(
                 &mut h,
                 &pool,

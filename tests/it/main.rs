@@ -12,6 +12,7 @@ mod eval_library;
 mod fields;
 mod forall;
 mod fuzz;
+mod generic;
 mod kl;
 mod kl_cli;
 mod kl_reference;
