@@ -305,7 +305,7 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
                 .collect();
             rows.push(format!(
                 "{}({}) &= {}",
-                print::symbol_latex(&d.name),
+                typeset::function_latex(&d.name),
                 args.join(", "),
                 body_latex(pool, d)
             ));

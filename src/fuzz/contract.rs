@@ -232,6 +232,13 @@ fn printed(pool: &mut Pool, p: &Process, stats: &mut Stats) -> Result<(), Violat
         }
     }
     let t = process::time_symbol(pool);
+    let mut functions: Vec<crate::expr::Symbol> = p
+        .quantities
+        .iter()
+        .flat_map(|&(_, e)| pool.unspecified_functions(e))
+        .collect();
+    functions.sort_by(|a, b| pool.symbol_name(*a).cmp(pool.symbol_name(*b)));
+    functions.dedup();
     for &(name, e) in &p.quantities {
         print::to_latex(pool, e);
         let text = print::to_text(pool, e);
@@ -241,7 +248,7 @@ fn printed(pool: &mut Pool, p: &Process, stats: &mut Stats) -> Result<(), Violat
         let back = syntax::parse_expr(&text)
             .map_err(|es| es.first().map_or(String::new(), |e| e.message.clone()))
             .and_then(|ast| {
-                process::lower_expr(pool, &ast, &[("t", t)])
+                process::lower_expr_in(pool, &ast, &[("t", t)], &functions)
                     .map_err(|es| es.first().map_or(String::new(), |e| e.message.clone()))
             });
         match back {

@@ -351,7 +351,10 @@ impl<'a> Gen<'a> {
         let perturb = !random && self.rng.chance(1, 5);
         let sc = self.scope_of(p);
         let def = |g: &mut Gen<'_>, p: &mut Proc, name: &str, body: String| {
-            let body = if random {
+            let body = if g.rng.chance(1, 12) {
+                // A generic process: the form left unspecified.
+                "function".to_owned()
+            } else if random {
                 g.expr(&sc, 4).0
             } else if perturb && g.rng.chance(1, 2) {
                 g.perturb(&sc, body)
@@ -630,6 +633,9 @@ impl<'a> Gen<'a> {
             "dlambda(t) == diff(lambda(t), t)",
             "g(t)^2 == g2(t)",
             "alpha_bar(t) == alpha(t)^2",
+            "f(t) == alpha'(t)/alpha(t)",
+            "g2(t) == -2*sigma(t)^2*lambda'(t)",
+            "lambda''(t) == diff(dlambda(t), t)",
         ];
         let mut sc = self.scope_of(p);
         sc.derived = true;
@@ -643,11 +649,17 @@ impl<'a> Gen<'a> {
                     .pick(&["", " in [0, 1]", " in (0, 1/2]", " in [-1, inf)"]);
                 let identity: &&str = self.rng.pick(IDENTITIES);
                 let at_v = replace_word(identity, "t", v);
-                let linear = "alpha(t)*x + sigma(t)*e == sigma(t)*e + alpha(t)*x";
+                let linear = *self.rng.pick(&[
+                    "alpha(t)*x + sigma(t)*e == sigma(t)*e + alpha(t)*x",
+                    "ddim_step_eps(x, e, t, t_next) == dpm1_step_eps(x, e, t, t_next)",
+                    "ddpm_mean(alpha(t)*x, x, t, t_next) == alpha(t_next)*x",
+                    "ddim_eta_step_eps(x, e, 0, 0, t, t_next) == ddim_step_eps(x, e, t, t_next)",
+                    "cond_velocity(alpha(t)*x + sigma(t)*e, x, t) == cfm_target(x, e, t)",
+                ]);
                 if self.rng.weighted(&[3, 1]) == 0 {
                     format!("assert forall {v}{domain}: {at_v};")
                 } else {
-                    format!("assert forall x, e in (-inf, inf): {linear};")
+                    format!("assert forall x, e in (-inf, inf), t_next: {linear};")
                 }
             }
             1 => {

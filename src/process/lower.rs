@@ -127,12 +127,29 @@ pub fn lower_expr(
     expr: &ast::Expr,
     vars: &[(&str, Symbol)],
 ) -> Result<ExprId, Vec<Diag>> {
+    lower_expr_in(pool, expr, vars, &[])
+}
+
+/// [`lower_expr`] where the unspecified functions `functions` (their symbols, as a generic
+/// process declares them) are callable, with their derivatives and primitives: what the
+/// text printed for a generic process reads back in.
+pub fn lower_expr_in(
+    pool: &mut Pool,
+    expr: &ast::Expr,
+    vars: &[(&str, Symbol)],
+    functions: &[Symbol],
+) -> Result<ExprId, Vec<Diag>> {
     let mut scope = Scope::default();
     for &(name, s) in vars {
         let e = pool.sym_expr(s);
         scope = scope.with(name, e);
     }
     let mut l = Lowerer::new(pool, &[]);
+    for &f in functions {
+        let name = l.pool.symbol_name(f).to_owned();
+        let placeholder = l.pool.fresh_symbol("arg");
+        l.declare_unspecified(&name, f, placeholder, "u", Span::default());
+    }
     let v = l.expr(expr, &scope);
     if l.errors.is_empty() {
         Ok(v)
@@ -318,13 +335,22 @@ impl<'a> Lowerer<'a> {
                     })();
                     quantities = d.quantities;
                     self.register_quantities(&quantities);
-                    // A generic process is a noising process by assumption.
-                    if let Some(q) = found.filter(|q| {
-                        self.pool.unspecified_functions(q.alpha).is_empty()
-                            && self.pool.unspecified_functions(q.sigma).is_empty()
-                    }) {
+                    // An unspecified alpha or sigma is valid by assumption: it stands as 1 in
+                    // the check of the other.
+                    if let Some(q) = found {
                         let t = time_symbol(self.pool);
-                        if let Err(why) = super::checks::validity(self.pool, t, q.alpha, q.sigma) {
+                        let one = self.pool.one();
+                        let known = |pool: &Pool, e: ExprId| {
+                            if pool.unspecified_functions(e).is_empty() {
+                                e
+                            } else {
+                                one
+                            }
+                        };
+                        let (a, s) = (known(self.pool, q.alpha), known(self.pool, q.sigma));
+                        if (a != one || s != one)
+                            && let Err(why) = super::checks::validity(self.pool, t, a, s)
+                        {
                             self.error(self.invalid_process(p, why));
                         }
                     }
@@ -1024,26 +1050,40 @@ impl<'a> Lowerer<'a> {
         };
         let symbol = self.pool.symbol(&name.name);
         self.pool.set_domain(symbol, unspecified_range(&name.name));
+        self.declare_unspecified(&name.name, symbol, template_args[0], &param.name, span);
+    }
+
+    /// Makes the unspecified function `symbol` callable as `name(u)`; `placeholder` is its
+    /// template's argument and `arg_name` the argument's name as shown.
+    fn declare_unspecified(
+        &mut self,
+        name: &str,
+        symbol: Symbol,
+        placeholder: Symbol,
+        arg_name: &str,
+        span: Span,
+    ) {
         let f = Func::Generic(Generic {
             name: symbol,
             order: 0,
         });
-        let placeholder = self.pool.sym_expr(template_args[0]);
-        let template = self.pool.call(f, placeholder);
-        let arg = if param.name == "t" {
+        let p = self.pool.sym_expr(placeholder);
+        let template = self.pool.call(f, p);
+        let arg = if arg_name == "t" {
             time_symbol(self.pool)
         } else {
-            self.pool.symbol(&param.name)
+            self.pool.symbol(arg_name)
         };
         let shown = self.pool.sym_expr(arg);
         let body = self.pool.call(f, shown);
+        self.signatures.insert(name.to_owned(), (1, span));
         self.defs.insert(
-            name.name.clone(),
+            name.to_owned(),
             Definition {
-                name: name.name.clone(),
+                name: name.to_owned(),
                 args: vec![arg],
                 template,
-                template_args: template_args.to_vec(),
+                template_args: vec![placeholder],
                 body,
                 span,
             },
@@ -1105,6 +1145,9 @@ impl<'a> Lowerer<'a> {
         let mut d = template;
         for _ in 0..order {
             d = diff::diff(self.pool, d, arg);
+            if !self.within_bounds(d, &format!("`{}`", func.name), func.span) {
+                return self.placeholder();
+            }
         }
         subst::subst1(self.pool, d, arg, v)
     }
@@ -1494,6 +1537,9 @@ impl<'a> Lowerer<'a> {
         let mut e = self.expr(&args[0], scope);
         for _ in 0..order {
             e = diff::diff(self.pool, e, s);
+            if !self.within_bounds(e, "this derivative", func.span) {
+                return self.placeholder();
+            }
         }
         e
     }

@@ -9,7 +9,9 @@ pub mod fields;
 mod lower;
 pub mod typeset;
 
-pub use lower::{MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override};
+pub use lower::{
+    MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, lower_expr_in, parse_param_override,
+};
 
 use crate::diag::{Diag, Span};
 use num_rational::BigRational;

@@ -131,6 +131,19 @@ pub fn expr(e: &Expr) -> String {
     }
 }
 
+/// The LaTeX name of a function of a process: a derived quantity's symbol, a name of
+/// several letters upright as a whole (`\\mathrm{logp\\_cond}`), else the symbol as the
+/// papers write it (`\\bar{\\alpha}`, `\\beta`).
+pub fn function_latex(name: &str) -> String {
+    match Quantity::from_name(name) {
+        Some(q) => q.latex().to_owned(),
+        None if symbol_latex(name).starts_with("\\mathrm") => {
+            format!("\\mathrm{{{}}}", name.replace('_', "\\_"))
+        }
+        None => symbol_latex(name),
+    }
+}
+
 fn call(name: &str, args: &[Expr]) -> String {
     let list = || args.iter().map(expr).collect::<Vec<_>>().join(", ");
     match (name, args) {
@@ -149,7 +162,15 @@ fn call(name: &str, args: &[Expr]) -> String {
             return format!(
                 "\\frac{{\\partial}}{{\\partial {}}} {}",
                 expr(v),
-                wrapped(f, Prec::Pow)
+                wrapped(f, Prec::Atom)
+            );
+        }
+        ("diff", [f, v, n]) => {
+            let n = expr(n);
+            return format!(
+                "\\frac{{\\partial^{{{n}}}}}{{\\partial {}^{{{n}}}}} {}",
+                expr(v),
+                wrapped(f, Prec::Atom)
             );
         }
         _ => {}
@@ -166,8 +187,7 @@ fn call(name: &str, args: &[Expr]) -> String {
             list()
         );
     }
-    let symbol =
-        Quantity::from_name(base).map_or_else(|| symbol_latex(base), |q| q.latex().to_owned());
+    let symbol = function_latex(base);
     let head = match order {
         0 => symbol.clone(),
         1 => format!("\\dot{{{symbol}}}"),

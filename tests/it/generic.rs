@@ -188,6 +188,12 @@ fn bad_uses_of_function_and_primes_are_located() {
             "diffsym::lower::recursive",
             ":2:16",
         ),
+        // The specified half of a half-generic process is checked as any other.
+        (
+            "process p {\n    alpha(t) = function;\n    sigma(t) = 1 - t;\n}\n",
+            "diffsym::process::invalid",
+            ":1:9",
+        ),
     ];
     for (text, code_name, place) in cases {
         let f = scratch_file("generic_bad.dsym", text);
