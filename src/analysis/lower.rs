@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::mixture::{Covariances, Mixture, MixtureError};
 use super::{GaussianSource, SourceError};
 use crate::diag::{Diag, Span, codes};
 use crate::expr::{Pool, eval, simplify};
@@ -15,12 +16,29 @@ use crate::syntax::ast::{self, Value};
 /// "no such file".
 pub type SourceLoader<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
 
-/// Lowers every `source` item of `file`; all errors are collected.
+/// The sources of a file, by family.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub gaussians: Vec<GaussianSource>,
+    pub mixtures: Vec<Mixture>,
+}
+
+/// Lowers every `source` item of `file` and keeps the Gaussian ones; all errors (of every
+/// family) are collected.
 pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
 ) -> Result<Vec<GaussianSource>, Vec<Diag>> {
-    let mut out = Vec::new();
+    lower_source_items(file, loader).map(|s| s.gaussians)
+}
+
+/// Lowers every `source` item of `file`: `gaussian(...)` and `gmm(...)`; all errors are
+/// collected.
+pub fn lower_source_items(
+    file: &ast::File,
+    loader: &mut SourceLoader<'_>,
+) -> Result<Sources, Vec<Diag>> {
+    let mut out = Sources::default();
     let mut errors = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for item in &file.items {
@@ -39,9 +57,12 @@ pub fn lower_sources(
             continue;
         }
         seen.insert(&s.name.name, s.name.span);
-        match gaussian(s, loader) {
-            Ok(g) => out.push(g),
-            Err(mut es) => errors.append(&mut es),
+        let lowered = match s.kind.name.as_str() {
+            "gmm" => gmm(s, loader).map(|m| out.mixtures.push(m)),
+            _ => gaussian(s, loader).map(|g| out.gaussians.push(g)),
+        };
+        if let Err(mut es) = lowered {
+            errors.append(&mut es);
         }
     }
     if errors.is_empty() {
@@ -77,40 +98,18 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
                 codes::SOURCE_KIND,
                 format!("unknown source family `{}`", s.kind.name),
             )
-            .with_label(s.kind.span, "expected `gaussian`")
+            .with_label(s.kind.span, "expected `gaussian` or `gmm`")
             .with_help(
-                "write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`",
+                "write `source S = gaussian(spectrum = [...]);`, `gaussian(cov = [[...]])` or `gmm(weights = [...], means = [[...]], var = v)`",
             ),
         ]);
     }
-    let mut errors = Vec::new();
-    let mut args: HashMap<&str, &ast::NamedArg> = HashMap::new();
-    for a in &s.args {
-        if !matches!(a.name.name.as_str(), "spectrum" | "cov" | "mean") {
-            errors.push(
-                Diag::new(
-                    codes::SOURCE_ARGUMENT,
-                    format!("unknown argument `{}` of gaussian", a.name.name),
-                )
-                .with_label(a.name.span, "unknown argument")
-                .with_help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
-            );
-        } else if let Some(first) = args.get(a.name.name.as_str()) {
-            errors.push(
-                Diag::new(
-                    codes::SOURCE_ARGUMENT,
-                    format!("argument `{}` is given twice", a.name.name),
-                )
-                .with_label(a.name.span, "given again here")
-                .with_label(first.name.span, "first given here"),
-            );
-        } else {
-            args.insert(&a.name.name, a);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let args = arguments(
+        s,
+        "gaussian",
+        &["spectrum", "cov", "mean"],
+        "the arguments are `spectrum` or `cov`, and `mean` (optional)",
+    )?;
     let mut pool = Pool::new();
     let mean = match args.get("mean") {
         Some(a) => Some(numbers(&mut pool, &a.value, loader)?),
@@ -149,6 +148,176 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
         .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`")),
     };
     result.map_err(|e| vec![e])
+}
+
+/// The named arguments of a source, each at most once and each one of `allowed`.
+fn arguments<'s>(
+    s: &'s ast::Source,
+    family: &str,
+    allowed: &[&str],
+    help: &str,
+) -> Result<HashMap<&'s str, &'s ast::NamedArg>, Vec<Diag>> {
+    let mut errors = Vec::new();
+    let mut args: HashMap<&str, &ast::NamedArg> = HashMap::new();
+    for a in &s.args {
+        if !allowed.contains(&a.name.name.as_str()) {
+            errors.push(
+                Diag::new(
+                    codes::SOURCE_ARGUMENT,
+                    format!("unknown argument `{}` of {family}", a.name.name),
+                )
+                .with_label(a.name.span, "unknown argument")
+                .with_help(help),
+            );
+        } else if let Some(first) = args.get(a.name.name.as_str()) {
+            errors.push(
+                Diag::new(
+                    codes::SOURCE_ARGUMENT,
+                    format!("argument `{}` is given twice", a.name.name),
+                )
+                .with_label(a.name.span, "given again here")
+                .with_label(first.name.span, "first given here"),
+            );
+        } else {
+            args.insert(&a.name.name, a);
+        }
+    }
+    if errors.is_empty() {
+        Ok(args)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `gmm(weights = [...], means = [[...], ...], covs = [[[...]], ...] | var = v)`.
+fn gmm(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<Mixture, Vec<Diag>> {
+    let args = arguments(
+        s,
+        "gmm",
+        &["weights", "means", "covs", "var"],
+        "the arguments are `weights`, `means`, and `covs` or `var`",
+    )?;
+    let missing = |what: &str, example: &str| {
+        vec![
+            Diag::new(
+                codes::SOURCE_ARGUMENT,
+                format!("mixture `{}` has no {what}", s.name.name),
+            )
+            .with_label(s.kind.span, format!("needs `{example}`")),
+        ]
+    };
+    let mut pool = Pool::new();
+    let Some(w) = args.get("weights") else {
+        return Err(missing("weights", "weights = [0.5, 0.5]"));
+    };
+    let Some(m) = args.get("means") else {
+        return Err(missing("means", "means = [[-1], [1]]"));
+    };
+    let weights = numbers(&mut pool, &w.value, loader)?;
+    let (means, mean_spans) = matrix(&mut pool, &m.value, loader)?;
+    let (covs, cov_spans, cov_span) = match (args.get("covs"), args.get("var")) {
+        (Some(c), None) => {
+            let Value::Array { items, span } = &c.value else {
+                return Err(vec![
+                    Diag::new(
+                        codes::SOURCE_VALUE,
+                        "expected a list of covariance matrices",
+                    )
+                    .with_label(c.value.span(), "not a list")
+                    .with_help("write e.g. `covs = [[[1, 0], [0, 1]], [[2, 0], [0, 1]]]`"),
+                ]);
+            };
+            let mut mats = Vec::new();
+            let mut spans = Vec::new();
+            for item in items {
+                let (rows, _) = matrix(&mut pool, item, loader)?;
+                mats.push(rows.into_iter().map(|r| r.values).collect());
+                spans.push(item.span());
+            }
+            (Covariances::Full(mats), spans, *span)
+        }
+        (None, Some(v)) => {
+            let var = number(&mut pool, &v.value)?;
+            (Covariances::Shared(var), Vec::new(), v.value.span())
+        }
+        (Some(a), Some(b)) => {
+            let (first, second) = if a.span.start < b.span.start {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            return Err(vec![
+                Diag::new(codes::SOURCE_ARGUMENT, "give `covs` or `var`, not both")
+                    .with_label(second.name.span, "second description of the covariances")
+                    .with_label(first.name.span, "first description"),
+            ]);
+        }
+        (None, None) => {
+            return Err(missing("covariances", "var = 0.1` or `covs = [[[...]]]"));
+        }
+    };
+    let rows: Vec<Vec<f64>> = means.iter().map(|r| r.values.clone()).collect();
+    Mixture::new(&s.name.name, weights.values.clone(), rows, covs).map_err(|e| {
+        let message = e.to_string();
+        let d =
+            match e {
+                MixtureError::Empty => Diag::new(codes::SOURCE_SHAPE, message)
+                    .with_label(weights.span, "no components"),
+                MixtureError::Weight { index, .. } => Diag::new(
+                    codes::SOURCE_VALUE,
+                    format!("weight {} is not positive", index + 1),
+                )
+                .with_label(
+                    weights.spans.get(index).copied().unwrap_or(weights.span),
+                    "not positive",
+                )
+                .with_help("weights are positive; they are normalised to sum to 1"),
+                MixtureError::Count {
+                    what,
+                    expected,
+                    found,
+                } => {
+                    let at = if what == "means" {
+                        m.value.span()
+                    } else {
+                        cov_span
+                    };
+                    Diag::new(codes::SOURCE_SHAPE, message)
+                        .with_label(at, format!("{found} given"))
+                        .with_label(weights.span, format!("{expected} weights"))
+                }
+                MixtureError::MeanLength {
+                    component,
+                    expected,
+                    found,
+                } => Diag::new(
+                    codes::SOURCE_SHAPE,
+                    format!(
+                        "mean {} has {found} entries, expected {expected}",
+                        component + 1
+                    ),
+                )
+                .with_label(
+                    mean_spans.get(component).copied().unwrap_or(m.value.span()),
+                    format!("expected {expected} entries"),
+                ),
+                MixtureError::NoDimension => Diag::new(codes::SOURCE_SHAPE, message)
+                    .with_label(m.value.span(), "empty means"),
+                MixtureError::Variance(_) => {
+                    Diag::new(codes::SOURCE_VALUE, message).with_label(cov_span, "not positive")
+                }
+                MixtureError::Covariance { component, reason } => Diag::new(
+                    codes::SOURCE_COVARIANCE,
+                    format!("covariance {} of the mixture: {reason}", component + 1),
+                )
+                .with_label(
+                    cov_spans.get(component).copied().unwrap_or(cov_span),
+                    "this covariance",
+                )
+                .with_help("each covariance is a symmetric positive definite d by d matrix"),
+            };
+        vec![d]
+    })
 }
 
 /// Places a [`SourceError`] at the value it concerns.

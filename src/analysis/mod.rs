@@ -12,11 +12,13 @@ pub mod grid_search;
 pub(crate) mod kl;
 pub(crate) mod leading;
 pub(crate) mod lower;
+pub mod mixture;
 pub(crate) mod numerics;
 pub(crate) mod optimal;
 mod quadrature;
 pub(crate) mod schedule;
 pub(crate) mod source;
+pub mod stiffness;
 
 pub use asymptotics::{Expansion, ddim_expansion};
 pub use grid::{GridKind, time_grid};
@@ -26,7 +28,9 @@ pub use kl::{
     exact_kl_gradient_with_workers, exact_kl_with_workers, kl_work, output_laws,
 };
 pub use leading::{ddim_asymptote, ddim_coefficient, schedule_j};
-pub use lower::{SourceLoader, lower_sources};
+pub use lower::{SourceLoader, Sources, lower_source_items, lower_sources};
+pub use mixture::{Covariances, Mixture, MixtureError};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
 pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
 pub use source::{GaussianSource, SourceError};
+pub use stiffness::{Stiffness, StiffnessError};

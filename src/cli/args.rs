@@ -44,15 +44,15 @@ impl Target {
         &self,
         params: &Params,
     ) -> Result<(Pool, Process, GaussianSource, AtProcess), Vec<Diag>> {
-        let loaded = load_analysis(
+        let mut loaded = load_analysis(
             &self.file,
             Some(&self.process),
             Some(&self.source),
             &params.params,
         )?;
         let at_process = loaded.at_process();
+        let source = loaded.gaussian_source()?;
         let process = loaded.process.expect("a process was asked for");
-        let source = loaded.source.expect("a source was asked for");
         Ok((loaded.pool, process, source, at_process))
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use num_rational::BigRational;
 
 use super::output::{cli_error, io_reason};
-use crate::analysis::{self, GaussianSource};
+use crate::analysis::{self, GaussianSource, Mixture};
 use crate::diag::{Diag, Source, Span, codes};
 use crate::expr::Pool;
 use crate::library;
@@ -25,7 +25,10 @@ pub(super) struct Loaded {
 pub(super) struct Analysis {
     pub pool: Pool,
     pub process: Option<Process>,
+    /// The source asked for when it is Gaussian (a one-component mixture is one).
     pub source: Option<GaussianSource>,
+    /// The source asked for when it is a mixture.
+    pub mixture: Option<Mixture>,
     /// The file the process was read from (FILE, or its bundled file).
     pub process_file: Option<Source>,
 }
@@ -34,6 +37,26 @@ pub(super) struct Analysis {
 pub(super) type AtProcess = Box<dyn Fn(Diag) -> Vec<Diag>>;
 
 impl Analysis {
+    /// The Gaussian source asked for (taken out); a mixture of several components is
+    /// refused with a message that says what takes it.
+    pub fn gaussian_source(&mut self) -> Result<GaussianSource, Vec<Diag>> {
+        match (self.source.take(), &self.mixture) {
+            (Some(s), _) => Ok(s),
+            (None, Some(m)) => Err(vec![
+                Diag::new(
+                    codes::CLI_SOURCE,
+                    format!(
+                        "source `{}` is a mixture of {} components: this analysis needs a Gaussian source",
+                        m.name,
+                        m.components.len()
+                    ),
+                )
+                .with_help("`stiffness` analyses mixtures; a one-component mixture is Gaussian"),
+            ]),
+            (None, None) => unreachable!("a source was asked for"),
+        }
+    }
+
     /// What places an error about the process (found after lowering, by an analysis) at
     /// the process in its file, unless the error already points somewhere.
     pub fn at_process(&self) -> AtProcess {
@@ -269,11 +292,11 @@ pub(super) fn load_analysis(
             .collect::<Vec<_>>()
     })?;
     let mut diags = Vec::new();
-    let mut sources = Vec::new();
+    let mut sources = analysis::Sources::default();
     if source_name.is_some() {
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
-        match analysis::lower_sources(&ast, &mut loader) {
+        match analysis::lower_source_items(&ast, &mut loader) {
             Ok(s) => sources = s,
             Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }
@@ -296,12 +319,21 @@ pub(super) fn load_analysis(
     if !diags.is_empty() {
         return Err(diags);
     }
-    let source = match source_name {
-        None => None,
-        Some(name) => match sources.iter().position(|s| s.name == name) {
-            Some(k) => Some(sources.swap_remove(k)),
-            None => {
-                let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let (source, mixture) = match source_name {
+        None => (None, None),
+        Some(name) => {
+            if let Some(k) = sources.gaussians.iter().position(|s| s.name == name) {
+                (Some(sources.gaussians.swap_remove(k)), None)
+            } else if let Some(k) = sources.mixtures.iter().position(|s| s.name == name) {
+                let m = sources.mixtures.swap_remove(k);
+                (m.to_gaussian(), Some(m))
+            } else {
+                let names: Vec<&str> = sources
+                    .gaussians
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .chain(sources.mixtures.iter().map(|s| s.name.as_str()))
+                    .collect();
                 let help = if names.is_empty() {
                     "declare one, e.g. `source S = gaussian(spectrum = [1, 0.5]);`".to_owned()
                 } else {
@@ -315,7 +347,7 @@ pub(super) fn load_analysis(
                     .with_help(help),
                 ]);
             }
-        },
+        }
     };
     let mut process_file = None;
     let process = match process_name {
@@ -355,6 +387,7 @@ pub(super) fn load_analysis(
         pool,
         process,
         source,
+        mixture,
         process_file,
     })
 }

@@ -17,6 +17,7 @@ mod load;
 mod output;
 mod plot;
 mod schedule;
+mod stiffness;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -61,6 +62,10 @@ enum Command {
     /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin);
     /// in N^(-1/q) and ln N where sigma ~ t^(1/q) or alpha ~ (1-t)^(1/q) at an end
     Asymptotics(asymptotics::AsymptoticsArgs),
+    /// Stiffness of the probability-flow ODE on a Gaussian mixture: the Lipschitz bound
+    /// L(t), its integral A in closed form, the stability-balanced grid, the exact Jacobian
+    /// norm at the saddle
+    Stiffness(stiffness::StiffnessArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -94,6 +99,7 @@ pub fn run(
         Command::Kl(a) => kl::run(&a),
         Command::Schedule(a) => schedule::run(&a),
         Command::Asymptotics(a) => asymptotics::run(&a),
+        Command::Stiffness(a) => stiffness::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

@@ -100,15 +100,15 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
             ));
         }
     };
-    let loaded = load_analysis(
+    let mut loaded = load_analysis(
         &a.file,
         a.process.as_deref(),
         Some(&a.source),
         &a.params.params,
     )?;
     let at_process = loaded.at_process();
+    let source = loaded.gaussian_source()?;
     let mut pool = loaded.pool;
-    let source = loaded.source.expect("a source was asked for");
     let (t_min, t_max) = a.range.parse(&mut pool)?;
     let sampler = a.sampler;
     if let Some(n) = n {

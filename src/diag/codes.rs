@@ -198,6 +198,8 @@ codes! {
     /// A field `eval` cannot evaluate: model outputs (`--score`, `--eps`, ...) or inputs
     /// missing, several, or malformed, or a parameterisation the process does not have.
     CLI_FIELD = "diffsym::cli::field";
+    /// An `--at` point that is not d finite numbers.
+    CLI_AT = "diffsym::cli::at";
 
     // Files (`cli`).
 

@@ -18,6 +18,7 @@ mod kl_cli;
 mod kl_reference;
 mod layers;
 mod library;
+mod mixture;
 mod parse;
 mod plot;
 mod properties;

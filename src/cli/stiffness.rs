@@ -1,0 +1,275 @@
+//! `diffsym stiffness`: the Lipschitz bound of the probability-flow velocity on a Gaussian
+//! mixture, its integral A(t) in closed form, the stability-balanced grid and the exact
+//! Jacobian norm at the saddle (docs/theory.md section 8).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::args::{Params, TimeRange};
+use super::load::load_analysis;
+use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
+use crate::analysis::{self, Covariances, Mixture, Schedule as _, Stiffness, StiffnessError};
+use crate::diag::{Diag, codes};
+
+/// `diffsym stiffness FILE --process P --source M [--segments N] ...`
+#[derive(clap::Args, Debug)]
+pub(super) struct StiffnessArgs {
+    /// The .dsym file with the mixture source (and the process, else it comes from the
+    /// bundled library)
+    file: PathBuf,
+    /// The process: from FILE, else from the bundled library
+    #[arg(long)]
+    process: String,
+    /// The source: a `gmm` mixture whose components share one isotropic variance (or a
+    /// Gaussian source with equal eigenvalues)
+    #[arg(long)]
+    source: String,
+    /// Segments of the stability-balanced grid
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    segments: u32,
+    /// A point x1,...,xd at which to report the exact Jacobian norm over the profile's
+    /// times (may be repeated)
+    #[arg(long, allow_hyphen_values = true)]
+    at: Vec<String>,
+    #[command(flatten)]
+    range: TimeRange,
+    /// Output format (the JSON keys are stable)
+    #[arg(long, default_value = "text", value_parser = text_or_json())]
+    format: Format,
+    #[command(flatten)]
+    params: Params,
+}
+
+/// What `stiffness` reports (its JSON keys are part of the command-line contract).
+#[derive(Serialize)]
+struct StiffnessReport {
+    process: String,
+    source: String,
+    dimension: usize,
+    components: usize,
+    /// The components' shared standard deviation.
+    sigma0: f64,
+    /// The largest distance between two means.
+    diameter: f64,
+    segments: usize,
+    t_min: f64,
+    t_max: f64,
+    /// The stability-balanced grid, increasing times.
+    grid: Vec<f64>,
+    /// alpha^2/sigma^2 at the grid's times (null where infinite).
+    snr_levels: Vec<Option<f64>>,
+    /// A(t_max) - A(t_min).
+    #[serde(rename = "A")]
+    a: f64,
+    log10_amplification: f64,
+    /// Per segment of the balanced grid (they are equal).
+    segment_log10_amplification: f64,
+    profile: Vec<ProfileRow>,
+    saddle: Vec<NormRow>,
+    at: Vec<AtPoint>,
+    /// The sum of the weights as declared, when they were normalised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights_normalised_from: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct ProfileRow {
+    t: f64,
+    #[serde(rename = "L")]
+    l: f64,
+    #[serde(rename = "L_signed")]
+    l_signed: f64,
+}
+
+#[derive(Serialize)]
+struct NormRow {
+    t: f64,
+    exact_norm: f64,
+    bound: f64,
+}
+
+#[derive(Serialize)]
+struct AtPoint {
+    x: Vec<f64>,
+    rows: Vec<NormRow>,
+}
+
+/// The times of the profile and of the saddle rows: 11 equally spaced in [t_min, t_max].
+const PROFILE_POINTS: usize = 11;
+
+impl Report for StiffnessReport {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "process {}, source {} (d = {}, K = {}, sigma0 = {}, D0 = {})\n",
+            self.process, self.source, self.dimension, self.components, self.sigma0, self.diameter
+        );
+        if let Some(w) = self.weights_normalised_from {
+            let _ = writeln!(s, "note: the weights sum to {w}; they were normalised");
+        }
+        let _ = writeln!(
+            s,
+            "A(t_max) - A(t_min) = {:.6e} on [{}, {}]: amplification exp(A) = 10^{:.6} ({:.6} per segment)",
+            self.a,
+            self.t_min,
+            self.t_max,
+            self.log10_amplification,
+            self.segment_log10_amplification
+        );
+        let _ = writeln!(s, "stability-balanced grid, {} segments:", self.segments);
+        let _ = writeln!(s, "{:>6}  {:>24}  {:>24}", "k", "t", "snr");
+        for (k, (t, snr)) in self.grid.iter().zip(&self.snr_levels).enumerate() {
+            let snr = snr.map_or_else(|| "inf".to_owned(), |v| format!("{v:.17e}"));
+            let _ = writeln!(s, "{k:>6}  {t:>24.17e}  {snr:>24}");
+        }
+        let _ = writeln!(s, "profile:");
+        let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "L", "L_signed");
+        for r in &self.profile {
+            let _ = writeln!(s, "{:>12}  {:>24.17e}  {:>24.17e}", r.t, r.l, r.l_signed);
+        }
+        let norms = |s: &mut String, rows: &[NormRow]| {
+            let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "exact |J|", "bound L");
+            for r in rows {
+                let _ = writeln!(
+                    s,
+                    "{:>12}  {:>24.17e}  {:>24.17e}",
+                    r.t, r.exact_norm, r.bound
+                );
+            }
+        };
+        if !self.saddle.is_empty() {
+            let _ = writeln!(s, "at the saddle between the two farthest components:");
+            norms(&mut s, &self.saddle);
+        }
+        for p in &self.at {
+            let x: Vec<String> = p.x.iter().map(|v| v.to_string()).collect();
+            let _ = writeln!(s, "at x = ({}):", x.join(", "));
+            norms(&mut s, &p.rows);
+        }
+        s
+    }
+}
+
+fn stiffness_error(e: StiffnessError, source: &str) -> Vec<Diag> {
+    let code = match e {
+        StiffnessError::NotIsotropic => codes::CLI_SOURCE,
+        StiffnessError::NotFinite(_) => codes::ANALYSIS_PROCESS,
+    };
+    vec![Diag::new(code, format!("source `{source}`: {e}"))]
+}
+
+/// The point of an `--at` flag, of the mixture's dimension.
+fn point(text: &str, d: usize) -> Result<Vec<f64>, Vec<Diag>> {
+    let values: Result<Vec<f64>, _> = text.split(',').map(|v| v.trim().parse::<f64>()).collect();
+    match values {
+        Ok(v) if v.len() == d && v.iter().all(|x| x.is_finite()) => Ok(v),
+        Ok(v) if v.len() != d => Err(cli_error(
+            codes::CLI_AT,
+            format!(
+                "--at {text} has {} coordinates; the source has dimension {d}",
+                v.len()
+            ),
+        )),
+        _ => Err(cli_error(
+            codes::CLI_AT,
+            format!("--at {text} is not a list of finite numbers x1,...,xd"),
+        )),
+    }
+}
+
+pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
+    let at_process = loaded.at_process();
+    let mixture = match (loaded.mixture.take(), loaded.source.take()) {
+        (Some(m), _) => m,
+        (None, Some(g)) => {
+            // A Gaussian source with equal eigenvalues is a one-component mixture.
+            let v = g.eigenvalues[0];
+            if g.eigenvalues.iter().any(|&w| w != v) {
+                return Err(stiffness_error(StiffnessError::NotIsotropic, &a.source));
+            }
+            let mean = g.to_original(&g.mean);
+            Mixture::new(&g.name, vec![1.0], vec![mean], Covariances::Shared(v))
+                .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?
+        }
+        (None, None) => unreachable!("a source was asked for"),
+    };
+    let process = loaded.process.take().expect("a process was asked for");
+    let mut pool = loaded.pool;
+    let (t_min, t_max) = a.range.parse(&mut pool)?;
+    let points: Vec<Vec<f64>> =
+        a.at.iter()
+            .map(|t| point(t, mixture.dimension))
+            .collect::<Result<_, _>>()?;
+    let sched = analysis::ProcessSchedule::new(&pool, &process).map_err(&at_process)?;
+    let st = Stiffness::new(&sched, &mixture).map_err(|e| stiffness_error(e, &a.source))?;
+    let err = |e| stiffness_error(e, &a.source);
+    let n = a.segments as usize;
+    let total = st.cumulative(t_min, t_max).map_err(err)?;
+    let grid = st.balanced_grid(t_min, t_max, n).map_err(err)?;
+    let snr_levels = grid
+        .iter()
+        .map(|&t| {
+            let (al, sg) = (sched.alpha(t), sched.sigma(t));
+            finite(al * al / (sg * sg))
+        })
+        .collect();
+    let times: Vec<f64> = (0..PROFILE_POINTS)
+        .map(|k| t_min + (t_max - t_min) * k as f64 / (PROFILE_POINTS - 1) as f64)
+        .collect();
+    let mut profile = Vec::new();
+    for &t in &times {
+        let r = st.profile_at(t).map_err(err)?;
+        profile.push(ProfileRow {
+            t,
+            l: r.l,
+            l_signed: r.l_signed,
+        });
+    }
+    let norm_rows =
+        |x: &dyn Fn(f64) -> Result<Vec<f64>, StiffnessError>| -> Result<Vec<NormRow>, Vec<Diag>> {
+            let mut rows = Vec::new();
+            for &t in &times {
+                let j = st.jacobian_norm(t, &x(t).map_err(err)?).map_err(err)?;
+                rows.push(NormRow {
+                    t,
+                    exact_norm: j.exact_norm,
+                    bound: j.bound,
+                });
+            }
+            Ok(rows)
+        };
+    let saddle = if mixture.components.len() > 1 {
+        norm_rows(&|t| st.saddle(t))?
+    } else {
+        Vec::new()
+    };
+    let mut at = Vec::new();
+    for x in points {
+        let rows = norm_rows(&|_| Ok(x.clone()))?;
+        at.push(AtPoint { x, rows });
+    }
+    let log10 = total / std::f64::consts::LN_10;
+    let report = StiffnessReport {
+        process: process.name.clone(),
+        source: mixture.name.clone(),
+        dimension: mixture.dimension,
+        components: mixture.components.len(),
+        sigma0: mixture.shared_variance().map_or(f64::NAN, f64::sqrt),
+        diameter: st.diameter,
+        segments: n,
+        t_min,
+        t_max,
+        grid,
+        snr_levels,
+        a: total,
+        log10_amplification: log10,
+        segment_log10_amplification: log10 / n as f64,
+        profile,
+        saddle,
+        at,
+        weights_normalised_from: mixture.normalised_from,
+    };
+    Ok(Outcome::ok(report.render(a.format)))
+}

@@ -1,0 +1,240 @@
+//! Gaussian-mixture sources and `diffsym stiffness` (issue 15).
+
+use crate::support::{run, scratch_file};
+
+const OU: &str =
+    "process ou {\n    alpha(t) = exp(-5*t);\n    sigma(t) = sqrt(1 - exp(-10*t));\n}\n";
+
+fn stiffness(source: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let f = scratch_file("mixture.dsym", format!("{OU}{source}\n"));
+    let mut argv = vec![
+        "stiffness",
+        &f,
+        "--process",
+        "ou",
+        "--source",
+        "M",
+        "--format",
+        "json",
+    ];
+    argv.extend(args);
+    let (code, out, err) = run(&argv);
+    let v = if code == 0 {
+        serde_json::from_str(&out).expect("JSON")
+    } else {
+        serde_json::Value::Null
+    };
+    (code, v, err)
+}
+
+#[test]
+fn unit_variance_under_ou_gives_the_explicit_balanced_grid() {
+    // sigma0 = 1: s^2 = 1, so A(t) = (D0^2/8)(1 - e^(-10 t)) and the balanced grid is
+    // t_k = -ln(1 - (k/N)(1 - e^-10))/10 whatever D0 (docs/theory.md section 8).
+    for means in ["[[-2, 0], [2, 0]]", "[[0, 0], [0.5, 0.5]]"] {
+        let (code, v, err) = stiffness(
+            &format!("source M = gmm(weights = [0.5, 0.5], means = {means}, var = 1);"),
+            &["--segments", "8"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let grid: Vec<f64> = v["grid"]
+            .as_array()
+            .expect("grid")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect();
+        assert_eq!(grid.len(), 9);
+        for (k, t) in grid.iter().enumerate() {
+            let r = k as f64 / 8.0;
+            let want = -((1.0 - r) + r * (-10.0f64).exp()).ln() / 10.0;
+            assert!(
+                (t - want).abs() <= 1e-14 * want.max(1e-300) + 1e-300,
+                "{means} {k}: {t} {want}"
+            );
+        }
+        let d0: f64 = v["diameter"].as_f64().expect("D0");
+        let a = v["A"].as_f64().expect("A");
+        let want = d0 * d0 / 8.0 * -(-10.0f64).exp_m1();
+        assert!((a - want).abs() <= 1e-14 * want, "{a} {want}");
+    }
+}
+
+#[test]
+fn the_closed_form_of_a_for_small_sigma0_and_the_bound_at_the_saddle() {
+    // sigma0 < 1: A(1) - A(0) = (1/2) ln(s_1^2/sigma0^2) + D0^2 (1 - alpha_1^2)/(8 sigma0^2 s_1^2).
+    let (code, v, err) = stiffness(
+        "source M = gmm(weights = [0.3, 0.7], means = [[-1, 1], [2, -3]], var = 0.01);",
+        &["--at", "0.25,-0.5"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (var, d2) = (0.01f64, 9.0 + 16.0);
+    let a2 = (-10.0f64).exp();
+    let s2 = a2 * var + 1.0 - a2;
+    let want = 0.5 * (s2 / var).ln() + d2 * (1.0 - a2) / (8.0 * var * s2);
+    let got = v["A"].as_f64().expect("A");
+    assert!((got - want).abs() <= 1e-13 * want, "{got} {want}");
+    assert!(
+        (v["log10_amplification"].as_f64().expect("log10") - want / std::f64::consts::LN_10).abs()
+            < 1e-12 * want
+    );
+    for row in v["saddle"]
+        .as_array()
+        .expect("saddle")
+        .iter()
+        .chain(v["at"][0]["rows"].as_array().expect("rows"))
+    {
+        let (norm, bound) = (
+            row["exact_norm"].as_f64().expect("n"),
+            row["bound"].as_f64().expect("b"),
+        );
+        assert!(norm <= bound * (1.0 + 1e-12), "{row}");
+    }
+    for key in [
+        "process",
+        "source",
+        "segments",
+        "t_min",
+        "t_max",
+        "grid",
+        "snr_levels",
+        "A",
+        "log10_amplification",
+        "profile",
+        "saddle",
+    ] {
+        assert!(!v[key].is_null(), "{key}");
+    }
+    let profile = v["profile"].as_array().expect("profile");
+    assert!(
+        profile
+            .iter()
+            .all(|r| r["L"].as_f64().is_some() && r["L_signed"].as_f64().is_some())
+    );
+}
+
+#[test]
+fn mixtures_are_refused_where_they_do_not_apply() {
+    let (code, _, err) = stiffness(
+        "source M = gmm(weights = [1, 1], means = [[0], [1]], covs = [[[1]], [[2]]]);",
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("do not share one isotropic variance"), "{err}");
+    let f = scratch_file(
+        "mixture_kl.dsym",
+        "source M = gmm(weights = [1, 1], means = [[0], [1]], var = 1);\n",
+    );
+    let (code, out, err) = run(&[
+        "kl",
+        &f,
+        "--process",
+        "cosine",
+        "--source",
+        "M",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "10",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("is a mixture of 2 components"), "{err}");
+}
+
+#[test]
+fn a_one_component_mixture_is_the_gaussian_source() {
+    let f = scratch_file(
+        "mixture_one.dsym",
+        "source G = gaussian(cov = [[0.5, 0.1], [0.1, 0.3]], mean = [1, -1]);\n\
+         source M = gmm(weights = [2], means = [[1, -1]], covs = [[[0.5, 0.1], [0.1, 0.3]]]);\n",
+    );
+    let kl = |s: &str| {
+        let (code, out, err) = run(&[
+            "kl",
+            &f,
+            "--process",
+            "vp_linear",
+            "--source",
+            s,
+            "--sampler",
+            "ddpm",
+            "--steps",
+            "7,30",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        v["results"].clone()
+    };
+    assert_eq!(kl("G"), kl("M"));
+}
+
+#[test]
+fn bad_mixtures_are_located() {
+    let cases = [
+        (
+            "source M = gmm(weights = [], means = [], var = 1);",
+            "diffsym::source::shape",
+            ":1:26",
+        ),
+        (
+            "source M = gmm(weights = [1, -2], means = [[0], [1]], var = 1);",
+            "diffsym::source::value",
+            ":1:30",
+        ),
+        (
+            "source M = gmm(weights = [1, 1], means = [[0]], var = 1);",
+            "diffsym::source::shape",
+            ":1:42",
+        ),
+        (
+            "source M = gmm(weights = [1, 1], means = [[0, 1], [1]], var = 1);",
+            "diffsym::source::shape",
+            ":1:51",
+        ),
+        (
+            "source M = gmm(weights = [1], means = [[0, 1]], covs = [[[1, 2], [2, 1]]]);",
+            "diffsym::source::covariance",
+            ":1:57",
+        ),
+        (
+            "source M = gmm(weights = [1], means = [[0]], var = -1);",
+            "diffsym::source::value",
+            ":1:52",
+        ),
+        (
+            "source M = gmm(weights = [1], means = [[0]]);",
+            "diffsym::source::argument",
+            ":1:12",
+        ),
+        (
+            "source M = gmm(weights = [1], means = [[0]], var = 1, covs = [[[1]]]);",
+            "diffsym::source::argument",
+            ":1:55",
+        ),
+    ];
+    for (text, code_name, place) in cases {
+        let f = scratch_file("mixture_bad.dsym", format!("{text}\n"));
+        let (code, out, err) = run(&[
+            "kl",
+            &f,
+            "--process",
+            "cosine",
+            "--source",
+            "M",
+            "--sampler",
+            "ddim",
+            "--steps",
+            "4",
+        ]);
+        assert_eq!(code, 2, "{text}: {out}");
+        assert!(
+            err.contains(&format!("error[{code_name}]")),
+            "{text}: {err}"
+        );
+        assert!(
+            err.contains(&format!("mixture_bad.dsym{place}")),
+            "{text}: {err}"
+        );
+    }
+}
