@@ -98,8 +98,9 @@ impl<'a> Stiffness<'a> {
     }
 
     /// The coefficients at t. Where a derivative is infinite at t itself (sigma' at t = 0
-    /// for sigma = sqrt(1 - e^(-10 t)), though sigma sigma' is finite), they are taken at
-    /// the nearest times 2^-50, 2^-40, 2^-30 inside [0, 1], their limit to that accuracy.
+    /// for sigma = sqrt(1 - e^(-10 t)), though sigma sigma' is finite), their limit is
+    /// extrapolated linearly from t + h and t + 2h inside [0, 1], h = 2^-50 (else 2^-40,
+    /// 2^-30 where those are not finite either).
     fn point(&self, t: f64) -> Result<Point, StiffnessError> {
         let at = |t: f64| -> Option<Point> {
             let s = self.schedule;
@@ -126,9 +127,16 @@ impl<'a> Stiffness<'a> {
             return Ok(p);
         }
         for h in [2f64.powi(-50), 2f64.powi(-40), 2f64.powi(-30)] {
-            let inside = if t + h <= 1.0 { t + h } else { t - h };
-            if let Some(p) = at(inside) {
-                return Ok(p);
+            let step = if t + 2.0 * h <= 1.0 { h } else { -h };
+            if let (Some(p1), Some(p2)) = (at(t + step), at(t + 2.0 * step)) {
+                // Linear extrapolation to t: the error is O(h^2).
+                let ex = |a: f64, b: f64| 2.0 * a - b;
+                return Ok(Point {
+                    alpha: self.schedule.alpha(t),
+                    s2: self.state(t)?.1,
+                    c1: ex(p1.c1, p2.c1),
+                    c2: ex(p1.c2, p2.c2),
+                });
             }
         }
         Err(StiffnessError::NotFinite(t))

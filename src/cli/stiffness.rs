@@ -120,20 +120,20 @@ impl Report for StiffnessReport {
         let _ = writeln!(s, "stability-balanced grid, {} segments:", self.segments);
         let _ = writeln!(s, "{:>6}  {:>24}  {:>24}", "k", "t", "snr");
         for (k, (t, snr)) in self.grid.iter().zip(&self.snr_levels).enumerate() {
-            let snr = snr.map_or_else(|| "inf".to_owned(), |v| format!("{v:.17e}"));
-            let _ = writeln!(s, "{k:>6}  {t:>24.17e}  {snr:>24}");
+            let snr = snr.map_or_else(|| "inf".to_owned(), |v| format!("{v:.16e}"));
+            let _ = writeln!(s, "{k:>6}  {t:>24.16e}  {snr:>24}");
         }
         let _ = writeln!(s, "profile:");
         let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "L", "L_signed");
         for r in &self.profile {
-            let _ = writeln!(s, "{:>12}  {:>24.17e}  {:>24.17e}", r.t, r.l, r.l_signed);
+            let _ = writeln!(s, "{:>12}  {:>24.16e}  {:>24.16e}", r.t, r.l, r.l_signed);
         }
         let norms = |s: &mut String, rows: &[NormRow]| {
             let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "exact |J|", "bound L");
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "{:>12}  {:>24.17e}  {:>24.17e}",
+                    "{:>12}  {:>24.16e}  {:>24.16e}",
                     r.t, r.exact_norm, r.bound
                 );
             }

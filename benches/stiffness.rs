@@ -1,0 +1,72 @@
+//! `stiffness` in the flow-map distillation setting (issue 15): d = 64, K = 20 components
+//! with means uniform in [-5, 5]^d, sigma0 = 1 and 0.1, the OU process with beta = 5. The
+//! target is under 100 ms for the whole analysis (A in closed form, the balanced grid of 16
+//! segments, the profile and the Jacobian norm at the saddle at 11 times); the baseline in
+//! the same run is the closed form of A alone, so the ratio says what the grid and the
+//! saddle cost on top of it.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use diffsym::analysis::{Covariances, Mixture, Schedule, Stiffness};
+
+struct Ou;
+
+impl Schedule for Ou {
+    fn alpha(&self, t: f64) -> f64 {
+        (-5.0 * t).exp()
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        (-(-10.0 * t).exp_m1()).sqrt()
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        -5.0 * (-5.0 * t).exp()
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        5.0 * (-10.0 * t).exp() / self.sigma(t)
+    }
+}
+
+/// SplitMix64: the means, from a fixed seed.
+fn means(d: usize, k: usize) -> Vec<Vec<f64>> {
+    let mut state = 0x5eed_u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..k)
+        .map(|_| (0..d).map(|_| 10.0 * next() - 5.0).collect())
+        .collect()
+}
+
+fn whole(st: &Stiffness<'_>, segments: usize) -> f64 {
+    let grid = st.balanced_grid(0.0, 1.0, segments).expect("finite");
+    let mut acc = grid[segments / 2];
+    for k in 0..11 {
+        let t = k as f64 / 10.0;
+        acc += st.profile_at(t).expect("finite").l;
+        let x = st.saddle(t).expect("finite");
+        acc += st.jacobian_norm(t, &x).expect("finite").exact_norm;
+    }
+    acc
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stiffness d=64 K=20");
+    for var in [1.0, 0.01] {
+        let m = Mixture::new("M", vec![1.0; 20], means(64, 20), Covariances::Shared(var))
+            .expect("valid");
+        let st = Stiffness::new(&Ou, &m).expect("isotropic");
+        g.bench_function(format!("closed form of A, sigma0^2 = {var}"), |b| {
+            b.iter(|| st.cumulative(0.0, 1.0).expect("finite"))
+        });
+        g.bench_function(format!("whole analysis, sigma0^2 = {var}"), |b| {
+            b.iter(|| whole(&st, 16))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
