@@ -45,6 +45,30 @@ fn violation(kind: &'static str, detail: impl Into<String>) -> Violation {
     }
 }
 
+/// A mixture's score and Hessian are finite near it and far from it, at a time near the
+/// data and one near the noise.
+fn mixture_finite(m: &crate::analysis::Mixture) -> Result<(), Violation> {
+    for (a, sg) in [(1.0, 1e-3), (0.3, 0.95)] {
+        let p = m.marginal(a, sg);
+        for x in [0.0, 3.0, -1e3] {
+            let x = vec![x; m.dimension];
+            let finite = p.score(&x).iter().all(|v| v.is_finite())
+                && p.hessian(&x).iter().all(|v| v.is_finite())
+                && p.log_density(&x).is_finite();
+            if !finite {
+                return Err(violation(
+                    "mixture",
+                    format!(
+                        "`{}` at alpha = {a}, sigma = {sg}, x = {}: a value that is not finite",
+                        m.name, x[0]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the whole contract on one case.
 pub(super) fn check(
     case: &Case,
@@ -69,9 +93,12 @@ pub(super) fn check(
             .map(|(_, c)| c.clone())
             .ok_or_else(|| "no such file".to_owned())
     };
-    if let Err(es) = crate::analysis::lower_sources(&ast, &mut loader) {
-        let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
-        located(text, &ds, "source")?;
+    match crate::analysis::lower_source_items(&ast, &mut loader) {
+        Err(es) => {
+            let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
+            located(text, &ds, "source")?;
+        }
+        Ok(sources) => sources.mixtures.iter().try_for_each(mixture_finite)?,
     }
     let mut pool = Pool::new();
     let overrides: Vec<_> = overrides(&mut pool, &ast, rng)

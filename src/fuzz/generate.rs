@@ -686,6 +686,9 @@ impl<'a> Gen<'a> {
             "gaussian"
         };
         let d = self.rng.below(4) + 1;
+        if self.rng.chance(1, 5) {
+            return self.mixture(&name, d);
+        }
         let mut args = Vec::new();
         match self.rng.weighted(&[6, 3, 2, 1]) {
             0 => {
@@ -728,6 +731,44 @@ impl<'a> Gen<'a> {
             args.push(args[0].clone());
         }
         format!("source {name} = {kind}({});\n", args.join(", "))
+    }
+
+    /// A `gmm` source: mostly valid, sometimes with a wrong length, a weight that is not
+    /// positive, a covariance that is not SPD, or both `var` and `covs`.
+    fn mixture(&mut self, name: &str, d: usize) -> String {
+        let k = self.rng.below(4) + usize::from(!self.rng.chance(1, 30));
+        let weights: Vec<String> = (0..k)
+            .map(|_| {
+                if self.rng.chance(1, 30) {
+                    "-1".to_owned()
+                } else {
+                    self.nice(0.1, 3.0)
+                }
+            })
+            .collect();
+        let means: Vec<String> = (0..k)
+            .map(|_| {
+                let n = if self.rng.chance(1, 25) { d + 1 } else { d };
+                let xs: Vec<String> = (0..n).map(|_| self.nice(-40.0, 40.0)).collect();
+                format!("[{}]", xs.join(", "))
+            })
+            .collect();
+        let mut args = vec![
+            format!("weights = [{}]", weights.join(", ")),
+            format!("means = [{}]", means.join(", ")),
+        ];
+        match self.rng.weighted(&[5, 3, 1]) {
+            0 => args.push(format!("var = {}", self.source_number())),
+            1 => {
+                let mats: Vec<String> = (0..k).map(|_| self.matrix(d)).collect();
+                args.push(format!("covs = [{}]", mats.join(", ")));
+            }
+            _ => {
+                args.push("var = 1".to_owned());
+                args.push(format!("covs = [{}]", self.matrix(d)));
+            }
+        }
+        format!("source {name} = gmm({});\n", args.join(", "))
     }
 
     fn source_number(&mut self) -> String {
