@@ -7,12 +7,14 @@
 
 pub(crate) mod asymptotics;
 mod exact;
+pub mod flowmap;
 pub(crate) mod grid;
 pub mod grid_search;
 pub(crate) mod kl;
 pub(crate) mod leading;
 pub(crate) mod lower;
 pub mod mixture;
+pub(crate) mod normal;
 pub(crate) mod numerics;
 pub(crate) mod optimal;
 mod quadrature;

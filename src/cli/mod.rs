@@ -12,6 +12,7 @@ mod check;
 mod derive;
 mod emit;
 mod eval;
+mod flowmap;
 mod kl;
 mod load;
 mod output;
@@ -66,6 +67,9 @@ enum Command {
     /// L(t), its integral A in closed form, the stability-balanced grid, the exact Jacobian
     /// norm at the saddle
     Stiffness(stiffness::StiffnessArgs),
+    /// The exact probability-flow map of a Gaussian mixture between two times, and its
+    /// Jacobian
+    Flowmap(flowmap::FlowmapArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -100,6 +104,7 @@ pub fn run(
         Command::Schedule(a) => schedule::run(&a),
         Command::Asymptotics(a) => asymptotics::run(&a),
         Command::Stiffness(a) => stiffness::run(&a),
+        Command::Flowmap(a) => flowmap::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

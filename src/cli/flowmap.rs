@@ -1,0 +1,149 @@
+//! `diffsym flowmap`: the exact probability-flow map of a Gaussian mixture between two
+//! times, and its Jacobian (docs/theory.md section 8).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::args::{Params, parse_time};
+use super::load::load_analysis;
+use super::output::{Format, Outcome, Report, cli_error, text_or_json};
+use crate::analysis::flowmap::{Ends, flow_map};
+use crate::analysis::{self, Schedule as _};
+use crate::diag::{Diag, codes};
+
+/// `diffsym flowmap FILE --process P --source M --from T1 --to T0 --x X1,...,Xd`
+#[derive(clap::Args, Debug)]
+pub(super) struct FlowmapArgs {
+    /// The .dsym file with the source (and the process, else it comes from the bundled
+    /// library)
+    file: PathBuf,
+    /// The process: from FILE, else from the bundled library
+    #[arg(long)]
+    process: String,
+    /// The source: a `gmm` mixture (one dimension; one component; or two components sharing
+    /// one isotropic variance), or a Gaussian source
+    #[arg(long)]
+    source: String,
+    /// The time the flow starts from (exact, in [0, 1])
+    #[arg(long, allow_hyphen_values = true)]
+    from: String,
+    /// The time the flow arrives at (exact, in [0, 1]; earlier or later than --from)
+    #[arg(long, allow_hyphen_values = true)]
+    to: String,
+    /// The point x1,...,xd the flow starts at
+    #[arg(long, allow_hyphen_values = true)]
+    x: String,
+    /// Output format (the JSON keys are stable)
+    #[arg(long, default_value = "text", value_parser = text_or_json())]
+    format: Format,
+    #[command(flatten)]
+    params: Params,
+}
+
+/// What `flowmap` reports (its JSON keys are part of the command-line contract).
+#[derive(Serialize)]
+struct FlowmapReport {
+    process: String,
+    source: String,
+    from: f64,
+    to: f64,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    /// d_y_i/d_x_j, rows i.
+    jacobian: Vec<Vec<f64>>,
+    method: String,
+}
+
+impl Report for FlowmapReport {
+    fn text(&self) -> String {
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.16e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut s = format!(
+            "process {}, source {}: the flow map from t = {} to t = {} ({})\n",
+            self.process, self.source, self.from, self.to, self.method
+        );
+        let _ = writeln!(s, "x = ({})", list(&self.x));
+        let _ = writeln!(s, "y = ({})", list(&self.y));
+        let _ = writeln!(s, "jacobian dy/dx:");
+        for row in &self.jacobian {
+            let _ = writeln!(s, "  {}", list(row));
+        }
+        s
+    }
+}
+
+pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
+    let at_process = loaded.at_process();
+    let mixture = match (loaded.mixture.take(), loaded.source.take()) {
+        (Some(m), _) => m,
+        (None, Some(g)) => {
+            let (values, basis) = (g.eigenvalues.clone(), g.basis.clone());
+            let d = values.len();
+            let mean = g.to_original(&g.mean);
+            let basis = basis.unwrap_or_else(|| nalgebra::DMatrix::identity(d, d));
+            let cov = &basis
+                * nalgebra::DMatrix::from_diagonal(&nalgebra::DVector::from_vec(values))
+                * basis.transpose();
+            let rows: Vec<Vec<f64>> = (0..d)
+                .map(|i| cov.row(i).iter().copied().collect())
+                .collect();
+            analysis::Mixture::new(
+                &g.name,
+                vec![1.0],
+                vec![mean],
+                analysis::Covariances::Full(vec![rows]),
+            )
+            .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?
+        }
+        (None, None) => unreachable!("a source was asked for"),
+    };
+    let process = loaded.process.take().expect("a process was asked for");
+    let mut pool = loaded.pool;
+    let from = parse_time(&mut pool, "--from", &a.from)?;
+    let to = parse_time(&mut pool, "--to", &a.to)?;
+    let x: Vec<f64> =
+        a.x.split(',')
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<Result<Vec<f64>, _>>()
+            .ok()
+            .filter(|v| v.iter().all(|x| x.is_finite()))
+            .ok_or_else(|| {
+                cli_error(
+                    codes::CLI_AT,
+                    format!("--x {} is not a list of finite numbers x1,...,xd", a.x),
+                )
+            })?;
+    let sched = analysis::ProcessSchedule::new(&pool, &process).map_err(&at_process)?;
+    let ends = Ends {
+        from: (sched.alpha(from), sched.sigma(from)),
+        to: (sched.alpha(to), sched.sigma(to)),
+    };
+    let map = flow_map(&mixture, ends, &x)
+        .map_err(|e| cli_error(codes::CLI_SOURCE, format!("source `{}`: {e}", a.source)))?;
+    if !(map.y.iter().all(|v| v.is_finite())
+        && map.jacobian.iter().flatten().all(|v| v.is_finite()))
+    {
+        return Err(cli_error(
+            codes::ANALYSIS_PROCESS,
+            "the flow map is not finite here (a marginal with no spread at one of the times)",
+        ));
+    }
+    let report = FlowmapReport {
+        process: process.name.clone(),
+        source: mixture.name.clone(),
+        from,
+        to,
+        x,
+        y: map.y,
+        jacobian: map.jacobian,
+        method: map.method.to_owned(),
+    };
+    Ok(Outcome::ok(report.render(a.format)))
+}
