@@ -8,12 +8,15 @@
 //! tails; its derivative is p_{t1}(x)/p_{t0}(y). One Gaussian component in any dimension maps
 //! affinely per eigen-direction. Two components with one isotropic variance reduce to the
 //! one-dimensional map along the line through the means, while across it the marginal is
-//! N(0, s^2 I) and the flow scales by s_{t0}/s_{t1}.
+//! N(0, s^2 I) and the flow scales by s_{t0}/s_{t1}. Any other mixture is integrated: the
+//! ODE with its variational equation for the Jacobian, by an error-controlled
+//! Dormand-Prince 5(4) pair, twice, the difference reported as the error estimate.
 
 use nalgebra::{DMatrix, DVector};
 
 use super::mixture::{Covariance, Mixture};
 use super::normal::log_ndtr;
+use super::schedule::Schedule;
 
 /// Why the exact map is not available.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -26,6 +29,14 @@ pub enum FlowMapError {
     Dimension { expected: usize, found: usize },
     #[error("the marginal is degenerate at one of the times (a component with zero variance)")]
     Degenerate,
+    #[error(
+        "the ODE cannot be integrated where alpha = 0 (there the flow forgets the data); choose times with alpha > 0"
+    )]
+    AlphaZero,
+    #[error(
+        "the ODE is too stiff to integrate here within 200,000 steps (or its velocity is not finite)"
+    )]
+    Stiff,
 }
 
 /// The map's value, its Jacobian (rows are outputs) and how it was computed.
@@ -232,6 +243,184 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
     })
 }
 
+/// The PF coefficients (f, g2) of a schedule at t; where they are not finite at t itself
+/// (sigma' infinite where sigma = 0, though sigma sigma' is not), their limit is
+/// extrapolated linearly from t + h and t + 2h toward `inside`.
+fn coefficients(s: &dyn Schedule, t: f64, inside: f64) -> Option<(f64, f64)> {
+    let at = |t: f64| {
+        let (a, sg, da, ds) = (s.alpha(t), s.sigma(t), s.dalpha(t), s.dsigma(t));
+        let f = da / a;
+        let g2 = 2.0 * sg * ds - 2.0 * f * sg * sg;
+        (f.is_finite() && g2.is_finite()).then_some((f, g2))
+    };
+    if let Some(c) = at(t) {
+        return Some(c);
+    }
+    let h = (inside - t).signum() * 2f64.powi(-40);
+    let (p, q) = (at(t + h)?, at(t + 2.0 * h)?);
+    Some((2.0 * p.0 - q.0, 2.0 * p.1 - q.1))
+}
+
+/// Steps allowed to one integration before it is called too stiff.
+const MAX_STEPS: usize = 200_000;
+
+/// The flow map by integrating the PF ODE and its variational equation from `from` to
+/// `to` with the Dormand-Prince 5(4) pair at relative tolerance `tol`: (y, Jacobian).
+fn integrate(
+    m: &Mixture,
+    s: &dyn Schedule,
+    (from, to): (f64, f64),
+    x: &[f64],
+    tol: f64,
+) -> Result<(Vec<f64>, DMatrix<f64>), FlowMapError> {
+    let d = m.dimension;
+    // State: x, then the Jacobian column by column.
+    let rhs = |t: f64, y: &DVector<f64>| -> Option<DVector<f64>> {
+        let (f, g2) = coefficients(s, t, from)?;
+        let p = m.marginal(s.alpha(t), s.sigma(t));
+        let xs = y.rows(0, d);
+        let v = p.pf_velocity(xs.as_slice(), f, g2);
+        let jv = p.pf_jacobian(xs.as_slice(), f, g2);
+        let jac = DMatrix::from_column_slice(d, d, &y.as_slice()[d..]);
+        let dj = jv * jac;
+        let mut out = DVector::zeros(d + d * d);
+        out.rows_mut(0, d).copy_from_slice(&v);
+        out.rows_mut(d, d * d).copy_from_slice(dj.as_slice());
+        out.iter().all(|v| v.is_finite()).then_some(out)
+    };
+    // The Dormand-Prince tableau.
+    const C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+    const A: [&[f64]; 7] = [
+        &[],
+        &[1.0 / 5.0],
+        &[3.0 / 40.0, 9.0 / 40.0],
+        &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
+        &[
+            19372.0 / 6561.0,
+            -25360.0 / 2187.0,
+            64448.0 / 6561.0,
+            -212.0 / 729.0,
+        ],
+        &[
+            9017.0 / 3168.0,
+            -355.0 / 33.0,
+            46732.0 / 5247.0,
+            49.0 / 176.0,
+            -5103.0 / 18656.0,
+        ],
+        &[
+            35.0 / 384.0,
+            0.0,
+            500.0 / 1113.0,
+            125.0 / 192.0,
+            -2187.0 / 6784.0,
+            11.0 / 84.0,
+        ],
+    ];
+    const E: [f64; 7] = [
+        71.0 / 57600.0,
+        0.0,
+        -71.0 / 16695.0,
+        71.0 / 1920.0,
+        -17253.0 / 339200.0,
+        22.0 / 525.0,
+        -1.0 / 40.0,
+    ];
+    let mut y = DVector::zeros(d + d * d);
+    y.rows_mut(0, d).copy_from_slice(x);
+    for i in 0..d {
+        y[d + i * d + i] = 1.0;
+    }
+    let span = to - from;
+    let mut t = from;
+    let mut h = span / 64.0;
+    let bad = || FlowMapError::Stiff;
+    for _ in 0..MAX_STEPS {
+        if (to - t) * span.signum() <= 0.0 {
+            return Ok((
+                y.rows(0, d).iter().copied().collect(),
+                DMatrix::from_column_slice(d, d, &y.as_slice()[d..]),
+            ));
+        }
+        if (t + h - to) * span.signum() > 0.0 {
+            h = to - t;
+        }
+        let mut k: Vec<DVector<f64>> = Vec::with_capacity(7);
+        for (i, row) in A.iter().enumerate() {
+            let mut yi = y.clone();
+            for (kj, a) in k.iter().zip(row.iter()) {
+                yi += kj * (h * a);
+            }
+            k.push(rhs(t + C[i] * h, &yi).ok_or_else(bad)?);
+        }
+        let mut next = y.clone();
+        for (kj, a) in k.iter().zip(A[6].iter()) {
+            next += kj * (h * a);
+        }
+        let mut err = DVector::zeros(y.len());
+        for (kj, e) in k.iter().zip(E.iter()) {
+            err += kj * (h * e);
+        }
+        let norm = err
+            .iter()
+            .zip(y.iter().zip(next.iter()))
+            .map(|(e, (a, b))| e.abs() / (tol * (1e-3 + a.abs().max(b.abs()))))
+            .fold(0.0f64, f64::max);
+        if norm <= 1.0 {
+            t += h;
+            y = next;
+        }
+        let factor = if norm == 0.0 {
+            5.0
+        } else {
+            (0.9 * norm.powf(-0.2)).clamp(0.2, 5.0)
+        };
+        h *= factor;
+        if h.abs() < 1e-14 * span.abs().max(t.abs()) {
+            return Err(bad());
+        }
+    }
+    Err(bad())
+}
+
+/// The flow map of any mixture: exact where [`flow_map`] derives it, else by integrating
+/// the ODE (Dormand-Prince 5(4) at relative tolerance 1e-11, and again at 1e-13 for the
+/// error estimate, which is returned with it).
+pub fn flow_map_or_integrate(
+    m: &Mixture,
+    s: &dyn Schedule,
+    (from, to): (f64, f64),
+    x: &[f64],
+) -> Result<(FlowMap, Option<f64>), FlowMapError> {
+    let ends = Ends {
+        from: (s.alpha(from), s.sigma(from)),
+        to: (s.alpha(to), s.sigma(to)),
+    };
+    match flow_map(m, ends, x) {
+        Err(FlowMapError::Unsupported { .. }) => {}
+        other => return other.map(|f| (f, None)),
+    }
+    if !(ends.from.0 > 0.0 && ends.to.0 > 0.0) {
+        return Err(FlowMapError::AlphaZero);
+    }
+    let (y, jac) = integrate(m, s, (from, to), x, 1e-11)?;
+    let (y2, jac2) = integrate(m, s, (from, to), x, 1e-13)?;
+    let estimate = y
+        .iter()
+        .zip(&y2)
+        .map(|(a, b)| (a - b).abs())
+        .chain((&jac - &jac2).iter().map(|v| v.abs()))
+        .fold(0.0f64, f64::max);
+    Ok((
+        FlowMap {
+            y: y2,
+            jacobian: rows(&jac2),
+            method: "ode (Dormand-Prince 5(4))",
+        },
+        Some(estimate),
+    ))
+}
+
 fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
     (0..m.nrows())
         .map(|i| m.row(i).iter().copied().collect())
@@ -333,6 +522,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    struct Cos;
+    impl Schedule for Cos {
+        fn alpha(&self, t: f64) -> f64 {
+            cosine(t).0
+        }
+        fn sigma(&self, t: f64) -> f64 {
+            cosine(t).1
+        }
+        fn dalpha(&self, t: f64) -> f64 {
+            cosine(t).2
+        }
+        fn dsigma(&self, t: f64) -> f64 {
+            cosine(t).3
+        }
+    }
+
+    #[test]
+    fn the_integrator_agrees_with_the_exact_maps() {
+        // Two components in 3-D: the exact line map against the Dormand-Prince integration.
+        let two = Mixture::new(
+            "M",
+            vec![0.4, 0.6],
+            vec![vec![-1.0, 2.0, 0.0], vec![1.5, -1.0, 0.5]],
+            Covariances::Shared(0.3),
+        )
+        .expect("valid");
+        let x = [0.2, -0.4, 1.1];
+        let exact = flow_map(&two, ends(0.8, 0.2), &x).expect("exact");
+        let (y, jac) = super::integrate(&two, &Cos, (0.8, 0.2), &x, 1e-12).expect("integrates");
+        for i in 0..3 {
+            assert!((y[i] - exact.y[i]).abs() < 1e-10, "{y:?} {:?}", exact.y);
+            for j in 0..3 {
+                assert!((jac[(i, j)] - exact.jacobian[i][j]).abs() < 1e-9);
+            }
+        }
+        // Three components in 2-D: against the fixed-step RK4 of the tests.
+        let three = Mixture::new(
+            "M",
+            vec![1.0, 1.0, 1.0],
+            vec![vec![0.0, 0.0], vec![1.0, 0.0], vec![0.0, 1.0]],
+            Covariances::Shared(0.3),
+        )
+        .expect("valid");
+        let x = [0.3, -0.2];
+        let (map, estimate) =
+            flow_map_or_integrate(&three, &Cos, (0.9, 0.1), &x).expect("integrates");
+        assert!(map.method.starts_with("ode"));
+        let want = integrate(&three, 0.9, 0.1, &x);
+        for i in 0..2 {
+            assert!((map.y[i] - want[i]).abs() < 1e-9, "{:?} {want:?}", map.y);
+        }
+        assert!(estimate.expect("an estimate") < 1e-8);
     }
 
     #[test]

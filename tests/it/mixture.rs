@@ -283,7 +283,9 @@ fn the_flow_map_inverts_the_distribution_function() {
         let dj = v["jacobian"][0][0].as_f64().expect("jacobian");
         assert!((dj - jac).abs() <= 1e-13 * jac, "{x}: {dj} against {jac}");
     }
-    let (code, _, err) = run(&[
+    // Three components in two dimensions are integrated, with an error estimate; not from
+    // t = 1, where alpha = 0 under the cosine process.
+    let (code, out, err) = run(&[
         "flowmap",
         &f,
         "--process",
@@ -295,10 +297,30 @@ fn the_flow_map_inverts_the_distribution_function() {
         "--to",
         "0.1",
         "--x",
+        "0.3,-0.2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(v["method"].as_str().expect("method").starts_with("ode"));
+    assert!(v["error_estimate"].as_f64().expect("estimate") < 1e-9);
+    let (code, _, err) = run(&[
+        "flowmap",
+        &f,
+        "--process",
+        "cosine",
+        "--source",
+        "Q",
+        "--from",
+        "1",
+        "--to",
+        "0.1",
+        "--x",
         "0,0",
     ]);
     assert_eq!(code, 2);
-    assert!(err.contains("3 components in 2 dimensions"), "{err}");
+    assert!(err.contains("alpha = 0"), "{err}");
     let (code, _, err) = run(&[
         "flowmap",
         &f,
