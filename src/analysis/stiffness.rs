@@ -189,6 +189,14 @@ impl<'a> Stiffness<'a> {
         self.cumulative_with(a, b, &turns)
     }
 
+    /// A(t) - A(a) at each of `ts` (in [a, b]), the turning points found once.
+    pub fn cumulative_at(&self, a: f64, b: f64, ts: &[f64]) -> Result<Vec<f64>, StiffnessError> {
+        let turns = self.turning_points(a, b)?;
+        ts.iter()
+            .map(|&t| self.cumulative_with(a, t, &turns))
+            .collect()
+    }
+
     /// A(b) - A(a) given the turning points of s^2 in (a, b) (or in a larger interval).
     fn cumulative_with(&self, a: f64, b: f64, turns: &[f64]) -> Result<f64, StiffnessError> {
         let mut knots = vec![a];

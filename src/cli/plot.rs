@@ -17,6 +17,32 @@ pub(super) enum PlotCommand {
     Kl(PlotKlArgs),
     /// alpha and sigma, and log-SNR, against t
     Schedule(PlotScheduleArgs),
+    /// The stiffness bound L(t) (log scale) and its integral A(t) of a Gaussian mixture,
+    /// with the uniform and the stability-balanced grid marked on A
+    Stiffness(PlotStiffnessArgs),
+}
+
+/// `diffsym plot stiffness FILE --process P --source M [--segments N] --out F.svg`
+#[derive(clap::Args, Debug)]
+pub(super) struct PlotStiffnessArgs {
+    /// The .dsym file with the mixture (and the process, else it comes from the bundled
+    /// library)
+    file: PathBuf,
+    #[arg(long)]
+    process: String,
+    /// A `gmm` source whose components share one isotropic variance
+    #[arg(long)]
+    source: String,
+    /// Segments of the two grids marked
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    segments: u32,
+    #[command(flatten)]
+    range: TimeRange,
+    #[command(flatten)]
+    params: Params,
+    /// The SVG file to write
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// `diffsym plot kl FILE --process P --source S --sampler SAMPLER [--steps ...] --out F.svg`
@@ -65,6 +91,7 @@ pub(super) fn run(c: &PlotCommand) -> Result<Outcome, Vec<Diag>> {
     let (figure, out, summary) = match c {
         PlotCommand::Kl(a) => plot_kl(a)?,
         PlotCommand::Schedule(a) => plot_schedule(a)?,
+        PlotCommand::Stiffness(a) => plot_stiffness(a)?,
     };
     let svg =
         crate::plot::render(&figure).map_err(|e| cli_error(codes::PLOT_EMPTY, e.to_string()))?;
@@ -204,6 +231,90 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
         "alpha, sigma and log-SNR of {} on [{t_min}, {t_max}], {} points",
         p.name,
         SCHEDULE_POINTS + 1
+    );
+    Ok((figure, &a.out, summary))
+}
+
+fn plot_stiffness(a: &PlotStiffnessArgs) -> Result<Plot<'_>, Vec<Diag>> {
+    use crate::plot::{Panel, Scale, Series, Stroke};
+    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
+    let at_process = loaded.at_process();
+    let mixture = super::stiffness::mixture_of(&mut loaded, &a.source)?;
+    let p = loaded.process.take().expect("a process was asked for");
+    let mut pool = loaded.pool;
+    let (t_min, t_max) = a.range.parse(&mut pool)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
+    let err = |e: analysis::StiffnessError| {
+        cli_error(
+            codes::ANALYSIS_PROCESS,
+            format!("source `{}`: {e}", a.source),
+        )
+    };
+    let st = analysis::Stiffness::new(&sched, &mixture).map_err(err)?;
+    let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
+        .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)
+        .collect();
+    let mut l = Vec::with_capacity(ts.len());
+    for &t in &ts {
+        l.push((t, st.profile_at(t).map_err(err)?.l));
+    }
+    let cumulative = st.cumulative_at(t_min, t_max, &ts).map_err(err)?;
+    let n = a.segments as usize;
+    let balanced = st.balanced_grid(t_min, t_max, n).map_err(err)?;
+    let uniform: Vec<f64> = (0..=n)
+        .map(|k| t_min + k as f64 * (t_max - t_min) / n as f64)
+        .collect();
+    let marks = |grid: &[f64]| -> Result<Vec<(f64, f64)>, Vec<Diag>> {
+        let values = st.cumulative_at(t_min, t_max, grid).map_err(err)?;
+        Ok(grid.iter().copied().zip(values).collect())
+    };
+    let series = |label: &str, points, stroke, markers| Series {
+        label: label.to_owned(),
+        points,
+        stroke,
+        markers,
+    };
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    let figure = crate::plot::Figure {
+        title: format!(
+            "stiffness of {} on {} (d = {}, K = {}, D0 = {})",
+            p.name,
+            mixture.name,
+            mixture.dimension,
+            mixture.components.len(),
+            st.diameter
+        ),
+        panels: vec![
+            Panel {
+                title: "Lipschitz bound of the probability-flow velocity".to_owned(),
+                x_label: "t".to_owned(),
+                y_label: "L(t)".to_owned(),
+                x_scale: Scale::Linear,
+                y_scale: Scale::Log,
+                series: vec![series("L(t)", l, Stroke::Solid, false)],
+            },
+            Panel {
+                title: format!("A(t) = int L, {n} segments: balanced grid and uniform grid"),
+                x_label: "t".to_owned(),
+                y_label: "A(t) - A(t_min)".to_owned(),
+                x_scale: Scale::Linear,
+                y_scale: Scale::Linear,
+                series: vec![
+                    series(
+                        "A(t)",
+                        ts.iter().copied().zip(cumulative).collect(),
+                        Stroke::Solid,
+                        false,
+                    ),
+                    series("balanced grid", marks(&balanced)?, Stroke::Dashed, true),
+                    series("uniform grid", marks(&uniform)?, Stroke::Dashed, true),
+                ],
+            },
+        ],
+    };
+    let summary = format!(
+        "L(t) and A(t) of {} on {} over [{t_min}, {t_max}], A = {total:.6e}, {n} segments",
+        p.name, mixture.name
     );
     Ok((figure, &a.out, summary))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::args::{Params, TimeRange};
-use super::load::load_analysis;
+use super::load::{Analysis, load_analysis};
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
 use crate::analysis::{self, Covariances, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
@@ -178,23 +178,28 @@ fn point(text: &str, d: usize) -> Result<Vec<f64>, Vec<Diag>> {
     }
 }
 
-pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
-    let at_process = loaded.at_process();
-    let mixture = match (loaded.mixture.take(), loaded.source.take()) {
-        (Some(m), _) => m,
+/// The mixture asked for; a Gaussian source with equal eigenvalues is a one-component
+/// mixture, another Gaussian is refused (the bound needs isotropic components).
+pub(super) fn mixture_of(loaded: &mut Analysis, name: &str) -> Result<Mixture, Vec<Diag>> {
+    match (loaded.mixture.take(), loaded.source.take()) {
+        (Some(m), _) => Ok(m),
         (None, Some(g)) => {
-            // A Gaussian source with equal eigenvalues is a one-component mixture.
             let v = g.eigenvalues[0];
             if g.eigenvalues.iter().any(|&w| w != v) {
-                return Err(stiffness_error(StiffnessError::NotIsotropic, &a.source));
+                return Err(stiffness_error(StiffnessError::NotIsotropic, name));
             }
             let mean = g.to_original(&g.mean);
             Mixture::new(&g.name, vec![1.0], vec![mean], Covariances::Shared(v))
-                .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?
+                .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))
         }
         (None, None) => unreachable!("a source was asked for"),
-    };
+    }
+}
+
+pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
+    let at_process = loaded.at_process();
+    let mixture = mixture_of(&mut loaded, &a.source)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;

@@ -338,3 +338,66 @@ fn the_flow_map_inverts_the_distribution_function() {
     assert_eq!(code, 2);
     assert!(err.contains("has 2 coordinates"), "{err}");
 }
+
+#[test]
+fn plot_stiffness_draws_l_and_a_with_both_grids() {
+    let dir = crate::support::scratch_dir();
+    let out = dir.join("mixture_stiffness.svg");
+    let out = out.to_str().expect("utf-8");
+    let (code, stdout, err) = run(&[
+        "plot",
+        "stiffness",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "M",
+        "--segments",
+        "4",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let svg = std::fs::read_to_string(out).expect("written");
+    for label in ["L(t)", "A(t)", "balanced grid", "uniform grid"] {
+        assert!(svg.contains(label), "{label}");
+    }
+    // Byte-identical on a second run.
+    let again = dir.join("mixture_stiffness2.svg");
+    let again = again.to_str().expect("utf-8");
+    run(&[
+        "plot",
+        "stiffness",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "M",
+        "--segments",
+        "4",
+        "--out",
+        again,
+    ]);
+    assert_eq!(svg, std::fs::read_to_string(again).expect("written"));
+    let f = scratch_file(
+        "plot_bad.dsym",
+        "source M = gmm(weights = [1, 1], means = [[0], [1]], covs = [[[1]], [[2]]]);\n",
+    );
+    let bad = dir.join("mixture_bad.svg");
+    let bad = bad.to_str().expect("utf-8");
+    let (code, _, err) = run(&[
+        "plot",
+        "stiffness",
+        &f,
+        "--process",
+        "cosine",
+        "--source",
+        "M",
+        "--out",
+        bad,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("isotropic"), "{err}");
+    assert!(!std::path::Path::new(bad).exists());
+}
