@@ -273,19 +273,35 @@ fn integrate(
     x: &[f64],
     tol: f64,
 ) -> Result<(Vec<f64>, DMatrix<f64>), FlowMapError> {
+    integrate_with(m, s, (from, to), x, tol, true)
+}
+
+/// [`integrate`], with the variational equation only when `jacobian` (else the Jacobian
+/// returned is empty).
+fn integrate_with(
+    m: &Mixture,
+    s: &dyn Schedule,
+    (from, to): (f64, f64),
+    x: &[f64],
+    tol: f64,
+    jacobian: bool,
+) -> Result<(Vec<f64>, DMatrix<f64>), FlowMapError> {
     let d = m.dimension;
+    let dj = if jacobian { d } else { 0 };
     // State: x, then the Jacobian column by column.
     let rhs = |t: f64, y: &DVector<f64>| -> Option<DVector<f64>> {
         let (f, g2) = coefficients(s, t, from)?;
         let p = m.marginal(s.alpha(t), s.sigma(t));
         let xs = y.rows(0, d);
         let v = p.pf_velocity(xs.as_slice(), f, g2);
-        let jv = p.pf_jacobian(xs.as_slice(), f, g2);
-        let jac = DMatrix::from_column_slice(d, d, &y.as_slice()[d..]);
-        let dj = jv * jac;
-        let mut out = DVector::zeros(d + d * d);
+        let mut out = DVector::zeros(d + dj * dj);
         out.rows_mut(0, d).copy_from_slice(&v);
-        out.rows_mut(d, d * d).copy_from_slice(dj.as_slice());
+        if jacobian {
+            let jv = p.pf_jacobian(xs.as_slice(), f, g2);
+            let jac = DMatrix::from_column_slice(d, d, &y.as_slice()[d..]);
+            out.rows_mut(d, d * d)
+                .copy_from_slice((jv * jac).as_slice());
+        }
         out.iter().all(|v| v.is_finite()).then_some(out)
     };
     // The Dormand-Prince tableau.
@@ -326,9 +342,9 @@ fn integrate(
         22.0 / 525.0,
         -1.0 / 40.0,
     ];
-    let mut y = DVector::zeros(d + d * d);
+    let mut y = DVector::zeros(d + dj * dj);
     y.rows_mut(0, d).copy_from_slice(x);
-    for i in 0..d {
+    for i in 0..dj {
         y[d + i * d + i] = 1.0;
     }
     let span = to - from;
@@ -339,7 +355,7 @@ fn integrate(
         if (to - t) * span.signum() <= 0.0 {
             return Ok((
                 y.rows(0, d).iter().copied().collect(),
-                DMatrix::from_column_slice(d, d, &y.as_slice()[d..]),
+                DMatrix::from_column_slice(dj, dj, &y.as_slice()[d..]),
             ));
         }
         if (t + h - to) * span.signum() > 0.0 {
@@ -419,6 +435,29 @@ pub fn flow_map_or_integrate(
         },
         Some(estimate),
     ))
+}
+
+/// Where the flow from `from` carries x at `to`: the exact map where it is derived, else
+/// the ODE integrated at relative tolerance `tol` (no Jacobian).
+pub fn flow_to(
+    m: &Mixture,
+    s: &dyn Schedule,
+    (from, to): (f64, f64),
+    x: &[f64],
+    tol: f64,
+) -> Result<Vec<f64>, FlowMapError> {
+    let ends = Ends {
+        from: (s.alpha(from), s.sigma(from)),
+        to: (s.alpha(to), s.sigma(to)),
+    };
+    match flow_map(m, ends, x) {
+        Err(FlowMapError::Unsupported { .. }) => {}
+        other => return other.map(|f| f.y),
+    }
+    if !(ends.from.0 > 0.0 && ends.to.0 > 0.0) {
+        return Err(FlowMapError::AlphaZero);
+    }
+    integrate_with(m, s, (from, to), x, tol, false).map(|r| r.0)
 }
 
 fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {

@@ -6,6 +6,7 @@
 //! enters only through the [`Schedule`] trait, so closed-form schedules work as well.
 
 pub(crate) mod asymptotics;
+pub mod distill;
 mod exact;
 pub mod flowmap;
 pub(crate) mod grid;

@@ -10,6 +10,7 @@ mod args;
 mod asymptotics;
 mod check;
 mod derive;
+mod distill;
 mod emit;
 mod eval;
 mod flowmap;
@@ -70,6 +71,9 @@ enum Command {
     /// The exact probability-flow map of a Gaussian mixture between two times, and its
     /// Jacobian
     Flowmap(flowmap::FlowmapArgs),
+    /// The composition error of one-step students (DDIM or Euler with the exact score) on
+    /// uniform, stability-balanced, log-SNR and Karras grids, against the exact flow map
+    Distill(distill::DistillArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -105,6 +109,7 @@ pub fn run(
         Command::Asymptotics(a) => asymptotics::run(&a),
         Command::Stiffness(a) => stiffness::run(&a),
         Command::Flowmap(a) => flowmap::run(&a),
+        Command::Distill(a) => distill::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

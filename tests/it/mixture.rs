@@ -401,3 +401,104 @@ fn plot_stiffness_draws_l_and_a_with_both_grids() {
     assert!(err.contains("isotropic"), "{err}");
     assert!(!std::path::Path::new(bad).exists());
 }
+
+#[test]
+fn distill_reports_every_grid_and_converges_with_segments() {
+    let (code, out, err) = run(&[
+        "distill",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "U",
+        "--segments",
+        "4,16",
+        "--samples",
+        "64",
+        "--seed",
+        "3",
+        "--t-min",
+        "0.001",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    for key in [
+        "process", "source", "student", "samples", "seed", "t_min", "t_max", "results",
+    ] {
+        assert!(!v[key].is_null(), "{key}");
+    }
+    let rows = v["results"].as_array().expect("results");
+    assert_eq!(rows.len(), 8);
+    let mse = |grid: &str, n: u64| {
+        rows.iter()
+            .find(|r| r["grid"] == grid && r["segments"] == n)
+            .and_then(|r| r["relative_mse"].as_f64())
+            .expect("a row")
+    };
+    for grid in ["uniform", "balanced", "logsnr", "karras"] {
+        assert!(mse(grid, 16) < mse(grid, 4), "{grid}");
+        assert!(mse(grid, 16) > 0.0);
+    }
+    // The same numbers again (samples from the seed, sums in sample order).
+    let (_, again, _) = run(&[
+        "distill",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "U",
+        "--segments",
+        "4,16",
+        "--samples",
+        "64",
+        "--seed",
+        "3",
+        "--t-min",
+        "0.001",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out, again);
+    // A grid that does not exist is a row with a note, not an error.
+    let (code, out, err) = run(&[
+        "distill",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "U",
+        "--segments",
+        "4",
+        "--samples",
+        "8",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let logsnr = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["grid"] == "logsnr")
+        .expect("logsnr row")
+        .clone();
+    assert!(
+        logsnr["relative_mse"].is_null() && logsnr["note"].is_string(),
+        "{logsnr}"
+    );
+    let (code, _, err) = run(&[
+        "distill",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "U",
+        "--samples",
+        "100000",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("100000"), "{err}");
+}
