@@ -9,24 +9,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use diffsym::analysis::distill::{Student, composition_error, exact_images, prior_samples};
-use diffsym::analysis::{Covariances, Mixture, Schedule, Stiffness};
+use diffsym::analysis::{Covariances, Mixture, OrnsteinUhlenbeck, Stiffness};
 
-struct Ou;
-
-impl Schedule for Ou {
-    fn alpha(&self, t: f64) -> f64 {
-        (-5.0 * t).exp()
-    }
-    fn sigma(&self, t: f64) -> f64 {
-        (-(-10.0 * t).exp_m1()).sqrt()
-    }
-    fn dalpha(&self, t: f64) -> f64 {
-        -5.0 * (-5.0 * t).exp()
-    }
-    fn dsigma(&self, t: f64) -> f64 {
-        5.0 * (-10.0 * t).exp() / self.sigma(t)
-    }
-}
+const OU: OrnsteinUhlenbeck = OrnsteinUhlenbeck { beta: 5.0 };
 
 /// SplitMix64: the means, from a fixed seed.
 fn means(d: usize, k: usize) -> Vec<Vec<f64>> {
@@ -60,7 +45,7 @@ fn bench(c: &mut Criterion) {
     for var in [1.0, 0.01] {
         let m = Mixture::new("M", vec![1.0; 20], means(64, 20), Covariances::Shared(var))
             .expect("valid");
-        let st = Stiffness::new(&Ou, &m).expect("isotropic");
+        let st = Stiffness::new(&OU, &m).expect("isotropic");
         g.bench_function(format!("closed form of A, sigma0^2 = {var}"), |b| {
             b.iter(|| st.cumulative(0.0, 1.0).expect("finite"))
         });
@@ -75,14 +60,14 @@ fn bench(c: &mut Criterion) {
         Mixture::new("M", vec![1.0; 20], means(64, 20), Covariances::Shared(1.0)).expect("valid");
     let prior = prior_samples(64, 1000, 0);
     let grid: Vec<f64> = (0..=16).map(|k| k as f64 / 16.0).collect();
-    let exact = exact_images(&m, &|| Ou, (0.0, 1.0), &prior).expect("exact");
+    let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior).expect("exact");
     g.bench_function("students only", |b| {
-        b.iter(|| composition_error(&m, &|| Ou, &grid, Student::Ddim, &exact, &prior))
+        b.iter(|| composition_error(&m, &|| OU, &grid, Student::Ddim, &exact, &prior))
     });
     g.bench_function("exact images and students", |b| {
         b.iter(|| {
-            let exact = exact_images(&m, &|| Ou, (0.0, 1.0), &prior).expect("exact");
-            composition_error(&m, &|| Ou, &grid, Student::Ddim, &exact, &prior)
+            let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior).expect("exact");
+            composition_error(&m, &|| OU, &grid, Student::Ddim, &exact, &prior)
         })
     });
     g.finish();

@@ -175,22 +175,9 @@ pub fn exact_images<S: Schedule>(
 mod tests {
     use super::*;
     use crate::analysis::mixture::Covariances;
+    use crate::analysis::schedule::OrnsteinUhlenbeck;
 
-    struct Ou;
-    impl Schedule for Ou {
-        fn alpha(&self, t: f64) -> f64 {
-            (-5.0 * t).exp()
-        }
-        fn sigma(&self, t: f64) -> f64 {
-            (-(-10.0 * t).exp_m1()).sqrt()
-        }
-        fn dalpha(&self, t: f64) -> f64 {
-            -5.0 * (-5.0 * t).exp()
-        }
-        fn dsigma(&self, t: f64) -> f64 {
-            5.0 * (-10.0 * t).exp() / self.sigma(t)
-        }
-    }
+    const OU: OrnsteinUhlenbeck = OrnsteinUhlenbeck { beta: 5.0 };
 
     #[test]
     fn errors_shrink_as_segments_are_added() {
@@ -204,7 +191,7 @@ mod tests {
         )
         .expect("valid");
         let prior = prior_samples(2, 64, 7);
-        let exact = exact_images(&m, &|| Ou, (1e-3, 1.0), &prior).expect("exact");
+        let exact = exact_images(&m, &|| OU, (1e-3, 1.0), &prior).expect("exact");
         for student in Student::ALL {
             let mut last = f64::INFINITY;
             for n in [4, 16, 64] {
@@ -212,7 +199,7 @@ mod tests {
                     .map(|k| 1e-3 + (1.0 - 1e-3) * k as f64 / n as f64)
                     .collect();
                 let e =
-                    composition_error(&m, &|| Ou, &grid, student, &exact, &prior).expect("runs");
+                    composition_error(&m, &|| OU, &grid, student, &exact, &prior).expect("runs");
                 assert!(e < last, "{student:?} {n}: {e} not below {last}");
                 last = e;
             }

@@ -284,9 +284,52 @@ impl Schedule for RectifiedFlow {
     }
 }
 
+/// The Ornstein-Uhlenbeck process dX = -beta X dt + sqrt(2 beta) dW from the data: alpha =
+/// e^(-beta t), sigma = sqrt(1 - e^(-2 beta t)) (variance preserving); the setting of the
+/// flow-map distillation analysis (docs/theory.md section 8).
+#[derive(Clone, Copy, Debug)]
+pub struct OrnsteinUhlenbeck {
+    pub beta: f64,
+}
+
+impl Schedule for OrnsteinUhlenbeck {
+    fn alpha(&self, t: f64) -> f64 {
+        (-self.beta * t).exp()
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        (-(-2.0 * self.beta * t).exp_m1()).sqrt()
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        -self.beta * self.alpha(t)
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        // (sigma^2)' = 2 beta e^(-2 beta t); infinite at t = 0, where sigma = 0.
+        self.beta * (-2.0 * self.beta * t).exp() / self.sigma(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ornstein_uhlenbeck_derivatives_match_finite_differences() {
+        let s = OrnsteinUhlenbeck { beta: 5.0 };
+        for t in [0.05, 0.3, 0.9] {
+            let h = 1e-6;
+            let fd_a = (s.alpha(t + h) - s.alpha(t - h)) / (2.0 * h);
+            let fd_s = (s.sigma(t + h) - s.sigma(t - h)) / (2.0 * h);
+            assert!(
+                (s.dalpha(t) - fd_a).abs() < 1e-8 * fd_a.abs().max(1.0),
+                "{t}"
+            );
+            assert!(
+                (s.dsigma(t) - fd_s).abs() < 1e-7 * fd_s.abs().max(1.0),
+                "{t}"
+            );
+            assert!((s.alpha(t).powi(2) + s.sigma(t).powi(2) - 1.0).abs() < 1e-15);
+        }
+    }
 
     #[test]
     fn tangent_derivatives_match_finite_differences() {

@@ -337,23 +337,10 @@ fn midpoint(lo: f64, hi: f64) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::analysis::mixture::Covariances;
+    use crate::analysis::schedule::OrnsteinUhlenbeck;
 
     /// The OU process with beta = 5: alpha = e^(-5t), sigma^2 = 1 - e^(-10t).
-    struct Ou;
-    impl Schedule for Ou {
-        fn alpha(&self, t: f64) -> f64 {
-            (-5.0 * t).exp()
-        }
-        fn sigma(&self, t: f64) -> f64 {
-            (-(-10.0 * t).exp_m1()).sqrt()
-        }
-        fn dalpha(&self, t: f64) -> f64 {
-            -5.0 * (-5.0 * t).exp()
-        }
-        fn dsigma(&self, t: f64) -> f64 {
-            5.0 * (-10.0 * t).exp() / self.sigma(t)
-        }
-    }
+    const OU: OrnsteinUhlenbeck = OrnsteinUhlenbeck { beta: 5.0 };
 
     fn mixture(var: f64) -> Mixture {
         Mixture::new(
@@ -370,7 +357,7 @@ mod tests {
         // A(t) = (1/2) ln(s^2/sigma0^2) + D0^2 (1 - alpha^2)/(8 sigma0^2 s^2) for sigma0 < 1.
         for var in [0.01, 0.25] {
             let m = mixture(var);
-            let st = Stiffness::new(&Ou, &m).expect("isotropic");
+            let st = Stiffness::new(&OU, &m).expect("isotropic");
             for t in [0.01, 0.1, 0.5, 1.0] {
                 let a2 = (-10.0f64 * t).exp();
                 let s2 = a2 * var + 1.0 - a2;
@@ -388,7 +375,7 @@ mod tests {
     fn the_balanced_grid_for_unit_variance_is_explicit() {
         // sigma0 = 1: t_k = -ln(1 - (k/N)(1 - e^-10))/10, whatever D0.
         let m = mixture(1.0);
-        let st = Stiffness::new(&Ou, &m).expect("isotropic");
+        let st = Stiffness::new(&OU, &m).expect("isotropic");
         let n = 8;
         let grid = st.balanced_grid(0.0, 1.0, n).expect("finite");
         for (k, t) in grid.iter().enumerate() {
@@ -405,7 +392,7 @@ mod tests {
     #[test]
     fn the_bound_holds_at_the_saddle_and_a_is_the_integral_of_l() {
         let m = mixture(0.05);
-        let st = Stiffness::new(&Ou, &m).expect("isotropic");
+        let st = Stiffness::new(&OU, &m).expect("isotropic");
         for t in [0.02, 0.1, 0.3, 0.9] {
             let x = st.saddle(t).expect("finite");
             // Symmetric modes: the saddle is the midpoint, 0.

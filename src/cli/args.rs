@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use num_rational::BigRational;
 
-use super::load::{AtProcess, load_analysis, read_source};
+use super::load::{Analysis, AtProcess, load_analysis, read_source};
 use super::output::cli_error;
 use crate::analysis::{self, GaussianSource, GridKind, Sampler, Start};
 use crate::diag::{Diag, codes};
@@ -54,6 +54,36 @@ impl Target {
         let source = loaded.gaussian_source()?;
         let process = loaded.process.expect("a process was asked for");
         Ok((loaded.pool, process, source, at_process))
+    }
+}
+
+/// The file, process and source an analysis of mixtures runs on (`stiffness`, `flowmap`,
+/// `distill`, `plot stiffness`).
+#[derive(clap::Args, Debug)]
+pub(super) struct MixtureTarget {
+    /// The .dsym file with the source (and the process, else it comes from the bundled
+    /// library)
+    pub file: PathBuf,
+    /// The process: from FILE, else from the bundled library
+    #[arg(long)]
+    pub process: String,
+    /// The source, declared in FILE: a `gmm` mixture, or a Gaussian source (one component)
+    #[arg(long)]
+    pub source: String,
+}
+
+impl MixtureTarget {
+    /// The file loaded with the process and the source asked for, and what places an
+    /// analysis error about the process at it.
+    pub fn load(&self, params: &Params) -> Result<(Analysis, AtProcess), Vec<Diag>> {
+        let loaded = load_analysis(
+            &self.file,
+            Some(&self.process),
+            Some(&self.source),
+            &params.params,
+        )?;
+        let at_process = loaded.at_process();
+        Ok((loaded, at_process))
     }
 }
 

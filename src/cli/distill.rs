@@ -3,12 +3,10 @@
 //! the exact flow map (docs/theory.md section 8).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::args::{Params, TimeRange, parse_steps};
-use super::load::load_analysis;
+use super::args::{MixtureTarget, Params, TimeRange, parse_steps};
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
 use super::stiffness::mixture_of;
 use crate::analysis::distill::{Student, composition_error, exact_images, prior_samples};
@@ -21,13 +19,8 @@ const MAX_SAMPLES: u32 = 5_000;
 /// `diffsym distill FILE --process P --source M --segments 4,8,16 --student ddim ...`
 #[derive(clap::Args, Debug)]
 pub(super) struct DistillArgs {
-    /// The .dsym file with the mixture (and the process, else the bundled library)
-    file: PathBuf,
-    #[arg(long)]
-    process: String,
-    /// A `gmm` source (the balanced grid needs components sharing an isotropic variance)
-    #[arg(long)]
-    source: String,
+    #[command(flatten)]
+    target: MixtureTarget,
     /// Numbers of segments, comma-separated
     #[arg(long, default_value = "4,8,16")]
     segments: String,
@@ -103,9 +96,8 @@ impl Report for DistillReport {
 
 pub(super) fn run(a: &DistillArgs) -> Result<Outcome, Vec<Diag>> {
     let segments = parse_steps(&a.segments)?;
-    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
-    let at_process = loaded.at_process();
-    let mixture = mixture_of(&mut loaded, &a.source)?;
+    let (mut loaded, at_process) = a.target.load(&a.params)?;
+    let mixture = mixture_of(&mut loaded, &a.target.source)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
@@ -118,7 +110,7 @@ pub(super) fn run(a: &DistillArgs) -> Result<Outcome, Vec<Diag>> {
     let fail = |e: analysis::distill::DistillError| {
         cli_error(
             codes::ANALYSIS_SAMPLER,
-            format!("source `{}`: {e}", a.source),
+            format!("source `{}`: {e}", a.target.source),
         )
     };
     let prior = prior_samples(mixture.dimension, a.samples as usize, a.seed);

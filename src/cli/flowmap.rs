@@ -2,12 +2,10 @@
 //! times, and its Jacobian (docs/theory.md section 8).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::args::{Params, parse_time};
-use super::load::load_analysis;
+use super::args::{MixtureTarget, Params, parse_time};
 use super::output::{Format, Outcome, Report, cli_error, text_or_json};
 use crate::analysis;
 use crate::analysis::flowmap::flow_map_or_integrate;
@@ -16,16 +14,8 @@ use crate::diag::{Diag, codes};
 /// `diffsym flowmap FILE --process P --source M --from T1 --to T0 --x X1,...,Xd`
 #[derive(clap::Args, Debug)]
 pub(super) struct FlowmapArgs {
-    /// The .dsym file with the source (and the process, else it comes from the bundled
-    /// library)
-    file: PathBuf,
-    /// The process: from FILE, else from the bundled library
-    #[arg(long)]
-    process: String,
-    /// The source: a `gmm` mixture or a Gaussian source (exact in one dimension, for one
-    /// component and for two sharing an isotropic variance; otherwise integrated)
-    #[arg(long)]
-    source: String,
+    #[command(flatten)]
+    target: MixtureTarget,
     /// The time the flow starts from (exact, in [0, 1])
     #[arg(long, allow_hyphen_values = true)]
     from: String,
@@ -85,8 +75,7 @@ impl Report for FlowmapReport {
 }
 
 pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
-    let at_process = loaded.at_process();
+    let (mut loaded, at_process) = a.target.load(&a.params)?;
     let mixture = match (loaded.mixture.take(), loaded.source.take()) {
         (Some(m), _) => m,
         (None, Some(g)) => {
@@ -127,8 +116,13 @@ pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
                 )
             })?;
     let sched = analysis::ProcessSchedule::new(&pool, &process).map_err(&at_process)?;
-    let (map, error_estimate) = flow_map_or_integrate(&mixture, &sched, (from, to), &x)
-        .map_err(|e| cli_error(codes::CLI_SOURCE, format!("source `{}`: {e}", a.source)))?;
+    let (map, error_estimate) =
+        flow_map_or_integrate(&mixture, &sched, (from, to), &x).map_err(|e| {
+            cli_error(
+                codes::CLI_SOURCE,
+                format!("source `{}`: {e}", a.target.source),
+            )
+        })?;
     if !(map.y.iter().all(|v| v.is_finite())
         && map.jacobian.iter().flatten().all(|v| v.is_finite()))
     {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::args::{self, Params, Target, TimeRange, check_kl_work, parse_steps};
+use super::args::{self, MixtureTarget, Params, Target, TimeRange, check_kl_work, parse_steps};
 use super::load::load_analysis;
 use super::output::{Outcome, cli_error, write_all_atomically};
 use crate::analysis::{self, GridKind, Sampler};
@@ -25,14 +25,8 @@ pub(super) enum PlotCommand {
 /// `diffsym plot stiffness FILE --process P --source M [--segments N] --out F.svg`
 #[derive(clap::Args, Debug)]
 pub(super) struct PlotStiffnessArgs {
-    /// The .dsym file with the mixture (and the process, else it comes from the bundled
-    /// library)
-    file: PathBuf,
-    #[arg(long)]
-    process: String,
-    /// A `gmm` source whose components share one isotropic variance
-    #[arg(long)]
-    source: String,
+    #[command(flatten)]
+    target: MixtureTarget,
     /// Segments of the two grids marked
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     segments: u32,
@@ -237,9 +231,8 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
 
 fn plot_stiffness(a: &PlotStiffnessArgs) -> Result<Plot<'_>, Vec<Diag>> {
     use crate::plot::{Panel, Scale, Series, Stroke};
-    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
-    let at_process = loaded.at_process();
-    let mixture = super::stiffness::mixture_of(&mut loaded, &a.source)?;
+    let (mut loaded, at_process) = a.target.load(&a.params)?;
+    let mixture = super::stiffness::mixture_of(&mut loaded, &a.target.source)?;
     let p = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
@@ -247,7 +240,7 @@ fn plot_stiffness(a: &PlotStiffnessArgs) -> Result<Plot<'_>, Vec<Diag>> {
     let err = |e: analysis::StiffnessError| {
         cli_error(
             codes::ANALYSIS_PROCESS,
-            format!("source `{}`: {e}", a.source),
+            format!("source `{}`: {e}", a.target.source),
         )
     };
     let st = analysis::Stiffness::new(&sched, &mixture).map_err(err)?;

@@ -3,12 +3,11 @@
 //! Jacobian norm at the saddle (docs/theory.md section 8).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::args::{Params, TimeRange};
-use super::load::{Analysis, load_analysis};
+use super::args::{MixtureTarget, Params, TimeRange};
+use super::load::Analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
 use crate::analysis::{self, Covariances, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
@@ -16,16 +15,8 @@ use crate::diag::{Diag, codes};
 /// `diffsym stiffness FILE --process P --source M [--segments N] ...`
 #[derive(clap::Args, Debug)]
 pub(super) struct StiffnessArgs {
-    /// The .dsym file with the mixture source (and the process, else it comes from the
-    /// bundled library)
-    file: PathBuf,
-    /// The process: from FILE, else from the bundled library
-    #[arg(long)]
-    process: String,
-    /// The source: a `gmm` mixture whose components share one isotropic variance (or a
-    /// Gaussian source with equal eigenvalues)
-    #[arg(long)]
-    source: String,
+    #[command(flatten)]
+    target: MixtureTarget,
     /// Segments of the stability-balanced grid
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     segments: u32,
@@ -197,9 +188,8 @@ pub(super) fn mixture_of(loaded: &mut Analysis, name: &str) -> Result<Mixture, V
 }
 
 pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load_analysis(&a.file, Some(&a.process), Some(&a.source), &a.params.params)?;
-    let at_process = loaded.at_process();
-    let mixture = mixture_of(&mut loaded, &a.source)?;
+    let (mut loaded, at_process) = a.target.load(&a.params)?;
+    let mixture = mixture_of(&mut loaded, &a.target.source)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
@@ -208,8 +198,8 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
             .map(|t| point(t, mixture.dimension))
             .collect::<Result<_, _>>()?;
     let sched = analysis::ProcessSchedule::new(&pool, &process).map_err(&at_process)?;
-    let st = Stiffness::new(&sched, &mixture).map_err(|e| stiffness_error(e, &a.source))?;
-    let err = |e| stiffness_error(e, &a.source);
+    let st = Stiffness::new(&sched, &mixture).map_err(|e| stiffness_error(e, &a.target.source))?;
+    let err = |e| stiffness_error(e, &a.target.source);
     let n = a.segments as usize;
     let total = st.cumulative(t_min, t_max).map_err(err)?;
     let grid = st.balanced_grid(t_min, t_max, n).map_err(err)?;

@@ -3,7 +3,7 @@
 use crate::expr::fxhash::HashMap;
 
 use super::pool::{ExprId, Func, Node, Pool, Symbol};
-use super::subst::subst1;
+use super::subst::{rebuilt, subst1, try_bottom_up};
 
 /// A concrete function standing in for an unspecified one: `name(u) = body`.
 #[derive(Clone, Copy, Debug)]
@@ -18,41 +18,24 @@ pub struct Instance {
 /// from 0; `None` where that integral has no closed form.
 pub fn instantiate(pool: &mut Pool, e: ExprId, instances: &[Instance]) -> Option<ExprId> {
     let mut forms: HashMap<(Symbol, i32), ExprId> = HashMap::default();
-    let mut memo: HashMap<ExprId, ExprId> = HashMap::default();
-    // Post-order without recursion: children before parents.
-    let mut stack = vec![(e, false)];
-    while let Some((x, expanded)) = stack.pop() {
-        if memo.contains_key(&x) {
-            continue;
-        }
-        let kids = pool.children(x);
-        if !expanded && !kids.is_empty() {
-            stack.push((x, true));
-            stack.extend(kids.into_iter().map(|k| (k, false)));
-            continue;
-        }
-        let new_kids: Vec<ExprId> = kids.iter().map(|k| memo[k]).collect();
-        let v = match *pool.node(x) {
-            Node::Call(Func::Generic(g), _) => match instances.iter().find(|i| i.name == g.name) {
-                Some(inst) => {
-                    let form = match forms.get(&(g.name, g.order)) {
-                        Some(&f) => f,
-                        None => {
-                            let f = instance_form(pool, inst, g.order)?;
-                            forms.insert((g.name, g.order), f);
-                            f
-                        }
-                    };
-                    subst1(pool, form, inst.arg, new_kids[0])
-                }
-                None => pool.rebuild(x, &new_kids),
-            },
-            Node::Sym(_) | Node::Rational(_) | Node::Const(_) => x,
-            _ => pool.rebuild(x, &new_kids),
+    let v = try_bottom_up(pool, e, |pool, x, kids| {
+        let Node::Call(Func::Generic(g), _) = *pool.node(x) else {
+            return Some(rebuilt(pool, x, kids));
         };
-        memo.insert(x, v);
-    }
-    Some(super::verify::checked(pool, memo[&e], "instantiate"))
+        let Some(inst) = instances.iter().find(|i| i.name == g.name) else {
+            return Some(rebuilt(pool, x, kids));
+        };
+        let form = match forms.get(&(g.name, g.order)) {
+            Some(&f) => f,
+            None => {
+                let f = instance_form(pool, inst, g.order)?;
+                forms.insert((g.name, g.order), f);
+                f
+            }
+        };
+        Some(subst1(pool, form, inst.arg, kids[0]))
+    })?;
+    Some(super::verify::checked(pool, v, "instantiate"))
 }
 
 /// The instance's derivative of `order` (its integral from 0 for order -1), in its argument.

@@ -44,6 +44,51 @@ fn go(
     v
 }
 
+/// Rebuilds `e` bottom-up without recursion (input can nest deeply): `f(pool, x, kids)`
+/// gives the image of node `x` from the images of its children (none for a leaf), each
+/// distinct node once; `None` from `f` ends the walk with `None`.
+pub(crate) fn try_bottom_up(
+    pool: &mut Pool,
+    e: ExprId,
+    mut f: impl FnMut(&mut Pool, ExprId, &[ExprId]) -> Option<ExprId>,
+) -> Option<ExprId> {
+    let mut memo: HashMap<ExprId, ExprId> = HashMap::default();
+    let mut stack = vec![(e, false)];
+    while let Some((x, expanded)) = stack.pop() {
+        if memo.contains_key(&x) {
+            continue;
+        }
+        let kids = pool.children(x);
+        if !expanded && !kids.is_empty() {
+            stack.push((x, true));
+            stack.extend(kids.into_iter().map(|k| (k, false)));
+            continue;
+        }
+        let images: Vec<ExprId> = kids.iter().map(|k| memo[k]).collect();
+        let v = f(pool, x, &images)?;
+        memo.insert(x, v);
+    }
+    Some(memo[&e])
+}
+
+/// [`try_bottom_up`] with an `f` that always gives an image.
+pub(crate) fn bottom_up(
+    pool: &mut Pool,
+    e: ExprId,
+    mut f: impl FnMut(&mut Pool, ExprId, &[ExprId]) -> ExprId,
+) -> ExprId {
+    try_bottom_up(pool, e, |pool, x, kids| Some(f(pool, x, kids))).expect("an image for every node")
+}
+
+/// The node `x` over the children `kids` (itself for a leaf).
+pub(crate) fn rebuilt(pool: &mut Pool, x: ExprId, kids: &[ExprId]) -> ExprId {
+    if kids.is_empty() {
+        x
+    } else {
+        pool.rebuild(x, kids)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

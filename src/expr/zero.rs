@@ -27,6 +27,7 @@ use crate::expr::fxhash::HashMap;
 
 use super::pool::{ExprId, Func, Node, Pool, Symbol};
 use super::range::is_positive;
+use super::subst::{bottom_up, rebuilt};
 use super::{poly, pool::complexity};
 
 use num_integer::Integer;
@@ -80,28 +81,11 @@ fn numerator(pool: &mut Pool, e: ExprId) -> ExprId {
 
 /// Step 1 of the module doc, bottom-up without recursion.
 fn normal(pool: &mut Pool, e: ExprId) -> ExprId {
-    let mut memo: HashMap<ExprId, ExprId> = HashMap::default();
-    let mut stack = vec![(e, false)];
-    while let Some((x, expanded)) = stack.pop() {
-        if memo.contains_key(&x) {
-            continue;
-        }
-        let kids = pool.children(x);
-        if !expanded && !kids.is_empty() {
-            stack.push((x, true));
-            stack.extend(kids.into_iter().map(|k| (k, false)));
-            continue;
-        }
-        let new_kids: Vec<ExprId> = kids.iter().map(|k| memo[k]).collect();
-        let v = match pool.node(x).clone() {
-            Node::Call(f, _) => call(pool, f, new_kids[0]),
-            Node::Pow(..) => power(pool, new_kids[0], new_kids[1]),
-            _ if kids.is_empty() => x,
-            _ => pool.rebuild(x, &new_kids),
-        };
-        memo.insert(x, v);
-    }
-    memo[&e]
+    bottom_up(pool, e, |pool, x, kids| match pool.node(x).clone() {
+        Node::Call(f, _) => call(pool, f, kids[0]),
+        Node::Pow(..) => power(pool, kids[0], kids[1]),
+        _ => rebuilt(pool, x, kids),
+    })
 }
 
 /// `b^k`, distributed over the factors of `b` (one fraction) when they are all positive
@@ -301,68 +285,29 @@ fn roots(pool: &mut Pool, e: ExprId) -> (ExprId, Vec<Relation>) {
 
 /// `e` with every `b^(p/q)` of `lookup` written as `r^(p L/q)`.
 fn rewrite_powers(pool: &mut Pool, e: ExprId, lookup: &HashMap<ExprId, (ExprId, u64)>) -> ExprId {
-    let mut memo: HashMap<ExprId, ExprId> = HashMap::default();
-    let mut stack = vec![(e, false)];
-    while let Some((x, expanded)) = stack.pop() {
-        if memo.contains_key(&x) {
-            continue;
-        }
-        let kids = pool.children(x);
-        if !expanded && !kids.is_empty() {
-            stack.push((x, true));
-            stack.extend(kids.into_iter().map(|k| (k, false)));
-            continue;
-        }
-        let v = match pool.node(x).clone() {
-            Node::Pow(b, k) if lookup.contains_key(&b) && pool.as_rational(k).is_some() => {
-                let (r, l) = lookup[&b];
-                let k = pool.as_rational(k).expect("checked").clone();
-                let m = k * BigRational::from_integer(l.into());
-                if m.is_integer() {
-                    let m = pool.rational(m);
-                    pool.pow(r, m)
-                } else {
-                    x
-                }
+    bottom_up(pool, e, |pool, x, kids| {
+        if let Node::Pow(b, k) = pool.node(x).clone()
+            && let (Some(&(r, l)), Some(k)) = (lookup.get(&b), pool.as_rational(k).cloned())
+        {
+            let m = k * BigRational::from_integer(l.into());
+            if m.is_integer() {
+                let m = pool.rational(m);
+                return pool.pow(r, m);
             }
-            _ if kids.is_empty() => x,
-            _ => {
-                let new_kids: Vec<ExprId> = kids.iter().map(|k| memo[k]).collect();
-                pool.rebuild(x, &new_kids)
-            }
-        };
-        memo.insert(x, v);
-    }
-    memo[&e]
+        }
+        rebuilt(pool, x, kids)
+    })
 }
 
 /// `e` with the subexpression `from` replaced by `to`.
 fn replace(pool: &mut Pool, e: ExprId, from: ExprId, to: ExprId) -> ExprId {
-    let mut memo: HashMap<ExprId, ExprId> = HashMap::default();
-    let mut stack = vec![(e, false)];
-    while let Some((x, expanded)) = stack.pop() {
-        if memo.contains_key(&x) {
-            continue;
-        }
+    bottom_up(pool, e, |pool, x, kids| {
         if x == from {
-            memo.insert(x, to);
-            continue;
-        }
-        let kids = pool.children(x);
-        if !expanded && !kids.is_empty() {
-            stack.push((x, true));
-            stack.extend(kids.into_iter().map(|k| (k, false)));
-            continue;
-        }
-        let v = if kids.is_empty() {
-            x
+            to
         } else {
-            let new_kids: Vec<ExprId> = kids.iter().map(|k| memo[k]).collect();
-            pool.rebuild(x, &new_kids)
-        };
-        memo.insert(x, v);
-    }
-    memo[&e]
+            rebuilt(pool, x, kids)
+        }
+    })
 }
 
 /// Step 3: each monomial's `r^k`, k >= L, as `r^(k mod L) b^(k div L)`.
