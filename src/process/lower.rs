@@ -20,11 +20,10 @@ use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
 
 const BUILTIN_LIST: &str = "exp, log, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, expm1, log1p, abs, integrate, diff";
 const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t", "function"];
-/// Derived quantities a process may not define itself (alpha, sigma, alpha_bar and log_snr
-/// may be: they are the forms a process is written in).
 /// The definitions a process is made of: alpha and sigma, or one shorthand.
 const SCHEDULE_FORMS: &[&str] = &["alpha", "sigma", "alpha_bar", "beta", "log_snr"];
-
+/// Derived quantities a process may not define itself (alpha, sigma, alpha_bar and log_snr
+/// may be: they are the forms a process is written in).
 const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho"];
 
 /// The deepest a definition may be once the functions it calls are inlined (the parser
