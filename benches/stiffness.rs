@@ -60,13 +60,13 @@ fn bench(c: &mut Criterion) {
         Mixture::new("M", vec![1.0; 20], means(64, 20), Covariances::Shared(1.0)).expect("valid");
     let prior = prior_samples(64, 1000, 0);
     let grid: Vec<f64> = (0..=16).map(|k| k as f64 / 16.0).collect();
-    let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior).expect("exact");
+    let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior, 20_000).expect("exact");
     g.bench_function("students only", |b| {
         b.iter(|| composition_error(&m, &|| OU, &grid, Student::Ddim, &exact, &prior))
     });
     g.bench_function("exact images and students", |b| {
         b.iter(|| {
-            let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior).expect("exact");
+            let exact = exact_images(&m, &|| OU, (0.0, 1.0), &prior, 20_000).expect("exact");
             composition_error(&m, &|| OU, &grid, Student::Ddim, &exact, &prior)
         })
     });

@@ -34,9 +34,9 @@ pub enum FlowMapError {
     )]
     AlphaZero,
     #[error(
-        "the ODE is too stiff to integrate here within 200,000 steps (or its velocity is not finite)"
+        "the ODE is too stiff to integrate here within {0} steps (or its velocity is not finite)"
     )]
-    Stiff,
+    Stiff(usize),
 }
 
 /// The map's value, its Jacobian (rows are outputs) and how it was computed.
@@ -273,7 +273,7 @@ fn integrate(
     x: &[f64],
     tol: f64,
 ) -> Result<(Vec<f64>, DMatrix<f64>), FlowMapError> {
-    integrate_with(m, s, (from, to), x, tol, true)
+    integrate_with(m, s, (from, to), x, tol, true, MAX_STEPS)
 }
 
 /// [`integrate`], with the variational equation only when `jacobian` (else the Jacobian
@@ -285,6 +285,7 @@ fn integrate_with(
     x: &[f64],
     tol: f64,
     jacobian: bool,
+    max_steps: usize,
 ) -> Result<(Vec<f64>, DMatrix<f64>), FlowMapError> {
     let d = m.dimension;
     let dj = if jacobian { d } else { 0 };
@@ -350,8 +351,8 @@ fn integrate_with(
     let span = to - from;
     let mut t = from;
     let mut h = span / 64.0;
-    let bad = || FlowMapError::Stiff;
-    for _ in 0..MAX_STEPS {
+    let bad = || FlowMapError::Stiff(max_steps);
+    for _ in 0..max_steps {
         if (to - t) * span.signum() <= 0.0 {
             return Ok((
                 y.rows(0, d).iter().copied().collect(),
@@ -438,13 +439,15 @@ pub fn flow_map_or_integrate(
 }
 
 /// Where the flow from `from` carries x at `to`: the exact map where it is derived, else
-/// the ODE integrated at relative tolerance `tol` (no Jacobian).
+/// the ODE integrated at relative tolerance `tol` in at most `max_steps` steps (no
+/// Jacobian).
 pub fn flow_to(
     m: &Mixture,
     s: &dyn Schedule,
     (from, to): (f64, f64),
     x: &[f64],
     tol: f64,
+    max_steps: usize,
 ) -> Result<Vec<f64>, FlowMapError> {
     let ends = Ends {
         from: (s.alpha(from), s.sigma(from)),
@@ -457,7 +460,7 @@ pub fn flow_to(
     if !(ends.from.0 > 0.0 && ends.to.0 > 0.0) {
         return Err(FlowMapError::AlphaZero);
     }
-    integrate_with(m, s, (from, to), x, tol, false).map(|r| r.0)
+    integrate_with(m, s, (from, to), x, tol, false, max_steps).map(|r| r.0)
 }
 
 fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {

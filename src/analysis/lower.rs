@@ -306,6 +306,9 @@ fn gmm(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<Mixture, Vec<Di
                 MixtureError::Variance(_) => {
                     Diag::new(codes::SOURCE_VALUE, message).with_label(cov_span, "not positive")
                 }
+                MixtureError::Magnitude { .. } => {
+                    Diag::new(codes::SOURCE_VALUE, message).with_label(s.span, "in this mixture")
+                }
                 MixtureError::Covariance { component, reason } => Diag::new(
                     codes::SOURCE_COVARIANCE,
                     format!("covariance {} of the mixture: {reason}", component + 1),

@@ -37,7 +37,15 @@ pub enum MixtureError {
     Variance(f64),
     #[error("covariance {component}: {reason}")]
     Covariance { component: usize, reason: String },
+    #[error(
+        "{what} {value:e} is beyond the range a mixture may use (magnitudes up to 1e100, variances from 1e-100): squared distances would leave the range of f64"
+    )]
+    Magnitude { what: &'static str, value: f64 },
 }
+
+/// The largest mean coordinate (in magnitude) and variance a mixture may have, and the
+/// smallest variance: squared distances over variances stay far inside f64.
+pub const MAX_MAGNITUDE: f64 = 1e100;
 
 /// A component's covariance: `var * I`, or a symmetric positive definite matrix in its
 /// eigenbasis.
@@ -109,6 +117,16 @@ impl Mixture {
         if d == 0 {
             return Err(MixtureError::NoDimension);
         }
+        if let Some(&value) = means
+            .iter()
+            .flatten()
+            .find(|v| v.is_nan() || v.abs() > MAX_MAGNITUDE)
+        {
+            return Err(MixtureError::Magnitude {
+                what: "a mean coordinate",
+                value,
+            });
+        }
         for (component, m) in means.iter().enumerate() {
             if m.len() != d {
                 return Err(MixtureError::MeanLength {
@@ -122,6 +140,12 @@ impl Mixture {
             Covariances::Shared(v) => {
                 if !(v.is_finite() && v > 0.0) {
                     return Err(MixtureError::Variance(v));
+                }
+                if !(1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(&v) {
+                    return Err(MixtureError::Magnitude {
+                        what: "the variance",
+                        value: v,
+                    });
                 }
                 vec![Covariance::Isotropic(v); k]
             }
@@ -142,6 +166,16 @@ impl Mixture {
                                 reason: e.to_string(),
                             }
                         })?;
+                    if let Some(&value) = g
+                        .eigenvalues
+                        .iter()
+                        .find(|v| !(1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(*v))
+                    {
+                        return Err(MixtureError::Magnitude {
+                            what: "a covariance eigenvalue",
+                            value,
+                        });
+                    }
                     if g.eigenvalues.len() != d {
                         return Err(MixtureError::Covariance {
                             component,
@@ -345,7 +379,8 @@ impl Marginal<'_> {
         let terms = self.terms(&DVector::from_column_slice(x), false);
         let (r, _) = Self::weigh(&terms);
         let mut s = DVector::zeros(self.mixture.dimension);
-        for (t, w) in terms.iter().zip(&r) {
+        // A component of responsibility 0 contributes nothing (its score may be huge).
+        for (t, w) in terms.iter().zip(&r).filter(|(_, w)| **w > 0.0) {
             s += &t.score * *w;
         }
         s.as_slice().to_vec()
@@ -359,11 +394,11 @@ impl Marginal<'_> {
         let terms = self.terms(&DVector::from_column_slice(x), true);
         let (r, _) = Self::weigh(&terms);
         let mut s = DVector::zeros(d);
-        for (t, w) in terms.iter().zip(&r) {
+        for (t, w) in terms.iter().zip(&r).filter(|(_, w)| **w > 0.0) {
             s += &t.score * *w;
         }
         let mut h = DMatrix::zeros(d, d);
-        for (t, w) in terms.iter().zip(&r) {
+        for (t, w) in terms.iter().zip(&r).filter(|(_, w)| **w > 0.0) {
             let dev = &t.score - &s;
             h += (&dev * dev.transpose() - &t.precision) * *w;
         }
@@ -492,6 +527,30 @@ mod tests {
         assert!(s.iter().all(|v| v.is_finite()));
         assert!(p.hessian(&x).iter().all(|v| v.is_finite()));
         assert!(p.log_density(&x).is_finite());
+    }
+
+    #[test]
+    fn extreme_but_accepted_mixtures_stay_finite() {
+        // The far component's score is 1e200: its outer product overflows, but its
+        // responsibility is 0 and it is left out rather than multiplied by 0.
+        let m = Mixture::new(
+            "M",
+            vec![1.0, 1.0],
+            vec![vec![0.0], vec![1e100]],
+            Covariances::Shared(1e-100),
+        )
+        .expect("within the bounds");
+        let p = m.marginal(1.0, 0.0);
+        assert!(p.hessian(&[0.0]).iter().all(|v| v.is_finite()));
+        assert!(p.score(&[0.0]).iter().all(|v| v.is_finite()));
+        assert!(matches!(
+            Mixture::new("M", vec![1.0], vec![vec![-1e308]], Covariances::Shared(1.0)),
+            Err(MixtureError::Magnitude { .. })
+        ));
+        assert!(matches!(
+            Mixture::new("M", vec![1.0], vec![vec![0.0]], Covariances::Shared(1e-200)),
+            Err(MixtureError::Magnitude { .. })
+        ));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::args::{MixtureTarget, Params, TimeRange, parse_steps};
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
 use super::stiffness::mixture_of;
-use crate::analysis::distill::{Student, composition_error, exact_images, prior_samples};
+use crate::analysis::distill::{
+    Student, composition_error, exact_images, prior_samples, step_allowance,
+};
 use crate::analysis::{self, GridKind, Stiffness};
 use crate::diag::{Diag, codes};
 
@@ -108,15 +110,30 @@ pub(super) fn run(a: &DistillArgs) -> Result<Outcome, Vec<Diag>> {
         Student::Ddim
     };
     let fail = |e: analysis::distill::DistillError| {
-        cli_error(
-            codes::ANALYSIS_SAMPLER,
-            format!("source `{}`: {e}", a.target.source),
-        )
+        vec![
+            Diag::new(
+                codes::ANALYSIS_SAMPLER,
+                format!("source `{}`: {e}", a.target.source),
+            )
+            .with_help("fewer --samples leave more steps to each exact map; a larger --t-min avoids the stiffest part of the flow"),
+        ]
     };
-    let prior = prior_samples(mixture.dimension, a.samples as usize, a.seed);
+    let samples = a.samples as usize;
+    let steps = step_allowance(&mixture, samples, &segments).ok_or_else(|| {
+        cli_error(
+            codes::CLI_STEPS,
+            format!(
+                "{samples} samples of a mixture of {} components in {} dimensions on {} segments in all would take more than the work one run may do (about 15 s)",
+                mixture.components.len(),
+                mixture.dimension,
+                segments.iter().sum::<usize>()
+            ),
+        )
+    })?;
+    let prior = prior_samples(mixture.dimension, samples, a.seed);
     // One schedule per thread; they cannot fail where `sched` did not.
     let make = || analysis::ProcessSchedule::new(&pool, &process).expect("built once already");
-    let exact = exact_images(&mixture, &make, (t_min, t_max), &prior).map_err(fail)?;
+    let exact = exact_images(&mixture, &make, (t_min, t_max), &prior, steps).map_err(fail)?;
     let stiffness = Stiffness::new(&sched, &mixture);
     let mut results = Vec::new();
     for &n in &segments {

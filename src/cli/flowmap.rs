@@ -108,11 +108,17 @@ pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
             .map(|v| v.trim().parse::<f64>())
             .collect::<Result<Vec<f64>, _>>()
             .ok()
-            .filter(|v| v.iter().all(|x| x.is_finite()))
+            .filter(|v| {
+                v.iter()
+                    .all(|x| x.abs() <= crate::analysis::mixture::MAX_MAGNITUDE)
+            })
             .ok_or_else(|| {
                 cli_error(
                     codes::CLI_AT,
-                    format!("--x {} is not a list of finite numbers x1,...,xd", a.x),
+                    format!(
+                        "--x {} is not a list of numbers x1,...,xd of magnitude at most 1e100",
+                        a.x
+                    ),
                 )
             })?;
     let sched = analysis::ProcessSchedule::new(&pool, &process).map_err(&at_process)?;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::args::{MixtureTarget, Params, TimeRange};
 use super::load::Analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
+use crate::analysis::mixture::MAX_MAGNITUDE;
 use crate::analysis::{self, Covariances, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
 
@@ -154,7 +155,7 @@ fn stiffness_error(e: StiffnessError, source: &str) -> Vec<Diag> {
 fn point(text: &str, d: usize) -> Result<Vec<f64>, Vec<Diag>> {
     let values: Result<Vec<f64>, _> = text.split(',').map(|v| v.trim().parse::<f64>()).collect();
     match values {
-        Ok(v) if v.len() == d && v.iter().all(|x| x.is_finite()) => Ok(v),
+        Ok(v) if v.len() == d && v.iter().all(|x| x.abs() <= MAX_MAGNITUDE) => Ok(v),
         Ok(v) if v.len() != d => Err(cli_error(
             codes::CLI_AT,
             format!(
@@ -164,7 +165,7 @@ fn point(text: &str, d: usize) -> Result<Vec<f64>, Vec<Diag>> {
         )),
         _ => Err(cli_error(
             codes::CLI_AT,
-            format!("--at {text} is not a list of finite numbers x1,...,xd"),
+            format!("--at {text} is not a list of numbers x1,...,xd of magnitude at most 1e100"),
         )),
     }
 }
@@ -244,6 +245,24 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
     for x in points {
         let rows = norm_rows(&|_| Ok(x.clone()))?;
         at.push(AtPoint { x, rows });
+    }
+    let reported = profile
+        .iter()
+        .flat_map(|r| [r.l, r.l_signed])
+        .chain(
+            saddle
+                .iter()
+                .chain(at.iter().flat_map(|p| &p.rows))
+                .flat_map(|r| [r.exact_norm, r.bound]),
+        )
+        .chain([total]);
+    if let Some(bad) = reported.into_iter().find(|v| !v.is_finite()) {
+        return Err(cli_error(
+            codes::ANALYSIS_PROCESS,
+            format!(
+                "a value of the analysis is not finite ({bad}): the process or the mixture leaves the range of f64 here"
+            ),
+        ));
     }
     let log10 = total / std::f64::consts::LN_10;
     let report = StiffnessReport {

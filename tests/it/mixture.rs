@@ -501,4 +501,19 @@ fn distill_reports_every_grid_and_converges_with_segments() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("100000"), "{err}");
+    // Work beyond what a run may do is refused before it starts.
+    let (code, _, err) = run(&[
+        "distill",
+        "examples/mixture.dsym",
+        "--process",
+        "ou",
+        "--source",
+        "U",
+        "--samples",
+        "5000",
+        "--segments",
+        "100000",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("more than the work one run may do"), "{err}");
 }
