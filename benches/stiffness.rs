@@ -9,7 +9,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use diffsym::analysis::distill::{Student, composition_error, exact_images, prior_samples};
-use diffsym::analysis::{Covariances, Mixture, OrnsteinUhlenbeck, Stiffness};
+use diffsym::analysis::flowmap::{Ends, flow_map};
+use diffsym::analysis::{Covariances, Mixture, OrnsteinUhlenbeck, Schedule as _, Stiffness};
 
 const OU: OrnsteinUhlenbeck = OrnsteinUhlenbeck { beta: 5.0 };
 
@@ -53,6 +54,28 @@ fn bench(c: &mut Criterion) {
             b.iter(|| whole(&st, 16))
         });
     }
+    g.finish();
+    // The one-dimensional flow map (target: under 1 ms per point), against one evaluation
+    // of the mixture's log-density as the baseline.
+    let mut g = c.benchmark_group("flowmap 1-D, 3 components");
+    let m1 = Mixture::new(
+        "M",
+        vec![0.3, 0.5, 0.2],
+        vec![vec![-2.0], vec![0.5], vec![3.0]],
+        Covariances::Shared(0.05),
+    )
+    .expect("valid");
+    let ends = Ends {
+        from: (OU.alpha(0.9), OU.sigma(0.9)),
+        to: (OU.alpha(0.05), OU.sigma(0.05)),
+    };
+    g.bench_function("one point", |b| b.iter(|| flow_map(&m1, ends, &[0.37])));
+    g.bench_function("a far point (x = -40)", |b| {
+        b.iter(|| flow_map(&m1, ends, &[-40.0]))
+    });
+    g.bench_function("log-density (baseline)", |b| {
+        b.iter(|| m1.marginal(0.5, 0.5).log_density(&[0.37]))
+    });
     g.finish();
     let mut g = c.benchmark_group("distill d=64 K=20 1000 samples N=16");
     g.sample_size(10);
