@@ -276,7 +276,7 @@ pub(super) fn run(a: &CheckArgs) -> Result<Outcome, Vec<Diag>> {
     for ((src, p), (asserts, builtin)) in loaded.processes.iter().zip(verdicts) {
         for (a, verdict) in p.asserts.iter().zip(asserts) {
             let (line, _) = src.line_col(a.span.start);
-            let shown = a.source.split_whitespace().collect::<Vec<_>>().join(" ");
+            let shown = a.one_line();
             records.push(Record::new(
                 &src.name, line, &p.name, "assert", shown, verdict,
             ));

@@ -113,7 +113,7 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
                     let _ = writeln!(s, "  asserts:");
                 }
                 for a in &p.asserts {
-                    let _ = writeln!(s, "    {}", one_line(&a.source));
+                    let _ = writeln!(s, "    {}", a.one_line());
                 }
                 if !p.quantities.is_empty() {
                     let _ = writeln!(s, "  derived:");
@@ -191,7 +191,7 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
                             .map(|a| JsonAssert {
                                 line: src.line_col(a.span.start).0,
                                 vars: a.vars.iter().map(|v| v.name.clone()).collect(),
-                                text: one_line(&a.source),
+                                text: a.one_line(),
                                 latex: typeset::assertion_latex(a),
                             })
                             .collect(),
@@ -230,11 +230,6 @@ fn is_declaration(pool: &Pool, d: &Definition) -> bool {
         }
         _ => false,
     }
-}
-
-/// Source text on one line: runs of blanks (newlines included) become one space.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn owned(names: &[&str]) -> Vec<String> {

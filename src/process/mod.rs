@@ -39,6 +39,19 @@ pub struct Process {
     derived_fields: Option<fields::Fields>,
 }
 
+impl Assertion {
+    /// The assertion as written, on one line: comments dropped (an assert holds no string,
+    /// so `#` starts one), runs of blanks (newlines included) one space.
+    pub fn one_line(&self) -> String {
+        self.source
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .flat_map(str::split_whitespace)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 impl Process {
     /// The unspecified functions alpha and sigma are made of (`alpha(t) = function;`), by
     /// name: empty unless the process is generic.

@@ -298,3 +298,22 @@ fn the_tutorial_formulas_evaluate_to_their_definitions() {
     assert_eq!(code, 2);
     assert!(err.contains("--eta 2 is outside [0, 1]"), "{err}");
 }
+
+#[test]
+fn comments_inside_an_assert_are_left_out_of_reports() {
+    let f = scratch_file(
+        "generic_comment.dsym",
+        format!("{GENERIC}    assert f(t) == # the drift\n        alpha'(t)/alpha(t);\n}}\n"),
+    );
+    let (code, out, err) = run(&["check", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(": g: assert f(t) == alpha'(t)/alpha(t);  proved\n"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["derive", &f]);
+    assert!(
+        out.contains("    assert f(t) == alpha'(t)/alpha(t);\n"),
+        "{out}"
+    );
+}
