@@ -16,7 +16,7 @@ use nalgebra::{DMatrix, DVector};
 
 use super::mixture::{Covariance, Mixture};
 use super::normal::log_ndtr;
-use super::schedule::Schedule;
+use super::schedule::{Schedule, limit_toward};
 
 /// Why the exact map is not available.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -70,13 +70,18 @@ fn log_sum_exp(v: impl Iterator<Item = f64> + Clone) -> f64 {
 }
 
 impl Line {
+    /// log F(x) (`lower`) or log(1 - F(x)).
+    fn log_tail(&self, x: f64, lower: bool) -> f64 {
+        let sign = if lower { 1.0 } else { -1.0 };
+        let n = self.log_w.len();
+        log_sum_exp(
+            (0..n).map(|k| self.log_w[k] + log_ndtr(sign * (x - self.centre[k]) / self.sd[k])),
+        )
+    }
+
     /// log F(x) and log(1 - F(x)).
     fn log_cdf(&self, x: f64) -> (f64, f64) {
-        let z = |k: usize| (x - self.centre[k]) / self.sd[k];
-        let n = self.log_w.len();
-        let lower = log_sum_exp((0..n).map(|k| self.log_w[k] + log_ndtr(z(k))));
-        let upper = log_sum_exp((0..n).map(|k| self.log_w[k] + log_ndtr(-z(k))));
-        (lower, upper)
+        (self.log_tail(x, true), self.log_tail(x, false))
     }
 
     fn log_density(&self, x: f64) -> f64 {
@@ -93,8 +98,11 @@ impl Line {
         // Solve in the smaller tail: log F(y) = lower, or log(1 - F(y)) = upper.
         let below = lower < upper;
         let value = |y: f64| {
-            let (l, u) = self.log_cdf(y);
-            if below { l - lower } else { upper - u }
+            if below {
+                self.log_tail(y, true) - lower
+            } else {
+                upper - self.log_tail(y, false)
+            }
         };
         let lo_c = self.centre.iter().copied().fold(f64::INFINITY, f64::min);
         let hi_c = self
@@ -243,22 +251,16 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
     })
 }
 
-/// The PF coefficients (f, g2) of a schedule at t; where they are not finite at t itself
-/// (sigma' infinite where sigma = 0, though sigma sigma' is not), their limit is
-/// extrapolated linearly from t + h and t + 2h toward `inside`.
+/// The PF coefficients (f, g2) of a schedule at t, or their limit toward `inside`
+/// ([`limit_toward`]).
 fn coefficients(s: &dyn Schedule, t: f64, inside: f64) -> Option<(f64, f64)> {
     let at = |t: f64| {
         let (a, sg, da, ds) = (s.alpha(t), s.sigma(t), s.dalpha(t), s.dsigma(t));
         let f = da / a;
         let g2 = 2.0 * sg * ds - 2.0 * f * sg * sg;
-        (f.is_finite() && g2.is_finite()).then_some((f, g2))
+        (f.is_finite() && g2.is_finite()).then_some([f, g2])
     };
-    if let Some(c) = at(t) {
-        return Some(c);
-    }
-    let h = (inside - t).signum() * 2f64.powi(-40);
-    let (p, q) = (at(t + h)?, at(t + 2.0 * h)?);
-    Some((2.0 * p.0 - q.0, 2.0 * p.1 - q.1))
+    limit_toward(t, inside, at).map(|[f, g2]| (f, g2))
 }
 
 /// Steps allowed to one integration before it is called too stiff.

@@ -23,18 +23,9 @@ pub struct Sources {
     pub mixtures: Vec<Mixture>,
 }
 
-/// Lowers every `source` item of `file` and keeps the Gaussian ones; all errors (of every
-/// family) are collected.
-pub fn lower_sources(
-    file: &ast::File,
-    loader: &mut SourceLoader<'_>,
-) -> Result<Vec<GaussianSource>, Vec<Diag>> {
-    lower_source_items(file, loader).map(|s| s.gaussians)
-}
-
 /// Lowers every `source` item of `file`: `gaussian(...)` and `gmm(...)`; all errors are
 /// collected.
-pub fn lower_source_items(
+pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
 ) -> Result<Sources, Vec<Diag>> {

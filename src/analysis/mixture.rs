@@ -117,16 +117,7 @@ impl Mixture {
         if d == 0 {
             return Err(MixtureError::NoDimension);
         }
-        if let Some(&value) = means
-            .iter()
-            .flatten()
-            .find(|v| v.is_nan() || v.abs() > MAX_MAGNITUDE)
-        {
-            return Err(MixtureError::Magnitude {
-                what: "a mean coordinate",
-                value,
-            });
-        }
+        means_in_range(means.iter().flatten())?;
         for (component, m) in means.iter().enumerate() {
             if m.len() != d {
                 return Err(MixtureError::MeanLength {
@@ -141,12 +132,7 @@ impl Mixture {
                 if !(v.is_finite() && v > 0.0) {
                     return Err(MixtureError::Variance(v));
                 }
-                if !(1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(&v) {
-                    return Err(MixtureError::Magnitude {
-                        what: "the variance",
-                        value: v,
-                    });
-                }
+                variances_in_range("the variance", &[v])?;
                 vec![Covariance::Isotropic(v); k]
             }
             Covariances::Full(mats) => {
@@ -166,16 +152,7 @@ impl Mixture {
                                 reason: e.to_string(),
                             }
                         })?;
-                    if let Some(&value) = g
-                        .eigenvalues
-                        .iter()
-                        .find(|v| !(1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(*v))
-                    {
-                        return Err(MixtureError::Magnitude {
-                            what: "a covariance eigenvalue",
-                            value,
-                        });
-                    }
+                    variances_in_range("a covariance eigenvalue", &g.eigenvalues)?;
                     if g.eigenvalues.len() != d {
                         return Err(MixtureError::Covariance {
                             component,
@@ -208,6 +185,28 @@ impl Mixture {
                 })
                 .collect(),
             normalised_from,
+        })
+    }
+
+    /// A Gaussian source as a one-component mixture, in the source's own eigenbasis (no
+    /// second factorisation): [`Mixture::to_gaussian`]'s inverse.
+    pub fn from_gaussian(g: &GaussianSource) -> Result<Mixture, MixtureError> {
+        let d = g.eigenvalues.len();
+        let mean = g.to_original(&g.mean);
+        means_in_range(mean.iter())?;
+        variances_in_range("a covariance eigenvalue", &g.eigenvalues)?;
+        Ok(Mixture {
+            name: g.name.clone(),
+            dimension: d,
+            weights: vec![1.0],
+            components: vec![Component {
+                mean: DVector::from_vec(mean),
+                cov: Covariance::Eigen {
+                    values: g.eigenvalues.clone(),
+                    basis: g.basis.clone().unwrap_or_else(|| DMatrix::identity(d, d)),
+                },
+            }],
+            normalised_from: None,
         })
     }
 
@@ -279,6 +278,28 @@ impl Mixture {
             alpha,
             sigma,
         }
+    }
+}
+
+/// Mean coordinates within [`MAX_MAGNITUDE`].
+fn means_in_range<'a>(mut coordinates: impl Iterator<Item = &'a f64>) -> Result<(), MixtureError> {
+    match coordinates.find(|v| v.is_nan() || v.abs() > MAX_MAGNITUDE) {
+        Some(&value) => Err(MixtureError::Magnitude {
+            what: "a mean coordinate",
+            value,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Variances within [1/[`MAX_MAGNITUDE`], [`MAX_MAGNITUDE`]].
+fn variances_in_range(what: &'static str, values: &[f64]) -> Result<(), MixtureError> {
+    match values
+        .iter()
+        .find(|v| !(1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(*v))
+    {
+        Some(&value) => Err(MixtureError::Magnitude { what, value }),
+        None => Ok(()),
     }
 }
 

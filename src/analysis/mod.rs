@@ -31,7 +31,7 @@ pub use kl::{
     exact_kl_gradient_with_workers, exact_kl_with_workers, kl_work, output_laws,
 };
 pub use leading::{ddim_asymptote, ddim_coefficient, schedule_j};
-pub use lower::{SourceLoader, Sources, lower_source_items, lower_sources};
+pub use lower::{SourceLoader, Sources, lower_sources};
 pub use mixture::{Covariances, Mixture, MixtureError};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
 pub use schedule::{Cached, OrnsteinUhlenbeck, ProcessSchedule, RectifiedFlow, Schedule, Tangent};

@@ -45,6 +45,26 @@ pub trait Schedule {
     }
 }
 
+/// `f(t)`, or, where it is not finite at t itself (sigma' is infinite where sigma = 0,
+/// though sigma sigma' is not), its limit extrapolated linearly from t + h and t + 2h
+/// toward `inside`: h = 2^-50, else 2^-40 or 2^-30 where those are not finite either. The
+/// extrapolation's error is O(h^2).
+pub(crate) fn limit_toward<const N: usize>(
+    t: f64,
+    inside: f64,
+    f: impl Fn(f64) -> Option<[f64; N]>,
+) -> Option<[f64; N]> {
+    if let Some(v) = f(t) {
+        return Some(v);
+    }
+    let sign = if inside >= t { 1.0 } else { -1.0 };
+    [-50, -40, -30].into_iter().find_map(|k| {
+        let h = sign * 2f64.powi(k);
+        let (p, q) = (f(t + h)?, f(t + 2.0 * h)?);
+        Some(std::array::from_fn(|i| 2.0 * p[i] - q[i]))
+    })
+}
+
 /// A lowered process as a [`Schedule`]: its `alpha`, `sigma` and their symbolic derivatives.
 pub struct ProcessSchedule {
     pool: RefCell<Pool>,

@@ -14,7 +14,7 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::mixture::Mixture;
-use super::schedule::Schedule;
+use super::schedule::{Schedule, limit_toward};
 
 /// Why the analysis does not apply.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -31,8 +31,6 @@ pub enum StiffnessError {
 #[derive(Clone, Copy, Debug)]
 struct Point {
     alpha: f64,
-    /// s^2 = alpha^2 sigma0^2 + sigma^2.
-    s2: f64,
     /// (s^2)'/(2 s^2), the signed first term of L.
     c1: f64,
     /// alpha (alpha sigma sigma' - alpha' sigma^2)/s^4 = (g2/2) alpha^2/s^4.
@@ -97,12 +95,11 @@ impl<'a> Stiffness<'a> {
         }
     }
 
-    /// The coefficients at t. Where a derivative is infinite at t itself (sigma' at t = 0
-    /// for sigma = sqrt(1 - e^(-10 t)), though sigma sigma' is finite), their limit is
-    /// extrapolated linearly from t + h and t + 2h inside [0, 1], h = 2^-50 (else 2^-40,
-    /// 2^-30 where those are not finite either).
+    /// The coefficients at t (their limit from inside [0, 1] where a derivative is
+    /// infinite at t itself: [`limit_toward`]).
     fn point(&self, t: f64) -> Result<Point, StiffnessError> {
-        let at = |t: f64| -> Option<Point> {
+        let alpha = self.state(t)?.0;
+        let coefficients = |t: f64| -> Option<[f64; 2]> {
             let s = self.schedule;
             let (a, sg, da, ds) = (s.alpha(t), s.sigma(t), s.dalpha(t), s.dsigma(t));
             let s2 = a * a * self.var0 + sg * sg;
@@ -115,31 +112,11 @@ impl<'a> Stiffness<'a> {
             } else {
                 u + v
             };
-            let p = Point {
-                alpha: a,
-                s2,
-                c1: half_ds2 / s2,
-                c2: a * (a * sg * ds - da * sg * sg) / (s2 * s2),
-            };
-            ([p.alpha, p.s2, p.c1, p.c2].iter().all(|v| v.is_finite()) && s2 > 0.0).then_some(p)
+            let c = [half_ds2 / s2, a * (a * sg * ds - da * sg * sg) / (s2 * s2)];
+            c.iter().all(|v| v.is_finite()).then_some(c)
         };
-        if let Some(p) = at(t) {
-            return Ok(p);
-        }
-        for h in [2f64.powi(-50), 2f64.powi(-40), 2f64.powi(-30)] {
-            let step = if t + 2.0 * h <= 1.0 { h } else { -h };
-            if let (Some(p1), Some(p2)) = (at(t + step), at(t + 2.0 * step)) {
-                // Linear extrapolation to t: the error is O(h^2).
-                let ex = |a: f64, b: f64| 2.0 * a - b;
-                return Ok(Point {
-                    alpha: self.schedule.alpha(t),
-                    s2: self.state(t)?.1,
-                    c1: ex(p1.c1, p2.c1),
-                    c2: ex(p1.c2, p2.c2),
-                });
-            }
-        }
-        Err(StiffnessError::NotFinite(t))
+        let [c1, c2] = limit_toward(t, 0.5, coefficients).ok_or(StiffnessError::NotFinite(t))?;
+        Ok(Point { alpha, c1, c2 })
     }
 
     /// L(t) and the signed version.

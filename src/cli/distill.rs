@@ -99,7 +99,7 @@ impl Report for DistillReport {
 pub(super) fn run(a: &DistillArgs) -> Result<Outcome, Vec<Diag>> {
     let segments = parse_steps(&a.segments)?;
     let (mut loaded, at_process) = a.target.load(&a.params)?;
-    let mixture = mixture_of(&mut loaded, &a.target.source)?;
+    let mixture = mixture_of(&mut loaded)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;

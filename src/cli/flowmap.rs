@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::args::{MixtureTarget, Params, parse_time};
 use super::output::{Format, Outcome, Report, cli_error, text_or_json};
+use super::stiffness::mixture_of;
 use crate::analysis;
 use crate::analysis::flowmap::flow_map_or_integrate;
 use crate::diag::{Diag, codes};
@@ -76,29 +77,7 @@ impl Report for FlowmapReport {
 
 pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
     let (mut loaded, at_process) = a.target.load(&a.params)?;
-    let mixture = match (loaded.mixture.take(), loaded.source.take()) {
-        (Some(m), _) => m,
-        (None, Some(g)) => {
-            let (values, basis) = (g.eigenvalues.clone(), g.basis.clone());
-            let d = values.len();
-            let mean = g.to_original(&g.mean);
-            let basis = basis.unwrap_or_else(|| nalgebra::DMatrix::identity(d, d));
-            let cov = &basis
-                * nalgebra::DMatrix::from_diagonal(&nalgebra::DVector::from_vec(values))
-                * basis.transpose();
-            let rows: Vec<Vec<f64>> = (0..d)
-                .map(|i| cov.row(i).iter().copied().collect())
-                .collect();
-            analysis::Mixture::new(
-                &g.name,
-                vec![1.0],
-                vec![mean],
-                analysis::Covariances::Full(vec![rows]),
-            )
-            .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?
-        }
-        (None, None) => unreachable!("a source was asked for"),
-    };
+    let mixture = mixture_of(&mut loaded)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let from = parse_time(&mut pool, "--from", &a.from)?;

@@ -296,7 +296,7 @@ pub(super) fn load_analysis(
     if source_name.is_some() {
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
-        match analysis::lower_source_items(&ast, &mut loader) {
+        match analysis::lower_sources(&ast, &mut loader) {
             Ok(s) => sources = s,
             Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }

@@ -232,17 +232,12 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
 fn plot_stiffness(a: &PlotStiffnessArgs) -> Result<Plot<'_>, Vec<Diag>> {
     use crate::plot::{Panel, Scale, Series, Stroke};
     let (mut loaded, at_process) = a.target.load(&a.params)?;
-    let mixture = super::stiffness::mixture_of(&mut loaded, &a.target.source)?;
+    let mixture = super::stiffness::mixture_of(&mut loaded)?;
     let p = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
     let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
-    let err = |e: analysis::StiffnessError| {
-        cli_error(
-            codes::ANALYSIS_PROCESS,
-            format!("source `{}`: {e}", a.target.source),
-        )
-    };
+    let err = |e| super::stiffness::stiffness_error(e, &a.target.source);
     let st = analysis::Stiffness::new(&sched, &mixture).map_err(err)?;
     let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
         .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)

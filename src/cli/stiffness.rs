@@ -10,7 +10,7 @@ use super::args::{MixtureTarget, Params, TimeRange};
 use super::load::Analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
 use crate::analysis::mixture::MAX_MAGNITUDE;
-use crate::analysis::{self, Covariances, Mixture, Schedule as _, Stiffness, StiffnessError};
+use crate::analysis::{self, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
 
 /// `diffsym stiffness FILE --process P --source M [--segments N] ...`
@@ -143,7 +143,7 @@ impl Report for StiffnessReport {
     }
 }
 
-fn stiffness_error(e: StiffnessError, source: &str) -> Vec<Diag> {
+pub(super) fn stiffness_error(e: StiffnessError, source: &str) -> Vec<Diag> {
     let code = match e {
         StiffnessError::NotIsotropic => codes::CLI_SOURCE,
         StiffnessError::NotFinite(_) => codes::ANALYSIS_PROCESS,
@@ -170,19 +170,12 @@ fn point(text: &str, d: usize) -> Result<Vec<f64>, Vec<Diag>> {
     }
 }
 
-/// The mixture asked for; a Gaussian source with equal eigenvalues is a one-component
-/// mixture, another Gaussian is refused (the bound needs isotropic components).
-pub(super) fn mixture_of(loaded: &mut Analysis, name: &str) -> Result<Mixture, Vec<Diag>> {
+/// The mixture asked for; a Gaussian source is a one-component mixture.
+pub(super) fn mixture_of(loaded: &mut Analysis) -> Result<Mixture, Vec<Diag>> {
     match (loaded.mixture.take(), loaded.source.take()) {
         (Some(m), _) => Ok(m),
         (None, Some(g)) => {
-            let v = g.eigenvalues[0];
-            if g.eigenvalues.iter().any(|&w| w != v) {
-                return Err(stiffness_error(StiffnessError::NotIsotropic, name));
-            }
-            let mean = g.to_original(&g.mean);
-            Mixture::new(&g.name, vec![1.0], vec![mean], Covariances::Shared(v))
-                .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))
+            Mixture::from_gaussian(&g).map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))
         }
         (None, None) => unreachable!("a source was asked for"),
     }
@@ -190,7 +183,7 @@ pub(super) fn mixture_of(loaded: &mut Analysis, name: &str) -> Result<Mixture, V
 
 pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
     let (mut loaded, at_process) = a.target.load(&a.params)?;
-    let mixture = mixture_of(&mut loaded, &a.target.source)?;
+    let mixture = mixture_of(&mut loaded)?;
     let process = loaded.process.take().expect("a process was asked for");
     let mut pool = loaded.pool;
     let (t_min, t_max) = a.range.parse(&mut pool)?;

@@ -90,7 +90,7 @@ codes! {
     /// A `beta` whose integral has no closed form, so alpha cannot be derived from it.
     PROCESS_INTEGRATE = "diffsym::process::integrate";
 
-    // Gaussian `source` declarations (`analysis::lower_sources`).
+    // `source` declarations, Gaussian and mixture (`analysis::lower_sources`).
 
     /// An unknown source family (only `gaussian` exists).
     SOURCE_KIND = "diffsym::source::kind";

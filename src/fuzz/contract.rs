@@ -94,7 +94,7 @@ pub(super) fn check(
             .map(|(_, c)| c.clone())
             .ok_or_else(|| "no such file".to_owned())
     };
-    match crate::analysis::lower_source_items(&ast, &mut loader) {
+    match crate::analysis::lower_sources(&ast, &mut loader) {
         Err(es) => {
             let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
             located(text, &ds, "source")?;

@@ -235,6 +235,15 @@ impl<'a> Lowerer<'a> {
         self.errors.push(e);
     }
 
+    /// A call that cannot be lowered (reported, or reported elsewhere): its arguments are
+    /// still lowered, for the errors in them, and it stands as a placeholder.
+    fn abandon(&mut self, args: &[ast::Expr], scope: &Scope) -> ExprId {
+        for a in args {
+            self.expr(a, scope);
+        }
+        self.placeholder()
+    }
+
     /// The value lowering continues with after an error (reported, or reported elsewhere):
     /// counted, so that a check of a value (division by zero) does not report a
     /// consequence of the error as an error of its own.
@@ -1119,10 +1128,7 @@ impl<'a> Lowerer<'a> {
                     .with_help("declare it, as in `alpha(t) = function;`, or define it; for a builtin, use `diff(exp(u), u)`"),
                 );
             }
-            for a in args {
-                self.expr(a, scope);
-            }
-            return self.placeholder();
+            return self.abandon(args, scope);
         };
         if order > Generic::MAX_ORDER as usize {
             self.error(
@@ -1306,17 +1312,11 @@ impl<'a> Lowerer<'a> {
         let Some(arity) = arity else {
             if self.quantities_missing && derive::Quantity::from_name(name).is_some() {
                 // A derived quantity of a process whose definitions failed: reported there.
-                for a in args {
-                    self.expr(a, scope);
-                }
-                return self.placeholder();
+                return self.abandon(args, scope);
             }
             if fields::is_field_name(name) && self.quantities_missing {
                 // The definitions failed (reported there): no fields, and no second error.
-                for a in args {
-                    self.expr(a, scope);
-                }
-                return self.placeholder();
+                return self.abandon(args, scope);
             }
             if fields::is_field_name(name) {
                 let why = if name.ends_with("_v") {
@@ -1332,10 +1332,7 @@ impl<'a> Lowerer<'a> {
                     .with_label(func.span, "no such field here")
                     .with_help(why),
                 );
-                for a in args {
-                    self.expr(a, scope);
-                }
-                return self.placeholder();
+                return self.abandon(args, scope);
             }
             let builtins = BUILTIN_LIST.split(", ");
             let own = self.signatures.keys().map(String::as_str);
@@ -1353,10 +1350,7 @@ impl<'a> Lowerer<'a> {
                 .with_label(func.span, "not a builtin or a function of this process")
                 .with_help(help),
             );
-            for a in args {
-                self.expr(a, scope);
-            }
-            return self.placeholder();
+            return self.abandon(args, scope);
         };
         if !self.check_arity(name, arity, args.len(), span, None) {
             return self.placeholder();
