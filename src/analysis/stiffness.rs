@@ -349,6 +349,17 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_at_the_data_end_is_its_limit() {
+        // At t = 0 sigma' is infinite; the limit, by hand: c1 = (alpha alpha' sigma0^2 +
+        // sigma sigma')/s^2 = (-5/100 + 5)/(1/100) = 495, c2 = alpha (alpha sigma sigma' -
+        // alpha' sigma^2)/s^4 = 5/10^-4, so L(0) = 495 + 5e4 D0^2/4 = 200495 (D0 = 4).
+        let m = mixture(0.01);
+        let st = Stiffness::new(&OU, &m).expect("isotropic");
+        let l = st.profile_at(0.0).expect("finite").l;
+        assert!((l - 200_495.0).abs() <= 1e-12 * 200_495.0, "{l}");
+    }
+
+    #[test]
     fn the_balanced_grid_for_unit_variance_is_explicit() {
         // sigma0 = 1: t_k = -ln(1 - (k/N)(1 - e^-10))/10, whatever D0.
         let m = mixture(1.0);
