@@ -5,6 +5,12 @@
 
 use std::collections::HashMap;
 
+use num_rational::BigRational;
+use num_traits::Zero;
+
+use super::hodge::Scalar;
+use super::hodge::gaussian::Moments;
+use super::hodge::lower::{ScoreError, lower_errors};
 use super::mixture::{Covariances, Mixture, MixtureError};
 use super::{GaussianSource, SourceError};
 use crate::diag::{Diag, Span, codes};
@@ -21,10 +27,15 @@ pub type SourceLoader<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
 pub struct Sources {
     pub gaussians: Vec<GaussianSource>,
     pub mixtures: Vec<Mixture>,
+    /// The moments of each Gaussian source as declared (not in its eigenbasis), exact where
+    /// the entries are rational: what the exact Hodge decomposition works with.
+    pub moments: Vec<(String, Moments)>,
+    /// The `error` declarations.
+    pub errors: Vec<ScoreError>,
 }
 
-/// Lowers every `source` item of `file`: `gaussian(...)` and `gmm(...)`; all errors are
-/// collected.
+/// Lowers every `source` item of `file` (`gaussian(...)` and `gmm(...)`) and every `error`
+/// item; all errors are collected.
 pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
@@ -50,11 +61,18 @@ pub fn lower_sources(
         seen.insert(&s.name.name, s.name.span);
         let lowered = match s.kind.name.as_str() {
             "gmm" => gmm(s, loader).map(|m| out.mixtures.push(m)),
-            _ => gaussian(s, loader).map(|g| out.gaussians.push(g)),
+            _ => gaussian(s, loader).map(|(g, m)| {
+                out.moments.push((g.name.clone(), m));
+                out.gaussians.push(g);
+            }),
         };
         if let Err(mut es) = lowered {
             errors.append(&mut es);
         }
+    }
+    match lower_errors(file) {
+        Ok(es) => out.errors = es,
+        Err(mut es) => errors.append(&mut es),
     }
     if errors.is_empty() {
         Ok(out)
@@ -64,12 +82,14 @@ pub fn lower_sources(
 }
 
 /// A list of numbers with the span of each (for a file: the `file(...)` span and the line).
-struct Numbers {
-    values: Vec<f64>,
-    spans: Vec<Span>,
+pub(super) struct Numbers {
+    pub values: Vec<f64>,
+    /// Each value exactly, when it is rational.
+    pub exact: Vec<Option<BigRational>>,
+    pub spans: Vec<Span>,
     /// For data read from a file: (path, line number of each value).
-    file: Option<(String, Vec<usize>)>,
-    span: Span,
+    pub file: Option<(String, Vec<usize>)>,
+    pub span: Span,
 }
 
 impl Numbers {
@@ -82,7 +102,11 @@ impl Numbers {
     }
 }
 
-fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSource, Vec<Diag>> {
+/// A Gaussian source, with its moments as declared.
+fn gaussian(
+    s: &ast::Declaration,
+    loader: &mut SourceLoader<'_>,
+) -> Result<(GaussianSource, Moments), Vec<Diag>> {
     if s.kind.name != "gaussian" {
         return Err(vec![
             Diag::new(
@@ -110,7 +134,20 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
         (Some(a), None) => {
             let spec = numbers(&mut pool, &a.value, loader)?;
             let m = mean.as_ref().map(|m| m.values.clone());
+            let d = spec.values.len();
+            let cov = (0..d)
+                .map(|i| {
+                    (0..d)
+                        .map(|j| match (i == j, &spec.exact[i]) {
+                            (false, _) => Scalar::exact(BigRational::zero()),
+                            (true, Some(r)) => Scalar::exact(r.clone()),
+                            (true, None) => Scalar::float(spec.values[i]),
+                        })
+                        .collect()
+                })
+                .collect();
             GaussianSource::from_spectrum(&s.name.name, spec.values.clone(), m)
+                .map(|g| (g, cov))
                 .map_err(|e| source_error(e, &spec, mean.as_ref(), &[]))
         }
         (None, Some(a)) => {
@@ -119,11 +156,17 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
             let values: Vec<Vec<f64>> = rows.iter().map(|r| r.values.clone()).collect();
             let whole = Numbers {
                 values: Vec::new(),
+                exact: Vec::new(),
                 spans: row_spans,
                 file: None,
                 span: a.value.span(),
             };
+            let cov = rows
+                .iter()
+                .map(|r| r.values.iter().zip(&r.exact).map(scalar).collect())
+                .collect();
             GaussianSource::from_covariance(&s.name.name, &values, m)
+                .map(|g| (g, cov))
                 .map_err(|e| source_error(e, &whole, mean.as_ref(), &rows))
         }
         (Some(a), Some(b)) => Err(Diag::new(
@@ -138,17 +181,42 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
         )
         .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`")),
     };
-    result.map_err(|e| vec![e])
+    let (g, cov) = result.map_err(|e| vec![e])?;
+    let mean = match &mean {
+        Some(m) => m.values.iter().zip(&m.exact).map(scalar).collect(),
+        None => vec![Scalar::exact(BigRational::zero()); g.eigenvalues.len()],
+    };
+    Ok((g, Moments { mean, cov }))
 }
 
-/// The named arguments of a source, each at most once and each one of `allowed`.
-fn arguments<'s>(
-    s: &'s ast::Source,
+/// A value exactly when it is rational.
+fn scalar((x, r): (&f64, &Option<BigRational>)) -> Scalar {
+    match r {
+        Some(r) => Scalar::exact(r.clone()),
+        None => Scalar::float(*x),
+    }
+}
+
+/// The named arguments of a declaration, each at most once and each one of `allowed`; a
+/// positional argument is an error.
+pub(super) fn arguments<'s>(
+    s: &'s ast::Declaration,
     family: &str,
     allowed: &[&str],
     help: &str,
 ) -> Result<HashMap<&'s str, &'s ast::NamedArg>, Vec<Diag>> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<Diag> = s
+        .positional
+        .iter()
+        .map(|v| {
+            Diag::new(
+                codes::SOURCE_ARGUMENT,
+                format!("the arguments of {family} are named"),
+            )
+            .with_label(v.span(), "an argument without a name")
+            .with_help(help.to_owned())
+        })
+        .collect();
     let mut args: HashMap<&str, &ast::NamedArg> = HashMap::new();
     for a in &s.args {
         if !allowed.contains(&a.name.name.as_str()) {
@@ -181,7 +249,7 @@ fn arguments<'s>(
 }
 
 /// `gmm(weights = [...], means = [[...], ...], covs = [[[...]], ...] | var = v)`.
-fn gmm(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<Mixture, Vec<Diag>> {
+fn gmm(s: &ast::Declaration, loader: &mut SourceLoader<'_>) -> Result<Mixture, Vec<Diag>> {
     let args = arguments(
         s,
         "gmm",
@@ -396,11 +464,15 @@ fn numbers(
     match v {
         Value::Array { items, span } => {
             let mut values = Vec::new();
+            let mut exact = Vec::new();
             let mut spans = Vec::new();
             let mut errors = Vec::new();
             for item in items {
-                match number(pool, item) {
-                    Ok(x) => values.push(x),
+                match constant(pool, item) {
+                    Ok((x, r)) => {
+                        values.push(x);
+                        exact.push(r);
+                    }
                     Err(mut es) => errors.append(&mut es),
                 }
                 spans.push(item.span());
@@ -408,6 +480,7 @@ fn numbers(
             if errors.is_empty() {
                 Ok(Numbers {
                     values,
+                    exact,
                     spans,
                     file: None,
                     span: *span,
@@ -425,6 +498,7 @@ fn numbers(
                 ]
             })?;
             let mut values = Vec::new();
+            let mut exact = Vec::new();
             let mut lines = Vec::new();
             for (k, line) in text.lines().enumerate() {
                 let content = line.split('#').next().unwrap_or("").trim();
@@ -434,6 +508,7 @@ fn numbers(
                 match content.parse::<f64>() {
                     Ok(x) if x.is_finite() => {
                         values.push(x);
+                        exact.push(crate::process::parse_param_override(pool, content).ok());
                         lines.push(k + 1);
                     }
                     _ => {
@@ -451,6 +526,7 @@ fn numbers(
             Ok(Numbers {
                 spans: vec![*span; values.len()],
                 values,
+                exact,
                 file: Some((path.clone(), lines)),
                 span: *span,
             })
@@ -502,6 +578,11 @@ fn matrix(
 
 /// One constant: an expression with no free names, evaluated in f64.
 fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
+    constant(pool, v).map(|(x, _)| x)
+}
+
+/// One constant in f64, and exactly when it simplifies to a rational.
+fn constant(pool: &mut Pool, v: &Value) -> Result<(f64, Option<BigRational>), Vec<Diag>> {
     let e = match v {
         Value::Expr(e) => e,
         other => {
@@ -513,7 +594,7 @@ fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
     };
     let id = lower_expr(pool, e, &[])?;
     let id = simplify::simplify(pool, id);
-    eval::eval_f64(pool, id, &[]).map_err(|why| {
+    let x = eval::eval_f64(pool, id, &[]).map_err(|why| {
         vec![
             Diag::new(
                 codes::SOURCE_VALUE,
@@ -521,5 +602,6 @@ fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
             )
             .with_label(e.span, "not a finite number"),
         ]
-    })
+    })?;
+    Ok((x, pool.as_rational(id).cloned()))
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use num_rational::BigRational;
 
 use super::output::{cli_error, io_reason};
+use crate::analysis::hodge::gaussian::Moments;
+use crate::analysis::hodge::lower::ScoreError;
 use crate::analysis::{self, GaussianSource, Mixture};
 use crate::diag::{Diag, Source, Span, codes};
 use crate::expr::Pool;
@@ -31,6 +33,12 @@ pub(super) struct Analysis {
     pub mixture: Option<Mixture>,
     /// The file the process was read from (FILE, or its bundled file).
     pub process_file: Option<Source>,
+    /// The moments of the Gaussian source asked for, as declared (exact where rational).
+    pub moments: Option<Moments>,
+    /// The score errors the file declares (`error E = ...;`).
+    pub errors: Vec<ScoreError>,
+    /// FILE itself, for placing messages about its declarations.
+    pub file: Source,
 }
 
 /// What places an error about a process at the process in its file.
@@ -319,6 +327,10 @@ pub(super) fn load_analysis(
     if !diags.is_empty() {
         return Err(diags);
     }
+    let moments = source_name.and_then(|name| {
+        let k = sources.moments.iter().position(|(n, _)| n == name)?;
+        Some(sources.moments.swap_remove(k).1)
+    });
     let (source, mixture) = match source_name {
         None => (None, None),
         Some(name) => {
@@ -389,6 +401,9 @@ pub(super) fn load_analysis(
         source,
         mixture,
         process_file,
+        moments,
+        errors: std::mem::take(&mut sources.errors),
+        file: src,
     })
 }
 

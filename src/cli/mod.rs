@@ -14,6 +14,7 @@ mod distill;
 mod emit;
 mod eval;
 mod flowmap;
+mod hodge;
 mod kl;
 mod load;
 mod output;
@@ -74,6 +75,9 @@ enum Command {
     /// The composition error of one-step students (DDIM or Euler with the exact score) on
     /// uniform, stability-balanced, log-SNR and Karras grids, against the exact flow map
     Distill(distill::DistillArgs),
+    /// The Helmholtz-Hodge decomposition of a score error in L^2(p): the gradient part,
+    /// which moves the sampled marginals, and the p-solenoidal part, which does not
+    Hodge(hodge::HodgeArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -110,6 +114,7 @@ pub fn run(
         Command::Stiffness(a) => stiffness::run(&a),
         Command::Flowmap(a) => flowmap::run(&a),
         Command::Distill(a) => distill::run(&a),
+        Command::Hodge(a) => hodge::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

@@ -108,6 +108,22 @@ codes! {
     /// Two sources of the same name.
     SOURCE_DUPLICATE = "diffsym::source::duplicate";
 
+    // `error` declarations: score errors, linear or fields (`analysis::hodge::lower`).
+
+    /// An unknown kind of error (only `linear` and `field` exist).
+    ERROR_KIND = "diffsym::error::kind";
+    /// A missing, unknown, repeated or misplaced argument of an error.
+    ERROR_ARGUMENT = "diffsym::error::argument";
+    /// An entry that is not an expression, or a list where an entry belongs.
+    ERROR_VALUE = "diffsym::error::value";
+    /// A matrix that is not square, a shift of the wrong length, an empty or too large error,
+    /// or an error whose dimension differs from the source it is measured against.
+    ERROR_SHAPE = "diffsym::error::shape";
+    /// A coordinate `xk` beyond the dimension of a field.
+    ERROR_VARIABLE = "diffsym::error::variable";
+    /// Two errors of the same name.
+    ERROR_DUPLICATE = "diffsym::error::duplicate";
+
     // Exact analyses on Gaussian sources (`analysis`): about the command, no location.
 
     /// A time grid that cannot be built: fewer than 2 times, ends out of order or outside
@@ -200,6 +216,8 @@ codes! {
     CLI_FIELD = "diffsym::cli::field";
     /// An `--at` point that is not d finite numbers.
     CLI_AT = "diffsym::cli::at";
+    /// `--error` names no error of the file.
+    CLI_ERROR = "diffsym::cli::error";
 
     // Files (`cli`).
 

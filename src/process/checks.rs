@@ -50,6 +50,11 @@ pub fn identity(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
     equal(pool, lhs, rhs, &[], &[])
 }
 
+/// `lhs == rhs` in t and further symbols, which the numeric fallback fixes at `fixed`.
+pub fn identity_at(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> Verdict {
+    equal(pool, lhs, rhs, fixed, &[])
+}
+
 /// The sample of the `j`-th forall variable at the `k`-th point, in (0, 1): a Weyl sequence
 /// with the fractional part of sqrt(prime j) as its step, so variables are sampled
 /// independently of t and of each other, and the same way on every run.

@@ -24,20 +24,26 @@ pub struct File {
 #[derive(Clone, PartialEq, Debug)]
 pub enum Item {
     Process(Process),
-    Source(Source),
+    /// `source NAME = KIND(...);`
+    Source(Declaration),
+    /// `error NAME = KIND(...);`
+    Error(Declaration),
 }
 
-/// `source NAME = KIND(key = value, ...);`
+/// `source NAME = KIND(argument, ...);` or `error NAME = KIND(argument, ...);`: a name
+/// bound to a family applied to named (`key = value`) and positional arguments.
 #[derive(Clone, PartialEq, Debug)]
-pub struct Source {
+pub struct Declaration {
     pub name: Ident,
-    /// The family, e.g. `gaussian`.
+    /// The family, e.g. `gaussian` or `linear`.
     pub kind: Ident,
     pub args: Vec<NamedArg>,
+    /// Arguments without a name, in order, e.g. the list of `field([...])`.
+    pub positional: Vec<Value>,
     pub span: Span,
 }
 
-/// `key = value` in a source declaration.
+/// `key = value` in a declaration.
 #[derive(Clone, PartialEq, Debug)]
 pub struct NamedArg {
     pub name: Ident,

@@ -19,8 +19,8 @@ use pest::iterators::{Pair, Pairs};
 
 use super::MAX_DEPTH;
 use super::ast::{
-    Binder, Expr, ExprKind, File, Ident, Interval, Item, MulOp, NamedArg, Process, Sign, Source,
-    Span, Stmt, Value,
+    Binder, Declaration, Expr, ExprKind, File, Ident, Interval, Item, MulOp, NamedArg, Process,
+    Sign, Span, Stmt, Value,
 };
 use crate::diag::{Diag, codes};
 
@@ -42,7 +42,8 @@ pub fn parse_file(text: &str) -> Result<File, Vec<Diag>> {
             .into_inner()
             .filter_map(|p| match p.as_rule() {
                 Rule::process => Some(Item::Process(b.process(p))),
-                Rule::source => Some(Item::Source(b.source(p))),
+                Rule::source => Some(Item::Source(b.declaration(p))),
+                Rule::score_error => Some(Item::Error(b.declaration(p))),
                 _ => None,
             })
             .collect();
@@ -216,6 +217,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::sum_op | Rule::mul_op | Rule::pow => "an operator",
         Rule::kw_process => "`process`",
         Rule::kw_source => "`source`",
+        Rule::kw_error => "`error`",
         Rule::lbracket => "`[`",
         Rule::rbracket => "`]`",
         Rule::lbrace => "`{`",
@@ -234,11 +236,12 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-const WORD_ORDER: [&str; 21] = [
+const WORD_ORDER: [&str; 22] = [
     "a statement",
     "`forall`",
     "`process`",
     "`source`",
+    "`error`",
     "an identifier",
     "an expression",
     "a string",
@@ -349,7 +352,7 @@ fn convert_pest_error(
     } else if positives.as_slice() == [Rule::lparen] && found_text == "=" {
         e = e.with_help("a definition names its arguments, as in `f(t) = ...`; a parameter is `param NAME = value;`");
     } else if has(Rule::kw_process) && has(Rule::EOI) {
-        e = e.with_help("a file is a sequence of `process NAME { ... }` blocks");
+        e = e.with_help("a file is a sequence of `process NAME { ... }` blocks, `source` and `error` declarations");
     }
     e
 }
@@ -448,23 +451,27 @@ impl Builder<'_> {
         Process { name, body, span }
     }
 
-    fn source(&mut self, pair: Pair<'_, Rule>) -> Source {
+    /// `source ...;` or `error ...;`.
+    fn declaration(&mut self, pair: Pair<'_, Rule>) -> Declaration {
         let span = span_of(&pair);
         let mut idents = Vec::new();
         let mut args = Vec::new();
+        let mut positional = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => idents.push(ident(&p)),
                 Rule::named_arg => args.push(self.named_arg(p)),
+                Rule::sum | Rule::array | Rule::file_ref => positional.push(self.value(p)),
                 _ => {}
             }
         }
         let [name, kind] = <[Ident; 2]>::try_from(idents)
-            .unwrap_or_else(|_| unreachable!("source: has a name and a kind"));
-        Source {
+            .unwrap_or_else(|_| unreachable!("declaration: has a name and a kind"));
+        Declaration {
             name,
             kind,
             args,
+            positional,
             span,
         }
     }

@@ -13,6 +13,7 @@ mod fields;
 mod forall;
 mod fuzz;
 mod generic;
+mod hodge;
 mod kl;
 mod kl_cli;
 mod kl_reference;

@@ -1,0 +1,492 @@
+//! Score errors and `diffsym hodge` (issue 16): the exact Gaussian decomposition against
+//! its defining equations in exact arithmetic, a Kronecker-product solve and Monte Carlo;
+//! the invisibility proof; diagnostics.
+
+use std::str::FromStr;
+
+use nalgebra::{DMatrix, DVector};
+use num_rational::BigRational;
+use num_traits::Zero;
+
+use crate::support::{run, scratch_file};
+
+const FILE: &str = "\
+source S = gaussian(cov = [[2, 0.6], [0.6, 0.5]], mean = [1, -1]);
+source I = gaussian(spectrum = [2, 2]);
+source C3 = gaussian(cov = [[2, 3/5, 1/10], [3/5, 1/2, 1/7], [1/10, 1/7, 3]]);
+source R = gaussian(cov = [[sqrt(2), 0.3], [0.3, 1]]);
+source One = gaussian(spectrum = [0.7], mean = [2]);
+source M1 = gmm(weights = [1], means = [[1, -1]], covs = [[[2, 0.6], [0.6, 0.5]]]);
+error Rot = linear(matrix = [[0, -3], [3, 0]]);
+error E = linear(matrix = [[1, -2], [0.5, 1]], shift = [0.25, 0]);
+error E3 = linear(matrix = [[1, -2, 1/3], [0, 5/4, -1], [7/2, 1/9, -3]], shift = [1, 0, -1/2]);
+error F = field([x2 - 1 + 2*x1, -x1 + 1]);
+error T = linear(matrix = [[t, 1], [0, 0]]);
+error L1 = linear(matrix = [[3]], shift = [0.5]);
+";
+
+fn hodge(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let f = scratch_file("hodge.dsym", FILE);
+    let mut argv = vec!["hodge", &f, "--format", "json"];
+    argv.extend(args);
+    let (code, out, err) = run(&argv);
+    let v = if code == 0 || code == 1 {
+        serde_json::from_str(&out).expect("JSON")
+    } else {
+        serde_json::Value::Null
+    };
+    (code, v, err)
+}
+
+fn rationals(v: &serde_json::Value) -> Vec<Vec<BigRational>> {
+    v.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| BigRational::from_str(x.as_str().expect("text")).expect("rational"))
+                .collect()
+        })
+        .collect()
+}
+
+fn rational(text: &str) -> BigRational {
+    BigRational::from_str(text).expect("rational")
+}
+
+fn floats(v: &serde_json::Value) -> DMatrix<f64> {
+    let rows: Vec<Vec<f64>> = v
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+                .collect()
+        })
+        .collect();
+    DMatrix::from_fn(rows.len(), rows.len(), |i, j| rows[i][j])
+}
+
+fn mul(a: &[Vec<BigRational>], b: &[Vec<BigRational>]) -> Vec<Vec<BigRational>> {
+    let n = a.len();
+    (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| (0..n).map(|k| &a[i][k] * &b[k][j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
+/// The symmetric S with S Sigma + Sigma S = C, by the Kronecker-sum system in f64 (LU):
+/// independent of the command's exact and eigenbasis paths.
+fn kronecker_solve(sigma: &DMatrix<f64>, c: &DMatrix<f64>) -> DMatrix<f64> {
+    let d = sigma.nrows();
+    let id = DMatrix::<f64>::identity(d, d);
+    let k = id.kronecker(sigma) + sigma.kronecker(&id);
+    let vec_c = DVector::from_iterator(d * d, c.iter().copied());
+    let x = k.lu().solve(&vec_c).expect("regular");
+    DMatrix::from_iterator(d, d, x.iter().copied())
+}
+
+#[test]
+fn the_exact_solution_satisfies_its_defining_equations_exactly() {
+    // Sigma and E rational and non-diagonal in 3-D: S symmetric with S Sigma + Sigma S =
+    // E Sigma + Sigma E^T, Omega = (E - S) Sigma antisymmetric, tr(S Omega) = 0, and the
+    // norms tr(E Sigma E^T) + |b|^2 = tr(S Sigma S) + |b|^2 + tr((E-S) Sigma (E-S)^T).
+    let (code, v, err) = hodge(&["--source", "C3", "--error", "E3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], true);
+    assert_eq!(v["method"], "exact");
+    let q = |n: i64, d: i64| BigRational::new(n.into(), d.into());
+    let sigma = vec![
+        vec![q(2, 1), q(3, 5), q(1, 10)],
+        vec![q(3, 5), q(1, 2), q(1, 7)],
+        vec![q(1, 10), q(1, 7), q(3, 1)],
+    ];
+    let e = vec![
+        vec![q(1, 1), q(-2, 1), q(1, 3)],
+        vec![q(0, 1), q(5, 4), q(-1, 1)],
+        vec![q(7, 2), q(1, 9), q(-3, 1)],
+    ];
+    let s = rationals(&v["exact_values"]["S"]);
+    let omega = rationals(&v["exact_values"]["Omega"]);
+    let (ss, es) = (mul(&s, &sigma), mul(&e, &sigma));
+    for i in 0..3 {
+        for j in 0..3 {
+            assert_eq!(s[i][j], s[j][i]);
+            assert_eq!(&ss[i][j] + &ss[j][i], &es[i][j] + &es[j][i], "({i}, {j})");
+            let want: BigRational = (0..3).map(|k| (&e[i][k] - &s[i][k]) * &sigma[k][j]).sum();
+            assert_eq!(omega[i][j], want);
+            assert_eq!(omega[i][j], -omega[j][i].clone());
+        }
+    }
+    let tr: BigRational = (0..3)
+        .flat_map(|i| (0..3).map(move |j| (i, j)))
+        .map(|(i, j)| &s[i][j] * &omega[j][i])
+        .sum();
+    assert!(tr.is_zero());
+    let quad = |a: &[Vec<BigRational>]| -> BigRational {
+        let m = mul(a, &sigma);
+        (0..3)
+            .flat_map(|i| (0..3).map(move |j| (i, j)))
+            .map(|(i, j)| &m[i][j] * &a[i][j])
+            .sum()
+    };
+    let b2 = q(1, 1) + q(1, 4);
+    let diff: Vec<Vec<BigRational>> = (0..3)
+        .map(|i| (0..3).map(|j| &e[i][j] - &s[i][j]).collect())
+        .collect();
+    let vals = &v["exact_values"];
+    assert_eq!(
+        rational(vals["norm2_error"].as_str().unwrap()),
+        quad(&e) + &b2
+    );
+    assert_eq!(
+        rational(vals["norm2_gradient"].as_str().unwrap()),
+        quad(&s) + &b2
+    );
+    assert_eq!(
+        rational(vals["norm2_solenoidal"].as_str().unwrap()),
+        quad(&diff)
+    );
+    assert_eq!(v["symmetric_part_is_gradient"], false);
+}
+
+#[test]
+fn an_irrational_covariance_is_solved_in_the_eigenbasis_to_full_precision() {
+    let (code, v, err) = hodge(&["--source", "R", "--error", "E"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], false);
+    assert_eq!(v["method"], "eigenbasis");
+    let sigma = DMatrix::from_row_slice(2, 2, &[2f64.sqrt(), 0.3, 0.3, 1.0]);
+    let e = DMatrix::from_row_slice(2, 2, &[1.0, -2.0, 0.5, 1.0]);
+    let c = &e * &sigma + &sigma * e.transpose();
+    let want = kronecker_solve(&sigma, &c);
+    let got = floats(&v["S"]);
+    assert!((&got - &want).norm() <= 4e-16 * want.norm(), "{got} {want}");
+    let grad = (&want * &sigma).component_mul(&want).sum() + 0.0625;
+    let g = v["norm2_gradient"].as_f64().unwrap();
+    assert!((g - grad).abs() <= 4e-16 * grad, "{g} {grad}");
+}
+
+#[test]
+fn the_norms_agree_with_monte_carlo() {
+    // Samples of N(m, Sigma) (Cholesky of the declared covariance, SplitMix64 and
+    // Box-Muller): the mean squares of e, of the gradient part S (x - m) + b and of the
+    // rest, within 5 standard errors.
+    let (code, v, err) = hodge(&["--source", "S", "--error", "E"]);
+    assert_eq!(code, 0, "{err}");
+    let s = floats(&v["S"]);
+    let sigma = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 0.5]);
+    let e = DMatrix::from_row_slice(2, 2, &[1.0, -2.0, 0.5, 1.0]);
+    let b = DVector::from_vec(vec![0.25, 0.0]);
+    let l = sigma.cholesky().expect("SPD").l();
+    let mut state = 0x5eed_u64;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (((z ^ (z >> 31)) >> 11) + 1) as f64 / (1u64 << 53) as f64
+    };
+    let n = 200_000;
+    let mut sums = [[0.0f64; 2]; 3];
+    for _ in 0..n {
+        let (u, w) = (uniform(), uniform());
+        let r = (-2.0 * u.ln()).sqrt();
+        let z = DVector::from_vec(vec![
+            r * (std::f64::consts::TAU * w).cos(),
+            r * (std::f64::consts::TAU * w).sin(),
+        ]);
+        let y = &l * z; // x - m
+        let err_v = &e * &y + &b;
+        let grad_v = &s * &y + &b;
+        let sol_v = &err_v - &grad_v;
+        for (k, x) in [
+            err_v.norm_squared(),
+            grad_v.norm_squared(),
+            sol_v.norm_squared(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sums[k][0] += x;
+            sums[k][1] += x * x;
+        }
+    }
+    for (k, key) in ["norm2_error", "norm2_gradient", "norm2_solenoidal"]
+        .into_iter()
+        .enumerate()
+    {
+        let mean = sums[k][0] / n as f64;
+        let var = sums[k][1] / n as f64 - mean * mean;
+        let se = (var / n as f64).sqrt();
+        let got = v[key].as_f64().unwrap();
+        assert!(
+            (got - mean).abs() <= 5.0 * se,
+            "{key}: {got} vs {mean} +- {se}"
+        );
+    }
+    // The usual guess, the symmetric part of E, is not the projection here.
+    assert_eq!(v["symmetric_part_is_gradient"], false);
+    assert!(v["norm2_symmetric_part_difference"].as_f64().unwrap() > 0.1);
+}
+
+#[test]
+fn a_rotation_against_an_isotropic_gaussian_is_invisible_and_large() {
+    let (code, v, err) = hodge(&["--source", "I", "--error", "Rot"]);
+    assert_eq!(code, 0, "{err}");
+    // ||e||^2 = tr(E Sigma E^T) = 2 (9 + 9) = 36, all solenoidal.
+    assert_eq!(v["exact_values"]["norm2_error"], "36");
+    assert_eq!(v["exact_values"]["norm2_gradient"], "0");
+    assert_eq!(v["exact_values"]["norm2_solenoidal"], "36");
+    assert_eq!(v["exact_values"]["Omega"][0][1], "-6");
+}
+
+#[test]
+fn in_one_dimension_every_linear_error_is_a_gradient() {
+    let (code, v, err) = hodge(&["--source", "One", "--error", "L1"]);
+    assert_eq!(code, 0, "{err}");
+    // ||e||^2 = 9 * 0.7 + 0.25, all of it gradient.
+    assert_eq!(v["exact_values"]["norm2_error"], "131/20");
+    assert_eq!(v["exact_values"]["norm2_gradient"], "131/20");
+    assert_eq!(v["exact_values"]["norm2_solenoidal"], "0");
+}
+
+#[test]
+fn an_affine_field_is_decomposed_exactly_and_its_offset_measured_from_the_mean() {
+    // F(x) = [[2, 1], [-1, 0]] x + [-1, 1]: at the mean m = (1, -1), b = F(m) = (0, 0).
+    let (code, v, err) = hodge(&["--source", "S", "--error", "F"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], true);
+    assert_eq!(v["exact_values"]["shift"], serde_json::json!(["0", "0"]));
+    let sigma = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 0.5]);
+    let e = DMatrix::from_row_slice(2, 2, &[2.0, 1.0, -1.0, 0.0]);
+    let want = kronecker_solve(&sigma, &(&e * &sigma + &sigma * e.transpose()));
+    assert!((floats(&v["S"]) - want).norm() < 1e-14);
+}
+
+#[test]
+fn a_one_component_mixture_is_the_gaussian_it_describes() {
+    let (code, a, err) = hodge(&["--source", "M1", "--error", "E"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, b, _) = hodge(&["--source", "S", "--error", "E"]);
+    for key in ["norm2_error", "norm2_gradient", "norm2_solenoidal"] {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-14 * y, "{key}: {x} {y}");
+    }
+}
+
+#[test]
+fn a_time_dependent_error_against_a_marginal_is_exact_where_the_schedule_is_rational() {
+    // Rectified flow at t = 1/2: alpha = sigma = 1/2, so Sigma_t = Sigma/4 + I/4 and
+    // m_t = m/2; E(t) = [[t, 1], [0, 0]] = [[1/2, 1], [0, 0]].
+    let (code, v, err) = hodge(&[
+        "--source",
+        "S",
+        "--error",
+        "T",
+        "--process",
+        "rectified_flow",
+        "--t",
+        "1/2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], true);
+    let sigma = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 0.5]) * 0.25
+        + DMatrix::<f64>::identity(2, 2) * 0.25;
+    let e = DMatrix::from_row_slice(2, 2, &[0.5, 1.0, 0.0, 0.0]);
+    let want = kronecker_solve(&sigma, &(&e * &sigma + &sigma * e.transpose()));
+    assert!((floats(&v["S"]) - &want).norm() < 1e-15);
+    let norm = (&e * &sigma).component_mul(&e).sum();
+    assert!((v["norm2_error"].as_f64().unwrap() - norm).abs() < 1e-15);
+    // Under the cosine process at t = 1/3, alpha^2 = cos(pi/6)^2 = 3/4 is still rational;
+    // at t = 0.3 it is not: the eigenbasis path.
+    let (code, v, err) = hodge(&[
+        "--source",
+        "S",
+        "--error",
+        "T",
+        "--process",
+        "cosine",
+        "--t",
+        "1/3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], true);
+    let (code, v, err) = hodge(&[
+        "--source",
+        "S",
+        "--error",
+        "T",
+        "--process",
+        "cosine",
+        "--t",
+        "0.3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact"], false);
+    let angle = 0.15 * std::f64::consts::PI;
+    let (a, s) = (angle.cos(), angle.sin());
+    let sigma = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 0.5]) * (a * a)
+        + DMatrix::<f64>::identity(2, 2) * (s * s);
+    let e = DMatrix::from_row_slice(2, 2, &[0.3, 1.0, 0.0, 0.0]);
+    let want = kronecker_solve(&sigma, &(&e * &sigma + &sigma * e.transpose()));
+    assert!((floats(&v["S"]) - &want).norm() < 1e-14 * want.norm());
+}
+
+#[test]
+fn the_invisibility_proof_is_symbolic_for_library_and_generic_processes() {
+    let (code, v, err) = hodge(&[
+        "--source",
+        "C3",
+        "--error",
+        "E3",
+        "--process",
+        "vp_linear",
+        "--t",
+        "0.3",
+        "--prove-invisible",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let p = &v["invisible"];
+    assert_eq!(p["proved"], true);
+    assert_eq!(p["dimension"], 3);
+    let steps = p["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 8);
+    assert!(steps.iter().all(|s| s["verdict"] == "proved"), "{steps:?}");
+}
+
+#[test]
+fn text_and_latex_show_the_exact_values() {
+    let f = scratch_file("hodge.dsym", FILE);
+    let (code, out, err) = run(&["hodge", &f, "--source", "S", "--error", "E"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("method: exact (rational arithmetic)"), "{out}");
+    assert!(out.contains("||e||^2               = 261/80 ="), "{out}");
+    assert!(out.contains("note: the symmetric part of E"), "{out}");
+    let (code, out, err) = run(&[
+        "hodge", &f, "--source", "S", "--error", "E", "--format", "latex",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("\\documentclass{article}"), "{out}");
+    assert!(out.contains("\\|e\\|^2 &= \\frac{261}{80}"), "{out}");
+    assert!(out.contains("\\begin{pmatrix}"), "{out}");
+}
+
+#[test]
+fn bad_errors_and_arguments_get_located_diagnostics() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "error E = linear(matrix = [[1, 0], [0]]);",
+            "diffsym::error::shape",
+            "a row of the matrix has 1 entries",
+        ),
+        (
+            "error E = linear(matrix = [[1, 0], [0, 1]], shift = [1]);",
+            "diffsym::error::shape",
+            "the shift has 1 entries",
+        ),
+        (
+            "error E = field([x1, x3]);",
+            "diffsym::error::variable",
+            "`x3` is not a coordinate of this 2-dimensional field",
+        ),
+        ("error E = field([x1, y]);", "diffsym::lower", "y"),
+        (
+            "error E = curl([x1]);",
+            "diffsym::error::kind",
+            "unknown kind of error `curl`",
+        ),
+        (
+            "error E = linear([[1]]);",
+            "diffsym::source::argument",
+            "the arguments of linear are named",
+        ),
+        (
+            "error E = field(components = [x1]);",
+            "diffsym::error::argument",
+            "one list",
+        ),
+        (
+            "error E = linear(matrix = [[1]]);\nerror E = linear(matrix = [[2]]);",
+            "diffsym::error::duplicate",
+            "defined twice",
+        ),
+        (
+            "error E = linear(matrix = []);",
+            "diffsym::error::shape",
+            "at least one dimension",
+        ),
+        (
+            "source B = gaussian([1, 2]);",
+            "diffsym::source::argument",
+            "the arguments of gaussian are named",
+        ),
+    ];
+    for (decl, code_text, message) in cases {
+        let f = scratch_file(
+            "bad.dsym",
+            format!("source S = gaussian(spectrum = [1, 2]);\n{decl}\n"),
+        );
+        let (code, out, err) = run(&["hodge", &f, "--source", "S", "--error", "E"]);
+        assert_eq!(code, 2, "{decl}: {out}");
+        assert!(out.is_empty());
+        assert!(err.contains(code_text), "{decl}: {err}");
+        assert!(err.contains(message), "{decl}: {err}");
+        assert!(
+            err.contains("bad.dsym:2:") || err.contains("bad.dsym:3:"),
+            "{decl}: {err}"
+        );
+    }
+    let f = scratch_file("hodge.dsym", FILE);
+    for (args, code_text, message) in [
+        (
+            vec!["--source", "I", "--error", "E3"],
+            "diffsym::error::shape",
+            "error `E3` has dimension 3 but source `I` has dimension 2",
+        ),
+        (
+            vec!["--source", "I", "--error", "Nope"],
+            "diffsym::cli::error",
+            "no error named `Nope`",
+        ),
+        (
+            vec!["--source", "S", "--error", "T"],
+            "diffsym::cli::t",
+            "depends on t: give the time with --process P --t T",
+        ),
+        (
+            vec![
+                "--source",
+                "S",
+                "--error",
+                "E",
+                "--process",
+                "vp_linear",
+                "--t",
+                "2",
+            ],
+            "diffsym::cli::t",
+            "outside [0, 1]",
+        ),
+    ] {
+        let mut argv = vec!["hodge", f.as_str()];
+        argv.extend(args);
+        let (code, out, err) = run(&argv);
+        assert_eq!(code, 2, "{argv:?}: {out}");
+        assert!(
+            err.contains(code_text) && err.contains(message),
+            "{argv:?}: {err}"
+        );
+    }
+    // --t without --process is a usage error.
+    let (code, _, err) = run(&["hodge", &f, "--source", "S", "--error", "E", "--t", "0.5"]);
+    assert_eq!(code, 2, "{err}");
+}
