@@ -11,6 +11,7 @@ mod exact;
 pub mod flowmap;
 pub(crate) mod grid;
 pub mod grid_search;
+pub mod hodge;
 pub(crate) mod kl;
 pub(crate) mod leading;
 pub(crate) mod lower;
