@@ -6,11 +6,17 @@
 //! - [`gaussian`]: the exact decomposition for a Gaussian p and an affine e (a Lyapunov
 //!   equation), in rational arithmetic where the data are rational;
 //! - [`invisible`]: the symbolic proof that a solenoidal error leaves the covariance
-//!   dynamics of the probability-flow ODE and the reverse SDE unchanged.
+//!   dynamics of the probability-flow ODE and the reverse SDE unchanged;
+//! - [`estimate`]: the projection onto gradients estimated without the true score (Stein's
+//!   identity, polynomial potentials), for mixtures and non-linear errors;
+//! - [`poisson`]: a finite-volume solve of the weighted Poisson problem in 2-D, the
+//!   reference the estimator is validated against.
 
+pub mod estimate;
 pub mod gaussian;
 pub mod invisible;
 pub mod lower;
+pub mod poisson;
 
 use num_rational::BigRational;
 
