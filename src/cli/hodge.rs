@@ -10,10 +10,14 @@ use serde::Serialize;
 use super::args::{Params, in_unit_interval};
 use super::load::{Analysis, load_analysis};
 use super::output::{Format, Outcome, Report, cli_error};
+use crate::analysis::Mixture;
+use crate::analysis::hodge::estimate::{self, Integration};
 use crate::analysis::hodge::gaussian::{self, Decomposition, Moments};
 use crate::analysis::hodge::invisible::{self, Proof};
 use crate::analysis::hodge::lower::{ScoreError, ValueError};
+use crate::analysis::hodge::poisson;
 use crate::analysis::hodge::{Scalar, value_at};
+use crate::analysis::mixture::Covariance;
 use crate::diag::{Diag, codes};
 use crate::expr::{Pool, eval, print};
 use crate::process::{self, Process, checks::Verdict, time_symbol};
@@ -42,6 +46,22 @@ pub(super) struct HodgeArgs {
     /// dynamics of the PF-ODE and the reverse SDE unchanged along the process
     #[arg(long, requires = "process")]
     prove_invisible: bool,
+    /// Largest degree of the polynomial potentials of the estimator (mixtures and
+    /// non-linear errors), from 1 to 40: the estimates for degrees 1..D rise to
+    /// ||grad part||^2
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=40))]
+    degree: u32,
+    /// Estimate by seeded Monte Carlo with this many samples instead of the default
+    /// (Gauss-Hermite quadrature per component up to dimension 3, 20000 samples beyond)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(100..=10_000_000))]
+    samples: Option<u32>,
+    /// The seed of --samples
+    #[arg(long, default_value_t = 0x4d0d_9e00, requires = "samples")]
+    seed: u64,
+    /// In dimension 2, also solve div(p grad phi) = div(p e) by finite volumes on this many
+    /// cells per axis (2 to 512; second-order), a reference for the estimator
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=512))]
+    finite_volume: Option<u32>,
     /// Output format (the JSON keys are stable)
     #[arg(long, default_value = "text")]
     format: Format,
@@ -79,6 +99,13 @@ struct HodgeReport {
     exact_values: Option<ExactValues>,
     /// The estimator's `{degree, norm2_gradient}` rows (empty for the exact decomposition).
     estimates: Vec<EstimateRow>,
+    /// Estimator only: integration points (quadrature nodes or samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    points: Option<usize>,
+    /// Estimator in dimension 2 with --finite-volume: the reference ||grad part||^2 and
+    /// its grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finite_volume: Option<FiniteVolume>,
     #[serde(skip_serializing_if = "Option::is_none")]
     invisible: Option<ProofReport>,
     #[serde(skip)]
@@ -95,6 +122,14 @@ struct ExactValues {
     norm2_error: String,
     norm2_gradient: String,
     norm2_solenoidal: String,
+}
+
+#[derive(Serialize)]
+struct FiniteVolume {
+    cells: usize,
+    /// The box, per axis: [lo, hi].
+    bounds: [[f64; 2]; 2],
+    norm2_gradient: f64,
 }
 
 #[derive(Serialize)]
@@ -202,6 +237,8 @@ impl HodgeReport {
                 norm2_solenoidal: text(&out.norm2_solenoidal),
             }),
             estimates: Vec::new(),
+            points: None,
+            finite_volume: None,
             invisible,
             latex: Some(LatexParts {
                 s: latex_matrix(&out.s),
@@ -265,26 +302,75 @@ impl Report for HodgeReport {
             s,
             "method: {}",
             match self.method.as_str() {
-                "exact" => "exact (rational arithmetic)",
-                "eigenbasis" => "eigenbasis of Sigma (f64)",
-                other => other,
+                "exact" => "exact (rational arithmetic)".to_owned(),
+                "eigenbasis" => "eigenbasis of Sigma (f64)".to_owned(),
+                other => format!(
+                    "{other}, on {} points (Stein's identity: the true score is not used)",
+                    self.points.unwrap_or(0)
+                ),
             }
         );
-        let _ = writeln!(
-            s,
-            "||e||^2               = {}",
-            self.exact_or(|v| v.norm2_error.clone(), self.norm2_error)
-        );
-        let _ = writeln!(
-            s,
-            "||grad part||^2       = {}",
-            self.exact_or(|v| v.norm2_gradient.clone(), self.norm2_gradient)
-        );
-        let _ = writeln!(
-            s,
-            "||solenoidal part||^2 = {}",
-            self.exact_or(|v| v.norm2_solenoidal.clone(), self.norm2_solenoidal)
-        );
+        if !self.estimates.is_empty() {
+            let _ = writeln!(s, "||e||^2               = {:.16e}", self.norm2_error);
+            // Galerkin with exact integration rises to the projection from below; with
+            // Monte Carlo the sample fit adds noise and an O(m/N) upward bias.
+            let sampled = self.estimates.iter().any(|e| e.standard_error.is_some());
+            let (ge, le, how) = if sampled {
+                ("~", "~", "a Monte Carlo estimate")
+            } else {
+                (">=", "<=", "an estimate from below")
+            };
+            let _ = writeln!(
+                s,
+                "||grad part||^2      {ge} {:.16e} (degree {}, {how})",
+                self.norm2_gradient,
+                self.estimates.len()
+            );
+            let _ = writeln!(
+                s,
+                "||solenoidal part||^2 {le} {:.16e}",
+                self.norm2_solenoidal
+            );
+            let _ = writeln!(
+                s,
+                "{:>6}  {:>24}  {:>14}",
+                "degree", "||Pi_D e||^2", "std. error"
+            );
+            for r in &self.estimates {
+                let se = r
+                    .standard_error
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3e}"));
+                let _ = writeln!(s, "{:>6}  {:>24.16e}  {se:>14}", r.degree, r.norm2_gradient);
+            }
+            if let Some(fv) = &self.finite_volume {
+                let _ = writeln!(
+                    s,
+                    "finite volumes, {0} x {0} cells on [{1}, {2}] x [{3}, {4}]: ||grad part||^2 = {5:.16e}",
+                    fv.cells,
+                    fv.bounds[0][0],
+                    fv.bounds[0][1],
+                    fv.bounds[1][0],
+                    fv.bounds[1][1],
+                    fv.norm2_gradient
+                );
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "||e||^2               = {}",
+                self.exact_or(|v| v.norm2_error.clone(), self.norm2_error)
+            );
+            let _ = writeln!(
+                s,
+                "||grad part||^2       = {}",
+                self.exact_or(|v| v.norm2_gradient.clone(), self.norm2_gradient)
+            );
+            let _ = writeln!(
+                s,
+                "||solenoidal part||^2 = {}",
+                self.exact_or(|v| v.norm2_solenoidal.clone(), self.norm2_solenoidal)
+            );
+        }
         let matrix =
             |s: &mut String, name: &str, m: &[Vec<f64>], exact: Option<&Vec<Vec<String>>>| {
                 let _ = writeln!(s, "{name} =");
@@ -321,19 +407,6 @@ impl Report for HodgeReport {
                 "note: the symmetric part of E, (E + E^T)/2, is not the gradient part S (it is only when Sigma is a multiple of I): ||((E + E^T)/2 - S)(x - m)||^2 = {:.16e}",
                 self.norm2_symmetric_part_difference.unwrap_or(f64::NAN)
             );
-        }
-        if !self.estimates.is_empty() {
-            let _ = writeln!(
-                s,
-                "{:>6}  {:>24}  {:>14}",
-                "degree", "||Pi_D e||^2", "std. error"
-            );
-            for r in &self.estimates {
-                let se = r
-                    .standard_error
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3e}"));
-                let _ = writeln!(s, "{:>6}  {:>24.16e}  {se:>14}", r.degree, r.norm2_gradient);
-            }
         }
         if let Some(p) = &self.invisible {
             let _ = writeln!(
@@ -459,6 +532,162 @@ fn marginal(
     })
 }
 
+/// alpha and sigma of the process at `t` in f64, or (1, 0) for the source itself.
+fn scale_at(
+    pool: &mut Pool,
+    process: Option<&Process>,
+    t: Option<&BigRational>,
+) -> Result<(f64, f64), Vec<Diag>> {
+    let (Some(process), Some(t)) = (process, t) else {
+        return Ok((1.0, 0.0));
+    };
+    let ts = time_symbol(pool);
+    let mut at = |name: &str| {
+        let e = process.quantity(name).ok_or_else(|| {
+            cli_error(
+                codes::ANALYSIS_PROCESS,
+                format!("process `{}` has no {name}", process.name),
+            )
+        })?;
+        value_at(pool, e, ts, Some(t))
+            .map(|s| s.value)
+            .map_err(|why| {
+                cli_error(
+                    codes::ANALYSIS_PROCESS,
+                    format!("{name} of process `{}` at t = {t}: {why}", process.name),
+                )
+            })
+    };
+    Ok((at("alpha")?, at("sigma")?))
+}
+
+/// The estimated decomposition: a mixture, or an error that is not affine.
+fn estimated(
+    a: &HodgeArgs,
+    head: Head,
+    loaded: &mut Analysis,
+    error: &ScoreError,
+    t: Option<&BigRational>,
+    invisible: Option<ProofReport>,
+) -> Result<Outcome, Vec<Diag>> {
+    let mixture = super::stiffness::mixture_of(loaded)?;
+    let process = loaded.process.clone();
+    let (alpha, sigma) = scale_at(&mut loaded.pool, process.as_ref(), t)?;
+    let d = mixture.dimension;
+    // The mean the error is measured against: that of the marginal.
+    let mean: Vec<f64> = (0..d)
+        .map(|i| {
+            alpha
+                * mixture
+                    .components
+                    .iter()
+                    .zip(&mixture.weights)
+                    .map(|(c, w)| w * c.mean[i])
+                    .sum::<f64>()
+        })
+        .collect();
+    let field = error
+        .evaluator(t, &mean)
+        .map_err(|e| value_error(e, error, loaded))?;
+    let integration = match a.samples {
+        Some(n) => Integration::MonteCarlo {
+            samples: n as usize,
+            seed: a.seed,
+        },
+        None => estimate::default_integration(d),
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        cli_error(
+            codes::ANALYSIS_HODGE,
+            format!("the estimate of error `{}`: {e}", error.name),
+        )
+    };
+    let p = estimate::project(
+        &mixture,
+        alpha,
+        sigma,
+        &*field,
+        a.degree as usize,
+        integration,
+    )
+    .map_err(|e| fail(&e))?;
+    let finite_volume = match a.finite_volume {
+        None => None,
+        Some(_) if d != 2 => {
+            return Err(cli_error(
+                codes::CLI_USAGE,
+                format!("--finite-volume solves in dimension 2; this source has dimension {d}"),
+            ));
+        }
+        Some(cells) => {
+            let bounds = box_of(&mixture, alpha, sigma);
+            let v = poisson::reference_2d(&mixture, alpha, sigma, &*field, bounds, cells as usize)
+                .map_err(|e| fail(&e))?;
+            Some(FiniteVolume {
+                cells: cells as usize,
+                bounds: [[bounds[0].0, bounds[0].1], [bounds[1].0, bounds[1].1]],
+                norm2_gradient: v,
+            })
+        }
+    };
+    let last = p.estimates.last().map_or(0.0, |e| e.norm2_gradient);
+    let method = match p.method {
+        Integration::Quadrature => "estimator (Gauss-Hermite quadrature)",
+        Integration::MonteCarlo { .. } => "estimator (Monte Carlo)",
+    };
+    let report = HodgeReport {
+        source: head.source,
+        error: head.error,
+        process: head.process,
+        t: head.t,
+        dimension: d,
+        method: method.to_owned(),
+        exact: false,
+        norm2_error: p.norm2_error,
+        norm2_gradient: last,
+        norm2_solenoidal: (p.norm2_error - last).max(0.0),
+        s: None,
+        omega: None,
+        shift: None,
+        symmetric_part_is_gradient: None,
+        norm2_symmetric_part_difference: None,
+        exact_values: None,
+        estimates: p
+            .estimates
+            .iter()
+            .map(|e| EstimateRow {
+                degree: e.degree,
+                norm2_gradient: e.norm2_gradient,
+                standard_error: e.standard_error,
+            })
+            .collect(),
+        points: Some(p.points),
+        finite_volume,
+        invisible,
+        latex: None,
+    };
+    Ok(Outcome::ok(report.render(a.format)))
+}
+
+/// The box of a finite-volume solve: every component's mean +- 10 of its largest standard
+/// deviation, per axis.
+fn box_of(mixture: &Mixture, alpha: f64, sigma: f64) -> [(f64, f64); 2] {
+    let mut bounds = [(f64::INFINITY, f64::NEG_INFINITY); 2];
+    for c in &mixture.components {
+        let largest = match &c.cov {
+            Covariance::Isotropic(v) => *v,
+            Covariance::Eigen { values, .. } => values.iter().copied().fold(0.0, f64::max),
+        };
+        let sd = (alpha * alpha * largest + sigma * sigma).sqrt();
+        for (axis, b) in bounds.iter_mut().enumerate() {
+            let m = alpha * c.mean[axis];
+            b.0 = b.0.min(m - 10.0 * sd);
+            b.1 = b.1.max(m + 10.0 * sd);
+        }
+    }
+    bounds
+}
+
 /// The error named `name`, with the list of declared errors when there is none.
 fn take_error(loaded: &mut Analysis, name: &str) -> Result<ScoreError, Vec<Diag>> {
     match loaded.errors.iter().position(|e| e.name == name) {
@@ -550,10 +779,7 @@ pub(super) fn run(a: &HodgeArgs) -> Result<Outcome, Vec<Diag>> {
         .clone()
         .or_else(|| loaded.source.as_ref().map(Moments::from_source));
     let (Some(affine), Some(moments)) = (affine, moments) else {
-        return Err(cli_error(
-            codes::CLI_SOURCE,
-            "the decomposition of a non-linear error or against a mixture is estimated; this build has only the exact Gaussian case",
-        ));
+        return estimated(a, head, &mut loaded, &error, t.as_ref(), invisible);
     };
     let p = match (&loaded.process, &t) {
         (Some(process), Some(t)) => {
@@ -563,7 +789,7 @@ pub(super) fn run(a: &HodgeArgs) -> Result<Outcome, Vec<Diag>> {
         _ => moments,
     };
     let out = gaussian::decompose(&p, &affine)
-        .map_err(|e| cli_error(codes::ANALYSIS_PROCESS, e.to_string()))?;
+        .map_err(|e| cli_error(codes::ANALYSIS_HODGE, e.to_string()))?;
     let report = HodgeReport::from_decomposition(head, &out, invisible);
     let failed = report.invisible.as_ref().is_some_and(|p| !p.proved);
     let mut outcome = Outcome::ok(report.render(a.format));

@@ -141,6 +141,10 @@ codes! {
     /// J) does not exist: wrong sampler or grid, a divergent J, a prior that is not the
     /// marginal at t_max.
     ANALYSIS_LEADING = "diffsym::analysis::leading";
+    /// A Hodge decomposition or estimate that cannot be computed: values outside f64, an
+    /// error that is not finite where p has mass, a degree or sample count beyond the work
+    /// bound, a finite-volume solve that does not converge.
+    ANALYSIS_HODGE = "diffsym::analysis::hodge";
 
     // The expansion of the KL in 1/N (`analysis::asymptotics`, `diffsym asymptotics`).
 
@@ -218,6 +222,8 @@ codes! {
     CLI_AT = "diffsym::cli::at";
     /// `--error` names no error of the file.
     CLI_ERROR = "diffsym::cli::error";
+    /// Flags that do not fit the input, e.g. a finite-volume solve outside dimension 2.
+    CLI_USAGE = "diffsym::cli::usage";
 
     // Files (`cli`).
 

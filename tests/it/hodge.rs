@@ -490,3 +490,122 @@ fn bad_errors_and_arguments_get_located_diagnostics() {
     let (code, _, err) = run(&["hodge", &f, "--source", "S", "--error", "E", "--t", "0.5"]);
     assert_eq!(code, 2, "{err}");
 }
+
+const MIXTURE: &str = "\
+source M = gmm(weights = [0.3, 0.7], means = [[-1.5, 0], [1.5, 0.5]], var = 0.5);
+source One = gaussian(spectrum = [0.7], mean = [0.5]);
+error Rot = linear(matrix = [[0, -1], [1, 0]]);
+error Sin = field([sin(x1) + x1^3/10]);
+error Bad = field([1/x1]);
+";
+
+fn estimate(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let f = scratch_file("mixture.dsym", MIXTURE);
+    let mut argv = vec!["hodge", &f, "--format", "json"];
+    argv.extend(args);
+    let (code, out, err) = run(&argv);
+    let v = if code == 0 {
+        serde_json::from_str(&out).expect("JSON")
+    } else {
+        serde_json::Value::Null
+    };
+    (code, v, err)
+}
+
+fn rows(v: &serde_json::Value) -> Vec<f64> {
+    v["estimates"]
+        .as_array()
+        .expect("estimates")
+        .iter()
+        .map(|r| r["norm2_gradient"].as_f64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn in_one_dimension_the_estimator_recovers_the_whole_error() {
+    // Every e in L^2(p) is a gradient in 1-D: the estimates rise to ||e||^2, which is
+    // checked against a fine trapezoid of E_p[e^2] here.
+    let (code, v, err) = estimate(&["--source", "One", "--error", "Sin", "--degree", "14"]);
+    assert_eq!(code, 0, "{err}");
+    let (s2, m) = (0.7f64, 0.5f64);
+    let n = 200_000;
+    let (lo, hi) = (m - 14.0 * s2.sqrt(), m + 14.0 * s2.sqrt());
+    let h = (hi - lo) / n as f64;
+    let norm2: f64 = (0..=n)
+        .map(|k| {
+            let x = lo + h * k as f64;
+            let e = x.sin() + x.powi(3) / 10.0;
+            let p = (-(x - m).powi(2) / (2.0 * s2)).exp() / (std::f64::consts::TAU * s2).sqrt();
+            let w = if k == 0 || k == n { 0.5 } else { 1.0 };
+            w * h * e * e * p
+        })
+        .sum();
+    let got = v["norm2_error"].as_f64().unwrap();
+    assert!((got - norm2).abs() <= 1e-10 * norm2, "{got} {norm2}");
+    let r = rows(&v);
+    assert!(r.windows(2).all(|w| w[1] >= w[0]), "{r:?}");
+    let last = *r.last().unwrap();
+    assert!((last - norm2).abs() <= 1e-8 * norm2, "{last} {norm2}");
+    assert_eq!(v["exact"], false);
+}
+
+#[test]
+fn on_a_two_mode_mixture_the_estimator_rises_towards_the_finite_volume_reference() {
+    let (code, v, err) = estimate(&[
+        "--source",
+        "M",
+        "--error",
+        "Rot",
+        "--degree",
+        "10",
+        "--finite-volume",
+        "96",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r = rows(&v);
+    assert_eq!(r.len(), 10);
+    assert!(r.windows(2).all(|w| w[1] >= w[0]), "{r:?}");
+    let fv = v["finite_volume"]["norm2_gradient"].as_f64().unwrap();
+    let last = *r.last().unwrap();
+    // From below, within the slow polynomial convergence on two modes (2% at degree 10).
+    assert!(
+        last <= fv * (1.0 + 1e-3) && last >= 0.95 * fv,
+        "{last} {fv}"
+    );
+    // ||e||^2 = E|x - mean|^2 for a rotation: the mixture's total variance, computed
+    // from its moments: 2 * 0.5 + the spread of the means about their mean.
+    let (w, m): ([f64; 2], [[f64; 2]; 2]) = ([0.3, 0.7], [[-1.5, 0.0], [1.5, 0.5]]);
+    let c = [
+        w[0] * m[0][0] + w[1] * m[1][0],
+        w[0] * m[0][1] + w[1] * m[1][1],
+    ];
+    let spread: f64 = (0..2)
+        .map(|k| w[k] * ((m[k][0] - c[0]).powi(2) + (m[k][1] - c[1]).powi(2)))
+        .sum();
+    let norm2 = v["norm2_error"].as_f64().unwrap();
+    assert!(
+        (norm2 - (1.0 + spread)).abs() < 1e-12,
+        "{norm2} {}",
+        1.0 + spread
+    );
+}
+
+#[test]
+fn estimator_refusals_are_diagnostics() {
+    for (args, code_text) in [
+        (
+            vec!["--source", "One", "--error", "Bad"],
+            "diffsym::analysis::hodge",
+        ),
+        (
+            vec!["--source", "One", "--error", "Sin", "--finite-volume", "32"],
+            "diffsym::cli::usage",
+        ),
+    ] {
+        let (code, _, err) = estimate(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(code_text), "{args:?}: {err}");
+    }
+    let (code, _, _) = estimate(&["--source", "M", "--error", "Rot", "--degree", "41"]);
+    assert_eq!(code, 2);
+}

@@ -137,6 +137,15 @@ pub enum EstimateError {
         "{samples} Monte Carlo samples are too few for {components} components (at least 2 each)"
     )]
     TooFewSamples { samples: usize, components: usize },
+    #[error(
+        "E_p |e|^2 does not settle as the quadrature is refined ({coarse:e} with {nodes} nodes per axis, {fine:e} with {finer}): the error is not square-integrable under p, or too rough to integrate"
+    )]
+    NotSquareIntegrable {
+        coarse: f64,
+        fine: f64,
+        nodes: usize,
+        finer: usize,
+    },
 }
 
 /// The largest degree accepted (the Hermite values stay far inside f64 at the nodes).
@@ -433,6 +442,71 @@ fn points(factors: &[Factor], d: usize, degree: usize, integration: Integration)
     out
 }
 
+/// Relative agreement of E_p |e|^2 on two Gauss-Hermite rules that [`square_integrable`]
+/// asks for. Both rules integrate a smooth e of polynomial growth to near rounding; a pole
+/// or a growth like exp(|x|^2) makes the finer rule's nodes, which reach closer to the
+/// pole and further into the tails, give a visibly different value.
+const SETTLED: f64 = 1e-6;
+
+/// Refuses an error whose E_p |e|^2 the quadrature cannot certify: compared on the rule
+/// [`project`] uses and on one with about twice the nodes per axis (a finite value at
+/// every node is no proof: `1/x` is finite at every Gauss-Hermite node).
+fn square_integrable(
+    factors: &[Factor],
+    d: usize,
+    degree: usize,
+    error: &dyn Fn(&[f64]) -> Vec<f64>,
+) -> Result<(), EstimateError> {
+    let nodes = nodes_per_dimension(d, degree);
+    // gauss_hermite is accurate to 700 nodes (beyond, its weights underflow to NaN).
+    let finer = (2 * nodes + 1).min(600);
+    let norm2 = |n: usize| -> Result<f64, EstimateError> {
+        let rule = gauss_hermite(n);
+        let total = n.pow(d as u32);
+        let mut z = vec![0.0; d];
+        let mut sum = 0.0;
+        for f in factors {
+            for index in 0..total {
+                let (mut rest, mut w) = (index, f.weight);
+                for za in z.iter_mut() {
+                    let (x, wa) = rule[rest % n];
+                    *za = x;
+                    w *= wa;
+                    rest /= n;
+                }
+                if w == 0.0 {
+                    continue;
+                }
+                let x: Vec<f64> = (&f.mean + &f.factor * DVector::from_column_slice(&z))
+                    .iter()
+                    .copied()
+                    .collect();
+                let e = error(&x);
+                let e2: f64 = e.iter().map(|v| v * v).sum();
+                if !e2.is_finite() {
+                    return Err(EstimateError::NonFinite {
+                        what: "the error field",
+                        point: x,
+                    });
+                }
+                sum += w * e2;
+            }
+        }
+        Ok(sum)
+    };
+    let (coarse, fine) = (norm2(nodes)?, norm2(finer)?);
+    if (coarse - fine).abs() <= SETTLED * fine.abs().max(f64::MIN_POSITIVE) {
+        Ok(())
+    } else {
+        Err(EstimateError::NotSquareIntegrable {
+            coarse,
+            fine,
+            nodes,
+            finer,
+        })
+    }
+}
+
 /// The mean and inverse square root of the covariance of the whole marginal.
 fn whitening(factors: &[Factor], d: usize) -> (DVector<f64>, DMatrix<f64>) {
     let mut mean = DVector::zeros(d);
@@ -503,6 +577,9 @@ pub fn project(
             points: planned,
             limit,
         });
+    }
+    if integration == Integration::Quadrature {
+        square_integrable(&factors, d, max_degree, error)?;
     }
     let pts = points(&factors, d, max_degree, integration);
     let n = pts.x.len();
