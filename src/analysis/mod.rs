@@ -13,6 +13,7 @@ pub(crate) mod grid;
 pub mod grid_search;
 pub(crate) mod kl;
 pub(crate) mod leading;
+pub mod learned;
 pub(crate) mod lower;
 pub mod mixture;
 pub(crate) mod normal;
