@@ -34,8 +34,9 @@
 //!   from the velocity's matrices L = diag(k) - (g2/2) E at both ends. A step that ends at
 //!   sigma = 0 is plain Euler (as in `kl.rs`).
 //!
-//! Where R (or g2) is infinite, at alpha = 0, the step is undefined unless the error is zero
-//! there: x0_hat = (x + s^2 s(x))/alpha carries s^2 e/alpha. Such a step is refused.
+//! Where R (or g2) is infinite, at alpha = 0 (or below sigma e^-36, a rounded zero such as
+//! cos(pi/2)), the step is undefined unless the error is zero there: x0_hat = (x + s^2
+//! s(x))/alpha carries s^2 e/alpha. Such a step is refused.
 //!
 //! The KL is formed from the Cholesky factor L of the output covariance relative to the
 //! source's, W = V^-1/2 C V^-1/2 = L L^T, term by term without cancellation:
@@ -117,6 +118,21 @@ impl Point {
     /// g2 = 2 s (s' - a' s/a): infinite (or NaN) where alpha = 0.
     fn g2(&self) -> f64 {
         2.0 * self.s * (self.ds - self.da * self.s / self.a)
+    }
+
+    /// alpha below sigma e^-36 is a rounded zero (as in kl.rs; cos(pi/2) = 6e-17): a
+    /// coefficient with 1/alpha is then infinite, not 1e16.
+    fn alpha_is_zero(&self) -> bool {
+        self.a <= self.s * (-36f64).exp()
+    }
+
+    /// `coef`, or infinity where alpha is a rounded zero.
+    fn over_alpha(&self, coef: f64) -> f64 {
+        if self.alpha_is_zero() {
+            f64::INFINITY
+        } else {
+            coef
+        }
     }
 }
 
@@ -253,8 +269,7 @@ fn points(sched: &dyn Schedule, sampler: Sampler, grid: &[f64]) -> Result<Vec<Po
     for w in pts.windows(2) {
         let (q, p) = (w[0], w[1]);
         match sampler {
-            // alpha below sigma e^-36 is a rounded zero (as in kl.rs).
-            Sampler::EulerMaruyama if p.a <= p.s * (-36f64).exp() => {
+            Sampler::EulerMaruyama if p.alpha_is_zero() => {
                 return Err(undefined(
                     sampler,
                     "alpha = 0, where the reverse SDE's g2 and f are infinite",
@@ -300,7 +315,7 @@ fn drift(
     );
     let mut l = DMatrix::from_diagonal(&kappa);
     let mut gb = DVector::zeros(lam.len());
-    add_error(&mut l, &mut gb, gamma, err, sampler, p.t)?;
+    add_error(&mut l, &mut gb, p.over_alpha(gamma), err, sampler, p.t)?;
     Ok((l, gb))
 }
 
@@ -325,13 +340,21 @@ fn step(
     let out = match sampler {
         Sampler::Ddim | Sampler::Dpm1 => {
             let mut a = diagonal(&|l| (p.a * q.a * l + p.s * q.s) / p.v(l));
-            add_error(&mut a, &mut c, p.s * x / p.a, ep, sampler, p.t)?;
+            add_error(
+                &mut a,
+                &mut c,
+                p.over_alpha(p.s * x / p.a),
+                ep,
+                sampler,
+                p.t,
+            )?;
             Affine { a, c, q: 0.0 }
         }
         Sampler::Ddpm => {
             let w = p.s * q.a + q.s * p.a;
             let mut a = diagonal(&|l| (p.a / q.a) * (q.v(l) / p.v(l)));
-            add_error(&mut a, &mut c, x * w / (p.a * q.a), ep, sampler, p.t)?;
+            let r = p.over_alpha(x * w / (p.a * q.a));
+            add_error(&mut a, &mut c, r, ep, sampler, p.t)?;
             let q_var = q.s * q.s * (x * w / (q.a * q.a * p.s * p.s));
             Affine { a, c, q: q_var }
         }
@@ -841,5 +864,213 @@ mod tests {
             eprintln!("{what}");
             assert!(rel(got, want) < tol, "{what}");
         }
+    }
+
+    /// int_0^T g2 Sigma_t dt / 2 for rectified flow (g2 = 2t/(1 - t)) of an isotropic
+    /// source s0 I, by hand: int 2t (1-t) = T^2 - 2T^3/3 and int 2t^3/(1-t) =
+    /// -2 (T^3/3 + T^2/2 + T) - 2 ln(1 - T), so half of s0 times the first plus the second.
+    fn half_int_g2_var(s0: f64, t: f64) -> f64 {
+        0.5 * (s0 * (t * t - 2.0 * t.powi(3) / 3.0)
+            - 2.0 * (t.powi(3) / 3.0 + t * t / 2.0 + t)
+            - 2.0 * (1.0 - t).ln())
+    }
+
+    /// A constant solenoidal error on an isotropic source has no gradient part; its
+    /// Girsanov bound is |Omega|_F^2 times half the integral of g2 v, and an offset b adds
+    /// |b|^2 int g2/2 = |b|^2 (-T - ln(1 - T)) to both. Rectified flow's g2 is not
+    /// integrable at t = 1, where the bound is refused.
+    #[test]
+    fn bounds_of_a_constant_solenoidal_error_in_closed_form() {
+        let s0 = 2.0;
+        let source = GaussianSource::from_spectrum("iso", vec![s0; 3], Some(vec![0.5, -1.0, 0.0]))
+            .expect("valid");
+        let omega = matrix(&OMEGA);
+        let w2 = omega.norm_squared();
+        let b = DVector::from_column_slice(&[0.1, 0.2, -0.3]);
+        let t_max = 0.9;
+        let pure: Field = {
+            let omega = omega.clone();
+            Box::new(move |_| (omega.clone(), DVector::zeros(3)))
+        };
+        let bounds = error_bounds(&RectifiedFlow, &source, &pure, 0.0, t_max).expect("finite");
+        let want = w2 * half_int_g2_var(s0, t_max);
+        assert_eq!(bounds.gradient_part, 0.0, "{bounds:?}");
+        assert!(rel(bounds.girsanov, want) < 1e-10, "{bounds:?} vs {want}");
+        let shifted: Field = {
+            let b = b.clone();
+            Box::new(move |_| (omega.clone(), b.clone()))
+        };
+        let bounds = error_bounds(&RectifiedFlow, &source, &shifted, 0.0, t_max).expect("finite");
+        let offset = b.norm_squared() * (-t_max - (1.0 - t_max).ln());
+        assert!(
+            rel(bounds.gradient_part, offset) < 1e-10,
+            "{bounds:?} vs {offset}"
+        );
+        assert!(rel(bounds.girsanov, want + offset) < 1e-10, "{bounds:?}");
+        let refused = error_bounds(&RectifiedFlow, &source, &pure, 0.0, 1.0);
+        let err = refused.expect_err("g2 is not integrable at t = 1");
+        assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR);
+    }
+
+    /// On the full source: the time-dependent solenoidal error Omega Sigma_t^-1 has no
+    /// gradient part; a general constant error's gradient part solves the Lyapunov
+    /// equation, here by its Kronecker form (I (x) Sigma_t + Sigma_t (x) I) vec S =
+    /// vec(E Sigma_t + Sigma_t E^T) with LU; both integrals by composite Simpson in the
+    /// original coordinates.
+    #[test]
+    fn bounds_on_a_full_source_against_simpson() {
+        let source = full_source();
+        let (t_min, t_max) = (0.05, 0.9);
+        let simpson = |f: &dyn Fn(f64) -> f64| {
+            let n = 2000;
+            let h = (t_max - t_min) / n as f64;
+            let mut acc = f(t_min) + f(t_max);
+            for i in 1..n {
+                acc += f(t_min + h * i as f64) * if i % 2 == 1 { 4.0 } else { 2.0 };
+            }
+            acc * h / 3.0
+        };
+        let g2 = |t: f64| 2.0 * t / (1.0 - t);
+        let sol: Field = Box::new(solenoidal);
+        let bounds = error_bounds(&RectifiedFlow, &source, &sol, t_min, t_max).expect("finite");
+        let want = simpson(&|t| {
+            let (e, _) = solenoidal(t);
+            0.5 * g2(t) * (&e * sigma_t(t) * e.transpose()).trace()
+        });
+        assert!(rel(bounds.girsanov, want) < 1e-10, "{bounds:?} vs {want}");
+        assert!(bounds.gradient_part < 1e-14 * bounds.girsanov, "{bounds:?}");
+        let e = DMatrix::from_row_slice(3, 3, &[0.2, 0.5, 0.0, -0.1, 0.3, 0.4, 0.2, 0.0, -0.1]);
+        let b = DVector::from_column_slice(&[0.3, -0.1, 0.2]);
+        let general: Field = {
+            let (e, b) = (e.clone(), b.clone());
+            Box::new(move |_| (e.clone(), b.clone()))
+        };
+        let bounds = error_bounds(&RectifiedFlow, &source, &general, t_min, t_max).expect("finite");
+        let want_full = simpson(&|t| {
+            0.5 * g2(t) * ((&e * sigma_t(t) * e.transpose()).trace() + b.norm_squared())
+        });
+        let want_grad = simpson(&|t| {
+            let st = sigma_t(t);
+            let eye = DMatrix::<f64>::identity(3, 3);
+            let k = eye.kronecker(&st) + st.kronecker(&eye);
+            let rhs = &e * &st + &st * e.transpose();
+            let vec_s = k
+                .lu()
+                .solve(&DVector::from_column_slice(rhs.as_slice()))
+                .expect("regular");
+            let s = DMatrix::from_column_slice(3, 3, vec_s.as_slice());
+            0.5 * g2(t) * ((&s * &st * &s).trace() + b.norm_squared())
+        });
+        assert!(
+            rel(bounds.girsanov, want_full) < 1e-10,
+            "{bounds:?} vs {want_full}"
+        );
+        assert!(
+            rel(bounds.gradient_part, want_grad) < 1e-10,
+            "{bounds:?} vs {want_grad}"
+        );
+        assert!(bounds.gradient_part < bounds.girsanov, "{bounds:?}");
+    }
+
+    /// What cannot be computed is refused, never returned as NaN.
+    #[test]
+    fn refusals() {
+        let source = full_source();
+        let sched = RectifiedFlow;
+        let grid = time_grid(&GridKind::Uniform, &sched, 8, 0.0, 0.9).expect("grid");
+        let fields: [(&str, Field); 4] = [
+            (
+                "a 2x2 error",
+                Box::new(|_| (DMatrix::zeros(2, 2), DVector::zeros(3))),
+            ),
+            (
+                "a short offset",
+                Box::new(|_| (DMatrix::zeros(3, 3), DVector::zeros(2))),
+            ),
+            (
+                "a NaN",
+                Box::new(|t| {
+                    (
+                        DMatrix::from_element(3, 3, (t - 0.45) / 0.0),
+                        DVector::zeros(3),
+                    )
+                }),
+            ),
+            (
+                "an infinite offset",
+                Box::new(|_| {
+                    (
+                        DMatrix::zeros(3, 3),
+                        DVector::from_element(3, f64::INFINITY),
+                    )
+                }),
+            ),
+        ];
+        for (what, field) in &fields {
+            for sampler in Sampler::ALL {
+                let err = learned_kl(&sched, &source, sampler, &grid, Start::Exact, field)
+                    .expect_err(what);
+                assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR, "{what}: {err:?}");
+            }
+            let err = error_bounds(&sched, &source, field, 0.0, 0.9).expect_err(what);
+            assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR, "{what}: {err:?}");
+        }
+        // At alpha = 0 (t = 1) x0_hat carries sigma^2 e/alpha: refused for a nonzero error,
+        // fine for a zero one.
+        let cosine = Tangent { gamma: 1.0 };
+        let to_one = time_grid(&GridKind::Uniform, &cosine, 8, 0.0, 1.0).expect("grid");
+        let constant: Field = Box::new(|_| (DMatrix::identity(3, 3) * 0.1, DVector::zeros(3)));
+        let zero = no_error(3);
+        for sampler in [Sampler::Ddim, Sampler::Euler, Sampler::Heun, Sampler::Ddpm] {
+            let err = learned_kl(&cosine, &source, sampler, &to_one, Start::Prior, &constant)
+                .expect_err("infinite coefficient");
+            assert_eq!(err.code, codes::ANALYSIS_SAMPLER, "{sampler:?}: {err:?}");
+            let ok = learned_kl(&cosine, &source, sampler, &to_one, Start::Prior, &zero);
+            assert!(ok.is_ok_and(|k| k.kl_src_out.is_finite()), "{sampler:?}");
+        }
+        // A grid that is not ascending; bounds on an empty interval.
+        let err = learned_kl(
+            &sched,
+            &source,
+            Sampler::Ddim,
+            &[0.5, 0.1],
+            Start::Exact,
+            &zero,
+        )
+        .expect_err("descending");
+        assert_eq!(err.code, codes::ANALYSIS_SAMPLER);
+        let err = error_bounds(&sched, &source, &zero, 0.5, 0.5).expect_err("empty");
+        assert_eq!(err.code, codes::ANALYSIS_GRID);
+        // Work above the budget is refused before any: 1000 dimensions, 10 steps.
+        let big = GaussianSource::from_spectrum("big", vec![1.0; 1000], None).expect("valid");
+        let grid = time_grid(&GridKind::Uniform, &sched, 10, 0.0, 0.9).expect("grid");
+        let big_zero = no_error(1000);
+        let err = learned_kl(&sched, &big, Sampler::Ddim, &grid, Start::Exact, &big_zero)
+            .expect_err("too much work");
+        assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR);
+        let err = error_bounds(&sched, &big, &big_zero, 0.0, 0.9).expect_err("too much work");
+        assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR);
+    }
+
+    /// An output covariance that is not positive definite is an infinite KL, as in kl.rs.
+    #[test]
+    fn a_degenerate_output_is_an_infinite_kl() {
+        let v = [1.0, 2.0];
+        let mu = DVector::zeros(2);
+        for bad in [[1.0, 2.0, 2.0, 1.0], [0.0; 4]] {
+            let kl = gaussian_kl(&mu, &DMatrix::from_row_slice(2, 2, &bad), &v);
+            assert_eq!(
+                (kl.kl_src_out, kl.kl_out_src),
+                (f64::INFINITY, f64::INFINITY)
+            );
+        }
+        // A positive definite one against the textbook formula.
+        let cov = DMatrix::from_row_slice(2, 2, &[1.5, 0.3, 0.3, 1.0]);
+        let mu = DVector::from_column_slice(&[0.2, -0.4]);
+        let src = DMatrix::from_diagonal(&DVector::from_column_slice(&v));
+        let kl = gaussian_kl(&mu, &cov, &v);
+        let zero = DVector::zeros(2);
+        assert!(rel(kl.kl_src_out, naive_kl(&zero, &src, &mu, &cov)) < 1e-14);
+        assert!(rel(kl.kl_out_src, naive_kl(&mu, &cov, &zero, &src)) < 1e-14);
     }
 }
