@@ -520,7 +520,7 @@ fn gaussian_kl(mu: &DVector<f64>, cov: &DMatrix<f64>, v: &[f64]) -> Kl {
     }
 }
 
-/// The Girsanov bound on [t_min, t_max] (module docs of [`ErrorBounds`]): E_{p_t}|e_t|^2 =
+/// The bounds of [`ErrorBounds`] on [t_min, t_max]: E_{p_t}|e_t|^2 =
 /// tr(E Sigma_t E^T) + |b|^2, and for the gradient part tr(S Sigma_t S) + |b|^2 with S
 /// solving S Sigma_t + Sigma_t S = E Sigma_t + Sigma_t E^T, in the source's eigenbasis
 /// S_ij = C_ij/(v_i + v_j). Integrated by tanh-sinh; a divergent integral (g2 not
@@ -907,6 +907,9 @@ mod tests {
             "{bounds:?} vs {offset}"
         );
         assert!(rel(bounds.girsanov, want + offset) < 1e-10, "{bounds:?}");
+        let none = error_bounds(&RectifiedFlow, &source, &no_error(3), 0.0, t_max);
+        let none = none.expect("finite");
+        assert_eq!((none.girsanov, none.gradient_part), (0.0, 0.0));
         let refused = error_bounds(&RectifiedFlow, &source, &pure, 0.0, 1.0);
         let err = refused.expect_err("g2 is not integrable at t = 1");
         assert_eq!(err.code, codes::ANALYSIS_SCORE_ERROR);
