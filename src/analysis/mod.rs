@@ -14,6 +14,7 @@ pub mod grid_search;
 pub mod hodge;
 pub(crate) mod kl;
 pub(crate) mod leading;
+pub mod learned;
 pub(crate) mod lower;
 pub mod mixture;
 pub(crate) mod normal;

@@ -135,6 +135,9 @@ codes! {
     /// A sampler undefined at a grid point or run on a grid that is not ascending, or a KL
     /// gradient that needs derivatives that are not finite.
     ANALYSIS_SAMPLER = "diffsym::analysis::sampler";
+    /// A linear score error of the wrong shape or with values that are not finite, work
+    /// beyond the budget of the d x d recursion, or an error bound whose integral diverges.
+    ANALYSIS_SCORE_ERROR = "diffsym::analysis::score_error";
     /// An optimal schedule asked of an empty or non-positive spectrum.
     ANALYSIS_SCHEDULE = "diffsym::analysis::schedule";
     /// The leading N^-2 term of the KL (the c_2 line of `plot kl`, the schedule functional
