@@ -9,6 +9,7 @@ use num_rational::BigRational;
 
 use super::load::{Analysis, AtProcess, load_analysis, read_source};
 use super::output::cli_error;
+use crate::analysis::hodge::lower::ScoreError;
 use crate::analysis::{self, GaussianSource, GridKind, Sampler, Start};
 use crate::diag::{Diag, codes};
 use crate::expr::{Pool, eval};
@@ -54,6 +55,27 @@ impl Target {
         let source = loaded.gaussian_source()?;
         let process = loaded.process.expect("a process was asked for");
         Ok((loaded.pool, process, source, at_process))
+    }
+}
+
+impl Target {
+    /// [`Target::load`], and the score error `name` declared in FILE.
+    pub fn load_with_error(
+        &self,
+        params: &Params,
+        name: &str,
+    ) -> Result<(Pool, Process, GaussianSource, AtProcess, ScoreError), Vec<Diag>> {
+        let mut loaded = load_analysis(
+            &self.file,
+            Some(&self.process),
+            Some(&self.source),
+            &params.params,
+        )?;
+        let at_process = loaded.at_process();
+        let error = loaded.take_error(name)?;
+        let source = loaded.gaussian_source()?;
+        let process = loaded.process.expect("a process was asked for");
+        Ok((loaded.pool, process, source, at_process, error))
     }
 }
 

@@ -688,28 +688,6 @@ fn box_of(mixture: &Mixture, alpha: f64, sigma: f64) -> [(f64, f64); 2] {
     bounds
 }
 
-/// The error named `name`, with the list of declared errors when there is none.
-fn take_error(loaded: &mut Analysis, name: &str) -> Result<ScoreError, Vec<Diag>> {
-    match loaded.errors.iter().position(|e| e.name == name) {
-        Some(k) => Ok(loaded.errors.swap_remove(k)),
-        None => {
-            let names: Vec<&str> = loaded.errors.iter().map(|e| e.name.as_str()).collect();
-            let help = if names.is_empty() {
-                "declare one, e.g. `error E = linear(matrix = [[0, -1], [1, 0]]);`".to_owned()
-            } else {
-                format!("errors: {}", names.join(", "))
-            };
-            Err(vec![
-                Diag::new(
-                    codes::CLI_ERROR,
-                    format!("no error named `{name}` in `{}`", loaded.file.name),
-                )
-                .with_help(help),
-            ])
-        }
-    }
-}
-
 fn value_error(e: ValueError, error: &ScoreError, loaded: &Analysis) -> Vec<Diag> {
     let code = match e {
         ValueError::NeedsTime { .. } => codes::CLI_T,
@@ -729,7 +707,7 @@ pub(super) fn run(a: &HodgeArgs) -> Result<Outcome, Vec<Diag>> {
         Some(&a.source),
         &a.params.params,
     )?;
-    let error = take_error(&mut loaded, &a.error)?;
+    let error = loaded.take_error(&a.error)?;
     let t = a.t.as_deref().map(parse_t).transpose()?;
     if t.is_some() && a.process.is_none() {
         return Err(cli_error(

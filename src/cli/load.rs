@@ -65,6 +65,29 @@ impl Analysis {
         }
     }
 
+    /// The score error named `name` (taken out), with the list of declared errors when
+    /// there is none.
+    pub fn take_error(&mut self, name: &str) -> Result<ScoreError, Vec<Diag>> {
+        match self.errors.iter().position(|e| e.name == name) {
+            Some(k) => Ok(self.errors.swap_remove(k)),
+            None => {
+                let names: Vec<&str> = self.errors.iter().map(|e| e.name.as_str()).collect();
+                let help = if names.is_empty() {
+                    "declare one, e.g. `error E = linear(matrix = [[0, -1], [1, 0]]);`".to_owned()
+                } else {
+                    format!("errors: {}", names.join(", "))
+                };
+                Err(vec![
+                    Diag::new(
+                        codes::CLI_ERROR,
+                        format!("no error named `{name}` in `{}`", self.file.name),
+                    )
+                    .with_help(help),
+                ])
+            }
+        }
+    }
+
     /// What places an error about the process (found after lowering, by an analysis) at
     /// the process in its file, unless the error already points somewhere.
     pub fn at_process(&self) -> AtProcess {

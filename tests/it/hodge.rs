@@ -609,3 +609,133 @@ fn estimator_refusals_are_diagnostics() {
     let (code, _, _) = estimate(&["--source", "M", "--error", "Rot", "--degree", "41"]);
     assert_eq!(code, 2);
 }
+
+const KL_FILE: &str = "\
+source S = gaussian(cov = [[1, 0.3], [0.3, 0.5]], mean = [0.5, -0.2]);
+source I = gaussian(spectrum = [1, 1]);
+error Zero = linear(matrix = [[0, 0], [0, 0]]);
+error Rot = linear(matrix = [[0, -2], [2, 0]]);
+error Grad = linear(matrix = [[0.3, 0], [0, 0.3]]);
+";
+
+fn kl(args: &[&str]) -> serde_json::Value {
+    let f = scratch_file("kl.dsym", KL_FILE);
+    let mut argv = vec![
+        "kl",
+        &f,
+        "--process",
+        "vp_linear",
+        "--start",
+        "exact",
+        "--t-min",
+        "0.001",
+        "--t-max",
+        "0.999",
+        "--format",
+        "json",
+    ];
+    argv.extend(args);
+    let (code, out, err) = run(&argv);
+    assert_eq!(code, 0, "{argv:?}: {err}");
+    serde_json::from_str(&out).expect("JSON")
+}
+
+fn kl_values(v: &serde_json::Value) -> Vec<f64> {
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["kl_src_out"].as_f64().expect("finite"))
+        .collect()
+}
+
+#[test]
+fn a_zero_score_error_reproduces_the_exact_kl() {
+    // The d x d recursion of the learned samplers against the per-direction one: two
+    // independent implementations.
+    for sampler in ["ddim", "euler", "heun", "dpm1", "euler_maruyama", "ddpm"] {
+        let base = kl_values(&kl(&[
+            "--source",
+            "S",
+            "--sampler",
+            sampler,
+            "--steps",
+            "3,17",
+        ]));
+        let v = kl(&[
+            "--source",
+            "S",
+            "--sampler",
+            sampler,
+            "--steps",
+            "3,17",
+            "--score-error",
+            "Zero",
+        ]);
+        for (a, b) in kl_values(&v).iter().zip(&base) {
+            assert!((a - b).abs() <= 1e-10 * b, "{sampler}: {a} {b}");
+        }
+        assert_eq!(v["score_error"]["girsanov_bound"], 0.0);
+    }
+}
+
+#[test]
+fn a_solenoidal_error_is_invisible_in_the_limit_while_its_girsanov_bound_is_large() {
+    // Rot is p-solenoidal against the isotropic source at every t (Sigma_t = I under a
+    // variance-preserving process): the learned samplers converge to the data as N grows,
+    // at the error-free rate, although (1/2) int g2 ||e||^2 dt is about 40.
+    for sampler in ["ddim", "ddpm"] {
+        let v = kl(&[
+            "--source",
+            "I",
+            "--sampler",
+            sampler,
+            "--steps",
+            "1000,10000",
+            "--score-error",
+            "Rot",
+        ]);
+        let k = kl_values(&v);
+        assert!(k[1] < 1e-4 && k[0] / k[1] > 50.0, "{sampler}: {k:?}");
+        let bounds = &v["score_error"];
+        assert!(bounds["girsanov_bound"].as_f64().unwrap() > 10.0);
+        assert!(bounds["gradient_part_bound"].as_f64().unwrap() < 1e-12);
+    }
+    // The bound by hand: ||e||^2 = tr(E E^T) = 8 and g2 = beta(t) = 0.1 + 19.9 t, so the
+    // bound is 4 int_0.001^0.999 beta = 4 (0.0998 + 9.95 (0.999^2 - 0.001^2)).
+    let v = kl(&[
+        "--source",
+        "I",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "10",
+        "--score-error",
+        "Rot",
+    ]);
+    let want = 4.0 * (0.0998 + 9.95 * (0.999f64.powi(2) - 0.001f64.powi(2)));
+    let got = v["score_error"]["girsanov_bound"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-12 * want, "{got} {want}");
+}
+
+#[test]
+fn a_gradient_error_leaves_a_kl_within_its_girsanov_bound() {
+    // A symmetric error 0.3 I is all gradient: the reverse SDE's KL tends to a positive
+    // limit, below the bound (1/2) int g2 ||e||^2 dt = 0.09 int beta.
+    let v = kl(&[
+        "--source",
+        "I",
+        "--sampler",
+        "euler_maruyama",
+        "--steps",
+        "1000,4000",
+        "--score-error",
+        "Grad",
+    ]);
+    let k = kl_values(&v);
+    let bound = v["score_error"]["girsanov_bound"].as_f64().unwrap();
+    let grad = v["score_error"]["gradient_part_bound"].as_f64().unwrap();
+    assert!((bound - grad).abs() <= 1e-12 * bound);
+    assert!(k[1] > 0.1 && k[1] < bound, "{k:?} {bound}");
+    assert!((k[0] - k[1]).abs() < 0.01 * k[1], "{k:?}");
+}

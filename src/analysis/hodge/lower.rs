@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 
 use super::{Scalar, value_at};
@@ -54,6 +55,16 @@ pub struct Affine {
     pub shift: Shift,
 }
 
+/// An affine error with entries that are expressions in `t`, in `pool`.
+#[derive(Clone, Debug)]
+pub struct AffineForm {
+    pub matrix: Vec<Vec<ExprId>>,
+    pub shift: Vec<ExprId>,
+    /// `e(x) = E (x - m) + shift` when true; `e(x) = E x + shift` when false.
+    pub from_mean: bool,
+    pub pool: Pool,
+}
+
 /// The constant part of an [`Affine`] error.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shift {
@@ -92,44 +103,22 @@ impl ScoreError {
         }
     }
 
-    /// The error at time `t` (`None`: the error must not depend on time) as an affine map,
-    /// or `None` when a field is not affine in `x` (its second derivatives do not all
-    /// simplify to 0).
-    pub fn affine(&self, t: Option<&BigRational>) -> Result<Option<Affine>, ValueError> {
-        if t.is_none() && self.depends_on_time() {
-            return Err(ValueError::NeedsTime {
-                name: self.name.clone(),
-            });
-        }
+    /// The error as an affine map whose entries are expressions in `t` alone, in a copy of
+    /// its pool; `None` when a field is not affine in `x` (its second derivatives do not
+    /// all simplify to 0, or its first ones still depend on `x`).
+    pub fn affine_form(&self) -> Option<AffineForm> {
         let mut pool = self.pool.clone();
         match &self.form {
-            Form::Linear { matrix, shift } => {
-                let mut m = Vec::with_capacity(matrix.len());
-                for (i, row) in matrix.iter().enumerate() {
-                    let mut r = Vec::with_capacity(row.len());
-                    for (j, &e) in row.iter().enumerate() {
-                        r.push(self.scalar(&mut pool, e, t, || {
-                            format!("entry ({}, {}) of the matrix", i + 1, j + 1)
-                        })?);
-                    }
-                    m.push(r);
-                }
-                let mut b = Vec::with_capacity(shift.len());
-                for (i, &e) in shift.iter().enumerate() {
-                    b.push(
-                        self.scalar(&mut pool, e, t, || format!("entry {} of the shift", i + 1))?,
-                    );
-                }
-                Ok(Some(Affine {
-                    matrix: m,
-                    shift: Shift::FromMean(b),
-                }))
-            }
+            Form::Linear { matrix, shift } => Some(AffineForm {
+                matrix: matrix.clone(),
+                shift: shift.clone(),
+                from_mean: true,
+                pool,
+            }),
             Form::Field(cs) => {
-                let d = self.dimension;
-                let mut first = Vec::with_capacity(d);
+                let mut matrix = Vec::with_capacity(self.dimension);
                 for &c in cs {
-                    let mut row = Vec::with_capacity(d);
+                    let mut row = Vec::with_capacity(self.dimension);
                     for &xj in &self.x {
                         let dj = diff::diff(&mut pool, c, xj);
                         let dj = simplify::simplify(&mut pool, dj);
@@ -137,43 +126,100 @@ impl ScoreError {
                             let djk = diff::diff(&mut pool, dj, xk);
                             let djk = simplify::simplify(&mut pool, djk);
                             if !pool.is_zero(djk) {
-                                return Ok(None);
+                                return None;
                             }
                         }
                         if self.x.iter().any(|&s| pool.contains(dj, s)) {
-                            return Ok(None);
+                            return None;
                         }
                         row.push(dj);
                     }
-                    first.push(row);
-                }
-                let mut m = Vec::with_capacity(d);
-                for (i, row) in first.iter().enumerate() {
-                    let mut r = Vec::with_capacity(d);
-                    for (j, &e) in row.iter().enumerate() {
-                        r.push(
-                            self.scalar(&mut pool, e, t, || {
-                                format!("d e_{}/d x{} ", i + 1, j + 1)
-                            })?,
-                        );
-                    }
-                    m.push(r);
+                    matrix.push(row);
                 }
                 let origin: Vec<(Symbol, ExprId)> =
                     self.x.iter().map(|&s| (s, pool.zero())).collect();
-                let mut c = Vec::with_capacity(d);
-                for (i, &e) in cs.iter().enumerate() {
-                    let at0 = subst::subst(&mut pool, e, &origin);
-                    c.push(self.scalar(&mut pool, at0, t, || {
-                        format!("component {} at x = 0", i + 1)
-                    })?);
-                }
-                Ok(Some(Affine {
-                    matrix: m,
-                    shift: Shift::AtOrigin(c),
-                }))
+                let shift = cs
+                    .iter()
+                    .map(|&e| {
+                        let at0 = subst::subst(&mut pool, e, &origin);
+                        simplify::simplify(&mut pool, at0)
+                    })
+                    .collect();
+                Some(AffineForm {
+                    matrix,
+                    shift,
+                    from_mean: false,
+                    pool,
+                })
             }
         }
+    }
+
+    /// The error at time `t` (`None`: the error must not depend on time) as an affine map
+    /// with exact entries where they are rational, or `None` when a field is not affine.
+    pub fn affine(&self, t: Option<&BigRational>) -> Result<Option<Affine>, ValueError> {
+        if t.is_none() && self.depends_on_time() {
+            return Err(ValueError::NeedsTime {
+                name: self.name.clone(),
+            });
+        }
+        let Some(mut form) = self.affine_form() else {
+            return Ok(None);
+        };
+        let pool = &mut form.pool;
+        let mut matrix = Vec::with_capacity(form.matrix.len());
+        for (i, row) in form.matrix.iter().enumerate() {
+            let mut r = Vec::with_capacity(row.len());
+            for (j, &e) in row.iter().enumerate() {
+                r.push(self.scalar(pool, e, t, || {
+                    if form.from_mean {
+                        format!("entry ({}, {}) of the matrix", i + 1, j + 1)
+                    } else {
+                        format!("d e_{}/d x{}", i + 1, j + 1)
+                    }
+                })?);
+            }
+            matrix.push(r);
+        }
+        let mut shift = Vec::with_capacity(form.shift.len());
+        for (i, &e) in form.shift.iter().enumerate() {
+            shift.push(self.scalar(pool, e, t, || {
+                if form.from_mean {
+                    format!("entry {} of the shift", i + 1)
+                } else {
+                    format!("component {} at x = 0", i + 1)
+                }
+            })?);
+        }
+        Ok(Some(Affine {
+            matrix,
+            shift: if form.from_mean {
+                Shift::FromMean(shift)
+            } else {
+                Shift::AtOrigin(shift)
+            },
+        }))
+    }
+
+    /// The affine error as a function of the time in f64, `t -> (E(t), b(t))` with
+    /// `e_t(x) = E(t) (x - mu_t) + b(t)`, for the samplers of `analysis::learned`; `mean(t)`
+    /// is mu_t, which a field's value at the origin needs. Entries are evaluated in f64 by
+    /// the expression evaluator; one with no value at `t` is NaN, which the samplers refuse.
+    pub fn in_time<'a>(
+        &self,
+        mean: impl Fn(f64) -> Vec<f64> + 'a,
+    ) -> Option<impl Fn(f64) -> (DMatrix<f64>, DVector<f64>) + 'a> {
+        let form = self.affine_form()?;
+        let (t, d) = (self.t, self.dimension);
+        Some(move |tv: f64| {
+            let at = |e: ExprId| eval::eval_f64(&form.pool, e, &[(t, tv)]).unwrap_or(f64::NAN);
+            let m = DMatrix::from_fn(d, d, |i, j| at(form.matrix[i][j]));
+            let mut b = DVector::from_iterator(d, form.shift.iter().map(|&e| at(e)));
+            if !form.from_mean {
+                b += &m * DVector::from_vec(mean(tv));
+            }
+            (m, b)
+        })
     }
 
     /// `e` (free of `x`) at time `t`, named by `what` in an error.
