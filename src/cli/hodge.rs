@@ -255,7 +255,8 @@ impl HodgeReport {
 
     fn exact_or(&self, exact: impl Fn(&ExactValues) -> String, value: f64) -> String {
         match &self.exact_values {
-            Some(v) => format!("{} = {value:.16e}", exact(v)),
+            // The f64 nearest the rational, in its shortest round-trip form.
+            Some(v) => format!("{} (f64 {value})", exact(v)),
             None => format!("{value:.16e}"),
         }
     }
@@ -404,8 +405,12 @@ impl Report for HodgeReport {
         if self.symmetric_part_is_gradient == Some(false) {
             let _ = writeln!(
                 s,
-                "note: the symmetric part of E, (E + E^T)/2, is not the gradient part S (it is only when Sigma is a multiple of I): ||((E + E^T)/2 - S)(x - m)||^2 = {:.16e}",
-                self.norm2_symmetric_part_difference.unwrap_or(f64::NAN)
+                "note: the symmetric part of E, (E + E^T)/2, is not the gradient part S (it is only when Sigma is a multiple of I): ||((E + E^T)/2 - S)(x - m)||^2 = {}",
+                match (&self.exact_values, self.norm2_symmetric_part_difference) {
+                    (Some(_), Some(v)) => format!("{v}"),
+                    (None, Some(v)) => format!("{v:.16e}"),
+                    _ => "?".to_owned(),
+                }
             );
         }
         if let Some(p) = &self.invisible {
