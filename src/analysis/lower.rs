@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use num_rational::BigRational;
 use num_traits::Zero;
 
+use super::declaration::arguments;
+use super::drift::{NamedKernel, lower_kernels};
 use super::hodge::Scalar;
 use super::hodge::gaussian::Moments;
 use super::hodge::lower::{ScoreError, lower_errors};
@@ -32,10 +34,12 @@ pub struct Sources {
     pub moments: Vec<(String, Moments)>,
     /// The `error` declarations.
     pub errors: Vec<ScoreError>,
+    /// The `kernel` declarations.
+    pub kernels: Vec<NamedKernel>,
 }
 
-/// Lowers every `source` item of `file` (`gaussian(...)` and `gmm(...)`) and every `error`
-/// item; all errors are collected.
+/// Lowers every `source` item of `file` (`gaussian(...)` and `gmm(...)`), every `error` and
+/// every `kernel` item; all errors are collected.
 pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
@@ -72,6 +76,10 @@ pub fn lower_sources(
     }
     match lower_errors(file) {
         Ok(es) => out.errors = es,
+        Err(mut es) => errors.append(&mut es),
+    }
+    match lower_kernels(file) {
+        Ok(ks) => out.kernels = ks,
         Err(mut es) => errors.append(&mut es),
     }
     if errors.is_empty() {
@@ -194,57 +202,6 @@ fn scalar((x, r): (&f64, &Option<BigRational>)) -> Scalar {
     match r {
         Some(r) => Scalar::exact(r.clone()),
         None => Scalar::float(*x),
-    }
-}
-
-/// The named arguments of a declaration, each at most once and each one of `allowed`; a
-/// positional argument is an error.
-pub(super) fn arguments<'s>(
-    s: &'s ast::Declaration,
-    family: &str,
-    allowed: &[&str],
-    help: &str,
-) -> Result<HashMap<&'s str, &'s ast::NamedArg>, Vec<Diag>> {
-    let mut errors: Vec<Diag> = s
-        .positional
-        .iter()
-        .map(|v| {
-            Diag::new(
-                codes::SOURCE_ARGUMENT,
-                format!("the arguments of {family} are named"),
-            )
-            .with_label(v.span(), "an argument without a name")
-            .with_help(help.to_owned())
-        })
-        .collect();
-    let mut args: HashMap<&str, &ast::NamedArg> = HashMap::new();
-    for a in &s.args {
-        if !allowed.contains(&a.name.name.as_str()) {
-            errors.push(
-                Diag::new(
-                    codes::SOURCE_ARGUMENT,
-                    format!("unknown argument `{}` of {family}", a.name.name),
-                )
-                .with_label(a.name.span, "unknown argument")
-                .with_help(help),
-            );
-        } else if let Some(first) = args.get(a.name.name.as_str()) {
-            errors.push(
-                Diag::new(
-                    codes::SOURCE_ARGUMENT,
-                    format!("argument `{}` is given twice", a.name.name),
-                )
-                .with_label(a.name.span, "given again here")
-                .with_label(first.name.span, "first given here"),
-            );
-        } else {
-            args.insert(&a.name.name, a);
-        }
-    }
-    if errors.is_empty() {
-        Ok(args)
-    } else {
-        Err(errors)
     }
 }
 

@@ -6,7 +6,9 @@
 //! enters only through the [`Schedule`] trait, so closed-form schedules work as well.
 
 pub(crate) mod asymptotics;
+pub(crate) mod declaration;
 pub mod distill;
+pub mod drift;
 mod exact;
 pub mod flowmap;
 pub(crate) mod grid;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use num_rational::BigRational;
 
 use super::output::{cli_error, io_reason};
+use crate::analysis::drift::NamedKernel;
 use crate::analysis::hodge::gaussian::Moments;
 use crate::analysis::hodge::lower::ScoreError;
 use crate::analysis::{self, GaussianSource, Mixture};
@@ -37,6 +38,9 @@ pub(super) struct Analysis {
     pub moments: Option<Moments>,
     /// The score errors the file declares (`error E = ...;`).
     pub errors: Vec<ScoreError>,
+    /// The kernels the file declares (`kernel K = ...;`).
+    #[allow(dead_code, reason = "read by the drift commands, which land next")]
+    pub kernels: Vec<NamedKernel>,
     /// FILE itself, for placing messages about its declarations.
     pub file: Source,
 }
@@ -426,6 +430,7 @@ pub(super) fn load_analysis(
         process_file,
         moments,
         errors: std::mem::take(&mut sources.errors),
+        kernels: std::mem::take(&mut sources.kernels),
         file: src,
     })
 }

@@ -124,6 +124,18 @@ codes! {
     /// Two errors of the same name.
     ERROR_DUPLICATE = "diffsym::error::duplicate";
 
+    // `kernel` declarations (`analysis::drift`).
+
+    /// An unknown kind of kernel (only `gaussian`, `laplace` and `radial` exist).
+    KERNEL_KIND = "diffsym::kernel::kind";
+    /// A missing, unknown or repeated argument of a kernel.
+    KERNEL_ARGUMENT = "diffsym::kernel::argument";
+    /// A bandwidth that is not a positive number in range, a list where a value belongs,
+    /// or a profile that is not finite and positive at r = 0.
+    KERNEL_VALUE = "diffsym::kernel::value";
+    /// Two kernels of the same name.
+    KERNEL_DUPLICATE = "diffsym::kernel::duplicate";
+
     // Exact analyses on Gaussian sources (`analysis`): about the command, no location.
 
     /// A time grid that cannot be built: fewer than 2 times, ends out of order or outside

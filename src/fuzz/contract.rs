@@ -205,7 +205,7 @@ fn overrides(
         .iter()
         .filter_map(|i| match i {
             ast::Item::Process(p) => Some(p),
-            ast::Item::Source(_) | ast::Item::Error(_) => None,
+            ast::Item::Source(_) | ast::Item::Error(_) | ast::Item::Kernel(_) => None,
         })
         .flat_map(|p| p.body.iter())
         .filter_map(|s| match s {

@@ -28,9 +28,11 @@ pub enum Item {
     Source(Declaration),
     /// `error NAME = KIND(...);`
     Error(Declaration),
+    /// `kernel NAME = KIND(...);`
+    Kernel(Declaration),
 }
 
-/// `source NAME = KIND(argument, ...);` or `error NAME = KIND(argument, ...);`: a name
+/// `source`, `error` or `kernel NAME = KIND(argument, ...);`: a name
 /// bound to a family applied to named (`key = value`) and positional arguments.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Declaration {

@@ -44,6 +44,7 @@ pub fn parse_file(text: &str) -> Result<File, Vec<Diag>> {
                 Rule::process => Some(Item::Process(b.process(p))),
                 Rule::source => Some(Item::Source(b.declaration(p))),
                 Rule::score_error => Some(Item::Error(b.declaration(p))),
+                Rule::kernel => Some(Item::Kernel(b.declaration(p))),
                 _ => None,
             })
             .collect();
@@ -218,6 +219,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_process => "`process`",
         Rule::kw_source => "`source`",
         Rule::kw_error => "`error`",
+        Rule::kw_kernel => "`kernel`",
         Rule::lbracket => "`[`",
         Rule::rbracket => "`]`",
         Rule::lbrace => "`{`",
@@ -236,12 +238,13 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-const WORD_ORDER: [&str; 22] = [
+const WORD_ORDER: [&str; 23] = [
     "a statement",
     "`forall`",
     "`process`",
     "`source`",
     "`error`",
+    "`kernel`",
     "an identifier",
     "an expression",
     "a string",
@@ -352,7 +355,7 @@ fn convert_pest_error(
     } else if positives.as_slice() == [Rule::lparen] && found_text == "=" {
         e = e.with_help("a definition names its arguments, as in `f(t) = ...`; a parameter is `param NAME = value;`");
     } else if has(Rule::kw_process) && has(Rule::EOI) {
-        e = e.with_help("a file is a sequence of `process NAME { ... }` blocks, `source` and `error` declarations");
+        e = e.with_help("a file is a sequence of `process NAME { ... }` blocks, `source`, `error` and `kernel` declarations");
     }
     e
 }
@@ -451,7 +454,7 @@ impl Builder<'_> {
         Process { name, body, span }
     }
 
-    /// `source ...;` or `error ...;`.
+    /// `source ...;`, `error ...;` or `kernel ...;`.
     fn declaration(&mut self, pair: Pair<'_, Rule>) -> Declaration {
         let span = span_of(&pair);
         let mut idents = Vec::new();

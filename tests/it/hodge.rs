@@ -742,3 +742,65 @@ fn a_gradient_error_leaves_a_kl_within_its_girsanov_bound() {
     assert!(k[1] > 0.1 && k[1] < bound, "{k:?} {bound}");
     assert!((k[0] - k[1]).abs() < 0.01 * k[1], "{k:?}");
 }
+
+#[test]
+fn kernels_are_declared_with_located_diagnostics() {
+    let ok = "source S = gaussian(spectrum = [1]);\nkernel K = gaussian(h = 0.7);\nkernel L = laplace(tau = 1/2);\nkernel R = radial(profile = 1/(1 + r^2));\nerror E = linear(matrix = [[0]]);\n";
+    let f = scratch_file("kernels.dsym", ok);
+    let (code, _, err) = run(&["hodge", &f, "--source", "S", "--error", "E"]);
+    assert_eq!(code, 0, "{err}");
+    for (decl, code_text, message) in [
+        (
+            "kernel K = cauchy(h = 1);",
+            "diffsym::kernel::kind",
+            "unknown kind of kernel `cauchy`",
+        ),
+        (
+            "kernel K = gaussian(tau = 1);",
+            "diffsym::source::argument",
+            "unknown argument `tau`",
+        ),
+        (
+            "kernel K = gaussian(h = -1);",
+            "diffsym::kernel::value",
+            "must be a positive number",
+        ),
+        (
+            "kernel K = laplace();",
+            "diffsym::kernel::argument",
+            "has no `tau`",
+        ),
+        (
+            "kernel K = radial(profile = 1/r);",
+            "diffsym::kernel::value",
+            "at r = 0",
+        ),
+        (
+            "kernel K = radial(profile = exp(-s));",
+            "diffsym::lower",
+            "s",
+        ),
+        (
+            "kernel K = gaussian(h = 1);\nkernel K = laplace(tau = 1);",
+            "diffsym::kernel::duplicate",
+            "defined twice",
+        ),
+    ] {
+        let f = scratch_file(
+            "bad.dsym",
+            format!(
+                "source S = gaussian(spectrum = [1]);\nerror E = linear(matrix = [[0]]);\n{decl}\n"
+            ),
+        );
+        let (code, out, err) = run(&["hodge", &f, "--source", "S", "--error", "E"]);
+        assert_eq!(code, 2, "{decl}: {out}");
+        assert!(
+            err.contains(code_text) && err.contains(message),
+            "{decl}: {err}"
+        );
+        assert!(
+            err.contains("bad.dsym:3:") || err.contains("bad.dsym:4:"),
+            "{decl}: {err}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 
 use super::{Scalar, value_at};
-use crate::analysis::lower::arguments;
+use crate::analysis::declaration::arguments;
 use crate::diag::{Diag, Span, codes};
 use crate::expr::{ExprId, Pool, Symbol, diff, eval, simplify, subst};
 use crate::process::{lower_expr, time_symbol};
