@@ -128,14 +128,14 @@ impl DirectionLaw {
     }
 }
 
-/// Schedule values at one grid time.
+/// Schedule values at one grid time; a' and s' are 0 where the sampler needs none.
 #[derive(Clone, Copy, Debug)]
-struct Point {
-    t: f64,
-    a: f64,
-    s: f64,
-    da: f64,
-    ds: f64,
+pub(super) struct Point {
+    pub t: f64,
+    pub a: f64,
+    pub s: f64,
+    pub da: f64,
+    pub ds: f64,
 }
 
 /// One step of one direction, `y' = A y + D m + sqrt(Q) z`, with the variance ratio to the
@@ -160,11 +160,76 @@ struct Prepared {
     steps: Vec<Step>,
 }
 
-fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
+pub(super) fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
     Diag::new(
         codes::ANALYSIS_SAMPLER,
         format!("{} is undefined here: {what} at t = {t}", sampler.name()),
     )
+}
+
+/// The schedule's values at the times of `grid` (ascending, at least 2), checked: finite,
+/// not both zero, alpha > 0 at the data end, and a' and s' finite where `sampler` uses them
+/// (a' and s' are 0 elsewhere). Shared by the exact KL and the learned samplers.
+pub(super) fn grid_points(
+    sched: &dyn Schedule,
+    sampler: Sampler,
+    grid: &[f64],
+) -> Result<Vec<Point>, Diag> {
+    if grid.len() < 2
+        || grid
+            .windows(2)
+            .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
+    {
+        return Err(Diag::new(
+            codes::ANALYSIS_SAMPLER,
+            "a sampler needs an ascending grid of at least 2 times",
+        ));
+    }
+    let needs_derivative = |k: usize| match sampler {
+        Sampler::Ddim | Sampler::Dpm1 | Sampler::Ddpm => false,
+        Sampler::Euler | Sampler::EulerMaruyama => k >= 1,
+        Sampler::Heun => true,
+    };
+    let mut pts = Vec::with_capacity(grid.len());
+    for (k, &t) in grid.iter().enumerate() {
+        let (a, s) = (sched.alpha(t), sched.sigma(t));
+        if !(a.is_finite() && s.is_finite() && a >= 0.0 && s >= 0.0) {
+            return Err(undefined(
+                sampler,
+                &format!("alpha = {a}, sigma = {s} (need finite values >= 0)"),
+                t,
+            ));
+        }
+        if a == 0.0 && s == 0.0 {
+            return Err(undefined(sampler, "alpha = sigma = 0", t));
+        }
+        let (mut da, mut ds) = (0.0, 0.0);
+        if needs_derivative(k) {
+            // Heun skips the corrector on a step that ends at sigma = 0, so t_0 with
+            // sigma = 0 needs no derivative.
+            let skip = sampler == Sampler::Heun && k == 0 && s == 0.0;
+            if !skip {
+                (da, ds) = (sched.dalpha(t), sched.dsigma(t));
+                if !(da.is_finite() && ds.is_finite()) {
+                    return Err(undefined(
+                        sampler,
+                        &format!("alpha' = {da}, sigma' = {ds} are not finite"),
+                        t,
+                    )
+                    .with_help("move the grid's end inward with --t-min or --t-max"));
+                }
+            }
+        }
+        pts.push(Point { t, a, s, da, ds });
+    }
+    if pts[0].a == 0.0 {
+        return Err(undefined(
+            sampler,
+            "alpha = 0 at the data end, so the output carries no information",
+            pts[0].t,
+        ));
+    }
+    Ok(pts)
 }
 
 impl Prepared {
@@ -174,61 +239,8 @@ impl Prepared {
         grid: &[f64],
         start: Start,
     ) -> Result<Prepared, Diag> {
-        if grid.len() < 2
-            || grid
-                .windows(2)
-                .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
-        {
-            return Err(Diag::new(
-                codes::ANALYSIS_SAMPLER,
-                "a sampler needs an ascending grid of at least 2 times",
-            ));
-        }
+        let pts = grid_points(sched, sampler, grid)?;
         let n = grid.len() - 1;
-        let needs_derivative = |k: usize| match sampler {
-            Sampler::Ddim | Sampler::Dpm1 | Sampler::Ddpm => false,
-            Sampler::Euler | Sampler::EulerMaruyama => k >= 1,
-            Sampler::Heun => true,
-        };
-        let mut pts = Vec::with_capacity(grid.len());
-        for (k, &t) in grid.iter().enumerate() {
-            let (a, s) = (sched.alpha(t), sched.sigma(t));
-            if !(a.is_finite() && s.is_finite() && a >= 0.0 && s >= 0.0) {
-                return Err(undefined(
-                    sampler,
-                    &format!("alpha = {a}, sigma = {s} (need finite values >= 0)"),
-                    t,
-                ));
-            }
-            if a == 0.0 && s == 0.0 {
-                return Err(undefined(sampler, "alpha = sigma = 0", t));
-            }
-            let (mut da, mut ds) = (0.0, 0.0);
-            if needs_derivative(k) {
-                // Heun skips the corrector on a step that ends at sigma = 0, so t_0 with
-                // sigma = 0 needs no derivative.
-                let skip = sampler == Sampler::Heun && k == 0 && s == 0.0;
-                if !skip {
-                    (da, ds) = (sched.dalpha(t), sched.dsigma(t));
-                    if !(da.is_finite() && ds.is_finite()) {
-                        return Err(undefined(
-                            sampler,
-                            &format!("alpha' = {da}, sigma' = {ds} are not finite"),
-                            t,
-                        )
-                        .with_help("move the grid's end inward with --t-min or --t-max"));
-                    }
-                }
-            }
-            pts.push(Point { t, a, s, da, ds });
-        }
-        if pts[0].a == 0.0 {
-            return Err(undefined(
-                sampler,
-                "alpha = 0 at the data end, so the output carries no information",
-                pts[0].t,
-            ));
-        }
         for k in 1..=n {
             let (p, q) = (pts[k], pts[k - 1]);
             match sampler {

@@ -46,7 +46,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::kl::{Kl, Sampler, Start};
+use super::kl::{Kl, Point, Sampler, Start, grid_points, undefined};
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
 use super::quadrature::tanh_sinh;
 use super::{GaussianSource, Schedule};
@@ -95,16 +95,6 @@ pub fn learned_work(d: usize, steps: usize) -> f64 {
 /// The most tanh-sinh nodes [`error_bounds`] evaluates (u in [-3.5, 3.5], step 2^-8).
 const BOUND_NODES: f64 = 1793.0;
 
-/// Schedule values at one grid time; a' and s' are 0 where the sampler needs none.
-#[derive(Clone, Copy, Debug)]
-struct Point {
-    t: f64,
-    a: f64,
-    s: f64,
-    da: f64,
-    ds: f64,
-}
-
 impl Point {
     fn v(&self, lam: f64) -> f64 {
         self.a * self.a * lam + self.s * self.s
@@ -145,13 +135,6 @@ struct Local {
 
 fn score_error(message: String) -> Diag {
     Diag::new(codes::ANALYSIS_SCORE_ERROR, message)
-}
-
-fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
-    Diag::new(
-        codes::ANALYSIS_SAMPLER,
-        format!("{} is undefined here: {what} at t = {t}", sampler.name()),
-    )
 }
 
 /// `error` at `t`, checked (shape, finite values) and rotated into the eigenbasis.
@@ -214,58 +197,10 @@ struct Affine {
     q: f64,
 }
 
-/// The grid's schedule values, checked as `kl.rs` checks them.
+/// The grid's schedule values, checked as the exact KL checks them, and the steps this
+/// recursion cannot take (a rounded alpha = 0 where it divides).
 fn points(sched: &dyn Schedule, sampler: Sampler, grid: &[f64]) -> Result<Vec<Point>, Diag> {
-    if grid.len() < 2
-        || grid
-            .windows(2)
-            .any(|w| w[0].is_nan() || w[1].is_nan() || w[0] >= w[1])
-    {
-        return Err(Diag::new(
-            codes::ANALYSIS_SAMPLER,
-            "a sampler needs an ascending grid of at least 2 times",
-        ));
-    }
-    let mut pts = Vec::with_capacity(grid.len());
-    for (k, &t) in grid.iter().enumerate() {
-        let (a, s) = (sched.alpha(t), sched.sigma(t));
-        if !(a.is_finite() && s.is_finite() && a >= 0.0 && s >= 0.0) {
-            return Err(undefined(
-                sampler,
-                &format!("alpha = {a}, sigma = {s} (need finite values >= 0)"),
-                t,
-            ));
-        }
-        if a == 0.0 && s == 0.0 {
-            return Err(undefined(sampler, "alpha = sigma = 0", t));
-        }
-        let needs_derivative = match sampler {
-            Sampler::Ddim | Sampler::Dpm1 | Sampler::Ddpm => false,
-            Sampler::Euler | Sampler::EulerMaruyama => k >= 1,
-            // Heun's corrector is skipped on a step that ends at sigma = 0.
-            Sampler::Heun => k >= 1 || s != 0.0,
-        };
-        let (mut da, mut ds) = (0.0, 0.0);
-        if needs_derivative {
-            (da, ds) = (sched.dalpha(t), sched.dsigma(t));
-            if !(da.is_finite() && ds.is_finite()) {
-                return Err(undefined(
-                    sampler,
-                    &format!("alpha' = {da}, sigma' = {ds} are not finite"),
-                    t,
-                )
-                .with_help("move the grid's end inward with --t-min or --t-max"));
-            }
-        }
-        pts.push(Point { t, a, s, da, ds });
-    }
-    if pts[0].a == 0.0 {
-        return Err(undefined(
-            sampler,
-            "alpha = 0 at the data end, so the output carries no information",
-            pts[0].t,
-        ));
-    }
+    let pts = grid_points(sched, sampler, grid)?;
     for w in pts.windows(2) {
         let (q, p) = (w[0], w[1]);
         match sampler {
