@@ -804,3 +804,26 @@ fn kernels_are_declared_with_located_diagnostics() {
         );
     }
 }
+
+#[test]
+fn values_beyond_f64_are_refused_and_huge_literals_take_the_f64_path() {
+    let long = format!("1.{}1", "0".repeat(600));
+    let file = format!(
+        "source S = gaussian(spectrum = [1, 2]);\n\
+         source L = gaussian(cov = [[{long}, 1/3], [1/3, 2]]);\n\
+         error H = linear(matrix = [[1e300, 0], [0, 1]]);\n\
+         error E = linear(matrix = [[{long}, -1], [1/7, 2]]);\n"
+    );
+    let f = scratch_file("big.dsym", file);
+    let (code, _, err) = run(&["hodge", &f, "--source", "S", "--error", "H"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("overflows f64"), "{err}");
+    // 600-digit entries: exact elimination would multiply them; the eigenbasis path
+    // answers instead.
+    let (code, out, err) = run(&[
+        "hodge", &f, "--source", "L", "--error", "E", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["method"], "eigenbasis");
+}

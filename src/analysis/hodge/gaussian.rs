@@ -25,6 +25,11 @@ use crate::analysis::GaussianSource;
 /// d(d+1)/2 = 55 unknowns, solved in milliseconds with small entries.
 pub const MAX_EXACT_DENSE: usize = 10;
 
+/// The largest numerator or denominator, in bits, of an entry of a non-diagonal exact
+/// solve: elimination multiplies entries, so 4096-digit literals would cost minutes; such
+/// data take the f64 path instead.
+pub const MAX_EXACT_BITS: u64 = 128;
+
 /// A Gaussian p = N(m, Sigma), exact where its entries are rational.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Moments {
@@ -112,7 +117,29 @@ pub fn decompose(p: &Moments, e: &Affine) -> Result<Decomposition, HodgeError> {
         });
     }
     match exact(p, e) {
-        Some(out) => Ok(out),
+        Some(out) => {
+            // Exact, but printed and used in f64 too: a value beyond f64 is refused, as
+            // the f64 path refuses it.
+            for (what, v) in [
+                ("||e||^2", &out.norm2_error),
+                ("||grad part||^2", &out.norm2_gradient),
+                ("||solenoidal part||^2", &out.norm2_solenoidal),
+            ] {
+                if !v.value.is_finite() {
+                    return Err(HodgeError::NotFinite { what });
+                }
+            }
+            if !out
+                .s
+                .iter()
+                .chain(&out.omega)
+                .flatten()
+                .all(|x| x.value.is_finite())
+            {
+                return Err(HodgeError::NotFinite { what: "S" });
+            }
+            Ok(out)
+        }
         None => float(p, e),
     }
 }
@@ -192,7 +219,8 @@ fn exact(p: &Moments, e: &Affine) -> Option<Decomposition> {
     let em = exact_matrix(&e.matrix)?;
     let b = exact_shift(&em, &e.shift, &p.mean)?;
     let diagonal = is_diagonal(&sigma);
-    if !diagonal && d > MAX_EXACT_DENSE {
+    let small = |r: &Rat| r.numer().bits() <= MAX_EXACT_BITS && r.denom().bits() <= MAX_EXACT_BITS;
+    if !diagonal && (d > MAX_EXACT_DENSE || !sigma.iter().chain(&em).flatten().all(small)) {
         return None;
     }
     // C = E Sigma + Sigma E^T.
