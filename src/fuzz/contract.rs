@@ -9,7 +9,15 @@
 //! - `eval` of random names at random times (both ends, tiny distances from them, exact
 //!   rationals) prints a finite number or refuses with a diagnostic, never NaN or inf;
 //!   where the formula is rational in t, the number is within an ulp of the exact value;
-//! - sometimes, the checks of `diffsym check` run (asserts, `g2 >= 0`, Fokker-Planck).
+//! - sometimes, the checks of `diffsym check` run (asserts, `g2 >= 0`, Fokker-Planck);
+//! - every score error that lowers is evaluated at a few times, and each affine one is
+//!   decomposed against every Gaussian source of its dimension: an exact decomposition
+//!   satisfies its identities exactly (S symmetric, Omega antisymmetric, the norms adding
+//!   up) and fits in f64, as the command prints it;
+//! - in a file with a source and an error, often, `diffsym hodge` (or `kl --score-error`)
+//!   runs in-process on the case written to a temporary directory, with random flags and a
+//!   small degree: it exits 0 or 2 (1 only for a failed `--prove-invisible`), with a
+//!   diagnostic on failure and no NaN or inf in what it prints on success.
 //!
 //! Panics and time are the runner's business ([`super::run_case`]).
 
@@ -19,6 +27,9 @@ use num_traits::{Signed, ToPrimitive, Zero};
 
 use super::rng::Rng;
 use super::{Case, Plan, Stats, Violation};
+use crate::analysis::Sources;
+use crate::analysis::hodge::gaussian::{self, HodgeError, Method, Moments};
+use crate::analysis::hodge::lower::{Affine, ScoreError, Shift};
 use crate::cli::{FieldInputs, eval_text};
 use crate::diag::{self, Diag, Source};
 use crate::expr::{ExprId, Node, Pool, Symbol, print};
@@ -94,12 +105,31 @@ pub(super) fn check(
             .map(|(_, c)| c.clone())
             .ok_or_else(|| "no such file".to_owned())
     };
+    // The dimension of each source and error, when they lower.
+    let mut dimensions: Vec<(String, usize, bool)> = Vec::new();
     match crate::analysis::lower_sources(&ast, &mut loader) {
         Err(es) => {
             let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
             located(text, &ds, "source")?;
         }
-        Ok(sources) => sources.mixtures.iter().try_for_each(mixture_finite)?,
+        Ok(sources) => {
+            sources.mixtures.iter().try_for_each(mixture_finite)?;
+            // No random choices here: `overrides_of` replays the ones below.
+            score_errors(&sources, stats)?;
+            let source_dims = sources
+                .gaussians
+                .iter()
+                .map(|g| (g.name.clone(), g.eigenvalues.len()))
+                .chain(
+                    sources
+                        .mixtures
+                        .iter()
+                        .map(|m| (m.name.clone(), m.dimension)),
+                );
+            dimensions.extend(source_dims.map(|(n, d)| (n, d, true)));
+            let error_dims = sources.errors.iter().map(|e| (e.name.clone(), e.dimension));
+            dimensions.extend(error_dims.map(|(n, d)| (n, d, false)));
+        }
     }
     let mut pool = Pool::new();
     let overrides: Vec<_> = overrides(&mut pool, &ast, rng)
@@ -130,7 +160,424 @@ pub(super) fn check(
             stats.checked = true;
         }
     }
+    // Last, so that the random choices before it stay those `overrides_of` replays.
+    analysis_command(case, &ast, &processes, &dimensions, rng, stats)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Score errors
+
+/// The times a score error is evaluated at: none (an error free of t), inside, at an end.
+fn error_times() -> [Option<BigRational>; 3] {
+    [
+        None,
+        Some(BigRational::new(1.into(), 2.into())),
+        Some(BigRational::zero()),
+    ]
+}
+
+/// Every lowered score error at [`error_times`]: an affine one decomposed against each
+/// Gaussian source of its dimension, a non-affine one evaluated at a point.
+fn score_errors(sources: &Sources, stats: &mut Stats) -> Result<(), Violation> {
+    for e in &sources.errors {
+        stats.score_errors += 1;
+        e.depends_on_time();
+        let d = e.dimension;
+        let mut against: Vec<(String, Moments)> = sources
+            .moments
+            .iter()
+            .filter(|(_, m)| m.mean.len() == d)
+            .cloned()
+            .collect();
+        against.extend(
+            sources
+                .gaussians
+                .iter()
+                .filter(|g| g.eigenvalues.len() == d)
+                .map(|g| (format!("{} (eigenbasis)", g.name), Moments::from_source(g))),
+        );
+        for t in error_times() {
+            let at = || {
+                t.as_ref()
+                    .map_or_else(|| "any time".into(), |t| t.to_string())
+            };
+            match e.affine(t.as_ref()) {
+                Ok(Some(a)) => {
+                    affine_shape(e, &a, &at())?;
+                    for (name, m) in &against {
+                        decomposed(e, &a, name, m, &at())?;
+                    }
+                }
+                Ok(None) => {
+                    // A field that is not affine: its values may be NaN (the callers refuse
+                    // them); evaluating it must not panic.
+                    if let Ok(f) = e.evaluator(t.as_ref(), &vec![0.0; d]) {
+                        f(&vec![0.5; d]);
+                    }
+                }
+                Err(why) => {
+                    let m = why.to_string();
+                    if m.trim().is_empty()
+                        || m.ends_with('.')
+                        || m.starts_with(|c: char| c.is_ascii_uppercase())
+                    {
+                        return Err(violation(
+                            "diagnostic",
+                            format!(
+                                "error `{}` at {}: a message not lowercase without a trailing period: {m}",
+                                e.name,
+                                at()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// An affine error has a d by d matrix and d shift entries, all finite.
+fn affine_shape(e: &ScoreError, a: &Affine, at: &str) -> Result<(), Violation> {
+    let d = e.dimension;
+    let shift = match &a.shift {
+        Shift::FromMean(b) | Shift::AtOrigin(b) => b,
+    };
+    let square = a.matrix.len() == d && a.matrix.iter().all(|r| r.len() == d);
+    if !square || shift.len() != d {
+        return Err(violation(
+            "wrong-value",
+            format!(
+                "error `{}` (dimension {d}) at {at}: an affine map with {} rows and {} shift entries",
+                e.name,
+                a.matrix.len(),
+                shift.len()
+            ),
+        ));
+    }
+    if !a
+        .matrix
+        .iter()
+        .flatten()
+        .chain(shift)
+        .all(|x| x.value.is_finite())
+    {
+        return Err(violation(
+            "non-finite",
+            format!("error `{}` at {at}: an entry that is not finite", e.name),
+        ));
+    }
+    Ok(())
+}
+
+/// The decomposition of `a` against `m`: exact identities on the exact path, values that
+/// fit in f64 on both (or the refusal `NotFinite`).
+fn decomposed(
+    e: &ScoreError,
+    a: &Affine,
+    source: &str,
+    m: &Moments,
+    at: &str,
+) -> Result<(), Violation> {
+    let what = || format!("error `{}` against `{source}` at {at}", e.name);
+    let out = match gaussian::decompose(m, a) {
+        Ok(out) => out,
+        Err(HodgeError::NotFinite { .. }) => return Ok(()),
+        Err(why) => {
+            return Err(violation(
+                "wrong-value",
+                format!("{}: refused with equal dimensions: {why}", what()),
+            ));
+        }
+    };
+    let values = out
+        .s
+        .iter()
+        .chain(&out.omega)
+        .flatten()
+        .chain(&out.shift)
+        .chain([
+            &out.norm2_error,
+            &out.norm2_gradient,
+            &out.norm2_solenoidal,
+            &out.norm2_symmetric_part_difference,
+        ]);
+    let mut not_finite = values.filter(|x| !x.value.is_finite()).map(|x| x.value);
+    if let Some(v) = not_finite.next() {
+        return Err(violation(
+            "non-finite",
+            format!(
+                "{}: the {} decomposition has the value {v}, which `diffsym hodge` prints",
+                what(),
+                out.method.name()
+            ),
+        ));
+    }
+    if out.method != Method::Exact {
+        return Ok(());
+    }
+    let exact = |x: &crate::analysis::hodge::Scalar| x.exact.clone();
+    let (Some(e2), Some(g2), Some(w2)) = (
+        exact(&out.norm2_error),
+        exact(&out.norm2_gradient),
+        exact(&out.norm2_solenoidal),
+    ) else {
+        return Err(violation(
+            "wrong-value",
+            format!("{}: an exact decomposition with inexact norms", what()),
+        ));
+    };
+    if e2 != &g2 + &w2 || g2.is_negative() || w2.is_negative() {
+        return Err(violation(
+            "wrong-value",
+            format!(
+                "{}: ||e||^2 = {} but ||grad||^2 = {} and ||w||^2 = {}",
+                what(),
+                show_rational(&e2),
+                show_rational(&g2),
+                show_rational(&w2)
+            ),
+        ));
+    }
+    let d = out.dimension;
+    for i in 0..d {
+        for j in 0..d {
+            let (s, st) = (exact(&out.s[i][j]), exact(&out.s[j][i]));
+            let (o, ot) = (exact(&out.omega[i][j]), exact(&out.omega[j][i]));
+            let antisymmetric = matches!((&o, &ot), (Some(o), Some(ot)) if *o == -ot.clone());
+            if s.is_none() || s != st || !antisymmetric {
+                return Err(violation(
+                    "wrong-value",
+                    format!(
+                        "{}: S not symmetric or Omega not antisymmetric at ({}, {})",
+                        what(),
+                        i + 1,
+                        j + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// `diffsym hodge` and `diffsym kl --score-error`
+
+/// Processes of the bundled library an analysis may name.
+const LIBRARY_PROCESSES: &[&str] = &["cosine", "edm", "rectified_flow", "sub_vp", "karras_ve"];
+
+/// Sometimes, in a file that declares a source and an error, `diffsym hodge` (or `kl
+/// --score-error`) on them, in-process, on the case written to a temporary directory;
+/// mostly a pair of the same dimension where `dimensions` (name, dimension, whether a
+/// source) tells.
+fn analysis_command(
+    case: &Case,
+    ast: &ast::File,
+    processes: &[Process],
+    dimensions: &[(String, usize, bool)],
+    rng: &mut Rng,
+    stats: &mut Stats,
+) -> Result<(), Violation> {
+    let names = |source: bool| -> Vec<&str> {
+        ast.items
+            .iter()
+            .filter_map(|i| match i {
+                ast::Item::Source(d) if source => Some(d.name.name.as_str()),
+                ast::Item::Error(d) if !source => Some(d.name.name.as_str()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (sources, errors) = (names(true), names(false));
+    if sources.is_empty() || errors.is_empty() || !rng.chance(2, 3) {
+        return Ok(());
+    }
+    let pick = |rng: &mut Rng, names: &[&str], other: &str| {
+        if rng.chance(1, 25) {
+            other.to_owned()
+        } else {
+            (*rng.pick(names)).to_owned()
+        }
+    };
+    let error = pick(rng, &errors, "no_such_error");
+    let dimension_of = |name: &str, source: bool| {
+        dimensions
+            .iter()
+            .find(|(n, _, s)| n == name && *s == source)
+            .map(|&(_, d, _)| d)
+    };
+    let same: Vec<&str> = sources
+        .iter()
+        .copied()
+        .filter(|s| dimension_of(s, true).is_some_and(|d| Some(d) == dimension_of(&error, false)))
+        .collect();
+    let source = if !same.is_empty() && rng.chance(4, 5) {
+        (*rng.pick(&same)).to_owned()
+    } else {
+        pick(rng, &sources, "no_such_source")
+    };
+    let process = if !processes.is_empty() && rng.chance(1, 2) {
+        Some(rng.pick(processes).name.clone())
+    } else if rng.chance(2, 3) {
+        Some(pick(rng, LIBRARY_PROCESSES, "no_such_process"))
+    } else {
+        None
+    };
+    let t = if rng.chance(1, 15) {
+        rng.pick(BAD_TIMES).to_string()
+    } else {
+        rng.pick(TIMES).to_string()
+    };
+    let dir =
+        tempfile::tempdir().map_err(|e| violation("io", format!("a temporary directory: {e}")))?;
+    let file = dir.path().join(FILE_NAME);
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| violation("io", format!("writing a case: {e}")))
+    };
+    write(&file, &case.text)?;
+    for (path, contents) in &case.data {
+        write(&dir.path().join(path), contents)?;
+    }
+    let mut args: Vec<String> = Vec::new();
+    let flag = |args: &mut Vec<String>, name: &str, value: String| {
+        args.push(name.to_owned());
+        args.push(value);
+    };
+    let kl = process.is_some() && rng.chance(1, 5);
+    let mut proves = false;
+    if kl {
+        args.push("kl".to_owned());
+        args.push(FILE_NAME.to_owned());
+        flag(&mut args, "--process", process.clone().unwrap_or_default());
+        flag(&mut args, "--source", source.clone());
+        flag(&mut args, "--score-error", error.clone());
+        let sampler = *rng.pick(&["ddim", "euler", "heun", "dpm1", "euler_maruyama", "ddpm"]);
+        flag(&mut args, "--sampler", sampler.to_owned());
+        let steps = *rng.pick(&["1", "2", "3", "2,5", "0"]);
+        flag(&mut args, "--steps", steps.to_owned());
+        if rng.chance(1, 3) {
+            flag(&mut args, "--format", "json".to_owned());
+        }
+    } else {
+        args.push("hodge".to_owned());
+        args.push(FILE_NAME.to_owned());
+        flag(&mut args, "--source", source.clone());
+        flag(&mut args, "--error", error.clone());
+        if let Some(p) = &process {
+            flag(&mut args, "--process", p.clone());
+        }
+        if process.is_some() || rng.chance(1, 30) {
+            flag(&mut args, "--t", t);
+        }
+        let degree = if rng.chance(1, 30) {
+            (*rng.pick(&["0", "41", "-1"])).to_owned()
+        } else {
+            rng.range(1, 4).to_string()
+        };
+        flag(&mut args, "--degree", degree);
+        if rng.chance(1, 6) {
+            let n = *rng.pick(&["100", "500", "2000", "50"]);
+            flag(&mut args, "--samples", n.to_owned());
+            if rng.chance(1, 2) {
+                flag(&mut args, "--seed", rng.range(0, 1000).to_string());
+            }
+        }
+        if rng.chance(1, 8) {
+            let cells = *rng.pick(&["2", "3", "8", "16", "1"]);
+            flag(&mut args, "--finite-volume", cells.to_owned());
+        }
+        if (process.is_some() && rng.chance(1, 8)) || rng.chance(1, 60) {
+            args.push("--prove-invisible".to_owned());
+            proves = true;
+        }
+        let format = ["text", "json", "latex"][rng.weighted(&[3, 2, 1])];
+        flag(&mut args, "--format", format.to_owned());
+    }
+    let shown = format!("diffsym {}", args.join(" "));
+    let argv = std::iter::once("diffsym".to_owned())
+        .chain(args.iter().map(|a| {
+            if a == FILE_NAME {
+                file.to_string_lossy().into_owned()
+            } else {
+                a.clone()
+            }
+        }))
+        .map(std::ffi::OsString::from);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = crate::cli::run(argv, &mut out, &mut err);
+    stats.analyses += 1;
+    let (out, err) = (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    );
+    let fail = |kind: &'static str, why: &str| {
+        Err(violation(
+            kind,
+            format!(
+                "`{shown}` {why} (exit {code})\nstdout: {}\nstderr: {}",
+                clip(&out),
+                clip(&err)
+            ),
+        ))
+    };
+    match code {
+        0 => stats.analyses_ok += 1,
+        1 if proves => return Ok(()),
+        2 => {
+            return if err.contains("error") {
+                Ok(())
+            } else {
+                fail("diagnostic", "failed without a diagnostic")
+            };
+        }
+        _ => return fail("exit", "exited with a code other than 0 or 2"),
+    }
+    if out.trim().is_empty() {
+        return fail("non-finite", "succeeded and printed nothing");
+    }
+    // Names the command was given may be any word; the numbers may not be NaN or inf
+    // (except an infinite KL, which `kl` prints as `inf` on purpose).
+    let ours = [
+        source.as_str(),
+        error.as_str(),
+        process.as_deref().unwrap_or(""),
+    ];
+    let bad_words: &[&str] = if kl {
+        &["nan"]
+    } else {
+        &["nan", "inf", "infinity", "infty"]
+    };
+    let bad = out
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !ours.contains(w) && bad_words.contains(&w.to_ascii_lowercase().as_str()));
+    if let Some(w) = bad {
+        return fail("non-finite", &format!("succeeded and printed `{w}`"));
+    }
+    if out.trim_start().starts_with('{') {
+        match serde_json::from_str::<serde_json::Value>(&out) {
+            Err(e) => return fail("json", &format!("printed JSON that does not parse: {e}")),
+            Ok(v) if !kl => {
+                if let Some(key) = null_number(&v, "") {
+                    return fail("non-finite", &format!("printed `null` at `{key}`"));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The key of a `null` in a `hodge` report, other than those of an absent process and
+/// time (serde_json writes a non-finite f64 as `null`).
+fn null_number(v: &serde_json::Value, key: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Null if key != "process" && key != "t" => Some(key.to_owned()),
+        Value::Array(xs) => xs.iter().find_map(|x| null_number(x, key)),
+        Value::Object(m) => m.iter().find_map(|(k, x)| null_number(x, k)),
+        _ => None,
+    }
 }
 
 /// Errors about the file: at least one, each renderable, with a location in the text.

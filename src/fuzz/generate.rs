@@ -1,7 +1,8 @@
 //! The grammar-aware generator: random .dsym programs that follow the grammar closely
 //! enough to reach lowering, derivation and evaluation most of the time.
 //!
-//! A program is one or two processes and sometimes `source` items. A process declares
+//! A program is one or two processes and sometimes `source` and `error` items, or
+//! sources and score errors with at most a process (what `diffsym hodge` reads). A process declares
 //! parameters, helper functions (one or two arguments, calling earlier ones), one of the
 //! five forms a process is written in (alpha and sigma, or the shorthands `alpha_bar`,
 //! `beta`, `sigma` alone, `log_snr`) and asserts. Forms come from templates of known
@@ -10,6 +11,11 @@
 //! every operator, builtin, `integrate` and `diff`, with occasional extreme literals,
 //! missing parentheses and wrong arities, to reach the error paths too. Sizes stay small:
 //! the fuzzer is after breadth, not after slow inputs.
+//!
+//! Score errors (`error E = linear(...)` or `field([...])`) mostly have the dimension of a
+//! source of the program, with entries that are rationals, functions of t (some singular
+//! at an end), extreme literals or stray names, and fields affine or not in `x1 ... xd`;
+//! sometimes a wrong shape, a wrong coordinate, an unknown kind or argument.
 //!
 //! Length: one generator per grammar rule, in the grammar's order, so that the file reads
 //! as the grammar does; splitting it would scatter that correspondence.
@@ -112,6 +118,11 @@ pub(super) struct Gen<'a> {
     rng: &'a mut Rng,
     /// Data files the program's sources name: (path, contents).
     data: Vec<(String, String)>,
+    /// The score error being generated may have a wrong shape, kind or coordinate, and
+    /// extreme, singular or wrong entries; else it lowers, mostly.
+    wild: bool,
+    /// The dimensions of the sources declared so far, for the errors measured against them.
+    dimensions: Vec<usize>,
 }
 
 impl<'a> Gen<'a> {
@@ -119,17 +130,22 @@ impl<'a> Gen<'a> {
         Gen {
             rng,
             data: Vec::new(),
+            wild: false,
+            dimensions: Vec::new(),
         }
     }
 
     /// A whole program.
     pub(super) fn program(mut self) -> Case {
         let mut items = Vec::new();
-        match self.rng.weighted(&[80, 9, 6, 2]) {
+        match self.rng.weighted(&[66, 9, 6, 2, 17]) {
             0 => {
                 items.push(self.process("p"));
                 if self.rng.chance(1, 5) {
                     items.push(self.source());
+                    if self.rng.chance(1, 3) {
+                        items.push(self.score_error("E"));
+                    }
                 }
             }
             1 => {
@@ -142,7 +158,28 @@ impl<'a> Gen<'a> {
                     items.push(self.source());
                 }
             }
-            _ => items.push("# only a comment\n".to_owned()),
+            3 => items.push("# only a comment\n".to_owned()),
+            _ => {
+                // Sources and score errors: what `diffsym hodge` reads. One bad declaration
+                // stops them all from lowering, so most are valid.
+                for name in ["S", "S2"].iter().take(self.rng.weighted(&[4, 1]) + 1) {
+                    let source = if self.rng.chance(4, 5) {
+                        self.valid_source(name)
+                    } else {
+                        self.source()
+                    };
+                    items.push(source);
+                }
+                for name in ["E", "F", "err"]
+                    .iter()
+                    .take(self.rng.weighted(&[3, 2, 1]) + 1)
+                {
+                    items.push(self.score_error(name));
+                }
+                if self.rng.chance(1, 4) {
+                    items.push(self.process("p"));
+                }
+            }
         }
         if items.len() > 1 && self.rng.chance(1, 4) {
             items.swap(0, 1);
@@ -686,6 +723,7 @@ impl<'a> Gen<'a> {
             "gaussian"
         };
         let d = self.rng.below(4) + 1;
+        self.dimensions.push(d);
         if self.rng.chance(1, 5) {
             return self.mixture(&name, d);
         }
@@ -731,6 +769,64 @@ impl<'a> Gen<'a> {
             args.push(args[0].clone());
         }
         format!("source {name} = {kind}({});\n", args.join(", "))
+    }
+
+    /// A source that lowers: a Gaussian with a spectrum or a covariance, or a mixture, of
+    /// dimension 1 to 4, with rational entries.
+    fn valid_source(&mut self, name: &str) -> String {
+        let d = self.rng.below(4) + 1;
+        self.dimensions.push(d);
+        let numbers = |g: &mut Gen<'_>, lo: f64, hi: f64| -> String {
+            let xs: Vec<String> = (0..d).map(|_| g.nice(lo, hi)).collect();
+            format!("[{}]", xs.join(", "))
+        };
+        let mean = if self.rng.chance(1, 2) {
+            format!(", mean = {}", numbers(self, -3.0, 3.0))
+        } else {
+            String::new()
+        };
+        match self.rng.weighted(&[5, 3, 2]) {
+            0 => format!(
+                "source {name} = gaussian(spectrum = {}{mean});\n",
+                numbers(self, 0.01, 4.0)
+            ),
+            1 => {
+                let mut upper = std::collections::BTreeMap::new();
+                for i in 0..d {
+                    for j in i..d {
+                        let x = if i == j {
+                            self.nice(d as f64, 2.0 * d as f64)
+                        } else {
+                            self.nice(-0.9, 0.9)
+                        };
+                        upper.insert((i, j), x);
+                    }
+                }
+                let rows: Vec<String> = (0..d)
+                    .map(|i| {
+                        let r: Vec<&str> = (0..d)
+                            .map(|j| upper[&(i.min(j), i.max(j))].as_str())
+                            .collect();
+                        format!("[{}]", r.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "source {name} = gaussian(cov = [{}]{mean});\n",
+                    rows.join(", ")
+                )
+            }
+            _ => {
+                let k = self.rng.below(3) + 1;
+                let weights: Vec<String> = (0..k).map(|_| self.nice(0.1, 3.0)).collect();
+                let means: Vec<String> = (0..k).map(|_| numbers(self, -4.0, 4.0)).collect();
+                format!(
+                    "source {name} = gmm(weights = [{}], means = [{}], var = {});\n",
+                    weights.join(", "),
+                    means.join(", "),
+                    self.nice(0.05, 2.0)
+                )
+            }
+        }
     }
 
     /// A `gmm` source: mostly valid, sometimes with a wrong length, a weight that is not
@@ -811,6 +907,234 @@ impl<'a> Gen<'a> {
         }
         let rows: Vec<String> = m.iter().map(|r| format!("[{}]", r.join(", "))).collect();
         format!("[{}]", rows.join(", "))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Score errors
+
+    /// An `error` declaration of the dimension of a source declared before it, with plain
+    /// entries; or, one time in three, a wild one (one odd entry is enough to refuse it).
+    fn score_error(&mut self, name: &str) -> String {
+        self.wild = self.rng.chance(1, 3);
+        let wild = u32::from(self.wild);
+        let d = if self.dimensions.is_empty() {
+            self.rng.below(3) + 1
+        } else {
+            *self.rng.pick(&self.dimensions)
+        };
+        let d = match self.rng.weighted(&[14, wild, wild]) {
+            0 => d,
+            1 => d + 1,
+            _ => d.saturating_sub(1).max(1),
+        };
+        let body = match self.rng.weighted(&[10, 9, wild, 2 * wild]) {
+            0 => self.linear_error(d),
+            1 => self.field_error(d),
+            2 => {
+                let kind = *self
+                    .rng
+                    .pick(&["quadratic", "Linear", "gaussian", "fields"]);
+                format!("{kind}(matrix = [[1]])")
+            }
+            _ => (*self.rng.pick(&[
+                "linear()",
+                "field()",
+                "field([x1], [x2])",
+                "field(x1)",
+                "field([])",
+                "field(components = [x1])",
+                "linear([[1, 0], [0, 1]])",
+                "linear(matrix = [[1]], matrix = [[2]])",
+                "linear(matrix = [[1]], shift = [1], scale = 2)",
+                "linear(matrix = file(\"E.txt\"))",
+                "linear(shift = [1, 2])",
+                "linear(matrix = [[1, 2], [3]])",
+                "linear(matrix = [[t, 1], [-1, 1/t]], shift = [0, log(t)])",
+            ]))
+            .to_owned(),
+        };
+        format!("error {name} = {body};\n")
+    }
+
+    /// `linear(matrix = [[...], ...], shift = [...])`: d by d, mostly.
+    fn linear_error(&mut self, d: usize) -> String {
+        let wild = u32::from(self.wild);
+        let mut rows: Vec<String> = (0..d)
+            .map(|_| {
+                let n = if self.wild && self.rng.chance(1, 30) {
+                    d + 1
+                } else {
+                    d
+                };
+                let xs: Vec<String> = (0..n).map(|_| self.error_entry()).collect();
+                format!("[{}]", xs.join(", "))
+            })
+            .collect();
+        let matrix = match self.rng.weighted(&[30, wild, wild, wild, wild]) {
+            0 => format!("[{}]", rows.join(", ")),
+            1 => "[]".to_owned(),
+            2 => self.error_entry(),
+            3 => format!("[[{}]]", rows.join(", ")),
+            _ => {
+                rows.pop();
+                format!("[{}]", rows.join(", "))
+            }
+        };
+        let mut args = vec![format!("matrix = {matrix}")];
+        if self.rng.chance(1, 2) {
+            let n = match self.rng.weighted(&[20, wild, wild]) {
+                0 => d,
+                1 => d + 1,
+                _ => d - 1,
+            };
+            let xs: Vec<String> = (0..n).map(|_| self.error_entry()).collect();
+            args.push(format!("shift = [{}]", xs.join(", ")));
+        }
+        if args.len() > 1 && self.rng.chance(1, 6) {
+            args.swap(0, 1);
+        }
+        format!("linear({})", args.join(", "))
+    }
+
+    /// An entry of a linear error: a rational, a function of t (some singular at an end of
+    /// [0, 1]), an extreme literal, a stray name, or a random expression in t.
+    fn error_entry(&mut self) -> String {
+        let weights: &[u32] = if self.wild {
+            &[12, 5, 2, 1, 2]
+        } else {
+            &[30, 8, 0, 0, 1]
+        };
+        match self.rng.weighted(weights) {
+            0 => match self.rng.below(3) {
+                0 => self.rng.range(-5, 5).to_string(),
+                1 => format!("{}/{}", self.rng.range(-9, 9), self.rng.range(1, 9)),
+                _ => (*self
+                    .rng
+                    .pick(&["0.5", "-0.25", "1.5", "2.25", "-0.125", "0.1"]))
+                .to_owned(),
+            },
+            1 => (*self.rng.pick(&[
+                "t",
+                "1 - t",
+                "t^2",
+                "-t",
+                "sin(t)",
+                "exp(-t)",
+                "2*t - 1",
+                "cos(pi*t/2)",
+                "t/3 + 1/7",
+            ]))
+            .to_owned(),
+            2 => (*self.rng.pick(&[
+                "1/t",
+                "log(t)",
+                "sqrt(t)",
+                "1/(t - 1/2)",
+                "1/(1 - t)",
+                "sqrt(2)",
+                "pi",
+                "-0",
+                "1e300",
+                "-1e308",
+                "1e-300",
+                "1e309",
+                "1e4096",
+                "exp(1000)",
+            ]))
+            .to_owned(),
+            3 => (*self
+                .rng
+                .pick(&["x1", "x", "s", "undefined_name", "alpha(t)", "2.", "1e4097"]))
+            .to_owned(),
+            _ => {
+                let sc = Scope {
+                    vars: vec!["t".to_owned()],
+                    ..Scope::default()
+                };
+                self.expr(&sc, 2).0
+            }
+        }
+    }
+
+    /// `field([e_1, ..., e_d])` in `x1 ... xd` and `t`: mostly affine (the exact path),
+    /// else non-linear (the estimator), sometimes with a wrong coordinate or count.
+    fn field_error(&mut self, d: usize) -> String {
+        let wild = u32::from(self.wild);
+        let n = match self.rng.weighted(&[20, wild, wild]) {
+            0 => d,
+            1 => d + 1,
+            _ => d - 1,
+        };
+        let mut coords: Vec<String> = (1..=d).map(|i| format!("x{i}")).collect();
+        if self.wild && self.rng.chance(1, 6) {
+            let k = self.rng.below(d);
+            coords[k] = (*self.rng.pick(&["x0", "y", "x", "X1", "x01"])).to_owned();
+            if self.rng.chance(1, 2) {
+                coords[k] = format!("x{}", d + 1);
+            }
+        }
+        let affine = self.rng.chance(3, 5);
+        let components: Vec<String> = (0..n)
+            .map(|_| {
+                if affine {
+                    self.affine_component(&coords)
+                } else {
+                    self.nonlinear_component(&coords)
+                }
+            })
+            .collect();
+        format!("field([{}])", components.join(", "))
+    }
+
+    /// `c_1*x_j + ... + c_0`, coefficients rationals or functions of t.
+    fn affine_component(&mut self, coords: &[String]) -> String {
+        let mut terms = Vec::new();
+        for x in coords {
+            if self.rng.chance(2, 3) {
+                let c = self.error_entry();
+                terms.push(format!("({c})*{x}"));
+            }
+        }
+        if terms.is_empty() || self.rng.chance(1, 2) {
+            terms.push(self.error_entry());
+        }
+        terms.join(" + ")
+    }
+
+    /// A component that is not affine: a smooth term, one singular somewhere, or a random
+    /// expression in the coordinates and t.
+    fn nonlinear_component(&mut self, coords: &[String]) -> String {
+        let x = self.rng.pick(coords).clone();
+        let y = self.rng.pick(coords).clone();
+        match self.rng.weighted(&[6, 2, 3]) {
+            0 => match self.rng.below(8) {
+                0 => format!("sin({x})"),
+                1 => format!("{x}*{y}"),
+                2 => format!("{x}^2 - 1"),
+                3 => format!("exp(-{x}^2)"),
+                4 => format!("tanh({x}) + t*{y}"),
+                5 => format!("{x}/(1 + {y}^2)"),
+                6 => format!("{x}^3 - {y}"),
+                _ => format!("cos(t*{x}) - {y}"),
+            },
+            1 => match self.rng.below(6) {
+                0 => format!("1/{x}"),
+                1 => format!("log({x})"),
+                2 => format!("sqrt({x})"),
+                3 => format!("abs({x})"),
+                4 => format!("exp({x}^2)"),
+                _ => format!("{x}^1000"),
+            },
+            _ => {
+                let mut vars = coords.to_vec();
+                vars.push("t".to_owned());
+                let sc = Scope {
+                    vars,
+                    ..Scope::default()
+                };
+                self.expr(&sc, 2).0
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------

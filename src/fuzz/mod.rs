@@ -36,7 +36,7 @@ pub struct Case {
 }
 
 /// A broken contract: its kind (`panic`, `hang`, `diagnostic`, `non-finite`,
-/// `wrong-value`, `round-trip`) and what happened.
+/// `wrong-value`, `round-trip`, `exit`, `json`, `io`) and what happened.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
     pub kind: &'static str,
@@ -61,6 +61,11 @@ pub struct Stats {
     pub evals_ok: usize,
     /// The checks of `diffsym check` ran.
     pub checked: bool,
+    /// Score errors lowered (each evaluated, and decomposed where affine).
+    pub score_errors: usize,
+    /// `diffsym hodge` or `kl --score-error` runs, and those that succeeded.
+    pub analyses: usize,
+    pub analyses_ok: usize,
     /// Known, reported and not yet fixed issues the case ran into (names from
     /// [`KNOWN_ISSUES`]): counted, not failed.
     pub known: Vec<&'static str>,
@@ -71,7 +76,7 @@ pub struct Stats {
 pub const KNOWN_ISSUES: &[(&str, &str)] = &[(
     "long-literal",
     "a rational of more than 4096 digits (the parser's literal limit: `param a = 1e-4096` \
-     is 1/10^4096) prints as a literal that does not parse back",
+         is 1/10^4096) prints as a literal that does not parse back",
 )];
 
 /// The settings of a run.

@@ -1,6 +1,7 @@
 //! The bounded run of the project's own fuzzer (`diffsym::fuzz`, issue 11): the first
 //! cases of seed 0, generated and mutated programs, each checked against the contract
-//! (no panic, a time limit, located diagnostics, no NaN or inf from `eval`). The unbounded
+//! (no panic, a time limit, located diagnostics, no NaN or inf from `eval`, score errors
+//! decomposed exactly, `diffsym hodge` exiting 0 or 2 without NaN or inf). The unbounded
 //! run is `cargo run --release --example fuzz` (README, Development).
 
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ fn the_first_fuzz_cases_keep_the_contract() {
     };
     let started = Instant::now();
     let (mut parsed, mut lowered, mut evals, mut evals_ok) = (0, 0, 0, 0);
+    let (mut score_errors, mut analyses, mut analyses_ok) = (0, 0, 0);
     let mut failures = Vec::new();
     for i in 0..CASES {
         match fuzz::run_case(i, &config) {
@@ -27,12 +29,15 @@ fn the_first_fuzz_cases_keep_the_contract() {
                 lowered += u64::from(s.lowered);
                 evals += s.evals as u64;
                 evals_ok += s.evals_ok as u64;
+                score_errors += s.score_errors as u64;
+                analyses += s.analyses as u64;
+                analyses_ok += s.analyses_ok as u64;
             }
             Err(f) => failures.push(f),
         }
     }
     eprintln!(
-        "{CASES} fuzz cases in {:.1} s: {parsed} parsed, {lowered} lowered, {evals} evals ({evals_ok} printed a number)",
+        "{CASES} fuzz cases in {:.1} s: {parsed} parsed, {lowered} lowered, {evals} evals ({evals_ok} printed a number), {score_errors} score errors, {analyses} hodge/kl runs ({analyses_ok} succeeded)",
         started.elapsed().as_secs_f64()
     );
     let report: Vec<String> = failures
@@ -45,10 +50,15 @@ fn the_first_fuzz_cases_keep_the_contract() {
         })
         .collect();
     assert!(report.is_empty(), "{}", report.join("\n\n"));
-    // The generator must reach the algebra and the evaluator, or this tests the parser only.
+    // The generator must reach the algebra and the evaluator, or this tests the parser only;
+    // and the score errors and the commands that read them.
     assert!(
         parsed >= CASES / 2 && lowered >= CASES / 5 && evals_ok >= CASES / 5,
         "{parsed} parsed, {lowered} lowered, {evals_ok} evals printed a number"
+    );
+    assert!(
+        score_errors >= CASES / 40 && analyses >= CASES / 40 && analyses_ok >= CASES / 200,
+        "{score_errors} score errors, {analyses} hodge/kl runs ({analyses_ok} succeeded)"
     );
 }
 

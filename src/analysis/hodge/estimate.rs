@@ -125,6 +125,8 @@ pub enum EstimateError {
     },
     #[error("{what} is not finite at x = {point:?}")]
     NonFinite { what: &'static str, point: Vec<f64> },
+    #[error("an estimate is {value}: the error's second moments leave the range of f64")]
+    Overflow { value: f64 },
     #[error(
         "the marginal at alpha = {alpha}, sigma = {sigma} has a component variance {variance}; it must be positive and finite"
     )]
@@ -485,7 +487,11 @@ fn square_integrable(
                 let e2: f64 = e.iter().map(|v| v * v).sum();
                 if !e2.is_finite() {
                     return Err(EstimateError::NonFinite {
-                        what: "the error field",
+                        what: if e.iter().all(|v| v.is_finite()) {
+                            "|e|^2 (the error field is finite, its square is not)"
+                        } else {
+                            "the error field"
+                        },
                         point: x,
                     });
                 }
@@ -618,7 +624,14 @@ pub fn project(
                 point: x.clone(),
             });
         }
-        norm2_error += w * e.iter().map(|v| v * v).sum::<f64>();
+        let e2 = e.iter().map(|v| v * v).sum::<f64>();
+        if !e2.is_finite() {
+            return Err(EstimateError::NonFinite {
+                what: "|e|^2 (the error field is finite, its square is not)",
+                point: x.clone(),
+            });
+        }
+        norm2_error += w * e2;
     }
 
     // The gradient and Laplacian samples of each potential, scaled by sqrt(w): n d
@@ -759,6 +772,17 @@ pub fn project(
             norm2_gradient: sum,
             standard_error,
         });
+    }
+    // Finite inputs can still sum beyond f64 (or a variance can): refused, never printed.
+    let results = estimates
+        .iter()
+        .flat_map(|e| [Some(e.norm2_gradient), e.standard_error])
+        .flatten()
+        .chain([norm2_error]);
+    for v in results {
+        if !v.is_finite() {
+            return Err(EstimateError::Overflow { value: v });
+        }
     }
     Ok(Projection {
         norm2_error,
