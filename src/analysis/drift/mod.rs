@@ -20,8 +20,9 @@ pub enum Kernel {
     Gaussian { h: f64 },
     /// `laplace(tau = T)`: k(r) = exp(-r / tau).
     Laplace { tau: f64 },
-    /// `radial(profile = EXPR)`: k(r) = EXPR, an expression in `r` >= 0.
-    Radial(Profile),
+    /// `radial(profile = EXPR)`: k(r) = EXPR, an expression in `r` >= 0 (boxed: it holds
+    /// a pool).
+    Radial(Box<Profile>),
 }
 
 /// The profile of a `radial` kernel: an expression in `r`, in its own pool.
@@ -175,7 +176,7 @@ fn lower_kernel(decl: &ast::Declaration) -> Result<Kernel, Vec<Diag>> {
                 .with_label(e.span, "this profile"),
             ]);
         }
-        return Ok(Kernel::Radial(profile));
+        return Ok(Kernel::Radial(Box::new(profile)));
     }
     let id = lower_expr(&mut pool, e, &[])?;
     let id = simplify::simplify(&mut pool, id);
