@@ -38,7 +38,7 @@ pub enum SpectrumError {
     #[error("the integral of the kernel over R^d is {0}: it must be finite and positive")]
     Mass(f64),
     #[error(
-        "the radial transform at xi = {xi} does not converge within the work bound (the profile decays too slowly: r^(d+2) k(r) must become negligible)"
+        "the radial transform at xi = {xi} does not converge within the work bound of 40000 Gauss panels for all frequencies together: the profile decays too slowly (k(r) must fall well below r^-(d+1)), or the frequencies are too high (a panel spans at most half a period)"
     )]
     NoConvergence { xi: f64 },
 }
@@ -279,10 +279,12 @@ pub fn accumulated(
 const PANEL_TOL: f64 = 1e-14;
 /// Deepest bisection of a panel.
 const MAX_DEPTH: usize = 24;
-/// Most panels (after splitting to half-periods and bisection) per integral: the work bound.
-const MAX_PANELS: usize = 20_000;
-/// A doubling panel whose |f| integral and end value are below this fraction of the total
-/// counts as negligible; two in a row end the integral.
+/// Most panels (after splitting to half-periods and bisection) for all the integrals of one
+/// call of [`radial_rates`]: the work bound (a few seconds for a profile of a dozen nodes).
+const MAX_PANELS: usize = 40_000;
+/// A piece (a doubling panel, or a half-period of one) whose |f| integral and end value
+/// r |f(r)| are below this fraction of the total counts as negligible; two in a row end
+/// the integral.
 const TAIL_TOL: f64 = 1e-17;
 /// The first panel is [0, 2^-FIRST], then panels double.
 const FIRST: i32 = 40;
@@ -309,6 +311,7 @@ struct Rules {
 /// panels doubling from 2^-40, each cut into pieces at most `half_period` long (when f
 /// oscillates) and bisected until the 16- and 32-point Gauss rules agree.
 fn integrate(
+    budget: &mut usize,
     rules: &Rules,
     f: &dyn Fn(f64) -> Result<f64, SpectrumError>,
     envelope: &dyn Fn(f64) -> Result<f64, SpectrumError>,
@@ -317,27 +320,25 @@ fn integrate(
     let mut sum = Sum::new();
     let mut abs = Sum::new();
     let mut err = 0.0;
-    let mut panels = 0usize;
+    let mut left = *budget;
     let mut quiet = 0;
     let mut a = 0.0;
     for j in -FIRST..=LAST {
         let b = 2f64.powi(j);
-        let pieces = half_period.map_or(1.0, |p| ((b - a) / p).ceil().max(1.0));
-        if panels as f64 + pieces > MAX_PANELS as f64 {
-            return Ok(None);
-        }
-        let pieces = pieces as usize;
-        let mut panel_abs = 0.0;
+        // At most 2^53 pieces: beyond the budget anyway.
+        let pieces = half_period.map_or(1.0, |p| ((b - a) / p).ceil().clamp(1.0, 9e15));
+        let pieces = pieces as u64;
         for i in 0..pieces {
+            let mut piece_abs = 0.0;
             let lo = a + (b - a) * i as f64 / pieces as f64;
             let hi = a + (b - a) * (i + 1) as f64 / pieces as f64;
             let scale = abs.value();
             let mut stack = vec![(lo, hi, 0usize)];
             while let Some((l, h, depth)) = stack.pop() {
-                panels += 1;
-                if panels > MAX_PANELS {
+                if left == 0 {
                     return Ok(None);
                 }
+                left -= 1;
                 let (mid, half) = ((l + h) / 2.0, (h - l) / 2.0);
                 let rule = |nodes: &[(f64, f64)]| -> Result<(f64, f64), SpectrumError> {
                     let (mut s, mut s_abs) = (Sum::new(), 0.0);
@@ -354,26 +355,27 @@ fn integrate(
                 if diff <= PANEL_TOL * a32.max(scale) || depth >= MAX_DEPTH {
                     sum.add(i32);
                     abs.add(a32);
-                    panel_abs += a32;
+                    piece_abs += a32;
                     err += diff;
                 } else {
                     stack.push((mid, h, depth + 1));
                     stack.push((l, mid, depth + 1));
                 }
             }
-        }
-        let total = abs.value();
-        let end = b * envelope(b)?;
-        if total > 0.0 && panel_abs <= TAIL_TOL * total && end <= TAIL_TOL * total {
-            quiet += 1;
-            if quiet >= 2 {
-                return Ok(Some(Integral {
-                    value: sum.value(),
-                    error: err + end + ROUNDING * total,
-                }));
+            let total = abs.value();
+            let end = hi * envelope(hi)?;
+            if total > 0.0 && piece_abs <= TAIL_TOL * total && end <= TAIL_TOL * total {
+                quiet += 1;
+                if quiet >= 2 {
+                    *budget = left;
+                    return Ok(Some(Integral {
+                        value: sum.value(),
+                        error: err + end + ROUNDING * total,
+                    }));
+                }
+            } else {
+                quiet = 0;
             }
-        } else {
-            quiet = 0;
         }
         a = b;
     }
@@ -491,7 +493,8 @@ pub fn radial_rates(
     // |sin(x)/x - cos(x)| are at most about 1).
     let den_f = |r: f64| Ok(kf(r)? * r.powi(m_den));
     let den_env = |r: f64| Ok(kf(r)?.abs() * r.powi(m_den));
-    let den = integrate(&rules, &den_f, &den_env, None)?
+    let mut budget = MAX_PANELS;
+    let den = integrate(&mut budget, &rules, &den_f, &den_env, None)?
         .ok_or(SpectrumError::NoConvergence { xi: 0.0 })?;
     if !(den.value.is_finite() && den.value > 0.0) {
         return Err(SpectrumError::Mass(den.value));
@@ -516,7 +519,7 @@ pub fn radial_rates(
             Ok(kf(r)? * r.powi(m_num) * w)
         };
         let num_env = |r: f64| Ok(kf(r)?.abs() * r.powi(m_num));
-        let num = integrate(&rules, &num_f, &num_env, Some(PI / xi))?
+        let num = integrate(&mut budget, &rules, &num_f, &num_env, Some(PI / xi))?
             .ok_or(SpectrumError::NoConvergence { xi })?;
         let factor = if d == 3 { 1.0 } else { xi };
         let gamma = factor * num.value / den.value;
