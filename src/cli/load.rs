@@ -435,6 +435,21 @@ pub(super) fn load_analysis(
     })
 }
 
+/// The kernels `file` declares, lowered (nothing else of the file is): what a command that
+/// needs no source or process runs on, with the file for placing messages.
+pub(super) fn load_kernels(file: &Path) -> Result<(Vec<NamedKernel>, Source), Vec<Diag>> {
+    let src = read_source(file).map_err(|d| vec![*d])?;
+    let ast = syntax::parse_file(&src.text).map_err(|es| {
+        es.into_iter()
+            .map(|e| e.in_source(&src))
+            .collect::<Vec<_>>()
+    })?;
+    match crate::analysis::drift::lower_kernels(&ast) {
+        Ok(ks) => Ok((ks, src)),
+        Err(es) => Err(es.into_iter().map(|e| e.in_source(&src)).collect()),
+    }
+}
+
 /// The bundled process `name`, lowered into `pool` as far as its scalar quantities, with
 /// the file it comes from.
 fn bundled_process(

@@ -11,6 +11,7 @@ mod asymptotics;
 mod check;
 mod derive;
 mod distill;
+mod drift_spectrum;
 mod emit;
 mod eval;
 mod flowmap;
@@ -78,6 +79,10 @@ enum Command {
     /// The Helmholtz-Hodge decomposition of a score error in L^2(p): the gradient part,
     /// which moves the sampled marginals, and the p-solenoidal part, which does not
     Hodge(hodge::HodgeArgs),
+    /// The linearised decay rate gamma(xi) of kernel drifting around a uniform background
+    /// (closed forms for the Gaussian and Laplace kernels, a radial Fourier transform for
+    /// any profile), its timescales, and the damping accumulated under bandwidth annealing
+    DriftSpectrum(drift_spectrum::DriftSpectrumArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -115,6 +120,7 @@ pub fn run(
         Command::Flowmap(a) => flowmap::run(&a),
         Command::Distill(a) => distill::run(&a),
         Command::Hodge(a) => hodge::run(&a),
+        Command::DriftSpectrum(a) => drift_spectrum::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

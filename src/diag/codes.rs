@@ -160,6 +160,11 @@ codes! {
     /// error that is not finite where p has mass, a degree or sample count beyond the work
     /// bound, a finite-volume solve that does not converge.
     ANALYSIS_HODGE = "diffsym::analysis::hodge";
+    /// A drift spectrum that cannot be computed: --kernel naming no kernel of the file, a
+    /// frequency, dimension or annealing outside its range, annealing of a kernel with no
+    /// bandwidth, or a radial profile that is not finite, has no positive finite integral, or
+    /// whose transform does not converge within the work bound.
+    ANALYSIS_SPECTRUM = "diffsym::analysis::spectrum";
 
     // The expansion of the KL in 1/N (`analysis::asymptotics`, `diffsym asymptotics`).
 

@@ -2,7 +2,11 @@
 //! and the drift fields, spectra and dynamics built on them.
 //!
 //! - this file: [`Kernel`], the radial kernels of `kernel K = ...;` declarations, and their
-//!   lowering ([`lower_kernels`]).
+//!   lowering ([`lower_kernels`]);
+//! - [`spectrum`]: the linearised decay rate gamma(xi) of a Fourier mode under the drift
+//!   flow, its timescales, and the damping accumulated under bandwidth annealing.
+
+pub mod spectrum;
 
 use std::collections::HashMap;
 
