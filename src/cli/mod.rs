@@ -11,6 +11,7 @@ mod asymptotics;
 mod check;
 mod derive;
 mod distill;
+mod drift;
 mod emit;
 mod eval;
 mod flowmap;
@@ -78,6 +79,10 @@ enum Command {
     /// The Helmholtz-Hodge decomposition of a score error in L^2(p): the gradient part,
     /// which moves the sampled marginals, and the p-solenoidal part, which does not
     Hodge(hodge::HodgeArgs),
+    /// The kernel-drifting field V_{p,q} = V_p^+ - V_q^- at points: exact for the Gaussian
+    /// kernel (a difference of smoothed scores), by polar quadrature for any radial kernel
+    /// in d <= 3, with the curl of its Jacobian
+    Drift(drift::DriftArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -115,6 +120,7 @@ pub fn run(
         Command::Flowmap(a) => flowmap::run(&a),
         Command::Distill(a) => distill::run(&a),
         Command::Hodge(a) => hodge::run(&a),
+        Command::Drift(a) => drift::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

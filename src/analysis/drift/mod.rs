@@ -2,7 +2,11 @@
 //! and the drift fields, spectra and dynamics built on them.
 //!
 //! - this file: [`Kernel`], the radial kernels of `kernel K = ...;` declarations, and their
-//!   lowering ([`lower_kernels`]).
+//!   lowering ([`lower_kernels`]);
+//! - [`field`]: the drift field V_{p,q} and its Jacobian, exact for the Gaussian kernel and
+//!   by polar quadrature for any radial kernel in d <= 3.
+
+pub mod field;
 
 use std::collections::HashMap;
 
@@ -14,6 +18,7 @@ use crate::syntax::ast::{self, Value};
 
 /// A radial kernel k(x, y) = k(|x - y|).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per declaration")]
 pub enum Kernel {
     /// `gaussian(h = H)`: k(r) = exp(-r^2 / (2 h^2)). (Papers that write exp(-|x - y|^2/tau)
     /// have h^2 = tau/2.)
