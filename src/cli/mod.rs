@@ -11,6 +11,7 @@ mod asymptotics;
 mod check;
 mod derive;
 mod distill;
+mod drift;
 mod drift_spectrum;
 mod emit;
 mod eval;
@@ -79,6 +80,10 @@ enum Command {
     /// The Helmholtz-Hodge decomposition of a score error in L^2(p): the gradient part,
     /// which moves the sampled marginals, and the p-solenoidal part, which does not
     Hodge(hodge::HodgeArgs),
+    /// The kernel-drifting field V_{p,q} = V_p^+ - V_q^- at points: exact for the Gaussian
+    /// kernel (a difference of smoothed scores), by polar quadrature for any radial kernel
+    /// in d <= 3, with the curl of its Jacobian
+    Drift(drift::DriftArgs),
     /// The linearised decay rate gamma(xi) of kernel drifting around a uniform background
     /// (closed forms for the Gaussian and Laplace kernels, a radial Fourier transform for
     /// any profile), its timescales, and the damping accumulated under bandwidth annealing
@@ -120,6 +125,7 @@ pub fn run(
         Command::Flowmap(a) => flowmap::run(&a),
         Command::Distill(a) => distill::run(&a),
         Command::Hodge(a) => hodge::run(&a),
+        Command::Drift(a) => drift::run(&a),
         Command::DriftSpectrum(a) => drift_spectrum::run(&a),
         Command::Plot(c) => plot::run(&c),
     };

@@ -165,6 +165,11 @@ codes! {
     /// bandwidth, or a radial profile that is not finite, has no positive finite integral, or
     /// whose transform does not converge within the work bound.
     ANALYSIS_SPECTRUM = "diffsym::analysis::spectrum";
+    /// A drift field that cannot be computed: p and q of different dimensions, a
+    /// non-Gaussian kernel beyond dimension 3, a kernel negative or not finite where the
+    /// integrals need it or vanishing where p has mass, a quadrature beyond the work bound,
+    /// values outside f64.
+    ANALYSIS_DRIFT = "diffsym::analysis::drift";
 
     // The expansion of the KL in 1/N (`analysis::asymptotics`, `diffsym asymptotics`).
 
@@ -238,8 +243,11 @@ codes! {
     /// A field `eval` cannot evaluate: model outputs (`--score`, `--eps`, ...) or inputs
     /// missing, several, or malformed, or a parameterisation the process does not have.
     CLI_FIELD = "diffsym::cli::field";
-    /// An `--at` point that is not d finite numbers.
+    /// An `--at` point (or a line of a points file) that is not d finite numbers, or more
+    /// points than the command accepts.
     CLI_AT = "diffsym::cli::at";
+    /// `--kernel` names no kernel of the file.
+    CLI_KERNEL = "diffsym::cli::kernel";
     /// `--error` names no error of the file.
     CLI_ERROR = "diffsym::cli::error";
     /// Flags that do not fit the input, e.g. a finite-volume solve outside dimension 2.

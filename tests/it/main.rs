@@ -7,6 +7,7 @@ mod codegen;
 mod data;
 mod derived;
 mod diagnostics;
+mod drift;
 mod drift_spectrum;
 mod endpoints;
 mod eval_library;

@@ -3,9 +3,12 @@
 //!
 //! - this file: [`Kernel`], the radial kernels of `kernel K = ...;` declarations, and their
 //!   lowering ([`lower_kernels`]);
+//! - [`field`]: the drift field V_{p,q} and its Jacobian, exact for the Gaussian kernel and
+//!   by polar quadrature for any radial kernel in d <= 3;
 //! - [`spectrum`]: the linearised decay rate gamma(xi) of a Fourier mode under the drift
 //!   flow, its timescales, and the damping accumulated under bandwidth annealing.
 
+pub mod field;
 pub mod spectrum;
 
 use std::collections::HashMap;
