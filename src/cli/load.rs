@@ -39,7 +39,6 @@ pub(super) struct Analysis {
     /// The score errors the file declares (`error E = ...;`).
     pub errors: Vec<ScoreError>,
     /// The kernels the file declares (`kernel K = ...;`).
-    #[allow(dead_code, reason = "read by the drift commands, which land next")]
     pub kernels: Vec<NamedKernel>,
     /// FILE itself, for placing messages about its declarations.
     pub file: Source,

@@ -11,6 +11,7 @@ mod asymptotics;
 mod check;
 mod derive;
 mod distill;
+mod drift_flow;
 mod emit;
 mod eval;
 mod flowmap;
@@ -78,6 +79,10 @@ enum Command {
     /// The Helmholtz-Hodge decomposition of a score error in L^2(p): the gradient part,
     /// which moves the sampled marginals, and the p-solenoidal part, which does not
     Hodge(hodge::HodgeArgs),
+    /// Kernel drifting between Gaussian p and q under a Gaussian kernel, exactly: the
+    /// laws of frozen-field steps and of the continuous flow, KL(q_k||p), the largest
+    /// stable step, the equilibrium of a biased field
+    DriftFlow(drift_flow::DriftFlowArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -115,6 +120,7 @@ pub fn run(
         Command::Flowmap(a) => flowmap::run(&a),
         Command::Distill(a) => distill::run(&a),
         Command::Hodge(a) => hodge::run(&a),
+        Command::DriftFlow(a) => drift_flow::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

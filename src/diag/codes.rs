@@ -160,6 +160,10 @@ codes! {
     /// error that is not finite where p has mass, a degree or sample count beyond the work
     /// bound, a finite-volume solve that does not converge.
     ANALYSIS_HODGE = "diffsym::analysis::hodge";
+    /// Kernel drifting's moment flow or particle run cannot be computed: p or q a mixture,
+    /// a kernel other than Gaussian where the flow needs one, dimensions that differ, a
+    /// step, bias or time out of range, work beyond the bound, laws outside f64.
+    ANALYSIS_MOMENT_FLOW = "diffsym::analysis::moment_flow";
 
     // The expansion of the KL in 1/N (`analysis::asymptotics`, `diffsym asymptotics`).
 
@@ -237,6 +241,8 @@ codes! {
     CLI_AT = "diffsym::cli::at";
     /// `--error` names no error of the file.
     CLI_ERROR = "diffsym::cli::error";
+    /// `--kernel` names no kernel of the file.
+    CLI_KERNEL = "diffsym::cli::kernel";
     /// Flags that do not fit the input, e.g. a finite-volume solve outside dimension 2.
     CLI_USAGE = "diffsym::cli::usage";
 

@@ -3,6 +3,12 @@
 //!
 //! - this file: [`Kernel`], the radial kernels of `kernel K = ...;` declarations, and their
 //!   lowering ([`lower_kernels`]).
+//! - [`flow`]: exact population dynamics between Gaussians under the Gaussian kernel
+//!   (`diffsym drift-flow`).
+//! - [`particles`]: the particle version on finite samples (`diffsym plot drift`).
+
+pub mod flow;
+pub mod particles;
 
 use std::collections::HashMap;
 
@@ -14,6 +20,7 @@ use crate::syntax::ast::{self, Value};
 
 /// A radial kernel k(x, y) = k(|x - y|).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant, reason = "a few per file, built once")]
 pub enum Kernel {
     /// `gaussian(h = H)`: k(r) = exp(-r^2 / (2 h^2)). (Papers that write exp(-|x - y|^2/tau)
     /// have h^2 = tau/2.)
