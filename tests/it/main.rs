@@ -7,6 +7,7 @@ mod codegen;
 mod data;
 mod derived;
 mod diagnostics;
+mod drift_flow;
 mod endpoints;
 mod eval_library;
 mod fields;
