@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::load::{Analysis, load_analysis};
 use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, text_or_json};
 use crate::analysis::drift::flow::{Flow, FlowError, Law};
+use crate::analysis::drift::particles::{self, Anneal};
 use crate::analysis::drift::{Kernel, NamedKernel};
 use crate::diag::{Diag, codes};
 
@@ -363,4 +364,201 @@ pub(super) fn run(a: &DriftFlowArgs) -> Result<Outcome, Vec<Diag>> {
         continuous,
     };
     Ok(Outcome::ok(report.render(a.format)))
+}
+
+/// `diffsym plot drift FILE --p P --q Q --kernel K [--kernel L] [--anneal h0,r] --steps N
+/// --eta E --out F.svg`
+#[derive(clap::Args, Debug)]
+pub(super) struct PlotDriftArgs {
+    /// The .dsym file declaring the sources and the kernels
+    file: PathBuf,
+    /// The target p: a Gaussian source of FILE, of dimension 1 or 2
+    #[arg(long)]
+    p: String,
+    /// The initial law q_0: a Gaussian source of FILE
+    #[arg(long)]
+    q: String,
+    /// A Gaussian or Laplace kernel of FILE (repeat for several curves)
+    #[arg(long, required = true)]
+    kernel: Vec<String>,
+    /// Also run every kernel annealed: bandwidth (h or tau) h0 e^(-r t) at t = k eta
+    #[arg(long, value_name = "h0,r")]
+    anneal: Option<String>,
+    /// Steps of the particle update x += eta V(x)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    steps: u32,
+    /// The step size eta, in (0, 1e6]
+    #[arg(long, allow_hyphen_values = true)]
+    eta: f64,
+    /// Particles, and points of the fresh sample of p drawn at every step
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(2..=20_000))]
+    particles: u32,
+    /// The seed of the samples (the figure is the same for the same seed)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The SVG file to write
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `h0,r`: a bandwidth in [1e-100, 1e100] and a rate r >= 0 under which the bandwidth stays
+/// at least 1e-100 over the run.
+fn parse_anneal(text: &str, horizon: f64) -> Result<Anneal, Vec<Diag>> {
+    let values: Result<Vec<f64>, _> = text.split(',').map(|v| v.trim().parse::<f64>()).collect();
+    let bad = |why: &str| {
+        cli_error(
+            codes::ANALYSIS_MOMENT_FLOW,
+            format!("--anneal {text}: {why}"),
+        )
+    };
+    match values.as_deref() {
+        Ok([h0, r]) => {
+            if !(h0.is_finite() && (1e-100..=1e100).contains(h0)) {
+                return Err(bad("h0 must be a bandwidth in [1e-100, 1e100]"));
+            }
+            if !(r.is_finite() && *r >= 0.0) {
+                return Err(bad("the rate r must be a finite number >= 0"));
+            }
+            if h0.ln() - r * horizon < (1e-100f64).ln() {
+                return Err(bad(
+                    "the bandwidth h0 e^(-r steps eta) falls below 1e-100 during the run",
+                ));
+            }
+            Ok(Anneal { h0: *h0, r: *r })
+        }
+        _ => Err(bad("expected two numbers h0,r")),
+    }
+}
+
+/// The figure, the file and the summary of `plot drift`.
+pub(super) fn plot_drift(
+    a: &PlotDriftArgs,
+) -> Result<(crate::plot::Figure, &Path, String), Vec<Diag>> {
+    use crate::plot::{Figure, Panel, Scale, Series, Stroke};
+    let (p, loaded) = gaussian_law(&a.file, &a.p, "plot drift")?;
+    let (q0, _) = gaussian_law(&a.file, &a.q, "plot drift")?;
+    same_dimension(&p, &q0, (&a.p, &a.q))?;
+    let d = p.dimension();
+    if d > 2 {
+        return Err(cli_error(
+            codes::ANALYSIS_MOMENT_FLOW,
+            format!("`plot drift` runs particles in dimension 1 or 2; p has dimension {d}"),
+        ));
+    }
+    let (steps, n, eta) = (a.steps as usize, a.particles as usize, a.eta);
+    if !(eta.is_finite() && eta > 0.0 && eta <= 1e6) {
+        return Err(flow_error(FlowError::Eta(eta)));
+    }
+    let anneal = a
+        .anneal
+        .as_deref()
+        .map(|t| parse_anneal(t, steps as f64 * eta))
+        .transpose()?;
+    let mut kernels = Vec::new();
+    for name in &a.kernel {
+        let k = find_kernel(&loaded, name)?;
+        if let Kernel::Radial(_) = k.kernel {
+            return Err(vec![
+                Diag::new(
+                    codes::ANALYSIS_MOMENT_FLOW,
+                    format!(
+                        "kernel `{name}` is radial: `plot drift` runs Gaussian and Laplace kernels"
+                    ),
+                )
+                .with_label(k.span, "a radial kernel")
+                .in_source(&loaded.file),
+            ]);
+        }
+        kernels.push(k.clone());
+    }
+    let runs = kernels.len() * if anneal.is_some() { 2 } else { 1 };
+    let work = runs as f64 * steps as f64 * n as f64 * 2.0 * n as f64 * d as f64;
+    if work > particles::WORK {
+        return Err(cli_error(
+            codes::ANALYSIS_MOMENT_FLOW,
+            format!(
+                "{runs} runs of {steps} steps with {n} particles make {work:.3e} kernel evaluations, beyond the bound 4e8: take fewer steps or particles"
+            ),
+        ));
+    }
+    // KL(q || p) does not depend on the kernel: any bandwidth gives the target's KL.
+    let target = Flow::new(p.clone(), 1.0, 1.0).map_err(flow_error)?;
+    let mut series = Vec::new();
+    let line = |label: String, kl: Vec<f64>, stroke| Series {
+        label,
+        points: kl
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| (k as f64, v))
+            .collect(),
+        stroke,
+        markers: false,
+    };
+    let mut finals = Vec::new();
+    let mut described: Vec<String> = Vec::new();
+    for named in &kernels {
+        let (key, b) = match named.kernel {
+            Kernel::Gaussian { h } => ("h", h),
+            Kernel::Laplace { tau } => ("tau", tau),
+            Kernel::Radial(_) => unreachable!("refused above"),
+        };
+        let family = named.kernel.family();
+        described.push(format!("{} {family} {key} = {b}", named.name));
+        let mut schedules = vec![(None, named.name.clone())];
+        if let Some(an) = anneal {
+            schedules.push((Some(an), format!("{} annealed", named.name)));
+        }
+        for (sched, label) in schedules {
+            let kl = particles::run(&target, &q0, &named.kernel, sched, eta, steps, n, a.seed);
+            finals.push(format!(
+                "{label}: {}",
+                kl.last()
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3e}"))
+            ));
+            let stroke = if sched.is_some() {
+                Stroke::Dashed
+            } else {
+                Stroke::Solid
+            };
+            series.push(line(format!("{label}, particles"), kl, stroke));
+            if let Kernel::Gaussian { h } = named.kernel {
+                // The exact population law under the same steps (flow.rs).
+                let mut q = q0.clone();
+                let mut kl = vec![target.kl(&q)];
+                for k in 0..steps {
+                    let hk = sched.map_or(h, |s| s.h0 * (-s.r * k as f64 * eta).exp());
+                    let flow = Flow::new(p.clone(), hk, 1.0).map_err(flow_error)?;
+                    q = flow.step(&q, eta).map_err(flow_error)?;
+                    if !q.mean.iter().chain(q.cov.iter()).all(|v| v.abs() <= 1e150) {
+                        break;
+                    }
+                    kl.push(flow.kl(&q));
+                }
+                series.push(line(format!("{label}, exact"), kl, stroke));
+            }
+        }
+    }
+    let figure = Figure {
+        title: format!(
+            "drifting q_0 = {} towards p = {} (d = {d}), eta = {eta}, {n} particles, seed {}",
+            a.q, a.p, a.seed
+        ),
+        panels: vec![Panel {
+            title: format!(
+                "KL(moment-matched q_k || p); {}{}",
+                described.join(", "),
+                anneal.map_or_else(String::new, |an| format!(
+                    "; annealed: h0 = {}, r = {}",
+                    an.h0, an.r
+                ))
+            ),
+            x_label: "step k".to_owned(),
+            y_label: "KL".to_owned(),
+            x_scale: Scale::Linear,
+            y_scale: Scale::Log,
+            series,
+        }],
+    };
+    let summary = format!("KL after {steps} steps: {}", finals.join("; "));
+    Ok((figure, &a.out, summary))
 }

@@ -591,3 +591,112 @@ fn diagnostics_refuse_what_the_flow_cannot_do() {
         );
     }
 }
+
+#[test]
+fn particles_follow_the_exact_population_law_and_the_plot_is_deterministic() {
+    // 2000 particles in 1-D under the Gaussian kernel: the moment-matched KL follows the
+    // exact frozen-step KL (flow.rs, checked above) while it is well above the noise floor.
+    use diffsym::analysis::drift::particles;
+    let p = Law {
+        mean: DVector::from_vec(vec![1.0]),
+        cov: DMatrix::from_vec(1, 1, vec![0.25]),
+    };
+    let q0 = Law {
+        mean: DVector::from_vec(vec![-2.0]),
+        cov: DMatrix::from_vec(1, 1, vec![2.0]),
+    };
+    let flow = Flow::new(p, 1.0, 1.0).expect("flow");
+    let kernel = Kernel::Gaussian { h: 1.0 };
+    let kl = particles::run(&flow, &q0, &kernel, None, 0.9, 4, 2000, 7);
+    let exact = flow.frozen(&q0, 0.9, 4).expect("frozen").kl;
+    for (k, (a, b)) in kl.iter().zip(&exact).enumerate() {
+        // Within 15%: the field's sampling error moves the moments by O(1/sqrt(n)).
+        assert!((a - b).abs() < 0.15 * b, "step {k}: {a} {b}");
+    }
+    let f = scratch_file(
+        "drift.dsym",
+        TWO_D.to_owned() + "kernel L = laplace(tau = 0.8);\n",
+    );
+    let out = scratch_file("drift.svg", "");
+    let argv = [
+        "plot",
+        "drift",
+        &f,
+        "--p",
+        "P",
+        "--q",
+        "Q",
+        "--kernel",
+        "K",
+        "--kernel",
+        "L",
+        "--anneal",
+        "0.8,0.1",
+        "--steps",
+        "6",
+        "--eta",
+        "0.5",
+        "--particles",
+        "60",
+        "--out",
+        &out,
+    ];
+    let (code, stdout, err) = run(&argv);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("KL after 6 steps"), "{stdout}");
+    let first = std::fs::read(&out).expect("svg");
+    let (code, _, _) = run(&argv);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&out).expect("svg"), first, "byte-identical");
+    let text = String::from_utf8(first).expect("utf-8");
+    for label in [
+        "K, particles",
+        "K, exact",
+        "K annealed, particles",
+        "K annealed, exact",
+        "L, particles",
+        "L annealed, particles",
+    ] {
+        assert!(text.contains(&format!("data-label=\"{label}\"")), "{label}");
+    }
+    // Refusals: too much work, a 3-D source, a bad schedule.
+    let too_much = [
+        "plot",
+        "drift",
+        &f,
+        "--p",
+        "P",
+        "--q",
+        "Q",
+        "--kernel",
+        "K",
+        "--steps",
+        "10000",
+        "--eta",
+        "0.5",
+        "--particles",
+        "20000",
+        "--out",
+        &out,
+    ];
+    let (code, _, err) = run(&too_much);
+    assert_eq!(code, 2);
+    assert!(err.contains("beyond the bound 4e8"), "{err}");
+    let bad_anneal = [
+        "plot", "drift", &f, "--p", "P", "--q", "Q", "--kernel", "K", "--anneal", "1,1e9",
+        "--steps", "10", "--eta", "0.5", "--out", &out,
+    ];
+    let (code, _, err) = run(&bad_anneal);
+    assert_eq!(code, 2);
+    assert!(err.contains("falls below 1e-100"), "{err}");
+    let f3 = scratch_file(
+        "drift3.dsym",
+        "source P = gaussian(spectrum = [1, 1, 1]);\nkernel K = gaussian(h = 1);\n",
+    );
+    let (code, _, err) = run(&[
+        "plot", "drift", &f3, "--p", "P", "--q", "P", "--kernel", "K", "--steps", "3", "--eta",
+        "1", "--out", &out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("dimension 1 or 2"), "{err}");
+}
