@@ -40,7 +40,7 @@ pub(super) struct DriftFlowArgs {
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     bias: f64,
     /// Also follow the continuous flow dq/dt = -div(q V_{p,q_t}) to time T (max(1, a) T at
-    /// most 1e4)
+    /// most 1e3)
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     continuous: Option<f64>,
     /// Output format (the JSON keys are stable)
@@ -477,7 +477,7 @@ pub(super) fn plot_drift(
         return Err(cli_error(
             codes::ANALYSIS_MOMENT_FLOW,
             format!(
-                "{runs} runs of {steps} steps with {n} particles make {work:.3e} kernel evaluations, beyond the bound 4e8: take fewer steps or particles"
+                "{runs} runs of {steps} steps with {n} particles make {work:.3e} kernel evaluations, beyond the bound 1e8: take fewer steps or particles"
             ),
         ));
     }

@@ -681,7 +681,7 @@ fn particles_follow_the_exact_population_law_and_the_plot_is_deterministic() {
     ];
     let (code, _, err) = run(&too_much);
     assert_eq!(code, 2);
-    assert!(err.contains("beyond the bound 4e8"), "{err}");
+    assert!(err.contains("beyond the bound 1e8"), "{err}");
     let bad_anneal = [
         "plot", "drift", &f, "--p", "P", "--q", "Q", "--kernel", "K", "--anneal", "1,1e9",
         "--steps", "10", "--eta", "0.5", "--out", &out,

@@ -39,7 +39,7 @@ pub const WORK: f64 = 2e8;
 
 /// The largest `a T` (with `a` at least 1) the continuous flow is integrated over: the
 /// field's rates are at most max(1, a), so this many natural time units.
-pub const MAX_RATE_TIME: f64 = 1e4;
+pub const MAX_RATE_TIME: f64 = 1e3;
 
 /// Why a moment flow cannot be computed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -54,7 +54,7 @@ pub enum FlowError {
     Bias(f64),
     #[error("the step eta = {0} must be a positive number at most 1e6")]
     Eta(f64),
-    #[error("the time T = {0} must be a finite number in [0, 1e4/max(1, a)]")]
+    #[error("the time T = {0} must be a finite number in [0, 1e3/max(1, a)]")]
     Time(f64),
     #[error(
         "{what} needs about {work:.3e} d^3 operations, beyond the bound 2e8: take fewer steps or a smaller T"

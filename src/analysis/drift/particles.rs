@@ -9,8 +9,8 @@ use super::Kernel;
 use super::flow::{Flow, Law};
 use crate::analysis::distill::prior_samples;
 
-/// The kernel evaluations one run may make (n (n + m) per step and curve): a few seconds.
-pub const WORK: f64 = 4e8;
+/// The kernel evaluations one plot may make (2 n^2 d per step and run): a few seconds.
+pub const WORK: f64 = 1e8;
 
 /// ln k(r) for the kernels the particle version runs with.
 fn log_kernel(kernel: &Kernel, r2: f64) -> f64 {
