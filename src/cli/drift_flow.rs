@@ -293,7 +293,7 @@ pub(super) fn run(a: &DriftFlowArgs) -> Result<Outcome, Vec<Diag>> {
                     ),
                 )
                 .with_label(named.span, "not a Gaussian kernel")
-                .with_help("declare `kernel K = gaussian(h = 0.7);`; `plot drift` runs particles with any kernel")
+                .with_help("declare `kernel K = gaussian(h = 0.7);`; `plot drift` runs particles with Gaussian and Laplace kernels")
                 .in_source(&loaded.file),
             ]);
         }
