@@ -108,6 +108,15 @@ struct ContinuousRow {
 /// At most this many numbers printed for the steps: (N + 1) d^2.
 const MAX_PRINTED: usize = 1_000_000;
 
+/// A parameter for a header: plain between 1e-4 and 1e15, else in exponent form.
+fn short(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e15).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
+}
+
 fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
     (0..m.nrows())
         .map(|r| m.row(r).iter().copied().collect())
@@ -131,7 +140,12 @@ impl Report for DriftFlowReport {
     fn text(&self) -> String {
         let mut s = format!(
             "p = {}, q_0 = {} (d = {}), Gaussian kernel {} (h = {}), field {} V_p^+ - V_q^-\n",
-            self.p, self.q, self.dimension, self.kernel, self.h, self.bias
+            self.p,
+            self.q,
+            self.dimension,
+            self.kernel,
+            short(self.h),
+            short(self.bias)
         );
         match (&self.eta_max, &self.stability) {
             (Some(m), Some(st)) => {
@@ -142,7 +156,8 @@ impl Report for DriftFlowReport {
                 let _ = writeln!(
                     s,
                     "eta_max = {m:.10e} (mean modes {:.10e}, covariance modes {cov}): eta = {} is {verdict}",
-                    st.eta_max_mean, self.eta
+                    st.eta_max_mean,
+                    short(self.eta)
                 );
             }
             _ => {
@@ -168,7 +183,7 @@ impl Report for DriftFlowReport {
                 );
             }
         }
-        let _ = writeln!(s, "frozen-field steps, eta = {}:", self.eta);
+        let _ = writeln!(s, "frozen-field steps, eta = {}:", short(self.eta));
         let _ = writeln!(s, "{:>6}  {:>24}  mean; cov", "k", "KL(q_k||p)");
         for r in &self.steps {
             let kl = r.kl.map_or_else(|| "inf".to_owned(), kl_text);
@@ -311,6 +326,9 @@ pub(super) fn run(a: &DriftFlowArgs) -> Result<Outcome, Vec<Diag>> {
     }
     let flow = Flow::new(p, h, a.bias).map_err(flow_error)?;
     let run = flow.frozen(&q0, a.eta, n).map_err(flow_error)?;
+    if run.kl.iter().any(|v| v.is_nan()) {
+        return Err(flow_error(FlowError::NotFinite));
+    }
     let continuous = match a.continuous {
         None => None,
         Some(t) => {
@@ -503,18 +521,26 @@ pub(super) fn plot_drift(
             Kernel::Radial(_) => unreachable!("refused above"),
         };
         let family = named.kernel.family();
-        described.push(format!("{} {family} {key} = {b}", named.name));
+        described.push(format!("{} {family} {key} = {}", named.name, short(b)));
         let mut schedules = vec![(None, named.name.clone())];
         if let Some(an) = anneal {
             schedules.push((Some(an), format!("{} annealed", named.name)));
         }
         for (sched, label) in schedules {
             let kl = particles::run(&target, &q0, &named.kernel, sched, eta, steps, n, a.seed);
-            finals.push(format!(
-                "{label}: {}",
-                kl.last()
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3e}"))
-            ));
+            if kl.iter().any(|v| v.is_nan()) {
+                return Err(flow_error(FlowError::NotFinite));
+            }
+            let last = match kl.last() {
+                Some(v) if v.is_finite() => format!("{v:.3e}"),
+                _ => "inf (the particles collapsed)".to_owned(),
+            };
+            let stopped = if kl.len() <= steps {
+                format!(" (stopped at step {}: beyond 1e150)", kl.len())
+            } else {
+                String::new()
+            };
+            finals.push(format!("{label}: {last}{stopped}"));
             let stroke = if sched.is_some() {
                 Stroke::Dashed
             } else {

@@ -130,7 +130,8 @@ pub fn with_bandwidth(kernel: &Kernel, b: f64) -> Kernel {
 
 /// A particle run: `n` particles drawn from `q0`, `steps` updates x_i += eta V(x_i) with
 /// the field estimated from a fresh sample of `n` points of p at every step and from the
-/// particles (all moved at once); KL(moment-matched particles || p) at k = 0..steps. The
+/// particles (all moved at once); KL(moment-matched particles || p) at k = 0..steps (fewer
+/// when the particles leave 1e150 in magnitude, which ends the run). The
 /// moment-matched KL is a lower bound of the particles' law's KL to a Gaussian p, equal
 /// when that law is Gaussian.
 #[allow(
@@ -171,6 +172,10 @@ pub fn run(
                     next[i * d + a] += eta * vi;
                 }
             }
+        }
+        // Particles beyond 1e150 end the run: their moments would leave f64.
+        if !next.iter().all(|v| v.is_finite() && v.abs() <= 1e150) {
+            break;
         }
         xs = next;
         kl.push(flow.kl(&moment_law(&xs, d)));
