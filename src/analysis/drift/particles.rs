@@ -182,3 +182,22 @@ pub fn run(
     }
     kl
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_shift_is_finite_far_from_the_sample() {
+        // h = 0.01 and x 100 away: every weight underflows, the ratio does not. The nearest
+        // point dominates: the shift is its displacement.
+        let ys = [0.0, 0.5, 1.0];
+        let k = Kernel::Gaussian { h: 0.01 };
+        let v = mean_shift(&k, &[101.0], &ys, None).expect("shift");
+        assert_eq!(v, vec![-100.0]);
+        // Leaving a point out, and leaving every point out.
+        let v = mean_shift(&Kernel::Laplace { tau: 1e-3 }, &[0.9], &ys, Some(2)).expect("shift");
+        assert!((v[0] + 0.4).abs() < 1e-12, "{v:?}");
+        assert_eq!(mean_shift(&k, &[0.0], &[3.0], Some(0)), None);
+    }
+}
