@@ -12,6 +12,7 @@ mod check;
 mod derive;
 mod distill;
 mod drift;
+mod drift_flow;
 mod drift_spectrum;
 mod emit;
 mod eval;
@@ -88,6 +89,10 @@ enum Command {
     /// (closed forms for the Gaussian and Laplace kernels, a radial Fourier transform for
     /// any profile), its timescales, and the damping accumulated under bandwidth annealing
     DriftSpectrum(drift_spectrum::DriftSpectrumArgs),
+    /// Kernel drifting between Gaussian p and q under a Gaussian kernel, exactly: the
+    /// laws of frozen-field steps and of the continuous flow, KL(q_k||p), the largest
+    /// stable step, the equilibrium of a biased field
+    DriftFlow(drift_flow::DriftFlowArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -127,6 +132,7 @@ pub fn run(
         Command::Hodge(a) => hodge::run(&a),
         Command::Drift(a) => drift::run(&a),
         Command::DriftSpectrum(a) => drift_spectrum::run(&a),
+        Command::DriftFlow(a) => drift_flow::run(&a),
         Command::Plot(c) => plot::run(&c),
     };
     match result {

@@ -20,6 +20,9 @@ pub(super) enum PlotCommand {
     /// The stiffness bound L(t) (log scale) and its integral A(t) of a Gaussian mixture,
     /// with the uniform and the stability-balanced grid marked on A
     Stiffness(PlotStiffnessArgs),
+    /// KL against the step for drifting particles (Gaussian and Laplace kernels, with and
+    /// without annealing) and, for Gaussian kernels, the exact population law
+    Drift(super::drift_flow::PlotDriftArgs),
 }
 
 /// `diffsym plot stiffness FILE --process P --source M [--segments N] --out F.svg`
@@ -86,6 +89,7 @@ pub(super) fn run(c: &PlotCommand) -> Result<Outcome, Vec<Diag>> {
         PlotCommand::Kl(a) => plot_kl(a)?,
         PlotCommand::Schedule(a) => plot_schedule(a)?,
         PlotCommand::Stiffness(a) => plot_stiffness(a)?,
+        PlotCommand::Drift(a) => super::drift_flow::plot_drift(a)?,
     };
     let svg =
         crate::plot::render(&figure).map_err(|e| cli_error(codes::PLOT_EMPTY, e.to_string()))?;

@@ -170,6 +170,10 @@ codes! {
     /// integrals need it or vanishing where p has mass, a quadrature beyond the work bound,
     /// values outside f64.
     ANALYSIS_DRIFT = "diffsym::analysis::drift";
+    /// Kernel drifting's moment flow or particle run cannot be computed: p or q a mixture,
+    /// a kernel other than Gaussian where the flow needs one, dimensions that differ, a
+    /// step, bias or time out of range, work beyond the bound, laws outside f64.
+    ANALYSIS_MOMENT_FLOW = "diffsym::analysis::moment_flow";
 
     // The expansion of the KL in 1/N (`analysis::asymptotics`, `diffsym asymptotics`).
 

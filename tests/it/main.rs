@@ -8,6 +8,7 @@ mod data;
 mod derived;
 mod diagnostics;
 mod drift;
+mod drift_flow;
 mod drift_spectrum;
 mod endpoints;
 mod eval_library;

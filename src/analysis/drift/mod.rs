@@ -6,9 +6,14 @@
 //! - [`field`]: the drift field V_{p,q} and its Jacobian, exact for the Gaussian kernel and
 //!   by polar quadrature for any radial kernel in d <= 3;
 //! - [`spectrum`]: the linearised decay rate gamma(xi) of a Fourier mode under the drift
-//!   flow, its timescales, and the damping accumulated under bandwidth annealing.
+//!   flow, its timescales, and the damping accumulated under bandwidth annealing;
+//! - [`flow`]: exact population dynamics between Gaussians under the Gaussian kernel
+//!   (`diffsym drift-flow`);
+//! - [`particles`]: the particle version on finite samples (`diffsym plot drift`).
 
 pub mod field;
+pub mod flow;
+pub mod particles;
 pub mod spectrum;
 
 use std::collections::HashMap;
