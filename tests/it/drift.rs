@@ -7,7 +7,7 @@ use diffsym::analysis::drift::Kernel;
 use diffsym::analysis::drift::field::{self, Gaussians, QUADRATURE_BUDGET};
 use diffsym::analysis::{Covariances, Mixture};
 
-use crate::support::{run, scratch_file};
+use crate::support::{floats, run_json, scratch_file};
 
 const FILE: &str = "\
 source G1 = gaussian(cov = [[0.8, 0.3], [0.3, 0.5]], mean = [1, -0.5]);
@@ -24,24 +24,7 @@ kernel R = radial(profile = 1/(1 + r^2));
 ";
 
 fn drift(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let f = scratch_file("drift.dsym", FILE);
-    let mut argv = vec!["drift", &f, "--format", "json"];
-    argv.extend(args);
-    let (code, out, err) = run(&argv);
-    let v = if code == 0 {
-        serde_json::from_str(&out).expect("JSON")
-    } else {
-        serde_json::Value::Null
-    };
-    (code, v, err)
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .expect("a list")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
+    run_json("drift", "drift.dsym", FILE, args)
 }
 
 /// A 2-D Gaussian component written out here, independently of the crate: weight, mean,

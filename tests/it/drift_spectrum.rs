@@ -5,7 +5,7 @@
 
 use std::f64::consts::{E, PI};
 
-use crate::support::{run, scratch_file};
+use crate::support::{floats, run, run_json, scratch_file};
 
 const FILE: &str = "\
 kernel G = gaussian(h = 0.7);
@@ -16,24 +16,7 @@ kernel T = radial(profile = exp(r));
 ";
 
 fn spectrum(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let f = scratch_file("spectrum.dsym", FILE);
-    let mut argv = vec!["drift-spectrum", &f, "--format", "json"];
-    argv.extend(args);
-    let (code, out, err) = run(&argv);
-    let v = if code == 0 {
-        serde_json::from_str(&out).expect("JSON")
-    } else {
-        serde_json::Value::Null
-    };
-    (code, v, err)
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .expect("list")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+    run_json("drift-spectrum", "spectrum.dsym", FILE, args)
 }
 
 /// 20-point Gauss-Legendre on [-1, 1], by Newton on the Legendre recurrence.

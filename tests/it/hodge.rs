@@ -8,7 +8,7 @@ use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 use num_traits::Zero;
 
-use crate::support::{run, scratch_file};
+use crate::support::{run, run_json, scratch_file};
 
 const FILE: &str = "\
 source S = gaussian(cov = [[2, 0.6], [0.6, 0.5]], mean = [1, -1]);
@@ -26,16 +26,7 @@ error L1 = linear(matrix = [[3]], shift = [0.5]);
 ";
 
 fn hodge(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let f = scratch_file("hodge.dsym", FILE);
-    let mut argv = vec!["hodge", &f, "--format", "json"];
-    argv.extend(args);
-    let (code, out, err) = run(&argv);
-    let v = if code == 0 || code == 1 {
-        serde_json::from_str(&out).expect("JSON")
-    } else {
-        serde_json::Value::Null
-    };
-    (code, v, err)
+    run_json("hodge", "hodge.dsym", FILE, args)
 }
 
 fn rationals(v: &serde_json::Value) -> Vec<Vec<BigRational>> {
@@ -503,16 +494,7 @@ error Bad = field([1/x1]);
 ";
 
 fn estimate(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let f = scratch_file("mixture.dsym", MIXTURE);
-    let mut argv = vec!["hodge", &f, "--format", "json"];
-    argv.extend(args);
-    let (code, out, err) = run(&argv);
-    let v = if code == 0 {
-        serde_json::from_str(&out).expect("JSON")
-    } else {
-        serde_json::Value::Null
-    };
-    (code, v, err)
+    run_json("hodge", "mixture.dsym", MIXTURE, args)
 }
 
 fn rows(v: &serde_json::Value) -> Vec<f64> {

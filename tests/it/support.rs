@@ -52,3 +52,33 @@ pub fn number(text: &str) -> f64 {
         .parse()
         .unwrap_or_else(|_| panic!("not a number: {text:?}"))
 }
+
+/// Runs `diffsym COMMAND FILE --format json ARGS...` on `text` written to a scratch file
+/// named `name`; returns the exit code, the parsed JSON (`Null` unless it exited 0 or 1)
+/// and stderr.
+pub fn run_json(
+    command: &str,
+    name: &str,
+    text: &str,
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let f = scratch_file(name, text);
+    let mut argv = vec![command, &f, "--format", "json"];
+    argv.extend(args);
+    let (code, out, err) = run(&argv);
+    let v = if code == 0 || code == 1 {
+        serde_json::from_str(&out).expect("JSON")
+    } else {
+        serde_json::Value::Null
+    };
+    (code, v, err)
+}
+
+/// A JSON list of numbers.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
