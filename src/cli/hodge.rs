@@ -35,12 +35,14 @@ pub(super) struct HodgeArgs {
     /// The score error, an `error E = linear(...)` or `field([...])` of FILE
     #[arg(long)]
     error: String,
-    /// Measure against the marginal p_T of the source under this process (needs --t)
-    #[arg(long, requires = "t")]
+    /// The process: with --t, measure against the marginal p_T of the source under it;
+    /// the process --prove-invisible proves the invisibility along
+    #[arg(long)]
     process: Option<String>,
     /// The time T of the marginal, exact (`0.5`, `1/3`); also the time at which an error
-    /// that depends on t is evaluated
-    #[arg(long, allow_hyphen_values = true)]
+    /// that depends on t is evaluated. Without it, the error is measured against the
+    /// source itself
+    #[arg(long, allow_hyphen_values = true, requires = "process")]
     t: Option<String>,
     /// Also prove, symbolically, that a solenoidal linear error leaves the covariance
     /// dynamics of the PF-ODE and the reverse SDE unchanged along the process
@@ -714,12 +716,6 @@ pub(super) fn run(a: &HodgeArgs) -> Result<Outcome, Vec<Diag>> {
     )?;
     let error = loaded.take_error(&a.error)?;
     let t = a.t.as_deref().map(parse_t).transpose()?;
-    if t.is_some() && a.process.is_none() {
-        return Err(cli_error(
-            codes::CLI_T,
-            "--t needs --process: the time is that of the marginal under a process",
-        ));
-    }
     let d_source = match (&loaded.source, &loaded.mixture) {
         (Some(g), _) => g.eigenvalues.len(),
         (None, Some(m)) => m.dimension,

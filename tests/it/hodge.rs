@@ -355,6 +355,25 @@ fn the_invisibility_proof_is_symbolic_for_library_and_generic_processes() {
 }
 
 #[test]
+fn the_proof_needs_only_a_process_and_the_decomposition_then_uses_the_source() {
+    let (code, v, err) = hodge(&[
+        "--source",
+        "S",
+        "--error",
+        "E",
+        "--process",
+        "cosine",
+        "--prove-invisible",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["invisible"]["proved"], true);
+    assert!(v["t"].is_null());
+    // Measured against the source itself, as without --process.
+    let (_, plain, _) = hodge(&["--source", "S", "--error", "E"]);
+    assert_eq!(v["exact_values"], plain["exact_values"]);
+}
+
+#[test]
 fn text_and_latex_show_the_exact_values() {
     let f = scratch_file("hodge.dsym", FILE);
     let (code, out, err) = run(&["hodge", &f, "--source", "S", "--error", "E"]);
