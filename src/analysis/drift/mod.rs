@@ -198,7 +198,7 @@ fn lower_kernel(decl: &ast::Declaration) -> Result<Kernel, Vec<Diag>> {
             Diag::new(
                 codes::KERNEL_VALUE,
                 format!(
-                    "the bandwidth `{key}` is {v}: it must be a positive number in [1e-100, 1e100]"
+                    "the bandwidth `{key}` is {v:e}: it must be a positive number in [1e-100, 1e100]"
                 ),
             )
             .with_label(e.span, "not a positive bandwidth"),

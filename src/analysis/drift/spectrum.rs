@@ -29,7 +29,7 @@ pub const MAX_VALUE: f64 = 1e100;
 pub enum SpectrumError {
     #[error("dimension {0} is outside 1..={1}")]
     Dimension(usize, usize),
-    #[error("frequency {0} is not a number in [0, 1e100]")]
+    #[error("frequency {0:e} is not a number in [0, 1e100]")]
     Frequency(f64),
     #[error("{0}")]
     Annealing(String),
