@@ -494,14 +494,16 @@ fn parse_t(text: &str) -> Result<BigRational, Vec<Diag>> {
     Ok(r)
 }
 
-/// The marginal N(alpha m, alpha^2 Sigma + sigma^2 I) of `p` at time `t`, exact where
-/// alpha^2, sigma^2 and alpha simplify to rationals there.
-fn marginal(
-    pool: &mut Pool,
-    process: &Process,
-    p: &Moments,
-    t: &BigRational,
-) -> Result<Moments, Vec<Diag>> {
+/// alpha, sigma, alpha^2 and sigma^2 of `process` at the exact time `t`, each exact where
+/// it simplifies to a rational there.
+struct Scale {
+    alpha: Scalar,
+    sigma: Scalar,
+    alpha2: Scalar,
+    sigma2: Scalar,
+}
+
+fn scale(pool: &mut Pool, process: &Process, t: &BigRational) -> Result<Scale, Vec<Diag>> {
     let ts = time_symbol(pool);
     let quantity = |name: &str| {
         process.quantity(name).ok_or_else(|| {
@@ -522,16 +524,36 @@ fn marginal(
             )
         })
     };
-    let (a, a2, s2) = (at(alpha, "alpha")?, at(a2, "alpha^2")?, at(s2, "sigma^2")?);
+    Ok(Scale {
+        alpha: at(alpha, "alpha")?,
+        sigma: at(sigma, "sigma")?,
+        alpha2: at(a2, "alpha^2")?,
+        sigma2: at(s2, "sigma^2")?,
+    })
+}
+
+/// The marginal N(alpha m, alpha^2 Sigma + sigma^2 I) of `p` at time `t`.
+fn marginal(
+    pool: &mut Pool,
+    process: &Process,
+    p: &Moments,
+    t: &BigRational,
+) -> Result<Moments, Vec<Diag>> {
+    let Scale {
+        alpha,
+        alpha2,
+        sigma2,
+        ..
+    } = scale(pool, process, t)?;
     let d = p.mean.len();
     Ok(Moments {
-        mean: p.mean.iter().map(|m| a.times(m)).collect(),
+        mean: p.mean.iter().map(|m| alpha.times(m)).collect(),
         cov: (0..d)
             .map(|i| {
                 (0..d)
                     .map(|j| {
-                        let scaled = a2.times(&p.cov[i][j]);
-                        if i == j { scaled.plus(&s2) } else { scaled }
+                        let scaled = alpha2.times(&p.cov[i][j]);
+                        if i == j { scaled.plus(&sigma2) } else { scaled }
                     })
                     .collect()
             })
@@ -548,24 +570,8 @@ fn scale_at(
     let (Some(process), Some(t)) = (process, t) else {
         return Ok((1.0, 0.0));
     };
-    let ts = time_symbol(pool);
-    let mut at = |name: &str| {
-        let e = process.quantity(name).ok_or_else(|| {
-            cli_error(
-                codes::ANALYSIS_PROCESS,
-                format!("process `{}` has no {name}", process.name),
-            )
-        })?;
-        value_at(pool, e, ts, Some(t))
-            .map(|s| s.value)
-            .map_err(|why| {
-                cli_error(
-                    codes::ANALYSIS_PROCESS,
-                    format!("{name} of process `{}` at t = {t}: {why}", process.name),
-                )
-            })
-    };
-    Ok((at("alpha")?, at("sigma")?))
+    let s = scale(pool, process, t)?;
+    Ok((s.alpha.value, s.sigma.value))
 }
 
 /// The estimated decomposition: a mixture, or an error that is not affine.
