@@ -196,6 +196,21 @@ fn a_huge_base_to_a_fractional_power_is_a_value_not_a_recursion() {
     );
 }
 
+/// Found by the fuzzer: multiplying out (a + b t)^7 with a = 10^(-4096/7) made products of
+/// 4000-digit coefficients that no work allowance counted (31 s of `derive` under load).
+/// Expansion now charges each product by its coefficients' size, as the sparse arithmetic
+/// does, and gives up within the process's allowance.
+#[test]
+fn expanding_products_of_huge_coefficients_is_charged_to_the_work_allowance() {
+    let f = crate::support::scratch_file(
+        "huge_expand.dsym",
+        "process k { sigma(t) = (1e-4096^(1/7) + t*(80^(1/7) - 1e-4096^(1/7)))^7; }\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("process k"), "{out}");
+}
+
 /// Issue 11, item 5: errors found after lowering carried no location (`emit` said "cannot
 /// lower `sigma` ... no finite real value" where `check` accepted the file). Every command
 /// now refuses the process where it is defined.

@@ -421,6 +421,22 @@ fn distribute(pool: &mut Pool, a: ExprId, b: ExprId) -> Option<ExprId> {
     if ta.len().saturating_mul(tb.len()) > MAX_PRODUCTS {
         return None;
     }
+    // Each product multiplies two coefficients (and reduces by a gcd): charged by their
+    // size, as the sparse arithmetic charges its products, so terms with 4000-digit
+    // coefficients cannot multiply out for minutes.
+    let mut bits = |e: ExprId| {
+        let (c, _) = pool.split_coeff(e);
+        c.numer().bits() + c.denom().bits()
+    };
+    let (ba, bb): (Vec<u64>, Vec<u64>) = (
+        ta.iter().map(|&x| bits(x)).collect(),
+        tb.iter().map(|&y| bits(y)).collect(),
+    );
+    for &x in &ba {
+        for &y in &bb {
+            spend(product_cost(x, y))?;
+        }
+    }
     let mut products = Vec::with_capacity(ta.len() * tb.len());
     for &x in &ta {
         for &y in &tb {
