@@ -283,6 +283,23 @@ impl HodgeReport {
                 "\\begin{{align*}}\n\\|e\\|^2 &= {} \\\\\n\\|\\nabla\\phi\\|^2 &= {} \\\\\n\\|w\\|^2 &= {} \\\\\nS &= {} \\\\\n\\Omega &= {} \\\\\nb &= {}^{{T}}\n\\end{{align*}}",
                 l.norms[0], l.norms[1], l.norms[2], l.s, l.omega, l.shift
             );
+        } else {
+            // The estimator: ||e||^2 and the estimates of ||Pi_D e||^2 per degree.
+            let _ = write!(
+                s,
+                "Estimated by Stein's identity ({}); $\\|\\Pi_D e\\|^2$ rises with the degree $D$.\n\\begin{{align*}}\n\\|e\\|^2 &= {}",
+                self.method,
+                eval::format_f64(self.norm2_error)
+            );
+            for r in &self.estimates {
+                let _ = write!(
+                    s,
+                    " \\\\\n\\|\\Pi_{{{}}} e\\|^2 &= {}",
+                    r.degree,
+                    eval::format_f64(r.norm2_gradient)
+                );
+            }
+            s.push_str("\n\\end{align*}\n");
         }
         s.push_str("\\end{document}\n");
         s

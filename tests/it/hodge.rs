@@ -828,3 +828,16 @@ fn values_beyond_f64_are_refused_and_huge_literals_take_the_f64_path() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["method"], "eigenbasis");
 }
+
+#[test]
+fn an_estimate_in_latex_lists_the_degrees() {
+    let f = scratch_file("mixture.dsym", MIXTURE);
+    let (code, out, err) = run(&[
+        "hodge", &f, "--source", "M", "--error", "Rot", "--degree", "2", "--format", "latex",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("\\documentclass{article}"), "{out}");
+    assert!(out.contains("\\|\\Pi_{1} e\\|^2 &= "), "{out}");
+    assert!(out.contains("\\|\\Pi_{2} e\\|^2 &= "), "{out}");
+    assert!(out.trim_end().ends_with("\\end{document}"), "{out}");
+}
