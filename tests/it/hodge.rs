@@ -333,6 +333,27 @@ fn a_time_dependent_error_against_a_marginal_is_exact_where_the_schedule_is_rati
 }
 
 #[test]
+fn at_the_noise_end_the_marginal_is_the_prior_and_the_gradient_part_the_symmetric_part() {
+    // Cosine at t = 1: alpha^2 = cos(pi/2)^2 = 0 exactly, so Sigma_1 = I and S = (E + E^T)/2.
+    // By hand, E = [[1, -2], [1/2, 1]], b = (1/4, 0): ||e||^2 = tr(E E^T) + 1/16 = 101/16,
+    // ||grad part||^2 = tr(S^2) + 1/16 = 2 + 2 (3/4)^2 + 1/16 = 51/16.
+    let (code, v, err) = hodge(&[
+        "--source",
+        "S",
+        "--error",
+        "E",
+        "--process",
+        "cosine",
+        "--t",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["exact_values"]["norm2_error"], "101/16");
+    assert_eq!(v["exact_values"]["norm2_gradient"], "51/16");
+    assert_eq!(v["symmetric_part_is_gradient"], true);
+}
+
+#[test]
 fn the_invisibility_proof_is_symbolic_for_library_and_generic_processes() {
     let (code, v, err) = hodge(&[
         "--source",

@@ -536,6 +536,15 @@ mod tests {
         }
     }
 
+    /// A 3 by 3 error with no symmetry.
+    fn generic_e() -> Vec<Vec<Scalar>> {
+        exact_scalars(&[
+            &[(1, 1), (-2, 1), (1, 3)],
+            &[(0, 1), (5, 4), (-1, 1)],
+            &[(7, 2), (1, 9), (-3, 1)],
+        ])
+    }
+
     #[test]
     fn the_exact_solution_satisfies_the_defining_equations() {
         // A full covariance and a generic E: S symmetric, S Sigma + Sigma S = E Sigma +
@@ -545,11 +554,7 @@ mod tests {
             &[(3, 5), (1, 2), (1, 7)],
             &[(0, 1), (1, 7), (3, 1)],
         ]);
-        let e = exact_scalars(&[
-            &[(1, 1), (-2, 1), (1, 3)],
-            &[(0, 1), (5, 4), (-1, 1)],
-            &[(7, 2), (1, 9), (-3, 1)],
-        ]);
+        let e = generic_e();
         let affine = Affine {
             matrix: e.clone(),
             shift: Shift::FromMean(vec![Scalar::exact(r(1, 2)); 3]),
@@ -622,11 +627,7 @@ mod tests {
             &[(3, 5), (1, 2), (1, 7)],
             &[(1, 10), (1, 7), (3, 1)],
         ]);
-        let e = exact_scalars(&[
-            &[(1, 1), (-2, 1), (1, 3)],
-            &[(0, 1), (5, 4), (-1, 1)],
-            &[(7, 2), (1, 9), (-3, 1)],
-        ]);
+        let e = generic_e();
         let affine = Affine {
             matrix: e.clone(),
             shift: Shift::FromMean(vec![Scalar::exact(r(0, 1)); 3]),
