@@ -413,6 +413,20 @@ fn bounded_sum(pool: &Pool, e: ExprId) -> Option<ExprId> {
 }
 
 /// The expanded product of two expanded expressions.
+/// The size in bits of a term's rational coefficient (numerator and denominator), read
+/// without building the rest of the term as `Pool::split_coeff` would.
+fn coefficient_bits(pool: &Pool, e: ExprId) -> u64 {
+    let coefficient = match pool.node(e) {
+        Node::Rational(r) => Some(r),
+        Node::Mul(xs) => match pool.node(xs[0]) {
+            Node::Rational(r) => Some(r),
+            _ => None,
+        },
+        _ => None,
+    };
+    coefficient.map_or(2, |r| r.numer().bits() + r.denom().bits())
+}
+
 fn distribute(pool: &mut Pool, a: ExprId, b: ExprId) -> Option<ExprId> {
     let (ta, tb) = (terms_of(pool, a), terms_of(pool, b));
     if ta.len() == 1 && tb.len() == 1 {
@@ -424,13 +438,9 @@ fn distribute(pool: &mut Pool, a: ExprId, b: ExprId) -> Option<ExprId> {
     // Each product multiplies two coefficients (and reduces by a gcd): charged by their
     // size, as the sparse arithmetic charges its products, so terms with 4000-digit
     // coefficients cannot multiply out for minutes.
-    let mut bits = |e: ExprId| {
-        let (c, _) = pool.split_coeff(e);
-        c.numer().bits() + c.denom().bits()
-    };
     let (ba, bb): (Vec<u64>, Vec<u64>) = (
-        ta.iter().map(|&x| bits(x)).collect(),
-        tb.iter().map(|&y| bits(y)).collect(),
+        ta.iter().map(|&x| coefficient_bits(pool, x)).collect(),
+        tb.iter().map(|&y| coefficient_bits(pool, y)).collect(),
     );
     for &x in &ba {
         for &y in &bb {
