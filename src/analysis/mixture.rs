@@ -64,6 +64,10 @@ pub enum Covariance {
 pub struct Component {
     pub mean: DVector<f64>,
     pub cov: Covariance,
+    /// The covariance matrix as declared (`covs = [...]`), which its eigenbasis only
+    /// approximates: what a reference computes with. None for `var = v` and for a Gaussian
+    /// source taken as a mixture (which keeps only its eigenbasis).
+    pub declared: Option<DMatrix<f64>>,
 }
 
 /// How the covariances were declared.
@@ -127,6 +131,18 @@ impl Mixture {
                 });
             }
         }
+        let declared: Vec<Option<DMatrix<f64>>> = match &covs {
+            Covariances::Shared(_) => vec![None; k],
+            Covariances::Full(mats) => mats
+                .iter()
+                .map(|rows| {
+                    let n = rows.len();
+                    Some(DMatrix::from_fn(n, n, |i, j| {
+                        rows[i].get(j).copied().unwrap_or(f64::NAN)
+                    }))
+                })
+                .collect(),
+        };
         let covs: Vec<Covariance> = match covs {
             Covariances::Shared(v) => {
                 if !(v.is_finite() && v > 0.0) {
@@ -179,9 +195,11 @@ impl Mixture {
             components: means
                 .into_iter()
                 .zip(covs)
-                .map(|(m, cov)| Component {
+                .zip(declared)
+                .map(|((m, cov), declared)| Component {
                     mean: DVector::from_vec(m),
                     cov,
+                    declared,
                 })
                 .collect(),
             normalised_from,
@@ -205,6 +223,7 @@ impl Mixture {
                     values: g.eigenvalues.clone(),
                     basis: g.basis.clone().unwrap_or_else(|| DMatrix::identity(d, d)),
                 },
+                declared: None,
             }],
             normalised_from: None,
         })

@@ -19,6 +19,7 @@ pub(crate) mod leading;
 pub mod learned;
 pub(crate) mod lower;
 pub mod mixture;
+pub mod mixture_code;
 pub(crate) mod normal;
 pub(crate) mod numerics;
 pub(crate) mod optimal;

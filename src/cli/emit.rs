@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::args::Params;
-use super::load::load_one;
-use super::output::{Outcome, write_all_atomically, write_error};
+use super::load::{load_analysis, load_one};
+use super::output::{Outcome, cli_error, write_all_atomically, write_error};
+use super::stiffness::mixture_of;
+use crate::analysis::mixture_code::{self, ScheduleExprs};
 use crate::codegen::Accuracy;
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::process;
 
 fn parse_accuracy(s: &str) -> Result<Accuracy, String> {
@@ -22,6 +24,11 @@ pub(super) struct EmitArgs {
     /// The process (may be omitted when the file defines only one)
     #[arg(long)]
     process: Option<String>,
+    /// A source declared in FILE (a `gmm` mixture or a Gaussian): also emit its
+    /// log-density, score and probability-flow velocity under the process, as the module
+    /// `SOURCE` inside the process's module, verified like the process's functions
+    #[arg(long, value_name = "SOURCE")]
+    source: Option<String>,
     /// The directory to write NAME.rs to (with --crate: the crate's root)
     #[arg(long)]
     out: PathBuf,
@@ -66,7 +73,22 @@ pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         ]
     };
     let pool = &mut pool;
-    let emitted = codegen::emit_module(pool, &p, &src.name, accuracy)
+    let (extra, sections) = match &a.source {
+        None => (Vec::new(), Vec::new()),
+        Some(name) => {
+            let mut loaded = load_analysis(&a.file, None, Some(name), &a.params.params)?;
+            let mixture = mixture_of(&mut loaded)?;
+            let derivatives = codegen::schedule_derivatives(pool, &p, accuracy.mode())
+                .map_err(|e| in_process(e.code(), &e))?;
+            let schedule = ScheduleExprs::new(&p, &derivatives).ok_or_else(|| {
+                in_process(codes::EMIT_INTERNAL, &"the process has no alpha or sigma")
+            })?;
+            let section = mixture_code::section(pool, &p, &mixture, &schedule, accuracy)
+                .map_err(|e| cli_error(e.code(), e.to_string()))?;
+            (derivatives, vec![section])
+        }
+    };
+    let emitted = codegen::emit_module_with(pool, &p, &src.name, accuracy, extra, sections)
         .map_err(|e| in_process(e.code(), &e))?;
     let files = if a.as_crate {
         codegen::crate_files(&emitted, &p.name, &src.name).map_err(|e| in_process(e.code(), &e))?

@@ -80,6 +80,20 @@ pub struct Case {
     pub form: Form,
     /// The bound of its rows measured in plain ulps (the accuracy budget).
     pub budget: f64,
+    /// The number of values one call returns: 1 for `f64`; `n` for `[f64; n]`, whose rows
+    /// come in runs of `n` with the same arguments, one per element.
+    pub outputs: usize,
+}
+
+impl Case {
+    /// The arguments of each call: every row's, or for an array-valued function one per
+    /// run of rows.
+    pub fn calls(&self) -> Vec<&[f64]> {
+        self.rows
+            .chunks(self.outputs.max(1))
+            .map(|run| run[0].args.as_slice())
+            .collect()
+    }
 }
 
 fn normal(x: f64) -> bool {
@@ -201,6 +215,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             arity,
             form: f.form,
             budget,
+            outputs: 1,
         });
     }
     cases
@@ -248,11 +263,29 @@ pub struct Report {
     /// [`Accuracy::field_bound`].
     pub value: Option<Worst>,
     pub rows: usize,
+    /// The number of rows measured in plain ulps (the others are in ulps of a scale).
+    pub plain: usize,
+    /// False for code that only the compiled module can run (a mixture's evaluators) when
+    /// it was not compiled: `--verify` measures it.
+    pub measured: bool,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
         self.worst.passed() && self.value.as_ref().is_none_or(Worst::passed)
+    }
+
+    /// The report of a case that was not run: it passes nothing and fails nothing.
+    pub fn pending(case: &Case) -> Report {
+        Report {
+            function: case.function.clone(),
+            form: case.form,
+            worst: Worst::new(case.budget),
+            value: None,
+            rows: case.rows.len(),
+            plain: 0,
+            measured: false,
+        }
     }
 }
 
@@ -263,7 +296,8 @@ pub fn run(emitted: &Emitted, cases: &[Case]) -> Result<Vec<Vec<f64>>, RustcErro
         .map(|c| Calls {
             call: &c.call,
             arity: c.arity,
-            rows: c.rows.iter().map(|r| r.args.as_slice()).collect(),
+            outputs: c.outputs,
+            rows: c.calls(),
         })
         .collect();
     run_compiled(emitted, &calls)
@@ -279,9 +313,11 @@ pub fn compare(cases: &[Case], results: &[Vec<f64>]) -> Vec<Report> {
         .map(|(c, got)| {
             let mut worst = Worst::new(c.budget);
             let mut value: Option<Worst> = None;
+            let mut plain = 0;
             for (row, &g) in c.rows.iter().zip(got) {
                 let err = check::error(g, row.want, row.scale);
                 if row.scale == 0.0 {
+                    plain += 1;
                     worst.add(err, &row.args);
                 } else {
                     value
@@ -295,6 +331,8 @@ pub fn compare(cases: &[Case], results: &[Vec<f64>]) -> Vec<Report> {
                 worst,
                 value,
                 rows: c.rows.len(),
+                plain,
+                measured: true,
             }
         })
         .collect()
@@ -316,13 +354,23 @@ fn bound_text(b: f64) -> String {
     }
 }
 
-/// Arguments as the table shows them: `(1e-12, 7.5e-13)`, or `-`.
+/// Arguments as the table shows them: `(1e-12, 7.5e-13)`, or `-`; beyond 6 arguments (a
+/// mixture's point in many dimensions) the first 4, `...` and the last.
 fn args_text(at: &[f64]) -> String {
     if at.is_empty() {
         return "-".to_owned();
     }
-    let at: Vec<String> = at.iter().map(|a| format!("{a:e}")).collect();
-    format!("({})", at.join(", "))
+    let show = |a: &f64| format!("{a:e}");
+    let shown: Vec<String> = if at.len() > 6 {
+        at[..4]
+            .iter()
+            .map(show)
+            .chain(["...".to_owned(), show(&at[at.len() - 1])])
+            .collect()
+    } else {
+        at.iter().map(show).collect()
+    };
+    format!("({})", shown.join(", "))
 }
 
 /// The reports as a table: function, form, worst error in ulps (of the value, or of each
@@ -347,6 +395,9 @@ pub fn table(reports: &[Report]) -> String {
             None => ("-".to_owned(), "-".to_owned()),
         };
         let mut flag = String::new();
+        if !r.measured {
+            flag.push_str("  (measured by --verify, which compiles the module)");
+        }
         if !r.worst.passed() {
             flag.push_str("  FAILED");
         }
@@ -354,15 +405,28 @@ pub fn table(reports: &[Report]) -> String {
             flag.push_str(&format!("  FAILED (field value at {})", args_text(&v.at)));
         }
         s.push_str(&format!(
-            "{:<width$}  {:<13}  {:>10.2}  {:>6}  {:>10}  {:>6}  {:>6}  {}{flag}\n",
+            "{:<width$}  {:<13}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  {}{flag}\n",
             r.function,
             r.form.name(),
-            r.worst.max_err,
-            bound_text(r.worst.bound),
+            if r.plain > 0 {
+                format!("{:.2}", r.worst.max_err)
+            } else {
+                "-".to_owned()
+            },
+            if r.plain > 0 {
+                bound_text(r.worst.bound)
+            } else {
+                "-".to_owned()
+            },
             value,
             value_bound,
             r.rows,
-            args_text(&r.worst.at),
+            // Where the worst error is: of the values, or for functions measured only in
+            // ulps of a scale (a mixture's), of those.
+            args_text(match (&r.value, r.plain) {
+                (Some(v), 0) => &v.at,
+                _ => &r.worst.at,
+            }),
         ));
     }
     s
@@ -382,6 +446,8 @@ struct RefCaseView {
     name: String,
     rows: String,
     call: String,
+    /// The call returns an array: each row holds the references and scales of its elements.
+    array: bool,
 }
 
 /// `tests/reference.rs` of an emitted crate whose library is `lib`.
@@ -395,26 +461,39 @@ pub fn reference_test(cases: &[Case], lib: &str, source: &str) -> Result<String,
         cases: cases
             .iter()
             .map(|c| RefCaseView {
-                test: format!("{}_matches_reference", c.function),
+                test: format!("{}_matches_reference", c.function.replace("::", "_")),
                 name: string_literal(&c.function),
                 rows: {
                     let rows: Vec<String> = c
                         .rows
-                        .iter()
-                        .map(|r| {
+                        .chunks(c.outputs.max(1))
+                        .map(|run| {
                             let args: Vec<String> =
-                                r.args.iter().map(|&a| f64_literal(a)).collect();
+                                run[0].args.iter().map(|&a| f64_literal(a)).collect();
+                            let list = |f: &dyn Fn(&Row) -> String| {
+                                run.iter().map(f).collect::<Vec<_>>().join(", ")
+                            };
+                            let (want, scale) = if c.outputs == 1 {
+                                (
+                                    list(&|r| f64_literal(r.want)),
+                                    list(&|r| f64_literal(r.scale)),
+                                )
+                            } else {
+                                (
+                                    format!("&[{}]", list(&|r| f64_literal(r.want))),
+                                    format!("&[{}]", list(&|r| f64_literal(r.scale))),
+                                )
+                            };
                             format!(
-                                "(&[{}], {}, {}, {})",
+                                "(&[{}], {want}, {scale}, {})",
                                 args.join(", "),
-                                f64_literal(r.want),
-                                f64_literal(r.scale),
-                                f64_value(r.bound)
+                                f64_value(run[0].bound)
                             )
                         })
                         .collect();
                     format!("[{}]", rows.join(", "))
                 },
+                array: c.outputs != 1,
                 call: c.call.clone(),
             })
             .collect(),

@@ -196,14 +196,53 @@ pub fn scalar_function(
     e: ExprId,
     mode: Mode,
 ) -> Result<Function, CodegenError> {
-    let mut l = Lowerer::new(mode);
-    let prepared = prepare(pool, e, mode);
-    let v = l.lower(pool, prepared).map_err(lower_err(name))?;
-    let program = l.finish();
     let symbol = match derive::Quantity::from_name(name) {
         Some(q) => q.latex().to_owned(),
         None => format!("\\mathrm{{{}}}", name.replace('_', "\\_")),
     };
+    scalar_function_as(pool, name, &symbol, e, mode)
+}
+
+/// The derivatives of the schedule that a mixture's probability-flow velocity needs,
+/// lowered as scalar functions: `dalpha(t) = alpha'(t)` and `half_dsigma2(t) =
+/// sigma(t) sigma'(t)`, the latter as half the derivative of sigma^2 (finite at t = 0 where
+/// sigma = 0 and sigma' is not, as for sqrt-shaped noise).
+pub fn schedule_derivatives(
+    pool: &mut Pool,
+    p: &Process,
+    mode: Mode,
+) -> Result<Vec<Function>, CodegenError> {
+    let missing = |what: &str| CodegenError::Internal {
+        what: format!("process `{}` has no `{what}`", p.name),
+    };
+    let alpha = p.quantity("alpha").ok_or_else(|| missing("alpha"))?;
+    let sigma = p.quantity("sigma").ok_or_else(|| missing("sigma"))?;
+    let t = pool.symbol("t");
+    let da = diff::diff(pool, alpha, t);
+    let da = crate::expr::simplify::simplify(pool, da);
+    let s2 = pool.powi(sigma, 2);
+    let ds2 = diff::diff(pool, s2, t);
+    let half = pool.frac(1, 2);
+    let hds2 = pool.mul2(half, ds2);
+    let hds2 = crate::expr::simplify::simplify(pool, hds2);
+    Ok(vec![
+        scalar_function_as(pool, "dalpha", "\\dot{\\alpha}", da, mode)?,
+        scalar_function_as(pool, "half_dsigma2", "\\sigma\\dot{\\sigma}", hds2, mode)?,
+    ])
+}
+
+/// [`scalar_function`] with the LaTeX symbol `symbol`.
+fn scalar_function_as(
+    pool: &mut Pool,
+    name: &str,
+    symbol: &str,
+    e: ExprId,
+    mode: Mode,
+) -> Result<Function, CodegenError> {
+    let mut l = Lowerer::new(mode);
+    let prepared = prepare(pool, e, mode);
+    let v = l.lower(pool, prepared).map_err(lower_err(name))?;
+    let program = l.finish();
     Ok(Function {
         name: name.to_owned(),
         expr: e,
@@ -622,8 +661,31 @@ pub fn emit_module(
     source: &str,
     accuracy: Accuracy,
 ) -> Result<Emitted, CodegenError> {
+    emit_module_with(pool, p, source, accuracy, Vec::new(), Vec::new())
+}
+
+/// Code a caller appends to an emitted module (a mixture's evaluators, which the codegen
+/// layer knows nothing of): its Rust items, which call the module's functions through
+/// `super::`, and the reference rows `--verify` measures them on.
+#[derive(Clone, Debug)]
+pub struct Section {
+    pub code: String,
+    pub cases: Vec<measure::Case>,
+}
+
+/// [`emit_module`] with `extra` functions lowered alongside the process's (such as
+/// [`schedule_derivatives`]) and `sections` appended.
+pub fn emit_module_with(
+    pool: &mut Pool,
+    p: &Process,
+    source: &str,
+    accuracy: Accuracy,
+    extra: Vec<Function>,
+    sections: Vec<Section>,
+) -> Result<Emitted, CodegenError> {
     rust_ident(&p.name)?;
-    let functions = functions(pool, p, accuracy.mode())?;
+    let mut functions = functions(pool, p, accuracy.mode())?;
+    functions.extend(extra);
     let params = p
         .params
         .iter()
@@ -635,7 +697,7 @@ pub fn emit_module(
         params,
         source,
     };
-    build_module(pool, &spec, functions, accuracy)
+    build_module(pool, &spec, functions, accuracy, sections)
 }
 
 /// What the header and documentation of a module say about where it came from.
@@ -651,16 +713,22 @@ pub struct ModuleSpec<'a> {
 
 /// Computes the reference rows of lowered `functions` (lowered in `accuracy.mode()`),
 /// gives each function the cheapest form that meets `accuracy` on them
-/// ([`budget::choose`]), and renders the module.
+/// ([`budget::choose`]), and renders the module, `sections` after the functions (their
+/// cases after the functions' cases, measured only by [`measure::measure`]).
 pub fn build_module(
     pool: &mut Pool,
     spec: &ModuleSpec<'_>,
     mut functions: Vec<Function>,
     accuracy: Accuracy,
+    sections: Vec<Section>,
 ) -> Result<Emitted, CodegenError> {
     let mut cases = measure::reference_cases(pool, &functions, accuracy);
-    let choice = budget::choose(&mut functions, &mut cases, accuracy);
-    let code = render_module(spec, &functions, accuracy)?;
+    let mut choice = budget::choose(&mut functions, &mut cases, accuracy);
+    let code = render_module(spec, &functions, accuracy, &sections)?;
+    for section in sections {
+        choice.extend(section.cases.iter().map(measure::Report::pending));
+        cases.extend(section.cases);
+    }
     Ok(Emitted {
         file_name: format!("{}.rs", spec.name),
         ident: rust_ident(spec.name)?,
@@ -696,6 +764,7 @@ fn render_module(
     spec: &ModuleSpec<'_>,
     functions: &[Function],
     accuracy: Accuracy,
+    sections: &[Section],
 ) -> Result<String, CodegenError> {
     let mode = accuracy.mode();
     let source = spec.source;
@@ -762,6 +831,7 @@ fn render_module(
         },
         stable: mode == Mode::Stable,
         functions: fn_views,
+        sections: sections.iter().map(|s| s.code.clone()).collect(),
         runtime: view::RUNTIME.to_owned(),
     };
     view::render_rust(view::MODULE_TEMPLATE, &module)

@@ -51,13 +51,17 @@ struct CaseView {
     arity: usize,
     rows: String,
     call: String,
+    /// Whether the call returns an array (every element is printed).
+    array: bool,
 }
 
 /// One function to run: its Rust call on a row `r` (`g2(r[0])`, without a module path),
-/// its number of arguments, and the rows of arguments.
+/// its number of arguments, the number of values a call returns (1: an `f64`, else an
+/// array of that length), and the rows of arguments.
 pub struct Calls<'a> {
     pub call: &'a str,
     pub arity: usize,
+    pub outputs: usize,
     pub rows: Vec<&'a [f64]>,
 }
 
@@ -73,7 +77,7 @@ fn rows_literal(rows: &[&[f64]]) -> String {
 }
 
 /// Compiles `emitted` with a harness that prints every function at every row, runs it, and
-/// returns the results in the order of `cases`.
+/// returns the results in the order of `cases` (an array's elements in order).
 pub fn run_compiled(emitted: &Emitted, cases: &[Calls]) -> Result<Vec<Vec<f64>>, RustcError> {
     let dir = tempfile::tempdir()?;
     let module_path = dir.path().join("module.rs");
@@ -87,6 +91,7 @@ pub fn run_compiled(emitted: &Emitted, cases: &[Calls]) -> Result<Vec<Vec<f64>>,
                 arity: c.arity,
                 rows: rows_literal(&c.rows),
                 call: format!("{}::{}", emitted.ident, c.call),
+                array: c.outputs != 1,
             })
             .collect(),
     };
@@ -108,8 +113,9 @@ pub fn run_compiled(emitted: &Emitted, cases: &[Calls]) -> Result<Vec<Vec<f64>>,
         .map(|l| l.trim().parse::<u64>().map(f64::from_bits));
     let mut results = Vec::new();
     for c in cases {
-        let mut got = Vec::with_capacity(c.rows.len());
-        for _ in &c.rows {
+        let n = c.rows.len() * c.outputs;
+        let mut got = Vec::with_capacity(n);
+        for _ in 0..n {
             match values.next() {
                 Some(Ok(v)) => got.push(v),
                 _ => return Err(RustcError::Run("truncated output".into())),

@@ -29,6 +29,8 @@ pub struct ModuleView {
     pub imports: String,
     pub stable: bool,
     pub functions: Vec<FnView>,
+    /// Rust items appended after the functions ([`super::Section`]).
+    pub sections: Vec<String>,
     pub runtime: String,
 }
 

@@ -201,6 +201,8 @@ codes! {
     EMIT_LOWER = "diffsym::emit::lower";
     /// A bug in diffsym's code generation (a template or generated code that does not parse).
     EMIT_INTERNAL = "diffsym::emit::internal";
+    /// A mixture too large for `emit --source` (constants in the module, reference work).
+    EMIT_MIXTURE = "diffsym::emit::mixture";
 
     // `diffsym emit --verify`: compiling and running the emitted code (`codegen::rustc`).
 

@@ -397,7 +397,8 @@ fn naive_lowering_is_off_by_orders_of_magnitude_near_zero() {
             params: vec![],
             source: &file,
         };
-        let mut emitted = codegen::build_module(&mut pool, &spec, fs, accuracy).expect("renders");
+        let mut emitted =
+            codegen::build_module(&mut pool, &spec, fs, accuracy, Vec::new()).expect("renders");
         // Near t = 0 only: 1e-4 .. 1e-12.
         for c in &mut emitted.cases {
             c.rows.retain(|r| r.args[0] <= 1e-4 && r.args[0] >= 1e-12);
@@ -731,7 +732,8 @@ fn random_expressions_emit_code_agreeing_with_the_reference() {
         source: "proptest",
     };
     let emitted =
-        codegen::build_module(&mut pool, &spec, functions, Accuracy::default()).expect("renders");
+        codegen::build_module(&mut pool, &spec, functions, Accuracy::default(), Vec::new())
+            .expect("renders");
     for (report, f) in measure::measure(&emitted)
         .expect("compiles and runs")
         .iter()

@@ -23,6 +23,7 @@ mod kl_reference;
 mod layers;
 mod library;
 mod mixture;
+mod mixture_emit;
 mod parse;
 mod plot;
 mod properties;
