@@ -20,6 +20,7 @@ pub mod learned;
 pub(crate) mod lower;
 pub mod mixture;
 pub mod mixture_code;
+pub mod mixture_symbolic;
 pub(crate) mod normal;
 pub(crate) mod numerics;
 pub(crate) mod optimal;

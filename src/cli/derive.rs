@@ -61,6 +61,12 @@ pub(super) struct DeriveArgs {
     /// Only this process
     #[arg(long)]
     process: Option<String>,
+    /// A `gmm` mixture (or Gaussian) source of the one FILE, d <= 3, at most 4
+    /// components and K d <= 8: print its marginal's log p, score, Hessian, PF velocity and Jacobian in
+    /// closed form in x1 ... xd and t, for every process (alpha(t), sigma(t) unspecified)
+    /// or, with --process, for that one
+    #[arg(long, value_name = "SOURCE")]
+    source: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -69,6 +75,21 @@ pub(super) struct DeriveArgs {
 }
 
 pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
+    if let Some(source) = &a.source {
+        let [file] = a.files.as_slice() else {
+            return Err(super::output::cli_error(
+                crate::diag::codes::CLI_USAGE,
+                "`derive --source` reads the source from exactly one FILE",
+            ));
+        };
+        return super::derive_mixture::run(
+            file,
+            source,
+            a.process.as_deref(),
+            &a.params.params,
+            a.format,
+        );
+    }
     let loaded = load(
         &a.files,
         a.process.as_deref(),

@@ -10,6 +10,7 @@ mod args;
 mod asymptotics;
 mod check;
 mod derive;
+mod derive_mixture;
 mod distill;
 mod drift;
 mod drift_flow;

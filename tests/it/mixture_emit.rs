@@ -207,3 +207,58 @@ fn an_unknown_source_is_a_diagnostic() {
     assert!(stderr.contains("sources: "), "{stderr}");
     assert!(!out.join("cosine.rs").exists());
 }
+
+#[test]
+fn derive_source_writes_closed_forms_in_json() {
+    let file = scratch_file("mixture.dsym", FILE);
+    let (code, stdout, stderr) = run(&[
+        "derive",
+        &file,
+        "--source",
+        "M",
+        "--process",
+        "cosine",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(v["source"], "M");
+    assert_eq!(v["process"], "cosine");
+    assert_eq!(v["dimension"], 2);
+    assert_eq!(v["components"], 3);
+    assert_eq!(v["args"], serde_json::json!(["x1", "x2", "t"]));
+    assert_eq!(v["score"].as_array().expect("score").len(), 2);
+    // Upper triangles of the 2 x 2 Hessian and Jacobian.
+    assert_eq!(v["hessian"].as_array().expect("hessian").len(), 3);
+    assert_eq!(v["pf_jacobian"].as_array().expect("jacobian").len(), 3);
+    assert_eq!(v["pf_velocity"][1]["name"], "pf_velocity_2");
+    // Specialised to the cosine process: no unspecified functions left.
+    let text = v["score"][0]["text"].as_str().expect("text");
+    assert!(
+        text.contains("cos(pi*t/2)") && !text.contains("alpha(t)"),
+        "{text}"
+    );
+    // For every process: alpha(t), sigma(t) and their derivatives in the velocity.
+    let (code, stdout, _) = run(&["derive", &file, "--source", "I", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(v["process"].is_null());
+    let velocity = v["pf_velocity"][0]["text"].as_str().expect("text");
+    assert!(
+        velocity.contains("alpha'(t)") && velocity.contains("sigma'(t)"),
+        "{velocity}"
+    );
+}
+
+#[test]
+fn derive_source_refuses_large_mixtures_and_several_files() {
+    let text = format!("{FILE}source Q = gmm(weights = [1], means = [[0, 0, 0, 0]], var = 1);\n");
+    let file = scratch_file("mixture.dsym", text);
+    let (code, _, stderr) = run(&["derive", &file, "--source", "Q"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("dimension 4"), "{stderr}");
+    let (code, _, stderr) = run(&["derive", &file, &file, "--source", "M"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("exactly one FILE"), "{stderr}");
+}
