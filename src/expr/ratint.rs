@@ -1503,6 +1503,23 @@ mod tests {
     }
 
     #[test]
+    fn the_beta_shorthand_closes_for_a_rational_beta() {
+        // beta = 1/(1 + t^3): alpha(1) = exp(-I/2), I = int_0^1 beta = ln(2)/3 + sqrt(3) pi/9
+        // (CASES[1], mpmath).
+        let text = "process cubic { beta(t) = 1/(1 + t^3); }";
+        let ast = crate::syntax::parse_file(text).expect("parses");
+        let mut pool = Pool::new();
+        let ps = crate::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+        let alpha = ps[0].quantity("alpha").expect("derived");
+        let t = pool.lookup_symbol("t").expect("t");
+        let got = value(&pool, alpha, &[(t, Q::one())]);
+        let i: f64 = 0.835_648_848_264_721;
+        let want = (-i / 2.0).exp();
+        let got = got.to_f64().expect("finite");
+        assert!((got - want).abs() < 4.0 * f64::EPSILON, "{got} != {want}");
+    }
+
+    #[test]
     fn polynomial_algorithms() {
         let f = &Rat;
         let p = |cs: &[i64]| -> Poly<Q> { cs.iter().map(|&c| Q::from_integer(c.into())).collect() };
