@@ -457,3 +457,33 @@ fn the_readme_digits_example_meets_the_exact_kl() {
         assert!(error <= 1e-12 * truth, "c_{p}: error {error:.2e}");
     }
 }
+
+#[test]
+fn rational_schedules_have_exact_coefficients() {
+    // rho rational in t: every integral of the series is one of a rational function and
+    // closes (src/expr/ratint.rs). References: scripts/sd3_shift_coefficients.py (mpmath,
+    // J_i = int phi_i'^2 at 50 digits, c_2 = sum J_i^2/4, c_3 = sum J_i^3/12).
+    let v = expansion("sd3_shift", "spread", 4);
+    assert!(v["integrals"].as_array().unwrap().is_empty());
+    for (power, want, closed) in [
+        (
+            2,
+            26.58006434558887,
+            "3/4 + 5*pi/12 + 5543*pi^2/2880 + 19*sqrt(2)*pi/48 + 91*sqrt(10)*pi/240",
+        ),
+        (3, 63.41691227905888, ""),
+    ] {
+        let c = coefficient(&v, power);
+        assert_eq!(c["exact"], true);
+        assert_eq!(c["error"], 0.0);
+        let value = c["value"].as_f64().unwrap();
+        assert!(
+            (value - want).abs() <= 2.0 * f64::EPSILON * want,
+            "c_{power} = {value}"
+        );
+        if !closed.is_empty() {
+            assert_eq!(c["expr"], closed);
+        }
+    }
+    assert_eq!(coefficient(&v, 4)["exact"], true);
+}
