@@ -72,3 +72,18 @@ for expr, lo, hi in CASES:
     v = value(expr, lo, hi)
     scaled = int(mpmath.nint(v * mpmath.mpf(10) ** 40))
     print(f'    ("{expr}", "{lo}", "{hi}", "{scaled}"),')
+
+# Integrands rational in cos, sin, tan of pi t/2, over [0, 1] (u = tan(pi t/2)).
+TRIG = [
+    "pi^2/(2*(2 - cos(pi*t/2)^2)^2)",
+    "1/(1 + sin(pi*t/2)^2)",
+    "cos(pi*t/2)^2/(3 - 2*cos(pi*t/2)^2)",
+    "sin(pi*t/2)*cos(pi*t/2)/(1 + cos(pi*t/2)^2)",
+    "cos(pi*t/2)^2/(2 + tan(pi*t/2)^2)",
+    "5*pi^2/(2*(10 - 9*cos(pi*t/2)^2)^2)",
+]
+print("// trigonometric")
+for expr in TRIG:
+    f = eval("lambda t: " + expr.replace("^", "**").replace("pi", "mpmath.pi").replace("cos", "mpmath.cos").replace("sin", "mpmath.sin").replace("tan", "mpmath.tan"), {"mpmath": mpmath})
+    v = mpmath.quad(f, [0, 1])
+    print(f'    ("{expr}", "{int(mpmath.nint(v * mpmath.mpf(10) ** 40))}"),')

@@ -8,7 +8,8 @@
 //! integers 1 <= k <= 8; an unspecified function's derivatives `g^(k)(L)` (to `g^(k-1)`,
 //! the function itself to its primitive); sums and constant multiples of these, after
 //! expanding products of sums. Rational functions of x over Q that the table does not close
-//! go to [`ratint`] (Hermite, Rothstein-Trager, Rioboo's arctangents). Anything else is an
+//! go to [`ratint`] (Hermite, Rothstein-Trager, Rioboo's arctangents), and over [0, 1] so do
+//! integrands rational in cos, sin, tan of pi t/2 (by u = tan(pi t/2)). Anything else is an
 //! [`IntegrateError::NoClosedForm`]. A definite integral is `F(hi) - F(lo)` only where range
 //! analysis (or, for rational functions, Sturm sequences) proves the integrand finite on the
 //! interval.
@@ -62,6 +63,14 @@ pub fn integrate(
     // Rothstein-Trager, with its own exact check for poles on the interval.
     match ratint::definite(pool, e, x, lo, hi) {
         Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
+        // Rational in cos, sin, tan of pi t/2 over [0, 1]: u = tan(pi t/2).
+        Err(ratint::Fail::NotRational) if pool.is_zero(lo) && pool.is_one(hi) => {
+            match ratint::by_tangent_substitution(pool, e, x) {
+                Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
+                Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
+                Err(_) => table,
+            }
+        }
         Err(ratint::Fail::NotRational) => table,
         Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
         Err(ratint::Fail::Pole) => Err(IntegrateError::Unbounded),

@@ -1036,16 +1036,136 @@ pub fn definite(
     hi: ExprId,
 ) -> Result<ExprId, Fail> {
     let (n, d) = as_fraction(pool, e, x).ok_or(Fail::NotRational)?;
-    let squarefree_den = pdiv(&Rat, &d, &pgcd(&Rat, &d, &deriv(&Rat, &d)));
+    let diff = definite_of(pool, &n, &d, x, lo, hi)?;
+    Ok(simplify::simplify(pool, diff))
+}
+
+/// `F(hi) - F(lo)` for `n/d` (coprime, d monic), unsimplified, after the pole check.
+fn definite_of(
+    pool: &mut Pool,
+    n: &Poly<Q>,
+    d: &Poly<Q>,
+    x: Symbol,
+    lo: ExprId,
+    hi: ExprId,
+) -> Result<ExprId, Fail> {
+    let squarefree_den = pdiv(&Rat, d, &pgcd(&Rat, d, &deriv(&Rat, d)));
     let (a, b) = hull(pool, lo, hi).ok_or(Fail::Pole)?;
     if roots_in(&squarefree_den, &a, &b) > 0 {
         return Err(Fail::Pole);
     }
-    let f = antiderivative_of(pool, &n, &d, x)?;
+    let f = antiderivative_of(pool, n, d, x)?;
     let fh = subst::subst1(pool, f, x, hi);
     let fl = subst::subst1(pool, f, x, lo);
-    let diff = pool.sub(fh, fl);
-    Ok(simplify::simplify(pool, diff))
+    Ok(pool.sub(fh, fl))
+}
+
+/// `int_0^1 e dt` where `e` is a rational function over Q of `cos(pi t/2)`, `sin(pi t/2)`
+/// and `tan(pi t/2)` (times a factor free of t, such as a power of pi), by u = tan(pi t/2):
+/// cos^2 = 1/(1 + u^2), sin = u cos, dt = (2/pi) du/(1 + u^2), t in [0, 1] to u in
+/// [0, inf). The integral over [0, inf) is split at u = 1 and the upper part mapped by
+/// u = 1/v, so both are integrals over [0, 1] of rational functions. [`Fail::NotRational`]
+/// where the integrand has another form (or odd powers of cos leave a square root).
+pub fn by_tangent_substitution(pool: &mut Pool, e: ExprId, t: Symbol) -> Result<ExprId, Fail> {
+    let te = pool.sym_expr(t);
+    let half = pool.frac(1, 2);
+    let pi = pool.pi();
+    let arg = pool.mul(vec![half, pi, te]);
+    let u = pool.fresh_symbol("u");
+    pool.set_domain(
+        u,
+        super::pool::Domain {
+            lo: 0.0,
+            hi: f64::INFINITY,
+        },
+    );
+    let ue = pool.sym_expr(u);
+    // cos = (1 + u^2)^(-1/2), sin = u (1 + u^2)^(-1/2), tan = u.
+    let one = pool.one();
+    let u2 = pool.powi(ue, 2);
+    let s = pool.add(vec![one, u2]);
+    let mh = pool.frac(-1, 2);
+    let cos = pool.pow(s, mh);
+    let sin = pool.mul(vec![ue, cos]);
+    let mut memo = super::fxhash::HashMap::default();
+    let eu = replace_trig(pool, e, t, arg, [cos, sin, ue], &mut memo).ok_or(Fail::NotRational)?;
+    if !pool.contains(eu, u) {
+        return Err(Fail::NotRational);
+    }
+    // dt = (2/pi) du/(1 + u^2)
+    let two = pool.int(2);
+    let two_over_pi = pool.div(two, pi);
+    let jac = pool.recip(s);
+    let integrand = pool.mul(vec![eu, jac]);
+    // A factor free of u comes out of the integral.
+    let (constant, rest) = match pool.node(integrand).clone() {
+        Node::Mul(fs) => {
+            let (c, r): (Vec<ExprId>, Vec<ExprId>) =
+                fs.iter().partition(|&&f| !pool.contains(f, u));
+            (pool.mul(c), pool.mul(r))
+        }
+        _ => (pool.one(), integrand),
+    };
+    let (n, d) = as_fraction(pool, rest, u).ok_or(Fail::NotRational)?;
+    // Convergent at infinity only if deg d >= deg n + 2 (n = 0 is no integral).
+    if n.is_empty() {
+        return Ok(pool.zero());
+    }
+    if deg(&d) < deg(&n) + 2 {
+        return Err(Fail::Pole);
+    }
+    // int_1^inf n(u)/d(u) du = int_0^1 v^(deg d - deg n - 2) rev(n)(v)/rev(d)(v) dv with
+    // rev(p)(v) = v^deg(p) p(1/v).
+    let shift = deg(&d) - deg(&n) - 2;
+    let mut n2: Poly<Q> = vec![Q::zero(); shift];
+    n2.extend(n.iter().rev().cloned());
+    let n2 = trim(&Rat, n2);
+    let d2: Poly<Q> = trim(&Rat, d.iter().rev().cloned().collect());
+    let l = d2.last().expect("nonzero").recip();
+    let (n2, d2) = (pscale(&Rat, &n2, &l), pscale(&Rat, &d2, &l));
+    let g = pgcd(&Rat, &n2, &d2);
+    let (n2, d2) = (pdiv(&Rat, &n2, &g), pdiv(&Rat, &d2, &g));
+    let (zero, one) = (pool.zero(), pool.one());
+    pool.set_domain(u, super::pool::Domain::UNIT);
+    let lower = definite_of(pool, &n, &d, u, zero, one)?;
+    let upper = definite_of(pool, &n2, &d2, u, zero, one)?;
+    let sum = pool.add(vec![lower, upper]);
+    let v = pool.mul(vec![two_over_pi, constant, sum]);
+    Ok(simplify::simplify(pool, v))
+}
+
+/// `e` with `cos(arg)`, `sin(arg)`, `tan(arg)` replaced by `by[0..3]`; `None` if `t` occurs
+/// anywhere else.
+fn replace_trig(
+    pool: &mut Pool,
+    e: ExprId,
+    t: Symbol,
+    arg: ExprId,
+    by: [ExprId; 3],
+    memo: &mut super::fxhash::HashMap<ExprId, Option<ExprId>>,
+) -> Option<ExprId> {
+    if !pool.contains(e, t) {
+        return Some(e);
+    }
+    if let Some(&r) = memo.get(&e) {
+        return r;
+    }
+    let r = match pool.node(e).clone() {
+        Node::Call(Func::Cos, a) if a == arg => Some(by[0]),
+        Node::Call(Func::Sin, a) if a == arg => Some(by[1]),
+        Node::Call(Func::Tan, a) if a == arg => Some(by[2]),
+        Node::Sym(_) | Node::Call(..) => None,
+        _ => {
+            let children = pool.children(e);
+            let mut out = Vec::with_capacity(children.len());
+            for c in children {
+                out.push(replace_trig(pool, c, t, arg, by, memo)?);
+            }
+            Some(pool.rebuild(e, &out))
+        }
+    };
+    memo.insert(e, r);
+    r
 }
 
 /// The smallest closed interval known to hold `lo` and `hi`: exact where both are
@@ -1500,6 +1620,71 @@ mod tests {
         let e = subst::subst1(&mut pool, e, t, se);
         let (zero, u) = (pool.zero(), pool.var("u"));
         assert_eq!(definite(&mut pool, e, s, zero, u), Err(Fail::Pole));
+    }
+
+    /// `(integrand, int_0^1 * 10^40 rounded)`: `python3 scripts/ratint_reference.py`.
+    const TRIG: &[(&str, &str)] = &[
+        (
+            "pi^2/(2*(2 - cos(pi*t/2)^2)^2)",
+            "26170740748645798253090853510635269837199",
+        ),
+        (
+            "1/(1 + sin(pi*t/2)^2)",
+            "7071067811865475244008443621048490392848",
+        ),
+        (
+            "cos(pi*t/2)^2/(3 - 2*cos(pi*t/2)^2)",
+            "3660254037844386467637231707529361834714",
+        ),
+        (
+            "sin(pi*t/2)*cos(pi*t/2)/(1 + cos(pi*t/2)^2)",
+            "2206356001526515933964564321179976909827",
+        ),
+        (
+            "cos(pi*t/2)^2/(2 + tan(pi*t/2)^2)",
+            "2071067811865475244008443621048490392848",
+        ),
+        (
+            "5*pi^2/(2*(10 - 9*cos(pi*t/2)^2)^2)",
+            "42914340579363544252799106670762293257266",
+        ),
+    ];
+
+    #[test]
+    fn the_tangent_substitution_closes_trigonometric_integrands() {
+        let scale = Q::from_integer(BigInt::from(10).pow(40));
+        for &(text, reference) in TRIG {
+            let (mut pool, e, t) = in_pool(text);
+            let (zero, one) = (pool.zero(), pool.one());
+            let v = integrate::integrate(&mut pool, e, t, zero, one)
+                .unwrap_or_else(|err| panic!("{text}: {err}"));
+            let got = value(&pool, v, &[]);
+            let want = q(reference) / &scale;
+            let tol = Q::new(1.into(), BigInt::from(10).pow(32)) * (Q::one() + want.abs());
+            assert!(
+                (&got - &want).abs() < tol,
+                "{text}: {} = {got}",
+                print::to_text(&pool, v)
+            );
+        }
+        // cos(pi t/2)^2/(3 - 2 cos(pi t/2)^2) = ... = (sqrt(3) - 1)/2 exactly.
+        assert_eq!(
+            crate::expr::test_util::integral01("cos(pi*t/2)^2/(3 - 2*cos(pi*t/2)^2)"),
+            "sqrt(3)/2 - 1/2"
+        );
+        // Odd powers of cos leave a square root; tan alone diverges at t = 1.
+        for (text, fail) in [
+            ("cos(pi*t/2)/(2 - cos(pi*t/2))", Fail::NotRational),
+            ("tan(pi*t/2)", Fail::Pole),
+            ("t*cos(pi*t/2)^2", Fail::NotRational),
+        ] {
+            let (mut pool, e, t) = in_pool(text);
+            assert_eq!(
+                by_tangent_substitution(&mut pool, e, t),
+                Err(fail),
+                "{text}"
+            );
+        }
     }
 
     #[test]
