@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reference values for tests/it? no: for src/expr/ratint.rs's tests: int_lo^hi of rational
-integrands by mpmath's tanh-sinh quadrature at 60 digits (independent of diffsym).
+"""Reference values for the tests in src/expr/ratint.rs: int_lo^hi of rational integrands
+(and of integrands rational in cos, sin, tan of pi t/2, over [0, 1]) by mpmath's tanh-sinh
+quadrature at 60 digits, independent of diffsym.
 
 Prints one Rust tuple per integrand: (integrand, lo, hi, value * 10^40 rounded to an integer).
 Run: python3 scripts/ratint_reference.py

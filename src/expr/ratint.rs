@@ -16,6 +16,9 @@
 //! A definite integral is `F(hi) - F(lo)` only where Sturm sequences show the denominator
 //! has no real root in the closed interval; a root inside or at an end (where the integral
 //! diverges: the fraction is in lowest terms) is refused.
+//!
+//! [`by_tangent_substitution`] brings integrands rational in cos, sin, tan of pi t/2 over
+//! [0, 1] to this form by u = tan(pi t/2).
 
 use num_bigint::BigInt;
 use num_integer::Integer;
