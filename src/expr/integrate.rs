@@ -7,8 +7,12 @@
 //! `(p - q*x^2)^(-1/2)` (p, q > 0, to asin); `x^k * exp(L)`, `x^k * sin(L)`, `x^k * cos(L)` for
 //! integers 1 <= k <= 8; an unspecified function's derivatives `g^(k)(L)` (to `g^(k-1)`,
 //! the function itself to its primitive); sums and constant multiples of these, after
-//! expanding products of sums. Anything else is an [`IntegrateError::NoClosedForm`]. A definite integral is
-//! `F(hi) - F(lo)` only where range analysis proves the integrand finite on the interval.
+//! expanding products of sums. Rational functions of x over Q that the table does not close
+//! go to [`ratint`] (Hermite, Rothstein-Trager, Rioboo's arctangents), and over [0, 1] so do
+//! integrands rational in cos, sin, tan of pi t/2 (by u = tan(pi t/2)). Anything else is an
+//! [`IntegrateError::NoClosedForm`]. A definite integral is `F(hi) - F(lo)` only where range
+//! analysis (or, for rational functions, Sturm sequences) proves the integrand finite on the
+//! interval.
 
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
@@ -17,7 +21,7 @@ use thiserror::Error;
 use super::pool::{Domain, ExprId, Func, Generic, Node, Pool, Symbol};
 use super::range::{is_positive, range};
 use super::subst::subst1;
-use super::{poly, simplify};
+use super::{poly, ratint, simplify};
 
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum IntegrateError {
@@ -51,6 +55,36 @@ pub fn integrate(
         let width = pool.sub(hi, lo);
         return Ok(pool.mul(vec![e, width]));
     }
+    let table = by_table(pool, e, x, lo, hi);
+    if table.is_ok() {
+        return table;
+    }
+    // A rational function of x over Q the table does not close: Hermite and
+    // Rothstein-Trager, with its own exact check for poles on the interval.
+    match ratint::definite(pool, e, x, lo, hi) {
+        Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
+        // Rational in cos, sin, tan of pi t/2 over [0, 1]: u = tan(pi t/2).
+        Err(ratint::Fail::NotRational) if pool.is_zero(lo) && pool.is_one(hi) => {
+            match ratint::by_tangent_substitution(pool, e, x) {
+                Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
+                Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
+                Err(_) => table,
+            }
+        }
+        Err(ratint::Fail::NotRational) => table,
+        Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
+        Err(ratint::Fail::Pole) => Err(IntegrateError::Unbounded),
+    }
+}
+
+/// [`integrate`] by the table of forms.
+fn by_table(
+    pool: &mut Pool,
+    e: ExprId,
+    x: Symbol,
+    lo: ExprId,
+    hi: ExprId,
+) -> Result<ExprId, IntegrateError> {
     // The fundamental theorem needs e continuous on the interval: either e is continuous on
     // all of R, or range analysis (values where e is defined) shows it bounded there.
     let bounded = || range(pool, e).is_some_and(|r| r.lo.is_finite() && r.hi.is_finite());
@@ -113,7 +147,7 @@ pub fn antiderivative(pool: &mut Pool, e: ExprId, x: Symbol) -> Result<ExprId, I
             return Ok(f);
         }
     }
-    first
+    ratint::antiderivative(pool, e, x).or(first)
 }
 
 fn try_forms(pool: &mut Pool, e: ExprId, x: Symbol) -> Result<ExprId, IntegrateError> {

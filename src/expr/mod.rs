@@ -16,6 +16,7 @@ pub(crate) mod poly;
 pub(crate) mod pool;
 pub mod print;
 pub(crate) mod range;
+pub mod ratint;
 pub(crate) mod rational;
 pub mod rules;
 pub(crate) mod series;

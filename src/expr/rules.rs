@@ -13,7 +13,7 @@ use num_rational::BigRational;
 use num_traits::{One, Zero};
 
 use super::pool::{ExprId, Func, Node, Pool};
-use super::range::{is_negative, is_nonneg, is_within_closed};
+use super::range::{is_negative, is_nonneg, is_positive, is_within_closed};
 
 /// A rewrite rule: `name`, the identity it applies (`doc`), and the rewrite.
 pub struct Rule {
@@ -99,6 +99,16 @@ pub static EXPAND: &[Rule] = &[
         name: "inverse-trig",
         doc: "atan(tan x) = x and asin(sin x) = x if x in [-pi/2, pi/2]; acos(cos x) = x if x in [0, pi]",
         apply: inverse_trig,
+    },
+    Rule {
+        name: "atan-special-value",
+        doc: "atan(sqrt(3)) = pi/3, atan(1/sqrt(3)) = pi/6, atan(2 -+ sqrt(3)) = pi/12, 5*pi/12, atan(sqrt(2) -+ 1) = pi/8, 3*pi/8",
+        apply: atan_special_value,
+    },
+    Rule {
+        name: "atan-reciprocal",
+        doc: "c*atan(x) + c*atan(1/x) = c*pi/2 if x > 0 (and -c*pi/2 if x < 0)",
+        apply: atan_reciprocal,
     },
     Rule {
         name: "trig-of-inverse",
@@ -414,6 +424,81 @@ fn inverse_trig(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     let pi = pool.pi();
     let turns = pool.div(x, pi);
     is_within_closed(pool, turns, lo, hi).then_some(x)
+}
+
+fn atan_special_value(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
+    let x = call_arg(pool, e, Func::Atan)?;
+    // (radicand r, rational part a, coefficient b of sqrt(r)): atan(a + b sqrt(r)) = k pi.
+    const VALUES: [(i64, i64, i64, i64, i64); 6] = [
+        (3, 0, 1, 1, 3),
+        (3, 0, 1, 1, 6), // sqrt(3)/3 below: b is 1/3
+        (3, 2, -1, 1, 12),
+        (3, 2, 1, 5, 12),
+        (2, -1, 1, 1, 8),
+        (2, 1, 1, 3, 8),
+    ];
+    for (i, &(r, a, b, kn, kd)) in VALUES.iter().enumerate() {
+        let re = pool.int(r);
+        let root = pool.sqrt(re);
+        let b = if i == 1 { pool.frac(b, 3) } else { pool.int(b) };
+        let a = pool.int(a);
+        let broot = pool.mul(vec![b, root]);
+        let v = pool.add(vec![a, broot]);
+        if v == x {
+            let k = pool.frac(kn, kd);
+            let pi = pool.pi();
+            return Some(pool.mul(vec![k, pi]));
+        }
+    }
+    None
+}
+
+fn atan_reciprocal(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
+    let Node::Add(ts) = pool.node(e).clone() else {
+        return None;
+    };
+    // Each term as (the product of its other factors, the atan argument).
+    let parts: Vec<Option<(ExprId, ExprId)>> = ts
+        .iter()
+        .map(|&t| {
+            let fs = factors(pool, t);
+            let i = fs
+                .iter()
+                .position(|&f| call_arg(pool, f, Func::Atan).is_some())?;
+            let arg = call_arg(pool, fs[i], Func::Atan)?;
+            let mut rest = fs.clone();
+            rest.remove(i);
+            Some((pool.mul(rest), arg))
+        })
+        .collect();
+    for i in 0..ts.len() {
+        let Some((ci, xi)) = parts[i] else { continue };
+        for (j, part) in parts.iter().enumerate().skip(i + 1) {
+            let Some((cj, xj)) = *part else { continue };
+            if ci != cj || pool.recip(xi) != xj {
+                continue;
+            }
+            let sign = if is_positive(pool, xi) {
+                1
+            } else if is_negative(pool, xi) {
+                -1
+            } else {
+                continue;
+            };
+            let half = pool.frac(sign, 2);
+            let pi = pool.pi();
+            let v = pool.mul(vec![half, pi, ci]);
+            let mut rest: Vec<ExprId> = ts
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| k != i && k != j)
+                .map(|(_, &t)| t)
+                .collect();
+            rest.push(v);
+            return Some(pool.add(rest));
+        }
+    }
+    None
 }
 
 fn trig_of_inverse(pool: &mut Pool, e: ExprId) -> Option<ExprId> {

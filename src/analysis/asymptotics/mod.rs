@@ -31,7 +31,7 @@ use super::numerics::Sum;
 use super::quadrature::{Estimate, quadrature};
 use crate::diag::{Diag, codes};
 use crate::expr::simplify::Simplifier;
-use crate::expr::{ExprId, Pool, Symbol, hp};
+use crate::expr::{ExprId, Pool, Symbol, ball, hp};
 use crate::process::{Process, time_symbol};
 use singular::{Approx, LogSeries, SingularEnd};
 use smooth::*;
@@ -40,6 +40,9 @@ use smooth::*;
 /// neither simplified nor integrated in closed form, but integrated numerically: rational
 /// normalisation of large trigonometric sums costs seconds.
 const SIMPLIFY_UP_TO: usize = 400;
+
+/// The most bits spent certifying an exact coefficient's correctly rounded value.
+const CERTIFY_BITS: usize = 4096;
 
 /// The highest order `ddim_expansion` derives.
 pub const MAX_ORDER: usize = 8;
@@ -243,7 +246,15 @@ pub fn ddim_expansion(
                 )
             })
         };
-        let value = at(pool, None)?;
+        // An exact coefficient's value is its closed form correctly rounded (certified
+        // balls); the others carry their integrals' quadrature errors anyway.
+        let certified = exact
+            .then(|| ball::certify(pool, expr, &[], CERTIFY_BITS, ball::round_f64).ok())
+            .flatten();
+        let value = match certified {
+            Some((bits, _)) => f64::from_bits(bits),
+            None => at(pool, None)?,
+        };
         // Integral errors are small: the coefficient moves about linearly in each, and the
         // moves are added in absolute value.
         let mut error = 0.0;

@@ -1,0 +1,48 @@
+//! Exact integrals of rational functions (issue 19): the six integrals of the rectified
+//! flow's DDIM expansion on the spectrum [1, 0.5, 0.1] (`asymptotics --order 4`), each
+//! integrated over [0, 1] by `expr::ratint::definite`: Hermite reduction, Rothstein-Trager,
+//! Rioboo's arctangents, the Sturm check for poles and the simplification of the value.
+//! Target: under 1 ms each. SymPy's time for the same integrals:
+//! `python3 scripts/ratint_sympy_timing.py`.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use diffsym::expr::{Domain, ExprId, Pool, Symbol, ratint};
+
+/// The integrands `asymptotics` named I1..I6 before they closed.
+pub const RECTIFIED_FLOW: [&str; 6] = [
+    "10/(1 - 2*t + 11*t^2)^2",
+    "(5 - 110*t + 605*t^2)/(1 - 8*t + 68*t^2 - 296*t^3 + 1270*t^4 - 3256*t^5 + 8228*t^6 - 10648*t^7 + 14641*t^8)",
+    "2/(1 - 2*t + 3*t^2)^2",
+    "(1 - 6*t + 9*t^2)/(1 - 8*t + 36*t^2 - 104*t^3 + 214*t^4 - 312*t^5 + 324*t^6 - 216*t^7 + 81*t^8)",
+    "1/(1 - 2*t + 2*t^2)^2",
+    "(1/2 - 2*t + 2*t^2)/(1 - 8*t + 32*t^2 - 80*t^3 + 136*t^4 - 160*t^5 + 128*t^6 - 64*t^7 + 16*t^8)",
+];
+
+fn setup(text: &str) -> (Pool, ExprId, Symbol) {
+    let mut pool = Pool::new();
+    let t = pool.symbol("t");
+    pool.set_domain(t, Domain::UNIT);
+    let ast = diffsym::syntax::parse_expr(text).expect("parses");
+    let e = diffsym::process::lower_expr(&mut pool, &ast, &[("t", t)]).expect("lowers");
+    (pool, e, t)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ratint rectified_flow [1, 0.5, 0.1]");
+    for (i, text) in RECTIFIED_FLOW.iter().enumerate() {
+        g.bench_function(format!("I{}", i + 1), |b| {
+            b.iter_batched(
+                || setup(text),
+                |(mut pool, e, t)| {
+                    let (zero, one) = (pool.zero(), pool.one());
+                    ratint::definite(&mut pool, e, t, zero, one).expect("closes")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
