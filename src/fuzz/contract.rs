@@ -17,7 +17,9 @@
 //! - in a file with a source and an error, often, `diffsym hodge` (or `kl --score-error`)
 //!   runs in-process on the case written to a temporary directory, with random flags and a
 //!   small degree: it exits 0 or 2 (1 only for a failed `--prove-invisible`), with a
-//!   diagnostic on failure and no NaN or inf in what it prints on success.
+//!   diagnostic on failure and no NaN or inf in what it prints on success;
+//! - in a file with a source, sometimes, `derive --source` (or rarely `emit --source`)
+//!   exits 0 with output (JSON that parses) or 2 with a diagnostic.
 //!
 //! Panics and time are the runner's business ([`super::run_case`]).
 
@@ -160,8 +162,9 @@ pub(super) fn check(
             stats.checked = true;
         }
     }
-    // Last, so that the random choices before it stay those `overrides_of` replays.
-    analysis_command(case, &ast, &processes, &dimensions, rng, stats)
+    // Last, so that the random choices before them stay those `overrides_of` replays.
+    analysis_command(case, &ast, &processes, &dimensions, rng, stats)?;
+    mixture_command(case, &ast, &processes, rng, stats)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,16 +432,6 @@ fn analysis_command(
     } else {
         rng.pick(TIMES).to_string()
     };
-    let dir =
-        tempfile::tempdir().map_err(|e| violation("io", format!("a temporary directory: {e}")))?;
-    let file = dir.path().join(FILE_NAME);
-    let write = |path: &std::path::Path, text: &str| {
-        std::fs::write(path, text).map_err(|e| violation("io", format!("writing a case: {e}")))
-    };
-    write(&file, &case.text)?;
-    for (path, contents) in &case.data {
-        write(&dir.path().join(path), contents)?;
-    }
     let mut args: Vec<String> = Vec::new();
     let flag = |args: &mut Vec<String>, name: &str, value: String| {
         args.push(name.to_owned());
@@ -494,23 +487,8 @@ fn analysis_command(
         let format = ["text", "json", "latex"][rng.weighted(&[3, 2, 1])];
         flag(&mut args, "--format", format.to_owned());
     }
-    let shown = format!("diffsym {}", args.join(" "));
-    let argv = std::iter::once("diffsym".to_owned())
-        .chain(args.iter().map(|a| {
-            if a == FILE_NAME {
-                file.to_string_lossy().into_owned()
-            } else {
-                a.clone()
-            }
-        }))
-        .map(std::ffi::OsString::from);
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = crate::cli::run(argv, &mut out, &mut err);
+    let (code, out, err, shown) = run_in_process(case, &args)?;
     stats.analyses += 1;
-    let (out, err) = (
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    );
     let fail = |kind: &'static str, why: &str| {
         Err(violation(
             kind,
@@ -566,6 +544,130 @@ fn analysis_command(
         }
     }
     Ok(())
+}
+
+/// Runs `diffsym ARGS` in-process on the case written to a temporary directory (the
+/// argument `FILE_NAME` naming it, and `OUT` a directory there): the exit code, stdout,
+/// stderr and the command as shown in reports.
+fn run_in_process(
+    case: &Case,
+    args: &[String],
+) -> Result<(i32, String, String, String), Violation> {
+    let dir =
+        tempfile::tempdir().map_err(|e| violation("io", format!("a temporary directory: {e}")))?;
+    let file = dir.path().join(FILE_NAME);
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| violation("io", format!("writing a case: {e}")))
+    };
+    write(&file, &case.text)?;
+    for (path, contents) in &case.data {
+        write(&dir.path().join(path), contents)?;
+    }
+    let shown = format!("diffsym {}", args.join(" "));
+    let argv = std::iter::once("diffsym".to_owned())
+        .chain(args.iter().map(|a| match a.as_str() {
+            FILE_NAME => file.to_string_lossy().into_owned(),
+            "OUT" => dir.path().join("out").to_string_lossy().into_owned(),
+            _ => a.clone(),
+        }))
+        .map(std::ffi::OsString::from);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = crate::cli::run(argv, &mut out, &mut err);
+    Ok((
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        shown,
+    ))
+}
+
+/// Sometimes, in a file that declares a source, `diffsym derive --source` (closed forms,
+/// for every process or one) or, rarely, `emit --source` of one of the file's processes:
+/// exit 0 with output, or 2 with a diagnostic.
+fn mixture_command(
+    case: &Case,
+    ast: &ast::File,
+    processes: &[Process],
+    rng: &mut Rng,
+    stats: &mut Stats,
+) -> Result<(), Violation> {
+    let sources: Vec<&str> = ast
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            ast::Item::Source(d) => Some(d.name.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if sources.is_empty() || !rng.chance(1, 4) {
+        return Ok(());
+    }
+    let source = if rng.chance(1, 25) {
+        "no_such_source".to_owned()
+    } else {
+        (*rng.pick(&sources)).to_owned()
+    };
+    let mut args: Vec<String> = Vec::new();
+    let emit = !processes.is_empty() && rng.chance(1, 10);
+    if emit {
+        let p = rng.pick(processes).name.clone();
+        for a in [
+            "emit",
+            FILE_NAME,
+            "--process",
+            &p,
+            "--source",
+            &source,
+            "--out",
+            "OUT",
+        ] {
+            args.push(a.to_owned());
+        }
+        if rng.chance(1, 2) {
+            args.extend(["--accuracy".to_owned(), "fast".to_owned()]);
+        }
+    } else {
+        for a in ["derive", FILE_NAME, "--source", &source] {
+            args.push(a.to_owned());
+        }
+        if !processes.is_empty() && rng.chance(1, 2) {
+            args.extend(["--process".to_owned(), rng.pick(processes).name.clone()]);
+        } else if rng.chance(1, 3) {
+            args.extend([
+                "--process".to_owned(),
+                (*rng.pick(LIBRARY_PROCESSES)).to_owned(),
+            ]);
+        }
+        let format = ["text", "json", "latex"][rng.weighted(&[3, 2, 1])];
+        args.extend(["--format".to_owned(), format.to_owned()]);
+    }
+    let (code, out, err, shown) = run_in_process(case, &args)?;
+    stats.analyses += 1;
+    let fail = |kind: &'static str, why: &str| {
+        Err(violation(
+            kind,
+            format!(
+                "`{shown}` {why} (exit {code})\nstdout: {}\nstderr: {}",
+                clip(&out),
+                clip(&err)
+            ),
+        ))
+    };
+    match code {
+        0 if out.trim().is_empty() => fail("non-finite", "succeeded and printed nothing"),
+        0 => {
+            stats.analyses_ok += 1;
+            if out.trim_start().starts_with('{')
+                && let Err(e) = serde_json::from_str::<serde_json::Value>(&out)
+            {
+                return fail("json", &format!("printed JSON that does not parse: {e}"));
+            }
+            Ok(())
+        }
+        2 if err.contains("error") => Ok(()),
+        2 => fail("diagnostic", "failed without a diagnostic"),
+        _ => fail("exit", "exited with a code other than 0 or 2"),
+    }
 }
 
 /// The key of a `null` in a `hodge` report, other than those of an absent process and
