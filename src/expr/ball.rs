@@ -38,11 +38,6 @@ use super::named;
 use super::pool::{Constant, ExprId, Func, IntegralId, Node, Pool, Symbol};
 use super::range::{Interval, range_over};
 
-/// The most bits of accuracy a named integral's enclosure is computed to: beyond them the
-/// ball stays as wide (rigorous, not tighter), as Taylor's formula at the order of
-/// [`named::ORDER`] would need too many panels.
-pub const QUADRATURE_BITS: usize = 160;
-
 const RM: RoundingMode = RoundingMode::ToEven;
 /// Radii are 64-bit numbers rounded up; lower bounds of magnitudes are rounded down.
 const RP: usize = 64;
@@ -352,7 +347,7 @@ impl BallEval<'_> {
 
     /// A named integral for the upper limit in the ball `x`: at the exact mid point `u`,
     /// Taylor's formula on the panels of [`named::plan`] (tolerance `2^-p` of the scale,
-    /// [`QUADRATURE_BITS`] at most), every derivative a ball at an exact point times an
+    /// [`named::MAX_BITS`] at most), every derivative a ball at an exact point times an
     /// exact weight, the plan's remainder bound added to the radius; then
     /// `|int_u^y f| <= rad sup |f|` over the ball for the upper limit's own radius.
     fn integral(&mut self, i: IntegralId, x: &Ball) -> Result<Ball, BallError> {
@@ -360,7 +355,7 @@ impl BallEval<'_> {
         let pool = self.pool;
         let upper = hp::to_rational(&x.mid).ok_or(BallError::Eval(EvalError::Overflow))?;
         let scale = named::scale(pool, i, &upper).ok_or(BallError::Uncertain)?;
-        let tol = scale * named::tolerance(p.min(QUADRATURE_BITS));
+        let tol = scale * named::tolerance(p);
         let plan = named::plan(pool, i, &upper, tol)?;
         let def = pool.integral(i);
         let bound = pool

@@ -284,10 +284,11 @@ impl HpEval<'_> {
         }
     }
 
-    /// A named integral up to `u`, by the plan of [`named::plan`] to `2^-p` of its scale:
-    /// the derivatives evaluated at `p + 64` bits, so the error is the plan's bound on the
-    /// truncation and a rounding far below it. A plan beyond its bound on panels is an
-    /// error, never a value with fewer correct digits.
+    /// A named integral up to `u`, by the plan of [`named::plan`] to `2^-p` of its scale
+    /// ([`named::MAX_BITS`] at most: the one place where a value carries fewer bits than
+    /// the working precision, and says so): the derivatives evaluated at `p + 64` bits, so
+    /// the error is the plan's bound on the truncation and a rounding far below it. A plan
+    /// beyond its bound on panels is an error, never a value with fewer correct digits.
     fn integral(&mut self, i: IntegralId, u: &BigFloat) -> Result<BigFloat, EvalError> {
         let p = self.p();
         let upper = to_rational(u).ok_or(EvalError::Overflow)?;
