@@ -31,6 +31,10 @@ pub const ORDER: usize = 24;
 /// The largest canonical size of a derivative kept: beyond it, the order stops lower.
 const MAX_DERIVATIVE_SIZE: usize = 6000;
 
+/// How deep named integrals may nest (an integral of an integral): the outer quadrature
+/// evaluates the inner one at each of its points, so the work multiplies with each level.
+pub const MAX_NESTING: usize = 2;
+
 /// The most panels one quadrature may use: beyond them, [`EvalError::TooCostly`].
 pub const MAX_PANELS: usize = 4096;
 
@@ -42,7 +46,7 @@ pub enum NameError {
     /// Named, but quadrature cannot evaluate it to 64 bits within [`MAX_PANELS`] panels on
     /// the interval (an integrand whose derivatives are unbounded there, or too large).
     #[error(
-        "no closed form is known, and quadrature cannot evaluate the integral: the integrand is not smooth on the interval, or too large"
+        "no closed form is known, and quadrature cannot evaluate the integral: the integrand is not smooth on the interval, too large, or holds integrals nested too deep"
     )]
     Unevaluable { term: ExprId },
 }
@@ -60,7 +64,7 @@ pub fn integrate_or_name(
     match integrate::integrate(pool, e, x, lo, hi) {
         Err(IntegrateError::NoClosedForm { term }) => match between(pool, e, x, lo, hi) {
             Named::Value(v) => Ok(v),
-            Named::Unevaluable(_) => Err(NameError::Unevaluable { term: e }),
+            Named::Unevaluable(_) | Named::TooDeep => Err(NameError::Unevaluable { term: e }),
             Named::Not => Err(IntegrateError::NoClosedForm { term }.into()),
         },
         // A user function's template is lowered with an argument of any value, over which
@@ -75,6 +79,7 @@ pub fn integrate_or_name(
                 Named::Unevaluable(i) if bounded_on_times(pool, i) => {
                     Err(NameError::Unevaluable { term: e })
                 }
+                Named::TooDeep => Err(NameError::Unevaluable { term: e }),
                 _ => Err(IntegrateError::Unbounded.into()),
             }
         }
@@ -101,6 +106,8 @@ enum Named {
     Value(ExprId),
     /// Named, but quadrature cannot evaluate it (`feasible`).
     Unevaluable(IntegralId),
+    /// Its integrand holds integrals nested [`MAX_NESTING`] deep.
+    TooDeep,
     /// Not a named integral: `e` depends on another symbol, or has no usable derivatives.
     Not,
 }
@@ -116,6 +123,9 @@ fn between(pool: &mut Pool, e: ExprId, x: Symbol, lo: ExprId, hi: ExprId) -> Nam
     } else {
         (zero, vec![(hi, 1), (lo, -1)])
     };
+    if pool.integral_level(e) >= MAX_NESTING {
+        return Named::TooDeep;
+    }
     let Some(i) = name(pool, e, x, base) else {
         return Named::Not;
     };

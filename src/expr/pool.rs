@@ -634,6 +634,24 @@ impl Pool {
         out
     }
 
+    /// How deep named integrals nest in `id`: 0 without any, 1 + the deepest of their
+    /// integrands' otherwise.
+    pub fn integral_level(&self, id: ExprId) -> usize {
+        let mut level = 0;
+        let mut seen = crate::expr::fxhash::HashSet::default();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
+            if let Node::Call(Func::Integral(j), _) = self.node(e) {
+                level = level.max(1 + self.integral_level(self.integral(*j).body));
+            }
+            stack.extend(self.children(e));
+        }
+        level
+    }
+
     /// Whether `id` holds a named integral ([`Func::Integral`]).
     pub fn has_integral(&self, id: ExprId) -> bool {
         let mut seen = crate::expr::fxhash::HashSet::default();

@@ -320,23 +320,6 @@ fn layout_signed<'p>(pool: &'p Pool, e: ExprId) -> (bool, Doc<'p>) {
 /// Names of integration variables, by nesting level (the innermost integral's first).
 const BOUND_NAMES: [&str; 6] = ["s", "r", "u", "v", "w", "q"];
 
-/// 1 for an integral whose integrand holds no integral, else 1 + the deepest inside.
-fn integral_level(pool: &Pool, i: IntegralId) -> usize {
-    let mut level = 0;
-    let mut seen = crate::expr::fxhash::HashSet::default();
-    let mut stack = vec![pool.integral(i).body];
-    while let Some(e) = stack.pop() {
-        if !seen.insert(e) {
-            continue;
-        }
-        if let Node::Call(Func::Integral(j), _) = pool.node(e) {
-            level = level.max(integral_level(pool, *j));
-        }
-        stack.extend(pool.children(e));
-    }
-    1 + level
-}
-
 /// `integrate(body, s, lo, arg)`: the variable named by nesting level (so nested integrals
 /// use different names), skipping names the argument uses.
 fn layout_integral<'p>(pool: &'p Pool, i: IntegralId, a: ExprId) -> Doc<'p> {
@@ -346,7 +329,7 @@ fn layout_integral<'p>(pool: &'p Pool, i: IntegralId, a: ExprId) -> Doc<'p> {
         .into_iter()
         .map(|s| pool.symbol_name(s))
         .collect();
-    let level = integral_level(pool, i);
+    let level = pool.integral_level(pool.integral(i).body) + 1;
     let bound = (0..BOUND_NAMES.len())
         .map(|k| BOUND_NAMES[(level - 1 + k) % BOUND_NAMES.len()])
         .find(|n| !used.contains(n))

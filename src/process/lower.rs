@@ -1464,7 +1464,7 @@ impl<'a> Lowerer<'a> {
                     NameError::Unevaluable { .. } => (
                         "no closed form is known for this integral, and quadrature cannot evaluate it",
                         format!(
-                            "`{shown}` is not smooth on the interval, or its derivatives are too large"
+                            "`{shown}` is not smooth on the interval, its derivatives are too large, or it holds integrals nested too deep"
                         ),
                     ),
                     NameError::Integrate(IntegrateError::NoClosedForm { .. }) => (
