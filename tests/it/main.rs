@@ -23,6 +23,7 @@ mod kl_reference;
 mod layers;
 mod library;
 mod mixture;
+mod named;
 mod parse;
 mod plot;
 mod properties;
