@@ -237,7 +237,7 @@ fn call_dd(f: Func, x: Dd) -> Dd {
         Func::Expm1 => x.exp_m1(),
         Func::Log1p if x.hi > -1.0 => x.ln_1p(),
         Func::Abs => x.abs(),
-        Func::Log | Func::Log1p | Func::Generic(_) => nan,
+        Func::Log | Func::Log1p | Func::Generic(_) | Func::Integral(_) => nan,
     }
 }
 

@@ -53,6 +53,47 @@ pub(super) struct EmitArgs {
     params: Params,
 }
 
+/// Refuses a process whose alpha or sigma holds a named integral (no closed form), pointing
+/// at the definitions that hold one (or the `beta` whose integral it is) and saying what to
+/// do instead.
+fn refuse_named_integrals(
+    pool: &crate::expr::Pool,
+    src: &crate::diag::Source,
+    p: &process::Process,
+) -> Result<(), Vec<Diag>> {
+    let Some(q) = p.scalars else {
+        return Ok(());
+    };
+    if !(pool.has_integral(q.alpha) || pool.has_integral(q.sigma)) {
+        return Ok(());
+    }
+    let mut d = Diag::new(
+        codes::EMIT_INTEGRAL,
+        format!(
+            "process `{}` has an integral with no closed form: generated code cannot evaluate it",
+            p.name
+        ),
+    )
+    .with_label(p.span, "in the code generated for this process");
+    let mut labelled = false;
+    for def in &p.defs {
+        if pool.has_integral(def.body) {
+            d = d.with_label(def.span, "a named integral, evaluated by quadrature");
+            labelled = true;
+        }
+    }
+    if !labelled && let Some(def) = p.def("beta") {
+        d = d.with_label(
+            def.span,
+            "alpha = exp(-1/2 int_0^t beta) has no closed form",
+        );
+    }
+    let d = d.with_help(
+        "give `alpha(t)` and `sigma(t)` in closed form (a beta whose integral closes, or formulas for alpha and sigma) to emit code; `derive`, `check`, `eval` and the analyses evaluate named integrals by quadrature",
+    );
+    Err(vec![d.in_source(src)])
+}
+
 /// `emit`: everything is built (and verified) in memory; files are written to temporary
 /// names and renamed into place only when all of them were written.
 pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
@@ -63,6 +104,7 @@ pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         &a.params.params,
         process::Stage::Fields,
     )?;
+    refuse_named_integrals(&pool, &src, &p)?;
     let accuracy = if a.naive { Accuracy::Fast } else { a.accuracy };
     // What goes wrong in generating a process's code concerns that process: point at it.
     let in_process = |code: &'static str, e: &dyn std::fmt::Display| {

@@ -183,8 +183,8 @@ fn call<R: Real>(f: Func, x: R) -> R {
         Func::Expm1 => x.exp_m1(),
         Func::Log1p => x.ln_1p(),
         Func::Abs => x.abs(),
-        // Never lowered (`LowerError::Unspecified`).
-        Func::Generic(_) => R::from_f64(f64::NAN),
+        // Never lowered (`LowerError::Unspecified`, `LowerError::Integral`).
+        Func::Generic(_) | Func::Integral(_) => R::from_f64(f64::NAN),
     }
 }
 
@@ -199,6 +199,10 @@ pub enum LowerError {
         "`{name}` is an unspecified function (a generic process): there is no code to generate"
     )]
     Unspecified { name: String },
+    #[error(
+        "`{text}` is a named integral (no closed form): generated code would need a quadrature"
+    )]
+    Integral { text: String },
 }
 
 /// Builds one [`Program`] from any number of expressions, sharing their subexpressions.
@@ -288,6 +292,10 @@ impl Lowerer {
         }
         if pool.free_symbols(e).is_empty() {
             return self.constant(pool, e);
+        }
+        if let Node::Call(Func::Integral(_), _) = pool.node(e) {
+            let text = crate::expr::print::to_text(pool, e);
+            return Err(LowerError::Integral { text });
         }
         match pool.node(e).clone() {
             Node::Rational(_) | Node::Const(_) => unreachable!("constants are folded above"),

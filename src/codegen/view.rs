@@ -185,7 +185,9 @@ fn method(f: Func) -> &'static str {
         Func::Expm1 => "exp_m1",
         Func::Log1p => "ln_1p",
         Func::Abs => "abs",
-        Func::Generic(_) => unreachable!("codegen::lower refuses unspecified functions"),
+        Func::Generic(_) | Func::Integral(_) => {
+            unreachable!("codegen::lower refuses unspecified functions and named integrals")
+        }
     }
 }
 

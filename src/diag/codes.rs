@@ -199,6 +199,9 @@ codes! {
     EMIT_IDENT = "diffsym::emit::ident";
     /// A formula that cannot be lowered to straight-line f64 code.
     EMIT_LOWER = "diffsym::emit::lower";
+    /// A process whose alpha or sigma holds a named integral (an integral with no closed
+    /// form): generated code has no quadrature.
+    EMIT_INTEGRAL = "diffsym::emit::integral";
     /// A bug in diffsym's code generation (a template or generated code that does not parse).
     EMIT_INTERNAL = "diffsym::emit::internal";
     /// A mixture too large for `emit --source` (constants in the module, reference work).

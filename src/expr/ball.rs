@@ -34,7 +34,9 @@ use num_traits::{Signed, ToPrimitive, Zero};
 use super::eval::{EvalError, Exponent, classify_exponent, is_half};
 use super::fxhash::HashMap;
 use super::hp::{self, pow_once, rational_at};
-use super::pool::{Constant, ExprId, Func, Node, Pool, Symbol};
+use super::named;
+use super::pool::{Constant, ExprId, Func, IntegralId, Node, Pool, Symbol};
+use super::range::{Interval, range_over};
 
 const RM: RoundingMode = RoundingMode::ToEven;
 /// Radii are 64-bit numbers rounded up; lower bounds of magnitudes are rounded down.
@@ -332,11 +334,71 @@ impl BallEval<'_> {
                 Ok(acc)
             }
             Node::Pow(b, x) => self.pow(*b, *x),
+            Node::Call(Func::Integral(i), a) => {
+                let x = self.eval(*a)?;
+                self.integral(*i, &x)
+            }
             Node::Call(f, a) => {
                 let x = self.eval(*a)?;
                 self.call(*f, &x)
             }
         }
+    }
+
+    /// A named integral for the upper limit in the ball `x`: at the exact mid point `u`,
+    /// Taylor's formula on the panels of [`named::plan`] (tolerance `2^-p` of the scale,
+    /// [`named::MAX_BITS`] at most), every derivative a ball at an exact point times an
+    /// exact weight, the plan's remainder bound added to the radius; then
+    /// `|int_u^y f| <= rad sup |f|` over the ball for the upper limit's own radius.
+    fn integral(&mut self, i: IntegralId, x: &Ball) -> Result<Ball, BallError> {
+        let p = self.p;
+        let pool = self.pool;
+        let upper = hp::to_rational(&x.mid).ok_or(BallError::Eval(EvalError::Overflow))?;
+        let scale = named::scale(pool, i, &upper).ok_or(BallError::Uncertain)?;
+        let tol = scale * named::tolerance(p);
+        let plan = named::plan(pool, i, &upper, tol)?;
+        let def = pool.integral(i);
+        let bound = pool
+            .bound_symbol()
+            .expect("named integrals intern their variable");
+        let mut sum = Ball {
+            mid: BigFloat::new(p),
+            rad: zero_rad(),
+        };
+        for panel in &plan.panels {
+            let env = [(bound, exact_ball(&panel.mid, p))];
+            let mut at = BallEval {
+                p,
+                consts: &mut *self.consts,
+                pool,
+                env: &env,
+                memo: HashMap::default(),
+            };
+            for k in (0..panel.order).step_by(2) {
+                let v = at.eval(def.derivs[k])?;
+                let term = mul(&v, &exact_ball(&named::weight(&panel.half, k), p), p)?;
+                let m = finite(sum.mid.add(&term.mid, p, RM))?;
+                let rad = radd(&radd(&sum.rad, &term.rad), &rounding(&m, p));
+                sum = Ball { mid: m, rad };
+            }
+        }
+        let truncation = BigFloat::from_f64(plan.remainder, RP);
+        sum.rad = radd(&sum.rad, &truncation);
+        if !is_zero(&x.rad) {
+            let (lo, hi) = ends(x, p);
+            let over = Interval {
+                lo: hp::to_f64(&lo).next_down(),
+                hi: hp::to_f64(&hi).next_up(),
+            };
+            let f = range_over(pool, def.body, bound, over).ok_or(BallError::Uncertain)?;
+            let sup = f.lo.abs().max(f.hi.abs());
+            if !sup.is_finite() {
+                return Err(BallError::Uncertain);
+            }
+            let sup = BigFloat::from_f64(sup, RP);
+            sum.rad = radd(&sum.rad, &rmul(&x.rad, &sup));
+        }
+        Ok(sum)
     }
 
     fn pow(&mut self, base: ExprId, exp: ExprId) -> Result<Ball, BallError> {
@@ -497,7 +559,7 @@ impl BallEval<'_> {
                 | Func::Log1p
                 | Func::Abs => Some(0),
                 Func::Log => return Err(EvalError::DivisionByZero.into()),
-                Func::Acos | Func::Sigmoid | Func::Generic(_) => None,
+                Func::Acos | Func::Sigmoid | Func::Generic(_) | Func::Integral(_) => None,
             };
             if let Some(v) = v {
                 return Ok(point(BigFloat::from_u8(v, p)));
@@ -519,6 +581,8 @@ impl BallEval<'_> {
         // (value, bound on |f'| over the ball, ulps charged for the rounding)
         let (v, slope, charge): (BigFloat, BigFloat, u64) = match f {
             Func::Generic(_) => return Err(EvalError::Unspecified.into()),
+            // Evaluated with its integrand (`BallEval::integral`).
+            Func::Integral(_) => return Err(EvalError::Quadrature.into()),
             // Beyond |x| = 2^33 the exponential leaves the exponent range of every big float
             // (e^(2^33) > 2^(2^32)): decided at once, where astro-float would first reduce
             // an argument of thousands of digits (`exp(9.3e1768)` took seconds per call).

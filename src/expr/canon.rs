@@ -373,6 +373,10 @@ impl Pool {
             // The primitive vanishes at 0 by definition; nothing else is known.
             return (g.order == Generic::PRIMITIVE && self.is_zero(arg)).then(|| self.zero());
         }
+        if let Func::Integral(i) = f {
+            // An integral from its lower limit to itself.
+            return (self.integral(i).lo == arg).then(|| self.zero());
+        }
         if let Some(r) = self.as_rational(arg).cloned() {
             if r.is_zero() {
                 return match f {

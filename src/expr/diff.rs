@@ -133,6 +133,12 @@ pub fn derivative_of(pool: &mut Pool, f: Func, a: ExprId, fa: ExprId) -> ExprId 
             }),
             a,
         ),
+        // The fundamental theorem: d/du int_c^u f(s) ds = f(u).
+        Func::Integral(i) => {
+            let body = pool.integral(i).body;
+            let bound = pool.symbol(crate::expr::pool::BOUND);
+            super::subst::subst1(pool, body, bound, a)
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub enum EvalError {
     /// An unspecified function (of a generic process) has no value.
     #[error("an unspecified function (of a generic process) has no value")]
     Unspecified,
+    /// The quadrature of a named integral did not reach its tolerance within its bound on
+    /// panels ([`crate::expr::named::MAX_PANELS`]; [`MAX_F64_PANELS`] in f64).
+    #[error("the quadrature of a named integral did not reach its tolerance within its work bound")]
+    Quadrature,
 }
 
 /// Evaluates `e` in f64 with the symbols bound by `env`. Shared subexpressions are
@@ -82,6 +86,10 @@ impl F64Eval<'_> {
                 .iter()
                 .try_fold(1.0, |acc, &x| finite(acc * self.eval(x)?)),
             Node::Pow(b, x) => self.pow(*b, *x),
+            Node::Call(Func::Integral(i), a) => {
+                let u = self.eval(*a)?;
+                NamedF64::new(self.pool, *i).eval(u)
+            }
             Node::Call(f, a) => {
                 let x = self.eval(*a)?;
                 call_f64(*f, x)
@@ -126,6 +134,101 @@ enum Op {
     PowFrac(usize, FracExponent),
     PowGeneral(usize, usize),
     Call(Func, usize),
+    Integral(Box<NamedF64>, usize),
+}
+
+/// The most panels of [`GL_NODES`] points f64 quadrature of a named integral uses.
+pub const MAX_F64_PANELS: usize = 1024;
+
+/// Points of the Gauss-Legendre rule f64 quadrature uses on each panel.
+const GL_NODES: usize = 10;
+
+/// The Gauss-Legendre rule of [`GL_NODES`] points on [-1, 1]: nodes and weights, by
+/// Newton's method on the Legendre polynomial from Chebyshev's estimates.
+fn gauss_legendre() -> &'static [(f64, f64)] {
+    static RULE: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        let n = GL_NODES;
+        // (P_n(x), P_n'(x)) by the three-term recurrence.
+        let legendre = |x: f64| {
+            let (mut p0, mut p1) = (1.0, x);
+            for k in 2..=n {
+                let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            (p1, n as f64 * (x * p1 - p0) / (x * x - 1.0))
+        };
+        (0..n)
+            .map(|i| {
+                let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+                for _ in 0..100 {
+                    let (p, dp) = legendre(x);
+                    let dx = p / dp;
+                    x -= dx;
+                    if dx.abs() < 1e-17 {
+                        break;
+                    }
+                }
+                let (_, dp) = legendre(x);
+                (x, 2.0 / ((1.0 - x * x) * dp * dp))
+            })
+            .collect()
+    })
+}
+
+/// A named integral compiled for f64: its integrand as a tape and its lower limit.
+struct NamedF64 {
+    body: Compiled,
+    lo: f64,
+}
+
+impl NamedF64 {
+    fn new(pool: &Pool, i: super::pool::IntegralId) -> NamedF64 {
+        let def = pool.integral(i);
+        let bound = pool
+            .bound_symbol()
+            .expect("named integrals intern their variable");
+        let lo = pool.as_rational(def.lo).map_or(f64::NAN, rational_to_f64);
+        NamedF64 {
+            body: Compiled::new(pool, def.body, bound),
+            lo,
+        }
+    }
+
+    /// `int_lo^u f` by composite Gauss-Legendre, the panels doubled until two sums agree
+    /// to a few ulps of the integral of `|f|` (at most [`MAX_F64_PANELS`]).
+    fn eval(&self, u: f64) -> Result<f64, EvalError> {
+        if u == self.lo {
+            return Ok(0.0);
+        }
+        let rule = gauss_legendre();
+        let mut values = Vec::new();
+        let mut sum = |panels: usize| -> Result<(f64, f64), EvalError> {
+            let h = (u - self.lo) / panels as f64;
+            let (mut s, mut a) = (0.0, 0.0);
+            for j in 0..panels {
+                let m = self.lo + h * (j as f64 + 0.5);
+                for &(x, w) in rule {
+                    let v = self.body.eval(m + 0.5 * h * x, &mut values)?;
+                    s += w * v;
+                    a += w * v.abs();
+                }
+            }
+            Ok((0.5 * h * s, 0.5 * h.abs() * a))
+        };
+        let (mut prev, _) = sum(1)?;
+        let mut panels = 2;
+        while panels <= MAX_F64_PANELS {
+            let (q, mass) = sum(panels)?;
+            if (q - prev).abs() <= 8.0 * f64::EPSILON * mass {
+                return finite(q);
+            }
+            prev = q;
+            panels *= 2;
+        }
+        Err(EvalError::Quadrature)
+    }
 }
 
 impl Compiled {
@@ -162,6 +265,9 @@ impl Compiled {
                     Exponent::Frac(r) => Op::PowFrac(at(b), FracExponent::of(r)),
                     Exponent::General => Op::PowGeneral(at(b), at(x)),
                 },
+                Node::Call(Func::Integral(i), a) => {
+                    Op::Integral(Box::new(NamedF64::new(pool, *i)), at(a))
+                }
                 Node::Call(f, a) => Op::Call(*f, at(a)),
             };
             index.insert(id, ops.len());
@@ -184,6 +290,7 @@ impl Compiled {
                 &Op::PowFrac(b, r) => frac_pow_f64(values[b], r)?,
                 &Op::PowGeneral(b, x) => general_pow_f64(values[b], values[x])?,
                 &Op::Call(f, a) => call_f64(f, values[a])?,
+                Op::Integral(named, a) => named.eval(values[*a])?,
             };
             values.push(finite(v)?);
         }
@@ -367,6 +474,8 @@ fn call_f64(f: Func, x: f64) -> Result<f64, EvalError> {
         }
         Func::Abs => x.abs(),
         Func::Generic(_) => return Err(EvalError::Unspecified),
+        // Evaluated with its integrand, where the pool is at hand (`NamedF64`).
+        Func::Integral(_) => return Err(EvalError::Quadrature),
     };
     finite(v)
 }

@@ -19,7 +19,8 @@ use super::eval::{
     EvalError, Exponent, check_fractional_base, classify_exponent, format_f64, general_pow_case,
     is_half, is_neg_half, layout_decimal, round_to_f64,
 };
-use super::pool::{Constant, ExprId, Func, Node, Pool, Symbol};
+use super::named;
+use super::pool::{Constant, ExprId, Func, IntegralId, Node, Pool, Symbol};
 
 /// The precision, in bits, of the reference evaluation.
 pub const DEFAULT_PRECISION: usize = 256;
@@ -272,11 +273,67 @@ impl HpEval<'_> {
                 finite(acc.mul(&self.eval(x)?, p, RM))
             }),
             Node::Pow(b, x) => self.pow(*b, *x),
+            Node::Call(Func::Integral(i), a) => {
+                let u = self.eval(*a)?;
+                self.integral(*i, &u)
+            }
             Node::Call(f, a) => {
                 let x = self.eval(*a)?;
                 self.call(*f, &x)
             }
         }
+    }
+
+    /// A named integral up to `u`, by the plan of [`named::plan`] to `2^-p` of its scale
+    /// ([`named::MAX_BITS`] at most: the one place where a value carries fewer bits than
+    /// the working precision, and says so): the derivatives evaluated at `p + 64` bits, so
+    /// the error is the plan's bound on the truncation and a rounding far below it. A plan
+    /// beyond its bound on panels is an error, never a value with fewer correct digits.
+    fn integral(&mut self, i: IntegralId, u: &BigFloat) -> Result<BigFloat, EvalError> {
+        let p = self.p();
+        let upper = to_rational(u).ok_or(EvalError::Overflow)?;
+        let scale = named::scale(self.pool, i, &upper).ok_or(EvalError::Quadrature)?;
+        let tol = scale * named::tolerance(p);
+        let plan = named::plan(self.pool, i, &upper, tol)?;
+        let def = self.pool.integral(i);
+        let bound = self
+            .pool
+            .bound_symbol()
+            .expect("named integrals intern their variable");
+        let wp = p + GUARD;
+        let saved = self.hp.precision;
+        self.hp.precision = wp;
+        let mut sum = BigFloat::new(wp);
+        let mut result = Ok(());
+        for panel in &plan.panels {
+            let env = [(bound, rational_at(&panel.mid, wp))];
+            let mut at = HpEval {
+                hp: &mut *self.hp,
+                pool: self.pool,
+                env: &env,
+                memo: HashMap::default(),
+            };
+            for k in (0..panel.order).step_by(2) {
+                match at.eval(def.derivs[k]) {
+                    Ok(v) => {
+                        let w = rational_at(&named::weight(&panel.half, k), wp);
+                        sum = sum.add(&v.mul(&w, wp, RM), wp, RM);
+                    }
+                    Err(e) => result = Err(e),
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        self.hp.precision = saved;
+        result?;
+        let mut v = sum;
+        round_to(&mut v, p);
+        finite(v)
     }
 
     fn lookup(&self, s: Symbol) -> Result<BigFloat, EvalError> {
@@ -383,6 +440,8 @@ impl HpEval<'_> {
         let cc = &mut self.hp.consts;
         let v = match f {
             Func::Generic(_) => return Err(EvalError::Unspecified),
+            // Evaluated with its integrand (`HpEval::integral`).
+            Func::Integral(_) => return Err(EvalError::Quadrature),
             Func::Exp => x.exp(p, RM, cc),
             Func::Log => {
                 domain(x.is_positive() && !x.is_zero())?;

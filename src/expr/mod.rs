@@ -12,6 +12,7 @@ pub mod hp;
 pub mod instance;
 pub(crate) mod integrate;
 pub mod limit;
+pub mod named;
 pub(crate) mod poly;
 pub(crate) mod pool;
 pub mod print;
@@ -28,4 +29,4 @@ pub mod verify;
 pub(crate) mod work;
 pub mod zero;
 
-pub use pool::{Constant, Domain, ExprId, Func, Generic, Node, Pool, Symbol};
+pub use pool::{Constant, Domain, ExprId, Func, Generic, IntegralId, Node, Pool, Symbol};

@@ -64,8 +64,32 @@ impl Generic {
     pub const MAX_ORDER: i32 = 64;
 }
 
-/// Unary functions: the builtins, and the generic functions of generic processes. `sqrt`
-/// is not here: it is `x^(1/2)`.
+/// A named integral `int_lo^u f(s) ds` as a function of its upper limit `u`: an index into
+/// its pool's table of integrals ([`Pool::integral`]), which holds the integrand (a function
+/// of the pool's bound variable only, [`BOUND`]) and the lower limit. Integrals are interned
+/// by (integrand, lower limit), so equal integrals have equal ids in one pool; canonical
+/// order compares integrands and lower limits, never indices ([`Pool::cmp`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct IntegralId(u32);
+
+/// The name of the variable every integrand of a named integral is written in. No source
+/// text can name it (it starts with `_`), and fresh symbols always end in a number.
+pub const BOUND: &str = "_s";
+
+/// One entry of a pool's table of named integrals.
+#[derive(Clone, Debug)]
+pub struct IntegralDef {
+    /// The integrand: free of every symbol but [`BOUND`].
+    pub body: ExprId,
+    /// The lower limit: an exact rational.
+    pub lo: ExprId,
+    /// The integrand's derivatives in [`BOUND`], from order 0 (the integrand) up to an
+    /// even order: what certified quadrature evaluates and bounds ([`crate::expr::named`]).
+    pub derivs: Box<[ExprId]>,
+}
+
+/// Unary functions: the builtins, the generic functions of generic processes and named
+/// integrals. `sqrt` is not here: it is `x^(1/2)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum Func {
     Exp,
@@ -85,6 +109,9 @@ pub enum Func {
     Abs,
     /// An unspecified function (see [`Generic`]); never in [`Func::ALL`].
     Generic(Generic),
+    /// A named integral of its argument, the upper limit (see [`IntegralId`]); never in
+    /// [`Func::ALL`].
+    Integral(IntegralId),
 }
 
 impl Func {
@@ -127,6 +154,7 @@ impl Func {
             Func::Log1p => "log1p",
             Func::Abs => "abs",
             Func::Generic(_) => "function",
+            Func::Integral(_) => "integrate",
         }
     }
 
@@ -210,6 +238,8 @@ pub struct Pool {
     symbols: Vec<String>,
     symbol_index: HashMap<String, Symbol>,
     domains: Vec<Domain>,
+    integrals: Vec<IntegralDef>,
+    integral_index: HashMap<(ExprId, ExprId), IntegralId>,
     fresh: u32,
     zero: ExprId,
     one: ExprId,
@@ -234,6 +264,8 @@ impl Clone for Pool {
             symbols: self.symbols.clone(),
             symbol_index: self.symbol_index.clone(),
             domains: self.domains.clone(),
+            integrals: self.integrals.clone(),
+            integral_index: self.integral_index.clone(),
             fresh: self.fresh,
             zero: self.zero,
             one: self.one,
@@ -269,6 +301,8 @@ impl Pool {
             symbols: Vec::new(),
             symbol_index: HashMap::default(),
             domains: Vec::new(),
+            integrals: Vec::new(),
+            integral_index: HashMap::default(),
             fresh: 0,
             zero: ExprId(0),
             one: ExprId(0),
@@ -291,6 +325,9 @@ impl Pool {
                 1 + xs.iter().map(|x| self.depth(*x)).max().unwrap_or(0)
             }
             Node::Pow(b, e) => 1 + self.depth(*b).max(self.depth(*e)),
+            Node::Call(Func::Integral(i), a) => {
+                1 + self.depth(*a).max(self.depth(self.integral(*i).body))
+            }
             Node::Call(_, a) => 1 + self.depth(*a),
         };
         let constant = match &node {
@@ -340,6 +377,17 @@ impl Pool {
                         name: self.transplant_symbol(from, g.name),
                         order: g.order,
                     }),
+                    Func::Integral(i) => {
+                        let def = from.integral(i);
+                        let body = self.transplant(from, def.body, memo);
+                        let lo = self.transplant(from, def.lo, memo);
+                        let derivs = def
+                            .derivs
+                            .iter()
+                            .map(|&d| self.transplant(from, d, memo))
+                            .collect();
+                        Func::Integral(self.intern_integral(IntegralDef { body, lo, derivs }))
+                    }
                     f => f,
                 };
                 Node::Call(f, self.transplant(from, *a, memo))
@@ -424,6 +472,29 @@ impl Pool {
             Func::Generic(g) => self.symbol_name(g.name),
             f => f.name(),
         }
+    }
+
+    /// Stores a named integral (once: an equal integrand and lower limit give the id
+    /// stored first). Built by [`crate::expr::named`], which checks what [`IntegralDef`]
+    /// requires.
+    pub fn intern_integral(&mut self, def: IntegralDef) -> IntegralId {
+        if let Some(&i) = self.integral_index.get(&(def.body, def.lo)) {
+            return i;
+        }
+        let i = IntegralId(u32::try_from(self.integrals.len()).expect("integral table overflow"));
+        self.integral_index.insert((def.body, def.lo), i);
+        self.integrals.push(def);
+        i
+    }
+
+    /// The integrand and lower limit of a named integral.
+    pub fn integral(&self, i: IntegralId) -> &IntegralDef {
+        &self.integrals[i.0 as usize]
+    }
+
+    /// The variable of integrands ([`BOUND`]), if an integral was ever stored here.
+    pub fn bound_symbol(&self) -> Option<Symbol> {
+        self.lookup_symbol(BOUND)
     }
 
     /// The symbol `name` as an expression.
@@ -563,6 +634,40 @@ impl Pool {
         out
     }
 
+    /// How deep named integrals nest in `id`: 0 without any, 1 + the deepest of their
+    /// integrands' otherwise.
+    pub fn integral_level(&self, id: ExprId) -> usize {
+        let mut level = 0;
+        let mut seen = crate::expr::fxhash::HashSet::default();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
+            if let Node::Call(Func::Integral(j), _) = self.node(e) {
+                level = level.max(1 + self.integral_level(self.integral(*j).body));
+            }
+            stack.extend(self.children(e));
+        }
+        level
+    }
+
+    /// Whether `id` holds a named integral ([`Func::Integral`]).
+    pub fn has_integral(&self, id: ExprId) -> bool {
+        let mut seen = crate::expr::fxhash::HashSet::default();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
+            if let Node::Call(Func::Integral(_), _) = self.node(e) {
+                return true;
+            }
+            stack.extend(self.children(e));
+        }
+        false
+    }
+
     /// Splits a term into its rational coefficient and the rest: `3*x*y -> (3, x*y)`.
     pub fn split_coeff(&mut self, id: ExprId) -> (BigRational, ExprId) {
         match self.node(id).clone() {
@@ -645,13 +750,18 @@ impl Pool {
         }
     }
 
-    /// Builtins in their order, then generic functions by name and order of derivative.
+    /// Builtins in their order, then generic functions by name and order of derivative,
+    /// then named integrals by integrand and lower limit.
     fn cmp_func(&self, f: Func, g: Func) -> Ordering {
         match (f, g) {
             (Func::Generic(a), Func::Generic(b)) => self
                 .symbol_name(a.name)
                 .cmp(self.symbol_name(b.name))
                 .then(a.order.cmp(&b.order)),
+            (Func::Integral(a), Func::Integral(b)) => {
+                let (a, b) = (self.integral(a), self.integral(b));
+                self.cmp(a.body, b.body).then_with(|| self.cmp(a.lo, b.lo))
+            }
             _ => f.cmp(&g),
         }
     }

@@ -23,7 +23,7 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
-use super::pool::{Constant, ExprId, Func, Node, Pool};
+use super::pool::{BOUND, Constant, ExprId, Func, IntegralId, Node, Pool};
 use super::rational;
 
 /// The canonical text of `e`: what the `.dsym` parser reads back to the same expression.
@@ -161,6 +161,14 @@ enum Doc<'p> {
         arg: Box<Doc<'p>>,
         bound: String,
     },
+    /// A named integral `integrate(body, bound, lo, arg)`: its integrand with the variable
+    /// renamed to `bound`.
+    Integral {
+        body: Box<Doc<'p>>,
+        bound: &'static str,
+        lo: Box<Doc<'p>>,
+        arg: Box<Doc<'p>>,
+    },
     Sqrt(Box<Doc<'p>>),
     Pow(Box<Doc<'p>>, Box<Doc<'p>>),
     /// Unary minus.
@@ -241,6 +249,8 @@ impl Doc<'_> {
             // `\int_0^t ...\,ds` extends to its right: a product's last factor at most.
             Doc::Apply { order, .. } if *order < 0 && target == Target::Latex => Prec::Product,
             Doc::Apply { .. } => Prec::Atom,
+            Doc::Integral { .. } if target == Target::Latex => Prec::Product,
+            Doc::Integral { .. } => Prec::Atom,
             Doc::Pow(..) => Prec::Pow,
             Doc::Neg(_) => Prec::Neg,
             // `\frac{}{}` is a visual group: it only needs parentheses as a power's base.
@@ -295,6 +305,7 @@ fn layout_signed<'p>(pool: &'p Pool, e: ExprId) -> (bool, Doc<'p>) {
             };
             (false, doc)
         }
+        Node::Call(Func::Integral(i), a) => (false, layout_integral(pool, *i, *a)),
         Node::Call(f, a) => (false, Doc::Call(*f, Box::new(layout(pool, *a)))),
         Node::Add(terms) => layout_sum(pool, terms),
         Node::Mul(factors) => layout_product(pool, factors),
@@ -306,6 +317,52 @@ fn layout_signed<'p>(pool: &'p Pool, e: ExprId) -> (bool, Doc<'p>) {
 }
 
 /// `|r|` as an integer or a quotient of integers.
+/// Names of integration variables, by nesting level (the innermost integral's first).
+const BOUND_NAMES: [&str; 6] = ["s", "r", "u", "v", "w", "q"];
+
+/// `integrate(body, s, lo, arg)`: the variable named by nesting level (so nested integrals
+/// use different names), skipping names the argument uses.
+fn layout_integral<'p>(pool: &'p Pool, i: IntegralId, a: ExprId) -> Doc<'p> {
+    let def = pool.integral(i);
+    let used: Vec<&str> = pool
+        .free_symbols(a)
+        .into_iter()
+        .map(|s| pool.symbol_name(s))
+        .collect();
+    let level = pool.integral_level(pool.integral(i).body) + 1;
+    let bound = (0..BOUND_NAMES.len())
+        .map(|k| BOUND_NAMES[(level - 1 + k) % BOUND_NAMES.len()])
+        .find(|n| !used.contains(n))
+        .unwrap_or(BOUND_NAMES[0]);
+    let mut body = layout(pool, def.body);
+    rename_bound(&mut body, bound);
+    Doc::Integral {
+        body: Box::new(body),
+        bound,
+        lo: Box::new(layout(pool, def.lo)),
+        arg: Box::new(layout(pool, a)),
+    }
+}
+
+/// Renames the variable of integrands in `doc`, except inside the integrands of integrals
+/// it contains (their own variable).
+fn rename_bound(doc: &mut Doc<'_>, name: &'static str) {
+    match doc {
+        Doc::Sym(n) if *n == BOUND => *n = name,
+        Doc::Int(_) | Doc::Sym(_) | Doc::Const(_) => {}
+        Doc::Call(_, a) | Doc::Sqrt(a) | Doc::Neg(a) | Doc::Apply { arg: a, .. } => {
+            rename_bound(a, name)
+        }
+        Doc::Integral { arg, .. } => rename_bound(arg, name),
+        Doc::Pow(a, b) | Doc::Quotient(a, b) => {
+            rename_bound(a, name);
+            rename_bound(b, name);
+        }
+        Doc::Product(fs) => fs.iter_mut().for_each(|f| rename_bound(f, name)),
+        Doc::Sum(ts) => ts.iter_mut().for_each(|t| rename_bound(&mut t.abs, name)),
+    }
+}
+
 fn rational_abs<'p>(r: &BigRational) -> Doc<'p> {
     let (n, d) = (r.numer().abs(), r.denom().abs());
     if d.is_one() {
@@ -528,6 +585,20 @@ fn render_text(doc: &Doc<'_>, out: &mut String) {
             render(arg, Ctx::Top, t, out);
             out.push(')');
         }
+        Doc::Integral {
+            body,
+            bound,
+            lo,
+            arg,
+        } => {
+            out.push_str("integrate(");
+            render(body, Ctx::Top, t, out);
+            out.push_str(&format!(", {bound}, "));
+            render(lo, Ctx::Top, t, out);
+            out.push_str(", ");
+            render(arg, Ctx::Top, t, out);
+            out.push(')');
+        }
         Doc::Apply {
             name, order, arg, ..
         } => {
@@ -590,6 +661,20 @@ fn render_latex(doc: &Doc<'_>, out: &mut String) {
             arg,
             bound,
         } => render_latex_apply(name, *order, arg, bound, out),
+        Doc::Integral {
+            body,
+            bound,
+            lo,
+            arg,
+        } => {
+            out.push_str("\\int_{");
+            render(lo, Ctx::Group, t, out);
+            out.push_str("}^{");
+            render(arg, Ctx::Group, t, out);
+            out.push_str("} ");
+            render(body, Ctx::FactorLeft, t, out);
+            out.push_str(&format!("\\,\\mathrm{{d}}{}", symbol_latex(bound)));
+        }
         Doc::Call(f, a) => {
             out.push_str(func_latex(*f));
             out.push_str("\\left(");
@@ -707,8 +792,8 @@ pub fn func_latex(f: Func) -> &'static str {
         Func::Expm1 => "\\operatorname{expm1}",
         Func::Log1p => "\\operatorname{log1p}",
         Func::Abs => "\\operatorname{abs}",
-        // Laid out as `Doc::Apply`.
-        Func::Generic(_) => "",
+        // Laid out as `Doc::Apply` and `Doc::Integral`.
+        Func::Generic(_) | Func::Integral(_) => "",
     }
 }
 

@@ -12,7 +12,7 @@ use std::f64::consts::{FRAC_PI_2, PI};
 use num_rational::BigRational;
 use num_traits::ToPrimitive;
 
-use super::pool::{Constant, ExprId, Func, Node, Pool};
+use super::pool::{Constant, ExprId, Func, IntegralId, Node, Pool, Symbol};
 
 /// A closed interval `[lo, hi]` (bounds may be infinite, never NaN).
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -117,7 +117,7 @@ fn increasing(
 
 /// Bounds of `e` when each symbol ranges over its declared domain.
 pub fn range(pool: &Pool, e: ExprId) -> Option<Interval> {
-    let mut memo = HashMap::default();
+    let mut memo = Memo::default();
     go(pool, e, &mut memo)
 }
 
@@ -154,20 +154,97 @@ fn structurally_positive(pool: &Pool, e: ExprId) -> bool {
     }
 }
 
-fn go(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, Option<Interval>>) -> Option<Interval> {
-    if let Some(&v) = memo.get(&e) {
+/// Ranges found so far, and the interval the variable of integrands ranges over in the
+/// integrand being bounded (see [`range_over`]).
+#[derive(Default)]
+struct Memo {
+    map: HashMap<ExprId, Option<Interval>>,
+    bound: Option<(Symbol, Interval)>,
+}
+
+fn go(pool: &Pool, e: ExprId, memo: &mut Memo) -> Option<Interval> {
+    if let Some(&v) = memo.map.get(&e) {
         return v;
     }
     let v = compute(pool, e, memo);
-    memo.insert(e, v);
+    memo.map.insert(e, v);
     v
 }
 
-fn compute(
-    pool: &Pool,
-    e: ExprId,
-    memo: &mut HashMap<ExprId, Option<Interval>>,
-) -> Option<Interval> {
+/// Bounds of `e` when `s` ranges over `over` (and every other symbol over its domain).
+pub fn range_over(pool: &Pool, e: ExprId, s: Symbol, over: Interval) -> Option<Interval> {
+    let mut memo = Memo {
+        map: HashMap::default(),
+        bound: Some((s, over)),
+    };
+    go(pool, e, &mut memo)
+}
+
+/// Bounds of a named integral `int_c^u f` for `u` in `arg`: `(u - c)` times the range of `f`
+/// between them (the mean value theorem); where `u >= c`, also the integral from `c` to
+/// `arg.lo` summed over pieces (each its width times the integrand's range on it), plus, on
+/// each piece of `arg`, `[0, width]` times the integrand's range there.
+fn integral_range(pool: &Pool, i: IntegralId, arg: Interval) -> Option<Interval> {
+    let def = pool.integral(i);
+    let b = pool.bound_symbol()?;
+    let c = pool.as_rational(def.lo)?;
+    let (clo, chi) = (to_f64_down(c), to_f64_up(c));
+    let f = |lo: f64, hi: f64| range_over(pool, def.body, b, Interval::new(lo, hi)?);
+    // The width of [a, z] for a in [alo, ahi], z in [zlo, zhi].
+    let width = |alo: f64, ahi: f64, zlo: f64, zhi: f64| {
+        iadd(Interval::new(zlo, zhi)?, Interval::new(-ahi, -alo)?)
+    };
+    let simple = imul(
+        width(clo, chi, arg.lo, arg.hi)?,
+        f(clo.min(arg.lo), chi.max(arg.hi))?,
+    )?;
+    if !(arg.lo >= chi && arg.hi.is_finite() && simple.lo.is_finite() && simple.hi.is_finite()) {
+        return Some(simple);
+    }
+    const PIECES: usize = 16;
+    let split = |a: f64, z: f64| -> Vec<f64> {
+        (0..=PIECES)
+            .map(|k| match k {
+                0 => a,
+                k if k == PIECES => z,
+                k => (a + (z - a) * k as f64 / PIECES as f64).clamp(a, z),
+            })
+            .collect()
+    };
+    // int_c^arg.lo f, the first piece starting anywhere in [clo, chi].
+    let mut acc = Interval::point(0.0);
+    if arg.lo > chi {
+        let ends = split(chi, arg.lo);
+        for k in 0..PIECES {
+            let (alo, ahi) = if k == 0 {
+                (clo, chi)
+            } else {
+                (ends[k], ends[k])
+            };
+            let z = ends[k + 1];
+            acc = iadd(acc, imul(width(alo, ahi, z, z)?, f(alo, z.max(ahi))?)?)?;
+        }
+    }
+    // For u in [u_k, u_k+1]: the integral up to u_k plus [0, u_k+1 - u_k] f([u_k, u_k+1]).
+    let ends = split(arg.lo, arg.hi);
+    let mut hull: Option<Interval> = None;
+    for k in 0..PIECES {
+        let (a, z) = (ends[k], ends[k + 1]);
+        let fk = f(a, z)?;
+        let w = width(a, a, z, z)?;
+        let part = imul(Interval::new(0.0, w.hi)?, fk)?;
+        let cand = iadd(acc, part)?;
+        hull = Some(hull.map_or(cand, |h| Interval {
+            lo: h.lo.min(cand.lo),
+            hi: h.hi.max(cand.hi),
+        }));
+        acc = iadd(acc, imul(w, fk)?)?;
+    }
+    let refined = hull?;
+    Interval::new(refined.lo.max(simple.lo), refined.hi.min(simple.hi)).or(Some(refined))
+}
+
+fn compute(pool: &Pool, e: ExprId, memo: &mut Memo) -> Option<Interval> {
     match pool.node(e) {
         Node::Rational(r) => {
             let x = r.to_f64()?;
@@ -183,10 +260,13 @@ fn compute(
         Node::Const(Constant::E) => {
             Interval::new(std::f64::consts::E, std::f64::consts::E.next_up())
         }
-        Node::Sym(s) => {
-            let d = pool.domain(*s);
-            Interval::new(d.lo, d.hi)
-        }
+        Node::Sym(s) => match memo.bound {
+            Some((b, over)) if b == *s => Some(over),
+            _ => {
+                let d = pool.domain(*s);
+                Interval::new(d.lo, d.hi)
+            }
+        },
         Node::Add(xs) => {
             let mut acc = Interval::point(0.0);
             for &x in xs.iter() {
@@ -238,6 +318,10 @@ fn compute(
             Interval::new(d.lo, d.hi)
         }
         Node::Call(Func::Generic(_), _) => Interval::new(f64::NEG_INFINITY, f64::INFINITY),
+        Node::Call(Func::Integral(i), a) => {
+            let ai = go(pool, *a, memo)?;
+            integral_range(pool, *i, ai)
+        }
         Node::Call(f, a) => {
             let ai = go(pool, *a, memo)?;
             call(*f, ai)
@@ -256,11 +340,7 @@ fn as_power(pool: &Pool, e: ExprId) -> (ExprId, num_rational::BigRational) {
 /// Bounds of a sum whose terms share a nonnegative base `b`, with the smallest power of `b`
 /// taken out: `t - sqrt(t) = sqrt(t)*(sqrt(t) - 1)` is in `[0, 1]*[-1, 0]` on `[0, 1]`,
 /// where term by term it is only in `[-1, 1]`.
-fn common_power_bound(
-    pool: &Pool,
-    terms: &[ExprId],
-    memo: &mut HashMap<ExprId, Option<Interval>>,
-) -> Option<Interval> {
+fn common_power_bound(pool: &Pool, terms: &[ExprId], memo: &mut Memo) -> Option<Interval> {
     let factors = |e: ExprId| match pool.node(e) {
         Node::Mul(fs) => fs.to_vec(),
         _ => vec![e],
@@ -398,7 +478,7 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
 /// The range of `u` when `a == pi * u` (a product with a `pi` factor), computed without
 /// the rounding of pi, so that the zeros and poles of trigonometric functions fall at
 /// exactly representable `u = k/2`.
-fn turns(pool: &Pool, a: ExprId, memo: &mut HashMap<ExprId, Option<Interval>>) -> Option<Interval> {
+fn turns(pool: &Pool, a: ExprId, memo: &mut Memo) -> Option<Interval> {
     let Node::Mul(fs) = pool.node(a) else {
         return matches!(pool.node(a), Node::Const(Constant::Pi)).then_some(Interval::point(1.0));
     };
@@ -634,7 +714,7 @@ fn call(f: Func, a: Interval) -> Option<Interval> {
             Interval::new(lo, hi)
         }
         // Handled by `compute`, which knows the function's declared range.
-        Func::Generic(_) => None,
+        Func::Generic(_) | Func::Integral(_) => None,
     }
 }
 

@@ -182,8 +182,8 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
                 let se = pool.sym_expr(s);
                 let integrand = subst::subst1(pool, beta, t, se);
                 let zero = pool.zero();
-                let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(
-                    |e| {
+                let b = crate::expr::named::integrate_or_name(pool, integrand, s, zero, te)
+                    .map_err(|e| {
                         Diag::new(
                             codes::PROCESS_INTEGRATE,
                             format!("cannot integrate beta in closed form: {e}"),
@@ -193,8 +193,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
                             "beta defined here",
                         )
                         .with_help("define `alpha(t)` and `sigma(t)` directly")
-                    },
-                )?;
+                    })?;
                 let mh = pool.frac(-1, 2);
                 let arg = pool.mul(vec![mh, b]);
                 let a = pool.call(Func::Exp, arg);

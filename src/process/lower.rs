@@ -14,7 +14,8 @@ use super::{
     Assertion, Definition, Domain, ForallVar, Param, Process, derive, fields, time_symbol,
 };
 use crate::diag::{Diag, Span, codes};
-use crate::expr::integrate::{self, IntegrateError};
+use crate::expr::integrate::IntegrateError;
+use crate::expr::named::{self, NameError};
 use crate::expr::{ExprId, Func, Generic, Node, Pool, Symbol, diff, eval, print, simplify, subst};
 use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
 
@@ -1447,28 +1448,35 @@ impl<'a> Lowerer<'a> {
         if self.errors.len() > before {
             return self.placeholder();
         }
-        match integrate::integrate(self.pool, integrand, s, lo, hi) {
+        match named::integrate_or_name(self.pool, integrand, s, lo, hi) {
             Ok(v) => v,
             Err(err) => {
                 let term = match err {
-                    IntegrateError::NoClosedForm { term } => term,
-                    IntegrateError::Unbounded => integrand,
+                    NameError::Integrate(IntegrateError::NoClosedForm { term })
+                    | NameError::Unevaluable { term } => term,
+                    NameError::Integrate(IntegrateError::Unbounded) => integrand,
                 };
                 // Show the term with the variable named as the user wrote it.
                 let written = self.pool.var(&var);
                 let term = subst::subst1(self.pool, term, s, written);
                 let shown = print::to_text(self.pool, term);
                 let (message, label) = match err {
-                    IntegrateError::NoClosedForm { .. } => (
+                    NameError::Unevaluable { .. } => (
+                        "no closed form is known for this integral, and quadrature cannot evaluate it",
+                        format!(
+                            "`{shown}` is not smooth on the interval, its derivatives are too large, or it holds integrals nested too deep"
+                        ),
+                    ),
+                    NameError::Integrate(IntegrateError::NoClosedForm { .. }) => (
                         "no closed form is known for this integral",
                         format!("cannot integrate `{shown}`"),
                     ),
-                    IntegrateError::Unbounded => (
+                    NameError::Integrate(IntegrateError::Unbounded) => (
                         "cannot show the integrand is finite on the interval of integration",
                         format!("integrand `{shown}`"),
                     ),
                 };
-                const TABLE: &str = "closed forms exist for polynomials; exp, sin, cos, tan, sinh, cosh, log and powers of linear forms; 1/(p + q x^2); and polynomials times exp, sin or cos of a linear form";
+                const TABLE: &str = "closed forms exist for polynomials; exp, sin, cos, tan, sinh, cosh, log and powers of linear forms; 1/(p + q x^2); and polynomials times exp, sin or cos of a linear form; any other integral is kept as a named integral when its integrand depends on its variable alone, its lower limit is a number and the integrand is smooth on the interval";
                 self.error(
                     Diag::new(codes::LOWER_INTEGRATE, message)
                         .with_label(span, label)

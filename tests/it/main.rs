@@ -24,6 +24,7 @@ mod layers;
 mod library;
 mod mixture;
 mod mixture_emit;
+mod named;
 mod parse;
 mod plot;
 mod properties;
