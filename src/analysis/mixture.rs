@@ -463,6 +463,23 @@ impl Marginal<'_> {
     }
 }
 
+/// The mixture of scripts/mixture_reference.py, shared by the tests of the modules that
+/// evaluate mixtures: three components in 2-D with full covariances.
+#[cfg(test)]
+pub(crate) fn three_components() -> Mixture {
+    Mixture::new(
+        "M",
+        vec![0.2, 0.5, 0.3],
+        vec![vec![1.0, -1.0], vec![-2.0, 0.5], vec![0.0, 3.0]],
+        Covariances::Full(vec![
+            vec![vec![1.0, 0.3], vec![0.3, 0.5]],
+            vec![vec![0.2, 0.0], vec![0.0, 2.0]],
+            vec![vec![0.7, -0.2], vec![-0.2, 0.4]],
+        ]),
+    )
+    .expect("valid")
+}
+
 /// The largest absolute eigenvalue of a symmetric matrix (its spectral norm).
 pub fn spectral_norm(m: &DMatrix<f64>) -> f64 {
     SymmetricEigen::new(m.clone())
@@ -512,17 +529,7 @@ mod tests {
 
     #[test]
     fn score_and_hessian_match_a_high_precision_reference() {
-        let m = Mixture::new(
-            "M",
-            vec![0.2, 0.5, 0.3],
-            vec![vec![1.0, -1.0], vec![-2.0, 0.5], vec![0.0, 3.0]],
-            Covariances::Full(vec![
-                vec![vec![1.0, 0.3], vec![0.3, 0.5]],
-                vec![vec![0.2, 0.0], vec![0.0, 2.0]],
-                vec![vec![0.7, -0.2], vec![-0.2, 0.4]],
-            ]),
-        )
-        .expect("valid");
+        let m = three_components();
         let p = m.marginal(0.8, 0.5);
         let x = [0.3, 0.9];
         let h = p.hessian(&x);

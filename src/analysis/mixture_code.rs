@@ -803,17 +803,7 @@ mod tests {
         // matrices, and responsibilities in f64 in each eigenbasis (`Marginal`); the
         // velocity against f x - (g2/2) score, with f = alpha'/alpha and
         // g2 = 2 (sigma sigma' - sigma^2 alpha'/alpha).
-        let m = Mixture::new(
-            "M",
-            vec![0.2, 0.5, 0.3],
-            vec![vec![1.0, -1.0], vec![-2.0, 0.5], vec![0.0, 3.0]],
-            Covariances::Full(vec![
-                vec![vec![1.0, 0.3], vec![0.3, 0.5]],
-                vec![vec![0.2, 0.0], vec![0.0, 2.0]],
-                vec![vec![0.7, -0.2], vec![-0.2, 0.4]],
-            ]),
-        )
-        .expect("valid");
+        let m = crate::analysis::mixture::three_components();
         let (a, s, da, h) = (0.8, 0.6, -0.7, 0.45);
         let x = [0.3, 0.9];
         let v = reference_values(&m, &at(a, s, da, h), &x);

@@ -329,17 +329,7 @@ mod tests {
         // The symbolic forms (an adjugate, exact derivatives) against `Marginal`
         // (responsibilities by log-sum-exp in each eigenbasis, the Hessian as a covariance
         // of component scores): two independent computations.
-        let m = Mixture::new(
-            "M",
-            vec![0.2, 0.5, 0.3],
-            vec![vec![1.0, -1.0], vec![-2.0, 0.5], vec![0.0, 3.0]],
-            Covariances::Full(vec![
-                vec![vec![1.0, 0.3], vec![0.3, 0.5]],
-                vec![vec![0.2, 0.0], vec![0.0, 2.0]],
-                vec![vec![0.7, -0.2], vec![-0.2, 0.4]],
-            ]),
-        )
-        .expect("valid");
+        let m = crate::analysis::mixture::three_components();
         let mut pool = Pool::new();
         let (alpha, sigma) = ou(&mut pool);
         let c = closed_forms(&mut pool, &m, alpha, sigma).expect("small");

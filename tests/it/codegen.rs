@@ -6,7 +6,7 @@ use diffsym::codegen::{self, Accuracy, Mode, check, measure};
 use diffsym::expr::{ExprId, Pool};
 use diffsym::process::Process;
 
-use crate::support::{run, scratch_dir, scratch_file};
+use crate::support::{assert_crate_tests_pass, run, scratch_dir, scratch_file};
 
 /// The bundled processes, by name.
 const LIBRARY: [&str; 16] = [
@@ -548,18 +548,7 @@ fn emitted_crate_has_its_files_and_reference_values() {
         "g2(0.1) = 0.2 row"
     );
     // The crate builds offline and its own tests pass.
-    let target = scratch_dir().join("crate-target");
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["test", "--offline", "--quiet", "--manifest-path"])
-        .arg(out.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_crate_tests_pass(&out);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `emit --source`: a mixture's log-density, score and probability-flow velocity as
 //! verified Rust (issue 15).
 
-use crate::support::{run, scratch_dir, scratch_file};
+use crate::support::{assert_crate_tests_pass, run, scratch_file};
 
 /// The mixture of scripts/mixture_emit_reference.py under the cosine process.
 const FILE: &str = "process cosine {
@@ -149,18 +149,7 @@ fn an_emitted_crate_with_a_mixture_passes_its_own_reference_test() {
         reference.contains("fn M_score_matches_reference()"),
         "{reference}"
     );
-    let target = scratch_dir().join("crate-target");
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["test", "--offline", "--quiet", "--manifest-path"])
-        .arg(out.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_crate_tests_pass(&out);
 }
 
 #[test]

@@ -82,3 +82,20 @@ pub fn floats(v: &serde_json::Value) -> Vec<f64> {
         .map(|x| x.as_f64().expect("a number"))
         .collect()
 }
+
+/// Runs `cargo test` on the emitted crate at `root` (offline, in a shared scratch target
+/// directory) and asserts that it passes.
+pub fn assert_crate_tests_pass(root: &std::path::Path) {
+    let target = scratch_dir().join("crate-target");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["test", "--offline", "--quiet", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
