@@ -487,18 +487,10 @@ fn analysis_command(
         let format = ["text", "json", "latex"][rng.weighted(&[3, 2, 1])];
         flag(&mut args, "--format", format.to_owned());
     }
-    let (code, out, err, shown) = run_in_process(case, &args)?;
+    let ran = run_in_process(case, &args)?;
     stats.analyses += 1;
-    let fail = |kind: &'static str, why: &str| {
-        Err(violation(
-            kind,
-            format!(
-                "`{shown}` {why} (exit {code})\nstdout: {}\nstderr: {}",
-                clip(&out),
-                clip(&err)
-            ),
-        ))
-    };
+    let (code, out, err) = (ran.code, &ran.out, &ran.err);
+    let fail = |kind: &'static str, why: &str| Err(ran.violation(kind, why));
     match code {
         0 => stats.analyses_ok += 1,
         1 if proves => return Ok(()),
@@ -533,7 +525,7 @@ fn analysis_command(
         return fail("non-finite", &format!("succeeded and printed `{w}`"));
     }
     if out.trim_start().starts_with('{') {
-        match serde_json::from_str::<serde_json::Value>(&out) {
+        match serde_json::from_str::<serde_json::Value>(out) {
             Err(e) => return fail("json", &format!("printed JSON that does not parse: {e}")),
             Ok(v) if !kl => {
                 if let Some(key) = null_number(&v, "") {
@@ -546,13 +538,34 @@ fn analysis_command(
     Ok(())
 }
 
+/// What a command run by [`run_in_process`] did.
+struct Ran {
+    code: i32,
+    out: String,
+    err: String,
+    /// The command as reports show it.
+    shown: String,
+}
+
+impl Ran {
+    /// A violation of kind `kind` by this run, `why` saying what it did.
+    fn violation(&self, kind: &'static str, why: &str) -> Violation {
+        violation(
+            kind,
+            format!(
+                "`{}` {why} (exit {})\nstdout: {}\nstderr: {}",
+                self.shown,
+                self.code,
+                clip(&self.out),
+                clip(&self.err)
+            ),
+        )
+    }
+}
+
 /// Runs `diffsym ARGS` in-process on the case written to a temporary directory (the
-/// argument `FILE_NAME` naming it, and `OUT` a directory there): the exit code, stdout,
-/// stderr and the command as shown in reports.
-fn run_in_process(
-    case: &Case,
-    args: &[String],
-) -> Result<(i32, String, String, String), Violation> {
+/// argument `FILE_NAME` naming it, and `OUT` a directory there).
+fn run_in_process(case: &Case, args: &[String]) -> Result<Ran, Violation> {
     let dir =
         tempfile::tempdir().map_err(|e| violation("io", format!("a temporary directory: {e}")))?;
     let file = dir.path().join(FILE_NAME);
@@ -573,12 +586,12 @@ fn run_in_process(
         .map(std::ffi::OsString::from);
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = crate::cli::run(argv, &mut out, &mut err);
-    Ok((
+    Ok(Ran {
         code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
         shown,
-    ))
+    })
 }
 
 /// Sometimes, in a file that declares a source, `diffsym derive --source` (closed forms,
@@ -641,24 +654,16 @@ fn mixture_command(
         let format = ["text", "json", "latex"][rng.weighted(&[3, 2, 1])];
         args.extend(["--format".to_owned(), format.to_owned()]);
     }
-    let (code, out, err, shown) = run_in_process(case, &args)?;
+    let ran = run_in_process(case, &args)?;
     stats.analyses += 1;
-    let fail = |kind: &'static str, why: &str| {
-        Err(violation(
-            kind,
-            format!(
-                "`{shown}` {why} (exit {code})\nstdout: {}\nstderr: {}",
-                clip(&out),
-                clip(&err)
-            ),
-        ))
-    };
+    let (code, out, err) = (ran.code, &ran.out, &ran.err);
+    let fail = |kind: &'static str, why: &str| Err(ran.violation(kind, why));
     match code {
         0 if out.trim().is_empty() => fail("non-finite", "succeeded and printed nothing"),
         0 => {
             stats.analyses_ok += 1;
             if out.trim_start().starts_with('{')
-                && let Err(e) = serde_json::from_str::<serde_json::Value>(&out)
+                && let Err(e) = serde_json::from_str::<serde_json::Value>(out)
             {
                 return fail("json", &format!("printed JSON that does not parse: {e}"));
             }
