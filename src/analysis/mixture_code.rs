@@ -6,7 +6,7 @@
 //! responsibilities. The reference does not: it factors `alpha^2 S_k + sigma^2 I` by
 //! Cholesky at a precision raised by the bits of its condition number, so it checks the
 //! eigenbasis too. A value is measured in ulps of its *scale*, the size of what rounding
-//! can perturb in the emitted algorithm (docs/theory.md, section 8): the terms it adds, the
+//! can perturb in the emitted algorithm (docs/theory.md, section 9): the terms it adds, the
 //! coordinates it forms, and the spread of the components' values weighted by how much
 //! rounding can move the responsibilities.
 
@@ -86,7 +86,7 @@ pub fn times(k: usize, d: usize, isotropic: bool) -> Vec<f64> {
 #[derive(Debug, thiserror::Error)]
 pub enum MixtureCodeError {
     #[error(
-        "mixture `{name}` is too large to emit: {what} is {value}, the limit is {limit} (`diffsym emit` writes its constants into the module and verifies it at 256 bits)"
+        "mixture `{name}` is too large to emit: {what} is {value}, the limit is {limit} (`diffsym emit` writes its constants into the module and verifies it at high precision)"
     )]
     TooLarge {
         name: String,
@@ -213,10 +213,7 @@ pub fn section(
 ) -> Result<Section, MixtureCodeError> {
     let ident = rust_ident(&m.name)?;
     let (d, k) = (m.dimension, m.components.len());
-    let isotropic = m
-        .components
-        .iter()
-        .all(|c| matches!(c.cov, Covariance::Isotropic(_)));
+    let isotropic = isotropic(m);
     let too_large = |what, value, limit| MixtureCodeError::TooLarge {
         name: m.name.clone(),
         what,
@@ -280,6 +277,13 @@ pub fn section(
     })
 }
 
+/// Whether every component is `v I` (the emitted code then needs no eigenbasis).
+fn isotropic(m: &Mixture) -> bool {
+    m.components
+        .iter()
+        .all(|c| matches!(c.cov, Covariance::Isotropic(_)))
+}
+
 /// A covariance's eigenvalues and eigenvectors (as columns).
 fn eigen(cov: &Covariance, d: usize) -> (Vec<f64>, DMatrix<f64>) {
     match cov {
@@ -316,10 +320,7 @@ fn cases(
         (Output::Velocity, "pf_velocity", d),
     ];
     let mut rows: Vec<Vec<Row>> = vec![Vec::new(); 3];
-    let isotropic = m
-        .components
-        .iter()
-        .all(|c| matches!(c.cov, Covariance::Isotropic(_)));
+    let isotropic = isotropic(m);
     for t in times(k, d, isotropic) {
         let Some(at) = schedule.at(pool, t) else {
             continue;
@@ -442,9 +443,8 @@ struct Reference<'a> {
     /// The covariances, exactly as declared (or as the eigenbasis gives them when that is
     /// all there is).
     covs: Vec<Cov>,
-    /// At the current time, per component: the lower Cholesky factor of a full
-    /// covariance (empty for `v I`, whose variance is the first entry of `variances`), and
-    /// ln det.
+    /// At the current time, per component: its marginal covariance factored (the variance
+    /// of `v I`, the lower Cholesky factor of a full one) and ln det.
     factors: Vec<(Factor, BigFloat)>,
 }
 
