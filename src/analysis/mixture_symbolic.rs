@@ -2,9 +2,9 @@
 //! Hessian of log p, the probability-flow velocity and its Jacobian, for every process at
 //! once (alpha and sigma left unspecified) or for one (`derive --source`).
 //!
-//! Each component's marginal covariance S_k = alpha^2 C_k + sigma^2 I is inverted through
-//! its adjugate and determinant (d <= 3), so the forms are rational in alpha and sigma and
-//! exponential in the quadratic forms. The score is the responsibility-weighted mean of the
+//! Each component's marginal covariance S_k = alpha^2 C_k + sigma^2 I is inverted entry by
+//! entry where C_k is diagonal, else through its adjugate and determinant (d <= 3), so the
+//! forms are rational in alpha and sigma and exponential in the quadratic forms. The score is the responsibility-weighted mean of the
 //! component scores; the Hessian is its exact derivative.
 
 use num_rational::BigRational;
@@ -123,22 +123,32 @@ pub fn closed_forms(
                 s[i][j] = e;
             }
         }
-        let det = determinant(pool, &s);
-        let adj = adjugate(pool, &s);
         let mut w = Vec::with_capacity(d);
         for (&xi, &mean) in x.iter().zip(c.mean.iter()) {
             let mi = exact(pool, mean)?;
             let am = pool.mul2(alpha, mi);
             w.push(pool.sub(xi, am));
         }
-        // S^-1 w = adj(S) w / det(S).
-        let solved: Vec<ExprId> = (0..d)
-            .map(|i| {
-                let terms: Vec<ExprId> = (0..d).map(|j| pool.mul2(adj[i][j], w[j])).collect();
-                let sum = pool.add(terms);
-                pool.div(sum, det)
-            })
-            .collect();
+        let diagonal = (0..d).all(|i| (0..d).all(|j| i == j || cov[i][j] == 0.0));
+        let (det, solved): (ExprId, Vec<ExprId>) = if diagonal {
+            // S^-1 w entry by entry, det S the product of the diagonal: no common factor
+            // for the simplifier to find.
+            let diag: Vec<ExprId> = (0..d).map(|i| s[i][i]).collect();
+            let solved = (0..d).map(|i| pool.div(w[i], diag[i])).collect();
+            (pool.mul(diag), solved)
+        } else {
+            // S^-1 w = adj(S) w / det(S).
+            let det = determinant(pool, &s);
+            let adj = adjugate(pool, &s);
+            let solved = (0..d)
+                .map(|i| {
+                    let terms: Vec<ExprId> = (0..d).map(|j| pool.mul2(adj[i][j], w[j])).collect();
+                    let sum = pool.add(terms);
+                    pool.div(sum, det)
+                })
+                .collect();
+            (det, solved)
+        };
         let quad_terms: Vec<ExprId> = (0..d).map(|i| pool.mul2(w[i], solved[i])).collect();
         let quad = pool.add(quad_terms);
         let half = pool.frac(-1, 2);
