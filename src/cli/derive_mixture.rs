@@ -108,8 +108,13 @@ pub(super) fn run(
         },
         None => mixture_symbolic::generic_schedule(&mut pool),
     };
-    let forms = mixture_symbolic::closed_forms(&mut pool, &mixture, alpha, sigma)
-        .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?;
+    // Within one process's allowances: simplification that would take longer leaves the
+    // forms exact but less simplified (karras_ve's schedule and a full 3 x 3 covariance
+    // of long fractions took 41 s without them).
+    let forms = crate::process::within_allowances(|| {
+        mixture_symbolic::closed_forms(&mut pool, &mixture, alpha, sigma)
+    })
+    .map_err(|e| cli_error(codes::CLI_SOURCE, e.to_string()))?;
     let args: Vec<String> = forms
         .xs
         .iter()

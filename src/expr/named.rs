@@ -30,6 +30,8 @@ pub const ORDER: usize = 24;
 
 /// The largest canonical size of a derivative kept: beyond it, the order stops lower.
 const MAX_DERIVATIVE_SIZE: usize = 6000;
+/// The largest derivative that is simplified before the next is taken.
+const MAX_SIMPLIFIED_SIZE: usize = 1500;
 
 /// How deep named integrals may nest (an integral of an integral): the outer quadrature
 /// evaluates the inner one at each of its points, so the work multiplies with each level.
@@ -37,6 +39,15 @@ pub const MAX_NESTING: usize = 2;
 
 /// The most panels one quadrature may use: beyond them, [`EvalError::TooCostly`].
 pub const MAX_PANELS: usize = 4096;
+/// The range-analysis work one [`plan`] may spend, in nodes of the derivatives it bounds
+/// (one range analysis of a derivative per order tried per panel): a long integrand whose
+/// panels keep splitting ends in [`EvalError::TooCostly`] within about a second instead of
+/// the 20 s the fuzzer found (`(8.175 (1 + cos(pi t))/2 + 0.222) exp(-t ((300 + t)^(1/3))^2
+/// / 100)` as a beta).
+pub const PLAN_WORK: usize = 2_000_000;
+/// The polynomial work (`poly`'s units) the simplification of an integrand's derivatives
+/// may spend together: a quarter of one process's.
+const DERIVATIVE_WORK: u64 = super::poly::PROCESS_WORK / 4;
 
 /// Why an integral is neither closed nor named.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -177,16 +188,28 @@ pub fn name(pool: &mut Pool, e: ExprId, x: Symbol, lo: ExprId) -> Option<Integra
     let bound = pool.symbol(BOUND);
     let b = pool.sym_expr(bound);
     let body = subst::subst1(pool, e, x, b);
-    let mut derivs = vec![body];
-    while derivs.len() <= ORDER {
-        let last = *derivs.last().expect("the integrand is first");
-        let d = diff::diff(pool, last, bound);
-        let d = simplify::simplify(pool, d);
-        if complexity(pool, d) > MAX_DERIVATIVE_SIZE {
-            break;
+    // The derivatives' simplifications share one allowance: past it they stay exact but
+    // unsimplified, grow, and stop at MAX_DERIVATIVE_SIZE (24 simplifications of a long
+    // integrand, each within its own allowance, took 20 s).
+    let mut derivs = super::poly::with_work_allowance(DERIVATIVE_WORK, || {
+        let mut derivs = vec![body];
+        while derivs.len() <= ORDER {
+            let last = *derivs.last().expect("the integrand is first");
+            let d = diff::diff(pool, last, bound);
+            // A long derivative is kept as differentiated: its simplification's
+            // normalisation is what costs (20 s for a squared closed-form integral).
+            let d = if complexity(pool, d) <= MAX_SIMPLIFIED_SIZE {
+                simplify::simplify(pool, d)
+            } else {
+                d
+            };
+            if complexity(pool, d) > MAX_DERIVATIVE_SIZE {
+                break;
+            }
+            derivs.push(d);
         }
-        derivs.push(d);
-    }
+        derivs
+    });
     // An even top order: the odd terms of Taylor's formula integrate to 0 on a panel.
     if derivs.len() % 2 == 0 {
         derivs.pop();
@@ -273,15 +296,19 @@ fn remainder(
     pool: &Pool,
     def: &IntegralDef,
     bound: Symbol,
-    a: &BigRational,
-    b: &BigRational,
+    (a, b): (&BigRational, &BigRational),
+    sizes: &[usize],
+    work: &mut usize,
 ) -> Option<(usize, f64)> {
     // The top order and every sixth below it (each a range analysis per panel).
     let top = def.derivs.len() - 1;
     (0..=top / 6)
         .map(|k| top - 6 * k)
         .filter(|&n| n >= 2)
-        .filter_map(|n| remainder_at(pool, def, bound, a, b, n).map(|r| (n, r)))
+        .filter_map(|n| {
+            *work += sizes[n];
+            remainder_at(pool, def, bound, a, b, n).map(|r| (n, r))
+        })
         .min_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
 }
 
@@ -338,13 +365,15 @@ pub fn plan(pool: &Pool, i: IntegralId, upper: &BigRational, tol: f64) -> Result
         .bound_symbol()
         .expect("named integrals intern their variable");
     let total = (upper - &c).abs();
+    let sizes: Vec<usize> = def.derivs.iter().map(|&d| complexity(pool, d)).collect();
+    let mut work = 0;
     let mut todo = vec![(c, upper.clone())];
     let mut accepted: Vec<(BigRational, BigRational, usize, f64)> = Vec::new();
     while let Some((a, b)) = todo.pop() {
         let share = tol * down(&((&b - &a).abs() / &total));
-        match remainder(pool, def, bound, &a, &b) {
+        match remainder(pool, def, bound, (&a, &b), &sizes, &mut work) {
             Some((n, r)) if r <= share => accepted.push((a, b, n, r)),
-            _ if accepted.len() + todo.len() + 2 > MAX_PANELS => {
+            _ if accepted.len() + todo.len() + 2 > MAX_PANELS || work > PLAN_WORK => {
                 return Err(EvalError::TooCostly);
             }
             _ => {

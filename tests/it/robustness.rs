@@ -643,3 +643,24 @@ fn a_constant_of_millions_of_bits_is_refused_by_check_and_eval() {
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert!(err.contains("work allowance"), "{err}");
 }
+
+/// Integrals with no closed form whose derivatives grow long (fuzz seed 20000, cases 6861
+/// and 16742: 13 s and 20 s in `lower` before the derivatives' simplification and the
+/// quadrature plans were bounded): `check` answers, with a result or a diagnostic.
+#[test]
+fn named_integrals_with_long_derivatives_are_answered() {
+    for beta in [
+        "(8.175e0*(1 + cos(pi*t))/2 + 0.222)*exp(-t*((3e2 + t)^(1/3))^2/100)",
+        "(0.586 + t*(5.925 - 0.586))*exp(-t*(integrate(r*exp(3*r), r, 0, t))^2/100)",
+    ] {
+        let file = crate::support::scratch_file(
+            "long.dsym",
+            format!("process p {{\n    beta(t) = {beta};\n}}\n"),
+        );
+        let (code, out, err) = crate::support::run(&["check", &file]);
+        assert!(
+            code == 0 || (code == 2 && err.contains("error")),
+            "{beta}: {code}\n{out}{err}"
+        );
+    }
+}
