@@ -41,48 +41,54 @@ struct JsonMixture {
 /// The named formulas, in the order they print: log p, the score, the Hessian's upper
 /// triangle, the velocity, the Jacobian's upper triangle.
 fn rows(forms: &ClosedForms) -> Vec<(String, String, ExprId)> {
-    let d = forms.xs.len();
     let mut out = vec![(
         "log_p".to_owned(),
         "\\log p_t".to_owned(),
         forms.log_density,
     )];
-    for i in 0..d {
-        out.push((
-            format!("score_{}", i + 1),
-            format!("\\partial_{{x_{}}} \\log p_t", i + 1),
-            forms.score[i],
-        ));
-    }
-    for i in 0..d {
-        for j in i..d {
-            out.push((
-                format!("hessian_{}_{}", i + 1, j + 1),
-                format!(
-                    "\\partial_{{x_{}}} \\partial_{{x_{}}} \\log p_t",
-                    i + 1,
-                    j + 1
-                ),
-                forms.hessian[i][j],
-            ));
+    let vector = |out: &mut Vec<_>, name: &str, latex: &dyn Fn(usize) -> String, v: &[ExprId]| {
+        for (i, &e) in v.iter().enumerate() {
+            out.push((format!("{name}_{}", i + 1), latex(i + 1), e));
         }
-    }
-    for i in 0..d {
-        out.push((
-            format!("pf_velocity_{}", i + 1),
-            format!("v_{{{}}}", i + 1),
-            forms.velocity[i],
-        ));
-    }
-    for i in 0..d {
-        for j in i..d {
-            out.push((
-                format!("pf_jacobian_{}_{}", i + 1, j + 1),
-                format!("\\partial_{{x_{}}} v_{{{}}}", j + 1, i + 1),
-                forms.jacobian[i][j],
-            ));
+    };
+    let upper = |out: &mut Vec<_>,
+                 name: &str,
+                 latex: &dyn Fn(usize, usize) -> String,
+                 m: &[Vec<ExprId>]| {
+        for (i, row) in m.iter().enumerate() {
+            for (j, &e) in row.iter().enumerate().skip(i) {
+                out.push((
+                    format!("{name}_{}_{}", i + 1, j + 1),
+                    latex(i + 1, j + 1),
+                    e,
+                ));
+            }
         }
-    }
+    };
+    vector(
+        &mut out,
+        "score",
+        &|i| format!("\\partial_{{x_{i}}} \\log p_t"),
+        &forms.score,
+    );
+    upper(
+        &mut out,
+        "hessian",
+        &|i, j| format!("\\partial_{{x_{i}}} \\partial_{{x_{j}}} \\log p_t"),
+        &forms.hessian,
+    );
+    vector(
+        &mut out,
+        "pf_velocity",
+        &|i| format!("v_{{{i}}}"),
+        &forms.velocity,
+    );
+    upper(
+        &mut out,
+        "pf_jacobian",
+        &|i, j| format!("\\partial_{{x_{j}}} v_{{{i}}}"),
+        &forms.jacobian,
+    );
     out
 }
 

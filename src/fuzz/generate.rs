@@ -791,24 +791,10 @@ impl<'a> Gen<'a> {
                 numbers(self, 0.01, 4.0)
             ),
             1 => {
-                let mut upper = std::collections::BTreeMap::new();
-                for i in 0..d {
-                    for j in i..d {
-                        let x = if i == j {
-                            self.nice(d as f64, 2.0 * d as f64)
-                        } else {
-                            self.nice(-0.9, 0.9)
-                        };
-                        upper.insert((i, j), x);
-                    }
-                }
-                let rows: Vec<String> = (0..d)
-                    .map(|i| {
-                        let r: Vec<&str> = (0..d)
-                            .map(|j| upper[&(i.min(j), i.max(j))].as_str())
-                            .collect();
-                        format!("[{}]", r.join(", "))
-                    })
+                let rows: Vec<String> = self
+                    .symmetric(d)
+                    .iter()
+                    .map(|r| format!("[{}]", r.join(", ")))
                     .collect();
                 format!(
                     "source {name} = gaussian(cov = [{}]{mean});\n",
@@ -877,8 +863,9 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn matrix(&mut self, d: usize) -> String {
-        // Symmetric, diagonally dominant (so positive definite) unless broken on purpose.
+    /// A symmetric, diagonally dominant (so positive definite) d x d matrix, its upper
+    /// triangle drawn row by row.
+    fn symmetric(&mut self, d: usize) -> Vec<Vec<String>> {
         let mut upper = std::collections::BTreeMap::new();
         for i in 0..d {
             for j in i..d {
@@ -890,13 +877,18 @@ impl<'a> Gen<'a> {
                 upper.insert((i, j), x);
             }
         }
-        let mut m: Vec<Vec<String>> = (0..d)
+        (0..d)
             .map(|i| {
                 (0..d)
                     .map(|j| upper[&(i.min(j), i.max(j))].clone())
                     .collect()
             })
-            .collect();
+            .collect()
+    }
+
+    fn matrix(&mut self, d: usize) -> String {
+        // Symmetric positive definite unless broken on purpose.
+        let mut m = self.symmetric(d);
         match self.rng.weighted(&[8, 1, 1, 1]) {
             0 => {}
             1 if d > 1 => m[0][1] = "7".to_owned(),

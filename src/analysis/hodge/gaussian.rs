@@ -255,20 +255,39 @@ fn exact(p: &Moments, e: &Affine) -> Option<Decomposition> {
                 .collect()
         })
         .collect();
-    let symmetric_part_is_gradient = sym_minus_s.iter().flatten().all(Zero::is_zero);
     let norm2_difference = quadratic_trace(&sym_minus_s, &sigma, false);
-    Some(Decomposition {
-        dimension: d,
+    Some(exact_decomposition(
+        s,
+        omega,
+        b,
+        [norm2_error, norm2_gradient, norm2_solenoidal],
+        &sym_minus_s,
+        norm2_difference,
+    ))
+}
+
+/// An exact decomposition from its parts: the norms ||e||^2, ||grad part||^2 and
+/// ||solenoidal part||^2, and (E + E^T)/2 - S with its norm.
+fn exact_decomposition(
+    s: RatMatrix,
+    omega: RatMatrix,
+    b: Vec<Rat>,
+    [error, gradient, solenoidal]: [Rat; 3],
+    sym_minus_s: &RatMatrix,
+    norm2_difference: Rat,
+) -> Decomposition {
+    Decomposition {
+        dimension: s.len(),
         method: Method::Exact,
         s: scalars(s),
         omega: scalars(omega),
         shift: b.into_iter().map(Scalar::exact).collect(),
-        norm2_error: Scalar::exact(norm2_error),
-        norm2_gradient: Scalar::exact(norm2_gradient),
-        norm2_solenoidal: Scalar::exact(norm2_solenoidal),
-        symmetric_part_is_gradient,
+        norm2_error: Scalar::exact(error),
+        norm2_gradient: Scalar::exact(gradient),
+        norm2_solenoidal: Scalar::exact(solenoidal),
+        symmetric_part_is_gradient: sym_minus_s.iter().flatten().all(Zero::is_zero),
         norm2_symmetric_part_difference: Scalar::exact(norm2_difference),
-    })
+    }
 }
 
 /// `n/d` reduced once.
@@ -363,20 +382,15 @@ fn exact_diagonal(sigma: &RatMatrix, em: &RatMatrix, b: Vec<Rat>) -> Decompositi
                 .collect()
         })
         .collect();
-    let symmetric_part_is_gradient = sym_minus_s.iter().flatten().all(Zero::is_zero);
     let norm2_difference = trace(&sym_minus_s);
-    Decomposition {
-        dimension: d,
-        method: Method::Exact,
-        s: scalars(s),
-        omega: scalars(omega),
-        shift: b.into_iter().map(Scalar::exact).collect(),
-        norm2_error: Scalar::exact(norm2_error),
-        norm2_gradient: Scalar::exact(norm2_gradient),
-        norm2_solenoidal: Scalar::exact(norm2_solenoidal),
-        symmetric_part_is_gradient,
-        norm2_symmetric_part_difference: Scalar::exact(norm2_difference),
-    }
+    exact_decomposition(
+        s,
+        omega,
+        b,
+        [norm2_error, norm2_gradient, norm2_solenoidal],
+        &sym_minus_s,
+        norm2_difference,
+    )
 }
 
 /// The symmetric S with `S Sigma + Sigma S = C`, by exact Gauss-Jordan elimination on the
