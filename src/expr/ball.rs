@@ -374,13 +374,15 @@ impl BallEval<'_> {
                 env: &env,
                 memo: HashMap::default(),
             };
-            for k in (0..panel.order).step_by(2) {
+            let weights = named::weights(&panel.half, panel.order);
+            for (k, w) in (0..panel.order).step_by(2).zip(&weights) {
                 let v = at.eval(def.derivs[k])?;
-                let term = mul(&v, &exact_ball(&named::weight(&panel.half, k), p), p)?;
+                let term = mul(&v, &exact_ball(w, p), p)?;
                 let m = finite(sum.mid.add(&term.mid, p, RM))?;
                 let rad = radd(&radd(&sum.rad, &term.rad), &rounding(&m, p));
                 sum = Ball { mid: m, rad };
             }
+            hp::charge_nodes(at.memo.len(), p).map_err(BallError::Eval)?;
         }
         let truncation = BigFloat::from_f64(plan.remainder, RP);
         sum.rad = radd(&sum.rad, &truncation);

@@ -34,7 +34,7 @@ pub enum EvalError {
     Undecided,
     /// High-precision evaluation spent its work allowance ([`crate::expr::hp::PROCESS_WORK`]).
     #[error(
-        "certified evaluation would take more than its work allowance (arguments of thousands of digits)"
+        "certified evaluation would take more than its work allowance (arguments of thousands of digits, or quadrature of a named integral on many panels)"
     )]
     TooCostly,
     /// An unspecified function (of a generic process) has no value.

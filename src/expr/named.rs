@@ -253,13 +253,23 @@ pub fn tolerance(p: usize) -> f64 {
     2f64.powi(-(p.min(MAX_BITS) as i32))
 }
 
-/// `2 r^(k+1)/(k+1)!`: the integral of `x^k/k!` over `[-r, r]` for even `k`.
-pub fn weight(half: &BigRational, k: usize) -> BigRational {
-    let mut w = BigRational::from_integer(BigInt::from(2));
-    for j in 1..=k + 1 {
-        w = w * half / BigInt::from(j);
+/// `2 r^(k+1)/(k+1)!` for the even `k < order`, in order: the integrals of `x^k/k!` over
+/// `[-r, r]`. Each is formed from the last with one product of integers and left
+/// unreduced, since reducing would cost a big-integer GCD per term for nothing (the values
+/// are only rounded to a precision).
+pub fn weights(half: &BigRational, order: usize) -> Vec<BigRational> {
+    let (n, d) = (half.numer(), half.denom());
+    let (n2, d2) = (n * n, d * d);
+    let mut w = BigRational::new_raw(n * BigInt::from(2), d.clone());
+    let mut out = Vec::with_capacity(order.div_ceil(2));
+    for k in (0..order).step_by(2) {
+        if k > 0 {
+            let j = BigInt::from(k * (k + 1));
+            w = BigRational::new_raw(w.numer() * &n2, w.denom() * &d2 * j);
+        }
+        out.push(w.clone());
     }
-    w
+    out
 }
 
 fn down(r: &BigRational) -> f64 {

@@ -664,3 +664,22 @@ fn named_integrals_with_long_derivatives_are_answered() {
         );
     }
 }
+
+/// A steep integrand with no closed form (fuzz seed 777, case 2686, minimised): the
+/// validity check's limits evaluate `int_0^t 4 s exp(-9657^2 s^3) ds` on about 100 Taylor
+/// panels each, some 12,000 certified panels in all (over 30 s before quadrature was
+/// charged to the work allowance by the node). It is refused at the definition instead.
+#[test]
+fn quadrature_of_a_steep_integrand_is_charged_to_the_work_allowance() {
+    let f = crate::support::scratch_file(
+        "steep.dsym",
+        "process p{beta(t)=(4*t)*exp(-t*((t)*9657)^2/1);}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("certified evaluation would take more than its work allowance"),
+        "{err}"
+    );
+    assert!(err.contains("steep.dsym:1:9"), "{err}");
+}
