@@ -257,13 +257,19 @@ fn cancel(frac: Frac, pairs: &[(usize, usize, i64)]) -> Option<(Poly, Poly)> {
         return Some((num, Poly::one(nvars)));
     }
     den.sort();
+    // Each factor divides out in its primitive form over Z, converted once.
+    let mut primitive = num.primitive();
     for (f, k) in &mut den {
+        let f = f.primitive();
         while *k > 0 {
-            let Some(q) = num.div_exact(f) else { break };
-            num = q;
+            let Some(q) = primitive.div_exact(&f) else {
+                break;
+            };
+            primitive = q;
             *k -= 1;
         }
     }
+    num = primitive.into_poly(nvars);
     let mut d = expand_factors(&den, nvars, 1)?;
     for &(s, c, sign) in pairs {
         num = reduce_square(&num, s, c, sign)?;
