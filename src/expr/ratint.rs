@@ -33,7 +33,10 @@ use super::range::range;
 use super::rational;
 use super::{simplify, subst};
 
+mod exp;
 mod split;
+
+pub use exp::by_exp_substitution;
 
 type Q = BigRational;
 
