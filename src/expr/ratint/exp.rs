@@ -420,6 +420,30 @@ mod tests {
     }
 
     #[test]
+    fn the_beta_shorthand_closes_with_logs_of_constants() {
+        // beta = 1/(1 + exp(t)): alpha = exp(-(1/2) int_0^t beta), alpha(1) = exp(-I/2) with
+        // I = 0.37988549304172247537... (CASES[0], mpmath). alpha prints in a form that
+        // parses back to the same value.
+        let text = "process p { beta(t) = 1/(1 + exp(t)); }";
+        let ast = crate::syntax::parse_file(text).expect("parses");
+        let mut pool = Pool::new();
+        let ps = crate::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+        let alpha = ps[0].quantity("alpha").expect("derived");
+        let t = pool.lookup_symbol("t").expect("t");
+        let printed = print::to_text(&pool, alpha);
+        assert!(!printed.contains("integrate"), "{printed}");
+        let again = parse_with_reals(&mut pool, &printed);
+        let want = (-0.379_885_493_041_722_5_f64 / 2.0).exp();
+        for e in [alpha, again] {
+            let got = value(&pool, e, &[(t, Q::one())]).to_f64().expect("finite");
+            assert!(
+                (got - want).abs() < 4.0 * f64::EPSILON,
+                "{printed}: {got} != {want}"
+            );
+        }
+    }
+
+    #[test]
     fn exact_values_and_refusals() {
         // int_0^1 1/(1 + e^t) dt = [t - log(1 + e^t)]_0^1; int_0^1 e^t/(1 + e^(2t)) dt =
         // atan(e) - pi/4; int_0^1 1/(1 + 2^t) dt = 2 - log_2(3).
