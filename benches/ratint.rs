@@ -2,8 +2,9 @@
 //! flow's DDIM expansion on the spectrum [1, 0.5, 0.1] (`asymptotics --order 4`), each
 //! integrated over [0, 1] by `expr::ratint::definite`: Hermite reduction, Rothstein-Trager,
 //! Rioboo's arctangents, the Sturm check for poles and the simplification of the value.
-//! Target: under 1 ms each. SymPy's time for the same integrals:
-//! `python3 scripts/ratint_sympy_timing.py`.
+//! Target: under 1 ms each. Then the classes added since: denominators split over a
+//! quadratic field (residues of degree 4 and 6) and the exp substitution. SymPy's time
+//! for the same integrals: `python3 scripts/ratint_sympy_timing.py`.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use diffsym::expr::{Domain, ExprId, Pool, Symbol, ratint};
@@ -17,6 +18,17 @@ pub const RECTIFIED_FLOW: [&str; 6] = [
     "1/(1 - 2*t + 2*t^2)^2",
     "(1/2 - 2*t + 2*t^2)/(1 - 8*t + 32*t^2 - 80*t^3 + 136*t^4 - 160*t^5 + 128*t^6 - 64*t^7 + 16*t^8)",
 ];
+
+/// Residues in fields of degree 4 and 6: the denominator split over Q(sqrt d).
+pub const SPLIT: [&str; 4] = [
+    "1/(t^4 + 1)",
+    "1/(t^6 + 1)",
+    "t^2/(t^4 + 1)",
+    "1/((t^4 + 1)*(t^2 + 2))",
+];
+
+/// Rational in exponentials: u = exp(g t) (or 2^t), through `integrate::integrate`.
+pub const EXPONENTIAL: [&str; 3] = ["1/(1 + exp(t))", "1/cosh(t)", "1/(1 + exp(t) + exp(t/2))"];
 
 fn setup(text: &str) -> (Pool, ExprId, Symbol) {
     let mut pool = Pool::new();
@@ -36,6 +48,34 @@ fn bench(c: &mut Criterion) {
                 |(mut pool, e, t)| {
                     let (zero, one) = (pool.zero(), pool.one());
                     ratint::definite(&mut pool, e, t, zero, one).expect("closes")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("ratint split over Q(sqrt d)");
+    for text in SPLIT {
+        g.bench_function(text, |b| {
+            b.iter_batched(
+                || setup(text),
+                |(mut pool, e, t)| {
+                    let (zero, one) = (pool.zero(), pool.one());
+                    ratint::definite(&mut pool, e, t, zero, one).expect("closes")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("ratint exp substitution");
+    for text in EXPONENTIAL {
+        g.bench_function(text, |b| {
+            b.iter_batched(
+                || setup(text),
+                |(mut pool, e, t)| {
+                    let (zero, one) = (pool.zero(), pool.one());
+                    ratint::by_exp_substitution(&mut pool, e, t, zero, one).expect("closes")
                 },
                 BatchSize::SmallInput,
             )

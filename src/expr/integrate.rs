@@ -9,7 +9,9 @@
 //! the function itself to its primitive); sums and constant multiples of these, after
 //! expanding products of sums. Rational functions of x over Q that the table does not close
 //! go to [`ratint`] (Hermite, Rothstein-Trager, Rioboo's arctangents), and over [0, 1] so do
-//! integrands rational in cos, sin, tan of pi t/2 (by u = tan(pi t/2)). Anything else is an
+//! integrands rational in cos, sin, tan of pi t/2 (by u = tan(pi t/2)), and on any interval
+//! integrands rational in exponentials `exp(c t + b)` of one family (by
+//! u = exp(g (t + s))). Anything else is an
 //! [`IntegrateError::NoClosedForm`]. A definite integral is `F(hi) - F(lo)` only where range
 //! analysis (or, for rational functions, Sturm sequences) proves the integrand finite on the
 //! interval.
@@ -63,15 +65,30 @@ pub fn integrate(
     // Rothstein-Trager, with its own exact check for poles on the interval.
     match ratint::definite(pool, e, x, lo, hi) {
         Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
-        // Rational in cos, sin, tan of pi t/2 over [0, 1]: u = tan(pi t/2).
-        Err(ratint::Fail::NotRational) if pool.is_zero(lo) && pool.is_one(hi) => {
-            match ratint::by_tangent_substitution(pool, e, x) {
+        Err(ratint::Fail::NotRational) => {
+            // Rational in cos, sin, tan of pi t/2 over [0, 1]: u = tan(pi t/2).
+            let tangent = if pool.is_zero(lo) && pool.is_one(hi) {
+                ratint::by_tangent_substitution(pool, e, x)
+            } else {
+                Err(ratint::Fail::NotRational)
+            };
+            match tangent {
                 Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
                 Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
-                Err(_) => table,
+                Err(ratint::Fail::Pole) => table,
+                // Rational in exp(c t) (or in B^(c t)): u = exp(g t).
+                Err(ratint::Fail::NotRational) => {
+                    match ratint::by_exp_substitution(pool, e, x, lo, hi) {
+                        Ok(v) => Ok(super::verify::checked(pool, v, "integrate")),
+                        Err(ratint::Fail::NoClosedForm) => {
+                            Err(IntegrateError::NoClosedForm { term: e })
+                        }
+                        Err(ratint::Fail::Pole) => Err(IntegrateError::Unbounded),
+                        Err(ratint::Fail::NotRational) => table,
+                    }
+                }
             }
         }
-        Err(ratint::Fail::NotRational) => table,
         Err(ratint::Fail::NoClosedForm) => Err(IntegrateError::NoClosedForm { term: e }),
         Err(ratint::Fail::Pole) => Err(IntegrateError::Unbounded),
     }
