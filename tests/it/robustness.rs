@@ -683,3 +683,21 @@ fn quadrature_of_a_steep_integrand_is_charged_to_the_work_allowance() {
     );
     assert!(err.contains("steep.dsym:1:9"), "{err}");
 }
+
+/// A product of sixty `1e-4096` (fuzz seed 5000, case 117608): each product of the
+/// running fraction reduced it by `gcd(1, 10^k)`, which num-bigint's binary GCD takes
+/// quadratic time for (20 s). The cross GCDs now skip a unit and take one Euclidean step
+/// first, and the assertion is refused by its size at once.
+#[test]
+fn a_product_of_tiny_literals_is_reduced_without_quadratic_gcds() {
+    let product = vec!["1e-4096"; 60].join("*");
+    let f = crate::support::scratch_file(
+        "tiny_product.dsym",
+        format!(
+            "process ve {{\n    sigma(t) = 0.01*5000^t;\n    assert g2(t) == {product}*sigma(t)^2;\n}}\n"
+        ),
+    );
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("tiny_product.dsym:3:5"), "{err}");
+}
