@@ -39,49 +39,61 @@ fn setup(text: &str) -> (Pool, ExprId, Symbol) {
     (pool, e, t)
 }
 
+/// An integrator of the `ratint` family: (pool, integrand, variable, lower, upper).
+type Integrator = fn(&mut Pool, ExprId, Symbol, ExprId, ExprId) -> Result<ExprId, ratint::Fail>;
+
+/// One group: each (name, integrand) integrated over [0, 1] by `integrate`.
+fn group<'a>(
+    c: &mut Criterion,
+    name: &str,
+    cases: impl IntoIterator<Item = (String, &'a str)>,
+    integrate: Integrator,
+) {
+    let mut g = c.benchmark_group(name);
+    for (id, text) in cases {
+        g.bench_function(id, |b| {
+            b.iter_batched(
+                || setup(text),
+                |(mut pool, e, t)| {
+                    let (zero, one) = (pool.zero(), pool.one());
+                    integrate(&mut pool, e, t, zero, one).expect("closes")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// Each integrand named by its own text.
+fn by_text<'a>(integrands: &'a [&'a str]) -> impl Iterator<Item = (String, &'a str)> {
+    integrands.iter().map(|t| (t.to_string(), *t))
+}
+
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ratint rectified_flow [1, 0.5, 0.1]");
-    for (i, text) in RECTIFIED_FLOW.iter().enumerate() {
-        g.bench_function(format!("I{}", i + 1), |b| {
-            b.iter_batched(
-                || setup(text),
-                |(mut pool, e, t)| {
-                    let (zero, one) = (pool.zero(), pool.one());
-                    ratint::definite(&mut pool, e, t, zero, one).expect("closes")
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    g.finish();
-    let mut g = c.benchmark_group("ratint split over Q(sqrt d)");
-    for text in SPLIT {
-        g.bench_function(text, |b| {
-            b.iter_batched(
-                || setup(text),
-                |(mut pool, e, t)| {
-                    let (zero, one) = (pool.zero(), pool.one());
-                    ratint::definite(&mut pool, e, t, zero, one).expect("closes")
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    g.finish();
-    let mut g = c.benchmark_group("ratint exp substitution");
-    for text in EXPONENTIAL {
-        g.bench_function(text, |b| {
-            b.iter_batched(
-                || setup(text),
-                |(mut pool, e, t)| {
-                    let (zero, one) = (pool.zero(), pool.one());
-                    ratint::by_exp_substitution(&mut pool, e, t, zero, one).expect("closes")
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    g.finish();
+    // The rectified-flow integrals are named I1..I6, as `asymptotics` named them.
+    let named = RECTIFIED_FLOW
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("I{}", i + 1), *t));
+    group(
+        c,
+        "ratint rectified_flow [1, 0.5, 0.1]",
+        named,
+        ratint::definite,
+    );
+    group(
+        c,
+        "ratint split over Q(sqrt d)",
+        by_text(&SPLIT),
+        ratint::definite,
+    );
+    group(
+        c,
+        "ratint exp substitution",
+        by_text(&EXPONENTIAL),
+        ratint::by_exp_substitution,
+    );
 }
 
 criterion_group!(benches, bench);
