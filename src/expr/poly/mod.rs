@@ -110,6 +110,27 @@ impl Generators {
                 }
             }
         }
+        // exp(u) and exp(-u) are one generator and its inverse (`exp(2)*(1 - t)^2/t^2`
+        // against `t^2*exp(-2)/(1 - t)^2`): the one that sorts later is the other's -1st
+        // power. Only where both occur, so a lone exp(-u) keeps its form.
+        let exps: Vec<(ExprId, ExprId)> = raw
+            .keys()
+            .filter_map(|&x| match pool.node(x) {
+                Node::Call(Func::Exp, u) => Some((x, *u)),
+                _ => None,
+            })
+            .collect();
+        for (x, u) in exps {
+            let minus = pool.neg(u);
+            let partner = pool.call(Func::Exp, minus);
+            if partner != x
+                && raw.get(&partner) == Some(&(partner, 1))
+                && raw.get(&x) == Some(&(x, 1))
+                && pool.cmp(partner, x) == std::cmp::Ordering::Less
+            {
+                raw.insert(x, (partner, -1));
+            }
+        }
         let unique: HashSet<ExprId> = raw.values().map(|(g, _)| *g).collect();
         let mut gens: Vec<ExprId> = unique.into_iter().collect();
         gens.sort_by(|a, b| pool.cmp(*a, *b));
