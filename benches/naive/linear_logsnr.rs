@@ -76,7 +76,7 @@ pub fn f(t: f64) -> f64 {
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
+/// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn g2(t: f64) -> f64 {
     let v0: f64 = 20.0;
@@ -85,42 +85,25 @@ pub fn g2(t: f64) -> f64 {
     let v3: f64 = 10.0;
     let v4: f64 = v2 - v3;
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v6: f64 = 1.0;
-    let v7: f64 = v6 - v5;
-    let v8: f64 = v0 * v5 * v7;
-    let v9: f64 = 2.0;
-    let v10: f64 = v3 - v2;
-    let v11: f64 = 1.0 / (1.0 + (-v10).exp());
-    let v12: f64 = v3 * v11;
-    let v13: f64 = v12 - v3;
-    let v14: f64 = v9 * v5 * v13;
-    let v15: f64 = v8 - v14;
-    v15
+    let v6: f64 = v0 * v5;
+    v6
 }
 /// `g(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// g(t) = 2\,\sqrt{5}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn g(t: f64) -> f64 {
-    let v0: f64 = 20.0;
-    let v1: f64 = t;
-    let v2: f64 = v0 * v1;
-    let v3: f64 = 10.0;
-    let v4: f64 = v2 - v3;
-    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v6: f64 = 1.0;
-    let v7: f64 = v6 - v5;
-    let v8: f64 = v0 * v5 * v7;
-    let v9: f64 = 2.0;
-    let v10: f64 = v3 - v2;
-    let v11: f64 = 1.0 / (1.0 + (-v10).exp());
-    let v12: f64 = v3 * v11;
-    let v13: f64 = v12 - v3;
-    let v14: f64 = v9 * v5 * v13;
-    let v15: f64 = v8 - v14;
-    let v16: f64 = v15.sqrt();
-    v16
+    let v0: f64 = 4.47213595499958;
+    let v1: f64 = 20.0;
+    let v2: f64 = t;
+    let v3: f64 = v1 * v2;
+    let v4: f64 = 10.0;
+    let v5: f64 = v3 - v4;
+    let v6: f64 = 1.0 / (1.0 + (-v5).exp());
+    let v7: f64 = v6.sqrt();
+    let v8: f64 = v0 * v7;
+    v8
 }
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -177,7 +160,7 @@ pub fn log_snr(t: f64) -> f64 {
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{SNR}(t) = \exp\left(10 - 20\,t\right)
 /// ```
 pub fn snr(t: f64) -> f64 {
     let v0: f64 = 10.0;
@@ -185,11 +168,8 @@ pub fn snr(t: f64) -> f64 {
     let v2: f64 = t;
     let v3: f64 = v1 * v2;
     let v4: f64 = v0 - v3;
-    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v6: f64 = v3 - v0;
-    let v7: f64 = 1.0 / (1.0 + (-v6).exp());
-    let v8: f64 = v5 / v7;
-    v8
+    let v5: f64 = v4.exp();
+    v5
 }
 /// `rho(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -215,7 +195,7 @@ pub fn rho(t: f64) -> f64 {
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -226,19 +206,16 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
     let v6: f64 = v0 * v5;
     let v7: f64 = v6 - v0;
-    let v8: f64 = v3 - v0;
-    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
-    let v10: f64 = v9 * v7;
-    let v11: f64 = 1.0;
-    let v12: f64 = v11 - v9;
-    let v13: f64 = v0 * v9 * v12;
-    let v14: f64 = v10 - v13;
-    [v7, v14]
+    let v8: f64 = -10.0;
+    let v9: f64 = v3 - v0;
+    let v10: f64 = 1.0 / (1.0 + (-v9).exp());
+    let v11: f64 = v8 * v10;
+    [v7, v11]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
@@ -249,7 +226,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -260,20 +237,16 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
     let v6: f64 = v0 * v5;
     let v7: f64 = v6 - v0;
-    let v8: f64 = 2.0;
+    let v8: f64 = -20.0;
     let v9: f64 = v3 - v0;
     let v10: f64 = 1.0 / (1.0 + (-v9).exp());
-    let v11: f64 = v8 * v10 * v7;
-    let v12: f64 = 1.0;
-    let v13: f64 = v12 - v10;
-    let v14: f64 = v1 * v10 * v13;
-    let v15: f64 = v11 - v14;
-    [v7, v15]
+    let v11: f64 = v8 * v10;
+    [v7, v11]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
@@ -284,7 +257,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -300,21 +273,16 @@ pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v10: f64 = v9 - v4;
     let v11: f64 = v3 * v10;
     let v12: f64 = v0 + v11;
-    let v13: f64 = -0.5;
+    let v13: f64 = -10.0;
     let v14: f64 = v6 - v4;
     let v15: f64 = 1.0 / (1.0 + (-v14).exp());
-    let v16: f64 = v0 - v15;
-    let v17: f64 = v5 * v15 * v16;
-    let v18: f64 = 2.0;
-    let v19: f64 = v18 * v15 * v10;
-    let v20: f64 = v17 - v19;
-    let v21: f64 = v13 * v3 * v20;
-    [v12, v21]
+    let v16: f64 = v13 * v15 * v3;
+    [v12, v16]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
@@ -325,7 +293,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
 /// # Panics
@@ -343,7 +311,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -359,25 +327,21 @@ pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v10: f64 = v9 - v4;
     let v11: f64 = v3 * v10;
     let v12: f64 = v0 + v11;
-    let v13: f64 = v6 - v4;
-    let v14: f64 = 1.0 / (1.0 + (-v13).exp());
-    let v15: f64 = v0 - v14;
-    let v16: f64 = v5 * v14 * v15;
-    let v17: f64 = 2.0;
-    let v18: f64 = v17 * v14 * v10;
-    let v19: f64 = v16 - v18;
-    let v20: f64 = v3 * v19;
-    let v21: f64 = -v20;
-    let v22: f64 = v3.abs();
-    let v23: f64 = v22.sqrt();
-    let v24: f64 = v19.sqrt();
-    let v25: f64 = v23 * v24;
-    [v12, v21, v25]
+    let v13: f64 = -20.0;
+    let v14: f64 = v6 - v4;
+    let v15: f64 = 1.0 / (1.0 + (-v14).exp());
+    let v16: f64 = v13 * v15 * v3;
+    let v17: f64 = 4.47213595499958;
+    let v18: f64 = v15.sqrt();
+    let v19: f64 = v3.abs();
+    let v20: f64 = v19.sqrt();
+    let v21: f64 = v17 * v18 * v20;
+    [v12, v16, v21]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_score(
     x: f64,
@@ -394,7 +358,7 @@ pub fn euler_maruyama_step_score(
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
 /// # Panics
@@ -542,7 +506,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -553,24 +517,16 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
     let v6: f64 = v0 * v5;
     let v7: f64 = v6 - v0;
-    let v8: f64 = 0.5;
-    let v9: f64 = v3 - v0;
-    let v10: f64 = 1.0 / (1.0 + (-v9).exp());
-    let v11: f64 = 1.0;
-    let v12: f64 = v11 - v10;
-    let v13: f64 = v1 * v10 * v12;
-    let v14: f64 = 2.0;
-    let v15: f64 = v14 * v10 * v7;
-    let v16: f64 = v13 - v15;
-    let v17: f64 = v10.sqrt();
-    let v18: f64 = v8 * v16;
-    let v19: f64 = v18 / v17;
-    [v7, v19]
+    let v8: f64 = v3 - v0;
+    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
+    let v10: f64 = v9.sqrt();
+    let v11: f64 = v0 * v10;
+    [v7, v11]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
@@ -581,7 +537,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -594,20 +550,14 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v7: f64 = v6 - v0;
     let v8: f64 = v3 - v0;
     let v9: f64 = 1.0 / (1.0 + (-v8).exp());
-    let v10: f64 = 1.0;
-    let v11: f64 = v10 - v9;
-    let v12: f64 = v1 * v9 * v11;
-    let v13: f64 = 2.0;
-    let v14: f64 = v13 * v9 * v7;
-    let v15: f64 = v12 - v14;
-    let v16: f64 = v9.sqrt();
-    let v17: f64 = v15 / v16;
-    [v7, v17]
+    let v10: f64 = v9.sqrt();
+    let v11: f64 = v1 * v10;
+    [v7, v11]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
@@ -618,7 +568,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
@@ -634,23 +584,16 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v10: f64 = v9 - v4;
     let v11: f64 = v3 * v10;
     let v12: f64 = v0 + v11;
-    let v13: f64 = 0.5;
-    let v14: f64 = v6 - v4;
-    let v15: f64 = 1.0 / (1.0 + (-v14).exp());
-    let v16: f64 = v0 - v15;
-    let v17: f64 = v5 * v15 * v16;
-    let v18: f64 = 2.0;
-    let v19: f64 = v18 * v15 * v10;
-    let v20: f64 = v17 - v19;
-    let v21: f64 = v15.sqrt();
-    let v22: f64 = v13 * v3 * v20;
-    let v23: f64 = v22 / v21;
-    [v12, v23]
+    let v13: f64 = v6 - v4;
+    let v14: f64 = 1.0 / (1.0 + (-v13).exp());
+    let v15: f64 = v14.sqrt();
+    let v16: f64 = v4 * v15 * v3;
+    [v12, v16]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
@@ -661,7 +604,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
 /// # Panics
@@ -679,7 +622,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -697,24 +640,18 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v12: f64 = v0 + v11;
     let v13: f64 = v6 - v4;
     let v14: f64 = 1.0 / (1.0 + (-v13).exp());
-    let v15: f64 = v0 - v14;
-    let v16: f64 = v5 * v14 * v15;
-    let v17: f64 = 2.0;
-    let v18: f64 = v17 * v14 * v10;
-    let v19: f64 = v16 - v18;
-    let v20: f64 = v14.sqrt();
-    let v21: f64 = v3 * v19;
-    let v22: f64 = v21 / v20;
-    let v23: f64 = v3.abs();
-    let v24: f64 = v23.sqrt();
-    let v25: f64 = v19.sqrt();
-    let v26: f64 = v24 * v25;
-    [v12, v22, v26]
+    let v15: f64 = v14.sqrt();
+    let v16: f64 = v5 * v15 * v3;
+    let v17: f64 = 4.47213595499958;
+    let v18: f64 = v3.abs();
+    let v19: f64 = v18.sqrt();
+    let v20: f64 = v17 * v15 * v19;
+    [v12, v16, v20]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
@@ -725,7 +662,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
 /// # Panics
@@ -872,7 +809,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -880,34 +817,17 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v2: f64 = t;
     let v3: f64 = v1 * v2;
     let v4: f64 = v0 - v3;
-    let v5: f64 = v4.exp();
-    let v6: f64 = v3 - v0;
-    let v7: f64 = v6.exp();
-    let v8: f64 = v0 * v7;
-    let v9: f64 = v0 + v8;
-    let v10: f64 = 2.0;
-    let v11: f64 = v10 + v5 + v7;
-    let v12: f64 = v5 * v9;
-    let v13: f64 = v12 / v11;
-    let v14: f64 = -0.5;
-    let v15: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v16: f64 = v15.sqrt();
-    let v17: f64 = 1.0 / (1.0 + (-v6).exp());
-    let v18: f64 = 1.0;
-    let v19: f64 = v18 - v17;
-    let v20: f64 = v1 * v17 * v19;
-    let v21: f64 = v0 * v15;
-    let v22: f64 = v21 - v0;
-    let v23: f64 = v10 * v17 * v22;
-    let v24: f64 = v20 - v23;
-    let v25: f64 = v14 * v16 * v24;
-    let v26: f64 = v25 / v17;
-    [v13, v26]
+    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
+    let v6: f64 = v0 * v5;
+    let v7: f64 = -10.0;
+    let v8: f64 = v5.sqrt();
+    let v9: f64 = v7 * v8;
+    [v6, v9]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
@@ -918,43 +838,26 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: f64 = 30.0;
+    let v0: f64 = 10.0;
     let v1: f64 = 20.0;
-    let v2: f64 = 10.0;
-    let v3: f64 = t;
-    let v4: f64 = v1 * v3;
-    let v5: f64 = v2 - v4;
-    let v6: f64 = v5.exp();
-    let v7: f64 = v1 * v6;
-    let v8: f64 = v4 - v2;
-    let v9: f64 = v8.exp();
-    let v10: f64 = v2 * v9;
-    let v11: f64 = v0 + v7 + v10;
-    let v12: f64 = 2.0;
-    let v13: f64 = v12 + v6 + v9;
-    let v14: f64 = v11 / v13;
-    let v15: f64 = 1.0 / (1.0 + (-v5).exp());
-    let v16: f64 = v15.sqrt();
-    let v17: f64 = 1.0 / (1.0 + (-v8).exp());
-    let v18: f64 = 1.0;
-    let v19: f64 = v18 - v17;
-    let v20: f64 = v1 * v17 * v19;
-    let v21: f64 = v2 * v15;
-    let v22: f64 = v21 - v2;
-    let v23: f64 = v12 * v17 * v22;
-    let v24: f64 = v20 - v23;
-    let v25: f64 = v16 * v24;
-    let v26: f64 = v25 / v17;
-    let v27: f64 = -v26;
-    [v14, v27]
+    let v2: f64 = t;
+    let v3: f64 = v1 * v2;
+    let v4: f64 = v0 - v3;
+    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
+    let v6: f64 = v0 * v5;
+    let v7: f64 = v0 + v6;
+    let v8: f64 = -20.0;
+    let v9: f64 = v5.sqrt();
+    let v10: f64 = v8 * v9;
+    [v7, v10]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
@@ -965,42 +868,33 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: f64 = 20.0;
-    let v1: f64 = t;
-    let v2: f64 = v0 * v1;
-    let v3: f64 = 10.0;
-    let v4: f64 = v2 - v3;
+    let v0: f64 = 10.0;
+    let v1: f64 = 20.0;
+    let v2: f64 = t;
+    let v3: f64 = v1 * v2;
+    let v4: f64 = v0 - v3;
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
     let v6: f64 = 1.0;
-    let v7: f64 = v3 - v2;
-    let v8: f64 = v7.exp();
-    let v9: f64 = v3 * v1 * v8;
-    let v10: f64 = t_next;
-    let v11: f64 = v3 * v10 * v8;
-    let v12: f64 = v6 + v8 - v9 + v11;
+    let v7: f64 = v0 * v2;
+    let v8: f64 = t_next;
+    let v9: f64 = v0 * v8;
+    let v10: f64 = v3 - v0;
+    let v11: f64 = v10.exp();
+    let v12: f64 = v6 - v7 + v9 + v11;
     let v13: f64 = v5 * v12;
-    let v14: f64 = -0.5;
-    let v15: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v16: f64 = v15.sqrt();
-    let v17: f64 = v10 - v1;
-    let v18: f64 = v6 - v5;
-    let v19: f64 = v0 * v5 * v18;
-    let v20: f64 = 2.0;
-    let v21: f64 = v3 * v15;
-    let v22: f64 = v21 - v3;
-    let v23: f64 = v20 * v5 * v22;
-    let v24: f64 = v19 - v23;
-    let v25: f64 = v14 * v16 * v17 * v24;
-    let v26: f64 = v25 / v5;
-    [v13, v26]
+    let v14: f64 = -10.0;
+    let v15: f64 = v5.sqrt();
+    let v16: f64 = v8 - v2;
+    let v17: f64 = v14 * v15 * v16;
+    [v13, v17]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
@@ -1011,7 +905,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
 /// # Panics
@@ -1029,45 +923,39 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
-    let v1: f64 = t_next;
+    let v1: f64 = 20.0;
     let v2: f64 = t;
-    let v3: f64 = v1 - v2;
-    let v4: f64 = 10.0;
-    let v5: f64 = 20.0;
-    let v6: f64 = v5 * v2;
-    let v7: f64 = v4 - v6;
-    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v4 * v8;
-    let v10: f64 = v9 - v4;
-    let v11: f64 = v3 * v10;
-    let v12: f64 = v6 - v4;
-    let v13: f64 = 1.0 / (1.0 + (-v12).exp());
-    let v14: f64 = v0 - v13;
-    let v15: f64 = v5 * v13 * v14;
-    let v16: f64 = 2.0;
-    let v17: f64 = v16 * v13 * v10;
-    let v18: f64 = v15 - v17;
-    let v19: f64 = v3 * v18;
-    let v20: f64 = v19 / v13;
-    let v21: f64 = v0 + v11 + v20;
-    let v22: f64 = v8.sqrt();
-    let v23: f64 = v22 * v3 * v18;
-    let v24: f64 = v23 / v13;
-    let v25: f64 = -v24;
-    let v26: f64 = v3.abs();
-    let v27: f64 = v26.sqrt();
-    let v28: f64 = v18.sqrt();
-    let v29: f64 = v27 * v28;
-    [v21, v25, v29]
+    let v3: f64 = v1 * v2;
+    let v4: f64 = t_next;
+    let v5: f64 = v1 * v4;
+    let v6: f64 = v4 - v2;
+    let v7: f64 = 10.0;
+    let v8: f64 = v7 - v3;
+    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
+    let v10: f64 = v7 * v9;
+    let v11: f64 = v10 - v7;
+    let v12: f64 = v6 * v11;
+    let v13: f64 = v0 - v3 + v5 + v12;
+    let v14: f64 = -20.0;
+    let v15: f64 = v9.sqrt();
+    let v16: f64 = v14 * v15 * v6;
+    let v17: f64 = 4.47213595499958;
+    let v18: f64 = v3 - v7;
+    let v19: f64 = 1.0 / (1.0 + (-v18).exp());
+    let v20: f64 = v19.sqrt();
+    let v21: f64 = v6.abs();
+    let v22: f64 = v21.sqrt();
+    let v23: f64 = v17 * v20 * v22;
+    [v13, v16, v23]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
@@ -1078,7 +966,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
 /// # Panics
@@ -1332,7 +1220,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: f64 = 1.0;
@@ -1352,22 +1240,19 @@ pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v14: f64 = v13 * v1;
     let v15: f64 = v13 * v2;
     let v16: f64 = v14 - v15;
-    let v17: f64 = v3.abs();
-    let v18: f64 = v17.sqrt();
-    let v19: f64 = v6 - v4;
-    let v20: f64 = 1.0 / (1.0 + (-v19).exp());
-    let v21: f64 = v0 - v20;
-    let v22: f64 = v5 * v20 * v21;
-    let v23: f64 = v13 * v20 * v10;
-    let v24: f64 = v22 - v23;
-    let v25: f64 = v24.sqrt();
-    let v26: f64 = v18 * v25;
-    [v12, v16, v26]
+    let v17: f64 = 4.47213595499958;
+    let v18: f64 = v6 - v4;
+    let v19: f64 = 1.0 / (1.0 + (-v18).exp());
+    let v20: f64 = v19.sqrt();
+    let v21: f64 = v3.abs();
+    let v22: f64 = v21.sqrt();
+    let v23: f64 = v17 * v20 * v22;
+    [v12, v16, v23]
 }
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
@@ -1378,7 +1263,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
 /// # Panics
@@ -1403,7 +1288,7 @@ pub fn euler_maruyama_step_u_slice(
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -1419,34 +1304,29 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v10: f64 = 1.0 / (1.0 + (-v9).exp());
     let v11: f64 = v10.sqrt();
     let v12: f64 = v6 / v11;
-    let v13: f64 = 2.0;
-    let v14: f64 = v8 - v0;
-    let v15: f64 = 1.0 / (1.0 + (-v14).exp());
-    let v16: f64 = v15.sqrt();
-    let v17: f64 = v0 * v10;
-    let v18: f64 = v17 - v0;
-    let v19: f64 = v3 - v0;
+    let v13: f64 = 0.1;
+    let v14: f64 = v0 * v10;
+    let v15: f64 = v14 - v0;
+    let v16: f64 = v3 - v0;
+    let v17: f64 = 1.0 / (1.0 + (-v16).exp());
+    let v18: f64 = v17.sqrt();
+    let v19: f64 = v8 - v0;
     let v20: f64 = 1.0 / (1.0 + (-v19).exp());
     let v21: f64 = v20.sqrt();
-    let v22: f64 = v16 * v6;
+    let v22: f64 = v21 * v6;
     let v23: f64 = v22 / v11;
-    let v24: f64 = v21 - v23;
-    let v25: f64 = 1.0;
-    let v26: f64 = v25 - v15;
-    let v27: f64 = v1 * v15 * v26;
-    let v28: f64 = v13 * v15 * v18;
-    let v29: f64 = v27 - v28;
-    let v30: f64 = v13 * v16 * v18 * v24;
-    let v31: f64 = v30 / v29;
-    let v32: f64 = v12 - v31;
-    let v33: f64 = v13 * v16 * v24;
-    let v34: f64 = v33 / v29;
-    [v32, v34]
+    let v24: f64 = v18 - v23;
+    let v25: f64 = v13 * v15 * v24;
+    let v26: f64 = v25 / v21;
+    let v27: f64 = v12 - v26;
+    let v28: f64 = v13 * v24;
+    let v29: f64 = v28 / v21;
+    [v27, v29]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
@@ -1457,7 +1337,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
 /// # Panics
@@ -1475,7 +1355,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -1491,36 +1371,32 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v10: f64 = 1.0 / (1.0 + (-v9).exp());
     let v11: f64 = v10.sqrt();
     let v12: f64 = v6 / v11;
-    let v13: f64 = 2.0;
-    let v14: f64 = v8 - v0;
+    let v13: f64 = 0.1;
+    let v14: f64 = v3 - v0;
     let v15: f64 = 1.0 / (1.0 + (-v14).exp());
     let v16: f64 = v15.sqrt();
-    let v17: f64 = v3 - v0;
-    let v18: f64 = 1.0 / (1.0 + (-v17).exp());
-    let v19: f64 = v18.sqrt();
-    let v20: f64 = v0 * v10;
-    let v21: f64 = v20 - v0;
-    let v22: f64 = v16 * v6;
-    let v23: f64 = v11 * v19;
+    let v17: f64 = v0 * v10;
+    let v18: f64 = v17 - v0;
+    let v19: f64 = v8 - v0;
+    let v20: f64 = 1.0 / (1.0 + (-v19).exp());
+    let v21: f64 = v20.sqrt();
+    let v22: f64 = v21 * v6;
+    let v23: f64 = v11 * v16;
     let v24: f64 = v22 / v23;
     let v25: f64 = 1.0;
     let v26: f64 = v24 - v25;
-    let v27: f64 = v25 - v15;
-    let v28: f64 = v1 * v15 * v27;
-    let v29: f64 = v13 * v15 * v21;
-    let v30: f64 = v28 - v29;
-    let v31: f64 = v13 * v16 * v19 * v21 * v26;
-    let v32: f64 = v31 / v30;
-    let v33: f64 = v12 + v32;
-    let v34: f64 = -2.0;
-    let v35: f64 = v34 * v16 * v19 * v26;
-    let v36: f64 = v35 / v30;
-    [v33, v36]
+    let v27: f64 = v13 * v16 * v18 * v26;
+    let v28: f64 = v27 / v21;
+    let v29: f64 = v12 + v28;
+    let v30: f64 = -0.1;
+    let v31: f64 = v30 * v16 * v26;
+    let v32: f64 = v31 / v21;
+    [v29, v32]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
@@ -1531,7 +1407,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
 /// # Panics
@@ -1544,84 +1420,63 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
         *x_i = c0 * *x_i + c1 * u_i;
     }
 }
-/// The coefficients of `pf_velocity_v` in its inputs (`x`, `v`), as functions of `t`.
+/// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
 ///
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
-pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
+pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: f64 = 10.0;
     let v1: f64 = 20.0;
     let v2: f64 = t;
     let v3: f64 = v1 * v2;
     let v4: f64 = v0 - v3;
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v6: f64 = v0 * v5;
+    let v6: f64 = v5.sqrt();
     let v7: f64 = v3 - v0;
     let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v6 - v0;
-    let v10: f64 = v8 * v9;
-    let v11: f64 = 1.0;
-    let v12: f64 = v11 - v8;
-    let v13: f64 = v0 * v8 * v12;
-    let v14: f64 = v6 - v0 - v10 + v13;
-    let v15: f64 = 0.5;
-    let v16: f64 = v5.sqrt();
-    let v17: f64 = v1 * v8 * v12;
-    let v18: f64 = 2.0;
-    let v19: f64 = v18 * v8 * v9;
-    let v20: f64 = v17 - v19;
-    let v21: f64 = v8.sqrt();
-    let v22: f64 = v15 * v16 * v20;
-    let v23: f64 = v22 / v21;
-    [v14, v23]
+    let v9: f64 = v8.sqrt();
+    let v10: f64 = v0 * v6 * v9;
+    [v10]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+#[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
-    let [c0, c1] = pf_velocity_v_coefficients(t);
-    c0 * x + c1 * v
+    let [c0] = pf_velocity_v_coefficients(t);
+    c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
     let v1: f64 = 20.0;
     let v2: f64 = t;
     let v3: f64 = v1 * v2;
-    let v4: f64 = v0 - v3;
+    let v4: f64 = v3 - v0;
     let v5: f64 = 1.0 / (1.0 + (-v4).exp());
     let v6: f64 = v0 * v5;
-    let v7: f64 = 2.0;
-    let v8: f64 = v3 - v0;
-    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
-    let v10: f64 = v6 - v0;
-    let v11: f64 = v7 * v9 * v10;
-    let v12: f64 = 1.0;
-    let v13: f64 = v12 - v9;
-    let v14: f64 = v1 * v9 * v13;
-    let v15: f64 = v6 - v0 - v11 + v14;
-    let v16: f64 = v5.sqrt();
-    let v17: f64 = v14 - v11;
-    let v18: f64 = v9.sqrt();
-    let v19: f64 = v16 * v17;
-    let v20: f64 = v19 / v18;
-    [v15, v20]
+    let v7: f64 = v0 - v3;
+    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
+    let v9: f64 = v8.sqrt();
+    let v10: f64 = v5.sqrt();
+    let v11: f64 = v1 * v9 * v10;
+    [v6, v11]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
@@ -1632,41 +1487,29 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 1.0;
-    let v1: f64 = t_next;
-    let v2: f64 = t;
-    let v3: f64 = v1 - v2;
-    let v4: f64 = 10.0;
-    let v5: f64 = 20.0;
-    let v6: f64 = v5 * v2;
-    let v7: f64 = v4 - v6;
-    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v4 * v8;
-    let v10: f64 = v9 - v4;
-    let v11: f64 = v3 * v10;
-    let v12: f64 = 0.5;
-    let v13: f64 = v6 - v4;
-    let v14: f64 = 1.0 / (1.0 + (-v13).exp());
-    let v15: f64 = v0 - v14;
-    let v16: f64 = v5 * v14 * v15;
-    let v17: f64 = 2.0;
-    let v18: f64 = v17 * v14 * v10;
-    let v19: f64 = v16 - v18;
-    let v20: f64 = v12 * v3 * v19;
-    let v21: f64 = v0 + v11 + v20;
-    let v22: f64 = v8.sqrt();
-    let v23: f64 = v14.sqrt();
-    let v24: f64 = v12 * v22 * v3 * v19;
-    let v25: f64 = v24 / v23;
-    [v21, v25]
+    let v1: f64 = 10.0;
+    let v2: f64 = 20.0;
+    let v3: f64 = t;
+    let v4: f64 = v2 * v3;
+    let v5: f64 = v1 - v4;
+    let v6: f64 = 1.0 / (1.0 + (-v5).exp());
+    let v7: f64 = v6.sqrt();
+    let v8: f64 = v4 - v1;
+    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
+    let v10: f64 = v9.sqrt();
+    let v11: f64 = t_next;
+    let v12: f64 = v11 - v3;
+    let v13: f64 = v1 * v7 * v10 * v12;
+    [v0, v13]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
@@ -1677,7 +1520,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
 /// # Panics
@@ -1695,44 +1538,38 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: f64 = 1.0;
-    let v1: f64 = t_next;
-    let v2: f64 = t;
-    let v3: f64 = v1 - v2;
-    let v4: f64 = 10.0;
-    let v5: f64 = 20.0;
-    let v6: f64 = v5 * v2;
-    let v7: f64 = v4 - v6;
-    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v4 * v8;
-    let v10: f64 = v9 - v4;
-    let v11: f64 = v3 * v10;
-    let v12: f64 = v6 - v4;
-    let v13: f64 = 1.0 / (1.0 + (-v12).exp());
-    let v14: f64 = v0 - v13;
-    let v15: f64 = v5 * v13 * v14;
-    let v16: f64 = 2.0;
-    let v17: f64 = v16 * v13 * v10;
-    let v18: f64 = v15 - v17;
-    let v19: f64 = v3 * v18;
-    let v20: f64 = v0 + v11 + v19;
-    let v21: f64 = v8.sqrt();
-    let v22: f64 = v13.sqrt();
-    let v23: f64 = v21 * v3 * v18;
-    let v24: f64 = v23 / v22;
-    let v25: f64 = v3.abs();
-    let v26: f64 = v25.sqrt();
-    let v27: f64 = v18.sqrt();
-    let v28: f64 = v26 * v27;
-    [v20, v24, v28]
+    let v0: f64 = 20.0;
+    let v1: f64 = t;
+    let v2: f64 = v0 * v1;
+    let v3: f64 = 10.0;
+    let v4: f64 = v2 - v3;
+    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
+    let v6: f64 = 1.0;
+    let v7: f64 = v3 * v1;
+    let v8: f64 = t_next;
+    let v9: f64 = v3 * v8;
+    let v10: f64 = v3 - v2;
+    let v11: f64 = v10.exp();
+    let v12: f64 = v6 - v7 + v9 + v11;
+    let v13: f64 = v5 * v12;
+    let v14: f64 = 1.0 / (1.0 + (-v10).exp());
+    let v15: f64 = v14.sqrt();
+    let v16: f64 = v5.sqrt();
+    let v17: f64 = v8 - v1;
+    let v18: f64 = v0 * v15 * v16 * v17;
+    let v19: f64 = 4.47213595499958;
+    let v20: f64 = v17.abs();
+    let v21: f64 = v20.sqrt();
+    let v22: f64 = v19 * v16 * v21;
+    [v13, v18, v22]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
@@ -1743,7 +1580,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
 /// # Panics

@@ -172,36 +172,42 @@ pub fn lambda(t: f64) -> f64 {
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \dot{\lambda}(t) = \frac{-3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right) - 3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right) + \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}{\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + \exp\left(6 - 12\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + 2\,\exp\left(3 - 6\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
-    let v0: f64 = 1.0;
-    let v1: f64 = 1.104791392982512;
-    let v2: f64 = 0.9525741268224333;
-    let v3: f64 = 6.0;
-    let v4: f64 = t;
-    let v5: f64 = v3 * v4;
-    let v6: f64 = 3.0;
-    let v7: f64 = v5 - v6;
-    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v2 - v8;
-    let v10: f64 = v1 * v9;
-    let v11: f64 = v0 - v10;
-    let v12: f64 = v11.sqrt();
-    let v13: f64 = 3.314374178947536;
-    let v14: f64 = v10.sqrt();
-    let v15: f64 = v0 - v8;
-    let v16: f64 = v12.powi(3);
-    let v17: f64 = v13 * v8 * v14 * v15;
-    let v18: f64 = v17 / v16;
-    let v19: f64 = v13 * v8 * v15;
-    let v20: f64 = v14 * v12;
-    let v21: f64 = v19 / v20;
-    let v22: f64 = -v18;
-    let v23: f64 = v22 - v21;
-    let v24: f64 = v12 * v23;
-    let v25: f64 = v24 / v14;
-    v25
+    let v0: f64 = 3.1493612051035917;
+    let v1: f64 = 3.0;
+    let v2: f64 = 6.0;
+    let v3: f64 = t;
+    let v4: f64 = v2 * v3;
+    let v5: f64 = v1 - v4;
+    let v6: f64 = v5.exp();
+    let v7: f64 = 0.049787068367863944;
+    let v8: f64 = v6 - v7;
+    let v9: f64 = 1.0;
+    let v10: f64 = -6.0;
+    let v11: f64 = v10 * v3;
+    let v12: f64 = v11.exp();
+    let v13: f64 = v9 - v7 - v12 + v6;
+    let v14: f64 = v0 * v6 * v8 * v13;
+    let v15: f64 = 2.8506387948964083;
+    let v16: f64 = v9 + v7 + v12 + v6;
+    let v17: f64 = v9 - v12;
+    let v18: f64 = v15 * v6 * v16 * v17;
+    let v19: f64 = -v14;
+    let v20: f64 = v19 - v18;
+    let v21: f64 = 0.950212931632136;
+    let v22: f64 = v21 * v8 * v17;
+    let v23: f64 = 12.0;
+    let v24: f64 = v23 * v3;
+    let v25: f64 = v2 - v24;
+    let v26: f64 = v25.exp();
+    let v27: f64 = v21 * v26 * v8 * v17;
+    let v28: f64 = 1.900425863264272;
+    let v29: f64 = v28 * v6 * v8 * v17;
+    let v30: f64 = v22 + v27 + v29;
+    let v31: f64 = v20 / v30;
+    v31
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -232,23 +238,29 @@ pub fn log_snr(t: f64) -> f64 {
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
+/// \mathrm{SNR}(t) = \frac{\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)}{1 + \exp\left(-3\right) - \exp\left(-6\,t\right) - \exp\left(-3 - 6\,t\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
-    let v0: f64 = 1.104791392982512;
-    let v1: f64 = 0.9525741268224333;
+    let v0: f64 = 1.0497870683678638;
+    let v1: f64 = 3.0;
     let v2: f64 = 6.0;
     let v3: f64 = t;
     let v4: f64 = v2 * v3;
-    let v5: f64 = 3.0;
-    let v6: f64 = v4 - v5;
-    let v7: f64 = 1.0 / (1.0 + (-v6).exp());
-    let v8: f64 = v1 - v7;
+    let v5: f64 = v1 - v4;
+    let v6: f64 = v5.exp();
+    let v7: f64 = 0.049787068367863944;
+    let v8: f64 = v6 - v7;
     let v9: f64 = 1.0;
-    let v10: f64 = v0 * v8;
-    let v11: f64 = v9 - v10;
-    let v12: f64 = v10 / v11;
-    v12
+    let v10: f64 = -6.0;
+    let v11: f64 = v10 * v3;
+    let v12: f64 = v11.exp();
+    let v13: f64 = -v1;
+    let v14: f64 = v13 - v4;
+    let v15: f64 = v14.exp();
+    let v16: f64 = v9 + v7 - v12 - v15;
+    let v17: f64 = v0 * v8;
+    let v18: f64 = v17 / v16;
+    v18
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1311,68 +1323,65 @@ pub fn euler_maruyama_step_x0_slice(
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: f64 = -6.0;
-    let v1: f64 = t_next;
-    let v2: f64 = v0 * v1;
-    let v3: f64 = v2.exp();
-    let v4: f64 = 1.0;
-    let v5: f64 = 20.085536923187668;
+    let v0: f64 = 1.0;
+    let v1: f64 = 0.049787068367863944;
+    let v2: f64 = -6.0;
+    let v3: f64 = t;
+    let v4: f64 = v2 * v3;
+    let v5: f64 = v4.exp();
     let v6: f64 = 3.0;
     let v7: f64 = 6.0;
-    let v8: f64 = v7 * v1;
+    let v8: f64 = v7 * v3;
     let v9: f64 = v6 - v8;
     let v10: f64 = v9.exp();
-    let v11: f64 = v3 - v4 - v5 + v10;
-    let v12: f64 = 0.049787068367863944;
-    let v13: f64 = v7 - v8;
-    let v14: f64 = v13.exp();
-    let v15: f64 = v12 - v5 + v3 - v14;
-    let v16: f64 = v11 / v15;
+    let v11: f64 = v0 - v1 - v5 + v10;
+    let v12: f64 = v11.sqrt();
+    let v13: f64 = t_next;
+    let v14: f64 = v2 * v13;
+    let v15: f64 = v14.exp();
+    let v16: f64 = v0 - v15;
     let v17: f64 = v16.sqrt();
-    let v18: f64 = t;
-    let v19: f64 = v0 * v18;
+    let v18: f64 = v7 * v13;
+    let v19: f64 = v6 - v18;
     let v20: f64 = v19.exp();
-    let v21: f64 = v7 * v18;
-    let v22: f64 = v6 - v21;
-    let v23: f64 = v22.exp();
-    let v24: f64 = v20 - v4 - v5 + v23;
-    let v25: f64 = v7 - v21;
-    let v26: f64 = v25.exp();
-    let v27: f64 = v12 - v5 + v20 - v26;
-    let v28: f64 = v24 / v27;
-    let v29: f64 = v28.sqrt();
-    let v30: f64 = v17 / v29;
-    let v31: f64 = 1.104791392982512;
-    let v32: f64 = 0.9525741268224333;
-    let v33: f64 = v21 - v6;
-    let v34: f64 = 1.0 / (1.0 + (-v33).exp());
-    let v35: f64 = v32 - v34;
-    let v36: f64 = v31 * v35;
-    let v37: f64 = v36.sqrt();
-    let v38: f64 = v8 - v6;
-    let v39: f64 = 1.0 / (1.0 + (-v38).exp());
-    let v40: f64 = v32 - v39;
-    let v41: f64 = v31 * v40;
-    let v42: f64 = v4 - v41;
+    let v21: f64 = v0 - v1 - v15 + v20;
+    let v22: f64 = v21.sqrt();
+    let v23: f64 = v0 - v5;
+    let v24: f64 = v23.sqrt();
+    let v25: f64 = v12 * v17;
+    let v26: f64 = v22 * v24;
+    let v27: f64 = v25 / v26;
+    let v28: f64 = 1.104791392982512;
+    let v29: f64 = 0.9525741268224333;
+    let v30: f64 = v8 - v6;
+    let v31: f64 = 1.0 / (1.0 + (-v30).exp());
+    let v32: f64 = v29 - v31;
+    let v33: f64 = v28 * v32;
+    let v34: f64 = v33.sqrt();
+    let v35: f64 = v18 - v6;
+    let v36: f64 = 1.0 / (1.0 + (-v35).exp());
+    let v37: f64 = v29 - v36;
+    let v38: f64 = v28 * v37;
+    let v39: f64 = v0 - v38;
+    let v40: f64 = v39.sqrt();
+    let v41: f64 = v38.sqrt();
+    let v42: f64 = v0 - v33;
     let v43: f64 = v42.sqrt();
-    let v44: f64 = v41.sqrt();
-    let v45: f64 = v4 - v36;
-    let v46: f64 = v45.sqrt();
-    let v47: f64 = v44 * v46;
-    let v48: f64 = v47 / v37;
-    let v49: f64 = v43 - v48;
-    let v50: f64 = v37 * v49;
-    let v51: f64 = v50 / v46;
-    let v52: f64 = -v51;
-    [v30, v52]
+    let v44: f64 = v41 * v43;
+    let v45: f64 = v44 / v34;
+    let v46: f64 = v40 - v45;
+    let v47: f64 = v34 * v46;
+    let v48: f64 = v47 / v43;
+    let v49: f64 = -v48;
+    [v27, v49]
 }
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
@@ -1383,7 +1392,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// # Panics
@@ -1401,68 +1410,65 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: f64 = -6.0;
-    let v1: f64 = t_next;
-    let v2: f64 = v0 * v1;
-    let v3: f64 = v2.exp();
-    let v4: f64 = 1.0;
-    let v5: f64 = 20.085536923187668;
+    let v0: f64 = 1.0;
+    let v1: f64 = 0.049787068367863944;
+    let v2: f64 = -6.0;
+    let v3: f64 = t;
+    let v4: f64 = v2 * v3;
+    let v5: f64 = v4.exp();
     let v6: f64 = 3.0;
     let v7: f64 = 6.0;
-    let v8: f64 = v7 * v1;
+    let v8: f64 = v7 * v3;
     let v9: f64 = v6 - v8;
     let v10: f64 = v9.exp();
-    let v11: f64 = v3 - v4 - v5 + v10;
-    let v12: f64 = 0.049787068367863944;
-    let v13: f64 = v7 - v8;
-    let v14: f64 = v13.exp();
-    let v15: f64 = v12 - v5 + v3 - v14;
-    let v16: f64 = v11 / v15;
+    let v11: f64 = v0 - v1 - v5 + v10;
+    let v12: f64 = v11.sqrt();
+    let v13: f64 = t_next;
+    let v14: f64 = v2 * v13;
+    let v15: f64 = v14.exp();
+    let v16: f64 = v0 - v15;
     let v17: f64 = v16.sqrt();
-    let v18: f64 = t;
-    let v19: f64 = v0 * v18;
+    let v18: f64 = v7 * v13;
+    let v19: f64 = v6 - v18;
     let v20: f64 = v19.exp();
-    let v21: f64 = v7 * v18;
-    let v22: f64 = v6 - v21;
-    let v23: f64 = v22.exp();
-    let v24: f64 = v20 - v4 - v5 + v23;
-    let v25: f64 = v7 - v21;
-    let v26: f64 = v25.exp();
-    let v27: f64 = v12 - v5 + v20 - v26;
-    let v28: f64 = v24 / v27;
-    let v29: f64 = v28.sqrt();
-    let v30: f64 = v17 / v29;
-    let v31: f64 = 1.104791392982512;
-    let v32: f64 = 0.9525741268224333;
-    let v33: f64 = v21 - v6;
-    let v34: f64 = 1.0 / (1.0 + (-v33).exp());
-    let v35: f64 = v32 - v34;
-    let v36: f64 = v31 * v35;
-    let v37: f64 = v36.sqrt();
-    let v38: f64 = v8 - v6;
-    let v39: f64 = 1.0 / (1.0 + (-v38).exp());
-    let v40: f64 = v32 - v39;
-    let v41: f64 = v31 * v40;
-    let v42: f64 = v4 - v41;
+    let v21: f64 = v0 - v1 - v15 + v20;
+    let v22: f64 = v21.sqrt();
+    let v23: f64 = v0 - v5;
+    let v24: f64 = v23.sqrt();
+    let v25: f64 = v12 * v17;
+    let v26: f64 = v22 * v24;
+    let v27: f64 = v25 / v26;
+    let v28: f64 = 1.104791392982512;
+    let v29: f64 = 0.9525741268224333;
+    let v30: f64 = v8 - v6;
+    let v31: f64 = 1.0 / (1.0 + (-v30).exp());
+    let v32: f64 = v29 - v31;
+    let v33: f64 = v28 * v32;
+    let v34: f64 = v33.sqrt();
+    let v35: f64 = v18 - v6;
+    let v36: f64 = 1.0 / (1.0 + (-v35).exp());
+    let v37: f64 = v29 - v36;
+    let v38: f64 = v28 * v37;
+    let v39: f64 = v0 - v38;
+    let v40: f64 = v39.sqrt();
+    let v41: f64 = v38.sqrt();
+    let v42: f64 = v0 - v33;
     let v43: f64 = v42.sqrt();
-    let v44: f64 = v41.sqrt();
-    let v45: f64 = v4 - v36;
-    let v46: f64 = v45.sqrt();
-    let v47: f64 = v44 * v46;
-    let v48: f64 = v37 * v43;
-    let v49: f64 = v47 / v48;
-    let v50: f64 = v49 - v4;
-    let v51: f64 = v37 * v43 * v50;
-    let v52: f64 = v51 / v46;
-    [v30, v52]
+    let v44: f64 = v41 * v43;
+    let v45: f64 = v34 * v40;
+    let v46: f64 = v44 / v45;
+    let v47: f64 = v46 - v0;
+    let v48: f64 = v34 * v40 * v47;
+    let v49: f64 = v48 / v43;
+    [v27, v49]
 }
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
@@ -1473,7 +1479,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// # Panics

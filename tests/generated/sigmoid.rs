@@ -240,46 +240,52 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \dot{\lambda}(t) = \frac{-3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right) - 3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right) + \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}{\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + \exp\left(6 - 12\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + 2\,\exp\left(3 - 6\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: W = W::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v2.widen() - v5;
-    let v7: W = v6.sigmoid();
-    let v8: W = v5 - v2.widen();
-    let v9: W = v8.sigmoid();
-    let v10: N = N::exp_m1_of(v5);
-    let v11: W = v1.widen() * v7 * v9 * v10.widen();
-    let v12: W = v9.square();
-    let v13: W = v1.widen() * v7 * v12 * v10.widen();
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: W = v5 - v3.widen();
-    let v16: N = N::exp_m1_of(v15);
-    let v17: W = v14.widen() * v7 * v9 * v16.widen();
-    let v18: N = v14 * N::narrow(v7) * N::narrow(v12) * v16;
-    let v19: W = v11 - v13 + v17 - v18.widen();
-    let v20: W = v7.square();
-    let v21: N = N::narrow(v0) * N::narrow(v19);
-    let v22: W = v20 * v10.widen() * v16.widen();
-    let v23: W = v21.widen() / v22;
-    v23.to_f64()
+    let v0: W = W::new(-2.8506387948964083, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::exp_of(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(0.049787068367863944, -1.4831389691394365e-18);
+    let v12: N = N::exp_of(v8);
+    let v13: W = v10.widen() + v11.widen() + v12.widen() + v6.widen();
+    let v14: W = v0 * v6.widen() * v9.widen() * v13;
+    let v15: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v16: W = v2.widen() - v4;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = N::new(19.085536923187668, -1.8275625525512858e-16);
+    let v19: N = v18 * v12;
+    let v20: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v21: W = v19.widen() - v20.widen();
+    let v22: W = v15.widen() * v12.widen() * v17.widen() * v21;
+    let v23: N = -N::narrow(v14);
+    let v24: W = v23.widen() - v22;
+    let v25: W = W::new(-0.04730831619119758, -2.9213554215410583e-18);
+    let v26: W = v25 * v9.widen() * v17.widen();
+    let v27: N = N::new(-1.900425863264272, -1.684406574609333e-17);
+    let v28: W = v27.widen() * v12.widen() * v9.widen() * v17.widen();
+    let v29: N = N::new(12.0, 0.0);
+    let v30: N = v29 * v3;
+    let v31: W = v1.widen() - v30.widen();
+    let v32: N = N::exp_of(v31);
+    let v33: W = v20.widen() * v32.widen() * v9.widen() * v17.widen();
+    let v34: W = v26 + v28 + v33;
+    let v35: W = v24 / v34;
+    v35.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -322,25 +328,34 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
+/// \mathrm{SNR}(t) = \frac{\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)}{1 + \exp\left(-3\right) - \exp\left(-6\,t\right) - \exp\left(-3 - 6\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-20.085536923187668, 1.8275625525512858e-16);
+    let v0: N = N::new(0.0522658205445303, 1.0512605440872968e-18);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3 - v1.widen();
+    let v4: W = v1.widen() - v3;
     let v5: N = N::exp_m1_of(v4);
-    let v6: N = N::exp_m1_of(v3);
-    let v7: N = v0 * v5;
-    let v8: N = v7 / v6;
-    v8.to_f64()
+    let v6: N = N::new(3.0, 0.0);
+    let v7: N = -v6;
+    let v8: N = v7 - N::narrow(v3);
+    let v9: N = v8.exp();
+    let v10: N = N::exp_m1_of(v3);
+    let v11: N = v9 * v10;
+    let v12: N = N::new(-6.0, 0.0);
+    let v13: N = v12 * v2;
+    let v14: N = v13.exp_m1();
+    let v15: N = v11 - v14;
+    let v16: N = v0 * v5;
+    let v17: N = v16 / v15;
+    v17.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1850,7 +1865,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
@@ -1918,7 +1933,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
@@ -1931,7 +1946,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
@@ -1951,7 +1966,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
@@ -2019,7 +2034,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
@@ -2032,7 +2047,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
 /// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
