@@ -58,7 +58,7 @@ pub fn mul(a: &BigRational, b: &BigRational) -> BigRational {
 /// one operand is much the longer. The binary algorithm alone takes time quadratic in the
 /// longer operand even when the other is 1 (it subtracts and shifts one bit at a time):
 /// a product of sixty `1e-4096` spent 20 s in `gcd(1, 10^k)` (fuzz seed 5000).
-pub fn gcd_big(a: &BigInt, b: &BigInt) -> BigInt {
+fn gcd_big(a: &BigInt, b: &BigInt) -> BigInt {
     let (a, b) = (a.magnitude(), b.magnitude());
     if a.is_one() || b.is_one() {
         return BigInt::one();
