@@ -11,7 +11,18 @@
 //! (`runtime::Narrow`), so a polynomial in double-double under an f64 `exp` costs a few
 //! flops, not a double-double exponential. A form falls back to the wide-range `Xd` where
 //! a time is tiny or a result is not a normal f64 (`runtime::ordinary`), as the emitted
-//! wrapper does, unless it meets the budget without. The measurement interprets the
+//! wrapper does, unless it meets the budget without. The search then narrows back what
+//! it can (`prune`): its blame is first-order, and an `f64` function of a double-double
+//! argument with the arithmetic around it in double-double is often enough where the
+//! blame pointed at the function.
+//!
+//! Regimes, as in Herbie: the choice is made per range of `t`, not once for [0, 1].
+//! Where every time is at least 1/2 a function may run its upper regime, the same
+//! formula in `1 - t` (exact there), stabilized on its own (`cos(pi t/2)` is
+//! `sin(pi (1 - t)/2)`), if that makes both branches cheaper (`regimes`); and the range
+//! of `t` on either side is bisected into cells wherever double-double is
+//! needed in part of it only (next to a zero of the value), down to 1/16, each cell with its own
+//! operations in double-double (`split_cells`). The measurement interprets the
 //! lowered program in the runtime's
 //! own number types (`Program::run_mixed`), so it computes bit for bit what the compiled
 //! module computes; `--verify` then checks the compiled module itself.
@@ -21,7 +32,7 @@ use super::check;
 use super::lower::Op;
 use super::measure::{Case, Report, Row, compare};
 use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
-use super::{Function, GuardBody, Shape};
+use super::{Function, GuardBody, Shape, UPPER_FROM};
 
 /// The values the body of `f` returns with its arguments bound by `env` when it runs with
 /// narrow type `N` and wide type `W`, the operations `wide` marks wide: a guard's (all
@@ -40,11 +51,55 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
             };
         }
     }
+    if let Some(up) = &f.upper
+        && in_upper(f, env)
+    {
+        return body::<N, W>(up, &up.wide, &reflected_env(f, env));
+    }
+    let wide = match env.iter().find(|(n, _)| *n == "t") {
+        Some(&(_, t)) => f
+            .cells
+            .iter()
+            .find(|(b, _)| t < *b)
+            .map_or(wide, |c| c.1.as_slice()),
+        None => wide,
+    };
     let vs = f.program.run_mixed::<N, W>(env, wide);
     match &f.shape {
         Shape::Scalar { out } => vec![vs[*out].to_f64()],
         Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
     }
+}
+
+/// The names of the times `f` takes (`t`, and `t_next` for a step).
+fn time_names(f: &Function) -> Vec<String> {
+    match &f.shape {
+        Shape::Scalar { .. } => vec!["t".to_owned()],
+        Shape::Field { times, .. } => times.clone(),
+    }
+}
+
+/// Whether every time `env` binds is in the upper regime (at least [`UPPER_FROM`]).
+fn in_upper(f: &Function, env: &[(&str, f64)]) -> bool {
+    let times = time_names(f);
+    env.iter()
+        .filter(|(n, _)| times.iter().any(|t| t == n))
+        .all(|(_, v)| *v >= UPPER_FROM)
+}
+
+/// `env` with every time `s` replaced by `1 - s` (exact in the upper regime): the
+/// arguments of the upper regime's program.
+fn reflected_env<'a>(f: &Function, env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
+    let times = time_names(f);
+    env.iter()
+        .map(|&(n, v)| {
+            if times.iter().any(|t| t == n) {
+                (n, 1.0 - v)
+            } else {
+                (n, v)
+            }
+        })
+        .collect()
 }
 
 /// What the emitted public function computes at `env` with the operations `wide` marks in
@@ -58,10 +113,11 @@ pub fn outputs(f: &Function, wide: &[bool], fallback: bool, env: &[(&str, f64)])
     if !fallback {
         return first;
     }
+    // An upper regime's caller tests its own times, `1 - s`.
     let times: Vec<f64> = env
         .iter()
         .filter(|(n, _)| *n == "t" || *n == "t_next")
-        .map(|p| p.1)
+        .map(|p| if f.reflected { 1.0 - p.1 } else { p.1 })
         .collect();
     if ordinary(&times, &first) {
         first
@@ -175,12 +231,12 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
         // The share of the best gain an operation needs to move: a quarter, then less
         // each round, so that a long tail of small errors moves in a few rounds.
         let share = 0.25 / (1u32 << round.min(20)) as f64;
+        let Some(args) = worst_miss(f, &wide, case) else {
+            return prune(f, case, wide);
+        };
         if wide.iter().all(|&w| w) {
             return wide;
         }
-        let Some(args) = worst_miss(f, &wide, case) else {
-            return wide;
-        };
         let c = contributions(f, &args);
         // Error removed per unit of cost.
         let gain = |i: usize| c[i] / wide_cost(&f.program.ops[i]);
@@ -198,6 +254,55 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
         }
     }
     all(true)
+}
+
+/// `wide`, which meets the rows of `case`, with every operation moved back to f64 that
+/// the rows are still met without: the blame of [`search`] is a first-order estimate at
+/// one row, and an operation it moved early can turn out not to be needed once others
+/// are wide. Functions first, the costliest first ([`wide_cost`], later operations first
+/// among equals), each either alone or, where that misses, with every arithmetic
+/// operation wide instead (`sin` of a double-double argument is corrected to first order
+/// in f64, and its few ulps of rounding then survive exact products and quotients, where
+/// `sin` in double-double is a series of some twenty products); then the arithmetic, in
+/// the same order.
+fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
+    let ops = &f.program.ops;
+    let expensive = |op: &Op| matches!(op, Op::Call(..) | Op::PowF(..));
+    let by_cost = |wide: &[bool], pick: &dyn Fn(&Op) -> bool| {
+        let mut order: Vec<usize> = (0..wide.len())
+            .filter(|&i| wide[i] && pick(&ops[i]))
+            .collect();
+        order.sort_by(|&a, &b| {
+            wide_cost(&ops[b])
+                .total_cmp(&wide_cost(&ops[a]))
+                .then(b.cmp(&a))
+        });
+        order
+    };
+    for i in by_cost(&wide, &expensive) {
+        wide[i] = false;
+        if worst_miss(f, &wide, case).is_none() {
+            continue;
+        }
+        let mut arithmetic = wide.clone();
+        for (j, op) in ops.iter().enumerate() {
+            if !expensive(op) && !matches!(op, Op::Input(_) | Op::Const { .. }) {
+                arithmetic[j] = true;
+            }
+        }
+        if worst_miss(f, &arithmetic, case).is_none() {
+            wide = arithmetic;
+        } else {
+            wide[i] = true;
+        }
+    }
+    for i in by_cost(&wide, &|op| !expensive(op)) {
+        wide[i] = false;
+        if worst_miss(f, &wide, case).is_some() {
+            wide[i] = true;
+        }
+    }
+    wide
 }
 
 /// The arguments of the row of `case` that `f` (with the operations `wide` marks in
@@ -235,7 +340,8 @@ const DENSE: usize = 96;
 /// More rows for the search, between the reference rows: `DENSE` times log-uniform in
 /// [2^-24, 1/2], as many at the same distances from 1, as many uniform in (0, 1) and as
 /// many log-uniform in [1e-300, 2^-24] (where the emitted code falls back to `Xd`, unless
-/// the form meets its budget there without); steps to `3t/4`. Their reference
+/// the form meets its budget there without); steps to `3t/4` and small steps
+/// ([`rows_at`]). Their reference
 /// is the stable program itself run in `Xd` (about 106 bits, no cancellation left to
 /// lose them: the certified rows check that), a scalar's value or each coefficient alone.
 fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
@@ -249,15 +355,27 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
         let tiny = (-690.0 + (lo + 690.0) * u).exp();
         ts.extend([d, 1.0 - d, u, tiny]);
     }
+    rows_at(f, &ts, bound)
+}
+
+/// Rows of `f` at the times `ts` (steps to `3t/4` and, as a sampler of a thousand steps
+/// takes them, to `t (1 - 2^-10)`, where a difference of the two times' values cancels
+/// most), their reference the stable program itself run in `Xd` (see [`dense_rows`]).
+fn rows_at(f: &Function, ts: &[f64], bound: f64) -> Vec<Row> {
+    let step = matches!(&f.shape, Shape::Field { times, .. } if times.len() == 2);
+    let mut at: Vec<(f64, f64)> = ts.iter().map(|&t| (t, 0.75 * t)).collect();
+    if step {
+        at.extend(ts.iter().map(|&t| (t, t - t / 1024.0)));
+    }
     let mut rows = Vec::new();
-    for t in ts {
+    for (t, t_next) in at {
         let (args, times): (Vec<f64>, Vec<(&str, f64)>) = match &f.shape {
             Shape::Scalar { .. } => (vec![t], vec![("t", t)]),
             Shape::Field { inputs, times, .. } => {
                 let mut args = vec![0.0; inputs.len()];
                 let mut env = Vec::new();
                 for name in times {
-                    let v = if name == "t" { t } else { 0.75 * t };
+                    let v = if name == "t" { t } else { t_next };
                     args.push(v);
                     env.push((name.as_str(), v));
                 }
@@ -294,10 +412,92 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
     rows
 }
 
+/// The deepest [`bisect`] goes: cells down to 1/16 of [0, 1].
+const CELL_DEPTH: u32 = 4;
+
+/// The rows [`bisect`] adds in every cell it searches, uniform in it.
+const CELL_ROWS: usize = 16;
+
+/// Gives `f` cells ([`Function::cells`]) where that lowers its cost over `t` in [0, top]:
+/// [`bisect`] from the operations `f.wide` already has for the whole range (chosen on
+/// `rows`), adjacent cells with the same operations merged.
+fn split_cells(f: &mut Function, rows: &Case, top: f64, budget: f64) {
+    let whole = f.wide.clone();
+    let parts = bisect(f, rows, (0.0, top), top, CELL_DEPTH, budget, whole);
+    let mut merged: Vec<(f64, Vec<bool>)> = Vec::new();
+    for (b, w) in parts {
+        match merged.last_mut() {
+            Some(last) if last.1 == w => last.0 = b,
+            _ => merged.push((b, w)),
+        }
+    }
+    if let Some((_, last)) = merged.pop() {
+        f.wide = last;
+    }
+    f.cells = merged;
+}
+
+/// The first time of a row's arguments (`t`).
+fn row_time(f: &Function, r: &Row) -> f64 {
+    let times = time_names(f).len();
+    r.args[r.args.len() - times]
+}
+
+/// The cells of `[lo, hi)` (`hi` included where it is `top`), each with its upper bound
+/// and operations in double-double: `whole`, the operations chosen for all of it, unless
+/// its halves, searched on the rows of `rows` in
+/// them and [`CELL_ROWS`] more, and bisected in turn, cost on average (weighted by width)
+/// under three quarters of it ([`cost`]). A whole in f64 is not split.
+fn bisect(
+    f: &Function,
+    rows: &Case,
+    (lo, hi): (f64, f64),
+    top: f64,
+    depth: u32,
+    budget: f64,
+    whole: Vec<bool>,
+) -> Vec<(f64, Vec<bool>)> {
+    if depth == 0 || !whole.iter().any(|&w| w) {
+        return vec![(hi, whole)];
+    }
+    let mid = 0.5 * (lo + hi);
+    let mut parts = Vec::new();
+    let mut average = 0.0;
+    for (a, b) in [(lo, mid), (mid, hi)] {
+        let inside = |t: f64| t >= a && (t < b || b == top);
+        let mut sub = rows.clone();
+        sub.rows.retain(|r| inside(row_time(f, r)));
+        let ts: Vec<f64> = (0..CELL_ROWS)
+            .map(|k| a + (b - a) * (k as f64 + 0.5) / CELL_ROWS as f64)
+            .collect();
+        let target = rows.budget;
+        sub.rows
+            .extend(rows_at(f, &ts, target).into_iter().filter(|r| {
+                let env = bind(f, &r.args);
+                !(f.upper.is_some() && in_upper(f, &env))
+            }));
+        let w = search(f, &sub, budget);
+        let cells = bisect(f, rows, (a, b), top, depth - 1, budget, w);
+        let mut start = a;
+        for (end, w) in &cells {
+            average += cost(f, w) * (end - start);
+            start = *end;
+        }
+        parts.extend(cells);
+    }
+    if average / (hi - lo) < 0.75 * cost(f, &whole) {
+        parts
+    } else {
+        vec![(hi, whole)]
+    }
+}
+
 /// Gives every function the cheapest form that meets `accuracy`, records it in the
 /// function and its reference rows (`cases`, in the same order), and returns each chosen
 /// form's report on those rows. The search ([`search`]) runs on the reference rows and
-/// [`dense_rows`], aiming [`SEARCH_MARGIN`] below the budget; then the `Xd` fallback is
+/// [`dense_rows`], aiming [`SEARCH_MARGIN`] below the budget; then the upper regime is
+/// kept or dropped ([`regimes`]) and each side split into cells ([`split_cells`]); then
+/// the `Xd` fallback is
 /// left out where the form meets that target without it (at the tiny times too), and so
 /// is every guard at fixed times whose value the body computes bit for bit. A function
 /// that no form brings within the budget is emitted in double-double throughout, and its
@@ -315,18 +515,110 @@ pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy
                         r.bound = target;
                     }
                 }
+                let upper = f.upper.take();
                 rows.rows.extend(dense_rows(f, target));
                 rows.budget = target;
                 let wide = search(f, &rows, b);
-                f.fallback = !measured(f, &wide, false, &rows).passed();
-                f.form = Form::of(&wide);
                 f.wide = wide;
+                if let Some(up) = upper {
+                    f.upper = regimes(f, *up, &rows, b);
+                }
+                let (low, high) = split_rows(f, &rows);
+                // Below the upper regime, a function of `t` alone stops at 1/2.
+                let one_time = time_names(f).len() == 1;
+                let top = if f.upper.is_some() && one_time {
+                    UPPER_FROM
+                } else {
+                    1.0
+                };
+                split_cells(f, &low, top, b);
+                if let Some(up) = &mut f.upper {
+                    split_cells(up, &high, 1.0 - UPPER_FROM, b);
+                    up.form = Form::of(&up.wide);
+                }
+                f.fallback = !measured(f, &f.wide, false, &rows).passed();
+                f.form = Form::of(&f.wide);
                 elide_guards(f);
             }
             case.form = f.form;
             measured(f, &f.wide, f.fallback, case)
         })
         .collect()
+}
+
+/// The upper regime `up` of `f` ([`Function::upper`]) with its operations chosen on the
+/// rows of `rows` where every time is at least [`UPPER_FROM`] (their times reflected), and
+/// `f`'s own chosen on the others, if that makes the costlier of the two branches cheaper
+/// ([`cost`]) than `f` alone chosen on every row (its operations as `f.wide` has them on
+/// entry, which they stay otherwise).
+fn regimes(f: &mut Function, mut up: Function, rows: &Case, budget: f64) -> Option<Box<Function>> {
+    f.upper = Some(Box::new(up.clone()));
+    let (low, high) = split_rows(f, rows);
+    f.upper = None;
+    let wide_low = search(f, &low, budget);
+    up.wide = search(&up, &high, budget);
+    let alone = cost(f, &f.wide);
+    let split = cost(f, &wide_low).max(cost(&up, &up.wide));
+    if split < alone {
+        up.form = Form::of(&up.wide);
+        f.wide = wide_low;
+        Some(Box::new(up))
+    } else {
+        None
+    }
+}
+
+/// The rows of `rows` that `f`'s body computes itself and those its upper regime does
+/// (all and none without one), the latter with their times reflected and without those
+/// a guard of `f` takes.
+fn split_rows(f: &Function, rows: &Case) -> (Case, Case) {
+    let mut low = rows.clone();
+    let mut high = rows.clone();
+    high.rows.clear();
+    if f.upper.is_none() {
+        return (low, high);
+    }
+    let times = time_names(f).len();
+    let first_time = rows.arity - times;
+    let upper_row = |r: &Row| r.args[first_time..].iter().all(|&s| s >= UPPER_FROM);
+    low.rows.retain(|r| !upper_row(r));
+    high.rows = rows
+        .rows
+        .iter()
+        .filter(|r| {
+            let env = bind(f, &r.args);
+            let guarded = f.guards.iter().any(|g| {
+                g.at.iter()
+                    .all(|(n, v)| env.iter().any(|(m, w)| m == n && w == v))
+            });
+            upper_row(r) && !guarded
+        })
+        .cloned()
+        .collect();
+    for r in &mut high.rows {
+        for s in &mut r.args[first_time..] {
+            *s = 1.0 - *s;
+        }
+    }
+    (low, high)
+}
+
+/// A rough cost of running `f` with the operations `wide` marks in double-double, in
+/// f64 additions: a libm call some ten, a double-double operation ten times its f64
+/// one and a double-double function [`wide_cost`] of those.
+fn cost(f: &Function, wide: &[bool]) -> f64 {
+    f.program
+        .ops
+        .iter()
+        .zip(wide)
+        .map(|(op, &w)| match (op, w) {
+            (Op::Input(_) | Op::Const { .. }, _) => 0.0,
+            (_, true) => 10.0 * wide_cost(op),
+            (Op::Call(..) | Op::PowF(..), false) => 10.0,
+            (Op::Sqrt(_) | Op::Div(..), false) => 2.0,
+            _ => 1.0,
+        })
+        .sum()
 }
 
 /// Removes the guards of `f` that fix every time it takes and whose values the body
@@ -399,6 +691,48 @@ mod tests {
         let narrow = vec![false; ops];
         let all_f64 = measured(&f, &narrow, true, &case);
         assert!(!all_f64.passed(), "{all_f64:?}");
+    }
+
+    #[test]
+    fn the_upper_half_runs_in_one_minus_t_where_that_is_cheaper() {
+        // cos(pi t/2) near t = 1 needs pi t/2 in double-double; as sin(pi (1 - t)/2),
+        // with 1 - t exact from 1/2 up, it needs nothing but f64 on either side.
+        let (f, report, case) = chosen("cos(pi*t/2)", Accuracy::default());
+        let up = f.upper.as_ref().expect("an upper regime");
+        assert_eq!((f.form, up.form), (Form::F64, Form::F64), "{f:?}");
+        assert!(report.passed(), "{report:?}");
+        // Without it, f64 throughout misses the budget next to t = 1.
+        let mut alone = f.clone();
+        alone.upper = None;
+        let narrow = vec![false; f.program.ops.len()];
+        assert!(!measured(&alone, &narrow, true, &case).passed());
+    }
+
+    #[test]
+    fn double_double_is_kept_to_the_cells_that_need_it() {
+        // lambda of the linear VP schedule cancels where alpha = sigma, near t = 0.25896 (mpmath):
+        // double-double there, and only there.
+        let (f, report, _) = chosen(
+            "-t/20 - 199*t^2/40 - log(1 - exp(-t/10 - 199*t^2/20))/2",
+            Accuracy::default(),
+        );
+        assert!(report.passed(), "{report:?}");
+        let expensive = |wide: &[bool]| {
+            f.program
+                .ops
+                .iter()
+                .zip(wide)
+                .any(|(op, &w)| w && matches!(op, Op::Call(..)))
+        };
+        assert!(!f.cells.is_empty(), "{f:?}");
+        let mut start = 0.0;
+        for (end, wide) in f.cells.iter().chain([(1.0, f.wide.clone())].iter()) {
+            let zero_inside = start <= 0.25896 && 0.25896 < *end;
+            if !zero_inside {
+                assert!(!expensive(wide), "[{start}, {end}) {wide:?}");
+            }
+            start = *end;
+        }
     }
 
     #[test]

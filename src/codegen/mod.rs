@@ -135,6 +135,62 @@ pub struct Function {
     /// Stable programs: whether the result is computed again in `Xd` where it is not
     /// ordinary (`runtime::ordinary`); left out where the form meets its budget without.
     pub fallback: bool,
+    /// Stable functions: the upper regime, the same formula with every time `s` written as
+    /// `1 - s` (its program's inputs are `1 - t`, `1 - t_next`), which the body runs where
+    /// every time is at least 1/2, so that `1 - s` is exact. The end t = 1 is then an end
+    /// at 0, where the stable rewrites see what cancels (`cos(pi t/2)` is `sin(pi (1 - t)/2)`
+    /// there). Kept by [`budget::choose`] only where it makes the function cheaper; its
+    /// guards and fallback are the outer function's.
+    pub upper: Option<Box<Function>>,
+    /// Whether this is an upper regime: its times are one minus its caller's.
+    pub reflected: bool,
+    /// Stable programs: the operations in double-double where `t` is below each bound, in
+    /// increasing order, checked after the guards and the upper regime; `wide` is for the
+    /// rest. [`budget::choose`] splits the range of `t` where double-double is needed in
+    /// part of it only (next to a zero of the value, say).
+    pub cells: Vec<(f64, Vec<bool>)>,
+}
+
+/// The time `1/2` from which a function runs its upper regime ([`Function::upper`]).
+pub const UPPER_FROM: f64 = 0.5;
+
+/// `e` with every time named in `times` replaced by one minus itself.
+fn reflect(pool: &mut Pool, e: ExprId, times: &[String]) -> ExprId {
+    let one = pool.one();
+    let map: Vec<(Symbol, ExprId)> = times
+        .iter()
+        .map(|n| {
+            let s = pool.symbol(n);
+            let se = pool.sym_expr(s);
+            (s, pool.sub(one, se))
+        })
+        .collect();
+    crate::expr::subst::subst(pool, e, &map)
+}
+
+/// The upper regime of a stable scalar function of `e` (see [`Function::upper`]); None
+/// where it does not lower.
+fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>> {
+    let r = reflect(pool, e, &["t".to_owned()]);
+    let mut l = Lowerer::new(Mode::Stable);
+    let prepared = prepare(pool, r, Mode::Stable);
+    let v = l.lower(pool, prepared).ok()?;
+    let program = l.finish();
+    Some(Box::new(Function {
+        name: name.to_owned(),
+        expr: r,
+        coeff_exprs: Vec::new(),
+        latex: String::new(),
+        shape: Shape::Scalar { out: v },
+        guards: Vec::new(),
+        form: Form::Dd,
+        wide: initial_wide(Mode::Stable, &program),
+        fallback: false,
+        upper: None,
+        reflected: true,
+        cells: Vec::new(),
+        program,
+    }))
 }
 
 /// A special case of an emitted function: when every time in `at` has its value, the
@@ -256,6 +312,12 @@ fn scalar_function_as(
         form: initial_form(mode),
         wide: initial_wide(mode, &program),
         fallback: mode == Mode::Stable,
+        upper: match mode {
+            Mode::Stable => upper_scalar(pool, name, e),
+            Mode::Naive => None,
+        },
+        reflected: false,
+        cells: Vec::new(),
         program,
     })
 }
@@ -322,6 +384,8 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
         let mut l = Lowerer::new(mode);
         let mut coeffs = Vec::new();
         let mut coeff_exprs = Vec::new();
+        // The upper regime's lowering, while every coefficient lowers.
+        let mut upper = (mode == Mode::Stable).then(|| (Lowerer::new(mode), Vec::new()));
         for input in &inputs {
             let s: Symbol = pool.symbol(input);
             let c = diff::diff(pool, field.expr, s);
@@ -337,6 +401,19 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             let v = l.lower(pool, prepared).map_err(lower_err(&name))?;
             coeffs.push((input.clone(), v));
             coeff_exprs.push((input.clone(), c));
+            let failed = match &mut upper {
+                Some((ul, ucoeffs)) => {
+                    let r = reflect(pool, source, &times);
+                    let prepared = prepare(pool, r, mode);
+                    ul.lower(pool, prepared)
+                        .map(|v| ucoeffs.push((input.clone(), v)))
+                        .is_err()
+                }
+                None => false,
+            };
+            if failed {
+                upper = None;
+            }
         }
         let args = inputs
             .iter()
@@ -349,8 +426,34 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             None => Vec::new(),
         };
         let program = l.finish();
+        let upper = upper.map(|(ul, ucoeffs)| {
+            let program = ul.finish();
+            Box::new(Function {
+                name: name.clone(),
+                expr: field.expr,
+                coeff_exprs: Vec::new(),
+                latex: String::new(),
+                shape: Shape::Field {
+                    inputs: inputs.clone(),
+                    times: times.clone(),
+                    coeffs: ucoeffs,
+                    step: field.is_step(),
+                },
+                guards: Vec::new(),
+                form: Form::Dd,
+                wide: initial_wide(Mode::Stable, &program),
+                fallback: false,
+                upper: None,
+                reflected: true,
+                cells: Vec::new(),
+                program,
+            })
+        });
         out.push(Function {
             guards,
+            upper,
+            reflected: false,
+            cells: Vec::new(),
             latex: format!(
                 "\\mathrm{{{}}}({args}) = {}",
                 name.replace('_', "\\_"),
@@ -759,6 +862,48 @@ fn form_doc(form: Form, accuracy: Accuracy) -> Option<String> {
     }
 }
 
+/// The number types of a form, in a few words.
+fn form_phrase(form: Form) -> String {
+    match form {
+        Form::Naive | Form::F64 => "in `f64`".to_owned(),
+        Form::Mixed { wide, ops } => {
+            format!("in `f64` with {wide} of its {ops} operations in double-double")
+        }
+        Form::Dd => "in double-double".to_owned(),
+    }
+}
+
+/// The documentation line that says where a function's body runs other forms than the
+/// one [`form_doc`] states: its upper regime and its cells ([`Function::upper`],
+/// [`Function::cells`]), if any.
+fn regime_doc(f: &Function) -> Option<String> {
+    let cells = |f: &Function| -> String {
+        if f.cells.is_empty() {
+            return String::new();
+        }
+        let bounds: Vec<String> = f.cells.iter().map(|(b, _)| b.to_string()).collect();
+        format!(
+            " (with the operations in double-double chosen apart below t = {})",
+            bounds.join(", ")
+        )
+    };
+    let mut parts = Vec::new();
+    if !f.cells.is_empty() {
+        parts.push(format!(
+            "That is the form above the last bound{}.",
+            cells(f)
+        ));
+    }
+    if let Some(up) = &f.upper {
+        parts.push(format!(
+            "Where every time is at least {UPPER_FROM}, it runs the same formula written in `1 - t` instead (exact there), {}{}.",
+            form_phrase(up.form),
+            cells(up).replace(" t = ", " 1 - t = ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// Renders lowered `functions`, their forms chosen, as a module.
 fn render_module(
     spec: &ModuleSpec<'_>,
@@ -813,6 +958,9 @@ fn render_module(
             )));
         }
         if let Some(line) = form_doc(f.form, accuracy) {
+            doc.extend([lit(""), lit(&line)]);
+        }
+        if let Some(line) = regime_doc(f) {
             doc.extend([lit(""), lit(&line)]);
         }
         fn_views.extend(view::function_views(f, mode, doc));

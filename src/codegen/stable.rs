@@ -13,6 +13,8 @@
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies or is a polynomial: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it |
+//! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
 //!
 //! The last two derive the stable form from the mathematics, not from how the formula is
@@ -128,6 +130,9 @@ impl Stabilizer {
                 if let Some(r) = difference_of_values(pool, &xs) {
                     return self.run(pool, r);
                 }
+                if let Some(r) = angle_difference(pool, &xs) {
+                    return self.run(pool, r);
+                }
                 if let Some(r) = power_difference(pool, &xs) {
                     return self.run(pool, r);
                 }
@@ -147,6 +152,9 @@ impl Stabilizer {
                 e
             }
             Node::Mul(xs) => merge_exp(pool, &xs).map_or(e, |r| self.run(pool, r)),
+            Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
+                quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
+            }
             Node::Call(Func::Log, a) => {
                 let r = log_rewrite(pool, a);
                 if r == e { e } else { self.run(pool, r) }
@@ -1270,6 +1278,122 @@ fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(rest))
 }
 
+/// `angle-difference`: `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, with
+/// `a - b` formed as `difference` forms it: the two products cancel where `a = b` (a
+/// sampler's step from `t` to `t_next` near it), their difference does not.
+fn angle_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    let facs: Vec<Vec<ExprId>> = split.iter().map(|(_, r)| factors(pool, *r)).collect();
+    let arg = |pool: &Pool, f: ExprId, func: Func| match pool.node(f) {
+        Node::Call(g, a) if *g == func => Some(*a),
+        _ => None,
+    };
+    for i in 0..xs.len() {
+        for j in 0..xs.len() {
+            if i == j || split[j].0 != -split[i].0.clone() {
+                continue;
+            }
+            for (ks, &fs) in facs[i].iter().enumerate() {
+                let Some(a) = arg(pool, fs, Func::Sin) else {
+                    continue;
+                };
+                for (kc, &fc) in facs[i].iter().enumerate() {
+                    let Some(b) = arg(pool, fc, Func::Cos) else {
+                        continue;
+                    };
+                    if kc == ks || a == b {
+                        continue;
+                    }
+                    let sb = pool.call(Func::Sin, b);
+                    let ca = pool.call(Func::Cos, a);
+                    let mut rest_j = facs[j].clone();
+                    let mut found = true;
+                    for f in [sb, ca] {
+                        match rest_j.iter().position(|&x| x == f) {
+                            Some(p) => {
+                                rest_j.remove(p);
+                            }
+                            None => found = false,
+                        }
+                    }
+                    let mut rest_i: Vec<ExprId> = facs[i]
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| *k != ks && *k != kc)
+                        .map(|p| *p.1)
+                        .collect();
+                    rest_i.sort();
+                    rest_j.sort();
+                    if !found || rest_i != rest_j {
+                        continue;
+                    }
+                    let d = expanded_difference(pool, a, b);
+                    let s = pool.call(Func::Sin, d);
+                    let c = pool.rational(split[i].0.clone());
+                    rest_i.extend([c, s]);
+                    let term = pool.mul(rest_i);
+                    return Some(replace_pair(pool, xs, (i, j), term));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `quarter-turn`: `sin`, `cos` or `tan` of `r + q pi` (q rational, `r` not constant)
+/// as a function of `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q`: the
+/// argument that vanishes where the value does is then computed directly
+/// (`cos(pi/2 - pi u/2) = sin(pi u/2)`, where f64 would round `pi/2` and lose `pi u/2`).
+fn quarter_turn(pool: &mut Pool, f: Func, a: ExprId) -> Option<ExprId> {
+    // `pi (1 - u)/2` is a product until expanded.
+    let a = if matches!(pool.node(a), Node::Mul(_)) {
+        poly::expand(pool, a)
+    } else {
+        a
+    };
+    let Node::Add(xs) = pool.node(a).clone() else {
+        return None;
+    };
+    let pi = pool.pi();
+    let mut q = None;
+    let mut rest = Vec::new();
+    for x in xs {
+        let (c, r) = pool.split_coeff(x);
+        if r == pi && q.is_none() {
+            q = Some(c);
+        } else {
+            rest.push(x);
+        }
+    }
+    let q = q?;
+    let two = BigRational::from_integer(2.into());
+    let k = (&q * &two).round();
+    if k.is_zero() {
+        return None;
+    }
+    let left = &q - &k / &two;
+    let quarter = k.to_integer().to_i64()?.rem_euclid(4);
+    let lq = pool.rational(left);
+    let shift = pool.mul(vec![lq, pi]);
+    rest.push(shift);
+    let r = pool.add(rest);
+    let sin = pool.call(Func::Sin, r);
+    let cos = pool.call(Func::Cos, r);
+    let minus = |pool: &mut Pool, x: ExprId| pool.neg(x);
+    Some(match (f, quarter) {
+        (Func::Sin, 0) | (Func::Cos, 3) => sin,
+        (Func::Sin, 1) | (Func::Cos, 0) => cos,
+        (Func::Sin, 2) | (Func::Cos, 1) => minus(pool, sin),
+        (Func::Sin, _) | (Func::Cos, _) => minus(pool, cos),
+        (_, 0) | (_, 2) => pool.call(Func::Tan, r),
+        _ => {
+            let t = pool.call(Func::Tan, r);
+            let inv = pool.recip(t);
+            minus(pool, inv)
+        }
+    })
+}
+
 /// Whether a constant is provably positive (evaluated at 256 bits).
 fn positive_constant(pool: &Pool, e: ExprId) -> bool {
     if !pool.free_symbols(e).is_empty() {
@@ -1357,6 +1481,38 @@ mod tests {
                 "{text} at {t}: {a} vs {b}"
             );
         }
+    }
+
+    #[test]
+    fn a_difference_of_sine_cosine_products_is_the_sine_of_the_difference() {
+        // A DDIM step's numerator for the cosine schedule: sin(a t_next) cos(a t) -
+        // sin(a t) cos(a t_next) = sin(a (t_next - t)), which a small step does not cancel.
+        check("3*t*sin(t)*cos(t/2) - 3*t*sin(t/2)*cos(t)", "3*t*sin(t/2)");
+    }
+
+    #[test]
+    fn quarter_turns_leave_the_argument_that_vanishes() {
+        // cos(pi/2 - x) = sin(x), sin(pi - x) = sin(x), tan(pi/2 - x) = 1/tan(x): the
+        // values at t = 1e-9 are then computed from pi*t/2, not from pi/2 rounded.
+        let mut pool = Pool::new();
+        for (text, want) in [
+            ("cos(pi*(1 - t)/2)", "sin(pi*t/2)"),
+            ("sin(pi*(1 - t))", "sin(pi*t)"),
+            ("sin(pi/2 - pi*t/2)", "cos(pi*t/2)"),
+        ] {
+            let e = expr(&mut pool, text);
+            let r = stabilize(&mut pool, e);
+            assert_eq!(to_text(&pool, r), want, "{text}");
+        }
+        let e = expr(&mut pool, "tan(pi/2 - pi*t/2)");
+        let r = stabilize(&mut pool, e);
+        for t in [1e-9, 0.3, 0.7] {
+            let (a, b) = (value(&pool, e, t), value(&pool, r, t));
+            assert!((a - b).abs() <= 1e-15 * a.abs(), "{t}: {a} vs {b}");
+        }
+        // Arguments without a multiple of pi/2 to take out are left alone.
+        let e = expr(&mut pool, "cos(pi*t/2 + pi/8)");
+        assert_eq!(stabilize(&mut pool, e), e);
     }
 
     #[test]

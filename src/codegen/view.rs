@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::accuracy::Form;
 use super::lower::{Mode, Op, Program, Var, wide_argument_method};
-use super::{CodegenError, Function, GuardBody, Shape};
+use super::{CodegenError, Function, GuardBody, Shape, UPPER_FROM};
 use crate::expr::Func;
 
 /// The module template, `templates/module.rs.tera`.
@@ -470,6 +470,54 @@ fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<Fn
             format!("{inner}::<f64, Dd>({args})")
         },
     };
+    let mut guards = view.guards;
+    let mut upper_view = None;
+    if let Some(up) = &f.upper {
+        let name = format!("{}_upper", view.name);
+        let cond = times
+            .iter()
+            .map(|t| format!("{t} >= {}", f64_literal(UPPER_FROM)))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let reflected = times
+            .iter()
+            .map(|t| format!("1.0 - {t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        guards.push(GuardView {
+            cond,
+            lets: Vec::new(),
+            result: format!("{name}::<N, W>({reflected})"),
+        });
+        let result = match &up.shape {
+            Shape::Scalar { out } => output(*out, Mode::Stable),
+            Shape::Field { coeffs, .. } => format!(
+                "[{}]",
+                coeffs
+                    .iter()
+                    .map(|(_, v)| output(*v, Mode::Stable))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        upper_view = Some(FnView {
+            doc: vec![doc_literal(&format!(
+                "The upper regime of [`{}`]: the same formula with every time `s` written as `1 - s`, for times from {UPPER_FROM} up, where `1 - s` is exact; it takes `1 - s`.",
+                view.name
+            ))],
+            public: false,
+            name,
+            generics: "<N: Narrow<W>, W: Real>".into(),
+            params: view.params.clone(),
+            ret: view.ret.clone(),
+            allow_unused: !times
+                .iter()
+                .all(|t| up.program.ops.contains(&Op::Input(t.clone()))),
+            guards: Vec::new(),
+            lets: lets(&up.program, Typing::Mixed(&up.wide)),
+            result,
+        });
+    }
     let body = FnView {
         doc: vec![doc_literal(&format!(
             "The body of [`{}`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.",
@@ -478,9 +526,49 @@ fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<Fn
         public: false,
         name: inner,
         generics: "<N: Narrow<W>, W: Real>".into(),
+        guards,
         ..view
     };
-    vec![wrapper, body]
+    let mut out = vec![wrapper];
+    out.extend(with_cells(body, f, &args));
+    if let Some(v) = upper_view
+        && let Some(up) = &f.upper
+    {
+        out.extend(with_cells(v, up, &args));
+    }
+    out
+}
+
+/// `body` (of the program of `f`), and a function per cell of `f` ([`Function::cells`])
+/// that it calls, after its guards, where `t` is below the cell's bound.
+fn with_cells(mut body: FnView, f: &Function, args: &str) -> Vec<FnView> {
+    let mut cells = Vec::new();
+    for (k, (bound, wide)) in f.cells.iter().enumerate() {
+        let name = format!("{}_cell{k}", body.name);
+        body.guards.push(GuardView {
+            cond: format!("t < {}", f64_literal(*bound)),
+            lets: Vec::new(),
+            result: format!("{name}::<N, W>({args})"),
+        });
+        cells.push(FnView {
+            doc: vec![doc_literal(&format!(
+                "[`{}`] where `t` is below {bound}, with the operations in `W` that the accuracy budget needs there.",
+                body.name
+            ))],
+            public: false,
+            name,
+            generics: "<N: Narrow<W>, W: Real>".into(),
+            params: body.params.clone(),
+            ret: body.ret.clone(),
+            allow_unused: body.allow_unused,
+            guards: Vec::new(),
+            lets: lets(&f.program, Typing::Mixed(wide)),
+            result: body.result.clone(),
+        });
+    }
+    let mut out = vec![body];
+    out.extend(cells);
+    out
 }
 
 /// Renders `template` with `view` and formats the result as Rust.

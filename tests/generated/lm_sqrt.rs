@@ -18,18 +18,34 @@ pub const PROCESS: &str = "lm_sqrt";
 /// \alpha(t) = \sqrt{1 - \sqrt{t}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: N = N::sqrt_of(v3);
+    let v2: N = v1.sqrt();
+    let v3: N = v0 - v2;
+    let v4: N = v3.sqrt();
     v4.to_f64()
+}
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v0 / v4;
+    let v6: N = v5.sqrt();
+    v6.to_f64()
 }
 /// `sigma(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -54,17 +70,32 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = 1 - \sqrt{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
+    let v2: N = v1.sqrt();
+    let v3: N = v0 - v2;
     v3.to_f64()
+}
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v0 / v4;
+    v5.to_f64()
 }
 /// `f(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -73,6 +104,8 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -84,11 +117,23 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
+    if t < 0.75 {
+        return f_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v1.widen() - v2;
     let v4: N = v0 / N::narrow(v3);
+    v4.to_f64()
+}
+/// [`f_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
     v4.to_f64()
 }
 /// `g2(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -98,6 +143,8 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -109,11 +156,23 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
+    if t < 0.75 {
+        return g2_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v1.widen() - v2;
     let v4: N = v0 / N::narrow(v3);
+    v4.to_f64()
+}
+/// [`g2_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
     v4.to_f64()
 }
 /// `g(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -123,6 +182,8 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.875).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -134,11 +195,24 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
+    if t < 0.875 {
+        return g_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v1.widen() - v2;
     let v4: N = v0 / N::narrow(v3);
+    let v5: N = v4.sqrt();
+    v5.to_f64()
+}
+/// [`g_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
     let v5: N = v4.sqrt();
     v5.to_f64()
 }
@@ -148,18 +222,54 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.3125, 0.375, 0.9375).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
+    if t < 0.1875 {
+        return lambda_in_cell0::<N, W>(t);
     }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
+    if t < 0.3125 {
+        return lambda_in_cell1::<N, W>(t);
     }
+    if t < 0.375 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: W = v3.ln_1p();
+    let v5: N = v0 * N::narrow(v4);
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: N = v6 * v7;
+    let v9: N = v5 - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = -v2;
+    let v4: N = v3.ln_1p();
+    let v5: N = v0 * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: N = v6 * v7;
+    let v9: N = v5 - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -172,6 +282,34 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v5 - v8;
     v9.to_f64()
 }
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: N = N::ln_1p_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: N = v6 * v7;
+    let v9: N = v5 - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = -v2;
+    let v4: N = v3.ln_1p();
+    let v5: N = v0 * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: N = v6 * v7;
+    let v9: N = v5 - v8;
+    v9.to_f64()
+}
 /// `dlambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -179,6 +317,8 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -190,6 +330,12 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
+    if t < 0.25 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
+    if t < 0.5 {
+        return dlambda_in_cell1::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -198,24 +344,76 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v0 / N::narrow(v4);
     v5.to_f64()
 }
+/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v2.powi(3);
+    let v4: N = v3 - v1;
+    let v5: N = v0 / v4;
+    v5.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.powi(3);
+    let v4: N = N::narrow(v3) - v1;
+    let v5: N = v0 / v4;
+    v5.to_f64()
+}
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.3125, 0.375, 0.9375).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
+    if t < 0.1875 {
+        return log_snr_in_cell0::<N, W>(t);
     }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
+    if t < 0.3125 {
+        return log_snr_in_cell1::<N, W>(t);
     }
+    if t < 0.375 {
+        return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = -v1;
+    let v3: W = v2.ln_1p();
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: N = v4 * v5;
+    let v7: N = N::narrow(v3) - v6;
+    v7.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.sqrt();
+    let v2: N = -v1;
+    let v3: N = v2.ln_1p();
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
+    v7.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = -v1;
@@ -226,24 +424,64 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v3 - v6;
     v7.to_f64()
 }
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = -v1;
+    let v3: N = N::ln_1p_of(v2);
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
+    v7.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.sqrt();
+    let v2: N = -v1;
+    let v3: N = v2.ln_1p();
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
+    v7.to_f64()
+}
 /// `snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{1 - \sqrt{t}}{\sqrt{t}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: N = N::narrow(v3) / N::narrow(v2);
+    let v2: N = v1.sqrt();
+    let v3: N = v0 - v2;
+    let v4: N = v3 / v2;
     v4.to_f64()
+}
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v3 * v4;
+    let v6: N = v0 / v5;
+    v6.to_f64()
 }
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -251,20 +489,38 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{t^{\frac{1}{4}}}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: N = N::sqrt_of(v1);
+    let v1: N = v0.sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v1;
-    let v5: N = N::sqrt_of(v4);
+    let v4: N = v3 - v1;
+    let v5: N = v4.sqrt();
     let v6: N = v2 / v5;
     v6.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.sqrt();
+    let v4: N = v3.sqrt();
+    let v5: N = v0 + v3;
+    let v6: N = v1 / v5;
+    let v7: N = v6.sqrt();
+    let v8: N = v4 / v7;
+    v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -274,28 +530,46 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: N = N::sqrt_of(v4);
+    let v8: N = v4.sqrt();
     let v9: N = v7 * v8;
-    let v10: N = v9 / N::narrow(v2);
+    let v10: N = v9 / v2;
     let v11: N = v7 / v8;
     let v12: N = -v10;
     let v13: N = v12 - v11;
     let v14: N = v13 / v8;
     [v6.to_f64(), v14.to_f64()]
+}
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -303,7 +577,9 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -316,28 +592,49 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::sqrt_of(v4);
+    let v8: N = v4.sqrt();
     let v9: N = v7 * v8;
-    let v10: N = v9 / N::narrow(v2);
+    let v10: N = v9 / v2;
     let v11: N = v7 / v8;
     let v12: N = -v10;
     let v13: N = v12 - v11;
     let v14: N = v13 / v8;
     [v6.to_f64(), v14.to_f64()]
+}
+/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(-0.5, 0.0);
+    let v10: N = v9 * v5;
+    let v11: N = v10 / v7;
+    [v8.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -345,7 +642,9 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -358,7 +657,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -367,22 +668,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
     let v10: N = v5 - v1;
     let v11: N = N::new(1.0, 0.0);
-    let v12: W = v11.widen() - v3;
-    let v13: N = N::sqrt_of(v12);
+    let v12: N = v11 - v3;
+    let v13: N = v12.sqrt();
     let v14: N = v4 * v13;
-    let v15: N = v14 / N::narrow(v3);
+    let v15: N = v14 / v3;
     let v16: N = v4 / v13;
     let v17: N = -v15;
     let v18: N = v17 - v16;
@@ -390,13 +694,37 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v19 / v13;
     [v9.to_f64(), v20.to_f64()]
 }
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v0 + v6;
+    let v8: N = v1 * v4 * v7;
+    let v9: N = v2 * v6;
+    let v10: N = v8 / v9;
+    let v11: N = v0 - v10;
+    let v12: N = N::new(-0.25, 0.0);
+    let v13: N = v12 * v4 * v7;
+    let v14: N = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -409,7 +737,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// # Panics
 ///
@@ -429,7 +759,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -438,23 +770,29 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
     let v10: N = v5 - v1;
     let v11: N = N::new(0.5, 0.0);
     let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: N = N::sqrt_of(v13);
+    let v13: N = v12 - v3;
+    let v14: N = v13.sqrt();
     let v15: N = v11 * v14;
-    let v16: N = v15 / N::narrow(v3);
+    let v16: N = v15 / v3;
     let v17: N = v11 / v14;
     let v18: N = -v16;
     let v19: N = v18 - v17;
@@ -463,10 +801,38 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: N = v10.abs();
     let v23: N = v22.sqrt();
     let v24: N = N::new(-0.5, 0.0);
-    let v25: N = v24 / N::narrow(v8);
+    let v25: N = v24 / v8;
     let v26: N = v25.sqrt();
     let v27: N = v23 * v26;
     [v9.to_f64(), v21.to_f64(), v27.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: W = v5.widen().sqrt();
+    let v7: N = v0 + N::narrow(v6);
+    let v8: N = v1 * v4 * v7;
+    let v9: N = v2 * N::narrow(v6);
+    let v10: N = v8 / v9;
+    let v11: N = v0 - v10;
+    let v12: N = N::new(-0.5, 0.0);
+    let v13: N = v12 * v4 * v7;
+    let v14: N = v13 / v9;
+    let v15: N = v4.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v0.widen() - v2.widen() - v6;
+    let v18: N = v12 / N::narrow(v17);
+    let v19: N = v18.sqrt();
+    let v20: N = v16 * v19;
+    [v11.to_f64(), v14.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -474,7 +840,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -493,7 +861,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
 ///
 /// # Panics
 ///
@@ -520,7 +890,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -554,7 +924,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v2.sqrt();
     let v13: W = v11 * v12 * v8;
     let v14: W = v10 - v13;
-    let v15: W = v14 / v8;
+    let v15: N = N::narrow(v14) / N::narrow(v8);
     [v9.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -563,7 +933,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -576,7 +946,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -596,7 +966,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -630,7 +1000,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v2.sqrt();
     let v13: W = v11 * v12 * v8;
     let v14: W = v10 - v13;
-    let v15: W = v14 / v8;
+    let v15: N = N::narrow(v14) / N::narrow(v8);
     [v9.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -639,7 +1009,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -652,7 +1022,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -672,22 +1042,27 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: N = N::sqrt_of(v2);
-    let v9: N = N::sqrt_of(v4);
+    let v8: N = v2.sqrt();
+    let v9: N = v4.sqrt();
     let v10: N = v8 * v9;
     let v11: N = v7 / v10;
     let v12: N = v8.powi(3);
@@ -697,13 +1072,34 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v16: N = v15 / v9;
     [v6.to_f64(), v16.to_f64()]
 }
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v4.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: N = v9 * v5;
+    let v13: N = v2 * v11;
+    let v14: N = v12 / v13;
+    [v8.to_f64(), v14.to_f64()]
+}
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -716,22 +1112,27 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::sqrt_of(v2);
-    let v9: N = N::sqrt_of(v4);
+    let v8: N = v2.sqrt();
+    let v9: N = v4.sqrt();
     let v10: N = v8 * v9;
     let v11: N = v7 / v10;
     let v12: N = v8.powi(3);
@@ -741,13 +1142,34 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v16: N = v15 / v9;
     [v6.to_f64(), v16.to_f64()]
 }
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v4.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: N = v9 * v5;
+    let v13: N = v2 * v11;
+    let v14: N = v12 / v13;
+    [v8.to_f64(), v14.to_f64()]
+}
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -760,39 +1182,72 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
     let v10: N = v5 - v1;
-    let v11: W = v3.sqrt();
+    let v11: N = v3.sqrt();
     let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: W = v13.sqrt();
-    let v15: N = N::narrow(v11) * N::narrow(v14);
+    let v13: N = v12 - v3;
+    let v14: N = v13.sqrt();
+    let v15: N = v11 * v14;
     let v16: N = v4 / v15;
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: W = v4.widen() * v14;
-    let v19: N = N::narrow(v18) / v17;
+    let v17: N = v11.powi(3);
+    let v18: N = v4 * v14;
+    let v19: N = v18 / v17;
     let v20: N = v16 + v19;
-    let v21: W = v10.widen() * v20.widen();
-    let v22: N = N::narrow(v21) / N::narrow(v14);
+    let v21: N = v10 * v20;
+    let v22: N = v21 / v14;
     [v9.to_f64(), v22.to_f64()]
+}
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v0 + v6;
+    let v8: N = v1 * v4 * v7;
+    let v9: N = v2 * v6;
+    let v10: N = v8 / v9;
+    let v11: N = v0 - v10;
+    let v12: N = v6.sqrt();
+    let v13: N = v12.powi(3);
+    let v14: N = v2 * v13;
+    let v15: N = v8 / v14;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -800,7 +1255,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -813,7 +1270,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// # Panics
 ///
@@ -833,46 +1292,88 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
     let v10: N = v5 - v1;
     let v11: N = N::new(0.5, 0.0);
-    let v12: W = v3.sqrt();
+    let v12: N = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() - v3;
-    let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v12) * N::narrow(v15);
+    let v14: N = v13 - v3;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
     let v17: N = v11 / v16;
-    let v18: N = N::narrow(v12).powi(3);
-    let v19: W = v11.widen() * v15;
-    let v20: N = N::narrow(v19) / v18;
+    let v18: N = v12.powi(3);
+    let v19: N = v11 * v15;
+    let v20: N = v19 / v18;
     let v21: N = v17 + v20;
-    let v22: W = v10.widen() * v21.widen();
-    let v23: N = N::narrow(v22) / N::narrow(v15);
+    let v22: N = v10 * v21;
+    let v23: N = v22 / v15;
     let v24: N = v10.abs();
     let v25: N = v24.sqrt();
     let v26: N = N::new(-0.5, 0.0);
-    let v27: N = v26 / N::narrow(v8);
+    let v27: N = v26 / v8;
     let v28: N = v27.sqrt();
     let v29: N = v25 * v28;
     [v9.to_f64(), v23.to_f64(), v29.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: W = v5.widen().sqrt();
+    let v7: N = v0 + N::narrow(v6);
+    let v8: N = v1 * v4 * v7;
+    let v9: N = v2 * N::narrow(v6);
+    let v10: N = v8 / v9;
+    let v11: N = v0 - v10;
+    let v12: N = N::new(0.5, 0.0);
+    let v13: N = N::sqrt_of(v6);
+    let v14: N = v13.powi(3);
+    let v15: N = v12 * v4 * v7;
+    let v16: N = v2 * v14;
+    let v17: N = v15 / v16;
+    let v18: N = v4.abs();
+    let v19: N = v18.sqrt();
+    let v20: N = N::new(-0.5, 0.0);
+    let v21: W = v0.widen() - v2.widen() - v6;
+    let v22: N = v20 / N::narrow(v21);
+    let v23: N = v22.sqrt();
+    let v24: N = v19 * v23;
+    [v11.to_f64(), v17.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -880,7 +1381,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -893,7 +1396,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1076,35 +1581,73 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t == 1.0 {
-        return [0.25, f64::NEG_INFINITY];
+    if t < 0.03125 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
-    let v3: W = v1.widen().sqrt();
-    let v4: W = v3.sqrt();
+    let v3: N = v1.sqrt();
+    let v4: N = v3.sqrt();
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v3;
-    let v7: N = N::sqrt_of(v6);
+    let v6: N = v5 - v3;
+    let v7: N = v6.sqrt();
+    let v8: N = v4 * v7;
+    let v9: N = v0 / v8;
+    let v10: N = v4.powi(3);
+    let v11: N = v0 * v7;
+    let v12: N = v11 / v10;
+    let v13: N = -v9;
+    let v14: N = v13 - v12;
+    let v15: N = v14 / v4;
+    [v2.to_f64(), v15.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = v1.sqrt();
+    let v4: W = v3.widen().sqrt();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v3;
+    let v7: N = v6.sqrt();
     let v8: N = N::narrow(v4) * v7;
     let v9: N = v0 / v8;
     let v10: W = v4.powi(3);
     let v11: N = v0 * v7;
     let v12: N = v11 / N::narrow(v10);
     let v13: N = -v9;
-    let v14: W = v13.widen() - v12.widen();
-    let v15: W = v14 / v4;
+    let v14: N = v13 - v12;
+    let v15: N = v14 / N::narrow(v4);
     [v2.to_f64(), v15.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
+    let v5: N = N::new(-0.25, 0.0);
+    let v6: N = v3.sqrt();
+    let v7: N = v1 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v9 * v3;
+    let v11: N = v5 / v10;
+    [v4.to_f64(), v11.to_f64()]
 }
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1112,7 +1655,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1125,38 +1670,192 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.09375, 0.15625, 0.1875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t == 1.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
+    if t < 0.03125 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.0625 {
+        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.09375 {
+        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return reverse_drift_x0_coefficients_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
+    let v2: N = v1.sqrt();
+    let v3: N = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v2;
-    let v6: N = N::sqrt_of(v5);
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v3.powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v8 + v12;
+    let v14: N = v13 / v7;
+    let v15: N = v9 / v7;
+    let v16: N = -v15;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / v3;
+    [v14.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = N::narrow(v3) * v6;
+    let v8: N = v0 / v7;
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.powi(3);
     let v11: N = v9 * v6;
     let v12: N = v11 / N::narrow(v10);
-    let v13: W = v8.widen() + v12.widen();
-    let v14: W = v13 / v7;
+    let v13: N = v8 + v12;
+    let v14: N = v13 / v7;
+    let v15: N = v9 / v7;
+    let v16: N = -v15;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / N::narrow(v3);
+    [v14.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v2.sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v3.powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v8 + v12;
+    let v14: N = v13 / v7;
+    let v15: N = v9 / v7;
+    let v16: N = -v15;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / v3;
+    [v14.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = N::narrow(v3) * v6;
+    let v8: N = v0 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / N::narrow(v10);
+    let v13: N = v8 + v12;
+    let v14: N = v13 / v7;
+    let v15: N = v9 / v7;
+    let v16: N = -v15;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / N::narrow(v3);
+    [v14.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v2.sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v3.powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v8 + v12;
+    let v14: N = v13 / v7;
+    let v15: N = v9 / v7;
+    let v16: N = -v15;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / v3;
+    [v14.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: W = v3 * v6.widen();
+    let v8: N = v0 / N::narrow(v7);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = N::narrow(v3).powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v8 + v12;
+    let v14: N = v13 / N::narrow(v7);
     let v15: N = v9 / N::narrow(v7);
     let v16: N = -v15;
-    let v17: W = v16.widen() - v12.widen();
-    let v18: W = v17 / v3;
+    let v17: N = v16 - v12;
+    let v18: N = v17 / N::narrow(v3);
     [v14.to_f64(), v18.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.1875, 0.0);
+    let v1: N = N::new(0.0625, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v2;
+    let v7: N = v6.sqrt();
+    let v8: N = v5 + v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = N::new(0.25, 0.0);
+    let v11: N = v10 * v7;
+    let v12: N = v9 + v11;
+    let v13: N = v4 * v8;
+    let v14: N = v2 * v6 * v12;
+    let v15: N = v13 / v14;
+    let v16: N = N::new(-0.5, 0.0);
+    let v17: N = v2 / v8;
+    let v18: N = v17.sqrt();
+    let v19: N = v18 * v6;
+    let v20: N = v16 / v19;
+    [v15.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1164,7 +1863,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.09375, 0.15625, 0.1875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1177,7 +1878,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1191,6 +1894,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -1199,20 +1905,46 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = v1 * v4;
     let v6: N = v5 / v3;
     let v7: N = v0 + v6;
-    let v8: W = v3.widen().sqrt();
-    let v9: W = v8.sqrt();
-    let v10: W = v0.widen() - v8;
-    let v11: W = v10.sqrt();
-    let v12: W = v9 * v11;
-    let v13: N = v1 / N::narrow(v12);
-    let v14: N = N::narrow(v9).powi(3);
-    let v15: N = v1 * N::narrow(v11);
+    let v8: N = v3.sqrt();
+    let v9: N = v8.sqrt();
+    let v10: N = v0 - v8;
+    let v11: N = v10.sqrt();
+    let v12: N = v9 * v11;
+    let v13: N = v1 / v12;
+    let v14: N = v9.powi(3);
+    let v15: N = v1 * v11;
     let v16: N = v15 / v14;
     let v17: N = -v13;
     let v18: N = v17 - v16;
-    let v19: W = v4.widen() * v18.widen();
-    let v20: N = N::narrow(v19) / N::narrow(v9);
+    let v19: N = v4 * v18;
+    let v20: N = v19 / v9;
     [v7.to_f64(), v20.to_f64()]
+}
+/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.75, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: N = v0 - v3 - v6;
+    let v8: N = v0 - v2;
+    let v9: N = v7 / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: N = v2 - v5;
+    let v12: N = v8.sqrt();
+    let v13: N = v0 + v12;
+    let v14: N = v2 / v13;
+    let v15: N = v14.sqrt();
+    let v16: N = v10 * v11;
+    let v17: N = v15 * v8;
+    let v18: N = v16 / v17;
+    [v9.to_f64(), v18.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1220,7 +1952,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1233,7 +1967,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// # Panics
 ///
@@ -1253,7 +1989,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1267,41 +2005,211 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v2 * v3;
+    let v5: N = v2.powi(3);
+    let v6: N = v0 * v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::new(1.0, 0.0);
+    let v9: N = v8 - v2;
+    let v10: N = v7 * v1 * v9;
+    let v11: N = v7 * v3 * v9;
+    let v12: N = v4 - v6 + v10 + v11;
+    let v13: N = v1 * v9;
+    let v14: N = v12 / v13;
+    let v15: N = v3 - v1;
+    let v16: N = v2.sqrt();
+    let v17: N = v9.sqrt();
+    let v18: N = v16 * v17;
+    let v19: N = v7 / v18;
+    let v20: N = v16.powi(3);
+    let v21: N = v7 * v17;
+    let v22: N = v21 / v20;
+    let v23: N = -v19;
+    let v24: N = v23 - v22;
+    let v25: N = v15 * v24;
+    let v26: N = v25 / v16;
+    let v27: N = v15.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-0.5, 0.0);
+    let v30: N = v1 - v2;
+    let v31: N = v29 / v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v28 * v32;
+    [v14.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v2 * v3;
+    let v5: N = v2.powi(3);
+    let v6: N = v0 * v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::new(1.0, 0.0);
+    let v9: N = v8 - v2;
+    let v10: N = v7 * v1 * v9;
+    let v11: N = v7 * v3 * v9;
+    let v12: N = v4 - v6 + v10 + v11;
+    let v13: N = v1 * v9;
+    let v14: N = v12 / v13;
+    let v15: N = v3 - v1;
+    let v16: N = v2.sqrt();
+    let v17: N = v9.sqrt();
+    let v18: N = v16 * v17;
+    let v19: N = v7 / v18;
+    let v20: N = v16.powi(3);
+    let v21: N = v7 * v17;
+    let v22: N = v21 / v20;
+    let v23: N = -v19;
+    let v24: N = v23 - v22;
+    let v25: N = v15 * v24;
+    let v26: N = v25 / v16;
+    let v27: N = v15.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-0.5, 0.0);
+    let v30: N = v1 - v2;
+    let v31: N = v29 / v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v28 * v32;
+    [v14.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: N = N::from_f64(t_next);
-    let v4: W = v0.widen() * v2 * v3.widen();
+    let v4: N = v0 * N::narrow(v2) * v3;
     let v5: W = v2.powi(3);
-    let v6: W = v0.widen() * v5;
+    let v6: N = v0 * N::narrow(v5);
     let v7: N = N::new(0.5, 0.0);
     let v8: N = N::new(1.0, 0.0);
     let v9: W = v8.widen() - v2;
-    let v10: W = v7.widen() * v1.widen() * v9;
-    let v11: W = v7.widen() * v3.widen() * v9;
-    let v12: W = v4 - v6 + v10 + v11;
+    let v10: N = v7 * v1 * N::narrow(v9);
+    let v11: N = v7 * v3 * N::narrow(v9);
+    let v12: N = v4 - v6 + v10 + v11;
     let v13: N = v1 * N::narrow(v9);
-    let v14: W = v12 / v13.widen();
+    let v14: N = v12 / v13;
     let v15: N = v3 - v1;
     let v16: W = v2.sqrt();
-    let v17: W = v9.sqrt();
-    let v18: W = v16 * v17;
-    let v19: N = v7 / N::narrow(v18);
+    let v17: N = N::sqrt_of(v9);
+    let v18: N = N::narrow(v16) * v17;
+    let v19: N = v7 / v18;
     let v20: N = N::narrow(v16).powi(3);
-    let v21: N = v7 * N::narrow(v17);
+    let v21: N = v7 * v17;
     let v22: N = v21 / v20;
     let v23: N = -v19;
     let v24: N = v23 - v22;
-    let v25: W = v15.widen() * v24.widen();
-    let v26: N = N::narrow(v25) / N::narrow(v16);
+    let v25: N = v15 * v24;
+    let v26: N = v25 / N::narrow(v16);
     let v27: N = v15.abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-0.5, 0.0);
-    let v30: W = v1.widen() - v2;
-    let v31: N = v29 / N::narrow(v30);
+    let v30: N = v1 - N::narrow(v2);
+    let v31: N = v29 / v30;
     let v32: N = v31.sqrt();
     let v33: N = v28 * v32;
     [v14.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: N = v0.square();
+    let v3: N = v1 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v1 * v0 * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v7 - v0;
+    let v9: N = v8.sqrt();
+    let v10: N = v6 * v0 * v9;
+    let v11: N = v6 * v4 * v9;
+    let v12: N = v6 * v0 * v8;
+    let v13: N = v6 * v4 * v8;
+    let v14: N = v0 - v3 - v5 + v10 - v11 + v12 - v13;
+    let v15: N = v0 * v8;
+    let v16: N = v14 / v15;
+    let v17: N = N::new(-0.5, 0.0);
+    let v18: N = v0 - v4;
+    let v19: N = v7 + v9;
+    let v20: N = v0 / v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v17 * v18;
+    let v23: N = v21 * v8;
+    let v24: N = v22 / v23;
+    let v25: N = v18.abs();
+    let v26: N = v25.sqrt();
+    let v27: N = v7 - v0 - v9;
+    let v28: N = v17 / v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v26 * v29;
+    [v16.to_f64(), v24.to_f64(), v30.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: N = v0.square();
+    let v3: N = v1 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v1 * v0 * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v7 - v0;
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v6.widen() * v0.widen() * v9;
+    let v11: W = v6.widen() * v4.widen() * v9;
+    let v12: W = v6.widen() * v0.widen() * v8.widen();
+    let v13: W = v6.widen() * v4.widen() * v8.widen();
+    let v14: W = v0.widen() - v3.widen() - v5.widen() + v10 - v11 + v12 - v13;
+    let v15: N = v0 * v8;
+    let v16: N = N::narrow(v14) / v15;
+    let v17: N = N::new(-0.5, 0.0);
+    let v18: N = v0 - v4;
+    let v19: N = v7 + N::narrow(v9);
+    let v20: N = v0 / v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v17 * v18;
+    let v23: N = v21 * v8;
+    let v24: N = v22 / v23;
+    let v25: N = v18.abs();
+    let v26: N = v25.sqrt();
+    let v27: W = v7.widen() - v0.widen() - v9;
+    let v28: N = v17 / N::narrow(v27);
+    let v29: N = v28.sqrt();
+    let v30: N = v26 * v29;
+    [v16.to_f64(), v24.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1309,7 +2217,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1322,7 +2232,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// # Panics
 ///
@@ -1533,21 +2445,40 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
+}
+/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1555,7 +2486,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1620,6 +2553,8 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1628,6 +2563,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -1651,6 +2589,34 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v16 * v19;
     [v9.to_f64(), v13.to_f64(), v20.to_f64()]
 }
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: N = v2 - v3 - v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v10 * v5;
+    let v12: N = v10 * v1;
+    let v13: N = v11 - v12;
+    let v14: N = v5 - v1;
+    let v15: N = v14.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(-0.5, 0.0);
+    let v18: N = v17 / v8;
+    let v19: N = v18.sqrt();
+    let v20: N = v16 * v19;
+    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
+}
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -1658,6 +2624,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1671,6 +2639,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -1697,7 +2667,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1734,6 +2706,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1750,20 +2725,54 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: W = v12.sqrt();
     let v14: W = v5.sqrt();
     let v15: W = v14.powi(3);
-    let v16: W = v0.widen() * v13;
-    let v17: W = v16 / v15;
-    let v18: W = v11.widen() + v17;
-    let v19: W = v14 * v8;
-    let v20: N = v0 / N::narrow(v19);
-    let v21: W = v0.widen() * v8;
-    let v22: N = N::narrow(v21) / N::narrow(v15);
-    let v23: W = v20.widen() + v22.widen();
-    let v24: W = v18 / v23;
+    let v16: N = v0 * N::narrow(v13);
+    let v17: N = v16 / N::narrow(v15);
+    let v18: N = v11 + v17;
+    let v19: N = N::narrow(v14) * N::narrow(v8);
+    let v20: N = v0 / v19;
+    let v21: N = v0 * N::narrow(v8);
+    let v22: N = v21 / N::narrow(v15);
+    let v23: N = v20 + v22;
+    let v24: N = v18 / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
     let v27: W = v25 - v26;
-    let v28: W = v27 / v23;
+    let v28: N = N::narrow(v27) / v23;
     [v24.to_f64(), v28.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(4.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v2;
+    let v5: W = v4.widen().sqrt();
+    let v6: W = v3.widen() + v5;
+    let v7: W = v2.widen() / v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: N = v3 - v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v3.widen() + v11;
+    let v13: W = v9.widen() / v12;
+    let v14: W = v13.sqrt();
+    let v15: N = v1 * N::narrow(v8) * N::narrow(v14) * N::narrow(v5);
+    let v16: W = v5.sqrt();
+    let v17: N = N::narrow(v16).powi(3);
+    let v18: W = v11.sqrt();
+    let v19: N = v1 * v17 * N::narrow(v18);
+    let v20: N = v15 + v19;
+    let v21: N = v0 * v20;
+    let v22: N = v21 / N::narrow(v5);
+    let v23: W = v8 * v18;
+    let v24: W = v14 * v16;
+    let v25: W = v23 - v24;
+    let v26: N = v0 * N::narrow(v8) * v17 * N::narrow(v25);
+    [v22.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1771,7 +2780,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1784,7 +2795,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1804,7 +2817,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1841,6 +2856,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1857,20 +2875,54 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: W = v12.sqrt();
     let v14: W = v5.sqrt();
     let v15: W = v14.powi(3);
-    let v16: W = v0.widen() * v13;
-    let v17: W = v16 / v15;
-    let v18: W = v11.widen() + v17;
-    let v19: W = v14 * v8;
-    let v20: N = v0 / N::narrow(v19);
-    let v21: W = v0.widen() * v8;
-    let v22: N = N::narrow(v21) / N::narrow(v15);
-    let v23: W = v20.widen() + v22.widen();
-    let v24: W = v18 / v23;
+    let v16: N = v0 * N::narrow(v13);
+    let v17: N = v16 / N::narrow(v15);
+    let v18: N = v11 + v17;
+    let v19: N = N::narrow(v14) * N::narrow(v8);
+    let v20: N = v0 / v19;
+    let v21: N = v0 * N::narrow(v8);
+    let v22: N = v21 / N::narrow(v15);
+    let v23: N = v20 + v22;
+    let v24: N = v18 / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
     let v27: W = v25 - v26;
-    let v28: W = v27 / v23;
+    let v28: N = N::narrow(v27) / v23;
     [v24.to_f64(), v28.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(4.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v2;
+    let v5: W = v4.widen().sqrt();
+    let v6: W = v3.widen() + v5;
+    let v7: W = v2.widen() / v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: N = v3 - v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v3.widen() + v11;
+    let v13: W = v9.widen() / v12;
+    let v14: W = v13.sqrt();
+    let v15: N = v1 * N::narrow(v8) * N::narrow(v14) * N::narrow(v5);
+    let v16: W = v5.sqrt();
+    let v17: N = N::narrow(v16).powi(3);
+    let v18: W = v11.sqrt();
+    let v19: N = v1 * v17 * N::narrow(v18);
+    let v20: N = v15 + v19;
+    let v21: N = v0 * v20;
+    let v22: N = v21 / N::narrow(v5);
+    let v23: W = v8 * v18;
+    let v24: W = v14 * v16;
+    let v25: W = v23 - v24;
+    let v26: N = v0 * N::narrow(v8) * v17 * N::narrow(v25);
+    [v22.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1878,7 +2930,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1891,7 +2945,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1911,19 +2967,24 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: N = N::sqrt_of(v2);
+    let v2: N = v1.sqrt();
+    let v3: N = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v2;
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
     let v7: N = v3 * v6;
     let v8: N = v0 / v7;
     let v9: N = v3.powi(3);
@@ -1932,13 +2993,31 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v12: N = v8 + v11;
     [v12.to_f64()]
 }
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v3.sqrt();
+    let v5: N = v2 + v4;
+    let v6: N = v1 / v5;
+    let v7: N = v6.sqrt();
+    let v8: N = v4.sqrt();
+    let v9: N = v8.powi(3);
+    let v10: N = v7 * v9;
+    let v11: N = v0 / v10;
+    [v11.to_f64()]
+}
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -1952,25 +3031,30 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen().sqrt();
-    let v4: W = v1.widen() - v3;
-    let v5: N = N::sqrt_of(v4);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 - v3;
+    let v5: N = v4.sqrt();
     let v6: N = v0 * v5;
-    let v7: N = v6 / N::narrow(v3);
+    let v7: N = v6 / v3;
     let v8: N = v0 / v5;
     let v9: N = v7 + v8;
     let v10: N = v9 / v5;
     let v11: N = N::new(0.5, 0.0);
-    let v12: N = N::sqrt_of(v3);
+    let v12: N = v3.sqrt();
     let v13: N = v12 * v5;
     let v14: N = v11 / v13;
     let v15: N = v12.powi(3);
@@ -1979,13 +3063,35 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v18: N = v14 + v17;
     [v10.to_f64(), v18.to_f64()]
 }
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v2 / v5;
+    let v11: N = v10.sqrt();
+    let v12: N = v4.sqrt();
+    let v13: N = v12.powi(3);
+    let v14: N = v11 * v13;
+    let v15: N = v9 / v14;
+    [v8.to_f64(), v15.to_f64()]
+}
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -1998,7 +3104,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2009,15 +3117,18 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: N = v1 - v2;
     let v4: N = N::new(0.25, 0.0);
-    let v5: W = v2.widen().sqrt();
-    let v6: N = N::sqrt_of(v5);
-    let v7: W = v0.widen() - v5;
-    let v8: N = N::sqrt_of(v7);
+    let v5: N = v2.sqrt();
+    let v6: N = v5.sqrt();
+    let v7: N = v0 - v5;
+    let v8: N = v7.sqrt();
     let v9: N = v6 * v8;
     let v10: N = v4 / v9;
     let v11: N = v6.powi(3);
@@ -2027,13 +3138,87 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v15: N = v3 * v14;
     [v0.to_f64(), v15.to_f64()]
 }
+/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.4375 {
+        return euler_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.46875 {
+        return euler_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v0 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v6.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: N = v1 * v4;
+    let v13: N = v9 * v11;
+    let v14: N = v12 / v13;
+    [v0.to_f64(), v14.to_f64()]
+}
+/// [`euler_step_v_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v0 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v6.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: N = v1 * v4;
+    let v13: N = v9 * v11;
+    let v14: N = v12 / v13;
+    [v0.to_f64(), v14.to_f64()]
+}
+/// [`euler_step_v_coefficients_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = v0 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: W = v6.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: N = v1 * v4;
+    let v13: N = v9 * N::narrow(v11);
+    let v14: N = v12 / v13;
+    [v0.to_f64(), v14.to_f64()]
+}
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2046,7 +3231,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
 ///
 /// # Panics
 ///
@@ -2066,48 +3253,143 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::from_f64(t_next);
-    let v4: W = v0.widen() * v2 * v3.widen();
-    let v5: W = v2.powi(3);
-    let v6: W = v0.widen() * v5;
+    let v4: N = v0 * v2 * v3;
+    let v5: N = v2.powi(3);
+    let v6: N = v0 * v5;
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v2;
-    let v9: W = v2 * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
-    let v11: W = v0.widen() * v3.widen() * v8;
-    let v12: W = v4 - v6 + v9 - v10 + v11;
-    let v13: N = N::narrow(v12) / N::narrow(v9);
+    let v8: N = v7 - v2;
+    let v9: N = v2 * v8;
+    let v10: N = v0 * v1 * v8;
+    let v11: N = v0 * v3 * v8;
+    let v12: N = v4 - v6 + v9 - v10 + v11;
+    let v13: N = v12 / v9;
     let v14: N = v3 - v1;
     let v15: N = N::new(0.5, 0.0);
-    let v16: N = N::sqrt_of(v2);
-    let v17: N = N::sqrt_of(v8);
+    let v16: N = v2.sqrt();
+    let v17: N = v8.sqrt();
     let v18: N = v16 * v17;
     let v19: N = v15 / v18;
-    let v20: W = v16.widen().powi(3);
+    let v20: N = v16.powi(3);
     let v21: N = v15 * v17;
-    let v22: N = v21 / N::narrow(v20);
-    let v23: W = v19.widen() + v22.widen();
-    let v24: N = v14 * N::narrow(v23);
+    let v22: N = v21 / v20;
+    let v23: N = v19 + v22;
+    let v24: N = v14 * v23;
     let v25: N = v14.abs();
     let v26: N = v25.sqrt();
     let v27: N = N::new(-0.5, 0.0);
-    let v28: W = v1.widen() - v2;
-    let v29: N = v27 / N::narrow(v28);
+    let v28: N = v1 - v2;
+    let v29: N = v27 / v28;
     let v30: N = v29.sqrt();
-    let v31: W = v26.widen() * v30.widen();
+    let v31: N = v26 * v30;
     [v13.to_f64(), v24.to_f64(), v31.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v0 * v1 * v4;
+    let v6: N = N::new(1.25, 0.0);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v7 - v1;
+    let v9: N = v8.sqrt();
+    let v10: N = v6 * v1 * v9;
+    let v11: N = v0 * v4 * v9;
+    let v12: N = v0 * v1 * v8;
+    let v13: N = v0 * v4 * v8;
+    let v14: N = v3 - v5 + v10 - v11 + v12 - v13;
+    let v15: N = v1 * v9;
+    let v16: N = v14 / v15;
+    let v17: N = N::new(0.5, 0.0);
+    let v18: N = v1 - v4;
+    let v19: N = v7 + v9;
+    let v20: N = v1 / v19;
+    let v21: N = v20.sqrt();
+    let v22: W = v9.widen().sqrt();
+    let v23: W = v22.powi(3);
+    let v24: N = v17 * v18;
+    let v25: N = v21 * N::narrow(v23);
+    let v26: N = v24 / v25;
+    let v27: N = v18.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-0.5, 0.0);
+    let v30: N = v7 - v1 - v9;
+    let v31: N = v29 / v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v28 * v32;
+    [v16.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v0 * v1 * v4;
+    let v6: N = N::new(1.25, 0.0);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v7 - v1;
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v6.widen() * v1.widen() * v9;
+    let v11: W = v0.widen() * v4.widen() * v9;
+    let v12: N = v0 * v1 * v8;
+    let v13: W = v0.widen() * v4.widen() * v8.widen();
+    let v14: W = v3.widen() - v5.widen() + v10 - v11 + v12.widen() - v13;
+    let v15: N = v1 * N::narrow(v9);
+    let v16: N = N::narrow(v14) / v15;
+    let v17: N = N::new(0.5, 0.0);
+    let v18: N = v1 - v4;
+    let v19: N = v7 + N::narrow(v9);
+    let v20: N = v1 / v19;
+    let v21: N = v20.sqrt();
+    let v22: N = N::sqrt_of(v9);
+    let v23: N = v22.powi(3);
+    let v24: N = v17 * v18;
+    let v25: N = v21 * v23;
+    let v26: N = v24 / v25;
+    let v27: N = v18.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-0.5, 0.0);
+    let v30: W = v7.widen() - v1.widen() - v9;
+    let v31: N = v29 / N::narrow(v30);
+    let v32: N = v31.sqrt();
+    let v33: N = v28 * v32;
+    [v16.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2115,7 +3397,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2128,7 +3412,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// # Panics
 ///
@@ -2155,7 +3441,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2193,8 +3479,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v8.sqrt();
     let v10: W = v7.widen() - v4;
     let v11: W = v10.sqrt();
-    let v12: W = v9 * v11;
-    let v13: W = v6.widen() + v12;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: N = v6 + v12;
     let v14: W = v5 * v9;
     let v15: W = v2 * v11;
     let v16: W = v14 - v15;
@@ -2206,7 +3492,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2219,7 +3505,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2239,7 +3525,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2277,8 +3563,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v8.sqrt();
     let v10: W = v7.widen() - v4;
     let v11: W = v10.sqrt();
-    let v12: W = v9 * v11;
-    let v13: W = v6.widen() + v12;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: N = v6 + v12;
     let v14: W = v5 * v9;
     let v15: W = v2 * v11;
     let v16: W = v14 - v15;
@@ -2290,7 +3576,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2303,7 +3589,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -129,19 +129,54 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1 - t}{t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
+    if t < 0.4375 {
+        return lambda_in_cell0::<N, W>(t);
     }
+    if t < 0.5 {
+        return lambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2 / v1;
+    let v4: N = v3.ln();
+    v4.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2 / v1;
+    let v4: N = v3.ln();
+    v4.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
     let v3: W = v2 / v1.widen();
+    let v4: N = N::ln_of(v3);
+    v4.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: W = v2.widen() / v1.widen();
     let v4: N = N::ln_of(v3);
     v4.to_f64()
 }
@@ -171,20 +206,61 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1 - t}{t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
+    if t < 0.4375 {
+        return log_snr_in_cell0::<N, W>(t);
     }
+    if t < 0.5 {
+        return log_snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return log_snr_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3 / v2;
+    let v5: N = v4.ln();
+    let v6: N = v0 * v5;
+    v6.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3 / v2;
+    let v5: N = v4.ln();
+    let v6: N = v0 * v5;
+    v6.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
     let v4: W = v3 / v2.widen();
+    let v5: N = N::ln_of(v4);
+    let v6: N = v0 * v5;
+    v6.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() / v2.widen();
     let v5: N = N::ln_of(v4);
     let v6: N = v0 * v5;
     v6.to_f64()
@@ -459,7 +535,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -482,7 +558,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() - v3.widen();
-    let v5: W = v2 / v4;
+    let v5: N = N::narrow(v2) / N::narrow(v4);
     let v6: W = v3.widen().square();
     let v7: W = v6 * v2;
     let v8: W = v3.widen() * v1.widen() * v4;
@@ -496,7 +572,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -509,7 +585,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -529,7 +605,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -552,7 +628,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() - v3.widen();
-    let v5: W = v2 / v4;
+    let v5: N = N::narrow(v2) / N::narrow(v4);
     let v6: W = v3.widen().square();
     let v7: W = v6 * v2;
     let v8: W = v3.widen() * v1.widen() * v4;
@@ -566,7 +642,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -579,7 +655,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -797,7 +873,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -815,6 +893,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = v2 / v4;
+    let v6: N = v1 * v4;
+    let v7: N = v3 * v2;
+    let v8: N = v6 - v7;
+    let v9: N = v8 / v4;
+    [v5.to_f64(), v9.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -827,13 +928,52 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = v8 / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
 }
+/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.0625 {
+        return ddim_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v1;
+    let v7: N = v0 * v6;
+    let v8: N = v5 - v7;
+    let v9: N = v8 / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: N = v3 - v1;
+    let v7: W = v0.widen() * v6.widen();
+    let v8: W = v5 - v7;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
 /// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -846,7 +986,9 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 ///
 /// # Panics
 ///
@@ -866,7 +1008,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -884,6 +1028,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = v2 / v4;
+    let v6: N = v1 * v4;
+    let v7: N = v3 * v2;
+    let v8: N = v6 - v7;
+    let v9: N = v8 / v4;
+    [v5.to_f64(), v9.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -896,13 +1063,52 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = v8 / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
 }
+/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.0625 {
+        return dpm1_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v1;
+    let v7: N = v0 * v6;
+    let v8: N = v5 - v7;
+    let v9: N = v8 / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: N = v3 - v1;
+    let v7: W = v0.widen() * v6.widen();
+    let v8: W = v5 - v7;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
 /// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -915,7 +1121,9 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 ///
 /// # Panics
 ///
@@ -1146,7 +1354,9 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1163,16 +1373,56 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: W = W::from_f64(t_next);
-    let v1: W = W::from_f64(t);
-    let v2: W = v0 / v1;
-    let v3: W = W::new(1.0, 0.0);
-    let v4: W = v3 - v0;
-    let v5: W = v1 * v4;
-    let v6: W = v3 - v1;
-    let v7: W = v0 * v6;
+    if t < 0.5 {
+        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: N = v3 - v1;
+    let v7: W = v0.widen() * v6.widen();
     let v8: W = v5 - v7;
-    let v9: W = v8 / v1;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v0.widen();
+    let v5: W = v1.widen() * v4;
+    let v6: W = v3.widen() - v1.widen();
+    let v7: W = v0.widen() * v6;
+    let v8: W = v5 - v7;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v1;
+    let v7: N = v0 * v6;
+    let v8: N = v5 - v7;
+    let v9: N = v8 / v1;
     [v2.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1181,7 +1431,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1194,7 +1446,9 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 ///
 /// # Panics
 ///
@@ -1214,7 +1468,9 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1231,16 +1487,56 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: W = W::from_f64(t_next);
-    let v1: W = W::from_f64(t);
-    let v2: W = v0 / v1;
-    let v3: W = W::new(1.0, 0.0);
-    let v4: W = v3 - v0;
-    let v5: W = v1 * v4;
-    let v6: W = v3 - v1;
-    let v7: W = v0 * v6;
+    if t < 0.5 {
+        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: N = v3 - v1;
+    let v7: W = v0.widen() * v6.widen();
     let v8: W = v5 - v7;
-    let v9: W = v8 / v1;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v0.widen();
+    let v5: W = v1.widen() * v4;
+    let v6: W = v3.widen() - v1.widen();
+    let v7: W = v0.widen() * v6;
+    let v8: W = v5 - v7;
+    let v9: N = N::narrow(v8) / v1;
+    [v2.to_f64(), v9.to_f64()]
+}
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v1;
+    let v7: N = v0 * v6;
+    let v8: N = v5 - v7;
+    let v9: N = v8 / v1;
     [v2.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1249,7 +1545,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1262,7 +1560,9 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
 ///
 /// # Panics
 ///
@@ -1470,7 +1770,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1488,6 +1790,27 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 - v2;
+    let v4: N = v1 * v3;
+    let v5: N = v0 - v1;
+    let v6: N = v2 * v5;
+    let v7: N = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1498,13 +1821,48 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: N = N::narrow(v4) - N::narrow(v6);
     [v0.to_f64(), v7.to_f64()]
 }
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.0625 {
+        return ddim_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v0 - v2;
+    let v4: N = v1 * v3;
+    let v5: N = v0 - v1;
+    let v6: N = v2 * v5;
+    let v7: N = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
+/// [`ddim_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v0 - v2;
+    let v4: W = v1.widen() * v3.widen();
+    let v5: N = v0 - v1;
+    let v6: W = v2.widen() * v5.widen();
+    let v7: W = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
 /// `ddim_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1517,7 +1875,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 ///
 /// # Panics
 ///
@@ -1537,7 +1897,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1555,6 +1917,27 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 - v2;
+    let v4: N = v1 * v3;
+    let v5: N = v0 - v1;
+    let v6: N = v2 * v5;
+    let v7: N = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1565,13 +1948,48 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: N = N::narrow(v4) - N::narrow(v6);
     [v0.to_f64(), v7.to_f64()]
 }
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.0625 {
+        return dpm1_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v0 - v2;
+    let v4: N = v1 * v3;
+    let v5: N = v0 - v1;
+    let v6: N = v2 * v5;
+    let v7: N = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v0 - v2;
+    let v4: W = v1.widen() * v3.widen();
+    let v5: N = v0 - v1;
+    let v6: W = v2.widen() * v5.widen();
+    let v7: W = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
+}
 /// `dpm1_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1584,7 +2002,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
 ///
 /// # Panics
 ///
