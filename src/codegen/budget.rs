@@ -340,8 +340,8 @@ const DENSE: usize = 96;
 /// More rows for the search, between the reference rows: `DENSE` times log-uniform in
 /// [2^-24, 1/2], as many at the same distances from 1, as many uniform in (0, 1) and as
 /// many log-uniform in [1e-300, 2^-24] (where the emitted code falls back to `Xd`, unless
-/// the form meets its budget there without); steps to `3t/4` and small steps
-/// ([`rows_at`]). Their reference
+/// the form meets its budget there without); steps to `3t/4`, small steps and final
+/// steps ([`rows_at`]). Their reference
 /// is the stable program itself run in `Xd` (about 106 bits, no cancellation left to
 /// lose them: the certified rows check that), a scalar's value or each coefficient alone.
 fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
@@ -358,14 +358,15 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
     rows_at(f, &ts, bound)
 }
 
-/// Rows of `f` at the times `ts` (steps to `3t/4` and, as a sampler of a thousand steps
-/// takes them, to `t (1 - 2^-10)`, where a difference of the two times' values cancels
-/// most), their reference the stable program itself run in `Xd` (see [`dense_rows`]).
+/// Rows of `f` at the times `ts` (steps to `3t/4`, to `t (1 - 2^-10)` as a sampler of
+/// a thousand steps takes them, where a difference of the two times' values cancels
+/// most, and the final step to 0), their reference the stable program itself run in `Xd` (see [`dense_rows`]).
 fn rows_at(f: &Function, ts: &[f64], bound: f64) -> Vec<Row> {
     let step = matches!(&f.shape, Shape::Field { times, .. } if times.len() == 2);
     let mut at: Vec<(f64, f64)> = ts.iter().map(|&t| (t, 0.75 * t)).collect();
     if step {
         at.extend(ts.iter().map(|&t| (t, t - t / 1024.0)));
+        at.extend(ts.iter().map(|&t| (t, 0.0)));
     }
     let mut rows = Vec::new();
     for (t, t_next) in at {
@@ -415,7 +416,7 @@ fn rows_at(f: &Function, ts: &[f64], bound: f64) -> Vec<Row> {
 /// The deepest [`bisect`] goes: cells down to 1/16 of [0, 1].
 const CELL_DEPTH: u32 = 4;
 
-/// The rows [`bisect`] adds in every cell it searches, uniform in it.
+/// The rows [`bisect`] adds in every cell it searches, spread over it.
 const CELL_ROWS: usize = 16;
 
 /// Gives `f` cells ([`Function::cells`]) where that lowers its cost over `t` in [0, top]:
@@ -467,8 +468,10 @@ fn bisect(
         let inside = |t: f64| t >= a && (t < b || b == top);
         let mut sub = rows.clone();
         sub.rows.retain(|r| inside(row_time(f, r)));
-        let ts: Vec<f64> = (0..CELL_ROWS)
-            .map(|k| a + (b - a) * (k as f64 + 0.5) / CELL_ROWS as f64)
+        // Spread by a Weyl sequence, not at (k + 1/2)/n: cell bounds are dyadic, and
+        // times of a few bits make products such as 20 t exact, hiding their rounding.
+        let ts: Vec<f64> = (1..=CELL_ROWS)
+            .map(|k| a + (b - a) * (k as f64 * 0.618_033_988_749_894_8).fract())
             .collect();
         let target = rows.budget;
         sub.rows
