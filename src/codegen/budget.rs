@@ -31,8 +31,14 @@ use super::accuracy::{Accuracy, Form, LEAST_ULPS};
 use super::check;
 use super::lower::Op;
 use super::measure::{Case, Report, Row, compare};
+use super::rounding;
 use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
 use super::{Function, GuardBody, Shape, UPPER_FROM};
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The values the body of `f` returns with its arguments bound by `env` when it runs with
 /// narrow type `N` and wide type `W`, the operations `wide` marks wide: a guard's (all
@@ -56,18 +62,24 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
     {
         return body::<N, W>(up, &up.wide, &reflected_env(f, env));
     }
-    let wide = match env.iter().find(|(n, _)| *n == "t") {
+    let wide = cell_wide(f, wide, env);
+    let vs = f.program.run_mixed::<N, W>(env, wide);
+    match &f.shape {
+        Shape::Scalar { out } => vec![vs[*out].to_f64()],
+        Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
+    }
+}
+
+/// The operations in double-double where `env` puts `t`: its cell's ([`Function::cells`])
+/// or else `wide`.
+fn cell_wide<'a>(f: &'a Function, wide: &'a [bool], env: &[(&str, f64)]) -> &'a [bool] {
+    match env.iter().find(|(n, _)| *n == "t") {
         Some(&(_, t)) => f
             .cells
             .iter()
             .find(|(b, _)| t < *b)
             .map_or(wide, |c| c.1.as_slice()),
         None => wide,
-    };
-    let vs = f.program.run_mixed::<N, W>(env, wide);
-    match &f.shape {
-        Shape::Scalar { out } => vec![vs[*out].to_f64()],
-        Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
     }
 }
 
@@ -110,20 +122,20 @@ pub fn outputs(f: &Function, wide: &[bool], fallback: bool, env: &[(&str, f64)])
         return body::<f64, f64>(f, &[], env);
     }
     let first = body::<f64, Dd>(f, wide, env);
-    if !fallback {
-        return first;
-    }
-    // An upper regime's caller tests its own times, `1 - s`.
-    let times: Vec<f64> = env
-        .iter()
-        .filter(|(n, _)| *n == "t" || *n == "t_next")
-        .map(|p| if f.reflected { 1.0 - p.1 } else { p.1 })
-        .collect();
-    if ordinary(&times, &first) {
+    if !fallback || ordinary(&times_of(f, env), &first) {
         first
     } else {
         body::<Xd, Xd>(f, &[], env)
     }
+}
+
+/// The times `env` binds, as the emitted wrapper tests them: an upper regime's caller
+/// tests its own times, `1 - s`.
+fn times_of(f: &Function, env: &[(&str, f64)]) -> Vec<f64> {
+    env.iter()
+        .filter(|(n, _)| *n == "t" || *n == "t_next")
+        .map(|p| if f.reflected { 1.0 - p.1 } else { p.1 })
+        .collect()
 }
 
 /// The arguments of a reference row bound to the names of `f`'s parameters (its inputs,
@@ -145,7 +157,11 @@ fn bind<'a>(f: &'a Function, args: &[f64]) -> Vec<(&'a str, f64)> {
 /// from the left.
 pub fn value(f: &Function, wide: &[bool], fallback: bool, args: &[f64]) -> f64 {
     let env = bind(f, args);
-    let cs = outputs(f, wide, fallback, &env);
+    combine(f, &env, &outputs(f, wide, fallback, &env))
+}
+
+/// A scalar's value, or a field's coefficients `cs` combined with its inputs in `env`.
+fn combine(f: &Function, env: &[(&str, f64)], cs: &[f64]) -> f64 {
     match &f.shape {
         Shape::Scalar { .. } => cs[0],
         Shape::Field { coeffs, .. } => {
@@ -177,25 +193,107 @@ fn measured(f: &Function, wide: &[bool], fallback: bool, case: &Case) -> Report 
     compare(std::slice::from_ref(&case), &[got]).remove(0)
 }
 
-/// How much error each operation of `f`'s program causes at `args` when it alone runs in
-/// f64 and every other in double-double, in ulps of the outputs (the largest over them):
-/// a first-order error analysis by perturbation, one run per operation.
+/// How much error each operation of `f`'s program can cause at `args` when it alone runs
+/// in f64 and every other in double-double, in ulps of the outputs (the largest over
+/// them): a first-order bound by sensitivity ([`rounding`]), which does not depend on how
+/// lucky one sample's rounding is.
 fn contributions(f: &Function, args: &[f64]) -> Vec<f64> {
     let env = bind(f, args);
-    let n = f.program.ops.len();
-    let mut wide = vec![true; n];
-    let exact = body::<f64, Dd>(f, &wide, &env);
-    (0..n)
-        .map(|i| {
-            wide[i] = false;
-            let got = body::<f64, Dd>(f, &wide, &env);
-            wide[i] = true;
-            got.iter()
-                .zip(&exact)
-                .map(|(&g, &e)| check::ulps(g, e))
-                .fold(0.0, f64::max)
-        })
-        .collect()
+    if guarded(f, &env) {
+        return vec![0.0; f.program.ops.len()];
+    }
+    table(f, &env).blame()
+}
+
+/// Whether a guard of `f` takes over at `env` (it fixes every time `env` binds).
+fn guarded(f: &Function, env: &[(&str, f64)]) -> bool {
+    let bound = |name: &str, v: f64| env.iter().any(|(n, w)| *n == name && *w == v);
+    f.guards
+        .iter()
+        .any(|g| g.at.iter().all(|(name, v)| bound(name, *v)))
+}
+
+/// The variables of `f`'s program that it returns: one for a scalar function, the
+/// coefficients for a field.
+fn outputs_of(f: &Function) -> Vec<usize> {
+    match &f.shape {
+        Shape::Scalar { out } => vec![*out],
+        Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| *v).collect(),
+    }
+}
+
+/// A program (by the address and length of its operations, stable while [`choose`]
+/// works on one function) and a point.
+type TableKey = (usize, usize, Vec<u64>);
+
+thread_local! {
+    /// The rounding-error models [`table`] has built for the function [`choose`] is on:
+    /// they do not depend on which operations are wide, and the search asks for the same
+    /// rows again and again.
+    static TABLES: RefCell<FxHashMap<TableKey, Rc<rounding::Table>>> =
+        RefCell::new(FxHashMap::default());
+}
+
+/// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
+fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
+    let key = (
+        f.program.ops.as_ptr() as usize,
+        f.program.ops.len(),
+        env.iter().map(|p| p.1.to_bits()).collect(),
+    );
+    TABLES.with(|tables| {
+        Rc::clone(
+            tables
+                .borrow_mut()
+                .entry(key)
+                .or_insert_with(|| Rc::new(rounding::Table::new(&f.program, env, &outputs_of(f)))),
+        )
+    })
+}
+
+/// A first-order bound on the rounding error of each output of `f`'s body at `env` with
+/// the operations `wide` marks in double-double, in ulps ([`rounding`]; 0 where a guard
+/// returns a constant, or where the bound is not finite and the measured error alone
+/// counts), dispatched to the upper regime and the cells as [`body`] is.
+fn bound(f: &Function, wide: &[bool], env: &[(&str, f64)]) -> Vec<f64> {
+    let outs = outputs_of(f).len();
+    if guarded(f, env) {
+        return vec![0.0; outs];
+    }
+    if let Some(up) = &f.upper
+        && in_upper(f, env)
+    {
+        return bound(up, &up.wide, &reflected_env(f, env));
+    }
+    let wide = cell_wide(f, wide, env);
+    let table = table(f, env);
+    (0..outs).map(|k| table.bound(k, wide)).collect()
+}
+
+/// The bound of [`bound`] on the error of `f` at `env`, where its body computed the
+/// outputs `first` (ordinary ones: no `Xd` fallback): in ulps for a scalar or a lone
+/// coefficient (`scale == 0`), else in ulps of `scale`.
+fn bound_at(f: &Function, wide: &[bool], env: &[(&str, f64)], first: &[f64], scale: f64) -> f64 {
+    let bs = bound(f, wide, env);
+    match &f.shape {
+        Shape::Scalar { .. } => bs[0],
+        Shape::Field { coeffs, .. } => {
+            let input = |name: &str| env.iter().find(|(n, _)| *n == name).map_or(0.0, |p| p.1);
+            let terms = coeffs.iter().zip(bs.iter().zip(first));
+            if scale == 0.0 {
+                // One input is 1 and the others 0: the coefficient's own ulps.
+                terms
+                    .filter(|((name, _), _)| input(name) != 0.0)
+                    .map(|(_, (&b, _))| b)
+                    .fold(0.0, f64::max)
+            } else {
+                terms
+                    .map(|((name, _), (&b, &c))| (input(name) * b * check::ulp(c)).abs())
+                    .sum::<f64>()
+                    / check::ulp(scale)
+            }
+        }
+    }
 }
 
 /// What running an operation in double-double costs, relative to a double-double sum or
@@ -224,7 +322,7 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     // A long program gets the two ends of the search only: a round costs one run of the
     // program per operation.
     if n > SEARCH_OPS {
-        return all(worst_miss(f, &all(false), case).is_some());
+        return all(!meets(f, &all(false), case));
     }
     let mut wide = all(false);
     for round in 0..MAX_ROUNDS {
@@ -281,7 +379,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
     };
     for i in by_cost(&wide, &expensive) {
         wide[i] = false;
-        if worst_miss(f, &wide, case).is_none() {
+        if meets(f, &wide, case) {
             continue;
         }
         let mut arithmetic = wide.clone();
@@ -290,7 +388,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
                 arithmetic[j] = true;
             }
         }
-        if worst_miss(f, &arithmetic, case).is_none() {
+        if meets(f, &arithmetic, case) {
             wide = arithmetic;
         } else {
             wide[i] = true;
@@ -298,7 +396,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
     }
     for i in by_cost(&wide, &|op| !expensive(op)) {
         wide[i] = false;
-        if worst_miss(f, &wide, case).is_some() {
+        if !meets(f, &wide, case) {
             wide[i] = true;
         }
     }
@@ -306,18 +404,50 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
 }
 
 /// The arguments of the row of `case` that `f` (with the operations `wide` marks in
-/// double-double, and the `Xd` fallback) misses by the largest factor of its bound; None
-/// when it meets every row.
+/// double-double, and the `Xd` fallback) misses by the largest factor of its bound
+/// ([`miss`]); None when it meets every row.
 fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
     case.rows
         .iter()
-        .map(|r| {
-            let got = value(f, wide, true, &r.args);
-            (r, check::error(got, r.want, r.scale) / r.bound)
-        })
+        .map(|r| (r, miss(f, wide, r)))
         .filter(|(_, q)| q.is_nan() || *q > 1.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(r, _)| r.args.clone())
+}
+
+/// Whether `f` (as for [`worst_miss`]) meets every row of `case`; it stops at the first
+/// miss.
+fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
+    case.rows.iter().all(|r| miss(f, wide, r) <= 1.0)
+}
+
+/// The error of `f` at row `r` with the operations `wide` marks in double-double (and the
+/// `Xd` fallback) as a share of the row's bound: the larger of the error measured and the
+/// first-order bound ([`bound_at`]; none where the fallback takes over).
+fn miss(f: &Function, wide: &[bool], r: &Row) -> f64 {
+    let env = bind(f, &r.args);
+    if f.form == Form::Naive {
+        let got = combine(f, &env, &body::<f64, f64>(f, &[], &env));
+        return check::error(got, r.want, r.scale) / r.bound;
+    }
+    let first = body::<f64, Dd>(f, wide, &env);
+    let ordinary = ordinary(&times_of(f, &env), &first);
+    let got = if ordinary {
+        combine(f, &env, &first)
+    } else {
+        combine(f, &env, &body::<Xd, Xd>(f, &[], &env))
+    };
+    let measured = check::error(got, r.want, r.scale);
+    // Where the measured error already misses, the bound need not be worked out. The
+    // bound is a worst case already: it needs no margin ([`SEARCH_MARGIN`]) below the
+    // budget, which a scalar's or coefficient's row keeps for what sampling can miss.
+    let bounded = if ordinary && measured <= r.bound {
+        let margin = if r.scale == 0.0 { SEARCH_MARGIN } else { 0.0 };
+        bound_at(f, wide, &env, &first, r.scale) * r.bound / (r.bound + margin)
+    } else {
+        0.0
+    };
+    measured.max(bounded) / r.bound
 }
 
 /// The rounds [`search`] takes before it settles for double-double throughout: each
@@ -355,8 +485,63 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
         let tiny = (-690.0 + (lo + 690.0) * u).exp();
         ts.extend([d, 1.0 - d, u, tiny]);
     }
+    ts.extend(near_zeros(f));
     rows_at(f, &ts, bound)
 }
+
+/// Times ever closer to each zero in (0, 1) of a function of `t` alone (of its value or
+/// of a coefficient): `t0 +/- 2^-k` for `k` from 5 to 52. Next to a zero the error a
+/// rounding causes, relative to the value, grows without bound, and evenly spread
+/// samples would pass next to it (the linear VP schedule's `lambda` vanishes at
+/// t = 0.258960...: an f64 logarithm there is 26 ulps off at 4.3e-4 from it). Zeros are
+/// sign changes of the value run in `Xd` on a grid of [`ZERO_GRID`] times, narrowed by
+/// bisection.
+fn near_zeros(f: &Function) -> Vec<f64> {
+    if time_names(f).len() != 1 {
+        return Vec::new();
+    }
+    let at = |t: f64| body::<Xd, Xd>(f, &[], &[("t", t)]);
+    let grid: Vec<(f64, Vec<f64>)> = (1..ZERO_GRID)
+        .map(|k| {
+            let t = k as f64 / ZERO_GRID as f64;
+            (t, at(t))
+        })
+        .collect();
+    let mut ts = Vec::new();
+    for pair in grid.windows(2) {
+        let ((a, va), (b, vb)) = (&pair[0], &pair[1]);
+        for (k, (&x, &y)) in va.iter().zip(vb).enumerate() {
+            if !(x.is_finite() && y.is_finite() && x * y < 0.0) {
+                continue;
+            }
+            let (mut lo, mut hi) = (*a, *b);
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                if at(mid)[k] * x > 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            ts.push(lo);
+            for e in 5..=52 {
+                let d = 2f64.powi(-e);
+                ts.extend(
+                    [lo - d, lo + d]
+                        .into_iter()
+                        .filter(|t| *t > 0.0 && *t < 1.0),
+                );
+            }
+        }
+    }
+    ts
+}
+
+/// The grid [`near_zeros`] looks for sign changes on.
+const ZERO_GRID: usize = 256;
 
 /// Rows of `f` at the times `ts` (steps to `3t/4`, to `t (1 - 2^-10)` as a sampler of
 /// a thousand steps takes them, where a difference of the two times' values cancels
@@ -505,48 +690,83 @@ fn bisect(
 /// is every guard at fixed times whose value the body computes bit for bit. A function
 /// that no form brings within the budget is emitted in double-double throughout, and its
 /// report says it failed.
+///
+/// Functions are independent: they are chosen on as many threads as the machine has
+/// (each function's choice is the same on any thread, so the output does not depend on
+/// how many).
 pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy) -> Vec<Report> {
-    functions
+    let work: Vec<Mutex<(&mut Function, &mut Case)>> = functions
         .iter_mut()
         .zip(cases.iter_mut())
-        .map(|(f, case)| {
-            if let Accuracy::Ulps(b) = accuracy {
-                let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
-                let mut rows = case.clone();
-                for r in &mut rows.rows {
-                    if r.scale == 0.0 {
-                        r.bound = target;
+        .map(Mutex::new)
+        .collect();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut reports: Vec<(usize, Report)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(work.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = work.get(i) else {
+                            return done;
+                        };
+                        let mut item = item.lock().unwrap_or_else(|e| e.into_inner());
+                        let (f, case) = &mut *item;
+                        done.push((i, choose_one(f, case, accuracy)));
                     }
-                }
-                let upper = f.upper.take();
-                rows.rows.extend(dense_rows(f, target));
-                rows.budget = target;
-                let wide = search(f, &rows, b);
-                f.wide = wide;
-                if let Some(up) = upper {
-                    f.upper = regimes(f, *up, &rows, b);
-                }
-                let (low, high) = split_rows(f, &rows);
-                // Below the upper regime, a function of `t` alone stops at 1/2.
-                let one_time = time_names(f).len() == 1;
-                let top = if f.upper.is_some() && one_time {
-                    UPPER_FROM
-                } else {
-                    1.0
-                };
-                split_cells(f, &low, top, b);
-                if let Some(up) = &mut f.upper {
-                    split_cells(up, &high, 1.0 - UPPER_FROM, b);
-                    up.form = Form::of(&up.wide);
-                }
-                f.fallback = !measured(f, &f.wide, false, &rows).passed();
-                f.form = Form::of(&f.wide);
-                elide_guards(f);
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    reports.sort_by_key(|r| r.0);
+    reports.into_iter().map(|r| r.1).collect()
+}
+
+/// [`choose`] for one function and its reference rows.
+fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy) -> Report {
+    TABLES.with(|t| t.borrow_mut().clear());
+    if let Accuracy::Ulps(b) = accuracy {
+        let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
+        let mut rows = case.clone();
+        for r in &mut rows.rows {
+            if r.scale == 0.0 {
+                r.bound = target;
             }
-            case.form = f.form;
-            measured(f, &f.wide, f.fallback, case)
-        })
-        .collect()
+        }
+        let upper = f.upper.take();
+        rows.rows.extend(dense_rows(f, target));
+        rows.budget = target;
+        let wide = search(f, &rows, b);
+        f.wide = wide;
+        if let Some(up) = upper {
+            f.upper = regimes(f, *up, &rows, b);
+        }
+        let (low, high) = split_rows(f, &rows);
+        // Below the upper regime, a function of `t` alone stops at 1/2.
+        let one_time = time_names(f).len() == 1;
+        let top = if f.upper.is_some() && one_time {
+            UPPER_FROM
+        } else {
+            1.0
+        };
+        split_cells(f, &low, top, b);
+        if let Some(up) = &mut f.upper {
+            split_cells(up, &high, 1.0 - UPPER_FROM, b);
+            up.form = Form::of(&up.wide);
+        }
+        f.fallback = !measured(f, &f.wide, false, &rows).passed();
+        f.form = Form::of(&f.wide);
+        elide_guards(f);
+    }
+    TABLES.with(|t| t.borrow_mut().clear());
+    case.form = f.form;
+    measured(f, &f.wide, f.fallback, case)
 }
 
 /// The upper regime `up` of `f` ([`Function::upper`]) with its operations chosen on the
@@ -714,7 +934,7 @@ mod tests {
     #[test]
     fn double_double_is_kept_to_the_cells_that_need_it() {
         // lambda of the linear VP schedule cancels where alpha = sigma, near t = 0.25896 (mpmath):
-        // double-double there, and only there.
+        // double-double around there, and only there.
         let (f, report, _) = chosen(
             "-t/20 - 199*t^2/40 - log(1 - exp(-t/10 - 199*t^2/20))/2",
             Accuracy::default(),
@@ -730,8 +950,10 @@ mod tests {
         assert!(!f.cells.is_empty(), "{f:?}");
         let mut start = 0.0;
         for (end, wide) in f.cells.iter().chain([(1.0, f.wide.clone())].iter()) {
-            let zero_inside = start <= 0.25896 && 0.25896 < *end;
-            if !zero_inside {
+            // Within 1/16 of the zero, lambda is small enough that an f64 logarithm's
+            // error is several of its ulps.
+            let near_zero = start < 0.25896 + 0.0625 && 0.25896 - 0.0625 < *end;
+            if !near_zero {
                 assert!(!expensive(wide), "[{start}, {end}) {wide:?}");
             }
             start = *end;

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod check;
 pub(crate) mod lower;
 pub mod measure;
+pub(crate) mod rounding;
 // The runtime is shipped as source in every stable module; the crate itself uses `Dd`
 // (analysis::numerics) and tests the rest (`runtime_tests`).
 #[allow(dead_code)]

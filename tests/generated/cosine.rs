@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine";
 /// `alpha(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -67,30 +67,16 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \cos\left(\frac{\pi\,t}{2}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v3.square();
-    v4.to_f64()
-}
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
     let v4: N = v3.square();
     v4.to_f64()
 }
@@ -100,33 +86,18 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
-    v5.to_f64()
-}
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `g2(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -135,33 +106,18 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \pi\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return g2_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
-    v5.to_f64()
-}
-/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `g(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -207,14 +163,17 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.625, 0.6875).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     if t < 0.3125 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -224,34 +183,37 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.625 {
         return lambda_in_cell2::<N, W>(t);
     }
+    if t < 0.6875 {
+        return lambda_in_cell3::<N, W>(t);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::cos_of(v2);
     let v4: N = N::sin_of(v2);
-    let v5: N = v3 / v4;
-    let v6: N = v5.ln();
+    let v5: W = v3.widen() / v4.widen();
+    let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v2.sin();
-    let v5: N = v3 / v4;
-    let v6: N = v5.ln();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
+    let v5: W = v3.widen() / v4.widen();
+    let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v2.sin();
-    let v5: W = v3.widen() / v4.widen();
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::sin_of(v2);
+    let v5: W = v3 / v4.widen();
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
@@ -266,43 +228,37 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
+/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::sin_of(v2);
+    let v5: W = v3 / v4.widen();
+    let v6: N = N::ln_of(v5);
+    v6.to_f64()
+}
 /// `dlambda(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
-    v7.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
+    let v7: W = v0.widen() / v6.widen();
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -311,22 +267,40 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.625, 0.6875, 0.75).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.3125 {
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.25 {
         return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.625 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return log_snr_in_cell6::<N, W>(t);
+    }
+    if t < 0.75 {
+        return log_snr_in_cell7::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -334,25 +308,25 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1 * v2.widen();
     let v4: N = N::cos_of(v3);
     let v5: N = N::sin_of(v3);
-    let v6: N = v4 / v5;
-    let v7: N = v6.ln();
-    let v8: N = v0 * v7;
+    let v6: W = v4.widen() / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
     let v6: N = v4 / v5;
     let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -360,13 +334,52 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = v1 * v2;
     let v4: N = v3.cos();
     let v5: N = v3.sin();
-    let v6: W = v4.widen() / v5.widen();
-    let v7: N = N::ln_of(v6);
+    let v6: N = v4 / v5;
+    let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4.widen() / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4.widen() / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4 / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -378,101 +391,50 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 * v7;
     v8.to_f64()
 }
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4 / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4.widen() / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
+}
 /// `snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.5, 0.625).
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return snr_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return snr_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return snr_in_cell4::<N, W>(t);
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = v3.square();
-    let v5: N = N::sin_of(v2);
-    let v6: N = v5.square();
-    let v7: N = v4 / v6;
-    v7.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = v2.widen().cos();
+    let v3: W = v2.cos();
     let v4: W = v3.square();
-    let v5: N = v2.sin();
-    let v6: W = v5.widen().square();
-    let v7: W = v4 / v6;
-    v7.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = v3.square();
     let v5: N = N::sin_of(v2);
-    let v6: N = v5.square();
-    let v7: N = v4 / v6;
-    v7.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v3.square();
-    let v5: N = v2.sin();
-    let v6: N = v5.square();
-    let v7: N = v4 / v6;
-    v7.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = v3.square();
-    let v5: N = N::sin_of(v2);
-    let v6: N = v5.square();
-    let v7: N = v4 / v6;
-    v7.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: W = v3.widen().square();
-    let v5: N = v2.sin();
     let v6: W = v5.widen().square();
     let v7: W = v4 / v6;
     v7.to_f64()
@@ -483,32 +445,17 @@ fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.tan();
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::tan_of(v2);
     v3.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.tan();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 / v3;
-    v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -518,9 +465,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -532,37 +479,61 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = v4.powi(3);
-    let v9: N = v1 * v8;
-    let v10: N = v5.square();
-    let v11: N = v1 * v4 * v10;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = v4.widen().powi(3);
+    let v9: N = v1 * N::narrow(v8);
+    let v10: W = v5.widen().square();
+    let v11: W = v1.widen() * v4.widen() * v10;
     let v12: N = -v9;
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v5;
+    let v13: W = v12.widen() - v11;
+    let v14: W = v13 / v5.widen();
     [v7.to_f64(), v14.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = v5.widen().square();
+    let v9: W = v1.widen() * v8 * v4.widen();
+    let v10: W = v4.widen().powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: N = -N::narrow(v9);
+    let v13: W = v12.widen() - v11;
+    let v14: W = v13 / v5.widen();
+    [v7.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4;
+    let v7: N = N::narrow(v6) / v5;
     let v8: N = v5.square();
-    let v9: N = v1 * v8 * v4;
-    let v10: N = v4.powi(3);
-    let v11: N = v1 * v10;
+    let v9: N = v1 * v8 * N::narrow(v4);
+    let v10: W = v4.powi(3);
+    let v11: W = v1.widen() * v10;
     let v12: N = -v9;
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v5;
+    let v13: W = v12.widen() - v11;
+    let v14: N = N::narrow(v13) / v5;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -571,9 +542,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -586,9 +557,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -600,39 +571,64 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
     let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: N = v4.powi(3);
-    let v10: N = v8 * v9;
-    let v11: N = v5.square();
-    let v12: N = v8 * v4 * v11;
+    let v9: W = v4.widen().powi(3);
+    let v10: N = v8 * N::narrow(v9);
+    let v11: W = v5.widen().square();
+    let v12: W = v8.widen() * v4.widen() * v11;
     let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14 / v5;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14 / v5.widen();
     [v7.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: W = v5.widen().square();
+    let v10: W = v8 * v9 * v4.widen();
+    let v11: W = v4.widen().powi(3);
+    let v12: W = v8 * v11;
+    let v13: N = -N::narrow(v10);
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14 / v5.widen();
+    [v7.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4;
+    let v7: N = N::narrow(v6) / v5;
     let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v9: N = v5.square();
-    let v10: N = v8 * v9 * v4;
-    let v11: N = v4.powi(3);
-    let v12: N = v8 * v11;
+    let v10: N = v8 * v9 * N::narrow(v4);
+    let v11: W = v4.powi(3);
+    let v12: W = v8.widen() * v11;
     let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14 / v5;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::narrow(v14) / v5;
     [v7.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -641,9 +637,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -656,9 +652,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -667,54 +663,83 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v1) * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.cos();
-    let v8: N = N::narrow(v1) * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = v4.powi(3);
-    let v12: N = N::narrow(v1) * v11;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4 * v6;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: W = v0.widen() - v9.widen();
+    let v11: W = v4.powi(3);
+    let v12: W = v1 * v11;
     let v13: N = v7.square();
-    let v14: W = v1 * v4.widen() * v13.widen();
-    let v15: N = -v12;
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = v6 * v16;
-    let v18: N = v17 / v7;
+    let v14: W = v1 * v4 * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v7;
     [v10.to_f64(), v18.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: N = v1 * v4 * N::narrow(v6);
     let v9: N = v8 / v7;
     let v10: N = v0 - v9;
-    let v11: N = v7.square();
-    let v12: N = v1 * v11 * v4;
-    let v13: W = v4.widen().powi(3);
-    let v14: W = v1.widen() * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = v6 * v16;
-    let v18: N = v17 / v7;
+    let v11: W = v4.widen().powi(3);
+    let v12: W = v1.widen() * v11;
+    let v13: W = v7.widen().square();
+    let v14: W = v1.widen() * v4.widen() * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v6 * v16;
+    let v18: W = v17 / v7.widen();
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4.widen() * v6;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: N = v0 - v9;
+    let v11: W = v4.widen().powi(3);
+    let v12: W = v1 * v11;
+    let v13: N = v7.square();
+    let v14: W = v1 * v4.widen() * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: W = v6 * v16;
+    let v18: W = v17 / v7.widen();
     [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -723,9 +748,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -738,9 +763,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -760,9 +785,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -771,71 +796,104 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.cos();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4 * v6;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: W = v0.widen() - v9.widen();
     let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v4.powi(3);
-    let v13: N = N::narrow(v11) * v12;
+    let v12: W = v4.powi(3);
+    let v13: W = v11 * v12;
     let v14: N = v7.square();
-    let v15: W = v11 * v4.widen() * v14.widen();
-    let v16: N = -v13;
-    let v17: N = v16 - N::narrow(v15);
-    let v18: N = v6 * v17;
-    let v19: N = v18 / v7;
-    let v20: N = v6.abs();
+    let v15: W = v11 * v4 * v14.widen();
+    let v16: W = -v13;
+    let v17: W = v16 - v15;
+    let v18: W = v6 * v17;
+    let v19: N = N::narrow(v18) / v7;
+    let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: N = v3.tan();
-    let v23: N = N::narrow(v11) * v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v21 * v24;
+    let v22: N = N::tan_of(v3);
+    let v23: W = v11 * v22.widen();
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v21.widen() * v24.widen();
     [v10.to_f64(), v19.to_f64(), v25.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: N = N::narrow(v1) * v4 * N::narrow(v6);
     let v9: N = v8 / v7;
     let v10: N = v0 - v9;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v7.square();
-    let v13: N = v11 * v12 * v4;
-    let v14: W = v4.widen().powi(3);
-    let v15: W = v11.widen() * v14;
-    let v16: N = -v13;
-    let v17: N = v16 - N::narrow(v15);
-    let v18: N = v6 * v17;
-    let v19: N = v18 / v7;
-    let v20: N = v6.abs();
+    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: W = v4.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: N = v7.square();
+    let v15: W = v11 * v4.widen() * v14.widen();
+    let v16: N = -N::narrow(v13);
+    let v17: W = v16.widen() - v15;
+    let v18: W = v6 * v17;
+    let v19: W = v18 / v7.widen();
+    let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: N = v3.tan();
-    let v23: N = v11 / v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v21 * v24;
+    let v22: N = N::tan_of(v3);
+    let v23: W = v11 * v22.widen();
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v21.widen() * v24.widen();
+    [v10.to_f64(), v19.to_f64(), v25.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4.widen() * v6;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: N = v0 - v9;
+    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: W = v4.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: N = v7.square();
+    let v15: W = v11 * v4.widen() * v14.widen();
+    let v16: W = -v13;
+    let v17: W = v16 - v15;
+    let v18: W = v6 * v17;
+    let v19: W = v18 / v7.widen();
+    let v20: N = N::narrow(v6).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = N::tan_of(v3);
+    let v23: W = v11 * v22.widen();
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v21.widen() * v24.widen();
     [v10.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -844,9 +902,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -865,9 +923,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -1048,49 +1106,26 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = v4.square();
-    let v9: N = v1 * v8;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = v4.widen().square();
+    let v9: W = v1 * v8;
     let v10: N = v5.square();
-    let v11: N = v1 * v10;
-    let v12: N = v9 + v11;
-    let v13: N = v12 / v5;
-    [v7.to_f64(), v13.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = v5.square();
-    let v9: N = v1 * v8;
-    let v10: N = v4.square();
-    let v11: N = v1 * v10;
-    let v12: N = v9 + v11;
-    let v13: N = v12 / v5;
+    let v11: N = N::narrow(v1) * v10;
+    let v12: W = v9 + v11.widen();
+    let v13: W = v12 / v5.widen();
     [v7.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1099,9 +1134,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1114,51 +1147,27 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
     let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: N = v4.square();
-    let v10: N = v8 * v9;
+    let v9: W = v4.widen().square();
+    let v10: W = v8.widen() * v9;
     let v11: N = v5.square();
     let v12: N = v8 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v5;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: N = v5.square();
-    let v10: N = v8 * v9;
-    let v11: N = v4.square();
-    let v12: N = v8 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v5;
+    let v13: W = v10 + v12.widen();
+    let v14: W = v13 / v5.widen();
     [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1167,9 +1176,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1182,9 +1189,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1193,52 +1198,24 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.cos();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = v4.square();
-    let v12: N = v1 * v11;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4.widen() * v6;
+    let v9: W = v8 / v7.widen();
+    let v10: W = v0.widen() - v9;
+    let v11: W = v4.widen().square();
+    let v12: W = v1 * v11;
     let v13: N = v7.square();
-    let v14: N = v1 * v13;
-    let v15: N = v12 + v14;
-    let v16: N = v6 * v15;
-    let v17: N = v16 / v7;
-    [v10.to_f64(), v17.to_f64()]
-}
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = v7.square();
-    let v12: N = v1 * v11;
-    let v13: N = v4.square();
-    let v14: N = v1 * v13;
-    let v15: N = v12 + v14;
-    let v16: N = v6 * v15;
-    let v17: N = v16 / v7;
+    let v14: W = v1 * v13.widen();
+    let v15: W = v12 + v14;
+    let v16: W = v6 * v15;
+    let v17: W = v16 / v7.widen();
     [v10.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1247,9 +1224,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1262,9 +1237,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1284,9 +1257,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1295,66 +1266,31 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.cos();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v4.square();
-    let v13: N = v11 * v12;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4.widen() * v6;
+    let v9: W = v8 / v7.widen();
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: W = v4.widen().square();
+    let v13: W = v11 * v12;
     let v14: N = v7.square();
-    let v15: N = v11 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v6 * v16;
-    let v18: N = v17 / v7;
-    let v19: N = v6.abs();
+    let v15: W = v11 * v14.widen();
+    let v16: W = v13 + v15;
+    let v17: W = v6 * v16;
+    let v18: W = v17 / v7.widen();
+    let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: N = v3.tan();
-    let v22: N = v11 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v20 * v23;
-    [v10.to_f64(), v18.to_f64(), v24.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v7.square();
-    let v13: N = v11 * v12;
-    let v14: N = v4.square();
-    let v15: N = v11 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v6 * v16;
-    let v18: N = v17 / v7;
-    let v19: N = v6.abs();
-    let v20: N = v19.sqrt();
-    let v21: N = v3.tan();
-    let v22: N = v11 / v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v20 * v23;
+    let v21: N = N::tan_of(v3);
+    let v22: W = v11 * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v20.widen() * v23.widen();
     [v10.to_f64(), v18.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1363,9 +1299,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1378,9 +1312,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1553,9 +1485,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 14 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1566,36 +1498,36 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v2.sin();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: N = v0 * v3;
-    let v6: N = v5 / v4;
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = v4.square();
     let v8: N = v0 * v7;
-    let v9: N = v3.square();
-    let v10: N = v0 * v9;
+    let v9: W = v3.widen().square();
+    let v10: W = v0.widen() * v9;
     let v11: N = -v8;
-    let v12: N = v11 - v10;
-    let v13: N = v12 / v4;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v12 / v4.widen();
     [v6.to_f64(), v13.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = v2.cos();
-    let v5: N = v0 * v3;
-    let v6: N = v5 / v4;
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::cos_of(v2);
+    let v5: W = v0.widen() * v3.widen();
+    let v6: W = v5 / v4.widen();
     let v7: N = v3.square();
     let v8: N = v0 * v7;
     let v9: N = v4.square();
-    let v10: N = v0 * v9;
+    let v10: W = v0.widen() * v9.widen();
     let v11: N = -v8;
-    let v12: N = v11 - v10;
-    let v13: N = v12 / v4;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v12 / v4.widen();
     [v6.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1604,9 +1536,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 14 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1619,9 +1551,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1630,27 +1562,36 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::sin_of(v2);
     let v4: N = v3.square();
-    let v5: N = v0 * v4;
+    let v5: N = N::narrow(v0) * v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v2.cos();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
+    let v7: N = N::cos_of(v2);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
     let v11: N = v3 * v7;
-    let v12: N = v10 / v11;
+    let v12: W = v10 / v11.widen();
     let v13: N = v6 * v4;
     let v14: N = -v13;
-    let v15: N = v14 - v9;
-    let v16: N = v15 / v3;
+    let v15: W = v14.widen() - v9;
+    let v16: W = v15 / v3.widen();
     [v12.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_x0_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_x0_coefficients_upper_cell2::<N, W>(t);
+    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1670,15 +1611,78 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v16: N = v15 / v7;
     [v12.to_f64(), v16.to_f64()]
 }
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: N = v0 * v5;
+    let v7: N = N::cos_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v6.widen() + v9;
+    let v11: N = v4 * v7;
+    let v12: W = v10 / v11.widen();
+    let v13: W = v0.widen() * v8;
+    let v14: N = -v6;
+    let v15: N = v14 - N::narrow(v13);
+    let v16: N = v15 / v7;
+    [v12.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: N = v0 * v5;
+    let v7: N = N::cos_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: N = v1 * N::narrow(v8);
+    let v10: N = v6 + v9;
+    let v11: N = v4 * v7;
+    let v12: N = v10 / v11;
+    let v13: W = v0.widen() * v8;
+    let v14: N = -v6;
+    let v15: W = v14.widen() - v13;
+    let v16: N = N::narrow(v15) / v7;
+    [v12.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::cos_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: N = v1 * N::narrow(v8);
+    let v10: N = N::narrow(v6) + v9;
+    let v11: N = v4 * v7;
+    let v12: N = v10 / v11;
+    let v13: W = v0.widen() * v8;
+    let v14: N = -N::narrow(v6);
+    let v15: W = v14.widen() - v13;
+    let v16: N = N::narrow(v15) / v7;
+    [v12.to_f64(), v16.to_f64()]
+}
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1691,11 +1695,16 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1711,31 +1720,40 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.125 {
+    if t < 0.5 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sin_of(v3);
+    let v8: N = v1 * v4 * N::narrow(v6);
     let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = v7.square();
-    let v12: N = v1 * v11;
+    let v10: W = v0.widen() + v9.widen();
+    let v11: W = v7.widen().square();
+    let v12: W = v1.widen() * v11;
     let v13: N = v4.square();
     let v14: N = v1 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v6 * v16;
-    let v18: N = v17 / v7;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v7;
     [v10.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1746,19 +1764,97 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v3.cos();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
+    let v6: W = v5.widen() - v2.widen();
     let v7: W = v3.sin();
-    let v8: W = v1.widen() * v4 * v6.widen();
+    let v8: W = v1.widen() * v4 * v6;
     let v9: W = v8 / v7;
     let v10: W = v0.widen() + v9;
     let v11: N = N::narrow(v7).square();
     let v12: N = v1 * v11;
-    let v13: N = N::narrow(v4).square();
-    let v14: N = v1 * v13;
+    let v13: W = v4.square();
+    let v14: W = v1.widen() * v13;
     let v15: N = -v12;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v7);
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sin_of(v3);
+    let v8: W = v1 * v4 * v6;
+    let v9: W = v8 / v7.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v7.widen().square();
+    let v12: W = v1 * v11;
+    let v13: N = N::narrow(v4).square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: N = -N::narrow(v12);
     let v16: N = v15 - v14;
-    let v17: N = v6 * v16;
-    let v18: N = v17 / N::narrow(v7);
+    let v17: N = N::narrow(v6) * v16;
+    let v18: N = v17 / v7;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sin_of(v3);
+    let v8: W = v1.widen() * v4.widen() * v6;
+    let v9: W = v8 / v7.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v7.widen().square();
+    let v12: W = v1.widen() * v11;
+    let v13: N = v4.square();
+    let v14: N = v1 * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: N = v15 - v14;
+    let v17: N = N::narrow(v6) * v16;
+    let v18: N = v17 / v7;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sin_of(v3);
+    let v8: W = v1 * v4.widen() * v6;
+    let v9: W = v8 / v7.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v7.widen().square();
+    let v12: W = v1 * v11;
+    let v13: N = v4.square();
+    let v14: W = v1 * v13.widen();
+    let v15: N = -N::narrow(v12);
+    let v16: N = v15 - N::narrow(v14);
+    let v17: N = N::narrow(v6) * v16;
+    let v18: N = v17 / v7;
     [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1767,9 +1863,9 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1782,9 +1878,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -1804,9 +1900,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1818,130 +1914,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.8125 {
+    if t < 0.6875 {
         return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v5.cos();
-    let v11: N = N::narrow(v10).square();
-    let v12: N = v9 * v11;
-    let v13: W = v8 + v12.widen();
-    let v14: W = v3.widen() * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = v3 * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = v3.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.sin();
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = v5.cos();
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v8 + v12;
-    let v14: N = v3 * v13;
-    let v15: N = v6 * v10;
-    let v16: N = v14 / v15;
-    let v17: N = v0 + v16;
-    let v18: N = v9 * v7;
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = v3 * v20;
-    let v22: N = v21 / v6;
-    let v23: N = v3.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = v5.tan();
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: W = v8 + v12.widen();
-    let v14: W = v3.widen() * v13;
-    let v15: W = v6.widen() * v10.widen();
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = v3 * v20;
-    let v22: N = v21 / v6;
-    let v23: N = v3.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
     let v6: W = v5.sin();
@@ -1952,24 +1937,132 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v11: W = v10.square();
     let v12: W = v9 * v11;
     let v13: W = v8 + v12;
-    let v14: W = v3.widen() * v13;
+    let v14: W = v3 * v13;
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = v3 * v20;
+    let v18: W = v9 * v7;
+    let v19: W = -v18;
+    let v20: W = v19 - v12;
+    let v21: N = N::narrow(v3) * N::narrow(v20);
     let v22: N = v21 / N::narrow(v6);
-    let v23: N = v3.abs();
+    let v23: N = N::narrow(v3).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
+    let v26: W = v9 * v25.widen();
+    let v27: N = N::sqrt_of(v26);
+    let v28: W = v24.widen() * v27.widen();
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v6.square();
+    let v8: N = N::narrow(v4) * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v5);
+    let v11: W = v10.widen().square();
+    let v12: W = v9 * v11;
+    let v13: W = v8.widen() + v12;
+    let v14: W = v3 * v13;
+    let v15: N = v6 * v10;
+    let v16: W = v14 / v15.widen();
+    let v17: W = v0.widen() + v16;
+    let v18: N = N::narrow(v9) * v7;
+    let v19: N = -v18;
+    let v20: W = v19.widen() - v12;
+    let v21: W = v3 * v20;
+    let v22: W = v21 / v6.widen();
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: W = v9 * v25.widen();
+    let v27: N = N::sqrt_of(v26);
+    let v28: W = v24.widen() * v27.widen();
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v6.widen().square();
+    let v8: W = v4.widen() * v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v5);
+    let v11: W = v10.widen().square();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6.widen() * v10.widen();
+    let v16: W = v14 / v15;
+    let v17: N = v0 + N::narrow(v16);
+    let v18: W = v9.widen() * v7;
+    let v19: N = -N::narrow(v18);
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: W = v9.widen() * v25.widen();
+    let v27: N = N::sqrt_of(v26);
+    let v28: W = v24.widen() * v27.widen();
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v6.widen().square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v5);
+    let v11: N = v10.square();
+    let v12: W = v9 * v11.widen();
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6.widen() * v10.widen();
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: W = v9 * v7;
+    let v19: N = -N::narrow(v18);
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: W = v9 * v25.widen();
+    let v27: N = N::sqrt_of(v26);
+    let v28: W = v24.widen() * v27.widen();
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1977,66 +2070,30 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
+    let v6: W = v5.sin();
+    let v7: W = v6.square();
     let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: W = v8 + v12.widen();
-    let v14: W = v3.widen() * v13;
-    let v15: N = v6 * v10;
-    let v16: W = v14 / v15.widen();
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v5.cos();
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = v3 * v20;
-    let v22: N = v21 / v6;
-    let v23: N = v3.abs();
+    let v18: W = v9 * v7;
+    let v19: N = -N::narrow(v18);
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / N::narrow(v6);
+    let v23: N = N::narrow(v3).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v4) * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v8 + v12;
-    let v14: N = v3 * v13;
-    let v15: N = v6 * v10;
-    let v16: N = v14 / v15;
-    let v17: N = v0 + v16;
-    let v18: N = v9 * v7;
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = v3 * v20;
-    let v22: N = v21 / v6;
-    let v23: N = v3.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
+    let v26: N = N::narrow(v9) * v25;
     let v27: N = v26.sqrt();
     let v28: N = v24 * v27;
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
@@ -2047,9 +2104,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2062,9 +2119,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2265,36 +2322,19 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = v2.cos();
-    let v5: N = v0 * v3;
-    let v6: N = v5 / v4;
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v2.sin();
-    let v5: N = v0 * v3;
-    let v6: N = v5 / v4;
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::cos_of(v2);
+    let v5: W = v0 * v3.widen();
+    let v6: W = v5 / v4.widen();
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -2304,9 +2344,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2370,9 +2408,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2381,15 +2419,105 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.375 {
         return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.4375 {
         return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v3.cos();
+    let v8: W = v1 * v4 * v6;
+    let v9: W = v8 / v7;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v5.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::narrow(v6).abs();
+    let v16: N = v15.sqrt();
+    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: N = N::tan_of(v3);
+    let v19: W = v17 * v18.widen();
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v16.widen() * v20.widen();
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = v1 * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v5.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = v6.abs();
+    let v16: W = v15.widen().sqrt();
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: N = N::tan_of(v3);
+    let v19: N = v17 * v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v16 * v20.widen();
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = v1 * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v5.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = v6.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: N = N::tan_of(v3);
+    let v19: W = v17.widen() * v18.widen();
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v16.widen() * v20.widen();
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -2402,78 +2530,20 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v8 / v7.widen();
     let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
+    let v12: W = v11.widen() * v5.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
     let v15: N = v6.abs();
     let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v18: N = N::tan_of(v3);
-    let v19: N = v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v16 * v20;
+    let v19: W = v17 * v18.widen();
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v16.widen() * v20.widen();
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v3.cos();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v6.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = v3.tan();
-    let v19: N = v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v16 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::cos_of(v3);
-    let v8: N = N::narrow(v1) * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v6.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: N = v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v16 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2483,16 +2553,16 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.sin();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v3.cos();
-    let v8: W = v1 * v4 * v6.widen();
-    let v9: W = v8 / v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::cos_of(v3);
+    let v8: W = v1 * v4 * v6;
+    let v9: W = v8 / v7.widen();
     let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v6.abs();
+    let v12: W = v11.widen() * v5.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::narrow(v6).abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v18: N = N::tan_of(v3);
@@ -2507,9 +2577,9 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2522,9 +2592,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///
 /// # Panics
 ///
@@ -2551,7 +2621,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2591,20 +2661,20 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v4: N = N::from_f64(t_next);
     let v5: W = v0.widen() * v4.widen();
     let v6: N = N::sin_of(v5);
-    let v7: N = v0 * v3 * v6;
+    let v7: W = v0.widen() * v3.widen() * v6.widen();
     let v8: N = N::cos_of(v2);
     let v9: N = N::cos_of(v5);
-    let v10: N = v0 * v8 * v9;
-    let v11: N = v7 + v10;
-    let v12: N = v3.square();
-    let v13: N = v0 * v12;
-    let v14: N = v8.square();
-    let v15: N = v0 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v11 / v16;
+    let v10: W = v0.widen() * v8.widen() * v9.widen();
+    let v11: W = v7 + v10;
+    let v12: W = v3.widen().square();
+    let v13: W = v0.widen() * v12;
+    let v14: W = v8.widen().square();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: W = v11 / v16;
     let v18: W = v5 - v2;
     let v19: N = N::sin_of(v18);
-    let v20: N = v19 / v16;
+    let v20: W = v19.widen() / v16;
     [v17.to_f64(), v20.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2613,7 +2683,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2626,7 +2696,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2646,7 +2716,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2686,20 +2756,20 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v4: N = N::from_f64(t_next);
     let v5: W = v0.widen() * v4.widen();
     let v6: N = N::sin_of(v5);
-    let v7: N = v0 * v3 * v6;
+    let v7: W = v0.widen() * v3.widen() * v6.widen();
     let v8: N = N::cos_of(v2);
     let v9: N = N::cos_of(v5);
-    let v10: N = v0 * v8 * v9;
-    let v11: N = v7 + v10;
-    let v12: N = v3.square();
-    let v13: N = v0 * v12;
-    let v14: N = v8.square();
-    let v15: N = v0 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v11 / v16;
+    let v10: W = v0.widen() * v8.widen() * v9.widen();
+    let v11: W = v7 + v10;
+    let v12: W = v3.widen().square();
+    let v13: W = v0.widen() * v12;
+    let v14: W = v8.widen().square();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: W = v11 / v16;
     let v18: W = v5 - v2;
     let v19: N = N::sin_of(v18);
-    let v20: N = v19 / v16;
+    let v20: W = v19.widen() / v16;
     [v17.to_f64(), v20.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2708,7 +2778,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2721,7 +2791,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2741,7 +2811,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -2756,7 +2826,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v6: N = v2.cos();
     let v7: N = v6.square();
     let v8: N = v0 * v7;
-    let v9: N = v5 + v8;
+    let v9: W = v5.widen() + v8.widen();
     [v9.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2765,7 +2835,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2779,53 +2849,76 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.5 {
+        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    if t < 0.75 {
+        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = v3.powi(3);
-    let v5: N = v0 * v4;
-    let v6: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: W = v3.powi(3);
+    let v5: W = v0 * v4;
+    let v6: N = N::cos_of(v2);
     let v7: N = v6.square();
-    let v8: N = v0 * v3 * v7;
-    let v9: N = v5 + v8;
-    let v10: N = v9 / v6;
+    let v8: W = v0 * v3 * v7.widen();
+    let v9: W = v5 + v8;
+    let v10: N = N::narrow(v9) / v6;
     let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v3.square();
-    let v13: N = v11 * v12;
+    let v12: W = v3.square();
+    let v13: N = v11 * N::narrow(v12);
     let v14: N = v11 * v7;
     let v15: N = v13 + v14;
     [v10.to_f64(), v15.to_f64()]
 }
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = v3.square();
-    let v5: N = v2.cos();
-    let v6: N = v0 * v4 * v5;
-    let v7: N = v5.powi(3);
-    let v8: N = v0 * v7;
-    let v9: N = v6 + v8;
-    let v10: N = v9 / v3;
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: W = v3.widen().powi(3);
+    let v5: N = v0 * N::narrow(v4);
+    let v6: N = N::cos_of(v2);
+    let v7: W = v6.widen().square();
+    let v8: W = v0.widen() * v3.widen() * v7;
+    let v9: W = v5.widen() + v8;
+    let v10: W = v9 / v6.widen();
     let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v11 * v4;
-    let v13: N = v5.square();
-    let v14: N = v11 * v13;
-    let v15: N = v12 + v14;
+    let v12: N = v3.square();
+    let v13: N = v11 * v12;
+    let v14: W = v11.widen() * v7;
+    let v15: N = v13 + N::narrow(v14);
+    [v10.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: W = v3.widen().powi(3);
+    let v5: W = v0 * v4;
+    let v6: N = N::cos_of(v2);
+    let v7: N = v6.square();
+    let v8: W = v0 * v3.widen() * v7.widen();
+    let v9: W = v5 + v8;
+    let v10: W = v9 / v6.widen();
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: W = v3.widen().square();
+    let v13: W = v11.widen() * v12;
+    let v14: N = v11 * v7;
+    let v15: N = N::narrow(v13) + v14;
     [v10.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2834,9 +2927,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2849,7 +2942,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2867,17 +2960,17 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: N = v4 * v2;
     let v6: N = v5.sin();
     let v7: N = v6.square();
-    let v8: N = v4 * v7;
+    let v8: W = v4.widen() * v7.widen();
     let v9: N = v5.cos();
     let v10: N = v9.square();
-    let v11: N = v4 * v10;
-    let v12: N = v8 + v11;
-    let v13: N = v3 * v12;
+    let v11: W = v4.widen() * v10.widen();
+    let v12: W = v8 + v11;
+    let v13: W = v3 * v12;
     [v0.to_f64(), v13.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2886,7 +2979,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2899,7 +2992,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2919,9 +3012,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2930,16 +3023,22 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.625 {
+    if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.375 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.4375 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
     let v6: W = v5.sin();
@@ -2949,24 +3048,24 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v4 * v6 * v10;
     let v12: W = v8 + v11;
-    let v13: W = v3.widen() * v12;
+    let v13: W = v3 * v12;
     let v14: W = v13 / v9;
     let v15: W = v0.widen() + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = N::narrow(v6).square();
-    let v18: N = v16 * v17;
-    let v19: N = v16 * N::narrow(v10);
-    let v20: N = v18 + v19;
-    let v21: N = v3 * v20;
-    let v22: N = v3.abs();
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v6.square();
+    let v18: W = v16 * v17;
+    let v19: W = v16 * v10;
+    let v20: N = N::narrow(v18) + N::narrow(v19);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: N = v16 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
+    let v25: W = v16 * v24.widen();
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v23.widen() * v26.widen();
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2974,35 +3073,70 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v6.powi(3);
+    let v8: N = N::narrow(v4) * v7;
+    let v9: N = N::cos_of(v5);
+    let v10: N = v9.square();
+    let v11: N = N::narrow(v4) * v6 * v10;
+    let v12: N = v8 + v11;
+    let v13: N = N::narrow(v3) * v12;
+    let v14: N = v13 / v9;
+    let v15: N = v0 + v14;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v6.square();
+    let v18: N = N::narrow(v16) * v17;
+    let v19: W = v16 * v10.widen();
+    let v20: W = v18.widen() + v19;
+    let v21: W = v3 * v20;
+    let v22: N = N::narrow(v3).abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::tan_of(v5);
+    let v25: W = v16 * v24.widen();
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v23.widen() * v26.widen();
+    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.sin();
+    let v5: W = v4.widen() * v2.widen();
+    let v6: N = N::sin_of(v5);
     let v7: N = v6.powi(3);
     let v8: N = v4 * v7;
-    let v9: N = v5.cos();
-    let v10: N = v9.square();
-    let v11: N = v4 * v6 * v10;
-    let v12: N = v8 + v11;
-    let v13: N = v3 * v12;
-    let v14: N = v13 / v9;
+    let v9: N = N::cos_of(v5);
+    let v10: W = v9.widen().square();
+    let v11: W = v4.widen() * v6.widen() * v10;
+    let v12: N = v8 + N::narrow(v11);
+    let v13: W = v3 * v12.widen();
+    let v14: N = N::narrow(v13) / v9;
     let v15: N = v0 + v14;
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
     let v18: N = v16 * v17;
-    let v19: N = v16 * v10;
-    let v20: N = v18 + v19;
-    let v21: N = v3 * v20;
-    let v22: N = v3.abs();
+    let v19: W = v16.widen() * v10;
+    let v20: W = v18.widen() + v19;
+    let v21: W = v3 * v20;
+    let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
-    let v24: N = v5.tan();
-    let v25: N = v16 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
+    let v24: N = N::tan_of(v5);
+    let v25: W = v16.widen() * v24.widen();
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v23.widen() * v26.widen();
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -3013,25 +3147,60 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
     let v6: N = N::sin_of(v5);
-    let v7: N = v6.powi(3);
-    let v8: N = N::narrow(v4) * v7;
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v4 * v7;
     let v9: N = N::cos_of(v5);
-    let v10: N = v9.square();
-    let v11: N = N::narrow(v4) * v6 * v10;
-    let v12: W = v8.widen() + v11.widen();
+    let v10: W = v9.widen().square();
+    let v11: W = v4 * v6.widen() * v10;
+    let v12: W = v8 + v11;
     let v13: W = v3.widen() * v12;
     let v14: W = v13 / v9.widen();
     let v15: W = v0.widen() + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
-    let v18: N = v16 * v17;
-    let v19: N = v16 * v10;
-    let v20: N = v18 + v19;
-    let v21: N = v3 * v20;
+    let v18: W = v16 * v17.widen();
+    let v19: W = v16 * v10;
+    let v20: W = v18 + v19;
+    let v21: N = v3 * N::narrow(v20);
     let v22: N = v3.abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: N = v16 * v24;
+    let v25: W = v16 * v24.widen();
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v23.widen() * v26.widen();
+    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.powi(3);
+    let v8: W = v4.widen() * v7;
+    let v9: N = N::cos_of(v5);
+    let v10: W = v9.widen().square();
+    let v11: W = v4.widen() * v6 * v10;
+    let v12: W = v8 + v11;
+    let v13: W = v3 * v12;
+    let v14: W = v13 / v9.widen();
+    let v15: W = v0.widen() + v14;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v6.square();
+    let v18: W = v16 * v17;
+    let v19: W = v16 * v10;
+    let v20: N = N::narrow(v18) + N::narrow(v19);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = N::narrow(v3).abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::tan_of(v5);
+    let v25: N = N::narrow(v16) * v24;
     let v26: N = v25.sqrt();
     let v27: N = v23 * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
@@ -3042,9 +3211,9 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3057,9 +3226,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///
 /// # Panics
 ///
@@ -3086,7 +3255,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3126,7 +3295,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: N = N::cos_of(v2);
     let v9: N = N::cos_of(v5);
     let v10: N = v8 * v9;
-    let v11: N = v7 + v10;
+    let v11: W = v7.widen() + v10.widen();
     let v12: W = v5 - v2;
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
@@ -3137,7 +3306,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3150,7 +3319,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3170,7 +3339,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3210,7 +3379,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: N = N::cos_of(v2);
     let v9: N = N::cos_of(v5);
     let v10: N = v8 * v9;
-    let v11: N = v7 + v10;
+    let v11: W = v7.widen() + v10.widen();
     let v12: W = v5 - v2;
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
@@ -3221,7 +3390,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3234,7 +3403,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -22,7 +22,7 @@ pub const PROCESS: &str = "cosine_nichol";
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 6 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -49,8 +49,8 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.000077713557953, -8.327246692210335e-17);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = v0 * v4;
     v5.to_f64()
 }
@@ -60,36 +60,52 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 1.0;
+    if t >= 0.5 {
+        return sigma_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
     let v1: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v2: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7.widen() + v3.widen();
+    let v9: W = v2 * v8;
+    let v10: W = v6.widen() + v9;
+    let v11: N = N::sin_of(v10);
+    let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v14: N = v13 * N::narrow(v8);
+    let v15: N = v14.cos();
+    let v16: N = v12 + v15;
+    let v17: W = v1.widen() * v5.widen() * v11.widen() * v16.widen();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v0 * v18.widen();
+    v19.to_f64()
+}
+/// The upper regime of [`sigma`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn sigma_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
     let v5: N = v4.sin();
-    let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: N = v7 + v3;
-    let v9: N = v2 * v8;
-    let v10: N = v6 + v9;
-    let v11: N = v10.sin();
-    let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: N = v13 * v8;
-    let v15: N = v14.cos();
-    let v16: N = v12 + v15;
-    let v17: N = v1 * v5 * v11 * v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v0 * v18;
-    v19.to_f64()
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = v8.sqrt();
+    v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -97,9 +113,9 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 7 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -118,19 +134,19 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v2 + v3;
     let v5: N = v1 * v4;
     let v6: N = v5.cos();
-    let v7: N = v6.square();
-    let v8: N = v0 * v7;
+    let v7: W = v6.widen().square();
+    let v8: W = v0.widen() * v7;
     v8.to_f64()
 }
 /// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
-    let v6: N = v0 * v5;
+    let v6: W = v0 * v5.widen();
     v6.to_f64()
 }
 /// `f(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -139,39 +155,24 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.019428137862340523;
-    }
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
     }
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.tan();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     v7.to_f64()
-}
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    v5.to_f64()
 }
 /// `g2(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -179,39 +180,24 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.03885627572468105;
-    }
-    if t >= 0.5 {
-        return g2_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return f64::INFINITY;
     }
     let v0: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.tan();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     v7.to_f64()
-}
-/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    v5.to_f64()
 }
 /// `g(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -219,9 +205,7 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{5\,\sqrt{5}\,\sqrt{14}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -230,34 +214,21 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.1971199526295627;
     }
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return f64::INFINITY;
     }
     let v0: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v1: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.tan();
+    let v5: W = v3 + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::tan_of(v6);
     let v8: N = v1 * v7;
     let v9: N = v8.sqrt();
     let v10: N = v0 * v9;
     v10.to_f64()
-}
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v1: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v1 / v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v0 * v7;
-    v8.to_f64()
 }
 /// `lambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -265,31 +236,46 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.3125 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.5625 {
+    if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return lambda_in_cell5::<N, W>(t);
+    }
+    if t < 0.75 {
+        return lambda_in_cell6::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return lambda_in_cell7::<N, W>(t);
+    }
+    if t < 0.875 {
+        return lambda_in_cell8::<N, W>(t);
     }
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
@@ -301,50 +287,104 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = N::cos_of(v6);
     let v8: N = v7.ln();
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = v10 * v4;
-    let v12: N = v11.sin();
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: N = N::sin_of(v11);
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = v10 * N::narrow(v5);
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v18: N = v17 + v7;
     let v19: N = v12 * v16 * v18;
     let v20: N = v19.ln();
     let v21: N = v9 * v20;
-    let v22: N = v0 + v1 + v8 - v21;
+    let v22: W = v0.widen() + v1.widen() + v8.widen() - v21.widen();
+    v22.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.ln();
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: N = N::sin_of(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17.widen() + v7.widen();
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
+    let v21: W = v9.widen() * v20.widen();
+    let v22: W = v0 + v1 + v8.widen() - v21;
+    v22.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.ln();
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: N = N::sin_of(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17.widen() + v7.widen();
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
+    let v21: W = v9.widen() * v20.widen();
+    let v22: W = v0 + v1.widen() + v8.widen() - v21;
     v22.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.cos();
-    let v8: N = v7.ln();
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v6.cos();
+    let v8: N = N::ln_of(v7);
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = v10 * v4;
-    let v12: N = v11.sin();
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: W = v11.sin();
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = v10 * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v7;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.ln();
-    let v21: N = v9 * v20;
-    let v22: N = v0 + v1 + v8 - v21;
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17 + v7;
+    let v19: W = v12 * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
+    let v21: W = v9.widen() * v20.widen();
+    let v22: W = v0 + v1 + v8.widen() - v21;
     v22.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -370,8 +410,8 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = v0 + v1 + v8 - v21;
     v22.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -397,15 +437,69 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = v0 + v1 + v8 - v21;
     v22.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v6.cos();
+    let v8: W = v7.ln();
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: N = N::sin_of(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17.widen() + v7;
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
+    let v21: W = v9.widen() * v20.widen();
+    let v22: W = v0 + v1 + v8 - v21;
+    v22.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.ln();
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: N = N::sin_of(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17 + v7.widen();
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
+    let v21: W = v9.widen() * v20.widen();
+    let v22: W = v0 + v1 + v8.widen() - v21;
+    v22.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: W = v2 * v5.widen();
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
     let v7: W = v6.cos();
     let v8: N = N::ln_of(v7);
     let v9: N = N::new(0.5, 0.0);
@@ -413,36 +507,36 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v10 * v4.widen();
     let v12: N = N::sin_of(v11);
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = N::narrow(v10) * v5;
-    let v15: W = v13.widen() + v14.widen();
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
     let v16: N = N::sin_of(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v18: W = v17.widen() + v7;
-    let v19: N = v12 * v16 * N::narrow(v18);
-    let v20: N = v19.ln();
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: N = N::ln_of(v19);
     let v21: N = v9 * v20;
-    let v22: N = v0 + v1 + v8 - v21;
+    let v22: W = v0.widen() + v1.widen() + v8.widen() - v21.widen();
     v22.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: W = v2 * v5.widen();
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
     let v7: N = N::cos_of(v6);
     let v8: N = v7.ln();
     let v9: N = N::new(0.5, 0.0);
     let v10: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = v10 * v4;
-    let v12: N = v11.sin();
+    let v11: W = v10.widen() * v4.widen();
+    let v12: N = N::sin_of(v11);
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = v10 * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
+    let v14: W = v10.widen() * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v18: N = v17 + v7;
     let v19: N = v12 * v16 * v18;
@@ -457,55 +551,36 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{125\,\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 12 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd, Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
     }
     let v0: N = N::new(-0.779043755411303, -9.470105108830168e-18);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v8: N = v7 * v3;
-    let v9: N = v8.sin();
-    let v10: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v11: N = v7 * v4;
-    let v12: N = v10 + v11;
-    let v13: N = v12.sin();
-    let v14: N = v5.cos();
-    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: N = v15 + v14;
-    let v17: N = v0 * v6;
-    let v18: N = v9 * v13 * v14 * v16;
-    let v19: N = v17 / v18;
-    v19.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.558087510822606, -1.8940210217660336e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v6: N = N::sin_of(v3);
-    let v7: N = v5 * v6;
-    let v8: N = v6.powi(3);
-    let v9: N = v7 - v8;
-    let v10: N = v0 * v4;
-    let v11: N = v10 / v9;
-    v11.to_f64()
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v8: W = v7 * v3.widen();
+    let v9: W = v8.sin();
+    let v10: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: W = v7 * v4;
+    let v12: W = v10.widen() + v11;
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::cos_of(v5);
+    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: W = v15.widen() + v14.widen();
+    let v17: W = v0.widen() * v6;
+    let v18: W = v9 * v13.widen() * v14.widen() * v16;
+    let v19: W = v17 / v18;
+    v19.to_f64()
 }
 /// `log_snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -513,31 +588,46 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.3125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.5625 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    if t < 0.75 {
+        return log_snr_in_cell6::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return log_snr_in_cell7::<N, W>(t);
+    }
+    if t < 0.875 {
+        return log_snr_in_cell8::<N, W>(t);
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
@@ -549,51 +639,78 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v3 * v6;
     let v8: N = N::cos_of(v7);
     let v9: N = v8.ln();
-    let v10: N = v2 * v9;
+    let v10: W = v2.widen() * v9.widen();
     let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: N = v11 * v5;
-    let v13: N = v12.sin();
+    let v12: W = v11.widen() * v5.widen();
+    let v13: N = N::sin_of(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = v11 * N::narrow(v6);
-    let v16: N = v14 + v15;
-    let v17: N = v16.sin();
+    let v15: W = v11.widen() * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
     let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: N = v18 + v8;
     let v20: N = v13 * v17 * v19;
     let v21: N = v20.ln();
-    let v22: N = v0 + v1 + v10 - v21;
+    let v22: W = v0.widen() + v1.widen() + v10 - v21.widen();
+    v22.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: N = N::cos_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v2.widen() * v9.widen();
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18.widen() + v8.widen();
+    let v20: W = v13.widen() * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1 + v10 - v21.widen();
+    v22.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: N = N::cos_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v2.widen() * v9.widen();
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18.widen() + v8.widen();
+    let v20: W = v13.widen() * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1.widen() + v10 - v21.widen();
     v22.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: N = v3 * v6;
-    let v8: N = v7.cos();
-    let v9: N = v8.ln();
-    let v10: N = v2 * v9;
-    let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: N = v11 * v5;
-    let v13: N = v12.sin();
-    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = v11 * v6;
-    let v16: N = v14 + v15;
-    let v17: N = v16.sin();
-    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v19: N = v18 + v8;
-    let v20: N = v13 * v17 * v19;
-    let v21: N = v20.ln();
-    let v22: N = v0 + v1 + v10 - v21;
-    v22.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v2: N = N::new(2.0, 0.0);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -602,24 +719,51 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v4.widen() + v5.widen();
     let v7: W = v3 * v6;
     let v8: W = v7.cos();
-    let v9: W = v8.ln();
-    let v10: N = v2 * N::narrow(v9);
+    let v9: N = N::ln_of(v8);
+    let v10: W = v2.widen() * v9.widen();
     let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v12: W = v11 * v5.widen();
-    let v13: N = N::sin_of(v12);
+    let v13: W = v12.sin();
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = N::narrow(v11) * N::narrow(v6);
-    let v16: N = v14 + v15;
-    let v17: N = v16.sin();
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
     let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: W = v18 + v8;
-    let v20: N = v13 * v17 * N::narrow(v19);
-    let v21: N = v20.ln();
-    let v22: W = v0.widen() + v1 + v10.widen() - v21.widen();
+    let v20: W = v13 * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1 + v10 - v21.widen();
     v22.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.cos();
+    let v9: W = v8.ln();
+    let v10: W = v2.widen() * v9;
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: W = v12.sin();
+    let v14: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v6;
+    let v16: W = v14 + v15;
+    let v17: W = v16.sin();
+    let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18 + v8;
+    let v20: W = v13 * v17 * v19;
+    let v21: W = v20.ln();
+    let v22: W = v0 + v1 + v10 - v21;
+    v22.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v2: N = N::new(2.0, 0.0);
@@ -645,58 +789,112 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = v0 + v1 + v10 - v21;
     v22.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v2: N = N::new(2.0, 0.0);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: N = N::new(0.008, -1.6653345369377348e-19);
     let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
     let v8: W = v7.cos();
-    let v9: N = N::ln_of(v8);
-    let v10: N = v2 * v9;
+    let v9: W = v8.ln();
+    let v10: W = v2.widen() * v9;
     let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v12: W = v11 * v5.widen();
     let v13: N = N::sin_of(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = N::narrow(v11) * v6;
-    let v16: W = v14.widen() + v15.widen();
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
     let v17: N = N::sin_of(v16);
     let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: W = v18.widen() + v8;
-    let v20: N = v13 * v17 * N::narrow(v19);
-    let v21: N = v20.ln();
-    let v22: N = v0 + v1 + v10 - v21;
+    let v20: W = v13.widen() * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1 + v10 - v21.widen();
     v22.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: N = N::cos_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v2.widen() * v9.widen();
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
+    let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18 + v8.widen();
+    let v20: W = v13.widen() * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1 + v10 - v21.widen();
+    v22.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.cos();
+    let v9: N = N::ln_of(v8);
+    let v10: W = v2.widen() * v9.widen();
+    let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11.widen() * v5.widen();
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11.widen() * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18.widen() + v8;
+    let v20: W = v13.widen() * v17.widen() * v19;
+    let v21: N = N::ln_of(v20);
+    let v22: W = v0 + v1.widen() + v10 - v21.widen();
+    v22.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v2: N = N::new(2.0, 0.0);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: N = N::new(0.008, -1.6653345369377348e-19);
     let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
     let v8: N = N::cos_of(v7);
     let v9: N = v8.ln();
-    let v10: N = v2 * v9;
-    let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: N = v11 * v5;
-    let v13: N = v12.sin();
+    let v10: W = v2.widen() * v9.widen();
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: N = N::sin_of(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = v11 * v6;
-    let v16: N = v14 + v15;
+    let v15: W = v11 * v6;
+    let v16: N = v14 + N::narrow(v15);
     let v17: N = v16.sin();
     let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: N = v18 + v8;
     let v20: N = v13 * v17 * v19;
     let v21: N = v20.ln();
-    let v22: W = v0.widen() + v1.widen() + v10.widen() - v21.widen();
+    let v22: W = v0.widen() + v1.widen() + v10 - v21.widen();
     v22.to_f64()
 }
 /// `snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -705,50 +903,36 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return snr_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return 0.0;
     }
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.cos();
-    let v7: N = v6.square();
-    let v8: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: N = v8 * v3;
-    let v10: N = v9.sin();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: W = v6.square();
+    let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: W = v8 * v3.widen();
+    let v10: N = N::sin_of(v9);
     let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: N = v8 * v4;
-    let v13: N = v11 + v12;
-    let v14: N = v13.sin();
+    let v12: W = v8 * v4;
+    let v13: W = v11.widen() + v12;
+    let v14: N = N::sin_of(v13);
     let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: N = v15 + v6;
-    let v17: N = v0 * v7;
-    let v18: N = v10 * v14 * v16;
-    let v19: N = v17 / v18;
+    let v16: W = v15.widen() + v6;
+    let v17: W = v0.widen() * v7;
+    let v18: W = v10.widen() * v14.widen() * v16;
+    let v19: W = v17 / v18;
     v19.to_f64()
-}
-/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = v3.square();
-    let v5: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v6: N = v5 - v4;
-    let v7: N = v4 / v6;
-    v7.to_f64()
 }
 /// `rho(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -756,51 +940,36 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 13 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return f64::INFINITY;
     }
-    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: N = N::new(0.008, -1.6653345369377348e-19);
-    let v7: N = v6 + v2;
-    let v8: N = v1 * v7;
-    let v9: N = v5 + v8;
-    let v10: N = v9.sin();
+    let v6: W = W::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6 + v2.widen();
+    let v8: W = v1 * v7;
+    let v9: W = v5.widen() + v8;
+    let v10: N = N::sin_of(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: N = v12 * v7;
-    let v14: N = v13.cos();
-    let v15: N = v11 + v14;
-    let v16: N = v4 * v10 * v15;
-    let v17: N = v16.sqrt();
-    let v18: N = v0 * v17;
-    let v19: N = v18 / v14;
+    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: W = v12 * v7;
+    let v14: N = N::cos_of(v13);
+    let v15: W = v11.widen() + v14.widen();
+    let v16: W = v4.widen() * v10.widen() * v15;
+    let v17: N = N::sqrt_of(v16);
+    let v18: W = v0 * v17.widen();
+    let v19: W = v18 / v14.widen();
     v19.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v0 - v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v7 / v4;
-    v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -810,9 +979,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -825,70 +994,70 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = v0 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: N = v7.square();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v0.widen() * v6.widen();
+    let v9: W = v8 / v7.widen();
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v12: W = v7.widen().square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v3;
-    let v16: N = v15.sin();
+    let v15: W = v14.widen() * v3.widen();
+    let v16: N = N::sin_of(v15);
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v4;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = v10 + v7;
-    let v22: N = v13 * v16 * v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v20 * v21;
-    let v25: N = v24.sqrt();
-    let v26: N = v11 * v6 * v12 * v23;
-    let v27: N = v26 / v25;
+    let v18: W = v14.widen() * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v10 + v7.widen();
+    let v22: W = v13.widen() * v16.widen() * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16.widen() * v20.widen() * v21;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11 * v6.widen() * v12 * v23;
+    let v27: W = v26 / v25.widen();
     let v28: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: N = v28 * v16 * v6 * v20 * v21;
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v10 * v31;
-    let v33: N = v32 / v7;
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v30: W = -v27;
+    let v31: W = v30 - v29;
+    let v32: W = v10 * v31;
+    let v33: W = v32 / v7.widen();
     [v9.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
     let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v9: W = W::new(1.5585719053812588, -9.676253784059236e-17);
     let v10: N = v5.square();
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: N = v12 * v10;
-    let v14: N = v11 - v13;
-    let v15: N = v14.sqrt();
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = v12 * v10.widen();
+    let v14: W = v11.widen() - v13;
+    let v15: W = v14.sqrt();
     let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: N = v16 - v10;
-    let v18: N = v17.sqrt();
-    let v19: N = v9 * v10 * v4 * v15;
-    let v20: N = v19 / v18;
+    let v17: W = v16.widen() - v10.widen();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v9 * v10.widen() * v4.widen() * v15;
+    let v20: N = N::narrow(v19) / v18;
     let v21: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v22: N = v21 * v4 * v14;
+    let v22: W = v21.widen() * v4.widen() * v14;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: W = v8 * v24.widen();
-    let v26: N = N::narrow(v25) / v5;
+    let v24: W = v23.widen() - v22;
+    let v25: W = v8 * v24;
+    let v26: W = v25 / v5.widen();
     [v7.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -897,9 +1066,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -912,9 +1081,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -927,70 +1096,70 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = v0 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: N = v7.square();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v0.widen() * v6.widen();
+    let v9: W = v8 / v7.widen();
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v12: W = v7.widen().square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v3;
-    let v16: N = v15.sin();
+    let v15: W = v14.widen() * v3.widen();
+    let v16: N = N::sin_of(v15);
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v4;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = v10 + v7;
-    let v22: N = v13 * v16 * v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v20 * v21;
-    let v25: N = v24.sqrt();
-    let v26: N = v11 * v6 * v12 * v23;
-    let v27: N = v26 / v25;
+    let v18: W = v14.widen() * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v10 + v7.widen();
+    let v22: W = v13.widen() * v16.widen() * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16.widen() * v20.widen() * v21;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11 * v6.widen() * v12 * v23;
+    let v27: W = v26 / v25.widen();
     let v28: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: N = v28 * v16 * v6 * v20 * v21;
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v10 * v31;
-    let v33: N = v32 / v7;
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v30: W = -v27;
+    let v31: W = v30 - v29;
+    let v32: W = v10 * v31;
+    let v33: W = v32 / v7.widen();
     [v9.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
     let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v9: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v10: N = v5.square();
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: N = v12 * v10;
-    let v14: N = v11 - v13;
-    let v15: N = v14.sqrt();
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = v12 * v10.widen();
+    let v14: W = v11.widen() - v13;
+    let v15: W = v14.sqrt();
     let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: N = v16 - v10;
-    let v18: N = v17.sqrt();
-    let v19: N = v9 * v10 * v4 * v15;
-    let v20: N = v19 / v18;
+    let v17: W = v16.widen() - v10.widen();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v9 * v10.widen() * v4.widen() * v15;
+    let v20: N = N::narrow(v19) / v18;
     let v21: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v22: N = v21 * v4 * v14;
+    let v22: W = v21.widen() * v4.widen() * v14;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: W = v8 * v24.widen();
-    let v26: N = N::narrow(v25) / v5;
+    let v24: W = v23.widen() - v22;
+    let v25: W = v8 * v24;
+    let v26: W = v25 / v5.widen();
     [v7.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -999,9 +1168,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1014,99 +1183,53 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v5.cos();
-    let v10: N = v1 * v6 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = v0 - v11;
-    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v15: N = v9.square();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6 * v8;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: W = v0.widen() - v11.widen();
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v15: W = v9.widen().square();
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: N = v17 * v3;
-    let v19: N = v18.sin();
+    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v18: W = v17 * v3.widen();
+    let v19: N = N::sin_of(v18);
     let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: N = v17 * v4;
-    let v22: N = v20 + v21;
-    let v23: N = v22.sin();
-    let v24: N = v13 + v9;
-    let v25: N = v16 * v19 * v23 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v19 * v23 * v24;
-    let v28: N = v27.sqrt();
-    let v29: N = v14 * v6 * v15 * v26;
-    let v30: N = v29 / v28;
+    let v21: W = v17 * v4;
+    let v22: W = v20.widen() + v21;
+    let v23: N = N::sin_of(v22);
+    let v24: W = v13 + v9.widen();
+    let v25: W = v16.widen() * v19.widen() * v23.widen() * v24;
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v19.widen() * v23.widen() * v24;
+    let v28: N = N::sqrt_of(v27);
+    let v29: W = v14 * v6 * v15 * v26.widen();
+    let v30: W = v29 / v28.widen();
     let v31: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: N = v31 * v19 * v6 * v23 * v24;
-    let v33: N = -v30;
-    let v34: N = v33 - v32;
-    let v35: N = v13 * v8 * v34;
-    let v36: N = v35 / v9;
+    let v32: W = v31.widen() * v19.widen() * v6 * v23.widen() * v24;
+    let v33: W = -v30;
+    let v34: W = v33 - v32;
+    let v35: W = v13 * v8 * v34;
+    let v36: W = v35 / v9.widen();
     [v12.to_f64(), v36.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: N = v7.square();
-    let v14: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v15: N = v14 * v13;
-    let v16: N = v0 - v15;
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v19: N = v18 - v13;
-    let v20: N = v19.sqrt();
-    let v21: N = v12 * v13 * v4 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v24: N = v23 * v4 * v16;
-    let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v11 * v6 * v26;
-    let v28: N = v27 / v7;
-    [v10.to_f64(), v28.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1114,9 +1237,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1129,9 +1250,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1151,118 +1270,61 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v5.cos();
-    let v10: N = v1 * v6 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = v0 - v11;
-    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v15: N = v9.square();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6 * v8;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: W = v0.widen() - v11.widen();
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v15: W = v9.widen().square();
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: N = v17 * v3;
-    let v19: N = v18.sin();
+    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v18: W = v17 * v3.widen();
+    let v19: N = N::sin_of(v18);
     let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: N = v17 * v4;
-    let v22: N = v20 + v21;
-    let v23: N = v22.sin();
-    let v24: N = v13 + v9;
-    let v25: N = v16 * v19 * v23 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v19 * v23 * v24;
-    let v28: N = v27.sqrt();
-    let v29: N = v14 * v6 * v15 * v26;
-    let v30: N = v29 / v28;
+    let v21: W = v17 * v4;
+    let v22: W = v20.widen() + v21;
+    let v23: N = N::sin_of(v22);
+    let v24: W = v13 + v9.widen();
+    let v25: W = v16.widen() * v19.widen() * v23.widen() * v24;
+    let v26: N = N::sqrt_of(v25);
+    let v27: W = v19.widen() * v23.widen() * v24;
+    let v28: N = N::sqrt_of(v27);
+    let v29: W = v14 * v6 * v15 * v26.widen();
+    let v30: W = v29 / v28.widen();
     let v31: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: N = v31 * v19 * v6 * v23 * v24;
-    let v33: N = -v30;
-    let v34: N = v33 - v32;
-    let v35: N = v13 * v8 * v34;
-    let v36: N = v35 / v9;
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = v8.abs();
+    let v32: W = v31.widen() * v19.widen() * v6 * v23.widen() * v24;
+    let v33: W = -v30;
+    let v34: W = v33 - v32;
+    let v35: W = v13 * v8 * v34;
+    let v36: W = v35 / v9.widen();
+    let v37: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v38: N = N::narrow(v8).abs();
     let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v5.tan();
-    let v42: N = v40 * v41;
-    let v43: N = v42.sqrt();
-    let v44: N = v37 * v39 * v43;
+    let v40: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v41: N = N::tan_of(v5);
+    let v42: W = v40 * v41.widen();
+    let v43: N = N::sqrt_of(v42);
+    let v44: W = v37 * v39.widen() * v43.widen();
     [v12.to_f64(), v36.to_f64(), v44.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: N = v7.square();
-    let v14: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v15: N = v14 * v13;
-    let v16: N = v0 - v15;
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v19: N = v18 - v13;
-    let v20: N = v19.sqrt();
-    let v21: N = v12 * v13 * v4 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v24: N = v23 * v4 * v16;
-    let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v11 * v6 * v26;
-    let v28: N = v27 / v7;
-    let v29: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v30: N = v6.abs();
-    let v31: N = v30.sqrt();
-    let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v33: N = v3.tan();
-    let v34: N = v32 / v33;
-    let v35: N = v34.sqrt();
-    let v36: N = v29 * v31 * v35;
-    [v10.to_f64(), v28.to_f64(), v36.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1270,9 +1332,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1291,9 +1351,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1320,7 +1378,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1364,11 +1422,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13.widen() * v6.widen();
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
     let v15: W = v14.sin();
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13.widen() * v7;
+    let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
     let v20: W = v11.widen() + v9;
@@ -1377,9 +1435,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v24: W = v23 * v15 * v19 * v20;
     let v25: W = v24.sqrt();
-    let v26: W = v13.widen() * v2.widen();
+    let v26: W = v13 * v2.widen();
     let v27: W = v26.sin();
-    let v28: W = v13.widen() * v3;
+    let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
     let v31: W = v11.widen() + v5;
@@ -1387,8 +1445,8 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = v11 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v9);
+    let v36: W = v11.widen() * v35;
+    let v37: N = N::narrow(v36) / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1397,7 +1455,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1410,7 +1468,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1430,7 +1488,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1474,11 +1532,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13.widen() * v6.widen();
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
     let v15: W = v14.sin();
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13.widen() * v7;
+    let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
     let v20: W = v11.widen() + v9;
@@ -1487,9 +1545,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v24: W = v23 * v15 * v19 * v20;
     let v25: W = v24.sqrt();
-    let v26: W = v13.widen() * v2.widen();
+    let v26: W = v13 * v2.widen();
     let v27: W = v26.sin();
-    let v28: W = v13.widen() * v3;
+    let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
     let v31: W = v11.widen() + v5;
@@ -1497,8 +1555,8 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = v11 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v9);
+    let v36: W = v11.widen() * v35;
+    let v37: N = N::narrow(v36) / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1507,7 +1565,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1520,7 +1578,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1540,9 +1598,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1554,69 +1612,69 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = v0 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v12: N = v7.square();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v0 * v6.widen();
+    let v9: N = N::narrow(v8) / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v12: W = v7.widen().square();
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v3;
-    let v15: N = v14.sin();
+    let v14: W = v13.widen() * v3.widen();
+    let v15: N = N::sin_of(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: N = v13 * v4;
-    let v18: N = v16 + v17;
-    let v19: N = v18.sin();
-    let v20: N = v10 + v7;
-    let v21: N = v15 * v19 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v11 * v6 * v12;
-    let v24: N = v23 / v22;
+    let v17: W = v13.widen() * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: N = N::sin_of(v18);
+    let v20: W = v10 + v7.widen();
+    let v21: W = v15.widen() * v19.widen() * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v11 * v6.widen() * v12;
+    let v24: W = v23 / v22;
     let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: N = v26 * v15 * v19 * v20;
-    let v28: N = v27.sqrt();
+    let v27: W = v26.widen() * v15.widen() * v19.widen() * v20;
+    let v28: N = N::sqrt_of(v27);
     let v29: N = v25 * v6 * v28;
-    let v30: N = v24 + v29;
-    let v31: N = v10 * v30;
-    let v32: N = v31 / v7;
+    let v30: W = v24 + v29.widen();
+    let v31: W = v10 * v30;
+    let v32: W = v31 / v7.widen();
     [v9.to_f64(), v32.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v9: N = N::new(1.5585719053812588, -9.676253784059236e-17);
     let v10: N = v5.square();
     let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: N = v11 - v10;
-    let v13: N = v12.sqrt();
-    let v14: N = v9 * v10 * v4;
-    let v15: N = v14 / v13;
-    let v16: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v12: W = v11.widen() - v10.widen();
+    let v13: N = N::sqrt_of(v12);
+    let v14: W = v9.widen() * v10.widen() * v4.widen();
+    let v15: N = N::narrow(v14) / v13;
+    let v16: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v17: N = N::new(1.0, 0.0);
     let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v19: N = v18 * v10;
-    let v20: N = v17 - v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v16 * v4 * v21;
-    let v23: N = v15 + v22;
-    let v24: N = v8 * v23;
-    let v25: N = v24 / v5;
+    let v20: W = v17.widen() - v19.widen();
+    let v21: N = N::sqrt_of(v20);
+    let v22: W = v16 * v4.widen() * v21.widen();
+    let v23: W = v15.widen() + v22;
+    let v24: W = v8 * v23;
+    let v25: W = v24 / v5.widen();
     [v7.to_f64(), v25.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1625,9 +1683,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1640,9 +1698,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1654,69 +1712,69 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = v0 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: N = v7.square();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v0 * v6.widen();
+    let v9: N = N::narrow(v8) / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = v7.widen().square();
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v3;
-    let v15: N = v14.sin();
+    let v14: W = v13.widen() * v3.widen();
+    let v15: N = N::sin_of(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: N = v13 * v4;
-    let v18: N = v16 + v17;
-    let v19: N = v18.sin();
-    let v20: N = v10 + v7;
-    let v21: N = v15 * v19 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v11 * v6 * v12;
-    let v24: N = v23 / v22;
+    let v17: W = v13.widen() * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: N = N::sin_of(v18);
+    let v20: W = v10 + v7.widen();
+    let v21: W = v15.widen() * v19.widen() * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v11 * v6.widen() * v12;
+    let v24: W = v23 / v22;
     let v25: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: N = v26 * v15 * v19 * v20;
-    let v28: N = v27.sqrt();
+    let v27: W = v26.widen() * v15.widen() * v19.widen() * v20;
+    let v28: N = N::sqrt_of(v27);
     let v29: N = v25 * v6 * v28;
-    let v30: N = v24 + v29;
-    let v31: N = v10 * v30;
-    let v32: N = v31 / v7;
+    let v30: W = v24 + v29.widen();
+    let v31: W = v10 * v30;
+    let v32: W = v31 / v7.widen();
     [v9.to_f64(), v32.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
-    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v0.widen() * v4.widen();
+    let v7: W = v6 / v5.widen();
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v9: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
     let v10: N = v5.square();
     let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: N = v11 - v10;
-    let v13: N = v12.sqrt();
-    let v14: N = v9 * v10 * v4;
-    let v15: N = v14 / v13;
-    let v16: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v12: W = v11.widen() - v10.widen();
+    let v13: N = N::sqrt_of(v12);
+    let v14: W = v9.widen() * v10.widen() * v4.widen();
+    let v15: N = N::narrow(v14) / v13;
+    let v16: W = W::new(3.116901585250538, 1.271000383352227e-16);
     let v17: N = N::new(1.0, 0.0);
     let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v19: N = v18 * v10;
-    let v20: N = v17 - v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v16 * v4 * v21;
-    let v23: N = v15 + v22;
-    let v24: N = v8 * v23;
-    let v25: N = v24 / v5;
+    let v20: W = v17.widen() - v19.widen();
+    let v21: N = N::sqrt_of(v20);
+    let v22: W = v16 * v4.widen() * v21.widen();
+    let v23: W = v15.widen() + v22;
+    let v24: W = v8 * v23;
+    let v25: W = v24 / v5.widen();
     [v7.to_f64(), v25.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1725,9 +1783,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1740,9 +1798,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1751,81 +1807,43 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v5.cos();
-    let v10: N = v1 * v6 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = v0 - v11;
-    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6.widen() * v8;
+    let v11: W = v10 / v9.widen();
+    let v12: W = v0.widen() - v11;
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v14: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v15: N = v9.square();
-    let v16: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: N = v16 * v3;
-    let v18: N = v17.sin();
+    let v15: W = v9.widen().square();
+    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v17: W = v16 * v3.widen();
+    let v18: N = N::sin_of(v17);
     let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: N = v16 * v4;
-    let v21: N = v19 + v20;
-    let v22: N = v21.sin();
-    let v23: N = v13 + v9;
-    let v24: N = v18 * v22 * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v14 * v6 * v15;
-    let v27: N = v26 / v25;
-    let v28: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v20: W = v16 * v4;
+    let v21: W = v19.widen() + v20;
+    let v22: N = N::sin_of(v21);
+    let v23: W = v13 + v9.widen();
+    let v24: W = v18.widen() * v22.widen() * v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v14.widen() * v6.widen() * v15;
+    let v27: W = v26 / v25;
+    let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: N = v29 * v18 * v22 * v23;
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v6 * v31;
-    let v33: N = v27 + v32;
-    let v34: N = v13 * v8 * v33;
-    let v35: N = v34 / v9;
+    let v30: W = v29.widen() * v18.widen() * v22.widen() * v23;
+    let v31: W = v30.sqrt();
+    let v32: W = v28 * v6.widen() * v31;
+    let v33: W = v27 + v32;
+    let v34: W = v13 * v8 * v33;
+    let v35: W = v34 / v9.widen();
     [v12.to_f64(), v35.to_f64()]
-}
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: N = v7.square();
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v13;
-    let v16: N = v15.sqrt();
-    let v17: N = v12 * v13 * v4;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v13;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v19 * v4 * v23;
-    let v25: N = v18 + v24;
-    let v26: N = v11 * v6 * v25;
-    let v27: N = v26 / v7;
-    [v10.to_f64(), v27.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1833,9 +1851,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1848,9 +1864,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1870,9 +1884,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1881,97 +1893,51 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v5.cos();
-    let v10: N = v1 * v6 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = v0 - v11;
-    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6.widen() * v8;
+    let v11: W = v10 / v9.widen();
+    let v12: W = v0.widen() - v11;
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v14: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v15: N = v9.square();
-    let v16: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: N = v16 * v3;
-    let v18: N = v17.sin();
+    let v15: W = v9.widen().square();
+    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v17: W = v16 * v3.widen();
+    let v18: N = N::sin_of(v17);
     let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: N = v16 * v4;
-    let v21: N = v19 + v20;
-    let v22: N = v21.sin();
-    let v23: N = v13 + v9;
-    let v24: N = v18 * v22 * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v14 * v6 * v15;
-    let v27: N = v26 / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v20: W = v16 * v4;
+    let v21: W = v19.widen() + v20;
+    let v22: N = N::sin_of(v21);
+    let v23: W = v13 + v9.widen();
+    let v24: W = v18.widen() * v22.widen() * v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v14.widen() * v6.widen() * v15;
+    let v27: W = v26 / v25;
+    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: N = v29 * v18 * v22 * v23;
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v6 * v31;
-    let v33: N = v27 + v32;
-    let v34: N = v13 * v8 * v33;
-    let v35: N = v34 / v9;
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = v8.abs();
+    let v30: W = v29.widen() * v18.widen() * v22.widen() * v23;
+    let v31: W = v30.sqrt();
+    let v32: W = v28 * v6.widen() * v31;
+    let v33: W = v27 + v32;
+    let v34: W = v13 * v8 * v33;
+    let v35: W = v34 / v9.widen();
+    let v36: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v37: N = N::narrow(v8).abs();
     let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v5.tan();
-    let v41: N = v39 * v40;
-    let v42: N = v41.sqrt();
-    let v43: N = v36 * v38 * v42;
+    let v39: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v40: N = N::tan_of(v5);
+    let v41: W = v39 * v40.widen();
+    let v42: N = N::sqrt_of(v41);
+    let v43: W = v36 * v38.widen() * v42.widen();
     [v12.to_f64(), v35.to_f64(), v43.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: N = v7.square();
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v13;
-    let v16: N = v15.sqrt();
-    let v17: N = v12 * v13 * v4;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v13;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v19 * v4 * v23;
-    let v25: N = v18 + v24;
-    let v26: N = v11 * v6 * v25;
-    let v27: N = v26 / v7;
-    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v29: N = v6.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v3.tan();
-    let v33: N = v31 / v32;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v30 * v34;
-    [v10.to_f64(), v27.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1979,9 +1945,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1994,9 +1958,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2023,7 +1985,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2057,19 +2021,72 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
+    let v3: N = v1 + v2;
+    let v4: N = v0 * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: N = v1 + v6;
+    let v8: N = v0 * v7;
+    let v9: N = v8.cos();
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: N = v14 * v2;
+    let v16: N = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: N = v14 * v3;
+    let v19: N = v17 + v18;
+    let v20: N = v19.sin();
+    let v21: N = v11 + v5;
+    let v22: N = v13 * v16 * v20 * v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v12 * v9 * v23;
+    let v25: N = v14 * v6;
+    let v26: N = v25.sin();
+    let v27: N = v14 * v7;
+    let v28: N = v17 + v27;
+    let v29: N = v28.sin();
+    let v30: N = v11 + v9;
+    let v31: N = v13 * v26 * v29 * v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v12 * v5 * v32;
+    let v34: N = v24 - v33;
+    let v35: N = v11 * v34;
+    let v36: N = v35 / v9;
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
     let v4: W = v0 * v3;
     let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: W = v1 + v6.widen();
+    let v7: W = v1.widen() + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v2.widen();
@@ -2078,23 +2095,99 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: W = v14.widen() * v3;
     let v19: W = v17.widen() + v18;
     let v20: W = v19.sin();
-    let v21: W = v11.widen() + v5;
+    let v21: W = v11 + v5;
     let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12.widen() * v9 * v23;
+    let v24: W = v12 * v9 * v23;
     let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
     let v27: W = v14.widen() * v7;
     let v28: W = v17.widen() + v27;
     let v29: W = v28.sin();
-    let v30: W = v11.widen() + v9;
+    let v30: W = v11 + v9;
     let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: N = N::sin_of(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: N = N::sin_of(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26.widen() * v29.widen() * v30;
     let v32: W = v31.sqrt();
     let v33: W = v12.widen() * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: N = v11 * N::narrow(v34);
-    let v36: N = v35 / N::narrow(v9);
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v3.square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v9.widen() * v6 * v15;
+    let v17: W = v6.square();
+    let v18: W = v11.widen() * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9.widen() * v3 * v20;
+    let v22: W = v16 - v21;
+    let v23: W = v8 * v22;
+    let v24: N = N::narrow(v23) / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2102,7 +2195,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2115,7 +2210,9 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2135,7 +2232,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2169,19 +2268,72 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
+    let v3: N = v1 + v2;
+    let v4: N = v0 * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: N = v1 + v6;
+    let v8: N = v0 * v7;
+    let v9: N = v8.cos();
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: N = v14 * v2;
+    let v16: N = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: N = v14 * v3;
+    let v19: N = v17 + v18;
+    let v20: N = v19.sin();
+    let v21: N = v11 + v5;
+    let v22: N = v13 * v16 * v20 * v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v12 * v9 * v23;
+    let v25: N = v14 * v6;
+    let v26: N = v25.sin();
+    let v27: N = v14 * v7;
+    let v28: N = v17 + v27;
+    let v29: N = v28.sin();
+    let v30: N = v11 + v9;
+    let v31: N = v13 * v26 * v29 * v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v12 * v5 * v32;
+    let v34: N = v24 - v33;
+    let v35: N = v11 * v34;
+    let v36: N = v35 / v9;
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
     let v4: W = v0 * v3;
     let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: W = v1 + v6.widen();
+    let v7: W = v1.widen() + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v2.widen();
@@ -2190,23 +2342,99 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: W = v14.widen() * v3;
     let v19: W = v17.widen() + v18;
     let v20: W = v19.sin();
-    let v21: W = v11.widen() + v5;
+    let v21: W = v11 + v5;
     let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12.widen() * v9 * v23;
+    let v24: W = v12 * v9 * v23;
     let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
     let v27: W = v14.widen() * v7;
     let v28: W = v17.widen() + v27;
     let v29: W = v28.sin();
-    let v30: W = v11.widen() + v9;
+    let v30: W = v11 + v9;
     let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: N = N::sin_of(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: N = N::sin_of(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26.widen() * v29.widen() * v30;
     let v32: W = v31.sqrt();
     let v33: W = v12.widen() * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: N = v11 * N::narrow(v34);
-    let v36: N = v35 / N::narrow(v9);
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v3.square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v9.widen() * v6 * v15;
+    let v17: W = v6.square();
+    let v18: W = v11.widen() * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9.widen() * v3 * v20;
+    let v22: W = v16 - v21;
+    let v23: W = v8 * v22;
+    let v24: N = N::narrow(v23) / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2214,7 +2442,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2227,7 +2457,9 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2247,169 +2479,55 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.125 {
-        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    if t == 1.0 {
+        return [0.0, -1.558450792625269];
     }
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(0.7792253963126345, 3.1775009583805677e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: N = v8 * v3;
-    let v10: N = v9.sin();
-    let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: N = v8 * v4;
-    let v13: N = v11 + v12;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: N = v15 + v7;
-    let v17: N = v10 * v14 * v16;
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: N = v19 * v10 * v14 * v16;
-    let v21: N = v20.sqrt();
-    let v22: N = v0 * v6 * v7;
-    let v23: N = v18 * v21;
-    let v24: N = v22 / v23;
-    let v25: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v26: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: N = v7.square();
-    let v28: N = v26 * v6 * v27;
-    let v29: N = v28 / v18;
-    let v30: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: N = v30 * v6 * v21;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v33;
-    let v35: N = v34 / v21;
-    [v24.to_f64(), v35.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(0.7792253963126345, 3.1775009583805677e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: W = v5.cos();
     let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v9: W = v8 * v3.widen();
     let v10: N = N::sin_of(v9);
     let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: W = v8 * v4.widen();
-    let v13: N = v11 + N::narrow(v12);
-    let v14: N = v13.sin();
+    let v12: W = v8 * v4;
+    let v13: W = v11.widen() + v12;
+    let v14: N = N::sin_of(v13);
     let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: W = v15 + v7.widen();
-    let v17: N = v10 * v14 * N::narrow(v16);
-    let v18: N = v17.sqrt();
+    let v16: W = v15 + v7;
+    let v17: W = v10.widen() * v14.widen() * v16;
+    let v18: W = v17.sqrt();
     let v19: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v20: W = v19 * v10.widen() * v14.widen() * v16;
-    let v21: N = N::sqrt_of(v20);
-    let v22: W = v0 * v6.widen() * v7.widen();
-    let v23: N = v18 * v21;
-    let v24: N = N::narrow(v22) / v23;
-    let v25: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v26: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: N = v7.square();
-    let v28: W = v26 * v6.widen() * v27.widen();
-    let v29: N = N::narrow(v28) / v18;
-    let v30: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: N = v30 * v6 * v21;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v33;
-    let v35: N = v34 / v21;
-    [v24.to_f64(), v35.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.7792253963126345, 3.1775009583805677e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: N = N::narrow(v8) * v3;
-    let v10: N = v9.sin();
-    let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: W = v8 * v4.widen();
-    let v13: N = v11 + N::narrow(v12);
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: N = v15 + v7;
-    let v17: W = v10.widen() * v14.widen() * v16.widen();
-    let v18: N = N::sqrt_of(v17);
-    let v19: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: N = v19 * v10 * v14 * v16;
-    let v21: N = v20.sqrt();
-    let v22: N = v0 * v6 * v7;
-    let v23: N = v18 * v21;
-    let v24: N = v22 / v23;
-    let v25: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v21: W = v20.sqrt();
+    let v22: W = v0 * v6.widen() * v7;
+    let v23: W = v18 * v21;
+    let v24: W = v22 / v23;
+    let v25: W = W::new(0.7071067811865476, -4.833646656726457e-17);
     let v26: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: N = v7.square();
-    let v28: N = v26 * v6 * v27;
-    let v29: N = v28 / v18;
+    let v27: W = v7.square();
+    let v28: W = v26.widen() * v6.widen() * v27;
+    let v29: W = v28 / v18;
     let v30: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: N = v30 * v6 * v21;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v33;
-    let v35: N = v34 / v21;
+    let v31: W = v30.widen() * v6.widen() * v21;
+    let v32: W = -v29;
+    let v33: W = v32 - v31;
+    let v34: W = v25 * v33;
+    let v35: W = v34 / v21;
     [v24.to_f64(), v35.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v7: N = v4.square();
-    let v8: N = v6 - v7;
-    let v9: N = v8.sqrt();
-    let v10: N = N::new(1.0, 0.0);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v7;
-    let v13: N = v10 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v5;
-    let v16: N = v9 * v14;
-    let v17: N = v15 / v16;
-    let v18: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v19: N = v18 * v7 * v5;
-    let v20: N = v19 / v9;
-    let v21: N = v0 * v5 * v14;
-    let v22: N = -v20;
-    let v23: N = v22 - v21;
-    let v24: N = v23 / v14;
-    [v17.to_f64(), v24.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2417,9 +2535,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2432,9 +2548,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2446,262 +2562,78 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.03125 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = v10 * v4;
-    let v12: N = v11.sin();
-    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = v10 * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v8;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v1 * v7 * v9;
-    let v22: N = v21 / v20;
-    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: N = v24 * v12 * v16 * v18;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v7 * v26;
-    let v28: N = v22 + v27;
-    let v29: N = v0 * v28;
-    let v30: N = v8 * v26;
-    let v31: N = v29 / v30;
-    let v32: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
-    let v35: N = -v22;
-    let v36: N = v35 - v34;
-    let v37: N = v32 * v36;
-    let v38: N = v37 / v26;
-    [v31.to_f64(), v38.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v1: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: W = v2 * v5.widen();
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
     let v7: N = N::sin_of(v6);
-    let v8: N = N::cos_of(v6);
-    let v9: N = v8.square();
+    let v8: W = v6.cos();
+    let v9: W = v8.square();
     let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v11: W = v10 * v4.widen();
     let v12: N = N::sin_of(v11);
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = N::narrow(v10) * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v8;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.sqrt();
-    let v21: W = v1.widen() * v7.widen() * v9.widen();
-    let v22: N = N::narrow(v21) / v20;
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: N = N::sin_of(v15);
+    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17 + v8;
+    let v19: W = v12.widen() * v16.widen() * v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v1 * v7.widen() * v9;
+    let v22: W = v21 / v20;
     let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: N = v24 * v12 * v16 * v18;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v7 * v26;
-    let v28: W = v22.widen() + v27.widen();
+    let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v25: W = v24 * v12.widen() * v16.widen() * v18;
+    let v26: W = v25.sqrt();
+    let v27: N = v23 * v7 * N::narrow(v26);
+    let v28: W = v22 + v27.widen();
     let v29: W = v0 * v28;
-    let v30: N = v8 * v26;
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v30: W = v8 * v26;
+    let v31: W = v29 / v30;
+    let v32: W = W::new(0.7071067811865476, -4.833646656726457e-17);
     let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
-    let v35: N = -v22;
-    let v36: N = v35 - v34;
-    let v37: N = v32 * v36;
-    let v38: N = v37 / v26;
-    [v31.to_f64(), v38.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: N = N::sin_of(v11);
-    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = N::narrow(v10) * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v8;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.sqrt();
-    let v21: W = v1.widen() * v7.widen() * v9.widen();
-    let v22: N = N::narrow(v21) / v20;
-    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: N = v24 * v12 * v16 * v18;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v7 * v26;
-    let v28: N = v22 + v27;
-    let v29: W = v0.widen() * v28.widen();
-    let v30: N = v8 * v26;
-    let v31: W = v29 / v30.widen();
-    let v32: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
-    let v35: N = -v22;
-    let v36: N = v35 - v34;
-    let v37: N = v32 * v36;
-    let v38: N = v37 / v26;
-    [v31.to_f64(), v38.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = v10 * v4;
-    let v12: N = v11.sin();
-    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: N = v10 * v5;
-    let v15: N = v13 + v14;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v8;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v1 * v7 * v9;
-    let v22: N = v21 / v20;
-    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: N = v24 * v12 * v16 * v18;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v7 * v26;
-    let v28: N = v22 + v27;
-    let v29: N = v0 * v28;
-    let v30: N = v8 * v26;
-    let v31: N = v29 / v30;
-    let v32: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
-    let v35: N = -v22;
-    let v36: N = v35 - v34;
-    let v37: N = v32 * v36;
-    let v38: N = v37 / v26;
-    [v31.to_f64(), v38.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: N = N::narrow(v10) * v4;
-    let v12: N = v11.sin();
-    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: W = v10 * v5.widen();
-    let v15: N = v13 + N::narrow(v14);
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: N = v17 + v8;
-    let v19: N = v12 * v16 * v18;
-    let v20: N = v19.sqrt();
-    let v21: W = v1.widen() * v7.widen() * v9.widen();
-    let v22: N = N::narrow(v21) / v20;
-    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: N = v24 * v12 * v16 * v18;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v7 * v26;
-    let v28: N = v22 + v27;
-    let v29: N = v0 * v28;
-    let v30: N = v8 * v26;
-    let v31: N = v29 / v30;
-    let v32: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
-    let v35: N = -v22;
-    let v36: N = v35 - v34;
-    let v37: N = v32 * v36;
-    let v38: N = v37 / v26;
+    let v34: W = v33.widen() * v7.widen() * v26;
+    let v35: W = -v22;
+    let v36: W = v35 - v34;
+    let v37: W = v32 * v36;
+    let v38: W = v37 / v26;
     [v31.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v4.cos();
-    let v8: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v9: N = v8 - v6;
-    let v10: N = v9.sqrt();
-    let v11: N = v1 * v6 * v7;
-    let v12: N = v11 / v10;
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: W = v5.widen().square();
+    let v7: N = N::cos_of(v4);
+    let v8: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+    let v9: W = v8 - v6;
+    let v10: N = N::sqrt_of(v9);
+    let v11: W = v1 * v6 * v7.widen();
+    let v12: W = v11 / v10.widen();
     let v13: N = N::new(1.558450792625269, 6.355001916761135e-17);
     let v14: N = N::new(1.0, 0.0);
     let v15: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v16: N = v15 * v6;
-    let v17: N = v14 - v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v7 * v18;
-    let v20: N = v12 + v19;
-    let v21: N = v0 * v20;
+    let v16: W = v15.widen() * v6;
+    let v17: W = v14.widen() - v16;
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v13.widen() * v7.widen() * v18.widen();
+    let v20: W = v12 + v19;
+    let v21: W = v0 * v20;
     let v22: N = v5 * v18;
-    let v23: N = v21 / v22;
+    let v23: W = v21 / v22.widen();
     let v24: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v25: N = v24 * v7 * v18;
-    let v26: N = -v12;
-    let v27: N = v26 - v25;
-    let v28: N = v27 / v18;
+    let v25: W = v24.widen() * v7.widen() * v18.widen();
+    let v26: W = -v12;
+    let v27: W = v26 - v25;
+    let v28: W = v27 / v18.widen();
     [v23.to_f64(), v28.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2710,9 +2642,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2725,9 +2657,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2745,132 +2675,17 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.0625 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v1 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v1 * v2 * v7 * v8;
-    let v10: W = v1.widen() * v4.widen() * v7.widen() * v8.widen();
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v4;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v5;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
-    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19 + v8.widen();
-    let v21: N = v14 * v18 * N::narrow(v20);
-    let v22: N = v21.sqrt();
-    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23 * v14.widen() * v18.widen() * v20;
-    let v25: W = v24.sqrt();
-    let v26: N = v11 * v22 * N::narrow(v25);
-    let v27: N = v9 - N::narrow(v10) + v26;
-    let v28: W = v0 * v27.widen();
-    let v29: N = v22 * N::narrow(v25);
-    let v30: N = N::narrow(v28) / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: N = v33 * v7 * v34;
-    let v36: N = v35 / v22;
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * v7 * N::narrow(v25);
-    let v39: N = -v36;
-    let v40: N = v39 - v38;
-    let v41: N = v31 * v32 * v40;
-    let v42: N = v41 / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v1 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: W = v1.widen() * v2.widen() * v7.widen() * v8.widen();
-    let v10: W = v1.widen() * v4.widen() * v7.widen() * v8.widen();
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v4;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v5;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v8;
-    let v21: N = v14 * v18 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v14 * v18 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v11 * v22 * v25;
-    let v27: N = N::narrow(v9) - N::narrow(v10) + v26;
-    let v28: W = v0 * v27.widen();
-    let v29: N = v22 * v25;
-    let v30: N = N::narrow(v28) / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.widen().square();
-    let v35: W = v33.widen() * v7.widen() * v34;
-    let v36: W = v35 / v22.widen();
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * v7 * v25;
-    let v39: N = -N::narrow(v36);
-    let v40: N = v39 - v38;
-    let v41: N = v31 * v32 * v40;
-    let v42: N = v41 / v25;
-    [v30.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: W = v3 + v4.widen();
-    let v6: N = N::narrow(v1) * N::narrow(v5);
-    let v7: W = v6.widen().sin();
-    let v8: N = v6.cos();
-    let v9: W = v1 * v2.widen() * v7 * v8.widen();
-    let v10: W = v1 * v4.widen() * v7 * v8.widen();
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v1 * v5;
+    let v7: W = v6.sin();
+    let v8: W = v6.cos();
+    let v9: W = v1 * v2.widen() * v7 * v8;
+    let v10: W = v1 * v4.widen() * v7 * v8;
     let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v13: W = v12 * v4.widen();
@@ -2878,181 +2693,31 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
-    let v18: N = N::sin_of(v17);
+    let v18: W = v17.sin();
     let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19 + v8.widen();
-    let v21: W = v14 * v18.widen() * v20;
+    let v20: W = v19 + v8;
+    let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23 * v14 * v18.widen() * v20;
+    let v24: W = v23 * v14 * v18 * v20;
     let v25: W = v24.sqrt();
     let v26: W = v11 * v22 * v25;
-    let v27: N = N::narrow(v9) - N::narrow(v10) + N::narrow(v26);
-    let v28: W = v0.widen() * v27.widen();
-    let v29: N = N::narrow(v22) * N::narrow(v25);
-    let v30: N = N::narrow(v28) / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: N = v33 * N::narrow(v7) * v34;
-    let v36: N = v35 / N::narrow(v22);
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * N::narrow(v7) * N::narrow(v25);
-    let v39: N = -v36;
-    let v40: N = v39 - v38;
-    let v41: N = v31 * v32 * v40;
-    let v42: N = v41 / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v1 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v1 * v2 * v7 * v8;
-    let v10: N = v1 * v4 * v7 * v8;
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v4;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v5;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v8;
-    let v21: N = v14 * v18 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23.widen() * v14.widen() * v18.widen() * v20.widen();
-    let v25: N = N::sqrt_of(v24);
-    let v26: N = v11 * v22 * v25;
-    let v27: N = v9 - v10 + v26;
-    let v28: W = v0 * v27.widen();
-    let v29: N = v22 * v25;
-    let v30: N = N::narrow(v28) / v29;
+    let v27: W = v9 - v10 + v26;
+    let v28: W = v0.widen() * v27;
+    let v29: W = v22 * v25;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
     let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: N = v33 * v7 * v34;
-    let v36: N = v35 / v22;
+    let v32: W = v2.widen() - v4.widen();
+    let v33: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v34: W = v8.square();
+    let v35: W = v33 * v7 * v34;
+    let v36: W = v35 / v22;
     let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * v7 * v25;
-    let v39: N = -v36;
-    let v40: N = v39 - v38;
-    let v41: W = v31 * v32.widen() * v40.widen();
-    let v42: N = N::narrow(v41) / v25;
-    [v30.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = N::narrow(v1) * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = N::narrow(v1) * v2 * v7 * v8;
-    let v10: W = v1 * v4.widen() * v7.widen() * v8.widen();
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v4;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v5;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v8;
-    let v21: N = v14 * v18 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v14 * v18 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v11 * v22 * v25;
-    let v27: N = v9 - N::narrow(v10) + v26;
-    let v28: N = v0 * v27;
-    let v29: N = v22 * v25;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: N = v33 * v7 * v34;
-    let v36: N = v35 / v22;
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * v7 * v25;
-    let v39: N = -v36;
-    let v40: W = v39.widen() - v38.widen();
-    let v41: W = v31.widen() * v32.widen() * v40;
-    let v42: N = N::narrow(v41) / v25;
-    [v30.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v1 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: W = v1.widen() * v2.widen() * v7.widen() * v8.widen();
-    let v10: N = v1 * v4 * v7 * v8;
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v4;
-    let v14: N = v13.sin();
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v5;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v8;
-    let v21: N = v14 * v18 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v14 * v18 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v11 * v22 * v25;
-    let v27: N = N::narrow(v9) - v10 + v26;
-    let v28: N = v0 * v27;
-    let v29: N = v22 * v25;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: N = v33 * v7 * v34;
-    let v36: N = v35 / v22;
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: N = v37 * v7 * v25;
-    let v39: N = -v36;
-    let v40: N = v39 - v38;
-    let v41: N = v31 * v32 * v40;
-    let v42: N = v41 / v25;
+    let v38: W = v37.widen() * v7 * v25;
+    let v39: N = -N::narrow(v36);
+    let v40: W = v39.widen() - v38;
+    let v41: W = v31 * v32 * v40;
+    let v42: N = N::narrow(v41) / N::narrow(v25);
     [v30.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3061,9 +2726,7 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3076,9 +2739,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3098,104 +2759,21 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.0625 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_x0_coefficients_in_cell7::<N, W>(t, t_next);
-    }
     let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = v7.sin();
-    let v9: W = v7.cos();
-    let v10: N = N::narrow(v9).square();
-    let v11: N = v1 * v2 * N::narrow(v8) * v10;
-    let v12: N = v1 * v5 * N::narrow(v8) * v10;
-    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * N::narrow(v6);
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + N::narrow(v9);
-    let v23: N = v16 * v20 * v22;
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: W = v13 * v5.widen() * v8 * v24.widen() * v27.widen();
-    let v29: W = v13 * v2.widen() * v8 * v24.widen() * v27.widen();
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24.widen() * v27.widen();
-    let v32: W = v11.widen() - v12.widen() - v28 + v29 + v31;
-    let v33: N = v0 * N::narrow(v32);
-    let v34: N = N::narrow(v9) * v24 * v27;
-    let v35: N = v33 / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * N::narrow(v8) * v10;
-    let v40: N = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * N::narrow(v8) * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
     let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t_next);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3208,7 +2786,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v1 * v2.widen() * v8 * v10;
     let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
+    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
     let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14 * v5.widen();
     let v16: W = v15.sin();
@@ -3223,467 +2801,33 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v26: W = v25 * v16 * v20 * v22;
     let v27: W = v26.sqrt();
-    let v28: N = v13 * v5 * N::narrow(v8) * N::narrow(v24) * N::narrow(v27);
-    let v29: N = v13 * v2 * N::narrow(v8) * N::narrow(v24) * N::narrow(v27);
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24 * v27;
-    let v32: W = v11 - v12 - v28.widen() + v29.widen() + v31;
-    let v33: W = v0 * v32;
-    let v34: N = N::narrow(v9) * N::narrow(v24) * N::narrow(v27);
-    let v35: N = N::narrow(v33) / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * N::narrow(v8) * N::narrow(v10);
-    let v40: N = v39 / N::narrow(v24);
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * N::narrow(v8) * N::narrow(v27);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / N::narrow(v27);
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: N = v3 * v6;
-    let v8: N = v7.sin();
-    let v9: N = v7.cos();
-    let v10: N = v9.square();
-    let v11: N = N::narrow(v1) * v2 * v8 * v10;
-    let v12: W = v1 * v5.widen() * v8.widen() * v10.widen();
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v5.widen();
-    let v16: N = N::sin_of(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = N::narrow(v14) * v6;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + v9;
-    let v23: W = v16.widen() * v20.widen() * v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: N = v13 * v5 * v8 * v24 * v27;
-    let v29: N = v13 * v2 * v8 * v24 * v27;
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9.widen() * v24.widen() * v27.widen();
-    let v32: W = v11.widen() - v12 - v28.widen() + v29.widen() + v31;
-    let v33: N = v0 * N::narrow(v32);
-    let v34: N = v9 * v24 * v27;
-    let v35: N = v33 / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * v8 * v10;
-    let v40: N = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * v8 * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: W = v36.widen() * v37.widen() * v44.widen();
-    let v46: W = v45 / v27.widen();
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = v7.tan();
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = N::cos_of(v7);
-    let v10: W = v9.widen().square();
-    let v11: W = v1.widen() * v2.widen() * v8.widen() * v10;
-    let v12: W = v1.widen() * v5.widen() * v8.widen() * v10;
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = N::narrow(v14) * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6.widen();
-    let v19: W = v17.widen() + v18;
-    let v20: N = N::sin_of(v19);
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + v9;
-    let v23: N = v16 * v20 * v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: N = v13 * v5 * v8 * N::narrow(v24) * v27;
-    let v29: N = v13 * v2 * v8 * N::narrow(v24) * v27;
-    let v30: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: N = v30 * v9 * N::narrow(v24) * v27;
-    let v32: W = v11 - v12 - v28.widen() + v29.widen() + v31.widen();
-    let v33: N = v0 * N::narrow(v32);
-    let v34: N = v9 * N::narrow(v24) * v27;
-    let v35: N = v33 / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * v8 * N::narrow(v10);
-    let v40: W = v39.widen() / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * v8 * v27;
-    let v43: N = -N::narrow(v40);
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = N::cos_of(v7);
-    let v10: N = v9.square();
-    let v11: W = v1 * v2.widen() * v8.widen() * v10.widen();
-    let v12: W = v1 * v5.widen() * v8.widen() * v10.widen();
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = N::narrow(v14) * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6.widen();
-    let v19: W = v17.widen() + v18;
-    let v20: N = N::sin_of(v19);
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: W = v21.widen() + v9.widen();
-    let v23: W = v16.widen() * v20.widen() * v22;
-    let v24: N = N::sqrt_of(v23);
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * N::narrow(v22);
-    let v27: N = v26.sqrt();
-    let v28: N = v13 * v5 * v8 * v24 * v27;
-    let v29: N = v13 * v2 * v8 * v24 * v27;
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9.widen() * v24.widen() * v27.widen();
-    let v32: W = v11 - v12 - v28.widen() + v29.widen() + v31;
-    let v33: W = v0 * v32;
-    let v34: N = v9 * v24 * v27;
-    let v35: N = N::narrow(v33) / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * v8 * v10;
-    let v40: N = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * v8 * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
-    let v8: W = v7.sin();
-    let v9: W = v7.cos();
-    let v10: W = v9.square();
-    let v11: W = v1 * v2.widen() * v8 * v10;
-    let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v6;
-    let v19: W = v17.widen() + v18.widen();
-    let v20: N = N::sin_of(v19);
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + N::narrow(v9);
-    let v23: W = v16.widen() * v20.widen() * v22.widen();
-    let v24: W = v23.sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: W = v13 * v5.widen() * v8 * v24 * v27.widen();
-    let v29: W = v13 * v2.widen() * v8 * v24 * v27.widen();
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24 * v27.widen();
-    let v32: W = v11 - v12 - v28 + v29 + v31;
-    let v33: N = v0 * N::narrow(v32);
-    let v34: W = v9 * v24 * v27.widen();
-    let v35: N = v33 / N::narrow(v34);
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * N::narrow(v8) * N::narrow(v10);
-    let v40: N = v39 / N::narrow(v24);
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * N::narrow(v8) * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = v7.sin();
-    let v9: W = v7.cos();
-    let v10: W = v9.square();
-    let v11: W = v1 * v2.widen() * v8 * v10;
-    let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v5.widen();
-    let v16: W = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6;
-    let v19: W = v17.widen() + v18;
-    let v20: W = v19.sin();
-    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: W = v21 + v9;
-    let v23: W = v16 * v20 * v22;
-    let v24: W = v23.sqrt();
-    let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: W = v25 * v16 * v20 * v22;
-    let v27: W = v26.sqrt();
     let v28: W = v13 * v5.widen() * v8 * v24 * v27;
     let v29: W = v13 * v2.widen() * v8 * v24 * v27;
     let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v31: W = v30 * v9 * v24 * v27;
     let v32: W = v11 - v12 - v28 + v29 + v31;
-    let v33: W = v0 * v32;
-    let v34: N = N::narrow(v9) * N::narrow(v24) * N::narrow(v27);
-    let v35: N = N::narrow(v33) / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
+    let v33: W = v0.widen() * v32;
+    let v34: W = v9 * v24 * v27;
+    let v35: N = N::narrow(v33) / N::narrow(v34);
+    let v36: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v37: W = v2.widen() - v5.widen();
     let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * N::narrow(v8) * N::narrow(v10);
-    let v40: N = v39 / N::narrow(v24);
+    let v39: W = v38.widen() * v8 * v10;
+    let v40: N = N::narrow(v39) / N::narrow(v24);
     let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * N::narrow(v8) * N::narrow(v27);
+    let v42: W = v41.widen() * v8 * v27;
     let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / N::narrow(v27);
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
+    let v44: W = v43.widen() - v42;
+    let v45: W = v36 * v37 * v44;
+    let v46: W = v45 / v27;
+    let v47: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v48: N = N::narrow(v37).abs();
     let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v50: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: W = v7.cos();
-    let v10: N = N::narrow(v9).square();
-    let v11: W = v1.widen() * v2.widen() * v8.widen() * v10.widen();
-    let v12: W = v1.widen() * v5.widen() * v8.widen() * v10.widen();
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v6;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + N::narrow(v9);
-    let v23: N = v16 * v20 * v22;
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: W = v13.widen() * v5.widen() * v8.widen() * v24.widen() * v27.widen();
-    let v29: W = v13.widen() * v2.widen() * v8.widen() * v24.widen() * v27.widen();
-    let v30: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30.widen() * v9 * v24.widen() * v27.widen();
-    let v32: W = v11 - v12 - v28 + v29 + v31;
-    let v33: N = v0 * N::narrow(v32);
-    let v34: N = N::narrow(v9) * v24 * v27;
-    let v35: N = v33 / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * v8 * v10;
-    let v40: N = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * v8 * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell7<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = N::cos_of(v7);
-    let v10: N = v9.square();
-    let v11: N = v1 * v2 * v8 * v10;
-    let v12: N = v1 * v5 * v8 * v10;
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v5;
-    let v16: N = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v6;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: N = v21 + v9;
-    let v23: N = v16 * v20 * v22;
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: N = v25 * v16 * v20 * v22;
-    let v27: N = v26.sqrt();
-    let v28: W = v13.widen() * v5.widen() * v8.widen() * v24.widen() * v27.widen();
-    let v29: W = v13.widen() * v2.widen() * v8.widen() * v24.widen() * v27.widen();
-    let v30: N = N::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: N = v30 * v9 * v24 * v27;
-    let v32: W = v11.widen() - v12.widen() - v28 + v29 + v31.widen();
-    let v33: W = v0 * v32;
-    let v34: N = v9 * v24 * v27;
-    let v35: N = N::narrow(v33) / v34;
-    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: N = v38 * v8 * v10;
-    let v40: N = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * v8 * v27;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v36 * v37 * v44;
-    let v46: N = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: N = v47 * v49 * v53;
+    let v52: W = v50 * v51.widen();
+    let v53: N = N::sqrt_of(v52);
+    let v54: W = v47 * v49.widen() * v53.widen();
     [v35.to_f64(), v46.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3692,9 +2836,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell7<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3707,9 +2849,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3736,7 +2876,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3808,8 +2948,8 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v33: W = v32.widen() * v14 * v29;
     let v34: W = v32.widen() * v26 * v17;
     let v35: W = v33 - v34;
-    let v36: N = v31 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v29);
+    let v36: W = v31.widen() * v35;
+    let v37: N = N::narrow(v36) / N::narrow(v29);
     [v30.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3818,7 +2958,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3831,7 +2971,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3851,7 +2991,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3923,8 +3063,8 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v33: W = v32.widen() * v14 * v29;
     let v34: W = v32.widen() * v26 * v17;
     let v35: W = v33 - v34;
-    let v36: N = v31 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v29);
+    let v36: W = v31.widen() * v35;
+    let v37: N = N::narrow(v36) / N::narrow(v29);
     [v30.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3933,7 +3073,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3946,7 +3086,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3996,29 +3136,26 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.019428137862340523, 2.0];
-    }
     if t >= 0.5 {
         return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t);
     let v3: N = v1 + v2;
-    let v4: N = v0 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v4.cos();
-    let v7: N = v0 * v5;
-    let v8: N = v7 / v6;
+    let v4: W = v0 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::cos_of(v4);
+    let v7: W = v0 * v5.widen();
+    let v8: W = v7 / v6.widen();
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -4026,11 +3163,11 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v2.sin();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: N = v0 * v3;
-    let v6: N = v5 / v4;
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -4040,9 +3177,9 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -4106,9 +3243,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4117,230 +3254,172 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.25 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.375 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.4375 {
+        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v5.cos();
+    let v10: W = v1 * v6 * v8;
+    let v11: W = v10 / v9;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v13.widen() * v7.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v18: N = N::narrow(v8).abs();
+    let v19: N = v18.sqrt();
+    let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = N::tan_of(v5);
+    let v22: W = v20 * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v17 * v19.widen() * v23.widen();
+    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::cos_of(v5);
+    let v10: N = N::narrow(v1) * v6 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = v0 + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v13.widen() * v7.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v18: N = v8.abs();
+    let v19: N = v18.sqrt();
+    let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = N::tan_of(v5);
+    let v22: W = v20 * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v17 * v19.widen() * v23.widen();
+    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = N::narrow(v1) * v4;
-    let v6: N = v5.sin();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = v5.cos();
+    let v9: N = N::cos_of(v5);
     let v10: W = v1 * v6.widen() * v8.widen();
     let v11: N = N::narrow(v10) / v9;
     let v12: N = v0 + v11;
     let v13: N = N::new(2.0, 0.0);
-    let v14: N = v13 * v7;
-    let v15: N = v13 * v3;
-    let v16: N = v14 - v15;
+    let v14: W = v13.widen() * v7.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
     let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v18: N = v8.abs();
     let v19: N = v18.sqrt();
     let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v5.tan();
-    let v22: N = v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v17 * v19 * v23;
+    let v21: N = N::tan_of(v5);
+    let v22: W = v20.widen() * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v17.widen() * v19.widen() * v23.widen();
     [v12.to_f64(), v16.to_f64(), v24.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_u_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_u_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return euler_maruyama_step_u_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = v3.tan();
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6.widen() * v8.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v13.widen() * v7.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v18: N = v8.abs();
+    let v19: N = v18.sqrt();
+    let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = N::tan_of(v5);
+    let v22: W = v20 * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v17 * v19.widen() * v23.widen();
+    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: W = v3.sin();
-    let v8: W = v1.widen() * v4 * v6.widen();
-    let v9: W = v8 / v7;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = N::tan_of(v3);
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = v3.tan();
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: W = v3.sin();
-    let v8: W = v1.widen() * v4.widen() * v6.widen();
-    let v9: W = v8 / v7;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = N::tan_of(v3);
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: W = v3.sin();
-    let v8: W = v1.widen() * v4 * v6.widen();
-    let v9: W = v8 / v7;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = N::tan_of(v3);
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v2 - v5;
-    let v7: N = v3.sin();
-    let v8: W = v1.widen() * v4.widen() * v6.widen();
-    let v9: N = N::narrow(v8) / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v11 * v5;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = v6.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = v3.tan();
-    let v20: N = v18 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::cos_of(v5);
+    let v10: W = v1 * v6 * v8;
+    let v11: W = v10 / v9.widen();
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v13.widen() * v7.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v18: N = N::narrow(v8).abs();
+    let v19: N = v18.sqrt();
+    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = N::tan_of(v5);
+    let v22: W = v20.widen() * v21.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: N = v17 * v19 * v23;
+    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4348,9 +3427,9 @@ fn euler_maruyama_step_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -4363,9 +3442,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///
 /// # Panics
 ///
@@ -4392,7 +3471,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4466,6 +3547,72 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 + v3;
+    let v5: N = v1 * v4;
+    let v6: N = v5.sin();
+    let v7: N = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: N = v2 + v8;
+    let v10: N = v1 * v9;
+    let v11: N = v10.cos();
+    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: N = v12 * v3;
+    let v14: N = v13.sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: N = v12 * v4;
+    let v17: N = v15 + v16;
+    let v18: N = v17.sin();
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = v19 + v7;
+    let v21: N = v14 * v18 * v20;
+    let v22: N = v21.sqrt();
+    let v23: N = v0 * v6 * v7 * v11;
+    let v24: N = v23 / v22;
+    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: N = v12 * v8;
+    let v28: N = v27.sin();
+    let v29: N = v12 * v9;
+    let v30: N = v15 + v29;
+    let v31: N = v30.sin();
+    let v32: N = v19 + v11;
+    let v33: N = v26 * v28 * v31 * v32;
+    let v34: N = v33.sqrt();
+    let v35: N = v25 * v6 * v34;
+    let v36: N = v24 + v35;
+    let v37: N = v7.square();
+    let v38: N = v0 * v6 * v37;
+    let v39: N = v38 / v22;
+    let v40: N = v26 * v14 * v18 * v20;
+    let v41: N = v40.sqrt();
+    let v42: N = v25 * v6 * v41;
+    let v43: N = v39 + v42;
+    let v44: N = v36 / v43;
+    let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: N = v45 * v7 * v34;
+    let v47: N = v45 * v11 * v41;
+    let v48: N = v46 - v47;
+    let v49: N = v48 / v43;
+    [v44.to_f64(), v49.to_f64()]
+}
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
@@ -4487,10 +3634,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v17.sin();
     let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v20: W = v19.widen() + v7;
-    let v21: N = N::narrow(v14) * N::narrow(v18) * N::narrow(v20);
-    let v22: N = v21.sqrt();
-    let v23: N = v0 * v6 * N::narrow(v7) * N::narrow(v11);
-    let v24: N = v23 / v22;
+    let v21: W = v14 * v18 * v20;
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = v0.widen() * v6.widen() * v7 * v11;
+    let v24: W = v23 / v22.widen();
     let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v27: W = v12 * v8.widen();
@@ -4501,22 +3648,123 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v19.widen() + v11;
     let v33: W = v26.widen() * v28 * v31 * v32;
     let v34: W = v33.sqrt();
-    let v35: N = v25 * v6 * N::narrow(v34);
-    let v36: N = v24 + v35;
-    let v37: N = N::narrow(v7).square();
-    let v38: N = v0 * v6 * v37;
-    let v39: N = v38 / v22;
+    let v35: W = v25.widen() * v6.widen() * v34;
+    let v36: W = v24 + v35;
+    let v37: W = v7.square();
+    let v38: W = v0.widen() * v6.widen() * v37;
+    let v39: W = v38 / v22.widen();
     let v40: W = v26.widen() * v14 * v18 * v20;
     let v41: W = v40.sqrt();
-    let v42: N = v25 * v6 * N::narrow(v41);
-    let v43: N = v39 + v42;
-    let v44: N = v36 / v43;
+    let v42: W = v25.widen() * v6.widen() * v41;
+    let v43: W = v39 + v42;
+    let v44: N = N::narrow(v36) / N::narrow(v43);
     let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
     let v46: W = v45.widen() * v7 * v34;
     let v47: W = v45.widen() * v11 * v41;
     let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / v43;
+    let v49: W = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
+}
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: W = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v2.widen() + v8.widen();
+    let v10: W = v1 * v9;
+    let v11: W = v10.cos();
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v3.widen();
+    let v14: N = N::sin_of(v13);
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: W = v12 * v4;
+    let v17: W = v15.widen() + v16;
+    let v18: N = N::sin_of(v17);
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v7;
+    let v21: W = v14.widen() * v18.widen() * v20;
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = v0 * v6.widen() * v7 * v11;
+    let v24: N = N::narrow(v23) / v22;
+    let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: W = v12 * v8.widen();
+    let v28: N = N::sin_of(v27);
+    let v29: W = v12 * v9;
+    let v30: W = v15.widen() + v29;
+    let v31: N = N::sin_of(v30);
+    let v32: W = v19 + v11;
+    let v33: W = v26.widen() * v28.widen() * v31.widen() * v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v25 * v6.widen() * v34;
+    let v36: W = v24.widen() + v35;
+    let v37: W = v7.square();
+    let v38: W = v0 * v6.widen() * v37;
+    let v39: W = v38 / v22.widen();
+    let v40: W = v26.widen() * v14.widen() * v18.widen() * v20;
+    let v41: W = v40.sqrt();
+    let v42: W = v25 * v6.widen() * v41;
+    let v43: W = v39 + v42;
+    let v44: W = v36 / v43;
+    let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: W = v45 * v7 * v34;
+    let v47: W = v45 * v11 * v41;
+    let v48: W = v46 - v47;
+    let v49: W = v48 / v43;
+    [v44.to_f64(), v49.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = v6.sin();
+    let v8: N = N::cos_of(v3);
+    let v9: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v10: W = v4.square();
+    let v11: N = v9 - N::narrow(v10);
+    let v12: N = v11.sqrt();
+    let v13: W = v0.widen() * v4 * v7 * v8.widen();
+    let v14: N = N::narrow(v13) / v12;
+    let v15: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: W = v7.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v15.widen() * v8.widen() * v21;
+    let v23: W = v14.widen() + v22;
+    let v24: N = v0 * N::narrow(v10) * v8;
+    let v25: N = v24 / v12;
+    let v26: W = v17.widen() * v10;
+    let v27: W = v16.widen() - v26;
+    let v28: W = v27.sqrt();
+    let v29: W = v15.widen() * v8.widen() * v28;
+    let v30: W = v25.widen() + v29;
+    let v31: W = v23 / v30;
+    let v32: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v33: W = v32.widen() * v4 * v21;
+    let v34: W = v32.widen() * v7 * v28;
+    let v35: W = v33 - v34;
+    let v36: W = v35 / v30;
+    [v31.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4524,7 +3772,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4537,7 +3787,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4557,7 +3809,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4631,6 +3885,72 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 + v3;
+    let v5: N = v1 * v4;
+    let v6: N = v5.sin();
+    let v7: N = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: N = v2 + v8;
+    let v10: N = v1 * v9;
+    let v11: N = v10.cos();
+    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: N = v12 * v3;
+    let v14: N = v13.sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: N = v12 * v4;
+    let v17: N = v15 + v16;
+    let v18: N = v17.sin();
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = v19 + v7;
+    let v21: N = v14 * v18 * v20;
+    let v22: N = v21.sqrt();
+    let v23: N = v0 * v6 * v7 * v11;
+    let v24: N = v23 / v22;
+    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: N = v12 * v8;
+    let v28: N = v27.sin();
+    let v29: N = v12 * v9;
+    let v30: N = v15 + v29;
+    let v31: N = v30.sin();
+    let v32: N = v19 + v11;
+    let v33: N = v26 * v28 * v31 * v32;
+    let v34: N = v33.sqrt();
+    let v35: N = v25 * v6 * v34;
+    let v36: N = v24 + v35;
+    let v37: N = v7.square();
+    let v38: N = v0 * v6 * v37;
+    let v39: N = v38 / v22;
+    let v40: N = v26 * v14 * v18 * v20;
+    let v41: N = v40.sqrt();
+    let v42: N = v25 * v6 * v41;
+    let v43: N = v39 + v42;
+    let v44: N = v36 / v43;
+    let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: N = v45 * v7 * v34;
+    let v47: N = v45 * v11 * v41;
+    let v48: N = v46 - v47;
+    let v49: N = v48 / v43;
+    [v44.to_f64(), v49.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
@@ -4652,10 +3972,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v17.sin();
     let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v20: W = v19.widen() + v7;
-    let v21: N = N::narrow(v14) * N::narrow(v18) * N::narrow(v20);
-    let v22: N = v21.sqrt();
-    let v23: N = v0 * v6 * N::narrow(v7) * N::narrow(v11);
-    let v24: N = v23 / v22;
+    let v21: W = v14 * v18 * v20;
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = v0.widen() * v6.widen() * v7 * v11;
+    let v24: W = v23 / v22.widen();
     let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v27: W = v12 * v8.widen();
@@ -4666,22 +3986,123 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v19.widen() + v11;
     let v33: W = v26.widen() * v28 * v31 * v32;
     let v34: W = v33.sqrt();
-    let v35: N = v25 * v6 * N::narrow(v34);
-    let v36: N = v24 + v35;
-    let v37: N = N::narrow(v7).square();
-    let v38: N = v0 * v6 * v37;
-    let v39: N = v38 / v22;
+    let v35: W = v25.widen() * v6.widen() * v34;
+    let v36: W = v24 + v35;
+    let v37: W = v7.square();
+    let v38: W = v0.widen() * v6.widen() * v37;
+    let v39: W = v38 / v22.widen();
     let v40: W = v26.widen() * v14 * v18 * v20;
     let v41: W = v40.sqrt();
-    let v42: N = v25 * v6 * N::narrow(v41);
-    let v43: N = v39 + v42;
-    let v44: N = v36 / v43;
+    let v42: W = v25.widen() * v6.widen() * v41;
+    let v43: W = v39 + v42;
+    let v44: N = N::narrow(v36) / N::narrow(v43);
     let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
     let v46: W = v45.widen() * v7 * v34;
     let v47: W = v45.widen() * v11 * v41;
     let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / v43;
+    let v49: W = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: W = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v2.widen() + v8.widen();
+    let v10: W = v1 * v9;
+    let v11: W = v10.cos();
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v3.widen();
+    let v14: N = N::sin_of(v13);
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: W = v12 * v4;
+    let v17: W = v15.widen() + v16;
+    let v18: N = N::sin_of(v17);
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v7;
+    let v21: W = v14.widen() * v18.widen() * v20;
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = v0 * v6.widen() * v7 * v11;
+    let v24: N = N::narrow(v23) / v22;
+    let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: W = v12 * v8.widen();
+    let v28: N = N::sin_of(v27);
+    let v29: W = v12 * v9;
+    let v30: W = v15.widen() + v29;
+    let v31: N = N::sin_of(v30);
+    let v32: W = v19 + v11;
+    let v33: W = v26.widen() * v28.widen() * v31.widen() * v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v25 * v6.widen() * v34;
+    let v36: W = v24.widen() + v35;
+    let v37: W = v7.square();
+    let v38: W = v0 * v6.widen() * v37;
+    let v39: W = v38 / v22.widen();
+    let v40: W = v26.widen() * v14.widen() * v18.widen() * v20;
+    let v41: W = v40.sqrt();
+    let v42: W = v25 * v6.widen() * v41;
+    let v43: W = v39 + v42;
+    let v44: W = v36 / v43;
+    let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: W = v45 * v7 * v34;
+    let v47: W = v45 * v11 * v41;
+    let v48: W = v46 - v47;
+    let v49: W = v48 / v43;
+    [v44.to_f64(), v49.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = v6.sin();
+    let v8: N = N::cos_of(v3);
+    let v9: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v10: W = v4.square();
+    let v11: N = v9 - N::narrow(v10);
+    let v12: N = v11.sqrt();
+    let v13: W = v0.widen() * v4 * v7 * v8.widen();
+    let v14: N = N::narrow(v13) / v12;
+    let v15: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: W = v7.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v15.widen() * v8.widen() * v21;
+    let v23: W = v14.widen() + v22;
+    let v24: N = v0 * N::narrow(v10) * v8;
+    let v25: N = v24 / v12;
+    let v26: W = v17.widen() * v10;
+    let v27: W = v16.widen() - v26;
+    let v28: W = v27.sqrt();
+    let v29: W = v15.widen() * v8.widen() * v28;
+    let v30: W = v25.widen() + v29;
+    let v31: W = v23 / v30;
+    let v32: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v33: W = v32.widen() * v4 * v21;
+    let v34: W = v32.widen() * v7 * v28;
+    let v35: W = v33 - v34;
+    let v36: W = v35 / v30;
+    [v31.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4689,7 +4110,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4702,7 +4125,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4722,41 +4147,143 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 20 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.03125 {
+        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.125 {
+        return pf_velocity_v_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5.sin();
-    let v7: N = v5.cos();
-    let v8: N = v7.square();
-    let v9: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: N = v9 * v3;
-    let v11: N = v10.sin();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v7.widen().square();
+    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: W = v9 * v3.widen();
+    let v11: N = N::sin_of(v10);
     let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: N = v9 * v4;
-    let v14: N = v12 + v13;
-    let v15: N = v14.sin();
+    let v13: W = v9 * v4;
+    let v14: W = v12.widen() + v13;
+    let v15: N = N::sin_of(v14);
     let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: N = v16 + v7;
-    let v18: N = v11 * v15 * v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v0 * v6 * v8;
-    let v21: N = v20 / v19;
+    let v17: W = v16.widen() + v7.widen();
+    let v18: W = v11.widen() * v15.widen() * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0 * v6.widen() * v8;
+    let v21: W = v20 / v19;
     let v22: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v11 * v15 * v17;
+    let v24: W = v23.widen() * v11.widen() * v15.widen() * v17;
+    let v25: N = N::sqrt_of(v24);
+    let v26: N = v22 * v6 * v25;
+    let v27: W = v21 + v26.widen();
+    [v27.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: N = N::cos_of(v5);
+    let v8: W = v7.widen().square();
+    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: W = v9 * v3.widen();
+    let v11: N = N::sin_of(v10);
+    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: W = v9 * v4;
+    let v14: W = v12.widen() + v13;
+    let v15: N = N::sin_of(v14);
+    let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: W = v16.widen() + v7.widen();
+    let v18: W = v11.widen() * v15.widen() * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0.widen() * v6 * v8;
+    let v21: W = v20 / v19;
+    let v22: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v11 * v15 * N::narrow(v17);
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * N::narrow(v6) * v25;
+    let v27: W = v21 + v26.widen();
+    [v27.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::cos_of(v5);
+    let v8: W = v7.widen().square();
+    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: W = v9 * v3.widen();
+    let v11: N = N::sin_of(v10);
+    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: W = v9 * v4;
+    let v14: W = v12.widen() + v13;
+    let v15: N = N::sin_of(v14);
+    let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: W = v16.widen() + v7.widen();
+    let v18: W = v11.widen() * v15.widen() * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0 * v6.widen() * v8;
+    let v21: W = v20 / v19;
+    let v22: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v11 * v15 * N::narrow(v17);
     let v25: N = v24.sqrt();
     let v26: N = v22 * v6 * v25;
-    let v27: N = v21 + v26;
+    let v27: W = v21 + v26.widen();
     [v27.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: W = v4.widen().square();
+    let v6: N = v3.cos();
+    let v7: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v8: W = v7.widen() - v5;
+    let v9: N = N::sqrt_of(v8);
+    let v10: W = v0.widen() * v5 * v6.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: N = v14 * N::narrow(v5);
+    let v16: N = v13 - v15;
+    let v17: N = v16.sqrt();
+    let v18: W = v12.widen() * v6.widen() * v17.widen();
+    let v19: W = v11 + v18;
+    [v19.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4764,7 +4291,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 20 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -4778,9 +4307,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -4792,123 +4321,78 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
     let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: N = v11 * v4;
-    let v13: N = v12.sin();
-    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = v11 * v5;
-    let v16: N = v14 + v15;
-    let v17: N = v16.sin();
-    let v18: N = N::narrow(v0) + v8;
-    let v19: N = v10 * v13 * v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v13 * v17 * v18;
-    let v22: N = v21.sqrt();
-    let v23: W = v1.widen() * v7.widen() * v9.widen() * v20.widen();
-    let v24: N = N::narrow(v23) / v22;
-    let v25: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v26: N = v25 * v7 * v9;
-    let v27: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: N = v27 * v13 * v7 * v17 * v18;
-    let v29: N = v24 - v26 + v28;
-    let v30: W = v0 * v29.widen();
-    let v31: N = N::narrow(v30) / v8;
-    let v32: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v33: N = v32 * v7 * v9;
-    let v34: N = v33 / v22;
-    let v35: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v36: N = v35 * v7 * v20;
-    let v37: N = v34 + v36;
-    [v31.to_f64(), v37.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 + v4;
-    let v6: N = v2 * v5;
-    let v7: N = v6.sin();
-    let v8: N = v6.cos();
-    let v9: N = v8.square();
-    let v10: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v6.sin();
+    let v8: N = N::cos_of(v6);
+    let v9: W = v8.widen().square();
+    let v10: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v12: W = v11 * v4.widen();
     let v13: N = N::sin_of(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: W = v11 * v5.widen();
-    let v16: N = v14 + N::narrow(v15);
-    let v17: N = v16.sin();
-    let v18: N = v0 + v8;
-    let v19: W = v10 * v13.widen() * v17.widen() * v18.widen();
-    let v20: N = N::sqrt_of(v19);
-    let v21: N = v13 * v17 * v18;
-    let v22: N = v21.sqrt();
-    let v23: W = v1 * v7.widen() * v9.widen() * v20.widen();
-    let v24: W = v23 / v22.widen();
+    let v15: W = v11 * v5;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::sin_of(v16);
+    let v18: W = v0 + v8.widen();
+    let v19: W = v10.widen() * v13.widen() * v17.widen() * v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v13.widen() * v17.widen() * v18;
+    let v22: W = v21.sqrt();
+    let v23: W = v1 * v7 * v9 * v20;
+    let v24: W = v23 / v22;
     let v25: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v26: N = v25 * v7 * v9;
+    let v26: W = v25.widen() * v7 * v9;
     let v27: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: N = v27 * v13 * v7 * v17 * v18;
-    let v29: N = N::narrow(v24) - v26 + v28;
-    let v30: N = v0 * v29;
-    let v31: N = v30 / v8;
+    let v28: W = v27.widen() * v13.widen() * v7 * v17.widen() * v18;
+    let v29: W = v24 - v26 + v28;
+    let v30: W = v0 * v29;
+    let v31: N = N::narrow(v30) / v8;
     let v32: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v33: N = v32 * v7 * v9;
-    let v34: N = v33 / v22;
+    let v33: W = v32.widen() * v7 * v9;
+    let v34: W = v33 / v22;
     let v35: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v36: N = v35 * v7 * v20;
-    let v37: N = v34 + v36;
+    let v36: N = v35 * N::narrow(v7) * N::narrow(v20);
+    let v37: W = v34 + v36.widen();
     [v31.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
     let v6: N = v5.square();
-    let v7: N = v4.cos();
+    let v7: N = N::cos_of(v4);
     let v8: N = N::new(1.0, 0.0);
-    let v9: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v10: N = v9 * v6;
-    let v11: N = v8 - v10;
-    let v12: N = v11.sqrt();
+    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v10: W = v9 * v6.widen();
+    let v11: W = v8.widen() - v10;
+    let v12: W = v11.sqrt();
     let v13: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v14: N = v13 - v6;
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v6 * v7 * v12;
-    let v17: N = v16 / v15;
+    let v14: W = v13.widen() - v6.widen();
+    let v15: N = N::sqrt_of(v14);
+    let v16: W = v1 * v6.widen() * v7.widen() * v12;
+    let v17: W = v16 / v15.widen();
     let v18: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v19: N = v18 * v6 * v7;
+    let v19: W = v18.widen() * v6.widen() * v7.widen();
     let v20: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: N = v20 * v7 * v11;
-    let v22: N = v17 - v19 + v21;
-    let v23: W = v0 * v22.widen();
-    let v24: N = N::narrow(v23) / v5;
-    let v25: N = v1 * v6 * v7;
-    let v26: N = v25 / v15;
+    let v21: W = v20.widen() * v7.widen() * v11;
+    let v22: W = v17 - v19 + v21;
+    let v23: W = v0 * v22;
+    let v24: W = v23 / v5.widen();
+    let v25: W = v1 * v6.widen() * v7.widen();
+    let v26: N = N::narrow(v25) / v15;
     let v27: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v28: N = v27 * v7 * v12;
-    let v29: N = v26 + v28;
+    let v28: W = v27.widen() * v7.widen() * v12;
+    let v29: W = v26.widen() + v28;
     [v24.to_f64(), v29.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -4917,9 +4401,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4932,7 +4416,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4947,46 +4433,96 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t < 0.5 {
+        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v5: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v6: N = N::new(0.008, -1.6653345369377348e-19);
-    let v7: N = v6 + v2;
-    let v8: N = v5 * v7;
-    let v9: N = v8.sin();
-    let v10: N = v8.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = v12 * v2;
-    let v14: N = v13.sin();
+    let v7: W = v6.widen() + v2.widen();
+    let v8: W = v5 * v7;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::cos_of(v8);
+    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v2.widen();
+    let v14: N = N::sin_of(v13);
     let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = v12 * v7;
-    let v17: N = v15 + v16;
-    let v18: N = v17.sin();
+    let v16: W = v12 * v7;
+    let v17: W = v15.widen() + v16;
+    let v18: N = N::sin_of(v17);
     let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v10;
-    let v21: N = v11 * v14 * v18 * v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v14 * v18 * v20;
-    let v24: N = v23.sqrt();
-    let v25: N = v4 * v9 * v10 * v22;
+    let v20: W = v19.widen() + v10.widen();
+    let v21: W = v11 * v14.widen() * v18.widen() * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v14.widen() * v18.widen() * v20;
+    let v24: N = N::sqrt_of(v23);
+    let v25: N = v4 * v9 * v10 * N::narrow(v22);
     let v26: N = v25 / v24;
     let v27: N = N::new(1.5585719053812588, -9.676253784059236e-17);
     let v28: N = v27 * v9 * v10;
     let v29: N = v26 - v28;
-    let v30: N = v3 * v29;
+    let v30: N = N::narrow(v3) * v29;
     let v31: N = v0 + v30;
     let v32: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v33: N = v10.square();
-    let v34: N = v32 * v9 * v33;
-    let v35: N = v34 / v24;
+    let v33: W = v10.widen().square();
+    let v34: W = v32.widen() * v9.widen() * v33;
+    let v35: N = N::narrow(v34) / v24;
     let v36: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v37: N = v36 * v9 * v22;
-    let v38: N = v35 + v37;
-    let v39: N = v3 * v38;
+    let v37: W = v36.widen() * v9.widen() * v22;
+    let v38: W = v35.widen() + v37;
+    let v39: W = v3 * v38;
+    [v31.to_f64(), v39.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v6: N = N::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6.widen() + v2.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v8.sin();
+    let v10: N = N::cos_of(v8);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v2.widen();
+    let v14: N = N::sin_of(v13);
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: W = v12 * v7;
+    let v17: W = v15.widen() + v16;
+    let v18: N = N::sin_of(v17);
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19.widen() + v10.widen();
+    let v21: N = v11 * v14 * v18 * N::narrow(v20);
+    let v22: N = v21.sqrt();
+    let v23: W = v14.widen() * v18.widen() * v20;
+    let v24: W = v23.sqrt();
+    let v25: N = v4 * N::narrow(v9) * v10 * v22;
+    let v26: N = v25 / N::narrow(v24);
+    let v27: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v28: N = v27 * N::narrow(v9) * v10;
+    let v29: N = v26 - v28;
+    let v30: N = N::narrow(v3) * v29;
+    let v31: N = v0 + v30;
+    let v32: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v33: W = v10.widen().square();
+    let v34: W = v32.widen() * v9 * v33;
+    let v35: W = v34 / v24;
+    let v36: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v37: W = v36.widen() * v9 * v22.widen();
+    let v38: W = v35 + v37;
+    let v39: W = v3 * v38;
     [v31.to_f64(), v39.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -4995,7 +4531,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5008,7 +4546,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -5028,9 +4568,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5039,474 +4579,302 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.4375 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: N = v7 + v3;
-    let v9: N = v6 * v8;
-    let v10: N = v9.sin();
-    let v11: N = v9.cos();
-    let v12: N = v11.square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v3;
-    let v16: N = v15.sin();
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v7: W = W::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7 + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: W = v9.sin();
+    let v11: W = v9.cos();
+    let v12: W = v11.square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = v15.sin();
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v8;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = v1 + v11;
-    let v22: N = v13 * v16 * v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v20 * v21;
-    let v25: N = v24.sqrt();
-    let v26: N = v5 * v10 * v12 * v23;
-    let v27: N = v26 / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: N = v28 * v10 * v12;
-    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: N = v30 * v16 * v10 * v20 * v21;
-    let v32: N = v27 - v29 + v31;
-    let v33: N = v1 * v4 * v32;
-    let v34: N = v33 / v11;
-    let v35: N = v0 + v34;
+    let v18: W = v14 * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: W = v19.sin();
+    let v21: W = v1 + v11;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16 * v20 * v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v5 * v10 * v12 * v23;
+    let v27: W = v26 / v25;
+    let v28: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28 * v10 * v12;
+    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: W = v30 * v16 * v10 * v20 * v21;
+    let v32: W = v27 - v29 + v31;
+    let v33: W = v1 * v4 * v32;
+    let v34: W = v33 / v11;
+    let v35: W = v0.widen() + v34;
     let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: N = v36 * v10 * v12;
-    let v38: N = v37 / v25;
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: N = v39 * v10 * v23;
-    let v41: N = v38 + v40;
-    let v42: N = v4 * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = v4.abs();
+    let v37: W = v36.widen() * v10 * v12;
+    let v38: N = N::narrow(v37) / N::narrow(v25);
+    let v39: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: W = v39 * v10 * v23;
+    let v41: W = v38.widen() + v40;
+    let v42: N = N::narrow(v4) * N::narrow(v41);
+    let v43: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = N::narrow(v4).abs();
     let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = v9.tan();
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
+    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: W = v46 * v47.widen();
+    let v49: N = N::sqrt_of(v48);
+    let v50: W = v43 * v45.widen() * v49.widen();
     [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = v8.square();
-    let v10: N = N::cos_of(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: N = v0 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: N = v22 * v10 * v13;
-    let v24: N = v19 - v21 + v23;
-    let v25: N = v1 * v4 * v24;
-    let v26: N = v25 / v8;
-    let v27: N = v0 + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
     let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = v7.sin();
-    let v9: N = N::narrow(v8).square();
-    let v10: W = v7.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: W = v0.widen() - v12.widen();
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * N::narrow(v10) * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * N::narrow(v10);
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10 * v13;
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: W = v1 * v4.widen() * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: N = v5 * v9 * N::narrow(v10);
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * N::narrow(v10) * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7.widen() + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: N = N::sin_of(v9);
+    let v11: W = v9.cos();
+    let v12: W = v11.square();
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v1 + v11;
+    let v22: W = v13.widen() * v16.widen() * v20.widen() * v21;
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v16.widen() * v20.widen() * v21;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v5.widen() * v10.widen() * v12 * v23.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28.widen() * v10.widen() * v12;
+    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: N = v30 * v16 * v10 * v20 * N::narrow(v21);
+    let v32: W = v27.widen() - v29 + v31.widen();
+    let v33: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v32);
+    let v34: N = v33 / N::narrow(v11);
+    let v35: N = v0 + v34;
+    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v37: W = v36.widen() * v10.widen() * v12;
+    let v38: W = v37 / v25.widen();
+    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: N = v39 * v10 * v23;
+    let v41: W = v38 + v40.widen();
+    let v42: W = v4 * v41;
+    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = N::narrow(v4).abs();
+    let v45: W = v44.widen().sqrt();
+    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: W = v46.widen() * v47.widen();
+    let v49: N = N::sqrt_of(v48);
+    let v50: W = v43.widen() * v45 * v49.widen();
+    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = v6 * v2;
-    let v8: N = v7.sin();
-    let v9: N = v8.square();
-    let v10: N = v7.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: N = v0 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: N = v22 * v10 * v13;
-    let v24: N = v19 - v21 + v23;
-    let v25: N = v1 * v4 * v24;
-    let v26: N = v25 / v8;
-    let v27: N = v0 + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = v7.tan();
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = v8.square();
-    let v10: N = N::cos_of(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: N = v0 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: N = v22 * v10 * v13;
-    let v24: N = v19 - v21 + v23;
-    let v25: N = v1 * v4 * v24;
-    let v26: N = v25 / v8;
-    let v27: N = v0 + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = v8.square();
-    let v10: N = N::cos_of(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: N = v0 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: N = v22 * v10 * v13;
-    let v24: W = v19.widen() - v21.widen() + v23.widen();
-    let v25: W = v1.widen() * v4.widen() * v24;
-    let v26: N = N::narrow(v25) / v8;
-    let v27: N = v0 + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = v7.sin();
-    let v9: N = N::narrow(v8).square();
-    let v10: N = N::cos_of(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: W = v0.widen() - v12.widen();
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10.widen() * v13;
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: W = v1 * v4.widen() * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7.widen() + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: N = N::sin_of(v9);
+    let v11: N = N::cos_of(v9);
+    let v12: W = v11.widen().square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v1 + v11.widen();
+    let v22: W = v13 * v16.widen() * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16.widen() * v20.widen() * v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v5 * v10.widen() * v12 * v23;
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28.widen() * v10.widen() * v12;
+    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: W = v30.widen() * v16.widen() * v10.widen() * v20.widen() * v21;
+    let v32: W = v27.widen() - v29 + v31;
+    let v33: W = v1 * v4 * v32;
+    let v34: N = N::narrow(v33) / v11;
+    let v35: N = v0 + v34;
+    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v37: W = v36.widen() * v10.widen() * v12;
+    let v38: W = v37 / v25;
+    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: W = v39.widen() * v10.widen() * v23;
+    let v41: W = v38 + v40;
+    let v42: W = v4 * v41;
+    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = N::narrow(v4).abs();
+    let v45: N = v44.sqrt();
+    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: W = v46.widen() * v47.widen();
+    let v49: N = N::sqrt_of(v48);
+    let v50: W = v43.widen() * v45.widen() * v49.widen();
+    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = v7.sin();
-    let v9: N = N::narrow(v8).square();
-    let v10: W = v7.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: W = v11.widen() * v9.widen();
-    let v13: W = v0.widen() - v12;
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: W = v5.widen() * v9.widen() * v10 * v14.widen();
-    let v19: N = N::narrow(v18) / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * N::narrow(v10);
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10 * v13;
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: W = v1 * v4.widen() * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: N = v5 * v9 * N::narrow(v10);
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * N::narrow(v10) * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7.widen() + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: N = N::sin_of(v9);
+    let v11: N = N::cos_of(v9);
+    let v12: W = v11.widen().square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14.widen() * v3.widen();
+    let v16: N = N::sin_of(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14.widen() * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v1 + v11.widen();
+    let v22: W = v13 * v16.widen() * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16.widen() * v20.widen() * v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v5 * v10.widen() * v12 * v23;
+    let v27: W = v26 / v25;
+    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28.widen() * v10.widen() * v12;
+    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: W = v30.widen() * v16.widen() * v10.widen() * v20.widen() * v21;
+    let v32: W = v27 - v29 + v31;
+    let v33: W = v1 * v4 * v32;
+    let v34: W = v33 / v11.widen();
+    let v35: W = v0.widen() + v34;
+    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v37: W = v36.widen() * v10.widen() * v12;
+    let v38: N = N::narrow(v37) / N::narrow(v25);
+    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: W = v39.widen() * v10.widen() * v23;
+    let v41: W = v38.widen() + v40;
+    let v42: W = v4 * v41;
+    let v43: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = N::narrow(v4).abs();
+    let v45: N = v44.sqrt();
+    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: W = v46 * v47.widen();
+    let v49: N = N::sqrt_of(v48);
+    let v50: W = v43 * v45.widen() * v49.widen();
+    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: N = N::sin_of(v7);
-    let v9: N = v8.square();
-    let v10: N = N::cos_of(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: N = v0 - v12;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22.widen() * v10.widen() * v13.widen();
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: N = v1 * v4 * N::narrow(v24);
-    let v26: N = v25 / v8;
-    let v27: N = v0 + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: N = v30 * v10 * v14;
-    let v32: N = v29 + v31;
-    let v33: N = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = v4.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7.widen() + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: W = v9.sin();
+    let v11: N = N::cos_of(v9);
+    let v12: W = v11.widen().square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::sin_of(v19);
+    let v21: W = v1 + v11.widen();
+    let v22: W = v13 * v16 * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16 * v20.widen() * v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v5 * v10 * v12 * v23;
+    let v27: W = v26 / v25;
+    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28.widen() * v10 * v12;
+    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: W = v30.widen() * v16 * v10 * v20.widen() * v21;
+    let v32: W = v27 - v29 + v31;
+    let v33: W = v1 * v4 * v32;
+    let v34: W = v33 / v11.widen();
+    let v35: W = v0.widen() + v34;
+    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v37: W = v36.widen() * v10 * v12;
+    let v38: N = N::narrow(v37) / N::narrow(v25);
+    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: W = v39.widen() * v10 * v23;
+    let v41: N = v38 + N::narrow(v40);
+    let v42: W = v4 * v41.widen();
+    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = N::narrow(v4).abs();
+    let v45: N = v44.sqrt();
+    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: W = v46.widen() * v47.widen();
+    let v49: N = N::sqrt_of(v48);
+    let v50: N = v43 * v45 * v49;
+    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -5514,9 +4882,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5529,9 +4897,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///
 /// # Panics
 ///
@@ -5558,7 +4926,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5620,17 +4988,17 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v19.to_f64(), v21.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
+    let v5: W = v1 * v4;
     let v6: W = v5.cos();
     let v7: N = N::from_f64(t_next);
     let v8: W = v2.widen() + v7.widen();
-    let v9: W = v1.widen() * v8;
+    let v9: W = v1 * v8;
     let v10: W = v9.cos();
-    let v11: N = v0 * N::narrow(v6) * N::narrow(v10);
+    let v11: W = v0.widen() * v6 * v10;
     let v12: N = N::new(2.0, 0.0);
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13.widen() * v3.widen();
@@ -5651,8 +5019,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v29: W = v20.widen() + v10;
     let v30: W = v0.widen() * v25 * v28 * v29;
     let v31: W = v30.sqrt();
-    let v32: N = v12 * N::narrow(v23) * N::narrow(v31);
-    let v33: N = v11 + v32;
+    let v32: W = v12.widen() * v23 * v31;
+    let v33: N = N::narrow(v11) + N::narrow(v32);
     let v34: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
     let v35: W = v34.widen() * v6 * v31;
     let v36: W = v34.widen() * v10 * v23;
@@ -5665,7 +5033,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5678,7 +5046,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5698,7 +5066,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5760,17 +5128,17 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v19.to_f64(), v21.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
+    let v5: W = v1 * v4;
     let v6: W = v5.cos();
     let v7: N = N::from_f64(t_next);
     let v8: W = v2.widen() + v7.widen();
-    let v9: W = v1.widen() * v8;
+    let v9: W = v1 * v8;
     let v10: W = v9.cos();
-    let v11: N = v0 * N::narrow(v6) * N::narrow(v10);
+    let v11: W = v0.widen() * v6 * v10;
     let v12: N = N::new(2.0, 0.0);
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13.widen() * v3.widen();
@@ -5791,8 +5159,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v29: W = v20.widen() + v10;
     let v30: W = v0.widen() * v25 * v28 * v29;
     let v31: W = v30.sqrt();
-    let v32: N = v12 * N::narrow(v23) * N::narrow(v31);
-    let v33: N = v11 + v32;
+    let v32: W = v12.widen() * v23 * v31;
+    let v33: N = N::narrow(v11) + N::narrow(v32);
     let v34: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
     let v35: W = v34.widen() * v6 * v31;
     let v36: W = v34.widen() * v10 * v23;
@@ -5805,7 +5173,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5818,7 +5186,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

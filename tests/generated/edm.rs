@@ -118,13 +118,13 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.875 {
+    if t < 0.75 {
         return lambda_in_cell0::<N, W>(t);
     }
     let v0: N = N::from_f64(t);
@@ -133,7 +133,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::ln_of(v2);
     v3.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: N = N::new(1.0, 0.0);
@@ -342,7 +342,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -371,12 +371,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: N = v3 - v2;
-    let v5: N = v1 * v2 * v4;
+    let v5: W = v1.widen() * v2.widen() * v4.widen();
     let v6: N = N::new(1.4142135623730951, -9.667293313452913e-17);
     let v7: N = v2.sqrt();
     let v8: N = v4.abs();
     let v9: N = v8.sqrt();
-    let v10: N = v6 * v7 * v9;
+    let v10: W = v6.widen() * v7.widen() * v9.widen();
     [v0.to_f64(), v5.to_f64(), v10.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `edm`, from `derivations/edm.dsym`.
@@ -385,7 +385,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -404,7 +404,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -688,7 +688,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \varepsilon\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -715,16 +715,16 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::from_f64(t);
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v5;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: W = v3 - v5;
     let v7: N = N::new(1.4142135623730951, -9.667293313452913e-17);
     let v8: N = v4.sqrt();
     let v9: N = v2 - v4;
     let v10: N = v9.abs();
     let v11: N = v10.sqrt();
-    let v12: N = v7 * v8 * v11;
+    let v12: W = v7.widen() * v8.widen() * v11.widen();
     [v0.to_f64(), v6.to_f64(), v12.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `edm`, from `derivations/edm.dsym`.
@@ -733,7 +733,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \varepsilon\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -746,7 +746,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \varepsilon\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1033,7 +1033,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{x_{0}\,\left(2\,t - 2\,t_{\mathrm{next}}\right)}{t} + \frac{x\,\left(2\,t_{\mathrm{next}} - t\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1062,18 +1062,18 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5 / v3;
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v4;
+    let v6: N = N::narrow(v5) / v3;
     let v7: N = v0 + v6;
     let v8: N = N::new(-2.0, 0.0);
-    let v9: N = v8 * v4;
+    let v9: N = v8 * N::narrow(v4);
     let v10: N = v9 / v3;
     let v11: N = N::new(1.4142135623730951, -9.667293313452913e-17);
     let v12: N = v3.sqrt();
-    let v13: N = v4.abs();
+    let v13: N = N::narrow(v4).abs();
     let v14: N = v13.sqrt();
-    let v15: N = v11 * v12 * v14;
+    let v15: W = v11.widen() * v12.widen() * v14.widen();
     [v7.to_f64(), v10.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `edm`, from `derivations/edm.dsym`.
@@ -1082,7 +1082,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{x_{0}\,\left(2\,t - 2\,t_{\mathrm{next}}\right)}{t} + \frac{x\,\left(2\,t_{\mathrm{next}} - t\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1095,7 +1095,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{x_{0}\,\left(2\,t - 2\,t_{\mathrm{next}}\right)}{t} + \frac{x\,\left(2\,t_{\mathrm{next}} - t\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1359,7 +1359,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1386,16 +1386,16 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::from_f64(t);
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v5;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: W = v3 - v5;
     let v7: N = N::new(1.4142135623730951, -9.667293313452913e-17);
     let v8: N = v4.sqrt();
     let v9: N = v2 - v4;
     let v10: N = v9.abs();
     let v11: N = v10.sqrt();
-    let v12: N = v7 * v8 * v11;
+    let v12: W = v7.widen() * v8.widen() * v11.widen();
     [v0.to_f64(), v6.to_f64(), v12.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `edm`, from `derivations/edm.dsym`.
@@ -1404,7 +1404,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1417,7 +1417,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "karras_ve";
 /// `alpha(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -146,55 +146,12 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625).
+/// Runs its stable form in `f64`, with the 6 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 6.214608098422191;
-    }
-    if t == 1.0 {
-        return -4.382026634673881;
-    }
-    if t < 0.25 {
-        return lambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.5 {
-        return lambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.625 {
-        return lambda_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
-    let v5: N = v4.powi(7);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / v5;
-    let v8: N = v7.ln();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
-    let v5: W = v4.widen().powi(7);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / N::narrow(v5);
-    let v8: N = v7.ln();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
@@ -204,19 +161,6 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v6.widen() / v5;
     let v8: N = N::ln_of(v7);
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v0.widen() + v3;
-    let v5: W = v4.powi(7);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / N::narrow(v5);
-    let v8: N = v7.ln();
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -397,7 +341,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -425,7 +369,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v6 * v3.widen();
     let v8: W = v5 + v7;
     let v9: W = v8.powi(13);
-    let v10: N = v1 * v4 * N::narrow(v9);
+    let v10: W = v1.widen() * v4.widen() * v9;
     [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -434,7 +378,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -447,7 +391,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -467,7 +411,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -499,13 +443,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v6 * v3.widen();
     let v8: W = v5 + v7;
     let v9: W = v8.powi(13);
-    let v10: N = v1 * v4 * N::narrow(v9);
+    let v10: W = v1.widen() * v4.widen() * v9;
     let v11: N = N::new(3.7416573867739413, 5.608958456709074e-17);
     let v12: N = v4.abs();
     let v13: N = v12.sqrt();
-    let v14: N = N::narrow(v6) * N::narrow(v9);
-    let v15: N = v14.sqrt();
-    let v16: N = v11 * v13 * v15;
+    let v14: W = v6 * v9;
+    let v15: N = N::sqrt_of(v14);
+    let v16: W = v11.widen() * v13.widen() * v15.widen();
     [v0.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -514,7 +458,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -533,7 +477,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -560,9 +504,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -599,14 +541,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v1 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = v1 * v2.widen();
     let v7: W = v5 + v6;
@@ -614,61 +553,23 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v7.powi(5);
     let v10: W = v1 * v3.widen();
     let v11: W = v5 + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = N::narrow(v7).powi(4);
-    let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v7).powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = v16 * v17;
+    let v12: W = v9 * v11;
+    let v13: W = v7.powi(4);
+    let v14: W = v11.square();
+    let v15: W = v13 * v14;
+    let v16: W = v7.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v7).square();
-    let v20: N = N::narrow(v11).powi(4);
-    let v21: N = v19 * v20;
-    let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v7) * v22;
+    let v20: W = v11.powi(4);
+    let v21: N = v19 * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: N = N::narrow(v7) * N::narrow(v22);
     let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + N::narrow(v24) + v25;
-    let v27: W = v1 * v4.widen() * v8 * v26.widen();
+    let v26: W = v12 + v15 + v18.widen() + v21.widen() + v23.widen() + v24 + v25.widen();
+    let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
-}
-/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v0 - v2;
-    let v8: W = v6 * v7.widen();
-    let v9: W = v5 + v8;
-    let v10: W = v9.powi(7);
-    let v11: W = v9.powi(5);
-    let v12: N = v0 - v3;
-    let v13: W = v6 * v12.widen();
-    let v14: W = v5 + v13;
-    let v15: N = N::narrow(v11) * N::narrow(v14);
-    let v16: N = N::narrow(v9).powi(4);
-    let v17: N = N::narrow(v14).square();
-    let v18: N = v16 * v17;
-    let v19: N = N::narrow(v9).powi(3);
-    let v20: N = N::narrow(v14).powi(3);
-    let v21: N = v19 * v20;
-    let v22: N = N::narrow(v9).square();
-    let v23: N = N::narrow(v14).powi(4);
-    let v24: N = v22 * v23;
-    let v25: N = N::narrow(v14).powi(5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = N::narrow(v9).powi(6);
-    let v28: N = N::narrow(v14).powi(6);
-    let v29: N = v15 + v18 + v21 + v24 + v26 + v27 + v28;
-    let v30: W = v1 * v4.widen() * v10 * v29.widen();
-    [v0.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -676,9 +577,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -691,9 +590,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -713,9 +610,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -752,14 +647,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v1 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = v1 * v2.widen();
     let v7: W = v5 + v6;
@@ -767,61 +659,23 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v7.powi(5);
     let v10: W = v1 * v3.widen();
     let v11: W = v5 + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = N::narrow(v7).powi(4);
-    let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v7).powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = v16 * v17;
+    let v12: W = v9 * v11;
+    let v13: W = v7.powi(4);
+    let v14: W = v11.square();
+    let v15: W = v13 * v14;
+    let v16: W = v7.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v7).square();
-    let v20: N = N::narrow(v11).powi(4);
-    let v21: N = v19 * v20;
-    let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v7) * v22;
+    let v20: W = v11.powi(4);
+    let v21: N = v19 * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: N = N::narrow(v7) * N::narrow(v22);
     let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + N::narrow(v24) + v25;
-    let v27: W = v1 * v4.widen() * v8 * v26.widen();
+    let v26: W = v12 + v15 + v18.widen() + v21.widen() + v23.widen() + v24 + v25.widen();
+    let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
-}
-/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v0 - v2;
-    let v8: W = v6 * v7.widen();
-    let v9: W = v5 + v8;
-    let v10: W = v9.powi(7);
-    let v11: W = v9.powi(5);
-    let v12: N = v0 - v3;
-    let v13: W = v6 * v12.widen();
-    let v14: W = v5 + v13;
-    let v15: N = N::narrow(v11) * N::narrow(v14);
-    let v16: N = N::narrow(v9).powi(4);
-    let v17: N = N::narrow(v14).square();
-    let v18: N = v16 * v17;
-    let v19: N = N::narrow(v9).powi(3);
-    let v20: N = N::narrow(v14).powi(3);
-    let v21: N = v19 * v20;
-    let v22: N = N::narrow(v9).square();
-    let v23: N = N::narrow(v14).powi(4);
-    let v24: N = v22 * v23;
-    let v25: N = N::narrow(v14).powi(5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = N::narrow(v9).powi(6);
-    let v28: N = N::narrow(v14).powi(6);
-    let v29: N = v15 + v18 + v21 + v24 + v26 + v27 + v28;
-    let v30: W = v1 * v4.widen() * v10 * v29.widen();
-    [v0.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -829,9 +683,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -844,9 +696,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -866,7 +716,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -876,11 +726,11 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
         return [0.04961582699347079];
     }
     let v0: N = N::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v1.widen() + v4;
+    let v5: W = v1 + v4;
     let v6: W = v5.powi(6);
     let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
@@ -891,7 +741,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_eps_coefficients(t);
@@ -905,7 +755,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -915,11 +765,11 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
         return [0.09923165398694157];
     }
     let v0: N = N::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v1.widen() + v4;
+    let v5: W = v1 + v4;
     let v6: W = v5.powi(6);
     let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
@@ -930,7 +780,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_eps_coefficients(t);
@@ -944,7 +794,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -966,13 +816,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v3.widen();
-    let v8: W = v5 + v7;
+    let v8: W = v5.widen() + v7;
     let v9: W = v8.powi(6);
-    let v10: N = v1 * v4 * N::narrow(v9);
+    let v10: W = v1.widen() * v4 * v9;
     [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -981,7 +831,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -994,7 +844,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1014,7 +864,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1046,14 +896,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v6 * v3.widen();
     let v8: W = v5 + v7;
     let v9: W = v8.powi(6);
-    let v10: N = v1 * v4 * N::narrow(v9);
+    let v10: W = v1.widen() * v4.widen() * v9;
     let v11: N = N::new(3.7416573867739413, 5.608958456709074e-17);
     let v12: N = v4.abs();
     let v13: N = v12.sqrt();
     let v14: W = v8.powi(13);
-    let v15: N = N::narrow(v6) * N::narrow(v14);
-    let v16: N = v15.sqrt();
-    let v17: N = v11 * v13 * v16;
+    let v15: W = v6 * v14;
+    let v16: N = N::sqrt_of(v15);
+    let v17: W = v11.widen() * v13.widen() * v16.widen();
     [v0.to_f64(), v10.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1062,7 +912,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1075,7 +925,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1102,7 +952,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1139,7 +989,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v2.widen();
@@ -1147,22 +997,22 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v8.powi(5);
     let v10: W = v6 * v3.widen();
     let v11: W = v5 + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = N::narrow(v8).powi(4);
-    let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v8).powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = v16 * v17;
+    let v12: W = v9 * v11;
+    let v13: W = v8.powi(4);
+    let v14: W = v11.square();
+    let v15: W = v13 * v14;
+    let v16: W = v8.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
     let v22: W = v11.powi(5);
     let v23: N = N::narrow(v8) * N::narrow(v22);
-    let v24: N = N::narrow(v8).powi(6);
-    let v25: W = v11.powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + v24 + N::narrow(v25);
-    let v27: W = v1 * v4.widen() * v26.widen();
+    let v24: W = v8.powi(6);
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12 + v15 + v18.widen() + v21.widen() + v23.widen() + v24 + v25.widen();
+    let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1171,7 +1021,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1184,7 +1034,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1204,7 +1054,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1241,7 +1091,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v2.widen();
@@ -1249,22 +1099,22 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v8.powi(5);
     let v10: W = v6 * v3.widen();
     let v11: W = v5 + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = N::narrow(v8).powi(4);
-    let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v8).powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = v16 * v17;
+    let v12: W = v9 * v11;
+    let v13: W = v8.powi(4);
+    let v14: W = v11.square();
+    let v15: W = v13 * v14;
+    let v16: W = v8.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
     let v22: W = v11.powi(5);
     let v23: N = N::narrow(v8) * N::narrow(v22);
-    let v24: N = N::narrow(v8).powi(6);
-    let v25: W = v11.powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + v24 + N::narrow(v25);
-    let v27: W = v1 * v4.widen() * v26.widen();
+    let v24: W = v8.powi(6);
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12 + v15 + v18.widen() + v21.widen() + v23.widen() + v24 + v25.widen();
+    let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1273,7 +1123,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1286,7 +1136,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1378,7 +1228,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1412,18 +1262,18 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9 * v7.widen();
     let v11: W = v0 - v3 + v5 + v8 - v10;
     let v12: N = N::new(935.0611267692984, 5.17195882817373e-15);
-    let v13: N = v12 * v2;
+    let v13: W = v12.widen() * v2.widen();
     let v14: N = N::narrow(v0) * v2;
-    let v15: N = N::narrow(v0) + v13 - v14;
-    let v16: N = N::narrow(v11) / v15;
+    let v15: W = v0 + v13 - v14.widen();
+    let v16: N = N::narrow(v11) / N::narrow(v15);
     let v17: N = N::new(-10.209937778284923, 1.332011741409653e-16);
-    let v18: N = v7 - v2;
+    let v18: W = v7.widen() - v2.widen();
     let v19: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v20: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v21: N = v20 * v2;
-    let v22: N = v19 + v21;
-    let v23: N = v17 * v18;
-    let v24: N = v23 / v22;
+    let v21: W = v20.widen() * v2.widen();
+    let v22: W = v19.widen() + v21;
+    let v23: W = v17.widen() * v18;
+    let v24: N = N::narrow(v23) / N::narrow(v22);
     [v16.to_f64(), v24.to_f64()]
 }
 /// `euler_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1432,7 +1282,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1445,7 +1295,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1465,7 +1315,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1505,23 +1355,23 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = N::new(935.0611267692984, 5.17195882817373e-15);
     let v13: N = v12 * v2;
     let v14: N = N::narrow(v0) * v2;
-    let v15: N = N::narrow(v0) + v13 - v14;
-    let v16: N = N::narrow(v11) / v15;
+    let v15: W = v0 + v13.widen() - v14.widen();
+    let v16: W = v11 / v15;
     let v17: N = N::new(-20.419875556569846, 2.664023482819306e-16);
-    let v18: N = v7 - v2;
+    let v18: W = v7.widen() - v2.widen();
     let v19: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v20: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v21: W = v20 * v2.widen();
     let v22: W = v19 + v21;
-    let v23: N = v17 * v18;
-    let v24: N = v23 / N::narrow(v22);
+    let v23: W = v17.widen() * v18;
+    let v24: N = N::narrow(v23) / N::narrow(v22);
     let v25: N = N::new(3.7416573867739413, 5.608958456709074e-17);
-    let v26: N = v18.abs();
+    let v26: N = N::narrow(v18).abs();
     let v27: N = v26.sqrt();
     let v28: W = v22.powi(13);
-    let v29: N = N::narrow(v20) * N::narrow(v28);
-    let v30: N = v29.sqrt();
-    let v31: N = v25 * v27 * v30;
+    let v29: W = v20 * v28;
+    let v30: N = N::sqrt_of(v29);
+    let v31: W = v25.widen() * v27.widen() * v30.widen();
     [v16.to_f64(), v24.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1530,7 +1380,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1543,7 +1393,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1570,7 +1420,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1602,36 +1452,36 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
     let v5: W = v4.powi(7);
     let v6: N = N::from_f64(t);
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0.widen() + v7;
+    let v7: W = v1 * v6.widen();
+    let v8: W = v0 + v7;
     let v9: W = v8.powi(7);
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = v6 - v2;
+    let v11: W = v6.widen() - v2.widen();
     let v12: W = v8.powi(5);
-    let v13: N = N::narrow(v12) * N::narrow(v4);
+    let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
+    let v17: W = v8.powi(3);
     let v18: W = v4.powi(3);
-    let v19: N = v17 * N::narrow(v18);
-    let v20: N = N::narrow(v8).square();
+    let v19: W = v17 * v18;
+    let v20: W = v8.square();
     let v21: W = v4.powi(4);
-    let v22: N = v20 * N::narrow(v21);
+    let v22: N = N::narrow(v20) * N::narrow(v21);
     let v23: W = v4.powi(5);
     let v24: N = N::narrow(v8) * N::narrow(v23);
     let v25: W = v8.powi(6);
-    let v26: N = N::narrow(v4).powi(6);
-    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
-    let v28: N = v1 * v11 * v27;
-    let v29: N = v28 / N::narrow(v9);
+    let v26: W = v4.powi(6);
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24.widen() + v25 + v26;
+    let v28: W = v1 * v11 * v27;
+    let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1640,7 +1490,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1653,7 +1503,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1673,7 +1523,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1705,36 +1555,36 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
     let v5: W = v4.powi(7);
     let v6: N = N::from_f64(t);
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0.widen() + v7;
+    let v7: W = v1 * v6.widen();
+    let v8: W = v0 + v7;
     let v9: W = v8.powi(7);
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = v6 - v2;
+    let v11: W = v6.widen() - v2.widen();
     let v12: W = v8.powi(5);
-    let v13: N = N::narrow(v12) * N::narrow(v4);
+    let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
+    let v17: W = v8.powi(3);
     let v18: W = v4.powi(3);
-    let v19: N = v17 * N::narrow(v18);
-    let v20: N = N::narrow(v8).square();
+    let v19: W = v17 * v18;
+    let v20: W = v8.square();
     let v21: W = v4.powi(4);
-    let v22: N = v20 * N::narrow(v21);
+    let v22: N = N::narrow(v20) * N::narrow(v21);
     let v23: W = v4.powi(5);
     let v24: N = N::narrow(v8) * N::narrow(v23);
     let v25: W = v8.powi(6);
-    let v26: N = N::narrow(v4).powi(6);
-    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
-    let v28: N = v1 * v11 * v27;
-    let v29: N = v28 / N::narrow(v9);
+    let v26: W = v4.powi(6);
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24.widen() + v25 + v26;
+    let v28: W = v1 * v11 * v27;
+    let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1743,7 +1593,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1756,7 +1606,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1887,7 +1737,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1914,10 +1764,10 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::from_f64(t);
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v5;
+    let v5: W = v1.widen() * v4.widen();
+    let v6: W = v3 - v5;
     let v7: N = N::new(3.7416573867739413, 5.608958456709074e-17);
     let v8: N = v2 - v4;
     let v9: N = v8.abs();
@@ -1927,9 +1777,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v11 * v4.widen();
     let v14: W = v12 + v13;
     let v15: W = v14.powi(13);
-    let v16: N = N::narrow(v11) * N::narrow(v15);
-    let v17: N = v16.sqrt();
-    let v18: N = v7 * v10 * v17;
+    let v16: W = v11 * v15;
+    let v17: N = N::sqrt_of(v16);
+    let v18: W = v7.widen() * v10.widen() * v17.widen();
     [v0.to_f64(), v6.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1938,7 +1788,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1951,7 +1801,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1978,16 +1828,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -2021,118 +1864,37 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v6 * v2;
-    let v8: N = v5 + v7;
-    let v9: N = v8.powi(5);
-    let v10: N = v6 * v3;
-    let v11: N = v5 + v10;
-    let v12: N = v9 * v11;
-    let v13: N = v8.powi(4);
-    let v14: N = v11.square();
-    let v15: N = v13 * v14;
-    let v16: N = v8.powi(3);
-    let v17: N = v11.powi(3);
-    let v18: N = v16 * v17;
-    let v19: N = v8.square();
-    let v20: N = v11.powi(4);
-    let v21: N = v19 * v20;
-    let v22: N = v11.powi(5);
-    let v23: N = v8 * v22;
-    let v24: N = v8.powi(6);
-    let v25: N = v11.powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + v24 + v25;
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v27 / v24;
-    [v0.to_f64(), v28.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6.widen() * v2.widen();
     let v8: W = v5.widen() + v7;
-    let v9: N = N::narrow(v8).powi(5);
-    let v10: N = v6 * v3;
-    let v11: W = v5.widen() + v10.widen();
-    let v12: N = v9 * N::narrow(v11);
-    let v13: N = N::narrow(v8).powi(4);
+    let v9: W = v8.powi(5);
+    let v10: W = v6.widen() * v3.widen();
+    let v11: W = v5.widen() + v10;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v8).powi(3);
+    let v15: N = N::narrow(v13) * v14;
+    let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
-    let v18: N = v16 * N::narrow(v17);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
-    let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v8) * v22;
+    let v22: W = v11.powi(5);
+    let v23: N = N::narrow(v8) * N::narrow(v22);
     let v24: W = v8.powi(6);
-    let v25: N = N::narrow(v11).powi(6);
+    let v25: W = v11.powi(6);
     let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
-        + v24 + v25.widen();
-    let v27: N = v1 * v4 * N::narrow(v26);
-    let v28: N = v27 / N::narrow(v24);
+        + v24 + v25;
+    let v27: W = v1.widen() * v4 * v26;
+    let v28: W = v27 / v24;
     [v0.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.14285714285714285, 7.93016446160826e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v0 - v2;
-    let v8: W = v6.widen() * v7.widen();
-    let v9: W = v5.widen() + v8;
-    let v10: N = N::narrow(v9).powi(5);
-    let v11: N = v0 - v3;
-    let v12: W = v6.widen() * v11.widen();
-    let v13: W = v5.widen() + v12;
-    let v14: N = v10 * N::narrow(v13);
-    let v15: N = N::narrow(v9).powi(4);
-    let v16: N = N::narrow(v13).square();
-    let v17: N = v15 * v16;
-    let v18: N = N::narrow(v9).powi(3);
-    let v19: N = N::narrow(v13).powi(3);
-    let v20: N = v18 * v19;
-    let v21: N = N::narrow(v9).square();
-    let v22: N = N::narrow(v13).powi(4);
-    let v23: N = v21 * v22;
-    let v24: N = N::narrow(v13).powi(5);
-    let v25: N = N::narrow(v9) * v24;
-    let v26: W = v9.powi(6);
-    let v27: N = N::narrow(v13).powi(6);
-    let v28: W = v14.widen() + v17.widen() + v20.widen() + v23.widen() + v25.widen()
-        + v26 + v27.widen();
-    let v29: W = v1.widen() * v4.widen() * v28;
-    let v30: N = N::narrow(v29) / N::narrow(v26);
-    [v0.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -2140,9 +1902,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2155,9 +1915,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2177,16 +1935,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -2220,118 +1971,37 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v6 * v2;
-    let v8: N = v5 + v7;
-    let v9: N = v8.powi(5);
-    let v10: N = v6 * v3;
-    let v11: N = v5 + v10;
-    let v12: N = v9 * v11;
-    let v13: N = v8.powi(4);
-    let v14: N = v11.square();
-    let v15: N = v13 * v14;
-    let v16: N = v8.powi(3);
-    let v17: N = v11.powi(3);
-    let v18: N = v16 * v17;
-    let v19: N = v8.square();
-    let v20: N = v11.powi(4);
-    let v21: N = v19 * v20;
-    let v22: N = v11.powi(5);
-    let v23: N = v8 * v22;
-    let v24: N = v8.powi(6);
-    let v25: N = v11.powi(6);
-    let v26: N = v12 + v15 + v18 + v21 + v23 + v24 + v25;
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v27 / v24;
-    [v0.to_f64(), v28.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6.widen() * v2.widen();
     let v8: W = v5.widen() + v7;
-    let v9: N = N::narrow(v8).powi(5);
-    let v10: N = v6 * v3;
-    let v11: W = v5.widen() + v10.widen();
-    let v12: N = v9 * N::narrow(v11);
-    let v13: N = N::narrow(v8).powi(4);
+    let v9: W = v8.powi(5);
+    let v10: W = v6.widen() * v3.widen();
+    let v11: W = v5.widen() + v10;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = v13 * v14;
-    let v16: N = N::narrow(v8).powi(3);
+    let v15: N = N::narrow(v13) * v14;
+    let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
-    let v18: N = v16 * N::narrow(v17);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
-    let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v8) * v22;
+    let v22: W = v11.powi(5);
+    let v23: N = N::narrow(v8) * N::narrow(v22);
     let v24: W = v8.powi(6);
-    let v25: N = N::narrow(v11).powi(6);
+    let v25: W = v11.powi(6);
     let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
-        + v24 + v25.widen();
-    let v27: N = v1 * v4 * N::narrow(v26);
-    let v28: N = v27 / N::narrow(v24);
+        + v24 + v25;
+    let v27: W = v1.widen() * v4 * v26;
+    let v28: W = v27 / v24;
     [v0.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.14285714285714285, 7.93016446160826e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v7: N = v0 - v2;
-    let v8: W = v6.widen() * v7.widen();
-    let v9: W = v5.widen() + v8;
-    let v10: N = N::narrow(v9).powi(5);
-    let v11: N = v0 - v3;
-    let v12: W = v6.widen() * v11.widen();
-    let v13: W = v5.widen() + v12;
-    let v14: N = v10 * N::narrow(v13);
-    let v15: N = N::narrow(v9).powi(4);
-    let v16: N = N::narrow(v13).square();
-    let v17: N = v15 * v16;
-    let v18: N = N::narrow(v9).powi(3);
-    let v19: N = N::narrow(v13).powi(3);
-    let v20: N = v18 * v19;
-    let v21: N = N::narrow(v9).square();
-    let v22: N = N::narrow(v13).powi(4);
-    let v23: N = v21 * v22;
-    let v24: N = N::narrow(v13).powi(5);
-    let v25: N = N::narrow(v9) * v24;
-    let v26: W = v9.powi(6);
-    let v27: N = N::narrow(v13).powi(6);
-    let v28: W = v14.widen() + v17.widen() + v20.widen() + v23.widen() + v25.widen()
-        + v26 + v27.widen();
-    let v29: W = v1.widen() * v4.widen() * v28;
-    let v30: N = N::narrow(v29) / N::narrow(v26);
-    [v0.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -2339,9 +2009,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2354,9 +2022,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

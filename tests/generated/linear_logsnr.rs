@@ -20,17 +20,28 @@ pub const PROCESS: &str = "linear_logsnr";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 7 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_upper::<N, W>(1.0 - t);
+    if t < 0.5 {
+        return alpha_in_cell0::<N, W>(t);
     }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
+    v6.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -40,24 +51,13 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5.sqrt();
     v6.to_f64()
 }
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    v6.to_f64()
-}
 /// `sigma(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -65,9 +65,9 @@ pub fn sigma(t: f64) -> f64 {
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
+    let v4: W = v2 - v3.widen();
     let v5: N = N::sigmoid_of(v4);
     let v6: N = v5.sqrt();
     v6.to_f64()
@@ -79,32 +79,17 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_bar_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: N = N::sigmoid_of(v4);
-    v5.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
     v5.to_f64()
 }
 /// `f(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -115,7 +100,7 @@ fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -124,15 +109,9 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -9.999546021312975;
     }
-    if t < 0.125 {
+    if t < 0.625 {
         return f_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
-        return f_in_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return f_in_cell2::<N, W>(t);
-    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -143,81 +122,65 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v0 * v6;
     v7.to_f64()
 }
-/// [`f_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`f_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    v7.to_f64()
-}
-/// [`f_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    v7.to_f64()
-}
-/// [`f_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
     v7.to_f64()
 }
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
+/// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0009079573740486879;
-    }
     if t == 1.0 {
         return 19.99909204262595;
     }
+    if t < 0.625 {
+        return g2_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(10.0, 0.0);
+    let v4: N = v2 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: N = v0 * v5;
+    v6.to_f64()
+}
+/// [`g2_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v0 * v6;
-    let v8: N = v3 - N::narrow(v2);
-    let v9: N = v8.sigmoid();
-    let v10: N = v0 * v9 * v5;
-    let v11: N = v7 + v10;
-    v11.to_f64()
+    let v5: W = v4.sigmoid();
+    let v6: N = v0 * N::narrow(v5);
+    v6.to_f64()
 }
 /// `g(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// g(t) = 2\,\sqrt{5}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -229,20 +192,16 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 4.4720344411269854;
     }
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v0 * v6;
-    let v8: N = v3 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = v0 * v9 * v5;
-    let v11: N = v7 + v10;
-    let v12: N = v11.sqrt();
-    v12.to_f64()
+    let v0: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = v6.sqrt();
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
 }
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -250,9 +209,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625, 0.75).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -264,32 +223,41 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -5.0;
     }
-    if t < 0.4375 {
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.5625 {
+    if t < 0.4375 {
         return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.625 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::sigmoid_of(v5);
     let v7: N = v6.ln();
     let v8: N = v0 * v7;
-    let v9: N = v4 - v1;
+    let v9: N = N::narrow(v4) - v1;
     let v10: N = v9.sigmoid();
     let v11: N = v10.ln();
     let v12: N = v0 * v11;
-    let v13: N = v8 - v12;
+    let v13: W = v8.widen() - v12.widen();
     v13.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -300,32 +268,32 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5.sigmoid();
     let v7: N = v6.ln();
     let v8: N = v0 * v7;
-    let v9: N = v4 - v1;
-    let v10: N = v9.sigmoid();
+    let v9: W = v4.widen() - v1.widen();
+    let v10: N = N::sigmoid_of(v9);
     let v11: N = v10.ln();
     let v12: N = v0 * v11;
-    let v13: N = v8 - v12;
+    let v13: W = v8.widen() - v12.widen();
     v13.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: W = v6.ln();
-    let v8: N = v0 * N::narrow(v7);
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: N = v6.ln();
+    let v8: N = v0 * v7;
     let v9: W = v4 - v1.widen();
-    let v10: W = v9.sigmoid();
-    let v11: N = N::ln_of(v10);
-    let v12: N = v0 * v11;
-    let v13: N = v8 - v12;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.ln();
+    let v12: W = v0.widen() * v11.widen();
+    let v13: W = v8.widen() - v12;
     v13.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -337,10 +305,64 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = N::ln_of(v6);
     let v8: N = v0 * v7;
     let v9: W = v4 - v1.widen();
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.ln();
+    let v12: W = v0.widen() * v11.widen();
+    let v13: W = v8.widen() - v12;
+    v13.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v6.ln();
+    let v8: W = v0.widen() * v7;
+    let v9: W = v4 - v1.widen();
     let v10: W = v9.sigmoid();
     let v11: W = v10.ln();
-    let v12: N = v0 * N::narrow(v11);
-    let v13: N = v8 - v12;
+    let v12: W = v0.widen() * v11;
+    let v13: W = v8 - v12;
+    v13.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v4 - v1.widen();
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.ln();
+    let v12: N = v0 * v11;
+    let v13: W = v8 - v12.widen();
+    v13.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() * v7.widen();
+    let v9: N = N::narrow(v4) - v1;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.ln();
+    let v12: N = v0 * v11;
+    let v13: W = v8 - v12.widen();
     v13.to_f64()
 }
 /// `dlambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -365,9 +387,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625, 0.75).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -379,29 +401,38 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -10.0;
     }
-    if t < 0.4375 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.5625 {
+    if t < 0.4375 {
         return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.625 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return log_snr_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::sigmoid_of(v4);
     let v6: N = v5.ln();
-    let v7: N = v3 - v0;
+    let v7: N = N::narrow(v3) - v0;
     let v8: N = v7.sigmoid();
     let v9: N = v8.ln();
     let v10: N = v6 - v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -410,28 +441,28 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 - v3;
     let v5: N = v4.sigmoid();
     let v6: N = v5.ln();
-    let v7: N = v3 - v0;
-    let v8: N = v7.sigmoid();
+    let v7: W = v3.widen() - v0.widen();
+    let v8: N = N::sigmoid_of(v7);
     let v9: N = v8.ln();
     let v10: N = v6 - v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.ln();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.ln();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: N = N::ln_of(v8);
-    let v10: N = N::narrow(v6) - v9;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v6.widen() - v9.widen();
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -441,54 +472,75 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v4.sigmoid();
     let v6: N = N::ln_of(v5);
     let v7: W = v3 - v0.widen();
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v6.widen() - v9.widen();
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.ln();
+    let v7: W = v3 - v0.widen();
     let v8: W = v7.sigmoid();
     let v9: W = v8.ln();
-    let v10: N = v6 - N::narrow(v9);
+    let v10: W = v6 - v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = N::ln_of(v5);
+    let v7: W = v3 - v0.widen();
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.ln();
+    let v10: W = v6.widen() - v9.widen();
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = N::narrow(v3) - v0;
+    let v8: N = v7.sigmoid();
+    let v9: N = v8.ln();
+    let v10: W = v6.widen() - v9.widen();
     v10.to_f64()
 }
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{SNR}(t) = \exp\left(10 - 20\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 9 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 4.5399929762484854e-5;
-    }
-    if t >= 0.5 {
-        return snr_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: W = v3.widen() - v0.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v5 / v7;
-    v8.to_f64()
-}
-/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v3 - N::narrow(v2);
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 / v7;
-    v8.to_f64()
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::exp_of(v4);
+    v5.to_f64()
 }
 /// `rho(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -496,43 +548,23 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 11 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = v3 - v2;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v6 / v9;
-    v10.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v3.widen() - v2;
     let v8: N = N::sigmoid_of(v7);
     let v9: N = v8.sqrt();
-    let v10: N = v6 / v9;
+    let v10: W = v6 / v9.widen();
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -540,12 +572,10 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -554,135 +584,33 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, -9.999546021312975];
     }
-    if t < 0.0625 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v4 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v4.widen() * v11 * v6.widen();
-    let v13: N = v6.square();
-    let v14: N = v4 * N::narrow(v10) * v13;
-    let v15: W = -v12;
-    let v16: W = v15 - v14.widen();
-    let v17: N = N::narrow(v16) / N::narrow(v10);
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v4 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v4 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
     let v11: W = v10.widen().powi(3);
-    let v12: N = v4 * N::narrow(v11) * v6;
-    let v13: N = v6.square();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
+    let v12: W = v4.widen() * v11 * v6;
+    let v13: W = v6.square();
+    let v14: W = v4.widen() * v10.widen() * v13;
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -692,12 +620,10 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -706,135 +632,33 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [-9.999546021312975, -19.99909204262595];
     }
-    if t < 0.0625 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v1 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v1 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v1.widen() * v11 * v6.widen();
-    let v13: N = v6.square();
-    let v14: N = v1 * N::narrow(v10) * v13;
-    let v15: W = -v12;
-    let v16: W = v15 - v14.widen();
-    let v17: N = N::narrow(v16) / N::narrow(v10);
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v1 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v1 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v1 * v11 * v6;
-    let v13: N = v6.square();
-    let v14: N = v1 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
     let v11: W = v10.widen().powi(3);
-    let v12: N = v1 * N::narrow(v11) * v6;
-    let v13: N = v6.square();
-    let v14: N = v1 * v10 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v10;
+    let v12: W = v1.widen() * v11 * v6;
+    let v13: W = v6.square();
+    let v14: W = v1.widen() * v10.widen() * v13;
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -844,10 +668,10 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -874,31 +698,31 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
     let v11: W = v1.widen() - v4;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: N = v13.powi(3);
-    let v15: N = v1 * v14 * v6;
-    let v16: N = v6.square();
-    let v17: N = v1 * v13 * v16;
-    let v18: N = -v15;
-    let v19: N = v18 - v17;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / v13;
+    let v12: W = v11.sigmoid();
+    let v13: N = N::sqrt_of(v12);
+    let v14: W = v13.widen().powi(3);
+    let v15: W = v1.widen() * v14 * v6;
+    let v16: W = v6.square();
+    let v17: W = v1.widen() * v13.widen() * v16;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
+    let v20: W = v8 * v19;
+    let v21: N = N::narrow(v20) / v13;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -908,10 +732,10 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -928,10 +752,10 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -962,38 +786,36 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
     let v11: W = v1.widen() - v4;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: N = v13.powi(3);
-    let v15: N = v2 * v14 * v6;
-    let v16: N = v6.square();
-    let v17: N = v2 * v13 * v16;
-    let v18: N = -v15;
-    let v19: N = v18 - v17;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / v13;
-    let v22: N = v8.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v2 * v16;
-    let v25: N = v2 * v12 * v6;
-    let v26: N = v24 + v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v23 * v27;
-    [v10.to_f64(), v21.to_f64(), v28.to_f64()]
+    let v12: W = v11.sigmoid();
+    let v13: N = N::sqrt_of(v12);
+    let v14: W = v13.widen().powi(3);
+    let v15: W = v2.widen() * v14 * v6;
+    let v16: W = v6.square();
+    let v17: W = v2.widen() * v13.widen() * v16;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
+    let v20: W = v8 * v19;
+    let v21: N = N::narrow(v20) / v13;
+    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v23: N = N::sqrt_of(v6);
+    let v24: N = N::narrow(v8).abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    [v10.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1009,10 +831,10 @@ pub fn euler_maruyama_step_score(
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1039,11 +861,14 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1095,230 +920,35 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v8 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v14.widen().square();
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.square();
     let v16: W = v3 - v8;
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14 * v6;
-    let v19: N = v14.sqrt();
+    let v18: W = v14 * v6;
+    let v19: N = N::sqrt_of(v14);
     let v20: W = v3 - v0.widen();
     let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11.widen() * v19.widen() * v22.widen();
-    let v24: W = v18.widen() + v23;
-    let v25: W = v15 * v5.widen() * v17.widen();
-    let v26: N = v11 * N::narrow(v24);
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.125 {
-        return ddim_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return ddim_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return ddim_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return ddim_step_score_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3.widen() - v8;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: W = v15.widen() * v5.widen() * v17.widen();
-    let v26: N = v11 * v24;
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`ddim_step_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v0 * v7;
-    let v9: W = v8.widen() - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - v8;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: N = v8 - N::narrow(v2);
-    let v17: N = v16.exp_m1();
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`ddim_step_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v0 * v7;
-    let v9: N = v8 - v3;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - v8;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: N = v8 - v2;
-    let v17: N = v16.exp_m1();
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - v2;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`ddim_step_score_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: N = N::narrow(v8) - v3;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - N::narrow(v8);
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`ddim_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: W = v10.widen().sqrt();
-    let v12: N = v6 / N::narrow(v11);
-    let v13: N = v3 - N::narrow(v8);
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * N::narrow(v11) * v21;
-    let v23: N = v14 * v6;
-    let v24: W = v22.widen() + v23.widen();
-    let v25: N = v15 * v5 * v17;
+    let v23: W = v11 * v19.widen() * v22.widen();
+    let v24: W = v18 + v23;
+    let v25: W = v15 * v5 * v17.widen();
     let v26: W = v11 * v24;
-    let v27: W = v25.widen() / v26;
-    let v28: N = -N::narrow(v27);
+    let v27: W = v25 / v26;
+    let v28: W = -v27;
     [v12.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1327,9 +957,7 @@ fn ddim_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1342,9 +970,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1364,11 +990,14 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1420,230 +1049,35 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v8 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v14.widen().square();
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.square();
     let v16: W = v3 - v8;
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14 * v6;
-    let v19: N = v14.sqrt();
+    let v18: W = v14 * v6;
+    let v19: N = N::sqrt_of(v14);
     let v20: W = v3 - v0.widen();
     let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11.widen() * v19.widen() * v22.widen();
-    let v24: W = v18.widen() + v23;
-    let v25: W = v15 * v5.widen() * v17.widen();
-    let v26: N = v11 * N::narrow(v24);
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.125 {
-        return dpm1_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return dpm1_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return dpm1_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return dpm1_step_score_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3.widen() - v8;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: W = v15.widen() * v5.widen() * v17.widen();
-    let v26: N = v11 * v24;
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v0 * v7;
-    let v9: W = v8.widen() - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - v8;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: N = v8 - N::narrow(v2);
-    let v17: N = v16.exp_m1();
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v0 * v7;
-    let v9: N = v8 - v3;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - v8;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: N = v8 - v2;
-    let v17: N = v16.exp_m1();
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - v2;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: N = N::narrow(v8) - v3;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - N::narrow(v8);
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * v11 * v21;
-    let v23: N = v14 * v6;
-    let v24: N = v22 + v23;
-    let v25: N = v15 * v5 * v17;
-    let v26: N = v11 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: W = v10.widen().sqrt();
-    let v12: N = v6 / N::narrow(v11);
-    let v13: N = v3 - N::narrow(v8);
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.square();
-    let v16: W = v8 - v2;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = v14.sqrt();
-    let v19: N = v3 - N::narrow(v2);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * N::narrow(v11) * v21;
-    let v23: N = v14 * v6;
-    let v24: W = v22.widen() + v23.widen();
-    let v25: N = v15 * v5 * v17;
+    let v23: W = v11 * v19.widen() * v22.widen();
+    let v24: W = v18 + v23;
+    let v25: W = v15 * v5 * v17.widen();
     let v26: W = v11 * v24;
-    let v27: W = v25.widen() / v26;
-    let v28: N = -N::narrow(v27);
+    let v27: W = v25 / v26;
+    let v28: W = -v27;
     [v12.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1652,9 +1086,7 @@ fn dpm1_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1667,9 +1099,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1686,12 +1116,10 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1700,60 +1128,33 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-9.999546021312975, 9.999773008080222];
     }
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v6.sqrt();
-    let v13: N = v4 * v11 * v12;
-    let v14: N = v12.powi(3);
-    let v15: N = v4 * v10 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v6.sqrt();
-    let v9: N = v8.powi(3);
-    let v10: N = v4 - v1;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: N = v1 * v9 * v12;
-    let v14: N = v12.powi(3);
-    let v15: N = v1 * v8 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v16 / v12;
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v6.sqrt();
+    let v13: W = v4.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v4.widen() * v10.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1763,12 +1164,10 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1777,60 +1176,33 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, 19.999546016160444];
     }
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v0 * v6;
-    let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v6.sqrt();
-    let v13: N = v1 * v11 * v12;
-    let v14: N = v12.powi(3);
-    let v15: N = v1 * v10 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v6.sqrt();
-    let v9: N = v8.powi(3);
-    let v10: N = v4 - v1;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: N = v2 * v9 * v12;
-    let v14: N = v12.powi(3);
-    let v15: N = v2 * v8 * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v16 / v12;
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v6.sqrt();
+    let v13: W = v1.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v10.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\varepsilon\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1840,12 +1212,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1866,37 +1238,34 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.125 {
+    if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v1 - v4;
-    let v12: N = v11.sigmoid();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v1.widen() - v4;
+    let v12: N = N::sigmoid_of(v11);
     let v13: N = v12.sqrt();
-    let v14: N = v13.powi(3);
-    let v15: N = v6.sqrt();
-    let v16: N = v1 * v14 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v13 * v17;
-    let v19: N = v16 + v18;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / v13;
+    let v14: W = v13.widen().powi(3);
+    let v15: W = v6.sqrt();
+    let v16: W = v1.widen() * v14 * v15;
+    let v17: W = v15.powi(3);
+    let v18: W = v1.widen() * v13.widen() * v17;
+    let v19: W = v16 + v18;
+    let v20: W = v8 * v19;
+    let v21: W = v20 / v13.widen();
     [v10.to_f64(), v21.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1905,64 +1274,35 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v4.widen() - v1.widen();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
     let v6: N = N::sigmoid_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v1 - v4;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v13.powi(3);
-    let v15: N = v6.sqrt();
-    let v16: W = v1.widen() * v14.widen() * v15.widen();
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v13 * v17;
-    let v19: N = N::narrow(v16) + v18;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / v13;
-    [v10.to_f64(), v21.to_f64()]
-}
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v3 - v7;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: W = v15.widen().powi(3);
-    let v18: W = v1.widen() * v11.widen() * v17;
-    let v19: N = v16 + N::narrow(v18);
-    let v20: W = v8.widen() * v19.widen();
-    let v21: W = v20 / v15.widen();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v1.widen() - v4;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
+    let v15: W = v6.widen().sqrt();
+    let v16: W = v1.widen() * v14 * v15;
+    let v17: W = v15.powi(3);
+    let v18: W = v1.widen() * v13 * v17;
+    let v19: W = v16 + v18;
+    let v20: W = v8 * v19;
+    let v21: W = v20 / v13;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1972,12 +1312,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -1994,12 +1334,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2024,45 +1364,38 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.25 {
+    if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v1 - v4;
-    let v12: N = v11.sigmoid();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v1.widen() - v4;
+    let v12: N = N::sigmoid_of(v11);
     let v13: N = v12.sqrt();
-    let v14: N = v13.powi(3);
-    let v15: N = v6.sqrt();
-    let v16: N = v2 * v14 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v2 * v13 * v17;
-    let v19: N = v16 + v18;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / v13;
-    let v22: N = v8.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v6.square();
-    let v25: N = v2 * v24;
-    let v26: N = v2 * v12 * v6;
-    let v27: N = v25 + v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v23 * v28;
-    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
+    let v14: W = v13.widen().powi(3);
+    let v15: W = v6.sqrt();
+    let v16: W = v2.widen() * v14 * v15;
+    let v17: W = v15.powi(3);
+    let v18: W = v2.widen() * v13.widen() * v17;
+    let v19: W = v16 + v18;
+    let v20: W = v8 * v19;
+    let v21: W = v20 / v13.widen();
+    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v23: N = N::narrow(v8).abs();
+    let v24: N = v23.sqrt();
+    let v25: W = v22.widen() * v15 * v24.widen();
+    [v10.to_f64(), v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2071,80 +1404,39 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v4.widen() - v1.widen();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
     let v6: N = N::sigmoid_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v1 - v4;
-    let v12: N = v11.sigmoid();
-    let v13: W = v12.widen().sqrt();
-    let v14: N = N::narrow(v13).powi(3);
-    let v15: N = v6.sqrt();
-    let v16: N = v2 * v14 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v2 * N::narrow(v13) * v17;
-    let v19: N = v16 + v18;
-    let v20: N = v8 * v19;
-    let v21: N = v20 / N::narrow(v13);
-    let v22: N = v8.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v6.square();
-    let v25: N = v2 * v24;
-    let v26: N = v2 * v12 * v6;
-    let v27: N = v25 + v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v23 * v28;
-    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v3 - v7;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v2 * v12 * v15;
-    let v17: W = v15.widen().powi(3);
-    let v18: W = v2.widen() * v11.widen() * v17;
-    let v19: N = v16 + N::narrow(v18);
-    let v20: W = v8.widen() * v19.widen();
-    let v21: W = v20 / v15.widen();
-    let v22: N = v8.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v6.square();
-    let v25: N = v2 * v24;
-    let v26: N = v2 * v6 * v14;
-    let v27: N = v25 + v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v23 * v28;
-    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v1.widen() - v4;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
+    let v15: W = v6.widen().sqrt();
+    let v16: W = v2.widen() * v14 * v15;
+    let v17: W = v15.powi(3);
+    let v18: W = v2.widen() * v13 * v17;
+    let v19: W = v16 + v18;
+    let v20: W = v8 * v19;
+    let v21: W = v20 / v13;
+    let v22: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v23: N = N::narrow(v8).abs();
+    let v24: N = v23.sqrt();
+    let v25: W = v22 * v15 * v24.widen();
+    [v10.to_f64(), v21.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2154,12 +1446,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2186,9 +1478,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2242,70 +1532,33 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = v13.sigmoid();
     let v15: W = v8 - v3;
     let v16: N = N::exp_m1_of(v15);
-    let v17: N = N::narrow(v8) - v0;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = v19 * v6;
-    let v21: N = v14.sqrt();
-    let v22: N = v11 * v21;
-    let v23: N = v20 + v22;
-    let v24: W = v11.widen() * v14.widen() * v16.widen();
-    let v25: N = N::narrow(v24) / v23;
-    let v26: N = -v25;
-    [v12.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3.widen() - v2;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v2 - v8;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = v14.sqrt();
-    let v18: N = v11 * v17;
-    let v19: N = v3 - N::narrow(v8);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v21 * v6;
-    let v23: N = v18 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
+    let v17: W = v8 - v0.widen();
+    let v18: N = N::sigmoid_of(v17);
+    let v19: W = v18.widen().sqrt();
+    let v20: W = v19 * v6;
+    let v21: N = N::sqrt_of(v14);
+    let v22: W = v11 * v21.widen();
+    let v23: W = v20 + v22;
+    let v24: W = v11 * v14 * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2314,9 +1567,7 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2329,9 +1580,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2351,9 +1600,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2407,70 +1654,33 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = v13.sigmoid();
     let v15: W = v8 - v3;
     let v16: N = N::exp_m1_of(v15);
-    let v17: N = N::narrow(v8) - v0;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = v19 * v6;
-    let v21: N = v14.sqrt();
-    let v22: N = v11 * v21;
-    let v23: N = v20 + v22;
-    let v24: W = v11.widen() * v14.widen() * v16.widen();
-    let v25: N = N::narrow(v24) / v23;
-    let v26: N = -v25;
-    [v12.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3.widen() - v2;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v2 - v8;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = v14.sqrt();
-    let v18: N = v11 * v17;
-    let v19: N = v3 - N::narrow(v8);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v21 * v6;
-    let v23: N = v18 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
+    let v17: W = v8 - v0.widen();
+    let v18: N = N::sigmoid_of(v17);
+    let v19: W = v18.widen().sqrt();
+    let v20: W = v19 * v6;
+    let v21: N = N::sqrt_of(v14);
+    let v22: W = v11 * v21.widen();
+    let v23: W = v20 + v22;
+    let v24: W = v11 * v14 * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2479,9 +1689,7 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2494,9 +1702,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2513,10 +1719,10 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2530,28 +1736,28 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v0 * v5;
-    let v7: N = v5.sqrt();
-    let v8: N = v7.powi(3);
+    let v5: W = v4.sigmoid();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v5.sqrt();
+    let v8: W = v7.powi(3);
     let v9: W = v3 - v0.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v8 * v11;
-    let v13: N = v11.powi(3);
-    let v14: N = v0 * v7 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v11;
+    let v10: W = v9.sigmoid();
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0.widen() * v8 * v11.widen();
+    let v13: W = v11.widen().powi(3);
+    let v14: W = v0.widen() * v7 * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::narrow(v16) / v11;
     [v6.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2561,77 +1767,77 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 21 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.75 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v0.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    let v7: N = v6.powi(3);
-    let v8: N = N::narrow(v3) - v1;
-    let v9: N = v8.sigmoid();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v1.widen();
+    let v9: N = N::sigmoid_of(v8);
     let v10: N = v9.sqrt();
-    let v11: N = v0 * v7 * v10;
-    let v12: N = v10.powi(3);
-    let v13: N = v1 * v6 * v12;
-    let v14: N = v11 + v13;
-    let v15: N = v6 * v10;
-    let v16: N = v14 / v15;
-    let v17: N = v0 * v6 * v12;
-    let v18: N = -v11;
-    let v19: N = v18 - v17;
-    let v20: N = v19 / v10;
+    let v11: W = v0.widen() * v7 * v10.widen();
+    let v12: W = v10.widen().powi(3);
+    let v13: W = v1.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    let v15: W = v6 * v10.widen();
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() * v6 * v12;
+    let v18: N = -N::narrow(v11);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v19 / v10.widen();
     [v16.to_f64(), v20.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v1 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = v6.powi(3);
-    let v8: N = v3 - v1;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v0 * v7 * v10;
-    let v12: N = v10.powi(3);
-    let v13: N = v1 * v6 * v12;
-    let v14: N = v11 + v13;
-    let v15: N = v6 * v10;
-    let v16: N = v14 / v15;
-    let v17: N = v0 * v6 * v12;
-    let v18: N = -v11;
-    let v19: N = v18 - v17;
-    let v20: N = v19 / v10;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v0.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v0.widen() * v7 * v10;
+    let v12: W = v10.powi(3);
+    let v13: W = v1.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v1.widen() * v7 * v10;
+    let v18: W = -v17;
+    let v19: W = v18 - v13;
+    let v20: W = v19 / v6;
     [v16.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 21 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2641,12 +1847,10 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2667,238 +1871,38 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
     let v13: W = v4 - v1.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: W = v1.widen() * v12.widen() * v15.widen();
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: W = -v16;
-    let v20: W = v19 - v18.widen();
-    let v21: N = v8 * N::narrow(v20);
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::sqrt_of(v6);
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6.widen() * v8.widen();
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = v6.sqrt();
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::sqrt_of(v6);
-    let v12: N = v11.powi(3);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v1 * v12 * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v11 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
-}
-/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v3 - v7;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = v1 - N::narrow(v4);
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: W = v13.widen().powi(3);
-    let v15: N = v6.sqrt();
-    let v16: N = v1 * N::narrow(v14) * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v13 * v17;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v8 * v20;
-    let v22: N = v21 / v13;
+    let v14: W = v13.sigmoid();
+    let v15: N = N::sqrt_of(v14);
+    let v16: W = v1.widen() * v12 * v15.widen();
+    let v17: W = v15.widen().powi(3);
+    let v18: W = v1.widen() * v11 * v17;
+    let v19: N = -N::narrow(v16);
+    let v20: W = v19.widen() - v18;
+    let v21: W = v8 * v20;
+    let v22: N = N::narrow(v21) / v15;
     [v10.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2908,12 +1912,10 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2930,12 +1932,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2963,312 +1965,38 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.0625 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(20.0, 0.0);
     let v5: N = N::new(10.0, 0.0);
-    let v6: N = v4 * v2;
-    let v7: N = v5 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = v6 - v5;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * v9 * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
-    let v19: N = v9 * v13;
-    let v20: N = v18 / v19;
-    let v21: N = v0 + v20;
-    let v22: N = v4 * v9 * v15;
-    let v23: N = -v14;
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: N = v4 * v2;
-    let v7: N = v5 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: W = v6.widen() - v5.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: W = v4.widen() * v10.widen() * v13.widen();
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * v9 * v15;
-    let v17: N = N::narrow(v14) + v16;
-    let v18: N = v3 * v17;
-    let v19: N = v9 * v13;
-    let v20: N = v18 / v19;
-    let v21: N = v0 + v20;
-    let v22: N = v4 * v9 * v15;
-    let v23: W = -v14;
-    let v24: W = v23 - v22.widen();
-    let v25: N = v3 * N::narrow(v24);
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: N = v4 * v2;
-    let v7: N = v5 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v9.powi(3);
-    let v11: N = v6 - v5;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * N::narrow(v10) * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * N::narrow(v9) * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
-    let v19: N = N::narrow(v9) * v13;
-    let v20: N = v18 / v19;
-    let v21: N = v0 + v20;
-    let v22: N = v4 * N::narrow(v9) * v15;
-    let v23: N = -v14;
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: N = v4 * v2;
-    let v7: N = v5 - v6;
-    let v8: W = v7.widen().sigmoid();
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
+    let v8: W = v7.sigmoid();
     let v9: W = v8.sqrt();
     let v10: W = v9.powi(3);
-    let v11: N = v6 - v5;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
+    let v11: W = v6 - v5.widen();
+    let v12: W = v11.sigmoid();
+    let v13: N = N::sqrt_of(v12);
     let v14: W = v4.widen() * v10 * v13.widen();
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * N::narrow(v9) * v15;
-    let v17: W = v14 + v16.widen();
-    let v18: W = v3.widen() * v17;
+    let v15: W = v13.widen().powi(3);
+    let v16: W = v5.widen() * v9 * v15;
+    let v17: W = v14 + v16;
+    let v18: W = v3 * v17;
     let v19: W = v9 * v13.widen();
     let v20: W = v18 / v19;
     let v21: W = v0.widen() + v20;
-    let v22: N = v4 * N::narrow(v9) * v15;
+    let v22: W = v4.widen() * v9 * v15;
     let v23: N = -N::narrow(v14);
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * N::narrow(v8) * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v5.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: W = v4.widen() * v10 * v13.widen();
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * N::narrow(v9) * v15;
-    let v17: N = N::narrow(v14) + v16;
-    let v18: W = v3.widen() * v17.widen();
-    let v19: N = N::narrow(v9) * v13;
-    let v20: W = v18 / v19.widen();
-    let v21: N = v0 + N::narrow(v20);
-    let v22: N = v4 * N::narrow(v9) * v15;
-    let v23: N = -N::narrow(v14);
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v5.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().sqrt();
-    let v14: N = v4 * N::narrow(v10) * N::narrow(v13);
-    let v15: W = v13.powi(3);
-    let v16: W = v5.widen() * v9 * v15;
-    let v17: N = v14 + N::narrow(v16);
-    let v18: N = v3 * v17;
-    let v19: W = v9 * v13;
-    let v20: N = v18 / N::narrow(v19);
-    let v21: N = v0 + v20;
-    let v22: N = v4 * N::narrow(v9) * N::narrow(v15);
-    let v23: N = -v14;
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / N::narrow(v13);
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: N = v4 * v2;
-    let v7: N = v5 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = v6 - v5;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: W = v5.widen() * v9.widen() * v15.widen();
-    let v17: W = v14.widen() + v16;
-    let v18: N = v3 * N::narrow(v17);
-    let v19: N = v9 * v13;
-    let v20: N = v18 / v19;
-    let v21: N = v0 + v20;
-    let v22: N = v4 * v9 * v15;
-    let v23: N = -v14;
-    let v24: N = v23 - v22;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v13;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v12.square();
-    let v30: N = v4 * v29;
-    let v31: N = v4 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
+    let v24: W = v23.widen() - v22;
+    let v25: W = v3 * v24;
+    let v26: N = N::narrow(v25) / v13;
+    let v27: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v28: N = N::narrow(v3).abs();
+    let v29: N = v28.sqrt();
+    let v30: W = v27.widen() * v13.widen() * v29.widen();
+    [v21.to_f64(), v26.to_f64(), v30.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -3278,49 +2006,45 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v1.widen();
-    let v7: N = v4 - N::narrow(v6);
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: W = v9.widen().powi(3);
+    let v7: W = v4.widen() - v6;
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
     let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: W = v4.widen() * v10 * v13.widen();
-    let v15: N = v13.powi(3);
-    let v16: N = v5 * v9 * v15;
-    let v17: W = v14 + v16.widen();
-    let v18: W = v3.widen() * v17;
-    let v19: N = v9 * v13;
-    let v20: W = v18 / v19.widen();
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v4.widen() * v10 * v13;
+    let v15: W = v13.powi(3);
+    let v16: W = v5.widen() * v9 * v15;
+    let v17: W = v14 + v16;
+    let v18: W = v3 * v17;
+    let v19: W = v9 * v13;
+    let v20: W = v18 / v19;
     let v21: N = v0 + N::narrow(v20);
-    let v22: N = v5 * N::narrow(v10) * v13;
-    let v23: N = -v22;
-    let v24: N = v23 - v16;
-    let v25: N = v3 * v24;
-    let v26: N = v25 / v9;
-    let v27: N = v3.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = v8.square();
-    let v30: N = v5 * v29;
-    let v31: N = v5 * v8 * v12;
-    let v32: N = v30 + v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v33;
-    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
+    let v22: W = v5.widen() * v10 * v13;
+    let v23: W = -v22;
+    let v24: W = v23 - v16;
+    let v25: W = v3 * v24;
+    let v26: W = v25 / v9;
+    let v27: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v28: N = N::narrow(v3).abs();
+    let v29: N = v28.sqrt();
+    let v30: W = v27.widen() * v9 * v29.widen();
+    [v21.to_f64(), v26.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3330,12 +2054,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3362,9 +2086,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3415,70 +2137,33 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
     let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - N::narrow(v2);
-    let v14: N = v13.sigmoid();
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3.widen() - v2;
+    let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
     let v16: N = N::exp_m1_of(v15);
-    let v17: N = v14.sqrt();
-    let v18: N = v11 * v17;
-    let v19: N = v3 - N::narrow(v8);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v21 * v6;
-    let v23: N = v18 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
-    [v12.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`ddim_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v8 - v3;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = N::narrow(v8) - v0;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = v19 * v6;
-    let v21: N = v14.sqrt();
-    let v22: N = v11 * v21;
-    let v23: N = v20 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
+    let v17: W = v14.sqrt();
+    let v18: W = v11 * v17;
+    let v19: W = v3.widen() - v8;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v21 * v6;
+    let v23: W = v18 + v22;
+    let v24: W = v11 * v14 * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: W = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -3487,9 +2172,7 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3502,9 +2185,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3524,9 +2205,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3577,70 +2256,33 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
     let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: N = v3 - N::narrow(v2);
-    let v14: N = v13.sigmoid();
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3.widen() - v2;
+    let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
     let v16: N = N::exp_m1_of(v15);
-    let v17: N = v14.sqrt();
-    let v18: N = v11 * v17;
-    let v19: N = v3 - N::narrow(v8);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v21 * v6;
-    let v23: N = v18 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
-    [v12.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`dpm1_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 / v11;
-    let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v8 - v3;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = N::narrow(v8) - v0;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = v19 * v6;
-    let v21: N = v14.sqrt();
-    let v22: N = v11 * v21;
-    let v23: N = v20 + v22;
-    let v24: N = v11 * v14 * v16;
-    let v25: N = v24 / v23;
-    let v26: N = -v25;
+    let v17: W = v14.sqrt();
+    let v18: W = v11 * v17;
+    let v19: W = v3.widen() - v8;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v21 * v6;
+    let v23: W = v18 + v22;
+    let v24: W = v11 * v14 * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: W = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -3649,9 +2291,7 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3664,9 +2304,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3718,7 +2356,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -3727,15 +2365,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [9.999546021312975, 2.0];
     }
-    if t < 0.125 {
+    if t < 0.625 {
         return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
-        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return reverse_drift_u_coefficients_in_cell2::<N, W>(t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3746,39 +2378,15 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v3.widen() - v0.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3 - v0;
-    let v5: N = v4.sigmoid();
-    let v6: N = v0 * v5;
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v3 - v0.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v0 * v5;
+    let v5: W = v4.sigmoid();
+    let v6: N = v0 * N::narrow(v5);
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -3790,7 +2398,7 @@ fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3851,12 +2459,10 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3883,79 +2489,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v14: W = v11 * v13;
         return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6.widen() * v8.widen();
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v7;
-    let v13: N = v11 * v3;
-    let v14: N = v12 - v13;
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = v6.square();
-    let v18: N = v2 * v17;
-    let v19: N = v1 - v4;
-    let v20: N = v19.sigmoid();
-    let v21: N = v2 * v20 * v6;
-    let v22: N = v18 + v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v23;
-    [v10.to_f64(), v14.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v7;
-    let v13: N = v11 * v3;
-    let v14: N = v12 - v13;
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = v6.square();
-    let v18: N = v2 * v17;
-    let v19: N = v1 - v4;
-    let v20: N = v19.sigmoid();
-    let v21: N = v2 * v20 * v6;
-    let v22: N = v18 + v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v23;
-    [v10.to_f64(), v14.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -3964,66 +2497,27 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v7;
-    let v13: N = v11 * v3;
-    let v14: N = v12 - v13;
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::narrow(v6).square();
-    let v18: N = v2 * v17;
-    let v19: N = v1 - N::narrow(v4);
-    let v20: N = v19.sigmoid();
-    let v21: N = v2 * v20 * N::narrow(v6);
-    let v22: N = v18 + v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v23;
-    [v10.to_f64(), v14.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6.widen() * v8.widen();
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v7;
-    let v13: N = v11 * v3;
-    let v14: N = v12 - v13;
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = v6.square();
-    let v18: N = v2 * v17;
-    let v19: N = v1 - N::narrow(v4);
-    let v20: N = v19.sigmoid();
-    let v21: N = v2 * v20 * v6;
-    let v22: N = v18 + v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v16 * v23;
-    [v10.to_f64(), v14.to_f64(), v24.to_f64()]
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v16: N = N::sqrt_of(v6);
+    let v17: N = N::narrow(v8).abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v15.widen() * v16.widen() * v18.widen();
+    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -4033,12 +2527,10 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4062,12 +2554,10 @@ pub fn euler_maruyama_step_u_slice(
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4133,99 +2623,51 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v26: W = v25 / v24;
         return [v16.to_f64(), v26.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
+    let v5: W = v4.sigmoid();
     let v6: W = v3 - v0.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v7.sqrt();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
-    let v11: N = v0 - N::narrow(v10);
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v0 * v5 * v8 * v13;
-    let v15: W = v5.widen().sqrt();
+    let v11: W = v0.widen() - v10;
+    let v12: N = N::sigmoid_of(v11);
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v0 * N::narrow(v15) * v7 * v18;
-    let v20: N = v14 + v19;
+    let v17: W = v16.sigmoid();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v0.widen() * v15 * v7 * v18.widen();
+    let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8.widen();
-    let v23: N = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23.widen();
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: N = v20 / N::narrow(v25);
+    let v26: W = v20 / v25;
     let v27: W = v3 - v10;
     let v28: N = N::exp_m1_of(v27);
-    let v29: N = v8 * v13;
-    let v30: N = N::narrow(v15) * v18;
-    let v31: W = v29.widen() + v30.widen();
-    let v32: W = v5.widen() * v17.widen() * v28.widen();
+    let v29: W = v8 * v13;
+    let v30: W = v15 * v18.widen();
+    let v31: W = v29 + v30;
+    let v32: W = v5 * v17 * v28.widen();
     let v33: W = v25 * v31;
     let v34: W = v32 / v33;
     let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: W = v3 - v0.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: N = v0 - N::narrow(v10);
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: W = v0.widen() * v5.widen() * v8.widen() * v13.widen();
-    let v15: W = v5.widen().sqrt();
-    let v16: W = v10 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v0 * N::narrow(v15) * v7 * v18;
-    let v20: W = v14 + v19.widen();
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8.widen();
-    let v23: N = v8.powi(3);
-    let v24: N = v0 * N::narrow(v15) * v23;
-    let v25: N = N::narrow(v22) + v24;
-    let v26: N = N::narrow(v20) / v25;
-    let v27: W = v10 - v3;
-    let v28: N = N::exp_m1_of(v27);
-    let v29: N = v8 * v13;
-    let v30: N = N::narrow(v15) * v18;
-    let v31: W = v29.widen() + v30.widen();
-    let v32: W = v7.widen() * v12.widen() * v28.widen();
-    let v33: W = v25.widen() * v31;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: N = -v34;
-    [v26.to_f64(), v35.to_f64()]
-}
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4235,12 +2677,10 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4257,12 +2697,10 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4328,99 +2766,51 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v26: W = v25 / v24;
         return [v16.to_f64(), v26.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
+    let v5: W = v4.sigmoid();
     let v6: W = v3 - v0.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v7.sqrt();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
-    let v11: N = v0 - N::narrow(v10);
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v0 * v5 * v8 * v13;
-    let v15: W = v5.widen().sqrt();
+    let v11: W = v0.widen() - v10;
+    let v12: N = N::sigmoid_of(v11);
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v0 * N::narrow(v15) * v7 * v18;
-    let v20: N = v14 + v19;
+    let v17: W = v16.sigmoid();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v0.widen() * v15 * v7 * v18.widen();
+    let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8.widen();
-    let v23: N = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23.widen();
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: N = v20 / N::narrow(v25);
+    let v26: W = v20 / v25;
     let v27: W = v3 - v10;
     let v28: N = N::exp_m1_of(v27);
-    let v29: N = v8 * v13;
-    let v30: N = N::narrow(v15) * v18;
-    let v31: W = v29.widen() + v30.widen();
-    let v32: W = v5.widen() * v17.widen() * v28.widen();
+    let v29: W = v8 * v13;
+    let v30: W = v15 * v18.widen();
+    let v31: W = v29 + v30;
+    let v32: W = v5 * v17 * v28.widen();
     let v33: W = v25 * v31;
     let v34: W = v32 / v33;
     let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: W = v3 - v0.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: N = v0 - N::narrow(v10);
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: W = v0.widen() * v5.widen() * v8.widen() * v13.widen();
-    let v15: W = v5.widen().sqrt();
-    let v16: W = v10 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v0 * N::narrow(v15) * v7 * v18;
-    let v20: W = v14 + v19.widen();
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8.widen();
-    let v23: N = v8.powi(3);
-    let v24: N = v0 * N::narrow(v15) * v23;
-    let v25: N = N::narrow(v22) + v24;
-    let v26: N = N::narrow(v20) / v25;
-    let v27: W = v10 - v3;
-    let v28: N = N::exp_m1_of(v27);
-    let v29: N = v8 * v13;
-    let v30: N = N::narrow(v15) * v18;
-    let v31: W = v29.widen() + v30.widen();
-    let v32: W = v7.widen() * v12.widen() * v28.widen();
-    let v33: W = v25.widen() * v31;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: N = -v34;
-    [v26.to_f64(), v35.to_f64()]
-}
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4430,12 +2820,10 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4447,61 +2835,86 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
         *x_i = c0 * *x_i + c1 * u_i;
     }
 }
-/// The coefficients of `pf_velocity_v` in its inputs (`x`, `v`), as functions of `t`.
+/// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
 ///
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
+/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 15 operations in double-double.
+pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
-fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v6.sqrt();
-    let v8: N = v7.powi(3);
-    let v9: N = v4 - v1;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v1 * v8 * v11;
-    let v13: N = v11.powi(3);
-    let v14: N = v1 * v7 * v13;
-    let v15: N = v12 + v14;
-    [v0.to_f64(), v15.to_f64()]
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v0.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v0.widen() * v7 * v10;
+    let v12: W = v10.powi(3);
+    let v13: W = v0.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    [v14.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v0.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v0.widen() * v7 * v10;
+    let v12: W = v10.powi(3);
+    let v13: W = v0.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    [v14.to_f64()]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 15 operations in double-double.
+#[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
-    let [c0, c1] = pf_velocity_v_coefficients(t);
-    c0 * x + c1 * v
+    let [c0] = pf_velocity_v_coefficients(t);
+    c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 20 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -4510,169 +2923,61 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v3 - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v0 * N::narrow(v7) * v9;
-    let v11: N = v9.square();
-    let v12: N = v0 * v6 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v6;
-    let v15: N = v9.sqrt();
-    let v16: N = v1 * N::narrow(v7) * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * v6 * v17;
-    let v19: N = v16 + v18;
-    [v14.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
     let v7: W = v6.powi(3);
-    let v8: W = v3.widen() - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: W = v0.widen() * v7 * v9.widen();
-    let v11: N = v9.square();
-    let v12: N = v0 * N::narrow(v6) * v11;
-    let v13: W = v10 + v12.widen();
-    let v14: N = N::narrow(v13) / N::narrow(v6);
-    let v15: N = v9.sqrt();
-    let v16: N = v1 * N::narrow(v7) * v15;
-    let v17: N = v15.powi(3);
-    let v18: N = v1 * N::narrow(v6) * v17;
-    let v19: N = v16 + v18;
-    [v14.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = v6.powi(3);
     let v8: W = v3 - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v0 * v7 * v9;
-    let v11: N = v9.square();
-    let v12: N = v0 * v6 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v6;
-    let v15: N = v9.sqrt();
-    let v16: N = v1 * v7 * v15;
+    let v9: W = v8.sigmoid();
+    let v10: W = v0.widen() * v7 * v9;
+    let v11: W = v9.square();
+    let v12: W = v0.widen() * v6 * v11;
+    let v13: N = N::narrow(v10) + N::narrow(v12);
+    let v14: N = v13 / N::narrow(v6);
+    let v15: N = N::sqrt_of(v9);
+    let v16: W = v1.widen() * v7 * v15.widen();
     let v17: N = v15.powi(3);
-    let v18: N = v1 * v6 * v17;
-    let v19: N = v16 + v18;
+    let v18: W = v1.widen() * v6 * v17.widen();
+    let v19: N = N::narrow(v16) + N::narrow(v18);
     [v14.to_f64(), v19.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_v_coefficients_upper_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.square();
-    let v7: N = v3 - v0;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v0 * v6 * v9;
-    let v11: N = v9.powi(3);
-    let v12: N = v0 * v5 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v9;
-    let v15: N = v5.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v1 * v16 * v9;
-    let v18: N = v1 * v15 * v11;
-    let v19: N = v17 + v18;
-    [v14.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.square();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.square();
     let v7: W = v3 - v0.widen();
     let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: N = v0 * v6 * v9;
-    let v11: N = v9.powi(3);
-    let v12: N = v0 * v5 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v9;
-    let v15: N = v5.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: W = v1.widen() * v16.widen() * v9.widen();
-    let v18: N = v1 * v15 * v11;
-    let v19: N = N::narrow(v17) + v18;
-    [v14.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.square();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: N = v0 * v6 * v9;
-    let v11: N = v9.powi(3);
-    let v12: N = v0 * v5 * v11;
-    let v13: N = v10 + v12;
-    let v14: N = v13 / v9;
-    let v15: N = v5.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v1 * v16 * v9;
-    let v18: N = v1 * v15 * v11;
-    let v19: N = v17 + v18;
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v0.widen() * v6 * v9;
+    let v11: W = v9.powi(3);
+    let v12: W = v0.widen() * v5 * v11;
+    let v13: W = v10 + v12;
+    let v14: N = N::narrow(v13) / N::narrow(v9);
+    let v15: W = v5.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v1.widen() * v16 * v9;
+    let v18: W = v1.widen() * v15 * v11;
+    let v19: W = v17 + v18;
     [v14.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
+/// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 20 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4682,12 +2987,12 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4702,17 +3007,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.0625 {
-        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.5 {
-        return euler_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -4723,19 +3019,19 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v6: W = v5.widen() * v2.widen();
     let v7: W = v4.widen() - v6;
     let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v4 * v9 * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v4.widen() * v10 * v13;
+    let v15: W = v13.powi(3);
+    let v16: W = v4.widen() * v9 * v15;
+    let v17: W = v14 + v16;
+    let v18: W = v3.widen() * v17;
     [v0.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -4743,111 +3039,33 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v4 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6.widen() - v4.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * N::narrow(v10) * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v4 * N::narrow(v9) * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
-    [v0.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v4 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = v6 - v4;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v4 * v9 * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
-    [v0.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: N = v4 - N::narrow(v6);
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
+    let v7: W = v4.widen() - v6;
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
     let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v4 * v9 * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
-    [v0.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v4 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = v6 - v4;
-    let v12: N = v11.sigmoid();
-    let v13: N = v12.sqrt();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v13.powi(3);
-    let v16: N = v4 * v9 * v15;
-    let v17: N = v14 + v16;
-    let v18: N = v3 * v17;
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v4.widen() * v10 * v13;
+    let v15: W = v13.powi(3);
+    let v16: W = v4.widen() * v9 * v15;
+    let v17: W = v14 + v16;
+    let v18: W = v3 * v17;
     [v0.to_f64(), v18.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4857,12 +3075,12 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -4879,12 +3097,10 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4909,102 +3125,10 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v4.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = N::narrow(v6) - v4;
-    let v12: N = v11.sigmoid();
-    let v13: N = v4 * v10 * v12;
-    let v14: N = v12.square();
-    let v15: W = v4.widen() * v9.widen() * v14.widen();
-    let v16: W = v13.widen() + v15;
-    let v17: W = v3.widen() * v16;
-    let v18: W = v17 / v9.widen();
-    let v19: N = v0 + N::narrow(v18);
-    let v20: N = v12.sqrt();
-    let v21: N = v5 * v10 * v20;
-    let v22: N = v20.powi(3);
-    let v23: N = v5 * v9 * v22;
-    let v24: N = v21 + v23;
-    let v25: N = v3 * v24;
-    let v26: N = v3.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * v14;
-    let v29: N = v5 * v8 * v12;
-    let v30: N = v28 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v31;
-    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v4.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v4.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v4 * N::narrow(v10) * v12;
-    let v14: N = v12.square();
-    let v15: N = v4 * N::narrow(v9) * v14;
-    let v16: N = v13 + v15;
-    let v17: N = v3 * v16;
-    let v18: N = v17 / N::narrow(v9);
-    let v19: N = v0 + v18;
-    let v20: N = v12.sqrt();
-    let v21: N = v5 * N::narrow(v10) * v20;
-    let v22: N = v20.powi(3);
-    let v23: N = v5 * N::narrow(v9) * v22;
-    let v24: N = v21 + v23;
-    let v25: N = v3 * v24;
-    let v26: N = v3.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * v14;
-    let v29: N = v5 * v8 * v12;
-    let v30: N = v28 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v31;
-    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
@@ -5018,113 +3142,28 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v14: W = v12.square();
     let v15: W = v4.widen() * v9 * v14;
     let v16: W = v13 + v15;
-    let v17: W = v3.widen() * v16;
+    let v17: W = v3 * v16;
     let v18: W = v17 / v9;
     let v19: W = v0.widen() + v18;
     let v20: N = N::sqrt_of(v12);
-    let v21: N = v5 * N::narrow(v10) * v20;
-    let v22: N = v20.powi(3);
-    let v23: N = v5 * N::narrow(v9) * v22;
-    let v24: N = v21 + v23;
-    let v25: N = v3 * v24;
-    let v26: N = v3.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * N::narrow(v14);
-    let v29: N = v5 * N::narrow(v8) * N::narrow(v12);
-    let v30: N = v28 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v31;
-    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v4 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = v6 - v4;
-    let v12: W = v11.widen().sigmoid();
-    let v13: N = v4 * v10 * N::narrow(v12);
-    let v14: W = v12.square();
-    let v15: W = v4.widen() * v9.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = v3 * N::narrow(v16);
-    let v18: N = v17 / v9;
-    let v19: N = v0 + v18;
-    let v20: N = N::sqrt_of(v12);
-    let v21: N = v5 * v10 * v20;
-    let v22: N = v20.powi(3);
-    let v23: N = v5 * v9 * v22;
-    let v24: N = v21 + v23;
-    let v25: N = v3 * v24;
-    let v26: N = v3.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * N::narrow(v14);
-    let v29: N = v5 * v8 * N::narrow(v12);
-    let v30: N = v28 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v31;
-    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v4.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: N = v9.powi(3);
-    let v11: N = N::narrow(v6) - v4;
-    let v12: N = v11.sigmoid();
-    let v13: N = v4 * v10 * v12;
-    let v14: W = v12.widen().square();
-    let v15: W = v4.widen() * v9.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = v3 * N::narrow(v16);
-    let v18: N = v17 / v9;
-    let v19: N = v0 + v18;
-    let v20: N = v12.sqrt();
-    let v21: N = v5 * v10 * v20;
-    let v22: N = v20.powi(3);
-    let v23: N = v5 * v9 * v22;
-    let v24: N = v21 + v23;
-    let v25: N = v3 * v24;
-    let v26: N = v3.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * N::narrow(v14);
-    let v29: N = v5 * v8 * v12;
-    let v30: N = v28 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v31;
-    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
+    let v21: W = v5.widen() * v10 * v20.widen();
+    let v22: W = v20.widen().powi(3);
+    let v23: W = v5.widen() * v9 * v22;
+    let v24: W = v21 + v23;
+    let v25: W = v3 * v24;
+    let v26: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v27: N = N::narrow(v3).abs();
+    let v28: N = v27.sqrt();
+    let v29: W = v26.widen() * v20.widen() * v28.widen();
+    [v19.to_f64(), v25.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5134,12 +3173,10 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5166,9 +3203,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5221,74 +3256,35 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v22: W = v21 / v20;
         return [v14.to_f64(), v22.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 * v11;
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = v6 * N::narrow(v11);
     let v13: W = v3 - v0.widen();
     let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
+    let v15: W = v14.widen().sqrt();
     let v16: W = v8 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v15 * v18;
-    let v20: N = v12 + v19;
+    let v17: W = v16.sigmoid();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v15 * v18.widen();
+    let v20: W = v12.widen() + v19;
     let v21: W = v3 - v8;
     let v22: N = N::exp_m1_of(v21);
-    let v23: N = v15 * v11;
-    let v24: N = v6 * v18;
-    let v25: N = v23 + v24;
-    let v26: N = v5 * v17 * v22;
-    let v27: N = v26 / v25;
-    let v28: N = -v27;
-    [v20.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`ddim_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 * v11;
-    let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: N = N::narrow(v8) - v0;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = v15 * v18;
-    let v20: N = v12 + v19;
-    let v21: W = v8 - v3;
-    let v22: N = N::exp_m1_of(v21);
-    let v23: N = v15 * v11;
-    let v24: N = v6 * v18;
-    let v25: N = v23 + v24;
-    let v26: N = v14 * v10 * v22;
-    let v27: N = v26 / v25;
-    let v28: N = -v27;
+    let v23: W = v15 * v11;
+    let v24: W = v6.widen() * v18.widen();
+    let v25: W = v23 + v24;
+    let v26: W = v5 * v17 * v22.widen();
+    let v27: W = v26 / v25;
+    let v28: W = -v27;
     [v20.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -5297,9 +3293,7 @@ fn ddim_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5312,9 +3306,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5334,9 +3326,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5389,74 +3379,35 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v22: W = v21 / v20;
         return [v14.to_f64(), v22.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 * v11;
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: N = v6 * N::narrow(v11);
     let v13: W = v3 - v0.widen();
     let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
+    let v15: W = v14.widen().sqrt();
     let v16: W = v8 - v0.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = v15 * v18;
-    let v20: N = v12 + v19;
+    let v17: W = v16.sigmoid();
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v15 * v18.widen();
+    let v20: W = v12.widen() + v19;
     let v21: W = v3 - v8;
     let v22: N = N::exp_m1_of(v21);
-    let v23: N = v15 * v11;
-    let v24: N = v6 * v18;
-    let v25: N = v23 + v24;
-    let v26: N = v5 * v17 * v22;
-    let v27: N = v26 / v25;
-    let v28: N = -v27;
-    [v20.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`dpm1_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = v0 - N::narrow(v8);
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: N = v6 * v11;
-    let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: N = N::narrow(v8) - v0;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = v15 * v18;
-    let v20: N = v12 + v19;
-    let v21: W = v8 - v3;
-    let v22: N = N::exp_m1_of(v21);
-    let v23: N = v15 * v11;
-    let v24: N = v6 * v18;
-    let v25: N = v23 + v24;
-    let v26: N = v14 * v10 * v22;
-    let v27: N = v26 / v25;
-    let v28: N = -v27;
+    let v23: W = v15 * v11;
+    let v24: W = v6.widen() * v18.widen();
+    let v25: W = v23 + v24;
+    let v26: W = v5 * v17 * v22.widen();
+    let v27: W = v26 / v25;
+    let v28: W = -v27;
     [v20.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -5465,9 +3416,7 @@ fn dpm1_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5480,9 +3429,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

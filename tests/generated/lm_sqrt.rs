@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "lm_sqrt";
 /// `alpha(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -105,7 +105,7 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -117,7 +117,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return f_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
@@ -127,7 +127,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 / N::narrow(v3);
     v4.to_f64()
 }
-/// [`f_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`f_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
@@ -144,7 +144,7 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -156,7 +156,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return g2_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(-0.5, 0.0);
@@ -166,7 +166,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 / N::narrow(v3);
     v4.to_f64()
 }
-/// [`g2_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
@@ -183,7 +183,7 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -195,7 +195,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.875 {
+    if t < 0.5 {
         return g_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(-0.5, 0.0);
@@ -206,7 +206,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4.sqrt();
     v5.to_f64()
 }
-/// [`g_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`g_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
@@ -222,39 +222,51 @@ fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.3125, 0.375, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.75, 0.9375).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.1875 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return lambda_in_cell1::<N, W>(t);
     }
     if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.9375 {
+    if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.75 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = -v2;
     let v4: W = v3.ln_1p();
-    let v5: N = v0 * N::narrow(v4);
+    let v5: W = v0.widen() * v4;
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
     let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
+    let v9: N = N::narrow(v5) - v8;
     v9.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
@@ -264,12 +276,26 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v0 * v4;
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5.widen() - v8;
     v9.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: N = N::ln_1p_of(v3);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -282,8 +308,22 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v5 - v8;
     v9.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: N = N::ln_1p_of(v3);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -293,16 +333,16 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
     let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
+    let v9: W = v5.widen() - v8.widen();
     v9.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = -v2;
-    let v4: N = v3.ln_1p();
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: N = N::ln_1p_of(v3);
     let v5: N = v0 * v4;
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
@@ -317,8 +357,6 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -330,38 +368,12 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.25 {
-        return dlambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.5 {
-        return dlambda_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v2.powi(3);
     let v4: W = v3 - v1.widen();
     let v5: N = v0 / N::narrow(v4);
-    v5.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.powi(3);
-    let v4: N = v3 - v1;
-    let v5: N = v0 / v4;
-    v5.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.powi(3);
-    let v4: N = N::narrow(v3) - v1;
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -372,23 +384,29 @@ fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.3125, 0.375, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.9375).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.1875 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
     if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.9375 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -400,7 +418,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = N::narrow(v3) - v6;
     v7.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: N = v0.sqrt();
@@ -409,11 +427,23 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
     let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
+    let v7: W = v3.widen() - v6.widen();
     v7.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = -v1;
+    let v3: N = N::ln_1p_of(v2);
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v3.widen() - v6;
+    v7.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = -v1;
@@ -424,24 +454,24 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v3 - v6;
     v7.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = -v1;
     let v3: N = N::ln_1p_of(v2);
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v3.widen() - v6;
     v7.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
-    let v1: N = v0.sqrt();
-    let v2: N = -v1;
-    let v3: N = v2.ln_1p();
+    let v1: W = v0.widen().sqrt();
+    let v2: W = -v1;
+    let v3: N = N::ln_1p_of(v2);
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
     let v6: N = v4 * v5;
@@ -454,17 +484,26 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{1 - \sqrt{t}}{\sqrt{t}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375).
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return snr_upper::<N, W>(1.0 - t);
+    if t < 0.4375 {
+        return snr_in_cell0::<N, W>(t);
     }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: N = N::narrow(v3) / N::narrow(v2);
+    v4.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -472,55 +511,26 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3 / v2;
     v4.to_f64()
 }
-/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = v1 - v0;
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
-    let v5: N = v3 * v4;
-    let v6: N = v0 / v5;
-    v6.to_f64()
-}
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \rho(t) = \frac{t^{\frac{1}{4}}}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::from_f64(t);
-    let v1: N = v0.sqrt();
-    let v2: N = v1.sqrt();
+    let v1: W = v0.widen().sqrt();
+    let v2: N = N::sqrt_of(v1);
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = v4.sqrt();
+    let v4: W = v3.widen() - v1;
+    let v5: N = N::sqrt_of(v4);
     let v6: N = v2 / v5;
     v6.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.sqrt();
-    let v4: N = v3.sqrt();
-    let v5: N = v0 + v3;
-    let v6: N = v1 / v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v4 / v7;
-    v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -530,9 +540,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -541,6 +551,50 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.0625 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.25, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: N = v7 * v8;
+    let v10: N = v9 / v2;
+    let v11: N = v7 / v8;
+    let v12: N = -v10;
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.25, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: W = v7.widen() * v8.widen();
+    let v10: W = v9 / v2.widen();
+    let v11: N = v7 / v8;
+    let v12: N = -N::narrow(v10);
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -560,6 +614,15 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.15625 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_score_coefficients_upper_cell2::<N, W>(t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -571,15 +634,60 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v8: N = v6 / v7;
     [v8.to_f64(), v8.to_f64()]
 }
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    [v8.to_f64(), v8.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    [v8.to_f64(), v8.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    [v8.to_f64(), v8.to_f64()]
+}
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -592,9 +700,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -603,6 +711,50 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.0625 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: N = v7 * v8;
+    let v10: N = v9 / v2;
+    let v11: N = v7 / v8;
+    let v12: N = -v10;
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: W = v7.widen() * v8.widen();
+    let v10: W = v9 / v2.widen();
+    let v11: N = v7 / v8;
+    let v12: N = -N::narrow(v10);
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -622,6 +774,15 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.15625 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_upper_cell2::<N, W>(t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -636,15 +797,69 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v11: N = v10 / v7;
     [v8.to_f64(), v11.to_f64()]
 }
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(-0.5, 0.0);
+    let v10: W = v9.widen() * v5;
+    let v11: N = N::narrow(v10) / v7;
+    [v8.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(-0.5, 0.0);
+    let v10: N = v9 * v5;
+    let v11: N = v10 / v7;
+    [v8.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(-0.5, 0.0);
+    let v10: W = v9.widen() * v5;
+    let v11: N = N::narrow(v10) / v7;
+    [v8.to_f64(), v11.to_f64()]
+}
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -657,9 +872,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -673,25 +888,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = v5 - v1;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: W = v5.widen() - v1.widen();
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = v11 - v3;
-    let v13: N = v12.sqrt();
+    let v12: W = v11.widen() - v3;
+    let v13: N = N::sqrt_of(v12);
     let v14: N = v4 * v13;
-    let v15: N = v14 / v3;
-    let v16: N = v4 / v13;
-    let v17: N = -v15;
-    let v18: N = v17 - v16;
-    let v19: N = v10 * v18;
-    let v20: N = v19 / v13;
+    let v15: W = v14.widen() / v3;
+    let v16: W = v4.widen() / v13.widen();
+    let v17: N = -N::narrow(v15);
+    let v18: W = v17.widen() - v16;
+    let v19: W = v10 * v18;
+    let v20: N = N::narrow(v19) / v13;
     [v9.to_f64(), v20.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -703,17 +918,17 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: N = v0 - v2;
     let v6: N = v5.sqrt();
-    let v7: N = v0 + v6;
-    let v8: N = v1 * v4 * v7;
+    let v7: W = v0.widen() + v6.widen();
+    let v8: W = v1.widen() * v4 * v7;
     let v9: N = v2 * v6;
-    let v10: N = v8 / v9;
-    let v11: N = v0 - v10;
+    let v10: W = v8 / v9.widen();
+    let v11: N = v0 - N::narrow(v10);
     let v12: N = N::new(-0.25, 0.0);
-    let v13: N = v12 * v4 * v7;
-    let v14: N = v13 / v9;
+    let v13: W = v12.widen() * v4 * v7;
+    let v14: N = N::narrow(v13) / v9;
     [v11.to_f64(), v14.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -722,9 +937,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -737,9 +952,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 ///
 /// # Panics
 ///
@@ -759,9 +974,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -778,32 +993,32 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = v5 - v1;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: W = v5.widen() - v1.widen();
     let v11: N = N::new(0.5, 0.0);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: N = v13.sqrt();
+    let v13: W = v12.widen() - v3;
+    let v14: N = N::sqrt_of(v13);
     let v15: N = v11 * v14;
-    let v16: N = v15 / v3;
-    let v17: N = v11 / v14;
-    let v18: N = -v16;
-    let v19: N = v18 - v17;
-    let v20: N = v10 * v19;
-    let v21: N = v20 / v14;
-    let v22: N = v10.abs();
+    let v16: W = v15.widen() / v3;
+    let v17: W = v11.widen() / v14.widen();
+    let v18: N = -N::narrow(v16);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v10 * v19;
+    let v21: N = N::narrow(v20) / v14;
+    let v22: N = N::narrow(v10).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::new(-0.5, 0.0);
-    let v25: N = v24 / v8;
+    let v25: N = v24 / N::narrow(v8);
     let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
+    let v27: W = v23.widen() * v26.widen();
     [v9.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -815,23 +1030,23 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: W = v5.widen().sqrt();
-    let v7: N = v0 + N::narrow(v6);
-    let v8: N = v1 * v4 * v7;
-    let v9: N = v2 * N::narrow(v6);
-    let v10: N = v8 / v9;
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v0.widen() - v2.widen();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() + v6;
+    let v8: W = v1.widen() * v4 * v7;
+    let v9: W = v2.widen() * v6;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(-0.5, 0.0);
-    let v13: N = v12 * v4 * v7;
-    let v14: N = v13 / v9;
-    let v15: N = v4.abs();
+    let v13: W = v12.widen() * v4 * v7;
+    let v14: N = N::narrow(v13) / N::narrow(v9);
+    let v15: N = N::narrow(v4).abs();
     let v16: N = v15.sqrt();
     let v17: W = v0.widen() - v2.widen() - v6;
     let v18: N = v12 / N::narrow(v17);
     let v19: N = v18.sqrt();
-    let v20: N = v16 * v19;
+    let v20: W = v16.widen() * v19.widen();
     [v11.to_f64(), v14.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -840,9 +1055,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -861,9 +1076,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1042,34 +1257,37 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
+    let v2: W = v1.widen().sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: N = v2.sqrt();
-    let v9: N = v4.sqrt();
-    let v10: N = v8 * v9;
+    let v8: W = v2.sqrt();
+    let v9: N = N::sqrt_of(v4);
+    let v10: N = N::narrow(v8) * v9;
     let v11: N = v7 / v10;
-    let v12: N = v8.powi(3);
-    let v13: N = v7 * v9;
-    let v14: N = v13 / v12;
-    let v15: N = v11 + v14;
-    let v16: N = v15 / v9;
+    let v12: W = v8.powi(3);
+    let v13: W = v7.widen() * v9.widen();
+    let v14: W = v13 / v12;
+    let v15: W = v11.widen() + v14;
+    let v16: N = N::narrow(v15) / v9;
     [v6.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1077,18 +1295,18 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::sqrt_of(v3);
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
     let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.25, 0.0);
-    let v10: N = v4.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v9 * v5;
-    let v13: N = v2 * v11;
-    let v14: N = v12 / v13;
+    let v10: W = v4.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v9.widen() * v5;
+    let v13: W = v2.widen() * v11;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1097,9 +1315,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1112,34 +1330,37 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
+    let v2: W = v1.widen().sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = v2.sqrt();
-    let v9: N = v4.sqrt();
-    let v10: N = v8 * v9;
+    let v8: W = v2.sqrt();
+    let v9: N = N::sqrt_of(v4);
+    let v10: N = N::narrow(v8) * v9;
     let v11: N = v7 / v10;
-    let v12: N = v8.powi(3);
-    let v13: N = v7 * v9;
-    let v14: N = v13 / v12;
-    let v15: N = v11 + v14;
-    let v16: N = v15 / v9;
+    let v12: W = v8.powi(3);
+    let v13: W = v7.widen() * v9.widen();
+    let v14: W = v13 / v12;
+    let v15: W = v11.widen() + v14;
+    let v16: N = N::narrow(v15) / v9;
     [v6.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1147,18 +1368,18 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::sqrt_of(v3);
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
     let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = v4.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v9 * v5;
-    let v13: N = v2 * v11;
-    let v14: N = v12 / v13;
+    let v10: W = v4.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v9.widen() * v5;
+    let v13: W = v2.widen() * v11;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1167,9 +1388,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1182,16 +1403,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1203,27 +1419,27 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = v5 - v1;
-    let v11: N = v3.sqrt();
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: W = v5.widen() - v1.widen();
+    let v11: W = v3.sqrt();
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: N = v13.sqrt();
-    let v15: N = v11 * v14;
-    let v16: N = v4 / v15;
-    let v17: N = v11.powi(3);
+    let v13: W = v12.widen() - v3;
+    let v14: N = N::sqrt_of(v13);
+    let v15: W = v11 * v14.widen();
+    let v16: W = v4.widen() / v15;
+    let v17: W = v11.powi(3);
     let v18: N = v4 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = v16 + v19;
-    let v21: N = v10 * v20;
-    let v22: N = v21 / v14;
+    let v19: W = v18.widen() / v17;
+    let v20: W = v16 + v19;
+    let v21: W = v10 * v20;
+    let v22: N = N::narrow(v21) / v14;
     [v9.to_f64(), v22.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1235,18 +1451,18 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v0 + v6;
-    let v8: N = v1 * v4 * v7;
-    let v9: N = v2 * v6;
-    let v10: N = v8 / v9;
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v0.widen() - v2.widen();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() + v6;
+    let v8: W = v1.widen() * v4 * v7;
+    let v9: W = v2.widen() * v6;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
-    let v12: N = v6.sqrt();
-    let v13: N = v12.powi(3);
-    let v14: N = v2 * v13;
-    let v15: N = v8 / v14;
+    let v12: W = v6.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: N = v2 * N::narrow(v13);
+    let v15: N = N::narrow(v8) / v14;
     [v11.to_f64(), v15.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1255,9 +1471,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1270,9 +1486,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1292,16 +1508,11 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1313,34 +1524,34 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = v5 - v1;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: W = v5.widen() - v1.widen();
     let v11: N = N::new(0.5, 0.0);
-    let v12: N = v3.sqrt();
+    let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 - v3;
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
-    let v17: N = v11 / v16;
-    let v18: N = v12.powi(3);
+    let v14: W = v13.widen() - v3;
+    let v15: N = N::sqrt_of(v14);
+    let v16: W = v12 * v15.widen();
+    let v17: W = v11.widen() / v16;
+    let v18: W = v12.powi(3);
     let v19: N = v11 * v15;
-    let v20: N = v19 / v18;
-    let v21: N = v17 + v20;
-    let v22: N = v10 * v21;
-    let v23: N = v22 / v15;
-    let v24: N = v10.abs();
+    let v20: W = v19.widen() / v18;
+    let v21: W = v17 + v20;
+    let v22: W = v10 * v21;
+    let v23: N = N::narrow(v22) / v15;
+    let v24: N = N::narrow(v10).abs();
     let v25: N = v24.sqrt();
     let v26: N = N::new(-0.5, 0.0);
-    let v27: N = v26 / v8;
+    let v27: N = v26 / N::narrow(v8);
     let v28: N = v27.sqrt();
-    let v29: N = v25 * v28;
+    let v29: W = v25.widen() * v28.widen();
     [v9.to_f64(), v23.to_f64(), v29.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1352,27 +1563,27 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: W = v5.widen().sqrt();
-    let v7: N = v0 + N::narrow(v6);
-    let v8: N = v1 * v4 * v7;
-    let v9: N = v2 * N::narrow(v6);
-    let v10: N = v8 / v9;
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v0.widen() - v2.widen();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() + v6;
+    let v8: W = v1.widen() * v4 * v7;
+    let v9: W = v2.widen() * v6;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(0.5, 0.0);
-    let v13: N = N::sqrt_of(v6);
-    let v14: N = v13.powi(3);
-    let v15: N = v12 * v4 * v7;
-    let v16: N = v2 * v14;
-    let v17: N = v15 / v16;
-    let v18: N = v4.abs();
+    let v13: W = v6.sqrt();
+    let v14: W = v13.powi(3);
+    let v15: W = v12.widen() * v4 * v7;
+    let v16: N = v2 * N::narrow(v14);
+    let v17: N = N::narrow(v15) / v16;
+    let v18: N = N::narrow(v4).abs();
     let v19: N = v18.sqrt();
     let v20: N = N::new(-0.5, 0.0);
     let v21: W = v0.widen() - v2.widen() - v6;
     let v22: N = v20 / N::narrow(v21);
     let v23: N = v22.sqrt();
-    let v24: N = v19 * v23;
+    let v24: W = v19.widen() * v23.widen();
     [v11.to_f64(), v17.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1381,9 +1592,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1396,9 +1607,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1581,40 +1792,20 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.15625, 0.21875).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t >= 0.5 {
         return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.03125 {
-        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = v1.sqrt();
-    let v4: N = v3.sqrt();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v3;
-    let v7: N = v6.sqrt();
-    let v8: N = v4 * v7;
-    let v9: N = v0 / v8;
-    let v10: N = v4.powi(3);
-    let v11: N = v0 * v7;
-    let v12: N = v11 / v10;
-    let v13: N = -v9;
-    let v14: N = v13 - v12;
-    let v15: N = v14 / v4;
-    [v2.to_f64(), v15.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
@@ -1626,15 +1817,56 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v8: N = N::narrow(v4) * v7;
     let v9: N = v0 / v8;
     let v10: W = v4.powi(3);
-    let v11: N = v0 * v7;
-    let v12: N = v11 / N::narrow(v10);
+    let v11: W = v0.widen() * v7.widen();
+    let v12: W = v11 / v10;
     let v13: N = -v9;
-    let v14: N = v13 - v12;
-    let v15: N = v14 / N::narrow(v4);
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14 / v4;
     [v2.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.0625 {
+        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return pf_velocity_x0_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return pf_velocity_x0_coefficients_upper_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = v0 / N::narrow(v3);
+    let v5: N = N::new(-0.25, 0.0);
+    let v6: N = N::sqrt_of(v3);
+    let v7: N = v1 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: W = v9.widen() * v3;
+    let v11: N = v5 / N::narrow(v10);
+    [v4.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
+    let v5: N = N::new(-0.25, 0.0);
+    let v6: N = v3.sqrt();
+    let v7: N = v1 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v5.widen() / v10;
+    [v4.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1649,15 +1881,31 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v11: N = v5 / v10;
     [v4.to_f64(), v11.to_f64()]
 }
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v0 / v3;
+    let v5: N = N::new(-0.25, 0.0);
+    let v6: N = v3.sqrt();
+    let v7: N = v1 + v6;
+    let v8: N = v2 / v7;
+    let v9: N = v8.sqrt();
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v5.widen() / v10;
+    [v4.to_f64(), v11.to_f64()]
+}
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.15625, 0.21875).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1670,166 +1918,39 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.09375, 0.15625, 0.1875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 21 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.03125 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.09375 {
-        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.15625 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return reverse_drift_x0_coefficients_in_cell4::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.sqrt();
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v3 * v6;
-    let v8: N = v0 / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / v10;
-    let v13: N = v8 + v12;
-    let v14: N = v13 / v7;
-    let v15: N = v9 / v7;
-    let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / v3;
-    [v14.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = N::narrow(v3) * v6;
-    let v8: N = v0 / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / N::narrow(v10);
-    let v13: N = v8 + v12;
-    let v14: N = v13 / v7;
-    let v15: N = v9 / v7;
-    let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / N::narrow(v3);
-    [v14.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v3 * v6;
-    let v8: N = v0 / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / v10;
-    let v13: N = v8 + v12;
-    let v14: N = v13 / v7;
-    let v15: N = v9 / v7;
-    let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / v3;
-    [v14.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = N::narrow(v3) * v6;
-    let v8: N = v0 / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / N::narrow(v10);
-    let v13: N = v8 + v12;
-    let v14: N = v13 / v7;
-    let v15: N = v9 / v7;
-    let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / N::narrow(v3);
-    [v14.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v3 * v6;
-    let v8: N = v0 / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / v10;
-    let v13: N = v8 + v12;
-    let v14: N = v13 / v7;
-    let v15: N = v9 / v7;
-    let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / v3;
-    [v14.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v3 * v6.widen();
+    let v5: N = v4 - N::narrow(v2);
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 * v6;
     let v8: N = v0 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::narrow(v3).powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / v10;
-    let v13: N = v8 + v12;
-    let v14: N = v13 / N::narrow(v7);
+    let v10: W = v3.powi(3);
+    let v11: W = v9.widen() * v6;
+    let v12: W = v11 / v10;
+    let v13: W = v8.widen() + v12;
+    let v14: N = N::narrow(v13) / N::narrow(v7);
     let v15: N = v9 / N::narrow(v7);
     let v16: N = -v15;
-    let v17: N = v16 - v12;
-    let v18: N = v17 / N::narrow(v3);
+    let v17: N = v16 - N::narrow(v12);
+    let v18: W = v17.widen() / v3;
     [v14.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1838,23 +1959,23 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: N = N::new(0.0625, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v4: W = v0.widen() + v3.widen();
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v6.sqrt();
-    let v8: N = v5 + v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sqrt_of(v6);
+    let v8: W = v5.widen() + v7.widen();
     let v9: N = N::new(0.5, 0.0);
     let v10: N = N::new(0.25, 0.0);
     let v11: N = v10 * v7;
-    let v12: N = v9 + v11;
-    let v13: N = v4 * v8;
-    let v14: N = v2 * v6 * v12;
-    let v15: N = v13 / v14;
+    let v12: W = v9.widen() + v11.widen();
+    let v13: W = v4 * v8;
+    let v14: W = v2.widen() * v6 * v12;
+    let v15: N = N::narrow(v13) / N::narrow(v14);
     let v16: N = N::new(-0.5, 0.0);
-    let v17: N = v2 / v8;
-    let v18: N = v17.sqrt();
-    let v19: N = v18 * v6;
-    let v20: N = v16 / v19;
+    let v17: W = v2.widen() / v8;
+    let v18: N = N::sqrt_of(v17);
+    let v19: W = v18.widen() * v6;
+    let v20: N = v16 / N::narrow(v19);
     [v15.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1863,9 +1984,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.0625, 0.09375, 0.15625, 0.1875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 21 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1878,73 +1999,37 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v1 * N::narrow(v4);
     let v6: N = v5 / v3;
     let v7: N = v0 + v6;
-    let v8: N = v3.sqrt();
-    let v9: N = v8.sqrt();
-    let v10: N = v0 - v8;
-    let v11: N = v10.sqrt();
-    let v12: N = v9 * v11;
-    let v13: N = v1 / v12;
-    let v14: N = v9.powi(3);
-    let v15: N = v1 * v11;
-    let v16: N = v15 / v14;
-    let v17: N = -v13;
-    let v18: N = v17 - v16;
-    let v19: N = v4 * v18;
-    let v20: N = v19 / v9;
+    let v8: W = v3.widen().sqrt();
+    let v9: W = v8.sqrt();
+    let v10: W = v0.widen() - v8;
+    let v11: W = v10.sqrt();
+    let v12: W = v9 * v11;
+    let v13: W = v1.widen() / v12;
+    let v14: W = v9.powi(3);
+    let v15: N = v1 * N::narrow(v11);
+    let v16: N = v15 / N::narrow(v14);
+    let v17: W = -v13;
+    let v18: W = v17 - v16.widen();
+    let v19: W = v4 * v18;
+    let v20: N = N::narrow(v19) / N::narrow(v9);
     [v7.to_f64(), v20.to_f64()]
-}
-/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.75, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: N = v0 - v3 - v6;
-    let v8: N = v0 - v2;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v2 - v5;
-    let v12: N = v8.sqrt();
-    let v13: N = v0 + v12;
-    let v14: N = v2 / v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v10 * v11;
-    let v17: N = v15 * v8;
-    let v18: N = v16 / v17;
-    [v9.to_f64(), v18.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1952,9 +2037,7 @@ fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1967,9 +2050,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1989,110 +2070,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5625 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v2 * v3;
-    let v5: N = v2.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 - v2;
-    let v10: N = v7 * v1 * v9;
-    let v11: N = v7 * v3 * v9;
-    let v12: N = v4 - v6 + v10 + v11;
-    let v13: N = v1 * v9;
-    let v14: N = v12 / v13;
-    let v15: N = v3 - v1;
-    let v16: N = v2.sqrt();
-    let v17: N = v9.sqrt();
-    let v18: N = v16 * v17;
-    let v19: N = v7 / v18;
-    let v20: N = v16.powi(3);
-    let v21: N = v7 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = -v19;
-    let v24: N = v23 - v22;
-    let v25: N = v15 * v24;
-    let v26: N = v25 / v16;
-    let v27: N = v15.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(-0.5, 0.0);
-    let v30: N = v1 - v2;
-    let v31: N = v29 / v30;
-    let v32: N = v31.sqrt();
-    let v33: N = v28 * v32;
-    [v14.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v2 * v3;
-    let v5: N = v2.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 - v2;
-    let v10: N = v7 * v1 * v9;
-    let v11: N = v7 * v3 * v9;
-    let v12: N = v4 - v6 + v10 + v11;
-    let v13: N = v1 * v9;
-    let v14: N = v12 / v13;
-    let v15: N = v3 - v1;
-    let v16: N = v2.sqrt();
-    let v17: N = v9.sqrt();
-    let v18: N = v16 * v17;
-    let v19: N = v7 / v18;
-    let v20: N = v16.powi(3);
-    let v21: N = v7 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = -v19;
-    let v24: N = v23 - v22;
-    let v25: N = v15 * v24;
-    let v26: N = v25 / v16;
-    let v27: N = v15.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(-0.5, 0.0);
-    let v30: N = v1 - v2;
-    let v31: N = v29 / v30;
-    let v32: N = v31.sqrt();
-    let v33: N = v28 * v32;
-    [v14.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2100,116 +2083,37 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * N::narrow(v2) * v3;
+    let v4: W = v0.widen() * v2 * v3.widen();
     let v5: W = v2.powi(3);
-    let v6: N = v0 * N::narrow(v5);
+    let v6: W = v0.widen() * v5;
     let v7: N = N::new(0.5, 0.0);
     let v8: N = N::new(1.0, 0.0);
     let v9: W = v8.widen() - v2;
-    let v10: N = v7 * v1 * N::narrow(v9);
-    let v11: N = v7 * v3 * N::narrow(v9);
-    let v12: N = v4 - v6 + v10 + v11;
+    let v10: W = v7.widen() * v1.widen() * v9;
+    let v11: W = v7.widen() * v3.widen() * v9;
+    let v12: W = v4 - v6 + v10 + v11;
     let v13: N = v1 * N::narrow(v9);
-    let v14: N = v12 / v13;
-    let v15: N = v3 - v1;
+    let v14: N = N::narrow(v12) / v13;
+    let v15: W = v3.widen() - v1.widen();
     let v16: W = v2.sqrt();
-    let v17: N = N::sqrt_of(v9);
-    let v18: N = N::narrow(v16) * v17;
-    let v19: N = v7 / v18;
-    let v20: N = N::narrow(v16).powi(3);
-    let v21: N = v7 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = -v19;
-    let v24: N = v23 - v22;
-    let v25: N = v15 * v24;
-    let v26: N = v25 / N::narrow(v16);
-    let v27: N = v15.abs();
+    let v17: W = v9.sqrt();
+    let v18: W = v16 * v17;
+    let v19: W = v7.widen() / v18;
+    let v20: W = v16.powi(3);
+    let v21: N = v7 * N::narrow(v17);
+    let v22: N = v21 / N::narrow(v20);
+    let v23: W = -v19;
+    let v24: W = v23 - v22.widen();
+    let v25: W = v15 * v24;
+    let v26: N = N::narrow(v25) / N::narrow(v16);
+    let v27: N = N::narrow(v15).abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-0.5, 0.0);
-    let v30: N = v1 - N::narrow(v2);
-    let v31: N = v29 / v30;
+    let v30: W = v1.widen() - v2;
+    let v31: N = v29 / N::narrow(v30);
     let v32: N = v31.sqrt();
-    let v33: N = v28 * v32;
+    let v33: W = v28.widen() * v32.widen();
     [v14.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = v0.square();
-    let v3: N = v1 * v2;
-    let v4: N = N::from_f64(t_next);
-    let v5: N = v1 * v0 * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 - v0;
-    let v9: N = v8.sqrt();
-    let v10: N = v6 * v0 * v9;
-    let v11: N = v6 * v4 * v9;
-    let v12: N = v6 * v0 * v8;
-    let v13: N = v6 * v4 * v8;
-    let v14: N = v0 - v3 - v5 + v10 - v11 + v12 - v13;
-    let v15: N = v0 * v8;
-    let v16: N = v14 / v15;
-    let v17: N = N::new(-0.5, 0.0);
-    let v18: N = v0 - v4;
-    let v19: N = v7 + v9;
-    let v20: N = v0 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v17 * v18;
-    let v23: N = v21 * v8;
-    let v24: N = v22 / v23;
-    let v25: N = v18.abs();
-    let v26: N = v25.sqrt();
-    let v27: N = v7 - v0 - v9;
-    let v28: N = v17 / v27;
-    let v29: N = v28.sqrt();
-    let v30: N = v26 * v29;
-    [v16.to_f64(), v24.to_f64(), v30.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = v0.square();
-    let v3: N = v1 * v2;
-    let v4: N = N::from_f64(t_next);
-    let v5: N = v1 * v0 * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 - v0;
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v6.widen() * v0.widen() * v9;
-    let v11: W = v6.widen() * v4.widen() * v9;
-    let v12: W = v6.widen() * v0.widen() * v8.widen();
-    let v13: W = v6.widen() * v4.widen() * v8.widen();
-    let v14: W = v0.widen() - v3.widen() - v5.widen() + v10 - v11 + v12 - v13;
-    let v15: N = v0 * v8;
-    let v16: N = N::narrow(v14) / v15;
-    let v17: N = N::new(-0.5, 0.0);
-    let v18: N = v0 - v4;
-    let v19: N = v7 + N::narrow(v9);
-    let v20: N = v0 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v17 * v18;
-    let v23: N = v21 * v8;
-    let v24: N = v22 / v23;
-    let v25: N = v18.abs();
-    let v26: N = v25.sqrt();
-    let v27: W = v7.widen() - v0.widen() - v9;
-    let v28: N = v17 / N::narrow(v27);
-    let v29: N = v28.sqrt();
-    let v30: N = v26 * v29;
-    [v16.to_f64(), v24.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2217,9 +2121,7 @@ fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2232,9 +2134,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2447,7 +2347,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2468,6 +2368,15 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.15625 {
+        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_u_coefficients_upper_cell2::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2480,6 +2389,48 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v0 * v5;
+    let v7: N = v2 * v4;
+    let v8: N = v6 / v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * v4;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
 /// `reverse_drift_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -2488,7 +2439,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2552,9 +2503,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2563,58 +2512,27 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 - v6.widen();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 - v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: N = N::new(2.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v10 * v1;
-    let v13: N = v11 - v12;
+    let v11: W = v10.widen() * v5.widen();
+    let v12: W = v10.widen() * v1.widen();
+    let v13: W = v11 - v12;
     let v14: N = v5 - v1;
     let v15: N = v14.abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(-0.5, 0.0);
     let v18: N = v17 / N::narrow(v8);
     let v19: N = v18.sqrt();
-    let v20: N = v16 * v19;
-    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: N = v2 - v3 - v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v10 * v1;
-    let v13: N = v11 - v12;
-    let v14: N = v5 - v1;
-    let v15: N = v14.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(-0.5, 0.0);
-    let v18: N = v17 / v8;
-    let v19: N = v18.sqrt();
-    let v20: N = v16 * v19;
+    let v20: W = v16.widen() * v19.widen();
     [v9.to_f64(), v13.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2623,9 +2541,7 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2638,9 +2554,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2667,9 +2581,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2706,9 +2618,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -2718,61 +2627,27 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v6.widen() - v5;
     let v8: W = v7.sqrt();
-    let v9: N = v0 * N::narrow(v3);
-    let v10: N = N::narrow(v5) * N::narrow(v8);
-    let v11: N = v9 / v10;
+    let v9: W = v0.widen() * v3;
+    let v10: W = v5 * v8;
+    let v11: W = v9 / v10;
     let v12: W = v6.widen() - v2;
     let v13: W = v12.sqrt();
     let v14: W = v5.sqrt();
     let v15: W = v14.powi(3);
-    let v16: N = v0 * N::narrow(v13);
-    let v17: N = v16 / N::narrow(v15);
-    let v18: N = v11 + v17;
-    let v19: N = N::narrow(v14) * N::narrow(v8);
-    let v20: N = v0 / v19;
-    let v21: N = v0 * N::narrow(v8);
-    let v22: N = v21 / N::narrow(v15);
-    let v23: N = v20 + v22;
-    let v24: N = v18 / v23;
+    let v16: W = v0.widen() * v13;
+    let v17: W = v16 / v15;
+    let v18: W = v11 + v17;
+    let v19: W = v14 * v8;
+    let v20: W = v0.widen() / v19;
+    let v21: W = v0.widen() * v8;
+    let v22: W = v21 / v15;
+    let v23: N = N::narrow(v20) + N::narrow(v22);
+    let v24: N = N::narrow(v18) / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
     let v27: W = v25 - v26;
     let v28: N = N::narrow(v27) / v23;
     [v24.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(4.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: W = v4.widen().sqrt();
-    let v6: W = v3.widen() + v5;
-    let v7: W = v2.widen() / v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v3 - v9;
-    let v11: W = v10.widen().sqrt();
-    let v12: W = v3.widen() + v11;
-    let v13: W = v9.widen() / v12;
-    let v14: W = v13.sqrt();
-    let v15: N = v1 * N::narrow(v8) * N::narrow(v14) * N::narrow(v5);
-    let v16: W = v5.sqrt();
-    let v17: N = N::narrow(v16).powi(3);
-    let v18: W = v11.sqrt();
-    let v19: N = v1 * v17 * N::narrow(v18);
-    let v20: N = v15 + v19;
-    let v21: N = v0 * v20;
-    let v22: N = v21 / N::narrow(v5);
-    let v23: W = v8 * v18;
-    let v24: W = v14 * v16;
-    let v25: W = v23 - v24;
-    let v26: N = v0 * N::narrow(v8) * v17 * N::narrow(v25);
-    [v22.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2780,9 +2655,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2795,9 +2668,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2817,9 +2688,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2856,9 +2725,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -2868,61 +2734,27 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v6.widen() - v5;
     let v8: W = v7.sqrt();
-    let v9: N = v0 * N::narrow(v3);
-    let v10: N = N::narrow(v5) * N::narrow(v8);
-    let v11: N = v9 / v10;
+    let v9: W = v0.widen() * v3;
+    let v10: W = v5 * v8;
+    let v11: W = v9 / v10;
     let v12: W = v6.widen() - v2;
     let v13: W = v12.sqrt();
     let v14: W = v5.sqrt();
     let v15: W = v14.powi(3);
-    let v16: N = v0 * N::narrow(v13);
-    let v17: N = v16 / N::narrow(v15);
-    let v18: N = v11 + v17;
-    let v19: N = N::narrow(v14) * N::narrow(v8);
-    let v20: N = v0 / v19;
-    let v21: N = v0 * N::narrow(v8);
-    let v22: N = v21 / N::narrow(v15);
-    let v23: N = v20 + v22;
-    let v24: N = v18 / v23;
+    let v16: W = v0.widen() * v13;
+    let v17: W = v16 / v15;
+    let v18: W = v11 + v17;
+    let v19: W = v14 * v8;
+    let v20: W = v0.widen() / v19;
+    let v21: W = v0.widen() * v8;
+    let v22: W = v21 / v15;
+    let v23: N = N::narrow(v20) + N::narrow(v22);
+    let v24: N = N::narrow(v18) / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
     let v27: W = v25 - v26;
     let v28: N = N::narrow(v27) / v23;
     [v24.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(4.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: W = v4.widen().sqrt();
-    let v6: W = v3.widen() + v5;
-    let v7: W = v2.widen() / v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v3 - v9;
-    let v11: W = v10.widen().sqrt();
-    let v12: W = v3.widen() + v11;
-    let v13: W = v9.widen() / v12;
-    let v14: W = v13.sqrt();
-    let v15: N = v1 * N::narrow(v8) * N::narrow(v14) * N::narrow(v5);
-    let v16: W = v5.sqrt();
-    let v17: N = N::narrow(v16).powi(3);
-    let v18: W = v11.sqrt();
-    let v19: N = v1 * v17 * N::narrow(v18);
-    let v20: N = v15 + v19;
-    let v21: N = v0 * v20;
-    let v22: N = v21 / N::narrow(v5);
-    let v23: W = v8 * v18;
-    let v24: W = v14 * v16;
-    let v25: W = v23 - v24;
-    let v26: N = v0 * N::narrow(v8) * v17 * N::narrow(v25);
-    [v22.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2930,9 +2762,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2945,9 +2775,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2967,47 +2795,91 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t < 0.125 {
+        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_v_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_v_coefficients_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.sqrt();
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v3 * v6;
-    let v8: N = v0 / v7;
-    let v9: N = v3.powi(3);
+    let v5: W = v4.widen() - v2;
+    let v6: N = N::sqrt_of(v5);
+    let v7: W = v3 * v6.widen();
+    let v8: N = v0 / N::narrow(v7);
+    let v9: W = v3.powi(3);
     let v10: N = v0 * v6;
-    let v11: N = v10 / v9;
+    let v11: N = v10 / N::narrow(v9);
     let v12: N = v8 + v11;
     [v12.to_f64()]
 }
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = v2 - v1;
-    let v4: N = v3.sqrt();
-    let v5: N = v2 + v4;
-    let v6: N = v1 / v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v4.sqrt();
-    let v9: N = v8.powi(3);
-    let v10: N = v7 * v9;
-    let v11: N = v0 / v10;
-    [v11.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() - v2;
+    let v6: W = v5.sqrt();
+    let v7: N = N::narrow(v3) * N::narrow(v6);
+    let v8: N = v0 / v7;
+    let v9: W = v3.powi(3);
+    let v10: W = v0.widen() * v6;
+    let v11: N = N::narrow(v10) / N::narrow(v9);
+    let v12: W = v8.widen() + v11.widen();
+    [v12.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: N = N::narrow(v3) * v6;
+    let v8: N = v0 / v7;
+    let v9: W = v3.powi(3);
+    let v10: N = v0 * v6;
+    let v11: N = v10 / N::narrow(v9);
+    let v12: W = v8.widen() + v11.widen();
+    [v12.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: W = v3 * v6.widen();
+    let v8: N = v0 / N::narrow(v7);
+    let v9: W = v3.powi(3);
+    let v10: N = v0 * v6;
+    let v11: N = v10 / N::narrow(v9);
+    let v12: W = v8.widen() + v11.widen();
+    [v12.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3015,9 +2887,9 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3031,17 +2903,72 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.125 {
+        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() - v3.widen();
+    let v5: N = N::sqrt_of(v4);
+    let v6: N = v0 * v5;
+    let v7: N = v6 / v3;
+    let v8: N = v0 / v5;
+    let v9: N = v7 + v8;
+    let v10: N = v9 / v5;
+    let v11: N = N::new(0.5, 0.0);
+    let v12: W = v3.widen().sqrt();
+    let v13: W = v12 * v5.widen();
+    let v14: N = v11 / N::narrow(v13);
+    let v15: W = v12.powi(3);
+    let v16: N = v11 * v5;
+    let v17: N = v16 / N::narrow(v15);
+    let v18: W = v14.widen() + v17.widen();
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().sqrt();
+    let v4: W = v1.widen() - v3;
+    let v5: W = v4.sqrt();
+    let v6: W = v0.widen() * v5;
+    let v7: W = v6 / v3;
+    let v8: N = v0 / N::narrow(v5);
+    let v9: W = v7 + v8.widen();
+    let v10: N = N::narrow(v9) / N::narrow(v5);
+    let v11: N = N::new(0.5, 0.0);
+    let v12: W = v3.sqrt();
+    let v13: N = N::narrow(v12) * N::narrow(v5);
+    let v14: N = v11 / v13;
+    let v15: W = v12.powi(3);
+    let v16: W = v11.widen() * v5;
+    let v17: N = N::narrow(v16) / N::narrow(v15);
+    let v18: W = v14.widen() + v17.widen();
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3054,13 +2981,13 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: N = v7 + v8;
     let v10: N = v9 / v5;
     let v11: N = N::new(0.5, 0.0);
-    let v12: N = v3.sqrt();
-    let v13: N = v12 * v5;
+    let v12: W = v3.widen().sqrt();
+    let v13: N = N::narrow(v12) * v5;
     let v14: N = v11 / v13;
-    let v15: N = v12.powi(3);
+    let v15: W = v12.powi(3);
     let v16: N = v11 * v5;
-    let v17: N = v16 / v15;
-    let v18: N = v14 + v17;
+    let v17: N = v16 / N::narrow(v15);
+    let v18: W = v14.widen() + v17.widen();
     [v10.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3068,19 +2995,19 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3.sqrt();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v0.widen() * v5;
+    let v7: N = v2 * N::narrow(v4);
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = v2 / v5;
+    let v10: N = v2 / N::narrow(v5);
     let v11: N = v10.sqrt();
-    let v12: N = v4.sqrt();
-    let v13: N = v12.powi(3);
-    let v14: N = v11 * v13;
-    let v15: N = v9 / v14;
+    let v12: W = v4.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: W = v11.widen() * v13;
+    let v15: N = v9 / N::narrow(v14);
     [v8.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -3089,9 +3016,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3104,111 +3031,29 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.25, 0.0);
-    let v5: N = v2.sqrt();
-    let v6: N = v5.sqrt();
-    let v7: N = v0 - v5;
-    let v8: N = v7.sqrt();
-    let v9: N = v6 * v8;
-    let v10: N = v4 / v9;
-    let v11: N = v6.powi(3);
-    let v12: N = v4 * v8;
-    let v13: N = v12 / v11;
-    let v14: N = v10 + v13;
-    let v15: N = v3 * v14;
+    let v5: W = v2.widen().sqrt();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() - v5;
+    let v8: W = v7.sqrt();
+    let v9: W = v6 * v8;
+    let v10: N = v4 / N::narrow(v9);
+    let v11: W = v6.powi(3);
+    let v12: W = v4.widen() * v8;
+    let v13: N = N::narrow(v12) / N::narrow(v11);
+    let v14: W = v10.widen() + v13.widen();
+    let v15: W = v3 * v14;
     [v0.to_f64(), v15.to_f64()]
-}
-/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.4375 {
-        return euler_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.46875 {
-        return euler_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v0 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: N = v6.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v1 * v4;
-    let v13: N = v9 * v11;
-    let v14: N = v12 / v13;
-    [v0.to_f64(), v14.to_f64()]
-}
-/// [`euler_step_v_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v0 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: N = v6.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: N = v1 * v4;
-    let v13: N = v9 * v11;
-    let v14: N = v12 / v13;
-    [v0.to_f64(), v14.to_f64()]
-}
-/// [`euler_step_v_coefficients_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: N = v0 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: W = v6.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: N = v1 * v4;
-    let v13: N = v9 * N::narrow(v11);
-    let v14: N = v12 / v13;
-    [v0.to_f64(), v14.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3216,9 +3061,7 @@ fn euler_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3231,9 +3074,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.4375, 0.46875).
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3253,16 +3094,11 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3274,36 +3110,36 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
+    let v2: W = v1.widen().sqrt();
     let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v2 * v3;
-    let v5: N = v2.powi(3);
-    let v6: N = v0 * v5;
+    let v4: W = v0.widen() * v2 * v3.widen();
+    let v5: W = v2.powi(3);
+    let v6: W = v0.widen() * v5;
     let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 - v2;
-    let v9: N = v2 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = v0 * v3 * v8;
-    let v12: N = v4 - v6 + v9 - v10 + v11;
-    let v13: N = v12 / v9;
-    let v14: N = v3 - v1;
+    let v8: W = v7.widen() - v2;
+    let v9: W = v2 * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = v0 * v3 * N::narrow(v8);
+    let v12: W = v4 - v6 + v9 - v10 + v11.widen();
+    let v13: N = N::narrow(v12) / N::narrow(v9);
+    let v14: W = v3.widen() - v1.widen();
     let v15: N = N::new(0.5, 0.0);
-    let v16: N = v2.sqrt();
-    let v17: N = v8.sqrt();
-    let v18: N = v16 * v17;
-    let v19: N = v15 / v18;
-    let v20: N = v16.powi(3);
-    let v21: N = v15 * v17;
-    let v22: N = v21 / v20;
-    let v23: N = v19 + v22;
-    let v24: N = v14 * v23;
-    let v25: N = v14.abs();
+    let v16: W = v2.sqrt();
+    let v17: W = v8.sqrt();
+    let v18: W = v16 * v17;
+    let v19: N = v15 / N::narrow(v18);
+    let v20: W = v16.powi(3);
+    let v21: W = v15.widen() * v17;
+    let v22: N = N::narrow(v21) / N::narrow(v20);
+    let v23: W = v19.widen() + v22.widen();
+    let v24: W = v14 * v23;
+    let v25: N = N::narrow(v14).abs();
     let v26: N = v25.sqrt();
     let v27: N = N::new(-0.5, 0.0);
-    let v28: N = v1 - v2;
-    let v29: N = v27 / v28;
+    let v28: W = v1.widen() - v2;
+    let v29: N = v27 / N::narrow(v28);
     let v30: N = v29.sqrt();
-    let v31: N = v26 * v30;
+    let v31: W = v26.widen() * v30.widen();
     [v13.to_f64(), v24.to_f64(), v31.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3311,84 +3147,40 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.square();
     let v3: N = v0 * v2;
     let v4: N = N::from_f64(t_next);
-    let v5: N = v0 * v1 * v4;
+    let v5: W = v0.widen() * v1.widen() * v4.widen();
     let v6: N = N::new(1.25, 0.0);
     let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 - v1;
-    let v9: N = v8.sqrt();
-    let v10: N = v6 * v1 * v9;
-    let v11: N = v0 * v4 * v9;
-    let v12: N = v0 * v1 * v8;
-    let v13: N = v0 * v4 * v8;
-    let v14: N = v3 - v5 + v10 - v11 + v12 - v13;
-    let v15: N = v1 * v9;
-    let v16: N = v14 / v15;
-    let v17: N = N::new(0.5, 0.0);
-    let v18: N = v1 - v4;
-    let v19: N = v7 + v9;
-    let v20: N = v1 / v19;
-    let v21: N = v20.sqrt();
-    let v22: W = v9.widen().sqrt();
-    let v23: W = v22.powi(3);
-    let v24: N = v17 * v18;
-    let v25: N = v21 * N::narrow(v23);
-    let v26: N = v24 / v25;
-    let v27: N = v18.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(-0.5, 0.0);
-    let v30: N = v7 - v1 - v9;
-    let v31: N = v29 / v30;
-    let v32: N = v31.sqrt();
-    let v33: N = v28 * v32;
-    [v16.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
-    let v4: N = N::from_f64(t_next);
-    let v5: N = v0 * v1 * v4;
-    let v6: N = N::new(1.25, 0.0);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 - v1;
-    let v9: W = v8.widen().sqrt();
+    let v8: W = v7.widen() - v1.widen();
+    let v9: W = v8.sqrt();
     let v10: W = v6.widen() * v1.widen() * v9;
     let v11: W = v0.widen() * v4.widen() * v9;
-    let v12: N = v0 * v1 * v8;
-    let v13: W = v0.widen() * v4.widen() * v8.widen();
-    let v14: W = v3.widen() - v5.widen() + v10 - v11 + v12.widen() - v13;
-    let v15: N = v1 * N::narrow(v9);
-    let v16: N = N::narrow(v14) / v15;
+    let v12: W = v0.widen() * v1.widen() * v8;
+    let v13: W = v0.widen() * v4.widen() * v8;
+    let v14: W = v3.widen() - v5 + v10 - v11 + v12 - v13;
+    let v15: W = v1.widen() * v9;
+    let v16: N = N::narrow(v14) / N::narrow(v15);
     let v17: N = N::new(0.5, 0.0);
-    let v18: N = v1 - v4;
-    let v19: N = v7 + N::narrow(v9);
-    let v20: N = v1 / v19;
-    let v21: N = v20.sqrt();
-    let v22: N = N::sqrt_of(v9);
-    let v23: N = v22.powi(3);
-    let v24: N = v17 * v18;
-    let v25: N = v21 * v23;
-    let v26: N = v24 / v25;
-    let v27: N = v18.abs();
+    let v18: W = v1.widen() - v4.widen();
+    let v19: W = v7.widen() + v9;
+    let v20: W = v1.widen() / v19;
+    let v21: N = N::sqrt_of(v20);
+    let v22: W = v9.sqrt();
+    let v23: W = v22.powi(3);
+    let v24: W = v17.widen() * v18;
+    let v25: W = v21.widen() * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
+    let v27: N = N::narrow(v18).abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-0.5, 0.0);
     let v30: W = v7.widen() - v1.widen() - v9;
     let v31: N = v29 / N::narrow(v30);
     let v32: N = v31.sqrt();
-    let v33: N = v28 * v32;
+    let v33: W = v28.widen() * v32.widen();
     [v16.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -3397,9 +3189,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3412,9 +3204,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
 ///
 /// # Panics
 ///

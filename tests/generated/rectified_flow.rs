@@ -107,20 +107,20 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{\sqrt{2}\,\sqrt{t}}{\sqrt{1 - t}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = v4.sqrt();
-    let v6: N = v0 * v2;
-    let v7: N = v6 / v5;
+    let v4: W = v3.widen() - v1.widen();
+    let v5: N = N::sqrt_of(v4);
+    let v6: W = v0 * v2.widen();
+    let v7: N = N::narrow(v6) / v5;
     v7.to_f64()
 }
 /// `lambda(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -131,20 +131,17 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.625).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.4375 {
+    if t < 0.375 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return lambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.5625 {
-        return lambda_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -153,7 +150,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3.ln();
     v4.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -162,21 +159,12 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3.ln();
     v4.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
     let v3: W = v2 / v1.widen();
-    let v4: N = N::ln_of(v3);
-    v4.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: W = v2.widen() / v1.widen();
     let v4: N = N::ln_of(v3);
     v4.to_f64()
 }
@@ -208,20 +196,17 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.625).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.4375 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return log_snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.5625 {
-        return log_snr_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
@@ -232,7 +217,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v0 * v5;
     v6.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
@@ -243,7 +228,7 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v0 * v5;
     v6.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
@@ -254,24 +239,13 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v0 * v5;
     v6.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = v3.widen() / v2.widen();
-    let v5: N = N::ln_of(v4);
-    let v6: N = v0 * v5;
-    v6.to_f64()
-}
 /// `snr(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\left(1 - t\right)^{2}}{t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -279,10 +253,10 @@ pub fn snr(t: f64) -> f64 {
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.square();
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v2.square();
     let v4: N = v1.square();
-    let v5: N = v3 / v4;
+    let v5: N = N::narrow(v3) / v4;
     v5.to_f64()
 }
 /// `rho(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -348,7 +322,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -360,11 +334,11 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v3: N = v0 / v2;
     let v4: N = -v3;
     let v5: N = N::new(2.0, 0.0);
-    let v6: N = v1.square();
-    let v7: N = v5 * v6;
-    let v8: N = v5 * v1 * v2;
-    let v9: N = -v7;
-    let v10: N = v9 - v8;
+    let v6: W = v1.widen().square();
+    let v7: W = v5.widen() * v6;
+    let v8: W = v5.widen() * v1.widen() * v2.widen();
+    let v9: N = -N::narrow(v7);
+    let v10: N = v9 - N::narrow(v8);
     let v11: N = v10 / v2;
     [v4.to_f64(), v11.to_f64()]
 }
@@ -374,7 +348,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -387,7 +361,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -402,13 +376,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: N = v0 - v3;
     let v5: N = v2 / v4;
-    let v6: N = v1 - v3;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = v3.square();
-    let v8: N = v3 * v4;
+    let v8: W = v3.widen() * v4.widen();
     let v9: N = -v7;
-    let v10: N = v9 - v8;
-    let v11: N = v6 * v10;
-    let v12: N = v11 / v4;
+    let v10: W = v9.widen() - v8;
+    let v11: W = v6 * v10;
+    let v12: N = N::narrow(v11) / v4;
     [v5.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -417,7 +391,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -430,7 +404,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -450,7 +424,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -465,22 +439,22 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: N = v0 - v3;
     let v5: N = v2 / v4;
-    let v6: N = v1 - v3;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 * v8;
-    let v10: N = v7 * v3 * v4;
-    let v11: N = -v9;
-    let v12: N = v11 - v10;
-    let v13: N = v6 * v12;
-    let v14: N = v13 / v4;
-    let v15: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v16: N = v3.sqrt();
-    let v17: N = v6.abs();
-    let v18: N = v17.sqrt();
+    let v8: W = v3.widen().square();
+    let v9: W = v7.widen() * v8;
+    let v10: W = v7.widen() * v3.widen() * v4.widen();
+    let v11: N = -N::narrow(v9);
+    let v12: W = v11.widen() - v10;
+    let v13: W = v6 * v12;
+    let v14: N = N::narrow(v13) / v4;
+    let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v16: W = v3.widen().sqrt();
+    let v17: N = N::narrow(v6).abs();
+    let v18: W = v17.widen().sqrt();
     let v19: N = v4.sqrt();
-    let v20: N = v15 * v16 * v18;
-    let v21: N = v20 / v19;
+    let v20: W = v15 * v16 * v18;
+    let v21: N = N::narrow(v20) / v19;
     [v5.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -489,7 +463,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -508,7 +482,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -799,7 +773,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{2\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -818,13 +792,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = v1 - v3;
     let v8: N = v6 * v7;
     let v9: N = v8 / v4;
-    let v10: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v11: N = v3.sqrt();
+    let v10: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v11: W = v3.widen().sqrt();
     let v12: N = v7.abs();
-    let v13: N = v12.sqrt();
+    let v13: W = v12.widen().sqrt();
     let v14: N = v4.sqrt();
-    let v15: N = v10 * v11 * v13;
-    let v16: N = v15 / v14;
+    let v15: W = v10 * v11 * v13;
+    let v16: N = N::narrow(v15) / v14;
     [v5.to_f64(), v9.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -833,7 +807,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{2\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -846,7 +820,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{2\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -873,9 +847,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -893,29 +865,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 - v3;
-    let v5: N = v2 / v4;
-    let v6: N = v1 * v4;
-    let v7: N = v3 * v2;
-    let v8: N = v6 - v7;
-    let v9: N = v8 / v4;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -924,46 +873,9 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: N = N::narrow(v2) / N::narrow(v4);
     let v6: W = v1.widen() * v4;
     let v7: W = v3.widen() * v2;
-    let v8: N = N::narrow(v6) - N::narrow(v7);
-    let v9: N = v8 / N::narrow(v4);
+    let v8: W = v6 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
-}
-/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.0625 {
-        return ddim_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v1;
-    let v7: N = v0 * v6;
-    let v8: N = v5 - v7;
-    let v9: N = v8 / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: W = v1.widen() * v4.widen();
-    let v6: N = v3 - v1;
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v5 - v7;
-    let v9: N = N::narrow(v8) / v1;
-    [v2.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -971,9 +883,7 @@ fn ddim_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -986,9 +896,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1008,9 +916,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1028,29 +934,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 - v3;
-    let v5: N = v2 / v4;
-    let v6: N = v1 * v4;
-    let v7: N = v3 * v2;
-    let v8: N = v6 - v7;
-    let v9: N = v8 / v4;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -1059,46 +942,9 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: N = N::narrow(v2) / N::narrow(v4);
     let v6: W = v1.widen() * v4;
     let v7: W = v3.widen() * v2;
-    let v8: N = N::narrow(v6) - N::narrow(v7);
-    let v9: N = v8 / N::narrow(v4);
+    let v8: W = v6 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
-}
-/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.0625 {
-        return dpm1_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v1;
-    let v7: N = v0 * v6;
-    let v8: N = v5 - v7;
-    let v9: N = v8 / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: W = v1.widen() * v4.widen();
-    let v6: N = v3 - v1;
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v5 - v7;
-    let v9: N = N::narrow(v8) / v1;
-    [v2.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -1106,9 +952,7 @@ fn dpm1_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1121,9 +965,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1275,7 +1117,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1287,9 +1129,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::from_f64(t);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() * v2.widen();
-    let v5: W = v0.widen() - v3.widen() + v4;
+    let v5: W = v0.widen() - v3 + v4;
     let v6: N = N::new(1.0, 0.0);
     let v7: N = v6 - v0;
     let v8: N = v0 * v7;
@@ -1299,13 +1141,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v2 - v0;
     let v13: N = v11 * v12;
     let v14: N = v13 / v0;
-    let v15: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v16: N = v0.sqrt();
+    let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v16: W = v0.widen().sqrt();
     let v17: N = v12.abs();
-    let v18: N = v17.sqrt();
+    let v18: W = v17.widen().sqrt();
     let v19: N = v7.sqrt();
-    let v20: N = v15 * v16 * v18;
-    let v21: N = v20 / v19;
+    let v20: W = v15 * v16 * v18;
+    let v21: N = N::narrow(v20) / v19;
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1314,7 +1156,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1327,7 +1169,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1354,9 +1196,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1373,29 +1213,6 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    if t < 0.5 {
-        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: W = v1.widen() * v4.widen();
-    let v6: N = v3 - v1;
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v5 - v7;
-    let v9: N = N::narrow(v8) / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::from_f64(t_next);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
@@ -1408,32 +1225,13 @@ fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: N = N::narrow(v8) / v1;
     [v2.to_f64(), v9.to_f64()]
 }
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v1;
-    let v7: N = v0 * v6;
-    let v8: N = v5 - v7;
-    let v9: N = v8 / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
 /// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1446,9 +1244,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1468,9 +1264,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1487,29 +1281,6 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    if t < 0.5 {
-        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: W = v1.widen() * v4.widen();
-    let v6: N = v3 - v1;
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v5 - v7;
-    let v9: N = N::narrow(v8) / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::from_f64(t_next);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
@@ -1522,32 +1293,13 @@ fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: N = N::narrow(v8) / v1;
     [v2.to_f64(), v9.to_f64()]
 }
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v0;
-    let v5: N = v1 * v4;
-    let v6: N = v3 - v1;
-    let v7: N = v0 * v6;
-    let v8: N = v5 - v7;
-    let v9: N = v8 / v1;
-    [v2.to_f64(), v9.to_f64()]
-}
 /// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1560,9 +1312,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.9375).
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1695,7 +1445,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1707,21 +1457,21 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::from_f64(t_next);
-    let v5: N = v0 - v3 + v4;
+    let v5: W = v0.widen() - v3 + v4.widen();
     let v6: N = v0 - v2;
-    let v7: N = v5 / v6;
-    let v8: N = v1 * v4;
-    let v9: N = v8 - v3;
-    let v10: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v11: N = v2.sqrt();
+    let v7: N = N::narrow(v5) / v6;
+    let v8: W = v1.widen() * v4.widen();
+    let v9: W = v8 - v3;
+    let v10: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v11: W = v2.widen().sqrt();
     let v12: N = v4 - v2;
     let v13: N = v12.abs();
-    let v14: N = v13.sqrt();
+    let v14: W = v13.widen().sqrt();
     let v15: N = v6.sqrt();
-    let v16: N = v10 * v11 * v14;
-    let v17: N = v16 / v15;
+    let v16: W = v10 * v11 * v14;
+    let v17: N = N::narrow(v16) / v15;
     [v7.to_f64(), v9.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1730,7 +1480,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1743,7 +1493,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1770,9 +1520,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1790,27 +1538,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 - v2;
-    let v4: N = v1 * v3;
-    let v5: N = v0 - v1;
-    let v6: N = v2 * v5;
-    let v7: N = v4 - v6;
-    [v0.to_f64(), v7.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1818,39 +1545,6 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v4: W = v1.widen() * v3;
     let v5: W = v0.widen() - v1.widen();
     let v6: W = v2.widen() * v5;
-    let v7: N = N::narrow(v4) - N::narrow(v6);
-    [v0.to_f64(), v7.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.0625 {
-        return ddim_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v0 - v2;
-    let v4: N = v1 * v3;
-    let v5: N = v0 - v1;
-    let v6: N = v2 * v5;
-    let v7: N = v4 - v6;
-    [v0.to_f64(), v7.to_f64()]
-}
-/// [`ddim_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v0 - v2;
-    let v4: W = v1.widen() * v3.widen();
-    let v5: N = v0 - v1;
-    let v6: W = v2.widen() * v5.widen();
     let v7: W = v4 - v6;
     [v0.to_f64(), v7.to_f64()]
 }
@@ -1860,9 +1554,7 @@ fn ddim_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1875,9 +1567,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1897,9 +1587,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1917,27 +1605,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 - v2;
-    let v4: N = v1 * v3;
-    let v5: N = v0 - v1;
-    let v6: N = v2 * v5;
-    let v7: N = v4 - v6;
-    [v0.to_f64(), v7.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1945,39 +1612,6 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v4: W = v1.widen() * v3;
     let v5: W = v0.widen() - v1.widen();
     let v6: W = v2.widen() * v5;
-    let v7: N = N::narrow(v4) - N::narrow(v6);
-    [v0.to_f64(), v7.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.0625 {
-        return dpm1_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v0 - v2;
-    let v4: N = v1 * v3;
-    let v5: N = v0 - v1;
-    let v6: N = v2 * v5;
-    let v7: N = v4 - v6;
-    [v0.to_f64(), v7.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v0 - v2;
-    let v4: W = v1.widen() * v3.widen();
-    let v5: N = v0 - v1;
-    let v6: W = v2.widen() * v5.widen();
     let v7: W = v4 - v6;
     [v0.to_f64(), v7.to_f64()]
 }
@@ -1987,9 +1621,7 @@ fn dpm1_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2002,9 +1634,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.0625).
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sd3_shift";
 /// `alpha(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -63,72 +63,39 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.375, 0.4375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return alpha_bar_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
     }
-    if t < 0.375 {
-        return alpha_bar_in_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return alpha_bar_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = v3 / v7;
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
     let v3: W = v2.square();
     let v4: N = N::new(2.0, 0.0);
     let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v3) / v7;
+    let v6: W = v0.widen() + v5.widen();
+    let v7: W = v6.square();
+    let v8: N = N::narrow(v3) / N::narrow(v7);
     v8.to_f64()
 }
-/// [`alpha_bar_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = v3 / v7;
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v3) / v7;
-    v8.to_f64()
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.square();
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: W = v2.widen() - v4.widen();
+    let v6: W = v5.square();
+    let v7: N = v1 / N::narrow(v6);
+    v7.to_f64()
 }
 /// `f(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -136,12 +103,30 @@ fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{3}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.5 {
+        return f_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(2.0, 0.0);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = v1.widen() + v5;
+    let v7: N = v3 * N::narrow(v6);
+    let v8: N = v0 / v7;
+    v8.to_f64()
+}
+/// [`f_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -159,7 +144,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -168,15 +153,15 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(18.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
-    let v3: N = v2 - v1;
+    let v3: W = v2.widen() - v1.widen();
     let v4: N = N::new(4.0, 0.0);
-    let v5: N = v4 * v1;
+    let v5: W = v4.widen() * v1.widen();
     let v6: N = v1.square();
     let v7: N = v4 * v6;
-    let v8: N = v2 + v5 + v7;
+    let v8: W = v2.widen() + v5 + v7.widen();
     let v9: N = v0 * v1;
-    let v10: N = v3 * v8;
-    let v11: N = v9 / v10;
+    let v10: W = v3 * v8;
+    let v11: N = v9 / N::narrow(v10);
     v11.to_f64()
 }
 /// `g(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -185,26 +170,49 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    if t >= 0.5 {
+        return g_upper::<N, W>(1.0 - t);
+    }
+    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
+    let v4: W = v3.widen() - v1.widen();
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v5 * v1;
     let v7: N = v1.square();
     let v8: N = v5 * v7;
     let v9: N = v3 + v6 + v8;
-    let v10: N = v4 * v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v2;
-    let v13: N = v12 / v11;
+    let v10: W = v4 * v9.widen();
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0 * v2.widen();
+    let v13: W = v12 / v11.widen();
+    v13.to_f64()
+}
+/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::sqrt_of(v3);
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = N::new(3.0, 0.0);
+    let v7: W = v6.widen() * v2.widen();
+    let v8: W = v3.powi(3);
+    let v9: W = v5.widen() * v8;
+    let v10: W = v5.widen() - v7 - v9;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0 * v4.widen();
+    let v13: N = N::narrow(v12) / v11;
     v13.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -215,23 +223,29 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.3125, 0.375).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t < 0.0625 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return lambda_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
@@ -242,7 +256,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v0 + v5;
     v6.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
@@ -250,22 +264,33 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = v1 - v2;
     let v4: N = v3 / v2;
     let v5: N = v4.ln();
-    let v6: N = v0 + v5;
+    let v6: W = v0.widen() + v5.widen();
+    v6.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3 / v2.widen();
+    let v5: N = N::ln_of(v4);
+    let v6: W = v0.widen() + v5.widen();
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3 / v2;
-    let v5: N = v4.ln();
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3 / v2.widen();
+    let v5: N = N::ln_of(v4);
     let v6: W = v0 + v5.widen();
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -276,14 +301,14 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3 / v2;
-    let v5: N = v4.ln();
-    let v6: W = v0 + v5.widen();
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3 / v2.widen();
+    let v5: N = N::ln_of(v4);
+    let v6: W = v0.widen() + v5.widen();
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -314,12 +339,15 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
     if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
@@ -331,6 +359,9 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     }
     if t < 0.375 {
         return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: N = N::new(2.0, 0.0);
@@ -345,15 +376,15 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 - v3;
-    let v5: N = v4 / v3;
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: N = v0 + v7;
+    let v5: W = v4.widen() / v3.widen();
+    let v6: N = N::ln_of(v5);
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v0 + v7;
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
@@ -362,11 +393,11 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v4 / v3;
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: W = v0 + v7.widen();
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4 / v3.widen();
+    let v6: N = N::ln_of(v5);
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v0 + v7;
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
@@ -388,6 +419,19 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
     let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4 / v3.widen();
+    let v6: N = N::ln_of(v5);
+    let v7: N = v1 * v6;
+    let v8: W = v0 + v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
     let v4: N = v2 - v3;
     let v5: N = v4 / v3;
     let v6: N = v5.ln();
@@ -401,7 +445,7 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -410,11 +454,11 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1111111111111111, 6.1679056923619804e-18);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.square();
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3.square();
     let v5: N = v2.square();
-    let v6: N = v0 * v4;
-    let v7: N = v6 / v5;
+    let v6: W = v0.widen() * v4;
+    let v7: N = N::narrow(v6) / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -445,7 +489,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -455,29 +499,29 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v1 - v3;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v3.square();
-    let v10: N = v7 * v9;
-    let v11: N = v1 + v8 + v10;
-    let v12: N = v0 * v5;
-    let v13: N = v6 * v11;
-    let v14: N = v12 / v13;
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = v3.widen().square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v1.widen() + v8 + v10;
+    let v12: N = v0 * N::narrow(v5);
+    let v13: W = v6 * v11;
+    let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(-9.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
     let v17: N = v16 * v3;
     let v18: N = N::new(12.0, 0.0);
-    let v19: N = v18 * v9;
+    let v19: W = v18.widen() * v9;
     let v20: N = N::new(8.0, 0.0);
-    let v21: N = v3.powi(3);
-    let v22: N = v20 * v21;
-    let v23: N = v1 + v17 + v19 + v22;
-    let v24: N = v15 * v3 * v5;
-    let v25: N = v6 * v23;
-    let v26: N = v24 / v25;
+    let v21: W = v3.widen().powi(3);
+    let v22: N = v20 * N::narrow(v21);
+    let v23: W = v1.widen() + v17.widen() + v19 + v22.widen();
+    let v24: W = v15.widen() * v3.widen() * v5;
+    let v25: W = v6 * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
     [v14.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -486,7 +530,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -499,7 +543,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -509,29 +553,29 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v1 - v3;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v3.square();
-    let v10: N = v7 * v9;
-    let v11: N = v1 + v8 + v10;
-    let v12: N = v0 * v5;
-    let v13: N = v6 * v11;
-    let v14: N = v12 / v13;
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = v3.widen().square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v1.widen() + v8 + v10;
+    let v12: N = v0 * N::narrow(v5);
+    let v13: W = v6 * v11;
+    let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(-18.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
     let v17: N = v16 * v3;
     let v18: N = N::new(12.0, 0.0);
-    let v19: N = v18 * v9;
+    let v19: W = v18.widen() * v9;
     let v20: N = N::new(8.0, 0.0);
-    let v21: N = v3.powi(3);
-    let v22: N = v20 * v21;
-    let v23: N = v1 + v17 + v19 + v22;
-    let v24: N = v15 * v3 * v5;
-    let v25: N = v6 * v23;
-    let v26: N = v24 / v25;
+    let v21: W = v3.widen().powi(3);
+    let v22: N = v20 * N::narrow(v21);
+    let v23: W = v1.widen() + v17.widen() + v19 + v22.widen();
+    let v24: W = v15.widen() * v3.widen() * v5;
+    let v25: W = v6 * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
     [v14.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -540,7 +584,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -553,9 +597,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -570,35 +614,35 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
     let v11: N = v9 * v10;
-    let v12: N = v0 + v6 - v8 - v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * v7;
-    let v15: N = v0 + v6 + v14;
-    let v16: N = v4 * v12;
-    let v17: N = v13 * v15;
-    let v18: N = v16 / v17;
+    let v12: W = v0.widen() + v6 - v8 - v11.widen();
+    let v13: W = v0.widen() - v2.widen();
+    let v14: N = v5 * N::narrow(v7);
+    let v15: W = v0.widen() + v6 + v14.widen();
+    let v16: W = v4 * v12;
+    let v17: W = v13 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(-9.0, 0.0);
-    let v20: N = v10 - v2;
+    let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
     let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: N = v23 * v7;
+    let v24: W = v23.widen() * v7;
     let v25: N = N::new(8.0, 0.0);
-    let v26: N = v2.powi(3);
-    let v27: N = v25 * v26;
-    let v28: W = v0.widen() + v22.widen() + v24.widen() + v27.widen();
-    let v29: N = v19 * v2 * v20 * v4;
-    let v30: N = v13 * N::narrow(v28);
-    let v31: N = v29 / v30;
+    let v26: W = v2.widen().powi(3);
+    let v27: N = v25 * N::narrow(v26);
+    let v28: W = v0.widen() + v22.widen() + v24 + v27.widen();
+    let v29: W = v19.widen() * v2.widen() * v20 * v4;
+    let v30: W = v13 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
     [v18.to_f64(), v31.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -609,36 +653,36 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 * v5;
+    let v6: W = v0.widen() * v5.widen();
     let v7: N = v2.square();
     let v8: N = v1 * v7;
-    let v9: N = v6 - v8;
+    let v9: W = v6 - v8.widen();
     let v10: N = N::new(9.0, 0.0);
-    let v11: N = v10 * v2;
+    let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
-    let v13: N = v12 * v7;
+    let v13: W = v12.widen() * v7.widen();
     let v14: N = N::new(4.0, 0.0);
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
-    let v17: N = v11 - v13 + v16;
-    let v18: N = v4 * v9;
-    let v19: N = v18 / v17;
-    let v20: N = v11 - v10;
-    let v21: N = v2 - v5;
+    let v17: W = v11 - v13 + v16.widen();
+    let v18: W = v4 * v9;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v20: W = v11 - v10.widen();
+    let v21: W = v2.widen() - v5.widen();
     let v22: N = N::new(27.0, 0.0);
     let v23: N = N::new(54.0, 0.0);
-    let v24: N = v23 * v2;
+    let v24: W = v23.widen() * v2.widen();
     let v25: N = N::new(36.0, 0.0);
     let v26: N = v25 * v7;
     let v27: N = N::new(8.0, 0.0);
     let v28: N = v27 * v15;
-    let v29: N = v22 - v24 + v26 - v28;
-    let v30: N = v4 * v20 * v21;
-    let v31: N = v2 * v29;
-    let v32: N = v30 / v31;
+    let v29: W = v22.widen() - v24 + v26.widen() - v28.widen();
+    let v30: W = v4 * v20 * v21;
+    let v31: W = v2.widen() * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
     [v19.to_f64(), v32.to_f64()]
 }
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -647,9 +691,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -662,9 +706,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -684,9 +728,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -695,107 +737,46 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: N = v0 + v6 - v8 - v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * v7;
-    let v15: N = v0 + v6 + v14;
-    let v16: N = v4 * v12;
-    let v17: N = v13 * v15;
-    let v18: N = v16 / v17;
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6 - v8 - v11;
+    let v13: W = v0.widen() - v2.widen();
+    let v14: N = v5 * N::narrow(v7);
+    let v15: W = v0.widen() + v6 + v14.widen();
+    let v16: W = v4 * v12;
+    let v17: W = v13 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(-18.0, 0.0);
-    let v20: N = v10 - v2;
+    let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
     let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: N = v23 * v7;
+    let v24: W = v23.widen() * v7;
     let v25: N = N::new(8.0, 0.0);
-    let v26: N = v2.powi(3);
-    let v27: N = v25 * v26;
-    let v28: W = v0.widen() + v22.widen() + v24.widen() + v27.widen();
-    let v29: N = v19 * v2 * v20 * v4;
-    let v30: N = v13 * N::narrow(v28);
-    let v31: N = v29 / v30;
-    let v32: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v33: N = v2.sqrt();
-    let v34: N = v20.abs();
-    let v35: N = v34.sqrt();
-    let v36: N = v17.sqrt();
-    let v37: N = v32 * v33 * v35;
-    let v38: N = v37 / v36;
+    let v26: W = v2.widen().powi(3);
+    let v27: N = v25 * N::narrow(v26);
+    let v28: W = v0.widen() + v22.widen() + v24 + v27.widen();
+    let v29: W = v19.widen() * v2.widen() * v20 * v4;
+    let v30: W = v13 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    let v32: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v33: W = v2.widen().sqrt();
+    let v34: N = N::narrow(v20).abs();
+    let v35: W = v34.widen().sqrt();
+    let v36: N = N::sqrt_of(v17);
+    let v37: W = v32 * v33 * v35;
+    let v38: N = N::narrow(v37) / v36;
     [v18.to_f64(), v31.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v0 * v5;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: N = v6 - v8;
-    let v10: N = N::new(9.0, 0.0);
-    let v11: N = v10 * v2;
-    let v12: N = N::new(12.0, 0.0);
-    let v13: N = v12 * v7;
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = v2.powi(3);
-    let v16: N = v14 * v15;
-    let v17: N = v11 - v13 + v16;
-    let v18: N = v4 * v9;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(18.0, 0.0);
-    let v21: N = v20 * v2;
-    let v22: N = v21 - v20;
-    let v23: N = v2 - v5;
-    let v24: N = N::new(27.0, 0.0);
-    let v25: N = N::new(54.0, 0.0);
-    let v26: N = v25 * v2;
-    let v27: N = N::new(36.0, 0.0);
-    let v28: N = v27 * v7;
-    let v29: N = N::new(8.0, 0.0);
-    let v30: N = v29 * v15;
-    let v31: N = v24 - v26 + v28 - v30;
-    let v32: N = v4 * v22 * v23;
-    let v33: N = v2 * v31;
-    let v34: N = v32 / v33;
-    let v35: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v36: N = v23.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(1.0, 0.0);
-    let v39: N = v38 - v2;
-    let v40: N = v39.sqrt();
-    let v41: N = v0 * v2;
-    let v42: W = v39.widen().powi(3);
-    let v43: W = v14.widen() * v42;
-    let v44: W = v14.widen() - v41.widen() - v43;
-    let v45: N = N::sqrt_of(v44);
-    let v46: N = v35 * v37 * v40;
-    let v47: N = v46 / v45;
-    [v19.to_f64(), v34.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -803,9 +784,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -824,9 +803,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -853,9 +830,16 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -877,6 +861,15 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -891,6 +884,41 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v7 * v9;
     let v12: N = v10 / v11;
     let v13: N = N::new(9.0, 0.0);
+    let v14: N = v13 * v2;
+    let v15: N = v13 * v5;
+    let v16: N = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: N = v0 + v18 + v20 + v8 + v22 + v23;
+    let v25: N = v2 * v4 * v16;
+    let v26: N = v7 * v24;
+    let v27: N = v25 / v26;
+    [v12.to_f64(), v27.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v0.widen() - v5.widen();
+    let v7: W = v0.widen() - v2.widen();
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: N = N::narrow(v7) * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
     let v16: W = v14 - v15;
@@ -899,14 +927,88 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v2.square();
     let v20: N = v17 * v19;
     let v21: N = N::new(8.0, 0.0);
-    let v22: N = v21 * v2 * v5;
+    let v22: W = v21.widen() * v2.widen() * v5.widen();
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22.widen()
-        + v23.widen();
-    let v25: N = v2 * v4 * N::narrow(v16);
-    let v26: N = v7 * N::narrow(v24);
-    let v27: N = v25 / v26;
+    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v25: W = v2.widen() * v4 * v16;
+    let v26: W = v7 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v0.widen() - v5.widen();
+    let v7: W = v0.widen() - v2.widen();
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
+    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = v13.widen() * v5.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: W = v17.widen() * v2.widen();
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: W = v21.widen() * v2.widen() * v5.widen();
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18 + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v25: W = v2.widen() * v4 * v16;
+    let v26: W = v7 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    [v12.to_f64(), v27.to_f64()]
+}
+/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = v2 * v0;
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v0.widen() * v5;
+    let v9: W = v3.widen() * v7;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v0.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(27.0, 0.0);
+    let v18: N = N::new(36.0, 0.0);
+    let v19: W = v18.widen() * v3.widen();
+    let v20: N = N::new(12.0, 0.0);
+    let v21: N = v3.square();
+    let v22: N = v20 * v21;
+    let v23: N = N::new(18.0, 0.0);
+    let v24: N = v23 * v0;
+    let v25: N = N::new(24.0, 0.0);
+    let v26: W = v25.widen() * v3.widen() * v0.widen();
+    let v27: N = N::new(8.0, 0.0);
+    let v28: N = v27 * v21 * v0;
+    let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
+    let v30: W = v5 * v12 * v16;
+    let v31: W = v3.widen() * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v10.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -914,7 +1016,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -927,7 +1031,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -947,9 +1053,16 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -971,6 +1084,15 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -985,6 +1107,41 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v7 * v9;
     let v12: N = v10 / v11;
     let v13: N = N::new(9.0, 0.0);
+    let v14: N = v13 * v2;
+    let v15: N = v13 * v5;
+    let v16: N = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: N = v0 + v18 + v20 + v8 + v22 + v23;
+    let v25: N = v2 * v4 * v16;
+    let v26: N = v7 * v24;
+    let v27: N = v25 / v26;
+    [v12.to_f64(), v27.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v0.widen() - v5.widen();
+    let v7: W = v0.widen() - v2.widen();
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: N = N::narrow(v7) * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
     let v16: W = v14 - v15;
@@ -993,14 +1150,88 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v2.square();
     let v20: N = v17 * v19;
     let v21: N = N::new(8.0, 0.0);
-    let v22: N = v21 * v2 * v5;
+    let v22: W = v21.widen() * v2.widen() * v5.widen();
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22.widen()
-        + v23.widen();
-    let v25: N = v2 * v4 * N::narrow(v16);
-    let v26: N = v7 * N::narrow(v24);
-    let v27: N = v25 / v26;
+    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v25: W = v2.widen() * v4 * v16;
+    let v26: W = v7 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v0.widen() - v5.widen();
+    let v7: W = v0.widen() - v2.widen();
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
+    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = v13.widen() * v5.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: W = v17.widen() * v2.widen();
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: W = v21.widen() * v2.widen() * v5.widen();
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18 + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v25: W = v2.widen() * v4 * v16;
+    let v26: W = v7 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    [v12.to_f64(), v27.to_f64()]
+}
+/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = v2 * v0;
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v0.widen() * v5;
+    let v9: W = v3.widen() * v7;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v0.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(27.0, 0.0);
+    let v18: N = N::new(36.0, 0.0);
+    let v19: W = v18.widen() * v3.widen();
+    let v20: N = N::new(12.0, 0.0);
+    let v21: N = v3.square();
+    let v22: N = v20 * v21;
+    let v23: N = N::new(18.0, 0.0);
+    let v24: N = v23 * v0;
+    let v25: N = N::new(24.0, 0.0);
+    let v26: W = v25.widen() * v3.widen() * v0.widen();
+    let v27: N = N::new(8.0, 0.0);
+    let v28: N = v27 * v21 * v0;
+    let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
+    let v30: W = v5 * v12 * v16;
+    let v31: W = v3.widen() * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v10.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1008,7 +1239,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1021,7 +1254,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1041,7 +1276,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1051,20 +1286,20 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v1 - v3;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v3.square();
-    let v10: N = v7 * v9;
-    let v11: N = v1 + v8 + v10;
-    let v12: N = v0 * v5;
-    let v13: N = v6 * v11;
-    let v14: N = v12 / v13;
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = v3.widen().square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v1.widen() + v8 + v10;
+    let v12: N = v0 * N::narrow(v5);
+    let v13: W = v6 * v11;
+    let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(3.0, 0.0);
-    let v16: N = v15 * v5;
-    let v17: N = v16 / v13;
+    let v16: N = v15 * N::narrow(v5);
+    let v17: N = v16 / N::narrow(v13);
     [v14.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1073,7 +1308,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1086,7 +1321,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1096,20 +1331,20 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v1 - v3;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v3.square();
-    let v10: N = v7 * v9;
-    let v11: N = v1 + v8 + v10;
-    let v12: N = v0 * v5;
-    let v13: N = v6 * v11;
-    let v14: N = v12 / v13;
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = v3.widen().square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v1.widen() + v8 + v10;
+    let v12: N = v0 * N::narrow(v5);
+    let v13: W = v6 * v11;
+    let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(6.0, 0.0);
-    let v16: N = v15 * v5;
-    let v17: N = v16 / v13;
+    let v16: N = v15 * N::narrow(v5);
+    let v17: N = v16 / N::narrow(v13);
     [v14.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1118,7 +1353,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1131,9 +1366,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1148,25 +1383,25 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
     let v11: N = v9 * v10;
-    let v12: N = v0 + v6 - v8 - v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * v7;
-    let v15: N = v0 + v6 + v14;
-    let v16: N = v4 * v12;
-    let v17: N = v13 * v15;
-    let v18: N = v16 / v17;
+    let v12: W = v0.widen() + v6 - v8 - v11.widen();
+    let v13: W = v0.widen() - v2.widen();
+    let v14: W = v5.widen() * v7;
+    let v15: W = v0.widen() + v6 + v14;
+    let v16: W = v4 * v12;
+    let v17: W = v13 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = v10 - v2;
-    let v20: N = v9 * v19 * v4;
-    let v21: N = v20 / v17;
+    let v20: W = v9.widen() * v19.widen() * v4;
+    let v21: N = N::narrow(v20) / N::narrow(v17);
     [v18.to_f64(), v21.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1178,29 +1413,29 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
+    let v4: W = v0.widen() - v3.widen();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 * v5;
+    let v6: W = v0.widen() * v5.widen();
     let v7: N = v2.square();
     let v8: N = v1 * v7;
-    let v9: N = v6 - v8;
+    let v9: W = v6 - v8.widen();
     let v10: N = N::new(9.0, 0.0);
-    let v11: N = v10 * v2;
+    let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
-    let v13: N = v12 * v7;
+    let v13: W = v12.widen() * v7.widen();
     let v14: N = N::new(4.0, 0.0);
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
-    let v17: N = v11 - v13 + v16;
-    let v18: N = v4 * v9;
-    let v19: N = v18 / v17;
-    let v20: N = v2 - v5;
-    let v21: N = v12 * v2;
+    let v17: W = v11 - v13 + v16.widen();
+    let v18: W = v4 * v9;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v20: W = v2.widen() - v5.widen();
+    let v21: W = v12.widen() * v2.widen();
     let v22: N = v14 * v7;
-    let v23: W = v10.widen() - v21.widen() + v22.widen();
-    let v24: N = v0 * v4 * v20;
-    let v25: N = v2 * N::narrow(v23);
-    let v26: N = v24 / v25;
+    let v23: W = v10.widen() - v21 + v22.widen();
+    let v24: W = v0.widen() * v4 * v20;
+    let v25: W = v2.widen() * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
     [v19.to_f64(), v26.to_f64()]
 }
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1209,9 +1444,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1224,9 +1459,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1246,7 +1481,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1258,33 +1493,33 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
+    let v6: W = v5.widen() * v2.widen();
     let v7: W = v2.widen().square();
     let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
     let v11: W = v9.widen() * v10.widen();
-    let v12: W = v0.widen() + v6.widen() - v8 - v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * N::narrow(v7);
-    let v15: N = v0 + v6 + v14;
-    let v16: N = v4 * N::narrow(v12);
-    let v17: N = v13 * v15;
-    let v18: N = v16 / v17;
+    let v12: W = v0.widen() + v6 - v8 - v11;
+    let v13: W = v0.widen() - v2.widen();
+    let v14: W = v5.widen() * v7;
+    let v15: W = v0.widen() + v6 + v14;
+    let v16: W = v4 * v12;
+    let v17: W = v13 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(6.0, 0.0);
     let v20: N = v10 - v2;
-    let v21: N = v19 * v20 * v4;
-    let v22: N = v21 / v17;
-    let v23: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v24: N = v2.sqrt();
+    let v21: W = v19.widen() * v20.widen() * v4;
+    let v22: N = N::narrow(v21) / N::narrow(v17);
+    let v23: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v24: W = v2.widen().sqrt();
     let v25: N = v20.abs();
-    let v26: N = v25.sqrt();
-    let v27: N = v17.sqrt();
-    let v28: N = v23 * v24 * v26;
-    let v29: N = v28 / v27;
+    let v26: W = v25.widen().sqrt();
+    let v27: N = N::sqrt_of(v17);
+    let v28: W = v23 * v24 * v26;
+    let v29: N = N::narrow(v28) / v27;
     [v18.to_f64(), v22.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1293,7 +1528,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1306,7 +1541,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1333,7 +1568,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1358,26 +1593,26 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
     let v6: N = v0 - v5;
-    let v7: N = v0 - v2;
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: N = v4 * v6;
-    let v11: N = v7 * v9;
-    let v12: N = v10 / v11;
+    let v7: W = v0.widen() - v2.widen();
+    let v8: W = v1.widen() * v5.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: W = v4 * v6.widen();
+    let v11: W = v7 * v9;
+    let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: N = v17 * v2 * v5;
-    let v19: N = v0 + v3 + v8 + v18;
-    let v20: N = v4 * N::narrow(v16);
-    let v21: N = v7 * v19;
-    let v22: N = v20 / v21;
+    let v19: W = v0.widen() + v3 + v8 + v18.widen();
+    let v20: W = v4 * v16;
+    let v21: W = v7 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1386,7 +1621,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1399,7 +1634,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1419,7 +1654,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1444,26 +1679,26 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
     let v6: N = v0 - v5;
-    let v7: N = v0 - v2;
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: N = v4 * v6;
-    let v11: N = v7 * v9;
-    let v12: N = v10 / v11;
+    let v7: W = v0.widen() - v2.widen();
+    let v8: W = v1.widen() * v5.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: W = v4 * v6.widen();
+    let v11: W = v7 * v9;
+    let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: N = v17 * v2 * v5;
-    let v19: N = v0 + v3 + v8 + v18;
-    let v20: N = v4 * N::narrow(v16);
-    let v21: N = v7 * v19;
-    let v22: N = v20 / v21;
+    let v19: W = v0.widen() + v3 + v8 + v18.widen();
+    let v20: W = v4 * v16;
+    let v21: W = v7 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1472,7 +1707,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1485,7 +1720,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1505,12 +1740,60 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v5.widen() * v7;
+    let v9: W = v0.widen() + v6 + v8;
+    let v10: N = v2 * N::narrow(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6.widen() + v8.widen();
+    let v10: W = v2.widen() * v9;
+    let v11: N = v4 / N::narrow(v10);
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1526,13 +1809,49 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6.widen() + v8.widen();
+    let v10: W = v2.widen() * v9;
+    let v11: N = N::narrow(v4) / N::narrow(v10);
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6.widen() + v8.widen();
+    let v10: N = v2 * N::narrow(v9);
+    let v11: N = v4 / v10;
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1545,63 +1864,28 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 34 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.5 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v5.square();
-    let v7: N = N::new(6.0, 0.0);
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = v8 * v3;
-    let v10: N = v7 + v9;
-    let v11: N = v1 - v3;
-    let v12: N = v7 * v3;
-    let v13: N = N::new(12.0, 0.0);
-    let v14: N = v3.square();
-    let v15: N = v13 * v14;
-    let v16: N = N::new(8.0, 0.0);
-    let v17: N = v3.powi(3);
-    let v18: N = v16 * v17;
-    let v19: N = v1 + v12 + v15 + v18;
-    let v20: W = v0 * v6.widen() * v10.widen();
-    let v21: N = v3 * v11 * v19;
-    let v22: N = N::narrow(v20) / v21;
-    let v23: N = N::new(-2.0, 0.0);
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = v24 * v3;
-    let v26: N = v24 * v14;
-    let v27: N = v1 + v25 + v26;
-    let v28: N = v23 * v5;
-    let v29: N = v3 * v27;
-    let v30: N = v28 / v29;
-    [v22.to_f64(), v30.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.3333333333333333, 1.850371707708594e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() + v4.widen();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
     let v6: W = v5.square();
     let v7: N = N::new(6.0, 0.0);
     let v8: N = N::new(3.0, 0.0);
     let v9: N = v8 * v3;
-    let v10: N = v7 + v9;
+    let v10: W = v7.widen() + v9.widen();
     let v11: N = v1 - v3;
     let v12: N = v7 * v3;
     let v13: N = N::new(12.0, 0.0);
@@ -1610,19 +1894,57 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v16: N = N::new(8.0, 0.0);
     let v17: N = v3.powi(3);
     let v18: N = v16 * v17;
-    let v19: N = v1 + v12 + v15 + v18;
-    let v20: N = v0 * N::narrow(v6) * v10;
-    let v21: N = v3 * v11 * v19;
-    let v22: N = v20 / v21;
+    let v19: W = v1.widen() + v12.widen() + v15.widen() + v18.widen();
+    let v20: W = v0.widen() * v6 * v10;
+    let v21: W = v3.widen() * v11.widen() * v19;
+    let v22: W = v20 / v21;
     let v23: N = N::new(-2.0, 0.0);
     let v24: N = N::new(4.0, 0.0);
     let v25: N = v24 * v3;
     let v26: N = v24 * v14;
-    let v27: N = v1 + v25 + v26;
-    let v28: N = v23 * N::narrow(v5);
-    let v29: N = v3 * v27;
-    let v30: N = v28 / v29;
+    let v27: W = v1.widen() + v25.widen() + v26.widen();
+    let v28: W = v23.widen() * v5;
+    let v29: W = v3.widen() * v27;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
     [v22.to_f64(), v30.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: N = N::new(9.0, 0.0);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v6 * v3;
+    let v8: W = v2.widen() - v7.widen();
+    let v9: W = v8.square();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v10 - v3;
+    let v12: N = N::new(27.0, 0.0);
+    let v13: N = N::new(54.0, 0.0);
+    let v14: W = v13.widen() * v3.widen();
+    let v15: N = N::new(36.0, 0.0);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(8.0, 0.0);
+    let v19: N = v3.powi(3);
+    let v20: N = v18 * v19;
+    let v21: W = v12.widen() - v14 + v17.widen() - v20.widen();
+    let v22: W = v0.widen() * v5 * v9;
+    let v23: W = v3.widen() * v11.widen() * v21;
+    let v24: W = v22 / v23;
+    let v25: N = N::new(-2.0, 0.0);
+    let v26: N = N::new(12.0, 0.0);
+    let v27: N = v26 * v3;
+    let v28: N = N::new(4.0, 0.0);
+    let v29: N = v28 * v16;
+    let v30: W = v1.widen() - v27.widen() + v29.widen();
+    let v31: W = v25.widen() * v8;
+    let v32: W = v11.widen() * v30;
+    let v33: W = v31 / v32;
+    [v24.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1630,9 +1952,9 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 34 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1645,9 +1967,14 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1667,26 +1994,26 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
     let v4: N = N::from_f64(t_next);
-    let v5: N = v3 + v4;
+    let v5: W = v3 + v4.widen();
     let v6: N = N::new(1.0, 0.0);
-    let v7: N = v0 * v1;
-    let v8: N = v6 + v7;
+    let v7: W = v0.widen() * v1.widen();
+    let v8: W = v6.widen() + v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * v2;
-    let v11: N = v1.powi(3);
-    let v12: N = v9 * v11;
-    let v13: N = v1 + v10 + v12;
-    let v14: N = v5 * v8;
-    let v15: N = v14 / v13;
-    let v16: N = v4 - v1;
-    let v17: N = v9 * v1;
-    let v18: N = v6 + v17 + v10;
-    let v19: N = v16 * v8;
-    let v20: N = v1 * v18;
-    let v21: N = v19 / v20;
+    let v10: W = v9.widen() * v2;
+    let v11: W = v1.widen().powi(3);
+    let v12: N = v9 * N::narrow(v11);
+    let v13: W = v1.widen() + v10 + v12.widen();
+    let v14: W = v5 * v8;
+    let v15: N = N::narrow(v14) / N::narrow(v13);
+    let v16: W = v4.widen() - v1.widen();
+    let v17: W = v9.widen() * v1.widen();
+    let v18: W = v6.widen() + v17 + v10;
+    let v19: W = v16 * v8;
+    let v20: N = v1 * N::narrow(v18);
+    let v21: N = N::narrow(v19) / v20;
     let v22: N = -v21;
     [v15.to_f64(), v22.to_f64()]
 }
@@ -1696,7 +2023,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1709,7 +2036,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1729,7 +2056,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1741,39 +2068,39 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: W = v2.widen().powi(3);
     let v6: W = v1.widen() * v5;
     let v7: N = N::from_f64(t_next);
-    let v8: N = v1 * v7;
+    let v8: W = v1.widen() * v7.widen();
     let v9: W = v2.widen() * v7.widen();
-    let v10: W = v2.widen() + v6 - v8.widen() - v9;
-    let v11: N = v0 - v2;
+    let v10: W = v2.widen() + v6 - v8 - v9;
+    let v11: W = v0.widen() - v2.widen();
     let v12: N = N::new(4.0, 0.0);
-    let v13: N = v2.square();
-    let v14: N = v12 * v13;
+    let v13: W = v2.widen().square();
+    let v14: W = v12.widen() * v13;
     let v15: N = v12 * N::narrow(v5);
     let v16: N = -v2;
-    let v17: N = v16 - v14 - v15;
-    let v18: N = v4 * N::narrow(v10);
-    let v19: N = v11 * v17;
-    let v20: N = v18 / v19;
+    let v17: W = v16.widen() - v14 - v15.widen();
+    let v18: W = v4 * v10;
+    let v19: W = v11 * v17;
+    let v20: N = N::narrow(v18) / N::narrow(v19);
     let v21: N = N::new(-2.0, 0.0);
-    let v22: N = v7 - v2;
-    let v23: N = v12 * v2;
-    let v24: N = v0 + v23 + v14;
-    let v25: N = v21 * v22 * v4;
-    let v26: N = v2 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v29: N = v2.sqrt();
-    let v30: N = v22.abs();
-    let v31: N = v30.sqrt();
-    let v32: N = v11 * v24;
-    let v33: N = v32.sqrt();
-    let v34: N = v28 * v29 * v31;
-    let v35: N = v34 / v33;
+    let v22: W = v7.widen() - v2.widen();
+    let v23: W = v12.widen() * v2.widen();
+    let v24: W = v0.widen() + v23 + v14;
+    let v25: W = v21.widen() * v22 * v4;
+    let v26: N = v2 * N::narrow(v24);
+    let v27: N = N::narrow(v25) / v26;
+    let v28: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v29: W = v2.widen().sqrt();
+    let v30: N = N::narrow(v22).abs();
+    let v31: W = v30.widen().sqrt();
+    let v32: W = v11 * v24;
+    let v33: N = N::sqrt_of(v32);
+    let v34: W = v28 * v29 * v31;
+    let v35: N = N::narrow(v34) / v33;
     [v20.to_f64(), v27.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1782,7 +2109,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1795,7 +2122,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1822,7 +2149,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1850,24 +2177,24 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v2 * v0;
-    let v7: N = v1 + v6;
-    let v8: N = v0 * v5;
-    let v9: N = v3 * v7;
-    let v10: N = v8 / v9;
-    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v2.widen() * v0.widen();
+    let v7: W = v1.widen() + v6;
+    let v8: W = v0.widen() * v5;
+    let v9: N = v3 * N::narrow(v7);
+    let v10: N = N::narrow(v8) / v9;
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
     let v15: W = v13 - v14;
     let v16: N = N::new(4.0, 0.0);
-    let v17: N = v16 * v3 * v0;
-    let v18: N = v1 + v4 + v6 + v17;
-    let v19: N = v11 * v5 * N::narrow(v15);
-    let v20: N = v3 * v18;
-    let v21: N = v19 / v20;
+    let v17: W = v16.widen() * v3.widen() * v0.widen();
+    let v18: W = v1.widen() + v4 + v6 + v17;
+    let v19: W = v11 * v5 * v15;
+    let v20: N = v3 * N::narrow(v18);
+    let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1876,7 +2203,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1889,7 +2216,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1909,7 +2236,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1937,24 +2264,24 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v2 * v0;
-    let v7: N = v1 + v6;
-    let v8: N = v0 * v5;
-    let v9: N = v3 * v7;
-    let v10: N = v8 / v9;
-    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v2.widen() * v0.widen();
+    let v7: W = v1.widen() + v6;
+    let v8: W = v0.widen() * v5;
+    let v9: N = v3 * N::narrow(v7);
+    let v10: N = N::narrow(v8) / v9;
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
     let v15: W = v13 - v14;
     let v16: N = N::new(4.0, 0.0);
-    let v17: N = v16 * v3 * v0;
-    let v18: N = v1 + v4 + v6 + v17;
-    let v19: N = v11 * v5 * N::narrow(v15);
-    let v20: N = v3 * v18;
-    let v21: N = v19 / v20;
+    let v17: W = v16.widen() * v3.widen() * v0.widen();
+    let v18: W = v1.widen() + v4 + v6 + v17;
+    let v19: W = v11 * v5 * v15;
+    let v20: N = v3 * N::narrow(v18);
+    let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1963,7 +2290,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1976,7 +2303,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2026,28 +2353,53 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 + v4;
-    let v6: N = v1 - v3;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v3.square();
     let v10: N = v7 * v9;
-    let v11: N = v1 + v8 + v10;
-    let v12: N = v0 * v5;
-    let v13: N = v6 * v11;
-    let v14: N = v12 / v13;
+    let v11: W = v1.widen() + v8.widen() + v10.widen();
+    let v12: N = v0 * N::narrow(v5);
+    let v13: W = v6 * v11;
+    let v14: N = v12 / N::narrow(v13);
     [v14.to_f64(), v2.to_f64()]
+}
+/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::new(5.0, 0.0);
+    let v6: N = N::new(4.0, 0.0);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(1.0, 0.0);
+    let v9: W = v8.widen() - v2.widen();
+    let v10: W = v9.square();
+    let v11: N = v6 * N::narrow(v10);
+    let v12: W = v5.widen() - v7.widen() + v11.widen();
+    let v13: W = v0.widen() * v4;
+    let v14: W = v2.widen() * v12;
+    let v15: N = N::narrow(v13) / N::narrow(v14);
+    [v15.to_f64(), v1.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -2055,7 +2407,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2119,9 +2473,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2130,175 +2482,38 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.square();
-    let v4: N = v1 * v3;
+    let v3: W = v2.widen().square();
+    let v4: W = v1.widen() * v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: N = v2.powi(3);
-    let v7: N = v5 * v6;
+    let v6: W = v2.widen().powi(3);
+    let v7: W = v5.widen() * v6;
     let v8: N = N::new(3.0, 0.0);
     let v9: N = N::from_f64(t_next);
-    let v10: N = v8 * v9;
+    let v10: W = v8.widen() * v9.widen();
     let v11: W = v1.widen() * v2.widen() * v9.widen();
-    let v12: W = v0.widen() - v4.widen() - v7.widen() + v10.widen() + v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * v2;
-    let v15: N = v5 * v3;
-    let v16: N = v0 + v14 + v15;
-    let v17: N = v13 * v16;
-    let v18: N = N::narrow(v12) / v17;
+    let v12: W = v0.widen() - v4 - v7 + v10 + v11;
+    let v13: W = v0.widen() - v2.widen();
+    let v14: W = v5.widen() * v2.widen();
+    let v15: N = v5 * N::narrow(v3);
+    let v16: W = v0.widen() + v14 + v15.widen();
+    let v17: W = v13 * v16;
+    let v18: N = N::narrow(v12) / N::narrow(v17);
     let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v9;
-    let v21: N = v19 * v2;
-    let v22: N = v20 - v21;
-    let v23: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v24: N = v2.sqrt();
+    let v20: W = v19.widen() * v9.widen();
+    let v21: W = v19.widen() * v2.widen();
+    let v22: W = v20 - v21;
+    let v23: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v24: W = v2.widen().sqrt();
     let v25: N = v9 - v2;
     let v26: N = v25.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v17.sqrt();
-    let v29: N = v23 * v24 * v27;
-    let v30: N = v29 / v28;
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::sqrt_of(v17);
+    let v29: W = v23 * v24 * v27;
+    let v30: N = N::narrow(v29) / v28;
     [v18.to_f64(), v22.to_f64(), v30.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v2.square();
-    let v4: N = v1 * v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v2.powi(3);
-    let v7: N = v5 * v6;
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v8 * v9;
-    let v11: N = v1 * v2 * v9;
-    let v12: N = v0 - v4 - v7 + v10 + v11;
-    let v13: N = v0 - v2;
-    let v14: N = v5 * v2;
-    let v15: N = v5 * v3;
-    let v16: W = v0.widen() + v14.widen() + v15.widen();
-    let v17: N = v13 * N::narrow(v16);
-    let v18: N = v12 / v17;
-    let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v9;
-    let v21: N = v19 * v2;
-    let v22: N = v20 - v21;
-    let v23: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v24: N = v2.sqrt();
-    let v25: N = v9 - v2;
-    let v26: N = v25.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = v17.sqrt();
-    let v29: N = v23 * v24 * v27;
-    let v30: N = v29 / v28;
-    [v18.to_f64(), v22.to_f64(), v30.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = N::new(6.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v0 * v9;
-    let v11: W = v6 - v8.widen() - v10.widen();
-    let v12: N = N::new(9.0, 0.0);
-    let v13: N = v12 * v2;
-    let v14: N = N::new(12.0, 0.0);
-    let v15: N = v14 * v7;
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = v2.powi(3);
-    let v18: N = v16 * v17;
-    let v19: N = v13 - v15 + v18;
-    let v20: N = v4 * N::narrow(v11);
-    let v21: N = v20 / v19;
-    let v22: N = v1 * v9;
-    let v23: N = v3 - v22;
-    let v24: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v25: N = v2 - v9;
-    let v26: N = v25.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = N::new(1.0, 0.0);
-    let v29: N = v28 - v2;
-    let v30: N = v29.sqrt();
-    let v31: N = v0 * v2;
-    let v32: N = v29.powi(3);
-    let v33: N = v16 * v32;
-    let v34: N = v16 - v31 - v33;
-    let v35: N = v34.sqrt();
-    let v36: N = v24 * v27 * v30;
-    let v37: N = v36 / v35;
-    [v21.to_f64(), v23.to_f64(), v37.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v0.widen() * v9.widen();
-    let v11: W = v6.widen() - v8.widen() - v10;
-    let v12: N = N::new(9.0, 0.0);
-    let v13: N = v12 * v2;
-    let v14: N = N::new(12.0, 0.0);
-    let v15: N = v14 * v7;
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = v2.powi(3);
-    let v18: N = v16 * v17;
-    let v19: W = v13.widen() - v15.widen() + v18.widen();
-    let v20: N = v4 * N::narrow(v11);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v1 * v9;
-    let v23: N = v3 - v22;
-    let v24: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v25: N = v2 - v9;
-    let v26: N = v25.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = N::new(1.0, 0.0);
-    let v29: N = v28 - v2;
-    let v30: N = v29.sqrt();
-    let v31: N = v0 * v2;
-    let v32: W = v29.widen().powi(3);
-    let v33: W = v16.widen() * v32;
-    let v34: W = v16.widen() - v31.widen() - v33;
-    let v35: N = N::sqrt_of(v34);
-    let v36: N = v24 * v27 * v30;
-    let v37: N = v36 / v35;
-    [v21.to_f64(), v23.to_f64(), v37.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -2306,9 +2521,7 @@ fn euler_maruyama_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2321,9 +2534,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2350,7 +2561,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2392,20 +2605,23 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = v3.square();
-    let v6: N = N::narrow(v2) * v5;
-    let v7: N = v1 + N::narrow(v4) + v6;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v3.widen().square();
+    let v6: W = v2.widen() * v5;
+    let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
-    let v11: N = v9 * v5;
+    let v11: N = v9 * N::narrow(v5);
     let v12: N = v8 + v10 + v11;
-    let v13: N = v0 * v7;
+    let v13: N = v0 * N::narrow(v7);
     let v14: N = v13 / v12;
     let v15: N = N::from_f64(t_next);
     let v16: W = v0.widen() * v15.widen();
@@ -2414,10 +2630,43 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v19: N = N::new(2.0, 0.0);
     let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: N = v9 * v3 * v15;
-    let v23: N = v8 + v20 + v21 + v22;
-    let v24: N = v7 * N::narrow(v18);
-    let v25: N = v24 / v23;
+    let v22: W = v9.widen() * v3.widen() * v15.widen();
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
+    let v24: W = v7 * v18;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    [v14.to_f64(), v25.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(1.3333333333333333, 7.401486830834377e-17);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: W = v0.widen() - v3 + v6.widen();
+    let v8: N = N::new(9.0, 0.0);
+    let v9: N = N::new(12.0, 0.0);
+    let v10: N = v9 * v2;
+    let v11: N = v1 * v5;
+    let v12: N = v8 - v10 + v11;
+    let v13: N = v0 * N::narrow(v7);
+    let v14: N = v13 / v12;
+    let v15: W = v0.widen() * v2.widen();
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v0.widen() * v16.widen();
+    let v18: W = v15 - v17;
+    let v19: N = N::new(6.0, 0.0);
+    let v20: N = v19 * v2;
+    let v21: N = v19 * v16;
+    let v22: N = v1 * v2 * v16;
+    let v23: W = v8.widen() - v20.widen() - v21.widen() + v22.widen();
+    let v24: W = v7 * v18;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
 }
 /// `ddim_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -2426,7 +2675,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2439,7 +2690,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2459,7 +2712,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2501,20 +2756,23 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = v3.square();
-    let v6: N = N::narrow(v2) * v5;
-    let v7: N = v1 + N::narrow(v4) + v6;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v3.widen().square();
+    let v6: W = v2.widen() * v5;
+    let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
-    let v11: N = v9 * v5;
+    let v11: N = v9 * N::narrow(v5);
     let v12: N = v8 + v10 + v11;
-    let v13: N = v0 * v7;
+    let v13: N = v0 * N::narrow(v7);
     let v14: N = v13 / v12;
     let v15: N = N::from_f64(t_next);
     let v16: W = v0.widen() * v15.widen();
@@ -2523,10 +2781,43 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v19: N = N::new(2.0, 0.0);
     let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: N = v9 * v3 * v15;
-    let v23: N = v8 + v20 + v21 + v22;
-    let v24: N = v7 * N::narrow(v18);
-    let v25: N = v24 / v23;
+    let v22: W = v9.widen() * v3.widen() * v15.widen();
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
+    let v24: W = v7 * v18;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    [v14.to_f64(), v25.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(1.3333333333333333, 7.401486830834377e-17);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: W = v0.widen() - v3 + v6.widen();
+    let v8: N = N::new(9.0, 0.0);
+    let v9: N = N::new(12.0, 0.0);
+    let v10: N = v9 * v2;
+    let v11: N = v1 * v5;
+    let v12: N = v8 - v10 + v11;
+    let v13: N = v0 * N::narrow(v7);
+    let v14: N = v13 / v12;
+    let v15: W = v0.widen() * v2.widen();
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v0.widen() * v16.widen();
+    let v18: W = v15 - v17;
+    let v19: N = N::new(6.0, 0.0);
+    let v20: N = v19 * v2;
+    let v21: N = v19 * v16;
+    let v22: N = v1 * v2 * v16;
+    let v23: W = v8.widen() - v20.widen() - v21.widen() + v22.widen();
+    let v24: W = v7 * v18;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -2535,7 +2826,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2548,7 +2841,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 ///
 /// # Panics
 ///

@@ -20,9 +20,9 @@ pub const PROCESS: &str = "shifted_cosine";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -31,9 +31,54 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    if t >= 0.5 {
-        return alpha_upper::<N, W>(1.0 - t);
+    if t < 0.375 {
+        return alpha_in_cell0::<N, W>(t);
     }
+    if t < 0.4375 {
+        return alpha_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return alpha_in_cell2::<N, W>(t);
+    }
+    if t < 0.625 {
+        return alpha_in_cell3::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return alpha_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return alpha_in_cell5::<N, W>(t);
+    }
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -47,42 +92,65 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.03125 {
-        return alpha_upper_cell0::<N, W>(t);
-    }
+/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / v5;
-    let v8: N = v7.ln();
-    let v9: N = v1 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    v12.to_f64()
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::ln_of(v5);
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() - v7.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
 }
-/// [`alpha_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`alpha_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() - v7.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v9.widen().sqrt();
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / v5;
-    let v8: W = v7.widen().ln();
-    let v9: W = v1.widen() * v8;
-    let v10: W = v0.widen() - v9;
-    let v11: N = N::sigmoid_of(v10);
-    let v12: N = v11.sqrt();
-    v12.to_f64()
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: W = v0 - v7.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::ln_of(v5);
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
 }
 /// `sigma(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -92,7 +160,7 @@ fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.5).
 pub fn sigma(t: f64) -> f64 {
     let r = sigma_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd, Xd>(t) }
@@ -102,8 +170,14 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
-    if t < 0.0625 {
+    if t < 0.125 {
         return sigma_in_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return sigma_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return sigma_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -118,18 +192,48 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
-/// [`sigma_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`sigma_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: W = v4.widen().ln();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.tan();
+    let v5: W = v4.ln();
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
     let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`sigma_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn sigma_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::ln_of(v4);
+    let v6: W = v0.widen() * v5.widen();
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`sigma_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn sigma_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v4.ln();
+    let v6: N = v0 * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = v6 - v7;
+    let v9: N = v8.sigmoid();
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
@@ -139,17 +243,37 @@ fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + 4\,\tan\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.6875).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return 0.0;
     }
+    if t < 0.25 {
+        return alpha_bar_in_cell0::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return alpha_bar_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.square();
+    let v7: N = v1 * N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -162,18 +286,18 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v0 / v8;
     v9.to_f64()
 }
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`alpha_bar_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    let v8: N = v0 + v7;
-    let v9: N = v0 / v8;
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: W = v0.widen() / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -182,9 +306,9 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 17 operations in double-double.
 pub fn f(t: f64) -> f64 {
     let r = f_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd, Xd>(t) }
@@ -197,69 +321,116 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.0625 {
+    if t >= 0.5 {
+        return f_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
         return f_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.3125 {
         return f_in_cell1::<N, W>(t);
     }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    if t < 0.375 {
+        return f_in_cell2::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7.widen() - v8.widen();
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10.widen() * v13;
+    let v15: W = v14 / v5.widen();
+    v15.to_f64()
+}
+/// [`f_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    v15.to_f64()
+}
+/// [`f_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    v15.to_f64()
+}
+/// [`f_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
     let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(1.0, 0.0);
-    let v12: N = v5.square();
-    let v13: N = v11 + v12;
-    let v14: N = v0 * v10 * v13;
-    let v15: N = v14 / v5;
-    v15.to_f64()
-}
-/// [`f_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: W = v5.widen().ln();
-    let v7: W = v1.widen() * v6;
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: W = v7 - v8.widen();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
     let v10: N = N::sigmoid_of(v9);
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: W = v11.widen() + v12.widen();
-    let v14: W = v0.widen() * v10.widen() * v13;
+    let v14: W = v0 * v10.widen() * v13;
     let v15: N = N::narrow(v14) / v5;
     v15.to_f64()
 }
-/// [`f_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(1.0, 0.0);
-    let v12: N = v5.square();
-    let v13: N = v11 + v12;
-    let v14: N = v0 * v10 * v13;
-    let v15: N = v14 / v5;
-    v15.to_f64()
+/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: W = v11.widen().sigmoid();
+    let v13: N = v4.square();
+    let v14: W = v6.widen() / v13.widen();
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4.widen() * v12 * v15;
+    v16.to_f64()
 }
 /// `g2(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -267,9 +438,9 @@ fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -278,62 +449,62 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t >= 0.5 {
-        return g2_upper::<N, W>(1.0 - t);
-    }
     if t < 0.25 {
         return g2_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = v3.cos();
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * v6;
-    let v11: N = v8 - v10;
-    let v12: N = v0 * v4;
-    let v13: N = v12 / v11;
-    v13.to_f64()
-}
-/// [`g2_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.5 {
+        return g2_in_cell1::<N, W>(t);
+    }
     let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(3.0, 0.0);
-    let v6: N = v3.cos();
-    let v7: N = v6.powi(3);
-    let v8: W = v5.widen() * v7.widen();
+    let v6: N = N::cos_of(v3);
+    let v7: W = v6.widen().powi(3);
+    let v8: N = v5 * N::narrow(v7);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v6;
-    let v11: W = v8 - v10.widen();
+    let v11: W = v8.widen() - v10.widen();
     let v12: W = v0 * v4.widen();
     let v13: W = v12 / v11;
     v13.to_f64()
 }
-/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`g2_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(3.0, 0.0);
-    let v6: N = v3.sin();
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
+    let v6: W = v3.cos();
+    let v7: W = v6.powi(3);
+    let v8: W = v5.widen() * v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * v6;
-    let v11: N = v8 - v10;
+    let v10: W = v9.widen() * v6;
+    let v11: W = v8 - v10;
     let v12: N = v0 * v4;
-    let v13: N = v12 / v11;
+    let v13: W = v12.widen() / v11;
+    v13.to_f64()
+}
+/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(3.0, 0.0);
+    let v6: N = N::cos_of(v3);
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8 - v10;
+    let v12: W = v0 * v4.widen();
+    let v13: W = v12 / v11;
     v13.to_f64()
 }
 /// `g(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -342,9 +513,9 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -353,9 +524,53 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
+    if t < 0.25 {
+        return g_in_cell0::<N, W>(t);
     }
+    if t < 0.3125 {
+        return g_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return g_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(3.0, 0.0);
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.powi(3);
+    let v8: N = v5 * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8.widen() - v10;
+    let v12: W = v0.widen() * v4.widen();
+    let v13: N = N::narrow(v12) / N::narrow(v11);
+    let v14: N = v13.sqrt();
+    v14.to_f64()
+}
+/// [`g_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(3.0, 0.0);
+    let v6: N = N::cos_of(v3);
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8 - v10;
+    let v12: W = v0.widen() * v4.widen();
+    let v13: W = v12 / v11;
+    let v14: W = v13.sqrt();
+    v14.to_f64()
+}
+/// [`g_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -363,27 +578,27 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3.sin();
     let v5: N = N::new(3.0, 0.0);
     let v6: N = v3.cos();
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v5.widen() * v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * v6;
-    let v11: N = v8 - v10;
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8 - v10;
     let v12: N = v0 * v4;
-    let v13: N = v12 / v11;
-    let v14: N = v13.sqrt();
+    let v13: W = v12.widen() / v11;
+    let v14: N = N::sqrt_of(v13);
     v14.to_f64()
 }
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`g_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v4: N = v3.sin();
     let v5: N = N::new(3.0, 0.0);
-    let v6: N = v3.sin();
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
+    let v6: N = v3.cos();
+    let v7: W = v6.widen().powi(3);
+    let v8: N = v5 * N::narrow(v7);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v6;
     let v11: N = v8 - v10;
@@ -398,24 +613,39 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{2}\right) + \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.0625 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return lambda_in_cell2::<N, W>(t);
     }
-    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    if t < 0.375 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell5::<N, W>(t);
+    }
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -423,37 +653,50 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = N::sin_of(v3);
     let v6: N = v4 / v5;
     let v7: N = v6.ln();
-    let v8: N = v0 + v7;
+    let v8: W = v0 + v7.widen();
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v4 / v5;
-    let v7: N = v6.ln();
-    let v8: N = v0 + v7;
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::cos_of(v3);
     let v5: N = N::sin_of(v3);
     let v6: N = v4 / v5;
     let v7: N = v6.ln();
-    let v8: N = v0 + v7;
+    let v8: W = v0.widen() + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4 / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v3.sin();
+    let v6: W = v4 / v5;
+    let v7: W = v6.ln();
+    let v8: W = v0.widen() + v7;
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -465,43 +708,52 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0 + v7;
     v8.to_f64()
 }
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4 / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v4.widen() / v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 + v7;
+    v8.to_f64()
+}
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
-    v7.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
+    let v7: W = v0.widen() / v6.widen();
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -510,24 +762,39 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1}{2}\right) + 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.0625 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    if t < 0.375 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -536,42 +803,57 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::sin_of(v4);
     let v7: N = v5 / v6;
     let v8: N = v7.ln();
-    let v9: N = v1 * v8;
-    let v10: N = v0 + v9;
+    let v9: W = v1.widen() * v8.widen();
+    let v10: W = v0 + v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
-    let v6: N = v4.sin();
-    let v7: N = v5 / v6;
-    let v8: N = v7.ln();
-    let v9: N = v1 * v8;
-    let v10: N = v0 + v9;
-    v10.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = N::cos_of(v4);
     let v6: N = N::sin_of(v4);
     let v7: N = v5 / v6;
     let v8: N = v7.ln();
-    let v9: N = v1 * v8;
-    let v10: N = v0 + v9;
+    let v9: W = v1.widen() * v8.widen();
+    let v10: W = v0.widen() + v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4.cos();
+    let v6: N = N::sin_of(v4);
+    let v7: W = v5 / v6.widen();
+    let v8: N = N::ln_of(v7);
+    let v9: W = v1.widen() * v8.widen();
+    let v10: W = v0.widen() + v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4.cos();
+    let v6: W = v4.sin();
+    let v7: W = v5 / v6;
+    let v8: W = v7.ln();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -585,112 +867,55 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v0 + v9;
     v10.to_f64()
 }
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: N = N::sin_of(v4);
+    let v7: W = v5 / v6.widen();
+    let v8: N = N::ln_of(v7);
+    let v9: W = v1.widen() * v8.widen();
+    let v10: W = v0.widen() + v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: N = N::sin_of(v4);
+    let v7: W = v5.widen() / v6.widen();
+    let v8: N = N::ln_of(v7);
+    let v9: N = v1 * v8;
+    let v10: N = v0 + v9;
+    v10.to_f64()
+}
 /// `snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.5, 0.625).
+/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return snr_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return snr_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return snr_in_cell4::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
     let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v3.sin();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: W = v4.widen().square();
-    let v6: N = v3.sin();
     let v7: W = v6.widen().square();
     let v8: W = v0.widen() * v5;
     let v9: W = v8 / v7;
@@ -702,33 +927,18 @@ fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
-    v5.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -739,9 +949,7 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.09375, 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -758,707 +966,55 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.0625 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.09375 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return pf_velocity_score_coefficients_in_cell4::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_score_coefficients_in_cell5::<N, W>(t);
-    }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v26.widen().powi(3);
-    let v28: W = v0 * v5.widen() * v12.widen();
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = N::narrow(v28) / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v9.powi(3);
-    let v38: N = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: N = v39 * v33 * v25;
-    let v41: N = v39 * v23 * v33 * v25;
-    let v42: N = v35 - v38 + v40 - v41;
-    let v43: N = v22 * v13 * v23 * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: W = v16.widen().ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = v14 - N::narrow(v18);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v18 - v14.widen();
-    let v33: N = N::sigmoid_of(v32);
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9 * v21.widen() * v34.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21.widen() * v45;
-    let v47: N = N::narrow(v42) / N::narrow(v46);
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: N = N::narrow(v26).powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9.widen() * v21.widen() * v34.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37.widen() * v21.widen() * v34.widen();
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27.widen();
-    let v44: W = v6.widen() * v13.widen() * v27.widen();
-    let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9 * v21.widen() * v34.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: W = v4.widen().square();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v8: W = v7 * v2.widen();
     let v9: W = v8.cos();
-    let v10: N = v6 * N::narrow(v9);
+    let v10: W = v6.widen() * v9;
     let v11: N = -v6;
-    let v12: N = v11 - v10;
+    let v12: W = v11.widen() - v10;
     let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12.widen();
-    let v29: W = v13.widen() * v21.widen() * v27;
+    let v28: W = v0.widen() * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
     let v30: W = v28 / v29;
     let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * N::narrow(v9) * v21 * v34;
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v31.widen() * v13.widen() * v9 * v21 * v34.widen();
     let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
+    let v38: W = v36.widen() * v13.widen() * v37 * v21 * v34.widen();
     let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35.widen() - v38 + v40 - v41;
+    let v40: W = v39.widen() * v33 * v25;
+    let v41: W = v39.widen() * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: W = v43 - v44.widen();
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: W = v20.widen().sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21 * v27;
-    let v30: W = v28.widen() / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * N::narrow(v21) * v34;
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v9.powi(3);
-    let v38: W = v36 * v13.widen() * v37.widen() * v21 * v34.widen();
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35.widen() - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = N::narrow(v43) - v44;
-    let v46: N = N::narrow(v21) * v45;
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v9.powi(3);
-    let v38: N = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: N = v39 * v33 * v25;
-    let v41: N = v39 * v23 * v33 * v25;
-    let v42: N = v35 - v38 + v40 - v41;
-    let v43: N = v22 * v13 * v23 * v27;
-    let v44: N = v6 * v13 * v27;
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return pf_velocity_score_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return pf_velocity_score_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return pf_velocity_score_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_upper_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = N::cos_of(v4);
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: W = v36.widen() * v6.widen() * v30.widen() * v22.widen();
-    let v39: W = v32.widen() - v35.widen() + v37.widen() - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: W = v1.widen() * v9.widen() * v24;
-    let v42: W = v40.widen() - v41;
-    let v43: W = v19.widen() * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10.widen() - v16;
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = N::narrow(v16) - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v23.widen().powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1466,9 +1022,7 @@ fn pf_velocity_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.09375, 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1481,9 +1035,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.09375, 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1500,707 +1052,55 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.09375 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_score_coefficients_in_cell5::<N, W>(t);
-    }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v26.widen().powi(3);
-    let v28: W = v0 * v5.widen() * v12.widen();
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = N::narrow(v28) / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v9.powi(3);
-    let v38: N = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: N = v39 * v33 * v25;
-    let v41: N = v39 * v23 * v33 * v25;
-    let v42: N = v35 - v38 + v40 - v41;
-    let v43: N = v22 * v13 * v23 * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: W = v16.widen().ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = v14 - N::narrow(v18);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v18 - v14.widen();
-    let v33: N = N::sigmoid_of(v32);
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9 * v21.widen() * v34.widen();
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21.widen() * v45;
-    let v47: N = N::narrow(v42) / N::narrow(v46);
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: N = N::narrow(v26).powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9.widen() * v21.widen() * v34.widen();
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37.widen() * v21.widen() * v34.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27.widen();
-    let v44: W = v6.widen() * v13.widen() * v27.widen();
-    let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v13.widen() * v9 * v21.widen() * v34.widen();
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: W = v4.widen().square();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v8: W = v7 * v2.widen();
     let v9: W = v8.cos();
-    let v10: N = v6 * N::narrow(v9);
+    let v10: W = v6.widen() * v9;
     let v11: N = -v6;
-    let v12: N = v11 - v10;
+    let v12: W = v11.widen() - v10;
     let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12.widen();
-    let v29: W = v13.widen() * v21.widen() * v27;
+    let v28: W = v0.widen() * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
     let v30: W = v28 / v29;
     let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * N::narrow(v9) * v21 * v34;
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v31.widen() * v13.widen() * v9 * v21 * v34.widen();
     let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13.widen() * v37 * v21.widen() * v34.widen();
+    let v38: W = v36.widen() * v13.widen() * v37 * v21 * v34.widen();
     let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35.widen() - v38 + v40 - v41;
+    let v40: W = v39.widen() * v33 * v25;
+    let v41: W = v39.widen() * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: W = v43 - v44.widen();
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: W = v20.widen().sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21 * v27;
-    let v30: W = v28.widen() / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * N::narrow(v21) * v34;
-    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v9.powi(3);
-    let v38: W = v36 * v13.widen() * v37.widen() * v21 * v34.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v25;
-    let v41: W = v39.widen() * v23 * v33.widen() * v25;
-    let v42: W = v35.widen() - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = N::narrow(v43) - v44;
-    let v46: N = N::narrow(v21) * v45;
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v18 - v14;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v9.powi(3);
-    let v38: N = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: N = v39 * v33 * v25;
-    let v41: N = v39 * v23 * v33 * v25;
-    let v42: N = v35 - v38 + v40 - v41;
-    let v43: N = v22 * v13 * v23 * v27;
-    let v44: N = v6 * v13 * v27;
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_score_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_score_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return reverse_drift_score_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_upper_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = N::cos_of(v4);
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: W = v36.widen() * v6.widen() * v30.widen() * v22.widen();
-    let v39: W = v32.widen() - v35.widen() + v37.widen() - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: W = v1.widen() * v9.widen() * v24;
-    let v42: W = v40.widen() - v41;
-    let v43: W = v19.widen() * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10.widen() - v16;
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = N::narrow(v16) - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v23.widen().powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: N = v16 - v10;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: N = v28 * v5 * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: N = v33 * v34 * v9 * v19 * v31;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v36 * v30 * v22;
-    let v38: N = v36 * v6 * v30 * v22;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2208,9 +1108,7 @@ fn reverse_drift_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.09375, 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -2223,9 +1121,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2239,582 +1135,56 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v11 - v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * v8 * v20 * N::narrow(v24);
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v12 * v7 * v20 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v7.powi(3);
-    let v38: N = v36 * v12 * v37 * v20 * v34;
-    let v39: N = v0 * v33 * v23;
-    let v40: N = v0 * v8 * v33 * v23;
-    let v41: N = v35 - v38 + v39 - v40;
-    let v42: W = v24.powi(3);
-    let v43: N = v21 * v12 * v8 * N::narrow(v42);
-    let v44: N = v11 * v12 * N::narrow(v42);
-    let v45: N = v43 - v44;
-    let v46: N = v30 * v41;
-    let v47: N = v20 * v45;
-    let v48: N = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: W = v15.widen().ln();
-    let v17: W = v14.widen() * v16;
-    let v18: N = v13 - N::narrow(v17);
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * N::narrow(v24);
-    let v27: W = v2.widen() - v4.widen() + v9 - v10 - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v17 - v13.widen();
-    let v33: N = N::sigmoid_of(v32);
-    let v34: N = v33.sqrt();
-    let v35: W = v31 * v12.widen() * v7.widen() * v20.widen() * v34.widen();
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v7.widen().powi(3);
-    let v38: W = v36 * v12.widen() * v37 * v20.widen() * v34.widen();
-    let v39: W = v0.widen() * v33.widen() * v23;
-    let v40: W = v0.widen() * v8 * v33.widen() * v23;
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: N = N::narrow(v24).powi(3);
-    let v43: W = v21.widen() * v12.widen() * v8 * v42.widen();
-    let v44: W = v11.widen() * v12.widen() * v42.widen();
-    let v45: W = v43 - v44;
-    let v46: N = v30 * N::narrow(v41);
-    let v47: W = v20.widen() * v45;
-    let v48: N = v46 / N::narrow(v47);
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
-    let v9: N = v0 * v3 * N::narrow(v8);
-    let v10: N = v0 * v1 * N::narrow(v8);
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * N::narrow(v8);
-    let v23: W = v11.widen() - v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * v24;
-    let v27: W = v2 - v4.widen() + v9.widen() - v10.widen() - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v17.widen() - v13.widen();
-    let v33: N = N::sigmoid_of(v32);
-    let v34: N = v33.sqrt();
-    let v35: W = v31 * v12.widen() * v7.widen() * v20.widen() * v34.widen();
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v7.powi(3);
-    let v38: W = v36 * v12.widen() * v37.widen() * v20.widen() * v34.widen();
-    let v39: W = v0.widen() * v33.widen() * v23;
-    let v40: W = v0.widen() * v8 * v33.widen() * v23;
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: W = v24.widen().powi(3);
-    let v43: W = v21.widen() * v12.widen() * v8 * v42;
-    let v44: W = v11.widen() * v12.widen() * v42;
-    let v45: W = v43 - v44;
-    let v46: N = v30 * N::narrow(v41);
-    let v47: N = v20 * N::narrow(v45);
-    let v48: N = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
     let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: N = v0 * v1 * N::narrow(v8);
+    let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: N = N::sin_of(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: N = v11 - N::narrow(v22);
-    let v24: N = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * v24;
-    let v27: W = v2.widen() - v4.widen() + v9 - v10.widen() - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31 * v12.widen() * v7.widen() * v20.widen() * v34.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v7.widen().powi(3);
-    let v38: W = v36.widen() * v12.widen() * v37 * v20.widen() * v34.widen();
-    let v39: W = v0.widen() * v33.widen() * v23.widen();
-    let v40: W = v0.widen() * v8 * v33.widen() * v23.widen();
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: W = v24.widen().powi(3);
-    let v43: W = v21.widen() * v12.widen() * v8 * v42;
-    let v44: W = v11.widen() * v12.widen() * v42;
-    let v45: W = v43 - v44;
-    let v46: W = v30.widen() * v41;
-    let v47: N = v20 * N::narrow(v45);
-    let v48: N = N::narrow(v46) / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
-    let v9: N = v0 * v3 * N::narrow(v8);
-    let v10: N = v0 * v1 * N::narrow(v8);
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: N = N::sigmoid_of(v18);
+    let v20: W = v19.widen().sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * N::narrow(v24);
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
     let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v12.widen() * v7.widen() * v20.widen() * v34.widen();
+    let v32: W = v17 - v13;
+    let v33: W = v32.sigmoid();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v31.widen() * v12.widen() * v7 * v20 * v34.widen();
     let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v7.powi(3);
-    let v38: N = v36 * v12 * v37 * v20 * v34;
-    let v39: W = v0.widen() * v33.widen() * v23;
-    let v40: W = v0.widen() * v8 * v33.widen() * v23;
-    let v41: W = v35 - v38.widen() + v39 - v40;
+    let v37: W = v7.powi(3);
+    let v38: W = v36.widen() * v12.widen() * v37 * v20 * v34.widen();
+    let v39: W = v0.widen() * v33 * v23;
+    let v40: W = v0.widen() * v8 * v33 * v23;
+    let v41: W = v35 - v38 + v39 - v40;
     let v42: W = v24.powi(3);
     let v43: W = v21.widen() * v12.widen() * v8 * v42;
-    let v44: N = v11 * v12 * N::narrow(v42);
-    let v45: N = N::narrow(v43) - v44;
-    let v46: N = v30 * N::narrow(v41);
-    let v47: N = v20 * v45;
-    let v48: N = v46 / v47;
+    let v44: W = v11.widen() * v12.widen() * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
     [v29.to_f64(), v48.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.03125 {
-        return euler_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_score_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: W = v19.widen().sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: W = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * N::narrow(v20) * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * N::narrow(v20) * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * N::narrow(v20) * v33;
-    let v38: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: W = v5.widen() * v11.widen() * v25;
-    let v44: W = v42.widen() - v43;
-    let v45: N = v4 * v41;
-    let v46: N = N::narrow(v20) * N::narrow(v44);
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: W = v0.widen() / v14.widen();
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12.widen() - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: N = N::narrow(v17) - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: W = v42.widen() - v43.widen();
-    let v45: N = v4 * v41;
-    let v46: W = v20.widen() * v44;
-    let v47: N = v45 / N::narrow(v46);
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: W = v24.widen().powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: N = v5 * v11 * N::narrow(v25);
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2822,9 +1192,7 @@ fn euler_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -2837,9 +1205,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2859,9 +1225,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2875,620 +1239,67 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
+    let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: N = N::cos_of(v6);
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::sin_of(v6);
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = N::tan_of(v6);
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v11 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * v8 * v20 * v24;
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: N = v31 * v12 * v7 * v20 * v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v7.powi(3);
-    let v38: N = v36 * v12 * v37 * v20 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: N = v39 * v33 * v23;
-    let v41: N = v39 * v8 * v33 * v23;
-    let v42: N = v35 - v38 + v40 - v41;
-    let v43: N = v24.powi(3);
-    let v44: N = v21 * v12 * v8 * v43;
-    let v45: W = v11.widen() * v12.widen() * v43.widen();
-    let v46: W = v44.widen() - v45;
-    let v47: N = v30 * v42;
-    let v48: N = v20 * N::narrow(v46);
-    let v49: N = v47 / v48;
-    let v50: N = v30.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * v37;
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
     let v9: W = v0.widen() * v3.widen() * v8;
     let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: N = N::sin_of(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: W = v15.widen().ln();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
-    let v18: N = v13 - N::narrow(v17);
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
+    let v18: W = v13 - v17;
+    let v19: N = N::sigmoid_of(v18);
+    let v20: W = v19.widen().sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * N::narrow(v24);
-    let v27: W = v2.widen() - v4.widen() + v9 - v10 - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v17 - v13.widen();
-    let v33: N = N::sigmoid_of(v32);
-    let v34: N = v33.sqrt();
-    let v35: W = v31 * v12.widen() * v7.widen() * v20.widen() * v34.widen();
-    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v7.widen().powi(3);
-    let v38: W = v36 * v12.widen() * v37 * v20.widen() * v34.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v23;
-    let v41: W = v39.widen() * v8 * v33.widen() * v23;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: N = N::narrow(v24).powi(3);
-    let v44: W = v21.widen() * v12.widen() * v8 * v43.widen();
-    let v45: W = v11.widen() * v12.widen() * v43.widen();
-    let v46: W = v44 - v45;
-    let v47: N = v30 * N::narrow(v42);
-    let v48: W = v20.widen() * v46;
-    let v49: N = v47 / N::narrow(v48);
-    let v50: N = v30.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * N::narrow(v37);
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: N = v0 * v1 * N::narrow(v8);
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: N = v11 - N::narrow(v22);
-    let v24: N = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * v24;
-    let v27: W = v2.widen() - v4.widen() + v9 - v10.widen() - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31 * v12.widen() * v7.widen() * v20.widen() * v34.widen();
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: W = v17 - v13;
+    let v33: W = v32.sigmoid();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v31.widen() * v12.widen() * v7 * v20 * v34.widen();
     let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v7.widen().powi(3);
-    let v38: W = v36.widen() * v12.widen() * v37 * v20.widen() * v34.widen();
+    let v37: W = v7.powi(3);
+    let v38: W = v36.widen() * v12.widen() * v37 * v20 * v34.widen();
     let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v23.widen();
-    let v41: W = v39.widen() * v8 * v33.widen() * v23.widen();
+    let v40: W = v39.widen() * v33 * v23;
+    let v41: W = v39.widen() * v8 * v33 * v23;
     let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v24.widen().powi(3);
+    let v43: W = v24.powi(3);
     let v44: W = v21.widen() * v12.widen() * v8 * v43;
     let v45: W = v11.widen() * v12.widen() * v43;
     let v46: W = v44 - v45;
-    let v47: W = v30.widen() * v42;
-    let v48: N = v20 * N::narrow(v46);
-    let v49: N = N::narrow(v47) / v48;
-    let v50: N = v30.abs();
+    let v47: W = v30 * v42;
+    let v48: W = v20 * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v30).abs();
     let v51: N = v50.sqrt();
     let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * N::narrow(v37);
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
+    let v53: W = v21.widen() * v37;
+    let v54: W = v11.widen() * v7;
+    let v55: W = v53 - v54;
+    let v56: W = v52.widen() * v12.widen();
+    let v57: W = v56 / v55;
+    let v58: N = N::sqrt_of(v57);
+    let v59: W = v51.widen() * v58.widen();
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: W = v7.widen().square();
-    let v9: N = v0 * v3 * N::narrow(v8);
-    let v10: N = v0 * v1 * N::narrow(v8);
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * N::narrow(v8) * v20 * N::narrow(v24);
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v17 - v13;
-    let v33: N = v32.sigmoid();
-    let v34: N = v33.sqrt();
-    let v35: W = v31.widen() * v12.widen() * v7.widen() * v20.widen() * v34.widen();
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: N = v7.powi(3);
-    let v38: N = v36 * v12 * v37 * v20 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33.widen() * v23;
-    let v41: W = v39.widen() * v8 * v33.widen() * v23;
-    let v42: W = v35 - v38.widen() + v40 - v41;
-    let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12.widen() * v8 * v43;
-    let v45: N = v11 * v12 * N::narrow(v43);
-    let v46: N = N::narrow(v44) - v45;
-    let v47: N = v30 * N::narrow(v42);
-    let v48: N = v20 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v30.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * v37;
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_score_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: W = v19.widen().sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: W = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * N::narrow(v20) * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * N::narrow(v20) * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * N::narrow(v20) * v33;
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: W = v5.widen() * v11.widen() * v25;
-    let v44: W = v42.widen() - v43;
-    let v45: N = v4 * v41;
-    let v46: N = N::narrow(v20) * N::narrow(v44);
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v36;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: W = v0.widen() / v14.widen();
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12.widen() - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: N = N::narrow(v17) - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: W = v42.widen() - v43.widen();
-    let v45: N = v4 * v41;
-    let v46: W = v20.widen() * v44;
-    let v47: N = v45 / N::narrow(v46);
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v36;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v36;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: W = v24.widen().powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: N = v5 * v11 * N::narrow(v25);
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v36;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: N = v17 - v12;
-    let v32: N = v31.sigmoid();
-    let v33: N = v32.sqrt();
-    let v34: N = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v35 * v36 * v11 * v20 * v33;
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: N = v38 * v32 * v23;
-    let v40: N = v38 * v8 * v32 * v23;
-    let v41: N = v34 - v37 + v39 - v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v36;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3496,9 +1307,7 @@ fn euler_maruyama_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -3517,9 +1326,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3744,9 +1551,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 45 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
@@ -3762,342 +1569,58 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return pf_velocity_eps_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_eps_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: W = v22.widen() * v23.widen();
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: N = v9.powi(3);
-    let v33: N = v31 * v13 * v32 * v21;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: N = v34 * v13 * v9 * v21;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: N = v36 * v39 * N::narrow(v25);
-    let v41: W = v36.widen() * v23.widen() * v39.widen() * v25;
-    let v42: N = v33 - v35 - v40 + N::narrow(v41);
-    let v43: N = v22 * v13 * v23 * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.sin();
-    let v5: N = N::narrow(v4).square();
+    let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
     let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: W = v11.widen() - v10;
+    let v13: W = v8.sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
+    let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
     let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v32: W = v9.powi(3);
-    let v33: W = v31.widen() * v13.widen() * v32 * v21.widen();
+    let v33: W = v31.widen() * v13 * v32 * v21;
     let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v13.widen() * v9 * v21.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v35: W = v34.widen() * v13 * v9 * v21;
+    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: W = v18 - v14;
+    let v38: N = N::sigmoid_of(v37);
+    let v39: W = v38.widen().sqrt();
+    let v40: W = v36 * v39 * v25;
+    let v41: W = v36 * v23 * v39 * v25;
     let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
     let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12.widen();
-    let v29: W = v13.widen() * v21.widen() * v27;
-    let v30: N = N::narrow(v28) / N::narrow(v29);
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: N = v9.powi(3);
-    let v33: W = v31.widen() * v13.widen() * v32.widen() * v21.widen();
-    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34 * v13.widen() * v9.widen() * v21.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: N = N::narrow(v43) - N::narrow(v44);
-    let v46: N = v21 * v45;
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: N = v6 - N::narrow(v24);
-    let v26: W = v25.widen().sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
-    let v30: W = v28.widen() / v29;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: W = v9.widen().powi(3);
-    let v33: N = v31 * v13 * N::narrow(v32) * v21;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v13.widen() * v9.widen() * v21.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25.widen();
-    let v41: N = v36 * N::narrow(v23) * v39 * v25;
-    let v42: N = v33 - N::narrow(v35) - N::narrow(v40) + v41;
-    let v43: N = v22 * v13 * N::narrow(v23) * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: N = v9.powi(3);
-    let v33: N = v31 * v13 * v32 * v21;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: N = v34 * v13 * v9 * v21;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25.widen();
-    let v41: N = v36 * v23 * v39 * v25;
-    let v42: W = v33.widen() - v35.widen() - v40 + v41.widen();
-    let v43: N = v22 * v13 * v23 * v27;
-    let v44: N = v6 * v13 * v27;
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = N::narrow(v42) / v46;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return pf_velocity_eps_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return pf_velocity_eps_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_eps_coefficients_upper_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: W = v1.widen() * v9.widen() * v24;
-    let v42: N = v40 - N::narrow(v41);
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4108,237 +1631,41 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v7: N = v1 * v6;
     let v8: N = v1 - v7;
     let v9: N = N::cos_of(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = v4.tan();
     let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: W = v14.widen().ln();
+    let v14: W = v13.widen() / v12;
+    let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
+    let v17: W = v10.widen() - v16;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: W = v9.widen() * v19.widen() * v24.widen();
-    let v27: N = v25 / N::narrow(v26);
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: W = v1.widen() * v9.widen() * v24.widen();
-    let v42: W = v40.widen() - v41;
-    let v43: N = v19 * N::narrow(v42);
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
+    let v21: W = v20.widen() * v6.widen();
+    let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
-    let v24: N = N::narrow(v23).powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
+    let v24: W = v23.powi(3);
+    let v25: W = v0.widen() * v8.widen();
+    let v26: W = v9.widen() * v19 * v24;
+    let v27: W = v25 / v26;
     let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
+    let v30: N = v28 * v29 * v9 * N::narrow(v19);
     let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = v16 - v10;
+    let v32: W = v31.widen() * v5.widen() * v9.widen() * v19;
+    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v34: N = N::narrow(v16) - v10;
     let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * N::narrow(v22);
-    let v38: N = v33 * v6 * v36 * N::narrow(v22);
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: W = v0 * v8.widen();
-    let v26: N = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v33 * v36 * v22;
+    let v38: W = v33 * v6.widen() * v36 * v22;
+    let v39: W = v30.widen() - v32 - v37 + v38;
+    let v40: W = v20.widen() * v6.widen() * v9.widen() * v24;
+    let v41: W = v1.widen() * v9.widen() * v24;
+    let v42: W = v40 - v41;
+    let v43: W = v19 * v42;
+    let v44: W = v39 / v43;
     [v27.to_f64(), v44.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -4347,9 +1674,9 @@ fn pf_velocity_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 45 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -4362,9 +1689,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 45 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -4384,344 +1711,58 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return reverse_drift_eps_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_eps_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: W = v22.widen() * v23.widen();
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: N = v9.powi(3);
-    let v33: N = v31 * v13 * v32 * v21;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: N = v34 * v13 * v9 * v21;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: N = v36 * v39 * N::narrow(v25);
-    let v41: W = v36.widen() * v23.widen() * v39.widen() * v25;
-    let v42: N = v33 - v35 - v40 + N::narrow(v41);
-    let v43: N = v22 * v13 * v23 * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.sin();
-    let v5: N = N::narrow(v4).square();
+    let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: W = v8.widen().cos();
-    let v10: N = v6 * N::narrow(v9);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
     let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: W = v11.widen() - v10;
+    let v13: W = v8.sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
+    let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
     let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v32: W = v9.powi(3);
-    let v33: W = v31.widen() * v13.widen() * v32 * v21.widen();
+    let v33: W = v31.widen() * v13 * v32 * v21;
     let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v13.widen() * v9 * v21.widen();
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v35: W = v34.widen() * v13 * v9 * v21;
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: W = v18 - v14;
+    let v38: N = N::sigmoid_of(v37);
+    let v39: W = v38.widen().sqrt();
+    let v40: W = v36 * v39 * v25;
+    let v41: W = v36 * v23 * v39 * v25;
     let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
     let v45: W = v43 - v44;
-    let v46: N = v21 * N::narrow(v45);
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12.widen();
-    let v29: W = v13.widen() * v21.widen() * v27;
-    let v30: N = N::narrow(v28) / N::narrow(v29);
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: N = v9.powi(3);
-    let v33: W = v31.widen() * v13.widen() * v32.widen() * v21.widen();
-    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34 * v13.widen() * v9.widen() * v21.widen();
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
-    let v45: N = N::narrow(v43) - N::narrow(v44);
-    let v46: N = v21 * v45;
-    let v47: N = N::narrow(v42) / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: N = v6 - N::narrow(v24);
-    let v26: W = v25.widen().sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
-    let v30: W = v28.widen() / v29;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v9.widen().powi(3);
-    let v33: N = v31 * v13 * N::narrow(v32) * v21;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v13.widen() * v9.widen() * v21.widen();
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25.widen();
-    let v41: N = v36 * N::narrow(v23) * v39 * v25;
-    let v42: N = v33 - N::narrow(v35) - N::narrow(v40) + v41;
-    let v43: N = v22 * v13 * N::narrow(v23) * N::narrow(v27);
-    let v44: N = v6 * v13 * N::narrow(v27);
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: N = v9.square();
-    let v24: N = v22 * v23;
-    let v25: N = v6 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * v27;
-    let v30: N = v28 / v29;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: N = v9.powi(3);
-    let v33: N = v31 * v13 * v32 * v21;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: N = v34 * v13 * v9 * v21;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25.widen();
-    let v41: N = v36 * v23 * v39 * v25;
-    let v42: W = v33.widen() - v35.widen() - v40 + v41.widen();
-    let v43: N = v22 * v13 * v23 * v27;
-    let v44: N = v6 * v13 * v27;
-    let v45: N = v43 - v44;
-    let v46: N = v21 * v45;
-    let v47: N = N::narrow(v42) / v46;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_eps_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_eps_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_eps_coefficients_upper_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: W = v1.widen() * v9.widen() * v24;
-    let v42: N = v40 - N::narrow(v41);
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4732,245 +1773,41 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v7: N = v1 * v6;
     let v8: N = v1 - v7;
     let v9: N = N::cos_of(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = v4.tan();
     let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: W = v14.widen().ln();
+    let v14: W = v13.widen() / v12;
+    let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
+    let v17: W = v10.widen() - v16;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: W = v9.widen() * v19.widen() * v24.widen();
-    let v27: N = v25 / N::narrow(v26);
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: W = v1.widen() * v9.widen() * v24.widen();
-    let v42: W = v40.widen() - v41;
-    let v43: N = v19 * N::narrow(v42);
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * N::narrow(v24);
-    let v27: N = v25 / v26;
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * N::narrow(v24);
-    let v41: N = v1 * v9 * N::narrow(v24);
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: N = v10 - v16;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
+    let v21: W = v20.widen() * v6.widen();
+    let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
-    let v24: N = N::narrow(v23).powi(3);
-    let v25: N = v0 * v8;
-    let v26: N = v9 * v19 * v24;
-    let v27: N = v25 / v26;
+    let v24: W = v23.powi(3);
+    let v25: W = v0.widen() * v8.widen();
+    let v26: W = v9.widen() * v19 * v24;
+    let v27: W = v25 / v26;
     let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
+    let v30: N = v28 * v29 * v9 * N::narrow(v19);
     let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v16 - v10;
+    let v32: W = v31.widen() * v5.widen() * v9.widen() * v19;
+    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: N = N::narrow(v16) - v10;
     let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * N::narrow(v22);
-    let v38: N = v33 * v6 * v36 * N::narrow(v22);
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v1 - v7;
-    let v9: N = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4.tan();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: N = v11 * v15;
-    let v17: W = v10.widen() - v16.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: N = v1 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: W = v0 * v8.widen();
-    let v26: N = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: N = v31 * v5 * v9 * v19;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v16 - v10;
-    let v35: N = v34.sigmoid();
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v36 * v22;
-    let v38: N = v33 * v6 * v36 * v22;
-    let v39: N = v30 - v32 - v37 + v38;
-    let v40: N = v20 * v6 * v9 * v24;
-    let v41: N = v1 * v9 * v24;
-    let v42: N = v40 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v39 / v43;
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v33 * v36 * v22;
+    let v38: W = v33 * v6.widen() * v36 * v22;
+    let v39: W = v30.widen() - v32 - v37 + v38;
+    let v40: W = v20.widen() * v6.widen() * v9.widen() * v24;
+    let v41: W = v1.widen() * v9.widen() * v24;
+    let v42: W = v40 - v41;
+    let v43: W = v19 * v42;
+    let v44: W = v39 / v43;
     [v27.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -4979,9 +1816,9 @@ fn reverse_drift_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 45 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -4994,9 +1831,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5010,289 +1845,56 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
+    let v12: N = N::sin_of(v6);
     let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13.widen() - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v11 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * v8 * v20 * v24;
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: N = v7.powi(3);
-    let v33: N = v31 * v12 * v32 * v20;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: N = v34 * v12 * v7 * v20;
-    let v36: N = v17 - v13;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: N = v0 * v38 * v23;
-    let v40: N = v0 * v8 * v38 * v23;
-    let v41: N = v33 - v35 - v39 + v40;
-    let v42: N = v24.powi(3);
-    let v43: N = v21 * v12 * v8 * v42;
-    let v44: N = v11 * v12 * v42;
-    let v45: N = v43 - v44;
-    let v46: N = v30 * v41;
-    let v47: N = v20 * v45;
-    let v48: N = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8.widen();
-    let v10: W = v0.widen() * v1.widen() * v8.widen();
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8.widen();
+    let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * v8 * v20 * N::narrow(v24);
-    let v27: W = v2.widen() - v4.widen() + v9 - v10 - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
     let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: W = v7.widen().powi(3);
-    let v33: W = v31.widen() * v12.widen() * v32 * v20.widen();
+    let v32: W = v7.powi(3);
+    let v33: W = v31.widen() * v12.widen() * v32 * v20;
     let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v12.widen() * v7.widen() * v20.widen();
-    let v36: N = v17 - v13;
+    let v35: W = v34.widen() * v12.widen() * v7 * v20;
+    let v36: N = N::narrow(v17) - v13;
     let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: W = v0.widen() * v38.widen() * v23;
-    let v40: W = v0.widen() * v8.widen() * v38.widen() * v23;
+    let v38: W = v37.widen().sqrt();
+    let v39: W = v0 * v38 * v23;
+    let v40: W = v0 * v8 * v38 * v23;
     let v41: W = v33 - v35 - v39 + v40;
     let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12.widen() * v8.widen() * v42;
+    let v43: W = v21.widen() * v12.widen() * v8 * v42;
     let v44: W = v11.widen() * v12.widen() * v42;
     let v45: W = v43 - v44;
-    let v46: N = v30 * N::narrow(v41);
-    let v47: N = v20 * N::narrow(v45);
-    let v48: N = v46 / v47;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
     [v29.to_f64(), v48.to_f64()]
-}
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.03125 {
-        return euler_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: W = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v36: N = v17 - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: N = v35 * v38 * v23;
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: N = v32 - v34 - v39 + v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: N = v5 * v11 * N::narrow(v25);
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: W = v0.widen() / v14.widen();
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12.widen() - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v36: N = N::narrow(v17) - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: W = v35.widen() * v38.widen() * v23.widen();
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: W = v32.widen() - v34.widen() - v39 + v40.widen();
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * N::narrow(v41);
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v36: N = v17 - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: N = v35 * v38 * v23;
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: N = v32 - v34 - v39 + v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5300,9 +1902,7 @@ fn euler_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -5315,9 +1915,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 48 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5337,9 +1935,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5353,341 +1949,67 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: N = N::sin_of(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v11 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * v24;
-    let v26: N = v21 * v12 * v8 * v20 * v24;
-    let v27: N = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = v26 - v25;
-    let v29: N = v27 / v28;
-    let v30: N = v1 - v3;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: N = v7.powi(3);
-    let v33: N = v31 * v12 * v32 * v20;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: N = v34 * v12 * v7 * v20;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v17 - v13;
-    let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: N = v36 * v39 * v23;
-    let v41: N = v36 * v8 * v39 * v23;
-    let v42: N = v33 - v35 - v40 + v41;
-    let v43: N = v24.powi(3);
-    let v44: N = v21 * v12 * v8 * v43;
-    let v45: N = v11 * v12 * v43;
-    let v46: N = v44 - v45;
-    let v47: N = v30 * v42;
-    let v48: N = v20 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v30.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * v32;
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8.widen();
-    let v10: W = v0.widen() * v1.widen() * v8.widen();
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8.widen();
+    let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: N = v11 * v12 * v20 * N::narrow(v24);
-    let v26: N = v21 * v12 * v8 * v20 * N::narrow(v24);
-    let v27: W = v2.widen() - v4.widen() + v9 - v10 - v25.widen() + v26.widen();
-    let v28: N = v26 - v25;
-    let v29: N = N::narrow(v27) / v28;
-    let v30: N = v1 - v3;
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
     let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v7.widen().powi(3);
-    let v33: W = v31.widen() * v12.widen() * v32 * v20.widen();
+    let v32: W = v7.powi(3);
+    let v33: W = v31.widen() * v12.widen() * v32 * v20;
     let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12.widen() * v7.widen() * v20.widen();
+    let v35: W = v34.widen() * v12.widen() * v7 * v20;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v17 - v13;
+    let v37: N = N::narrow(v17) - N::narrow(v13);
     let v38: N = v37.sigmoid();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v23;
-    let v41: W = v36.widen() * v8.widen() * v39.widen() * v23;
+    let v39: W = v38.widen().sqrt();
+    let v40: W = v36.widen() * v39 * v23;
+    let v41: W = v36.widen() * v8 * v39 * v23;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12.widen() * v8.widen() * v43;
+    let v44: W = v21.widen() * v12.widen() * v8 * v43;
     let v45: W = v11.widen() * v12.widen() * v43;
     let v46: W = v44 - v45;
-    let v47: N = v30 * N::narrow(v42);
-    let v48: N = v20 * N::narrow(v46);
-    let v49: N = v47 / v48;
-    let v50: N = v30.abs();
+    let v47: W = v30 * v42;
+    let v48: W = v20 * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v30).abs();
     let v51: N = v50.sqrt();
     let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v21 * N::narrow(v32);
-    let v54: N = v11 * v7;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v12;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
+    let v53: W = v21.widen() * v32;
+    let v54: W = v11.widen() * v7;
+    let v55: W = v53 - v54;
+    let v56: W = v52.widen() * v12.widen();
+    let v57: W = v56 / v55;
+    let v58: N = N::sqrt_of(v57);
+    let v59: W = v51.widen() * v58.widen();
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: W = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * N::narrow(v25);
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v36: N = v17 - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: N = v35 * v38 * v23;
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: N = v32 - v34 - v39 + v40;
-    let v42: N = v21 * v8 * v11 * N::narrow(v25);
-    let v43: N = v5 * v11 * N::narrow(v25);
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v31;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: W = v0.widen() / v14.widen();
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12.widen() - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v36: N = N::narrow(v17) - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: W = v35.widen() * v38.widen() * v23.widen();
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: W = v32.widen() - v34.widen() - v39 + v40.widen();
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * N::narrow(v41);
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v31;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v1 * v2;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v5 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v6.cos();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: N = v6.tan();
-    let v15: N = v0 / v14;
-    let v16: N = v15.ln();
-    let v17: N = v13 * v16;
-    let v18: N = v12 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v5 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v1 * v4 * v10;
-    let v27: N = v11 * v20 * v25;
-    let v28: N = v26 / v27;
-    let v29: N = v0 - v28;
-    let v30: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v31: N = v7.powi(3);
-    let v32: N = v30 * v31 * v11 * v20;
-    let v33: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: N = v33 * v7 * v11 * v20;
-    let v35: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v36: N = v17 - v12;
-    let v37: N = v36.sigmoid();
-    let v38: N = v37.sqrt();
-    let v39: N = v35 * v38 * v23;
-    let v40: N = v35 * v8 * v38 * v23;
-    let v41: N = v32 - v34 - v39 + v40;
-    let v42: N = v21 * v8 * v11 * v25;
-    let v43: N = v5 * v11 * v25;
-    let v44: N = v42 - v43;
-    let v45: N = v4 * v41;
-    let v46: N = v20 * v44;
-    let v47: N = v45 / v46;
-    let v48: N = v4.abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * v31;
-    let v52: N = v5 * v7;
-    let v53: N = v51 - v52;
-    let v54: N = v50 * v11;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5695,9 +2017,7 @@ fn euler_maruyama_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -5710,9 +2030,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 58 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5951,9 +2269,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.21875, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
@@ -5966,80 +2284,20 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.0, -0.7853981633974483];
     }
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.0625 {
+    if t < 0.5 {
         return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.125 {
-        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.21875 {
-        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_in_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
+    let v4: W = v3.cos();
     let v5: N = N::new(2.0, 0.0);
     let v6: N = N::tan_of(v3);
     let v7: N = v6.ln();
     let v8: N = v5 * v7;
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = v8 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(4.0, 0.0);
-    let v14: N = N::new(3.0, 0.0);
-    let v15: W = v4.widen().square();
-    let v16: W = v14.widen() * v15;
-    let v17: W = v13.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v0.widen() * v4.widen();
-    let v21: N = v12 * N::narrow(v19);
-    let v22: W = v20 / v21.widen();
-    let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = N::sin_of(v3);
-    let v25: N = v9 - v8;
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: N = v23 * v24 * v4 * v27;
-    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: N = v4.powi(3);
-    let v31: W = v29.widen() * v24.widen() * v30.widen() * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12.widen() * v17;
-    let v34: N = v32 * N::narrow(v15) * v12 * N::narrow(v17);
-    let v35: W = v28.widen() - v31 + v33 - v34.widen();
-    let v36: N = v14 * v24 * N::narrow(v15) * N::narrow(v19);
-    let v37: N = v13 * v24 * N::narrow(v19);
-    let v38: N = v36 - v37;
-    let v39: N = v12 * v38;
-    let v40: N = N::narrow(v35) / v39;
-    [v22.to_f64(), v40.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v3.widen().cos();
-    let v5: N = N::new(2.0, 0.0);
-    let v6: N = v3.tan();
-    let v7: W = v6.widen().ln();
-    let v8: W = v5.widen() * v7;
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: W = v8 - v9.widen();
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: W = v8.widen() - v9;
     let v11: N = N::sigmoid_of(v10);
     let v12: N = v11.sqrt();
     let v13: N = N::new(4.0, 0.0);
@@ -6049,13 +2307,13 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v17: W = v13.widen() - v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v0 * N::narrow(v4);
-    let v21: N = v12 * N::narrow(v19);
-    let v22: N = v20 / v21;
+    let v20: W = v0 * v4;
+    let v21: W = v12.widen() * v19;
+    let v22: W = v20 / v21;
     let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = v3.sin();
-    let v25: N = v9 - N::narrow(v8);
-    let v26: N = v25.sigmoid();
+    let v24: N = N::sin_of(v3);
+    let v25: W = v9 - v8.widen();
+    let v26: N = N::sigmoid_of(v25);
     let v27: N = v26.sqrt();
     let v28: W = v23.widen() * v24.widen() * v4 * v27.widen();
     let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
@@ -6065,118 +2323,28 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v33: W = v32.widen() * v12.widen() * v17;
     let v34: W = v32.widen() * v15 * v12.widen() * v17;
     let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24.widen() * v15 * v19;
+    let v36: N = v14 * v24 * N::narrow(v15) * N::narrow(v19);
     let v37: W = v13.widen() * v24.widen() * v19;
-    let v38: W = v36 - v37;
-    let v39: N = v12 * N::narrow(v38);
-    let v40: N = N::narrow(v35) / v39;
+    let v38: W = v36.widen() - v37;
+    let v39: W = v12.widen() * v38;
+    let v40: W = v35 / v39;
     [v22.to_f64(), v40.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::new(2.0, 0.0);
-    let v6: N = N::tan_of(v3);
-    let v7: N = v6.ln();
-    let v8: N = v5 * v7;
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: W = v8.widen() - v9.widen();
-    let v11: N = N::sigmoid_of(v10);
-    let v12: W = v11.widen().sqrt();
-    let v13: N = N::new(4.0, 0.0);
-    let v14: N = N::new(3.0, 0.0);
-    let v15: W = v4.widen().square();
-    let v16: W = v14.widen() * v15;
-    let v17: W = v13.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: N = v0 * v4;
-    let v21: W = v12 * v19;
-    let v22: N = v20 / N::narrow(v21);
-    let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = N::sin_of(v3);
-    let v25: N = v9 - v8;
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: W = v23.widen() * v24.widen() * v4.widen() * v27.widen();
-    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: N = v4.powi(3);
-    let v31: W = v29.widen() * v24.widen() * v30.widen() * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12 * v17;
-    let v34: W = v32.widen() * v15 * v12 * v17;
-    let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24.widen() * v15 * v19;
-    let v37: W = v13.widen() * v24.widen() * v19;
-    let v38: W = v36 - v37;
-    let v39: N = N::narrow(v12) * N::narrow(v38);
-    let v40: N = N::narrow(v35) / v39;
-    [v22.to_f64(), v40.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::new(2.0, 0.0);
-    let v6: N = v3.tan();
-    let v7: N = v6.ln();
-    let v8: N = v5 * v7;
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = v8 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: W = v11.widen().sqrt();
-    let v13: N = N::new(4.0, 0.0);
-    let v14: N = N::new(3.0, 0.0);
-    let v15: W = v4.widen().square();
-    let v16: W = v14.widen() * v15;
-    let v17: W = v13.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v0.widen() * v4.widen();
-    let v21: W = v12 * v19;
-    let v22: W = v20 / v21;
-    let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = v3.sin();
-    let v25: N = v9 - v8;
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: W = v23.widen() * v24.widen() * v4.widen() * v27.widen();
-    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: N = v4.powi(3);
-    let v31: W = v29 * v24.widen() * v30.widen() * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12 * v17;
-    let v34: W = v32.widen() * v15 * v12 * v17;
-    let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24.widen() * v15 * v19;
-    let v37: W = v13.widen() * v24.widen() * v19;
-    let v38: N = N::narrow(v36) - N::narrow(v37);
-    let v39: N = N::narrow(v12) * v38;
-    let v40: N = N::narrow(v35) / v39;
-    [v22.to_f64(), v40.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
     let v5: N = N::new(2.0, 0.0);
-    let v6: N = N::tan_of(v3);
-    let v7: N = v6.ln();
-    let v8: N = v5 * v7;
+    let v6: W = v3.tan();
+    let v7: W = v6.ln();
+    let v8: W = v5.widen() * v7;
     let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = v8 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
+    let v10: W = v8 - v9.widen();
+    let v11: W = v10.sigmoid();
+    let v12: W = v11.sqrt();
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
     let v15: W = v4.square();
@@ -6184,120 +2352,28 @@ fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v17: W = v13.widen() - v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v0 * N::narrow(v4);
-    let v21: N = v12 * N::narrow(v19);
-    let v22: N = v20 / v21;
-    let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v20: W = v0.widen() * v4;
+    let v21: W = v12 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v24: N = N::sin_of(v3);
-    let v25: N = v9 - v8;
+    let v25: N = v9 - N::narrow(v8);
     let v26: N = v25.sigmoid();
     let v27: N = v26.sqrt();
-    let v28: W = v23.widen() * v24.widen() * v4 * v27.widen();
-    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: N = N::narrow(v4).powi(3);
-    let v31: W = v29.widen() * v24.widen() * v30.widen() * v27.widen();
+    let v28: W = v23 * v24.widen() * v4 * v27.widen();
+    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v30: W = v4.powi(3);
+    let v31: W = v29 * v24.widen() * v30 * v27.widen();
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v12 * N::narrow(v17);
-    let v34: W = v32.widen() * v15 * v12.widen() * v17;
-    let v35: W = v28 - v31 + v33.widen() - v34;
-    let v36: N = v14 * v24 * N::narrow(v15) * N::narrow(v19);
-    let v37: N = v13 * v24 * N::narrow(v19);
-    let v38: N = v36 - v37;
-    let v39: N = v12 * v38;
-    let v40: N = N::narrow(v35) / v39;
-    [v22.to_f64(), v40.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::new(2.0, 0.0);
-    let v6: N = N::tan_of(v3);
-    let v7: N = v6.ln();
-    let v8: N = v5 * v7;
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = v8 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(4.0, 0.0);
-    let v14: N = N::new(3.0, 0.0);
-    let v15: W = v4.widen().square();
-    let v16: W = v14.widen() * v15;
-    let v17: W = v13.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: N = v0 * v4;
-    let v21: N = v12 * N::narrow(v19);
-    let v22: N = v20 / v21;
-    let v23: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = N::sin_of(v3);
-    let v25: N = v9 - v8;
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: N = v23 * v24 * v4 * v27;
-    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: W = v4.widen().powi(3);
-    let v31: W = v29.widen() * v24.widen() * v30 * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12.widen() * v17;
-    let v34: W = v32.widen() * v15 * v12.widen() * v17;
-    let v35: W = v28.widen() - v31 + v33 - v34;
+    let v33: W = v32.widen() * v12 * v17;
+    let v34: W = v32.widen() * v15 * v12 * v17;
+    let v35: W = v28 - v31 + v33 - v34;
     let v36: W = v14.widen() * v24.widen() * v15 * v19;
     let v37: W = v13.widen() * v24.widen() * v19;
-    let v38: N = N::narrow(v36) - N::narrow(v37);
-    let v39: N = v12 * v38;
-    let v40: N = N::narrow(v35) / v39;
+    let v38: W = v36 - v37;
+    let v39: W = v12 * v38;
+    let v40: W = v35 / v39;
     [v22.to_f64(), v40.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(2.0, 0.0);
-    let v6: N = v3.tan();
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v7 / v6;
-    let v9: N = v8.ln();
-    let v10: N = v5 * v9;
-    let v11: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v12: N = v10 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(4.0, 0.0);
-    let v16: N = N::new(3.0, 0.0);
-    let v17: N = v4.square();
-    let v18: N = v16 * v17;
-    let v19: N = v15 - v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: W = v20.powi(3);
-    let v22: N = v0 * v4;
-    let v23: N = v14 * N::narrow(v21);
-    let v24: N = v22 / v23;
-    let v25: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v26: N = v3.cos();
-    let v27: N = v11 - v10;
-    let v28: N = v27.sigmoid();
-    let v29: N = v28.sqrt();
-    let v30: N = v25 * v4 * v26 * v29;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: N = v4.powi(3);
-    let v33: N = v31 * v32 * v26 * v29;
-    let v34: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v35: W = v34.widen() * v14.widen() * v19.widen();
-    let v36: N = v34 * v17 * v14 * v19;
-    let v37: N = v30 - v33 + N::narrow(v35) - v36;
-    let v38: N = v16 * v17 * v26 * N::narrow(v21);
-    let v39: N = v15 * v26 * N::narrow(v21);
-    let v40: N = v38 - v39;
-    let v41: N = v14 * v40;
-    let v42: N = v37 / v41;
-    [v24.to_f64(), v42.to_f64()]
 }
 /// `pf_velocity_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6305,9 +2381,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.21875, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -6320,9 +2396,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.4375, 0.5, 0.75, 0.875, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -6339,98 +2415,27 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, -1.5707963267948966];
     }
-    if t < 0.0625 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_x0_coefficients_in_cell4::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_x0_coefficients_in_cell5::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_x0_coefficients_in_cell6::<N, W>(t);
-    }
-    if t < 0.875 {
-        return reverse_drift_x0_coefficients_in_cell7::<N, W>(t);
-    }
-    if t < 0.9375 {
-        return reverse_drift_x0_coefficients_in_cell8::<N, W>(t);
-    }
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: W = v9.widen().ln();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v7.widen() - v11;
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = N::narrow(v11) - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: N = v15 - v17 - v27 + v28;
-    let v30: W = v26.widen().sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v23 * v4 * v24 * N::narrow(v31);
-    let v33: N = v22 * v4 * N::narrow(v31);
-    let v34: N = v32 - v33;
-    let v35: N = v14 * v21 * v34;
-    let v36: N = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: N = v37 * v24 * v21 * v26;
-    let v40: N = v17 - v15 + v38 - v39;
-    let v41: N = v21 * v34;
-    let v42: N = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: W = v3.widen().cos();
+    let v5: W = v3.cos();
     let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: W = v9.widen().ln();
+    let v9: W = v3.tan();
+    let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
     let v12: N = v7 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0 * v4.widen() * v6 * v14.widen();
+    let v13: W = v12.widen().sigmoid();
+    let v14: W = v13.sqrt();
+    let v15: W = v0 * v4.widen() * v6 * v14;
     let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5 * v14.widen();
+    let v17: W = v16 * v4.widen() * v5 * v14;
     let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: W = v11 - v7.widen();
     let v20: N = N::sigmoid_of(v19);
@@ -6448,391 +2453,64 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v32: W = v23.widen() * v4.widen() * v24 * v31;
     let v33: W = v22.widen() * v4.widen() * v31;
     let v34: W = v32 - v33;
-    let v35: N = v14 * v21 * N::narrow(v34);
-    let v36: N = N::narrow(v29) / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21.widen() * v26;
-    let v39: W = v37.widen() * v24 * v21.widen() * v26;
-    let v40: W = v17 - v15 + v38 - v39;
-    let v41: N = v21 * N::narrow(v34);
-    let v42: N = N::narrow(v40) / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: W = v5.widen().powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0 * v4.widen() * v6 * v14.widen();
-    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5.widen() * v14.widen();
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: W = v11.widen() - v7.widen();
-    let v20: N = N::sigmoid_of(v19);
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.widen().square();
-    let v25: W = v23.widen() * v24;
-    let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21.widen() * v26;
-    let v28: W = v18.widen() * v24 * v21.widen() * v26;
-    let v29: W = v15 - v17 - v27 + v28;
-    let v30: W = v26.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4.widen() * v24 * v31;
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: W = v32 - v33;
-    let v35: N = v14 * v21 * N::narrow(v34);
-    let v36: N = N::narrow(v29) / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21.widen() * v26;
-    let v39: W = v37.widen() * v24 * v21.widen() * v26;
-    let v40: W = v17 - v15 + v38 - v39;
-    let v41: N = v21 * N::narrow(v34);
-    let v42: N = N::narrow(v40) / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v4.widen() * v6 * v14.widen();
-    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5.widen() * v14.widen();
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.widen().square();
-    let v25: W = v23.widen() * v24;
-    let v26: W = v22.widen() - v25;
-    let v27: N = v18 * v21 * N::narrow(v26);
-    let v28: N = v18 * N::narrow(v24) * v21 * N::narrow(v26);
-    let v29: W = v15 - v17 - v27.widen() + v28.widen();
-    let v30: W = v26.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4.widen() * v24 * v31;
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: W = v32 - v33;
-    let v35: N = v14 * v21 * N::narrow(v34);
-    let v36: N = N::narrow(v29) / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21.widen() * v26;
-    let v39: W = v37.widen() * v24 * v21.widen() * v26;
-    let v40: W = v17 - v15 + v38 - v39;
-    let v41: N = v21 * N::narrow(v34);
-    let v42: N = N::narrow(v40) / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v4.widen() * v6.widen() * v14.widen();
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.widen().square();
-    let v25: W = v23.widen() * v24;
-    let v26: N = v22 - N::narrow(v25);
-    let v27: W = v18.widen() * v21.widen() * v26.widen();
-    let v28: N = v18 * N::narrow(v24) * v21 * v26;
-    let v29: W = v15 - v17.widen() - v27 + v28.widen();
-    let v30: W = v26.widen().sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v23 * v4 * N::narrow(v24) * N::narrow(v31);
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: N = v32 - N::narrow(v33);
-    let v35: N = v14 * v21 * v34;
-    let v36: N = N::narrow(v29) / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21.widen() * v26.widen();
-    let v39: N = v37 * N::narrow(v24) * v21 * v26;
-    let v40: W = v17.widen() - v15 + v38 - v39.widen();
-    let v41: N = v21 * v34;
-    let v42: N = N::narrow(v40) / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: N = v15 - v17 - v27 + v28;
-    let v30: N = v26.sqrt();
-    let v31: N = v30.powi(3);
-    let v32: N = v23 * v4 * v24 * v31;
-    let v33: N = v22 * v4 * v31;
-    let v34: N = v32 - v33;
-    let v35: N = v14 * v21 * v34;
-    let v36: N = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: N = v37 * v24 * v21 * v26;
-    let v40: N = v17 - v15 + v38 - v39;
-    let v41: N = v21 * v34;
-    let v42: N = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5.widen() * v14.widen();
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: W = v15.widen() - v17 - v27.widen() + v28.widen();
-    let v30: N = v26.sqrt();
-    let v31: W = v30.widen().powi(3);
-    let v32: N = v23 * v4 * v24 * N::narrow(v31);
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: N = v32 - N::narrow(v33);
-    let v35: N = v14 * v21 * v34;
-    let v36: N = N::narrow(v29) / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: N = v37 * v24 * v21 * v26;
-    let v40: N = N::narrow(v17) - v15 + v38 - v39;
-    let v41: N = v21 * v34;
-    let v42: N = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: W = v13.widen().sqrt();
-    let v15: N = v0 * v4 * v6 * N::narrow(v14);
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * N::narrow(v14);
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: N = v15 - v17 - v27 + v28;
-    let v30: W = v26.widen().sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v23 * v4 * v24 * N::narrow(v31);
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: W = v32.widen() - v33;
     let v35: W = v14 * v21.widen() * v34;
-    let v36: N = v29 / N::narrow(v35);
+    let v36: W = v29 / v35;
     let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: N = v37 * v24 * v21 * v26;
-    let v40: N = v17 - v15 + v38 - v39;
-    let v41: N = v21 * N::narrow(v34);
-    let v42: N = v40 / v41;
+    let v38: W = v37.widen() * v21.widen() * v26;
+    let v39: W = v37.widen() * v24 * v21.widen() * v26;
+    let v40: W = v17 - v15 + v38 - v39;
+    let v41: W = v21.widen() * v34;
+    let v42: W = v40 / v41;
     [v36.to_f64(), v42.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v5: W = v4.widen().powi(3);
+    let v6: W = v3.cos();
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: W = v18.widen() * v24.widen() * v21.widen() * v26.widen();
-    let v29: N = v15 - v17 - v27 + N::narrow(v28);
-    let v30: N = v26.sqrt();
-    let v31: N = v30.powi(3);
-    let v32: N = v23 * v4 * v24 * v31;
-    let v33: N = v22 * v4 * v31;
-    let v34: N = v32 - v33;
-    let v35: N = v14 * v21 * v34;
-    let v36: N = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: W = v37.widen() * v24.widen() * v21.widen() * v26.widen();
-    let v40: N = v17 - v15 + v38 - N::narrow(v39);
-    let v41: N = v21 * v34;
-    let v42: N = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: N = v15 - v17 - v27 + v28;
-    let v30: N = v26.sqrt();
-    let v31: W = v30.widen().powi(3);
-    let v32: N = v23 * v4 * v24 * N::narrow(v31);
-    let v33: W = v22.widen() * v4.widen() * v31;
-    let v34: W = v32.widen() - v33;
-    let v35: N = v14 * v21 * N::narrow(v34);
-    let v36: N = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: N = v37 * v21 * v26;
-    let v39: N = v37 * v24 * v21 * v26;
-    let v40: N = v17 - v15 + v38 - v39;
-    let v41: N = v21 * N::narrow(v34);
-    let v42: N = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
+    let v9: W = v3.tan();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = v10.widen() / v9;
+    let v12: W = v11.ln();
+    let v13: W = v8.widen() * v12;
+    let v14: W = v7 - v13;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: W = v15.widen().sqrt();
+    let v17: W = v0.widen() * v5 * v6 * v16;
+    let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v19: W = v18.widen() * v4.widen() * v6 * v16;
+    let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: N = N::narrow(v13) - N::narrow(v7);
+    let v22: N = v21.sigmoid();
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v4.widen().square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v24.widen() - v27;
+    let v29: W = v20.widen() * v23.widen() * v28;
+    let v30: W = v20.widen() * v26 * v23.widen() * v28;
+    let v31: W = v17 - v19 - v29 + v30;
+    let v32: W = v28.sqrt();
+    let v33: W = v32.powi(3);
+    let v34: W = v25.widen() * v26 * v6 * v33;
+    let v35: W = v24.widen() * v6 * v33;
+    let v36: W = v34 - v35;
+    let v37: W = v16 * v23.widen() * v36;
+    let v38: W = v31 / v37;
+    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39.widen() * v23.widen() * v28;
+    let v41: W = v39.widen() * v26 * v23.widen() * v28;
+    let v42: W = v19 - v17 + v40 - v41;
+    let v43: W = v23.widen() * v36;
+    let v44: N = N::narrow(v42) / N::narrow(v43);
+    [v38.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6840,9 +2518,9 @@ fn reverse_drift_x0_coefficients_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.4375, 0.5, 0.75, 0.875, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -6855,9 +2533,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6880,64 +2558,58 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.125 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
     let v6: N = v0 * v1 * v5;
-    let v7: N = v0 * v3 * v5;
+    let v7: W = v0.widen() * v3.widen() * v5.widen();
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = v4.tan();
+    let v9: N = N::tan_of(v4);
     let v10: N = v9.ln();
     let v11: N = v8 * v10;
     let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: N = v11 - v12;
     let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
+    let v15: W = v14.widen().sqrt();
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
-    let v18: N = v5.square();
-    let v19: N = v17 * v18;
-    let v20: N = v16 - v19;
-    let v21: W = v20.widen().sqrt();
+    let v18: W = v5.widen().square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
-    let v23: N = v15 * N::narrow(v22);
-    let v24: N = v6 - v7 + v23;
-    let v25: N = v24 / v23;
-    let v26: N = v1 - v3;
+    let v23: W = v15 * v22;
+    let v24: W = v6.widen() - v7 + v23;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: W = v1.widen() - v3.widen();
     let v27: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: N = v4.sin();
+    let v28: N = N::sin_of(v4);
     let v29: N = v12 - v11;
     let v30: N = v29.sigmoid();
     let v31: N = v30.sqrt();
-    let v32: N = v27 * v28 * v5 * v31;
+    let v32: W = v27.widen() * v28.widen() * v5.widen() * v31.widen();
     let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v34: N = v5.powi(3);
     let v35: N = v33 * v28 * v34 * v31;
     let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v36 * v15 * v20;
-    let v38: N = v36 * v18 * v15 * v20;
-    let v39: N = v32 - v35 + v37 - v38;
-    let v40: N = v17 * v28 * v18 * N::narrow(v22);
-    let v41: N = v16 * v28 * N::narrow(v22);
-    let v42: N = v40 - v41;
-    let v43: N = v26 * v39;
-    let v44: N = v15 * v42;
-    let v45: N = v43 / v44;
+    let v37: W = v36.widen() * v15 * v20;
+    let v38: W = v36.widen() * v18 * v15 * v20;
+    let v39: W = v32 - v35.widen() + v37 - v38;
+    let v40: W = v17.widen() * v28.widen() * v18 * v22;
+    let v41: W = v16.widen() * v28.widen() * v22;
+    let v42: W = v40 - v41;
+    let v43: W = v26 * v39;
+    let v44: W = v15 * v42;
+    let v45: W = v43 / v44;
     [v25.to_f64(), v45.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -6948,7 +2620,7 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = v4.cos();
-    let v6: N = N::narrow(v0) * v1 * N::narrow(v5);
+    let v6: W = v0 * v1.widen() * v5;
     let v7: W = v0 * v3.widen() * v5;
     let v8: N = N::new(2.0, 0.0);
     let v9: W = v4.tan();
@@ -6966,9 +2638,9 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
     let v23: W = v15 * v22;
-    let v24: W = v6.widen() - v7 + v23;
+    let v24: W = v6 - v7 + v23;
     let v25: N = N::narrow(v24) / N::narrow(v23);
-    let v26: N = v1 - v3;
+    let v26: W = v1.widen() - v3.widen();
     let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v28: N = N::sin_of(v4);
     let v29: N = N::narrow(v12) - N::narrow(v11);
@@ -6985,115 +2657,9 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v40: W = v17.widen() * v28.widen() * v18 * v22;
     let v41: W = v16.widen() * v28.widen() * v22;
     let v42: W = v40 - v41;
-    let v43: N = v26 * N::narrow(v39);
+    let v43: W = v26 * v39;
     let v44: W = v15 * v42;
-    let v45: N = v43 / N::narrow(v44);
-    [v25.to_f64(), v45.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = v0 * v1 * v5;
-    let v7: N = v0 * v3 * v5;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = v11 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v5.widen().square();
-    let v19: W = v17.widen() * v18;
-    let v20: W = v16.widen() - v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: N = v15 * N::narrow(v22);
-    let v24: N = v6 - v7 + v23;
-    let v25: N = v24 / v23;
-    let v26: N = v1 - v3;
-    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: N = N::sin_of(v4);
-    let v29: N = v12 - v11;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: W = v27 * v28.widen() * v5.widen() * v31.widen();
-    let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: W = v5.widen().powi(3);
-    let v35: W = v33 * v28.widen() * v34 * v31.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v15.widen() * v20;
-    let v38: W = v36.widen() * v18 * v15.widen() * v20;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28.widen() * v18 * v22;
-    let v41: W = v16.widen() * v28.widen() * v22;
-    let v42: N = N::narrow(v40) - N::narrow(v41);
-    let v43: N = v26 * N::narrow(v39);
-    let v44: N = v15 * v42;
-    let v45: N = v43 / v44;
-    [v25.to_f64(), v45.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
-    let v6: N = v0 * v1 * v5;
-    let v7: N = v0 * v3 * v5;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v4.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = v11 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v5.widen().square();
-    let v19: W = v17.widen() * v18;
-    let v20: N = v16 - N::narrow(v19);
-    let v21: W = v20.widen().sqrt();
-    let v22: N = N::narrow(v21).powi(3);
-    let v23: N = v15 * v22;
-    let v24: N = v6 - v7 + v23;
-    let v25: N = v24 / v23;
-    let v26: N = v1 - v3;
-    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: N = v4.sin();
-    let v29: N = v12 - v11;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: W = v27 * v28.widen() * v5.widen() * v31.widen();
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v28.widen() * v34.widen() * v31.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v15.widen() * v20.widen();
-    let v38: W = v36.widen() * v18 * v15.widen() * v20.widen();
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28.widen() * v18 * v22.widen();
-    let v41: N = v16 * v28 * v22;
-    let v42: N = N::narrow(v40) - v41;
-    let v43: N = v26 * N::narrow(v39);
-    let v44: N = v15 * v42;
-    let v45: N = v43 / v44;
+    let v45: W = v43 / v44;
     [v25.to_f64(), v45.to_f64()]
 }
 /// `euler_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -7102,9 +2668,9 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -7117,9 +2683,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -7139,9 +2705,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -7158,206 +2724,66 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v4.cos();
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v4.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v5.widen() * v6.widen() * v14.widen();
-    let v16: W = v0 * v3.widen() * v5.widen() * v6.widen() * v14.widen();
-    let v17: N = v11 - v7;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: W = v0 * v3.widen() * v19.widen();
-    let v21: W = v0 * v1.widen() * v19.widen();
-    let v22: N = v6.square();
-    let v23: W = v0 * v3.widen() * v22.widen() * v19.widen();
-    let v24: W = v0 * v1.widen() * v22.widen() * v19.widen();
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: W = v26.widen() * v22.widen();
-    let v28: N = v25 - N::narrow(v27);
-    let v29: W = v28.widen().sqrt();
-    let v30: W = v29.powi(3);
-    let v31: N = v5 * v14 * v19 * N::narrow(v30);
-    let v32: W = v15 - v16 - v20 + v21 + v23 - v24 + v31.widen();
-    let v33: N = N::narrow(v32) / v31;
-    let v34: N = v1 - v3;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v5 * v6 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v6.powi(3);
-    let v39: N = v37 * v5 * v38 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v19 * v28;
-    let v42: N = v40 * v22 * v19 * v28;
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v26 * v5 * v22 * N::narrow(v30);
-    let v45: N = v25 * v5 * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v19 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v26 * v38;
-    let v54: N = v25 * v6;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v5;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: W = v4.cos();
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: W = v9.widen().ln();
+    let v9: W = v4.tan();
+    let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
-    let v12: N = v7 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v1.widen() * v5.widen() * v6.widen() * v14.widen();
-    let v16: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v14.widen();
-    let v17: W = v11 - v7.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: W = v18.widen().sqrt();
-    let v20: W = v0.widen() * v3.widen() * v19;
-    let v21: W = v0.widen() * v1.widen() * v19;
-    let v22: W = v6.widen().square();
-    let v23: W = v0.widen() * v3.widen() * v22 * v19;
-    let v24: W = v0.widen() * v1.widen() * v22 * v19;
+    let v12: W = v7 - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.sqrt();
+    let v15: W = v0.widen() * v1.widen() * v5.widen() * v6 * v14;
+    let v16: W = v0.widen() * v3.widen() * v5.widen() * v6 * v14;
+    let v17: W = v11 - v7;
+    let v18: W = v17.sigmoid();
+    let v19: N = N::sqrt_of(v18);
+    let v20: W = v0.widen() * v3.widen() * v19.widen();
+    let v21: W = v0.widen() * v1.widen() * v19.widen();
+    let v22: W = v6.square();
+    let v23: W = v0.widen() * v3.widen() * v22 * v19.widen();
+    let v24: W = v0.widen() * v1.widen() * v22 * v19.widen();
     let v25: N = N::new(4.0, 0.0);
     let v26: N = N::new(3.0, 0.0);
     let v27: W = v26.widen() * v22;
     let v28: W = v25.widen() - v27;
     let v29: W = v28.sqrt();
     let v30: W = v29.powi(3);
-    let v31: W = v5.widen() * v14.widen() * v19 * v30;
+    let v31: W = v5.widen() * v14 * v19.widen() * v30;
     let v32: W = v15 - v16 - v20 + v21 + v23 - v24 + v31;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v1 - v3;
+    let v33: W = v32 / v31;
+    let v34: W = v1.widen() - v3.widen();
     let v35: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35 * v5.widen() * v6.widen() * v14.widen();
+    let v36: W = v35 * v5.widen() * v6 * v14;
     let v37: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v6.widen().powi(3);
-    let v39: W = v37 * v5.widen() * v38 * v14.widen();
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v19 * v28;
-    let v42: W = v40.widen() * v22 * v19 * v28;
+    let v38: W = v6.powi(3);
+    let v39: W = v37 * v5.widen() * v38 * v14;
+    let v40: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v41: W = v40 * v19.widen() * v28;
+    let v42: W = v40 * v22 * v19.widen() * v28;
     let v43: W = v36 - v39 + v41 - v42;
     let v44: W = v26.widen() * v5.widen() * v22 * v30;
     let v45: W = v25.widen() * v5.widen() * v30;
     let v46: W = v44 - v45;
-    let v47: W = v34.widen() * v43;
-    let v48: W = v19 * v46;
-    let v49: W = v47 / v48;
-    let v50: N = v34.abs();
+    let v47: W = v34 * v43;
+    let v48: W = v19.widen() * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = N::narrow(v34).abs();
     let v51: N = v50.sqrt();
     let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v26.widen() * v38;
-    let v54: N = v25 * v6;
-    let v55: N = N::narrow(v53) - v54;
-    let v56: N = v52 * v5;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: W = v13.widen().sqrt();
-    let v15: N = v0 * v1 * v5 * v6 * N::narrow(v14);
-    let v16: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v14;
-    let v17: N = v11 - v7;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: W = v0.widen() * v3.widen() * v19.widen();
-    let v21: W = v0.widen() * v1.widen() * v19.widen();
-    let v22: W = v6.widen().square();
-    let v23: W = v0.widen() * v3.widen() * v22 * v19.widen();
-    let v24: W = v0.widen() * v1.widen() * v22 * v19.widen();
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: W = v26.widen() * v22;
-    let v28: N = v25 - N::narrow(v27);
-    let v29: N = v28.sqrt();
-    let v30: N = v29.powi(3);
-    let v31: N = v5 * N::narrow(v14) * v19 * v30;
-    let v32: W = v15.widen() - v16 - v20 + v21 + v23 - v24 + v31.widen();
-    let v33: N = N::narrow(v32) / v31;
-    let v34: N = v1 - v3;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v5 * v6 * N::narrow(v14);
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v6.powi(3);
-    let v39: N = v37 * v5 * v38 * N::narrow(v14);
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v19.widen() * v28.widen();
-    let v42: W = v40.widen() * v22 * v19.widen() * v28.widen();
-    let v43: W = v36.widen() - v39.widen() + v41 - v42;
-    let v44: W = v26.widen() * v5.widen() * v22 * v30.widen();
-    let v45: W = v25.widen() * v5.widen() * v30.widen();
-    let v46: W = v44 - v45;
-    let v47: W = v34.widen() * v43;
-    let v48: W = v19.widen() * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v26 * v38;
-    let v54: N = v25 * v6;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v5;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
+    let v54: W = v25.widen() * v6;
+    let v55: W = v53 - v54;
+    let v56: W = v52.widen() * v5.widen();
+    let v57: W = v56 / v55;
+    let v58: N = N::sqrt_of(v57);
+    let v59: W = v51.widen() * v58.widen();
     [v33.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -7365,226 +2791,13 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.03125 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
     }
-    if t < 0.0625 {
+    if t < 0.375 {
         return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
     }
-    if t < 0.125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_x0_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_x0_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7.widen();
-    let v10: N = N::ln_of(v9);
-    let v11: N = v6 * v10;
-    let v12: W = v5.widen() - v11.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: N = N::narrow(v0) * v1 * v4 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0 * v16.widen() * v4.widen() * v14.widen();
-    let v18: N = v3.cos();
-    let v19: N = v11 - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18.widen() * v21.widen();
-    let v23: W = v0 * v16.widen() * v18.widen() * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.widen().square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14.widen() * v21.widen() * v30;
-    let v32: W = v15.widen() - v17 + v22 - v23 + v31;
-    let v33: W = v32 / v31;
-    let v34: N = v1 - v16;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v18 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * N::narrow(v28);
-    let v42: N = v40 * N::narrow(v26) * v21 * N::narrow(v28);
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * N::narrow(v26) * v18 * N::narrow(v30);
-    let v45: N = v24 * v18 * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v18;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7;
-    let v10: W = v9.ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = v5 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: N = N::narrow(v0) * v1 * v4 * N::narrow(v14);
-    let v16: N = N::from_f64(t_next);
-    let v17: N = N::narrow(v0) * v16 * v4 * N::narrow(v14);
-    let v18: W = v3.cos();
-    let v19: N = N::narrow(v11) - N::narrow(v5);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18 * v21.widen();
-    let v23: W = v0 * v16.widen() * v18 * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: N = v24 - v27;
-    let v29: W = v28.widen().sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14 * v21.widen() * v30;
-    let v32: W = v15.widen() - v17.widen() + v22 - v23 + v31;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v1 - v16;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * N::narrow(v18) * N::narrow(v14);
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * N::narrow(v18) * N::narrow(v14);
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * v28;
-    let v42: N = v40 * v26 * v21 * v28;
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * v26 * N::narrow(v18) * N::narrow(v30);
-    let v45: N = v24 * N::narrow(v18) * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * N::narrow(v18);
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = N::narrow(v0) * v1 * v4 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: N = N::narrow(v0) * v16 * v4 * v14;
-    let v18: N = v3.cos();
-    let v19: N = v11 - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::narrow(v0) * v1 * v18 * v21;
-    let v23: W = v0 * v16.widen() * v18.widen() * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: N = v24 - v27;
-    let v29: N = v28.sqrt();
-    let v30: N = v29.powi(3);
-    let v31: N = v14 * v21 * v30;
-    let v32: N = v15 - v17 + v22 - N::narrow(v23) + v31;
-    let v33: N = v32 / v31;
-    let v34: N = v1 - v16;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v18 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * v28;
-    let v42: N = v40 * v26 * v21 * v28;
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * v26 * v18 * v30;
-    let v45: N = v24 * v18 * v30;
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v18;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -7599,189 +2812,55 @@ fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
     let v12: W = v5.widen() - v11.widen();
     let v13: N = N::sigmoid_of(v12);
     let v14: N = v13.sqrt();
-    let v15: N = v0 * v1 * v4 * v14;
+    let v15: W = v0 * v1.widen() * v4.widen() * v14.widen();
     let v16: N = N::from_f64(t_next);
-    let v17: N = v0 * v16 * v4 * v14;
+    let v17: W = v0 * v16.widen() * v4.widen() * v14.widen();
     let v18: N = N::cos_of(v3);
     let v19: N = v11 - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v18.widen() * v21.widen();
-    let v23: N = v0 * v16 * v18 * v21;
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: N = v24 - v27;
-    let v29: W = v28.widen().sqrt();
-    let v30: W = v29.powi(3);
-    let v31: N = v14 * v21 * N::narrow(v30);
-    let v32: N = v15 - v17 + N::narrow(v22) - v23 + v31;
-    let v33: N = v32 / v31;
-    let v34: N = v1 - v16;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v18 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * v28;
-    let v42: N = v40 * v26 * v21 * v28;
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * v26 * v18 * N::narrow(v30);
-    let v45: N = v24 * v18 * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v18;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v1 * v4 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: N = v0 * v16 * v4 * v14;
-    let v18: N = v3.cos();
-    let v19: N = v11 - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = v0 * v1 * v18 * v21;
-    let v23: W = v0.widen() * v16.widen() * v18.widen() * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: N = v24 - v27;
-    let v29: N = v28.sqrt();
-    let v30: W = v29.widen().powi(3);
-    let v31: N = v14 * v21 * N::narrow(v30);
-    let v32: W = v15.widen() - v17.widen() + v22.widen() - v23 + v31.widen();
-    let v33: N = N::narrow(v32) / v31;
-    let v34: N = v1 - v16;
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v18 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * v28;
-    let v42: N = v40 * v26 * v21 * v28;
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * v26 * v18 * N::narrow(v30);
-    let v45: N = v24 * v18 * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v18;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / N::narrow(v7);
-    let v10: W = v9.widen().ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = v5 - v11;
-    let v13: N = N::sigmoid_of(v12);
-    let v14: W = v13.widen().sqrt();
-    let v15: N = N::narrow(v0) * v1 * v4 * N::narrow(v14);
-    let v16: N = N::from_f64(t_next);
-    let v17: N = N::narrow(v0) * v16 * v4 * N::narrow(v14);
-    let v18: N = N::cos_of(v3);
-    let v19: N = N::narrow(v11) - N::narrow(v5);
     let v20: N = v19.sigmoid();
     let v21: N = v20.sqrt();
     let v22: W = v0 * v1.widen() * v18.widen() * v21.widen();
     let v23: W = v0 * v16.widen() * v18.widen() * v21.widen();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: W = v24.widen() - v27.widen();
+    let v26: W = v4.widen().square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v24.widen() - v27;
     let v29: W = v28.sqrt();
     let v30: W = v29.powi(3);
-    let v31: W = v14 * v21.widen() * v30;
-    let v32: W = v15.widen() - v17.widen() + v22 - v23 + v31;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v1 - v16;
+    let v31: W = v14.widen() * v21.widen() * v30;
+    let v32: W = v15 - v17 + v22 - v23 + v31;
+    let v33: W = v32 / v31;
+    let v34: W = v1.widen() - v16.widen();
     let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * v4 * v18 * N::narrow(v14);
+    let v36: W = v35.widen() * v4.widen() * v18.widen() * v14.widen();
     let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v18 * N::narrow(v14);
+    let v38: W = v4.widen().powi(3);
+    let v39: N = v37 * N::narrow(v38) * v18 * v14;
     let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * N::narrow(v28);
-    let v42: N = v40 * v26 * v21 * N::narrow(v28);
-    let v43: N = v36 - v39 + v41 - v42;
-    let v44: N = v25 * v26 * v18 * N::narrow(v30);
-    let v45: N = v24 * v18 * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
+    let v41: W = v40.widen() * v21.widen() * v28;
+    let v42: W = v40.widen() * v26 * v21.widen() * v28;
+    let v43: W = v36 - v39.widen() + v41 - v42;
+    let v44: W = v25.widen() * v26 * v18.widen() * v30;
+    let v45: W = v24.widen() * v18.widen() * v30;
+    let v46: W = v44 - v45;
+    let v47: W = v34 * v43;
+    let v48: W = v21.widen() * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v34).abs();
     let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: N = v24 * v4;
-    let v55: N = v53 - v54;
-    let v56: N = v52 * v18;
-    let v57: N = v56 / v55;
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: N = v25 * N::narrow(v38);
+    let v54: W = v24.widen() * v4.widen();
+    let v55: W = v53.widen() - v54;
+    let v56: W = v52 * v18.widen();
+    let v57: W = v56 / v55;
+    let v58: N = N::sqrt_of(v57);
+    let v59: W = v51.widen() * v58.widen();
     [v33.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -7802,13 +2881,13 @@ fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     let v14: W = v13.sqrt();
     let v15: W = v0 * v1.widen() * v4 * v14;
     let v16: N = N::from_f64(t_next);
-    let v17: N = N::narrow(v0) * v16 * N::narrow(v4) * N::narrow(v14);
+    let v17: W = v0 * v16.widen() * v4 * v14;
     let v18: W = v3.cos();
     let v19: N = N::narrow(v11) - N::narrow(v5);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18 * v21.widen();
-    let v23: W = v0 * v16.widen() * v18 * v21.widen();
+    let v20: W = v19.widen().sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: W = v0 * v1.widen() * v18 * v21;
+    let v23: W = v0 * v16.widen() * v18 * v21;
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
     let v26: W = v4.square();
@@ -7816,35 +2895,102 @@ fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     let v28: W = v24.widen() - v27;
     let v29: W = v28.sqrt();
     let v30: W = v29.powi(3);
-    let v31: W = v14 * v21.widen() * v30;
-    let v32: W = v15 - v17.widen() + v22 - v23 + v31;
+    let v31: W = v14 * v21 * v30;
+    let v32: W = v15 - v17 + v22 - v23 + v31;
     let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v1 - v16;
+    let v34: W = v1.widen() - v16.widen();
     let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: N = v35 * N::narrow(v4) * N::narrow(v18) * N::narrow(v14);
+    let v36: W = v35.widen() * v4 * v18 * v14;
     let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v38: N = N::narrow(v4).powi(3);
     let v39: N = v37 * v38 * N::narrow(v18) * N::narrow(v14);
     let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: N = v40 * v21 * N::narrow(v28);
-    let v42: N = v40 * N::narrow(v26) * v21 * N::narrow(v28);
-    let v43: N = v36 - v39 + v41 - v42;
+    let v41: W = v40.widen() * v21 * v28;
+    let v42: N = v40 * N::narrow(v26) * N::narrow(v21) * N::narrow(v28);
+    let v43: W = v36 - v39.widen() + v41 - v42.widen();
     let v44: N = v25 * N::narrow(v26) * N::narrow(v18) * N::narrow(v30);
-    let v45: N = v24 * N::narrow(v18) * N::narrow(v30);
-    let v46: N = v44 - v45;
-    let v47: N = v34 * v43;
-    let v48: N = v21 * v46;
-    let v49: N = v47 / v48;
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v45: W = v24.widen() * v18 * v30;
+    let v46: W = v44.widen() - v45;
+    let v47: W = v34 * v43;
+    let v48: W = v21 * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = N::narrow(v34).abs();
+    let v51: W = v50.widen().sqrt();
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: N = v25 * v38;
-    let v54: N = v24 * N::narrow(v4);
-    let v55: N = v53 - v54;
-    let v56: N = v52 * N::narrow(v18);
-    let v57: N = v56 / v55;
+    let v54: W = v24.widen() * v4;
+    let v55: N = v53 - N::narrow(v54);
+    let v56: W = v52 * v18;
+    let v57: N = N::narrow(v56) / v55;
     let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
+    let v59: W = v51 * v58.widen();
+    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v3.tan();
+    let v8: N = N::new(1.0, 0.0);
+    let v9: W = v8.widen() / v7;
+    let v10: W = v9.ln();
+    let v11: W = v6.widen() * v10;
+    let v12: W = v5.widen() - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.sqrt();
+    let v15: W = v0 * v1.widen() * v4.widen() * v14;
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v0 * v16.widen() * v4.widen() * v14;
+    let v18: W = v3.cos();
+    let v19: N = N::narrow(v11) - v5;
+    let v20: N = v19.sigmoid();
+    let v21: N = v20.sqrt();
+    let v22: W = v0 * v1.widen() * v18 * v21.widen();
+    let v23: W = v0 * v16.widen() * v18 * v21.widen();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v4.widen().square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v24.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v14 * v21.widen() * v30;
+    let v32: W = v15 - v17 + v22 - v23 + v31;
+    let v33: W = v32 / v31;
+    let v34: W = v1.widen() - v16.widen();
+    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v36: W = v35.widen() * v4.widen() * v18 * v14;
+    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v38: W = v4.widen().powi(3);
+    let v39: N = v37 * N::narrow(v38) * N::narrow(v18) * N::narrow(v14);
+    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v41: W = v40.widen() * v21.widen() * v28;
+    let v42: W = v40.widen() * v26 * v21.widen() * v28;
+    let v43: W = v36 - v39.widen() + v41 - v42;
+    let v44: W = v25.widen() * v26 * v18 * v30;
+    let v45: W = v24.widen() * v18 * v30;
+    let v46: W = v44 - v45;
+    let v47: W = v34 * v43;
+    let v48: W = v21.widen() * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = N::narrow(v34).abs();
+    let v51: W = v50.widen().sqrt();
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: N = v25 * N::narrow(v38);
+    let v54: W = v24.widen() * v4.widen();
+    let v55: W = v53.widen() - v54;
+    let v56: W = v52 * v18;
+    let v57: N = N::narrow(v56) / N::narrow(v55);
+    let v58: N = v57.sqrt();
+    let v59: W = v51 * v58.widen();
     [v33.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -7853,9 +2999,9 @@ fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -7868,9 +3014,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 ///
 /// # Panics
 ///
@@ -8135,9 +3281,9 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.3125, 0.34375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_u_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd, Xd>(t) }
@@ -8153,310 +3299,68 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: N = v7 * v2;
-    let v9: N = v8.cos();
-    let v10: N = v6 * v9;
-    let v11: N = -v6;
-    let v12: N = v11 - v10;
-    let v13: N = v8.sin();
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = v8.tan();
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.widen().square();
-    let v24: W = v22.widen() * v23;
-    let v25: N = v6 - N::narrow(v24);
-    let v26: N = v25.sqrt();
-    let v27: N = v26.powi(3);
-    let v28: W = v0.widen() * v5.widen() * v12.widen();
-    let v29: W = v13.widen() * v21.widen() * v27.widen();
-    let v30: W = v28 / v29;
-    [v30.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v8: W = v7 * v2.widen();
     let v9: W = v8.cos();
-    let v10: N = v6 * N::narrow(v9);
+    let v10: W = v6.widen() * v9;
     let v11: N = -v6;
-    let v12: N = v11 - v10;
+    let v12: W = v11.widen() - v10;
     let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: N = N::sqrt_of(v20);
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: N = v0 * v5 * v12;
-    let v29: N = v13 * v21 * N::narrow(v27);
-    let v30: N = v28 / v29;
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21.widen() * v27;
+    let v30: W = v28 / v29;
     [v30.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_u_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_u_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_u_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return reverse_drift_u_coefficients_upper_cell4::<N, W>(t);
-    }
-    if t < 0.34375 {
-        return reverse_drift_u_coefficients_upper_cell5::<N, W>(t);
-    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = v1.widen() - v6;
+    let v8: N = N::cos_of(v3);
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
+    let v11: W = v3.tan();
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: N = v9 - v15;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11.widen();
+    let v13: W = v12.widen() / v11;
     let v14: W = v13.ln();
     let v15: W = v10.widen() * v14;
-    let v16: W = v9.widen() - v15;
+    let v16: W = v9 - v15;
     let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
+    let v18: W = v17.widen().sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: N = v9 - v15;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: W = v9.widen() - v15.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: W = v22.widen().powi(3);
-    let v24: N = v0 * v7;
-    let v25: W = v8.widen() * v18.widen() * v23;
-    let v26: N = v24 / N::narrow(v25);
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: W = v9.widen() - v15.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: N = v9 - v15;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: N = v1 - v6;
-    let v8: N = v3.cos();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v3.tan();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: N = v10 * v14;
-    let v16: W = v9.widen() - v15.widen();
-    let v17: N = N::sigmoid_of(v16);
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: N = v1 - v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v22.powi(3);
-    let v24: N = v0 * v7;
-    let v25: N = v8 * v18 * v23;
-    let v26: N = v24 / v25;
+    let v21: W = v1.widen() - v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v22.powi(3);
+    let v24: W = v0.widen() * v7;
+    let v25: W = v8.widen() * v18 * v23;
+    let v26: W = v24 / v25;
     [v26.to_f64(), v10.to_f64()]
 }
 /// `reverse_drift_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -8465,9 +3369,9 @@ fn reverse_drift_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25, 0.3125, 0.34375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -8531,9 +3435,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 47 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -8542,452 +3444,52 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.cos();
-    let v8: N = v7.square();
-    let v9: W = v0.widen() * v1.widen() * v8.widen();
-    let v10: W = v0.widen() * v3.widen() * v8.widen();
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.sin();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = v15.ln();
-    let v17: N = v14 * v16;
-    let v18: N = v13 - v17;
-    let v19: N = v18.sigmoid();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: N = v11 - v22;
-    let v24: N = v23.sqrt();
-    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24.widen();
-    let v26: N = v21 * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 - v9 + v10 - v25 + v26.widen();
-    let v28: W = v26.widen() - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: N = v14 * v3;
-    let v31: N = v14 * v1;
-    let v32: N = v30 - v31;
-    let v33: N = v3 - v1;
-    let v34: N = v33.abs();
-    let v35: N = v34.sqrt();
-    let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v37: N = v7.powi(3);
-    let v38: N = v21 * v37;
-    let v39: N = v11 * v7;
-    let v40: N = v38 - v39;
-    let v41: N = v36 * v12;
-    let v42: N = v41 / v40;
-    let v43: N = v42.sqrt();
-    let v44: N = v35 * v43;
-    [v29.to_f64(), v32.to_f64(), v44.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_u_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_u_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_u_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_u_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::cos_of(v6);
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = N::tan_of(v6);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v16.widen() / v15.widen();
-    let v18: N = N::ln_of(v17);
-    let v19: N = v14 * v18;
-    let v20: N = v13 - v19;
-    let v21: N = v20.sigmoid();
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v11 * v12 * v22 * v26;
-    let v28: N = v23 * v8 * v12 * v22 * v26;
-    let v29: W = v2 - v4 + v9.widen() - v10.widen() - v27.widen() + v28.widen();
-    let v30: N = v28 - v27;
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * v12;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = v7.square();
-    let v9: N = N::narrow(v0) * v3 * v8;
-    let v10: N = N::narrow(v0) * v1 * v8;
+    let v6: W = v5 * v1.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v1.widen() * v8;
+    let v10: W = v0 * v3.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.cos();
+    let v12: W = v6.sin();
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
     let v15: W = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v16.widen() / v15;
-    let v18: W = v17.ln();
-    let v19: W = v14.widen() * v18;
-    let v20: W = v13 - v19;
-    let v21: W = v20.sigmoid();
-    let v22: W = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: W = v25.widen().sqrt();
-    let v27: W = v11.widen() * v12 * v22 * v26;
-    let v28: N = v23 * v8 * N::narrow(v12) * N::narrow(v22) * N::narrow(v26);
-    let v29: W = v2 - v4 + v9.widen() - v10.widen() - v27 + v28.widen();
-    let v30: N = v28 - N::narrow(v27);
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * N::narrow(v12);
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = N::narrow(v0) * v3 * v8;
-    let v10: N = N::narrow(v0) * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.cos();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v16 / v15;
-    let v18: N = v17.ln();
-    let v19: N = v14 * v18;
-    let v20: N = v13 - v19;
-    let v21: N = v20.sigmoid();
-    let v22: W = v21.widen().sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v11.widen() * v12.widen() * v22 * v26.widen();
-    let v28: N = v23 * v8 * v12 * N::narrow(v22) * v26;
-    let v29: N = N::narrow(v2) - v4 + v9 - v10 - N::narrow(v27) + v28;
-    let v30: W = v28.widen() - v27;
-    let v31: W = v29.widen() / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * v12;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.cos();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v16 / v15;
-    let v18: N = v17.ln();
-    let v19: N = v14 * v18;
-    let v20: W = v13.widen() - v19.widen();
-    let v21: N = N::sigmoid_of(v20);
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v11 * v12 * v22 * v26;
-    let v28: N = v23 * v8 * v12 * v22 * v26;
-    let v29: W = v2.widen() - v4.widen() + v9.widen() - v10.widen() - v27.widen()
-        + v28.widen();
-    let v30: N = v28 - v27;
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * v12;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v3;
-    let v7: N = v6.sin();
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = v6.cos();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v16 / v15;
-    let v18: N = v17.ln();
-    let v19: N = v14 * v18;
-    let v20: W = v13.widen() - v19.widen();
-    let v21: N = N::sigmoid_of(v20);
-    let v22: N = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v11.widen() * v12.widen() * v22.widen() * v26.widen();
-    let v28: N = v23 * v8 * v12 * v22 * v26;
-    let v29: W = v2 - v4.widen() + v9.widen() - v10.widen() - v27 + v28.widen();
-    let v30: N = v28 - N::narrow(v27);
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * v12;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = v7.square();
-    let v9: N = v0 * v3 * v8;
-    let v10: N = v0 * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::cos_of(v6);
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v16 / N::narrow(v15);
-    let v18: W = v17.widen().ln();
-    let v19: W = v14.widen() * v18;
-    let v20: W = v13.widen() - v19;
-    let v21: N = N::sigmoid_of(v20);
-    let v22: W = v21.widen().sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v8;
-    let v25: N = v11 - v24;
-    let v26: W = v25.widen().sqrt();
-    let v27: W = v11.widen() * v12.widen() * v22 * v26;
-    let v28: N = v23 * v8 * v12 * N::narrow(v22) * N::narrow(v26);
-    let v29: W = v2 - v4 + v9.widen() - v10.widen() - v27 + v28.widen();
-    let v30: W = v28.widen() - v27;
-    let v31: N = N::narrow(v29) / N::narrow(v30);
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * v12;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: W = v7.widen().square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.cos();
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v16.widen() / v15;
-    let v18: W = v17.ln();
-    let v19: W = v14.widen() * v18;
-    let v20: W = v13.widen() - v19;
-    let v21: W = v20.sigmoid();
-    let v22: W = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * N::narrow(v8);
-    let v25: N = v11 - v24;
-    let v26: W = v25.widen().sqrt();
-    let v27: W = v11.widen() * v12 * v22 * v26;
-    let v28: N = v23 * N::narrow(v8) * N::narrow(v12) * N::narrow(v22) * N::narrow(v26);
-    let v29: W = v2 - v4 + v9 - v10 - v27 + v28.widen();
-    let v30: N = v28 - N::narrow(v27);
-    let v31: N = N::narrow(v29) / v30;
-    let v32: N = v14 * v3;
-    let v33: N = v14 * v1;
-    let v34: N = v32 - v33;
-    let v35: N = v3 - v1;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v39: N = v7.powi(3);
-    let v40: N = v23 * v39;
-    let v41: N = v11 * v7;
-    let v42: N = v40 - v41;
-    let v43: N = v38 * N::narrow(v12);
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v37 * v45;
-    [v31.to_f64(), v34.to_f64(), v46.to_f64()]
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v14.widen() * v3.widen();
+    let v31: W = v14.widen() * v1.widen();
+    let v32: W = v30 - v31;
+    let v33: N = v3 - v1;
+    let v34: N = v33.abs();
+    let v35: W = v34.widen().sqrt();
+    let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v37: W = v7.powi(3);
+    let v38: W = v21.widen() * v37;
+    let v39: W = v11.widen() * v7;
+    let v40: W = v38 - v39;
+    let v41: W = v36.widen() * v12;
+    let v42: N = N::narrow(v41) / N::narrow(v40);
+    let v43: N = v42.sqrt();
+    let v44: W = v35 * v43.widen();
+    [v29.to_f64(), v32.to_f64(), v44.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -8995,9 +3497,7 @@ fn euler_maruyama_step_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 47 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -9010,9 +3510,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 47 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -9039,7 +3537,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -9125,7 +3623,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
+    let v6: W = v5.widen().powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::from_f64(t_next);
@@ -9136,20 +3634,20 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v7.widen() - v13;
     let v15: W = v14.sigmoid();
     let v16: W = v15.sqrt();
-    let v17: W = v0 * v4.widen() * v6.widen() * v16;
-    let v18: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18.widen() * v4.widen() * v5.widen() * v16;
+    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: W = v18 * v4.widen() * v5.widen() * v16;
     let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: W = v13 - v7.widen();
     let v22: W = v21.sigmoid();
     let v23: W = v22.sqrt();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: N = v5.square();
-    let v27: W = v25.widen() * v26.widen();
+    let v26: W = v5.widen().square();
+    let v27: W = v25.widen() * v26;
     let v28: W = v24.widen() - v27;
     let v29: W = v20.widen() * v23 * v28;
-    let v30: W = v20.widen() * v26.widen() * v23 * v28;
+    let v30: W = v20.widen() * v26 * v23 * v28;
     let v31: W = v17 - v19 - v29 + v30;
     let v32: W = v3.tan();
     let v33: W = v32.ln();
@@ -9157,25 +3655,25 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: W = v7.widen() - v34;
     let v36: W = v35.sigmoid();
     let v37: W = v36.sqrt();
-    let v38: W = v0 * v4.widen() * v6.widen() * v37;
-    let v39: W = v18.widen() * v4.widen() * v5.widen() * v37;
+    let v38: W = v0 * v4.widen() * v6 * v37;
+    let v39: W = v18 * v4.widen() * v5.widen() * v37;
     let v40: W = v34 - v7.widen();
     let v41: W = v40.sigmoid();
     let v42: W = v41.sqrt();
     let v43: W = v20.widen() * v42 * v28;
-    let v44: W = v20.widen() * v26.widen() * v42 * v28;
+    let v44: W = v20.widen() * v26 * v42 * v28;
     let v45: W = v38 - v39 - v43 + v44;
-    let v46: N = N::narrow(v31) / N::narrow(v45);
+    let v46: W = v31 / v45;
     let v47: W = v37 * v23;
     let v48: W = v42 * v16;
     let v49: W = v47 - v48;
     let v50: W = v28.sqrt();
     let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4.widen() * v26.widen() * v51;
+    let v52: W = v25.widen() * v4.widen() * v26 * v51;
     let v53: W = v24.widen() * v4.widen() * v51;
     let v54: W = v52 - v53;
-    let v55: N = N::narrow(v49) * N::narrow(v54);
-    let v56: N = v55 / N::narrow(v45);
+    let v55: W = v49 * v54;
+    let v56: W = v55 / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -9184,7 +3682,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -9197,7 +3695,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -9217,7 +3715,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -9303,7 +3801,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
+    let v6: W = v5.widen().powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::from_f64(t_next);
@@ -9314,20 +3812,20 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v7.widen() - v13;
     let v15: W = v14.sigmoid();
     let v16: W = v15.sqrt();
-    let v17: W = v0 * v4.widen() * v6.widen() * v16;
-    let v18: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18.widen() * v4.widen() * v5.widen() * v16;
+    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: W = v18 * v4.widen() * v5.widen() * v16;
     let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: W = v13 - v7.widen();
     let v22: W = v21.sigmoid();
     let v23: W = v22.sqrt();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: N = v5.square();
-    let v27: W = v25.widen() * v26.widen();
+    let v26: W = v5.widen().square();
+    let v27: W = v25.widen() * v26;
     let v28: W = v24.widen() - v27;
     let v29: W = v20.widen() * v23 * v28;
-    let v30: W = v20.widen() * v26.widen() * v23 * v28;
+    let v30: W = v20.widen() * v26 * v23 * v28;
     let v31: W = v17 - v19 - v29 + v30;
     let v32: W = v3.tan();
     let v33: W = v32.ln();
@@ -9335,25 +3833,25 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: W = v7.widen() - v34;
     let v36: W = v35.sigmoid();
     let v37: W = v36.sqrt();
-    let v38: W = v0 * v4.widen() * v6.widen() * v37;
-    let v39: W = v18.widen() * v4.widen() * v5.widen() * v37;
+    let v38: W = v0 * v4.widen() * v6 * v37;
+    let v39: W = v18 * v4.widen() * v5.widen() * v37;
     let v40: W = v34 - v7.widen();
     let v41: W = v40.sigmoid();
     let v42: W = v41.sqrt();
     let v43: W = v20.widen() * v42 * v28;
-    let v44: W = v20.widen() * v26.widen() * v42 * v28;
+    let v44: W = v20.widen() * v26 * v42 * v28;
     let v45: W = v38 - v39 - v43 + v44;
-    let v46: N = N::narrow(v31) / N::narrow(v45);
+    let v46: W = v31 / v45;
     let v47: W = v37 * v23;
     let v48: W = v42 * v16;
     let v49: W = v47 - v48;
     let v50: W = v28.sqrt();
     let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4.widen() * v26.widen() * v51;
+    let v52: W = v25.widen() * v4.widen() * v26 * v51;
     let v53: W = v24.widen() * v4.widen() * v51;
     let v54: W = v52 - v53;
-    let v55: N = N::narrow(v49) * N::narrow(v54);
-    let v56: N = v55 / N::narrow(v45);
+    let v55: W = v49 * v54;
+    let v56: W = v55 / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -9362,7 +3860,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -9375,7 +3873,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -9395,9 +3893,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -9406,85 +3902,42 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.141592653589793];
     }
-    if t < 0.5 {
-        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v5.widen().powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
+    let v9: N = N::tan_of(v3);
     let v10: N = v9.ln();
     let v11: N = v8 * v10;
     let v12: N = v7 - v11;
     let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4 * v6 * v14;
-    let v16: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v17: N = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v14: W = v13.widen().sqrt();
+    let v15: W = v0 * v4.widen() * v6 * v14;
+    let v16: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v17: W = v16 * v4.widen() * v5.widen() * v14;
+    let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: N = v11 - v7;
     let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: N = v23 * v24;
-    let v26: N = v22 - v25;
-    let v27: N = v18 * v21 * v26;
-    let v28: N = v18 * v24 * v21 * v26;
-    let v29: N = v15 - v17 - v27 + v28;
-    let v30: N = v26.sqrt();
-    let v31: N = v30.powi(3);
-    let v32: N = v23 * v4 * v24 * v31;
-    let v33: N = v22 * v4 * v31;
-    let v34: N = v32 - v33;
-    let v35: N = v29 / v34;
-    [v35.to_f64()]
-}
-/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v4.widen() * v6.widen() * v14.widen();
-    let v16: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v17: W = v16.widen() * v4.widen() * v5.widen() * v14.widen();
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v5.square();
-    let v25: W = v23.widen() * v24.widen();
+    let v24: W = v5.widen().square();
+    let v25: W = v23.widen() * v24;
     let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21.widen() * v26;
-    let v28: W = v18.widen() * v24.widen() * v21.widen() * v26;
+    let v27: W = v18 * v21 * v26;
+    let v28: W = v18 * v24 * v21 * v26;
     let v29: W = v15 - v17 - v27 + v28;
     let v30: W = v26.sqrt();
     let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4.widen() * v24.widen() * v31;
+    let v32: W = v23.widen() * v4.widen() * v24 * v31;
     let v33: W = v22.widen() * v4.widen() * v31;
     let v34: W = v32 - v33;
-    let v35: N = N::narrow(v29) / N::narrow(v34);
+    let v35: W = v29 / v34;
     [v35.to_f64()]
 }
 /// `pf_velocity_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -9493,9 +3946,7 @@ fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -9509,9 +3960,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 50 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 50 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -9527,83 +3978,22 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.ln();
-    let v9: N = v6 * v8;
-    let v10: N = v5 - v9;
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: N = v9 - v5;
-    let v14: N = v13.sigmoid();
-    let v15: W = v14.widen().sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v4.widen().square();
-    let v19: W = v17.widen() * v18;
-    let v20: W = v16.widen() - v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: W = v0.widen() * v4.widen() * v12.widen() * v15;
-    let v24: N = N::narrow(v23) / N::narrow(v22);
-    let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v27: N = v26 * v2;
-    let v28: N = v27.sin();
-    let v29: N = v28.square();
-    let v30: N = v16 * v4;
-    let v31: N = -v16;
-    let v32: N = v31 - v30;
-    let v33: N = v3.sin();
-    let v34: N = v25 * v29 * v11 * v32;
-    let v35: N = v33 * N::narrow(v22);
-    let v36: N = v34 / v35;
-    let v37: N = v25 * v29 * v14 * v32;
-    let v38: N = v37 / v35;
-    let v39: N = v24 + v36 - v38;
-    let v40: N = v39 / v12;
-    let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v4.powi(3);
-    let v43: W = v41 * v33.widen() * v42.widen() * v12.widen();
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v33 * v4 * v12;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46.widen() * v15 * v20;
-    let v48: W = v46.widen() * v18 * v15 * v20;
-    let v49: N = N::narrow(v43) - v45 - N::narrow(v47) + N::narrow(v48);
-    let v50: W = v17.widen() * v33.widen() * v18 * v22;
-    let v51: W = v16.widen() * v33.widen() * v22;
-    let v52: N = N::narrow(v50) - N::narrow(v51);
-    let v53: N = v49 / v52;
-    [v40.to_f64(), v53.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().ln();
+    let v7: W = v3.tan();
+    let v8: W = v7.ln();
     let v9: W = v6.widen() * v8;
-    let v10: N = v5 - N::narrow(v9);
-    let v11: N = v10.sigmoid();
-    let v12: N = v11.sqrt();
-    let v13: W = v9 - v5.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v14.widen().sqrt();
+    let v10: N = N::narrow(v5) - N::narrow(v9);
+    let v11: W = v10.widen().sigmoid();
+    let v12: W = v11.sqrt();
+    let v13: W = v9 - v5;
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.sqrt();
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
     let v18: W = v4.square();
@@ -9611,29 +4001,29 @@ fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v20: W = v16.widen() - v19;
     let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
-    let v23: W = v0.widen() * v4 * v12.widen() * v15;
+    let v23: W = v0 * v4 * v12 * v15;
     let v24: W = v23 / v22;
-    let v25: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v27: W = v26 * v2.widen();
     let v28: N = N::sin_of(v27);
     let v29: W = v28.widen().square();
-    let v30: N = v16 * N::narrow(v4);
+    let v30: W = v16.widen() * v4;
     let v31: N = -v16;
-    let v32: W = v31.widen() - v30.widen();
+    let v32: W = v31.widen() - v30;
     let v33: N = N::sin_of(v3);
-    let v34: W = v25 * v29 * v11.widen() * v32;
+    let v34: W = v25.widen() * v29 * v11 * v32;
     let v35: W = v33.widen() * v22;
     let v36: W = v34 / v35;
-    let v37: N = N::narrow(v25) * N::narrow(v29) * v14 * N::narrow(v32);
-    let v38: N = v37 / N::narrow(v35);
+    let v37: W = v25.widen() * v29 * v14 * v32;
+    let v38: N = N::narrow(v37) / N::narrow(v35);
     let v39: W = v24 + v36 - v38.widen();
-    let v40: W = v39 / v12.widen();
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v40: W = v39 / v12;
+    let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v42: W = v4.powi(3);
-    let v43: W = v41.widen() * v33.widen() * v42 * v12.widen();
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v33.widen() * v4 * v12.widen();
+    let v43: W = v41 * v33.widen() * v42 * v12;
+    let v44: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v45: W = v44 * v33.widen() * v4 * v12;
     let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v47: W = v46.widen() * v15 * v20;
     let v48: W = v46.widen() * v18 * v15 * v20;
@@ -9646,284 +4036,56 @@ fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_v_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_v_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_upper_cell3::<N, W>(t);
-    }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
+    let v7: W = v3.tan();
     let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7.widen();
-    let v10: N = N::ln_of(v9);
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v11 - v5;
-    let v16: N = v15.sigmoid();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v4.square();
-    let v21: N = v19 * v20;
-    let v22: N = v18 - v21;
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v23.powi(3);
-    let v25: N = v0 * v4 * v14 * v17;
-    let v26: N = v25 / N::narrow(v24);
-    let v27: N = v18 * v20;
-    let v28: N = v18 - v27;
-    let v29: N = v3.cos();
-    let v30: N = v1 * v13 * v28;
-    let v31: N = v29 * N::narrow(v24);
-    let v32: N = v30 / v31;
-    let v33: N = v1 * v16 * v28;
-    let v34: N = v33 / v31;
-    let v35: N = v26 - v32 + v34;
-    let v36: N = v35 / v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v29 * v14;
-    let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: N = v40 * v4 * v29 * v14;
-    let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: N = v42 * v17 * v22;
-    let v44: N = v42 * v20 * v17 * v22;
-    let v45: N = v39 - v41 - v43 + v44;
-    let v46: N = v19 * v20 * v29 * N::narrow(v24);
-    let v47: N = v18 * v29 * N::narrow(v24);
-    let v48: N = v46 - v47;
-    let v49: N = v45 / v48;
-    [v36.to_f64(), v49.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: W = v9.widen().ln();
+    let v9: W = v8.widen() / v7;
+    let v10: W = v9.ln();
     let v11: W = v6.widen() * v10;
-    let v12: W = v5.widen() - v11;
+    let v12: W = v5 - v11;
     let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: N = N::narrow(v11) - v5;
-    let v16: N = v15.sigmoid();
-    let v17: N = v16.sqrt();
+    let v14: W = v13.widen().sqrt();
+    let v15: W = v11 - v5;
+    let v16: W = v15.sigmoid();
+    let v17: N = N::sqrt_of(v16);
     let v18: N = N::new(4.0, 0.0);
     let v19: N = N::new(3.0, 0.0);
     let v20: N = v4.square();
-    let v21: N = v19 * v20;
-    let v22: N = v18 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v4 * v14 * v17;
-    let v26: N = v25 / v24;
-    let v27: N = v18 * v20;
-    let v28: N = v18 - v27;
-    let v29: N = v3.cos();
-    let v30: N = v1 * v13 * v28;
-    let v31: N = v29 * v24;
-    let v32: N = v30 / v31;
-    let v33: N = v1 * v16 * v28;
-    let v34: N = v33 / v31;
-    let v35: N = v26 - v32 + v34;
-    let v36: N = v35 / v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v29 * v14;
-    let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: N = v40 * v4 * v29 * v14;
-    let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: N = v42 * v17 * v22;
-    let v44: N = v42 * v20 * v17 * v22;
-    let v45: N = v39 - v41 - v43 + v44;
-    let v46: N = v19 * v20 * v29 * v24;
-    let v47: N = v18 * v29 * v24;
-    let v48: N = v46 - v47;
-    let v49: N = v45 / v48;
-    [v36.to_f64(), v49.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v11 - v5;
-    let v16: N = v15.sigmoid();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v4.square();
-    let v21: N = v19 * v20;
-    let v22: N = v18 - v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v23.powi(3);
-    let v25: N = v0 * v4 * v14 * v17;
-    let v26: N = v25 / v24;
-    let v27: N = v18 * v20;
-    let v28: N = v18 - v27;
-    let v29: N = v3.cos();
-    let v30: N = v1 * v13 * v28;
-    let v31: N = v29 * v24;
-    let v32: N = v30 / v31;
-    let v33: W = v1.widen() * v16.widen() * v28.widen();
-    let v34: N = N::narrow(v33) / v31;
-    let v35: N = v26 - v32 + v34;
-    let v36: N = v35 / v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v29 * v14;
-    let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: N = v40 * v4 * v29 * v14;
-    let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: N = v42 * v17 * v22;
-    let v44: N = v42 * v20 * v17 * v22;
-    let v45: W = v39.widen() - v41.widen() - v43.widen() + v44.widen();
-    let v46: N = v19 * v20 * v29 * v24;
-    let v47: N = v18 * v29 * v24;
-    let v48: N = v46 - v47;
-    let v49: N = N::narrow(v45) / v48;
-    [v36.to_f64(), v49.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: W = v5.widen() - v11.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: N = v11 - v5;
-    let v16: N = v15.sigmoid();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v4.square();
-    let v21: N = v19 * v20;
-    let v22: N = v18 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v23.widen().powi(3);
-    let v25: N = v0 * v4 * v14 * v17;
-    let v26: N = v25 / N::narrow(v24);
-    let v27: N = v18 * v20;
-    let v28: N = v18 - v27;
-    let v29: N = v3.cos();
-    let v30: N = v1 * v13 * v28;
-    let v31: N = v29 * N::narrow(v24);
-    let v32: N = v30 / v31;
-    let v33: N = v1 * v16 * v28;
-    let v34: N = v33 / v31;
-    let v35: N = v26 - v32 + v34;
-    let v36: N = v35 / v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v29 * v14;
-    let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: N = v40 * v4 * v29 * v14;
-    let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: N = v42 * v17 * v22;
-    let v44: N = v42 * v20 * v17 * v22;
-    let v45: N = v39 - v41 - v43 + v44;
-    let v46: N = v19 * v20 * v29 * N::narrow(v24);
-    let v47: N = v18 * v29 * N::narrow(v24);
-    let v48: N = v46 - v47;
-    let v49: N = v45 / v48;
-    [v36.to_f64(), v49.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: N = v11 - v5;
-    let v16: N = v15.sigmoid();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v4.square();
-    let v21: N = v19 * v20;
-    let v22: W = v18.widen() - v21.widen();
+    let v21: W = v19.widen() * v20.widen();
+    let v22: W = v18.widen() - v21;
     let v23: W = v22.sqrt();
-    let v24: N = N::narrow(v23).powi(3);
-    let v25: N = v0 * v4 * v14 * v17;
-    let v26: N = v25 / v24;
-    let v27: N = v18 * v20;
-    let v28: N = v18 - v27;
-    let v29: N = v3.cos();
-    let v30: N = v1 * v13 * v28;
-    let v31: N = v29 * v24;
-    let v32: N = v30 / v31;
-    let v33: N = v1 * v16 * v28;
-    let v34: N = v33 / v31;
-    let v35: N = v26 - v32 + v34;
-    let v36: N = v35 / v14;
+    let v24: W = v23.powi(3);
+    let v25: W = v0.widen() * v4.widen() * v14 * v17.widen();
+    let v26: W = v25 / v24;
+    let v27: W = v18.widen() * v20.widen();
+    let v28: W = v18.widen() - v27;
+    let v29: N = N::cos_of(v3);
+    let v30: N = v1 * v13 * N::narrow(v28);
+    let v31: W = v29.widen() * v24;
+    let v32: N = v30 / N::narrow(v31);
+    let v33: W = v1.widen() * v16 * v28;
+    let v34: W = v33 / v31;
+    let v35: W = v26 - v32.widen() + v34;
+    let v36: W = v35 / v14;
     let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v38: N = v4.powi(3);
-    let v39: N = v37 * v38 * v29 * v14;
+    let v39: W = v37.widen() * v38.widen() * v29.widen() * v14;
     let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: N = v40 * v4 * v29 * v14;
+    let v41: W = v40.widen() * v4.widen() * v29.widen() * v14;
     let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: N = v42 * v17 * N::narrow(v22);
-    let v44: N = v42 * v20 * v17 * N::narrow(v22);
-    let v45: N = v39 - v41 - v43 + v44;
-    let v46: N = v19 * v20 * v29 * v24;
-    let v47: N = v18 * v29 * v24;
-    let v48: N = v46 - v47;
-    let v49: N = v45 / v48;
+    let v43: W = v42.widen() * v17.widen() * v22;
+    let v44: W = v42.widen() * v20.widen() * v17.widen() * v22;
+    let v45: W = v39 - v41 - v43 + v44;
+    let v46: N = v19 * v20 * v29 * N::narrow(v24);
+    let v47: W = v18.widen() * v29.widen() * v24;
+    let v48: W = v46.widen() - v47;
+    let v49: W = v45 / v48;
     [v36.to_f64(), v49.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -9932,9 +4094,9 @@ fn reverse_drift_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 50 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 50 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -9947,9 +4109,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -9969,114 +4129,55 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.5 {
-        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v1;
-    let v6: N = v5.tan();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v1.widen();
+    let v6: N = N::tan_of(v5);
     let v7: N = v6.ln();
     let v8: N = v3 * v7;
     let v9: N = v2 - v8;
     let v10: N = v9.sigmoid();
     let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v11;
+    let v12: W = v0 * v1.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v11;
-    let v15: N = v5.cos();
-    let v16: N = v15.square();
-    let v17: N = v0 * v1 * v16 * v11;
-    let v18: N = v0 * v13 * v16 * v11;
+    let v14: W = v0 * v13.widen() * v11.widen();
+    let v15: W = v5.cos();
+    let v16: W = v15.square();
+    let v17: W = v0 * v1.widen() * v16 * v11.widen();
+    let v18: W = v0 * v13.widen() * v16 * v11.widen();
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v5.sin();
+    let v20: N = N::sin_of(v5);
     let v21: N = v8 - v2;
     let v22: N = v21.sigmoid();
     let v23: N = v22.sqrt();
-    let v24: N = v19 * v1 * v20 * v15 * v23;
-    let v25: N = v19 * v13 * v20 * v15 * v23;
+    let v24: N = v19 * v1 * v20 * N::narrow(v15) * v23;
+    let v25: N = v19 * v13 * v20 * N::narrow(v15) * v23;
     let v26: N = N::new(4.0, 0.0);
     let v27: N = N::new(3.0, 0.0);
-    let v28: N = v27 * v16;
-    let v29: N = v26 - v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v30.powi(3);
-    let v32: N = v20 * v31;
-    let v33: N = v12 - v14 - v17 + v18 - v24 + v25 + v32;
-    let v34: N = v33 / v32;
-    let v35: N = v13 - v1;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v15.powi(3);
-    let v38: N = v36 * v20 * v37 * v11;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: N = v39 * v20 * v15 * v11;
-    let v41: N = v0 * v23 * v29;
-    let v42: N = v0 * v16 * v23 * v29;
-    let v43: N = v38 - v40 - v41 + v42;
-    let v44: N = v27 * v20 * v16 * v31;
-    let v45: N = v26 * v20 * v31;
-    let v46: N = v44 - v45;
-    let v47: N = v35 * v43;
-    let v48: N = v47 / v46;
-    [v34.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v1;
-    let v6: N = v5.tan();
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v11.widen();
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v11.widen();
-    let v15: N = v5.cos();
-    let v16: N = v15.square();
-    let v17: W = v0.widen() * v1.widen() * v16.widen() * v11.widen();
-    let v18: W = v0.widen() * v13.widen() * v16.widen() * v11.widen();
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v5.sin();
-    let v21: N = v8 - v2;
-    let v22: N = v21.sigmoid();
-    let v23: N = v22.sqrt();
-    let v24: N = v19 * v1 * v20 * v15 * v23;
-    let v25: N = v19 * v13 * v20 * v15 * v23;
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16.widen();
+    let v28: W = v27.widen() * v16;
     let v29: W = v26.widen() - v28;
     let v30: W = v29.sqrt();
     let v31: W = v30.powi(3);
     let v32: N = v20 * N::narrow(v31);
     let v33: W = v12 - v14 - v17 + v18 - v24.widen() + v25.widen() + v32.widen();
     let v34: N = N::narrow(v33) / v32;
-    let v35: N = v13 - v1;
+    let v35: W = v13.widen() - v1.widen();
     let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v15.powi(3);
-    let v38: W = v36 * v20.widen() * v37.widen() * v11.widen();
+    let v37: W = v15.powi(3);
+    let v38: W = v36 * v20.widen() * v37 * v11.widen();
     let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v20.widen() * v15.widen() * v11.widen();
-    let v41: W = v0.widen() * v23.widen() * v29;
-    let v42: W = v0.widen() * v16.widen() * v23.widen() * v29;
+    let v40: W = v39 * v20.widen() * v15 * v11.widen();
+    let v41: W = v0 * v23.widen() * v29;
+    let v42: W = v0 * v16 * v23.widen() * v29;
     let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16.widen() * v31;
+    let v44: W = v27.widen() * v20.widen() * v16 * v31;
     let v45: W = v26.widen() * v20.widen() * v31;
     let v46: W = v44 - v45;
-    let v47: N = v35 * N::narrow(v43);
-    let v48: N = v47 / N::narrow(v46);
+    let v47: W = v35 * v43;
+    let v48: W = v47 / v46;
     [v34.to_f64(), v48.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -10085,9 +4186,7 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -10100,9 +4199,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -10122,9 +4219,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -10141,311 +4238,74 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v2;
-    let v7: N = v6.cos();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v2.widen();
+    let v7: W = v6.cos();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v10.ln();
-    let v12: N = v9 * v11;
-    let v13: N = v8 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v12 - v8;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
+    let v10: W = v6.tan();
+    let v11: W = v10.ln();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v8 - v12;
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.sqrt();
+    let v16: W = v12 - v8;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
     let v19: N = N::new(4.0, 0.0);
     let v20: N = N::new(3.0, 0.0);
-    let v21: N = v7.square();
-    let v22: N = v20 * v21;
-    let v23: N = v19 - v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v24.powi(3);
-    let v26: N = v4 * v7 * v15 * v18;
-    let v27: N = v26 / v25;
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: N = v29 * v2;
-    let v31: N = v30.sin();
-    let v32: N = v31.square();
-    let v33: N = v19 * v7;
-    let v34: N = -v19;
-    let v35: N = v34 - v33;
-    let v36: N = v6.sin();
-    let v37: N = v28 * v32 * v14 * v35;
-    let v38: N = v36 * v25;
-    let v39: N = v37 / v38;
-    let v40: N = v28 * v32 * v17 * v35;
-    let v41: N = v40 / v38;
-    let v42: N = v27 + v39 - v41;
-    let v43: N = v3 * v42;
-    let v44: N = v43 / v15;
-    let v45: N = v0 + v44;
-    let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: N = v7.powi(3);
-    let v48: N = v46 * v36 * v47 * v15;
-    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: N = v49 * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: N = v51 * v18 * v23;
-    let v53: N = v51 * v21 * v18 * v23;
-    let v54: N = v48 - v50 - v52 + v53;
-    let v55: N = v20 * v36 * v21 * v25;
-    let v56: N = v19 * v36 * v25;
-    let v57: N = v55 - v56;
-    let v58: N = v3 * v54;
-    let v59: N = v58 / v57;
-    let v60: N = v3.abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: N = v20 * v47;
-    let v64: N = v63 - v33;
-    let v65: N = v62 * v36;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v2;
-    let v7: N = v6.cos();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v10.ln();
-    let v12: N = v9 * v11;
-    let v13: N = v8 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v12 - v8;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v7.square();
-    let v22: W = v20.widen() * v21.widen();
+    let v21: W = v7.square();
+    let v22: W = v20.widen() * v21;
     let v23: W = v19.widen() - v22;
     let v24: W = v23.sqrt();
     let v25: W = v24.powi(3);
-    let v26: N = v4 * v7 * v15 * v18;
-    let v27: N = v26 / N::narrow(v25);
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: N = v29 * v2;
-    let v31: N = v30.sin();
-    let v32: N = v31.square();
-    let v33: N = v19 * v7;
+    let v26: W = v4 * v7 * v15 * v18;
+    let v27: W = v26 / v25;
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v30: W = v29 * v2.widen();
+    let v31: W = v30.sin();
+    let v32: W = v31.square();
+    let v33: W = v19.widen() * v7;
     let v34: N = -v19;
-    let v35: N = v34 - v33;
-    let v36: N = v6.sin();
-    let v37: N = v28 * v32 * v14 * v35;
-    let v38: N = v36 * N::narrow(v25);
-    let v39: N = v37 / v38;
-    let v40: N = v28 * v32 * v17 * v35;
-    let v41: N = v40 / v38;
-    let v42: N = v27 + v39 - v41;
-    let v43: N = v3 * v42;
-    let v44: N = v43 / v15;
-    let v45: N = v0 + v44;
+    let v35: W = v34.widen() - v33;
+    let v36: W = v6.sin();
+    let v37: W = v28 * v32 * v14 * v35;
+    let v38: W = v36 * v25;
+    let v39: W = v37 / v38;
+    let v40: W = v28 * v32 * v17 * v35;
+    let v41: W = v40 / v38;
+    let v42: W = v27 + v39 - v41;
+    let v43: W = v3 * v42;
+    let v44: W = v43 / v15;
+    let v45: W = v0.widen() + v44;
     let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: W = v7.widen().powi(3);
-    let v48: W = v46.widen() * v36.widen() * v47 * v15.widen();
-    let v49: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: W = v49 * v36.widen() * v7.widen() * v15.widen();
+    let v47: W = v7.powi(3);
+    let v48: W = v46.widen() * v36 * v47 * v15;
+    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v50: W = v49.widen() * v36 * v7 * v15;
     let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: W = v51.widen() * v18.widen() * v23;
-    let v53: W = v51.widen() * v21.widen() * v18.widen() * v23;
+    let v52: W = v51.widen() * v18 * v23;
+    let v53: W = v51.widen() * v21 * v18 * v23;
     let v54: W = v48 - v50 - v52 + v53;
-    let v55: W = v20.widen() * v36.widen() * v21.widen() * v25;
-    let v56: W = v19.widen() * v36.widen() * v25;
+    let v55: W = v20.widen() * v36 * v21 * v25;
+    let v56: W = v19.widen() * v36 * v25;
     let v57: W = v55 - v56;
-    let v58: N = v3 * N::narrow(v54);
-    let v59: N = v58 / N::narrow(v57);
-    let v60: N = v3.abs();
+    let v58: W = v3 * v54;
+    let v59: W = v58 / v57;
+    let v60: N = N::narrow(v3).abs();
     let v61: N = v60.sqrt();
     let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v63: W = v20.widen() * v47;
-    let v64: N = N::narrow(v63) - v33;
-    let v65: N = v62 * v36;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v2;
-    let v7: N = v6.cos();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v10.ln();
-    let v12: N = v9 * v11;
-    let v13: N = v8 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: N = v12 - v8;
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v7.square();
-    let v22: N = v20 * v21;
-    let v23: N = v19 - v22;
-    let v24: N = v23.sqrt();
-    let v25: W = v24.widen().powi(3);
-    let v26: N = v4 * v7 * v15 * v18;
-    let v27: N = v26 / N::narrow(v25);
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: N = v29 * v2;
-    let v31: N = v30.sin();
-    let v32: N = v31.square();
-    let v33: N = v19 * v7;
-    let v34: N = -v19;
-    let v35: N = v34 - v33;
-    let v36: N = v6.sin();
-    let v37: N = v28 * v32 * v14 * v35;
-    let v38: N = v36 * N::narrow(v25);
-    let v39: N = v37 / v38;
-    let v40: N = v28 * v32 * v17 * v35;
-    let v41: N = v40 / v38;
-    let v42: N = v27 + v39 - v41;
-    let v43: N = v3 * v42;
-    let v44: N = v43 / v15;
-    let v45: N = v0 + v44;
-    let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: N = v7.powi(3);
-    let v48: N = v46 * v36 * v47 * v15;
-    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: N = v49 * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: N = v51 * v18 * v23;
-    let v53: N = v51 * v21 * v18 * v23;
-    let v54: N = v48 - v50 - v52 + v53;
-    let v55: N = v20 * v36 * v21 * N::narrow(v25);
-    let v56: N = v19 * v36 * N::narrow(v25);
-    let v57: N = v55 - v56;
-    let v58: N = v3 * v54;
-    let v59: N = v58 / v57;
-    let v60: N = v3.abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: N = v20 * v47;
-    let v64: N = v63 - v33;
-    let v65: N = v62 * v36;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v2;
-    let v7: N = v6.cos();
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v10.ln();
-    let v12: N = v9 * v11;
-    let v13: W = v8 - v12.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: N = v12 - N::narrow(v8);
-    let v17: N = v16.sigmoid();
-    let v18: N = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v7.widen().square();
-    let v22: W = v20.widen() * v21;
-    let v23: N = v19 - N::narrow(v22);
-    let v24: W = v23.widen().sqrt();
-    let v25: N = N::narrow(v24).powi(3);
-    let v26: N = v4 * v7 * v15 * v18;
-    let v27: W = v26.widen() / v25.widen();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: N = v29 * v2;
-    let v31: N = v30.sin();
-    let v32: N = v31.square();
-    let v33: N = v19 * v7;
-    let v34: N = -v19;
-    let v35: W = v34.widen() - v33.widen();
-    let v36: N = v6.sin();
-    let v37: N = v28 * v32 * v14 * N::narrow(v35);
-    let v38: N = v36 * v25;
-    let v39: N = v37 / v38;
-    let v40: W = v28.widen() * v32.widen() * v17.widen() * v35;
-    let v41: W = v40 / v38.widen();
-    let v42: N = N::narrow(v27) + v39 - N::narrow(v41);
-    let v43: N = v3 * v42;
-    let v44: N = v43 / v15;
-    let v45: N = v0 + v44;
-    let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: N = v7.powi(3);
-    let v48: N = v46 * v36 * v47 * v15;
-    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: N = v49 * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: N = v51 * v18 * v23;
-    let v53: N = v51 * N::narrow(v21) * v18 * v23;
-    let v54: N = v48 - v50 - v52 + v53;
-    let v55: N = v20 * v36 * N::narrow(v21) * v25;
-    let v56: N = v19 * v36 * v25;
-    let v57: N = v55 - v56;
-    let v58: N = v3 * v54;
-    let v59: N = v58 / v57;
-    let v60: N = v3.abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: N = v20 * v47;
-    let v64: N = v63 - v33;
-    let v65: N = v62 * v36;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
+    let v64: W = v63 - v33;
+    let v65: W = v62.widen() * v36;
+    let v66: W = v65 / v64;
+    let v67: N = N::sqrt_of(v66);
     let v68: N = v61 * v67;
     [v45.to_f64(), v59.to_f64(), v68.to_f64()]
 }
@@ -10454,473 +4314,14 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell6::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_v_coefficients_upper_cell7::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_v_coefficients_upper_cell8::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.sin();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: N = v8 - v13;
-    let v15: N = v14.sigmoid();
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: W = v18.widen().sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * N::narrow(v19);
-    let v28: N = v27 / v26;
-    let v29: N = v20 * v22;
-    let v30: N = v20 - v29;
-    let v31: N = v6.cos();
-    let v32: N = v5 * v15 * v30;
-    let v33: N = v31 * v26;
-    let v34: N = v32 / v33;
-    let v35: N = v5 * v18 * v30;
-    let v36: N = v35 / v33;
-    let v37: N = v28 - v34 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v16;
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * N::narrow(v19) * v24;
-    let v48: N = v46 * v22 * N::narrow(v19) * v24;
-    let v49: W = v43.widen() - v45.widen() - v47.widen() + v48.widen();
-    let v50: N = v21 * v22 * v31 * v26;
-    let v51: N = v20 * v31 * v26;
-    let v52: N = v50 - v51;
-    let v53: N = v3 * N::narrow(v49);
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5.widen() * v1.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v6.tan();
-    let v11: W = v0.widen() / v10;
-    let v12: W = v11.ln();
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v13) - N::narrow(v8);
-    let v18: W = v17.widen().sigmoid();
-    let v19: N = N::sqrt_of(v18);
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: W = v24.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * N::narrow(v16) * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: W = v20.widen() - v29.widen();
-    let v31: W = v6.cos();
-    let v32: N = v5 * N::narrow(v15) * N::narrow(v30);
-    let v33: W = v31 * v26;
-    let v34: N = v32 / N::narrow(v33);
-    let v35: W = v5.widen() * v18 * v30;
-    let v36: W = v35 / v33;
-    let v37: W = v28.widen() - v34.widen() + v36;
-    let v38: W = v3.widen() * v37;
-    let v39: W = v38 / v16;
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * N::narrow(v31) * N::narrow(v16);
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * N::narrow(v31) * N::narrow(v16);
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * N::narrow(v31) * N::narrow(v26);
-    let v51: N = v20 * N::narrow(v31) * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * N::narrow(v31);
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.sin();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v0 / v10;
-    let v12: W = v11.widen().ln();
-    let v13: N = v9 * N::narrow(v12);
-    let v14: N = v8 - v13;
-    let v15: N = v14.sigmoid();
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: W = v24.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: N = v20 - v29;
-    let v31: N = v6.cos();
-    let v32: N = v5 * v15 * v30;
-    let v33: N = v31 * N::narrow(v26);
-    let v34: N = v32 / v33;
-    let v35: N = v5 * v18 * v30;
-    let v36: N = v35 / v33;
-    let v37: N = v28 - v34 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v16;
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v1.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::tan_of(v6);
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: W = v8.widen() - v13.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: W = v24.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: N = v20 - v29;
-    let v31: N = N::cos_of(v6);
-    let v32: N = N::narrow(v5) * v15 * v30;
-    let v33: N = v31 * N::narrow(v26);
-    let v34: N = v32 / v33;
-    let v35: W = v5 * v18.widen() * v30.widen();
-    let v36: N = N::narrow(v35) / v33;
-    let v37: N = v28 - v34 + v36;
-    let v38: N = v3 * v37;
-    let v39: W = v38.widen() / v16.widen();
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.sin();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: W = v8.widen() - v13.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / v26;
-    let v29: N = v20 * v22;
-    let v30: N = v20 - v29;
-    let v31: N = v6.cos();
-    let v32: N = v5 * v15 * v30;
-    let v33: N = v31 * v26;
-    let v34: N = v32 / v33;
-    let v35: N = v5 * v18 * v30;
-    let v36: N = v35 / v33;
-    let v37: W = v28.widen() - v34.widen() + v36.widen();
-    let v38: W = v3.widen() * v37;
-    let v39: W = v38 / v16.widen();
-    let v40: N = v0 + N::narrow(v39);
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * v26;
-    let v51: N = v20 * v31 * v26;
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v6.tan();
-    let v11: N = v0 / N::narrow(v10);
-    let v12: W = v11.widen().ln();
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8.widen() - v13;
-    let v15: W = v14.sigmoid();
-    let v16: N = N::sqrt_of(v15);
-    let v17: N = N::narrow(v13) - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: W = v20.widen() - v23.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: W = v20.widen() - v29.widen();
-    let v31: N = N::cos_of(v6);
-    let v32: N = N::narrow(v5) * N::narrow(v15) * N::narrow(v30);
-    let v33: N = v31 * N::narrow(v26);
-    let v34: N = v32 / v33;
-    let v35: W = v5 * v18.widen() * v30;
-    let v36: W = v35 / v33.widen();
-    let v37: N = v28 - v34 + N::narrow(v36);
-    let v38: W = v3.widen() * v37.widen();
-    let v39: W = v38 / v16.widen();
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * N::narrow(v24);
-    let v48: N = v46 * v22 * v19 * N::narrow(v24);
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5.widen() * v1.widen();
-    let v7: N = N::sin_of(v6);
+    let v7: W = v6.sin();
     let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: N = N::new(2.0, 0.0);
     let v10: W = v6.tan();
@@ -10932,268 +4333,52 @@ fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     let v16: W = v15.sqrt();
     let v17: W = v13 - v8;
     let v18: W = v17.sigmoid();
-    let v19: N = N::sqrt_of(v18);
+    let v19: W = v18.sqrt();
     let v20: N = N::new(4.0, 0.0);
     let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: W = v20.widen() - v23.widen();
+    let v22: W = v7.square();
+    let v23: W = v21.widen() * v22;
+    let v24: W = v20.widen() - v23;
     let v25: W = v24.sqrt();
     let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * N::narrow(v16) * v19;
-    let v28: W = v27.widen() / v26;
-    let v29: N = v20 * v22;
-    let v30: W = v20.widen() - v29.widen();
+    let v27: W = v4.widen() * v7 * v16 * v19;
+    let v28: W = v27 / v26;
+    let v29: W = v20.widen() * v22;
+    let v30: W = v20.widen() - v29;
     let v31: W = v6.cos();
-    let v32: W = v5.widen() * v15 * v30;
+    let v32: W = v5 * v15 * v30;
     let v33: W = v31 * v26;
     let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = v5.widen() * v18 * v30;
+    let v35: W = v5 * v18 * v30;
     let v36: W = v35 / v33;
     let v37: W = v28 - v34.widen() + v36;
-    let v38: W = v3.widen() * v37;
+    let v38: W = v3 * v37;
     let v39: W = v38 / v16;
     let v40: W = v0.widen() + v39;
     let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * N::narrow(v31) * N::narrow(v16);
+    let v42: W = v7.powi(3);
+    let v43: N = v41 * N::narrow(v42) * N::narrow(v31) * N::narrow(v16);
     let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * N::narrow(v31) * N::narrow(v16);
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * N::narrow(v24);
-    let v48: N = v46 * v22 * v19 * N::narrow(v24);
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * N::narrow(v31) * N::narrow(v26);
-    let v51: N = v20 * N::narrow(v31) * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
+    let v45: W = v44.widen() * v7 * v31 * v16;
+    let v46: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v47: W = v46 * v19 * v24;
+    let v48: W = v46 * v22 * v19 * v24;
+    let v49: W = v43.widen() - v45 - v47 + v48;
+    let v50: W = v21.widen() * v22 * v31 * v26;
+    let v51: W = v20.widen() * v31 * v26;
+    let v52: W = v50 - v51;
+    let v53: N = N::narrow(v3) * N::narrow(v49);
+    let v54: N = v53 / N::narrow(v52);
+    let v55: N = N::narrow(v3).abs();
+    let v56: W = v55.widen().sqrt();
     let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * N::narrow(v31);
-    let v62: N = v61 / v60;
+    let v58: N = v21 * N::narrow(v42);
+    let v59: W = v20.widen() * v7;
+    let v60: W = v58.widen() - v59;
+    let v61: W = v57.widen() * v31;
+    let v62: N = N::narrow(v61) / N::narrow(v60);
     let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::tan_of(v6);
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: W = v8.widen() - v13.widen();
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: W = v20.widen() - v23.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * N::narrow(v16) * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: W = v20.widen() - v29.widen();
-    let v31: N = N::cos_of(v6);
-    let v32: N = N::narrow(v5) * N::narrow(v15) * N::narrow(v30);
-    let v33: W = v31.widen() * v26;
-    let v34: N = v32 / N::narrow(v33);
-    let v35: W = v5 * v18.widen() * v30;
-    let v36: W = v35 / v33;
-    let v37: W = v28.widen() - v34.widen() + v36;
-    let v38: W = v3.widen() * v37;
-    let v39: W = v38 / v16;
-    let v40: N = v0 + N::narrow(v39);
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * N::narrow(v16);
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * N::narrow(v16);
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * N::narrow(v24);
-    let v48: N = v46 * v22 * v19 * N::narrow(v24);
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.sin();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: N = v8 - v13;
-    let v15: N = v14.sigmoid();
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: W = v24.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: N = v20 - v29;
-    let v31: N = v6.cos();
-    let v32: N = v5 * v15 * v30;
-    let v33: N = v31 * N::narrow(v26);
-    let v34: N = v32 / v33;
-    let v35: N = v5 * v18 * v30;
-    let v36: N = v35 / v33;
-    let v37: N = v28 - v34 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v16;
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell8<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: N = v5 * v1;
-    let v7: N = v6.sin();
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = v6.tan();
-    let v11: N = v0 / v10;
-    let v12: N = v11.ln();
-    let v13: N = v9 * v12;
-    let v14: W = v8.widen() - v13.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = v15.sqrt();
-    let v17: N = v13 - v8;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: N = v7.square();
-    let v23: N = v21 * v22;
-    let v24: N = v20 - v23;
-    let v25: N = v24.sqrt();
-    let v26: W = v25.widen().powi(3);
-    let v27: N = v4 * v7 * v16 * v19;
-    let v28: N = v27 / N::narrow(v26);
-    let v29: N = v20 * v22;
-    let v30: W = v20.widen() - v29.widen();
-    let v31: N = v6.cos();
-    let v32: N = v5 * v15 * N::narrow(v30);
-    let v33: N = v31 * N::narrow(v26);
-    let v34: N = v32 / v33;
-    let v35: W = v5.widen() * v18.widen() * v30;
-    let v36: N = N::narrow(v35) / v33;
-    let v37: N = v28 - v34 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v16;
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: N = v7.powi(3);
-    let v43: N = v41 * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: N = v44 * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: N = v46 * v19 * v24;
-    let v48: N = v46 * v22 * v19 * v24;
-    let v49: N = v43 - v45 - v47 + v48;
-    let v50: N = v21 * v22 * v31 * N::narrow(v26);
-    let v51: N = v20 * v31 * N::narrow(v26);
-    let v52: N = v50 - v51;
-    let v53: N = v3 * v49;
-    let v54: N = v53 / v52;
-    let v55: N = v3.abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * v42;
-    let v59: N = v20 * v7;
-    let v60: N = v58 - v59;
-    let v61: N = v57 * v31;
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
+    let v64: W = v56 * v63.widen();
     [v40.to_f64(), v54.to_f64(), v64.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -11202,9 +4387,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell8<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -11217,9 +4402,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
 ///
 /// # Panics
 ///

@@ -20,45 +20,24 @@ pub const PROCESS: &str = "sigmoid";
 /// \alpha(t) = \sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v4 - v2;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6 * v8;
-    let v10: N = v9.sqrt();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: W = v4 - v2.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6.widen() * v8.widen();
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
-}
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6 * v9;
-    let v11: N = v10.sqrt();
-    v11.to_f64()
 }
 /// `sigma(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -66,25 +45,22 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 1.0;
-    }
     let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v4.exp_m1();
-    let v8: N = v0 * v6 * v7;
-    let v9: N = v8.sqrt();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::exp_m1_of(v4);
+    let v8: W = v0.widen() * v6.widen() * v7.widen();
+    let v9: N = N::sqrt_of(v8);
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -93,17 +69,14 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 11 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
@@ -113,10 +86,10 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
     let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
+    let v6: W = v5.widen().sigmoid();
     let v7: N = v4 - v2;
     let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6 * v8;
+    let v9: W = v0.widen() * v6 * v8.widen();
     v9.to_f64()
 }
 /// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -126,12 +99,12 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v2;
     let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6 * v9;
+    let v10: W = v0.widen() * v6 * v9.widen();
     v10.to_f64()
 }
 /// `f(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -140,9 +113,7 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -151,37 +122,18 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     v10.to_f64()
-}
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6;
-    let v11: N = v10 / v9;
-    v11.to_f64()
 }
 /// `g2(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -189,9 +141,9 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 19 operations in double-double.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -207,22 +159,22 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.exp();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::exp_of(v5);
     let v7: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v8: N = v7 * v6;
     let v9: N = N::new(12.0, 0.0);
-    let v10: N = v9 * v3;
-    let v11: N = v2 - v10;
-    let v12: N = v11.exp();
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v2.widen() - v10;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(9.0, 0.0);
-    let v14: N = v10 - v13;
+    let v14: N = N::narrow(v10) - v13;
     let v15: N = v14.exp_m1();
-    let v16: N = v12 * v15;
-    let v17: N = v8 + v16;
-    let v18: N = v0 * v6;
-    let v19: N = v18 / v17;
+    let v16: W = v12.widen() * v15.widen();
+    let v17: W = v8.widen() + v16;
+    let v18: W = v0.widen() * v6.widen();
+    let v19: W = v18 / v17;
     v19.to_f64()
 }
 /// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -230,22 +182,22 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.exp();
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::exp_of(v5);
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v2;
     let v9: N = v8.exp_m1();
     let v10: N = v6 * v9;
     let v11: N = N::new(12.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v12 - v1;
-    let v14: N = v13.exp();
+    let v12: W = v11.widen() * v2.widen();
+    let v13: W = v12 - v1.widen();
+    let v14: N = N::exp_of(v13);
     let v15: N = v14 * v9;
-    let v16: N = v10 + v15;
-    let v17: N = v0 * v6;
-    let v18: N = v17 / v16;
+    let v16: W = v10.widen() + v15.widen();
+    let v17: W = v0.widen() * v6.widen();
+    let v18: W = v17 / v16;
     v18.to_f64()
 }
 /// `g(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -254,9 +206,9 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 20 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.4375).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -272,27 +224,81 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.exp();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::exp_of(v5);
     let v7: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v8: N = v7 * v6;
     let v9: N = N::new(12.0, 0.0);
-    let v10: N = v9 * v3;
-    let v11: N = v2 - v10;
-    let v12: N = v11.exp();
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v2.widen() - v10;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(9.0, 0.0);
-    let v14: N = v10 - v13;
+    let v14: N = N::narrow(v10) - v13;
     let v15: N = v14.exp_m1();
-    let v16: N = v12 * v15;
-    let v17: N = v8 + v16;
+    let v16: W = v12.widen() * v15.widen();
+    let v17: W = v8.widen() + v16;
     let v18: N = v0 * v6;
-    let v19: N = v18 / v17;
+    let v19: N = v18 / N::narrow(v17);
     let v20: N = v19.sqrt();
     v20.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return g_upper_cell0::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return g_upper_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::exp_of(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v6.widen() * v9.widen();
+    let v11: N = N::new(12.0, 0.0);
+    let v12: W = v11.widen() * v2.widen();
+    let v13: W = v12 - v1.widen();
+    let v14: N = N::exp_of(v13);
+    let v15: N = v14 * v9;
+    let v16: W = v10 + v15.widen();
+    let v17: N = v0 * v6;
+    let v18: N = v17 / N::narrow(v16);
+    let v19: N = v18.sqrt();
+    v19.to_f64()
+}
+/// [`g_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: N = v5.exp();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v6.widen() * v9.widen();
+    let v11: N = N::new(12.0, 0.0);
+    let v12: N = v11 * v2;
+    let v13: N = v12 - v1;
+    let v14: N = v13.exp();
+    let v15: N = v14 * v9;
+    let v16: W = v10 + v15.widen();
+    let v17: N = v0 * v6;
+    let v18: N = v17 / N::narrow(v16);
+    let v19: N = v18.sqrt();
+    v19.to_f64()
+}
+/// [`g_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn g_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -321,26 +327,145 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 23 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.40625, 0.4375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.75, 0.8125, 0.875).
 pub fn lambda(t: f64) -> f64 {
-    lambda_in::<f64, Dd>(t)
+    let r = lambda_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return lambda_upper::<N, W>(1.0 - t);
+    if t == 0.0 {
+        return f64::INFINITY;
     }
-    if t < 0.375 {
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.3125 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.46875 {
+    if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
+    if t < 0.5 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.625 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return lambda_in_cell5::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return lambda_in_cell6::<N, W>(t);
+    }
+    if t < 0.875 {
+        return lambda_in_cell7::<N, W>(t);
+    }
+    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: N = N::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: N = N::new(0.5, 0.0);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: N = N::exp_m1_of(v7);
+    let v11: N = v9 * v10;
+    let v12: N = v11.ln();
+    let v13: W = v3.widen() * v12.widen();
+    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: W = v7 - v5.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v14.widen() * v9.widen() * v16.widen();
+    let v18: N = N::ln_of(v17);
+    let v19: W = v3.widen() * v18.widen();
+    let v20: W = v0.widen() - v1.widen() - v2.widen() - v13 + v19;
+    v20.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: N = N::new(0.5, 0.0);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: N = N::exp_m1_of(v7);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: N = N::ln_of(v11);
+    let v13: N = v3 * v12;
+    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: N = N::narrow(v7) - v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = v14 * v9 * v16;
+    let v18: N = v17.ln();
+    let v19: N = v3 * v18;
+    let v20: W = v0.widen() - v1.widen() - v2 - v13.widen() + v19.widen();
+    v20.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: N = N::new(0.5, 0.0);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: N = N::exp_m1_of(v7);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: N = N::ln_of(v11);
+    let v13: W = v3.widen() * v12.widen();
+    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: N = N::narrow(v7) - v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = v14 * v9 * v16;
+    let v18: N = v17.ln();
+    let v19: N = v3 * v18;
+    let v20: W = v0.widen() - v1.widen() - v2 - v13 + v19.widen();
+    v20.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: N = N::new(0.5, 0.0);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: W = v7.exp_m1();
+    let v11: W = v9.widen() * v10;
+    let v12: N = N::ln_of(v11);
+    let v13: W = v3.widen() * v12.widen();
+    let v14: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: N = N::narrow(v7) - v5;
+    let v16: N = v15.exp_m1();
+    let v17: W = v14 * v9.widen() * v16.widen();
+    let v18: N = N::ln_of(v17);
+    let v19: W = v3.widen() * v18.widen();
+    let v20: W = v0.widen() - v1.widen() - v2 - v13 + v19;
+    v20.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.02429367578687103, -1.4455574522531477e-18);
     let v1: W = W::new(1.524293675786871, 2.0238894997004665e-18);
     let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
@@ -356,66 +481,41 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = v11.ln();
     let v13: W = v3.widen() * v12;
     let v14: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v15: N = N::narrow(v7) - v5;
-    let v16: W = v15.widen().exp_m1();
+    let v15: W = v7 - v5.widen();
+    let v16: W = v15.exp_m1();
     let v17: W = v14 * v9.widen() * v16;
     let v18: W = v17.ln();
     let v19: W = v3.widen() * v18;
     let v20: W = v0 - v1 - v2 - v13 + v19;
     v20.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
-    let v2: N = N::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: N = v5 * v6;
-    let v8: N = v4 - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = v7.exp_m1();
-    let v11: N = v9 * v10;
-    let v12: N = v11.ln();
-    let v13: N = v3 * v12;
-    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v15: N = v7 - v5;
-    let v16: N = v15.exp_m1();
-    let v17: N = v14 * v9 * v16;
-    let v18: N = v17.ln();
-    let v19: N = v3 * v18;
-    let v20: N = v0 - v1 - v2 - v13 + v19;
-    v20.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: W = W::new(1.524293675786871, 2.0238894997004665e-18);
     let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: N = v5 * v6;
-    let v8: N = v4 - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = v7.exp_m1();
-    let v11: N = v9 * v10;
-    let v12: N = v11.ln();
-    let v13: N = v3 * v12;
-    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v15: N = v7 - v5;
-    let v16: N = v15.exp_m1();
-    let v17: W = v14.widen() * v9.widen() * v16.widen();
-    let v18: N = N::ln_of(v17);
-    let v19: N = v3 * v18;
-    let v20: W = v0.widen() - v1.widen() - v2 - v13.widen() + v19.widen();
+    let v3: W = W::new(0.5, 0.0);
+    let v4: W = W::new(3.0, 0.0);
+    let v5: W = W::new(6.0, 0.0);
+    let v6: W = W::from_f64(t);
+    let v7: W = v5 * v6;
+    let v8: W = v4 - v7;
+    let v9: W = v8.sigmoid();
+    let v10: W = v7.exp_m1();
+    let v11: W = v9 * v10;
+    let v12: W = v11.ln();
+    let v13: W = v3 * v12;
+    let v14: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: W = v7 - v5;
+    let v16: W = v15.exp_m1();
+    let v17: W = v14 * v9 * v16;
+    let v18: W = v17.ln();
+    let v19: W = v3 * v18;
+    let v20: W = v0 - v1 - v2 - v13 + v19;
     v20.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
     let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
     let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
@@ -426,8 +526,8 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v5.widen() * v6.widen();
     let v8: N = v4 - N::narrow(v7);
     let v9: N = v8.sigmoid();
-    let v10: N = N::exp_m1_of(v7);
-    let v11: W = v9.widen() * v10.widen();
+    let v10: W = v7.exp_m1();
+    let v11: W = v9.widen() * v10;
     let v12: W = v11.ln();
     let v13: W = v3.widen() * v12;
     let v14: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
@@ -435,491 +535,153 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v16: N = v15.exp_m1();
     let v17: W = v14 * v9.widen() * v16.widen();
     let v18: N = N::ln_of(v17);
-    let v19: N = v3 * v18;
-    let v20: W = v0.widen() - v1.widen() - v2 - v13 + v19.widen();
+    let v19: W = v3.widen() * v18.widen();
+    let v20: W = v0.widen() - v1.widen() - v2 - v13 + v19;
     v20.to_f64()
 }
-/// The upper regime of [`lambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn lambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return lambda_upper_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return lambda_upper_cell1::<N, W>(t);
-    }
-    if t < 0.40625 {
-        return lambda_upper_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return lambda_upper_cell3::<N, W>(t);
-    }
-    let v0: W = W::new(0.02429367578687103, -1.4455574522531477e-18);
+/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
     let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
     let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
     let v3: N = N::new(0.5, 0.0);
-    let v4: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v4: N = N::new(3.0, 0.0);
     let v5: N = N::new(6.0, 0.0);
     let v6: N = N::from_f64(t);
     let v7: W = v5.widen() * v6.widen();
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = N::narrow(v7) - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: W = v12.widen().exp_m1();
-    let v14: W = v4 * v10.widen() * v13;
-    let v15: W = v14.ln();
-    let v16: W = v3.widen() * v15;
-    let v17: W = v5.widen() - v7;
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v18;
-    let v20: W = v19.ln();
-    let v21: W = v3.widen() * v20;
-    let v22: W = v0 - v1.widen() - v2 + v16 - v21;
-    v22.to_f64()
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: W = v7.exp_m1();
+    let v11: W = v9.widen() * v10;
+    let v12: N = N::ln_of(v11);
+    let v13: W = v3.widen() * v12.widen();
+    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: W = v7 - v5.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v14.widen() * v9.widen() * v16.widen();
+    let v18: N = N::ln_of(v17);
+    let v19: W = v3.widen() * v18.widen();
+    let v20: W = v0.widen() - v1.widen() - v2 - v13 + v19;
+    v20.to_f64()
 }
-/// [`lambda_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
     let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
     let v2: N = N::new(-2.99875908531552, -7.965394170555993e-17);
     let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: N = v5 * v6;
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp_m1();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v14.ln();
-    let v16: N = v3 * v15;
-    let v17: N = v5 - v7;
-    let v18: N = v17.exp_m1();
-    let v19: N = v10 * v18;
-    let v20: N = v19.ln();
-    let v21: N = v3 * v20;
-    let v22: N = v0 - v1 - v2 + v16 - v21;
-    v22.to_f64()
-}
-/// [`lambda_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
-    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: N = v5 * v6;
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp_m1();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v14.ln();
-    let v16: N = v3 * v15;
-    let v17: N = v5 - v7;
-    let v18: N = v17.exp_m1();
-    let v19: N = v10 * v18;
-    let v20: N = v19.ln();
-    let v21: N = v3 * v20;
-    let v22: W = v0.widen() - v1.widen() - v2 + v16.widen() - v21.widen();
-    v22.to_f64()
-}
-/// [`lambda_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
-    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v4: N = N::new(3.0, 0.0);
     let v5: N = N::new(6.0, 0.0);
     let v6: N = N::from_f64(t);
     let v7: W = v5.widen() * v6.widen();
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = N::narrow(v7) - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp_m1();
-    let v14: W = v4.widen() * v10.widen() * v13.widen();
-    let v15: N = N::ln_of(v14);
-    let v16: N = v3 * v15;
-    let v17: W = v5.widen() - v7;
-    let v18: W = v17.exp_m1();
-    let v19: N = v10 * N::narrow(v18);
-    let v20: N = v19.ln();
-    let v21: N = v3 * v20;
-    let v22: W = v0.widen() - v1.widen() - v2 + v16.widen() - v21.widen();
-    v22.to_f64()
-}
-/// [`lambda_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: N = N::new(1.524293675786871, 2.0238894997004665e-18);
-    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: N = N::new(0.5, 0.0);
-    let v4: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: W = v5.widen() * v6.widen();
-    let v8: N = N::new(3.0, 0.0);
-    let v9: N = N::narrow(v7) - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp_m1();
-    let v14: N = v4 * v10 * v13;
-    let v15: N = v14.ln();
-    let v16: N = v3 * v15;
-    let v17: W = v5.widen() - v7;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: N = v10 * v18;
-    let v20: N = v19.ln();
-    let v21: N = v3 * v20;
-    let v22: W = v0.widen() - v1.widen() - v2 + v16.widen() - v21.widen();
-    v22.to_f64()
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: N = N::exp_m1_of(v7);
+    let v11: N = v9 * v10;
+    let v12: N = v11.ln();
+    let v13: W = v3.widen() * v12.widen();
+    let v14: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: W = v7 - v5.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: N = v14 * v9 * v16;
+    let v18: N = v17.ln();
+    let v19: W = v3.widen() * v18.widen();
+    let v20: W = v0.widen() - v1.widen() - v2.widen() - v13 + v19;
+    v20.to_f64()
 }
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \dot{\lambda}(t) = \frac{-3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right) - 3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right) + \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}{\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + \exp\left(6 - 12\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + 2\,\exp\left(3 - 6\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.28125, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 26 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 35 operations in double-double.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     if t >= 0.5 {
         return dlambda_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return dlambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.28125 {
-        return dlambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return dlambda_in_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return dlambda_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = v5.exp_m1();
-    let v11: N = v1 * v7 * v9 * v10;
-    let v12: N = v9.square();
-    let v13: N = v1 * v7 * v12 * v10;
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: N = v5 - v3;
-    let v16: N = v15.exp_m1();
-    let v17: N = v14 * v7 * v9 * v16;
-    let v18: N = v14 * v7 * v12 * v16;
-    let v19: W = v11.widen() - v13.widen() + v17.widen() - v18.widen();
-    let v20: N = v7.square();
-    let v21: N = v0 * N::narrow(v19);
-    let v22: N = v20 * v10 * v16;
-    let v23: N = v21 / v22;
-    v23.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: W = v5.widen() - v2.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v5.exp_m1();
-    let v11: N = v1 * v7 * v9 * v10;
-    let v12: N = v9.square();
-    let v13: N = v1 * v7 * v12 * v10;
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: N = v5 - v3;
-    let v16: N = v15.exp_m1();
-    let v17: W = v14.widen() * v7.widen() * v9.widen() * v16.widen();
-    let v18: N = v14 * v7 * v12 * v16;
-    let v19: W = v11.widen() - v13.widen() + v17 - v18.widen();
-    let v20: N = v7.square();
-    let v21: N = v0 * N::narrow(v19);
-    let v22: W = v20.widen() * v10.widen() * v16.widen();
-    let v23: N = v21 / N::narrow(v22);
-    v23.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = v5.exp_m1();
-    let v11: N = v1 * v7 * v9 * v10;
-    let v12: N = v9.square();
-    let v13: N = v1 * v7 * v12 * v10;
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: N = v5 - v3;
-    let v16: N = v15.exp_m1();
-    let v17: W = v14.widen() * v7.widen() * v9.widen() * v16.widen();
-    let v18: N = v14 * v7 * v12 * v16;
-    let v19: N = v11 - v13 + N::narrow(v17) - v18;
-    let v20: N = v7.square();
-    let v21: N = v0 * v19;
-    let v22: N = v20 * v10 * v16;
-    let v23: N = v21 / v22;
-    v23.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = v5.exp_m1();
-    let v11: N = v1 * v7 * v9 * v10;
-    let v12: N = v9.square();
-    let v13: N = v1 * v7 * v12 * v10;
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: N = v5 - v3;
-    let v16: N = v15.exp_m1();
-    let v17: N = v14 * v7 * v9 * v16;
-    let v18: N = v14 * v7 * v12 * v16;
-    let v19: N = v11 - v13 + v17 - v18;
-    let v20: N = v7.square();
-    let v21: N = v0 * v19;
-    let v22: N = v20 * v10 * v16;
-    let v23: N = v21 / v22;
-    v23.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = v5.exp_m1();
-    let v11: W = v1.widen() * v7.widen() * v9.widen() * v10.widen();
-    let v12: W = v9.widen().square();
-    let v13: N = v1 * v7 * N::narrow(v12) * v10;
-    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: N = v5 - v3;
-    let v16: N = v15.exp_m1();
-    let v17: N = v14 * v7 * v9 * v16;
-    let v18: W = v14.widen() * v7.widen() * v12 * v16.widen();
-    let v19: N = N::narrow(v11) - v13 + v17 - N::narrow(v18);
-    let v20: N = v7.square();
-    let v21: N = v0 * v19;
-    let v22: N = v20 * v10 * v16;
-    let v23: N = v21 / v22;
-    v23.to_f64()
+    let v0: N = N::new(-2.8506387948964083, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::exp_of(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = v8.exp_m1();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(0.049787068367863944, -1.4831389691394365e-18);
+    let v12: N = N::exp_of(v8);
+    let v13: N = v10 + v11 + v12 + v6;
+    let v14: W = v0.widen() * v6.widen() * v9 * v13.widen();
+    let v15: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v16: W = v2.widen() - v4;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = N::new(19.085536923187668, -1.8275625525512858e-16);
+    let v19: W = v18.widen() * v12.widen();
+    let v20: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v21: W = v19 - v20.widen();
+    let v22: W = v15 * v12.widen() * v17.widen() * v21;
+    let v23: N = -N::narrow(v14);
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::new(-0.04730831619119758, -2.9213554215410583e-18);
+    let v26: N = v25 * N::narrow(v9) * v17;
+    let v27: N = N::new(-1.900425863264272, -1.684406574609333e-17);
+    let v28: W = v27.widen() * v12.widen() * v9 * v17.widen();
+    let v29: N = N::new(12.0, 0.0);
+    let v30: W = v29.widen() * v3.widen();
+    let v31: W = v1.widen() - v30;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v20.widen() * v32.widen() * v9 * v17.widen();
+    let v34: W = v26.widen() + v28 + v33;
+    let v35: W = v24 / v34;
+    v35.to_f64()
 }
 /// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return dlambda_upper_cell0::<N, W>(t);
-    }
-    if t < 0.28125 {
-        return dlambda_upper_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return dlambda_upper_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return dlambda_upper_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: W = v1.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v14: N = v7.square();
-    let v15: N = v1 * v14 * v9 * v12;
-    let v16: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: N = v3 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: W = v16.widen() * v7.widen() * v9.widen() * v18.widen();
-    let v20: W = v16.widen() * v14.widen() * v9.widen() * v18.widen();
-    let v21: N = N::narrow(v13) - v15 + N::narrow(v19) - N::narrow(v20);
-    let v22: N = v9.square();
-    let v23: N = v0 * v21;
-    let v24: N = v22 * v12 * v18;
-    let v25: N = v23 / v24;
-    v25.to_f64()
-}
-/// [`dlambda_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: W = v6.widen().sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: N = v1 * N::narrow(v7) * v9 * v12;
-    let v14: W = v7.square();
-    let v15: N = v1 * N::narrow(v14) * v9 * v12;
-    let v16: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: N = v3 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: W = v16.widen() * v7 * v9.widen() * v18.widen();
-    let v20: W = v16.widen() * v14 * v9.widen() * v18.widen();
-    let v21: W = v13.widen() - v15.widen() + v19 - v20;
-    let v22: N = v9.square();
-    let v23: N = v0 * N::narrow(v21);
-    let v24: N = v22 * v12 * v18;
-    let v25: N = v23 / v24;
-    v25.to_f64()
-}
-/// [`dlambda_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: N = v1 * v7 * v9 * v12;
-    let v14: W = v7.widen().square();
-    let v15: W = v1.widen() * v14 * v9.widen() * v12.widen();
-    let v16: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: N = v3 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: W = v16.widen() * v7.widen() * v9.widen() * v18.widen();
-    let v20: W = v16.widen() * v14 * v9.widen() * v18.widen();
-    let v21: W = v13.widen() - v15 + v19 - v20;
-    let v22: N = v9.square();
-    let v23: W = v0 * v21;
-    let v24: W = v22.widen() * v12.widen() * v18.widen();
-    let v25: W = v23 / v24;
-    v25.to_f64()
-}
-/// [`dlambda_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: W = v1.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v14: W = v7.widen().square();
-    let v15: N = v1 * N::narrow(v14) * v9 * v12;
-    let v16: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: N = v3 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: W = v16.widen() * v7.widen() * v9.widen() * v18.widen();
-    let v20: W = v16.widen() * v14 * v9.widen() * v18.widen();
-    let v21: W = v13 - v15.widen() + v19 - v20;
-    let v22: N = v9.square();
-    let v23: N = v0 * N::narrow(v21);
-    let v24: N = v22 * v12 * v18;
-    let v25: N = v23 / v24;
-    v25.to_f64()
-}
-/// [`dlambda_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: N = v1 * v7 * v9 * v12;
-    let v14: W = v7.widen().square();
-    let v15: N = v1 * N::narrow(v14) * v9 * v12;
-    let v16: W = W::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: N = v3 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: W = v16 * v7.widen() * v9.widen() * v18.widen();
-    let v20: W = v16 * v14 * v9.widen() * v18.widen();
-    let v21: N = v13 - v15 + N::narrow(v19) - N::narrow(v20);
-    let v22: N = v9.square();
-    let v23: N = v0 * v21;
-    let v24: N = v22 * v12 * v18;
-    let v25: N = v23 / v24;
-    v25.to_f64()
+    let v0: W = W::new(-2.8506387948964083, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::exp_of(v5);
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = N::new(1.0, 0.0);
+    let v10: N = N::new(0.049787068367863944, -1.4831389691394365e-18);
+    let v11: N = N::exp_of(v7);
+    let v12: W = v9.widen() + v10.widen() + v11.widen() + v6.widen();
+    let v13: W = v0 * v6.widen() * v8.widen() * v12;
+    let v14: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v15: N = N::exp_m1_of(v3);
+    let v16: N = N::new(19.085536923187668, -1.8275625525512858e-16);
+    let v17: W = v16.widen() * v11.widen();
+    let v18: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v14.widen() * v11.widen() * v15.widen() * v19;
+    let v21: W = -v13;
+    let v22: W = v21 - v20;
+    let v23: N = N::new(-0.04730831619119758, -2.9213554215410583e-18);
+    let v24: W = v23.widen() * v15.widen() * v8.widen();
+    let v25: N = N::new(-1.900425863264272, -1.684406574609333e-17);
+    let v26: W = v25.widen() * v11.widen() * v15.widen() * v8.widen();
+    let v27: N = N::new(12.0, 0.0);
+    let v28: N = v27 * v2;
+    let v29: N = N::new(9.0, 0.0);
+    let v30: W = v28.widen() - v29.widen();
+    let v31: N = N::exp_of(v30);
+    let v32: W = v18.widen() * v31.widen() * v15.widen() * v8.widen();
+    let v33: W = v24 + v26 + v32;
+    let v34: W = v22 / v33;
+    v34.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -927,26 +689,127 @@ fn dlambda_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 20 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.40625, 0.4375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.75, 0.8125, 0.875).
 pub fn log_snr(t: f64) -> f64 {
-    log_snr_in::<f64, Dd>(t)
+    let r = log_snr_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return log_snr_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.375 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.3125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.46875 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
+    if t < 0.5 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.625 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return log_snr_in_cell6::<N, W>(t);
+    }
+    if t < 0.875 {
+        return log_snr_in_cell7::<N, W>(t);
+    }
+    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: N = N::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: N = N::exp_m1_of(v6);
+    let v10: N = v8 * v9;
+    let v11: N = v10.ln();
+    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: W = v6 - v4.widen();
+    let v14: N = N::exp_m1_of(v13);
+    let v15: W = v12.widen() * v8.widen() * v14.widen();
+    let v16: N = N::ln_of(v15);
+    let v17: W = v0.widen() - v1.widen() - v2.widen() - v11.widen() + v16.widen();
+    v17.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: N = N::exp_m1_of(v6);
+    let v10: N = v8 * v9;
+    let v11: N = v10.ln();
+    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: N = N::narrow(v6) - v4;
+    let v14: N = v13.exp_m1();
+    let v15: N = v12 * v8 * v14;
+    let v16: N = v15.ln();
+    let v17: W = v0.widen() - v1.widen() - v2 - v11.widen() + v16.widen();
+    v17.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: N = N::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: N = N::exp_m1_of(v6);
+    let v10: N = v8 * v9;
+    let v11: N = v10.ln();
+    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: N = N::narrow(v6) - v4;
+    let v14: N = v13.exp_m1();
+    let v15: W = v12.widen() * v8.widen() * v14.widen();
+    let v16: N = N::ln_of(v15);
+    let v17: W = v0.widen() - v1.widen() - v2.widen() - v11.widen() + v16.widen();
+    v17.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: W = v6.exp_m1();
+    let v10: W = v8.widen() * v9;
+    let v11: N = N::ln_of(v10);
+    let v12: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: N = N::narrow(v6) - v4;
+    let v14: N = v13.exp_m1();
+    let v15: W = v12 * v8.widen() * v14.widen();
+    let v16: N = N::ln_of(v15);
+    let v17: W = v0.widen() - v1.widen() - v2 - v11.widen() + v16.widen();
+    v17.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.04858735157374206, -2.8911149045062954e-18);
     let v1: W = W::new(3.048587351573742, 4.047778999400933e-18);
     let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
@@ -960,59 +823,37 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v8.widen() * v9;
     let v11: W = v10.ln();
     let v12: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v13: N = N::narrow(v6) - v4;
-    let v14: W = v13.widen().exp_m1();
+    let v13: W = v6 - v4.widen();
+    let v14: W = v13.exp_m1();
     let v15: W = v12 * v8.widen() * v14;
     let v16: W = v15.ln();
     let v17: W = v0 - v1 - v2 - v11 + v16;
     v17.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
-    let v2: N = N::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v6.exp_m1();
-    let v10: N = v8 * v9;
-    let v11: N = v10.ln();
-    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v13: N = v6 - v4;
-    let v14: N = v13.exp_m1();
-    let v15: N = v12 * v8 * v14;
-    let v16: N = v15.ln();
-    let v17: N = v0 - v1 - v2 - v11 + v16;
-    v17.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: W = W::new(3.048587351573742, 4.047778999400933e-18);
     let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v6.exp_m1();
-    let v10: N = v8 * v9;
-    let v11: N = v10.ln();
-    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v13: N = v6 - v4;
-    let v14: N = v13.exp_m1();
-    let v15: W = v12.widen() * v8.widen() * v14.widen();
-    let v16: N = N::ln_of(v15);
-    let v17: W = v0.widen() - v1.widen() - v2 - v11.widen() + v16.widen();
+    let v3: W = W::new(3.0, 0.0);
+    let v4: W = W::new(6.0, 0.0);
+    let v5: W = W::from_f64(t);
+    let v6: W = v4 * v5;
+    let v7: W = v3 - v6;
+    let v8: W = v7.sigmoid();
+    let v9: W = v6.exp_m1();
+    let v10: W = v8 * v9;
+    let v11: W = v10.ln();
+    let v12: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: W = v6 - v4;
+    let v14: W = v13.exp_m1();
+    let v15: W = v12 * v8 * v14;
+    let v16: W = v15.ln();
+    let v17: W = v0 - v1 - v2 - v11 + v16;
     v17.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
     let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
     let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
@@ -1022,8 +863,8 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v4.widen() * v5.widen();
     let v7: N = v3 - N::narrow(v6);
     let v8: N = v7.sigmoid();
-    let v9: N = N::exp_m1_of(v6);
-    let v10: W = v8.widen() * v9.widen();
+    let v9: W = v6.exp_m1();
+    let v10: W = v8.widen() * v9;
     let v11: W = v10.ln();
     let v12: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
     let v13: N = N::narrow(v6) - v4;
@@ -1033,180 +874,81 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v17: W = v0.widen() - v1.widen() - v2 - v11 + v16.widen();
     v17.to_f64()
 }
-/// The upper regime of [`log_snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn log_snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return log_snr_upper_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return log_snr_upper_cell1::<N, W>(t);
-    }
-    if t < 0.40625 {
-        return log_snr_upper_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return log_snr_upper_cell3::<N, W>(t);
-    }
-    let v0: W = W::new(0.04858735157374206, -2.8911149045062954e-18);
+/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
     let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
     let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v3: N = N::new(3.0, 0.0);
     let v4: N = N::new(6.0, 0.0);
     let v5: N = N::from_f64(t);
     let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = N::narrow(v6) - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: W = v11.widen().exp_m1();
-    let v13: W = v3 * v9.widen() * v12;
-    let v14: W = v13.ln();
-    let v15: W = v4.widen() - v6;
-    let v16: W = v15.exp_m1();
-    let v17: W = v9.widen() * v16;
-    let v18: W = v17.ln();
-    let v19: W = v0 - v1.widen() - v2 + v14 - v18;
-    v19.to_f64()
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: W = v6.exp_m1();
+    let v10: W = v8.widen() * v9;
+    let v11: N = N::ln_of(v10);
+    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: W = v6 - v4.widen();
+    let v14: N = N::exp_m1_of(v13);
+    let v15: W = v12.widen() * v8.widen() * v14.widen();
+    let v16: N = N::ln_of(v15);
+    let v17: W = v0.widen() - v1.widen() - v2 - v11.widen() + v16.widen();
+    v17.to_f64()
 }
-/// [`log_snr_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
     let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
     let v2: N = N::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = v6 - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v11.exp_m1();
-    let v13: N = v3 * v9 * v12;
-    let v14: N = v13.ln();
-    let v15: N = v4 - v6;
-    let v16: N = v15.exp_m1();
-    let v17: N = v9 * v16;
-    let v18: N = v17.ln();
-    let v19: N = v0 - v1 - v2 + v14 - v18;
-    v19.to_f64()
-}
-/// [`log_snr_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
-    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = v6 - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v11.exp_m1();
-    let v13: N = v3 * v9 * v12;
-    let v14: N = v13.ln();
-    let v15: N = v4 - v6;
-    let v16: N = v15.exp_m1();
-    let v17: N = v9 * v16;
-    let v18: N = v17.ln();
-    let v19: W = v0.widen() - v1.widen() - v2 + v14.widen() - v18.widen();
-    v19.to_f64()
-}
-/// [`log_snr_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
-    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v3: N = N::new(3.0, 0.0);
     let v4: N = N::new(6.0, 0.0);
     let v5: N = N::from_f64(t);
     let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = N::narrow(v6) - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v11.exp_m1();
-    let v13: W = v3.widen() * v9.widen() * v12.widen();
-    let v14: N = N::ln_of(v13);
-    let v15: W = v4.widen() - v6;
-    let v16: W = v15.exp_m1();
-    let v17: N = v9 * N::narrow(v16);
-    let v18: N = v17.ln();
-    let v19: W = v0.widen() - v1.widen() - v2 + v14.widen() - v18.widen();
-    v19.to_f64()
-}
-/// [`log_snr_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: N = N::new(3.048587351573742, 4.047778999400933e-18);
-    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = N::narrow(v6) - v7;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v5;
-    let v12: N = v11.exp_m1();
-    let v13: N = v3 * v9 * v12;
-    let v14: N = v13.ln();
-    let v15: W = v4.widen() - v6;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = v9 * v16;
-    let v18: N = v17.ln();
-    let v19: W = v0.widen() - v1.widen() - v2 + v14.widen() - v18.widen();
-    v19.to_f64()
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: N = N::exp_m1_of(v6);
+    let v10: N = v8 * v9;
+    let v11: N = v10.ln();
+    let v12: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: W = v6 - v4.widen();
+    let v14: N = N::exp_m1_of(v13);
+    let v15: N = v12 * v8 * v14;
+    let v16: N = v15.ln();
+    let v17: W = v0.widen() - v1.widen() - v2.widen() - v11.widen() + v16.widen();
+    v17.to_f64()
 }
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
+/// \mathrm{SNR}(t) = \frac{\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)}{1 + \exp\left(-3\right) - \exp\left(-6\,t\right) - \exp\left(-3 - 6\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 11 operations in double-double.
+/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return snr_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(-20.085536923187668, 1.8275625525512858e-16);
+    let v0: N = N::new(0.0522658205445303, 1.0512605440872968e-18);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3 - v1;
-    let v5: N = v4.exp_m1();
-    let v6: N = v3.exp_m1();
-    let v7: N = v0 * v5;
-    let v8: N = v7 / v6;
-    v8.to_f64()
-}
-/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-20.085536923187668, 1.8275625525512858e-16);
-    let v1: N = N::new(-6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.exp_m1();
-    let v5: N = N::new(6.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: W = v5.widen() - v6.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * v4;
-    let v10: N = v9 / v8;
-    v10.to_f64()
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v1.widen() - v3;
+    let v5: N = N::exp_m1_of(v4);
+    let v6: N = N::new(3.0, 0.0);
+    let v7: N = -v6;
+    let v8: N = v7 - N::narrow(v3);
+    let v9: N = v8.exp();
+    let v10: N = N::exp_m1_of(v3);
+    let v11: N = v9 * v10;
+    let v12: N = N::new(-6.0, 0.0);
+    let v13: N = v12 * v2;
+    let v14: N = v13.exp_m1();
+    let v15: W = v11.widen() - v14.widen();
+    let v16: W = v0.widen() * v5.widen();
+    let v17: W = v16 / v15;
+    v17.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1214,56 +956,29 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
     let v6: N = v5.sigmoid();
-    let v7: N = v4.exp_m1();
-    let v8: N = v0 * v6 * v7;
-    let v9: N = v8.sqrt();
+    let v7: N = N::exp_m1_of(v4);
+    let v8: W = v0.widen() * v6.widen() * v7.widen();
+    let v9: N = N::sqrt_of(v8);
     let v10: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v11: N = v4 - v2;
-    let v12: N = v11.exp_m1();
-    let v13: N = v10 * v6 * v12;
-    let v14: N = v13.sqrt();
-    let v15: N = v9 / v14;
+    let v11: W = v4 - v2.widen();
+    let v12: N = N::exp_m1_of(v11);
+    let v13: W = v10.widen() * v6.widen() * v12.widen();
+    let v14: N = N::sqrt_of(v13);
+    let v15: W = v9.widen() / v14.widen();
     v15.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v1 - v3;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6 * v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v12: N = N::new(-6.0, 0.0);
-    let v13: N = v12 * v2;
-    let v14: N = v13.exp_m1();
-    let v15: N = v11 * v6 * v14;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 / v16;
-    v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1273,28 +988,19 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.1497323545032341, -0.1497323545032341];
-    }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
     if t < 0.5 {
         return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.75 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -1305,8 +1011,8 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
     let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     let v11: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
     let v12: W = v4.widen() - v3;
     let v13: W = v12.sigmoid();
@@ -1314,30 +1020,30 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: W = v18.widen().exp_m1();
+    let v18: W = v17.widen() * v2.widen();
+    let v19: W = v18.exp_m1();
     let v20: W = v15 * v16 * v19;
     let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v22: W = v3.exp_m1();
     let v23: W = v21 * v13 * v6 * v22;
     let v24: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
     let v26: N = N::narrow(v6).square();
-    let v27: N = v24 * N::narrow(v13) * v26 * v8;
+    let v27: W = v24.widen() * v13 * v26.widen() * v8.widen();
     let v28: N = v11 * N::narrow(v13) * v26 * v8;
-    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
+    let v29: W = v14.widen() - v20 - v23 - v25 + v27 - v28.widen();
     let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: N = v30 * N::narrow(v13) * v8;
-    let v32: N = v31.sqrt();
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * v32;
+    let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * v32;
+    let v36: W = v35.widen() * v32;
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32.widen();
-    let v39: N = v34 - v36 + N::narrow(v38);
-    let v40: N = v32 * v39;
-    let v41: N = N::narrow(v29) / v40;
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: W = v32 * v39;
+    let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1345,35 +1051,35 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     let v11: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v12: N = v4 - v3;
-    let v13: N = v12.sigmoid();
-    let v14: N = v11 * v13 * v6 * v8;
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: N = v6.powi(3);
+    let v12: W = v4.widen() - v3;
+    let v13: N = N::sigmoid_of(v12);
+    let v14: W = v11.widen() * v13.widen() * v6 * v8.widen();
+    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = v15 * v16 * v19;
-    let v21: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: N = v3.exp_m1();
-    let v23: N = v21 * v13 * v6 * v22;
-    let v24: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v25: W = v24.widen() * v13.widen() * v6.widen() * v8.widen();
-    let v26: N = v6.square();
-    let v27: N = v24 * v13 * v26 * v8;
-    let v28: N = v11 * v13 * v26 * v8;
-    let v29: N = v14 - v20 - v23 - N::narrow(v25) + v27 - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13.widen() * v8.widen();
+    let v18: W = v17.widen() * v2.widen();
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v15 * v16 * v19.widen();
+    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: N = N::exp_m1_of(v3);
+    let v23: W = v21 * v13.widen() * v6 * v22.widen();
+    let v24: W = W::new(-3.007454734970534, 8.173878783737495e-17);
+    let v25: W = v24 * v13.widen() * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24 * v13.widen() * v26 * v8.widen();
+    let v28: W = v11.widen() * v13.widen() * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13.widen() * v8.widen();
     let v32: W = v31.sqrt();
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v34: N = v33 * N::narrow(v32);
@@ -1382,101 +1088,8 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
     let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: N = N::narrow(v32) * N::narrow(v39);
-    let v41: N = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v12: N = v4 - v3;
-    let v13: N = v12.sigmoid();
-    let v14: N = v11 * v13 * v6 * v8;
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: W = v6.widen().powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = v15 * N::narrow(v16) * v19;
-    let v21: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: N = v3.exp_m1();
-    let v23: N = v21 * v13 * v6 * v22;
-    let v24: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v25: N = v24 * v13 * v6 * v8;
-    let v26: N = v6.square();
-    let v27: N = v24 * v13 * v26 * v8;
-    let v28: N = v11 * v13 * v26 * v8;
-    let v29: W = v14.widen() - v20.widen() - v23.widen() - v25.widen() + v27.widen()
-        - v28.widen();
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: N = v37 * N::narrow(v32);
-    let v39: N = v34 - v36 + v38;
-    let v40: N = N::narrow(v32) * v39;
-    let v41: N = N::narrow(v29) / v40;
-    [v10.to_f64(), v41.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v12: W = v4.widen() - v3.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v11 * v13 * N::narrow(v6) * v8;
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v15 * v16 * v19.widen();
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: N = v3.exp_m1();
-    let v23: W = v21 * v13.widen() * v6 * v22.widen();
-    let v24: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v25: N = v24 * v13 * N::narrow(v6) * v8;
-    let v26: W = v6.square();
-    let v27: N = v24 * v13 * N::narrow(v26) * v8;
-    let v28: N = v11 * v13 * N::narrow(v26) * v8;
-    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: N = v30 * v13 * v8;
-    let v32: N = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * v32;
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32.widen();
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32.widen() * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
+    let v40: W = v32 * v39;
+    let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1485,9 +1098,9 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1500,28 +1113,19 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.1497323545032341, -0.2994647090064682];
-    }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
     if t < 0.5 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -1532,8 +1136,8 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
     let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     let v11: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
     let v12: W = v4.widen() - v3;
     let v13: W = v12.sigmoid();
@@ -1541,30 +1145,30 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: W = v18.widen().exp_m1();
+    let v18: W = v17.widen() * v2.widen();
+    let v19: W = v18.exp_m1();
     let v20: W = v15 * v16 * v19;
     let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v22: W = v3.exp_m1();
     let v23: W = v21 * v13 * v6 * v22;
     let v24: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
     let v26: N = N::narrow(v6).square();
-    let v27: N = v24 * N::narrow(v13) * v26 * v8;
+    let v27: W = v24.widen() * v13 * v26.widen() * v8.widen();
     let v28: N = v11 * N::narrow(v13) * v26 * v8;
-    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
+    let v29: W = v14.widen() - v20 - v23 - v25 + v27 - v28.widen();
     let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: N = v30 * N::narrow(v13) * v8;
-    let v32: N = v31.sqrt();
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * v32;
+    let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * v32;
+    let v36: W = v35.widen() * v32;
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32.widen();
-    let v39: N = v34 - v36 + N::narrow(v38);
-    let v40: N = v32 * v39;
-    let v41: N = N::narrow(v29) / v40;
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: W = v32 * v39;
+    let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1572,35 +1176,35 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     let v11: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v12: N = v4 - v3;
-    let v13: N = v12.sigmoid();
-    let v14: N = v11 * v13 * v6 * v8;
-    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v16: N = v6.powi(3);
+    let v12: W = v4.widen() - v3;
+    let v13: N = N::sigmoid_of(v12);
+    let v14: W = v11.widen() * v13.widen() * v6 * v8.widen();
+    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = v15 * v16 * v19;
-    let v21: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: N = v3.exp_m1();
-    let v23: N = v21 * v13 * v6 * v22;
-    let v24: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v25: W = v24.widen() * v13.widen() * v6.widen() * v8.widen();
-    let v26: N = v6.square();
-    let v27: N = v24 * v13 * v26 * v8;
-    let v28: N = v11 * v13 * v26 * v8;
-    let v29: N = v14 - v20 - v23 - N::narrow(v25) + v27 - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13.widen() * v8.widen();
+    let v18: W = v17.widen() * v2.widen();
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v15 * v16 * v19.widen();
+    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: N = N::exp_m1_of(v3);
+    let v23: W = v21 * v13.widen() * v6 * v22.widen();
+    let v24: W = W::new(-6.014909469941068, 1.634775756747499e-16);
+    let v25: W = v24 * v13.widen() * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24 * v13.widen() * v26 * v8.widen();
+    let v28: W = v11.widen() * v13.widen() * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13.widen() * v8.widen();
     let v32: W = v31.sqrt();
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v34: N = v33 * N::narrow(v32);
@@ -1609,101 +1213,8 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
     let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: N = N::narrow(v32) * N::narrow(v39);
-    let v41: N = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v12: N = v4 - v3;
-    let v13: N = v12.sigmoid();
-    let v14: N = v11 * v13 * v6 * v8;
-    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v16: W = v6.widen().powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = v15 * N::narrow(v16) * v19;
-    let v21: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: N = v3.exp_m1();
-    let v23: N = v21 * v13 * v6 * v22;
-    let v24: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v25: N = v24 * v13 * v6 * v8;
-    let v26: N = v6.square();
-    let v27: N = v24 * v13 * v26 * v8;
-    let v28: N = v11 * v13 * v26 * v8;
-    let v29: W = v14.widen() - v20.widen() - v23.widen() - v25.widen() + v27.widen()
-        - v28.widen();
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: N = v37 * N::narrow(v32);
-    let v39: N = v34 - v36 + v38;
-    let v40: N = N::narrow(v32) * v39;
-    let v41: N = N::narrow(v29) / v40;
-    [v10.to_f64(), v41.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v12: W = v4.widen() - v3.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v11 * v13 * N::narrow(v6) * v8;
-    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v15 * v16 * v19.widen();
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: N = v3.exp_m1();
-    let v23: W = v21 * v13.widen() * v6 * v22.widen();
-    let v24: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v25: N = v24 * v13 * N::narrow(v6) * v8;
-    let v26: W = v6.square();
-    let v27: N = v24 * v13 * N::narrow(v26) * v8;
-    let v28: N = v11 * v13 * N::narrow(v26) * v8;
-    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: N = v30 * v13 * v8;
-    let v32: N = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * v32;
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32.widen();
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32.widen() * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
+    let v40: W = v32 * v39;
+    let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1712,9 +1223,9 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1727,9 +1238,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1738,443 +1247,60 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: N = v1 * v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v7 - v9 - v11 + v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
-    let v24: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v27: N = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v33: N = v4.exp_m1();
-    let v34: N = v32 * v15 * v6 * v33;
-    let v35: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v36: N = v35 * v15 * v6 * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: N = v25 - v31 - v34 - v36 + v37 - v38;
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * v39;
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    [v22.to_f64(), v52.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v1 * v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v7 - v9 - v11 + v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
-    let v24: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v27: N = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v33: N = v4.exp_m1();
-    let v34: N = v32 * v15 * v6 * v33;
-    let v35: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v36: W = v35.widen() * v15.widen() * v6.widen() * v17.widen();
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: N = v25 - v31 - v34 - N::narrow(v36) + v37 - v38;
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * v39;
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    [v22.to_f64(), v52.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v2.widen();
-    let v5: N = N::narrow(v4) - v1;
-    let v6: N = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6.widen();
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9.widen() - v11.widen() + v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
-    let v24: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v27: N = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v33: N = N::exp_m1_of(v4);
-    let v34: N = v32 * v15 * v6 * v33;
-    let v35: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v36: N = v35 * v15 * v6 * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: W = v25.widen() - v31.widen() - v34.widen() - v36.widen() + v37.widen()
-        - v38.widen();
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * N::narrow(v39);
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    [v22.to_f64(), v52.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: N = N::narrow(v4) - v1;
-    let v6: W = v5.widen().sigmoid();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
     let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: N = N::narrow(v6).square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9 - v11.widen() + v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
+    let v15: W = v14.sigmoid();
+    let v16: W = v4 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * v17;
+    let v22: W = v20 / v21.widen();
+    let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v25: N = v24 * v15 * N::narrow(v6) * v17;
+    let v25: W = v24.widen() * v15 * v6 * v17.widen();
     let v26: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: W = v26 * v27 * v30.widen();
+    let v30: W = v29.widen().exp_m1();
+    let v31: W = v26 * v27 * v30;
     let v32: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v33: N = N::exp_m1_of(v4);
-    let v34: W = v32 * v15.widen() * v6 * v33.widen();
-    let v35: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v36: N = v35 * v15 * N::narrow(v6) * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: W = v25.widen() - v31 - v34 - v36.widen() + v37.widen() - v38.widen();
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: W = v41.widen().sqrt();
+    let v33: W = v4.exp_m1();
+    let v34: W = v32 * v15 * v6 * v33;
+    let v35: W = W::new(-3.007454734970534, 8.173878783737495e-17);
+    let v36: W = v35 * v15 * v6 * v17.widen();
+    let v37: W = v35 * v15 * v10 * v17.widen();
+    let v38: N = v24 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38.widen();
+    let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v41: W = v40 * v15 * v17.widen();
+    let v42: N = N::sqrt_of(v41);
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * N::narrow(v42);
+    let v44: N = v43 * v42;
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * N::narrow(v42);
+    let v46: W = v45.widen() * v42.widen();
     let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47 * v42;
-    let v49: N = v44 - v46 + N::narrow(v48);
-    let v50: W = v23.widen() * v39;
-    let v51: N = N::narrow(v42) * v49;
-    let v52: N = N::narrow(v50) / v51;
+    let v48: W = v47 * v42.widen();
+    let v49: W = v44.widen() - v46 + v48;
+    let v50: W = v23 * v39;
+    let v51: W = v42.widen() * v49;
+    let v52: W = v50 / v51;
     [v22.to_f64(), v52.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.25 {
-        return euler_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v1 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: W = v1.widen() * v4.widen() * v7.widen();
-    let v10: N = v7.square();
-    let v11: N = v1 * v4 * v10;
-    let v12: N = v1 * v2 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v5 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8.widen() - v9 + v11.widen() - v12.widen() - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v26: N = v25 * v7 * v15 * v18;
-    let v27: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v28: N = v27 * v7 * v15 * v18;
-    let v29: N = v27 * v10 * v15 * v18;
-    let v30: N = v25 * v10 * v15 * v18;
-    let v31: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v32: N = v3 - v5;
-    let v33: N = v32.exp_m1();
-    let v34: N = v31 * v7 * v15 * v33;
-    let v35: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: N = v37.exp_m1();
-    let v39: N = v35 * v36 * v38;
-    let v40: W = v26.widen() - v28.widen() + v29.widen() - v30.widen() - v34.widen()
-        - v39.widen();
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * v15 * v18;
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * v43;
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * v43;
-    let v48: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: N = v48 * v43;
-    let v50: N = v45 - v47 + v49;
-    let v51: N = v24 * N::narrow(v40);
-    let v52: N = v43 * v50;
-    let v53: N = v51 / v52;
-    [v23.to_f64(), v53.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * N::narrow(v15) * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = N::narrow(v15) * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v26: N = v25 * N::narrow(v7) * N::narrow(v15) * v18;
-    let v27: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v28: W = v27.widen() * v7 * v15 * v18.widen();
-    let v29: N = v27 * N::narrow(v10) * N::narrow(v15) * v18;
-    let v30: N = v25 * N::narrow(v10) * N::narrow(v15) * v18;
-    let v31: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v32: W = v3.widen() - v5.widen();
-    let v33: W = v32.exp_m1();
-    let v34: W = v31 * v7 * v15 * v33;
-    let v35: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v36: W = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: W = v37.widen().exp_m1();
-    let v39: W = v35 * v36 * v38;
-    let v40: W = v26.widen() - v28 + v29.widen() - v30.widen() - v34 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * N::narrow(v15) * v18;
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * v43;
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * v43;
-    let v48: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: W = v48 * v43.widen();
-    let v50: N = v45 - v47 + N::narrow(v49);
-    let v51: N = v24 * N::narrow(v40);
-    let v52: N = v43 * v50;
-    let v53: N = v51 / v52;
-    [v23.to_f64(), v53.to_f64()]
-}
-/// [`euler_step_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v26: N = v25 * N::narrow(v7) * v15 * v18;
-    let v27: N = N::new(-3.007454734970534, 8.173878783737495e-17);
-    let v28: W = v27.widen() * v7 * v15.widen() * v18.widen();
-    let v29: W = v27.widen() * v10 * v15.widen() * v18.widen();
-    let v30: N = v25 * N::narrow(v10) * v15 * v18;
-    let v31: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v32: W = v3.widen() - v5.widen();
-    let v33: N = N::exp_m1_of(v32);
-    let v34: W = v31 * v7 * v15.widen() * v33.widen();
-    let v35: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v36: W = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: N = v37.exp_m1();
-    let v39: W = v35 * v36 * v38.widen();
-    let v40: W = v26.widen() - v28 + v29 - v30.widen() - v34 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: W = v41.widen() * v15.widen() * v18.widen();
-    let v43: W = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * N::narrow(v43);
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * N::narrow(v43);
-    let v48: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: W = v48 * v43;
-    let v50: N = v45 - v47 + N::narrow(v49);
-    let v51: N = v24 * N::narrow(v40);
-    let v52: W = v43 * v50.widen();
-    let v53: N = v51 / N::narrow(v52);
-    [v23.to_f64(), v53.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2182,9 +1308,7 @@ fn euler_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -2197,9 +1321,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2219,9 +1341,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 69 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2230,93 +1352,81 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: N = v1 * v2 * v6;
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v7 - v9 - v11 + v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
+    let v14: W = v1.widen() - v4;
+    let v15: W = v14.sigmoid();
+    let v16: W = v4 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * v17;
+    let v22: W = v20 / v21.widen();
+    let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v27: N = v6.powi(3);
+    let v25: W = v24.widen() * v15 * v6 * v17.widen();
+    let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v33: N = v4.exp_m1();
-    let v34: N = v32 * v15 * v6 * v33;
+    let v29: W = v28.widen() * v2.widen();
+    let v30: W = v29.exp_m1();
+    let v31: W = v26 * v27 * v30;
+    let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v33: W = v4.exp_m1();
+    let v34: W = v32 * v15 * v6 * v33;
     let v35: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v36: N = v35 * v15 * v6 * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: N = v25 - v31 - v34 - v36 + v37 - v38;
+    let v36: W = v35.widen() * v15 * v6 * v17.widen();
+    let v37: W = v35.widen() * v15 * v10 * v17.widen();
+    let v38: W = v24.widen() * v15 * v10 * v17.widen();
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
     let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
+    let v41: W = v40.widen() * v15 * v17.widen();
+    let v42: N = N::sqrt_of(v41);
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v44: N = v43 * v42;
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
     let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * v39;
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    let v53: N = v23.abs();
-    let v54: N = v53.sqrt();
+    let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v48: W = v47 * v42.widen();
+    let v49: W = v44.widen() - v46.widen() + v48;
+    let v50: W = v23 * v39;
+    let v51: W = v42.widen() * v49;
+    let v52: W = v50 / v51;
+    let v53: N = N::narrow(v23).abs();
+    let v54: W = v53.widen().sqrt();
     let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: N = v14.exp();
-    let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: N = v57 * v56;
+    let v56: W = v14.exp();
+    let v57: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v58: W = v57 * v56;
     let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v2;
-    let v61: N = v3 - v60;
-    let v62: N = v61.exp();
+    let v60: W = v59.widen() * v2.widen();
+    let v61: W = v3.widen() - v60;
+    let v62: W = v61.exp();
     let v63: N = N::new(9.0, 0.0);
-    let v64: N = v60 - v63;
-    let v65: N = v64.exp_m1();
-    let v66: N = v62 * v65;
-    let v67: N = v58 + v66;
-    let v68: N = v55 * v56;
-    let v69: N = v68 / v67;
+    let v64: W = v60 - v63.widen();
+    let v65: W = v64.exp_m1();
+    let v66: W = v62 * v65;
+    let v67: W = v58 + v66;
+    let v68: W = v55.widen() * v56;
+    let v69: N = N::narrow(v68) / N::narrow(v67);
     let v70: N = v69.sqrt();
-    let v71: N = v54 * v70;
+    let v71: W = v54 * v70.widen();
     [v22.to_f64(), v52.to_f64(), v71.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2324,191 +1434,32 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v1 * v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v7 - v9 - v11 + v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
-    let v24: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v27: N = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v33: N = v4.exp_m1();
-    let v34: N = v32 * v15 * v6 * v33;
-    let v35: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v36: W = v35.widen() * v15.widen() * v6.widen() * v17.widen();
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: N = v25 - v31 - v34 - N::narrow(v36) + v37 - v38;
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * v39;
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    let v53: N = v23.abs();
-    let v54: N = v53.sqrt();
-    let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: N = v14.exp();
-    let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: N = v57 * v56;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v2;
-    let v61: N = v3 - v60;
-    let v62: N = v61.exp();
-    let v63: N = N::new(9.0, 0.0);
-    let v64: N = v60 - v63;
-    let v65: N = v64.exp_m1();
-    let v66: N = v62 * v65;
-    let v67: N = v58 + v66;
-    let v68: N = v55 * v56;
-    let v69: N = v68 / v67;
-    let v70: N = v69.sqrt();
-    let v71: N = v54 * v70;
-    [v22.to_f64(), v52.to_f64(), v71.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v2.widen();
-    let v5: N = N::narrow(v4) - v1;
-    let v6: N = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6.widen();
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9.widen() - v11.widen() + v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
-    let v24: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v25: N = v24 * v15 * v6 * v17;
-    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v27: N = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: N = v26 * v27 * v30;
-    let v32: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v33: N = N::exp_m1_of(v4);
-    let v34: N = v32 * v15 * v6 * v33;
-    let v35: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v36: N = v35 * v15 * v6 * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: W = v25.widen() - v31.widen() - v34.widen() - v36.widen() + v37.widen()
-        - v38.widen();
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: N = v47 * v42;
-    let v49: N = v44 - v46 + v48;
-    let v50: N = v23 * N::narrow(v39);
-    let v51: N = v42 * v49;
-    let v52: N = v50 / v51;
-    let v53: N = v23.abs();
-    let v54: N = v53.sqrt();
-    let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: N = N::exp_of(v14);
-    let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: N = v57 * v56;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v2;
-    let v61: N = v3 - v60;
-    let v62: N = v61.exp();
-    let v63: N = N::new(9.0, 0.0);
-    let v64: N = v60 - v63;
-    let v65: N = v64.exp_m1();
-    let v66: N = v62 * v65;
-    let v67: N = v58 + v66;
-    let v68: N = v55 * v56;
-    let v69: N = v68 / v67;
-    let v70: N = v69.sqrt();
-    let v71: N = v54 * v70;
-    [v22.to_f64(), v52.to_f64(), v71.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: N = N::narrow(v4) - v1;
-    let v6: W = v5.widen().sigmoid();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
     let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: N = N::narrow(v6).square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: N = v1 * v8 * N::narrow(v10);
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
     let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9 - v11.widen() + v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
+    let v16: W = v4 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v20: W = v0 * v19;
     let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v8 - v2;
+    let v22: W = v20 / v21.widen();
+    let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v25: N = v24 * v15 * N::narrow(v6) * v17;
+    let v25: W = v24.widen() * v15.widen() * v6 * v17.widen();
     let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
@@ -2518,279 +1469,44 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v33: N = N::exp_m1_of(v4);
     let v34: W = v32 * v15.widen() * v6 * v33.widen();
-    let v35: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v36: N = v35 * v15 * N::narrow(v6) * v17;
-    let v37: N = v35 * v15 * v10 * v17;
-    let v38: N = v24 * v15 * v10 * v17;
-    let v39: W = v25.widen() - v31 - v34 - v36.widen() + v37.widen() - v38.widen();
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: N = v40 * v15 * v17;
-    let v42: W = v41.widen().sqrt();
+    let v35: W = W::new(-6.014909469941068, 1.634775756747499e-16);
+    let v36: W = v35 * v15.widen() * v6 * v17.widen();
+    let v37: W = v35 * v15.widen() * v10 * v17.widen();
+    let v38: W = v24.widen() * v15.widen() * v10 * v17.widen();
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
+    let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v41: W = v40 * v15.widen() * v17.widen();
+    let v42: W = v41.sqrt();
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v44: N = v43 * N::narrow(v42);
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
     let v46: N = v45 * N::narrow(v42);
     let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v48: W = v47 * v42;
-    let v49: N = v44 - v46 + N::narrow(v48);
-    let v50: W = v23.widen() * v39;
-    let v51: N = N::narrow(v42) * v49;
-    let v52: N = N::narrow(v50) / v51;
-    let v53: N = v23.abs();
-    let v54: N = v53.sqrt();
-    let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v49: W = v44.widen() - v46.widen() + v48;
+    let v50: W = v23 * v39;
+    let v51: W = v42 * v49;
+    let v52: W = v50 / v51;
+    let v53: N = N::narrow(v23).abs();
+    let v54: W = v53.widen().sqrt();
+    let v55: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v56: N = N::exp_of(v14);
     let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: N = v57 * v56;
+    let v58: W = v57.widen() * v56.widen();
     let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v2;
-    let v61: N = v3 - v60;
-    let v62: N = v61.exp();
+    let v60: W = v59.widen() * v2.widen();
+    let v61: W = v3.widen() - v60;
+    let v62: N = N::exp_of(v61);
     let v63: N = N::new(9.0, 0.0);
-    let v64: N = v60 - v63;
+    let v64: N = N::narrow(v60) - v63;
     let v65: N = v64.exp_m1();
     let v66: N = v62 * v65;
-    let v67: N = v58 + v66;
-    let v68: N = v55 * v56;
-    let v69: N = v68 / v67;
-    let v70: N = v69.sqrt();
-    let v71: N = v54 * v70;
+    let v67: W = v58 + v66.widen();
+    let v68: W = v55 * v56.widen();
+    let v69: W = v68 / v67;
+    let v70: N = N::sqrt_of(v69);
+    let v71: W = v54 * v70.widen();
     [v22.to_f64(), v52.to_f64(), v71.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v1 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: W = v1.widen() * v4.widen() * v7.widen();
-    let v10: N = v7.square();
-    let v11: N = v1 * v4 * v10;
-    let v12: N = v1 * v2 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v5 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8.widen() - v9 + v11.widen() - v12.widen() - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v26: N = v25 * v7 * v15 * v18;
-    let v27: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v28: N = v27 * v7 * v15 * v18;
-    let v29: N = v27 * v10 * v15 * v18;
-    let v30: N = v25 * v10 * v15 * v18;
-    let v31: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v32: N = v3 - v5;
-    let v33: N = v32.exp_m1();
-    let v34: N = v31 * v7 * v15 * v33;
-    let v35: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v36: N = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: N = v37.exp_m1();
-    let v39: N = v35 * v36 * v38;
-    let v40: W = v26.widen() - v28.widen() + v29.widen() - v30.widen() - v34.widen()
-        - v39.widen();
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * v15 * v18;
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * v43;
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * v43;
-    let v48: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: N = v48 * v43;
-    let v50: N = v45 - v47 + v49;
-    let v51: N = v24 * N::narrow(v40);
-    let v52: N = v43 * v50;
-    let v53: N = v51 / v52;
-    let v54: N = v24.abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v57: N = v14.exp();
-    let v58: N = v57 * v18;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v4;
-    let v61: N = v60 - v3;
-    let v62: N = v61.exp();
-    let v63: N = v62 * v18;
-    let v64: N = v58 + v63;
-    let v65: N = v56 * v57;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v55 * v67;
-    [v23.to_f64(), v53.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * N::narrow(v15) * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = N::narrow(v15) * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v26: N = v25 * N::narrow(v7) * N::narrow(v15) * v18;
-    let v27: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v28: W = v27.widen() * v7 * v15 * v18.widen();
-    let v29: N = v27 * N::narrow(v10) * N::narrow(v15) * v18;
-    let v30: N = v25 * N::narrow(v10) * N::narrow(v15) * v18;
-    let v31: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v32: W = v3.widen() - v5.widen();
-    let v33: W = v32.exp_m1();
-    let v34: W = v31 * v7 * v15 * v33;
-    let v35: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v36: W = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: W = v37.widen().exp_m1();
-    let v39: W = v35 * v36 * v38;
-    let v40: W = v26.widen() - v28 + v29.widen() - v30.widen() - v34 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * N::narrow(v15) * v18;
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * v43;
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * v43;
-    let v48: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: W = v48 * v43.widen();
-    let v50: N = v45 - v47 + N::narrow(v49);
-    let v51: N = v24 * N::narrow(v40);
-    let v52: N = v43 * v50;
-    let v53: N = v51 / v52;
-    let v54: N = v24.abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v57: N = N::exp_of(v14);
-    let v58: N = v57 * v18;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v4;
-    let v61: N = v60 - v3;
-    let v62: N = v61.exp();
-    let v63: N = v62 * v18;
-    let v64: N = v58 + v63;
-    let v65: N = v56 * v57;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v55 * v67;
-    [v23.to_f64(), v53.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = v4 - v2;
-    let v25: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v26: N = v25 * N::narrow(v7) * v15 * v18;
-    let v27: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v28: W = v27.widen() * v7 * v15.widen() * v18.widen();
-    let v29: W = v27.widen() * v10 * v15.widen() * v18.widen();
-    let v30: N = v25 * N::narrow(v10) * v15 * v18;
-    let v31: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v32: W = v3.widen() - v5.widen();
-    let v33: N = N::exp_m1_of(v32);
-    let v34: W = v31 * v7 * v15.widen() * v33.widen();
-    let v35: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v36: W = v7.powi(3);
-    let v37: N = v5 - v3;
-    let v38: N = v37.exp_m1();
-    let v39: W = v35 * v36 * v38.widen();
-    let v40: W = v26.widen() - v28 + v29 - v30.widen() - v34 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: W = v41.widen() * v15.widen() * v18.widen();
-    let v43: W = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * N::narrow(v43);
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * N::narrow(v43);
-    let v48: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: W = v48 * v43;
-    let v50: N = v45 - v47 + N::narrow(v49);
-    let v51: N = v24 * N::narrow(v40);
-    let v52: W = v43 * v50.widen();
-    let v53: N = v51 / N::narrow(v52);
-    let v54: N = v24.abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v57: N = N::exp_of(v14);
-    let v58: N = v57 * v18;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: N = v59 * v4;
-    let v61: N = v60 - v3;
-    let v62: N = v61.exp();
-    let v63: N = v62 * v18;
-    let v64: N = v58 + v63;
-    let v65: N = v56 * v57;
-    let v66: N = v65 / v64;
-    let v67: N = v66.sqrt();
-    let v68: N = v55 * v67;
-    [v23.to_f64(), v53.to_f64(), v68.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2798,9 +1514,9 @@ fn euler_maruyama_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 69 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -2819,9 +1535,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 69 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2848,7 +1564,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2883,31 +1599,31 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6.widen() * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
-    let v13: N = v1 - N::narrow(v12);
-    let v14: N = v13.sigmoid();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
     let v17: W = v0.widen() * v14.widen() * v16;
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v12.exp_m1();
     let v22: W = v20.widen() * v14.widen() * v21 * v10;
     let v23: W = v20.widen() * v14.widen() * v21;
     let v24: W = v23.sqrt();
     let v25: W = v4.exp_m1();
-    let v26: W = v20.widen() * v6.widen() * v25;
+    let v26: W = v20.widen() * v6 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v24 * v27 * v18;
     let v29: W = v22 - v28;
-    let v30: N = N::narrow(v29) / N::narrow(v18);
+    let v30: W = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2916,7 +1632,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -2929,7 +1645,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2949,7 +1665,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2984,31 +1700,31 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6.widen() * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
-    let v13: N = v1 - N::narrow(v12);
-    let v14: N = v13.sigmoid();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
     let v17: W = v0.widen() * v14.widen() * v16;
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v12.exp_m1();
     let v22: W = v20.widen() * v14.widen() * v21 * v10;
     let v23: W = v20.widen() * v14.widen() * v21;
     let v24: W = v23.sqrt();
     let v25: W = v4.exp_m1();
-    let v26: W = v20.widen() * v6.widen() * v25;
+    let v26: W = v20.widen() * v6 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v24 * v27 * v18;
     let v29: W = v22 - v28;
-    let v30: N = N::narrow(v29) / N::narrow(v18);
+    let v30: W = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3017,7 +1733,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -3030,7 +1746,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3050,9 +1766,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -3064,112 +1778,36 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / N::narrow(v8);
     let v11: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
     let v12: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v13: N = v4 - v3;
-    let v14: N = v13.sigmoid();
-    let v15: N = v6.square();
-    let v16: N = v3.exp_m1();
-    let v17: N = v12 * v14 * v15 * v16;
-    let v18: N = v12 * v14 * v6 * v16;
+    let v13: W = v4.widen() - v3;
+    let v14: N = N::sigmoid_of(v13);
+    let v15: W = v6.square();
+    let v16: N = N::exp_m1_of(v3);
+    let v17: W = v12.widen() * v14.widen() * v15 * v16.widen();
+    let v18: W = v12.widen() * v14.widen() * v6 * v16.widen();
     let v19: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v20: W = v19.widen() * v14.widen() * v6.widen() * v8.widen();
-    let v21: N = v19 * v14 * v15 * v8;
-    let v22: N = v17 - v18 - N::narrow(v20) + v21;
+    let v20: W = v19.widen() * v14.widen() * v6 * v8;
+    let v21: W = v19.widen() * v14.widen() * v15 * v8;
+    let v22: W = v17 - v18 - v20 + v21;
     let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: N = v23 * v14 * v16;
-    let v25: N = v24.sqrt();
-    let v26: W = v11 * v22.widen();
-    let v27: N = v14 * v8 * v25;
-    let v28: N = N::narrow(v26) / v27;
+    let v24: W = v23.widen() * v14.widen() * v16.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v22;
+    let v27: W = v14.widen() * v8 * v25;
+    let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6;
-    let v11: N = v10 / v9;
-    let v12: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v13: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v14: W = v6.widen().square();
-    let v15: N = v4 - v1;
-    let v16: N = v15.sigmoid();
-    let v17: N = v13 * N::narrow(v14) * v16 * v9;
-    let v18: N = v13 * v6 * v16 * v9;
-    let v19: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v20: N = v2 - v4;
-    let v21: N = v20.exp_m1();
-    let v22: N = v19 * v6 * v16 * v21;
-    let v23: W = v19.widen() * v14 * v16.widen() * v21.widen();
-    let v24: W = v17.widen() - v18.widen() - v22.widen() + v23;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: N = v25 * v16 * v21;
-    let v27: N = v26.sqrt();
-    let v28: N = v12 * N::narrow(v24);
-    let v29: N = v16 * v9 * v27;
-    let v30: N = v28 / v29;
-    [v11.to_f64(), v30.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * N::narrow(v6);
-    let v11: N = v10 / v9;
-    let v12: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v13: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v14: W = v6.square();
-    let v15: W = v4.widen() - v1.widen();
-    let v16: N = N::sigmoid_of(v15);
-    let v17: N = v13 * N::narrow(v14) * v16 * v9;
-    let v18: N = v13 * N::narrow(v6) * v16 * v9;
-    let v19: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v20: W = v2.widen() - v4.widen();
-    let v21: N = N::exp_m1_of(v20);
-    let v22: W = v19.widen() * v6 * v16.widen() * v21.widen();
-    let v23: W = v19.widen() * v14 * v16.widen() * v21.widen();
-    let v24: W = v17.widen() - v18.widen() - v22 + v23;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: N = v25 * v16 * v21;
-    let v27: N = v26.sqrt();
-    let v28: N = v12 * N::narrow(v24);
-    let v29: N = v16 * v9 * v27;
-    let v30: N = v28 / v29;
-    [v11.to_f64(), v30.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3177,9 +1815,7 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -3192,9 +1828,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -3206,114 +1840,36 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / N::narrow(v8);
     let v11: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
     let v12: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v13: N = v4 - v3;
-    let v14: N = v13.sigmoid();
-    let v15: N = v6.square();
-    let v16: N = v3.exp_m1();
-    let v17: N = v12 * v14 * v15 * v16;
-    let v18: N = v12 * v14 * v6 * v16;
+    let v13: W = v4.widen() - v3;
+    let v14: N = N::sigmoid_of(v13);
+    let v15: W = v6.square();
+    let v16: N = N::exp_m1_of(v3);
+    let v17: W = v12.widen() * v14.widen() * v15 * v16.widen();
+    let v18: W = v12.widen() * v14.widen() * v6 * v16.widen();
     let v19: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v20: W = v19.widen() * v14.widen() * v6.widen() * v8.widen();
-    let v21: N = v19 * v14 * v15 * v8;
-    let v22: N = v17 - v18 - N::narrow(v20) + v21;
+    let v20: W = v19.widen() * v14.widen() * v6 * v8;
+    let v21: W = v19.widen() * v14.widen() * v15 * v8;
+    let v22: W = v17 - v18 - v20 + v21;
     let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: N = v23 * v14 * v16;
-    let v25: N = v24.sqrt();
-    let v26: W = v11 * v22.widen();
-    let v27: N = v14 * v8 * v25;
-    let v28: N = N::narrow(v26) / v27;
+    let v24: W = v23.widen() * v14.widen() * v16.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v22;
+    let v27: W = v14.widen() * v8 * v25;
+    let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6;
-    let v11: N = v10 / v9;
-    let v12: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v13: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v14: W = v6.widen().square();
-    let v15: N = v4 - v1;
-    let v16: N = v15.sigmoid();
-    let v17: N = v13 * N::narrow(v14) * v16 * v9;
-    let v18: N = v13 * v6 * v16 * v9;
-    let v19: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v20: N = v2 - v4;
-    let v21: N = v20.exp_m1();
-    let v22: N = v19 * v6 * v16 * v21;
-    let v23: W = v19.widen() * v14 * v16.widen() * v21.widen();
-    let v24: W = v17.widen() - v18.widen() - v22.widen() + v23;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: N = v25 * v16 * v21;
-    let v27: N = v26.sqrt();
-    let v28: N = v12 * N::narrow(v24);
-    let v29: N = v16 * v9 * v27;
-    let v30: N = v28 / v29;
-    [v11.to_f64(), v30.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * N::narrow(v6);
-    let v11: N = v10 / v9;
-    let v12: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v13: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v14: W = v6.square();
-    let v15: W = v4.widen() - v1.widen();
-    let v16: N = N::sigmoid_of(v15);
-    let v17: N = v13 * N::narrow(v14) * v16 * v9;
-    let v18: N = v13 * N::narrow(v6) * v16 * v9;
-    let v19: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v20: W = v2.widen() - v4.widen();
-    let v21: N = N::exp_m1_of(v20);
-    let v22: W = v19.widen() * v6 * v16.widen() * v21.widen();
-    let v23: W = v19.widen() * v14 * v16.widen() * v21.widen();
-    let v24: W = v17.widen() - v18.widen() - v22 + v23;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: N = v25 * v16 * v21;
-    let v27: N = v26.sqrt();
-    let v28: N = v12 * N::narrow(v24);
-    let v29: N = v16 * v9 * v27;
-    let v30: N = v28 / v29;
-    [v11.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3321,9 +1877,7 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -3336,9 +1890,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3347,13 +1899,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -3368,122 +1914,30 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
+    let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9 - v11 + v12 - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: N = v8 - v2;
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * v17;
+    let v22: W = v20 / v21.widen();
+    let v23: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v24: W = v8.widen() - v2.widen();
     let v25: N = N::new(0.15718708947376786, -4.421007502433904e-18);
     let v26: N = N::exp_m1_of(v4);
-    let v27: W = v25.widen() * v15.widen() * v10 * v26.widen();
-    let v28: W = v25.widen() * v15.widen() * v6 * v26.widen();
+    let v27: W = v25.widen() * v15 * v10 * v26.widen();
+    let v28: W = v25.widen() * v15 * v6 * v26.widen();
     let v29: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v30: N = v29 * v15 * N::narrow(v6) * v17;
-    let v31: N = v29 * v15 * N::narrow(v10) * v17;
-    let v32: W = v27 - v28 - v30.widen() + v31.widen();
+    let v30: W = v29.widen() * v15 * v6 * v17.widen();
+    let v31: W = v29.widen() * v15 * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: N = v33 * v15 * v26;
-    let v35: N = v34.sqrt();
-    let v36: N = v23 * v24 * N::narrow(v32);
-    let v37: N = v15 * v17 * v35;
-    let v38: N = v36 / v37;
-    [v22.to_f64(), v38.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v1 * v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v7 - v9 - v11 + v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: N = v8 - v2;
-    let v25: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v26: N = v4.exp_m1();
-    let v27: N = v25 * v15 * v10 * v26;
-    let v28: N = v25 * v15 * v6 * v26;
-    let v29: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v30: N = v29 * v15 * v6 * v17;
-    let v31: N = v29 * v15 * v10 * v17;
-    let v32: N = v27 - v28 - v30 + v31;
-    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15.widen() * v26.widen();
+    let v34: W = v33.widen() * v15 * v26.widen();
     let v35: N = N::sqrt_of(v34);
-    let v36: W = v23.widen() * v24.widen() * v32.widen();
-    let v37: N = v15 * v17 * v35;
-    let v38: N = N::narrow(v36) / v37;
-    [v22.to_f64(), v38.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6.widen();
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6.widen();
-    let v10: W = v6.widen().square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9 - v11 + v12 - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: N = v8 - v2;
-    let v25: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v26: N = v4.exp_m1();
-    let v27: W = v25.widen() * v15.widen() * v10 * v26.widen();
-    let v28: W = v25.widen() * v15.widen() * v6.widen() * v26.widen();
-    let v29: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v30: N = v29 * v15 * v6 * v17;
-    let v31: N = v29 * v15 * N::narrow(v10) * v17;
-    let v32: N = N::narrow(v27) - N::narrow(v28) - v30 + v31;
-    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: N = v33 * v15 * v26;
-    let v35: N = v34.sqrt();
-    let v36: N = v23 * v24 * v32;
-    let v37: N = v15 * v17 * v35;
-    let v38: N = v36 / v37;
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15 * v17.widen() * v35.widen();
+    let v38: W = v36 / v37;
     [v22.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3492,9 +1946,7 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -3507,9 +1959,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3529,9 +1979,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 56 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3540,197 +1990,201 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6.widen();
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10.widen();
-    let v12: N = v1 * v8 * v10;
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v7 - v9.widen() - v11 + v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
+    let v14: W = v1.widen() - v4;
+    let v15: W = v14.sigmoid();
+    let v16: W = v4 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * v17;
+    let v22: W = v20 / v21.widen();
     let v23: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: N = v8 - v2;
+    let v24: W = v8.widen() - v2.widen();
     let v25: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v26: N = v4.exp_m1();
-    let v27: N = v25 * v15 * v10 * v26;
-    let v28: N = v25 * v15 * v6 * v26;
+    let v26: N = N::exp_m1_of(v4);
+    let v27: W = v25.widen() * v15 * v10 * v26.widen();
+    let v28: W = v25.widen() * v15 * v6 * v26.widen();
     let v29: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v30: W = v29.widen() * v15.widen() * v6.widen() * v17.widen();
-    let v31: N = v29 * v15 * v10 * v17;
-    let v32: W = v27.widen() - v28.widen() - v30 + v31.widen();
+    let v30: W = v29.widen() * v15 * v6 * v17.widen();
+    let v31: W = v29.widen() * v15 * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: N = v33 * v15 * v26;
-    let v35: N = v34.sqrt();
-    let v36: W = v23 * v24.widen() * v32;
-    let v37: N = v15 * v17 * v35;
-    let v38: N = N::narrow(v36) / v37;
-    let v39: N = v24.abs();
-    let v40: N = v39.sqrt();
+    let v34: W = v33.widen() * v15 * v26.widen();
+    let v35: N = N::sqrt_of(v34);
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15 * v17.widen() * v35.widen();
+    let v38: W = v36 / v37;
+    let v39: N = N::narrow(v24).abs();
+    let v40: W = v39.widen().sqrt();
     let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v42: N = v14.exp();
+    let v42: W = v14.exp();
+    let v43: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v44: W = v43 * v42;
+    let v45: N = N::new(12.0, 0.0);
+    let v46: W = v45.widen() * v2.widen();
+    let v47: W = v3.widen() - v46;
+    let v48: W = v47.exp();
+    let v49: N = N::new(9.0, 0.0);
+    let v50: W = v46 - v49.widen();
+    let v51: W = v50.exp_m1();
+    let v52: W = v48 * v51;
+    let v53: W = v44 + v52;
+    let v54: W = v41.widen() * v42;
+    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v56: N = v55.sqrt();
+    let v57: W = v40 * v56.widen();
+    [v22.to_f64(), v38.to_f64(), v57.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: N = v1 * v8 * N::narrow(v10);
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v4;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = N::narrow(v4) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: N = v15 * v17;
+    let v22: W = v20 / v21.widen();
+    let v23: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v26: N = N::exp_m1_of(v4);
+    let v27: W = v25.widen() * v15.widen() * v10 * v26.widen();
+    let v28: W = v25.widen() * v15.widen() * v6 * v26.widen();
+    let v29: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v30: W = v29.widen() * v15.widen() * v6 * v17.widen();
+    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33.widen() * v15.widen() * v26.widen();
+    let v35: W = v34.sqrt();
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15.widen() * v17.widen() * v35;
+    let v38: W = v36 / v37;
+    let v39: N = N::narrow(v24).abs();
+    let v40: W = v39.widen().sqrt();
+    let v41: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v42: N = N::exp_of(v14);
     let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v44: N = v43 * v42;
     let v45: N = N::new(12.0, 0.0);
-    let v46: N = v45 * v2;
-    let v47: N = v3 - v46;
-    let v48: N = v47.exp();
+    let v46: W = v45.widen() * v2.widen();
+    let v47: W = v3.widen() - v46;
+    let v48: N = N::exp_of(v47);
     let v49: N = N::new(9.0, 0.0);
-    let v50: N = v46 - v49;
+    let v50: N = N::narrow(v46) - v49;
     let v51: N = v50.exp_m1();
     let v52: N = v48 * v51;
-    let v53: N = v44 + v52;
-    let v54: N = v41 * v42;
-    let v55: N = v54 / v53;
-    let v56: N = v55.sqrt();
-    let v57: N = v40 * v56;
+    let v53: W = v44.widen() + v52.widen();
+    let v54: W = v41 * v42.widen();
+    let v55: W = v54 / v53;
+    let v56: N = N::sqrt_of(v55);
+    let v57: W = v40 * v56.widen();
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v1 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7.widen();
-    let v9: W = v1.widen() * v4.widen() * v7.widen();
-    let v10: N = v7.square();
-    let v11: N = v1 * v4 * v10;
-    let v12: W = v1.widen() * v2.widen() * v10.widen();
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v5 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8 - v9 + v11.widen() - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v25: N = v4 - v2;
-    let v26: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v27: W = v26.widen() * v10.widen() * v15.widen() * v18.widen();
-    let v28: N = v26 * v7 * v15 * v18;
-    let v29: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v30: N = v3 - v5;
-    let v31: N = v30.exp_m1();
-    let v32: W = v29.widen() * v7.widen() * v15.widen() * v31.widen();
-    let v33: W = v29.widen() * v10.widen() * v15.widen() * v31.widen();
-    let v34: W = v27 - v28.widen() - v32 + v33;
-    let v35: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v36: N = v35 * v15 * v31;
-    let v37: N = v36.sqrt();
-    let v38: W = v24.widen() * v25.widen() * v34;
-    let v39: N = v15 * v18 * v37;
-    let v40: N = N::narrow(v38) / v39;
-    let v41: N = v25.abs();
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v44: N = v14.exp();
-    let v45: N = v44 * v18;
-    let v46: N = N::new(12.0, 0.0);
-    let v47: N = v46 * v4;
-    let v48: N = v47 - v3;
-    let v49: N = v48.exp();
-    let v50: N = v49 * v18;
-    let v51: N = v45 + v50;
-    let v52: N = v43 * v44;
-    let v53: N = v52 / v51;
-    let v54: N = v53.sqrt();
-    let v55: N = v42 * v54;
-    [v23.to_f64(), v40.to_f64(), v55.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
+    let v14: W = v1.widen() - v4;
     let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: W = v21.widen() / v22.widen();
-    let v24: N = N::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v25: N = v4 - v2;
-    let v26: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v27: N = v26 * N::narrow(v10) * v15 * v18;
-    let v28: N = v26 * N::narrow(v7) * v15 * v18;
-    let v29: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v30: W = v3.widen() - v5.widen();
-    let v31: N = N::exp_m1_of(v30);
-    let v32: W = v29.widen() * v7 * v15.widen() * v31.widen();
-    let v33: W = v29.widen() * v10 * v15.widen() * v31.widen();
-    let v34: W = v27.widen() - v28.widen() - v32 + v33;
-    let v35: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v36: N = v35 * v15 * v31;
-    let v37: N = v36.sqrt();
-    let v38: N = v24 * v25 * N::narrow(v34);
-    let v39: N = v15 * v18 * v37;
-    let v40: N = v38 / v39;
-    let v41: N = v25.abs();
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v44: N = N::exp_of(v14);
-    let v45: N = v44 * v18;
-    let v46: N = N::new(12.0, 0.0);
-    let v47: N = v46 * v4;
-    let v48: N = v47 - v3;
-    let v49: N = v48.exp();
-    let v50: N = v49 * v18;
-    let v51: N = v45 + v50;
-    let v52: N = v43 * v44;
-    let v53: N = v52 / v51;
-    let v54: N = v53.sqrt();
-    let v55: N = v42 * v54;
-    [v23.to_f64(), v40.to_f64(), v55.to_f64()]
+    let v16: W = v4 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15.widen() * v17.widen();
+    let v22: W = v20 / v21;
+    let v23: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v26: N = N::exp_m1_of(v4);
+    let v27: W = v25.widen() * v15.widen() * v10 * v26.widen();
+    let v28: W = v25.widen() * v15.widen() * v6 * v26.widen();
+    let v29: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v30: W = v29.widen() * v15.widen() * v6 * v17.widen();
+    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33.widen() * v15.widen() * v26.widen();
+    let v35: W = v34.sqrt();
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15.widen() * v17.widen() * v35;
+    let v38: W = v36 / v37;
+    let v39: N = N::narrow(v24).abs();
+    let v40: W = v39.widen().sqrt();
+    let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v42: N = N::exp_of(v14);
+    let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v44: W = v43.widen() * v42.widen();
+    let v45: N = N::new(12.0, 0.0);
+    let v46: W = v45.widen() * v2.widen();
+    let v47: W = v3.widen() - v46;
+    let v48: N = N::exp_of(v47);
+    let v49: N = N::new(9.0, 0.0);
+    let v50: W = v46 - v49.widen();
+    let v51: N = N::exp_m1_of(v50);
+    let v52: N = v48 * v51;
+    let v53: W = v44 + v52.widen();
+    let v54: W = v41.widen() * v42.widen();
+    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v56: N = v55.sqrt();
+    let v57: W = v40 * v56.widen();
+    [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3738,9 +2192,9 @@ fn euler_maruyama_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 56 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -3753,9 +2207,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 56 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -3782,7 +2236,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \varepsilon\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3819,23 +2273,23 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6.widen() * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
-    let v13: N = v1 - N::narrow(v12);
-    let v14: N = v13.sigmoid();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
     let v17: W = v0.widen() * v14.widen() * v16;
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v4.exp_m1();
-    let v22: W = v20.widen() * v6.widen() * v21;
+    let v22: W = v20.widen() * v6 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v23 * v18;
     let v25: W = v12.exp_m1();
@@ -3852,7 +2306,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \varepsilon\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -3865,7 +2319,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \varepsilon\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3885,7 +2339,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \varepsilon\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3922,23 +2376,23 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6.widen() * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
-    let v13: N = v1 - N::narrow(v12);
-    let v14: N = v13.sigmoid();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
     let v17: W = v0.widen() * v14.widen() * v16;
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v4.exp_m1();
-    let v22: W = v20.widen() * v6.widen() * v21;
+    let v22: W = v20.widen() * v6 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v23 * v18;
     let v25: W = v12.exp_m1();
@@ -3955,7 +2409,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \varepsilon\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -3968,7 +2422,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \varepsilon\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3988,9 +2442,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -4002,143 +2456,67 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v3.exp_m1();
-    let v8: N = v0 * v6;
-    let v9: N = v8 / v7;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3.exp_m1();
+    let v8: W = v0.widen() * v6;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
     let v10: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v11: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v12: N = v4 - v3;
-    let v13: N = v12.sigmoid();
-    let v14: N = v11 * v13 * v6 * v7;
-    let v15: N = v6.square();
-    let v16: N = v11 * v13 * v15 * v7;
+    let v12: W = v4.widen() - v3;
+    let v13: N = N::sigmoid_of(v12);
+    let v14: W = v11.widen() * v13.widen() * v6 * v7;
+    let v15: N = N::narrow(v6).square();
+    let v16: W = v11.widen() * v13.widen() * v15.widen() * v7;
     let v17: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v18: N = v3 - v1;
+    let v18: N = N::narrow(v3) - v1;
     let v19: N = v18.exp_m1();
-    let v20: W = v17.widen() * v13.widen() * v6.widen() * v19.widen();
-    let v21: N = v17 * v13 * v15 * v19;
-    let v22: W = v14.widen() - v16.widen() + v20 - v21.widen();
+    let v20: W = v17.widen() * v13.widen() * v6 * v19.widen();
+    let v21: W = v17.widen() * v13.widen() * v15.widen() * v19.widen();
+    let v22: W = v14 - v16 + v20 - v21;
     let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: N = v23 * v13 * v19;
-    let v25: N = v24.sqrt();
-    let v26: N = v10 * N::narrow(v22);
-    let v27: N = v13 * v7 * v25;
-    let v28: N = v26 / v27;
+    let v24: W = v23.widen() * v13.widen() * v19.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v10.widen() * v22;
+    let v27: W = v13.widen() * v7 * v25;
+    let v28: W = v26 / v27;
     [v9.to_f64(), v28.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_x0_coefficients_upper_cell1::<N, W>(t);
-    }
     let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v2 - v4;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v2.widen() - v4.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: W = v9 / v8.widen();
     let v11: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v12: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
+    let v13: W = v4.widen() - v1.widen();
+    let v14: N = N::sigmoid_of(v13);
     let v15: N = N::new(-6.0, 0.0);
-    let v16: N = v15 * v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v12 * v6 * v14 * v17;
-    let v19: N = v6.square();
-    let v20: N = v12 * v19 * v14 * v17;
-    let v21: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v22: W = v21.widen() * v6.widen() * v14.widen() * v8.widen();
-    let v23: W = v21.widen() * v19.widen() * v14.widen() * v8.widen();
-    let v24: N = v18 - v20 + N::narrow(v22) - N::narrow(v23);
-    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: N = v25 * v14 * v17;
-    let v27: N = v26.sqrt();
-    let v28: N = v11 * v24;
-    let v29: N = v14 * v8 * v27;
-    let v30: N = v28 / v29;
-    [v10.to_f64(), v30.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = v2 - v4;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v12: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = N::new(-6.0, 0.0);
-    let v16: N = v15 * v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v12 * N::narrow(v6) * v14 * v17;
+    let v16: W = v15.widen() * v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v12.widen() * v6 * v14.widen() * v17.widen();
     let v19: W = v6.square();
-    let v20: N = v12 * N::narrow(v19) * v14 * v17;
-    let v21: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v22: W = v21.widen() * v6 * v14.widen() * v8.widen();
-    let v23: W = v21.widen() * v19 * v14.widen() * v8.widen();
-    let v24: W = v18.widen() - v20.widen() + v22 - v23;
-    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: N = v25 * v14 * v17;
-    let v27: N = v26.sqrt();
-    let v28: N = v11 * N::narrow(v24);
-    let v29: N = v14 * v8 * v27;
-    let v30: N = v28 / v29;
-    [v10.to_f64(), v30.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v2 - v4;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
-    let v11: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v12: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v13: N = v4 - v1;
-    let v14: N = v13.sigmoid();
-    let v15: N = N::new(-6.0, 0.0);
-    let v16: N = v15 * v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v12.widen() * v6.widen() * v14.widen() * v17.widen();
-    let v19: W = v6.widen().square();
     let v20: W = v12.widen() * v19 * v14.widen() * v17.widen();
-    let v21: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v22: W = v21.widen() * v6.widen() * v14.widen() * v8.widen();
-    let v23: W = v21.widen() * v19 * v14.widen() * v8.widen();
+    let v21: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v22: W = v21 * v6 * v14.widen() * v8.widen();
+    let v23: W = v21 * v19 * v14.widen() * v8.widen();
     let v24: W = v18 - v20 + v22 - v23;
     let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: N = v25 * v14 * v17;
-    let v27: N = v26.sqrt();
+    let v26: W = v25.widen() * v14.widen() * v17.widen();
+    let v27: W = v26.sqrt();
     let v28: W = v11.widen() * v24;
-    let v29: N = v14 * v8 * v27;
-    let v30: N = N::narrow(v28) / v29;
+    let v29: W = v14.widen() * v8.widen() * v27;
+    let v30: W = v28 / v29;
     [v10.to_f64(), v30.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -4147,9 +2525,9 @@ fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -4162,9 +2540,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -4179,99 +2557,50 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
+    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v6.powi(3);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::narrow(v6).powi(3);
     let v8: N = v1 * v7;
     let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: N = v9 * v6;
-    let v11: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11.widen() * v6.widen();
-    let v13: N = N::new(8.5731671414019, -7.547254606732371e-16);
-    let v14: N = v6.square();
-    let v15: N = v13 * v14;
-    let v16: W = v8.widen() - v10.widen() + v12 - v15.widen();
-    let v17: N = v1 - v4;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.square();
-    let v20: N = v4.exp_m1();
-    let v21: N = v4 - v2;
+    let v10: N = v9 * N::narrow(v6);
+    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: W = v11 * v6;
+    let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
+    let v14: W = v6.square();
+    let v15: W = v13 * v14;
+    let v16: W = v8.widen() - v10.widen() + v12 - v15;
+    let v17: W = v1.widen() - v4;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.square();
+    let v20: N = N::exp_m1_of(v4);
+    let v21: N = N::narrow(v4) - v2;
     let v22: N = v21.exp_m1();
-    let v23: N = v0 * N::narrow(v16);
-    let v24: W = v19.widen() * v20.widen() * v22.widen();
-    let v25: N = v23 / N::narrow(v24);
+    let v23: W = v0 * v16;
+    let v24: W = v19 * v20.widen() * v22.widen();
+    let v25: W = v23 / v24;
     let v26: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v27: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v28: N = v27 * v18 * v6 * v20;
-    let v29: N = v27 * v18 * v14 * v20;
+    let v28: W = v27.widen() * v18 * v6 * v20.widen();
+    let v29: W = v27.widen() * v18 * v14 * v20.widen();
     let v30: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v31: W = v30.widen() * v18.widen() * v6.widen() * v22.widen();
-    let v32: N = v30 * v18 * v14 * v22;
-    let v33: W = v28.widen() - v29.widen() + v31 - v32.widen();
+    let v31: W = v30.widen() * v18 * v6 * v22.widen();
+    let v32: W = v30.widen() * v18 * v14 * v22.widen();
+    let v33: W = v28 - v29 + v31 - v32;
     let v34: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v35: N = v34 * v18 * v22;
-    let v36: N = v35.sqrt();
-    let v37: N = v26 * N::narrow(v33);
-    let v38: N = v18 * v20 * v36;
-    let v39: N = v37 / v38;
+    let v35: W = v34.widen() * v18 * v22.widen();
+    let v36: N = N::sqrt_of(v35);
+    let v37: W = v26.widen() * v33;
+    let v38: W = v18 * v20.widen() * v36.widen();
+    let v39: W = v37 / v38;
     [v25.to_f64(), v39.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v6.powi(3);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: N = v9 * v6;
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v6.widen();
-    let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
-    let v14: W = v6.widen().square();
-    let v15: W = v13 * v14;
-    let v16: W = v8 - v10.widen() + v12 - v15;
-    let v17: N = v4 - v1;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.square();
-    let v20: N = N::new(-6.0, 0.0);
-    let v21: N = v20 * v3;
-    let v22: N = v21.exp_m1();
-    let v23: W = v2.widen() - v4.widen();
-    let v24: N = N::exp_m1_of(v23);
-    let v25: N = v0 * N::narrow(v16);
-    let v26: W = v19.widen() * v22.widen() * v24.widen();
-    let v27: N = v25 / N::narrow(v26);
-    let v28: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v29: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v30: W = v29.widen() * v6.widen() * v18.widen() * v22.widen();
-    let v31: W = v29.widen() * v14 * v18.widen() * v22.widen();
-    let v32: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v33: W = v32.widen() * v6.widen() * v18.widen() * v24.widen();
-    let v34: W = v32.widen() * v14 * v18.widen() * v24.widen();
-    let v35: W = v30 - v31 + v33 - v34;
-    let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v37: N = v36 * v18 * v22;
-    let v38: N = v37.sqrt();
-    let v39: N = v28 * N::narrow(v35);
-    let v40: N = v18 * v24 * v38;
-    let v41: N = v39 / v40;
-    [v27.to_f64(), v41.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -4281,8 +2610,8 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v6: W = v5.sigmoid();
     let v7: W = v6.powi(3);
     let v8: W = v1.widen() * v7;
-    let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: W = v9.widen() * v6;
+    let v9: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v10: W = v9 * v6;
     let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v12: W = v11 * v6;
     let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
@@ -4297,23 +2626,23 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v22: N = v21.exp_m1();
     let v23: W = v2.widen() - v4.widen();
     let v24: N = N::exp_m1_of(v23);
-    let v25: N = v0 * N::narrow(v16);
-    let v26: N = N::narrow(v19) * v22 * v24;
-    let v27: N = v25 / v26;
+    let v25: W = v0.widen() * v16;
+    let v26: W = v19 * v22.widen() * v24.widen();
+    let v27: W = v25 / v26;
     let v28: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v29: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v30: N = v29 * N::narrow(v6) * N::narrow(v18) * v22;
-    let v31: N = v29 * N::narrow(v14) * N::narrow(v18) * v22;
+    let v30: W = v29.widen() * v6 * v18 * v22.widen();
+    let v31: W = v29.widen() * v14 * v18 * v22.widen();
     let v32: N = N::new(0.3143741789475357, -8.842015004867808e-18);
     let v33: W = v32.widen() * v6 * v18 * v24.widen();
     let v34: W = v32.widen() * v14 * v18 * v24.widen();
-    let v35: W = v30.widen() - v31.widen() + v33 - v34;
+    let v35: W = v30 - v31 + v33 - v34;
     let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v37: N = v36 * N::narrow(v18) * v22;
-    let v38: N = v37.sqrt();
-    let v39: N = v28 * N::narrow(v35);
-    let v40: N = N::narrow(v18) * v24 * v38;
-    let v41: N = v39 / v40;
+    let v37: W = v36.widen() * v18 * v22.widen();
+    let v38: N = N::sqrt_of(v37);
+    let v39: W = v28.widen() * v35;
+    let v40: W = v18 * v24.widen() * v38.widen();
+    let v41: W = v39 / v40;
     [v27.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -4322,9 +2651,9 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -4337,9 +2666,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4348,145 +2675,45 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v4.widen() - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v1 * v2 * v6;
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v4.exp_m1();
-    let v17: N = v13 * v15 * v16;
-    let v18: N = v7 - v9 - v11 + v12 - v17;
-    let v19: N = v0 * v18;
-    let v20: N = v15 * v16;
-    let v21: N = v19 / v20;
-    let v22: N = v8 - v2;
+    let v14: W = v1.widen() - v4;
+    let v15: W = v14.sigmoid();
+    let v16: W = v4.exp_m1();
+    let v17: W = v13.widen() * v15 * v16;
+    let v18: W = v7 - v9 - v11 + v12 - v17;
+    let v19: W = v0.widen() * v18;
+    let v20: W = v15 * v16;
+    let v21: N = N::narrow(v19) / N::narrow(v20);
+    let v22: W = v8.widen() - v2.widen();
     let v23: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v24: N = v23 * v15 * v6 * v16;
-    let v25: N = v23 * v15 * v10 * v16;
+    let v24: W = v23.widen() * v15 * v6 * v16;
+    let v25: W = v23.widen() * v15 * v10 * v16;
     let v26: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v27: N = v4 - v3;
-    let v28: N = v27.exp_m1();
-    let v29: W = v26.widen() * v15.widen() * v6.widen() * v28.widen();
-    let v30: N = v26 * v15 * v10 * v28;
-    let v31: W = v24.widen() - v25.widen() + v29 - v30.widen();
+    let v27: W = v4 - v3.widen();
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v26.widen() * v15 * v6 * v28.widen();
+    let v30: W = v26.widen() * v15 * v10 * v28.widen();
+    let v31: W = v24 - v25 + v29 - v30;
     let v32: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v33: N = v32 * v15 * v28;
-    let v34: N = v33.sqrt();
-    let v35: N = v0 * v22 * N::narrow(v31);
-    let v36: N = v15 * v16 * v34;
-    let v37: N = v35 / v36;
+    let v33: W = v32.widen() * v15 * v28.widen();
+    let v34: W = v33.sqrt();
+    let v35: W = v0.widen() * v22 * v31;
+    let v36: W = v15 * v16 * v34;
+    let v37: N = N::narrow(v35) / N::narrow(v36);
     [v21.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.25 {
-        return euler_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v1 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: N = v1 * v4 * v7;
-    let v10: W = v7.widen().square();
-    let v11: N = v1 * v4 * N::narrow(v10);
-    let v12: N = v1 * v2 * N::narrow(v10);
-    let v13: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v14: N = v5 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = v3 - v5;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v8 - v9 + v11 - v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v4 - v2;
-    let v24: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v25: N = N::new(-6.0, 0.0);
-    let v26: N = v25 * v4;
-    let v27: N = v26.exp_m1();
-    let v28: W = v24.widen() * v7.widen() * v15.widen() * v27.widen();
-    let v29: W = v24.widen() * v10 * v15.widen() * v27.widen();
-    let v30: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v31: W = v30.widen() * v7.widen() * v15.widen() * v17.widen();
-    let v32: W = v30.widen() * v10 * v15.widen() * v17.widen();
-    let v33: W = v28 - v29 + v31 - v32;
-    let v34: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v35: N = v34 * v15 * v27;
-    let v36: N = v35.sqrt();
-    let v37: N = v0 * v23 * N::narrow(v33);
-    let v38: N = v15 * v17 * v36;
-    let v39: N = v37 / v38;
-    [v22.to_f64(), v39.to_f64()]
-}
-/// [`euler_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v1 - v5;
-    let v7: W = v6.widen().sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
-    let v9: N = v1 * v4 * N::narrow(v7);
-    let v10: W = v7.square();
-    let v11: N = v1 * v4 * N::narrow(v10);
-    let v12: N = v1 * v2 * N::narrow(v10);
-    let v13: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v14: N = v5 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = v3 - v5;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v8 - v9 + v11 - v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
-    let v23: N = v4 - v2;
-    let v24: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v25: N = N::new(-6.0, 0.0);
-    let v26: N = v25 * v4;
-    let v27: N = v26.exp_m1();
-    let v28: N = v24 * N::narrow(v7) * v15 * v27;
-    let v29: N = v24 * N::narrow(v10) * v15 * v27;
-    let v30: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v31: W = v30.widen() * v7 * v15.widen() * v17.widen();
-    let v32: W = v30.widen() * v10 * v15.widen() * v17.widen();
-    let v33: W = v28.widen() - v29.widen() + v31 - v32;
-    let v34: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v35: N = v34 * v15 * v27;
-    let v36: N = v35.sqrt();
-    let v37: N = v0 * v23 * N::narrow(v33);
-    let v38: N = v15 * v17 * v36;
-    let v39: N = v37 / v38;
-    [v22.to_f64(), v39.to_f64()]
 }
 /// `euler_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4494,9 +2721,7 @@ fn euler_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -4509,9 +2734,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4531,9 +2754,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 62 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Runs its stable form in `f64`, with the 57 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4547,111 +2768,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = v4 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * v7;
-    let v11: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: N = v11 * v2 * v7;
-    let v13: N = v11 * v9 * v7;
-    let v14: N = N::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: N = v7.square();
-    let v16: N = v14 * v2 * v15;
-    let v17: N = v14 * v9 * v15;
-    let v18: N = v7.powi(3);
-    let v19: N = v5 * v2 * v18;
-    let v20: N = v5 * v9 * v18;
-    let v21: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: N = v23.exp_m1();
-    let v25: N = v21 * v7 * v24;
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: N = v5 - v4;
-    let v28: N = v27.sigmoid();
-    let v29: N = v4.exp_m1();
-    let v30: N = v26 * v28 * v7 * v29;
-    let v31: N = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: N = v28.square();
-    let v34: N = v4 - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * v33 * v29 * v35;
-    let v37: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: N = v37 * v33 * v29 * v35;
-    let v39: N = v36 - v38;
-    let v40: N = v0 * v31;
-    let v41: N = v40 / v39;
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * v28 * v7 * v29;
-    let v46: N = v44 * v28 * v15 * v29;
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * v28 * v7 * v35;
-    let v49: N = v47 * v28 * v15 * v35;
-    let v50: N = v45 - v46 + v48 - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * v28 * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = v28 * v29 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = v27.exp();
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
+    let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -4661,427 +2778,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = v6.sigmoid();
     let v8: W = v1 * v2.widen() * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: N = N::narrow(v1) * v9 * N::narrow(v7);
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v2.widen() * v7;
-    let v13: W = v11 * v9.widen() * v7;
-    let v14: W = W::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: W = v7.square();
-    let v16: W = v14 * v2.widen() * v15;
-    let v17: N = N::narrow(v14) * v9 * N::narrow(v15);
-    let v18: W = v7.powi(3);
-    let v19: W = v5.widen() * v2.widen() * v18;
-    let v20: N = v5 * v9 * N::narrow(v18);
-    let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: W = v22.widen() * v2.widen();
-    let v24: W = v23.exp_m1();
-    let v25: W = v21 * v7 * v24;
-    let v26: W = W::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: W = v5.widen() - v4;
-    let v28: W = v27.sigmoid();
-    let v29: W = v4.exp_m1();
-    let v30: W = v26 * v28 * v7 * v29;
-    let v31: W = v8 - v10.widen() - v12 + v13 + v16 - v17.widen() - v19 + v20.widen()
-        - v25 - v30;
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.square();
-    let v34: N = N::narrow(v4) - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * N::narrow(v33) * N::narrow(v29) * v35;
-    let v37: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: N = v37 * N::narrow(v33) * N::narrow(v29) * v35;
-    let v39: N = v36 - v38;
-    let v40: N = v0 * N::narrow(v31);
-    let v41: N = v40 / v39;
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * N::narrow(v28) * N::narrow(v7) * N::narrow(v29);
-    let v46: N = v44 * N::narrow(v28) * N::narrow(v15) * N::narrow(v29);
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * N::narrow(v28) * N::narrow(v7) * v35;
-    let v49: N = v47 * N::narrow(v28) * N::narrow(v15) * v35;
-    let v50: N = v45 - v46 + v48 - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * N::narrow(v28) * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = N::narrow(v28) * N::narrow(v29) * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = N::exp_of(v27);
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = v4 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * v7;
-    let v11: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11.widen() * v2.widen() * v7.widen();
-    let v13: N = v11 * v9 * v7;
-    let v14: N = N::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: N = v7.square();
-    let v16: N = v14 * v2 * v15;
-    let v17: N = v14 * v9 * v15;
-    let v18: N = v7.powi(3);
-    let v19: N = v5 * v2 * v18;
-    let v20: N = v5 * v9 * v18;
-    let v21: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: W = v23.widen().exp_m1();
-    let v25: W = v21.widen() * v7.widen() * v24;
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: N = v5 - v4;
-    let v28: N = v27.sigmoid();
-    let v29: N = v4.exp_m1();
-    let v30: N = v26 * v28 * v7 * v29;
-    let v31: W = v8.widen() - v10.widen() - v12 + v13.widen() + v16.widen() - v17.widen()
-        - v19.widen() + v20.widen() - v25 - v30.widen();
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.widen().square();
-    let v34: N = v4 - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * N::narrow(v33) * v29 * v35;
-    let v37: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37.widen() * v33 * v29.widen() * v35.widen();
-    let v39: W = v36.widen() - v38;
-    let v40: N = v0 * N::narrow(v31);
-    let v41: N = v40 / N::narrow(v39);
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * v28 * v7 * v29;
-    let v46: N = v44 * v28 * v15 * v29;
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * v28 * v7 * v35;
-    let v49: N = v47 * v28 * v15 * v35;
-    let v50: N = v45 - v46 + v48 - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * v28 * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = v28 * v29 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = v27.exp();
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = N::new(3.0, 0.0);
-    let v6: W = v4.widen() - v5.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v1 * v2 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * v7;
-    let v11: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11.widen() * v2.widen() * v7.widen();
-    let v13: W = v11.widen() * v9.widen() * v7.widen();
-    let v14: N = N::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: N = v7.square();
-    let v16: N = v14 * v2 * v15;
-    let v17: N = v14 * v9 * v15;
-    let v18: N = v7.powi(3);
-    let v19: N = v5 * v2 * v18;
-    let v20: N = v5 * v9 * v18;
-    let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: N = v23.exp_m1();
-    let v25: W = v21 * v7.widen() * v24.widen();
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: N = v5 - v4;
-    let v28: W = v27.widen().sigmoid();
-    let v29: N = v4.exp_m1();
-    let v30: N = v26 * N::narrow(v28) * v7 * v29;
-    let v31: W = v8.widen() - v10.widen() - v12 + v13 + v16.widen() - v17.widen()
-        - v19.widen() + v20.widen() - v25 - v30.widen();
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.square();
-    let v34: N = v4 - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * N::narrow(v33) * v29 * v35;
-    let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37 * v33 * v29.widen() * v35.widen();
-    let v39: W = v36.widen() - v38;
-    let v40: N = v0 * N::narrow(v31);
-    let v41: W = v40.widen() / v39;
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * N::narrow(v28) * v7 * v29;
-    let v46: N = v44 * N::narrow(v28) * v15 * v29;
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * N::narrow(v28) * v7 * v35;
-    let v49: N = v47 * N::narrow(v28) * v15 * v35;
-    let v50: N = v45 - v46 + v48 - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * N::narrow(v28) * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = N::narrow(v28) * v29 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = v27.exp();
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: N = N::new(3.0, 0.0);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * N::narrow(v7);
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v2.widen() * v7;
-    let v13: W = v11 * v9.widen() * v7;
-    let v14: W = W::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: W = v7.square();
-    let v16: W = v14 * v2.widen() * v15;
-    let v17: W = v14 * v9.widen() * v15;
-    let v18: N = N::narrow(v7).powi(3);
-    let v19: N = v5 * v2 * v18;
-    let v20: N = v5 * v9 * v18;
-    let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: N = v23.exp_m1();
-    let v25: W = v21 * v7 * v24.widen();
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: N = v5 - N::narrow(v4);
-    let v28: N = v27.sigmoid();
-    let v29: N = N::exp_m1_of(v4);
-    let v30: W = v26.widen() * v28.widen() * v7 * v29.widen();
-    let v31: W = v8.widen() - v10.widen() - v12 + v13 + v16 - v17 - v19.widen()
-        + v20.widen() - v25 - v30;
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.widen().square();
-    let v34: N = N::narrow(v4) - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * N::narrow(v33) * v29 * v35;
-    let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37 * v33 * v29.widen() * v35.widen();
-    let v39: W = v36.widen() - v38;
-    let v40: W = v0.widen() * v31;
-    let v41: W = v40 / v39;
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * v28 * N::narrow(v7) * v29;
-    let v46: N = v44 * v28 * N::narrow(v15) * v29;
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: W = v47.widen() * v28.widen() * v7 * v35.widen();
-    let v49: N = v47 * v28 * N::narrow(v15) * v35;
-    let v50: N = v45 - v46 + N::narrow(v48) - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * v28 * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = v28 * v29 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = v27.exp();
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = N::new(3.0, 0.0);
-    let v6: W = v4.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * N::narrow(v7);
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v2.widen() * v7;
-    let v13: W = v11 * v9.widen() * v7;
-    let v14: W = W::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: W = v7.square();
-    let v16: W = v14 * v2.widen() * v15;
-    let v17: W = v14 * v9.widen() * v15;
-    let v18: W = v7.powi(3);
-    let v19: W = v5.widen() * v2.widen() * v18;
-    let v20: N = v5 * v9 * N::narrow(v18);
-    let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: N = v23.exp_m1();
-    let v25: W = v21 * v7 * v24.widen();
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: W = v5.widen() - v4.widen();
-    let v28: W = v27.sigmoid();
-    let v29: N = v4.exp_m1();
-    let v30: W = v26.widen() * v28 * v7 * v29.widen();
-    let v31: W = v8.widen() - v10.widen() - v12 + v13 + v16 - v17 - v19 + v20.widen()
-        - v25 - v30;
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.square();
-    let v34: N = v4 - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * N::narrow(v33) * v29 * v35;
-    let v37: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37.widen() * v33 * v29.widen() * v35.widen();
-    let v39: N = v36 - N::narrow(v38);
-    let v40: N = v0 * N::narrow(v31);
-    let v41: W = v40.widen() / v39.widen();
-    let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * N::narrow(v28) * N::narrow(v7) * v29;
-    let v46: N = v44 * N::narrow(v28) * N::narrow(v15) * v29;
-    let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * N::narrow(v28) * N::narrow(v7) * v35;
-    let v49: N = v47 * N::narrow(v28) * N::narrow(v15) * v35;
-    let v50: N = v45 - v46 + v48 - v49;
-    let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * N::narrow(v28) * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = N::narrow(v28) * v29 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = N::exp_of(v27);
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = v4 - v5;
-    let v7: W = v6.widen().sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
-    let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * N::narrow(v7);
+    let v10: W = v1 * v9.widen() * v7;
     let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v12: W = v11 * v2.widen() * v7;
     let v13: W = v11 * v9.widen() * v7;
@@ -5094,348 +2791,60 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v20: W = v5.widen() * v9.widen() * v18;
     let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v22: N = N::new(-6.0, 0.0);
-    let v23: N = v22 * v2;
-    let v24: W = v23.widen().exp_m1();
+    let v23: W = v22.widen() * v2.widen();
+    let v24: W = v23.exp_m1();
     let v25: W = v21 * v7 * v24;
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: N = v5 - v4;
-    let v28: W = v27.widen().sigmoid();
-    let v29: W = v4.widen().exp_m1();
-    let v30: W = v26.widen() * v28 * v7 * v29;
-    let v31: W = v8.widen() - v10.widen() - v12 + v13 + v16 - v17 - v19 + v20 - v25
-        - v30;
+    let v26: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+    let v27: W = v5.widen() - v4;
+    let v28: W = v27.sigmoid();
+    let v29: W = v4.exp_m1();
+    let v30: W = v26 * v28 * v7 * v29;
+    let v31: W = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
     let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: N = N::narrow(v28).square();
-    let v34: N = v4 - v3;
-    let v35: N = v34.exp_m1();
-    let v36: N = v32 * v33 * N::narrow(v29) * v35;
-    let v37: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: N = v37 * v33 * N::narrow(v29) * v35;
-    let v39: N = v36 - v38;
-    let v40: N = v0 * N::narrow(v31);
-    let v41: N = v40 / v39;
+    let v33: W = v28.square();
+    let v34: W = v4 - v3.widen();
+    let v35: N = N::exp_m1_of(v34);
+    let v36: W = v32.widen() * v33 * v29 * v35.widen();
+    let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
+    let v38: W = v37 * v33 * v29 * v35.widen();
+    let v39: N = N::narrow(v36) - N::narrow(v38);
+    let v40: W = v0 * v31;
+    let v41: W = v40 / v39.widen();
     let v42: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v43: N = v9 - v2;
+    let v43: W = v9.widen() - v2.widen();
     let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v45: N = v44 * N::narrow(v28) * N::narrow(v7) * N::narrow(v29);
-    let v46: N = v44 * N::narrow(v28) * N::narrow(v15) * N::narrow(v29);
+    let v45: W = v44.widen() * v28 * v7 * v29;
+    let v46: W = v44.widen() * v28 * v15 * v29;
     let v47: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v48: N = v47 * N::narrow(v28) * N::narrow(v7) * v35;
-    let v49: N = v47 * N::narrow(v28) * N::narrow(v15) * v35;
-    let v50: N = v45 - v46 + v48 - v49;
+    let v48: W = v47.widen() * v28 * v7 * v35.widen();
+    let v49: W = v47.widen() * v28 * v15 * v35.widen();
+    let v50: W = v45 - v46 + v48 - v49;
     let v51: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: N = v51 * N::narrow(v28) * v35;
-    let v53: N = v52.sqrt();
-    let v54: N = v42 * v43 * v50;
-    let v55: N = N::narrow(v28) * N::narrow(v29) * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v43.abs();
-    let v58: N = v57.sqrt();
+    let v52: W = v51.widen() * v28 * v35.widen();
+    let v53: W = v52.sqrt();
+    let v54: W = v42.widen() * v43 * v50;
+    let v55: W = v28 * v29 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: N = N::narrow(v43).abs();
+    let v58: W = v57.widen().sqrt();
     let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: N = v27.exp();
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: N = v61 * v60;
+    let v60: W = v27.exp();
+    let v61: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v62: W = v61 * v60;
     let v63: N = N::new(12.0, 0.0);
-    let v64: N = v63 * v2;
-    let v65: N = v3 - v64;
-    let v66: N = v65.exp();
+    let v64: W = v63.widen() * v2.widen();
+    let v65: W = v3.widen() - v64;
+    let v66: W = v65.exp();
     let v67: N = N::new(9.0, 0.0);
-    let v68: N = v64 - v67;
-    let v69: N = v68.exp_m1();
-    let v70: N = v66 * v69;
-    let v71: N = v62 + v70;
-    let v72: N = v59 * v60;
-    let v73: N = v72 / v71;
+    let v68: W = v64 - v67.widen();
+    let v69: W = v68.exp_m1();
+    let v70: W = v66 * v69;
+    let v71: W = v62 + v70;
+    let v72: W = v59.widen() * v60;
+    let v73: N = N::narrow(v72) / N::narrow(v71);
     let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
+    let v75: W = v58 * v74.widen();
     [v41.to_f64(), v56.to_f64(), v75.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: W = v0.widen() * v1.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v14: W = v0.widen() * v4.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v15: N = v7.square();
-    let v16: W = v0.widen() * v4.widen() * v15.widen() * v9.widen() * v12.widen();
-    let v17: W = v0.widen() * v1.widen() * v15.widen() * v9.widen() * v12.widen();
-    let v18: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v19: N = v3 - v5;
-    let v20: N = v19.exp_m1();
-    let v21: N = v18 * v4 * v7 * v9 * v20;
-    let v22: W = v18.widen() * v1.widen() * v7.widen() * v9.widen() * v20.widen();
-    let v23: W = v18.widen() * v4.widen() * v15.widen() * v9.widen() * v20.widen();
-    let v24: N = v18 * v1 * v15 * v9 * v20;
-    let v25: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v26: N = v9.square();
-    let v27: N = v25 * v26 * v12 * v20;
-    let v28: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v29: N = v28 * v26 * v12 * v20;
-    let v30: W = v13 - v14 + v16 - v17 - v21.widen() + v22 + v23 - v24.widen()
-        - v27.widen() + v29.widen();
-    let v31: N = v29 - v27;
-    let v32: N = N::narrow(v30) / v31;
-    let v33: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v34: N = v4 - v1;
-    let v35: N = v0 * v7 * v9 * v12;
-    let v36: N = v0 * v15 * v9 * v12;
-    let v37: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v38: W = v37.widen() * v7.widen() * v9.widen() * v20.widen();
-    let v39: N = v37 * v15 * v9 * v20;
-    let v40: W = v35.widen() - v36.widen() + v38 - v39.widen();
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * v9 * v12;
-    let v43: N = v42.sqrt();
-    let v44: N = v33 * v34 * N::narrow(v40);
-    let v45: N = v9 * v20 * v43;
-    let v46: N = v44 / v45;
-    let v47: N = v34.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v50: N = v8.exp();
-    let v51: N = v50 * v12;
-    let v52: N = N::new(12.0, 0.0);
-    let v53: N = v52 * v4;
-    let v54: N = v53 - v3;
-    let v55: N = v54.exp();
-    let v56: N = v55 * v12;
-    let v57: N = v51 + v56;
-    let v58: N = v49 * v50;
-    let v59: N = v58 / v57;
-    let v60: N = v59.sqrt();
-    let v61: N = v48 * v60;
-    [v32.to_f64(), v46.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v2.widen() - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v5.widen() - v2.widen();
-    let v9: W = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: W = v11.widen().exp_m1();
-    let v13: W = v0.widen() * v1.widen() * v7 * v9 * v12;
-    let v14: W = v0.widen() * v4.widen() * v7 * v9 * v12;
-    let v15: W = v7.square();
-    let v16: W = v0.widen() * v4.widen() * v15 * v9 * v12;
-    let v17: W = v0.widen() * v1.widen() * v15 * v9 * v12;
-    let v18: W = W::new(0.15718708947376786, -4.421007502433904e-18);
-    let v19: W = v3.widen() - v5.widen();
-    let v20: W = v19.exp_m1();
-    let v21: W = v18 * v4.widen() * v7 * v9 * v20;
-    let v22: W = v18 * v1.widen() * v7 * v9 * v20;
-    let v23: W = v18 * v4.widen() * v15 * v9 * v20;
-    let v24: W = v18 * v1.widen() * v15 * v9 * v20;
-    let v25: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v26: W = v9.square();
-    let v27: W = v25 * v26 * v12 * v20;
-    let v28: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v29: W = v28.widen() * v26 * v12 * v20;
-    let v30: W = v13 - v14 + v16 - v17 - v21 + v22 + v23 - v24 - v27 + v29;
-    let v31: N = N::narrow(v29) - N::narrow(v27);
-    let v32: N = N::narrow(v30) / v31;
-    let v33: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v34: N = v4 - v1;
-    let v35: N = v0 * N::narrow(v7) * N::narrow(v9) * N::narrow(v12);
-    let v36: N = v0 * N::narrow(v15) * N::narrow(v9) * N::narrow(v12);
-    let v37: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v38: W = v37.widen() * v7 * v9 * v20;
-    let v39: W = v37.widen() * v15 * v9 * v20;
-    let v40: W = v35.widen() - v36.widen() + v38 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * N::narrow(v9) * N::narrow(v12);
-    let v43: N = v42.sqrt();
-    let v44: N = v33 * v34 * N::narrow(v40);
-    let v45: N = N::narrow(v9) * N::narrow(v20) * v43;
-    let v46: N = v44 / v45;
-    let v47: N = v34.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v50: N = N::exp_of(v8);
-    let v51: N = v50 * N::narrow(v12);
-    let v52: N = N::new(12.0, 0.0);
-    let v53: N = v52 * v4;
-    let v54: N = v53 - v3;
-    let v55: N = v54.exp();
-    let v56: N = v55 * N::narrow(v12);
-    let v57: N = v51 + v56;
-    let v58: N = v49 * v50;
-    let v59: N = v58 / v57;
-    let v60: N = v59.sqrt();
-    let v61: N = v48 * v60;
-    [v32.to_f64(), v46.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: W = v6.widen().sigmoid();
-    let v8: N = v5 - v2;
-    let v9: W = v8.widen().sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: W = v0.widen() * v1.widen() * v7 * v9 * v12.widen();
-    let v14: W = v0.widen() * v4.widen() * v7 * v9 * v12.widen();
-    let v15: W = v7.square();
-    let v16: W = v0.widen() * v4.widen() * v15 * v9 * v12.widen();
-    let v17: W = v0.widen() * v1.widen() * v15 * v9 * v12.widen();
-    let v18: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v19: N = v3 - v5;
-    let v20: N = v19.exp_m1();
-    let v21: W = v18.widen() * v4.widen() * v7 * v9 * v20.widen();
-    let v22: W = v18.widen() * v1.widen() * v7 * v9 * v20.widen();
-    let v23: W = v18.widen() * v4.widen() * v15 * v9 * v20.widen();
-    let v24: W = v18.widen() * v1.widen() * v15 * v9 * v20.widen();
-    let v25: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v26: W = v9.square();
-    let v27: W = v25.widen() * v26 * v12.widen() * v20.widen();
-    let v28: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v29: N = v28 * N::narrow(v26) * v12 * v20;
-    let v30: W = v13 - v14 + v16 - v17 - v21 + v22 + v23 - v24 - v27 + v29.widen();
-    let v31: W = v29.widen() - v27;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
-    let v33: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v34: N = v4 - v1;
-    let v35: N = v0 * N::narrow(v7) * N::narrow(v9) * v12;
-    let v36: N = v0 * N::narrow(v15) * N::narrow(v9) * v12;
-    let v37: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v38: W = v37.widen() * v7 * v9 * v20.widen();
-    let v39: W = v37.widen() * v15 * v9 * v20.widen();
-    let v40: W = v35.widen() - v36.widen() + v38 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * N::narrow(v9) * v12;
-    let v43: N = v42.sqrt();
-    let v44: N = v33 * v34 * N::narrow(v40);
-    let v45: N = N::narrow(v9) * v20 * v43;
-    let v46: N = v44 / v45;
-    let v47: N = v34.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v50: N = v8.exp();
-    let v51: N = v50 * v12;
-    let v52: N = N::new(12.0, 0.0);
-    let v53: N = v52 * v4;
-    let v54: N = v53 - v3;
-    let v55: N = v54.exp();
-    let v56: N = v55 * v12;
-    let v57: N = v51 + v56;
-    let v58: N = v49 * v50;
-    let v59: N = v58 / v57;
-    let v60: N = v59.sqrt();
-    let v61: N = v48 * v60;
-    [v32.to_f64(), v46.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v5 - v2;
-    let v9: N = v8.sigmoid();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: N = v10 * v4;
-    let v12: N = v11.exp_m1();
-    let v13: W = v0.widen() * v1.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v14: W = v0.widen() * v4.widen() * v7.widen() * v9.widen() * v12.widen();
-    let v15: N = v7.square();
-    let v16: W = v0.widen() * v4.widen() * v15.widen() * v9.widen() * v12.widen();
-    let v17: W = v0.widen() * v1.widen() * v15.widen() * v9.widen() * v12.widen();
-    let v18: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v19: W = v3.widen() - v5.widen();
-    let v20: N = N::exp_m1_of(v19);
-    let v21: W = v18.widen() * v4.widen() * v7.widen() * v9.widen() * v20.widen();
-    let v22: W = v18.widen() * v1.widen() * v7.widen() * v9.widen() * v20.widen();
-    let v23: W = v18.widen() * v4.widen() * v15.widen() * v9.widen() * v20.widen();
-    let v24: W = v18.widen() * v1.widen() * v15.widen() * v9.widen() * v20.widen();
-    let v25: N = N::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v26: N = v9.square();
-    let v27: N = v25 * v26 * v12 * v20;
-    let v28: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v29: N = v28 * v26 * v12 * v20;
-    let v30: W = v13 - v14 + v16 - v17 - v21 + v22 + v23 - v24 - v27.widen()
-        + v29.widen();
-    let v31: N = v29 - v27;
-    let v32: N = N::narrow(v30) / v31;
-    let v33: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v34: N = v4 - v1;
-    let v35: N = v0 * v7 * v9 * v12;
-    let v36: N = v0 * v15 * v9 * v12;
-    let v37: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v38: N = v37 * v7 * v9 * v20;
-    let v39: W = v37.widen() * v15.widen() * v9.widen() * v20.widen();
-    let v40: N = v35 - v36 + v38 - N::narrow(v39);
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: N = v41 * v9 * v12;
-    let v43: N = v42.sqrt();
-    let v44: N = v33 * v34 * v40;
-    let v45: N = v9 * v20 * v43;
-    let v46: N = v44 / v45;
-    let v47: N = v34.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v50: N = v8.exp();
-    let v51: N = v50 * v12;
-    let v52: N = N::new(12.0, 0.0);
-    let v53: N = v52 * v4;
-    let v54: N = v53 - v3;
-    let v55: N = v54.exp();
-    let v56: N = v55 * v12;
-    let v57: N = v51 + v56;
-    let v58: N = v49 * v50;
-    let v59: N = v58 / v57;
-    let v60: N = v59.sqrt();
-    let v61: N = v48 * v60;
-    [v32.to_f64(), v46.to_f64(), v61.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -5443,9 +2852,7 @@ fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 62 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Runs its stable form in `f64`, with the 57 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -5458,9 +2865,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 62 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Runs its stable form in `f64`, with the 57 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5484,10 +2889,10 @@ pub fn euler_maruyama_step_x0_slice(
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5522,22 +2927,22 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4.exp_m1();
-    let v8: W = v0.widen() * v6.widen() * v7;
+    let v8: W = v0.widen() * v6 * v7;
     let v9: W = v8.sqrt();
     let v10: N = N::from_f64(t);
     let v11: W = v2.widen() * v10.widen();
-    let v12: N = v1 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::sigmoid_of(v12);
     let v14: W = v11.exp_m1();
     let v15: W = v0.widen() * v13.widen() * v14;
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v17: W = v9 / v16;
     let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v19: W = v4 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v18.widen() * v6.widen() * v20;
+    let v21: W = v18.widen() * v6 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v16 * v22;
     let v24: W = v11 - v2.widen();
@@ -5552,10 +2957,10 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -5565,10 +2970,10 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5585,10 +2990,10 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5623,22 +3028,22 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4.exp_m1();
-    let v8: W = v0.widen() * v6.widen() * v7;
+    let v8: W = v0.widen() * v6 * v7;
     let v9: W = v8.sqrt();
     let v10: N = N::from_f64(t);
     let v11: W = v2.widen() * v10.widen();
-    let v12: N = v1 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::sigmoid_of(v12);
     let v14: W = v11.exp_m1();
     let v15: W = v0.widen() * v13.widen() * v14;
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v17: W = v9 / v16;
     let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v19: W = v4 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v18.widen() * v6.widen() * v20;
+    let v21: W = v18.widen() * v6 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v16 * v22;
     let v24: W = v11 - v2.widen();
@@ -5653,10 +3058,10 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -5666,10 +3071,10 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)}\,\sqrt{1 - \exp\left(-6\,t_{\mathrm{next}}\right)}}{\sqrt{1 - \exp\left(-3\right) - \exp\left(-6\,t_{\mathrm{next}}\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}\,\sqrt{1 - \exp\left(-6\,t\right)}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5719,9 +3124,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -5730,39 +3133,19 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v3 - v1;
-    let v8: N = v7.exp_m1();
-    let v9: N = v0 * v6;
-    let v10: N = v9 / v8;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
     let v11: N = N::new(2.0, 0.0);
     [v10.to_f64(), v11.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v8.exp_m1();
-    let v10: N = v0 * v6;
-    let v11: N = v10 / v9;
-    let v12: N = N::new(2.0, 0.0);
-    [v11.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -5770,9 +3153,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -5836,9 +3217,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.09375, 0.125, 0.1875, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5847,486 +3228,225 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.25 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v5 - v1;
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: N = N::new(2.0, 0.0);
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v23.widen() * v4.widen();
+    let v26: W = v24 - v25;
+    let v27: N = v2 - v4;
+    let v28: N = v27.abs();
+    let v29: W = v28.widen().sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: W = v14.exp();
+    let v32: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: W = v32 * v31;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v4.widen();
+    let v36: W = v3.widen() - v35;
+    let v37: W = v36.exp();
+    let v38: N = N::new(9.0, 0.0);
+    let v39: W = v35 - v38.widen();
+    let v40: W = v39.exp_m1();
+    let v41: W = v37 * v40;
+    let v42: W = v33 + v41;
+    let v43: W = v30.widen() * v31;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v45: N = v44.sqrt();
+    let v46: W = v29 * v45.widen();
+    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = N::narrow(v5) - v1;
     let v7: N = v6.sigmoid();
     let v8: N = v1 * v2 * v7;
     let v9: W = v1.widen() * v4.widen() * v7.widen();
     let v10: N = v7.square();
-    let v11: N = v1 * v4 * v10;
+    let v11: W = v1.widen() * v4.widen() * v10.widen();
     let v12: N = v1 * v2 * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v5;
-    let v15: N = v14.sigmoid();
-    let v16: N = v5 - v3;
+    let v14: W = v1.widen() - v5;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = N::narrow(v5) - v3;
     let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: W = v8.widen() - v9 + v11.widen() - v12.widen() - v18.widen();
-    let v20: N = v0 * N::narrow(v19);
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v8.widen() - v9 + v11 - v12.widen() - v18;
+    let v20: W = v0 * v19;
     let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
+    let v22: W = v20 / v21.widen();
     let v23: N = N::new(2.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = v23 * v4;
-    let v26: N = v24 - v25;
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v23.widen() * v4.widen();
+    let v26: W = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = v14.exp();
+    let v29: W = v28.widen().sqrt();
+    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v33: N = v32 * v31;
     let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v4;
-    let v36: N = v3 - v35;
-    let v37: N = v36.exp();
+    let v35: W = v34.widen() * v4.widen();
+    let v36: W = v3.widen() - v35;
+    let v37: N = N::exp_of(v36);
     let v38: N = N::new(9.0, 0.0);
-    let v39: N = v35 - v38;
+    let v39: N = N::narrow(v35) - v38;
     let v40: N = v39.exp_m1();
     let v41: N = v37 * v40;
-    let v42: N = v33 + v41;
-    let v43: N = v30 * v31;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
+    let v42: W = v33.widen() + v41.widen();
+    let v43: W = v30 * v31.widen();
+    let v44: W = v43 / v42;
+    let v45: N = N::sqrt_of(v44);
+    let v46: W = v29 * v45.widen();
+    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: N = N::sigmoid_of(v6);
+    let v8: W = v1.widen() * v2.widen() * v7.widen();
+    let v9: W = v1.widen() * v4.widen() * v7.widen();
+    let v10: W = v7.widen().square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: N = v1 * v2 * N::narrow(v10);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = N::narrow(v5) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13 * v15.widen() * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: N = v15 * v17;
+    let v22: W = v20 / v21.widen();
+    let v23: N = N::new(2.0, 0.0);
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v23.widen() * v4.widen();
+    let v26: W = v24 - v25;
+    let v27: N = v2 - v4;
+    let v28: N = v27.abs();
+    let v29: N = v28.sqrt();
+    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::exp_of(v14);
+    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: W = v32.widen() * v31.widen();
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v4.widen();
+    let v36: W = v3.widen() - v35;
+    let v37: N = N::exp_of(v36);
+    let v38: N = N::new(9.0, 0.0);
+    let v39: W = v35 - v38.widen();
+    let v40: N = N::exp_m1_of(v39);
+    let v41: W = v37.widen() * v40.widen();
+    let v42: W = v33 + v41;
+    let v43: W = v30 * v31.widen();
+    let v44: W = v43 / v42;
+    let v45: N = N::sqrt_of(v44);
     let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.0625 {
-        return euler_maruyama_step_u_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.09375 {
-        return euler_maruyama_step_u_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_u_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_u_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_u_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_u_coefficients_upper_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v1 * v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * v6;
-    let v10: N = v6.square();
-    let v11: N = v1 * v2 * v10;
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v4 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v7.widen() - v9.widen() - v11.widen() + v12.widen() - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = v14.exp();
-    let v33: N = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v4.widen() - v1.widen();
+    let v14: W = v1.widen() - v5;
     let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: W = v13 * v15 * v18.widen();
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: W = v15 * v18.widen();
-    let v23: N = v21 / N::narrow(v22);
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = N::exp_of(v14);
-    let v33: N = v32 * v18;
+    let v16: W = v5 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13 * v15 * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
+    let v22: W = v20 / v21;
+    let v23: N = N::new(2.0, 0.0);
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v23.widen() * v4.widen();
+    let v26: W = v24 - v25;
+    let v27: N = v2 - v4;
+    let v28: N = v27.abs();
+    let v29: N = v28.sqrt();
+    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::exp_of(v14);
+    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: W = v32.widen() * v31.widen();
     let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v4 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: W = v13.widen() * v15.widen() * v18.widen();
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = v14.exp();
-    let v33: N = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v4.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: W = v17.widen().exp_m1();
-    let v19: W = v13.widen() * v15 * v18;
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = N::narrow(v15) * N::narrow(v18);
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = N::exp_of(v14);
-    let v33: N = v32 * N::narrow(v18);
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * N::narrow(v18);
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v4.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: W = v17.widen().exp_m1();
-    let v19: W = v13 * v15 * v18;
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = N::narrow(v15) * N::narrow(v18);
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = N::exp_of(v14);
-    let v33: N = v32 * N::narrow(v18);
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * N::narrow(v18);
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v4 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: W = v13.widen() * v15.widen() * v18.widen();
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = v14.exp();
-    let v33: N = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v4 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: N = v13 * v15 * v18;
-    let v20: W = v7 - v9 - v11 + v12 - v19.widen();
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = v14.exp();
-    let v33: N = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v2;
-    let v5: N = v1 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6.widen();
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6.widen();
-    let v10: N = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10.widen();
-    let v12: N = v1 * v8 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v4 - v1;
-    let v15: N = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v2;
-    let v18: N = v17.exp_m1();
-    let v19: W = v13.widen() * v15.widen() * v18.widen();
-    let v20: W = v7 - v9 - v11 + v12.widen() - v19;
-    let v21: N = v0 * N::narrow(v20);
-    let v22: N = v15 * v18;
-    let v23: N = v21 / v22;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * v8;
-    let v27: N = v25 - v26;
-    let v28: N = v2 - v8;
-    let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
-    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = v14.exp();
-    let v33: N = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * v18;
-    let v39: N = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / v39;
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v35: W = v34.widen() * v4.widen();
+    let v36: W = v3.widen() - v35;
+    let v37: N = N::exp_of(v36);
+    let v38: N = N::new(9.0, 0.0);
+    let v39: W = v35 - v38.widen();
+    let v40: N = N::exp_m1_of(v39);
+    let v41: W = v37.widen() * v40.widen();
+    let v42: W = v33 + v41;
+    let v43: W = v30 * v31.widen();
+    let v44: W = v43 / v42;
+    let v45: N = N::sqrt_of(v44);
+    let v46: W = v29.widen() * v45.widen();
+    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -6334,9 +3454,9 @@ fn euler_maruyama_step_u_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.09375, 0.125, 0.1875, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -6349,9 +3469,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.09375, 0.125, 0.1875, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///
@@ -6378,7 +3498,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6438,9 +3558,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.square();
     let v7: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v8: W = v0.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
+    let v9: W = v8.sigmoid();
     let v10: W = v3.exp_m1();
-    let v11: W = v7.widen() * v9.widen() * v10;
+    let v11: W = v7.widen() * v9 * v10;
     let v12: W = v11.sqrt();
     let v13: N = N::from_f64(t_next);
     let v14: W = v1.widen() * v13.widen();
@@ -6454,29 +3574,29 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v22: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v23: W = v3 - v1.widen();
     let v24: W = v23.exp_m1();
-    let v25: W = v22.widen() * v9.widen() * v24;
+    let v25: W = v22.widen() * v9 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v14 - v1.widen();
     let v28: W = v27.exp_m1();
     let v29: W = v22.widen() * v16.widen() * v28;
     let v30: W = v29.sqrt();
     let v31: W = v0.widen() * v5 * v26 * v30;
-    let v32: N = v0 * N::narrow(v6) * N::narrow(v26) * N::narrow(v30);
-    let v33: W = v20 - v21 - v31 + v32.widen();
+    let v32: W = v0.widen() * v6 * v26 * v30;
+    let v33: W = v20 - v21 - v31 + v32;
     let v34: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: W = v34.widen() * v9.widen() * v6 * v10;
-    let v36: W = v34.widen() * v9.widen() * v5 * v10;
+    let v35: W = v34.widen() * v9 * v6 * v10;
+    let v36: W = v34.widen() * v9 * v5 * v10;
     let v37: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: W = v37.widen() * v9.widen() * v5 * v24;
-    let v39: N = v37 * v9 * N::narrow(v6) * N::narrow(v24);
-    let v40: W = v35 - v36 - v38 + v39.widen();
-    let v41: N = N::narrow(v33) / N::narrow(v40);
+    let v38: W = v37.widen() * v9 * v5 * v24;
+    let v39: W = v37.widen() * v9 * v6 * v24;
+    let v40: W = v35 - v36 - v38 + v39;
+    let v41: W = v33 / v40;
     let v42: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
     let v43: W = v19 * v26;
     let v44: W = v12 * v30;
     let v45: W = v43 - v44;
     let v46: W = v42.widen() * v12 * v26 * v45;
-    let v47: N = N::narrow(v46) / N::narrow(v40);
+    let v47: W = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -6485,7 +3605,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6498,7 +3618,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6518,7 +3638,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6578,9 +3698,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.square();
     let v7: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v8: W = v0.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
+    let v9: W = v8.sigmoid();
     let v10: W = v3.exp_m1();
-    let v11: W = v7.widen() * v9.widen() * v10;
+    let v11: W = v7.widen() * v9 * v10;
     let v12: W = v11.sqrt();
     let v13: N = N::from_f64(t_next);
     let v14: W = v1.widen() * v13.widen();
@@ -6594,29 +3714,29 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v22: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v23: W = v3 - v1.widen();
     let v24: W = v23.exp_m1();
-    let v25: W = v22.widen() * v9.widen() * v24;
+    let v25: W = v22.widen() * v9 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v14 - v1.widen();
     let v28: W = v27.exp_m1();
     let v29: W = v22.widen() * v16.widen() * v28;
     let v30: W = v29.sqrt();
     let v31: W = v0.widen() * v5 * v26 * v30;
-    let v32: N = v0 * N::narrow(v6) * N::narrow(v26) * N::narrow(v30);
-    let v33: W = v20 - v21 - v31 + v32.widen();
+    let v32: W = v0.widen() * v6 * v26 * v30;
+    let v33: W = v20 - v21 - v31 + v32;
     let v34: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: W = v34.widen() * v9.widen() * v6 * v10;
-    let v36: W = v34.widen() * v9.widen() * v5 * v10;
+    let v35: W = v34.widen() * v9 * v6 * v10;
+    let v36: W = v34.widen() * v9 * v5 * v10;
     let v37: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: W = v37.widen() * v9.widen() * v5 * v24;
-    let v39: N = v37 * v9 * N::narrow(v6) * N::narrow(v24);
-    let v40: W = v35 - v36 - v38 + v39.widen();
-    let v41: N = N::narrow(v33) / N::narrow(v40);
+    let v38: W = v37.widen() * v9 * v5 * v24;
+    let v39: W = v37.widen() * v9 * v6 * v24;
+    let v40: W = v35 - v36 - v38 + v39;
+    let v41: W = v33 / v40;
     let v42: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
     let v43: W = v19 * v26;
     let v44: W = v12 * v30;
     let v45: W = v43 - v44;
     let v46: W = v42.widen() * v12 * v26 * v45;
-    let v47: N = N::narrow(v46) / N::narrow(v40);
+    let v47: W = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -6625,7 +3745,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6638,7 +3758,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6716,22 +3836,16 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 56 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.5 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_v_coefficients_in_cell2::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -6743,229 +3857,111 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: W = v0.widen() * v6;
     let v8: W = v5.powi(3);
     let v9: W = v0.widen() * v8;
-    let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: W = v10.widen() * v5;
-    let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v12.widen() * v5;
-    let v14: N = v10 * N::narrow(v6);
-    let v15: W = v12.widen() * v6;
-    let v16: N = N::new(-6.014909469941068, 1.634775756747499e-16);
+    let v10: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v11: W = v10 * v5;
+    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: W = v12 * v5;
+    let v14: N = N::narrow(v10) * N::narrow(v6);
+    let v15: W = v12 * v6;
+    let v16: W = W::new(-6.014909469941068, 1.634775756747499e-16);
     let v17: W = v3.widen() - v2;
-    let v18: N = N::sigmoid_of(v17);
+    let v18: W = v17.sigmoid();
     let v19: W = v2 - v0.widen();
     let v20: N = N::exp_m1_of(v19);
-    let v21: N = v16 * v18 * N::narrow(v5) * v20;
-    let v22: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: N = v22 * v18 * N::narrow(v5) * v20;
-    let v24: N = v16 * v18 * N::narrow(v6) * v20;
-    let v25: N = v22 * v18 * N::narrow(v6) * v20;
-    let v26: W = v7 - v9 - v11 - v13 + v14.widen() + v15 + v21.widen() - v23.widen()
-        - v24.widen() + v25.widen();
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: N = v27 * v18 * v20;
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * v29;
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29.widen();
-    let v36: N = v31 - v33 + N::narrow(v35);
-    let v37: N = v29 * v36;
-    let v38: N = N::narrow(v26) / v37;
-    let v39: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v40: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: N = N::exp_m1_of(v2);
-    let v42: W = v40.widen() * v18.widen() * v6 * v41.widen();
-    let v43: W = v40.widen() * v18.widen() * v5 * v41.widen();
-    let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: N = v44 * v18 * N::narrow(v5) * v20;
-    let v46: N = v44 * v18 * N::narrow(v6) * v20;
-    let v47: W = v42 - v43 - v45.widen() + v46.widen();
-    let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: N = v48 * v18 * v41;
-    let v50: N = v49.sqrt();
-    let v51: N = v39 * N::narrow(v47);
-    let v52: N = v50 * v29;
-    let v53: N = v51 / v52;
-    [v38.to_f64(), v53.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(3.0, 0.0);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v0 * v6;
-    let v8: N = v5.powi(3);
-    let v9: N = v0 * v8;
-    let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: N = v10 * v5;
-    let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: N = v12 * v5;
-    let v14: N = v10 * v6;
-    let v15: N = v12 * v6;
-    let v16: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v17: N = v3 - v2;
-    let v18: N = v17.sigmoid();
-    let v19: N = v2 - v0;
-    let v20: N = v19.exp_m1();
-    let v21: W = v16.widen() * v18.widen() * v5.widen() * v20.widen();
-    let v22: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: N = v22 * v18 * v5 * v20;
-    let v24: N = v16 * v18 * v6 * v20;
-    let v25: N = v22 * v18 * v6 * v20;
-    let v26: W = v7.widen() - v9.widen() - v11.widen() - v13.widen() + v14.widen()
-        + v15.widen() + v21 - v23.widen() - v24.widen() + v25.widen();
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27.widen() * v18.widen() * v20.widen();
+    let v21: W = v16 * v18 * v5 * v20.widen();
+    let v22: W = W::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v23: W = v22 * v18 * v5 * v20.widen();
+    let v24: W = v16 * v18 * v6 * v20.widen();
+    let v25: W = v22 * v18 * v6 * v20.widen();
+    let v26: W = v7 - v9 - v11 - v13 + v14.widen() + v15 + v21 - v23 - v24 + v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v18 * v20.widen();
     let v29: W = v28.sqrt();
     let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v31: N = v30 * N::narrow(v29);
     let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
+    let v33: W = v32.widen() * v29;
     let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
+    let v36: W = v31.widen() - v33 + v35;
     let v37: W = v29 * v36;
     let v38: N = N::narrow(v26) / N::narrow(v37);
-    let v39: N = N::new(-1.104791392982512, 3.995477248912782e-17);
+    let v39: W = W::new(-1.104791392982512, 3.995477248912782e-17);
     let v40: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: N = v2.exp_m1();
-    let v42: N = v40 * v18 * v6 * v41;
-    let v43: N = v40 * v18 * v5 * v41;
+    let v41: N = N::exp_m1_of(v2);
+    let v42: N = v40 * N::narrow(v18) * N::narrow(v6) * v41;
+    let v43: W = v40.widen() * v18 * v5 * v41.widen();
     let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: W = v44.widen() * v18.widen() * v5.widen() * v20.widen();
-    let v46: N = v44 * v18 * v6 * v20;
-    let v47: N = v42 - v43 - N::narrow(v45) + v46;
+    let v45: W = v44.widen() * v18 * v5 * v20.widen();
+    let v46: W = v44.widen() * v18 * v6 * v20.widen();
+    let v47: W = v42.widen() - v43 - v45 + v46;
     let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: N = v48 * v18 * v41;
-    let v50: N = v49.sqrt();
-    let v51: N = v39 * v47;
+    let v49: W = v48.widen() * v18 * v41.widen();
+    let v50: N = N::sqrt_of(v49);
+    let v51: W = v39 * v47;
     let v52: W = v50.widen() * v29;
-    let v53: N = v51 / N::narrow(v52);
+    let v53: W = v51 / v52;
     [v38.to_f64(), v53.to_f64()]
 }
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = v2 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().square();
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = v1.widen() - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.square();
     let v7: W = v0.widen() * v6;
-    let v8: W = v5.widen().powi(3);
+    let v8: W = v5.powi(3);
     let v9: W = v0.widen() * v8;
     let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: N = v10 * v5;
+    let v11: W = v10.widen() * v5;
     let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v12.widen() * v5.widen();
-    let v14: N = v10 * N::narrow(v6);
-    let v15: N = v12 * N::narrow(v6);
-    let v16: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v17: N = v3 - v2;
-    let v18: N = v17.sigmoid();
-    let v19: N = v2 - v0;
-    let v20: N = v19.exp_m1();
-    let v21: W = v16.widen() * v18.widen() * v5.widen() * v20.widen();
-    let v22: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: N = v22 * v18 * v5 * v20;
-    let v24: N = v16 * v18 * N::narrow(v6) * v20;
-    let v25: N = v22 * v18 * N::narrow(v6) * v20;
-    let v26: W = v7 - v9 - v11.widen() - v13 + v14.widen() + v15.widen() + v21
-        - v23.widen() - v24.widen() + v25.widen();
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27.widen() * v18.widen() * v20.widen();
-    let v29: N = N::sqrt_of(v28);
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * v29;
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * v29;
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: N = v34 * v29;
-    let v36: N = v31 - v33 + v35;
-    let v37: N = v29 * v36;
-    let v38: N = N::narrow(v26) / v37;
-    let v39: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v40: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: N = v2.exp_m1();
-    let v42: W = v40.widen() * v18.widen() * v6 * v41.widen();
-    let v43: W = v40.widen() * v18.widen() * v5.widen() * v41.widen();
-    let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: N = v44 * v18 * v5 * v20;
-    let v46: N = v44 * v18 * N::narrow(v6) * v20;
-    let v47: N = N::narrow(v42) - N::narrow(v43) - v45 + v46;
-    let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: N = v48 * v18 * v41;
-    let v50: N = v49.sqrt();
-    let v51: N = v39 * v47;
-    let v52: N = v50 * v29;
-    let v53: N = v51 / v52;
-    [v38.to_f64(), v53.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = v2 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().square();
-    let v7: W = v0.widen() * v6;
-    let v8: W = v5.widen().powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: N = v10 * v5;
-    let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v12.widen() * v5.widen();
-    let v14: N = v10 * N::narrow(v6);
+    let v13: W = v12.widen() * v5;
+    let v14: W = v10.widen() * v6;
     let v15: W = v12.widen() * v6;
     let v16: N = N::new(-6.014909469941068, 1.634775756747499e-16);
-    let v17: N = v3 - v2;
-    let v18: N = v17.sigmoid();
-    let v19: N = v2 - v0;
-    let v20: N = v19.exp_m1();
-    let v21: W = v16.widen() * v18.widen() * v5.widen() * v20.widen();
-    let v22: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: N = v22 * v18 * v5 * v20;
-    let v24: N = v16 * v18 * N::narrow(v6) * v20;
-    let v25: N = v22 * v18 * N::narrow(v6) * v20;
-    let v26: W = v7 - v9 - v11.widen() - v13 + v14.widen() + v15 + v21 - v23.widen()
-        - v24.widen() + v25.widen();
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: N = v27 * v18 * v20;
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * v29;
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * v29;
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: N = v34 * v29;
-    let v36: N = v31 - v33 + v35;
-    let v37: N = v29 * v36;
-    let v38: N = N::narrow(v26) / v37;
-    let v39: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v40: W = W::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: N = v2.exp_m1();
-    let v42: W = v40 * v18.widen() * v6 * v41.widen();
-    let v43: W = v40 * v18.widen() * v5.widen() * v41.widen();
-    let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: N = v44 * v18 * v5 * v20;
-    let v46: N = v44 * v18 * N::narrow(v6) * v20;
-    let v47: W = v42 - v43 - v45.widen() + v46.widen();
-    let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: N = v48 * v18 * v41;
-    let v50: N = v49.sqrt();
-    let v51: N = v39 * N::narrow(v47);
-    let v52: N = v50 * v29;
-    let v53: N = v51 / v52;
-    [v38.to_f64(), v53.to_f64()]
+    let v17: W = v3.widen() - v1.widen();
+    let v18: W = v17.sigmoid();
+    let v19: N = N::new(-6.0, 0.0);
+    let v20: W = v19.widen() * v2.widen();
+    let v21: N = N::exp_m1_of(v20);
+    let v22: W = v16.widen() * v5 * v18 * v21.widen();
+    let v23: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v24: W = v23.widen() * v5 * v18 * v21.widen();
+    let v25: W = v16.widen() * v6 * v18 * v21.widen();
+    let v26: W = v23.widen() * v6 * v18 * v21.widen();
+    let v27: W = v7 - v9 - v11 - v13 + v14 + v15 + v22 - v24 - v25 + v26;
+    let v28: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v29: W = v28.widen() * v18 * v21.widen();
+    let v30: W = v29.sqrt();
+    let v31: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v32: N = v31 * N::narrow(v30);
+    let v33: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v34: N = v33 * N::narrow(v30);
+    let v35: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v36: W = v35.widen() * v30;
+    let v37: W = v32.widen() - v34.widen() + v36;
+    let v38: W = v30 * v37;
+    let v39: W = v27 / v38;
+    let v40: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v41: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v42: W = v41.widen() * v6 * v18 * v21.widen();
+    let v43: W = v41.widen() * v5 * v18 * v21.widen();
+    let v44: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v45: W = v0.widen() - v3.widen();
+    let v46: N = N::exp_m1_of(v45);
+    let v47: W = v44.widen() * v5 * v18 * v46.widen();
+    let v48: W = v44.widen() * v6 * v18 * v46.widen();
+    let v49: W = v42 - v43 - v47 + v48;
+    let v50: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v51: N = v50 * N::narrow(v18) * v46;
+    let v52: N = v51.sqrt();
+    let v53: W = v40 * v49;
+    let v54: W = v30 * v52.widen();
+    let v55: W = v53 / v54;
+    [v39.to_f64(), v55.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -6973,9 +3969,9 @@ fn reverse_drift_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 56 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -6988,140 +3984,45 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(-1.104791392982512, 3.995477248912782e-17);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
+    let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(0.15718708947376786, -4.421007502433904e-18);
     let v6: N = N::new(3.0, 0.0);
     let v7: N = N::new(6.0, 0.0);
-    let v8: N = v7 * v3;
-    let v9: N = v6 - v8;
+    let v8: W = v7.widen() * v3.widen();
+    let v9: N = v6 - N::narrow(v8);
     let v10: N = v9.sigmoid();
-    let v11: W = v8.widen() - v6.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().square();
-    let v14: N = v8.exp_m1();
+    let v11: W = v8 - v6.widen();
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.square();
+    let v14: N = N::exp_m1_of(v8);
     let v15: W = v5.widen() * v10.widen() * v13 * v14.widen();
-    let v16: W = v5.widen() * v10.widen() * v12.widen() * v14.widen();
+    let v16: W = v5.widen() * v10.widen() * v12 * v14.widen();
     let v17: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v18: N = v8 - v7;
-    let v19: N = v18.exp_m1();
-    let v20: W = v17.widen() * v10.widen() * v12.widen() * v19.widen();
+    let v18: W = v8 - v7.widen();
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v17.widen() * v10.widen() * v12 * v19.widen();
     let v21: W = v17.widen() * v10.widen() * v13 * v19.widen();
     let v22: W = v15 - v16 - v20 + v21;
     let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: N = v23 * v10 * v14;
-    let v25: N = v24.sqrt();
+    let v24: W = v23.widen() * v10.widen() * v14.widen();
+    let v25: W = v24.sqrt();
     let v26: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v27: N = v26 * v10 * v19;
-    let v28: N = v27.sqrt();
-    let v29: N = v1 * v4 * N::narrow(v22);
-    let v30: N = v25 * v28;
-    let v31: N = v29 / v30;
+    let v27: W = v26.widen() * v10.widen() * v19.widen();
+    let v28: N = N::sqrt_of(v27);
+    let v29: W = v1.widen() * v4 * v22;
+    let v30: W = v25 * v28.widen();
+    let v31: W = v29 / v30;
     [v0.to_f64(), v31.to_f64()]
-}
-/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.25 {
-        return euler_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v6: N = N::new(3.0, 0.0);
-    let v7: N = N::new(6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v6 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.square();
-    let v12: N = v8 - v6;
-    let v13: N = v12.sigmoid();
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v2;
-    let v16: N = v15.exp_m1();
-    let v17: N = v5 * v11 * v13 * v16;
-    let v18: W = v5.widen() * v10.widen() * v13.widen() * v16.widen();
-    let v19: W = W::new(0.15718708947376786, -4.421007502433904e-18);
-    let v20: W = v7.widen() - v8.widen();
-    let v21: N = N::exp_m1_of(v20);
-    let v22: W = v19 * v10.widen() * v13.widen() * v21.widen();
-    let v23: N = N::narrow(v19) * v11 * v13 * v21;
-    let v24: W = v17.widen() - v18 - v22 + v23.widen();
-    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: N = v25 * v13 * v16;
-    let v27: N = v26.sqrt();
-    let v28: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v29: N = v28 * v13 * v21;
-    let v30: N = v29.sqrt();
-    let v31: W = v1 * v4.widen() * v24;
-    let v32: N = v27 * v30;
-    let v33: N = N::narrow(v31) / v32;
-    [v0.to_f64(), v33.to_f64()]
-}
-/// [`euler_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(-3.157187089473768, 5.993215873369173e-17);
-    let v6: N = N::new(3.0, 0.0);
-    let v7: N = N::new(6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v6 - v8;
-    let v10: W = v9.widen().sigmoid();
-    let v11: W = v10.square();
-    let v12: N = v8 - v6;
-    let v13: N = v12.sigmoid();
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v2;
-    let v16: N = v15.exp_m1();
-    let v17: N = v5 * N::narrow(v11) * v13 * v16;
-    let v18: N = v5 * N::narrow(v10) * v13 * v16;
-    let v19: N = N::new(0.15718708947376786, -4.421007502433904e-18);
-    let v20: W = v7.widen() - v8.widen();
-    let v21: N = N::exp_m1_of(v20);
-    let v22: W = v19.widen() * v10 * v13.widen() * v21.widen();
-    let v23: W = v19.widen() * v11 * v13.widen() * v21.widen();
-    let v24: W = v17.widen() - v18.widen() - v22 + v23;
-    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: N = v25 * v13 * v16;
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v29: N = v28 * v13 * v21;
-    let v30: N = v29.sqrt();
-    let v31: W = v1 * v4.widen() * v24;
-    let v32: W = v27 * v30.widen();
-    let v33: N = N::narrow(v31) / N::narrow(v32);
-    [v0.to_f64(), v33.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -7129,9 +4030,7 @@ fn euler_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -7144,9 +4043,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7166,9 +4063,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 61 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 79 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 58 of its 79 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -7180,184 +4077,184 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(-0.13519403396180885, -1.0312327576225008e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: W = v2.widen() * v1.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0 * v1.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: N = N::narrow(v0) * v8 * N::narrow(v6);
+    let v10: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+    let v11: W = v10 * v1.widen() * v6;
+    let v12: W = v10 * v8.widen() * v6;
+    let v13: W = W::new(-5.7012775897928165, 1.7151240768675132e-16);
+    let v14: W = v6.square();
+    let v15: W = v13 * v1.widen() * v14;
+    let v16: W = v13 * v8.widen() * v14;
+    let v17: W = v0 * v1.widen() * v14;
+    let v18: N = N::narrow(v0) * v8 * N::narrow(v14);
+    let v19: W = v10 * v1.widen() * v14;
+    let v20: W = v10 * v8.widen() * v14;
+    let v21: W = v6.powi(3);
+    let v22: W = v13 * v1.widen() * v21;
+    let v23: W = v13 * v8.widen() * v21;
+    let v24: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v25: W = v4.widen() - v3;
+    let v26: W = v25.sigmoid();
+    let v27: W = v3 - v2.widen();
+    let v28: W = v27.exp_m1();
+    let v29: W = v24.widen() * v26 * v28;
+    let v30: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+    let v31: W = v30 * v26 * v28;
+    let v32: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v33: W = v32 * v26 * v28;
+    let v34: W = W::new(-5.430889521869199, 4.1418166776423266e-16);
+    let v35: W = v34 * v8.widen() * v26 * v6 * v28;
+    let v36: W = v34 * v1.widen() * v26 * v14 * v28;
+    let v37: W = W::new(5.430889521869199, -4.1418166776423266e-16);
+    let v38: W = v37 * v1.widen() * v26 * v6 * v28;
+    let v39: W = v37 * v8.widen() * v26 * v14 * v28;
+    let v40: W = v7 - v9.widen() + v11 - v12 - v15 + v16 - v17 + v18.widen() - v19 + v20
+        + v22 - v23 + v29 - v31 + v33 - v35 - v36 - v38 - v39;
+    let v41: W = v29 - v31 + v33;
+    let v42: N = N::narrow(v40) / N::narrow(v41);
+    let v43: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v44: W = v8.widen() - v1.widen();
+    let v45: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v46: N = N::exp_m1_of(v3);
+    let v47: W = v45.widen() * v26 * v14 * v46.widen();
+    let v48: W = v45.widen() * v26 * v6 * v46.widen();
+    let v49: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v50: W = v49.widen() * v26 * v6 * v28;
+    let v51: W = v49.widen() * v26 * v14 * v28;
+    let v52: W = v47 - v48 - v50 + v51;
+    let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v54: W = v53.widen() * v26 * v46.widen();
+    let v55: W = v54.sqrt();
+    let v56: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v57: W = v56.widen() * v26 * v28;
+    let v58: W = v57.sqrt();
+    let v59: W = v43 * v44 * v52;
+    let v60: W = v55 * v58;
+    let v61: N = N::narrow(v59) / N::narrow(v60);
+    let v62: N = N::narrow(v44).abs();
+    let v63: W = v62.widen().sqrt();
+    let v64: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v65: W = v25.exp();
+    let v66: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v67: W = v66 * v65;
+    let v68: N = N::new(12.0, 0.0);
+    let v69: W = v68.widen() * v1.widen();
+    let v70: W = v2.widen() - v69;
+    let v71: W = v70.exp();
+    let v72: N = N::new(9.0, 0.0);
+    let v73: W = v69 - v72.widen();
+    let v74: W = v73.exp_m1();
+    let v75: W = v71 * v74;
+    let v76: W = v67 + v75;
+    let v77: W = v64.widen() * v65;
+    let v78: N = N::narrow(v77) / N::narrow(v76);
+    let v79: N = v78.sqrt();
+    let v80: W = v63 * v79.widen();
+    [v42.to_f64(), v61.to_f64(), v80.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(-0.13519403396180885, -1.0312327576225008e-17);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(6.0, 0.0);
     let v3: W = v2.widen() * v1.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: N = N::narrow(v3) - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v1 * v6;
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0.widen() * v1.widen() * v6;
     let v8: N = N::from_f64(t_next);
-    let v9: N = v0 * v8 * v6;
+    let v9: N = v0 * v8 * N::narrow(v6);
     let v10: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
-    let v11: W = v10 * v1.widen() * v6.widen();
-    let v12: W = v10 * v8.widen() * v6.widen();
-    let v13: N = N::new(-5.7012775897928165, 1.7151240768675132e-16);
-    let v14: N = v6.square();
-    let v15: W = v13.widen() * v1.widen() * v14.widen();
-    let v16: W = v13.widen() * v8.widen() * v14.widen();
-    let v17: N = v0 * v1 * v14;
-    let v18: N = v0 * v8 * v14;
-    let v19: W = v10 * v1.widen() * v14.widen();
-    let v20: W = v10 * v8.widen() * v14.widen();
-    let v21: N = v6.powi(3);
-    let v22: W = v13.widen() * v1.widen() * v21.widen();
-    let v23: W = v13.widen() * v8.widen() * v21.widen();
+    let v11: W = v10 * v1.widen() * v6;
+    let v12: W = v10 * v8.widen() * v6;
+    let v13: W = W::new(-5.7012775897928165, 1.7151240768675132e-16);
+    let v14: W = v6.square();
+    let v15: W = v13 * v1.widen() * v14;
+    let v16: W = v13 * v8.widen() * v14;
+    let v17: W = v0.widen() * v1.widen() * v14;
+    let v18: N = v0 * v8 * N::narrow(v14);
+    let v19: W = v10 * v1.widen() * v14;
+    let v20: W = v10 * v8.widen() * v14;
+    let v21: W = v6.powi(3);
+    let v22: W = v13 * v1.widen() * v21;
+    let v23: W = v13 * v8.widen() * v21;
     let v24: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v25: N = v4 - N::narrow(v3);
-    let v26: N = v25.sigmoid();
+    let v25: W = v4.widen() - v3;
+    let v26: N = N::sigmoid_of(v25);
     let v27: N = N::narrow(v3) - v2;
     let v28: N = v27.exp_m1();
     let v29: N = v24 * v26 * v28;
     let v30: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v31: N = v30 * v26 * v28;
-    let v32: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v33: N = v32 * v26 * v28;
-    let v34: W = W::new(-5.430889521869199, 4.1418166776423266e-16);
-    let v35: W = v34 * v8.widen() * v26.widen() * v6.widen() * v28.widen();
-    let v36: W = v34 * v1.widen() * v26.widen() * v14.widen() * v28.widen();
+    let v31: W = v30.widen() * v26.widen() * v28.widen();
+    let v32: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v33: W = v32 * v26.widen() * v28.widen();
+    let v34: N = N::new(-5.430889521869199, 4.1418166776423266e-16);
+    let v35: W = v34.widen() * v8.widen() * v26.widen() * v6 * v28.widen();
+    let v36: W = v34.widen() * v1.widen() * v26.widen() * v14 * v28.widen();
     let v37: W = W::new(5.430889521869199, -4.1418166776423266e-16);
-    let v38: W = v37 * v1.widen() * v26.widen() * v6.widen() * v28.widen();
-    let v39: N = N::narrow(v37) * v8 * v26 * v14 * v28;
-    let v40: W = v7.widen() - v9.widen() + v11 - v12 - v15 + v16 - v17.widen()
-        + v18.widen() - v19 + v20 + v22 - v23 + v29.widen() - v31.widen() + v33.widen()
-        - v35 - v36 - v38 - v39.widen();
-    let v41: N = v29 - v31 + v33;
-    let v42: N = N::narrow(v40) / v41;
-    let v43: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v44: N = v8 - v1;
-    let v45: W = W::new(0.3143741789475357, -8.842015004867808e-18);
+    let v38: W = v37 * v1.widen() * v26.widen() * v6 * v28.widen();
+    let v39: W = v37 * v8.widen() * v26.widen() * v14 * v28.widen();
+    let v40: W = v7 - v9.widen() + v11 - v12 - v15 + v16 - v17 + v18.widen() - v19 + v20
+        + v22 - v23 + v29.widen() - v31 + v33 - v35 - v36 - v38 - v39;
+    let v41: W = v29.widen() - v31 + v33;
+    let v42: W = v40 / v41;
+    let v43: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v44: W = v8.widen() - v1.widen();
+    let v45: N = N::new(0.3143741789475357, -8.842015004867808e-18);
     let v46: N = N::exp_m1_of(v3);
-    let v47: N = N::narrow(v45) * v26 * v14 * v46;
-    let v48: W = v45 * v26.widen() * v6.widen() * v46.widen();
-    let v49: W = W::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v50: W = v49 * v26.widen() * v6.widen() * v28.widen();
-    let v51: N = N::narrow(v49) * v26 * v14 * v28;
-    let v52: W = v47.widen() - v48 - v50 + v51.widen();
+    let v47: W = v45.widen() * v26.widen() * v14 * v46.widen();
+    let v48: W = v45.widen() * v26.widen() * v6 * v46.widen();
+    let v49: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v50: W = v49.widen() * v26.widen() * v6 * v28.widen();
+    let v51: W = v49.widen() * v26.widen() * v14 * v28.widen();
+    let v52: W = v47 - v48 - v50 + v51;
     let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: N = v53 * v26 * v46;
-    let v55: N = v54.sqrt();
+    let v54: W = v53.widen() * v26.widen() * v46.widen();
+    let v55: N = N::sqrt_of(v54);
     let v56: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v57: N = v56 * v26 * v28;
-    let v58: N = v57.sqrt();
-    let v59: N = v43 * v44 * N::narrow(v52);
-    let v60: N = v55 * v58;
-    let v61: N = v59 / v60;
-    let v62: N = v44.abs();
-    let v63: N = v62.sqrt();
-    let v64: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v65: N = v25.exp();
+    let v57: W = v56.widen() * v26.widen() * v28.widen();
+    let v58: N = N::sqrt_of(v57);
+    let v59: W = v43 * v44 * v52;
+    let v60: W = v55.widen() * v58.widen();
+    let v61: W = v59 / v60;
+    let v62: N = N::narrow(v44).abs();
+    let v63: W = v62.widen().sqrt();
+    let v64: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v65: N = N::exp_of(v25);
     let v66: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v67: N = v66 * v65;
     let v68: N = N::new(12.0, 0.0);
-    let v69: N = v68 * v1;
-    let v70: N = v2 - v69;
-    let v71: N = v70.exp();
+    let v69: W = v68.widen() * v1.widen();
+    let v70: W = v2.widen() - v69;
+    let v71: N = N::exp_of(v70);
     let v72: N = N::new(9.0, 0.0);
-    let v73: N = v69 - v72;
+    let v73: N = N::narrow(v69) - v72;
     let v74: N = v73.exp_m1();
     let v75: N = v71 * v74;
-    let v76: N = v67 + v75;
-    let v77: N = v64 * v65;
-    let v78: N = v77 / v76;
-    let v79: N = v78.sqrt();
-    let v80: N = v63 * v79;
+    let v76: W = v67.widen() + v75.widen();
+    let v77: W = v64 * v65.widen();
+    let v78: W = v77 / v76;
+    let v79: N = N::sqrt_of(v78);
+    let v80: W = v63 * v79.widen();
     [v42.to_f64(), v61.to_f64(), v80.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-0.13519403396180885, -1.0312327576225008e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v2 - v5;
-    let v7: N = v6.sigmoid();
-    let v8: N = v0 * v1 * v7;
-    let v9: N = v0 * v4 * v7;
-    let v10: N = N::new(-2.7154447609345995, 2.0709083388211633e-16);
-    let v11: W = v10.widen() * v4.widen() * v7.widen();
-    let v12: W = v10.widen() * v1.widen() * v7.widen();
-    let v13: N = N::new(-5.7012775897928165, 1.7151240768675132e-16);
-    let v14: W = v7.widen().square();
-    let v15: W = v13.widen() * v4.widen() * v14;
-    let v16: W = v13.widen() * v1.widen() * v14;
-    let v17: N = v0 * v4 * N::narrow(v14);
-    let v18: N = v0 * v1 * N::narrow(v14);
-    let v19: W = v10.widen() * v4.widen() * v14;
-    let v20: W = v10.widen() * v1.widen() * v14;
-    let v21: W = v7.widen().powi(3);
-    let v22: W = v13.widen() * v4.widen() * v21;
-    let v23: W = v13.widen() * v1.widen() * v21;
-    let v24: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v25: N = v5 - v2;
-    let v26: N = v25.sigmoid();
-    let v27: N = N::new(-6.0, 0.0);
-    let v28: N = v27 * v4;
-    let v29: N = v28.exp_m1();
-    let v30: N = v24 * v26 * v29;
-    let v31: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v32: N = v31 * v26 * v29;
-    let v33: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v34: N = v33 * v26 * v29;
-    let v35: W = W::new(-5.430889521869199, 4.1418166776423266e-16);
-    let v36: W = v35 * v4.widen() * v7.widen() * v26.widen() * v29.widen();
-    let v37: W = v35 * v1.widen() * v14 * v26.widen() * v29.widen();
-    let v38: W = W::new(5.430889521869199, -4.1418166776423266e-16);
-    let v39: W = v38 * v1.widen() * v7.widen() * v26.widen() * v29.widen();
-    let v40: W = v38 * v4.widen() * v14 * v26.widen() * v29.widen();
-    let v41: W = v8.widen() - v9.widen() - v11 + v12 + v15 - v16 + v17.widen()
-        - v18.widen() + v19 - v20 - v22 + v23 + v30.widen() - v32.widen() + v34.widen()
-        - v36 - v37 - v39 - v40;
-    let v42: N = v30 - v32 + v34;
-    let v43: N = N::narrow(v41) / v42;
-    let v44: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v45: N = v4 - v1;
-    let v46: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v47: W = v46.widen() * v14 * v26.widen() * v29.widen();
-    let v48: W = v46.widen() * v7.widen() * v26.widen() * v29.widen();
-    let v49: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v50: N = v3 - v5;
-    let v51: N = v50.exp_m1();
-    let v52: W = v49.widen() * v7.widen() * v26.widen() * v51.widen();
-    let v53: W = v49.widen() * v14 * v26.widen() * v51.widen();
-    let v54: W = v47 - v48 - v52 + v53;
-    let v55: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v56: N = v55 * v26 * v29;
-    let v57: N = v56.sqrt();
-    let v58: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v59: N = v58 * v26 * v51;
-    let v60: N = v59.sqrt();
-    let v61: W = v44 * v45.widen() * v54;
-    let v62: N = v57 * v60;
-    let v63: N = N::narrow(v61) / v62;
-    let v64: N = v45.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v67: N = v25.exp();
-    let v68: N = v67 * v29;
-    let v69: N = N::new(12.0, 0.0);
-    let v70: N = v69 * v4;
-    let v71: N = v70 - v3;
-    let v72: N = v71.exp();
-    let v73: N = v72 * v29;
-    let v74: N = v68 + v73;
-    let v75: N = v66 * v67;
-    let v76: N = v75 / v74;
-    let v77: N = v76.sqrt();
-    let v78: N = v65 * v77;
-    [v43.to_f64(), v63.to_f64(), v78.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -7366,8 +4263,8 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::new(3.0, 0.0);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v2.widen() - v5.widen();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v2.widen() - v5;
     let v7: W = v6.sigmoid();
     let v8: W = v0 * v1.widen() * v7;
     let v9: W = v0 * v4.widen() * v7;
@@ -7386,11 +4283,11 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v22: W = v13 * v4.widen() * v21;
     let v23: W = v13 * v1.widen() * v21;
     let v24: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v25: W = v5.widen() - v2.widen();
+    let v25: W = v5 - v2.widen();
     let v26: W = v25.sigmoid();
     let v27: N = N::new(-6.0, 0.0);
-    let v28: N = v27 * v4;
-    let v29: W = v28.widen().exp_m1();
+    let v28: W = v27.widen() * v4.widen();
+    let v29: W = v28.exp_m1();
     let v30: W = v24.widen() * v26 * v29;
     let v31: W = W::new(0.09035331946182426, 4.526644111701813e-18);
     let v32: W = v31 * v26 * v29;
@@ -7404,43 +4301,43 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v40: W = v38 * v4.widen() * v14 * v26 * v29;
     let v41: W = v8 - v9 - v11 + v12 + v15 - v16 + v17 - v18 + v19 - v20 - v22 + v23
         + v30 - v32 + v34 - v36 - v37 - v39 - v40;
-    let v42: N = N::narrow(v30) - N::narrow(v32) + N::narrow(v34);
-    let v43: N = N::narrow(v41) / v42;
-    let v44: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v45: N = v4 - v1;
+    let v42: W = v30 - v32 + v34;
+    let v43: N = N::narrow(v41) / N::narrow(v42);
+    let v44: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v45: W = v4.widen() - v1.widen();
     let v46: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v47: N = v46 * N::narrow(v14) * N::narrow(v26) * N::narrow(v29);
-    let v48: N = v46 * N::narrow(v7) * N::narrow(v26) * N::narrow(v29);
+    let v47: W = v46.widen() * v14 * v26 * v29;
+    let v48: W = v46.widen() * v7 * v26 * v29;
     let v49: N = N::new(0.3143741789475357, -8.842015004867808e-18);
-    let v50: W = v3.widen() - v5.widen();
+    let v50: W = v3.widen() - v5;
     let v51: N = N::exp_m1_of(v50);
     let v52: W = v49.widen() * v7 * v26 * v51.widen();
     let v53: W = v49.widen() * v14 * v26 * v51.widen();
-    let v54: W = v47.widen() - v48.widen() - v52 + v53;
+    let v54: W = v47 - v48 - v52 + v53;
     let v55: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v56: N = v55 * N::narrow(v26) * N::narrow(v29);
-    let v57: N = v56.sqrt();
+    let v56: W = v55.widen() * v26 * v29;
+    let v57: W = v56.sqrt();
     let v58: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v59: N = v58 * N::narrow(v26) * v51;
-    let v60: N = v59.sqrt();
-    let v61: N = v44 * v45 * N::narrow(v54);
-    let v62: N = v57 * v60;
-    let v63: N = v61 / v62;
-    let v64: N = v45.abs();
-    let v65: N = v64.sqrt();
+    let v59: W = v58.widen() * v26 * v51.widen();
+    let v60: W = v59.sqrt();
+    let v61: W = v44 * v45 * v54;
+    let v62: W = v57 * v60;
+    let v63: N = N::narrow(v61) / N::narrow(v62);
+    let v64: N = N::narrow(v45).abs();
+    let v65: W = v64.widen().sqrt();
     let v66: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v67: N = N::exp_of(v25);
-    let v68: N = v67 * N::narrow(v29);
+    let v68: W = v67.widen() * v29;
     let v69: N = N::new(12.0, 0.0);
-    let v70: N = v69 * v4;
-    let v71: N = v70 - v3;
-    let v72: N = v71.exp();
-    let v73: N = v72 * N::narrow(v29);
-    let v74: N = v68 + v73;
+    let v70: W = v69.widen() * v4.widen();
+    let v71: W = v70 - v3.widen();
+    let v72: N = N::exp_of(v71);
+    let v73: W = v72.widen() * v29;
+    let v74: W = v68 + v73;
     let v75: N = v66 * v67;
-    let v76: N = v75 / v74;
+    let v76: N = v75 / N::narrow(v74);
     let v77: N = v76.sqrt();
-    let v78: N = v65 * v77;
+    let v78: W = v65 * v77.widen();
     [v43.to_f64(), v63.to_f64(), v78.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -7449,9 +4346,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 61 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 79 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 58 of its 79 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -7464,9 +4361,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 61 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 79 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 58 of its 79 operations in double-double.
 ///
 /// # Panics
 ///
@@ -7493,7 +4390,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -7537,35 +4434,35 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4.exp_m1();
-    let v8: W = v0.widen() * v6.widen() * v7;
+    let v8: W = v0 * v6 * v7;
     let v9: W = v8.sqrt();
     let v10: N = N::from_f64(t_next);
     let v11: W = v2.widen() * v10.widen();
-    let v12: N = v1 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::sigmoid_of(v12);
     let v14: W = v11.exp_m1();
-    let v15: W = v0.widen() * v13.widen() * v14;
+    let v15: W = v0 * v13.widen() * v14;
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) * N::narrow(v16);
-    let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v17: W = v9 * v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
     let v19: W = v4 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v18.widen() * v6.widen() * v20;
+    let v21: W = v18 * v6 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v11 - v2.widen();
     let v24: W = v23.exp_m1();
-    let v25: W = v18.widen() * v13.widen() * v24;
+    let v25: W = v18 * v13.widen() * v24;
     let v26: W = v25.sqrt();
-    let v27: N = N::narrow(v22) * N::narrow(v26);
-    let v28: N = v17 + v27;
+    let v27: W = v22 * v26;
+    let v28: N = N::narrow(v17) + N::narrow(v27);
     let v29: W = v16 * v22;
     let v30: W = v9 * v26;
     let v31: W = v29 - v30;
@@ -7577,7 +4474,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -7590,7 +4487,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7610,7 +4507,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -7654,35 +4551,35 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
+    let v6: W = v5.sigmoid();
     let v7: W = v4.exp_m1();
-    let v8: W = v0.widen() * v6.widen() * v7;
+    let v8: W = v0 * v6 * v7;
     let v9: W = v8.sqrt();
     let v10: N = N::from_f64(t_next);
     let v11: W = v2.widen() * v10.widen();
-    let v12: N = v1 - N::narrow(v11);
-    let v13: N = v12.sigmoid();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::sigmoid_of(v12);
     let v14: W = v11.exp_m1();
-    let v15: W = v0.widen() * v13.widen() * v14;
+    let v15: W = v0 * v13.widen() * v14;
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) * N::narrow(v16);
-    let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v17: W = v9 * v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
     let v19: W = v4 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v18.widen() * v6.widen() * v20;
+    let v21: W = v18 * v6 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v11 - v2.widen();
     let v24: W = v23.exp_m1();
-    let v25: W = v18.widen() * v13.widen() * v24;
+    let v25: W = v18 * v13.widen() * v24;
     let v26: W = v25.sqrt();
-    let v27: N = N::narrow(v22) * N::narrow(v26);
-    let v28: N = v17 + v27;
+    let v27: W = v22 * v26;
+    let v28: N = N::narrow(v17) + N::narrow(v27);
     let v29: W = v16 * v22;
     let v30: W = v9 * v26;
     let v31: W = v29 - v30;
@@ -7694,7 +4591,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -7707,7 +4604,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

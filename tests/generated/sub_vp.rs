@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sub_vp";
 /// `alpha(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -20,7 +20,7 @@ pub const PROCESS: &str = "sub_vp";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha(t: f64) -> f64 {
@@ -35,8 +35,8 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
     let v8: N = N::exp_of(v7);
@@ -62,11 +62,16 @@ fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return sigma_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -79,6 +84,20 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = -v8;
     v9.to_f64()
 }
+/// [`sigma_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - N::narrow(v5);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    v9.to_f64()
+}
 /// `alpha_bar(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
@@ -86,16 +105,11 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_bar_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -105,19 +119,6 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
     let v8: N = N::exp_of(v7);
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
     v8.to_f64()
 }
 /// `f(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -146,26 +147,29 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
     let v0: N = N::new(0.2, -1.1102230246251566e-17);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(19.9, 1.4210854715202005e-15);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: N = v3 * v1;
-    let v11: N = v9 + v10;
-    let v12: N = v8 * v11;
-    let v13: N = -v12;
+    let v11: W = v9.widen() + v10.widen();
+    let v12: W = v8.widen() * v11;
+    let v13: W = -v12;
     v13.to_f64()
 }
 /// `g(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -174,7 +178,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -185,10 +189,10 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = v0 * v1;
     let v3: N = N::new(19.9, 1.4210854715202005e-15);
     let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v5: W = v3.widen() * v4.widen();
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: N = v3 * v1;
     let v11: N = v9 + v10;
@@ -203,9 +207,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -214,11 +218,17 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -5.024956813318409;
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return lambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -232,6 +242,27 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v8 * v4;
     let v10: N = -v7;
     let v11: N = v10 - v9;
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.ln();
+    let v15: N = -v2;
+    let v16: W = v15.widen() - v5.widen() - v14.widen();
+    v16.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v1;
+    let v8: N = N::new(9.95, 7.105427357601002e-16);
+    let v9: W = v8.widen() * v4;
+    let v10: N = -v7;
+    let v11: N = v10 - N::narrow(v9);
     let v12: N = v11.exp_m1();
     let v13: N = -v12;
     let v14: N = v13.ln();
@@ -240,27 +271,6 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v16.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = N::new(0.1, -5.551115123125783e-18);
-    let v7: N = v6 * v1;
-    let v8: N = N::new(9.95, 7.105427357601002e-16);
-    let v9: N = v8 * v4;
-    let v10: N = -v7;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp_m1();
-    let v13: N = -v12;
-    let v14: N = v13.ln();
-    let v15: N = -v2;
-    let v16: N = v15 - v5 - v14;
-    v16.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -276,9 +286,51 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v10.widen() - v9;
     let v12: W = v11.exp_m1();
     let v13: W = -v12;
-    let v14: W = v13.ln();
+    let v14: N = N::ln_of(v13);
     let v15: N = -v2;
-    let v16: W = v15.widen() - v5 - v14;
+    let v16: N = v15 - N::narrow(v5) - v14;
+    v16.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = W::new(0.1, -5.551115123125783e-18);
+    let v7: W = v6 * v1.widen();
+    let v8: W = W::new(9.95, 7.105427357601002e-16);
+    let v9: W = v8 * v4;
+    let v10: W = -v7;
+    let v11: W = v10 - v9;
+    let v12: W = v11.exp_m1();
+    let v13: W = -v12;
+    let v14: W = v13.ln();
+    let v15: W = -v2;
+    let v16: W = v15 - v5 - v14;
+    v16.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v1;
+    let v8: N = N::new(9.95, 7.105427357601002e-16);
+    let v9: W = v8.widen() * v4;
+    let v10: N = -v7;
+    let v11: W = v10.widen() - v9;
+    let v12: N = N::exp_m1_of(v11);
+    let v13: N = -v12;
+    let v14: N = v13.ln();
+    let v15: N = -v2;
+    let v16: W = v15.widen() - v5 - v14.widen();
     v16.to_f64()
 }
 /// `dlambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -287,7 +339,7 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\left(1 + \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -296,28 +348,25 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t == 1.0 {
-        return -10.000863752282996;
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1, -5.551115123125783e-18);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 + v9;
+    let v5: W = v2.widen().square();
+    let v6: W = v4.widen() * v5;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: W = v0.widen() + v9.widen();
     let v11: N = N::new(0.05, -2.7755575615628915e-18);
     let v12: N = v4 * v2;
     let v13: N = -v11;
-    let v14: N = v13 - v12;
-    let v15: N = v8.exp_m1();
-    let v16: N = v10 * v14;
-    let v17: N = v16 / v15;
-    let v18: N = -v17;
+    let v14: W = v13.widen() - v12.widen();
+    let v15: N = N::exp_m1_of(v8);
+    let v16: W = v10 * v14;
+    let v17: W = v16 / v15.widen();
+    let v18: N = -N::narrow(v17);
     v18.to_f64()
 }
 /// `log_snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -326,9 +375,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - 2\,\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -337,11 +386,17 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -10.049913626636817;
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return log_snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
@@ -356,28 +411,28 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = -v9;
     let v11: N = v10.ln();
     let v12: N = v6 * v11;
-    let v13: N = v7 - v5 - v12;
+    let v13: W = v7.widen() - v5.widen() - v12.widen();
     v13.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = -v2;
-    let v8: N = v7 - v5;
-    let v9: N = v8.exp_m1();
+    let v8: W = v7.widen() - v5;
+    let v9: N = N::exp_m1_of(v8);
     let v10: N = -v9;
     let v11: N = v10.ln();
     let v12: N = v6 * v11;
-    let v13: N = v7 - v5 - v12;
+    let v13: N = v7 - N::narrow(v5) - v12;
     v13.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
@@ -390,9 +445,45 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v7.widen() - v5;
     let v9: W = v8.exp_m1();
     let v10: W = -v9;
+    let v11: N = N::ln_of(v10);
+    let v12: N = v6 * v11;
+    let v13: W = v7.widen() - v5 - v12.widen();
+    v13.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = -v2;
+    let v8: W = v7 - v5;
+    let v9: W = v8.exp_m1();
+    let v10: W = -v9;
     let v11: W = v10.ln();
     let v12: W = v6.widen() * v11;
-    let v13: W = v7.widen() - v5 - v12;
+    let v13: W = v7 - v5 - v12;
+    v13.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = -v2;
+    let v8: W = v7.widen() - v5;
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = -v9;
+    let v11: N = v10.ln();
+    let v12: N = v6 * v11;
+    let v13: W = v7.widen() - v5 - v12.widen();
     v13.to_f64()
 }
 /// `snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -401,9 +492,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 9 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -412,94 +501,18 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 4.318947931982444e-5;
     }
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return snr_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return snr_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::exp_m1_of(v7);
-    let v10: N = v9.square();
-    let v11: N = v8 / v10;
-    v11.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -N::narrow(v2);
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = v7.exp_m1();
-    let v10: W = v9.widen().square();
-    let v11: W = v8.widen() / v10;
-    v11.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = v7.exp_m1();
-    let v10: N = v9.square();
-    let v11: N = v8 / v10;
-    v11.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
-    let v6: N = -v2;
-    let v7: N = v6 - N::narrow(v5);
-    let v8: N = v7.exp();
-    let v9: N = v7.exp_m1();
-    let v10: N = v9.square();
-    let v11: N = v8 / v10;
-    v11.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
     let v8: N = N::exp_of(v7);
     let v9: N = N::exp_m1_of(v7);
-    let v10: N = v9.square();
-    let v11: N = v8 / v10;
+    let v10: W = v9.widen().square();
+    let v11: W = v8.widen() / v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -508,7 +521,7 @@ fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
@@ -518,17 +531,17 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: W = v2.widen() + v5;
     let v7: N = N::exp_of(v6);
     let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v1;
+    let v9: W = v8.widen() * v1.widen();
     let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: N = v10 * v4;
-    let v12: N = -v9;
-    let v13: N = v12 - v11;
-    let v14: N = v13.exp_m1();
+    let v11: W = v10.widen() * v4;
+    let v12: W = -v9;
+    let v13: W = v12 - v11;
+    let v14: N = N::exp_m1_of(v13);
     let v15: N = v7 * v14;
     let v16: N = -v15;
     v16.to_f64()
@@ -541,49 +554,46 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -9.99999998134991];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
+    let v8: W = v2.widen().square();
+    let v9: W = v7.widen() * v8;
     let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v2;
-    let v15: N = v1 * v8;
-    let v16: N = -v14;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp_m1();
-    let v19: N = v18.square();
-    let v20: N = v12 * v19 * v5;
+    let v11: W = v10.widen() - v9;
+    let v12: N = N::exp_of(v11);
+    let v13: W = W::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13 * v2.widen();
+    let v15: W = v1 * v8;
+    let v16: W = -v14;
+    let v17: W = v16 - v15;
+    let v18: N = N::exp_m1_of(v17);
+    let v19: W = v18.widen().square();
+    let v20: W = v12.widen() * v19 * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: N = v23 * v8;
+    let v24: W = v23.widen() * v8;
     let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
-    let v28: N = N::new(19.9, 1.4210854715202005e-15);
-    let v29: N = v28 * v2;
-    let v30: N = v13 + v29;
-    let v31: N = v27 * v18 * v30;
-    let v32: N = v20 + v31;
-    let v33: N = v32 / v12;
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
+    let v28: W = W::new(19.9, 1.4210854715202005e-15);
+    let v29: W = v28 * v2.widen();
+    let v30: W = v13 + v29;
+    let v31: W = v27.widen() * v18.widen() * v30;
+    let v32: W = v20 + v31;
+    let v33: W = v32 / v12.widen();
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -592,7 +602,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -605,50 +615,47 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -19.99999996269982];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
-    let v9: N = v2.square();
-    let v10: N = v8 * v9;
+    let v9: W = v2.widen().square();
+    let v10: W = v8.widen() * v9;
     let v11: N = -v7;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
-    let v14: N = N::new(0.1, -5.551115123125783e-18);
-    let v15: N = v14 * v2;
-    let v16: N = v1 * v9;
-    let v17: N = -v15;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = v19.square();
-    let v21: N = v6 * v13 * v20 * v5;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::exp_of(v12);
+    let v14: W = W::new(0.1, -5.551115123125783e-18);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v1 * v9;
+    let v17: W = -v15;
+    let v18: W = v17 - v16;
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v19.widen().square();
+    let v21: W = v6.widen() * v13.widen() * v20 * v5;
     let v22: N = N::new(0.15, 5.551115123125783e-18);
     let v23: N = v22 * v2;
     let v24: N = N::new(14.925, -7.105427357601002e-16);
-    let v25: N = v24 * v9;
+    let v25: W = v24.widen() * v9;
     let v26: N = -v23;
-    let v27: N = v26 - v25;
-    let v28: N = v27.exp();
-    let v29: N = N::new(19.9, 1.4210854715202005e-15);
-    let v30: N = v29 * v2;
-    let v31: N = v14 + v30;
-    let v32: N = v6 * v28 * v19 * v31;
-    let v33: N = v21 + v32;
-    let v34: N = v33 / v13;
+    let v27: W = v26.widen() - v25;
+    let v28: N = N::exp_of(v27);
+    let v29: W = W::new(19.9, 1.4210854715202005e-15);
+    let v30: W = v29 * v2.widen();
+    let v31: W = v14 + v30;
+    let v32: W = v6.widen() * v28.widen() * v19.widen() * v31;
+    let v33: W = v21 + v32;
+    let v34: W = v33 / v13.widen();
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -657,7 +664,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -670,7 +677,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -695,43 +702,43 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = v4 * v2;
-    let v12: N = N::new(4.975, 3.552713678800501e-16);
-    let v13: N = v2.square();
-    let v14: N = v12 * v13;
+    let v12: W = W::new(4.975, 3.552713678800501e-16);
+    let v13: W = v2.widen().square();
+    let v14: W = v12 * v13;
     let v15: N = -v11;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v5 * v13.widen();
-    let v21: N = -v19;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = v22.exp_m1();
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::exp_of(v16);
+    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v19: W = v18 * v2.widen();
+    let v20: W = v5 * v13;
+    let v21: W = -v19;
+    let v22: W = v21 - v20;
+    let v23: N = N::exp_m1_of(v22);
     let v24: N = v23.square();
-    let v25: N = v17 * v24 * v8;
+    let v25: W = v17.widen() * v24.widen() * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v13;
+    let v29: W = v28.widen() * v13;
     let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
-    let v33: N = N::new(19.9, 1.4210854715202005e-15);
-    let v34: N = v33 * v2;
-    let v35: N = v18 + v34;
-    let v36: N = v32 * v23 * v35;
-    let v37: N = v25 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v17;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: W = W::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33 * v2.widen();
+    let v35: W = v18 + v34;
+    let v36: W = v32.widen() * v23.widen() * v35;
+    let v37: W = v25 + v36;
+    let v38: W = v3 * v37;
+    let v39: W = v38 / v17.widen();
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -740,7 +747,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -753,7 +760,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -773,7 +780,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -802,56 +809,56 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: N = v2.square();
-    let v15: N = v13 * v14;
+    let v14: W = v2.widen().square();
+    let v15: W = v13.widen() * v14;
     let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp();
-    let v19: N = N::new(0.1, -5.551115123125783e-18);
-    let v20: N = v19 * v2;
-    let v21: W = v5 * v14.widen();
-    let v22: N = -v20;
-    let v23: N = v22 - N::narrow(v21);
-    let v24: N = v23.exp_m1();
-    let v25: N = v24.square();
-    let v26: N = v11 * v18 * v25 * v8;
+    let v17: W = v16.widen() - v15;
+    let v18: N = N::exp_of(v17);
+    let v19: W = W::new(0.1, -5.551115123125783e-18);
+    let v20: W = v19 * v2.widen();
+    let v21: W = v5 * v14;
+    let v22: W = -v20;
+    let v23: W = v22 - v21;
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v24.widen().square();
+    let v26: W = v11.widen() * v18.widen() * v25 * v8;
     let v27: N = N::new(0.15, 5.551115123125783e-18);
     let v28: N = v27 * v2;
     let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v14;
+    let v30: W = v29.widen() * v14;
     let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: N = N::new(19.9, 1.4210854715202005e-15);
-    let v35: N = v34 * v2;
-    let v36: N = v19 + v35;
-    let v37: N = v11 * v33 * v24 * v36;
-    let v38: N = v26 + v37;
-    let v39: N = v3 * v38;
-    let v40: N = v39 / v18;
-    let v41: N = v3.abs();
+    let v32: W = v31.widen() - v30;
+    let v33: N = N::exp_of(v32);
+    let v34: W = W::new(19.9, 1.4210854715202005e-15);
+    let v35: W = v34 * v2.widen();
+    let v36: W = v19 + v35;
+    let v37: W = v11.widen() * v33.widen() * v24.widen() * v36;
+    let v38: W = v26 + v37;
+    let v39: W = v3 * v38;
+    let v40: W = v39 / v18.widen();
+    let v41: N = N::narrow(v3).abs();
     let v42: N = v41.sqrt();
     let v43: N = N::new(0.2, -1.1102230246251566e-17);
-    let v44: N = v43 * v2;
-    let v45: N = v34 * v14;
-    let v46: N = -v44;
-    let v47: N = v46 - v45;
-    let v48: N = v47.exp_m1();
-    let v49: N = v48 * v36;
-    let v50: N = -v49;
-    let v51: N = v50.sqrt();
-    let v52: N = v42 * v51;
+    let v44: W = v43.widen() * v2.widen();
+    let v45: W = v34 * v14;
+    let v46: W = -v44;
+    let v47: W = v46 - v45;
+    let v48: N = N::exp_m1_of(v47);
+    let v49: W = v48.widen() * v36;
+    let v50: W = -v49;
+    let v51: N = N::sqrt_of(v50);
+    let v52: W = v42.widen() * v51.widen();
     [v10.to_f64(), v40.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -860,7 +867,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -879,7 +886,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -906,9 +913,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -979,6 +986,12 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -991,25 +1004,25 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = v8.exp();
     let v10: N = v3 * v1;
     let v11: N = v1.square();
-    let v12: W = v4.widen() * v11.widen();
+    let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: N = v18 * N::narrow(v19);
+    let v19: N = v0.square();
+    let v20: N = v18 * v19;
     let v21: N = -v17;
     let v22: N = v21 - v20;
     let v23: N = v22.exp_m1();
     let v24: N = v23.square();
     let v25: N = v15 * v24;
     let v26: N = v3 * v0;
-    let v27: W = v4.widen() * v19;
+    let v27: N = v4 * v19;
     let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
     let v31: N = v16 * v1;
     let v32: N = v18 * v11;
     let v33: N = -v31;
@@ -1063,7 +1076,99 @@ fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v35: W = v34.exp_m1();
     let v36: W = v30 * v23 * v35;
     let v37: W = v25 - v36;
-    let v38: N = N::narrow(v37) / N::narrow(v30);
+    let v38: W = v37 / v30;
+    [v9.to_f64(), v38.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15 * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v16 * v1;
+    let v32: W = v18.widen() * v11;
+    let v33: N = -v31;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: N = v34.exp_m1();
+    let v36: W = v30.widen() * v23 * v35.widen();
+    let v37: W = v25 - v36;
+    let v38: W = v37 / v30.widen();
+    [v9.to_f64(), v38.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15.widen() * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v16 * v1;
+    let v32: W = v18.widen() * v11;
+    let v33: N = -v31;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: N = v34.exp_m1();
+    let v36: W = v30.widen() * v23 * v35.widen();
+    let v37: W = v25 - v36;
+    let v38: W = v37 / v30.widen();
     [v9.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1076,30 +1181,30 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v25.square();
     let v27: W = v17 * v26;
-    let v28: W = v5.widen() * v22;
+    let v28: W = v5 * v22;
     let v29: W = v4 - v0.widen() - v28;
     let v30: W = v29.exp();
     let v31: N = v18 * v1;
@@ -1117,9 +1222,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1132,9 +1237,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1154,9 +1259,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1227,6 +1332,12 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -1239,25 +1350,25 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = v8.exp();
     let v10: N = v3 * v1;
     let v11: N = v1.square();
-    let v12: W = v4.widen() * v11.widen();
+    let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: N = v18 * N::narrow(v19);
+    let v19: N = v0.square();
+    let v20: N = v18 * v19;
     let v21: N = -v17;
     let v22: N = v21 - v20;
     let v23: N = v22.exp_m1();
     let v24: N = v23.square();
     let v25: N = v15 * v24;
     let v26: N = v3 * v0;
-    let v27: W = v4.widen() * v19;
+    let v27: N = v4 * v19;
     let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
     let v31: N = v16 * v1;
     let v32: N = v18 * v11;
     let v33: N = -v31;
@@ -1311,7 +1422,99 @@ fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v35: W = v34.exp_m1();
     let v36: W = v30 * v23 * v35;
     let v37: W = v25 - v36;
-    let v38: N = N::narrow(v37) / N::narrow(v30);
+    let v38: W = v37 / v30;
+    [v9.to_f64(), v38.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15 * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v16 * v1;
+    let v32: W = v18.widen() * v11;
+    let v33: N = -v31;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: N = v34.exp_m1();
+    let v36: W = v30.widen() * v23 * v35.widen();
+    let v37: W = v25 - v36;
+    let v38: W = v37 / v30.widen();
+    [v9.to_f64(), v38.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15.widen() * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v16 * v1;
+    let v32: W = v18.widen() * v11;
+    let v33: N = -v31;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: N = v34.exp_m1();
+    let v36: W = v30.widen() * v23 * v35.widen();
+    let v37: W = v25 - v36;
+    let v38: W = v37 / v30.widen();
     [v9.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1324,30 +1527,30 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v25.square();
     let v27: W = v17 * v26;
-    let v28: W = v5.widen() * v22;
+    let v28: W = v5 * v22;
     let v29: W = v4 - v0.widen() - v28;
     let v30: W = v29.exp();
     let v31: N = v18 * v1;
@@ -1365,9 +1568,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1380,9 +1583,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1402,45 +1605,48 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-10.0, 10.000431857490604];
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
+    let v8: W = v2.widen().square();
+    let v9: W = v7.widen() * v8;
     let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
+    let v11: W = v10.widen() - v9;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v2;
-    let v15: N = v1 * v8;
+    let v15: W = v1 * v8;
     let v16: N = -v14;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp_m1();
-    let v19: N = v12 * v18 * v5;
+    let v17: W = v16.widen() - v15;
+    let v18: N = N::exp_m1_of(v17);
+    let v19: N = v12 * v18 * N::narrow(v5);
     let v20: N = N::new(0.15, 5.551115123125783e-18);
     let v21: N = v20 * v2;
     let v22: N = N::new(14.925, -7.105427357601002e-16);
-    let v23: N = v22 * v8;
+    let v23: W = v22.widen() * v8;
     let v24: N = -v21;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp();
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_of(v25);
     let v27: N = N::new(19.9, 1.4210854715202005e-15);
-    let v28: N = v27 * v2;
-    let v29: N = v13 + v28;
-    let v30: N = v26 * v29;
-    let v31: N = v19 + v30;
-    let v32: N = v31 / v12;
+    let v28: W = v27.widen() * v2.widen();
+    let v29: W = v13.widen() + v28;
+    let v30: W = v26.widen() * v29;
+    let v31: W = v19.widen() + v30;
+    let v32: W = v31 / v12.widen();
     [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1449,7 +1655,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1462,46 +1668,46 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
     let v9: N = v2.square();
-    let v10: N = v8 * v9;
+    let v10: W = v8.widen() * v9.widen();
     let v11: N = -v7;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::exp_of(v12);
     let v14: N = N::new(0.1, -5.551115123125783e-18);
     let v15: N = v14 * v2;
-    let v16: N = v1 * v9;
+    let v16: W = v1 * v9.widen();
     let v17: N = -v15;
-    let v18: N = v17 - v16;
+    let v18: N = v17 - N::narrow(v16);
     let v19: N = v18.exp_m1();
-    let v20: N = v6 * v13 * v19 * v5;
+    let v20: W = v6.widen() * v13.widen() * v19.widen() * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: N = v23 * v9;
+    let v24: W = v23.widen() * v9.widen();
     let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
     let v28: N = N::new(19.9, 1.4210854715202005e-15);
-    let v29: N = v28 * v2;
-    let v30: N = v14 + v29;
-    let v31: N = v6 * v27 * v30;
-    let v32: N = v20 + v31;
-    let v33: N = v32 / v13;
+    let v29: W = v28.widen() * v2.widen();
+    let v30: W = v14.widen() + v29;
+    let v31: W = v6.widen() * v27.widen() * v30;
+    let v32: W = v20 + v31;
+    let v33: W = v32 / v13.widen();
     [v5.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1510,7 +1716,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1523,7 +1729,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1548,42 +1754,42 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = v4 * v2;
     let v12: N = N::new(4.975, 3.552713678800501e-16);
     let v13: N = v2.square();
-    let v14: N = v12 * v13;
+    let v14: W = v12.widen() * v13.widen();
     let v15: N = -v11;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp();
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::exp_of(v16);
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = v5 * v13;
+    let v20: W = v5 * v13.widen();
     let v21: N = -v19;
-    let v22: N = v21 - v20;
+    let v22: N = v21 - N::narrow(v20);
     let v23: N = v22.exp_m1();
-    let v24: N = v17 * v23 * v8;
+    let v24: W = v17.widen() * v23.widen() * v8;
     let v25: N = N::new(0.15, 5.551115123125783e-18);
     let v26: N = v25 * v2;
     let v27: N = N::new(14.925, -7.105427357601002e-16);
-    let v28: N = v27 * v13;
+    let v28: W = v27.widen() * v13.widen();
     let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
     let v32: N = N::new(19.9, 1.4210854715202005e-15);
-    let v33: N = v32 * v2;
-    let v34: N = v18 + v33;
-    let v35: N = v31 * v34;
-    let v36: N = v24 + v35;
-    let v37: N = v3 * v36;
-    let v38: N = v37 / v17;
+    let v33: W = v32.widen() * v2.widen();
+    let v34: W = v18.widen() + v33;
+    let v35: W = v31.widen() * v34;
+    let v36: W = v24 + v35;
+    let v37: W = v3 * v36;
+    let v38: W = v37 / v17.widen();
     [v10.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1592,7 +1798,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1605,7 +1811,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1625,7 +1831,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1654,55 +1860,55 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
-    let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: N = v2.square();
-    let v15: N = v13 * v14;
+    let v13: W = W::new(4.975, 3.552713678800501e-16);
+    let v14: W = v2.widen().square();
+    let v15: W = v13 * v14;
     let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp();
+    let v17: W = v16.widen() - v15;
+    let v18: N = N::exp_of(v17);
     let v19: N = N::new(0.1, -5.551115123125783e-18);
     let v20: N = v19 * v2;
-    let v21: N = v5 * v14;
+    let v21: N = N::narrow(v5) * N::narrow(v14);
     let v22: N = -v20;
     let v23: N = v22 - v21;
     let v24: N = v23.exp_m1();
-    let v25: N = v11 * v18 * v24 * v8;
+    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v14;
+    let v29: W = v28.widen() * v14;
     let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
     let v33: N = N::new(19.9, 1.4210854715202005e-15);
-    let v34: N = v33 * v2;
-    let v35: N = v19 + v34;
-    let v36: N = v11 * v32 * v35;
-    let v37: N = v25 + v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v18;
-    let v40: N = v3.abs();
-    let v41: N = v40.sqrt();
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v19.widen() + v34;
+    let v36: W = v11.widen() * v32.widen() * v35;
+    let v37: W = v25 + v36;
+    let v38: W = v3 * v37;
+    let v39: W = v38 / v18.widen();
+    let v40: N = N::narrow(v3).abs();
+    let v41: W = v40.widen().sqrt();
     let v42: N = N::new(0.2, -1.1102230246251566e-17);
     let v43: N = v42 * v2;
-    let v44: N = v33 * v14;
+    let v44: W = v33.widen() * v14;
     let v45: N = -v43;
-    let v46: N = v45 - v44;
+    let v46: N = v45 - N::narrow(v44);
     let v47: N = v46.exp_m1();
-    let v48: N = v47 * v35;
-    let v49: N = -v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v41 * v50;
+    let v48: W = v47.widen() * v35;
+    let v49: W = -v48;
+    let v50: N = N::sqrt_of(v49);
+    let v51: W = v41 * v50.widen();
     [v10.to_f64(), v39.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1711,7 +1917,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1724,7 +1930,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1751,9 +1957,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1823,6 +2029,12 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -1837,8 +2049,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v1.square();
     let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12.widen();
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
@@ -1851,8 +2063,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: N = v3 * v0;
     let v26: N = v4 * v19;
     let v27: N = -v25;
-    let v28: W = v27.widen() - v26.widen();
-    let v29: N = N::exp_of(v28);
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
     let v30: N = v16 * v1;
     let v31: N = v18 * v11;
     let v32: N = -v30;
@@ -1908,6 +2120,96 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = N::narrow(v36) / N::narrow(v29);
     [v9.to_f64(), v37.to_f64()]
 }
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = v16 * v1;
+    let v31: W = v18.widen() * v11;
+    let v32: N = -v30;
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp_m1();
+    let v35: W = v29.widen() * v34.widen();
+    let v36: W = v24 - v35;
+    let v37: W = v36 / v29.widen();
+    [v9.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: W = v3.widen() * v1.widen();
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18 * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v15 * v23.widen();
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = v16 * v1;
+    let v31: W = v18 * v11;
+    let v32: N = -v30;
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp_m1();
+    let v35: W = v29.widen() * v34.widen();
+    let v36: W = v24 - v35;
+    let v37: W = v36 / v29.widen();
+    [v9.to_f64(), v37.to_f64()]
+}
 /// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
@@ -1918,29 +2220,29 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v17 * v25;
-    let v27: W = v5.widen() * v22;
+    let v27: W = v5 * v22;
     let v28: W = v4 - v0.widen() - v27;
     let v29: W = v28.exp();
     let v30: N = v18 * v1;
@@ -1958,9 +2260,9 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1973,9 +2275,9 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1995,9 +2297,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2067,6 +2369,12 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -2081,8 +2389,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v1.square();
     let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12.widen();
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
@@ -2095,8 +2403,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: N = v3 * v0;
     let v26: N = v4 * v19;
     let v27: N = -v25;
-    let v28: W = v27.widen() - v26.widen();
-    let v29: N = N::exp_of(v28);
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
     let v30: N = v16 * v1;
     let v31: N = v18 * v11;
     let v32: N = -v30;
@@ -2152,6 +2460,96 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = N::narrow(v36) / N::narrow(v29);
     [v9.to_f64(), v37.to_f64()]
 }
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = v16 * v1;
+    let v31: W = v18.widen() * v11;
+    let v32: N = -v30;
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp_m1();
+    let v35: W = v29.widen() * v34.widen();
+    let v36: W = v24 - v35;
+    let v37: W = v36 / v29.widen();
+    [v9.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: W = v3.widen() * v1.widen();
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18 * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v15 * v23.widen();
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = v16 * v1;
+    let v31: W = v18 * v11;
+    let v32: N = -v30;
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp_m1();
+    let v35: W = v29.widen() * v34.widen();
+    let v36: W = v24 - v35;
+    let v37: W = v36 / v29.widen();
+    [v9.to_f64(), v37.to_f64()]
+}
 /// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
@@ -2162,29 +2560,29 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v17 * v25;
-    let v27: W = v5.widen() * v22;
+    let v27: W = v5 * v22;
     let v28: W = v4 - v0.widen() - v27;
     let v29: W = v28.exp();
     let v30: N = v18 * v1;
@@ -2202,9 +2600,9 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2217,9 +2615,9 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2239,9 +2637,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 39 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2253,92 +2649,46 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.0008637522829961699, -0.06572154117213405];
     }
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(19.9, 1.4210854715202005e-15);
-    let v10: N = v9 * v1;
-    let v11: N = v0 + v10;
-    let v12: N = v7.exp_m1();
-    let v13: N = v8 * v11;
-    let v14: N = v13 / v12;
-    let v15: N = -v14;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v1;
-    let v18: N = N::new(4.975, 3.552713678800501e-16);
-    let v19: N = v18 * v4;
-    let v20: N = -v17;
-    let v21: N = v20 - v19;
-    let v22: N = v21.exp();
-    let v23: N = v3 * v1;
-    let v24: N = -v16;
-    let v25: N = v24 - v23;
-    let v26: N = v22 * v12 * v25;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: N = v33 * v11;
-    let v35: N = -v26;
-    let v36: N = v35 - v34;
-    let v37: N = v36 / v12;
-    let v38: N = -v37;
-    [v15.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v1;
-    let v6: W = v5.widen().square();
-    let v7: W = v3 * v6;
-    let v8: W = v2.widen() - v0.widen() - v7;
-    let v9: N = N::exp_of(v8);
-    let v10: N = N::new(20.0, 0.0);
-    let v11: N = N::new(19.9, 1.4210854715202005e-15);
-    let v12: N = v11 * v1;
-    let v13: N = v10 - v12;
-    let v14: N = N::exp_m1_of(v8);
-    let v15: N = v9 * v13;
-    let v16: N = v15 / v14;
-    let v17: N = -v16;
-    let v18: N = N::new(0.15, 5.551115123125783e-18);
-    let v19: N = v18 * v1;
-    let v20: N = N::new(14.925, -7.105427357601002e-16);
-    let v21: N = v20 * N::narrow(v6);
-    let v22: N = v19 - v18 - v21;
-    let v23: N = v22.exp();
-    let v24: N = v23 * v13;
-    let v25: N = N::new(0.05, -2.7755575615628915e-18);
-    let v26: N = v25 * v1;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v6;
-    let v29: W = v26.widen() - v25.widen() - v28;
-    let v30: N = N::exp_of(v29);
-    let v31: N = N::narrow(v3) * v1;
-    let v32: N = N::new(10.0, 0.0);
-    let v33: N = v31 - v32;
-    let v34: N = v30 * v14 * v33;
-    let v35: N = -v24;
-    let v36: N = v35 - v34;
-    let v37: N = v36 / v14;
-    let v38: N = -v37;
-    [v17.to_f64(), v38.to_f64()]
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(19.9, 1.4210854715202005e-15);
+    let v10: W = v9.widen() * v1.widen();
+    let v11: W = v0.widen() + v10;
+    let v12: N = N::exp_m1_of(v7);
+    let v13: W = v8.widen() * v11;
+    let v14: W = v13 / v12.widen();
+    let v15: W = -v14;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v1;
+    let v18: W = W::new(4.975, 3.552713678800501e-16);
+    let v19: W = v18 * v4;
+    let v20: N = -v17;
+    let v21: W = v20.widen() - v19;
+    let v22: N = N::exp_of(v21);
+    let v23: W = v3 * v1.widen();
+    let v24: N = -v16;
+    let v25: W = v24.widen() - v23;
+    let v26: N = v22 * v12 * N::narrow(v25);
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: W = v29.widen() * v4;
+    let v31: N = -v28;
+    let v32: W = v31.widen() - v30;
+    let v33: N = N::exp_of(v32);
+    let v34: W = v33.widen() * v11;
+    let v35: N = -v26;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v36 / v12.widen();
+    let v38: W = -v37;
+    [v15.to_f64(), v38.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2346,9 +2696,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 39 operations in double-double.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2361,9 +2709,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 41 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2375,95 +2721,47 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [10.001727504565991, -0.1314430823442681];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: N = v9 * v1;
-    let v11: N = N::new(9.95, 7.105427357601002e-16);
-    let v12: N = v11 * v4;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: N = v11 * v1;
+    let v10: W = v9.widen() * v1.widen();
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v4;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
+    let v15: N = N::exp_m1_of(v14);
+    let v16: W = v11 * v1.widen();
     let v17: N = -v0;
-    let v18: N = v17 - v16;
-    let v19: N = v8 * v15 * v18;
+    let v18: W = v17.widen() - v16;
+    let v19: N = v8 * v15 * N::narrow(v18);
     let v20: N = N::new(2.0, 0.0);
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v1;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: N = v23 * v4;
+    let v24: W = v23.widen() * v4;
     let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
-    let v28: N = N::new(19.9, 1.4210854715202005e-15);
-    let v29: N = v28 * v1;
-    let v30: N = v9 + v29;
-    let v31: N = v20 * v27 * v30;
-    let v32: N = v19 + v31;
-    let v33: N = v8 * v15;
-    let v34: N = v32 / v33;
-    let v35: N = -v34;
-    let v36: N = v20 * v8 * v15 * v18;
-    let v37: N = -v36;
-    let v38: N = v37 - v31;
-    let v39: N = v38 / v15;
-    let v40: N = -v39;
-    [v35.to_f64(), v40.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(0.15, 5.551115123125783e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(14.925, -7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v1 - v8;
-    let v10: N = v9.exp();
-    let v11: N = N::new(20.0, 0.0);
-    let v12: N = N::new(19.9, 1.4210854715202005e-15);
-    let v13: N = v12 * v2;
-    let v14: N = v11 - v13;
-    let v15: N = v0 * v10 * v14;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2;
-    let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v7.widen();
-    let v20: W = v17.widen() - v16.widen() - v19;
-    let v21: N = N::exp_of(v20);
-    let v22: N = N::new(0.1, -5.551115123125783e-18);
-    let v23: N = v22 * v2;
-    let v24: N = N::new(9.95, 7.105427357601002e-16);
-    let v25: N = v24 * v7;
-    let v26: N = v23 - v22 - v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = v24 * v2;
-    let v29: N = N::new(10.0, 0.0);
-    let v30: N = v28 - v29;
-    let v31: N = v21 * v27 * v30;
-    let v32: N = v15 + v31;
-    let v33: N = v21 * v27;
-    let v34: N = v32 / v33;
-    let v35: N = -v34;
-    let v36: N = v0 * v21 * v27 * v30;
-    let v37: N = -v15;
-    let v38: N = v37 - v36;
-    let v39: N = v38 / v27;
-    let v40: N = -v39;
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
+    let v28: W = W::new(19.9, 1.4210854715202005e-15);
+    let v29: W = v28 * v1.widen();
+    let v30: W = v9.widen() + v29;
+    let v31: W = v20.widen() * v27.widen() * v30;
+    let v32: W = v19.widen() + v31;
+    let v33: W = v8.widen() * v15.widen();
+    let v34: W = v32 / v33;
+    let v35: W = -v34;
+    let v36: W = v20.widen() * v8.widen() * v15.widen() * v18;
+    let v37: N = -N::narrow(v36);
+    let v38: W = v37.widen() - v31;
+    let v39: W = v38 / v15.widen();
+    let v40: N = -N::narrow(v39);
     [v35.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2472,9 +2770,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 41 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2487,11 +2783,16 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 47 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2513,222 +2814,109 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
+    if t < 0.5 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: N = v0 * v2;
     let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
+    let v5: W = v2.widen().square();
+    let v6: W = v4.widen() * v5;
     let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
     let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
+    let v11: N = N::exp_m1_of(v8);
     let v12: N = v0 * v2 * v9;
     let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: N = v13 * v5 * v9;
-    let v15: N = v13 * v2 * v1 * v9;
-    let v16: N = v10 - v11 - v12 - v14 + v15;
-    let v17: N = v16 / v11;
+    let v14: W = v13.widen() * v5 * v9.widen();
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
+    let v16: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15;
+    let v17: N = N::narrow(v16) / v11;
     let v18: N = -v17;
-    let v19: N = v1 - v2;
+    let v19: W = v1.widen() - v2.widen();
     let v20: N = N::new(0.05, -2.7755575615628915e-18);
     let v21: N = v20 * v2;
-    let v22: N = N::new(4.975, 3.552713678800501e-16);
-    let v23: N = v22 * v5;
+    let v22: W = W::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22 * v5;
     let v24: N = -v21;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp();
-    let v27: N = v4 * v2;
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_of(v25);
+    let v27: W = v4.widen() * v2.widen();
     let v28: N = -v20;
-    let v29: N = v28 - v27;
-    let v30: N = v26 * v11 * v29;
+    let v29: W = v28.widen() - v27;
+    let v30: W = v26.widen() * v11.widen() * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
     let v33: N = N::new(14.925, -7.105427357601002e-16);
-    let v34: N = v33 * v5;
+    let v34: W = v33.widen() * v5;
     let v35: N = -v32;
-    let v36: N = v35 - v34;
-    let v37: N = v36.exp();
+    let v36: W = v35.widen() - v34;
+    let v37: N = N::exp_of(v36);
     let v38: N = v13 * v2;
     let v39: N = v0 + v38;
     let v40: N = v37 * v39;
-    let v41: N = -v30;
-    let v42: N = v41 - v40;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v11;
+    let v41: W = -v30;
+    let v42: W = v41 - v40.widen();
+    let v43: W = v19 * v42;
+    let v44: N = N::narrow(v43) / v11;
     let v45: N = -v44;
     [v18.to_f64(), v45.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v0) * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: W = v8.widen().exp();
-    let v10: N = N::narrow(v0) * v1 * N::narrow(v9);
-    let v11: N = v8.exp_m1();
-    let v12: W = v0 * v2.widen() * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5.widen() * v9;
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9;
-    let v16: W = v10.widen() - v11.widen() - v12 - v14 + v15;
-    let v17: N = N::narrow(v16) / v11;
-    let v18: N = -v17;
-    let v19: N = v1 - v2;
-    let v20: N = N::new(0.05, -2.7755575615628915e-18);
-    let v21: N = v20 * v2;
-    let v22: N = N::new(4.975, 3.552713678800501e-16);
-    let v23: N = v22 * v5;
-    let v24: N = -v21;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp();
-    let v27: N = v4 * v2;
-    let v28: N = -v20;
-    let v29: N = v28 - v27;
-    let v30: N = v26 * v11 * v29;
-    let v31: N = N::new(0.15, 5.551115123125783e-18);
-    let v32: N = v31 * v2;
-    let v33: N = N::new(14.925, -7.105427357601002e-16);
-    let v34: N = v33 * v5;
-    let v35: N = -v32;
-    let v36: N = v35 - v34;
-    let v37: N = v36.exp();
-    let v38: N = v13 * v2;
-    let v39: W = v0 + v38.widen();
-    let v40: N = v37 * N::narrow(v39);
-    let v41: N = -v30;
-    let v42: N = v41 - v40;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v11;
-    let v45: N = -v44;
-    [v18.to_f64(), v45.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: N = v13 * v5 * v9;
-    let v15: N = v13 * v2 * v1 * v9;
-    let v16: W = v10.widen() - v11.widen() - v12.widen() - v14.widen() + v15.widen();
-    let v17: N = N::narrow(v16) / v11;
+    let v3: W = v0.widen() * v2.widen();
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
+    let v9: W = v8.exp();
+    let v10: W = v0.widen() * v1.widen() * v9;
+    let v11: W = v8.exp_m1();
+    let v12: W = v0.widen() * v2.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
+    let v16: W = v10 - v11 - v12 - v14 + v15;
+    let v17: N = N::narrow(v16) / N::narrow(v11);
     let v18: N = -v17;
-    let v19: N = v1 - v2;
+    let v19: W = v1.widen() - v2.widen();
     let v20: N = N::new(0.05, -2.7755575615628915e-18);
     let v21: N = v20 * v2;
-    let v22: N = N::new(4.975, 3.552713678800501e-16);
-    let v23: N = v22 * v5;
+    let v22: W = W::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22 * v5;
     let v24: N = -v21;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp();
-    let v27: N = v4 * v2;
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_of(v25);
+    let v27: W = v4 * v2.widen();
     let v28: N = -v20;
-    let v29: N = v28 - v27;
-    let v30: N = v26 * v11 * v29;
+    let v29: W = v28.widen() - v27;
+    let v30: W = v26.widen() * v11 * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
     let v33: N = N::new(14.925, -7.105427357601002e-16);
-    let v34: N = v33 * v5;
+    let v34: W = v33.widen() * v5;
     let v35: N = -v32;
-    let v36: N = v35 - v34;
-    let v37: N = v36.exp();
-    let v38: N = v13 * v2;
-    let v39: N = v0 + v38;
-    let v40: N = v37 * v39;
-    let v41: N = -v30;
-    let v42: N = v41 - v40;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v11;
-    let v45: N = -v44;
-    [v18.to_f64(), v45.to_f64()]
-}
-/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(0.1, -5.551115123125783e-18);
-    let v3: N = v2 * v1;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v1;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v2 - v8;
-    let v10: N = v9.exp();
-    let v11: N = v0 * v1 * v10;
-    let v12: N = v9.exp_m1();
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: N = v1.square();
-    let v15: N = v13 * v14 * v10;
-    let v16: N = N::from_f64(t_next);
-    let v17: N = v0 * v16 * v10;
-    let v18: N = v13 * v1 * v16 * v10;
-    let v19: N = v11 - v12 - v15 - v17 + v18;
-    let v20: N = v19 / v12;
-    let v21: N = -v20;
-    let v22: N = v1 - v16;
-    let v23: N = N::new(0.15, 5.551115123125783e-18);
-    let v24: N = v23 * v1;
-    let v25: N = N::new(14.925, -7.105427357601002e-16);
-    let v26: N = v25 * v7;
-    let v27: N = v24 - v23 - v26;
-    let v28: N = v27.exp();
-    let v29: N = v13 * v1;
-    let v30: N = v0 - v29;
-    let v31: N = v28 * v30;
-    let v32: N = N::new(0.05, -2.7755575615628915e-18);
-    let v33: N = v32 * v1;
-    let v34: W = W::new(4.975, 3.552713678800501e-16);
-    let v35: W = v34 * v7.widen();
-    let v36: W = v33.widen() - v32.widen() - v35;
+    let v36: W = v35.widen() - v34;
     let v37: N = N::exp_of(v36);
-    let v38: N = v4 * v1;
-    let v39: N = N::new(10.0, 0.0);
-    let v40: N = v38 - v39;
-    let v41: N = v37 * v12 * v40;
-    let v42: N = -v31;
-    let v43: N = v42 - v41;
-    let v44: N = v22 * v43;
-    let v45: N = v44 / v12;
-    let v46: N = -v45;
-    [v21.to_f64(), v46.to_f64()]
+    let v38: W = v13 * v2.widen();
+    let v39: W = v0.widen() + v38;
+    let v40: N = v37 * N::narrow(v39);
+    let v41: N = -N::narrow(v30);
+    let v42: W = v41.widen() - v40.widen();
+    let v43: W = v19 * v42;
+    let v44: W = v43 / v11;
+    let v45: N = -N::narrow(v44);
+    [v18.to_f64(), v45.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2736,9 +2924,9 @@ fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 47 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2751,9 +2939,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 47 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2773,9 +2961,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 65 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2806,582 +2992,69 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v3.square();
-    let v7: N = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: N = v10 - v7;
-    let v12: N = v11.exp_m1();
-    let v13: N = v5 * v3 * v1;
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = v11.exp();
-    let v16: N = v14 * v3 * v15;
-    let v17: N = N::new(29.85, -1.4210854715202005e-15);
-    let v18: N = v17 * v6 * v15;
-    let v19: N = v14 * v1 * v15;
-    let v20: N = v17 * v3 * v1 * v15;
-    let v21: N = v2 - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
-    let v22: N = v21 / v12;
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * v6;
-    let v28: N = -v4;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = v5 * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * v12 * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * v6;
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / v12;
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * v6;
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: W = v0 * v3.widen();
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
     let v7: W = v5 * v6;
-    let v8: W = W::new(0.1, -5.551115123125783e-18);
-    let v9: W = v8 * v3.widen();
+    let v8: N = N::new(0.1, -5.551115123125783e-18);
+    let v9: W = v8.widen() * v3.widen();
     let v10: W = -v9;
     let v11: W = v10 - v7;
     let v12: W = v11.exp_m1();
     let v13: W = v5 * v3.widen() * v1.widen();
     let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = N::exp_of(v11);
-    let v16: W = v14.widen() * v3.widen() * v15.widen();
+    let v15: W = v11.exp();
+    let v16: W = v14.widen() * v3.widen() * v15;
     let v17: W = W::new(29.85, -1.4210854715202005e-15);
-    let v18: W = v17 * v6 * v15.widen();
-    let v19: W = v14.widen() * v1.widen() * v15.widen();
-    let v20: W = v17 * v3.widen() * v1.widen() * v15.widen();
+    let v18: W = v17 * v6 * v15;
+    let v19: W = v14.widen() * v1.widen() * v15;
+    let v20: W = v17 * v3.widen() * v1.widen() * v15;
     let v21: W = v2 - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
     let v22: N = N::narrow(v21) / N::narrow(v12);
     let v23: N = -v22;
-    let v24: N = v1 - v3;
+    let v24: W = v1.widen() - v3.widen();
     let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v6;
     let v28: N = -N::narrow(v4);
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = N::narrow(v5) * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * N::narrow(v12) * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = N::narrow(v8) + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / N::narrow(v12);
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: W = v10.widen() - v7;
-    let v12: N = N::exp_m1_of(v11);
-    let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = N::exp_of(v11);
-    let v16: N = v14 * v3 * v15;
-    let v17: W = W::new(29.85, -1.4210854715202005e-15);
-    let v18: W = v17 * v6 * v15.widen();
-    let v19: N = v14 * v1 * v15;
-    let v20: W = v17 * v3.widen() * v1.widen() * v15.widen();
-    let v21: W = v2.widen() - v4.widen() - v7 - v12.widen() + v13 - v16.widen() - v18
-        + v19.widen() + v20;
-    let v22: N = N::narrow(v21) / v12;
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
-    let v28: N = -v4;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = N::narrow(v5) * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * v12 * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / v12;
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: W = v10.widen() - v7;
-    let v12: W = v11.exp_m1();
-    let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = N::exp_of(v11);
-    let v16: N = v14 * v3 * v15;
-    let v17: N = N::new(29.85, -1.4210854715202005e-15);
-    let v18: W = v17.widen() * v6 * v15.widen();
-    let v19: N = v14 * v1 * v15;
-    let v20: W = v17.widen() * v3.widen() * v1.widen() * v15.widen();
-    let v21: W = v2.widen() - v4.widen() - v7 - v12 + v13 - v16.widen() - v18
-        + v19.widen() + v20;
-    let v22: N = N::narrow(v21) / N::narrow(v12);
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
-    let v28: N = -v4;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = N::narrow(v5) * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * N::narrow(v12) * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / N::narrow(v12);
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: W = v10.widen() - v7;
-    let v12: N = N::exp_m1_of(v11);
-    let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = N::exp_of(v11);
-    let v16: N = v14 * v3 * v15;
-    let v17: N = N::new(29.85, -1.4210854715202005e-15);
-    let v18: W = v17.widen() * v6 * v15.widen();
-    let v19: N = v14 * v1 * v15;
-    let v20: W = v17.widen() * v3.widen() * v1.widen() * v15.widen();
-    let v21: W = v2.widen() - v4.widen() - v7 - v12.widen() + v13 - v16.widen() - v18
-        + v19.widen() + v20;
-    let v22: N = N::narrow(v21) / v12;
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
-    let v28: N = -v4;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
     let v31: W = v5 * v3.widen();
-    let v32: N = -v0;
-    let v33: N = v32 - N::narrow(v31);
-    let v34: N = v25 * v30 * v12 * v33;
+    let v32: N = -N::narrow(v0);
+    let v33: W = v32.widen() - v31;
+    let v34: W = v25.widen() * v30.widen() * v12 * v33;
     let v35: N = v14 * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
+    let v37: W = v36.widen() * v6;
     let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
+    let v39: W = v38.widen() - v37;
+    let v40: N = N::exp_of(v39);
     let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / v12;
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
+    let v42: W = v41.widen() * v3.widen();
+    let v43: W = v8.widen() + v42;
+    let v44: W = v25.widen() * v40.widen() * v43;
+    let v45: N = -N::narrow(v34);
+    let v46: W = v45.widen() - v44;
+    let v47: W = v24 * v46;
+    let v48: W = v47 / v12;
+    let v49: N = -N::narrow(v48);
+    let v50: N = N::narrow(v24).abs();
+    let v51: W = v50.widen().sqrt();
     let v52: N = N::new(0.2, -1.1102230246251566e-17);
     let v53: N = v52 * v3;
     let v54: N = v41 * N::narrow(v6);
     let v55: N = -v53;
     let v56: N = v55 - v54;
     let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
+    let v58: W = v57.widen() * v43;
+    let v59: N = -N::narrow(v58);
+    let v60: W = v59.widen().sqrt();
+    let v61: W = v51 * v60;
     [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: W = v10.widen() - v7;
-    let v12: W = v11.exp_m1();
-    let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: W = v11.exp();
-    let v16: N = v14 * v3 * N::narrow(v15);
-    let v17: W = W::new(29.85, -1.4210854715202005e-15);
-    let v18: W = v17 * v6 * v15;
-    let v19: N = v14 * v1 * N::narrow(v15);
-    let v20: W = v17 * v3.widen() * v1.widen() * v15;
-    let v21: W = v2.widen() - v4 - v7 - v12 + v13 - v16.widen() - v18 + v19.widen()
-        + v20;
-    let v22: N = N::narrow(v21) / N::narrow(v12);
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
-    let v28: N = -N::narrow(v4);
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = N::narrow(v5) * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * N::narrow(v12) * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / N::narrow(v12);
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v3;
-    let v10: N = -v9;
-    let v11: N = v10 - N::narrow(v7);
-    let v12: W = v11.widen().exp_m1();
-    let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
-    let v15: N = v11.exp();
-    let v16: N = v14 * v3 * v15;
-    let v17: N = N::new(29.85, -1.4210854715202005e-15);
-    let v18: N = v17 * N::narrow(v6) * v15;
-    let v19: N = v14 * v1 * v15;
-    let v20: N = v17 * v3 * v1 * v15;
-    let v21: W = v2.widen() - v4.widen() - v7 - v12 + v13 - v16.widen() - v18.widen()
-        + v19.widen() + v20.widen();
-    let v22: N = N::narrow(v21) / N::narrow(v12);
-    let v23: N = -v22;
-    let v24: N = v1 - v3;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(4.975, 3.552713678800501e-16);
-    let v27: N = v26 * N::narrow(v6);
-    let v28: N = -v4;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = N::narrow(v5) * v3;
-    let v32: N = -v0;
-    let v33: N = v32 - v31;
-    let v34: N = v25 * v30 * N::narrow(v12) * v33;
-    let v35: N = v14 * v3;
-    let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
-    let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v3;
-    let v43: N = v8 + v42;
-    let v44: N = v25 * v40 * v43;
-    let v45: N = -v34;
-    let v46: N = v45 - v44;
-    let v47: N = v24 * v46;
-    let v48: N = v47 / N::narrow(v12);
-    let v49: N = -v48;
-    let v50: N = v24.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
-    let v58: N = v57 * v43;
-    let v59: N = -v58;
-    let v60: N = v59.sqrt();
-    let v61: N = v51 * v60;
-    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0.widen() * v6.widen();
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v1;
-    let v10: N = N::new(1.0, 0.0);
-    let v11: N = v10 - v1;
-    let v12: N = v11.square();
-    let v13: N = v3 * v12;
-    let v14: N = v9 - v8 - v13;
-    let v15: N = v14.exp_m1();
-    let v16: W = v3.widen() * v1.widen() * v6.widen();
-    let v17: N = N::new(30.0, 0.0);
-    let v18: N = v14.exp();
-    let v19: N = v17 * v1 * v18;
-    let v20: N = N::new(29.85, -1.4210854715202005e-15);
-    let v21: N = v20 * v4 * v18;
-    let v22: N = v17 * v6 * v18;
-    let v23: N = v20 * v1 * v6 * v18;
-    let v24: W = v2 - v5 - v7 - v15.widen() + v16 + v19.widen() - v21.widen()
-        - v22.widen() + v23.widen();
-    let v25: N = N::narrow(v24) / v15;
-    let v26: N = -v25;
-    let v27: N = v1 - v6;
-    let v28: N = N::new(2.0, 0.0);
-    let v29: N = N::new(0.15, 5.551115123125783e-18);
-    let v30: N = v29 * v1;
-    let v31: N = N::new(14.925, -7.105427357601002e-16);
-    let v32: N = v31 * v12;
-    let v33: N = v30 - v29 - v32;
-    let v34: N = v33.exp();
-    let v35: N = N::new(20.0, 0.0);
-    let v36: N = N::new(19.9, 1.4210854715202005e-15);
-    let v37: N = v36 * v1;
-    let v38: N = v35 - v37;
-    let v39: N = v28 * v34 * v38;
-    let v40: N = N::new(0.05, -2.7755575615628915e-18);
-    let v41: N = v40 * v1;
-    let v42: W = W::new(4.975, 3.552713678800501e-16);
-    let v43: W = v42 * v12.widen();
-    let v44: W = v41.widen() - v40.widen() - v43;
-    let v45: N = N::exp_of(v44);
-    let v46: N = v3 * v1;
-    let v47: N = v46 - v0;
-    let v48: N = v28 * v45 * v15 * v47;
-    let v49: N = -v39;
-    let v50: N = v49 - v48;
-    let v51: N = v27 * v50;
-    let v52: N = v51 / v15;
-    let v53: N = -v52;
-    let v54: N = v27.abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(0.2, -1.1102230246251566e-17);
-    let v57: N = v56 * v1;
-    let v58: N = v36 * v12;
-    let v59: N = v57 - v56 - v58;
-    let v60: N = v59.exp_m1();
-    let v61: N = v60 * v38;
-    let v62: N = -v61;
-    let v63: N = v62.sqrt();
-    let v64: N = v55 * v63;
-    [v26.to_f64(), v53.to_f64(), v64.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -3389,9 +3062,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 65 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3404,9 +3075,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 65 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3433,7 +3102,9 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3472,6 +3143,59 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: N = v9.square();
+    let v12: N = v3 * v11;
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
+    let v16: N = v8 / v15;
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: N = N::new(4.975, 3.552713678800501e-16);
+    let v20: N = v19 * v11;
+    let v21: N = -v18;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp();
+    let v24: N = v23 * v8;
+    let v25: N = v17 * v1;
+    let v26: N = v19 * v4;
+    let v27: N = -v25;
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
+    let v30: N = v29 * v15;
+    let v31: N = v24 - v30;
+    let v32: N = v31 / v15;
+    let v33: N = -v32;
+    [v16.to_f64(), v33.to_f64()]
+}
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -3508,13 +3232,137 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v33: N = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: W = v9.widen().square();
+    let v12: W = v3 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp_m1();
+    let v16: N = N::narrow(v8) / N::narrow(v15);
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: N = -v18;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_of(v22);
+    let v24: W = v23.widen() * v8;
+    let v25: N = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = v29.widen() * v15;
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15;
+    let v33: N = -N::narrow(v32);
+    [v16.to_f64(), v33.to_f64()]
+}
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: W = v9.widen().square();
+    let v12: N = v3 * N::narrow(v11);
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
+    let v16: N = v8 / v15;
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: N = -v18;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_of(v22);
+    let v24: W = v23.widen() * v8.widen();
+    let v25: N = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = v29.widen() * v15.widen();
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15.widen();
+    let v33: N = -N::narrow(v32);
+    [v16.to_f64(), v33.to_f64()]
+}
+/// The upper regime of [`ddim_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() - v1.widen();
+    let v6: W = v5.square();
+    let v7: W = v3.widen() * v6;
+    let v8: W = v2 - v0.widen() - v7;
+    let v9: W = v8.exp_m1();
+    let v10: N = N::from_f64(t);
+    let v11: N = v0 * v10;
+    let v12: W = v4.widen() - v10.widen();
+    let v13: W = v12.square();
+    let v14: W = v3.widen() * v13;
+    let v15: W = v11.widen() - v0.widen() - v14;
+    let v16: W = v15.exp_m1();
+    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v18: N = N::new(0.05, -2.7755575615628915e-18);
+    let v19: W = v18.widen() * v10.widen();
+    let v20: W = W::new(4.975, 3.552713678800501e-16);
+    let v21: W = v20 * v13;
+    let v22: W = v19 - v18.widen() - v21;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v9;
+    let v25: W = v18.widen() * v1.widen();
+    let v26: W = v20 * v6;
+    let v27: W = v25 - v18.widen() - v26;
+    let v28: W = v27.exp();
+    let v29: W = v28 * v16;
+    let v30: W = v24 - v29;
+    let v31: N = N::narrow(v30) / N::narrow(v16);
+    let v32: N = -v31;
+    [v17.to_f64(), v32.to_f64()]
+}
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3527,7 +3375,9 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3547,7 +3397,9 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3586,6 +3438,59 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: N = v9.square();
+    let v12: N = v3 * v11;
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
+    let v16: N = v8 / v15;
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: N = N::new(4.975, 3.552713678800501e-16);
+    let v20: N = v19 * v11;
+    let v21: N = -v18;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp();
+    let v24: N = v23 * v8;
+    let v25: N = v17 * v1;
+    let v26: N = v19 * v4;
+    let v27: N = -v25;
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
+    let v30: N = v29 * v15;
+    let v31: N = v24 - v30;
+    let v32: N = v31 / v15;
+    let v33: N = -v32;
+    [v16.to_f64(), v33.to_f64()]
+}
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -3622,13 +3527,137 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v33: N = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: W = v9.widen().square();
+    let v12: W = v3 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp_m1();
+    let v16: N = N::narrow(v8) / N::narrow(v15);
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: N = -v18;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_of(v22);
+    let v24: W = v23.widen() * v8;
+    let v25: N = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = v29.widen() * v15;
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15;
+    let v33: N = -N::narrow(v32);
+    [v16.to_f64(), v33.to_f64()]
+}
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = N::from_f64(t);
+    let v10: N = v0 * v9;
+    let v11: W = v9.widen().square();
+    let v12: N = v3 * N::narrow(v11);
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
+    let v16: N = v8 / v15;
+    let v17: N = N::new(0.05, -2.7755575615628915e-18);
+    let v18: N = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: N = -v18;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_of(v22);
+    let v24: W = v23.widen() * v8.widen();
+    let v25: N = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = v29.widen() * v15.widen();
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15.widen();
+    let v33: N = -N::narrow(v32);
+    [v16.to_f64(), v33.to_f64()]
+}
+/// The upper regime of [`dpm1_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() - v1.widen();
+    let v6: W = v5.square();
+    let v7: W = v3.widen() * v6;
+    let v8: W = v2 - v0.widen() - v7;
+    let v9: W = v8.exp_m1();
+    let v10: N = N::from_f64(t);
+    let v11: N = v0 * v10;
+    let v12: W = v4.widen() - v10.widen();
+    let v13: W = v12.square();
+    let v14: W = v3.widen() * v13;
+    let v15: W = v11.widen() - v0.widen() - v14;
+    let v16: W = v15.exp_m1();
+    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v18: N = N::new(0.05, -2.7755575615628915e-18);
+    let v19: W = v18.widen() * v10.widen();
+    let v20: W = W::new(4.975, 3.552713678800501e-16);
+    let v21: W = v20 * v13;
+    let v22: W = v19 - v18.widen() - v21;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v9;
+    let v25: W = v18.widen() * v1.widen();
+    let v26: W = v20 * v6;
+    let v27: W = v25 - v18.widen() - v26;
+    let v28: W = v27.exp();
+    let v29: W = v28 * v16;
+    let v30: W = v24 - v29;
+    let v31: N = N::narrow(v30) / N::narrow(v16);
+    let v32: N = -v31;
+    [v17.to_f64(), v32.to_f64()]
+}
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3641,7 +3670,9 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3775,7 +3806,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3806,35 +3837,35 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: W = v3.widen() * v8;
+    let v9: W = v3 * v8;
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v1;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v3.abs();
-    let v16: N = v15.sqrt();
+    let v12: W = v11.widen() * v1.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::narrow(v3).abs();
+    let v16: W = v15.widen().sqrt();
     let v17: N = N::new(0.2, -1.1102230246251566e-17);
     let v18: N = v17 * v2;
     let v19: N = N::new(19.9, 1.4210854715202005e-15);
     let v20: N = v2.square();
-    let v21: N = v19 * v20;
+    let v21: W = v19.widen() * v20.widen();
     let v22: N = -v18;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
+    let v23: W = v22.widen() - v21;
+    let v24: N = N::exp_m1_of(v23);
     let v25: N = N::new(0.1, -5.551115123125783e-18);
-    let v26: N = v19 * v2;
-    let v27: N = v25 + v26;
-    let v28: N = v24 * v27;
-    let v29: N = -v28;
+    let v26: W = v19.widen() * v2.widen();
+    let v27: W = v25.widen() + v26;
+    let v28: W = v24.widen() * v27;
+    let v29: N = -N::narrow(v28);
     let v30: N = v29.sqrt();
-    let v31: N = v16 * v30;
+    let v31: W = v16 * v30.widen();
     [v10.to_f64(), v14.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -3843,7 +3874,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3856,7 +3887,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3883,9 +3914,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3966,73 +3995,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5.widen();
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: N = N::new(9.95, 7.105427357601002e-16);
-    let v13: N = v10.square();
-    let v14: N = v12 * v13;
-    let v15: N = -v11;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp_m1();
-    let v18: N = v12 * v1;
-    let v19: N = -v0;
-    let v20: N = v19 - v18;
-    let v21: W = v8.widen() * v17.widen() * v20.widen();
-    let v22: N = v9 * v1;
-    let v23: N = v12 * v4;
-    let v24: N = v0 * v10;
-    let v25: N = v3 * v13;
-    let v26: N = -v22;
-    let v27: N = v26 - v23 - v24 - v25;
-    let v28: N = v27.exp();
-    let v29: N = N::new(19.9, 1.4210854715202005e-15);
-    let v30: N = v29 * v1;
-    let v31: N = v9 + v30;
-    let v32: N = v28 * v31;
-    let v33: N = N::narrow(v21) + v32;
-    let v34: N = v26 - v23;
-    let v35: N = v34.exp_m1();
-    let v36: W = v8.widen() * v35.widen() * v20.widen();
-    let v37: N = N::new(0.15, 5.551115123125783e-18);
-    let v38: N = v37 * v1;
-    let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: N = v39 * v4;
-    let v41: N = -v38;
-    let v42: N = v41 - v40;
-    let v43: N = v42.exp();
-    let v44: N = v43 * v31;
-    let v45: N = N::narrow(v36) + v44;
-    let v46: N = v33 / v45;
-    let v47: N = -v24;
-    let v48: N = v47 - v25;
-    let v49: N = v48.exp();
-    let v50: W = v49.widen() * v35.widen();
-    let v51: N = v8 * v17;
-    let v52: W = v50 - v51.widen();
-    let v53: N = N::narrow(v52) / v45;
-    [v46.to_f64(), v53.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -4051,10 +4013,10 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = -v11;
     let v16: W = v15 - v14;
     let v17: W = v16.exp_m1();
-    let v18: N = N::narrow(v12) * v1;
+    let v18: W = v12 * v1.widen();
     let v19: N = -v0;
-    let v20: N = v19 - v18;
-    let v21: N = N::narrow(v8) * N::narrow(v17) * v20;
+    let v20: W = v19.widen() - v18;
+    let v21: W = v8 * v17 * v20;
     let v22: W = v9.widen() * v1.widen();
     let v23: W = v12 * v4;
     let v24: W = v0.widen() * v10.widen();
@@ -4066,88 +4028,28 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: N = v29 * v1;
     let v31: N = v9 + v30;
     let v32: N = v28 * v31;
-    let v33: N = v21 + v32;
+    let v33: W = v21 + v32.widen();
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
-    let v36: N = N::narrow(v8) * N::narrow(v35) * v20;
+    let v36: W = v8 * v35 * v20;
     let v37: N = N::new(0.15, 5.551115123125783e-18);
     let v38: N = v37 * v1;
     let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: N = v39 * N::narrow(v4);
+    let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: N = v41 - v40;
-    let v43: N = v42.exp();
-    let v44: N = v43 * v31;
-    let v45: N = v36 + v44;
-    let v46: N = v33 / v45;
+    let v42: W = v41.widen() - v40;
+    let v43: N = N::exp_of(v42);
+    let v44: W = v43.widen() * v31.widen();
+    let v45: W = v36 + v44;
+    let v46: W = v33 / v45;
     let v47: W = -v24;
     let v48: W = v47 - v25;
     let v49: W = v48.exp();
     let v50: W = v49 * v35;
     let v51: W = v8 * v17;
     let v52: W = v50 - v51;
-    let v53: N = N::narrow(v52) / v45;
+    let v53: W = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.15, 5.551115123125783e-18);
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(9.95, 7.105427357601002e-16);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 - v1;
-    let v10: W = v9.widen().square();
-    let v11: W = v7.widen() * v10;
-    let v12: N = N::new(4.975, 3.552713678800501e-16);
-    let v13: N = v8 - v5;
-    let v14: W = v13.widen().square();
-    let v15: W = v12.widen() * v14;
-    let v16: N = v2 - v3 + N::narrow(v6) - N::narrow(v11) - N::narrow(v15);
-    let v17: N = v16.exp();
-    let v18: N = N::new(20.0, 0.0);
-    let v19: N = N::new(19.9, 1.4210854715202005e-15);
-    let v20: N = v19 * v1;
-    let v21: N = v18 - v20;
-    let v22: N = v17 * v21;
-    let v23: N = v4 * v1;
-    let v24: W = v12.widen() * v10;
-    let v25: W = v23.widen() - v4.widen() - v24;
-    let v26: W = v25.exp();
-    let v27: N = v0 * v5;
-    let v28: W = v7.widen() * v14;
-    let v29: W = v27.widen() - v0.widen() - v28;
-    let v30: W = v29.exp_m1();
-    let v31: N = v7 * v1;
-    let v32: N = N::new(10.0, 0.0);
-    let v33: N = v31 - v32;
-    let v34: W = v26 * v30 * v33.widen();
-    let v35: N = v22 + N::narrow(v34);
-    let v36: N = v3 * v1;
-    let v37: N = N::new(14.925, -7.105427357601002e-16);
-    let v38: N = v37 * N::narrow(v10);
-    let v39: N = v36 - v3 - v38;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v21;
-    let v42: W = v2.widen() - v0.widen() - v11;
-    let v43: W = v42.exp_m1();
-    let v44: W = v26 * v43 * v33.widen();
-    let v45: N = v41 + N::narrow(v44);
-    let v46: N = v35 / v45;
-    let v47: W = v6 - v4.widen() - v15;
-    let v48: W = v47.exp();
-    let v49: W = v48 * v43;
-    let v50: W = v26 * v30;
-    let v51: W = v49 - v50;
-    let v52: N = N::narrow(v51) / v45;
-    [v46.to_f64(), v52.to_f64()]
 }
 /// `ddim_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -4155,9 +4057,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4170,9 +4070,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4192,9 +4090,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4275,73 +4171,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5.widen();
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: N = N::new(9.95, 7.105427357601002e-16);
-    let v13: N = v10.square();
-    let v14: N = v12 * v13;
-    let v15: N = -v11;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp_m1();
-    let v18: N = v12 * v1;
-    let v19: N = -v0;
-    let v20: N = v19 - v18;
-    let v21: W = v8.widen() * v17.widen() * v20.widen();
-    let v22: N = v9 * v1;
-    let v23: N = v12 * v4;
-    let v24: N = v0 * v10;
-    let v25: N = v3 * v13;
-    let v26: N = -v22;
-    let v27: N = v26 - v23 - v24 - v25;
-    let v28: N = v27.exp();
-    let v29: N = N::new(19.9, 1.4210854715202005e-15);
-    let v30: N = v29 * v1;
-    let v31: N = v9 + v30;
-    let v32: N = v28 * v31;
-    let v33: N = N::narrow(v21) + v32;
-    let v34: N = v26 - v23;
-    let v35: N = v34.exp_m1();
-    let v36: W = v8.widen() * v35.widen() * v20.widen();
-    let v37: N = N::new(0.15, 5.551115123125783e-18);
-    let v38: N = v37 * v1;
-    let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: N = v39 * v4;
-    let v41: N = -v38;
-    let v42: N = v41 - v40;
-    let v43: N = v42.exp();
-    let v44: N = v43 * v31;
-    let v45: N = N::narrow(v36) + v44;
-    let v46: N = v33 / v45;
-    let v47: N = -v24;
-    let v48: N = v47 - v25;
-    let v49: N = v48.exp();
-    let v50: W = v49.widen() * v35.widen();
-    let v51: N = v8 * v17;
-    let v52: W = v50 - v51.widen();
-    let v53: N = N::narrow(v52) / v45;
-    [v46.to_f64(), v53.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -4360,10 +4189,10 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = -v11;
     let v16: W = v15 - v14;
     let v17: W = v16.exp_m1();
-    let v18: N = N::narrow(v12) * v1;
+    let v18: W = v12 * v1.widen();
     let v19: N = -v0;
-    let v20: N = v19 - v18;
-    let v21: N = N::narrow(v8) * N::narrow(v17) * v20;
+    let v20: W = v19.widen() - v18;
+    let v21: W = v8 * v17 * v20;
     let v22: W = v9.widen() * v1.widen();
     let v23: W = v12 * v4;
     let v24: W = v0.widen() * v10.widen();
@@ -4375,88 +4204,28 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: N = v29 * v1;
     let v31: N = v9 + v30;
     let v32: N = v28 * v31;
-    let v33: N = v21 + v32;
+    let v33: W = v21 + v32.widen();
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
-    let v36: N = N::narrow(v8) * N::narrow(v35) * v20;
+    let v36: W = v8 * v35 * v20;
     let v37: N = N::new(0.15, 5.551115123125783e-18);
     let v38: N = v37 * v1;
     let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: N = v39 * N::narrow(v4);
+    let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: N = v41 - v40;
-    let v43: N = v42.exp();
-    let v44: N = v43 * v31;
-    let v45: N = v36 + v44;
-    let v46: N = v33 / v45;
+    let v42: W = v41.widen() - v40;
+    let v43: N = N::exp_of(v42);
+    let v44: W = v43.widen() * v31.widen();
+    let v45: W = v36 + v44;
+    let v46: W = v33 / v45;
     let v47: W = -v24;
     let v48: W = v47 - v25;
     let v49: W = v48.exp();
     let v50: W = v49 * v35;
     let v51: W = v8 * v17;
     let v52: W = v50 - v51;
-    let v53: N = N::narrow(v52) / v45;
+    let v53: W = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.15, 5.551115123125783e-18);
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(9.95, 7.105427357601002e-16);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 - v1;
-    let v10: W = v9.widen().square();
-    let v11: W = v7.widen() * v10;
-    let v12: N = N::new(4.975, 3.552713678800501e-16);
-    let v13: N = v8 - v5;
-    let v14: W = v13.widen().square();
-    let v15: W = v12.widen() * v14;
-    let v16: N = v2 - v3 + N::narrow(v6) - N::narrow(v11) - N::narrow(v15);
-    let v17: N = v16.exp();
-    let v18: N = N::new(20.0, 0.0);
-    let v19: N = N::new(19.9, 1.4210854715202005e-15);
-    let v20: N = v19 * v1;
-    let v21: N = v18 - v20;
-    let v22: N = v17 * v21;
-    let v23: N = v4 * v1;
-    let v24: W = v12.widen() * v10;
-    let v25: W = v23.widen() - v4.widen() - v24;
-    let v26: W = v25.exp();
-    let v27: N = v0 * v5;
-    let v28: W = v7.widen() * v14;
-    let v29: W = v27.widen() - v0.widen() - v28;
-    let v30: W = v29.exp_m1();
-    let v31: N = v7 * v1;
-    let v32: N = N::new(10.0, 0.0);
-    let v33: N = v31 - v32;
-    let v34: W = v26 * v30 * v33.widen();
-    let v35: N = v22 + N::narrow(v34);
-    let v36: N = v3 * v1;
-    let v37: N = N::new(14.925, -7.105427357601002e-16);
-    let v38: N = v37 * N::narrow(v10);
-    let v39: N = v36 - v3 - v38;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v21;
-    let v42: W = v2.widen() - v0.widen() - v11;
-    let v43: W = v42.exp_m1();
-    let v44: W = v26 * v43 * v33.widen();
-    let v45: N = v41 + N::narrow(v44);
-    let v46: N = v35 / v45;
-    let v47: W = v6 - v4.widen() - v15;
-    let v48: W = v47.exp();
-    let v49: W = v48 * v43;
-    let v50: W = v26 * v30;
-    let v51: W = v49 - v50;
-    let v52: N = N::narrow(v51) / v45;
-    [v46.to_f64(), v52.to_f64()]
 }
 /// `dpm1_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -4464,9 +4233,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4479,9 +4246,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 53 operations in double-double.
+/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -20,17 +20,35 @@ pub const PROCESS: &str = "tangent";
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return 0.0;
     }
+    if t < 0.5 {
+        return alpha_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = N::sqrt_of(v8);
+    let v10: N = v0 / v9;
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -39,21 +57,6 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4.tan();
     let v6: N = v5.square();
     let v7: N = v1 * v6;
-    let v8: N = v0 + v7;
-    let v9: N = v8.sqrt();
-    let v10: N = v0 / v9;
-    v10.to_f64()
-}
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
     let v8: N = v0 + v7;
     let v9: N = v8.sqrt();
     let v10: N = v0 / v9;
@@ -65,7 +68,7 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \frac{\sin\left(\frac{\pi\,t}{2}\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -73,14 +76,14 @@ pub fn sigma(t: f64) -> f64 {
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v2.cos();
+    let v5: N = N::cos_of(v2);
     let v6: N = v5.square();
-    let v7: N = v4 + v6;
-    let v8: N = v7.sqrt();
-    let v9: N = v3 / v8;
+    let v7: W = v4.widen() + v6.widen();
+    let v8: N = N::sqrt_of(v7);
+    let v9: W = v3.widen() / v8.widen();
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -89,17 +92,40 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return 0.0;
     }
+    if t < 0.5 {
+        return alpha_bar_in_cell0::<N, W>(t);
+    }
+    if t < 0.75 {
+        return alpha_bar_in_cell1::<N, W>(t);
+    }
+    if t < 0.875 {
+        return alpha_bar_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.square();
+    let v7: N = v1 * N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -112,18 +138,32 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v0 / v8;
     v9.to_f64()
 }
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`alpha_bar_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    let v8: N = v0 + v7;
-    let v9: N = v0 / v8;
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = v0 / N::narrow(v8);
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: W = v0.widen() / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -132,41 +172,22 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
-    let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
-    let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v5.widen().powi(3);
+    let v7: W = v5.widen() + v6;
+    let v8: W = v0.widen() * v4.widen();
+    let v9: W = v8 / v7;
     v9.to_f64()
 }
 /// `g2(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -175,41 +196,22 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return g2_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
-    let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
-    let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v5.widen().powi(3);
+    let v7: W = v5.widen() + v6;
+    let v8: W = v0.widen() * v4.widen();
+    let v9: W = v8 / v7;
     v9.to_f64()
 }
 /// `g(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -218,43 +220,23 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: W = v5.widen().powi(3);
+    let v7: W = v5.widen() + v6;
     let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
-    let v10: N = v9.sqrt();
-    v10.to_f64()
-}
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v5.powi(3);
-    let v7: N = v5 + v6;
-    let v8: N = v0 * v4;
-    let v9: N = v8 / v7;
-    let v10: N = v9.sqrt();
+    let v9: W = v8.widen() / v7;
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
 /// `lambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -265,23 +247,35 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.625, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.75, 0.8125, 0.875).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.4375 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.4375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.6875 {
+    if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.75 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return lambda_in_cell5::<N, W>(t);
+    }
+    if t < 0.875 {
+        return lambda_in_cell6::<N, W>(t);
     }
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -294,7 +288,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 - v5 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -304,24 +298,50 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4.ln();
     let v6: N = v3.cos();
     let v7: N = v6.ln();
-    let v8: N = v0 - v5 + v7;
+    let v8: W = v0.widen() - v5.widen() + v7.widen();
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.ln();
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.ln();
+    let v8: W = v0 - v5.widen() + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v3.widen().sin();
-    let v5: N = N::ln_of(v4);
-    let v6: N = v3.cos();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.ln();
+    let v6: N = N::cos_of(v3);
     let v7: N = v6.ln();
-    let v8: N = v0 - v5 + v7;
+    let v8: W = v0.widen() - v5.widen() + v7.widen();
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.ln();
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() - v5 + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -333,17 +353,30 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0 - v5 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.ln();
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.ln();
+    let v8: W = v0 - v5.widen() + v7.widen();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.sin();
     let v5: N = N::ln_of(v4);
-    let v6: W = v3.cos();
-    let v7: W = v6.ln();
-    let v8: W = v0.widen() - v5.widen() + v7;
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() - v5.widen() + v7.widen();
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -352,37 +385,20 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
-    v7.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
+    let v7: W = v0.widen() / v6.widen();
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -391,25 +407,37 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = \log\left(2\right) - 2\,\log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + 2\,\log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5, 0.625, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.4375, 0.5, 0.75, 0.8125, 0.875).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.4375 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.4375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.6875 {
+    if t < 0.75 {
         return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.875 {
+        return log_snr_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -422,43 +450,59 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = N::cos_of(v4);
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
-    let v11: N = v0 - v7 + v10;
+    let v11: W = v0.widen() - v7.widen() + v10.widen();
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::sin_of(v4);
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: N = v4.cos();
+    let v8: N = N::cos_of(v4);
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
-    let v11: N = v0 - v7 + v10;
+    let v11: W = v0.widen() - v7.widen() + v10.widen();
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v4.widen().sin();
-    let v6: N = N::ln_of(v5);
-    let v7: N = v1 * v6;
-    let v8: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::cos_of(v4);
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
-    let v11: N = v0 - v7 + v10;
+    let v11: W = v0.widen() - v7 + v10.widen();
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: N = N::cos_of(v4);
+    let v9: N = v8.ln();
+    let v10: N = v1 * v9;
+    let v11: W = v0 - v7 + v10.widen();
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -473,9 +517,25 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v0 - v7 + v10;
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = N::cos_of(v4);
+    let v9: N = v8.ln();
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0 - v7.widen() + v10;
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -483,10 +543,10 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v4.sin();
     let v6: N = N::ln_of(v5);
     let v7: N = v1 * v6;
-    let v8: W = v4.cos();
-    let v9: W = v8.ln();
-    let v10: N = v1 * N::narrow(v9);
-    let v11: W = v0 - v7.widen() + v10.widen();
+    let v8: N = N::cos_of(v4);
+    let v9: N = v8.ln();
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v7.widen() + v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -495,106 +555,19 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.5, 0.625).
+/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return snr_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return snr_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return snr_in_cell4::<N, W>(t);
-    }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
     let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v3.sin();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v0 * v5;
-    let v9: N = v8 / v7;
-    v9.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: W = v4.widen().square();
-    let v6: N = v3.sin();
     let v7: W = v6.widen().square();
     let v8: W = v0.widen() * v5;
     let v9: W = v8 / v7;
@@ -606,33 +579,18 @@ fn snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{2}\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
-    v5.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -643,30 +601,19 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) {
-        r
-    } else {
-        pf_velocity_score_coefficients_in::<Xd, Xd>(t)
-    }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.0625 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
+    if t >= 0.5 {
+        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -678,124 +625,58 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v5.widen() + v13.widen();
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / N::narrow(v16);
-    let v19: N = v12.powi(3);
-    let v20: N = N::narrow(v1) * v4 * v19 * N::narrow(v15);
-    let v21: N = N::narrow(v1) * v4 * v12 * N::narrow(v15);
-    let v22: N = N::narrow(v1) * v4 * v12 * N::narrow(v16);
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v23 * v4 * v11;
-    let v25: N = v23 * v4 * v13 * v11;
-    let v26: N = v20 - v21 - v22 - v24 + v25;
-    let v27: W = v15.powi(5);
-    let v28: N = v26 / N::narrow(v27);
-    [v18.to_f64(), v28.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: W = v15.widen().powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: N = v12.powi(3);
-    let v20: N = v1 * v4 * v19 * v15;
-    let v21: N = v1 * v4 * v12 * v15;
-    let v22: W = v1.widen() * v4.widen() * v12.widen() * v16;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v23 * v4 * v11;
-    let v25: N = v23 * v4 * v13 * v11;
-    let v26: N = v20 - v21 - N::narrow(v22) - v24 + v25;
-    let v27: W = v15.widen().powi(5);
-    let v28: N = v26 / N::narrow(v27);
-    [v18.to_f64(), v28.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = v12.powi(3);
-    let v20: N = v1 * v4 * v19 * v15;
-    let v21: N = v1 * v4 * v12 * v15;
-    let v22: N = v1 * v4 * v12 * v16;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v23 * v4 * v11;
-    let v25: N = v23 * v4 * v13 * v11;
-    let v26: N = v20 - v21 - v22 - v24 + v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v26 / v27;
-    [v18.to_f64(), v28.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v15).powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = v12.powi(3);
-    let v20: N = N::narrow(v1) * v4 * v19 * N::narrow(v15);
-    let v21: N = N::narrow(v1) * v4 * v12 * N::narrow(v15);
-    let v22: W = v1 * v4.widen() * v12.widen() * v16.widen();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: W = v12.widen().powi(3);
+    let v20: W = v1 * v4.widen() * v19 * v15;
+    let v21: W = v1 * v4.widen() * v12.widen() * v15;
+    let v22: W = v1 * v4.widen() * v12.widen() * v16;
     let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v23 * v4 * v11;
-    let v25: N = v23 * v4 * N::narrow(v13) * v11;
-    let v26: N = v20 - v21 - N::narrow(v22) - v24 + v25;
+    let v24: W = v23.widen() * v4.widen() * v11;
+    let v25: W = v23.widen() * v4.widen() * v13 * v11;
+    let v26: W = v20 - v21 - v22 - v24 + v25;
     let v27: W = v15.powi(5);
-    let v28: N = v26 / N::narrow(v27);
+    let v28: W = v26 / v27;
+    [v18.to_f64(), v28.to_f64()]
+}
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: N = v12.powi(3);
+    let v20: N = N::narrow(v1) * v19 * v4 * N::narrow(v15);
+    let v21: W = v1 * v12.widen() * v4.widen() * v15;
+    let v22: W = v1 * v12.widen() * v4.widen() * v16;
+    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v23.widen() * v4.widen() * v11;
+    let v25: W = v23.widen() * v13 * v4.widen() * v11;
+    let v26: W = v20.widen() - v21 - v22 - v24 + v25;
+    let v27: W = v15.powi(5);
+    let v28: W = v26 / v27;
     [v18.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -804,9 +685,9 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -819,30 +700,19 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) {
-        r
-    } else {
-        reverse_drift_score_coefficients_in::<Xd, Xd>(t)
-    }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.0625 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -854,128 +724,60 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v5.widen() + v13.widen();
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / N::narrow(v16);
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v12.powi(3);
-    let v21: N = v19 * v4 * v20 * N::narrow(v15);
-    let v22: N = v19 * v4 * v12 * N::narrow(v15);
-    let v23: N = v19 * v4 * v12 * N::narrow(v16);
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: N = v24 * v4 * v11;
-    let v26: N = v24 * v4 * v13 * v11;
-    let v27: N = v21 - v22 - v23 - v25 + v26;
-    let v28: W = v15.powi(5);
-    let v29: N = v27 / N::narrow(v28);
-    [v18.to_f64(), v29.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: W = v15.widen().powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v12.powi(3);
-    let v21: N = v19 * v4 * v20 * v15;
-    let v22: N = v19 * v4 * v12 * v15;
-    let v23: W = v19.widen() * v4.widen() * v12.widen() * v16;
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: N = v24 * v4 * v11;
-    let v26: N = v24 * v4 * v13 * v11;
-    let v27: N = v21 - v22 - N::narrow(v23) - v25 + v26;
-    let v28: W = v15.widen().powi(5);
-    let v29: N = v27 / N::narrow(v28);
-    [v18.to_f64(), v29.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v12.powi(3);
-    let v21: N = v19 * v4 * v20 * v15;
-    let v22: N = v19 * v4 * v12 * v15;
-    let v23: N = v19 * v4 * v12 * v16;
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: N = v24 * v4 * v11;
-    let v26: N = v24 * v4 * v13 * v11;
-    let v27: N = v21 - v22 - v23 - v25 + v26;
-    let v28: N = v15.powi(5);
-    let v29: N = v27 / v28;
-    [v18.to_f64(), v29.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v15).powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v12.widen().powi(3);
+    let v21: W = v19.widen() * v4.widen() * v20 * v15;
+    let v22: W = v19.widen() * v4.widen() * v12.widen() * v15;
+    let v23: W = v19.widen() * v4.widen() * v12.widen() * v16;
+    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: W = v24.widen() * v4.widen() * v11;
+    let v26: W = v24.widen() * v4.widen() * v13 * v11;
+    let v27: W = v21 - v22 - v23 - v25 + v26;
+    let v28: W = v15.powi(5);
+    let v29: W = v27 / v28;
+    [v18.to_f64(), v29.to_f64()]
+}
+/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: N = v12.powi(3);
-    let v21: N = v19 * v4 * v20 * N::narrow(v15);
-    let v22: N = v19 * v4 * v12 * N::narrow(v15);
-    let v23: W = v19.widen() * v4.widen() * v12.widen() * v16.widen();
+    let v21: N = v19 * v20 * v4 * N::narrow(v15);
+    let v22: W = v19.widen() * v12.widen() * v4.widen() * v15;
+    let v23: W = v19.widen() * v12.widen() * v4.widen() * v16;
     let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: N = v24 * v4 * v11;
-    let v26: N = v24 * v4 * N::narrow(v13) * v11;
-    let v27: N = v21 - v22 - N::narrow(v23) - v25 + v26;
+    let v25: W = v24.widen() * v4.widen() * v11;
+    let v26: W = v24.widen() * v13 * v4.widen() * v11;
+    let v27: W = v21.widen() - v22 - v23 - v25 + v26;
     let v28: W = v15.powi(5);
-    let v29: N = v27 / N::narrow(v28);
+    let v29: W = v27 / v28;
     [v18.to_f64(), v29.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -984,9 +786,9 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -999,16 +801,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1018,15 +815,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.125 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1035,151 +823,31 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = v15.powi(3);
-    let v24: N = N::narrow(v2) * v4 * v23 * v18;
-    let v25: N = N::narrow(v2) * v4 * v15 * v18;
-    let v26: N = N::narrow(v2) * v4 * v15 * v19;
-    let v27: N = v0 * v4 * v11;
-    let v28: N = v0 * v4 * v16 * v11;
-    let v29: W = v24.widen() - v25.widen() - v26.widen() - v27.widen() + v28.widen();
-    let v30: N = v18.powi(5);
-    let v31: N = v22 * N::narrow(v29);
-    let v32: N = v31 / v30;
-    [v21.to_f64(), v32.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = v15.powi(3);
-    let v24: N = v2 * v4 * v23 * v18;
-    let v25: N = v2 * v4 * v15 * v18;
-    let v26: N = v2 * v4 * v15 * v19;
-    let v27: N = v0 * v4 * v11;
-    let v28: N = v0 * v4 * v16 * v11;
-    let v29: W = v24.widen() - v25.widen() - v26.widen() - v27.widen() + v28.widen();
-    let v30: N = v18.powi(5);
-    let v31: W = v22.widen() * v29;
-    let v32: N = N::narrow(v31) / v30;
-    [v21.to_f64(), v32.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = v15.powi(3);
-    let v24: N = v2 * v4 * v23 * v18;
-    let v25: N = v2 * v4 * v15 * v18;
-    let v26: N = v2 * v4 * v15 * v19;
-    let v27: N = v0 * v4 * v11;
-    let v28: N = v0 * v4 * v16 * v11;
-    let v29: N = v24 - v25 - v26 - v27 + v28;
-    let v30: N = v18.powi(5);
-    let v31: N = v22 * v29;
-    let v32: N = v31 / v30;
-    [v21.to_f64(), v32.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v12 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v13 - v1;
-    let v23: N = v15.powi(3);
-    let v24: N = N::narrow(v2) * v4 * v23 * N::narrow(v18);
-    let v25: N = N::narrow(v2) * v4 * v15 * N::narrow(v18);
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v15.widen().powi(3);
+    let v24: W = v2 * v4.widen() * v23 * v18;
+    let v25: W = v2 * v4.widen() * v15.widen() * v18;
     let v26: W = v2 * v4.widen() * v15.widen() * v19;
-    let v27: N = v0 * v4 * v11;
-    let v28: N = v0 * v4 * N::narrow(v16) * v11;
-    let v29: N = v24 - v25 - N::narrow(v26) - v27 + v28;
+    let v27: W = v0.widen() * v4.widen() * v11;
+    let v28: W = v0.widen() * v4.widen() * v16 * v11;
+    let v29: W = v24 - v25 - v26 - v27 + v28;
     let v30: W = v18.powi(5);
-    let v31: N = v22 * v29;
-    let v32: N = v31 / N::narrow(v30);
+    let v31: W = v22 * v29;
+    let v32: W = v31 / v30;
     [v21.to_f64(), v32.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1187,39 +855,39 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = v8.square();
-    let v10: N = v7 / v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * v12;
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = v4.sin();
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v8: N = N::tan_of(v4);
+    let v9: W = v8.widen().square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5.widen() * v12;
+    let v14: N = N::narrow(v0) * v3 * v5 * N::narrow(v12);
+    let v15: N = N::sin_of(v4);
+    let v16: W = v15.widen().square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v13 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v3 - v1;
+    let v20: W = v13 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v3.widen() - v1.widen();
     let v23: N = v15.powi(3);
-    let v24: N = v2 * v23 * v5 * N::narrow(v18);
-    let v25: N = v2 * v15 * v5 * N::narrow(v18);
-    let v26: N = v2 * v15 * v5 * N::narrow(v19);
-    let v27: N = v0 * v5 * v12;
-    let v28: N = v0 * v16 * v5 * v12;
-    let v29: N = v24 - v25 - v26 - v27 + v28;
+    let v24: N = N::narrow(v2) * v23 * v5 * N::narrow(v18);
+    let v25: W = v2 * v15.widen() * v5.widen() * v18;
+    let v26: W = v2 * v15.widen() * v5.widen() * v19;
+    let v27: W = v0 * v5.widen() * v12;
+    let v28: W = v0 * v16 * v5.widen() * v12;
+    let v29: W = v24.widen() - v25 - v26 - v27 + v28;
     let v30: W = v18.powi(5);
-    let v31: N = v22 * v29;
-    let v32: N = v31 / N::narrow(v30);
+    let v31: W = v22 * v29;
+    let v32: W = v31 / v30;
     [v21.to_f64(), v32.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1228,9 +896,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1243,9 +911,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1265,16 +933,11 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1287,15 +950,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
             W,
         >(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.125 {
-        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1304,187 +958,40 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = v23 * v4 * v24 * v18;
-    let v26: N = v23 * v4 * v15 * v18;
-    let v27: N = v23 * v4 * v15 * v19;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v4 * v11;
-    let v30: N = v28 * v4 * v16 * v11;
-    let v31: W = v25.widen() - v26.widen() - v27.widen() - v29.widen() + v30.widen();
-    let v32: N = v18.powi(5);
-    let v33: N = v22 * N::narrow(v31);
-    let v34: N = v33 / v32;
-    let v35: N = v22.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = v15 + v24;
-    let v38: N = v23 * v4;
-    let v39: N = v38 / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = v23 * v4 * v24 * v18;
-    let v26: N = v23 * v4 * v15 * v18;
-    let v27: N = v23 * v4 * v15 * v19;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v4 * v11;
-    let v30: N = v28 * v4 * v16 * v11;
-    let v31: W = v25.widen() - v26.widen() - v27.widen() - v29.widen() + v30.widen();
-    let v32: N = v18.powi(5);
-    let v33: W = v22.widen() * v31;
-    let v34: N = N::narrow(v33) / v32;
-    let v35: N = v22.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = v15 + v24;
-    let v38: N = v23 * v4;
-    let v39: N = v38 / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v12 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = v23 * v4 * v24 * v18;
-    let v26: N = v23 * v4 * v15 * v18;
-    let v27: N = v23 * v4 * v15 * v19;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v4 * v11;
-    let v30: N = v28 * v4 * v16 * v11;
-    let v31: N = v25 - v26 - v27 - v29 + v30;
-    let v32: N = v18.powi(5);
-    let v33: N = v22 * v31;
-    let v34: N = v33 / v32;
-    let v35: N = v22.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = v15 + v24;
-    let v38: N = v23 * v4;
-    let v39: N = v38 / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v12 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v13 - v1;
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = v23 * v4 * v24 * N::narrow(v18);
-    let v26: N = v23 * v4 * v15 * N::narrow(v18);
+    let v24: W = v15.widen().powi(3);
+    let v25: W = v23.widen() * v4.widen() * v24 * v18;
+    let v26: W = v23.widen() * v4.widen() * v15.widen() * v18;
     let v27: W = v23.widen() * v4.widen() * v15.widen() * v19;
     let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v4 * v11;
-    let v30: N = v28 * v4 * N::narrow(v16) * v11;
-    let v31: N = v25 - v26 - N::narrow(v27) - v29 + v30;
+    let v29: W = v28.widen() * v4.widen() * v11;
+    let v30: W = v28.widen() * v4.widen() * v16 * v11;
+    let v31: W = v25 - v26 - v27 - v29 + v30;
     let v32: W = v18.powi(5);
-    let v33: N = v22 * v31;
-    let v34: N = v33 / N::narrow(v32);
-    let v35: N = v22.abs();
-    let v36: N = v35.sqrt();
-    let v37: N = v15 + v24;
-    let v38: N = v23 * v4;
-    let v39: N = v38 / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
+    let v33: W = v22 * v31;
+    let v34: W = v33 / v32;
+    let v35: N = N::narrow(v22).abs();
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v15.widen() + v24;
+    let v38: W = v23.widen() * v4.widen();
+    let v39: W = v38 / v37;
+    let v40: N = N::sqrt_of(v39);
+    let v41: W = v36 * v40.widen();
     [v21.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1494,46 +1001,46 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = v8.square();
-    let v10: N = v7 / v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * v12;
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = v4.sin();
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v8: N = N::tan_of(v4);
+    let v9: W = v8.widen().square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12;
+    let v14: N = v0 * v3 * v5 * N::narrow(v12);
+    let v15: N = N::sin_of(v4);
+    let v16: W = v15.widen().square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v13 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v3 - v1;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v13 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v3.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: N = v15.powi(3);
-    let v25: N = v23 * v24 * v5 * N::narrow(v18);
-    let v26: N = v23 * v15 * v5 * N::narrow(v18);
-    let v27: N = v23 * v15 * v5 * N::narrow(v19);
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v5 * v12;
-    let v30: N = v28 * v16 * v5 * v12;
-    let v31: N = v25 - v26 - v27 - v29 + v30;
+    let v25: N = N::narrow(v23) * v24 * v5 * N::narrow(v18);
+    let v26: W = v23 * v15.widen() * v5.widen() * v18;
+    let v27: W = v23 * v15.widen() * v5.widen() * v19;
+    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28 * v5.widen() * v12;
+    let v30: W = v28 * v16 * v5.widen() * v12;
+    let v31: W = v25.widen() - v26 - v27 - v29 + v30;
     let v32: W = v18.powi(5);
-    let v33: N = v22 * v31;
-    let v34: N = v33 / N::narrow(v32);
-    let v35: N = v22.abs();
-    let v36: N = v35.sqrt();
+    let v33: W = v22 * v31;
+    let v34: W = v33 / v32;
+    let v35: N = N::narrow(v22).abs();
+    let v36: W = v35.widen().sqrt();
     let v37: N = v15 + v24;
-    let v38: N = v23 * v5;
-    let v39: N = v38 / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
+    let v38: W = v23 * v5.widen();
+    let v39: W = v38 / v37.widen();
+    let v40: N = N::sqrt_of(v39);
+    let v41: W = v36 * v40.widen();
     [v21.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1542,9 +1049,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1563,9 +1070,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1804,119 +1311,15 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 42 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = v1 * v12;
-    let v20: N = v12.powi(3);
-    let v21: N = v1 * v20;
-    let v22: N = v12.powi(5);
-    let v23: N = v1 * v22;
-    let v24: N = v12.powi(7);
-    let v25: N = v1 * v24;
-    let v26: N = v1 * v12 * v14;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = v27 * v20 * v14;
-    let v29: N = v1 * v22 * v14;
-    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: N = v30 * v16 * v11;
-    let v32: N = v30 * v13 * v16 * v11;
-    let v33: N = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
-    let v34: N = v16 * v11;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v13 * v16 * v11;
-    let v37: N = v12.powi(4);
-    let v38: N = v37 * v16 * v11;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v11 * v33;
-    let v41: N = v40 / v39;
-    [v18.to_f64(), v41.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / v16;
-    let v19: N = v1 * v12;
-    let v20: N = v12.powi(3);
-    let v21: N = v1 * v20;
-    let v22: N = v12.powi(5);
-    let v23: N = v1 * v22;
-    let v24: N = v12.powi(7);
-    let v25: N = v1 * v24;
-    let v26: N = v1 * v12 * v14;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = v27 * v20 * v14;
-    let v29: N = v1 * v22 * v14;
-    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: N = v30 * v16 * v11;
-    let v32: N = v30 * v13 * v16 * v11;
-    let v33: N = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
-    let v34: N = v16 * v11;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v13 * v16 * v11;
-    let v37: N = v12.powi(4);
-    let v38: N = v37 * v16 * v11;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v11 * v33;
-    let v41: N = v40 / v39;
-    [v18.to_f64(), v41.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1925,87 +1328,41 @@ fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::narrow(v1) * v12;
-    let v20: N = v12.powi(3);
-    let v21: N = N::narrow(v1) * v20;
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: W = v1 * v12.widen();
+    let v20: W = v12.widen().powi(3);
+    let v21: N = N::narrow(v1) * N::narrow(v20);
     let v22: N = v12.powi(5);
     let v23: N = N::narrow(v1) * v22;
     let v24: N = v12.powi(7);
     let v25: N = N::narrow(v1) * v24;
-    let v26: N = N::narrow(v1) * v12 * v14;
+    let v26: W = v1 * v12.widen() * v14;
     let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = v27 * v20 * v14;
-    let v29: N = N::narrow(v1) * v22 * v14;
+    let v28: W = v27.widen() * v20 * v14;
+    let v29: N = N::narrow(v1) * v22 * N::narrow(v14);
     let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: N = v30 * v16 * v11;
-    let v32: N = v30 * v13 * v16 * v11;
-    let v33: W = v19.widen() + v21.widen() - v23.widen() - v25.widen() + v26.widen()
-        + v28.widen() + v29.widen() + v31.widen() - v32.widen();
-    let v34: N = v16 * v11;
+    let v31: W = v30.widen() * v16 * v11;
+    let v32: W = v30.widen() * v13 * v16 * v11;
+    let v33: W = v19 + v21.widen() - v23.widen() - v25.widen() + v26 + v28 + v29.widen()
+        + v31 - v32;
+    let v34: W = v16 * v11;
     let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v13 * v16 * v11;
-    let v37: N = v12.powi(4);
-    let v38: N = v37 * v16 * v11;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v11 * N::narrow(v33);
-    let v41: N = v40 / v39;
-    [v18.to_f64(), v41.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 / v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.sin();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: W = v14.widen().sqrt();
-    let v16: W = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / N::narrow(v16);
-    let v19: N = v1 * v12;
-    let v20: N = v12.powi(3);
-    let v21: N = v1 * v20;
-    let v22: N = v12.powi(5);
-    let v23: N = v1 * v22;
-    let v24: N = v12.powi(7);
-    let v25: N = v1 * v24;
-    let v26: N = v1 * v12 * v14;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = v27 * v20 * v14;
-    let v29: N = v1 * v22 * v14;
-    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: N = v30 * N::narrow(v16) * v11;
-    let v32: N = v30 * v13 * N::narrow(v16) * v11;
-    let v33: N = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
-    let v34: N = N::narrow(v16) * v11;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v13 * N::narrow(v16) * v11;
-    let v37: N = v12.powi(4);
-    let v38: N = v37 * N::narrow(v16) * v11;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v11 * v33;
-    let v41: N = v40 / v39;
+    let v36: W = v35.widen() * v13 * v16 * v11;
+    let v37: W = v12.widen().powi(4);
+    let v38: N = N::narrow(v37) * N::narrow(v16) * N::narrow(v11);
+    let v39: W = v34 + v36 + v38.widen();
+    let v40: W = v11 * v33;
+    let v41: W = v40 / v39;
     [v18.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2014,9 +1371,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 42 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -2029,125 +1384,15 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 43 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) {
-        r
-    } else {
-        reverse_drift_eps_coefficients_in::<Xd, Xd>(t)
-    }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: N = v19 * v12 * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: N = v28 * v21 * v14;
-    let v30: N = v19 * v23 * v14;
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: N = v31 * v16 * v11;
-    let v33: N = v31 * v13 * v16 * v11;
-    let v34: N = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
-    let v35: N = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: N = v36 * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * v16 * v11;
-    let v40: N = v35 + v37 + v39;
-    let v41: N = v11 * v34;
-    let v42: N = v41 / v40;
-    [v18.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: N = v19 * v12 * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: N = v28 * v21 * v14;
-    let v30: N = v19 * v23 * v14;
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: N = v31 * v16 * v11;
-    let v33: N = v31 * v13 * v16 * v11;
-    let v34: N = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
-    let v35: N = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: N = v36 * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * v16 * v11;
-    let v40: N = v35 + v37 + v39;
-    let v41: N = v11 * v34;
-    let v42: N = v41 / v40;
-    [v18.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -2156,89 +1401,42 @@ fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: N = v19 * v12 * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: N = v28 * v21 * v14;
-    let v30: N = v19 * v23 * v14;
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: N = v31 * v16 * v11;
-    let v33: N = v31 * v13 * v16 * v11;
-    let v34: W = v20.widen() + v22.widen() - v24.widen() - v26.widen() + v27.widen()
-        + v29.widen() + v30.widen() + v32.widen() - v33.widen();
-    let v35: N = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: N = v36 * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * v16 * v11;
-    let v40: N = v35 + v37 + v39;
-    let v41: N = v11 * N::narrow(v34);
-    let v42: N = v41 / v40;
-    [v18.to_f64(), v42.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 / v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.sin();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: W = v14.widen().sqrt();
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / N::narrow(v16);
+    let v17: W = v0.widen() * v4.widen() * v11;
+    let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
+    let v21: W = v12.widen().powi(3);
+    let v22: N = v19 * N::narrow(v21);
     let v23: N = v12.powi(5);
     let v24: N = v19 * v23;
     let v25: N = v12.powi(7);
     let v26: N = v19 * v25;
-    let v27: N = v19 * v12 * v14;
+    let v27: W = v19.widen() * v12.widen() * v14;
     let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: N = v28 * v21 * v14;
-    let v30: N = v19 * v23 * v14;
+    let v29: W = v28.widen() * v21 * v14;
+    let v30: N = v19 * v23 * N::narrow(v14);
     let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: N = v31 * N::narrow(v16) * v11;
-    let v33: N = v31 * v13 * N::narrow(v16) * v11;
-    let v34: N = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
-    let v35: N = N::narrow(v16) * v11;
+    let v32: W = v31.widen() * v16 * v11;
+    let v33: W = v31.widen() * v13 * v16 * v11;
+    let v34: W = v20.widen() + v22.widen() - v24.widen() - v26.widen() + v27 + v29
+        + v30.widen() + v32 - v33;
+    let v35: W = v16 * v11;
     let v36: N = N::new(2.0, 0.0);
-    let v37: N = v36 * v13 * N::narrow(v16) * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * N::narrow(v16) * v11;
-    let v40: N = v35 + v37 + v39;
-    let v41: N = v11 * v34;
-    let v42: N = v41 / v40;
+    let v37: W = v36.widen() * v13 * v16 * v11;
+    let v38: W = v12.widen().powi(4);
+    let v39: N = N::narrow(v38) * N::narrow(v16) * N::narrow(v11);
+    let v40: W = v35 + v37 + v39.widen();
+    let v41: W = v11 * v34;
+    let v42: W = v41 / v40;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2247,9 +1445,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 43 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -2262,9 +1458,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2278,50 +1474,50 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: W = v17.widen().sqrt();
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v12 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v13 - v1;
-    let v23: N = v2 * v15;
-    let v24: N = v15.powi(3);
-    let v25: N = v2 * v24;
-    let v26: N = v15.powi(5);
-    let v27: N = v2 * v26;
-    let v28: N = v15.powi(7);
-    let v29: N = v2 * v28;
-    let v30: N = v2 * v15 * v17;
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = N::narrow(v2) * v15;
+    let v24: W = v15.widen().powi(3);
+    let v25: N = N::narrow(v2) * N::narrow(v24);
+    let v26: W = v15.widen().powi(5);
+    let v27: N = N::narrow(v2) * N::narrow(v26);
+    let v28: W = v15.widen().powi(7);
+    let v29: N = N::narrow(v2) * N::narrow(v28);
+    let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v24 * v17;
-    let v33: N = v2 * v26 * v17;
-    let v34: N = v0 * N::narrow(v19) * v11;
-    let v35: N = v0 * v16 * N::narrow(v19) * v11;
-    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30.widen()
-        + v32.widen() + v33.widen() + v34.widen() - v35.widen();
-    let v37: N = N::narrow(v19) * v11;
+    let v32: W = v31.widen() * v24 * v17;
+    let v33: W = v2 * v26 * v17;
+    let v34: W = v0.widen() * v19 * v11;
+    let v35: W = v0.widen() * v16 * v19 * v11;
+    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33
+        + v34 - v35;
+    let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
-    let v39: N = v38 * v16 * N::narrow(v19) * v11;
-    let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * v11;
-    let v42: N = v37 + v39 + v41;
-    let v43: W = v22.widen() * v11.widen() * v36;
-    let v44: N = N::narrow(v43) / v42;
+    let v39: W = v38.widen() * v16 * v19 * v11;
+    let v40: W = v15.widen().powi(4);
+    let v41: W = v40 * v19 * v11;
+    let v42: W = v37 + v39 + v41;
+    let v43: W = v22 * v11 * v36;
+    let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2329,51 +1525,52 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::cos_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = v8.square();
-    let v10: N = v7 / v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * v12;
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = v4.sin();
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v8: N = N::tan_of(v4);
+    let v9: W = v8.widen().square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5.widen() * v12;
+    let v14: N = N::narrow(v0) * v3 * v5 * N::narrow(v12);
+    let v15: N = N::sin_of(v4);
+    let v16: W = v15.widen().square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v13 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v3 - v1;
+    let v20: W = v13 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v3.widen() - v1.widen();
     let v23: N = v2 * v15;
-    let v24: N = v15.powi(3);
-    let v25: N = v2 * v24;
+    let v24: W = v15.widen().powi(3);
+    let v25: N = v2 * N::narrow(v24);
     let v26: N = v15.powi(5);
     let v27: N = v2 * v26;
     let v28: N = v15.powi(7);
     let v29: N = v2 * v28;
-    let v30: N = v2 * v15 * N::narrow(v17);
+    let v30: W = v2.widen() * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v24 * N::narrow(v17);
+    let v32: W = v31.widen() * v24 * v17;
     let v33: N = v2 * v26 * N::narrow(v17);
-    let v34: N = v0 * N::narrow(v19) * v12;
-    let v35: N = v0 * v16 * N::narrow(v19) * v12;
-    let v36: N = v23 + v25 - v27 - v29 + v30 + v32 + v33 + v34 - v35;
-    let v37: N = N::narrow(v19) * v12;
+    let v34: W = v0 * v19 * v12;
+    let v35: W = v0 * v16 * v19 * v12;
+    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32
+        + v33.widen() + v34 - v35;
+    let v37: W = v19 * v12;
     let v38: N = N::new(2.0, 0.0);
-    let v39: N = v38 * v16 * N::narrow(v19) * v12;
+    let v39: W = v38.widen() * v16 * v19 * v12;
     let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * v12;
-    let v42: N = v37 + v39 + v41;
-    let v43: N = v22 * v12 * v36;
-    let v44: N = v43 / v42;
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v12);
+    let v42: W = v37 + v39 + v41.widen();
+    let v43: W = v22 * v12 * v36;
+    let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2382,9 +1579,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2397,9 +1594,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2419,9 +1616,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2435,59 +1632,59 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = v3.cos();
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: W = v17.widen().sqrt();
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v12 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v13 - v1;
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: N = v23 * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * v17;
+    let v25: W = v15.widen().powi(3);
+    let v26: N = v23 * N::narrow(v25);
+    let v27: W = v15.widen().powi(5);
+    let v28: N = v23 * N::narrow(v27);
+    let v29: W = v15.widen().powi(7);
+    let v30: N = v23 * N::narrow(v29);
+    let v31: N = v23 * v15 * N::narrow(v17);
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * v17;
-    let v34: N = v23 * v27 * v17;
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: W = v23.widen() * v27 * v17;
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: N = v35 * N::narrow(v19) * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * v11;
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
     let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36.widen() - v37.widen();
-    let v39: N = N::narrow(v19) * v11;
+        + v33 + v34 + v36 - v37;
+    let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * v11;
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * v11;
-    let v44: N = v39 + v41 + v43;
-    let v45: W = v22.widen() * v11.widen() * v38;
-    let v46: N = N::narrow(v45) / v44;
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: N = v23 * v4;
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: W = v15.widen().powi(4);
+    let v43: W = v42 * v19 * v11;
+    let v44: W = v39 + v41 + v43;
+    let v45: W = v22 * v11 * v38;
+    let v46: W = v45 / v44;
+    let v47: N = N::narrow(v22).abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: W = v15.widen() + v25;
+    let v50: W = v23.widen() * v4.widen();
+    let v51: W = v50 / v49;
+    let v52: N = N::sqrt_of(v51);
+    let v53: W = v48 * v52.widen();
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2497,58 +1694,59 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = v8.square();
-    let v10: N = v7 / v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * v12;
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = v4.sin();
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v8: N = N::tan_of(v4);
+    let v9: W = v8.widen().square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12;
+    let v14: N = v0 * v3 * v5 * N::narrow(v12);
+    let v15: N = N::sin_of(v4);
+    let v16: W = v15.widen().square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = v13 - v14 + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = v3 - v1;
+    let v20: W = v13 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v3.widen() - v1.widen();
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: N = v23 * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
+    let v25: W = v15.widen().powi(3);
+    let v26: N = v23 * N::narrow(v25);
     let v27: N = v15.powi(5);
     let v28: N = v23 * v27;
     let v29: N = v15.powi(7);
     let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v31: W = v23.widen() * v15.widen() * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
+    let v33: W = v32.widen() * v25 * v17;
     let v34: N = v23 * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: N = v35 * N::narrow(v19) * v12;
-    let v37: N = v35 * v16 * N::narrow(v19) * v12;
-    let v38: N = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
-    let v39: N = N::narrow(v19) * v12;
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31 + v33
+        + v34.widen() + v36 - v37;
+    let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * v12;
+    let v41: W = v40.widen() * v16 * v19 * v12;
     let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * v12;
-    let v44: N = v39 + v41 + v43;
-    let v45: N = v22 * v12 * v38;
-    let v46: N = v45 / v44;
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: N = v23 * v5;
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v12 * v38;
+    let v46: W = v45 / v44;
+    let v47: N = N::narrow(v22).abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: N = v15 + N::narrow(v25);
+    let v50: W = v23.widen() * v5.widen();
+    let v51: W = v50 / v49.widen();
+    let v52: N = N::sqrt_of(v51);
+    let v53: W = v48 * v52.widen();
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2557,9 +1755,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2572,9 +1770,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2601,7 +1799,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2662,8 +1860,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v27.sqrt();
     let v29: W = v24 * v28 * v9;
     let v30: W = v23 - v29;
-    let v31: N = N::narrow(v22) * N::narrow(v28) * N::narrow(v16);
-    let v32: N = N::narrow(v30) / v31;
+    let v31: W = v22 * v28 * v16;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
     [v17.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2672,7 +1870,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2685,7 +1883,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2705,7 +1903,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2766,8 +1964,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v27.sqrt();
     let v29: W = v24 * v28 * v9;
     let v30: W = v23 - v29;
-    let v31: N = N::narrow(v22) * N::narrow(v28) * N::narrow(v16);
-    let v32: N = N::narrow(v30) / v31;
+    let v31: W = v22 * v28 * v16;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
     [v17.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2776,7 +1974,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2789,7 +1987,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2809,9 +2007,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 28 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2820,301 +2016,49 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.0, -2.221441469079183];
     }
-    if t < 0.0625 {
-        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.75 {
-        return pf_velocity_x0_coefficients_in_cell4::<N, W>(t);
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::cos_of(v2);
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = N::narrow(v0) * v5;
+    let v4: W = v0 * v3.widen();
+    let v5: W = v3.widen().powi(3);
+    let v6: W = v0 * v5;
     let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = N::narrow(v0) * v3 * v9;
-    let v11: N = v4 - v6 + v10;
+    let v8: W = v3.widen().square();
+    let v9: N = v7 + N::narrow(v8);
+    let v10: W = v0 * v3.widen() * v9.widen();
+    let v11: W = v4 - v6 + v10;
     let v12: N = N::sin_of(v2);
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: N = v9.sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = N::narrow(v0) * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = N::narrow(v0) * v18;
+    let v13: W = v12.widen() * v9.widen();
+    let v14: W = v11 / v13;
+    let v15: W = v9.widen().sqrt();
+    let v16: W = v3.widen().powi(5);
+    let v17: N = N::narrow(v0) * N::narrow(v16);
+    let v18: W = v3.widen().powi(7);
+    let v19: N = N::narrow(v0) * N::narrow(v18);
     let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = N::narrow(v0) * v16 * v9;
+    let v21: W = v20.widen() * v5 * v9.widen();
+    let v22: W = v0 * v16 * v9.widen();
     let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v15.powi(3);
+    let v24: W = v15.powi(3);
     let v25: N = N::new(0.5, 0.0);
     let v26: N = N::tan_of(v2);
     let v27: N = v26.square();
     let v28: N = v25 * v27;
     let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v23 * v24 * v30;
-    let v32: N = v23 * v8 * v24 * v30;
-    let v33: N = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: N = v24 * v30;
+    let v30: W = v29.widen().sqrt();
+    let v31: W = v23.widen() * v24 * v30;
+    let v32: W = v23.widen() * v8 * v24 * v30;
+    let v33: W = v17.widen() - v4 - v6 + v19.widen() - v10 - v21 - v22 - v31 + v32;
+    let v34: W = v24 * v30;
     let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * v24 * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * v24 * v30;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v15 * v33;
-    let v41: N = v12 * v39;
-    let v42: N = v40 / v41;
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = v0 * v3 * v9;
-    let v11: N = v4 - v6 + v10;
-    let v12: N = v2.sin();
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: W = v9.widen().sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = v0 * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = v0 * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = v0 * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = v2.tan();
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: W = v7.widen() + v28.widen();
-    let v30: W = v29.sqrt();
-    let v31: N = v23 * N::narrow(v24) * N::narrow(v30);
-    let v32: N = v23 * v8 * N::narrow(v24) * N::narrow(v30);
-    let v33: W = v17.widen() - v4.widen() - v6.widen() + v19.widen() - v10.widen()
-        - v21.widen() - v22.widen() - v31.widen() + v32.widen();
-    let v34: N = N::narrow(v24) * N::narrow(v30);
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * N::narrow(v24) * N::narrow(v30);
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * N::narrow(v24) * N::narrow(v30);
-    let v39: N = v34 + v36 + v38;
+    let v36: W = v35.widen() * v8 * v24 * v30;
+    let v37: W = v3.widen().powi(4);
+    let v38: W = v37 * v24 * v30;
+    let v39: W = v34 + v36 + v38;
     let v40: W = v15 * v33;
-    let v41: N = v12 * v39;
-    let v42: N = N::narrow(v40) / v41;
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = v0 * v3 * v9;
-    let v11: N = v4 - v6 + v10;
-    let v12: N = v2.sin();
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: N = v9.sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = v0 * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = v0 * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = v0 * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = v2.tan();
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v23 * v24 * v30;
-    let v32: N = v23 * v8 * v24 * v30;
-    let v33: W = v17.widen() - v4.widen() - v6.widen() + v19.widen() - v10.widen()
-        - v21.widen() - v22.widen() - v31.widen() + v32.widen();
-    let v34: N = v24 * v30;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * v24 * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * v24 * v30;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v15 * N::narrow(v33);
-    let v41: N = v12 * v39;
-    let v42: N = v40 / v41;
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = v0 * v3 * v9;
-    let v11: N = v4 - v6 + v10;
-    let v12: N = v2.sin();
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: N = v9.sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = v0 * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = v0 * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = v0 * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = v2.tan();
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v23 * v24 * v30;
-    let v32: N = v23 * v8 * v24 * v30;
-    let v33: N = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: N = v24 * v30;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * v24 * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * v24 * v30;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v15 * v33;
-    let v41: N = v12 * v39;
-    let v42: N = v40 / v41;
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = v0 * v3 * v9;
-    let v11: N = v4 - v6 + v10;
-    let v12: N = v2.sin();
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: W = v9.widen().sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = v0 * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = v0 * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = v0 * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = v2.tan();
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v23 * N::narrow(v24) * v30;
-    let v32: N = v23 * v8 * N::narrow(v24) * v30;
-    let v33: N = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: N = N::narrow(v24) * v30;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * N::narrow(v24) * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * N::narrow(v24) * v30;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = N::narrow(v15) * v33;
-    let v41: N = v12 * v39;
-    let v42: N = v40 / v41;
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: N = v0 * v3 * v9;
-    let v11: N = v4 - v6 + v10;
-    let v12: N = v2.sin();
-    let v13: N = v12 * v9;
-    let v14: N = v11 / v13;
-    let v15: N = v9.sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = v0 * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = v0 * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = v0 * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = v2.tan();
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v23 * v24 * v30;
-    let v32: N = v23 * v8 * v24 * v30;
-    let v33: N = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: N = v24 * v30;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * v24 * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * v24 * v30;
-    let v39: N = v34 + v36 + v38;
-    let v40: N = v15 * v33;
-    let v41: N = v12 * v39;
-    let v42: N = v40 / v41;
+    let v41: W = v12.widen() * v39;
+    let v42: W = v40 / v41;
     [v14.to_f64(), v42.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3123,9 +2067,7 @@ fn pf_velocity_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 28 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3138,9 +2080,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 47 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 47 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -3152,215 +2094,106 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: N = v0 + N::narrow(v5);
     let v7: W = v6.widen().sqrt();
     let v8: N = N::new(0.5, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.square();
-    let v11: N = v8 * v10;
-    let v12: N = v0 + v11;
-    let v13: N = v12.sqrt();
-    let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = v14 * v4;
-    let v16: N = v4.powi(3);
-    let v17: N = v14 * v16;
-    let v18: N = v4.powi(5);
-    let v19: N = v14 * v18;
-    let v20: N = v4.powi(7);
-    let v21: N = v14 * v20;
-    let v22: N = v14 * v4 * v6;
-    let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: N = v23 * v16 * v6;
-    let v25: N = v14 * v18 * v6;
-    let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: W = v7.powi(3);
-    let v28: N = v26 * N::narrow(v27) * v13;
-    let v29: N = v26 * v5 * N::narrow(v27) * v13;
-    let v30: N = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
-    let v31: N = v3.sin();
-    let v32: N = N::narrow(v27) * v13;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: N = v33 * v5 * N::narrow(v27) * v13;
-    let v35: N = v4.powi(4);
-    let v36: N = v35 * N::narrow(v27) * v13;
-    let v37: N = v32 + v34 + v36;
-    let v38: N = N::narrow(v7) * v13 * v30;
-    let v39: N = v31 * v37;
-    let v40: N = v38 / v39;
-    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: N = v41 * N::narrow(v27) * v13;
-    let v43: N = v41 * v5 * N::narrow(v27) * v13;
-    let v44: N = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
-    let v45: N = N::narrow(v7) * v44;
-    let v46: N = v45 / v39;
-    [v40.to_f64(), v46.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
-    let v7: W = v6.widen().sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.square();
-    let v11: N = v8 * v10;
-    let v12: N = v0 + v11;
-    let v13: N = v12.sqrt();
-    let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = v14 * v4;
-    let v16: N = v4.powi(3);
-    let v17: N = v14 * v16;
-    let v18: N = v4.powi(5);
-    let v19: N = v14 * v18;
-    let v20: N = v4.powi(7);
-    let v21: N = v14 * v20;
-    let v22: N = v14 * v4 * v6;
-    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23 * v16.widen() * v6.widen();
-    let v25: N = v14 * v18 * v6;
-    let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: W = v7.powi(3);
-    let v28: N = v26 * N::narrow(v27) * v13;
-    let v29: N = v26 * v5 * N::narrow(v27) * v13;
-    let v30: N = v15 + v17 - v19 - v21 + v22 + N::narrow(v24) + v25 + v28 - v29;
-    let v31: N = v3.sin();
-    let v32: N = N::narrow(v27) * v13;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: N = v33 * v5 * N::narrow(v27) * v13;
-    let v35: N = v4.powi(4);
-    let v36: N = v35 * N::narrow(v27) * v13;
-    let v37: W = v32.widen() + v34.widen() + v36.widen();
-    let v38: N = N::narrow(v7) * v13 * v30;
-    let v39: W = v31.widen() * v37;
-    let v40: N = v38 / N::narrow(v39);
-    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: N = v41 * N::narrow(v27) * v13;
-    let v43: N = v41 * v5 * N::narrow(v27) * v13;
-    let v44: W = v19.widen() - v15.widen() - v17.widen() + v21.widen() - v22.widen()
-        - v24 - v25.widen() - v42.widen() + v43.widen();
-    let v45: N = N::narrow(v7) * N::narrow(v44);
-    let v46: N = v45 / N::narrow(v39);
-    [v40.to_f64(), v46.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
-    let v7: N = v6.sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: N = v3.tan();
+    let v9: N = N::tan_of(v3);
     let v10: N = v9.square();
     let v11: N = v8 * v10;
     let v12: N = v0 + v11;
     let v13: W = v12.widen().sqrt();
     let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = v14 * v4;
-    let v16: N = v4.powi(3);
-    let v17: N = v14 * v16;
-    let v18: N = v4.powi(5);
-    let v19: N = v14 * v18;
-    let v20: N = v4.powi(7);
-    let v21: N = v14 * v20;
-    let v22: N = v14 * v4 * v6;
+    let v15: W = v14.widen() * v4.widen();
+    let v16: W = v4.widen().powi(3);
+    let v17: W = v14.widen() * v16;
+    let v18: W = v4.widen().powi(5);
+    let v19: W = v14.widen() * v18;
+    let v20: W = v4.widen().powi(7);
+    let v21: N = v14 * N::narrow(v20);
+    let v22: W = v14.widen() * v4.widen() * v6.widen();
     let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: N = v23 * v16 * v6;
-    let v25: N = v14 * v18 * v6;
+    let v24: W = v23.widen() * v16 * v6.widen();
+    let v25: W = v14.widen() * v18 * v6.widen();
     let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: N = v7.powi(3);
-    let v28: N = v26 * v27 * N::narrow(v13);
-    let v29: N = v26 * v5 * v27 * N::narrow(v13);
-    let v30: N = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
-    let v31: N = v3.sin();
-    let v32: N = v27 * N::narrow(v13);
+    let v27: W = v7.powi(3);
+    let v28: W = v26.widen() * v27 * v13;
+    let v29: N = v26 * N::narrow(v5) * N::narrow(v27) * N::narrow(v13);
+    let v30: W = v15 + v17 - v19 - v21.widen() + v22 + v24 + v25 + v28 - v29.widen();
+    let v31: N = N::sin_of(v3);
+    let v32: W = v27 * v13;
     let v33: N = N::new(2.0, 0.0);
-    let v34: N = v33 * v5 * v27 * N::narrow(v13);
-    let v35: N = v4.powi(4);
-    let v36: W = v35.widen() * v27.widen() * v13;
-    let v37: N = v32 + v34 + N::narrow(v36);
-    let v38: N = v7 * N::narrow(v13) * v30;
-    let v39: N = v31 * v37;
-    let v40: N = v38 / v39;
+    let v34: W = v33.widen() * v5 * v27 * v13;
+    let v35: W = v4.widen().powi(4);
+    let v36: W = v35 * v27 * v13;
+    let v37: W = v32 + v34 + v36;
+    let v38: W = v7 * v13 * v30;
+    let v39: W = v31.widen() * v37;
+    let v40: W = v38 / v39;
     let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: N = v41 * v27 * N::narrow(v13);
-    let v43: N = v41 * v5 * v27 * N::narrow(v13);
-    let v44: W = v19.widen() - v15.widen() - v17.widen() + v21.widen() - v22.widen()
-        - v24.widen() - v25.widen() - v42.widen() + v43.widen();
-    let v45: N = v7 * N::narrow(v44);
-    let v46: N = v45 / v39;
+    let v42: W = v41.widen() * v27 * v13;
+    let v43: W = v41.widen() * v5 * v27 * v13;
+    let v44: W = v19 - v15 - v17 + v21.widen() - v22 - v24 - v25 - v42 + v43;
+    let v45: W = v7 * v44;
+    let v46: W = v45 / v39;
     [v40.to_f64(), v46.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
-    let v7: N = v6.sqrt();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
     let v8: N = N::new(0.5, 0.0);
-    let v9: N = v3.tan();
-    let v10: N = v9.square();
-    let v11: N = v8 / v10;
-    let v12: N = v0 + v11;
-    let v13: N = v12.sqrt();
+    let v9: N = N::tan_of(v3);
+    let v10: W = v9.widen().square();
+    let v11: W = v8.widen() / v10;
+    let v12: W = v0.widen() + v11;
+    let v13: W = v12.sqrt();
     let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = v14 * v4;
-    let v16: N = v4.powi(3);
-    let v17: N = v14 * v16;
+    let v15: W = v14.widen() * v4.widen();
+    let v16: W = v4.widen().powi(3);
+    let v17: N = v14 * N::narrow(v16);
     let v18: N = v4.powi(5);
     let v19: N = v14 * v18;
     let v20: N = v4.powi(7);
     let v21: N = v14 * v20;
-    let v22: N = v14 * v4 * v6;
+    let v22: W = v14.widen() * v4.widen() * v6;
     let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: N = v23 * v16 * v6;
-    let v25: N = v14 * v18 * v6;
+    let v24: W = v23.widen() * v16 * v6;
+    let v25: N = v14 * v18 * N::narrow(v6);
     let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: N = v7.powi(3);
-    let v28: N = v26 * v27 * v13;
-    let v29: N = v26 * v5 * v27 * v13;
-    let v30: W = v15.widen() + v17.widen() - v19.widen() - v21.widen() + v22.widen()
-        + v24.widen() + v25.widen() + v28.widen() - v29.widen();
-    let v31: N = v3.cos();
-    let v32: N = v27 * v13;
+    let v27: W = v7.powi(3);
+    let v28: W = v26.widen() * v27 * v13;
+    let v29: N = v26 * N::narrow(v5) * N::narrow(v27) * N::narrow(v13);
+    let v30: W = v15 + v17.widen() - v19.widen() - v21.widen() + v22 + v24 + v25.widen()
+        + v28 - v29.widen();
+    let v31: N = N::cos_of(v3);
+    let v32: W = v27 * v13;
     let v33: N = N::new(2.0, 0.0);
-    let v34: N = v33 * v5 * v27 * v13;
-    let v35: N = v4.powi(4);
-    let v36: N = v35 * v27 * v13;
-    let v37: N = v32 + v34 + v36;
-    let v38: W = v7.widen() * v13.widen() * v30;
-    let v39: N = v31 * v37;
-    let v40: N = N::narrow(v38) / v39;
+    let v34: W = v33.widen() * v5 * v27 * v13;
+    let v35: W = v4.widen().powi(4);
+    let v36: W = v35 * v27 * v13;
+    let v37: W = v32 + v34 + v36;
+    let v38: W = v7 * v13 * v30;
+    let v39: W = v31.widen() * v37;
+    let v40: W = v38 / v39;
     let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: N = v41 * v27 * v13;
-    let v43: N = v41 * v5 * v27 * v13;
-    let v44: N = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
-    let v45: N = v7 * v44;
-    let v46: N = v45 / v39;
+    let v42: W = v41.widen() * v27 * v13;
+    let v43: W = v41.widen() * v5 * v27 * v13;
+    let v44: W = v19.widen() - v15 - v17.widen() + v21.widen() - v22 - v24 - v25.widen()
+        - v42 + v43;
+    let v45: W = v7 * v44;
+    let v46: N = N::narrow(v45) / N::narrow(v39);
     [v40.to_f64(), v46.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3369,9 +2202,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 47 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 47 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3384,9 +2217,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.5).
+/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3409,170 +2240,54 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.125 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v5: N = v2.cos();
-    let v6: N = v4 * v1 * v5;
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v4 * v7 * v5;
-    let v9: N = v5.square();
-    let v10: N = v3 * v9;
-    let v11: N = v3 - v6 + v8 + v10;
-    let v12: N = v3 + v10;
-    let v13: N = v11 / v12;
-    let v14: N = v7 - v1;
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = v15 + v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5.powi(5);
-    let v19: N = v0 * v18;
-    let v20: N = v0 * v5;
-    let v21: N = v5.powi(3);
-    let v22: N = v0 * v21;
-    let v23: N = v5.powi(7);
-    let v24: N = v0 * v23;
-    let v25: N = v0 * v5 * v16;
-    let v26: N = v4 * v21 * v16;
-    let v27: N = v0 * v18 * v16;
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: N = v17.powi(3);
-    let v30: N = N::new(0.5, 0.0);
-    let v31: N = v2.tan();
-    let v32: N = v31.square();
-    let v33: N = v30 * v32;
-    let v34: N = v15 + v33;
-    let v35: N = v34.sqrt();
-    let v36: W = v28.widen() * v29.widen() * v35.widen();
-    let v37: N = v28 * v9 * v29 * v35;
-    let v38: N = v19 - v20 - v22 + v24 - v25 - v26 - v27 - N::narrow(v36) + v37;
-    let v39: N = v29 * v35;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v9 * v29 * v35;
-    let v42: N = v5.powi(4);
-    let v43: N = v42 * v29 * v35;
-    let v44: N = v39 + v41 + v43;
-    let v45: N = v14 * v17 * v38;
-    let v46: N = v3 * v44;
-    let v47: N = v45 / v46;
-    [v13.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: W = v2.sin();
     let v4: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v5: N = N::cos_of(v2);
-    let v6: W = v4 * v1.widen() * v5.widen();
+    let v5: W = v2.cos();
+    let v6: W = v4 * v1.widen() * v5;
     let v7: N = N::from_f64(t_next);
-    let v8: N = N::narrow(v4) * v7 * v5;
-    let v9: W = v5.widen().square();
+    let v8: W = v4 * v7.widen() * v5;
+    let v9: W = v5.square();
     let v10: W = v3 * v9;
-    let v11: W = v3 - v6 + v8.widen() + v10;
+    let v11: W = v3 - v6 + v8 + v10;
     let v12: N = N::narrow(v3) + N::narrow(v10);
     let v13: N = N::narrow(v11) / v12;
-    let v14: N = v7 - v1;
+    let v14: W = v7.widen() - v1.widen();
     let v15: N = N::new(1.0, 0.0);
     let v16: N = v15 + N::narrow(v9);
-    let v17: N = v16.sqrt();
-    let v18: N = v5.powi(5);
-    let v19: N = N::narrow(v0) * v18;
-    let v20: N = N::narrow(v0) * v5;
-    let v21: N = v5.powi(3);
-    let v22: N = N::narrow(v0) * v21;
-    let v23: W = v5.widen().powi(7);
+    let v17: W = v16.widen().sqrt();
+    let v18: W = v5.powi(5);
+    let v19: W = v0 * v18;
+    let v20: W = v0 * v5;
+    let v21: W = v5.powi(3);
+    let v22: W = v0 * v21;
+    let v23: W = v5.powi(7);
     let v24: N = N::narrow(v0) * N::narrow(v23);
-    let v25: N = N::narrow(v0) * v5 * v16;
-    let v26: N = N::narrow(v4) * v21 * v16;
-    let v27: N = N::narrow(v0) * v18 * v16;
+    let v25: W = v0 * v5 * v16.widen();
+    let v26: W = v4 * v21 * v16.widen();
+    let v27: W = v0 * v18 * v16.widen();
     let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: N = v17.powi(3);
+    let v29: W = v17.powi(3);
     let v30: N = N::new(0.5, 0.0);
     let v31: N = N::tan_of(v2);
     let v32: N = v31.square();
     let v33: N = v30 * v32;
     let v34: N = v15 + v33;
-    let v35: N = v34.sqrt();
-    let v36: N = v28 * v29 * v35;
-    let v37: N = v28 * N::narrow(v9) * v29 * v35;
-    let v38: N = v19 - v20 - v22 + v24 - v25 - v26 - v27 - v36 + v37;
-    let v39: N = v29 * v35;
+    let v35: W = v34.widen().sqrt();
+    let v36: W = v28.widen() * v29 * v35;
+    let v37: W = v28.widen() * v9 * v29 * v35;
+    let v38: W = v19 - v20 - v22 + v24.widen() - v25 - v26 - v27 - v36 + v37;
+    let v39: W = v29 * v35;
     let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * N::narrow(v9) * v29 * v35;
-    let v42: N = v5.powi(4);
-    let v43: N = v42 * v29 * v35;
-    let v44: N = v39 + v41 + v43;
-    let v45: N = v14 * v17 * v38;
-    let v46: N = N::narrow(v3) * v44;
-    let v47: N = v45 / v46;
-    [v13.to_f64(), v47.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v5: N = v2.cos();
-    let v6: N = v4 * v1 * v5;
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v4 * v7 * v5;
-    let v9: N = v5.square();
-    let v10: N = v3 * v9;
-    let v11: N = v3 - v6 + v8 + v10;
-    let v12: N = v3 + v10;
-    let v13: N = v11 / v12;
-    let v14: N = v7 - v1;
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = v15 + v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5.powi(5);
-    let v19: N = v0 * v18;
-    let v20: N = v0 * v5;
-    let v21: N = v5.powi(3);
-    let v22: N = v0 * v21;
-    let v23: N = v5.powi(7);
-    let v24: N = v0 * v23;
-    let v25: N = v0 * v5 * v16;
-    let v26: N = v4 * v21 * v16;
-    let v27: N = v0 * v18 * v16;
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: N = v17.powi(3);
-    let v30: N = N::new(0.5, 0.0);
-    let v31: N = v2.tan();
-    let v32: N = v31.square();
-    let v33: N = v30 * v32;
-    let v34: N = v15 + v33;
-    let v35: N = v34.sqrt();
-    let v36: N = v28 * v29 * v35;
-    let v37: N = v28 * v9 * v29 * v35;
-    let v38: N = v19 - v20 - v22 + v24 - v25 - v26 - v27 - v36 + v37;
-    let v39: N = v29 * v35;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v9 * v29 * v35;
-    let v42: N = v5.powi(4);
-    let v43: N = v42 * v29 * v35;
-    let v44: N = v39 + v41 + v43;
-    let v45: N = v14 * v17 * v38;
-    let v46: N = v3 * v44;
-    let v47: N = v45 / v46;
+    let v41: W = v40.widen() * v9 * v29 * v35;
+    let v42: W = v5.powi(4);
+    let v43: W = v42 * v29 * v35;
+    let v44: W = v39 + v41 + v43;
+    let v45: W = v14 * v17 * v38;
+    let v46: W = v3 * v44;
+    let v47: N = N::narrow(v45) / N::narrow(v46);
     [v13.to_f64(), v47.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3581,9 +2296,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.5).
+/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3596,9 +2309,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.5).
+/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3618,273 +2329,20 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = v0 * v1 * v5;
-    let v7: N = v0 * v3 * v5;
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: N = v8 * v3 * v9;
-    let v11: N = v8 * v1 * v9;
-    let v12: N = v5.powi(5);
-    let v13: N = v0 * v3 * v12;
-    let v14: N = v0 * v1 * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: W = v16.widen() + v17.widen();
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * N::narrow(v15) * v17 * N::narrow(v18);
-    let v22: N = v5.powi(4);
-    let v23: N = N::narrow(v15) * v22 * N::narrow(v18);
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = v4.tan();
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: N = N::narrow(v24) * v3 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v36: N = N::narrow(v24) * v1 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v37: W = v6.widen() - v7.widen() - v10.widen() + v11.widen() - v13.widen()
-        + v14.widen() + v19 + v21.widen() + v23.widen() - v33 + v34 + v35.widen()
-        - v36.widen();
-    let v38: N = N::narrow(v19) + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * N::narrow(v18);
-    let v48: N = v0 * v9 * N::narrow(v18);
-    let v49: N = v41 * v12 * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * N::narrow(v26) * N::narrow(v32);
-    let v52: N = v50 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - v51 + v52;
-    let v54: N = N::narrow(v26) * N::narrow(v32);
-    let v55: N = v20 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * N::narrow(v25) * v53;
-    let v59: N = N::narrow(v15) * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * N::narrow(v15);
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: W = v5.widen().powi(5);
-    let v13: W = v0.widen() * v3.widen() * v12;
-    let v14: N = v0 * v1 * N::narrow(v12);
-    let v15: N = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
-    let v18: N = v16 + N::narrow(v17);
-    let v19: N = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * v15 * N::narrow(v17) * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = v15 * v22 * v18;
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: N = v18.sqrt();
-    let v26: N = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = v4.tan();
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: N = v16 + v30;
-    let v32: N = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26.widen() * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26.widen() * v32.widen();
-    let v35: W = v24.widen() * v3.widen() * v17 * v26.widen() * v32.widen();
-    let v36: N = v24 * v1 * N::narrow(v17) * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14.widen() + v19.widen() + v21.widen()
-        + v23.widen() - v33 + v34 + v35 - v36.widen();
-    let v38: N = v19 + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * N::narrow(v12);
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * v18;
-    let v48: N = v0 * v9 * v18;
-    let v49: N = v41 * N::narrow(v12) * v18;
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * v26 * v32;
-    let v52: N = v50 * N::narrow(v17) * v26 * v32;
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
-        - v48.widen() - v49.widen() - v51.widen() + v52.widen();
-    let v54: N = v26 * v32;
-    let v55: N = v20 * N::narrow(v17) * v26 * v32;
-    let v56: N = v22 * v26 * v32;
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * v25 * N::narrow(v53);
-    let v59: N = v15 * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * v15;
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: N = v0 * v3 * v12;
-    let v14: N = v0 * v1 * v12;
-    let v15: N = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15.widen() * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15.widen() * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = v15 * v22 * N::narrow(v18);
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: N = N::sqrt_of(v18);
-    let v26: N = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = v4.tan();
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: N = v16 + v30;
-    let v32: N = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26.widen() * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26.widen() * v32.widen();
-    let v35: W = v24.widen() * v3.widen() * v17 * v26.widen() * v32.widen();
-    let v36: N = v24 * v1 * N::narrow(v17) * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13.widen() + v14.widen() + v19 + v21
-        + v23.widen() - v33 + v34 + v35 - v36.widen();
-    let v38: N = N::narrow(v19) + N::narrow(v21) + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * N::narrow(v18);
-    let v48: N = v0 * v9 * N::narrow(v18);
-    let v49: N = v41 * v12 * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * v26 * v32;
-    let v52: N = v50 * N::narrow(v17) * v26 * v32;
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - v51 + v52;
-    let v54: N = v26 * v32;
-    let v55: N = v20 * N::narrow(v17) * v26 * v32;
-    let v56: N = v22 * v26 * v32;
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * v25 * v53;
-    let v59: N = v15 * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * v15;
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3894,105 +2352,29 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v6: W = v0 * v1.widen() * v5.widen();
     let v7: W = v0 * v3.widen() * v5.widen();
     let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: N = N::narrow(v0) * v3 * v12;
-    let v14: N = N::narrow(v0) * v1 * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: N = v16 + v17;
-    let v19: W = v15 * v18.widen();
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * N::narrow(v15) * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = N::narrow(v15) * v22 * v18;
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = N::tan_of(v4);
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: N = v16 + v30;
-    let v32: N = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26 * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26 * v32.widen();
-    let v35: W = v24.widen() * v3.widen() * v17.widen() * v26 * v32.widen();
-    let v36: W = v24.widen() * v1.widen() * v17.widen() * v26 * v32.widen();
-    let v37: W = v6 - v7 - v10 + v11 - v13.widen() + v14.widen() + v19 + v21.widen()
-        + v23.widen() - v33 + v34 + v35 - v36;
-    let v38: N = N::narrow(v19) + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * v18;
-    let v48: N = N::narrow(v0) * v9 * v18;
-    let v49: N = v41 * v12 * v18;
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * N::narrow(v26) * v32;
-    let v52: N = v50 * v17 * N::narrow(v26) * v32;
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - v51 + v52;
-    let v54: N = N::narrow(v26) * v32;
-    let v55: N = v20 * v17 * N::narrow(v26) * v32;
-    let v56: N = v22 * N::narrow(v26) * v32;
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * N::narrow(v25) * v53;
-    let v59: N = N::narrow(v15) * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * N::narrow(v15);
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.powi(3);
-    let v10: W = v8 * v3.widen() * v9;
-    let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.powi(5);
+    let v9: W = v5.widen().powi(3);
+    let v10: W = v8.widen() * v3.widen() * v9;
+    let v11: W = v8.widen() * v1.widen() * v9;
+    let v12: W = v5.widen().powi(5);
     let v13: W = v0 * v3.widen() * v12;
     let v14: W = v0 * v1.widen() * v12;
     let v15: W = v4.sin();
     let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.square();
+    let v17: W = v5.widen().square();
     let v18: W = v16.widen() + v17;
     let v19: W = v15 * v18;
     let v20: N = N::new(2.0, 0.0);
     let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.powi(4);
+    let v22: W = v5.widen().powi(4);
     let v23: W = v15 * v22 * v18;
     let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v25: W = v18.sqrt();
     let v26: W = v25.powi(3);
     let v27: N = N::new(0.5, 0.0);
-    let v28: W = v4.tan();
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
+    let v28: N = N::tan_of(v4);
+    let v29: N = v28.square();
+    let v30: N = v27 * v29;
+    let v31: W = v16.widen() + v30.widen();
     let v32: W = v31.sqrt();
     let v33: W = v24 * v3.widen() * v26 * v32;
     let v34: W = v24 * v1.widen() * v26 * v32;
@@ -4000,267 +2382,116 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v36: W = v24 * v1.widen() * v17 * v26 * v32;
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
-    let v38: N = N::narrow(v19) + N::narrow(v21) + N::narrow(v23);
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
+    let v38: W = v19 + v21 + v23;
+    let v39: W = v37 / v38;
+    let v40: W = v1.widen() - v3.widen();
     let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * N::narrow(v12);
-    let v43: N = v41 * N::narrow(v5);
-    let v44: N = v41 * N::narrow(v9);
-    let v45: N = N::narrow(v5).powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * N::narrow(v5) * N::narrow(v18);
-    let v48: N = N::narrow(v0) * N::narrow(v9) * N::narrow(v18);
-    let v49: N = v41 * N::narrow(v12) * N::narrow(v18);
+    let v42: W = v41.widen() * v12;
+    let v43: W = v41.widen() * v5.widen();
+    let v44: W = v41.widen() * v9;
+    let v45: W = v5.widen().powi(7);
+    let v46: N = v41 * N::narrow(v45);
+    let v47: W = v41.widen() * v5.widen() * v18;
+    let v48: W = v0 * v9 * v18;
+    let v49: W = v41.widen() * v12 * v18;
     let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * N::narrow(v26) * N::narrow(v32);
-    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - v51 + v52;
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v53: W = v42 - v43 - v44 + v46.widen() - v47 - v48 - v49 - v51 + v52;
     let v54: N = N::narrow(v26) * N::narrow(v32);
-    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v55: W = v20.widen() * v17 * v26 * v32;
     let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * N::narrow(v25) * v53;
-    let v59: N = N::narrow(v15) * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = N::narrow(v5) + N::narrow(v9);
-    let v64: N = v41 * N::narrow(v15);
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
+    let v57: W = v54.widen() + v55 + v56.widen();
+    let v58: W = v40 * v25 * v53;
+    let v59: W = v15 * v57;
+    let v60: W = v58 / v59;
+    let v61: N = N::narrow(v40).abs();
+    let v62: W = v61.widen().sqrt();
+    let v63: N = v5 + N::narrow(v9);
+    let v64: W = v41.widen() * v15;
+    let v65: W = v64 / v63.widen();
+    let v66: N = N::sqrt_of(v65);
+    let v67: W = v62 * v66.widen();
     [v39.to_f64(), v60.to_f64(), v67.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
+    let v0: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: N = v0 * v3 * v12;
-    let v14: N = v0 * v1 * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: N = v16 + v17;
-    let v19: W = v15 * v18.widen();
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * N::narrow(v15) * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = N::narrow(v15) * v22 * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = v4.tan();
-    let v29: W = v28.square();
-    let v30: N = v27 * N::narrow(v29);
-    let v31: W = v16.widen() + v30.widen();
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17.widen() * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17.widen() * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13.widen() + v14.widen() + v19 + v21.widen()
-        + v23.widen() - v33 + v34 + v35 - v36;
-    let v38: N = N::narrow(v19) + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * v18;
-    let v48: N = v0 * v9 * v18;
-    let v49: N = v41 * v12 * v18;
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * N::narrow(v26) * N::narrow(v32);
-    let v52: N = v50 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - v51 + v52;
-    let v54: N = N::narrow(v26) * N::narrow(v32);
-    let v55: N = v20 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
-    let v57: N = v54 + v55 + v56;
-    let v58: N = v40 * N::narrow(v25) * v53;
-    let v59: N = N::narrow(v15) * v57;
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * N::narrow(v15);
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: N = v8 * v3 * v9;
-    let v11: N = v8 * v1 * v9;
-    let v12: N = v5.powi(5);
-    let v13: N = v0 * v3 * v12;
-    let v14: N = v0 * v1 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: W = v16.widen() + v17.widen();
-    let v19: W = v15.widen() * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * v15 * v17 * N::narrow(v18);
-    let v22: N = v5.powi(4);
-    let v23: N = v15 * v22 * N::narrow(v18);
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = N::tan_of(v4);
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: N = v16 + v30;
-    let v32: N = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26 * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26 * v32.widen();
-    let v35: N = v24 * v3 * v17 * N::narrow(v26) * v32;
-    let v36: N = v24 * v1 * v17 * N::narrow(v26) * v32;
-    let v37: W = v6 - v7 - v10.widen() + v11.widen() - v13.widen() + v14.widen() + v19
-        + v21.widen() + v23.widen() - v33 + v34 + v35.widen() - v36.widen();
-    let v38: N = N::narrow(v19) + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * N::narrow(v18);
-    let v48: N = v0 * v9 * N::narrow(v18);
-    let v49: N = v41 * v12 * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32.widen();
-    let v52: N = v50 * v17 * N::narrow(v26) * v32;
-    let v53: N = v42 - v43 - v44 + v46 - v47 - v48 - v49 - N::narrow(v51) + v52;
-    let v54: N = N::narrow(v26) * v32;
-    let v55: N = v20 * v17 * N::narrow(v26) * v32;
-    let v56: N = v22 * N::narrow(v26) * v32;
-    let v57: N = v54 + v55 + v56;
-    let v58: W = v40.widen() * v25 * v53.widen();
-    let v59: N = v15 * v57;
-    let v60: N = N::narrow(v58) / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * v15;
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = v0 * v1 * v5;
-    let v7: N = v0 * v3 * v5;
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: N = v8 * v3 * v9;
-    let v11: N = v8 * v1 * v9;
-    let v12: N = v5.powi(5);
-    let v13: N = v0 * v3 * v12;
-    let v14: N = v0 * v1 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: N = v16 + v17;
-    let v19: N = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = v20 * v15 * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = v15 * v22 * v18;
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.widen().sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = N::tan_of(v4);
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: N = v16 + v30;
-    let v32: N = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26 * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26 * v32.widen();
-    let v35: N = v24 * v3 * v17 * N::narrow(v26) * v32;
-    let v36: N = v24 * v1 * v17 * N::narrow(v26) * v32;
-    let v37: W = v6.widen() - v7.widen() - v10.widen() + v11.widen() - v13.widen()
-        + v14.widen() + v19.widen() + v21.widen() + v23.widen() - v33 + v34 + v35.widen()
-        - v36.widen();
-    let v38: N = v19 + v21 + v23;
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * v18;
-    let v48: N = v0 * v9 * v18;
-    let v49: N = v41 * v12 * v18;
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: N = v50 * N::narrow(v26) * v32;
-    let v52: N = v50 * v17 * N::narrow(v26) * v32;
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
-        - v48.widen() - v49.widen() - v51.widen() + v52.widen();
-    let v54: N = N::narrow(v26) * v32;
-    let v55: N = v20 * v17 * N::narrow(v26) * v32;
-    let v56: N = v22 * N::narrow(v26) * v32;
-    let v57: W = v54.widen() + v55.widen() + v56.widen();
-    let v58: N = v40 * N::narrow(v25) * N::narrow(v53);
-    let v59: N = v15 * N::narrow(v57);
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: N = v41 * v15;
-    let v65: N = v64 / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: W = v0 * v1.widen() * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4;
+    let v8: W = v3.cos();
+    let v9: W = v8.square();
+    let v10: W = v0 * v1.widen() * v4 * v9;
+    let v11: W = v0 * v6.widen() * v4 * v9;
+    let v12: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v13: W = v8.powi(4);
+    let v14: W = v12 * v1.widen() * v4 * v13;
+    let v15: W = v12 * v6.widen() * v4 * v13;
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = N::new(1.0, 0.0);
+    let v18: W = v4.square();
+    let v19: W = v17.widen() + v18;
+    let v20: W = v16.widen() * v8 * v19;
+    let v21: W = v8.powi(3);
+    let v22: W = v16.widen() * v21 * v19;
+    let v23: W = v8.powi(5);
+    let v24: W = v23 * v19;
+    let v25: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v26: W = v19.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: N = N::new(0.5, 0.0);
+    let v29: W = v3.tan();
+    let v30: W = v29.square();
+    let v31: W = v28.widen() / v30;
+    let v32: W = v17.widen() + v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v25 * v1.widen() * v9 * v27 * v33;
+    let v35: W = v25 * v6.widen() * v9 * v27 * v33;
+    let v36: W = v5 - v7 - v10 + v11 + v14 - v15 + v20 - v22 + v24 + v34 - v35;
+    let v37: W = v20 - v22 + v24;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
+    let v39: W = v1.widen() - v6.widen();
+    let v40: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v41: N = N::narrow(v4).powi(5);
+    let v42: N = N::narrow(v40) * v41;
+    let v43: N = N::narrow(v40) * N::narrow(v4);
+    let v44: W = v4.powi(3);
+    let v45: N = N::narrow(v40) * N::narrow(v44);
+    let v46: N = N::narrow(v4).powi(7);
+    let v47: N = N::narrow(v40) * v46;
+    let v48: W = v40 * v4 * v19;
+    let v49: W = v12 * v44 * v19;
+    let v50: N = N::narrow(v40) * v41 * N::narrow(v19);
+    let v51: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v52: W = v51.widen() * v27 * v33;
+    let v53: W = v51.widen() * v18 * v27 * v33;
+    let v54: W = v42.widen() - v43.widen() - v45.widen() + v47.widen() - v48 - v49
+        - v50.widen() - v52 + v53;
+    let v55: W = v27 * v33;
+    let v56: N = N::new(2.0, 0.0);
+    let v57: W = v56.widen() * v18 * v27 * v33;
+    let v58: N = N::narrow(v4).powi(4);
+    let v59: N = v58 * N::narrow(v27) * N::narrow(v33);
+    let v60: W = v55 + v57 + v59.widen();
+    let v61: W = v26 * v39 * v54;
+    let v62: W = v8 * v60;
+    let v63: N = N::narrow(v61) / N::narrow(v62);
+    let v64: N = N::narrow(v39).abs();
+    let v65: W = v64.widen().sqrt();
+    let v66: N = N::narrow(v4) + N::narrow(v44);
+    let v67: W = v40 * v8;
+    let v68: N = N::narrow(v67) / v66;
+    let v69: N = v68.sqrt();
+    let v70: W = v65 * v69.widen();
+    [v38.to_f64(), v63.to_f64(), v70.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -4268,9 +2499,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -4283,9 +2514,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4312,7 +2543,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4359,9 +2590,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12.square();
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v3) * N::narrow(v10);
-    let v17: N = N::narrow(v11) * N::narrow(v15);
-    let v18: N = v16 / v17;
+    let v16: W = v3 * v10;
+    let v17: W = v11 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -4386,7 +2617,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -4399,7 +2630,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4419,7 +2650,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4466,9 +2697,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12.square();
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v3) * N::narrow(v10);
-    let v17: N = N::narrow(v11) * N::narrow(v15);
-    let v18: N = v16 / v17;
+    let v16: W = v3 * v10;
+    let v17: W = v11 * v15;
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -4493,7 +2724,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -4506,7 +2737,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4556,76 +2787,16 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd, Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(2.0, 0.0);
-    [v18.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.cos();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / v16;
-    let v19: N = N::new(2.0, 0.0);
-    [v18.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -4633,41 +2804,17 @@ fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
     let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(2.0, 0.0);
-    [v18.to_f64(), v19.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = v3.tan();
-    let v8: N = v7.square();
-    let v9: N = v6 / v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v3.sin();
-    let v13: N = v12.square();
-    let v14: N = v5 + v13;
-    let v15: W = v14.widen().sqrt();
+    let v14: W = v5.widen() + v13.widen();
+    let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: N = v0 * v4 * v11;
-    let v18: N = v17 / N::narrow(v16);
+    let v17: W = v0 * v4.widen() * v11;
+    let v18: W = v17 / v16;
     let v19: N = N::new(2.0, 0.0);
     [v18.to_f64(), v19.to_f64()]
 }
@@ -4677,9 +2824,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -4743,9 +2888,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4757,144 +2902,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v1;
-    let v24: N = v22 * v3;
-    let v25: N = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: N = v29 * N::narrow(v5);
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * v12;
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = v4.cos();
-    let v16: N = v15.square();
-    let v17: N = v6 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: N = v13 - v14 + v19;
-    let v21: N = v20 / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v1;
-    let v24: N = v22 * v3;
-    let v25: N = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: N = v29 * v5;
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
-    let v14: W = v0.widen() * v3.widen() * v5.widen() * v12.widen();
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: N = v6 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: W = v13 - v14 + v19.widen();
-    let v21: N = N::narrow(v20) / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v1;
-    let v24: N = v22 * v3;
-    let v25: N = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: N = v29 * v5;
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4918,27 +2925,27 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v20: W = v13 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v1;
-    let v24: N = v22 * v3;
-    let v25: N = v23 - v24;
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
     let v26: N = v1 - v3;
     let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = N::narrow(v15).powi(3);
-    let v31: N = N::narrow(v15) + v30;
-    let v32: N = v29 * N::narrow(v5);
-    let v33: N = v32 / v31;
+    let v28: W = v27.widen().sqrt();
+    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: W = v15.powi(3);
+    let v31: N = N::narrow(v15) + N::narrow(v30);
+    let v32: W = v29 * v5;
+    let v33: N = N::narrow(v32) / v31;
     let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
+    let v35: W = v28 * v34.widen();
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -4948,32 +2955,32 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v7: N = N::new(0.5, 0.0);
     let v8: N = N::tan_of(v4);
     let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: N = v6 + v10;
-    let v12: N = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
-    let v14: W = v0.widen() * v3.widen() * v5.widen() * v12.widen();
+    let v10: W = v7.widen() * v9.widen();
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
     let v15: N = N::cos_of(v4);
     let v16: N = v15.square();
-    let v17: N = v6 + v16;
-    let v18: W = v17.widen().sqrt();
+    let v17: W = v6.widen() + v16.widen();
+    let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
     let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v1;
-    let v24: N = v22 * v3;
-    let v25: N = v23 - v24;
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
     let v26: N = v1 - v3;
     let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
+    let v28: W = v27.widen().sqrt();
     let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: N = v29 * v5;
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
+    let v30: W = v15.widen().powi(3);
+    let v31: W = v15.widen() + v30;
+    let v32: W = v29.widen() * v5.widen();
+    let v33: W = v32 / v31;
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v28 * v34.widen();
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -4982,9 +2989,9 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -4997,9 +3004,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -5026,9 +3033,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5108,85 +3113,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v3.tan();
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v0 + v12;
-    let v14: N = v13.sqrt();
-    let v15: N = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: N = v16 * v5 * v8 * v14;
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * v8 * v14;
-    let v20: N = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: N = v1 * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v4.powi(3);
-    let v29: N = v1 * v28 * v26;
-    let v30: N = v1 * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = v3.sin();
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: N = v0 + v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v31 * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + v39;
-    let v41: N = v1 * v4;
-    let v42: N = v1 * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * v6;
-    let v50: N = v1 * v43 * v6;
-    let v51: N = v31 * v8 * v14;
-    let v52: N = v31 * v5 * v8 * v14;
-    let v53: N = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: N = v20 * v40;
-    let v55: N = v8 * v26 * v38 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v33 * v7 * v38;
-    let v58: N = v32 * v26 * v14;
-    let v59: N = v57 - v58;
-    let v60: N = v20 * v59;
-    let v61: N = v7 * v26 * v14 * v38 * v53;
-    let v62: N = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -5195,19 +3121,19 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v4.square();
     let v6: W = v0.widen() + v5;
     let v7: W = v6.sqrt();
-    let v8: N = N::narrow(v7).powi(3);
+    let v8: W = v7.powi(3);
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.tan();
     let v11: W = v10.square();
     let v12: W = v9.widen() * v11;
     let v13: W = v0.widen() + v12;
     let v14: W = v13.sqrt();
-    let v15: N = v8 * N::narrow(v14);
+    let v15: W = v8 * v14;
     let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8.widen() * v14;
-    let v18: N = N::narrow(v4).powi(4);
-    let v19: N = v18 * v8 * N::narrow(v14);
-    let v20: W = v15.widen() + v17 + v19.widen();
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
     let v21: N = N::from_f64(t_next);
     let v22: W = v1.widen() * v21.widen();
     let v23: W = v22.cos();
@@ -5216,7 +3142,7 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: W = v25.sqrt();
     let v27: W = v1.widen() * v4 * v26;
     let v28: W = v4.powi(3);
-    let v29: N = v1 * N::narrow(v28) * N::narrow(v26);
+    let v29: W = v1.widen() * v28 * v26;
     let v30: W = v1.widen() * v4 * v6 * v26;
     let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v32: W = v3.sin();
@@ -5226,172 +3152,30 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v36: W = v9.widen() * v35;
     let v37: W = v0.widen() + v36;
     let v38: W = v37.sqrt();
-    let v39: N = v31 * N::narrow(v32) * N::narrow(v33) * N::narrow(v38);
-    let v40: W = v27 - v29.widen() + v30 + v39.widen();
-    let v41: N = v1 * N::narrow(v4);
-    let v42: N = v1 * N::narrow(v28);
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * N::narrow(v4) * N::narrow(v6);
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1.widen() * v4;
+    let v42: W = v1.widen() * v28;
+    let v43: W = v4.powi(5);
+    let v44: N = v1 * N::narrow(v43);
+    let v45: W = v4.powi(7);
+    let v46: N = v1 * N::narrow(v45);
+    let v47: W = v1.widen() * v4 * v6;
     let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v49: W = v48.widen() * v28 * v6;
-    let v50: N = v1 * v43 * N::narrow(v6);
-    let v51: N = v31 * v8 * N::narrow(v14);
-    let v52: W = v31.widen() * v5 * v8.widen() * v14;
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47.widen()
-        + v49 + v50.widen() + v51.widen() - v52;
-    let v54: N = N::narrow(v20) * N::narrow(v40);
-    let v55: W = v8.widen() * v26 * v38 * v53;
-    let v56: N = v54 / N::narrow(v55);
-    let v57: W = v33 * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: N = v60 / N::narrow(v61);
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v0.widen() + v5.widen();
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::tan_of(v3);
-    let v11: W = v10.widen().square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: N = N::narrow(v8) * N::narrow(v14);
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5.widen() * v8 * v14;
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * N::narrow(v8) * N::narrow(v14);
-    let v20: W = v15.widen() + v17 + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: N = v1 * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v4.powi(3);
-    let v29: N = v1 * v28 * v26;
-    let v30: N = v1 * v4 * N::narrow(v6) * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = N::sin_of(v3);
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: N = v0 + v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v31 * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + v39;
-    let v41: N = v1 * v4;
-    let v42: N = v1 * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * v4 * N::narrow(v6);
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = v1 * v43 * N::narrow(v6);
-    let v51: N = v31 * N::narrow(v8) * N::narrow(v14);
-    let v52: N = v31 * v5 * N::narrow(v8) * N::narrow(v14);
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47.widen()
-        + v49.widen() + v50.widen() + v51.widen() - v52.widen();
-    let v54: N = N::narrow(v20) * v40;
-    let v55: W = v8 * v26.widen() * v38.widen() * v53;
-    let v56: N = v54 / N::narrow(v55);
-    let v57: W = v33.widen() * v7 * v38.widen();
-    let v58: W = v32.widen() * v26.widen() * v14;
-    let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: N = N::narrow(v7) * v26 * N::narrow(v14) * v38 * N::narrow(v53);
-    let v62: N = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() / v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: N = v16 * N::narrow(v5) * N::narrow(v8) * N::narrow(v14);
-    let v18: N = N::narrow(v4).powi(4);
-    let v19: N = v18 * N::narrow(v8) * N::narrow(v14);
-    let v20: W = v15 + v17.widen() + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.sin();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: N = v1 * N::narrow(v4) * N::narrow(v26);
-    let v28: N = N::narrow(v4).powi(3);
-    let v29: N = v1 * v28 * N::narrow(v26);
-    let v30: N = v1 * N::narrow(v4) * N::narrow(v6) * N::narrow(v26);
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.cos();
-    let v33: W = v22.cos();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() / v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + N::narrow(v39);
-    let v41: N = v1 * N::narrow(v4);
-    let v42: N = v1 * v28;
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * N::narrow(v4) * N::narrow(v6);
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = v1 * v43 * N::narrow(v6);
+    let v50: W = v1.widen() * v43 * v6;
     let v51: W = v31.widen() * v8 * v14;
-    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * N::narrow(v14);
-    let v53: N = v41 + v42 - v44 - v46 + v47 + v49 + v50 + N::narrow(v51) - v52;
-    let v54: N = N::narrow(v20) * v40;
-    let v55: W = v8 * v26 * v38 * v53.widen();
-    let v56: N = v54 / N::narrow(v55);
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41 + v42 - v44.widen() - v46.widen() + v47 + v49 + v50 + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
     let v57: W = v33 * v7 * v38;
     let v58: W = v32 * v26 * v14;
     let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: W = v7 * v26 * v14 * v38 * v53.widen();
-    let v62: N = v60 / N::narrow(v61);
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: N = N::narrow(v60) / N::narrow(v61);
     [v56.to_f64(), v62.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -5400,9 +3184,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5415,9 +3197,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5437,9 +3217,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5519,85 +3297,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v4.square();
-    let v6: N = v0 + v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v3.tan();
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v0 + v12;
-    let v14: N = v13.sqrt();
-    let v15: N = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: N = v16 * v5 * v8 * v14;
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * v8 * v14;
-    let v20: N = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: N = v1 * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v4.powi(3);
-    let v29: N = v1 * v28 * v26;
-    let v30: N = v1 * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = v3.sin();
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: N = v0 + v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v31 * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + v39;
-    let v41: N = v1 * v4;
-    let v42: N = v1 * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * v6;
-    let v50: N = v1 * v43 * v6;
-    let v51: N = v31 * v8 * v14;
-    let v52: N = v31 * v5 * v8 * v14;
-    let v53: N = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: N = v20 * v40;
-    let v55: N = v8 * v26 * v38 * v53;
-    let v56: N = v54 / v55;
-    let v57: N = v33 * v7 * v38;
-    let v58: N = v32 * v26 * v14;
-    let v59: N = v57 - v58;
-    let v60: N = v20 * v59;
-    let v61: N = v7 * v26 * v14 * v38 * v53;
-    let v62: N = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -5606,19 +3305,19 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v4.square();
     let v6: W = v0.widen() + v5;
     let v7: W = v6.sqrt();
-    let v8: N = N::narrow(v7).powi(3);
+    let v8: W = v7.powi(3);
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.tan();
     let v11: W = v10.square();
     let v12: W = v9.widen() * v11;
     let v13: W = v0.widen() + v12;
     let v14: W = v13.sqrt();
-    let v15: N = v8 * N::narrow(v14);
+    let v15: W = v8 * v14;
     let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8.widen() * v14;
-    let v18: N = N::narrow(v4).powi(4);
-    let v19: N = v18 * v8 * N::narrow(v14);
-    let v20: W = v15.widen() + v17 + v19.widen();
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
     let v21: N = N::from_f64(t_next);
     let v22: W = v1.widen() * v21.widen();
     let v23: W = v22.cos();
@@ -5627,7 +3326,7 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: W = v25.sqrt();
     let v27: W = v1.widen() * v4 * v26;
     let v28: W = v4.powi(3);
-    let v29: N = v1 * N::narrow(v28) * N::narrow(v26);
+    let v29: W = v1.widen() * v28 * v26;
     let v30: W = v1.widen() * v4 * v6 * v26;
     let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v32: W = v3.sin();
@@ -5637,172 +3336,30 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v36: W = v9.widen() * v35;
     let v37: W = v0.widen() + v36;
     let v38: W = v37.sqrt();
-    let v39: N = v31 * N::narrow(v32) * N::narrow(v33) * N::narrow(v38);
-    let v40: W = v27 - v29.widen() + v30 + v39.widen();
-    let v41: N = v1 * N::narrow(v4);
-    let v42: N = v1 * N::narrow(v28);
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * N::narrow(v4) * N::narrow(v6);
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1.widen() * v4;
+    let v42: W = v1.widen() * v28;
+    let v43: W = v4.powi(5);
+    let v44: N = v1 * N::narrow(v43);
+    let v45: W = v4.powi(7);
+    let v46: N = v1 * N::narrow(v45);
+    let v47: W = v1.widen() * v4 * v6;
     let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v49: W = v48.widen() * v28 * v6;
-    let v50: N = v1 * v43 * N::narrow(v6);
-    let v51: N = v31 * v8 * N::narrow(v14);
-    let v52: W = v31.widen() * v5 * v8.widen() * v14;
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47.widen()
-        + v49 + v50.widen() + v51.widen() - v52;
-    let v54: N = N::narrow(v20) * N::narrow(v40);
-    let v55: W = v8.widen() * v26 * v38 * v53;
-    let v56: N = v54 / N::narrow(v55);
-    let v57: W = v33 * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: N = v60 / N::narrow(v61);
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v0.widen() + v5.widen();
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::tan_of(v3);
-    let v11: W = v10.widen().square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: N = N::narrow(v8) * N::narrow(v14);
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5.widen() * v8 * v14;
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * N::narrow(v8) * N::narrow(v14);
-    let v20: W = v15.widen() + v17 + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: N = v1 * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v1 * v4 * v26;
-    let v28: N = v4.powi(3);
-    let v29: N = v1 * v28 * v26;
-    let v30: N = v1 * v4 * N::narrow(v6) * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = N::sin_of(v3);
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: N = v0 + v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v31 * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + v39;
-    let v41: N = v1 * v4;
-    let v42: N = v1 * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * v4 * N::narrow(v6);
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = v1 * v43 * N::narrow(v6);
-    let v51: N = v31 * N::narrow(v8) * N::narrow(v14);
-    let v52: N = v31 * v5 * N::narrow(v8) * N::narrow(v14);
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47.widen()
-        + v49.widen() + v50.widen() + v51.widen() - v52.widen();
-    let v54: N = N::narrow(v20) * v40;
-    let v55: W = v8 * v26.widen() * v38.widen() * v53;
-    let v56: N = v54 / N::narrow(v55);
-    let v57: W = v33.widen() * v7 * v38.widen();
-    let v58: W = v32.widen() * v26.widen() * v14;
-    let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: N = N::narrow(v7) * v26 * N::narrow(v14) * v38 * N::narrow(v53);
-    let v62: N = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() / v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: N = v16 * N::narrow(v5) * N::narrow(v8) * N::narrow(v14);
-    let v18: N = N::narrow(v4).powi(4);
-    let v19: N = v18 * N::narrow(v8) * N::narrow(v14);
-    let v20: W = v15 + v17.widen() + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.sin();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: N = v1 * N::narrow(v4) * N::narrow(v26);
-    let v28: N = N::narrow(v4).powi(3);
-    let v29: N = v1 * v28 * N::narrow(v26);
-    let v30: N = v1 * N::narrow(v4) * N::narrow(v6) * N::narrow(v26);
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.cos();
-    let v33: W = v22.cos();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() / v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: N = v27 - v29 + v30 + N::narrow(v39);
-    let v41: N = v1 * N::narrow(v4);
-    let v42: N = v1 * v28;
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: N = v1 * N::narrow(v4) * N::narrow(v6);
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = v1 * v43 * N::narrow(v6);
+    let v50: W = v1.widen() * v43 * v6;
     let v51: W = v31.widen() * v8 * v14;
-    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * N::narrow(v14);
-    let v53: N = v41 + v42 - v44 - v46 + v47 + v49 + v50 + N::narrow(v51) - v52;
-    let v54: N = N::narrow(v20) * v40;
-    let v55: W = v8 * v26 * v38 * v53.widen();
-    let v56: N = v54 / N::narrow(v55);
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41 + v42 - v44.widen() - v46.widen() + v47 + v49 + v50 + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
     let v57: W = v33 * v7 * v38;
     let v58: W = v32 * v26 * v14;
     let v59: W = v57 - v58;
-    let v60: N = N::narrow(v20) * N::narrow(v59);
-    let v61: W = v7 * v26 * v14 * v38 * v53.widen();
-    let v62: N = v60 / N::narrow(v61);
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: N = N::narrow(v60) / N::narrow(v61);
     [v56.to_f64(), v62.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -5811,9 +3368,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5826,9 +3381,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5848,101 +3401,99 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 37 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.1107207345395915];
-    }
     if t == 1.0 {
         return [2.221441469079183];
     }
     if t >= 0.5 {
         return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: W = v0 * v3.widen();
+    let v5: W = v3.widen().powi(3);
+    let v6: W = v0 * v5;
     let v7: W = v3.widen().powi(5);
-    let v8: N = v0 * N::narrow(v7);
-    let v9: N = v3.powi(7);
-    let v10: N = v0 * v9;
+    let v8: N = N::narrow(v0) * N::narrow(v7);
+    let v9: W = v3.widen().powi(7);
+    let v10: N = N::narrow(v0) * N::narrow(v9);
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = v3.square();
-    let v13: N = v11 + v12;
-    let v14: N = v0 * v3 * v13;
+    let v12: W = v3.widen().square();
+    let v13: W = v11.widen() + v12;
+    let v14: W = v0 * v3.widen() * v13;
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: N = v15 * v5 * v13;
-    let v17: N = v0 * N::narrow(v7) * v13;
+    let v16: W = v15.widen() * v5 * v13;
+    let v17: W = v0 * v7 * v13;
     let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: N = v13.sqrt();
-    let v20: N = v19.powi(3);
+    let v19: W = v13.sqrt();
+    let v20: W = v19.powi(3);
     let v21: N = N::new(0.5, 0.0);
-    let v22: N = v2.tan();
-    let v23: N = v22.square();
-    let v24: N = v21 * v23;
-    let v25: N = v11 + v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v18 * v20 * v26;
-    let v28: N = v18 * v12 * v20 * v26;
-    let v29: N = v4 + v6 - v8 - v10 + v14 + v16 + v17 + v27 - v28;
-    let v30: N = v20 * v26;
+    let v22: N = N::tan_of(v2);
+    let v23: W = v22.widen().square();
+    let v24: W = v21.widen() * v23;
+    let v25: N = v11 + N::narrow(v24);
+    let v26: W = v25.widen().sqrt();
+    let v27: W = v18.widen() * v20 * v26;
+    let v28: W = v18.widen() * v12 * v20 * v26;
+    let v29: W = v4 + v6 - v8.widen() - v10.widen() + v14 + v16 + v17 + v27 - v28;
+    let v30: W = v20 * v26;
     let v31: N = N::new(2.0, 0.0);
-    let v32: N = v31 * v12 * v20 * v26;
-    let v33: N = v3.powi(4);
-    let v34: N = v33 * v20 * v26;
-    let v35: N = v30 + v32 + v34;
-    let v36: N = v29 / v35;
+    let v32: W = v31.widen() * v12 * v20 * v26;
+    let v33: W = v3.widen().powi(4);
+    let v34: W = v33 * v20 * v26;
+    let v35: W = v30 + v32 + v34;
+    let v36: N = N::narrow(v29) / N::narrow(v35);
     [v36.to_f64()]
 }
 /// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
     let v4: N = v0 * v3;
-    let v5: N = v3.powi(3);
-    let v6: N = v0 * v5;
+    let v5: W = v3.widen().powi(3);
+    let v6: N = v0 * N::narrow(v5);
     let v7: N = v3.powi(5);
     let v8: N = v0 * v7;
     let v9: N = v3.powi(7);
     let v10: N = v0 * v9;
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = v3.square();
-    let v13: N = v11 + v12;
-    let v14: N = v0 * v3 * v13;
+    let v12: W = v3.widen().square();
+    let v13: W = v11.widen() + v12;
+    let v14: W = v0.widen() * v3.widen() * v13;
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: N = v15 * v5 * v13;
-    let v17: N = v0 * v7 * v13;
+    let v16: W = v15.widen() * v5 * v13;
+    let v17: N = v0 * v7 * N::narrow(v13);
     let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: N = v13.sqrt();
-    let v20: N = v19.powi(3);
+    let v19: W = v13.sqrt();
+    let v20: W = v19.powi(3);
     let v21: N = N::new(0.5, 0.0);
-    let v22: N = v2.tan();
+    let v22: N = N::tan_of(v2);
     let v23: N = v22.square();
     let v24: N = v21 / v23;
     let v25: N = v11 + v24;
     let v26: N = v25.sqrt();
-    let v27: N = v18 * v20 * v26;
-    let v28: N = v18 * v12 * v20 * v26;
-    let v29: N = v4 + v6 - v8 - v10 + v14 + v16 + v17 + v27 - v28;
-    let v30: N = v20 * v26;
+    let v27: W = v18.widen() * v20 * v26.widen();
+    let v28: W = v18.widen() * v12 * v20 * v26.widen();
+    let v29: W = v4.widen() + v6.widen() - v8.widen() - v10.widen() + v14 + v16
+        + v17.widen() + v27 - v28;
+    let v30: W = v20 * v26.widen();
     let v31: N = N::new(2.0, 0.0);
-    let v32: N = v31 * v12 * v20 * v26;
+    let v32: W = v31.widen() * v12 * v20 * v26.widen();
     let v33: N = v3.powi(4);
-    let v34: N = v33 * v20 * v26;
-    let v35: N = v30 + v32 + v34;
-    let v36: N = v29 / v35;
+    let v34: N = v33 * N::narrow(v20) * v26;
+    let v35: W = v30 + v32 + v34.widen();
+    let v36: W = v29 / v35;
     [v36.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -5951,9 +3502,9 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 37 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -5967,25 +3518,14 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 64 operations in double-double.
+/// Runs its stable form in `f64`, with the 45 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.221441469079183];
-    }
     if t == 1.0 {
         return [f64::INFINITY, 4.442882938158366];
-    }
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
@@ -5993,195 +3533,59 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v0 + v7;
-    let v9: N = v8.sqrt();
+    let v6: W = v5.widen().square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: W = v8.sqrt();
     let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v11: N = N::sin_of(v4);
     let v12: N = N::cos_of(v4);
-    let v13: N = v12.square();
-    let v14: N = v0 + v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v10 * v11 * v12 * v15;
-    let v17: N = v12.powi(3);
-    let v18: N = v10 * v11 * v17 * v15;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v11 * v12 * v6 * v15;
-    let v21: N = v19 * v11 * v17 * v6 * v15;
-    let v22: W = v15.widen().powi(3);
-    let v23: N = v10 * v11 * v12 * N::narrow(v22);
-    let v24: N = v19 * v11 * v12 * v6 * N::narrow(v22);
-    let v25: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: N = v25 * v11 * v9;
-    let v27: N = v25 * v11 * v13 * v9;
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: N = v28 * v11 * v6 * v9;
-    let v30: N = v28 * v11 * v13 * v6 * v9;
-    let v31: N = v25 * v11 * v14 * v9;
-    let v32: W = v16.widen() - v18.widen() + v20.widen() - v21.widen() + v23.widen()
-        + v24.widen() + v26.widen() - v27.widen() + v29.widen() - v30.widen()
-        - v31.widen();
-    let v33: N = N::new(2.0, 0.0);
-    let v34: N = v15.powi(5);
-    let v35: N = v33 * v34 * v9;
-    let v36: N = v6 * v34 * v9;
-    let v37: N = v35 + v36;
-    let v38: W = v9.widen() * v32;
-    let v39: N = N::narrow(v38) / v37;
-    let v40: N = v19 * v12;
-    let v41: N = v19 * v17;
-    let v42: N = v12.powi(5);
-    let v43: N = v19 * v42;
-    let v44: N = v12.powi(7);
-    let v45: N = v19 * v44;
-    let v46: N = v19 * v12 * v14;
-    let v47: N = v10 * v17 * v14;
-    let v48: N = v19 * v42 * v14;
-    let v49: N = v25 * N::narrow(v22) * v9;
-    let v50: N = v25 * v13 * N::narrow(v22) * v9;
-    let v51: W = v40.widen() + v41.widen() - v43.widen() - v45.widen() + v46.widen()
-        + v47.widen() + v48.widen() + v49.widen() - v50.widen();
-    let v52: N = N::narrow(v22) * v9;
-    let v53: N = v33 * v13 * N::narrow(v22) * v9;
-    let v54: N = v12.powi(4);
-    let v55: N = v54 * N::narrow(v22) * v9;
-    let v56: N = v52 + v53 + v55;
-    let v57: N = N::narrow(v51) / v56;
-    [v39.to_f64(), v57.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: N = v0 + v7;
-    let v9: N = v8.sqrt();
-    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: N = v4.sin();
-    let v12: N = v4.cos();
-    let v13: N = v12.square();
-    let v14: N = v0 + v13;
-    let v15: N = v14.sqrt();
-    let v16: W = v10.widen() * v11.widen() * v12.widen() * v15.widen();
-    let v17: N = v12.powi(3);
-    let v18: W = v10.widen() * v11.widen() * v17.widen() * v15.widen();
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v11 * v12 * v6 * v15;
-    let v21: N = v19 * v11 * v17 * v6 * v15;
-    let v22: N = v15.powi(3);
-    let v23: W = v10.widen() * v11.widen() * v12.widen() * v22.widen();
-    let v24: N = v19 * v11 * v12 * v6 * v22;
-    let v25: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: N = v25 * v11 * v9;
-    let v27: N = v25 * v11 * v13 * v9;
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: N = v28 * v11 * v6 * v9;
-    let v30: N = v28 * v11 * v13 * v6 * v9;
-    let v31: W = v25.widen() * v11.widen() * v14.widen() * v9.widen();
-    let v32: W = v16 - v18 + v20.widen() - v21.widen() + v23 + v24.widen() + v26.widen()
-        - v27.widen() + v29.widen() - v30.widen() - v31;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: N = v15.powi(5);
-    let v35: N = v33 * v34 * v9;
-    let v36: N = v6 * v34 * v9;
-    let v37: N = v35 + v36;
-    let v38: N = v9 * N::narrow(v32);
-    let v39: N = v38 / v37;
-    let v40: N = v19 * v12;
-    let v41: N = v19 * v17;
-    let v42: W = v12.widen().powi(5);
-    let v43: N = v19 * N::narrow(v42);
-    let v44: N = v12.powi(7);
-    let v45: N = v19 * v44;
-    let v46: N = v19 * v12 * v14;
-    let v47: N = v10 * v17 * v14;
-    let v48: N = v19 * N::narrow(v42) * v14;
-    let v49: N = v25 * v22 * v9;
-    let v50: N = v25 * v13 * v22 * v9;
-    let v51: N = v40 + v41 - v43 - v45 + v46 + v47 + v48 + v49 - v50;
-    let v52: N = v22 * v9;
-    let v53: N = v33 * v13 * v22 * v9;
-    let v54: N = v12.powi(4);
-    let v55: N = v54 * v22 * v9;
-    let v56: N = v52 + v53 + v55;
-    let v57: N = v51 / v56;
-    [v39.to_f64(), v57.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    let v8: N = v0 + v7;
-    let v9: N = v8.sqrt();
-    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: N = v4.sin();
-    let v12: N = v4.cos();
-    let v13: N = v11.square();
-    let v14: W = v0.widen() + v13.widen();
+    let v13: W = v12.widen().square();
+    let v14: W = v0.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: N = v10 * v11 * v12 * N::narrow(v15);
-    let v17: N = v11.powi(3);
-    let v18: N = v10 * v17 * v12 * N::narrow(v15);
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v11 * v12 * N::narrow(v15);
-    let v21: N = v20 / v6;
-    let v22: N = v19 * v17 * v12 * N::narrow(v15);
-    let v23: N = v22 / v6;
-    let v24: W = v15.powi(3);
-    let v25: N = v10 * v11 * v12 * N::narrow(v24);
-    let v26: N = v19 * v11 * v12 * N::narrow(v24);
-    let v27: N = v26 / v6;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: N = v28 * v12 * v9;
-    let v30: N = v28 * v13 * v12 * v9;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = v31 * v12 * v9;
-    let v33: N = v32 / v6;
-    let v34: N = v31 * v13 * v12 * v9;
-    let v35: N = v34 / v6;
-    let v36: N = v28 * v12 * N::narrow(v14) * v9;
-    let v37: W = v16.widen() - v18.widen() + v21.widen() - v23.widen() + v25.widen()
-        + v27.widen() + v29.widen() - v30.widen() + v33.widen() - v35.widen()
-        - v36.widen();
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v15.powi(5);
-    let v40: N = v38 * N::narrow(v39) * v9;
-    let v41: N = N::narrow(v39) * v9;
-    let v42: N = v41 / v6;
-    let v43: N = v40 + v42;
-    let v44: N = v9 * N::narrow(v37);
-    let v45: N = v44 / v43;
-    let v46: N = v19 * v11;
-    let v47: N = v19 * v17;
-    let v48: N = v11.powi(5);
-    let v49: N = v19 * v48;
-    let v50: N = v11.powi(7);
-    let v51: N = v19 * v50;
-    let v52: N = v19 * v11 * N::narrow(v14);
-    let v53: N = v10 * v17 * N::narrow(v14);
-    let v54: N = v19 * v48 * N::narrow(v14);
-    let v55: N = v28 * N::narrow(v24) * v9;
-    let v56: N = v28 * v13 * N::narrow(v24) * v9;
-    let v57: N = v46 + v47 - v49 - v51 + v52 + v53 + v54 + v55 - v56;
-    let v58: N = N::narrow(v24) * v9;
-    let v59: N = v38 * v13 * N::narrow(v24) * v9;
-    let v60: N = v11.powi(4);
-    let v61: N = v60 * N::narrow(v24) * v9;
-    let v62: N = v58 + v59 + v61;
-    let v63: N = v57 / v62;
-    [v45.to_f64(), v63.to_f64()]
+    let v16: W = v10.widen() * v11.widen() * v12.widen() * v15;
+    let v17: W = v12.widen().powi(3);
+    let v18: W = v10.widen() * v11.widen() * v17 * v15;
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19 * v11.widen() * v12.widen() * v6 * v15;
+    let v21: W = v19 * v11.widen() * v17 * v6 * v15;
+    let v22: W = v15.powi(3);
+    let v23: W = v10.widen() * v11.widen() * v12.widen() * v22;
+    let v24: W = v19 * v11.widen() * v12.widen() * v6 * v22;
+    let v25: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v26: W = v25 * v11.widen() * v9;
+    let v27: W = v25 * v11.widen() * v13 * v9;
+    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v29: W = v28.widen() * v11.widen() * v6 * v9;
+    let v30: W = v28.widen() * v11.widen() * v13 * v6 * v9;
+    let v31: W = v25 * v11.widen() * v14 * v9;
+    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
+    let v33: N = N::new(2.0, 0.0);
+    let v34: W = v15.powi(5);
+    let v35: W = v33.widen() * v34 * v9;
+    let v36: W = v6 * v34 * v9;
+    let v37: W = v35 + v36;
+    let v38: W = v9 * v32;
+    let v39: W = v38 / v37;
+    let v40: W = v19 * v12.widen();
+    let v41: W = v19 * v17;
+    let v42: W = v12.widen().powi(5);
+    let v43: W = v19 * v42;
+    let v44: N = v12.powi(7);
+    let v45: N = N::narrow(v19) * v44;
+    let v46: W = v19 * v12.widen() * v14;
+    let v47: W = v10.widen() * v17 * v14;
+    let v48: W = v19 * v42 * v14;
+    let v49: W = v25 * v22 * v9;
+    let v50: W = v25 * v13 * v22 * v9;
+    let v51: W = v40 + v41 - v43 - v45.widen() + v46 + v47 + v48 + v49 - v50;
+    let v52: W = v22 * v9;
+    let v53: W = v33.widen() * v13 * v22 * v9;
+    let v54: W = v12.widen().powi(4);
+    let v55: N = N::narrow(v54) * N::narrow(v22) * N::narrow(v9);
+    let v56: W = v52 + v53 + v55.widen();
+    let v57: N = N::narrow(v51) / N::narrow(v56);
+    [v39.to_f64(), v57.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -6189,9 +3593,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 64 operations in double-double.
+/// Runs its stable form in `f64`, with the 45 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -6204,9 +3606,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6226,55 +3628,55 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v3.cos();
-    let v7: N = v6.square();
-    let v8: N = v5 + v7;
-    let v9: W = v8.widen().sqrt();
-    let v10: N = v0 * v1 * v4 * N::narrow(v9);
+    let v6: N = N::cos_of(v3);
+    let v7: W = v6.widen().square();
+    let v8: W = v5.widen() + v7;
+    let v9: W = v8.sqrt();
+    let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
     let v11: N = N::from_f64(t_next);
     let v12: N = v0 * v11 * v4 * N::narrow(v9);
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = N::new(0.5, 0.0);
-    let v15: N = v3.tan();
+    let v15: N = N::tan_of(v3);
     let v16: N = v15.square();
     let v17: N = v14 * v16;
-    let v18: N = v5 + v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v13 * v1 * v4 * v6 * v19;
+    let v18: W = v5.widen() + v17.widen();
+    let v19: N = N::sqrt_of(v18);
+    let v20: W = v13.widen() * v1.widen() * v4.widen() * v6.widen() * v19.widen();
     let v21: N = v13 * v11 * v4 * v6 * v19;
     let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * v7 * v19;
-    let v24: N = v6.powi(4);
-    let v25: N = v24 * v19;
-    let v26: N = v10 - v12 - v20 + v21 + v23 + v25 + v19;
+    let v23: N = v22 * N::narrow(v7) * v19;
+    let v24: W = v6.widen().powi(4);
+    let v25: N = N::narrow(v24) * v19;
+    let v26: W = v10 - v12.widen() - v20 + v21.widen() + v23.widen() + v25.widen()
+        + v19.widen();
     let v27: N = v23 + v25 + v19;
-    let v28: N = v26 / v27;
-    let v29: N = v11 - v1;
-    let v30: N = v2 * v6;
+    let v28: N = N::narrow(v26) / v27;
+    let v29: W = v11.widen() - v1.widen();
+    let v30: W = v2 * v6.widen();
     let v31: W = v6.widen().powi(3);
-    let v32: N = v2 * N::narrow(v31);
-    let v33: N = v6.powi(5);
-    let v34: N = v2 * v33;
-    let v35: N = v6.powi(7);
-    let v36: N = v2 * v35;
-    let v37: N = v2 * v6 * v8;
-    let v38: N = v13 * N::narrow(v31) * v8;
-    let v39: N = v2 * v33 * v8;
+    let v32: W = v2 * v31;
+    let v33: W = v6.widen().powi(5);
+    let v34: W = v2 * v33;
+    let v35: W = v6.widen().powi(7);
+    let v36: W = v2 * v35;
+    let v37: W = v2 * v6.widen() * v8;
+    let v38: W = v13.widen() * v31 * v8;
+    let v39: W = v2 * v33 * v8;
     let v40: W = v9.powi(3);
-    let v41: N = v0 * N::narrow(v40) * v19;
-    let v42: N = v0 * v7 * N::narrow(v40) * v19;
-    let v43: W = v30.widen() + v32.widen() - v34.widen() - v36.widen() + v37.widen()
-        + v38.widen() + v39.widen() + v41.widen() - v42.widen();
-    let v44: W = v40 * v19.widen();
-    let v45: N = v22 * v7 * N::narrow(v40) * v19;
-    let v46: N = v24 * N::narrow(v40) * v19;
-    let v47: W = v44 + v45.widen() + v46.widen();
-    let v48: N = v29 * N::narrow(v43);
-    let v49: N = v48 / N::narrow(v47);
+    let v41: W = v0.widen() * v40 * v19.widen();
+    let v42: W = v0.widen() * v7 * v40 * v19.widen();
+    let v43: W = v30 + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
+    let v44: N = N::narrow(v40) * v19;
+    let v45: W = v22.widen() * v7 * v40 * v19.widen();
+    let v46: W = v24 * v40 * v19.widen();
+    let v47: W = v44.widen() + v45 + v46;
+    let v48: W = v29 * v43;
+    let v49: W = v48 / v47;
     [v28.to_f64(), v49.to_f64()]
 }
 /// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -6282,62 +3684,61 @@ fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = N::cos_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::sin_of(v4);
-    let v8: N = v7.square();
-    let v9: N = v6 + v8;
-    let v10: N = v9.sqrt();
-    let v11: N = v0 * v1 * v5 * v10;
-    let v12: N = v0 * v3 * v5 * v10;
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5.widen() * v10;
+    let v12: W = v0 * v3.widen() * v5.widen() * v10;
+    let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = N::new(0.5, 0.0);
     let v15: N = N::tan_of(v4);
     let v16: N = v15.square();
     let v17: N = v14 / v16;
-    let v18: N = v6 + v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v13 * v3 * v7 * v5 * v19;
-    let v21: N = v13 * v1 * v7 * v5 * v19;
+    let v18: W = v6.widen() + v17.widen();
+    let v19: N = N::sqrt_of(v18);
+    let v20: W = v13 * v3.widen() * v7.widen() * v5.widen() * v19.widen();
+    let v21: N = N::narrow(v13) * v1 * v7 * v5 * v19;
     let v22: N = N::new(4.0, 0.0);
     let v23: N = v5.square();
     let v24: N = v22 * v23 * v19;
     let v25: N = v5.powi(4);
     let v26: N = v25 * v19;
     let v27: N = v22 * v19;
-    let v28: W = v11.widen() - v12.widen() + v20.widen() - v21.widen() - v24.widen()
-        + v26.widen() + v27.widen();
-    let v29: W = v26.widen() - v24.widen() + v27.widen();
-    let v30: N = N::narrow(v28) / N::narrow(v29);
-    let v31: N = v3 - v1;
-    let v32: N = N::narrow(v2) * v7;
-    let v33: N = v7.powi(3);
-    let v34: N = N::narrow(v2) * v33;
+    let v28: W = v11 - v12 + v20 - v21.widen() - v24.widen() + v26.widen() + v27.widen();
+    let v29: N = v26 - v24 + v27;
+    let v30: N = N::narrow(v28) / v29;
+    let v31: W = v3.widen() - v1.widen();
+    let v32: W = v2.widen() * v7.widen();
+    let v33: W = v7.widen().powi(3);
+    let v34: W = v2.widen() * v33;
     let v35: N = v7.powi(5);
-    let v36: N = N::narrow(v2) * v35;
+    let v36: N = v2 * v35;
     let v37: N = v7.powi(7);
-    let v38: N = N::narrow(v2) * v37;
-    let v39: N = N::narrow(v2) * v7 * v9;
-    let v40: N = v13 * v33 * v9;
-    let v41: N = N::narrow(v2) * v35 * v9;
-    let v42: N = v10.powi(3);
-    let v43: N = v0 * v42 * v19;
-    let v44: N = v0 * v8 * v42 * v19;
-    let v45: W = v32.widen() + v34.widen() - v36.widen() - v38.widen() + v39.widen()
-        + v40.widen() + v41.widen() + v43.widen() - v44.widen();
-    let v46: N = v42 * v19;
+    let v38: N = v2 * v37;
+    let v39: N = v2 * v7 * N::narrow(v9);
+    let v40: W = v13 * v33 * v9;
+    let v41: N = v2 * v35 * N::narrow(v9);
+    let v42: W = v10.powi(3);
+    let v43: W = v0 * v42 * v19.widen();
+    let v44: W = v0 * v8 * v42 * v19.widen();
+    let v45: W = v32 + v34 - v36.widen() - v38.widen() + v39.widen() + v40 + v41.widen()
+        + v43 - v44;
+    let v46: W = v42 * v19.widen();
     let v47: N = N::new(2.0, 0.0);
-    let v48: N = v47 * v8 * v42 * v19;
+    let v48: W = v47.widen() * v8 * v42 * v19.widen();
     let v49: N = v7.powi(4);
-    let v50: N = v49 * v42 * v19;
-    let v51: N = v46 + v48 + v50;
-    let v52: N = v31 * N::narrow(v45);
-    let v53: N = v52 / v51;
+    let v50: N = v49 * N::narrow(v42) * v19;
+    let v51: W = v46 + v48 + v50.widen();
+    let v52: W = v31 * v45;
+    let v53: W = v52 / v51;
     [v30.to_f64(), v53.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -6346,9 +3747,9 @@ fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6361,9 +3762,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
 ///
 /// # Panics
 ///
@@ -6383,9 +3784,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6394,88 +3795,86 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v4.cos();
     let v7: N = N::new(1.0, 0.0);
-    let v8: N = v6.square();
-    let v9: N = v7 + v8;
-    let v10: N = v9.sqrt();
-    let v11: N = v0 * v1 * v5 * v6 * v10;
-    let v12: N = v0 * v3 * v5 * v6 * v10;
-    let v13: N = v6.powi(3);
-    let v14: N = v0 * v3 * v5 * v13 * v10;
-    let v15: N = v0 * v1 * v5 * v13 * v10;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v4.tan();
-    let v18: N = v17.square();
-    let v19: N = v16 * v3 * v5 * v6 * v18 * v10;
-    let v20: N = v16 * v1 * v5 * v6 * v18 * v10;
-    let v21: N = v16 * v3 * v5 * v13 * v18 * v10;
-    let v22: N = v16 * v1 * v5 * v13 * v18 * v10;
-    let v23: N = v10.powi(3);
-    let v24: N = v0 * v3 * v5 * v6 * v23;
-    let v25: N = v0 * v1 * v5 * v6 * v23;
-    let v26: N = v16 * v3 * v5 * v6 * v18 * v23;
-    let v27: N = v16 * v1 * v5 * v6 * v18 * v23;
-    let v28: N = v10.powi(5);
-    let v29: N = v18 * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v8: W = v6.square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
+    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
+    let v13: W = v6.powi(3);
+    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
+    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v4.tan();
+    let v18: W = v17.square();
+    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
+    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
+    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
+    let v22: W = v16 * v1.widen() * v5 * v13 * v18 * v10;
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
+    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
+    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
+    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
     let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * v18;
-    let v33: N = v7 + v32;
-    let v34: N = v33.sqrt();
-    let v35: N = v30 * v3 * v5 * v8 * v34;
-    let v36: N = v30 * v1 * v5 * v8 * v34;
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: N = v37 * v3 * v5 * v18 * v34;
-    let v39: N = v37 * v1 * v5 * v18 * v34;
-    let v40: N = v37 * v3 * v5 * v8 * v18 * v34;
-    let v41: N = v37 * v1 * v5 * v8 * v18 * v34;
+    let v32: W = v31.widen() * v18;
+    let v33: W = v7.widen() + v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v30 * v3.widen() * v5 * v8 * v34;
+    let v36: W = v30 * v1.widen() * v5 * v8 * v34;
+    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37 * v3.widen() * v5 * v18 * v34;
+    let v39: W = v37 * v1.widen() * v5 * v18 * v34;
+    let v40: W = v37 * v3.widen() * v5 * v8 * v18 * v34;
+    let v41: W = v37 * v1.widen() * v5 * v8 * v18 * v34;
     let v42: N = N::new(2.0, 0.0);
-    let v43: N = v42 * v28;
-    let v44: N = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
+    let v43: W = v42.widen() * v28;
+    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
         + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43;
-    let v45: N = v29 + v43;
-    let v46: N = v44 / v45;
-    let v47: N = v1 - v3;
-    let v48: N = v16 * v6;
-    let v49: N = v16 * v13;
-    let v50: N = v6.powi(5);
-    let v51: N = v16 * v50;
-    let v52: N = v6.powi(7);
-    let v53: N = v16 * v52;
-    let v54: N = v16 * v6 * v9;
-    let v55: N = v0 * v13 * v9;
-    let v56: N = v16 * v50 * v9;
+    let v45: N = N::narrow(v29) + N::narrow(v43);
+    let v46: N = N::narrow(v44) / v45;
+    let v47: W = v1.widen() - v3.widen();
+    let v48: W = v16 * v6;
+    let v49: N = N::narrow(v16) * N::narrow(v13);
+    let v50: N = N::narrow(v6).powi(5);
+    let v51: N = N::narrow(v16) * v50;
+    let v52: N = N::narrow(v6).powi(7);
+    let v53: N = N::narrow(v16) * v52;
+    let v54: W = v16 * v6 * v9;
+    let v55: W = v0 * v13 * v9;
+    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
     let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: N = v57 * v23 * v34;
-    let v59: N = v57 * v8 * v23 * v34;
-    let v60: N = v48 + v49 - v51 - v53 + v54 + v55 + v56 + v58 - v59;
-    let v61: W = v23.widen() * v34.widen();
-    let v62: N = v42 * v8 * v23 * v34;
-    let v63: N = v6.powi(4);
-    let v64: N = v63 * v23 * v34;
-    let v65: W = v61 + v62.widen() + v64.widen();
-    let v66: N = v47 * v60;
-    let v67: N = v66 / N::narrow(v65);
-    let v68: N = v47.abs();
-    let v69: N = v68.sqrt();
-    let v70: N = v6 + v13;
-    let v71: N = v16 * v5;
-    let v72: N = v71 / v70;
+    let v58: W = v57.widen() * v23 * v34;
+    let v59: W = v57.widen() * v8 * v23 * v34;
+    let v60: W = v48 + v49.widen() - v51.widen() - v53.widen() + v54 + v55 + v56.widen()
+        + v58 - v59;
+    let v61: W = v23 * v34;
+    let v62: W = v42.widen() * v8 * v23 * v34;
+    let v63: W = v6.powi(4);
+    let v64: N = N::narrow(v63) * N::narrow(v23) * N::narrow(v34);
+    let v65: W = v61 + v62 + v64.widen();
+    let v66: W = v47 * v60;
+    let v67: N = N::narrow(v66) / N::narrow(v65);
+    let v68: N = N::narrow(v47).abs();
+    let v69: W = v68.widen().sqrt();
+    let v70: N = N::narrow(v6) + N::narrow(v13);
+    let v71: W = v16 * v5;
+    let v72: N = N::narrow(v71) / v70;
     let v73: N = v72.sqrt();
-    let v74: N = v69 * v73;
+    let v74: W = v69 * v73.widen();
     [v46.to_f64(), v67.to_f64(), v74.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -6483,740 +3882,84 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.sin();
-    let v6: N = v4.cos();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::cos_of(v4);
     let v7: N = N::new(1.0, 0.0);
-    let v8: N = v6.square();
-    let v9: N = v7 + v8;
-    let v10: W = v9.widen().sqrt();
-    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
-    let v12: N = v0 * v3 * v5 * v6 * N::narrow(v10);
-    let v13: W = v6.widen().powi(3);
-    let v14: N = v0 * v3 * v5 * N::narrow(v13) * N::narrow(v10);
-    let v15: N = v0 * v1 * v5 * N::narrow(v13) * N::narrow(v10);
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v4.tan();
-    let v18: N = v17.square();
-    let v19: N = v16 * v3 * v5 * v6 * v18 * N::narrow(v10);
-    let v20: N = v16 * v1 * v5 * v6 * v18 * N::narrow(v10);
-    let v21: N = v16 * v3 * v5 * N::narrow(v13) * v18 * N::narrow(v10);
-    let v22: N = v16 * v1 * v5 * N::narrow(v13) * v18 * N::narrow(v10);
-    let v23: W = v10.powi(3);
-    let v24: N = v0 * v3 * v5 * v6 * N::narrow(v23);
-    let v25: N = v0 * v1 * v5 * v6 * N::narrow(v23);
-    let v26: N = v16 * v3 * v5 * v6 * v18 * N::narrow(v23);
-    let v27: N = v16 * v1 * v5 * v6 * v18 * N::narrow(v23);
-    let v28: N = N::narrow(v10).powi(5);
-    let v29: N = v18 * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * v18;
-    let v33: N = v7 + v32;
-    let v34: N = v33.sqrt();
-    let v35: N = v30 * v3 * v5 * v8 * v34;
-    let v36: N = v30 * v1 * v5 * v8 * v34;
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: N = v37 * v3 * v5 * v18 * v34;
-    let v39: N = v37 * v1 * v5 * v18 * v34;
-    let v40: N = v37 * v3 * v5 * v8 * v18 * v34;
-    let v41: N = v37 * v1 * v5 * v8 * v18 * v34;
-    let v42: N = N::new(2.0, 0.0);
-    let v43: N = v42 * v28;
-    let v44: N = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
-        + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43;
-    let v45: N = v29 + v43;
-    let v46: N = v44 / v45;
-    let v47: N = v1 - v3;
-    let v48: N = v16 * v6;
-    let v49: N = v16 * N::narrow(v13);
-    let v50: N = v6.powi(5);
-    let v51: N = v16 * v50;
-    let v52: N = v6.powi(7);
-    let v53: N = v16 * v52;
-    let v54: N = v16 * v6 * v9;
-    let v55: N = v0 * N::narrow(v13) * v9;
-    let v56: N = v16 * v50 * v9;
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: N = v57 * N::narrow(v23) * v34;
-    let v59: N = v57 * v8 * N::narrow(v23) * v34;
-    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
-        + v55.widen() + v56.widen() + v58.widen() - v59.widen();
-    let v61: N = N::narrow(v23) * v34;
-    let v62: N = v42 * v8 * N::narrow(v23) * v34;
-    let v63: N = v6.powi(4);
-    let v64: N = v63 * N::narrow(v23) * v34;
-    let v65: N = v61 + v62 + v64;
-    let v66: N = v47 * N::narrow(v60);
-    let v67: N = v66 / v65;
-    let v68: N = v47.abs();
-    let v69: N = v68.sqrt();
-    let v70: N = v6 + N::narrow(v13);
-    let v71: N = v16 * v5;
-    let v72: N = v71 / v70;
-    let v73: N = v72.sqrt();
-    let v74: N = v69 * v73;
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v4.widen().square();
+    let v8: W = v6.widen().square();
     let v9: W = v7.widen() + v8;
     let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * v6 * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: N = v0 * v12 * v4 * v6 * N::narrow(v10);
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = v3.tan();
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * v6 * v16 * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * v6 * v16 * N::narrow(v10);
-    let v19: W = v10.powi(3);
-    let v20: N = v0 * v1 * v4 * v5 * N::narrow(v19);
-    let v21: N = v0 * v12 * v4 * v5 * N::narrow(v19);
-    let v22: N = v14 * v1 * v4 * v5 * v16 * N::narrow(v19);
-    let v23: N = v14 * v12 * v4 * v5 * v16 * N::narrow(v19);
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / v16;
-    let v30: N = v7 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v1 * v6 * v31;
-    let v33: N = v27 * v12 * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * v5 * v16 * v31;
-    let v36: N = v34 * v12 * v5 * v16 * v31;
-    let v37: N = v34 * v1 * v6 * v16 * v31;
-    let v38: W = v34.widen() * v12.widen() * v6.widen() * v16.widen() * v31.widen();
-    let v39: W = v11.widen() - v13.widen() + v17.widen() - v18.widen() + v20.widen()
-        - v21.widen() + v22.widen() - v23.widen() + v26.widen() + v32.widen()
-        - v33.widen() - v35.widen() + v36.widen() + v37.widen() - v38 + v25;
-    let v40: W = v26.widen() + v25;
-    let v41: N = N::narrow(v39) / N::narrow(v40);
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * N::narrow(v19) * v31;
-    let v55: N = v53 * N::narrow(v8) * N::narrow(v19) * v31;
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = N::narrow(v19) * v31;
-    let v58: N = v24 * N::narrow(v8) * N::narrow(v19) * v31;
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * N::narrow(v19) * v31;
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * v5;
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v3.cos();
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * N::narrow(v6) * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: N = v0 * v12 * v4 * N::narrow(v6) * N::narrow(v10);
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: W = v3.tan();
-    let v16: W = v15.square();
-    let v17: N = v14 * v1 * v4 * N::narrow(v6) * N::narrow(v16) * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * N::narrow(v6) * N::narrow(v16) * N::narrow(v10);
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: N = v0 * v1 * v4 * N::narrow(v5) * v19;
-    let v21: N = v0 * v12 * v4 * N::narrow(v5) * v19;
-    let v22: N = v14 * v1 * v4 * N::narrow(v5) * N::narrow(v16) * v19;
-    let v23: N = v14 * v12 * v4 * N::narrow(v5) * N::narrow(v16) * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * N::narrow(v16) * N::narrow(v25);
-    let v27: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: W = v28.widen() / v16;
-    let v30: W = v7.widen() + v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v27 * v1.widen() * v6 * v31;
-    let v33: W = v27 * v12.widen() * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * N::narrow(v5) * N::narrow(v16) * N::narrow(v31);
-    let v36: N = v34 * v12 * N::narrow(v5) * N::narrow(v16) * N::narrow(v31);
-    let v37: N = v34 * v1 * N::narrow(v6) * N::narrow(v16) * N::narrow(v31);
-    let v38: N = v34 * v12 * N::narrow(v6) * N::narrow(v16) * N::narrow(v31);
-    let v39: W = v11.widen() - v13.widen() + v17.widen() - v18.widen() + v20.widen()
-        - v21.widen() + v22.widen() - v23.widen() + v26.widen() + v32 - v33 - v35.widen()
-        + v36.widen() + v37.widen() - v38.widen() + v25;
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = N::narrow(v39) / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * N::narrow(v31);
-    let v55: N = v53 * v8 * v19 * N::narrow(v31);
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * N::narrow(v31);
-    let v58: N = v24 * v8 * v19 * N::narrow(v31);
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * N::narrow(v31);
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * N::narrow(v5);
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * v6 * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: N = v0 * v12 * v4 * v6 * N::narrow(v10);
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = v3.tan();
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * v6 * v16 * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * v6 * v16 * N::narrow(v10);
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: N = v0 * v1 * v4 * v5 * v19;
-    let v21: N = v0 * v12 * v4 * v5 * v19;
-    let v22: N = v14 * v1 * v4 * v5 * v16 * v19;
-    let v23: N = v14 * v12 * v4 * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / v16;
-    let v30: N = v7 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v1 * v6 * v31;
-    let v33: N = v27 * v12 * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * v5 * v16 * v31;
-    let v36: N = v34 * v12 * v5 * v16 * v31;
-    let v37: N = v34 * v1 * v6 * v16 * v31;
-    let v38: N = v34 * v12 * v6 * v16 * v31;
-    let v39: N = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
-        + v36 + v37 - v38 + N::narrow(v25);
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = v39 / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * v31;
-    let v55: N = v53 * v8 * v19 * v31;
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * v31;
-    let v58: N = v24 * v8 * v19 * v31;
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * v31;
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * v5;
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * v6 * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: N = v0 * v12 * v4 * v6 * N::narrow(v10);
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = N::tan_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * v6 * v16 * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * v6 * v16 * N::narrow(v10);
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: N = v0 * v1 * v4 * v5 * v19;
-    let v21: N = v0 * v12 * v4 * v5 * v19;
-    let v22: N = v14 * v1 * v4 * v5 * v16 * v19;
-    let v23: N = v14 * v12 * v4 * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / v16;
-    let v30: N = v7 + v29;
-    let v31: W = v30.widen().sqrt();
-    let v32: N = v27 * v1 * v6 * N::narrow(v31);
-    let v33: N = v27 * v12 * v6 * N::narrow(v31);
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * v5 * v16 * N::narrow(v31);
-    let v36: N = v34 * v12 * v5 * v16 * N::narrow(v31);
-    let v37: N = v34 * v1 * v6 * v16 * N::narrow(v31);
-    let v38: N = v34 * v12 * v6 * v16 * N::narrow(v31);
-    let v39: N = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
-        + v36 + v37 - v38 + N::narrow(v25);
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = v39 / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * N::narrow(v31);
-    let v55: N = v53 * v8 * v19 * N::narrow(v31);
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * N::narrow(v31);
-    let v58: N = v24 * v8 * v19 * N::narrow(v31);
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * N::narrow(v31);
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * v5;
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * v6 * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: N = v0 * v12 * v4 * v6 * N::narrow(v10);
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = v3.tan();
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * v6 * v16 * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * v6 * v16 * N::narrow(v10);
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: N = v0 * v1 * v4 * v5 * v19;
-    let v21: N = v0 * v12 * v4 * v5 * v19;
-    let v22: N = v14 * v1 * v4 * v5 * v16 * v19;
-    let v23: N = v14 * v12 * v4 * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / v16;
-    let v30: N = v7 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v1 * v6 * v31;
-    let v33: N = v27 * v12 * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * v5 * v16 * v31;
-    let v36: N = v34 * v12 * v5 * v16 * v31;
-    let v37: N = v34 * v1 * v6 * v16 * v31;
-    let v38: N = v34 * v12 * v6 * v16 * v31;
-    let v39: N = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
-        + v36 + v37 - v38 + N::narrow(v25);
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = v39 / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * v31;
-    let v55: N = v53 * v8 * v19 * v31;
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * v31;
-    let v58: N = v24 * v8 * v19 * v31;
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * v31;
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * v5;
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v3.cos();
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v4.widen() * v6 * v10;
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v0 * v12.widen() * v4.widen() * v6 * v10;
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: W = v3.tan();
-    let v16: W = v15.square();
-    let v17: N = v14 * v1 * v4 * N::narrow(v6) * N::narrow(v16) * N::narrow(v10);
-    let v18: W = v14.widen() * v12.widen() * v4.widen() * v6 * v16 * v10;
-    let v19: W = v10.powi(3);
-    let v20: N = N::narrow(v0) * v1 * v4 * N::narrow(v5) * N::narrow(v19);
-    let v21: W = v0 * v12.widen() * v4.widen() * v5 * v19;
-    let v22: N = v14 * v1 * v4 * N::narrow(v5) * N::narrow(v16) * N::narrow(v19);
-    let v23: N = v14 * v12 * v4 * N::narrow(v5) * N::narrow(v16) * N::narrow(v19);
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: W = v24.widen() * v16 * v25;
-    let v27: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: W = v28.widen() / v16;
-    let v30: W = v7.widen() + v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v27 * v1.widen() * v6 * v31;
-    let v33: W = v27 * v12.widen() * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: W = v34.widen() * v1.widen() * v5 * v16 * v31;
-    let v36: W = v34.widen() * v12.widen() * v5 * v16 * v31;
-    let v37: W = v34.widen() * v1.widen() * v6 * v16 * v31;
-    let v38: W = v34.widen() * v12.widen() * v6 * v16 * v31;
-    let v39: W = v11 - v13 + v17.widen() - v18 + v20.widen() - v21 + v22.widen()
-        - v23.widen() + v26 + v32 - v33 - v35 + v36 + v37 - v38 + v25;
-    let v40: N = N::narrow(v26) + N::narrow(v25);
-    let v41: N = N::narrow(v39) / v40;
-    let v42: N = v1 - v12;
-    let v43: N = N::narrow(v0) * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = N::narrow(v0) * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = N::narrow(v0) * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = N::narrow(v0) * v48;
-    let v50: N = N::narrow(v0) * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = N::narrow(v0) * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * N::narrow(v19) * N::narrow(v31);
-    let v55: N = v53 * v8 * N::narrow(v19) * N::narrow(v31);
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = N::narrow(v19) * N::narrow(v31);
-    let v58: N = v24 * v8 * N::narrow(v19) * N::narrow(v31);
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * N::narrow(v19) * N::narrow(v31);
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = N::narrow(v0) * N::narrow(v5);
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2.widen() * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v3.cos();
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * N::narrow(v6) * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v0.widen() * v12.widen() * v4.widen() * v6 * v10;
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = N::tan_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * N::narrow(v6) * v16 * N::narrow(v10);
-    let v18: N = v14 * v12 * v4 * N::narrow(v6) * v16 * N::narrow(v10);
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: W = v0.widen() * v1.widen() * v4.widen() * v5 * v19.widen();
-    let v21: W = v0.widen() * v12.widen() * v4.widen() * v5 * v19.widen();
-    let v22: N = v14 * v1 * v4 * N::narrow(v5) * v16 * v19;
-    let v23: N = v14 * v12 * v4 * N::narrow(v5) * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: W = v28.widen() / v16.widen();
-    let v30: W = v7.widen() + v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v27 * v1.widen() * v6 * v31;
-    let v33: W = v27 * v12.widen() * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: W = v34.widen() * v1.widen() * v5 * v16.widen() * v31;
-    let v36: W = v34.widen() * v12.widen() * v5 * v16.widen() * v31;
-    let v37: W = v34.widen() * v1.widen() * v6 * v16.widen() * v31;
-    let v38: W = v34.widen() * v12.widen() * v6 * v16.widen() * v31;
-    let v39: W = v11.widen() - v13 + v17.widen() - v18.widen() + v20 - v21 + v22.widen()
-        - v23.widen() + v26.widen() + v32 - v33 - v35 + v36 + v37 - v38 + v25;
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = N::narrow(v39) / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * N::narrow(v31);
-    let v55: N = v53 * v8 * v19 * N::narrow(v31);
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * N::narrow(v31);
-    let v58: N = v24 * v8 * v19 * N::narrow(v31);
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * N::narrow(v31);
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * N::narrow(v5);
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2.widen() * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v4.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v4 * N::narrow(v6) * N::narrow(v10);
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v0.widen() * v12.widen() * v4.widen() * v6 * v10;
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: N = N::tan_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v14 * v1 * v4 * N::narrow(v6) * v16 * N::narrow(v10);
-    let v18: W = v14.widen() * v12.widen() * v4.widen() * v6 * v16.widen() * v10;
-    let v19: N = N::narrow(v10).powi(3);
-    let v20: N = v0 * v1 * v4 * v5 * v19;
-    let v21: N = v0 * v12 * v4 * v5 * v19;
-    let v22: N = v14 * v1 * v4 * v5 * v16 * v19;
-    let v23: N = v14 * v12 * v4 * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: N = v24 * v16 * N::narrow(v25);
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / v16;
-    let v30: N = v7 + v29;
-    let v31: N = v30.sqrt();
-    let v32: N = v27 * v1 * N::narrow(v6) * v31;
-    let v33: W = v27.widen() * v12.widen() * v6 * v31.widen();
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: N = v34 * v1 * v5 * v16 * v31;
-    let v36: W = v34.widen() * v12.widen() * v5.widen() * v16.widen() * v31.widen();
-    let v37: N = v34 * v1 * N::narrow(v6) * v16 * v31;
-    let v38: W = v34.widen() * v12.widen() * v6 * v16.widen() * v31.widen();
-    let v39: W = v11.widen() - v13 + v17.widen() - v18 + v20.widen() - v21.widen()
-        + v22.widen() - v23.widen() + v26.widen() + v32.widen() - v33 - v35.widen() + v36
-        + v37.widen() - v38 + v25;
-    let v40: N = v26 + N::narrow(v25);
-    let v41: N = N::narrow(v39) / v40;
-    let v42: N = v1 - v12;
-    let v43: N = v0 * v4;
-    let v44: N = v4.powi(3);
-    let v45: N = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = v0 * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = v0 * v48;
-    let v50: N = v0 * v4 * N::narrow(v9);
-    let v51: N = v14 * v44 * N::narrow(v9);
-    let v52: N = v0 * v46 * N::narrow(v9);
-    let v53: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: N = v53 * v19 * v31;
-    let v55: N = v53 * v8 * v19 * v31;
-    let v56: N = v43 + v45 - v47 - v49 + v50 + v51 + v52 + v54 - v55;
-    let v57: N = v19 * v31;
-    let v58: N = v24 * v8 * v19 * v31;
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * v19 * v31;
-    let v61: N = v57 + v58 + v60;
-    let v62: N = v42 * v56;
-    let v63: N = v62 / v61;
-    let v64: N = v42.abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + v44;
-    let v67: N = v0 * v5;
-    let v68: N = v67 / v66;
-    let v69: N = v68.sqrt();
-    let v70: N = v65 * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
+    let v11: W = v0 * v1.widen() * v5.widen() * v6.widen() * v10;
+    let v12: W = v0 * v3.widen() * v5.widen() * v6.widen() * v10;
+    let v13: W = v6.widen().powi(3);
+    let v14: W = v0 * v3.widen() * v5.widen() * v13 * v10;
+    let v15: W = v0 * v1.widen() * v5.widen() * v13 * v10;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::tan_of(v4);
+    let v18: W = v17.widen().square();
+    let v19: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v10;
+    let v20: W = v16 * v1.widen() * v5.widen() * v6.widen() * v18 * v10;
+    let v21: W = v16 * v3.widen() * v5.widen() * v13 * v18 * v10;
+    let v22: N = N::narrow(v16) * v1 * v5 * N::narrow(v13) * N::narrow(v18)
+        * N::narrow(v10);
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5.widen() * v6.widen() * v23;
+    let v25: W = v0 * v1.widen() * v5.widen() * v6.widen() * v23;
+    let v26: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v23;
+    let v27: W = v16 * v1.widen() * v5.widen() * v6.widen() * v18 * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: N = v31 * N::narrow(v18);
+    let v33: W = v7.widen() + v32.widen();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v30.widen() * v3.widen() * v5.widen() * v8 * v34.widen();
+    let v36: N = v30 * v1 * v5 * N::narrow(v8) * v34;
+    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18 * v34.widen();
+    let v39: N = v37 * v1 * v5 * N::narrow(v18) * v34;
+    let v40: W = v37.widen() * v3.widen() * v5.widen() * v8 * v18 * v34.widen();
+    let v41: N = v37 * v1 * v5 * N::narrow(v8) * N::narrow(v18) * v34;
+    let v42: N = N::new(2.0, 0.0);
+    let v43: W = v42.widen() * v28;
+    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
+        + v27 + v29 + v35 - v36.widen() - v38 + v39.widen() + v40 - v41.widen() + v43;
+    let v45: W = v29 + v43;
+    let v46: W = v44 / v45;
+    let v47: W = v1.widen() - v3.widen();
+    let v48: W = v16 * v6.widen();
+    let v49: W = v16 * v13;
+    let v50: W = v6.widen().powi(5);
+    let v51: N = N::narrow(v16) * N::narrow(v50);
+    let v52: W = v6.widen().powi(7);
+    let v53: N = N::narrow(v16) * N::narrow(v52);
+    let v54: W = v16 * v6.widen() * v9;
+    let v55: W = v0 * v13 * v9;
+    let v56: W = v16 * v50 * v9;
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57.widen() * v23 * v34.widen();
+    let v59: W = v57.widen() * v8 * v23 * v34.widen();
+    let v60: W = v48 + v49 - v51.widen() - v53.widen() + v54 + v55 + v56 + v58 - v59;
+    let v61: W = v23 * v34.widen();
+    let v62: W = v42.widen() * v8 * v23 * v34.widen();
+    let v63: W = v6.widen().powi(4);
+    let v64: W = v63 * v23 * v34.widen();
+    let v65: W = v61 + v62 + v64;
+    let v66: W = v47 * v60;
+    let v67: W = v66 / v65;
+    let v68: N = N::narrow(v47).abs();
+    let v69: W = v68.widen().sqrt();
+    let v70: W = v6.widen() + v13;
+    let v71: W = v16 * v5.widen();
+    let v72: W = v71 / v70;
+    let v73: N = N::sqrt_of(v72);
+    let v74: W = v69 * v73.widen();
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -7224,9 +3967,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -7239,9 +3982,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -7268,7 +4011,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -7322,20 +4065,20 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v9.to_f64(), v17.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
     let v5: W = v4.square();
     let v6: W = v0.widen() + v5;
     let v7: W = v6.sqrt();
     let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen();
+    let v9: W = v1 * v8.widen();
     let v10: W = v9.cos();
     let v11: W = v10.square();
     let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
-    let v14: N = N::narrow(v7) * N::narrow(v13);
+    let v14: W = v7 * v13;
     let v15: W = v3.sin();
     let v16: W = v9.sin();
     let v17: N = N::new(0.5, 0.0);
@@ -7349,8 +4092,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v17.widen() * v24;
     let v26: W = v0.widen() + v25;
     let v27: W = v26.sqrt();
-    let v28: N = N::narrow(v15) * N::narrow(v16) * N::narrow(v22) * N::narrow(v27);
-    let v29: N = v14 + v28;
+    let v28: W = v15 * v16 * v22 * v27;
+    let v29: N = N::narrow(v14) + N::narrow(v28);
     let v30: W = v7 * v13 * v22 * v27;
     let v31: N = v29 / N::narrow(v30);
     let v32: W = v16 * v7 * v27;
@@ -7365,7 +4108,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -7378,7 +4121,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7398,7 +4141,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -7452,20 +4195,20 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v9.to_f64(), v17.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
     let v5: W = v4.square();
     let v6: W = v0.widen() + v5;
     let v7: W = v6.sqrt();
     let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen();
+    let v9: W = v1 * v8.widen();
     let v10: W = v9.cos();
     let v11: W = v10.square();
     let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
-    let v14: N = N::narrow(v7) * N::narrow(v13);
+    let v14: W = v7 * v13;
     let v15: W = v3.sin();
     let v16: W = v9.sin();
     let v17: N = N::new(0.5, 0.0);
@@ -7479,8 +4222,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v17.widen() * v24;
     let v26: W = v0.widen() + v25;
     let v27: W = v26.sqrt();
-    let v28: N = N::narrow(v15) * N::narrow(v16) * N::narrow(v22) * N::narrow(v27);
-    let v29: N = v14 + v28;
+    let v28: W = v15 * v16 * v22 * v27;
+    let v29: N = N::narrow(v14) + N::narrow(v28);
     let v30: W = v7 * v13 * v22 * v27;
     let v31: N = v29 / N::narrow(v30);
     let v32: W = v16 * v7 * v27;
@@ -7495,7 +4238,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -7508,7 +4251,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "vp_linear";
 /// `alpha(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -20,7 +20,7 @@ pub const PROCESS: &str = "vp_linear";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha(t: f64) -> f64 {
@@ -35,8 +35,8 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
     let v8: N = N::exp_of(v7);
@@ -87,16 +87,11 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_bar_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -106,19 +101,6 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
     let v8: N = N::exp_of(v7);
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
     v8.to_f64()
 }
 /// `f(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -186,9 +168,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -197,23 +179,35 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t < 0.25 {
+    if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return lambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.25 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::new(0.1, -5.551115123125783e-18);
     let v8: N = v7 * v1;
     let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: N = v9 * v4;
+    let v10: N = v9 * N::narrow(v4);
     let v11: N = -v8;
     let v12: N = v11 - v10;
     let v13: N = v12.exp_m1();
@@ -221,25 +215,25 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v15: N = v14.ln();
     let v16: N = v6 * v15;
     let v17: N = -v2;
-    let v18: N = v17 - v5 - v16;
+    let v18: N = v17 - N::narrow(v5) - v16;
     v18.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::new(0.1, -5.551115123125783e-18);
     let v8: N = v7 * v1;
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v4.widen();
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v4;
     let v11: N = -v8;
-    let v12: N = v11 - N::narrow(v10);
-    let v13: N = v12.exp_m1();
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::exp_m1_of(v12);
     let v14: N = -v13;
     let v15: N = v14.ln();
     let v16: N = v6 * v15;
@@ -247,8 +241,77 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v18: W = v17.widen() - v5.widen() - v16.widen();
     v18.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::new(0.1, -5.551115123125783e-18);
+    let v8: N = v7 * v1;
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v4;
+    let v11: N = -v8;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::exp_m1_of(v12);
+    let v14: N = -v13;
+    let v15: N = v14.ln();
+    let v16: W = v6.widen() * v15.widen();
+    let v17: N = -v2;
+    let v18: W = v17.widen() - v5 - v16;
+    v18.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::new(0.1, -5.551115123125783e-18);
+    let v8: N = v7 * v1;
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v4;
+    let v11: N = -v8;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v12.exp_m1();
+    let v14: W = -v13;
+    let v15: W = v14.ln();
+    let v16: W = v6.widen() * v15;
+    let v17: N = -v2;
+    let v18: W = v17.widen() - v5 - v16;
+    v18.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = W::new(0.1, -5.551115123125783e-18);
+    let v8: W = v7 * v1.widen();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v4;
+    let v11: W = -v8;
+    let v12: W = v11 - v10;
+    let v13: W = v12.exp_m1();
+    let v14: W = -v13;
+    let v15: W = v14.ln();
+    let v16: W = v6.widen() * v15;
+    let v17: W = -v2;
+    let v18: W = v17 - v5 - v16;
+    v18.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -261,13 +324,36 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = W::new(9.95, 7.105427357601002e-16);
     let v10: W = v9 * v4;
     let v11: N = -v8;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v12.exp_m1();
-    let v14: W = -v13;
-    let v15: W = v14.ln();
-    let v16: W = v6.widen() * v15;
+    let v12: N = v11 - N::narrow(v10);
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.ln();
+    let v16: N = v6 * v15;
     let v17: N = -v2;
-    let v18: W = v17.widen() - v5 - v16;
+    let v18: W = v17.widen() - v5 - v16.widen();
+    v18.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::new(0.1, -5.551115123125783e-18);
+    let v8: N = v7 * v1;
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: N = v9 * v4;
+    let v11: N = -v8;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.ln();
+    let v16: N = v6 * v15;
+    let v17: N = -v2;
+    let v18: W = v17.widen() - v5 - v16.widen();
     v18.to_f64()
 }
 /// `dlambda(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -277,6 +363,8 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.8125).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -284,6 +372,15 @@ pub fn dlambda(t: f64) -> f64 {
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
+    }
+    if t < 0.5 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
+    if t < 0.625 {
+        return dlambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.8125 {
+        return dlambda_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::new(9.95, 7.105427357601002e-16);
@@ -302,61 +399,143 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: N = -v13;
     v14.to_f64()
 }
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = v2.square();
+    let v9: W = v1.widen() * v8.widen();
+    let v10: N = -v7;
+    let v11: W = v10.widen() - v9;
+    let v12: N = N::exp_m1_of(v11);
+    let v13: W = v5 / v12.widen();
+    let v14: N = -N::narrow(v13);
+    v14.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = v2.square();
+    let v9: N = v1 * v8;
+    let v10: N = -v7;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp_m1();
+    let v13: N = v5 / v12;
+    let v14: N = -v13;
+    v14.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3.widen();
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = v2.square();
+    let v9: N = v1 * v8;
+    let v10: N = -v7;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp_m1();
+    let v13: W = v5 / v12.widen();
+    let v14: N = -N::narrow(v13);
+    v14.to_f64()
+}
 /// `log_snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t < 0.25 {
+    if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.25 {
+        return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.ln();
-    let v11: N = v6 - v5 - v10;
-    v11.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
     let v6: N = -v2;
     let v7: N = v6 - N::narrow(v5);
     let v8: N = v7.exp_m1();
     let v9: N = -v8;
     let v10: N = v9.ln();
+    let v11: N = v6 - N::narrow(v5) - v10;
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = -v8;
+    let v10: N = v9.ln();
+    let v11: N = v6 - N::narrow(v5) - v10;
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = -v8;
+    let v10: N = v9.ln();
     let v11: W = v6.widen() - v5 - v10.widen();
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -371,13 +550,61 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v6.widen() - v5 - v10;
     v11.to_f64()
 }
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
+    let v8: W = v7.exp_m1();
+    let v9: W = -v8;
+    let v10: W = v9.ln();
+    let v11: W = v6 - v5 - v10;
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - N::narrow(v5);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.ln();
+    let v11: W = v6.widen() - v5 - v10.widen();
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = -v2;
+    let v7: N = v6 - N::narrow(v5);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.ln();
+    let v11: W = v6.widen() - v5 - v10.widen();
+    v11.to_f64()
+}
 /// `snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -388,12 +615,12 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
     let v8: N = N::exp_of(v7);
     let v9: N = N::exp_m1_of(v7);
     let v10: N = v8 / v9;
@@ -406,7 +633,7 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
@@ -419,20 +646,20 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: W = v2.widen() + v5;
     let v7: N = N::exp_of(v6);
     let v8: N = N::new(0.1, -5.551115123125783e-18);
     let v9: N = v8 * v1;
     let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: N = v10 * v4;
+    let v11: N = v10 * N::narrow(v4);
     let v12: N = -v9;
     let v13: N = v12 - v11;
     let v14: N = v13.exp_m1();
     let v15: N = -v14;
-    let v16: N = v15.sqrt();
-    let v17: N = v7 * v16;
+    let v16: W = v15.widen().sqrt();
+    let v17: W = v7.widen() * v16;
     v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -443,35 +670,32 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -10.0];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
     let v8: N = v2.square();
     let v9: N = v7 * v8;
     let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
+    let v11: W = v10.widen() - v9.widen();
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v2;
-    let v15: N = v1 * v8;
+    let v15: W = v1 * v8.widen();
     let v16: N = -v14;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp_m1();
-    let v19: N = v12 * v18 * v5;
+    let v17: W = v16.widen() - v15;
+    let v18: N = N::exp_m1_of(v17);
+    let v19: W = v12.widen() * v18.widen() * v5;
     let v20: N = N::new(0.15, 5.551115123125783e-18);
     let v21: N = v20 * v2;
     let v22: N = N::new(14.925, -7.105427357601002e-16);
@@ -479,11 +703,11 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v24: N = -v21;
     let v25: N = v24 - v23;
     let v26: N = v25.exp();
-    let v27: N = v0 + v3;
-    let v28: N = v26 * v27;
-    let v29: N = -v19;
-    let v30: N = v29 - v28;
-    let v31: N = v30 / v12;
+    let v27: W = v0.widen() + v3;
+    let v28: W = v26.widen() * v27;
+    let v29: N = -N::narrow(v19);
+    let v30: W = v29.widen() - v28;
+    let v31: W = v30 / v12.widen();
     [v5.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -492,7 +716,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -505,21 +729,18 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -20.0];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v5: W = v4.widen() - v3;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
@@ -530,23 +751,23 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v13: N = v12.exp();
     let v14: N = N::new(0.1, -5.551115123125783e-18);
     let v15: N = v14 * v2;
-    let v16: N = v1 * v9;
+    let v16: W = v1 * v9.widen();
     let v17: N = -v15;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = v6 * v13 * v19 * v5;
+    let v18: W = v17.widen() - v16;
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v6.widen() * v13.widen() * v19.widen() * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
     let v24: N = v23 * v9;
     let v25: N = -v22;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
-    let v28: N = v0 + v3;
-    let v29: N = v6 * v27 * v28;
-    let v30: N = -v20;
-    let v31: N = v30 - v29;
-    let v32: N = v31 / v13;
+    let v26: W = v25.widen() - v24.widen();
+    let v27: N = N::exp_of(v26);
+    let v28: W = v0.widen() + v3;
+    let v29: W = v6.widen() * v27.widen() * v28;
+    let v30: N = -N::narrow(v20);
+    let v31: W = v30.widen() - v29;
+    let v32: W = v31 / v13.widen();
     [v5.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -555,7 +776,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -568,7 +789,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -593,13 +814,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = v4 * v2;
     let v12: N = N::new(4.975, 3.552713678800501e-16);
@@ -610,24 +831,24 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: N = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = N::narrow(v5) * v13;
+    let v20: W = v5 * v13.widen();
     let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v17 * v23 * v8;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v17.widen() * v23.widen() * v8;
     let v25: N = N::new(0.15, 5.551115123125783e-18);
     let v26: N = v25 * v2;
     let v27: N = N::new(14.925, -7.105427357601002e-16);
     let v28: N = v27 * v13;
     let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = v4 + N::narrow(v6);
-    let v33: N = v31 * v32;
-    let v34: N = -v24;
-    let v35: N = v34 - v33;
-    let v36: N = v3 * v35;
-    let v37: N = v36 / v17;
+    let v30: W = v29.widen() - v28.widen();
+    let v31: N = N::exp_of(v30);
+    let v32: W = v4.widen() + v6;
+    let v33: W = v31.widen() * v32;
+    let v34: N = -N::narrow(v24);
+    let v35: W = v34.widen() - v33;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v17.widen();
     [v10.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -636,7 +857,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -649,7 +870,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -669,7 +890,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -698,48 +919,48 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v3 * v8;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
     let v14: N = v2.square();
-    let v15: N = v13 * v14;
+    let v15: W = v13.widen() * v14.widen();
     let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp();
+    let v17: W = v16.widen() - v15;
+    let v18: N = N::exp_of(v17);
     let v19: N = N::new(0.1, -5.551115123125783e-18);
     let v20: N = v19 * v2;
-    let v21: N = N::narrow(v5) * v14;
+    let v21: W = v5 * v14.widen();
     let v22: N = -v20;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: N = v11 * v18 * v24 * v8;
+    let v23: W = v22.widen() - v21;
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v14;
+    let v29: W = v28.widen() * v14.widen();
     let v30: N = -v27;
-    let v31: N = v30 - v29;
+    let v31: N = v30 - N::narrow(v29);
     let v32: N = v31.exp();
-    let v33: N = v4 + N::narrow(v6);
-    let v34: N = v11 * v32 * v33;
-    let v35: N = -v25;
-    let v36: N = v35 - v34;
-    let v37: N = v3 * v36;
-    let v38: N = v37 / v18;
-    let v39: N = v3.abs();
+    let v33: W = v4.widen() + v6;
+    let v34: W = v11.widen() * v32.widen() * v33;
+    let v35: N = -N::narrow(v25);
+    let v36: W = v35.widen() - v34;
+    let v37: W = v3 * v36;
+    let v38: W = v37 / v18.widen();
+    let v39: N = N::narrow(v3).abs();
     let v40: N = v39.sqrt();
     let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v2;
-    let v43: N = v19 + v42;
-    let v44: N = v43.sqrt();
+    let v42: W = v41.widen() * v2.widen();
+    let v43: W = v19.widen() + v42;
+    let v44: N = N::sqrt_of(v43);
     let v45: N = v40 * v44;
     [v10.to_f64(), v38.to_f64(), v45.to_f64()]
 }
@@ -749,7 +970,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -768,7 +989,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -795,9 +1016,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -871,6 +1092,12 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -885,22 +1112,22 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v1.square();
     let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12.widen();
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: N = v18 * N::narrow(v19);
+    let v19: N = v0.square();
+    let v20: N = v18 * v19;
     let v21: N = -v17;
     let v22: N = v21 - v20;
     let v23: N = v22.exp_m1();
     let v24: N = v15 * v23;
     let v25: N = v3 * v0;
-    let v26: W = v4.widen() * v19;
+    let v26: N = v4 * v19;
     let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
     let v30: N = -v23;
     let v31: N = v30.sqrt();
     let v32: N = v16 * v1;
@@ -966,6 +1193,106 @@ fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v42: N = N::narrow(v41) / N::narrow(v29);
     [v9.to_f64(), v42.to_f64()]
 }
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = -v23;
+    let v31: W = v30.sqrt();
+    let v32: N = v16 * v1;
+    let v33: W = v18.widen() * v11;
+    let v34: N = -v32;
+    let v35: W = v34.widen() - v33;
+    let v36: N = N::exp_m1_of(v35);
+    let v37: N = -v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v29.widen() * v31 * v38.widen();
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29.widen();
+    [v9.to_f64(), v42.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v15 * v23.widen();
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = -v23;
+    let v31: W = v30.widen().sqrt();
+    let v32: N = v16 * v1;
+    let v33: N = v18 * N::narrow(v11);
+    let v34: N = -v32;
+    let v35: N = v34 - v33;
+    let v36: N = v35.exp_m1();
+    let v37: N = -v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v29.widen() * v31 * v38.widen();
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29.widen();
+    [v9.to_f64(), v42.to_f64()]
+}
 /// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
@@ -976,29 +1303,29 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v17 * v25;
-    let v27: W = v5.widen() * v22;
+    let v27: W = v5 * v22;
     let v28: W = v4 - v0.widen() - v27;
     let v29: W = v28.exp();
     let v30: W = -v25;
@@ -1021,9 +1348,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1036,9 +1363,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1058,9 +1385,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1134,6 +1461,12 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -1148,22 +1481,22 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v1.square();
     let v12: N = v4 * v11;
     let v13: N = -v10;
-    let v14: W = v13.widen() - v12.widen();
-    let v15: N = N::exp_of(v14);
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v0;
     let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: N = v18 * N::narrow(v19);
+    let v19: N = v0.square();
+    let v20: N = v18 * v19;
     let v21: N = -v17;
     let v22: N = v21 - v20;
     let v23: N = v22.exp_m1();
     let v24: N = v15 * v23;
     let v25: N = v3 * v0;
-    let v26: W = v4.widen() * v19;
+    let v26: N = v4 * v19;
     let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
     let v30: N = -v23;
     let v31: N = v30.sqrt();
     let v32: N = v16 * v1;
@@ -1229,6 +1562,106 @@ fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v42: N = N::narrow(v41) / N::narrow(v29);
     [v9.to_f64(), v42.to_f64()]
 }
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: N = v2 * N::narrow(v7);
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: W = -v23;
+    let v31: W = v30.sqrt();
+    let v32: N = v16 * v1;
+    let v33: W = v18.widen() * v11;
+    let v34: N = -v32;
+    let v35: W = v34.widen() - v33;
+    let v36: N = N::exp_m1_of(v35);
+    let v37: N = -v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v29.widen() * v31 * v38.widen();
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29.widen();
+    [v9.to_f64(), v42.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: N = v3 + N::narrow(v5) + v6;
+    let v8: N = v2 * v7;
+    let v9: N = v8.exp();
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v0;
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: N = -v17;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v15 * v23.widen();
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = -v23;
+    let v31: W = v30.widen().sqrt();
+    let v32: N = v16 * v1;
+    let v33: N = v18 * N::narrow(v11);
+    let v34: N = -v32;
+    let v35: N = v34 - v33;
+    let v36: N = v35.exp_m1();
+    let v37: N = -v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v29.widen() * v31 * v38.widen();
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29.widen();
+    [v9.to_f64(), v42.to_f64()]
+}
 /// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
@@ -1239,29 +1672,29 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(4.975, 3.552713678800501e-16);
+    let v5: W = W::new(4.975, 3.552713678800501e-16);
     let v6: N = v1 - v3;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 - v3 - v1;
-    let v9: N = v5 * v6 * v8;
-    let v10: W = v2 - v4 + v9.widen();
+    let v8: W = v7.widen() - v3.widen() - v1.widen();
+    let v9: W = v5 * v6.widen() * v8;
+    let v10: W = v2 - v4 + v9;
     let v11: N = N::exp_of(v10);
     let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v1;
-    let v14: W = v13.widen().square();
-    let v15: W = v5.widen() * v14;
+    let v13: W = v12.widen() - v1.widen();
+    let v14: W = v13.square();
+    let v15: W = v5 * v14;
     let v16: W = v2 - v0.widen() - v15;
     let v17: W = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v3;
     let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: N = v12 - v3;
-    let v22: W = v21.widen().square();
+    let v21: W = v12.widen() - v3.widen();
+    let v22: W = v21.square();
     let v23: W = v20.widen() * v22;
     let v24: W = v19.widen() - v18.widen() - v23;
     let v25: W = v24.exp_m1();
     let v26: W = v17 * v25;
-    let v27: W = v5.widen() * v22;
+    let v27: W = v5 * v22;
     let v28: W = v4 - v0.widen() - v27;
     let v29: W = v28.exp();
     let v30: W = -v25;
@@ -1284,9 +1717,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1299,9 +1732,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1321,49 +1754,49 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, 10.000215935739337];
+    if t == 0.0 {
+        return [-0.05, f64::INFINITY];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v3: W = v1 * v2.widen();
+    let v4: N = -N::narrow(v0);
+    let v5: W = v4.widen() - v3;
     let v6: N = N::new(0.15, 5.551115123125783e-18);
     let v7: N = v6 * v2;
     let v8: N = N::new(14.925, -7.105427357601002e-16);
     let v9: N = v2.square();
-    let v10: N = v8 * v9;
+    let v10: W = v8.widen() * v9.widen();
     let v11: N = -v7;
-    let v12: N = v11 - v10;
+    let v12: N = v11 - N::narrow(v10);
     let v13: N = v12.exp();
-    let v14: N = v0 + v3;
-    let v15: N = N::new(0.1, -5.551115123125783e-18);
-    let v16: N = v15 * v2;
-    let v17: N = v1 * v9;
-    let v18: N = -v16;
-    let v19: N = v18 - v17;
-    let v20: N = v19.exp_m1();
+    let v14: W = v0 + v3;
+    let v15: W = W::new(0.1, -5.551115123125783e-18);
+    let v16: W = v15 * v2.widen();
+    let v17: N = N::narrow(v1) * v9;
+    let v18: N = -N::narrow(v16);
+    let v19: W = v18.widen() - v17.widen();
+    let v20: N = N::exp_m1_of(v19);
     let v21: N = -v20;
-    let v22: N = v21.sqrt();
-    let v23: N = v13 * v14;
-    let v24: N = v23 / v22;
-    let v25: N = v0 * v2;
+    let v22: W = v21.widen().sqrt();
+    let v23: W = v13.widen() * v14;
+    let v24: W = v23 / v22;
+    let v25: N = N::narrow(v0) * v2;
     let v26: N = N::new(4.975, 3.552713678800501e-16);
     let v27: N = v26 * v9;
     let v28: N = -v25;
     let v29: N = v28 - v27;
     let v30: N = v29.exp();
-    let v31: N = v30 * v22 * v5;
-    let v32: N = v24 - v31;
-    let v33: N = v32 / v30;
+    let v31: W = v30.widen() * v22 * v5;
+    let v32: W = v24 - v31;
+    let v33: W = v32 / v30.widen();
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1372,7 +1805,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1385,50 +1818,50 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, 20.000431871478675];
+    if t == 0.0 {
+        return [-0.05, f64::INFINITY];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = -v0;
-    let v5: N = v4 - v3;
+    let v3: W = v1 * v2.widen();
+    let v4: N = -N::narrow(v0);
+    let v5: W = v4.widen() - v3;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = N::new(0.15, 5.551115123125783e-18);
     let v8: N = v7 * v2;
     let v9: N = N::new(14.925, -7.105427357601002e-16);
     let v10: N = v2.square();
-    let v11: N = v9 * v10;
+    let v11: W = v9.widen() * v10.widen();
     let v12: N = -v8;
-    let v13: N = v12 - v11;
+    let v13: N = v12 - N::narrow(v11);
     let v14: N = v13.exp();
-    let v15: N = v0 + v3;
+    let v15: W = v0 + v3;
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v2;
-    let v18: N = v1 * v10;
+    let v18: W = v1 * v10.widen();
     let v19: N = -v17;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp_m1();
+    let v20: W = v19.widen() - v18;
+    let v21: N = N::exp_m1_of(v20);
     let v22: N = -v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v6 * v14 * v15;
-    let v25: N = v24 / v23;
-    let v26: N = v0 * v2;
+    let v23: W = v22.widen().sqrt();
+    let v24: W = v6.widen() * v14.widen() * v15;
+    let v25: W = v24 / v23;
+    let v26: N = N::narrow(v0) * v2;
     let v27: N = N::new(4.975, 3.552713678800501e-16);
     let v28: N = v27 * v10;
     let v29: N = -v26;
     let v30: N = v29 - v28;
     let v31: N = v30.exp();
-    let v32: N = v6 * v31 * v23 * v5;
-    let v33: N = v25 - v32;
-    let v34: N = v33 / v31;
+    let v32: W = v6.widen() * v31.widen() * v23 * v5;
+    let v33: W = v25 - v32;
+    let v34: W = v33 / v31.widen();
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1437,7 +1870,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1450,7 +1883,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1475,13 +1908,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
-    let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -N::narrow(v4);
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = N::new(0.15, 5.551115123125783e-18);
     let v12: N = v11 * v2;
@@ -1491,27 +1924,27 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = -v12;
     let v17: N = v16 - v15;
     let v18: N = v17.exp();
-    let v19: N = v4 + v6;
+    let v19: W = v4 + v6;
     let v20: N = N::new(0.1, -5.551115123125783e-18);
-    let v21: N = v20 * v2;
-    let v22: N = v5 * v14;
-    let v23: N = -v21;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp_m1();
+    let v21: W = v20.widen() * v2.widen();
+    let v22: W = v5 * v14.widen();
+    let v23: N = -N::narrow(v21);
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_m1_of(v24);
     let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v18 * v19;
-    let v29: N = v28 / v27;
-    let v30: N = v4 * v2;
+    let v27: W = v26.widen().sqrt();
+    let v28: W = v18.widen() * v19;
+    let v29: W = v28 / v27;
+    let v30: N = N::narrow(v4) * v2;
     let v31: N = N::new(4.975, 3.552713678800501e-16);
     let v32: N = v31 * v14;
     let v33: N = -v30;
     let v34: N = v33 - v32;
     let v35: N = v34.exp();
-    let v36: N = v35 * v27 * v8;
-    let v37: N = v29 - v36;
-    let v38: N = v3 * v37;
-    let v39: N = v38 / v35;
+    let v36: W = v35.widen() * v27 * v8;
+    let v37: W = v29 - v36;
+    let v38: W = v3 * v37;
+    let v39: W = v38 / v35.widen();
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1520,7 +1953,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1533,7 +1966,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1553,7 +1986,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1582,50 +2015,50 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
-    let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -N::narrow(v4);
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = N::new(0.15, 5.551115123125783e-18);
     let v13: N = v12 * v2;
     let v14: N = N::new(14.925, -7.105427357601002e-16);
     let v15: N = v2.square();
-    let v16: N = v14 * v15;
+    let v16: W = v14.widen() * v15.widen();
     let v17: N = -v13;
-    let v18: N = v17 - v16;
+    let v18: N = v17 - N::narrow(v16);
     let v19: N = v18.exp();
-    let v20: N = v4 + v6;
+    let v20: W = v4 + v6;
     let v21: N = N::new(0.1, -5.551115123125783e-18);
-    let v22: N = v21 * v2;
-    let v23: N = v5 * v15;
-    let v24: N = -v22;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp_m1();
+    let v22: W = v21.widen() * v2.widen();
+    let v23: W = v5 * v15.widen();
+    let v24: N = -N::narrow(v22);
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_m1_of(v25);
     let v27: N = -v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v11 * v19 * v20;
-    let v30: N = v29 / v28;
-    let v31: N = v4 * v2;
+    let v28: W = v27.widen().sqrt();
+    let v29: W = v11.widen() * v19.widen() * v20;
+    let v30: W = v29 / v28;
+    let v31: N = N::narrow(v4) * v2;
     let v32: N = N::new(4.975, 3.552713678800501e-16);
     let v33: N = v32 * v15;
     let v34: N = -v31;
     let v35: N = v34 - v33;
     let v36: N = v35.exp();
-    let v37: N = v11 * v36 * v28 * v8;
-    let v38: N = v30 - v37;
-    let v39: N = v3 * v38;
-    let v40: N = v39 / v36;
-    let v41: N = v3.abs();
+    let v37: W = v11.widen() * v36.widen() * v28 * v8;
+    let v38: W = v30 - v37;
+    let v39: W = v3 * v38;
+    let v40: W = v39 / v36.widen();
+    let v41: N = N::narrow(v3).abs();
     let v42: N = v41.sqrt();
     let v43: N = N::new(19.9, 1.4210854715202005e-15);
-    let v44: N = v43 * v2;
-    let v45: N = v21 + v44;
-    let v46: N = v45.sqrt();
+    let v44: W = v43.widen() * v2.widen();
+    let v45: W = v21.widen() + v44;
+    let v46: N = N::sqrt_of(v45);
     let v47: N = v42 * v46;
     [v10.to_f64(), v40.to_f64(), v47.to_f64()]
 }
@@ -1635,7 +2068,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1648,7 +2081,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1675,7 +2108,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1754,55 +2187,55 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
-    let v6: W = v4 * v1.widen();
-    let v7: N = v3 + N::narrow(v5) + N::narrow(v6);
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: N = v3 * v0;
     let v11: W = v0.widen().square();
     let v12: W = v4 * v11;
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
+    let v13: W = W::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13 * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: W = v1.widen().square();
     let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14.widen() - v17;
-    let v19: N = N::exp_of(v18);
-    let v20: N = N::narrow(v15) * v0;
-    let v21: N = N::narrow(v15) * v1;
-    let v22: N = -v13;
-    let v23: N = v22 - v20 - v21;
-    let v24: N = v23 * v2;
-    let v25: N = v24.exp_m1();
+    let v18: W = v10.widen() + v12 - v14 - v17;
+    let v19: W = v18.exp();
+    let v20: W = v15 * v0.widen();
+    let v21: W = v15 * v1.widen();
+    let v22: W = -v13;
+    let v23: W = v22 - v20 - v21;
+    let v24: W = v23 * v2;
+    let v25: N = N::exp_m1_of(v24);
     let v26: N = v3 * v1;
     let v27: W = v4 * v16;
     let v28: N = -v26;
     let v29: W = v28.widen() - v27;
     let v30: N = N::exp_of(v29);
-    let v31: N = v13 * v0;
-    let v32: N = N::narrow(v15) * N::narrow(v11);
-    let v33: N = -v31;
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp_m1();
+    let v31: W = v13 * v0.widen();
+    let v32: W = v15 * v11;
+    let v33: W = -v31;
+    let v34: W = v33 - v32;
+    let v35: N = N::exp_m1_of(v34);
     let v36: N = -v35;
-    let v37: N = v36.sqrt();
-    let v38: N = v30 * v37;
+    let v37: W = v36.widen().sqrt();
+    let v38: W = v30.widen() * v37;
     let v39: N = -v10;
     let v40: W = v39.widen() - v12;
     let v41: N = N::exp_of(v40);
-    let v42: N = -v14;
-    let v43: N = v42 - N::narrow(v17);
-    let v44: N = v43.exp_m1();
+    let v42: N = -N::narrow(v14);
+    let v43: W = v42.widen() - v17;
+    let v44: N = N::exp_m1_of(v43);
     let v45: N = -v44;
     let v46: N = v45.sqrt();
-    let v47: N = v41 * v46;
-    let v48: N = v38 + v47;
-    let v49: N = v19 * v25;
-    let v50: N = v49 / v48;
+    let v47: W = v41.widen() * v46.widen();
+    let v48: W = v38 + v47;
+    let v49: W = v19 * v25.widen();
+    let v50: W = v49 / v48;
     [v9.to_f64(), v50.to_f64()]
 }
 /// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1811,7 +2244,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1824,7 +2257,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1844,7 +2277,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1923,55 +2356,55 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
-    let v6: W = v4 * v1.widen();
-    let v7: N = v3 + N::narrow(v5) + N::narrow(v6);
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: N = v3 * v0;
     let v11: W = v0.widen().square();
     let v12: W = v4 * v11;
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
+    let v13: W = W::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13 * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: W = v1.widen().square();
     let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14.widen() - v17;
-    let v19: N = N::exp_of(v18);
-    let v20: N = N::narrow(v15) * v0;
-    let v21: N = N::narrow(v15) * v1;
-    let v22: N = -v13;
-    let v23: N = v22 - v20 - v21;
-    let v24: N = v23 * v2;
-    let v25: N = v24.exp_m1();
+    let v18: W = v10.widen() + v12 - v14 - v17;
+    let v19: W = v18.exp();
+    let v20: W = v15 * v0.widen();
+    let v21: W = v15 * v1.widen();
+    let v22: W = -v13;
+    let v23: W = v22 - v20 - v21;
+    let v24: W = v23 * v2;
+    let v25: N = N::exp_m1_of(v24);
     let v26: N = v3 * v1;
     let v27: W = v4 * v16;
     let v28: N = -v26;
     let v29: W = v28.widen() - v27;
     let v30: N = N::exp_of(v29);
-    let v31: N = v13 * v0;
-    let v32: N = N::narrow(v15) * N::narrow(v11);
-    let v33: N = -v31;
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp_m1();
+    let v31: W = v13 * v0.widen();
+    let v32: W = v15 * v11;
+    let v33: W = -v31;
+    let v34: W = v33 - v32;
+    let v35: N = N::exp_m1_of(v34);
     let v36: N = -v35;
-    let v37: N = v36.sqrt();
-    let v38: N = v30 * v37;
+    let v37: W = v36.widen().sqrt();
+    let v38: W = v30.widen() * v37;
     let v39: N = -v10;
     let v40: W = v39.widen() - v12;
     let v41: N = N::exp_of(v40);
-    let v42: N = -v14;
-    let v43: N = v42 - N::narrow(v17);
-    let v44: N = v43.exp_m1();
+    let v42: N = -N::narrow(v14);
+    let v43: W = v42.widen() - v17;
+    let v44: N = N::exp_m1_of(v43);
     let v45: N = -v44;
     let v46: N = v45.sqrt();
-    let v47: N = v41 * v46;
-    let v48: N = v38 + v47;
-    let v49: N = v19 * v25;
-    let v50: N = v49 / v48;
+    let v47: W = v41.widen() * v46.widen();
+    let v48: W = v38 + v47;
+    let v49: W = v19 * v25.widen();
+    let v50: W = v49 / v48;
     [v9.to_f64(), v50.to_f64()]
 }
 /// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1980,7 +2413,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1993,7 +2426,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2013,9 +2446,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 37 operations in double-double.
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2024,179 +2455,48 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return [0.00043187614149808493, -0.0657187030607151];
     }
-    if t < 0.03125 {
-        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(0.05, -2.7755575615628915e-18);
-    let v10: N = v3 * v1;
-    let v11: N = v9 + v10;
+    let v10: W = v3 * v1.widen();
+    let v11: W = v9.widen() + v10;
     let v12: N = N::exp_m1_of(v7);
-    let v13: N = v8 * v11;
-    let v14: N = v13 / v12;
-    let v15: N = -v14;
+    let v13: W = v8.widen() * v11;
+    let v14: W = v13 / v12.widen();
+    let v15: N = -N::narrow(v14);
     let v16: N = v9 * v1;
-    let v17: N = N::new(4.975, 3.552713678800501e-16);
-    let v18: N = v17 * v4;
+    let v17: W = W::new(4.975, 3.552713678800501e-16);
+    let v18: W = v17 * v4;
     let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp();
+    let v20: W = v19.widen() - v18;
+    let v21: N = N::exp_of(v20);
     let v22: N = -v12;
-    let v23: N = v22.sqrt();
+    let v23: W = v22.widen().sqrt();
     let v24: N = -v9;
-    let v25: N = v24 - v10;
-    let v26: N = v21 * v23 * v25;
+    let v25: W = v24.widen() - v10;
+    let v26: W = v21.widen() * v23 * v25;
     let v27: N = N::new(0.15, 5.551115123125783e-18);
     let v28: N = v27 * v1;
     let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
+    let v30: N = v29 * N::narrow(v4);
     let v31: N = -v28;
     let v32: N = v31 - v30;
     let v33: N = v32.exp();
-    let v34: N = v33 * v11;
-    let v35: N = v34 / v23;
-    let v36: N = v26 - v35;
-    let v37: N = v36 / v23;
+    let v34: W = v33.widen() * v11;
+    let v35: W = v34 / v23;
+    let v36: W = v26 - v35;
+    let v37: W = v36 / v23;
     [v15.to_f64(), v37.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(0.05, -2.7755575615628915e-18);
-    let v10: N = v3 * v1;
-    let v11: N = v9 + v10;
-    let v12: N = v7.exp_m1();
-    let v13: N = v8 * v11;
-    let v14: N = v13 / v12;
-    let v15: N = -v14;
-    let v16: N = v9 * v1;
-    let v17: N = N::new(4.975, 3.552713678800501e-16);
-    let v18: N = v17 * v4;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp();
-    let v22: N = -v12;
-    let v23: N = v22.sqrt();
-    let v24: N = -v9;
-    let v25: N = v24 - v10;
-    let v26: N = v21 * v23 * v25;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: N = v33 * v11;
-    let v35: W = v34.widen() / v23.widen();
-    let v36: W = v26.widen() - v35;
-    let v37: N = N::narrow(v36) / v23;
-    [v15.to_f64(), v37.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(0.05, -2.7755575615628915e-18);
-    let v10: N = v3 * v1;
-    let v11: N = v9 + v10;
-    let v12: N = v7.exp_m1();
-    let v13: N = v8 * v11;
-    let v14: N = v13 / v12;
-    let v15: N = -v14;
-    let v16: N = v9 * v1;
-    let v17: N = N::new(4.975, 3.552713678800501e-16);
-    let v18: N = v17 * v4;
-    let v19: N = -v16;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp();
-    let v22: N = -v12;
-    let v23: N = v22.sqrt();
-    let v24: N = -v9;
-    let v25: N = v24 - v10;
-    let v26: N = v21 * v23 * v25;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: N = v33 * v11;
-    let v35: N = v34 / v23;
-    let v36: N = v26 - v35;
-    let v37: N = v36 / v23;
-    [v15.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v1;
-    let v6: W = v5.widen().square();
-    let v7: W = v3 * v6;
-    let v8: W = v2.widen() - v0.widen() - v7;
-    let v9: N = N::exp_of(v8);
-    let v10: N = N::new(10.0, 0.0);
-    let v11: N = N::narrow(v3) * v1;
-    let v12: N = v10 - v11;
-    let v13: N = N::exp_m1_of(v8);
-    let v14: N = v9 * v12;
-    let v15: N = v14 / v13;
-    let v16: N = -v15;
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v1;
-    let v19: W = W::new(4.975, 3.552713678800501e-16);
-    let v20: W = v19 * v6;
-    let v21: W = v18.widen() - v17.widen() - v20;
-    let v22: N = N::exp_of(v21);
-    let v23: N = -v13;
-    let v24: N = v23.sqrt();
-    let v25: N = v11 - v10;
-    let v26: N = v22 * v24 * v25;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * N::narrow(v6);
-    let v31: N = v28 - v27 - v30;
-    let v32: N = v31.exp();
-    let v33: N = v32 * v12;
-    let v34: N = v33 / v24;
-    let v35: N = v26 - v34;
-    let v36: N = v35 / v24;
-    [v16.to_f64(), v36.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2204,9 +2504,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 37 operations in double-double.
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2219,9 +2517,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 38 operations in double-double.
+/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2230,91 +2526,46 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(0.15, 5.551115123125783e-18);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = N::new(14.925, -7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
+    let v4: W = W::new(14.925, -7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
     let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = N::new(0.05, -2.7755575615628915e-18);
-    let v11: N = N::new(9.95, 7.105427357601002e-16);
-    let v12: N = v11 * v2;
-    let v13: N = v10 + v12;
-    let v14: N = N::new(0.1, -5.551115123125783e-18);
-    let v15: N = v14 * v2;
-    let v16: N = v11 * v5;
-    let v17: N = -v15;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: W = W::new(0.05, -2.7755575615628915e-18);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v2.widen();
+    let v13: W = v10 + v12;
+    let v14: W = W::new(0.1, -5.551115123125783e-18);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v11 * v5;
+    let v17: W = -v15;
+    let v18: W = v17 - v16;
+    let v19: N = N::exp_m1_of(v18);
     let v20: N = -v19;
     let v21: W = v20.widen().sqrt();
-    let v22: W = v0.widen() * v9.widen() * v13.widen();
+    let v22: W = v0.widen() * v9.widen() * v13;
     let v23: W = v22 / v21;
-    let v24: N = v10 * v2;
-    let v25: N = N::new(4.975, 3.552713678800501e-16);
-    let v26: N = v25 * v5;
+    let v24: N = N::narrow(v10) * v2;
+    let v25: W = W::new(4.975, 3.552713678800501e-16);
+    let v26: W = v25 * v5;
     let v27: N = -v24;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = -v10;
-    let v31: N = v30 - v12;
-    let v32: N = v29 * N::narrow(v21) * v31;
-    let v33: N = N::narrow(v23) - v32;
-    let v34: N = v29 * N::narrow(v21);
-    let v35: N = v33 / v34;
-    let v36: N = v0 * v29 * N::narrow(v21) * v31;
-    let v37: N = v36 - N::narrow(v23);
-    let v38: N = v37 / N::narrow(v21);
-    [v35.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(0.15, 5.551115123125783e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(14.925, -7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v1 - v8;
-    let v10: N = v9.exp();
-    let v11: N = N::new(10.0, 0.0);
-    let v12: N = N::new(9.95, 7.105427357601002e-16);
-    let v13: N = v12 * v2;
-    let v14: N = v11 - v13;
-    let v15: N = N::new(0.1, -5.551115123125783e-18);
-    let v16: N = v15 * v2;
-    let v17: N = v12 * v7;
-    let v18: N = v16 - v15 - v17;
-    let v19: N = v18.exp_m1();
-    let v20: N = -v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v0 * v10 * v14;
-    let v23: N = v22 / v21;
-    let v24: N = N::new(0.05, -2.7755575615628915e-18);
-    let v25: N = v24 * v2;
-    let v26: W = W::new(4.975, 3.552713678800501e-16);
-    let v27: W = v26 * v7.widen();
-    let v28: W = v25.widen() - v24.widen() - v27;
+    let v28: W = v27.widen() - v26;
     let v29: N = N::exp_of(v28);
-    let v30: N = v13 - v11;
-    let v31: N = v29 * v21 * v30;
-    let v32: N = v23 - v31;
-    let v33: N = v29 * v21;
-    let v34: N = v32 / v33;
-    let v35: N = v0 * v29 * v21 * v30;
-    let v36: N = v35 - v23;
-    let v37: N = v36 / v21;
-    [v34.to_f64(), v37.to_f64()]
+    let v30: N = -N::narrow(v10);
+    let v31: W = v30.widen() - v12;
+    let v32: N = v29 * N::narrow(v21) * N::narrow(v31);
+    let v33: W = v23 - v32.widen();
+    let v34: W = v29.widen() * v21;
+    let v35: W = v33 / v34;
+    let v36: W = v0.widen() * v29.widen() * v21 * v31;
+    let v37: W = v36 - v23;
+    let v38: W = v37 / v21;
+    [v35.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2322,9 +2573,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 38 operations in double-double.
+/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2337,9 +2586,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2363,13 +2612,10 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
+    if t < 0.25 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.125 {
+    if t < 0.5 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
@@ -2377,101 +2623,101 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v3.square();
-    let v7: N = v5 * v6;
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v3.widen().square();
+    let v7: N = N::narrow(v5) * N::narrow(v6);
     let v8: N = -v4;
     let v9: N = v8 - v7;
     let v10: N = v9.exp();
     let v11: N = v0 * v1 * v10;
     let v12: N = v9.exp_m1();
     let v13: N = v0 * v3 * v10;
-    let v14: N = v5 * v6 * v10;
-    let v15: N = v5 * v3 * v1 * v10;
-    let v16: N = v11 - v12 - v13 - v14 + v15;
-    let v17: N = v16 / v12;
-    let v18: N = -v17;
-    let v19: N = v1 - v3;
+    let v14: W = v5 * v6 * v10.widen();
+    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
+    let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
+    let v17: W = v16 / v12.widen();
+    let v18: N = -N::narrow(v17);
+    let v19: W = v1.widen() - v3.widen();
     let v20: N = v0 * v3;
-    let v21: N = N::new(4.975, 3.552713678800501e-16);
-    let v22: N = v21 * v6;
+    let v21: W = W::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21 * v6;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp();
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_of(v24);
     let v26: N = -v12;
     let v27: N = v26.sqrt();
-    let v28: N = v5 * v3;
+    let v28: W = v5 * v3.widen();
     let v29: N = -v0;
-    let v30: N = v29 - v28;
-    let v31: N = v25 * v27 * v30;
+    let v30: W = v29.widen() - v28;
+    let v31: W = v25.widen() * v27.widen() * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
     let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: N = v34 * v6;
+    let v35: N = v34 * N::narrow(v6);
     let v36: N = -v33;
     let v37: N = v36 - v35;
     let v38: N = v37.exp();
-    let v39: N = v0 + v28;
+    let v39: N = v0 + N::narrow(v28);
     let v40: N = v38 * v39;
     let v41: N = v40 / v27;
-    let v42: N = v31 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v27;
+    let v42: W = v31 - v41.widen();
+    let v43: W = v19 * v42;
+    let v44: N = N::narrow(v43) / v27;
     [v18.to_f64(), v44.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(0.1, -5.551115123125783e-18);
+    let v2: W = W::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v3.square();
-    let v7: N = v5 * v6;
-    let v8: N = -v4;
-    let v9: N = v8 - v7;
-    let v10: N = v9.exp();
-    let v11: N = v0 * v1 * v10;
-    let v12: N = v9.exp_m1();
-    let v13: N = v0 * v3 * v10;
-    let v14: N = v5 * v6 * v10;
-    let v15: N = v5 * v3 * v1 * v10;
-    let v16: N = v11 - v12 - v13 - v14 + v15;
-    let v17: N = v16 / v12;
-    let v18: N = -v17;
-    let v19: N = v1 - v3;
+    let v4: W = v2 * v3.widen();
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v3.widen().square();
+    let v7: W = v5 * v6;
+    let v8: N = -N::narrow(v4);
+    let v9: W = v8.widen() - v7;
+    let v10: W = v9.exp();
+    let v11: N = v0 * v1 * N::narrow(v10);
+    let v12: W = v9.exp_m1();
+    let v13: W = v0.widen() * v3.widen() * v10;
+    let v14: W = v5 * v6 * v10;
+    let v15: W = v5 * v3.widen() * v1.widen() * v10;
+    let v16: W = v11.widen() - v12 - v13 - v14 + v15;
+    let v17: W = v16 / v12;
+    let v18: N = -N::narrow(v17);
+    let v19: W = v1.widen() - v3.widen();
     let v20: N = v0 * v3;
-    let v21: N = N::new(4.975, 3.552713678800501e-16);
-    let v22: N = v21 * v6;
+    let v21: W = W::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21 * v6;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp();
-    let v26: N = -v12;
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * v3;
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_of(v24);
+    let v26: W = -v12;
+    let v27: W = v26.sqrt();
+    let v28: W = v5 * v3.widen();
     let v29: N = -v0;
-    let v30: N = v29 - v28;
-    let v31: N = v25 * v27 * v30;
+    let v30: W = v29.widen() - v28;
+    let v31: W = v25.widen() * v27 * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
-    let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: N = v34 * v6;
+    let v34: W = W::new(14.925, -7.105427357601002e-16);
+    let v35: W = v34 * v6;
     let v36: N = -v33;
-    let v37: N = v36 - v35;
-    let v38: N = v37.exp();
-    let v39: W = v0.widen() + v28.widen();
+    let v37: W = v36.widen() - v35;
+    let v38: N = N::exp_of(v37);
+    let v39: W = v0.widen() + v28;
     let v40: W = v38.widen() * v39;
-    let v41: N = N::narrow(v40) / v27;
-    let v42: N = v31 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v27;
+    let v41: W = v40 / v27;
+    let v42: W = v31 - v41;
+    let v43: W = v19 * v42;
+    let v44: N = N::narrow(v43) / N::narrow(v27);
     [v18.to_f64(), v44.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2481,99 +2727,47 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v2: N = N::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
-    let v7: W = v5.widen() * v6;
+    let v7: W = v5 * v6;
     let v8: N = -v4;
     let v9: W = v8.widen() - v7;
     let v10: N = N::exp_of(v9);
     let v11: N = v0 * v1 * v10;
     let v12: N = N::exp_m1_of(v9);
     let v13: N = v0 * v3 * v10;
-    let v14: W = v5.widen() * v6 * v10.widen();
-    let v15: N = v5 * v3 * v1 * v10;
-    let v16: N = v11 - v12 - v13 - N::narrow(v14) + v15;
-    let v17: N = v16 / v12;
-    let v18: N = -v17;
-    let v19: N = v1 - v3;
+    let v14: W = v5 * v6 * v10.widen();
+    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
+    let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
+    let v17: W = v16 / v12.widen();
+    let v18: N = -N::narrow(v17);
+    let v19: W = v1.widen() - v3.widen();
     let v20: N = v0 * v3;
     let v21: N = N::new(4.975, 3.552713678800501e-16);
-    let v22: N = v21 * N::narrow(v6);
+    let v22: W = v21.widen() * v6;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp();
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_of(v24);
     let v26: N = -v12;
-    let v27: N = v26.sqrt();
-    let v28: N = v5 * v3;
+    let v27: W = v26.widen().sqrt();
+    let v28: W = v5 * v3.widen();
     let v29: N = -v0;
-    let v30: N = v29 - v28;
-    let v31: N = v25 * v27 * v30;
+    let v30: W = v29.widen() - v28;
+    let v31: W = v25.widen() * v27 * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
     let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: N = v34 * N::narrow(v6);
+    let v35: W = v34.widen() * v6;
     let v36: N = -v33;
-    let v37: N = v36 - v35;
-    let v38: N = v37.exp();
-    let v39: N = v0 + v28;
-    let v40: N = v38 * v39;
-    let v41: N = v40 / v27;
-    let v42: N = v31 - v41;
-    let v43: N = v19 * v42;
-    let v44: N = v43 / v27;
+    let v37: W = v36.widen() - v35;
+    let v38: N = N::exp_of(v37);
+    let v39: W = v0.widen() + v28;
+    let v40: W = v38.widen() * v39;
+    let v41: N = N::narrow(v40) / N::narrow(v27);
+    let v42: W = v31 - v41.widen();
+    let v43: W = v19 * v42;
+    let v44: W = v43 / v27;
     [v18.to_f64(), v44.to_f64()]
-}
-/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(0.1, -5.551115123125783e-18);
-    let v3: N = v2 * v1;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v1;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v2 - v8;
-    let v10: N = v9.exp();
-    let v11: N = v0 * v1 * v10;
-    let v12: N = v9.exp_m1();
-    let v13: N = v1.square();
-    let v14: N = v4 * v13 * v10;
-    let v15: N = N::from_f64(t_next);
-    let v16: N = v0 * v15 * v10;
-    let v17: N = v4 * v1 * v15 * v10;
-    let v18: N = v11 - v12 - v14 - v16 + v17;
-    let v19: N = v18 / v12;
-    let v20: N = -v19;
-    let v21: N = v1 - v15;
-    let v22: N = N::new(0.05, -2.7755575615628915e-18);
-    let v23: N = v22 * v1;
-    let v24: W = W::new(4.975, 3.552713678800501e-16);
-    let v25: W = v24 * v7.widen();
-    let v26: W = v23.widen() - v22.widen() - v25;
-    let v27: N = N::exp_of(v26);
-    let v28: N = -v12;
-    let v29: N = v28.sqrt();
-    let v30: N = v4 * v1;
-    let v31: N = v30 - v0;
-    let v32: N = v27 * v29 * v31;
-    let v33: N = N::new(0.15, 5.551115123125783e-18);
-    let v34: N = v33 * v1;
-    let v35: N = N::new(14.925, -7.105427357601002e-16);
-    let v36: N = v35 * v7;
-    let v37: N = v34 - v33 - v36;
-    let v38: N = v37.exp();
-    let v39: N = v0 - v30;
-    let v40: N = v38 * v39;
-    let v41: N = v40 / v29;
-    let v42: N = v32 - v41;
-    let v43: N = v21 * v42;
-    let v44: N = v43 / v29;
-    [v20.to_f64(), v44.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2581,9 +2775,9 @@ fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2596,9 +2790,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
 /// # Panics
 ///
@@ -2618,11 +2812,16 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2651,484 +2850,21 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.0625 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.125 {
+    if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.25 {
+    if t < 0.5625 {
         return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.75 {
         return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: N = v13 * v5 * v9;
-    let v15: N = v13 * v2 * v1 * v9;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: N = v4 * v5 * v11;
-    let v19: N = v16 * v1 * v11;
-    let v20: N = v4 * v2 * v1 * v11;
-    let v21: N = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
-    let v22: N = v21 / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * v5;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * v5;
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v0) * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: W = v8.widen().exp();
-    let v10: N = N::narrow(v0) * v1 * N::narrow(v9);
-    let v11: N = v8.exp_m1();
-    let v12: W = v0 * v2.widen() * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5.widen() * v9;
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: N = v4 * v5 * v11;
-    let v19: N = v16 * v1 * v11;
-    let v20: N = v4 * v2 * v1 * v11;
-    let v21: W = v10.widen() - v11.widen() - v12 - v14 + v15 + v17.widen() + v18.widen()
-        - v19.widen() - v20.widen();
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * v5;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * v5;
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: W = v25.widen() * v44.widen() * v45.widen();
-    let v47: W = v46 / v33.widen();
-    let v48: N = v37 - N::narrow(v47);
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = N::narrow(v0) + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4.widen() * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5 * v9.widen();
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: N = v4 * N::narrow(v5) * v11;
-    let v19: N = v16 * v1 * v11;
-    let v20: N = v4 * v2 * v1 * v11;
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen()
-        + v18.widen() - v19.widen() - v20.widen();
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5.widen() * v9.widen();
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: N = v4 * v5 * v11;
-    let v19: N = v16 * v1 * v11;
-    let v20: N = v4 * v2 * v1 * v11;
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen()
-        + v18.widen() - v19.widen() - v20.widen();
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * v5;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * v5;
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5.widen() * v9.widen();
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: W = v4.widen() * v5.widen() * v11.widen();
-    let v19: N = v16 * v1 * v11;
-    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11.widen();
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
-        - v19.widen() - v20;
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * v5;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * v5;
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: N = v4 * N::narrow(v5);
-    let v7: N = -v3;
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
-    let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5 * v9.widen();
-    let v15: N = v13 * v2 * v1 * v9;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: W = v4.widen() * v5 * v11.widen();
-    let v19: N = v16 * v1 * v11;
-    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11.widen();
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15.widen()
-        + v17.widen() + v18 - v19.widen() - v20;
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = v4 * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: W = W::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
-    let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: W = v8.exp();
-    let v10: N = v0 * v1 * N::narrow(v9);
-    let v11: N = N::exp_m1_of(v8);
-    let v12: N = v0 * v2 * N::narrow(v9);
-    let v13: W = W::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13 * v5 * v9;
-    let v15: W = v13 * v2.widen() * v1.widen() * v9;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: W = v16.widen() * v2.widen() * v11.widen();
-    let v18: W = v4 * v5 * v11.widen();
-    let v19: N = v16 * v1 * v11;
-    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17 + v18
-        - v19.widen() - v20;
-    let v22: W = v21 / v11.widen();
-    let v23: N = -N::narrow(v22);
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: N = N::narrow(v4) * v2;
-    let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + v34;
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v13) * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3154,20 +2890,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
         - v19.widen() - v20;
     let v22: N = N::narrow(v21) / v11;
     let v23: N = -v22;
-    let v24: N = v1 - v2;
+    let v24: W = v1.widen() - v2.widen();
     let v25: N = N::new(2.0, 0.0);
     let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
     let v29: N = -v26;
-    let v30: W = v29.widen() - v28.widen();
+    let v30: W = v29.widen() - v28;
     let v31: N = N::exp_of(v30);
     let v32: N = -v11;
     let v33: N = v32.sqrt();
-    let v34: N = N::narrow(v4) * v2;
+    let v34: W = v4 * v2.widen();
     let v35: N = -v16;
-    let v36: N = v35 - v34;
-    let v37: N = v25 * v31 * v33 * v36;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
     let v38: N = N::new(0.15, 5.551115123125783e-18);
     let v39: N = v38 * v2;
     let v40: N = N::new(14.925, -7.105427357601002e-16);
@@ -3175,13 +2911,207 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v42: N = -v39;
     let v43: N = v42 - v41;
     let v44: N = v43.exp();
-    let v45: N = v16 + v34;
+    let v45: N = v16 + N::narrow(v34);
     let v46: N = v25 * v44 * v45;
     let v47: N = v46 / v33;
-    let v48: N = v37 - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
+    let v48: W = v37 - v47.widen();
+    let v49: W = v24 * v48;
+    let v50: N = N::narrow(v49) / v33;
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = v13.widen() * v2.widen();
+    let v54: W = v0.widen() + v53;
+    let v55: N = N::sqrt_of(v54);
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4.widen() * v5;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
+    let v9: W = v8.exp();
+    let v10: N = v0 * v1 * N::narrow(v9);
+    let v11: W = v8.exp_m1();
+    let v12: W = v0.widen() * v2.widen() * v9;
+    let v13: N = N::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13.widen() * v5 * v9;
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16.widen() * v2.widen() * v11;
+    let v18: W = v4.widen() * v5 * v11;
+    let v19: N = v16 * v1 * N::narrow(v11);
+    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11;
+    let v21: W = v10.widen() - v11 - v12 - v14 + v15 + v17 + v18 - v19.widen() - v20;
+    let v22: W = v21 / v11;
+    let v23: W = -v22;
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: N = v27 * N::narrow(v5);
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp();
+    let v32: W = -v11;
+    let v33: N = N::sqrt_of(v32);
+    let v34: W = v4.widen() * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: W = v40.widen() * v5;
+    let v42: N = -v39;
+    let v43: W = v42.widen() - v41;
+    let v44: N = N::exp_of(v43);
+    let v45: W = v16.widen() + v34;
+    let v46: W = v25.widen() * v44.widen() * v45;
+    let v47: W = v46 / v33.widen();
+    let v48: W = v37 - v47;
+    let v49: W = v24 * v48;
+    let v50: W = v49 / v33.widen();
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = v13.widen() * v2.widen();
+    let v54: W = v0.widen() + v53;
+    let v55: N = N::sqrt_of(v54);
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v0 * v1 * v9;
+    let v11: N = N::exp_m1_of(v8);
+    let v12: N = v0 * v2 * v9;
+    let v13: N = N::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13.widen() * v5 * v9.widen();
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v2 * v11;
+    let v18: W = v4 * v5 * v11.widen();
+    let v19: N = v16 * v1 * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
+        - v19.widen() - v20;
+    let v22: W = v21 / v11.widen();
+    let v23: N = -N::narrow(v22);
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27.widen() * v5;
+    let v29: N = -v26;
+    let v30: N = v29 - N::narrow(v28);
+    let v31: N = v30.exp();
+    let v32: N = -v11;
+    let v33: N = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: W = v40.widen() * v5;
+    let v42: N = -v39;
+    let v43: W = v42.widen() - v41;
+    let v44: N = N::exp_of(v43);
+    let v45: W = v16.widen() + v34;
+    let v46: W = v25.widen() * v44.widen() * v45;
+    let v47: W = v46 / v33.widen();
+    let v48: W = v37 - v47;
+    let v49: W = v24 * v48;
+    let v50: W = v49 / v33.widen();
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = v13.widen() * v2.widen();
+    let v54: W = v0.widen() + v53;
+    let v55: N = N::sqrt_of(v54);
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v0 * v1 * v9;
+    let v11: N = N::exp_m1_of(v8);
+    let v12: N = v0 * v2 * v9;
+    let v13: N = N::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13.widen() * v5 * v9.widen();
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v2 * v11;
+    let v18: W = v4 * v5 * v11.widen();
+    let v19: N = v16 * v1 * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
+        - v19.widen() - v20;
+    let v22: W = v21 / v11.widen();
+    let v23: N = -N::narrow(v22);
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
+    let v32: N = -v11;
+    let v33: N = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: N = v40 * N::narrow(v5);
+    let v42: N = -v39;
+    let v43: N = v42 - v41;
+    let v44: N = v43.exp();
+    let v45: N = v16 + N::narrow(v34);
+    let v46: N = v25 * v44 * v45;
+    let v47: N = v46 / v33;
+    let v48: W = v37 - v47.widen();
+    let v49: W = v24 * v48;
+    let v50: N = N::narrow(v49) / v33;
+    let v51: N = N::narrow(v24).abs();
     let v52: N = v51.sqrt();
     let v53: N = v13 * v2;
     let v54: N = v0 + v53;
@@ -3189,71 +3119,133 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v56: N = v52 * v55;
     [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(0.1, -5.551115123125783e-18);
-    let v3: N = v2 * v1;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v1;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v2 - v8;
-    let v10: N = v9.exp();
-    let v11: N = v0 * v1 * v10;
-    let v12: N = v9.exp_m1();
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: N = v1.square();
-    let v15: N = v13 * v14 * v10;
-    let v16: N = N::from_f64(t_next);
-    let v17: N = v0 * v16 * v10;
-    let v18: N = v13 * v1 * v16 * v10;
-    let v19: N = N::new(10.0, 0.0);
-    let v20: W = v19.widen() * v1.widen() * v12.widen();
-    let v21: W = v4.widen() * v14.widen() * v12.widen();
-    let v22: W = v19.widen() * v16.widen() * v12.widen();
-    let v23: W = v4.widen() * v1.widen() * v16.widen() * v12.widen();
-    let v24: W = v11.widen() - v12.widen() - v15.widen() - v17.widen() + v18.widen()
-        - v20 + v21 + v22 - v23;
-    let v25: N = N::narrow(v24) / v12;
-    let v26: N = -v25;
-    let v27: N = v1 - v16;
-    let v28: N = N::new(2.0, 0.0);
-    let v29: N = N::new(0.05, -2.7755575615628915e-18);
-    let v30: N = v29 * v1;
-    let v31: W = W::new(4.975, 3.552713678800501e-16);
-    let v32: W = v31 * v7.widen();
-    let v33: W = v30.widen() - v29.widen() - v32;
-    let v34: N = N::exp_of(v33);
-    let v35: N = -v12;
-    let v36: N = v35.sqrt();
-    let v37: N = v4 * v1;
-    let v38: N = v37 - v19;
-    let v39: N = v28 * v34 * v36 * v38;
-    let v40: N = N::new(0.15, 5.551115123125783e-18);
-    let v41: N = v40 * v1;
-    let v42: N = N::new(14.925, -7.105427357601002e-16);
-    let v43: N = v42 * v7;
-    let v44: N = v41 - v40 - v43;
-    let v45: N = v44.exp();
-    let v46: N = v19 - v37;
-    let v47: N = v28 * v45 * v46;
-    let v48: N = v47 / v36;
-    let v49: N = v39 - v48;
-    let v50: N = v27 * v49;
-    let v51: N = v50 / v36;
-    let v52: N = v27.abs();
-    let v53: N = v52.sqrt();
-    let v54: N = v13 * v1;
-    let v55: N = v0 - v54;
-    let v56: N = v55.sqrt();
-    let v57: N = v53 * v56;
-    [v26.to_f64(), v51.to_f64(), v57.to_f64()]
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
+    let v9: W = v8.exp();
+    let v10: W = v0 * v1.widen() * v9;
+    let v11: W = v8.exp_m1();
+    let v12: W = v0 * v2.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16.widen() * v2.widen() * v11;
+    let v18: W = v4 * v5 * v11;
+    let v19: W = v16.widen() * v1.widen() * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11;
+    let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
+    let v22: N = N::narrow(v21) / N::narrow(v11);
+    let v23: N = -v22;
+    let v24: N = v1 - v2;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: W = v16.widen() * v2.widen();
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
+    let v29: N = -N::narrow(v26);
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
+    let v32: N = -N::narrow(v11);
+    let v33: N = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: N = v40 * N::narrow(v5);
+    let v42: N = -v39;
+    let v43: N = v42 - v41;
+    let v44: N = v43.exp();
+    let v45: N = v16 + N::narrow(v34);
+    let v46: N = v25 * v44 * v45;
+    let v47: N = v46 / v33;
+    let v48: W = v37 - v47.widen();
+    let v49: N = v24 * N::narrow(v48);
+    let v50: N = v49 / v33;
+    let v51: N = v24.abs();
+    let v52: N = v51.sqrt();
+    let v53: N = N::narrow(v13) * v2;
+    let v54: N = N::narrow(v0) + v53;
+    let v55: N = v54.sqrt();
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: W = v0.widen() * v1.widen() * v9.widen();
+    let v11: N = N::exp_m1_of(v8);
+    let v12: W = v0.widen() * v2.widen() * v9.widen();
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9.widen();
+    let v15: W = v13 * v2.widen() * v1.widen() * v9.widen();
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16.widen() * v2.widen() * v11.widen();
+    let v18: W = v4 * v5 * v11.widen();
+    let v19: W = v16.widen() * v1.widen() * v11.widen();
+    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v21: W = v10 - v11.widen() - v12 - v14 + v15 + v17 + v18 - v19 - v20;
+    let v22: W = v21 / v11.widen();
+    let v23: N = -N::narrow(v22);
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
+    let v32: N = -v11;
+    let v33: N = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: N = v40 * N::narrow(v5);
+    let v42: N = -v39;
+    let v43: N = v42 - v41;
+    let v44: N = v43.exp();
+    let v45: N = v16 + N::narrow(v34);
+    let v46: N = v25 * v44 * v45;
+    let v47: N = v46 / v33;
+    let v48: W = v37 - v47.widen();
+    let v49: W = v24 * v48;
+    let v50: N = N::narrow(v49) / v33;
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = v13 * v2.widen();
+    let v54: N = v0 + N::narrow(v53);
+    let v55: N = v54.sqrt();
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3261,9 +3253,9 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3276,9 +3268,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -3305,9 +3297,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3356,42 +3346,33 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    if t < 0.25 {
-        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: N = N::narrow(v0) * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v5: W = v3 * v4;
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = -v8;
-    let v10: N = v9.sqrt();
+    let v10: W = v9.widen().sqrt();
     let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
+    let v12: W = v0 * v11.widen();
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -v12;
+    let v15: N = -N::narrow(v12);
     let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v10 / v19;
     let v21: N = N::exp_of(v16);
-    let v22: N = v11 - v1;
+    let v22: W = v11.widen() - v1.widen();
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0.widen() + v23 + v24;
-    let v26: W = v22.widen() * v25;
+    let v25: W = v0 + v23 + v24;
+    let v26: W = v22 * v25;
     let v27: N = N::exp_m1_of(v26);
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
     let v29: N = v28 * v1;
@@ -3400,176 +3381,17 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v32: N = -v29;
     let v33: W = v32.widen() - v31;
     let v34: N = N::exp_of(v33);
-    let v35: W = v34.widen() * v19.widen();
+    let v35: W = v34.widen() * v19;
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
     let v39: W = v38.widen() - v37;
     let v40: N = N::exp_of(v39);
-    let v41: N = v40 * v10;
-    let v42: W = v35 + v41.widen();
-    let v43: N = v21 * v27;
-    let v44: W = v19.widen() * v42;
-    let v45: N = v43 / N::narrow(v44);
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: W = v11.widen().square();
-    let v14: W = v3.widen() * v13;
-    let v15: N = -v12;
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = -v17;
-    let v19: W = v18.widen().sqrt();
-    let v20: N = v10 / N::narrow(v19);
-    let v21: N = N::exp_of(v16);
-    let v22: N = v11 - v1;
-    let v23: N = v3 * v11;
-    let v24: N = v3 * v1;
-    let v25: W = v0.widen() + v23.widen() + v24.widen();
-    let v26: N = v22 * N::narrow(v25);
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: W = v34.widen() * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * N::narrow(v13);
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = N::narrow(v35) + v41;
-    let v43: N = v21 * v27;
-    let v44: N = N::narrow(v19) * v42;
-    let v45: N = v43 / v44;
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = N::narrow(v3) * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: N = v11.square();
-    let v14: W = v3 * v13.widen();
-    let v15: N = -v12;
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = v16.exp_m1();
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
-    let v21: N = v16.exp();
-    let v22: N = v11 - v1;
-    let v23: N = N::narrow(v3) * v11;
-    let v24: N = N::narrow(v3) * v1;
-    let v25: N = v0 + v23 + v24;
-    let v26: N = v22 * v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: N = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * v13;
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = v35 + v41;
-    let v43: N = v21 * v27;
-    let v44: W = v19.widen() * v42.widen();
-    let v45: N = v43 / N::narrow(v44);
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: N = v11.square();
-    let v14: N = v3 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp_m1();
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
-    let v21: N = v16.exp();
-    let v22: N = v11 - v1;
-    let v23: N = v3 * v11;
-    let v24: N = v3 * v1;
-    let v25: N = v0 + v23 + v24;
-    let v26: N = v22 * v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: N = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * v13;
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = v35 + v41;
-    let v43: N = v21 * v27;
-    let v44: N = v19 * v42;
-    let v45: N = v43 / v44;
+    let v41: W = v40.widen() * v10;
+    let v42: W = v35 + v41;
+    let v43: W = v21.widen() * v27.widen();
+    let v44: W = v19 * v42;
+    let v45: W = v43 / v44;
     [v20.to_f64(), v45.to_f64()]
 }
 /// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3578,9 +3400,7 @@ fn ddim_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3593,9 +3413,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3615,9 +3433,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3666,42 +3482,33 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    if t < 0.25 {
-        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: N = N::narrow(v0) * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v5: W = v3 * v4;
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = -v8;
-    let v10: N = v9.sqrt();
+    let v10: W = v9.widen().sqrt();
     let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
+    let v12: W = v0 * v11.widen();
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -v12;
+    let v15: N = -N::narrow(v12);
     let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v10 / v19;
     let v21: N = N::exp_of(v16);
-    let v22: N = v11 - v1;
+    let v22: W = v11.widen() - v1.widen();
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0.widen() + v23 + v24;
-    let v26: W = v22.widen() * v25;
+    let v25: W = v0 + v23 + v24;
+    let v26: W = v22 * v25;
     let v27: N = N::exp_m1_of(v26);
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
     let v29: N = v28 * v1;
@@ -3710,176 +3517,17 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v32: N = -v29;
     let v33: W = v32.widen() - v31;
     let v34: N = N::exp_of(v33);
-    let v35: W = v34.widen() * v19.widen();
+    let v35: W = v34.widen() * v19;
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
     let v39: W = v38.widen() - v37;
     let v40: N = N::exp_of(v39);
-    let v41: N = v40 * v10;
-    let v42: W = v35 + v41.widen();
-    let v43: N = v21 * v27;
-    let v44: W = v19.widen() * v42;
-    let v45: N = v43 / N::narrow(v44);
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: W = v11.widen().square();
-    let v14: W = v3.widen() * v13;
-    let v15: N = -v12;
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: N = -v17;
-    let v19: W = v18.widen().sqrt();
-    let v20: N = v10 / N::narrow(v19);
-    let v21: N = N::exp_of(v16);
-    let v22: N = v11 - v1;
-    let v23: N = v3 * v11;
-    let v24: N = v3 * v1;
-    let v25: W = v0.widen() + v23.widen() + v24.widen();
-    let v26: N = v22 * N::narrow(v25);
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: W = v34.widen() * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * N::narrow(v13);
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = N::narrow(v35) + v41;
-    let v43: N = v21 * v27;
-    let v44: N = N::narrow(v19) * v42;
-    let v45: N = v43 / v44;
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = N::narrow(v3) * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: N = v11.square();
-    let v14: W = v3 * v13.widen();
-    let v15: N = -v12;
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = v16.exp_m1();
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
-    let v21: N = v16.exp();
-    let v22: N = v11 - v1;
-    let v23: N = N::narrow(v3) * v11;
-    let v24: N = N::narrow(v3) * v1;
-    let v25: N = v0 + v23 + v24;
-    let v26: N = v22 * v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: N = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * v13;
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = v35 + v41;
-    let v43: N = v21 * v27;
-    let v44: W = v19.widen() * v42.widen();
-    let v45: N = v43 / N::narrow(v44);
-    [v20.to_f64(), v45.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
-    let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
-    let v13: N = v11.square();
-    let v14: N = v3 * v13;
-    let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp_m1();
-    let v18: N = -v17;
-    let v19: N = v18.sqrt();
-    let v20: N = v10 / v19;
-    let v21: N = v16.exp();
-    let v22: N = v11 - v1;
-    let v23: N = v3 * v11;
-    let v24: N = v3 * v1;
-    let v25: N = v0 + v23 + v24;
-    let v26: N = v22 * v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(4.975, 3.552713678800501e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: N = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: N = v30 * v13;
-    let v38: N = -v36;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
-    let v41: N = v40 * v10;
-    let v42: N = v35 + v41;
-    let v43: N = v21 * v27;
-    let v44: N = v19 * v42;
-    let v45: N = v43 / v44;
+    let v41: W = v40.widen() * v10;
+    let v42: W = v35 + v41;
+    let v43: W = v21.widen() * v27.widen();
+    let v44: W = v19 * v42;
+    let v45: W = v43 / v44;
     [v20.to_f64(), v45.to_f64()]
 }
 /// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3888,9 +3536,7 @@ fn dpm1_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3903,9 +3549,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4039,9 +3683,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4069,61 +3711,28 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v11 * v14;
         return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: W = v3.widen() * v8;
+    let v9: W = v3 * v8;
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v1;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v3.abs();
+    let v12: W = v11.widen() * v1.widen();
+    let v13: W = v11.widen() * v2.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::narrow(v3).abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(0.1, -5.551115123125783e-18);
     let v18: N = N::new(19.9, 1.4210854715202005e-15);
-    let v19: N = v18 * v2;
-    let v20: N = v17 + v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v16 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
-    let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v1;
-    let v13: N = v11 * v2;
-    let v14: N = v12 - v13;
-    let v15: N = v3.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(0.1, -5.551115123125783e-18);
-    let v18: N = N::new(19.9, 1.4210854715202005e-15);
-    let v19: N = v18 * v2;
-    let v20: N = v17 + v19;
-    let v21: N = v20.sqrt();
+    let v19: W = v18.widen() * v2.widen();
+    let v20: W = v17.widen() + v19;
+    let v21: N = N::sqrt_of(v20);
     let v22: N = v16 * v21;
     [v10.to_f64(), v14.to_f64(), v22.to_f64()]
 }
@@ -4133,9 +3742,7 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -4148,9 +3755,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4177,9 +3782,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4273,381 +3876,73 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return ddim_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return ddim_step_u_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: W = v7.widen().square();
-    let v11: W = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
-    let v15: W = v3 * v1.widen();
-    let v16: N = v6 + N::narrow(v15);
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / N::narrow(v20);
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10;
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: W = v35.widen() - v15;
-    let v37: W = v27.widen() * v34.widen() * v36;
-    let v38: N = v22 - N::narrow(v37);
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / N::narrow(v20);
-    let v48: W = v27.widen() * v20 * v36;
-    let v49: W = v47.widen() - v48;
-    let v50: N = v38 / N::narrow(v49);
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: N = v53 - N::narrow(v15) - v52;
-    let v55: N = v1 - v7;
-    let v56: N = v54 * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: W = v58.widen() - v11;
-    let v60: N = N::exp_of(v59);
-    let v61: N = v60 * N::narrow(v20);
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * N::narrow(v49);
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: N = N::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: N = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - v11;
-    let v14: N = v13.exp();
-    let v15: N = v3 * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: W = v21.widen() / v20.widen();
-    let v23: N = v6 * v1;
-    let v24: N = v9 * v4;
-    let v25: N = -v23;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
-    let v28: N = N::narrow(v0) * v7;
-    let v29: N = v3 * v10;
-    let v30: N = -v28;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp_m1();
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: W = v22 - v37.widen();
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * v4;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: N = v27 * v20 * v36;
-    let v49: N = v47 - v48;
-    let v50: N = N::narrow(v38) / v49;
-    let v51: N = v31.exp();
-    let v52: N = v3 * v7;
-    let v53: W = -v0;
-    let v54: W = v53 - v15.widen() - v52.widen();
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - v11;
-    let v60: N = v59.exp();
-    let v61: W = v60.widen() * v20.widen();
-    let v62: N = v27 * v34;
-    let v63: W = v61 + v62.widen();
-    let v64: N = v51 * v57;
-    let v65: N = N::narrow(v63) * v49;
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0 * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = v3 * v4;
+    let v6: W = W::new(0.05, -2.7755575615628915e-18);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: N = N::narrow(v9) * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - v11;
-    let v14: N = v13.exp();
-    let v15: N = N::narrow(v3) * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10.widen();
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: N = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: W = v27.widen() * v20.widen() * v36.widen();
-    let v49: W = v47.widen() - v48;
-    let v50: N = v38 / N::narrow(v49);
-    let v51: N = N::exp_of(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15.widen() - v52;
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - v11;
-    let v60: N = v59.exp();
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * N::narrow(v49);
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: W = v9 * v10.widen();
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
-    let v15: N = N::narrow(v3) * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10.widen();
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: N = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: N = v27 * v20 * v36;
-    let v49: N = v47 - v48;
-    let v50: N = v38 / v49;
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15.widen() - v52.widen();
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - N::narrow(v11);
-    let v60: N = v59.exp();
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * v49;
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
+    let v8: N = N::narrow(v6) * v7;
     let v9: W = W::new(4.975, 3.552713678800501e-16);
     let v10: W = v7.widen().square();
     let v11: W = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
+    let v12: W = -v2;
+    let v13: W = v12 - v5 - v8.widen() - v11;
+    let v14: N = N::exp_of(v13);
     let v15: W = v3 * v1.widen();
-    let v16: N = v6 + N::narrow(v15);
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
+    let v16: W = v6 + v15;
+    let v17: W = v12 - v5;
+    let v18: N = N::exp_m1_of(v17);
     let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
+    let v20: W = v19.widen().sqrt();
+    let v21: W = v14.widen() * v16;
+    let v22: W = v21 / v20;
+    let v23: N = N::narrow(v6) * v1;
     let v24: W = v9 * v4;
     let v25: N = -v23;
     let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
+    let v27: W = v26.exp();
+    let v28: W = v0 * v7.widen();
     let v29: W = v3 * v10;
-    let v30: N = -v28;
+    let v30: N = -N::narrow(v28);
     let v31: W = v30.widen() - v29;
     let v32: N = N::exp_m1_of(v31);
     let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
+    let v34: W = v33.widen().sqrt();
+    let v35: N = -N::narrow(v6);
     let v36: W = v35.widen() - v15;
-    let v37: N = v27 * v34 * N::narrow(v36);
-    let v38: N = v22 - v37;
+    let v37: W = v27 * v34 * v36;
+    let v38: W = v22 - v37;
     let v39: N = N::new(0.15, 5.551115123125783e-18);
     let v40: N = v39 * v1;
     let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
+    let v42: W = v41.widen() * v4;
     let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: W = v27.widen() * v20.widen() * v36;
-    let v49: N = v47 - N::narrow(v48);
-    let v50: N = v38 / v49;
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: N = v53 - N::narrow(v15) - v52;
-    let v55: N = v1 - v7;
-    let v56: N = v54 * v55;
-    let v57: N = v56.exp_m1();
+    let v44: W = v43.widen() - v42;
+    let v45: N = N::exp_of(v44);
+    let v46: W = v45.widen() * v16;
+    let v47: W = v46 / v20;
+    let v48: W = v27 * v20 * v36;
+    let v49: W = v47 - v48;
+    let v50: W = v38 / v49;
+    let v51: W = v31.exp();
+    let v52: W = v3 * v7.widen();
+    let v53: W = -v0;
+    let v54: W = v53 - v15 - v52;
+    let v55: W = v1.widen() - v7.widen();
+    let v56: W = v54 * v55;
+    let v57: N = N::exp_m1_of(v56);
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
     let v60: N = N::exp_of(v59);
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * v49;
-    let v66: N = v64 / v65;
+    let v61: W = v60.widen() * v20;
+    let v62: W = v27 * v34;
+    let v63: W = v61 + v62;
+    let v64: W = v51 * v57.widen();
+    let v65: W = v63 * v49;
+    let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -4656,9 +3951,7 @@ fn ddim_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4671,9 +3964,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4693,9 +3984,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4789,381 +4078,73 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return dpm1_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return dpm1_step_u_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: W = v7.widen().square();
-    let v11: W = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
-    let v15: W = v3 * v1.widen();
-    let v16: N = v6 + N::narrow(v15);
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / N::narrow(v20);
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10;
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: W = v35.widen() - v15;
-    let v37: W = v27.widen() * v34.widen() * v36;
-    let v38: N = v22 - N::narrow(v37);
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / N::narrow(v20);
-    let v48: W = v27.widen() * v20 * v36;
-    let v49: W = v47.widen() - v48;
-    let v50: N = v38 / N::narrow(v49);
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: N = v53 - N::narrow(v15) - v52;
-    let v55: N = v1 - v7;
-    let v56: N = v54 * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: W = v58.widen() - v11;
-    let v60: N = N::exp_of(v59);
-    let v61: N = v60 * N::narrow(v20);
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * N::narrow(v49);
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: N = N::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: N = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - v11;
-    let v14: N = v13.exp();
-    let v15: N = v3 * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: W = v21.widen() / v20.widen();
-    let v23: N = v6 * v1;
-    let v24: N = v9 * v4;
-    let v25: N = -v23;
-    let v26: N = v25 - v24;
-    let v27: N = v26.exp();
-    let v28: N = N::narrow(v0) * v7;
-    let v29: N = v3 * v10;
-    let v30: N = -v28;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp_m1();
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: W = v22 - v37.widen();
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * v4;
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: N = v27 * v20 * v36;
-    let v49: N = v47 - v48;
-    let v50: N = N::narrow(v38) / v49;
-    let v51: N = v31.exp();
-    let v52: N = v3 * v7;
-    let v53: W = -v0;
-    let v54: W = v53 - v15.widen() - v52.widen();
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - v11;
-    let v60: N = v59.exp();
-    let v61: W = v60.widen() * v20.widen();
-    let v62: N = v27 * v34;
-    let v63: W = v61 + v62.widen();
-    let v64: N = v51 * v57;
-    let v65: N = N::narrow(v63) * v49;
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0 * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = v3 * v4;
+    let v6: W = W::new(0.05, -2.7755575615628915e-18);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: N = N::narrow(v9) * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - v11;
-    let v14: N = v13.exp();
-    let v15: N = N::narrow(v3) * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10.widen();
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: N = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: W = v27.widen() * v20.widen() * v36.widen();
-    let v49: W = v47.widen() - v48;
-    let v50: N = v38 / N::narrow(v49);
-    let v51: N = N::exp_of(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15.widen() - v52;
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - v11;
-    let v60: N = v59.exp();
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * N::narrow(v49);
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: N = v7.square();
-    let v11: W = v9 * v10.widen();
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
-    let v15: N = N::narrow(v3) * v1;
-    let v16: N = v6 + v15;
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
-    let v29: W = v3 * v10.widen();
-    let v30: N = -v28;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
-    let v36: N = v35 - v15;
-    let v37: N = v27 * v34 * v36;
-    let v38: N = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
-    let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: N = v27 * v20 * v36;
-    let v49: N = v47 - v48;
-    let v50: N = v38 / v49;
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15.widen() - v52.widen();
-    let v55: N = v1 - v7;
-    let v56: N = N::narrow(v54) * v55;
-    let v57: N = v56.exp_m1();
-    let v58: N = -v8;
-    let v59: N = v58 - N::narrow(v11);
-    let v60: N = v59.exp();
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * v49;
-    let v66: N = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = N::narrow(v3) * N::narrow(v4);
-    let v6: N = N::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v6 * v7;
+    let v8: N = N::narrow(v6) * v7;
     let v9: W = W::new(4.975, 3.552713678800501e-16);
     let v10: W = v7.widen().square();
     let v11: W = v9 * v10;
-    let v12: N = -v2;
-    let v13: N = v12 - v5 - v8 - N::narrow(v11);
-    let v14: N = v13.exp();
+    let v12: W = -v2;
+    let v13: W = v12 - v5 - v8.widen() - v11;
+    let v14: N = N::exp_of(v13);
     let v15: W = v3 * v1.widen();
-    let v16: N = v6 + N::narrow(v15);
-    let v17: N = v12 - v5;
-    let v18: N = v17.exp_m1();
+    let v16: W = v6 + v15;
+    let v17: W = v12 - v5;
+    let v18: N = N::exp_m1_of(v17);
     let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v14 * v16;
-    let v22: N = v21 / v20;
-    let v23: N = v6 * v1;
+    let v20: W = v19.widen().sqrt();
+    let v21: W = v14.widen() * v16;
+    let v22: W = v21 / v20;
+    let v23: N = N::narrow(v6) * v1;
     let v24: W = v9 * v4;
     let v25: N = -v23;
     let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = v0 * v7;
+    let v27: W = v26.exp();
+    let v28: W = v0 * v7.widen();
     let v29: W = v3 * v10;
-    let v30: N = -v28;
+    let v30: N = -N::narrow(v28);
     let v31: W = v30.widen() - v29;
     let v32: N = N::exp_m1_of(v31);
     let v33: N = -v32;
-    let v34: N = v33.sqrt();
-    let v35: N = -v6;
+    let v34: W = v33.widen().sqrt();
+    let v35: N = -N::narrow(v6);
     let v36: W = v35.widen() - v15;
-    let v37: N = v27 * v34 * N::narrow(v36);
-    let v38: N = v22 - v37;
+    let v37: W = v27 * v34 * v36;
+    let v38: W = v22 - v37;
     let v39: N = N::new(0.15, 5.551115123125783e-18);
     let v40: N = v39 * v1;
     let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: N = v41 * N::narrow(v4);
+    let v42: W = v41.widen() * v4;
     let v43: N = -v40;
-    let v44: N = v43 - v42;
-    let v45: N = v44.exp();
-    let v46: N = v45 * v16;
-    let v47: N = v46 / v20;
-    let v48: W = v27.widen() * v20.widen() * v36;
-    let v49: N = v47 - N::narrow(v48);
-    let v50: N = v38 / v49;
-    let v51: N = N::exp_of(v31);
-    let v52: N = N::narrow(v3) * v7;
-    let v53: N = -v0;
-    let v54: N = v53 - N::narrow(v15) - v52;
-    let v55: N = v1 - v7;
-    let v56: N = v54 * v55;
-    let v57: N = v56.exp_m1();
+    let v44: W = v43.widen() - v42;
+    let v45: N = N::exp_of(v44);
+    let v46: W = v45.widen() * v16;
+    let v47: W = v46 / v20;
+    let v48: W = v27 * v20 * v36;
+    let v49: W = v47 - v48;
+    let v50: W = v38 / v49;
+    let v51: W = v31.exp();
+    let v52: W = v3 * v7.widen();
+    let v53: W = -v0;
+    let v54: W = v53 - v15 - v52;
+    let v55: W = v1.widen() - v7.widen();
+    let v56: W = v54 * v55;
+    let v57: N = N::exp_m1_of(v56);
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
     let v60: N = N::exp_of(v59);
-    let v61: N = v60 * v20;
-    let v62: N = v27 * v34;
-    let v63: N = v61 + v62;
-    let v64: N = v51 * v57;
-    let v65: N = v63 * v49;
-    let v66: N = v64 / v65;
+    let v61: W = v60.widen() * v20;
+    let v62: W = v27 * v34;
+    let v63: W = v61 + v62;
+    let v64: W = v51 * v57.widen();
+    let v65: W = v63 * v49;
+    let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -5172,9 +4153,7 @@ fn dpm1_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5187,9 +4166,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5209,87 +4186,52 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [0.06571728398968454];
     }
     let v0: N = N::new(0.15, 5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(14.925, -7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
     let v6: N = -v2;
     let v7: N = v6 - v5;
     let v8: N = v7.exp();
     let v9: N = N::new(0.05, -2.7755575615628915e-18);
-    let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: N = v10 * v1;
-    let v12: N = v9 + v11;
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v1.widen();
+    let v12: W = v9.widen() + v11;
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v1;
-    let v15: N = v10 * v4;
+    let v15: N = N::narrow(v10) * N::narrow(v4);
     let v16: N = -v14;
     let v17: N = v16 - v15;
     let v18: N = v17.exp_m1();
     let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v8 * v12;
-    let v22: N = v21 / v20;
+    let v20: W = v19.widen().sqrt();
+    let v21: W = v8.widen() * v12;
+    let v22: W = v21 / v20;
     let v23: N = v9 * v1;
-    let v24: N = N::new(4.975, 3.552713678800501e-16);
-    let v25: N = v24 * v4;
+    let v24: W = W::new(4.975, 3.552713678800501e-16);
+    let v25: W = v24 * v4;
     let v26: N = -v23;
-    let v27: N = v26 - v25;
-    let v28: N = v27.exp();
-    let v29: N = -v9;
-    let v30: N = v29 - v11;
-    let v31: N = v28 * v20 * v30;
-    let v32: N = v22 - v31;
-    [v32.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(0.15, 5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(14.925, -7.105427357601002e-16);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v1;
-    let v6: N = v5.square();
-    let v7: N = v3 * v6;
-    let v8: N = v2 - v0 - v7;
-    let v9: N = v8.exp();
-    let v10: N = N::new(10.0, 0.0);
-    let v11: N = N::new(9.95, 7.105427357601002e-16);
-    let v12: N = v11 * v1;
-    let v13: N = v10 - v12;
-    let v14: N = N::new(0.1, -5.551115123125783e-18);
-    let v15: N = v14 * v1;
-    let v16: N = v11 * v6;
-    let v17: N = v15 - v14 - v16;
-    let v18: N = v17.exp_m1();
-    let v19: N = -v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v9 * v13;
-    let v22: N = v21 / v20;
-    let v23: N = N::new(0.05, -2.7755575615628915e-18);
-    let v24: N = v23 * v1;
-    let v25: W = W::new(4.975, 3.552713678800501e-16);
-    let v26: W = v25 * v6.widen();
-    let v27: W = v24.widen() - v23.widen() - v26;
+    let v27: W = v26.widen() - v25;
     let v28: N = N::exp_of(v27);
-    let v29: N = v12 - v10;
-    let v30: N = v28 * v20 * v29;
-    let v31: N = v22 - v30;
-    [v31.to_f64()]
+    let v29: N = -v9;
+    let v30: W = v29.widen() - v11;
+    let v31: W = v28.widen() * v20 * v30;
+    let v32: W = v22 - v31;
+    [v32.to_f64()]
 }
 /// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -5297,9 +4239,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -5313,56 +4253,59 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 38 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 38 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.05, f64::INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = v8.powi(3);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.exp();
+    let v9: W = v8.powi(3);
     let v10: W = W::new(9.95, 7.105427357601002e-16);
     let v11: W = v10 * v1.widen();
     let v12: N = -N::narrow(v0);
-    let v13: N = v12 - N::narrow(v11);
-    let v14: W = v9.widen() * v13.widen();
+    let v13: W = v12.widen() - v11;
+    let v14: W = v9 * v13;
     let v15: N = N::new(0.1, -5.551115123125783e-18);
-    let v16: N = v15 * v1;
-    let v17: N = N::narrow(v10) * v4;
-    let v18: N = -v16;
-    let v19: N = v18 - v17;
-    let v20: N = v19.exp_m1();
-    let v21: N = v8 * v20 * v13;
+    let v16: W = v15.widen() * v1.widen();
+    let v17: W = v10 * v4.widen();
+    let v18: N = -N::narrow(v16);
+    let v19: W = v18.widen() - v17;
+    let v20: N = N::exp_m1_of(v19);
+    let v21: W = v8 * v20.widen() * v13;
     let v22: N = N::new(2.0, 0.0);
     let v23: N = N::new(0.15, 5.551115123125783e-18);
     let v24: N = v23 * v1;
-    let v25: N = N::new(14.925, -7.105427357601002e-16);
-    let v26: N = v25 * v4;
+    let v25: W = W::new(14.925, -7.105427357601002e-16);
+    let v26: W = v25 * v4.widen();
     let v27: N = -v24;
-    let v28: N = v27 - v26;
+    let v28: N = v27 - N::narrow(v26);
     let v29: N = v28.exp();
     let v30: W = v0 + v11;
-    let v31: N = v22 * v29 * N::narrow(v30);
-    let v32: N = N::narrow(v14) + v21 + v31;
-    let v33: N = v32 / v8;
+    let v31: W = v22.widen() * v29.widen() * v30;
+    let v32: W = v14 + v21 + v31;
+    let v33: W = v32 / v8;
     let v34: N = -v20;
     let v35: N = v34.sqrt();
-    let v36: N = v31 / v35;
-    let v37: N = v22 * v8 * v35 * v13;
-    let v38: N = v36 - v37;
+    let v36: W = v31 / v35.widen();
+    let v37: W = v22.widen() * v8 * v35.widen() * v13;
+    let v38: W = v36 - v37;
     [v33.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -5373,38 +4316,38 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v3: N = v1 * v2;
     let v4: N = N::new(14.925, -7.105427357601002e-16);
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v6.square();
-    let v8: N = v4 * v7;
-    let v9: N = v3 - v1 - v8;
-    let v10: N = v9.exp();
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v6.square();
+    let v8: W = v4.widen() * v7;
+    let v9: W = v3.widen() - v1.widen() - v8;
+    let v10: N = N::exp_of(v9);
     let v11: N = N::new(10.0, 0.0);
     let v12: N = N::new(9.95, 7.105427357601002e-16);
-    let v13: N = v12 * v2;
-    let v14: N = v11 - v13;
+    let v13: W = v12.widen() * v2.widen();
+    let v14: N = v11 - N::narrow(v13);
     let v15: N = v0 * v10 * v14;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: N = v16 * v2;
     let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v7.widen();
+    let v19: W = v18 * v7;
     let v20: W = v17.widen() - v16.widen() - v19;
     let v21: N = N::exp_of(v20);
     let v22: N = v21.powi(3);
-    let v23: N = v13 - v11;
-    let v24: N = v22 * v23;
+    let v23: W = v13 - v11.widen();
+    let v24: N = v22 * N::narrow(v23);
     let v25: N = N::new(0.1, -5.551115123125783e-18);
     let v26: N = v25 * v2;
-    let v27: N = v12 * v7;
+    let v27: N = v12 * N::narrow(v7);
     let v28: N = v26 - v25 - v27;
     let v29: N = v28.exp_m1();
-    let v30: N = v21 * v29 * v23;
-    let v31: N = v15 + v24 + v30;
-    let v32: N = v31 / v21;
+    let v30: W = v21.widen() * v29.widen() * v23;
+    let v31: W = v15.widen() + v24.widen() + v30;
+    let v32: N = N::narrow(v31) / v21;
     let v33: N = -v29;
     let v34: N = v33.sqrt();
     let v35: N = v15 / v34;
-    let v36: N = v0 * v21 * v34 * v23;
-    let v37: N = v35 - v36;
+    let v36: W = v0.widen() * v21.widen() * v34.widen() * v23;
+    let v37: W = v35.widen() - v36;
     [v32.to_f64(), v37.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -5413,9 +4356,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 38 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 38 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5428,9 +4371,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 42 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5448,103 +4389,51 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: N = v4 * v2;
-    let v6: N = N::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: N = v6 * v7;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
     let v9: N = -v5;
-    let v10: N = v9 - v8;
-    let v11: N = v10.exp();
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::exp_of(v10);
     let v12: N = v11.square();
-    let v13: N = N::new(9.95, 7.105427357601002e-16);
-    let v14: N = v13 * v2;
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
     let v15: N = -v4;
-    let v16: N = v15 - v14;
-    let v17: N = v12 * v16;
+    let v16: W = v15.widen() - v14;
+    let v17: N = v12 * N::narrow(v16);
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = v13 * v7;
+    let v20: N = N::narrow(v13) * N::narrow(v7);
     let v21: N = -v19;
     let v22: N = v21 - v20;
     let v23: N = v22.exp();
-    let v24: N = v4 + v14;
-    let v25: N = v23 * v24;
+    let v24: W = v4.widen() + v14;
+    let v25: N = v23 * N::narrow(v24);
     let v26: N = v17 + v25;
-    let v27: N = v3 * v26;
+    let v27: N = N::narrow(v3) * v26;
     let v28: N = v0 + v27;
     let v29: N = N::new(0.15, 5.551115123125783e-18);
     let v30: N = v29 * v2;
     let v31: N = N::new(14.925, -7.105427357601002e-16);
-    let v32: N = v31 * v7;
+    let v32: N = v31 * N::narrow(v7);
     let v33: N = -v30;
     let v34: N = v33 - v32;
     let v35: N = v34.exp();
     let v36: N = v22.exp_m1();
     let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v35 * v24;
-    let v40: N = v39 / v38;
-    let v41: N = v11 * v38 * v16;
-    let v42: N = v40 - v41;
-    let v43: N = v3 * v42;
+    let v38: W = v37.widen().sqrt();
+    let v39: W = v35.widen() * v24;
+    let v40: W = v39 / v38;
+    let v41: W = v11.widen() * v38 * v16;
+    let v42: W = v40 - v41;
+    let v43: W = v3 * v42;
     [v28.to_f64(), v43.to_f64()]
-}
-/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.1, -5.551115123125783e-18);
-    let v5: N = v4 * v1;
-    let v6: N = N::new(9.95, 7.105427357601002e-16);
-    let v7: N = v0 - v1;
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 - v4 - v9;
-    let v11: N = v10.exp();
-    let v12: N = N::new(10.0, 0.0);
-    let v13: N = v6 * v1;
-    let v14: N = v12 - v13;
-    let v15: N = v11 * v14;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v1;
-    let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v8.widen();
-    let v20: W = v17.widen() - v16.widen() - v19;
-    let v21: N = N::exp_of(v20);
-    let v22: N = v21.square();
-    let v23: N = v13 - v12;
-    let v24: N = v22 * v23;
-    let v25: N = v15 + v24;
-    let v26: N = v3 * v25;
-    let v27: N = v0 + v26;
-    let v28: N = N::new(0.15, 5.551115123125783e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(14.925, -7.105427357601002e-16);
-    let v31: N = v30 * v8;
-    let v32: N = v29 - v28 - v31;
-    let v33: N = v32.exp();
-    let v34: N = v10.exp_m1();
-    let v35: N = -v34;
-    let v36: N = v35.sqrt();
-    let v37: N = v33 * v14;
-    let v38: N = v37 / v36;
-    let v39: N = v21 * v36 * v23;
-    let v40: N = v38 - v39;
-    let v41: N = v3 * v40;
-    [v27.to_f64(), v41.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -5552,9 +4441,7 @@ fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 42 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5567,9 +4454,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 42 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5589,9 +4474,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5616,70 +4501,82 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t < 0.5 {
+    if t < 0.125 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.1875 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: N = v4 * v2;
     let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
     let v9: N = -v5;
     let v10: W = v9.widen() - v8;
     let v11: N = N::exp_of(v10);
-    let v12: N = v11.powi(3);
+    let v12: W = v11.widen().powi(3);
     let v13: W = W::new(9.95, 7.105427357601002e-16);
     let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = v12 * N::narrow(v16);
+    let v15: W = -v4.widen();
+    let v16: W = v15 - v14;
+    let v17: W = v12 * v16;
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = N::narrow(v13) * v7;
+    let v20: W = v13 * v7;
     let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v11 * v23 * N::narrow(v16);
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v11.widen() * v23.widen() * v16;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v7;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7;
     let v30: N = -v27;
-    let v31: N = v30 - v29;
+    let v31: N = v30 - N::narrow(v29);
     let v32: N = v31.exp();
     let v33: N = v4 + N::narrow(v14);
     let v34: N = v25 * v32 * v33;
-    let v35: W = v17.widen() + v24.widen() + v34.widen();
-    let v36: W = v3.widen() * v35;
+    let v35: W = v17 + v24 + v34.widen();
+    let v36: W = v3 * v35;
     let v37: W = v36 / v11.widen();
-    let v38: N = v0 + N::narrow(v37);
+    let v38: W = v0.widen() + v37;
     let v39: N = -v23;
     let v40: N = v39.sqrt();
     let v41: N = v34 / v40;
-    let v42: N = v25 * v11 * v40 * N::narrow(v16);
-    let v43: N = v41 - v42;
-    let v44: N = v3 * v43;
-    let v45: N = v3.abs();
+    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
     let v46: N = v45.sqrt();
     let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
+    let v48: W = v47.widen() * v2.widen();
+    let v49: W = v18.widen() + v48;
+    let v50: N = N::sqrt_of(v49);
     let v51: N = v46 * v50;
     [v38.to_f64(), v44.to_f64(), v51.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -5687,58 +4584,58 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = W::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::narrow(v4) * v2;
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
     let v6: N = N::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6.widen() * v7.widen();
+    let v7: W = v2.widen().square();
+    let v8: N = v6 * N::narrow(v7);
     let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
+    let v10: N = v9 - v8;
+    let v11: N = v10.exp();
     let v12: N = v11.powi(3);
     let v13: W = W::new(9.95, 7.105427357601002e-16);
     let v14: W = v13 * v2.widen();
-    let v15: N = -N::narrow(v4);
+    let v15: N = -v4;
     let v16: N = v15 - N::narrow(v14);
     let v17: N = v12 * v16;
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = N::narrow(v13) * v7;
+    let v20: W = v13 * v7;
     let v21: N = -v19;
-    let v22: N = v21 - v20;
+    let v22: N = v21 - N::narrow(v20);
     let v23: N = v22.exp_m1();
     let v24: N = v11 * v23 * v16;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v7;
+    let v29: N = v28 * N::narrow(v7);
     let v30: N = -v27;
     let v31: N = v30 - v29;
     let v32: N = v31.exp();
-    let v33: W = v4 + v14;
-    let v34: N = v25 * v32 * N::narrow(v33);
-    let v35: N = v17 + v24 + v34;
-    let v36: N = v3 * v35;
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32.widen() * v33;
+    let v35: N = v17 + v24 + N::narrow(v34);
+    let v36: N = N::narrow(v3) * v35;
     let v37: N = v36 / v11;
     let v38: N = v0 + v37;
     let v39: N = -v23;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 / v40;
-    let v42: N = v25 * v11 * v40 * v16;
-    let v43: N = v41 - v42;
-    let v44: N = v3 * v43;
-    let v45: N = v3.abs();
+    let v40: W = v39.widen().sqrt();
+    let v41: W = v34 / v40;
+    let v42: N = v25 * v11 * N::narrow(v40) * v16;
+    let v43: W = v41 - v42.widen();
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
     let v46: N = v45.sqrt();
     let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
+    let v48: W = v47.widen() * v2.widen();
+    let v49: W = v18.widen() + v48;
+    let v50: N = N::sqrt_of(v49);
     let v51: N = v46 * v50;
     [v38.to_f64(), v44.to_f64(), v51.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -5746,71 +4643,12 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: N = v4 * v2;
     let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
-    let v9: N = -v5;
-    let v10: N = v9 - N::narrow(v8);
-    let v11: N = v10.exp();
-    let v12: N = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = v12 * N::narrow(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: N = N::narrow(v13) * v7;
-    let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: W = v22.widen().exp_m1();
-    let v24: W = v11.widen() * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v7;
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
-    let v33: N = v4 + N::narrow(v14);
-    let v34: N = v25 * v32 * v33;
-    let v35: W = v17.widen() + v24 + v34.widen();
-    let v36: W = v3.widen() * v35;
-    let v37: W = v36 / v11.widen();
-    let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
-    let v40: N = v39.sqrt();
-    let v41: N = v34 / v40;
-    let v42: N = v25 * v11 * v40 * N::narrow(v16);
-    let v43: N = v41 - v42;
-    let v44: N = v3 * v43;
-    let v45: N = v3.abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
     let v9: N = -v5;
     let v10: W = v9.widen() - v8;
     let v11: N = N::exp_of(v10);
@@ -5822,7 +4660,184 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v17: W = v12 * v16;
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
+    let v21: N = -v19;
+    let v22: N = v21 - N::narrow(v20);
+    let v23: N = v22.exp_m1();
+    let v24: W = v11.widen() * v23.widen() * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28.widen() * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32.widen() * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: N = N::narrow(v3) * N::narrow(v35);
+    let v37: N = v36 / v11;
+    let v38: N = v0 + v37;
+    let v39: N = -v23;
+    let v40: N = v39.sqrt();
+    let v41: W = v34 / v40.widen();
+    let v42: N = v25 * v11 * v40 * N::narrow(v16);
+    let v43: W = v41 - v42.widen();
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: W = v47.widen() * v2.widen();
+    let v49: N = v18 + N::narrow(v48);
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = -v5;
+    let v10: W = v9 - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -N::narrow(v4);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: W = v18.widen() * v2.widen();
     let v20: W = v13 * v7.widen();
+    let v21: W = -v19;
+    let v22: W = v21 - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v11 * v23.widen() * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: W = W::new(0.15, 5.551115123125783e-18);
+    let v27: W = v26 * v2.widen();
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7.widen();
+    let v30: W = -v27;
+    let v31: W = v30 - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v4 + v14;
+    let v34: W = v25.widen() * v32.widen() * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: N = v0 + N::narrow(v37);
+    let v39: N = -v23;
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: N = v41 - N::narrow(v42);
+    let v44: N = N::narrow(v3) * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: W = v47.widen() * v2.widen();
+    let v49: W = v18.widen() + v48;
+    let v50: N = N::sqrt_of(v49);
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = v31.exp();
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: N = -N::narrow(v23);
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: N = N::narrow(v3) * N::narrow(v43);
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: W = v47.widen() * v2.widen();
+    let v49: W = v18.widen() + v48;
+    let v50: N = N::sqrt_of(v49);
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::exp_of(v10);
+    let v12: W = v11.widen().powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::narrow(v12) * N::narrow(v16);
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
     let v21: N = -v19;
     let v22: W = v21.widen() - v20;
     let v23: W = v22.exp_m1();
@@ -5831,27 +4846,145 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7.widen();
+    let v29: W = v28 * v7;
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: N = N::exp_of(v31);
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32.widen() * v33;
+    let v35: W = v17.widen() + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11.widen();
+    let v38: W = v0.widen() + v37;
+    let v39: W = -v23;
+    let v40: N = N::sqrt_of(v39);
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: N = N::narrow(v3) * N::narrow(v43);
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = -v5;
+    let v10: W = v9 - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: W = -v4.widen();
+    let v16: W = v15 - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = v31.exp();
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: W = -v23;
+    let v40: N = N::sqrt_of(v39);
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: N = N::narrow(v3) * N::narrow(v43);
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::exp_of(v10);
+    let v12: N = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: N = v12 * N::narrow(v16);
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: N = N::narrow(v13) * N::narrow(v7);
+    let v21: N = -v19;
+    let v22: N = v21 - v20;
+    let v23: W = v22.widen().exp_m1();
+    let v24: W = v11.widen() * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: N = v28 * N::narrow(v7);
+    let v30: N = -v27;
+    let v31: N = v30 - v29;
+    let v32: N = v31.exp();
     let v33: N = v4 + N::narrow(v14);
     let v34: N = v25 * v32 * v33;
-    let v35: W = v17 + v24 + v34.widen();
-    let v36: W = v3.widen() * v35;
+    let v35: W = v17.widen() + v24 + v34.widen();
+    let v36: W = v3 * v35;
     let v37: W = v36 / v11.widen();
     let v38: W = v0.widen() + v37;
     let v39: N = -N::narrow(v23);
     let v40: N = v39.sqrt();
     let v41: N = v34 / v40;
-    let v42: N = v25 * v11 * v40 * N::narrow(v16);
-    let v43: N = v41 - v42;
-    let v44: N = v3 * v43;
-    let v45: N = v3.abs();
+    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
     let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
+    let v47: W = W::new(19.9, 1.4210854715202005e-15);
+    let v48: W = v47 * v2.widen();
+    let v49: N = v18 + N::narrow(v48);
     let v50: N = v49.sqrt();
     let v51: N = v46 * v50;
     [v38.to_f64(), v44.to_f64(), v51.to_f64()]
@@ -5862,9 +4995,9 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5877,9 +5010,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -5906,7 +5039,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5981,8 +5114,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = N::from_f64(t_next);
     let v7: N = v0 * v6;
     let v8: W = v6.widen().square();
@@ -5991,41 +5124,41 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: N = v10 - N::narrow(v5) - v7 - N::narrow(v9);
     let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
+    let v14: W = v13.widen() * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * v4;
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
+    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v17: N = -N::narrow(v14);
+    let v18: W = v17.widen() - v16.widen();
+    let v19: N = N::exp_m1_of(v18);
     let v20: N = -v19;
-    let v21: N = v20.sqrt();
+    let v21: W = v20.widen().sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
     let v26: N = N::exp_m1_of(v25);
     let v27: N = -v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v21 * v28;
-    let v30: N = v12 + v29;
-    let v31: N = N::exp_of(v25);
-    let v32: N = N::narrow(v15) * v1;
-    let v33: N = N::narrow(v15) * v6;
-    let v34: N = -v13;
-    let v35: N = v34 - v32 - v33;
-    let v36: N = v1 - v6;
-    let v37: N = v35 * v36;
-    let v38: N = v37.exp_m1();
+    let v28: W = v27.widen().sqrt();
+    let v29: W = v21 * v28;
+    let v30: W = v12.widen() + v29;
+    let v31: W = v25.exp();
+    let v32: W = v15 * v1.widen();
+    let v33: W = v15 * v6.widen();
+    let v34: W = -v13.widen();
+    let v35: W = v34 - v32 - v33;
+    let v36: W = v1.widen() - v6.widen();
+    let v37: W = v35 * v36;
+    let v38: N = N::exp_m1_of(v37);
     let v39: N = -v7;
     let v40: W = v39.widen() - v9;
     let v41: N = N::exp_of(v40);
-    let v42: N = v41 * v21;
+    let v42: W = v41.widen() * v21;
     let v43: W = v10.widen() - v5;
     let v44: N = N::exp_of(v43);
-    let v45: N = v44 * v28;
-    let v46: N = v42 + v45;
-    let v47: N = v31 * v38;
-    let v48: N = v47 / v46;
+    let v45: W = v44.widen() * v28;
+    let v46: W = v42 + v45;
+    let v47: W = v31 * v38.widen();
+    let v48: W = v47 / v46;
     [v30.to_f64(), v48.to_f64()]
 }
 /// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -6034,7 +5167,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6047,7 +5180,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6067,7 +5200,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6142,8 +5275,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = N::from_f64(t_next);
     let v7: N = v0 * v6;
     let v8: W = v6.widen().square();
@@ -6152,41 +5285,41 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: N = v10 - N::narrow(v5) - v7 - N::narrow(v9);
     let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
+    let v14: W = v13.widen() * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * v4;
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
+    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v17: N = -N::narrow(v14);
+    let v18: W = v17.widen() - v16.widen();
+    let v19: N = N::exp_m1_of(v18);
     let v20: N = -v19;
-    let v21: N = v20.sqrt();
+    let v21: W = v20.widen().sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
     let v26: N = N::exp_m1_of(v25);
     let v27: N = -v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v21 * v28;
-    let v30: N = v12 + v29;
-    let v31: N = N::exp_of(v25);
-    let v32: N = N::narrow(v15) * v1;
-    let v33: N = N::narrow(v15) * v6;
-    let v34: N = -v13;
-    let v35: N = v34 - v32 - v33;
-    let v36: N = v1 - v6;
-    let v37: N = v35 * v36;
-    let v38: N = v37.exp_m1();
+    let v28: W = v27.widen().sqrt();
+    let v29: W = v21 * v28;
+    let v30: W = v12.widen() + v29;
+    let v31: W = v25.exp();
+    let v32: W = v15 * v1.widen();
+    let v33: W = v15 * v6.widen();
+    let v34: W = -v13.widen();
+    let v35: W = v34 - v32 - v33;
+    let v36: W = v1.widen() - v6.widen();
+    let v37: W = v35 * v36;
+    let v38: N = N::exp_m1_of(v37);
     let v39: N = -v7;
     let v40: W = v39.widen() - v9;
     let v41: N = N::exp_of(v40);
-    let v42: N = v41 * v21;
+    let v42: W = v41.widen() * v21;
     let v43: W = v10.widen() - v5;
     let v44: N = N::exp_of(v43);
-    let v45: N = v44 * v28;
-    let v46: N = v42 + v45;
-    let v47: N = v31 * v38;
-    let v48: N = v47 / v46;
+    let v45: W = v44.widen() * v28;
+    let v46: W = v42 + v45;
+    let v47: W = v31 * v38.widen();
+    let v48: W = v47 / v46;
     [v30.to_f64(), v48.to_f64()]
 }
 /// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -6195,7 +5328,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6208,7 +5341,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

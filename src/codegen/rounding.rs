@@ -1,0 +1,352 @@
+//! First-order bounds on the rounding error of a lowered program run in mixed precision:
+//! what each f64 operation can contribute at most, by its sensitivity, not by the luck of
+//! one sample's rounding.
+//!
+//! A rounding of `v_i` by a relative `delta` (at most `u = 2^-53` for an f64 operation)
+//! moves the output by `d out / d v_i * v_i * delta` to first order. The sensitivities
+//! `d out / d v_i` of every variable come from one backward pass (reverse-mode
+//! differentiation) over the values the program takes in double-double; each operation's
+//! largest rounding error is its own model ([`local_error`]): `u |v|` for a correctly
+//! rounded operation, one per partial result for a sum or product, a few for a libm call,
+//! plus the rounding of each double-double operand an f64 operation narrows. The sum of
+//! their absolute effects bounds the error of the result to first order, whatever the
+//! sample: a time at which `20 t` happens to be exact still gets the bound of the times
+//! next to it where it is not. The accuracy budget (`budget.rs`) searches with these
+//! bounds as well as with measured errors, and blames operations by them.
+
+use super::lower::{Op, Program, Var};
+use super::runtime::Dd;
+use crate::expr::Func;
+
+/// The unit roundoff of f64.
+const U: f64 = f64::EPSILON / 2.0;
+
+/// The rounding-error model of a program at one point: its values (in double-double),
+/// each operation's own largest rounding error in f64 and that of each double-double
+/// operand it would narrow, and the sensitivities of each output.
+pub struct Table {
+    /// Each output's variable, its value, and `d out / d v` for every variable.
+    outs: Vec<(Var, f64, Vec<f64>)>,
+    /// Each operation's own largest absolute rounding error in f64.
+    own: Vec<f64>,
+    /// For each operation, the error of narrowing each operand `j` (where `j` is wide).
+    narrowed: Vec<Vec<(Var, f64)>>,
+}
+
+impl Table {
+    /// The model of `p` at `inputs` for the outputs `outs`.
+    pub fn new(p: &Program, inputs: &[(&str, f64)], outs: &[Var]) -> Table {
+        let vs: Vec<f64> = p.run::<Dd>(inputs).iter().map(|v| v.to_f64()).collect();
+        let own = (0..p.ops.len())
+            .map(|i| own_error(&p.ops[i], &vs, i))
+            .collect();
+        let narrowed = (0..p.ops.len())
+            .map(|i| {
+                let op = &p.ops[i];
+                if super::lower::wide_argument_method(op).is_some() {
+                    return Vec::new();
+                }
+                partials(op, &vs, vs[i])
+                    .into_iter()
+                    .map(|(j, d)| (j, (d * vs[j]).abs() * U))
+                    .collect()
+            })
+            .collect();
+        let outs = outs
+            .iter()
+            .map(|&out| (out, vs[out], sensitivities(p, &vs, out)))
+            .collect();
+        Table {
+            outs,
+            own,
+            narrowed,
+        }
+    }
+
+    /// The largest absolute error of operation `i` in f64 with the operations `wide`
+    /// marks (other than `i`) in double-double.
+    fn local(&self, wide: &dyn Fn(usize) -> bool, i: usize) -> f64 {
+        self.own[i]
+            + self.narrowed[i]
+                .iter()
+                .filter(|(j, _)| wide(*j))
+                .map(|(_, e)| e)
+                .sum::<f64>()
+    }
+
+    /// A first-order bound on the error of output `k` with the operations `wide` marks
+    /// in double-double, in its ulps; 0 where it is not finite (or the value is 0), so
+    /// that a measured error alone counts there.
+    pub fn bound(&self, k: usize, wide: &[bool]) -> f64 {
+        let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
+        let (out, v, adj) = &self.outs[k];
+        let err: f64 = (0..=*out)
+            .filter(|&i| !is_wide(i) && adj[i] != 0.0)
+            .map(|i| (adj[i] * self.local(&is_wide, i)).abs())
+            .sum();
+        // A double-double result is rounded once more, to f64.
+        let last = if is_wide(*out) { 0.5 } else { 0.0 };
+        let b = err / ulp(*v) + last;
+        if *v != 0.0 && b.is_finite() { b } else { 0.0 }
+    }
+
+    /// How much error each operation can cause when it alone runs in f64, in ulps of the
+    /// outputs (the largest over them).
+    pub fn blame(&self) -> Vec<f64> {
+        let n = self.own.len();
+        let mut c = vec![0.0; n];
+        for (out, v, adj) in &self.outs {
+            let scale = ulp(*v);
+            if *v == 0.0 {
+                continue;
+            }
+            for i in 0..=*out {
+                let e = (adj[i] * self.local(&|_| true, i)).abs() / scale;
+                if e.is_finite() {
+                    c[i] = f64::max(c[i], e);
+                }
+            }
+        }
+        c
+    }
+}
+
+/// `d out / d v` for every variable `v` of `p` at the values `vs`, by one backward pass.
+fn sensitivities(p: &Program, vs: &[f64], out: Var) -> Vec<f64> {
+    let mut adj = vec![0.0; vs.len()];
+    adj[out] = 1.0;
+    for i in (0..=out).rev() {
+        let a = adj[i];
+        if a == 0.0 {
+            continue;
+        }
+        for (j, d) in partials(&p.ops[i], vs, vs[i]) {
+            adj[j] += a * d;
+        }
+    }
+    adj
+}
+
+/// The partial derivatives of an operation with value `r` in each of its operands.
+fn partials(op: &Op, vs: &[f64], r: f64) -> Vec<(Var, f64)> {
+    match op {
+        Op::Input(_) | Op::Const { .. } => Vec::new(),
+        Op::Sum(terms) => terms
+            .iter()
+            .map(|&(neg, x)| (x, if neg { -1.0 } else { 1.0 }))
+            .collect(),
+        Op::Mul(xs) => (0..xs.len())
+            .map(|k| {
+                let others: f64 = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(m, _)| m != k)
+                    .map(|(_, &x)| vs[x])
+                    .product();
+                (xs[k], others)
+            })
+            .collect(),
+        Op::Div(a, b) => vec![(*a, 1.0 / vs[*b]), (*b, -r / vs[*b])],
+        Op::Neg(a) => vec![(*a, -1.0)],
+        Op::PowI(a, n) => vec![(*a, f64::from(*n) * vs[*a].powi(n - 1))],
+        Op::Sqrt(a) => vec![(*a, 0.5 / r)],
+        Op::PowF(a, b) => vec![(*a, vs[*b] * r / vs[*a]), (*b, r * vs[*a].ln())],
+        Op::Call(f, a) => vec![(*a, derivative(*f, vs[*a], r))],
+    }
+}
+
+/// `f'(x)` where `f(x) = r`.
+fn derivative(f: Func, x: f64, r: f64) -> f64 {
+    match f {
+        Func::Exp => r,
+        Func::Expm1 => r + 1.0,
+        Func::Log => 1.0 / x,
+        Func::Log1p => 1.0 / (1.0 + x),
+        Func::Sin => x.cos(),
+        Func::Cos => -x.sin(),
+        Func::Tan => 1.0 + r * r,
+        Func::Asin => 1.0 / (1.0 - x * x).sqrt(),
+        Func::Acos => -1.0 / (1.0 - x * x).sqrt(),
+        Func::Atan => 1.0 / (1.0 + x * x),
+        Func::Sinh => x.cosh(),
+        Func::Cosh => x.sinh(),
+        Func::Tanh => 1.0 - r * r,
+        Func::Sigmoid => r * (1.0 - r),
+        Func::Abs => x.signum(),
+        Func::Generic(_) | Func::Integral(_) => f64::NAN,
+    }
+}
+
+/// The largest error of `f` in f64, in units of `u |f(x)|` (half an ulp): the core
+/// functions of a modern libm (glibc's `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos` are
+/// within 0.52 ulp of the exact value, against 0.5 for a correctly rounded one) a little
+/// over one; the others within an ulp; `sinh`, `cosh`, `tanh` within two; `sigmoid`,
+/// `1 / (1 + exp(-x))`, an `exp` and two roundings. What the compiled module really does
+/// is measured too (`emit --verify`); this model only decides where to look.
+fn call_error(f: Func) -> f64 {
+    match f {
+        Func::Abs => 0.0,
+        Func::Exp | Func::Log | Func::Expm1 | Func::Log1p | Func::Sin | Func::Cos => 1.05,
+        Func::Sinh | Func::Cosh | Func::Tanh | Func::Sigmoid => 4.0,
+        _ => 2.0,
+    }
+}
+
+/// The largest absolute error of operation `i` (value `vs[i]`) when it runs in f64 on
+/// exact operands: `u |v|` for a correctly rounded operation, one per partial result of a
+/// sum or product, [`call_error`] for a libm call, none for an input or a negation, the
+/// rest of a constant.
+fn own_error(op: &Op, vs: &[f64], i: usize) -> f64 {
+    let r = vs[i].abs();
+    match op {
+        Op::Input(_) | Op::Neg(_) | Op::Call(Func::Abs, _) => 0.0,
+        Op::Const { lo, .. } => f64::from_bits(*lo).abs(),
+        Op::Sum(terms) => {
+            let mut acc = 0.0;
+            let mut err = 0.0;
+            for (k, &(neg, x)) in terms.iter().enumerate() {
+                acc += if neg { -vs[x] } else { vs[x] };
+                if k > 0 {
+                    err += acc.abs();
+                }
+            }
+            U * err
+        }
+        Op::Mul(xs) => {
+            let mut acc = vs[xs[0]];
+            let mut err = 0.0;
+            for &x in &xs[1..] {
+                acc *= vs[x];
+                err += acc.abs();
+            }
+            U * err
+        }
+        Op::Div(..) | Op::Sqrt(_) | Op::PowI(_, 2) => U * r,
+        // Repeated squaring: about two roundings per bit of the exponent.
+        Op::PowI(_, n) => U * r * 2.0 * f64::from(32 - n.unsigned_abs().leading_zeros()),
+        Op::PowF(..) => 2.0 * U * r,
+        Op::Call(f, _) => call_error(*f) * U * r,
+    }
+}
+
+/// The unit in the last place of `x`.
+fn ulp(x: f64) -> f64 {
+    super::check::ulp(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::runtime::Xd;
+    use crate::codegen::{Mode, Shape};
+
+    /// The stable program of `text` (in `t`) and its output.
+    fn program(text: &str) -> (Program, Var) {
+        let mut pool = crate::expr::Pool::new();
+        let e = crate::expr::test_util::parse_in_unit_t(&mut pool, text);
+        let f = crate::codegen::scalar_function(&mut pool, "q", e, Mode::Stable).expect("lowers");
+        let Shape::Scalar { out } = f.shape else {
+            panic!("a scalar")
+        };
+        (f.program, out)
+    }
+
+    /// The number of f64 values between `a` and `b`.
+    fn ulps(a: f64, b: f64) -> f64 {
+        super::super::check::ulps(a, b)
+    }
+
+    #[test]
+    fn sensitivities_are_derivatives() {
+        // d/dt (t sin t) = sin t + t cos t, and d/dt exp(-t^2) = -2 t exp(-t^2).
+        for (text, d) in [
+            (
+                "t*sin(t)",
+                &(|t: f64| t.sin() + t * t.cos()) as &dyn Fn(f64) -> f64,
+            ),
+            ("exp(-t^2)", &|t: f64| -2.0 * t * (-t * t).exp()),
+        ] {
+            let (p, out) = program(text);
+            let input = p
+                .ops
+                .iter()
+                .position(|op| matches!(op, Op::Input(n) if n == "t"))
+                .expect("t is an input");
+            for t in [0.1, 0.37, 0.9] {
+                let vs: Vec<f64> = p
+                    .run::<Dd>(&[("t", t)])
+                    .iter()
+                    .map(|v| v.to_f64())
+                    .collect();
+                let adj = sensitivities(&p, &vs, out);
+                let want = d(t);
+                assert!(
+                    (adj[input] - want).abs() <= 1e-14 * want.abs(),
+                    "{text} at {t}: {} against {want}",
+                    adj[input]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_bound_covers_the_error_of_f64_throughout() {
+        // All in f64, against the same program in Xd (106 bits): the first-order bound is
+        // at least the error at every time, also next to the zero of t - 1/3 and of
+        // lambda of the linear VP schedule (t = 0.258960...), where both grow without
+        // bound; and not vastly more than the largest error seen (a sum of absolute
+        // contributions exceeds any one error by at most their number, which here is
+        // under 16).
+        for text in [
+            "exp(-t/10 - 199*t^2/20)",
+            "sqrt(1 - exp(-t/10 - 199*t^2/20))",
+            "t - 1/3",
+            "-t/20 - 199*t^2/40 - log(1 - exp(-t/10 - 199*t^2/20))/2",
+            "cos(pi*t/2)^2/sin(pi*t/2)^2",
+            "sigmoid(20*t - 10) + t^3",
+        ] {
+            let (p, out) = program(text);
+            let mut ts: Vec<f64> = (1..2000).map(|k| k as f64 / 2000.0 + 1e-4).collect();
+            for e in 10..50 {
+                let d = 2f64.powi(-e);
+                ts.extend([1.0 / 3.0 + d, 1.0 / 3.0 - d, 0.25896 + d, 0.25896 - d]);
+            }
+            let (mut worst_err, mut worst_bound) = (0.0f64, 0.0f64);
+            for t in ts.into_iter().filter(|t| *t > 0.0 && *t < 1.0) {
+                let env = [("t", t)];
+                let exact = p.run::<Xd>(&env)[out].to_f64();
+                let got = p.run::<f64>(&env)[out];
+                if !exact.is_normal() {
+                    continue;
+                }
+                let table = Table::new(&p, &env, &[out]);
+                let bound = table.bound(0, &[]);
+                let err = ulps(got, exact);
+                assert!(
+                    err <= bound + 0.5,
+                    "{text} at {t}: {err} ulps, bound {bound}"
+                );
+                worst_err = worst_err.max(err);
+                worst_bound = worst_bound.max(bound);
+            }
+            assert!(
+                worst_bound <= 16.0 * worst_err + 4.0,
+                "{text}: bound {worst_bound}, error at most {worst_err}"
+            );
+        }
+    }
+
+    #[test]
+    fn double_double_operations_contribute_nothing_but_the_narrowing() {
+        // exp(-B) with B in double-double: only the exp's own rounding and the last.
+        let (p, out) = program("exp(-t/10 - 199*t^2/20)");
+        let env = [("t", 0.9)];
+        let table = Table::new(&p, &env, &[out]);
+        let wide: Vec<bool> = p.ops.iter().map(|op| !matches!(op, Op::Call(..))).collect();
+        let b = table.bound(0, &wide);
+        assert!(b <= 1.05, "{b}");
+        assert!(table.bound(0, &[]) > 2.0 * b);
+        // Everything wide: one rounding to f64 at the end.
+        assert_eq!(table.bound(0, &vec![true; p.ops.len()]), 0.5);
+    }
+}
