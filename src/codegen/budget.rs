@@ -35,7 +35,7 @@ use super::rounding;
 use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
 use super::{Function, GuardBody, Shape, UPPER_FROM};
 use rustc_hash::FxHashMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -227,12 +227,35 @@ fn outputs_of(f: &Function) -> Vec<usize> {
 type TableKey = (usize, usize, Vec<u64>);
 
 thread_local! {
+    /// The work [`choose`] has done on the current function, in units of [`cost`]
+    /// ([`charge`]).
+    static WORK: Cell<u64> = const { Cell::new(0) };
     /// The rounding-error models [`table`] has built for the function [`choose`] is on:
     /// they do not depend on which operations are wide, and the search asks for the same
     /// rows again and again.
     static TABLES: RefCell<FxHashMap<TableKey, Rc<rounding::Table>>> =
         RefCell::new(FxHashMap::default());
 }
+
+/// Counts `units` of work (as [`cost`] weighs a run of the program) towards
+/// [`REFINE_WORK`].
+fn charge(units: f64) {
+    WORK.with(|w| w.set(w.get().saturating_add(units as u64)));
+}
+
+/// Whether the current function has used up [`REFINE_WORK`]: refinements (pruning,
+/// regimes, cells) then stop where they are, with a choice that meets the rows.
+fn exhausted() -> bool {
+    WORK.with(|w| w.get()) > REFINE_WORK
+}
+
+/// The work, in units of [`cost`] summed over the runs of the program, that [`choose`]
+/// spends on one function before it stops refining its choice (about 1 to 3 ns a unit,
+/// so a few seconds). Without it, a chain of 60 nested `sin` (`robustness::
+/// emitted_documentation_...`) ran 75 s per step function, as every run of a long
+/// double-double program is slow. Measured on the bundled library: at most 2.3e9
+/// (shifted_cosine's `euler_maruyama_step_v`), so none of its modules depends on it.
+const REFINE_WORK: u64 = 3_000_000_000;
 
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
 fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
@@ -329,6 +352,9 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
         // The share of the best gain an operation needs to move: a quarter, then less
         // each round, so that a long tail of small errors moves in a few rounds.
         let share = 0.25 / (1u32 << round.min(20)) as f64;
+        if exhausted() {
+            return all(true);
+        }
         let Some(args) = worst_miss(f, &wide, case) else {
             return prune(f, case, wide);
         };
@@ -378,6 +404,9 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
         order
     };
     for i in by_cost(&wide, &expensive) {
+        if exhausted() {
+            return wide;
+        }
         wide[i] = false;
         if meets(f, &wide, case) {
             continue;
@@ -395,6 +424,9 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
         }
     }
     for i in by_cost(&wide, &|op| !expensive(op)) {
+        if exhausted() {
+            break;
+        }
         wide[i] = false;
         if !meets(f, &wide, case) {
             wide[i] = true;
@@ -425,6 +457,7 @@ fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
 /// `Xd` fallback) as a share of the row's bound: the larger of the error measured and the
 /// first-order bound ([`bound_at`]; none where the fallback takes over).
 fn miss(f: &Function, wide: &[bool], r: &Row) -> f64 {
+    charge(cost(f, wide));
     let env = bind(f, &r.args);
     if f.form == Form::Naive {
         let got = combine(f, &env, &body::<f64, f64>(f, &[], &env));
@@ -435,6 +468,7 @@ fn miss(f: &Function, wide: &[bool], r: &Row) -> f64 {
     let got = if ordinary {
         combine(f, &env, &first)
     } else {
+        charge(4.0 * cost(f, &vec![true; wide.len()]));
         combine(f, &env, &body::<Xd, Xd>(f, &[], &env))
     };
     let measured = check::error(got, r.want, r.scale);
@@ -643,7 +677,7 @@ fn bisect(
     budget: f64,
     whole: Vec<bool>,
 ) -> Vec<(f64, Vec<bool>)> {
-    if depth == 0 || !whole.iter().any(|&w| w) {
+    if depth == 0 || !whole.iter().any(|&w| w) || exhausted() {
         return vec![(hi, whole)];
     }
     let mid = 0.5 * (lo + hi);
@@ -731,6 +765,7 @@ pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy
 /// [`choose`] for one function and its reference rows.
 fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy) -> Report {
     TABLES.with(|t| t.borrow_mut().clear());
+    WORK.with(|w| w.set(0));
     if let Accuracy::Ulps(b) = accuracy {
         let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
         let mut rows = case.clone();
@@ -775,6 +810,9 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy) -> Report {
 /// ([`cost`]) than `f` alone chosen on every row (its operations as `f.wide` has them on
 /// entry, which they stay otherwise).
 fn regimes(f: &mut Function, mut up: Function, rows: &Case, budget: f64) -> Option<Box<Function>> {
+    if exhausted() {
+        return None;
+    }
     f.upper = Some(Box::new(up.clone()));
     let (low, high) = split_rows(f, rows);
     f.upper = None;

@@ -385,8 +385,15 @@ pub fn table(reports: &[Report]) -> String {
         .max()
         .unwrap_or(8)
         .max(8);
+    // "double-double" is the longest name but for `mixed(123/456)` of long programs.
+    let form_width = reports
+        .iter()
+        .map(|r| r.form.name().len())
+        .max()
+        .unwrap_or(13)
+        .max(13);
     let mut s = format!(
-        "{:<width$}  {:<13}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  where\n",
+        "{:<width$}  {:<form_width$}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  where\n",
         "function", "form", "max ulps", "budget", "field ulps", "bound", "points"
     );
     for r in reports {
@@ -405,7 +412,7 @@ pub fn table(reports: &[Report]) -> String {
             flag.push_str(&format!("  FAILED (field value at {})", args_text(&v.at)));
         }
         s.push_str(&format!(
-            "{:<width$}  {:<13}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  {}{flag}\n",
+            "{:<width$}  {:<form_width$}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  {}{flag}\n",
             r.function,
             r.form.name(),
             if r.plain > 0 {
