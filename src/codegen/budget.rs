@@ -230,6 +230,8 @@ thread_local! {
     /// The work [`choose`] has done on the current function, in units of [`cost`]
     /// ([`charge`]).
     static WORK: Cell<u64> = const { Cell::new(0) };
+    /// The work the current function may spend refining: [`REFINE_WORK`] but in tests.
+    static ALLOWANCE: Cell<u64> = const { Cell::new(REFINE_WORK) };
     /// The rounding-error models [`table`] has built for the function [`choose`] is on:
     /// they do not depend on which operations are wide, and the search asks for the same
     /// rows again and again.
@@ -237,16 +239,17 @@ thread_local! {
         RefCell::new(FxHashMap::default());
 }
 
-/// Counts `units` of work (as [`cost`] weighs a run of the program) towards
-/// [`REFINE_WORK`].
+/// Counts `units` of work (as [`cost`] weighs a run of the program) towards the
+/// function's allowance ([`REFINE_WORK`]).
 fn charge(units: f64) {
     WORK.with(|w| w.set(w.get().saturating_add(units as u64)));
 }
 
-/// Whether the current function has used up [`REFINE_WORK`]: refinements (pruning,
-/// regimes, cells) then stop where they are, with a choice that meets the rows.
+/// Whether the current function has used up its allowance ([`REFINE_WORK`]):
+/// refinements (pruning, regimes, cells) then stop where they are, with a choice that
+/// meets the rows.
 fn exhausted() -> bool {
-    WORK.with(|w| w.get()) > REFINE_WORK
+    WORK.with(|w| w.get()) > ALLOWANCE.with(|a| a.get())
 }
 
 /// The work, in units of [`cost`] summed over the runs of the program, that [`choose`]
@@ -729,6 +732,17 @@ fn bisect(
 /// (each function's choice is the same on any thread, so the output does not depend on
 /// how many).
 pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy) -> Vec<Report> {
+    choose_within(functions, cases, accuracy, REFINE_WORK)
+}
+
+/// [`choose`] with `allowance` units of refinement work per function in place of
+/// [`REFINE_WORK`].
+fn choose_within(
+    functions: &mut [Function],
+    cases: &mut [Case],
+    accuracy: Accuracy,
+    allowance: u64,
+) -> Vec<Report> {
     let work: Vec<Mutex<(&mut Function, &mut Case)>> = functions
         .iter_mut()
         .zip(cases.iter_mut())
@@ -748,7 +762,7 @@ pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy
                         };
                         let mut item = item.lock().unwrap_or_else(|e| e.into_inner());
                         let (f, case) = &mut *item;
-                        done.push((i, choose_one(f, case, accuracy)));
+                        done.push((i, choose_one(f, case, accuracy, allowance)));
                     }
                 })
             })
@@ -763,9 +777,10 @@ pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy
 }
 
 /// [`choose`] for one function and its reference rows.
-fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy) -> Report {
+fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: u64) -> Report {
     TABLES.with(|t| t.borrow_mut().clear());
     WORK.with(|w| w.set(0));
+    ALLOWANCE.with(|a| a.set(allowance));
     if let Accuracy::Ulps(b) = accuracy {
         let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
         let mut rows = case.clone();
@@ -919,13 +934,35 @@ mod tests {
     /// The scalar function `text` of `t`, lowered, with its forms chosen for `accuracy`,
     /// and its report.
     fn chosen(text: &str, accuracy: Accuracy) -> (Function, Report, Case) {
+        chosen_within(text, accuracy, REFINE_WORK)
+    }
+
+    /// [`chosen`] with `allowance` units of refinement work.
+    fn chosen_within(text: &str, accuracy: Accuracy, allowance: u64) -> (Function, Report, Case) {
         let mut pool = crate::expr::Pool::new();
         let e = crate::expr::test_util::parse_in_unit_t(&mut pool, text);
         let f = super::super::scalar_function(&mut pool, "q", e, accuracy.mode()).expect("lowers");
         let mut fs = vec![f];
         let mut cases = super::super::measure::reference_cases(&mut pool, &fs, accuracy);
-        let mut reports = choose(&mut fs, &mut cases, accuracy);
+        let mut reports = choose_within(&mut fs, &mut cases, accuracy, allowance);
         (fs.remove(0), reports.remove(0), cases.remove(0))
+    }
+
+    /// A search cut short by its work allowance keeps a choice that meets the budget,
+    /// only a costlier one; the full search finds a cheaper one within the allowance.
+    #[test]
+    fn a_search_out_of_work_keeps_a_choice_within_the_budget() {
+        let text = "exp(-t/10 - 199*t^2/20)";
+        let (full, full_report, _) = chosen(text, Accuracy::default());
+        let (cut, cut_report, _) = chosen_within(text, Accuracy::default(), 0);
+        assert!(full_report.passed(), "{full_report:?}");
+        assert!(cut_report.passed(), "{cut_report:?}");
+        // All in f64 misses the budget (the test above), so the first round cannot end
+        // the search, and the cut one settles for double-double throughout.
+        // Nor does it look for regimes.
+        assert_eq!(cut.form, Form::Dd, "{:?}", cut.form);
+        assert!(cut.upper.is_none());
+        assert!(cost(&full, &full.wide) < cost(&cut, &cut.wide));
     }
 
     #[test]

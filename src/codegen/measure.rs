@@ -510,3 +510,43 @@ pub fn reference_test(cases: &[Case], lib: &str, source: &str) -> Result<String,
 
 /// The error measures, copied into an emitted crate's reference test.
 pub const CHECK: &str = include_str!("check.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forms such as `mixed(120/130)` (long programs) are wider than the column's
+    /// header: the columns after it still line up.
+    #[test]
+    fn the_table_lines_up_after_a_wide_form() {
+        let report = |function: &str, form: Form| Report {
+            function: function.to_owned(),
+            form,
+            worst: Worst {
+                max_err: 1.0,
+                at: vec![0.5],
+                bound: 4.0,
+            },
+            value: None,
+            rows: 57,
+            plain: 57,
+            measured: true,
+        };
+        let text = table(&[
+            report("alpha", Form::F64),
+            report(
+                "f",
+                Form::Mixed {
+                    wide: 120,
+                    ops: 130,
+                },
+            ),
+            report("g", Form::Dd),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        let end = lines[0].find("max ulps").expect("header") + "max ulps".len();
+        for l in &lines[1..] {
+            assert_eq!(&l[end - 4..end], "1.00", "{text}");
+        }
+    }
+}
