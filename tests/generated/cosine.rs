@@ -445,17 +445,32 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
     v3.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 / v3;
+    v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -785,7 +800,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -827,7 +842,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: N = N::tan_of(v3);
     let v23: W = v11 * v22.widen();
     let v24: N = N::sqrt_of(v23);
-    let v25: W = v21.widen() * v24.widen();
+    let v25: N = v21 * v24;
     [v10.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -836,21 +851,21 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: N = N::cos_of(v3);
-    let v8: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v1 * v4 * N::narrow(v6);
     let v9: N = v8 / v7;
     let v10: N = v0 - v9;
-    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v12: W = v4.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: N = v7.square();
-    let v15: W = v11 * v4.widen() * v14.widen();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v7.widen().square();
+    let v15: W = v11.widen() * v4.widen() * v14;
     let v16: N = -N::narrow(v13);
     let v17: W = v16.widen() - v15;
     let v18: W = v6 * v17;
@@ -858,7 +873,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
     let v22: N = N::tan_of(v3);
-    let v23: W = v11 * v22.widen();
+    let v23: W = v11.widen() * v22.widen();
     let v24: N = N::sqrt_of(v23);
     let v25: W = v21.widen() * v24.widen();
     [v10.to_f64(), v19.to_f64(), v25.to_f64()]
@@ -902,7 +917,7 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score(
@@ -923,7 +938,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -1257,7 +1272,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1277,18 +1292,18 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v1 * v4.widen() * v6;
     let v9: W = v8 / v7.widen();
     let v10: W = v0.widen() - v9;
-    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v12: W = v4.widen().square();
-    let v13: W = v11 * v12;
+    let v13: W = v11.widen() * v12;
     let v14: N = v7.square();
-    let v15: W = v11 * v14.widen();
+    let v15: W = v11.widen() * v14.widen();
     let v16: W = v13 + v15;
     let v17: W = v6 * v16;
     let v18: W = v17 / v7.widen();
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
     let v21: N = N::tan_of(v3);
-    let v22: W = v11 * v21.widen();
+    let v22: W = v11.widen() * v21.widen();
     let v23: N = N::sqrt_of(v22);
     let v24: W = v20.widen() * v23.widen();
     [v10.to_f64(), v18.to_f64(), v24.to_f64()]
@@ -1299,7 +1314,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1312,7 +1327,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1900,7 +1915,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -1951,7 +1966,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: N = N::tan_of(v5);
     let v26: W = v9 * v25.widen();
     let v27: N = N::sqrt_of(v26);
-    let v28: W = v24.widen() * v27.widen();
+    let v28: N = v24 * v27;
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2023,7 +2038,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v25: N = N::tan_of(v5);
     let v26: W = v9.widen() * v25.widen();
     let v27: N = N::sqrt_of(v26);
-    let v28: W = v24.widen() * v27.widen();
+    let v28: N = v24 * v27;
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -2040,16 +2055,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v6: N = N::sin_of(v5);
     let v7: W = v6.widen().square();
     let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: N = N::cos_of(v5);
-    let v11: N = v10.square();
-    let v12: W = v9 * v11.widen();
+    let v11: W = v10.widen().square();
+    let v12: W = v9.widen() * v11;
     let v13: W = v8 + v12;
     let v14: W = v3 * v13;
     let v15: W = v6.widen() * v10.widen();
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: W = v9 * v7;
+    let v18: W = v9.widen() * v7;
     let v19: N = -N::narrow(v18);
     let v20: N = v19 - N::narrow(v12);
     let v21: N = N::narrow(v3) * v20;
@@ -2057,7 +2072,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v23: N = N::narrow(v3).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::tan_of(v5);
-    let v26: W = v9 * v25.widen();
+    let v26: W = v9.widen() * v25.widen();
     let v27: N = N::sqrt_of(v26);
     let v28: W = v24.widen() * v27.widen();
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
@@ -2104,7 +2119,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2119,7 +2134,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -2408,7 +2423,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2448,9 +2463,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v12 - v13;
     let v15: N = N::narrow(v6).abs();
     let v16: N = v15.sqrt();
-    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v18: N = N::tan_of(v3);
-    let v19: W = v17 * v18.widen();
+    let v19: W = v17.widen() * v18.widen();
     let v20: N = N::sqrt_of(v19);
     let v21: W = v16.widen() * v20.widen();
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
@@ -2476,12 +2491,12 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: W = v11.widen() * v2.widen();
     let v14: W = v12 - v13;
     let v15: N = v6.abs();
-    let v16: W = v15.widen().sqrt();
+    let v16: N = v15.sqrt();
     let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v18: N = N::tan_of(v3);
-    let v19: N = v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: W = v16 * v20.widen();
+    let v19: W = v17.widen() * v18.widen();
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v16.widen() * v20.widen();
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -2510,7 +2525,7 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v18: N = N::tan_of(v3);
     let v19: W = v17.widen() * v18.widen();
     let v20: N = N::sqrt_of(v19);
-    let v21: W = v16.widen() * v20.widen();
+    let v21: N = v16 * v20;
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
@@ -2535,9 +2550,9 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v14: W = v12 - v13;
     let v15: N = v6.abs();
     let v16: N = v15.sqrt();
-    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v18: N = N::tan_of(v3);
-    let v19: W = v17 * v18.widen();
+    let v19: W = v17.widen() * v18.widen();
     let v20: N = N::sqrt_of(v19);
     let v21: W = v16.widen() * v20.widen();
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
@@ -2577,7 +2592,7 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2592,7 +2607,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///
@@ -3012,7 +3027,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -3051,16 +3066,16 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v3 * v12;
     let v14: W = v13 / v9;
     let v15: W = v0.widen() + v14;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: W = v6.square();
-    let v18: W = v16 * v17;
-    let v19: W = v16 * v10;
-    let v20: N = N::narrow(v18) + N::narrow(v19);
-    let v21: N = N::narrow(v3) * v20;
+    let v18: W = v16.widen() * v17;
+    let v19: N = v16 * N::narrow(v10);
+    let v20: W = v18 + v19.widen();
+    let v21: N = N::narrow(v3) * N::narrow(v20);
     let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: W = v16 * v24.widen();
+    let v25: W = v16.widen() * v24.widen();
     let v26: N = N::sqrt_of(v25);
     let v27: W = v23.widen() * v26.widen();
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
@@ -3074,28 +3089,28 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4.widen() * v2.widen();
     let v6: N = N::sin_of(v5);
     let v7: N = v6.powi(3);
-    let v8: N = N::narrow(v4) * v7;
+    let v8: N = v4 * v7;
     let v9: N = N::cos_of(v5);
     let v10: N = v9.square();
-    let v11: N = N::narrow(v4) * v6 * v10;
+    let v11: N = v4 * v6 * v10;
     let v12: N = v8 + v11;
     let v13: N = N::narrow(v3) * v12;
     let v14: N = v13 / v9;
     let v15: N = v0 + v14;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
-    let v18: N = N::narrow(v16) * v17;
-    let v19: W = v16 * v10.widen();
+    let v18: N = v16 * v17;
+    let v19: W = v16.widen() * v10.widen();
     let v20: W = v18.widen() + v19;
     let v21: W = v3 * v20;
     let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: W = v16 * v24.widen();
+    let v25: W = v16.widen() * v24.widen();
     let v26: N = N::sqrt_of(v25);
     let v27: W = v23.widen() * v26.widen();
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
@@ -3118,8 +3133,8 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen().square();
     let v11: W = v4.widen() * v6.widen() * v10;
     let v12: N = v8 + N::narrow(v11);
-    let v13: W = v3 * v12.widen();
-    let v14: N = N::narrow(v13) / v9;
+    let v13: N = N::narrow(v3) * v12;
+    let v14: N = v13 / v9;
     let v15: N = v0 + v14;
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
@@ -3132,7 +3147,7 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v24: N = N::tan_of(v5);
     let v25: W = v16.widen() * v24.widen();
     let v26: N = N::sqrt_of(v25);
-    let v27: W = v23.widen() * v26.widen();
+    let v27: N = v23 * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
@@ -3143,29 +3158,29 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
     let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v4 * v7;
+    let v7: N = v6.powi(3);
+    let v8: W = v4 * v7.widen();
     let v9: N = N::cos_of(v5);
     let v10: W = v9.widen().square();
     let v11: W = v4 * v6.widen() * v10;
     let v12: W = v8 + v11;
-    let v13: W = v3.widen() * v12;
+    let v13: W = v3 * v12;
     let v14: W = v13 / v9.widen();
     let v15: W = v0.widen() + v14;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
-    let v18: W = v16 * v17.widen();
-    let v19: W = v16 * v10;
+    let v18: W = v16.widen() * v17.widen();
+    let v19: W = v16.widen() * v10;
     let v20: W = v18 + v19;
-    let v21: N = v3 * N::narrow(v20);
-    let v22: N = v3.abs();
+    let v21: N = N::narrow(v3) * N::narrow(v20);
+    let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: W = v16 * v24.widen();
+    let v25: W = v16.widen() * v24.widen();
     let v26: N = N::sqrt_of(v25);
     let v27: W = v23.widen() * v26.widen();
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
@@ -3211,7 +3226,7 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3226,7 +3241,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 ///

@@ -2920,6 +2920,9 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.00045397868702434395, 0.13475282221304558];
+    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -2934,10 +2937,10 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: W = v3 - v0.widen();
     let v9: W = v8.sigmoid();
     let v10: W = v0.widen() * v7 * v9;
-    let v11: W = v9.square();
-    let v12: W = v0.widen() * v6 * v11;
-    let v13: N = N::narrow(v10) + N::narrow(v12);
-    let v14: N = v13 / N::narrow(v6);
+    let v11: N = N::narrow(v9).square();
+    let v12: W = v0.widen() * v6 * v11.widen();
+    let v13: W = v10 + v12;
+    let v14: N = N::narrow(v13) / N::narrow(v6);
     let v15: N = N::sqrt_of(v9);
     let v16: W = v1.widen() * v7 * v15.widen();
     let v17: N = v15.powi(3);

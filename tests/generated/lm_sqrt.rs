@@ -357,6 +357,8 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -368,12 +370,38 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
+    if t < 0.25 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
+    if t < 0.5 {
+        return dlambda_in_cell1::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v2.powi(3);
     let v4: W = v3 - v1.widen();
     let v5: N = v0 / N::narrow(v4);
+    v5.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v2.powi(3);
+    let v4: N = v3 - v1;
+    let v5: N = v0 / v4;
+    v5.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.powi(3);
+    let v4: N = N::narrow(v3) - v1;
+    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1257,7 +1285,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
@@ -1273,21 +1301,21 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: W = v2.sqrt();
+    let v8: W = v2.widen().sqrt();
     let v9: N = N::sqrt_of(v4);
     let v10: N = N::narrow(v8) * v9;
     let v11: N = v7 / v10;
     let v12: W = v8.powi(3);
-    let v13: W = v7.widen() * v9.widen();
-    let v14: W = v13 / v12;
+    let v13: N = v7 * v9;
+    let v14: W = v13.widen() / v12;
     let v15: W = v11.widen() + v14;
-    let v16: N = N::narrow(v15) / v9;
+    let v16: W = v15 / v9.widen();
     [v6.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1295,8 +1323,8 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::sqrt_of(v3);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
     let v5: W = v1.widen() + v4.widen();
     let v6: W = v0.widen() * v5;
     let v7: N = v2 * v4;
@@ -1306,7 +1334,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v11: W = v10.powi(3);
     let v12: W = v9.widen() * v5;
     let v13: W = v2.widen() * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v14: W = v12 / v13;
     [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1315,7 +1343,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1330,7 +1358,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
@@ -1346,21 +1374,21 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: N = v2 * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = v2.sqrt();
+    let v8: W = v2.widen().sqrt();
     let v9: N = N::sqrt_of(v4);
     let v10: N = N::narrow(v8) * v9;
     let v11: N = v7 / v10;
     let v12: W = v8.powi(3);
-    let v13: W = v7.widen() * v9.widen();
-    let v14: W = v13 / v12;
+    let v13: N = v7 * v9;
+    let v14: W = v13.widen() / v12;
     let v15: W = v11.widen() + v14;
-    let v16: N = N::narrow(v15) / v9;
+    let v16: W = v15 / v9.widen();
     [v6.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1368,8 +1396,8 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::sqrt_of(v3);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
     let v5: W = v1.widen() + v4.widen();
     let v6: W = v0.widen() * v5;
     let v7: N = v2 * v4;
@@ -1379,7 +1407,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v11: W = v10.powi(3);
     let v12: W = v9.widen() * v5;
     let v13: W = v2.widen() * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v14: W = v12 / v13;
     [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1388,7 +1416,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1453,16 +1481,16 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v0.widen() - v2.widen();
-    let v6: W = v5.sqrt();
-    let v7: W = v0.widen() + v6;
+    let v6: N = N::sqrt_of(v5);
+    let v7: W = v0.widen() + v6.widen();
     let v8: W = v1.widen() * v4 * v7;
-    let v9: W = v2.widen() * v6;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: N = v0 - v10;
-    let v12: W = v6.sqrt();
+    let v9: N = v2 * v6;
+    let v10: N = N::narrow(v8) / v9;
+    let v11: W = v0.widen() - v10.widen();
+    let v12: W = v6.widen().sqrt();
     let v13: W = v12.powi(3);
     let v14: N = v2 * N::narrow(v13);
-    let v15: N = N::narrow(v8) / v14;
+    let v15: W = v8 / v14.widen();
     [v11.to_f64(), v15.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1934,23 +1962,23 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
+    let v2: N = v1.sqrt();
+    let v3: W = v2.widen().sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - N::narrow(v2);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v3 * v6;
+    let v5: N = v4 - v2;
+    let v6: N = v5.sqrt();
+    let v7: W = v3 * v6.widen();
     let v8: N = v0 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.powi(3);
-    let v11: W = v9.widen() * v6;
+    let v11: W = v9.widen() * v6.widen();
     let v12: W = v11 / v10;
     let v13: W = v8.widen() + v12;
-    let v14: N = N::narrow(v13) / N::narrow(v7);
+    let v14: W = v13 / v7;
     let v15: N = v9 / N::narrow(v7);
     let v16: N = -v15;
-    let v17: N = v16 - N::narrow(v12);
-    let v18: W = v17.widen() / v3;
+    let v17: W = v16.widen() - v12;
+    let v18: W = v17 / v3;
     [v14.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2797,7 +2825,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -2806,49 +2834,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [f64::INFINITY];
     }
-    if t < 0.125 {
-        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return pf_velocity_v_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_v_coefficients_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v2;
-    let v6: N = N::sqrt_of(v5);
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
-    let v9: W = v3.powi(3);
-    let v10: N = v0 * v6;
-    let v11: N = v10 / N::narrow(v9);
-    let v12: N = v8 + v11;
-    [v12.to_f64()]
-}
-/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v2;
-    let v6: W = v5.sqrt();
-    let v7: N = N::narrow(v3) * N::narrow(v6);
-    let v8: N = v0 / v7;
-    let v9: W = v3.powi(3);
-    let v10: W = v0.widen() * v6;
-    let v11: N = N::narrow(v10) / N::narrow(v9);
-    let v12: W = v8.widen() + v11.widen();
-    [v12.to_f64()]
-}
-/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -2859,27 +2847,26 @@ fn pf_velocity_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1
     let v7: N = N::narrow(v3) * v6;
     let v8: N = v0 / v7;
     let v9: W = v3.powi(3);
-    let v10: N = v0 * v6;
-    let v11: N = v10 / N::narrow(v9);
-    let v12: W = v8.widen() + v11.widen();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9;
+    let v12: W = v8.widen() + v11;
     [v12.to_f64()]
 }
-/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
-    let v9: W = v3.powi(3);
-    let v10: N = v0 * v6;
-    let v11: N = v10 / N::narrow(v9);
-    let v12: W = v8.widen() + v11.widen();
-    [v12.to_f64()]
+    let v2: N = N::new(1.0, 0.0);
+    let v3: W = v2.widen() - v1.widen();
+    let v4: N = N::sqrt_of(v3);
+    let v5: N = v2 + v4;
+    let v6: N = v1 / v5;
+    let v7: N = v6.sqrt();
+    let v8: W = v4.widen().sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v7.widen() * v9;
+    let v11: W = v0.widen() / v10;
+    [v11.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2889,7 +2876,7 @@ fn pf_velocity_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1
 ///
 /// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2949,22 +2936,22 @@ fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen().sqrt();
-    let v4: W = v1.widen() - v3;
-    let v5: W = v4.sqrt();
-    let v6: W = v0.widen() * v5;
-    let v7: W = v6 / v3;
-    let v8: N = v0 / N::narrow(v5);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 - v3;
+    let v5: N = v4.sqrt();
+    let v6: W = v0.widen() * v5.widen();
+    let v7: W = v6 / v3.widen();
+    let v8: N = v0 / v5;
     let v9: W = v7 + v8.widen();
-    let v10: N = N::narrow(v9) / N::narrow(v5);
+    let v10: N = N::narrow(v9) / v5;
     let v11: N = N::new(0.5, 0.0);
-    let v12: W = v3.sqrt();
-    let v13: N = N::narrow(v12) * N::narrow(v5);
+    let v12: W = v3.widen().sqrt();
+    let v13: N = N::narrow(v12) * v5;
     let v14: N = v11 / v13;
     let v15: W = v12.powi(3);
-    let v16: W = v11.widen() * v5;
-    let v17: N = N::narrow(v16) / N::narrow(v15);
-    let v18: W = v14.widen() + v17.widen();
+    let v16: W = v11.widen() * v5.widen();
+    let v17: W = v16 / v15;
+    let v18: W = v14.widen() + v17;
     [v10.to_f64(), v18.to_f64()]
 }
 /// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -2973,8 +2960,8 @@ fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
-    let v4: N = v1 - v3;
-    let v5: N = v4.sqrt();
+    let v4: W = v1.widen() - v3.widen();
+    let v5: N = N::sqrt_of(v4);
     let v6: N = v0 * v5;
     let v7: N = v6 / v3;
     let v8: N = v0 / v5;
@@ -2987,7 +2974,7 @@ fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v15: W = v12.powi(3);
     let v16: N = v11 * v5;
     let v17: N = v16 / N::narrow(v15);
-    let v18: W = v14.widen() + v17.widen();
+    let v18: N = v14 + v17;
     [v10.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2996,18 +2983,18 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.sqrt();
-    let v5: W = v1.widen() + v4;
+    let v4: N = N::sqrt_of(v3);
+    let v5: W = v1.widen() + v4.widen();
     let v6: W = v0.widen() * v5;
-    let v7: N = v2 * N::narrow(v4);
+    let v7: N = v2 * v4;
     let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.5, 0.0);
     let v10: N = v2 / N::narrow(v5);
     let v11: N = v10.sqrt();
-    let v12: W = v4.sqrt();
+    let v12: W = v4.widen().sqrt();
     let v13: W = v12.powi(3);
     let v14: W = v11.widen() * v13;
-    let v15: N = v9 / N::narrow(v14);
+    let v15: W = v9.widen() / v14;
     [v8.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.

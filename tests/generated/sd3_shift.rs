@@ -512,13 +512,13 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(-9.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
-    let v17: N = v16 * v3;
+    let v17: W = v16.widen() * v3.widen();
     let v18: N = N::new(12.0, 0.0);
     let v19: W = v18.widen() * v9;
     let v20: N = N::new(8.0, 0.0);
-    let v21: W = v3.widen().powi(3);
-    let v22: N = v20 * N::narrow(v21);
-    let v23: W = v1.widen() + v17.widen() + v19 + v22.widen();
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: W = v1.widen() + v17 + v19 + v22.widen();
     let v24: W = v15.widen() * v3.widen() * v5;
     let v25: W = v6 * v23;
     let v26: N = N::narrow(v24) / N::narrow(v25);
@@ -566,13 +566,13 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v14: N = v12 / N::narrow(v13);
     let v15: N = N::new(-18.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
-    let v17: N = v16 * v3;
+    let v17: W = v16.widen() * v3.widen();
     let v18: N = N::new(12.0, 0.0);
     let v19: W = v18.widen() * v9;
     let v20: N = N::new(8.0, 0.0);
-    let v21: W = v3.widen().powi(3);
-    let v22: N = v20 * N::narrow(v21);
-    let v23: W = v1.widen() + v17.widen() + v19 + v22.widen();
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: W = v1.widen() + v17 + v19 + v22.widen();
     let v24: W = v15.widen() * v3.widen() * v5;
     let v25: W = v6 * v23;
     let v26: N = N::narrow(v24) / N::narrow(v25);
@@ -633,13 +633,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::new(-9.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
-    let v22: N = v21 * v2;
+    let v22: W = v21.widen() * v2.widen();
     let v23: N = N::new(12.0, 0.0);
     let v24: W = v23.widen() * v7;
     let v25: N = N::new(8.0, 0.0);
-    let v26: W = v2.widen().powi(3);
-    let v27: N = v25 * N::narrow(v26);
-    let v28: W = v0.widen() + v22.widen() + v24 + v27.widen();
+    let v26: N = v2.powi(3);
+    let v27: N = v25 * v26;
+    let v28: W = v0.widen() + v22 + v24 + v27.widen();
     let v29: W = v19.widen() * v2.widen() * v20 * v4;
     let v30: W = v13 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
@@ -759,13 +759,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::new(-18.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
-    let v22: N = v21 * v2;
+    let v22: W = v21.widen() * v2.widen();
     let v23: N = N::new(12.0, 0.0);
     let v24: W = v23.widen() * v7;
     let v25: N = N::new(8.0, 0.0);
-    let v26: W = v2.widen().powi(3);
-    let v27: N = v25 * N::narrow(v26);
-    let v28: W = v0.widen() + v22.widen() + v24 + v27.widen();
+    let v26: N = v2.powi(3);
+    let v27: N = v25 * v26;
+    let v28: W = v0.widen() + v22 + v24 + v27.widen();
     let v29: W = v19.widen() * v2.widen() * v20 * v4;
     let v30: W = v13 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
@@ -1967,7 +1967,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1992,6 +1994,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -2003,8 +2008,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v6.widen() + v7;
     let v9: N = N::new(4.0, 0.0);
     let v10: W = v9.widen() * v2;
-    let v11: W = v1.widen().powi(3);
-    let v12: N = v9 * N::narrow(v11);
+    let v11: N = v1.powi(3);
+    let v12: N = v9 * v11;
     let v13: W = v1.widen() + v10 + v12.widen();
     let v14: W = v5 * v8;
     let v15: N = N::narrow(v14) / N::narrow(v13);
@@ -2017,13 +2022,47 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: N = -v21;
     [v15.to_f64(), v22.to_f64()]
 }
+/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v0.widen() - v6 + v8.widen() - v9.widen();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v11.widen() - v2.widen();
+    let v13: N = N::new(9.0, 0.0);
+    let v14: N = N::new(12.0, 0.0);
+    let v15: W = v14.widen() * v2.widen();
+    let v16: N = v5 * v7;
+    let v17: W = v13.widen() - v15 + v16.widen();
+    let v18: W = v4 * v10;
+    let v19: W = v12 * v17;
+    let v20: N = N::narrow(v18) / N::narrow(v19);
+    let v21: W = v2.widen() - v9.widen();
+    let v22: W = v4 * v21;
+    let v23: N = N::narrow(v22) / N::narrow(v19);
+    let v24: N = -v23;
+    [v20.to_f64(), v24.to_f64()]
+}
 /// `euler_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2036,7 +2075,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 ///
 /// # Panics
 ///

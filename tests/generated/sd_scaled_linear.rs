@@ -117,9 +117,9 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.34375, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 15 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -128,34 +128,31 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
-    if t < 0.34375 {
+    if t < 0.25 {
         return alpha_bar_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
-        return alpha_bar_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7;
+    let v5: N = v4 * v2;
+    let v6: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9.widen() * v7.widen();
     let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11.widen() * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: N = v14 * N::narrow(v12);
-    let v16: W = v3 - v5 - v8 + v10 + v13 - v15.widen();
-    let v17: N = v0 * N::narrow(v16);
-    let v18: N = v17.exp();
+    let v15: N = v14 * v12;
+    let v16: W = v3.widen() - v5.widen() - v8.widen() + v10 + v13 - v15.widen();
+    let v17: W = v0.widen() * v16;
+    let v18: N = N::exp_of(v17);
     v18.to_f64()
 }
-/// [`alpha_bar_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+/// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
@@ -175,29 +172,6 @@ fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v15: N = v14 * v12;
     let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
     let v17: N = v0 * v16;
-    let v18: N = v17.exp();
-    v18.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7;
-    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: N = v2.powi(3);
-    let v13: W = v11 * v12.widen();
-    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: N = v14 * v12;
-    let v16: W = v3 - v5 - v8 + v10 + v13 - v15.widen();
-    let v17: N = v0 * N::narrow(v16);
     let v18: N = v17.exp();
     v18.to_f64()
 }
@@ -302,7 +276,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn lambda(t: f64) -> f64 {
@@ -325,9 +299,9 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1 * v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: N = v4 * v2;
-    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
+    let v8: W = v6.widen() * v7;
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v10: W = v9 * v7;
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
@@ -336,26 +310,26 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v15: W = v14 * v12;
     let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
-    let v17: W = v6 * v2.widen();
+    let v17: N = v6 * v2;
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v19: N = v18 * v2;
     let v20: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v21: W = v20.widen() * v7;
+    let v21: N = v20 * N::narrow(v7);
     let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22.widen() * v7;
     let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v25: W = v24.widen() * v12;
     let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: N = v26 * N::narrow(v12);
-    let v28: W = v17 - v19.widen() - v21 + v23 + v25 - v27.widen();
+    let v27: W = v26.widen() * v12;
+    let v28: W = v17.widen() - v19.widen() - v21.widen() + v23 + v25 - v27;
     let v29: W = v0 * v28;
     let v30: N = N::exp_m1_of(v29);
     let v31: N = -v30;
     let v32: N = v31.ln();
-    let v33: N = v16 * v32;
+    let v33: W = v16.widen() * v32.widen();
     let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
     let v35: N = v34 * v32;
-    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33.widen() - v35.widen();
+    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35.widen();
     let v37: W = v0 * v36;
     v37.to_f64()
 }
@@ -373,10 +347,10 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
     let v10: W = v9.widen() * v7;
     let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11.widen() * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
     let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * N::narrow(v12);
+    let v15: N = v14 * v12;
     let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
     let v17: W = v6 * v2.widen();
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
@@ -386,9 +360,9 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22 * v7;
     let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24.widen() * v12;
+    let v25: W = v24.widen() * v12.widen();
     let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: N = v26 * N::narrow(v12);
+    let v27: N = v26 * v12;
     let v28: W = v17 - v19 - v21 + v23 + v25 - v27.widen();
     let v29: W = v0.widen() * v28;
     let v30: N = N::exp_m1_of(v29);
@@ -449,7 +423,7 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -473,7 +447,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v13: W = v12 * v1.widen();
     let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: W = v14.widen() * v1.widen();
+    let v15: N = v14 * v1;
     let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
     let v17: W = v16.widen() * v5;
     let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
@@ -483,7 +457,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: N = v20 * v21;
     let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v24: N = v23 * v21;
-    let v25: W = v13 - v15 - v17 + v19 + v22.widen() - v24.widen();
+    let v25: W = v13 - v15.widen() - v17 + v19 + v22.widen() - v24.widen();
     let v26: W = v11.widen() * v25;
     let v27: N = N::exp_m1_of(v26);
     let v28: W = v10 / v27.widen();
@@ -498,7 +472,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -506,6 +480,9 @@ pub fn log_snr(t: f64) -> f64 {
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -5.343145209570348;
     }
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
@@ -516,10 +493,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.4375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
-        return log_snr_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -531,21 +505,21 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v10: W = v9 * v7;
     let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: W = v14 * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14.widen() * v12.widen();
     let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v18: N = v0 * N::narrow(v17);
-    let v19: N = v18.exp_m1();
+    let v18: W = v0 * v17;
+    let v19: N = N::exp_m1_of(v18);
     let v20: N = -v19;
     let v21: N = v20.ln();
     let v22: N = v16 * v21;
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
     let v24: N = v23 * v21;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22.widen() - v24.widen();
-    let v26: W = v0.widen() * v25;
+    let v26: W = v0 * v25;
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -562,10 +536,10 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v10: W = v9 * v7;
     let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11.widen() * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: N = v14 * N::narrow(v12);
+    let v15: N = v14 * v12;
     let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15.widen();
     let v18: W = v0.widen() * v17;
@@ -638,37 +612,6 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
     let v24: W = v23.widen() * v21.widen();
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: W = v0 * v25;
-    v26.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7;
-    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11.widen() * v12;
-    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: W = v14.widen() * v12;
-    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
-    let v17: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
-    let v18: W = v0 * v17;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: N = -v19;
-    let v21: N = v20.ln();
-    let v22: N = v16 * v21;
-    let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: N = v23 * v21;
-    let v25: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v22.widen() - v24.widen();
     let v26: W = v0 * v25;
     v26.to_f64()
 }
@@ -2385,10 +2328,10 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: W = v1.widen() + v4 - v5.widen();
     let v7: W = v6.square();
     let v8: N = v0 * N::narrow(v7);
-    let v9: W = W::new(0.425, 1.1102230246251566e-17);
+    let v9: N = N::new(0.425, 1.1102230246251566e-17);
     let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: N = v11 * v3;
+    let v12: W = v11.widen() * v3.widen();
     let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v14: N = v13 * v3;
     let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
@@ -2400,11 +2343,11 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v21: N = v3.powi(3);
     let v22: W = v20.widen() * v21.widen();
     let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: N = v23 * v21;
-    let v25: W = v12.widen() - v14.widen() - v17 + v19 + v22 - v24.widen();
+    let v24: W = v23.widen() * v21.widen();
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
     let v26: W = v10.widen() * v25;
     let v27: N = N::exp_of(v26);
-    let v28: W = v9 * v27.widen();
+    let v28: W = v9.widen() * v27.widen();
     let v29: N = N::new(0.85, 2.2204460492503132e-17);
     let v30: N = v29 * v3 * v27;
     let v31: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
@@ -2426,8 +2369,8 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v47: N = v46 * v21;
     let v48: W = v37.widen() - v39.widen() - v41.widen() + v43.widen() + v45.widen()
         - v47.widen();
-    let v49: W = v10.widen() * v48;
-    let v50: N = N::exp_of(v49);
+    let v49: N = v10 * N::narrow(v48);
+    let v50: N = v49.exp();
     let v51: W = v40 * v3.widen();
     let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v53: N = v52 * v3;
@@ -2443,7 +2386,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
         - v61.widen();
     let v63: W = v10.widen() * v62;
     let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9 * v50.widen() * v64.widen();
+    let v65: W = v9.widen() * v50.widen() * v64.widen();
     let v66: N = v29 * v3 * v50 * v64;
     let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
     let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
@@ -2554,10 +2497,10 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = v1.widen() + v4 - v5.widen();
     let v7: W = v6.square();
     let v8: N = v0 * N::narrow(v7);
-    let v9: W = W::new(0.85, 2.2204460492503132e-17);
+    let v9: N = N::new(0.85, 2.2204460492503132e-17);
     let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: N = v11 * v3;
+    let v12: W = v11.widen() * v3.widen();
     let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v14: N = v13 * v3;
     let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
@@ -2569,11 +2512,11 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v21: N = v3.powi(3);
     let v22: W = v20.widen() * v21.widen();
     let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: N = v23 * v21;
-    let v25: W = v12.widen() - v14.widen() - v17 + v19 + v22 - v24.widen();
+    let v24: W = v23.widen() * v21.widen();
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
     let v26: W = v10.widen() * v25;
     let v27: N = N::exp_of(v26);
-    let v28: W = v9 * v27.widen();
+    let v28: W = v9.widen() * v27.widen();
     let v29: N = N::new(1.7, 4.4408920985006264e-17);
     let v30: N = v29 * v3 * v27;
     let v31: N = N::new(6.387487769068525, 2.4281336150056064e-16);
@@ -2595,8 +2538,8 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v47: N = v46 * v21;
     let v48: W = v37.widen() - v39.widen() - v41.widen() + v43.widen() + v45.widen()
         - v47.widen();
-    let v49: W = v10.widen() * v48;
-    let v50: N = N::exp_of(v49);
+    let v49: N = v10 * N::narrow(v48);
+    let v50: N = v49.exp();
     let v51: W = v40 * v3.widen();
     let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v53: N = v52 * v3;
@@ -2612,7 +2555,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
         - v61.widen();
     let v63: W = v10.widen() * v62;
     let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9 * v50.widen() * v64.widen();
+    let v65: W = v9.widen() * v50.widen() * v64.widen();
     let v66: N = v29 * v3 * v50 * v64;
     let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
     let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
@@ -2700,7 +2643,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2744,7 +2687,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
     let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: W = v17.widen() * v3.widen();
+    let v18: N = v17 * v3;
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
     let v21: W = v19.widen() * v20.widen();
@@ -2755,7 +2698,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v24.widen() * v25.widen();
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v28: W = v27.widen() * v25.widen();
-    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
+    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
     let v30: W = v14.widen() * v29;
     let v31: N = N::exp_of(v30);
     let v32: W = v13 * v31.widen();
@@ -2875,7 +2818,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2890,7 +2833,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
 ///
@@ -2912,7 +2855,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2960,7 +2903,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
     let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: W = v17.widen() * v3.widen();
+    let v18: N = v17 * v3;
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
     let v21: W = v19.widen() * v20.widen();
@@ -2971,7 +2914,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v24.widen() * v25.widen();
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v28: W = v27.widen() * v25.widen();
-    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
+    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
     let v30: W = v14.widen() * v29;
     let v31: N = N::exp_of(v30);
     let v32: W = v13 * v31.widen();
@@ -3112,7 +3055,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3127,7 +3070,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
 ///
@@ -6606,11 +6549,11 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
     let v22: N = N::exp_of(v21);
-    let v23: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v25: W = v24.widen() * v2.widen();
-    let v26: N = v23 * v2;
-    let v27: W = v23.widen() + v25 - v26.widen();
+    let v26: W = v23 * v2.widen();
+    let v27: W = v23 + v25 - v26;
     let v28: W = v27.square();
     let v29: W = v4.widen() * v22.widen() * v28;
     let v30: N = N::new(500.0, 0.0);
@@ -6629,8 +6572,8 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
     let v44: W = v5 * v43;
     let v45: N = N::exp_of(v44);
-    let v46: W = v45.widen().powi(3);
-    let v47: W = v30.widen() * v46 * v28;
+    let v46: N = v45.powi(3);
+    let v47: W = v30.widen() * v46.widen() * v28;
     let v48: W = v35 * v2.widen();
     let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v50: W = v49.widen() * v2.widen();
@@ -6697,15 +6640,15 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
     let v9: W = v8 * v2.widen();
     let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v11: N = v2.square();
-    let v12: W = v10 * v11.widen();
+    let v11: W = v2.widen().square();
+    let v12: W = v10 * v11;
     let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13 * v11.widen();
+    let v14: W = v13 * v11;
     let v15: W = W::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15 * v16;
+    let v16: N = v2.powi(3);
+    let v17: W = v15 * v16.widen();
     let v18: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18 * v16;
+    let v19: W = v18 * v16.widen();
     let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
     let v22: W = v21.exp();
@@ -6722,13 +6665,13 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v33: W = W::new(2.4781545553092528, -7.104542408259024e-17);
     let v34: W = v33 * v2.widen();
     let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11.widen();
+    let v36: W = v35 * v11;
     let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v38: W = v37 * v11.widen();
+    let v38: W = v37 * v11;
     let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39 * v16;
+    let v40: W = v39 * v16.widen();
     let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41 * v16;
+    let v42: W = v41 * v16.widen();
     let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
     let v44: W = v5 * v43;
     let v45: W = v44.exp();
@@ -6738,13 +6681,13 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v50: W = v49.widen() * v2.widen();
     let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51 * v11.widen();
+    let v52: W = v51 * v11;
     let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53 * v11.widen();
+    let v54: W = v53 * v11;
     let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: W = v55 * v16;
+    let v56: W = v55 * v16.widen();
     let v57: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: W = v57 * v16;
+    let v58: W = v57 * v16.widen();
     let v59: W = v48 - v50 - v52 + v54 + v56 - v58;
     let v60: W = v5 * v59;
     let v61: W = v60.exp_m1();
@@ -6760,13 +6703,13 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
     let v72: W = v71.widen() * v2.widen() * v22;
     let v73: N = N::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73.widen() * v11.widen() * v22;
-    let v75: W = v71.widen() * v11.widen() * v22;
+    let v74: W = v73.widen() * v11 * v22;
+    let v75: W = v71.widen() * v11 * v22;
     let v76: W = v67.widen() * v45 * v61;
     let v77: W = v69.widen() * v2.widen() * v45 * v61;
     let v78: W = v71.widen() * v2.widen() * v45 * v61;
-    let v79: W = v73.widen() * v11.widen() * v45 * v61;
-    let v80: W = v71.widen() * v11.widen() * v45 * v61;
+    let v79: W = v73.widen() * v11 * v45 * v61;
+    let v80: W = v71.widen() * v11 * v45 * v61;
     let v81: W = v68 - v70 + v72 + v74 - v75 - v76 + v77 - v78 - v79 + v80;
     let v82: N = -N::narrow(v61);
     let v83: N = v82.sqrt();
@@ -6775,9 +6718,9 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v86: N = N::narrow(v3).abs();
     let v87: N = v86.sqrt();
     let v88: N = v69 * v2;
-    let v89: W = v73.widen() * v11.widen();
+    let v89: W = v73.widen() * v11;
     let v90: W = v71.widen() * v2.widen();
-    let v91: N = v71 * v11;
+    let v91: N = v71 * N::narrow(v11);
     let v92: W = v67.widen() - v88.widen() + v89 + v90 - v91.widen();
     let v93: N = N::sqrt_of(v92);
     let v94: N = v87 * v93;
@@ -6914,11 +6857,11 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
     let v22: N = N::exp_of(v21);
-    let v23: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v24: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v25: W = v24 * v2.widen();
-    let v26: W = v23.widen() * v2.widen();
-    let v27: W = v23.widen() + v25 - v26;
+    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v23 * v2.widen();
+    let v27: W = v23 + v25 - v26;
     let v28: W = v27.square();
     let v29: W = v4.widen() * v22.widen() * v28;
     let v30: N = N::new(500.0, 0.0);
@@ -7004,12 +6947,12 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v4: N = N::new(1000.0, 0.0);
     let v5: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
     let v6: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v7: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v7: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v8: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v9: W = v0.widen() - v1.widen();
     let v10: W = v8 * v9;
-    let v11: W = v7.widen() * v9;
-    let v12: W = v7.widen() + v10 - v11;
+    let v11: W = v7 * v9;
+    let v12: W = v7 + v10 - v11;
     let v13: W = v12.powi(3);
     let v14: W = v6 * v13;
     let v15: N = -v5;
@@ -7028,17 +6971,17 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v28: W = v20.widen() * v27.widen() * v18;
     let v29: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
     let v30: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v31: W = v30.widen() * v13;
+    let v31: N = v30 * N::narrow(v13);
     let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: N = N::exp_m1_of(v33);
+    let v33: N = v32 - v31;
+    let v34: N = v33.exp_m1();
     let v35: W = v20.widen() * v26.widen() * v34.widen() * v18;
     let v36: W = v19 - v28 - v35;
     let v37: W = v3 * v36;
     let v38: W = v37 / v26.widen();
     let v39: W = v0.widen() + v38;
     let v40: N = N::new(12.0, 0.0);
-    let v41: N = v40 * v17;
+    let v41: W = v40.widen() * v17.widen();
     let v42: N = N::new(24.0, 0.0);
     let v43: W = v42.widen() * v1.widen() * v17.widen();
     let v44: N = N::new(6.387487769068525, 2.4281336150056064e-16);
@@ -7046,14 +6989,13 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v46: N = N::new(12.85, 3.552713678800501e-16);
     let v47: N = v1.square();
     let v48: W = v46.widen() * v47.widen() * v17.widen();
-    let v49: N = v44 * v47 * v17;
+    let v49: W = v44.widen() * v47.widen() * v17.widen();
     let v50: W = v40.widen() * v26.widen() * v34.widen();
     let v51: W = v42.widen() * v1.widen() * v26.widen() * v34.widen();
     let v52: W = v44.widen() * v1.widen() * v26.widen() * v34.widen();
     let v53: W = v46.widen() * v47.widen() * v26.widen() * v34.widen();
-    let v54: W = v44.widen() * v47.widen() * v26.widen() * v34.widen();
-    let v55: W = v41.widen() - v43 + v45 + v48 - v49.widen() - v50 + v51 - v52 - v53
-        + v54;
+    let v54: N = v44 * v47 * v26 * v34;
+    let v55: W = v41 - v43 + v45 + v48 - v49 - v50 + v51 - v52 - v53 + v54.widen();
     let v56: N = -v34;
     let v57: N = v56.sqrt();
     let v58: W = v3 * v55;
@@ -7099,8 +7041,8 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v4.widen() * v17 * v18;
     let v20: N = N::new(500.0, 0.0);
     let v21: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v22: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v23: W = v22.widen() * v13;
+    let v22: W = W::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v23: W = v22 * v13;
     let v24: N = -v21;
     let v25: W = v24.widen() - v23;
     let v26: W = v25.exp();
@@ -7125,17 +7067,17 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v45: W = v44.widen() * v1.widen() * v17;
     let v46: N = N::new(12.85, 3.552713678800501e-16);
     let v47: N = v1.square();
-    let v48: N = v46 * v47 * N::narrow(v17);
+    let v48: W = v46.widen() * v47.widen() * v17;
     let v49: N = v44 * v47 * N::narrow(v17);
     let v50: W = v40.widen() * v26 * v34;
     let v51: W = v42.widen() * v1.widen() * v26 * v34;
     let v52: W = v44.widen() * v1.widen() * v26 * v34;
     let v53: W = v46.widen() * v47.widen() * v26 * v34;
     let v54: N = v44 * v47 * N::narrow(v26) * N::narrow(v34);
-    let v55: W = v41.widen() - v43 + v45 + v48.widen() - v49.widen() - v50 + v51 - v52
-        - v53 + v54.widen();
-    let v56: W = -v34;
-    let v57: N = N::sqrt_of(v56);
+    let v55: W = v41.widen() - v43 + v45 + v48 - v49.widen() - v50 + v51 - v52 - v53
+        + v54.widen();
+    let v56: N = -N::narrow(v34);
+    let v57: N = v56.sqrt();
     let v58: W = v3 * v55;
     let v59: N = N::narrow(v58) / v57;
     let v60: N = N::narrow(v3).abs();

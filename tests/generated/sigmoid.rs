@@ -1341,7 +1341,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -1380,12 +1380,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v20 / v21.widen();
     let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v25: W = v24.widen() * v15 * v6 * v17.widen();
+    let v25: N = v24 * N::narrow(v15) * N::narrow(v6) * v17;
     let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
-    let v29: W = v28.widen() * v2.widen();
-    let v30: W = v29.exp_m1();
+    let v29: N = v28 * v2;
+    let v30: W = v29.widen().exp_m1();
     let v31: W = v26 * v27 * v30;
     let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v33: W = v4.exp_m1();
@@ -1393,20 +1393,20 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: N = N::new(-6.014909469941068, 1.634775756747499e-16);
     let v36: W = v35.widen() * v15 * v6 * v17.widen();
     let v37: W = v35.widen() * v15 * v10 * v17.widen();
-    let v38: W = v24.widen() * v15 * v10 * v17.widen();
-    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
+    let v38: N = v24 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v39: W = v25.widen() - v31 - v34 - v36 + v37 - v38.widen();
     let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v41: W = v40.widen() * v15 * v17.widen();
-    let v42: N = N::sqrt_of(v41);
+    let v42: W = v41.sqrt();
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
+    let v44: N = v43 * N::narrow(v42);
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * v42;
-    let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47 * v42.widen();
+    let v46: N = v45 * N::narrow(v42);
+    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v48: W = v47.widen() * v42;
     let v49: W = v44.widen() - v46.widen() + v48;
     let v50: W = v23 * v39;
-    let v51: W = v42.widen() * v49;
+    let v51: W = v42 * v49;
     let v52: W = v50 / v51;
     let v53: N = N::narrow(v23).abs();
     let v54: W = v53.widen().sqrt();
@@ -1514,7 +1514,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score(
@@ -1535,7 +1535,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -2540,7 +2540,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
@@ -2568,8 +2568,8 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: N = v1 * v7;
     let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
     let v10: N = v9 * N::narrow(v6);
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v6;
+    let v11: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: W = v11.widen() * v6;
     let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
     let v14: W = v6.square();
     let v15: W = v13 * v14;
@@ -2651,7 +2651,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3838,7 +3838,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 39 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 56 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 56 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3925,8 +3925,8 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v17: W = v3.widen() - v1.widen();
     let v18: W = v17.sigmoid();
     let v19: N = N::new(-6.0, 0.0);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: N = N::exp_m1_of(v20);
+    let v20: N = v19 * v2;
+    let v21: N = v20.exp_m1();
     let v22: W = v16.widen() * v5 * v18 * v21.widen();
     let v23: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
     let v24: W = v23.widen() * v5 * v18 * v21.widen();
@@ -3945,7 +3945,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v37: W = v32.widen() - v34.widen() + v36;
     let v38: W = v30 * v37;
     let v39: W = v27 / v38;
-    let v40: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v40: N = N::new(-1.104791392982512, 3.995477248912782e-17);
     let v41: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
     let v42: W = v41.widen() * v6 * v18 * v21.widen();
     let v43: W = v41.widen() * v5 * v18 * v21.widen();
@@ -3956,9 +3956,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v48: W = v44.widen() * v6 * v18 * v46.widen();
     let v49: W = v42 - v43 - v47 + v48;
     let v50: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v51: N = v50 * N::narrow(v18) * v46;
-    let v52: N = v51.sqrt();
-    let v53: W = v40 * v49;
+    let v51: W = v50.widen() * v18 * v46.widen();
+    let v52: N = N::sqrt_of(v51);
+    let v53: W = v40.widen() * v49;
     let v54: W = v30 * v52.widen();
     let v55: W = v53 / v54;
     [v39.to_f64(), v55.to_f64()]
@@ -3971,7 +3971,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 39 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 56 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 56 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v

@@ -20,9 +20,9 @@ pub const PROCESS: &str = "tangent";
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -31,7 +31,7 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    if t < 0.5 {
+    if t < 0.75 {
         return alpha_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -40,14 +40,14 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: W = v1.widen() * v6;
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
     let v8: W = v0.widen() + v7;
     let v9: N = N::sqrt_of(v8);
     let v10: N = v0 / v9;
     v10.to_f64()
 }
-/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`alpha_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
@@ -92,9 +92,9 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.40625).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -103,29 +103,9 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    if t < 0.5 {
-        return alpha_bar_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
     }
-    if t < 0.75 {
-        return alpha_bar_in_cell1::<N, W>(t);
-    }
-    if t < 0.875 {
-        return alpha_bar_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.tan();
-    let v6: W = v5.square();
-    let v7: N = v1 * N::narrow(v6);
-    let v8: N = v0 + v7;
-    let v9: N = v0 / v8;
-    v9.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -138,31 +118,68 @@ fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v0 / v8;
     v9.to_f64()
 }
-/// [`alpha_bar_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return alpha_bar_upper_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return alpha_bar_upper_cell1::<N, W>(t);
+    }
+    if t < 0.40625 {
+        return alpha_bar_upper_cell2::<N, W>(t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() + v7;
-    let v9: N = v0 / N::narrow(v8);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
-/// [`alpha_bar_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`alpha_bar_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: W = v1.widen() * v6;
+    let v6: N = v5.square();
+    let v7: W = v1.widen() / v6.widen();
     let v8: W = v0.widen() + v7;
+    let v9: W = v0.widen() / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    let v8: N = v0 + v7;
+    let v9: W = v0.widen() / v8.widen();
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    let v8: W = v0.widen() + v7.widen();
     let v9: W = v0.widen() / v8;
     v9.to_f64()
 }
@@ -220,22 +237,42 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 11 operations in double-double.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return g_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
-    let v7: W = v5.widen() + v6;
+    let v6: N = v5.powi(3);
+    let v7: W = v5.widen() + v6.widen();
     let v8: N = v0 * v4;
     let v9: W = v8.widen() / v7;
+    let v10: N = N::sqrt_of(v9);
+    v10.to_f64()
+}
+/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: N = v5.powi(3);
+    let v7: N = v5 + v6;
+    let v8: N = v0 * v4;
+    let v9: W = v8.widen() / v7.widen();
     let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
@@ -615,7 +652,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -625,14 +662,14 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0 * v4.widen() * v11;
     let v18: W = v17 / v16;
     let v19: W = v12.widen().powi(3);
     let v20: W = v1 * v4.widen() * v19 * v15;
@@ -648,7 +685,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -659,21 +696,21 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() / v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
+    let v11: N = N::sqrt_of(v10);
     let v12: N = N::sin_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0 * v4.widen() * v11.widen();
     let v18: W = v17 / v16;
     let v19: N = v12.powi(3);
     let v20: N = N::narrow(v1) * v19 * v4 * N::narrow(v15);
     let v21: W = v1 * v12.widen() * v4.widen() * v15;
     let v22: W = v1 * v12.widen() * v4.widen() * v16;
     let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23.widen() * v4.widen() * v11;
-    let v25: W = v23.widen() * v13 * v4.widen() * v11;
+    let v24: W = v23.widen() * v4.widen() * v11.widen();
+    let v25: W = v23.widen() * v13 * v4.widen() * v11.widen();
     let v26: W = v20.widen() - v21 - v22 - v24 + v25;
     let v27: W = v15.powi(5);
     let v28: W = v26 / v27;
@@ -702,7 +739,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 30 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -714,7 +751,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -724,14 +761,14 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0 * v4.widen() * v11;
     let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: W = v12.widen().powi(3);
@@ -748,7 +785,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -759,23 +796,23 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() / v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
+    let v11: N = N::sqrt_of(v10);
     let v12: N = N::sin_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0 * v4.widen() * v11.widen();
     let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: N = v12.powi(3);
-    let v21: N = v19 * v20 * v4 * N::narrow(v15);
+    let v21: W = v19.widen() * v20.widen() * v4.widen() * v15;
     let v22: W = v19.widen() * v12.widen() * v4.widen() * v15;
     let v23: W = v19.widen() * v12.widen() * v4.widen() * v16;
     let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24.widen() * v4.widen() * v11;
-    let v26: W = v24.widen() * v13 * v4.widen() * v11;
-    let v27: W = v21.widen() - v22 - v23 - v25 + v26;
+    let v25: W = v24.widen() * v4.widen() * v11.widen();
+    let v26: W = v24.widen() * v13 * v4.widen() * v11.widen();
+    let v27: W = v21 - v22 - v23 - v25 + v26;
     let v28: W = v15.powi(5);
     let v29: W = v27 / v28;
     [v18.to_f64(), v29.to_f64()]
@@ -788,7 +825,7 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 ///
 /// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 30 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -801,9 +838,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -826,10 +863,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: N = v0 * v13 * v4 * v11;
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
@@ -842,8 +879,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = v2 * v4.widen() * v23 * v18;
     let v25: W = v2 * v4.widen() * v15.widen() * v18;
     let v26: W = v2 * v4.widen() * v15.widen() * v19;
-    let v27: W = v0.widen() * v4.widen() * v11;
-    let v28: W = v0.widen() * v4.widen() * v16 * v11;
+    let v27: W = v0.widen() * v4.widen() * v11.widen();
+    let v28: W = v0.widen() * v4.widen() * v16 * v11.widen();
     let v29: W = v24 - v25 - v26 - v27 + v28;
     let v30: W = v18.powi(5);
     let v31: W = v22 * v29;
@@ -867,9 +904,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = v8.widen().square();
     let v10: W = v7.widen() / v9;
     let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5.widen() * v12;
-    let v14: N = N::narrow(v0) * v3 * v5 * N::narrow(v12);
+    let v12: N = N::sqrt_of(v11);
+    let v13: W = v0 * v1.widen() * v5.widen() * v12.widen();
+    let v14: N = N::narrow(v0) * v3 * v5 * v12;
     let v15: N = N::sin_of(v4);
     let v16: W = v15.widen().square();
     let v17: W = v6.widen() + v16;
@@ -882,8 +919,8 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v24: N = N::narrow(v2) * v23 * v5 * N::narrow(v18);
     let v25: W = v2 * v15.widen() * v5.widen() * v18;
     let v26: W = v2 * v15.widen() * v5.widen() * v19;
-    let v27: W = v0 * v5.widen() * v12;
-    let v28: W = v0 * v16 * v5.widen() * v12;
+    let v27: W = v0 * v5.widen() * v12.widen();
+    let v28: W = v0 * v16 * v5.widen() * v12.widen();
     let v29: W = v24.widen() - v25 - v26 - v27 + v28;
     let v30: W = v18.powi(5);
     let v31: W = v22 * v29;
@@ -896,9 +933,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -911,9 +948,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -933,9 +970,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -961,10 +998,10 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: N = v0 * v13 * v4 * v11;
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
@@ -979,8 +1016,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v23.widen() * v4.widen() * v15.widen() * v18;
     let v27: W = v23.widen() * v4.widen() * v15.widen() * v19;
     let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28.widen() * v4.widen() * v11;
-    let v30: W = v28.widen() * v4.widen() * v16 * v11;
+    let v29: W = v28.widen() * v4.widen() * v11.widen();
+    let v30: W = v28.widen() * v4.widen() * v16 * v11.widen();
     let v31: W = v25 - v26 - v27 - v29 + v30;
     let v32: W = v18.powi(5);
     let v33: W = v22 * v31;
@@ -1011,9 +1048,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = v8.widen().square();
     let v10: W = v7.widen() / v9;
     let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12;
-    let v14: N = v0 * v3 * v5 * N::narrow(v12);
+    let v12: N = N::sqrt_of(v11);
+    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
+    let v14: N = v0 * v3 * v5 * v12;
     let v15: N = N::sin_of(v4);
     let v16: W = v15.widen().square();
     let v17: W = v6.widen() + v16;
@@ -1028,8 +1065,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v26: W = v23 * v15.widen() * v5.widen() * v18;
     let v27: W = v23 * v15.widen() * v5.widen() * v19;
     let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v5.widen() * v12;
-    let v30: W = v28 * v16 * v5.widen() * v12;
+    let v29: W = v28 * v5.widen() * v12.widen();
+    let v30: W = v28 * v16 * v5.widen() * v12.widen();
     let v31: W = v25.widen() - v26 - v27 - v29 + v30;
     let v32: W = v18.powi(5);
     let v33: W = v22 * v31;
@@ -1049,9 +1086,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1070,9 +1107,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1311,7 +1348,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1330,8 +1367,8 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: N = N::tan_of(v3);
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
+    let v10: N = v5 + N::narrow(v9);
+    let v11: W = v10.widen().sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
@@ -1339,7 +1376,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v16: W = v15.powi(3);
     let v17: W = v0.widen() * v4.widen() * v11;
     let v18: W = v17 / v16;
-    let v19: W = v1 * v12.widen();
+    let v19: N = N::narrow(v1) * v12;
     let v20: W = v12.widen().powi(3);
     let v21: N = N::narrow(v1) * N::narrow(v20);
     let v22: N = v12.powi(5);
@@ -1353,8 +1390,8 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v31: W = v30.widen() * v16 * v11;
     let v32: W = v30.widen() * v13 * v16 * v11;
-    let v33: W = v19 + v21.widen() - v23.widen() - v25.widen() + v26 + v28 + v29.widen()
-        + v31 - v32;
+    let v33: W = v19.widen() + v21.widen() - v23.widen() - v25.widen() + v26 + v28
+        + v29.widen() + v31 - v32;
     let v34: W = v16 * v11;
     let v35: N = N::new(2.0, 0.0);
     let v36: W = v35.widen() * v13 * v16 * v11;
@@ -1371,7 +1408,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1384,7 +1421,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1403,8 +1440,8 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v7: N = N::tan_of(v3);
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
+    let v10: N = v5 + N::narrow(v9);
+    let v11: W = v10.widen().sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
@@ -1432,8 +1469,8 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v35: W = v16 * v11;
     let v36: N = N::new(2.0, 0.0);
     let v37: W = v36.widen() * v13 * v16 * v11;
-    let v38: W = v12.widen().powi(4);
-    let v39: N = N::narrow(v38) * N::narrow(v16) * N::narrow(v11);
+    let v38: N = v12.powi(4);
+    let v39: N = v38 * N::narrow(v16) * N::narrow(v11);
     let v40: W = v35 + v37 + v39.widen();
     let v41: W = v11 * v34;
     let v42: W = v41 / v40;
@@ -1445,7 +1482,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1458,9 +1495,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1483,10 +1520,10 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: N = v0 * v13 * v4 * v11;
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
@@ -1498,25 +1535,25 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: N = N::narrow(v2) * v15;
     let v24: W = v15.widen().powi(3);
     let v25: N = N::narrow(v2) * N::narrow(v24);
-    let v26: W = v15.widen().powi(5);
-    let v27: N = N::narrow(v2) * N::narrow(v26);
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
     let v28: W = v15.widen().powi(7);
     let v29: N = N::narrow(v2) * N::narrow(v28);
     let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v32: W = v31.widen() * v24 * v17;
-    let v33: W = v2 * v26 * v17;
-    let v34: W = v0.widen() * v19 * v11;
-    let v35: W = v0.widen() * v16 * v19 * v11;
+    let v33: W = v2 * v26.widen() * v17;
+    let v34: W = v0.widen() * v19 * v11.widen();
+    let v35: W = v0.widen() * v16 * v19 * v11.widen();
     let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33
         + v34 - v35;
-    let v37: W = v19 * v11;
+    let v37: W = v19 * v11.widen();
     let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v11;
+    let v39: W = v38.widen() * v16 * v19 * v11.widen();
     let v40: W = v15.widen().powi(4);
-    let v41: W = v40 * v19 * v11;
+    let v41: W = v40 * v19 * v11.widen();
     let v42: W = v37 + v39 + v41;
-    let v43: W = v22 * v11 * v36;
+    let v43: W = v22 * v11.widen() * v36;
     let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
@@ -1537,9 +1574,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = v8.widen().square();
     let v10: W = v7.widen() / v9;
     let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5.widen() * v12;
-    let v14: N = N::narrow(v0) * v3 * v5 * N::narrow(v12);
+    let v12: N = N::sqrt_of(v11);
+    let v13: W = v0 * v1.widen() * v5.widen() * v12.widen();
+    let v14: N = N::narrow(v0) * v3 * v5 * v12;
     let v15: N = N::sin_of(v4);
     let v16: W = v15.widen().square();
     let v17: W = v6.widen() + v16;
@@ -1559,17 +1596,17 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v32: W = v31.widen() * v24 * v17;
     let v33: N = v2 * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v12;
-    let v35: W = v0 * v16 * v19 * v12;
+    let v34: W = v0 * v19 * v12.widen();
+    let v35: W = v0 * v16 * v19 * v12.widen();
     let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32
         + v33.widen() + v34 - v35;
-    let v37: W = v19 * v12;
+    let v37: W = v19 * v12.widen();
     let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v12;
+    let v39: W = v38.widen() * v16 * v19 * v12.widen();
     let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * N::narrow(v12);
+    let v41: N = v40 * N::narrow(v19) * v12;
     let v42: W = v37 + v39 + v41.widen();
-    let v43: W = v22 * v12 * v36;
+    let v43: W = v22 * v12.widen() * v36;
     let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
@@ -1579,9 +1616,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1594,9 +1631,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1616,9 +1653,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1641,10 +1678,10 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: N = v0 * v13 * v4 * v11;
     let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
@@ -1666,17 +1703,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: W = v32.widen() * v25 * v17;
     let v34: W = v23.widen() * v27 * v17;
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v36: W = v35.widen() * v19 * v11.widen();
+    let v37: W = v35.widen() * v16 * v19 * v11.widen();
     let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
         + v33 + v34 + v36 - v37;
-    let v39: W = v19 * v11;
+    let v39: W = v19 * v11.widen();
     let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v41: W = v40.widen() * v16 * v19 * v11.widen();
     let v42: W = v15.widen().powi(4);
-    let v43: W = v42 * v19 * v11;
+    let v43: W = v42 * v19 * v11.widen();
     let v44: W = v39 + v41 + v43;
-    let v45: W = v22 * v11 * v38;
+    let v45: W = v22 * v11.widen() * v38;
     let v46: W = v45 / v44;
     let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
@@ -1704,9 +1741,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = v8.widen().square();
     let v10: W = v7.widen() / v9;
     let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12;
-    let v14: N = v0 * v3 * v5 * N::narrow(v12);
+    let v12: N = N::sqrt_of(v11);
+    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
+    let v14: N = v0 * v3 * v5 * v12;
     let v15: N = N::sin_of(v4);
     let v16: W = v15.widen().square();
     let v17: W = v6.widen() + v16;
@@ -1728,17 +1765,17 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v33: W = v32.widen() * v25 * v17;
     let v34: N = v23 * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v36: W = v35.widen() * v19 * v12.widen();
+    let v37: W = v35.widen() * v16 * v19 * v12.widen();
     let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31 + v33
         + v34.widen() + v36 - v37;
-    let v39: W = v19 * v12;
+    let v39: W = v19 * v12.widen();
     let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v41: W = v40.widen() * v16 * v19 * v12.widen();
     let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v43: N = v42 * N::narrow(v19) * v12;
     let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v12 * v38;
+    let v45: W = v22 * v12.widen() * v38;
     let v46: W = v45 / v44;
     let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
@@ -1755,9 +1792,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1770,9 +1807,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 54 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2081,8 +2118,6 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 47 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2091,40 +2126,38 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, -4.442882938158366];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::cos_of(v3);
     let v5: W = v4.widen().square();
-    let v6: N = v0 + N::narrow(v5);
-    let v7: W = v6.widen().sqrt();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
     let v8: N = N::new(0.5, 0.0);
     let v9: N = N::tan_of(v3);
     let v10: N = v9.square();
     let v11: N = v8 * v10;
-    let v12: N = v0 + v11;
-    let v13: W = v12.widen().sqrt();
+    let v12: W = v0.widen() + v11.widen();
+    let v13: W = v12.sqrt();
     let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: W = v14.widen() * v4.widen();
+    let v15: N = v14 * v4;
     let v16: W = v4.widen().powi(3);
-    let v17: W = v14.widen() * v16;
+    let v17: N = v14 * N::narrow(v16);
     let v18: W = v4.widen().powi(5);
-    let v19: W = v14.widen() * v18;
+    let v19: N = v14 * N::narrow(v18);
     let v20: W = v4.widen().powi(7);
     let v21: N = v14 * N::narrow(v20);
-    let v22: W = v14.widen() * v4.widen() * v6.widen();
+    let v22: W = v14.widen() * v4.widen() * v6;
     let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23.widen() * v16 * v6.widen();
-    let v25: W = v14.widen() * v18 * v6.widen();
+    let v24: W = v23.widen() * v16 * v6;
+    let v25: W = v14.widen() * v18 * v6;
     let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v27: W = v7.powi(3);
     let v28: W = v26.widen() * v27 * v13;
-    let v29: N = v26 * N::narrow(v5) * N::narrow(v27) * N::narrow(v13);
-    let v30: W = v15 + v17 - v19 - v21.widen() + v22 + v24 + v25 + v28 - v29.widen();
+    let v29: W = v26.widen() * v5 * v27 * v13;
+    let v30: W = v15.widen() + v17.widen() - v19.widen() - v21.widen() + v22 + v24 + v25
+        + v28 - v29;
     let v31: N = N::sin_of(v3);
     let v32: W = v27 * v13;
     let v33: N = N::new(2.0, 0.0);
@@ -2138,62 +2171,10 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v42: W = v41.widen() * v27 * v13;
     let v43: W = v41.widen() * v5 * v27 * v13;
-    let v44: W = v19 - v15 - v17 + v21.widen() - v22 - v24 - v25 - v42 + v43;
-    let v45: W = v7 * v44;
-    let v46: W = v45 / v39;
-    [v40.to_f64(), v46.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: W = v9.widen().square();
-    let v11: W = v8.widen() / v10;
-    let v12: W = v0.widen() + v11;
-    let v13: W = v12.sqrt();
-    let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: W = v14.widen() * v4.widen();
-    let v16: W = v4.widen().powi(3);
-    let v17: N = v14 * N::narrow(v16);
-    let v18: N = v4.powi(5);
-    let v19: N = v14 * v18;
-    let v20: N = v4.powi(7);
-    let v21: N = v14 * v20;
-    let v22: W = v14.widen() * v4.widen() * v6;
-    let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23.widen() * v16 * v6;
-    let v25: N = v14 * v18 * N::narrow(v6);
-    let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: W = v7.powi(3);
-    let v28: W = v26.widen() * v27 * v13;
-    let v29: N = v26 * N::narrow(v5) * N::narrow(v27) * N::narrow(v13);
-    let v30: W = v15 + v17.widen() - v19.widen() - v21.widen() + v22 + v24 + v25.widen()
-        + v28 - v29.widen();
-    let v31: N = N::cos_of(v3);
-    let v32: W = v27 * v13;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: W = v33.widen() * v5 * v27 * v13;
-    let v35: W = v4.widen().powi(4);
-    let v36: W = v35 * v27 * v13;
-    let v37: W = v32 + v34 + v36;
-    let v38: W = v7 * v13 * v30;
-    let v39: W = v31.widen() * v37;
-    let v40: W = v38 / v39;
-    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: W = v41.widen() * v27 * v13;
-    let v43: W = v41.widen() * v5 * v27 * v13;
-    let v44: W = v19.widen() - v15 - v17.widen() + v21.widen() - v22 - v24 - v25.widen()
+    let v44: W = v19.widen() - v15.widen() - v17.widen() + v21.widen() - v22 - v24 - v25
         - v42 + v43;
     let v45: W = v7 * v44;
-    let v46: N = N::narrow(v45) / N::narrow(v39);
+    let v46: W = v45 / v39;
     [v40.to_f64(), v46.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2203,8 +2184,6 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 47 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2329,7 +2308,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2351,10 +2330,10 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::cos_of(v4);
     let v6: W = v0 * v1.widen() * v5.widen();
     let v7: W = v0 * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v9: W = v5.widen().powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9;
-    let v11: W = v8.widen() * v1.widen() * v9;
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
     let v12: W = v5.widen().powi(5);
     let v13: W = v0 * v3.widen() * v12;
     let v14: W = v0 * v1.widen() * v12;
@@ -2373,13 +2352,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: N = N::new(0.5, 0.0);
     let v28: N = N::tan_of(v4);
     let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: W = v16.widen() + v30.widen();
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v30: W = v27.widen() * v29.widen();
+    let v31: W = v16.widen() + v30;
+    let v32: N = N::sqrt_of(v31);
+    let v33: W = v24 * v3.widen() * v26 * v32.widen();
+    let v34: W = v24 * v1.widen() * v26 * v32.widen();
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32.widen();
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32.widen();
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
     let v38: W = v19 + v21 + v23;
@@ -2395,13 +2374,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v0 * v9 * v18;
     let v49: W = v41.widen() * v12 * v18;
     let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v51: W = v50.widen() * v26 * v32.widen();
+    let v52: W = v50.widen() * v17 * v26 * v32.widen();
     let v53: W = v42 - v43 - v44 + v46.widen() - v47 - v48 - v49 - v51 + v52;
-    let v54: N = N::narrow(v26) * N::narrow(v32);
-    let v55: W = v20.widen() * v17 * v26 * v32;
-    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54.widen() + v55 + v56.widen();
+    let v54: W = v26 * v32.widen();
+    let v55: W = v20.widen() * v17 * v26 * v32.widen();
+    let v56: N = N::narrow(v22) * N::narrow(v26) * v32;
+    let v57: W = v54 + v55 + v56.widen();
     let v58: W = v40 * v25 * v53;
     let v59: W = v15 * v57;
     let v60: W = v58 / v59;
@@ -2462,18 +2441,18 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v40: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v41: N = N::narrow(v4).powi(5);
     let v42: N = N::narrow(v40) * v41;
-    let v43: N = N::narrow(v40) * N::narrow(v4);
+    let v43: W = v40 * v4;
     let v44: W = v4.powi(3);
     let v45: N = N::narrow(v40) * N::narrow(v44);
     let v46: N = N::narrow(v4).powi(7);
     let v47: N = N::narrow(v40) * v46;
     let v48: W = v40 * v4 * v19;
-    let v49: W = v12 * v44 * v19;
+    let v49: N = N::narrow(v12) * N::narrow(v44) * N::narrow(v19);
     let v50: N = N::narrow(v40) * v41 * N::narrow(v19);
     let v51: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v52: W = v51.widen() * v27 * v33;
     let v53: W = v51.widen() * v18 * v27 * v33;
-    let v54: W = v42.widen() - v43.widen() - v45.widen() + v47.widen() - v48 - v49
+    let v54: W = v42.widen() - v43 - v45.widen() + v47.widen() - v48 - v49.widen()
         - v50.widen() - v52 + v53;
     let v55: W = v27 * v33;
     let v56: N = N::new(2.0, 0.0);
@@ -2499,7 +2478,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2514,7 +2493,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 ///
@@ -2787,7 +2766,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2796,7 +2775,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -2804,16 +2783,16 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v5.widen() + v13.widen();
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0 * v4.widen() * v11;
+    let v17: W = v0.widen() * v4.widen() * v11;
     let v18: W = v17 / v16;
     let v19: N = N::new(2.0, 0.0);
     [v18.to_f64(), v19.to_f64()]
@@ -2824,7 +2803,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2955,8 +2934,8 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = N::new(0.5, 0.0);
     let v8: N = N::tan_of(v4);
     let v9: N = v8.square();
-    let v10: W = v7.widen() * v9.widen();
-    let v11: W = v6.widen() + v10;
+    let v10: N = v7 * v9;
+    let v11: W = v6.widen() + v10.widen();
     let v12: W = v11.sqrt();
     let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
     let v14: W = v0 * v3.widen() * v5.widen() * v12;
@@ -3401,9 +3380,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 37 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3412,9 +3389,6 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [2.221441469079183];
     }
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -3422,8 +3396,8 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v4: W = v0 * v3.widen();
     let v5: W = v3.widen().powi(3);
     let v6: W = v0 * v5;
-    let v7: W = v3.widen().powi(5);
-    let v8: N = N::narrow(v0) * N::narrow(v7);
+    let v7: N = v3.powi(5);
+    let v8: N = N::narrow(v0) * v7;
     let v9: W = v3.widen().powi(7);
     let v10: N = N::narrow(v0) * N::narrow(v9);
     let v11: N = N::new(1.0, 0.0);
@@ -3432,7 +3406,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v14: W = v0 * v3.widen() * v13;
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v16: W = v15.widen() * v5 * v13;
-    let v17: W = v0 * v7 * v13;
+    let v17: W = v0 * v7.widen() * v13;
     let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v19: W = v13.sqrt();
     let v20: W = v19.powi(3);
@@ -3440,8 +3414,8 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v22: N = N::tan_of(v2);
     let v23: W = v22.widen().square();
     let v24: W = v21.widen() * v23;
-    let v25: N = v11 + N::narrow(v24);
-    let v26: W = v25.widen().sqrt();
+    let v25: W = v11.widen() + v24;
+    let v26: W = v25.sqrt();
     let v27: W = v18.widen() * v20 * v26;
     let v28: W = v18.widen() * v12 * v20 * v26;
     let v29: W = v4 + v6 - v8.widen() - v10.widen() + v14 + v16 + v17 + v27 - v28;
@@ -3449,51 +3423,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v31: N = N::new(2.0, 0.0);
     let v32: W = v31.widen() * v12 * v20 * v26;
     let v33: W = v3.widen().powi(4);
-    let v34: W = v33 * v20 * v26;
-    let v35: W = v30 + v32 + v34;
-    let v36: N = N::narrow(v29) / N::narrow(v35);
-    [v36.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = v0 * v3;
-    let v5: W = v3.widen().powi(3);
-    let v6: N = v0 * N::narrow(v5);
-    let v7: N = v3.powi(5);
-    let v8: N = v0 * v7;
-    let v9: N = v3.powi(7);
-    let v10: N = v0 * v9;
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = v3.widen().square();
-    let v13: W = v11.widen() + v12;
-    let v14: W = v0.widen() * v3.widen() * v13;
-    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: W = v15.widen() * v5 * v13;
-    let v17: N = v0 * v7 * N::narrow(v13);
-    let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: W = v13.sqrt();
-    let v20: W = v19.powi(3);
-    let v21: N = N::new(0.5, 0.0);
-    let v22: N = N::tan_of(v2);
-    let v23: N = v22.square();
-    let v24: N = v21 / v23;
-    let v25: N = v11 + v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v18.widen() * v20 * v26.widen();
-    let v28: W = v18.widen() * v12 * v20 * v26.widen();
-    let v29: W = v4.widen() + v6.widen() - v8.widen() - v10.widen() + v14 + v16
-        + v17.widen() + v27 - v28;
-    let v30: W = v20 * v26.widen();
-    let v31: N = N::new(2.0, 0.0);
-    let v32: W = v31.widen() * v12 * v20 * v26.widen();
-    let v33: N = v3.powi(4);
-    let v34: N = v33 * N::narrow(v20) * v26;
+    let v34: N = N::narrow(v33) * N::narrow(v20) * N::narrow(v26);
     let v35: W = v30 + v32 + v34.widen();
-    let v36: W = v29 / v35;
+    let v36: N = N::narrow(v29) / N::narrow(v35);
     [v36.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3502,9 +3434,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 37 operations in double-double.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3518,7 +3448,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3537,29 +3467,29 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() + v7;
     let v9: W = v8.sqrt();
-    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v11: N = N::sin_of(v4);
     let v12: N = N::cos_of(v4);
     let v13: W = v12.widen().square();
     let v14: W = v0.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v10.widen() * v11.widen() * v12.widen() * v15;
+    let v16: W = v10 * v11.widen() * v12.widen() * v15;
     let v17: W = v12.widen().powi(3);
-    let v18: W = v10.widen() * v11.widen() * v17 * v15;
+    let v18: W = v10 * v11.widen() * v17 * v15;
     let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: W = v19 * v11.widen() * v12.widen() * v6 * v15;
     let v21: W = v19 * v11.widen() * v17 * v6 * v15;
     let v22: W = v15.powi(3);
-    let v23: W = v10.widen() * v11.widen() * v12.widen() * v22;
+    let v23: W = v10 * v11.widen() * v12.widen() * v22;
     let v24: W = v19 * v11.widen() * v12.widen() * v6 * v22;
     let v25: W = W::new(4.442882938158366, 1.452273931226085e-16);
     let v26: W = v25 * v11.widen() * v9;
     let v27: W = v25 * v11.widen() * v13 * v9;
     let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v29: W = v28.widen() * v11.widen() * v6 * v9;
-    let v30: W = v28.widen() * v11.widen() * v13 * v6 * v9;
+    let v30: N = v28 * v11 * N::narrow(v13) * N::narrow(v6) * N::narrow(v9);
     let v31: W = v25 * v11.widen() * v14 * v9;
-    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
+    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30.widen() - v31;
     let v33: N = N::new(2.0, 0.0);
     let v34: W = v15.powi(5);
     let v35: W = v33.widen() * v34 * v9;
@@ -3570,19 +3500,19 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v40: W = v19 * v12.widen();
     let v41: W = v19 * v17;
     let v42: W = v12.widen().powi(5);
-    let v43: W = v19 * v42;
-    let v44: N = v12.powi(7);
-    let v45: N = N::narrow(v19) * v44;
+    let v43: N = N::narrow(v19) * N::narrow(v42);
+    let v44: W = v12.widen().powi(7);
+    let v45: N = N::narrow(v19) * N::narrow(v44);
     let v46: W = v19 * v12.widen() * v14;
-    let v47: W = v10.widen() * v17 * v14;
+    let v47: W = v10 * v17 * v14;
     let v48: W = v19 * v42 * v14;
     let v49: W = v25 * v22 * v9;
     let v50: W = v25 * v13 * v22 * v9;
-    let v51: W = v40 + v41 - v43 - v45.widen() + v46 + v47 + v48 + v49 - v50;
+    let v51: W = v40 + v41 - v43.widen() - v45.widen() + v46 + v47 + v48 + v49 - v50;
     let v52: W = v22 * v9;
     let v53: W = v33.widen() * v13 * v22 * v9;
-    let v54: W = v12.widen().powi(4);
-    let v55: N = N::narrow(v54) * N::narrow(v22) * N::narrow(v9);
+    let v54: N = v12.powi(4);
+    let v55: N = v54 * N::narrow(v22) * N::narrow(v9);
     let v56: W = v52 + v53 + v55.widen();
     let v57: N = N::narrow(v51) / N::narrow(v56);
     [v39.to_f64(), v57.to_f64()]
@@ -3593,7 +3523,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3606,9 +3536,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3623,9 +3551,6 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3638,26 +3563,26 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v9: W = v8.sqrt();
     let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
     let v11: N = N::from_f64(t_next);
-    let v12: N = v0 * v11 * v4 * N::narrow(v9);
+    let v12: W = v0.widen() * v11.widen() * v4.widen() * v9;
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = N::new(0.5, 0.0);
     let v15: N = N::tan_of(v3);
     let v16: N = v15.square();
-    let v17: N = v14 * v16;
-    let v18: W = v5.widen() + v17.widen();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v5.widen() + v17;
     let v19: N = N::sqrt_of(v18);
     let v20: W = v13.widen() * v1.widen() * v4.widen() * v6.widen() * v19.widen();
-    let v21: N = v13 * v11 * v4 * v6 * v19;
+    let v21: W = v13.widen() * v11.widen() * v4.widen() * v6.widen() * v19.widen();
     let v22: N = N::new(2.0, 0.0);
     let v23: N = v22 * N::narrow(v7) * v19;
     let v24: W = v6.widen().powi(4);
     let v25: N = N::narrow(v24) * v19;
-    let v26: W = v10 - v12.widen() - v20 + v21.widen() + v23.widen() + v25.widen()
-        + v19.widen();
+    let v26: N = N::narrow(v10) - N::narrow(v12) - N::narrow(v20) + N::narrow(v21) + v23
+        + v25 + v19;
     let v27: N = v23 + v25 + v19;
-    let v28: N = N::narrow(v26) / v27;
+    let v28: N = v26 / v27;
     let v29: W = v11.widen() - v1.widen();
-    let v30: W = v2 * v6.widen();
+    let v30: N = N::narrow(v2) * v6;
     let v31: W = v6.widen().powi(3);
     let v32: W = v2 * v31;
     let v33: W = v6.widen().powi(5);
@@ -3670,7 +3595,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v40: W = v9.powi(3);
     let v41: W = v0.widen() * v40 * v19.widen();
     let v42: W = v0.widen() * v7 * v40 * v19.widen();
-    let v43: W = v30 + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
+    let v43: W = v30.widen() + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
     let v44: N = N::narrow(v40) * v19;
     let v45: W = v22.widen() * v7 * v40 * v19.widen();
     let v46: W = v24 * v40 * v19.widen();
@@ -3679,77 +3604,13 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v49: W = v48 / v47;
     [v28.to_f64(), v49.to_f64()]
 }
-/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::sin_of(v4);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5.widen() * v10;
-    let v12: W = v0 * v3.widen() * v5.widen() * v10;
-    let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = N::new(0.5, 0.0);
-    let v15: N = N::tan_of(v4);
-    let v16: N = v15.square();
-    let v17: N = v14 / v16;
-    let v18: W = v6.widen() + v17.widen();
-    let v19: N = N::sqrt_of(v18);
-    let v20: W = v13 * v3.widen() * v7.widen() * v5.widen() * v19.widen();
-    let v21: N = N::narrow(v13) * v1 * v7 * v5 * v19;
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = v5.square();
-    let v24: N = v22 * v23 * v19;
-    let v25: N = v5.powi(4);
-    let v26: N = v25 * v19;
-    let v27: N = v22 * v19;
-    let v28: W = v11 - v12 + v20 - v21.widen() - v24.widen() + v26.widen() + v27.widen();
-    let v29: N = v26 - v24 + v27;
-    let v30: N = N::narrow(v28) / v29;
-    let v31: W = v3.widen() - v1.widen();
-    let v32: W = v2.widen() * v7.widen();
-    let v33: W = v7.widen().powi(3);
-    let v34: W = v2.widen() * v33;
-    let v35: N = v7.powi(5);
-    let v36: N = v2 * v35;
-    let v37: N = v7.powi(7);
-    let v38: N = v2 * v37;
-    let v39: N = v2 * v7 * N::narrow(v9);
-    let v40: W = v13 * v33 * v9;
-    let v41: N = v2 * v35 * N::narrow(v9);
-    let v42: W = v10.powi(3);
-    let v43: W = v0 * v42 * v19.widen();
-    let v44: W = v0 * v8 * v42 * v19.widen();
-    let v45: W = v32 + v34 - v36.widen() - v38.widen() + v39.widen() + v40 + v41.widen()
-        + v43 - v44;
-    let v46: W = v42 * v19.widen();
-    let v47: N = N::new(2.0, 0.0);
-    let v48: W = v47.widen() * v8 * v42 * v19.widen();
-    let v49: N = v7.powi(4);
-    let v50: N = v49 * N::narrow(v42) * v19;
-    let v51: W = v46 + v48 + v50.widen();
-    let v52: W = v31 * v45;
-    let v53: W = v52 / v51;
-    [v30.to_f64(), v53.to_f64()]
-}
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3762,9 +3623,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3898,33 +3757,32 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: W = v6.widen().powi(3);
     let v14: W = v0 * v3.widen() * v5.widen() * v13 * v10;
     let v15: W = v0 * v1.widen() * v5.widen() * v13 * v10;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = N::tan_of(v4);
-    let v18: W = v17.widen().square();
-    let v19: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v10;
-    let v20: W = v16 * v1.widen() * v5.widen() * v6.widen() * v18 * v10;
-    let v21: W = v16 * v3.widen() * v5.widen() * v13 * v18 * v10;
-    let v22: N = N::narrow(v16) * v1 * v5 * N::narrow(v13) * N::narrow(v18)
-        * N::narrow(v10);
+    let v18: N = v17.square();
+    let v19: W = v16.widen() * v3.widen() * v5.widen() * v6.widen() * v18.widen() * v10;
+    let v20: W = v16.widen() * v1.widen() * v5.widen() * v6.widen() * v18.widen() * v10;
+    let v21: W = v16.widen() * v3.widen() * v5.widen() * v13 * v18.widen() * v10;
+    let v22: N = v16 * v1 * v5 * N::narrow(v13) * v18 * N::narrow(v10);
     let v23: W = v10.powi(3);
     let v24: W = v0 * v3.widen() * v5.widen() * v6.widen() * v23;
     let v25: W = v0 * v1.widen() * v5.widen() * v6.widen() * v23;
-    let v26: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v23;
-    let v27: W = v16 * v1.widen() * v5.widen() * v6.widen() * v18 * v23;
+    let v26: W = v16.widen() * v3.widen() * v5.widen() * v6.widen() * v18.widen() * v23;
+    let v27: W = v16.widen() * v1.widen() * v5.widen() * v6.widen() * v18.widen() * v23;
     let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
+    let v29: W = v18.widen() * v28;
     let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
     let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * N::narrow(v18);
+    let v32: N = v31 * v18;
     let v33: W = v7.widen() + v32.widen();
     let v34: N = N::sqrt_of(v33);
     let v35: W = v30.widen() * v3.widen() * v5.widen() * v8 * v34.widen();
     let v36: N = v30 * v1 * v5 * N::narrow(v8) * v34;
     let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18 * v34.widen();
-    let v39: N = v37 * v1 * v5 * N::narrow(v18) * v34;
-    let v40: W = v37.widen() * v3.widen() * v5.widen() * v8 * v18 * v34.widen();
-    let v41: N = v37 * v1 * v5 * N::narrow(v8) * N::narrow(v18) * v34;
+    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18.widen() * v34.widen();
+    let v39: N = v37 * v1 * v5 * v18 * v34;
+    let v40: W = v37.widen() * v3.widen() * v5.widen() * v8 * v18.widen() * v34.widen();
+    let v41: N = v37 * v1 * v5 * N::narrow(v8) * v18 * v34;
     let v42: N = N::new(2.0, 0.0);
     let v43: W = v42.widen() * v28;
     let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
@@ -3932,15 +3790,15 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v45: W = v29 + v43;
     let v46: W = v44 / v45;
     let v47: W = v1.widen() - v3.widen();
-    let v48: W = v16 * v6.widen();
-    let v49: W = v16 * v13;
+    let v48: W = v16.widen() * v6.widen();
+    let v49: W = v16.widen() * v13;
     let v50: W = v6.widen().powi(5);
-    let v51: N = N::narrow(v16) * N::narrow(v50);
+    let v51: N = v16 * N::narrow(v50);
     let v52: W = v6.widen().powi(7);
-    let v53: N = N::narrow(v16) * N::narrow(v52);
-    let v54: W = v16 * v6.widen() * v9;
+    let v53: N = v16 * N::narrow(v52);
+    let v54: W = v16.widen() * v6.widen() * v9;
     let v55: W = v0 * v13 * v9;
-    let v56: W = v16 * v50 * v9;
+    let v56: W = v16.widen() * v50 * v9;
     let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v58: W = v57.widen() * v23 * v34.widen();
     let v59: W = v57.widen() * v8 * v23 * v34.widen();
@@ -3955,7 +3813,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v68: N = N::narrow(v47).abs();
     let v69: W = v68.widen().sqrt();
     let v70: W = v6.widen() + v13;
-    let v71: W = v16 * v5.widen();
+    let v71: W = v16.widen() * v5.widen();
     let v72: W = v71 / v70;
     let v73: N = N::sqrt_of(v72);
     let v74: W = v69 * v73.widen();
