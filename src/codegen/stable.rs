@@ -10,6 +10,7 @@
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
+//! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies or is a polynomial: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
@@ -151,7 +152,9 @@ impl Stabilizer {
                 }
                 e
             }
-            Node::Mul(xs) => merge_exp(pool, &xs).map_or(e, |r| self.run(pool, r)),
+            Node::Mul(xs) => merge_exp(pool, &xs)
+                .or_else(|| tan_quotient(pool, &xs))
+                .map_or(e, |r| self.run(pool, r)),
             Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
                 quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
             }
@@ -1278,6 +1281,44 @@ fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(rest))
 }
 
+/// `f(u)^k` as `(u, k)` for an integer `k` (k = 1 for `f(u)` itself).
+fn call_power(pool: &Pool, f: Func, x: ExprId) -> Option<(ExprId, BigRational)> {
+    match pool.node(x) {
+        Node::Call(g, u) if *g == f => Some((*u, BigRational::one())),
+        Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
+            (Node::Call(g, u), Some(k)) if *g == f && k.is_integer() => Some((*u, k.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `tan-quotient`: `sin(u)^k * cos(u)^-k * r = tan(u)^k * r` for an integer `k` (an
+/// identity wherever the left side is defined; not for fractional `k`, where the signs of
+/// `sin` and `cos` matter).
+fn tan_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    for (i, &x) in xs.iter().enumerate() {
+        let Some((u, k)) = call_power(pool, Func::Sin, x) else {
+            continue;
+        };
+        let partner = xs.iter().position(|&y| {
+            call_power(pool, Func::Cos, y).is_some_and(|(v, m)| v == u && m == -k.clone())
+        });
+        if let Some(j) = partner {
+            let mut rest: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != i && l != j)
+                .map(|(_, &y)| y)
+                .collect();
+            let tan = pool.call(Func::Tan, u);
+            rest.push(pool.pow_rational(tan, k));
+            return Some(pool.mul(rest));
+        }
+    }
+    None
+}
+
 /// `angle-difference`: `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, with
 /// `a - b` formed as `difference` forms it: the two products cancel where `a = b` (a
 /// sampler's step from `t` to `t_next` near it), their difference does not.
@@ -1513,6 +1554,30 @@ mod tests {
         // Arguments without a multiple of pi/2 to take out are left alone.
         let e = expr(&mut pool, "cos(pi*t/2 + pi/8)");
         assert_eq!(stabilize(&mut pool, e), e);
+    }
+
+    #[test]
+    fn a_sine_over_a_cosine_of_the_same_argument_is_one_tangent() {
+        // cosine's snr and lambda: one call for two, and no rounded quotient.
+        check("cos(pi*t/2)^2/sin(pi*t/2)^2", "1/tan(pi*t/2)^2");
+        check("3*t*sin(2*t)/cos(2*t)", "3*t*tan(2*t)");
+        // Different arguments, or powers that do not cancel, stay apart; so do fractional
+        // powers, where sqrt(sin)/sqrt(cos) is undefined with both negative but
+        // sqrt(tan) is not.
+        let mut pool = Pool::new();
+        for text in [
+            "sin(t)/cos(2*t)",
+            "sin(t)^2/cos(t)",
+            "sqrt(sin(t + 2))/sqrt(cos(t + 2))",
+        ] {
+            let e = expr(&mut pool, text);
+            let r = stabilize(&mut pool, e);
+            assert!(
+                !to_text(&pool, r).contains("tan"),
+                "{text}: {}",
+                to_text(&pool, r)
+            );
+        }
     }
 
     #[test]

@@ -163,18 +163,15 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.625, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.625, 0.75).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t < 0.3125 {
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
     if t < 0.375 {
@@ -183,27 +180,27 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.625 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.6875 {
+    if t < 0.75 {
         return lambda_in_cell3::<N, W>(t);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v3.widen() / v4.widen();
-    let v6: N = N::ln_of(v5);
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 / v3;
+    let v6: N = v5.ln();
     v6.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v3.widen() / v4.widen();
-    let v6: N = N::ln_of(v5);
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 / v3;
+    let v6: N = v5.ln();
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -211,9 +208,9 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::sin_of(v2);
-    let v5: W = v3 / v4.widen();
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3.widen();
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
@@ -222,20 +219,20 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: W = v2.sin();
-    let v5: W = v3 / v4;
+    let v3: W = v2.tan();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3;
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::sin_of(v2);
-    let v5: W = v3 / v4.widen();
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3.widen();
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
@@ -267,9 +264,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.625, 0.75).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -278,143 +275,95 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.125 {
+    if t < 0.1875 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.625 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.375 {
-        return log_snr_in_cell4::<N, W>(t);
-    }
-    if t < 0.625 {
-        return log_snr_in_cell5::<N, W>(t);
-    }
-    if t < 0.6875 {
-        return log_snr_in_cell6::<N, W>(t);
-    }
     if t < 0.75 {
-        return log_snr_in_cell7::<N, W>(t);
+        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4.widen() / v5.widen();
-    let v7: N = N::ln_of(v6);
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
     let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: N = v4 / v5;
-    let v7: N = v6.ln();
-    let v8: N = v0 * v7;
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v3.cos();
-    let v5: N = v3.sin();
-    let v6: N = v4 / v5;
+    let v4: N = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
     let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4.widen() / v5.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4.widen() / v5.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4 / v5.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = N::ln_of(v6);
     let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v3.sin();
-    let v6: W = v4 / v5;
+    let v4: W = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
     let v7: N = N::ln_of(v6);
     let v8: N = v0 * v7;
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4 / v5.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4.widen() / v5.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = N::ln_of(v6);
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
 /// `snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -423,21 +372,50 @@ fn log_snr_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.9375).
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.0625 {
+        return snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return snr_in_cell1::<N, W>(t);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: W = v3.square();
-    let v5: N = N::sin_of(v2);
-    let v6: W = v5.widen().square();
-    let v7: W = v4 / v6;
-    v7.to_f64()
+    let v3: W = v2.tan();
+    let v4: N = N::narrow(v3).square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.tan();
+    let v4: N = N::narrow(v3).square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::tan_of(v2);
+    let v4: N = v3.square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
+    v6.to_f64()
 }
 /// `rho(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -482,74 +460,72 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.5 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.75 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = v4.widen().powi(3);
-    let v9: N = v1 * N::narrow(v8);
-    let v10: W = v5.widen().square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = -v9;
-    let v13: W = v12.widen() - v11;
-    let v14: W = v13 / v5.widen();
-    [v7.to_f64(), v14.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: W = v3.sin();
+    let v7: W = v6.powi(3);
+    let v8: W = v1 * v7;
+    let v9: N = N::cos_of(v3);
+    let v10: N = v9.square();
+    let v11: W = v1 * v6 * v10.widen();
+    let v12: W = -v8;
+    let v13: W = v12 - v11;
+    let v14: N = N::narrow(v13) / v9;
+    [v5.to_f64(), v14.to_f64()]
 }
-/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
-    }
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = v5.widen().square();
-    let v9: W = v1.widen() * v8 * v4.widen();
-    let v10: W = v4.widen().powi(3);
-    let v11: W = v1.widen() * v10;
-    let v12: N = -N::narrow(v9);
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::sin_of(v3);
+    let v7: W = v6.widen().powi(3);
+    let v8: N = v1 * N::narrow(v7);
+    let v9: N = N::cos_of(v3);
+    let v10: W = v9.widen().square();
+    let v11: W = v1.widen() * v6.widen() * v10;
+    let v12: N = -v8;
     let v13: W = v12.widen() - v11;
-    let v14: W = v13 / v5.widen();
-    [v7.to_f64(), v14.to_f64()]
+    let v14: W = v13 / v9.widen();
+    [v5.to_f64(), v14.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4;
-    let v7: N = N::narrow(v6) / v5;
-    let v8: N = v5.square();
-    let v9: N = v1 * v8 * N::narrow(v4);
-    let v10: W = v4.powi(3);
-    let v11: W = v1.widen() * v10;
-    let v12: N = -v9;
-    let v13: W = v12.widen() - v11;
-    let v14: N = N::narrow(v13) / v5;
-    [v7.to_f64(), v14.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::sin_of(v3);
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v1 * v7;
+    let v9: N = N::cos_of(v3);
+    let v10: N = v9.square();
+    let v11: W = v1 * v6.widen() * v10.widen();
+    let v12: W = -v8;
+    let v13: W = v12 - v11;
+    let v14: W = v13 / v9.widen();
+    [v5.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -559,7 +535,7 @@ fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -574,77 +550,75 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.5 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: W = v4.widen().powi(3);
-    let v10: N = v8 * N::narrow(v9);
-    let v11: W = v5.widen().square();
-    let v12: W = v8.widen() * v4.widen() * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14 / v5.widen();
-    [v7.to_f64(), v15.to_f64()]
-}
-/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    if t < 0.75 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: W = v5.widen().square();
-    let v10: W = v8 * v9 * v4.widen();
-    let v11: W = v4.widen().powi(3);
-    let v12: W = v8 * v11;
-    let v13: N = -N::narrow(v10);
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14 / v5.widen();
-    [v7.to_f64(), v15.to_f64()]
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: W = v3.sin();
+    let v8: W = v7.powi(3);
+    let v9: W = v6.widen() * v8;
+    let v10: N = N::cos_of(v3);
+    let v11: N = v10.square();
+    let v12: W = v6.widen() * v7 * v11.widen();
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    let v15: N = N::narrow(v14) / v10;
+    [v5.to_f64(), v15.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4;
-    let v7: N = N::narrow(v6) / v5;
-    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: N = v5.square();
-    let v10: N = v8 * v9 * N::narrow(v4);
-    let v11: W = v4.powi(3);
-    let v12: W = v8.widen() * v11;
-    let v13: N = -v10;
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: N = N::sin_of(v3);
+    let v8: W = v7.widen().powi(3);
+    let v9: N = v6 * N::narrow(v8);
+    let v10: N = N::cos_of(v3);
+    let v11: W = v10.widen().square();
+    let v12: W = v6.widen() * v7.widen() * v11;
+    let v13: N = -v9;
     let v14: W = v13.widen() - v12;
-    let v15: N = N::narrow(v14) / v5;
-    [v7.to_f64(), v15.to_f64()]
+    let v15: W = v14 / v10.widen();
+    [v5.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: N = N::sin_of(v3);
+    let v8: W = v7.widen().powi(3);
+    let v9: W = v6 * v8;
+    let v10: N = N::cos_of(v3);
+    let v11: N = v10.square();
+    let v12: W = v6 * v7.widen() * v11.widen();
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    let v15: W = v14 / v10.widen();
+    [v5.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -654,7 +628,7 @@ fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -667,7 +641,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -688,22 +662,22 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4 * v6;
-    let v9: N = N::narrow(v8) / v7;
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = v4.powi(3);
-    let v12: W = v1 * v11;
-    let v13: N = v7.square();
-    let v14: W = v1 * v4 * v13.widen();
-    let v15: W = -v12;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = v3.sin();
+    let v10: W = v9.powi(3);
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v1 * v9 * v13.widen();
+    let v15: W = -v11;
     let v16: W = v15 - v14;
     let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v7;
-    [v10.to_f64(), v18.to_f64()]
+    let v18: N = N::narrow(v17) / v12;
+    [v8.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -714,22 +688,22 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: N = v1 * v4 * N::narrow(v6);
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: W = v4.widen().powi(3);
-    let v12: W = v1.widen() * v11;
-    let v13: W = v7.widen().square();
-    let v14: W = v1.widen() * v4.widen() * v13;
-    let v15: N = -N::narrow(v12);
+    let v7: N = v1 * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::sin_of(v3);
+    let v10: W = v9.widen().powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v1.widen() * v9.widen() * v13;
+    let v15: N = -N::narrow(v11);
     let v16: W = v15.widen() - v14;
     let v17: W = v6 * v16;
-    let v18: W = v17 / v7.widen();
-    [v10.to_f64(), v18.to_f64()]
+    let v18: W = v17 / v12.widen();
+    [v8.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -740,22 +714,22 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4.widen() * v6;
-    let v9: N = N::narrow(v8) / v7;
-    let v10: N = v0 - v9;
-    let v11: W = v4.widen().powi(3);
-    let v12: W = v1 * v11;
-    let v13: N = v7.square();
-    let v14: W = v1 * v4.widen() * v13.widen();
-    let v15: W = -v12;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::sin_of(v3);
+    let v10: W = v9.widen().powi(3);
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v1 * v9.widen() * v13.widen();
+    let v15: W = -v11;
     let v16: W = v15 - v14;
     let v17: W = v6 * v16;
-    let v18: W = v17 / v7.widen();
-    [v10.to_f64(), v18.to_f64()]
+    let v18: W = v17 / v12.widen();
+    [v8.to_f64(), v18.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -763,7 +737,7 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -778,7 +752,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -800,7 +774,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -821,29 +795,28 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4 * v6;
-    let v9: N = N::narrow(v8) / v7;
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v4.powi(3);
-    let v13: W = v11 * v12;
-    let v14: N = v7.square();
-    let v15: W = v11 * v4 * v14.widen();
-    let v16: W = -v13;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v3.sin();
+    let v11: W = v10.powi(3);
+    let v12: W = v9 * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9 * v10 * v14.widen();
+    let v16: W = -v12;
     let v17: W = v16 - v15;
     let v18: W = v6 * v17;
-    let v19: N = N::narrow(v18) / v7;
+    let v19: N = N::narrow(v18) / v13;
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: N = N::tan_of(v3);
-    let v23: W = v11 * v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: N = v21 * v24;
-    [v10.to_f64(), v19.to_f64(), v25.to_f64()]
+    let v22: W = v9 * v4.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: N = v21 * v23;
+    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -854,29 +827,28 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: N = v1 * v4 * N::narrow(v6);
-    let v9: N = v8 / v7;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v4.widen().powi(3);
-    let v13: W = v11.widen() * v12;
-    let v14: W = v7.widen().square();
-    let v15: W = v11.widen() * v4.widen() * v14;
-    let v16: N = -N::narrow(v13);
+    let v7: N = v1 * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::sin_of(v3);
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: W = v13.widen().square();
+    let v15: W = v9.widen() * v10.widen() * v14;
+    let v16: N = -N::narrow(v12);
     let v17: W = v16.widen() - v15;
     let v18: W = v6 * v17;
-    let v19: W = v18 / v7.widen();
+    let v19: W = v18 / v13.widen();
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: N = N::tan_of(v3);
-    let v23: W = v11.widen() * v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: W = v21.widen() * v24.widen();
-    [v10.to_f64(), v19.to_f64(), v25.to_f64()]
+    let v22: W = v9.widen() * v4.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v21.widen() * v23.widen();
+    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -887,29 +859,28 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4.widen() * v6;
-    let v9: N = N::narrow(v8) / v7;
-    let v10: N = v0 - v9;
-    let v11: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v4.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: N = v7.square();
-    let v15: W = v11 * v4.widen() * v14.widen();
-    let v16: W = -v13;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::sin_of(v3);
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v9 * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9 * v10.widen() * v14.widen();
+    let v16: W = -v12;
     let v17: W = v16 - v15;
     let v18: W = v6 * v17;
-    let v19: W = v18 / v7.widen();
+    let v19: W = v18 / v13.widen();
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: N = N::tan_of(v3);
-    let v23: W = v11 * v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: W = v21.widen() * v24.widen();
-    [v10.to_f64(), v19.to_f64(), v25.to_f64()]
+    let v22: W = v9 * v4.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v21.widen() * v23.widen();
+    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -917,7 +888,7 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score(
@@ -938,7 +909,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -1121,7 +1092,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1131,17 +1102,17 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = v4.widen().square();
-    let v9: W = v1 * v8;
-    let v10: N = v5.square();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::sin_of(v3);
+    let v7: W = v6.widen().square();
+    let v8: W = v1 * v7;
+    let v9: N = N::cos_of(v3);
+    let v10: N = v9.square();
     let v11: N = N::narrow(v1) * v10;
-    let v12: W = v9 + v11.widen();
-    let v13: W = v12 / v5.widen();
-    [v7.to_f64(), v13.to_f64()]
+    let v12: W = v8 + v11.widen();
+    let v13: W = v12 / v9.widen();
+    [v5.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1149,7 +1120,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1162,7 +1133,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1172,18 +1143,18 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: W = v4.widen().square();
-    let v10: W = v8.widen() * v9;
-    let v11: N = v5.square();
-    let v12: N = v8 * v11;
-    let v13: W = v10 + v12.widen();
-    let v14: W = v13 / v5.widen();
-    [v7.to_f64(), v14.to_f64()]
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: N = N::sin_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: W = v6.widen() * v8;
+    let v10: N = N::cos_of(v3);
+    let v11: N = v10.square();
+    let v12: N = v6 * v11;
+    let v13: W = v9 + v12.widen();
+    let v14: W = v13 / v10.widen();
+    [v5.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1191,7 +1162,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1204,7 +1175,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1217,21 +1188,21 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4.widen() * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() - v9;
-    let v11: W = v4.widen().square();
-    let v12: W = v1 * v11;
-    let v13: N = v7.square();
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::sin_of(v3);
+    let v10: W = v9.widen().square();
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
     let v14: W = v1 * v13.widen();
-    let v15: W = v12 + v14;
+    let v15: W = v11 + v14;
     let v16: W = v6 * v15;
-    let v17: W = v16 / v7.widen();
-    [v10.to_f64(), v17.to_f64()]
+    let v17: W = v16 / v12.widen();
+    [v8.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1239,7 +1210,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1252,7 +1223,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1272,7 +1243,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1285,28 +1256,27 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4.widen() * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() - v9;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v4.widen().square();
-    let v13: W = v11.widen() * v12;
-    let v14: N = v7.square();
-    let v15: W = v11.widen() * v14.widen();
-    let v16: W = v13 + v15;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::sin_of(v3);
+    let v11: W = v10.widen().square();
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9.widen() * v14.widen();
+    let v16: W = v12 + v15;
     let v17: W = v6 * v16;
-    let v18: W = v17 / v7.widen();
+    let v18: W = v17 / v13.widen();
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: N = N::tan_of(v3);
-    let v22: W = v11.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v20.widen() * v23.widen();
-    [v10.to_f64(), v18.to_f64(), v24.to_f64()]
+    let v21: W = v9.widen() * v4.widen();
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = v20.widen() * v22.widen();
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1314,7 +1284,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1327,7 +1297,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1370,10 +1340,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v3: W = v2.cos();
         let v4: W = W::new(1.0, 0.0);
         let v5: W = v4 / v3;
-        let v6: W = v2.sin();
-        let v7: W = v6 / v3;
-        let v8: W = -v7;
-        return [v5.to_f64(), v8.to_f64()];
+        let v6: W = v2.tan();
+        let v7: W = -v6;
+        return [v5.to_f64(), v7.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -1443,10 +1412,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v3: W = v2.cos();
         let v4: W = W::new(1.0, 0.0);
         let v5: W = v4 / v3;
-        let v6: W = v2.sin();
-        let v7: W = v6 / v3;
-        let v8: W = -v7;
-        return [v5.to_f64(), v8.to_f64()];
+        let v6: W = v2.tan();
+        let v7: W = -v6;
+        return [v5.to_f64(), v7.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -1501,49 +1469,26 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 14 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: N = v0 * v3;
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = v4.square();
-    let v8: N = v0 * v7;
-    let v9: W = v3.widen().square();
-    let v10: W = v0.widen() * v9;
-    let v11: N = -v8;
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::narrow(v0) / v3;
+    let v5: N = N::sin_of(v2);
+    let v6: N = v5.square();
+    let v7: N = N::narrow(v0) * v6;
+    let v8: N = N::cos_of(v2);
+    let v9: W = v8.widen().square();
+    let v10: W = v0 * v9;
+    let v11: N = -v7;
     let v12: W = v11.widen() - v10;
-    let v13: W = v12 / v4.widen();
-    [v6.to_f64(), v13.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::cos_of(v2);
-    let v5: W = v0.widen() * v3.widen();
-    let v6: W = v5 / v4.widen();
-    let v7: N = v3.square();
-    let v8: N = v0 * v7;
-    let v9: N = v4.square();
-    let v10: W = v0.widen() * v9.widen();
-    let v11: N = -v8;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v12 / v4.widen();
-    [v6.to_f64(), v13.to_f64()]
+    let v13: W = v12 / v5.widen();
+    [v4.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1552,8 +1497,6 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 14 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1710,7 +1653,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -1749,24 +1692,25 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sin_of(v3);
-    let v8: N = v1 * v4 * N::narrow(v6);
-    let v9: N = v8 / v7;
-    let v10: W = v0.widen() + v9.widen();
-    let v11: W = v7.widen().square();
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v3.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v1 * N::narrow(v4);
+    let v8: N = v7 / v6;
+    let v9: N = v0 + v8;
+    let v10: N = N::sin_of(v5);
+    let v11: W = v10.widen().square();
     let v12: W = v1.widen() * v11;
-    let v13: N = v4.square();
-    let v14: N = v1 * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v7;
-    [v10.to_f64(), v18.to_f64()]
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = v1 * v14;
+    let v16: N = -N::narrow(v12);
+    let v17: W = v16.widen() - v15.widen();
+    let v18: W = v4 * v17;
+    let v19: N = N::narrow(v18) / v10;
+    [v9.to_f64(), v19.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1775,24 +1719,25 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v3.sin();
-    let v8: W = v1.widen() * v4 * v6;
-    let v9: W = v8 / v7;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::narrow(v7).square();
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v3.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::sin_of(v5);
+    let v11: N = v10.square();
     let v12: N = v1 * v11;
-    let v13: W = v4.square();
-    let v14: W = v1.widen() * v13;
-    let v15: N = -v12;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / N::narrow(v7);
-    [v10.to_f64(), v18.to_f64()]
+    let v13: N = N::cos_of(v5);
+    let v14: W = v13.widen().square();
+    let v15: W = v1.widen() * v14;
+    let v16: N = -v12;
+    let v17: W = v16.widen() - v15;
+    let v18: W = v4 * v17;
+    let v19: W = v18 / v10.widen();
+    [v9.to_f64(), v19.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -1801,24 +1746,25 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sin_of(v3);
-    let v8: W = v1 * v4 * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: W = v7.widen().square();
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6;
+    let v9: N = v0 + N::narrow(v8);
+    let v10: N = N::sin_of(v5);
+    let v11: W = v10.widen().square();
     let v12: W = v1 * v11;
-    let v13: N = N::narrow(v4).square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: N = v15 - v14;
-    let v17: N = N::narrow(v6) * v16;
-    let v18: N = v17 / v7;
-    [v10.to_f64(), v18.to_f64()]
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = N::narrow(v1) * v14;
+    let v16: N = -N::narrow(v12);
+    let v17: N = v16 - v15;
+    let v18: N = N::narrow(v4) * v17;
+    let v19: N = v18 / v10;
+    [v9.to_f64(), v19.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -1826,25 +1772,26 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sin_of(v3);
-    let v8: W = v1.widen() * v4.widen() * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: W = v7.widen().square();
-    let v12: W = v1.widen() * v11;
-    let v13: N = v4.square();
-    let v14: N = v1 * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: N = v15 - v14;
-    let v17: N = N::narrow(v6) * v16;
-    let v18: N = v17 / v7;
-    [v10.to_f64(), v18.to_f64()]
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6.widen();
+    let v9: N = v0 + N::narrow(v8);
+    let v10: N = N::sin_of(v5);
+    let v11: W = v10.widen().square();
+    let v12: W = v1 * v11;
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = N::narrow(v1) * v14;
+    let v16: N = -N::narrow(v12);
+    let v17: N = v16 - v15;
+    let v18: N = N::narrow(v4) * v17;
+    let v19: N = v18 / v10;
+    [v9.to_f64(), v19.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -1853,24 +1800,25 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sin_of(v3);
-    let v8: W = v1 * v4.widen() * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: W = v7.widen().square();
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6.widen();
+    let v9: N = v0 + N::narrow(v8);
+    let v10: N = N::sin_of(v5);
+    let v11: W = v10.widen().square();
     let v12: W = v1 * v11;
-    let v13: N = v4.square();
-    let v14: W = v1 * v13.widen();
-    let v15: N = -N::narrow(v12);
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = N::narrow(v6) * v16;
-    let v18: N = v17 / v7;
-    [v10.to_f64(), v18.to_f64()]
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: W = v1 * v14.widen();
+    let v16: N = -N::narrow(v12);
+    let v17: N = v16 - N::narrow(v15);
+    let v18: N = N::narrow(v4) * v17;
+    let v19: N = v18 / v10;
+    [v9.to_f64(), v19.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1878,7 +1826,7 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -1893,7 +1841,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 ///
@@ -2337,7 +2285,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2346,12 +2294,10 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::cos_of(v2);
-    let v5: W = v0 * v3.widen();
-    let v6: W = v5 / v4.widen();
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = N::new(2.0, 0.0);
+    [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2359,7 +2305,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2423,9 +2369,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2434,157 +2380,55 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.4375 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v3.cos();
-    let v8: W = v1 * v4 * v6;
-    let v9: W = v8 / v7;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v5.widen();
-    let v13: W = v11.widen() * v2.widen();
-    let v14: W = v12 - v13;
-    let v15: N = N::narrow(v6).abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: W = v17.widen() * v18.widen();
-    let v20: N = N::sqrt_of(v19);
-    let v21: W = v16.widen() * v20.widen();
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: W = v9.widen() * v5.widen();
+    let v11: W = v9.widen() * v2.widen();
+    let v12: W = v10 - v11;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: W = v15.widen() * v4;
+    let v17: N = N::sqrt_of(v16);
+    let v18: N = v14 * v17;
+    [v8.to_f64(), v12.to_f64(), v18.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::cos_of(v3);
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v5.widen();
-    let v13: W = v11.widen() * v2.widen();
-    let v14: W = v12 - v13;
-    let v15: N = v6.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: W = v17.widen() * v18.widen();
-    let v20: N = N::sqrt_of(v19);
-    let v21: W = v16.widen() * v20.widen();
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::cos_of(v3);
-    let v8: N = v1 * v4 * v6;
-    let v9: N = v8 / v7;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v5.widen();
-    let v13: W = v11.widen() * v2.widen();
-    let v14: W = v12 - v13;
-    let v15: N = v6.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: W = v17.widen() * v18.widen();
-    let v20: N = N::sqrt_of(v19);
-    let v21: N = v16 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4.widen() * v6.widen();
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v5.widen();
-    let v13: W = v11.widen() * v2.widen();
-    let v14: W = v12 - v13;
-    let v15: N = v6.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: W = v17.widen() * v18.widen();
-    let v20: N = N::sqrt_of(v19);
-    let v21: W = v16.widen() * v20.widen();
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::cos_of(v3);
-    let v8: W = v1 * v4 * v6;
-    let v9: W = v8 / v7.widen();
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v5.widen();
-    let v13: W = v11.widen() * v2.widen();
-    let v14: W = v12 - v13;
-    let v15: N = N::narrow(v6).abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v3);
-    let v19: N = v17 * v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v16 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: W = v9.widen() * v5.widen();
+    let v11: W = v9.widen() * v2.widen();
+    let v12: W = v10 - v11;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: W = v15.widen() * v4.widen();
+    let v17: N = N::sqrt_of(v16);
+    let v18: W = v14.widen() * v17.widen();
+    [v8.to_f64(), v12.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2592,9 +2436,9 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2607,9 +2451,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///

@@ -552,6 +552,8 @@ fn lambda_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 14 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -560,25 +562,52 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: N = N::new(-0.779043755411303, -9.470105108830168e-18);
+    if t < 0.5 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-0.779043755411303, -9.470105108830168e-18);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::tan_of(v5);
     let v7: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v8: W = v7 * v3.widen();
-    let v9: W = v8.sin();
+    let v9: N = N::sin_of(v8);
     let v10: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v11: W = v7 * v4;
     let v12: W = v10.widen() + v11;
     let v13: N = N::sin_of(v12);
-    let v14: N = N::cos_of(v5);
-    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: W = v15.widen() + v14.widen();
+    let v14: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v15: N = N::cos_of(v5);
+    let v16: W = v14 + v15.widen();
+    let v17: W = v0 * v6.widen();
+    let v18: W = v9.widen() * v13.widen() * v16;
+    let v19: W = v17 / v18;
+    v19.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.779043755411303, -9.470105108830168e-18);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v8: W = v7 * v3.widen();
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: W = v7 * v4;
+    let v12: W = v10.widen() + v11;
+    let v13: N = N::sin_of(v12);
+    let v14: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v15: N = N::cos_of(v5);
+    let v16: W = v14.widen() + v15.widen();
     let v17: W = v0.widen() * v6;
-    let v18: W = v9 * v13.widen() * v14.widen() * v16;
+    let v18: W = v9.widen() * v13.widen() * v16;
     let v19: W = v17 / v18;
     v19.to_f64()
 }
@@ -979,9 +1008,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -999,13 +1028,13 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
-    let v8: W = v0.widen() * v6.widen();
-    let v9: W = v8 / v7.widen();
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: W = v7.widen().square();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v0 * v6;
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v10: N = N::sin_of(v5);
+    let v11: N = N::cos_of(v5);
+    let v12: W = v11.widen().square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v3.widen();
@@ -1014,20 +1043,20 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v18: W = v14.widen() * v4;
     let v19: W = v17.widen() + v18;
     let v20: N = N::sin_of(v19);
-    let v21: W = v10 + v7.widen();
+    let v21: W = v8 + v11.widen();
     let v22: W = v13.widen() * v16.widen() * v20.widen() * v21;
     let v23: W = v22.sqrt();
     let v24: W = v16.widen() * v20.widen() * v21;
     let v25: N = N::sqrt_of(v24);
-    let v26: W = v11 * v6.widen() * v12 * v23;
+    let v26: W = v9 * v10.widen() * v12 * v23;
     let v27: W = v26 / v25.widen();
     let v28: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v29: W = v28.widen() * v16.widen() * v10.widen() * v20.widen() * v21;
     let v30: W = -v27;
     let v31: W = v30 - v29;
-    let v32: W = v10 * v31;
-    let v33: W = v32 / v7.widen();
-    [v9.to_f64(), v33.to_f64()]
+    let v32: W = v8 * v31;
+    let v33: W = v32 / v11.widen();
+    [v7.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1035,30 +1064,30 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v10: N = v5.square();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v7: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: N = N::cos_of(v3);
     let v11: N = N::new(1.0, 0.0);
     let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = v12 * v10.widen();
+    let v13: W = v12 * v9.widen();
     let v14: W = v11.widen() - v13;
     let v15: W = v14.sqrt();
     let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: W = v16.widen() - v10.widen();
+    let v17: W = v16.widen() - v9.widen();
     let v18: N = N::sqrt_of(v17);
-    let v19: W = v9 * v10.widen() * v4.widen() * v15;
+    let v19: W = v7 * v9.widen() * v10.widen() * v15;
     let v20: N = N::narrow(v19) / v18;
     let v21: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v22: W = v21.widen() * v4.widen() * v14;
+    let v22: W = v21.widen() * v10.widen() * v14;
     let v23: N = -v20;
     let v24: W = v23.widen() - v22;
-    let v25: W = v8 * v24;
-    let v26: W = v25 / v5.widen();
-    [v7.to_f64(), v26.to_f64()]
+    let v25: W = v6 * v24;
+    let v26: W = v25 / v8.widen();
+    [v5.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1066,9 +1095,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1081,9 +1110,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1101,13 +1130,13 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
-    let v8: W = v0.widen() * v6.widen();
-    let v9: W = v8 / v7.widen();
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: W = v7.widen().square();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v0 * v6;
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v10: N = N::sin_of(v5);
+    let v11: N = N::cos_of(v5);
+    let v12: W = v11.widen().square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v3.widen();
@@ -1116,20 +1145,20 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v18: W = v14.widen() * v4;
     let v19: W = v17.widen() + v18;
     let v20: N = N::sin_of(v19);
-    let v21: W = v10 + v7.widen();
+    let v21: W = v8 + v11.widen();
     let v22: W = v13.widen() * v16.widen() * v20.widen() * v21;
     let v23: W = v22.sqrt();
     let v24: W = v16.widen() * v20.widen() * v21;
     let v25: N = N::sqrt_of(v24);
-    let v26: W = v11 * v6.widen() * v12 * v23;
+    let v26: W = v9 * v10.widen() * v12 * v23;
     let v27: W = v26 / v25.widen();
     let v28: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v29: W = v28.widen() * v16.widen() * v10.widen() * v20.widen() * v21;
     let v30: W = -v27;
     let v31: W = v30 - v29;
-    let v32: W = v10 * v31;
-    let v33: W = v32 / v7.widen();
-    [v9.to_f64(), v33.to_f64()]
+    let v32: W = v8 * v31;
+    let v33: W = v32 / v11.widen();
+    [v7.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1137,30 +1166,30 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v10: N = v5.square();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v7: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: N = N::cos_of(v3);
     let v11: N = N::new(1.0, 0.0);
     let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = v12 * v10.widen();
+    let v13: W = v12 * v9.widen();
     let v14: W = v11.widen() - v13;
     let v15: W = v14.sqrt();
     let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: W = v16.widen() - v10.widen();
+    let v17: W = v16.widen() - v9.widen();
     let v18: N = N::sqrt_of(v17);
-    let v19: W = v9 * v10.widen() * v4.widen() * v15;
+    let v19: W = v7 * v9.widen() * v10.widen() * v15;
     let v20: N = N::narrow(v19) / v18;
     let v21: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v22: W = v21.widen() * v4.widen() * v14;
+    let v22: W = v21.widen() * v10.widen() * v14;
     let v23: N = -v20;
     let v24: W = v23.widen() - v22;
-    let v25: W = v8 * v24;
-    let v26: W = v25 / v5.widen();
-    [v7.to_f64(), v26.to_f64()]
+    let v25: W = v6 * v24;
+    let v26: W = v25 / v8.widen();
+    [v5.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1168,9 +1197,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1183,7 +1212,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1198,16 +1227,16 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6 * v8;
-    let v11: N = N::narrow(v10) / v9;
-    let v12: W = v0.widen() - v11.widen();
-    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v15: W = v9.widen().square();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v13: W = v5.sin();
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v18: W = v17 * v3.widen();
@@ -1216,20 +1245,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v17 * v4;
     let v22: W = v20.widen() + v21;
     let v23: N = N::sin_of(v22);
-    let v24: W = v13 + v9.widen();
+    let v24: W = v11 + v14.widen();
     let v25: W = v16.widen() * v19.widen() * v23.widen() * v24;
     let v26: N = N::sqrt_of(v25);
     let v27: W = v19.widen() * v23.widen() * v24;
     let v28: N = N::sqrt_of(v27);
-    let v29: W = v14 * v6 * v15 * v26.widen();
+    let v29: W = v12 * v13 * v15 * v26.widen();
     let v30: W = v29 / v28.widen();
     let v31: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31.widen() * v19.widen() * v6 * v23.widen() * v24;
+    let v32: W = v31.widen() * v19.widen() * v13 * v23.widen() * v24;
     let v33: W = -v30;
     let v34: W = v33 - v32;
-    let v35: W = v13 * v8 * v34;
-    let v36: W = v35 / v9.widen();
-    [v12.to_f64(), v36.to_f64()]
+    let v35: W = v11 * v8 * v34;
+    let v36: W = v35 / v14.widen();
+    [v10.to_f64(), v36.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1237,7 +1266,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1250,7 +1279,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1270,7 +1299,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1285,16 +1314,16 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6 * v8;
-    let v11: N = N::narrow(v10) / v9;
-    let v12: W = v0.widen() - v11.widen();
-    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v15: W = v9.widen().square();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v13: W = v5.sin();
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v18: W = v17 * v3.widen();
@@ -1303,28 +1332,27 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v17 * v4;
     let v22: W = v20.widen() + v21;
     let v23: N = N::sin_of(v22);
-    let v24: W = v13 + v9.widen();
+    let v24: W = v11 + v14.widen();
     let v25: W = v16.widen() * v19.widen() * v23.widen() * v24;
     let v26: N = N::sqrt_of(v25);
     let v27: W = v19.widen() * v23.widen() * v24;
     let v28: N = N::sqrt_of(v27);
-    let v29: W = v14 * v6 * v15 * v26.widen();
+    let v29: W = v12 * v13 * v15 * v26.widen();
     let v30: W = v29 / v28.widen();
     let v31: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31.widen() * v19.widen() * v6 * v23.widen() * v24;
+    let v32: W = v31.widen() * v19.widen() * v13 * v23.widen() * v24;
     let v33: W = -v30;
     let v34: W = v33 - v32;
-    let v35: W = v13 * v8 * v34;
-    let v36: W = v35 / v9.widen();
+    let v35: W = v11 * v8 * v34;
+    let v36: W = v35 / v14.widen();
     let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v38: N = N::narrow(v8).abs();
     let v39: N = v38.sqrt();
     let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = N::tan_of(v5);
-    let v42: W = v40.widen() * v41.widen();
-    let v43: N = N::sqrt_of(v42);
-    let v44: W = v37.widen() * v39.widen() * v43.widen();
-    [v12.to_f64(), v36.to_f64(), v44.to_f64()]
+    let v41: W = v40.widen() * v6.widen();
+    let v42: N = N::sqrt_of(v41);
+    let v43: W = v37.widen() * v39.widen() * v42.widen();
+    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1332,7 +1360,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1351,7 +1379,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1598,9 +1626,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1612,19 +1640,19 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
-    let v8: W = v0 * v6.widen();
-    let v9: N = N::narrow(v8) / v7;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v12: W = v7.widen().square();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v0 * v6;
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v10: N = N::sin_of(v5);
+    let v11: N = N::cos_of(v5);
+    let v12: W = v11.widen().square();
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13.widen() * v3.widen();
     let v15: N = N::sin_of(v14);
@@ -1632,20 +1660,20 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: W = v13.widen() * v4;
     let v18: W = v16.widen() + v17;
     let v19: N = N::sin_of(v18);
-    let v20: W = v10 + v7.widen();
+    let v20: W = v8 + v11.widen();
     let v21: W = v15.widen() * v19.widen() * v20;
     let v22: W = v21.sqrt();
-    let v23: W = v11 * v6.widen() * v12;
+    let v23: W = v9 * v10.widen() * v12;
     let v24: W = v23 / v22;
     let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v27: W = v26.widen() * v15.widen() * v19.widen() * v20;
     let v28: N = N::sqrt_of(v27);
-    let v29: N = v25 * v6 * v28;
+    let v29: N = v25 * v10 * v28;
     let v30: W = v24 + v29.widen();
-    let v31: W = v10 * v30;
-    let v32: W = v31 / v7.widen();
-    [v9.to_f64(), v32.to_f64()]
+    let v31: W = v8 * v30;
+    let v32: W = v31 / v11.widen();
+    [v7.to_f64(), v32.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1653,29 +1681,29 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v10: N = v5.square();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v7: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: N = N::cos_of(v3);
     let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: W = v11.widen() - v10.widen();
+    let v12: W = v11.widen() - v9.widen();
     let v13: N = N::sqrt_of(v12);
-    let v14: W = v9.widen() * v10.widen() * v4.widen();
+    let v14: W = v7.widen() * v9.widen() * v10.widen();
     let v15: N = N::narrow(v14) / v13;
     let v16: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v17: N = N::new(1.0, 0.0);
     let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v19: N = v18 * v10;
+    let v19: N = v18 * v9;
     let v20: W = v17.widen() - v19.widen();
     let v21: N = N::sqrt_of(v20);
-    let v22: W = v16 * v4.widen() * v21.widen();
+    let v22: W = v16 * v10.widen() * v21.widen();
     let v23: W = v15.widen() + v22;
-    let v24: W = v8 * v23;
-    let v25: W = v24 / v5.widen();
-    [v7.to_f64(), v25.to_f64()]
+    let v24: W = v6 * v23;
+    let v25: W = v24 / v8.widen();
+    [v5.to_f64(), v25.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1683,9 +1711,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1698,9 +1726,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1712,19 +1740,19 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
-    let v8: W = v0 * v6.widen();
-    let v9: N = N::narrow(v8) / v7;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = v7.widen().square();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v0 * v6;
+    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v10: N = N::sin_of(v5);
+    let v11: N = N::cos_of(v5);
+    let v12: W = v11.widen().square();
     let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13.widen() * v3.widen();
     let v15: N = N::sin_of(v14);
@@ -1732,20 +1760,20 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: W = v13.widen() * v4;
     let v18: W = v16.widen() + v17;
     let v19: N = N::sin_of(v18);
-    let v20: W = v10 + v7.widen();
+    let v20: W = v8 + v11.widen();
     let v21: W = v15.widen() * v19.widen() * v20;
     let v22: W = v21.sqrt();
-    let v23: W = v11 * v6.widen() * v12;
+    let v23: W = v9 * v10.widen() * v12;
     let v24: W = v23 / v22;
     let v25: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v27: W = v26.widen() * v15.widen() * v19.widen() * v20;
     let v28: N = N::sqrt_of(v27);
-    let v29: N = v25 * v6 * v28;
+    let v29: N = v25 * v10 * v28;
     let v30: W = v24 + v29.widen();
-    let v31: W = v10 * v30;
-    let v32: W = v31 / v7.widen();
-    [v9.to_f64(), v32.to_f64()]
+    let v31: W = v8 * v30;
+    let v32: W = v31 / v11.widen();
+    [v7.to_f64(), v32.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1753,29 +1781,29 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v0.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v10: N = v5.square();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v7: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: N = N::cos_of(v3);
     let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: W = v11.widen() - v10.widen();
+    let v12: W = v11.widen() - v9.widen();
     let v13: N = N::sqrt_of(v12);
-    let v14: W = v9.widen() * v10.widen() * v4.widen();
+    let v14: W = v7.widen() * v9.widen() * v10.widen();
     let v15: N = N::narrow(v14) / v13;
     let v16: W = W::new(3.116901585250538, 1.271000383352227e-16);
     let v17: N = N::new(1.0, 0.0);
     let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v19: N = v18 * v10;
+    let v19: N = v18 * v9;
     let v20: W = v17.widen() - v19.widen();
     let v21: N = N::sqrt_of(v20);
-    let v22: W = v16 * v4.widen() * v21.widen();
+    let v22: W = v16 * v10.widen() * v21.widen();
     let v23: W = v15.widen() + v22;
-    let v24: W = v8 * v23;
-    let v25: W = v24 / v5.widen();
-    [v7.to_f64(), v25.to_f64()]
+    let v24: W = v6 * v23;
+    let v25: W = v24 / v8.widen();
+    [v5.to_f64(), v25.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1783,9 +1811,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1798,7 +1826,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1813,16 +1841,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6.widen() * v8;
-    let v11: W = v10 / v9.widen();
-    let v12: W = v0.widen() - v11;
-    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v15: W = v9.widen().square();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v13: N = N::sin_of(v5);
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v17: W = v16 * v3.widen();
     let v18: N = N::sin_of(v17);
@@ -1830,20 +1858,20 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v16 * v4;
     let v21: W = v19.widen() + v20;
     let v22: N = N::sin_of(v21);
-    let v23: W = v13 + v9.widen();
+    let v23: W = v11 + v14.widen();
     let v24: W = v18.widen() * v22.widen() * v23;
     let v25: W = v24.sqrt();
-    let v26: W = v14.widen() * v6.widen() * v15;
+    let v26: W = v12.widen() * v13.widen() * v15;
     let v27: W = v26 / v25;
     let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v30: W = v29.widen() * v18.widen() * v22.widen() * v23;
     let v31: W = v30.sqrt();
-    let v32: W = v28 * v6.widen() * v31;
+    let v32: W = v28 * v13.widen() * v31;
     let v33: W = v27 + v32;
-    let v34: W = v13 * v8 * v33;
-    let v35: W = v34 / v9.widen();
-    [v12.to_f64(), v35.to_f64()]
+    let v34: W = v11 * v8 * v33;
+    let v35: W = v34 / v14.widen();
+    [v10.to_f64(), v35.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1851,7 +1879,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1864,7 +1892,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1884,7 +1912,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1899,16 +1927,16 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6.widen() * v8;
-    let v11: W = v10 / v9.widen();
-    let v12: W = v0.widen() - v11;
-    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v14: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v15: W = v9.widen().square();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v13: N = N::sin_of(v5);
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v17: W = v16 * v3.widen();
     let v18: N = N::sin_of(v17);
@@ -1916,28 +1944,27 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v16 * v4;
     let v21: W = v19.widen() + v20;
     let v22: N = N::sin_of(v21);
-    let v23: W = v13 + v9.widen();
+    let v23: W = v11 + v14.widen();
     let v24: W = v18.widen() * v22.widen() * v23;
     let v25: W = v24.sqrt();
-    let v26: W = v14.widen() * v6.widen() * v15;
+    let v26: W = v12.widen() * v13.widen() * v15;
     let v27: W = v26 / v25;
     let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v30: W = v29.widen() * v18.widen() * v22.widen() * v23;
     let v31: W = v30.sqrt();
-    let v32: W = v28 * v6.widen() * v31;
+    let v32: W = v28 * v13.widen() * v31;
     let v33: W = v27 + v32;
-    let v34: W = v13 * v8 * v33;
-    let v35: W = v34 / v9.widen();
+    let v34: W = v11 * v8 * v33;
+    let v35: W = v34 / v14.widen();
     let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v37: N = N::narrow(v8).abs();
     let v38: N = v37.sqrt();
     let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = N::tan_of(v5);
-    let v41: W = v39.widen() * v40.widen();
-    let v42: N = N::sqrt_of(v41);
-    let v43: W = v36.widen() * v38.widen() * v42.widen();
-    [v12.to_f64(), v35.to_f64(), v43.to_f64()]
+    let v40: W = v39.widen() * v6.widen();
+    let v41: N = N::sqrt_of(v40);
+    let v42: W = v36.widen() * v38.widen() * v41.widen();
+    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1945,7 +1972,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1958,7 +1985,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3136,38 +3163,22 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 + v2;
-    let v4: W = v0 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: W = v0 * v5.widen();
-    let v8: W = v7 / v6.widen();
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: N = v0 * v3;
-    let v6: W = v5.widen() / v4.widen();
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::narrow(v0) * v5;
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -3177,9 +3188,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3243,9 +3252,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3254,17 +3263,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.4375 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.5 {
-        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3272,28 +3272,25 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v5.cos();
-    let v10: W = v1 * v6 * v8;
-    let v11: W = v10 / v9;
-    let v12: W = v0.widen() + v11;
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v13.widen() * v7.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v18: N = N::narrow(v8).abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = N::tan_of(v5);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v17.widen() * v19.widen() * v23.widen();
-    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v16: N = N::narrow(v8).abs();
+    let v17: N = v16.sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18.widen() * v6;
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v15.widen() * v17.widen() * v20.widen();
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3304,122 +3301,23 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::cos_of(v5);
-    let v10: N = N::narrow(v1) * v6 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = v0 + v11;
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v13.widen() * v7.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v18: N = v8.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = N::tan_of(v5);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v17.widen() * v19.widen() * v23.widen();
-    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1.widen() * v6.widen() * v8.widen();
-    let v11: N = N::narrow(v10) / v9;
-    let v12: N = v0 + v11;
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v13.widen() * v7.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v18: N = v8.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = N::tan_of(v5);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v17.widen() * v19.widen() * v23.widen();
-    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6.widen() * v8.widen();
-    let v11: W = v10 / v9.widen();
-    let v12: W = v0.widen() + v11;
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v13.widen() * v7.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v18: N = v8.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = N::tan_of(v5);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v17.widen() * v19.widen() * v23.widen();
-    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v1 * v6 * v8;
-    let v11: W = v10 / v9.widen();
-    let v12: W = v0.widen() + v11;
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v13.widen() * v7.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v18: N = N::narrow(v8).abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = N::tan_of(v5);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: N = v17 * v19 * v23;
-    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v16: N = N::narrow(v8).abs();
+    let v17: N = v16.sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18.widen() * v6.widen();
+    let v20: N = N::sqrt_of(v19);
+    let v21: W = v15.widen() * v17.widen() * v20.widen();
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3427,9 +3325,9 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3442,9 +3340,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///

@@ -544,9 +544,9 @@ fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{2}\right) + \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -555,114 +555,79 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t < 0.0625 {
+    if t < 0.1875 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.4375 {
-        return lambda_in_cell4::<N, W>(t);
-    }
-    if t < 0.5 {
-        return lambda_in_cell5::<N, W>(t);
-    }
-    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: N = v4 / v5;
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
     let v7: N = v6.ln();
-    let v8: W = v0 + v7.widen();
+    let v8: N = v0 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: N = v4 / v5;
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() + v7.widen();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4 / v5.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = N::ln_of(v6);
     let v8: W = v0.widen() + v7.widen();
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v3.sin();
-    let v6: W = v4 / v5;
+    let v4: W = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
     let v7: W = v6.ln();
     let v8: W = v0.widen() + v7;
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v3.sin();
-    let v6: W = v4 / v5;
+    let v4: W = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
     let v7: W = v6.ln();
     let v8: W = v0 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4 / v5.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4.widen();
     let v7: N = N::ln_of(v6);
     let v8: W = v0.widen() + v7.widen();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
-    let v6: W = v4.widen() / v5.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: N = v0 + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -693,9 +658,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1}{2}\right) + 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.1875, 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -704,126 +669,105 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t < 0.0625 {
+    if t < 0.1875 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.4375 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.5 {
         return log_snr_in_cell4::<N, W>(t);
     }
-    if t < 0.5 {
-        return log_snr_in_cell5::<N, W>(t);
-    }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::sin_of(v4);
-    let v7: N = v5 / v6;
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
     let v8: N = v7.ln();
-    let v9: W = v1.widen() * v8.widen();
-    let v10: W = v0 + v9;
+    let v9: N = v1 * v8;
+    let v10: N = v0 + v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::sin_of(v4);
-    let v7: N = v5 / v6;
-    let v8: N = v7.ln();
-    let v9: W = v1.widen() * v8.widen();
-    let v10: W = v0.widen() + v9;
-    v10.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4.cos();
-    let v6: N = N::sin_of(v4);
-    let v7: W = v5 / v6.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5.widen();
     let v8: N = N::ln_of(v7);
     let v9: W = v1.widen() * v8.widen();
     let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4.cos();
-    let v6: W = v4.sin();
-    let v7: W = v5 / v6;
+    let v5: W = v4.tan();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
     let v8: W = v7.ln();
     let v9: W = v1.widen() * v8;
     let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: W = v4.sin();
-    let v7: W = v5 / v6;
+    let v5: W = v4.tan();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
     let v8: W = v7.ln();
     let v9: W = v1.widen() * v8;
     let v10: W = v0 + v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: N = N::sin_of(v4);
-    let v7: W = v5 / v6.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5.widen();
     let v8: N = N::ln_of(v7);
     let v9: W = v1.widen() * v8.widen();
     let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::sin_of(v4);
-    let v7: W = v5.widen() / v6.widen();
-    let v8: N = N::ln_of(v7);
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
+    let v8: N = v7.ln();
     let v9: N = v1 * v8;
     let v10: N = v0 + v9;
     v10.to_f64()
@@ -834,23 +778,50 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.9375).
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.0625 {
+        return snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return snr_in_cell1::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v4.square();
-    let v6: N = N::sin_of(v3);
-    let v7: W = v6.widen().square();
-    let v8: W = v0.widen() * v5;
-    let v9: W = v8 / v7;
-    v9.to_f64()
+    let v4: W = v3.tan();
+    let v5: N = N::narrow(v4).square();
+    let v6: N = v0 / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::narrow(v4).square();
+    let v6: N = v0 / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v4.square();
+    let v6: W = v0.widen() / v5.widen();
+    v6.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
