@@ -268,10 +268,15 @@ const NEGLIGIBLE: f64 = 8.673617379884035e-19; // 2^-60
 
 /// `exp(a)^k` as `(a, k)` for an integer `k` (k = 1 for `exp(a)` itself).
 fn exp_power(pool: &Pool, f: ExprId) -> Option<(ExprId, BigRational)> {
-    match pool.node(f) {
-        Node::Call(Func::Exp, a) => Some((*a, BigRational::one())),
+    call_power(pool, Func::Exp, f)
+}
+
+/// `f(u)^k` as `(u, k)` for an integer `k` (k = 1 for `f(u)` itself).
+fn call_power(pool: &Pool, f: Func, x: ExprId) -> Option<(ExprId, BigRational)> {
+    match pool.node(x) {
+        Node::Call(g, u) if *g == f => Some((*u, BigRational::one())),
         Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
-            (Node::Call(Func::Exp, a), Some(k)) if k.is_integer() => Some((*a, k.clone())),
+            (Node::Call(g, u), Some(k)) if *g == f && k.is_integer() => Some((*u, k.clone())),
             _ => None,
         },
         _ => None,
@@ -1279,18 +1284,6 @@ fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let sum = pool.add(args);
     rest.push(pool.call(Func::Exp, sum));
     Some(pool.mul(rest))
-}
-
-/// `f(u)^k` as `(u, k)` for an integer `k` (k = 1 for `f(u)` itself).
-fn call_power(pool: &Pool, f: Func, x: ExprId) -> Option<(ExprId, BigRational)> {
-    match pool.node(x) {
-        Node::Call(g, u) if *g == f => Some((*u, BigRational::one())),
-        Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
-            (Node::Call(g, u), Some(k)) if *g == f && k.is_integer() => Some((*u, k.clone())),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// `tan-quotient`: `sin(u)^k * cos(u)^-k * r = tan(u)^k * r` for an integer `k` (an
