@@ -256,8 +256,9 @@ fn exhausted() -> bool {
 /// spends on one function before it stops refining its choice (about 1 to 3 ns a unit,
 /// so a few seconds). Without it, a chain of 60 nested `sin` (`robustness::
 /// emitted_documentation_...`) ran 75 s per step function, as every run of a long
-/// double-double program is slow. Measured on the bundled library: at most 2.3e9
-/// (shifted_cosine's `euler_maruyama_step_v`), so none of its modules depends on it.
+/// double-double program is slow. Measured on the bundled library when it was set
+/// (before the error model of powers and `tan` was tightened): at most 2.3e9
+/// (shifted_cosine's `euler_maruyama_step_v`), so that none of its modules depended on it.
 const REFINE_WORK: u64 = 3_000_000_000;
 
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.

@@ -181,9 +181,10 @@ fn derivative(f: Func, x: f64, r: f64) -> f64 {
 /// functions of a modern libm (glibc's `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos` are
 /// within 0.52 ulp of the exact value, against 0.5 for a correctly rounded one) a little
 /// over one, and so are `atan` and `tan` (measured against mpmath at 60,000 arguments
-/// each, half of them towards 0: at most 0.51 and 0.54 ulp); the others within an ulp; `sinh`, `cosh`, `tanh` within two; `sigmoid`,
-/// `1 / (1 + exp(-x))`, an `exp` and two roundings. What the compiled module really does
-/// is measured too (`emit --verify`); this model only decides where to look.
+/// each, half of them towards 0: at most 0.51 and 0.54 ulp); the others within an ulp;
+/// `sinh`, `cosh`, `tanh` within two; `sigmoid`, `1 / (1 + exp(-x))`, an `exp` and two
+/// roundings. What the compiled module really does is measured too (`emit --verify`);
+/// this model only decides where to look.
 fn call_error(f: Func) -> f64 {
     match f {
         Func::Abs => 0.0,
