@@ -202,8 +202,9 @@ fn minimize(args: &Args) {
 }
 
 /// `--worker`: runs cases `from, from + step, ...` and reports each on stdout: `B i`
-/// before it, then `P i parsed lowered evals checked microseconds known` (`known`: the
-/// known issues met, comma-separated, or `-`) or `F i kind detail`.
+/// before it, then `P i parsed lowered evals checked microseconds known origin` (`known`:
+/// the known issues met, comma-separated, or `-`; `origin`: the index of its
+/// [`fuzz::Origin`]) or `F i kind detail`.
 fn worker(args: &Args) {
     let (from, step, end) = (args.start, args.step, args.cases);
     let config = args.config.clone();
@@ -220,7 +221,7 @@ fn worker(args: &Args) {
                 Ok(s) => {
                     let _ = writeln!(
                         out,
-                        "P {i} {} {} {} {} {} {}",
+                        "P {i} {} {} {} {} {} {} {}",
                         u8::from(s.parsed),
                         u8::from(s.lowered),
                         s.evals,
@@ -230,7 +231,8 @@ fn worker(args: &Args) {
                             "-".to_owned()
                         } else {
                             s.known.join(",")
-                        }
+                        },
+                        fuzz::Origin::of(config.seed, i) as usize
                     );
                 }
                 Err(v) => {
@@ -278,6 +280,8 @@ struct Totals {
     known: BTreeMap<String, u64>,
     count_by_decade: [u64; 5],
     slowest: Vec<(u64, u64)>,
+    /// Passing cases and their seconds by [`fuzz::Origin`].
+    by_origin: [(u64, f64); 3],
 }
 
 fn spawn_worker(
@@ -426,6 +430,7 @@ fn supervise(args: &Args) {
         known: BTreeMap::new(),
         count_by_decade: [0; 5],
         slowest: Vec::new(),
+        by_origin: [(0, 0.0); 3],
     };
     let started = Instant::now();
     let mut last_progress = Instant::now();
@@ -481,6 +486,13 @@ fn supervise(args: &Args) {
                         };
                         totals.time_by_decade[decade] += us as f64 * 1e-6;
                         totals.count_by_decade[decade] += 1;
+                        if let Some(o) =
+                            rest.split(' ').nth(6).and_then(|w| w.parse::<usize>().ok())
+                            && o < totals.by_origin.len()
+                        {
+                            totals.by_origin[o].0 += 1;
+                            totals.by_origin[o].1 += us as f64 * 1e-6;
+                        }
                         totals.slowest.push((us, i));
                         totals.slowest.sort_unstable_by(|a, b| b.cmp(a));
                         totals.slowest.truncate(5);
@@ -567,6 +579,14 @@ fn supervise(args: &Args) {
         println!(
             "  {label:>10}  {:>9}  {:>9.1}",
             totals.count_by_decade[k], totals.time_by_decade[k]
+        );
+    }
+    println!("passing cases by origin (count, total seconds, cases a second of one worker):");
+    for (origin, (n, secs)) in fuzz::Origin::ALL.iter().zip(totals.by_origin) {
+        println!(
+            "  {:>17}  {n:>9}  {secs:>9.1}  {:>9.0}",
+            origin.name(),
+            n as f64 / secs.max(1e-9)
         );
     }
     let slowest: Vec<String> = totals

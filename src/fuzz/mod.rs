@@ -111,19 +111,54 @@ pub(crate) struct Plan {
 /// Separates the check's random stream from the generator's.
 const CHECK_STREAM: u64 = 0x00C4_EC4E_D5EE_D000;
 
+/// Where a case's program comes from: the generator, a mutated bundled file or a mutated
+/// generated program (55, 35 and 10 in a hundred).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    Generated,
+    MutatedBundled,
+    MutatedGenerated,
+}
+
+impl Origin {
+    /// Every origin, in the order of [`Origin::name`]'s report.
+    pub const ALL: [Origin; 3] = [
+        Origin::Generated,
+        Origin::MutatedBundled,
+        Origin::MutatedGenerated,
+    ];
+
+    /// The origin of case `index` of a run with seed `seed`, as [`generate`] draws it.
+    pub fn of(seed: u64, index: u64) -> Origin {
+        Origin::draw(&mut Rng::for_case(seed, index))
+    }
+
+    fn draw(rng: &mut Rng) -> Origin {
+        Origin::ALL[rng.weighted(&[55, 35, 10])]
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Generated => "generated",
+            Origin::MutatedBundled => "mutated bundled",
+            Origin::MutatedGenerated => "mutated generated",
+        }
+    }
+}
+
 /// The program of case `index` of a run with `seed`.
 pub fn generate(seed: u64, index: u64) -> Case {
     let mut rng = Rng::for_case(seed, index);
-    match rng.weighted(&[55, 35, 10]) {
-        0 => generate::Gen::new(&mut rng).program(),
-        1 => {
+    match Origin::draw(&mut rng) {
+        Origin::Generated => generate::Gen::new(&mut rng).program(),
+        Origin::MutatedBundled => {
             let (_, text) = *rng.pick(crate::library::BUNDLED);
             Case {
                 text: mutate::mutate(&mut rng, text),
                 data: Vec::new(),
             }
         }
-        _ => {
+        Origin::MutatedGenerated => {
             let mut case = generate::Gen::new(&mut rng).program();
             case.text = mutate::mutate(&mut rng, &case.text);
             case
