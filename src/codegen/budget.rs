@@ -443,9 +443,10 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
 /// double-double, and the `Xd` fallback) misses by the largest factor of its bound
 /// ([`miss`]); None when it meets every row.
 fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
+    let costs = Costs::of(f, wide);
     case.rows
         .iter()
-        .map(|r| (r, miss(f, wide, r)))
+        .map(|r| (r, miss(f, wide, r, &costs)))
         .filter(|(_, q)| q.is_nan() || *q > 1.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(r, _)| r.args.clone())
@@ -454,14 +455,32 @@ fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
 /// Whether `f` (as for [`worst_miss`]) meets every row of `case`; it stops at the first
 /// miss.
 fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
-    case.rows.iter().all(|r| miss(f, wide, r) <= 1.0)
+    let costs = Costs::of(f, wide);
+    case.rows.iter().all(|r| miss(f, wide, r, &costs) <= 1.0)
+}
+
+/// What [`miss`] charges for a run of `f`'s program ([`cost`]), worked out once for all
+/// the rows of a measurement: with the operations `wide` marks in double-double, and
+/// all of them in the `Xd` fallback (four times double-double).
+struct Costs {
+    run: f64,
+    fallback: f64,
+}
+
+impl Costs {
+    fn of(f: &Function, wide: &[bool]) -> Costs {
+        Costs {
+            run: cost(f, wide),
+            fallback: 4.0 * cost(f, &vec![true; wide.len()]),
+        }
+    }
 }
 
 /// The error of `f` at row `r` with the operations `wide` marks in double-double (and the
 /// `Xd` fallback) as a share of the row's bound: the larger of the error measured and the
 /// first-order bound ([`bound_at`]; none where the fallback takes over).
-fn miss(f: &Function, wide: &[bool], r: &Row) -> f64 {
-    charge(cost(f, wide));
+fn miss(f: &Function, wide: &[bool], r: &Row, costs: &Costs) -> f64 {
+    charge(costs.run);
     let env = bind(f, &r.args);
     if f.form == Form::Naive {
         let got = combine(f, &env, &body::<f64, f64>(f, &[], &env));
@@ -472,7 +491,7 @@ fn miss(f: &Function, wide: &[bool], r: &Row) -> f64 {
     let got = if ordinary {
         combine(f, &env, &first)
     } else {
-        charge(4.0 * cost(f, &vec![true; wide.len()]));
+        charge(costs.fallback);
         combine(f, &env, &body::<Xd, Xd>(f, &[], &env))
     };
     let measured = check::error(got, r.want, r.scale);
