@@ -13,7 +13,7 @@
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
-//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies or is a polynomial: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
 //! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
@@ -940,16 +940,26 @@ fn expanded_difference(pool: &mut Pool, a: ExprId, b: ExprId) -> ExprId {
 /// `f(a) - f(b)` through `a - b`, or None where no identity applies on the domain.
 fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<ExprId> {
     let a_minus_b = expanded_difference(pool, a, b);
-    // A difference that neither simplifies below its parts nor is a polynomial (whose
-    // zero root-factor keeps) is no more exact than the difference of the two values, and
-    // it costs: `log1p((tan(u) - c)/c)` loses `tan(u)/c` once it is below 2^-106.
+    // A difference that neither simplifies below its parts, nor is a polynomial (whose
+    // zero root-factor keeps), nor is `c t - c s` (one rounding), nor is one expression
+    // at two times whose difference is written through its arguments (`c cos(pi t) -
+    // c cos(pi s)`, by sum to product), is no more exact than the difference of the two
+    // values, and it costs: `log1p((tan(u) - c)/c)` loses `tan(u)/c` once it is below
+    // 2^-106.
     let parts = pool_len(pool, a) + pool_len(pool, b);
-    if let Node::Add(xs) = pool.node(a_minus_b).clone()
-        && xs.len() >= parts
-        && univariate(pool, &xs).is_none()
-    {
-        return None;
-    }
+    let a_minus_b = match pool.node(a_minus_b).clone() {
+        Node::Add(xs)
+            if xs.len() >= parts
+                && univariate(pool, &xs).is_none()
+                && !scaled_difference(pool, &xs) =>
+        {
+            if !at_two_times(pool, a, b) {
+                return None;
+            }
+            difference_of_values(pool, &xs)?
+        }
+        _ => a_minus_b,
+    };
     Some(match f {
         // exp(a) - exp(b) = exp(b) expm1(a - b)
         Func::Exp => {
@@ -1010,6 +1020,44 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
         }
         _ => return None,
     })
+}
+
+/// Whether the terms `xs` are `c u - c v` for two symbols `u`, `v` and one constant `c`
+/// (`pi t - pi t_next`): the two-point form [`two_point_difference`] leaves as it is.
+fn scaled_difference(pool: &mut Pool, xs: &[ExprId]) -> bool {
+    let [x, y] = xs else {
+        return false;
+    };
+    let (cx, rx) = pool.split_coeff(*x);
+    let (cy, ry) = pool.split_coeff(*y);
+    // `r` as (its constant factors, its one symbol).
+    let parts = |pool: &Pool, r: ExprId| {
+        let (symbols, constant): (Vec<ExprId>, Vec<ExprId>) = factors(pool, r)
+            .into_iter()
+            .partition(|&f| !pool.free_symbols(f).is_empty());
+        match symbols.as_slice() {
+            [s] if matches!(pool.node(*s), Node::Sym(_)) => Some((constant, *s)),
+            _ => None,
+        }
+    };
+    match (parts(pool, rx), parts(pool, ry)) {
+        (Some((kx, sx)), Some((ky, sy))) => cx == -cy && kx == ky && sx != sy,
+        _ => false,
+    }
+}
+
+/// Whether `b` is `a` with its one symbol (a time) replaced by another: one expression at
+/// two times, as in a sampler step.
+fn at_two_times(pool: &mut Pool, a: ExprId, b: ExprId) -> bool {
+    let (sa, sb) = (pool.free_symbols(a), pool.free_symbols(b));
+    let ([u], [v]) = (sa.as_slice(), sb.as_slice()) else {
+        return false;
+    };
+    if u == v {
+        return false;
+    }
+    let ve = pool.sym_expr(*v);
+    crate::expr::subst::subst1(pool, a, *u, ve) == b
 }
 
 /// The number of terms of a sum (1 for anything else).
@@ -1679,10 +1727,34 @@ mod tests {
             ("exp(2*t^2 - 2*u^2)", "exp((t - u)*(2*t + 2*u))"),
             // A plain difference stays as it is.
             ("t - u", "t - u"),
+            // A logistic DDIM step's `sigma_s - sigma_t alpha_s/alpha_t` (times alpha_t)
+            // with a log-SNR flat at t = 0, `c cos(pi t)`: the difference of the
+            // sigmoids' arguments goes through its sum-to-product form, which a step at
+            // t = 1e-40 does not cancel (1e-80 of the terms, below double-double).
+            (
+                "sqrt(sigmoid(3*cos(pi*t)))*sqrt(sigmoid(-3*cos(pi*u))) - sqrt(sigmoid(-3*cos(pi*t)))*sqrt(sigmoid(3*cos(pi*u)))",
+                "-sigmoid(3*cos(pi*t))*sigmoid(-3*cos(pi*u))*expm1(6*sin(pi*t/2 - pi*u/2)*sin(pi*t/2 + pi*u/2))/(sqrt(sigmoid(3*cos(pi*t)))*sqrt(sigmoid(-3*cos(pi*u))) + sqrt(sigmoid(-3*cos(pi*t)))*sqrt(sigmoid(3*cos(pi*u))))",
+            ),
         ] {
             let e = crate::expr::test_util::parse_with_reals(&mut pool, text);
             let r = stabilize(&mut pool, e);
             assert_eq!(to_text(&pool, r), want, "{text}");
+            // The same value as the defining form at 1024 bits, which the difference at
+            // 1e-20 (1e-40 of its terms) does not exhaust.
+            let (t, u) = (pool.lookup_symbol("t"), pool.lookup_symbol("u"));
+            let mut hp = Hp::new(1024);
+            for (tv, uv) in [(0.3, 0.2), (1e-20, 7.5e-21)] {
+                let env = [
+                    (t.expect("t"), hp.from_f64(tv)),
+                    (u.expect("u"), hp.from_f64(uv)),
+                ];
+                let want = hp::to_f64(&hp.eval(&pool, e, &env).expect("defined"));
+                let got = hp::to_f64(&hp.eval(&pool, r, &env).expect("defined"));
+                assert!(
+                    (got - want).abs() <= 1e-15 * want.abs(),
+                    "{text} at {tv}, {uv}: {got} vs {want}"
+                );
+            }
         }
     }
 }

@@ -353,6 +353,34 @@ fn tiny_times_give_values_not_underflow() {
     }
 }
 
+/// Fuzz seed 1, case 305: with a log-SNR flat at t = 0 (`c cos(pi t)`), the eps
+/// coefficient of a DDIM step, `sigma_s - sigma_t alpha_s/alpha_t`, is 1e-80 of its terms
+/// at t = 1e-40, and the stable form subtracted them: the emitted module returned 0 there
+/// and failed its own budget. The difference of the sigmoids' arguments now goes through
+/// `cos(a) - cos(b)` by sum to product. Expected values from mpmath at 3000 bits.
+#[test]
+fn a_logistic_step_with_a_flat_log_snr_keeps_its_tiny_coefficient() {
+    let (mut pool, p) = process("process p {\n    log_snr(t) = 449/125*cos(pi*t);\n}\n");
+    let fs = codegen::functions(&mut pool, &p, Mode::Stable).expect("lowers");
+    let f = fs
+        .iter()
+        .find(|f| f.name == "ddim_step_eps")
+        .expect("a DDIM step");
+    let wide = vec![true; f.wide.len()];
+    for (t, t_next, want) in [
+        (1e-40, 7.5e-41, -6.348355043441057e-81),
+        (1e-20, 7.5e-21, -6.348355043441057e-41),
+    ] {
+        // x = 0, eps = 1: the coefficient alone, as the emitted code computes it.
+        let got = codegen::budget::value(f, &wide, true, &[0.0, 1.0, t, t_next]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "at ({t:e}, {t_next:e}): {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
