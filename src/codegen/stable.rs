@@ -6,6 +6,7 @@
 //! | rewrite | identity |
 //! |---|---|
 //! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
+//! | `expm1-factor` | `c*r*exp(a)*Q - c*r = c*r*(expm1(a)*Q + X)`, `X = Q - 1` expanded |
 //! | `log1p` | `log(1 + x) = log1p(x)` |
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
@@ -121,6 +122,9 @@ impl Stabilizer {
                 let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
                 if e2 != e {
                     return self.run(pool, e2);
+                }
+                if let Some(r) = expm1_through_factor(pool, &xs) {
+                    return self.run(pool, r);
                 }
                 if let Some(r) = complement_pairs(pool, &xs) {
                     return self.run(pool, r);
@@ -349,6 +353,63 @@ fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         let arg = pool.mul(vec![nr, a]);
         Some(pool.call(Func::Expm1, arg))
     })
+}
+
+/// `expm1` through a factor: `c*r*exp(a)*Q - c*r`, `Q` the factors the first term has
+/// beyond its partner's (`1 + 3 t^2`, or `(1 - t)^2 (1 + 2t)`), as
+/// `c*r*(expm1(a)*Q + X)` with `X = Q - 1` expanded. `1 - exp(-t/100) (1 + 3 t^2)` is
+/// `t/100` and `3 t^2` at small t, which the product rounded to 1 before the subtraction
+/// loses (at t = 1e-40 all of it); written so, each part is a value of its own.
+fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    for (i, (c, r)) in split.iter().enumerate() {
+        let fs = factors(pool, *r);
+        for (k, &f) in fs.iter().enumerate() {
+            let Some((a, n)) = exp_power(pool, f) else {
+                continue;
+            };
+            for (j, (c2, r2)) in split.iter().enumerate() {
+                if j == i || *c2 != -c.clone() {
+                    continue;
+                }
+                // The factors of the first term beyond the exponential and the partner's.
+                let mut q: Vec<ExprId> = fs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(l, _)| l != k)
+                    .map(|(_, &g)| g)
+                    .collect();
+                let mut contained = true;
+                for g in factors(pool, *r2) {
+                    match q.iter().position(|&h| h == g) {
+                        Some(p) => {
+                            q.remove(p);
+                        }
+                        None => contained = false,
+                    }
+                }
+                if !contained || q.is_empty() {
+                    continue;
+                }
+                let q = pool.mul(q);
+                if pool.free_symbols(q).is_empty() {
+                    continue;
+                }
+                let minus_one = pool.int(-1);
+                let x = pool.add(vec![q, minus_one]);
+                let x = poly::expand(pool, x);
+                let nr = pool.rational(n);
+                let arg = pool.mul(vec![nr, a]);
+                let m1 = pool.call(Func::Expm1, arg);
+                let m1q = pool.mul(vec![m1, q]);
+                let inner = pool.add(vec![m1q, x]);
+                let cr = pool.rational(c.clone());
+                let term = pool.mul(vec![cr, *r2, inner]);
+                return Some(replace_pair(pool, xs, (i, j), term));
+            }
+        }
+    }
+    None
 }
 
 /// `complement`: `c*r*sigmoid(a) - c*r` as `-c*r*sigmoid(-a)` and `c*r*tanh(a) - c*r` as
@@ -1626,6 +1687,20 @@ mod tests {
         check("1 - exp(-t)", "-expm1(-t)");
         check("sqrt(1 - exp(-t/10 - t^2))", "sqrt(-expm1(-t/10 - t^2))");
         check("2*t - 2*t*exp(-t)", "-2*t*expm1(-t)");
+    }
+
+    /// Fuzz seed 11, case 26109: `sigma^2 = 1 - exp(-t/100) (1 - c t^2 (3 - 2t))`, whose
+    /// product is 1 to within 1e-42 at t = 1e-40 (sigma was 0 there).
+    #[test]
+    fn one_minus_exp_times_a_factor_near_one_becomes_expm1() {
+        check(
+            "1 - exp(-t/100)*(1 - 3*t^2 + 2*t^3)",
+            "3*t^2 - 2*t^3 - expm1(-t/100)*(1 - t)^2*(1 + 2*t)",
+        );
+        check(
+            "1 - exp(-t/100)*(1 + t^2)",
+            "-t^2 - expm1(-t/100)*(1 + t^2)",
+        );
     }
 
     #[test]

@@ -381,6 +381,31 @@ fn a_logistic_step_with_a_flat_log_snr_keeps_its_tiny_coefficient() {
     }
 }
 
+/// Fuzz seed 11, case 26109: `sigma^2 = 1 - exp(-t/100) (1 - c t^2 (3 - 2t))` has a
+/// product within 1e-42 of 1 at t = 1e-40, and `sigma` came out 0 there; `1 - exp(a) Q`
+/// is now `-(expm1(a) Q + (Q - 1))`. Expected values from mpmath at 3000 bits.
+#[test]
+fn one_minus_an_exponential_times_a_factor_near_one_keeps_its_small_value() {
+    let (mut pool, p) = process(
+        "process p {\n    alpha_bar(t) = (1 - t^2*(3 - 2*t)*(1 - exp(-3.515)))*exp(-t/100);\n}\n",
+    );
+    let fs = codegen::functions(&mut pool, &p, Mode::Stable).expect("lowers");
+    let f = fs.iter().find(|f| f.name == "sigma").expect("sigma");
+    let wide = vec![true; f.wide.len()];
+    for (t, want) in [
+        (1e-40, 1e-21),
+        (1e-12, 1.0000000001455353e-7),
+        (0.3, 0.4603718038472963),
+    ] {
+        let got = codegen::budget::value(f, &wide, true, &[t]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
