@@ -353,6 +353,20 @@ fn tiny_times_give_values_not_underflow() {
     }
 }
 
+/// The stable lowering of `name` in a process `p` with the one definition `def`, and
+/// double-double for every operation: what the emitted code computes in its `Xd`
+/// fallback at tiny times, and in double-double elsewhere.
+fn stable_function(def: &str, name: &str) -> (codegen::Function, Vec<bool>) {
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::functions(&mut pool, &p, Mode::Stable)
+        .expect("lowers")
+        .into_iter()
+        .find(|f| f.name == name)
+        .expect("defined");
+    let wide = vec![true; f.wide.len()];
+    (f, wide)
+}
+
 /// Fuzz seed 1, case 305: with a log-SNR flat at t = 0 (`c cos(pi t)`), the eps
 /// coefficient of a DDIM step, `sigma_s - sigma_t alpha_s/alpha_t`, is 1e-80 of its terms
 /// at t = 1e-40, and the stable form subtracted them: the emitted module returned 0 there
@@ -360,19 +374,13 @@ fn tiny_times_give_values_not_underflow() {
 /// `cos(a) - cos(b)` by sum to product. Expected values from mpmath at 3000 bits.
 #[test]
 fn a_logistic_step_with_a_flat_log_snr_keeps_its_tiny_coefficient() {
-    let (mut pool, p) = process("process p {\n    log_snr(t) = 449/125*cos(pi*t);\n}\n");
-    let fs = codegen::functions(&mut pool, &p, Mode::Stable).expect("lowers");
-    let f = fs
-        .iter()
-        .find(|f| f.name == "ddim_step_eps")
-        .expect("a DDIM step");
-    let wide = vec![true; f.wide.len()];
+    let (f, wide) = stable_function("log_snr(t) = 449/125*cos(pi*t);", "ddim_step_eps");
     for (t, t_next, want) in [
         (1e-40, 7.5e-41, -6.348355043441057e-81),
         (1e-20, 7.5e-21, -6.348355043441057e-41),
     ] {
         // x = 0, eps = 1: the coefficient alone, as the emitted code computes it.
-        let got = codegen::budget::value(f, &wide, true, &[0.0, 1.0, t, t_next]);
+        let got = codegen::budget::value(&f, &wide, true, &[0.0, 1.0, t, t_next]);
         let err = check::ulps(got, want);
         assert!(
             err <= 4.0,
@@ -386,18 +394,16 @@ fn a_logistic_step_with_a_flat_log_snr_keeps_its_tiny_coefficient() {
 /// is now `-(expm1(a) Q + (Q - 1))`. Expected values from mpmath at 3000 bits.
 #[test]
 fn one_minus_an_exponential_times_a_factor_near_one_keeps_its_small_value() {
-    let (mut pool, p) = process(
-        "process p {\n    alpha_bar(t) = (1 - t^2*(3 - 2*t)*(1 - exp(-3.515)))*exp(-t/100);\n}\n",
+    let (f, wide) = stable_function(
+        "alpha_bar(t) = (1 - t^2*(3 - 2*t)*(1 - exp(-3.515)))*exp(-t/100);",
+        "sigma",
     );
-    let fs = codegen::functions(&mut pool, &p, Mode::Stable).expect("lowers");
-    let f = fs.iter().find(|f| f.name == "sigma").expect("sigma");
-    let wide = vec![true; f.wide.len()];
     for (t, want) in [
         (1e-40, 1e-21),
         (1e-12, 1.0000000001455353e-7),
         (0.3, 0.4603718038472963),
     ] {
-        let got = codegen::budget::value(f, &wide, true, &[t]);
+        let got = codegen::budget::value(&f, &wide, true, &[t]);
         let err = check::ulps(got, want);
         assert!(
             err <= 4.0,
