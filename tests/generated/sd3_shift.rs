@@ -103,30 +103,17 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{3}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return f_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return f_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-3.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(2.0, 0.0);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: W = v1.widen() + v5;
-    let v7: N = v3 * N::narrow(v6);
-    let v8: N = v0 / v7;
-    v8.to_f64()
-}
-/// [`f_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -135,6 +122,19 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4 * v2;
     let v6: N = v1 + v5;
     let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
+    v8.to_f64()
+}
+/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
     let v8: N = v0 / v7;
     v8.to_f64()
 }
@@ -172,7 +172,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -202,18 +202,21 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::sqrt_of(v3);
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = N::new(3.0, 0.0);
-    let v7: W = v6.widen() * v2.widen();
-    let v8: W = v3.powi(3);
-    let v9: W = v5.widen() * v8;
-    let v10: W = v5.widen() - v7 - v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0 * v4.widen();
-    let v13: N = N::narrow(v12) / v11;
-    v13.to_f64()
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: N = N::new(9.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = N::new(12.0, 0.0);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = N::new(4.0, 0.0);
+    let v11: N = v2.powi(3);
+    let v12: N = v10 * v11;
+    let v13: W = v6.widen() - v9.widen() + v12.widen();
+    let v14: N = N::sqrt_of(v13);
+    let v15: W = v0 * v4.widen();
+    let v16: W = v15 / v14.widen();
+    v16.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1276,12 +1279,17 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 18 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
@@ -1290,10 +1298,10 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v1.widen() + v4;
     let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
-    let v9: W = v3.widen().square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v1.widen() + v8 + v10;
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: W = v1.widen() + v8.widen() + v10.widen();
     let v12: N = v0 * N::narrow(v5);
     let v13: W = v6 * v11;
     let v14: N = v12 / N::narrow(v13);
@@ -1302,13 +1310,37 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v16 / N::narrow(v13);
     [v14.to_f64(), v17.to_f64()]
 }
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: N = N::new(9.0, 0.0);
+    let v7: N = N::new(12.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v3.square();
+    let v11: N = v9 * v10;
+    let v12: W = v6.widen() - v8 + v11.widen();
+    let v13: W = v0.widen() * v5;
+    let v14: W = v3.widen() * v12;
+    let v15: N = N::narrow(v13) / N::narrow(v14);
+    let v16: W = v1.widen() * v5;
+    let v17: N = N::narrow(v16) / N::narrow(v14);
+    [v15.to_f64(), v17.to_f64()]
+}
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 18 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1321,12 +1353,17 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
@@ -1335,10 +1372,10 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v5: W = v1.widen() + v4;
     let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
-    let v9: W = v3.widen().square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v1.widen() + v8 + v10;
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: W = v1.widen() + v8.widen() + v10.widen();
     let v12: N = v0 * N::narrow(v5);
     let v13: W = v6 * v11;
     let v14: N = v12 / N::narrow(v13);
@@ -1347,13 +1384,38 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: N = v16 / N::narrow(v13);
     [v14.to_f64(), v17.to_f64()]
 }
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: N = N::new(9.0, 0.0);
+    let v7: N = N::new(12.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v3.square();
+    let v11: N = v9 * v10;
+    let v12: W = v6.widen() - v8 + v11.widen();
+    let v13: W = v0.widen() * v5;
+    let v14: W = v3.widen() * v12;
+    let v15: N = N::narrow(v13) / N::narrow(v14);
+    let v16: N = N::new(6.0, 0.0);
+    let v17: W = v16.widen() * v5;
+    let v18: N = N::narrow(v17) / N::narrow(v14);
+    [v15.to_f64(), v18.to_f64()]
+}
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1740,14 +1802,17 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     if t < 0.25 {
         return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
     }
@@ -1757,21 +1822,18 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.375 {
         return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
-        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v5.widen() * v7;
-    let v9: W = v0.widen() + v6 + v8;
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6.widen() + v8.widen();
     let v10: N = v2 * N::narrow(v9);
-    let v11: N = N::narrow(v4) / v10;
+    let v11: N = v4 / v10;
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
@@ -1826,22 +1888,26 @@ fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v5 * v7;
-    let v9: W = v0.widen() + v6.widen() + v8.widen();
-    let v10: N = v2 * N::narrow(v9);
-    let v11: N = v4 / v10;
-    let v12: N = -v11;
-    [v11.to_f64(), v12.to_f64()]
+    let v4: N = v0 - v3;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::new(9.0, 0.0);
+    let v8: N = N::new(12.0, 0.0);
+    let v9: W = v8.widen() * v2.widen();
+    let v10: N = N::new(4.0, 0.0);
+    let v11: N = v2.square();
+    let v12: N = v10 * v11;
+    let v13: W = v7.widen() - v9 + v12.widen();
+    let v14: W = v6 * v13;
+    let v15: N = v4 / N::narrow(v14);
+    let v16: N = -v15;
+    [v15.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1849,9 +1915,9 @@ fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2396,7 +2462,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2427,20 +2493,19 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::new(5.0, 0.0);
-    let v6: N = N::new(4.0, 0.0);
-    let v7: N = v6 * v2;
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() - v2.widen();
-    let v10: W = v9.square();
-    let v11: N = v6 * N::narrow(v10);
-    let v12: W = v5.widen() - v7.widen() + v11.widen();
-    let v13: W = v0.widen() * v4;
-    let v14: W = v2.widen() * v12;
-    let v15: N = N::narrow(v13) / N::narrow(v14);
-    [v15.to_f64(), v1.to_f64()]
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() - v3.widen();
+    let v5: N = N::new(9.0, 0.0);
+    let v6: N = N::new(12.0, 0.0);
+    let v7: W = v6.widen() * v2.widen();
+    let v8: N = N::new(4.0, 0.0);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: W = v5.widen() - v7 + v10.widen();
+    let v12: W = v0.widen() * v4;
+    let v13: W = v2.widen() * v11;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
+    [v14.to_f64(), v1.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -2450,7 +2515,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u

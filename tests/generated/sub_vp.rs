@@ -20,30 +20,17 @@ pub const PROCESS: &str = "sub_vp";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 9 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    v8.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -53,6 +40,19 @@ fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = -v2;
     let v7: N = v6 - v5;
     let v8: N = v7.exp();
+    v8.to_f64()
+}
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v3 * v1;
+    let v5: W = W::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4.widen() - v5;
+    let v7: W = v2 * v6;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `sigma(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -915,7 +915,7 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1176,45 +1176,39 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
     let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v25.square();
-    let v27: W = v17 * v26;
-    let v28: W = v5 * v22;
-    let v29: W = v4 - v0.widen() - v28;
-    let v30: W = v29.exp();
-    let v31: N = v18 * v1;
-    let v32: W = v20.widen() * v14;
-    let v33: W = v31.widen() - v18.widen() - v32;
-    let v34: W = v33.exp_m1();
-    let v35: W = v30 * v25 * v34;
-    let v36: W = v27 - v35;
-    let v37: N = N::narrow(v36) / N::narrow(v30);
-    [v11.to_f64(), v37.to_f64()]
+    let v23: W = v15 * v22;
+    let v24: W = v12.exp();
+    let v25: W = v16.widen() * v1.widen();
+    let v26: W = v25 - v18.widen();
+    let v27: W = v2 * v26;
+    let v28: W = v27.exp_m1();
+    let v29: W = v24 * v21 * v28;
+    let v30: W = v23 - v29;
+    let v31: N = N::narrow(v30) / N::narrow(v24);
+    [v14.to_f64(), v31.to_f64()]
 }
 /// `ddim_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1224,7 +1218,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1239,7 +1233,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1261,7 +1255,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1522,45 +1516,39 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
     let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v25.square();
-    let v27: W = v17 * v26;
-    let v28: W = v5 * v22;
-    let v29: W = v4 - v0.widen() - v28;
-    let v30: W = v29.exp();
-    let v31: N = v18 * v1;
-    let v32: W = v20.widen() * v14;
-    let v33: W = v31.widen() - v18.widen() - v32;
-    let v34: W = v33.exp_m1();
-    let v35: W = v30 * v25 * v34;
-    let v36: W = v27 - v35;
-    let v37: N = N::narrow(v36) / N::narrow(v30);
-    [v11.to_f64(), v37.to_f64()]
+    let v23: W = v15 * v22;
+    let v24: W = v12.exp();
+    let v25: W = v16.widen() * v1.widen();
+    let v26: W = v25 - v18.widen();
+    let v27: W = v2 * v26;
+    let v28: W = v27.exp_m1();
+    let v29: W = v24 * v21 * v28;
+    let v30: W = v23 - v29;
+    let v31: N = N::narrow(v30) / N::narrow(v24);
+    [v14.to_f64(), v31.to_f64()]
 }
 /// `dpm1_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1570,7 +1558,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1585,7 +1573,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 38 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1959,7 +1947,7 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2215,44 +2203,38 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v17 * v25;
-    let v27: W = v5 * v22;
-    let v28: W = v4 - v0.widen() - v27;
-    let v29: W = v28.exp();
-    let v30: N = v18 * v1;
-    let v31: W = v20.widen() * v14;
-    let v32: W = v30.widen() - v18.widen() - v31;
-    let v33: W = v32.exp_m1();
-    let v34: W = v29 * v33;
-    let v35: W = v26 - v34;
-    let v36: N = N::narrow(v35) / N::narrow(v29);
-    [v11.to_f64(), v36.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3.widen() * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3.widen() * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
+    let v22: W = v15 * v21;
+    let v23: W = v12.exp();
+    let v24: W = v16.widen() * v1.widen();
+    let v25: W = v24 - v18.widen();
+    let v26: W = v2 * v25;
+    let v27: W = v26.exp_m1();
+    let v28: W = v23 * v27;
+    let v29: W = v22 - v28;
+    let v30: W = v29 / v23;
+    [v14.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2262,7 +2244,7 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2277,7 +2259,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2299,7 +2281,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2555,44 +2537,38 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v17 * v25;
-    let v27: W = v5 * v22;
-    let v28: W = v4 - v0.widen() - v27;
-    let v29: W = v28.exp();
-    let v30: N = v18 * v1;
-    let v31: W = v20.widen() * v14;
-    let v32: W = v30.widen() - v18.widen() - v31;
-    let v33: W = v32.exp_m1();
-    let v34: W = v29 * v33;
-    let v35: W = v26 - v34;
-    let v36: N = N::narrow(v35) / N::narrow(v29);
-    [v11.to_f64(), v36.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3.widen() * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3.widen() * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
+    let v22: W = v15 * v21;
+    let v23: W = v12.exp();
+    let v24: W = v16.widen() * v1.widen();
+    let v25: W = v24 - v18.widen();
+    let v26: W = v2 * v25;
+    let v27: W = v26.exp_m1();
+    let v28: W = v23 * v27;
+    let v29: W = v22 - v28;
+    let v30: W = v29 / v23;
+    [v14.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2602,7 +2578,7 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2617,7 +2593,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3104,7 +3080,7 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3319,40 +3295,38 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v1.widen();
-    let v6: W = v5.square();
-    let v7: W = v3.widen() * v6;
-    let v8: W = v2 - v0.widen() - v7;
-    let v9: W = v8.exp_m1();
-    let v10: N = N::from_f64(t);
-    let v11: N = v0 * v10;
-    let v12: W = v4.widen() - v10.widen();
-    let v13: W = v12.square();
-    let v14: W = v3.widen() * v13;
-    let v15: W = v11.widen() - v0.widen() - v14;
-    let v16: W = v15.exp_m1();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
-    let v18: N = N::new(0.05, -2.7755575615628915e-18);
-    let v19: W = v18.widen() * v10.widen();
-    let v20: W = W::new(4.975, 3.552713678800501e-16);
-    let v21: W = v20 * v13;
-    let v22: W = v19 - v18.widen() - v21;
-    let v23: W = v22.exp();
-    let v24: W = v23 * v9;
-    let v25: W = v18.widen() * v1.widen();
-    let v26: W = v20 * v6;
-    let v27: W = v25 - v18.widen() - v26;
-    let v28: W = v27.exp();
-    let v29: W = v28 * v16;
-    let v30: W = v24 - v29;
-    let v31: N = N::narrow(v30) / N::narrow(v16);
-    let v32: N = -v31;
-    [v17.to_f64(), v32.to_f64()]
+    let v4: W = v3.widen() * v1.widen();
+    let v5: N = N::new(10.05, -7.105427357601002e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: W = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: W = v0.widen() - v9.widen();
+    let v11: W = v3.widen() * v9.widen();
+    let v12: W = v11 - v5.widen();
+    let v13: W = v10 * v12;
+    let v14: W = v13.exp_m1();
+    let v15: N = N::narrow(v8) / N::narrow(v14);
+    let v16: N = N::new(4.975, 3.552713678800501e-16);
+    let v17: W = v16.widen() * v9.widen();
+    let v18: W = W::new(5.025, -3.552713678800501e-16);
+    let v19: W = v17 - v18;
+    let v20: W = v10 * v19;
+    let v21: W = v20.exp();
+    let v22: W = v21 * v8;
+    let v23: W = v16.widen() * v1.widen();
+    let v24: W = v23 - v18;
+    let v25: W = v2 * v24;
+    let v26: W = v25.exp();
+    let v27: W = v26 * v14;
+    let v28: W = v22 - v27;
+    let v29: N = N::narrow(v28) / N::narrow(v14);
+    let v30: N = -v29;
+    [v15.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -3362,7 +3336,7 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3377,7 +3351,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3399,7 +3373,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3614,40 +3588,38 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v1.widen();
-    let v6: W = v5.square();
-    let v7: W = v3.widen() * v6;
-    let v8: W = v2 - v0.widen() - v7;
-    let v9: W = v8.exp_m1();
-    let v10: N = N::from_f64(t);
-    let v11: N = v0 * v10;
-    let v12: W = v4.widen() - v10.widen();
-    let v13: W = v12.square();
-    let v14: W = v3.widen() * v13;
-    let v15: W = v11.widen() - v0.widen() - v14;
-    let v16: W = v15.exp_m1();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
-    let v18: N = N::new(0.05, -2.7755575615628915e-18);
-    let v19: W = v18.widen() * v10.widen();
-    let v20: W = W::new(4.975, 3.552713678800501e-16);
-    let v21: W = v20 * v13;
-    let v22: W = v19 - v18.widen() - v21;
-    let v23: W = v22.exp();
-    let v24: W = v23 * v9;
-    let v25: W = v18.widen() * v1.widen();
-    let v26: W = v20 * v6;
-    let v27: W = v25 - v18.widen() - v26;
-    let v28: W = v27.exp();
-    let v29: W = v28 * v16;
-    let v30: W = v24 - v29;
-    let v31: N = N::narrow(v30) / N::narrow(v16);
-    let v32: N = -v31;
-    [v17.to_f64(), v32.to_f64()]
+    let v4: W = v3.widen() * v1.widen();
+    let v5: N = N::new(10.05, -7.105427357601002e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: W = v7.exp_m1();
+    let v9: N = N::from_f64(t);
+    let v10: W = v0.widen() - v9.widen();
+    let v11: W = v3.widen() * v9.widen();
+    let v12: W = v11 - v5.widen();
+    let v13: W = v10 * v12;
+    let v14: W = v13.exp_m1();
+    let v15: N = N::narrow(v8) / N::narrow(v14);
+    let v16: N = N::new(4.975, 3.552713678800501e-16);
+    let v17: W = v16.widen() * v9.widen();
+    let v18: W = W::new(5.025, -3.552713678800501e-16);
+    let v19: W = v17 - v18;
+    let v20: W = v10 * v19;
+    let v21: W = v20.exp();
+    let v22: W = v21 * v8;
+    let v23: W = v16.widen() * v1.widen();
+    let v24: W = v23 - v18;
+    let v25: W = v2 * v24;
+    let v26: W = v25.exp();
+    let v27: W = v26 * v14;
+    let v28: W = v22 - v27;
+    let v29: N = N::narrow(v28) / N::narrow(v14);
+    let v30: N = -v29;
+    [v15.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -3657,7 +3629,7 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3672,7 +3644,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
 ///
 /// # Panics
 ///

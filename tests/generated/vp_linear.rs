@@ -20,30 +20,17 @@ pub const PROCESS: &str = "vp_linear";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 9 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    v8.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -53,6 +40,19 @@ fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = -v2;
     let v7: N = v6 - v5;
     let v8: N = v7.exp();
+    v8.to_f64()
+}
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v3 * v1;
+    let v5: W = W::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4.widen() - v5;
+    let v7: W = v2 * v6;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `sigma(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1018,7 +1018,7 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1298,49 +1298,43 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v17 * v25;
-    let v27: W = v5 * v22;
-    let v28: W = v4 - v0.widen() - v27;
-    let v29: W = v28.exp();
-    let v30: W = -v25;
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
+    let v22: W = v15 * v21;
+    let v23: W = v12.exp();
+    let v24: W = -v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v16.widen() * v1.widen();
+    let v27: W = v26 - v18.widen();
+    let v28: W = v2 * v27;
+    let v29: W = v28.exp_m1();
+    let v30: W = -v29;
     let v31: W = v30.sqrt();
-    let v32: N = v18 * v1;
-    let v33: W = v20.widen() * v14;
-    let v34: W = v32.widen() - v18.widen() - v33;
-    let v35: W = v34.exp_m1();
-    let v36: W = -v35;
-    let v37: W = v36.sqrt();
-    let v38: W = v29 * v31 * v37;
-    let v39: W = -v26;
-    let v40: W = v39 - v38;
-    let v41: N = N::narrow(v40) / N::narrow(v29);
-    [v11.to_f64(), v41.to_f64()]
+    let v32: W = v23 * v25 * v31;
+    let v33: W = -v22;
+    let v34: W = v33 - v32;
+    let v35: N = N::narrow(v34) / N::narrow(v23);
+    [v14.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1350,7 +1344,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1365,7 +1359,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1387,7 +1381,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1667,49 +1661,43 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(4.975, 3.552713678800501e-16);
-    let v6: N = v1 - v3;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() - v3.widen() - v1.widen();
-    let v9: W = v5 * v6.widen() * v8;
-    let v10: W = v2 - v4 + v9;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v1.widen();
-    let v14: W = v13.square();
-    let v15: W = v5 * v14;
-    let v16: W = v2 - v0.widen() - v15;
-    let v17: W = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v3;
-    let v20: N = N::new(9.95, 7.105427357601002e-16);
-    let v21: W = v12.widen() - v3.widen();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v19.widen() - v18.widen() - v23;
-    let v25: W = v24.exp_m1();
-    let v26: W = v17 * v25;
-    let v27: W = v5 * v22;
-    let v28: W = v4 - v0.widen() - v27;
-    let v29: W = v28.exp();
-    let v30: W = -v25;
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: N = N::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5.widen();
+    let v12: W = v9 * v11;
+    let v13: W = v7 - v12;
+    let v14: N = N::exp_of(v13);
+    let v15: W = v7.exp();
+    let v16: N = N::new(9.95, 7.105427357601002e-16);
+    let v17: W = v16.widen() * v8.widen();
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: W = v17 - v18.widen();
+    let v20: W = v9 * v19;
+    let v21: W = v20.exp_m1();
+    let v22: W = v15 * v21;
+    let v23: W = v12.exp();
+    let v24: W = -v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v16.widen() * v1.widen();
+    let v27: W = v26 - v18.widen();
+    let v28: W = v2 * v27;
+    let v29: W = v28.exp_m1();
+    let v30: W = -v29;
     let v31: W = v30.sqrt();
-    let v32: N = v18 * v1;
-    let v33: W = v20.widen() * v14;
-    let v34: W = v32.widen() - v18.widen() - v33;
-    let v35: W = v34.exp_m1();
-    let v36: W = -v35;
-    let v37: W = v36.sqrt();
-    let v38: W = v29 * v31 * v37;
-    let v39: W = -v26;
-    let v40: W = v39 - v38;
-    let v41: N = N::narrow(v40) / N::narrow(v29);
-    [v11.to_f64(), v41.to_f64()]
+    let v32: W = v23 * v25 * v31;
+    let v33: W = -v22;
+    let v34: W = v33 - v32;
+    let v35: N = N::narrow(v34) / N::narrow(v23);
+    [v14.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1719,7 +1707,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1734,7 +1722,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4255,7 +4243,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 38 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 36 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -4311,44 +4299,42 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(0.15, 5.551115123125783e-18);
+    let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(14.925, -7.105427357601002e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v6.square();
-    let v8: W = v4.widen() * v7;
-    let v9: W = v3.widen() - v1.widen() - v8;
-    let v10: N = N::exp_of(v9);
-    let v11: N = N::new(10.0, 0.0);
-    let v12: N = N::new(9.95, 7.105427357601002e-16);
-    let v13: W = v12.widen() * v2.widen();
-    let v14: N = v11 - N::narrow(v13);
-    let v15: N = v0 * v10 * v14;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2;
-    let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v7;
-    let v20: W = v17.widen() - v16.widen() - v19;
-    let v21: N = N::exp_of(v20);
-    let v22: N = v21.powi(3);
-    let v23: W = v13 - v11.widen();
-    let v24: N = v22 * N::narrow(v23);
-    let v25: N = N::new(0.1, -5.551115123125783e-18);
-    let v26: N = v25 * v2;
-    let v27: N = v12 * N::narrow(v7);
-    let v28: N = v26 - v25 - v27;
-    let v29: N = v28.exp_m1();
-    let v30: W = v21.widen() * v29.widen() * v23;
-    let v31: W = v15.widen() + v24.widen() + v30;
-    let v32: N = N::narrow(v31) / v21;
-    let v33: N = -v29;
-    let v34: N = v33.sqrt();
-    let v35: N = v15 / v34;
-    let v36: W = v0.widen() * v21.widen() * v34.widen() * v23;
-    let v37: W = v35.widen() - v36;
-    [v32.to_f64(), v37.to_f64()]
+    let v5: N = v4 * v2;
+    let v6: N = N::new(15.075, 7.105427357601002e-16);
+    let v7: N = v5 - v6;
+    let v8: W = v3 * v7.widen();
+    let v9: N = N::exp_of(v8);
+    let v10: N = N::new(10.0, 0.0);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v2.widen();
+    let v13: N = v10 - N::narrow(v12);
+    let v14: N = v0 * v9 * v13;
+    let v15: W = W::new(4.975, 3.552713678800501e-16);
+    let v16: W = v15 * v2.widen();
+    let v17: W = W::new(5.025, -3.552713678800501e-16);
+    let v18: W = v16 - v17;
+    let v19: W = v3 * v18;
+    let v20: N = N::exp_of(v19);
+    let v21: N = v20.powi(3);
+    let v22: W = v12 - v10.widen();
+    let v23: N = v21 * N::narrow(v22);
+    let v24: N = N::new(10.05, -7.105427357601002e-16);
+    let v25: N = N::narrow(v12) - v24;
+    let v26: N = N::narrow(v3) * v25;
+    let v27: N = v26.exp_m1();
+    let v28: W = v20.widen() * v27.widen() * v22;
+    let v29: W = v14.widen() + v23.widen() + v28;
+    let v30: W = v29 / v20.widen();
+    let v31: N = -v27;
+    let v32: N = v31.sqrt();
+    let v33: N = v14 / v32;
+    let v34: W = v0.widen() * v20.widen() * v32.widen() * v22;
+    let v35: W = v33.widen() - v34;
+    [v30.to_f64(), v35.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -4358,7 +4344,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 38 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 36 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v

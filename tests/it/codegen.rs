@@ -412,6 +412,26 @@ fn one_minus_an_exponential_times_a_factor_near_one_keeps_its_small_value() {
     }
 }
 
+/// `alpha_bar = (1 - t)^3` (found by trying schedules spelled as a user would): `sigma^2 =
+/// 1 - (1 - t)^3` was 0 at t = 1e-40 as written; expanded it is `3t - 3t^2 + t^3`.
+/// Expected values from mpmath at 3000 bits.
+#[test]
+fn a_polynomial_alpha_bar_keeps_sigma_at_tiny_times() {
+    let (f, wide) = stable_function("alpha_bar(t) = (1 - t)^3;", "sigma");
+    for (t, want) in [
+        (1e-40, 1.7320508075688772e-20),
+        (1e-12, 1.7320508075680113e-6),
+        (0.3, 0.8105553651663777),
+    ] {
+        let got = codegen::budget::value(&f, &wide, true, &[t]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
