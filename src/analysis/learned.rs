@@ -151,8 +151,11 @@ fn local_error(error: &dyn LinearError, t: f64, source: &GaussianSource) -> Resu
         )));
     }
     if let Some(v) = e.iter().chain(b.iter()).find(|v| !v.is_finite()) {
+        // Said in words: this message also explains, on a success, why no bound is printed,
+        // and a `NaN` there reads as a value.
+        let what = if v.is_nan() { "undefined" } else { "infinite" };
         return Err(score_error(format!(
-            "the score error at t = {t} has the value {v}, not a finite number"
+            "the score error at t = {t} is {what}, not a finite number"
         )));
     }
     let zero = e.iter().chain(b.iter()).all(|&v| v == 0.0);

@@ -747,3 +747,34 @@ fn an_integral_of_expm1_reads_back_as_it_prints() {
     let stats = diffsym::fuzz::check(&case, 2648, &config).expect("keeps the contract");
     assert!(stats.lowered, "{stats:?}");
 }
+
+/// Fuzz seed 14, case 9224: a score error with a pole at t = 1/2 has no Girsanov bound,
+/// and `kl` said why as "has the value NaN" on a success (exit 0), which reads as a value
+/// printed. The one-step sampler never evaluates it there, so its KL stands.
+#[test]
+fn a_score_error_with_a_pole_is_said_undefined_not_nan() {
+    let f = crate::support::scratch_file(
+        "pole.dsym",
+        "error E = field([1/(t - 1/2)]);\n\nsource S = gaussian(cov = [[2]], mean = [0.096]);\n",
+    );
+    let (code, out, err) = crate::support::run(&[
+        "kl",
+        &f,
+        "--process",
+        "sub_vp",
+        "--source",
+        "S",
+        "--score-error",
+        "E",
+        "--sampler",
+        "dpm1",
+        "--steps",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
+    assert!(
+        out.contains("bounds: none (the score error at t = 0.5 is undefined"),
+        "{out}"
+    );
+}
