@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
 //! | `expm1-factor` | `c*r*exp(a)*Q - c*r = c*r*(expm1(a)*Q + X)`, `X = Q - 1` expanded |
+//! | `exp-of-expm1` | `c*r*expm1(a) + c*r = c*r*exp(a)` |
+//! | `sigmoid-log` | `sigmoid(log y) = y/(1 + y)`, `sigmoid(-log y) = 1/(1 + y)` |
 //! | `log1p` | `log(1 + x) = log1p(x)` |
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
@@ -14,7 +16,7 @@
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
-//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
 //! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
@@ -144,6 +146,9 @@ impl Stabilizer {
                 if let Some(r) = two_point_difference(pool, &xs) {
                     return self.run(pool, r);
                 }
+                if let Some(r) = one_plus_expm1(pool, &xs) {
+                    return self.run(pool, r);
+                }
                 let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
                 if e2 != e {
                     return self.run(pool, e2);
@@ -189,6 +194,9 @@ impl Stabilizer {
                 .map_or(e, |r| self.run(pool, r)),
             Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
                 quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
+            }
+            Node::Call(Func::Sigmoid, a) => {
+                sigmoid_of_log(pool, a).map_or(e, |r| self.run(pool, r))
             }
             Node::Call(Func::Log, a) => {
                 let r = log_rewrite(pool, a);
@@ -435,6 +443,57 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 let term = pool.mul(vec![cr, *r2, inner]);
                 return Some(replace_pair(pool, xs, (i, j), term));
             }
+        }
+    }
+    None
+}
+
+/// `sigmoid-log`: `sigmoid(log y) = y/(1 + y)` and `sigmoid(-log y) = 1/(1 + y)` (a
+/// log-SNR written as `-log(expm1(x))` makes `sigma^2 = sigmoid(log(expm1(x)))`, which is
+/// `expm1(x)/exp(x)` once `1 + expm1(x)` is `exp(x)`).
+fn sigmoid_of_log(pool: &mut Pool, a: ExprId) -> Option<ExprId> {
+    let (c, r) = pool.split_coeff(a);
+    let Node::Call(Func::Log, y) = *pool.node(r) else {
+        return None;
+    };
+    let one = pool.one();
+    let den = pool.add(vec![one, y]);
+    if c.is_one() {
+        Some(pool.div(y, den))
+    } else if c == -BigRational::one() {
+        Some(pool.recip(den))
+    } else {
+        None
+    }
+}
+
+/// `exp-of-expm1`: `c*r*expm1(a) + c*r` as `c*r*exp(a)`.
+fn one_plus_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    for (i, (c, r)) in split.iter().enumerate() {
+        let fs = factors(pool, *r);
+        for (k, &f) in fs.iter().enumerate() {
+            let Node::Call(Func::Expm1, a) = *pool.node(f) else {
+                continue;
+            };
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &g)| g)
+                .collect();
+            let rest = pool.mul(rest);
+            let Some(j) = split
+                .iter()
+                .enumerate()
+                .position(|(j, (c2, r2))| j != i && *r2 == rest && c2 == c)
+            else {
+                continue;
+            };
+            let ea = pool.call(Func::Exp, a);
+            let cr = pool.rational(c.clone());
+            let term = pool.mul(vec![cr, rest, ea]);
+            return Some(replace_pair(pool, xs, (i, j), term));
         }
     }
     None
@@ -1004,8 +1063,9 @@ fn normalized_complement(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 }
 
 /// The functions whose differences [`difference_of_values`] rewrites.
-const DIFFERENCE_FUNCS: [Func; 7] = [
+const DIFFERENCE_FUNCS: [Func; 8] = [
     Func::Exp,
+    Func::Expm1,
     Func::Sigmoid,
     Func::Log,
     Func::Log1p,
@@ -1050,8 +1110,8 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
         _ => a_minus_b,
     };
     Some(match f {
-        // exp(a) - exp(b) = exp(b) expm1(a - b)
-        Func::Exp => {
+        // exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)
+        Func::Exp | Func::Expm1 => {
             let eb = pool.call(Func::Exp, b);
             let m = pool.call(Func::Expm1, a_minus_b);
             pool.mul(vec![eb, m])
@@ -1735,6 +1795,16 @@ mod tests {
     #[test]
     fn polynomials_written_through_powers_of_sums_are_expanded() {
         check("1 - (1 - t)^3", "3*t - 3*t^2 + t^3");
+    }
+
+    /// A log-SNR written `-log(expm1(x))`: `sigma^2 = sigmoid(log(expm1(x)))`.
+    #[test]
+    fn sigmoids_of_logs_are_fractions() {
+        check(
+            "sigmoid(log(expm1(1/10 + t^2)))",
+            "expm1(1/10 + t^2)/exp(1/10 + t^2)",
+        );
+        check("sigmoid(-log(t + t^2))", "1/(1 + t + t^2)");
     }
 
     #[test]

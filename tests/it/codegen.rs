@@ -432,6 +432,31 @@ fn a_polynomial_alpha_bar_keeps_sigma_at_tiny_times() {
     }
 }
 
+/// A log-SNR written `-log(expm1(1e-4 + 10 t^2))`, as Stable Diffusion's schedule can be
+/// (found by trying schedules spelled as a user would): `sigma^2 = sigmoid(log(expm1(x)))`
+/// kept the DDIM step's difference from cancelling through `x(t) - x(t_next)` (1e-76 of x
+/// at t = 1e-40), and the step's eps coefficient came out wrong. Expected values from
+/// mpmath at 3000 bits.
+#[test]
+fn a_log_snr_through_expm1_keeps_its_tiny_step_coefficient() {
+    let (f, wide) = stable_function(
+        "log_snr(t) = -log(expm1(0.0001 + 10*t^2));",
+        "ddim_step_eps",
+    );
+    for (t, t_next, want) in [
+        (1e-40, 7.5e-41, -2.187554687727858e-78),
+        (1e-20, 7.5e-21, -2.1875546877278578e-38),
+        (0.5, 0.375, -0.7865325085869782),
+    ] {
+        let got = codegen::budget::value(&f, &wide, true, &[0.0, 1.0, t, t_next]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "at ({t:e}, {t_next:e}): {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
