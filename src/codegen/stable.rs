@@ -424,7 +424,15 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                         None => contained = false,
                     }
                 }
-                if !contained || q.is_empty() {
+                // Q must expand to a polynomial: `Q - 1` of a `Q` that does not (a
+                // reciprocal) keeps `Q` in it, and `exp-of-expm1` would fold it back.
+                let polynomial = |pool: &Pool, g: ExprId| {
+                    let (b, k) = pool.split_pow(g);
+                    pool.as_rational(k)
+                        .is_some_and(|k| k.is_integer() && k.is_positive())
+                        && matches!(pool.node(b), Node::Add(_) | Node::Sym(_))
+                };
+                if !contained || q.is_empty() || !q.iter().all(|&g| polynomial(pool, g)) {
                     continue;
                 }
                 let q = pool.mul(q);
@@ -1789,6 +1797,10 @@ mod tests {
             "1 - exp(-t/100)*(1 + t^2)",
             "-t^2 - expm1(-t/100)*(1 + t^2)",
         );
+        // A reciprocal does not expand: `Q - 1` would keep `Q`, which `exp-of-expm1`
+        // folded back, without end (the stack overflowed on `log_snr = 2 - 2 log(t/(1 -
+        // t))`).
+        check("1 - exp(-t)/(1 + t)", "(t - expm1(-t))/(1 + t)");
     }
 
     /// `alpha_bar = (1 - t)^3`: `sigma^2 = 1 - (1 - t)^3` is 0 at t = 1e-40 as written.
