@@ -103,15 +103,16 @@ impl Stabilizer {
     /// (`1 - (1 - t)^3`), expanded and stabilized (its rational zeros in (0, 1] factored
     /// by `root-factor`) where that measures more accurate: expanded, its zero at 0 is
     /// in every term (`3t - 3t^2 + t^3`), where the written form cancels to nothing at
-    /// t = 1e-40. None where the sum is a polynomial already, has no power or product of
-    /// a sum among its terms, or expands to something else.
+    /// t = 1e-40. None where the sum has no power or product of a sum among its terms
+    /// (then it is a polynomial as written, or none), or expands to something else.
     fn expanded_polynomial(&mut self, pool: &mut Pool, e: ExprId, xs: &[ExprId]) -> Option<ExprId> {
         let has_sum = |pool: &Pool, x: ExprId| {
             factors(pool, x)
                 .into_iter()
                 .any(|f| matches!(pool.node(pool.split_pow(f).0), Node::Add(_)))
         };
-        if !xs.iter().any(|&x| has_sum(pool, x)) || univariate(pool, xs).is_some() {
+        // (A sum with such a term is no polynomial as written: `univariate` refuses it.)
+        if !xs.iter().any(|&x| has_sum(pool, x)) {
             return None;
         }
         let expanded = poly::expand(pool, e);
@@ -352,6 +353,17 @@ fn pairs_with_one(
     xs: &[ExprId],
     form: impl Fn(&mut Pool, ExprId) -> Option<ExprId>,
 ) -> Option<ExprId> {
+    pairs_with(pool, xs, false, form)
+}
+
+/// [`pairs_with_one`] with the partner `-c*r`, or `+c*r` where `plus` (then `form(F)`
+/// stands for `F + 1`).
+fn pairs_with(
+    pool: &mut Pool,
+    xs: &[ExprId],
+    plus: bool,
+    form: impl Fn(&mut Pool, ExprId) -> Option<ExprId>,
+) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
     for (i, (c, r)) in split.iter().enumerate() {
         let fs = factors(pool, *r);
@@ -366,10 +378,9 @@ fn pairs_with_one(
                 .map(|(_, &g)| g)
                 .collect();
             let rest = pool.mul(rest);
-            let partner = split
-                .iter()
-                .enumerate()
-                .position(|(j, (c2, r2))| j != i && *r2 == rest && *c2 == -c.clone());
+            let partner = split.iter().enumerate().position(|(j, (c2, r2))| {
+                j != i && *r2 == rest && (if plus { *c2 == *c } else { *c2 == -c.clone() })
+            });
             let Some(j) = partner else {
                 continue;
             };
@@ -477,34 +488,10 @@ fn sigmoid_of_log(pool: &mut Pool, a: ExprId) -> Option<ExprId> {
 
 /// `exp-of-expm1`: `c*r*expm1(a) + c*r` as `c*r*exp(a)`.
 fn one_plus_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
-    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    for (i, (c, r)) in split.iter().enumerate() {
-        let fs = factors(pool, *r);
-        for (k, &f) in fs.iter().enumerate() {
-            let Node::Call(Func::Expm1, a) = *pool.node(f) else {
-                continue;
-            };
-            let rest: Vec<ExprId> = fs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != k)
-                .map(|(_, &g)| g)
-                .collect();
-            let rest = pool.mul(rest);
-            let Some(j) = split
-                .iter()
-                .enumerate()
-                .position(|(j, (c2, r2))| j != i && *r2 == rest && c2 == c)
-            else {
-                continue;
-            };
-            let ea = pool.call(Func::Exp, a);
-            let cr = pool.rational(c.clone());
-            let term = pool.mul(vec![cr, rest, ea]);
-            return Some(replace_pair(pool, xs, (i, j), term));
-        }
-    }
-    None
+    pairs_with(pool, xs, true, |pool, f| match *pool.node(f) {
+        Node::Call(Func::Expm1, a) => Some(pool.call(Func::Exp, a)),
+        _ => None,
+    })
 }
 
 /// `complement`: `c*r*sigmoid(a) - c*r` as `-c*r*sigmoid(-a)` and `c*r*tanh(a) - c*r` as
