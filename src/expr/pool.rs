@@ -243,6 +243,10 @@ pub struct Pool {
     fresh: u32,
     zero: ExprId,
     one: ExprId,
+    /// Memo of [`crate::expr::poly::together`]: its result for a node and the work it
+    /// spent, so that a node normalised again (by another simplifier, or in another
+    /// round) costs a look-up. Kept here because it is valid exactly as long as the ids.
+    pub(crate) together_memo: HashMap<ExprId, (ExprId, u64)>,
 }
 
 /// A fresh pool identity.
@@ -269,6 +273,7 @@ impl Clone for Pool {
             fresh: self.fresh,
             zero: self.zero,
             one: self.one,
+            together_memo: self.together_memo.clone(),
         }
     }
 }
@@ -306,6 +311,7 @@ impl Pool {
             fresh: 0,
             zero: ExprId(0),
             one: ExprId(0),
+            together_memo: HashMap::default(),
         };
         pool.zero = pool.intern(Node::Rational(BigRational::zero()));
         pool.one = pool.intern(Node::Rational(BigRational::one()));

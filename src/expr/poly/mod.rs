@@ -226,10 +226,26 @@ pub fn together(pool: &mut Pool, e: ExprId) -> ExprId {
 /// A caller that normalises many expressions (the simplifier) passes one allowance to all
 /// of them, which bounds its total work. Work is counted, not timed, so the result is the
 /// same on every machine.
+///
+/// Results are memoised in the pool with the work they cost. A repeated call is charged
+/// that cost again, and answered from the memo only when the allowance would have covered
+/// it (else it is recomputed and runs out as before): the memo changes how long a call
+/// takes, never what it returns.
 pub fn together_within(pool: &mut Pool, e: ExprId, allowance: &mut u64) -> ExprId {
+    if let Some(&(r, cost)) = pool.together_memo.get(&e) {
+        let (fits, _) = scoped(*allowance, || sparse::spend(cost).is_some());
+        if fits {
+            *allowance -= cost;
+            return r;
+        }
+    }
     let (r, spent) = scoped(*allowance, || together_bounded(pool, e));
     *allowance -= spent;
-    super::verify::checked(pool, r.unwrap_or(e), "together")
+    // `None` may mean the allowance ran out, which another call's need not: not memoised.
+    let Some(r) = r else { return e };
+    let r = super::verify::checked(pool, r, "together");
+    pool.together_memo.insert(e, (r, spent));
+    r
 }
 
 /// Runs `task` with at most `units` of polynomial work for all the [`together`] calls in
@@ -578,14 +594,21 @@ mod tests {
         assert_eq!(together_within(&mut p, e, &mut small), e);
         assert!(small <= 100);
         let mut plenty = DEFAULT_WORK;
-        assert_ne!(together_within(&mut p, e, &mut plenty), e);
+        let n = together_within(&mut p, e, &mut plenty);
+        assert_ne!(n, e);
         assert!(plenty < DEFAULT_WORK, "the work done is charged");
-        // An enclosing allowance bounds what the calls inside it may spend.
+        // A repeated call is answered from the memo and charged the same.
+        let mut again = DEFAULT_WORK;
+        assert_eq!(together_within(&mut p, e, &mut again), n);
+        assert_eq!(again, plenty);
+        // An enclosing allowance bounds what the calls inside it may spend, memo or not.
         let inner = with_work_allowance(100, || {
             let mut plenty = DEFAULT_WORK;
             together_within(&mut p, e, &mut plenty)
         });
         assert_eq!(inner, e);
+        let mut small = 100;
+        assert_eq!(together_within(&mut p, e, &mut small), e);
     }
 
     #[test]
