@@ -522,29 +522,32 @@ impl Pool {
 }
 
 /// Writes `n = k^q * rest` with `k` the product of the small divisors (below 1000) whose
-/// q-th powers divide `n`.
+/// q-th powers divide `n`. Only primes are tried: once its prime factors' q-th powers are
+/// out, a composite's q-th power divides no longer. Each prime's multiplicity is counted
+/// by word-sized remainders, so a call costs about 170 short divisions of `n`.
 fn extract_power(n: &BigInt, q: u32) -> (BigInt, BigInt) {
     let mut k = BigInt::one();
-    let mut rest = n.clone();
-    let mut d = BigInt::from(2);
-    let limit = BigInt::from(1000);
-    while d < limit {
+    let mut rest = n.magnitude().clone();
+    for d in (2u32..1000).filter(|&d| (2..d).take_while(|p| p * p <= d).all(|p| d % p != 0)) {
         // d^q >= 2^((bits(d) - 1) q): when that alone exceeds `rest`, so does d^q, and it
         // is not computed (q can be 10^9, from a literal like `4^(1e-9)`).
-        if (d.bits() - 1).saturating_mul(u64::from(q)) >= rest.magnitude().bits() {
+        if u64::from(d.ilog2()).saturating_mul(u64::from(q)) >= rest.bits() {
             break;
         }
-        let dq = num_traits::pow::Pow::pow(&d, q);
-        if dq > rest {
-            break;
+        let mut times = 0u32;
+        while (&rest % d).is_zero() {
+            rest /= d;
+            times += 1;
         }
-        while (&rest % &dq).is_zero() {
-            rest /= &dq;
-            k *= &d;
+        let (whole, left) = (times / q, times % q);
+        if left > 0 {
+            rest *= num_traits::pow::Pow::pow(&num_bigint::BigUint::from(d), left);
         }
-        d += 1;
+        if whole > 0 {
+            k *= num_traits::pow::Pow::pow(&BigInt::from(d), whole);
+        }
     }
-    (k, rest)
+    (k, BigInt::from_biguint(n.sign(), rest))
 }
 
 fn is_even_integer(r: &BigRational) -> bool {
@@ -572,6 +575,16 @@ mod tests {
         assert_eq!(
             extract_power(&BigInt::from(8640), 3),
             (BigInt::from(12), BigInt::from(5))
+        );
+        // Composite divisors come out through their primes, and a large prime factor
+        // (here 2^61 - 1) stays: 36^2 * 997^2 * 7 * (2^61 - 1) with q = 2.
+        let big = BigInt::from((1u64 << 61) - 1);
+        let n = BigInt::from(36u64 * 36 * 997 * 997 * 7) * &big;
+        assert_eq!(extract_power(&n, 2), (BigInt::from(36 * 997), 7 * big));
+        // Multiplicities that are not multiples of q leave the remainder: 2^7 = 2^(2*3) * 2.
+        assert_eq!(
+            extract_power(&BigInt::from(128), 3),
+            (BigInt::from(4), BigInt::from(2))
         );
     }
 
