@@ -492,17 +492,24 @@ fn float(p: &Moments, e: &Affine) -> Result<Decomposition, HodgeError> {
     let norm2_gradient = quadratic_trace(&s) + b2;
     let norm2_solenoidal = quadratic_trace(&diff);
     let norm2_difference = quadratic_trace(&sym_minus_s);
+    // Every value the decomposition reports, as the exact path checks them.
     for (what, v) in [
         ("||e||^2", norm2_error),
         ("||grad part||^2", norm2_gradient),
         ("||solenoidal part||^2", norm2_solenoidal),
+        ("||((E + E^T)/2 - S)(x - m)||^2", norm2_difference),
     ] {
         if !v.is_finite() {
             return Err(HodgeError::NotFinite { what });
         }
     }
-    if !s.iter().chain(omega.iter()).all(|x| x.is_finite()) {
-        return Err(HodgeError::NotFinite { what: "S" });
+    for (what, m) in [("S", &s), ("Omega", &omega)] {
+        if !m.iter().all(|x| x.is_finite()) {
+            return Err(HodgeError::NotFinite { what });
+        }
+    }
+    if !b.iter().all(|x| x.is_finite()) {
+        return Err(HodgeError::NotFinite { what: "b" });
     }
     let scale = em.norm().max(f64::MIN_POSITIVE);
     let rows = |m: &DMatrix<f64>| -> Vec<Vec<Scalar>> {
