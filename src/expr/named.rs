@@ -21,7 +21,7 @@ use num_traits::{Signed, ToPrimitive};
 
 use super::eval::EvalError;
 use super::integrate::{self, IntegrateError};
-use super::pool::{BOUND, ExprId, Func, IntegralDef, IntegralId, Pool, Symbol, complexity};
+use super::pool::{BOUND, ExprId, Func, IntegralDef, IntegralId, Node, Pool, Symbol, complexity};
 use super::range::{Interval, range_over};
 use super::{diff, simplify, subst};
 
@@ -96,6 +96,48 @@ pub fn integrate_or_name(
         }
         other => Ok(other?),
     }
+}
+
+/// `e` with every named integral that has a closed form at its upper limit integrated.
+/// A user function's template is lowered with an argument of any value, where some
+/// integrands have no closed form (`abs(s)` from 0 to an unknown `u`); once a call puts a
+/// time in (`u = t` in [0, 1]), the integrand's range may give one (`abs(s) = s`), as it
+/// does for the same integral written with `t` directly.
+pub fn reintegrate(pool: &mut Pool, e: ExprId) -> ExprId {
+    if pool.integral_level(e) == 0 {
+        return e;
+    }
+    let mut memo = crate::expr::fxhash::HashMap::default();
+    reintegrate_node(pool, e, &mut memo)
+}
+
+fn reintegrate_node(
+    pool: &mut Pool,
+    e: ExprId,
+    memo: &mut crate::expr::fxhash::HashMap<ExprId, ExprId>,
+) -> ExprId {
+    if let Some(&v) = memo.get(&e) {
+        return v;
+    }
+    let kids: Vec<ExprId> = pool
+        .children(e)
+        .into_iter()
+        .map(|c| reintegrate_node(pool, c, memo))
+        .collect();
+    let n = pool.rebuild(e, &kids);
+    let r = match *pool.node(n) {
+        Node::Call(Func::Integral(i), hi) => {
+            let (body, lo) = (pool.integral(i).body, pool.integral(i).lo);
+            let bound = pool.symbol(BOUND);
+            let s = pool.fresh_symbol("s");
+            let se = pool.sym_expr(s);
+            let integrand = subst::subst1(pool, body, bound, se);
+            integrate::integrate(pool, integrand, s, lo, hi).unwrap_or(n)
+        }
+        _ => n,
+    };
+    memo.insert(e, r);
+    r
 }
 
 /// Whether range analysis bounds the integrand between the lower limit and the times

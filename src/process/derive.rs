@@ -104,7 +104,7 @@ fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
     }
     let t = time_symbol(pool);
     let te = pool.sym_expr(t);
-    Some(subst::subst(pool, d.template, &[(d.template_args[0], te)]))
+    Some(d.apply(pool, &[te]))
 }
 
 /// alpha(t) and sigma(t) of a process, from whichever form it was written in, and whether

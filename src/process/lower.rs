@@ -1018,6 +1018,7 @@ impl<'a> Lowerer<'a> {
             .map(|(&p, &a)| (p, self.pool.sym_expr(a)))
             .collect();
         let shown = subst::subst(self.pool, template, &map);
+        let shown = crate::expr::named::reintegrate(self.pool, shown);
         let body_simplified = simplify::simplify(self.pool, shown);
         self.defs.insert(
             name.name.clone(),
@@ -1155,7 +1156,8 @@ impl<'a> Lowerer<'a> {
                 return self.placeholder();
             }
         }
-        subst::subst1(self.pool, d, arg, v)
+        let called = subst::subst1(self.pool, d, arg, v);
+        crate::expr::named::reintegrate(self.pool, called)
     }
 
     fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> ExprId {
@@ -1364,12 +1366,7 @@ impl<'a> Lowerer<'a> {
             return self.pool.call(f, vals[0]);
         }
         match self.defs.get(name) {
-            Some(d) => {
-                let map: Vec<(Symbol, ExprId)> =
-                    d.template_args.iter().copied().zip(vals).collect();
-                let template = d.template;
-                subst::subst(self.pool, template, &map)
-            }
+            Some(d) => d.apply(self.pool, &vals),
             // Not lowered: it failed, or is part of a reported cycle.
             None => self.placeholder(),
         }

@@ -101,6 +101,21 @@ pub struct Definition {
     pub span: Span,
 }
 
+impl Definition {
+    /// The definition applied to `args`: its template with the arguments put in, and named
+    /// integrals that now have closed forms integrated ([`crate::expr::named::reintegrate`]).
+    pub fn apply(&self, pool: &mut Pool, args: &[ExprId]) -> ExprId {
+        let map: Vec<(Symbol, ExprId)> = self
+            .template_args
+            .iter()
+            .copied()
+            .zip(args.iter().copied())
+            .collect();
+        let e = crate::expr::subst::subst(pool, self.template, &map);
+        crate::expr::named::reintegrate(pool, e)
+    }
+}
+
 /// `assert lhs == rhs;`, both sides functions of `t`.
 #[derive(Clone, Debug)]
 pub struct Assertion {

@@ -778,3 +778,61 @@ fn a_score_error_with_a_pole_is_said_undefined_not_nan() {
         "{out}"
     );
 }
+
+/// Fuzz seed 17, case 19008: against a source with an eigenvalue of 1e308, the f64
+/// decomposition's `||((E + E^T)/2 - S)(x - m)||^2` overflowed and `hodge` printed `inf`
+/// with exit 0; the exact path already refused it. Now both refuse it, named.
+#[test]
+fn a_decomposition_beyond_f64_is_refused_not_printed_as_inf() {
+    let f = crate::support::scratch_file(
+        "huge.dsym",
+        "source S = gaussian(spectrum = [1e308, 2.801, 2, 5]);\n\nprocess p {\n    sigma(t) = t;\n}\n\nerror E = linear(matrix = [[t/3 + 1/7, 5, 3, exp(-t)], [-0.25, 1.5, -6/1, -3/4], [0/2, 8/9, -0.25, 1 - t], [0.1, cos(pi*t/2), 2.25, 1.5]]);\n",
+    );
+    let (code, out, err) = crate::support::run(&[
+        "hodge",
+        &f,
+        "--source",
+        "S",
+        "--error",
+        "E",
+        "--process",
+        "p",
+        "--t",
+        "0.5",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "the decomposition overflows f64: ||((E + E^T)/2 - S)(x - m)||^2 is not finite"
+        ),
+        "{err}"
+    );
+}
+
+/// Fuzz seed 17, case 24501: `b(t) = integrate(abs(s), s, 0, t)` has no closed form in
+/// its template (an argument of any sign), so `alpha(t) = exp(-b(t)/2)` kept a named
+/// integral, while the same integral written with `t` (s in [0, 1], where abs(s) = s) is
+/// t^2/2: the printed `alpha` read back as something else. A call with a time now
+/// integrates it: int_0^t |s| ds = t^2/2 for t >= 0.
+#[test]
+fn an_integral_in_a_user_function_is_closed_once_called_with_a_time() {
+    let text = "process p {\n    b(t) = integrate(abs(s), s, 0, t);\n    alpha(t) = exp(-b(t)/2);\n    sigma(t) = 1 - exp(-b(t));\n}\n";
+    let f = crate::support::scratch_file("abs.dsym", text);
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "b(t) = t^2/2",
+        "alpha(t) = exp(-t^2/4)",
+        "sigma(t) = 1 - exp(-t^2/2)",
+    ] {
+        assert!(out.contains(line), "{line} in\n{out}");
+    }
+    let case = diffsym::fuzz::Case {
+        text: text.to_owned(),
+        data: Vec::new(),
+    };
+    let stats = diffsym::fuzz::check(&case, 0, &diffsym::fuzz::Config::default())
+        .expect("keeps the contract");
+    assert!(stats.lowered, "{stats:?}");
+}
