@@ -57,6 +57,11 @@ pub enum Fail {
 /// The largest degree of numerator and denominator handled.
 pub const MAX_DEGREE: usize = 48;
 
+/// The largest power of a coefficient formed, in bits (numerator and denominator): a
+/// power beyond it (`(4^(10^6))^2` as a constant factor) is no rational function here.
+/// As [`crate::expr::canon`]'s bound on exact powers.
+const MAX_POWER_BITS: u64 = 1 << 16;
+
 // ---------------------------------------------------------------------------------------
 // Coefficient fields.
 
@@ -563,6 +568,15 @@ fn fraction(pool: &Pool, e: ExprId, x: Symbol, depth: u32) -> Option<(Poly<Q>, P
             let (bn, bd) = fraction(pool, *b, x, depth + 1)?;
             let m = usize::try_from(k.unsigned_abs()).ok()?;
             if m.saturating_mul(deg(&bn).max(deg(&bd))) > MAX_DEGREE || bn.is_empty() && k < 0 {
+                return None;
+            }
+            let bits = bn
+                .iter()
+                .chain(&bd)
+                .map(|c| c.numer().bits() + c.denom().bits())
+                .max()
+                .unwrap_or(0);
+            if bits.saturating_mul(m as u64) > MAX_POWER_BITS {
                 return None;
             }
             let (mut n, mut d) = (one.clone(), one);

@@ -836,3 +836,22 @@ fn an_integral_in_a_user_function_is_closed_once_called_with_a_time() {
         .expect("keeps the contract");
     assert!(stats.lowered, "{stats:?}");
 }
+
+/// Fuzz seed 17, case 37978: `exp(-t*(4^(10^6))^2/100)` in a beta. The integrator read the
+/// argument as a rational function of t and formed the constant 4^(2*10^6) by two million
+/// products (minutes); powers of coefficients beyond 2^16 bits are now no rational
+/// function there, and the integral is refused at once.
+#[test]
+fn a_huge_constant_power_in_an_integrand_is_refused_at_once() {
+    let f = crate::support::scratch_file(
+        "huge_power.dsym",
+        "process p {\n    param k = 29;\n    beta(t) = (k*(1 + cos(pi*t))/2 + 0.957)*exp(-t*(4^(10^6))^2/100);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("cannot integrate beta in closed form"),
+        "{err}"
+    );
+    assert!(err.contains("huge_power.dsym:3:5"), "{err}");
+}
