@@ -390,7 +390,10 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
         for input in &inputs {
             let s: Symbol = pool.symbol(input);
             let c = diff::diff(pool, field.expr, s);
-            if pool.is_zero(c) {
+            // A coefficient the simplifier left unsimplified may still be 0 (x in the
+            // v-prediction velocity of a VP process whose alpha^2 + sigma^2 = 1 needs
+            // expm1(t) = exp(t) - 1): computed, it would be rounding noise, no value.
+            if pool.is_zero(c) || crate::expr::zero::proves_zero(pool, c) {
                 continue;
             }
             // Stable code starts from the coefficient as a rational function of the jet.
@@ -620,7 +623,32 @@ impl JetForms {
     /// not line up with the process's (they always should).
     fn coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
         let c = self.jet_coefficient(pool, k, input)?;
+        if self.divides_by_zero(pool, c) {
+            return None;
+        }
         Some(crate::expr::subst::subst(pool, c, &self.values))
+    }
+
+    /// Whether a denominator of the jet form `c` is 0 for this process (alpha sigma' -
+    /// sigma alpha' of u-prediction where alpha and sigma are constant). Its quotient
+    /// would fold to 0: the jet form is then no form of the process's coefficient.
+    fn divides_by_zero(&self, pool: &mut Pool, c: ExprId) -> bool {
+        let mut denominators = Vec::new();
+        let mut stack = vec![c];
+        while let Some(e) = stack.pop() {
+            if let crate::expr::Node::Pow(b, x) = pool.node(e)
+                && pool
+                    .as_rational(*x)
+                    .is_some_and(|x| num_traits::Signed::is_negative(x))
+            {
+                denominators.push(*b);
+            }
+            stack.extend(pool.children(e));
+        }
+        denominators.into_iter().any(|d| {
+            let v = crate::expr::subst::subst(pool, d, &self.values);
+            pool.is_zero(v)
+        })
     }
 }
 
@@ -668,7 +696,10 @@ fn field_guards(
         let mut touched = false;
         for (input, _) in coeff_exprs {
             let s = pool.symbol(input);
-            let Some(c) = jet.jet_coefficient(pool, k, s) else {
+            let Some(c) = jet
+                .jet_coefficient(pool, k, s)
+                .filter(|&c| !jet.divides_by_zero(pool, c))
+            else {
                 continue 'case;
             };
             let free = pool.free_symbols(c);

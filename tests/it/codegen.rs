@@ -457,6 +457,42 @@ fn a_log_snr_through_expm1_keeps_its_tiny_step_coefficient() {
     }
 }
 
+/// Fuzz seed 17, cases 46170, 46717 and 50137: with alpha and sigma constant, the
+/// u-prediction's output is 0 and its steps divide by alpha sigma' - sigma alpha' = 0 in
+/// their jet form, which folded to a coefficient 0. The step itself is defined: any x0,
+/// eps with alpha x0 + sigma eps = x give alpha_next x0 + sigma_next eps = x, so a DDIM
+/// step is x. The jet form is now refused where the process makes a denominator 0.
+#[test]
+fn u_steps_of_a_process_that_does_not_move_keep_x() {
+    let (f, wide) = stable_function("sigma(t) = 1/125;", "ddim_step_u");
+    for (t, t_next) in [(0.5, 0.25), (1.0, 0.75), (1e-300, 7.5e-301), (0.5, 0.0)] {
+        // x = 3/4, u = 1/2.
+        let got = codegen::budget::value(&f, &wide, true, &[0.75, 0.5, t, t_next]);
+        assert_eq!(got, 0.75, "at ({t:e}, {t_next:e})");
+    }
+}
+
+/// Fuzz seed 17, case 53253: alpha = 1/sqrt(1 + (c expm1(t))^2) and sigma = c expm1(t)
+/// alpha are variance preserving, so the x coefficient of the v-prediction velocity,
+/// alpha alpha' + sigma sigma', is 0; the simplifier left it as two equal fractions (one
+/// in expm1(t), one in exp(t)), and the emitted code returned their rounding noise. A
+/// coefficient proved 0 is now left out.
+#[test]
+fn an_identically_zero_coefficient_is_left_out() {
+    let (f, wide) = stable_function(
+        "sigma(t) = 2.5*expm1(t)/sqrt(1 + (2.5*expm1(t))^2);\n    alpha(t) = 1/sqrt(1 + (2.5*expm1(t))^2);",
+        "pf_velocity_v",
+    );
+    let codegen::Shape::Field { coeffs, .. } = &f.shape else {
+        panic!("a field");
+    };
+    assert!(coeffs.iter().all(|(input, _)| input != "x"), "{coeffs:?}");
+    for t in [1e-300, 0.3, 0.9903926402016152, 1.0] {
+        let got = codegen::budget::value(&f, &wide, true, &[1.0, 0.0, t]);
+        assert_eq!(got, 0.0, "at {t:e}");
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
