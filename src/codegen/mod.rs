@@ -639,7 +639,7 @@ impl JetForms {
             if let crate::expr::Node::Pow(b, x) = pool.node(e)
                 && pool
                     .as_rational(*x)
-                    .is_some_and(|x| num_traits::Signed::is_negative(x))
+                    .is_some_and(num_traits::Signed::is_negative)
             {
                 denominators.push(*b);
             }
