@@ -569,25 +569,43 @@ pub fn exact_kl_with_workers(
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let partial = per_chunk(source.dimension(), workers, |dirs| {
         let (mut a, mut b) = (Sum::new(), Sum::new());
+        let mut degenerate = false;
         let mut lanes = Lanes::<LANES>::new();
         let (eigs, means) = (&source.eigenvalues[dirs.clone()], &source.mean[dirs]);
         for (l, m) in eigs.chunks(LANES).zip(means.chunks(LANES)) {
             let block = l.iter().copied().zip(m.iter().copied());
             lanes.laws(&prep, block, |law| {
+                degenerate |= !law.log_var_ratio.is_finite();
                 let kl = law.kl();
                 a.add(kl.kl_src_out);
                 b.add(kl.kl_out_src);
             });
         }
-        (a, b)
+        (a, b, degenerate)
     });
     let (mut a, mut b) = (Sum::new(), Sum::new());
-    for (x, y) in partial {
+    let mut degenerate = false;
+    for (x, y, z) in partial {
         a.merge(x);
         b.merge(y);
+        degenerate |= z;
     }
-    Ok(Kl {
+    let kl = Kl {
         kl_src_out: a.value(),
         kl_out_src: b.value(),
-    })
+    };
+    // Infinite where a direction's output is degenerate; otherwise an infinity is an
+    // overflow of a finite KL (a mean 1e300 standard deviations off), not a value.
+    let finite = kl.kl_src_out.is_finite() && kl.kl_out_src.is_finite();
+    if !degenerate && !finite {
+        return Err(Diag::new(
+            codes::ANALYSIS_SAMPLER,
+            format!(
+                "the KL of {} is beyond f64: its output law is finite, but too far from the \
+                 source",
+                sampler.name()
+            ),
+        ));
+    }
+    Ok(kl)
 }

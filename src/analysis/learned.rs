@@ -402,7 +402,16 @@ pub fn learned_kl(
         ));
     }
     let v0: Vec<f64> = lam.iter().map(|&l| pts[0].v(l)).collect();
-    let kl = gaussian_kl(&mean, &cov, &v0);
+    let Some(kl) = gaussian_kl(&mean, &cov, &v0) else {
+        return Err(Diag::new(
+            codes::ANALYSIS_SAMPLER,
+            format!(
+                "the KL of the learned {} sampler is beyond f64: its output law is finite, \
+                 but too far from the source",
+                sampler.name()
+            ),
+        ));
+    };
     let mean_out = &m * pts[0].a + &mean;
     let (mean_out, cov_out) = match &source.basis {
         None => (mean_out, cov),
@@ -418,8 +427,9 @@ pub fn learned_kl(
 
 /// KL between the source N(0, diag(v)) and the output N(mu, cov), both directions, from the
 /// Cholesky factor of the relative covariance (module docs); infinite where it is not
-/// positive definite.
-fn gaussian_kl(mu: &DVector<f64>, cov: &DMatrix<f64>, v: &[f64]) -> Kl {
+/// positive definite. None where a finite KL is beyond f64 (a mean 1e300 standard
+/// deviations away): that is no infinity.
+fn gaussian_kl(mu: &DVector<f64>, cov: &DMatrix<f64>, v: &[f64]) -> Option<Kl> {
     let d = v.len();
     let root: Vec<f64> = v.iter().map(|x| x.sqrt()).collect();
     let w = DMatrix::from_fn(d, d, |i, j| cov[(i, j)] / root[i] / root[j]);
@@ -429,11 +439,11 @@ fn gaussian_kl(mu: &DVector<f64>, cov: &DMatrix<f64>, v: &[f64]) -> Kl {
         kl_out_src: f64::INFINITY,
     };
     let Some(chol) = w.cholesky() else {
-        return infinite;
+        return Some(infinite);
     };
     let l = chol.l();
     let Some(inv) = l.solve_lower_triangular(&DMatrix::identity(d, d)) else {
-        return infinite;
+        return Some(infinite);
     };
     let (mut out_src, mut src_out) = (Sum::new(), Sum::new());
     for i in 0..d {
@@ -448,14 +458,10 @@ fn gaussian_kl(mu: &DVector<f64>, cov: &DMatrix<f64>, v: &[f64]) -> Kl {
     out_src.add(nu.norm_squared());
     src_out.add((&inv * &nu).norm_squared());
     let (a, b) = (0.5 * src_out.value(), 0.5 * out_src.value());
-    if a.is_finite() && b.is_finite() {
-        Kl {
-            kl_src_out: a,
-            kl_out_src: b,
-        }
-    } else {
-        infinite
-    }
+    (a.is_finite() && b.is_finite()).then_some(Kl {
+        kl_src_out: a,
+        kl_out_src: b,
+    })
 }
 
 /// The bounds of [`ErrorBounds`] on [t_min, t_max]: E_{p_t}|e_t|^2 =
@@ -520,7 +526,15 @@ pub fn error_bounds(
     };
     let est = tanh_sinh(t_min, t_max, 2, &mut f)?;
     let (full, grad) = (est[0], est[1]);
-    if full.diverges || !full.value.is_finite() {
+    if !full.value.is_finite() {
+        // No level to compare: an infinite value (or inf - inf) says nothing more.
+        return Err(score_error(format!(
+            "the Girsanov integral on [{t_min}, {t_max}] is infinite or beyond f64: \
+             g2 E|e|^2 overflows, or is not integrable at an end"
+        ))
+        .with_help("move the ends inward, e.g. t_max below 1 where alpha = 0"));
+    }
+    if full.diverges {
         return Err(score_error(format!(
             "the Girsanov integral on [{t_min}, {t_max}] does not converge (value {:e}, \
              levels differing by {:e}): g2 E|e|^2 is not integrable at an end",
@@ -999,7 +1013,7 @@ mod tests {
         let v = [1.0, 2.0];
         let mu = DVector::zeros(2);
         for bad in [[1.0, 2.0, 2.0, 1.0], [0.0; 4]] {
-            let kl = gaussian_kl(&mu, &DMatrix::from_row_slice(2, 2, &bad), &v);
+            let kl = gaussian_kl(&mu, &DMatrix::from_row_slice(2, 2, &bad), &v).expect("a KL");
             assert_eq!(
                 (kl.kl_src_out, kl.kl_out_src),
                 (f64::INFINITY, f64::INFINITY)
@@ -1009,7 +1023,7 @@ mod tests {
         let cov = DMatrix::from_row_slice(2, 2, &[1.5, 0.3, 0.3, 1.0]);
         let mu = DVector::from_column_slice(&[0.2, -0.4]);
         let src = DMatrix::from_diagonal(&DVector::from_column_slice(&v));
-        let kl = gaussian_kl(&mu, &cov, &v);
+        let kl = gaussian_kl(&mu, &cov, &v).expect("a KL");
         let zero = DVector::zeros(2);
         assert!(rel(kl.kl_src_out, naive_kl(&zero, &src, &mu, &cov)) < 1e-14);
         assert!(rel(kl.kl_out_src, naive_kl(&mu, &cov, &zero, &src)) < 1e-14);

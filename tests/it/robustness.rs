@@ -855,3 +855,77 @@ fn a_huge_constant_power_in_an_integrand_is_refused_at_once() {
     );
     assert!(err.contains("huge_power.dsym:3:5"), "{err}");
 }
+
+/// Fuzz seed 17, cases 63919 and 83491: a score error shifted by 1e300 (or a source
+/// eigenvalue of 1e308) makes the Girsanov integral infinite, and `kl` explained it as
+/// "levels differing by NaN" (inf - inf) on a success; the learned KL itself, about
+/// 1e600, printed as `inf`, the mark of a degenerate output law, which it is not. The
+/// exact KL did the same for a mean 1e300 standard deviations from 0. A KL beyond f64 is
+/// now refused, and the bound's note names no NaN.
+#[test]
+fn a_kl_beyond_f64_is_refused_not_printed_as_inf() {
+    let learned = crate::support::scratch_file(
+        "far.dsym",
+        "error E = linear(matrix = [[1.5, 0], [0, 1]], shift = [1e300, 0.1]);\n\nsource S = gaussian(spectrum = [2, 3]);\n",
+    );
+    let (code, out, err) = crate::support::run(&[
+        "kl",
+        &learned,
+        "--process",
+        "vp_linear",
+        "--source",
+        "S",
+        "--score-error",
+        "E",
+        "--sampler",
+        "euler",
+        "--steps",
+        "1",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("the KL of the learned euler sampler is beyond f64"),
+        "{err}"
+    );
+    let note = crate::support::scratch_file(
+        "note.dsym",
+        "error E = linear(matrix = [[-3, 3/7], [1.5, -2]], shift = [-2/3, 2/3]);\n\nsource S = gaussian(spectrum = [1e308, 1/3]);\n",
+    );
+    let (code, out, err) = crate::support::run(&[
+        "kl",
+        &note,
+        "--process",
+        "vp_linear",
+        "--source",
+        "S",
+        "--score-error",
+        "E",
+        "--sampler",
+        "dpm1",
+        "--steps",
+        "1",
+    ]);
+    assert!(
+        !out.contains("NaN") && !err.contains("NaN"),
+        "{code}\n{out}{err}"
+    );
+    let exact = crate::support::scratch_file(
+        "mean.dsym",
+        "source S = gaussian(spectrum = [1e-300, 2], mean = [1e300, 1]);\n",
+    );
+    let (code, out, err) = crate::support::run(&[
+        "kl",
+        &exact,
+        "--process",
+        "vp_linear",
+        "--source",
+        "S",
+        "--sampler",
+        "euler",
+        "--steps",
+        "1",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("the KL of euler is beyond f64"), "{err}");
+}
