@@ -244,7 +244,7 @@ impl Lowerer {
         self.push(Op::Input(name.to_owned()))
     }
 
-    fn constant(&mut self, pool: &Pool, e: ExprId) -> Result<Var, LowerError> {
+    fn constant(&mut self, pool: &mut Pool, e: ExprId) -> Result<Var, LowerError> {
         let v = self
             .hp
             .eval(pool, e, &[])
@@ -253,6 +253,9 @@ impl Lowerer {
                 reason: err.to_string(),
             })?;
         let (hi, lo) = split_dd(&mut self.hp, &v);
+        if let Some(r) = exact_value(pool, e, hi, lo) {
+            return Ok(self.rational(&r));
+        }
         Ok(self.const_f64(hi, lo))
     }
 
@@ -459,6 +462,49 @@ impl Lowerer {
 }
 
 /// The double-double nearest to `v`: `hi` correctly rounded, `lo` the rest correctly rounded.
+/// The rational a constant `e` equals, where its value `hi + lo` lies within 2^-100 of a
+/// rational of denominator at most 2^16 (or within 2^-150 of 0) and that is proved
+/// ([`crate::expr::zero::proves_zero`]). A constant the simplifier left unsimplified
+/// (radicals that cancel to -4) is evaluated with the reference's rounding, 2^-256 of its
+/// terms: as a double-double it is -4 + 3e-77, and `1 - (-4 + 3e-77)/4` is 8e-78 where
+/// the exact value is 0.
+fn exact_value(pool: &mut Pool, e: ExprId, hi: f64, lo: f64) -> Option<BigRational> {
+    if !hi.is_finite() {
+        return None;
+    }
+    let x = BigRational::from_float(hi)? + BigRational::from_float(lo)?;
+    let candidate = if hi.abs() < 2f64.powi(-150) {
+        BigRational::zero()
+    } else {
+        // Continued-fraction convergents of x, until one is close enough.
+        let tolerance = x.abs() / BigRational::from_integer(num_bigint::BigInt::one() << 100);
+        let (mut p0, mut q0) = (num_bigint::BigInt::zero(), num_bigint::BigInt::one());
+        let (mut p1, mut q1) = (num_bigint::BigInt::one(), num_bigint::BigInt::zero());
+        let mut rest = x.clone();
+        let limit = num_bigint::BigInt::one() << 16;
+        loop {
+            let a = rest.floor().to_integer();
+            (p0, p1) = (p1.clone(), &a * &p1 + &p0);
+            (q0, q1) = (q1.clone(), &a * &q1 + &q0);
+            if q1 > limit {
+                return None;
+            }
+            let c = BigRational::new(p1.clone(), q1.clone());
+            if (&c - &x).abs() <= tolerance {
+                break c;
+            }
+            let frac = &rest - BigRational::from_integer(a);
+            if frac.is_zero() {
+                return None;
+            }
+            rest = frac.recip();
+        }
+    };
+    let r = pool.rational(candidate.clone());
+    let d = pool.sub(e, r);
+    crate::expr::zero::proves_zero(pool, d).then_some(candidate)
+}
+
 pub fn split_dd(hp: &mut Hp, v: &BigFloat) -> (f64, f64) {
     let hi = hp::to_f64(v);
     if !hi.is_finite() {
@@ -556,6 +602,44 @@ mod tests {
             hi: 0.1f64.to_bits(),
             lo: 0.0f64.to_bits()
         }));
+    }
+
+    /// Fuzz seed 17, case 59131: a constant the simplifier left as radicals that cancel
+    /// to a rational came out of the 256-bit reference as -4 + 3e-77, and `1 + 4 h` at
+    /// h = -1/4 as 8e-78 where it is 0. Constants proved rational are that rational.
+    #[test]
+    fn constants_proved_rational_are_exact() {
+        let mut p = Pool::new();
+        let t = p.var("t");
+        let eleven = p.int(11);
+        let r11 = p.sqrt(eleven);
+        let three = p.int(3);
+        let a = p.sub(r11, three);
+        let b = p.add(vec![r11, three]);
+        // (sqrt(11) - 3)(sqrt(11) + 3) = 2, by hand.
+        let two = p.mul(vec![a, b]);
+        let six = p.int(6);
+        let minus_four = p.sub(two, six);
+        let two_exactly = p.int(2);
+        let zero = p.sub(two, two_exactly);
+        for (c, want) in [(minus_four, -4.0), (zero, 0.0)] {
+            let e = p.mul(vec![c, t]);
+            let (prog, _) = lower_all(&mut p, &[e], Mode::Stable);
+            let consts: Vec<(f64, f64)> = prog
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                consts,
+                vec![(want, 0.0)],
+                "{}",
+                crate::expr::print::to_text(&p, c)
+            );
+        }
     }
 
     #[test]

@@ -903,17 +903,16 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v1: W = W::new(6.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
         let v5: W = v1 * v4;
         let v6: W = v0 - v5;
-        let v7: W = W::new(6.0, 0.0);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v2;
-        let v10: W = v8 - v9;
-        return [v6.to_f64(), v10.to_f64()];
+        let v7: W = v1 * v3;
+        let v8: W = v1 * v2;
+        let v9: W = v7 - v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(500.0, 0.0);
@@ -1032,7 +1031,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v1: W = W::new(6.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
@@ -2656,7 +2655,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v1: W = W::new(6.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
@@ -2868,7 +2867,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v1: W = W::new(6.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
@@ -5292,7 +5291,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v1: W = W::new(6.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
