@@ -573,6 +573,17 @@ mod tests {
         assert_eq!(inputs, 1);
     }
 
+    /// The program's constants, `(hi, lo)`, in order.
+    fn constants(prog: &Program) -> Vec<(f64, f64)> {
+        prog.ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn constants_fold_to_correctly_rounded_values() {
         let mut p = Pool::new();
@@ -584,14 +595,7 @@ mod tests {
         let t = p.var("t");
         let e = p.mul(vec![half, pi, r2, t]);
         let (prog, _) = lower_all(&mut p, &[e], Mode::Stable);
-        let consts: Vec<(f64, f64)> = prog
-            .ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
-                _ => None,
-            })
-            .collect();
+        let consts = constants(&prog);
         // pi/sqrt(2): hi and lo as computed independently by mpmath at 300 bits.
         assert_eq!(consts, vec![(2.221441469079183, 7.261369656130425e-17)]);
         // 1/10 in naive mode: the f64 nearest, no low part.
@@ -625,16 +629,8 @@ mod tests {
         for (c, want) in [(minus_four, -4.0), (zero, 0.0)] {
             let e = p.mul(vec![c, t]);
             let (prog, _) = lower_all(&mut p, &[e], Mode::Stable);
-            let consts: Vec<(f64, f64)> = prog
-                .ops
-                .iter()
-                .filter_map(|op| match op {
-                    Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
-                    _ => None,
-                })
-                .collect();
             assert_eq!(
-                consts,
+                constants(&prog),
                 vec![(want, 0.0)],
                 "{}",
                 crate::expr::print::to_text(&p, c)

@@ -107,37 +107,18 @@ pub fn reintegrate(pool: &mut Pool, e: ExprId) -> ExprId {
     if pool.integral_level(e) == 0 {
         return e;
     }
-    let mut memo = crate::expr::fxhash::HashMap::default();
-    reintegrate_node(pool, e, &mut memo)
-}
-
-fn reintegrate_node(
-    pool: &mut Pool,
-    e: ExprId,
-    memo: &mut crate::expr::fxhash::HashMap<ExprId, ExprId>,
-) -> ExprId {
-    if let Some(&v) = memo.get(&e) {
-        return v;
-    }
-    let kids: Vec<ExprId> = pool
-        .children(e)
-        .into_iter()
-        .map(|c| reintegrate_node(pool, c, memo))
-        .collect();
-    let n = pool.rebuild(e, &kids);
-    let r = match *pool.node(n) {
-        Node::Call(Func::Integral(i), hi) => {
-            let (body, lo) = (pool.integral(i).body, pool.integral(i).lo);
-            let bound = pool.symbol(BOUND);
-            let s = pool.fresh_symbol("s");
-            let se = pool.sym_expr(s);
-            let integrand = subst::subst1(pool, body, bound, se);
-            integrate::integrate(pool, integrand, s, lo, hi).unwrap_or(n)
-        }
-        _ => n,
-    };
-    memo.insert(e, r);
-    r
+    subst::bottom_up(pool, e, |pool, x, kids| {
+        let n = subst::rebuilt(pool, x, kids);
+        let Node::Call(Func::Integral(i), hi) = *pool.node(n) else {
+            return n;
+        };
+        let (body, lo) = (pool.integral(i).body, pool.integral(i).lo);
+        let bound = pool.symbol(BOUND);
+        let s = pool.fresh_symbol("s");
+        let se = pool.sym_expr(s);
+        let integrand = subst::subst1(pool, body, bound, se);
+        integrate::integrate(pool, integrand, s, lo, hi).unwrap_or(n)
+    })
 }
 
 /// Whether range analysis bounds the integrand between the lower limit and the times
