@@ -461,7 +461,6 @@ impl Lowerer {
     }
 }
 
-/// The double-double nearest to `v`: `hi` correctly rounded, `lo` the rest correctly rounded.
 /// The rational a constant `e` equals, where its value `hi + lo` lies within 2^-100 of a
 /// rational of denominator at most 2^16 (or within 2^-150 of 0) and that is proved
 /// ([`crate::expr::zero::proves_zero`]). A constant the simplifier left unsimplified
@@ -505,6 +504,7 @@ fn exact_value(pool: &mut Pool, e: ExprId, hi: f64, lo: f64) -> Option<BigRation
     crate::expr::zero::proves_zero(pool, d).then_some(candidate)
 }
 
+/// The double-double nearest to `v`: `hi` correctly rounded, `lo` the rest correctly rounded.
 pub fn split_dd(hp: &mut Hp, v: &BigFloat) -> (f64, f64) {
     let hi = hp::to_f64(v);
     if !hi.is_finite() {

@@ -635,7 +635,11 @@ impl JetForms {
     fn divides_by_zero(&self, pool: &mut Pool, c: ExprId) -> bool {
         let mut denominators = Vec::new();
         let mut stack = vec![c];
+        let mut seen = crate::expr::fxhash::HashSet::default();
         while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
             if let crate::expr::Node::Pow(b, x) = pool.node(e)
                 && pool
                     .as_rational(*x)
