@@ -493,6 +493,29 @@ fn an_identically_zero_coefficient_is_left_out() {
     }
 }
 
+/// Fuzz seed 18, case 15058: `beta = sinh(2 - t)^2` integrates to a log-SNR with the
+/// constants `exp(-4)/16 - exp(4)/16` next to `exp(4 - 2t)/16 - exp(2t - 4)/16`. The two
+/// constants were paired with each other, which left each exponential without the
+/// constant it cancels at t = 0: sigma was 0 at t = 1e-300 (2e18 ulps). Constants now
+/// pair only with terms in t. Expected values from mpmath at 3000 bits (sigma is about
+/// sinh(2) sqrt(t) at small t).
+#[test]
+fn constants_pair_with_the_exponentials_they_cancel() {
+    let (f, wide) = stable_function(
+        "alpha(t) = exp(t/4 + exp(-4)/16 - exp(4)/16 + exp(4 - 2*t)/16 - exp(2*t - 4)/16);\n    sigma(t) = sqrt(1 - alpha(t)^2);",
+        "sigma",
+    );
+    for (t, want) in [
+        (1e-300, 3.6268604078470186e-150),
+        (1e-20, 3.626860407847019e-10),
+        (0.25, 0.9606435433572912),
+    ] {
+        let got = codegen::budget::value(&f, &wide, true, &[t]);
+        let err = check::ulps(got, want);
+        assert!(err <= 4.0, "at {t:e}: {got:e}, want {want:e}: {err} ulps");
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
