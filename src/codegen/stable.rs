@@ -392,9 +392,21 @@ fn pairs_with(
     None
 }
 
-/// `expm1`: `c*r*exp(a) - c*r` as `c*r*expm1(a)`.
+/// `expm1`: `c*r*exp(a) - c*r` as `c*r*expm1(a)`, and `c*r*b^x - c*r` as
+/// `c*r*expm1(x log b)` for a constant base `b > 0` (a VE sigma `s_min (s_max/s_min)^t`
+/// against its value at 0).
 fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     pairs_with_one(pool, xs, |pool, f| {
+        if let Node::Pow(b, x) = *pool.node(f)
+            && pool
+                .as_rational(b)
+                .is_some_and(|b| b.is_positive() && !b.is_one())
+            && !pool.free_symbols(x).is_empty()
+        {
+            let log_b = pool.call(Func::Log, b);
+            let arg = pool.mul(vec![x, log_b]);
+            return Some(pool.call(Func::Expm1, arg));
+        }
         let (a, n) = exp_power(pool, f)?;
         let nr = pool.rational(n);
         let arg = pool.mul(vec![nr, a]);

@@ -1063,14 +1063,13 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v1: W = W::new(-0.01, 2.0816681711721684e-19);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t);
-        let v4: W = v3 * v2;
-        let v5: W = v4.exp();
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp_m1();
         let v6: W = v1 * v5;
-        let v7: W = v1 - v6;
-        return [v0.to_f64(), v7.to_f64()];
+        return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1147,14 +1146,13 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v1: W = W::new(-0.01, 2.0816681711721684e-19);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t);
-        let v4: W = v3 * v2;
-        let v5: W = v4.exp();
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp_m1();
         let v6: W = v1 * v5;
-        let v7: W = v1 - v6;
-        return [v0.to_f64(), v7.to_f64()];
+        return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1452,14 +1450,10 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = -v1;
         let v3: W = v2 * v0;
         let v4: W = v3.exp();
-        let v5: W = W::new(100.0, 0.0);
-        let v6: W = W::new(0.01, -2.0816681711721684e-19);
-        let v7: W = v1 * v0;
-        let v8: W = v7.exp();
-        let v9: W = v6 * v8;
-        let v10: W = v9 - v6;
-        let v11: W = v5 * v4 * v10;
-        return [v4.to_f64(), v11.to_f64()];
+        let v5: W = v0 * v1;
+        let v6: W = v5.exp_m1();
+        let v7: W = v4 * v6;
+        return [v4.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.0002, -9.58434720477186e-21);
@@ -1535,14 +1529,10 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v2: W = -v1;
         let v3: W = v2 * v0;
         let v4: W = v3.exp();
-        let v5: W = W::new(100.0, 0.0);
-        let v6: W = W::new(0.01, -2.0816681711721684e-19);
-        let v7: W = v1 * v0;
-        let v8: W = v7.exp();
-        let v9: W = v6 * v8;
-        let v10: W = v9 - v6;
-        let v11: W = v5 * v4 * v10;
-        return [v4.to_f64(), v11.to_f64()];
+        let v5: W = v0 * v1;
+        let v6: W = v5.exp_m1();
+        let v7: W = v4 * v6;
+        return [v4.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.0002, -9.58434720477186e-21);
@@ -1812,19 +1802,16 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v1: W = W::new(-0.1174095711493096, -9.800225553502783e-20);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t);
         let v4: W = -v3;
         let v5: W = v4 * v2;
         let v6: W = v5.exp();
-        let v7: W = W::new(0.01, -2.0816681711721684e-19);
-        let v8: W = v3 * v2;
-        let v9: W = v8.exp();
-        let v10: W = v7 * v9;
-        let v11: W = v7 - v10;
-        let v12: W = v1 * v6 * v11;
-        return [v0.to_f64(), v12.to_f64()];
+        let v7: W = v2 * v3;
+        let v8: W = v7.exp_m1();
+        let v9: W = v1 * v6 * v8;
+        return [v0.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1898,19 +1885,16 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v1: W = W::new(-0.1174095711493096, -9.800225553502783e-20);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t);
         let v4: W = -v3;
         let v5: W = v4 * v2;
         let v6: W = v5.exp();
-        let v7: W = W::new(0.01, -2.0816681711721684e-19);
-        let v8: W = v3 * v2;
-        let v9: W = v8.exp();
-        let v10: W = v7 * v9;
-        let v11: W = v7 - v10;
-        let v12: W = v1 * v6 * v11;
-        return [v0.to_f64(), v12.to_f64()];
+        let v7: W = v2 * v3;
+        let v8: W = v7.exp_m1();
+        let v9: W = v1 * v6 * v8;
+        return [v0.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);

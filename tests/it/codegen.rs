@@ -516,6 +516,25 @@ fn constants_pair_with_the_exponentials_they_cancel() {
     }
 }
 
+/// The final DDIM step of the VE process from a tiny t: its eps coefficient is
+/// sigma(0) - sigma(t) = s_min (1 - (s_max/s_min)^t), 1e-40 of sigma. The guard at
+/// t_next = 0 put the value sigma(0) into the step's jet form and subtracted, which
+/// cancelled to nothing below t = 1e-16; `s_min (s_max/s_min)^t - s_min` is now
+/// `s_min expm1(t log(s_max/s_min))`, as an exponential's is. Expected values from mpmath
+/// at 3000 bits.
+#[test]
+fn the_final_ve_step_from_a_tiny_time_keeps_its_eps_coefficient() {
+    for (t, want) in [
+        (1e-40, -8.517193191416238e-42),
+        (1e-300, -8.517193191416237e-302),
+        (1e-6, -8.517229462809145e-08),
+    ] {
+        let got = ve::ddim_step_eps_coefficients(t, 0.0)[1];
+        let err = check::ulps(got, want);
+        assert!(err <= 4.0, "at {t:e}: {got:e}, want {want:e}: {err} ulps");
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;
