@@ -2,7 +2,9 @@
 //! correctly rounded value, the correctly rounded limit, or the infinity it tends to.
 //!
 //! A formula undefined at a point (`sin(t)/t` at 0, `log(tan(pi t/2))` at 1) is evaluated
-//! with certified balls ([`super::ball`]) at `t = a +- 2^-k` for k = 64, 128, ..., 8192.
+//! with certified balls ([`super::ball`]) at `t = a +- 2^-k` for k = 64, 128, ..., 8192,
+//! those distances taken relative to the smallest time of the point: a step from
+//! `t = 1e-300` to `t_next -> 0` turns at `t_next ~ t`, so its limit is sampled below that.
 //! The limit is taken as found when three successive values round to the same result; the
 //! formula tends to an infinity when four successive magnitudes grow by at least 1.5 each
 //! time with one sign (a pole or a logarithm), and to 0 when they shrink so. Anything else
@@ -27,6 +29,9 @@ pub const MAX_POINT_BITS: usize = 8192;
 
 /// The distances `2^-k` at which a limit is sampled.
 const LIMIT_EXPONENTS: [u32; 8] = [64, 128, 256, 512, 1024, 2048, 4096, 8192];
+
+/// The deepest scale of a point's times: the least positive f64 is 2^-1074.
+const MAX_DEPTH: u32 = 1100;
 
 /// Successive magnitudes that change by this factor or more count as a trend.
 const TREND: f64 = 1.5;
@@ -135,10 +140,11 @@ pub fn value_at<R: PartialEq + Clone>(
         let at = value_of(s).map_or_else(String::new, |v| v.to_string());
         (pool.symbol_name(s).to_owned(), at)
     };
+    let depth = depth(env, times);
     if !at_end.is_empty() {
         let (var, at) = describe(at_end[0].0);
         let side = at_end[0].1;
-        return match limit(pool, e, env, &at_end, max_bits, round) {
+        return match limit_below(pool, e, env, &at_end, depth, max_bits, round) {
             Ok(Limit::Finite(r)) => Ok(r),
             Ok(Limit::Infinite(sign)) => Err(PointError::Infinite {
                 var,
@@ -154,8 +160,8 @@ pub fn value_at<R: PartialEq + Clone>(
         return Err(PointError::Undefined(first_error));
     };
     let (var, at) = describe(s);
-    let above = limit(pool, e, env, &[(s, Side::Above)], max_bits, round);
-    let below = limit(pool, e, env, &[(s, Side::Below)], max_bits, round);
+    let above = limit_below(pool, e, env, &[(s, Side::Above)], depth, max_bits, round);
+    let below = limit_below(pool, e, env, &[(s, Side::Below)], depth, max_bits, round);
     match (above, below) {
         (Ok(a), Ok(b)) if a == b => match a {
             Limit::Finite(r) => Ok(r),
@@ -183,6 +189,20 @@ pub enum NoLimit {
     Unknown,
 }
 
+/// How many binary orders below 1 the smallest nonzero value of `times` in `env` lies:
+/// the scale below which a limit's distances start.
+fn depth(env: &[(Symbol, BigRational)], times: &[Symbol]) -> u32 {
+    env.iter()
+        .filter(|(s, v)| times.contains(s) && !v.is_zero())
+        .map(|(_, v)| {
+            // |v| >= 2^(bits(numer) - 1 - bits(denom)): one order more than log2 |v|.
+            let (n, d) = (v.numer().bits(), v.denom().bits());
+            u32::try_from((d + 1).saturating_sub(n)).map_or(MAX_DEPTH, |k| k.min(MAX_DEPTH))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// The limit of `e` as each variable of `moving` approaches its value in `env` from its
 /// side, all at the same distance `u -> 0`.
 pub fn limit<R: PartialEq + Clone>(
@@ -193,9 +213,23 @@ pub fn limit<R: PartialEq + Clone>(
     max_bits: usize,
     round: &impl Fn(&BigFloat) -> R,
 ) -> Result<Limit<R>, NoLimit> {
+    limit_below(pool, e, env, moving, 0, max_bits, round)
+}
+
+/// [`limit`] at the distances `2^-(k + depth)`.
+fn limit_below<R: PartialEq + Clone>(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    moving: &[(Symbol, Side)],
+    depth: u32,
+    max_bits: usize,
+    round: &impl Fn(&BigFloat) -> R,
+) -> Result<Limit<R>, NoLimit> {
     // (rounded value, midpoint) at each distance; None where the evaluation failed.
     let mut seen: Vec<Option<(R, BigFloat)>> = Vec::new();
     for &k in &LIMIT_EXPONENTS {
+        let k = k.saturating_add(depth);
         let u = BigRational::new(BigInt::one(), BigInt::one() << k);
         let near: Vec<(Symbol, BigRational)> = env
             .iter()
@@ -302,6 +336,20 @@ mod tests {
         assert_eq!(at("log(t)", (0, 1)), Err(inf(-1)));
         let e = at("log(tan(pi*t/2))", (1, 1)).unwrap_err();
         assert_eq!(e.to_string(), "tends to +inf as t -> 1");
+    }
+
+    #[test]
+    fn a_limit_is_sampled_below_the_other_times() {
+        // sin(s) (cos(s) tan(t)/sin(s) - 1) -> tan(t) as s -> 0; at t = 1e-300 the
+        // formula turns at s ~ t, far below the distances 2^-64 .. 2^-512.
+        let mut pool = Pool::new();
+        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
+        let ast = crate::syntax::parse_expr("sin(s)*(cos(s)*tan(t)/sin(s) - 1)").unwrap();
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
+        let tiny = BigRational::new(1.into(), BigInt::from(10).pow(300));
+        let env = [(t, tiny), (s, BigRational::zero())];
+        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        assert_eq!(v.map(f64::from_bits), Ok(1e-300));
     }
 
     #[test]
