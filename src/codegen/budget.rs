@@ -45,9 +45,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// wide) where every time it names has its value, else the program's (one for a scalar
 /// function, the coefficients for a field).
 fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)]) -> Vec<f64> {
-    let bound = |name: &str, v: f64| env.iter().any(|(n, w)| *n == name && *w == v);
     for g in &f.guards {
-        if g.at.iter().all(|(name, v)| bound(name, *v)) {
+        if g.applies(env) {
             return match &g.body {
                 GuardBody::Constants(vs) => vs.clone(),
                 GuardBody::Program(p, outs) => {
@@ -207,10 +206,7 @@ fn contributions(f: &Function, args: &[f64]) -> Vec<f64> {
 
 /// Whether a guard of `f` takes over at `env` (it fixes every time `env` binds).
 fn guarded(f: &Function, env: &[(&str, f64)]) -> bool {
-    let bound = |name: &str, v: f64| env.iter().any(|(n, w)| *n == name && *w == v);
-    f.guards
-        .iter()
-        .any(|g| g.at.iter().all(|(name, v)| bound(name, *v)))
+    f.guards.iter().any(|g| g.applies(env))
 }
 
 /// The variables of `f`'s program that it returns: one for a scalar function, the
@@ -832,6 +828,7 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
         }
         f.fallback = !measured(f, &f.wide, false, &rows).passed();
         f.form = Form::of(&f.wide);
+        elide_series(f, &rows);
         elide_guards(f);
     }
     TABLES.with(|t| t.borrow_mut().clear());
@@ -883,11 +880,7 @@ fn split_rows(f: &Function, rows: &Case) -> (Case, Case) {
         .iter()
         .filter(|r| {
             let env = bind(f, &r.args);
-            let guarded = f.guards.iter().any(|g| {
-                g.at.iter()
-                    .all(|(n, v)| env.iter().any(|(m, w)| m == n && w == v))
-            });
-            upper_row(r) && !guarded
+            upper_row(r) && !guarded(f, &env)
         })
         .cloned()
         .collect();
@@ -915,6 +908,23 @@ fn cost(f: &Function, wide: &[bool]) -> f64 {
             _ => 1.0,
         })
         .sum()
+}
+
+/// Removes the Taylor polynomials of `f`'s final step ([`super::taylor`]) where its
+/// program meets the budget on the reference rows without them.
+fn elide_series(f: &mut Function, case: &Case) {
+    let mut i = 0;
+    while i < f.guards.len() {
+        if f.guards[i].below.is_some() {
+            let mut without = f.clone();
+            without.guards.remove(i);
+            if measured(&without, &f.wide, f.fallback, case).passed() {
+                f.guards.remove(i);
+                continue;
+            }
+        }
+        i += 1;
+    }
 }
 
 /// Removes the guards of `f` that fix every time it takes and whose values the body

@@ -48,8 +48,14 @@ pub fn next_time(t: f64) -> f64 {
     0.75 * t
 }
 
-/// The starts of the final steps (to `t_next = 0`) that are checked too.
-pub const FINAL_STEP_STARTS: [f64; 4] = [1e-6, 0.1, 0.5, 1.0];
+/// The starts of the final steps (to `t_next = 0`) that are checked too: down to 1e-300,
+/// where a coefficient that vanishes at t = 0 is 1 minus a number within t^2 of 1, and
+/// through the range of the Taylor polynomials that compute those, just below each
+/// bound they may have (2^-8 to 1).
+pub const FINAL_STEP_STARTS: [f64; 19] = [
+    1e-300, 1e-100, 1e-40, 1e-20, 1e-12, 1e-6, 1e-4, 1e-3, 0.0037, 0.0075, 0.015, 0.03, 0.06, 0.12,
+    0.24, 0.49, 0.5, 0.99, 1.0,
+];
 
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
 /// in plain ulps) and the largest error allowed.

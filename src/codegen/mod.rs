@@ -17,6 +17,7 @@ pub(crate) mod rounding;
 pub(crate) mod runtime;
 pub(crate) mod rustc;
 pub(crate) mod stable;
+pub(crate) mod taylor;
 pub(crate) mod view;
 
 #[cfg(test)]
@@ -194,12 +195,34 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
     }))
 }
 
-/// A special case of an emitted function: when every time in `at` has its value, the
-/// outputs (one for a scalar, one per coefficient for a field) are `body`.
+/// A special case of an emitted function: when every time in `at` has its value (and `t`
+/// is below `below`, where that is set), the outputs (one for a scalar, one per
+/// coefficient for a field) are `body`.
 #[derive(Clone, Debug)]
 pub struct Guard {
     pub at: Vec<(String, f64)>,
+    /// The final step's Taylor polynomials ([`taylor`]) hold for `t` below this.
+    pub below: Option<f64>,
     pub body: GuardBody,
+}
+
+impl Guard {
+    /// Whether the guard takes over where `env` binds the times.
+    pub fn applies(&self, env: &[(&str, f64)]) -> bool {
+        let value = |name: &str| env.iter().find(|(n, _)| *n == name).map(|&(_, v)| v);
+        self.at.iter().all(|(name, v)| value(name) == Some(*v))
+            && self.below.is_none_or(|b| value("t").is_some_and(|t| t < b))
+    }
+
+    /// The condition as Rust: `t_next == 0.0 && t < 0.015625`.
+    pub fn condition(&self, literal: impl Fn(f64) -> String) -> String {
+        self.at
+            .iter()
+            .map(|(name, v)| format!("{name} == {}", literal(*v)))
+            .chain(self.below.map(|b| format!("t < {}", literal(b))))
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
 }
 
 /// The outputs of a [`Guard`].
@@ -326,14 +349,22 @@ fn scalar_function_as(
 /// The value or limit of `e` (a function of t alone) at exact `t`: a finite f64, an
 /// infinity, or None where it cannot be certified.
 fn limit_at(pool: &mut Pool, e: ExprId, t_name: &str, at: f64) -> Option<f64> {
+    limit_at_times(pool, e, &[(t_name, at)])
+}
+
+/// [`limit_at`] for a formula in several times, each at its exact value in `at`.
+fn limit_at_times(pool: &mut Pool, e: ExprId, at: &[(&str, f64)]) -> Option<f64> {
     use crate::expr::{ball, limit};
-    let t = pool.symbol(t_name);
-    let r = num_rational::BigRational::from_float(at)?;
+    let mut env = Vec::new();
+    for &(name, v) in at {
+        env.push((pool.symbol(name), num_rational::BigRational::from_float(v)?));
+    }
+    let times: Vec<Symbol> = env.iter().map(|(s, _)| *s).collect();
     match limit::value_at(
         pool,
         e,
-        &[(t, r)],
-        &[t],
+        &env,
+        &times,
         limit::MAX_POINT_BITS,
         &ball::round_f64,
     ) {
@@ -356,6 +387,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
         .filter_map(|&end| {
             let v = limit_at(pool, e, "t", end)?;
             Some(Guard {
+                below: None,
                 at: vec![("t".to_owned(), end)],
                 body: GuardBody::Constants(vec![v]),
             })
@@ -658,7 +690,12 @@ impl JetForms {
 
 /// The guards of field `k` at the ends: constants for a field of `t` alone; for a
 /// sampler step, programs with the ends' alpha and sigma (and derivatives, for `t` at an
-/// end) put into the coefficients' jet forms, where they are finite.
+/// end) put into the coefficients' jet forms, where they are finite. A step gets a guard
+/// only at an end where its general form is undefined (sigma(0) = 0 in a denominator):
+/// elsewhere the general form keeps the difference of the two times, which the ends'
+/// constants would lose (sigma(0) - sigma(1e-40) for a process whose sigma(0) > 0).
+/// Before the final step's guard comes one for `t` near 0, where the coefficients that
+/// vanish at t = 0 are their Taylor polynomials ([`taylor`]).
 fn field_guards(
     pool: &mut Pool,
     jet: &JetForms,
@@ -677,6 +714,7 @@ fn field_guards(
             if let Some(values) = values {
                 guards.push(Guard {
                     at: vec![("t".to_owned(), end)],
+                    below: None,
                     body: GuardBody::Constants(values),
                 });
             }
@@ -686,7 +724,26 @@ fn field_guards(
     // Sampler steps run from noise to data: the special cases are the final step (to
     // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first.
     let cases = [(Some(1.0), Some(0.0)), (None, Some(0.0)), (Some(1.0), None)];
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     'case: for (at_t, at_next) in cases {
+        // The single step from 1 to 0: its coefficients' correctly rounded values, where
+        // they are finite (a program of the ends' values would cancel where the process
+        // barely moves, beta = 1e-12).
+        if let (Some(a), Some(b)) = (at_t, at_next) {
+            let values: Option<Vec<f64>> = coeff_exprs
+                .iter()
+                .map(|(_, c)| limit_at_times(pool, *c, &[("t", a), ("t_next", b)]))
+                .map(|v| v.filter(|v| v.is_finite()))
+                .collect();
+            if let Some(values) = values {
+                guards.push(Guard {
+                    at: vec![("t".to_owned(), a), ("t_next".to_owned(), b)],
+                    below: None,
+                    body: GuardBody::Constants(values),
+                });
+                continue;
+            }
+        }
         // The jet symbols at the ends, each with its value there (None: not finite).
         let mut fixed: Vec<(Symbol, Option<ExprId>)> = Vec::new();
         if at_t.is_some() {
@@ -695,8 +752,16 @@ fn field_guards(
         if at_next.is_some() {
             fixed.extend_from_slice(&jet.next_at_zero);
         }
-        let mut l = Lowerer::new(mode);
-        let mut outs = Vec::new();
+        // The end, with a time not at an end (1/4) for the other.
+        let quarter = num_rational::BigRational::new(1.into(), 4.into());
+        let end = |e: Option<f64>| {
+            e.and_then(num_rational::BigRational::from_float)
+                .unwrap_or_else(|| quarter.clone())
+        };
+        let point = [(t, end(at_t)), (tn, end(at_next))];
+        let mut general_defined = true;
+        let mut generals = Vec::new();
+        let mut coefficients = Vec::new();
         let mut touched = false;
         for (input, _) in coeff_exprs {
             let s = pool.symbol(input);
@@ -706,6 +771,10 @@ fn field_guards(
             else {
                 continue 'case;
             };
+            let general = crate::expr::subst::subst(pool, c, &jet.values);
+            general_defined &=
+                crate::expr::hp::eval_rounded(pool, general, &point).is_ok_and(f64::is_finite);
+            generals.push(general);
             let free = pool.free_symbols(c);
             let mut map = Vec::new();
             let mut infinite = Vec::new();
@@ -736,28 +805,13 @@ fn field_guards(
             }
             let c = crate::expr::subst::subst(pool, c, &jet.values);
             // Only a guard that is defined away from the ends is kept.
-            let probe: Vec<(Symbol, num_rational::BigRational)> = ["t", "t_next"]
-                .iter()
-                .map(|n| {
-                    (
-                        pool.symbol(n),
-                        num_rational::BigRational::new(1.into(), 4.into()),
-                    )
-                })
-                .collect();
+            let probe = [(t, quarter.clone()), (tn, quarter.clone())];
             if !infinite.is_empty()
                 && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
             {
                 continue 'case;
             }
-            let prepared = prepare(pool, c, mode);
-            match l.lower(pool, prepared) {
-                Ok(v) => outs.push(v),
-                Err(_) => continue 'case,
-            }
-        }
-        if !touched {
-            continue;
+            coefficients.push(c);
         }
         let mut at = Vec::new();
         if let Some(e) = at_t {
@@ -766,12 +820,72 @@ fn field_guards(
         if let Some(e) = at_next {
             at.push(("t_next".to_owned(), e));
         }
+        // The final step's guard only where its general form is undefined at t_next = 0;
+        // at t = 1 the stable rewrites may need the ends' values even where the exact
+        // form is defined there.
+        let needed = touched && !(at_t.is_none() && general_defined);
+        if at_t.is_none() {
+            // The final step from near 0: the coefficients that vanish there as their
+            // Taylor polynomials, below the least bound of those.
+            let finals: Vec<ExprId> = if needed {
+                coefficients.clone()
+            } else {
+                let zero = pool.zero();
+                generals
+                    .iter()
+                    .map(|&g| crate::expr::subst::subst1(pool, g, tn, zero))
+                    .collect()
+            };
+            let series: Vec<Option<taylor::Taylor>> = finals
+                .iter()
+                .map(|&c| taylor::at_zero(pool, c, t))
+                .collect();
+            let below = series
+                .iter()
+                .flatten()
+                .map(|s| s.below)
+                .min_by(f64::total_cmp);
+            if let Some(below) = below {
+                let near: Vec<ExprId> = finals
+                    .iter()
+                    .zip(&series)
+                    .map(|(&c, s)| s.as_ref().map_or(c, |s| s.to_expr(pool, t)))
+                    .collect();
+                if let Some(program) = guard_program(pool, &near, mode) {
+                    guards.push(Guard {
+                        at: at.clone(),
+                        below: Some(below),
+                        body: program,
+                    });
+                }
+            }
+        }
+        if !needed {
+            continue;
+        }
+        let Some(program) = guard_program(pool, &coefficients, mode) else {
+            continue;
+        };
         guards.push(Guard {
             at,
-            body: GuardBody::Program(l.finish(), outs),
+            below: None,
+            body: program,
         });
     }
     guards
+}
+
+/// The program of a guard that computes `coefficients`; None where one does not lower.
+fn guard_program(pool: &mut Pool, coefficients: &[ExprId], mode: Mode) -> Option<GuardBody> {
+    let mut l = Lowerer::new(mode);
+    let outs = coefficients
+        .iter()
+        .map(|&c| {
+            let prepared = prepare(pool, c, mode);
+            l.lower(pool, prepared).ok()
+        })
+        .collect::<Option<Vec<Var>>>()?;
+    Some(GuardBody::Program(l.finish(), outs))
 }
 
 /// An emitted module.

@@ -226,11 +226,7 @@ fn guard_views(f: &Function, mode: Mode, array: bool) -> Vec<GuardView> {
     f.guards
         .iter()
         .map(|g| {
-            let cond =
-                g.at.iter()
-                    .map(|(name, v)| format!("{name} == {}", f64_literal(*v)))
-                    .collect::<Vec<_>>()
-                    .join(" && ");
+            let cond = g.condition(f64_literal);
             let (lets, outs): (Vec<LetView>, Vec<String>) = match &g.body {
                 GuardBody::Constants(vs) => {
                     (Vec::new(), vs.iter().map(|&v| f64_value(v)).collect())

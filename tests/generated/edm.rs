@@ -440,12 +440,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.square();
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -508,12 +502,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.square();
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -782,12 +770,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -848,12 +830,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1128,11 +1104,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = W::new(1.0, 0.0);
@@ -1191,11 +1162,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = W::new(1.0, 0.0);
@@ -1450,12 +1416,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1513,12 +1473,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);

@@ -504,7 +504,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -513,20 +513,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 + v4;
-        let v6: W = v5.powi(14);
-        let v7: W = W::new(0.002, -4.163336342344337e-20);
-        let v8: W = v5.powi(7);
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        return [v0.to_f64(), v10.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(6400.0, 0.0);
@@ -563,11 +549,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v7.square();
     let v20: W = v11.powi(4);
     let v21: W = v19 * v20;
-    let v22: W = v11.powi(5);
-    let v23: W = v7 * v22;
-    let v24: N = N::narrow(v7).powi(6);
+    let v22: N = N::narrow(v11).powi(5);
+    let v23: N = N::narrow(v7) * v22;
+    let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: W = v12 + v15 + v18 + v21 + v23 + v24.widen() + v25.widen();
+    let v26: W = v12 + v15 + v18 + v21 + v23.widen() + v24 + v25.widen();
     let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -577,7 +563,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -590,7 +576,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -610,7 +596,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -619,20 +605,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 + v4;
-        let v6: W = v5.powi(14);
-        let v7: W = W::new(0.002, -4.163336342344337e-20);
-        let v8: W = v5.powi(7);
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        return [v0.to_f64(), v10.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(6400.0, 0.0);
@@ -669,11 +641,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v7.square();
     let v20: W = v11.powi(4);
     let v21: W = v19 * v20;
-    let v22: W = v11.powi(5);
-    let v23: W = v7 * v22;
-    let v24: N = N::narrow(v7).powi(6);
+    let v22: N = N::narrow(v11).powi(5);
+    let v23: N = N::narrow(v7) * v22;
+    let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: W = v12 + v15 + v18 + v21 + v23 + v24.widen() + v25.widen();
+    let v26: W = v12 + v15 + v18 + v21 + v23.widen() + v24 + v25.widen();
     let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -683,7 +655,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -696,7 +668,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -961,18 +933,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.002, -4.163336342344337e-20);
-        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 * v4;
-        let v6: W = v2 + v5;
-        let v7: W = v6.powi(7);
-        let v8: W = v1 - v7;
-        return [v0.to_f64(), v8.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
@@ -1063,18 +1023,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.002, -4.163336342344337e-20);
-        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 * v4;
-        let v6: W = v2 + v5;
-        let v7: W = v6.powi(7);
-        let v8: W = v1 - v7;
-        return [v0.to_f64(), v8.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
@@ -1420,25 +1368,12 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.002, -4.163336342344337e-20);
-        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 + v4;
-        let v6: W = v5.powi(7);
-        let v7: W = v0 / v6;
-        let v8: W = v6 - v0;
-        let v9: W = v8 / v6;
-        return [v7.to_f64(), v9.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.0125, -6.938893903907229e-19);
         let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
@@ -1467,21 +1402,21 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v12: W = v8.powi(5);
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: W = v4.square();
-    let v16: W = v14 * v15;
-    let v17: W = v8.powi(3);
-    let v18: W = v4.powi(3);
-    let v19: W = v17 * v18;
-    let v20: W = v8.square();
+    let v15: N = N::narrow(v4).square();
+    let v16: N = N::narrow(v14) * v15;
+    let v17: N = N::narrow(v8).powi(3);
+    let v18: N = N::narrow(v4).powi(3);
+    let v19: N = v17 * v18;
+    let v20: N = N::narrow(v8).square();
     let v21: W = v4.powi(4);
-    let v22: N = N::narrow(v20) * N::narrow(v21);
+    let v22: N = v20 * N::narrow(v21);
     let v23: W = v4.powi(5);
     let v24: N = N::narrow(v8) * N::narrow(v23);
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16 + v19 + v22.widen() + v24.widen() + v25 + v26;
+    let v27: W = v13 + v16.widen() + v19.widen() + v22.widen() + v24.widen() + v25 + v26;
     let v28: W = v1 * v11 * v27;
-    let v29: N = N::narrow(v28) / N::narrow(v9);
+    let v29: W = v28 / v9;
     [v10.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1490,7 +1425,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1503,7 +1438,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1523,25 +1458,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.002, -4.163336342344337e-20);
-        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 + v4;
-        let v6: W = v5.powi(7);
-        let v7: W = v0 / v6;
-        let v8: W = v6 - v0;
-        let v9: W = v8 / v6;
-        return [v7.to_f64(), v9.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.0125, -6.938893903907229e-19);
         let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
@@ -1570,21 +1492,21 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v12: W = v8.powi(5);
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: W = v4.square();
-    let v16: W = v14 * v15;
-    let v17: W = v8.powi(3);
-    let v18: W = v4.powi(3);
-    let v19: W = v17 * v18;
-    let v20: W = v8.square();
+    let v15: N = N::narrow(v4).square();
+    let v16: N = N::narrow(v14) * v15;
+    let v17: N = N::narrow(v8).powi(3);
+    let v18: N = N::narrow(v4).powi(3);
+    let v19: N = v17 * v18;
+    let v20: N = N::narrow(v8).square();
     let v21: W = v4.powi(4);
-    let v22: N = N::narrow(v20) * N::narrow(v21);
+    let v22: N = v20 * N::narrow(v21);
     let v23: W = v4.powi(5);
     let v24: N = N::narrow(v8) * N::narrow(v23);
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16 + v19 + v22.widen() + v24.widen() + v25 + v26;
+    let v27: W = v13 + v16.widen() + v19.widen() + v22.widen() + v24.widen() + v25 + v26;
     let v28: W = v1 * v11 * v27;
-    let v29: N = N::narrow(v28) / N::narrow(v9);
+    let v29: W = v28 / v9;
     [v10.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1593,7 +1515,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1606,7 +1528,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1834,22 +1756,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
-        let v2: W = W::new(0.002, -4.163336342344337e-20);
-        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: W = W::from_f64(t);
-        let v6: W = v4 * v5;
-        let v7: W = v3 + v6;
-        let v8: W = v7.powi(7);
-        let v9: W = v2 - v8;
-        let v10: W = v7.powi(6);
-        let v11: W = v1 * v9;
-        let v12: W = v11 / v10;
-        return [v0.to_f64(), v12.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.0022895857621141424, 2.0221129249370849e-19);
@@ -1865,7 +1771,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v0.to_f64(), v10.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
@@ -1881,8 +1787,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: N = N::narrow(v11).square();
     let v15: N = N::narrow(v13) * v14;
     let v16: W = v8.powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = N::narrow(v16) * v17;
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
@@ -1892,7 +1798,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v11.powi(6);
     let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
         + v24 + v25;
-    let v27: W = v1 * v4 * v26;
+    let v27: W = v1.widen() * v4 * v26;
     let v28: W = v27 / v24;
     [v0.to_f64(), v28.to_f64()]
 }
@@ -1941,22 +1847,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
-        let v2: W = W::new(0.002, -4.163336342344337e-20);
-        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: W = W::from_f64(t);
-        let v6: W = v4 * v5;
-        let v7: W = v3 + v6;
-        let v8: W = v7.powi(7);
-        let v9: W = v2 - v8;
-        let v10: W = v7.powi(6);
-        let v11: W = v1 * v9;
-        let v12: W = v11 / v10;
-        return [v0.to_f64(), v12.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.0022895857621141424, 2.0221129249370849e-19);
@@ -1972,7 +1862,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v0.to_f64(), v10.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
@@ -1988,8 +1878,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: N = N::narrow(v11).square();
     let v15: N = N::narrow(v13) * v14;
     let v16: W = v8.powi(3);
-    let v17: N = N::narrow(v11).powi(3);
-    let v18: N = N::narrow(v16) * v17;
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
     let v21: N = v19 * N::narrow(v20);
@@ -1999,7 +1889,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v11.powi(6);
     let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
         + v24 + v25;
-    let v27: W = v1 * v4 * v26;
+    let v27: W = v1.widen() * v4 * v26;
     let v28: W = v27 / v24;
     [v0.to_f64(), v28.to_f64()]
 }

@@ -1142,16 +1142,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v0 / v4;
-        let v6: W = v2 / v4;
-        return [v5.to_f64(), v6.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1218,16 +1208,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v0 / v4;
-        let v6: W = v2 / v4;
-        return [v5.to_f64(), v6.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1673,18 +1653,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v0 / v4;
-        let v6: W = v2.sqrt();
-        let v7: W = v6 / v4;
-        let v8: W = -v7;
-        return [v5.to_f64(), v8.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1751,18 +1719,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v0 / v4;
-        let v6: W = v2.sqrt();
-        let v7: W = v6 / v4;
-        let v8: W = -v7;
-        return [v5.to_f64(), v8.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -2195,11 +2151,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2272,11 +2223,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2615,30 +2561,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(0.25, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v2.sqrt();
-        let v4: W = v3.powi(3);
-        let v5: W = W::new(1.0, 0.0);
-        let v6: W = v5 - v2;
-        let v7: W = v6.sqrt();
-        let v8: W = v3 * v7;
-        let v9: W = v0 / v8;
-        let v10: W = v0 * v7;
-        let v11: W = v10 / v4;
-        let v12: W = v9 + v11;
-        let v13: W = v4 * v12;
-        let v14: W = v0 / v13;
-        let v15: W = v3 / v12;
-        let v16: W = -v15;
-        return [v14.to_f64(), v16.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2722,30 +2644,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(0.25, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v2.sqrt();
-        let v4: W = v3.powi(3);
-        let v5: W = W::new(1.0, 0.0);
-        let v6: W = v5 - v2;
-        let v7: W = v6.sqrt();
-        let v8: W = v3 * v7;
-        let v9: W = v0 / v8;
-        let v10: W = v0 * v7;
-        let v11: W = v10 / v4;
-        let v12: W = v9 + v11;
-        let v13: W = v4 * v12;
-        let v14: W = v0 / v13;
-        let v15: W = v3 / v12;
-        let v16: W = -v15;
-        return [v14.to_f64(), v16.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -3226,16 +3124,6 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v2.sqrt();
-        let v6: W = -v5;
-        return [v4.to_f64(), v6.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -3310,16 +3198,6 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = v2.sqrt();
-        let v6: W = -v5;
-        return [v4.to_f64(), v6.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();

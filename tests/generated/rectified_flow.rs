@@ -518,15 +518,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 - v1;
-        let v3: W = v0 / v2;
-        let v4: W = v1.square();
-        let v5: W = v4 / v2;
-        return [v3.to_f64(), v5.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -588,15 +579,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 - v1;
-        let v3: W = v0 / v2;
-        let v4: W = v1.square();
-        let v5: W = v4 / v2;
-        return [v3.to_f64(), v5.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -856,15 +838,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 - v1;
-        let v3: W = v0 / v2;
-        let v4: W = v1 / v2;
-        let v5: W = -v4;
-        return [v3.to_f64(), v5.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -925,15 +898,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 - v1;
-        let v3: W = v0 / v2;
-        let v4: W = v1 / v2;
-        let v5: W = -v4;
-        return [v3.to_f64(), v5.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -1202,11 +1166,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = W::new(1.0, 0.0);
@@ -1270,11 +1229,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = W::new(1.0, 0.0);
@@ -1526,12 +1480,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1593,12 +1541,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t);
-        let v2: W = -v1;
-        return [v0.to_f64(), v2.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);

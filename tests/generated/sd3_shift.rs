@@ -604,7 +604,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -733,7 +738,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -833,9 +843,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -849,100 +859,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(2.0, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v0 + v3;
-        let v5: W = v0 - v2;
-        let v6: W = v4 / v5;
-        let v7: W = W::new(9.0, 0.0);
-        let v8: W = v2.square();
-        let v9: W = v7 * v8;
-        let v10: W = v5 * v4;
-        let v11: W = v9 / v10;
-        return [v6.to_f64(), v11.to_f64()];
-    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
-        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
-    let v7: N = v0 - v2;
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: N = v4 * v6;
-    let v11: N = v7 * v9;
-    let v12: N = v10 / v11;
-    let v13: N = N::new(9.0, 0.0);
-    let v14: N = v13 * v2;
-    let v15: N = v13 * v5;
-    let v16: N = v14 - v15;
-    let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
-    let v21: N = N::new(8.0, 0.0);
-    let v22: N = v21 * v2 * v5;
-    let v23: N = v21 * v19 * v5;
-    let v24: N = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: N = v2 * v4 * v16;
-    let v26: N = v7 * v24;
-    let v27: N = v25 / v26;
-    [v12.to_f64(), v27.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
-    let v7: W = v0.widen() - v2.widen();
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: N = N::narrow(v7) * v9;
-    let v12: N = N::narrow(v10) / v11;
-    let v13: N = N::new(9.0, 0.0);
-    let v14: W = v13.widen() * v2.widen();
-    let v15: W = v13.widen() * v5.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
-    let v21: N = N::new(8.0, 0.0);
-    let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22 + v23.widen();
-    let v25: W = v2.widen() * v4 * v16;
-    let v26: W = v7 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    [v12.to_f64(), v27.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -962,12 +881,12 @@ fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
+    let v19: W = v2.widen().square();
+    let v20: W = v17.widen() * v19;
     let v21: N = N::new(8.0, 0.0);
     let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v23: N = v21 * N::narrow(v19) * v5;
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22 + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -1019,9 +938,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1034,9 +953,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1056,9 +975,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1072,100 +991,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(2.0, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v0 + v3;
-        let v5: W = v0 - v2;
-        let v6: W = v4 / v5;
-        let v7: W = W::new(9.0, 0.0);
-        let v8: W = v2.square();
-        let v9: W = v7 * v8;
-        let v10: W = v5 * v4;
-        let v11: W = v9 / v10;
-        return [v6.to_f64(), v11.to_f64()];
-    }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
-        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
-    let v7: N = v0 - v2;
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: N = v4 * v6;
-    let v11: N = v7 * v9;
-    let v12: N = v10 / v11;
-    let v13: N = N::new(9.0, 0.0);
-    let v14: N = v13 * v2;
-    let v15: N = v13 * v5;
-    let v16: N = v14 - v15;
-    let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
-    let v21: N = N::new(8.0, 0.0);
-    let v22: N = v21 * v2 * v5;
-    let v23: N = v21 * v19 * v5;
-    let v24: N = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: N = v2 * v4 * v16;
-    let v26: N = v7 * v24;
-    let v27: N = v25 / v26;
-    [v12.to_f64(), v27.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
-    let v7: W = v0.widen() - v2.widen();
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: N = N::narrow(v7) * v9;
-    let v12: N = N::narrow(v10) / v11;
-    let v13: N = N::new(9.0, 0.0);
-    let v14: W = v13.widen() * v2.widen();
-    let v15: W = v13.widen() * v5.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
-    let v21: N = N::new(8.0, 0.0);
-    let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22 + v23.widen();
-    let v25: W = v2.widen() * v4 * v16;
-    let v26: W = v7 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    [v12.to_f64(), v27.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1185,12 +1013,12 @@ fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: N = v2.square();
-    let v20: N = v17 * v19;
+    let v19: W = v2.widen().square();
+    let v20: W = v17.widen() * v19;
     let v21: N = N::new(8.0, 0.0);
     let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20.widen() + v8.widen() + v22 + v23.widen();
+    let v23: N = v21 * N::narrow(v19) * v5;
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22 + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -1242,9 +1070,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1257,9 +1085,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1631,6 +1459,8 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1639,18 +1469,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(2.0, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v0 + v3;
-        let v5: W = v0 - v2;
-        let v6: W = v4 / v5;
-        let v7: W = W::new(-3.0, 0.0);
-        let v8: W = v7 * v2;
-        let v9: W = v8 / v5;
-        return [v6.to_f64(), v9.to_f64()];
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
@@ -1658,24 +1478,55 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
+    let v6: W = v0.widen() - v5.widen();
     let v7: W = v0.widen() - v2.widen();
-    let v8: W = v1.widen() * v5.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: W = v4 * v6.widen();
-    let v11: W = v7 * v9;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2 * v5;
-    let v19: W = v0.widen() + v3 + v8 + v18.widen();
+    let v18: W = v17.widen() * v2.widen() * v5.widen();
+    let v19: W = v0.widen() + v3 + v8.widen() + v18;
     let v20: W = v4 * v16;
     let v21: W = v7 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
+}
+/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = v2 * v0;
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v0.widen() * v5;
+    let v9: W = v3.widen() * v7;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v11: W = v1.widen() * v3.widen();
+    let v12: W = v1.widen() * v0.widen();
+    let v13: W = v11 - v12;
+    let v14: N = N::new(9.0, 0.0);
+    let v15: N = N::new(6.0, 0.0);
+    let v16: W = v15.widen() * v3.widen();
+    let v17: W = v15.widen() * v0.widen();
+    let v18: N = N::new(4.0, 0.0);
+    let v19: W = v18.widen() * v3.widen() * v0.widen();
+    let v20: W = v14.widen() - v16 - v17 + v19;
+    let v21: W = v5 * v13;
+    let v22: N = v3 * N::narrow(v20);
+    let v23: N = N::narrow(v21) / v22;
+    [v10.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1684,6 +1535,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1697,6 +1550,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1717,6 +1572,8 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1725,18 +1582,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(2.0, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v0 + v3;
-        let v5: W = v0 - v2;
-        let v6: W = v4 / v5;
-        let v7: W = W::new(-3.0, 0.0);
-        let v8: W = v7 * v2;
-        let v9: W = v8 / v5;
-        return [v6.to_f64(), v9.to_f64()];
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
@@ -1744,24 +1591,55 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
+    let v6: W = v0.widen() - v5.widen();
     let v7: W = v0.widen() - v2.widen();
-    let v8: W = v1.widen() * v5.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: W = v4 * v6.widen();
-    let v11: W = v7 * v9;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
-    let v18: N = v17 * v2 * v5;
-    let v19: W = v0.widen() + v3 + v8 + v18.widen();
+    let v18: W = v17.widen() * v2.widen() * v5.widen();
+    let v19: W = v0.widen() + v3 + v8.widen() + v18;
     let v20: W = v4 * v16;
     let v21: W = v7 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
+}
+/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = v2 * v0;
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v0.widen() * v5;
+    let v9: W = v3.widen() * v7;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v11: W = v1.widen() * v3.widen();
+    let v12: W = v1.widen() * v0.widen();
+    let v13: W = v11 - v12;
+    let v14: N = N::new(9.0, 0.0);
+    let v15: N = N::new(6.0, 0.0);
+    let v16: W = v15.widen() * v3.widen();
+    let v17: W = v15.widen() * v0.widen();
+    let v18: N = N::new(4.0, 0.0);
+    let v19: W = v18.widen() * v3.widen() * v0.widen();
+    let v20: W = v14.widen() - v16 - v17 + v19;
+    let v21: W = v5 * v13;
+    let v22: N = v3 * N::narrow(v20);
+    let v23: N = N::narrow(v21) / v22;
+    [v10.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1770,6 +1648,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1783,6 +1663,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2037,18 +1919,48 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == 0.0 && t < 0.0078125 {
+        let v0: W = W::new(0.5, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(4.0, -1.1754943508222875e-38);
+        let v4: W = v3 * v1;
+        let v5: W = W::new(16.0, -4.70197740328915e-38);
+        let v6: W = v1.powi(3);
+        let v7: W = v5 * v6;
+        let v8: W = W::new(64.0, -1.88079096131566e-37);
+        let v9: W = v1.powi(5);
+        let v10: W = v8 * v9;
+        let v11: W = W::new(256.0, -7.52316384526264e-37);
+        let v12: W = v1.powi(7);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(1024.0, -3.009265538105056e-36);
+        let v15: W = v1.powi(9);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(4096.0, -1.2037062152420224e-35);
+        let v18: W = v1.powi(11);
+        let v19: W = v17 * v18;
+        let v20: W = v4 + v7 + v10 + v13 + v16 + v19;
+        let v21: W = v2 * v20;
+        let v22: W = W::new(1.0, 0.0);
+        let v23: W = W::new(2.0, 0.0);
+        let v24: W = v23 * v1;
+        let v25: W = v22 + v24;
+        let v26: W = W::new(4.0, 0.0);
+        let v27: W = v26 * v1;
+        let v28: W = v1.square();
+        let v29: W = v26 * v28;
+        let v30: W = v22 + v27 + v29;
+        let v31: W = v25 / v30;
+        return [v21.to_f64(), v31.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
@@ -2262,11 +2174,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(3.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2349,11 +2256,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(3.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2675,30 +2577,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(3.0, 0.0);
-        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v3.square();
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 + v6;
-        let v8: W = W::new(1.0, 0.0);
-        let v9: W = W::new(4.0, 0.0);
-        let v10: W = v9 * v3;
-        let v11: W = v9 * v5;
-        let v12: W = v8 + v10 + v11;
-        let v13: W = v0 * v7;
-        let v14: W = v13 / v12;
-        let v15: W = W::new(-3.0, 0.0);
-        let v16: W = W::new(2.0, 0.0);
-        let v17: W = v16 * v3;
-        let v18: W = v8 + v17;
-        let v19: W = v15 * v3 * v7;
-        let v20: W = v19 / v18;
-        return [v14.to_f64(), v20.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.0, 0.0);
@@ -2719,13 +2597,13 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v3.widen().square();
-    let v6: W = v2.widen() * v5;
+    let v5: N = v3.square();
+    let v6: W = v2.widen() * v5.widen();
     let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
-    let v11: N = v9 * N::narrow(v5);
+    let v11: N = v9 * v5;
     let v12: N = v8 + v10 + v11;
     let v13: N = v0 * N::narrow(v7);
     let v14: N = v13 / v12;
@@ -2734,10 +2612,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v3;
+    let v20: W = v19.widen() * v3.widen();
     let v21: N = v19 * v15;
     let v22: W = v9.widen() * v3.widen() * v15.widen();
-    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
+    let v23: W = v8.widen() + v20 + v21.widen() + v22;
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -2826,30 +2704,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(3.0, 0.0);
-        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v3.square();
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 + v6;
-        let v8: W = W::new(1.0, 0.0);
-        let v9: W = W::new(4.0, 0.0);
-        let v10: W = v9 * v3;
-        let v11: W = v9 * v5;
-        let v12: W = v8 + v10 + v11;
-        let v13: W = v0 * v7;
-        let v14: W = v13 / v12;
-        let v15: W = W::new(-3.0, 0.0);
-        let v16: W = W::new(2.0, 0.0);
-        let v17: W = v16 * v3;
-        let v18: W = v8 + v17;
-        let v19: W = v15 * v3 * v7;
-        let v20: W = v19 / v18;
-        return [v14.to_f64(), v20.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.0, 0.0);
@@ -2870,13 +2724,13 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v3.widen().square();
-    let v6: W = v2.widen() * v5;
+    let v5: N = v3.square();
+    let v6: W = v2.widen() * v5.widen();
     let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
-    let v11: N = v9 * N::narrow(v5);
+    let v11: N = v9 * v5;
     let v12: N = v8 + v10 + v11;
     let v13: N = v0 * N::narrow(v7);
     let v14: N = v13 / v12;
@@ -2885,10 +2739,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v3;
+    let v20: W = v19.widen() * v3.widen();
     let v21: N = v19 * v15;
     let v22: W = v9.widen() * v3.widen() * v15.widen();
-    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
+    let v23: W = v8.widen() + v20 + v21.widen() + v22;
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]

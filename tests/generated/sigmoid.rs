@@ -1459,26 +1459,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(1.0, 0.0);
-        let v12: W = v11 / v10;
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v4.exp_m1();
-        let v15: W = v13 * v6 * v14;
-        let v16: W = v15 / v10;
-        return [v12.to_f64(), v16.to_f64()];
-    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -1562,26 +1542,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(1.0, 0.0);
-        let v12: W = v11 / v10;
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v4.exp_m1();
-        let v15: W = v13 * v6 * v14;
-        let v16: W = v15 / v10;
-        return [v12.to_f64(), v16.to_f64()];
-    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -2135,28 +2095,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(1.0, 0.0);
-        let v12: W = v11 / v10;
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v4.exp_m1();
-        let v15: W = v13 * v6 * v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v16 / v10;
-        let v18: W = -v17;
-        return [v12.to_f64(), v18.to_f64()];
-    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -2238,28 +2176,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(1.0, 0.0);
-        let v12: W = v11 / v10;
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v4.exp_m1();
-        let v15: W = v13 * v6 * v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v16 / v10;
-        let v18: W = -v17;
-        return [v12.to_f64(), v18.to_f64()];
-    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -2643,26 +2559,100 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 46 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t_next == 0.0 && t < 0.015625 {
+        let v0: W = W::new(2.072957829768547, -6.972246909717352e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.powi(3);
+        let v3: W = v0 * v2;
+        let v4: W = W::new(2.8651771154378336, -1.8528420477843311e-16);
+        let v5: W = v4 * v1;
+        let v6: W = W::new(2.231659680813746, 6.706531001740156e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(5.083497724839505, -3.289862768063365e-16);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(2.615511818696121, -5.877644821523797e-17);
+        let v13: W = v1.powi(5);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(3.0331418167356494, -1.3839793856325152e-16);
+        let v16: W = v1.powi(6);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(8.317963792191689, 7.540258710788399e-16);
+        let v19: W = v1.powi(7);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(12.170539751604691, 3.325652754577853e-16);
+        let v22: W = v1.powi(8);
+        let v23: W = v21 * v22;
+        let v24: W = W::new(10.52010785126803, -1.4457543839663662e-16);
+        let v25: W = v1.powi(9);
+        let v26: W = v24 * v25;
+        let v27: W = W::new(4.011173757778681, 2.389969563208512e-16);
+        let v28: W = v1.powi(10);
+        let v29: W = v27 * v28;
+        let v30: W = W::new(29.60294413017801, 3.290750386929148e-16);
+        let v31: W = v1.powi(11);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(47.05188021068111, -2.71134622224944e-15);
+        let v34: W = v1.powi(12);
+        let v35: W = v33 * v34;
+        let v36: W = v3 - v5 - v8 + v11 + v14 - v17 - v20 - v23 - v26 + v29 + v32 + v35;
+        let v37: W = W::new(-23.29511970915269, -1.5136910391668662e-15);
+        let v38: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+        let v39: W = W::new(3.0, 0.0);
+        let v40: W = W::new(6.0, 0.0);
+        let v41: W = v40 * v1;
+        let v42: W = v39 - v41;
+        let v43: W = v42.sigmoid();
+        let v44: W = v41 - v39;
+        let v45: W = v44.sigmoid();
+        let v46: W = v45.square();
+        let v47: W = v41.exp_m1();
+        let v48: W = v38 * v43 * v46 * v47;
+        let v49: W = v38 * v43 * v45 * v47;
+        let v50: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+        let v51: W = v41 - v40;
+        let v52: W = v51.exp_m1();
+        let v53: W = v50 * v43 * v45 * v52;
+        let v54: W = v50 * v43 * v46 * v52;
+        let v55: W = v48 - v49 + v53 - v54;
+        let v56: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v57: W = v56 * v43 * v52;
+        let v58: W = v57.sqrt();
+        let v59: W = v37 * v1 * v55;
+        let v60: W = v43 * v47 * v58;
+        let v61: W = v59 / v60;
+        let v62: W = v1.abs();
+        let v63: W = v62.sqrt();
+        let v64: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v65: W = v42.exp();
+        let v66: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+        let v67: W = v66 * v65;
+        let v68: W = W::new(12.0, 0.0);
+        let v69: W = v68 * v1;
+        let v70: W = v40 - v69;
+        let v71: W = v70.exp();
+        let v72: W = W::new(9.0, 0.0);
+        let v73: W = v69 - v72;
+        let v74: W = v73.exp_m1();
+        let v75: W = v71 * v74;
+        let v76: W = v67 + v75;
+        let v77: W = v64 * v65;
+        let v78: W = v77 / v76;
+        let v79: W = v78.sqrt();
+        let v80: W = v63 * v79;
+        return [v36.to_f64(), v61.to_f64(), v80.to_f64()];
     }
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
+    let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2701,24 +2691,24 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v36: W = v32.widen() * v33 * v29 * v35.widen();
     let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
     let v38: W = v37 * v33 * v29 * v35.widen();
-    let v39: W = v36 - v38;
-    let v40: N = v0 * N::narrow(v31);
-    let v41: W = v40.widen() / v39;
+    let v39: N = N::narrow(v36) - N::narrow(v38);
+    let v40: W = v0 * v31;
+    let v41: W = v40 / v39.widen();
     let v42: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v43: N = v9 - v2;
-    let v44: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v45: W = v44.widen() * v28 * v15 * v29;
-    let v46: W = v44.widen() * v28 * v7 * v29;
+    let v43: W = v9.widen() - v2.widen();
+    let v44: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v45: W = v44 * v28 * v15 * v29;
+    let v46: W = v44 * v28 * v7 * v29;
     let v47: W = v11 * v28 * v7 * v35.widen();
     let v48: W = v11 * v28 * v15 * v35.widen();
     let v49: W = v45 - v46 + v47 - v48;
     let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v51: W = v50.widen() * v28 * v35.widen();
-    let v52: N = N::sqrt_of(v51);
-    let v53: W = v42 * v43.widen() * v49;
-    let v54: W = v28 * v29 * v52.widen();
-    let v55: W = v53 / v54;
-    let v56: N = v43.abs();
+    let v52: W = v51.sqrt();
+    let v53: W = v42 * v43 * v49;
+    let v54: W = v28 * v29 * v52;
+    let v55: N = N::narrow(v53) / N::narrow(v54);
+    let v56: N = N::narrow(v43).abs();
     let v57: W = v56.widen().sqrt();
     let v58: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v59: W = v27.exp();
@@ -2739,85 +2729,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v74: W = v57 * v73.widen();
     [v41.to_f64(), v55.to_f64(), v74.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.314374178947536, -1.1986431746738346e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: W = v2.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: W = v4 - v2.widen();
-    let v8: W = v7.sigmoid();
-    let v9: N = N::new(-6.0, 0.0);
-    let v10: W = v9.widen() * v1.widen();
-    let v11: W = v10.exp_m1();
-    let v12: W = v0.widen() * v1.widen() * v6 * v8 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v6 * v8 * v11;
-    let v15: W = v6.square();
-    let v16: W = v0.widen() * v1.widen() * v15 * v8 * v11;
-    let v17: W = v0.widen() * v13.widen() * v15 * v8 * v11;
-    let v18: W = W::new(-0.15718708947376786, 4.421007502433904e-18);
-    let v19: W = v3.widen() - v4;
-    let v20: W = v19.exp_m1();
-    let v21: W = v18 * v1.widen() * v6 * v8 * v20;
-    let v22: W = v18 * v13.widen() * v6 * v8 * v20;
-    let v23: W = v18 * v1.widen() * v15 * v8 * v20;
-    let v24: W = v18 * v13.widen() * v15 * v8 * v20;
-    let v25: W = W::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v26: W = v8.square();
-    let v27: W = v25 * v26 * v11 * v20;
-    let v28: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v29: W = v28 * v26 * v11 * v20;
-    let v30: W = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24 + v27 - v29;
-    let v31: W = v27 - v29;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
-    let v33: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v34: W = v1.widen() - v13.widen();
-    let v35: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v36: W = v35.widen() * v6 * v8 * v11;
-    let v37: W = v35.widen() * v15 * v8 * v11;
-    let v38: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v39: W = v38 * v6 * v8 * v20;
-    let v40: W = v38 * v15 * v8 * v20;
-    let v41: W = v36 - v37 - v39 + v40;
-    let v42: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v43: W = v42 * v8 * v11;
-    let v44: N = N::sqrt_of(v43);
-    let v45: W = v33 * v34 * v41;
-    let v46: W = v8 * v20 * v44.widen();
-    let v47: N = N::narrow(v45) / N::narrow(v46);
-    let v48: N = N::narrow(v34).abs();
-    let v49: W = v48.widen().sqrt();
-    let v50: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v51: N = N::exp_of(v7);
-    let v52: W = v51.widen() * v11;
-    let v53: N = N::new(12.0, 0.0);
-    let v54: W = v53.widen() * v1.widen();
-    let v55: W = v54 - v3.widen();
-    let v56: N = N::exp_of(v55);
-    let v57: N = v56 * N::narrow(v11);
-    let v58: W = v52 + v57.widen();
-    let v59: W = v50 * v51.widen();
-    let v60: N = N::narrow(v59) / N::narrow(v58);
-    let v61: N = v60.sqrt();
-    let v62: W = v49 * v61.widen();
-    [v32.to_f64(), v47.to_f64(), v62.to_f64()]
-}
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 46 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2830,9 +2748,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 46 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2865,11 +2781,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
         let v1: W = W::new(3.0, 0.0);
@@ -2966,11 +2877,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
         let v1: W = W::new(3.0, 0.0);
@@ -3184,9 +3090,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3195,13 +3101,60 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    if t_next == 0.0 && t < 1.0 {
+        let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = v3 * v2;
+        let v5: W = v4 - v1;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.square();
+        let v8: W = v1 * v2 * v7;
+        let v9: W = v1 * v2 * v6;
+        let v10: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+        let v11: W = v1 - v4;
+        let v12: W = v11.sigmoid();
+        let v13: W = v4 - v3;
+        let v14: W = v13.exp_m1();
+        let v15: W = v10 * v12 * v14;
+        let v16: W = v8 - v9 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v12 * v14;
+        let v19: W = v17 / v18;
+        let v20: W = W::new(-2.0, 0.0);
+        let v21: W = v20 * v2;
+        let v22: W = v2.abs();
+        let v23: W = v22.sqrt();
+        let v24: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v25: W = v11.exp();
+        let v26: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+        let v27: W = v26 * v25;
+        let v28: W = W::new(12.0, 0.0);
+        let v29: W = v28 * v2;
+        let v30: W = v3 - v29;
+        let v31: W = v30.exp();
+        let v32: W = W::new(9.0, 0.0);
+        let v33: W = v29 - v32;
+        let v34: W = v33.exp_m1();
+        let v35: W = v31 * v34;
+        let v36: W = v27 + v35;
+        let v37: W = v24 * v25;
+        let v38: W = v37 / v36;
+        let v39: W = v38.sqrt();
+        let v40: W = v23 * v39;
+        return [v19.to_f64(), v21.to_f64(), v40.to_f64()];
     }
-    if t < 0.375 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
         return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
@@ -3209,51 +3162,51 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0.widen() * v19;
-    let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v5: N = v3 * v4;
+    let v6: N = v5 - v1;
+    let v7: N = v6.sigmoid();
+    let v8: N = v1 * v2 * v7;
+    let v9: N = v1 * v4 * v7;
+    let v10: N = v7.square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v1 * v2 * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: N = v1 - v5;
+    let v15: N = v14.sigmoid();
+    let v16: N = v5 - v3;
+    let v17: N = v16.exp_m1();
+    let v18: N = v13 * v15 * v17;
+    let v19: N = v8 - v9 + v11 - v12 - v18;
+    let v20: N = v0 * v19;
+    let v21: N = v15 * v17;
+    let v22: N = v20 / v21;
     let v23: N = N::new(2.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
-    let v25: W = v23.widen() * v4.widen();
-    let v26: W = v24 - v25;
+    let v24: N = v23 * v2;
+    let v25: N = v23 * v4;
+    let v26: N = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: W = v28.widen().sqrt();
+    let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: W = v14.exp();
-    let v32: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32 * v31;
+    let v31: N = v14.exp();
+    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: N = v32 * v31;
     let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v4.widen();
-    let v36: W = v3.widen() - v35;
-    let v37: W = v36.exp();
+    let v35: N = v34 * v4;
+    let v36: N = v3 - v35;
+    let v37: N = v36.exp();
     let v38: N = N::new(9.0, 0.0);
-    let v39: W = v35 - v38.widen();
-    let v40: W = v39.exp_m1();
-    let v41: W = v37 * v40;
-    let v42: W = v33 + v41;
-    let v43: W = v30.widen() * v31;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v39: N = v35 - v38;
+    let v40: N = v39.exp_m1();
+    let v41: N = v37 * v40;
+    let v42: N = v33 + v41;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / v42;
     let v45: N = v44.sqrt();
-    let v46: W = v29 * v45.widen();
+    let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3266,21 +3219,21 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v3.widen() * v4.widen();
     let v6: N = N::narrow(v5) - v1;
     let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
+    let v8: W = v1.widen() * v2.widen() * v7.widen();
     let v9: W = v1.widen() * v4.widen() * v7.widen();
     let v10: N = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10.widen();
-    let v12: N = v1 * v2 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v12: W = v1.widen() * v2.widen() * v10.widen();
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
     let v15: N = N::sigmoid_of(v14);
     let v16: N = N::narrow(v5) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
-    let v19: W = v8.widen() - v9 + v11 - v12.widen() - v18;
+    let v18: W = v13 * v15.widen() * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
     let v21: N = v15 * v17;
-    let v22: W = v20 / v21.widen();
+    let v22: N = N::narrow(v20) / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: W = v23.widen() * v2.widen();
     let v25: W = v23.widen() * v4.widen();
@@ -3288,7 +3241,7 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
     let v29: W = v28.widen().sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v33: N = v32 * v31;
@@ -3299,15 +3252,15 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v38: N = N::new(9.0, 0.0);
     let v39: N = N::narrow(v35) - v38;
     let v40: N = v39.exp_m1();
-    let v41: N = v37 * v40;
-    let v42: W = v33.widen() + v41.widen();
-    let v43: W = v30 * v31.widen();
+    let v41: W = v37.widen() * v40.widen();
+    let v42: W = v33.widen() + v41;
+    let v43: W = v30.widen() * v31.widen();
     let v44: W = v43 / v42;
     let v45: N = N::sqrt_of(v44);
     let v46: W = v29 * v45.widen();
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3324,25 +3277,25 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v9: W = v1.widen() * v4.widen() * v7.widen();
     let v10: W = v7.widen().square();
     let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = v1 * v2 * N::narrow(v10);
+    let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
     let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v5) - v3;
-    let v17: N = v16.exp_m1();
+    let v16: W = v5 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
     let v18: W = v13 * v15.widen() * v17.widen();
-    let v19: W = v8 - v9 + v11 - v12.widen() - v18;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: W = v20 / v21.widen();
+    let v21: W = v15.widen() * v17.widen();
+    let v22: W = v20 / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: W = v23.widen() * v2.widen();
-    let v25: W = v23.widen() * v4.widen();
-    let v26: W = v24 - v25;
+    let v25: N = v23 * v4;
+    let v26: W = v24 - v25.widen();
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v29: W = v28.widen().sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v33: W = v32.widen() * v31.widen();
@@ -3355,13 +3308,13 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v40: N = N::exp_m1_of(v39);
     let v41: W = v37.widen() * v40.widen();
     let v42: W = v33 + v41;
-    let v43: W = v30 * v31.widen();
-    let v44: W = v43 / v42;
-    let v45: N = N::sqrt_of(v44);
-    let v46: N = v29 * v45;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / N::narrow(v42);
+    let v45: N = v44.sqrt();
+    let v46: W = v29 * v45.widen();
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3381,22 +3334,22 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
+    let v15: N = N::sigmoid_of(v14);
     let v16: W = v5 - v3.widen();
     let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13 * v15 * v17.widen();
+    let v18: W = v13 * v15.widen() * v17.widen();
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15 * v17.widen();
-    let v22: W = v20 / v21;
+    let v21: N = v15 * v17;
+    let v22: N = N::narrow(v20) / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: W = v23.widen() * v2.widen();
-    let v25: W = v23.widen() * v4.widen();
-    let v26: W = v24 - v25;
+    let v25: N = v23 * v4;
+    let v26: W = v24 - v25.widen();
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v29: W = v28.widen().sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v33: W = v32.widen() * v31.widen();
@@ -3407,13 +3360,64 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
     let v40: N = N::exp_m1_of(v39);
-    let v41: W = v37.widen() * v40.widen();
-    let v42: W = v33 + v41;
-    let v43: W = v30 * v31.widen();
-    let v44: W = v43 / v42;
-    let v45: N = N::sqrt_of(v44);
-    let v46: W = v29.widen() * v45.widen();
+    let v41: N = v37 * v40;
+    let v42: W = v33 + v41.widen();
+    let v43: W = v30.widen() * v31.widen();
+    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v45: N = v44.sqrt();
+    let v46: W = v29 * v45.widen();
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: W = v29.widen().sqrt();
+    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: N = N::exp_of(v14);
+    let v33: W = v32.widen() * v18;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v2.widen();
+    let v36: W = v35 - v3.widen();
+    let v37: N = N::exp_of(v36);
+    let v38: N = v37 * N::narrow(v18);
+    let v39: W = v33 + v38.widen();
+    let v40: W = v31 * v32.widen();
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: W = v30 * v42.widen();
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3421,9 +3425,9 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3436,9 +3440,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3471,37 +3475,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v1;
-        let v8: W = v7.sigmoid();
-        let v9: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: W = v4 - v2;
-        let v11: W = v10.exp_m1();
-        let v12: W = v9 * v6 * v11;
-        let v13: W = v12.sqrt();
-        let v14: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-        let v15: W = v4.exp_m1();
-        let v16: W = v14 * v6 * v8 * v15;
-        let v17: W = v8.square();
-        let v18: W = v14 * v6 * v17 * v15;
-        let v19: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-        let v20: W = v19 * v6 * v8 * v11;
-        let v21: W = v19 * v6 * v17 * v11;
-        let v22: W = v16 - v18 - v20 + v21;
-        let v23: W = v0 * v6 * v8 * v13;
-        let v24: W = v23 / v22;
-        let v25: W = W::new(-0.04292744628425749, 2.2329192530219937e-18);
-        let v26: W = v25 * v6 * v15 * v13;
-        let v27: W = v26 / v22;
-        return [v24.to_f64(), v27.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, -8.636168555094445e-78);
         let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -3615,37 +3588,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v1;
-        let v8: W = v7.sigmoid();
-        let v9: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: W = v4 - v2;
-        let v11: W = v10.exp_m1();
-        let v12: W = v9 * v6 * v11;
-        let v13: W = v12.sqrt();
-        let v14: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-        let v15: W = v4.exp_m1();
-        let v16: W = v14 * v6 * v8 * v15;
-        let v17: W = v8.square();
-        let v18: W = v14 * v6 * v17 * v15;
-        let v19: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-        let v20: W = v19 * v6 * v8 * v11;
-        let v21: W = v19 * v6 * v17 * v11;
-        let v22: W = v16 - v18 - v20 + v21;
-        let v23: W = v0 * v6 * v8 * v13;
-        let v24: W = v23 / v22;
-        let v25: W = W::new(-0.04292744628425749, 2.2329192530219937e-18);
-        let v26: W = v25 * v6 * v15 * v13;
-        let v27: W = v26 / v22;
-        return [v24.to_f64(), v27.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, -8.636168555094445e-78);
         let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -4299,25 +4241,6 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: W = v4.exp_m1();
-        let v13: W = v11 * v6 * v12;
-        let v14: W = v13.sqrt();
-        let v15: W = -v14;
-        return [v10.to_f64(), v15.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
         let v1: W = W::new(3.0, 0.0);
@@ -4416,25 +4339,6 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::new(6.0, 0.0);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v1 - v4;
-        let v6: W = v5.sigmoid();
-        let v7: W = v4 - v2;
-        let v8: W = v7.exp_m1();
-        let v9: W = v0 * v6 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: W = v4.exp_m1();
-        let v13: W = v11 * v6 * v12;
-        let v14: W = v13.sqrt();
-        let v15: W = -v14;
-        return [v10.to_f64(), v15.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
         let v1: W = W::new(3.0, 0.0);

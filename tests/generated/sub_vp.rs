@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sub_vp";
 /// `alpha(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -913,9 +913,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -924,29 +922,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17.square();
-        let v19: W = v18 / v8;
-        return [v10.to_f64(), v19.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -980,235 +955,46 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v23.square();
-    let v25: N = v15 * v24;
-    let v26: N = v3 * v0;
-    let v27: N = v4 * v19;
-    let v28: N = -v26;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = v16 * v1;
-    let v32: N = v18 * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp_m1();
-    let v36: N = v30 * v23 * v35;
-    let v37: N = v25 - v36;
-    let v38: N = v37 / v30;
-    [v9.to_f64(), v38.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: W = v16.widen() * v0.widen();
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
+    let v20: W = v18 * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
     let v24: W = v23.square();
     let v25: W = v15 * v24;
     let v26: W = v3.widen() * v0.widen();
-    let v27: W = v4.widen() * v19;
+    let v27: W = v4 * v19;
     let v28: W = -v26;
     let v29: W = v28 - v27;
     let v30: W = v29.exp();
     let v31: W = v16.widen() * v1.widen();
-    let v32: W = v18.widen() * v11;
+    let v32: W = v18 * v11;
     let v33: W = -v31;
     let v34: W = v33 - v32;
     let v35: W = v34.exp_m1();
     let v36: W = v30 * v23 * v35;
     let v37: W = v25 - v36;
-    let v38: W = v37 / v30;
+    let v38: N = N::narrow(v37) / N::narrow(v30);
     [v9.to_f64(), v38.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v23.square();
-    let v25: W = v15 * v24;
-    let v26: N = v3 * v0;
-    let v27: W = v4 * v19;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: N = v16 * v1;
-    let v32: W = v18.widen() * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - N::narrow(v32);
-    let v35: N = v34.exp_m1();
-    let v36: W = v30.widen() * v23 * v35.widen();
-    let v37: W = v25 - v36;
-    let v38: W = v37 / v30.widen();
-    [v9.to_f64(), v38.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v23.square();
-    let v25: W = v15.widen() * v24;
-    let v26: N = v3 * v0;
-    let v27: W = v4 * v19;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: N = v16 * v1;
-    let v32: W = v18.widen() * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - N::narrow(v32);
-    let v35: N = v34.exp_m1();
-    let v36: W = v30.widen() * v23 * v35.widen();
-    let v37: W = v25 - v36;
-    let v38: W = v37 / v30.widen();
-    [v9.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v21.square();
-    let v23: W = v15 * v22;
-    let v24: W = v12.exp();
-    let v25: W = v16.widen() * v1.widen();
-    let v26: W = v25 - v18.widen();
-    let v27: W = v2 * v26;
-    let v28: W = v27.exp_m1();
-    let v29: W = v24 * v21 * v28;
-    let v30: W = v23 - v29;
-    let v31: N = N::narrow(v30) / N::narrow(v24);
-    [v14.to_f64(), v31.to_f64()]
 }
 /// `ddim_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1216,9 +1002,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1231,9 +1015,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1253,9 +1035,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1264,29 +1044,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17.square();
-        let v19: W = v18 / v8;
-        return [v10.to_f64(), v19.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1320,235 +1077,46 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v23.square();
-    let v25: N = v15 * v24;
-    let v26: N = v3 * v0;
-    let v27: N = v4 * v19;
-    let v28: N = -v26;
-    let v29: N = v28 - v27;
-    let v30: N = v29.exp();
-    let v31: N = v16 * v1;
-    let v32: N = v18 * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp_m1();
-    let v36: N = v30 * v23 * v35;
-    let v37: N = v25 - v36;
-    let v38: N = v37 / v30;
-    [v9.to_f64(), v38.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: W = v16.widen() * v0.widen();
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
+    let v20: W = v18 * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
     let v24: W = v23.square();
     let v25: W = v15 * v24;
     let v26: W = v3.widen() * v0.widen();
-    let v27: W = v4.widen() * v19;
+    let v27: W = v4 * v19;
     let v28: W = -v26;
     let v29: W = v28 - v27;
     let v30: W = v29.exp();
     let v31: W = v16.widen() * v1.widen();
-    let v32: W = v18.widen() * v11;
+    let v32: W = v18 * v11;
     let v33: W = -v31;
     let v34: W = v33 - v32;
     let v35: W = v34.exp_m1();
     let v36: W = v30 * v23 * v35;
     let v37: W = v25 - v36;
-    let v38: W = v37 / v30;
+    let v38: N = N::narrow(v37) / N::narrow(v30);
     [v9.to_f64(), v38.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v23.square();
-    let v25: W = v15 * v24;
-    let v26: N = v3 * v0;
-    let v27: W = v4 * v19;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: N = v16 * v1;
-    let v32: W = v18.widen() * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - N::narrow(v32);
-    let v35: N = v34.exp_m1();
-    let v36: W = v30.widen() * v23 * v35.widen();
-    let v37: W = v25 - v36;
-    let v38: W = v37 / v30.widen();
-    [v9.to_f64(), v38.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v23.square();
-    let v25: W = v15.widen() * v24;
-    let v26: N = v3 * v0;
-    let v27: W = v4 * v19;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: N = v16 * v1;
-    let v32: W = v18.widen() * v11;
-    let v33: N = -v31;
-    let v34: N = v33 - N::narrow(v32);
-    let v35: N = v34.exp_m1();
-    let v36: W = v30.widen() * v23 * v35.widen();
-    let v37: W = v25 - v36;
-    let v38: W = v37 / v30.widen();
-    [v9.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v21.square();
-    let v23: W = v15 * v22;
-    let v24: W = v12.exp();
-    let v25: W = v16.widen() * v1.widen();
-    let v26: W = v25 - v18.widen();
-    let v27: W = v2 * v26;
-    let v28: W = v27.exp_m1();
-    let v29: W = v24 * v21 * v28;
-    let v30: W = v23 - v29;
-    let v31: N = N::narrow(v30) / N::narrow(v24);
-    [v14.to_f64(), v31.to_f64()]
 }
 /// `dpm1_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1556,9 +1124,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1571,9 +1137,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 32 operations in double-double.
+/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1945,9 +1509,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1956,28 +1518,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17 / v8;
-        return [v10.to_f64(), v18.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2011,76 +1551,19 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: N = v4 * v19;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = v16 * v1;
-    let v31: N = v18 * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp_m1();
-    let v35: N = v29 * v34;
-    let v36: N = v24 - v35;
-    let v37: N = v36 / v29;
-    [v9.to_f64(), v37.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
@@ -2094,7 +1577,7 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v22.exp_m1();
     let v24: W = v15 * v23;
     let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4.widen() * v19;
+    let v26: W = v4 * v19;
     let v27: W = -v25;
     let v28: W = v27 - v26;
     let v29: W = v28.exp();
@@ -2108,143 +1591,13 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = N::narrow(v36) / N::narrow(v29);
     [v9.to_f64(), v37.to_f64()]
 }
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = v16 * v1;
-    let v31: W = v18.widen() * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - N::narrow(v31);
-    let v34: N = v33.exp_m1();
-    let v35: W = v29.widen() * v34.widen();
-    let v36: W = v24 - v35;
-    let v37: W = v36 / v29.widen();
-    [v9.to_f64(), v37.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: W = v3.widen() * v1.widen();
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: W = -v10;
-    let v14: W = v13 - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v15 * v23.widen();
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = v16 * v1;
-    let v31: W = v18 * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - N::narrow(v31);
-    let v34: N = v33.exp_m1();
-    let v35: W = v29.widen() * v34.widen();
-    let v36: W = v24 - v35;
-    let v37: W = v36 / v29.widen();
-    [v9.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3.widen() * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v15 * v21;
-    let v23: W = v12.exp();
-    let v24: W = v16.widen() * v1.widen();
-    let v25: W = v24 - v18.widen();
-    let v26: W = v2 * v25;
-    let v27: W = v26.exp_m1();
-    let v28: W = v23 * v27;
-    let v29: W = v22 - v28;
-    let v30: W = v29 / v23;
-    [v14.to_f64(), v30.to_f64()]
-}
 /// `ddim_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2257,9 +1610,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2279,9 +1630,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2290,28 +1639,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17 / v8;
-        return [v10.to_f64(), v18.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2345,76 +1672,19 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: N = v4 * v19;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = v16 * v1;
-    let v31: N = v18 * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp_m1();
-    let v35: N = v29 * v34;
-    let v36: N = v24 - v35;
-    let v37: N = v36 / v29;
-    [v9.to_f64(), v37.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
@@ -2428,7 +1698,7 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v22.exp_m1();
     let v24: W = v15 * v23;
     let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4.widen() * v19;
+    let v26: W = v4 * v19;
     let v27: W = -v25;
     let v28: W = v27 - v26;
     let v29: W = v28.exp();
@@ -2442,143 +1712,13 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = N::narrow(v36) / N::narrow(v29);
     [v9.to_f64(), v37.to_f64()]
 }
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = v16 * v1;
-    let v31: W = v18.widen() * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - N::narrow(v31);
-    let v34: N = v33.exp_m1();
-    let v35: W = v29.widen() * v34.widen();
-    let v36: W = v24 - v35;
-    let v37: W = v36 / v29.widen();
-    [v9.to_f64(), v37.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: W = v3.widen() * v1.widen();
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: W = -v10;
-    let v14: W = v13 - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v15 * v23.widen();
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = v16 * v1;
-    let v31: W = v18 * v11;
-    let v32: N = -v30;
-    let v33: N = v32 - N::narrow(v31);
-    let v34: N = v33.exp_m1();
-    let v35: W = v29.widen() * v34.widen();
-    let v36: W = v24 - v35;
-    let v37: W = v36 / v29.widen();
-    [v9.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3.widen() * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v15 * v21;
-    let v23: W = v12.exp();
-    let v24: W = v16.widen() * v1.widen();
-    let v25: W = v24 - v18.widen();
-    let v26: W = v2 * v25;
-    let v27: W = v26.exp_m1();
-    let v28: W = v23 * v27;
-    let v29: W = v22 - v28;
-    let v30: W = v29 / v23;
-    [v14.to_f64(), v30.to_f64()]
-}
 /// `dpm1_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2591,9 +1731,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2763,18 +1901,86 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == 0.0 && t < 0.000244140625 {
+        let v0: W = W::new(9910.199166666667, -5.578234170873959e-13);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(99.45, -2.842170943040401e-15);
+        let v5: W = v4 * v1;
+        let v6: W = W::new(985075.12375, -2.7939677238464354e-11);
+        let v7: W = v1.powi(3);
+        let v8: W = v6 * v7;
+        let v9: W = W::new(98014933.56208347, 4.381073845757378e-9);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(9752487531.218681, -4.326714409722222e-7);
+        let v13: W = v1.powi(5);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(970372509356.278, 4.621090443121693e-5);
+        let v16: W = v1.powi(6);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(96552064680947.47, 0.0032258390046296295);
+        let v19: W = v1.powi(7);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(9606930435754396.0, -0.019725280423272155);
+        let v22: W = v1.powi(8);
+        let v23: W = v21 * v22;
+        let v24: W = W::new(9.558895783575597e17, 11.014649131813034);
+        let v25: W = v1.powi(9);
+        let v26: W = v24 * v25;
+        let v27: W = W::new(9.511101304657718e19, 4487.779320687337);
+        let v28: W = v1.powi(10);
+        let v29: W = v27 * v28;
+        let v30: W = W::new(9.46354579813443e21, 421969.6525116817);
+        let v31: W = v1.powi(11);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(9.416228069143759e23, -35609060.732434295);
+        let v34: W = v1.powi(12);
+        let v35: W = v33 * v34;
+        let v36: W = v3 - v5 - v8 + v11 - v14 + v17 - v20 + v23 - v26 + v29 - v32 + v35;
+        let v37: W = W::new(0.05, -2.7755575615628915e-18);
+        let v38: W = v37 * v1;
+        let v39: W = W::new(4.975, 3.552713678800501e-16);
+        let v40: W = v39 * v2;
+        let v41: W = -v38;
+        let v42: W = v41 - v40;
+        let v43: W = v42.exp();
+        let v44: W = W::new(0.1, -5.551115123125783e-18);
+        let v45: W = v44 * v1;
+        let v46: W = W::new(9.95, 7.105427357601002e-16);
+        let v47: W = v46 * v2;
+        let v48: W = -v45;
+        let v49: W = v48 - v47;
+        let v50: W = v49.exp_m1();
+        let v51: W = v46 * v1;
+        let v52: W = -v37;
+        let v53: W = v52 - v51;
+        let v54: W = v43 * v50 * v53;
+        let v55: W = W::new(0.15, 5.551115123125783e-18);
+        let v56: W = v55 * v1;
+        let v57: W = W::new(14.925, -7.105427357601002e-16);
+        let v58: W = v57 * v2;
+        let v59: W = -v56;
+        let v60: W = v59 - v58;
+        let v61: W = v60.exp();
+        let v62: W = W::new(19.9, 1.4210854715202005e-15);
+        let v63: W = v62 * v1;
+        let v64: W = v44 + v63;
+        let v65: W = v61 * v64;
+        let v66: W = -v54;
+        let v67: W = v66 - v65;
+        let v68: W = v1 * v67;
+        let v69: W = v68 / v50;
+        return [v36.to_f64(), v69.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
         let v1: W = W::new(0.0008637149812068261, -3.457017376304963e-20);
@@ -2856,15 +2062,15 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = -v3;
     let v8: W = v7 - v6;
     let v9: W = v8.exp();
-    let v10: W = v0.widen() * v1.widen() * v9;
+    let v10: N = v0 * v1 * N::narrow(v9);
     let v11: W = v8.exp_m1();
     let v12: W = v0.widen() * v2.widen() * v9;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13 * v5 * v9;
     let v15: W = v13 * v2.widen() * v1.widen() * v9;
-    let v16: W = v10 - v11 - v12 - v14 + v15;
-    let v17: N = N::narrow(v16) / N::narrow(v11);
-    let v18: N = -v17;
+    let v16: W = v10.widen() - v11 - v12 - v14 + v15;
+    let v17: W = v16 / v11;
+    let v18: N = -N::narrow(v17);
     let v19: W = v1.widen() - v2.widen();
     let v20: N = N::new(0.05, -2.7755575615628915e-18);
     let v21: N = v20 * v2;
@@ -3086,11 +2292,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(-1.0000431876141498, -2.1823104182788933e-17);
         let v1: W = W::new(0.1, -5.551115123125783e-18);
@@ -3379,11 +2580,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(-1.0000431876141498, -2.1823104182788933e-17);
         let v1: W = W::new(0.1, -5.551115123125783e-18);
@@ -3886,51 +3082,12 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.1, -5.551115123125783e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(9.95, 7.105427357601002e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(19.9, 1.4210854715202005e-15);
-        let v10: W = v9 * v1;
-        let v11: W = v0 + v10;
-        let v12: W = W::new(0.05, -2.7755575615628915e-18);
-        let v13: W = v12 * v1;
-        let v14: W = W::new(4.975, 3.552713678800501e-16);
-        let v15: W = v14 * v4;
-        let v16: W = -v13;
-        let v17: W = v16 - v15;
-        let v18: W = v17.exp();
-        let v19: W = v7.exp_m1();
-        let v20: W = v3 * v1;
-        let v21: W = -v12;
-        let v22: W = v21 - v20;
-        let v23: W = v18 * v19 * v22;
-        let v24: W = W::new(0.15, 5.551115123125783e-18);
-        let v25: W = v24 * v1;
-        let v26: W = W::new(14.925, -7.105427357601002e-16);
-        let v27: W = v26 * v4;
-        let v28: W = -v25;
-        let v29: W = v28 - v27;
-        let v30: W = v29.exp();
-        let v31: W = v30 * v11;
-        let v32: W = v23 + v31;
-        let v33: W = v8 * v11;
-        let v34: W = v33 / v32;
-        let v35: W = v19 / v32;
-        return [v34.to_f64(), v35.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(15.216368480996126, 6.444476365376963e-16);
         let v1: W = W::new(20.0, 0.0);
@@ -3970,9 +3127,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v5: W = v3 * v4;
     let v6: W = -v2;
     let v7: W = v6 - v5;
     let v8: W = v7.exp();
@@ -3992,15 +3149,15 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v22: W = v9.widen() * v1.widen();
     let v23: W = v12 * v4;
     let v24: W = v0.widen() * v10.widen();
-    let v25: W = v3.widen() * v13;
+    let v25: W = v3 * v13;
     let v26: W = -v22;
     let v27: W = v26 - v23 - v24 - v25;
     let v28: N = N::exp_of(v27);
     let v29: N = N::new(19.9, 1.4210854715202005e-15);
-    let v30: N = v29 * v1;
-    let v31: N = v9 + v30;
-    let v32: N = v28 * v31;
-    let v33: W = v21 + v32.widen();
+    let v30: W = v29.widen() * v1.widen();
+    let v31: W = v9.widen() + v30;
+    let v32: W = v28.widen() * v31;
+    let v33: W = v21 + v32;
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
     let v36: W = v8 * v35 * v20;
@@ -4009,9 +3166,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v39: N = N::new(14.925, -7.105427357601002e-16);
     let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: W = v41.widen() - v40;
-    let v43: N = N::exp_of(v42);
-    let v44: W = v43.widen() * v31.widen();
+    let v42: N = v41 - N::narrow(v40);
+    let v43: N = v42.exp();
+    let v44: W = v43.widen() * v31;
     let v45: W = v36 + v44;
     let v46: W = v33 / v45;
     let v47: W = -v24;
@@ -4029,7 +3186,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4042,7 +3199,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4062,51 +3219,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.1, -5.551115123125783e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(9.95, 7.105427357601002e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(19.9, 1.4210854715202005e-15);
-        let v10: W = v9 * v1;
-        let v11: W = v0 + v10;
-        let v12: W = W::new(0.05, -2.7755575615628915e-18);
-        let v13: W = v12 * v1;
-        let v14: W = W::new(4.975, 3.552713678800501e-16);
-        let v15: W = v14 * v4;
-        let v16: W = -v13;
-        let v17: W = v16 - v15;
-        let v18: W = v17.exp();
-        let v19: W = v7.exp_m1();
-        let v20: W = v3 * v1;
-        let v21: W = -v12;
-        let v22: W = v21 - v20;
-        let v23: W = v18 * v19 * v22;
-        let v24: W = W::new(0.15, 5.551115123125783e-18);
-        let v25: W = v24 * v1;
-        let v26: W = W::new(14.925, -7.105427357601002e-16);
-        let v27: W = v26 * v4;
-        let v28: W = -v25;
-        let v29: W = v28 - v27;
-        let v30: W = v29.exp();
-        let v31: W = v30 * v11;
-        let v32: W = v23 + v31;
-        let v33: W = v8 * v11;
-        let v34: W = v33 / v32;
-        let v35: W = v19 / v32;
-        return [v34.to_f64(), v35.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(15.216368480996126, 6.444476365376963e-16);
         let v1: W = W::new(20.0, 0.0);
@@ -4146,9 +3264,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v5: W = v3 * v4;
     let v6: W = -v2;
     let v7: W = v6 - v5;
     let v8: W = v7.exp();
@@ -4168,15 +3286,15 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v22: W = v9.widen() * v1.widen();
     let v23: W = v12 * v4;
     let v24: W = v0.widen() * v10.widen();
-    let v25: W = v3.widen() * v13;
+    let v25: W = v3 * v13;
     let v26: W = -v22;
     let v27: W = v26 - v23 - v24 - v25;
     let v28: N = N::exp_of(v27);
     let v29: N = N::new(19.9, 1.4210854715202005e-15);
-    let v30: N = v29 * v1;
-    let v31: N = v9 + v30;
-    let v32: N = v28 * v31;
-    let v33: W = v21 + v32.widen();
+    let v30: W = v29.widen() * v1.widen();
+    let v31: W = v9.widen() + v30;
+    let v32: W = v28.widen() * v31;
+    let v33: W = v21 + v32;
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
     let v36: W = v8 * v35 * v20;
@@ -4185,9 +3303,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v39: N = N::new(14.925, -7.105427357601002e-16);
     let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: W = v41.widen() - v40;
-    let v43: N = N::exp_of(v42);
-    let v44: W = v43.widen() * v31.widen();
+    let v42: N = v41 - N::narrow(v40);
+    let v43: N = v42.exp();
+    let v44: W = v43.widen() * v31;
     let v45: W = v36 + v44;
     let v46: W = v33 / v45;
     let v47: W = -v24;
@@ -4205,7 +3323,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4218,7 +3336,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "tangent";
 /// `alpha(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1172,26 +1172,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v4.sin();
-        let v11: W = v10.square();
-        let v12: W = v4.cos();
-        let v13: W = v12.square();
-        let v14: W = v0 + v13;
-        let v15: W = v11 * v9;
-        let v16: W = v15 / v14;
-        return [v9.to_f64(), v16.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1278,26 +1258,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v4.sin();
-        let v11: W = v10.square();
-        let v12: W = v4.cos();
-        let v13: W = v12.square();
-        let v14: W = v0 + v13;
-        let v15: W = v11 * v9;
-        let v16: W = v15 / v14;
-        return [v9.to_f64(), v16.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1872,27 +1832,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v4.sin();
-        let v11: W = v4.cos();
-        let v12: W = v11.square();
-        let v13: W = v0 + v12;
-        let v14: W = v13.sqrt();
-        let v15: W = v10 * v9;
-        let v16: W = v15 / v14;
-        let v17: W = -v16;
-        return [v9.to_f64(), v17.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1976,27 +1915,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v4.sin();
-        let v11: W = v4.cos();
-        let v12: W = v11.square();
-        let v13: W = v0 + v12;
-        let v14: W = v13.sqrt();
-        let v15: W = v10 * v9;
-        let v16: W = v15 / v14;
-        let v17: W = -v16;
-        return [v9.to_f64(), v17.to_f64()];
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2225,18 +2143,76 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == 0.0 && t < 0.015625 {
+        let v0: W = W::new(0.6426294200159883, -2.73168609768041e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.powi(4);
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.4112335167120566, 7.60168087599619e-18);
+        let v5: W = v1.square();
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.9080581627478383, 4.3434820101165284e-17);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.39761071087721334, -2.566042894548608e-17);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.19663702637017105, -1.5207621132181927e-18);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.382403963213245, 2.267190671897149e-17);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 - v6 + v9 + v12 - v15 - v18;
+        let v20: W = W::new(1.0, 0.0);
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.cos();
+        let v24: W = v23.square();
+        let v25: W = v20 + v24;
+        let v26: W = v25.sqrt();
+        let v27: W = v23.powi(5);
+        let v28: W = v21 * v27;
+        let v29: W = v21 * v23;
+        let v30: W = v23.powi(3);
+        let v31: W = v21 * v30;
+        let v32: W = v23.powi(7);
+        let v33: W = v21 * v32;
+        let v34: W = v21 * v23 * v25;
+        let v35: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v36: W = v35 * v30 * v25;
+        let v37: W = v21 * v27 * v25;
+        let v38: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v39: W = v26.powi(3);
+        let v40: W = W::new(0.5, 0.0);
+        let v41: W = v22.tan();
+        let v42: W = v41.square();
+        let v43: W = v40 * v42;
+        let v44: W = v20 + v43;
+        let v45: W = v44.sqrt();
+        let v46: W = v38 * v39 * v45;
+        let v47: W = v38 * v24 * v39 * v45;
+        let v48: W = v28 - v29 - v31 + v33 - v34 - v36 - v37 - v46 + v47;
+        let v49: W = v22.sin();
+        let v50: W = v39 * v45;
+        let v51: W = W::new(2.0, 0.0);
+        let v52: W = v51 * v24 * v39 * v45;
+        let v53: W = v23.powi(4);
+        let v54: W = v53 * v39 * v45;
+        let v55: W = v50 + v52 + v54;
+        let v56: W = v1 * v26 * v48;
+        let v57: W = v49 * v55;
+        let v58: W = v56 / v57;
+        let v59: W = -v58;
+        return [v19.to_f64(), v59.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-2.221441469079183, -7.261369656130425e-17);
@@ -2555,11 +2531,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);
@@ -2662,11 +2633,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);
@@ -3039,65 +3005,14 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = v2.cos();
-        let v4: W = v0 * v3;
-        let v5: W = v3.powi(3);
-        let v6: W = v0 * v5;
-        let v7: W = W::new(1.0, 0.0);
-        let v8: W = v3.square();
-        let v9: W = v7 + v8;
-        let v10: W = v0 * v3 * v9;
-        let v11: W = v4 - v6 + v10;
-        let v12: W = v9.sqrt();
-        let v13: W = v12.powi(3);
-        let v14: W = W::new(0.5, 0.0);
-        let v15: W = v2.tan();
-        let v16: W = v15.square();
-        let v17: W = v14 * v16;
-        let v18: W = v7 + v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v13 * v19;
-        let v21: W = W::new(2.0, 0.0);
-        let v22: W = v21 * v8 * v13 * v19;
-        let v23: W = v3.powi(4);
-        let v24: W = v23 * v13 * v19;
-        let v25: W = v20 + v22 + v24;
-        let v26: W = v3.powi(5);
-        let v27: W = v0 * v26;
-        let v28: W = v3.powi(7);
-        let v29: W = v0 * v28;
-        let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: W = v30 * v5 * v9;
-        let v32: W = v0 * v26 * v9;
-        let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: W = v33 * v13 * v19;
-        let v35: W = v33 * v8 * v13 * v19;
-        let v36: W = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: W = v11 * v25;
-        let v38: W = v13 * v36;
-        let v39: W = v37 / v38;
-        let v40: W = v2.sin();
-        let v41: W = v40 * v25;
-        let v42: W = v12 * v36;
-        let v43: W = v41 / v42;
-        let v44: W = -v43;
-        return [v39.to_f64(), v44.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);
@@ -3119,6 +3034,86 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = N::tan_of(v3);
+    let v11: N = v10.square();
+    let v12: N = v9 * v11;
+    let v13: N = v0 + v12;
+    let v14: N = v13.sqrt();
+    let v15: W = v8 * v14.widen();
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14.widen();
+    let v18: N = v4.powi(4);
+    let v19: N = v18 * N::narrow(v8) * v14;
+    let v20: W = v15 + v17 + v19.widen();
+    let v21: N = N::from_f64(t_next);
+    let v22: N = N::narrow(v1) * v21;
+    let v23: N = v22.cos();
+    let v24: N = v23.square();
+    let v25: N = v0 + v24;
+    let v26: N = v25.sqrt();
+    let v27: W = v1 * v4.widen() * v26.widen();
+    let v28: N = v4.powi(3);
+    let v29: N = N::narrow(v1) * v28 * v26;
+    let v30: W = v1 * v4.widen() * v6 * v26.widen();
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: N = N::sin_of(v3);
+    let v33: N = v22.sin();
+    let v34: N = v22.tan();
+    let v35: N = v34.square();
+    let v36: N = v9 * v35;
+    let v37: W = v0.widen() + v36.widen();
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32.widen() * v33.widen() * v38;
+    let v40: W = v27 - v29.widen() + v30 + v39;
+    let v41: N = N::narrow(v1) * v4;
+    let v42: N = N::narrow(v1) * v28;
+    let v43: N = v4.powi(5);
+    let v44: N = N::narrow(v1) * v43;
+    let v45: N = v4.powi(7);
+    let v46: N = N::narrow(v1) * v45;
+    let v47: W = v1 * v4.widen() * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: N = v48 * v28 * N::narrow(v6);
+    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14.widen();
+    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * v14;
+    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47
+        + v49.widen() + v50.widen() + v51 - v52.widen();
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26.widen() * v38 * v53;
+    let v56: W = v54 / v55;
+    let v57: N = v33 * N::narrow(v7) * N::narrow(v38);
+    let v58: W = v32.widen() * v26.widen() * v14.widen();
+    let v59: W = v57.widen() - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26.widen() * v14.widen() * v38 * v53;
+    let v62: W = v60 / v61;
+    [v56.to_f64(), v62.to_f64()]
+}
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -3184,13 +3179,156 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v62: N = N::narrow(v60) / N::narrow(v61);
     [v56.to_f64(), v62.to_f64()]
 }
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v0.widen() + v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1 * v21.widen();
+    let v23: N = N::cos_of(v22);
+    let v24: W = v23.widen().square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1 * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1 * v28 * v26;
+    let v30: W = v1 * v4 * v6 * v26;
+    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.sin();
+    let v33: N = N::sin_of(v22);
+    let v34: N = N::tan_of(v22);
+    let v35: W = v34.widen().square();
+    let v36: W = v9.widen() * v35;
+    let v37: W = v0.widen() + v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v31 * v32 * v33.widen() * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1 * v4;
+    let v42: W = v1 * v28;
+    let v43: W = v4.powi(5);
+    let v44: W = v1 * v43;
+    let v45: W = v4.powi(7);
+    let v46: W = v1 * v45;
+    let v47: W = v1 * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: W = v1 * v43 * v6;
+    let v51: W = v31 * v8 * v14;
+    let v52: W = v31 * v5 * v8 * v14;
+    let v53: W = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: W = v33.widen() * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: W = v60 / v61;
+    [v56.to_f64(), v62.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: W = v10.square();
+    let v12: W = v9.widen() / v11;
+    let v13: W = v0.widen() + v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1.widen() * v21.widen();
+    let v23: W = v22.sin();
+    let v24: W = v23.square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1.widen() * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1.widen() * v28 * v26;
+    let v30: W = v1.widen() * v4 * v6 * v26;
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.cos();
+    let v33: W = v22.cos();
+    let v34: W = v22.tan();
+    let v35: W = v34.square();
+    let v36: W = v9.widen() / v35;
+    let v37: W = v0.widen() + v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1.widen() * v4;
+    let v42: N = v1 * N::narrow(v28);
+    let v43: N = N::narrow(v4).powi(5);
+    let v44: N = v1 * v43;
+    let v45: N = N::narrow(v4).powi(7);
+    let v46: N = v1 * v45;
+    let v47: W = v1.widen() * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: N = v1 * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14;
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41 + v42.widen() - v44.widen() - v46.widen() + v47 + v49 + v50.widen()
+        + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: W = v33 * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: N = N::narrow(v60) / N::narrow(v61);
+    [v56.to_f64(), v62.to_f64()]
+}
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3203,7 +3341,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3223,65 +3363,14 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = v2.cos();
-        let v4: W = v0 * v3;
-        let v5: W = v3.powi(3);
-        let v6: W = v0 * v5;
-        let v7: W = W::new(1.0, 0.0);
-        let v8: W = v3.square();
-        let v9: W = v7 + v8;
-        let v10: W = v0 * v3 * v9;
-        let v11: W = v4 - v6 + v10;
-        let v12: W = v9.sqrt();
-        let v13: W = v12.powi(3);
-        let v14: W = W::new(0.5, 0.0);
-        let v15: W = v2.tan();
-        let v16: W = v15.square();
-        let v17: W = v14 * v16;
-        let v18: W = v7 + v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v13 * v19;
-        let v21: W = W::new(2.0, 0.0);
-        let v22: W = v21 * v8 * v13 * v19;
-        let v23: W = v3.powi(4);
-        let v24: W = v23 * v13 * v19;
-        let v25: W = v20 + v22 + v24;
-        let v26: W = v3.powi(5);
-        let v27: W = v0 * v26;
-        let v28: W = v3.powi(7);
-        let v29: W = v0 * v28;
-        let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: W = v30 * v5 * v9;
-        let v32: W = v0 * v26 * v9;
-        let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: W = v33 * v13 * v19;
-        let v35: W = v33 * v8 * v13 * v19;
-        let v36: W = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: W = v11 * v25;
-        let v38: W = v13 * v36;
-        let v39: W = v37 / v38;
-        let v40: W = v2.sin();
-        let v41: W = v40 * v25;
-        let v42: W = v12 * v36;
-        let v43: W = v41 / v42;
-        let v44: W = -v43;
-        return [v39.to_f64(), v44.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);
@@ -3303,6 +3392,86 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = N::tan_of(v3);
+    let v11: N = v10.square();
+    let v12: N = v9 * v11;
+    let v13: N = v0 + v12;
+    let v14: N = v13.sqrt();
+    let v15: W = v8 * v14.widen();
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14.widen();
+    let v18: N = v4.powi(4);
+    let v19: N = v18 * N::narrow(v8) * v14;
+    let v20: W = v15 + v17 + v19.widen();
+    let v21: N = N::from_f64(t_next);
+    let v22: N = N::narrow(v1) * v21;
+    let v23: N = v22.cos();
+    let v24: N = v23.square();
+    let v25: N = v0 + v24;
+    let v26: N = v25.sqrt();
+    let v27: W = v1 * v4.widen() * v26.widen();
+    let v28: N = v4.powi(3);
+    let v29: N = N::narrow(v1) * v28 * v26;
+    let v30: W = v1 * v4.widen() * v6 * v26.widen();
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: N = N::sin_of(v3);
+    let v33: N = v22.sin();
+    let v34: N = v22.tan();
+    let v35: N = v34.square();
+    let v36: N = v9 * v35;
+    let v37: W = v0.widen() + v36.widen();
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32.widen() * v33.widen() * v38;
+    let v40: W = v27 - v29.widen() + v30 + v39;
+    let v41: N = N::narrow(v1) * v4;
+    let v42: N = N::narrow(v1) * v28;
+    let v43: N = v4.powi(5);
+    let v44: N = N::narrow(v1) * v43;
+    let v45: N = v4.powi(7);
+    let v46: N = N::narrow(v1) * v45;
+    let v47: W = v1 * v4.widen() * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: N = v48 * v28 * N::narrow(v6);
+    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14.widen();
+    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * v14;
+    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47
+        + v49.widen() + v50.widen() + v51 - v52.widen();
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26.widen() * v38 * v53;
+    let v56: W = v54 / v55;
+    let v57: N = v33 * N::narrow(v7) * N::narrow(v38);
+    let v58: W = v32.widen() * v26.widen() * v14.widen();
+    let v59: W = v57.widen() - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26.widen() * v14.widen() * v38 * v53;
+    let v62: W = v60 / v61;
+    [v56.to_f64(), v62.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -3368,13 +3537,156 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v62: N = N::narrow(v60) / N::narrow(v61);
     [v56.to_f64(), v62.to_f64()]
 }
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v0.widen() + v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1 * v21.widen();
+    let v23: N = N::cos_of(v22);
+    let v24: W = v23.widen().square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1 * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1 * v28 * v26;
+    let v30: W = v1 * v4 * v6 * v26;
+    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.sin();
+    let v33: N = N::sin_of(v22);
+    let v34: N = N::tan_of(v22);
+    let v35: W = v34.widen().square();
+    let v36: W = v9.widen() * v35;
+    let v37: W = v0.widen() + v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v31 * v32 * v33.widen() * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1 * v4;
+    let v42: W = v1 * v28;
+    let v43: W = v4.powi(5);
+    let v44: W = v1 * v43;
+    let v45: W = v4.powi(7);
+    let v46: W = v1 * v45;
+    let v47: W = v1 * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: W = v1 * v43 * v6;
+    let v51: W = v31 * v8 * v14;
+    let v52: W = v31 * v5 * v8 * v14;
+    let v53: W = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: W = v33.widen() * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: W = v60 / v61;
+    [v56.to_f64(), v62.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: W = v10.square();
+    let v12: W = v9.widen() / v11;
+    let v13: W = v0.widen() + v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: W = v18 * v8 * v14;
+    let v20: W = v15 + v17 + v19;
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1.widen() * v21.widen();
+    let v23: W = v22.sin();
+    let v24: W = v23.square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1.widen() * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1.widen() * v28 * v26;
+    let v30: W = v1.widen() * v4 * v6 * v26;
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.cos();
+    let v33: W = v22.cos();
+    let v34: W = v22.tan();
+    let v35: W = v34.square();
+    let v36: W = v9.widen() / v35;
+    let v37: W = v0.widen() + v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: W = v1.widen() * v4;
+    let v42: N = v1 * N::narrow(v28);
+    let v43: N = N::narrow(v4).powi(5);
+    let v44: N = v1 * v43;
+    let v45: N = N::narrow(v4).powi(7);
+    let v46: N = v1 * v45;
+    let v47: W = v1.widen() * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: N = v1 * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14;
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41 + v42.widen() - v44.widen() - v46.widen() + v47 + v49 + v50.widen()
+        + v51 - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: W = v33 * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: N = N::narrow(v60) / N::narrow(v61);
+    [v56.to_f64(), v62.to_f64()]
+}
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3387,7 +3699,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3902,32 +4216,6 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v0 / v9;
-        let v11: W = v4.sin();
-        let v12: W = v4.cos();
-        let v13: W = v12.square();
-        let v14: W = v0 + v13;
-        let v15: W = v14.sqrt();
-        let v16: W = v11 / v15;
-        let v17: W = -v16;
-        return [v10.to_f64(), v17.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);
@@ -4032,32 +4320,6 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
-    if t_next == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v0 / v9;
-        let v11: W = v4.sin();
-        let v12: W = v4.cos();
-        let v13: W = v12.square();
-        let v14: W = v0 + v13;
-        let v15: W = v14.sqrt();
-        let v16: W = v11 / v15;
-        let v17: W = -v16;
-        return [v10.to_f64(), v17.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t_next);

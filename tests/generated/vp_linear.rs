@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "vp_linear";
 /// `alpha(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1016,9 +1016,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1027,29 +1025,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17 / v8;
-        let v19: W = -v18;
-        return [v10.to_f64(), v19.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1086,81 +1061,19 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: N = v4 * v19;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = -v23;
-    let v31: N = v30.sqrt();
-    let v32: N = v16 * v1;
-    let v33: N = v18 * v11;
-    let v34: N = -v32;
-    let v35: N = v34 - v33;
-    let v36: N = v35.exp_m1();
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v29 * v31 * v38;
-    let v40: N = -v24;
-    let v41: N = v40 - v39;
-    let v42: N = v41 / v29;
-    [v9.to_f64(), v42.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
@@ -1174,7 +1087,7 @@ fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v22.exp_m1();
     let v24: W = v15 * v23;
     let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4.widen() * v19;
+    let v26: W = v4 * v19;
     let v27: W = -v25;
     let v28: W = v27 - v26;
     let v29: W = v28.exp();
@@ -1193,158 +1106,13 @@ fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v42: N = N::narrow(v41) / N::narrow(v29);
     [v9.to_f64(), v42.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = -v23;
-    let v31: W = v30.sqrt();
-    let v32: N = v16 * v1;
-    let v33: W = v18.widen() * v11;
-    let v34: N = -v32;
-    let v35: W = v34.widen() - v33;
-    let v36: N = N::exp_m1_of(v35);
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v29.widen() * v31 * v38.widen();
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: W = v41 / v29.widen();
-    [v9.to_f64(), v42.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v15 * v23.widen();
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = -v23;
-    let v31: W = v30.widen().sqrt();
-    let v32: N = v16 * v1;
-    let v33: N = v18 * N::narrow(v11);
-    let v34: N = -v32;
-    let v35: N = v34 - v33;
-    let v36: N = v35.exp_m1();
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v29.widen() * v31 * v38.widen();
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: W = v41 / v29.widen();
-    [v9.to_f64(), v42.to_f64()]
-}
-/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v15 * v21;
-    let v23: W = v12.exp();
-    let v24: W = -v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v16.widen() * v1.widen();
-    let v27: W = v26 - v18.widen();
-    let v28: W = v2 * v27;
-    let v29: W = v28.exp_m1();
-    let v30: W = -v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v23 * v25 * v31;
-    let v33: W = -v22;
-    let v34: W = v33 - v32;
-    let v35: N = N::narrow(v34) / N::narrow(v23);
-    [v14.to_f64(), v35.to_f64()]
-}
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1357,9 +1125,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1379,9 +1145,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1390,29 +1154,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = v17 / v8;
-        let v19: W = -v18;
-        return [v10.to_f64(), v19.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1449,81 +1190,19 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
+    let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: N = v1.square();
-    let v12: N = v4 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: N = v0.square();
-    let v20: N = v18 * v19;
-    let v21: N = -v17;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: N = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: N = v4 * v19;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = -v23;
-    let v31: N = v30.sqrt();
-    let v32: N = v16 * v1;
-    let v33: N = v18 * v11;
-    let v34: N = -v32;
-    let v35: N = v34 - v33;
-    let v36: N = v35.exp_m1();
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v29 * v31 * v38;
-    let v40: N = -v24;
-    let v41: N = v40 - v39;
-    let v42: N = v41 / v29;
-    [v9.to_f64(), v42.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: N = N::new(4.975, 3.552713678800501e-16);
-    let v5: N = v4 * v0;
-    let v6: N = v4 * v1;
-    let v7: N = v3 + v5 + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2 * v7;
+    let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
-    let v12: W = v4.widen() * v11;
+    let v12: W = v4 * v11;
     let v13: W = -v10;
     let v14: W = v13 - v12;
     let v15: W = v14.exp();
@@ -1537,7 +1216,7 @@ fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v22.exp_m1();
     let v24: W = v15 * v23;
     let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4.widen() * v19;
+    let v26: W = v4 * v19;
     let v27: W = -v25;
     let v28: W = v27 - v26;
     let v29: W = v28.exp();
@@ -1556,158 +1235,13 @@ fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v42: N = N::narrow(v41) / N::narrow(v29);
     [v9.to_f64(), v42.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = -v23;
-    let v31: W = v30.sqrt();
-    let v32: N = v16 * v1;
-    let v33: W = v18.widen() * v11;
-    let v34: N = -v32;
-    let v35: W = v34.widen() - v33;
-    let v36: N = N::exp_m1_of(v35);
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v29.widen() * v31 * v38.widen();
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: W = v41 / v29.widen();
-    [v9.to_f64(), v42.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 - v1;
-    let v3: N = N::new(0.05, -2.7755575615628915e-18);
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: N = v3 + N::narrow(v5) + v6;
-    let v8: N = v2 * v7;
-    let v9: N = v8.exp();
-    let v10: N = v3 * v1;
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v0;
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: N = -v17;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v15 * v23.widen();
-    let v25: N = v3 * v0;
-    let v26: W = v4 * v19;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = -v23;
-    let v31: W = v30.widen().sqrt();
-    let v32: N = v16 * v1;
-    let v33: N = v18 * N::narrow(v11);
-    let v34: N = -v32;
-    let v35: N = v34 - v33;
-    let v36: N = v35.exp_m1();
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v29.widen() * v31 * v38.widen();
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: W = v41 / v29.widen();
-    [v9.to_f64(), v42.to_f64()]
-}
-/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: N = N::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5.widen();
-    let v12: W = v9 * v11;
-    let v13: W = v7 - v12;
-    let v14: N = N::exp_of(v13);
-    let v15: W = v7.exp();
-    let v16: N = N::new(9.95, 7.105427357601002e-16);
-    let v17: W = v16.widen() * v8.widen();
-    let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: W = v17 - v18.widen();
-    let v20: W = v9 * v19;
-    let v21: W = v20.exp_m1();
-    let v22: W = v15 * v21;
-    let v23: W = v12.exp();
-    let v24: W = -v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v16.widen() * v1.widen();
-    let v27: W = v26 - v18.widen();
-    let v28: W = v2 * v27;
-    let v29: W = v28.exp_m1();
-    let v30: W = -v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v23 * v25 * v31;
-    let v33: W = -v22;
-    let v34: W = v33 - v32;
-    let v35: N = N::narrow(v34) / N::narrow(v23);
-    [v14.to_f64(), v35.to_f64()]
-}
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1720,9 +1254,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2105,31 +1637,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = -v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v19 / v8;
-        let v21: W = -v20;
-        return [v10.to_f64(), v21.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2274,31 +1781,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(1.0, 0.0);
-        let v10: W = v9 / v8;
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v1;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v4;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = -v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v19 / v8;
-        let v21: W = -v20;
-        return [v10.to_f64(), v21.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2804,18 +2286,95 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == 0.0 && t < 0.000244140625 {
+        let v0: W = W::new(9900.249166666666, 1.697723443309466e-13);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(99.5, -1.88079096131566e-37);
+        let v5: W = v4 * v1;
+        let v6: W = W::new(985075.12375, -2.7939677238464354e-11);
+        let v7: W = v1.powi(3);
+        let v8: W = v6 * v7;
+        let v9: W = W::new(98014933.56208347, 4.381073845757378e-9);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(9752487531.218681, -4.326714409722222e-7);
+        let v13: W = v1.powi(5);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(970372509356.278, 4.621090443121693e-5);
+        let v16: W = v1.powi(6);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(96552064680947.47, 0.0032258390046296295);
+        let v19: W = v1.powi(7);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(9606930435754396.0, -0.019725280423272155);
+        let v22: W = v1.powi(8);
+        let v23: W = v21 * v22;
+        let v24: W = W::new(9.558895783575597e17, 11.014649131813034);
+        let v25: W = v1.powi(9);
+        let v26: W = v24 * v25;
+        let v27: W = W::new(9.511101304657718e19, 4487.779320687337);
+        let v28: W = v1.powi(10);
+        let v29: W = v27 * v28;
+        let v30: W = W::new(9.46354579813443e21, 421969.6525116817);
+        let v31: W = v1.powi(11);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(9.416228069143759e23, -35609060.732434295);
+        let v34: W = v1.powi(12);
+        let v35: W = v33 * v34;
+        let v36: W = v3 - v5 - v8 + v11 - v14 + v17 - v20 + v23 - v26 + v29 - v32 + v35;
+        let v37: W = W::new(2.0, 0.0);
+        let v38: W = W::new(0.05, -2.7755575615628915e-18);
+        let v39: W = v38 * v1;
+        let v40: W = W::new(4.975, 3.552713678800501e-16);
+        let v41: W = v40 * v2;
+        let v42: W = -v39;
+        let v43: W = v42 - v41;
+        let v44: W = v43.exp();
+        let v45: W = W::new(0.1, -5.551115123125783e-18);
+        let v46: W = v45 * v1;
+        let v47: W = W::new(9.95, 7.105427357601002e-16);
+        let v48: W = v47 * v2;
+        let v49: W = -v46;
+        let v50: W = v49 - v48;
+        let v51: W = v50.exp_m1();
+        let v52: W = -v51;
+        let v53: W = v52.sqrt();
+        let v54: W = v47 * v1;
+        let v55: W = -v38;
+        let v56: W = v55 - v54;
+        let v57: W = v37 * v44 * v53 * v56;
+        let v58: W = W::new(0.15, 5.551115123125783e-18);
+        let v59: W = v58 * v1;
+        let v60: W = W::new(14.925, -7.105427357601002e-16);
+        let v61: W = v60 * v2;
+        let v62: W = -v59;
+        let v63: W = v62 - v61;
+        let v64: W = v63.exp();
+        let v65: W = v38 + v54;
+        let v66: W = v37 * v64 * v65;
+        let v67: W = v66 / v53;
+        let v68: W = v57 - v67;
+        let v69: W = v1 * v68;
+        let v70: W = v69 / v53;
+        let v71: W = -v70;
+        let v72: W = v1.abs();
+        let v73: W = v72.sqrt();
+        let v74: W = W::new(19.9, 1.4210854715202005e-15);
+        let v75: W = v74 * v1;
+        let v76: W = v45 + v75;
+        let v77: W = v76.sqrt();
+        let v78: W = v73 * v77;
+        return [v36.to_f64(), v71.to_f64(), v78.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
         let v1: W = W::new(0.0008637149812068261, -3.457017376304963e-20);
@@ -2922,9 +2481,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v0.widen() * v2.widen();
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
-    let v6: W = v4.widen() * v5;
+    let v6: W = v4 * v5;
     let v7: W = -v3;
     let v8: W = v7 - v6;
     let v9: W = v8.exp();
@@ -2936,9 +2495,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v13.widen() * v2.widen() * v1.widen() * v9;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: W = v16.widen() * v2.widen() * v11;
-    let v18: W = v4.widen() * v5 * v11;
+    let v18: W = v4 * v5 * v11;
     let v19: N = v16 * v1 * N::narrow(v11);
-    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11;
     let v21: W = v10.widen() - v11 - v12 - v14 + v15 + v17 + v18 - v19.widen() - v20;
     let v22: W = v21 / v11;
     let v23: W = -v22;
@@ -2946,13 +2505,13 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v25: N = N::new(2.0, 0.0);
     let v26: N = v16 * v2;
     let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
+    let v28: W = v27.widen() * v5;
     let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
     let v32: W = -v11;
     let v33: N = N::sqrt_of(v32);
-    let v34: W = v4.widen() * v2.widen();
+    let v34: W = v4 * v2.widen();
     let v35: N = -v16;
     let v36: W = v35.widen() - v34;
     let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
@@ -2961,8 +2520,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v40: N = N::new(14.925, -7.105427357601002e-16);
     let v41: W = v40.widen() * v5;
     let v42: N = -v39;
-    let v43: W = v42.widen() - v41;
-    let v44: N = N::exp_of(v43);
+    let v43: N = v42 - N::narrow(v41);
+    let v44: N = v43.exp();
     let v45: W = v16.widen() + v34;
     let v46: W = v25.widen() * v44.widen() * v45;
     let v47: W = v46 / v33.widen();
@@ -3291,11 +2850,6 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0000215935739336, 7.735291647907337e-17);
         let v1: W = W::new(0.1, -5.551115123125783e-18);
@@ -3427,11 +2981,6 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
-        let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(1.0000215935739336, 7.735291647907337e-17);
         let v1: W = W::new(0.1, -5.551115123125783e-18);
@@ -3776,48 +3325,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.1, -5.551115123125783e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(9.95, 7.105427357601002e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(0.05, -2.7755575615628915e-18);
-        let v10: W = v3 * v1;
-        let v11: W = v9 + v10;
-        let v12: W = v7.exp_m1();
-        let v13: W = -v12;
-        let v14: W = v13.sqrt();
-        let v15: W = W::new(0.15, 5.551115123125783e-18);
-        let v16: W = v15 * v1;
-        let v17: W = W::new(14.925, -7.105427357601002e-16);
-        let v18: W = v17 * v4;
-        let v19: W = -v16;
-        let v20: W = v19 - v18;
-        let v21: W = v20.exp();
-        let v22: W = v21 * v11;
-        let v23: W = v22 / v14;
-        let v24: W = v9 * v1;
-        let v25: W = W::new(4.975, 3.552713678800501e-16);
-        let v26: W = v25 * v4;
-        let v27: W = -v24;
-        let v28: W = v27 - v26;
-        let v29: W = v28.exp();
-        let v30: W = -v9;
-        let v31: W = v30 - v10;
-        let v32: W = v29 * v14 * v31;
-        let v33: W = v23 - v32;
-        let v34: W = v8 * v11;
-        let v35: W = v14 * v33;
-        let v36: W = v34 / v35;
-        let v37: W = v14 / v33;
-        let v38: W = -v37;
-        return [v36.to_f64(), v38.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
         let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
@@ -3978,48 +3485,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.1, -5.551115123125783e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(9.95, 7.105427357601002e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(0.05, -2.7755575615628915e-18);
-        let v10: W = v3 * v1;
-        let v11: W = v9 + v10;
-        let v12: W = v7.exp_m1();
-        let v13: W = -v12;
-        let v14: W = v13.sqrt();
-        let v15: W = W::new(0.15, 5.551115123125783e-18);
-        let v16: W = v15 * v1;
-        let v17: W = W::new(14.925, -7.105427357601002e-16);
-        let v18: W = v17 * v4;
-        let v19: W = -v16;
-        let v20: W = v19 - v18;
-        let v21: W = v20.exp();
-        let v22: W = v21 * v11;
-        let v23: W = v22 / v14;
-        let v24: W = v9 * v1;
-        let v25: W = W::new(4.975, 3.552713678800501e-16);
-        let v26: W = v25 * v4;
-        let v27: W = -v24;
-        let v28: W = v27 - v26;
-        let v29: W = v28.exp();
-        let v30: W = -v9;
-        let v31: W = v30 - v10;
-        let v32: W = v29 * v14 * v31;
-        let v33: W = v23 - v32;
-        let v34: W = v8 * v11;
-        let v35: W = v14 * v33;
-        let v36: W = v34 / v35;
-        let v37: W = v14 / v33;
-        let v38: W = -v37;
-        return [v36.to_f64(), v38.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
         let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
@@ -5031,28 +4496,6 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(0.1, -5.551115123125783e-18);
-        let v10: W = v9 * v1;
-        let v11: W = W::new(9.95, 7.105427357601002e-16);
-        let v12: W = v11 * v4;
-        let v13: W = -v10;
-        let v14: W = v13 - v12;
-        let v15: W = v14.exp_m1();
-        let v16: W = -v15;
-        let v17: W = v16.sqrt();
-        let v18: W = -v17;
-        return [v8.to_f64(), v18.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
         let v1: W = W::new(0.05, -2.7755575615628915e-18);
@@ -5107,8 +4550,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: N = -v2;
-    let v11: N = v10 - N::narrow(v5) - v7 - N::narrow(v9);
-    let v12: N = v11.exp();
+    let v11: W = v10.widen() - v5 - v7.widen() - v9;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
@@ -5126,7 +4569,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v27: N = -v26;
     let v28: W = v27.widen().sqrt();
     let v29: W = v21 * v28;
-    let v30: W = v12.widen() + v29;
+    let v30: N = v12 + N::narrow(v29);
     let v31: W = v25.exp();
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();
@@ -5192,28 +4635,6 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: W = W::new(0.05, -2.7755575615628915e-18);
-        let v1: W = W::from_f64(t);
-        let v2: W = v0 * v1;
-        let v3: W = W::new(4.975, 3.552713678800501e-16);
-        let v4: W = v1.square();
-        let v5: W = v3 * v4;
-        let v6: W = -v2;
-        let v7: W = v6 - v5;
-        let v8: W = v7.exp();
-        let v9: W = W::new(0.1, -5.551115123125783e-18);
-        let v10: W = v9 * v1;
-        let v11: W = W::new(9.95, 7.105427357601002e-16);
-        let v12: W = v11 * v4;
-        let v13: W = -v10;
-        let v14: W = v13 - v12;
-        let v15: W = v14.exp_m1();
-        let v16: W = -v15;
-        let v17: W = v16.sqrt();
-        let v18: W = -v17;
-        return [v8.to_f64(), v18.to_f64()];
-    }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
         let v1: W = W::new(0.05, -2.7755575615628915e-18);
@@ -5268,8 +4689,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: N = -v2;
-    let v11: N = v10 - N::narrow(v5) - v7 - N::narrow(v9);
-    let v12: N = v11.exp();
+    let v11: W = v10.widen() - v5 - v7.widen() - v9;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: W = W::new(9.95, 7.105427357601002e-16);
@@ -5287,7 +4708,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v27: N = -v26;
     let v28: W = v27.widen().sqrt();
     let v29: W = v21 * v28;
-    let v30: W = v12.widen() + v29;
+    let v30: N = v12 + N::narrow(v29);
     let v31: W = v25.exp();
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();

@@ -535,6 +535,43 @@ fn the_final_ve_step_from_a_tiny_time_keeps_its_eps_coefficient() {
     }
 }
 
+/// The final step from a tiny time keeps the x coefficient that vanishes at t = 0: for
+/// cosine's Euler x0 step it is `1 - y cot y` with `y = pi t/2`, `y^2/3 + ...`; for
+/// vp_linear's Euler-Maruyama x0 step `1 - t (beta/(1 - exp(-B)) - beta/2)`. Computed, both
+/// are 1 minus a number that is 1 to within t^2 or t. Expected values from mpmath at 3000
+/// bits.
+#[test]
+fn final_steps_from_tiny_times_keep_their_vanishing_x_coefficients() {
+    for (t, want) in [
+        (1e-40, 8.224_670_334_241_132e-81),
+        (1e-20, 8.224670334241133e-41),
+        (1e-300, 0.0),
+        (1e-3, 8.224_671_687_145_492e-7),
+        (0.005, 2.0561760392602218e-05),
+        (0.03, 7.403_299_384_906_096e-4),
+    ] {
+        let got = cosine::euler_step_x0_coefficients(t, 0.0)[0];
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "cosine at {t:e}: {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+    for (t, want) in [
+        (1e-40, -9.95e-39),
+        (1e-300, -9.95e-299),
+        (1e-3, -9.049_568_095_306_306e-2),
+        (0.005, -0.33222042951864117),
+    ] {
+        let got = vp_linear::euler_maruyama_step_x0_coefficients(t, 0.0)[0];
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "vp_linear at {t:e}: {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 #[test]
 fn slice_steps_match_the_scalar_steps() {
     use vp_linear as m;

@@ -1,0 +1,285 @@
+//! Taylor polynomials at t = 0 of functions of `t` alone, from certified values very close
+//! to 0: the form a final step's coefficient takes near the data end, where its formula
+//! cancels all its digits (`1 - y cot y` at `y ~ 1e-40`, which no precision fixed in
+//! advance resolves).
+//!
+//! The coefficients come from interpolation, not from symbolic derivatives (which grow
+//! with every order): `c` is evaluated with balls at `t = j 2^-64`, `j = 1 ..= N`, and the
+//! interpolating polynomial is found exactly in rationals. For `c` analytic at 0, the
+//! polynomial's coefficient of `t^k` differs from the Taylor coefficient by about
+//! `2^(-64 (N - k))` relative, far below an f64 for the orders kept. Whether `c` is
+//! analytic there is tested, not assumed: the polynomial must predict the value at one
+//! more point to 200 bits, which a square root or a logarithm of `t` never lets it do.
+//! A coefficient that the polynomial through one node fewer does not reproduce to 100
+//! bits is the interpolation's noise around an exact 0 and is dropped; the first one left
+//! is the order of the zero at t = 0.
+
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Signed, ToPrimitive, Zero};
+
+use crate::expr::ball;
+use crate::expr::hp;
+use crate::expr::pool::{ExprId, Pool, Symbol};
+
+/// Interpolation nodes, `t = j 2^-SPACING` for `j = 1 ..= NODES`.
+const NODES: usize = 16;
+const SPACING: u32 = 64;
+/// The precision of the values at the nodes.
+const BITS: usize = 2048;
+/// The highest order kept: the polynomial through one node fewer still reproduces its
+/// coefficient to 2^-190.
+const HIGHEST: usize = 12;
+/// The highest order of a zero at t = 0 that is expanded.
+const MAX_ORDER: usize = 4;
+/// The truncated tail allowed below the polynomial's bound, relative to its first term.
+const TAIL: f64 = 1.0 / (1u64 << 60) as f64;
+
+/// `sum_k coeffs[k] t^(order + k)` for `t` below `below`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Taylor {
+    /// The order of the zero at t = 0.
+    pub order: usize,
+    /// The coefficients from `t^order` on, each rounded to 128 bits.
+    pub coeffs: Vec<BigRational>,
+    /// Where the tail left out is below 2^-60 of the first term (by the root test).
+    pub below: f64,
+}
+
+impl Taylor {
+    /// The polynomial as an expression in `t`.
+    pub fn to_expr(&self, pool: &mut Pool, t: Symbol) -> ExprId {
+        let te = pool.sym_expr(t);
+        let terms: Vec<ExprId> = self
+            .coeffs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_zero())
+            .map(|(k, c)| {
+                let a = pool.rational(c.clone());
+                let n = pool.int((self.order + k) as i64);
+                let power = pool.pow(te, n);
+                pool.mul(vec![a, power])
+            })
+            .collect();
+        pool.add(terms)
+    }
+}
+
+/// The Taylor polynomial of `e` (a formula in `t` alone) at t = 0, where `e` is analytic
+/// there and vanishes at 0 to an order from 1 to [`MAX_ORDER`]; None otherwise.
+pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
+    // Defined at 0 and not 0 there: nothing vanishes (the common case, decided cheaply).
+    let zero = [(t, BigRational::zero())];
+    if hp::eval_rounded(pool, e, &zero).is_ok_and(|v| v != 0.0) {
+        return None;
+    }
+    // The values at the nodes 1 ..= NODES and at one more, NODES + 1/2, as exact rationals
+    // of the balls' midpoints (which must be known to BITS - 512 bits).
+    let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
+    let value = |s: BigRational| -> Option<BigRational> {
+        let env = [(t, s * &spacing)];
+        let mut consts = astro_float::Consts::new().ok()?;
+        let b = ball::eval_ball(pool, e, &env, BITS, &mut consts).ok()?;
+        let mid = hp::to_rational(&b.mid)?;
+        let rad = hp::to_rational(&b.rad)?;
+        let scale = BigRational::new(1.into(), BigInt::from(1) << (BITS - 512));
+        (rad <= mid.abs() * scale).then_some(mid)
+    };
+    let nodes: Vec<BigRational> = (1..=NODES)
+        .map(|j| BigRational::from_integer(j.into()))
+        .collect();
+    let values: Vec<BigRational> = nodes
+        .iter()
+        .map(|s| value(s.clone()))
+        .collect::<Option<_>>()?;
+    let b = interpolate(&nodes, &values);
+    // Analytic at 0: the polynomial predicts one more value.
+    let extra = BigRational::new((2 * NODES + 1).into(), 2.into());
+    let want = value(extra.clone())?;
+    let got = b
+        .iter()
+        .rev()
+        .fold(BigRational::zero(), |acc, c| acc * &extra + c);
+    let agree = BigRational::new(1.into(), BigInt::from(1) << 200);
+    if (got - &want).abs() > want.abs() * agree {
+        return None;
+    }
+    // A coefficient is kept where the polynomial through one node fewer agrees with it:
+    // the truncation moves an exact 0's noise by a factor 2^64, a true coefficient of
+    // the orders kept by less than 2^-100 of itself.
+    let fewer = interpolate(&nodes[..NODES - 1], &values[..NODES - 1]);
+    let close = BigRational::new(1.into(), BigInt::from(1) << 100);
+    let kept: Vec<bool> = (0..NODES - 1)
+        .map(|k| !b[k].is_zero() && (&b[k] - &fewer[k]).abs() <= b[k].abs() * &close)
+        .collect();
+    let order = kept.iter().position(|&k| k)?;
+    if order == 0 || order > MAX_ORDER {
+        return None;
+    }
+    // a_k = b_k / spacing^k, rounded to 128 bits.
+    let coeffs: Vec<BigRational> = (order..=HIGHEST)
+        .map(|k| {
+            if kept[k] {
+                round_bits(&(&b[k] / spacing.pow(k as i32)), 128)
+            } else {
+                BigRational::zero()
+            }
+        })
+        .collect();
+    let below = bound(&coeffs)?;
+    Some(Taylor {
+        order,
+        coeffs,
+        below,
+    })
+}
+
+/// The coefficients of the polynomial through `(nodes[j], values[j])`, lowest first
+/// (Newton's divided differences, then expanded).
+fn interpolate(nodes: &[BigRational], values: &[BigRational]) -> Vec<BigRational> {
+    let n = nodes.len();
+    let mut d = values.to_vec();
+    for level in 1..n {
+        for j in (level..n).rev() {
+            d[j] = (&d[j] - &d[j - 1]) / (&nodes[j] - &nodes[j - level]);
+        }
+    }
+    // p = d[n-1]; p = p (s - nodes[j]) + d[j] for j = n-2 down to 0.
+    let mut p = vec![d[n - 1].clone()];
+    for j in (0..n - 1).rev() {
+        let mut q = vec![BigRational::zero(); p.len() + 1];
+        for (k, c) in p.iter().enumerate() {
+            q[k + 1] += c;
+            q[k] -= c * &nodes[j];
+        }
+        q[0] += &d[j];
+        p = q;
+    }
+    p
+}
+
+/// `x` rounded to `bits` significant bits (towards 0).
+fn round_bits(x: &BigRational, bits: u64) -> BigRational {
+    let (n, d) = (x.numer(), x.denom());
+    let shift = i64::try_from(d.bits()).unwrap_or(0) - i64::try_from(n.bits()).unwrap_or(0)
+        + i64::try_from(bits).unwrap_or(0);
+    let scaled = if shift >= 0 {
+        (n << shift as usize) / d
+    } else {
+        n / (d << (-shift) as usize)
+    };
+    if shift >= 0 {
+        BigRational::new(scaled, BigInt::from(1) << shift as usize)
+    } else {
+        BigRational::from_integer(scaled << (-shift) as usize)
+    }
+}
+
+/// The largest `2^-m` below which the terms after the first add up to at most
+/// half of it, and the tail left out, estimated from the radius the coefficients show
+/// (`R = min_k |a_0/a_k|^(1/k)`, the root test), to at most [`TAIL`] of it: the sum of
+/// `|a_0| (t/R)^k` over the orders left out. None where that is below 2^-80.
+fn bound(coeffs: &[BigRational]) -> Option<f64> {
+    let a: Vec<f64> = coeffs
+        .iter()
+        .map(|c| c.to_f64().map_or(f64::INFINITY, f64::abs))
+        .collect();
+    let first = a[0];
+    if !(first.is_finite() && first > 0.0) {
+        return None;
+    }
+    let n = a.len();
+    let radius = (1..n)
+        .filter(|&k| a[k] > 0.0)
+        .map(|k| (first / a[k]).powf(1.0 / k as f64))
+        .fold(f64::INFINITY, f64::min);
+    (0..=80).map(|m| 2f64.powi(-m)).find(|&t| {
+        let rest: f64 = (1..n).map(|k| a[k] * t.powi(k as i32)).sum();
+        let q = t / radius;
+        let tail = q.powi(n as i32) / (1.0 - q);
+        rest <= first / 2.0 && q < 0.5 && tail <= TAIL
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::test_util::parse_in_unit_t;
+
+    fn taylor(text: &str) -> Option<Taylor> {
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, text);
+        let t = pool.symbol("t");
+        at_zero(&pool, e, t)
+    }
+
+    fn f64s(t: &Taylor) -> Vec<f64> {
+        t.coeffs.iter().map(|c| c.to_f64().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_coefficients_are_the_taylor_coefficients() {
+        // 1 - t cot t = t^2/3 + t^4/45 + 2 t^6/945 + t^8/4725 + ...
+        let s = taylor("1 - t*cos(t)/sin(t)").unwrap();
+        assert_eq!(s.order, 2);
+        let c = f64s(&s);
+        let want = [
+            1.0 / 3.0,
+            0.0,
+            1.0 / 45.0,
+            0.0,
+            2.0 / 945.0,
+            0.0,
+            1.0 / 4725.0,
+        ];
+        for (k, (&got, &w)) in c.iter().zip(&want).enumerate() {
+            assert!(
+                (got - w).abs() <= 1e-15 * w.abs(),
+                "t^{}: {got} vs {w}",
+                k + 2
+            );
+        }
+        // The tail (2 t^10/93555 + ...) is 2^-60 of t^2/3 where t^8 ~ 2^-60 * 15.6.
+        assert!(s.below > 1e-3 && s.below < 0.1, "{}", s.below);
+    }
+
+    #[test]
+    fn exp_remainders_expand() {
+        // exp(t) - 1 - t = t^2/2 + t^3/6 + t^4/24 + ...
+        let s = taylor("exp(t) - 1 - t").unwrap();
+        assert_eq!(s.order, 2);
+        let c = f64s(&s);
+        let mut factorial = 2.0;
+        for (k, &got) in c.iter().enumerate() {
+            assert!((got - 1.0 / factorial).abs() <= 1e-15 / factorial, "{k}");
+            factorial *= (k + 3) as f64;
+        }
+    }
+
+    #[test]
+    fn a_sparse_series_bounds_its_tail_by_its_radius() {
+        // With u = 12 t^2: 1 + u - u/(1 - exp(-u)) = u/2 - u^2/12 + u^4/720 - u^6/30240 + ...
+        // The kept orders (to t^12) hold 6 t^2, -12 t^4, 28.8 t^8 and -98.7 t^12; the
+        // next term, 12^8/1209600 t^16, must be below 2^-54 of 6 t^2 at the bound.
+        let s = taylor("1 + 12*t^2 - 12*t^2/(1 - exp(-12*t^2))").unwrap();
+        assert_eq!(s.order, 2);
+        let c = f64s(&s);
+        assert!(
+            (c[0] - 6.0).abs() < 1e-14 && (c[2] + 12.0).abs() < 1e-14,
+            "{c:?}"
+        );
+        assert!(c[1] == 0.0 && c[3] == 0.0 && c[5] == 0.0, "{c:?}");
+        assert!((c[6] - 28.8).abs() < 1e-13, "{c:?}");
+        let next = 12f64.powi(8) / 1_209_600.0 * s.below.powi(14) / 6.0;
+        assert!(next < 2f64.powi(-54), "{} leaves {next:e}", s.below);
+    }
+
+    #[test]
+    fn what_is_not_analytic_or_does_not_vanish_is_refused() {
+        assert_eq!(taylor("sqrt(t)*(1 + t)"), None);
+        assert_eq!(taylor("t^2*log(t)"), None);
+        assert_eq!(taylor("cos(t)"), None);
+        assert_eq!(taylor("t^5"), None);
+    }
+}
