@@ -49,9 +49,17 @@ pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
     crate::expr::verify::checked(pool, s, "stabilize")
 }
 
+/// The deepest nesting of [`Stabilizer::run`]: expressions are far shallower (their depth
+/// is bounded where they are read), but a rewrite whose result another rewrite turns into
+/// a new expression again would recurse without end. Deeper, an expression is left as it
+/// is (and measured as any other).
+const MAX_DEPTH: usize = 4096;
+
 #[derive(Default)]
 struct Stabilizer {
     memo: HashMap<ExprId, ExprId>,
+    /// The nesting of `run` now.
+    depth: usize,
     /// The reference evaluator of [`more_accurate`], made on first use (its constants
     /// cache is kept across measurements).
     hp: Option<Hp>,
@@ -59,6 +67,16 @@ struct Stabilizer {
 
 impl Stabilizer {
     fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        if self.depth >= MAX_DEPTH {
+            return e;
+        }
+        self.depth += 1;
+        let r = self.run_inner(pool, e);
+        self.depth -= 1;
+        r
+    }
+
+    fn run_inner(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         if let Some(&r) = self.memo.get(&e) {
             return r;
         }

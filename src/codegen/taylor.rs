@@ -27,6 +27,8 @@ const NODES: usize = 16;
 const SPACING: u32 = 64;
 /// The precision of the values at the nodes.
 const BITS: usize = 2048;
+/// The largest binary exponent of a value at a node that is interpolated.
+const MAX_EXPONENT: u32 = 4096;
 /// The highest order kept: the polynomial through one node fewer still reproduces its
 /// coefficient to 2^-190.
 const HIGHEST: usize = 12;
@@ -74,13 +76,32 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     if hp::eval_rounded(pool, e, &zero).is_ok_and(|v| v != 0.0) {
         return None;
     }
-    // The values at the nodes 1 ..= NODES and at one more, NODES + 1/2, as exact rationals
-    // of the balls' midpoints (which must be known to BITS - 512 bits).
+    // The ball of `e` at `t = s 2^-SPACING`, where it is in range: a power series
+    // vanishing to order at most 4 is near 2^-256 there, no further from 1 than a few
+    // thousand binary orders (`exp(-1/t)` is 2^(-2^64), whose exact rational would take
+    // gigabytes). Seen first at 128 bits, where that is cheap.
     let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
-    let value = |s: BigRational| -> Option<BigRational> {
+    let ball_at = |s: BigRational, bits: usize| -> Option<ball::Ball> {
         let env = [(t, s * &spacing)];
         let mut consts = astro_float::Consts::new().ok()?;
-        let b = ball::eval_ball(pool, e, &env, BITS, &mut consts).ok()?;
+        ball::eval_ball(pool, e, &env, bits, &mut consts).ok()
+    };
+    let in_range = |b: &ball::Ball| {
+        let fits = |x: &astro_float::BigFloat| {
+            x.is_zero()
+                || x.exponent()
+                    .is_some_and(|x| x.unsigned_abs() <= MAX_EXPONENT)
+        };
+        fits(&b.mid) && fits(&b.rad)
+    };
+    // (At 128 bits a cancellation may leave no ball: then the nodes decide.)
+    if ball_at(BigRational::from_integer(1.into()), 128).is_some_and(|b| !in_range(&b)) {
+        return None;
+    }
+    // The values at the nodes 1 ..= NODES and at one more, NODES + 1/2, as exact rationals
+    // of the balls' midpoints, which must be known to BITS - 512 bits.
+    let value = |s: BigRational| -> Option<BigRational> {
+        let b = ball_at(s, BITS).filter(in_range)?;
         let mid = hp::to_rational(&b.mid)?;
         let rad = hp::to_rational(&b.rad)?;
         let scale = BigRational::new(1.into(), BigInt::from(1) << (BITS - 512));
@@ -276,10 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn a_formula_that_cancels_beyond_128_bits_at_the_nodes_expands() {
+        // beta = t: the Euler x0 step's x coefficient at t_next = 0, 1 + u - u/(1 - exp(-u))
+        // with u = t^2/2, is u/2 - u^2/12 + ... = t^2/4 - t^4/48 + ...; at t = 2^-64 its
+        // terms cancel 2^-130 of themselves, which no 128-bit ball resolves.
+        let s = taylor("1 + t^2/2 - t^2/(2*(1 - exp(-t^2/2)))").unwrap();
+        assert_eq!(s.order, 2);
+        let c = f64s(&s);
+        assert!(
+            (c[0] - 0.25).abs() < 1e-16 && (c[2] + 1.0 / 48.0).abs() < 1e-16,
+            "{c:?}"
+        );
+    }
+
+    #[test]
     fn what_is_not_analytic_or_does_not_vanish_is_refused() {
         assert_eq!(taylor("sqrt(t)*(1 + t)"), None);
         assert_eq!(taylor("t^2*log(t)"), None);
         assert_eq!(taylor("cos(t)"), None);
         assert_eq!(taylor("t^5"), None);
+        // exp(-1/t) is flat at 0 (every derivative 0), and 2^(-2^64) at the first node.
+        assert_eq!(taylor("exp(-1/t)"), None);
     }
 }
