@@ -771,10 +771,13 @@ fn field_guards(
             else {
                 continue 'case;
             };
-            let general = crate::expr::subst::subst(pool, c, &jet.values);
-            general_defined &=
-                crate::expr::hp::eval_rounded(pool, general, &point).is_ok_and(f64::is_finite);
-            generals.push(general);
+            // The general form matters only for the final step (t at no end).
+            if at_t.is_none() {
+                let general = crate::expr::subst::subst(pool, c, &jet.values);
+                general_defined &=
+                    crate::expr::hp::eval_rounded(pool, general, &point).is_ok_and(f64::is_finite);
+                generals.push(general);
+            }
             let free = pool.free_symbols(c);
             let mut map = Vec::new();
             let mut infinite = Vec::new();
