@@ -131,13 +131,74 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         .map(f64::from_bits)
         .filter(|v| v.is_finite())
     };
+    // The points each function is evaluated at: `(t, t_next)` for a step, `(t, t)` for
+    // a function of t alone.
+    let at_of = |f: &Function| -> Vec<(f64, f64)> {
+        match &f.shape {
+            Shape::Scalar { .. } => ts.iter().map(|&t| (t, t)).collect(),
+            Shape::Field { times, .. } if times.len() == 2 => {
+                // A step starts after the data end: from t = 0 there is nowhere to go.
+                let mut at: Vec<(f64, f64)> = ts
+                    .iter()
+                    .filter(|&&t| t > 0.0)
+                    .map(|&t| (t, next_time(t)))
+                    .collect();
+                at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
+                at
+            }
+            Shape::Field { .. } => ts.iter().map(|&t| (t, t)).collect(),
+        }
+    };
+    let ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();
+    // The reference values, point by point (the functions at one point share their
+    // subexpressions' balls, `ball::sharing`): each function's value and, for a field
+    // whose value is known, each coefficient's.
+    type Values = (Option<f64>, Vec<Option<f64>>);
+    let mut values: Vec<Vec<Values>> = ats
+        .iter()
+        .map(|a| vec![(None, Vec::new()); a.len()])
+        .collect();
+    let mut by_point: std::collections::BTreeMap<(u64, u64), Vec<(usize, usize)>> =
+        std::collections::BTreeMap::new();
+    for (i, at) in ats.iter().enumerate() {
+        for (k, &(t, t_next)) in at.iter().enumerate() {
+            by_point
+                .entry((t.to_bits(), t_next.to_bits()))
+                .or_default()
+                .push((i, k));
+        }
+    }
+    for uses in by_point.values() {
+        ball::sharing(|| {
+            for &(i, k) in uses {
+                let f = &functions[i];
+                let (t, t_next) = ats[i][k];
+                values[i][k] = match &f.shape {
+                    Shape::Scalar { .. } => (eval(pool, f.expr, &[("t", t)]), Vec::new()),
+                    Shape::Field { inputs, times, .. } => {
+                        let env = field_env(inputs, times.len() == 2, t, t_next);
+                        let want = eval(pool, f.expr, &env);
+                        let coeffs = match want {
+                            Some(_) => f
+                                .coeff_exprs
+                                .iter()
+                                .map(|(_, c)| eval(pool, *c, &env))
+                                .collect(),
+                            None => Vec::new(),
+                        };
+                        (want, coeffs)
+                    }
+                };
+            }
+        });
+    }
     let mut cases = Vec::new();
-    for f in functions {
+    for ((f, at), values) in functions.iter().zip(&ats).zip(values) {
         let mut rows = Vec::new();
         let (call, arity) = match &f.shape {
             Shape::Scalar { .. } => {
-                for &t in &ts {
-                    if let Some(want) = eval(pool, f.expr, &[("t", t)])
+                for (&(t, _), (want, _)) in at.iter().zip(values) {
+                    if let Some(want) = want
                         && (want == 0.0 || normal(want))
                     {
                         rows.push(Row {
@@ -153,35 +214,18 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             Shape::Field { inputs, times, .. } => {
                 let n = inputs.len() + times.len();
                 let step = times.len() == 2;
-                // A step starts after the data end: from t = 0 there is nowhere to go.
-                let mut at: Vec<(f64, f64)> = ts
-                    .iter()
-                    .filter(|&&t| !step || t > 0.0)
-                    .map(|&t| (t, next_time(t)))
-                    .collect();
-                if step {
-                    at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
-                }
-                for (t, t_next) in at {
-                    let mut env: Vec<(&str, f64)> = inputs
-                        .iter()
-                        .zip(FIELD_INPUTS)
-                        .map(|(i, v)| (i.as_str(), v))
-                        .collect();
-                    env.push(("t", t));
-                    if step {
-                        env.push(("t_next", t_next));
-                    }
-                    let Some(want) = eval(pool, f.expr, &env) else {
+                for (&(t, t_next), (want, coeffs)) in at.iter().zip(values) {
+                    let env = field_env(inputs, step, t, t_next);
+                    let Some(want) = want else {
                         continue;
                     };
                     let mut scale = 0.0;
                     let mut ok = want.is_finite();
                     let mut units = Vec::new();
-                    for (input, c) in &f.coeff_exprs {
+                    for ((input, _), c) in f.coeff_exprs.iter().zip(coeffs) {
                         let k = inputs.iter().position(|i| i == input);
                         let v = k.map_or(0.0, |k| env[k].1);
-                        match eval(pool, *c, &env) {
+                        match c {
                             Some(c) => {
                                 scale += (c * v).abs();
                                 // The coefficient alone: this input 1, the others 0.
@@ -225,6 +269,21 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         });
     }
     cases
+}
+
+/// The environment a field is checked in: its inputs at [`FIELD_INPUTS`], then `t` (and
+/// `t_next` for a step).
+fn field_env(inputs: &[String], step: bool, t: f64, t_next: f64) -> Vec<(&str, f64)> {
+    let mut env: Vec<(&str, f64)> = inputs
+        .iter()
+        .zip(FIELD_INPUTS)
+        .map(|(i, v)| (i.as_str(), v))
+        .collect();
+    env.push(("t", t));
+    if step {
+        env.push(("t_next", t_next));
+    }
+    env
 }
 
 /// The worst error over some rows: how large, where, and the bound it is held to.

@@ -839,10 +839,13 @@ fn field_guards(
                     .map(|&g| crate::expr::subst::subst1(pool, g, tn, zero))
                     .collect()
             };
-            let series: Vec<Option<taylor::Taylor>> = finals
-                .iter()
-                .map(|&c| taylor::at_zero(pool, c, t))
-                .collect();
+            // The coefficients share subexpressions at the interpolation nodes.
+            let series: Vec<Option<taylor::Taylor>> = crate::expr::ball::sharing(|| {
+                finals
+                    .iter()
+                    .map(|&c| taylor::at_zero(pool, c, t))
+                    .collect()
+            });
             let below = series
                 .iter()
                 .flatten()

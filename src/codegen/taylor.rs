@@ -83,8 +83,7 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
     let ball_at = |s: BigRational, bits: usize| -> Option<ball::Ball> {
         let env = [(t, s * &spacing)];
-        let mut consts = astro_float::Consts::new().ok()?;
-        ball::eval_ball(pool, e, &env, bits, &mut consts).ok()
+        ball::with_consts(|consts| ball::eval_ball(pool, e, &env, bits, consts)).ok()
     };
     let in_range = |b: &ball::Ball| {
         let fits = |x: &astro_float::BigFloat| {

@@ -200,15 +200,92 @@ pub fn eval_ball(
     consts: &mut Consts,
 ) -> Result<Ball, BallError> {
     let p = precision.max(64);
-    let env: Vec<(Symbol, Ball)> = env.iter().map(|(s, r)| (*s, exact_ball(r, p))).collect();
-    BallEval {
+    let shared = SHARED.with(|s| s.borrow().is_some());
+    // Within [`sharing`], the balls of a point and precision are kept for the next
+    // evaluation there: under the symbols `e` depends on, so that a coefficient evaluated
+    // with the state in its environment shares them with one evaluated without.
+    let key = shared.then(|| {
+        let free = pool.free_symbols(e);
+        let env: Vec<_> = env
+            .iter()
+            .filter(|(s, _)| free.contains(s))
+            .cloned()
+            .collect();
+        (pool.uid(), env, p)
+    });
+    let memo = key
+        .as_ref()
+        .and_then(|k| SHARED.with(|s| s.borrow_mut().as_mut()?.memos.remove(k)))
+        .unwrap_or_default();
+    let balls: Vec<(Symbol, Ball)> = env.iter().map(|(s, r)| (*s, exact_ball(r, p))).collect();
+    let mut eval = BallEval {
         p,
         consts,
         pool,
-        env: &env,
-        memo: HashMap::default(),
+        env: &balls,
+        memo,
+    };
+    let v = eval.eval(e);
+    if let Some(k) = key {
+        SHARED.with(|s| {
+            if let Some(shared) = s.borrow_mut().as_mut() {
+                shared.entries += eval.memo.len();
+                if shared.entries > SHARED_BALLS {
+                    shared.memos.clear();
+                    shared.entries = eval.memo.len();
+                }
+                shared.memos.insert(k, eval.memo);
+            }
+        });
     }
-    .eval(e)
+    v
+}
+
+/// The balls of one point (a pool, the symbols' values, a precision) by node.
+type PointBalls =
+    std::collections::HashMap<(u64, Vec<(Symbol, BigRational)>, usize), HashMap<ExprId, Ball>>;
+
+/// The balls [`sharing`] keeps.
+struct Shared {
+    memos: PointBalls,
+    /// Balls kept, counted when each point's are put back (an upper bound).
+    entries: usize,
+}
+
+/// Most balls [`sharing`] keeps (about 200 bytes each); beyond, it starts afresh.
+const SHARED_BALLS: usize = 1 << 19;
+
+thread_local! {
+    static SHARED: std::cell::RefCell<Option<Shared>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the balls of every subexpression kept between the evaluations (on this
+/// thread) at the same point and precision: a module's functions at one time share
+/// `alpha(t)`, `sigma(t)` and the rest, computed once. A ball depends only on the node,
+/// the point and the precision, so results are the same with or without it; evaluate
+/// point by point, so that few points are kept at once.
+pub fn sharing<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            if self.0 {
+                SHARED.with(|s| *s.borrow_mut() = None);
+            }
+        }
+    }
+    let outer = SHARED.with(|s| {
+        let mut s = s.borrow_mut();
+        let outer = s.is_none();
+        if outer {
+            *s = Some(Shared {
+                memos: PointBalls::new(),
+                entries: 0,
+            });
+        }
+        outer
+    });
+    let _reset = Reset(outer);
+    f()
 }
 
 /// `r` rounded to `p` bits, with a radius of 0 when that is exact.
@@ -882,11 +959,37 @@ pub fn certify<R: PartialEq>(
     max_bits: usize,
     round: impl Fn(&BigFloat) -> R,
 ) -> Result<(R, BigFloat), Uncertified> {
-    let mut consts = Consts::new().expect("the constants cache only fails to allocate");
+    with_consts(|consts| certify_with(pool, e, env, max_bits, round, consts))
+}
+
+thread_local! {
+    /// The constants (pi, ln 2, ...) astro-float has computed, kept between the certified
+    /// evaluations of a thread instead of being worked out again for each.
+    static CONSTS: std::cell::RefCell<Option<Consts>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's constants cache (a fresh one inside a call that holds it).
+pub fn with_consts<R>(f: impl FnOnce(&mut Consts) -> R) -> R {
+    let mut consts = CONSTS
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_else(|| Consts::new().expect("the constants cache only fails to allocate"));
+    let r = f(&mut consts);
+    CONSTS.with(|c| *c.borrow_mut() = Some(consts));
+    r
+}
+
+fn certify_with<R: PartialEq>(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    max_bits: usize,
+    round: impl Fn(&BigFloat) -> R,
+    consts: &mut Consts,
+) -> Result<(R, BigFloat), Uncertified> {
     let mut precision = START_PRECISION;
     loop {
         let last = precision >= max_bits;
-        match eval_ball(pool, e, env, precision, &mut consts) {
+        match eval_ball(pool, e, env, precision, consts) {
             // A bound that is NaN certifies nothing (a defect upstream, never a value).
             Ok(b) if b.mid.is_nan() || b.rad.is_nan() => {
                 if last {
@@ -955,6 +1058,60 @@ mod tests {
         // Near them, values are certified as before.
         let v = value("cos(pi*t/2)", rat(999_999, 1_000_000)).expect("certified");
         assert!((v - 1.5707963267948e-6).abs() < 1e-17, "{v:e}");
+    }
+
+    /// Balls kept between evaluations ([`sharing`]) are reused only at the same point,
+    /// precision and pool: in any order, every ball is the one computed afresh.
+    #[test]
+    fn shared_balls_are_those_of_the_same_point_and_precision() {
+        let mut pool = Pool::new();
+        let sources = [
+            "sin(t) + exp(t)",
+            "sin(t)*x",
+            "exp(t) - 1 - t",
+            "x + sin(t)",
+        ];
+        let exprs: Vec<ExprId> = sources
+            .iter()
+            .map(|s| crate::expr::test_util::parse_with_reals(&mut pool, s))
+            .collect();
+        let (t, x) = (pool.symbol("t"), pool.symbol("x"));
+        let tiny = BigRational::new(1.into(), BigInt::from(10).pow(30));
+        let points = [
+            (rat(1, 3), rat(1, 2)),
+            (rat(1, 5), rat(1, 2)),
+            (rat(1, 3), rat(-7, 2)),
+            (tiny, rat(1, 2)),
+        ];
+        let mut runs = Vec::new();
+        for (i, _) in exprs.iter().enumerate() {
+            for (k, _) in points.iter().enumerate() {
+                for p in [64, 128, 256] {
+                    runs.push((i, k, p));
+                }
+            }
+        }
+        let ball = |&(i, k, p): &(usize, usize, usize)| {
+            let (tv, xv) = points[k].clone();
+            let mut cc = Consts::new().unwrap();
+            eval_ball(&pool, exprs[i], &[(t, tv), (x, xv)], p, &mut cc)
+                .ok()
+                .map(|b| (b.mid.to_string(), b.rad.to_string()))
+        };
+        let fresh: Vec<_> = runs.iter().map(ball).collect();
+        // Points first, the expressions and precisions in reverse: each evaluation meets
+        // the balls the others left.
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&j| (runs[j].1, std::cmp::Reverse((runs[j].0, runs[j].2))));
+        let shared: Vec<_> = sharing(|| order.iter().map(|&j| (j, ball(&runs[j]))).collect());
+        for (j, b) in shared {
+            assert_eq!(
+                b, fresh[j],
+                "{} at point {} and {} bits",
+                sources[runs[j].0], runs[j].1, runs[j].2
+            );
+        }
+        assert!(fresh.iter().filter(|b| b.is_some()).count() > runs.len() / 2);
     }
 
     /// Certified at 256 bits at most.
