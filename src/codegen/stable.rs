@@ -50,9 +50,10 @@ pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
 }
 
 /// The deepest nesting of [`Stabilizer::run`]: expressions are far shallower (their depth
-/// is bounded where they are read), but a rewrite whose result another rewrite turns into
-/// a new expression again would recurse without end. Deeper, an expression is left as it
-/// is (and measured as any other).
+/// is bounded where they are read), and a cycle of rewrites is cut where it comes back to
+/// an expression being worked on, but a chain that kept making new expressions would
+/// recurse without end. Deeper, an expression is left as it is (and measured as any
+/// other).
 const MAX_DEPTH: usize = 4096;
 
 #[derive(Default)]
@@ -60,6 +61,11 @@ struct Stabilizer {
     memo: HashMap<ExprId, ExprId>,
     /// The nesting of `run` now.
     depth: usize,
+    /// The expressions `run` is working on now (in the nested calls).
+    active: crate::expr::fxhash::HashSet<ExprId>,
+    /// The deepest nesting `run` has reached.
+    #[cfg(test)]
+    deepest: usize,
     /// The reference evaluator of [`more_accurate`], made on first use (its constants
     /// cache is kept across measurements).
     hp: Option<Hp>,
@@ -67,12 +73,19 @@ struct Stabilizer {
 
 impl Stabilizer {
     fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
-        if self.depth >= MAX_DEPTH {
+        // A rewrite whose result the rewrites turn back into an expression still being
+        // worked on would go round for ever: that expression is left as it is.
+        if self.depth >= MAX_DEPTH || !self.active.insert(e) {
             return e;
         }
         self.depth += 1;
+        #[cfg(test)]
+        {
+            self.deepest = self.deepest.max(self.depth);
+        }
         let r = self.run_inner(pool, e);
         self.depth -= 1;
+        self.active.remove(&e);
         r
     }
 
@@ -1729,6 +1742,25 @@ mod tests {
         let mut hp = Hp::new(hp::DEFAULT_PRECISION);
         let v = hp.from_f64(t);
         hp::to_f64(&hp.eval(pool, e, &[(s, v)]).expect("defined"))
+    }
+
+    /// Found by the fuzzer (seed 19, case 9671: `beta(t) = t`): in a final step's
+    /// coefficient, `exp-of-expm1` and `expm1` turned this sum into each other without end,
+    /// and the rewrites recursed 4096 deep (through a 256 MiB stack before that bound).
+    /// The cycle is cut where it comes back: the nesting stays that of the expression.
+    #[test]
+    fn rewrites_that_undo_each_other_stop_where_they_come_back() {
+        let mut pool = Pool::new();
+        let text = "1 - t^2*exp(-3*t^2/4) + t^2*exp(-t^2/4)^3/2 + t^2*exp(-t^2/4)*expm1(-t^2/2)/2 \
+                    - t*expm1(t^2/4)*(t*exp(-3*t^2/4) - t*exp(-t^2/4)^3/2 - t*exp(-t^2/4)*expm1(-t^2/2)/2)";
+        let e = expr(&mut pool, text);
+        let mut s = Stabilizer::default();
+        let r = s.run(&mut pool, e);
+        assert!(s.deepest < 64, "nested {} deep", s.deepest);
+        for t in [1e-9, 0.01, 0.3, 0.7, 0.99] {
+            let (a, b) = (value(&pool, e, t), value(&pool, r, t));
+            assert!((a - b).abs() <= 1e-15 * a.abs(), "at {t}: {a} vs {b}");
+        }
     }
 
     /// `stabilize(text)` prints as `want` and has the same value at several points.
