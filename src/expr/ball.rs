@@ -215,7 +215,15 @@ pub fn eval_ball(
     });
     let memo = key
         .as_ref()
-        .and_then(|k| SHARED.with(|s| s.borrow_mut().as_mut()?.memos.remove(k)))
+        .and_then(|k| {
+            SHARED.with(|s| {
+                let mut s = s.borrow_mut();
+                let shared = s.as_mut()?;
+                let memo = shared.memos.remove(k)?;
+                shared.entries -= memo.len();
+                Some(memo)
+            })
+        })
         .unwrap_or_default();
     let balls: Vec<(Symbol, Ball)> = env.iter().map(|(s, r)| (*s, exact_ball(r, p))).collect();
     let mut eval = BallEval {
@@ -248,7 +256,7 @@ type PointBalls =
 /// The balls [`sharing`] keeps.
 struct Shared {
     memos: PointBalls,
-    /// Balls kept, counted when each point's are put back (an upper bound).
+    /// The number of balls kept.
     entries: usize,
 }
 
