@@ -134,20 +134,17 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
     // The points each function is evaluated at: `(t, t_next)` for a step, `(t, t)` for
     // a function of t alone.
     let at_of = |f: &Function| -> Vec<(f64, f64)> {
-        match &f.shape {
-            Shape::Scalar { .. } => ts.iter().map(|&t| (t, t)).collect(),
-            Shape::Field { times, .. } if times.len() == 2 => {
-                // A step starts after the data end: from t = 0 there is nowhere to go.
-                let mut at: Vec<(f64, f64)> = ts
-                    .iter()
-                    .filter(|&&t| t > 0.0)
-                    .map(|&t| (t, next_time(t)))
-                    .collect();
-                at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
-                at
-            }
-            Shape::Field { .. } => ts.iter().map(|&t| (t, t)).collect(),
+        if !matches!(&f.shape, Shape::Field { times, .. } if times.len() == 2) {
+            return ts.iter().map(|&t| (t, t)).collect();
         }
+        // A step starts after the data end: from t = 0 there is nowhere to go.
+        let mut at: Vec<(f64, f64)> = ts
+            .iter()
+            .filter(|&&t| t > 0.0)
+            .map(|&t| (t, next_time(t)))
+            .collect();
+        at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
+        at
     };
     let ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();
     // The reference values, point by point (the functions at one point share their

@@ -59,9 +59,8 @@ const MAX_DEPTH: usize = 4096;
 #[derive(Default)]
 struct Stabilizer {
     memo: HashMap<ExprId, ExprId>,
-    /// The nesting of `run` now.
-    depth: usize,
-    /// The expressions `run` is working on now (in the nested calls).
+    /// The expressions `run` is working on now, one per nested call: their number is the
+    /// nesting.
     active: crate::expr::fxhash::HashSet<ExprId>,
     /// The deepest nesting `run` has reached.
     #[cfg(test)]
@@ -75,16 +74,14 @@ impl Stabilizer {
     fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         // A rewrite whose result the rewrites turn back into an expression still being
         // worked on would go round for ever: that expression is left as it is.
-        if self.depth >= MAX_DEPTH || !self.active.insert(e) {
+        if self.active.len() >= MAX_DEPTH || !self.active.insert(e) {
             return e;
         }
-        self.depth += 1;
         #[cfg(test)]
         {
-            self.deepest = self.deepest.max(self.depth);
+            self.deepest = self.deepest.max(self.active.len());
         }
         let r = self.run_inner(pool, e);
-        self.depth -= 1;
         self.active.remove(&e);
         r
     }
