@@ -72,8 +72,13 @@ impl Taylor {
 /// there and vanishes at 0 to an order from 1 to [`MAX_ORDER`]; None otherwise.
 pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     // Defined at 0 and not 0 there: nothing vanishes (the common case, decided cheaply).
+    // Certified: where a denominator is a sum that vanishes at 0 but rounds to a tiny
+    // value there (`28/5 - 163/30 - 10^3/6000`), an uncertified evaluation finds
+    // `1 - t a/b` to be 1 at t = 0, where its limit is 0 (seed 20 case 4147 of the fuzzer).
     let zero = [(t, BigRational::zero())];
-    if hp::eval_rounded(pool, e, &zero).is_ok_and(|v| v != 0.0) {
+    if ball::certify(pool, e, &zero, 512, ball::round_f64)
+        .is_ok_and(|(v, _)| f64::from_bits(v) != 0.0)
+    {
         return None;
     }
     // The ball of `e` at `t = s 2^-SPACING`, where it is in range: a power series
@@ -236,6 +241,18 @@ mod tests {
 
     fn f64s(t: &Taylor) -> Vec<f64> {
         t.coeffs.iter().map(|c| c.to_f64().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_zero_hidden_behind_a_vanishing_denominator_is_found() {
+        // D(t) = 28 e^t/5 - 163/30 - (10 + t)^3/6000 vanishes at 0, where its constants
+        // round to a tiny sum: D = 111 t/20 + 559 t^2/200 + ..., so 1 - (111 t/20)/D is
+        // 559 t/1110 + O(t^2), though evaluated at t = 0 it looks like 1.
+        let s = taylor("1 - 111*t/(20*(28*exp(t)/5 - 163/30 - (10 + t)^3/6000))").unwrap();
+        assert_eq!(s.order, 1);
+        let want = 559.0 / 1110.0;
+        let got = s.coeffs[0].to_f64().unwrap();
+        assert!((got - want).abs() <= 1e-15 * want, "{got} vs {want}");
     }
 
     #[test]
