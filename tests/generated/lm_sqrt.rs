@@ -181,9 +181,9 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -195,19 +195,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.5 {
-        return g_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return g_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v1.widen() - v2;
-    let v4: N = v0 / N::narrow(v3);
-    let v5: N = v4.sqrt();
-    v5.to_f64()
-}
-/// [`g_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -215,6 +205,20 @@ fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 / v3;
     let v5: N = v4.sqrt();
     v5.to_f64()
+}
+/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v3.sqrt();
+    let v5: N = v2 + v4;
+    let v6: N = v1 / v5;
+    let v7: N = v6 - v1;
+    let v8: N = v0 / v7;
+    let v9: N = v8.sqrt();
+    v9.to_f64()
 }
 /// `lambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1004,7 +1008,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1071,11 +1075,12 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v13) / N::narrow(v9);
     let v15: N = N::narrow(v4).abs();
     let v16: N = v15.sqrt();
-    let v17: W = v0.widen() - v2.widen() - v6;
-    let v18: N = v12 / N::narrow(v17);
-    let v19: N = v18.sqrt();
-    let v20: W = v16.widen() * v19.widen();
-    [v11.to_f64(), v14.to_f64(), v20.to_f64()]
+    let v17: W = v2.widen() / v7;
+    let v18: W = v17 - v2.widen();
+    let v19: N = v12 / N::narrow(v18);
+    let v20: N = v19.sqrt();
+    let v21: W = v16.widen() * v20.widen();
+    [v11.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1085,7 +1090,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1106,7 +1111,7 @@ pub fn euler_maruyama_step_score(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1518,7 +1523,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1573,26 +1578,27 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v0.widen() - v2.widen();
-    let v6: W = v5.sqrt();
-    let v7: W = v0.widen() + v6;
+    let v6: N = N::sqrt_of(v5);
+    let v7: W = v0.widen() + v6.widen();
     let v8: W = v1.widen() * v4 * v7;
-    let v9: W = v2.widen() * v6;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: N = v0 - v10;
+    let v9: N = v2 * v6;
+    let v10: N = N::narrow(v8) / v9;
+    let v11: W = v0.widen() - v10.widen();
     let v12: N = N::new(0.5, 0.0);
-    let v13: W = v6.sqrt();
+    let v13: W = v6.widen().sqrt();
     let v14: W = v13.powi(3);
     let v15: W = v12.widen() * v4 * v7;
     let v16: N = v2 * N::narrow(v14);
-    let v17: N = N::narrow(v15) / v16;
+    let v17: W = v15 / v16.widen();
     let v18: N = N::narrow(v4).abs();
     let v19: N = v18.sqrt();
     let v20: N = N::new(-0.5, 0.0);
-    let v21: W = v0.widen() - v2.widen() - v6;
-    let v22: N = v20 / N::narrow(v21);
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v23.widen();
-    [v11.to_f64(), v17.to_f64(), v24.to_f64()]
+    let v21: W = v2.widen() / v7;
+    let v22: W = v21 - v2.widen();
+    let v23: W = v20.widen() / v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: N = v19 * v24;
+    [v11.to_f64(), v17.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1602,7 +1608,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1617,7 +1623,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 ///
 /// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3062,7 +3068,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v27: N = N::narrow(v18).abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-0.5, 0.0);
-    let v30: W = v7.widen() - v1.widen() - v9;
+    let v30: W = v20 - v1.widen();
     let v31: N = v29 / N::narrow(v30);
     let v32: N = v31.sqrt();
     let v33: W = v28.widen() * v32.widen();
