@@ -910,20 +910,20 @@ fn cost(f: &Function, wide: &[bool]) -> f64 {
         .sum()
 }
 
-/// Removes the Taylor polynomials of `f`'s final step ([`super::taylor`]) where its
-/// program meets the budget on the reference rows without them.
+/// Removes the Taylor polynomials of `f`'s steps from near t = 0 ([`super::taylor`])
+/// where its program meets the budget on the reference rows without them. The last
+/// first: a pole's guard (any `t_next`) covers the final step's (`t_next = 0`), which
+/// would otherwise go first and leave the more general one in place where neither is
+/// needed.
 fn elide_series(f: &mut Function, case: &Case) {
-    let mut i = 0;
-    while i < f.guards.len() {
+    for i in (0..f.guards.len()).rev() {
         if f.guards[i].below.is_some() {
             let mut without = f.clone();
             without.guards.remove(i);
             if measured(&without, &f.wide, f.fallback, case).passed() {
                 f.guards.remove(i);
-                continue;
             }
         }
-        i += 1;
     }
 }
 

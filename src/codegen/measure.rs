@@ -144,6 +144,14 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             .map(|&t| (t, next_time(t)))
             .collect();
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
+        // On the lines where a coefficient vanishes near t = 0 (`Function::zero_lines`).
+        for &r in &f.zero_lines {
+            at.extend(
+                ts.iter()
+                    .filter(|&&t| t > 0.0 && r * t <= 1.0 && r * t != next_time(t))
+                    .map(|&t| (t, r * t)),
+            );
+        }
         at
     };
     let ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();

@@ -151,6 +151,9 @@ pub struct Function {
     /// rest. [`budget::choose`] splits the range of `t` where double-double is needed in
     /// part of it only (next to a zero of the value, say).
     pub cells: Vec<(f64, Vec<bool>)>,
+    /// Steps: the ratios `r` of the lines `t_next = r t` on which a coefficient vanishes
+    /// near t = 0 ([`pole_guard`]), where the reference rows check it too.
+    pub zero_lines: Vec<f64>,
 }
 
 /// The time `1/2` from which a function runs its upper regime ([`Function::upper`]).
@@ -191,6 +194,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
         upper: None,
         reflected: true,
         cells: Vec::new(),
+        zero_lines: Vec::new(),
         program,
     }))
 }
@@ -342,6 +346,7 @@ fn scalar_function_as(
         },
         reflected: false,
         cells: Vec::new(),
+        zero_lines: Vec::new(),
         program,
     })
 }
@@ -457,9 +462,9 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             .map(|a| print::symbol_latex(a))
             .collect::<Vec<_>>()
             .join(", ");
-        let guards = match &jet {
+        let (guards, zero_lines) = match &jet {
             Some(j) => field_guards(pool, j, k, field, &coeff_exprs, mode),
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let program = l.finish();
         let upper = upper.map(|(ul, ucoeffs)| {
@@ -482,6 +487,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
                 upper: None,
                 reflected: true,
                 cells: Vec::new(),
+                zero_lines: Vec::new(),
                 program,
             })
         });
@@ -490,6 +496,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             upper,
             reflected: false,
             cells: Vec::new(),
+            zero_lines,
             latex: format!(
                 "\\mathrm{{{}}}({args}) = {}",
                 name.replace('_', "\\_"),
@@ -526,6 +533,14 @@ struct JetForms {
     /// computed once: every step's guards use them.
     at_one: Vec<(Symbol, Option<ExprId>)>,
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
+}
+
+/// A coefficient of a step in the jet symbols.
+enum JetTerms {
+    /// One fraction.
+    Whole(ExprId),
+    /// `c0 + (t_next - t) c1` (the Euler steps), `c0` and `c1` free of `t_next`.
+    Linear(ExprId, ExprId),
 }
 
 impl JetForms {
@@ -573,6 +588,21 @@ impl JetForms {
     /// `c1` one fraction each, so that the step size is one exact difference rather than
     /// `t` and `t_next` terms of a numerator that cancel.
     fn jet_coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
+        match self.jet_terms(pool, k, input)? {
+            JetTerms::Whole(c) => Some(c),
+            JetTerms::Linear(c0, c1) => {
+                let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+                let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+                let h = pool.sub(tne, te);
+                let step = pool.mul(vec![h, c1]);
+                Some(pool.add(vec![c0, step]))
+            }
+        }
+    }
+
+    /// The coefficient of `input` in field `k` in the jet symbols, split as
+    /// [`JetTerms::Linear`] where it is linear in `t_next`.
+    fn jet_terms(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<JetTerms> {
         use crate::expr::poly::together;
         if self.values.is_empty() {
             return None;
@@ -584,20 +614,17 @@ impl JetForms {
         let c1 = diff::diff(pool, c, tn);
         let c1 = together(pool, c1);
         if pool.is_zero(c1) {
-            return Some(c);
+            return Some(JetTerms::Whole(c));
         }
         let c2 = diff::diff(pool, c1, tn);
         let c2 = together(pool, c2);
         if !pool.is_zero(c2) {
-            return Some(c);
+            return Some(JetTerms::Whole(c));
         }
         let te = pool.sym_expr(t);
         let c0 = crate::expr::subst::subst1(pool, c, tn, te);
         let c0 = together(pool, c0);
-        let tne = pool.sym_expr(tn);
-        let h = pool.sub(tne, te);
-        let step = pool.mul(vec![h, c1]);
-        Some(pool.add(vec![c0, step]))
+        Some(JetTerms::Linear(c0, c1))
     }
 
     /// The jet symbols of `t` (or of `t_next`) with their values at the exact end `e`:
@@ -703,7 +730,7 @@ fn field_guards(
     field: &fields::Field,
     coeff_exprs: &[(String, ExprId)],
     mode: Mode,
-) -> Vec<Guard> {
+) -> (Vec<Guard>, Vec<f64>) {
     let mut guards = Vec::new();
     if !field.is_step() {
         for &end in &ENDS {
@@ -719,7 +746,7 @@ fn field_guards(
                 });
             }
         }
-        return guards;
+        return (guards, Vec::new());
     }
     // Sampler steps run from noise to data: the special cases are the final step (to
     // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first.
@@ -878,7 +905,100 @@ fn field_guards(
             body: program,
         });
     }
-    guards
+    let mut zero_lines = Vec::new();
+    if let Some((guard, lines)) = pole_guard(pool, jet, k, coeff_exprs, mode) {
+        guards.push(guard);
+        zero_lines = lines;
+    }
+    (guards, zero_lines)
+}
+
+/// The guard of an Euler step from near t = 0 to any `t_next`, where a coefficient `c0 +
+/// (t_next - t) c1` has `c1 = (rho + P(t))/t` with a pole at 0 ([`taylor::residue`]) and
+/// vanishes on a line `t_next = (1 - c0(0)/rho) t` inside the interval: the Euler-Maruyama
+/// step's x coefficient with an x0 model is `1 + (t_next - t)(2 sigma'/sigma -
+/// alpha'/alpha)`, which for a sigma that vanishes as `t^2` is 0 near `t_next = 3t/4`,
+/// where its terms of order 1 leave an O(t) value that no fixed precision resolves at t
+/// = 1e-40 (seed 21 case 35893 of the fuzzer). Below the Taylor polynomials' bound the
+/// coefficient is `(c0 t + rho (t_next - t) + (t_next - t) P(t))/t`, whose numerator's
+/// terms of order t cancel exactly in double-double (rho a rational, `t_next - t` exact).
+/// None where no coefficient has such a zero; else the guard and the lines' ratios, where
+/// the reference rows check the step too (the points `(t, 3t/4)` meet only one of them).
+fn pole_guard(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    mode: Mode,
+) -> Option<(Guard, Vec<f64>)> {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let mut coefficients = Vec::new();
+    let mut lines = Vec::new();
+    let mut below = f64::INFINITY;
+    for (input, c) in coeff_exprs {
+        let s = pool.symbol(input);
+        let general = jet.coefficient(pool, k, s).unwrap_or(*c);
+        let separated = match jet.jet_terms(pool, k, s) {
+            Some(JetTerms::Linear(c0, c1)) if !jet.divides_by_zero(pool, c1) => {
+                let c0 = crate::expr::subst::subst(pool, c0, &jet.values);
+                let c1 = crate::expr::subst::subst(pool, c1, &jet.values);
+                separate_pole(pool, c0, c1, t, tn)
+            }
+            _ => None,
+        };
+        match separated {
+            Some((near, bound, ratio)) => {
+                below = below.min(bound);
+                coefficients.push(near);
+                lines.push(ratio);
+            }
+            None => coefficients.push(general),
+        }
+    }
+    if below == f64::INFINITY {
+        return None;
+    }
+    let body = guard_program(pool, &coefficients, mode)?;
+    lines.sort_by(f64::total_cmp);
+    lines.dedup();
+    let guard = Guard {
+        at: Vec::new(),
+        below: Some(below),
+        body,
+    };
+    Some((guard, lines))
+}
+
+/// [`pole_guard`]'s form of `c0 + (t_next - t) c1` below its bound, the bound and the
+/// line's ratio, where
+/// it vanishes near t = 0 on a line `t_next = r t` with `r > 0` (`r = 0` is the final
+/// step, whose Taylor guard comes first); None where it has no such line or `c1` no
+/// separable pole.
+fn separate_pole(
+    pool: &mut Pool,
+    c0: ExprId,
+    c1: ExprId,
+    t: Symbol,
+    tn: Symbol,
+) -> Option<(ExprId, f64, f64)> {
+    let c00 = limit_at(pool, c0, "t", 0.0).filter(|v| v.is_finite() && *v != 0.0)?;
+    let (rho, p) = crate::expr::ball::sharing(|| taylor::residue(pool, c1, t))?;
+    // The line c0(0) + rho (t_next - t)/t = 0: t_next/t = 1 - c0(0)/rho, in (0, 1/t].
+    let ratio = 1.0 - c00 / num_traits::ToPrimitive::to_f64(&rho)?;
+    if ratio <= 0.0 {
+        return None;
+    }
+    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+    let h = pool.sub(tne, te);
+    // c0 t + rho h + h P: the first two cancel exactly, and P, far below rho near 0,
+    // is not rounded into it.
+    let r = pool.rational(rho);
+    let pole = pool.mul(vec![r, h]);
+    let poly = p.to_expr(pool, t);
+    let regular = pool.mul(vec![h, poly]);
+    let start = pool.mul(vec![c0, te]);
+    let numerator = pool.add(vec![start, pole, regular]);
+    Some((pool.div(numerator, te), p.below, ratio))
 }
 
 /// The program of a guard that computes `coefficients`; None where one does not lower.

@@ -81,6 +81,84 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     {
         return None;
     }
+    let (b, kept) = interpolation(pool, e, t)?;
+    let order = kept.iter().position(|&k| k)?;
+    if order == 0 || order > MAX_ORDER {
+        return None;
+    }
+    // a_k = b_k / spacing^k, rounded to 128 bits.
+    let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
+    let coeffs: Vec<BigRational> = (order..=HIGHEST)
+        .map(|k| {
+            if kept[k] {
+                round_bits(&(&b[k] / spacing.pow(k as i32)), 128)
+            } else {
+                BigRational::zero()
+            }
+        })
+        .collect();
+    let below = bound(&coeffs)?;
+    Some(Taylor {
+        order,
+        coeffs,
+        below,
+    })
+}
+
+/// The residue of `c` (a formula in `t` alone) at a simple pole at t = 0, and the Taylor
+/// polynomial `P` of `t c - rho` there, so that `c = (rho + P(t))/t` for `t` below
+/// `P.below`: the Euler step's `sigma'/sigma` is `k/t + ...` for a sigma that vanishes as
+/// `t^k`. The residue is the value at 0 of `t c`'s interpolating polynomial, taken as the
+/// simplest rational within 2^-200 of it (with a denominator below 2^16: a schedule's
+/// orders are such rationals). None where `t c` does not tend to such a nonzero rational
+/// or `t c - rho` has no Taylor polynomial ([`at_zero`]).
+pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Taylor)> {
+    let te = pool.sym_expr(t);
+    let tc = pool.mul(vec![te, c]);
+    let (b, kept) = interpolation(pool, tc, t)?;
+    if !kept.first().copied().unwrap_or(false) {
+        return None;
+    }
+    let rho = simplest_rational(&b[0])?;
+    let r = pool.rational(-rho.clone());
+    let rest = pool.add(vec![tc, r]);
+    let p = at_zero(pool, rest, t)?;
+    Some((rho, p))
+}
+
+/// The rational with the smallest denominator (below 2^16) within 2^-200 of `x`, relative,
+/// from the continued fraction of `x`; None where there is none.
+fn simplest_rational(x: &BigRational) -> Option<BigRational> {
+    let tolerance = x.abs() / BigRational::from_integer(BigInt::from(1) << 200);
+    let limit = BigInt::from(1) << 16;
+    // Convergents h/k of the continued fraction [a0; a1, a2, ...].
+    let (mut h0, mut h1) = (BigInt::from(0), BigInt::from(1));
+    let (mut k0, mut k1) = (BigInt::from(1), BigInt::from(0));
+    let mut rest = x.clone();
+    for _ in 0..64 {
+        let a = rest.floor().to_integer();
+        (h0, h1) = (h1.clone(), &a * &h1 + &h0);
+        (k0, k1) = (k1.clone(), &a * &k1 + &k0);
+        if k1 > limit {
+            return None;
+        }
+        let convergent = BigRational::new(h1.clone(), k1.clone());
+        if (&convergent - x).abs() <= tolerance {
+            return Some(convergent);
+        }
+        let frac = &rest - BigRational::from_integer(a);
+        if frac.is_zero() {
+            return None;
+        }
+        rest = frac.recip();
+    }
+    None
+}
+
+/// The interpolating polynomial of `e` at the nodes, in the variable `s = t 2^SPACING`
+/// (lowest order first), and which of its coefficients are kept (not the noise around an
+/// exact 0); None where `e` is not in range or not analytic at 0 (see the module's text).
+fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<(Vec<BigRational>, Vec<bool>)> {
     // The ball of `e` at `t = s 2^-SPACING`, where it is in range: a power series
     // vanishing to order at most 4 is near 2^-256 there, no further from 1 than a few
     // thousand binary orders (`exp(-1/t)` is 2^(-2^64), whose exact rational would take
@@ -138,26 +216,7 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     let kept: Vec<bool> = (0..NODES - 1)
         .map(|k| !b[k].is_zero() && (&b[k] - &fewer[k]).abs() <= b[k].abs() * &close)
         .collect();
-    let order = kept.iter().position(|&k| k)?;
-    if order == 0 || order > MAX_ORDER {
-        return None;
-    }
-    // a_k = b_k / spacing^k, rounded to 128 bits.
-    let coeffs: Vec<BigRational> = (order..=HIGHEST)
-        .map(|k| {
-            if kept[k] {
-                round_bits(&(&b[k] / spacing.pow(k as i32)), 128)
-            } else {
-                BigRational::zero()
-            }
-        })
-        .collect();
-    let below = bound(&coeffs)?;
-    Some(Taylor {
-        order,
-        coeffs,
-        below,
-    })
+    Some((b, kept))
 }
 
 /// The coefficients of the polynomial through `(nodes[j], values[j])`, lowest first
@@ -253,6 +312,30 @@ mod tests {
         let want = 559.0 / 1110.0;
         let got = s.coeffs[0].to_f64().unwrap();
         assert!((got - want).abs() <= 1e-15 * want, "{got} vs {want}");
+    }
+
+    #[test]
+    fn a_simple_pole_splits_into_its_residue_and_a_series() {
+        // cot t = 1/t - t/3 - t^3/45 - ...: t cot t - 1 = -t^2/3 - t^4/45 - ...
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, "cos(t)/sin(t)");
+        let t = pool.symbol("t");
+        let (rho, p) = residue(&mut pool, e, t).unwrap();
+        assert_eq!(rho, BigRational::from_integer(1.into()));
+        assert_eq!(p.order, 2);
+        let c = f64s(&p);
+        assert!((c[0] + 1.0 / 3.0).abs() <= 1e-16, "{c:?}");
+        assert!((c[2] + 1.0 / 45.0).abs() <= 1e-17, "{c:?}");
+        // A rational residue: 2 cot t + 1/(2t) + 1 has 5/2, and the rest starts at t.
+        let e = parse_in_unit_t(&mut pool, "2*cos(t)/sin(t) + 1/(2*t) + 1");
+        let (rho, p) = residue(&mut pool, e, t).unwrap();
+        assert_eq!(rho, BigRational::new(5.into(), 2.into()));
+        assert_eq!((p.order, f64s(&p)[0]), (1, 1.0));
+        // No pole, or one that is not simple: nothing to split.
+        let e = parse_in_unit_t(&mut pool, "exp(t)");
+        assert!(residue(&mut pool, e, t).is_none());
+        let e = parse_in_unit_t(&mut pool, "1/t^2");
+        assert!(residue(&mut pool, e, t).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine";
 /// `alpha(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1848,28 +1848,68 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
+    if t < 0.0078125 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::from_f64(t);
+        let v4: W = v1 - v3;
+        let v5: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v6: W = v3.square();
+        let v7: W = v5 * v6;
+        let v8: W = W::new(1.7587752547805995, 7.716332069639968e-17);
+        let v9: W = v3.powi(4);
+        let v10: W = v8 * v9;
+        let v11: W = W::new(1.9393102119078562, -6.80621002438688e-17);
+        let v12: W = v3.powi(6);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(1.9846216493599993, 6.247796381811854e-17);
+        let v15: W = v3.powi(8);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(1.9961239476669965, 8.842684882758112e-17);
+        let v18: W = v3.powi(10);
+        let v19: W = v17 * v18;
+        let v20: W = W::new(1.9990269688782665, 4.9500293330950955e-17);
+        let v21: W = v3.powi(12);
+        let v22: W = v20 * v21;
+        let v23: W = v7 + v10 + v13 + v16 + v19 + v22;
+        let v24: W = v4 * v23;
+        let v25: W = v2 - v3 + v24;
+        let v26: W = v25 / v3;
+        let v27: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v29: W = v28 * v3;
+        let v30: W = v29.sin();
+        let v31: W = v30.square();
+        let v32: W = v27 * v31;
+        let v33: W = v29.cos();
+        let v34: W = v33.square();
+        let v35: W = v27 * v34;
+        let v36: W = -v32;
+        let v37: W = v36 - v35;
+        let v38: W = v4 * v37;
+        let v39: W = v38 / v30;
+        let v40: W = v4.abs();
+        let v41: W = v40.sqrt();
+        let v42: W = v29.tan();
+        let v43: W = v27 * v42;
+        let v44: W = v43.sqrt();
+        let v45: W = v41 * v44;
+        return [v26.to_f64(), v39.to_f64(), v45.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -1899,151 +1939,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: N = N::tan_of(v5);
     let v26: W = v9 * v25.widen();
     let v27: N = N::sqrt_of(v26);
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v4) * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v9 * v11;
-    let v13: W = v8.widen() + v12;
-    let v14: W = v3 * v13;
-    let v15: N = v6 * v10;
-    let v16: W = v14 / v15.widen();
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * v7;
-    let v19: N = -v18;
-    let v20: W = v19.widen() - v12;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v6.widen();
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: W = v9 * v25.widen();
-    let v27: N = N::sqrt_of(v26);
     let v28: W = v24.widen() * v27.widen();
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4.widen() * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6.widen() * v10.widen();
-    let v16: W = v14 / v15;
-    let v17: N = v0 + N::narrow(v16);
-    let v18: W = v9.widen() * v7;
-    let v19: N = -N::narrow(v18);
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: W = v9.widen() * v25.widen();
-    let v27: N = N::sqrt_of(v26);
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::cos_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6.widen() * v10.widen();
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: W = v9.widen() * v7;
-    let v19: N = -N::narrow(v18);
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: W = v9.widen() * v25.widen();
-    let v27: N = N::sqrt_of(v26);
-    let v28: W = v24.widen() * v27.widen();
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v5.cos();
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: W = v9 * v7;
-    let v19: N = -N::narrow(v18);
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2052,9 +1948,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2067,9 +1961,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

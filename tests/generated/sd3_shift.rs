@@ -2077,7 +2077,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(

@@ -2738,9 +2738,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2754,166 +2752,99 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t_next == 0.0 && t < 0.0078125 {
-        let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v1: W = W::from_f64(t);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = v2 * v1;
-        let v4: W = v3.cos();
-        let v5: W = v4.square();
-        let v6: W = W::new(2.0, 0.0);
-        let v7: W = v3.tan();
-        let v8: W = v7.ln();
-        let v9: W = v6 * v8;
-        let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v11: W = v9 - v10;
-        let v12: W = v11.sigmoid();
-        let v13: W = v12.sqrt();
-        let v14: W = v0 * v1 * v5 * v13;
-        let v15: W = v3.sin();
-        let v16: W = v10 - v9;
-        let v17: W = v16.sigmoid();
-        let v18: W = v17.sqrt();
-        let v19: W = v0 * v1 * v15 * v4 * v18;
-        let v20: W = v0 * v1 * v13;
-        let v21: W = W::new(4.0, 0.0);
-        let v22: W = W::new(3.0, 0.0);
-        let v23: W = v22 * v5;
-        let v24: W = v21 - v23;
-        let v25: W = v24.sqrt();
-        let v26: W = v25.powi(3);
-        let v27: W = v15 * v18 * v13 * v26;
-        let v28: W = v14 - v19 - v20 + v27;
-        let v29: W = v28 / v27;
-        let v30: W = W::new(25.132741228718345, 9.797174393178826e-16);
-        let v31: W = v30 * v15 * v4 * v18;
-        let v32: W = W::new(18.84955592153876, 7.347880794884119e-16);
-        let v33: W = v4.powi(3);
-        let v34: W = v32 * v15 * v33 * v18;
-        let v35: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v36: W = v35 * v13 * v24;
-        let v37: W = v35 * v5 * v13 * v24;
-        let v38: W = v31 - v34 + v36 - v37;
-        let v39: W = v22 * v15 * v5 * v26;
-        let v40: W = v21 * v15 * v26;
-        let v41: W = v39 - v40;
-        let v42: W = v1 * v38;
-        let v43: W = v13 * v41;
-        let v44: W = v42 / v43;
-        let v45: W = -v44;
-        let v46: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v47: W = v46 * v1;
-        let v48: W = W::new(14.616498999990878, -2.3984121627892886e-16);
-        let v49: W = v1.powi(3);
+    if t < 0.00390625 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::from_f64(t);
+        let v4: W = v1 - v3;
+        let v5: W = W::new(68.72752534065728, -4.97830063008797e-15);
+        let v6: W = v3.powi(4);
+        let v7: W = v5 * v6;
+        let v8: W = W::new(6.579736267392906, 1.2162689401593905e-16);
+        let v9: W = v3.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(544.8507936340466, -2.5215589223343048e-14);
+        let v12: W = v3.powi(6);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(4473.3842637835105, -1.7290729462897222e-13);
+        let v15: W = v3.powi(8);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(36562.04632139443, -2.6021660065743525e-12);
+        let v18: W = v3.powi(10);
+        let v19: W = v17 * v18;
+        let v20: W = W::new(298997.76693874924, -2.755441047998847e-11);
+        let v21: W = v3.powi(12);
+        let v22: W = v20 * v21;
+        let v23: W = v7 - v10 - v13 + v16 - v19 + v22;
+        let v24: W = v4 * v23;
+        let v25: W = v2 - v3 + v24;
+        let v26: W = v25 / v3;
+        let v27: W = W::new(25.132741228718345, 9.797174393178826e-16);
+        let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v29: W = v28 * v3;
+        let v30: W = v29.sin();
+        let v31: W = v29.cos();
+        let v32: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v33: W = v29.tan();
+        let v34: W = v33.ln();
+        let v35: W = v0 * v34;
+        let v36: W = v32 - v35;
+        let v37: W = v36.sigmoid();
+        let v38: W = v37.sqrt();
+        let v39: W = v27 * v30 * v31 * v38;
+        let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
+        let v41: W = v31.powi(3);
+        let v42: W = v40 * v30 * v41 * v38;
+        let v43: W = W::new(12.566370614359172, 4.898587196589413e-16);
+        let v44: W = v35 - v32;
+        let v45: W = v44.sigmoid();
+        let v46: W = v45.sqrt();
+        let v47: W = W::new(4.0, 0.0);
+        let v48: W = W::new(3.0, 0.0);
+        let v49: W = v31.square();
         let v50: W = v48 * v49;
-        let v51: W = W::new(99.47864542973359, 4.797646900174113e-15);
-        let v52: W = v1.powi(5);
-        let v53: W = v51 * v52;
-        let v54: W = W::new(678.6966598723536, -4.692912562040122e-14);
-        let v55: W = v1.powi(7);
-        let v56: W = v54 * v55;
-        let v57: W = W::new(4883.737267637788, 2.781806751255051e-13);
-        let v58: W = v1.powi(9);
-        let v59: W = v57 * v58;
-        let v60: W = W::new(36033.99073664042, 1.1038647832208295e-12);
-        let v61: W = v1.powi(11);
-        let v62: W = v60 * v61;
-        let v63: W = v47 - v50 + v53 - v56 + v59 - v62;
-        return [v29.to_f64(), v45.to_f64(), v63.to_f64()];
+        let v51: W = v47 - v50;
+        let v52: W = v43 * v46 * v51;
+        let v53: W = v43 * v49 * v46 * v51;
+        let v54: W = v39 - v42 + v52 - v53;
+        let v55: W = v51.sqrt();
+        let v56: W = v55.powi(3);
+        let v57: W = v48 * v30 * v49 * v56;
+        let v58: W = v47 * v30 * v56;
+        let v59: W = v57 - v58;
+        let v60: W = v4 * v54;
+        let v61: W = v46 * v59;
+        let v62: W = v60 / v61;
+        let v63: W = v4.abs();
+        let v64: W = v63.sqrt();
+        let v65: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v66: W = v48 * v41;
+        let v67: W = v47 * v31;
+        let v68: W = v66 - v67;
+        let v69: W = v65 * v30;
+        let v70: W = v69 / v68;
+        let v71: W = v70.sqrt();
+        let v72: W = v64 * v71;
+        return [v26.to_f64(), v62.to_f64(), v72.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: W = v9.widen().ln();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v7.widen() - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: N = v0 * v1 * v5 * v6 * N::narrow(v14);
-    let v16: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v14;
-    let v17: N = N::narrow(v11) - v7;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: W = v0.widen() * v3.widen() * v19.widen();
-    let v21: N = v0 * v1 * v19;
-    let v22: N = v6.square();
-    let v23: W = v0.widen() * v3.widen() * v22.widen() * v19.widen();
-    let v24: N = v0 * v1 * v22 * v19;
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: N = v26 * v22;
-    let v28: W = v25.widen() - v27.widen();
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v5.widen() * v14 * v19.widen() * v30;
-    let v32: W = v15.widen() - v16 - v20 + v21.widen() + v23 - v24.widen() + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v3.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v5.widen() * v6.widen() * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v6.powi(3);
-    let v39: W = v37.widen() * v5.widen() * v38.widen() * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v19.widen() * v28;
-    let v42: N = v40 * v22 * v19 * N::narrow(v28);
-    let v43: W = v36 - v39 + v41 - v42.widen();
-    let v44: N = v26 * v5 * v22 * N::narrow(v30);
-    let v45: W = v25.widen() * v5.widen() * v30;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v34 * v43;
-    let v48: W = v19.widen() * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v26 * v38;
-    let v54: W = v25.widen() * v6.widen();
-    let v55: W = v53.widen() - v54;
-    let v56: W = v52 * v5.widen();
-    let v57: W = v56 / v55;
-    let v58: N = N::sqrt_of(v57);
-    let v59: W = v51.widen() * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v5: W = v4.sin();
     let v6: W = v4.cos();
     let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: W = v9.widen().ln();
+    let v9: W = v4.tan();
+    let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
     let v12: W = v7 - v11;
     let v13: W = v12.sigmoid();
-    let v14: N = N::sqrt_of(v13);
-    let v15: W = v0 * v1.widen() * v5.widen() * v6 * v14.widen();
-    let v16: W = v0 * v3.widen() * v5.widen() * v6 * v14.widen();
+    let v14: W = v13.sqrt();
+    let v15: W = v0 * v1.widen() * v5 * v6 * v14;
+    let v16: W = v0 * v3.widen() * v5 * v6 * v14;
     let v17: W = v11 - v7;
     let v18: W = v17.sigmoid();
     let v19: W = v18.sqrt();
@@ -2928,449 +2859,35 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v28: W = v25.widen() - v27;
     let v29: W = v28.sqrt();
     let v30: W = v29.powi(3);
-    let v31: W = v5.widen() * v14.widen() * v19 * v30;
+    let v31: W = v5 * v14 * v19 * v30;
     let v32: W = v15 - v16 - v20 + v21 + v23 - v24 + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v3.widen();
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: N = v1 - v3;
     let v35: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35 * v5.widen() * v6 * v14.widen();
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v36: W = v35 * v5 * v6 * v14;
+    let v37: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v38: W = v6.powi(3);
-    let v39: W = v37.widen() * v5.widen() * v38 * v14.widen();
+    let v39: W = v37 * v5 * v38 * v14;
     let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v41: W = v40.widen() * v19 * v28;
     let v42: W = v40.widen() * v22 * v19 * v28;
     let v43: W = v36 - v39 + v41 - v42;
-    let v44: W = v26.widen() * v5.widen() * v22 * v30;
-    let v45: W = v25.widen() * v5.widen() * v30;
+    let v44: W = v26.widen() * v5 * v22 * v30;
+    let v45: W = v25.widen() * v5 * v30;
     let v46: W = v44 - v45;
-    let v47: W = v34 * v43;
+    let v47: W = v34.widen() * v43;
     let v48: W = v19 * v46;
-    let v49: W = v47 / v48;
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = v34.abs();
+    let v51: W = v50.widen().sqrt();
     let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v26.widen() * v38;
     let v54: W = v25.widen() * v6;
     let v55: W = v53 - v54;
-    let v56: W = v52.widen() * v5.widen();
-    let v57: W = v56 / v55;
-    let v58: N = N::sqrt_of(v57);
-    let v59: W = v51.widen() * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: W = v4.cos();
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: N = v9.ln();
-    let v11: W = v8.widen() * v10.widen();
-    let v12: W = v7.widen() - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v5 * v6 * v14;
-    let v16: W = v0 * v3.widen() * v5 * v6 * v14;
-    let v17: N = N::narrow(v11) - v7;
-    let v18: N = v17.sigmoid();
-    let v19: N = v18.sqrt();
-    let v20: W = v0 * v3.widen() * v19.widen();
-    let v21: W = v0 * v1.widen() * v19.widen();
-    let v22: W = v6.square();
-    let v23: W = v0 * v3.widen() * v22 * v19.widen();
-    let v24: W = v0 * v1.widen() * v22 * v19.widen();
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: W = v26.widen() * v22;
-    let v28: W = v25.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v5 * v14 * v19.widen() * v30;
-    let v32: W = v15 - v16 - v20 + v21 + v23 - v24 + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v3.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v5 * v6 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v6.powi(3);
-    let v39: W = v37.widen() * v5 * v38 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v19.widen() * v28;
-    let v42: W = v40.widen() * v22 * v19.widen() * v28;
-    let v43: W = v36 - v39 + v41 - v42;
-    let v44: W = v26.widen() * v5 * v22 * v30;
-    let v45: W = v25.widen() * v5 * v30;
-    let v46: W = v44 - v45;
-    let v47: W = v34 * v43;
-    let v48: N = v19 * N::narrow(v46);
-    let v49: N = N::narrow(v47) / v48;
-    let v50: N = N::narrow(v34).abs();
-    let v51: W = v50.widen().sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v26 * N::narrow(v38);
-    let v54: W = v25.widen() * v6;
-    let v55: W = v53.widen() - v54;
     let v56: W = v52.widen() * v5;
     let v57: N = N::narrow(v56) / N::narrow(v55);
     let v58: N = v57.sqrt();
     let v59: W = v51 * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.34375 {
-        return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: N = v6 * v10;
-    let v12: N = v5 - v11;
-    let v13: N = v12.sigmoid();
-    let v14: N = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v4.widen() * v14.widen();
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0 * v16.widen() * v4.widen() * v14.widen();
-    let v18: N = N::cos_of(v3);
-    let v19: N = v11 - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18.widen() * v21.widen();
-    let v23: W = v0 * v16.widen() * v18.widen() * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.widen().square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14.widen() * v21.widen() * v30;
-    let v32: W = v15 - v17 + v22 - v23 + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v16.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v4.widen() * v18.widen() * v14.widen();
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v4.widen().powi(3);
-    let v39: N = v37 * N::narrow(v38) * v18 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v21.widen() * v28;
-    let v42: W = v40.widen() * v26 * v21.widen() * v28;
-    let v43: W = v36 - v39.widen() + v41 - v42;
-    let v44: W = v25.widen() * v26 * v18.widen() * v30;
-    let v45: W = v24.widen() * v18.widen() * v30;
-    let v46: W = v44 - v45;
-    let v47: W = v34 * v43;
-    let v48: W = v21.widen() * v46;
-    let v49: W = v47 / v48;
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * N::narrow(v38);
-    let v54: W = v24.widen() * v4.widen();
-    let v55: W = v53.widen() - v54;
-    let v56: W = v52 * v18.widen();
-    let v57: W = v56 / v55;
-    let v58: N = N::sqrt_of(v57);
-    let v59: W = v51.widen() * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7;
-    let v10: W = v9.ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = v5 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v4 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0 * v16.widen() * v4 * v14;
-    let v18: W = v3.cos();
-    let v19: N = N::narrow(v11) - N::narrow(v5);
-    let v20: W = v19.widen().sigmoid();
-    let v21: W = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18 * v21;
-    let v23: W = v0 * v16.widen() * v18 * v21;
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14 * v21 * v30;
-    let v32: W = v15 - v17 + v22 - v23 + v31;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: W = v1.widen() - v16.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v4 * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = N::narrow(v4).powi(3);
-    let v39: N = v37 * v38 * N::narrow(v18) * N::narrow(v14);
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v21 * v28;
-    let v42: N = v40 * N::narrow(v26) * N::narrow(v21) * N::narrow(v28);
-    let v43: W = v36 - v39.widen() + v41 - v42.widen();
-    let v44: N = v25 * N::narrow(v26) * N::narrow(v18) * N::narrow(v30);
-    let v45: W = v24.widen() * v18 * v30;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v34 * v43;
-    let v48: W = v21 * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = N::narrow(v34).abs();
-    let v51: W = v50.widen().sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * v38;
-    let v54: W = v24.widen() * v4;
-    let v55: N = v53 - N::narrow(v54);
-    let v56: W = v52 * v18;
-    let v57: N = N::narrow(v56) / v55;
-    let v58: N = v57.sqrt();
-    let v59: W = v51 * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = v3.tan();
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7;
-    let v10: W = v9.ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = v5 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v4.widen() * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0 * v16.widen() * v4.widen() * v14;
-    let v18: W = v3.cos();
-    let v19: N = N::narrow(v11) - N::narrow(v5);
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0 * v1.widen() * v18 * v21.widen();
-    let v23: W = v0 * v16.widen() * v18 * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.widen().square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14 * v21.widen() * v30;
-    let v32: W = v15 - v17 + v22 - v23 + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v16.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v4.widen() * v18 * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v4.widen().powi(3);
-    let v39: N = v37 * N::narrow(v38) * N::narrow(v18) * N::narrow(v14);
-    let v40: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40 * v21.widen() * v28;
-    let v42: W = v40 * v26 * v21.widen() * v28;
-    let v43: W = v36 - v39.widen() + v41 - v42;
-    let v44: N = v25 * N::narrow(v26) * N::narrow(v18) * N::narrow(v30);
-    let v45: W = v24.widen() * v18 * v30;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v34 * v43;
-    let v48: W = v21.widen() * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: W = v25.widen() * v38;
-    let v54: W = v24.widen() * v4.widen();
-    let v55: W = v53 - v54;
-    let v56: W = v52 * v18;
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7.widen();
-    let v10: N = N::ln_of(v9);
-    let v11: W = v6.widen() * v10.widen();
-    let v12: W = v5 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v0 * v1.widen() * v4 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0 * v16.widen() * v4 * v14;
-    let v18: N = N::cos_of(v3);
-    let v19: W = v11 - v5;
-    let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
-    let v22: W = v0 * v1.widen() * v18.widen() * v21;
-    let v23: W = v0 * v16.widen() * v18.widen() * v21;
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v14 * v21 * v30;
-    let v32: W = v15 - v17 + v22 - v23 + v31;
-    let v33: W = v32 / v31;
-    let v34: W = v1.widen() - v16.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v4 * v18.widen() * v14;
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v4.powi(3);
-    let v39: N = v37 * N::narrow(v38) * v18 * N::narrow(v14);
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v21 * v28;
-    let v42: W = v40.widen() * v26 * v21 * v28;
-    let v43: W = v36 - v39.widen() + v41 - v42;
-    let v44: N = v25 * N::narrow(v26) * v18 * N::narrow(v30);
-    let v45: W = v24.widen() * v18.widen() * v30;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v34 * v43;
-    let v48: W = v21 * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: W = v25.widen() * v38;
-    let v54: W = v24.widen() * v4;
-    let v55: W = v53 - v54;
-    let v56: W = v52 * v18.widen();
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: W = v51.widen() * v58.widen();
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: N = v8 / v7;
-    let v10: N = v9.ln();
-    let v11: W = v6.widen() * v10.widen();
-    let v12: W = v5.widen() - v11;
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v1.widen() * v4.widen() * v14.widen();
-    let v16: N = N::from_f64(t_next);
-    let v17: N = v0 * v16 * v4 * v14;
-    let v18: N = N::cos_of(v3);
-    let v19: N = N::narrow(v11) - v5;
-    let v20: N = v19.sigmoid();
-    let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v18.widen() * v21.widen();
-    let v23: W = v0.widen() * v16.widen() * v18.widen() * v21.widen();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.widen().square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: N = v14 * v21 * N::narrow(v30);
-    let v32: W = v15 - v17.widen() + v22 - v23 + v31.widen();
-    let v33: W = v32 / v31.widen();
-    let v34: W = v1.widen() - v16.widen();
-    let v35: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35.widen() * v4.widen() * v18.widen() * v14.widen();
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v4.widen().powi(3);
-    let v39: N = v37 * N::narrow(v38) * v18 * v14;
-    let v40: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40 * v21.widen() * v28;
-    let v42: W = v40 * v26 * v21.widen() * v28;
-    let v43: W = v36 - v39.widen() + v41 - v42;
-    let v44: W = v25.widen() * v26 * v18.widen() * v30;
-    let v45: W = v24.widen() * v18.widen() * v30;
-    let v46: W = v44 - v45;
-    let v47: W = v34 * v43;
-    let v48: N = v21 * N::narrow(v46);
-    let v49: W = v47 / v48.widen();
-    let v50: N = N::narrow(v34).abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: N = v25 * N::narrow(v38);
-    let v54: W = v24.widen() * v4.widen();
-    let v55: W = v53.widen() - v54;
-    let v56: W = v52 * v18.widen();
-    let v57: W = v56 / v55;
-    let v58: N = N::sqrt_of(v57);
-    let v59: W = v51.widen() * v58.widen();
     [v33.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3379,9 +2896,7 @@ fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3394,9 +2909,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 60 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sub_vp";
 /// `alpha(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2143,9 +2143,14 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2174,26 +2179,119 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    if t < 0.000244140625 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::from_f64(t);
+        let v4: W = v1 - v3;
+        let v5: W = W::new(198.95, 1.1368683772161604e-14);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(19810.448333333334, -3.880510727564494e-13);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(1970150.2475, -5.587935447692871e-11);
+        let v11: W = v3.powi(3);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(196029867.12416694, 8.762147691514757e-9);
+        let v14: W = v3.powi(4);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(19504975062.437363, -8.653428819444444e-7);
+        let v17: W = v3.powi(5);
+        let v18: W = v16 * v17;
+        let v19: W = W::new(1940745018712.556, 9.242180886243386e-5);
+        let v20: W = v3.powi(6);
+        let v21: W = v19 * v20;
+        let v22: W = W::new(193104129361894.94, 0.006451678009259259);
+        let v23: W = v3.powi(7);
+        let v24: W = v22 * v23;
+        let v25: W = W::new(1.921386087150879e16, -0.03945056084654431);
+        let v26: W = v3.powi(8);
+        let v27: W = v25 * v26;
+        let v28: W = W::new(1.9117791567151194e18, 22.029298263626067);
+        let v29: W = v3.powi(9);
+        let v30: W = v28 * v29;
+        let v31: W = W::new(1.9022202609315437e20, 8975.558641374673);
+        let v32: W = v3.powi(10);
+        let v33: W = v31 * v32;
+        let v34: W = W::new(1.892709159626886e22, 843939.3050233634);
+        let v35: W = v3.powi(11);
+        let v36: W = v34 * v35;
+        let v37: W = W::new(1.8832456138287517e24, -71218121.46486859);
+        let v38: W = v3.powi(12);
+        let v39: W = v37 * v38;
+        let v40: W = v6 - v9 + v12 - v15 + v18 - v21 + v24 - v27 + v30 - v33 + v36 - v39;
+        let v41: W = v4 * v40;
+        let v42: W = v2 - v3 + v41;
+        let v43: W = v42 / v3;
+        let v44: W = W::new(0.05, -2.7755575615628915e-18);
+        let v45: W = v44 * v3;
+        let v46: W = W::new(4.975, 3.552713678800501e-16);
+        let v47: W = v46 * v8;
+        let v48: W = -v45;
+        let v49: W = v48 - v47;
+        let v50: W = v49.exp();
+        let v51: W = W::new(0.1, -5.551115123125783e-18);
+        let v52: W = v51 * v3;
+        let v53: W = W::new(9.95, 7.105427357601002e-16);
+        let v54: W = v53 * v8;
+        let v55: W = -v52;
+        let v56: W = v55 - v54;
+        let v57: W = v56.exp_m1();
+        let v58: W = v53 * v3;
+        let v59: W = -v44;
+        let v60: W = v59 - v58;
+        let v61: W = v0 * v50 * v57 * v60;
+        let v62: W = W::new(0.15, 5.551115123125783e-18);
+        let v63: W = v62 * v3;
+        let v64: W = W::new(14.925, -7.105427357601002e-16);
+        let v65: W = v64 * v8;
+        let v66: W = -v63;
+        let v67: W = v66 - v65;
+        let v68: W = v67.exp();
+        let v69: W = W::new(19.9, 1.4210854715202005e-15);
+        let v70: W = v69 * v3;
+        let v71: W = v51 + v70;
+        let v72: W = v0 * v68 * v71;
+        let v73: W = -v61;
+        let v74: W = v73 - v72;
+        let v75: W = v4 * v74;
+        let v76: W = v75 / v57;
+        let v77: W = -v76;
+        let v78: W = v4.abs();
+        let v79: W = v78.sqrt();
+        let v80: W = W::new(0.2, -1.1102230246251566e-17);
+        let v81: W = v80 * v3;
+        let v82: W = v69 * v8;
+        let v83: W = -v81;
+        let v84: W = v83 - v82;
+        let v85: W = v84.exp_m1();
+        let v86: W = v85 * v71;
+        let v87: W = -v86;
+        let v88: W = v87.sqrt();
+        let v89: W = v79 * v88;
+        return [v43.to_f64(), v77.to_f64(), v89.to_f64()];
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
+    let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
     let v7: W = v5 * v6;
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: W = v8.widen() * v3.widen();
+    let v8: W = W::new(0.1, -5.551115123125783e-18);
+    let v9: W = v8 * v3.widen();
     let v10: W = -v9;
     let v11: W = v10 - v7;
     let v12: W = v11.exp_m1();
     let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
+    let v14: W = W::new(0.15, 5.551115123125783e-18);
     let v15: W = v11.exp();
-    let v16: W = v14.widen() * v3.widen() * v15;
+    let v16: W = v14 * v3.widen() * v15;
     let v17: W = W::new(29.85, -1.4210854715202005e-15);
     let v18: W = v17 * v6 * v15;
-    let v19: W = v14.widen() * v1.widen() * v15;
+    let v19: W = v14 * v1.widen() * v15;
     let v20: W = v17 * v3.widen() * v1.widen() * v15;
     let v21: W = v2 - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
     let v22: N = N::narrow(v21) / N::narrow(v12);
@@ -2206,10 +2304,10 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v28.widen() - v27;
     let v30: N = N::exp_of(v29);
     let v31: W = v5 * v3.widen();
-    let v32: N = -N::narrow(v0);
+    let v32: N = -v0;
     let v33: W = v32.widen() - v31;
     let v34: W = v25.widen() * v30.widen() * v12 * v33;
-    let v35: N = v14 * v3;
+    let v35: N = N::narrow(v14) * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
     let v37: W = v36.widen() * v6;
     let v38: N = -v35;
@@ -2217,7 +2315,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: N = N::exp_of(v39);
     let v41: N = N::new(19.9, 1.4210854715202005e-15);
     let v42: W = v41.widen() * v3.widen();
-    let v43: W = v8.widen() + v42;
+    let v43: W = v8 + v42;
     let v44: W = v25.widen() * v40.widen() * v43;
     let v45: N = -N::narrow(v34);
     let v46: W = v45.widen() - v44;
@@ -2225,17 +2323,17 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v47 / v12;
     let v49: N = -N::narrow(v48);
     let v50: N = N::narrow(v24).abs();
-    let v51: W = v50.widen().sqrt();
-    let v52: N = N::new(0.2, -1.1102230246251566e-17);
-    let v53: N = v52 * v3;
-    let v54: N = v41 * N::narrow(v6);
-    let v55: N = -v53;
-    let v56: N = v55 - v54;
-    let v57: N = v56.exp_m1();
+    let v51: N = v50.sqrt();
+    let v52: W = W::new(0.2, -1.1102230246251566e-17);
+    let v53: W = v52 * v3.widen();
+    let v54: W = v41.widen() * v6;
+    let v55: N = -N::narrow(v53);
+    let v56: W = v55.widen() - v54;
+    let v57: N = N::exp_m1_of(v56);
     let v58: W = v57.widen() * v43;
-    let v59: N = -N::narrow(v58);
-    let v60: W = v59.widen().sqrt();
-    let v61: W = v51 * v60;
+    let v59: W = -v58;
+    let v60: N = N::sqrt_of(v59);
+    let v61: W = v51.widen() * v60.widen();
     [v23.to_f64(), v49.to_f64(), v61.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2244,7 +2342,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2257,7 +2355,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

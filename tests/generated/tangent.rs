@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "tangent";
 /// `alpha(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2311,17 +2311,98 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t < 0.015625 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::from_f64(t);
+        let v4: W = v1 - v3;
+        let v5: W = W::new(2.056167583560283, -1.7502746851276878e-17);
+        let v6: W = v3.square();
+        let v7: W = v5 * v6;
+        let v8: W = W::new(1.2514362389785034, 1.1041582172677298e-16);
+        let v9: W = v3.powi(4);
+        let v10: W = v8 * v9;
+        let v11: W = W::new(1.063044019847032, -7.985201306501093e-17);
+        let v12: W = v3.powi(6);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(1.5948552928280826, -9.416516399761432e-17);
+        let v15: W = v3.powi(8);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(2.194716041566714, 8.172053698809761e-19);
+        let v18: W = v3.powi(10);
+        let v19: W = v17 * v18;
+        let v20: W = W::new(2.3819193335009614, -1.597169995248286e-17);
+        let v21: W = v3.powi(12);
+        let v22: W = v20 * v21;
+        let v23: W = v7 + v10 + v13 + v16 + v19 + v22;
+        let v24: W = v4 * v23;
+        let v25: W = v2 - v3 + v24;
+        let v26: W = v25 / v3;
+        let v27: W = W::new(1.0, 0.0);
+        let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v29: W = v28 * v3;
+        let v30: W = v29.cos();
+        let v31: W = v30.square();
+        let v32: W = v27 + v31;
+        let v33: W = v32.sqrt();
+        let v34: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v35: W = v30.powi(5);
+        let v36: W = v34 * v35;
+        let v37: W = v34 * v30;
+        let v38: W = v30.powi(3);
+        let v39: W = v34 * v38;
+        let v40: W = v30.powi(7);
+        let v41: W = v34 * v40;
+        let v42: W = v34 * v30 * v32;
+        let v43: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v44: W = v43 * v38 * v32;
+        let v45: W = v34 * v35 * v32;
+        let v46: W = W::new(4.442882938158366, 1.452273931226085e-16);
+        let v47: W = v33.powi(3);
+        let v48: W = W::new(0.5, 0.0);
+        let v49: W = v29.tan();
+        let v50: W = v49.square();
+        let v51: W = v48 * v50;
+        let v52: W = v27 + v51;
+        let v53: W = v52.sqrt();
+        let v54: W = v46 * v47 * v53;
+        let v55: W = v46 * v31 * v47 * v53;
+        let v56: W = v36 - v37 - v39 + v41 - v42 - v44 - v45 - v54 + v55;
+        let v57: W = v29.sin();
+        let v58: W = v47 * v53;
+        let v59: W = v0 * v31 * v47 * v53;
+        let v60: W = v30.powi(4);
+        let v61: W = v60 * v47 * v53;
+        let v62: W = v58 + v59 + v61;
+        let v63: W = v4 * v33 * v56;
+        let v64: W = v57 * v62;
+        let v65: W = v63 / v64;
+        let v66: W = v4.abs();
+        let v67: W = v66.sqrt();
+        let v68: W = v30 + v38;
+        let v69: W = v34 * v57;
+        let v70: W = v69 / v68;
+        let v71: W = v70.sqrt();
+        let v72: W = v67 * v71;
+        return [v26.to_f64(), v65.to_f64(), v72.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2330,69 +2411,70 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0 * v1.widen() * v5.widen();
-    let v7: W = v0 * v3.widen() * v5.widen();
+    let v5: W = v4.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
     let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.widen().powi(3);
+    let v9: W = v5.powi(3);
     let v10: W = v8 * v3.widen() * v9;
     let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.widen().powi(5);
+    let v12: W = v5.powi(5);
     let v13: W = v0 * v3.widen() * v12;
     let v14: W = v0 * v1.widen() * v12;
     let v15: W = v4.sin();
     let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
+    let v17: W = v5.square();
     let v18: W = v16.widen() + v17;
     let v19: W = v15 * v18;
     let v20: N = N::new(2.0, 0.0);
     let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.widen().powi(4);
+    let v22: W = v5.powi(4);
     let v23: W = v15 * v22 * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v25: W = v18.sqrt();
     let v26: W = v25.powi(3);
     let v27: N = N::new(0.5, 0.0);
     let v28: N = N::tan_of(v4);
-    let v29: N = v28.square();
-    let v30: W = v27.widen() * v29.widen();
+    let v29: W = v28.widen().square();
+    let v30: W = v27.widen() * v29;
     let v31: W = v16.widen() + v30;
     let v32: N = N::sqrt_of(v31);
-    let v33: W = v24 * v3.widen() * v26 * v32.widen();
-    let v34: W = v24 * v1.widen() * v26 * v32.widen();
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32.widen();
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32.widen();
+    let v33: W = v24.widen() * v3.widen() * v26 * v32.widen();
+    let v34: W = v24.widen() * v1.widen() * v26 * v32.widen();
+    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32.widen();
+    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32.widen();
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
     let v38: W = v19 + v21 + v23;
     let v39: W = v37 / v38;
     let v40: W = v1.widen() - v3.widen();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: W = v41.widen() * v12;
-    let v43: W = v41.widen() * v5.widen();
-    let v44: W = v41.widen() * v9;
-    let v45: W = v5.widen().powi(7);
-    let v46: N = v41 * N::narrow(v45);
-    let v47: W = v41.widen() * v5.widen() * v18;
+    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: W = v41 * v12;
+    let v43: W = v41 * v5;
+    let v44: N = N::narrow(v41) * N::narrow(v9);
+    let v45: W = v5.powi(7);
+    let v46: N = N::narrow(v41) * N::narrow(v45);
+    let v47: W = v41 * v5 * v18;
     let v48: W = v0 * v9 * v18;
-    let v49: W = v41.widen() * v12 * v18;
+    let v49: W = v41 * v12 * v18;
     let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v51: W = v50.widen() * v26 * v32.widen();
-    let v52: W = v50.widen() * v17 * v26 * v32.widen();
-    let v53: W = v42 - v43 - v44 + v46.widen() - v47 - v48 - v49 - v51 + v52;
+    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * v32;
+    let v53: W = v42 - v43 - v44.widen() + v46.widen() - v47 - v48 - v49 - v51
+        + v52.widen();
     let v54: W = v26 * v32.widen();
     let v55: W = v20.widen() * v17 * v26 * v32.widen();
     let v56: N = N::narrow(v22) * N::narrow(v26) * v32;
     let v57: W = v54 + v55 + v56.widen();
     let v58: W = v40 * v25 * v53;
     let v59: W = v15 * v57;
-    let v60: W = v58 / v59;
+    let v60: N = N::narrow(v58) / N::narrow(v59);
     let v61: N = N::narrow(v40).abs();
     let v62: W = v61.widen().sqrt();
-    let v63: N = v5 + N::narrow(v9);
-    let v64: W = v41.widen() * v15;
-    let v65: W = v64 / v63.widen();
-    let v66: N = N::sqrt_of(v65);
+    let v63: N = N::narrow(v5) + N::narrow(v9);
+    let v64: W = v41 * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
     let v67: W = v62 * v66.widen();
     [v39.to_f64(), v60.to_f64(), v67.to_f64()]
 }
@@ -2481,7 +2563,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2496,7 +2578,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
 ///
