@@ -970,10 +970,9 @@ fn pole_guard(
 }
 
 /// [`pole_guard`]'s form of `c0 + (t_next - t) c1` below its bound, the bound and the
-/// line's ratio, where
-/// it vanishes near t = 0 on a line `t_next = r t` with `r > 0` (`r = 0` is the final
-/// step, whose Taylor guard comes first); None where it has no such line or `c1` no
-/// separable pole.
+/// line's ratio `r`, where it vanishes near t = 0 on a line `t_next = r t` with `r > 0`
+/// (`r = 0` is the final step, whose Taylor guard comes first); None where it has no such
+/// line or `c1` no separable pole.
 fn separate_pole(
     pool: &mut Pool,
     c0: ExprId,
@@ -983,7 +982,7 @@ fn separate_pole(
 ) -> Option<(ExprId, f64, f64)> {
     let c00 = limit_at(pool, c0, "t", 0.0).filter(|v| v.is_finite() && *v != 0.0)?;
     let (rho, p) = crate::expr::ball::sharing(|| taylor::residue(pool, c1, t))?;
-    // The line c0(0) + rho (t_next - t)/t = 0: t_next/t = 1 - c0(0)/rho, in (0, 1/t].
+    // The line c0(0) + rho (t_next - t)/t = 0: t_next/t = 1 - c0(0)/rho.
     let ratio = 1.0 - c00 / num_traits::ToPrimitive::to_f64(&rho)?;
     if ratio <= 0.0 {
         return None;

@@ -2062,7 +2062,7 @@ mod tests {
 
     /// The worst relative error of the stable lowering of `stabilize(text)` (a formula in
     /// `t` and `t_next`, both in [0, 1]), run in the emitted code's arithmetic at each of
-    /// `times`, against the formula as written evaluated at 512 bits.
+    /// `times`, against the formula as written, certified and correctly rounded.
     fn stable_error(text: &str, times: &[(f64, f64)]) -> f64 {
         let mut pool = Pool::new();
         let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
