@@ -416,7 +416,9 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
             if b.contains(0.0) {
                 return reciprocal_at_zero_end(b, n);
             }
-            let pos = pow_rational(b, &num_rational::BigRational::from_integer((-n).into()))?;
+            // (-n overflows for n = i32::MIN, where it would recurse with n again.)
+            let m = n.checked_neg()?;
+            let pos = pow_rational(b, &num_rational::BigRational::from_integer(m.into()))?;
             return increasing(
                 Interval::new(1.0 / pos.hi, 1.0 / pos.lo)?,
                 |x| x,
@@ -758,6 +760,20 @@ mod tests {
         let s = p.symbol("t");
         p.set_domain(s, Domain::UNIT);
         p.sym_expr(s)
+    }
+
+    /// Found by the fuzzer (seed 21 case 459869: `2*2*...*2*log(shift)` with 31 twos in
+    /// a log-SNR): the power -2^31 negated to itself in i32 and the bound recursed
+    /// until the stack overflowed. Its range is known above 0 or not at all, at once.
+    #[test]
+    fn the_least_i32_power_is_bounded_without_recursing() {
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let half = p.rational(num_rational::BigRational::new(1.into(), 2.into()));
+        let b = p.add(vec![half, t]);
+        let n = p.int(i64::from(i32::MIN));
+        let e = p.pow(b, n);
+        assert!(range(&p, e).is_none_or(|r| r.lo >= 0.0));
     }
 
     #[test]
