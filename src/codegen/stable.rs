@@ -1170,7 +1170,8 @@ fn normalized_complement(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             })
             .collect();
         for &(di, f, a, n) in &powers {
-            if n >= 0 || !pool.free_symbols(a).is_empty() {
+            // (-n is not an i64 for the least one.)
+            if n >= 0 || n == i64::MIN || !pool.free_symbols(a).is_empty() {
                 continue;
             }
             let Some(&(ni, _, b, _)) = powers
