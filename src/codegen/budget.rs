@@ -34,6 +34,7 @@ use super::measure::{Case, Report, Row, compare};
 use super::rounding;
 use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
 use super::{Function, GuardBody, Shape, UPPER_FROM};
+use crate::expr::Func;
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -319,13 +320,25 @@ fn bound_at(f: &Function, wide: &[bool], env: &[(&str, f64)], first: &[f64], sca
     }
 }
 
-/// What running an operation in double-double costs, relative to a double-double sum or
-/// product: a function call (`exp`, `ln`, ...) is a series of some twenty of them.
+/// What running an operation in double-double costs, in f64 additions as [`cost`] counts
+/// them: the runtime's times without a hardware fused multiply-add, measured (a sum or
+/// product some 3.5 ns, a quotient 28, `exp` 110, `ln` 160, `sin`, `cos` and `tan` 310 to
+/// 350, against 0.5 for an f64 sum and 6 for an f64 `exp`).
 fn wide_cost(op: &Op) -> f64 {
     match op {
-        Op::Call(..) | Op::PowF(..) => 20.0,
-        Op::Sqrt(_) | Op::Div(..) => 2.0,
-        _ => 1.0,
+        Op::Call(f, _) => match f {
+            Func::Abs => 1.0,
+            Func::Exp | Func::Expm1 => 220.0,
+            Func::Sinh | Func::Cosh | Func::Tanh | Func::Sigmoid => 250.0,
+            Func::Log | Func::Log1p => 330.0,
+            Func::Sin | Func::Cos => 630.0,
+            _ => 700.0,
+        },
+        Op::PowF(..) => 550.0,
+        Op::Div(..) => 55.0,
+        Op::Sqrt(_) => 16.0,
+        Op::PowI(_, n) => 7.0 * f64::from(n.unsigned_abs().max(2).ilog2() + 1),
+        _ => 7.0,
     }
 }
 
@@ -893,8 +906,7 @@ fn split_rows(f: &Function, rows: &Case) -> (Case, Case) {
 }
 
 /// A rough cost of running `f` with the operations `wide` marks in double-double, in
-/// f64 additions: a libm call some ten, a double-double operation ten times its f64
-/// one and a double-double function [`wide_cost`] of those.
+/// f64 additions: a libm call some ten, a double-double operation [`wide_cost`].
 fn cost(f: &Function, wide: &[bool]) -> f64 {
     f.program
         .ops
@@ -902,7 +914,7 @@ fn cost(f: &Function, wide: &[bool]) -> f64 {
         .zip(wide)
         .map(|(op, &w)| match (op, w) {
             (Op::Input(_) | Op::Const { .. }, _) => 0.0,
-            (_, true) => 10.0 * wide_cost(op),
+            (_, true) => wide_cost(op),
             (Op::Call(..) | Op::PowF(..), false) => 10.0,
             (Op::Sqrt(_) | Op::Div(..), false) => 2.0,
             _ => 1.0,
@@ -1005,19 +1017,25 @@ mod tests {
 
     #[test]
     fn an_exponential_of_a_polynomial_widens_the_polynomial_not_the_exponential() {
-        // exp(-B) with B up to 10: B's rounding is multiplied by up to 10 in f64.
+        // exp(-B) with B up to 10: B's rounding is multiplied by up to 10 in f64, which
+        // below t = 1/2 (B <= 2.5) the budget still covers, and above it does not.
         let (f, report, case) = chosen("exp(-t/10 - 199*t^2/20)", Accuracy::default());
-        let Form::Mixed { wide, ops } = f.form else {
-            panic!("{:?}", f.form);
-        };
-        assert!(wide < ops);
-        for (op, &w) in f.program.ops.iter().zip(&f.wide) {
-            assert!(!(w && matches!(op, Op::Call(..))), "{op:?} wide");
-        }
         assert!(report.passed(), "{report:?}");
-        // All in f64 it misses the budget: the reason for the search.
-        let narrow = vec![false; ops];
-        let all_f64 = measured(&f, &narrow, true, &case);
+        let branches: Vec<&Function> = std::iter::once(&f).chain(f.upper.as_deref()).collect();
+        let mut widened = 0;
+        for g in branches {
+            for (op, &w) in g.program.ops.iter().zip(&g.wide) {
+                assert!(!(w && matches!(op, Op::Call(..))), "{op:?} wide");
+                widened += usize::from(w);
+            }
+        }
+        assert!(widened > 0, "{f:?}");
+        // All in f64 (and without the upper regime) it misses the budget: the reason
+        // for the search.
+        let mut alone = f.clone();
+        alone.upper = None;
+        let narrow = vec![false; f.program.ops.len()];
+        let all_f64 = measured(&alone, &narrow, true, &case);
         assert!(!all_f64.passed(), "{all_f64:?}");
     }
 
@@ -1055,9 +1073,10 @@ mod tests {
         assert!(!f.cells.is_empty(), "{f:?}");
         let mut start = 0.0;
         for (end, wide) in f.cells.iter().chain([(1.0, f.wide.clone())].iter()) {
-            // Within 1/16 of the zero, lambda is small enough that an f64 logarithm's
-            // error is several of its ulps.
-            let near_zero = start < 0.25896 + 0.0625 && 0.25896 - 0.0625 < *end;
+            // Within 1/8 of the zero, lambda is small enough that an f64 logarithm's
+            // error (and that of the `expm1` inside it, which rounds twice on a
+            // double-double argument) is several of its ulps.
+            let near_zero = start < 0.25896 + 0.125 && 0.25896 - 0.125 < *end;
             if !near_zero {
                 assert!(!expensive(wide), "[{start}, {end}) {wide:?}");
             }

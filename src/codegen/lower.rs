@@ -80,10 +80,18 @@ impl Program {
         wide: &[bool],
     ) -> Vec<W> {
         let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
+        let kept = kept_if_any(self, wide);
+        let is_kept = |i: usize| kept.as_ref().is_some_and(|k| k[i]);
         let mut vs: Vec<W> = Vec::with_capacity(self.ops.len());
         for (i, op) in self.ops.iter().enumerate() {
             let v = if is_wide(i) {
                 eval_op::<W>(op, &|j| vs[j], inputs)
+            } else if is_kept(i) {
+                match op {
+                    Op::Sqrt(a) => N::sqrt_kept(vs[*a]),
+                    Op::Call(f, a) => call_kept::<N, W>(*f, vs[*a]),
+                    _ => unreachable!("only calls and square roots are kept"),
+                }
             } else {
                 let narrow = |j: usize| N::narrow(vs[j]);
                 match op {
@@ -144,6 +152,79 @@ fn call_of_wide<N: Narrow<W>, W: Real>(f: Func, x: W) -> N {
         Func::Sigmoid => N::sigmoid_of(x),
         _ => call(f, N::narrow(x)),
     }
+}
+
+/// `f(x)` of a wide argument by the narrow function, its correction kept wide (the
+/// `_kept` twin of [`call_of_wide`]).
+fn call_kept<N: Narrow<W>, W: Real>(f: Func, x: W) -> W {
+    match f {
+        Func::Exp => N::exp_kept(x),
+        Func::Expm1 => N::exp_m1_kept(x),
+        Func::Log => N::ln_kept(x),
+        Func::Log1p => N::ln_1p_kept(x),
+        Func::Sin => N::sin_kept(x),
+        Func::Cos => N::cos_kept(x),
+        Func::Tan => N::tan_kept(x),
+        Func::Atan => N::atan_kept(x),
+        Func::Tanh => N::tanh_kept(x),
+        Func::Sigmoid => N::sigmoid_kept(x),
+        _ => unreachable!("kept only where `wide_argument_method` has a method"),
+    }
+}
+
+/// Calls `f` with each variable `op` reads.
+pub fn for_each_operand(op: &Op, mut f: impl FnMut(Var)) {
+    match op {
+        Op::Input(_) | Op::Const { .. } => {}
+        Op::Sum(terms) => terms.iter().for_each(|&(_, x)| f(x)),
+        Op::Mul(xs) => xs.iter().for_each(|&x| f(x)),
+        Op::Div(a, b) | Op::PowF(a, b) => {
+            f(*a);
+            f(*b);
+        }
+        Op::Neg(a) | Op::PowI(a, _) | Op::Sqrt(a) | Op::Call(_, a) => f(*a),
+    }
+}
+
+/// Which narrow operations of `p` (with the operations `wide` marks wide) keep their
+/// value wide: a call (or square root) of a wide argument that has a method for it
+/// ([`wide_argument_method`]), used, and used by wide operations only. Its first-order
+/// correction then stays unrounded (`Narrow::exp_kept`): the value carries the narrow
+/// function's own error and no rounding after it, at the cost of the narrow call.
+pub fn kept(p: &Program, wide: &[bool]) -> Vec<bool> {
+    kept_if_any(p, wide).unwrap_or_else(|| vec![false; p.ops.len()])
+}
+
+/// [`kept`], or `None` where no operation is (without allocating: what
+/// [`Program::run_mixed`] asks at every run).
+fn kept_if_any(p: &Program, wide: &[bool]) -> Option<Vec<bool>> {
+    let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
+    let candidate = |i: usize, op: &Op| {
+        !is_wide(i)
+            && match op {
+                Op::Call(_, a) | Op::Sqrt(a) => is_wide(*a),
+                _ => false,
+            }
+            && wide_argument_method(op).is_some()
+    };
+    let first = p
+        .ops
+        .iter()
+        .enumerate()
+        .position(|(i, op)| candidate(i, op))?;
+    // Bit 0: used; bit 1: used by a narrow operation.
+    let mut uses = vec![0u8; p.ops.len()];
+    for (i, op) in p.ops.iter().enumerate().skip(first + 1) {
+        let narrow = if is_wide(i) { 0 } else { 2 };
+        for_each_operand(op, |j| uses[j] |= 1 | narrow);
+    }
+    let kept: Vec<bool> = p
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| uses[i] == 1 && candidate(i, op))
+        .collect();
+    kept.contains(&true).then_some(kept)
 }
 
 /// The [`Narrow`] method that computes `op` (a call or square root) in the narrow type

@@ -87,6 +87,10 @@ const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
 /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
 const TINY_EXP: f64 = 0.0055;
 
+/// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+/// first order in `lo`.
+pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10; // 2^-33
+
 /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
 /// bits).
 const EXP2_64: [Dd; 64] = [
@@ -286,9 +290,20 @@ impl Dd {
         (self.ln() * p).exp()
     }
 
-    /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-    /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-    /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+    /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+    /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+    #[inline]
+    fn add_small(self, b: Dd) -> Dd {
+        let (s, e) = quick_two_sum(self.hi, b.hi);
+        Dd::renorm(s, e + (self.lo + b.lo))
+    }
+
+    /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+    /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+    /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+    /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+    /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+    /// term is below 2^-110 of the value).
     fn expm1_tiny(self) -> Dd {
         let x = self.hi;
         let mut rest = inv_fact(11).hi;
@@ -296,11 +311,13 @@ impl Dd {
             rest = rest * x + inv_fact(n).hi;
         }
         let rest = rest * x;
-        let mut h = inv_fact(5) + Dd::from_f64(rest);
+        let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
         for n in [4, 3, 2] {
-            h = h * self + inv_fact(n);
+            h = inv_fact(n).add_small(h.mul_f64(x));
         }
-        self + self.square() * h
+        let (sq, sq_lo) = two_prod(x, x);
+        let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+        e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
     }
 
     /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
@@ -318,7 +335,7 @@ impl Dd {
         let j = n.rem_euclid(64);
         let t = EXP2_64[j as usize];
         let e = r.expm1_tiny();
-        (t + t * e).ldexp(((n - j) / 64) as i32)
+        t.add_small(t * e).ldexp(((n - j) / 64) as i32)
     }
 
     pub fn exp_m1(self) -> Dd {
@@ -670,44 +687,79 @@ impl Real for f64 {
 /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
 /// A wide value used by a narrow operation is rounded, except as the argument of the
 /// functions below, which take the part the narrow type cannot hold into account to first
-/// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+/// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+/// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+/// operations use: the narrow function's own error, and no rounding after it).
 pub trait Narrow<W: Real>: Real {
     /// The same value in the wide type (exact).
     fn widen(self) -> W;
     /// `w` rounded to the narrow type.
     fn narrow(w: W) -> Self;
+    fn exp_kept(w: W) -> W {
+        Self::narrow(w).exp().widen()
+    }
+    fn exp_m1_kept(w: W) -> W {
+        Self::narrow(w).exp_m1().widen()
+    }
+    fn ln_kept(w: W) -> W {
+        Self::narrow(w).ln().widen()
+    }
+    fn ln_1p_kept(w: W) -> W {
+        Self::narrow(w).ln_1p().widen()
+    }
+    fn sqrt_kept(w: W) -> W {
+        Self::narrow(w).sqrt().widen()
+    }
+    fn sin_kept(w: W) -> W {
+        Self::narrow(w).sin().widen()
+    }
+    fn cos_kept(w: W) -> W {
+        Self::narrow(w).cos().widen()
+    }
+    fn tan_kept(w: W) -> W {
+        Self::narrow(w).tan().widen()
+    }
+    fn atan_kept(w: W) -> W {
+        Self::narrow(w).atan().widen()
+    }
+    fn tanh_kept(w: W) -> W {
+        Self::narrow(w).tanh().widen()
+    }
+    fn sigmoid_kept(w: W) -> W {
+        Self::narrow(w).sigmoid().widen()
+    }
     fn exp_of(w: W) -> Self {
-        Self::narrow(w).exp()
+        Self::narrow(Self::exp_kept(w))
     }
     fn exp_m1_of(w: W) -> Self {
-        Self::narrow(w).exp_m1()
+        Self::narrow(Self::exp_m1_kept(w))
     }
     fn ln_of(w: W) -> Self {
-        Self::narrow(w).ln()
+        Self::narrow(Self::ln_kept(w))
     }
     fn ln_1p_of(w: W) -> Self {
-        Self::narrow(w).ln_1p()
+        Self::narrow(Self::ln_1p_kept(w))
     }
     fn sqrt_of(w: W) -> Self {
-        Self::narrow(w).sqrt()
+        Self::narrow(Self::sqrt_kept(w))
     }
     fn sin_of(w: W) -> Self {
-        Self::narrow(w).sin()
+        Self::narrow(Self::sin_kept(w))
     }
     fn cos_of(w: W) -> Self {
-        Self::narrow(w).cos()
+        Self::narrow(Self::cos_kept(w))
     }
     fn tan_of(w: W) -> Self {
-        Self::narrow(w).tan()
+        Self::narrow(Self::tan_kept(w))
     }
     fn atan_of(w: W) -> Self {
-        Self::narrow(w).atan()
+        Self::narrow(Self::atan_kept(w))
     }
     fn tanh_of(w: W) -> Self {
-        Self::narrow(w).tanh()
+        Self::narrow(Self::tanh_kept(w))
     }
     fn sigmoid_of(w: W) -> Self {
-        Self::narrow(w).sigmoid()
+        Self::narrow(Self::sigmoid_kept(w))
     }
 }
 
@@ -731,6 +783,19 @@ narrow_is_wide!(f64);
 narrow_is_wide!(Dd);
 narrow_is_wide!(Xd);
 
+/// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+/// correction (either may be the larger, next to a zero of the function).
+#[inline]
+fn corrected(f: f64, c: f64) -> Dd {
+    let (s, e) = two_sum(f, c);
+    if s.is_finite() {
+        Dd { hi: s, lo: e }
+    } else {
+        Dd { hi: s, lo: 0.0 }
+    }
+}
+
+/// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
 impl Narrow<Dd> for f64 {
     #[inline]
     fn widen(self) -> Dd {
@@ -741,59 +806,72 @@ impl Narrow<Dd> for f64 {
         w.to_f64()
     }
     #[inline]
-    fn exp_of(w: Dd) -> f64 {
+    fn exp_kept(w: Dd) -> Dd {
         let e = w.hi.exp();
-        e + e * w.lo
+        corrected(e, e * w.lo)
     }
     #[inline]
-    fn exp_m1_of(w: Dd) -> f64 {
+    fn exp_m1_kept(w: Dd) -> Dd {
         let m = w.hi.exp_m1();
-        m + (m + 1.0) * w.lo
+        corrected(m, (m + 1.0) * w.lo)
     }
     #[inline]
-    fn ln_of(w: Dd) -> f64 {
-        w.hi.ln() + w.lo / w.hi
+    fn ln_kept(w: Dd) -> Dd {
+        corrected(w.hi.ln(), w.lo / w.hi)
     }
     #[inline]
-    fn ln_1p_of(w: Dd) -> f64 {
-        w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+    fn ln_1p_kept(w: Dd) -> Dd {
+        corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
     }
     #[inline]
-    fn sqrt_of(w: Dd) -> f64 {
+    fn sqrt_kept(w: Dd) -> Dd {
         let s = w.hi.sqrt();
-        if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        if s > 0.0 {
+            corrected(s, w.lo / (2.0 * s))
+        } else {
+            Dd::from_f64(s)
+        }
     }
     /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
     /// accurate relative to itself, and the first-order term supplies what `hi` lacks
     /// (`cos(pi t/2)` near t = 1).
     #[inline]
-    fn sin_of(w: Dd) -> f64 {
-        w.hi.sin() + w.hi.cos() * w.lo
+    fn sin_kept(w: Dd) -> Dd {
+        corrected(w.hi.sin(), w.hi.cos() * w.lo)
     }
     #[inline]
-    fn cos_of(w: Dd) -> f64 {
-        w.hi.cos() - w.hi.sin() * w.lo
+    fn cos_kept(w: Dd) -> Dd {
+        corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
     }
-    /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-    /// `lo^3` however close `hi` is to a pole.
+    /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+    /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+    /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+    /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+    /// kept or not).
     #[inline]
-    fn tan_of(w: Dd) -> f64 {
+    fn tan_kept(w: Dd) -> Dd {
         let t = w.hi.tan();
-        (t + w.lo) / (1.0 - t * w.lo)
+        if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+            corrected(t, (1.0 + t * t) * w.lo)
+        } else {
+            Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+        }
     }
     #[inline]
-    fn atan_of(w: Dd) -> f64 {
-        w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+    fn atan_kept(w: Dd) -> Dd {
+        corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
     }
+    /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+    /// `lo^2`.
     #[inline]
-    fn tanh_of(w: Dd) -> f64 {
+    fn tanh_kept(w: Dd) -> Dd {
         let t = w.hi.tanh();
-        (t + w.lo) / (1.0 + t * w.lo)
+        corrected(t, (1.0 - t * t) * w.lo)
     }
     #[inline]
-    fn sigmoid_of(w: Dd) -> f64 {
+    fn sigmoid_kept(w: Dd) -> Dd {
         let s = Real::sigmoid(w.hi);
-        s + s * (1.0 - s) * w.lo
+        corrected(s, s * (1.0 - s) * w.lo)
     }
 }
 

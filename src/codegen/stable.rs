@@ -14,6 +14,7 @@
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
+//! | `exp-over-expm1` | `exp(k a) * expm1(a)^-k = (-expm1(-a))^-k` for an integer `k` (`alpha^2/sigma^2 = exp(-B)/(-expm1(-B))` is `1/expm1(B)`: one call for two) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
@@ -287,6 +288,7 @@ impl Stabilizer {
             }
             Node::Mul(xs) => merge_exp(pool, &xs)
                 .or_else(|| tan_quotient(pool, &xs))
+                .or_else(|| exp_over_expm1(pool, &xs))
                 .map_or(e, |r| self.run(pool, r)),
             Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
                 quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
@@ -1650,6 +1652,36 @@ fn tan_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
+/// `exp-over-expm1`: `exp(k a) * expm1(a)^-k * r = (-expm1(-a))^-k * r` for an integer
+/// `k`, as `exp(a)/expm1(a) = 1/(1 - exp(-a))`: an identity wherever the left side is
+/// defined (`a != 0` where `k > 0`), one call for two and no cancellation on either side.
+fn exp_over_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    for (i, &x) in xs.iter().enumerate() {
+        let Some((a, m)) = call_power(pool, Func::Expm1, x) else {
+            continue;
+        };
+        let minus_m = pool.rational(-m.clone());
+        let want = pool.mul(vec![minus_m, a]);
+        let partner = xs
+            .iter()
+            .position(|&y| matches!(pool.node(y), Node::Call(Func::Exp, b) if *b == want));
+        if let Some(j) = partner {
+            let mut rest: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != i && l != j)
+                .map(|(_, &y)| y)
+                .collect();
+            let minus_a = pool.neg(a);
+            let e = pool.call(Func::Expm1, minus_a);
+            let complement = pool.neg(e);
+            rest.push(pool.pow_rational(complement, m));
+            return Some(pool.mul(rest));
+        }
+    }
+    None
+}
+
 /// `angle-difference`: `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, with
 /// `a - b` formed as `difference` forms it: the two products cancel where `a = b` (a
 /// sampler's step from `t` to `t_next` near it), their difference does not.
@@ -1928,6 +1960,20 @@ mod tests {
                 to_text(&pool, r)
             );
         }
+    }
+
+    #[test]
+    fn an_exponential_over_its_expm1_is_one_call() {
+        // A variance-preserving snr: alpha^2/sigma^2 = exp(-B)/(1 - exp(-B)) = 1/expm1(B),
+        // and its powers; the product with other factors keeps them.
+        check("exp(-t - t^2)/(1 - exp(-t - t^2))", "1/expm1(t + t^2)");
+        check("t*exp(2*t)/expm1(t)^2", "t/expm1(-t)^2");
+        check("expm1(3*t)^2*exp(-6*t)", "expm1(-3*t)^2");
+        // Arguments that do not match stay apart.
+        let mut pool = Pool::new();
+        let e = expr(&mut pool, "exp(2*t)/expm1(t)");
+        let r = stabilize(&mut pool, e);
+        assert!(to_text(&pool, r).contains("exp("), "{}", to_text(&pool, r));
     }
 
     #[test]

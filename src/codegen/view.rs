@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::accuracy::Form;
-use super::lower::{Mode, Op, Program, Var, wide_argument_method};
+use super::lower::{self, Mode, Op, Program, Var, wide_argument_method};
 use super::{CodegenError, Function, GuardBody, Shape, UPPER_FROM};
 use crate::expr::Func;
 
@@ -118,9 +118,14 @@ impl Typing<'_> {
     }
 }
 
-/// The right-hand side of instruction `i`.
-fn op_text(op: &Op, i: Var, typing: Typing) -> String {
+/// The right-hand side of instruction `i` (`kept`: a narrow call of a wide argument whose
+/// value stays wide, `lower::kept`).
+fn op_text(op: &Op, i: Var, typing: Typing, kept: bool) -> String {
     let stable = !matches!(typing, Typing::Naive);
+    if let (true, Some(m), Op::Call(_, a) | Op::Sqrt(a)) = (kept, wide_argument_method(op), op) {
+        let name = m.strip_suffix("_of").unwrap_or(m);
+        return format!("N::{name}_kept({})", var(*a));
+    }
     let wide = typing.wide(i);
     let ty = if wide { "W" } else { "N" };
     // An operand, converted to this instruction's type.
@@ -191,8 +196,23 @@ fn method(f: Func) -> &'static str {
     }
 }
 
-/// The `let` lines of a program.
+/// The `let` lines of a program (a narrow call whose value stays wide, `lower::kept`, is
+/// typed wide).
 pub fn lets(program: &Program, typing: Typing) -> Vec<LetView> {
+    let kept = match typing {
+        Typing::Mixed(wide) => lower::kept(program, wide),
+        _ => vec![false; program.ops.len()],
+    };
+    let resolved: Vec<bool>;
+    let typing = match typing {
+        Typing::Mixed(wide) => {
+            resolved = (0..program.ops.len())
+                .map(|i| wide.get(i).copied().unwrap_or(false) || kept[i])
+                .collect();
+            Typing::Mixed(&resolved)
+        }
+        other => other,
+    };
     program
         .ops
         .iter()
@@ -205,7 +225,7 @@ pub fn lets(program: &Program, typing: Typing) -> Vec<LetView> {
                 _ => "N",
             }
             .to_owned(),
-            value: op_text(op, i, typing),
+            value: op_text(op, i, typing, kept[i]),
         })
         .collect()
 }

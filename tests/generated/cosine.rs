@@ -67,17 +67,31 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \cos\left(\frac{\pi\,t}{2}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 5 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
+    let v2: N = v0 * v1;
+    let v3: N = v2.cos();
     let v4: N = v3.square();
+    v4.to_f64()
+}
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.square();
     v4.to_f64()
 }
 /// `f(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -86,18 +100,33 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return f_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
+    v5.to_f64()
+}
+/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `g2(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -106,18 +135,33 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \pi\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return g2_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
+    v5.to_f64()
+}
+/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `g(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -163,59 +207,27 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.34375, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.40625, 0.4375).
 pub fn lambda(t: f64) -> f64 {
-    lambda_in::<f64, Dd>(t)
+    let r = lambda_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
+    if t >= 0.5 {
+        return lambda_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.34375 {
         return lambda_in_cell0::<N, W>(t);
     }
     if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.4375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
-        return lambda_in_cell3::<N, W>(t);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 / v3;
-    let v6: N = v5.ln();
-    v6.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 / v3;
-    let v6: N = v5.ln();
-    v6.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() / v3.widen();
-    let v6: N = N::ln_of(v5);
-    v6.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -225,16 +237,83 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 / v3;
+    let v6: N = v5.ln();
+    v6.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3;
+    let v6: N = N::ln_of(v5);
+    v6.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3;
+    let v6: N = N::ln_of(v5);
+    v6.to_f64()
+}
+/// The upper regime of [`lambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn lambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return lambda_upper_cell0::<N, W>(t);
+    }
+    if t < 0.40625 {
+        return lambda_upper_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return lambda_upper_cell2::<N, W>(t);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::from_f64(t);
+    let v2: W = v0 * v1;
+    let v3: W = v2.tan();
+    let v4: W = v3.ln();
+    v4.to_f64()
+}
+/// [`lambda_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v3.ln();
+    v4.to_f64()
+}
+/// [`lambda_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::tan_of(v2);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() / v3.widen();
-    let v6: N = N::ln_of(v5);
-    v6.to_f64()
+    let v4: N = v3.ln();
+    v4.to_f64()
+}
+/// [`lambda_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.ln();
+    v4.to_f64()
 }
 /// `dlambda(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -242,20 +321,37 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return dlambda_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
     let v6: N = v4 * v5;
-    let v7: W = v0.widen() / v6.widen();
+    let v7: N = v0 / v6;
+    v7.to_f64()
+}
+/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
+    let v6: N = v4 * v5;
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -264,44 +360,48 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.34375, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in double-double (with the operations in double-double chosen apart below 1 - t = 0.34375, 0.375, 0.4375).
 pub fn log_snr(t: f64) -> f64 {
-    log_snr_in::<f64, Dd>(t)
+    let r = log_snr_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.1875 {
+    if t >= 0.5 {
+        return log_snr_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.3125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.34375 {
         return log_snr_in_cell1::<N, W>(t);
     }
     if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.4375 {
         return log_snr_in_cell3::<N, W>(t);
-    }
-    if t < 0.75 {
-        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = v3.tan();
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 / v4;
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() * v7.widen();
+    let v6: W = v5.widen() / v4;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -314,7 +414,7 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -322,8 +422,8 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = N::ln_of(v6);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
@@ -333,38 +433,78 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: W = v5.widen() / v4;
     let v7: N = N::ln_of(v6);
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
+    let v6: W = v5.widen() / v4;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
     v8.to_f64()
+}
+/// The upper regime of [`log_snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn log_snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.34375 {
+        return log_snr_upper_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return log_snr_upper_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return log_snr_upper_cell2::<N, W>(t);
+    }
+    let v0: W = W::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::from_f64(t);
+    let v3: W = v1 * v2;
+    let v4: W = v3.tan();
+    let v5: W = v4.ln();
+    let v6: W = v0 * v5;
+    v6.to_f64()
+}
+/// [`log_snr_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v4.ln();
+    let v6: N = v0 * v5;
+    v6.to_f64()
+}
+/// [`log_snr_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.ln();
+    let v6: N = v0 * N::narrow(v5);
+    v6.to_f64()
+}
+/// [`log_snr_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.ln();
+    let v6: N = v0 * N::narrow(v5);
+    v6.to_f64()
 }
 /// `snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -374,48 +514,32 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 5 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.9375 {
-        return snr_in_cell1::<N, W>(t);
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.tan();
-    let v4: N = N::narrow(v3).square();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.square();
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 / v4;
+    let v6: N = v5 / N::narrow(v4);
     v6.to_f64()
 }
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.tan();
-    let v4: N = N::narrow(v3).square();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 / v4;
-    v6.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::tan_of(v2);
     let v4: N = v3.square();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    v6.to_f64()
+    v4.to_f64()
 }
 /// `rho(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -458,19 +582,16 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.75 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    if t >= 0.5 {
+        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -478,7 +599,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
-    let v6: W = v3.sin();
+    let v6: W = N::sin_kept(v3);
     let v7: W = v6.powi(3);
     let v8: W = v1 * v7;
     let v9: N = N::cos_of(v3);
@@ -489,42 +610,47 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v14: N = N::narrow(v13) / v9;
     [v5.to_f64(), v14.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.03125 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::tan_of(v3);
-    let v5: N = v0 * v4;
+    let v5: N = v0 / v4;
     let v6: N = N::sin_of(v3);
-    let v7: W = v6.widen().powi(3);
-    let v8: N = v1 * N::narrow(v7);
-    let v9: N = N::cos_of(v3);
-    let v10: W = v9.widen().square();
-    let v11: W = v1.widen() * v6.widen() * v10;
-    let v12: N = -v8;
+    let v7: N = v6.square();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v1.widen() * v7.widen() * v8;
+    let v10: W = v8.powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: N = -N::narrow(v9);
     let v13: W = v12.widen() - v11;
-    let v14: W = v13 / v9.widen();
+    let v14: N = N::narrow(v13) / v6;
     [v5.to_f64(), v14.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::tan_of(v3);
-    let v5: N = v0 * v4;
-    let v6: N = N::sin_of(v3);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v1 * v7;
-    let v9: N = N::cos_of(v3);
-    let v10: N = v9.square();
-    let v11: W = v1 * v6.widen() * v10.widen();
-    let v12: W = -v8;
-    let v13: W = v12 - v11;
-    let v14: W = v13 / v9.widen();
+    let v5: N = v0 / v4;
+    let v6: W = v3.sin();
+    let v7: N = N::narrow(v6).square();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v1.widen() * v7.widen() * v8;
+    let v10: W = v8.powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: N = -N::narrow(v9);
+    let v13: W = v12.widen() - v11;
+    let v14: W = v13 / v6;
     [v5.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -533,9 +659,9 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -550,58 +676,15 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.75 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 * v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = v3.sin();
-    let v8: W = v7.powi(3);
-    let v9: W = v6.widen() * v8;
-    let v10: N = N::cos_of(v3);
-    let v11: N = v10.square();
-    let v12: W = v6.widen() * v7 * v11.widen();
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    let v15: N = N::narrow(v14) / v10;
-    [v5.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 * v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::sin_of(v3);
-    let v8: W = v7.widen().powi(3);
-    let v9: N = v6 * N::narrow(v8);
-    let v10: N = N::cos_of(v3);
-    let v11: W = v10.widen().square();
-    let v12: W = v6.widen() * v7.widen() * v11;
-    let v13: N = -v9;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14 / v10.widen();
-    [v5.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -609,15 +692,60 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
     let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::sin_of(v3);
-    let v8: W = v7.widen().powi(3);
+    let v7: W = N::sin_kept(v3);
+    let v8: W = v7.powi(3);
     let v9: W = v6 * v8;
     let v10: N = N::cos_of(v3);
     let v11: N = v10.square();
-    let v12: W = v6 * v7.widen() * v11.widen();
+    let v12: W = v6 * v7 * v11.widen();
     let v13: W = -v9;
     let v14: W = v13 - v12;
-    let v15: W = v14 / v10.widen();
+    let v15: N = N::narrow(v14) / v10;
+    [v5.to_f64(), v15.to_f64()]
+}
+/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.03125 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: N = N::sin_of(v3);
+    let v8: N = v7.square();
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v6 * v8.widen() * v9;
+    let v11: W = v9.powi(3);
+    let v12: W = v6 * v11;
+    let v13: N = -N::narrow(v10);
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::narrow(v14) / v7;
+    [v5.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: W = v3.sin();
+    let v8: N = N::narrow(v7).square();
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v6.widen() * v8.widen() * v9;
+    let v11: W = v9.powi(3);
+    let v12: W = v6.widen() * v11;
+    let v13: N = -N::narrow(v10);
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14 / v7;
     [v5.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -628,7 +756,7 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -641,9 +769,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -652,22 +780,31 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.75 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = v3.sin();
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
     let v10: W = v9.powi(3);
     let v11: W = v1 * v10;
     let v12: N = N::cos_of(v3);
@@ -685,24 +822,24 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
     let v8: N = v0 - v7;
-    let v9: N = N::sin_of(v3);
-    let v10: W = v9.widen().powi(3);
-    let v11: W = v1.widen() * v10;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.powi(3);
+    let v11: W = v1 * v10;
     let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
-    let v14: W = v1.widen() * v9.widen() * v13;
+    let v13: N = v12.square();
+    let v14: W = v1 * v9 * v13.widen();
     let v15: N = -N::narrow(v11);
     let v16: W = v15.widen() - v14;
     let v17: W = v6 * v16;
-    let v18: W = v17 / v12.widen();
+    let v18: N = N::narrow(v17) / v12;
     [v8.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -717,19 +854,98 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: W = v9.widen().powi(3);
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.powi(3);
     let v11: W = v1 * v10;
     let v12: N = N::cos_of(v3);
     let v13: N = v12.square();
-    let v14: W = v1 * v9.widen() * v13.widen();
+    let v14: W = v1 * v9 * v13.widen();
+    let v15: W = -v11;
+    let v16: W = v15 - v14;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v12;
+    [v8.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.powi(3);
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v1 * v9 * v13.widen();
     let v15: W = -v11;
     let v16: W = v15 - v14;
     let v17: W = v6 * v16;
     let v18: W = v17 / v12.widen();
     [v8.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.powi(3);
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v1 * v9 * v13.widen();
+    let v15: W = -v11;
+    let v16: W = v15 - v14;
+    let v17: W = v6 * v16;
+    let v18: W = v17 / v12.widen();
+    [v8.to_f64(), v18.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v1 * N::narrow(v4);
+    let v8: N = v7 / v6;
+    let v9: N = v0 - v8;
+    let v10: N = N::sin_of(v5);
+    let v11: N = v10.square();
+    let v12: W = v5.cos();
+    let v13: N = v1 * v11 * N::narrow(v12);
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v14;
+    let v16: N = -v13;
+    let v17: W = v16.widen() - v15;
+    let v18: W = v4 * v17;
+    let v19: N = N::narrow(v18) / v10;
+    [v9.to_f64(), v19.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -737,9 +953,9 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -752,9 +968,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 ///
 /// # Panics
 ///
@@ -774,9 +990,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -785,23 +1001,35 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v3.sin();
+    let v10: W = N::sin_kept(v3);
     let v11: W = v10.powi(3);
     let v12: W = v9 * v11;
     let v13: N = N::cos_of(v3);
@@ -813,8 +1041,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::narrow(v18) / v13;
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: W = v9 * v4.widen();
-    let v23: N = N::sqrt_of(v22);
+    let v22: N = N::narrow(v9) * N::narrow(v4);
+    let v23: N = v22.sqrt();
     let v24: N = v21 * v23;
     [v8.to_f64(), v19.to_f64(), v24.to_f64()]
 }
@@ -833,21 +1061,21 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = v1 * v4 * N::narrow(v6);
     let v8: N = v0 - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v10.widen().powi(3);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.powi(3);
     let v12: W = v9.widen() * v11;
     let v13: N = N::cos_of(v3);
     let v14: W = v13.widen().square();
-    let v15: W = v9.widen() * v10.widen() * v14;
+    let v15: W = v9.widen() * v10 * v14;
     let v16: N = -N::narrow(v12);
     let v17: W = v16.widen() - v15;
     let v18: W = v6 * v17;
-    let v19: W = v18 / v13.widen();
+    let v19: N = N::narrow(v18) / v13;
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: W = v9.widen() * v4.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v21.widen() * v23.widen();
+    let v22: N = v9 * v4;
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
     [v8.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -862,25 +1090,122 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v9 * v11;
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.powi(3);
+    let v12: W = v9.widen() * v11;
     let v13: N = N::cos_of(v3);
     let v14: N = v13.square();
-    let v15: W = v9 * v10.widen() * v14.widen();
+    let v15: W = v9.widen() * v10 * v14.widen();
+    let v16: W = -v12;
+    let v17: W = v16 - v15;
+    let v18: W = v6 * v17;
+    let v19: N = N::narrow(v18) / v13;
+    let v20: N = N::narrow(v6).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = v9 * v4;
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
+    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.powi(3);
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9.widen() * v10 * v14.widen();
     let v16: W = -v12;
     let v17: W = v16 - v15;
     let v18: W = v6 * v17;
     let v19: W = v18 / v13.widen();
     let v20: N = N::narrow(v6).abs();
     let v21: N = v20.sqrt();
-    let v22: W = v9 * v4.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v21.widen() * v23.widen();
+    let v22: N = v9 * v4;
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
     [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.powi(3);
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9.widen() * v10 * v14.widen();
+    let v16: W = -v12;
+    let v17: W = v16 - v15;
+    let v18: W = v6 * v17;
+    let v19: W = v18 / v13.widen();
+    let v20: N = N::narrow(v6).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = v9 * v4;
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
+    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: N = N::narrow(v7) / v6;
+    let v9: N = v0 - v8;
+    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: W = v5.sin();
+    let v12: N = N::narrow(v11).square();
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v10.widen() * v12.widen() * v13;
+    let v15: W = v13.powi(3);
+    let v16: W = v10.widen() * v15;
+    let v17: N = -N::narrow(v14);
+    let v18: W = v17.widen() - v16;
+    let v19: W = v4 * v18;
+    let v20: W = v19 / v11;
+    let v21: N = N::narrow(v4).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = v10 / v6;
+    let v24: N = v23.sqrt();
+    let v25: N = v22 * v24;
+    [v9.to_f64(), v20.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -888,9 +1213,9 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -909,9 +1234,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1068,26 +1393,133 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
-    let v6: N = N::sin_of(v3);
-    let v7: W = v6.widen().square();
-    let v8: W = v1 * v7;
-    let v9: N = N::cos_of(v3);
+    let v6: N = v3.sin();
+    let v7: N = v6.square();
+    let v8: W = v1.widen() * v7.widen();
+    let v9: N = v3.cos();
     let v10: N = v9.square();
-    let v11: N = N::narrow(v1) * v10;
-    let v12: W = v8 + v11.widen();
-    let v13: W = v12 / v9.widen();
+    let v11: W = v1.widen() * v10.widen();
+    let v12: W = v8 + v11;
+    let v13: N = N::narrow(v12) / v9;
+    [v5.to_f64(), v13.to_f64()]
+}
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.03125 {
+        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.0625 {
+        return pf_velocity_eps_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.125 {
+        return pf_velocity_eps_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_eps_coefficients_upper_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::sin_of(v3);
+    let v7: N = v6.square();
+    let v8: N = v1 * v7;
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v10;
+    let v12: N = v8 + N::narrow(v11);
+    let v13: N = v12 / v6;
+    [v5.to_f64(), v13.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::sin_of(v3);
+    let v7: N = v6.square();
+    let v8: N = v1 * v7;
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v10;
+    let v12: W = v8.widen() + v11;
+    let v13: W = v12 / v6.widen();
+    [v5.to_f64(), v13.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = v3.sin();
+    let v7: N = v6.square();
+    let v8: N = v1 * v7;
+    let v9: N = v3.cos();
+    let v10: W = v9.widen().square();
+    let v11: W = v1.widen() * v10;
+    let v12: N = v8 + N::narrow(v11);
+    let v13: N = v12 / v6;
+    [v5.to_f64(), v13.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = v3.sin();
+    let v7: N = v6.square();
+    let v8: N = v1 * v7;
+    let v9: N = v3.cos();
+    let v10: W = v9.widen().square();
+    let v11: W = v1.widen() * v10;
+    let v12: W = v8.widen() + v11;
+    let v13: N = N::narrow(v12) / v6;
+    [v5.to_f64(), v13.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = v3.sin();
+    let v7: N = v6.square();
+    let v8: N = v1 * v7;
+    let v9: N = v3.cos();
+    let v10: W = v9.widen().square();
+    let v11: W = v1.widen() * v10;
+    let v12: N = v8 + N::narrow(v11);
+    let v13: N = v12 / v6;
     [v5.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1096,7 +1528,9 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1109,27 +1543,51 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = v0 * v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::sin_of(v3);
-    let v8: W = v7.widen().square();
+    let v7: W = N::sin_kept(v3);
+    let v8: W = v7.square();
     let v9: W = v6.widen() * v8;
     let v10: N = N::cos_of(v3);
     let v11: N = v10.square();
     let v12: N = v6 * v11;
     let v13: W = v9 + v12.widen();
-    let v14: W = v13 / v10.widen();
+    let v14: N = N::narrow(v13) / v10;
+    [v5.to_f64(), v14.to_f64()]
+}
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: N = N::sin_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = N::cos_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v6.widen() * v11;
+    let v13: W = v9.widen() + v12;
+    let v14: W = v13 / v7.widen();
     [v5.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1138,7 +1596,9 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1151,12 +1611,76 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: W = v11 + v14.widen();
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = v1 * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = v3.sin();
+    let v10: N = v9.square();
+    let v11: W = v1.widen() * v10.widen();
+    let v12: N = v3.cos();
+    let v13: N = v12.square();
+    let v14: W = v1.widen() * v13.widen();
+    let v15: W = v11 + v14;
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1167,18 +1691,69 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: W = v9.widen().square();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
     let v11: W = v1 * v10;
     let v12: N = N::cos_of(v3);
     let v13: N = v12.square();
-    let v14: W = v1 * v13.widen();
-    let v15: W = v11 + v14;
+    let v14: N = N::narrow(v1) * v13;
+    let v15: W = v11 + v14.widen();
     let v16: W = v6 * v15;
-    let v17: W = v16 / v12.widen();
+    let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: W = v11 + v14.widen();
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v1 * v2;
+    let v6: N = v5.tan();
+    let v7: N = v1 * N::narrow(v4);
+    let v8: N = v7 / v6;
+    let v9: N = v0 - v8;
+    let v10: N = v5.sin();
+    let v11: N = v10.square();
+    let v12: N = v1 * v11;
+    let v13: N = v5.cos();
+    let v14: W = v13.widen().square();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v12.widen() + v15;
+    let v17: W = v4 * v16;
+    let v18: W = v17 / v10.widen();
+    [v9.to_f64(), v18.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1186,7 +1761,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1199,7 +1776,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1219,12 +1798,119 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: N = v9 * v14;
+    let v16: W = v12 + v15.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = v9 * N::narrow(v4);
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = v1 * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::sin_of(v3);
+    let v11: N = v10.square();
+    let v12: W = v9 * v11.widen();
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9 * v14.widen();
+    let v16: W = v12 + v15;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::narrow(v9) * v4;
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: N = N::narrow(v9) * v14;
+    let v16: W = v12 + v15.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::narrow(v9) * v4;
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1238,21 +1924,53 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4.widen() * v6;
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v10.widen().square();
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
     let v12: W = v9.widen() * v11;
     let v13: N = N::cos_of(v3);
     let v14: N = v13.square();
-    let v15: W = v9.widen() * v14.widen();
-    let v16: W = v12 + v15;
+    let v15: N = v9 * v14;
+    let v16: W = v12 + v15.widen();
     let v17: W = v6 * v16;
-    let v18: W = v17 / v13.widen();
+    let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: W = v9.widen() * v4.widen();
-    let v22: N = N::sqrt_of(v21);
-    let v23: W = v20.widen() * v22.widen();
+    let v21: N = v9 * v4;
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: N = N::narrow(v7) / v6;
+    let v9: N = v0 - v8;
+    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = v10 * v12;
+    let v14: W = N::cos_kept(v5);
+    let v15: W = v14.square();
+    let v16: W = v10.widen() * v15;
+    let v17: W = v13.widen() + v16;
+    let v18: W = v4 * v17;
+    let v19: W = v18 / v11.widen();
+    let v20: N = N::narrow(v4).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = v10 / v6;
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
+    [v9.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1260,7 +1978,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1273,7 +1993,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1300,12 +2022,62 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = v2.cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: N = N::cos_of(v5);
+    let v7: N = v3 / v6;
+    let v8: N = v2 - N::narrow(v5);
+    let v9: N = v8.sin();
+    let v10: N = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::cos_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1322,13 +2094,52 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6.widen();
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1341,7 +2152,9 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1361,12 +2174,62 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = v2.cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: N = N::cos_of(v5);
+    let v7: N = v3 / v6;
+    let v8: N = v2 - N::narrow(v5);
+    let v9: N = v8.sin();
+    let v10: N = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::cos_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1383,13 +2246,52 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    [v7.to_f64(), v10.to_f64()]
+}
+/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6.widen();
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1402,7 +2304,9 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1422,26 +2326,49 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 14 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 / v3;
+    let v5: N = v2.sin();
+    let v6: N = v5.square();
+    let v7: N = v0 * v6;
+    let v8: N = v2.cos();
+    let v9: W = v8.widen().square();
+    let v10: W = v0.widen() * v9;
+    let v11: N = -v7;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v12) / v5;
+    [v4.to_f64(), v13.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::tan_of(v2);
-    let v4: N = N::narrow(v0) / v3;
-    let v5: N = N::sin_of(v2);
-    let v6: N = v5.square();
-    let v7: N = N::narrow(v0) * v6;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v5.square();
+    let v7: W = v0 * v6;
     let v8: N = N::cos_of(v2);
-    let v9: W = v8.widen().square();
-    let v10: W = v0 * v9;
-    let v11: N = -v7;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v12 / v5.widen();
+    let v9: N = v8.square();
+    let v10: W = v0 * v9.widen();
+    let v11: N = -N::narrow(v7);
+    let v12: N = v11 - N::narrow(v10);
+    let v13: N = v12 / v8;
     [v4.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1450,7 +2377,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 14 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1465,7 +2394,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1480,30 +2409,48 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: N = N::sin_of(v2);
     let v4: N = v3.square();
     let v5: N = N::narrow(v0) * v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::cos_of(v2);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
+    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: W = N::cos_kept(v2);
+    let v8: W = v7.square();
+    let v9: W = v6 * v8;
     let v10: W = v5.widen() + v9;
-    let v11: N = v3 * v7;
-    let v12: W = v10 / v11.widen();
-    let v13: N = v6 * v4;
+    let v11: W = v3.widen() * v7;
+    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v13: N = N::narrow(v6) * v4;
     let v14: N = -v13;
     let v15: W = v14.widen() - v9;
-    let v16: W = v15 / v3.widen();
+    let v16: N = N::narrow(v15) / v3;
     [v12.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
+    if t < 0.03125 {
         return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return reverse_drift_x0_coefficients_upper_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
-        return reverse_drift_x0_coefficients_upper_cell2::<N, W>(t);
-    }
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: N = N::cos_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v1 * v8;
+    let v10: N = v6 + v9;
+    let v11: W = v4 * v7.widen();
+    let v12: N = v10 / N::narrow(v11);
+    let v13: W = v0.widen() * v8.widen();
+    let v14: N = -v6;
+    let v15: W = v14.widen() - v13;
+    let v16: N = N::narrow(v15) / v7;
+    [v12.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1512,78 +2459,36 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v5: N = v4.square();
     let v6: N = v0 * v5;
     let v7: N = v3.cos();
-    let v8: N = v7.square();
-    let v9: N = v1 * v8;
-    let v10: N = v6 + v9;
-    let v11: N = v4 * v7;
-    let v12: N = v10 / v11;
-    let v13: N = v0 * v8;
-    let v14: N = -v6;
-    let v15: N = v14 - v13;
-    let v16: N = v15 / v7;
-    [v12.to_f64(), v16.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = v0 * v5;
-    let v7: N = N::cos_of(v3);
     let v8: W = v7.widen().square();
     let v9: W = v1.widen() * v8;
     let v10: W = v6.widen() + v9;
-    let v11: N = v4 * v7;
-    let v12: W = v10 / v11.widen();
+    let v11: W = v4.widen() * v7.widen();
+    let v12: W = v10 / v11;
     let v13: W = v0.widen() * v8;
     let v14: N = -v6;
     let v15: N = v14 - N::narrow(v13);
     let v16: N = v15 / v7;
     [v12.to_f64(), v16.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
     let v5: N = v4.square();
     let v6: N = v0 * v5;
-    let v7: N = N::cos_of(v3);
+    let v7: N = v3.cos();
     let v8: W = v7.widen().square();
-    let v9: N = v1 * N::narrow(v8);
-    let v10: N = v6 + v9;
+    let v9: W = v1.widen() * v8;
+    let v10: W = v6.widen() + v9;
     let v11: N = v4 * v7;
-    let v12: N = v10 / v11;
-    let v13: W = v0.widen() * v8;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = v0 * N::narrow(v8);
     let v14: N = -v6;
-    let v15: W = v14.widen() - v13;
-    let v16: N = N::narrow(v15) / v7;
-    [v12.to_f64(), v16.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: W = v0.widen() * v5;
-    let v7: N = N::cos_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v1 * N::narrow(v8);
-    let v10: N = N::narrow(v6) + v9;
-    let v11: N = v4 * v7;
-    let v12: N = v10 / v11;
-    let v13: W = v0.widen() * v8;
-    let v14: N = -N::narrow(v6);
-    let v15: W = v14.widen() - v13;
-    let v16: N = N::narrow(v15) / v7;
+    let v15: N = v14 - v13;
+    let v16: N = v15 / v7;
     [v12.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1594,7 +2499,7 @@ fn reverse_drift_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1607,9 +2512,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1666,34 +2571,31 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.75 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.9375 {
         return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v3.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: N = v1 * N::narrow(v4);
+    let v4: N = v2 - v3;
+    let v5: N = N::narrow(v1) * v3;
+    let v6: N = v5.tan();
+    let v7: N = N::narrow(v1) * v4;
     let v8: N = v7 / v6;
     let v9: N = v0 + v8;
-    let v10: N = N::sin_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v1.widen() * v11;
-    let v13: N = N::cos_of(v5);
+    let v10: N = v5.sin();
+    let v11: N = v10.square();
+    let v12: W = v1 * v11.widen();
+    let v13: N = v5.cos();
     let v14: N = v13.square();
-    let v15: N = v1 * v14;
+    let v15: N = N::narrow(v1) * v14;
     let v16: N = -N::narrow(v12);
     let v17: W = v16.widen() - v15.widen();
-    let v18: W = v4 * v17;
+    let v18: W = v4.widen() * v17;
     let v19: N = N::narrow(v18) / v10;
     [v9.to_f64(), v19.to_f64()]
 }
@@ -1715,8 +2617,8 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: N = N::sin_of(v5);
     let v11: N = v10.square();
     let v12: N = v1 * v11;
-    let v13: N = N::cos_of(v5);
-    let v14: W = v13.widen().square();
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
     let v15: W = v1.widen() * v14;
     let v16: N = -v12;
     let v17: W = v16.widen() - v15;
@@ -1724,7 +2626,7 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v18 / v10.widen();
     [v9.to_f64(), v19.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1735,67 +2637,13 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v1 * v3.widen();
-    let v6: W = v5.tan();
+    let v6: W = N::tan_kept(v5);
     let v7: W = v1 * v4;
     let v8: W = v7 / v6;
-    let v9: N = v0 + N::narrow(v8);
+    let v9: W = v0.widen() + v8;
     let v10: N = N::sin_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v1 * v11;
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: N = N::narrow(v1) * v14;
-    let v16: N = -N::narrow(v12);
-    let v17: N = v16 - v15;
-    let v18: N = N::narrow(v4) * v17;
-    let v19: N = v18 / v10;
-    [v9.to_f64(), v19.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v3.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6.widen();
-    let v9: N = v0 + N::narrow(v8);
-    let v10: N = N::sin_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v1 * v11;
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: N = N::narrow(v1) * v14;
-    let v16: N = -N::narrow(v12);
-    let v17: N = v16 - v15;
-    let v18: N = N::narrow(v4) * v17;
-    let v19: N = v18 / v10;
-    [v9.to_f64(), v19.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v3.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6.widen();
-    let v9: N = v0 + N::narrow(v8);
-    let v10: N = N::sin_of(v5);
-    let v11: W = v10.widen().square();
-    let v12: W = v1 * v11;
+    let v11: N = v10.square();
+    let v12: W = v1 * v11.widen();
     let v13: N = N::cos_of(v5);
     let v14: N = v13.square();
     let v15: W = v1 * v14.widen();
@@ -1805,15 +2653,42 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v19: N = v18 / v10;
     [v9.to_f64(), v19.to_f64()]
 }
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v3;
+    let v6: N = v5.tan();
+    let v7: N = v1 * v4;
+    let v8: N = v7 / v6;
+    let v9: N = v0 + v8;
+    let v10: N = v5.sin();
+    let v11: N = v10.square();
+    let v12: N = v1 * v11;
+    let v13: N = v5.cos();
+    let v14: N = v13.square();
+    let v15: N = v1 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v4 * v17;
+    let v19: N = v18 / v10;
+    [v9.to_f64(), v19.to_f64()]
+}
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1826,9 +2701,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 ///
 /// # Panics
 ///
@@ -1848,7 +2723,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1911,6 +2788,63 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v45: W = v41 * v44;
         return [v26.to_f64(), v39.to_f64(), v45.to_f64()];
     }
+    if t < 0.5 {
+        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v5.cos();
+    let v11: N = N::narrow(v10).square();
+    let v12: N = N::narrow(v9) * v11;
+    let v13: W = v8 + v12.widen();
+    let v14: W = v3 * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: W = v9 * v7;
+    let v19: N = -N::narrow(v18);
+    let v20: N = v19 - v12;
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / N::narrow(v6);
+    let v23: N = N::narrow(v3).abs();
+    let v24: W = v23.widen().sqrt();
+    let v25: W = N::tan_kept(v5);
+    let v26: W = v9 * v25;
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1929,17 +2863,233 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: W = v9 * v7;
-    let v19: W = -v18;
-    let v20: W = v19 - v12;
-    let v21: N = N::narrow(v3) * N::narrow(v20);
+    let v18: N = N::narrow(v9) * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
     let v22: N = v21 / N::narrow(v6);
     let v23: N = N::narrow(v3).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::tan_of(v5);
-    let v26: W = v9 * v25.widen();
-    let v27: N = N::sqrt_of(v26);
-    let v28: W = v24.widen() * v27.widen();
+    let v26: N = N::narrow(v9) * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v6.widen().square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v5);
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6.widen() * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = N::narrow(v9) * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = N::narrow(v9) * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v6.widen().square();
+    let v8: W = v4.widen() * v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v5);
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6.widen() * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = v9 * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = v9 * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.square();
+    let v8: W = v4 * v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v5.cos();
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = v9 * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / N::narrow(v6);
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = v9 * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v5.cos();
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = N::narrow(v9) * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / N::narrow(v6);
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = N::narrow(v9) * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v6.square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v5);
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = N::narrow(v9) * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - N::narrow(v12);
+    let v21: N = N::narrow(v3) * v20;
+    let v22: W = v21.widen() / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = N::narrow(v9) * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v6.widen().square();
+    let v8: W = v4 * v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v5);
+    let v11: W = v10.square();
+    let v12: N = v9 * N::narrow(v11);
+    let v13: W = v8 + v12.widen();
+    let v14: W = v3 * v13;
+    let v15: W = v6.widen() * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: N = v9 * N::narrow(v7);
+    let v19: N = -v18;
+    let v20: N = v19 - v12;
+    let v21: N = N::narrow(v3) * v20;
+    let v22: N = v21 / v6;
+    let v23: N = N::narrow(v3).abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = v9 * v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v24 * v27;
     [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1948,7 +3098,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1961,7 +3113,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1989,6 +3143,8 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2001,6 +3157,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v3: W = v2.sin();
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
+    }
+    if t < 0.5 {
+        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -2016,6 +3175,25 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v11: N = -v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -2023,6 +3201,8 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2036,6 +3216,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2056,6 +3238,8 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2068,6 +3252,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v3: W = v2.sin();
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
+    }
+    if t < 0.5 {
+        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -2083,6 +3270,25 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v11: N = -v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -2090,6 +3296,8 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2103,6 +3311,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2152,17 +3362,32 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    if t >= 0.5 {
+        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = N::narrow(v0) * v3;
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 * v3;
+    let v5: N = N::new(2.0, 0.0);
+    [v4.to_f64(), v5.to_f64()]
+}
+/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 / v3;
     let v5: N = N::new(2.0, 0.0);
     [v4.to_f64(), v5.to_f64()]
 }
@@ -2172,7 +3397,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2236,7 +3463,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2266,8 +3493,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: W = v15.widen() * v4;
-    let v17: N = N::sqrt_of(v16);
+    let v16: N = v15 * N::narrow(v4);
+    let v17: N = v16.sqrt();
     let v18: N = v14 * v17;
     [v8.to_f64(), v12.to_f64(), v18.to_f64()]
 }
@@ -2292,9 +3519,9 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: W = v15.widen() * v4.widen();
-    let v17: N = N::sqrt_of(v16);
-    let v18: W = v14.widen() * v17.widen();
+    let v16: N = v15 * v4;
+    let v17: N = v16.sqrt();
+    let v18: N = v14 * v17;
     [v8.to_f64(), v12.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2303,7 +3530,7 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2318,7 +3545,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -2347,9 +3574,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2365,90 +3592,60 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v0 * v3 * v6.widen();
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0 * v8.widen() * v9.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v0 * v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v0 * v8 * v9;
     let v11: W = v7 + v10;
     let v12: W = v3.square();
     let v13: W = v0 * v12;
-    let v14: N = v8.square();
-    let v15: N = N::narrow(v0) * v14;
-    let v16: W = v13 + v15.widen();
+    let v14: W = v8.square();
+    let v15: W = v0 * v14;
+    let v16: W = v13 + v15;
     let v17: W = v11 / v16;
     let v18: W = v5 - v2;
     let v19: N = N::sin_of(v18);
     let v20: N = v19 / N::narrow(v16);
     [v17.to_f64(), v20.to_f64()]
 }
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v0 * v3 * v6;
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0.widen() * v8.widen() * v9.widen();
-    let v11: W = v7.widen() + v10;
-    let v12: W = v3.widen().square();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v0.widen() * v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v0.widen() * v8 * v9;
+    let v11: W = v7 + v10;
+    let v12: W = v3.square();
     let v13: W = v0.widen() * v12;
-    let v14: W = v8.widen().square();
+    let v14: W = v8.square();
     let v15: W = v0.widen() * v14;
     let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
+    let v17: N = N::narrow(v11) / N::narrow(v16);
     let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: W = v19.widen() / v16;
-    [v17.to_f64(), v20.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v0 * v3.widen() * v6.widen();
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0 * v8.widen() * v9.widen();
-    let v11: W = v7 + v10;
-    let v12: W = v3.widen().square();
-    let v13: W = v0 * v12;
-    let v14: W = v8.widen().square();
-    let v15: W = v0 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
-    let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: W = v19.widen() / v16;
-    [v17.to_f64(), v20.to_f64()]
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v19 / v16;
+    let v21: N = -N::narrow(v20);
+    [v17.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2456,9 +3653,9 @@ fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2471,9 +3668,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2493,9 +3690,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2511,90 +3708,60 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v0 * v3 * v6.widen();
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0 * v8.widen() * v9.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v0 * v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v0 * v8 * v9;
     let v11: W = v7 + v10;
     let v12: W = v3.square();
     let v13: W = v0 * v12;
-    let v14: N = v8.square();
-    let v15: N = N::narrow(v0) * v14;
-    let v16: W = v13 + v15.widen();
+    let v14: W = v8.square();
+    let v15: W = v0 * v14;
+    let v16: W = v13 + v15;
     let v17: W = v11 / v16;
     let v18: W = v5 - v2;
     let v19: N = N::sin_of(v18);
     let v20: N = v19 / N::narrow(v16);
     [v17.to_f64(), v20.to_f64()]
 }
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v0 * v3 * v6;
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0.widen() * v8.widen() * v9.widen();
-    let v11: W = v7.widen() + v10;
-    let v12: W = v3.widen().square();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v0.widen() * v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v0.widen() * v8 * v9;
+    let v11: W = v7 + v10;
+    let v12: W = v3.square();
     let v13: W = v0.widen() * v12;
-    let v14: W = v8.widen().square();
+    let v14: W = v8.square();
     let v15: W = v0.widen() * v14;
     let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
+    let v17: N = N::narrow(v11) / N::narrow(v16);
     let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: W = v19.widen() / v16;
-    [v17.to_f64(), v20.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v0 * v3.widen() * v6.widen();
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: W = v0 * v8.widen() * v9.widen();
-    let v11: W = v7 + v10;
-    let v12: W = v3.widen().square();
-    let v13: W = v0 * v12;
-    let v14: W = v8.widen().square();
-    let v15: W = v0 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
-    let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: W = v19.widen() / v16;
-    [v17.to_f64(), v20.to_f64()]
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v19 / v16;
+    let v21: N = -N::narrow(v20);
+    [v17.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2602,9 +3769,9 @@ fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2617,9 +3784,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2639,7 +3806,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -2654,7 +3821,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v6: N = v2.cos();
     let v7: N = v6.square();
     let v8: N = v0 * v7;
-    let v9: W = v5.widen() + v8.widen();
+    let v9: N = v5 + v8;
     [v9.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2663,7 +3830,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2677,24 +3844,64 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.5 {
+    if t < 0.75 {
         return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.9375 {
         return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: W = v2.sin();
+    let v4: W = v3.powi(3);
+    let v5: W = v0 * v4;
+    let v6: N = N::cos_of(v2);
+    let v7: N = v6.square();
+    let v8: N = N::narrow(v0) * N::narrow(v3) * v7;
+    let v9: N = N::narrow(v5) + v8;
+    let v10: N = v9 / v6;
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: N = N::narrow(v3).square();
+    let v13: N = v11 * v12;
+    let v14: N = v11 * v7;
+    let v15: N = v13 + v14;
+    [v10.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = v0 * v4;
+    let v6: N = N::cos_of(v2);
+    let v7: N = v6.square();
+    let v8: W = v0 * v3 * v7.widen();
+    let v9: W = v5 + v8;
+    let v10: N = N::narrow(v9) / v6;
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: W = v3.square();
+    let v13: W = v11.widen() * v12;
+    let v14: N = v11 * v7;
+    let v15: N = N::narrow(v13) + v14;
+    [v10.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
     let v4: W = v3.powi(3);
     let v5: W = v0 * v4;
     let v6: N = N::cos_of(v2);
@@ -2709,55 +3916,15 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v15: N = v13 + v14;
     [v10.to_f64(), v15.to_f64()]
 }
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: W = v3.widen().powi(3);
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = N::cos_of(v2);
-    let v7: W = v6.widen().square();
-    let v8: W = v0.widen() * v3.widen() * v7;
-    let v9: W = v5.widen() + v8;
-    let v10: W = v9 / v6.widen();
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = v3.square();
-    let v13: N = v11 * v12;
-    let v14: W = v11.widen() * v7;
-    let v15: N = v13 + N::narrow(v14);
-    [v10.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: W = v3.widen().powi(3);
-    let v5: W = v0 * v4;
-    let v6: N = N::cos_of(v2);
-    let v7: N = v6.square();
-    let v8: W = v0 * v3.widen() * v7.widen();
-    let v9: W = v5 + v8;
-    let v10: W = v9 / v6.widen();
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v3.widen().square();
-    let v13: W = v11.widen() * v12;
-    let v14: N = v11 * v7;
-    let v15: N = N::narrow(v13) + v14;
-    [v10.to_f64(), v15.to_f64()]
-}
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2770,7 +3937,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2796,8 +3963,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v8: W = v4.widen() * v7.widen();
     let v9: N = v5.cos();
     let v10: N = v9.square();
-    let v11: W = v4.widen() * v10.widen();
-    let v12: W = v8 + v11;
+    let v11: N = v4 * v10;
+    let v12: W = v8 + v11.widen();
     let v13: W = v3 * v12;
     [v0.to_f64(), v13.to_f64()]
 }
@@ -2807,7 +3974,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2820,7 +3987,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2879,18 +4046,18 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v3 * v12;
     let v14: W = v13 / v9;
     let v15: W = v0.widen() + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = v6.square();
-    let v18: W = v16.widen() * v17;
-    let v19: N = v16 * N::narrow(v10);
-    let v20: W = v18 + v19.widen();
-    let v21: N = N::narrow(v3) * N::narrow(v20);
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::narrow(v6).square();
+    let v18: W = v16 * v17.widen();
+    let v19: N = N::narrow(v16) * N::narrow(v10);
+    let v20: N = N::narrow(v18) + v19;
+    let v21: W = v3 * v20.widen();
     let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
-    let v24: N = N::tan_of(v5);
-    let v25: W = v16.widen() * v24.widen();
-    let v26: N = N::sqrt_of(v25);
-    let v27: W = v23.widen() * v26.widen();
+    let v24: W = N::tan_kept(v5);
+    let v25: W = v16 * v24;
+    let v26: W = N::sqrt_kept(v25);
+    let v27: W = v23.widen() * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -2901,17 +4068,17 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: N = N::sin_of(v5);
+    let v5: N = v4 * v2;
+    let v6: N = v5.sin();
     let v7: N = v6.powi(3);
     let v8: N = v4 * v7;
-    let v9: N = N::cos_of(v5);
+    let v9: N = v5.cos();
     let v10: N = v9.square();
     let v11: N = v4 * v6 * v10;
     let v12: N = v8 + v11;
-    let v13: N = N::narrow(v3) * v12;
+    let v13: N = v3 * v12;
     let v14: N = v13 / v9;
     let v15: N = v0 + v14;
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
@@ -2919,13 +4086,13 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v18: N = v16 * v17;
     let v19: W = v16.widen() * v10.widen();
     let v20: W = v18.widen() + v19;
-    let v21: W = v3 * v20;
-    let v22: N = N::narrow(v3).abs();
+    let v21: W = v3.widen() * v20;
+    let v22: N = v3.abs();
     let v23: N = v22.sqrt();
-    let v24: N = N::tan_of(v5);
-    let v25: W = v16.widen() * v24.widen();
-    let v26: N = N::sqrt_of(v25);
-    let v27: W = v23.widen() * v26.widen();
+    let v24: N = v5.tan();
+    let v25: N = v16 * v24;
+    let v26: N = v25.sqrt();
+    let v27: N = v23 * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -2936,17 +4103,17 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: N = N::sin_of(v5);
+    let v5: N = v4 * v2;
+    let v6: N = v5.sin();
     let v7: N = v6.powi(3);
     let v8: N = v4 * v7;
-    let v9: N = N::cos_of(v5);
+    let v9: N = v5.cos();
     let v10: W = v9.widen().square();
     let v11: W = v4.widen() * v6.widen() * v10;
     let v12: N = v8 + N::narrow(v11);
-    let v13: N = N::narrow(v3) * v12;
+    let v13: N = v3 * v12;
     let v14: N = v13 / v9;
     let v15: N = v0 + v14;
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
@@ -2954,12 +4121,12 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v18: N = v16 * v17;
     let v19: W = v16.widen() * v10;
     let v20: W = v18.widen() + v19;
-    let v21: W = v3 * v20;
-    let v22: N = N::narrow(v3).abs();
+    let v21: W = v3.widen() * v20;
+    let v22: N = v3.abs();
     let v23: N = v22.sqrt();
-    let v24: N = N::tan_of(v5);
-    let v25: W = v16.widen() * v24.widen();
-    let v26: N = N::sqrt_of(v25);
+    let v24: N = v5.tan();
+    let v25: N = v16 * v24;
+    let v26: N = v25.sqrt();
     let v27: N = v23 * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
@@ -2975,27 +4142,27 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v5: W = v4 * v2.widen();
     let v6: N = N::sin_of(v5);
-    let v7: N = v6.powi(3);
-    let v8: W = v4 * v7.widen();
-    let v9: N = N::cos_of(v5);
-    let v10: W = v9.widen().square();
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v4 * v7;
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v9.square();
     let v11: W = v4 * v6.widen() * v10;
     let v12: W = v8 + v11;
     let v13: W = v3 * v12;
-    let v14: W = v13 / v9.widen();
+    let v14: W = v13 / v9;
     let v15: W = v0.widen() + v14;
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v6.square();
-    let v18: W = v16.widen() * v17.widen();
+    let v18: N = v16 * v17;
     let v19: W = v16.widen() * v10;
-    let v20: W = v18 + v19;
-    let v21: N = N::narrow(v3) * N::narrow(v20);
+    let v20: N = v18 + N::narrow(v19);
+    let v21: N = N::narrow(v3) * v20;
     let v22: N = N::narrow(v3).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
-    let v25: W = v16.widen() * v24.widen();
-    let v26: N = N::sqrt_of(v25);
-    let v27: W = v23.widen() * v26.widen();
+    let v25: N = v16 * v24;
+    let v26: N = v25.sqrt();
+    let v27: N = v23 * v26;
     [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -3006,26 +4173,26 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v2.widen();
+    let v3: N = v1 - v2;
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
     let v6: W = v5.sin();
     let v7: W = v6.powi(3);
-    let v8: W = v4.widen() * v7;
+    let v8: W = v4 * v7;
     let v9: N = N::cos_of(v5);
-    let v10: W = v9.widen().square();
-    let v11: W = v4.widen() * v6 * v10;
+    let v10: N = v9.square();
+    let v11: W = v4 * v6 * v10.widen();
     let v12: W = v8 + v11;
-    let v13: W = v3 * v12;
+    let v13: W = v3.widen() * v12;
     let v14: W = v13 / v9.widen();
     let v15: W = v0.widen() + v14;
     let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = v6.square();
-    let v18: W = v16 * v17;
-    let v19: W = v16 * v10;
-    let v20: N = N::narrow(v18) + N::narrow(v19);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = N::narrow(v3).abs();
+    let v17: N = N::narrow(v6).square();
+    let v18: W = v16 * v17.widen();
+    let v19: W = v16 * v10.widen();
+    let v20: W = v18 + v19;
+    let v21: N = v3 * N::narrow(v20);
+    let v22: N = v3.abs();
     let v23: N = v22.sqrt();
     let v24: N = N::tan_of(v5);
     let v25: N = N::narrow(v16) * v24;
@@ -3106,10 +4273,10 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v0 * v4.widen();
     let v6: N = N::sin_of(v5);
     let v7: N = v3 * v6;
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: N = v8 * v9;
-    let v11: W = v7.widen() + v10.widen();
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
     let v12: W = v5 - v2;
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
@@ -3176,10 +4343,10 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v0 * v4.widen();
     let v6: N = N::sin_of(v5);
     let v7: N = v3 * v6;
-    let v8: N = N::cos_of(v2);
-    let v9: N = N::cos_of(v5);
-    let v10: N = v8 * v9;
-    let v11: W = v7.widen() + v10.widen();
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
     let v12: W = v5 - v2;
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
@@ -3299,6 +4466,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -3475,9 +4645,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -3485,11 +4665,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -3506,7 +4688,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -3800,44 +4982,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -3850,6 +5067,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -3860,59 +5085,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

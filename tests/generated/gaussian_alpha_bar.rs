@@ -148,7 +148,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375).
 pub fn lambda(t: f64) -> f64 {
     let r = lambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
@@ -173,9 +173,6 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.375 {
         return lambda_in_cell4::<N, W>(t);
     }
-    if t < 0.5 {
-        return lambda_in_cell5::<N, W>(t);
-    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.square();
@@ -195,32 +192,32 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
     let v4: N = N::new(0.5, 0.0);
     let v5: N = N::new(-12.0, 0.0);
-    let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_m1_of(v6);
+    let v6: N = v5 * v2;
+    let v7: N = v6.exp_m1();
     let v8: N = -v7;
     let v9: N = v8.ln();
-    let v10: N = v4 * v9;
+    let v10: W = v4.widen() * v9.widen();
     let v11: N = -v3;
-    let v12: N = v11 - v10;
+    let v12: W = v11.widen() - v10;
     v12.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
     let v4: N = N::new(0.5, 0.0);
     let v5: N = N::new(-12.0, 0.0);
-    let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_m1_of(v6);
-    let v8: N = -v7;
-    let v9: N = v8.ln();
-    let v10: W = v4.widen() * v9.widen();
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = N::exp_m1_kept(v6);
+    let v8: W = -v7;
+    let v9: W = N::ln_kept(v8);
+    let v10: W = v4.widen() * v9;
     let v11: N = -v3;
     let v12: W = v11.widen() - v10;
     v12.to_f64()
@@ -253,8 +250,8 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v5.widen() * v2;
     let v7: W = v6.exp_m1();
     let v8: W = -v7;
-    let v9: N = N::ln_of(v8);
-    let v10: W = v4.widen() * v9.widen();
+    let v9: W = N::ln_kept(v8);
+    let v10: W = v4.widen() * v9;
     let v11: W = -v3;
     let v12: W = v11 - v10;
     v12.to_f64()
@@ -263,34 +260,17 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
+    let v2: N = v1.square();
+    let v3: W = v0.widen() * v2.widen();
     let v4: N = N::new(0.5, 0.0);
     let v5: N = N::new(-12.0, 0.0);
-    let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_m1_of(v6);
-    let v8: N = -v7;
-    let v9: N = v8.ln();
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = N::exp_m1_kept(v6);
+    let v8: W = -v7;
+    let v9: N = N::ln_of(v8);
     let v10: N = v4 * v9;
-    let v11: N = -N::narrow(v3);
-    let v12: N = v11 - v10;
-    v12.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = N::new(-12.0, 0.0);
-    let v6: N = v5 * N::narrow(v2);
-    let v7: N = v6.exp_m1();
-    let v8: N = -v7;
-    let v9: N = v8.ln();
-    let v10: N = v4 * v9;
-    let v11: N = -N::narrow(v3);
-    let v12: N = v11 - v10;
+    let v11: W = -v3;
+    let v12: W = v11 - v10.widen();
     v12.to_f64()
 }
 /// `dlambda(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -300,8 +280,6 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn dlambda(t: f64) -> f64 {
     let r = dlambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd, Xd>(t) }
@@ -311,27 +289,12 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.25 {
-        return dlambda_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-12.0, 0.0);
     let v3: N = v1.square();
     let v4: N = v2 * v3;
     let v5: N = v4.exp_m1();
-    let v6: N = v0 * v1;
-    let v7: N = v6 / v5;
-    v7.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-12.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: W = v2.widen() * v3;
-    let v5: N = N::exp_m1_of(v4);
     let v6: N = v0 * v1;
     let v7: N = v6 / v5;
     v7.to_f64()
@@ -398,15 +361,15 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
     let v4: N = N::new(-12.0, 0.0);
-    let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_m1_of(v5);
-    let v7: N = -v6;
-    let v8: N = v7.ln();
-    let v9: N = -N::narrow(v3);
-    let v10: N = v9 - v8;
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = N::exp_m1_kept(v5);
+    let v7: W = -v6;
+    let v8: W = N::ln_kept(v7);
+    let v9: N = -v3;
+    let v10: W = v9.widen() - v8;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -434,24 +397,24 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v4.widen() * v2;
     let v6: W = v5.exp_m1();
     let v7: W = -v6;
-    let v8: N = N::ln_of(v7);
+    let v8: W = N::ln_kept(v7);
     let v9: W = -v3;
-    let v10: W = v9 - v8.widen();
+    let v10: W = v9 - v8;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
+    let v2: N = v1.square();
+    let v3: W = v0.widen() * v2.widen();
     let v4: N = N::new(-12.0, 0.0);
-    let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_m1_of(v5);
+    let v5: N = v4 * v2;
+    let v6: N = v5.exp_m1();
     let v7: N = -v6;
     let v8: N = v7.ln();
-    let v9: N = -N::narrow(v3);
-    let v10: N = v9 - v8;
+    let v9: W = -v3;
+    let v10: W = v9 - v8.widen();
     v10.to_f64()
 }
 /// `snr(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -460,24 +423,20 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-12\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    let v0: N = N::new(-12.0, 0.0);
+    let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::exp_of(v3);
-    let v5: N = N::exp_m1_of(v3);
-    let v6: N = v4 / v5;
-    let v7: N = -v6;
-    v7.to_f64()
+    let v4: N = N::exp_m1_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    v6.to_f64()
 }
 /// `rho(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -485,7 +444,7 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     let r = rho_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd, Xd>(t) }
@@ -498,8 +457,8 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v0.widen() * v2;
     let v4: N = N::exp_of(v3);
     let v5: N = N::new(-12.0, 0.0);
-    let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_m1_of(v6);
+    let v6: N = v5 * N::narrow(v2);
+    let v7: N = v6.exp_m1();
     let v8: N = -v7;
     let v9: N = v8.sqrt();
     let v10: N = v4 * v9;
@@ -513,7 +472,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -534,8 +493,8 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v12: N = v11 * v5;
     let v13: N = v12.exp();
     let v14: W = v3.widen() * v1.widen() * v13.widen();
-    let v15: W = v10 - v14;
-    let v16: W = v15 / v7.widen();
+    let v15: N = N::narrow(v10) - N::narrow(v14);
+    let v16: N = v15 / v7;
     [v2.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -544,7 +503,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -557,7 +516,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -578,8 +537,8 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v12: N = v11 * v5;
     let v13: N = v12.exp();
     let v14: W = v3.widen() * v1.widen() * v13.widen();
-    let v15: W = v10 - v14;
-    let v16: W = v15 / v7.widen();
+    let v15: N = N::narrow(v10) - N::narrow(v14);
+    let v16: N = v15 / v7;
     [v2.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -588,7 +547,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -601,7 +560,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -628,13 +589,16 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: W = v1.widen() * v2.widen() * v4;
-    let v6: N = v0 - N::narrow(v5);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v2.square();
     let v9: N = v7 * v8;
@@ -648,9 +612,39 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: N = v16.exp();
     let v18: W = v1.widen() * v2.widen() * v17.widen();
     let v19: W = v14 - v18;
-    let v20: W = v4 * v19;
-    let v21: W = v20 / v10.widen();
+    let v20: W = v4.widen() * v19;
+    let v21: N = N::narrow(v20) / v10;
     [v6.to_f64(), v21.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() - v2.widen();
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v2 - v4;
+    let v6: W = v1.widen() * v3 * v5.widen();
+    let v7: N = v0 - N::narrow(v6);
+    let v8: N = N::new(-6.0, 0.0);
+    let v9: N = N::narrow(v3).square();
+    let v10: N = v8 * v9;
+    let v11: N = v10.exp();
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: N = v12 * v9;
+    let v14: N = v13.exp_m1();
+    let v15: W = v1.widen() * v11.widen() * v14.widen() * v3;
+    let v16: N = N::new(-18.0, 0.0);
+    let v17: N = v16 * v9;
+    let v18: N = v17.exp();
+    let v19: N = v1 * v18 * N::narrow(v3);
+    let v20: W = v15 - v19.widen();
+    let v21: N = v5 * N::narrow(v20);
+    let v22: N = v21 / v11;
+    [v7.to_f64(), v22.to_f64()]
 }
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -658,7 +652,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -671,7 +667,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
 ///
 /// # Panics
 ///
@@ -691,7 +689,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -722,13 +722,19 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: W = v1.widen() * v2.widen() * v4;
-    let v6: N = v0 - N::narrow(v5);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
     let v7: N = N::new(24.0, 0.0);
     let v8: N = N::new(-6.0, 0.0);
     let v9: N = v2.square();
@@ -743,14 +749,50 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: N = v17.exp();
     let v19: W = v7.widen() * v2.widen() * v18.widen();
     let v20: W = v15 - v19;
-    let v21: W = v4 * v20;
-    let v22: W = v21 / v11.widen();
+    let v21: W = v4.widen() * v20;
+    let v22: N = N::narrow(v21) / v11;
     let v23: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v24: N = v2.sqrt();
-    let v25: N = N::narrow(v4).abs();
+    let v25: N = v4.abs();
     let v26: N = v25.sqrt();
     let v27: W = v23.widen() * v24.widen() * v26.widen();
     [v6.to_f64(), v22.to_f64(), v27.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() - v2.widen();
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v2 - v4;
+    let v6: W = v1.widen() * v3 * v5.widen();
+    let v7: N = v0 - N::narrow(v6);
+    let v8: N = N::new(24.0, 0.0);
+    let v9: N = N::new(-6.0, 0.0);
+    let v10: N = N::narrow(v3).square();
+    let v11: N = v9 * v10;
+    let v12: N = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: N = v13 * v10;
+    let v15: N = v14.exp_m1();
+    let v16: W = v8.widen() * v12.widen() * v15.widen() * v3;
+    let v17: N = N::new(-18.0, 0.0);
+    let v18: N = v17 * v10;
+    let v19: N = v18.exp();
+    let v20: N = v8 * v19 * N::narrow(v3);
+    let v21: W = v16 - v20.widen();
+    let v22: N = v5 * N::narrow(v21);
+    let v23: N = v22 / v12;
+    let v24: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v25: N = v5.abs();
+    let v26: N = v25.sqrt();
+    let v27: W = N::sqrt_kept(v3);
+    let v28: W = v24.widen() * v26.widen() * v27;
+    [v7.to_f64(), v23.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -758,7 +800,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -777,7 +821,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1030,7 +1076,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
@@ -1040,26 +1088,53 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.4641016151377544];
     }
+    if t < 0.25 {
+        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(12.0, 0.0);
     let v4: N = N::new(-18.0, 0.0);
-    let v5: W = v1.widen().square();
-    let v6: N = v4 * N::narrow(v5);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
     let v7: N = v6.exp();
-    let v8: W = v0.widen() * v5;
-    let v9: N = N::exp_m1_of(v8);
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
     let v10: N = -v9;
     let v11: N = v10.sqrt();
     let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: W = v12 / v11.widen();
+    let v13: N = N::narrow(v12) / v11;
     let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * N::narrow(v5);
+    let v15: N = v14 * v5;
     let v16: N = v15.exp();
     let v17: W = v3.widen() * v1.widen() * v16.widen() * v11.widen();
+    let v18: N = v13 + N::narrow(v17);
+    let v19: N = v18 / v16;
+    [v2.to_f64(), v19.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(12.0, 0.0);
+    let v4: N = N::new(-18.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: W = v0.widen() * v5.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = -v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v3.widen() * v1.widen() * v7.widen();
+    let v13: W = v12 / v11;
+    let v14: N = N::new(-6.0, 0.0);
+    let v15: N = v14 * v5;
+    let v16: N = v15.exp();
+    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11;
     let v18: W = v13 + v17;
-    let v19: W = v18 / v16.widen();
+    let v19: N = N::narrow(v18) / v16;
     [v2.to_f64(), v19.to_f64()]
 }
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1068,7 +1143,9 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1081,7 +1158,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1095,26 +1174,53 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
+    if t < 0.25 {
+        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(24.0, 0.0);
     let v4: N = N::new(-18.0, 0.0);
-    let v5: W = v1.widen().square();
-    let v6: N = v4 * N::narrow(v5);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
     let v7: N = v6.exp();
-    let v8: W = v0.widen() * v5;
-    let v9: N = N::exp_m1_of(v8);
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
     let v10: N = -v9;
     let v11: N = v10.sqrt();
     let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: W = v12 / v11.widen();
+    let v13: N = N::narrow(v12) / v11;
     let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * N::narrow(v5);
+    let v15: N = v14 * v5;
     let v16: N = v15.exp();
     let v17: W = v3.widen() * v1.widen() * v16.widen() * v11.widen();
+    let v18: N = v13 + N::narrow(v17);
+    let v19: N = v18 / v16;
+    [v2.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(24.0, 0.0);
+    let v4: N = N::new(-18.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: W = v0.widen() * v5.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = -v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v3.widen() * v1.widen() * v7.widen();
+    let v13: W = v12 / v11;
+    let v14: N = N::new(-6.0, 0.0);
+    let v15: N = v14 * v5;
+    let v16: N = v15.exp();
+    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11;
     let v18: W = v13 + v17;
-    let v19: W = v18 / v16.widen();
+    let v19: N = N::narrow(v18) / v16;
     [v2.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1123,7 +1229,9 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1136,7 +1244,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1163,32 +1273,68 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v3.widen() - v2.widen();
-    let v5: W = v1.widen() * v2.widen() * v4;
-    let v6: N = v0 - N::narrow(v5);
+    let v5: N = v1 * v2 * N::narrow(v4);
+    let v6: N = v0 - v5;
     let v7: N = N::new(-18.0, 0.0);
     let v8: N = v2.square();
     let v9: N = v7 * v8;
     let v10: N = v9.exp();
     let v11: N = N::new(-12.0, 0.0);
-    let v12: W = v11.widen() * v8.widen();
-    let v13: N = N::exp_m1_of(v12);
+    let v12: N = v11 * v8;
+    let v13: N = v12.exp_m1();
     let v14: N = -v13;
-    let v15: W = v14.widen().sqrt();
+    let v15: N = v14.sqrt();
     let v16: W = v1.widen() * v2.widen() * v10.widen();
-    let v17: W = v16 / v15;
+    let v17: W = v16 / v15.widen();
     let v18: N = N::new(-6.0, 0.0);
     let v19: N = v18 * v8;
     let v20: N = v19.exp();
-    let v21: W = v1.widen() * v2.widen() * v20.widen() * v15;
+    let v21: W = v1.widen() * v2.widen() * v20.widen() * v15.widen();
     let v22: W = v17 + v21;
     let v23: W = v4 * v22;
-    let v24: W = v23 / v20.widen();
+    let v24: N = N::narrow(v23) / v20;
     [v6.to_f64(), v24.to_f64()]
+}
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 - v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v2 - v4;
+    let v6: W = v1.widen() * v3.widen() * v5.widen();
+    let v7: N = v0 - N::narrow(v6);
+    let v8: N = N::new(-18.0, 0.0);
+    let v9: N = v3.square();
+    let v10: N = v8 * v9;
+    let v11: N = v10.exp();
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: N = v12 * v9;
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: N = v1 * v11 * v3;
+    let v18: N = v17 / v16;
+    let v19: N = N::new(-6.0, 0.0);
+    let v20: N = v19 * v9;
+    let v21: N = v20.exp();
+    let v22: W = v1.widen() * v21.widen() * v16.widen() * v3.widen();
+    let v23: W = v18.widen() + v22;
+    let v24: W = v5.widen() * v23;
+    let v25: N = N::narrow(v24) / v21;
+    [v7.to_f64(), v25.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1196,7 +1342,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1209,7 +1357,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1229,7 +1379,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1260,32 +1412,35 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v3.widen() - v2.widen();
-    let v5: W = v1.widen() * v2.widen() * v4;
-    let v6: N = v0 - N::narrow(v5);
+    let v5: N = v1 * v2 * N::narrow(v4);
+    let v6: N = v0 - v5;
     let v7: N = N::new(24.0, 0.0);
     let v8: N = N::new(-18.0, 0.0);
     let v9: N = v2.square();
     let v10: N = v8 * v9;
     let v11: N = v10.exp();
     let v12: N = N::new(-12.0, 0.0);
-    let v13: W = v12.widen() * v9.widen();
-    let v14: N = N::exp_m1_of(v13);
+    let v13: N = v12 * v9;
+    let v14: N = v13.exp_m1();
     let v15: N = -v14;
-    let v16: W = v15.widen().sqrt();
+    let v16: N = v15.sqrt();
     let v17: W = v7.widen() * v2.widen() * v11.widen();
-    let v18: W = v17 / v16;
+    let v18: W = v17 / v16.widen();
     let v19: N = N::new(-6.0, 0.0);
     let v20: N = v19 * v9;
     let v21: N = v20.exp();
-    let v22: W = v7.widen() * v2.widen() * v21.widen() * v16;
+    let v22: W = v7.widen() * v2.widen() * v21.widen() * v16.widen();
     let v23: W = v18 + v22;
     let v24: W = v4 * v23;
-    let v25: W = v24 / v21.widen();
+    let v25: N = N::narrow(v24) / v21;
     let v26: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v27: N = v2.sqrt();
     let v28: N = N::narrow(v4).abs();
@@ -1293,13 +1448,54 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: W = v26.widen() * v27.widen() * v29.widen();
     [v6.to_f64(), v25.to_f64(), v30.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 - v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v2 - v4;
+    let v6: W = v1.widen() * v3.widen() * v5.widen();
+    let v7: N = v0 - N::narrow(v6);
+    let v8: N = N::new(24.0, 0.0);
+    let v9: N = N::new(-18.0, 0.0);
+    let v10: N = v3.square();
+    let v11: N = v9 * v10;
+    let v12: N = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: N = v13 * v10;
+    let v15: N = v14.exp_m1();
+    let v16: N = -v15;
+    let v17: N = v16.sqrt();
+    let v18: N = v8 * v12 * v3;
+    let v19: N = v18 / v17;
+    let v20: N = N::new(-6.0, 0.0);
+    let v21: N = v20 * v10;
+    let v22: N = v21.exp();
+    let v23: W = v8.widen() * v22.widen() * v17.widen() * v3.widen();
+    let v24: W = v19.widen() + v23;
+    let v25: W = v5.widen() * v24;
+    let v26: N = N::narrow(v25) / v22;
+    let v27: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v28: N = v5.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = v3.sqrt();
+    let v31: W = v27.widen() * v29.widen() * v30.widen();
+    [v7.to_f64(), v26.to_f64(), v31.to_f64()]
+}
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1312,7 +1508,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1404,31 +1602,31 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen().square();
     let v13: W = v11.widen() * v12;
     let v14: W = v10 - v13;
-    let v15: W = v14.exp();
+    let v15: W = N::exp_kept(v14);
     let v16: W = v11.widen() * v0.widen();
     let v17: W = v11.widen() * v1.widen();
     let v18: W = -v16;
     let v19: W = v18 - v17;
     let v20: W = v19 * v2;
-    let v21: N = N::exp_m1_of(v20);
+    let v21: W = N::exp_m1_kept(v20);
     let v22: N = N::new(-6.0, 0.0);
     let v23: W = v22.widen() * v12;
-    let v24: N = N::exp_of(v23);
+    let v24: W = N::exp_kept(v23);
     let v25: N = N::new(-12.0, 0.0);
     let v26: W = v25.widen() * v9;
-    let v27: N = N::exp_m1_of(v26);
-    let v28: N = -v27;
-    let v29: W = v28.widen().sqrt();
-    let v30: W = v24.widen() * v29;
+    let v27: W = N::exp_m1_kept(v26);
+    let v28: W = -v27;
+    let v29: W = N::sqrt_kept(v28);
+    let v30: W = v24 * v29;
     let v31: W = v22.widen() * v9;
-    let v32: N = N::exp_of(v31);
+    let v32: W = N::exp_kept(v31);
     let v33: W = v25.widen() * v12;
-    let v34: N = N::exp_m1_of(v33);
-    let v35: N = -v34;
-    let v36: N = v35.sqrt();
-    let v37: W = v32.widen() * v36.widen();
+    let v34: W = N::exp_m1_kept(v33);
+    let v35: W = -v34;
+    let v36: W = N::sqrt_kept(v35);
+    let v37: W = v32 * v36;
     let v38: W = v30 + v37;
-    let v39: W = v15 * v21.widen();
+    let v39: W = v15 * v21;
     let v40: W = v39 / v38;
     [v8.to_f64(), v40.to_f64()]
 }
@@ -1536,31 +1734,31 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen().square();
     let v13: W = v11.widen() * v12;
     let v14: W = v10 - v13;
-    let v15: W = v14.exp();
+    let v15: W = N::exp_kept(v14);
     let v16: W = v11.widen() * v0.widen();
     let v17: W = v11.widen() * v1.widen();
     let v18: W = -v16;
     let v19: W = v18 - v17;
     let v20: W = v19 * v2;
-    let v21: N = N::exp_m1_of(v20);
+    let v21: W = N::exp_m1_kept(v20);
     let v22: N = N::new(-6.0, 0.0);
     let v23: W = v22.widen() * v12;
-    let v24: N = N::exp_of(v23);
+    let v24: W = N::exp_kept(v23);
     let v25: N = N::new(-12.0, 0.0);
     let v26: W = v25.widen() * v9;
-    let v27: N = N::exp_m1_of(v26);
-    let v28: N = -v27;
-    let v29: W = v28.widen().sqrt();
-    let v30: W = v24.widen() * v29;
+    let v27: W = N::exp_m1_kept(v26);
+    let v28: W = -v27;
+    let v29: W = N::sqrt_kept(v28);
+    let v30: W = v24 * v29;
     let v31: W = v22.widen() * v9;
-    let v32: N = N::exp_of(v31);
+    let v32: W = N::exp_kept(v31);
     let v33: W = v25.widen() * v12;
-    let v34: N = N::exp_m1_of(v33);
-    let v35: N = -v34;
-    let v36: N = v35.sqrt();
-    let v37: W = v32.widen() * v36.widen();
+    let v34: W = N::exp_m1_kept(v33);
+    let v35: W = -v34;
+    let v36: W = N::sqrt_kept(v35);
+    let v37: W = v32 * v36;
     let v38: W = v30 + v37;
-    let v39: W = v15 * v21.widen();
+    let v39: W = v15 * v21;
     let v40: W = v39 / v38;
     [v8.to_f64(), v40.to_f64()]
 }
@@ -1603,7 +1801,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
@@ -1613,30 +1811,31 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: N = N::new(-12.0, 0.0);
+    let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::exp_of(v3);
-    let v5: N = N::exp_m1_of(v3);
-    let v6: W = v0.widen() * v1.widen() * v4.widen();
-    let v7: W = v6 / v5.widen();
-    let v8: N = N::new(12.0, 0.0);
-    let v9: N = N::new(-18.0, 0.0);
-    let v10: N = v9 * N::narrow(v2);
-    let v11: N = v10.exp();
-    let v12: N = -v5;
-    let v13: W = v12.widen().sqrt();
-    let v14: W = v8.widen() * v1.widen() * v11.widen();
-    let v15: W = v14 / v13;
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v2;
-    let v18: N = N::exp_of(v17);
-    let v19: W = v8.widen() * v1.widen() * v18.widen() * v13;
-    let v20: N = -N::narrow(v15);
-    let v21: W = v20.widen() - v19;
-    let v22: W = v21 / v13;
-    [v7.to_f64(), v22.to_f64()]
+    let v4: N = N::exp_m1_of(v3);
+    let v5: N = v0 * v1;
+    let v6: N = v5 / v4;
+    let v7: N = N::new(-18.0, 0.0);
+    let v8: N = v7 * N::narrow(v2);
+    let v9: N = v8.exp();
+    let v10: N = N::new(-12.0, 0.0);
+    let v11: W = v10.widen() * v2;
+    let v12: W = N::exp_m1_kept(v11);
+    let v13: W = -v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v0.widen() * v1.widen() * v9.widen();
+    let v16: W = v15 / v14;
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: W = v17.widen() * v2;
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0.widen() * v1.widen() * v19 * v14;
+    let v21: W = -v16;
+    let v22: W = v21 - v20;
+    let v23: N = N::narrow(v22) / N::narrow(v14);
+    [v6.to_f64(), v23.to_f64()]
 }
 /// `pf_velocity_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1644,7 +1843,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1657,7 +1856,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1671,32 +1872,66 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(24.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-18.0, 0.0);
     let v3: W = v1.widen().square();
-    let v4: N = v2 * N::narrow(v3);
-    let v5: N = v4.exp();
+    let v4: W = v2.widen() * v3;
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::new(-12.0, 0.0);
     let v7: W = v6.widen() * v3;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = -v8;
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v0.widen() * v1.widen() * v5.widen();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0.widen() * v1.widen() * v5;
     let v12: W = v11 / v10;
     let v13: N = N::new(12.0, 0.0);
     let v14: N = N::new(-6.0, 0.0);
     let v15: W = v14.widen() * v3;
-    let v16: N = N::exp_of(v15);
-    let v17: W = v13.widen() * v1.widen() * v16.widen() * v10;
+    let v16: W = N::exp_kept(v15);
+    let v17: W = v13.widen() * v1.widen() * v16 * v10;
     let v18: W = v12 + v17;
-    let v19: W = v16.widen() * v10;
-    let v20: W = v18 / v19;
-    let v21: W = v0.widen() * v1.widen() * v16.widen() * v10;
+    let v19: W = v16 * v10;
+    let v20: N = N::narrow(v18) / N::narrow(v19);
+    let v21: W = v0.widen() * v1.widen() * v16 * v10;
     let v22: N = -N::narrow(v12);
-    let v23: W = v22.widen() - v21;
-    let v24: W = v23 / v10;
+    let v23: N = v22 - N::narrow(v21);
+    let v24: N = v23 / N::narrow(v10);
     [v20.to_f64(), v24.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(24.0, 0.0);
+    let v1: N = N::new(-18.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4.square();
+    let v6: N = v1 * N::narrow(v5);
+    let v7: N = v6.exp();
+    let v8: N = N::new(-12.0, 0.0);
+    let v9: N = v8 * N::narrow(v5);
+    let v10: N = v9.exp_m1();
+    let v11: N = -v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v0 * v7 * N::narrow(v4);
+    let v14: N = v13 / v12;
+    let v15: N = N::new(12.0, 0.0);
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v5;
+    let v18: N = N::exp_of(v17);
+    let v19: W = v15.widen() * v18.widen() * v12.widen() * v4;
+    let v20: N = v14 + N::narrow(v19);
+    let v21: N = v18 * v12;
+    let v22: N = v20 / v21;
+    let v23: W = v0.widen() * v18.widen() * v12.widen() * v4;
+    let v24: N = -v14;
+    let v25: N = v24 - N::narrow(v23);
+    let v26: N = v25 / v12;
+    [v22.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1704,7 +1939,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1717,7 +1954,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -1800,8 +2037,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
     let v8: N = v5.exp_m1();
     let v9: W = v0.widen() * v4 * v6.widen();
-    let v10: W = v7 - v8.widen() - v9;
-    let v11: N = N::narrow(v10) / v8;
+    let v10: N = N::narrow(v7) - v8 - N::narrow(v9);
+    let v11: N = v10 / v8;
     let v12: N = -v11;
     let v13: W = v2.widen() - v1.widen();
     let v14: N = N::new(-18.0, 0.0);
@@ -1813,11 +2050,11 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = N::narrow(v19) / v18;
     let v21: N = N::new(-6.0, 0.0);
     let v22: W = v21.widen() * v4;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18.widen();
+    let v23: W = N::exp_kept(v22);
+    let v24: W = v0.widen() * v1.widen() * v23 * v18.widen();
     let v25: N = -v20;
-    let v26: W = v25.widen() - v24;
-    let v27: W = v13 * v26;
+    let v26: N = v25 - N::narrow(v24);
+    let v27: W = v13 * v26.widen();
     let v28: N = N::narrow(v27) / v18;
     [v12.to_f64(), v28.to_f64()]
 }
@@ -1844,17 +2081,17 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: N = v14 * N::narrow(v4);
     let v16: N = v15.exp();
     let v17: W = -v8;
-    let v18: N = N::sqrt_of(v17);
+    let v18: W = v17.sqrt();
     let v19: W = v0.widen() * v1.widen() * v16.widen();
-    let v20: W = v19 / v18.widen();
+    let v20: W = v19 / v18;
     let v21: N = N::new(-6.0, 0.0);
     let v22: N = v21 * N::narrow(v4);
     let v23: N = v22.exp();
-    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18.widen();
+    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18;
     let v25: W = -v20;
     let v26: W = v25 - v24;
     let v27: W = v13 * v26;
-    let v28: W = v27 / v18.widen();
+    let v28: N = N::narrow(v27) / N::narrow(v18);
     [v12.to_f64(), v28.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1868,29 +2105,29 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: N = N::new(-12.0, 0.0);
     let v4: W = v1.widen().square();
     let v5: W = v3.widen() * v4;
-    let v6: N = N::exp_of(v5);
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: N = N::exp_m1_of(v5);
-    let v9: W = v0.widen() * v4 * v6.widen();
-    let v10: W = v7 - v8.widen() - v9;
-    let v11: W = v10 / v8.widen();
+    let v6: W = N::exp_kept(v5);
+    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
+    let v8: W = N::exp_m1_kept(v5);
+    let v9: W = v0.widen() * v4 * v6;
+    let v10: W = v7 - v8 - v9;
+    let v11: W = v10 / v8;
     let v12: N = -N::narrow(v11);
     let v13: W = v2.widen() - v1.widen();
     let v14: N = N::new(-18.0, 0.0);
     let v15: W = v14.widen() * v4;
-    let v16: N = N::exp_of(v15);
-    let v17: N = -v8;
-    let v18: N = v17.sqrt();
-    let v19: W = v0.widen() * v1.widen() * v16.widen();
-    let v20: N = N::narrow(v19) / v18;
+    let v16: W = N::exp_kept(v15);
+    let v17: W = -v8;
+    let v18: W = v17.sqrt();
+    let v19: W = v0.widen() * v1.widen() * v16;
+    let v20: N = N::narrow(v19) / N::narrow(v18);
     let v21: N = N::new(-6.0, 0.0);
     let v22: W = v21.widen() * v4;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18.widen();
+    let v23: W = N::exp_kept(v22);
+    let v24: W = v0.widen() * v1.widen() * v23 * v18;
     let v25: N = -v20;
     let v26: W = v25.widen() - v24;
     let v27: W = v13 * v26;
-    let v28: W = v27 / v18.widen();
+    let v28: N = N::narrow(v27) / N::narrow(v18);
     [v12.to_f64(), v28.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1899,7 +2136,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -1914,7 +2151,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
@@ -1936,9 +2173,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2019,13 +2256,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v41: W = v37 * v38 * v40;
         return [v17.to_f64(), v36.to_f64(), v41.to_f64()];
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.375 {
         return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(24.0, 0.0);
@@ -2033,41 +2270,41 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(-12.0, 0.0);
     let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: N = v5.exp_m1();
-    let v9: W = v0.widen() * v4 * v6.widen();
+    let v5: W = v3.widen() * v4;
+    let v6: W = N::exp_kept(v5);
+    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
+    let v8: W = N::exp_m1_kept(v5);
+    let v9: W = v0.widen() * v4 * v6;
     let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8.widen();
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
-    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
-    let v14: N = N::narrow(v13) / v8;
-    let v15: N = -v14;
-    let v16: W = v2.widen() - v1.widen();
+    let v11: W = v10.widen() * v4 * v8;
+    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8;
+    let v13: W = v7 - v8 - v9 + v11 - v12;
+    let v14: W = v13 / v8;
+    let v15: N = -N::narrow(v14);
+    let v16: N = v2 - v1;
     let v17: N = N::new(-18.0, 0.0);
     let v18: N = v17 * N::narrow(v4);
     let v19: N = v18.exp();
-    let v20: N = -v8;
-    let v21: N = v20.sqrt();
+    let v20: W = -v8;
+    let v21: N = N::sqrt_of(v20);
     let v22: W = v0.widen() * v1.widen() * v19.widen();
     let v23: N = N::narrow(v22) / v21;
     let v24: N = N::new(-6.0, 0.0);
     let v25: W = v24.widen() * v4;
-    let v26: N = N::exp_of(v25);
-    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21.widen();
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
     let v28: N = -v23;
     let v29: W = v28.widen() - v27;
-    let v30: W = v16 * v29;
-    let v31: N = N::narrow(v30) / v21;
+    let v30: N = v16 * N::narrow(v29);
+    let v31: N = v30 / v21;
     let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v33: N = v1.sqrt();
-    let v34: N = N::narrow(v16).abs();
+    let v34: N = v16.abs();
     let v35: N = v34.sqrt();
     let v36: W = v32.widen() * v33.widen() * v35.widen();
     [v15.to_f64(), v31.to_f64(), v36.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2090,20 +2327,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: N = -v14;
     let v16: W = v2.widen() - v1.widen();
     let v17: N = N::new(-18.0, 0.0);
-    let v18: N = v17 * N::narrow(v4);
-    let v19: N = v18.exp();
+    let v18: W = v17.widen() * v4;
+    let v19: W = N::exp_kept(v18);
     let v20: W = -v8;
-    let v21: N = N::sqrt_of(v20);
-    let v22: W = v0.widen() * v1.widen() * v19.widen();
-    let v23: W = v22 / v21.widen();
+    let v21: W = v20.sqrt();
+    let v22: W = v0.widen() * v1.widen() * v19;
+    let v23: W = v22 / v21;
     let v24: N = N::new(-6.0, 0.0);
     let v25: N = v24 * N::narrow(v4);
     let v26: N = v25.exp();
-    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21.widen();
-    let v28: W = -v23;
-    let v29: W = v28 - v27;
+    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21;
+    let v28: N = -N::narrow(v23);
+    let v29: W = v28.widen() - v27;
     let v30: W = v16 * v29;
-    let v31: W = v30 / v21.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v21);
     let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v33: N = v1.sqrt();
     let v34: N = N::narrow(v16).abs();
@@ -2111,7 +2348,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v36: W = v32.widen() * v33.widen() * v35.widen();
     [v15.to_f64(), v31.to_f64(), v36.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2122,28 +2359,28 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: N = N::new(-12.0, 0.0);
     let v4: W = v1.widen().square();
     let v5: W = v3.widen() * v4;
-    let v6: W = v5.exp();
+    let v6: W = N::exp_kept(v5);
     let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
-    let v8: N = N::exp_m1_of(v5);
+    let v8: W = v5.exp_m1();
     let v9: W = v0.widen() * v4 * v6;
     let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8.widen();
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
-    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
-    let v14: W = v13 / v8.widen();
+    let v11: W = v10.widen() * v4 * v8;
+    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8;
+    let v13: W = v7 - v8 - v9 + v11 - v12;
+    let v14: W = v13 / v8;
     let v15: N = -N::narrow(v14);
     let v16: W = v2.widen() - v1.widen();
     let v17: N = N::new(-18.0, 0.0);
-    let v18: N = v17 * N::narrow(v4);
-    let v19: N = v18.exp();
-    let v20: N = -v8;
+    let v18: W = v17.widen() * v4;
+    let v19: W = N::exp_kept(v18);
+    let v20: N = -N::narrow(v8);
     let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v19.widen();
+    let v22: W = v0.widen() * v1.widen() * v19;
     let v23: N = N::narrow(v22) / v21;
     let v24: N = N::new(-6.0, 0.0);
     let v25: W = v24.widen() * v4;
-    let v26: N = N::exp_of(v25);
-    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21.widen();
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
     let v28: N = -v23;
     let v29: W = v28.widen() - v27;
     let v30: W = v16 * v29;
@@ -2155,7 +2392,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v36: W = v32.widen() * v33.widen() * v35.widen();
     [v15.to_f64(), v31.to_f64(), v36.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2178,20 +2415,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v15: N = -v14;
     let v16: N = v2 - v1;
     let v17: N = N::new(-18.0, 0.0);
-    let v18: N = v17 * N::narrow(v4);
-    let v19: N = v18.exp();
+    let v18: W = v17.widen() * v4;
+    let v19: W = N::exp_kept(v18);
     let v20: N = -v8;
     let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v19.widen();
+    let v22: W = v0.widen() * v1.widen() * v19;
     let v23: N = N::narrow(v22) / v21;
     let v24: N = N::new(-6.0, 0.0);
     let v25: W = v24.widen() * v4;
-    let v26: N = N::exp_of(v25);
-    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21.widen();
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
     let v28: N = -v23;
     let v29: W = v28.widen() - v27;
-    let v30: W = v16.widen() * v29;
-    let v31: N = N::narrow(v30) / v21;
+    let v30: N = v16 * N::narrow(v29);
+    let v31: N = v30 / v21;
     let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v33: N = v1.sqrt();
     let v34: N = v16.abs();
@@ -2205,9 +2442,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2220,9 +2457,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///
@@ -2294,33 +2531,33 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::exp_m1_of(v3);
-    let v5: N = -v4;
-    let v6: W = v5.widen().sqrt();
+    let v4: W = N::exp_m1_kept(v3);
+    let v5: W = -v4;
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v7.widen().square();
     let v9: W = v0.widen() * v8;
-    let v10: W = v9.exp_m1();
+    let v10: W = N::exp_m1_kept(v9);
     let v11: W = -v10;
     let v12: W = v11.sqrt();
     let v13: N = N::narrow(v6) / N::narrow(v12);
-    let v14: N = N::exp_of(v9);
+    let v14: W = N::exp_kept(v9);
     let v15: W = v7.widen() - v1.widen();
     let v16: N = N::new(12.0, 0.0);
     let v17: W = v16.widen() * v7.widen();
     let v18: W = v16.widen() * v1.widen();
     let v19: W = v17 + v18;
     let v20: W = v15 * v19;
-    let v21: N = N::exp_m1_of(v20);
+    let v21: W = N::exp_m1_kept(v20);
     let v22: N = N::new(-6.0, 0.0);
     let v23: W = v22.widen() * v2;
-    let v24: N = N::exp_of(v23);
-    let v25: W = v24.widen() * v12;
+    let v24: W = N::exp_kept(v23);
+    let v25: W = v24 * v12;
     let v26: W = v22.widen() * v8;
-    let v27: N = N::exp_of(v26);
-    let v28: W = v27.widen() * v6;
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v27 * v6;
     let v29: W = v25 + v28;
-    let v30: W = v14.widen() * v21.widen();
+    let v30: W = v14 * v21;
     let v31: W = v12 * v29;
     let v32: W = v30 / v31;
     [v13.to_f64(), v32.to_f64()]
@@ -2409,33 +2646,33 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::exp_m1_of(v3);
-    let v5: N = -v4;
-    let v6: W = v5.widen().sqrt();
+    let v4: W = N::exp_m1_kept(v3);
+    let v5: W = -v4;
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v7.widen().square();
     let v9: W = v0.widen() * v8;
-    let v10: W = v9.exp_m1();
+    let v10: W = N::exp_m1_kept(v9);
     let v11: W = -v10;
     let v12: W = v11.sqrt();
     let v13: N = N::narrow(v6) / N::narrow(v12);
-    let v14: N = N::exp_of(v9);
+    let v14: W = N::exp_kept(v9);
     let v15: W = v7.widen() - v1.widen();
     let v16: N = N::new(12.0, 0.0);
     let v17: W = v16.widen() * v7.widen();
     let v18: W = v16.widen() * v1.widen();
     let v19: W = v17 + v18;
     let v20: W = v15 * v19;
-    let v21: N = N::exp_m1_of(v20);
+    let v21: W = N::exp_m1_kept(v20);
     let v22: N = N::new(-6.0, 0.0);
     let v23: W = v22.widen() * v2;
-    let v24: N = N::exp_of(v23);
-    let v25: W = v24.widen() * v12;
+    let v24: W = N::exp_kept(v23);
+    let v25: W = v24 * v12;
     let v26: W = v22.widen() * v8;
-    let v27: N = N::exp_of(v26);
-    let v28: W = v27.widen() * v6;
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v27 * v6;
     let v29: W = v25 + v28;
-    let v30: W = v14.widen() * v21.widen();
+    let v30: W = v14 * v21;
     let v31: W = v12 * v29;
     let v32: W = v30 / v31;
     [v13.to_f64(), v32.to_f64()]
@@ -2683,9 +2920,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2736,9 +2971,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v36: W = v35 / v34;
         return [v19.to_f64(), v36.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -2749,109 +2981,48 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: N = v4 * N::narrow(v6);
     let v8: W = -v3;
     let v9: W = v8 - v7.widen();
-    let v10: N = N::exp_of(v9);
+    let v10: W = N::exp_kept(v9);
     let v11: N = N::new(-12.0, 0.0);
     let v12: W = v11.widen() * v2;
-    let v13: N = N::exp_m1_of(v12);
-    let v14: N = -v13;
-    let v15: W = v14.widen().sqrt();
-    let v16: W = v0.widen() * v1.widen() * v10.widen();
+    let v13: W = N::exp_m1_kept(v12);
+    let v14: W = -v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v0.widen() * v1.widen() * v10;
     let v17: W = v16 / v15;
     let v18: N = N::new(-6.0, 0.0);
     let v19: W = v18.widen() * v2;
     let v20: W = v19.exp();
     let v21: W = v11.widen() * v6;
-    let v22: N = N::exp_m1_of(v21);
-    let v23: N = -v22;
-    let v24: W = v23.widen().sqrt();
+    let v22: W = N::exp_m1_kept(v21);
+    let v23: W = -v22;
+    let v24: W = N::sqrt_kept(v23);
     let v25: W = v0.widen() * v1.widen() * v20 * v24;
     let v26: W = v17 + v25;
     let v27: N = N::new(-18.0, 0.0);
     let v28: W = v27.widen() * v2;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v0.widen() * v1.widen() * v29.widen();
+    let v29: W = N::exp_kept(v28);
+    let v30: W = v0.widen() * v1.widen() * v29;
     let v31: W = v30 / v15;
     let v32: W = v0.widen() * v1.widen() * v20 * v15;
     let v33: W = v31 + v32;
-    let v34: W = v26 / v33;
-    let v35: W = v21.exp();
+    let v34: N = N::narrow(v26) / N::narrow(v33);
+    let v35: W = N::exp_kept(v21);
     let v36: W = v0.widen() * v1.widen();
     let v37: W = v0.widen() * v5.widen();
     let v38: W = -v36;
     let v39: W = v38 - v37;
     let v40: W = v1.widen() - v5.widen();
     let v41: W = v39 * v40;
-    let v42: N = N::exp_m1_of(v41);
+    let v42: W = N::exp_m1_kept(v41);
     let v43: W = v18.widen() * v6;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v44.widen() * v15;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v44 * v15;
     let v46: W = v20 * v24;
     let v47: W = v45 + v46;
-    let v48: W = v35 * v42.widen();
+    let v48: W = v35 * v42;
     let v49: W = v33 * v47;
     let v50: W = v48 / v49;
     [v34.to_f64(), v50.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.square();
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = N::new(6.0, 0.0);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = v8.square();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v5;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
-    let v14: N = N::new(-12.0, 0.0);
-    let v15: N = v14 * N::narrow(v4);
-    let v16: W = v15.widen().exp_m1();
-    let v17: W = -v16;
-    let v18: W = v17.sqrt();
-    let v19: N = v0 * v13 * N::narrow(v3);
-    let v20: N = v19 / N::narrow(v18);
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v4;
-    let v23: W = v22.exp();
-    let v24: W = v14.widen() * v9;
-    let v25: N = N::exp_m1_of(v24);
-    let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: W = v0.widen() * v23 * v27.widen() * v3;
-    let v29: W = v20.widen() + v28;
-    let v30: N = N::new(-18.0, 0.0);
-    let v31: N = v30 * N::narrow(v4);
-    let v32: N = v31.exp();
-    let v33: N = v0 * v32 * N::narrow(v3);
-    let v34: N = v33 / N::narrow(v18);
-    let v35: W = v0.widen() * v23 * v18 * v3;
-    let v36: W = v34.widen() + v35;
-    let v37: W = v29 / v36;
-    let v38: N = N::exp_of(v24);
-    let v39: N = N::new(24.0, 0.0);
-    let v40: N = v0 * v2;
-    let v41: N = v0 * v7;
-    let v42: W = v39.widen() - v40.widen() - v41.widen();
-    let v43: W = v2.widen() - v7.widen();
-    let v44: W = v42 * v43;
-    let v45: N = N::exp_m1_of(v44);
-    let v46: W = v21.widen() * v9;
-    let v47: N = N::exp_of(v46);
-    let v48: W = v47.widen() * v18;
-    let v49: W = v23 * v27.widen();
-    let v50: W = v48 + v49;
-    let v51: W = v38.widen() * v45.widen();
-    let v52: W = v50 * v36;
-    let v53: W = v51 / v52;
-    [v37.to_f64(), v53.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2859,9 +3030,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2874,9 +3043,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2896,9 +3063,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2949,9 +3114,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v36: W = v35 / v34;
         return [v19.to_f64(), v36.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -2962,109 +3124,48 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: N = v4 * N::narrow(v6);
     let v8: W = -v3;
     let v9: W = v8 - v7.widen();
-    let v10: N = N::exp_of(v9);
+    let v10: W = N::exp_kept(v9);
     let v11: N = N::new(-12.0, 0.0);
     let v12: W = v11.widen() * v2;
-    let v13: N = N::exp_m1_of(v12);
-    let v14: N = -v13;
-    let v15: W = v14.widen().sqrt();
-    let v16: W = v0.widen() * v1.widen() * v10.widen();
+    let v13: W = N::exp_m1_kept(v12);
+    let v14: W = -v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v0.widen() * v1.widen() * v10;
     let v17: W = v16 / v15;
     let v18: N = N::new(-6.0, 0.0);
     let v19: W = v18.widen() * v2;
     let v20: W = v19.exp();
     let v21: W = v11.widen() * v6;
-    let v22: N = N::exp_m1_of(v21);
-    let v23: N = -v22;
-    let v24: W = v23.widen().sqrt();
+    let v22: W = N::exp_m1_kept(v21);
+    let v23: W = -v22;
+    let v24: W = N::sqrt_kept(v23);
     let v25: W = v0.widen() * v1.widen() * v20 * v24;
     let v26: W = v17 + v25;
     let v27: N = N::new(-18.0, 0.0);
     let v28: W = v27.widen() * v2;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v0.widen() * v1.widen() * v29.widen();
+    let v29: W = N::exp_kept(v28);
+    let v30: W = v0.widen() * v1.widen() * v29;
     let v31: W = v30 / v15;
     let v32: W = v0.widen() * v1.widen() * v20 * v15;
     let v33: W = v31 + v32;
-    let v34: W = v26 / v33;
-    let v35: W = v21.exp();
+    let v34: N = N::narrow(v26) / N::narrow(v33);
+    let v35: W = N::exp_kept(v21);
     let v36: W = v0.widen() * v1.widen();
     let v37: W = v0.widen() * v5.widen();
     let v38: W = -v36;
     let v39: W = v38 - v37;
     let v40: W = v1.widen() - v5.widen();
     let v41: W = v39 * v40;
-    let v42: N = N::exp_m1_of(v41);
+    let v42: W = N::exp_m1_kept(v41);
     let v43: W = v18.widen() * v6;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v44.widen() * v15;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v44 * v15;
     let v46: W = v20 * v24;
     let v47: W = v45 + v46;
-    let v48: W = v35 * v42.widen();
+    let v48: W = v35 * v42;
     let v49: W = v33 * v47;
     let v50: W = v48 / v49;
     [v34.to_f64(), v50.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.square();
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = N::new(6.0, 0.0);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = v8.square();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v5;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
-    let v14: N = N::new(-12.0, 0.0);
-    let v15: N = v14 * N::narrow(v4);
-    let v16: W = v15.widen().exp_m1();
-    let v17: W = -v16;
-    let v18: W = v17.sqrt();
-    let v19: N = v0 * v13 * N::narrow(v3);
-    let v20: N = v19 / N::narrow(v18);
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v4;
-    let v23: W = v22.exp();
-    let v24: W = v14.widen() * v9;
-    let v25: N = N::exp_m1_of(v24);
-    let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: W = v0.widen() * v23 * v27.widen() * v3;
-    let v29: W = v20.widen() + v28;
-    let v30: N = N::new(-18.0, 0.0);
-    let v31: N = v30 * N::narrow(v4);
-    let v32: N = v31.exp();
-    let v33: N = v0 * v32 * N::narrow(v3);
-    let v34: N = v33 / N::narrow(v18);
-    let v35: W = v0.widen() * v23 * v18 * v3;
-    let v36: W = v34.widen() + v35;
-    let v37: W = v29 / v36;
-    let v38: N = N::exp_of(v24);
-    let v39: N = N::new(24.0, 0.0);
-    let v40: N = v0 * v2;
-    let v41: N = v0 * v7;
-    let v42: W = v39.widen() - v40.widen() - v41.widen();
-    let v43: W = v2.widen() - v7.widen();
-    let v44: W = v42 * v43;
-    let v45: N = N::exp_m1_of(v44);
-    let v46: W = v21.widen() * v9;
-    let v47: N = N::exp_of(v46);
-    let v48: W = v47.widen() * v18;
-    let v49: W = v23 * v27.widen();
-    let v50: W = v48 + v49;
-    let v51: W = v38.widen() * v45.widen();
-    let v52: W = v50 * v36;
-    let v53: W = v51 / v52;
-    [v37.to_f64(), v53.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3072,9 +3173,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3087,9 +3186,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3110,6 +3207,8 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 20 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
@@ -3119,25 +3218,52 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.4641016151377544];
     }
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-18.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: N = v2 * N::narrow(v3);
+    let v3: N = v1.square();
+    let v4: N = v2 * v3;
     let v5: N = v4.exp();
     let v6: N = N::new(-12.0, 0.0);
-    let v7: N = v6 * N::narrow(v3);
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    let v10: N = v9.sqrt();
+    let v7: W = v6.widen() * v3.widen();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
     let v11: W = v0.widen() * v1.widen() * v5.widen();
-    let v12: W = v11 / v10.widen();
+    let v12: N = N::narrow(v11) / N::narrow(v10);
     let v13: N = N::new(-6.0, 0.0);
-    let v14: W = v13.widen() * v3;
-    let v15: N = N::exp_of(v14);
-    let v16: W = v0.widen() * v1.widen() * v15.widen() * v10.widen();
-    let v17: W = v12 + v16;
+    let v14: W = v13.widen() * v3.widen();
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v0.widen() * v1.widen() * v15 * v10;
+    let v17: N = v12 + N::narrow(v16);
     [v17.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::new(-18.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4.square();
+    let v6: N = v1 * N::narrow(v5);
+    let v7: N = v6.exp();
+    let v8: N = N::new(-12.0, 0.0);
+    let v9: N = v8 * N::narrow(v5);
+    let v10: N = v9.exp_m1();
+    let v11: N = -v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v0 * v7 * N::narrow(v4);
+    let v14: N = v13 / v12;
+    let v15: N = N::new(-6.0, 0.0);
+    let v16: W = v15.widen() * v5;
+    let v17: W = N::exp_kept(v16);
+    let v18: W = v0.widen() * v17 * v12.widen() * v4;
+    let v19: N = v14 + N::narrow(v18);
+    [v19.to_f64()]
 }
 /// `pf_velocity_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3146,6 +3272,8 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 20 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3159,9 +3287,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -3171,51 +3297,17 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-18.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: N = v2 * N::narrow(v3);
-    let v5: N = v4.exp();
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: N = N::new(12.0, 0.0);
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: W = v8.widen() * v3;
-    let v10: N = N::exp_of(v9);
-    let v11: N = v10.powi(3);
-    let v12: W = v7.widen() * v1.widen() * v11.widen();
-    let v13: N = N::new(-12.0, 0.0);
-    let v14: N = v13 * N::narrow(v3);
-    let v15: N = v14.exp_m1();
-    let v16: W = v7.widen() * v1.widen() * v10.widen() * v15.widen();
-    let v17: W = v6 - v12 - v16;
-    let v18: N = N::narrow(v17) / v10;
-    let v19: N = -v15;
-    let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v6) / v20;
-    let v22: W = v0.widen() * v1.widen() * v10.widen() * v20.widen();
-    let v23: W = v21.widen() + v22;
-    [v18.to_f64(), v23.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(24.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-18.0, 0.0);
     let v3: W = v1.widen().square();
     let v4: W = v2.widen() * v3;
-    let v5: N = N::exp_of(v4);
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
+    let v5: W = N::exp_kept(v4);
+    let v6: W = v0.widen() * v1.widen() * v5;
     let v7: N = N::new(12.0, 0.0);
     let v8: N = N::new(-6.0, 0.0);
-    let v9: N = v8 * N::narrow(v3);
-    let v10: W = v9.widen().exp();
+    let v9: W = v8.widen() * v3;
+    let v10: W = N::exp_kept(v9);
     let v11: W = v10.powi(3);
     let v12: W = v7.widen() * v1.widen() * v11;
     let v13: N = N::new(-12.0, 0.0);
@@ -3226,37 +3318,9 @@ fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v18: W = v17 / v10;
     let v19: N = -v15;
     let v20: N = v19.sqrt();
-    let v21: W = v6 / v20.widen();
-    let v22: W = v0.widen() * v1.widen() * v10 * v20.widen();
-    let v23: N = N::narrow(v21) + N::narrow(v22);
-    [v18.to_f64(), v23.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-18.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: W = v2.widen() * v3;
-    let v5: N = N::exp_of(v4);
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: N = N::new(12.0, 0.0);
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: W = v8.widen() * v3;
-    let v10: N = N::exp_of(v9);
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v7.widen() * v1.widen() * v11;
-    let v13: N = N::new(-12.0, 0.0);
-    let v14: N = v13 * N::narrow(v3);
-    let v15: N = v14.exp_m1();
-    let v16: W = v7.widen() * v1.widen() * v10.widen() * v15.widen();
-    let v17: W = v6 - v12 - v16;
-    let v18: W = v17 / v10.widen();
-    let v19: N = -v15;
-    let v20: N = v19.sqrt();
     let v21: N = N::narrow(v6) / v20;
-    let v22: W = v0.widen() * v1.widen() * v10.widen() * v20.widen();
-    let v23: W = v21.widen() + v22;
+    let v22: W = v0.widen() * v1.widen() * v10 * v20.widen();
+    let v23: N = v21 + N::narrow(v22);
     [v18.to_f64(), v23.to_f64()]
 }
 /// `reverse_drift_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -3265,9 +3329,7 @@ fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3280,7 +3342,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3310,8 +3372,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v4: N = N::new(12.0, 0.0);
     let v5: N = N::new(-12.0, 0.0);
     let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: N = N::exp_of(v7);
+    let v7: N = v5 * N::narrow(v6);
+    let v8: N = v7.exp();
     let v9: W = v4.widen() * v2.widen() * v8.widen();
     let v10: N = N::new(-6.0, 0.0);
     let v11: W = v10.widen() * v6;
@@ -3324,13 +3386,13 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v18: N = N::new(-18.0, 0.0);
     let v19: N = v18 * N::narrow(v6);
     let v20: N = v19.exp();
-    let v21: N = N::exp_m1_of(v7);
+    let v21: N = v7.exp_m1();
     let v22: N = -v21;
     let v23: N = v22.sqrt();
     let v24: W = v4.widen() * v2.widen() * v20.widen();
-    let v25: W = v24 / v23.widen();
+    let v25: N = N::narrow(v24) / v23;
     let v26: W = v4.widen() * v2.widen() * v12.widen() * v23.widen();
-    let v27: W = v25 + v26;
+    let v27: W = v25.widen() + v26;
     let v28: W = v3 * v27;
     [v17.to_f64(), v28.to_f64()]
 }
@@ -3340,7 +3402,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3353,7 +3415,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3373,9 +3435,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3414,14 +3476,20 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5625 {
         return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell7::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -3446,7 +3514,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v9 - v15 - v19;
     let v21: W = v3 * v20;
     let v22: W = v21 / v13.widen();
-    let v23: W = v0.widen() + v22;
+    let v23: N = v0 + N::narrow(v22);
     let v24: N = -v18;
     let v25: N = v24.sqrt();
     let v26: N = N::narrow(v9) / v25;
@@ -3471,29 +3539,29 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(24.0, 0.0);
     let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: N = v5 * v6;
+    let v6: W = v2.widen().square();
+    let v7: N = v5 * N::narrow(v6);
     let v8: N = v7.exp();
     let v9: W = v4.widen() * v2.widen() * v8.widen();
     let v10: N = N::new(12.0, 0.0);
     let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
+    let v12: N = v11 * N::narrow(v6);
     let v13: N = v12.exp();
     let v14: N = v13.powi(3);
     let v15: N = v10 * v2 * v14;
     let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6.widen();
-    let v18: N = N::exp_m1_of(v17);
+    let v17: N = v16 * N::narrow(v6);
+    let v18: N = v17.exp_m1();
     let v19: N = v10 * v2 * v13 * v18;
     let v20: N = N::narrow(v9) - v15 - v19;
     let v21: N = N::narrow(v3) * v20;
     let v22: N = v21 / v13;
-    let v23: W = v0.widen() + v22.widen();
+    let v23: N = v0 + v22;
     let v24: N = -v18;
     let v25: N = v24.sqrt();
-    let v26: W = v9 / v25.widen();
-    let v27: N = v4 * v2 * v13 * v25;
-    let v28: W = v26 + v27.widen();
+    let v26: N = N::narrow(v9) / v25;
+    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
+    let v28: W = v26.widen() + v27;
     let v29: W = v3 * v28;
     let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v31: N = v2.sqrt();
@@ -3513,19 +3581,19 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(24.0, 0.0);
     let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: N = N::exp_of(v7);
+    let v6: N = v2.square();
+    let v7: N = v5 * v6;
+    let v8: N = v7.exp();
     let v9: W = v4.widen() * v2.widen() * v8.widen();
     let v10: N = N::new(12.0, 0.0);
     let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: N = N::exp_of(v12);
+    let v12: N = v11 * v6;
+    let v13: N = v12.exp();
     let v14: N = v13.powi(3);
     let v15: W = v10.widen() * v2.widen() * v14.widen();
     let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6;
-    let v18: N = N::exp_m1_of(v17);
+    let v17: N = v16 * v6;
+    let v18: N = v17.exp_m1();
     let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
     let v20: W = v9 - v15 - v19;
     let v21: W = v3 * v20;
@@ -3555,25 +3623,67 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(24.0, 0.0);
     let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: N = N::exp_of(v7);
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
+    let v6: N = v2.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: W = v7.exp();
+    let v9: W = v4.widen() * v2.widen() * v8;
     let v10: N = N::new(12.0, 0.0);
     let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: W = v12.exp();
+    let v12: W = v11.widen() * v6.widen();
+    let v13: W = N::exp_kept(v12);
     let v14: W = v13.powi(3);
     let v15: W = v10.widen() * v2.widen() * v14;
     let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v6);
+    let v17: N = v16 * v6;
     let v18: N = v17.exp_m1();
     let v19: W = v10.widen() * v2.widen() * v13 * v18.widen();
     let v20: W = v9 - v15 - v19;
     let v21: W = v3 * v20;
     let v22: W = v21 / v13;
     let v23: W = v0.widen() + v22;
-    let v24: N = -v18;
+    let v24: W = -v18.widen();
+    let v25: N = N::sqrt_of(v24);
+    let v26: N = N::narrow(v9) / v25;
+    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
+    let v28: N = v26 + N::narrow(v27);
+    let v29: N = N::narrow(v3) * v28;
+    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v31: N = v2.sqrt();
+    let v32: N = N::narrow(v3).abs();
+    let v33: N = v32.sqrt();
+    let v34: W = v30.widen() * v31.widen() * v33.widen();
+    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(24.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
+    let v6: N = v2.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: W = v7.exp();
+    let v9: W = v4.widen() * v2.widen() * v8;
+    let v10: N = N::new(12.0, 0.0);
+    let v11: N = N::new(-6.0, 0.0);
+    let v12: W = v11.widen() * v6.widen();
+    let v13: W = v12.exp();
+    let v14: W = v13.powi(3);
+    let v15: W = v10.widen() * v2.widen() * v14;
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: W = v16.widen() * v6.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v10.widen() * v2.widen() * v13 * v18;
+    let v20: W = v9 - v15 - v19;
+    let v21: W = v3 * v20;
+    let v22: W = v21 / v13;
+    let v23: W = v0.widen() + v22;
+    let v24: N = -N::narrow(v18);
     let v25: N = v24.sqrt();
     let v26: N = N::narrow(v9) / v25;
     let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
@@ -3587,48 +3697,6 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     [v23.to_f64(), v29.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: W = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: W = v12.exp();
-    let v14: W = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13 * v18;
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13;
-    let v23: W = v0.widen() + v22;
-    let v24: N = -N::narrow(v18);
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: N = N::narrow(v3) * N::narrow(v28);
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3639,30 +3707,30 @@ fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(24.0, 0.0);
     let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: W = v7.exp();
+    let v6: N = v2.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: W = N::exp_kept(v7);
     let v9: W = v4.widen() * v2.widen() * v8;
     let v10: N = N::new(12.0, 0.0);
     let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: W = v12.exp();
-    let v14: W = v13.powi(3);
+    let v12: N = v11 * v6;
+    let v13: N = v12.exp();
+    let v14: W = v13.widen().powi(3);
     let v15: W = v10.widen() * v2.widen() * v14;
     let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13 * v18;
+    let v17: N = v16 * v6;
+    let v18: N = v17.exp_m1();
+    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
     let v20: W = v9 - v15 - v19;
     let v21: W = v3 * v20;
-    let v22: W = v21 / v13;
+    let v22: W = v21 / v13.widen();
     let v23: W = v0.widen() + v22;
-    let v24: W = -v18;
-    let v25: N = N::sqrt_of(v24);
+    let v24: N = -v18;
+    let v25: N = v24.sqrt();
     let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
+    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
     let v28: W = v26.widen() + v27;
-    let v29: N = N::narrow(v3) * N::narrow(v28);
+    let v29: W = v3 * v28;
     let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v31: N = v2.sqrt();
     let v32: N = N::narrow(v3).abs();
@@ -3670,7 +3738,7 @@ fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v34: W = v30.widen() * v31.widen() * v33.widen();
     [v23.to_f64(), v29.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3681,19 +3749,19 @@ fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(24.0, 0.0);
     let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: N = v5 * N::narrow(v6);
-    let v8: N = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
+    let v6: N = v2.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: W = N::exp_kept(v7);
+    let v9: W = v4.widen() * v2.widen() * v8;
     let v10: N = N::new(12.0, 0.0);
     let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
+    let v12: W = v11.widen() * v6.widen();
     let v13: N = N::exp_of(v12);
     let v14: N = v13.powi(3);
     let v15: W = v10.widen() * v2.widen() * v14.widen();
     let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: W = v17.widen().exp_m1();
+    let v17: W = v16.widen() * v6.widen();
+    let v18: W = v17.exp_m1();
     let v19: W = v10.widen() * v2.widen() * v13.widen() * v18;
     let v20: W = v9 - v15 - v19;
     let v21: W = v3 * v20;
@@ -3712,15 +3780,99 @@ fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v34: W = v30.widen() * v31.widen() * v33.widen();
     [v23.to_f64(), v29.to_f64(), v34.to_f64()]
 }
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(24.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
+    let v6: N = v2.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: W = v7.exp();
+    let v9: W = v4.widen() * v2.widen() * v8;
+    let v10: N = N::new(12.0, 0.0);
+    let v11: N = N::new(-6.0, 0.0);
+    let v12: W = v11.widen() * v6.widen();
+    let v13: W = v12.exp();
+    let v14: W = v13.powi(3);
+    let v15: W = v10.widen() * v2.widen() * v14;
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: W = v16.widen() * v6.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v10.widen() * v2.widen() * v13 * v18;
+    let v20: W = v9 - v15 - v19;
+    let v21: W = v3 * v20;
+    let v22: W = v21 / v13;
+    let v23: W = v0.widen() + v22;
+    let v24: N = -N::narrow(v18);
+    let v25: N = v24.sqrt();
+    let v26: N = N::narrow(v9) / v25;
+    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
+    let v28: W = v26.widen() + v27;
+    let v29: W = v3 * v28;
+    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v31: N = v2.sqrt();
+    let v32: N = N::narrow(v3).abs();
+    let v33: N = v32.sqrt();
+    let v34: W = v30.widen() * v31.widen() * v33.widen();
+    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell7<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(24.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
+    let v6: W = v2.widen().square();
+    let v7: W = v5.widen() * v6;
+    let v8: W = N::exp_kept(v7);
+    let v9: W = v4.widen() * v2.widen() * v8;
+    let v10: N = N::new(12.0, 0.0);
+    let v11: N = N::new(-6.0, 0.0);
+    let v12: W = v11.widen() * v6;
+    let v13: N = N::exp_of(v12);
+    let v14: N = v13.powi(3);
+    let v15: W = v10.widen() * v2.widen() * v14.widen();
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: N = v16 * N::narrow(v6);
+    let v18: N = v17.exp_m1();
+    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
+    let v20: W = v9 - v15 - v19;
+    let v21: W = v3 * v20;
+    let v22: W = v21 / v13.widen();
+    let v23: W = v0.widen() + v22;
+    let v24: W = -v18.widen();
+    let v25: N = N::sqrt_of(v24);
+    let v26: N = N::narrow(v9) / v25;
+    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
+    let v28: W = v26.widen() + v27;
+    let v29: W = v3 * v28;
+    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v31: N = v2.sqrt();
+    let v32: N = N::narrow(v3).abs();
+    let v33: N = v32.sqrt();
+    let v34: W = v30.widen() * v31.widen() * v33.widen();
+    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
+}
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3733,9 +3885,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -3762,7 +3914,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3820,17 +3972,17 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: N = v7 - v6;
     let v9: N = v8.exp();
     let v10: N = N::new(-12.0, 0.0);
-    let v11: W = v10.widen() * v2;
-    let v12: W = v11.exp_m1();
-    let v13: W = -v12;
-    let v14: W = v13.sqrt();
+    let v11: N = v10 * N::narrow(v2);
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.sqrt();
     let v15: W = v10.widen() * v5;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = -v16;
-    let v18: W = v17.widen().sqrt();
-    let v19: W = v14 * v18;
+    let v16: W = N::exp_m1_kept(v15);
+    let v17: W = -v16;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v14.widen() * v18;
     let v20: N = v9 + N::narrow(v19);
-    let v21: N = N::exp_of(v15);
+    let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
     let v23: W = v22.widen() * v1.widen();
     let v24: W = v22.widen() * v4.widen();
@@ -3838,16 +3990,16 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v26: W = v25 - v24;
     let v27: W = v1.widen() - v4.widen();
     let v28: W = v26 * v27;
-    let v29: N = N::exp_m1_of(v28);
+    let v29: W = N::exp_m1_kept(v28);
     let v30: N = N::new(-6.0, 0.0);
     let v31: W = v30.widen() * v5;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v32.widen() * v14;
+    let v32: W = N::exp_kept(v31);
+    let v33: W = v32 * v14.widen();
     let v34: W = v30.widen() * v2;
-    let v35: N = N::exp_of(v34);
-    let v36: W = v35.widen() * v18;
+    let v35: W = N::exp_kept(v34);
+    let v36: W = v35 * v18;
     let v37: W = v33 + v36;
-    let v38: W = v21.widen() * v29.widen();
+    let v38: W = v21 * v29;
     let v39: W = v38 / v37;
     [v20.to_f64(), v39.to_f64()]
 }
@@ -3857,7 +4009,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3870,7 +4022,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3890,7 +4042,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3948,17 +4100,17 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: N = v7 - v6;
     let v9: N = v8.exp();
     let v10: N = N::new(-12.0, 0.0);
-    let v11: W = v10.widen() * v2;
-    let v12: W = v11.exp_m1();
-    let v13: W = -v12;
-    let v14: W = v13.sqrt();
+    let v11: N = v10 * N::narrow(v2);
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.sqrt();
     let v15: W = v10.widen() * v5;
-    let v16: N = N::exp_m1_of(v15);
-    let v17: N = -v16;
-    let v18: W = v17.widen().sqrt();
-    let v19: W = v14 * v18;
+    let v16: W = N::exp_m1_kept(v15);
+    let v17: W = -v16;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v14.widen() * v18;
     let v20: N = v9 + N::narrow(v19);
-    let v21: N = N::exp_of(v15);
+    let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
     let v23: W = v22.widen() * v1.widen();
     let v24: W = v22.widen() * v4.widen();
@@ -3966,16 +4118,16 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v26: W = v25 - v24;
     let v27: W = v1.widen() - v4.widen();
     let v28: W = v26 * v27;
-    let v29: N = N::exp_m1_of(v28);
+    let v29: W = N::exp_m1_kept(v28);
     let v30: N = N::new(-6.0, 0.0);
     let v31: W = v30.widen() * v5;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v32.widen() * v14;
+    let v32: W = N::exp_kept(v31);
+    let v33: W = v32 * v14.widen();
     let v34: W = v30.widen() * v2;
-    let v35: N = N::exp_of(v34);
-    let v36: W = v35.widen() * v18;
+    let v35: W = N::exp_kept(v34);
+    let v36: W = v35 * v18;
     let v37: W = v33 + v36;
-    let v38: W = v21.widen() * v29.widen();
+    let v38: W = v21 * v29;
     let v39: W = v38 / v37;
     [v20.to_f64(), v39.to_f64()]
 }
@@ -3985,7 +4137,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3998,7 +4150,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4094,6 +4246,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -4270,9 +4425,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -4280,11 +4445,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -4301,7 +4468,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -4595,44 +4762,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -4645,6 +4847,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -4655,59 +4865,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

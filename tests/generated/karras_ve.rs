@@ -146,12 +146,68 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return 6.214608098422191;
+    }
+    if t < 0.25 {
+        return lambda_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return lambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v7.ln();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v7.ln();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v7.ln();
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
@@ -161,6 +217,19 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v6.widen() / v5;
     let v8: N = N::ln_of(v7);
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v7.ln();
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -190,7 +259,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -14\,\log\left(\frac{500^{\frac{6}{7}}}{500} + 80^{\frac{1}{7}}\,t - \frac{500^{\frac{6}{7}}\,t}{500}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -199,11 +270,75 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -8.764053269347762;
     }
+    if t < 0.25 {
+        return log_snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return log_snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return log_snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(-14.0, 0.0);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.8701222535385968, 1.567298817454821e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-14.0, 0.0);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.8701222535385968, 1.567298817454821e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-14.0, 0.0);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.8701222535385968, 1.567298817454821e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-14.0, 0.0);
     let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v2: W = W::new(1.8701222535385968, 1.567298817454821e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.ln();
+    let v8: N = v0 * N::narrow(v7);
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-14.0, 0.0);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.8701222535385968, 1.567298817454821e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
     let v5: W = v1 * v3.widen();
     let v6: W = v1 + v4 - v5;
     let v7: N = N::ln_of(v6);
@@ -411,7 +546,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -447,8 +582,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::new(3.7416573867739413, 5.608958456709074e-17);
     let v12: N = v4.abs();
     let v13: N = v12.sqrt();
-    let v14: W = v6 * v9;
-    let v15: N = N::sqrt_of(v14);
+    let v14: N = N::narrow(v6) * N::narrow(v9);
+    let v15: N = v14.sqrt();
     let v16: W = v11.widen() * v13.widen() * v15.widen();
     [v0.to_f64(), v10.to_f64(), v16.to_f64()]
 }
@@ -458,7 +593,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -477,7 +612,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -504,7 +639,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -541,19 +676,19 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v5 + v10;
     let v12: W = v9 * v11;
     let v13: W = v7.powi(4);
-    let v14: W = v11.square();
-    let v15: W = v13 * v14;
+    let v14: N = N::narrow(v11).square();
+    let v15: W = v13 * v14.widen();
     let v16: W = v7.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
-    let v19: W = v7.square();
+    let v19: N = N::narrow(v7).square();
     let v20: W = v11.powi(4);
-    let v21: W = v19 * v20;
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v7) * v22;
+    let v23: W = v7 * v22.widen();
     let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: W = v12 + v15 + v18 + v21 + v23.widen() + v24 + v25.widen();
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25.widen();
     let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -563,7 +698,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -576,7 +711,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -596,7 +731,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -633,19 +768,19 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v5 + v10;
     let v12: W = v9 * v11;
     let v13: W = v7.powi(4);
-    let v14: W = v11.square();
-    let v15: W = v13 * v14;
+    let v14: N = N::narrow(v11).square();
+    let v15: W = v13 * v14.widen();
     let v16: W = v7.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
-    let v19: W = v7.square();
+    let v19: N = N::narrow(v7).square();
     let v20: W = v11.powi(4);
-    let v21: W = v19 * v20;
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v7) * v22;
+    let v23: W = v7 * v22.widen();
     let v24: W = v7.powi(6);
     let v25: N = N::narrow(v11).powi(6);
-    let v26: W = v12 + v15 + v18 + v21 + v23.widen() + v24 + v25.widen();
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25.widen();
     let v27: W = v1 * v4 * v8 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -655,7 +790,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -668,7 +803,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -688,7 +823,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -698,11 +833,11 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
         return [0.04961582699347079];
     }
     let v0: N = N::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v1 + v4;
+    let v5: W = v1.widen() + v4;
     let v6: W = v5.powi(6);
     let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
@@ -713,7 +848,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_eps_coefficients(t);
@@ -727,7 +862,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -737,11 +872,11 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
         return [0.09923165398694157];
     }
     let v0: N = N::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v1 + v4;
+    let v5: W = v1.widen() + v4;
     let v6: W = v5.powi(6);
     let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
@@ -752,7 +887,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_eps_coefficients(t);
@@ -766,7 +901,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -788,13 +923,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
+    let v4: N = v2 - v3;
     let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v3.widen();
     let v8: W = v5.widen() + v7;
     let v9: W = v8.powi(6);
-    let v10: W = v1.widen() * v4 * v9;
+    let v10: W = v1.widen() * v4.widen() * v9;
     [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -803,7 +938,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -816,7 +951,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + 7\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -836,7 +971,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -873,8 +1008,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v4.abs();
     let v13: N = v12.sqrt();
     let v14: W = v8.powi(13);
-    let v15: W = v6 * v14;
-    let v16: N = N::sqrt_of(v15);
+    let v15: N = N::narrow(v6) * N::narrow(v14);
+    let v16: N = v15.sqrt();
     let v17: W = v11.widen() * v13.widen() * v16.widen();
     [v0.to_f64(), v10.to_f64(), v17.to_f64()]
 }
@@ -884,7 +1019,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -897,7 +1032,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -924,7 +1059,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -960,18 +1095,18 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = N::narrow(v13) * v14;
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
-    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v18: W = v16 * v17;
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
-    let v21: N = v19 * N::narrow(v20);
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v8) * v22;
+    let v23: W = v8 * v22.widen();
     let v24: W = v8.powi(6);
-    let v25: W = v11.powi(6);
-    let v26: W = v12 + v15.widen() + v18.widen() + v21.widen() + v23.widen() + v24 + v25;
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25.widen();
     let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -981,7 +1116,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -994,7 +1129,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1014,7 +1149,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1050,18 +1185,18 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = N::narrow(v13) * v14;
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
-    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v18: W = v16 * v17;
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
-    let v21: N = v19 * N::narrow(v20);
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
-    let v23: N = N::narrow(v8) * v22;
+    let v23: W = v8 * v22.widen();
     let v24: W = v8.powi(6);
-    let v25: W = v11.powi(6);
-    let v26: W = v12 + v15.widen() + v18.widen() + v21.widen() + v23.widen() + v24 + v25;
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25.widen();
     let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -1071,7 +1206,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1084,7 +1219,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1176,7 +1311,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1210,18 +1345,18 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9 * v7.widen();
     let v11: W = v0 - v3 + v5 + v8 - v10;
     let v12: N = N::new(935.0611267692984, 5.17195882817373e-15);
-    let v13: W = v12.widen() * v2.widen();
+    let v13: N = v12 * v2;
     let v14: N = N::narrow(v0) * v2;
-    let v15: W = v0 + v13 - v14.widen();
+    let v15: W = v0 + v13.widen() - v14.widen();
     let v16: N = N::narrow(v11) / N::narrow(v15);
     let v17: N = N::new(-10.209937778284923, 1.332011741409653e-16);
-    let v18: W = v7.widen() - v2.widen();
+    let v18: N = v7 - v2;
     let v19: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v20: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v21: W = v20.widen() * v2.widen();
-    let v22: W = v19.widen() + v21;
-    let v23: W = v17.widen() * v18;
-    let v24: N = N::narrow(v23) / N::narrow(v22);
+    let v21: N = v20 * v2;
+    let v22: N = v19 + v21;
+    let v23: N = v17 * v18;
+    let v24: N = v23 / v22;
     [v16.to_f64(), v24.to_f64()]
 }
 /// `euler_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1230,7 +1365,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1243,7 +1378,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1263,7 +1398,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1304,21 +1439,21 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: N = v12 * v2;
     let v14: N = N::narrow(v0) * v2;
     let v15: W = v0 + v13.widen() - v14.widen();
-    let v16: W = v11 / v15;
+    let v16: N = N::narrow(v11) / N::narrow(v15);
     let v17: N = N::new(-20.419875556569846, 2.664023482819306e-16);
-    let v18: W = v7.widen() - v2.widen();
+    let v18: N = v7 - v2;
     let v19: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v20: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v21: W = v20 * v2.widen();
     let v22: W = v19 + v21;
-    let v23: W = v17.widen() * v18;
-    let v24: N = N::narrow(v23) / N::narrow(v22);
+    let v23: N = v17 * v18;
+    let v24: N = v23 / N::narrow(v22);
     let v25: N = N::new(3.7416573867739413, 5.608958456709074e-17);
-    let v26: N = N::narrow(v18).abs();
+    let v26: N = v18.abs();
     let v27: N = v26.sqrt();
     let v28: W = v22.powi(13);
-    let v29: W = v20 * v28;
-    let v30: N = N::sqrt_of(v29);
+    let v29: N = N::narrow(v20) * N::narrow(v28);
+    let v30: N = v29.sqrt();
     let v31: W = v25.widen() * v27.widen() * v30.widen();
     [v16.to_f64(), v24.to_f64(), v31.to_f64()]
 }
@@ -1328,7 +1463,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1341,7 +1476,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1368,7 +1503,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1403,20 +1538,20 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
     let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
-    let v18: N = N::narrow(v4).powi(3);
-    let v19: N = v17 * v18;
+    let v16: W = v14 * v15.widen();
+    let v17: W = v8.powi(3);
+    let v18: W = v4.powi(3);
+    let v19: W = v17 * v18;
     let v20: N = N::narrow(v8).square();
-    let v21: W = v4.powi(4);
-    let v22: N = v20 * N::narrow(v21);
+    let v21: N = N::narrow(v4).powi(4);
+    let v22: N = v20 * v21;
     let v23: W = v4.powi(5);
-    let v24: N = N::narrow(v8) * N::narrow(v23);
+    let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16.widen() + v19.widen() + v22.widen() + v24.widen() + v25 + v26;
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24 + v25 + v26;
     let v28: W = v1 * v11 * v27;
-    let v29: W = v28 / v9;
+    let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1425,7 +1560,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1438,7 +1573,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1458,7 +1593,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1493,20 +1628,20 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
     let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
-    let v18: N = N::narrow(v4).powi(3);
-    let v19: N = v17 * v18;
+    let v16: W = v14 * v15.widen();
+    let v17: W = v8.powi(3);
+    let v18: W = v4.powi(3);
+    let v19: W = v17 * v18;
     let v20: N = N::narrow(v8).square();
-    let v21: W = v4.powi(4);
-    let v22: N = v20 * N::narrow(v21);
+    let v21: N = N::narrow(v4).powi(4);
+    let v22: N = v20 * v21;
     let v23: W = v4.powi(5);
-    let v24: N = N::narrow(v8) * N::narrow(v23);
+    let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16.widen() + v19.widen() + v22.widen() + v24.widen() + v25 + v26;
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24 + v25 + v26;
     let v28: W = v1 * v11 * v27;
-    let v29: W = v28 / v9;
+    let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1515,7 +1650,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1528,7 +1663,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1659,7 +1794,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1699,8 +1834,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v11 * v4.widen();
     let v14: W = v12 + v13;
     let v15: W = v14.powi(13);
-    let v16: W = v11 * v15;
-    let v17: N = N::sqrt_of(v16);
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v16.sqrt();
     let v18: W = v7.widen() * v10.widen() * v17.widen();
     [v0.to_f64(), v6.to_f64(), v18.to_f64()]
 }
@@ -1710,7 +1845,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1723,7 +1858,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1750,7 +1885,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1771,7 +1906,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v0.to_f64(), v10.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
@@ -1782,24 +1917,23 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v8.powi(5);
     let v10: W = v6.widen() * v3.widen();
     let v11: W = v5.widen() + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = N::narrow(v13) * v14;
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
-    let v17: W = v11.powi(3);
-    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: W = v16 * v17.widen();
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
-    let v21: N = v19 * N::narrow(v20);
+    let v21: W = v19.widen() * v20;
     let v22: W = v11.powi(5);
-    let v23: N = N::narrow(v8) * N::narrow(v22);
+    let v23: W = v8 * v22;
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
-        + v24 + v25;
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v27 / v24;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
+    let v27: W = v1 * v4 * v26;
+    let v28: N = N::narrow(v27) / N::narrow(v24);
     [v0.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1808,7 +1942,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1821,7 +1955,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1841,7 +1975,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1862,7 +1996,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v0.to_f64(), v10.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
@@ -1873,24 +2007,23 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v8.powi(5);
     let v10: W = v6.widen() * v3.widen();
     let v11: W = v5.widen() + v10;
-    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
     let v14: N = N::narrow(v11).square();
-    let v15: N = N::narrow(v13) * v14;
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
-    let v17: W = v11.powi(3);
-    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: W = v16 * v17.widen();
     let v19: N = N::narrow(v8).square();
     let v20: W = v11.powi(4);
-    let v21: N = v19 * N::narrow(v20);
+    let v21: W = v19.widen() * v20;
     let v22: W = v11.powi(5);
-    let v23: N = N::narrow(v8) * N::narrow(v22);
+    let v23: W = v8 * v22;
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
-        + v24 + v25;
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v27 / v24;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
+    let v27: W = v1 * v4 * v26;
+    let v28: N = N::narrow(v27) / N::narrow(v24);
     [v0.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1899,7 +2032,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1912,7 +2045,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2008,6 +2141,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -2184,9 +2320,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -2194,11 +2340,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -2215,7 +2363,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -2509,44 +2657,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -2559,6 +2742,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -2569,59 +2760,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -21,33 +21,17 @@ pub const PROCESS: &str = "linear_logsnr";
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.5 {
-        return alpha_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.sqrt();
-    v6.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
     let v6: N = v5.sqrt();
     v6.to_f64()
 }
@@ -98,9 +82,7 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = 10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -109,29 +91,14 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -9.999546021312975;
     }
-    if t < 0.625 {
-        return f_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    v7.to_f64()
-}
-/// [`f_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
     v7.to_f64()
 }
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -140,9 +107,7 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -151,27 +116,13 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 19.99909204262595;
     }
-    if t < 0.625 {
-        return g2_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = v2 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v0 * v5;
-    v6.to_f64()
-}
-/// [`g2_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
     v6.to_f64()
 }
 /// `g(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -180,7 +131,7 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = 2\,\sqrt{5}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -200,7 +151,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v3 - v4.widen();
     let v6: N = N::sigmoid_of(v5);
     let v7: N = v6.sqrt();
-    let v8: W = v0.widen() * v7.widen();
+    let v8: N = v0 * v7;
     v8.to_f64()
 }
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -209,9 +160,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -238,9 +189,6 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.625 {
         return lambda_in_cell4::<N, W>(t);
     }
-    if t < 0.75 {
-        return lambda_in_cell5::<N, W>(t);
-    }
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -254,7 +202,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v9.sigmoid();
     let v11: N = v10.ln();
     let v12: N = v0 * v11;
-    let v13: W = v8.widen() - v12.widen();
+    let v13: N = v8 - v12;
     v13.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -268,11 +216,11 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5.sigmoid();
     let v7: N = v6.ln();
     let v8: N = v0 * v7;
-    let v9: W = v4.widen() - v1.widen();
-    let v10: N = N::sigmoid_of(v9);
+    let v9: N = v4 - v1;
+    let v10: N = v9.sigmoid();
     let v11: N = v10.ln();
     let v12: N = v0 * v11;
-    let v13: W = v8.widen() - v12.widen();
+    let v13: N = v8 - v12;
     v13.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -289,8 +237,8 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v4 - v1.widen();
     let v10: N = N::sigmoid_of(v9);
     let v11: N = v10.ln();
-    let v12: W = v0.widen() * v11.widen();
-    let v13: W = v8.widen() - v12;
+    let v12: N = v0 * v11;
+    let v13: N = v8 - v12;
     v13.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
@@ -300,14 +248,14 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: N = N::ln_of(v6);
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: N = v6.ln();
     let v8: N = v0 * v7;
     let v9: W = v4 - v1.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.ln();
-    let v12: W = v0.widen() * v11.widen();
+    let v10: W = v9.sigmoid();
+    let v11: W = N::ln_kept(v10);
+    let v12: W = v0.widen() * v11;
     let v13: W = v8.widen() - v12;
     v13.to_f64()
 }
@@ -338,26 +286,8 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
     let v6: W = v5.sigmoid();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v4 - v1.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.ln();
-    let v12: N = v0 * v11;
-    let v13: W = v8 - v12.widen();
-    v13.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() * v7.widen();
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
     let v9: N = N::narrow(v4) - v1;
     let v10: N = v9.sigmoid();
     let v11: N = v10.ln();
@@ -389,7 +319,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5625, 0.625).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -416,9 +346,6 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.625 {
         return log_snr_in_cell4::<N, W>(t);
     }
-    if t < 0.75 {
-        return log_snr_in_cell5::<N, W>(t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -441,8 +368,8 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 - v3;
     let v5: N = v4.sigmoid();
     let v6: N = v5.ln();
-    let v7: W = v3.widen() - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
+    let v7: N = v3 - v0;
+    let v8: N = v7.sigmoid();
     let v9: N = v8.ln();
     let v10: N = v6 - v9;
     v10.to_f64()
@@ -459,7 +386,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v3 - v0.widen();
     let v8: N = N::sigmoid_of(v7);
     let v9: N = v8.ln();
-    let v10: W = v6.widen() - v9.widen();
+    let v10: N = v6 - v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
@@ -468,13 +395,13 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = N::ln_of(v5);
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.ln();
     let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.ln();
-    let v10: W = v6.widen() - v9.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = N::ln_kept(v8);
+    let v10: W = v6.widen() - v9;
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
@@ -500,26 +427,11 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::ln_of(v5);
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.ln();
-    let v10: W = v6.widen() - v9.widen();
-    v10.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: N = v5.ln();
+    let v6: W = N::ln_kept(v5);
     let v7: N = N::narrow(v3) - v0;
     let v8: N = v7.sigmoid();
     let v9: N = v8.ln();
-    let v10: W = v6.widen() - v9.widen();
+    let v10: W = v6 - v9.widen();
     v10.to_f64()
 }
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -548,20 +460,292 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.09375, 0.125, 0.25, 0.28125, 0.3125, 0.34375, 0.375, 0.4375, 0.46875).
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return rho_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return rho_in_cell1::<N, W>(t);
+    }
+    if t < 0.46875 {
+        return rho_in_cell2::<N, W>(t);
+    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
+    let v5: W = N::sigmoid_kept(v4);
     let v6: W = v5.sqrt();
     let v7: W = v3.widen() - v2;
+    let v8: W = v7.sigmoid();
+    let v9: N = N::sqrt_of(v8);
+    let v10: N = N::narrow(v6) / v9;
+    v10.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: N = v3 - N::narrow(v2);
+    let v8: N = v7.sigmoid();
+    let v9: N = v8.sqrt();
+    let v10: W = v6 / v9.widen();
+    v10.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: N = v3 - N::narrow(v2);
+    let v8: N = v7.sigmoid();
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v6 / v9;
+    v10.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v3.widen() - v2;
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6 / v9;
+    v10.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.03125 {
+        return rho_upper_cell0::<N, W>(t);
+    }
+    if t < 0.0625 {
+        return rho_upper_cell1::<N, W>(t);
+    }
+    if t < 0.09375 {
+        return rho_upper_cell2::<N, W>(t);
+    }
+    if t < 0.125 {
+        return rho_upper_cell3::<N, W>(t);
+    }
+    if t < 0.25 {
+        return rho_upper_cell4::<N, W>(t);
+    }
+    if t < 0.28125 {
+        return rho_upper_cell5::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return rho_upper_cell6::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return rho_upper_cell7::<N, W>(t);
+    }
+    if t < 0.375 {
+        return rho_upper_cell8::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return rho_upper_cell9::<N, W>(t);
+    }
+    if t < 0.46875 {
+        return rho_upper_cell10::<N, W>(t);
+    }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.sqrt();
+    let v10: W = v6 / v9.widen();
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3.widen() - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: N = v6 / N::narrow(v9);
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3.widen() - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6.widen() / v9;
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: W = v4.widen().sigmoid();
+    let v6: W = N::sqrt_kept(v5);
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6 / v9;
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6 / v9;
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: N = v6 / N::narrow(v9);
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6.widen() / v9;
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: N = v6 / N::narrow(v9);
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.sqrt();
+    let v10: W = v6 / v9.widen();
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell8<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: N = v6 / N::narrow(v9);
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell9<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v6 / v9;
+    v10.to_f64()
+}
+/// [`rho_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn rho_upper_cell10<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v3 - v0.widen();
     let v8: N = N::sigmoid_of(v7);
     let v9: N = v8.sqrt();
     let v10: W = v6 / v9.widen();
@@ -575,7 +759,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -584,6 +770,37 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, -9.999546021312975];
     }
+    if t < 0.5 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.625 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.75 {
+        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: W = v0.widen() * v6.widen();
+    let v8: N = v4 - v3;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v4.widen() * v11.widen() * v6.widen();
+    let v13: W = v6.widen().square();
+    let v14: W = v4.widen() * v10.widen() * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v10.widen();
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -593,15 +810,59 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
     let v8: W = v4.widen() - v3;
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v4.widen() * v11 * v6;
+    let v13: N = N::narrow(v6).square();
+    let v14: W = v4.widen() * v10 * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: W = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v4.widen() * v11.widen() * v6;
+    let v13: W = v6.square();
+    let v14: W = v4.widen() * v10.widen() * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
     let v12: W = v4.widen() * v11 * v6;
     let v13: W = v6.square();
     let v14: W = v4.widen() * v10.widen() * v13;
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: N = N::narrow(v16) / v10;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -610,7 +871,9 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -623,7 +886,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -632,6 +897,37 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [-9.999546021312975, -19.99909204262595];
     }
+    if t < 0.5 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.625 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.75 {
+        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: W = v0.widen() * v6.widen();
+    let v8: N = v4 - v3;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v1.widen() * v11.widen() * v6.widen();
+    let v13: W = v6.widen().square();
+    let v14: W = v1.widen() * v10.widen() * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v10.widen();
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -641,15 +937,59 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
     let v8: W = v4.widen() - v3;
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v1.widen() * v11 * v6;
+    let v13: N = N::narrow(v6).square();
+    let v14: W = v1.widen() * v10 * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: W = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v1.widen() * v11.widen() * v6;
+    let v13: W = v6.square();
+    let v14: W = v1.widen() * v10.widen() * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
     let v12: W = v1.widen() * v11 * v6;
     let v13: W = v6.square();
     let v14: W = v1.widen() * v10.widen() * v13;
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: N = N::narrow(v16) / v10;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -658,7 +998,9 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -671,7 +1013,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -692,6 +1036,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -701,19 +1048,48 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
+    let v10: N = v0 - v9;
     let v11: W = v1.widen() - v4;
-    let v12: W = v11.sigmoid();
-    let v13: N = N::sqrt_of(v12);
-    let v14: W = v13.widen().powi(3);
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
     let v15: W = v1.widen() * v14 * v6;
-    let v16: W = v6.square();
-    let v17: W = v1.widen() * v13.widen() * v16;
+    let v16: N = N::narrow(v6).square();
+    let v17: W = v1.widen() * v13 * v16.widen();
     let v18: W = -v15;
     let v19: W = v18 - v17;
     let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v13;
+    let v21: W = v20 / v13;
+    [v10.to_f64(), v21.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v3.widen() - v7.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v6.square();
+    let v12: W = v4 - v1.widen();
+    let v13: N = N::sigmoid_of(v12);
+    let v14: N = v13.sqrt();
+    let v15: W = v1.widen() * v11 * v14.widen();
+    let v16: W = v14.widen().powi(3);
+    let v17: W = v1.widen() * v6 * v16;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
+    let v20: W = v8 * v19;
+    let v21: N = N::narrow(v20) / v14;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -722,7 +1098,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -735,7 +1113,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -755,7 +1135,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -780,6 +1162,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -789,24 +1177,58 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
+    let v10: N = v0 - v9;
     let v11: W = v1.widen() - v4;
-    let v12: W = v11.sigmoid();
-    let v13: N = N::sqrt_of(v12);
-    let v14: W = v13.widen().powi(3);
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
     let v15: W = v2.widen() * v14 * v6;
-    let v16: W = v6.square();
-    let v17: W = v2.widen() * v13.widen() * v16;
+    let v16: N = N::narrow(v6).square();
+    let v17: W = v2.widen() * v13 * v16.widen();
     let v18: W = -v15;
     let v19: W = v18 - v17;
     let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v13;
+    let v21: W = v20 / v13;
     let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: N = N::sqrt_of(v6);
+    let v23: W = N::sqrt_kept(v6);
     let v24: N = N::narrow(v8).abs();
     let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    let v26: W = v22.widen() * v23 * v25.widen();
+    [v10.to_f64(), v21.to_f64(), v26.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v3.widen() - v7.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v6.square();
+    let v12: W = v4 - v1.widen();
+    let v13: N = N::sigmoid_of(v12);
+    let v14: N = v13.sqrt();
+    let v15: W = v2.widen() * v11 * v14.widen();
+    let v16: W = v14.widen().powi(3);
+    let v17: W = v2.widen() * v6 * v16;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
+    let v20: W = v8 * v19;
+    let v21: N = N::narrow(v20) / v14;
+    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v23: W = N::sqrt_kept(v6);
+    let v24: N = N::narrow(v8).abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23 * v25.widen();
     [v10.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -815,7 +1237,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -834,7 +1258,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -861,7 +1287,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -906,29 +1332,29 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v6: N = N::sqrt_of(v5);
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v6) / N::narrow(v11);
+    let v12: N = v6 / N::narrow(v11);
     let v13: W = v8 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v14.square();
     let v16: W = v3 - v8;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v14 * v6;
-    let v19: N = N::sqrt_of(v14);
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v14 * v6.widen();
+    let v19: W = N::sqrt_kept(v14);
     let v20: W = v3 - v0.widen();
     let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11 * v19.widen() * v22.widen();
+    let v23: W = v11 * v19 * v22.widen();
     let v24: W = v18 + v23;
-    let v25: W = v15 * v5 * v17.widen();
+    let v25: W = v15 * v5 * v17;
     let v26: W = v11 * v24;
     let v27: W = v25 / v26;
-    let v28: W = -v27;
+    let v28: N = -N::narrow(v27);
     [v12.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -937,7 +1363,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -950,7 +1376,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -970,7 +1396,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1015,29 +1441,29 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v6: N = N::sqrt_of(v5);
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v6) / N::narrow(v11);
+    let v12: N = v6 / N::narrow(v11);
     let v13: W = v8 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v14.square();
     let v16: W = v3 - v8;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v14 * v6;
-    let v19: N = N::sqrt_of(v14);
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v14 * v6.widen();
+    let v19: W = N::sqrt_kept(v14);
     let v20: W = v3 - v0.widen();
     let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11 * v19.widen() * v22.widen();
+    let v23: W = v11 * v19 * v22.widen();
     let v24: W = v18 + v23;
-    let v25: W = v15 * v5 * v17.widen();
+    let v25: W = v15 * v5 * v17;
     let v26: W = v11 * v24;
     let v27: W = v25 / v26;
-    let v28: W = -v27;
+    let v28: N = -N::narrow(v27);
     [v12.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1046,7 +1472,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1059,7 +1485,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1079,7 +1505,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1088,6 +1516,40 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-9.999546021312975, 9.999773008080222];
     }
+    if t < 0.5 {
+        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.625 {
+        return pf_velocity_eps_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.75 {
+        return pf_velocity_eps_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = v0 * v6;
+    let v8: N = v4 - v3;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v6.widen().sqrt();
+    let v13: N = v4 * v11 * N::narrow(v12);
+    let v14: W = v12.powi(3);
+    let v15: W = v4.widen() * v10.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1097,8 +1559,30 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
     let v8: W = v4.widen() - v3;
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = N::sqrt_kept(v6);
+    let v13: W = v4.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v4.widen() * v10 * v14;
+    let v16: W = v13 + v15;
+    let v17: W = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
     let v12: W = v6.sqrt();
     let v13: W = v4.widen() * v11 * v12;
@@ -1108,13 +1592,59 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v6.sqrt();
+    let v13: W = v4.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v4.widen() * v10.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v6.sqrt();
+    let v13: N = v4 * v11 * N::narrow(v12);
+    let v14: W = v12.powi(3);
+    let v15: W = v4.widen() * v10.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1127,7 +1657,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1136,6 +1668,40 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, 19.999546016160444];
     }
+    if t < 0.5 {
+        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.5625 {
+        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.625 {
+        return reverse_drift_eps_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.75 {
+        return reverse_drift_eps_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = v0 * v6;
+    let v8: N = v4 - v3;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v6.widen().sqrt();
+    let v13: N = v1 * v11 * N::narrow(v12);
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v10.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1145,8 +1711,30 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
     let v8: W = v4.widen() - v3;
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = N::sqrt_kept(v6);
+    let v13: W = v1.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v10 * v14;
+    let v16: W = v13 + v15;
+    let v17: W = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
     let v12: W = v6.sqrt();
     let v13: W = v1.widen() * v11 * v12;
@@ -1156,13 +1744,59 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: N = N::narrow(v16) / v10;
     [v7.to_f64(), v17.to_f64()]
 }
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v6.sqrt();
+    let v13: W = v1.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v10.widen() * v14;
+    let v16: W = v13 + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = v4.widen() - v3;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: N = v10.powi(3);
+    let v12: W = v6.sqrt();
+    let v13: N = v1 * v11 * N::narrow(v12);
+    let v14: W = v12.powi(3);
+    let v15: W = v1.widen() * v10.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: N = N::narrow(v16) / v10;
+    [v7.to_f64(), v17.to_f64()]
+}
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1175,9 +1809,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1198,8 +1832,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t < 0.5 {
-        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -1209,24 +1843,24 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
     let v11: W = v1.widen() - v4;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: W = v13.widen().powi(3);
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
     let v15: W = v6.sqrt();
     let v16: W = v1.widen() * v14 * v15;
     let v17: W = v15.powi(3);
-    let v18: W = v1.widen() * v13.widen() * v17;
+    let v18: W = v1.widen() * v13 * v17;
     let v19: W = v16 + v18;
-    let v20: W = v8 * v19;
-    let v21: W = v20 / v13.widen();
+    let v20: W = v8.widen() * v19;
+    let v21: W = v20 / v13;
     [v10.to_f64(), v21.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1235,23 +1869,23 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6.widen() * v8;
+    let v8: W = v3.widen() - v7.widen();
+    let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v1.widen() - v4;
-    let v12: W = v11.sigmoid();
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v6.widen().sqrt();
-    let v16: W = v1.widen() * v14 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v1.widen() * v13 * v17;
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v4 - v1.widen();
+    let v14: N = N::sigmoid_of(v13);
+    let v15: N = v14.sqrt();
+    let v16: W = v1.widen() * v12 * v15.widen();
+    let v17: W = v15.widen().powi(3);
+    let v18: W = v1.widen() * v11 * v17;
     let v19: W = v16 + v18;
     let v20: W = v8 * v19;
-    let v21: W = v20 / v13;
+    let v21: N = N::narrow(v20) / v15;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1260,9 +1894,9 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1275,9 +1909,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1297,9 +1931,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1324,8 +1958,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -1335,28 +1969,28 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
     let v11: W = v1.widen() - v4;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v12.sqrt();
-    let v14: W = v13.widen().powi(3);
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v13.powi(3);
     let v15: W = v6.sqrt();
     let v16: W = v2.widen() * v14 * v15;
     let v17: W = v15.powi(3);
-    let v18: W = v2.widen() * v13.widen() * v17;
+    let v18: W = v2.widen() * v13 * v17;
     let v19: W = v16 + v18;
-    let v20: W = v8 * v19;
-    let v21: W = v20 / v13.widen();
+    let v20: W = v8.widen() * v19;
+    let v21: W = v20 / v13;
     let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: N = N::narrow(v8).abs();
+    let v23: N = v8.abs();
     let v24: N = v23.sqrt();
     let v25: W = v22.widen() * v15 * v24.widen();
     [v10.to_f64(), v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1365,27 +1999,27 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6.widen() * v8;
+    let v8: W = v3.widen() - v7.widen();
+    let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v1.widen() - v4;
-    let v12: W = v11.sigmoid();
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v6.widen().sqrt();
-    let v16: W = v2.widen() * v14 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v2.widen() * v13 * v17;
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v4 - v1.widen();
+    let v14: N = N::sigmoid_of(v13);
+    let v15: N = v14.sqrt();
+    let v16: W = v2.widen() * v12 * v15.widen();
+    let v17: W = v15.widen().powi(3);
+    let v18: W = v2.widen() * v11 * v17;
     let v19: W = v16 + v18;
     let v20: W = v8 * v19;
-    let v21: W = v20 / v13;
-    let v22: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v21: N = N::narrow(v20) / v15;
+    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
     let v23: N = N::narrow(v8).abs();
     let v24: N = v23.sqrt();
-    let v25: W = v22 * v15 * v24.widen();
+    let v25: W = v22.widen() * v11 * v24.widen();
     [v10.to_f64(), v21.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1394,9 +2028,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1409,9 +2043,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1438,7 +2072,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1488,17 +2122,17 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v3 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v8 - v3;
-    let v16: N = N::exp_m1_of(v15);
+    let v16: W = N::exp_m1_kept(v15);
     let v17: W = v8 - v0.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: W = v18.widen().sqrt();
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
     let v20: W = v19 * v6;
     let v21: N = N::sqrt_of(v14);
-    let v22: W = v11 * v21.widen();
-    let v23: W = v20 + v22;
-    let v24: W = v11 * v14 * v16.widen();
+    let v22: N = N::narrow(v11) * v21;
+    let v23: W = v20 + v22.widen();
+    let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
-    let v26: W = -v25;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1507,7 +2141,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1520,7 +2154,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \varepsilon\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1540,7 +2174,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1590,17 +2224,17 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v3 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v8 - v3;
-    let v16: N = N::exp_m1_of(v15);
+    let v16: W = N::exp_m1_kept(v15);
     let v17: W = v8 - v0.widen();
-    let v18: N = N::sigmoid_of(v17);
-    let v19: W = v18.widen().sqrt();
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
     let v20: W = v19 * v6;
     let v21: N = N::sqrt_of(v14);
-    let v22: W = v11 * v21.widen();
-    let v23: W = v20 + v22;
-    let v24: W = v11 * v14 * v16.widen();
+    let v22: N = N::narrow(v11) * v21;
+    let v23: W = v20 + v22.widen();
+    let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
-    let v26: W = -v25;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1609,7 +2243,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1622,7 +2256,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1642,7 +2276,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1651,6 +2287,106 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [9.999546021312975, -9.999773008080222];
     }
+    if t < 0.25 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = N::sqrt_kept(v5);
+    let v8: W = v7.powi(3);
+    let v9: W = v3 - v0.widen();
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v8 * v11;
+    let v13: W = v11.powi(3);
+    let v14: W = v0.widen() * v7 * v13;
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: W = v16 / v11;
+    [v6.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: N = v0 * v5;
+    let v7: W = v5.widen().sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = v3 - v0;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v8 * v11.widen();
+    let v13: N = v11.powi(3);
+    let v14: W = v0.widen() * v7 * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: N = N::narrow(v16) / v11;
+    [v6.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() - v3.widen();
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
+    let v7: W = v5.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = v3 - v0;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v8 * v11.widen();
+    let v13: N = v11.powi(3);
+    let v14: W = v0.widen() * v7 * v13.widen();
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
+    let v17: N = N::narrow(v16) / v11;
+    [v6.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
+    let v7: W = v5.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: W = v3 - v0.widen();
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v8 * v11.widen();
+    let v13: N = v11.powi(3);
+    let v14: W = v0.widen() * v7 * v13.widen();
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v11.widen();
+    [v6.to_f64(), v17.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1661,8 +2397,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: W = v5.sqrt();
     let v8: W = v7.powi(3);
     let v9: W = v3 - v0.widen();
-    let v10: W = v9.sigmoid();
-    let v11: N = N::sqrt_of(v10);
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
     let v12: W = v0.widen() * v8 * v11.widen();
     let v13: W = v11.widen().powi(3);
     let v14: W = v0.widen() * v7 * v13;
@@ -1677,7 +2413,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1692,15 +2430,124 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 21 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
+    if t < 0.375 {
+        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: W = v1.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = N::sqrt_kept(v5);
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: W = v0.widen() * v7 * v10;
+    let v12: W = v10.powi(3);
+    let v13: W = v1.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    let v15: W = v6 * v10;
+    let v16: N = N::narrow(v14) / N::narrow(v15);
+    let v17: W = v0.widen() * v6 * v12;
+    let v18: W = -v11;
+    let v19: W = v18 - v17;
+    let v20: W = v19 / v10;
+    [v16.to_f64(), v20.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: N = v1 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v6.powi(3);
+    let v8: N = v3 - v1;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: W = v0.widen() * v7 * v10.widen();
+    let v12: N = v10.powi(3);
+    let v13: W = v1.widen() * v6 * v12.widen();
+    let v14: W = v11 + v13;
+    let v15: N = N::narrow(v6) * v10;
+    let v16: N = N::narrow(v14) / v15;
+    let v17: W = v0.widen() * v6 * v12.widen();
+    let v18: W = -v11;
+    let v19: W = v18 - v17;
+    let v20: N = N::narrow(v19) / v10;
+    [v16.to_f64(), v20.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = v1.widen() - v3.widen();
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: N = v3 - v1;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: W = v0.widen() * v7 * v10.widen();
+    let v12: N = v10.powi(3);
+    let v13: W = v1.widen() * v6 * v12.widen();
+    let v14: W = v11 + v13;
+    let v15: N = N::narrow(v6) * v10;
+    let v16: N = N::narrow(v14) / v15;
+    let v17: W = v0.widen() * v6 * v12.widen();
+    let v18: W = -v11;
+    let v19: W = v18 - v17;
+    let v20: N = N::narrow(v19) / v10;
+    [v16.to_f64(), v20.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: W = v1.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v1.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
+    let v11: W = v0.widen() * v7 * v10.widen();
+    let v12: W = v10.widen().powi(3);
+    let v13: W = v1.widen() * v6 * v12;
+    let v14: W = v11 + v13;
+    let v15: N = N::narrow(v6) * v10;
+    let v16: N = N::narrow(v14) / v15;
+    let v17: W = v0.widen() * v6 * v12;
+    let v18: W = -v11;
+    let v19: W = v18 - v17;
+    let v20: N = N::narrow(v19) / v10;
+    [v16.to_f64(), v20.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1716,37 +2563,12 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: W = v10.widen().powi(3);
     let v13: W = v1.widen() * v6 * v12;
     let v14: W = v11 + v13;
-    let v15: W = v6 * v10.widen();
-    let v16: W = v14 / v15;
+    let v15: N = N::narrow(v6) * v10;
+    let v16: N = N::narrow(v14) / v15;
     let v17: W = v0.widen() * v6 * v12;
     let v18: N = -N::narrow(v11);
     let v19: W = v18.widen() - v17;
-    let v20: W = v19 / v10.widen();
-    [v16.to_f64(), v20.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v0.widen() * v7 * v10;
-    let v12: W = v10.powi(3);
-    let v13: W = v1.widen() * v6 * v12;
-    let v14: W = v11 + v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v1.widen() * v7 * v10;
-    let v18: W = -v17;
-    let v19: W = v18 - v13;
-    let v20: W = v19 / v6;
+    let v20: N = N::narrow(v19) / v10;
     [v16.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1757,7 +2579,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 ///
 /// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 21 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1770,7 +2592,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1805,15 +2627,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v6.sqrt();
     let v12: W = v11.powi(3);
     let v13: W = v4 - v1.widen();
-    let v14: W = v13.sigmoid();
-    let v15: N = N::sqrt_of(v14);
-    let v16: W = v1.widen() * v12 * v15.widen();
-    let v17: W = v15.widen().powi(3);
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
+    let v16: W = v1.widen() * v12 * v15;
+    let v17: W = v15.powi(3);
     let v18: W = v1.widen() * v11 * v17;
     let v19: N = -N::narrow(v16);
     let v20: W = v19.widen() - v18;
     let v21: W = v8 * v20;
-    let v22: N = N::narrow(v21) / v15;
+    let v22: W = v21 / v15;
     [v10.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1822,7 +2644,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1835,7 +2657,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1857,7 +2679,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1932,11 +2754,11 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() * v1.widen();
     let v7: W = v4.widen() - v6;
     let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
+    let v9: W = N::sqrt_kept(v8);
     let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().sqrt();
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
     let v14: W = v4.widen() * v10 * v13;
     let v15: W = v13.powi(3);
     let v16: W = v5.widen() * v9 * v15;
@@ -1964,7 +2786,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1979,7 +2801,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 ///
 /// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 31 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2006,7 +2828,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2047,23 +2869,23 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: W = v10.widen().sqrt();
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
     let v12: W = v6 / v11;
     let v13: W = v3.widen() - v2;
     let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
-    let v16: N = N::exp_m1_of(v15);
+    let v16: W = N::exp_m1_kept(v15);
     let v17: W = v14.sqrt();
     let v18: W = v11 * v17;
     let v19: W = v3.widen() - v8;
     let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
-    let v22: W = v21 * v6;
+    let v21: N = v20.sqrt();
+    let v22: W = v21.widen() * v6;
     let v23: W = v18 + v22;
-    let v24: W = v11 * v14 * v16.widen();
+    let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
-    let v26: W = -v25;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2072,7 +2894,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2085,7 +2907,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2105,7 +2927,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2146,23 +2968,23 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: W = v10.widen().sqrt();
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
     let v12: W = v6 / v11;
     let v13: W = v3.widen() - v2;
     let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
-    let v16: N = N::exp_m1_of(v15);
+    let v16: W = N::exp_m1_kept(v15);
     let v17: W = v14.sqrt();
     let v18: W = v11 * v17;
     let v19: W = v3.widen() - v8;
     let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
-    let v22: W = v21 * v6;
+    let v21: N = v20.sqrt();
+    let v22: W = v21.widen() * v6;
     let v23: W = v18 + v22;
-    let v24: W = v11 * v14 * v16.widen();
+    let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
-    let v26: W = -v25;
+    let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2171,7 +2993,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2184,7 +3006,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2234,9 +3056,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2245,28 +3065,13 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [9.999546021312975, 2.0];
     }
-    if t < 0.625 {
-        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3 - v0;
-    let v5: N = v4.sigmoid();
-    let v6: N = v0 * v5;
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v3 - v0.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -2276,9 +3081,7 @@ fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625).
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2342,9 +3145,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2371,15 +3174,72 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v14: W = v11 * v13;
         return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
-    if t < 0.375 {
+    if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.4375 {
+    if t < 0.75 {
         return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.8125 {
         return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
+    if t < 0.875 {
+        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v16: N = v6.sqrt();
+    let v17: N = N::narrow(v8).abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v15.widen() * v16.widen() * v18.widen();
+    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v16: W = v6.sqrt();
+    let v17: N = N::narrow(v8).abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v15 * v16 * v18.widen();
+    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -2396,67 +3256,13 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v11.widen() * v3.widen();
     let v14: W = v12 - v13;
     let v15: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v16: N = N::sqrt_of(v6);
+    let v16: W = N::sqrt_kept(v6);
     let v17: N = N::narrow(v8).abs();
     let v18: N = v17.sqrt();
-    let v19: W = v15.widen() * v16.widen() * v18.widen();
+    let v19: W = v15.widen() * v16 * v18.widen();
     [v10.to_f64(), v14.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v7.widen();
-    let v13: W = v11.widen() * v3.widen();
-    let v14: W = v12 - v13;
-    let v15: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-    let v16: W = v6.widen().sqrt();
-    let v17: N = v8.abs();
-    let v18: N = v17.sqrt();
-    let v19: W = v15 * v16 * v18.widen();
-    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6.widen() * v8.widen();
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v7.widen();
-    let v13: W = v11.widen() * v3.widen();
-    let v14: W = v12 - v13;
-    let v15: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-    let v16: W = v6.widen().sqrt();
-    let v17: N = v8.abs();
-    let v18: N = v17.sqrt();
-    let v19: W = v15 * v16 * v18.widen();
-    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2465,9 +3271,9 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: W = v5.widen().sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
     let v9: W = v1.widen() * v6 * v8.widen();
@@ -2477,7 +3283,34 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v13: W = v11.widen() * v3.widen();
     let v14: W = v12 - v13;
     let v15: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v16: N = N::sqrt_of(v6);
+    let v16: W = N::sqrt_kept(v6);
+    let v17: N = v8.abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v15.widen() * v16 * v18.widen();
+    [v10.to_f64(), v14.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v7.widen();
+    let v13: W = v11.widen() * v3.widen();
+    let v14: W = v12 - v13;
+    let v15: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v16: N = v6.sqrt();
     let v17: N = v8.abs();
     let v18: N = v17.sqrt();
     let v19: W = v15.widen() * v16.widen() * v18.widen();
@@ -2489,9 +3322,9 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2504,9 +3337,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 ///
 /// # Panics
 ///
@@ -2533,7 +3366,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2569,6 +3404,52 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v26: W = v25 / v24;
         return [v16.to_f64(), v26.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v3 - v0.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v10;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
+    let v16: W = v10 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v20: W = v14 + v19;
+    let v21: W = v15.powi(3);
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
+    let v25: W = v22 + v24;
+    let v26: W = v20 / v25;
+    let v27: W = v3 - v10;
+    let v28: W = v27.exp_m1();
+    let v29: W = v8 * v13;
+    let v30: W = v15 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v5 * v17 * v28;
+    let v33: W = v25 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v26.to_f64(), v35.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2581,30 +3462,30 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
     let v11: W = v0.widen() - v10;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().sqrt();
+    let v12: W = v11.sigmoid();
+    let v13: W = N::sqrt_kept(v12);
     let v14: W = v0.widen() * v5 * v8 * v13;
     let v15: W = v5.sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: N = N::sqrt_of(v17);
-    let v19: W = v0.widen() * v15 * v7 * v18.widen();
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7 * v18;
     let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
     let v22: W = v0.widen() * v21 * v8;
     let v23: W = v8.powi(3);
     let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
-    let v27: W = v3 - v10;
-    let v28: N = N::exp_m1_of(v27);
+    let v26: N = N::narrow(v20) / N::narrow(v25);
+    let v27: W = v10 - v3;
+    let v28: W = N::exp_m1_kept(v27);
     let v29: W = v8 * v13;
-    let v30: W = v15 * v18.widen();
+    let v30: W = v15 * v18;
     let v31: W = v29 + v30;
-    let v32: W = v5 * v17 * v28.widen();
+    let v32: W = v7 * v12 * v28;
     let v33: W = v25 * v31;
     let v34: W = v32 / v33;
-    let v35: W = -v34;
+    let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2613,7 +3494,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2626,7 +3509,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2646,7 +3531,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2682,6 +3569,52 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v26: W = v25 / v24;
         return [v16.to_f64(), v26.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v3 - v0.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v10;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
+    let v16: W = v10 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v20: W = v14 + v19;
+    let v21: W = v15.powi(3);
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
+    let v25: W = v22 + v24;
+    let v26: W = v20 / v25;
+    let v27: W = v3 - v10;
+    let v28: W = v27.exp_m1();
+    let v29: W = v8 * v13;
+    let v30: W = v15 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v5 * v17 * v28;
+    let v33: W = v25 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v26.to_f64(), v35.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2694,30 +3627,30 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
     let v11: W = v0.widen() - v10;
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().sqrt();
+    let v12: W = v11.sigmoid();
+    let v13: W = N::sqrt_kept(v12);
     let v14: W = v0.widen() * v5 * v8 * v13;
     let v15: W = v5.sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: N = N::sqrt_of(v17);
-    let v19: W = v0.widen() * v15 * v7 * v18.widen();
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7 * v18;
     let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
     let v22: W = v0.widen() * v21 * v8;
     let v23: W = v8.powi(3);
     let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
-    let v27: W = v3 - v10;
-    let v28: N = N::exp_m1_of(v27);
+    let v26: N = N::narrow(v20) / N::narrow(v25);
+    let v27: W = v10 - v3;
+    let v28: W = N::exp_m1_kept(v27);
     let v29: W = v8 * v13;
-    let v30: W = v15 * v18.widen();
+    let v30: W = v15 * v18;
     let v31: W = v29 + v30;
-    let v32: W = v5 * v17 * v28.widen();
+    let v32: W = v7 * v12 * v28;
     let v33: W = v25 * v31;
     let v34: W = v32 / v33;
-    let v35: W = -v34;
+    let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2726,7 +3659,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2739,7 +3674,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2759,9 +3696,9 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 15 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -2779,11 +3716,11 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v6: W = v5.sqrt();
     let v7: W = v6.powi(3);
     let v8: W = v3 - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: W = v9.widen().sqrt();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
     let v11: W = v0.widen() * v7 * v10;
-    let v12: W = v10.powi(3);
-    let v13: W = v0.widen() * v6 * v12;
+    let v12: N = N::narrow(v10).powi(3);
+    let v13: W = v0.widen() * v6 * v12.widen();
     let v14: W = v11 + v13;
     [v14.to_f64()]
 }
@@ -2798,11 +3735,11 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v6: W = v5.sqrt();
     let v7: W = v6.powi(3);
     let v8: W = v3 - v0.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: W = v9.widen().sqrt();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
     let v11: W = v0.widen() * v7 * v10;
-    let v12: W = v10.powi(3);
-    let v13: W = v0.widen() * v6 * v12;
+    let v12: N = N::narrow(v10).powi(3);
+    let v13: W = v0.widen() * v6 * v12.widen();
     let v14: W = v11 + v13;
     [v14.to_f64()]
 }
@@ -2812,9 +3749,9 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 15 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2828,17 +3765,14 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 20 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.00045397868702434395, 0.13475282221304558];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -2855,8 +3789,8 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v0.widen() * v7 * v9;
     let v11: N = N::narrow(v9).square();
     let v12: W = v0.widen() * v6 * v11.widen();
-    let v13: W = v10 + v12;
-    let v14: N = N::narrow(v13) / N::narrow(v6);
+    let v13: N = N::narrow(v10) + N::narrow(v12);
+    let v14: N = v13 / N::narrow(v6);
     let v15: N = N::sqrt_of(v9);
     let v16: W = v1.widen() * v7 * v15.widen();
     let v17: N = v15.powi(3);
@@ -2874,18 +3808,18 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v5: W = v4.sigmoid();
     let v6: W = v5.square();
     let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v8.widen().sqrt();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
     let v10: W = v0.widen() * v6 * v9;
     let v11: W = v9.powi(3);
     let v12: W = v0.widen() * v5 * v11;
-    let v13: W = v10 + v12;
-    let v14: N = N::narrow(v13) / N::narrow(v9);
+    let v13: N = N::narrow(v10) + N::narrow(v12);
+    let v14: N = v13 / N::narrow(v9);
     let v15: W = v5.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v1.widen() * v16 * v9;
     let v18: W = v1.widen() * v15 * v11;
-    let v19: W = v17 + v18;
+    let v19: N = N::narrow(v17) + N::narrow(v18);
     [v14.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2894,9 +3828,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 20 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2909,7 +3843,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2932,13 +3866,13 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
+    let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
     let v7: W = v4.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v8.widen().sqrt();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
     let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
     let v12: W = v11.sigmoid();
@@ -2947,7 +3881,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v15: W = v13.powi(3);
     let v16: W = v4.widen() * v9 * v15;
     let v17: W = v14 + v16;
-    let v18: W = v3.widen() * v17;
+    let v18: W = v3 * v17;
     [v0.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2958,7 +3892,7 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
@@ -2967,13 +3901,13 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: W = v8.sqrt();
     let v10: W = v9.powi(3);
     let v11: W = v6 - v4.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: W = v12.widen().sqrt();
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
     let v14: W = v4.widen() * v10 * v13;
-    let v15: W = v13.powi(3);
-    let v16: W = v4.widen() * v9 * v15;
+    let v15: N = N::narrow(v13).powi(3);
+    let v16: W = v4.widen() * v9 * v15.widen();
     let v17: W = v14 + v16;
-    let v18: W = v3 * v17;
+    let v18: W = v3.widen() * v17;
     [v0.to_f64(), v18.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2982,7 +3916,7 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -2997,7 +3931,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -3019,7 +3953,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3064,16 +3998,16 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v3 * v16;
     let v18: W = v17 / v9;
     let v19: W = v0.widen() + v18;
-    let v20: N = N::sqrt_of(v12);
-    let v21: W = v5.widen() * v10 * v20.widen();
-    let v22: W = v20.widen().powi(3);
+    let v20: W = N::sqrt_kept(v12);
+    let v21: W = v5.widen() * v10 * v20;
+    let v22: W = v20.powi(3);
     let v23: W = v5.widen() * v9 * v22;
     let v24: W = v21 + v23;
-    let v25: W = v3 * v24;
+    let v25: N = N::narrow(v3) * N::narrow(v24);
     let v26: N = N::new(4.47213595499958, -2.1728460814730025e-16);
     let v27: N = N::narrow(v3).abs();
     let v28: N = v27.sqrt();
-    let v29: W = v26.widen() * v20.widen() * v28.widen();
+    let v29: W = v26.widen() * v20 * v28.widen();
     [v19.to_f64(), v25.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -3082,7 +4016,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3095,7 +4029,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3160,29 +4094,29 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v6: W = N::sqrt_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
+    let v10: W = N::sigmoid_kept(v9);
     let v11: W = v10.sqrt();
-    let v12: N = v6 * N::narrow(v11);
+    let v12: W = v6 * v11;
     let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v14.widen().sqrt();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
     let v16: W = v8 - v0.widen();
     let v17: W = v16.sigmoid();
-    let v18: N = N::sqrt_of(v17);
-    let v19: W = v15 * v18.widen();
-    let v20: W = v12.widen() + v19;
+    let v18: W = v17.sqrt();
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
     let v21: W = v3 - v8;
-    let v22: N = N::exp_m1_of(v21);
+    let v22: W = v21.exp_m1();
     let v23: W = v15 * v11;
-    let v24: W = v6.widen() * v18.widen();
+    let v24: W = v6 * v18;
     let v25: W = v23 + v24;
-    let v26: W = v5 * v17 * v22.widen();
+    let v26: W = v5 * v17 * v22;
     let v27: W = v26 / v25;
-    let v28: W = -v27;
+    let v28: N = -N::narrow(v27);
     [v20.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -3262,29 +4196,29 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v6: W = N::sqrt_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
+    let v10: W = N::sigmoid_kept(v9);
     let v11: W = v10.sqrt();
-    let v12: N = v6 * N::narrow(v11);
+    let v12: W = v6 * v11;
     let v13: W = v3 - v0.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: W = v14.widen().sqrt();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
     let v16: W = v8 - v0.widen();
     let v17: W = v16.sigmoid();
-    let v18: N = N::sqrt_of(v17);
-    let v19: W = v15 * v18.widen();
-    let v20: W = v12.widen() + v19;
+    let v18: W = v17.sqrt();
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
     let v21: W = v3 - v8;
-    let v22: N = N::exp_m1_of(v21);
+    let v22: W = v21.exp_m1();
     let v23: W = v15 * v11;
-    let v24: W = v6.widen() * v18.widen();
+    let v24: W = v6 * v18;
     let v25: W = v23 + v24;
-    let v26: W = v5 * v17 * v22.widen();
+    let v26: W = v5 * v17 * v22;
     let v27: W = v26 / v25;
-    let v28: W = -v27;
+    let v28: N = -N::narrow(v27);
     [v20.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -3402,6 +4336,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -3578,9 +4515,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -3588,11 +4535,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -3609,7 +4558,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -3903,44 +4852,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -3953,6 +4937,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -3963,59 +4955,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

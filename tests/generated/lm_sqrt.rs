@@ -103,9 +103,9 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = \frac{1}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -117,18 +117,9 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.5 {
-        return f_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return f_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v1.widen() - v2;
-    let v4: N = v0 / N::narrow(v3);
-    v4.to_f64()
-}
-/// [`f_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -136,15 +127,28 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v0 / v3;
     v4.to_f64()
 }
+/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v3.sqrt();
+    let v5: N = v2 + v4;
+    let v6: N = v1 / v5;
+    let v7: N = v6 - v1;
+    let v8: N = v0 / v7;
+    v8.to_f64()
+}
 /// `g2(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// g^{2}(t) = -\frac{1}{2\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -156,24 +160,28 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.5 {
-        return g2_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return g2_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v1.widen() - v2;
-    let v4: N = v0 / N::narrow(v3);
-    v4.to_f64()
-}
-/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.5, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
     let v3: N = v1 - v2;
     let v4: N = v0 / v3;
     v4.to_f64()
+}
+/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v3.sqrt();
+    let v5: N = v2 + v4;
+    let v6: N = v1 / v5;
+    let v7: N = v6 - v1;
+    let v8: N = v0 / v7;
+    v8.to_f64()
 }
 /// `g(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -226,20 +234,14 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.875, 0.9375).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -252,7 +254,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return lambda_in_cell4::<N, W>(t);
     }
     if t < 0.9375 {
@@ -263,11 +265,11 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = v1.widen().sqrt();
     let v3: W = -v2;
     let v4: W = v3.ln_1p();
-    let v5: W = v0.widen() * v4;
+    let v5: N = v0 * N::narrow(v4);
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
     let v8: N = v6 * v7;
-    let v9: N = N::narrow(v5) - v8;
+    let v9: N = v5 - v8;
     v9.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -280,17 +282,17 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v0 * v4;
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
-    let v8: W = v6.widen() * v7.widen();
-    let v9: W = v5.widen() - v8;
+    let v8: N = v6 * v7;
+    let v9: N = v5 - v8;
     v9.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: N = N::ln_1p_of(v3);
+    let v2: N = v1.sqrt();
+    let v3: N = -v2;
+    let v4: N = v3.ln_1p();
     let v5: W = v0.widen() * v4.widen();
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
@@ -318,26 +320,26 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = -v2;
-    let v4: N = N::ln_1p_of(v3);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: W = v6.widen() * v7.widen();
-    let v9: W = v5 - v8;
-    v9.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: N = N::ln_1p_of(v3);
-    let v5: N = v0 * v4;
+    let v4: W = N::ln_1p_kept(v3);
+    let v5: W = v0.widen() * v4;
     let v6: N = N::new(0.25, 0.0);
     let v7: N = v1.ln();
     let v8: N = v6 * v7;
-    let v9: W = v5.widen() - v8.widen();
+    let v9: N = N::narrow(v5) - v8;
+    v9.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = -v2;
+    let v4: N = v3.ln_1p();
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = v1.ln();
+    let v8: N = v6 * v7;
+    let v9: W = v5 - v8.widen();
     v9.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
@@ -361,8 +363,6 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -374,38 +374,12 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.25 {
-        return dlambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.5 {
-        return dlambda_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v2.powi(3);
     let v4: W = v3 - v1.widen();
     let v5: N = v0 / N::narrow(v4);
-    v5.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v2.powi(3);
-    let v4: N = v3 - v1;
-    let v5: N = v0 / v4;
-    v5.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.powi(3);
-    let v4: N = N::narrow(v3) - v1;
-    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -416,15 +390,12 @@ fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.875, 0.9375).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
@@ -437,8 +408,11 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return log_snr_in_cell5::<N, W>(t);
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -459,15 +433,15 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
     let v6: N = v4 * v5;
-    let v7: W = v3.widen() - v6.widen();
+    let v7: N = v3 - v6;
     v7.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: W = -v1;
-    let v3: N = N::ln_1p_of(v2);
+    let v1: N = v0.sqrt();
+    let v2: N = -v1;
+    let v3: N = v2.ln_1p();
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
     let v6: W = v4.widen() * v5.widen();
@@ -494,12 +468,24 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::ln_1p_of(v2);
     let v4: N = N::new(0.5, 0.0);
     let v5: N = v0.ln();
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v3.widen() - v6;
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
+    v7.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.sqrt();
+    let v2: N = -v1;
+    let v3: N = v2.ln_1p();
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = v0.ln();
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
     v7.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = -v1;
@@ -516,26 +502,17 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{1 - \sqrt{t}}{\sqrt{t}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.4375 {
-        return snr_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: N = N::narrow(v3) / N::narrow(v2);
-    v4.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -543,26 +520,55 @@ fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3 / v2;
     v4.to_f64()
 }
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v3 * v4;
+    let v6: N = v0 / v5;
+    v6.to_f64()
+}
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \rho(t) = \frac{t^{\frac{1}{4}}}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: N = N::sqrt_of(v1);
+    let v1: N = v0.sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v1;
-    let v5: N = N::sqrt_of(v4);
+    let v4: N = v3 - v1;
+    let v5: N = v4.sqrt();
     let v6: N = v2 / v5;
     v6.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.sqrt();
+    let v4: N = v3.sqrt();
+    let v5: N = v0 + v3;
+    let v6: N = v1 / v5;
+    let v7: N = v6.sqrt();
+    let v8: N = v4 / v7;
+    v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -572,9 +578,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -583,50 +589,6 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.0625 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.25, 0.0);
-    let v8: N = N::sqrt_of(v4);
-    let v9: N = v7 * v8;
-    let v10: N = v9 / v2;
-    let v11: N = v7 / v8;
-    let v12: N = -v10;
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v8;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.25, 0.0);
-    let v8: N = N::sqrt_of(v4);
-    let v9: W = v7.widen() * v8.widen();
-    let v10: W = v9 / v2.widen();
-    let v11: N = v7 / v8;
-    let v12: N = -N::narrow(v10);
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v8;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -646,15 +608,6 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.15625 {
-        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_score_coefficients_upper_cell2::<N, W>(t);
-    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -664,51 +617,6 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v6: N = v0 * v5;
     let v7: N = v2 * v4;
     let v8: N = v6 / v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
     [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -717,9 +625,9 @@ fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -732,9 +640,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -743,50 +651,6 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.0625 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::sqrt_of(v4);
-    let v9: N = v7 * v8;
-    let v10: N = v9 / v2;
-    let v11: N = v7 / v8;
-    let v12: N = -v10;
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v8;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::sqrt_of(v4);
-    let v9: W = v7.widen() * v8.widen();
-    let v10: W = v9 / v2.widen();
-    let v11: N = v7 / v8;
-    let v12: N = -N::narrow(v10);
-    let v13: N = v12 - v11;
-    let v14: N = v13 / v8;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
@@ -806,15 +670,6 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.15625 {
-        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_score_coefficients_upper_cell2::<N, W>(t);
-    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -827,60 +682,6 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v9: N = N::new(-0.5, 0.0);
     let v10: N = v9 * v5;
     let v11: N = v10 / v7;
-    [v8.to_f64(), v11.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    let v9: N = N::new(-0.5, 0.0);
-    let v10: W = v9.widen() * v5;
-    let v11: N = N::narrow(v10) / v7;
-    [v8.to_f64(), v11.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
-    let v9: N = N::new(-0.5, 0.0);
-    let v10: N = v9 * v5;
-    let v11: N = v10 / v7;
-    [v8.to_f64(), v11.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    let v9: N = N::new(-0.5, 0.0);
-    let v10: W = v9.widen() * v5;
-    let v11: N = N::narrow(v10) / v7;
     [v8.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -889,9 +690,9 @@ fn reverse_drift_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -904,9 +705,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -917,6 +718,12 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.375 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
@@ -931,14 +738,70 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v5.widen() - v1.widen();
     let v11: N = N::new(1.0, 0.0);
     let v12: W = v11.widen() - v3;
-    let v13: N = N::sqrt_of(v12);
-    let v14: N = v4 * v13;
-    let v15: W = v14.widen() / v3;
-    let v16: W = v4.widen() / v13.widen();
-    let v17: N = -N::narrow(v15);
-    let v18: W = v17.widen() - v16;
+    let v13: W = v12.sqrt();
+    let v14: N = v4 * N::narrow(v13);
+    let v15: N = v14 / N::narrow(v3);
+    let v16: N = v4 / N::narrow(v13);
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16.widen();
     let v19: W = v10 * v18;
+    let v20: N = N::narrow(v19) / N::narrow(v13);
+    [v9.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
+    let v10: N = v5 - v1;
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v11 - v3;
+    let v13: N = v12.sqrt();
+    let v14: N = v4 * v13;
+    let v15: N = v14 / v3;
+    let v16: N = v4 / v13;
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16.widen();
+    let v19: W = v10.widen() * v18;
     let v20: N = N::narrow(v19) / v13;
+    [v9.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: N = v1 - N::narrow(v3);
+    let v9: N = N::narrow(v7) / v8;
+    let v10: W = v5.widen() - v1.widen();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v11.widen() - v3;
+    let v13: W = v12.sqrt();
+    let v14: W = v4.widen() * v13;
+    let v15: N = N::narrow(v14) / N::narrow(v3);
+    let v16: N = v4 / N::narrow(v13);
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16.widen();
+    let v19: W = v10 * v18;
+    let v20: N = N::narrow(v19) / N::narrow(v13);
     [v9.to_f64(), v20.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -950,17 +813,17 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v0.widen() + v6.widen();
-    let v8: W = v1.widen() * v4 * v7;
-    let v9: N = v2 * v6;
-    let v10: W = v8 / v9.widen();
-    let v11: N = v0 - N::narrow(v10);
+    let v4: N = v2 - v3;
+    let v5: W = v0.widen() - v2.widen();
+    let v6: W = N::sqrt_kept(v5);
+    let v7: W = v0.widen() + v6;
+    let v8: N = v1 * v4 * N::narrow(v7);
+    let v9: W = v2.widen() * v6;
+    let v10: N = v8 / N::narrow(v9);
+    let v11: N = v0 - v10;
     let v12: N = N::new(-0.25, 0.0);
-    let v13: W = v12.widen() * v4 * v7;
-    let v14: N = N::narrow(v13) / v9;
+    let v13: W = v12.widen() * v4.widen() * v7;
+    let v14: N = N::narrow(v13) / N::narrow(v9);
     [v11.to_f64(), v14.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -969,9 +832,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -984,9 +847,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1006,9 +869,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1037,20 +900,20 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::new(0.5, 0.0);
     let v12: N = N::new(1.0, 0.0);
     let v13: W = v12.widen() - v3;
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = v11 * v14;
-    let v16: W = v15.widen() / v3;
-    let v17: W = v11.widen() / v14.widen();
-    let v18: N = -N::narrow(v16);
-    let v19: W = v18.widen() - v17;
+    let v14: W = v13.sqrt();
+    let v15: W = v11.widen() * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v3);
+    let v17: N = v11 / N::narrow(v14);
+    let v18: N = -v16;
+    let v19: W = v18.widen() - v17.widen();
     let v20: W = v10 * v19;
-    let v21: N = N::narrow(v20) / v14;
+    let v21: N = N::narrow(v20) / N::narrow(v14);
     let v22: N = N::narrow(v10).abs();
     let v23: N = v22.sqrt();
     let v24: N = N::new(-0.5, 0.0);
     let v25: N = v24 / N::narrow(v8);
     let v26: N = v25.sqrt();
-    let v27: W = v23.widen() * v26.widen();
+    let v27: N = v23 * v26;
     [v9.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1062,24 +925,24 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
+    let v4: N = v2 - v3;
     let v5: W = v0.widen() - v2.widen();
-    let v6: W = v5.sqrt();
+    let v6: W = N::sqrt_kept(v5);
     let v7: W = v0.widen() + v6;
-    let v8: W = v1.widen() * v4 * v7;
+    let v8: N = v1 * v4 * N::narrow(v7);
     let v9: W = v2.widen() * v6;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v10: N = v8 / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(-0.5, 0.0);
-    let v13: W = v12.widen() * v4 * v7;
+    let v13: W = v12.widen() * v4.widen() * v7;
     let v14: N = N::narrow(v13) / N::narrow(v9);
-    let v15: N = N::narrow(v4).abs();
+    let v15: N = v4.abs();
     let v16: N = v15.sqrt();
-    let v17: W = v2.widen() / v7;
-    let v18: W = v17 - v2.widen();
-    let v19: N = v12 / N::narrow(v18);
+    let v17: N = v2 / N::narrow(v7);
+    let v18: N = v17 - v2;
+    let v19: N = v12 / v18;
     let v20: N = v19.sqrt();
-    let v21: W = v16.widen() * v20.widen();
+    let v21: N = v16 * v20;
     [v11.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1088,9 +951,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1109,9 +972,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1270,57 +1133,30 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
+    let v2: W = v1.widen().sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: W = v2.widen().sqrt();
-    let v9: N = N::sqrt_of(v4);
-    let v10: N = N::narrow(v8) * v9;
-    let v11: N = v7 / v10;
+    let v8: W = v2.sqrt();
+    let v9: W = v4.sqrt();
+    let v10: W = v8 * v9;
+    let v11: N = v7 / N::narrow(v10);
     let v12: W = v8.powi(3);
-    let v13: N = v7 * v9;
-    let v14: W = v13.widen() / v12;
-    let v15: W = v11.widen() + v14;
-    let v16: W = v15 / v9.widen();
+    let v13: W = v7.widen() * v9;
+    let v14: N = N::narrow(v13) / N::narrow(v12);
+    let v15: N = v11 + v14;
+    let v16: N = v15 / N::narrow(v9);
     [v6.to_f64(), v16.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    let v9: N = N::new(0.25, 0.0);
-    let v10: W = v4.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v5;
-    let v13: W = v2.widen() * v11;
-    let v14: W = v12 / v13;
-    [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1328,9 +1164,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1343,57 +1177,30 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
+    let v2: W = v1.widen().sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2.widen();
-    let v5: N = v2 * N::narrow(v4);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = v2.widen().sqrt();
-    let v9: N = N::sqrt_of(v4);
-    let v10: N = N::narrow(v8) * v9;
-    let v11: N = v7 / v10;
+    let v8: W = v2.sqrt();
+    let v9: W = v4.sqrt();
+    let v10: W = v8 * v9;
+    let v11: N = v7 / N::narrow(v10);
     let v12: W = v8.powi(3);
-    let v13: N = v7 * v9;
-    let v14: W = v13.widen() / v12;
-    let v15: W = v11.widen() + v14;
-    let v16: W = v15 / v9.widen();
+    let v13: W = v7.widen() * v9;
+    let v14: N = N::narrow(v13) / N::narrow(v12);
+    let v15: N = v11 + v14;
+    let v16: N = v15 / N::narrow(v9);
     [v6.to_f64(), v16.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v4.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v5;
-    let v13: W = v2.widen() * v11;
-    let v14: W = v12 / v13;
-    [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1401,9 +1208,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1418,7 +1223,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1444,15 +1249,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3.sqrt();
     let v12: N = N::new(1.0, 0.0);
     let v13: W = v12.widen() - v3;
-    let v14: N = N::sqrt_of(v13);
-    let v15: W = v11 * v14.widen();
-    let v16: W = v4.widen() / v15;
+    let v14: W = v13.sqrt();
+    let v15: W = v11 * v14;
+    let v16: N = v4 / N::narrow(v15);
     let v17: W = v11.powi(3);
-    let v18: N = v4 * v14;
-    let v19: W = v18.widen() / v17;
-    let v20: W = v16 + v19;
+    let v18: W = v4.widen() * v14;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v20: W = v16.widen() + v19.widen();
     let v21: W = v10 * v20;
-    let v22: N = N::narrow(v21) / v14;
+    let v22: N = N::narrow(v21) / N::narrow(v14);
     [v9.to_f64(), v22.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1465,17 +1270,17 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v0.widen() - v2.widen();
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
     let v7: W = v0.widen() + v6.widen();
     let v8: W = v1.widen() * v4 * v7;
     let v9: N = v2 * v6;
     let v10: N = N::narrow(v8) / v9;
-    let v11: W = v0.widen() - v10.widen();
+    let v11: N = v0 - v10;
     let v12: W = v6.widen().sqrt();
     let v13: W = v12.powi(3);
-    let v14: N = v2 * N::narrow(v13);
-    let v15: W = v8 / v14.widen();
+    let v14: W = v2.widen() * v13;
+    let v15: N = N::narrow(v8) / N::narrow(v14);
     [v11.to_f64(), v15.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1486,7 +1291,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1501,7 +1306,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1521,9 +1326,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1550,21 +1355,21 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
     let v14: W = v13.widen() - v3;
-    let v15: N = N::sqrt_of(v14);
-    let v16: W = v12 * v15.widen();
-    let v17: W = v11.widen() / v16;
+    let v15: W = v14.sqrt();
+    let v16: W = v12 * v15;
+    let v17: N = v11 / N::narrow(v16);
     let v18: W = v12.powi(3);
-    let v19: N = v11 * v15;
-    let v20: W = v19.widen() / v18;
-    let v21: W = v17 + v20;
+    let v19: W = v11.widen() * v15;
+    let v20: N = N::narrow(v19) / N::narrow(v18);
+    let v21: W = v17.widen() + v20.widen();
     let v22: W = v10 * v21;
-    let v23: N = N::narrow(v22) / v15;
+    let v23: N = N::narrow(v22) / N::narrow(v15);
     let v24: N = N::narrow(v10).abs();
     let v25: N = v24.sqrt();
     let v26: N = N::new(-0.5, 0.0);
     let v27: N = v26 / N::narrow(v8);
     let v28: N = v27.sqrt();
-    let v29: W = v25.widen() * v28.widen();
+    let v29: N = v25 * v28;
     [v9.to_f64(), v23.to_f64(), v29.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1578,25 +1383,25 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v0.widen() - v2.widen();
-    let v6: N = N::sqrt_of(v5);
-    let v7: W = v0.widen() + v6.widen();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() + v6;
     let v8: W = v1.widen() * v4 * v7;
-    let v9: N = v2 * v6;
+    let v9: N = v2 * N::narrow(v6);
     let v10: N = N::narrow(v8) / v9;
-    let v11: W = v0.widen() - v10.widen();
+    let v11: N = v0 - v10;
     let v12: N = N::new(0.5, 0.0);
-    let v13: W = v6.widen().sqrt();
+    let v13: W = N::sqrt_kept(v6);
     let v14: W = v13.powi(3);
     let v15: W = v12.widen() * v4 * v7;
-    let v16: N = v2 * N::narrow(v14);
-    let v17: W = v15 / v16.widen();
+    let v16: W = v2.widen() * v14;
+    let v17: N = N::narrow(v15) / N::narrow(v16);
     let v18: N = N::narrow(v4).abs();
     let v19: N = v18.sqrt();
     let v20: N = N::new(-0.5, 0.0);
-    let v21: W = v2.widen() / v7;
-    let v22: W = v21 - v2.widen();
-    let v23: W = v20.widen() / v22;
-    let v24: N = N::sqrt_of(v23);
+    let v21: N = v2 / N::narrow(v7);
+    let v22: N = v21 - v2;
+    let v23: N = v20 / v22;
+    let v24: N = v23.sqrt();
     let v25: N = v19 * v24;
     [v11.to_f64(), v17.to_f64(), v25.to_f64()]
 }
@@ -1606,9 +1411,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1621,9 +1426,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1784,79 +1589,35 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.15625, 0.21875).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
-    let v3: N = v1.sqrt();
-    let v4: W = v3.widen().sqrt();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v3.sqrt();
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v3;
+    let v6: N = v5 - N::narrow(v3);
     let v7: N = v6.sqrt();
-    let v8: N = N::narrow(v4) * v7;
-    let v9: N = v0 / v8;
+    let v8: W = v4 * v7.widen();
+    let v9: N = v0 / N::narrow(v8);
     let v10: W = v4.powi(3);
     let v11: W = v0.widen() * v7.widen();
     let v12: W = v11 / v10;
     let v13: N = -v9;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14 / v4;
+    let v14: N = v13 - N::narrow(v12);
+    let v15: N = v14 / N::narrow(v4);
     [v2.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.0625 {
-        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.15625 {
-        return pf_velocity_x0_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.21875 {
-        return pf_velocity_x0_coefficients_upper_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = v0 / N::narrow(v3);
-    let v5: N = N::new(-0.25, 0.0);
-    let v6: N = N::sqrt_of(v3);
-    let v7: N = v1 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: W = v9.widen() * v3;
-    let v11: N = v5 / N::narrow(v10);
-    [v4.to_f64(), v11.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    let v5: N = N::new(-0.25, 0.0);
-    let v6: N = v3.sqrt();
-    let v7: N = v1 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: W = v9.widen() * v3.widen();
-    let v11: W = v5.widen() / v10;
-    [v4.to_f64(), v11.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1871,22 +1632,6 @@ fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v11: N = v5 / v10;
     [v4.to_f64(), v11.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    let v5: N = N::new(-0.25, 0.0);
-    let v6: N = v3.sqrt();
-    let v7: N = v1 + v6;
-    let v8: N = v2 / v7;
-    let v9: N = v8.sqrt();
-    let v10: W = v9.widen() * v3.widen();
-    let v11: W = v5.widen() / v10;
-    [v4.to_f64(), v11.to_f64()]
-}
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -1895,7 +1640,7 @@ fn pf_velocity_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
 ///
 /// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.0625, 0.15625, 0.21875).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1908,26 +1653,23 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
+    let v5: N = v4 - N::narrow(v2);
     let v6: N = v5.sqrt();
     let v7: W = v3 * v6.widen();
     let v8: N = v0 / N::narrow(v7);
@@ -1935,12 +1677,12 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v3.powi(3);
     let v11: W = v9.widen() * v6.widen();
     let v12: W = v11 / v10;
-    let v13: W = v8.widen() + v12;
-    let v14: W = v13 / v7;
+    let v13: N = v8 + N::narrow(v12);
+    let v14: N = v13 / N::narrow(v7);
     let v15: N = v9 / N::narrow(v7);
     let v16: N = -v15;
-    let v17: W = v16.widen() - v12;
-    let v18: W = v17 / v3;
+    let v17: N = v16 - N::narrow(v12);
+    let v18: N = v17 / N::narrow(v3);
     [v14.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1949,21 +1691,21 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: N = N::new(0.0625, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
+    let v4: N = v0 + v3;
     let v5: N = N::new(1.0, 0.0);
     let v6: W = v5.widen() - v2.widen();
     let v7: N = N::sqrt_of(v6);
-    let v8: W = v5.widen() + v7.widen();
+    let v8: N = v5 + v7;
     let v9: N = N::new(0.5, 0.0);
     let v10: N = N::new(0.25, 0.0);
     let v11: N = v10 * v7;
-    let v12: W = v9.widen() + v11.widen();
-    let v13: W = v4 * v8;
-    let v14: W = v2.widen() * v6 * v12;
-    let v15: N = N::narrow(v13) / N::narrow(v14);
+    let v12: N = v9 + v11;
+    let v13: N = v4 * v8;
+    let v14: W = v2.widen() * v6 * v12.widen();
+    let v15: N = v13 / N::narrow(v14);
     let v16: N = N::new(-0.5, 0.0);
-    let v17: W = v2.widen() / v8;
-    let v18: N = N::sqrt_of(v17);
+    let v17: N = v2 / v8;
+    let v18: N = v17.sqrt();
     let v19: W = v18.widen() * v6;
     let v20: N = v16 / N::narrow(v19);
     [v15.to_f64(), v20.to_f64()]
@@ -1974,9 +1716,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1989,7 +1731,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2009,14 +1751,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v3.widen().sqrt();
     let v9: W = v8.sqrt();
     let v10: W = v0.widen() - v8;
-    let v11: W = v10.sqrt();
+    let v11: W = N::sqrt_kept(v10);
     let v12: W = v9 * v11;
-    let v13: W = v1.widen() / v12;
+    let v13: N = v1 / N::narrow(v12);
     let v14: W = v9.powi(3);
-    let v15: N = v1 * N::narrow(v11);
-    let v16: N = v15 / N::narrow(v14);
-    let v17: W = -v13;
-    let v18: W = v17 - v16.widen();
+    let v15: W = v1.widen() * v11;
+    let v16: N = N::narrow(v15) / N::narrow(v14);
+    let v17: N = -v13;
+    let v18: W = v17.widen() - v16.widen();
     let v19: W = v4 * v18;
     let v20: N = N::narrow(v19) / N::narrow(v9);
     [v7.to_f64(), v20.to_f64()]
@@ -2027,7 +1769,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2040,7 +1782,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2060,7 +1802,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2086,14 +1828,14 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v12) / v13;
     let v15: W = v3.widen() - v1.widen();
     let v16: W = v2.sqrt();
-    let v17: W = v9.sqrt();
+    let v17: W = N::sqrt_kept(v9);
     let v18: W = v16 * v17;
-    let v19: W = v7.widen() / v18;
+    let v19: N = v7 / N::narrow(v18);
     let v20: W = v16.powi(3);
-    let v21: N = v7 * N::narrow(v17);
-    let v22: N = v21 / N::narrow(v20);
-    let v23: W = -v19;
-    let v24: W = v23 - v22.widen();
+    let v21: W = v7.widen() * v17;
+    let v22: N = N::narrow(v21) / N::narrow(v20);
+    let v23: N = -v19;
+    let v24: W = v23.widen() - v22.widen();
     let v25: W = v15 * v24;
     let v26: N = N::narrow(v25) / N::narrow(v16);
     let v27: N = N::narrow(v15).abs();
@@ -2102,7 +1844,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: W = v1.widen() - v2;
     let v31: N = v29 / N::narrow(v30);
     let v32: N = v31.sqrt();
-    let v33: W = v28.widen() * v32.widen();
+    let v33: N = v28 * v32;
     [v14.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2111,7 +1853,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2124,7 +1866,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2327,7 +2069,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2348,15 +2090,6 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.15625 {
-        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_u_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_u_coefficients_upper_cell2::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2366,48 +2099,6 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v6: N = v0 * v5;
     let v7: N = v2 * v4;
     let v8: N = v6 / v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
-    let v8: N = v6 / v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -2419,7 +2110,7 @@ fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.25, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2483,7 +2174,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2512,7 +2203,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: N = N::new(-0.5, 0.0);
     let v18: N = v17 / N::narrow(v8);
     let v19: N = v18.sqrt();
-    let v20: W = v16.widen() * v19.widen();
+    let v20: N = v16 * v19;
     [v9.to_f64(), v13.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2521,7 +2212,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2534,7 +2225,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2561,7 +2252,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2594,10 +2285,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v16 / v15;
     let v18: W = v11 + v17;
     let v19: W = v14 * v8;
-    let v20: W = v0.widen() / v19;
+    let v20: N = v0 / N::narrow(v19);
     let v21: W = v0.widen() * v8;
     let v22: W = v21 / v15;
-    let v23: N = N::narrow(v20) + N::narrow(v22);
+    let v23: N = v20 + N::narrow(v22);
     let v24: N = N::narrow(v18) / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
@@ -2611,7 +2302,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2624,7 +2315,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2644,7 +2335,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2677,10 +2368,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v16 / v15;
     let v18: W = v11 + v17;
     let v19: W = v14 * v8;
-    let v20: W = v0.widen() / v19;
+    let v20: N = v0 / N::narrow(v19);
     let v21: W = v0.widen() * v8;
     let v22: W = v21 / v15;
-    let v23: N = N::narrow(v20) + N::narrow(v22);
+    let v23: N = v20 + N::narrow(v22);
     let v24: N = N::narrow(v18) / v23;
     let v25: W = v3 * v8;
     let v26: W = v14 * v13;
@@ -2694,7 +2385,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2707,7 +2398,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2727,7 +2418,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
@@ -2735,25 +2426,22 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
+    let v5: N = v4 - N::narrow(v2);
     let v6: N = v5.sqrt();
     let v7: N = N::narrow(v3) * v6;
     let v8: N = v0 / v7;
     let v9: W = v3.powi(3);
-    let v10: W = v0.widen() * v6.widen();
-    let v11: W = v10 / v9;
-    let v12: W = v8.widen() + v11;
+    let v10: N = v0 * v6;
+    let v11: N = v10 / N::narrow(v9);
+    let v12: N = v8 + v11;
     [v12.to_f64()]
 }
 /// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2762,14 +2450,14 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
     let v3: W = v2.widen() - v1.widen();
-    let v4: N = N::sqrt_of(v3);
-    let v5: N = v2 + v4;
-    let v6: N = v1 / v5;
+    let v4: W = N::sqrt_kept(v3);
+    let v5: W = v2.widen() + v4;
+    let v6: N = v1 / N::narrow(v5);
     let v7: N = v6.sqrt();
-    let v8: W = v4.widen().sqrt();
+    let v8: W = v4.sqrt();
     let v9: W = v8.powi(3);
     let v10: W = v7.widen() * v9;
-    let v11: W = v0.widen() / v10;
+    let v11: N = v0 / N::narrow(v10);
     [v11.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2778,7 +2466,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 #[allow(unused_variables)]
@@ -2794,85 +2482,30 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.125 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: W = v1.widen() - v3.widen();
-    let v5: N = N::sqrt_of(v4);
-    let v6: N = v0 * v5;
-    let v7: N = v6 / v3;
-    let v8: N = v0 / v5;
-    let v9: N = v7 + v8;
-    let v10: N = v9 / v5;
-    let v11: N = N::new(0.5, 0.0);
-    let v12: W = v3.widen().sqrt();
-    let v13: W = v12 * v5.widen();
-    let v14: N = v11 / N::narrow(v13);
-    let v15: W = v12.powi(3);
-    let v16: N = v11 * v5;
-    let v17: N = v16 / N::narrow(v15);
-    let v18: W = v14.widen() + v17.widen();
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: N = v1 - v3;
+    let v3: W = v2.widen().sqrt();
+    let v4: N = v1 - N::narrow(v3);
     let v5: N = v4.sqrt();
-    let v6: W = v0.widen() * v5.widen();
-    let v7: W = v6 / v3.widen();
-    let v8: N = v0 / v5;
-    let v9: W = v7 + v8.widen();
-    let v10: N = N::narrow(v9) / v5;
-    let v11: N = N::new(0.5, 0.0);
-    let v12: W = v3.widen().sqrt();
-    let v13: N = N::narrow(v12) * v5;
-    let v14: N = v11 / v13;
-    let v15: W = v12.powi(3);
-    let v16: W = v11.widen() * v5.widen();
-    let v17: W = v16 / v15;
-    let v18: W = v14.widen() + v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: W = v1.widen() - v3.widen();
-    let v5: N = N::sqrt_of(v4);
     let v6: N = v0 * v5;
-    let v7: N = v6 / v3;
+    let v7: N = v6 / N::narrow(v3);
     let v8: N = v0 / v5;
     let v9: N = v7 + v8;
     let v10: N = v9 / v5;
     let v11: N = N::new(0.5, 0.0);
-    let v12: W = v3.widen().sqrt();
+    let v12: W = v3.sqrt();
     let v13: N = N::narrow(v12) * v5;
     let v14: N = v11 / v13;
     let v15: W = v12.powi(3);
@@ -2887,18 +2520,18 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::sqrt_of(v3);
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v0.widen() * v5;
-    let v7: N = v2 * v4;
-    let v8: N = N::narrow(v6) / v7;
+    let v4: W = N::sqrt_kept(v3);
+    let v5: W = v1.widen() + v4;
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v2.widen() * v4;
+    let v8: N = v6 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
     let v10: N = v2 / N::narrow(v5);
     let v11: N = v10.sqrt();
-    let v12: W = v4.widen().sqrt();
+    let v12: W = v4.sqrt();
     let v13: W = v12.powi(3);
     let v14: W = v11.widen() * v13;
-    let v15: W = v9.widen() / v14;
+    let v15: N = v9 / N::narrow(v14);
     [v8.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2907,9 +2540,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2922,12 +2555,26 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2936,12 +2583,104 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v2.widen().sqrt();
     let v6: W = v5.sqrt();
     let v7: W = v0.widen() - v5;
-    let v8: W = v7.sqrt();
-    let v9: W = v6 * v8;
+    let v8: N = N::sqrt_of(v7);
+    let v9: W = v6 * v8.widen();
     let v10: N = v4 / N::narrow(v9);
+    let v11: N = N::narrow(v6).powi(3);
+    let v12: N = v4 * v8;
+    let v13: N = v12 / v11;
+    let v14: W = v10.widen() + v13.widen();
+    let v15: W = v3 * v14;
+    [v0.to_f64(), v15.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.25, 0.0);
+    let v5: W = v2.widen().sqrt();
+    let v6: W = v5.sqrt();
+    let v7: N = v0 - N::narrow(v5);
+    let v8: N = v7.sqrt();
+    let v9: N = N::narrow(v6) * v8;
+    let v10: N = v4 / v9;
     let v11: W = v6.powi(3);
-    let v12: W = v4.widen() * v8;
-    let v13: N = N::narrow(v12) / N::narrow(v11);
+    let v12: N = v4 * v8;
+    let v13: N = v12 / N::narrow(v11);
+    let v14: W = v10.widen() + v13.widen();
+    let v15: W = v3.widen() * v14;
+    [v0.to_f64(), v15.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = v2.sqrt();
+    let v6: N = v5.sqrt();
+    let v7: N = v0 - v5;
+    let v8: N = v7.sqrt();
+    let v9: N = v6 * v8;
+    let v10: N = v4 / v9;
+    let v11: N = v6.powi(3);
+    let v12: N = v4 * v8;
+    let v13: N = v12 / v11;
+    let v14: N = v10 + v13;
+    let v15: N = v3 * v14;
+    [v0.to_f64(), v15.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = v2.sqrt();
+    let v6: N = v5.sqrt();
+    let v7: N = v0 - v5;
+    let v8: N = v7.sqrt();
+    let v9: W = v6.widen() * v8.widen();
+    let v10: N = v4 / N::narrow(v9);
+    let v11: N = v6.powi(3);
+    let v12: W = v4.widen() * v8.widen();
+    let v13: N = N::narrow(v12) / v11;
+    let v14: N = v10 + v13;
+    let v15: W = v3 * v14.widen();
+    [v0.to_f64(), v15.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = v2.sqrt();
+    let v6: N = v5.sqrt();
+    let v7: N = v0 - v5;
+    let v8: N = v7.sqrt();
+    let v9: N = v6 * v8;
+    let v10: N = v4 / v9;
+    let v11: N = v6.powi(3);
+    let v12: N = v4 * v8;
+    let v13: N = v12 / v11;
     let v14: W = v10.widen() + v13.widen();
     let v15: W = v3 * v14;
     [v0.to_f64(), v15.to_f64()]
@@ -2952,7 +2691,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2965,7 +2706,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -2985,9 +2728,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3013,24 +2756,24 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v0 * v3 * N::narrow(v8);
     let v12: W = v4 - v6 + v9 - v10 + v11.widen();
     let v13: N = N::narrow(v12) / N::narrow(v9);
-    let v14: W = v3.widen() - v1.widen();
+    let v14: N = v3 - v1;
     let v15: N = N::new(0.5, 0.0);
     let v16: W = v2.sqrt();
     let v17: W = v8.sqrt();
-    let v18: W = v16 * v17;
-    let v19: N = v15 / N::narrow(v18);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v19: N = v15 / v18;
     let v20: W = v16.powi(3);
-    let v21: W = v15.widen() * v17;
-    let v22: N = N::narrow(v21) / N::narrow(v20);
+    let v21: N = v15 * N::narrow(v17);
+    let v22: N = v21 / N::narrow(v20);
     let v23: W = v19.widen() + v22.widen();
-    let v24: W = v14 * v23;
-    let v25: N = N::narrow(v14).abs();
+    let v24: W = v14.widen() * v23;
+    let v25: N = v14.abs();
     let v26: N = v25.sqrt();
     let v27: N = N::new(-0.5, 0.0);
     let v28: W = v1.widen() - v2;
     let v29: N = v27 / N::narrow(v28);
     let v30: N = v29.sqrt();
-    let v31: W = v26.widen() * v30.widen();
+    let v31: N = v26 * v30;
     [v13.to_f64(), v24.to_f64(), v31.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3053,13 +2796,13 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v12: W = v0.widen() * v1.widen() * v8;
     let v13: W = v0.widen() * v4.widen() * v8;
     let v14: W = v3.widen() - v5 + v10 - v11 + v12 - v13;
-    let v15: W = v1.widen() * v9;
-    let v16: N = N::narrow(v14) / N::narrow(v15);
+    let v15: N = v1 * N::narrow(v9);
+    let v16: N = N::narrow(v14) / v15;
     let v17: N = N::new(0.5, 0.0);
     let v18: W = v1.widen() - v4.widen();
-    let v19: W = v7.widen() + v9;
-    let v20: W = v1.widen() / v19;
-    let v21: N = N::sqrt_of(v20);
+    let v19: N = v7 + N::narrow(v9);
+    let v20: N = v1 / v19;
+    let v21: N = v20.sqrt();
     let v22: W = v9.sqrt();
     let v23: W = v22.powi(3);
     let v24: W = v17.widen() * v18;
@@ -3068,10 +2811,10 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v27: N = N::narrow(v18).abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-0.5, 0.0);
-    let v30: W = v20 - v1.widen();
-    let v31: N = v29 / N::narrow(v30);
+    let v30: N = v20 - v1;
+    let v31: N = v29 / v30;
     let v32: N = v31.sqrt();
-    let v33: W = v28.widen() * v32.widen();
+    let v33: N = v28 * v32;
     [v16.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -3080,9 +2823,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3095,9 +2838,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3348,6 +3091,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -3524,9 +3270,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -3534,11 +3290,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -3555,7 +3313,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -3849,44 +3607,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -3899,6 +3692,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -3909,59 +3710,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

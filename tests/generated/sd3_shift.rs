@@ -63,9 +63,9 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.34375, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.1875, 0.21875, 0.25).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -74,19 +74,95 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return alpha_bar_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_bar_in_cell1::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return alpha_bar_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return alpha_bar_in_cell3::<N, W>(t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
     let v3: W = v2.square();
     let v4: N = N::new(2.0, 0.0);
     let v5: N = v4 * v1;
-    let v6: W = v0.widen() + v5.widen();
-    let v7: W = v6.square();
-    let v8: N = N::narrow(v3) / N::narrow(v7);
+    let v6: N = v0 + v5;
+    let v7: N = v6.square();
+    let v8: N = N::narrow(v3) / v7;
+    v8.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v2.square();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = v4 * v1;
+    let v6: N = v0 + v5;
+    let v7: N = v6.square();
+    let v8: N = N::narrow(v3) / v7;
+    v8.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v2.square();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::narrow(v6).square();
+    let v8: N = N::narrow(v3) / v7;
+    v8.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.square();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v3 / v7;
+    v8.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.square();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = v4 * v1;
+    let v6: N = v0 + v5;
+    let v7: N = v6.square();
+    let v8: N = v3 / v7;
     v8.to_f64()
 }
 /// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.15625 {
+        return alpha_bar_upper_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return alpha_bar_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return alpha_bar_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return alpha_bar_upper_cell3::<N, W>(t);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = v0.square();
     let v2: N = N::new(3.0, 0.0);
@@ -97,6 +173,54 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v1 / N::narrow(v6);
     v7.to_f64()
 }
+/// [`alpha_bar_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.square();
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v2 - v4;
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    v7.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().square();
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v2 - v4;
+    let v6: N = v5.square();
+    let v7: N = N::narrow(v1) / v6;
+    v7.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.square();
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v2 - v4;
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    v7.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().square();
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v2 - v4;
+    let v6: N = v5.square();
+    let v7: N = N::narrow(v1) / v6;
+    v7.to_f64()
+}
 /// `f(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
@@ -104,16 +228,11 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -125,44 +244,55 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 / v7;
     v8.to_f64()
 }
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-3.0, 0.0);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    let v8: N = v0 / v7;
-    v8.to_f64()
-}
 /// `g2(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return g2_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(18.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
-    let v3: W = v2.widen() - v1.widen();
+    let v3: N = v2 - v1;
     let v4: N = N::new(4.0, 0.0);
-    let v5: W = v4.widen() * v1.widen();
+    let v5: N = v4 * v1;
     let v6: N = v1.square();
     let v7: N = v4 * v6;
-    let v8: W = v2.widen() + v5 + v7.widen();
+    let v8: W = v2.widen() + v5.widen() + v7.widen();
     let v9: N = v0 * v1;
-    let v10: W = v3 * v8;
-    let v11: N = v9 / N::narrow(v10);
+    let v10: N = v3 * N::narrow(v8);
+    let v11: N = v9 / v10;
     v11.to_f64()
+}
+/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(18.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(9.0, 0.0);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: N = N::new(12.0, 0.0);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v2.powi(3);
+    let v11: N = v9 * v10;
+    let v12: W = v5 - v8.widen() + v11.widen();
+    let v13: N = v0 * v3;
+    let v14: N = v13 / N::narrow(v12);
+    v14.to_f64()
 }
 /// `g(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -170,9 +300,9 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.21875, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -181,7 +311,70 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return g_upper::<N, W>(1.0 - t);
     }
+    if t < 0.125 {
+        return g_in_cell0::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return g_in_cell1::<N, W>(t);
+    }
+    if t < 0.25 {
+        return g_in_cell2::<N, W>(t);
+    }
     let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v1;
+    let v7: N = v1.square();
+    let v8: N = v5 * v7;
+    let v9: W = v3.widen() + v6.widen() + v8.widen();
+    let v10: N = v4 * N::narrow(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v0 * v2.widen();
+    let v13: N = N::narrow(v12) / v11;
+    v13.to_f64()
+}
+/// [`g_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v1;
+    let v7: N = v1.square();
+    let v8: N = v5 * v7;
+    let v9: W = v3.widen() + v6.widen() + v8.widen();
+    let v10: N = v4 * N::narrow(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v0 * v2;
+    let v13: N = N::narrow(v12) / v11;
+    v13.to_f64()
+}
+/// [`g_in`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v1;
+    let v7: N = v1.square();
+    let v8: N = v5 * v7;
+    let v9: N = v3 + v6 + v8;
+    let v10: N = v4 * v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v2;
+    let v13: N = v12 / v11;
+    v13.to_f64()
+}
+/// [`g_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
@@ -190,16 +383,19 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5 * v1;
     let v7: N = v1.square();
     let v8: N = v5 * v7;
-    let v9: N = v3 + v6 + v8;
-    let v10: W = v4 * v9.widen();
+    let v9: W = v3.widen() + v6.widen() + v8.widen();
+    let v10: W = v4 * v9;
     let v11: N = N::sqrt_of(v10);
-    let v12: W = v0 * v2.widen();
-    let v13: W = v12 / v11.widen();
+    let v12: N = v0 * v2;
+    let v13: N = v12 / v11;
     v13.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    if t < 0.25 {
+        return g_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 - v2;
@@ -212,10 +408,31 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = N::new(4.0, 0.0);
     let v11: N = v2.powi(3);
     let v12: N = v10 * v11;
-    let v13: W = v6.widen() - v9.widen() + v12.widen();
+    let v13: N = v6 - v9 + v12;
+    let v14: N = v13.sqrt();
+    let v15: N = v0 * v4;
+    let v16: N = v15 / v14;
+    v16.to_f64()
+}
+/// [`g_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = N::sqrt_kept(v3);
+    let v5: N = N::new(9.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: N = N::new(12.0, 0.0);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = N::new(4.0, 0.0);
+    let v11: N = v2.powi(3);
+    let v12: N = v10 * v11;
+    let v13: W = v6 - v9.widen() + v12.widen();
     let v14: N = N::sqrt_of(v13);
-    let v15: W = v0 * v4.widen();
-    let v16: W = v15 / v14.widen();
+    let v15: W = v0 * v4;
+    let v16: N = N::narrow(v15) / v14;
     v16.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -232,9 +449,6 @@ pub fn lambda(t: f64) -> f64 {
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.0625 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -267,7 +481,7 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = v1 - v2;
     let v4: N = v3 / v2;
     let v5: N = v4.ln();
-    let v6: W = v0.widen() + v5.widen();
+    let v6: N = v0 + v5;
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -275,10 +489,10 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3 / v2.widen();
-    let v5: N = N::ln_of(v4);
-    let v6: W = v0.widen() + v5.widen();
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() / v2.widen();
+    let v5: W = N::ln_kept(v4);
+    let v6: W = v0.widen() + v5;
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
@@ -286,10 +500,10 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3 / v2.widen();
-    let v5: N = N::ln_of(v4);
-    let v6: W = v0 + v5.widen();
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() / v2.widen();
+    let v5: W = N::ln_kept(v4);
+    let v6: W = v0 + v5;
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
@@ -305,13 +519,13 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.0986122886681098, 9.07129723500153e-17);
+    let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3 / v2.widen();
-    let v5: N = N::ln_of(v4);
-    let v6: W = v0.widen() + v5.widen();
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() / v2.widen();
+    let v5: W = N::ln_kept(v4);
+    let v6: W = v0 + v5;
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -342,28 +556,25 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.3125, 0.375).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t < 0.125 {
+    if t < 0.0625 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.1875 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-2.1972245773362196, 1.814259447000306e-16);
@@ -377,34 +588,47 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 + v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v4 / v3;
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = v4.widen() / v3.widen();
+    let v6: W = N::ln_kept(v5);
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 - v3;
     let v5: W = v4.widen() / v3.widen();
-    let v6: N = N::ln_of(v5);
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0 + v7;
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v4 / v3.widen();
-    let v6: N = N::ln_of(v5);
-    let v7: W = v1.widen() * v6.widen();
+    let v6: W = N::ln_kept(v5);
+    let v7: W = v1.widen() * v6;
     let v8: W = v0 + v7;
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
@@ -417,7 +641,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
@@ -429,26 +653,13 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0 + v7.widen();
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v4 / v3;
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: W = v0 + v7.widen();
-    v8.to_f64()
-}
 /// `snr(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -460,8 +671,8 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() - v2.widen();
     let v4: W = v3.square();
     let v5: N = v2.square();
-    let v6: W = v0.widen() * v4;
-    let v7: N = N::narrow(v6) / v5;
+    let v6: N = v0 * N::narrow(v4);
+    let v7: N = v6 / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -492,7 +703,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -502,26 +713,26 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() + v4;
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
     let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
-    let v9: W = v3.widen().square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v1.widen() + v8 + v10;
-    let v12: N = v0 * N::narrow(v5);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: W = v1.widen() + v8.widen() + v10.widen();
+    let v12: W = v0.widen() * v5;
     let v13: W = v6 * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     let v15: N = N::new(-9.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
-    let v17: W = v16.widen() * v3.widen();
+    let v17: N = v16 * v3;
     let v18: N = N::new(12.0, 0.0);
-    let v19: W = v18.widen() * v9;
+    let v19: N = v18 * v9;
     let v20: N = N::new(8.0, 0.0);
     let v21: N = v3.powi(3);
     let v22: N = v20 * v21;
-    let v23: W = v1.widen() + v17 + v19 + v22.widen();
+    let v23: W = v1.widen() + v17.widen() + v19.widen() + v22.widen();
     let v24: W = v15.widen() * v3.widen() * v5;
     let v25: W = v6 * v23;
     let v26: N = N::narrow(v24) / N::narrow(v25);
@@ -533,7 +744,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -546,7 +757,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -556,26 +767,26 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() + v4;
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
     let v6: W = v1.widen() - v3.widen();
     let v7: N = N::new(4.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
-    let v9: W = v3.widen().square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v1.widen() + v8 + v10;
-    let v12: N = v0 * N::narrow(v5);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: W = v1.widen() + v8.widen() + v10.widen();
+    let v12: W = v0.widen() * v5;
     let v13: W = v6 * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     let v15: N = N::new(-18.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
-    let v17: W = v16.widen() * v3.widen();
+    let v17: N = v16 * v3;
     let v18: N = N::new(12.0, 0.0);
-    let v19: W = v18.widen() * v9;
+    let v19: N = v18 * v9;
     let v20: N = N::new(8.0, 0.0);
     let v21: N = v3.powi(3);
     let v22: N = v20 * v21;
-    let v23: W = v1.widen() + v17 + v19 + v22.widen();
+    let v23: W = v1.widen() + v17.widen() + v19.widen() + v22.widen();
     let v24: W = v15.widen() * v3.widen() * v5;
     let v25: W = v6 * v23;
     let v26: N = N::narrow(v24) / N::narrow(v25);
@@ -587,7 +798,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -600,9 +811,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -626,14 +837,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v1.widen() * v7;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
     let v11: N = v9 * v10;
-    let v12: W = v0.widen() + v6 - v8 - v11.widen();
+    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * N::narrow(v7);
+    let v14: N = v5 * v7;
     let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
@@ -641,13 +852,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::new(-9.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
-    let v22: W = v21.widen() * v2.widen();
+    let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: W = v23.widen() * v7;
+    let v24: N = v23 * v7;
     let v25: N = N::new(8.0, 0.0);
     let v26: N = v2.powi(3);
     let v27: N = v25 * v26;
-    let v28: W = v0.widen() + v22 + v24 + v27.widen();
+    let v28: W = v0.widen() + v22.widen() + v24.widen() + v27.widen();
     let v29: W = v19.widen() * v2.widen() * v20 * v4;
     let v30: W = v13 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
@@ -676,8 +887,8 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
     let v17: W = v11 - v13 + v16.widen();
-    let v18: W = v4 * v9;
-    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v18: N = N::narrow(v4) * N::narrow(v9);
+    let v19: N = v18 / N::narrow(v17);
     let v20: W = v11 - v10.widen();
     let v21: W = v2.widen() - v5.widen();
     let v22: N = N::new(27.0, 0.0);
@@ -689,8 +900,8 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v28: N = v27 * v15;
     let v29: W = v22.widen() - v24 + v26.widen() - v28.widen();
     let v30: W = v4 * v20 * v21;
-    let v31: W = v2.widen() * v29;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
+    let v31: N = v2 * N::narrow(v29);
+    let v32: N = N::narrow(v30) / v31;
     [v19.to_f64(), v32.to_f64()]
 }
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -699,9 +910,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -714,9 +925,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -736,7 +947,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -750,6 +963,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -757,14 +976,14 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v1.widen() * v7;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
-    let v11: W = v9.widen() * v10.widen();
-    let v12: W = v0.widen() + v6 - v8 - v11;
+    let v11: N = v9 * v10;
+    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * N::narrow(v7);
+    let v14: N = v5 * v7;
     let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
@@ -772,13 +991,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::new(-18.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
-    let v22: W = v21.widen() * v2.widen();
+    let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: W = v23.widen() * v7;
+    let v24: N = v23 * v7;
     let v25: N = N::new(8.0, 0.0);
     let v26: N = v2.powi(3);
     let v27: N = v25 * v26;
-    let v28: W = v0.widen() + v22 + v24 + v27.widen();
+    let v28: W = v0.widen() + v22.widen() + v24.widen() + v27.widen();
     let v29: W = v19.widen() * v2.widen() * v20 * v4;
     let v30: W = v13 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
@@ -791,13 +1010,66 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v37) / v36;
     [v18.to_f64(), v31.to_f64(), v38.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v0.widen() * v5.widen();
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: W = v6 - v8.widen();
+    let v10: N = N::new(9.0, 0.0);
+    let v11: W = v10.widen() * v2.widen();
+    let v12: N = N::new(12.0, 0.0);
+    let v13: W = v12.widen() * v7.widen();
+    let v14: N = N::new(4.0, 0.0);
+    let v15: N = v2.powi(3);
+    let v16: W = v14.widen() * v15.widen();
+    let v17: W = v11 - v13 + v16;
+    let v18: N = N::narrow(v4) * N::narrow(v9);
+    let v19: N = v18 / N::narrow(v17);
+    let v20: N = N::new(18.0, 0.0);
+    let v21: W = v20.widen() * v2.widen();
+    let v22: W = v21 - v20.widen();
+    let v23: W = v2.widen() - v5.widen();
+    let v24: N = N::new(27.0, 0.0);
+    let v25: N = N::new(54.0, 0.0);
+    let v26: W = v25.widen() * v2.widen();
+    let v27: N = N::new(36.0, 0.0);
+    let v28: N = v27 * v7;
+    let v29: N = N::new(8.0, 0.0);
+    let v30: N = v29 * v15;
+    let v31: W = v24.widen() - v26 + v28.widen() - v30.widen();
+    let v32: W = v4 * v22 * v23;
+    let v33: N = v2 * N::narrow(v31);
+    let v34: N = N::narrow(v32) / v33;
+    let v35: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v36: N = N::narrow(v23).abs();
+    let v37: W = v36.widen().sqrt();
+    let v38: N = N::new(1.0, 0.0);
+    let v39: N = v38 - v2;
+    let v40: W = v39.widen().sqrt();
+    let v41: N = N::sqrt_of(v17);
+    let v42: W = v35 * v37 * v40;
+    let v43: N = N::narrow(v42) / v41;
+    [v19.to_f64(), v34.to_f64(), v43.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -816,7 +1088,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -843,9 +1117,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -873,20 +1147,20 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v1 * v5;
     let v9: N = v0 + v8;
     let v10: W = v4 * v6;
-    let v11: W = v7 * v9.widen();
-    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v11: N = N::narrow(v7) * v9;
+    let v12: N = N::narrow(v10) / v11;
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: W = v2.widen().square();
-    let v20: W = v17.widen() * v19;
+    let v19: N = v2.square();
+    let v20: W = v17.widen() * v19.widen();
     let v21: N = N::new(8.0, 0.0);
-    let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * N::narrow(v19) * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22 + v23.widen();
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -901,13 +1175,13 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
     let v6: N = v2 * v0;
-    let v7: W = v1.widen() - v6.widen();
+    let v7: N = v1 - v6;
     let v8: W = v0.widen() * v5;
-    let v9: W = v3.widen() * v7;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v9: N = v3 * v7;
+    let v10: N = N::narrow(v8) / v9;
     let v11: N = N::new(1.0, 0.0);
     let v12: W = v11.widen() - v3.widen();
     let v13: N = N::new(9.0, 0.0);
@@ -928,8 +1202,8 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v28: N = v27 * v21 * v0;
     let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
     let v30: W = v5 * v12 * v16;
-    let v31: W = v3.widen() * v29;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
+    let v31: N = v3 * N::narrow(v29);
+    let v32: N = N::narrow(v30) / v31;
     [v10.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -938,9 +1212,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -953,9 +1227,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -975,9 +1249,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1005,20 +1279,20 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v1 * v5;
     let v9: N = v0 + v8;
     let v10: W = v4 * v6;
-    let v11: W = v7 * v9.widen();
-    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v11: N = N::narrow(v7) * v9;
+    let v12: N = N::narrow(v10) / v11;
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: W = v2.widen().square();
-    let v20: W = v17.widen() * v19;
+    let v19: N = v2.square();
+    let v20: W = v17.widen() * v19.widen();
     let v21: N = N::new(8.0, 0.0);
-    let v22: W = v21.widen() * v2.widen() * v5.widen();
-    let v23: N = v21 * N::narrow(v19) * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22 + v23.widen();
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -1033,13 +1307,13 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
     let v6: N = v2 * v0;
-    let v7: W = v1.widen() - v6.widen();
+    let v7: N = v1 - v6;
     let v8: W = v0.widen() * v5;
-    let v9: W = v3.widen() * v7;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
+    let v9: N = v3 * v7;
+    let v10: N = N::narrow(v8) / v9;
     let v11: N = N::new(1.0, 0.0);
     let v12: W = v11.widen() - v3.widen();
     let v13: N = N::new(9.0, 0.0);
@@ -1060,8 +1334,8 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v28: N = v27 * v21 * v0;
     let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
     let v30: W = v5 * v12 * v16;
-    let v31: W = v3.widen() * v29;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
+    let v31: N = v3 * N::narrow(v29);
+    let v32: N = N::narrow(v30) / v31;
     [v10.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1070,9 +1344,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1085,9 +1359,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1107,9 +1381,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 18 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 18 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1122,20 +1396,20 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() + v4;
-    let v6: W = v1.widen() - v3.widen();
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
     let v7: N = N::new(4.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v3.square();
     let v10: N = v7 * v9;
     let v11: W = v1.widen() + v8.widen() + v10.widen();
-    let v12: N = v0 * N::narrow(v5);
-    let v13: W = v6 * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v12: N = v0 * v5;
+    let v13: N = v6 * N::narrow(v11);
+    let v14: N = v12 / v13;
     let v15: N = N::new(3.0, 0.0);
-    let v16: N = v15 * N::narrow(v5);
-    let v17: N = v16 / N::narrow(v13);
+    let v16: N = v15 * v5;
+    let v17: N = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1145,19 +1419,19 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
+    let v5: N = v1 - v4;
     let v6: N = N::new(9.0, 0.0);
     let v7: N = N::new(12.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
+    let v8: N = v7 * v3;
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v3.square();
     let v11: N = v9 * v10;
-    let v12: W = v6.widen() - v8 + v11.widen();
-    let v13: W = v0.widen() * v5;
+    let v12: W = v6.widen() - v8.widen() + v11.widen();
+    let v13: N = v0 * v5;
     let v14: W = v3.widen() * v12;
-    let v15: N = N::narrow(v13) / N::narrow(v14);
-    let v16: W = v1.widen() * v5;
-    let v17: N = N::narrow(v16) / N::narrow(v14);
+    let v15: N = v13 / N::narrow(v14);
+    let v16: N = v1 * v5;
+    let v17: N = v16 / N::narrow(v14);
     [v15.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1166,9 +1440,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{3\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 18 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 18 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1181,9 +1455,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1196,20 +1470,20 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() + v4;
-    let v6: W = v1.widen() - v3.widen();
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
     let v7: N = N::new(4.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v3.square();
     let v10: N = v7 * v9;
     let v11: W = v1.widen() + v8.widen() + v10.widen();
-    let v12: N = v0 * N::narrow(v5);
-    let v13: W = v6 * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v12: N = v0 * v5;
+    let v13: N = v6 * N::narrow(v11);
+    let v14: N = v12 / v13;
     let v15: N = N::new(6.0, 0.0);
-    let v16: N = v15 * N::narrow(v5);
-    let v17: N = v16 / N::narrow(v13);
+    let v16: N = v15 * v5;
+    let v17: N = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1219,20 +1493,20 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
+    let v5: N = v1 - v4;
     let v6: N = N::new(9.0, 0.0);
     let v7: N = N::new(12.0, 0.0);
-    let v8: W = v7.widen() * v3.widen();
+    let v8: N = v7 * v3;
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v3.square();
     let v11: N = v9 * v10;
-    let v12: W = v6.widen() - v8 + v11.widen();
-    let v13: W = v0.widen() * v5;
+    let v12: W = v6.widen() - v8.widen() + v11.widen();
+    let v13: N = v0 * v5;
     let v14: W = v3.widen() * v12;
-    let v15: N = N::narrow(v13) / N::narrow(v14);
+    let v15: N = v13 / N::narrow(v14);
     let v16: N = N::new(6.0, 0.0);
-    let v17: W = v16.widen() * v5;
-    let v18: N = N::narrow(v17) / N::narrow(v14);
+    let v17: N = v16 * v5;
+    let v18: N = v17 / N::narrow(v14);
     [v15.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1241,9 +1515,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{6\,\varepsilon}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1256,9 +1530,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1277,15 +1551,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v1.widen() * v7;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
     let v11: N = v9 * v10;
-    let v12: W = v0.widen() + v6 - v8 - v11.widen();
+    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
     let v13: W = v0.widen() - v2.widen();
-    let v14: W = v5.widen() * v7;
-    let v15: W = v0.widen() + v6 + v14;
+    let v14: N = v5 * v7;
+    let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
     let v18: N = N::narrow(v16) / N::narrow(v17);
@@ -1305,27 +1579,27 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = v1 * v2;
     let v4: W = v0.widen() - v3.widen();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() * v5.widen();
+    let v6: N = v0 * v5;
     let v7: N = v2.square();
     let v8: N = v1 * v7;
-    let v9: W = v6 - v8.widen();
+    let v9: W = v6.widen() - v8.widen();
     let v10: N = N::new(9.0, 0.0);
     let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
-    let v13: W = v12.widen() * v7.widen();
+    let v13: N = v12 * v7;
     let v14: N = N::new(4.0, 0.0);
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
-    let v17: W = v11 - v13 + v16.widen();
+    let v17: W = v11 - v13.widen() + v16.widen();
     let v18: W = v4 * v9;
     let v19: N = N::narrow(v18) / N::narrow(v17);
     let v20: W = v2.widen() - v5.widen();
-    let v21: W = v12.widen() * v2.widen();
+    let v21: N = v12 * v2;
     let v22: N = v14 * v7;
-    let v23: W = v10.widen() - v21 + v22.widen();
+    let v23: W = v10.widen() - v21.widen() + v22.widen();
     let v24: W = v0.widen() * v4 * v20;
-    let v25: W = v2.widen() * v23;
-    let v26: N = N::narrow(v24) / N::narrow(v25);
+    let v25: N = v2 * N::narrow(v23);
+    let v26: N = N::narrow(v24) / v25;
     [v19.to_f64(), v26.to_f64()]
 }
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1334,9 +1608,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1349,9 +1623,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1371,7 +1645,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1383,8 +1657,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
     let v7: W = v2.widen().square();
@@ -1394,8 +1668,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: W = v5.widen() * v7;
-    let v15: W = v0.widen() + v6 + v14;
+    let v14: N = v5 * N::narrow(v7);
+    let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
     let v18: N = N::narrow(v16) / N::narrow(v17);
@@ -1418,7 +1692,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1431,7 +1705,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1458,9 +1732,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1469,64 +1741,30 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
+    let v6: N = v0 - v5;
     let v7: W = v0.widen() - v2.widen();
     let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: W = v7 * v9.widen();
+    let v9: W = v0.widen() + v8.widen();
+    let v10: W = v4 * v6.widen();
+    let v11: W = v7 * v9;
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
-    let v18: W = v17.widen() * v2.widen() * v5.widen();
-    let v19: W = v0.widen() + v3 + v8.widen() + v18;
+    let v18: N = v17 * v2 * v5;
+    let v19: W = v0.widen() + v3.widen() + v8.widen() + v18.widen();
     let v20: W = v4 * v16;
     let v21: W = v7 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
-}
-/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = v2 * v0;
-    let v7: W = v1.widen() - v6.widen();
-    let v8: W = v0.widen() * v5;
-    let v9: W = v3.widen() * v7;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: W = v1.widen() * v3.widen();
-    let v12: W = v1.widen() * v0.widen();
-    let v13: W = v11 - v12;
-    let v14: N = N::new(9.0, 0.0);
-    let v15: N = N::new(6.0, 0.0);
-    let v16: W = v15.widen() * v3.widen();
-    let v17: W = v15.widen() * v0.widen();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: W = v18.widen() * v3.widen() * v0.widen();
-    let v20: W = v14.widen() - v16 - v17 + v19;
-    let v21: W = v5 * v13;
-    let v22: N = v3 * N::narrow(v20);
-    let v23: N = N::narrow(v21) / v22;
-    [v10.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1534,9 +1772,7 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1549,9 +1785,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1571,9 +1805,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1582,64 +1814,30 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
+    let v6: N = v0 - v5;
     let v7: W = v0.widen() - v2.widen();
     let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: W = v7 * v9.widen();
+    let v9: W = v0.widen() + v8.widen();
+    let v10: W = v4 * v6.widen();
+    let v11: W = v7 * v9;
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(3.0, 0.0);
     let v14: W = v13.widen() * v5.widen();
     let v15: W = v13.widen() * v2.widen();
     let v16: W = v14 - v15;
     let v17: N = N::new(4.0, 0.0);
-    let v18: W = v17.widen() * v2.widen() * v5.widen();
-    let v19: W = v0.widen() + v3 + v8.widen() + v18;
+    let v18: N = v17 * v2 * v5;
+    let v19: W = v0.widen() + v3.widen() + v8.widen() + v18.widen();
     let v20: W = v4 * v16;
     let v21: W = v7 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     [v12.to_f64(), v22.to_f64()]
-}
-/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = v2 * v0;
-    let v7: W = v1.widen() - v6.widen();
-    let v8: W = v0.widen() * v5;
-    let v9: W = v3.widen() * v7;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: W = v1.widen() * v3.widen();
-    let v12: W = v1.widen() * v0.widen();
-    let v13: W = v11 - v12;
-    let v14: N = N::new(9.0, 0.0);
-    let v15: N = N::new(6.0, 0.0);
-    let v16: W = v15.widen() * v3.widen();
-    let v17: W = v15.widen() * v0.widen();
-    let v18: N = N::new(4.0, 0.0);
-    let v19: W = v18.widen() * v3.widen() * v0.widen();
-    let v20: W = v14.widen() - v16 - v17 + v19;
-    let v21: W = v5 * v13;
-    let v22: N = v3 * N::narrow(v20);
-    let v23: N = N::narrow(v21) / v22;
-    [v10.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1647,9 +1845,7 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1662,9 +1858,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\varepsilon\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 24 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1686,22 +1880,19 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
+    if t < 0.5 {
         return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.625 {
         return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.75 {
         return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1719,7 +1910,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
@@ -1731,13 +1922,30 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v7: N = v2.square();
     let v8: N = v5 * v7;
     let v9: W = v0.widen() + v6.widen() + v8.widen();
-    let v10: W = v2.widen() * v9;
-    let v11: N = v4 / N::narrow(v10);
+    let v10: N = v2 * N::narrow(v9);
+    let v11: N = v4 / v10;
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6 + v8.widen();
+    let v10: N = v2 * N::narrow(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1753,44 +1961,6 @@ fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = v2.square();
-    let v8: N = v5 * v7;
-    let v9: W = v0.widen() + v6.widen() + v8.widen();
-    let v10: W = v2.widen() * v9;
-    let v11: N = N::narrow(v4) / N::narrow(v10);
-    let v12: N = -v11;
-    [v11.to_f64(), v12.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::new(9.0, 0.0);
-    let v8: N = N::new(12.0, 0.0);
-    let v9: W = v8.widen() * v2.widen();
-    let v10: N = N::new(4.0, 0.0);
-    let v11: N = v2.square();
-    let v12: N = v10 * v11;
-    let v13: W = v7.widen() - v9 + v12.widen();
-    let v14: W = v6 * v13;
-    let v15: N = v4 / N::narrow(v14);
-    let v16: N = -v15;
-    [v15.to_f64(), v16.to_f64()]
-}
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
@@ -1799,7 +1969,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 ///
 /// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1812,18 +1982,13 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 34 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
@@ -1834,7 +1999,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: N = N::new(3.0, 0.0);
     let v9: N = v8 * v3;
     let v10: W = v7.widen() + v9.widen();
-    let v11: N = v1 - v3;
+    let v11: W = v1.widen() - v3.widen();
     let v12: N = v7 * v3;
     let v13: N = N::new(12.0, 0.0);
     let v14: N = v3.square();
@@ -1843,56 +2008,18 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v3.powi(3);
     let v18: N = v16 * v17;
     let v19: W = v1.widen() + v12.widen() + v15.widen() + v18.widen();
-    let v20: W = v0.widen() * v6 * v10;
-    let v21: W = v3.widen() * v11.widen() * v19;
-    let v22: W = v20 / v21;
+    let v20: W = v0 * v6 * v10;
+    let v21: W = v3.widen() * v11 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: N = N::new(-2.0, 0.0);
     let v24: N = N::new(4.0, 0.0);
-    let v25: N = v24 * v3;
+    let v25: W = v24.widen() * v3.widen();
     let v26: N = v24 * v14;
-    let v27: W = v1.widen() + v25.widen() + v26.widen();
+    let v27: W = v1.widen() + v25 + v26.widen();
     let v28: W = v23.widen() * v5;
-    let v29: W = v3.widen() * v27;
-    let v30: N = N::narrow(v28) / N::narrow(v29);
+    let v29: N = v3 * N::narrow(v27);
+    let v30: N = N::narrow(v28) / v29;
     [v22.to_f64(), v30.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: N = N::new(9.0, 0.0);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v6 * v3;
-    let v8: W = v2.widen() - v7.widen();
-    let v9: W = v8.square();
-    let v10: N = N::new(1.0, 0.0);
-    let v11: N = v10 - v3;
-    let v12: N = N::new(27.0, 0.0);
-    let v13: N = N::new(54.0, 0.0);
-    let v14: W = v13.widen() * v3.widen();
-    let v15: N = N::new(36.0, 0.0);
-    let v16: N = v3.square();
-    let v17: N = v15 * v16;
-    let v18: N = N::new(8.0, 0.0);
-    let v19: N = v3.powi(3);
-    let v20: N = v18 * v19;
-    let v21: W = v12.widen() - v14 + v17.widen() - v20.widen();
-    let v22: W = v0.widen() * v5 * v9;
-    let v23: W = v3.widen() * v11.widen() * v21;
-    let v24: W = v22 / v23;
-    let v25: N = N::new(-2.0, 0.0);
-    let v26: N = N::new(12.0, 0.0);
-    let v27: N = v26 * v3;
-    let v28: N = N::new(4.0, 0.0);
-    let v29: N = v28 * v16;
-    let v30: W = v1.widen() - v27.widen() + v29.widen();
-    let v31: W = v25.widen() * v8;
-    let v32: W = v11.widen() * v30;
-    let v33: W = v31 / v32;
-    [v24.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1900,9 +2027,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 34 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1915,9 +2040,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 25 operations in double-double.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1977,23 +2102,23 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
+    let v2: N = v1.square();
+    let v3: W = v0.widen() * v2.widen();
     let v4: N = N::from_f64(t_next);
     let v5: W = v3 + v4.widen();
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v0.widen() * v1.widen();
     let v8: W = v6.widen() + v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v2;
+    let v10: N = v9 * v2;
     let v11: N = v1.powi(3);
     let v12: N = v9 * v11;
-    let v13: W = v1.widen() + v10 + v12.widen();
+    let v13: W = v1.widen() + v10.widen() + v12.widen();
     let v14: W = v5 * v8;
     let v15: N = N::narrow(v14) / N::narrow(v13);
     let v16: W = v4.widen() - v1.widen();
     let v17: W = v9.widen() * v1.widen();
-    let v18: W = v6.widen() + v17 + v10;
+    let v18: W = v6.widen() + v17 + v10.widen();
     let v19: W = v16 * v8;
     let v20: N = v1 * N::narrow(v18);
     let v21: N = N::narrow(v19) / v20;
@@ -2026,8 +2151,8 @@ fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v18: W = v4 * v10;
     let v19: W = v12 * v17;
     let v20: N = N::narrow(v18) / N::narrow(v19);
-    let v21: W = v2.widen() - v9.widen();
-    let v22: W = v4 * v21;
+    let v21: N = v2 - v9;
+    let v22: W = v4 * v21.widen();
     let v23: N = N::narrow(v22) / N::narrow(v19);
     let v24: N = -v23;
     [v20.to_f64(), v24.to_f64()]
@@ -2038,9 +2163,9 @@ fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 25 operations in double-double.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2053,9 +2178,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2075,7 +2200,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2102,18 +2227,18 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v2.widen() + v6 - v8 - v9;
     let v11: W = v0.widen() - v2.widen();
     let v12: N = N::new(4.0, 0.0);
-    let v13: W = v2.widen().square();
-    let v14: W = v12.widen() * v13;
-    let v15: N = v12 * N::narrow(v5);
+    let v13: N = v2.square();
+    let v14: N = v12 * v13;
+    let v15: W = v12.widen() * v5;
     let v16: N = -v2;
-    let v17: W = v16.widen() - v14 - v15.widen();
+    let v17: W = v16.widen() - v14.widen() - v15;
     let v18: W = v4 * v10;
     let v19: W = v11 * v17;
     let v20: N = N::narrow(v18) / N::narrow(v19);
     let v21: N = N::new(-2.0, 0.0);
     let v22: W = v7.widen() - v2.widen();
     let v23: W = v12.widen() * v2.widen();
-    let v24: W = v0.widen() + v23 + v14;
+    let v24: W = v0.widen() + v23 + v14.widen();
     let v25: W = v21.widen() * v22 * v4;
     let v26: N = v2 * N::narrow(v24);
     let v27: N = N::narrow(v25) / v26;
@@ -2133,7 +2258,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2146,7 +2271,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2173,7 +2298,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2199,11 +2324,11 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() + v4;
     let v6: W = v2.widen() * v0.widen();
-    let v7: W = v1.widen() + v6;
+    let v7: N = v1 + N::narrow(v6);
     let v8: W = v0.widen() * v5;
-    let v9: N = v3 * N::narrow(v7);
+    let v9: N = v3 * v7;
     let v10: N = N::narrow(v8) / v9;
-    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
@@ -2211,7 +2336,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v16: N = N::new(4.0, 0.0);
     let v17: W = v16.widen() * v3.widen() * v0.widen();
     let v18: W = v1.widen() + v4 + v6 + v17;
-    let v19: W = v11 * v5 * v15;
+    let v19: W = v11.widen() * v5 * v15;
     let v20: N = v3 * N::narrow(v18);
     let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
@@ -2222,7 +2347,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2235,7 +2360,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2255,7 +2380,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2281,11 +2406,11 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() + v4;
     let v6: W = v2.widen() * v0.widen();
-    let v7: W = v1.widen() + v6;
+    let v7: N = v1 + N::narrow(v6);
     let v8: W = v0.widen() * v5;
-    let v9: N = v3 * N::narrow(v7);
+    let v9: N = v3 * v7;
     let v10: N = N::narrow(v8) / v9;
-    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
@@ -2293,7 +2418,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v16: N = N::new(4.0, 0.0);
     let v17: W = v16.widen() * v3.widen() * v0.widen();
     let v18: W = v1.widen() + v4 + v6 + v17;
-    let v19: W = v11 * v5 * v15;
+    let v19: W = v11.widen() * v5 * v15;
     let v20: N = v3 * N::narrow(v18);
     let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
@@ -2304,7 +2429,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2317,7 +2442,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2367,9 +2492,9 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2382,26 +2507,29 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() + v4;
-    let v6: W = v1.widen() - v3.widen();
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
     let v7: N = N::new(4.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v3.square();
     let v10: N = v7 * v9;
     let v11: W = v1.widen() + v8.widen() + v10.widen();
-    let v12: N = v0 * N::narrow(v5);
-    let v13: W = v6 * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v12: N = v0 * v5;
+    let v13: N = v6 * N::narrow(v11);
+    let v14: N = v12 / v13;
     [v14.to_f64(), v2.to_f64()]
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() - v3.widen();
+    let v4: N = v0 - v3;
     let v5: N = N::new(9.0, 0.0);
     let v6: N = N::new(12.0, 0.0);
     let v7: W = v6.widen() * v2.widen();
@@ -2409,9 +2537,28 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v9: N = v2.square();
     let v10: N = v8 * v9;
     let v11: W = v5.widen() - v7 + v10.widen();
-    let v12: W = v0.widen() * v4;
-    let v13: W = v2.widen() * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v12: N = v0 * v4;
+    let v13: N = v2 * N::narrow(v11);
+    let v14: N = v12 / v13;
+    [v14.to_f64(), v1.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 - v3;
+    let v5: N = N::new(9.0, 0.0);
+    let v6: N = N::new(12.0, 0.0);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(4.0, 0.0);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: W = v5.widen() - v7.widen() + v10.widen();
+    let v12: N = v0 * v4;
+    let v13: N = v2 * N::narrow(v11);
+    let v14: N = v12 / v13;
     [v14.to_f64(), v1.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -2420,9 +2567,9 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2486,7 +2633,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2495,6 +2644,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2505,13 +2657,13 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v5.widen() * v6;
     let v8: N = N::new(3.0, 0.0);
     let v9: N = N::from_f64(t_next);
-    let v10: W = v8.widen() * v9.widen();
+    let v10: N = v8 * v9;
     let v11: W = v1.widen() * v2.widen() * v9.widen();
-    let v12: W = v0.widen() - v4 - v7 + v10 + v11;
+    let v12: W = v0.widen() - v4 - v7 + v10.widen() + v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: W = v5.widen() * v2.widen();
+    let v14: N = v5 * v2;
     let v15: N = v5 * N::narrow(v3);
-    let v16: W = v0.widen() + v14 + v15.widen();
+    let v16: W = v0.widen() + v14.widen() + v15.widen();
     let v17: W = v13 * v16;
     let v18: N = N::narrow(v12) / N::narrow(v17);
     let v19: N = N::new(2.0, 0.0);
@@ -2528,13 +2680,56 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: N = N::narrow(v29) / v28;
     [v18.to_f64(), v22.to_f64(), v30.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v0.widen() * v9.widen();
+    let v11: W = v6 - v8 - v10;
+    let v12: N = N::new(9.0, 0.0);
+    let v13: W = v12.widen() * v2.widen();
+    let v14: N = N::new(12.0, 0.0);
+    let v15: W = v14.widen() * v7;
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = v2.powi(3);
+    let v18: N = v16 * v17;
+    let v19: W = v13 - v15 + v18.widen();
+    let v20: W = v4.widen() * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v1.widen() * v9.widen();
+    let v23: W = v3 - v22;
+    let v24: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v25: N = v2 - v9;
+    let v26: N = v25.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(1.0, 0.0);
+    let v29: N = v28 - v2;
+    let v30: W = v29.widen().sqrt();
+    let v31: N = N::sqrt_of(v19);
+    let v32: W = v24 * v27 * v30;
+    let v33: N = N::narrow(v32) / v31;
+    [v21.to_f64(), v23.to_f64(), v33.to_f64()]
+}
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2547,7 +2742,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2574,9 +2771,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2594,16 +2789,13 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = v3.square();
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
@@ -2617,43 +2809,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: W = v19.widen() * v3.widen();
+    let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: W = v9.widen() * v3.widen() * v15.widen();
-    let v23: W = v8.widen() + v20 + v21.widen() + v22;
-    let v24: W = v7 * v18;
-    let v25: N = N::narrow(v24) / N::narrow(v23);
-    [v14.to_f64(), v25.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(1.3333333333333333, 7.401486830834377e-17);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: W = v0.widen() - v3 + v6.widen();
-    let v8: N = N::new(9.0, 0.0);
-    let v9: N = N::new(12.0, 0.0);
-    let v10: N = v9 * v2;
-    let v11: N = v1 * v5;
-    let v12: N = v8 - v10 + v11;
-    let v13: N = v0 * N::narrow(v7);
-    let v14: N = v13 / v12;
-    let v15: W = v0.widen() * v2.widen();
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0.widen() * v16.widen();
-    let v18: W = v15 - v17;
-    let v19: N = N::new(6.0, 0.0);
-    let v20: N = v19 * v2;
-    let v21: N = v19 * v16;
-    let v22: N = v1 * v2 * v16;
-    let v23: W = v8.widen() - v20.widen() - v21.widen() + v22.widen();
+    let v22: N = v9 * v3 * v15;
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22.widen();
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -2664,9 +2823,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2679,9 +2836,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2701,9 +2856,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2721,16 +2874,13 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = v3.square();
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: W = v1.widen() + v4 + v6;
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
@@ -2744,43 +2894,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: W = v19.widen() * v3.widen();
+    let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: W = v9.widen() * v3.widen() * v15.widen();
-    let v23: W = v8.widen() + v20 + v21.widen() + v22;
-    let v24: W = v7 * v18;
-    let v25: N = N::narrow(v24) / N::narrow(v23);
-    [v14.to_f64(), v25.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(1.3333333333333333, 7.401486830834377e-17);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: W = v0.widen() - v3 + v6.widen();
-    let v8: N = N::new(9.0, 0.0);
-    let v9: N = N::new(12.0, 0.0);
-    let v10: N = v9 * v2;
-    let v11: N = v1 * v5;
-    let v12: N = v8 - v10 + v11;
-    let v13: N = v0 * N::narrow(v7);
-    let v14: N = v13 / v12;
-    let v15: W = v0.widen() * v2.widen();
-    let v16: N = N::from_f64(t_next);
-    let v17: W = v0.widen() * v16.widen();
-    let v18: W = v15 - v17;
-    let v19: N = N::new(6.0, 0.0);
-    let v20: N = v19 * v2;
-    let v21: N = v19 * v16;
-    let v22: N = v1 * v2 * v16;
-    let v23: W = v8.widen() - v20.widen() - v21.widen() + v22.widen();
+    let v22: N = v9 * v3 * v15;
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22.widen();
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -2791,9 +2908,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2806,9 +2921,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2904,6 +3017,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -3080,9 +3196,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -3090,11 +3216,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -3111,7 +3239,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -3405,44 +3533,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -3455,6 +3618,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -3465,59 +3636,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

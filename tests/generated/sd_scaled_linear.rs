@@ -20,7 +20,7 @@ pub const PROCESS: &str = "sd_scaled_linear";
 /// \alpha(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 15 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
@@ -50,9 +50,8 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = v11 * v12;
     let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v15: N = v14 * v12;
-    let v16: W = v3.widen() - v5.widen() - v8.widen() + v10.widen() + v13.widen()
-        - v15.widen();
-    let v17: N = v0 * N::narrow(v16);
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
     let v18: N = v17.exp();
     v18.to_f64()
 }
@@ -61,13 +60,13 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
     let v1: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
     let v2: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v3: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v4: N = N::new(1.0, 0.0);
     let v5: N = N::from_f64(t);
     let v6: W = v4.widen() - v5.widen();
-    let v7: W = v3.widen() * v6;
-    let v8: W = v2.widen() * v6;
-    let v9: W = v2.widen() + v7 - v8;
+    let v7: W = v3 * v6;
+    let v8: N = v2 * N::narrow(v6);
+    let v9: W = v2.widen() + v7 - v8.widen();
     let v10: W = v9.powi(3);
     let v11: W = v1.widen() * v10;
     let v12: N = -v0;
@@ -81,7 +80,7 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -105,8 +104,8 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v15: N = v14 * v12;
     let v16: W = v3.widen() - v5.widen() - v8.widen() + v10.widen() + v13.widen()
         - v15.widen();
-    let v17: W = v0.widen() * v16;
-    let v18: N = N::exp_m1_of(v17);
+    let v17: N = v0 * N::narrow(v16);
+    let v18: N = v17.exp_m1();
     let v19: N = -v18;
     let v20: N = v19.sqrt();
     v20.to_f64()
@@ -117,7 +116,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 15 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
@@ -132,24 +131,24 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return alpha_bar_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v5: N = v4 * v2;
-    let v6: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v7: N = v2.square();
-    let v8: N = v6 * v7;
-    let v9: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9.widen() * v7.widen();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7.widen();
     let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v12: N = v2.powi(3);
-    let v13: W = v11.widen() * v12.widen();
+    let v13: N = v11 * v12;
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v15: N = v14 * v12;
-    let v16: W = v3.widen() - v5.widen() - v8.widen() + v10 + v13 - v15.widen();
-    let v17: W = v0.widen() * v16;
-    let v18: N = N::exp_of(v17);
+    let v16: W = v3 - v5.widen() - v8 + v10 + v13.widen() - v15.widen();
+    let v17: N = v0 * N::narrow(v16);
+    let v18: N = v17.exp();
     v18.to_f64()
 }
 /// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -276,9 +275,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -290,46 +289,55 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.3125 {
         return lambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return lambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell4::<N, W>(t);
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6.widen() * v7;
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
+    let v10: W = v9 * v7.widen();
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
     let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14 * v12;
+    let v15: W = v14 * v12.widen();
     let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
-    let v17: N = v6 * v2;
+    let v17: W = v6 * v2.widen();
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v19: N = v18 * v2;
-    let v20: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v21: N = v20 * N::narrow(v7);
-    let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v23: W = v22.widen() * v7;
-    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24.widen() * v12;
+    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20 * v7.widen();
+    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22 * v7.widen();
+    let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24 * v12.widen();
     let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: W = v26.widen() * v12;
-    let v28: W = v17.widen() - v19.widen() - v21.widen() + v23 + v25 - v27;
+    let v27: W = v26.widen() * v12.widen();
+    let v28: W = v17 - v19.widen() - v21 + v23 + v25 - v27;
     let v29: W = v0 * v28;
-    let v30: N = N::exp_m1_of(v29);
-    let v31: N = -v30;
-    let v32: N = v31.ln();
-    let v33: W = v16.widen() * v32.widen();
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: N = N::ln_of(v31);
+    let v33: N = v16 * v32;
     let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
     let v35: N = v34 * v32;
-    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35.widen();
+    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33.widen() - v35.widen();
     let v37: W = v0 * v36;
     v37.to_f64()
 }
@@ -342,15 +350,57 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = v4.widen() * v2.widen();
     let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9.widen() * v7;
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7.widen();
     let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v12: N = v2.powi(3);
     let v13: W = v11.widen() * v12.widen();
     let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * v12;
+    let v15: W = v14.widen() * v12.widen();
+    let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: W = v6 * v2.widen();
+    let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: W = v18.widen() * v2.widen();
+    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20 * v7.widen();
+    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22 * v7.widen();
+    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24.widen() * v12.widen();
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: N = v26 * v12;
+    let v28: W = v17 - v19 - v21 + v23 + v25 - v27.widen();
+    let v29: W = v0.widen() * v28;
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: W = N::ln_kept(v31);
+    let v33: W = v16 * v32;
+    let v34: W = W::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34 * v32;
+    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
+    let v37: N = v0 * N::narrow(v36);
+    v37.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11.widen() * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14.widen() * v12;
     let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
     let v17: W = v6 * v2.widen();
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
@@ -360,23 +410,23 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22 * v7;
     let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24.widen() * v12.widen();
-    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: N = v26 * v12;
-    let v28: W = v17 - v19 - v21 + v23 + v25 - v27.widen();
+    let v25: W = v24.widen() * v12;
+    let v26: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26 * v12;
+    let v28: W = v17 - v19 - v21 + v23 + v25 - v27;
     let v29: W = v0.widen() * v28;
-    let v30: N = N::exp_m1_of(v29);
-    let v31: N = -v30;
-    let v32: N = v31.ln();
-    let v33: W = v16.widen() * v32.widen();
-    let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: W = v34.widen() * v32.widen();
-    let v36: W = v3 - v5 - v8 + v10 + v13 - v15.widen() + v33 - v35;
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: W = N::ln_kept(v31);
+    let v33: W = v16.widen() * v32;
+    let v34: W = W::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34 * v32;
+    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35;
     let v37: W = v0.widen() * v36;
     v37.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
@@ -417,13 +467,99 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v37: N = N::narrow(v0) * N::narrow(v36);
     v37.to_f64()
 }
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6.widen() * v7;
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12;
+    let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: W = v6.widen() * v2.widen();
+    let v18: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: W = v18 * v2.widen();
+    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20 * v7;
+    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22 * v7;
+    let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24 * v12;
+    let v26: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26 * v12;
+    let v28: W = v17 - v19 - v21 + v23 + v25 - v27;
+    let v29: W = v0 * v28;
+    let v30: W = v29.exp_m1();
+    let v31: W = -v30;
+    let v32: W = N::ln_kept(v31);
+    let v33: W = v16 * v32;
+    let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34.widen() * v32;
+    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
+    let v37: N = N::narrow(v0) * N::narrow(v36);
+    v37.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: W = v6 * v2.widen();
+    let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: N = v18 * v2;
+    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20 * v7.widen();
+    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22 * v7.widen();
+    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24.widen() * v12.widen();
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26.widen() * v12.widen();
+    let v28: W = v17 - v19.widen() - v21 + v23 + v25 - v27;
+    let v29: W = v0 * v28;
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: N = N::ln_of(v31);
+    let v33: W = v16.widen() * v32.widen();
+    let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: N = v34 * v32;
+    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35.widen();
+    let v37: W = v0 * v36;
+    v37.to_f64()
+}
 /// `dlambda(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \dot{\lambda}(t) = \frac{\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.75).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -432,36 +568,184 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
+    if t < 0.125 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return dlambda_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return dlambda_in_cell2::<N, W>(t);
+    }
+    if t < 0.75 {
+        return dlambda_in_cell3::<N, W>(t);
+    }
     let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = v0 * v1;
     let v3: N = N::new(0.425, 1.1102230246251566e-17);
     let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: W = v1.widen().square();
-    let v6: W = v4.widen() * v5;
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
     let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: W = v7.widen() * v5;
-    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
+    let v8: N = v7 * v1;
+    let v9: N = v7 * v5;
+    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
     let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: W = v12 * v1.widen();
+    let v12: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: N = v12 * v1;
     let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v15: N = v14 * v1;
     let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: W = v16.widen() * v5;
+    let v17: N = v16 * v5;
     let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: W = v18.widen() * v5;
+    let v19: N = v18 * v5;
     let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v21: N = v1.powi(3);
     let v22: N = v20 * v21;
     let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v24: N = v23 * v21;
-    let v25: W = v13 - v15.widen() - v17 + v19 + v22.widen() - v24.widen();
-    let v26: W = v11.widen() * v25;
+    let v25: N = v13 - v15 - v17 + v19 + v22 - v24;
+    let v26: N = v11 * v25;
+    let v27: N = v26.exp_m1();
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
+    v29.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = W::new(0.425, 1.1102230246251566e-17);
+    let v4: N = N::new(6.425, 1.7763568394002506e-16);
+    let v5: N = v1.square();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: W = v7.widen() * v1.widen();
+    let v9: N = v7 * v5;
+    let v10: W = v2 - v3 - v6 - v8 + v9.widen();
+    let v11: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: W = v12 * v1.widen();
+    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: W = v14.widen() * v1.widen();
+    let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: N = v16 * v5;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: N = v18 * v5;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v1.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: W = v13 - v15 - v17.widen() + v19.widen() + v22.widen() - v24.widen();
+    let v26: W = v11 * v25;
     let v27: N = N::exp_m1_of(v26);
-    let v28: W = v10 / v27.widen();
-    let v29: N = -N::narrow(v28);
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
+    v29.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = W::new(0.425, 1.1102230246251566e-17);
+    let v4: N = N::new(6.425, 1.7763568394002506e-16);
+    let v5: W = v1.widen().square();
+    let v6: W = v4.widen() * v5;
+    let v7: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: W = v7 * v1.widen();
+    let v9: W = v7 * v5;
+    let v10: W = v2 - v3 - v6 - v8 + v9;
+    let v11: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: W = v12 * v1.widen();
+    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: W = v14.widen() * v1.widen();
+    let v16: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: W = v16 * v5;
+    let v18: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: W = v18 * v5;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: W = v1.widen().powi(3);
+    let v22: N = v20 * N::narrow(v21);
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * N::narrow(v21);
+    let v25: W = v13 - v15 - v17 + v19 + v22.widen() - v24.widen();
+    let v26: W = v11 * v25;
+    let v27: N = N::exp_m1_of(v26);
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
+    v29.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(0.425, 1.1102230246251566e-17);
+    let v4: N = N::new(6.425, 1.7763568394002506e-16);
+    let v5: N = v1.square();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: W = v7.widen() * v1.widen();
+    let v9: W = v7.widen() * v5.widen();
+    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
+    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: W = v12 * v1.widen();
+    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: W = v14.widen() * v1.widen();
+    let v16: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: W = v16 * v5.widen();
+    let v18: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: W = v18 * v5.widen();
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v1.powi(3);
+    let v22: W = v20.widen() * v21.widen();
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: W = v23.widen() * v21.widen();
+    let v25: W = v13 - v15 - v17 + v19 + v22 - v24;
+    let v26: N = v11 * N::narrow(v25);
+    let v27: N = v26.exp_m1();
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
+    v29.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(0.425, 1.1102230246251566e-17);
+    let v4: W = W::new(6.425, 1.7763568394002506e-16);
+    let v5: N = v1.square();
+    let v6: W = v4 * v5.widen();
+    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: W = v7.widen() * v1.widen();
+    let v9: W = v7.widen() * v5.widen();
+    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
+    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: W = v12 * v1.widen();
+    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: W = v14.widen() * v1.widen();
+    let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: N = v16 * v5;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: W = v18.widen() * v5.widen();
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v1.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: W = v13 - v15 - v17.widen() + v19 + v22.widen() - v24.widen();
+    let v26: N = v11 * N::narrow(v25);
+    let v27: N = v26.exp_m1();
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
     v29.to_f64()
 }
 /// `log_snr(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -472,7 +756,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -481,19 +765,84 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -5.343145209570348;
-    }
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
+    if t < 0.4375 {
+        return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell4::<N, W>(t);
+    }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
+    let v18: W = v0 * v17;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: N = N::ln_of(v20);
+    let v22: N = v16 * v21;
+    let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
+    let v24: N = v23 * v21;
+    let v25: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v22.widen() - v24.widen();
+    let v26: W = v0 * v25;
+    v26.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v18: W = v0.widen() * v17;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = N::ln_kept(v20);
+    let v22: W = v16 * v21;
+    let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
+    let v24: W = v23.widen() * v21;
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
+    let v26: N = v0 * N::narrow(v25);
+    v26.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -507,54 +856,23 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v12: N = v2.powi(3);
     let v13: W = v11 * v12.widen();
-    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: W = v14.widen() * v12.widen();
-    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v18: W = v0 * v17;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: N = -v19;
-    let v21: N = v20.ln();
-    let v22: N = v16 * v21;
-    let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: N = v23 * v21;
-    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22.widen() - v24.widen();
-    let v26: W = v0 * v25;
-    v26.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7;
-    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: N = v2.powi(3);
-    let v13: W = v11.widen() * v12.widen();
-    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: N = v14 * v12;
-    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
-    let v17: W = v3 - v5 - v8 + v10 + v13 - v15.widen();
     let v18: W = v0.widen() * v17;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: N = -v19;
-    let v21: N = v20.ln();
-    let v22: W = v16.widen() * v21.widen();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = N::ln_kept(v20);
+    let v22: W = v16 * v21;
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v3 - v5 - v8 + v10 + v13 - v15.widen() + v22 - v24;
+    let v24: W = v23.widen() * v21;
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
     let v26: W = v0.widen() * v25;
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
@@ -585,7 +903,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
@@ -602,16 +920,47 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = v11 * v12;
     let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14 * v12;
-    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
+    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
     let v18: W = v0 * v17;
     let v19: W = v18.exp_m1();
     let v20: W = -v19;
-    let v21: N = N::ln_of(v20);
+    let v21: W = N::ln_kept(v20);
+    let v22: W = v16 * v21;
+    let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
+    let v24: W = v23.widen() * v21;
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
+    let v26: N = N::narrow(v0) * N::narrow(v25);
+    v26.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v18: W = v0 * v17;
+    let v19: N = N::exp_m1_of(v18);
+    let v20: N = -v19;
+    let v21: N = v20.ln();
     let v22: W = v16.widen() * v21.widen();
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
+    let v24: N = v23 * v21;
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24.widen();
     let v26: W = v0 * v25;
     v26.to_f64()
 }
@@ -621,38 +970,58 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 15 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(0.06219698250011647, 1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: N = v4 * v2;
+    let v5: W = v4.widen() * v2.widen();
     let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
     let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7;
+    let v10: W = v9 * v7.widen();
     let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
     let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: W = v14 * v12;
-    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
+    let v15: W = v14 * v12.widen();
+    let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
     let v17: W = v0 * v16;
-    let v18: N = N::exp_of(v17);
-    let v19: N = N::exp_m1_of(v17);
-    let v20: N = v18 / v19;
-    let v21: N = -v20;
-    v21.to_f64()
+    let v18: N = N::exp_m1_of(v17);
+    let v19: N = N::new(1.0, 0.0);
+    let v20: N = v19 / v18;
+    v20.to_f64()
+}
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v1: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v2: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v3: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() - v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v2.widen() * v6;
+    let v9: W = v2.widen() + v7 - v8;
+    let v10: W = v9.powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::exp_m1_of(v12);
+    let v14: N = v4 / v13;
+    v14.to_f64()
 }
 /// `rho(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -660,15 +1029,12 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} + \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 14.462695422458342;
-    }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: N = N::from_f64(t);
@@ -681,31 +1047,30 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v10: W = v9 * v7;
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14.widen() * v12;
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12.widen();
     let v16: W = v3.widen() - v5 + v8 - v10 - v13 + v15;
     let v17: W = v0 * v16;
-    let v18: N = N::exp_of(v17);
+    let v18: W = N::exp_kept(v17);
     let v19: W = v6 * v2.widen();
     let v20: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v21: N = v20 * v2;
     let v22: N = N::new(37.24513391035129, 3.542638012204901e-15);
     let v23: N = v22 * N::narrow(v7);
     let v24: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v25: N = v24 * N::narrow(v7);
+    let v25: W = v24.widen() * v7;
     let v26: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v27: N = v26 * N::narrow(v12);
+    let v27: N = v26 * v12;
     let v28: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v29: N = v28 * N::narrow(v12);
-    let v30: W = v19 - v21.widen() - v23.widen() + v25.widen() + v27.widen()
-        - v29.widen();
-    let v31: W = v0 * v30;
-    let v32: N = N::exp_m1_of(v31);
+    let v29: N = v28 * v12;
+    let v30: W = v19 - v21.widen() - v23.widen() + v25 + v27.widen() - v29.widen();
+    let v31: N = N::narrow(v0) * N::narrow(v30);
+    let v32: N = v31.exp_m1();
     let v33: N = -v32;
-    let v34: W = v33.widen().sqrt();
-    let v35: W = v18.widen() * v34;
+    let v34: N = v33.sqrt();
+    let v35: W = v18 * v34.widen();
     v35.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -716,7 +1081,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -746,10 +1111,10 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v21: N = v3.powi(3);
     let v22: W = v20.widen() * v21.widen();
     let v23: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
-    let v26: W = v10.widen() * v25;
-    let v27: N = N::exp_of(v26);
+    let v24: N = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24.widen();
+    let v26: N = v10 * N::narrow(v25);
+    let v27: N = v26.exp();
     let v28: W = v15 * v3.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v3.widen();
@@ -763,26 +1128,26 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v38: W = v37 * v21.widen();
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
     let v40: W = v10.widen() * v39;
-    let v41: N = N::exp_m1_of(v40);
-    let v42: W = v9.widen() * v27.widen() * v41.widen() * v7;
+    let v41: W = N::exp_m1_kept(v40);
+    let v42: W = v9.widen() * v27.widen() * v41 * v7;
     let v43: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v44: W = v43 * v3.widen();
     let v45: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: W = v45.widen() * v3.widen();
-    let v47: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: W = v47 * v16.widen();
-    let v49: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: W = v49.widen() * v16.widen();
+    let v46: N = v45 * v3;
+    let v47: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: W = v47.widen() * v16.widen();
+    let v49: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: W = v49 * v16.widen();
     let v51: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: N = v51 * v21;
+    let v52: W = v51.widen() * v21.widen();
     let v53: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v54: N = v53 * v21;
-    let v55: W = v44 - v46 - v48 + v50 + v52.widen() - v54.widen();
-    let v56: N = v10 * N::narrow(v55);
-    let v57: N = v56.exp();
-    let v58: W = v9.widen() * v57.widen() * v7;
-    let v59: W = v42 - v58;
-    let v60: W = v59 / v27.widen();
+    let v55: W = v44 - v46.widen() - v48 + v50 + v52 - v54.widen();
+    let v56: W = v10.widen() * v55;
+    let v57: W = N::exp_kept(v56);
+    let v58: W = v9.widen() * v57 * v7;
+    let v59: N = N::narrow(v42) - N::narrow(v58);
+    let v60: N = v59 / v27;
     [v8.to_f64(), v60.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -791,7 +1156,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -804,7 +1169,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -834,10 +1199,10 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v21: N = v3.powi(3);
     let v22: W = v20.widen() * v21.widen();
     let v23: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
-    let v26: W = v10.widen() * v25;
-    let v27: N = N::exp_of(v26);
+    let v24: N = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24.widen();
+    let v26: N = v10 * N::narrow(v25);
+    let v27: N = v26.exp();
     let v28: W = v15 * v3.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v3.widen();
@@ -851,26 +1216,26 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v38: W = v37 * v21.widen();
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
     let v40: W = v10.widen() * v39;
-    let v41: N = N::exp_m1_of(v40);
-    let v42: W = v9.widen() * v27.widen() * v41.widen() * v7;
+    let v41: W = N::exp_m1_kept(v40);
+    let v42: W = v9.widen() * v27.widen() * v41 * v7;
     let v43: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v44: W = v43 * v3.widen();
     let v45: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: W = v45.widen() * v3.widen();
-    let v47: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: W = v47 * v16.widen();
-    let v49: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: W = v49.widen() * v16.widen();
+    let v46: N = v45 * v3;
+    let v47: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: W = v47.widen() * v16.widen();
+    let v49: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: W = v49 * v16.widen();
     let v51: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: N = v51 * v21;
+    let v52: W = v51.widen() * v21.widen();
     let v53: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v54: N = v53 * v21;
-    let v55: W = v44 - v46 - v48 + v50 + v52.widen() - v54.widen();
-    let v56: N = v10 * N::narrow(v55);
-    let v57: N = v56.exp();
-    let v58: W = v9.widen() * v57.widen() * v7;
-    let v59: W = v42 - v58;
-    let v60: W = v59 / v27.widen();
+    let v55: W = v44 - v46.widen() - v48 + v50 + v52 - v54.widen();
+    let v56: W = v10.widen() * v55;
+    let v57: W = N::exp_kept(v56);
+    let v58: W = v9.widen() * v57 * v7;
+    let v59: N = N::narrow(v42) - N::narrow(v58);
+    let v60: N = v59 / v27;
     [v8.to_f64(), v60.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -879,7 +1244,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -892,7 +1257,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -931,7 +1296,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v15: W = v14 * v3.widen();
     let v16: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v17: N = v16 * v3;
+    let v17: W = v16.widen() * v3.widen();
     let v18: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v19: N = v3.square();
     let v20: W = v18 * v19.widen();
@@ -942,12 +1307,12 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: W = v23 * v24.widen();
     let v26: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v27: W = v26 * v24.widen();
-    let v28: W = v15 - v17.widen() - v20 + v22 + v25 - v27;
+    let v28: W = v15 - v17 - v20 + v22 + v25 - v27;
     let v29: W = v13.widen() * v28;
     let v30: N = N::exp_of(v29);
     let v31: W = v18 * v3.widen();
-    let v32: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: W = v32.widen() * v3.widen();
+    let v32: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: W = v32 * v3.widen();
     let v34: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v35: W = v34 * v19.widen();
     let v36: W = W::new(74.92773184876211, 3.70344911929192e-15);
@@ -958,14 +1323,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: W = v40 * v24.widen();
     let v42: W = v31 - v33 - v35 + v37 + v39 - v41;
     let v43: W = v13.widen() * v42;
-    let v44: N = N::exp_m1_of(v43);
-    let v45: W = v1.widen() * v30.widen() * v44.widen() * v10;
-    let v46: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v47: W = v46.widen() * v3.widen();
-    let v48: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v49: W = v48.widen() * v3.widen();
-    let v50: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v51: W = v50.widen() * v19.widen();
+    let v44: W = N::exp_m1_kept(v43);
+    let v45: W = v1.widen() * v30.widen() * v44 * v10;
+    let v46: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v47: W = v46 * v3.widen();
+    let v48: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v49: W = v48 * v3.widen();
+    let v50: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v51: W = v50 * v19.widen();
     let v52: N = N::new(112.39159777314316, 5.55517367893788e-15);
     let v53: W = v52.widen() * v19.widen();
     let v54: N = N::new(159.38726423400334, -4.088384519253407e-16);
@@ -978,7 +1343,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v61: W = v1.widen() * v60.widen() * v10;
     let v62: W = v45 - v61;
     let v63: W = v4 * v62;
-    let v64: W = v63 / v30.widen();
+    let v64: N = N::narrow(v63) / v30;
     [v12.to_f64(), v64.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -987,7 +1352,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1000,7 +1365,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1020,7 +1385,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 48 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1065,7 +1430,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v16: W = v15 * v3.widen();
     let v17: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v18: N = v17 * v3;
+    let v18: W = v17.widen() * v3.widen();
     let v19: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v20: N = v3.square();
     let v21: W = v19 * v20.widen();
@@ -1076,12 +1441,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v24 * v25.widen();
     let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v28: W = v27 * v25.widen();
-    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
+    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
     let v30: W = v14.widen() * v29;
     let v31: N = N::exp_of(v30);
     let v32: W = v19 * v3.widen();
-    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v34: W = v33.widen() * v3.widen();
+    let v33: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33 * v3.widen();
     let v35: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v36: W = v35 * v20.widen();
     let v37: W = W::new(74.92773184876211, 3.70344911929192e-15);
@@ -1092,14 +1457,14 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v42: W = v41 * v25.widen();
     let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
     let v44: W = v14.widen() * v43;
-    let v45: N = N::exp_m1_of(v44);
-    let v46: W = v13.widen() * v31.widen() * v45.widen() * v10;
-    let v47: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v48: W = v47.widen() * v3.widen();
-    let v49: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v50: W = v49.widen() * v3.widen();
-    let v51: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v52: W = v51.widen() * v20.widen();
+    let v45: W = N::exp_m1_kept(v44);
+    let v46: W = v13.widen() * v31.widen() * v45 * v10;
+    let v47: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v48: W = v47 * v3.widen();
+    let v49: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v50: W = v49 * v3.widen();
+    let v51: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v52: W = v51 * v20.widen();
     let v53: N = N::new(112.39159777314316, 5.55517367893788e-15);
     let v54: W = v53.widen() * v20.widen();
     let v55: N = N::new(159.38726423400334, -4.088384519253407e-16);
@@ -1112,7 +1477,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v62: W = v13.widen() * v61.widen() * v10;
     let v63: W = v46 - v62;
     let v64: W = v4 * v63;
-    let v65: W = v64 / v31.widen();
+    let v65: N = N::narrow(v64) / v31;
     let v66: N = N::narrow(v4).abs();
     let v67: N = v66.sqrt();
     let v68: N = N::new(0.85, 2.2204460492503132e-17);
@@ -1121,9 +1486,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v71: N = N::new(12.85, 3.552713678800501e-16);
     let v72: W = v71.widen() * v20.widen();
     let v73: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v74: W = v73.widen() * v3.widen();
-    let v75: W = v73.widen() * v20.widen();
-    let v76: W = v68.widen() - v70.widen() + v72 + v74 - v75;
+    let v74: N = v73 * v3;
+    let v75: N = v73 * v20;
+    let v76: W = v68.widen() - v70.widen() + v72 + v74.widen() - v75.widen();
     let v77: N = N::sqrt_of(v76);
     let v78: N = v67 * v77;
     [v12.to_f64(), v65.to_f64(), v78.to_f64()]
@@ -1134,7 +1499,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 48 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1153,7 +1518,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 48 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1247,8 +1612,8 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
-    let v7: W = v1.widen() + v2.widen();
-    let v8: W = v6.widen() * v7;
+    let v7: N = v1 + v2;
+    let v8: W = v6.widen() * v7.widen();
     let v9: N = N::new(-17.31732519049289, -1.5173460191243672e-15);
     let v10: W = v1.widen().square();
     let v11: W = v2.widen().square();
@@ -1262,11 +1627,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v4.widen() * v2.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v11;
-    let v22: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v23: W = v22.widen() * v11;
-    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v11;
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v2.widen().powi(3);
-    let v26: W = v24.widen() * v25;
+    let v26: W = v24 * v25;
     let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v28: W = v27.widen() * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
@@ -1291,8 +1656,8 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v5 * v1.widen();
     let v49: W = v4.widen() * v1.widen();
     let v50: W = v20.widen() * v10;
-    let v51: W = v22.widen() * v10;
-    let v52: W = v24.widen() * v40;
+    let v51: W = v22 * v10;
+    let v52: W = v24 * v40;
     let v53: W = v27.widen() * v40;
     let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
     let v55: W = v0 * v54;
@@ -1313,7 +1678,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v70: W = v56 * v58 * v69;
     let v71: W = -v47;
     let v72: W = v71 - v70;
-    let v73: W = v72 / v56;
+    let v73: N = N::narrow(v72) / N::narrow(v56);
     [v17.to_f64(), v73.to_f64()]
 }
 /// `ddim_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1422,8 +1787,8 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
-    let v7: W = v1.widen() + v2.widen();
-    let v8: W = v6.widen() * v7;
+    let v7: N = v1 + v2;
+    let v8: W = v6.widen() * v7.widen();
     let v9: N = N::new(-17.31732519049289, -1.5173460191243672e-15);
     let v10: W = v1.widen().square();
     let v11: W = v2.widen().square();
@@ -1437,11 +1802,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v4.widen() * v2.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v11;
-    let v22: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v23: W = v22.widen() * v11;
-    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v11;
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v2.widen().powi(3);
-    let v26: W = v24.widen() * v25;
+    let v26: W = v24 * v25;
     let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v28: W = v27.widen() * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
@@ -1466,8 +1831,8 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v5 * v1.widen();
     let v49: W = v4.widen() * v1.widen();
     let v50: W = v20.widen() * v10;
-    let v51: W = v22.widen() * v10;
-    let v52: W = v24.widen() * v40;
+    let v51: W = v22 * v10;
+    let v52: W = v24 * v40;
     let v53: W = v27.widen() * v40;
     let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
     let v55: W = v0 * v54;
@@ -1488,7 +1853,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v70: W = v56 * v58 * v69;
     let v71: W = -v47;
     let v72: W = v71 - v70;
-    let v73: W = v72 / v56;
+    let v73: N = N::narrow(v72) / N::narrow(v56);
     [v17.to_f64(), v73.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1530,30 +1895,27 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 50 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-6.0, 6.014325329908155];
-    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
-    let v7: W = v6.square();
-    let v8: N = v0 * N::narrow(v7);
-    let v9: N = N::new(0.425, 1.1102230246251566e-17);
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: W = W::new(0.425, 1.1102230246251566e-17);
     let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v12: W = v11.widen() * v3.widen();
@@ -1571,15 +1933,15 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v24: W = v23.widen() * v21.widen();
     let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
     let v26: W = v10.widen() * v25;
-    let v27: N = N::exp_of(v26);
-    let v28: W = v9.widen() * v27.widen();
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v9 * v27;
     let v29: N = N::new(0.85, 2.2204460492503132e-17);
-    let v30: N = v29 * v3 * v27;
+    let v30: W = v29.widen() * v3.widen() * v27;
     let v31: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v32: W = v31.widen() * v3.widen() * v27.widen();
+    let v32: W = v31.widen() * v3.widen() * v27;
     let v33: N = N::new(6.425, 1.7763568394002506e-16);
-    let v34: W = v33.widen() * v16.widen() * v27.widen();
-    let v35: W = v31.widen() * v16.widen() * v27.widen();
+    let v34: W = v33.widen() * v16.widen() * v27;
+    let v35: W = v31.widen() * v16.widen() * v27;
     let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
     let v37: N = v36 * v3;
     let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
@@ -1611,71 +1973,70 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
         - v61.widen();
     let v63: W = v10.widen() * v62;
     let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9.widen() * v50.widen() * v64.widen();
-    let v66: N = v29 * v3 * v50 * v64;
+    let v65: W = v9 * v50.widen() * v64.widen();
+    let v66: W = v29.widen() * v3.widen() * v50.widen() * v64.widen();
     let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
     let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
     let v69: W = v31.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v70: W = v28 - v30.widen() + v32 + v34 - v35 - v65 + v66.widen() - v67 - v68
-        + v69;
+    let v70: W = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
     let v71: N = -v64;
     let v72: W = v71.widen().sqrt();
     let v73: W = v50.widen() * v72;
-    let v74: W = v70 / v73;
+    let v74: N = N::narrow(v70) / N::narrow(v73);
     [v8.to_f64(), v74.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::new(1.0, 0.0);
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() - v4.widen();
-    let v6: W = v2.widen() * v5;
+    let v6: W = v2 * v5;
     let v7: W = v1.widen() * v5;
     let v8: W = v1.widen() + v6 - v7;
-    let v9: W = v8.square();
-    let v10: N = v0 * N::narrow(v9);
+    let v9: N = N::narrow(v8).square();
+    let v10: N = v0 * v9;
     let v11: N = N::new(6.0, 0.0);
     let v12: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v13: N = N::new(6219.698250011646, 4.123087360546793e-13);
-    let v14: W = v8.powi(3);
-    let v15: W = v13.widen() * v14;
+    let v13: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: W = v13 * v14.widen();
     let v16: N = -v12;
     let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
-    let v19: W = v11.widen() * v18.widen();
+    let v18: W = N::exp_kept(v17);
+    let v19: W = v11.widen() * v18;
     let v20: N = N::new(12.0, 0.0);
-    let v21: W = v20.widen() * v4.widen() * v18.widen();
-    let v22: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v23: W = v22.widen() * v4.widen() * v18.widen();
-    let v24: N = N::new(6.425, 1.7763568394002506e-16);
-    let v25: W = v4.widen().square();
-    let v26: W = v24.widen() * v25 * v18.widen();
-    let v27: W = v22.widen() * v25 * v18.widen();
+    let v21: W = v20.widen() * v4.widen() * v18;
+    let v22: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v23: W = v22 * v4.widen() * v18;
+    let v24: W = W::new(6.425, 1.7763568394002506e-16);
+    let v25: N = v4.square();
+    let v26: W = v24 * v25.widen() * v18;
+    let v27: W = v22 * v25.widen() * v18;
     let v28: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
     let v29: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v30: N = v29 * N::narrow(v14);
+    let v30: W = v29.widen() * v14.widen();
     let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
+    let v32: W = v31.widen() - v30;
+    let v33: W = N::exp_kept(v32);
     let v34: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
     let v35: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v36: N = v35 * N::narrow(v14);
+    let v36: N = v35 * v14;
     let v37: N = -v34;
     let v38: N = v37 - v36;
     let v39: N = v38.exp_m1();
-    let v40: W = v11.widen() * v33.widen() * v39.widen();
-    let v41: W = v20.widen() * v4.widen() * v33.widen() * v39.widen();
-    let v42: W = v22.widen() * v4.widen() * v33.widen() * v39.widen();
-    let v43: W = v24.widen() * v25 * v33.widen() * v39.widen();
-    let v44: W = v22.widen() * v25 * v33.widen() * v39.widen();
+    let v40: W = v11.widen() * v33 * v39.widen();
+    let v41: W = v20.widen() * v4.widen() * v33 * v39.widen();
+    let v42: W = v22 * v4.widen() * v33 * v39.widen();
+    let v43: W = v24 * v25.widen() * v33 * v39.widen();
+    let v44: W = v22 * v25.widen() * v33 * v39.widen();
     let v45: W = v19 - v21 + v23 + v26 - v27 - v40 + v41 - v42 - v43 + v44;
-    let v46: N = -v39;
-    let v47: N = v46.sqrt();
-    let v48: N = v33 * v47;
-    let v49: W = v45 / v48.widen();
+    let v46: W = -v39.widen();
+    let v47: W = N::sqrt_kept(v46);
+    let v48: W = v33 * v47;
+    let v49: N = N::narrow(v45) / N::narrow(v48);
     [v10.to_f64(), v49.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1684,9 +2045,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 50 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1699,30 +2060,27 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 50 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-6.0, 12.02865065981631];
-    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
-    let v7: W = v6.square();
-    let v8: N = v0 * N::narrow(v7);
-    let v9: N = N::new(0.85, 2.2204460492503132e-17);
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: W = W::new(0.85, 2.2204460492503132e-17);
     let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v12: W = v11.widen() * v3.widen();
@@ -1740,15 +2098,15 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v24: W = v23.widen() * v21.widen();
     let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
     let v26: W = v10.widen() * v25;
-    let v27: N = N::exp_of(v26);
-    let v28: W = v9.widen() * v27.widen();
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v9 * v27;
     let v29: N = N::new(1.7, 4.4408920985006264e-17);
-    let v30: N = v29 * v3 * v27;
+    let v30: W = v29.widen() * v3.widen() * v27;
     let v31: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v32: W = v31.widen() * v3.widen() * v27.widen();
+    let v32: W = v31.widen() * v3.widen() * v27;
     let v33: N = N::new(12.85, 3.552713678800501e-16);
-    let v34: W = v33.widen() * v16.widen() * v27.widen();
-    let v35: W = v31.widen() * v16.widen() * v27.widen();
+    let v34: W = v33.widen() * v16.widen() * v27;
+    let v35: W = v31.widen() * v16.widen() * v27;
     let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
     let v37: N = v36 * v3;
     let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
@@ -1780,71 +2138,70 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
         - v61.widen();
     let v63: W = v10.widen() * v62;
     let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9.widen() * v50.widen() * v64.widen();
-    let v66: N = v29 * v3 * v50 * v64;
+    let v65: W = v9 * v50.widen() * v64.widen();
+    let v66: W = v29.widen() * v3.widen() * v50.widen() * v64.widen();
     let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
     let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
     let v69: W = v31.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v70: W = v28 - v30.widen() + v32 + v34 - v35 - v65 + v66.widen() - v67 - v68
-        + v69;
+    let v70: W = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
     let v71: N = -v64;
     let v72: W = v71.widen().sqrt();
     let v73: W = v50.widen() * v72;
-    let v74: W = v70 / v73;
+    let v74: N = N::narrow(v70) / N::narrow(v73);
     [v8.to_f64(), v74.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::new(1.0, 0.0);
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() - v4.widen();
-    let v6: W = v2.widen() * v5;
+    let v6: W = v2 * v5;
     let v7: W = v1.widen() * v5;
     let v8: W = v1.widen() + v6 - v7;
-    let v9: W = v8.square();
-    let v10: N = v0 * N::narrow(v9);
+    let v9: N = N::narrow(v8).square();
+    let v10: N = v0 * v9;
     let v11: N = N::new(12.0, 0.0);
     let v12: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v13: N = N::new(6219.698250011646, 4.123087360546793e-13);
-    let v14: W = v8.powi(3);
-    let v15: W = v13.widen() * v14;
+    let v13: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: W = v13 * v14.widen();
     let v16: N = -v12;
     let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
-    let v19: W = v11.widen() * v18.widen();
+    let v18: W = N::exp_kept(v17);
+    let v19: W = v11.widen() * v18;
     let v20: N = N::new(24.0, 0.0);
-    let v21: W = v20.widen() * v4.widen() * v18.widen();
-    let v22: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v23: W = v22.widen() * v4.widen() * v18.widen();
-    let v24: N = N::new(12.85, 3.552713678800501e-16);
-    let v25: W = v4.widen().square();
-    let v26: W = v24.widen() * v25 * v18.widen();
-    let v27: W = v22.widen() * v25 * v18.widen();
+    let v21: W = v20.widen() * v4.widen() * v18;
+    let v22: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v23: W = v22 * v4.widen() * v18;
+    let v24: W = W::new(12.85, 3.552713678800501e-16);
+    let v25: N = v4.square();
+    let v26: W = v24 * v25.widen() * v18;
+    let v27: W = v22 * v25.widen() * v18;
     let v28: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
     let v29: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v30: N = v29 * N::narrow(v14);
+    let v30: W = v29.widen() * v14.widen();
     let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
+    let v32: W = v31.widen() - v30;
+    let v33: W = N::exp_kept(v32);
     let v34: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
     let v35: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v36: N = v35 * N::narrow(v14);
+    let v36: N = v35 * v14;
     let v37: N = -v34;
     let v38: N = v37 - v36;
     let v39: N = v38.exp_m1();
-    let v40: W = v11.widen() * v33.widen() * v39.widen();
-    let v41: W = v20.widen() * v4.widen() * v33.widen() * v39.widen();
-    let v42: W = v22.widen() * v4.widen() * v33.widen() * v39.widen();
-    let v43: W = v24.widen() * v25 * v33.widen() * v39.widen();
-    let v44: W = v22.widen() * v25 * v33.widen() * v39.widen();
+    let v40: W = v11.widen() * v33 * v39.widen();
+    let v41: W = v20.widen() * v4.widen() * v33 * v39.widen();
+    let v42: W = v22 * v4.widen() * v33 * v39.widen();
+    let v43: W = v24 * v25.widen() * v33 * v39.widen();
+    let v44: W = v22 * v25.widen() * v33 * v39.widen();
     let v45: W = v19 - v21 + v23 + v26 - v27 - v40 + v41 - v42 - v43 + v44;
-    let v46: N = -v39;
-    let v47: N = v46.sqrt();
-    let v48: N = v33 * v47;
-    let v49: W = v45 / v48.widen();
+    let v46: W = -v39.widen();
+    let v47: W = N::sqrt_kept(v46);
+    let v48: W = v33 * v47;
+    let v49: N = N::narrow(v45) / N::narrow(v48);
     [v10.to_f64(), v49.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1853,9 +2210,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 50 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1868,9 +2225,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1891,9 +2246,6 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(500.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -1901,13 +2253,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: N = v6 * v3;
+    let v7: W = v6.widen() * v3.widen();
     let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7.widen() - v8.widen();
-    let v10: W = v9.square();
-    let v11: W = v1.widen() * v4 * v10;
+    let v9: W = v5.widen() + v7 - v8.widen();
+    let v10: N = N::narrow(v9).square();
+    let v11: W = v1.widen() * v4 * v10.widen();
     let v12: N = v0 - N::narrow(v11);
-    let v13: W = W::new(0.425, 1.1102230246251566e-17);
+    let v13: N = N::new(0.425, 1.1102230246251566e-17);
     let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
@@ -1915,38 +2267,39 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: N = v17 * v3;
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
-    let v21: W = v19.widen() * v20.widen();
-    let v22: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v23: W = v22 * v20.widen();
+    let v21: N = v19 * v20;
+    let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v23: W = v22.widen() * v20.widen();
     let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v25: N = v3.powi(3);
-    let v26: W = v24.widen() * v25.widen();
+    let v26: N = v24 * v25;
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v28: W = v27.widen() * v25.widen();
-    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
+    let v28: N = v27 * v25;
+    let v29: W = v16 - v18.widen() - v21.widen() + v23 + v26.widen() - v28.widen();
     let v30: W = v14.widen() * v29;
-    let v31: N = N::exp_of(v30);
-    let v32: W = v13 * v31.widen();
+    let v31: W = N::exp_kept(v30);
+    let v32: W = v13.widen() * v31;
     let v33: N = N::new(0.85, 2.2204460492503132e-17);
-    let v34: W = v33.widen() * v3.widen() * v31.widen();
+    let v34: W = v33.widen() * v3.widen() * v31;
     let v35: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v36: W = v35 * v3.widen() * v31.widen();
-    let v37: W = W::new(6.425, 1.7763568394002506e-16);
-    let v38: W = v37 * v20.widen() * v31.widen();
-    let v39: W = v35 * v20.widen() * v31.widen();
+    let v36: W = v35 * v3.widen() * v31;
+    let v37: N = N::new(6.425, 1.7763568394002506e-16);
+    let v38: W = v37.widen() * v20.widen() * v31;
+    let v39: W = v35 * v20.widen() * v31;
     let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: W = v40.widen() * v3.widen();
+    let v41: N = v40 * v3;
     let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v43: N = v42 * v3;
     let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v45: W = v44 * v20.widen();
+    let v45: N = N::narrow(v44) * v20;
     let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v47: W = v46.widen() * v20.widen();
+    let v47: N = v46 * v20;
     let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v49: W = v48.widen() * v25.widen();
+    let v49: N = v48 * v25;
     let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v51: N = v50 * v25;
-    let v52: W = v41 - v43.widen() - v45 + v47 + v49 - v51.widen();
+    let v52: W = v41.widen() - v43.widen() - v45.widen() + v47.widen() + v49.widen()
+        - v51.widen();
     let v53: N = v14 * N::narrow(v52);
     let v54: N = v53.exp();
     let v55: W = v44 * v3.widen();
@@ -1955,20 +2308,21 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
     let v59: N = v58 * v20;
     let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: W = v60.widen() * v20.widen();
+    let v61: N = v60 * v20;
     let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v63: N = v62 * v25;
     let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61 + v63.widen() - v65.widen();
-    let v67: W = v14.widen() * v66;
-    let v68: N = N::exp_m1_of(v67);
-    let v69: W = v13 * v54.widen() * v68.widen();
-    let v70: N = v33 * v3 * v54 * v68;
+    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
+        - v65.widen();
+    let v67: N = v14 * N::narrow(v66);
+    let v68: N = v67.exp_m1();
+    let v69: W = v13.widen() * v54.widen() * v68.widen();
+    let v70: W = v33.widen() * v3.widen() * v54.widen() * v68.widen();
     let v71: W = v35 * v3.widen() * v54.widen() * v68.widen();
-    let v72: W = v37 * v20.widen() * v54.widen() * v68.widen();
+    let v72: W = v37.widen() * v20.widen() * v54.widen() * v68.widen();
     let v73: W = v35 * v20.widen() * v54.widen() * v68.widen();
-    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70.widen() - v71 - v72 + v73;
+    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
     let v75: N = -v68;
     let v76: W = v75.widen().sqrt();
     let v77: W = v4 * v74;
@@ -1976,76 +2330,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v79: W = v77 / v78;
     [v12.to_f64(), v79.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(500.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: W = v0.widen() - v2.widen();
-    let v8: W = v6 * v7;
-    let v9: W = v5 * v7;
-    let v10: W = v5 + v8 - v9;
-    let v11: N = N::narrow(v10).square();
-    let v12: W = v1.widen() * v4 * v11.widen();
-    let v13: N = v0 - N::narrow(v12);
-    let v14: N = N::new(6.0, 0.0);
-    let v15: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v16: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v17: W = v10.powi(3);
-    let v18: W = v16 * v17;
-    let v19: N = -v15;
-    let v20: W = v19.widen() - v18;
-    let v21: N = N::exp_of(v20);
-    let v22: W = v14.widen() * v21.widen();
-    let v23: N = N::new(12.0, 0.0);
-    let v24: W = v23.widen() * v2.widen() * v21.widen();
-    let v25: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v26: W = v25 * v2.widen() * v21.widen();
-    let v27: N = N::new(6.425, 1.7763568394002506e-16);
-    let v28: W = v2.widen().square();
-    let v29: W = v27.widen() * v28 * v21.widen();
-    let v30: W = v25 * v28 * v21.widen();
-    let v31: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v32: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v33: W = v32.widen() * v17;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = N::exp_of(v35);
-    let v37: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v38: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v39: W = v38.widen() * v17;
-    let v40: N = -v37;
-    let v41: N = v40 - N::narrow(v39);
-    let v42: N = v41.exp_m1();
-    let v43: W = v14.widen() * v36.widen() * v42.widen();
-    let v44: W = v23.widen() * v2.widen() * v36.widen() * v42.widen();
-    let v45: W = v25 * v2.widen() * v36.widen() * v42.widen();
-    let v46: W = v27.widen() * v28 * v36.widen() * v42.widen();
-    let v47: W = v25 * v28 * v36.widen() * v42.widen();
-    let v48: W = v22 - v24 + v26 + v29 - v30 - v43 + v44 - v45 - v46 + v47;
-    let v49: N = -v42;
-    let v50: W = v49.widen().sqrt();
-    let v51: W = v4 * v48;
-    let v52: W = v36.widen() * v50;
-    let v53: N = N::narrow(v51) / N::narrow(v52);
-    [v13.to_f64(), v53.to_f64()]
-}
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2058,9 +2349,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 54 operations in double-double.
+/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2080,9 +2369,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2107,9 +2394,6 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(500.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -2117,13 +2401,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: N = v6 * v3;
+    let v7: W = v6.widen() * v3.widen();
     let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7.widen() - v8.widen();
-    let v10: W = v9.square();
-    let v11: W = v1.widen() * v4 * v10;
+    let v9: W = v5.widen() + v7 - v8.widen();
+    let v10: N = N::narrow(v9).square();
+    let v11: W = v1.widen() * v4 * v10.widen();
     let v12: N = v0 - N::narrow(v11);
-    let v13: W = W::new(0.85, 2.2204460492503132e-17);
+    let v13: N = N::new(0.85, 2.2204460492503132e-17);
     let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
@@ -2131,38 +2415,39 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: N = v17 * v3;
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
-    let v21: W = v19.widen() * v20.widen();
-    let v22: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v23: W = v22 * v20.widen();
+    let v21: N = v19 * v20;
+    let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v23: W = v22.widen() * v20.widen();
     let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v25: N = v3.powi(3);
-    let v26: W = v24.widen() * v25.widen();
+    let v26: N = v24 * v25;
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v28: W = v27.widen() * v25.widen();
-    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
+    let v28: N = v27 * v25;
+    let v29: W = v16 - v18.widen() - v21.widen() + v23 + v26.widen() - v28.widen();
     let v30: W = v14.widen() * v29;
-    let v31: N = N::exp_of(v30);
-    let v32: W = v13 * v31.widen();
+    let v31: W = N::exp_kept(v30);
+    let v32: W = v13.widen() * v31;
     let v33: N = N::new(1.7, 4.4408920985006264e-17);
-    let v34: W = v33.widen() * v3.widen() * v31.widen();
+    let v34: W = v33.widen() * v3.widen() * v31;
     let v35: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v36: W = v35 * v3.widen() * v31.widen();
-    let v37: W = W::new(12.85, 3.552713678800501e-16);
-    let v38: W = v37 * v20.widen() * v31.widen();
-    let v39: W = v35 * v20.widen() * v31.widen();
+    let v36: W = v35 * v3.widen() * v31;
+    let v37: N = N::new(12.85, 3.552713678800501e-16);
+    let v38: W = v37.widen() * v20.widen() * v31;
+    let v39: W = v35 * v20.widen() * v31;
     let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: W = v40.widen() * v3.widen();
+    let v41: N = v40 * v3;
     let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v43: N = v42 * v3;
     let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v45: W = v44 * v20.widen();
+    let v45: N = N::narrow(v44) * v20;
     let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v47: W = v46.widen() * v20.widen();
+    let v47: N = v46 * v20;
     let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v49: W = v48.widen() * v25.widen();
+    let v49: N = v48 * v25;
     let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v51: N = v50 * v25;
-    let v52: W = v41 - v43.widen() - v45 + v47 + v49 - v51.widen();
+    let v52: W = v41.widen() - v43.widen() - v45.widen() + v47.widen() + v49.widen()
+        - v51.widen();
     let v53: N = v14 * N::narrow(v52);
     let v54: N = v53.exp();
     let v55: W = v44 * v3.widen();
@@ -2171,20 +2456,21 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
     let v59: N = v58 * v20;
     let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: W = v60.widen() * v20.widen();
+    let v61: N = v60 * v20;
     let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v63: N = v62 * v25;
     let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61 + v63.widen() - v65.widen();
-    let v67: W = v14.widen() * v66;
-    let v68: N = N::exp_m1_of(v67);
-    let v69: W = v13 * v54.widen() * v68.widen();
-    let v70: N = v33 * v3 * v54 * v68;
+    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
+        - v65.widen();
+    let v67: N = v14 * N::narrow(v66);
+    let v68: N = v67.exp_m1();
+    let v69: W = v13.widen() * v54.widen() * v68.widen();
+    let v70: W = v33.widen() * v3.widen() * v54.widen() * v68.widen();
     let v71: W = v35 * v3.widen() * v54.widen() * v68.widen();
-    let v72: W = v37 * v20.widen() * v54.widen() * v68.widen();
+    let v72: W = v37.widen() * v20.widen() * v54.widen() * v68.widen();
     let v73: W = v35 * v20.widen() * v54.widen() * v68.widen();
-    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70.widen() - v71 - v72 + v73;
+    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
     let v75: N = -v68;
     let v76: W = v75.widen().sqrt();
     let v77: W = v4 * v74;
@@ -2193,86 +2479,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v80: N = N::narrow(v4).abs();
     let v81: N = v80.sqrt();
     let v82: N = v33 * v3;
-    let v83: W = v37 * v20.widen();
-    let v84: W = v35 * v3.widen();
-    let v85: W = v35 * v20.widen();
-    let v86: W = v13 - v82.widen() + v83 + v84 - v85;
-    let v87: N = N::sqrt_of(v86);
-    let v88: N = v81 * v87;
+    let v83: N = v37 * v20;
+    let v84: N = N::narrow(v35) * v3;
+    let v85: N = N::narrow(v35) * v20;
+    let v86: W = v13.widen() - v82.widen() + v83.widen() + v84.widen() - v85.widen();
+    let v87: W = N::sqrt_kept(v86);
+    let v88: W = v81.widen() * v87;
     [v12.to_f64(), v79.to_f64(), v88.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(500.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: W = v0.widen() - v2.widen();
-    let v8: W = v6 * v7;
-    let v9: W = v5 * v7;
-    let v10: W = v5 + v8 - v9;
-    let v11: N = N::narrow(v10).square();
-    let v12: W = v1.widen() * v4 * v11.widen();
-    let v13: N = v0 - N::narrow(v12);
-    let v14: N = N::new(12.0, 0.0);
-    let v15: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v16: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v17: W = v10.powi(3);
-    let v18: W = v16 * v17;
-    let v19: N = -v15;
-    let v20: W = v19.widen() - v18;
-    let v21: N = N::exp_of(v20);
-    let v22: W = v14.widen() * v21.widen();
-    let v23: N = N::new(24.0, 0.0);
-    let v24: W = v23.widen() * v2.widen() * v21.widen();
-    let v25: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v26: W = v25 * v2.widen() * v21.widen();
-    let v27: N = N::new(12.85, 3.552713678800501e-16);
-    let v28: W = v2.widen().square();
-    let v29: W = v27.widen() * v28 * v21.widen();
-    let v30: W = v25 * v28 * v21.widen();
-    let v31: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v32: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v33: W = v32.widen() * v17;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = N::exp_of(v35);
-    let v37: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v38: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v39: W = v38.widen() * v17;
-    let v40: N = -v37;
-    let v41: N = v40 - N::narrow(v39);
-    let v42: N = v41.exp_m1();
-    let v43: W = v14.widen() * v36.widen() * v42.widen();
-    let v44: W = v23.widen() * v2.widen() * v36.widen() * v42.widen();
-    let v45: W = v25 * v2.widen() * v36.widen() * v42.widen();
-    let v46: W = v27.widen() * v28 * v36.widen() * v42.widen();
-    let v47: W = v25 * v28 * v36.widen() * v42.widen();
-    let v48: W = v22 - v24 + v26 + v29 - v30 - v43 + v44 - v45 - v46 + v47;
-    let v49: N = -v42;
-    let v50: W = v49.widen().sqrt();
-    let v51: W = v4 * v48;
-    let v52: W = v36.widen() * v50;
-    let v53: N = N::narrow(v51) / N::narrow(v52);
-    let v54: N = N::narrow(v4).abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(1.7, 4.4408920985006264e-17);
-    let v57: N = v56 * v2;
-    let v58: N = N::new(0.85, 2.2204460492503132e-17);
-    let v59: W = v25 * v7;
-    let v60: W = v7.square();
-    let v61: W = v25 * v60;
-    let v62: W = v27.widen() * v60;
-    let v63: W = v57.widen() - v58.widen() + v59 - v61 + v62;
-    let v64: N = N::sqrt_of(v63);
-    let v65: N = v55 * v64;
-    [v13.to_f64(), v53.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2280,9 +2493,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2295,9 +2506,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 66 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2324,7 +2533,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2390,8 +2599,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
-    let v7: W = v1.widen() + v2.widen();
-    let v8: W = v6.widen() * v7;
+    let v7: N = v1 + v2;
+    let v8: W = v6.widen() * v7.widen();
     let v9: N = N::new(-17.31732519049289, -1.5173460191243672e-15);
     let v10: W = v1.widen().square();
     let v11: W = v2.widen().square();
@@ -2410,8 +2619,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v1.widen().powi(3);
     let v26: W = v24 * v25;
-    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27 * v25;
+    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27.widen() * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -2438,7 +2647,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v52: W = v20.widen() * v11;
     let v53: W = v22 * v11;
     let v54: W = v24 * v40;
-    let v55: W = v27 * v40;
+    let v55: W = v27.widen() * v40;
     let v56: W = v50 - v51 - v52 + v53 + v54 - v55;
     let v57: W = v0 * v56;
     let v58: W = v57.exp();
@@ -2464,7 +2673,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2477,7 +2686,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2497,7 +2706,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2563,8 +2772,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
-    let v7: W = v1.widen() + v2.widen();
-    let v8: W = v6.widen() * v7;
+    let v7: N = v1 + v2;
+    let v8: W = v6.widen() * v7.widen();
     let v9: N = N::new(-17.31732519049289, -1.5173460191243672e-15);
     let v10: W = v1.widen().square();
     let v11: W = v2.widen().square();
@@ -2583,8 +2792,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v1.widen().powi(3);
     let v26: W = v24 * v25;
-    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27 * v25;
+    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27.widen() * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -2611,7 +2820,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v52: W = v20.widen() * v11;
     let v53: W = v22 * v11;
     let v54: W = v24 * v40;
-    let v55: W = v27 * v40;
+    let v55: W = v27.widen() * v40;
     let v56: W = v50 - v51 - v52 + v53 + v54 - v55;
     let v57: W = v0 * v56;
     let v58: W = v57.exp();
@@ -2637,7 +2846,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2650,7 +2859,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 58 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2670,7 +2879,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 51 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2682,82 +2893,143 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.02868486232914005, -0.4158509291821795];
     }
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v8;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12 * v13;
-    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15 * v13;
-    let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: W = v1 * v17;
-    let v19: N = N::exp_of(v18);
-    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: W = v21.widen() * v3.widen();
-    let v23: N = v20 * v3;
-    let v24: W = v20.widen() + v22 - v23.widen();
-    let v25: W = v24.square();
-    let v26: N = N::exp_m1_of(v18);
-    let v27: W = v0.widen() * v19.widen() * v25;
-    let v28: W = v27 / v26.widen();
-    let v29: N = N::new(0.85, 2.2204460492503132e-17);
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.square();
+    let v8: W = W::new(0.06219698250011647, 1.6783762603221986e-18);
+    let v9: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v10: W = v9 * v3.widen();
+    let v11: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v12: W = v11.widen() * v3.widen();
+    let v13: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v14: W = v3.widen().square();
+    let v15: W = v13 * v14;
+    let v16: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v17: W = v16 * v14;
+    let v18: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v19: N = v3.powi(3);
+    let v20: W = v18 * v19.widen();
+    let v21: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v22: W = v21 * v19.widen();
+    let v23: W = v10 - v12 - v15 + v17 + v20 - v22;
+    let v24: W = v8 * v23;
+    let v25: N = N::exp_m1_of(v24);
+    let v26: W = v0.widen() * v7;
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(0.85, 2.2204460492503132e-17);
+    let v29: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v30: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v31: N = v30 * v3;
+    let v31: W = v30.widen() * v3.widen();
     let v32: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v33: N = v32 * v3;
     let v34: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v35: N = v34 * N::narrow(v8);
+    let v35: W = v34.widen() * v14;
     let v36: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v37: W = v36.widen() * v8;
+    let v37: W = v36.widen() * v14;
     let v38: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v39: W = v38.widen() * v13;
+    let v39: W = v38.widen() * v19.widen();
     let v40: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v41: W = v40.widen() * v13;
-    let v42: W = v31.widen() - v33.widen() - v35.widen() + v37 + v39 - v41;
-    let v43: W = v1 * v42;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v29.widen() * v3.widen() * v44.widen();
+    let v41: N = v40 * v19;
+    let v42: W = v31 - v33.widen() - v35 + v37 + v39 - v41.widen();
+    let v43: W = v29 * v42;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v28.widen() * v3.widen() * v44;
     let v46: N = N::new(0.425, 1.1102230246251566e-17);
-    let v47: N = v46 * v44;
+    let v47: W = v46.widen() * v44;
     let v48: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v49: W = v48.widen() * v3.widen() * v44.widen();
+    let v49: W = v48.widen() * v3.widen() * v44;
     let v50: N = N::new(6.425, 1.7763568394002506e-16);
-    let v51: W = v50.widen() * v8 * v44.widen();
-    let v52: W = v48.widen() * v8 * v44.widen();
-    let v53: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v54: W = v53 * v3.widen();
+    let v51: W = v50.widen() * v14 * v44;
+    let v52: W = v48.widen() * v14 * v44;
+    let v53: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v54: N = v53 * v3;
     let v55: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v56: N = v55 * v3;
-    let v57: W = v2 * v8;
-    let v58: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v59: W = v58 * v8;
-    let v60: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v61: W = v60 * v13;
+    let v57: W = v9 * v14;
+    let v58: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v59: W = v58.widen() * v14;
+    let v60: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v61: N = v60 * v19;
     let v62: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v63: W = v62.widen() * v13;
-    let v64: W = v54 - v56.widen() - v57 + v59 + v61 - v63;
-    let v65: W = v1 * v64;
-    let v66: N = N::exp_of(v65);
-    let v67: W = v46.widen() * v66.widen() * v26.widen();
-    let v68: W = v29.widen() * v3.widen() * v66.widen() * v26.widen();
-    let v69: W = v48.widen() * v3.widen() * v66.widen() * v26.widen();
-    let v70: W = v50.widen() * v8 * v66.widen() * v26.widen();
-    let v71: W = v48.widen() * v8 * v66.widen() * v26.widen();
-    let v72: W = v45 - v47.widen() - v49 - v51 + v52 + v67 - v68 + v69 + v70 - v71;
-    let v73: W = v72 / v26.widen();
-    let v74: W = -v73;
-    [v28.to_f64(), v74.to_f64()]
+    let v63: N = v62 * v19;
+    let v64: W = v54.widen() - v56.widen() - v57 + v59 + v61.widen() - v63.widen();
+    let v65: W = v29 * v64;
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v29 * v23;
+    let v68: W = N::exp_m1_kept(v67);
+    let v69: W = v46.widen() * v66 * v68;
+    let v70: W = v28.widen() * v3.widen() * v66 * v68;
+    let v71: W = v48.widen() * v3.widen() * v66 * v68;
+    let v72: W = v50.widen() * v14 * v66 * v68;
+    let v73: W = v48.widen() * v14 * v66 * v68;
+    let v74: W = v45 - v47 - v49 - v51 + v52 + v69 - v70 + v71 + v72 - v73;
+    let v75: W = v74 / v68;
+    let v76: N = -N::narrow(v75);
+    [v27.to_f64(), v76.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v1 * v5;
+    let v8: W = v1 + v6 - v7;
+    let v9: W = v8.square();
+    let v10: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v11: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v12: W = v8.powi(3);
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() + v13;
+    let v15: N = N::exp_m1_of(v14);
+    let v16: W = v0.widen() * v9;
+    let v17: N = N::narrow(v16) / v15;
+    let v18: N = N::new(12.0, 0.0);
+    let v19: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v20: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v21: W = v20 * v12;
+    let v22: N = -v19;
+    let v23: W = v22.widen() - v21;
+    let v24: N = N::exp_of(v23);
+    let v25: W = v18.widen() * v4.widen() * v24.widen();
+    let v26: N = N::new(6.0, 0.0);
+    let v27: N = v26 * v24;
+    let v28: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v29: W = v28.widen() * v4.widen() * v24.widen();
+    let v30: N = N::new(6.425, 1.7763568394002506e-16);
+    let v31: N = v4.square();
+    let v32: W = v30.widen() * v31.widen() * v24.widen();
+    let v33: N = v28 * v31 * v24;
+    let v34: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v35: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v36: W = v35.widen() * v12;
+    let v37: N = -v34;
+    let v38: W = v37.widen() - v36;
+    let v39: W = N::exp_kept(v38);
+    let v40: N = -v10;
+    let v41: N = v40 - N::narrow(v13);
+    let v42: N = v41.exp_m1();
+    let v43: W = v26.widen() * v39 * v42.widen();
+    let v44: W = v18.widen() * v4.widen() * v39 * v42.widen();
+    let v45: W = v28.widen() * v4.widen() * v39 * v42.widen();
+    let v46: W = v30.widen() * v31.widen() * v39 * v42.widen();
+    let v47: W = v28.widen() * v31.widen() * v39 * v42.widen();
+    let v48: W = v25 - v27.widen() - v29 - v32 + v33.widen() + v43 - v44 + v45 + v46
+        - v47;
+    let v49: N = N::narrow(v48) / v42;
+    let v50: N = -v49;
+    [v17.to_f64(), v50.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2765,7 +3037,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 51 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2778,9 +3052,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 49 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2792,9 +3064,6 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [6.0573697246582805, -0.831701858364359];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: W = W::new(0.85, 2.2204460492503132e-17);
     let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: W = W::new(27.93385043276347, 8.806216697534251e-16);
@@ -2802,139 +3071,77 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: W = v2 * v3.widen();
     let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
+    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: N = v3.square();
+    let v9: W = v7.widen() * v8.widen();
     let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: W = v10 * v8;
+    let v11: W = v10 * v8.widen();
     let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12.widen() * v13;
+    let v13: N = v3.powi(3);
+    let v14: W = v12.widen() * v13.widen();
     let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: W = v15.widen() * v13;
-    let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+    let v16: N = v15 * v13;
+    let v17: W = v4 - v6 - v9 + v11 + v14 - v16.widen();
     let v18: W = v1 * v17;
-    let v19: N = N::exp_of(v18);
-    let v20: W = v0 * v19.widen();
-    let v21: W = W::new(1.7, 4.4408920985006264e-17);
-    let v22: W = v21 * v3.widen() * v19.widen();
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0 * v19;
+    let v21: N = N::new(1.7, 4.4408920985006264e-17);
+    let v22: W = v21.widen() * v3.widen() * v19;
     let v23: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: W = v23 * v3.widen() * v19.widen();
+    let v24: W = v23 * v3.widen() * v19;
     let v25: W = W::new(12.85, 3.552713678800501e-16);
-    let v26: W = v25 * v8 * v19.widen();
-    let v27: W = v23 * v8 * v19.widen();
+    let v26: W = v25 * v8.widen() * v19;
+    let v27: W = v23 * v8.widen() * v19;
     let v28: N = N::new(0.425, 1.1102230246251566e-17);
     let v29: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v30: W = v29 * v3.widen();
     let v31: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v32: W = v31.widen() * v3.widen();
+    let v32: N = v31 * v3;
     let v33: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v34: W = v33 * v8;
-    let v35: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: W = v35.widen() * v8;
-    let v37: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: W = v37.widen() * v13;
-    let v39: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: N = v39 * N::narrow(v13);
-    let v41: W = v30 - v32 - v34 + v36 + v38 - v40.widen();
+    let v34: W = v33 * v8.widen();
+    let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: W = v35 * v8.widen();
+    let v37: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: W = v37 * v13.widen();
+    let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: W = v39 * v13.widen();
+    let v41: W = v30 - v32.widen() - v34 + v36 + v38 - v40;
     let v42: W = v1 * v41;
-    let v43: N = N::exp_of(v42);
+    let v43: W = N::exp_kept(v42);
     let v44: W = v33 * v3.widen();
     let v45: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v46: W = v45.widen() * v3.widen();
-    let v47: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v48: W = v47 * v8;
-    let v49: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v50: W = v49 * v8;
+    let v47: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v48: N = v47 * v8;
+    let v49: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v50: N = v49 * v8;
     let v51: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v52: W = v51.widen() * v13;
+    let v52: N = v51 * v13;
     let v53: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v54: W = v53.widen() * v13;
-    let v55: W = v44 - v46 - v48 + v50 + v52 - v54;
+    let v54: N = v53 * v13;
+    let v55: W = v44 - v46 - v48.widen() + v50.widen() + v52.widen() - v54.widen();
     let v56: W = v1 * v55;
-    let v57: N = N::exp_m1_of(v56);
-    let v58: W = v28.widen() * v43.widen() * v57.widen();
-    let v59: W = v0 * v3.widen() * v43.widen() * v57.widen();
+    let v57: W = N::exp_m1_kept(v56);
+    let v58: W = v28.widen() * v43 * v57;
+    let v59: W = v0 * v3.widen() * v43 * v57;
     let v60: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v61: W = v60.widen() * v3.widen() * v43.widen() * v57.widen();
+    let v61: W = v60.widen() * v3.widen() * v43 * v57;
     let v62: N = N::new(6.425, 1.7763568394002506e-16);
-    let v63: N = v62 * N::narrow(v8) * v43 * v57;
-    let v64: N = v60 * N::narrow(v8) * v43 * v57;
-    let v65: W = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63.widen()
-        + v64.widen();
-    let v66: W = v43.widen() * v57.widen();
+    let v63: W = v62.widen() * v8.widen() * v43 * v57;
+    let v64: W = v60.widen() * v8.widen() * v43 * v57;
+    let v65: W = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63 + v64;
+    let v66: W = v43 * v57;
     let v67: W = v65 / v66;
-    let v68: W = -v67;
-    let v69: W = v0 * v43.widen() * v57.widen();
-    let v70: N = N::narrow(v21) * v3 * v43 * v57;
-    let v71: W = v23 * v3.widen() * v43.widen() * v57.widen();
-    let v72: W = v25 * v8 * v43.widen() * v57.widen();
-    let v73: W = v23 * v8 * v43.widen() * v57.widen();
-    let v74: W = v22 - v20 - v24 - v26 + v27 + v69 - v70.widen() + v71 + v72 - v73;
-    let v75: W = v74 / v57.widen();
+    let v68: N = -N::narrow(v67);
+    let v69: W = v0 * v43 * v57;
+    let v70: W = v21.widen() * v3.widen() * v43 * v57;
+    let v71: W = v23 * v3.widen() * v43 * v57;
+    let v72: W = v25 * v8.widen() * v43 * v57;
+    let v73: W = v23 * v8.widen() * v43 * v57;
+    let v74: W = v22 - v20 - v24 - v26 + v27 + v69 - v70 + v71 + v72 - v73;
+    let v75: W = v74 / v57;
     let v76: N = -N::narrow(v75);
     [v68.to_f64(), v76.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v2: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v3: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v4: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: W = v5.widen() - v6.widen();
-    let v8: W = v4 * v7;
-    let v9: W = v3 * v7;
-    let v10: W = v3 + v8 - v9;
-    let v11: W = v10.powi(3);
-    let v12: W = v2 * v11;
-    let v13: N = -v1;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
-    let v16: W = v0.widen() * v15.widen();
-    let v17: N = N::new(24.0, 0.0);
-    let v18: W = v17.widen() * v6.widen() * v15.widen();
-    let v19: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v20: W = v19.widen() * v6.widen() * v15.widen();
-    let v21: N = N::new(12.85, 3.552713678800501e-16);
-    let v22: N = v6.square();
-    let v23: W = v21.widen() * v22.widen() * v15.widen();
-    let v24: W = v19.widen() * v22.widen() * v15.widen();
-    let v25: N = N::new(6.0, 0.0);
-    let v26: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v27: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v28: W = v27.widen() * v11;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
-    let v32: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v33: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v34: N = v33 * N::narrow(v11);
-    let v35: N = -v32;
-    let v36: N = v35 - v34;
-    let v37: N = v36.exp_m1();
-    let v38: W = v25.widen() * v31.widen() * v37.widen();
-    let v39: W = v0.widen() * v6.widen() * v31.widen() * v37.widen();
-    let v40: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v41: W = v40.widen() * v6.widen() * v31.widen() * v37.widen();
-    let v42: N = N::new(6.425, 1.7763568394002506e-16);
-    let v43: W = v42.widen() * v22.widen() * v31.widen() * v37.widen();
-    let v44: N = v40 * v22 * v31 * v37;
-    let v45: W = v16 - v18 + v20 + v23 - v24 - v38 + v39 - v41 - v43 + v44.widen();
-    let v46: N = v31 * v37;
-    let v47: N = N::narrow(v45) / v46;
-    let v48: N = -v47;
-    let v49: W = v0.widen() * v31.widen() * v37.widen();
-    let v50: W = v17.widen() * v6.widen() * v31.widen() * v37.widen();
-    let v51: W = v19.widen() * v6.widen() * v31.widen() * v37.widen();
-    let v52: W = v21.widen() * v22.widen() * v31.widen() * v37.widen();
-    let v53: W = v19.widen() * v22.widen() * v31.widen() * v37.widen();
-    let v54: W = v18 - v16 - v20 - v23 + v24 + v49 - v50 + v51 + v52 - v53;
-    let v55: N = N::narrow(v54) / v37;
-    let v56: N = -v55;
-    [v48.to_f64(), v56.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2942,9 +3149,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 49 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2957,7 +3162,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2981,90 +3186,88 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: W = W::new(0.85, 2.2204460492503132e-17);
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
+    let v2: N = v1.square();
     let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v5: W = v4 * v1.widen();
-    let v6: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: W = v6 * v1.widen();
+    let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: N = v6 * v1;
     let v8: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: W = v8 * v2;
+    let v9: W = v8 * v2.widen();
     let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v2;
+    let v11: W = v10 * v2.widen();
     let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v1.widen().powi(3);
-    let v14: W = v12.widen() * v13;
+    let v13: N = v1.powi(3);
+    let v14: W = v12.widen() * v13.widen();
     let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15.widen() * v13;
-    let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
+    let v16: W = v15.widen() * v13.widen();
+    let v17: W = v5 - v7.widen() - v9 + v11 + v14 - v16;
     let v18: W = v3 * v17;
-    let v19: N = N::exp_of(v18);
-    let v20: W = v0 * v2 * v19.widen();
-    let v21: N = N::exp_m1_of(v18);
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0.widen() * v2.widen() * v19;
+    let v21: W = N::exp_m1_kept(v18);
     let v22: N = N::new(0.425, 1.1102230246251566e-17);
-    let v23: W = v22.widen() * v1.widen() * v19.widen();
-    let v24: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v25: W = v24 * v2 * v19.widen();
+    let v23: W = v22.widen() * v1.widen() * v19;
+    let v24: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v25: W = v24.widen() * v2.widen() * v19;
     let v26: W = W::new(6.425, 1.7763568394002506e-16);
-    let v27: W = v26 * v13 * v19.widen();
-    let v28: W = v24 * v13 * v19.widen();
+    let v27: W = v26 * v13.widen() * v19;
+    let v28: W = v24.widen() * v13.widen() * v19;
     let v29: N = N::from_f64(t_next);
-    let v30: N = v22 * v29 * v19;
-    let v31: W = v0 * v1.widen() * v29.widen() * v19.widen();
-    let v32: W = v24 * v1.widen() * v29.widen() * v19.widen();
-    let v33: W = v26 * v2 * v29.widen() * v19.widen();
-    let v34: W = v24 * v2 * v29.widen() * v19.widen();
-    let v35: W = v20 - v21.widen() - v23 - v25 - v27 + v28 + v30.widen() - v31 + v32
-        + v33 - v34;
-    let v36: W = v35 / v21.widen();
+    let v30: W = v22.widen() * v29.widen() * v19;
+    let v31: W = v0.widen() * v1.widen() * v29.widen() * v19;
+    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19;
+    let v33: W = v26 * v2.widen() * v29.widen() * v19;
+    let v34: W = v24.widen() * v2.widen() * v29.widen() * v19;
+    let v35: W = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34;
+    let v36: W = v35 / v21;
     let v37: N = -N::narrow(v36);
     let v38: W = v29.widen() - v1.widen();
-    let v39: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v40: W = v39 * v1.widen();
+    let v39: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v40: N = v39 * v1;
     let v41: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v42: W = v41.widen() * v1.widen();
-    let v43: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v44: W = v43 * v2;
+    let v42: N = v41 * v1;
+    let v43: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v44: N = v43 * v2;
     let v45: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v46: W = v45.widen() * v2;
+    let v46: W = v45.widen() * v2.widen();
     let v47: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v48: W = v47.widen() * v13;
+    let v48: W = v47.widen() * v13.widen();
     let v49: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v50: W = v49.widen() * v13;
-    let v51: W = v40 - v42 - v44 + v46 + v48 - v50;
+    let v50: N = v49 * v13;
+    let v51: W = v40.widen() - v42.widen() - v44.widen() + v46 + v48 - v50.widen();
     let v52: W = v3 * v51;
     let v53: N = N::exp_of(v52);
-    let v54: W = v0 * v1.widen() * v53.widen();
+    let v54: W = v0.widen() * v1.widen() * v53.widen();
     let v55: N = v22 * v53;
-    let v56: W = v24 * v1.widen() * v53.widen();
-    let v57: W = v26 * v2 * v53.widen();
-    let v58: W = v24 * v2 * v53.widen();
-    let v59: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v60: W = v59.widen() * v1.widen();
+    let v56: W = v24.widen() * v1.widen() * v53.widen();
+    let v57: W = v26 * v2.widen() * v53.widen();
+    let v58: W = v24.widen() * v2.widen() * v53.widen();
+    let v59: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v60: W = v59 * v1.widen();
     let v61: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v62: N = v61 * v1;
-    let v63: W = v4 * v2;
+    let v63: W = v4 * v2.widen();
     let v64: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v65: W = v64 * v2;
+    let v65: W = v64 * v2.widen();
     let v66: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v67: W = v66 * v13;
+    let v67: W = v66 * v13.widen();
     let v68: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v69: W = v68 * v13;
+    let v69: W = v68 * v13.widen();
     let v70: W = v60 - v62.widen() - v63 + v65 + v67 - v69;
     let v71: W = v3 * v70;
-    let v72: N = N::exp_of(v71);
-    let v73: N = v22 * v72 * v21;
-    let v74: W = v0 * v1.widen() * v72.widen() * v21.widen();
-    let v75: W = v24 * v1.widen() * v72.widen() * v21.widen();
-    let v76: W = v26 * v2 * v72.widen() * v21.widen();
-    let v77: W = v24 * v2 * v72.widen() * v21.widen();
-    let v78: W = v54 - v55.widen() - v56 - v57 + v58 + v73.widen() - v74 + v75 + v76
-        - v77;
+    let v72: W = N::exp_kept(v71);
+    let v73: W = v22.widen() * v72 * v21;
+    let v74: W = v0.widen() * v1.widen() * v72 * v21;
+    let v75: W = v24.widen() * v1.widen() * v72 * v21;
+    let v76: W = v26 * v2.widen() * v72 * v21;
+    let v77: W = v24.widen() * v2.widen() * v72 * v21;
+    let v78: W = v54 - v55.widen() - v56 - v57 + v58 + v73 - v74 + v75 + v76 - v77;
     let v79: W = v38 * v78;
-    let v80: N = N::narrow(v79) / v21;
-    let v81: N = -v80;
+    let v80: W = v79 / v21;
+    let v81: N = -N::narrow(v80);
     [v37.to_f64(), v81.to_f64()]
 }
 /// `euler_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3073,7 +3276,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3086,7 +3289,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3106,7 +3309,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 77 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 88 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3248,18 +3453,252 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.7, 4.4408920985006264e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: W = v4 * v1.widen();
+    let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: N = v6 * v1;
+    let v8: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: W = v8.widen() * v2.widen();
+    let v10: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: W = v10.widen() * v2.widen();
+    let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: W = v1.widen().powi(3);
+    let v14: W = v12.widen() * v13;
+    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: W = v15.widen() * v13;
+    let v17: W = v5 - v7.widen() - v9 + v11 + v14 - v16;
+    let v18: W = v3 * v17;
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0.widen() * v2.widen() * v19;
+    let v21: N = N::exp_m1_of(v18);
+    let v22: N = N::new(0.85, 2.2204460492503132e-17);
+    let v23: W = v22.widen() * v1.widen() * v19;
+    let v24: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v25: W = v24.widen() * v2.widen() * v19;
+    let v26: W = W::new(12.85, 3.552713678800501e-16);
+    let v27: W = v26 * v13 * v19;
+    let v28: W = v24.widen() * v13 * v19;
+    let v29: N = N::from_f64(t_next);
+    let v30: W = v22.widen() * v29.widen() * v19;
+    let v31: W = v0.widen() * v1.widen() * v29.widen() * v19;
+    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19;
+    let v33: W = v26 * v2.widen() * v29.widen() * v19;
+    let v34: W = v24.widen() * v2.widen() * v29.widen() * v19;
+    let v35: N = N::new(0.425, 1.1102230246251566e-17);
+    let v36: W = v35.widen() * v1.widen() * v21.widen();
+    let v37: W = v22.widen() * v2.widen() * v21.widen();
+    let v38: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v39: W = v38.widen() * v2.widen() * v21.widen();
+    let v40: N = N::new(6.425, 1.7763568394002506e-16);
+    let v41: W = v40.widen() * v13 * v21.widen();
+    let v42: W = v38.widen() * v13 * v21.widen();
+    let v43: W = v35.widen() * v29.widen() * v21.widen();
+    let v44: W = v22.widen() * v1.widen() * v29.widen() * v21.widen();
+    let v45: W = v38.widen() * v1.widen() * v29.widen() * v21.widen();
+    let v46: W = v40.widen() * v2.widen() * v29.widen() * v21.widen();
+    let v47: W = v38.widen() * v2.widen() * v29.widen() * v21.widen();
+    let v48: W = v20 - v21.widen() - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34
+        + v36 - v37 + v39 + v41 - v42 - v43 + v44 - v45 - v46 + v47;
+    let v49: W = v48 / v21.widen();
+    let v50: N = -N::narrow(v49);
+    let v51: W = v29.widen() - v1.widen();
+    let v52: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v53: N = v52 * v1;
+    let v54: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v55: N = v54 * v1;
+    let v56: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v57: W = v56.widen() * v2.widen();
+    let v58: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v59: W = v58.widen() * v2.widen();
+    let v60: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v61: W = v60.widen() * v13;
+    let v62: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v63: W = v62.widen() * v13;
+    let v64: W = v53.widen() - v55.widen() - v57 + v59 + v61 - v63;
+    let v65: W = v3 * v64;
+    let v66: N = N::exp_of(v65);
+    let v67: W = v0.widen() * v1.widen() * v66.widen();
+    let v68: N = v22 * v66;
+    let v69: W = v24.widen() * v1.widen() * v66.widen();
+    let v70: W = v26 * v2.widen() * v66.widen();
+    let v71: W = v24.widen() * v2.widen() * v66.widen();
+    let v72: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v73: W = v72 * v1.widen();
+    let v74: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v75: N = v74 * v1;
+    let v76: W = v4 * v2.widen();
+    let v77: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v78: W = v77 * v2.widen();
+    let v79: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v80: W = v79.widen() * v13;
+    let v81: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v82: W = v81 * v13;
+    let v83: W = v73 - v75.widen() - v76 + v78 + v80 - v82;
+    let v84: W = v3 * v83;
+    let v85: N = N::exp_of(v84);
+    let v86: N = v22 * v85 * v21;
+    let v87: W = v0.widen() * v1.widen() * v85.widen() * v21.widen();
+    let v88: W = v24.widen() * v1.widen() * v85.widen() * v21.widen();
+    let v89: W = v26 * v2.widen() * v85.widen() * v21.widen();
+    let v90: W = v24.widen() * v2.widen() * v85.widen() * v21.widen();
+    let v91: W = v67 - v68.widen() - v69 - v70 + v71 + v86.widen() - v87 + v88 + v89
+        - v90;
+    let v92: W = v51 * v91;
+    let v93: W = v92 / v21.widen();
+    let v94: N = -N::narrow(v93);
+    let v95: N = N::narrow(v51).abs();
+    let v96: N = v95.sqrt();
+    let v97: N = v0 * v1;
+    let v98: W = v26 * v2.widen();
+    let v99: N = v24 * v1;
+    let v100: N = v24 * v2;
+    let v101: W = v22.widen() - v97.widen() + v98 + v99.widen() - v100.widen();
+    let v102: N = N::sqrt_of(v101);
+    let v103: N = v96 * v102;
+    [v50.to_f64(), v94.to_f64(), v103.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: W = W::new(1.7, 4.4408920985006264e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
+    let v2: N = v1.square();
     let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v5: W = v4 * v1.widen();
     let v6: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
     let v7: W = v6 * v1.widen();
     let v8: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: W = v8 * v2;
+    let v9: W = v8 * v2.widen();
     let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v2;
+    let v11: W = v10 * v2.widen();
+    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: N = v1.powi(3);
+    let v14: W = v12 * v13.widen();
+    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: W = v15 * v13.widen();
+    let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
+    let v18: W = v3 * v17;
+    let v19: W = v18.exp();
+    let v20: W = v0 * v2.widen() * v19;
+    let v21: W = v18.exp_m1();
+    let v22: W = W::new(0.85, 2.2204460492503132e-17);
+    let v23: W = v22 * v1.widen() * v19;
+    let v24: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v25: W = v24 * v2.widen() * v19;
+    let v26: W = W::new(12.85, 3.552713678800501e-16);
+    let v27: W = v26 * v13.widen() * v19;
+    let v28: W = v24 * v13.widen() * v19;
+    let v29: N = N::from_f64(t_next);
+    let v30: W = v22 * v29.widen() * v19;
+    let v31: W = v0 * v1.widen() * v29.widen() * v19;
+    let v32: W = v24 * v1.widen() * v29.widen() * v19;
+    let v33: W = v26 * v2.widen() * v29.widen() * v19;
+    let v34: W = v24 * v2.widen() * v29.widen() * v19;
+    let v35: N = N::new(0.425, 1.1102230246251566e-17);
+    let v36: W = v35.widen() * v1.widen() * v21;
+    let v37: N = N::narrow(v22) * v2 * N::narrow(v21);
+    let v38: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v39: W = v38.widen() * v2.widen() * v21;
+    let v40: N = N::new(6.425, 1.7763568394002506e-16);
+    let v41: W = v40.widen() * v13.widen() * v21;
+    let v42: N = v38 * v13 * N::narrow(v21);
+    let v43: N = v35 * v29 * N::narrow(v21);
+    let v44: W = v22 * v1.widen() * v29.widen() * v21;
+    let v45: W = v38.widen() * v1.widen() * v29.widen() * v21;
+    let v46: W = v40.widen() * v2.widen() * v29.widen() * v21;
+    let v47: W = v38.widen() * v2.widen() * v29.widen() * v21;
+    let v48: W = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34 + v36
+        - v37.widen() + v39 + v41 - v42.widen() - v43.widen() + v44 - v45 - v46 + v47;
+    let v49: N = N::narrow(v48) / N::narrow(v21);
+    let v50: N = -v49;
+    let v51: N = v29 - v1;
+    let v52: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v53: W = v52 * v1.widen();
+    let v54: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v55: W = v54.widen() * v1.widen();
+    let v56: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v57: W = v56.widen() * v2.widen();
+    let v58: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v59: W = v58 * v2.widen();
+    let v60: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v61: N = v60 * v13;
+    let v62: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v63: N = v62 * v13;
+    let v64: W = v53 - v55 - v57 + v59 + v61.widen() - v63.widen();
+    let v65: W = v3 * v64;
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v0 * v1.widen() * v66;
+    let v68: W = v22 * v66;
+    let v69: W = v24 * v1.widen() * v66;
+    let v70: W = v26 * v2.widen() * v66;
+    let v71: W = v24 * v2.widen() * v66;
+    let v72: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v73: N = v72 * v1;
+    let v74: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v75: N = v74 * v1;
+    let v76: N = N::narrow(v4) * v2;
+    let v77: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v78: N = v77 * v2;
+    let v79: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v80: N = v79 * v13;
+    let v81: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v82: N = v81 * v13;
+    let v83: N = v73 - v75 - v76 + v78 + v80 - v82;
+    let v84: N = N::narrow(v3) * v83;
+    let v85: N = v84.exp();
+    let v86: W = v22 * v85.widen() * v21;
+    let v87: W = v0 * v1.widen() * v85.widen() * v21;
+    let v88: W = v24 * v1.widen() * v85.widen() * v21;
+    let v89: W = v26 * v2.widen() * v85.widen() * v21;
+    let v90: N = N::narrow(v24) * v2 * v85 * N::narrow(v21);
+    let v91: W = v67 - v68 - v69 - v70 + v71 + v86 - v87 + v88 + v89 - v90.widen();
+    let v92: N = v51 * N::narrow(v91);
+    let v93: N = v92 / N::narrow(v21);
+    let v94: N = -v93;
+    let v95: N = v51.abs();
+    let v96: N = v95.sqrt();
+    let v97: N = N::narrow(v0) * v1;
+    let v98: N = N::narrow(v26) * v2;
+    let v99: W = v24 * v1.widen();
+    let v100: N = N::narrow(v24) * v2;
+    let v101: N = N::narrow(v22) - v97 + v98 + N::narrow(v99) - v100;
+    let v102: N = v101.sqrt();
+    let v103: N = v96 * v102;
+    [v50.to_f64(), v94.to_f64(), v103.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.7, 4.4408920985006264e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: W = v4 * v1.widen();
+    let v6: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: W = v6 * v1.widen();
+    let v8: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: W = v8 * v2.widen();
+    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: W = v10 * v2.widen();
     let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v13: W = v1.widen().powi(3);
     let v14: W = v12 * v13;
@@ -3267,94 +3706,589 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15 * v13;
     let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
     let v18: W = v3 * v17;
-    let v19: W = v18.exp();
-    let v20: W = v0 * v2 * v19;
-    let v21: W = v18.exp_m1();
-    let v22: W = W::new(0.85, 2.2204460492503132e-17);
-    let v23: W = v22 * v1.widen() * v19;
-    let v24: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v25: W = v24.widen() * v2 * v19;
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0.widen() * v2.widen() * v19;
+    let v21: N = N::exp_m1_of(v18);
+    let v22: N = N::new(0.85, 2.2204460492503132e-17);
+    let v23: W = v22.widen() * v1.widen() * v19;
+    let v24: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v25: W = v24 * v2.widen() * v19;
     let v26: W = W::new(12.85, 3.552713678800501e-16);
     let v27: W = v26 * v13 * v19;
-    let v28: W = v24.widen() * v13 * v19;
+    let v28: W = v24 * v13 * v19;
     let v29: N = N::from_f64(t_next);
-    let v30: W = v22 * v29.widen() * v19;
-    let v31: W = v0 * v1.widen() * v29.widen() * v19;
-    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19;
-    let v33: W = v26 * v2 * v29.widen() * v19;
-    let v34: W = v24.widen() * v2 * v29.widen() * v19;
-    let v35: W = W::new(0.425, 1.1102230246251566e-17);
-    let v36: W = v35 * v1.widen() * v21;
-    let v37: W = v22 * v2 * v21;
-    let v38: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v39: W = v38 * v2 * v21;
-    let v40: W = W::new(6.425, 1.7763568394002506e-16);
-    let v41: W = v40 * v13 * v21;
-    let v42: W = v38 * v13 * v21;
-    let v43: W = v35 * v29.widen() * v21;
-    let v44: W = v22 * v1.widen() * v29.widen() * v21;
-    let v45: W = v38 * v1.widen() * v29.widen() * v21;
-    let v46: W = v40 * v2 * v29.widen() * v21;
-    let v47: W = v38 * v2 * v29.widen() * v21;
-    let v48: W = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34 + v36
-        - v37 + v39 + v41 - v42 - v43 + v44 - v45 - v46 + v47;
-    let v49: N = N::narrow(v48) / N::narrow(v21);
-    let v50: N = -v49;
+    let v30: W = v22.widen() * v29.widen() * v19;
+    let v31: W = v0.widen() * v1.widen() * v29.widen() * v19;
+    let v32: W = v24 * v1.widen() * v29.widen() * v19;
+    let v33: W = v26 * v2.widen() * v29.widen() * v19;
+    let v34: W = v24 * v2.widen() * v29.widen() * v19;
+    let v35: N = N::new(0.425, 1.1102230246251566e-17);
+    let v36: W = v35.widen() * v1.widen() * v21.widen();
+    let v37: W = v22.widen() * v2.widen() * v21.widen();
+    let v38: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v39: W = v38.widen() * v2.widen() * v21.widen();
+    let v40: N = N::new(6.425, 1.7763568394002506e-16);
+    let v41: W = v40.widen() * v13 * v21.widen();
+    let v42: W = v38.widen() * v13 * v21.widen();
+    let v43: N = v35 * v29 * v21;
+    let v44: W = v22.widen() * v1.widen() * v29.widen() * v21.widen();
+    let v45: W = v38.widen() * v1.widen() * v29.widen() * v21.widen();
+    let v46: W = v40.widen() * v2.widen() * v29.widen() * v21.widen();
+    let v47: W = v38.widen() * v2.widen() * v29.widen() * v21.widen();
+    let v48: W = v20 - v21.widen() - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34
+        + v36 - v37 + v39 + v41 - v42 - v43.widen() + v44 - v45 - v46 + v47;
+    let v49: W = v48 / v21.widen();
+    let v50: N = -N::narrow(v49);
     let v51: W = v29.widen() - v1.widen();
-    let v52: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v53: N = v52 * v1;
+    let v52: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v53: W = v52 * v1.widen();
     let v54: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v55: N = v54 * v1;
-    let v56: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v57: N = v56 * N::narrow(v2);
-    let v58: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v59: W = v58.widen() * v2;
+    let v56: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v57: W = v56 * v2.widen();
+    let v58: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v59: W = v58 * v2.widen();
     let v60: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v61: W = v60.widen() * v13;
-    let v62: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v63: W = v62.widen() * v13;
-    let v64: W = v53.widen() - v55.widen() - v57.widen() + v59 + v61 - v63;
+    let v62: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v63: W = v62 * v13;
+    let v64: W = v53 - v55.widen() - v57 + v59 + v61 - v63;
     let v65: W = v3 * v64;
-    let v66: N = N::exp_of(v65);
-    let v67: W = v0 * v1.widen() * v66.widen();
-    let v68: N = N::narrow(v22) * v66;
-    let v69: W = v24.widen() * v1.widen() * v66.widen();
-    let v70: W = v26 * v2 * v66.widen();
-    let v71: W = v24.widen() * v2 * v66.widen();
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v0.widen() * v1.widen() * v66;
+    let v68: W = v22.widen() * v66;
+    let v69: W = v24 * v1.widen() * v66;
+    let v70: W = v26 * v2.widen() * v66;
+    let v71: W = v24 * v2.widen() * v66;
     let v72: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v73: W = v72 * v1.widen();
     let v74: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v75: N = v74 * v1;
-    let v76: W = v4 * v2;
-    let v77: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v78: W = v77 * v2;
-    let v79: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v80: W = v79 * v13;
+    let v75: W = v74.widen() * v1.widen();
+    let v76: W = v4 * v2.widen();
+    let v77: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v78: W = v77.widen() * v2.widen();
+    let v79: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v80: W = v79.widen() * v13;
     let v81: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v82: W = v81.widen() * v13;
-    let v83: W = v73 - v75.widen() - v76 + v78 + v80 - v82;
+    let v83: W = v73 - v75 - v76 + v78 + v80 - v82;
     let v84: W = v3 * v83;
     let v85: N = N::exp_of(v84);
-    let v86: N = N::narrow(v22) * v85 * N::narrow(v21);
-    let v87: W = v0 * v1.widen() * v85.widen() * v21;
-    let v88: W = v24.widen() * v1.widen() * v85.widen() * v21;
-    let v89: W = v26 * v2 * v85.widen() * v21;
-    let v90: W = v24.widen() * v2 * v85.widen() * v21;
-    let v91: W = v67 - v68.widen() - v69 - v70 + v71 + v86.widen() - v87 + v88 + v89
-        - v90;
+    let v86: W = v22.widen() * v85.widen() * v21.widen();
+    let v87: N = v0 * v1 * v85 * v21;
+    let v88: W = v24 * v1.widen() * v85.widen() * v21.widen();
+    let v89: W = v26 * v2.widen() * v85.widen() * v21.widen();
+    let v90: W = v24 * v2.widen() * v85.widen() * v21.widen();
+    let v91: W = v67 - v68 - v69 - v70 + v71 + v86 - v87.widen() + v88 + v89 - v90;
     let v92: W = v51 * v91;
-    let v93: W = v92 / v21;
-    let v94: N = -N::narrow(v93);
+    let v93: N = N::narrow(v92) / v21;
+    let v94: N = -v93;
     let v95: N = N::narrow(v51).abs();
     let v96: N = v95.sqrt();
-    let v97: N = N::narrow(v0) * v1;
-    let v98: W = v26 * v2;
-    let v99: W = v24.widen() * v1.widen();
-    let v100: W = v24.widen() * v2;
-    let v101: W = v22 - v97.widen() + v98 + v99 - v100;
-    let v102: N = N::sqrt_of(v101);
+    let v97: N = v0 * v1;
+    let v98: W = v26 * v2.widen();
+    let v99: W = v24 * v1.widen();
+    let v100: W = v24 * v2.widen();
+    let v101: N = v22 - v97 + N::narrow(v98) + N::narrow(v99) - N::narrow(v100);
+    let v102: N = v101.sqrt();
     let v103: N = v96 * v102;
     [v50.to_f64(), v94.to_f64(), v103.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.125 {
+        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.15625 {
+        return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.1875 {
+        return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_x0_coefficients_upper_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4 * v7;
+    let v10: W = v4 + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3.widen() * v11;
+    let v13: N = -v2;
+    let v14: W = v13.widen() - v12;
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v0.widen() * v1.widen() * v15;
+    let v17: N = N::exp_m1_of(v14);
+    let v18: N = N::new(24.0, 0.0);
+    let v19: W = v1.widen().square();
+    let v20: W = v18.widen() * v19 * v15;
+    let v21: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v22: W = v21.widen() * v19 * v15;
+    let v23: N = N::new(12.85, 3.552713678800501e-16);
+    let v24: N = v1.powi(3);
+    let v25: W = v23.widen() * v24.widen() * v15;
+    let v26: W = v21.widen() * v24.widen() * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15;
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15;
+    let v30: W = v21.widen() * v1.widen() * v27.widen() * v15;
+    let v31: W = v23.widen() * v19 * v27.widen() * v15;
+    let v32: W = v21.widen() * v19 * v27.widen() * v15;
+    let v33: N = N::new(6.0, 0.0);
+    let v34: W = v33.widen() * v1.widen() * v17.widen();
+    let v35: W = v0.widen() * v19 * v17.widen();
+    let v36: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v37: W = v36.widen() * v19 * v17.widen();
+    let v38: N = N::new(6.425, 1.7763568394002506e-16);
+    let v39: W = v38.widen() * v24.widen() * v17.widen();
+    let v40: N = v36 * v24 * v17;
+    let v41: W = v33.widen() * v27.widen() * v17.widen();
+    let v42: W = v0.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v43: W = v36.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v44: W = v38.widen() * v19 * v27.widen() * v17.widen();
+    let v45: W = v36.widen() * v19 * v27.widen() * v17.widen();
+    let v46: W = v16 - v17.widen() - v20 + v22 + v25 - v26 - v28 + v29 - v30 - v31 + v32
+        - v34 + v35 - v37 - v39 + v40.widen() + v41 - v42 + v43 + v44 - v45;
+    let v47: N = N::narrow(v46) / v17;
+    let v48: N = -v47;
+    let v49: W = v1.widen() - v27.widen();
+    let v50: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v51: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v52: W = v51 * v11;
+    let v53: N = -v50;
+    let v54: W = v53.widen() - v52;
+    let v55: W = N::exp_kept(v54);
+    let v56: W = v18.widen() * v1.widen() * v55;
+    let v57: W = v0.widen() * v55;
+    let v58: W = v21.widen() * v1.widen() * v55;
+    let v59: W = v23.widen() * v19 * v55;
+    let v60: W = v21.widen() * v19 * v55;
+    let v61: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v62: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v63: W = v62.widen() * v11;
+    let v64: N = -v61;
+    let v65: N = v64 - N::narrow(v63);
+    let v66: N = v65.exp();
+    let v67: W = v0.widen() * v66.widen() * v17.widen();
+    let v68: W = v18.widen() * v1.widen() * v66.widen() * v17.widen();
+    let v69: W = v21.widen() * v1.widen() * v66.widen() * v17.widen();
+    let v70: W = v23.widen() * v19 * v66.widen() * v17.widen();
+    let v71: W = v21.widen() * v19 * v66.widen() * v17.widen();
+    let v72: W = v56 - v57 - v58 - v59 + v60 + v67 - v68 + v69 + v70 - v71;
+    let v73: W = v49 * v72;
+    let v74: N = N::narrow(v73) / v17;
+    let v75: N = -v74;
+    let v76: N = N::narrow(v49).abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(1.7, 4.4408920985006264e-17);
+    let v79: N = v78 * v1;
+    let v80: N = N::new(0.85, 2.2204460492503132e-17);
+    let v81: W = v21.widen() * v7;
+    let v82: N = N::narrow(v7).square();
+    let v83: N = v21 * v82;
+    let v84: W = v23.widen() * v82.widen();
+    let v85: W = v79.widen() - v80.widen() + v81 - v83.widen() + v84;
+    let v86: N = N::sqrt_of(v85);
+    let v87: N = v77 * v86;
+    [v48.to_f64(), v75.to_f64(), v87.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4.widen() * v7;
+    let v10: W = v4.widen() + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3.widen() * v11;
+    let v13: N = -v2;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: W = v0.widen() * v1.widen() * v15.widen();
+    let v17: N = N::exp_m1_of(v14);
+    let v18: N = N::new(24.0, 0.0);
+    let v19: N = v1.square();
+    let v20: W = v18.widen() * v19.widen() * v15.widen();
+    let v21: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v22: W = v21.widen() * v19.widen() * v15.widen();
+    let v23: N = N::new(12.85, 3.552713678800501e-16);
+    let v24: N = v1.powi(3);
+    let v25: N = v23 * v24 * v15;
+    let v26: N = v21 * v24 * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15.widen();
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15.widen();
+    let v30: W = v21.widen() * v1.widen() * v27.widen() * v15.widen();
+    let v31: W = v23.widen() * v19.widen() * v27.widen() * v15.widen();
+    let v32: N = v21 * v19 * v27 * v15;
+    let v33: N = N::new(6.0, 0.0);
+    let v34: W = v33.widen() * v1.widen() * v17.widen();
+    let v35: W = v0.widen() * v19.widen() * v17.widen();
+    let v36: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v37: N = v36 * v19 * v17;
+    let v38: N = N::new(6.425, 1.7763568394002506e-16);
+    let v39: N = v38 * v24 * v17;
+    let v40: N = v36 * v24 * v17;
+    let v41: W = v33.widen() * v27.widen() * v17.widen();
+    let v42: W = v0.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v43: W = v36.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v44: N = v38 * v19 * v27 * v17;
+    let v45: N = v36 * v19 * v27 * v17;
+    let v46: W = v16 - v17.widen() - v20 + v22 + v25.widen() - v26.widen() - v28 + v29
+        - v30 - v31 + v32.widen() - v34 + v35 - v37.widen() - v39.widen() + v40.widen()
+        + v41 - v42 + v43 + v44.widen() - v45.widen();
+    let v47: N = N::narrow(v46) / v17;
+    let v48: N = -v47;
+    let v49: N = v1 - v27;
+    let v50: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v51: N = N::new(6219.698250011646, 4.123087360546793e-13);
+    let v52: N = v51 * N::narrow(v11);
+    let v53: N = -v50;
+    let v54: N = v53 - v52;
+    let v55: N = v54.exp();
+    let v56: W = v18.widen() * v1.widen() * v55.widen();
+    let v57: N = v0 * v55;
+    let v58: N = v21 * v1 * v55;
+    let v59: N = v23 * v19 * v55;
+    let v60: N = v21 * v19 * v55;
+    let v61: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v62: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v63: W = v62.widen() * v11;
+    let v64: N = -v61;
+    let v65: W = v64.widen() - v63;
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v0.widen() * v66 * v17.widen();
+    let v68: W = v18.widen() * v1.widen() * v66 * v17.widen();
+    let v69: W = v21.widen() * v1.widen() * v66 * v17.widen();
+    let v70: W = v23.widen() * v19.widen() * v66 * v17.widen();
+    let v71: W = v21.widen() * v19.widen() * v66 * v17.widen();
+    let v72: W = v56 - v57.widen() - v58.widen() - v59.widen() + v60.widen() + v67 - v68
+        + v69 + v70 - v71;
+    let v73: N = v49 * N::narrow(v72);
+    let v74: N = v73 / v17;
+    let v75: N = -v74;
+    let v76: N = v49.abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(1.7, 4.4408920985006264e-17);
+    let v79: N = v78 * v1;
+    let v80: N = N::new(0.85, 2.2204460492503132e-17);
+    let v81: W = v21.widen() * v7;
+    let v82: N = N::narrow(v7).square();
+    let v83: N = v21 * v82;
+    let v84: W = v23.widen() * v82.widen();
+    let v85: W = v79.widen() - v80.widen() + v81 - v83.widen() + v84;
+    let v86: N = N::sqrt_of(v85);
+    let v87: N = v77 * v86;
+    [v48.to_f64(), v75.to_f64(), v87.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: W = W::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4 * v7;
+    let v10: W = v4 + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3 * v11;
+    let v13: N = -v2;
+    let v14: W = v13.widen() - v12;
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v0.widen() * v1.widen() * v15;
+    let v17: N = N::exp_m1_of(v14);
+    let v18: N = N::new(24.0, 0.0);
+    let v19: W = v1.widen().square();
+    let v20: W = v18.widen() * v19 * v15;
+    let v21: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v22: W = v21.widen() * v19 * v15;
+    let v23: N = N::new(12.85, 3.552713678800501e-16);
+    let v24: N = v1.powi(3);
+    let v25: W = v23.widen() * v24.widen() * v15;
+    let v26: W = v21.widen() * v24.widen() * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15;
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15;
+    let v30: W = v21.widen() * v1.widen() * v27.widen() * v15;
+    let v31: W = v23.widen() * v19 * v27.widen() * v15;
+    let v32: W = v21.widen() * v19 * v27.widen() * v15;
+    let v33: N = N::new(6.0, 0.0);
+    let v34: W = v33.widen() * v1.widen() * v17.widen();
+    let v35: W = v0.widen() * v19 * v17.widen();
+    let v36: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v37: W = v36 * v19 * v17.widen();
+    let v38: N = N::new(6.425, 1.7763568394002506e-16);
+    let v39: N = v38 * v24 * v17;
+    let v40: N = N::narrow(v36) * v24 * v17;
+    let v41: W = v33.widen() * v27.widen() * v17.widen();
+    let v42: W = v0.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v43: W = v36 * v1.widen() * v27.widen() * v17.widen();
+    let v44: W = v38.widen() * v19 * v27.widen() * v17.widen();
+    let v45: W = v36 * v19 * v27.widen() * v17.widen();
+    let v46: W = v16 - v17.widen() - v20 + v22 + v25 - v26 - v28 + v29 - v30 - v31 + v32
+        - v34 + v35 - v37 - v39.widen() + v40.widen() + v41 - v42 + v43 + v44 - v45;
+    let v47: N = N::narrow(v46) / v17;
+    let v48: N = -v47;
+    let v49: N = v1 - v27;
+    let v50: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v51: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v52: W = v51 * v11;
+    let v53: N = -v50;
+    let v54: W = v53.widen() - v52;
+    let v55: N = N::exp_of(v54);
+    let v56: W = v18.widen() * v1.widen() * v55.widen();
+    let v57: N = v0 * v55;
+    let v58: N = v21 * v1 * v55;
+    let v59: N = v23 * N::narrow(v19) * v55;
+    let v60: N = v21 * N::narrow(v19) * v55;
+    let v61: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v62: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v63: W = v62.widen() * v11;
+    let v64: N = -v61;
+    let v65: W = v64.widen() - v63;
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v0.widen() * v66 * v17.widen();
+    let v68: W = v18.widen() * v1.widen() * v66 * v17.widen();
+    let v69: W = v21.widen() * v1.widen() * v66 * v17.widen();
+    let v70: W = v23.widen() * v19 * v66 * v17.widen();
+    let v71: W = v21.widen() * v19 * v66 * v17.widen();
+    let v72: W = v56 - v57.widen() - v58.widen() - v59.widen() + v60.widen() + v67 - v68
+        + v69 + v70 - v71;
+    let v73: N = v49 * N::narrow(v72);
+    let v74: N = v73 / v17;
+    let v75: N = -v74;
+    let v76: N = v49.abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(1.7, 4.4408920985006264e-17);
+    let v79: N = v78 * v1;
+    let v80: N = N::new(0.85, 2.2204460492503132e-17);
+    let v81: N = v21 * N::narrow(v7);
+    let v82: N = N::narrow(v7).square();
+    let v83: N = v21 * v82;
+    let v84: N = v23 * v82;
+    let v85: N = v79 - v80 + v81 - v83 + v84;
+    let v86: N = v85.sqrt();
+    let v87: N = v77 * v86;
+    [v48.to_f64(), v75.to_f64(), v87.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: W = W::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4 * v7;
+    let v10: W = v4 + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3 * v11;
+    let v13: N = -v2;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: W = v0.widen() * v1.widen() * v15;
+    let v17: W = v14.exp_m1();
+    let v18: N = N::new(24.0, 0.0);
+    let v19: W = v1.widen().square();
+    let v20: W = v18.widen() * v19 * v15;
+    let v21: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v22: W = v21 * v19 * v15;
+    let v23: N = N::new(12.85, 3.552713678800501e-16);
+    let v24: W = v1.widen().powi(3);
+    let v25: W = v23.widen() * v24 * v15;
+    let v26: W = v21 * v24 * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15;
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15;
+    let v30: W = v21 * v1.widen() * v27.widen() * v15;
+    let v31: W = v23.widen() * v19 * v27.widen() * v15;
+    let v32: W = v21 * v19 * v27.widen() * v15;
+    let v33: N = N::new(6.0, 0.0);
+    let v34: W = v33.widen() * v1.widen() * v17;
+    let v35: W = v0.widen() * v19 * v17;
+    let v36: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v37: W = v36 * v19 * v17;
+    let v38: N = N::new(6.425, 1.7763568394002506e-16);
+    let v39: W = v38.widen() * v24 * v17;
+    let v40: W = v36 * v24 * v17;
+    let v41: W = v33.widen() * v27.widen() * v17;
+    let v42: W = v0.widen() * v1.widen() * v27.widen() * v17;
+    let v43: W = v36 * v1.widen() * v27.widen() * v17;
+    let v44: W = v38.widen() * v19 * v27.widen() * v17;
+    let v45: W = v36 * v19 * v27.widen() * v17;
+    let v46: W = v16 - v17 - v20 + v22 + v25 - v26 - v28 + v29 - v30 - v31 + v32 - v34
+        + v35 - v37 - v39 + v40 + v41 - v42 + v43 + v44 - v45;
+    let v47: N = N::narrow(v46) / N::narrow(v17);
+    let v48: N = -v47;
+    let v49: N = v1 - v27;
+    let v50: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v51: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v52: W = v51 * v11;
+    let v53: N = -v50;
+    let v54: W = v53.widen() - v52;
+    let v55: N = N::exp_of(v54);
+    let v56: W = v18.widen() * v1.widen() * v55.widen();
+    let v57: W = v0.widen() * v55.widen();
+    let v58: W = v21 * v1.widen() * v55.widen();
+    let v59: W = v23.widen() * v19 * v55.widen();
+    let v60: N = N::narrow(v21) * N::narrow(v19) * v55;
+    let v61: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v62: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v63: W = v62.widen() * v11;
+    let v64: N = -v61;
+    let v65: W = v64.widen() - v63;
+    let v66: W = N::exp_kept(v65);
+    let v67: W = v0.widen() * v66 * v17;
+    let v68: W = v18.widen() * v1.widen() * v66 * v17;
+    let v69: W = v21 * v1.widen() * v66 * v17;
+    let v70: W = v23.widen() * v19 * v66 * v17;
+    let v71: W = v21 * v19 * v66 * v17;
+    let v72: W = v56 - v57 - v58 - v59 + v60.widen() + v67 - v68 + v69 + v70 - v71;
+    let v73: N = v49 * N::narrow(v72);
+    let v74: N = v73 / N::narrow(v17);
+    let v75: N = -v74;
+    let v76: N = v49.abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(1.7, 4.4408920985006264e-17);
+    let v79: N = v78 * v1;
+    let v80: N = N::new(0.85, 2.2204460492503132e-17);
+    let v81: N = N::narrow(v21) * N::narrow(v7);
+    let v82: N = N::narrow(v7).square();
+    let v83: N = N::narrow(v21) * v82;
+    let v84: N = v23 * v82;
+    let v85: N = v79 - v80 + v81 - v83 + v84;
+    let v86: N = v85.sqrt();
+    let v87: N = v77 * v86;
+    [v48.to_f64(), v75.to_f64(), v87.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: W = W::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4 * v7;
+    let v10: W = v4 + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3 * v11;
+    let v13: W = -v2.widen();
+    let v14: W = v13 - v12;
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v0.widen() * v1.widen() * v15;
+    let v17: N = N::exp_m1_of(v14);
+    let v18: N = N::new(24.0, 0.0);
+    let v19: W = v1.widen().square();
+    let v20: W = v18.widen() * v19 * v15;
+    let v21: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v22: W = v21.widen() * v19 * v15;
+    let v23: N = N::new(12.85, 3.552713678800501e-16);
+    let v24: W = v1.widen().powi(3);
+    let v25: W = v23.widen() * v24 * v15;
+    let v26: W = v21.widen() * v24 * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15;
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15;
+    let v30: W = v21.widen() * v1.widen() * v27.widen() * v15;
+    let v31: W = v23.widen() * v19 * v27.widen() * v15;
+    let v32: W = v21.widen() * v19 * v27.widen() * v15;
+    let v33: N = N::new(6.0, 0.0);
+    let v34: W = v33.widen() * v1.widen() * v17.widen();
+    let v35: W = v0.widen() * v19 * v17.widen();
+    let v36: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v37: W = v36.widen() * v19 * v17.widen();
+    let v38: N = N::new(6.425, 1.7763568394002506e-16);
+    let v39: W = v38.widen() * v24 * v17.widen();
+    let v40: W = v36.widen() * v24 * v17.widen();
+    let v41: W = v33.widen() * v27.widen() * v17.widen();
+    let v42: W = v0.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v43: W = v36.widen() * v1.widen() * v27.widen() * v17.widen();
+    let v44: W = v38.widen() * v19 * v27.widen() * v17.widen();
+    let v45: W = v36.widen() * v19 * v27.widen() * v17.widen();
+    let v46: W = v16 - v17.widen() - v20 + v22 + v25 - v26 - v28 + v29 - v30 - v31 + v32
+        - v34 + v35 - v37 - v39 + v40 + v41 - v42 + v43 + v44 - v45;
+    let v47: N = N::narrow(v46) / v17;
+    let v48: N = -v47;
+    let v49: N = v1 - v27;
+    let v50: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v51: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v52: W = v51 * v11;
+    let v53: N = -v50;
+    let v54: W = v53.widen() - v52;
+    let v55: W = N::exp_kept(v54);
+    let v56: W = v18.widen() * v1.widen() * v55;
+    let v57: W = v0.widen() * v55;
+    let v58: W = v21.widen() * v1.widen() * v55;
+    let v59: W = v23.widen() * v19 * v55;
+    let v60: W = v21.widen() * v19 * v55;
+    let v61: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v62: W = W::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v63: W = v62 * v11;
+    let v64: N = -v61;
+    let v65: W = v64.widen() - v63;
+    let v66: N = N::exp_of(v65);
+    let v67: W = v0.widen() * v66.widen() * v17.widen();
+    let v68: W = v18.widen() * v1.widen() * v66.widen() * v17.widen();
+    let v69: W = v21.widen() * v1.widen() * v66.widen() * v17.widen();
+    let v70: N = v23 * N::narrow(v19) * v66 * v17;
+    let v71: N = v21 * N::narrow(v19) * v66 * v17;
+    let v72: W = v56 - v57 - v58 - v59 + v60 + v67 - v68 + v69 + v70.widen()
+        - v71.widen();
+    let v73: N = v49 * N::narrow(v72);
+    let v74: N = v73 / v17;
+    let v75: N = -v74;
+    let v76: N = v49.abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(1.7, 4.4408920985006264e-17);
+    let v79: N = v78 * v1;
+    let v80: N = N::new(0.85, 2.2204460492503132e-17);
+    let v81: N = v21 * N::narrow(v7);
+    let v82: N = N::narrow(v7).square();
+    let v83: N = v21 * v82;
+    let v84: N = v23 * v82;
+    let v85: N = v79 - v80 + v81 - v83 + v84;
+    let v86: N = v85.sqrt();
+    let v87: N = v77 * v86;
+    [v48.to_f64(), v75.to_f64(), v87.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3362,7 +4296,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 77 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 88 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3375,7 +4311,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 77 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 88 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25).
 ///
 /// # Panics
 ///
@@ -3402,7 +4340,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3454,7 +4392,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 * v2.widen();
@@ -3471,7 +4409,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14.widen() * v12;
     let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: W = v0.widen() * v16;
+    let v17: W = v0 * v16;
     let v18: W = v17.exp_m1();
     let v19: W = -v18;
     let v20: W = v19.sqrt();
@@ -3485,34 +4423,34 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v28: W = v11.widen() * v27;
     let v29: W = v14.widen() * v27;
     let v30: W = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: W = v0.widen() * v30;
+    let v31: W = v0 * v30;
     let v32: W = v31.exp_m1();
     let v33: W = -v32;
     let v34: W = v33.sqrt();
     let v35: N = N::narrow(v20) / N::narrow(v34);
-    let v36: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: W = v36 * v2.widen();
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: W = v36.widen() * v2.widen();
     let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v39: W = v38.widen() * v2.widen();
     let v40: W = v1 * v7;
-    let v41: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: W = v41 * v7;
-    let v43: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: W = v43 * v12;
+    let v41: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: W = v41.widen() * v7;
+    let v43: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: W = v43.widen() * v12;
     let v45: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v46: W = v45.widen() * v12;
     let v47: W = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: W = v0.widen() * v47;
+    let v48: W = v0 * v47;
     let v49: W = v48.exp();
     let v50: W = v49 * v34;
-    let v51: W = v36 * v21.widen();
+    let v51: W = v36.widen() * v21.widen();
     let v52: W = v38.widen() * v21.widen();
     let v53: W = v1 * v24;
-    let v54: W = v41 * v24;
-    let v55: W = v43 * v27;
+    let v54: W = v41.widen() * v24;
+    let v55: W = v43.widen() * v27;
     let v56: W = v45.widen() * v27;
     let v57: W = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: W = v0.widen() * v57;
+    let v58: W = v0 * v57;
     let v59: W = v58.exp();
     let v60: W = v59 * v20;
     let v61: W = v50 - v60;
@@ -3525,7 +4463,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3538,7 +4476,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3558,7 +4496,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3610,7 +4548,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 * v2.widen();
@@ -3627,7 +4565,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14.widen() * v12;
     let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: W = v0.widen() * v16;
+    let v17: W = v0 * v16;
     let v18: W = v17.exp_m1();
     let v19: W = -v18;
     let v20: W = v19.sqrt();
@@ -3641,34 +4579,34 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v28: W = v11.widen() * v27;
     let v29: W = v14.widen() * v27;
     let v30: W = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: W = v0.widen() * v30;
+    let v31: W = v0 * v30;
     let v32: W = v31.exp_m1();
     let v33: W = -v32;
     let v34: W = v33.sqrt();
     let v35: N = N::narrow(v20) / N::narrow(v34);
-    let v36: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: W = v36 * v2.widen();
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: W = v36.widen() * v2.widen();
     let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v39: W = v38.widen() * v2.widen();
     let v40: W = v1 * v7;
-    let v41: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: W = v41 * v7;
-    let v43: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: W = v43 * v12;
+    let v41: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: W = v41.widen() * v7;
+    let v43: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: W = v43.widen() * v12;
     let v45: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v46: W = v45.widen() * v12;
     let v47: W = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: W = v0.widen() * v47;
+    let v48: W = v0 * v47;
     let v49: W = v48.exp();
     let v50: W = v49 * v34;
-    let v51: W = v36 * v21.widen();
+    let v51: W = v36.widen() * v21.widen();
     let v52: W = v38.widen() * v21.widen();
     let v53: W = v1 * v24;
-    let v54: W = v41 * v24;
-    let v55: W = v43 * v27;
+    let v54: W = v41.widen() * v24;
+    let v55: W = v43.widen() * v27;
     let v56: W = v45.widen() * v27;
     let v57: W = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: W = v0.widen() * v57;
+    let v58: W = v0 * v57;
     let v59: W = v58.exp();
     let v60: W = v59 * v20;
     let v61: W = v50 - v60;
@@ -3681,7 +4619,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3694,7 +4632,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3744,12 +4682,77 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.0625 {
+        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.125 {
+        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_u_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_u_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_u_coefficients_in_cell4::<N, W>(t);
+    }
+    if t < 0.75 {
+        return reverse_drift_u_coefficients_in_cell5::<N, W>(t);
+    }
+    if t < 0.875 {
+        return reverse_drift_u_coefficients_in_cell6::<N, W>(t);
+    }
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -3757,8 +4760,64 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: W = v2.widen() * v3.widen();
     let v5: N = v1 * v3;
     let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
     let v7: W = v6.square();
     let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: N = v1 + v4 - v5;
+    let v7: N = v6.square();
+    let v8: N = v0 * v7;
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -3768,7 +4827,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3832,7 +4893,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3885,9 +4946,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: N = v3.square();
     let v24: W = v22.widen() * v23.widen();
     let v25: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v26: W = v25.widen() * v3.widen();
-    let v27: W = v25.widen() * v23.widen();
-    let v28: W = v19.widen() - v21.widen() + v24 + v26 - v27;
+    let v26: N = v25 * v3;
+    let v27: N = v25 * v23;
+    let v28: W = v19.widen() - v21.widen() + v24 + v26.widen() - v27.widen();
     let v29: N = N::sqrt_of(v28);
     let v30: N = v18 * v29;
     [v12.to_f64(), v16.to_f64(), v30.to_f64()]
@@ -3898,7 +4959,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3911,7 +4972,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3938,9 +4999,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4003,22 +5062,13 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v53: W = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: N = v5 * v3;
+    let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: W = v5 * v3.widen();
     let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v8: W = v3.widen().square();
     let v9: W = v7 * v8;
@@ -4029,128 +5079,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v12 * v13;
     let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v16: W = v15 * v13;
-    let v17: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: N = N::from_f64(t_next);
-    let v19: N = v17 * v18;
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: N = v20 * v18;
-    let v22: N = v18.square();
-    let v23: N = N::narrow(v2) * v22;
-    let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: N = N::narrow(v24) * v22;
-    let v26: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: N = v18.powi(3);
-    let v28: N = N::narrow(v26) * v27;
-    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: N = N::narrow(v29) * v27;
-    let v31: W = v4 - v6.widen() - v9 + v11 + v14 - v16 + v19.widen() - v21.widen()
-        - v23.widen() + v25.widen() + v28.widen() - v30.widen();
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: N = v0 * v33;
-    let v35: N = N::new(0.85, 2.2204460492503132e-17);
-    let v36: N = v35 * v3 * v33;
-    let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: N = v37 * v3 * v33;
-    let v39: N = N::new(6.425, 1.7763568394002506e-16);
-    let v40: N = v39 * N::narrow(v8) * v33;
-    let v41: N = v37 * N::narrow(v8) * v33;
-    let v42: N = v17 * v3;
-    let v43: N = v20 * v3;
-    let v44: N = N::narrow(v2) * N::narrow(v8);
-    let v45: W = v24 * v8;
-    let v46: W = v26 * v13;
-    let v47: W = v29 * v13;
-    let v48: W = v42.widen() - v43.widen() - v44.widen() + v45 + v46 - v47;
-    let v49: W = v1 * v48;
-    let v50: N = N::exp_of(v49);
-    let v51: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
-    let v52: N = N::narrow(v1) * N::narrow(v51);
-    let v53: N = v52.exp_m1();
-    let v54: N = -v53;
-    let v55: N = v54.sqrt();
-    let v56: N = N::narrow(v2) * v18;
-    let v57: N = v5 * v18;
-    let v58: N = N::narrow(v7) * v22;
-    let v59: N = N::narrow(v10) * v22;
-    let v60: N = N::narrow(v12) * v27;
-    let v61: N = N::narrow(v15) * v27;
-    let v62: N = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: N = N::narrow(v1) * v62;
-    let v64: N = v63.exp_m1();
-    let v65: N = -v64;
-    let v66: N = v65.sqrt();
-    let v67: N = v0 * v50 * v55 * v66;
-    let v68: N = v35 * v3 * v50 * v55 * v66;
-    let v69: N = v37 * v3 * v50 * v55 * v66;
-    let v70: N = v39 * N::narrow(v8) * v50 * v55 * v66;
-    let v71: N = v37 * N::narrow(v8) * v50 * v55 * v66;
-    let v72: W = v34.widen() - v36.widen() + v38.widen() + v40.widen() - v41.widen()
-        + v67.widen() - v68.widen() + v69.widen() + v70.widen() - v71.widen();
-    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: N = v73 * v3;
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: N = v75 * v3;
-    let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: N = v77 * N::narrow(v8);
-    let v79: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: N = v79 * N::narrow(v8);
-    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: N = v81 * N::narrow(v13);
-    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: N = v83 * N::narrow(v13);
-    let v85: N = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: N = N::narrow(v1) * v85;
-    let v87: N = v86.exp();
-    let v88: N = v0 * v87;
-    let v89: N = v35 * v3 * v87;
-    let v90: N = v37 * v3 * v87;
-    let v91: N = v39 * N::narrow(v8) * v87;
-    let v92: N = v37 * N::narrow(v8) * v87;
-    let v93: N = v0 * v50 * v53;
-    let v94: N = v35 * v3 * v50 * v53;
-    let v95: N = v37 * v3 * v50 * v53;
-    let v96: W = v39.widen() * v8 * v50.widen() * v53.widen();
-    let v97: N = v37 * N::narrow(v8) * v50 * v53;
-    let v98: N = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - N::narrow(v96) + v97;
-    let v99: N = N::narrow(v72) / v98;
-    let v100: N = v50 * v66;
-    let v101: N = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: N = N::narrow(v1) * v101;
-    let v103: N = v102.exp();
-    let v104: N = v103 * v55;
-    let v105: N = v100 - v104;
-    let v106: N = v55 * v105;
-    let v107: N = v106 / v98;
-    [v99.to_f64(), v107.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v8;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12 * v13;
-    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15.widen() * v13;
     let v17: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v18: N = N::from_f64(t_next);
     let v19: W = v17 * v18.widen();
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: W = v20.widen() * v18.widen();
+    let v20: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: W = v20 * v18.widen();
     let v22: W = v18.widen().square();
     let v23: W = v2 * v22;
     let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
@@ -4161,38 +5094,38 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v30: W = v29 * v27;
     let v31: W = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: W = v0.widen() * v33.widen();
+    let v32: W = v1.widen() * v31;
+    let v33: W = N::exp_kept(v32);
+    let v34: W = v0.widen() * v33;
     let v35: N = N::new(0.85, 2.2204460492503132e-17);
-    let v36: W = v35.widen() * v3.widen() * v33.widen();
+    let v36: W = v35.widen() * v3.widen() * v33;
     let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: W = v37.widen() * v3.widen() * v33.widen();
+    let v38: W = v37.widen() * v3.widen() * v33;
     let v39: N = N::new(6.425, 1.7763568394002506e-16);
-    let v40: W = v39.widen() * v8 * v33.widen();
-    let v41: W = v37.widen() * v8 * v33.widen();
+    let v40: W = v39.widen() * v8 * v33;
+    let v41: W = v37.widen() * v8 * v33;
     let v42: W = v17 * v3.widen();
-    let v43: W = v20.widen() * v3.widen();
+    let v43: W = v20 * v3.widen();
     let v44: W = v2 * v8;
     let v45: W = v24 * v8;
     let v46: W = v26.widen() * v13;
     let v47: W = v29 * v13;
     let v48: W = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: W = v1 * v48;
+    let v49: W = v1.widen() * v48;
     let v50: W = v49.exp();
     let v51: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: W = v1 * v51;
+    let v52: W = v1.widen() * v51;
     let v53: W = v52.exp_m1();
     let v54: W = -v53;
     let v55: W = v54.sqrt();
     let v56: W = v2 * v18.widen();
-    let v57: W = v5.widen() * v18.widen();
+    let v57: W = v5 * v18.widen();
     let v58: W = v7 * v22;
     let v59: W = v10 * v22;
     let v60: W = v12 * v27;
-    let v61: W = v15.widen() * v27;
+    let v61: W = v15 * v27;
     let v62: W = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: W = v1 * v62;
+    let v63: W = v1.widen() * v62;
     let v64: W = v63.exp_m1();
     let v65: W = -v64;
     let v66: W = v65.sqrt();
@@ -4204,125 +5137,8 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v72: W = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
     let v73: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v74: W = v73 * v3.widen();
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: W = v75.widen() * v3.widen();
-    let v77: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: W = v77 * v8;
-    let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: W = v79 * v8;
-    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: W = v81.widen() * v13;
-    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: W = v83.widen() * v13;
-    let v85: W = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: W = v1 * v85;
-    let v87: N = N::exp_of(v86);
-    let v88: W = v0.widen() * v87.widen();
-    let v89: W = v35.widen() * v3.widen() * v87.widen();
-    let v90: W = v37.widen() * v3.widen() * v87.widen();
-    let v91: W = v39.widen() * v8 * v87.widen();
-    let v92: W = v37.widen() * v8 * v87.widen();
-    let v93: N = v0 * N::narrow(v50) * N::narrow(v53);
-    let v94: W = v35.widen() * v3.widen() * v50 * v53;
-    let v95: W = v37.widen() * v3.widen() * v50 * v53;
-    let v96: W = v39.widen() * v8 * v50 * v53;
-    let v97: N = v37 * N::narrow(v8) * N::narrow(v50) * N::narrow(v53);
-    let v98: W = v88 - v89 + v90 + v91 - v92 - v93.widen() + v94 - v95 - v96
-        + v97.widen();
-    let v99: W = v72 / v98;
-    let v100: W = v50 * v66;
-    let v101: W = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: W = v1 * v101;
-    let v103: W = v102.exp();
-    let v104: W = v103 * v55;
-    let v105: W = v100 - v104;
-    let v106: W = v55 * v105;
-    let v107: W = v106 / v98;
-    [v99.to_f64(), v107.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v8;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12 * v13;
-    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15 * v13;
-    let v17: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: N = N::from_f64(t_next);
-    let v19: W = v17 * v18.widen();
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: W = v20.widen() * v18.widen();
-    let v22: W = v18.widen().square();
-    let v23: W = v2 * v22;
-    let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: W = v24 * v22;
-    let v26: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: W = v18.widen().powi(3);
-    let v28: W = v26 * v27;
-    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: W = v29 * v27;
-    let v31: W = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: N = v0 * v33;
-    let v35: W = W::new(0.85, 2.2204460492503132e-17);
-    let v36: W = v35 * v3.widen() * v33.widen();
-    let v37: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: W = v37 * v3.widen() * v33.widen();
-    let v39: W = W::new(6.425, 1.7763568394002506e-16);
-    let v40: W = v39 * v8 * v33.widen();
-    let v41: W = v37 * v8 * v33.widen();
-    let v42: W = v17 * v3.widen();
-    let v43: W = v20.widen() * v3.widen();
-    let v44: W = v2 * v8;
-    let v45: W = v24 * v8;
-    let v46: W = v26 * v13;
-    let v47: W = v29 * v13;
-    let v48: W = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: W = v1 * v48;
-    let v50: W = v49.exp();
-    let v51: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: W = v1 * v51;
-    let v53: N = N::exp_m1_of(v52);
-    let v54: N = -v53;
-    let v55: W = v54.widen().sqrt();
-    let v56: W = v2 * v18.widen();
-    let v57: W = v5.widen() * v18.widen();
-    let v58: W = v7 * v22;
-    let v59: W = v10 * v22;
-    let v60: W = v12 * v27;
-    let v61: W = v15 * v27;
-    let v62: W = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: W = v1 * v62;
-    let v64: N = N::exp_m1_of(v63);
-    let v65: N = -v64;
-    let v66: W = v65.widen().sqrt();
-    let v67: W = v0.widen() * v50 * v55 * v66;
-    let v68: N = N::narrow(v35) * v3 * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
-    let v69: W = v37 * v3.widen() * v50 * v55 * v66;
-    let v70: W = v39 * v8 * v50 * v55 * v66;
-    let v71: W = v37 * v8 * v50 * v55 * v66;
-    let v72: W = v34.widen() - v36 + v38 + v40 - v41 + v67 - v68.widen() + v69 + v70
-        - v71;
-    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: W = v73.widen() * v3.widen();
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: N = v75 * v3;
+    let v75: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: W = v75 * v3.widen();
     let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v78: W = v77.widen() * v8;
     let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
@@ -4330,152 +5146,31 @@ fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v82: W = v81.widen() * v13;
     let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: W = v83.widen() * v13;
-    let v85: W = v74 - v76.widen() - v78 + v80 + v82 - v84;
-    let v86: W = v1 * v85;
-    let v87: N = N::exp_of(v86);
-    let v88: N = v0 * v87;
-    let v89: W = v35 * v3.widen() * v87.widen();
-    let v90: W = v37 * v3.widen() * v87.widen();
-    let v91: W = v39 * v8 * v87.widen();
-    let v92: W = v37 * v8 * v87.widen();
-    let v93: N = v0 * N::narrow(v50) * v53;
-    let v94: W = v35 * v3.widen() * v50 * v53.widen();
-    let v95: W = v37 * v3.widen() * v50 * v53.widen();
-    let v96: W = v39 * v8 * v50 * v53.widen();
-    let v97: W = v37 * v8 * v50 * v53.widen();
-    let v98: W = v88.widen() - v89 + v90 + v91 - v92 - v93.widen() + v94 - v95 - v96
-        + v97;
-    let v99: W = v72 / v98;
+    let v84: N = v83 * N::narrow(v13);
+    let v85: W = v74 - v76 - v78 + v80 + v82 - v84.widen();
+    let v86: W = v1.widen() * v85;
+    let v87: W = N::exp_kept(v86);
+    let v88: W = v0.widen() * v87;
+    let v89: W = v35.widen() * v3.widen() * v87;
+    let v90: W = v37.widen() * v3.widen() * v87;
+    let v91: W = v39.widen() * v8 * v87;
+    let v92: W = v37.widen() * v8 * v87;
+    let v93: W = v0.widen() * v50 * v53;
+    let v94: W = v35.widen() * v3.widen() * v50 * v53;
+    let v95: W = v37.widen() * v3.widen() * v50 * v53;
+    let v96: W = v39.widen() * v8 * v50 * v53;
+    let v97: W = v37.widen() * v8 * v50 * v53;
+    let v98: W = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
+    let v99: N = N::narrow(v72) / N::narrow(v98);
     let v100: W = v50 * v66;
     let v101: W = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: W = v1 * v101;
-    let v103: N = N::exp_of(v102);
-    let v104: W = v103.widen() * v55;
+    let v102: W = v1.widen() * v101;
+    let v103: W = v102.exp();
+    let v104: W = v103 * v55;
     let v105: W = v100 - v104;
     let v106: W = v55 * v105;
-    let v107: W = v106 / v98;
+    let v107: N = N::narrow(v106) / N::narrow(v98);
     [v99.to_f64(), v107.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(131.45341380123986, 5.815967235922236e-15);
-    let v3: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v4: W = W::new(262.9068276024797, 1.1631934471844472e-14);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 * v5.widen();
-    let v7: W = W::new(69.9714227381436, 3.8455399674571e-15);
-    let v8: W = v7 * v5.widen();
-    let v9: W = W::new(281.5293945576554, -1.1465742273656584e-14);
-    let v10: W = v5.widen().square();
-    let v11: W = v9 * v10;
-    let v12: W = W::new(139.9428454762872, 7.6910799349142e-15);
-    let v13: W = v12 * v10;
-    let v14: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v15: W = v5.widen().powi(3);
-    let v16: W = v14 * v15;
-    let v17: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v18: W = v17 * v15;
-    let v19: N = N::from_f64(t_next);
-    let v20: W = v2 * v19.widen();
-    let v21: W = W::new(34.9857113690718, 1.92276998372855e-15);
-    let v22: W = v21 * v19.widen();
-    let v23: W = W::new(140.7646972788277, -5.732871136828292e-15);
-    let v24: W = v19.widen().square();
-    let v25: W = v23 * v24;
-    let v26: W = v7 * v24;
-    let v27: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v28: W = v19.widen().powi(3);
-    let v29: W = v27 * v28;
-    let v30: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v31: W = v30 * v28;
-    let v32: W = v2 - v3.widen() - v6 + v8 + v11 - v13 - v16 + v18 - v20 + v22 + v25
-        - v26 - v29 + v31;
-    let v33: W = v1 * v32;
-    let v34: N = N::exp_of(v33);
-    let v35: W = v0.widen() * v34.widen();
-    let v36: N = N::new(12.0, 0.0);
-    let v37: W = v36.widen() * v5.widen() * v34.widen();
-    let v38: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v39: W = v38.widen() * v5.widen() * v34.widen();
-    let v40: N = N::new(6.425, 1.7763568394002506e-16);
-    let v41: W = v40.widen() * v10 * v34.widen();
-    let v42: W = v38.widen() * v10 * v34.widen();
-    let v43: W = W::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v44: W = W::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v45: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v46: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v47: N = N::new(1.0, 0.0);
-    let v48: W = v47.widen() - v5.widen();
-    let v49: W = v46 * v48;
-    let v50: W = v45 * v48;
-    let v51: W = v45 + v49 - v50;
-    let v52: W = v51.powi(3);
-    let v53: W = v44 * v52;
-    let v54: W = -v43;
-    let v55: W = v54 - v53;
-    let v56: W = v55.exp();
-    let v57: W = W::new(87.63560920082658, -8.596400811191772e-16);
-    let v58: W = W::new(1.652103036872835, 2.6651252253283606e-17);
-    let v59: W = v4 * v19.widen();
-    let v60: W = v7 * v19.widen();
-    let v61: W = v9 * v24;
-    let v62: W = v12 * v24;
-    let v63: W = v14 * v28;
-    let v64: W = v17 * v28;
-    let v65: W = v57 - v58 - v59 + v60 + v61 - v62 - v63 + v64;
-    let v66: W = v1 * v65;
-    let v67: W = v66.exp_m1();
-    let v68: W = -v67;
-    let v69: W = v68.sqrt();
-    let v70: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v71: W = W::new(4146.465500007765, -2.8292409887856525e-14);
-    let v72: W = v71 * v52;
-    let v73: W = -v70.widen();
-    let v74: W = v73 - v72;
-    let v75: W = v74.exp_m1();
-    let v76: W = -v75;
-    let v77: W = v76.sqrt();
-    let v78: W = v0.widen() * v56 * v69 * v77;
-    let v79: W = v36.widen() * v5.widen() * v56 * v69 * v77;
-    let v80: W = v38.widen() * v5.widen() * v56 * v69 * v77;
-    let v81: W = v40.widen() * v10 * v56 * v69 * v77;
-    let v82: W = v38.widen() * v10 * v56 * v69 * v77;
-    let v83: W = v35 - v37 + v39 + v41 - v42 + v78 - v79 + v80 + v81 - v82;
-    let v84: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v85: N = N::new(6219.698250011646, 4.123087360546793e-13);
-    let v86: W = v85.widen() * v52;
-    let v87: N = -v84;
-    let v88: W = v87.widen() - v86;
-    let v89: N = N::exp_of(v88);
-    let v90: W = v0.widen() * v89.widen();
-    let v91: W = v36.widen() * v5.widen() * v89.widen();
-    let v92: W = v38.widen() * v5.widen() * v89.widen();
-    let v93: W = v40.widen() * v10 * v89.widen();
-    let v94: W = v38.widen() * v10 * v89.widen();
-    let v95: W = v0.widen() * v56 * v75;
-    let v96: W = v36.widen() * v5.widen() * v56 * v75;
-    let v97: W = v38.widen() * v5.widen() * v56 * v75;
-    let v98: W = v40.widen() * v10 * v56 * v75;
-    let v99: W = v38.widen() * v10 * v56 * v75;
-    let v100: W = v90 - v91 + v92 + v93 - v94 - v95 + v96 - v97 - v98 + v99;
-    let v101: N = N::narrow(v83) / N::narrow(v100);
-    let v102: W = v56 * v69;
-    let v103: W = W::new(43.81780460041329, -4.298200405595886e-16);
-    let v104: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
-    let v105: W = v103 - v104 - v20 + v22 + v25 - v26 - v29 + v31;
-    let v106: W = v1 * v105;
-    let v107: W = v106.exp();
-    let v108: W = v107 * v77;
-    let v109: W = v102 - v108;
-    let v110: W = v77 * v109;
-    let v111: N = N::narrow(v110) / N::narrow(v100);
-    [v101.to_f64(), v111.to_f64()]
 }
 /// `ddim_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -4483,9 +5178,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4498,9 +5191,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4520,9 +5211,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4585,22 +5274,13 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v53: W = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: N = v5 * v3;
+    let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: W = v5 * v3.widen();
     let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v8: W = v3.widen().square();
     let v9: W = v7 * v8;
@@ -4611,128 +5291,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v12 * v13;
     let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v16: W = v15 * v13;
-    let v17: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: N = N::from_f64(t_next);
-    let v19: N = v17 * v18;
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: N = v20 * v18;
-    let v22: N = v18.square();
-    let v23: N = N::narrow(v2) * v22;
-    let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: N = N::narrow(v24) * v22;
-    let v26: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: N = v18.powi(3);
-    let v28: N = N::narrow(v26) * v27;
-    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: N = N::narrow(v29) * v27;
-    let v31: W = v4 - v6.widen() - v9 + v11 + v14 - v16 + v19.widen() - v21.widen()
-        - v23.widen() + v25.widen() + v28.widen() - v30.widen();
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: N = v0 * v33;
-    let v35: N = N::new(0.85, 2.2204460492503132e-17);
-    let v36: N = v35 * v3 * v33;
-    let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: N = v37 * v3 * v33;
-    let v39: N = N::new(6.425, 1.7763568394002506e-16);
-    let v40: N = v39 * N::narrow(v8) * v33;
-    let v41: N = v37 * N::narrow(v8) * v33;
-    let v42: N = v17 * v3;
-    let v43: N = v20 * v3;
-    let v44: N = N::narrow(v2) * N::narrow(v8);
-    let v45: W = v24 * v8;
-    let v46: W = v26 * v13;
-    let v47: W = v29 * v13;
-    let v48: W = v42.widen() - v43.widen() - v44.widen() + v45 + v46 - v47;
-    let v49: W = v1 * v48;
-    let v50: N = N::exp_of(v49);
-    let v51: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
-    let v52: N = N::narrow(v1) * N::narrow(v51);
-    let v53: N = v52.exp_m1();
-    let v54: N = -v53;
-    let v55: N = v54.sqrt();
-    let v56: N = N::narrow(v2) * v18;
-    let v57: N = v5 * v18;
-    let v58: N = N::narrow(v7) * v22;
-    let v59: N = N::narrow(v10) * v22;
-    let v60: N = N::narrow(v12) * v27;
-    let v61: N = N::narrow(v15) * v27;
-    let v62: N = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: N = N::narrow(v1) * v62;
-    let v64: N = v63.exp_m1();
-    let v65: N = -v64;
-    let v66: N = v65.sqrt();
-    let v67: N = v0 * v50 * v55 * v66;
-    let v68: N = v35 * v3 * v50 * v55 * v66;
-    let v69: N = v37 * v3 * v50 * v55 * v66;
-    let v70: N = v39 * N::narrow(v8) * v50 * v55 * v66;
-    let v71: N = v37 * N::narrow(v8) * v50 * v55 * v66;
-    let v72: W = v34.widen() - v36.widen() + v38.widen() + v40.widen() - v41.widen()
-        + v67.widen() - v68.widen() + v69.widen() + v70.widen() - v71.widen();
-    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: N = v73 * v3;
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: N = v75 * v3;
-    let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: N = v77 * N::narrow(v8);
-    let v79: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: N = v79 * N::narrow(v8);
-    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: N = v81 * N::narrow(v13);
-    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: N = v83 * N::narrow(v13);
-    let v85: N = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: N = N::narrow(v1) * v85;
-    let v87: N = v86.exp();
-    let v88: N = v0 * v87;
-    let v89: N = v35 * v3 * v87;
-    let v90: N = v37 * v3 * v87;
-    let v91: N = v39 * N::narrow(v8) * v87;
-    let v92: N = v37 * N::narrow(v8) * v87;
-    let v93: N = v0 * v50 * v53;
-    let v94: N = v35 * v3 * v50 * v53;
-    let v95: N = v37 * v3 * v50 * v53;
-    let v96: W = v39.widen() * v8 * v50.widen() * v53.widen();
-    let v97: N = v37 * N::narrow(v8) * v50 * v53;
-    let v98: N = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - N::narrow(v96) + v97;
-    let v99: N = N::narrow(v72) / v98;
-    let v100: N = v50 * v66;
-    let v101: N = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: N = N::narrow(v1) * v101;
-    let v103: N = v102.exp();
-    let v104: N = v103 * v55;
-    let v105: N = v100 - v104;
-    let v106: N = v55 * v105;
-    let v107: N = v106 / v98;
-    [v99.to_f64(), v107.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v8;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12 * v13;
-    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15.widen() * v13;
     let v17: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v18: N = N::from_f64(t_next);
     let v19: W = v17 * v18.widen();
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: W = v20.widen() * v18.widen();
+    let v20: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: W = v20 * v18.widen();
     let v22: W = v18.widen().square();
     let v23: W = v2 * v22;
     let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
@@ -4743,38 +5306,38 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v30: W = v29 * v27;
     let v31: W = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: W = v0.widen() * v33.widen();
+    let v32: W = v1.widen() * v31;
+    let v33: W = N::exp_kept(v32);
+    let v34: W = v0.widen() * v33;
     let v35: N = N::new(0.85, 2.2204460492503132e-17);
-    let v36: W = v35.widen() * v3.widen() * v33.widen();
+    let v36: W = v35.widen() * v3.widen() * v33;
     let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: W = v37.widen() * v3.widen() * v33.widen();
+    let v38: W = v37.widen() * v3.widen() * v33;
     let v39: N = N::new(6.425, 1.7763568394002506e-16);
-    let v40: W = v39.widen() * v8 * v33.widen();
-    let v41: W = v37.widen() * v8 * v33.widen();
+    let v40: W = v39.widen() * v8 * v33;
+    let v41: W = v37.widen() * v8 * v33;
     let v42: W = v17 * v3.widen();
-    let v43: W = v20.widen() * v3.widen();
+    let v43: W = v20 * v3.widen();
     let v44: W = v2 * v8;
     let v45: W = v24 * v8;
     let v46: W = v26.widen() * v13;
     let v47: W = v29 * v13;
     let v48: W = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: W = v1 * v48;
+    let v49: W = v1.widen() * v48;
     let v50: W = v49.exp();
     let v51: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: W = v1 * v51;
+    let v52: W = v1.widen() * v51;
     let v53: W = v52.exp_m1();
     let v54: W = -v53;
     let v55: W = v54.sqrt();
     let v56: W = v2 * v18.widen();
-    let v57: W = v5.widen() * v18.widen();
+    let v57: W = v5 * v18.widen();
     let v58: W = v7 * v22;
     let v59: W = v10 * v22;
     let v60: W = v12 * v27;
-    let v61: W = v15.widen() * v27;
+    let v61: W = v15 * v27;
     let v62: W = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: W = v1 * v62;
+    let v63: W = v1.widen() * v62;
     let v64: W = v63.exp_m1();
     let v65: W = -v64;
     let v66: W = v65.sqrt();
@@ -4786,125 +5349,8 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v72: W = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
     let v73: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v74: W = v73 * v3.widen();
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: W = v75.widen() * v3.widen();
-    let v77: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: W = v77 * v8;
-    let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: W = v79 * v8;
-    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: W = v81.widen() * v13;
-    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: W = v83.widen() * v13;
-    let v85: W = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: W = v1 * v85;
-    let v87: N = N::exp_of(v86);
-    let v88: W = v0.widen() * v87.widen();
-    let v89: W = v35.widen() * v3.widen() * v87.widen();
-    let v90: W = v37.widen() * v3.widen() * v87.widen();
-    let v91: W = v39.widen() * v8 * v87.widen();
-    let v92: W = v37.widen() * v8 * v87.widen();
-    let v93: N = v0 * N::narrow(v50) * N::narrow(v53);
-    let v94: W = v35.widen() * v3.widen() * v50 * v53;
-    let v95: W = v37.widen() * v3.widen() * v50 * v53;
-    let v96: W = v39.widen() * v8 * v50 * v53;
-    let v97: N = v37 * N::narrow(v8) * N::narrow(v50) * N::narrow(v53);
-    let v98: W = v88 - v89 + v90 + v91 - v92 - v93.widen() + v94 - v95 - v96
-        + v97.widen();
-    let v99: W = v72 / v98;
-    let v100: W = v50 * v66;
-    let v101: W = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: W = v1 * v101;
-    let v103: W = v102.exp();
-    let v104: W = v103 * v55;
-    let v105: W = v100 - v104;
-    let v106: W = v55 * v105;
-    let v107: W = v106 / v98;
-    [v99.to_f64(), v107.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: W = v10 * v8;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12 * v13;
-    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15 * v13;
-    let v17: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: N = N::from_f64(t_next);
-    let v19: W = v17 * v18.widen();
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: W = v20.widen() * v18.widen();
-    let v22: W = v18.widen().square();
-    let v23: W = v2 * v22;
-    let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: W = v24 * v22;
-    let v26: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: W = v18.widen().powi(3);
-    let v28: W = v26 * v27;
-    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: W = v29 * v27;
-    let v31: W = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: W = v1 * v31;
-    let v33: N = N::exp_of(v32);
-    let v34: N = v0 * v33;
-    let v35: W = W::new(0.85, 2.2204460492503132e-17);
-    let v36: W = v35 * v3.widen() * v33.widen();
-    let v37: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: W = v37 * v3.widen() * v33.widen();
-    let v39: W = W::new(6.425, 1.7763568394002506e-16);
-    let v40: W = v39 * v8 * v33.widen();
-    let v41: W = v37 * v8 * v33.widen();
-    let v42: W = v17 * v3.widen();
-    let v43: W = v20.widen() * v3.widen();
-    let v44: W = v2 * v8;
-    let v45: W = v24 * v8;
-    let v46: W = v26 * v13;
-    let v47: W = v29 * v13;
-    let v48: W = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: W = v1 * v48;
-    let v50: W = v49.exp();
-    let v51: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: W = v1 * v51;
-    let v53: N = N::exp_m1_of(v52);
-    let v54: N = -v53;
-    let v55: W = v54.widen().sqrt();
-    let v56: W = v2 * v18.widen();
-    let v57: W = v5.widen() * v18.widen();
-    let v58: W = v7 * v22;
-    let v59: W = v10 * v22;
-    let v60: W = v12 * v27;
-    let v61: W = v15 * v27;
-    let v62: W = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: W = v1 * v62;
-    let v64: N = N::exp_m1_of(v63);
-    let v65: N = -v64;
-    let v66: W = v65.widen().sqrt();
-    let v67: W = v0.widen() * v50 * v55 * v66;
-    let v68: N = N::narrow(v35) * v3 * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
-    let v69: W = v37 * v3.widen() * v50 * v55 * v66;
-    let v70: W = v39 * v8 * v50 * v55 * v66;
-    let v71: W = v37 * v8 * v50 * v55 * v66;
-    let v72: W = v34.widen() - v36 + v38 + v40 - v41 + v67 - v68.widen() + v69 + v70
-        - v71;
-    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: W = v73.widen() * v3.widen();
-    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: N = v75 * v3;
+    let v75: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: W = v75 * v3.widen();
     let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v78: W = v77.widen() * v8;
     let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
@@ -4912,152 +5358,31 @@ fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v82: W = v81.widen() * v13;
     let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: W = v83.widen() * v13;
-    let v85: W = v74 - v76.widen() - v78 + v80 + v82 - v84;
-    let v86: W = v1 * v85;
-    let v87: N = N::exp_of(v86);
-    let v88: N = v0 * v87;
-    let v89: W = v35 * v3.widen() * v87.widen();
-    let v90: W = v37 * v3.widen() * v87.widen();
-    let v91: W = v39 * v8 * v87.widen();
-    let v92: W = v37 * v8 * v87.widen();
-    let v93: N = v0 * N::narrow(v50) * v53;
-    let v94: W = v35 * v3.widen() * v50 * v53.widen();
-    let v95: W = v37 * v3.widen() * v50 * v53.widen();
-    let v96: W = v39 * v8 * v50 * v53.widen();
-    let v97: W = v37 * v8 * v50 * v53.widen();
-    let v98: W = v88.widen() - v89 + v90 + v91 - v92 - v93.widen() + v94 - v95 - v96
-        + v97;
-    let v99: W = v72 / v98;
+    let v84: N = v83 * N::narrow(v13);
+    let v85: W = v74 - v76 - v78 + v80 + v82 - v84.widen();
+    let v86: W = v1.widen() * v85;
+    let v87: W = N::exp_kept(v86);
+    let v88: W = v0.widen() * v87;
+    let v89: W = v35.widen() * v3.widen() * v87;
+    let v90: W = v37.widen() * v3.widen() * v87;
+    let v91: W = v39.widen() * v8 * v87;
+    let v92: W = v37.widen() * v8 * v87;
+    let v93: W = v0.widen() * v50 * v53;
+    let v94: W = v35.widen() * v3.widen() * v50 * v53;
+    let v95: W = v37.widen() * v3.widen() * v50 * v53;
+    let v96: W = v39.widen() * v8 * v50 * v53;
+    let v97: W = v37.widen() * v8 * v50 * v53;
+    let v98: W = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
+    let v99: N = N::narrow(v72) / N::narrow(v98);
     let v100: W = v50 * v66;
     let v101: W = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: W = v1 * v101;
-    let v103: N = N::exp_of(v102);
-    let v104: W = v103.widen() * v55;
+    let v102: W = v1.widen() * v101;
+    let v103: W = v102.exp();
+    let v104: W = v103 * v55;
     let v105: W = v100 - v104;
     let v106: W = v55 * v105;
-    let v107: W = v106 / v98;
+    let v107: N = N::narrow(v106) / N::narrow(v98);
     [v99.to_f64(), v107.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(131.45341380123986, 5.815967235922236e-15);
-    let v3: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v4: W = W::new(262.9068276024797, 1.1631934471844472e-14);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 * v5.widen();
-    let v7: W = W::new(69.9714227381436, 3.8455399674571e-15);
-    let v8: W = v7 * v5.widen();
-    let v9: W = W::new(281.5293945576554, -1.1465742273656584e-14);
-    let v10: W = v5.widen().square();
-    let v11: W = v9 * v10;
-    let v12: W = W::new(139.9428454762872, 7.6910799349142e-15);
-    let v13: W = v12 * v10;
-    let v14: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v15: W = v5.widen().powi(3);
-    let v16: W = v14 * v15;
-    let v17: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v18: W = v17 * v15;
-    let v19: N = N::from_f64(t_next);
-    let v20: W = v2 * v19.widen();
-    let v21: W = W::new(34.9857113690718, 1.92276998372855e-15);
-    let v22: W = v21 * v19.widen();
-    let v23: W = W::new(140.7646972788277, -5.732871136828292e-15);
-    let v24: W = v19.widen().square();
-    let v25: W = v23 * v24;
-    let v26: W = v7 * v24;
-    let v27: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v28: W = v19.widen().powi(3);
-    let v29: W = v27 * v28;
-    let v30: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v31: W = v30 * v28;
-    let v32: W = v2 - v3.widen() - v6 + v8 + v11 - v13 - v16 + v18 - v20 + v22 + v25
-        - v26 - v29 + v31;
-    let v33: W = v1 * v32;
-    let v34: N = N::exp_of(v33);
-    let v35: W = v0.widen() * v34.widen();
-    let v36: N = N::new(12.0, 0.0);
-    let v37: W = v36.widen() * v5.widen() * v34.widen();
-    let v38: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v39: W = v38.widen() * v5.widen() * v34.widen();
-    let v40: N = N::new(6.425, 1.7763568394002506e-16);
-    let v41: W = v40.widen() * v10 * v34.widen();
-    let v42: W = v38.widen() * v10 * v34.widen();
-    let v43: W = W::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v44: W = W::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v45: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v46: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v47: N = N::new(1.0, 0.0);
-    let v48: W = v47.widen() - v5.widen();
-    let v49: W = v46 * v48;
-    let v50: W = v45 * v48;
-    let v51: W = v45 + v49 - v50;
-    let v52: W = v51.powi(3);
-    let v53: W = v44 * v52;
-    let v54: W = -v43;
-    let v55: W = v54 - v53;
-    let v56: W = v55.exp();
-    let v57: W = W::new(87.63560920082658, -8.596400811191772e-16);
-    let v58: W = W::new(1.652103036872835, 2.6651252253283606e-17);
-    let v59: W = v4 * v19.widen();
-    let v60: W = v7 * v19.widen();
-    let v61: W = v9 * v24;
-    let v62: W = v12 * v24;
-    let v63: W = v14 * v28;
-    let v64: W = v17 * v28;
-    let v65: W = v57 - v58 - v59 + v60 + v61 - v62 - v63 + v64;
-    let v66: W = v1 * v65;
-    let v67: W = v66.exp_m1();
-    let v68: W = -v67;
-    let v69: W = v68.sqrt();
-    let v70: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v71: W = W::new(4146.465500007765, -2.8292409887856525e-14);
-    let v72: W = v71 * v52;
-    let v73: W = -v70.widen();
-    let v74: W = v73 - v72;
-    let v75: W = v74.exp_m1();
-    let v76: W = -v75;
-    let v77: W = v76.sqrt();
-    let v78: W = v0.widen() * v56 * v69 * v77;
-    let v79: W = v36.widen() * v5.widen() * v56 * v69 * v77;
-    let v80: W = v38.widen() * v5.widen() * v56 * v69 * v77;
-    let v81: W = v40.widen() * v10 * v56 * v69 * v77;
-    let v82: W = v38.widen() * v10 * v56 * v69 * v77;
-    let v83: W = v35 - v37 + v39 + v41 - v42 + v78 - v79 + v80 + v81 - v82;
-    let v84: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v85: N = N::new(6219.698250011646, 4.123087360546793e-13);
-    let v86: W = v85.widen() * v52;
-    let v87: N = -v84;
-    let v88: W = v87.widen() - v86;
-    let v89: N = N::exp_of(v88);
-    let v90: W = v0.widen() * v89.widen();
-    let v91: W = v36.widen() * v5.widen() * v89.widen();
-    let v92: W = v38.widen() * v5.widen() * v89.widen();
-    let v93: W = v40.widen() * v10 * v89.widen();
-    let v94: W = v38.widen() * v10 * v89.widen();
-    let v95: W = v0.widen() * v56 * v75;
-    let v96: W = v36.widen() * v5.widen() * v56 * v75;
-    let v97: W = v38.widen() * v5.widen() * v56 * v75;
-    let v98: W = v40.widen() * v10 * v56 * v75;
-    let v99: W = v38.widen() * v10 * v56 * v75;
-    let v100: W = v90 - v91 + v92 + v93 - v94 - v95 + v96 - v97 - v98 + v99;
-    let v101: N = N::narrow(v83) / N::narrow(v100);
-    let v102: W = v56 * v69;
-    let v103: W = W::new(43.81780460041329, -4.298200405595886e-16);
-    let v104: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
-    let v105: W = v103 - v104 - v20 + v22 + v25 - v26 - v29 + v31;
-    let v106: W = v1 * v105;
-    let v107: W = v106.exp();
-    let v108: W = v107 * v77;
-    let v109: W = v102 - v108;
-    let v110: W = v77 * v109;
-    let v111: N = N::narrow(v110) / N::narrow(v100);
-    [v101.to_f64(), v111.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -5065,9 +5390,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5080,9 +5403,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 96 of its 112 operations in double-double.
+/// Runs its stable form in `f64`, with the 92 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5102,7 +5423,9 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 46 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -5110,6 +5433,9 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [0.41486042710150156];
+    }
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: W = W::new(0.425, 1.1102230246251566e-17);
     let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -5119,66 +5445,116 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v6: N = v5 * v3;
     let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7.widen() * v8;
+    let v8: N = v3.square();
+    let v9: W = v7.widen() * v8.widen();
     let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: W = v10 * v8;
+    let v11: W = v10 * v8.widen();
     let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12.widen() * v13;
+    let v13: N = v3.powi(3);
+    let v14: W = v12.widen() * v13.widen();
     let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: W = v15.widen() * v13;
+    let v16: W = v15.widen() * v13.widen();
     let v17: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
     let v18: W = v1 * v17;
-    let v19: N = N::exp_of(v18);
-    let v20: W = v0 * v19.widen();
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0 * v19;
     let v21: N = N::new(0.85, 2.2204460492503132e-17);
-    let v22: W = v21.widen() * v3.widen() * v19.widen();
-    let v23: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v24: W = v23 * v3.widen() * v19.widen();
-    let v25: W = W::new(6.425, 1.7763568394002506e-16);
-    let v26: W = v25 * v8 * v19.widen();
-    let v27: W = v23 * v8 * v19.widen();
-    let v28: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: W = v28 * v3.widen();
+    let v22: W = v21.widen() * v3.widen() * v19;
+    let v23: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v24: W = v23.widen() * v3.widen() * v19;
+    let v25: N = N::new(6.425, 1.7763568394002506e-16);
+    let v26: W = v25.widen() * v8.widen() * v19;
+    let v27: W = v23.widen() * v8.widen() * v19;
+    let v28: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v29: W = v28.widen() * v3.widen();
     let v30: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v31: N = v30 * v3;
     let v32: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: W = v32 * v8;
-    let v34: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: W = v34 * v8;
-    let v36: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: W = v36 * v13;
-    let v38: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: W = v38 * v13;
+    let v33: W = v32 * v8.widen();
+    let v34: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v35: W = v34.widen() * v8.widen();
+    let v36: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: W = v36.widen() * v13.widen();
+    let v38: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: W = v38.widen() * v13.widen();
     let v40: W = v29 - v31.widen() - v33 + v35 + v37 - v39;
     let v41: W = v1 * v40;
-    let v42: N = N::exp_of(v41);
+    let v42: W = N::exp_kept(v41);
     let v43: W = v32 * v3.widen();
     let v44: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v45: N = v44 * v3;
     let v46: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v47: N = v46 * N::narrow(v8);
+    let v47: N = v46 * v8;
     let v48: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v49: N = v48 * N::narrow(v8);
+    let v49: W = v48.widen() * v8.widen();
     let v50: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v51: N = v50 * N::narrow(v13);
+    let v51: N = v50 * v13;
     let v52: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v53: N = v52 * N::narrow(v13);
-    let v54: W = v43 - v45.widen() - v47.widen() + v49.widen() + v51.widen()
-        - v53.widen();
+    let v53: N = v52 * v13;
+    let v54: W = v43 - v45.widen() - v47.widen() + v49 + v51.widen() - v53.widen();
     let v55: W = v1 * v54;
     let v56: N = N::exp_m1_of(v55);
-    let v57: W = v0 * v42.widen() * v56.widen();
-    let v58: W = v21.widen() * v3.widen() * v42.widen() * v56.widen();
-    let v59: W = v23 * v3.widen() * v42.widen() * v56.widen();
-    let v60: W = v25 * v8 * v42.widen() * v56.widen();
-    let v61: W = v23 * v8 * v42.widen() * v56.widen();
+    let v57: W = v0 * v42 * v56.widen();
+    let v58: W = v21.widen() * v3.widen() * v42 * v56.widen();
+    let v59: W = v23.widen() * v3.widen() * v42 * v56.widen();
+    let v60: W = v25.widen() * v8.widen() * v42 * v56.widen();
+    let v61: W = v23.widen() * v8.widen() * v42 * v56.widen();
     let v62: W = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - v60 + v61;
     let v63: N = -v56;
-    let v64: N = v63.sqrt();
-    let v65: W = v62 / v64.widen();
+    let v64: W = v63.widen().sqrt();
+    let v65: N = N::narrow(v62) / N::narrow(v64);
     [v65.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v2: W = W::new(6219.698250011646, 4.123087360546793e-13);
+    let v3: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v4: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() - v6.widen();
+    let v8: W = v4 * v7;
+    let v9: W = v3 * v7;
+    let v10: W = v3 + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v2 * v11;
+    let v13: N = -v1;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: N = v0 * v15;
+    let v17: N = N::new(12.0, 0.0);
+    let v18: W = v17.widen() * v6.widen() * v15.widen();
+    let v19: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v20: W = v19.widen() * v6.widen() * v15.widen();
+    let v21: N = N::new(6.425, 1.7763568394002506e-16);
+    let v22: N = v6.square();
+    let v23: W = v21.widen() * v22.widen() * v15.widen();
+    let v24: N = v19 * v22 * v15;
+    let v25: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v26: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v27: W = v26.widen() * v11;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v32: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v33: N = v32 * N::narrow(v11);
+    let v34: N = -v31;
+    let v35: N = v34 - v33;
+    let v36: N = v35.exp_m1();
+    let v37: W = v0.widen() * v30 * v36.widen();
+    let v38: W = v17.widen() * v6.widen() * v30 * v36.widen();
+    let v39: W = v19.widen() * v6.widen() * v30 * v36.widen();
+    let v40: W = v21.widen() * v22.widen() * v30 * v36.widen();
+    let v41: W = v19.widen() * v22.widen() * v30 * v36.widen();
+    let v42: W = v16.widen() - v18 + v20 + v23 - v24.widen() - v37 + v38 - v39 - v40
+        + v41;
+    let v43: N = -v36;
+    let v44: N = v43.sqrt();
+    let v45: N = N::narrow(v42) / v44;
+    [v45.to_f64()]
 }
 /// `pf_velocity_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -5186,7 +5562,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 46 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -5200,9 +5578,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 55 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 55 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -5215,7 +5593,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(1000.0, 0.0);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
@@ -5227,20 +5605,20 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
     let v11: W = v10 * v8.widen();
     let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12.widen() * v13;
-    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: W = v15.widen() * v13;
+    let v13: N = v3.powi(3);
+    let v14: W = v12.widen() * v13.widen();
+    let v15: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: W = v15 * v13.widen();
     let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: W = v1 * v17;
-    let v19: N = N::exp_of(v18);
+    let v18: W = v1.widen() * v17;
+    let v19: W = N::exp_kept(v18);
     let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: W = v21.widen() * v3.widen();
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v3.widen();
     let v23: W = v20 * v3.widen();
     let v24: W = v20 + v22 - v23;
     let v25: W = v24.square();
-    let v26: W = v0.widen() * v19.widen() * v25;
+    let v26: W = v0.widen() * v19 * v25;
     let v27: N = N::new(500.0, 0.0);
     let v28: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v29: W = v28 * v3.widen();
@@ -5250,13 +5628,13 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v33: W = v32 * v8.widen();
     let v34: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v35: W = v34 * v8.widen();
-    let v36: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: W = v36.widen() * v13;
-    let v38: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: W = v38.widen() * v13;
+    let v36: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: W = v36 * v13.widen();
+    let v38: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: W = v38 * v13.widen();
     let v40: W = v29 - v31 - v33 + v35 + v37 - v39;
-    let v41: W = v1 * v40;
-    let v42: W = v41.exp();
+    let v41: W = v1.widen() * v40;
+    let v42: W = N::exp_kept(v41);
     let v43: W = v42.powi(3);
     let v44: W = v27.widen() * v43 * v25;
     let v45: W = v32 * v3.widen();
@@ -5264,37 +5642,36 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v47: N = v46 * v3;
     let v48: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v49: W = v48 * v8.widen();
-    let v50: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v51: W = v50.widen() * v8.widen();
+    let v50: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v51: W = v50 * v8.widen();
     let v52: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v53: N = v52 * N::narrow(v13);
+    let v53: W = v52.widen() * v13.widen();
     let v54: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v55: N = v54 * N::narrow(v13);
-    let v56: W = v45 - v47.widen() - v49 + v51 + v53.widen() - v55.widen();
-    let v57: W = v1 * v56;
+    let v55: N = v54 * v13;
+    let v56: W = v45 - v47.widen() - v49 + v51 + v53 - v55.widen();
+    let v57: W = v1.widen() * v56;
     let v58: N = N::exp_m1_of(v57);
     let v59: W = v27.widen() * v42 * v58.widen() * v25;
     let v60: W = v26 - v44 - v59;
     let v61: W = v60 / v42;
     let v62: N = N::new(0.85, 2.2204460492503132e-17);
-    let v63: W = v62.widen() * v19.widen();
+    let v63: W = v62.widen() * v19;
     let v64: N = N::new(1.7, 4.4408920985006264e-17);
-    let v65: N = v64 * v3 * v19;
+    let v65: W = v64.widen() * v3.widen() * v19;
     let v66: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v67: W = v66.widen() * v3.widen() * v19.widen();
+    let v67: W = v66.widen() * v3.widen() * v19;
     let v68: N = N::new(12.85, 3.552713678800501e-16);
-    let v69: W = v68.widen() * v8.widen() * v19.widen();
-    let v70: W = v66.widen() * v8.widen() * v19.widen();
+    let v69: W = v68.widen() * v8.widen() * v19;
+    let v70: W = v66.widen() * v8.widen() * v19;
     let v71: W = v62.widen() * v42 * v58.widen();
     let v72: W = v64.widen() * v3.widen() * v42 * v58.widen();
     let v73: W = v66.widen() * v3.widen() * v42 * v58.widen();
     let v74: W = v68.widen() * v8.widen() * v42 * v58.widen();
-    let v75: N = v66 * v8 * N::narrow(v42) * v58;
-    let v76: W = v63 - v65.widen() + v67 + v69 - v70 - v71 + v72 - v73 - v74
-        + v75.widen();
+    let v75: W = v66.widen() * v8.widen() * v42 * v58.widen();
+    let v76: W = v63 - v65 + v67 + v69 - v70 - v71 + v72 - v73 - v74 + v75;
     let v77: N = -v58;
     let v78: N = v77.sqrt();
-    let v79: W = v76 / v78.widen();
+    let v79: N = N::narrow(v76) / v78;
     [v61.to_f64(), v79.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -5324,19 +5701,19 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v22: N = -v19;
     let v23: W = v22.widen() - v21;
     let v24: N = N::exp_of(v23);
-    let v25: W = v24.widen().powi(3);
-    let v26: W = v18.widen() * v25 * v16;
+    let v25: N = v24.powi(3);
+    let v26: W = v18.widen() * v25.widen() * v16;
     let v27: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
     let v28: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v29: N = v28 * N::narrow(v11);
+    let v29: W = v28.widen() * v11;
     let v30: N = -v27;
-    let v31: N = v30 - v29;
+    let v31: N = v30 - N::narrow(v29);
     let v32: N = v31.exp_m1();
     let v33: W = v18.widen() * v24.widen() * v32.widen() * v16;
     let v34: W = v17 - v26 - v33;
     let v35: N = N::narrow(v34) / v24;
     let v36: N = N::new(12.0, 0.0);
-    let v37: W = v36.widen() * v15.widen();
+    let v37: N = v36 * v15;
     let v38: N = N::new(24.0, 0.0);
     let v39: W = v38.widen() * v6.widen() * v15.widen();
     let v40: N = N::new(6.387487769068525, 2.4281336150056064e-16);
@@ -5349,11 +5726,11 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v47: W = v38.widen() * v6.widen() * v24.widen() * v32.widen();
     let v48: W = v40.widen() * v6.widen() * v24.widen() * v32.widen();
     let v49: W = v42.widen() * v43.widen() * v24.widen() * v32.widen();
-    let v50: N = v40 * v43 * v24 * v32;
-    let v51: W = v37 - v39 + v41 + v44 - v45 - v46 + v47 - v48 - v49 + v50.widen();
+    let v50: W = v40.widen() * v43.widen() * v24.widen() * v32.widen();
+    let v51: W = v37.widen() - v39 + v41 + v44 - v45 - v46 + v47 - v48 - v49 + v50;
     let v52: N = -v32;
     let v53: N = v52.sqrt();
-    let v54: W = v51 / v53.widen();
+    let v54: N = N::narrow(v51) / v53;
     [v35.to_f64(), v54.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -5362,9 +5739,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 56 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 55 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 55 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5377,7 +5754,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 58 operations in double-double.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5395,6 +5774,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -5404,31 +5786,31 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v6 * v2.widen();
     let v8: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v9: N = v8 * v2;
-    let v10: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: W = v8.widen() * v2.widen();
+    let v10: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v11: W = v2.widen().square();
-    let v12: W = v10.widen() * v11;
-    let v13: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v14: W = v13.widen() * v11;
-    let v15: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: W = v10 * v11;
+    let v13: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v14: W = v13 * v11;
+    let v15: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
+    let v17: W = v15 * v16;
     let v18: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v19: W = v18.widen() * v16;
-    let v20: W = v7 - v9.widen() - v12 + v14 + v17 - v19;
+    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
-    let v22: N = N::exp_of(v21);
+    let v22: W = N::exp_kept(v21);
     let v23: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v25: N = v24 * v2;
     let v26: N = v23 * v2;
     let v27: N = v23 + v25 - v26;
     let v28: N = v27.square();
-    let v29: W = v4.widen() * v22.widen() * v28.widen();
+    let v29: W = v4.widen() * v22 * v28.widen();
     let v30: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v31: W = v30 * v2.widen();
     let v32: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v33: W = v32.widen() * v2.widen();
+    let v33: N = v32 * v2;
     let v34: W = v6 * v11;
     let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v36: W = v35 * v11;
@@ -5436,50 +5818,115 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v38: W = v37 * v16;
     let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v40: W = v39 * v16;
-    let v41: W = v31 - v33 - v34 + v36 + v38 - v40;
+    let v41: W = v31 - v33.widen() - v34 + v36 + v38 - v40;
     let v42: W = v5 * v41;
     let v43: N = N::exp_of(v42);
-    let v44: N = v43.square();
-    let v45: W = v4.widen() * v44.widen() * v28.widen();
+    let v44: W = v43.widen().square();
+    let v45: W = v4.widen() * v44 * v28.widen();
     let v46: N = N::narrow(v29) - N::narrow(v45);
     let v47: N = N::narrow(v3) * v46;
     let v48: N = v0 + v47;
-    let v49: W = W::new(0.425, 1.1102230246251566e-17);
+    let v49: N = N::new(0.425, 1.1102230246251566e-17);
     let v50: W = W::new(27.93385043276347, 8.806216697534251e-16);
     let v51: W = v50 * v2.widen();
     let v52: N = N::new(7.434463665927758, -2.1313627224777073e-16);
     let v53: W = v52.widen() * v2.widen();
-    let v54: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v55: W = v54 * v11;
-    let v56: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v57: W = v56.widen() * v11;
+    let v54: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v55: W = v54.widen() * v11;
+    let v56: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v57: W = v56 * v11;
     let v58: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v59: N = v58 * N::narrow(v16);
+    let v59: W = v58.widen() * v16;
     let v60: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v61: N = v60 * N::narrow(v16);
-    let v62: W = v51 - v53 - v55 + v57 + v59.widen() - v61.widen();
+    let v61: W = v60.widen() * v16;
+    let v62: W = v51 - v53 - v55 + v57 + v59 - v61;
     let v63: W = v5 * v62;
-    let v64: N = N::exp_of(v63);
-    let v65: W = v49 * v64.widen();
+    let v64: W = N::exp_kept(v63);
+    let v65: W = v49.widen() * v64;
     let v66: N = N::new(0.85, 2.2204460492503132e-17);
-    let v67: W = v66.widen() * v2.widen() * v64.widen();
-    let v68: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v69: W = v68.widen() * v2.widen() * v64.widen();
+    let v67: W = v66.widen() * v2.widen() * v64;
+    let v68: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v69: W = v68 * v2.widen() * v64;
     let v70: N = N::new(6.425, 1.7763568394002506e-16);
-    let v71: W = v70.widen() * v11 * v64.widen();
-    let v72: W = v68.widen() * v11 * v64.widen();
+    let v71: W = v70.widen() * v11 * v64;
+    let v72: W = v68 * v11 * v64;
     let v73: N = N::exp_m1_of(v21);
-    let v74: W = v49 * v43.widen() * v73.widen();
+    let v74: N = v49 * v43 * v73;
     let v75: W = v66.widen() * v2.widen() * v43.widen() * v73.widen();
-    let v76: W = v68.widen() * v2.widen() * v43.widen() * v73.widen();
+    let v76: W = v68 * v2.widen() * v43.widen() * v73.widen();
     let v77: W = v70.widen() * v11 * v43.widen() * v73.widen();
-    let v78: W = v68.widen() * v11 * v43.widen() * v73.widen();
-    let v79: W = v65 - v67 + v69 + v71 - v72 - v74 + v75 - v76 - v77 + v78;
+    let v78: W = v68 * v11 * v43.widen() * v73.widen();
+    let v79: W = v65 - v67 + v69 + v71 - v72 - v74.widen() + v75 - v76 - v77 + v78;
     let v80: N = -v73;
     let v81: N = v80.sqrt();
     let v82: W = v3 * v79;
-    let v83: W = v82 / v81.widen();
+    let v83: N = N::narrow(v82) / v81;
     [v48.to_f64(), v83.to_f64()]
+}
+/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(500.0, 0.0);
+    let v5: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v6: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v7: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v8: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v9: W = v0.widen() - v1.widen();
+    let v10: W = v8 * v9;
+    let v11: W = v7 * v9;
+    let v12: W = v7 + v10 - v11;
+    let v13: W = v12.powi(3);
+    let v14: N = v6 * N::narrow(v13);
+    let v15: N = -v5;
+    let v16: N = v15 - v14;
+    let v17: N = v16.exp();
+    let v18: N = N::narrow(v12).square();
+    let v19: W = v4.widen() * v17.widen() * v18.widen();
+    let v20: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v21: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v22: W = v21.widen() * v13;
+    let v23: N = -v20;
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_of(v24);
+    let v26: N = v25.square();
+    let v27: N = v4 * v26 * v18;
+    let v28: N = N::narrow(v19) - v27;
+    let v29: N = N::narrow(v3) * v28;
+    let v30: N = v0 + v29;
+    let v31: N = N::new(6.0, 0.0);
+    let v32: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
+    let v33: N = N::new(6219.698250011646, 4.123087360546793e-13);
+    let v34: W = v33.widen() * v13;
+    let v35: N = -v32;
+    let v36: W = v35.widen() - v34;
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v31.widen() * v37;
+    let v39: N = N::new(12.0, 0.0);
+    let v40: W = v39.widen() * v1.widen() * v37;
+    let v41: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v42: W = v41.widen() * v1.widen() * v37;
+    let v43: N = N::new(6.425, 1.7763568394002506e-16);
+    let v44: N = v1.square();
+    let v45: W = v43.widen() * v44.widen() * v37;
+    let v46: W = v41.widen() * v44.widen() * v37;
+    let v47: N = v16.exp_m1();
+    let v48: W = v31.widen() * v25.widen() * v47.widen();
+    let v49: W = v39.widen() * v1.widen() * v25.widen() * v47.widen();
+    let v50: W = v41.widen() * v1.widen() * v25.widen() * v47.widen();
+    let v51: W = v43.widen() * v44.widen() * v25.widen() * v47.widen();
+    let v52: W = v41.widen() * v44.widen() * v25.widen() * v47.widen();
+    let v53: W = v38 - v40 + v42 + v45 - v46 - v48 + v49 - v50 - v51 + v52;
+    let v54: N = -v47;
+    let v55: W = v54.widen().sqrt();
+    let v56: W = v3 * v53;
+    let v57: N = N::narrow(v56) / N::narrow(v55);
+    [v30.to_f64(), v57.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -5487,7 +5934,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 58 operations in double-double.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5500,7 +5949,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 52 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 58 operations in double-double.
 ///
 /// # Panics
 ///
@@ -5520,9 +5971,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 74 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 72 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5547,20 +5998,11 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -5568,91 +6010,90 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(1000.0, 0.0);
     let v5: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v6: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v7: N = v6 * v2;
-    let v8: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v9: N = v8 * v2;
-    let v10: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v6: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v7: W = v6 * v2.widen();
+    let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v9: W = v8 * v2.widen();
+    let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
     let v11: W = v2.widen().square();
-    let v12: W = v10.widen() * v11;
-    let v13: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13.widen() * v11;
-    let v15: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
-    let v18: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18.widen() * v16;
-    let v20: W = v7.widen() - v9.widen() - v12 + v14 + v17 - v19;
+    let v12: W = v10 * v11;
+    let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v14: W = v13 * v11;
+    let v15: W = W::new(159.38726423400334, -4.088384519253407e-16);
+    let v16: N = v2.powi(3);
+    let v17: W = v15 * v16.widen();
+    let v18: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v19: W = v18 * v16.widen();
+    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
-    let v22: N = N::exp_of(v21);
-    let v23: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v22: W = N::exp_kept(v21);
+    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v24: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v25: W = v24 * v2.widen();
-    let v26: W = v23.widen() * v2.widen();
-    let v27: W = v23.widen() + v25 - v26;
+    let v26: W = v23 * v2.widen();
+    let v27: W = v23 + v25 - v26;
     let v28: W = v27.square();
-    let v29: W = v4.widen() * v22.widen() * v28;
+    let v29: W = v4.widen() * v22 * v28;
     let v30: N = N::new(500.0, 0.0);
     let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v32: W = v31 * v2.widen();
-    let v33: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v34: W = v33.widen() * v2.widen();
+    let v33: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v34: W = v33 * v2.widen();
     let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v36: W = v35 * v11;
     let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v38: W = v37 * v11;
     let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39 * v16;
+    let v40: W = v39 * v16.widen();
     let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41 * v16;
+    let v42: W = v41 * v16.widen();
     let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
     let v44: W = v5 * v43;
-    let v45: N = N::exp_of(v44);
-    let v46: N = v45.powi(3);
-    let v47: W = v30.widen() * v46.widen() * v28;
-    let v48: N = N::narrow(v35) * v2;
-    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: N = v49 * v2;
-    let v51: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: N = v51 * N::narrow(v11);
-    let v53: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: N = v53 * N::narrow(v11);
-    let v55: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: N = v55 * N::narrow(v16);
-    let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: N = v57 * N::narrow(v16);
-    let v59: N = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: N = N::narrow(v5) * v59;
-    let v61: N = v60.exp_m1();
-    let v62: W = v30.widen() * v45.widen() * v61.widen() * v28;
+    let v45: W = v44.exp();
+    let v46: W = v45.powi(3);
+    let v47: W = v30.widen() * v46 * v28;
+    let v48: W = v35 * v2.widen();
+    let v49: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: W = v49 * v2.widen();
+    let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: W = v51 * v11;
+    let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: W = v53 * v11;
+    let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: W = v55 * v16.widen();
+    let v57: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: W = v57 * v16.widen();
+    let v59: W = v48 - v50 - v52 + v54 + v56 - v58;
+    let v60: W = v5 * v59;
+    let v61: W = v60.exp_m1();
+    let v62: W = v30.widen() * v45 * v61 * v28;
     let v63: W = v29 - v47 - v62;
     let v64: W = v3 * v63;
-    let v65: W = v64 / v45.widen();
+    let v65: W = v64 / v45;
     let v66: W = v0.widen() + v65;
     let v67: N = N::new(0.85, 2.2204460492503132e-17);
-    let v68: N = v67 * v22;
+    let v68: W = v67.widen() * v22;
     let v69: N = N::new(1.7, 4.4408920985006264e-17);
-    let v70: W = v69.widen() * v2.widen() * v22.widen();
+    let v70: W = v69.widen() * v2.widen() * v22;
     let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v72: W = v71.widen() * v2.widen() * v22.widen();
-    let v73: N = N::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73.widen() * v11 * v22.widen();
-    let v75: W = v71.widen() * v11 * v22.widen();
-    let v76: N = v67 * v45 * v61;
-    let v77: W = v69.widen() * v2.widen() * v45.widen() * v61.widen();
-    let v78: W = v71.widen() * v2.widen() * v45.widen() * v61.widen();
-    let v79: W = v73.widen() * v11 * v45.widen() * v61.widen();
-    let v80: W = v71.widen() * v11 * v45.widen() * v61.widen();
-    let v81: W = v68.widen() - v70 + v72 + v74 - v75 - v76.widen() + v77 - v78 - v79
-        + v80;
-    let v82: N = -v61;
+    let v72: W = v71.widen() * v2.widen() * v22;
+    let v73: W = W::new(12.85, 3.552713678800501e-16);
+    let v74: W = v73 * v11 * v22;
+    let v75: W = v71.widen() * v11 * v22;
+    let v76: N = v67 * N::narrow(v45) * N::narrow(v61);
+    let v77: W = v69.widen() * v2.widen() * v45 * v61;
+    let v78: W = v71.widen() * v2.widen() * v45 * v61;
+    let v79: W = v73 * v11 * v45 * v61;
+    let v80: W = v71.widen() * v11 * v45 * v61;
+    let v81: W = v68 - v70 + v72 + v74 - v75 - v76.widen() + v77 - v78 - v79 + v80;
+    let v82: N = -N::narrow(v61);
     let v83: N = v82.sqrt();
     let v84: W = v3 * v81;
-    let v85: W = v84 / v83.widen();
+    let v85: N = N::narrow(v84) / v83;
     let v86: N = N::narrow(v3).abs();
     let v87: N = v86.sqrt();
     let v88: N = v69 * v2;
-    let v89: W = v73.widen() * v11;
+    let v89: W = v73 * v11;
     let v90: N = v71 * v2;
     let v91: N = v71 * N::narrow(v11);
     let v92: W = v67.widen() - v88.widen() + v89 + v90.widen() - v91.widen();
@@ -5681,85 +6122,85 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
     let v14: W = v13 * v11.widen();
     let v15: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
+    let v16: N = v2.powi(3);
+    let v17: W = v15.widen() * v16.widen();
     let v18: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18.widen() * v16;
+    let v19: W = v18.widen() * v16.widen();
     let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
     let v21: W = v5 * v20;
-    let v22: N = N::exp_of(v21);
+    let v22: W = N::exp_kept(v21);
     let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v25: W = v24.widen() * v2.widen();
-    let v26: W = v23 * v2.widen();
-    let v27: W = v23 + v25 - v26;
-    let v28: W = v27.square();
-    let v29: W = v4.widen() * v22.widen() * v28;
+    let v24: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v25: W = v24 * v2.widen();
+    let v26: N = N::narrow(v23) * v2;
+    let v27: W = v23 + v25 - v26.widen();
+    let v28: N = N::narrow(v27).square();
+    let v29: W = v4.widen() * v22 * v28.widen();
     let v30: N = N::new(500.0, 0.0);
     let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v32: W = v31 * v2.widen();
     let v33: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v34: W = v33.widen() * v2.widen();
     let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11.widen();
+    let v36: N = N::narrow(v35) * v11;
     let v37: N = N::new(37.463865924381054, 1.85172455964596e-15);
     let v38: W = v37.widen() * v11.widen();
     let v39: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39.widen() * v16;
+    let v40: N = v39 * v16;
     let v41: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41.widen() * v16;
-    let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: W = v5 * v43;
-    let v45: N = N::exp_of(v44);
+    let v42: N = v41 * v16;
+    let v43: W = v32 - v34 - v36.widen() + v38 + v40.widen() - v42.widen();
+    let v44: N = N::narrow(v5) * N::narrow(v43);
+    let v45: N = v44.exp();
     let v46: N = v45.powi(3);
-    let v47: W = v30.widen() * v46.widen() * v28;
+    let v47: W = v30.widen() * v46.widen() * v28.widen();
     let v48: W = v35 * v2.widen();
     let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v50: W = v49.widen() * v2.widen();
-    let v51: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51.widen() * v11.widen();
-    let v53: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53.widen() * v11.widen();
+    let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: W = v51 * v11.widen();
+    let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: W = v53 * v11.widen();
     let v55: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: W = v55.widen() * v16;
+    let v56: W = v55.widen() * v16.widen();
     let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: N = v57 * N::narrow(v16);
+    let v58: N = v57 * v16;
     let v59: W = v48 - v50 - v52 + v54 + v56 - v58.widen();
     let v60: W = v5 * v59;
     let v61: N = N::exp_m1_of(v60);
-    let v62: W = v30.widen() * v45.widen() * v61.widen() * v28;
+    let v62: W = v30.widen() * v45.widen() * v61.widen() * v28.widen();
     let v63: W = v29 - v47 - v62;
     let v64: N = N::narrow(v3) * N::narrow(v63);
     let v65: N = v64 / v45;
     let v66: N = v0 + v65;
     let v67: W = W::new(0.85, 2.2204460492503132e-17);
-    let v68: W = v67 * v22.widen();
+    let v68: W = v67 * v22;
     let v69: N = N::new(1.7, 4.4408920985006264e-17);
-    let v70: W = v69.widen() * v2.widen() * v22.widen();
+    let v70: W = v69.widen() * v2.widen() * v22;
     let v71: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v72: W = v71 * v2.widen() * v22.widen();
-    let v73: W = W::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73 * v11.widen() * v22.widen();
-    let v75: N = N::narrow(v71) * v11 * v22;
+    let v72: W = v71 * v2.widen() * v22;
+    let v73: N = N::new(12.85, 3.552713678800501e-16);
+    let v74: W = v73.widen() * v11.widen() * v22;
+    let v75: W = v71 * v11.widen() * v22;
     let v76: W = v67 * v45.widen() * v61.widen();
-    let v77: N = v69 * v2 * v45 * v61;
+    let v77: W = v69.widen() * v2.widen() * v45.widen() * v61.widen();
     let v78: W = v71 * v2.widen() * v45.widen() * v61.widen();
-    let v79: W = v73 * v11.widen() * v45.widen() * v61.widen();
+    let v79: N = v73 * v11 * v45 * v61;
     let v80: N = N::narrow(v71) * v11 * v45 * v61;
-    let v81: W = v68 - v70 + v72 + v74 - v75.widen() - v76 + v77.widen() - v78 - v79
+    let v81: W = v68 - v70 + v72 + v74 - v75 - v76 + v77 - v78 - v79.widen()
         + v80.widen();
     let v82: N = -v61;
     let v83: N = v82.sqrt();
     let v84: W = v3 * v81;
-    let v85: W = v84 / v83.widen();
+    let v85: N = N::narrow(v84) / v83;
     let v86: N = N::narrow(v3).abs();
     let v87: N = v86.sqrt();
     let v88: N = v69 * v2;
-    let v89: N = N::narrow(v73) * v11;
+    let v89: N = v73 * v11;
     let v90: W = v71 * v2.widen();
     let v91: N = N::narrow(v71) * v11;
-    let v92: W = v67 - v88.widen() + v89.widen() + v90 - v91.widen();
-    let v93: N = N::sqrt_of(v92);
+    let v92: N = N::narrow(v67) - v88 + v89 + N::narrow(v90) - v91;
+    let v93: N = v92.sqrt();
     let v94: N = v87 * v93;
     [v66.to_f64(), v85.to_f64(), v94.to_f64()]
 }
@@ -5779,10 +6220,10 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
     let v9: W = v8 * v2.widen();
     let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v11: W = v2.widen().square();
-    let v12: W = v10 * v11;
+    let v11: N = v2.square();
+    let v12: W = v10 * v11.widen();
     let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13 * v11;
+    let v14: W = v13 * v11.widen();
     let v15: W = W::new(159.38726423400334, -4.088384519253407e-16);
     let v16: N = v2.powi(3);
     let v17: W = v15 * v16.widen();
@@ -5804,9 +6245,9 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v33: W = W::new(2.4781545553092528, -7.104542408259024e-17);
     let v34: W = v33 * v2.widen();
     let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11;
+    let v36: W = v35 * v11.widen();
     let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v38: W = v37 * v11;
+    let v38: W = v37 * v11.widen();
     let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v40: W = v39 * v16.widen();
     let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
@@ -5820,9 +6261,9 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v50: W = v49.widen() * v2.widen();
     let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51 * v11;
+    let v52: W = v51 * v11.widen();
     let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53 * v11;
+    let v54: W = v53 * v11.widen();
     let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v56: W = v55 * v16.widen();
     let v57: W = W::new(71.62352577501645, -5.675726792065962e-15);
@@ -5842,396 +6283,29 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
     let v72: W = v71.widen() * v2.widen() * v22;
     let v73: N = N::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73.widen() * v11 * v22;
-    let v75: W = v71.widen() * v11 * v22;
-    let v76: W = v67.widen() * v45 * v61;
-    let v77: W = v69.widen() * v2.widen() * v45 * v61;
-    let v78: W = v71.widen() * v2.widen() * v45 * v61;
-    let v79: W = v73.widen() * v11 * v45 * v61;
-    let v80: W = v71.widen() * v11 * v45 * v61;
-    let v81: W = v68 - v70 + v72 + v74 - v75 - v76 + v77 - v78 - v79 + v80;
-    let v82: N = -N::narrow(v61);
-    let v83: N = v82.sqrt();
-    let v84: W = v3 * v81;
-    let v85: N = N::narrow(v84) / v83;
-    let v86: N = N::narrow(v3).abs();
-    let v87: N = v86.sqrt();
-    let v88: N = v69 * v2;
-    let v89: W = v73.widen() * v11;
-    let v90: W = v71.widen() * v2.widen();
-    let v91: N = v71 * N::narrow(v11);
-    let v92: W = v67.widen() - v88.widen() + v89 + v90 - v91.widen();
-    let v93: N = N::sqrt_of(v92);
-    let v94: N = v87 * v93;
-    [v66.to_f64(), v85.to_f64(), v94.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1000.0, 0.0);
-    let v5: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v6: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
-    let v9: W = v8 * v2.widen();
-    let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v11: W = v2.widen().square();
-    let v12: W = v10 * v11;
-    let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13 * v11;
-    let v15: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
-    let v18: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18 * v16;
-    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
-    let v21: W = v5 * v20;
-    let v22: W = v21.exp();
-    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v25: W = v24.widen() * v2.widen();
-    let v26: W = v23 * v2.widen();
-    let v27: W = v23 + v25 - v26;
-    let v28: W = v27.square();
-    let v29: W = v4.widen() * v22 * v28;
-    let v30: N = N::new(500.0, 0.0);
-    let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v32: W = v31 * v2.widen();
-    let v33: W = W::new(2.4781545553092528, -7.104542408259024e-17);
-    let v34: W = v33 * v2.widen();
-    let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11;
-    let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v38: W = v37 * v11;
-    let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39 * v16;
-    let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41 * v16;
-    let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: W = v5 * v43;
-    let v45: W = v44.exp();
-    let v46: W = v45.powi(3);
-    let v47: W = v30.widen() * v46 * v28;
-    let v48: W = v35 * v2.widen();
-    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: N = v49 * v2;
-    let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51 * v11;
-    let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53 * v11;
-    let v55: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: W = v55.widen() * v16;
-    let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: W = v57.widen() * v16;
-    let v59: W = v48 - v50.widen() - v52 + v54 + v56 - v58;
-    let v60: W = v5 * v59;
-    let v61: W = v60.exp_m1();
-    let v62: W = v30.widen() * v45 * v61 * v28;
-    let v63: W = v29 - v47 - v62;
-    let v64: W = v3 * v63;
-    let v65: W = v64 / v45;
-    let v66: W = v0.widen() + v65;
-    let v67: N = N::new(0.85, 2.2204460492503132e-17);
-    let v68: N = v67 * N::narrow(v22);
-    let v69: N = N::new(1.7, 4.4408920985006264e-17);
-    let v70: W = v69.widen() * v2.widen() * v22;
-    let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v72: W = v71.widen() * v2.widen() * v22;
-    let v73: N = N::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73.widen() * v11 * v22;
-    let v75: W = v71.widen() * v11 * v22;
+    let v74: W = v73.widen() * v11.widen() * v22;
+    let v75: W = v71.widen() * v11.widen() * v22;
     let v76: W = v67.widen() * v45 * v61;
     let v77: N = v69 * v2 * N::narrow(v45) * N::narrow(v61);
     let v78: W = v71.widen() * v2.widen() * v45 * v61;
-    let v79: W = v73.widen() * v11 * v45 * v61;
-    let v80: W = v71.widen() * v11 * v45 * v61;
-    let v81: W = v68.widen() - v70 + v72 + v74 - v75 - v76 + v77.widen() - v78 - v79
-        + v80;
+    let v79: W = v73.widen() * v11.widen() * v45 * v61;
+    let v80: N = v71 * v11 * N::narrow(v45) * N::narrow(v61);
+    let v81: W = v68 - v70 + v72 + v74 - v75 - v76 + v77.widen() - v78 - v79
+        + v80.widen();
     let v82: N = -N::narrow(v61);
-    let v83: N = v82.sqrt();
-    let v84: W = v3 * v81;
-    let v85: N = N::narrow(v84) / v83;
-    let v86: N = N::narrow(v3).abs();
-    let v87: N = v86.sqrt();
-    let v88: N = v69 * v2;
-    let v89: W = v73.widen() * v11;
-    let v90: W = v71.widen() * v2.widen();
-    let v91: W = v71.widen() * v11;
-    let v92: W = v67.widen() - v88.widen() + v89 + v90 - v91;
-    let v93: N = N::sqrt_of(v92);
-    let v94: N = v87 * v93;
-    [v66.to_f64(), v85.to_f64(), v94.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1000.0, 0.0);
-    let v5: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v6: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
-    let v9: W = v8 * v2.widen();
-    let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v11: W = v2.widen().square();
-    let v12: W = v10 * v11;
-    let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13 * v11;
-    let v15: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
-    let v18: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18 * v16;
-    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
-    let v21: W = v5 * v20;
-    let v22: N = N::exp_of(v21);
-    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v25: W = v24.widen() * v2.widen();
-    let v26: W = v23 * v2.widen();
-    let v27: W = v23 + v25 - v26;
-    let v28: W = v27.square();
-    let v29: W = v4.widen() * v22.widen() * v28;
-    let v30: N = N::new(500.0, 0.0);
-    let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v32: W = v31 * v2.widen();
-    let v33: W = W::new(2.4781545553092528, -7.104542408259024e-17);
-    let v34: W = v33 * v2.widen();
-    let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11;
-    let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v38: W = v37 * v11;
-    let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39 * v16;
-    let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41 * v16;
-    let v43: W = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: W = v5 * v43;
-    let v45: N = N::exp_of(v44);
-    let v46: N = v45.powi(3);
-    let v47: W = v30.widen() * v46.widen() * v28;
-    let v48: W = v35 * v2.widen();
-    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: N = v49 * v2;
-    let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51 * v11;
-    let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53 * v11;
-    let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: W = v55 * v16;
-    let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: N = v57 * N::narrow(v16);
-    let v59: W = v48 - v50.widen() - v52 + v54 + v56 - v58.widen();
-    let v60: W = v5 * v59;
-    let v61: N = N::exp_m1_of(v60);
-    let v62: W = v30.widen() * v45.widen() * v61.widen() * v28;
-    let v63: W = v29 - v47 - v62;
-    let v64: W = v3 * v63;
-    let v65: W = v64 / v45.widen();
-    let v66: W = v0.widen() + v65;
-    let v67: N = N::new(0.85, 2.2204460492503132e-17);
-    let v68: N = v67 * v22;
-    let v69: N = N::new(1.7, 4.4408920985006264e-17);
-    let v70: W = v69.widen() * v2.widen() * v22.widen();
-    let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v72: W = v71.widen() * v2.widen() * v22.widen();
-    let v73: W = W::new(12.85, 3.552713678800501e-16);
-    let v74: W = v73 * v11 * v22.widen();
-    let v75: W = v71.widen() * v11 * v22.widen();
-    let v76: N = v67 * v45 * v61;
-    let v77: W = v69.widen() * v2.widen() * v45.widen() * v61.widen();
-    let v78: W = v71.widen() * v2.widen() * v45.widen() * v61.widen();
-    let v79: W = v73 * v11 * v45.widen() * v61.widen();
-    let v80: W = v71.widen() * v11 * v45.widen() * v61.widen();
-    let v81: W = v68.widen() - v70 + v72 + v74 - v75 - v76.widen() + v77 - v78 - v79
-        + v80;
-    let v82: N = -v61;
     let v83: N = v82.sqrt();
     let v84: W = v3 * v81;
     let v85: N = N::narrow(v84) / v83;
     let v86: N = N::narrow(v3).abs();
     let v87: N = v86.sqrt();
     let v88: W = v69.widen() * v2.widen();
-    let v89: W = v73 * v11;
+    let v89: N = v73 * v11;
     let v90: N = v71 * v2;
-    let v91: W = v71.widen() * v11;
-    let v92: N = v67 - N::narrow(v88) + N::narrow(v89) + v90 - N::narrow(v91);
-    let v93: N = v92.sqrt();
+    let v91: N = v71 * v11;
+    let v92: W = v67.widen() - v88 + v89.widen() + v90.widen() - v91.widen();
+    let v93: N = N::sqrt_of(v92);
     let v94: N = v87 * v93;
     [v66.to_f64(), v85.to_f64(), v94.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1000.0, 0.0);
-    let v5: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v6: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v7: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v8: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v9: W = v0.widen() - v1.widen();
-    let v10: W = v8 * v9;
-    let v11: W = v7 * v9;
-    let v12: W = v7 + v10 - v11;
-    let v13: W = v12.powi(3);
-    let v14: W = v6 * v13;
-    let v15: N = -v5;
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_of(v16);
-    let v18: W = v12.square();
-    let v19: W = v4.widen() * v17.widen() * v18;
-    let v20: N = N::new(500.0, 0.0);
-    let v21: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v22: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v23: W = v22.widen() * v13;
-    let v24: N = -v21;
-    let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_of(v25);
-    let v27: N = v26.powi(3);
-    let v28: W = v20.widen() * v27.widen() * v18;
-    let v29: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v30: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v31: N = v30 * N::narrow(v13);
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp_m1();
-    let v35: W = v20.widen() * v26.widen() * v34.widen() * v18;
-    let v36: W = v19 - v28 - v35;
-    let v37: W = v3 * v36;
-    let v38: W = v37 / v26.widen();
-    let v39: W = v0.widen() + v38;
-    let v40: N = N::new(12.0, 0.0);
-    let v41: W = v40.widen() * v17.widen();
-    let v42: N = N::new(24.0, 0.0);
-    let v43: W = v42.widen() * v1.widen() * v17.widen();
-    let v44: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v45: W = v44.widen() * v1.widen() * v17.widen();
-    let v46: N = N::new(12.85, 3.552713678800501e-16);
-    let v47: N = v1.square();
-    let v48: W = v46.widen() * v47.widen() * v17.widen();
-    let v49: W = v44.widen() * v47.widen() * v17.widen();
-    let v50: W = v40.widen() * v26.widen() * v34.widen();
-    let v51: W = v42.widen() * v1.widen() * v26.widen() * v34.widen();
-    let v52: W = v44.widen() * v1.widen() * v26.widen() * v34.widen();
-    let v53: W = v46.widen() * v47.widen() * v26.widen() * v34.widen();
-    let v54: N = v44 * v47 * v26 * v34;
-    let v55: W = v41 - v43 + v45 + v48 - v49 - v50 + v51 - v52 - v53 + v54.widen();
-    let v56: N = -v34;
-    let v57: N = v56.sqrt();
-    let v58: W = v3 * v55;
-    let v59: W = v58 / v57.widen();
-    let v60: N = N::narrow(v3).abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(1.7, 4.4408920985006264e-17);
-    let v63: N = v62 * v1;
-    let v64: N = N::new(0.85, 2.2204460492503132e-17);
-    let v65: W = v44.widen() * v9;
-    let v66: W = v9.square();
-    let v67: W = v44.widen() * v66;
-    let v68: W = v46.widen() * v66;
-    let v69: W = v63.widen() - v64.widen() + v65 - v67 + v68;
-    let v70: N = N::sqrt_of(v69);
-    let v71: N = v61 * v70;
-    [v39.to_f64(), v59.to_f64(), v71.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1000.0, 0.0);
-    let v5: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v6: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v7: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v8: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v9: W = v0.widen() - v1.widen();
-    let v10: W = v8 * v9;
-    let v11: W = v7 * v9;
-    let v12: W = v7 + v10 - v11;
-    let v13: W = v12.powi(3);
-    let v14: W = v6 * v13;
-    let v15: N = -v5;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16.exp();
-    let v18: W = v12.square();
-    let v19: W = v4.widen() * v17 * v18;
-    let v20: N = N::new(500.0, 0.0);
-    let v21: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v22: W = W::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v23: W = v22 * v13;
-    let v24: N = -v21;
-    let v25: W = v24.widen() - v23;
-    let v26: W = v25.exp();
-    let v27: W = v26.powi(3);
-    let v28: W = v20.widen() * v27 * v18;
-    let v29: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v30: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v31: W = v30.widen() * v13;
-    let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: W = v33.exp_m1();
-    let v35: W = v20.widen() * v26 * v34 * v18;
-    let v36: W = v19 - v28 - v35;
-    let v37: W = v3 * v36;
-    let v38: W = v37 / v26;
-    let v39: W = v0.widen() + v38;
-    let v40: N = N::new(12.0, 0.0);
-    let v41: N = v40 * N::narrow(v17);
-    let v42: N = N::new(24.0, 0.0);
-    let v43: W = v42.widen() * v1.widen() * v17;
-    let v44: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v45: W = v44.widen() * v1.widen() * v17;
-    let v46: N = N::new(12.85, 3.552713678800501e-16);
-    let v47: N = v1.square();
-    let v48: W = v46.widen() * v47.widen() * v17;
-    let v49: N = v44 * v47 * N::narrow(v17);
-    let v50: W = v40.widen() * v26 * v34;
-    let v51: W = v42.widen() * v1.widen() * v26 * v34;
-    let v52: W = v44.widen() * v1.widen() * v26 * v34;
-    let v53: W = v46.widen() * v47.widen() * v26 * v34;
-    let v54: N = v44 * v47 * N::narrow(v26) * N::narrow(v34);
-    let v55: W = v41.widen() - v43 + v45 + v48 - v49.widen() - v50 + v51 - v52 - v53
-        + v54.widen();
-    let v56: N = -N::narrow(v34);
-    let v57: N = v56.sqrt();
-    let v58: W = v3 * v55;
-    let v59: N = N::narrow(v58) / v57;
-    let v60: N = N::narrow(v3).abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(1.7, 4.4408920985006264e-17);
-    let v63: N = v62 * v1;
-    let v64: N = N::new(0.85, 2.2204460492503132e-17);
-    let v65: W = v44.widen() * v9;
-    let v66: W = v9.square();
-    let v67: N = v44 * N::narrow(v66);
-    let v68: W = v46.widen() * v66;
-    let v69: W = v63.widen() - v64.widen() + v65 - v67.widen() + v68;
-    let v70: N = N::sqrt_of(v69);
-    let v71: N = v61 * v70;
-    [v39.to_f64(), v59.to_f64(), v71.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -6239,9 +6313,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 74 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 72 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -6254,9 +6328,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 74 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 72 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
 /// # Panics
 ///
@@ -6283,7 +6357,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6348,8 +6422,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6.widen() * v7;
-    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9.widen() * v7;
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v12: W = v2.widen().powi(3);
     let v13: W = v11 * v12;
@@ -6360,13 +6434,13 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v4.widen() * v16.widen();
     let v19: W = v16.widen().square();
     let v20: W = v6.widen() * v19;
-    let v21: W = v9 * v19;
+    let v21: W = v9.widen() * v19;
     let v22: W = v16.widen().powi(3);
     let v23: W = v11 * v22;
     let v24: W = v14.widen() * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: W = v0.widen() * v25;
-    let v27: N = N::exp_of(v26);
+    let v26: N = v0 * N::narrow(v25);
+    let v27: N = v26.exp();
     let v28: W = v6.widen() * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
@@ -6395,7 +6469,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v53: W = -v52;
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
-    let v56: W = v27.widen() + v55.widen();
+    let v56: N = v27 + v55;
     let v57: W = v3 - v5 - v8 + v10 + v13 - v15;
     let v58: W = v0.widen() * v57;
     let v59: W = v58.exp();
@@ -6413,7 +6487,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6426,7 +6500,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6446,7 +6520,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6511,8 +6585,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6.widen() * v7;
-    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9.widen() * v7;
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v12: W = v2.widen().powi(3);
     let v13: W = v11 * v12;
@@ -6523,13 +6597,13 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v4.widen() * v16.widen();
     let v19: W = v16.widen().square();
     let v20: W = v6.widen() * v19;
-    let v21: W = v9 * v19;
+    let v21: W = v9.widen() * v19;
     let v22: W = v16.widen().powi(3);
     let v23: W = v11 * v22;
     let v24: W = v14.widen() * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: W = v0.widen() * v25;
-    let v27: N = N::exp_of(v26);
+    let v26: N = v0 * N::narrow(v25);
+    let v27: N = v26.exp();
     let v28: W = v6.widen() * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
@@ -6558,7 +6632,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v53: W = -v52;
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
-    let v56: W = v27.widen() + v55.widen();
+    let v56: N = v27 + v55;
     let v57: W = v3 - v5 - v8 + v10 + v13 - v15;
     let v58: W = v0.widen() * v57;
     let v59: W = v58.exp();
@@ -6576,7 +6650,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6589,7 +6663,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 50 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6685,6 +6759,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -6861,9 +6938,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -6871,11 +6958,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -6892,7 +6981,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -7186,44 +7275,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -7236,6 +7360,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -7246,59 +7378,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -20,77 +20,20 @@ pub const PROCESS: &str = "shifted_cosine";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.25, 0.3125, 0.375).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
     if t == 1.0 {
         return 0.0;
     }
-    if t < 0.5 {
-        return alpha_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
     }
-    if t < 0.625 {
-        return alpha_in_cell1::<N, W>(t);
-    }
-    if t < 0.6875 {
-        return alpha_in_cell2::<N, W>(t);
-    }
-    if t < 0.75 {
-        return alpha_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().ln();
-    let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: W = v9.widen().sqrt();
-    v10.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: W = v0 - v7.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    v10.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: W = v0 - v7.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    v10.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -99,25 +42,107 @@ fn alpha_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = N::tan_of(v4);
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: W = v0.widen() - v7.widen();
-    let v9: N = N::sigmoid_of(v8);
+    let v8: N = v0 - v7;
+    let v9: N = v8.sigmoid();
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
-/// [`alpha_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.125 {
+        return alpha_upper_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return alpha_upper_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_upper_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return alpha_upper_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.tan();
-    let v6: N = N::ln_of(v5);
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    v10.to_f64()
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
+    let v8: N = v7.ln();
+    let v9: N = v1 * v8;
+    let v10: W = v0 - v9.widen();
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = v7.ln();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::sigmoid_of(v10);
+    let v12: N = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = N::ln_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0 - v9;
+    let v11: N = N::sigmoid_of(v10);
+    let v12: N = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = N::ln_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0 - v9;
+    let v11: N = N::sigmoid_of(v10);
+    let v12: N = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
+    let v8: N = v7.ln();
+    let v9: N = v1 * v8;
+    let v10: W = v0.widen() - v9.widen();
+    let v11: N = N::sigmoid_of(v10);
+    let v12: N = v11.sqrt();
+    v12.to_f64()
 }
 /// `sigma(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -127,7 +152,7 @@ fn alpha_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875).
 pub fn sigma(t: f64) -> f64 {
     let r = sigma_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd, Xd>(t) }
@@ -137,8 +162,11 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
-    if t < 0.25 {
+    if t < 0.125 {
         return sigma_in_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return sigma_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -153,19 +181,34 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
-/// [`sigma_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`sigma_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: W = v4.widen().ln();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.ln();
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
     let v9: N = N::sigmoid_of(v8);
-    let v10: W = v9.widen().sqrt();
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`sigma_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn sigma_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v4.ln();
+    let v6: W = v0.widen() * v5.widen();
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -174,17 +217,14 @@ fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + 4\,\tan\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 10 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 0.0;
-    }
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
@@ -196,11 +236,11 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() + v7;
-    let v9: N = v0 / N::narrow(v8);
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = v1 * N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
 /// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -224,11 +264,11 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() / v6.widen();
-    let v8: W = v0.widen() + v7;
-    let v9: W = v0.widen() / v8;
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = v1.widen() / v6;
+    let v8: N = v0 + N::narrow(v7);
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -239,7 +279,7 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 pub fn f(t: f64) -> f64 {
     let r = f_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd, Xd>(t) }
@@ -255,16 +295,19 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return f_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
+    if t < 0.125 {
         return f_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.25 {
         return f_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return f_in_cell2::<N, W>(t);
     }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    if t < 0.375 {
+        return f_in_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -273,28 +316,8 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = v5.widen().square();
-    let v13: W = v11.widen() + v12;
-    let v14: W = v0.widen() * v10.widen() * v13;
-    let v15: W = v14 / v5.widen();
-    v15.to_f64()
-}
-/// [`f_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().ln();
-    let v7: W = v1.widen() * v6;
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: W = v7 - v8.widen();
-    let v10: W = v9.sigmoid();
+    let v9: W = v7.widen() - v8.widen();
+    let v10: W = N::sigmoid_kept(v9);
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: W = v11.widen() + v12.widen();
@@ -302,13 +325,53 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v15: N = N::narrow(v14) / v5;
     v15.to_f64()
 }
-/// [`f_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`f_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
+    let v15: N = N::narrow(v14) / v5;
+    v15.to_f64()
+}
+/// [`f_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
+    let v15: N = N::narrow(v14) / v5;
+    v15.to_f64()
+}
+/// [`f_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
     let v6: N = v5.ln();
     let v7: W = v1.widen() * v6.widen();
@@ -317,33 +380,66 @@ fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9.sigmoid();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
-    let v13: W = v11.widen() + v12.widen();
-    let v14: W = v0 * v10 * v13;
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
     let v15: N = N::narrow(v14) / v5;
     v15.to_f64()
 }
 /// [`f_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+fn f_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
     let v6: N = v5.ln();
-    let v7: N = v1 * v6;
+    let v7: W = v1.widen() * v6.widen();
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = v7 - v8;
-    let v10: N = v9.sigmoid();
+    let v9: W = v7 - v8.widen();
+    let v10: W = N::sigmoid_kept(v9);
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: W = v11.widen() + v12.widen();
-    let v14: W = v0.widen() * v10.widen() * v13;
+    let v14: W = v0 * v10 * v13;
     let v15: W = v14 / v5.widen();
     v15.to_f64()
 }
 /// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.125 {
+        return f_upper_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return f_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return f_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return f_upper_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v4;
+    let v8: N = N::ln_of(v7);
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: W = v9.widen() - v10.widen();
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v4.square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4 * v12 * v15;
+    v16.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -363,6 +459,69 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v16: W = v0 * v4.widen() * v12 * v15;
     v16.to_f64()
 }
+/// [`f_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v4;
+    let v8: N = N::ln_of(v7);
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid();
+    let v13: W = v4.square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4 * v12.widen() * v15;
+    v16.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid();
+    let v13: W = v4.widen().square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0.widen() * v4.widen() * v12.widen() * v15;
+    v16.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid();
+    let v13: N = v4.square();
+    let v14: N = v6 / v13;
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0 * v4.widen() * v12.widen() * v15;
+    v16.to_f64()
+}
 /// `g2(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
@@ -371,7 +530,7 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -380,61 +539,40 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.25 {
-        return g2_in_cell0::<N, W>(t);
-    }
     if t < 0.5 {
-        return g2_in_cell1::<N, W>(t);
+        return g2_in_cell0::<N, W>(t);
     }
     let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(3.0, 0.0);
     let v6: N = N::cos_of(v3);
     let v7: N = v6.powi(3);
     let v8: N = v5 * v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * v6;
-    let v11: W = v8.widen() - v10.widen();
-    let v12: W = v0 * v4.widen();
-    let v13: W = v12 / v11;
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8.widen() - v10;
+    let v12: W = v0 * v4;
+    let v13: N = N::narrow(v12) / N::narrow(v11);
     v13.to_f64()
 }
-/// [`g2_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(3.0, 0.0);
-    let v6: W = v3.cos();
+    let v6: W = N::cos_kept(v3);
     let v7: W = v6.powi(3);
     let v8: W = v5.widen() * v7;
     let v9: N = N::new(4.0, 0.0);
     let v10: W = v9.widen() * v6;
     let v11: W = v8 - v10;
-    let v12: N = v0 * v4;
-    let v13: W = v12.widen() / v11;
-    v13.to_f64()
-}
-/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn g2_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = N::cos_of(v3);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v5.widen() * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v6.widen();
-    let v11: W = v8 - v10;
-    let v12: W = v0 * v4.widen();
+    let v12: W = v0 * v4;
     let v13: W = v12 / v11;
     v13.to_f64()
 }
@@ -444,9 +582,9 @@ fn g2_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -455,72 +593,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.25 {
-        return g_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return g_upper::<N, W>(1.0 - t);
     }
-    if t < 0.3125 {
-        return g_in_cell1::<N, W>(t);
-    }
-    if t < 0.5 {
-        return g_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v6.widen();
-    let v11: W = v8.widen() - v10;
-    let v12: W = v0.widen() * v4.widen();
-    let v13: N = N::narrow(v12) / N::narrow(v11);
-    let v14: N = v13.sqrt();
-    v14.to_f64()
-}
-/// [`g_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = N::cos_of(v3);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v5.widen() * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v6.widen();
-    let v11: W = v8 - v10;
-    let v12: W = v0.widen() * v4.widen();
-    let v13: W = v12 / v11;
-    let v14: W = v13.sqrt();
-    v14.to_f64()
-}
-/// [`g_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = N::cos_of(v3);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v5.widen() * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v6.widen();
-    let v11: W = v8 - v10;
-    let v12: N = v0 * v4;
-    let v13: W = v12.widen() / v11;
-    let v14: N = N::sqrt_of(v13);
-    v14.to_f64()
-}
-/// [`g_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -528,6 +603,25 @@ fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = v3.sin();
     let v5: N = N::new(3.0, 0.0);
     let v6: N = v3.cos();
+    let v7: W = v6.widen().powi(3);
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6.widen();
+    let v11: W = v8 - v10;
+    let v12: N = v0 * v4;
+    let v13: N = v12 / N::narrow(v11);
+    let v14: N = v13.sqrt();
+    v14.to_f64()
+}
+/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.cos();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: N = v3.sin();
     let v7: N = v6.powi(3);
     let v8: N = v5 * v7;
     let v9: N = N::new(4.0, 0.0);
@@ -546,7 +640,7 @@ fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -555,17 +649,23 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return lambda_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -578,34 +678,47 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = N::ln_of(v6);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
     let v8: W = v0.widen() + v7.widen();
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.tan();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: W = v5.widen() / v4;
-    let v7: W = v6.ln();
+    let v7: W = N::ln_kept(v6);
     let v8: W = v0.widen() + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    let v7: W = v6.ln();
+    let v8: W = v0 + v7;
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -617,17 +730,30 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4.widen();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v0.widen() + v7.widen();
+    let v6: W = v5.widen() / v4;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() + v7;
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
+    let v8: N = v0 + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -636,20 +762,37 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return dlambda_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
     let v6: N = v4 * v5;
-    let v7: W = v0.widen() / v6.widen();
+    let v7: N = v0 / v6;
+    v7.to_f64()
+}
+/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
+    let v6: N = v4 * v5;
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -660,7 +803,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -669,20 +812,23 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.25 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.375 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.4375 {
         return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return log_snr_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -697,38 +843,53 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v0 + v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
     let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() / v5.widen();
-    let v8: N = N::ln_of(v7);
+    let v7: N = v6 / v5;
+    let v8: N = v7.ln();
     let v9: W = v1.widen() * v8.widen();
     let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4.tan();
+    let v5: W = N::tan_kept(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: W = v6.widen() / v5;
-    let v8: W = v7.ln();
+    let v8: W = N::ln_kept(v7);
     let v9: W = v1.widen() * v8;
     let v10: W = v0.widen() + v9;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = v7.ln();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0 + v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -743,28 +904,28 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
+    let v5: W = N::tan_kept(v4);
     let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() / v5.widen();
+    let v7: W = v6.widen() / v5;
     let v8: N = N::ln_of(v7);
-    let v9: W = v1.widen() * v8.widen();
-    let v10: W = v0.widen() + v9;
+    let v9: N = v1 * v8;
+    let v10: W = v0 + v9.widen();
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
     let v6: N = N::new(1.0, 0.0);
     let v7: N = v6 / v5;
     let v8: N = v7.ln();
@@ -780,47 +941,33 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 7 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.9375 {
-        return snr_in_cell1::<N, W>(t);
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::narrow(v4).square();
-    let v6: N = v0 / v5;
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 / N::narrow(v5);
     v6.to_f64()
 }
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.25, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::narrow(v4).square();
-    let v6: N = v0 / v5;
-    v6.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v0.widen() / v5.widen();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 * N::narrow(v5);
     v6.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -829,18 +976,33 @@ fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
+    v5.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -851,9 +1013,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -873,11 +1035,121 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: N = N::tan_of(v8);
+    let v17: N = v16.ln();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: W = v18 - v14;
+    let v33: W = N::sigmoid_kept(v32);
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13 * v9 * v21 * v34;
+    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36.widen() * v13 * v37 * v21 * v34;
+    let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v40: W = v39 * v33 * v25;
+    let v41: W = v39 * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: N = v6 * N::narrow(v9);
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10.widen();
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = N::tan_kept(v8);
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = N::sqrt_kept(v20);
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: W = v18 - v14;
+    let v33: W = N::sigmoid_kept(v32);
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13 * v9 * v21 * v34;
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36 * v13 * v37 * v21 * v34;
+    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v40: W = v39.widen() * v33 * v25;
+    let v41: W = v39.widen() * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -886,15 +1158,15 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
-    let v17: W = v16.widen().ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = v14 - N::narrow(v18);
-    let v20: W = v19.widen().sigmoid();
-    let v21: N = N::sqrt_of(v20);
+    let v17: N = v16.ln();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -902,24 +1174,24 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
     let v28: W = v0.widen() * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
+    let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
     let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v18 - v14.widen();
+    let v32: W = v18 - v14;
     let v33: W = v32.sigmoid();
-    let v34: N = N::sqrt_of(v33);
-    let v35: W = v31 * v13.widen() * v9 * v21.widen() * v34.widen();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v31 * v13 * v9 * v21 * v34;
     let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v37: W = v9.powi(3);
-    let v38: W = v36 * v13.widen() * v37 * v21.widen() * v34.widen();
+    let v38: W = v36 * v13 * v37 * v21 * v34;
     let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v40: W = v39.widen() * v33 * v25;
     let v41: W = v39.widen() * v23 * v33 * v25;
     let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
     let v45: W = v43 - v44;
-    let v46: W = v21.widen() * v45;
+    let v46: W = v21 * v45;
     let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
@@ -931,45 +1203,45 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::sin_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: N = v1 * N::narrow(v6);
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
     let v8: W = v1.widen() - v7.widen();
-    let v9: N = N::cos_of(v4);
+    let v9: W = N::cos_kept(v4);
     let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = N::tan_kept(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
+    let v14: W = v13.widen() / v12;
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
     let v18: W = v17.sigmoid();
-    let v19: N = N::sqrt_of(v18);
+    let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6;
-    let v22: W = v1.widen() - v21;
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
-    let v26: W = v9.widen() * v19.widen() * v24;
-    let v27: W = v25 / v26;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v29: W = v16 - v10;
     let v30: W = v29.sigmoid();
-    let v31: N = N::sqrt_of(v30);
-    let v32: W = v28.widen() * v5.widen() * v9.widen() * v19.widen() * v31.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v5.widen() * v9 * v19 * v31;
     let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v34.widen() * v9.widen() * v19.widen() * v31.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v30 * v22;
-    let v38: W = v36.widen() * v6 * v30 * v22;
+    let v35: W = v33.widen() * v34.widen() * v9 * v19 * v31;
+    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: W = v36 * v30 * v22;
+    let v38: W = v36 * v6.widen() * v30 * v22;
     let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v20.widen() * v6 * v9.widen() * v24;
-    let v41: W = v1.widen() * v9.widen() * v24;
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
+    let v41: W = v1.widen() * v9 * v24;
     let v42: W = v40 - v41;
-    let v43: W = v19.widen() * v42;
-    let v44: W = v39 / v43;
+    let v43: W = v19 * v42;
+    let v44: N = N::narrow(v39) / N::narrow(v43);
     [v27.to_f64(), v44.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -978,9 +1250,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -993,9 +1265,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1015,11 +1287,121 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: N = N::tan_of(v8);
+    let v17: N = v16.ln();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: W = v18 - v14;
+    let v33: W = N::sigmoid_kept(v32);
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13 * v9 * v21 * v34;
+    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36.widen() * v13 * v37 * v21 * v34;
+    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39 * v33 * v25;
+    let v41: W = v39 * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: N = v6 * N::narrow(v9);
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10.widen();
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = N::tan_kept(v8);
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = N::sqrt_kept(v20);
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: W = v18 - v14;
+    let v33: W = N::sigmoid_kept(v32);
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13 * v9 * v21 * v34;
+    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36 * v13 * v37 * v21 * v34;
+    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39.widen() * v33 * v25;
+    let v41: W = v39.widen() * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1028,15 +1410,15 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::sin_of(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = N::sin_kept(v8);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
-    let v17: W = v16.widen().ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = v14 - N::narrow(v18);
-    let v20: W = v19.widen().sigmoid();
-    let v21: N = N::sqrt_of(v20);
+    let v17: N = v16.ln();
+    let v18: W = v15.widen() * v17.widen();
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -1044,24 +1426,24 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
     let v28: W = v0.widen() * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
+    let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
     let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v18 - v14.widen();
+    let v32: W = v18 - v14;
     let v33: W = v32.sigmoid();
-    let v34: N = N::sqrt_of(v33);
-    let v35: W = v31 * v13.widen() * v9 * v21.widen() * v34.widen();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v31 * v13 * v9 * v21 * v34;
     let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v37: W = v9.powi(3);
-    let v38: W = v36 * v13.widen() * v37 * v21.widen() * v34.widen();
+    let v38: W = v36 * v13 * v37 * v21 * v34;
     let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v40: W = v39.widen() * v33 * v25;
     let v41: W = v39.widen() * v23 * v33 * v25;
     let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13.widen() * v23 * v27;
-    let v44: W = v6.widen() * v13.widen() * v27;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
     let v45: W = v43 - v44;
-    let v46: W = v21.widen() * v45;
+    let v46: W = v21 * v45;
     let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
@@ -1073,45 +1455,45 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::sin_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: N = v1 * N::narrow(v6);
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
     let v8: W = v1.widen() - v7.widen();
-    let v9: N = N::cos_of(v4);
+    let v9: W = N::cos_kept(v4);
     let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = N::tan_kept(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
+    let v14: W = v13.widen() / v12;
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
     let v18: W = v17.sigmoid();
-    let v19: N = N::sqrt_of(v18);
+    let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6;
-    let v22: W = v1.widen() - v21;
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
-    let v26: W = v9.widen() * v19.widen() * v24;
-    let v27: W = v25 / v26;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
     let v29: W = v16 - v10;
     let v30: W = v29.sigmoid();
-    let v31: N = N::sqrt_of(v30);
-    let v32: W = v28.widen() * v5.widen() * v9.widen() * v19.widen() * v31.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v5.widen() * v9 * v19 * v31;
     let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v34.widen() * v9.widen() * v19.widen() * v31.widen();
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: W = v36.widen() * v30 * v22;
-    let v38: W = v36.widen() * v6 * v30 * v22;
+    let v35: W = v33.widen() * v34.widen() * v9 * v19 * v31;
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: W = v36 * v30 * v22;
+    let v38: W = v36 * v6.widen() * v30 * v22;
     let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v20.widen() * v6 * v9.widen() * v24;
-    let v41: W = v1.widen() * v9.widen() * v24;
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
+    let v41: W = v1.widen() * v9 * v24;
     let v42: W = v40 - v41;
-    let v43: W = v19.widen() * v42;
-    let v44: W = v39 / v43;
+    let v43: W = v19 * v42;
+    let v44: N = N::narrow(v39) / N::narrow(v43);
     [v27.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1120,9 +1502,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1135,7 +1517,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1149,56 +1533,232 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = N::narrow(v0) * v1;
     let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: N = N::narrow(v0) * v3 * v8;
+    let v10: N = N::narrow(v0) * v1 * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::sin_of(v6);
+    let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
     let v15: W = v6.tan();
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: W = v19.widen().sqrt();
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * v8;
+    let v23: W = v11.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2.widen() - v4 + v9.widen() - v10.widen() - v25 + v26;
+    let v28: N = N::narrow(v26) - N::narrow(v25);
+    let v29: N = N::narrow(v27) / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: N = N::narrow(v17) - N::narrow(v13);
+    let v33: N = v32.sigmoid();
+    let v34: W = v33.widen().sqrt();
+    let v35: W = v31.widen() * v12 * v7.widen() * v20 * v34;
+    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: N = v7.powi(3);
+    let v38: W = v36.widen() * v12 * v37.widen() * v20 * v34;
+    let v39: W = v0 * v33.widen() * v23;
+    let v40: W = v0 * v8.widen() * v33.widen() * v23;
+    let v41: W = v35 - v38 + v39 - v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12 * v8.widen() * v42;
+    let v44: W = v11.widen() * v12 * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
+    [v29.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = N::cos_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12.widen() * v20 * v24;
-    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: W = v17 - v13;
+    let v33: W = v32.sigmoid();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v31 * v12 * v7 * v20 * v34;
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v7.powi(3);
+    let v38: W = v36 * v12 * v37 * v20 * v34;
+    let v39: W = v0 * v33 * v23;
+    let v40: W = v0 * v8 * v33 * v23;
+    let v41: W = v35 - v38 + v39 - v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12 * v8 * v42;
+    let v44: W = v11.widen() * v12 * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
+    [v29.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v3.widen() * v8.widen();
+    let v10: N = N::narrow(v0) * v1 * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = N::sqrt_kept(v19);
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8.widen();
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2.widen() - v4 + v9 - v10.widen() - v25 + v26;
     let v28: W = v26 - v25;
     let v29: W = v27 / v28;
     let v30: W = v1.widen() - v3.widen();
     let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v32: W = v17 - v13;
     let v33: W = v32.sigmoid();
-    let v34: N = N::sqrt_of(v33);
-    let v35: W = v31.widen() * v12.widen() * v7 * v20 * v34.widen();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v31.widen() * v12 * v7.widen() * v20 * v34;
     let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v7.powi(3);
-    let v38: W = v36.widen() * v12.widen() * v37 * v20 * v34.widen();
-    let v39: W = v0.widen() * v33 * v23;
-    let v40: W = v0.widen() * v8 * v33 * v23;
+    let v37: N = v7.powi(3);
+    let v38: W = v36.widen() * v12 * v37.widen() * v20 * v34;
+    let v39: W = v0 * v33 * v23;
+    let v40: W = v0 * v8.widen() * v33 * v23;
     let v41: W = v35 - v38 + v39 - v40;
     let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12.widen() * v8 * v42;
-    let v44: W = v11.widen() * v12.widen() * v42;
+    let v43: W = v21.widen() * v12 * v8.widen() * v42;
+    let v44: W = v11.widen() * v12 * v42;
     let v45: W = v43 - v44;
     let v46: W = v30 * v41;
     let v47: W = v20 * v45;
     let v48: W = v46 / v47;
     [v29.to_f64(), v48.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1 * v2.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: N = v5 * N::narrow(v8);
+    let v10: W = v5.widen() - v9.widen();
+    let v11: W = N::cos_kept(v6);
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = N::tan_kept(v6);
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v5.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1 * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
+    let v30: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v31: W = v17 - v12;
+    let v32: W = v31.sigmoid();
+    let v33: W = v32.sqrt();
+    let v34: W = v30 * v7 * v11 * v20 * v33;
+    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v36: W = v7.powi(3);
+    let v37: W = v35.widen() * v36 * v11 * v20 * v33;
+    let v38: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v39: W = v38 * v32 * v23;
+    let v40: W = v38 * v8 * v32 * v23;
+    let v41: W = v34 - v37 + v39 - v40;
+    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v43: W = v5.widen() * v11 * v25;
+    let v44: W = v42 - v43;
+    let v45: W = v4 * v41;
+    let v46: W = v20 * v44;
+    let v47: W = v45 / v46;
+    [v29.to_f64(), v47.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1206,7 +1766,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1219,7 +1781,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1239,7 +1803,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1253,45 +1819,51 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = v0 * v1;
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
+    let v7: W = N::cos_kept(v6);
     let v8: W = v7.square();
     let v9: W = v0.widen() * v3.widen() * v8;
     let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = N::tan_of(v6);
-    let v16: W = v15.widen().ln();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: N = N::sigmoid_of(v18);
-    let v20: W = v19.widen().sqrt();
+    let v18: W = v13.widen() - v17;
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: W = v27 / v28;
     let v30: W = v1.widen() - v3.widen();
     let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v17 - v13;
+    let v32: W = v17 - v13.widen();
     let v33: W = v32.sigmoid();
-    let v34: N = N::sqrt_of(v33);
-    let v35: W = v31 * v12 * v7 * v20 * v34.widen();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v31 * v12 * v7 * v20 * v34;
     let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v37: W = v7.powi(3);
-    let v38: W = v36.widen() * v12 * v37 * v20 * v34.widen();
+    let v38: W = v36.widen() * v12 * v37 * v20 * v34;
     let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v40: W = v39.widen() * v33 * v23;
     let v41: W = v39.widen() * v8 * v33 * v23;
@@ -1305,15 +1877,80 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: W = v47 / v48;
     let v50: N = N::narrow(v30).abs();
     let v51: W = v50.widen().sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v21.widen() * v37;
     let v54: W = v11.widen() * v7;
     let v55: W = v53 - v54;
-    let v56: W = v52.widen() * v12;
+    let v56: W = v52 * v12;
     let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: W = v51 * v58.widen();
+    let v58: W = v57.widen().sqrt();
+    let v59: W = v51 * v58;
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1 * v2.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: N = v5 * N::narrow(v8);
+    let v10: W = v5.widen() - v9.widen();
+    let v11: W = N::cos_kept(v6);
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = N::tan_kept(v6);
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v5.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1 * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
+    let v30: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v31: W = v17 - v12;
+    let v32: W = v31.sigmoid();
+    let v33: W = v32.sqrt();
+    let v34: W = v30 * v7 * v11 * v20 * v33;
+    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v36: W = v7.powi(3);
+    let v37: W = v35.widen() * v36 * v11 * v20 * v33;
+    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: W = v38 * v32 * v23;
+    let v40: W = v38 * v8 * v32 * v23;
+    let v41: W = v34 - v37 + v39 - v40;
+    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v43: W = v5.widen() * v11 * v25;
+    let v44: W = v42 - v43;
+    let v45: W = v4 * v41;
+    let v46: W = v20 * v44;
+    let v47: W = v45 / v46;
+    let v48: N = N::narrow(v4).abs();
+    let v49: N = v48.sqrt();
+    let v50: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v51: N = v21 * N::narrow(v36);
+    let v52: W = v5.widen() * v7;
+    let v53: W = v51.widen() - v52;
+    let v54: W = v50 * v11;
+    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v56: N = v55.sqrt();
+    let v57: N = v49 * v56;
+    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1321,7 +1958,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1340,7 +1979,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1575,9 +2216,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
@@ -1597,7 +2238,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1606,15 +2247,15 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: W = v8.sin();
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = N::sin_kept(v8);
+    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
-    let v19: W = v14 - v18.widen();
-    let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
+    let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -1624,17 +2265,17 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v28: W = v0 * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v32: W = v9.powi(3);
-    let v33: W = v31 * v13 * v32 * v21;
+    let v33: W = v31.widen() * v13 * v32 * v21;
     let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v35: W = v34.widen() * v13 * v9 * v21;
-    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v18.widen() - v14;
-    let v38: N = N::sigmoid_of(v37);
+    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: N = v18 - v14;
+    let v38: N = v37.sigmoid();
     let v39: N = v38.sqrt();
-    let v40: W = v36 * v39.widen() * v25;
-    let v41: W = v36 * v23 * v39.widen() * v25;
+    let v40: W = v36.widen() * v39.widen() * v25;
+    let v41: W = v36.widen() * v23 * v39.widen() * v25;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v22.widen() * v13 * v23 * v27;
     let v44: W = v6.widen() * v13 * v27;
@@ -1645,47 +2286,99 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    if t < 0.25 {
+        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::sin_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: N = v1 * N::narrow(v6);
-    let v8: N = v1 - v7;
-    let v9: W = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v1.widen() - v7;
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = N::tan_kept(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
-    let v15: W = v14.ln();
+    let v14: W = v13.widen() / v12;
+    let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
-    let v17: W = v10.widen() - v16;
+    let v17: W = v10 - v16;
     let v18: W = v17.sigmoid();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6;
+    let v21: W = v20.widen() * v6.widen();
     let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
-    let v25: W = v0.widen() * v8.widen();
+    let v25: W = v0 * v8;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v29: N = v5.powi(3);
+    let v30: W = v28.widen() * v29.widen() * v9 * v19;
+    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: W = v31 * v5.widen() * v9 * v19;
+    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v34: N = N::narrow(v16) - N::narrow(v10);
+    let v35: N = v34.sigmoid();
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v33 * v36 * v22;
+    let v38: W = v33 * v6.widen() * v36 * v22;
+    let v39: W = v30 - v32 - v37 + v38;
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
+    let v41: W = v1.widen() * v9 * v24;
+    let v42: W = v40 - v41;
+    let v43: W = v19 * v42;
+    let v44: W = v39 / v43;
+    [v27.to_f64(), v44.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
+    let v8: W = v1.widen() - v7.widen();
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = N::tan_kept(v4);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() / v12;
+    let v15: W = v14.ln();
+    let v16: W = v11.widen() * v15;
+    let v17: W = v10 - v16;
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
+    let v20: N = N::new(3.0, 0.0);
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
+    let v23: W = v22.sqrt();
+    let v24: W = v23.powi(3);
+    let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: W = v25 / v26;
     let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * N::narrow(v9) * N::narrow(v19);
+    let v30: W = v28.widen() * v29.widen() * v9 * v19;
     let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v32: W = v31.widen() * v5.widen() * v9 * v19;
     let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = N::narrow(v16) - v10;
-    let v35: N = v34.sigmoid();
-    let v36: W = v35.widen().sqrt();
+    let v34: N = N::narrow(v16) - N::narrow(v10);
+    let v35: W = v34.widen().sigmoid();
+    let v36: W = v35.sqrt();
     let v37: W = v33 * v36 * v22;
-    let v38: W = v33 * v6 * v36 * v22;
-    let v39: W = v30.widen() - v32 - v37 + v38;
-    let v40: W = v20.widen() * v6 * v9 * v24;
+    let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
+    let v39: W = v30 - v32 - v37 + v38.widen();
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
     let v41: W = v1.widen() * v9 * v24;
     let v42: W = v40 - v41;
     let v43: W = v19 * v42;
@@ -1698,9 +2391,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1713,9 +2406,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1739,7 +2432,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1748,15 +2441,15 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: W = v8.sin();
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = N::sin_kept(v8);
+    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
-    let v19: W = v14 - v18.widen();
-    let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
+    let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -1766,17 +2459,17 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v28: W = v0 * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v32: W = v9.powi(3);
-    let v33: W = v31 * v13 * v32 * v21;
+    let v33: W = v31.widen() * v13 * v32 * v21;
     let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
     let v35: W = v34.widen() * v13 * v9 * v21;
-    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: W = v18.widen() - v14;
-    let v38: N = N::sigmoid_of(v37);
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = v18 - v14;
+    let v38: N = v37.sigmoid();
     let v39: N = v38.sqrt();
-    let v40: W = v36 * v39.widen() * v25;
-    let v41: W = v36 * v23 * v39.widen() * v25;
+    let v40: W = v36.widen() * v39.widen() * v25;
+    let v41: W = v36.widen() * v23 * v39.widen() * v25;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v22.widen() * v13 * v23 * v27;
     let v44: W = v6.widen() * v13 * v27;
@@ -1787,47 +2480,101 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    if t < 0.25 {
+        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::sin_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: N = v1 * N::narrow(v6);
-    let v8: N = v1 - v7;
-    let v9: W = v4.cos();
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v1.widen() - v7;
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
+    let v12: W = N::tan_kept(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12.widen();
-    let v15: W = v14.ln();
+    let v14: W = v13.widen() / v12;
+    let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
-    let v17: W = v10.widen() - v16;
+    let v17: W = v10 - v16;
     let v18: W = v17.sigmoid();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6;
+    let v21: W = v20.widen() * v6.widen();
     let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
-    let v25: W = v0.widen() * v8.widen();
+    let v25: W = v0 * v8;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v29: N = v5.powi(3);
+    let v30: W = v28.widen() * v29.widen() * v9 * v19;
+    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: W = v31 * v5.widen() * v9 * v19;
+    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: N = N::narrow(v16) - N::narrow(v10);
+    let v35: N = v34.sigmoid();
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v33 * v36 * v22;
+    let v38: W = v33 * v6.widen() * v36 * v22;
+    let v39: W = v30 - v32 - v37 + v38;
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
+    let v41: W = v1.widen() * v9 * v24;
+    let v42: W = v40 - v41;
+    let v43: W = v19 * v42;
+    let v44: W = v39 / v43;
+    [v27.to_f64(), v44.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
+    let v8: W = v1.widen() - v7.widen();
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = N::tan_kept(v4);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() / v12;
+    let v15: W = v14.ln();
+    let v16: W = v11.widen() * v15;
+    let v17: W = v10 - v16;
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
+    let v20: N = N::new(3.0, 0.0);
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
+    let v23: W = v22.sqrt();
+    let v24: W = v23.powi(3);
+    let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: W = v25 / v26;
     let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v29: N = v5.powi(3);
-    let v30: N = v28 * v29 * N::narrow(v9) * N::narrow(v19);
+    let v30: W = v28.widen() * v29.widen() * v9 * v19;
     let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
     let v32: W = v31.widen() * v5.widen() * v9 * v19;
     let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = N::narrow(v16) - v10;
-    let v35: N = v34.sigmoid();
-    let v36: W = v35.widen().sqrt();
+    let v34: N = N::narrow(v16) - N::narrow(v10);
+    let v35: W = v34.widen().sigmoid();
+    let v36: W = v35.sqrt();
     let v37: W = v33 * v36 * v22;
-    let v38: W = v33 * v6 * v36 * v22;
-    let v39: W = v30.widen() - v32 - v37 + v38;
-    let v40: W = v20.widen() * v6 * v9 * v24;
+    let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
+    let v39: W = v30 - v32 - v37 + v38.widen();
+    let v40: W = v20.widen() * v6.widen() * v9 * v24;
     let v41: W = v1.widen() * v9 * v24;
     let v42: W = v40 - v41;
     let v43: W = v19 * v42;
@@ -1840,9 +2587,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1855,7 +2602,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1869,6 +2618,12 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
@@ -1876,43 +2631,43 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v3.widen() * v8.widen();
+    let v10: N = N::narrow(v0) * v1 * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
+    let v12: W = N::sin_kept(v6);
     let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: N = N::tan_of(v6);
-    let v16: W = v15.widen().ln();
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13.widen() - v17;
     let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
+    let v22: N = v21 * v8;
+    let v23: W = v11.widen() - v22.widen();
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: W = v27 / v28;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10.widen() - v25 + v26;
+    let v28: N = N::narrow(v26) - N::narrow(v25);
+    let v29: N = N::narrow(v27) / v28;
     let v30: W = v1.widen() - v3.widen();
     let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v32: N = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32.widen() * v20;
     let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v35: W = v34.widen() * v12 * v7.widen() * v20;
     let v36: N = N::narrow(v17) - v13;
     let v37: N = v36.sigmoid();
-    let v38: W = v37.widen().sqrt();
-    let v39: W = v0 * v38 * v23;
-    let v40: W = v0 * v8 * v38 * v23;
+    let v38: N = v37.sqrt();
+    let v39: W = v0 * v38.widen() * v23;
+    let v40: W = v0 * v8.widen() * v38.widen() * v23;
     let v41: W = v33 - v35 - v39 + v40;
     let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12 * v8 * v42;
+    let v43: W = v21.widen() * v12 * v8.widen() * v42;
     let v44: W = v11.widen() * v12 * v42;
     let v45: W = v43 - v44;
     let v46: W = v30 * v41;
@@ -1920,13 +2675,126 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v46 / v47;
     [v29.to_f64(), v48.to_f64()]
 }
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: N = v5 * v3;
+    let v7: N = v6.cos();
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = v6.tan();
+    let v16: N = v15.ln();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: W = v7.widen().powi(3);
+    let v33: W = v31 * v12.widen() * v32 * v20;
+    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: W = v34 * v12.widen() * v7.widen() * v20;
+    let v36: W = v17 - v13;
+    let v37: W = N::sigmoid_kept(v36);
+    let v38: W = v37.sqrt();
+    let v39: W = v0.widen() * v38 * v23;
+    let v40: W = v0.widen() * v8 * v38 * v23;
+    let v41: W = v33 - v35 - v39 + v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12.widen() * v8 * v42;
+    let v44: W = v11.widen() * v12.widen() * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
+    [v29.to_f64(), v48.to_f64()]
+}
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1 * v2.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: N = v5 * N::narrow(v8);
+    let v10: W = v5.widen() - v9.widen();
+    let v11: W = N::cos_kept(v6);
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = N::tan_kept(v6);
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v5.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1 * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: N = N::narrow(v26) / N::narrow(v27);
+    let v29: N = v0 - v28;
+    let v30: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v31: W = v7.powi(3);
+    let v32: W = v30.widen() * v31 * v11 * v20;
+    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: W = v33 * v7 * v11 * v20;
+    let v35: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v36: N = N::narrow(v17) - N::narrow(v12);
+    let v37: W = v36.widen().sigmoid();
+    let v38: W = v37.sqrt();
+    let v39: W = v35 * v38 * v23;
+    let v40: W = v35 * v8 * v38 * v23;
+    let v41: W = v32 - v34 - v39 + v40;
+    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v43: W = v5.widen() * v11 * v25;
+    let v44: W = v42 - v43;
+    let v45: W = v4 * v41;
+    let v46: W = v20 * v44;
+    let v47: N = N::narrow(v45) / N::narrow(v46);
+    [v29.to_f64(), v47.to_f64()]
+}
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1939,7 +2807,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1959,7 +2829,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1973,6 +2845,12 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -1980,17 +2858,84 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
+    let v7: W = N::cos_kept(v6);
     let v8: W = v7.square();
     let v9: W = v0.widen() * v3.widen() * v8;
     let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13.widen() - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * N::narrow(v8);
+    let v23: W = v11.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: N = N::narrow(v26) - N::narrow(v25);
+    let v29: N = N::narrow(v27) / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v17) - v13;
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8 * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: W = v20 * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v30).abs();
+    let v51: N = v50.sqrt();
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: W = v21.widen() * v32;
+    let v54: W = v11.widen() * v7;
+    let v55: W = v53 - v54;
+    let v56: W = v52 * v12;
+    let v57: N = N::narrow(v56) / N::narrow(v55);
+    let v58: N = v57.sqrt();
+    let v59: N = v51 * v58;
+    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = N::cos_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
     let v15: N = N::tan_of(v6);
-    let v16: W = v15.widen().ln();
-    let v17: W = v14.widen() * v16;
+    let v16: N = v15.ln();
+    let v17: W = v14.widen() * v16.widen();
     let v18: W = v13 - v17;
     let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
@@ -2002,19 +2947,19 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
-    let v29: W = v27 / v28;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
     let v30: W = v1.widen() - v3.widen();
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = N::narrow(v17) - N::narrow(v13);
-    let v38: N = v37.sigmoid();
-    let v39: W = v38.widen().sqrt();
-    let v40: W = v36.widen() * v39 * v23;
-    let v41: W = v36.widen() * v8 * v39 * v23;
+    let v33: W = v31 * v12 * v32 * v20;
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7 * v20;
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: W = v17 - v13;
+    let v38: W = N::sigmoid_kept(v37);
+    let v39: W = v38.sqrt();
+    let v40: W = v36 * v39 * v23;
+    let v41: W = v36 * v8 * v39 * v23;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v24.powi(3);
     let v44: W = v21.widen() * v12 * v8 * v43;
@@ -2025,15 +2970,80 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: W = v47 / v48;
     let v50: N = N::narrow(v30).abs();
     let v51: W = v50.widen().sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v21.widen() * v32;
     let v54: W = v11.widen() * v7;
     let v55: W = v53 - v54;
-    let v56: W = v52.widen() * v12;
+    let v56: W = v52 * v12;
     let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: W = v51 * v58.widen();
+    let v58: W = v57.widen().sqrt();
+    let v59: W = v51 * v58;
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1 * v2.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: N = v5 * N::narrow(v8);
+    let v10: W = v5.widen() - v9.widen();
+    let v11: W = N::cos_kept(v6);
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = N::tan_kept(v6);
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v5.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1 * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: N = N::narrow(v26) / N::narrow(v27);
+    let v29: N = v0 - v28;
+    let v30: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v31: W = v7.powi(3);
+    let v32: W = v30.widen() * v31 * v11 * v20;
+    let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: W = v33 * v7 * v11 * v20;
+    let v35: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v36: N = N::narrow(v17) - N::narrow(v12);
+    let v37: W = v36.widen().sigmoid();
+    let v38: W = v37.sqrt();
+    let v39: W = v35 * v38 * v23;
+    let v40: W = v35 * v8 * v38 * v23;
+    let v41: W = v32 - v34 - v39 + v40;
+    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v43: W = v5.widen() * v11 * v25;
+    let v44: W = v42 - v43;
+    let v45: W = v4 * v41;
+    let v46: W = v20 * v44;
+    let v47: N = N::narrow(v45) / N::narrow(v46);
+    let v48: N = N::narrow(v4).abs();
+    let v49: N = v48.sqrt();
+    let v50: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v51: N = v21 * N::narrow(v31);
+    let v52: W = v5.widen() * v7;
+    let v53: W = v51.widen() - v52;
+    let v54: W = v50 * v11;
+    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v56: N = v55.sqrt();
+    let v57: N = v49 * v56;
+    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2041,7 +3051,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2054,7 +3066,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2293,7 +3307,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
@@ -2306,19 +3322,22 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.0, -0.7853981633974483];
     }
+    if t < 0.5 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
+    let v4: W = N::cos_kept(v3);
     let v5: N = N::new(2.0, 0.0);
     let v6: N = N::tan_of(v3);
-    let v7: W = v6.widen().ln();
-    let v8: W = v5.widen() * v7;
+    let v7: N = v6.ln();
+    let v8: N = v5 * v7;
     let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: W = v8 - v9.widen();
-    let v11: W = v10.sigmoid();
-    let v12: W = v11.sqrt();
+    let v10: N = v8 - v9;
+    let v11: W = v10.widen().sigmoid();
+    let v12: W = N::sqrt_kept(v11);
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
     let v15: W = v4.square();
@@ -2330,20 +3349,65 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v21: W = v12 * v19;
     let v22: W = v20 / v21;
     let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = N::sin_of(v3);
-    let v25: N = v9 - N::narrow(v8);
+    let v24: W = N::sin_kept(v3);
+    let v25: N = v9 - v8;
     let v26: N = v25.sigmoid();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = v23 * v24.widen() * v4 * v27;
-    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v27: N = v26.sqrt();
+    let v28: W = v23 * v24 * v4 * v27.widen();
+    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v30: W = v4.powi(3);
-    let v31: W = v29 * v24.widen() * v30 * v27;
+    let v31: W = v29.widen() * v24 * v30 * v27.widen();
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v33: W = v32.widen() * v12 * v17;
     let v34: W = v32.widen() * v15 * v12 * v17;
     let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24.widen() * v15 * v19;
-    let v37: W = v13.widen() * v24.widen() * v19;
+    let v36: W = v14.widen() * v24 * v15 * v19;
+    let v37: W = v13.widen() * v24 * v19;
+    let v38: W = v36 - v37;
+    let v39: W = v12 * v38;
+    let v40: N = N::narrow(v35) / N::narrow(v39);
+    [v22.to_f64(), v40.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::new(2.0, 0.0);
+    let v6: W = N::tan_kept(v3);
+    let v7: W = v6.ln();
+    let v8: W = v5.widen() * v7;
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: W = v8 - v9;
+    let v11: W = v10.sigmoid();
+    let v12: W = N::sqrt_kept(v11);
+    let v13: N = N::new(4.0, 0.0);
+    let v14: N = N::new(3.0, 0.0);
+    let v15: W = v4.square();
+    let v16: W = v14.widen() * v15;
+    let v17: W = v13.widen() - v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v0.widen() * v4;
+    let v21: W = v12 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v24: W = N::sin_kept(v3);
+    let v25: N = N::narrow(v9) - N::narrow(v8);
+    let v26: N = v25.sigmoid();
+    let v27: N = v26.sqrt();
+    let v28: W = v23 * v24 * v4 * v27.widen();
+    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v30: W = v4.powi(3);
+    let v31: W = v29 * v24 * v30 * v27.widen();
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v12 * v17;
+    let v34: W = v32.widen() * v15 * v12 * v17;
+    let v35: W = v28 - v31 + v33 - v34;
+    let v36: W = v14.widen() * v24 * v15 * v19;
+    let v37: W = v13.widen() * v24 * v19;
     let v38: W = v36 - v37;
     let v39: W = v12 * v38;
     let v40: W = v35 / v39;
@@ -2355,7 +3419,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2368,9 +3434,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -2390,28 +3456,31 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    }
     let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v3.cos();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
     let v6: W = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v3);
-    let v10: W = v9.widen().ln();
-    let v11: W = v8.widen() * v10;
-    let v12: N = v7 - N::narrow(v11);
-    let v13: W = v12.widen().sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v0 * v4.widen() * v6 * v14;
+    let v10: N = v9.ln();
+    let v11: N = v8 * v10;
+    let v12: W = v7 - v11.widen();
+    let v13: W = v12.sigmoid();
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v0 * v4 * v6 * v14;
     let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5 * v14;
+    let v17: W = v16 * v4 * v5 * v14;
     let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: W = v11 - v7.widen();
-    let v20: N = N::sigmoid_of(v19);
-    let v21: W = v20.widen().sqrt();
+    let v19: W = v11.widen() - v7;
+    let v20: W = N::sigmoid_kept(v19);
+    let v21: W = v20.sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
     let v24: W = v5.square();
@@ -2422,8 +3491,55 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v29: W = v15 - v17 - v27 + v28;
     let v30: W = v26.sqrt();
     let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4.widen() * v24 * v31;
-    let v33: W = v22.widen() * v4.widen() * v31;
+    let v32: W = v23.widen() * v4 * v24 * v31;
+    let v33: W = v22.widen() * v4 * v31;
+    let v34: W = v32 - v33;
+    let v35: W = v14 * v21 * v34;
+    let v36: W = v29 / v35;
+    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v38: W = v37.widen() * v21 * v26;
+    let v39: W = v37.widen() * v24 * v21 * v26;
+    let v40: W = v17 - v15 + v38 - v39;
+    let v41: W = v21 * v34;
+    let v42: W = v40 / v41;
+    [v36.to_f64(), v42.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v3.cos();
+    let v6: W = v5.powi(3);
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = N::tan_kept(v3);
+    let v10: W = v9.ln();
+    let v11: W = v8.widen() * v10;
+    let v12: W = v7 - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v0 * v4 * v6 * v14;
+    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v17: W = v16 * v4 * v5 * v14;
+    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: W = v11 - v7;
+    let v20: W = N::sigmoid_kept(v19);
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(4.0, 0.0);
+    let v23: N = N::new(3.0, 0.0);
+    let v24: W = v5.square();
+    let v25: W = v23.widen() * v24;
+    let v26: W = v22.widen() - v25;
+    let v27: W = v18.widen() * v21 * v26;
+    let v28: W = v18.widen() * v24 * v21 * v26;
+    let v29: W = v15 - v17 - v27 + v28;
+    let v30: W = v26.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: W = v23.widen() * v4 * v24 * v31;
+    let v33: W = v22.widen() * v4 * v31;
     let v34: W = v32 - v33;
     let v35: W = v14 * v21 * v34;
     let v36: W = v29 / v35;
@@ -2437,51 +3553,103 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().powi(3);
-    let v6: W = v3.cos();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.powi(3);
+    let v6: W = N::cos_kept(v3);
     let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v3);
     let v10: N = N::new(1.0, 0.0);
-    let v11: W = v10.widen() / v9.widen();
-    let v12: W = v11.ln();
-    let v13: W = v8.widen() * v12;
+    let v11: N = v10 / v9;
+    let v12: N = v11.ln();
+    let v13: W = v8.widen() * v12.widen();
     let v14: W = v7 - v13;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: W = v15.widen().sqrt();
+    let v15: W = v14.sigmoid();
+    let v16: W = v15.sqrt();
     let v17: W = v0.widen() * v5 * v6 * v16;
     let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v19: W = v18.widen() * v4.widen() * v6 * v16;
+    let v19: W = v18.widen() * v4 * v6 * v16;
     let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: N = N::narrow(v13) - N::narrow(v7);
     let v22: N = v21.sigmoid();
-    let v23: W = v22.widen().sqrt();
+    let v23: N = v22.sqrt();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.widen().square();
+    let v26: W = v4.square();
     let v27: W = v25.widen() * v26;
     let v28: W = v24.widen() - v27;
-    let v29: W = v20 * v23 * v28;
-    let v30: W = v20 * v26 * v23 * v28;
+    let v29: W = v20 * v23.widen() * v28;
+    let v30: W = v20 * v26 * v23.widen() * v28;
     let v31: W = v17 - v19 - v29 + v30;
     let v32: W = v28.sqrt();
     let v33: W = v32.powi(3);
     let v34: W = v25.widen() * v26 * v6 * v33;
     let v35: W = v24.widen() * v6 * v33;
     let v36: W = v34 - v35;
-    let v37: W = v16 * v23 * v36;
+    let v37: W = v16 * v23.widen() * v36;
     let v38: W = v31 / v37;
     let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v23 * v28;
-    let v41: W = v39.widen() * v26 * v23 * v28;
+    let v40: W = v39.widen() * v23.widen() * v28;
+    let v41: W = v39.widen() * v26 * v23.widen() * v28;
     let v42: W = v19 - v17 + v40 - v41;
-    let v43: W = v23 * v36;
+    let v43: W = v23.widen() * v36;
     let v44: N = N::narrow(v42) / N::narrow(v43);
+    [v38.to_f64(), v44.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.powi(3);
+    let v6: W = N::cos_kept(v3);
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = N::tan_kept(v3);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = v10.widen() / v9;
+    let v12: W = v11.ln();
+    let v13: W = v8.widen() * v12;
+    let v14: W = v7 - v13;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v15.sqrt();
+    let v17: W = v0.widen() * v5.widen() * v6 * v16;
+    let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v19: W = v18.widen() * v4.widen() * v6 * v16;
+    let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: N = N::narrow(v13) - N::narrow(v7);
+    let v22: N = v21.sigmoid();
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: N = v4.square();
+    let v27: W = v25.widen() * v26.widen();
+    let v28: W = v24.widen() - v27;
+    let v29: W = v20 * v23.widen() * v28;
+    let v30: N = N::narrow(v20) * v26 * v23 * N::narrow(v28);
+    let v31: W = v17 - v19 - v29 + v30.widen();
+    let v32: W = v28.sqrt();
+    let v33: W = v32.powi(3);
+    let v34: W = v25.widen() * v26.widen() * v6 * v33;
+    let v35: W = v24.widen() * v6 * v33;
+    let v36: W = v34 - v35;
+    let v37: W = v16 * v23.widen() * v36;
+    let v38: W = v31 / v37;
+    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39.widen() * v23.widen() * v28;
+    let v41: N = v39 * v26 * v23 * N::narrow(v28);
+    let v42: W = v19 - v17 + v40 - v41.widen();
+    let v43: N = v23 * N::narrow(v36);
+    let v44: N = N::narrow(v42) / v43;
     [v38.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2490,9 +3658,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2505,9 +3673,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2591,17 +3759,23 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    if t < 0.375 {
+        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::cos_of(v4);
-    let v6: N = v0 * v1 * v5;
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
+    let v6: N = N::narrow(v0) * v1 * v5;
+    let v7: W = v0 * v3.widen() * v5.widen();
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v4);
     let v10: N = v9.ln();
@@ -2609,40 +3783,40 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: N = v11 - v12;
     let v14: N = v13.sigmoid();
-    let v15: W = v14.widen().sqrt();
+    let v15: N = v14.sqrt();
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
-    let v18: W = v5.widen().square();
-    let v19: W = v17.widen() * v18;
+    let v18: N = v5.square();
+    let v19: W = v17.widen() * v18.widen();
     let v20: W = v16.widen() - v19;
     let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
-    let v23: W = v15 * v22;
-    let v24: W = v6.widen() - v7 + v23;
-    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v23: N = v15 * N::narrow(v22);
+    let v24: W = v6.widen() - v7 + v23.widen();
+    let v25: N = N::narrow(v24) / v23;
     let v26: W = v1.widen() - v3.widen();
     let v27: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: N = N::sin_of(v4);
-    let v29: W = v12.widen() - v11.widen();
-    let v30: N = N::sigmoid_of(v29);
+    let v28: W = N::sin_kept(v4);
+    let v29: N = v12 - v11;
+    let v30: N = v29.sigmoid();
     let v31: N = v30.sqrt();
-    let v32: W = v27.widen() * v28.widen() * v5.widen() * v31.widen();
+    let v32: W = v27.widen() * v28 * v5.widen() * v31.widen();
     let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: W = v5.widen().powi(3);
-    let v35: W = v33.widen() * v28.widen() * v34 * v31.widen();
+    let v34: N = v5.powi(3);
+    let v35: W = v33.widen() * v28 * v34.widen() * v31.widen();
     let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36 * v15 * v20;
-    let v38: W = v36 * v18 * v15 * v20;
+    let v37: W = v36 * v15.widen() * v20;
+    let v38: W = v36 * v18.widen() * v15.widen() * v20;
     let v39: W = v32 - v35 + v37 - v38;
-    let v40: N = v17 * v28 * N::narrow(v18) * N::narrow(v22);
-    let v41: W = v16.widen() * v28.widen() * v22;
-    let v42: W = v40.widen() - v41;
+    let v40: W = v17.widen() * v28 * v18.widen() * v22;
+    let v41: W = v16.widen() * v28 * v22;
+    let v42: W = v40 - v41;
     let v43: W = v26 * v39;
-    let v44: W = v15 * v42;
-    let v45: W = v43 / v44;
+    let v44: W = v15.widen() * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
     [v25.to_f64(), v45.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2675,24 +3849,130 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v25: N = N::narrow(v24) / N::narrow(v23);
     let v26: W = v1.widen() - v3.widen();
     let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: N = N::sin_of(v4);
+    let v28: W = N::sin_kept(v4);
     let v29: N = N::narrow(v12) - N::narrow(v11);
     let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: W = v27 * v28.widen() * v5 * v31.widen();
+    let v31: W = v30.widen().sqrt();
+    let v32: W = v27 * v28 * v5 * v31;
     let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v34: W = v5.powi(3);
-    let v35: W = v33 * v28.widen() * v34 * v31.widen();
+    let v35: W = v33 * v28 * v34 * v31;
     let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v37: W = v36.widen() * v15 * v20;
     let v38: W = v36.widen() * v18 * v15 * v20;
     let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28.widen() * v18 * v22;
-    let v41: W = v16.widen() * v28.widen() * v22;
+    let v40: W = v17.widen() * v28 * v18 * v22;
+    let v41: W = v16.widen() * v28 * v22;
+    let v42: W = v40 - v41;
+    let v43: W = v26 * v39;
+    let v44: W = v15 * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
+    [v25.to_f64(), v45.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: N = N::narrow(v0) * v1 * N::narrow(v5);
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: N = N::new(2.0, 0.0);
+    let v9: N = N::tan_of(v4);
+    let v10: N = v9.ln();
+    let v11: N = v8 * v10;
+    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = v11.widen() - v12.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.sqrt();
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = N::new(3.0, 0.0);
+    let v18: W = v5.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.powi(3);
+    let v23: W = v15 * v22;
+    let v24: W = v6.widen() - v7 + v23;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: W = v1.widen() - v3.widen();
+    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v28: W = N::sin_kept(v4);
+    let v29: N = v12 - v11;
+    let v30: N = v29.sigmoid();
+    let v31: N = v30.sqrt();
+    let v32: W = v27 * v28 * v5 * v31.widen();
+    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v34: W = v5.powi(3);
+    let v35: W = v33.widen() * v28 * v34 * v31.widen();
+    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: W = v36.widen() * v15 * v20;
+    let v38: W = v36.widen() * v18 * v15 * v20;
+    let v39: W = v32 - v35 + v37 - v38;
+    let v40: W = v17.widen() * v28 * v18 * v22;
+    let v41: W = v16.widen() * v28 * v22;
     let v42: W = v40 - v41;
     let v43: W = v26 * v39;
     let v44: W = v15 * v42;
     let v45: W = v43 / v44;
+    [v25.to_f64(), v45.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: N = N::new(2.0, 0.0);
+    let v9: N = N::tan_of(v4);
+    let v10: N = v9.ln();
+    let v11: W = v8.widen() * v10.widen();
+    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::narrow(v11) - v12;
+    let v14: N = v13.sigmoid();
+    let v15: W = v14.widen().sqrt();
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = N::new(3.0, 0.0);
+    let v18: W = v5.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.powi(3);
+    let v23: W = v15 * v22;
+    let v24: W = v6 - v7 + v23;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: W = v1.widen() - v3.widen();
+    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v28: W = N::sin_kept(v4);
+    let v29: W = v12.widen() - v11;
+    let v30: W = N::sigmoid_kept(v29);
+    let v31: W = v30.sqrt();
+    let v32: W = v27 * v28 * v5 * v31;
+    let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v34: W = v5.powi(3);
+    let v35: W = v33 * v28 * v34 * v31;
+    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: W = v36 * v15 * v20;
+    let v38: W = v36 * v18 * v15 * v20;
+    let v39: W = v32 - v35 + v37 - v38;
+    let v40: W = v17.widen() * v28 * v18 * v22;
+    let v41: W = v16.widen() * v28 * v22;
+    let v42: W = v40 - v41;
+    let v43: W = v26 * v39;
+    let v44: W = v15 * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
     [v25.to_f64(), v45.to_f64()]
 }
 /// `euler_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2701,9 +3981,9 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2716,9 +3996,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///
@@ -2738,7 +4018,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2875,11 +4155,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v44: W = v26.widen() * v5 * v22 * v30;
     let v45: W = v25.widen() * v5 * v30;
     let v46: W = v44 - v45;
-    let v47: W = v34.widen() * v43;
+    let v47: N = v34 * N::narrow(v43);
     let v48: W = v19 * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v49: N = v47 / N::narrow(v48);
     let v50: N = v34.abs();
-    let v51: W = v50.widen().sqrt();
+    let v51: N = v50.sqrt();
     let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v26.widen() * v38;
     let v54: W = v25.widen() * v6;
@@ -2887,7 +4167,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v56: W = v52.widen() * v5;
     let v57: N = N::narrow(v56) / N::narrow(v55);
     let v58: N = v57.sqrt();
-    let v59: W = v51 * v58.widen();
+    let v59: N = v51 * v58;
     [v33.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2896,7 +4176,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2909,7 +4189,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3174,9 +4454,9 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_u_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd, Xd>(t) }
@@ -3196,7 +4476,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3205,15 +4485,15 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::sin_of(v8);
+    let v13: W = N::sin_kept(v8);
     let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
-    let v19: W = v14.widen() - v18.widen();
-    let v20: W = v19.sigmoid();
-    let v21: N = N::sqrt_of(v20);
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
+    let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -3221,12 +4501,15 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
     let v28: W = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
+    let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
     [v30.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3235,17 +4518,48 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v5: N = v4.square();
     let v6: W = v1.widen() * v5.widen();
     let v7: W = v1.widen() - v6;
-    let v8: W = v3.cos();
+    let v8: W = N::cos_kept(v3);
     let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: N = N::new(2.0, 0.0);
-    let v11: N = N::tan_of(v3);
+    let v11: W = N::tan_kept(v3);
     let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11.widen();
+    let v13: W = v12.widen() / v11;
+    let v14: W = N::ln_kept(v13);
+    let v15: W = v10.widen() * v14;
+    let v16: W = v9 - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: N = N::new(3.0, 0.0);
+    let v20: W = v19.widen() * v5.widen();
+    let v21: W = v1.widen() - v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v22.powi(3);
+    let v24: W = v0.widen() * v7;
+    let v25: W = v8 * v18 * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
+    [v26.to_f64(), v10.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: N = v1 * v5;
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: W = N::tan_kept(v3);
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() / v11;
     let v14: W = v13.ln();
     let v15: W = v10.widen() * v14;
     let v16: W = v9 - v15;
-    let v17: N = N::sigmoid_of(v16);
-    let v18: W = v17.widen().sqrt();
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: N = v19 * v5;
     let v21: W = v1.widen() - v20.widen();
@@ -3262,9 +4576,9 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3328,12 +4642,124 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v1.widen() * v8.widen();
+    let v10: W = v0 * v3.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8.widen();
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: N = N::narrow(v26) - N::narrow(v25);
+    let v29: N = N::narrow(v27) / v28;
+    let v30: W = v14.widen() * v3.widen();
+    let v31: W = v14.widen() * v1.widen();
+    let v32: W = v30 - v31;
+    let v33: N = v3 - v1;
+    let v34: N = v33.abs();
+    let v35: W = v34.widen().sqrt();
+    let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v37: N = v7.powi(3);
+    let v38: N = v21 * v37;
+    let v39: W = v11.widen() * v7.widen();
+    let v40: W = v38.widen() - v39;
+    let v41: W = v36.widen() * v12;
+    let v42: N = N::narrow(v41) / N::narrow(v40);
+    let v43: N = v42.sqrt();
+    let v44: W = v35 * v43.widen();
+    [v29.to_f64(), v32.to_f64(), v44.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5.widen() * v1.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v1.widen() * v8;
+    let v10: W = v0.widen() * v3.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: N = v13 - v17;
+    let v19: N = v18.sigmoid();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11.widen() * v12 * v20.widen() * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20.widen() * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v14.widen() * v3.widen();
+    let v31: W = v14.widen() * v1.widen();
+    let v32: W = v30 - v31;
+    let v33: N = v3 - v1;
+    let v34: N = v33.abs();
+    let v35: W = v34.widen().sqrt();
+    let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v37: W = v7.powi(3);
+    let v38: W = v21.widen() * v37;
+    let v39: W = v11.widen() * v7;
+    let v40: W = v38 - v39;
+    let v41: W = v36.widen() * v12;
+    let v42: N = N::narrow(v41) / N::narrow(v40);
+    let v43: N = v42.sqrt();
+    let v44: W = v35 * v43.widen();
+    [v29.to_f64(), v32.to_f64(), v44.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -3372,7 +4798,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: W = v30 - v31;
     let v33: N = v3 - v1;
     let v34: N = v33.abs();
-    let v35: W = v34.widen().sqrt();
+    let v35: N = v34.sqrt();
     let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v37: W = v7.powi(3);
     let v38: W = v21.widen() * v37;
@@ -3381,7 +4807,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: W = v36.widen() * v12;
     let v42: N = N::narrow(v41) / N::narrow(v40);
     let v43: N = v42.sqrt();
-    let v44: W = v35 * v43.widen();
+    let v44: N = v35 * v43;
     [v29.to_f64(), v32.to_f64(), v44.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3390,7 +4816,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3403,7 +4831,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
 /// # Panics
 ///
@@ -3430,7 +4860,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3512,9 +4942,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::from_f64(t_next);
@@ -3525,16 +4955,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v7.widen() - v13;
     let v15: W = v14.sigmoid();
     let v16: W = v15.sqrt();
-    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v17: W = v0 * v4 * v6 * v16;
     let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18 * v4.widen() * v5.widen() * v16;
+    let v19: W = v18 * v4 * v5 * v16;
     let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: W = v13 - v7.widen();
     let v22: W = v21.sigmoid();
     let v23: W = v22.sqrt();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: W = v5.widen().square();
+    let v26: W = v5.square();
     let v27: W = v25.widen() * v26;
     let v28: W = v24.widen() - v27;
     let v29: W = v20.widen() * v23 * v28;
@@ -3546,25 +4976,25 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: W = v7.widen() - v34;
     let v36: W = v35.sigmoid();
     let v37: W = v36.sqrt();
-    let v38: W = v0 * v4.widen() * v6 * v37;
-    let v39: W = v18 * v4.widen() * v5.widen() * v37;
+    let v38: W = v0 * v4 * v6 * v37;
+    let v39: W = v18 * v4 * v5 * v37;
     let v40: W = v34 - v7.widen();
     let v41: W = v40.sigmoid();
     let v42: W = v41.sqrt();
     let v43: W = v20.widen() * v42 * v28;
     let v44: W = v20.widen() * v26 * v42 * v28;
     let v45: W = v38 - v39 - v43 + v44;
-    let v46: W = v31 / v45;
+    let v46: N = N::narrow(v31) / N::narrow(v45);
     let v47: W = v37 * v23;
     let v48: W = v42 * v16;
     let v49: W = v47 - v48;
     let v50: W = v28.sqrt();
     let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4.widen() * v26 * v51;
-    let v53: W = v24.widen() * v4.widen() * v51;
+    let v52: W = v25.widen() * v4 * v26 * v51;
+    let v53: W = v24.widen() * v4 * v51;
     let v54: W = v52 - v53;
     let v55: W = v49 * v54;
-    let v56: W = v55 / v45;
+    let v56: N = N::narrow(v55) / N::narrow(v45);
     [v46.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3573,7 +5003,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3586,7 +5016,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3606,7 +5036,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3688,9 +5118,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::from_f64(t_next);
@@ -3701,16 +5131,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v7.widen() - v13;
     let v15: W = v14.sigmoid();
     let v16: W = v15.sqrt();
-    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v17: W = v0 * v4 * v6 * v16;
     let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18 * v4.widen() * v5.widen() * v16;
+    let v19: W = v18 * v4 * v5 * v16;
     let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: W = v13 - v7.widen();
     let v22: W = v21.sigmoid();
     let v23: W = v22.sqrt();
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: W = v5.widen().square();
+    let v26: W = v5.square();
     let v27: W = v25.widen() * v26;
     let v28: W = v24.widen() - v27;
     let v29: W = v20.widen() * v23 * v28;
@@ -3722,25 +5152,25 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: W = v7.widen() - v34;
     let v36: W = v35.sigmoid();
     let v37: W = v36.sqrt();
-    let v38: W = v0 * v4.widen() * v6 * v37;
-    let v39: W = v18 * v4.widen() * v5.widen() * v37;
+    let v38: W = v0 * v4 * v6 * v37;
+    let v39: W = v18 * v4 * v5 * v37;
     let v40: W = v34 - v7.widen();
     let v41: W = v40.sigmoid();
     let v42: W = v41.sqrt();
     let v43: W = v20.widen() * v42 * v28;
     let v44: W = v20.widen() * v26 * v42 * v28;
     let v45: W = v38 - v39 - v43 + v44;
-    let v46: W = v31 / v45;
+    let v46: N = N::narrow(v31) / N::narrow(v45);
     let v47: W = v37 * v23;
     let v48: W = v42 * v16;
     let v49: W = v47 - v48;
     let v50: W = v28.sqrt();
     let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4.widen() * v26 * v51;
-    let v53: W = v24.widen() * v4.widen() * v51;
+    let v52: W = v25.widen() * v4 * v26 * v51;
+    let v53: W = v24.widen() * v4 * v51;
     let v54: W = v52 - v53;
     let v55: W = v49 * v54;
-    let v56: W = v55 / v45;
+    let v56: N = N::narrow(v55) / N::narrow(v45);
     [v46.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3749,7 +5179,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3762,7 +5192,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3782,7 +5212,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3795,9 +5225,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v3);
@@ -3805,26 +5235,26 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v11: N = v8 * v10;
     let v12: N = v7 - v11;
     let v13: N = v12.sigmoid();
-    let v14: W = v13.widen().sqrt();
-    let v15: W = v0 * v4.widen() * v6 * v14;
+    let v14: N = v13.sqrt();
+    let v15: W = v0 * v4 * v6 * v14.widen();
     let v16: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v17: W = v16 * v4.widen() * v5.widen() * v14;
-    let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v17: W = v16 * v4 * v5 * v14.widen();
+    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: N = v11 - v7;
     let v20: N = v19.sigmoid();
     let v21: W = v20.widen().sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.widen().square();
+    let v24: W = v5.square();
     let v25: W = v23.widen() * v24;
     let v26: W = v22.widen() - v25;
-    let v27: W = v18 * v21 * v26;
-    let v28: W = v18 * v24 * v21 * v26;
+    let v27: W = v18.widen() * v21 * v26;
+    let v28: W = v18.widen() * v24 * v21 * v26;
     let v29: W = v15 - v17 - v27 + v28;
     let v30: W = v26.sqrt();
     let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4.widen() * v24 * v31;
-    let v33: W = v22.widen() * v4.widen() * v31;
+    let v32: W = v23.widen() * v4 * v24 * v31;
+    let v33: W = v22.widen() * v4 * v31;
     let v34: W = v32 - v33;
     let v35: W = v29 / v34;
     [v35.to_f64()]
@@ -3835,7 +5265,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3849,7 +5279,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 50 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
@@ -3874,12 +5304,12 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: W = v3.cos();
     let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v6: N = N::new(2.0, 0.0);
-    let v7: W = v3.tan();
+    let v7: W = N::tan_kept(v3);
     let v8: W = v7.ln();
     let v9: W = v6.widen() * v8;
     let v10: N = N::narrow(v5) - N::narrow(v9);
     let v11: W = v10.widen().sigmoid();
-    let v12: W = v11.sqrt();
+    let v12: W = N::sqrt_kept(v11);
     let v13: W = v9 - v5;
     let v14: W = v13.sigmoid();
     let v15: W = v14.sqrt();
@@ -3895,14 +5325,14 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v27: W = v26 * v2.widen();
-    let v28: N = N::sin_of(v27);
-    let v29: W = v28.widen().square();
+    let v28: W = v27.sin();
+    let v29: W = v28.square();
     let v30: W = v16.widen() * v4;
     let v31: N = -v16;
     let v32: W = v31.widen() - v30;
-    let v33: N = N::sin_of(v3);
+    let v33: W = N::sin_kept(v3);
     let v34: W = v25.widen() * v29 * v11 * v32;
-    let v35: W = v33.widen() * v22;
+    let v35: W = v33 * v22;
     let v36: W = v34 / v35;
     let v37: W = v25.widen() * v29 * v14 * v32;
     let v38: N = N::narrow(v37) / N::narrow(v35);
@@ -3910,31 +5340,31 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v40: W = v39 / v12;
     let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v42: W = v4.powi(3);
-    let v43: W = v41 * v33.widen() * v42 * v12;
-    let v44: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44 * v33.widen() * v4 * v12;
+    let v43: W = v41 * v33 * v42 * v12;
+    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v45: W = v44.widen() * v33 * v4 * v12;
     let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v47: W = v46.widen() * v15 * v20;
     let v48: W = v46.widen() * v18 * v15 * v20;
     let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v17.widen() * v33.widen() * v18 * v22;
-    let v51: W = v16.widen() * v33.widen() * v22;
+    let v50: W = v17.widen() * v33 * v18 * v22;
+    let v51: W = v16.widen() * v33 * v22;
     let v52: W = v50 - v51;
     let v53: N = N::narrow(v49) / N::narrow(v52);
     [v40.to_f64(), v53.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
     let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::tan_of(v3);
+    let v7: W = N::tan_kept(v3);
     let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7.widen();
+    let v9: W = v8.widen() / v7;
     let v10: W = v9.ln();
     let v11: W = v6.widen() * v10;
     let v12: W = v5 - v11;
@@ -3942,39 +5372,39 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v14: W = v13.sqrt();
     let v15: W = v11 - v5;
     let v16: W = v15.sigmoid();
-    let v17: N = N::sqrt_of(v16);
+    let v17: W = N::sqrt_kept(v16);
     let v18: N = N::new(4.0, 0.0);
     let v19: N = N::new(3.0, 0.0);
-    let v20: N = v4.square();
-    let v21: W = v19.widen() * v20.widen();
+    let v20: W = v4.square();
+    let v21: W = v19.widen() * v20;
     let v22: W = v18.widen() - v21;
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
-    let v25: W = v0.widen() * v4.widen() * v14 * v17.widen();
+    let v25: W = v0 * v4 * v14 * v17;
     let v26: N = N::narrow(v25) / N::narrow(v24);
-    let v27: W = v18.widen() * v20.widen();
+    let v27: W = v18.widen() * v20;
     let v28: W = v18.widen() - v27;
-    let v29: N = N::cos_of(v3);
-    let v30: W = v1 * v13 * v28;
-    let v31: W = v29.widen() * v24;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
-    let v33: W = v1 * v16 * v28;
+    let v29: W = N::cos_kept(v3);
+    let v30: N = v1 * N::narrow(v13) * N::narrow(v28);
+    let v31: W = v29 * v24;
+    let v32: N = v30 / N::narrow(v31);
+    let v33: W = v1.widen() * v16 * v28;
     let v34: W = v33 / v31;
     let v35: W = v26.widen() - v32.widen() + v34;
-    let v36: W = v35 / v14;
+    let v36: N = N::narrow(v35) / N::narrow(v14);
     let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: N = v4.powi(3);
-    let v39: W = v37.widen() * v38.widen() * v29.widen() * v14;
+    let v38: W = v4.powi(3);
+    let v39: W = v37.widen() * v38 * v29 * v14;
     let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: W = v40.widen() * v4.widen() * v29.widen() * v14;
+    let v41: W = v40.widen() * v4 * v29 * v14;
     let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: W = v42.widen() * v17.widen() * v22;
-    let v44: W = v42.widen() * v20.widen() * v17.widen() * v22;
+    let v43: W = v42.widen() * v17 * v22;
+    let v44: W = v42.widen() * v20 * v17 * v22;
     let v45: W = v39 - v41 - v43 + v44;
-    let v46: N = v19 * v20 * v29 * N::narrow(v24);
-    let v47: W = v18.widen() * v29.widen() * v24;
-    let v48: W = v46.widen() - v47;
-    let v49: W = v45 / v48;
+    let v46: W = v19.widen() * v20 * v29 * v24;
+    let v47: W = v18.widen() * v29 * v24;
+    let v48: W = v46 - v47;
+    let v49: N = N::narrow(v45) / N::narrow(v48);
     [v36.to_f64(), v49.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3983,7 +5413,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 50 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -3998,7 +5428,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4018,29 +5450,101 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.0625 {
+        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.125 {
+        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v1.widen();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v1.widen();
     let v6: N = N::tan_of(v5);
     let v7: N = v6.ln();
     let v8: N = v3 * v7;
-    let v9: W = v2.widen() - v8.widen();
-    let v10: N = N::sigmoid_of(v9);
+    let v9: N = v2 - v8;
+    let v10: N = v9.sigmoid();
     let v11: N = v10.sqrt();
     let v12: W = v0 * v1.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v11.widen();
-    let v15: W = v5.cos();
-    let v16: W = v15.square();
+    let v14: N = N::narrow(v0) * v13 * v11;
+    let v15: N = N::cos_of(v5);
+    let v16: W = v15.widen().square();
     let v17: W = v0 * v1.widen() * v16 * v11.widen();
-    let v18: W = v0 * v13.widen() * v16 * v11.widen();
+    let v18: N = N::narrow(v0) * v13 * N::narrow(v16) * v11;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: N = N::sin_of(v5);
     let v21: W = v8.widen() - v2.widen();
-    let v22: N = N::sigmoid_of(v21);
+    let v22: W = N::sigmoid_kept(v21);
+    let v23: W = v22.sqrt();
+    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23;
+    let v25: N = v19 * v13 * v20 * v15 * N::narrow(v23);
+    let v26: N = N::new(4.0, 0.0);
+    let v27: N = N::new(3.0, 0.0);
+    let v28: W = v27.widen() * v16;
+    let v29: W = v26.widen() - v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: N = v20 * N::narrow(v31);
+    let v33: N = N::narrow(v12) - v14 - N::narrow(v17) + v18 - N::narrow(v24) + v25
+        + v32;
+    let v34: N = v33 / v32;
+    let v35: W = v13.widen() - v1.widen();
+    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: N = v15.powi(3);
+    let v38: W = v36.widen() * v20.widen() * v37.widen() * v11.widen();
+    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39.widen() * v20.widen() * v15.widen() * v11.widen();
+    let v41: W = v0 * v23 * v29;
+    let v42: W = v0 * v16 * v23 * v29;
+    let v43: W = v38 - v40 - v41 + v42;
+    let v44: W = v27.widen() * v20.widen() * v16 * v31;
+    let v45: W = v26.widen() * v20.widen() * v31;
+    let v46: W = v44 - v45;
+    let v47: W = v35 * v43;
+    let v48: N = N::narrow(v47) / N::narrow(v46);
+    [v34.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: N = v4 * v1;
+    let v6: N = v5.tan();
+    let v7: N = v6.ln();
+    let v8: N = v3 * v7;
+    let v9: N = v2 - v8;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v11.widen();
+    let v15: W = v5.widen().cos();
+    let v16: W = v15.square();
+    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
+    let v18: W = v0.widen() * v13.widen() * v16 * v11.widen();
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v5.sin();
+    let v21: N = v8 - v2;
+    let v22: N = v21.sigmoid();
     let v23: N = v22.sqrt();
     let v24: N = v19 * v1 * v20 * N::narrow(v15) * v23;
     let v25: N = v19 * v13 * v20 * N::narrow(v15) * v23;
@@ -4059,8 +5563,64 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v38: W = v36 * v20.widen() * v37 * v11.widen();
     let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v40: W = v39 * v20.widen() * v15 * v11.widen();
-    let v41: W = v0 * v23.widen() * v29;
-    let v42: W = v0 * v16 * v23.widen() * v29;
+    let v41: W = v0.widen() * v23.widen() * v29;
+    let v42: W = v0.widen() * v16 * v23.widen() * v29;
+    let v43: W = v38 - v40 - v41 + v42;
+    let v44: W = v27.widen() * v20.widen() * v16 * v31;
+    let v45: W = v26.widen() * v20.widen() * v31;
+    let v46: W = v44 - v45;
+    let v47: W = v35 * v43;
+    let v48: N = N::narrow(v47) / N::narrow(v46);
+    [v34.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: N = v4 * v1;
+    let v6: N = v5.tan();
+    let v7: N = v6.ln();
+    let v8: N = v3 * v7;
+    let v9: N = v2 - v8;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v11.widen();
+    let v15: N = v5.cos();
+    let v16: W = v15.widen().square();
+    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
+    let v18: W = v0.widen() * v13.widen() * v16 * v11.widen();
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v5.sin();
+    let v21: W = v8.widen() - v2.widen();
+    let v22: N = N::sigmoid_of(v21);
+    let v23: N = v22.sqrt();
+    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23.widen();
+    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15.widen() * v23.widen();
+    let v26: N = N::new(4.0, 0.0);
+    let v27: N = N::new(3.0, 0.0);
+    let v28: W = v27.widen() * v16;
+    let v29: W = v26.widen() - v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: N = v20 * N::narrow(v31);
+    let v33: W = v12 - v14 - v17 + v18 - v24 + v25 + v32.widen();
+    let v34: W = v33 / v32.widen();
+    let v35: W = v13.widen() - v1.widen();
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v15.widen().powi(3);
+    let v38: W = v36 * v20.widen() * v37 * v11.widen();
+    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39 * v20.widen() * v15.widen() * v11.widen();
+    let v41: W = v0.widen() * v23.widen() * v29;
+    let v42: W = v0.widen() * v16 * v23.widen() * v29;
     let v43: W = v38 - v40 - v41 + v42;
     let v44: W = v27.widen() * v20.widen() * v16 * v31;
     let v45: W = v26.widen() * v20.widen() * v31;
@@ -4069,13 +5629,182 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v48: W = v47 / v46;
     [v34.to_f64(), v48.to_f64()]
 }
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: N = v6.ln();
+    let v8: N = v3 * v7;
+    let v9: N = v2 - v8;
+    let v10: N = v9.sigmoid();
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v0 * v1.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v11;
+    let v15: W = N::cos_kept(v5);
+    let v16: W = v15.square();
+    let v17: W = v0 * v1.widen() * v16 * v11;
+    let v18: W = v0 * v13.widen() * v16 * v11;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = N::sin_of(v5);
+    let v21: N = v8 - v2;
+    let v22: N = v21.sigmoid();
+    let v23: W = v22.widen().sqrt();
+    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15 * v23;
+    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15 * v23;
+    let v26: N = N::new(4.0, 0.0);
+    let v27: N = N::new(3.0, 0.0);
+    let v28: W = v27.widen() * v16;
+    let v29: W = v26.widen() - v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: N = v20 * N::narrow(v31);
+    let v33: W = v12 - v14 - v17 + v18 - v24 + v25 + v32.widen();
+    let v34: N = N::narrow(v33) / v32;
+    let v35: W = v13.widen() - v1.widen();
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v15.powi(3);
+    let v38: W = v36 * v20.widen() * v37 * v11;
+    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39 * v20.widen() * v15 * v11;
+    let v41: W = v0 * v23 * v29;
+    let v42: W = v0 * v16 * v23 * v29;
+    let v43: W = v38 - v40 - v41 + v42;
+    let v44: W = v27.widen() * v20.widen() * v16 * v31;
+    let v45: W = v26.widen() * v20.widen() * v31;
+    let v46: W = v44 - v45;
+    let v47: W = v35 * v43;
+    let v48: W = v47 / v46;
+    [v34.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: N = v4 * v1;
+    let v6: N = v5.tan();
+    let v7: N = v6.ln();
+    let v8: N = v3 * v7;
+    let v9: N = v2 - v8;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v11.widen();
+    let v15: N = v5.cos();
+    let v16: W = v15.widen().square();
+    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
+    let v18: N = v0 * v13 * N::narrow(v16) * v11;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v5.sin();
+    let v21: N = v8 - v2;
+    let v22: N = v21.sigmoid();
+    let v23: N = v22.sqrt();
+    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23.widen();
+    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15.widen() * v23.widen();
+    let v26: N = N::new(4.0, 0.0);
+    let v27: N = N::new(3.0, 0.0);
+    let v28: W = v27.widen() * v16;
+    let v29: W = v26.widen() - v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: N = v20 * N::narrow(v31);
+    let v33: W = v12 - v14 - v17 + v18.widen() - v24 + v25 + v32.widen();
+    let v34: N = N::narrow(v33) / v32;
+    let v35: W = v13.widen() - v1.widen();
+    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v15.widen().powi(3);
+    let v38: W = v36.widen() * v20.widen() * v37 * v11.widen();
+    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39.widen() * v20.widen() * v15.widen() * v11.widen();
+    let v41: W = v0.widen() * v23.widen() * v29;
+    let v42: W = v0.widen() * v16 * v23.widen() * v29;
+    let v43: W = v38 - v40 - v41 + v42;
+    let v44: W = v27.widen() * v20.widen() * v16 * v31;
+    let v45: W = v26.widen() * v20.widen() * v31;
+    let v46: W = v44 - v45;
+    let v47: W = v35 * v43;
+    let v48: W = v47 / v46;
+    [v34.to_f64(), v48.to_f64()]
+}
+/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v4.tan();
+    let v9: N = N::new(1.0, 0.0);
+    let v10: N = v9 / v8;
+    let v11: N = v10.ln();
+    let v12: N = v7 * v11;
+    let v13: N = v6 - v12;
+    let v14: N = v13.sigmoid();
+    let v15: N = v14.sqrt();
+    let v16: W = v0 * v1.widen() * v5.widen() * v15.widen();
+    let v17: W = v0 * v3.widen() * v5.widen() * v15.widen();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: N = v4.sin();
+    let v20: N = v12 - v6;
+    let v21: N = v20.sigmoid();
+    let v22: W = v21.widen().sqrt();
+    let v23: N = v18 * v3 * v19 * N::narrow(v22);
+    let v24: N = v18 * v1 * v19 * N::narrow(v22);
+    let v25: N = N::new(4.0, 0.0);
+    let v26: N = N::new(3.0, 0.0);
+    let v27: N = v19.square();
+    let v28: N = v26 * v27;
+    let v29: N = v25 - v28;
+    let v30: W = v29.widen().sqrt();
+    let v31: W = v30.powi(3);
+    let v32: N = N::narrow(v16) - N::narrow(v17) + v23 - v24 + N::narrow(v31);
+    let v33: N = v32 / N::narrow(v31);
+    let v34: W = v3.widen() - v1.widen();
+    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v36: N = v19.powi(3);
+    let v37: W = v35.widen() * v36.widen() * v5.widen() * v15.widen();
+    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: W = v38.widen() * v19.widen() * v5.widen() * v15.widen();
+    let v40: W = v0 * v22 * v29.widen();
+    let v41: W = v0 * v27.widen() * v22 * v29.widen();
+    let v42: W = v37 - v39 - v40 + v41;
+    let v43: W = v26.widen() * v27.widen() * v5.widen() * v31;
+    let v44: W = v25.widen() * v5.widen() * v31;
+    let v45: W = v43 - v44;
+    let v46: W = v34 * v42;
+    let v47: W = v46 / v45;
+    [v33.to_f64(), v47.to_f64()]
+}
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4088,7 +5817,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4108,9 +5839,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 45 of its 65 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4185,17 +5916,17 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v55: W = v20.widen() * v36 * v21 * v25;
     let v56: W = v19.widen() * v36 * v25;
     let v57: W = v55 - v56;
-    let v58: W = v3 * v54;
-    let v59: N = N::narrow(v58) / N::narrow(v57);
+    let v58: N = N::narrow(v3) * N::narrow(v54);
+    let v59: N = v58 / N::narrow(v57);
     let v60: N = N::narrow(v3).abs();
-    let v61: W = v60.widen().sqrt();
+    let v61: N = v60.sqrt();
     let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v63: W = v20.widen() * v47;
     let v64: W = v63 - v33;
     let v65: W = v62.widen() * v36;
     let v66: N = N::narrow(v65) / N::narrow(v64);
     let v67: N = v66.sqrt();
-    let v68: W = v61 * v67.widen();
+    let v68: N = v61 * v67;
     [v45.to_f64(), v59.to_f64(), v68.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -4207,10 +5938,10 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v1.widen();
-    let v7: W = v6.sin();
+    let v7: W = N::sin_kept(v6);
     let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: N = N::new(2.0, 0.0);
     let v10: W = v6.tan();
@@ -4222,7 +5953,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v16: W = v15.sqrt();
     let v17: W = v13 - v8;
     let v18: W = v17.sigmoid();
-    let v19: W = v18.sqrt();
+    let v19: W = N::sqrt_kept(v18);
     let v20: N = N::new(4.0, 0.0);
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v7.square();
@@ -4230,17 +5961,17 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v24: W = v20.widen() - v23;
     let v25: W = v24.sqrt();
     let v26: W = v25.powi(3);
-    let v27: W = v4.widen() * v7 * v16 * v19;
+    let v27: W = v4 * v7 * v16 * v19;
     let v28: W = v27 / v26;
     let v29: W = v20.widen() * v22;
     let v30: W = v20.widen() - v29;
     let v31: W = v6.cos();
     let v32: W = v5 * v15 * v30;
     let v33: W = v31 * v26;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v34: W = v32 / v33;
     let v35: W = v5 * v18 * v30;
     let v36: W = v35 / v33;
-    let v37: W = v28 - v34.widen() + v36;
+    let v37: W = v28 - v34 + v36;
     let v38: W = v3 * v37;
     let v39: W = v38 / v16;
     let v40: W = v0.widen() + v39;
@@ -4259,7 +5990,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v53: N = N::narrow(v3) * N::narrow(v49);
     let v54: N = v53 / N::narrow(v52);
     let v55: N = N::narrow(v3).abs();
-    let v56: W = v55.widen().sqrt();
+    let v56: N = v55.sqrt();
     let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v58: N = v21 * N::narrow(v42);
     let v59: W = v20.widen() * v7;
@@ -4267,7 +5998,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v61: W = v57.widen() * v31;
     let v62: N = N::narrow(v61) / N::narrow(v60);
     let v63: N = v62.sqrt();
-    let v64: W = v56 * v63.widen();
+    let v64: N = v56 * v63;
     [v40.to_f64(), v54.to_f64(), v64.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -4276,9 +6007,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 45 of its 65 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4291,9 +6022,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 65 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 45 of its 65 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4640,6 +6371,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -4816,9 +6550,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -4826,11 +6570,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -4847,7 +6593,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -5141,44 +6887,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -5191,6 +6972,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -5201,59 +6990,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -20,24 +20,45 @@ pub const PROCESS: &str = "sigmoid";
 /// \alpha(t) = \sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
-    let v7: W = v4 - v2.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6.widen() * v8.widen();
-    let v10: N = N::sqrt_of(v9);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = v4 - v2;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * v6 * v8;
+    let v10: N = v9.sqrt();
     v10.to_f64()
+}
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6 * v9.widen();
+    let v11: N = N::sqrt_of(v10);
+    v11.to_f64()
 }
 /// `sigma(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -45,21 +66,21 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() - v4;
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::exp_m1_of(v4);
-    let v8: W = v0.widen() * v6.widen() * v7.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = N::exp_m1_kept(v4);
+    let v8: W = v0 * v6 * v7;
     let v9: N = N::sqrt_of(v8);
     v9.to_f64()
 }
@@ -69,14 +90,17 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 11 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 11 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
@@ -84,16 +108,40 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = v4 - v2;
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v4) - v2;
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6 * v8.widen();
     v9.to_f64()
 }
 /// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return alpha_bar_upper_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_bar_upper_cell1::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return alpha_bar_upper_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6 * v9.widen();
+    v10.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -107,13 +155,45 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v0.widen() * v6 * v9.widen();
     v10.to_f64()
 }
+/// [`alpha_bar_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6 * v9.widen();
+    v10.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = v3 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v2;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6 * v9.widen();
+    v10.to_f64()
+}
 /// `f(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
 /// f(t) = -\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -122,6 +202,63 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
+    if t >= 0.5 {
+        return f_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return f_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return f_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return f_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    v10.to_f64()
+}
+/// [`f_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v3 - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    v10.to_f64()
+}
+/// [`f_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    v10.to_f64()
+}
+/// [`f_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -129,11 +266,160 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
     v10.to_f64()
+}
+/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.125 {
+        return f_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return f_upper_cell1::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return f_upper_cell2::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return f_upper_cell3::<N, W>(t);
+    }
+    if t < 0.25 {
+        return f_upper_cell4::<N, W>(t);
+    }
+    if t < 0.375 {
+        return f_upper_cell5::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return f_upper_cell6::<N, W>(t);
+    }
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * v6;
+    let v11: N = v10 / v9;
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9.widen();
+    v11.to_f64()
+}
+/// [`f_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn f_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    v11.to_f64()
 }
 /// `g2(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -143,7 +429,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 19 operations in double-double.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -167,11 +453,11 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = N::new(12.0, 0.0);
     let v10: W = v9.widen() * v3.widen();
     let v11: W = v2.widen() - v10;
-    let v12: N = N::exp_of(v11);
+    let v12: W = N::exp_kept(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: N = N::narrow(v10) - v13;
     let v15: N = v14.exp_m1();
-    let v16: W = v12.widen() * v15.widen();
+    let v16: W = v12 * v15.widen();
     let v17: W = v8.widen() + v16;
     let v18: W = v0.widen() * v6.widen();
     let v19: W = v18 / v17;
@@ -185,19 +471,19 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::exp_of(v5);
+    let v6: W = N::exp_kept(v5);
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v2;
     let v9: N = v8.exp_m1();
-    let v10: N = v6 * v9;
+    let v10: W = v6 * v9.widen();
     let v11: N = N::new(12.0, 0.0);
     let v12: W = v11.widen() * v2.widen();
     let v13: W = v12 - v1.widen();
-    let v14: N = N::exp_of(v13);
-    let v15: N = v14 * v9;
-    let v16: W = v10.widen() + v15.widen();
-    let v17: W = v0.widen() * v6.widen();
-    let v18: W = v17 / v16;
+    let v14: W = N::exp_kept(v13);
+    let v15: W = v14 * v9.widen();
+    let v16: W = v10 + v15;
+    let v17: W = v0.widen() * v6;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
     v18.to_f64()
 }
 /// `g(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -206,9 +492,9 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 20 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.4375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 20 operations in double-double.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -224,33 +510,27 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = N::exp_of(v5);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.exp();
     let v7: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v8: N = v7 * v6;
     let v9: N = N::new(12.0, 0.0);
     let v10: W = v9.widen() * v3.widen();
     let v11: W = v2.widen() - v10;
-    let v12: N = N::exp_of(v11);
+    let v12: W = N::exp_kept(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: N = N::narrow(v10) - v13;
     let v15: N = v14.exp_m1();
-    let v16: W = v12.widen() * v15.widen();
-    let v17: W = v8.widen() + v16;
+    let v16: W = v12 * v15.widen();
+    let v17: N = v8 + N::narrow(v16);
     let v18: N = v0 * v6;
-    let v19: N = v18 / N::narrow(v17);
+    let v19: N = v18 / v17;
     let v20: N = v19.sqrt();
     v20.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return g_upper_cell0::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return g_upper_cell1::<N, W>(t);
-    }
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -258,54 +538,6 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: N = N::exp_of(v5);
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v8.exp_m1();
-    let v10: W = v6.widen() * v9.widen();
-    let v11: N = N::new(12.0, 0.0);
-    let v12: W = v11.widen() * v2.widen();
-    let v13: W = v12 - v1.widen();
-    let v14: N = N::exp_of(v13);
-    let v15: N = v14 * v9;
-    let v16: W = v10 + v15.widen();
-    let v17: N = v0 * v6;
-    let v18: N = v17 / N::narrow(v16);
-    let v19: N = v18.sqrt();
-    v19.to_f64()
-}
-/// [`g_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn g_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.exp();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v8.exp_m1();
-    let v10: W = v6.widen() * v9.widen();
-    let v11: N = N::new(12.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v12 - v1;
-    let v14: N = v13.exp();
-    let v15: N = v14 * v9;
-    let v16: W = v10 + v15.widen();
-    let v17: N = v0 * v6;
-    let v18: N = v17 / N::narrow(v16);
-    let v19: N = v18.sqrt();
-    v19.to_f64()
-}
-/// [`g_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn g_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.exp();
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v2;
     let v9: N = v8.exp_m1();
@@ -327,9 +559,9 @@ fn g_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.75, 0.8125, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.625, 0.6875, 0.75).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -344,20 +576,17 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.625 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.8125 {
+    if t < 0.75 {
         return lambda_in_cell4::<N, W>(t);
-    }
-    if t < 0.875 {
-        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(-0.02429367578687103, 1.4455574522531477e-18);
     let v1: N = N::new(-1.524293675786871, -2.0238894997004665e-18);
@@ -369,18 +598,18 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v3 - N::narrow(v6);
     let v8: N = v7.sigmoid();
     let v9: W = v6 - v4.widen();
-    let v10: N = N::exp_m1_of(v9);
-    let v11: N = v8 * v10;
-    let v12: N = -v11;
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = v8.widen() * v10;
+    let v12: N = -N::narrow(v11);
     let v13: N = v12.ln();
     let v14: W = v2.widen() * v13.widen();
     let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
-    let v17: W = v15.widen() * v8.widen() * v16.widen();
-    let v18: N = N::ln_of(v17);
-    let v19: N = v2 * v18;
+    let v16: W = N::exp_m1_kept(v6);
+    let v17: W = v15.widen() * v8.widen() * v16;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v2.widen() * v18;
     let v20: N = N::new(0.04982826625822182, 7.216702368205156e-19);
-    let v21: W = v0.widen() - v1.widen() + v14 - v19.widen() + v20.widen();
+    let v21: W = v0.widen() - v1.widen() + v14 - v19 + v20.widen();
     v21.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -391,17 +620,17 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::new(3.0, 0.0);
     let v4: N = N::new(6.0, 0.0);
     let v5: N = N::from_f64(t);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = v3 - N::narrow(v6);
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
     let v8: N = v7.sigmoid();
-    let v9: N = N::narrow(v6) - v4;
+    let v9: N = v6 - v4;
     let v10: N = v9.exp_m1();
     let v11: N = v8 * v10;
     let v12: N = -v11;
     let v13: N = v12.ln();
     let v14: N = v2 * v13;
     let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
+    let v16: N = v6.exp_m1();
     let v17: W = v15.widen() * v8.widen() * v16.widen();
     let v18: N = N::ln_of(v17);
     let v19: N = v2 * v18;
@@ -409,7 +638,7 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v21: W = v0.widen() - v1.widen() + v14.widen() - v19.widen() + v20.widen();
     v21.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.02429367578687103, 1.4455574522531477e-18);
     let v1: N = N::new(-1.524293675786871, -2.0238894997004665e-18);
@@ -422,47 +651,21 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v7.sigmoid();
     let v9: N = N::narrow(v6) - v4;
     let v10: N = v9.exp_m1();
-    let v11: N = v8 * v10;
-    let v12: N = -v11;
-    let v13: N = v12.ln();
-    let v14: N = v2 * v13;
-    let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
-    let v17: N = v15 * v8 * v16;
-    let v18: N = v17.ln();
-    let v19: W = v2.widen() * v18.widen();
-    let v20: N = N::new(0.04982826625822182, 7.216702368205156e-19);
-    let v21: W = v0.widen() - v1.widen() + v14.widen() - v19 + v20.widen();
-    v21.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.02429367578687103, 1.4455574522531477e-18);
-    let v1: N = N::new(-1.524293675786871, -2.0238894997004665e-18);
-    let v2: N = N::new(0.5, 0.0);
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = v3 - N::narrow(v6);
-    let v8: N = v7.sigmoid();
-    let v9: W = v6 - v4.widen();
-    let v10: W = v9.exp_m1();
-    let v11: W = v8.widen() * v10;
+    let v11: W = v8.widen() * v10.widen();
     let v12: W = -v11;
-    let v13: N = N::ln_of(v12);
-    let v14: W = v2.widen() * v13.widen();
-    let v15: W = W::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
-    let v17: W = v15 * v8.widen() * v16.widen();
-    let v18: N = N::ln_of(v17);
-    let v19: W = v2.widen() * v18.widen();
+    let v13: W = N::ln_kept(v12);
+    let v14: W = v2.widen() * v13;
+    let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
+    let v16: W = N::exp_m1_kept(v6);
+    let v17: W = v15.widen() * v8.widen() * v16;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v2.widen() * v18;
     let v20: N = N::new(0.04982826625822182, 7.216702368205156e-19);
     let v21: W = v0.widen() - v1.widen() + v14 - v19 + v20.widen();
     v21.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.02429367578687103, 1.4455574522531477e-18);
     let v1: W = W::new(-1.524293675786871, -2.0238894997004665e-18);
     let v2: N = N::new(0.5, 0.0);
@@ -487,10 +690,10 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v21: W = v0 - v1 + v14 - v19 + v20;
     v21.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.02429367578687103, 1.4455574522531477e-18);
-    let v1: N = N::new(-1.524293675786871, -2.0238894997004665e-18);
+/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.02429367578687103, 1.4455574522531477e-18);
+    let v1: W = W::new(-1.524293675786871, -2.0238894997004665e-18);
     let v2: N = N::new(0.5, 0.0);
     let v3: N = N::new(3.0, 0.0);
     let v4: N = N::new(6.0, 0.0);
@@ -502,19 +705,19 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9.exp_m1();
     let v11: W = v8.widen() * v10;
     let v12: W = -v11;
-    let v13: N = N::ln_of(v12);
-    let v14: W = v2.widen() * v13.widen();
+    let v13: W = N::ln_kept(v12);
+    let v14: W = v2.widen() * v13;
     let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
-    let v17: W = v15.widen() * v8.widen() * v16.widen();
-    let v18: N = N::ln_of(v17);
-    let v19: W = v2.widen() * v18.widen();
+    let v16: W = v6.exp_m1();
+    let v17: W = v15.widen() * v8.widen() * v16;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v2.widen() * v18;
     let v20: N = N::new(0.04982826625822182, 7.216702368205156e-19);
-    let v21: W = v0.widen() - v1.widen() + v14 - v19 + v20.widen();
+    let v21: W = v0 - v1 + v14 - v19 + v20.widen();
     v21.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.02429367578687103, 1.4455574522531477e-18);
     let v1: N = N::new(-1.524293675786871, -2.0238894997004665e-18);
     let v2: N = N::new(0.5, 0.0);
@@ -531,12 +734,12 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = v12.ln();
     let v14: W = v2.widen() * v13.widen();
     let v15: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v16: N = N::exp_m1_of(v6);
-    let v17: N = v15 * v8 * v16;
-    let v18: N = v17.ln();
-    let v19: N = v2 * v18;
+    let v16: W = N::exp_m1_kept(v6);
+    let v17: W = v15.widen() * v8.widen() * v16;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v2.widen() * v18;
     let v20: N = N::new(0.04982826625822182, 7.216702368205156e-19);
-    let v21: W = v0.widen() - v1.widen() + v14 - v19.widen() + v20.widen();
+    let v21: W = v0.widen() - v1.widen() + v14 - v19 + v20.widen();
     v21.to_f64()
 }
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -545,9 +748,9 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{-3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right) - \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right) - 3\,\exp\left(3 - 6\,t\right)\,\left(1 + \exp\left(-3\right) + \exp\left(-6\,t\right) + \exp\left(3 - 6\,t\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}{\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + \exp\left(6 - 12\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right) + 2\,\exp\left(3 - 6\,t\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-3\right)\right)\,\left(1 - \exp\left(-6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 35 operations in double-double.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -560,36 +763,36 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = N::exp_of(v5);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = N::exp_kept(v5);
     let v7: N = N::new(-6.0, 0.0);
     let v8: W = v7.widen() * v3.widen();
-    let v9: W = v8.exp_m1();
+    let v9: N = N::exp_m1_of(v8);
     let v10: N = N::new(1.0, 0.0);
     let v11: N = N::new(0.049787068367863944, -1.4831389691394365e-18);
-    let v12: N = N::exp_of(v8);
-    let v13: N = v10 + v11 + v12 + v6;
-    let v14: W = v0.widen() * v6.widen() * v9 * v13.widen();
+    let v12: W = N::exp_kept(v8);
+    let v13: W = v10.widen() + v11.widen() + v12 + v6;
+    let v14: W = v0.widen() * v6 * v9.widen() * v13;
     let v15: W = W::new(3.1493612051035917, 8.575620384337566e-17);
-    let v16: W = v2.widen() - v4;
+    let v16: W = v2.widen() - v4.widen();
     let v17: N = N::exp_m1_of(v16);
     let v18: N = N::new(19.085536923187668, -1.8275625525512858e-16);
-    let v19: W = v18.widen() * v12.widen();
+    let v19: W = v18.widen() * v12;
     let v20: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v21: W = v19 - v20.widen();
-    let v22: W = v15 * v12.widen() * v17.widen() * v21;
+    let v22: W = v15 * v12 * v17.widen() * v21;
     let v23: N = -N::narrow(v14);
     let v24: W = v23.widen() - v22;
     let v25: N = N::new(-0.04730831619119758, -2.9213554215410583e-18);
-    let v26: N = v25 * N::narrow(v9) * v17;
+    let v26: N = v25 * v9 * v17;
     let v27: N = N::new(-1.900425863264272, -1.684406574609333e-17);
-    let v28: W = v27.widen() * v12.widen() * v9 * v17.widen();
+    let v28: W = v27.widen() * v12 * v9.widen() * v17.widen();
     let v29: N = N::new(12.0, 0.0);
     let v30: W = v29.widen() * v3.widen();
     let v31: W = v1.widen() - v30;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v20.widen() * v32.widen() * v9 * v17.widen();
+    let v32: W = N::exp_kept(v31);
+    let v33: W = v20.widen() * v32 * v9.widen() * v17.widen();
     let v34: W = v26.widen() + v28 + v33;
     let v35: W = v24 / v34;
     v35.to_f64()
@@ -602,35 +805,35 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: N = N::exp_of(v5);
+    let v6: W = N::exp_kept(v5);
     let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
+    let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::new(1.0, 0.0);
     let v10: N = N::new(0.049787068367863944, -1.4831389691394365e-18);
-    let v11: N = N::exp_of(v7);
-    let v12: W = v9.widen() + v10.widen() + v11.widen() + v6.widen();
-    let v13: W = v0 * v6.widen() * v8.widen() * v12;
+    let v11: W = N::exp_kept(v7);
+    let v12: W = v9.widen() + v10.widen() + v11 + v6;
+    let v13: W = v0 * v6 * v8 * v12;
     let v14: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v15: N = N::exp_m1_of(v3);
+    let v15: W = N::exp_m1_kept(v3);
     let v16: N = N::new(19.085536923187668, -1.8275625525512858e-16);
-    let v17: W = v16.widen() * v11.widen();
+    let v17: W = v16.widen() * v11;
     let v18: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v19: W = v17 - v18.widen();
-    let v20: W = v14.widen() * v11.widen() * v15.widen() * v19;
+    let v20: W = v14.widen() * v11 * v15 * v19;
     let v21: W = -v13;
     let v22: W = v21 - v20;
-    let v23: N = N::new(-0.04730831619119758, -2.9213554215410583e-18);
-    let v24: W = v23.widen() * v15.widen() * v8.widen();
+    let v23: W = W::new(-0.04730831619119758, -2.9213554215410583e-18);
+    let v24: W = v23 * v15 * v8;
     let v25: N = N::new(-1.900425863264272, -1.684406574609333e-17);
-    let v26: W = v25.widen() * v11.widen() * v15.widen() * v8.widen();
+    let v26: W = v25.widen() * v11 * v15 * v8;
     let v27: N = N::new(12.0, 0.0);
-    let v28: N = v27 * v2;
+    let v28: W = v27.widen() * v2.widen();
     let v29: N = N::new(9.0, 0.0);
-    let v30: W = v28.widen() - v29.widen();
-    let v31: N = N::exp_of(v30);
-    let v32: W = v18.widen() * v31.widen() * v15.widen() * v8.widen();
+    let v30: W = v28 - v29.widen();
+    let v31: W = N::exp_kept(v30);
+    let v32: W = v18.widen() * v31 * v15 * v8;
     let v33: W = v24 + v26 + v32;
-    let v34: W = v22 / v33;
+    let v34: N = N::narrow(v22) / N::narrow(v33);
     v34.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -639,9 +842,9 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.75, 0.8125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.625, 0.6875, 0.75).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -656,16 +859,16 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.3125 {
+    if t < 0.375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.625 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.8125 {
+    if t < 0.75 {
         return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-0.04858735157374206, 2.8911149045062954e-18);
@@ -677,16 +880,16 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v2 - N::narrow(v5);
     let v7: N = v6.sigmoid();
     let v8: W = v5 - v3.widen();
-    let v9: N = N::exp_m1_of(v8);
-    let v10: N = v7 * v9;
-    let v11: N = -v10;
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v7.widen() * v9;
+    let v11: N = -N::narrow(v10);
     let v12: N = v11.ln();
     let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v14: N = N::exp_m1_of(v5);
-    let v15: N = v13 * v7 * v14;
-    let v16: N = v15.ln();
+    let v14: W = N::exp_m1_kept(v5);
+    let v15: W = v13.widen() * v7.widen() * v14;
+    let v16: W = N::ln_kept(v15);
     let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
-    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16.widen() + v17.widen();
+    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16 + v17.widen();
     v18.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -707,12 +910,12 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
     let v14: N = v5.exp_m1();
     let v15: W = v13.widen() * v7.widen() * v14.widen();
-    let v16: N = N::ln_of(v15);
+    let v16: W = N::ln_kept(v15);
     let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
-    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16.widen() + v17.widen();
+    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16 + v17.widen();
     v18.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.04858735157374206, 2.8911149045062954e-18);
     let v1: N = N::new(-3.048587351573742, -4.047778999400933e-18);
@@ -724,42 +927,19 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v6.sigmoid();
     let v8: N = N::narrow(v5) - v3;
     let v9: N = v8.exp_m1();
-    let v10: N = v7 * v9;
-    let v11: N = -v10;
-    let v12: N = v11.ln();
-    let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v14: N = N::exp_m1_of(v5);
-    let v15: N = v13 * v7 * v14;
-    let v16: N = v15.ln();
-    let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
-    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16.widen() + v17.widen();
-    v18.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.04858735157374206, 2.8911149045062954e-18);
-    let v1: N = N::new(-3.048587351573742, -4.047778999400933e-18);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: N = v2 - N::narrow(v5);
-    let v7: N = v6.sigmoid();
-    let v8: W = v5 - v3.widen();
-    let v9: W = v8.exp_m1();
-    let v10: W = v7.widen() * v9;
+    let v10: W = v7.widen() * v9.widen();
     let v11: W = -v10;
-    let v12: N = N::ln_of(v11);
-    let v13: W = W::new(1.104791392982512, -3.995477248912782e-17);
-    let v14: N = N::exp_m1_of(v5);
-    let v15: W = v13 * v7.widen() * v14.widen();
-    let v16: N = N::ln_of(v15);
+    let v12: W = N::ln_kept(v11);
+    let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
+    let v14: W = N::exp_m1_kept(v5);
+    let v15: W = v13.widen() * v7.widen() * v14;
+    let v16: W = N::ln_kept(v15);
     let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
-    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16.widen() + v17.widen();
+    let v18: W = v0.widen() - v1.widen() + v12 - v16 + v17.widen();
     v18.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.04858735157374206, 2.8911149045062954e-18);
     let v1: W = W::new(-3.048587351573742, -4.047778999400933e-18);
     let v2: N = N::new(3.0, 0.0);
@@ -781,10 +961,10 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v18: W = v0 - v1 + v12 - v16 + v17;
     v18.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.04858735157374206, 2.8911149045062954e-18);
-    let v1: N = N::new(-3.048587351573742, -4.047778999400933e-18);
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.04858735157374206, 2.8911149045062954e-18);
+    let v1: W = W::new(-3.048587351573742, -4.047778999400933e-18);
     let v2: N = N::new(3.0, 0.0);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
@@ -795,13 +975,36 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v8.exp_m1();
     let v10: W = v7.widen() * v9;
     let v11: W = -v10;
-    let v12: N = N::ln_of(v11);
+    let v12: W = N::ln_kept(v11);
     let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
-    let v14: N = N::exp_m1_of(v5);
-    let v15: W = v13.widen() * v7.widen() * v14.widen();
-    let v16: N = N::ln_of(v15);
+    let v14: W = v5.exp_m1();
+    let v15: W = v13.widen() * v7.widen() * v14;
+    let v16: W = N::ln_kept(v15);
     let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
-    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16.widen() + v17.widen();
+    let v18: W = v0 - v1 + v12 - v16 + v17.widen();
+    v18.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.04858735157374206, 2.8911149045062954e-18);
+    let v1: N = N::new(-3.048587351573742, -4.047778999400933e-18);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = v2 - N::narrow(v5);
+    let v7: N = v6.sigmoid();
+    let v8: W = v5 - v3.widen();
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = v7 * v9;
+    let v11: N = -v10;
+    let v12: N = v11.ln();
+    let v13: N = N::new(1.104791392982512, -3.995477248912782e-17);
+    let v14: W = N::exp_m1_kept(v5);
+    let v15: W = v13.widen() * v7.widen() * v14;
+    let v16: W = N::ln_kept(v15);
+    let v17: N = N::new(0.09965653251644364, 1.4433404736410311e-18);
+    let v18: W = v0.widen() - v1.widen() + v12.widen() - v16 + v17.widen();
     v18.to_f64()
 }
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -810,18 +1013,23 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\left(1 + \exp\left(-3\right)\right)\,\left(\exp\left(3 - 6\,t\right) - \exp\left(-3\right)\right)}{1 + \exp\left(-3\right) - \exp\left(-6\,t\right) - \exp\left(-3 - 6\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 17 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.0522658205445303, 1.0512605440872968e-18);
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
+    }
+    let v0: W = W::new(0.0522658205445303, 1.0512605440872968e-18);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
-    let v5: N = N::exp_m1_of(v4);
+    let v5: W = N::exp_m1_kept(v4);
     let v6: N = N::new(3.0, 0.0);
     let v7: N = -v6;
     let v8: N = v7 - N::narrow(v3);
@@ -829,12 +1037,33 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = N::exp_m1_of(v3);
     let v11: N = v9 * v10;
     let v12: N = N::new(-6.0, 0.0);
-    let v13: N = v12 * v2;
-    let v14: N = v13.exp_m1();
-    let v15: W = v11.widen() - v14.widen();
-    let v16: W = v0.widen() * v5.widen();
-    let v17: W = v16 / v15;
+    let v13: W = v12.widen() * v2.widen();
+    let v14: W = N::exp_m1_kept(v13);
+    let v15: W = v11.widen() - v14;
+    let v16: W = v0 * v5;
+    let v17: N = N::narrow(v16) / N::narrow(v15);
     v17.to_f64()
+}
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.0522658205445303, 1.0512605440872968e-18);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::exp_m1_kept(v3);
+    let v5: W = v3 - v1.widen();
+    let v6: N = N::exp_of(v5);
+    let v7: N = N::new(3.0, 0.0);
+    let v8: N = v7 - N::narrow(v3);
+    let v9: N = v8.exp_m1();
+    let v10: N = v6 * v9;
+    let v11: N = N::new(9.0, 0.0);
+    let v12: N = N::narrow(v3) - v11;
+    let v13: N = v12.exp_m1();
+    let v14: N = v10 - v13;
+    let v15: W = v0 * v4;
+    let v16: N = N::narrow(v15) / v14;
+    v16.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -855,15 +1084,15 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: W = v2.widen() * v3.widen();
     let v5: N = v1 - N::narrow(v4);
     let v6: N = v5.sigmoid();
-    let v7: N = N::exp_m1_of(v4);
-    let v8: W = v0.widen() * v6.widen() * v7.widen();
-    let v9: N = N::sqrt_of(v8);
+    let v7: W = N::exp_m1_kept(v4);
+    let v8: W = v0.widen() * v6.widen() * v7;
+    let v9: W = v8.sqrt();
     let v10: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v11: W = v4 - v2.widen();
-    let v12: N = N::exp_m1_of(v11);
-    let v13: W = v10.widen() * v6.widen() * v12.widen();
+    let v12: W = N::exp_m1_kept(v11);
+    let v13: W = v10.widen() * v6.widen() * v12;
     let v14: N = N::sqrt_of(v13);
-    let v15: W = v9.widen() / v14.widen();
+    let v15: N = N::narrow(v9) / v14;
     v15.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -874,9 +1103,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -885,8 +1114,20 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_score_coefficients_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -897,8 +1138,8 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
     let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
     let v11: N = N::new(3.007454734970534, -8.173878783737495e-17);
     let v12: W = v4.widen() - v3;
     let v13: W = v12.sigmoid();
@@ -924,15 +1165,15 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
+    let v36: N = v35 * N::narrow(v32);
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
+    let v39: W = v34.widen() - v36.widen() + v38;
     let v40: W = v32 * v39;
     let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -941,23 +1182,69 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
+    let v12: N = v4 - N::narrow(v3);
+    let v13: N = v12.sigmoid();
+    let v14: W = v11 * v13.widen() * v6 * v8.widen();
+    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: N = N::narrow(v6).powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: N = v15 * v16 * v19;
+    let v21: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21.widen() * v13.widen() * v6 * v22;
+    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
+    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
+    let v26: N = N::narrow(v6).square();
+    let v27: W = v24.widen() * v13.widen() * v26.widen() * v8.widen();
+    let v28: W = v11 * v13.widen() * v26.widen() * v8.widen();
+    let v29: W = v14 - v20.widen() - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13.widen() * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35.widen() * v32;
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: N = N::narrow(v32) * N::narrow(v39);
+    let v41: N = N::narrow(v29) / v40;
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
     let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: W = v4.widen() - v3;
-    let v13: N = N::sigmoid_of(v12);
+    let v12: N = v4 - N::narrow(v3);
+    let v13: N = v12.sigmoid();
     let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v15 * v16 * v19.widen();
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15.widen() * v16 * v19.widen();
     let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: N = N::exp_m1_of(v3);
-    let v23: W = v21 * v13.widen() * v6 * v22.widen();
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13.widen() * v6 * v22;
     let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
     let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
     let v26: W = v6.square();
@@ -971,9 +1258,147 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
     let v36: N = v35 * N::narrow(v32);
+    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37.widen() * v32;
+    let v39: W = v34.widen() - v36.widen() + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8.widen();
+    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: N = N::narrow(v6).powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15 * v16.widen() * v19.widen();
+    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8.widen();
+    let v28: W = v11 * v13 * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35.widen() * v32;
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8.widen();
+    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15.widen() * v16 * v19.widen();
+    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8.widen();
+    let v28: W = v11 * v13 * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: N = v35 * N::narrow(v32);
+    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37.widen() * v32;
     let v39: W = v34.widen() - v36.widen() + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v3 - v1.widen();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: W = v9 / v8;
+    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8;
+    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: W = v17.widen() * v2.widen();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v15 * v16 * v19;
+    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: W = v3.exp_m1();
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
+    let v25: W = v24.widen() * v13 * v6 * v8;
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8;
+    let v28: W = v11 * v13 * v26 * v8;
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13 * v8;
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35 * v32;
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
     let v40: W = v32 * v39;
     let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
@@ -984,9 +1409,9 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -999,9 +1424,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1010,8 +1435,20 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -1022,8 +1459,8 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
     let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
     let v11: N = N::new(6.014909469941068, -1.634775756747499e-16);
     let v12: W = v4.widen() - v3;
     let v13: W = v12.sigmoid();
@@ -1049,15 +1486,15 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
+    let v36: N = v35 * N::narrow(v32);
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
+    let v39: W = v34.widen() - v36.widen() + v38;
     let v40: W = v32 * v39;
     let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
@@ -1066,23 +1503,69 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
+    let v12: N = v4 - N::narrow(v3);
+    let v13: N = v12.sigmoid();
+    let v14: W = v11 * v13.widen() * v6 * v8.widen();
+    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: N = N::narrow(v6).powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: N = v15 * v16 * v19;
+    let v21: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21.widen() * v13.widen() * v6 * v22;
+    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
+    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
+    let v26: N = N::narrow(v6).square();
+    let v27: W = v24.widen() * v13.widen() * v26.widen() * v8.widen();
+    let v28: W = v11 * v13.widen() * v26.widen() * v8.widen();
+    let v29: W = v14 - v20.widen() - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13.widen() * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35.widen() * v32;
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: N = N::narrow(v32) * N::narrow(v39);
+    let v41: N = N::narrow(v29) / v40;
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
     let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: N = N::sigmoid_of(v12);
+    let v12: N = v4 - N::narrow(v3);
+    let v13: N = v12.sigmoid();
     let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v15 * v16 * v19.widen();
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15.widen() * v16 * v19.widen();
     let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: N = N::exp_m1_of(v3);
-    let v23: W = v21 * v13.widen() * v6 * v22.widen();
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13.widen() * v6 * v22;
     let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
     let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
     let v26: W = v6.square();
@@ -1096,9 +1579,147 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v34: N = v33 * N::narrow(v32);
     let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
     let v36: N = v35 * N::narrow(v32);
+    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37.widen() * v32;
+    let v39: W = v34.widen() - v36.widen() + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8.widen();
+    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: N = N::narrow(v6).powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15 * v16.widen() * v19.widen();
+    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8.widen();
+    let v28: W = v11 * v13 * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35.widen() * v32;
     let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8.widen();
+    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v18.exp_m1();
+    let v20: W = v15.widen() * v16 * v19.widen();
+    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: W = N::exp_m1_kept(v3);
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
+    let v25: W = v24.widen() * v13 * v6 * v8.widen();
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8.widen();
+    let v28: W = v11 * v13 * v26 * v8.widen();
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: N = v35 * N::narrow(v32);
+    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37.widen() * v32;
     let v39: W = v34.widen() - v36.widen() + v38;
+    let v40: W = v32 * v39;
+    let v41: N = N::narrow(v29) / N::narrow(v40);
+    [v10.to_f64(), v41.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v3 - v1.widen();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: W = v9 / v8;
+    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v11 * v13 * v6 * v8;
+    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: W = v17.widen() * v2.widen();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v15 * v16 * v19;
+    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: W = v3.exp_m1();
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
+    let v25: W = v24.widen() * v13 * v6 * v8;
+    let v26: W = v6.square();
+    let v27: W = v24.widen() * v13 * v26 * v8;
+    let v28: W = v11 * v13 * v26 * v8;
+    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30 * v13 * v8;
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: W = v35 * v32;
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: W = v34.widen() - v36 + v38;
     let v40: W = v32 * v39;
     let v41: W = v29 / v40;
     [v10.to_f64(), v41.to_f64()]
@@ -1109,9 +1730,9 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1124,7 +1745,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1133,7 +1756,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1150,41 +1776,101 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15 * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * v17;
-    let v22: W = v20 / v21.widen();
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(3.007454734970534, -8.173878783737495e-17);
-    let v25: W = v24.widen() * v15 * v6 * v17.widen();
+    let v25: W = v24.widen() * v15 * v6 * v17;
     let v26: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: W = v29.widen().exp_m1();
+    let v29: W = v28.widen() * v2.widen();
+    let v30: W = v29.exp_m1();
     let v31: W = v26 * v27 * v30;
     let v32: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v33: W = v4.exp_m1();
     let v34: W = v32 * v15 * v6 * v33;
     let v35: N = N::new(0.1497323545032341, -5.948946511945699e-18);
+    let v36: W = v35.widen() * v15 * v6 * v17;
+    let v37: W = v35.widen() * v15 * v10 * v17;
+    let v38: W = v24.widen() * v15 * v10 * v17;
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
+    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v41: W = v40.widen() * v15 * v17;
+    let v42: W = v41.sqrt();
+    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v44: N = v43 * N::narrow(v42);
+    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v46: N = v45 * N::narrow(v42);
+    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v48: W = v47.widen() * v42;
+    let v49: W = v44.widen() - v46.widen() + v48;
+    let v50: W = v23 * v39;
+    let v51: W = v42 * v49;
+    let v52: N = N::narrow(v50) / N::narrow(v51);
+    [v22.to_f64(), v52.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: N = v1 * v8 * N::narrow(v10);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::narrow(v4) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13 * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = v8.widen() - v2.widen();
+    let v24: W = W::new(3.007454734970534, -8.173878783737495e-17);
+    let v25: W = v24 * v15 * v6 * v17.widen();
+    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v27: W = v6.powi(3);
+    let v28: N = N::new(-6.0, 0.0);
+    let v29: N = v28 * v2;
+    let v30: N = v29.exp_m1();
+    let v31: W = v26.widen() * v27 * v30.widen();
+    let v32: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v33: W = N::exp_m1_kept(v4);
+    let v34: W = v32 * v15 * v6 * v33;
+    let v35: N = N::new(0.1497323545032341, -5.948946511945699e-18);
     let v36: W = v35.widen() * v15 * v6 * v17.widen();
-    let v37: N = v35 * N::narrow(v15) * N::narrow(v10) * v17;
-    let v38: W = v24.widen() * v15 * v10 * v17.widen();
-    let v39: W = v25 - v31 - v34 - v36 + v37.widen() - v38;
+    let v37: W = v35.widen() * v15 * v10 * v17.widen();
+    let v38: W = v24 * v15 * v10 * v17.widen();
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
     let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
     let v41: W = v40 * v15 * v17.widen();
-    let v42: N = N::sqrt_of(v41);
+    let v42: W = v41.sqrt();
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * v42;
+    let v44: N = v43 * N::narrow(v42);
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: W = v45.widen() * v42.widen();
+    let v46: W = v45.widen() * v42;
     let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47 * v42.widen();
+    let v48: W = v47 * v42;
     let v49: W = v44.widen() - v46 + v48;
     let v50: W = v23 * v39;
-    let v51: W = v42.widen() * v49;
+    let v51: W = v42 * v49;
     let v52: W = v50 / v51;
     [v22.to_f64(), v52.to_f64()]
 }
@@ -1194,7 +1880,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1207,7 +1895,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -1227,9 +1917,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1238,10 +1928,16 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1258,31 +1954,31 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15 * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * v17;
-    let v22: W = v20 / v21.widen();
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v25: W = v24.widen() * v15 * v6 * v17.widen();
+    let v25: W = v24.widen() * v15 * v6 * v17;
     let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: W = v29.widen().exp_m1();
+    let v29: W = v28.widen() * v2.widen();
+    let v30: W = v29.exp_m1();
     let v31: W = v26 * v27 * v30;
     let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v33: W = v4.exp_m1();
     let v34: W = v32 * v15 * v6 * v33;
     let v35: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v36: N = v35 * N::narrow(v15) * N::narrow(v6) * v17;
-    let v37: N = v35 * N::narrow(v15) * N::narrow(v10) * v17;
-    let v38: W = v24.widen() * v15 * v10 * v17.widen();
-    let v39: W = v25 - v31 - v34 - v36.widen() + v37.widen() - v38;
+    let v36: W = v35.widen() * v15 * v6 * v17;
+    let v37: W = v35.widen() * v15 * v10 * v17;
+    let v38: W = v24.widen() * v15 * v10 * v17;
+    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
     let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40.widen() * v15 * v17.widen();
+    let v41: W = v40.widen() * v15 * v17;
     let v42: W = v41.sqrt();
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v44: N = v43 * N::narrow(v42);
@@ -1293,9 +1989,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: W = v44.widen() - v46.widen() + v48;
     let v50: W = v23 * v39;
     let v51: W = v42 * v49;
-    let v52: W = v50 / v51;
+    let v52: N = N::narrow(v50) / N::narrow(v51);
     let v53: N = N::narrow(v23).abs();
-    let v54: W = v53.widen().sqrt();
+    let v54: N = v53.sqrt();
     let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v56: W = v14.exp();
     let v57: W = W::new(-0.950212931632136, -8.422032873046665e-18);
@@ -1312,7 +2008,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v68: W = v55.widen() * v56;
     let v69: N = N::narrow(v68) / N::narrow(v67);
     let v70: N = v69.sqrt();
-    let v71: W = v54 * v70.widen();
+    let v71: N = v54 * v70;
     [v22.to_f64(), v52.to_f64(), v71.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1333,66 +2029,142 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: N = v1 * v8 * N::narrow(v10);
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::narrow(v4) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13 * v15 * v17.widen();
     let v19: W = v7 - v9 - v11 + v12.widen() - v18;
     let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: W = v20 / v21.widen();
+    let v21: W = v15 * v17.widen();
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = v8.widen() - v2.widen();
     let v24: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v25: W = v24 * v15.widen() * v6 * v17.widen();
-    let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v25: W = v24 * v15 * v6 * v17.widen();
+    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: N = v28 * v2;
     let v30: N = v29.exp_m1();
-    let v31: W = v26 * v27 * v30.widen();
+    let v31: W = v26.widen() * v27 * v30.widen();
     let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v33: N = N::exp_m1_of(v4);
-    let v34: W = v32 * v15.widen() * v6 * v33.widen();
+    let v33: W = N::exp_m1_kept(v4);
+    let v34: W = v32 * v15 * v6 * v33;
     let v35: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v36: W = v35.widen() * v15.widen() * v6 * v17.widen();
-    let v37: W = v35.widen() * v15.widen() * v10 * v17.widen();
-    let v38: W = v24 * v15.widen() * v10 * v17.widen();
+    let v36: W = v35.widen() * v15 * v6 * v17.widen();
+    let v37: W = v35.widen() * v15 * v10 * v17.widen();
+    let v38: W = v24 * v15 * v10 * v17.widen();
     let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
     let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40 * v15.widen() * v17.widen();
+    let v41: W = v40 * v15 * v17.widen();
     let v42: W = v41.sqrt();
     let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v44: N = v43 * N::narrow(v42);
     let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * N::narrow(v42);
+    let v46: W = v45.widen() * v42;
     let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
     let v48: W = v47 * v42;
-    let v49: W = v44.widen() - v46.widen() + v48;
+    let v49: W = v44.widen() - v46 + v48;
     let v50: W = v23 * v39;
     let v51: W = v42 * v49;
     let v52: W = v50 / v51;
     let v53: N = N::narrow(v23).abs();
     let v54: W = v53.widen().sqrt();
     let v55: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: N = N::exp_of(v14);
+    let v56: W = N::exp_kept(v14);
     let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: W = v57.widen() * v56.widen();
+    let v58: W = v57.widen() * v56;
     let v59: N = N::new(12.0, 0.0);
     let v60: W = v59.widen() * v2.widen();
     let v61: W = v3.widen() - v60;
-    let v62: N = N::exp_of(v61);
+    let v62: W = N::exp_kept(v61);
     let v63: N = N::new(9.0, 0.0);
     let v64: N = N::narrow(v60) - v63;
     let v65: N = v64.exp_m1();
-    let v66: N = v62 * v65;
-    let v67: W = v58 + v66.widen();
-    let v68: W = v55 * v56.widen();
-    let v69: W = v68 / v67;
-    let v70: N = N::sqrt_of(v69);
+    let v66: W = v62 * v65.widen();
+    let v67: W = v58 + v66;
+    let v68: W = v55 * v56;
+    let v69: N = N::narrow(v68) / N::narrow(v67);
+    let v70: N = v69.sqrt();
     let v71: W = v54 * v70.widen();
     [v22.to_f64(), v52.to_f64(), v71.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v5 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13.widen() * v15 * v18;
+    let v20: W = v8 - v9 + v11 - v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: W = v4.widen() - v2.widen();
+    let v25: N = N::new(6.014909469941068, -1.634775756747499e-16);
+    let v26: W = v25.widen() * v7 * v15 * v18;
+    let v27: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v28: W = v3.widen() - v5;
+    let v29: W = v28.exp_m1();
+    let v30: W = v27 * v7 * v15 * v29;
+    let v31: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v5 - v3.widen();
+    let v34: W = v33.exp_m1();
+    let v35: W = v31 * v32 * v34;
+    let v36: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
+    let v37: W = v36.widen() * v7 * v15 * v18;
+    let v38: W = v36.widen() * v10 * v15 * v18;
+    let v39: W = v25.widen() * v10 * v15 * v18;
+    let v40: W = v26 - v30 - v35 - v37 + v38 - v39;
+    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v42: W = v41.widen() * v15 * v18;
+    let v43: W = v42.sqrt();
+    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v45: N = v44 * N::narrow(v43);
+    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v47: N = v46 * N::narrow(v43);
+    let v48: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v49: W = v48.widen() * v43;
+    let v50: W = v45.widen() - v47.widen() + v49;
+    let v51: W = v24 * v40;
+    let v52: W = v43 * v50;
+    let v53: N = N::narrow(v51) / N::narrow(v52);
+    let v54: N = N::narrow(v24).abs();
+    let v55: N = v54.sqrt();
+    let v56: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v57: W = N::exp_kept(v14);
+    let v58: W = v57 * v18;
+    let v59: N = N::new(12.0, 0.0);
+    let v60: W = v59.widen() * v4.widen();
+    let v61: W = v60 - v3.widen();
+    let v62: W = N::exp_kept(v61);
+    let v63: W = v62 * v18;
+    let v64: W = v58 + v63;
+    let v65: W = v56.widen() * v57;
+    let v66: N = N::narrow(v65) / N::narrow(v64);
+    let v67: N = v66.sqrt();
+    let v68: N = v55 * v67;
+    [v23.to_f64(), v53.to_f64(), v68.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1400,9 +2172,9 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1421,9 +2193,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1473,22 +2245,22 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0.widen() * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 / v18;
     let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v12.exp_m1();
-    let v22: W = v20 * v14.widen() * v21;
+    let v22: W = v20 * v14 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v4.exp_m1();
     let v25: W = v20 * v6 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
-    let v29: W = v28 * v14.widen() * v21 * v10;
+    let v29: W = v28 * v14 * v21 * v10;
     let v30: W = -v27;
     let v31: W = v30 - v29;
     let v32: W = v31 / v18;
@@ -1556,22 +2328,22 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0.widen() * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 / v18;
     let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v12.exp_m1();
-    let v22: W = v20 * v14.widen() * v21;
+    let v22: W = v20 * v14 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v4.exp_m1();
     let v25: W = v20 * v6 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
-    let v29: W = v28 * v14.widen() * v21 * v10;
+    let v29: W = v28 * v14 * v21 * v10;
     let v30: W = -v27;
     let v31: W = v30 - v29;
     let v32: W = v31 / v18;
@@ -1636,26 +2408,26 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
-    let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / N::narrow(v8);
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: N = v0 * N::narrow(v6);
+    let v10: W = v9.widen() / v8;
     let v11: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
-    let v12: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v12: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v13: W = v4.widen() - v3;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = N::exp_m1_of(v3);
-    let v16: W = v12.widen() * v14.widen() * v6 * v15.widen();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = N::exp_m1_kept(v3);
+    let v16: W = v12 * v14 * v6 * v15;
     let v17: W = v6.square();
-    let v18: W = v12.widen() * v14.widen() * v17 * v15.widen();
+    let v18: W = v12 * v14 * v17 * v15;
     let v19: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v20: W = v19.widen() * v14.widen() * v6 * v8;
-    let v21: W = v19.widen() * v14.widen() * v17 * v8;
+    let v20: W = v19.widen() * v14 * v6 * v8;
+    let v21: W = v19.widen() * v14 * v17 * v8;
     let v22: W = v16 - v18 - v20 + v21;
     let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: W = v23.widen() * v14.widen() * v15.widen();
+    let v24: W = v23.widen() * v14 * v15;
     let v25: W = v24.sqrt();
     let v26: W = v11.widen() * v22;
-    let v27: W = v14.widen() * v8 * v25;
+    let v27: W = v14 * v8 * v25;
     let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
 }
@@ -1698,26 +2470,26 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: W = v3 - v1.widen();
-    let v8: W = v7.exp_m1();
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / N::narrow(v8);
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: N = v0 * N::narrow(v6);
+    let v10: W = v9.widen() / v8;
     let v11: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
-    let v12: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v12: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v13: W = v4.widen() - v3;
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = N::exp_m1_of(v3);
-    let v16: W = v12.widen() * v14.widen() * v6 * v15.widen();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = N::exp_m1_kept(v3);
+    let v16: W = v12 * v14 * v6 * v15;
     let v17: W = v6.square();
-    let v18: W = v12.widen() * v14.widen() * v17 * v15.widen();
+    let v18: W = v12 * v14 * v17 * v15;
     let v19: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v20: W = v19.widen() * v14.widen() * v6 * v8;
-    let v21: W = v19.widen() * v14.widen() * v17 * v8;
+    let v20: W = v19.widen() * v14 * v6 * v8;
+    let v21: W = v19.widen() * v14 * v17 * v8;
     let v22: W = v16 - v18 - v20 + v21;
     let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: W = v23.widen() * v14.widen() * v15.widen();
+    let v24: W = v23.widen() * v14 * v15;
     let v25: W = v24.sqrt();
     let v26: W = v11.widen() * v22;
-    let v27: W = v14.widen() * v8 * v25;
+    let v27: W = v14 * v8 * v25;
     let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
 }
@@ -1740,7 +2512,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1749,7 +2521,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1766,28 +2538,28 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15 * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * v17;
-    let v22: W = v20 / v21.widen();
-    let v23: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v26: N = N::exp_m1_of(v4);
-    let v27: W = v25.widen() * v15 * v6 * v26.widen();
-    let v28: W = v25.widen() * v15 * v10 * v26.widen();
+    let v25: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v26: W = N::exp_m1_kept(v4);
+    let v27: W = v25 * v15 * v6 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
     let v29: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v30: W = v29.widen() * v15 * v6 * v17.widen();
-    let v31: W = v29.widen() * v15 * v10 * v17.widen();
+    let v30: W = v29.widen() * v15 * v6 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15 * v26.widen();
-    let v35: N = N::sqrt_of(v34);
-    let v36: W = v23.widen() * v24 * v32;
-    let v37: W = v15 * v17.widen() * v35.widen();
-    let v38: W = v36 / v37;
+    let v33: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33 * v15 * v26;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15 * v17 * v35;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
     [v22.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1796,7 +2568,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1809,7 +2581,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1829,7 +2601,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -1846,7 +2618,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1863,30 +2635,30 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15 * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * v17;
-    let v22: W = v20 / v21.widen();
-    let v23: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: N = N::exp_m1_of(v4);
-    let v27: W = v25.widen() * v15 * v6 * v26.widen();
-    let v28: W = v25.widen() * v15 * v10 * v26.widen();
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v4);
+    let v27: W = v25 * v15 * v6 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
     let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15 * v6 * v17.widen();
-    let v31: W = v29.widen() * v15 * v10 * v17.widen();
+    let v30: W = v29.widen() * v15 * v6 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15 * v26.widen();
-    let v35: N = N::sqrt_of(v34);
-    let v36: W = v23.widen() * v24 * v32;
-    let v37: W = v15 * v17.widen() * v35.widen();
-    let v38: W = v36 / v37;
+    let v33: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33 * v15 * v26;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15 * v17 * v35;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
     let v39: N = N::narrow(v24).abs();
-    let v40: W = v39.widen().sqrt();
+    let v40: N = v39.sqrt();
     let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v42: W = v14.exp();
     let v43: W = W::new(-0.950212931632136, -8.422032873046665e-18);
@@ -1900,10 +2672,10 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v51: W = v50.exp_m1();
     let v52: W = v48 * v51;
     let v53: W = v44 + v52;
-    let v54: W = v41.widen() * v42;
-    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v54: N = v41 * N::narrow(v42);
+    let v55: N = v54 / N::narrow(v53);
     let v56: N = v55.sqrt();
-    let v57: W = v40 * v56.widen();
+    let v57: N = v40 * v56;
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1924,50 +2696,50 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: N = v1 * v8 * N::narrow(v10);
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
+    let v15: W = N::sigmoid_kept(v14);
     let v16: N = N::narrow(v4) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v18: W = v13 * v15 * v17.widen();
     let v19: W = v7 - v9 - v11 + v12.widen() - v18;
     let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: W = v20 / v21.widen();
-    let v23: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
+    let v21: W = v15 * v17.widen();
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: N = N::exp_m1_of(v4);
-    let v27: W = v25.widen() * v15.widen() * v6 * v26.widen();
-    let v28: W = v25.widen() * v15.widen() * v10 * v26.widen();
-    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15.widen() * v6 * v17.widen();
-    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v4);
+    let v27: W = v25 * v15 * v6 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
+    let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29 * v15 * v6 * v17.widen();
+    let v31: W = v29 * v15 * v10 * v17.widen();
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15.widen() * v26.widen();
-    let v35: W = v34.sqrt();
-    let v36: W = v23.widen() * v24 * v32;
-    let v37: W = v15.widen() * v17.widen() * v35;
+    let v34: W = v33.widen() * v15 * v26;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = v23 * v24 * v32;
+    let v37: W = v15 * v17.widen() * v35;
     let v38: W = v36 / v37;
     let v39: N = N::narrow(v24).abs();
     let v40: W = v39.widen().sqrt();
     let v41: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v42: N = N::exp_of(v14);
+    let v42: W = N::exp_kept(v14);
     let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v44: N = v43 * v42;
+    let v44: W = v43.widen() * v42;
     let v45: N = N::new(12.0, 0.0);
     let v46: W = v45.widen() * v2.widen();
     let v47: W = v3.widen() - v46;
-    let v48: N = N::exp_of(v47);
+    let v48: W = N::exp_kept(v47);
     let v49: N = N::new(9.0, 0.0);
     let v50: N = N::narrow(v46) - v49;
     let v51: N = v50.exp_m1();
-    let v52: N = v48 * v51;
-    let v53: W = v44.widen() + v52.widen();
-    let v54: W = v41 * v42.widen();
-    let v55: W = v54 / v53;
-    let v56: N = N::sqrt_of(v55);
+    let v52: W = v48 * v51.widen();
+    let v53: W = v44 + v52;
+    let v54: W = v41 * v42;
+    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v56: N = v55.sqrt();
     let v57: W = v40 * v56.widen();
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
@@ -1976,7 +2748,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1991,32 +2763,32 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
+    let v15: W = N::sigmoid_kept(v14);
     let v16: W = v4 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: W = v15.widen() * v17.widen();
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
     let v22: W = v20 / v21;
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: N = N::exp_m1_of(v4);
-    let v27: W = v25.widen() * v15.widen() * v6 * v26.widen();
-    let v28: W = v25.widen() * v15.widen() * v10 * v26.widen();
+    let v26: W = N::exp_m1_kept(v4);
+    let v27: W = v25.widen() * v15 * v6 * v26;
+    let v28: W = v25.widen() * v15 * v10 * v26;
     let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15.widen() * v6 * v17.widen();
-    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v30: W = v29.widen() * v15 * v6 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15.widen() * v26.widen();
+    let v34: W = v33.widen() * v15 * v26;
     let v35: W = v34.sqrt();
     let v36: W = v23 * v24 * v32;
-    let v37: W = v15.widen() * v17.widen() * v35;
+    let v37: W = v15 * v17 * v35;
     let v38: W = v36 / v37;
     let v39: N = N::narrow(v24).abs();
-    let v40: W = v39.widen().sqrt();
+    let v40: N = v39.sqrt();
     let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v42: N = N::exp_of(v14);
     let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
@@ -2030,10 +2802,10 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v51: N = N::exp_m1_of(v50);
     let v52: N = v48 * v51;
     let v53: W = v44 + v52.widen();
-    let v54: W = v41.widen() * v42.widen();
-    let v55: N = N::narrow(v54) / N::narrow(v53);
+    let v54: N = v41 * v42;
+    let v55: N = v54 / N::narrow(v53);
     let v56: N = v55.sqrt();
-    let v57: W = v40 * v56.widen();
+    let v57: N = v40 * v56;
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2042,7 +2814,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2057,7 +2829,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -2109,10 +2881,10 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0.widen() * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
@@ -2121,7 +2893,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.sqrt();
     let v24: W = v18 * v23;
     let v25: W = v12.exp_m1();
-    let v26: W = v20.widen() * v14.widen() * v25;
+    let v26: W = v20.widen() * v14 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v10 * v27;
     let v29: W = v24 - v28;
@@ -2190,10 +2962,10 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::from_f64(t);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0.widen() * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 / v18;
     let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
@@ -2202,7 +2974,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.sqrt();
     let v24: W = v18 * v23;
     let v25: W = v12.exp_m1();
-    let v26: W = v20.widen() * v14.widen() * v25;
+    let v26: W = v20.widen() * v14 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v10 * v27;
     let v29: W = v24 - v28;
@@ -2248,17 +3020,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2266,64 +3033,29 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = v3.exp_m1();
-    let v8: W = v0.widen() * v6;
-    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v7: W = N::exp_m1_kept(v3);
+    let v8: N = v0 * N::narrow(v6);
+    let v9: W = v8.widen() / v7;
     let v10: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v11: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v11: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v12: W = v4.widen() - v3;
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = N::narrow(v6).square();
-    let v15: W = v11.widen() * v13.widen() * v14.widen() * v7;
-    let v16: W = v11.widen() * v13.widen() * v6 * v7;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v6.square();
+    let v15: W = v11 * v13 * v14 * v7;
+    let v16: W = v11 * v13 * v6 * v7;
     let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v18: N = N::narrow(v3) - v1;
-    let v19: N = v18.exp_m1();
-    let v20: W = v17.widen() * v13.widen() * v6 * v19.widen();
-    let v21: W = v17.widen() * v13.widen() * v14.widen() * v19.widen();
+    let v18: W = v3 - v1.widen();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v17.widen() * v13 * v6 * v19;
+    let v21: W = v17.widen() * v13 * v14 * v19;
     let v22: W = v15 - v16 + v20 - v21;
     let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: W = v23.widen() * v13.widen() * v19.widen();
-    let v25: W = v24.sqrt();
+    let v24: W = v23.widen() * v13 * v19;
+    let v25: W = N::sqrt_kept(v24);
     let v26: W = v10 * v22;
-    let v27: W = v13.widen() * v7 * v25;
+    let v27: W = v13 * v7 * v25;
     let v28: W = v26 / v27;
     [v9.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v2.widen() - v4.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: W = v9 / v8.widen();
-    let v11: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v4.widen() - v1.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = N::new(-6.0, 0.0);
-    let v16: N = v15 * v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v12.widen() * v6 * v14.widen() * v17.widen();
-    let v19: W = v6.square();
-    let v20: W = v12.widen() * v19 * v14.widen() * v17.widen();
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: W = v21 * v6 * v14.widen() * v8.widen();
-    let v23: W = v21 * v19 * v14.widen() * v8.widen();
-    let v24: W = v18 - v20 - v22 + v23;
-    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: W = v25.widen() * v14.widen() * v17.widen();
-    let v27: W = v26.sqrt();
-    let v28: W = v11 * v24;
-    let v29: W = v14.widen() * v8.widen() * v27;
-    let v30: W = v28 / v29;
-    [v10.to_f64(), v30.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2331,9 +3063,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2346,9 +3076,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 41 operations in double-double.
+/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2360,94 +3088,46 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
+    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = N::narrow(v6).powi(3);
-    let v8: N = v1 * v7;
-    let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: N = v9 * N::narrow(v6);
-    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: W = v11 * v6;
-    let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
-    let v14: W = v6.square();
-    let v15: W = v13 * v14;
-    let v16: W = v8.widen() - v10.widen() + v12 - v15;
-    let v17: W = v1.widen() - v4;
-    let v18: W = v17.sigmoid();
-    let v19: W = v18.square();
-    let v20: N = N::exp_m1_of(v4);
-    let v21: N = N::narrow(v4) - v2;
-    let v22: N = v21.exp_m1();
-    let v23: W = v0.widen() * v16;
-    let v24: W = v19 * v20.widen() * v22.widen();
-    let v25: W = v23 / v24;
-    let v26: N = N::new(23.29511970915269, 1.5136910391668662e-15);
-    let v27: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v28: W = v27.widen() * v18 * v14 * v20.widen();
-    let v29: W = v27.widen() * v18 * v6 * v20.widen();
-    let v30: W = v11 * v18 * v6 * v22.widen();
-    let v31: W = v11 * v18 * v14 * v22.widen();
-    let v32: W = v28 - v29 + v30 - v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v18 * v22.widen();
-    let v35: N = N::sqrt_of(v34);
-    let v36: W = v26.widen() * v32;
-    let v37: W = v18 * v20.widen() * v35.widen();
-    let v38: W = v36 / v37;
-    [v25.to_f64(), v38.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
     let v7: W = v6.powi(3);
     let v8: W = v1.widen() * v7;
-    let v9: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: W = v9 * v6;
+    let v9: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v10: W = v9.widen() * v6;
     let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v12: W = v11 * v6;
     let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
     let v14: W = v6.square();
     let v15: W = v13 * v14;
     let v16: W = v8 - v10 + v12 - v15;
-    let v17: W = v4.widen() - v1.widen();
+    let v17: W = v1.widen() - v4;
     let v18: W = v17.sigmoid();
     let v19: W = v18.square();
-    let v20: N = N::new(-6.0, 0.0);
-    let v21: N = v20 * v3;
-    let v22: N = v21.exp_m1();
-    let v23: W = v2.widen() - v4.widen();
-    let v24: N = N::exp_m1_of(v23);
-    let v25: W = v0.widen() * v16;
-    let v26: W = v19 * v22.widen() * v24.widen();
-    let v27: W = v25 / v26;
-    let v28: N = N::new(23.29511970915269, 1.5136910391668662e-15);
-    let v29: W = v11 * v6 * v18 * v22.widen();
-    let v30: W = v11 * v14 * v18 * v22.widen();
-    let v31: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v32: W = v31.widen() * v6 * v18 * v24.widen();
-    let v33: W = v31.widen() * v14 * v18 * v24.widen();
-    let v34: W = v29 - v30 - v32 + v33;
-    let v35: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v36: W = v35.widen() * v18 * v22.widen();
-    let v37: N = N::sqrt_of(v36);
-    let v38: W = v28.widen() * v34;
-    let v39: W = v18 * v24.widen() * v37.widen();
-    let v40: W = v38 / v39;
-    [v27.to_f64(), v40.to_f64()]
+    let v20: W = N::exp_m1_kept(v4);
+    let v21: W = v4 - v2.widen();
+    let v22: W = N::exp_m1_kept(v21);
+    let v23: W = v0 * v16;
+    let v24: W = v19 * v20 * v22;
+    let v25: N = N::narrow(v23) / N::narrow(v24);
+    let v26: W = W::new(23.29511970915269, 1.5136910391668662e-15);
+    let v27: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v28: W = v27 * v18 * v14 * v20;
+    let v29: W = v27 * v18 * v6 * v20;
+    let v30: W = v11 * v18 * v6 * v22;
+    let v31: W = v11 * v18 * v14 * v22;
+    let v32: W = v28 - v29 + v30 - v31;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v18 * v22;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = v26 * v32;
+    let v37: W = v18 * v20 * v35;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
+    [v25.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2455,9 +3135,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 41 operations in double-double.
+/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2470,7 +3148,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2498,23 +3176,23 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v4.exp_m1();
     let v17: W = v13.widen() * v15 * v16;
     let v18: W = v7 - v9 - v11 + v12 - v17;
-    let v19: W = v0.widen() * v18;
+    let v19: N = v0 * N::narrow(v18);
     let v20: W = v15 * v16;
-    let v21: N = N::narrow(v19) / N::narrow(v20);
+    let v21: N = v19 / N::narrow(v20);
     let v22: W = W::new(23.29511970915269, 1.5136910391668662e-15);
     let v23: W = v8.widen() - v2.widen();
-    let v24: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v25: W = v24 * v15 * v10 * v16;
-    let v26: W = v24 * v15 * v6 * v16;
+    let v24: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v25: W = v24.widen() * v15 * v10 * v16;
+    let v26: W = v24.widen() * v15 * v6 * v16;
     let v27: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
     let v28: W = v4 - v3.widen();
-    let v29: N = N::exp_m1_of(v28);
-    let v30: W = v27.widen() * v15 * v6 * v29.widen();
-    let v31: W = v27.widen() * v15 * v10 * v29.widen();
+    let v29: W = N::exp_m1_kept(v28);
+    let v30: W = v27.widen() * v15 * v6 * v29;
+    let v31: W = v27.widen() * v15 * v10 * v29;
     let v32: W = v25 - v26 + v30 - v31;
     let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v29.widen();
-    let v35: W = v34.sqrt();
+    let v34: W = v33.widen() * v15 * v29;
+    let v35: W = N::sqrt_kept(v34);
     let v36: W = v22 * v23 * v32;
     let v37: W = v15 * v16 * v35;
     let v38: N = N::narrow(v36) / N::narrow(v37);
@@ -2526,7 +3204,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2539,7 +3217,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2559,7 +3237,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2652,7 +3330,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v80: W = v63 * v79;
         return [v36.to_f64(), v61.to_f64(), v80.to_f64()];
     }
-    let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2687,29 +3365,29 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
     let v33: W = v28.square();
     let v34: W = v4 - v3.widen();
-    let v35: N = N::exp_m1_of(v34);
-    let v36: W = v32.widen() * v33 * v29 * v35.widen();
+    let v35: W = N::exp_m1_kept(v34);
+    let v36: W = v32.widen() * v33 * v29 * v35;
     let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37 * v33 * v29 * v35.widen();
-    let v39: N = N::narrow(v36) - N::narrow(v38);
-    let v40: W = v0 * v31;
-    let v41: W = v40 / v39.widen();
+    let v38: W = v37 * v33 * v29 * v35;
+    let v39: W = v36 - v38;
+    let v40: W = v0.widen() * v31;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
     let v42: W = W::new(23.29511970915269, 1.5136910391668662e-15);
     let v43: W = v9.widen() - v2.widen();
-    let v44: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v45: W = v44 * v28 * v15 * v29;
-    let v46: W = v44 * v28 * v7 * v29;
-    let v47: W = v11 * v28 * v7 * v35.widen();
-    let v48: W = v11 * v28 * v15 * v35.widen();
+    let v44: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v45: W = v44.widen() * v28 * v15 * v29;
+    let v46: W = v44.widen() * v28 * v7 * v29;
+    let v47: W = v11 * v28 * v7 * v35;
+    let v48: W = v11 * v28 * v15 * v35;
     let v49: W = v45 - v46 + v47 - v48;
     let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: W = v50.widen() * v28 * v35.widen();
-    let v52: W = v51.sqrt();
+    let v51: W = v50.widen() * v28 * v35;
+    let v52: W = N::sqrt_kept(v51);
     let v53: W = v42 * v43 * v49;
     let v54: W = v28 * v29 * v52;
     let v55: N = N::narrow(v53) / N::narrow(v54);
     let v56: N = N::narrow(v43).abs();
-    let v57: W = v56.widen().sqrt();
+    let v57: N = v56.sqrt();
     let v58: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v59: W = v27.exp();
     let v60: W = W::new(-0.950212931632136, -8.422032873046665e-18);
@@ -2726,7 +3404,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v71: W = v58.widen() * v59;
     let v72: N = N::narrow(v71) / N::narrow(v70);
     let v73: N = v72.sqrt();
-    let v74: W = v57 * v73.widen();
+    let v74: N = v57 * v73;
     [v41.to_f64(), v55.to_f64(), v74.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2735,7 +3413,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2748,7 +3426,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 59 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2812,9 +3490,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v10: N = N::from_f64(t);
     let v11: W = v2.widen() * v10.widen();
     let v12: W = v1.widen() - v11;
-    let v13: N = N::sigmoid_of(v12);
+    let v13: W = N::sigmoid_kept(v12);
     let v14: W = v11.exp_m1();
-    let v15: W = v0.widen() * v13.widen() * v14;
+    let v15: W = v0.widen() * v13 * v14;
     let v16: W = v15.sqrt();
     let v17: W = v9 / v16;
     let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
@@ -2825,7 +3503,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v23: W = v22 * v16;
     let v24: W = v11 - v2.widen();
     let v25: W = v24.exp_m1();
-    let v26: W = v18.widen() * v13.widen() * v25;
+    let v26: W = v18.widen() * v13 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v27 * v9;
     let v29: W = v23 - v28;
@@ -2908,9 +3586,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v10: N = N::from_f64(t);
     let v11: W = v2.widen() * v10.widen();
     let v12: W = v1.widen() - v11;
-    let v13: N = N::sigmoid_of(v12);
+    let v13: W = N::sigmoid_kept(v12);
     let v14: W = v11.exp_m1();
-    let v15: W = v0.widen() * v13.widen() * v14;
+    let v15: W = v0.widen() * v13 * v14;
     let v16: W = v15.sqrt();
     let v17: W = v9 / v16;
     let v18: N = N::new(-1.052395696491256, 1.997738624456391e-17);
@@ -2921,7 +3599,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v23: W = v22 * v16;
     let v24: W = v11 - v2.widen();
     let v25: W = v24.exp_m1();
-    let v26: W = v18.widen() * v13.widen() * v25;
+    let v26: W = v18.widen() * v13 * v25;
     let v27: W = v26.sqrt();
     let v28: W = v27 * v9;
     let v29: W = v23 - v28;
@@ -2997,7 +3675,9 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -3006,6 +3686,66 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
+    if t >= 0.5 {
+        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_u_coefficients_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: N = N::new(2.0, 0.0);
+    [v10.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v3 - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: N = N::new(2.0, 0.0);
+    [v10.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: N = N::new(2.0, 0.0);
+    [v10.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3013,12 +3753,169 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
     let v11: N = N::new(2.0, 0.0);
     [v10.to_f64(), v11.to_f64()]
+}
+/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.125 {
+        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return reverse_drift_u_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return reverse_drift_u_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return reverse_drift_u_coefficients_upper_cell3::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_upper_cell4::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_u_coefficients_upper_cell5::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_u_coefficients_upper_cell6::<N, W>(t);
+    }
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * v6;
+    let v11: N = v10 / v9;
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(2.0, 0.0);
+    [v11.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3026,7 +3923,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3092,7 +3991,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3216,20 +4115,20 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: N = N::narrow(v5) - v1;
+    let v5: N = v3 * v4;
+    let v6: N = v5 - v1;
     let v7: N = v6.sigmoid();
     let v8: W = v1.widen() * v2.widen() * v7.widen();
     let v9: W = v1.widen() * v4.widen() * v7.widen();
     let v10: N = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10.widen();
     let v12: W = v1.widen() * v2.widen() * v10.widen();
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5.widen();
     let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v5) - v3;
+    let v16: N = v5 - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13 * v15.widen() * v17.widen();
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
     let v21: N = v15 * v17;
@@ -3248,16 +4147,16 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
+    let v37: W = N::exp_kept(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: N = N::narrow(v35) - v38;
     let v40: N = v39.exp_m1();
-    let v41: W = v37.widen() * v40.widen();
+    let v41: W = v37 * v40.widen();
     let v42: W = v33.widen() + v41;
-    let v43: W = v30.widen() * v31.widen();
-    let v44: W = v43 / v42;
-    let v45: N = N::sqrt_of(v44);
-    let v46: W = v29 * v45.widen();
+    let v43: N = v30 * v31;
+    let v44: N = v43 / N::narrow(v42);
+    let v45: W = v44.widen().sqrt();
+    let v46: W = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
@@ -3272,29 +4171,29 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v5 - v1.widen();
-    let v7: N = N::sigmoid_of(v6);
-    let v8: W = v1.widen() * v2.widen() * v7.widen();
-    let v9: W = v1.widen() * v4.widen() * v7.widen();
-    let v10: W = v7.widen().square();
+    let v7: W = N::sigmoid_kept(v6);
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10;
     let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: W = v5 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13 * v15.widen() * v17.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::narrow(v5) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13 * v15 * v17.widen();
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15.widen() * v17.widen();
+    let v21: W = v15 * v17.widen();
     let v22: W = v20 / v21;
     let v23: N = N::new(2.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
+    let v24: N = v23 * v2;
     let v25: N = v23 * v4;
-    let v26: W = v24 - v25.widen();
+    let v26: N = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: W = v28.widen().sqrt();
+    let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
@@ -3302,16 +4201,16 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
+    let v37: W = N::exp_kept(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: W = v37.widen() * v40.widen();
+    let v40: W = N::exp_m1_kept(v39);
+    let v41: W = v37 * v40;
     let v42: W = v33 + v41;
     let v43: N = v30 * v31;
     let v44: N = v43 / N::narrow(v42);
     let v45: N = v44.sqrt();
-    let v46: W = v29 * v45.widen();
+    let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -3334,21 +4233,21 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: N = N::sigmoid_of(v14);
+    let v15: W = N::sigmoid_kept(v14);
     let v16: W = v5 - v3.widen();
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13 * v15.widen() * v17.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13 * v15 * v17;
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = N::narrow(v20) / v21;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: N = N::new(2.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
+    let v24: N = v23 * v2;
     let v25: N = v23 * v4;
-    let v26: W = v24 - v25.widen();
+    let v26: N = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
-    let v29: W = v28.widen().sqrt();
+    let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
@@ -3356,16 +4255,16 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
+    let v37: W = N::exp_kept(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: N = v37 * v40;
-    let v42: W = v33 + v41.widen();
-    let v43: W = v30.widen() * v31.widen();
-    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v40: W = N::exp_m1_kept(v39);
+    let v41: W = v37 * v40;
+    let v42: W = v33 + v41;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / N::narrow(v42);
     let v45: N = v44.sqrt();
-    let v46: W = v29 * v45.widen();
+    let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3403,20 +4302,20 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v27: W = v25 - v26;
     let v28: N = v2 - v8;
     let v29: N = v28.abs();
-    let v30: W = v29.widen().sqrt();
-    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v32: N = N::exp_of(v14);
     let v33: W = v32.widen() * v18;
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v2.widen();
     let v36: W = v35 - v3.widen();
-    let v37: N = N::exp_of(v36);
-    let v38: N = v37 * N::narrow(v18);
-    let v39: W = v33 + v38.widen();
-    let v40: W = v31 * v32.widen();
-    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v37 * v18;
+    let v39: W = v33 + v38;
+    let v40: N = v31 * v32;
+    let v41: N = v40 / N::narrow(v39);
     let v42: N = v41.sqrt();
-    let v43: W = v30 * v42.widen();
+    let v43: N = v30 * v42;
     [v23.to_f64(), v27.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3427,7 +4326,7 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3442,7 +4341,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3469,7 +4368,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3499,29 +4398,29 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: W = v6.square();
-    let v8: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v8: W = W::new(-1.052395696491256, 1.997738624456391e-17);
     let v9: W = v1.widen() - v4;
     let v10: W = v9.sigmoid();
     let v11: W = v4 - v2.widen();
     let v12: W = v11.exp_m1();
-    let v13: W = v8.widen() * v10 * v12;
+    let v13: W = v8 * v10 * v12;
     let v14: W = v13.sqrt();
     let v15: N = N::from_f64(t_next);
     let v16: W = v2.widen() * v15.widen();
     let v17: W = v1.widen() - v16;
-    let v18: N = N::sigmoid_of(v17);
+    let v18: W = N::sigmoid_kept(v17);
     let v19: W = v16 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v8.widen() * v18.widen() * v20;
+    let v21: W = v8 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v1.widen() * v7 * v14 * v22;
     let v24: W = v1.widen() * v6 * v14 * v22;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v25: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v26: W = v4.exp_m1();
-    let v27: W = v25.widen() * v10 * v26;
+    let v27: W = v25 * v10 * v26;
     let v28: W = v27.sqrt();
     let v29: W = v16.exp_m1();
-    let v30: W = v25.widen() * v18.widen() * v29;
+    let v30: W = v25 * v18 * v29;
     let v31: W = v30.sqrt();
     let v32: W = v1.widen() * v6 * v28 * v31;
     let v33: W = v1.widen() * v7 * v28 * v31;
@@ -3549,7 +4448,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3562,7 +4461,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3582,7 +4481,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3612,29 +4511,29 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: W = v6.square();
-    let v8: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v8: W = W::new(-1.052395696491256, 1.997738624456391e-17);
     let v9: W = v1.widen() - v4;
     let v10: W = v9.sigmoid();
     let v11: W = v4 - v2.widen();
     let v12: W = v11.exp_m1();
-    let v13: W = v8.widen() * v10 * v12;
+    let v13: W = v8 * v10 * v12;
     let v14: W = v13.sqrt();
     let v15: N = N::from_f64(t_next);
     let v16: W = v2.widen() * v15.widen();
     let v17: W = v1.widen() - v16;
-    let v18: N = N::sigmoid_of(v17);
+    let v18: W = N::sigmoid_kept(v17);
     let v19: W = v16 - v2.widen();
     let v20: W = v19.exp_m1();
-    let v21: W = v8.widen() * v18.widen() * v20;
+    let v21: W = v8 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: W = v1.widen() * v7 * v14 * v22;
     let v24: W = v1.widen() * v6 * v14 * v22;
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v25: W = W::new(0.05239569649125595, 8.392954671577747e-19);
     let v26: W = v4.exp_m1();
-    let v27: W = v25.widen() * v10 * v26;
+    let v27: W = v25 * v10 * v26;
     let v28: W = v27.sqrt();
     let v29: W = v16.exp_m1();
-    let v30: W = v25.widen() * v18.widen() * v29;
+    let v30: W = v25 * v18 * v29;
     let v31: W = v30.sqrt();
     let v32: W = v1.widen() * v6 * v28 * v31;
     let v33: W = v1.widen() * v7 * v28 * v31;
@@ -3662,7 +4561,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3675,7 +4574,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3753,15 +4652,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.1497323545032341, f64::INFINITY];
-    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -3774,23 +4670,23 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: W = v0.widen() * v8;
     let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
     let v11: W = v10.widen() * v5;
-    let v12: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v12.widen() * v5;
+    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: W = v12 * v5;
     let v14: W = v10.widen() * v6;
-    let v15: W = v12.widen() * v6;
+    let v15: W = v12 * v6;
     let v16: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
     let v17: W = v3.widen() - v2;
     let v18: W = v17.sigmoid();
     let v19: W = v2 - v0.widen();
-    let v20: N = N::exp_m1_of(v19);
-    let v21: W = v16.widen() * v18 * v5 * v20.widen();
+    let v20: W = N::exp_m1_kept(v19);
+    let v21: W = v16.widen() * v18 * v5 * v20;
     let v22: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v23: W = v22.widen() * v18 * v5 * v20.widen();
-    let v24: W = v16.widen() * v18 * v6 * v20.widen();
-    let v25: W = v22.widen() * v18 * v6 * v20.widen();
+    let v23: W = v22.widen() * v18 * v5 * v20;
+    let v24: W = v16.widen() * v18 * v6 * v20;
+    let v25: W = v22.widen() * v18 * v6 * v20;
     let v26: W = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27.widen() * v18 * v20.widen();
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v18 * v20;
     let v29: W = v28.sqrt();
     let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
     let v31: N = v30 * N::narrow(v29);
@@ -3800,22 +4696,22 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v35: W = v34.widen() * v29;
     let v36: W = v31.widen() - v33.widen() + v35;
     let v37: W = v29 * v36;
-    let v38: W = v26 / v37;
-    let v39: N = N::new(1.220564022008239, 6.170471017484121e-17);
+    let v38: N = N::narrow(v26) / N::narrow(v37);
+    let v39: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v41: N = N::exp_m1_of(v2);
-    let v42: W = v40.widen() * v18 * v5 * v41.widen();
-    let v43: W = v40.widen() * v18 * v6 * v41.widen();
+    let v41: W = N::exp_m1_kept(v2);
+    let v42: W = v40.widen() * v18 * v5 * v41;
+    let v43: W = v40.widen() * v18 * v6 * v41;
     let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v45: W = v44.widen() * v18 * v5 * v20.widen();
-    let v46: W = v44.widen() * v18 * v6 * v20.widen();
+    let v45: W = v44.widen() * v18 * v5 * v20;
+    let v46: W = v44.widen() * v18 * v6 * v20;
     let v47: W = v42 - v43 - v45 + v46;
     let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: W = v48.widen() * v18 * v41.widen();
-    let v50: N = N::sqrt_of(v49);
-    let v51: W = v39.widen() * v47;
-    let v52: W = v29 * v50.widen();
-    let v53: W = v51 / v52;
+    let v49: W = v48.widen() * v18 * v41;
+    let v50: W = N::sqrt_kept(v49);
+    let v51: W = v39 * v47;
+    let v52: W = v29 * v50;
+    let v53: N = N::narrow(v51) / N::narrow(v52);
     [v38.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3824,7 +4720,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3837,7 +4733,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3848,7 +4744,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v5: N = N::new(0.14227761953270035, -7.476885521457493e-18);
     let v6: N = N::new(3.0, 0.0);
     let v7: N = N::new(6.0, 0.0);
     let v8: W = v7.widen() * v3.widen();
@@ -3856,25 +4752,25 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v10: N = v9.sigmoid();
     let v11: W = v8 - v6.widen();
     let v12: W = v11.sigmoid();
-    let v13: N = N::exp_m1_of(v8);
-    let v14: W = v5 * v10.widen() * v12 * v13.widen();
+    let v13: W = N::exp_m1_kept(v8);
+    let v14: W = v5.widen() * v10.widen() * v12 * v13;
     let v15: W = v12.square();
-    let v16: W = v5 * v10.widen() * v15 * v13.widen();
+    let v16: W = v5.widen() * v10.widen() * v15 * v13;
     let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
     let v18: W = v8 - v7.widen();
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v17.widen() * v10.widen() * v12 * v19.widen();
-    let v21: W = v17.widen() * v10.widen() * v15 * v19.widen();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v17.widen() * v10.widen() * v12 * v19;
+    let v21: W = v17.widen() * v10.widen() * v15 * v19;
     let v22: W = v14 - v16 - v20 + v21;
-    let v23: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: W = v23 * v10.widen() * v19.widen();
-    let v25: N = N::sqrt_of(v24);
+    let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v24: W = v23.widen() * v10.widen() * v19;
+    let v25: W = v24.sqrt();
     let v26: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v27: W = v26.widen() * v10.widen() * v13.widen();
-    let v28: N = N::sqrt_of(v27);
+    let v27: W = v26.widen() * v10.widen() * v13;
+    let v28: W = N::sqrt_kept(v27);
     let v29: W = v1 * v4 * v22;
-    let v30: W = v25.widen() * v28.widen();
-    let v31: W = v29 / v30;
+    let v30: W = v25 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
     [v0.to_f64(), v31.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3883,7 +4779,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3896,7 +4792,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3916,9 +4812,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 57 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3973,28 +4869,28 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v37: W = v36 * v25 * v27;
     let v38: W = v7 - v9.widen() + v11 - v12 - v14 + v15 - v16 + v17.widen() - v18 + v19
         + v21 - v22 + v28 - v29 - v30 + v31 - v33 + v35 - v37;
-    let v39: W = v35 - v33 - v37;
-    let v40: N = N::narrow(v38) / N::narrow(v39);
+    let v39: N = N::narrow(v35) - N::narrow(v33) - N::narrow(v37);
+    let v40: N = N::narrow(v38) / v39;
     let v41: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v42: W = v8.widen() - v1.widen();
     let v43: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v44: N = N::exp_m1_of(v3);
-    let v45: W = v43 * v25 * v6 * v44.widen();
-    let v46: W = v43 * v25 * v13 * v44.widen();
+    let v44: W = N::exp_m1_kept(v3);
+    let v45: W = v43 * v25 * v6 * v44;
+    let v46: W = v43 * v25 * v13 * v44;
     let v47: W = v23 * v25 * v6 * v27;
     let v48: W = v23 * v25 * v13 * v27;
     let v49: W = v45 - v46 - v47 + v48;
     let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v51: W = v50.widen() * v25 * v27;
-    let v52: W = v51.sqrt();
+    let v52: W = N::sqrt_kept(v51);
     let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: W = v53.widen() * v25 * v44.widen();
-    let v55: W = v54.sqrt();
+    let v54: W = v53.widen() * v25 * v44;
+    let v55: W = N::sqrt_kept(v54);
     let v56: W = v41 * v42 * v49;
     let v57: W = v52 * v55;
     let v58: N = N::narrow(v56) / N::narrow(v57);
     let v59: N = N::narrow(v42).abs();
-    let v60: W = v59.widen().sqrt();
+    let v60: N = v59.sqrt();
     let v61: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v62: W = v24.exp();
     let v63: W = W::new(-0.950212931632136, -8.422032873046665e-18);
@@ -4011,7 +4907,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v74: W = v61.widen() * v62;
     let v75: N = N::narrow(v74) / N::narrow(v73);
     let v76: N = v75.sqrt();
-    let v77: W = v60 * v76.widen();
+    let v77: N = v60 * v76;
     [v40.to_f64(), v58.to_f64(), v77.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -4035,7 +4931,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: W = v6.square();
     let v14: W = v2.widen() * v1.widen() * v13;
     let v15: W = v2.widen() * v8.widen() * v13;
-    let v16: N = v0 * v1 * N::narrow(v13);
+    let v16: W = v0.widen() * v1.widen() * v13;
     let v17: N = v0 * v8 * N::narrow(v13);
     let v18: W = v10 * v1.widen() * v13;
     let v19: W = v10 * v8.widen() * v13;
@@ -4057,47 +4953,46 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v35: N = v34 * v25 * v27;
     let v36: N = N::new(0.9549411893741828, 1.6559895503019626e-17);
     let v37: W = v36.widen() * v25.widen() * v27.widen();
-    let v38: W = v7 - v9.widen() + v11 - v12 - v14 + v15 - v16.widen() + v17.widen()
-        - v18 + v19 + v21 - v22 + v28 - v29 - v30 + v31 - v33.widen() + v35.widen()
-        - v37;
+    let v38: W = v7 - v9.widen() + v11 - v12 - v14 + v15 - v16 + v17.widen() - v18 + v19
+        + v21 - v22 + v28 - v29 - v30 + v31 - v33.widen() + v35.widen() - v37;
     let v39: W = v35.widen() - v33.widen() - v37;
-    let v40: W = v38 / v39;
+    let v40: N = N::narrow(v38) / N::narrow(v39);
     let v41: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v42: W = v8.widen() - v1.widen();
     let v43: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v44: N = N::exp_m1_of(v3);
-    let v45: W = v43.widen() * v25.widen() * v6 * v44.widen();
-    let v46: W = v43.widen() * v25.widen() * v13 * v44.widen();
+    let v44: W = N::exp_m1_kept(v3);
+    let v45: W = v43.widen() * v25.widen() * v6 * v44;
+    let v46: W = v43.widen() * v25.widen() * v13 * v44;
     let v47: W = v23 * v25.widen() * v6 * v27.widen();
     let v48: W = v23 * v25.widen() * v13 * v27.widen();
     let v49: W = v45 - v46 - v47 + v48;
     let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v51: W = v50.widen() * v25.widen() * v27.widen();
-    let v52: N = N::sqrt_of(v51);
+    let v52: W = v51.sqrt();
     let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: W = v53.widen() * v25.widen() * v44.widen();
-    let v55: N = N::sqrt_of(v54);
+    let v54: W = v53.widen() * v25.widen() * v44;
+    let v55: W = N::sqrt_kept(v54);
     let v56: W = v41 * v42 * v49;
-    let v57: W = v52.widen() * v55.widen();
-    let v58: W = v56 / v57;
+    let v57: W = v52 * v55;
+    let v58: N = N::narrow(v56) / N::narrow(v57);
     let v59: N = N::narrow(v42).abs();
     let v60: W = v59.widen().sqrt();
     let v61: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v62: N = N::exp_of(v24);
+    let v62: W = N::exp_kept(v24);
     let v63: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v64: N = v63 * v62;
+    let v64: W = v63.widen() * v62;
     let v65: N = N::new(12.0, 0.0);
     let v66: W = v65.widen() * v1.widen();
     let v67: W = v2.widen() - v66;
-    let v68: N = N::exp_of(v67);
+    let v68: W = N::exp_kept(v67);
     let v69: N = N::new(9.0, 0.0);
     let v70: N = N::narrow(v66) - v69;
     let v71: N = v70.exp_m1();
-    let v72: N = v68 * v71;
-    let v73: W = v64.widen() + v72.widen();
-    let v74: W = v61 * v62.widen();
-    let v75: W = v74 / v73;
-    let v76: N = N::sqrt_of(v75);
+    let v72: W = v68 * v71.widen();
+    let v73: W = v64 + v72;
+    let v74: W = v61 * v62;
+    let v75: N = N::narrow(v74) / N::narrow(v73);
+    let v76: N = v75.sqrt();
     let v77: W = v60 * v76.widen();
     [v40.to_f64(), v58.to_f64(), v77.to_f64()]
 }
@@ -4147,42 +5042,42 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v38: W = v37 * v25 * v28;
     let v39: W = v8 - v9 - v11 + v12 + v14 - v15 + v16 - v17 + v18 - v19 - v21 + v22
         - v29 + v30 + v31 - v32 - v34 + v36 - v38;
-    let v40: W = v36 - v34 - v38;
-    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v40: N = N::narrow(v36) - N::narrow(v34) - N::narrow(v38);
+    let v41: N = N::narrow(v39) / v40;
     let v42: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v43: W = v4.widen() - v1.widen();
     let v44: W = v23 * v13 * v25 * v28;
     let v45: W = v23 * v7 * v25 * v28;
     let v46: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v47: W = v3.widen() - v5;
-    let v48: N = N::exp_m1_of(v47);
-    let v49: W = v46 * v7 * v25 * v48.widen();
-    let v50: W = v46 * v13 * v25 * v48.widen();
+    let v48: W = N::exp_m1_kept(v47);
+    let v49: W = v46 * v7 * v25 * v48;
+    let v50: W = v46 * v13 * v25 * v48;
     let v51: W = v44 - v45 + v49 - v50;
     let v52: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v53: W = v52.widen() * v25 * v28;
-    let v54: W = v53.sqrt();
+    let v54: W = N::sqrt_kept(v53);
     let v55: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v56: W = v55.widen() * v25 * v48.widen();
-    let v57: W = v56.sqrt();
+    let v56: W = v55.widen() * v25 * v48;
+    let v57: W = N::sqrt_kept(v56);
     let v58: W = v42 * v43 * v51;
     let v59: W = v54 * v57;
     let v60: N = N::narrow(v58) / N::narrow(v59);
     let v61: N = N::narrow(v43).abs();
-    let v62: W = v61.widen().sqrt();
+    let v62: N = v61.sqrt();
     let v63: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v64: N = N::exp_of(v24);
-    let v65: W = v64.widen() * v28;
+    let v64: W = N::exp_kept(v24);
+    let v65: W = v64 * v28;
     let v66: N = N::new(12.0, 0.0);
     let v67: W = v66.widen() * v4.widen();
     let v68: W = v67 - v3.widen();
     let v69: N = N::exp_of(v68);
-    let v70: W = v69.widen() * v28;
-    let v71: W = v65 + v70;
-    let v72: N = v63 * v64;
-    let v73: N = v72 / N::narrow(v71);
+    let v70: N = v69 * N::narrow(v28);
+    let v71: W = v65 + v70.widen();
+    let v72: W = v63.widen() * v64;
+    let v73: N = N::narrow(v72) / N::narrow(v71);
     let v74: N = v73.sqrt();
-    let v75: W = v62 * v74.widen();
+    let v75: N = v62 * v74;
     [v41.to_f64(), v60.to_f64(), v75.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -4191,9 +5086,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 57 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4206,9 +5101,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 57 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4235,7 +5130,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4260,7 +5155,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
@@ -4269,23 +5164,23 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0 * v6 * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0 * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 * v18;
-    let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v4.exp_m1();
-    let v22: W = v20 * v6 * v21;
+    let v22: W = v20.widen() * v6 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v12.exp_m1();
-    let v25: W = v20 * v14.widen() * v24;
+    let v25: W = v20.widen() * v14 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v23 * v26;
     let v28: N = N::narrow(v19) + N::narrow(v27);
@@ -4300,7 +5195,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4313,7 +5208,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4333,7 +5228,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4358,7 +5253,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
@@ -4367,23 +5262,23 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.sigmoid();
     let v7: W = v4 - v2.widen();
     let v8: W = v7.exp_m1();
-    let v9: W = v0 * v6 * v8;
+    let v9: W = v0.widen() * v6 * v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2.widen() * v11.widen();
     let v13: W = v1.widen() - v12;
-    let v14: N = N::sigmoid_of(v13);
+    let v14: W = N::sigmoid_kept(v13);
     let v15: W = v12 - v2.widen();
     let v16: W = v15.exp_m1();
-    let v17: W = v0 * v14.widen() * v16;
+    let v17: W = v0.widen() * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: W = v10 * v18;
-    let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v21: W = v4.exp_m1();
-    let v22: W = v20 * v6 * v21;
+    let v22: W = v20.widen() * v6 * v21;
     let v23: W = v22.sqrt();
     let v24: W = v12.exp_m1();
-    let v25: W = v20 * v14.widen() * v24;
+    let v25: W = v20.widen() * v14 * v24;
     let v26: W = v25.sqrt();
     let v27: W = v23 * v26;
     let v28: N = N::narrow(v19) + N::narrow(v27);
@@ -4398,7 +5293,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4411,7 +5306,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4507,6 +5402,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -4683,9 +5581,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -4693,11 +5601,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -4714,7 +5624,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -5008,44 +5918,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -5058,6 +6003,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -5068,59 +6021,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -62,16 +62,11 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return sigma_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -84,40 +79,47 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = -v8;
     v9.to_f64()
 }
-/// [`sigma_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - N::narrow(v5);
-    let v8: N = v7.exp_m1();
-    let v9: N = -v8;
-    v9.to_f64()
-}
 /// `alpha_bar(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 9 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 1.0 {
+        return 4.31857490603413e-5;
+    }
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    v8.to_f64()
+}
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v3.widen() * v1.widen();
+    let v5: W = W::new(10.05, -7.105427357601002e-16);
+    let v6: W = v4 - v5;
+    let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
@@ -147,29 +149,49 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
+    if t < 0.5 {
+        return g2_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.2, -1.1102230246251566e-17);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(19.9, 1.4210854715202005e-15);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
     let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: N = v3 * v1;
-    let v11: W = v9.widen() + v10.widen();
-    let v12: W = v8.widen() * v11;
-    let v13: W = -v12;
+    let v11: N = v9 + v10;
+    let v12: N = v8 * v11;
+    let v13: N = -v12;
+    v13.to_f64()
+}
+/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.2, -1.1102230246251566e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(19.9, 1.4210854715202005e-15);
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: W = v3 * v1.widen();
+    let v11: N = v9 + N::narrow(v10);
+    let v12: W = v8 * v11.widen();
+    let v13: N = -N::narrow(v12);
     v13.to_f64()
 }
 /// `g(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -178,7 +200,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -189,10 +211,10 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = v0 * v1;
     let v3: N = N::new(19.9, 1.4210854715202005e-15);
     let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
+    let v5: N = v3 * v4;
     let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: N = v3 * v1;
     let v11: N = v9 + v10;
@@ -207,7 +229,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
@@ -233,6 +255,27 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v1;
+    let v8: N = N::new(9.95, 7.105427357601002e-16);
+    let v9: N = v8 * v4;
+    let v10: N = -v7;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.ln();
+    let v15: N = -v2;
+    let v16: N = v15 - N::narrow(v5) - v14;
+    v16.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: N = v1.square();
     let v5: N = v3 * v4;
@@ -246,27 +289,6 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = -v12;
     let v14: N = v13.ln();
     let v15: N = -v2;
-    let v16: W = v15.widen() - v5.widen() - v14.widen();
-    v16.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = N::new(0.1, -5.551115123125783e-18);
-    let v7: N = v6 * v1;
-    let v8: N = N::new(9.95, 7.105427357601002e-16);
-    let v9: W = v8.widen() * v4;
-    let v10: N = -v7;
-    let v11: N = v10 - N::narrow(v9);
-    let v12: N = v11.exp_m1();
-    let v13: N = -v12;
-    let v14: N = v13.ln();
-    let v15: N = -v2;
     let v16: N = v15 - v5 - v14;
     v16.to_f64()
 }
@@ -275,20 +297,20 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v5: N = v3 * N::narrow(v4);
     let v6: N = N::new(0.1, -5.551115123125783e-18);
     let v7: N = v6 * v1;
     let v8: W = W::new(9.95, 7.105427357601002e-16);
     let v9: W = v8 * v4;
     let v10: N = -v7;
     let v11: W = v10.widen() - v9;
-    let v12: W = v11.exp_m1();
+    let v12: W = N::exp_m1_kept(v11);
     let v13: W = -v12;
-    let v14: N = N::ln_of(v13);
+    let v14: W = N::ln_kept(v13);
     let v15: N = -v2;
-    let v16: N = v15 - N::narrow(v5) - v14;
+    let v16: W = v15.widen() - v5.widen() - v14;
     v16.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -317,20 +339,20 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v5: W = v3.widen() * v4;
     let v6: N = N::new(0.1, -5.551115123125783e-18);
     let v7: N = v6 * v1;
     let v8: N = N::new(9.95, 7.105427357601002e-16);
     let v9: W = v8.widen() * v4;
     let v10: N = -v7;
     let v11: W = v10.widen() - v9;
-    let v12: N = N::exp_m1_of(v11);
-    let v13: N = -v12;
-    let v14: N = v13.ln();
+    let v12: W = N::exp_m1_kept(v11);
+    let v13: W = -v12;
+    let v14: W = N::ln_kept(v13);
     let v15: N = -v2;
-    let v16: W = v15.widen() - v5 - v14.widen();
+    let v16: W = v15.widen() - v5 - v14;
     v16.to_f64()
 }
 /// `dlambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -349,24 +371,24 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return f64::NEG_INFINITY;
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: W = W::new(0.1, -5.551115123125783e-18);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
     let v6: W = v4.widen() * v5;
-    let v7: W = -v3;
-    let v8: W = v7 - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: W = v0.widen() + v9.widen();
+    let v7: N = -N::narrow(v3);
+    let v8: W = v7.widen() - v6;
+    let v9: W = N::exp_kept(v8);
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(0.05, -2.7755575615628915e-18);
-    let v12: N = v4 * v2;
+    let v12: W = v4.widen() * v2.widen();
     let v13: N = -v11;
-    let v14: W = v13.widen() - v12.widen();
+    let v14: W = v13.widen() - v12;
     let v15: N = N::exp_m1_of(v8);
     let v16: W = v10 * v14;
-    let v17: W = v16 / v15.widen();
-    let v18: N = -N::narrow(v17);
+    let v17: N = N::narrow(v16) / v15;
+    let v18: N = -v17;
     v18.to_f64()
 }
 /// `log_snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -375,7 +397,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - 2\,\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
@@ -401,6 +423,24 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = -v2;
+    let v8: N = v7 - N::narrow(v5);
+    let v9: N = v8.exp_m1();
+    let v10: N = -v9;
+    let v11: N = v10.ln();
+    let v12: N = v6 * v11;
+    let v13: N = v7 - N::narrow(v5) - v12;
+    v13.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
     let v3: N = N::new(9.95, 7.105427357601002e-16);
     let v4: N = v1.square();
     let v5: N = v3 * v4;
@@ -411,25 +451,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = -v9;
     let v11: N = v10.ln();
     let v12: N = v6 * v11;
-    let v13: W = v7.widen() - v5.widen() - v12.widen();
-    v13.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = -v2;
-    let v8: W = v7.widen() - v5;
-    let v9: N = N::exp_m1_of(v8);
-    let v10: N = -v9;
-    let v11: N = v10.ln();
-    let v12: N = v6 * v11;
-    let v13: N = v7 - N::narrow(v5) - v12;
+    let v13: N = v7 - v5 - v12;
     v13.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -443,11 +465,11 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::new(2.0, 0.0);
     let v7: N = -v2;
     let v8: W = v7.widen() - v5;
-    let v9: W = v8.exp_m1();
-    let v10: W = -v9;
-    let v11: N = N::ln_of(v10);
-    let v12: N = v6 * v11;
-    let v13: W = v7.widen() - v5 - v12.widen();
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = -v9;
+    let v11: N = v10.ln();
+    let v12: W = v6.widen() * v11.widen();
+    let v13: W = v7.widen() - v5 - v12;
     v13.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -478,12 +500,12 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v3 * v4;
     let v6: N = N::new(2.0, 0.0);
     let v7: N = -v2;
-    let v8: W = v7.widen() - v5;
-    let v9: N = N::exp_m1_of(v8);
+    let v8: N = v7 - N::narrow(v5);
+    let v9: N = v8.exp_m1();
     let v10: N = -v9;
     let v11: N = v10.ln();
-    let v12: N = v6 * v11;
-    let v13: W = v7.widen() - v5 - v12.widen();
+    let v12: W = v6.widen() * v11.widen();
+    let v13: W = v7.widen() - v5 - v12;
     v13.to_f64()
 }
 /// `snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -492,7 +514,7 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -501,18 +523,18 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 4.318947931982444e-5;
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
     let v6: W = -v2;
     let v7: W = v6 - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::exp_m1_of(v7);
-    let v10: W = v9.widen().square();
-    let v11: W = v8.widen() / v10;
+    let v8: W = N::exp_kept(v7);
+    let v9: W = N::exp_m1_kept(v7);
+    let v10: W = v9.square();
+    let v11: W = v8 / v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -521,28 +543,78 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 17 operations in double-double.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return rho_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: W = v2.widen() + v5;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: W = v8.widen() * v1.widen();
+    let v9: N = v8 * v1;
     let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: W = v10.widen() * v4;
-    let v12: W = -v9;
-    let v13: W = v12 - v11;
+    let v11: N = v10 * v4;
+    let v12: N = -v9;
+    let v13: N = v12 - v11;
+    let v14: N = v13.exp_m1();
+    let v15: W = v7 * v14.widen();
+    let v16: N = -N::narrow(v15);
+    v16.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = v2 + v5;
+    let v7: N = v6.exp();
+    let v8: N = N::new(0.1, -5.551115123125783e-18);
+    let v9: N = v8 * v1;
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v4.widen();
+    let v12: N = -v9;
+    let v13: W = v12.widen() - v11;
     let v14: N = N::exp_m1_of(v13);
     let v15: N = v7 * v14;
+    let v16: N = -v15;
+    v16.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(5.025, -3.552713678800501e-16);
+    let v1: W = W::new(4.975, 3.552713678800501e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 - v3;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v4 * v6;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: N = v9 * v2;
+    let v11: N = N::new(10.05, -7.105427357601002e-16);
+    let v12: N = v10 - v11;
+    let v13: N = N::narrow(v6) * v12;
+    let v14: N = v13.exp_m1();
+    let v15: N = v8 * v14;
     let v16: N = -v15;
     v16.to_f64()
 }
@@ -554,12 +626,58 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = v0 * v2;
+    let v7: N = N::new(4.975, 3.552713678800501e-16);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = -v6;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v2;
+    let v15: N = v1 * v8;
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: W = v18.widen().square();
+    let v20: W = v12.widen() * v19 * v5;
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(14.925, -7.105427357601002e-16);
+    let v24: N = v23 * v8;
+    let v25: N = -v22;
+    let v26: N = v25 - v24;
+    let v27: N = v26.exp();
+    let v28: N = N::new(19.9, 1.4210854715202005e-15);
+    let v29: N = v28 * v2;
+    let v30: N = v13 + v29;
+    let v31: N = v27 * v18 * v30;
+    let v32: W = v20 + v31.widen();
+    let v33: N = N::narrow(v32) / v12;
+    [v5.to_f64(), v33.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -569,17 +687,17 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
     let v8: W = v2.widen().square();
-    let v9: W = v7.widen() * v8;
+    let v9: N = v7 * N::narrow(v8);
     let v10: N = -v6;
-    let v11: W = v10.widen() - v9;
-    let v12: N = N::exp_of(v11);
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
     let v13: W = W::new(0.1, -5.551115123125783e-18);
     let v14: W = v13 * v2.widen();
     let v15: W = v1 * v8;
     let v16: W = -v14;
     let v17: W = v16 - v15;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: W = v18.widen().square();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v18.square();
     let v20: W = v12.widen() * v19 * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
@@ -587,13 +705,51 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v24: W = v23.widen() * v8;
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
+    let v27: W = N::exp_kept(v26);
     let v28: W = W::new(19.9, 1.4210854715202005e-15);
     let v29: W = v28 * v2.widen();
     let v30: W = v13 + v29;
-    let v31: W = v27.widen() * v18.widen() * v30;
+    let v31: W = v27 * v18 * v30;
     let v32: W = v20 + v31;
-    let v33: W = v32 / v12.widen();
+    let v33: N = N::narrow(v32) / v12;
+    [v5.to_f64(), v33.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = v0 * v2;
+    let v7: N = N::new(4.975, 3.552713678800501e-16);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = -v6;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v2;
+    let v15: W = v1 * v8.widen();
+    let v16: N = -v14;
+    let v17: W = v16.widen() - v15;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v18.square();
+    let v20: W = v12.widen() * v19 * v5;
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: W = W::new(14.925, -7.105427357601002e-16);
+    let v24: W = v23 * v8.widen();
+    let v25: N = -v22;
+    let v26: W = v25.widen() - v24;
+    let v27: W = N::exp_kept(v26);
+    let v28: W = W::new(19.9, 1.4210854715202005e-15);
+    let v29: W = v28 * v2.widen();
+    let v30: W = v13.widen() + v29;
+    let v31: W = v27 * v18 * v30;
+    let v32: W = v20 + v31;
+    let v33: N = N::narrow(v32) / v12;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -602,7 +758,9 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -615,12 +773,59 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v0 * v2;
+    let v8: N = N::new(4.975, 3.552713678800501e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: N = N::narrow(v1) * v9;
+    let v17: N = -v15;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: W = v19.widen().square();
+    let v21: W = v6.widen() * v13.widen() * v20 * v5;
+    let v22: N = N::new(0.15, 5.551115123125783e-18);
+    let v23: N = v22 * v2;
+    let v24: N = N::new(14.925, -7.105427357601002e-16);
+    let v25: N = v24 * v9;
+    let v26: N = -v23;
+    let v27: N = v26 - v25;
+    let v28: N = v27.exp();
+    let v29: N = N::new(19.9, 1.4210854715202005e-15);
+    let v30: N = v29 * v2;
+    let v31: N = v14 + v30;
+    let v32: W = v6.widen() * v28.widen() * v19.widen() * v31.widen();
+    let v33: N = N::narrow(v21) + N::narrow(v32);
+    let v34: N = v33 / v13;
+    [v5.to_f64(), v34.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -631,17 +836,17 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
     let v9: W = v2.widen().square();
-    let v10: W = v8.widen() * v9;
+    let v10: N = v8 * N::narrow(v9);
     let v11: N = -v7;
-    let v12: W = v11.widen() - v10;
-    let v13: N = N::exp_of(v12);
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
     let v14: W = W::new(0.1, -5.551115123125783e-18);
     let v15: W = v14 * v2.widen();
     let v16: W = v1 * v9;
     let v17: W = -v15;
     let v18: W = v17 - v16;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v19.widen().square();
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v19.square();
     let v21: W = v6.widen() * v13.widen() * v20 * v5;
     let v22: N = N::new(0.15, 5.551115123125783e-18);
     let v23: N = v22 * v2;
@@ -649,13 +854,52 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v25: W = v24.widen() * v9;
     let v26: N = -v23;
     let v27: W = v26.widen() - v25;
-    let v28: N = N::exp_of(v27);
+    let v28: W = N::exp_kept(v27);
     let v29: W = W::new(19.9, 1.4210854715202005e-15);
     let v30: W = v29 * v2.widen();
     let v31: W = v14 + v30;
-    let v32: W = v6.widen() * v28.widen() * v19.widen() * v31;
+    let v32: W = v6.widen() * v28 * v19 * v31;
     let v33: W = v21 + v32;
-    let v34: W = v33 / v13.widen();
+    let v34: N = N::narrow(v33) / v13;
+    [v5.to_f64(), v34.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v0 * v2;
+    let v8: N = N::new(4.975, 3.552713678800501e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: W = v1 * v9.widen();
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v19.square();
+    let v21: W = v6.widen() * v13.widen() * v20 * v5;
+    let v22: N = N::new(0.15, 5.551115123125783e-18);
+    let v23: N = v22 * v2;
+    let v24: W = W::new(14.925, -7.105427357601002e-16);
+    let v25: W = v24 * v9.widen();
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25;
+    let v28: W = N::exp_kept(v27);
+    let v29: W = W::new(19.9, 1.4210854715202005e-15);
+    let v30: W = v29 * v2.widen();
+    let v31: W = v14.widen() + v30;
+    let v32: W = v6.widen() * v28 * v19 * v31;
+    let v33: W = v21 + v32;
+    let v34: N = N::narrow(v33) / v13;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -664,7 +908,9 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -677,7 +923,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -711,34 +957,34 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
     let v11: N = v4 * v2;
-    let v12: W = W::new(4.975, 3.552713678800501e-16);
-    let v13: W = v2.widen().square();
-    let v14: W = v12 * v13;
+    let v12: N = N::new(4.975, 3.552713678800501e-16);
+    let v13: N = v2.square();
+    let v14: W = v12.widen() * v13.widen();
     let v15: N = -v11;
     let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_of(v16);
-    let v18: W = W::new(0.1, -5.551115123125783e-18);
-    let v19: W = v18 * v2.widen();
-    let v20: W = v5 * v13;
-    let v21: W = -v19;
-    let v22: W = v21 - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: N = v23.square();
-    let v25: W = v17.widen() * v24.widen() * v8;
+    let v17: W = N::exp_kept(v16);
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v5 * v13.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v23.square();
+    let v25: W = v17 * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28.widen() * v13;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v13.widen();
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = W::new(19.9, 1.4210854715202005e-15);
-    let v34: W = v33 * v2.widen();
-    let v35: W = v18 + v34;
-    let v36: W = v32.widen() * v23.widen() * v35;
+    let v32: W = N::exp_kept(v31);
+    let v33: N = N::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v18.widen() + v34;
+    let v36: W = v32 * v23 * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
-    let v39: W = v38 / v17.widen();
+    let v39: W = v38 / v17;
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -747,7 +993,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -760,7 +1006,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -780,7 +1026,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -828,37 +1074,37 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = W::new(0.1, -5.551115123125783e-18);
     let v20: W = v19 * v2.widen();
     let v21: W = v5 * v14;
-    let v22: W = -v20;
-    let v23: W = v22 - v21;
-    let v24: N = N::exp_m1_of(v23);
-    let v25: W = v24.widen().square();
+    let v22: N = -N::narrow(v20);
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v24.square();
     let v26: W = v11.widen() * v18.widen() * v25 * v8;
     let v27: N = N::new(0.15, 5.551115123125783e-18);
     let v28: N = v27 * v2;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: W = v29.widen() * v14;
+    let v29: W = W::new(14.925, -7.105427357601002e-16);
+    let v30: W = v29 * v14;
     let v31: N = -v28;
     let v32: W = v31.widen() - v30;
-    let v33: N = N::exp_of(v32);
+    let v33: W = N::exp_kept(v32);
     let v34: W = W::new(19.9, 1.4210854715202005e-15);
     let v35: W = v34 * v2.widen();
     let v36: W = v19 + v35;
-    let v37: W = v11.widen() * v33.widen() * v24.widen() * v36;
+    let v37: W = v11.widen() * v33 * v24 * v36;
     let v38: W = v26 + v37;
     let v39: W = v3 * v38;
-    let v40: W = v39 / v18.widen();
+    let v40: N = N::narrow(v39) / v18;
     let v41: N = N::narrow(v3).abs();
     let v42: N = v41.sqrt();
-    let v43: N = N::new(0.2, -1.1102230246251566e-17);
-    let v44: W = v43.widen() * v2.widen();
+    let v43: W = W::new(0.2, -1.1102230246251566e-17);
+    let v44: W = v43 * v2.widen();
     let v45: W = v34 * v14;
     let v46: W = -v44;
     let v47: W = v46 - v45;
     let v48: N = N::exp_m1_of(v47);
-    let v49: W = v48.widen() * v36;
-    let v50: W = -v49;
-    let v51: N = N::sqrt_of(v50);
-    let v52: W = v42.widen() * v51.widen();
+    let v49: N = v48 * N::narrow(v36);
+    let v50: N = -v49;
+    let v51: N = v50.sqrt();
+    let v52: N = v42 * v51;
     [v10.to_f64(), v40.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -867,7 +1113,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -886,7 +1132,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -913,7 +1159,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -957,13 +1203,13 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -973,9 +1219,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: W = v16.widen() * v0.widen();
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
+    let v20: W = v18.widen() * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
@@ -987,7 +1233,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v28 - v27;
     let v30: W = v29.exp();
     let v31: W = v16.widen() * v1.widen();
-    let v32: W = v18 * v11;
+    let v32: W = v18.widen() * v11;
     let v33: W = -v31;
     let v34: W = v33 - v32;
     let v35: W = v34.exp_m1();
@@ -1002,7 +1248,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1015,7 +1261,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1035,7 +1281,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1079,13 +1325,13 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -1095,9 +1341,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v14.exp();
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: W = v16.widen() * v0.widen();
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
+    let v20: W = v18.widen() * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
@@ -1109,7 +1355,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v28 - v27;
     let v30: W = v29.exp();
     let v31: W = v16.widen() * v1.widen();
-    let v32: W = v18 * v11;
+    let v32: W = v18.widen() * v11;
     let v33: W = -v31;
     let v34: W = v33 - v32;
     let v35: W = v34.exp_m1();
@@ -1124,7 +1370,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1137,7 +1383,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1157,15 +1403,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, 10.000431857490604];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -1174,31 +1417,31 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v4.widen() - v3;
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7.widen() * v8;
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
     let v10: N = -v6;
-    let v11: W = v10.widen() - v9;
-    let v12: N = N::exp_of(v11);
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v2;
-    let v15: W = v1 * v8;
+    let v15: W = v1 * v8.widen();
     let v16: N = -v14;
     let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: N = v12 * v18 * N::narrow(v5);
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v12.widen() * v18 * v5;
     let v20: N = N::new(0.15, 5.551115123125783e-18);
     let v21: N = v20 * v2;
-    let v22: N = N::new(14.925, -7.105427357601002e-16);
-    let v23: W = v22.widen() * v8;
+    let v22: W = W::new(14.925, -7.105427357601002e-16);
+    let v23: W = v22 * v8.widen();
     let v24: N = -v21;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_of(v25);
-    let v27: N = N::new(19.9, 1.4210854715202005e-15);
-    let v28: W = v27.widen() * v2.widen();
+    let v26: W = N::exp_kept(v25);
+    let v27: W = W::new(19.9, 1.4210854715202005e-15);
+    let v28: W = v27 * v2.widen();
     let v29: W = v13.widen() + v28;
-    let v30: W = v26.widen() * v29;
-    let v31: W = v19.widen() + v30;
-    let v32: W = v31 / v12.widen();
+    let v30: W = v26 * v29;
+    let v31: N = N::narrow(v19) + N::narrow(v30);
+    let v32: N = v31 / v12;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1207,7 +1450,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1220,7 +1463,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1236,30 +1479,30 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
     let v9: N = v2.square();
-    let v10: W = v8.widen() * v9.widen();
+    let v10: N = v8 * v9;
     let v11: N = -v7;
-    let v12: W = v11.widen() - v10;
-    let v13: N = N::exp_of(v12);
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
     let v14: N = N::new(0.1, -5.551115123125783e-18);
     let v15: N = v14 * v2;
     let v16: W = v1 * v9.widen();
     let v17: N = -v15;
-    let v18: N = v17 - N::narrow(v16);
-    let v19: N = v18.exp_m1();
-    let v20: W = v6.widen() * v13.widen() * v19.widen() * v5;
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v6.widen() * v13.widen() * v19 * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
-    let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23.widen() * v9.widen();
+    let v23: W = W::new(14.925, -7.105427357601002e-16);
+    let v24: W = v23 * v9.widen();
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
+    let v27: W = N::exp_kept(v26);
     let v28: N = N::new(19.9, 1.4210854715202005e-15);
     let v29: W = v28.widen() * v2.widen();
     let v30: W = v14.widen() + v29;
-    let v31: W = v6.widen() * v27.widen() * v30;
+    let v31: W = v6.widen() * v27 * v30;
     let v32: W = v20 + v31;
-    let v33: W = v32 / v13.widen();
+    let v33: N = N::narrow(v32) / v13;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1268,7 +1511,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1281,7 +1524,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1317,31 +1560,31 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v4 * v2;
     let v12: N = N::new(4.975, 3.552713678800501e-16);
     let v13: N = v2.square();
-    let v14: W = v12.widen() * v13.widen();
+    let v14: N = v12 * v13;
     let v15: N = -v11;
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_of(v16);
+    let v16: N = v15 - v14;
+    let v17: N = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
     let v20: W = v5 * v13.widen();
     let v21: N = -v19;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = v22.exp_m1();
-    let v24: W = v17.widen() * v23.widen() * v8;
+    let v22: W = v21.widen() - v20;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v17.widen() * v23 * v8;
     let v25: N = N::new(0.15, 5.551115123125783e-18);
     let v26: N = v25 * v2;
     let v27: N = N::new(14.925, -7.105427357601002e-16);
     let v28: W = v27.widen() * v13.widen();
     let v29: N = -v26;
     let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
+    let v31: W = N::exp_kept(v30);
     let v32: N = N::new(19.9, 1.4210854715202005e-15);
     let v33: W = v32.widen() * v2.widen();
     let v34: W = v18.widen() + v33;
-    let v35: W = v31.widen() * v34;
+    let v35: W = v31 * v34;
     let v36: W = v24 + v35;
     let v37: W = v3 * v36;
-    let v38: W = v37 / v17.widen();
+    let v38: N = N::narrow(v37) / v17;
     [v10.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1350,7 +1593,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1363,7 +1606,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1383,7 +1626,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1422,45 +1665,45 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
-    let v13: W = W::new(4.975, 3.552713678800501e-16);
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
     let v14: W = v2.widen().square();
-    let v15: W = v13 * v14;
+    let v15: W = v13.widen() * v14;
     let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
+    let v17: N = v16 - N::narrow(v15);
+    let v18: N = v17.exp();
     let v19: N = N::new(0.1, -5.551115123125783e-18);
     let v20: N = v19 * v2;
-    let v21: N = N::narrow(v5) * N::narrow(v14);
+    let v21: W = v5 * v14;
     let v22: N = -v20;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v11.widen() * v18.widen() * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28.widen() * v14;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v14;
     let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: N = N::new(19.9, 1.4210854715202005e-15);
-    let v34: W = v33.widen() * v2.widen();
+    let v31: N = v30 - N::narrow(v29);
+    let v32: N = v31.exp();
+    let v33: W = W::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33 * v2.widen();
     let v35: W = v19.widen() + v34;
     let v36: W = v11.widen() * v32.widen() * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
-    let v39: W = v38 / v18.widen();
+    let v39: N = N::narrow(v38) / v18;
     let v40: N = N::narrow(v3).abs();
-    let v41: W = v40.widen().sqrt();
+    let v41: N = v40.sqrt();
     let v42: N = N::new(0.2, -1.1102230246251566e-17);
     let v43: N = v42 * v2;
-    let v44: W = v33.widen() * v14;
+    let v44: W = v33 * v14;
     let v45: N = -v43;
     let v46: N = v45 - N::narrow(v44);
     let v47: N = v46.exp_m1();
     let v48: W = v47.widen() * v35;
     let v49: W = -v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: W = v41 * v50.widen();
+    let v50: W = N::sqrt_kept(v49);
+    let v51: W = v41.widen() * v50;
     [v10.to_f64(), v39.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1469,7 +1712,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1482,7 +1725,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1509,7 +1752,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1553,13 +1796,13 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -1597,7 +1840,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1610,7 +1853,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1630,7 +1873,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1674,13 +1917,13 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -1718,7 +1961,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1731,7 +1974,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1751,7 +1994,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1764,45 +2007,44 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
         return [0.0008637522829961699, -0.06572154117213405];
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(19.9, 1.4210854715202005e-15);
-    let v10: W = v9.widen() * v1.widen();
-    let v11: W = v0.widen() + v10;
-    let v12: N = N::exp_m1_of(v7);
-    let v13: W = v8.widen() * v11;
-    let v14: W = v13 / v12.widen();
-    let v15: W = -v14;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v1;
-    let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v4;
-    let v20: N = -v17;
-    let v21: W = v20.widen() - v19;
-    let v22: N = N::exp_of(v21);
-    let v23: W = v3 * v1.widen();
-    let v24: N = -v16;
-    let v25: W = v24.widen() - v23;
-    let v26: N = v22 * v12 * N::narrow(v25);
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: W = v29.widen() * v4;
-    let v31: N = -v28;
-    let v32: W = v31.widen() - v30;
-    let v33: N = N::exp_of(v32);
-    let v34: W = v33.widen() * v11;
-    let v35: N = -v26;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v36 / v12.widen();
-    let v38: W = -v37;
-    [v15.to_f64(), v38.to_f64()]
+    let v1: W = W::new(19.9, 1.4210854715202005e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = v0 * v2;
+    let v6: W = W::new(9.95, 7.105427357601002e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = v5.widen() + v8;
+    let v10: N = N::exp_m1_of(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = N::new(0.05, -2.7755575615628915e-18);
+    let v13: N = v12 * v2;
+    let v14: W = W::new(4.975, 3.552713678800501e-16);
+    let v15: W = v14 * v7;
+    let v16: N = -v13;
+    let v17: W = v16.widen() - v15;
+    let v18: W = N::exp_kept(v17);
+    let v19: N = -v5;
+    let v20: W = v19.widen() - v8;
+    let v21: W = N::exp_m1_kept(v20);
+    let v22: W = v6 * v2.widen();
+    let v23: N = -v12;
+    let v24: W = v23.widen() - v22;
+    let v25: W = v18 * v21 * v24;
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28.widen() * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = N::exp_kept(v31);
+    let v33: W = v32 * v4;
+    let v34: N = -N::narrow(v25);
+    let v35: N = v34 - N::narrow(v33);
+    let v36: W = v35.widen() / v21;
+    let v37: N = -N::narrow(v36);
+    [v11.to_f64(), v37.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1810,7 +2052,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1823,7 +2065,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1832,8 +2076,8 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [10.001727504565991, -0.1314430823442681];
+    if t < 0.5 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -1845,16 +2089,61 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: W = v6.widen() - v5;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: W = v9.widen() * v1.widen();
+    let v10: N = v9 * v1;
     let v11: W = W::new(9.95, 7.105427357601002e-16);
-    let v12: W = v11 * v4;
-    let v13: W = -v10;
-    let v14: W = v13 - v12;
-    let v15: N = N::exp_m1_of(v14);
+    let v12: N = N::narrow(v11) * N::narrow(v4);
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
     let v16: W = v11 * v1.widen();
     let v17: N = -v0;
     let v18: W = v17.widen() - v16;
-    let v19: N = v8 * v15 * N::narrow(v18);
+    let v19: W = v8.widen() * v15.widen() * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v1;
+    let v23: W = W::new(14.925, -7.105427357601002e-16);
+    let v24: W = v23 * v4;
+    let v25: N = -v22;
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
+    let v28: N = N::new(19.9, 1.4210854715202005e-15);
+    let v29: N = v28 * v1;
+    let v30: N = v9 + v29;
+    let v31: N = v20 * v27 * v30;
+    let v32: N = N::narrow(v19) + v31;
+    let v33: N = v8 * v15;
+    let v34: N = v32 / v33;
+    let v35: N = -v34;
+    let v36: W = v20.widen() * v8.widen() * v15.widen() * v18;
+    let v37: N = -N::narrow(v36);
+    let v38: N = v37 - v31;
+    let v39: N = v38 / v15;
+    let v40: N = -v39;
+    [v35.to_f64(), v40.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = N::exp_kept(v7);
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = v9 * v1;
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v4;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = N::exp_m1_kept(v14);
+    let v16: W = v11 * v1.widen();
+    let v17: N = -v0;
+    let v18: W = v17.widen() - v16;
+    let v19: W = v8 * v15 * v18;
     let v20: N = N::new(2.0, 0.0);
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v1;
@@ -1862,19 +2151,19 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v24: W = v23.widen() * v4;
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
+    let v27: W = N::exp_kept(v26);
     let v28: W = W::new(19.9, 1.4210854715202005e-15);
     let v29: W = v28 * v1.widen();
     let v30: W = v9.widen() + v29;
-    let v31: W = v20.widen() * v27.widen() * v30;
-    let v32: W = v19.widen() + v31;
-    let v33: W = v8.widen() * v15.widen();
+    let v31: W = v20.widen() * v27 * v30;
+    let v32: W = v19 + v31;
+    let v33: W = v8 * v15;
     let v34: W = v32 / v33;
-    let v35: W = -v34;
-    let v36: W = v20.widen() * v8.widen() * v15.widen() * v18;
+    let v35: N = -N::narrow(v34);
+    let v36: W = v20.widen() * v8 * v15 * v18;
     let v37: N = -N::narrow(v36);
-    let v38: W = v37.widen() - v31;
-    let v39: W = v38 / v15.widen();
+    let v38: N = v37 - N::narrow(v31);
+    let v39: W = v38.widen() / v15;
     let v40: N = -N::narrow(v39);
     [v35.to_f64(), v40.to_f64()]
 }
@@ -1884,7 +2173,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1897,7 +2188,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2003,14 +2294,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: N = v0 * v2;
-    let v4: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
-    let v6: W = v4.widen() * v5;
+    let v6: W = v4 * v5;
     let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
+    let v8: N = v7 - N::narrow(v6);
+    let v9: N = v8.exp();
     let v10: N = v0 * v1 * v9;
-    let v11: N = N::exp_m1_of(v8);
+    let v11: N = v8.exp_m1();
     let v12: N = v0 * v2 * v9;
     let v13: N = N::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13.widen() * v5 * v9.widen();
@@ -2018,18 +2309,18 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15;
     let v17: N = N::narrow(v16) / v11;
     let v18: N = -v17;
-    let v19: W = v1.widen() - v2.widen();
+    let v19: N = v1 - v2;
     let v20: N = N::new(0.05, -2.7755575615628915e-18);
     let v21: N = v20 * v2;
     let v22: W = W::new(4.975, 3.552713678800501e-16);
     let v23: W = v22 * v5;
     let v24: N = -v21;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_of(v25);
-    let v27: W = v4.widen() * v2.widen();
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v4 * v2.widen();
     let v28: N = -v20;
     let v29: W = v28.widen() - v27;
-    let v30: W = v26.widen() * v11.widen() * v29;
+    let v30: W = v26 * v11.widen() * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
     let v33: N = N::new(14.925, -7.105427357601002e-16);
@@ -2042,8 +2333,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: N = v37 * v39;
     let v41: W = -v30;
     let v42: W = v41 - v40.widen();
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v43) / v11;
+    let v43: N = v19 * N::narrow(v42);
+    let v44: N = v43 / v11;
     let v45: N = -v44;
     [v18.to_f64(), v45.to_f64()]
 }
@@ -2078,26 +2369,26 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v22 * v5;
     let v24: N = -v21;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_of(v25);
+    let v26: W = N::exp_kept(v25);
     let v27: W = v4 * v2.widen();
     let v28: N = -v20;
     let v29: W = v28.widen() - v27;
-    let v30: W = v26.widen() * v11 * v29;
+    let v30: W = v26 * v11 * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
-    let v33: N = N::new(14.925, -7.105427357601002e-16);
-    let v34: W = v33.widen() * v5;
+    let v33: W = W::new(14.925, -7.105427357601002e-16);
+    let v34: W = v33 * v5;
     let v35: N = -v32;
-    let v36: W = v35.widen() - v34;
-    let v37: N = N::exp_of(v36);
+    let v36: N = v35 - N::narrow(v34);
+    let v37: N = v36.exp();
     let v38: W = v13 * v2.widen();
     let v39: W = v0.widen() + v38;
-    let v40: N = v37 * N::narrow(v39);
+    let v40: W = v37.widen() * v39;
     let v41: N = -N::narrow(v30);
-    let v42: W = v41.widen() - v40.widen();
+    let v42: W = v41.widen() - v40;
     let v43: W = v19 * v42;
-    let v44: W = v43 / v11;
-    let v45: N = -N::narrow(v44);
+    let v44: N = N::narrow(v43) / N::narrow(v11);
+    let v45: N = -v44;
     [v18.to_f64(), v45.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2106,7 +2397,7 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2121,7 +2412,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -2143,7 +2434,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2272,11 +2563,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v89: W = v79 * v88;
         return [v43.to_f64(), v77.to_f64(), v89.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: W = v0 * v3.widen();
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
     let v7: W = v5 * v6;
@@ -2286,54 +2577,54 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v10 - v7;
     let v12: W = v11.exp_m1();
     let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: W = W::new(0.15, 5.551115123125783e-18);
+    let v14: N = N::new(0.15, 5.551115123125783e-18);
     let v15: W = v11.exp();
-    let v16: W = v14 * v3.widen() * v15;
+    let v16: W = v14.widen() * v3.widen() * v15;
     let v17: W = W::new(29.85, -1.4210854715202005e-15);
     let v18: W = v17 * v6 * v15;
-    let v19: W = v14 * v1.widen() * v15;
+    let v19: W = v14.widen() * v1.widen() * v15;
     let v20: W = v17 * v3.widen() * v1.widen() * v15;
     let v21: W = v2 - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
     let v22: N = N::narrow(v21) / N::narrow(v12);
     let v23: N = -v22;
-    let v24: W = v1.widen() - v3.widen();
+    let v24: N = v1 - v3;
     let v25: N = N::new(2.0, 0.0);
     let v26: W = W::new(4.975, 3.552713678800501e-16);
     let v27: W = v26 * v6;
     let v28: N = -N::narrow(v4);
     let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
+    let v30: W = N::exp_kept(v29);
     let v31: W = v5 * v3.widen();
-    let v32: N = -v0;
+    let v32: N = -N::narrow(v0);
     let v33: W = v32.widen() - v31;
-    let v34: W = v25.widen() * v30.widen() * v12 * v33;
-    let v35: N = N::narrow(v14) * v3;
+    let v34: W = v25.widen() * v30 * v12 * v33;
+    let v35: N = v14 * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
     let v37: W = v36.widen() * v6;
     let v38: N = -v35;
     let v39: W = v38.widen() - v37;
-    let v40: N = N::exp_of(v39);
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: W = v41.widen() * v3.widen();
+    let v40: W = N::exp_kept(v39);
+    let v41: W = W::new(19.9, 1.4210854715202005e-15);
+    let v42: W = v41 * v3.widen();
     let v43: W = v8 + v42;
-    let v44: W = v25.widen() * v40.widen() * v43;
+    let v44: W = v25.widen() * v40 * v43;
     let v45: N = -N::narrow(v34);
     let v46: W = v45.widen() - v44;
-    let v47: W = v24 * v46;
-    let v48: W = v47 / v12;
-    let v49: N = -N::narrow(v48);
-    let v50: N = N::narrow(v24).abs();
+    let v47: W = v24.widen() * v46;
+    let v48: N = N::narrow(v47) / N::narrow(v12);
+    let v49: N = -v48;
+    let v50: N = v24.abs();
     let v51: N = v50.sqrt();
     let v52: W = W::new(0.2, -1.1102230246251566e-17);
     let v53: W = v52 * v3.widen();
-    let v54: W = v41.widen() * v6;
-    let v55: N = -N::narrow(v53);
-    let v56: W = v55.widen() - v54;
+    let v54: W = v41 * v6;
+    let v55: W = -v53;
+    let v56: W = v55 - v54;
     let v57: N = N::exp_m1_of(v56);
-    let v58: W = v57.widen() * v43;
-    let v59: W = -v58;
-    let v60: N = N::sqrt_of(v59);
-    let v61: W = v51.widen() * v60.widen();
+    let v58: N = v57 * N::narrow(v43);
+    let v59: N = -v58;
+    let v60: N = v59.sqrt();
+    let v61: N = v51 * v60;
     [v23.to_f64(), v49.to_f64(), v61.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2342,7 +2633,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2355,7 +2646,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2382,9 +2673,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2418,59 +2707,6 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: N = v9.square();
-    let v12: N = v3 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: N = v8 / v15;
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: N = N::new(4.975, 3.552713678800501e-16);
-    let v20: N = v19 * v11;
-    let v21: N = -v18;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp();
-    let v24: N = v23 * v8;
-    let v25: N = v17 * v1;
-    let v26: N = v19 * v4;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = v29 * v15;
-    let v31: N = v24 - v30;
-    let v32: N = v31 / v15;
-    let v33: N = -v32;
-    [v16.to_f64(), v33.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2507,135 +2743,13 @@ fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v33: N = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: W = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: W = v3 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp_m1();
-    let v16: N = N::narrow(v8) / N::narrow(v15);
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: W = W::new(4.975, 3.552713678800501e-16);
-    let v20: W = v19 * v11;
-    let v21: N = -v18;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v23.widen() * v8;
-    let v25: N = v17 * v1;
-    let v26: W = v19 * v4;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v29.widen() * v15;
-    let v31: W = v24 - v30;
-    let v32: W = v31 / v15;
-    let v33: N = -N::narrow(v32);
-    [v16.to_f64(), v33.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: N = v3 * N::narrow(v11);
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: N = v8 / v15;
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: W = W::new(4.975, 3.552713678800501e-16);
-    let v20: W = v19 * v11;
-    let v21: N = -v18;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v23.widen() * v8.widen();
-    let v25: N = v17 * v1;
-    let v26: W = v19 * v4;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v29.widen() * v15.widen();
-    let v31: W = v24 - v30;
-    let v32: W = v31 / v15.widen();
-    let v33: N = -N::narrow(v32);
-    [v16.to_f64(), v33.to_f64()]
-}
-/// The upper regime of [`ddim_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::new(10.05, -7.105427357601002e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: W = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = v3.widen() * v9.widen();
-    let v12: W = v11 - v5.widen();
-    let v13: W = v10 * v12;
-    let v14: W = v13.exp_m1();
-    let v15: N = N::narrow(v8) / N::narrow(v14);
-    let v16: N = N::new(4.975, 3.552713678800501e-16);
-    let v17: W = v16.widen() * v9.widen();
-    let v18: W = W::new(5.025, -3.552713678800501e-16);
-    let v19: W = v17 - v18;
-    let v20: W = v10 * v19;
-    let v21: W = v20.exp();
-    let v22: W = v21 * v8;
-    let v23: W = v16.widen() * v1.widen();
-    let v24: W = v23 - v18;
-    let v25: W = v2 * v24;
-    let v26: W = v25.exp();
-    let v27: W = v26 * v14;
-    let v28: W = v22 - v27;
-    let v29: N = N::narrow(v28) / N::narrow(v14);
-    let v30: N = -v29;
-    [v15.to_f64(), v30.to_f64()]
-}
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2648,9 +2762,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2670,9 +2782,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2706,59 +2816,6 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: N = v9.square();
-    let v12: N = v3 * v11;
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: N = v8 / v15;
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: N = N::new(4.975, 3.552713678800501e-16);
-    let v20: N = v19 * v11;
-    let v21: N = -v18;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp();
-    let v24: N = v23 * v8;
-    let v25: N = v17 * v1;
-    let v26: N = v19 * v4;
-    let v27: N = -v25;
-    let v28: N = v27 - v26;
-    let v29: N = v28.exp();
-    let v30: N = v29 * v15;
-    let v31: N = v24 - v30;
-    let v32: N = v31 / v15;
-    let v33: N = -v32;
-    [v16.to_f64(), v33.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2795,135 +2852,13 @@ fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v33: N = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: W = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: W = v3 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14.exp_m1();
-    let v16: N = N::narrow(v8) / N::narrow(v15);
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: W = W::new(4.975, 3.552713678800501e-16);
-    let v20: W = v19 * v11;
-    let v21: N = -v18;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v23.widen() * v8;
-    let v25: N = v17 * v1;
-    let v26: W = v19 * v4;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v29.widen() * v15;
-    let v31: W = v24 - v30;
-    let v32: W = v31 / v15;
-    let v33: N = -N::narrow(v32);
-    [v16.to_f64(), v33.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: N = v3 * N::narrow(v11);
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: N = v8 / v15;
-    let v17: N = N::new(0.05, -2.7755575615628915e-18);
-    let v18: N = v17 * v9;
-    let v19: W = W::new(4.975, 3.552713678800501e-16);
-    let v20: W = v19 * v11;
-    let v21: N = -v18;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_of(v22);
-    let v24: W = v23.widen() * v8.widen();
-    let v25: N = v17 * v1;
-    let v26: W = v19 * v4;
-    let v27: N = -v25;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: W = v29.widen() * v15.widen();
-    let v31: W = v24 - v30;
-    let v32: W = v31 / v15.widen();
-    let v33: N = -N::narrow(v32);
-    [v16.to_f64(), v33.to_f64()]
-}
-/// The upper regime of [`dpm1_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::new(10.05, -7.105427357601002e-16);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v2 * v6;
-    let v8: W = v7.exp_m1();
-    let v9: N = N::from_f64(t);
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = v3.widen() * v9.widen();
-    let v12: W = v11 - v5.widen();
-    let v13: W = v10 * v12;
-    let v14: W = v13.exp_m1();
-    let v15: N = N::narrow(v8) / N::narrow(v14);
-    let v16: N = N::new(4.975, 3.552713678800501e-16);
-    let v17: W = v16.widen() * v9.widen();
-    let v18: W = W::new(5.025, -3.552713678800501e-16);
-    let v19: W = v17 - v18;
-    let v20: W = v10 * v19;
-    let v21: W = v20.exp();
-    let v22: W = v21 * v8;
-    let v23: W = v16.widen() * v1.widen();
-    let v24: W = v23 - v18;
-    let v25: W = v2 * v24;
-    let v26: W = v25.exp();
-    let v27: W = v26 * v14;
-    let v28: W = v22 - v27;
-    let v29: N = N::narrow(v28) / N::narrow(v14);
-    let v30: N = -v29;
-    [v15.to_f64(), v30.to_f64()]
-}
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2936,9 +2871,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 25 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3116,22 +3049,22 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v11.widen() * v2.widen();
     let v14: W = v12 - v13;
     let v15: N = N::narrow(v3).abs();
-    let v16: W = v15.widen().sqrt();
+    let v16: N = v15.sqrt();
     let v17: N = N::new(0.2, -1.1102230246251566e-17);
     let v18: N = v17 * v2;
-    let v19: N = N::new(19.9, 1.4210854715202005e-15);
+    let v19: W = W::new(19.9, 1.4210854715202005e-15);
     let v20: N = v2.square();
-    let v21: W = v19.widen() * v20.widen();
+    let v21: W = v19 * v20.widen();
     let v22: N = -v18;
     let v23: W = v22.widen() - v21;
-    let v24: N = N::exp_m1_of(v23);
+    let v24: W = N::exp_m1_kept(v23);
     let v25: N = N::new(0.1, -5.551115123125783e-18);
-    let v26: W = v19.widen() * v2.widen();
+    let v26: W = v19 * v2.widen();
     let v27: W = v25.widen() + v26;
-    let v28: W = v24.widen() * v27;
+    let v28: W = v24 * v27;
     let v29: N = -N::narrow(v28);
     let v30: N = v29.sqrt();
-    let v31: W = v16 * v30.widen();
+    let v31: W = v16.widen() * v30.widen();
     [v10.to_f64(), v14.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -3180,7 +3113,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3250,11 +3183,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v3 * v13;
     let v26: W = -v22;
     let v27: W = v26 - v23 - v24 - v25;
-    let v28: N = N::exp_of(v27);
+    let v28: W = N::exp_kept(v27);
     let v29: N = N::new(19.9, 1.4210854715202005e-15);
     let v30: W = v29.widen() * v1.widen();
     let v31: W = v9.widen() + v30;
-    let v32: W = v28.widen() * v31;
+    let v32: W = v28 * v31;
     let v33: W = v21 + v32;
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
@@ -3264,18 +3197,18 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v39: N = N::new(14.925, -7.105427357601002e-16);
     let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: N = v41 - N::narrow(v40);
-    let v43: N = v42.exp();
-    let v44: W = v43.widen() * v31;
+    let v42: W = v41.widen() - v40;
+    let v43: W = N::exp_kept(v42);
+    let v44: W = v43 * v31;
     let v45: W = v36 + v44;
-    let v46: W = v33 / v45;
+    let v46: N = N::narrow(v33) / N::narrow(v45);
     let v47: W = -v24;
     let v48: W = v47 - v25;
     let v49: W = v48.exp();
     let v50: W = v49 * v35;
     let v51: W = v8 * v17;
     let v52: W = v50 - v51;
-    let v53: W = v52 / v45;
+    let v53: N = N::narrow(v52) / N::narrow(v45);
     [v46.to_f64(), v53.to_f64()]
 }
 /// `ddim_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -3284,7 +3217,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3297,7 +3230,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3317,7 +3250,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3387,11 +3320,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v3 * v13;
     let v26: W = -v22;
     let v27: W = v26 - v23 - v24 - v25;
-    let v28: N = N::exp_of(v27);
+    let v28: W = N::exp_kept(v27);
     let v29: N = N::new(19.9, 1.4210854715202005e-15);
     let v30: W = v29.widen() * v1.widen();
     let v31: W = v9.widen() + v30;
-    let v32: W = v28.widen() * v31;
+    let v32: W = v28 * v31;
     let v33: W = v21 + v32;
     let v34: W = v26 - v23;
     let v35: W = v34.exp_m1();
@@ -3401,18 +3334,18 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v39: N = N::new(14.925, -7.105427357601002e-16);
     let v40: W = v39.widen() * v4;
     let v41: N = -v38;
-    let v42: N = v41 - N::narrow(v40);
-    let v43: N = v42.exp();
-    let v44: W = v43.widen() * v31;
+    let v42: W = v41.widen() - v40;
+    let v43: W = N::exp_kept(v42);
+    let v44: W = v43 * v31;
     let v45: W = v36 + v44;
-    let v46: W = v33 / v45;
+    let v46: N = N::narrow(v33) / N::narrow(v45);
     let v47: W = -v24;
     let v48: W = v47 - v25;
     let v49: W = v48.exp();
     let v50: W = v49 * v35;
     let v51: W = v8 * v17;
     let v52: W = v50 - v51;
-    let v53: W = v52 / v45;
+    let v53: N = N::narrow(v52) / N::narrow(v45);
     [v46.to_f64(), v53.to_f64()]
 }
 /// `dpm1_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -3421,7 +3354,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3434,7 +3367,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3530,6 +3463,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -3706,9 +3642,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -3716,11 +3662,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -3737,7 +3685,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -4031,44 +3979,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -4081,6 +4064,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -4091,59 +4082,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

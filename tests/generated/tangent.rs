@@ -20,9 +20,9 @@ pub const PROCESS: &str = "tangent";
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.125).
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -31,24 +31,9 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    if t < 0.75 {
-        return alpha_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return alpha_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0.widen() + v7;
-    let v9: N = N::sqrt_of(v8);
-    let v10: N = v0 / v9;
-    v10.to_f64()
-}
-/// [`alpha_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -62,13 +47,46 @@ fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v0 / v9;
     v10.to_f64()
 }
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.125 {
+        return alpha_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    let v8: N = v0 + v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v0 / v9;
+    v10.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.square();
+    let v7: N = v1 / v6;
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: N = v0 / N::narrow(v9);
+    v10.to_f64()
+}
 /// `sigma(t)` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \sigma(t) = \frac{\sin\left(\frac{\pi\,t}{2}\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -76,14 +94,14 @@ pub fn sigma(t: f64) -> f64 {
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
+    let v2: N = v0 * v1;
+    let v3: N = v2.sin();
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = N::cos_of(v2);
+    let v5: N = v2.cos();
     let v6: N = v5.square();
-    let v7: W = v4.widen() + v6.widen();
-    let v8: N = N::sqrt_of(v7);
-    let v9: W = v3.widen() / v8.widen();
+    let v7: N = v4 + v6;
+    let v8: N = v7.sqrt();
+    let v9: N = v3 / v8;
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -94,15 +112,12 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.40625).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 10 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 0.0;
-    }
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
@@ -123,18 +138,12 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.25 {
         return alpha_bar_upper_cell0::<N, W>(t);
     }
-    if t < 0.375 {
-        return alpha_bar_upper_cell1::<N, W>(t);
-    }
-    if t < 0.40625 {
-        return alpha_bar_upper_cell2::<N, W>(t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
     let v6: N = v5.square();
     let v7: N = v1 / v6;
     let v8: N = v0 + v7;
@@ -148,39 +157,11 @@ fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() / v6.widen();
-    let v8: W = v0.widen() + v7;
-    let v9: W = v0.widen() / v8;
-    v9.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    let v8: N = v0 + v7;
-    let v9: W = v0.widen() / v8.widen();
-    v9.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    let v8: W = v0.widen() + v7.widen();
-    let v9: W = v0.widen() / v8;
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = v1.widen() / v6;
+    let v8: N = v0 + N::narrow(v7);
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -199,11 +180,11 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
-    let v7: W = v5.widen() + v6;
-    let v8: W = v0.widen() * v4.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
     let v9: W = v8 / v7;
     v9.to_f64()
 }
@@ -223,11 +204,11 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
-    let v6: W = v5.widen().powi(3);
-    let v7: W = v5.widen() + v6;
-    let v8: W = v0.widen() * v4.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
     let v9: W = v8 / v7;
     v9.to_f64()
 }
@@ -237,9 +218,9 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 11 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -251,14 +232,14 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
     let v6: N = v5.powi(3);
-    let v7: W = v5.widen() + v6.widen();
+    let v7: N = v5 + v6;
     let v8: N = v0 * v4;
-    let v9: W = v8.widen() / v7;
-    let v10: N = N::sqrt_of(v9);
+    let v9: N = v8 / v7;
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -266,14 +247,14 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::sin_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.cos();
+    let v5: N = v3.sin();
     let v6: N = v5.powi(3);
     let v7: N = v5 + v6;
     let v8: N = v0 * v4;
-    let v9: W = v8.widen() / v7.widen();
-    let v10: N = N::sqrt_of(v9);
+    let v9: N = v8 / v7;
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// `lambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -284,22 +265,19 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.75, 0.8125, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.75, 0.875).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
     if t < 0.5 {
@@ -308,11 +286,8 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.75 {
         return lambda_in_cell4::<N, W>(t);
     }
-    if t < 0.8125 {
-        return lambda_in_cell5::<N, W>(t);
-    }
     if t < 0.875 {
-        return lambda_in_cell6::<N, W>(t);
+        return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -335,33 +310,33 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4.ln();
     let v6: N = v3.cos();
     let v7: N = v6.ln();
+    let v8: N = v0 - v5 + v7;
+    v8.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v4.ln();
+    let v6: N = v3.cos();
+    let v7: N = v6.ln();
     let v8: W = v0.widen() - v5.widen() + v7.widen();
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.ln();
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.ln();
-    let v8: W = v0 - v5.widen() + v7.widen();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.ln();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.ln();
     let v6: N = N::cos_of(v3);
     let v7: N = v6.ln();
-    let v8: W = v0.widen() - v5.widen() + v7.widen();
+    let v8: W = v0.widen() - v5 + v7.widen();
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -370,11 +345,11 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
+    let v4: W = N::sin_kept(v3);
     let v5: W = v4.ln();
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() - v5 + v7.widen();
+    let v6: W = N::cos_kept(v3);
+    let v7: W = v6.ln();
+    let v8: W = v0.widen() - v5 + v7;
     v8.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -390,30 +365,17 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0 - v5 + v7;
     v8.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = v4.ln();
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.ln();
-    let v8: W = v0 - v5.widen() + v7.widen();
-    v8.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::ln_of(v4);
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() - v5.widen() + v7.widen();
+    let v6: W = N::cos_kept(v3);
+    let v7: W = v6.ln();
+    let v8: W = v0.widen() - v5.widen() + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -422,20 +384,37 @@ fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return dlambda_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::cos_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
     let v6: N = v4 * v5;
-    let v7: W = v0.widen() / v6.widen();
+    let v7: N = v0 / v6;
+    v7.to_f64()
+}
+/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
+    let v6: N = v4 * v5;
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -444,33 +423,30 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = \log\left(2\right) - 2\,\log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + 2\,\log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.4375, 0.5, 0.75, 0.8125, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.75, 0.875).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.3125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.8125 {
+    if t < 0.75 {
         return log_snr_in_cell4::<N, W>(t);
     }
     if t < 0.875 {
@@ -486,8 +462,8 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v1 * v6;
     let v8: N = N::cos_of(v4);
     let v9: N = v8.ln();
-    let v10: N = v1 * v9;
-    let v11: W = v0.widen() - v7.widen() + v10.widen();
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v7.widen() + v10;
     v11.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -496,50 +472,66 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.sin();
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: N = N::cos_of(v4);
+    let v8: N = v4.cos();
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
-    let v11: W = v0.widen() - v7.widen() + v10.widen();
+    let v11: N = v0 - v7 + v10;
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.sin();
     let v6: N = v5.ln();
     let v7: W = v1.widen() * v6.widen();
-    let v8: N = N::cos_of(v4);
+    let v8: N = v4.cos();
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
     let v11: W = v0.widen() - v7 + v10.widen();
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
+    let v5: W = N::sin_kept(v4);
     let v6: W = v5.ln();
-    let v7: W = v1.widen() * v6;
+    let v7: N = v1 * N::narrow(v6);
     let v8: N = N::cos_of(v4);
     let v9: N = v8.ln();
     let v10: N = v1 * v9;
-    let v11: W = v0 - v7 + v10.widen();
+    let v11: W = v0 - v7.widen() + v10.widen();
+    v11.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = N::cos_kept(v4);
+    let v9: W = v8.ln();
+    let v10: W = v1.widen() * v9;
+    let v11: W = v0.widen() - v7 + v10;
     v11.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -554,22 +546,6 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v0 - v7 + v10;
     v11.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.ln();
-    let v7: N = v1 * v6;
-    let v8: N = N::cos_of(v4);
-    let v9: N = v8.ln();
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v0 - v7.widen() + v10;
-    v11.to_f64()
-}
 /// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
@@ -577,12 +553,12 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::ln_of(v5);
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: N = N::cos_of(v4);
-    let v9: N = v8.ln();
-    let v10: W = v1.widen() * v9.widen();
+    let v8: W = N::cos_kept(v4);
+    let v9: W = v8.ln();
+    let v10: W = v1.widen() * v9;
     let v11: W = v0.widen() - v7.widen() + v10;
     v11.to_f64()
 }
@@ -594,47 +570,33 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 7 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
-        return snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.9375 {
-        return snr_in_cell1::<N, W>(t);
+    if t >= 0.5 {
+        return snr_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::narrow(v4).square();
-    let v6: N = v0 / v5;
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 / N::narrow(v5);
     v6.to_f64()
 }
-/// [`snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::narrow(v4).square();
-    let v6: N = v0 / v5;
-    v6.to_f64()
-}
-/// [`snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v0.widen() / v5.widen();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 * N::narrow(v5);
     v6.to_f64()
 }
 /// `rho(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -643,18 +605,33 @@ fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{2}\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
+    v5.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -667,7 +644,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -683,28 +660,28 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: W = v10.widen().sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0 * v4.widen() * v11;
-    let v18: W = v17 / v16;
-    let v19: W = v12.widen().powi(3);
-    let v20: W = v1 * v4.widen() * v19 * v15;
-    let v21: W = v1 * v4.widen() * v12.widen() * v15;
-    let v22: W = v1 * v4.widen() * v12.widen() * v16;
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: W = v12.powi(3);
+    let v20: W = v1 * v4 * v19 * v15;
+    let v21: W = v1 * v4 * v12 * v15;
+    let v22: W = v1 * v4 * v12 * v16;
     let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23.widen() * v4.widen() * v11;
-    let v25: W = v23.widen() * v4.widen() * v13 * v11;
+    let v24: W = v23.widen() * v4 * v11;
+    let v25: W = v23.widen() * v4 * v13 * v11;
     let v26: W = v20 - v21 - v22 - v24 + v25;
     let v27: W = v15.powi(5);
     let v28: W = v26 / v27;
@@ -716,29 +693,29 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
+    let v4: W = N::cos_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
     let v12: N = N::sin_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0 * v4.widen() * v11.widen();
+    let v17: W = v0 * v4 * v11;
     let v18: W = v17 / v16;
     let v19: N = v12.powi(3);
-    let v20: N = N::narrow(v1) * v19 * v4 * N::narrow(v15);
-    let v21: W = v1 * v12.widen() * v4.widen() * v15;
-    let v22: W = v1 * v12.widen() * v4.widen() * v16;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23.widen() * v4.widen() * v11.widen();
-    let v25: W = v23.widen() * v13 * v4.widen() * v11.widen();
-    let v26: W = v20.widen() - v21 - v22 - v24 + v25;
+    let v20: W = v1 * v19.widen() * v4 * v15;
+    let v21: W = v1 * v12.widen() * v4 * v15;
+    let v22: W = v1 * v12.widen() * v4 * v16;
+    let v23: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v23 * v4 * v11;
+    let v25: W = v23 * v13 * v4 * v11;
+    let v26: W = v20 - v21 - v22 - v24 + v25;
     let v27: W = v15.powi(5);
     let v28: W = v26 / v27;
     [v18.to_f64(), v28.to_f64()]
@@ -751,7 +728,7 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 ///
 /// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -766,7 +743,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 30 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -782,29 +759,29 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: W = v10.widen().sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0 * v4.widen() * v11;
-    let v18: W = v17 / v16;
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v12.widen().powi(3);
-    let v21: W = v19.widen() * v4.widen() * v20 * v15;
-    let v22: W = v19.widen() * v4.widen() * v12.widen() * v15;
-    let v23: W = v19.widen() * v4.widen() * v12.widen() * v16;
+    let v20: W = v12.powi(3);
+    let v21: W = v19.widen() * v4 * v20 * v15;
+    let v22: W = v19.widen() * v4 * v12 * v15;
+    let v23: W = v19.widen() * v4 * v12 * v16;
     let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24.widen() * v4.widen() * v11;
-    let v26: W = v24.widen() * v4.widen() * v13 * v11;
+    let v25: W = v24.widen() * v4 * v11;
+    let v26: W = v24.widen() * v4 * v13 * v11;
     let v27: W = v21 - v22 - v23 - v25 + v26;
     let v28: W = v15.powi(5);
     let v29: W = v27 / v28;
@@ -816,29 +793,29 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
+    let v4: W = N::cos_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
     let v12: N = N::sin_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0 * v4.widen() * v11.widen();
+    let v17: W = v0 * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v20: N = v12.powi(3);
-    let v21: W = v19.widen() * v20.widen() * v4.widen() * v15;
-    let v22: W = v19.widen() * v12.widen() * v4.widen() * v15;
-    let v23: W = v19.widen() * v12.widen() * v4.widen() * v16;
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24.widen() * v4.widen() * v11.widen();
-    let v26: W = v24.widen() * v13 * v4.widen() * v11.widen();
+    let v21: W = v19 * v20.widen() * v4 * v15;
+    let v22: W = v19 * v12.widen() * v4 * v15;
+    let v23: W = v19 * v12.widen() * v4 * v16;
+    let v24: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: W = v24 * v4 * v11;
+    let v26: W = v24 * v13 * v4 * v11;
     let v27: W = v21 - v22 - v23 - v25 + v26;
     let v28: W = v15.powi(5);
     let v29: W = v27 / v28;
@@ -852,7 +829,7 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 ///
 /// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 30 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -865,9 +842,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -876,9 +853,55 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = v15.powi(3);
+    let v24: N = N::narrow(v2) * v4 * v23 * N::narrow(v18);
+    let v25: N = N::narrow(v2) * v4 * v15 * N::narrow(v18);
+    let v26: N = N::narrow(v2) * v4 * v15 * N::narrow(v19);
+    let v27: W = v0 * v4.widen() * v11;
+    let v28: N = N::narrow(v0) * v4 * v16 * N::narrow(v11);
+    let v29: W = v24.widen() - v25.widen() - v26.widen() - v27 + v28.widen();
+    let v30: W = v18.powi(5);
+    let v31: W = v22 * v29;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    [v21.to_f64(), v32.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -887,25 +910,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: W = v20 / v19;
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
-    let v23: W = v15.widen().powi(3);
+    let v23: W = v15.powi(3);
     let v24: W = v2 * v4.widen() * v23 * v18;
-    let v25: W = v2 * v4.widen() * v15.widen() * v18;
-    let v26: W = v2 * v4.widen() * v15.widen() * v19;
+    let v25: W = v2 * v4.widen() * v15 * v18;
+    let v26: W = v2 * v4.widen() * v15 * v19;
     let v27: W = v0.widen() * v4.widen() * v11.widen();
     let v28: W = v0.widen() * v4.widen() * v16 * v11.widen();
     let v29: W = v24 - v25 - v26 - v27 + v28;
@@ -914,44 +937,84 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: W = v31 / v30;
     [v21.to_f64(), v32.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: W = v8.widen().square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: N = N::sqrt_of(v11);
-    let v13: W = v0 * v1.widen() * v5.widen() * v12.widen();
-    let v14: N = N::narrow(v0) * v3 * v5 * v12;
-    let v15: N = N::sin_of(v4);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
     let v16: W = v15.widen().square();
-    let v17: W = v6.widen() + v16;
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14.widen() + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v3.widen() - v1.widen();
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
     let v23: N = v15.powi(3);
-    let v24: N = N::narrow(v2) * v23 * v5 * N::narrow(v18);
-    let v25: W = v2 * v15.widen() * v5.widen() * v18;
-    let v26: W = v2 * v15.widen() * v5.widen() * v19;
-    let v27: W = v0 * v5.widen() * v12.widen();
-    let v28: W = v0 * v16 * v5.widen() * v12.widen();
-    let v29: W = v24.widen() - v25 - v26 - v27 + v28;
+    let v24: W = v2 * v4 * v23.widen() * v18;
+    let v25: W = v2 * v4 * v15.widen() * v18;
+    let v26: W = v2 * v4 * v15.widen() * v19;
+    let v27: W = v0 * v4 * v11;
+    let v28: W = v0 * v4 * v16 * v11;
+    let v29: W = v24 - v25 - v26 - v27 + v28;
     let v30: W = v18.powi(5);
     let v31: W = v22 * v29;
     let v32: W = v31 / v30;
+    [v21.to_f64(), v32.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = v15.powi(3);
+    let v24: W = v2 * v4 * v23.widen() * v18;
+    let v25: W = v2 * v4 * v15.widen() * v18;
+    let v26: W = v2 * v4 * v15.widen() * v19;
+    let v27: W = v0 * v4 * v11;
+    let v28: W = v0 * v4 * v16.widen() * v11;
+    let v29: W = v24 - v25 - v26 - v27 + v28;
+    let v30: W = v18.powi(5);
+    let v31: W = v22 * v29;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
     [v21.to_f64(), v32.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -960,9 +1023,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -975,9 +1038,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 33 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
 ///
 /// # Panics
 ///
@@ -997,9 +1060,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1008,12 +1071,67 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v23) * v4 * v24 * N::narrow(v18);
+    let v26: N = N::narrow(v23) * v4 * v15 * N::narrow(v18);
+    let v27: N = N::narrow(v23) * v4 * v15 * N::narrow(v19);
+    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28 * v4.widen() * v11;
+    let v30: N = N::narrow(v28) * v4 * v16 * N::narrow(v11);
+    let v31: W = v25.widen() - v26.widen() - v27.widen() - v29 + v30.widen();
+    let v32: W = v18.powi(5);
+    let v33: W = v22 * v31;
+    let v34: N = N::narrow(v33) / N::narrow(v32);
+    let v35: N = N::narrow(v22).abs();
+    let v36: W = v35.widen().sqrt();
+    let v37: N = v15 + v24;
+    let v38: W = v23 * v4.widen();
+    let v39: N = N::narrow(v38) / v37;
+    let v40: N = v39.sqrt();
+    let v41: W = v36 * v40.widen();
+    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1022,26 +1140,26 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: W = v20 / v19;
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v15.widen().powi(3);
-    let v25: W = v23.widen() * v4.widen() * v24 * v18;
-    let v26: W = v23.widen() * v4.widen() * v15.widen() * v18;
-    let v27: W = v23.widen() * v4.widen() * v15.widen() * v19;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v15.powi(3);
+    let v25: W = v23 * v4.widen() * v24 * v18;
+    let v26: W = v23 * v4.widen() * v15 * v18;
+    let v27: W = v23 * v4.widen() * v15 * v19;
     let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v29: W = v28.widen() * v4.widen() * v11.widen();
     let v30: W = v28.widen() * v4.widen() * v16 * v11.widen();
@@ -1051,59 +1169,157 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: W = v33 / v32;
     let v35: N = N::narrow(v22).abs();
     let v36: W = v35.widen().sqrt();
-    let v37: W = v15.widen() + v24;
-    let v38: W = v23.widen() * v4.widen();
-    let v39: W = v38 / v37;
-    let v40: N = N::sqrt_of(v39);
-    let v41: W = v36 * v40.widen();
+    let v37: W = v15 + v24;
+    let v38: N = N::narrow(v23) * v4;
+    let v39: N = v38 / N::narrow(v37);
+    let v40: W = v39.widen().sqrt();
+    let v41: W = v36 * v40;
     [v21.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: W = v8.widen().square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: N = N::sqrt_of(v11);
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: W = v15.widen().square();
-    let v17: W = v6.widen() + v16;
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: W = v6.widen() * v8.widen();
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14.widen() + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v3.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v23) * v24 * v5 * N::narrow(v18);
-    let v26: W = v23 * v15.widen() * v5.widen() * v18;
-    let v27: W = v23 * v15.widen() * v5.widen() * v19;
-    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v5.widen() * v12.widen();
-    let v30: W = v28 * v16 * v5.widen() * v12.widen();
-    let v31: W = v25.widen() - v26 - v27 - v29 + v30;
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v15.powi(3);
+    let v25: W = v23.widen() * v4 * v24 * v18;
+    let v26: W = v23.widen() * v4 * v15 * v18;
+    let v27: W = v23.widen() * v4 * v15 * v19;
+    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28.widen() * v4 * v11;
+    let v30: W = v28.widen() * v4 * v16 * v11;
+    let v31: W = v25 - v26 - v27 - v29 + v30;
     let v32: W = v18.powi(5);
     let v33: W = v22 * v31;
     let v34: W = v33 / v32;
     let v35: N = N::narrow(v22).abs();
     let v36: W = v35.widen().sqrt();
+    let v37: W = v15 + v24;
+    let v38: W = v23.widen() * v4;
+    let v39: N = N::narrow(v38) / N::narrow(v37);
+    let v40: N = v39.sqrt();
+    let v41: W = v36 * v40.widen();
+    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v15.powi(3);
+    let v25: W = v23 * v4 * v24.widen() * v18;
+    let v26: W = v23 * v4 * v15.widen() * v18;
+    let v27: W = v23 * v4 * v15.widen() * v19;
+    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28 * v4 * v11;
+    let v30: W = v28 * v4 * v16.widen() * v11;
+    let v31: W = v25 - v26 - v27 - v29 + v30;
+    let v32: W = v18.powi(5);
+    let v33: W = v22 * v31;
+    let v34: N = N::narrow(v33) / N::narrow(v32);
+    let v35: N = N::narrow(v22).abs();
+    let v36: N = v35.sqrt();
     let v37: N = v15 + v24;
-    let v38: W = v23 * v5.widen();
-    let v39: W = v38 / v37.widen();
-    let v40: N = N::sqrt_of(v39);
+    let v38: W = v23 * v4;
+    let v39: N = N::narrow(v38) / v37;
+    let v40: N = v39.sqrt();
+    let v41: N = v36 * v40;
+    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v15.powi(3);
+    let v25: W = v23 * v4 * v24.widen() * v18;
+    let v26: W = v23 * v4 * v15.widen() * v18;
+    let v27: W = v23 * v4 * v15.widen() * v19;
+    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28 * v4 * v11;
+    let v30: W = v28 * v4 * v16.widen() * v11;
+    let v31: W = v25 - v26 - v27 - v29 + v30;
+    let v32: W = v18.powi(5);
+    let v33: W = v22 * v31;
+    let v34: N = N::narrow(v33) / N::narrow(v32);
+    let v35: N = N::narrow(v22).abs();
+    let v36: W = v35.widen().sqrt();
+    let v37: N = v15 + v24;
+    let v38: W = v23 * v4;
+    let v39: N = N::narrow(v38) / v37;
+    let v40: N = v39.sqrt();
     let v41: W = v36 * v40.widen();
     [v21.to_f64(), v34.to_f64(), v41.to_f64()]
 }
@@ -1113,9 +1329,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1134,9 +1350,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 42 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1335,7 +1551,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 42 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1344,28 +1562,31 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
-    let v10: N = v5 + N::narrow(v9);
-    let v11: W = v10.widen().sqrt();
+    let v8: N = v7.square();
+    let v9: W = v6.widen() * v8.widen();
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0.widen() * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: N = N::narrow(v1) * v12;
+    let v19: W = v1 * v12.widen();
     let v20: W = v12.widen().powi(3);
-    let v21: N = N::narrow(v1) * N::narrow(v20);
+    let v21: W = v1 * v20;
     let v22: N = v12.powi(5);
     let v23: N = N::narrow(v1) * v22;
     let v24: N = v12.powi(7);
@@ -1373,17 +1594,63 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v26: W = v1 * v12.widen() * v14;
     let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v28: W = v27.widen() * v20 * v14;
-    let v29: N = N::narrow(v1) * v22 * N::narrow(v14);
+    let v29: W = v1 * v22.widen() * v14;
     let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v31: W = v30.widen() * v16 * v11;
     let v32: W = v30.widen() * v13 * v16 * v11;
-    let v33: W = v19.widen() + v21.widen() - v23.widen() - v25.widen() + v26 + v28
-        + v29.widen() + v31 - v32;
+    let v33: W = v19 + v21 - v23.widen() - v25.widen() + v26 + v28 + v29 + v31 - v32;
     let v34: W = v16 * v11;
     let v35: N = N::new(2.0, 0.0);
     let v36: W = v35.widen() * v13 * v16 * v11;
     let v37: W = v12.widen().powi(4);
-    let v38: N = N::narrow(v37) * N::narrow(v16) * N::narrow(v11);
+    let v38: W = v37 * v16 * v11;
+    let v39: W = v34 + v36 + v38;
+    let v40: W = v11 * v33;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    [v18.to_f64(), v41.to_f64()]
+}
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 / v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4 * v11;
+    let v18: W = v17 / v16;
+    let v19: W = v1 * v12.widen();
+    let v20: N = v12.powi(3);
+    let v21: N = N::narrow(v1) * v20;
+    let v22: N = v12.powi(5);
+    let v23: N = N::narrow(v1) * v22;
+    let v24: N = v12.powi(7);
+    let v25: N = N::narrow(v1) * v24;
+    let v26: W = v1 * v12.widen() * v14;
+    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: W = v27.widen() * v20.widen() * v14;
+    let v29: N = N::narrow(v1) * v22 * N::narrow(v14);
+    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v31: W = v30.widen() * v16 * v11;
+    let v32: W = v30.widen() * v13 * v16 * v11;
+    let v33: W = v19 + v21.widen() - v23.widen() - v25.widen() + v26 + v28 + v29.widen()
+        + v31 - v32;
+    let v34: W = v16 * v11;
+    let v35: N = N::new(2.0, 0.0);
+    let v36: W = v35.widen() * v13 * v16 * v11;
+    let v37: N = v12.powi(4);
+    let v38: N = v37 * N::narrow(v16) * N::narrow(v11);
     let v39: W = v34 + v36 + v38.widen();
     let v40: W = v11 * v33;
     let v41: W = v40 / v39;
@@ -1395,7 +1662,9 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 42 operations in double-double.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1408,7 +1677,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1417,42 +1688,92 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: W = v6.widen() * v8;
-    let v10: N = v5 + N::narrow(v9);
-    let v11: W = v10.widen().sqrt();
+    let v8: N = v7.square();
+    let v9: W = v6.widen() * v8.widen();
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
     let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0.widen() * v4 * v11;
+    let v18: W = v17 / v16;
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19 * v12.widen();
+    let v21: W = v12.widen().powi(3);
+    let v22: W = v19 * v21;
+    let v23: N = v12.powi(5);
+    let v24: N = N::narrow(v19) * v23;
+    let v25: N = v12.powi(7);
+    let v26: N = N::narrow(v19) * v25;
+    let v27: W = v19 * v12.widen() * v14;
+    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v29: W = v28.widen() * v21 * v14;
+    let v30: W = v19 * v23.widen() * v14;
+    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: W = v31.widen() * v16 * v11;
+    let v33: W = v31.widen() * v13 * v16 * v11;
+    let v34: W = v20 + v22 - v24.widen() - v26.widen() + v27 + v29 + v30 + v32 - v33;
+    let v35: W = v16 * v11;
+    let v36: N = N::new(2.0, 0.0);
+    let v37: W = v36.widen() * v13 * v16 * v11;
+    let v38: W = v12.widen().powi(4);
+    let v39: W = v38 * v16 * v11;
+    let v40: W = v35 + v37 + v39;
+    let v41: W = v11 * v34;
+    let v42: N = N::narrow(v41) / N::narrow(v40);
+    [v18.to_f64(), v42.to_f64()]
+}
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 / v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4 * v11;
     let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: W = v12.widen().powi(3);
-    let v22: N = v19 * N::narrow(v21);
+    let v20: W = v19.widen() * v12.widen();
+    let v21: N = v12.powi(3);
+    let v22: N = v19 * v21;
     let v23: N = v12.powi(5);
     let v24: N = v19 * v23;
     let v25: N = v12.powi(7);
     let v26: N = v19 * v25;
     let v27: W = v19.widen() * v12.widen() * v14;
     let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: W = v28.widen() * v21 * v14;
+    let v29: W = v28.widen() * v21.widen() * v14;
     let v30: N = v19 * v23 * N::narrow(v14);
     let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v32: W = v31.widen() * v16 * v11;
     let v33: W = v31.widen() * v13 * v16 * v11;
-    let v34: W = v20.widen() + v22.widen() - v24.widen() - v26.widen() + v27 + v29
-        + v30.widen() + v32 - v33;
+    let v34: W = v20 + v22.widen() - v24.widen() - v26.widen() + v27 + v29 + v30.widen()
+        + v32 - v33;
     let v35: W = v16 * v11;
     let v36: N = N::new(2.0, 0.0);
     let v37: W = v36.widen() * v13 * v16 * v11;
@@ -1469,7 +1790,9 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1482,9 +1805,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1493,108 +1816,275 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v13 - v1;
+    let v23: N = N::narrow(v2) * v15;
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: N = v15.powi(7);
+    let v29: N = N::narrow(v2) * v28;
+    let v30: N = N::narrow(v2) * v15 * N::narrow(v17);
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * v24 * N::narrow(v17);
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0.widen() * v19 * v11;
+    let v35: N = v0 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30.widen()
+        + v32.widen() + v33.widen() + v34 - v35.widen();
+    let v37: W = v19 * v11;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v40: N = v15.powi(4);
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39.widen() + v41.widen();
+    let v43: N = v22 * N::narrow(v11) * N::narrow(v36);
+    let v44: N = v43 / N::narrow(v42);
+    [v21.to_f64(), v44.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::narrow(v2) * v1;
+    let v4: N = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = v3.tan();
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: N = v0 * v13 * v4 * v11;
-    let v15: N = N::cos_of(v3);
+    let v15: N = v3.cos();
     let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: W = v20 / v19;
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::narrow(v2) * v15;
+    let v23: W = v2 * v15.widen();
     let v24: W = v15.widen().powi(3);
-    let v25: N = N::narrow(v2) * N::narrow(v24);
+    let v25: W = v2 * v24;
     let v26: N = v15.powi(5);
-    let v27: N = N::narrow(v2) * v26;
-    let v28: W = v15.widen().powi(7);
-    let v29: N = N::narrow(v2) * N::narrow(v28);
+    let v27: W = v2 * v26.widen();
+    let v28: N = v15.powi(7);
+    let v29: W = v2 * v28.widen();
     let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v32: W = v31.widen() * v24 * v17;
     let v33: W = v2 * v26.widen() * v17;
     let v34: W = v0.widen() * v19 * v11.widen();
     let v35: W = v0.widen() * v16 * v19 * v11.widen();
-    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33
+    let v36: W = v23 + v25 - v27 - v29 + v30 + v32 + v33 + v34 - v35;
+    let v37: W = v19 * v11.widen();
+    let v38: N = N::new(2.0, 0.0);
+    let v39: W = v38.widen() * v16 * v19 * v11.widen();
+    let v40: N = v15.powi(4);
+    let v41: N = v40 * N::narrow(v19) * v11;
+    let v42: W = v37 + v39 + v41.widen();
+    let v43: W = v22 * v11.widen() * v36;
+    let v44: W = v43 / v42;
+    [v21.to_f64(), v44.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: N = v5 + N::narrow(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11.widen();
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v2 * v15.widen();
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: N = v15.powi(7);
+    let v29: N = N::narrow(v2) * v28;
+    let v30: W = v2 * v15.widen() * v17;
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31.widen() * v24.widen() * v17;
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0 * v19 * v11.widen();
+    let v35: W = v0 * v16 * v19 * v11.widen();
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
         + v34 - v35;
     let v37: W = v19 * v11.widen();
     let v38: N = N::new(2.0, 0.0);
     let v39: W = v38.widen() * v16 * v19 * v11.widen();
-    let v40: W = v15.widen().powi(4);
-    let v41: W = v40 * v19 * v11.widen();
+    let v40: N = v15.powi(4);
+    let v41: W = v40.widen() * v19 * v11.widen();
     let v42: W = v37 + v39 + v41;
     let v43: W = v22 * v11.widen() * v36;
     let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: W = v8.widen().square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: N = N::sqrt_of(v11);
-    let v13: W = v0 * v1.widen() * v5.widen() * v12.widen();
-    let v14: N = N::narrow(v0) * v3 * v5 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: W = v15.widen().square();
-    let v17: W = v6.widen() + v16;
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14.widen() + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v3.widen() - v1.widen();
-    let v23: N = v2 * v15;
-    let v24: W = v15.widen().powi(3);
-    let v25: N = v2 * N::narrow(v24);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v2 * v15.widen();
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
     let v26: N = v15.powi(5);
-    let v27: N = v2 * v26;
+    let v27: N = N::narrow(v2) * v26;
     let v28: N = v15.powi(7);
-    let v29: N = v2 * v28;
-    let v30: W = v2.widen() * v15.widen() * v17;
+    let v29: N = N::narrow(v2) * v28;
+    let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24 * v17;
-    let v33: N = v2 * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v12.widen();
-    let v35: W = v0 * v16 * v19 * v12.widen();
-    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30 + v32
-        + v33.widen() + v34 - v35;
-    let v37: W = v19 * v12.widen();
+    let v32: N = v31 * v24 * N::narrow(v17);
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0 * v19 * v11;
+    let v35: N = N::narrow(v0) * v16 * N::narrow(v19) * N::narrow(v11);
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32.widen()
+        + v33.widen() + v34 - v35.widen();
+    let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v12.widen();
+    let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
     let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * v12;
-    let v42: W = v37 + v39 + v41.widen();
-    let v43: W = v22 * v12.widen() * v36;
-    let v44: W = v43 / v42;
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39.widen() + v41.widen();
+    let v43: W = v22 * v11 * v36;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
+    [v21.to_f64(), v44.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = N::narrow(v2) * v15;
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: N = v15.powi(7);
+    let v29: N = N::narrow(v2) * v28;
+    let v30: N = N::narrow(v2) * v15 * N::narrow(v17);
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * v24 * N::narrow(v17);
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0.widen() * v19 * v11;
+    let v35: N = v0 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30.widen()
+        + v32.widen() + v33.widen() + v34 - v35.widen();
+    let v37: W = v19 * v11;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v40: N = v15.powi(4);
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39.widen() + v41.widen();
+    let v43: W = v22 * v11 * v36;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
     [v21.to_f64(), v44.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1603,9 +2093,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1618,9 +2108,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 45 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1640,9 +2130,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1651,125 +2141,318 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
     let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
-    let v25: W = v15.widen().powi(3);
-    let v26: N = v23 * N::narrow(v25);
-    let v27: W = v15.widen().powi(5);
-    let v28: N = v23 * N::narrow(v27);
-    let v29: W = v15.widen().powi(7);
-    let v30: N = v23 * N::narrow(v29);
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v13 - v1;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: W = v23.widen() * v27 * v17;
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11.widen();
-    let v37: W = v35.widen() * v16 * v19 * v11.widen();
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
     let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33 + v34 + v36 - v37;
-    let v39: W = v19 * v11.widen();
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11.widen();
-    let v42: W = v15.widen().powi(4);
-    let v43: W = v42 * v19 * v11.widen();
-    let v44: W = v39 + v41 + v43;
-    let v45: W = v22 * v11.widen() * v38;
-    let v46: W = v45 / v44;
-    let v47: N = N::narrow(v22).abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: W = v15.widen() + v25;
-    let v50: W = v23.widen() * v4.widen();
-    let v51: W = v50 / v49;
-    let v52: N = N::sqrt_of(v51);
-    let v53: W = v48 * v52.widen();
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: N = v22 * N::narrow(v11) * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: W = v8.widen().square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: N = N::sqrt_of(v11);
-    let v13: W = v0.widen() * v1.widen() * v5.widen() * v12.widen();
-    let v14: N = v0 * v3 * v5 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: W = v15.widen().square();
-    let v17: W = v6.widen() + v16;
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2.widen() * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: N = v0 * v13 * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14.widen() + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v3.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: W = v23 * v25;
+    let v27: W = v15.powi(5);
+    let v28: W = v23 * v27;
+    let v29: W = v15.powi(7);
+    let v30: W = v23 * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: W = v23 * v27 * v17;
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11.widen();
+    let v37: W = v35.widen() * v16 * v19 * v11.widen();
+    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
+    let v39: W = v19 * v11.widen();
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11.widen();
+    let v42: W = v15.powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * v11;
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v11.widen() * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: W = v15 + v25;
+    let v50: W = v23 * v4.widen();
+    let v51: N = N::narrow(v50) / N::narrow(v49);
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15.widen();
     let v25: W = v15.widen().powi(3);
-    let v26: N = v23 * N::narrow(v25);
+    let v26: W = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15.widen() * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: W = v23 * v27.widen() * v17;
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: W = v35 * v16.widen() * v19 * v11;
+    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34 + v36 - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16.widen() * v19 * v11;
+    let v42: N = v15.powi(4);
+    let v43: W = v42.widen() * v19 * v11;
+    let v44: W = v39 + v41 + v43;
+    let v45: W = v22 * v11 * v38;
+    let v46: W = v45 / v44;
+    let v47: N = N::narrow(v22).abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + N::narrow(v25);
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48.widen() * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23.widen() * v15.widen();
+    let v25: N = v15.powi(3);
+    let v26: N = v23 * v25;
     let v27: N = v15.powi(5);
     let v28: N = v23 * v27;
     let v29: N = v15.powi(7);
     let v30: N = v23 * v29;
     let v31: W = v23.widen() * v15.widen() * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
+    let v33: N = v32 * v25 * N::narrow(v17);
     let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12.widen();
-    let v37: W = v35.widen() * v16 * v19 * v12.widen();
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31 + v33
-        + v34.widen() + v36 - v37;
-    let v39: W = v19 * v12.widen();
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
+        + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12.widen();
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
     let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * v12;
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v12.widen() * v38;
-    let v46: W = v45 / v44;
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22 * v11 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23.widen() * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22 * v11 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
-    let v49: N = v15 + N::narrow(v25);
-    let v50: W = v23.widen() * v5.widen();
-    let v51: W = v50 / v49.widen();
-    let v52: N = N::sqrt_of(v51);
+    let v49: N = v15 + v25;
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
     let v53: W = v48 * v52.widen();
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
@@ -1779,9 +2462,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1794,9 +2477,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 54 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1989,7 +2672,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1998,25 +2683,28 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.0, -2.221441469079183];
     }
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: W = v0 * v3.widen();
-    let v5: W = v3.widen().powi(3);
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v0 * v3;
+    let v5: W = v3.powi(3);
     let v6: W = v0 * v5;
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v3.widen().square();
+    let v8: W = v3.square();
     let v9: N = v7 + N::narrow(v8);
-    let v10: W = v0 * v3.widen() * v9.widen();
-    let v11: W = v4 - v6 + v10;
-    let v12: N = N::sin_of(v2);
-    let v13: W = v12.widen() * v9.widen();
-    let v14: W = v11 / v13;
+    let v10: W = v0 * v3 * v9.widen();
+    let v11: N = N::narrow(v4) - N::narrow(v6) + N::narrow(v10);
+    let v12: W = N::sin_kept(v2);
+    let v13: W = v12 * v9.widen();
+    let v14: N = v11 / N::narrow(v13);
     let v15: W = v9.widen().sqrt();
-    let v16: W = v3.widen().powi(5);
-    let v17: N = N::narrow(v0) * N::narrow(v16);
-    let v18: W = v3.widen().powi(7);
+    let v16: W = v3.powi(5);
+    let v17: W = v0 * v16;
+    let v18: W = v3.powi(7);
     let v19: N = N::narrow(v0) * N::narrow(v18);
     let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v21: W = v20.widen() * v5 * v9.widen();
@@ -2027,20 +2715,119 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v26: N = N::tan_of(v2);
     let v27: N = v26.square();
     let v28: N = v25 * v27;
-    let v29: N = v7 + v28;
-    let v30: W = v29.widen().sqrt();
+    let v29: W = v7.widen() + v28.widen();
+    let v30: W = v29.sqrt();
     let v31: W = v23.widen() * v24 * v30;
     let v32: W = v23.widen() * v8 * v24 * v30;
-    let v33: W = v17.widen() - v4 - v6 + v19.widen() - v10 - v21 - v22 - v31 + v32;
+    let v33: W = v17 - v4 - v6 + v19.widen() - v10 - v21 - v22 - v31 + v32;
     let v34: W = v24 * v30;
     let v35: N = N::new(2.0, 0.0);
     let v36: W = v35.widen() * v8 * v24 * v30;
-    let v37: W = v3.widen().powi(4);
+    let v37: W = v3.powi(4);
     let v38: W = v37 * v24 * v30;
     let v39: W = v34 + v36 + v38;
     let v40: W = v15 * v33;
-    let v41: W = v12.widen() * v39;
-    let v42: W = v40 / v41;
+    let v41: W = v12 * v39;
+    let v42: N = N::narrow(v40) / N::narrow(v41);
+    [v14.to_f64(), v42.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: W = v0 * v3.widen();
+    let v5: W = v3.widen().powi(3);
+    let v6: W = v0 * v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v3.widen().square();
+    let v9: N = v7 + N::narrow(v8);
+    let v10: W = v0 * v3.widen() * v9.widen();
+    let v11: W = v4 - v6 + v10;
+    let v12: W = N::cos_kept(v2);
+    let v13: W = v12 * v9.widen();
+    let v14: N = N::narrow(v11) / N::narrow(v13);
+    let v15: W = v9.widen().sqrt();
+    let v16: N = v3.powi(5);
+    let v17: N = N::narrow(v0) * v16;
+    let v18: N = v3.powi(7);
+    let v19: N = N::narrow(v0) * v18;
+    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: W = v20.widen() * v5 * v9.widen();
+    let v22: N = N::narrow(v0) * v16 * v9;
+    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v15.powi(3);
+    let v25: N = N::new(0.5, 0.0);
+    let v26: N = N::tan_of(v2);
+    let v27: N = v26.square();
+    let v28: N = v25 / v27;
+    let v29: N = v7 + v28;
+    let v30: N = v29.sqrt();
+    let v31: W = v23.widen() * v24 * v30.widen();
+    let v32: W = v23.widen() * v8 * v24 * v30.widen();
+    let v33: W = v17.widen() - v4 - v6 + v19.widen() - v10 - v21 - v22.widen() - v31
+        + v32;
+    let v34: W = v24 * v30.widen();
+    let v35: N = N::new(2.0, 0.0);
+    let v36: W = v35.widen() * v8 * v24 * v30.widen();
+    let v37: N = v3.powi(4);
+    let v38: W = v37.widen() * v24 * v30.widen();
+    let v39: W = v34 + v36 + v38;
+    let v40: W = v15 * v33;
+    let v41: W = v12 * v39;
+    let v42: N = N::narrow(v40) / N::narrow(v41);
+    [v14.to_f64(), v42.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v3.powi(3);
+    let v6: N = N::narrow(v0) * v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v3.square();
+    let v9: N = v7 + v8;
+    let v10: W = v0 * v3.widen() * v9.widen();
+    let v11: W = v4.widen() - v6.widen() + v10;
+    let v12: W = N::cos_kept(v2);
+    let v13: W = v12 * v9.widen();
+    let v14: W = v11 / v13;
+    let v15: N = v9.sqrt();
+    let v16: N = v3.powi(5);
+    let v17: N = N::narrow(v0) * v16;
+    let v18: N = v3.powi(7);
+    let v19: N = N::narrow(v0) * v18;
+    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = v20 * v5 * v9;
+    let v22: N = N::narrow(v0) * v16 * v9;
+    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: N = v15.powi(3);
+    let v25: N = N::new(0.5, 0.0);
+    let v26: N = N::tan_of(v2);
+    let v27: N = v26.square();
+    let v28: N = v25 / v27;
+    let v29: N = v7 + v28;
+    let v30: N = v29.sqrt();
+    let v31: W = v23.widen() * v24.widen() * v30.widen();
+    let v32: N = v23 * v8 * v24 * v30;
+    let v33: W = v17.widen() - v4.widen() - v6.widen() + v19.widen() - v10 - v21.widen()
+        - v22.widen() - v31 + v32.widen();
+    let v34: W = v24.widen() * v30.widen();
+    let v35: N = N::new(2.0, 0.0);
+    let v36: N = v35 * v8 * v24 * v30;
+    let v37: N = v3.powi(4);
+    let v38: N = v37 * v24 * v30;
+    let v39: W = v34 + v36.widen() + v38.widen();
+    let v40: N = v15 * N::narrow(v33);
+    let v41: W = v12 * v39;
+    let v42: N = v40 / N::narrow(v41);
     [v14.to_f64(), v42.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2049,7 +2836,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2062,7 +2851,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 47 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2071,55 +2862,107 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, -4.442882938158366];
     }
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
+    let v4: W = N::cos_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 + N::narrow(v5);
+    let v7: W = v6.widen().sqrt();
     let v8: N = N::new(0.5, 0.0);
     let v9: N = N::tan_of(v3);
     let v10: N = v9.square();
     let v11: N = v8 * v10;
     let v12: W = v0.widen() + v11.widen();
     let v13: W = v12.sqrt();
-    let v14: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = v14 * v4;
-    let v16: W = v4.widen().powi(3);
-    let v17: N = v14 * N::narrow(v16);
-    let v18: W = v4.widen().powi(5);
-    let v19: N = v14 * N::narrow(v18);
-    let v20: W = v4.widen().powi(7);
-    let v21: N = v14 * N::narrow(v20);
-    let v22: W = v14.widen() * v4.widen() * v6;
-    let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23.widen() * v16 * v6;
-    let v25: W = v14.widen() * v18 * v6;
+    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: W = v14 * v4;
+    let v16: W = v4.powi(3);
+    let v17: W = v14 * v16;
+    let v18: W = v4.powi(5);
+    let v19: W = v14 * v18;
+    let v20: W = v4.powi(7);
+    let v21: W = v14 * v20;
+    let v22: W = v14 * v4 * v6.widen();
+    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v24: W = v23 * v16 * v6.widen();
+    let v25: W = v14 * v18 * v6.widen();
     let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v27: W = v7.powi(3);
-    let v28: W = v26.widen() * v27 * v13;
+    let v28: N = v26 * N::narrow(v27) * N::narrow(v13);
     let v29: W = v26.widen() * v5 * v27 * v13;
-    let v30: W = v15.widen() + v17.widen() - v19.widen() - v21.widen() + v22 + v24 + v25
-        + v28 - v29;
-    let v31: N = N::sin_of(v3);
+    let v30: W = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28.widen() - v29;
+    let v31: W = N::sin_kept(v3);
     let v32: W = v27 * v13;
     let v33: N = N::new(2.0, 0.0);
     let v34: W = v33.widen() * v5 * v27 * v13;
-    let v35: W = v4.widen().powi(4);
+    let v35: W = v4.powi(4);
     let v36: W = v35 * v27 * v13;
     let v37: W = v32 + v34 + v36;
     let v38: W = v7 * v13 * v30;
-    let v39: W = v31.widen() * v37;
-    let v40: W = v38 / v39;
+    let v39: W = v31 * v37;
+    let v40: N = N::narrow(v38) / N::narrow(v39);
     let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v42: W = v41.widen() * v27 * v13;
     let v43: W = v41.widen() * v5 * v27 * v13;
-    let v44: W = v19.widen() - v15.widen() - v17.widen() + v21.widen() - v22 - v24 - v25
-        - v42 + v43;
+    let v44: W = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
     let v45: W = v7 * v44;
-    let v46: W = v45 / v39;
+    let v46: N = N::narrow(v45) / N::narrow(v39);
+    [v40.to_f64(), v46.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: W = v0.widen() + v5.widen();
+    let v7: W = v6.sqrt();
+    let v8: N = N::new(0.5, 0.0);
+    let v9: W = N::tan_kept(v3);
+    let v10: W = v9.square();
+    let v11: N = v8 / N::narrow(v10);
+    let v12: W = v0.widen() + v11.widen();
+    let v13: W = v12.sqrt();
+    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: W = v14 * v4.widen();
+    let v16: N = v4.powi(3);
+    let v17: W = v14 * v16.widen();
+    let v18: N = v4.powi(5);
+    let v19: W = v14 * v18.widen();
+    let v20: N = v4.powi(7);
+    let v21: N = N::narrow(v14) * v20;
+    let v22: W = v14 * v4.widen() * v6;
+    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v24: W = v23 * v16.widen() * v6;
+    let v25: W = v14 * v18.widen() * v6;
+    let v26: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v27: W = v7.powi(3);
+    let v28: W = v26 * v27 * v13;
+    let v29: W = v26 * v5.widen() * v27 * v13;
+    let v30: W = v15 + v17 - v19 - v21.widen() + v22 + v24 + v25 + v28 - v29;
+    let v31: W = N::cos_kept(v3);
+    let v32: W = v27 * v13;
+    let v33: N = N::new(2.0, 0.0);
+    let v34: W = v33.widen() * v5.widen() * v27 * v13;
+    let v35: N = v4.powi(4);
+    let v36: W = v35.widen() * v27 * v13;
+    let v37: W = v32 + v34 + v36;
+    let v38: W = v7 * v13 * v30;
+    let v39: W = v31 * v37;
+    let v40: N = N::narrow(v38) / N::narrow(v39);
+    let v41: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: W = v41 * v27 * v13;
+    let v43: W = v41 * v5.widen() * v27 * v13;
+    let v44: W = v19 - v15 - v17 + v21.widen() - v22 - v24 - v25 - v42 + v43;
+    let v45: W = v7 * v44;
+    let v46: N = N::narrow(v45) / N::narrow(v39);
     [v40.to_f64(), v46.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2128,7 +2971,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 47 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2246,7 +3091,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v5.powi(3);
     let v22: W = v0 * v21;
     let v23: W = v5.powi(7);
-    let v24: N = N::narrow(v0) * N::narrow(v23);
+    let v24: W = v0 * v23;
     let v25: W = v0 * v5 * v16.widen();
     let v26: W = v4 * v21 * v16.widen();
     let v27: W = v0 * v18 * v16.widen();
@@ -2260,12 +3105,12 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: W = v34.widen().sqrt();
     let v36: W = v28.widen() * v29 * v35;
     let v37: W = v28.widen() * v9 * v29 * v35;
-    let v38: W = v19 - v20 - v22 + v24.widen() - v25 - v26 - v27 - v36 + v37;
+    let v38: W = v19 - v20 - v22 + v24 - v25 - v26 - v27 - v36 + v37;
     let v39: W = v29 * v35;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v9 * v29 * v35;
-    let v42: W = v5.powi(4);
-    let v43: W = v42 * v29 * v35;
+    let v42: N = N::narrow(v5).powi(4);
+    let v43: W = v42.widen() * v29 * v35;
     let v44: W = v39 + v41 + v43;
     let v45: W = v14 * v17 * v38;
     let v46: W = v3 * v44;
@@ -2311,9 +3156,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2403,9 +3248,104 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v72: W = v67 * v71;
         return [v26.to_f64(), v65.to_f64(), v72.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: W = v0.widen() * v1.widen() * v5.widen();
+    let v7: W = v0.widen() * v3.widen() * v5.widen();
+    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: N = v5.powi(3);
+    let v10: W = v8.widen() * v3.widen() * v9.widen();
+    let v11: W = v8.widen() * v1.widen() * v9.widen();
+    let v12: N = v5.powi(5);
+    let v13: W = v0.widen() * v3.widen() * v12.widen();
+    let v14: W = v0.widen() * v1.widen() * v12.widen();
+    let v15: W = v4.sin();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = v5.square();
+    let v18: W = v16.widen() + v17.widen();
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17.widen() * v18;
+    let v22: N = v5.powi(4);
+    let v23: N = N::narrow(v15) * v22 * N::narrow(v18);
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = v4.tan();
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17.widen() * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17.widen() * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23.widen() - v33 + v34
+        + v35 - v36;
+    let v38: W = v19 + v21 + v23.widen();
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    let v40: N = v1 - v3;
+    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = v41 * v12;
+    let v43: N = v41 * v5;
+    let v44: N = v41 * v9;
+    let v45: N = v5.powi(7);
+    let v46: N = v41 * v45;
+    let v47: N = v41 * v5 * N::narrow(v18);
+    let v48: N = v0 * v9 * N::narrow(v18);
+    let v49: N = v41 * v12 * N::narrow(v18);
+    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50 * v26 * v32;
+    let v52: N = N::narrow(v50) * v17 * N::narrow(v26) * N::narrow(v32);
+    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
+        - v48.widen() - v49.widen() - v51 + v52.widen();
+    let v54: W = v26 * v32;
+    let v55: N = v20 * v17 * N::narrow(v26) * N::narrow(v32);
+    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55.widen() + v56.widen();
+    let v58: N = v40 * N::narrow(v25) * N::narrow(v53);
+    let v59: N = N::narrow(v15) * N::narrow(v57);
+    let v60: N = v58 / v59;
+    let v61: N = v40.abs();
+    let v62: W = v61.widen().sqrt();
+    let v63: N = v5 + v9;
+    let v64: W = v41.widen() * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
+    let v67: W = v62 * v66.widen();
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2431,18 +3371,95 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v5.powi(4);
     let v23: W = v15 * v22 * v18;
     let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
+    let v25: W = N::sqrt_kept(v18);
     let v26: W = v25.powi(3);
     let v27: N = N::new(0.5, 0.0);
     let v28: N = N::tan_of(v4);
-    let v29: W = v28.widen().square();
+    let v29: N = v28.square();
+    let v30: N = v27 * v29;
+    let v31: W = v16.widen() + v30.widen();
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v24.widen() * v3.widen() * v26 * v32;
+    let v34: W = v24.widen() * v1.widen() * v26 * v32;
+    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: W = v19 + v21 + v23;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    let v40: W = v1.widen() - v3.widen();
+    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = v41 * N::narrow(v12);
+    let v43: N = v41 * N::narrow(v5);
+    let v44: N = v41 * N::narrow(v9);
+    let v45: N = N::narrow(v5).powi(7);
+    let v46: N = v41 * v45;
+    let v47: W = v41.widen() * v5 * v18;
+    let v48: W = v0 * v9 * v18;
+    let v49: N = v41 * N::narrow(v12) * N::narrow(v18);
+    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47 - v48
+        - v49.widen() - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: W = v20.widen() * v17 * v26 * v32;
+    let v56: W = v22 * v26 * v32;
+    let v57: W = v54 + v55 + v56;
+    let v58: W = v40 * v25 * v53;
+    let v59: W = v15 * v57;
+    let v60: N = N::narrow(v58) / N::narrow(v59);
+    let v61: N = N::narrow(v40).abs();
+    let v62: N = v61.sqrt();
+    let v63: W = v5 + v9;
+    let v64: W = v41.widen() * v15;
+    let v65: N = N::narrow(v64) / N::narrow(v63);
+    let v66: N = v65.sqrt();
+    let v67: N = v62 * v66;
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.powi(3);
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
+    let v12: W = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12;
+    let v14: W = v0 * v1.widen() * v12;
+    let v15: W = N::sin_kept(v4);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: W = v5.powi(4);
+    let v23: W = v15 * v22 * v18;
+    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = N::tan_kept(v4);
+    let v29: W = v28.square();
     let v30: W = v27.widen() * v29;
     let v31: W = v16.widen() + v30;
-    let v32: N = N::sqrt_of(v31);
-    let v33: W = v24.widen() * v3.widen() * v26 * v32.widen();
-    let v34: W = v24.widen() * v1.widen() * v26 * v32.widen();
-    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32.widen();
-    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32.widen();
+    let v32: W = v31.sqrt();
+    let v33: W = v24.widen() * v3.widen() * v26 * v32;
+    let v34: W = v24.widen() * v1.widen() * v26 * v32;
+    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32;
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
     let v38: W = v19 + v21 + v23;
@@ -2451,111 +3468,416 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v42: W = v41 * v12;
     let v43: W = v41 * v5;
-    let v44: N = N::narrow(v41) * N::narrow(v9);
+    let v44: W = v41 * v9;
     let v45: W = v5.powi(7);
     let v46: N = N::narrow(v41) * N::narrow(v45);
     let v47: W = v41 * v5 * v18;
     let v48: W = v0 * v9 * v18;
     let v49: W = v41 * v12 * v18;
     let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32.widen();
-    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * v32;
-    let v53: W = v42 - v43 - v44.widen() + v46.widen() - v47 - v48 - v49 - v51
-        + v52.widen();
-    let v54: W = v26 * v32.widen();
-    let v55: W = v20.widen() * v17 * v26 * v32.widen();
-    let v56: N = N::narrow(v22) * N::narrow(v26) * v32;
-    let v57: W = v54 + v55 + v56.widen();
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v53: W = v42 - v43 - v44 + v46.widen() - v47 - v48 - v49 - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55.widen() + v56.widen();
     let v58: W = v40 * v25 * v53;
     let v59: W = v15 * v57;
     let v60: N = N::narrow(v58) / N::narrow(v59);
     let v61: N = N::narrow(v40).abs();
     let v62: W = v61.widen().sqrt();
-    let v63: N = N::narrow(v5) + N::narrow(v9);
+    let v63: W = v5 + v9;
+    let v64: W = v41 * v15;
+    let v65: N = N::narrow(v64) / N::narrow(v63);
+    let v66: N = v65.sqrt();
+    let v67: W = v62 * v66.widen();
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: W = v0 * v3.widen() * v5.widen();
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.widen().powi(3);
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
+    let v12: W = v5.widen().powi(5);
+    let v13: W = v0 * v3.widen() * v12;
+    let v14: W = v0 * v1.widen() * v12;
+    let v15: W = v4.sin();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.widen().square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: N = v5.powi(4);
+    let v23: W = v15 * v22.widen() * v18;
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = N::tan_kept(v4);
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: W = v19 + v21 + v23;
+    let v39: W = v37 / v38;
+    let v40: W = v1.widen() - v3.widen();
+    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = N::narrow(v41) * N::narrow(v12);
+    let v43: W = v41 * v5.widen();
+    let v44: N = N::narrow(v41) * N::narrow(v9);
+    let v45: N = v5.powi(7);
+    let v46: N = N::narrow(v41) * v45;
+    let v47: W = v41 * v5.widen() * v18;
+    let v48: W = v0 * v9 * v18;
+    let v49: N = N::narrow(v41) * N::narrow(v12) * N::narrow(v18);
+    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
+        - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: W = v20.widen() * v17 * v26 * v32;
+    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55 + v56.widen();
+    let v58: W = v40 * v25 * v53;
+    let v59: N = N::narrow(v15) * N::narrow(v57);
+    let v60: N = N::narrow(v58) / v59;
+    let v61: N = N::narrow(v40).abs();
+    let v62: W = v61.widen().sqrt();
+    let v63: N = v5 + N::narrow(v9);
     let v64: W = v41 * v15;
     let v65: N = N::narrow(v64) / v63;
     let v66: N = v65.sqrt();
     let v67: W = v62 * v66.widen();
     [v39.to_f64(), v60.to_f64(), v67.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v1: N = N::from_f64(t);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: W = v0 * v1.widen() * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4;
-    let v8: W = v3.cos();
-    let v9: W = v8.square();
-    let v10: W = v0 * v1.widen() * v4 * v9;
-    let v11: W = v0 * v6.widen() * v4 * v9;
-    let v12: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v13: W = v8.powi(4);
-    let v14: W = v12 * v1.widen() * v4 * v13;
-    let v15: W = v12 * v6.widen() * v4 * v13;
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(1.0, 0.0);
-    let v18: W = v4.square();
-    let v19: W = v17.widen() + v18;
-    let v20: W = v16.widen() * v8 * v19;
-    let v21: W = v8.powi(3);
-    let v22: W = v16.widen() * v21 * v19;
-    let v23: W = v8.powi(5);
-    let v24: W = v23 * v19;
-    let v25: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v26: W = v19.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: W = v3.tan();
-    let v30: W = v29.square();
-    let v31: W = v28.widen() / v30;
-    let v32: W = v17.widen() + v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v25 * v1.widen() * v9 * v27 * v33;
-    let v35: W = v25 * v6.widen() * v9 * v27 * v33;
-    let v36: W = v5 - v7 - v10 + v11 + v14 - v15 + v20 - v22 + v24 + v34 - v35;
-    let v37: W = v20 - v22 + v24;
-    let v38: N = N::narrow(v36) / N::narrow(v37);
-    let v39: W = v1.widen() - v6.widen();
-    let v40: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = N::narrow(v4).powi(5);
-    let v42: N = N::narrow(v40) * v41;
-    let v43: W = v40 * v4;
-    let v44: W = v4.powi(3);
-    let v45: N = N::narrow(v40) * N::narrow(v44);
-    let v46: N = N::narrow(v4).powi(7);
-    let v47: N = N::narrow(v40) * v46;
-    let v48: W = v40 * v4 * v19;
-    let v49: N = N::narrow(v12) * N::narrow(v44) * N::narrow(v19);
-    let v50: N = N::narrow(v40) * v41 * N::narrow(v19);
-    let v51: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v52: W = v51.widen() * v27 * v33;
-    let v53: W = v51.widen() * v18 * v27 * v33;
-    let v54: W = v42.widen() - v43 - v45.widen() + v47.widen() - v48 - v49.widen()
-        - v50.widen() - v52 + v53;
-    let v55: W = v27 * v33;
-    let v56: N = N::new(2.0, 0.0);
-    let v57: W = v56.widen() * v18 * v27 * v33;
-    let v58: N = N::narrow(v4).powi(4);
-    let v59: N = v58 * N::narrow(v27) * N::narrow(v33);
-    let v60: W = v55 + v57 + v59.widen();
-    let v61: W = v26 * v39 * v54;
-    let v62: W = v8 * v60;
-    let v63: N = N::narrow(v61) / N::narrow(v62);
-    let v64: N = N::narrow(v39).abs();
-    let v65: W = v64.widen().sqrt();
-    let v66: N = N::narrow(v4) + N::narrow(v44);
-    let v67: W = v40 * v8;
-    let v68: N = N::narrow(v67) / v66;
-    let v69: N = v68.sqrt();
-    let v70: W = v65 * v69.widen();
-    [v38.to_f64(), v63.to_f64(), v70.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.powi(3);
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
+    let v12: W = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12;
+    let v14: W = v0 * v1.widen() * v12;
+    let v15: W = v4.sin();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: W = v5.powi(4);
+    let v23: W = v15 * v22 * v18;
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = v4.tan();
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: N = N::narrow(v19) + N::narrow(v21) + N::narrow(v23);
+    let v39: N = N::narrow(v37) / v38;
+    let v40: W = v1.widen() - v3.widen();
+    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = N::narrow(v41) * N::narrow(v12);
+    let v43: W = v41 * v5;
+    let v44: N = N::narrow(v41) * N::narrow(v9);
+    let v45: N = N::narrow(v5).powi(7);
+    let v46: N = N::narrow(v41) * v45;
+    let v47: W = v41 * v5 * v18;
+    let v48: W = v0 * v9 * v18;
+    let v49: N = N::narrow(v41) * N::narrow(v12) * N::narrow(v18);
+    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50 * v26 * v32;
+    let v52: W = v50 * v17 * v26 * v32;
+    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
+        - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: W = v20.widen() * v17 * v26 * v32;
+    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
+    let v57: N = N::narrow(v54) + N::narrow(v55) + v56;
+    let v58: W = v40 * v25 * v53;
+    let v59: N = N::narrow(v15) * v57;
+    let v60: N = N::narrow(v58) / v59;
+    let v61: N = N::narrow(v40).abs();
+    let v62: N = v61.sqrt();
+    let v63: N = N::narrow(v5) + N::narrow(v9);
+    let v64: W = v41 * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
+    let v67: N = v62 * v66;
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: W = v0 * v3.widen() * v5.widen();
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.widen().powi(3);
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
+    let v12: N = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12.widen();
+    let v14: W = v0 * v1.widen() * v12.widen();
+    let v15: W = v4.sin();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.widen().square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: W = v5.widen().powi(4);
+    let v23: W = v15 * v22 * v18;
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = v4.tan();
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: W = v19 + v21 + v23;
+    let v39: W = v37 / v38;
+    let v40: W = v1.widen() - v3.widen();
+    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = N::narrow(v41) * v12;
+    let v43: W = v41 * v5.widen();
+    let v44: N = N::narrow(v41) * N::narrow(v9);
+    let v45: N = v5.powi(7);
+    let v46: N = N::narrow(v41) * v45;
+    let v47: W = v41 * v5.widen() * v18;
+    let v48: W = v0 * v9 * v18;
+    let v49: N = N::narrow(v41) * v12 * N::narrow(v18);
+    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50 * v26 * v32;
+    let v52: W = v50 * v17 * v26 * v32;
+    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
+        - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55.widen() + v56.widen();
+    let v58: W = v40 * v25 * v53;
+    let v59: N = N::narrow(v15) * N::narrow(v57);
+    let v60: N = N::narrow(v58) / v59;
+    let v61: N = N::narrow(v40).abs();
+    let v62: N = v61.sqrt();
+    let v63: N = v5 + N::narrow(v9);
+    let v64: W = v41 * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
+    let v67: N = v62 * v66;
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: W = v0 * v3.widen() * v5.widen();
+    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: N = v5.powi(3);
+    let v10: W = v8.widen() * v3.widen() * v9.widen();
+    let v11: W = v8.widen() * v1.widen() * v9.widen();
+    let v12: N = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12.widen();
+    let v14: W = v0 * v1.widen() * v12.widen();
+    let v15: W = N::sin_kept(v4);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.widen().square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: N = v5.powi(4);
+    let v23: W = v15 * v22.widen() * v18;
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = N::tan_kept(v4);
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: W = v19 + v21 + v23;
+    let v39: W = v37 / v38;
+    let v40: W = v1.widen() - v3.widen();
+    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = v41 * v12;
+    let v43: N = v41 * v5;
+    let v44: N = v41 * v9;
+    let v45: N = v5.powi(7);
+    let v46: N = v41 * v45;
+    let v47: N = v41 * v5 * N::narrow(v18);
+    let v48: N = N::narrow(v0) * v9 * N::narrow(v18);
+    let v49: N = v41 * v12 * N::narrow(v18);
+    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
+        - v48.widen() - v49.widen() - v51 + v52.widen();
+    let v54: W = v26 * v32;
+    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55.widen() + v56.widen();
+    let v58: W = v40 * v25 * v53;
+    let v59: W = v15 * v57;
+    let v60: N = N::narrow(v58) / N::narrow(v59);
+    let v61: N = N::narrow(v40).abs();
+    let v62: N = v61.sqrt();
+    let v63: N = v5 + v9;
+    let v64: W = v41.widen() * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
+    let v67: N = v62 * v66;
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::cos_of(v4);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: W = v0 * v3.widen() * v5.widen();
+    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: N = v5.powi(3);
+    let v10: W = v8.widen() * v3.widen() * v9.widen();
+    let v11: W = v8.widen() * v1.widen() * v9.widen();
+    let v12: N = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12.widen();
+    let v14: W = v0 * v1.widen() * v12.widen();
+    let v15: W = N::sin_kept(v4);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.widen().square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: N = v5.powi(4);
+    let v23: W = v15 * v22.widen() * v18;
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = N::tan_kept(v4);
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
+        - v36;
+    let v38: W = v19 + v21 + v23;
+    let v39: W = v37 / v38;
+    let v40: W = v1.widen() - v3.widen();
+    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = N::narrow(v41) * v12;
+    let v43: N = N::narrow(v41) * v5;
+    let v44: N = N::narrow(v41) * v9;
+    let v45: N = v5.powi(7);
+    let v46: N = N::narrow(v41) * v45;
+    let v47: N = N::narrow(v41) * v5 * N::narrow(v18);
+    let v48: N = N::narrow(v0) * v9 * N::narrow(v18);
+    let v49: N = N::narrow(v41) * v12 * N::narrow(v18);
+    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: W = v50.widen() * v26 * v32;
+    let v52: W = v50.widen() * v17 * v26 * v32;
+    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
+        - v48.widen() - v49.widen() - v51 + v52;
+    let v54: W = v26 * v32;
+    let v55: W = v20.widen() * v17 * v26 * v32;
+    let v56: W = v22.widen() * v26 * v32;
+    let v57: W = v54 + v55 + v56;
+    let v58: W = v40 * v25 * v53;
+    let v59: W = v15 * v57;
+    let v60: N = N::narrow(v58) / N::narrow(v59);
+    let v61: N = N::narrow(v40).abs();
+    let v62: W = v61.widen().sqrt();
+    let v63: N = v5 + v9;
+    let v64: W = v41 * v15;
+    let v65: N = N::narrow(v64) / v63;
+    let v66: N = v65.sqrt();
+    let v67: W = v62 * v66.widen();
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2563,9 +3885,9 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2578,9 +3900,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -2607,7 +3929,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2650,8 +3972,8 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v3 * v10;
-    let v17: W = v11 * v15;
-    let v18: N = N::narrow(v16) / N::narrow(v17);
+    let v17: N = N::narrow(v11) * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -2676,7 +3998,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2689,7 +4011,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2709,7 +4031,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2752,8 +4074,8 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v3 * v10;
-    let v17: W = v11 * v15;
-    let v18: N = N::narrow(v16) / N::narrow(v17);
+    let v17: N = N::narrow(v11) * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -2778,7 +4100,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2791,7 +4113,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2842,6 +4164,8 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
@@ -2850,11 +4174,14 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    if t >= 0.5 {
+        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
@@ -2862,12 +4189,36 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: N = N::new(2.0, 0.0);
+    [v18.to_f64(), v19.to_f64()]
+}
+/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 / v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = N::sin_kept(v3);
+    let v13: W = v12.square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4 * v11;
     let v18: W = v17 / v16;
     let v19: N = N::new(2.0, 0.0);
     [v18.to_f64(), v19.to_f64()]
@@ -2879,6 +4230,8 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2942,9 +4295,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2956,6 +4309,153 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.5625 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_u_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_u_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_u_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: N = N::cos_of(v4);
+    let v16: N = v15.square();
+    let v17: W = v6.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = v15.powi(3);
+    let v31: N = v15 + v30;
+    let v32: W = v29.widen() * v5;
+    let v33: N = N::narrow(v32) / v31;
+    let v34: N = v33.sqrt();
+    let v35: N = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: W = v27.widen().sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: W = v15.powi(3);
+    let v31: W = v15 + v30;
+    let v32: N = v29 * v5;
+    let v33: N = v32 / N::narrow(v31);
+    let v34: W = v33.widen().sqrt();
+    let v35: W = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: W = v15.powi(3);
+    let v31: W = v15 + v30;
+    let v32: N = v29 * N::narrow(v5);
+    let v33: N = v32 / N::narrow(v31);
+    let v34: N = v33.sqrt();
+    let v35: N = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2984,18 +4484,18 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v25: W = v23 - v24;
     let v26: N = v1 - v3;
     let v27: N = v26.abs();
-    let v28: W = v27.widen().sqrt();
-    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.powi(3);
-    let v31: N = N::narrow(v15) + N::narrow(v30);
-    let v32: W = v29 * v5;
-    let v33: N = N::narrow(v32) / v31;
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = N::narrow(v15).powi(3);
+    let v31: N = N::narrow(v15) + v30;
+    let v32: N = v29 * N::narrow(v5);
+    let v33: N = v32 / v31;
     let v34: N = v33.sqrt();
-    let v35: W = v28 * v34.widen();
+    let v35: N = v28 * v34;
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -3004,22 +4504,65 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v5: W = v4.sin();
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: W = v6.widen() + v10.widen();
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: N = v27.sqrt();
+    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = N::narrow(v15).powi(3);
+    let v31: N = N::narrow(v15) + v30;
+    let v32: W = v29 * v5;
+    let v33: N = N::narrow(v32) / v31;
+    let v34: N = v33.sqrt();
+    let v35: N = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
     let v21: W = v20 / v19;
     let v22: N = N::new(2.0, 0.0);
     let v23: W = v22.widen() * v1.widen();
@@ -3029,11 +4572,97 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v27: N = v26.abs();
     let v28: W = v27.widen().sqrt();
     let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.widen().powi(3);
-    let v31: W = v15.widen() + v30;
-    let v32: W = v29.widen() * v5.widen();
-    let v33: W = v32 / v31;
-    let v34: N = N::sqrt_of(v33);
+    let v30: W = v15.powi(3);
+    let v31: W = v15 + v30;
+    let v32: W = v29.widen() * v5;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: N = v33.sqrt();
+    let v35: W = v28 * v34.widen();
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = N::narrow(v15).powi(3);
+    let v31: N = N::narrow(v15) + v30;
+    let v32: N = v29 * N::narrow(v5);
+    let v33: N = v32 / v31;
+    let v34: N = v33.sqrt();
+    let v35: N = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5 * v12;
+    let v14: W = v0.widen() * v3.widen() * v5 * v12;
+    let v15: N = N::cos_of(v4);
+    let v16: N = v15.square();
+    let v17: W = v6.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = N::new(2.0, 0.0);
+    let v23: W = v22.widen() * v1.widen();
+    let v24: W = v22.widen() * v3.widen();
+    let v25: W = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: W = v27.widen().sqrt();
+    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = v15.powi(3);
+    let v31: N = v15 + v30;
+    let v32: W = v29 * v5;
+    let v33: N = N::narrow(v32) / v31;
+    let v34: N = v33.sqrt();
     let v35: W = v28 * v34.widen();
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
@@ -3043,9 +4672,9 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3058,9 +4687,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -3087,9 +4716,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3116,156 +4743,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::tan_of(v3);
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v0 + v12;
-    let v14: N = v13.sqrt();
-    let v15: W = v8 * v14.widen();
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14.widen();
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * N::narrow(v8) * v14;
-    let v20: W = v15 + v17 + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: N = N::narrow(v1) * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v1 * v4.widen() * v26.widen();
-    let v28: N = v4.powi(3);
-    let v29: N = N::narrow(v1) * v28 * v26;
-    let v30: W = v1 * v4.widen() * v6 * v26.widen();
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = N::sin_of(v3);
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: W = v0.widen() + v36.widen();
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32.widen() * v33.widen() * v38;
-    let v40: W = v27 - v29.widen() + v30 + v39;
-    let v41: N = N::narrow(v1) * v4;
-    let v42: N = N::narrow(v1) * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = N::narrow(v1) * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = N::narrow(v1) * v45;
-    let v47: W = v1 * v4.widen() * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
-    let v51: W = v31.widen() * v8 * v14.widen();
-    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * v14;
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47
-        + v49.widen() + v50.widen() + v51 - v52.widen();
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26.widen() * v38 * v53;
-    let v56: W = v54 / v55;
-    let v57: N = v33 * N::narrow(v7) * N::narrow(v38);
-    let v58: W = v32.widen() * v26.widen() * v14.widen();
-    let v59: W = v57.widen() - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26.widen() * v14.widen() * v38 * v53;
-    let v62: W = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14;
-    let v18: W = v4.powi(4);
-    let v19: W = v18 * v8 * v14;
-    let v20: W = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.cos();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v4.powi(3);
-    let v29: W = v1.widen() * v28 * v26;
-    let v30: W = v1.widen() * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.sin();
-    let v33: W = v22.sin();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() * v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: W = v27 - v29 + v30 + v39;
-    let v41: W = v1.widen() * v4;
-    let v42: W = v1.widen() * v28;
-    let v43: W = v4.powi(5);
-    let v44: N = v1 * N::narrow(v43);
-    let v45: W = v4.powi(7);
-    let v46: N = v1 * N::narrow(v45);
-    let v47: W = v1.widen() * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: W = v48.widen() * v28 * v6;
-    let v50: W = v1.widen() * v43 * v6;
-    let v51: W = v31.widen() * v8 * v14;
-    let v52: W = v31.widen() * v5 * v8 * v14;
-    let v53: W = v41 + v42 - v44.widen() - v46.widen() + v47 + v49 + v50 + v51 - v52;
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26 * v38 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: W = v33 * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: N = N::narrow(v60) / N::narrow(v61);
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -3289,108 +4766,37 @@ fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v20: W = v15 + v17 + v19;
     let v21: N = N::from_f64(t_next);
     let v22: W = v1 * v21.widen();
-    let v23: N = N::cos_of(v22);
-    let v24: W = v23.widen().square();
+    let v23: W = v22.cos();
+    let v24: W = v23.square();
     let v25: W = v0.widen() + v24;
     let v26: W = v25.sqrt();
     let v27: W = v1 * v4 * v26;
     let v28: W = v4.powi(3);
     let v29: W = v1 * v28 * v26;
     let v30: W = v1 * v4 * v6 * v26;
-    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v32: W = v3.sin();
-    let v33: N = N::sin_of(v22);
-    let v34: N = N::tan_of(v22);
-    let v35: W = v34.widen().square();
+    let v33: W = v22.sin();
+    let v34: W = v22.tan();
+    let v35: W = v34.square();
     let v36: W = v9.widen() * v35;
     let v37: W = v0.widen() + v36;
     let v38: W = v37.sqrt();
-    let v39: W = v31 * v32 * v33.widen() * v38;
+    let v39: W = v31.widen() * v32 * v33 * v38;
     let v40: W = v27 - v29 + v30 + v39;
     let v41: W = v1 * v4;
     let v42: W = v1 * v28;
     let v43: W = v4.powi(5);
     let v44: W = v1 * v43;
-    let v45: W = v4.powi(7);
-    let v46: W = v1 * v45;
+    let v45: N = N::narrow(v4).powi(7);
+    let v46: N = N::narrow(v1) * v45;
     let v47: W = v1 * v4 * v6;
     let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v49: W = v48.widen() * v28 * v6;
     let v50: W = v1 * v43 * v6;
-    let v51: W = v31 * v8 * v14;
-    let v52: W = v31 * v5 * v8 * v14;
-    let v53: W = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26 * v38 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: W = v33.widen() * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: W = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() / v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14;
-    let v18: W = v4.powi(4);
-    let v19: W = v18 * v8 * v14;
-    let v20: W = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.sin();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v4.powi(3);
-    let v29: W = v1.widen() * v28 * v26;
-    let v30: W = v1.widen() * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.cos();
-    let v33: W = v22.cos();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() / v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: W = v27 - v29 + v30 + v39;
-    let v41: W = v1.widen() * v4;
-    let v42: N = v1 * N::narrow(v28);
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: W = v1.widen() * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: W = v48.widen() * v28 * v6;
-    let v50: N = v1 * v43 * N::narrow(v6);
     let v51: W = v31.widen() * v8 * v14;
     let v52: W = v31.widen() * v5 * v8 * v14;
-    let v53: W = v41 + v42.widen() - v44.widen() - v46.widen() + v47 + v49 + v50.widen()
-        + v51 - v52;
+    let v53: W = v41 + v42 - v44 - v46.widen() + v47 + v49 + v50 + v51 - v52;
     let v54: W = v20 * v40;
     let v55: W = v8 * v26 * v38 * v53;
     let v56: N = N::narrow(v54) / N::narrow(v55);
@@ -3408,9 +4814,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3423,9 +4827,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3445,9 +4847,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3474,156 +4874,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::tan_of(v3);
-    let v11: N = v10.square();
-    let v12: N = v9 * v11;
-    let v13: N = v0 + v12;
-    let v14: N = v13.sqrt();
-    let v15: W = v8 * v14.widen();
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14.widen();
-    let v18: N = v4.powi(4);
-    let v19: N = v18 * N::narrow(v8) * v14;
-    let v20: W = v15 + v17 + v19.widen();
-    let v21: N = N::from_f64(t_next);
-    let v22: N = N::narrow(v1) * v21;
-    let v23: N = v22.cos();
-    let v24: N = v23.square();
-    let v25: N = v0 + v24;
-    let v26: N = v25.sqrt();
-    let v27: W = v1 * v4.widen() * v26.widen();
-    let v28: N = v4.powi(3);
-    let v29: N = N::narrow(v1) * v28 * v26;
-    let v30: W = v1 * v4.widen() * v6 * v26.widen();
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: N = N::sin_of(v3);
-    let v33: N = v22.sin();
-    let v34: N = v22.tan();
-    let v35: N = v34.square();
-    let v36: N = v9 * v35;
-    let v37: W = v0.widen() + v36.widen();
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32.widen() * v33.widen() * v38;
-    let v40: W = v27 - v29.widen() + v30 + v39;
-    let v41: N = N::narrow(v1) * v4;
-    let v42: N = N::narrow(v1) * v28;
-    let v43: N = v4.powi(5);
-    let v44: N = N::narrow(v1) * v43;
-    let v45: N = v4.powi(7);
-    let v46: N = N::narrow(v1) * v45;
-    let v47: W = v1 * v4.widen() * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = v48 * v28 * N::narrow(v6);
-    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
-    let v51: W = v31.widen() * v8 * v14.widen();
-    let v52: N = v31 * N::narrow(v5) * N::narrow(v8) * v14;
-    let v53: W = v41.widen() + v42.widen() - v44.widen() - v46.widen() + v47
-        + v49.widen() + v50.widen() + v51 - v52.widen();
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26.widen() * v38 * v53;
-    let v56: W = v54 / v55;
-    let v57: N = v33 * N::narrow(v7) * N::narrow(v38);
-    let v58: W = v32.widen() * v26.widen() * v14.widen();
-    let v59: W = v57.widen() - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26.widen() * v14.widen() * v38 * v53;
-    let v62: W = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14;
-    let v18: W = v4.powi(4);
-    let v19: W = v18 * v8 * v14;
-    let v20: W = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.cos();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v4.powi(3);
-    let v29: W = v1.widen() * v28 * v26;
-    let v30: W = v1.widen() * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.sin();
-    let v33: W = v22.sin();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() * v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: W = v27 - v29 + v30 + v39;
-    let v41: W = v1.widen() * v4;
-    let v42: W = v1.widen() * v28;
-    let v43: W = v4.powi(5);
-    let v44: N = v1 * N::narrow(v43);
-    let v45: W = v4.powi(7);
-    let v46: N = v1 * N::narrow(v45);
-    let v47: W = v1.widen() * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: W = v48.widen() * v28 * v6;
-    let v50: W = v1.widen() * v43 * v6;
-    let v51: W = v31.widen() * v8 * v14;
-    let v52: W = v31.widen() * v5 * v8 * v14;
-    let v53: W = v41 + v42 - v44.widen() - v46.widen() + v47 + v49 + v50 + v51 - v52;
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26 * v38 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: W = v33 * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: N = N::narrow(v60) / N::narrow(v61);
-    [v56.to_f64(), v62.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -3647,108 +4897,37 @@ fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v20: W = v15 + v17 + v19;
     let v21: N = N::from_f64(t_next);
     let v22: W = v1 * v21.widen();
-    let v23: N = N::cos_of(v22);
-    let v24: W = v23.widen().square();
+    let v23: W = v22.cos();
+    let v24: W = v23.square();
     let v25: W = v0.widen() + v24;
     let v26: W = v25.sqrt();
     let v27: W = v1 * v4 * v26;
     let v28: W = v4.powi(3);
     let v29: W = v1 * v28 * v26;
     let v30: W = v1 * v4 * v6 * v26;
-    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v32: W = v3.sin();
-    let v33: N = N::sin_of(v22);
-    let v34: N = N::tan_of(v22);
-    let v35: W = v34.widen().square();
+    let v33: W = v22.sin();
+    let v34: W = v22.tan();
+    let v35: W = v34.square();
     let v36: W = v9.widen() * v35;
     let v37: W = v0.widen() + v36;
     let v38: W = v37.sqrt();
-    let v39: W = v31 * v32 * v33.widen() * v38;
+    let v39: W = v31.widen() * v32 * v33 * v38;
     let v40: W = v27 - v29 + v30 + v39;
     let v41: W = v1 * v4;
     let v42: W = v1 * v28;
     let v43: W = v4.powi(5);
     let v44: W = v1 * v43;
-    let v45: W = v4.powi(7);
-    let v46: W = v1 * v45;
+    let v45: N = N::narrow(v4).powi(7);
+    let v46: N = N::narrow(v1) * v45;
     let v47: W = v1 * v4 * v6;
     let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v49: W = v48.widen() * v28 * v6;
     let v50: W = v1 * v43 * v6;
-    let v51: W = v31 * v8 * v14;
-    let v52: W = v31 * v5 * v8 * v14;
-    let v53: W = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: W = v20 * v40;
-    let v55: W = v8 * v26 * v38 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: W = v33.widen() * v7 * v38;
-    let v58: W = v32 * v26 * v14;
-    let v59: W = v57 - v58;
-    let v60: W = v20 * v59;
-    let v61: W = v7 * v26 * v14 * v38 * v53;
-    let v62: W = v60 / v61;
-    [v56.to_f64(), v62.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.tan();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() / v11;
-    let v13: W = v0.widen() + v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v8 * v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v5 * v8 * v14;
-    let v18: W = v4.powi(4);
-    let v19: W = v18 * v8 * v14;
-    let v20: W = v15 + v17 + v19;
-    let v21: N = N::from_f64(t_next);
-    let v22: W = v1.widen() * v21.widen();
-    let v23: W = v22.sin();
-    let v24: W = v23.square();
-    let v25: W = v0.widen() + v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v1.widen() * v4 * v26;
-    let v28: W = v4.powi(3);
-    let v29: W = v1.widen() * v28 * v26;
-    let v30: W = v1.widen() * v4 * v6 * v26;
-    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v3.cos();
-    let v33: W = v22.cos();
-    let v34: W = v22.tan();
-    let v35: W = v34.square();
-    let v36: W = v9.widen() / v35;
-    let v37: W = v0.widen() + v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v31.widen() * v32 * v33 * v38;
-    let v40: W = v27 - v29 + v30 + v39;
-    let v41: W = v1.widen() * v4;
-    let v42: N = v1 * N::narrow(v28);
-    let v43: N = N::narrow(v4).powi(5);
-    let v44: N = v1 * v43;
-    let v45: N = N::narrow(v4).powi(7);
-    let v46: N = v1 * v45;
-    let v47: W = v1.widen() * v4 * v6;
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: W = v48.widen() * v28 * v6;
-    let v50: N = v1 * v43 * N::narrow(v6);
     let v51: W = v31.widen() * v8 * v14;
     let v52: W = v31.widen() * v5 * v8 * v14;
-    let v53: W = v41 + v42.widen() - v44.widen() - v46.widen() + v47 + v49 + v50.widen()
-        + v51 - v52;
+    let v53: W = v41 + v42 - v44 - v46.widen() + v47 + v49 + v50 + v51 - v52;
     let v54: W = v20 * v40;
     let v55: W = v8 * v26 * v38 * v53;
     let v56: N = N::narrow(v54) / N::narrow(v55);
@@ -3766,9 +4945,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3781,9 +4958,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 47 of its 63 operations in double-double.
+/// Runs its stable form in `f64`, with the 52 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3803,7 +4978,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3812,32 +4987,32 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [2.221441469079183];
     }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: W = v0 * v3.widen();
+    let v2: N = v0 * v1;
+    let v3: N = v2.cos();
+    let v4: W = v0.widen() * v3.widen();
     let v5: W = v3.widen().powi(3);
-    let v6: W = v0 * v5;
+    let v6: W = v0.widen() * v5;
     let v7: N = v3.powi(5);
-    let v8: N = N::narrow(v0) * v7;
-    let v9: W = v3.widen().powi(7);
-    let v10: N = N::narrow(v0) * N::narrow(v9);
+    let v8: N = v0 * v7;
+    let v9: N = v3.powi(7);
+    let v10: N = v0 * v9;
     let v11: N = N::new(1.0, 0.0);
     let v12: W = v3.widen().square();
     let v13: W = v11.widen() + v12;
-    let v14: W = v0 * v3.widen() * v13;
+    let v14: W = v0.widen() * v3.widen() * v13;
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v16: W = v15.widen() * v5 * v13;
-    let v17: W = v0 * v7.widen() * v13;
+    let v17: W = v0.widen() * v7.widen() * v13;
     let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v19: W = v13.sqrt();
     let v20: W = v19.powi(3);
     let v21: N = N::new(0.5, 0.0);
-    let v22: N = N::tan_of(v2);
-    let v23: W = v22.widen().square();
-    let v24: W = v21.widen() * v23;
-    let v25: W = v11.widen() + v24;
+    let v22: N = v2.tan();
+    let v23: N = v22.square();
+    let v24: N = v21 * v23;
+    let v25: W = v11.widen() + v24.widen();
     let v26: W = v25.sqrt();
     let v27: W = v18.widen() * v20 * v26;
     let v28: W = v18.widen() * v12 * v20 * v26;
@@ -3845,9 +5020,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v30: W = v20 * v26;
     let v31: N = N::new(2.0, 0.0);
     let v32: W = v31.widen() * v12 * v20 * v26;
-    let v33: W = v3.widen().powi(4);
-    let v34: N = N::narrow(v33) * N::narrow(v20) * N::narrow(v26);
-    let v35: W = v30 + v32 + v34.widen();
+    let v33: N = v3.powi(4);
+    let v34: W = v33.widen() * v20 * v26;
+    let v35: W = v30 + v32 + v34;
     let v36: N = N::narrow(v29) / N::narrow(v35);
     [v36.to_f64()]
 }
@@ -3857,7 +5032,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3871,7 +5046,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 44 of its 64 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3880,65 +5057,139 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 4.442882938158366];
     }
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
-    let v6: W = v5.widen().square();
-    let v7: W = v1.widen() * v6;
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
     let v8: W = v0.widen() + v7;
     let v9: W = v8.sqrt();
-    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: N = N::sin_of(v4);
+    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: W = N::sin_kept(v4);
     let v12: N = N::cos_of(v4);
     let v13: W = v12.widen().square();
     let v14: W = v0.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v10 * v11.widen() * v12.widen() * v15;
+    let v16: W = v10.widen() * v11 * v12.widen() * v15;
     let v17: W = v12.widen().powi(3);
-    let v18: W = v10 * v11.widen() * v17 * v15;
-    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19 * v11.widen() * v12.widen() * v6 * v15;
-    let v21: W = v19 * v11.widen() * v17 * v6 * v15;
+    let v18: W = v10.widen() * v11 * v17 * v15;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19.widen() * v11 * v12.widen() * v6.widen() * v15;
+    let v21: W = v19.widen() * v11 * v17 * v6.widen() * v15;
     let v22: W = v15.powi(3);
-    let v23: W = v10 * v11.widen() * v12.widen() * v22;
-    let v24: W = v19 * v11.widen() * v12.widen() * v6 * v22;
+    let v23: W = v10.widen() * v11 * v12.widen() * v22;
+    let v24: W = v19.widen() * v11 * v12.widen() * v6.widen() * v22;
     let v25: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: W = v25 * v11.widen() * v9;
-    let v27: W = v25 * v11.widen() * v13 * v9;
+    let v26: W = v25 * v11 * v9;
+    let v27: W = v25 * v11 * v13 * v9;
     let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: W = v28.widen() * v11.widen() * v6 * v9;
-    let v30: N = v28 * v11 * N::narrow(v13) * N::narrow(v6) * N::narrow(v9);
-    let v31: W = v25 * v11.widen() * v14 * v9;
-    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30.widen() - v31;
+    let v29: W = v28.widen() * v11 * v6.widen() * v9;
+    let v30: W = v28.widen() * v11 * v13 * v6.widen() * v9;
+    let v31: W = v25 * v11 * v14 * v9;
+    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
     let v33: N = N::new(2.0, 0.0);
     let v34: W = v15.powi(5);
     let v35: W = v33.widen() * v34 * v9;
-    let v36: W = v6 * v34 * v9;
+    let v36: W = v6.widen() * v34 * v9;
     let v37: W = v35 + v36;
     let v38: W = v9 * v32;
     let v39: W = v38 / v37;
-    let v40: W = v19 * v12.widen();
-    let v41: W = v19 * v17;
-    let v42: W = v12.widen().powi(5);
-    let v43: N = N::narrow(v19) * N::narrow(v42);
-    let v44: W = v12.widen().powi(7);
-    let v45: N = N::narrow(v19) * N::narrow(v44);
-    let v46: W = v19 * v12.widen() * v14;
-    let v47: W = v10 * v17 * v14;
-    let v48: W = v19 * v42 * v14;
+    let v40: N = v19 * v12;
+    let v41: W = v19.widen() * v17;
+    let v42: N = v12.powi(5);
+    let v43: N = v19 * v42;
+    let v44: N = v12.powi(7);
+    let v45: N = v19 * v44;
+    let v46: W = v19.widen() * v12.widen() * v14;
+    let v47: W = v10.widen() * v17 * v14;
+    let v48: N = v19 * v42 * N::narrow(v14);
     let v49: W = v25 * v22 * v9;
     let v50: W = v25 * v13 * v22 * v9;
-    let v51: W = v40 + v41 - v43.widen() - v45.widen() + v46 + v47 + v48 + v49 - v50;
+    let v51: W = v40.widen() + v41 - v43.widen() - v45.widen() + v46 + v47 + v48.widen()
+        + v49 - v50;
     let v52: W = v22 * v9;
     let v53: W = v33.widen() * v13 * v22 * v9;
     let v54: N = v12.powi(4);
-    let v55: N = v54 * N::narrow(v22) * N::narrow(v9);
-    let v56: W = v52 + v53 + v55.widen();
+    let v55: W = v54.widen() * v22 * v9;
+    let v56: W = v52 + v53 + v55;
     let v57: N = N::narrow(v51) / N::narrow(v56);
     [v39.to_f64(), v57.to_f64()]
+}
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = v1 / N::narrow(v6);
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: N = N::sin_of(v4);
+    let v12: W = N::cos_kept(v4);
+    let v13: W = v11.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v10 * v11.widen() * v12 * v15;
+    let v17: W = v11.widen().powi(3);
+    let v18: W = v10 * v17 * v12 * v15;
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19 * v11.widen() * v12 * v15;
+    let v21: W = v20 / v6;
+    let v22: W = v19 * v17 * v12 * v15;
+    let v23: N = N::narrow(v22) / N::narrow(v6);
+    let v24: W = v15.powi(3);
+    let v25: W = v10 * v11.widen() * v12 * v24;
+    let v26: W = v19 * v11.widen() * v12 * v24;
+    let v27: N = N::narrow(v26) / N::narrow(v6);
+    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28 * v12 * v9;
+    let v30: W = v28 * v13 * v12 * v9;
+    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v31 * v12 * v9;
+    let v33: W = v32 / v6;
+    let v34: W = v31 * v13 * v12 * v9;
+    let v35: N = N::narrow(v34) / N::narrow(v6);
+    let v36: W = v28 * v12 * v14 * v9;
+    let v37: W = v16 - v18 + v21 - v23.widen() + v25 + v27.widen() + v29 - v30 + v33
+        - v35.widen() - v36;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: W = v15.powi(5);
+    let v40: W = v38.widen() * v39 * v9;
+    let v41: W = v39 * v9;
+    let v42: W = v41 / v6;
+    let v43: W = v40 + v42;
+    let v44: W = v9 * v37;
+    let v45: W = v44 / v43;
+    let v46: W = v19 * v11.widen();
+    let v47: N = N::narrow(v19) * N::narrow(v17);
+    let v48: N = v11.powi(5);
+    let v49: N = N::narrow(v19) * v48;
+    let v50: N = v11.powi(7);
+    let v51: N = N::narrow(v19) * v50;
+    let v52: W = v19 * v11.widen() * v14;
+    let v53: W = v10 * v17 * v14;
+    let v54: N = N::narrow(v19) * v48 * N::narrow(v14);
+    let v55: W = v28 * v24 * v9;
+    let v56: W = v28 * v13 * v24 * v9;
+    let v57: W = v46 + v47.widen() - v49.widen() - v51.widen() + v52 + v53 + v54.widen()
+        + v55 - v56;
+    let v58: W = v24 * v9;
+    let v59: W = v38.widen() * v13 * v24 * v9;
+    let v60: N = v11.powi(4);
+    let v61: N = v60 * N::narrow(v24) * N::narrow(v9);
+    let v62: W = v58 + v59 + v61.widen();
+    let v63: N = N::narrow(v57) / N::narrow(v62);
+    [v45.to_f64(), v63.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3946,7 +5197,9 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 44 of its 64 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3959,7 +5212,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3976,55 +5229,55 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = v2 * v1;
+    let v4: N = v3.sin();
     let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::cos_of(v3);
+    let v6: N = v3.cos();
     let v7: W = v6.widen().square();
     let v8: W = v5.widen() + v7;
     let v9: W = v8.sqrt();
     let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
     let v11: N = N::from_f64(t_next);
     let v12: W = v0.widen() * v11.widen() * v4.widen() * v9;
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = N::new(0.5, 0.0);
-    let v15: N = N::tan_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v14.widen() * v16.widen();
+    let v15: N = v3.tan();
+    let v16: W = v15.widen().square();
+    let v17: W = v14.widen() * v16;
     let v18: W = v5.widen() + v17;
-    let v19: N = N::sqrt_of(v18);
-    let v20: W = v13.widen() * v1.widen() * v4.widen() * v6.widen() * v19.widen();
-    let v21: W = v13.widen() * v11.widen() * v4.widen() * v6.widen() * v19.widen();
+    let v19: W = v18.sqrt();
+    let v20: W = v13 * v1.widen() * v4.widen() * v6.widen() * v19;
+    let v21: W = v13 * v11.widen() * v4.widen() * v6.widen() * v19;
     let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * N::narrow(v7) * v19;
+    let v23: N = v22 * N::narrow(v7) * N::narrow(v19);
     let v24: W = v6.widen().powi(4);
-    let v25: N = N::narrow(v24) * v19;
+    let v25: N = N::narrow(v24) * N::narrow(v19);
     let v26: N = N::narrow(v10) - N::narrow(v12) - N::narrow(v20) + N::narrow(v21) + v23
-        + v25 + v19;
-    let v27: N = v23 + v25 + v19;
+        + v25 + N::narrow(v19);
+    let v27: N = v23 + v25 + N::narrow(v19);
     let v28: N = v26 / v27;
     let v29: W = v11.widen() - v1.widen();
-    let v30: N = N::narrow(v2) * v6;
+    let v30: W = v2.widen() * v6.widen();
     let v31: W = v6.widen().powi(3);
-    let v32: W = v2 * v31;
-    let v33: W = v6.widen().powi(5);
-    let v34: W = v2 * v33;
+    let v32: W = v2.widen() * v31;
+    let v33: N = v6.powi(5);
+    let v34: W = v2.widen() * v33.widen();
     let v35: W = v6.widen().powi(7);
-    let v36: W = v2 * v35;
-    let v37: W = v2 * v6.widen() * v8;
-    let v38: W = v13.widen() * v31 * v8;
-    let v39: W = v2 * v33 * v8;
+    let v36: W = v2.widen() * v35;
+    let v37: W = v2.widen() * v6.widen() * v8;
+    let v38: W = v13 * v31 * v8;
+    let v39: W = v2.widen() * v33.widen() * v8;
     let v40: W = v9.powi(3);
-    let v41: W = v0.widen() * v40 * v19.widen();
-    let v42: W = v0.widen() * v7 * v40 * v19.widen();
-    let v43: W = v30.widen() + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
-    let v44: N = N::narrow(v40) * v19;
-    let v45: W = v22.widen() * v7 * v40 * v19.widen();
-    let v46: W = v24 * v40 * v19.widen();
-    let v47: W = v44.widen() + v45 + v46;
+    let v41: W = v0.widen() * v40 * v19;
+    let v42: W = v0.widen() * v7 * v40 * v19;
+    let v43: W = v30 + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
+    let v44: W = v40 * v19;
+    let v45: W = v22.widen() * v7 * v40 * v19;
+    let v46: W = v24 * v40 * v19;
+    let v47: W = v44 + v45 + v46;
     let v48: W = v29 * v43;
-    let v49: W = v48 / v47;
+    let v49: N = N::narrow(v48) / N::narrow(v47);
     [v28.to_f64(), v49.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -4033,7 +5286,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4046,7 +5299,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4066,9 +5319,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4077,9 +5330,196 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.625 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::cos_of(v4);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v6.square();
+    let v9: W = v7.widen() + v8.widen();
+    let v10: W = v9.sqrt();
+    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
+    let v12: N = v0 * v3 * v5 * v6 * N::narrow(v10);
+    let v13: N = v6.powi(3);
+    let v14: N = v0 * v3 * v5 * v13 * N::narrow(v10);
+    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v4.tan();
+    let v18: W = v17.square();
+    let v19: N = v16 * v3 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
+    let v20: N = v16 * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
+    let v21: N = v16 * v3 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
+    let v22: N = v16 * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
+    let v23: N = N::narrow(v10).powi(3);
+    let v24: N = v0 * v3 * v5 * v6 * v23;
+    let v25: N = v0 * v1 * v5 * v6 * v23;
+    let v26: N = v16 * v3 * v5 * v6 * N::narrow(v18) * v23;
+    let v27: N = v16 * v1 * v5 * v6 * N::narrow(v18) * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: W = v31.widen() * v18;
+    let v33: W = v7.widen() + v32;
+    let v34: W = v33.sqrt();
+    let v35: N = v30 * v3 * v5 * v8 * N::narrow(v34);
+    let v36: N = v30 * v1 * v5 * v8 * N::narrow(v34);
+    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37 * v3.widen() * v5.widen() * v18 * v34;
+    let v39: N = N::narrow(v37) * v1 * v5 * N::narrow(v18) * N::narrow(v34);
+    let v40: N = N::narrow(v37) * v3 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
+    let v41: N = N::narrow(v37) * v1 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
+    let v42: N = N::new(2.0, 0.0);
+    let v43: N = v42 * N::narrow(v28);
+    let v44: W = v11.widen() - v12.widen() + v14.widen() - v15.widen() - v19.widen()
+        + v20.widen() + v21.widen() - v22.widen() - v24.widen() + v25.widen()
+        - v26.widen() + v27.widen() + v29 + v35.widen() - v36.widen() - v38 + v39.widen()
+        + v40.widen() - v41.widen() + v43.widen();
+    let v45: N = N::narrow(v29) + v43;
+    let v46: N = N::narrow(v44) / v45;
+    let v47: N = v1 - v3;
+    let v48: N = v16 * v6;
+    let v49: N = v16 * v13;
+    let v50: N = v6.powi(5);
+    let v51: N = v16 * v50;
+    let v52: N = v6.powi(7);
+    let v53: N = v16 * v52;
+    let v54: N = v16 * v6 * N::narrow(v9);
+    let v55: N = v0 * v13 * N::narrow(v9);
+    let v56: N = v16 * v50 * N::narrow(v9);
+    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57 * v23.widen() * v34;
+    let v59: N = N::narrow(v57) * v8 * v23 * N::narrow(v34);
+    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
+        + v55.widen() + v56.widen() + v58 - v59.widen();
+    let v61: N = v23 * N::narrow(v34);
+    let v62: N = v42 * v8 * v23 * N::narrow(v34);
+    let v63: N = v6.powi(4);
+    let v64: N = v63 * v23 * N::narrow(v34);
+    let v65: N = v61 + v62 + v64;
+    let v66: N = v47 * N::narrow(v60);
+    let v67: N = v66 / v65;
+    let v68: N = v47.abs();
+    let v69: W = v68.widen().sqrt();
+    let v70: N = v6 + v13;
+    let v71: N = v16 * v5;
+    let v72: N = v71 / v70;
+    let v73: N = v72.sqrt();
+    let v74: W = v69 * v73.widen();
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = N::cos_kept(v4);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v6.square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
+    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
+    let v13: W = v6.powi(3);
+    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
+    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::tan_of(v4);
+    let v18: N = v17.square();
+    let v19: W = v16 * v3.widen() * v5 * v6 * v18.widen() * v10;
+    let v20: W = v16 * v1.widen() * v5 * v6 * v18.widen() * v10;
+    let v21: W = v16 * v3.widen() * v5 * v13 * v18.widen() * v10;
+    let v22: W = v16 * v1.widen() * v5 * v13 * v18.widen() * v10;
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
+    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
+    let v26: W = v16 * v3.widen() * v5 * v6 * v18.widen() * v23;
+    let v27: W = v16 * v1.widen() * v5 * v6 * v18.widen() * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18.widen() * v28;
+    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: N = v31 * v18;
+    let v33: W = v7.widen() + v32.widen();
+    let v34: W = N::sqrt_kept(v33);
+    let v35: W = v30.widen() * v3.widen() * v5 * v8 * v34;
+    let v36: W = v30.widen() * v1.widen() * v5 * v8 * v34;
+    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37.widen() * v3.widen() * v5 * v18.widen() * v34;
+    let v39: W = v37.widen() * v1.widen() * v5 * v18.widen() * v34;
+    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18.widen() * v34;
+    let v41: W = v37.widen() * v1.widen() * v5 * v8 * v18.widen() * v34;
+    let v42: N = N::new(2.0, 0.0);
+    let v43: N = v42 * N::narrow(v28);
+    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
+        + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43.widen();
+    let v45: W = v29 + v43.widen();
+    let v46: W = v44 / v45;
+    let v47: W = v1.widen() - v3.widen();
+    let v48: W = v16 * v6;
+    let v49: W = v16 * v13;
+    let v50: W = v6.powi(5);
+    let v51: W = v16 * v50;
+    let v52: W = v6.powi(7);
+    let v53: W = v16 * v52;
+    let v54: W = v16 * v6 * v9;
+    let v55: W = v0 * v13 * v9;
+    let v56: W = v16 * v50 * v9;
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57.widen() * v23 * v34;
+    let v59: W = v57.widen() * v8 * v23 * v34;
+    let v60: W = v48 + v49 - v51 - v53 + v54 + v55 + v56 + v58 - v59;
+    let v61: W = v23 * v34;
+    let v62: W = v42.widen() * v8 * v23 * v34;
+    let v63: W = v6.powi(4);
+    let v64: W = v63 * v23 * v34;
+    let v65: W = v61 + v62 + v64;
+    let v66: W = v47 * v60;
+    let v67: N = N::narrow(v66) / N::narrow(v65);
+    let v68: N = N::narrow(v47).abs();
+    let v69: W = v68.widen().sqrt();
+    let v70: W = v6 + v13;
+    let v71: W = v16 * v5;
+    let v72: N = N::narrow(v71) / N::narrow(v70);
+    let v73: N = v72.sqrt();
+    let v74: W = v69 * v73.widen();
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4102,6 +5542,177 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
     let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
     let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
+    let v22: N = N::narrow(v16) * v1 * N::narrow(v5) * N::narrow(v13) * N::narrow(v18)
+        * N::narrow(v10);
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
+    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
+    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
+    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: N = v31 * N::narrow(v18);
+    let v33: N = v7 + v32;
+    let v34: N = v33.sqrt();
+    let v35: W = v30 * v3.widen() * v5 * v8 * v34.widen();
+    let v36: W = v30 * v1.widen() * v5 * v8 * v34.widen();
+    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37 * v3.widen() * v5 * v18 * v34.widen();
+    let v39: W = v37 * v1.widen() * v5 * v18 * v34.widen();
+    let v40: W = v37 * v3.widen() * v5 * v8 * v18 * v34.widen();
+    let v41: N = N::narrow(v37) * v1 * N::narrow(v5) * N::narrow(v8) * N::narrow(v18)
+        * v34;
+    let v42: N = N::new(2.0, 0.0);
+    let v43: W = v42.widen() * v28;
+    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
+        + v27 + v29 + v35 - v36 - v38 + v39 + v40 - v41.widen() + v43;
+    let v45: N = N::narrow(v29) + N::narrow(v43);
+    let v46: N = N::narrow(v44) / v45;
+    let v47: W = v1.widen() - v3.widen();
+    let v48: N = N::narrow(v16) * N::narrow(v6);
+    let v49: N = N::narrow(v16) * N::narrow(v13);
+    let v50: N = N::narrow(v6).powi(5);
+    let v51: N = N::narrow(v16) * v50;
+    let v52: N = N::narrow(v6).powi(7);
+    let v53: N = N::narrow(v16) * v52;
+    let v54: W = v16 * v6 * v9;
+    let v55: W = v0 * v13 * v9;
+    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57.widen() * v23 * v34.widen();
+    let v59: W = v57.widen() * v8 * v23 * v34.widen();
+    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54 + v55
+        + v56.widen() + v58 - v59;
+    let v61: W = v23 * v34.widen();
+    let v62: W = v42.widen() * v8 * v23 * v34.widen();
+    let v63: N = N::narrow(v6).powi(4);
+    let v64: N = v63 * N::narrow(v23) * v34;
+    let v65: W = v61 + v62 + v64.widen();
+    let v66: W = v47 * v60;
+    let v67: N = N::narrow(v66) / N::narrow(v65);
+    let v68: N = N::narrow(v47).abs();
+    let v69: N = v68.sqrt();
+    let v70: N = N::narrow(v6) + N::narrow(v13);
+    let v71: N = N::narrow(v16) * N::narrow(v5);
+    let v72: N = v71 / v70;
+    let v73: N = v72.sqrt();
+    let v74: N = v69 * v73;
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v4.cos();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v6.square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
+    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
+    let v13: W = v6.powi(3);
+    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
+    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::tan_kept(v4);
+    let v18: W = v17.square();
+    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
+    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
+    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
+    let v22: N = N::narrow(v16) * v1 * N::narrow(v5) * N::narrow(v13) * N::narrow(v18)
+        * N::narrow(v10);
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
+    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
+    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
+    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: N = v31 * N::narrow(v18);
+    let v33: N = v7 + v32;
+    let v34: N = v33.sqrt();
+    let v35: W = v30 * v3.widen() * v5 * v8 * v34.widen();
+    let v36: W = v30 * v1.widen() * v5 * v8 * v34.widen();
+    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37.widen() * v3.widen() * v5 * v18 * v34.widen();
+    let v39: N = v37 * v1 * N::narrow(v5) * N::narrow(v18) * v34;
+    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18 * v34.widen();
+    let v41: N = v37 * v1 * N::narrow(v5) * N::narrow(v8) * N::narrow(v18) * v34;
+    let v42: N = N::new(2.0, 0.0);
+    let v43: W = v42.widen() * v28;
+    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
+        + v27 + v29 + v35 - v36 - v38 + v39.widen() + v40 - v41.widen() + v43;
+    let v45: W = v29 + v43;
+    let v46: W = v44 / v45;
+    let v47: N = v1 - v3;
+    let v48: W = v16 * v6;
+    let v49: N = N::narrow(v16) * N::narrow(v13);
+    let v50: N = N::narrow(v6).powi(5);
+    let v51: N = N::narrow(v16) * v50;
+    let v52: N = N::narrow(v6).powi(7);
+    let v53: N = N::narrow(v16) * v52;
+    let v54: W = v16 * v6 * v9;
+    let v55: W = v0 * v13 * v9;
+    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57.widen() * v23 * v34.widen();
+    let v59: W = v57.widen() * v8 * v23 * v34.widen();
+    let v60: W = v48 + v49.widen() - v51.widen() - v53.widen() + v54 + v55 + v56.widen()
+        + v58 - v59;
+    let v61: W = v23 * v34.widen();
+    let v62: W = v42.widen() * v8 * v23 * v34.widen();
+    let v63: N = N::narrow(v6).powi(4);
+    let v64: N = v63 * N::narrow(v23) * v34;
+    let v65: N = N::narrow(v61) + N::narrow(v62) + v64;
+    let v66: N = v47 * N::narrow(v60);
+    let v67: N = v66 / v65;
+    let v68: N = v47.abs();
+    let v69: N = v68.sqrt();
+    let v70: W = v6 + v13;
+    let v71: N = N::narrow(v16) * N::narrow(v5);
+    let v72: N = v71 / N::narrow(v70);
+    let v73: N = v72.sqrt();
+    let v74: N = v69 * v73;
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = N::cos_kept(v4);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v6.square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
+    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
+    let v13: W = v6.powi(3);
+    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
+    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::tan_kept(v4);
+    let v18: W = v17.square();
+    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
+    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
+    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
     let v22: W = v16 * v1.widen() * v5 * v13 * v18 * v10;
     let v23: W = v10.powi(3);
     let v24: W = v0 * v3.widen() * v5 * v6 * v23;
@@ -4117,54 +5728,54 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: W = v33.sqrt();
     let v35: W = v30 * v3.widen() * v5 * v8 * v34;
     let v36: W = v30 * v1.widen() * v5 * v8 * v34;
-    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37 * v3.widen() * v5 * v18 * v34;
-    let v39: W = v37 * v1.widen() * v5 * v18 * v34;
-    let v40: W = v37 * v3.widen() * v5 * v8 * v18 * v34;
-    let v41: W = v37 * v1.widen() * v5 * v8 * v18 * v34;
+    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37.widen() * v3.widen() * v5 * v18 * v34;
+    let v39: W = v37.widen() * v1.widen() * v5 * v18 * v34;
+    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18 * v34;
+    let v41: W = v37.widen() * v1.widen() * v5 * v8 * v18 * v34;
     let v42: N = N::new(2.0, 0.0);
     let v43: W = v42.widen() * v28;
     let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
         + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43;
-    let v45: N = N::narrow(v29) + N::narrow(v43);
-    let v46: N = N::narrow(v44) / v45;
-    let v47: W = v1.widen() - v3.widen();
+    let v45: W = v29 + v43;
+    let v46: W = v44 / v45;
+    let v47: N = v1 - v3;
     let v48: W = v16 * v6;
     let v49: N = N::narrow(v16) * N::narrow(v13);
-    let v50: N = N::narrow(v6).powi(5);
-    let v51: N = N::narrow(v16) * v50;
-    let v52: N = N::narrow(v6).powi(7);
-    let v53: N = N::narrow(v16) * v52;
+    let v50: W = v6.powi(5);
+    let v51: N = N::narrow(v16) * N::narrow(v50);
+    let v52: W = v6.powi(7);
+    let v53: N = N::narrow(v16) * N::narrow(v52);
     let v54: W = v16 * v6 * v9;
     let v55: W = v0 * v13 * v9;
-    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23 * v34;
-    let v59: W = v57.widen() * v8 * v23 * v34;
+    let v56: N = N::narrow(v16) * N::narrow(v50) * N::narrow(v9);
+    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57 * v23 * v34;
+    let v59: W = v57 * v8 * v23 * v34;
     let v60: W = v48 + v49.widen() - v51.widen() - v53.widen() + v54 + v55 + v56.widen()
         + v58 - v59;
     let v61: W = v23 * v34;
     let v62: W = v42.widen() * v8 * v23 * v34;
     let v63: W = v6.powi(4);
     let v64: N = N::narrow(v63) * N::narrow(v23) * N::narrow(v34);
-    let v65: W = v61 + v62 + v64.widen();
-    let v66: W = v47 * v60;
-    let v67: N = N::narrow(v66) / N::narrow(v65);
-    let v68: N = N::narrow(v47).abs();
+    let v65: N = N::narrow(v61) + N::narrow(v62) + v64;
+    let v66: N = v47 * N::narrow(v60);
+    let v67: N = v66 / v65;
+    let v68: N = v47.abs();
     let v69: W = v68.widen().sqrt();
-    let v70: N = N::narrow(v6) + N::narrow(v13);
+    let v70: W = v6 + v13;
     let v71: W = v16 * v5;
-    let v72: N = N::narrow(v71) / v70;
+    let v72: N = N::narrow(v71) / N::narrow(v70);
     let v73: N = v72.sqrt();
     let v74: W = v69 * v73.widen();
     [v46.to_f64(), v67.to_f64(), v74.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -4175,72 +5786,324 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v6.widen().square();
     let v9: W = v7.widen() + v8;
     let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5.widen() * v6.widen() * v10;
-    let v12: W = v0 * v3.widen() * v5.widen() * v6.widen() * v10;
-    let v13: W = v6.widen().powi(3);
-    let v14: W = v0 * v3.widen() * v5.widen() * v13 * v10;
-    let v15: W = v0 * v1.widen() * v5.widen() * v13 * v10;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = N::tan_of(v4);
-    let v18: N = v17.square();
-    let v19: W = v16.widen() * v3.widen() * v5.widen() * v6.widen() * v18.widen() * v10;
-    let v20: W = v16.widen() * v1.widen() * v5.widen() * v6.widen() * v18.widen() * v10;
-    let v21: W = v16.widen() * v3.widen() * v5.widen() * v13 * v18.widen() * v10;
-    let v22: N = v16 * v1 * v5 * N::narrow(v13) * v18 * N::narrow(v10);
+    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
+    let v12: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v10;
+    let v13: N = v6.powi(3);
+    let v14: W = v0.widen() * v3.widen() * v5.widen() * v13.widen() * v10;
+    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::tan_kept(v4);
+    let v18: W = v17.square();
+    let v19: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v10;
+    let v20: N = N::narrow(v16) * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
+    let v21: W = v16 * v3.widen() * v5.widen() * v13.widen() * v18 * v10;
+    let v22: N = N::narrow(v16) * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
     let v23: W = v10.powi(3);
-    let v24: W = v0 * v3.widen() * v5.widen() * v6.widen() * v23;
-    let v25: W = v0 * v1.widen() * v5.widen() * v6.widen() * v23;
-    let v26: W = v16.widen() * v3.widen() * v5.widen() * v6.widen() * v18.widen() * v23;
-    let v27: W = v16.widen() * v1.widen() * v5.widen() * v6.widen() * v18.widen() * v23;
+    let v24: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v23;
+    let v25: N = v0 * v1 * v5 * v6 * N::narrow(v23);
+    let v26: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v23;
+    let v27: N = N::narrow(v16) * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v23);
     let v28: W = v10.powi(5);
-    let v29: W = v18.widen() * v28;
+    let v29: W = v18 * v28;
     let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
     let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * v18;
-    let v33: W = v7.widen() + v32.widen();
-    let v34: N = N::sqrt_of(v33);
-    let v35: W = v30.widen() * v3.widen() * v5.widen() * v8 * v34.widen();
-    let v36: N = v30 * v1 * v5 * N::narrow(v8) * v34;
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18.widen() * v34.widen();
-    let v39: N = v37 * v1 * v5 * v18 * v34;
-    let v40: W = v37.widen() * v3.widen() * v5.widen() * v8 * v18.widen() * v34.widen();
-    let v41: N = v37 * v1 * v5 * N::narrow(v8) * v18 * v34;
+    let v32: W = v31.widen() * v18;
+    let v33: W = v7.widen() + v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v30.widen() * v3.widen() * v5.widen() * v8 * v34;
+    let v36: N = v30 * v1 * v5 * N::narrow(v8) * N::narrow(v34);
+    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37 * v3.widen() * v5.widen() * v18 * v34;
+    let v39: N = N::narrow(v37) * v1 * v5 * N::narrow(v18) * N::narrow(v34);
+    let v40: W = v37 * v3.widen() * v5.widen() * v8 * v18 * v34;
+    let v41: N = N::narrow(v37) * v1 * v5 * N::narrow(v8) * N::narrow(v18)
+        * N::narrow(v34);
     let v42: N = N::new(2.0, 0.0);
     let v43: W = v42.widen() * v28;
-    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
-        + v27 + v29 + v35 - v36.widen() - v38 + v39.widen() + v40 - v41.widen() + v43;
+    let v44: W = v11.widen() - v12 + v14 - v15.widen() - v19 + v20.widen() + v21
+        - v22.widen() - v24 + v25.widen() - v26 + v27.widen() + v29 + v35 - v36.widen()
+        - v38 + v39.widen() + v40 - v41.widen() + v43;
     let v45: W = v29 + v43;
     let v46: W = v44 / v45;
-    let v47: W = v1.widen() - v3.widen();
-    let v48: W = v16.widen() * v6.widen();
-    let v49: W = v16.widen() * v13;
-    let v50: W = v6.widen().powi(5);
-    let v51: N = v16 * N::narrow(v50);
-    let v52: W = v6.widen().powi(7);
-    let v53: N = v16 * N::narrow(v52);
-    let v54: W = v16.widen() * v6.widen() * v9;
-    let v55: W = v0 * v13 * v9;
-    let v56: W = v16.widen() * v50 * v9;
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23 * v34.widen();
-    let v59: W = v57.widen() * v8 * v23 * v34.widen();
-    let v60: W = v48 + v49 - v51.widen() - v53.widen() + v54 + v55 + v56 + v58 - v59;
-    let v61: W = v23 * v34.widen();
-    let v62: W = v42.widen() * v8 * v23 * v34.widen();
-    let v63: W = v6.widen().powi(4);
-    let v64: W = v63 * v23 * v34.widen();
-    let v65: W = v61 + v62 + v64;
-    let v66: W = v47 * v60;
-    let v67: W = v66 / v65;
-    let v68: N = N::narrow(v47).abs();
-    let v69: W = v68.widen().sqrt();
-    let v70: W = v6.widen() + v13;
-    let v71: W = v16.widen() * v5.widen();
-    let v72: W = v71 / v70;
-    let v73: N = N::sqrt_of(v72);
-    let v74: W = v69 * v73.widen();
+    let v47: N = v1 - v3;
+    let v48: W = v16 * v6.widen();
+    let v49: W = v16 * v13.widen();
+    let v50: N = v6.powi(5);
+    let v51: N = N::narrow(v16) * v50;
+    let v52: N = v6.powi(7);
+    let v53: N = N::narrow(v16) * v52;
+    let v54: W = v16 * v6.widen() * v9;
+    let v55: N = v0 * v13 * N::narrow(v9);
+    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
+    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57 * v23 * v34;
+    let v59: W = v57 * v8 * v23 * v34;
+    let v60: W = v48 + v49 - v51.widen() - v53.widen() + v54 + v55.widen() + v56.widen()
+        + v58 - v59;
+    let v61: W = v23 * v34;
+    let v62: N = v42 * N::narrow(v8) * N::narrow(v23) * N::narrow(v34);
+    let v63: N = v6.powi(4);
+    let v64: N = v63 * N::narrow(v23) * N::narrow(v34);
+    let v65: W = v61 + v62.widen() + v64.widen();
+    let v66: N = v47 * N::narrow(v60);
+    let v67: N = v66 / N::narrow(v65);
+    let v68: N = v47.abs();
+    let v69: N = v68.sqrt();
+    let v70: N = v6 + v13;
+    let v71: W = v16 * v5.widen();
+    let v72: N = N::narrow(v71) / v70;
+    let v73: N = v72.sqrt();
+    let v74: N = v69 * v73;
     [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::cos_of(v4);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = v6.square();
+    let v9: W = v7.widen() + v8.widen();
+    let v10: W = v9.sqrt();
+    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
+    let v12: N = v0 * v3 * v5 * v6 * N::narrow(v10);
+    let v13: N = v6.powi(3);
+    let v14: N = v0 * v3 * v5 * v13 * N::narrow(v10);
+    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::tan_kept(v4);
+    let v18: W = v17.square();
+    let v19: N = v16 * v3 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
+    let v20: N = v16 * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
+    let v21: N = v16 * v3 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
+    let v22: N = v16 * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
+    let v23: N = N::narrow(v10).powi(3);
+    let v24: N = v0 * v3 * v5 * v6 * v23;
+    let v25: N = v0 * v1 * v5 * v6 * v23;
+    let v26: N = v16 * v3 * v5 * v6 * N::narrow(v18) * v23;
+    let v27: N = v16 * v1 * v5 * v6 * N::narrow(v18) * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: W = v31.widen() * v18;
+    let v33: W = v7.widen() + v32;
+    let v34: W = v33.sqrt();
+    let v35: N = v30 * v3 * v5 * v8 * N::narrow(v34);
+    let v36: N = v30 * v1 * v5 * v8 * N::narrow(v34);
+    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18 * v34;
+    let v39: N = v37 * v1 * v5 * N::narrow(v18) * N::narrow(v34);
+    let v40: N = v37 * v3 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
+    let v41: N = v37 * v1 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
+    let v42: N = N::new(2.0, 0.0);
+    let v43: N = v42 * N::narrow(v28);
+    let v44: W = v11.widen() - v12.widen() + v14.widen() - v15.widen() - v19.widen()
+        + v20.widen() + v21.widen() - v22.widen() - v24.widen() + v25.widen()
+        - v26.widen() + v27.widen() + v29 + v35.widen() - v36.widen() - v38 + v39.widen()
+        + v40.widen() - v41.widen() + v43.widen();
+    let v45: W = v29 + v43.widen();
+    let v46: W = v44 / v45;
+    let v47: W = v1.widen() - v3.widen();
+    let v48: N = v16 * v6;
+    let v49: N = v16 * v13;
+    let v50: N = v6.powi(5);
+    let v51: N = v16 * v50;
+    let v52: N = v6.powi(7);
+    let v53: N = v16 * v52;
+    let v54: N = v16 * v6 * N::narrow(v9);
+    let v55: N = v0 * v13 * N::narrow(v9);
+    let v56: N = v16 * v50 * N::narrow(v9);
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: W = v57.widen() * v23.widen() * v34;
+    let v59: N = v57 * v8 * v23 * N::narrow(v34);
+    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
+        + v55.widen() + v56.widen() + v58 - v59.widen();
+    let v61: W = v23.widen() * v34;
+    let v62: N = v42 * v8 * v23 * N::narrow(v34);
+    let v63: N = v6.powi(4);
+    let v64: N = v63 * v23 * N::narrow(v34);
+    let v65: W = v61 + v62.widen() + v64.widen();
+    let v66: W = v47 * v60;
+    let v67: N = N::narrow(v66) / N::narrow(v65);
+    let v68: N = N::narrow(v47).abs();
+    let v69: N = v68.sqrt();
+    let v70: N = v6 + v13;
+    let v71: W = v16.widen() * v5.widen();
+    let v72: N = N::narrow(v71) / v70;
+    let v73: W = v72.widen().sqrt();
+    let v74: W = v69.widen() * v73;
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v4.widen().square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v4.widen() * v6 * v10;
+    let v12: N = N::from_f64(t_next);
+    let v13: W = v0 * v12.widen() * v4.widen() * v6 * v10;
+    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v15: W = N::tan_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v14.widen() * v1.widen() * v4.widen() * v6 * v16 * v10;
+    let v18: W = v14.widen() * v12.widen() * v4.widen() * v6 * v16 * v10;
+    let v19: W = v10.powi(3);
+    let v20: W = v0 * v1.widen() * v4.widen() * v5 * v19;
+    let v21: W = v0 * v12.widen() * v4.widen() * v5 * v19;
+    let v22: W = v14.widen() * v1.widen() * v4.widen() * v5 * v16 * v19;
+    let v23: W = v14.widen() * v12.widen() * v4.widen() * v5 * v16 * v19;
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v10.powi(5);
+    let v26: W = v24.widen() * v16 * v25;
+    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v28: N = N::new(0.5, 0.0);
+    let v29: N = v28 / N::narrow(v16);
+    let v30: W = v7.widen() + v29.widen();
+    let v31: W = v30.sqrt();
+    let v32: W = v27.widen() * v1.widen() * v6 * v31;
+    let v33: W = v27.widen() * v12.widen() * v6 * v31;
+    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v35: W = v34.widen() * v1.widen() * v5 * v16 * v31;
+    let v36: W = v34.widen() * v12.widen() * v5 * v16 * v31;
+    let v37: W = v34.widen() * v1.widen() * v6 * v16 * v31;
+    let v38: W = v34.widen() * v12.widen() * v6 * v16 * v31;
+    let v39: W = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
+        + v36 + v37 - v38 + v25;
+    let v40: W = v26 + v25;
+    let v41: W = v39 / v40;
+    let v42: W = v1.widen() - v12.widen();
+    let v43: W = v0 * v4.widen();
+    let v44: W = v4.widen().powi(3);
+    let v45: W = v0 * v44;
+    let v46: N = v4.powi(5);
+    let v47: N = N::narrow(v0) * v46;
+    let v48: N = v4.powi(7);
+    let v49: N = N::narrow(v0) * v48;
+    let v50: W = v0 * v4.widen() * v9;
+    let v51: W = v14.widen() * v44 * v9;
+    let v52: N = N::narrow(v0) * v46 * N::narrow(v9);
+    let v53: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v54: W = v53 * v19 * v31;
+    let v55: W = v53 * v8 * v19 * v31;
+    let v56: W = v43 + v45 - v47.widen() - v49.widen() + v50 + v51 + v52.widen() + v54
+        - v55;
+    let v57: W = v19 * v31;
+    let v58: W = v24.widen() * v8 * v19 * v31;
+    let v59: W = v4.widen().powi(4);
+    let v60: W = v59 * v19 * v31;
+    let v61: W = v57 + v58 + v60;
+    let v62: W = v42 * v56;
+    let v63: N = N::narrow(v62) / N::narrow(v61);
+    let v64: N = N::narrow(v42).abs();
+    let v65: N = v64.sqrt();
+    let v66: N = v4 + N::narrow(v44);
+    let v67: W = v0 * v5;
+    let v68: N = N::narrow(v67) / v66;
+    let v69: W = v68.widen().sqrt();
+    let v70: W = v65.widen() * v69;
+    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = v3.cos();
+    let v6: W = v5.powi(3);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v4.widen().square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v4.widen() * v6 * v10;
+    let v12: N = N::from_f64(t_next);
+    let v13: W = v0 * v12.widen() * v4.widen() * v6 * v10;
+    let v14: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v15: W = v3.tan();
+    let v16: W = v15.square();
+    let v17: W = v14 * v1.widen() * v4.widen() * v6 * v16 * v10;
+    let v18: W = v14 * v12.widen() * v4.widen() * v6 * v16 * v10;
+    let v19: W = v10.powi(3);
+    let v20: W = v0 * v1.widen() * v4.widen() * v5 * v19;
+    let v21: W = v0 * v12.widen() * v4.widen() * v5 * v19;
+    let v22: W = v14 * v1.widen() * v4.widen() * v5 * v16 * v19;
+    let v23: W = v14 * v12.widen() * v4.widen() * v5 * v16 * v19;
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v10.powi(5);
+    let v26: W = v24.widen() * v16 * v25;
+    let v27: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v28: N = N::new(0.5, 0.0);
+    let v29: W = v28.widen() / v16;
+    let v30: W = v7.widen() + v29;
+    let v31: W = v30.sqrt();
+    let v32: W = v27 * v1.widen() * v6 * v31;
+    let v33: W = v27 * v12.widen() * v6 * v31;
+    let v34: W = W::new(8.885765876316732, 2.90454786245217e-16);
+    let v35: W = v34 * v1.widen() * v5 * v16 * v31;
+    let v36: W = v34 * v12.widen() * v5 * v16 * v31;
+    let v37: W = v34 * v1.widen() * v6 * v16 * v31;
+    let v38: W = v34 * v12.widen() * v6 * v16 * v31;
+    let v39: W = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
+        + v36 + v37 - v38 + v25;
+    let v40: W = v26 + v25;
+    let v41: W = v39 / v40;
+    let v42: N = v1 - v12;
+    let v43: W = v0 * v4.widen();
+    let v44: N = v4.powi(3);
+    let v45: N = N::narrow(v0) * v44;
+    let v46: N = v4.powi(5);
+    let v47: N = N::narrow(v0) * v46;
+    let v48: N = v4.powi(7);
+    let v49: N = N::narrow(v0) * v48;
+    let v50: N = N::narrow(v0) * v4 * N::narrow(v9);
+    let v51: N = N::narrow(v14) * v44 * N::narrow(v9);
+    let v52: N = N::narrow(v0) * v46 * N::narrow(v9);
+    let v53: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v54: W = v53 * v19 * v31;
+    let v55: W = v53 * v8 * v19 * v31;
+    let v56: W = v43 + v45.widen() - v47.widen() - v49.widen() + v50.widen()
+        + v51.widen() + v52.widen() + v54 - v55;
+    let v57: W = v19 * v31;
+    let v58: W = v24.widen() * v8 * v19 * v31;
+    let v59: N = v4.powi(4);
+    let v60: N = v59 * N::narrow(v19) * N::narrow(v31);
+    let v61: W = v57 + v58 + v60.widen();
+    let v62: N = v42 * N::narrow(v56);
+    let v63: N = v62 / N::narrow(v61);
+    let v64: N = v42.abs();
+    let v65: W = v64.widen().sqrt();
+    let v66: N = v4 + v44;
+    let v67: W = v0 * v5;
+    let v68: N = N::narrow(v67) / v66;
+    let v69: N = v68.sqrt();
+    let v70: W = v65 * v69.widen();
+    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -4248,9 +6111,9 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4263,9 +6126,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// # Panics
 ///
@@ -4576,6 +6439,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -4752,9 +6618,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -4762,11 +6638,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -4783,7 +6661,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -5077,44 +6955,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -5127,6 +7040,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -5137,59 +7058,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

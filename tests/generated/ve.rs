@@ -130,9 +130,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(100 \cdot 5000^{-t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.8125, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875).
 pub fn lambda(t: f64) -> f64 {
     let r = lambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
@@ -148,26 +148,26 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.4375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.8125 {
+    if t < 0.625 {
         return lambda_in_cell4::<N, W>(t);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return lambda_in_cell5::<N, W>(t);
     }
-    let v0: N = N::new(4.605170185988092, -4.3415124467644987e-16);
+    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
     let v3: N = -v2;
     let v4: W = v3.widen() * v1;
     let v5: N = N::exp_of(v4);
     let v6: N = v5.ln();
-    let v7: W = v0.widen() + v6.widen();
+    let v7: W = v0 + v6.widen();
     v7.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -194,7 +194,7 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v0 + v6.widen();
     v7.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
@@ -202,12 +202,24 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = -v2;
     let v4: W = v3.widen() * v1;
     let v5: N = N::exp_of(v4);
-    let v6: W = v5.widen().ln();
+    let v6: N = v5.ln();
+    let v7: W = v0 + v6.widen();
+    v7.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v2;
+    let v4: W = v3.widen() * v1;
+    let v5: W = N::exp_kept(v4);
+    let v6: W = v5.ln();
     let v7: W = v0 + v6;
     v7.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: W = W::from_f64(t);
@@ -218,28 +230,16 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v0 + v6;
     v7.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
     let v3: N = -v2;
     let v4: W = v3.widen() * v1;
-    let v5: W = v4.exp();
-    let v6: N = N::ln_of(v5);
-    let v7: W = v0 + v6.widen();
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: N = N::exp_of(v4);
-    let v6: N = v5.ln();
-    let v7: N = v0 + v6;
+    let v5: W = N::exp_kept(v4);
+    let v6: W = v5.ln();
+    let v7: W = v0 + v6;
     v7.to_f64()
 }
 /// `dlambda(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -264,9 +264,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(100 \cdot 5000^{-t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.8125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875).
 pub fn log_snr(t: f64) -> f64 {
     let r = log_snr_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
@@ -282,16 +282,19 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.4375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.8125 {
+    if t < 0.625 {
         return log_snr_in_cell4::<N, W>(t);
     }
-    let v0: N = N::new(9.210340371976184, -8.683024893528997e-16);
+    if t < 0.6875 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
@@ -300,7 +303,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::exp_of(v5);
     let v7: N = v6.ln();
     let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0.widen() + v8;
+    let v9: W = v0 + v8;
     v9.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -321,17 +324,17 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: N = -v3;
-    let v5: W = v4.widen() * v2.widen();
+    let v5: W = v4.widen() * v2;
     let v6: N = N::exp_of(v5);
     let v7: N = v6.ln();
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0 + v8;
+    let v8: N = v1 * v7;
+    let v9: W = v0 + v8.widen();
     v9.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
     let v1: N = N::new(2.0, 0.0);
@@ -340,13 +343,27 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = -v3;
     let v5: W = v4.widen() * v2;
     let v6: N = N::exp_of(v5);
-    let v7: W = v6.widen().ln();
+    let v7: N = v6.ln();
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0 + v8;
+    v9.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = -v3;
+    let v5: W = v4.widen() * v2;
+    let v6: W = N::exp_kept(v5);
+    let v7: W = v6.ln();
     let v8: W = v1.widen() * v7;
     let v9: W = v0 + v8;
     v9.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
     let v1: W = W::new(2.0, 0.0);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
@@ -359,17 +376,17 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v0 + v8;
     v9.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: N = -v3;
     let v5: W = v4.widen() * v2;
-    let v6: W = v5.exp();
-    let v7: N = N::ln_of(v6);
-    let v8: W = v1.widen() * v7.widen();
+    let v6: W = N::exp_kept(v5);
+    let v7: W = v6.ln();
+    let v8: W = v1.widen() * v7;
     let v9: W = v0 + v8;
     v9.to_f64()
 }
@@ -523,10 +540,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v5 * v2;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: N = N::from_f64(t_next);
     let v9: N = v8 - v4;
-    let v10: W = v1.widen() * v7.widen() * v9.widen();
+    let v10: W = v1.widen() * v7 * v9.widen();
     [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -597,16 +614,16 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v5 * v2;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: N = N::from_f64(t_next);
     let v9: N = v8 - v4;
-    let v10: W = v1.widen() * v7.widen() * v9.widen();
+    let v10: W = v1.widen() * v7 * v9.widen();
     let v11: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v12: W = v4.widen() * v2;
-    let v13: N = N::exp_of(v12);
+    let v13: W = N::exp_kept(v12);
     let v14: N = v9.abs();
     let v15: N = v14.sqrt();
-    let v16: W = v11.widen() * v13.widen() * v15.widen();
+    let v16: W = v11.widen() * v13 * v15.widen();
     [v0.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -661,7 +678,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -683,17 +700,17 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         return [v0.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.0001, -4.79217360238593e-21);
+    let v1: N = N::new(0.0001, -4.79217360238593e-21);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: N = N::from_f64(t_next);
     let v5: W = v3.widen() + v4.widen();
     let v6: W = v5 * v2;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: W = v3.widen() - v4.widen();
     let v9: W = v2 * v8;
-    let v10: N = N::exp_m1_of(v9);
-    let v11: W = v1 * v7.widen() * v10.widen();
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = v1.widen() * v7 * v10;
     [v0.to_f64(), v11.to_f64()]
 }
 /// `ddim_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -702,7 +719,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -715,7 +732,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -735,7 +752,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -757,17 +774,17 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         return [v0.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.0001, -4.79217360238593e-21);
+    let v1: N = N::new(0.0001, -4.79217360238593e-21);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: N = N::from_f64(t_next);
     let v5: W = v3.widen() + v4.widen();
     let v6: W = v5 * v2;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: W = v3.widen() - v4.widen();
     let v9: W = v2 * v8;
-    let v10: N = N::exp_m1_of(v9);
-    let v11: W = v1 * v7.widen() * v10.widen();
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = v1.widen() * v7 * v10;
     [v0.to_f64(), v11.to_f64()]
 }
 /// `dpm1_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -776,7 +793,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -789,7 +806,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -900,10 +917,10 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v3.widen() * v2;
-    let v5: N = N::exp_of(v4);
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
-    let v8: W = v1.widen() * v5.widen() * v7.widen();
+    let v8: W = v1.widen() * v5 * v7.widen();
     [v0.to_f64(), v8.to_f64()]
 }
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -972,14 +989,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v3.widen() * v2;
-    let v5: N = N::exp_of(v4);
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
-    let v8: W = v1.widen() * v5.widen() * v7.widen();
+    let v8: W = v1.widen() * v5 * v7.widen();
     let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v10: N = v7.abs();
     let v11: N = v10.sqrt();
-    let v12: W = v9.widen() * v5.widen() * v11.widen();
+    let v12: W = v9.widen() * v5 * v11.widen();
     [v0.to_f64(), v8.to_f64(), v12.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -1054,12 +1071,12 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v3.widen() * v2;
-    let v5: N = N::exp_of(v4);
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
     let v8: W = v2 * v7.widen();
-    let v9: N = N::exp_m1_of(v8);
-    let v10: W = v1.widen() * v5.widen() * v9.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v1.widen() * v5 * v9;
     [v0.to_f64(), v10.to_f64()]
 }
 /// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -1127,12 +1144,12 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
     let v4: W = v3.widen() * v2;
-    let v5: N = N::exp_of(v4);
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
     let v8: W = v2 * v7.widen();
-    let v9: N = N::exp_m1_of(v8);
-    let v10: W = v1.widen() * v5.widen() * v9.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v1.widen() * v5 * v9;
     [v0.to_f64(), v10.to_f64()]
 }
 /// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -1234,7 +1251,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1243,6 +1262,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == 0.0 && t < 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v0 - v3;
+        return [v4.to_f64(), v3.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
@@ -1255,6 +1282,50 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t < 0.25 {
+        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v4;
+    let v6: N = v0 + v5;
+    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
+    let v8: N = v7 * v4;
+    [v6.to_f64(), v8.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v4;
+    let v6: N = v0 + v5;
+    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
+    let v8: N = v7 * v4;
+    [v6.to_f64(), v8.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t_next);
@@ -1266,13 +1337,47 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v7 * N::narrow(v4);
     [v6.to_f64(), v8.to_f64()]
 }
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v4;
+    let v6: N = v0 + v5;
+    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
+    let v8: N = v7 * v4;
+    [v6.to_f64(), v8.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v4;
+    let v6: N = v0 + N::narrow(v5);
+    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
+    let v8: N = v7 * N::narrow(v4);
+    [v6.to_f64(), v8.to_f64()]
+}
 /// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1285,7 +1390,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
 ///
 /// # Panics
 ///
@@ -1342,10 +1449,10 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v10: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v11: W = v3.widen() * v10;
-    let v12: N = N::exp_of(v11);
+    let v12: W = N::exp_kept(v11);
     let v13: N = N::narrow(v4).abs();
     let v14: N = v13.sqrt();
-    let v15: W = v9.widen() * v12.widen() * v14.widen();
+    let v15: W = v9.widen() * v12 * v14.widen();
     [v6.to_f64(), v8.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1675,11 +1782,11 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v9: W = v4.widen() * v8;
-    let v10: N = N::exp_of(v9);
+    let v10: W = N::exp_kept(v9);
     let v11: N = v2 - v4;
     let v12: N = v11.abs();
     let v13: N = v12.sqrt();
-    let v14: W = v7.widen() * v10.widen() * v13.widen();
+    let v14: W = v7.widen() * v10 * v13.widen();
     [v0.to_f64(), v6.to_f64(), v14.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `ve`, from `derivations/ve.dsym`.
@@ -1728,7 +1835,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1750,11 +1857,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
     let v4: N = N::from_f64(t);
     let v5: N = v3 - v4;
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: N = N::exp_m1_of(v6);
     let v8: N = v1 * v7;
     [v0.to_f64(), v8.to_f64()]
@@ -1765,7 +1872,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1778,7 +1885,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1798,7 +1905,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1820,11 +1927,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
     let v4: N = N::from_f64(t);
     let v5: N = v3 - v4;
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: N = N::exp_m1_of(v6);
     let v8: N = v1 * v7;
     [v0.to_f64(), v8.to_f64()]
@@ -1835,7 +1942,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1848,7 +1955,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1944,6 +2051,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -2120,9 +2230,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -2130,11 +2250,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -2151,7 +2273,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -2445,44 +2567,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -2495,6 +2652,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -2505,59 +2670,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -86,20 +86,41 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 9 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 1.0 {
+        return 4.31857490603413e-5;
+    }
+    if t >= 0.5 {
+        return alpha_bar_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    v8.to_f64()
+}
+/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: W = v3.widen() * v1.widen();
+    let v5: W = W::new(10.05, -7.105427357601002e-16);
+    let v6: W = v4 - v5;
+    let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
@@ -168,7 +189,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
@@ -201,13 +222,13 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::new(0.1, -5.551115123125783e-18);
     let v8: N = v7 * v1;
     let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: N = v9 * N::narrow(v4);
+    let v10: N = v9 * v4;
     let v11: N = -v8;
     let v12: N = v11 - v10;
     let v13: N = v12.exp_m1();
@@ -215,11 +236,34 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v15: N = v14.ln();
     let v16: N = v6 * v15;
     let v17: N = -v2;
-    let v18: N = v17 - N::narrow(v5) - v16;
+    let v18: N = v17 - v5 - v16;
     v18.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::new(0.1, -5.551115123125783e-18);
+    let v8: N = v7 * v1;
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: N = v9 * v4;
+    let v11: N = -v8;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.ln();
+    let v16: W = v6.widen() * v15.widen();
+    let v17: N = -v2;
+    let v18: W = v17.widen() - v5.widen() - v16;
+    v18.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -233,35 +277,12 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9.widen() * v4;
     let v11: N = -v8;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::exp_m1_of(v12);
-    let v14: N = -v13;
-    let v15: N = v14.ln();
-    let v16: N = v6 * v15;
+    let v13: W = N::exp_m1_kept(v12);
+    let v14: W = -v13;
+    let v15: W = N::ln_kept(v14);
+    let v16: W = v6.widen() * v15;
     let v17: N = -v2;
-    let v18: W = v17.widen() - v5.widen() - v16.widen();
-    v18.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::new(0.1, -5.551115123125783e-18);
-    let v8: N = v7 * v1;
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9.widen() * v4;
-    let v11: N = -v8;
-    let v12: W = v11.widen() - v10;
-    let v13: N = N::exp_m1_of(v12);
-    let v14: N = -v13;
-    let v15: N = v14.ln();
-    let v16: W = v6.widen() * v15.widen();
-    let v17: N = -v2;
-    let v18: W = v17.widen() - v5 - v16;
+    let v18: W = v17.widen() - v5.widen() - v16;
     v18.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -275,13 +296,13 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::new(0.1, -5.551115123125783e-18);
     let v8: N = v7 * v1;
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9.widen() * v4;
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v4;
     let v11: N = -v8;
     let v12: W = v11.widen() - v10;
     let v13: W = v12.exp_m1();
     let v14: W = -v13;
-    let v15: W = v14.ln();
+    let v15: W = N::ln_kept(v14);
     let v16: W = v6.widen() * v15;
     let v17: N = -v2;
     let v18: W = v17.widen() - v5 - v16;
@@ -315,17 +336,17 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v5: W = v3.widen() * v4;
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::new(0.1, -5.551115123125783e-18);
     let v8: N = v7 * v1;
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v4;
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v4;
     let v11: N = -v8;
-    let v12: N = v11 - N::narrow(v10);
-    let v13: N = v12.exp_m1();
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::exp_m1_of(v12);
     let v14: N = -v13;
     let v15: N = v14.ln();
     let v16: N = v6 * v15;
@@ -364,7 +385,7 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.8125).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -373,14 +394,8 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return dlambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return dlambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.8125 {
-        return dlambda_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::new(9.95, 7.105427357601002e-16);
@@ -399,61 +414,23 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: N = -v13;
     v14.to_f64()
 }
-/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = -v0;
-    let v5: W = v4.widen() - v3;
+    let v4: W = -v0;
+    let v5: W = v4 - v3;
     let v6: N = N::new(0.1, -5.551115123125783e-18);
     let v7: N = v6 * v2;
-    let v8: N = v2.square();
-    let v9: W = v1.widen() * v8.widen();
+    let v8: W = v2.widen().square();
+    let v9: W = v1.widen() * v8;
     let v10: N = -v7;
-    let v11: W = v10.widen() - v9;
-    let v12: N = N::exp_m1_of(v11);
-    let v13: W = v5 / v12.widen();
-    let v14: N = -N::narrow(v13);
-    v14.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = -v0;
-    let v5: N = v4 - v3;
-    let v6: N = N::new(0.1, -5.551115123125783e-18);
-    let v7: N = v6 * v2;
-    let v8: N = v2.square();
-    let v9: N = v1 * v8;
-    let v10: N = -v7;
-    let v11: N = v10 - v9;
+    let v11: N = v10 - N::narrow(v9);
     let v12: N = v11.exp_m1();
-    let v13: N = v5 / v12;
+    let v13: N = N::narrow(v5) / v12;
     let v14: N = -v13;
-    v14.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = -v0;
-    let v5: W = v4.widen() - v3.widen();
-    let v6: N = N::new(0.1, -5.551115123125783e-18);
-    let v7: N = v6 * v2;
-    let v8: N = v2.square();
-    let v9: N = v1 * v8;
-    let v10: N = -v7;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp_m1();
-    let v13: W = v5 / v12.widen();
-    let v14: N = -N::narrow(v13);
     v14.to_f64()
 }
 /// `log_snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -462,7 +439,7 @@ fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
@@ -492,14 +469,14 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
     let v6: N = -v2;
-    let v7: N = v6 - N::narrow(v5);
+    let v7: N = v6 - v5;
     let v8: N = v7.exp_m1();
     let v9: N = -v8;
     let v10: N = v9.ln();
-    let v11: N = v6 - N::narrow(v5) - v10;
+    let v11: N = v6 - v5 - v10;
     v11.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -509,13 +486,13 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = v0 * v1;
     let v3: N = N::new(9.95, 7.105427357601002e-16);
     let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
+    let v5: N = v3 * v4;
     let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
     let v9: N = -v8;
     let v10: N = v9.ln();
-    let v11: N = v6 - N::narrow(v5) - v10;
+    let v11: N = v6 - v5 - v10;
     v11.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
@@ -523,15 +500,15 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = -v8;
-    let v10: N = v9.ln();
-    let v11: W = v6.widen() - v5 - v10.widen();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = -v8;
+    let v10: W = N::ln_kept(v9);
+    let v11: W = v6.widen() - v5 - v10;
     v11.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -546,7 +523,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v6.widen() - v5;
     let v8: W = v7.exp_m1();
     let v9: W = -v8;
-    let v10: W = v9.ln();
+    let v10: W = N::ln_kept(v9);
     let v11: W = v6.widen() - v5 - v10;
     v11.to_f64()
 }
@@ -572,11 +549,11 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
-    let v7: N = v6 - N::narrow(v5);
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = -v8;
     let v10: N = v9.ln();
     let v11: W = v6.widen() - v5 - v10.widen();
@@ -604,28 +581,26 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
+    if t == 1.0 {
+        return 4.3187614149808495e-5;
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
-    let v6: W = -v2;
-    let v7: W = v6 - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::exp_m1_of(v7);
-    let v10: N = v8 / v9;
-    let v11: N = -v10;
-    v11.to_f64()
+    let v6: W = v2.widen() + v5;
+    let v7: N = N::exp_m1_of(v6);
+    let v8: N = N::new(1.0, 0.0);
+    let v9: N = v8 / v7;
+    v9.to_f64()
 }
 /// `rho(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -633,7 +608,9 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 18 operations in double-double.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
@@ -642,24 +619,49 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 152.16697028394648;
     }
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: W = v2.widen() + v5;
-    let v7: N = N::exp_of(v6);
+    let v7: W = N::exp_kept(v6);
     let v8: N = N::new(0.1, -5.551115123125783e-18);
     let v9: N = v8 * v1;
     let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: N = v10 * N::narrow(v4);
+    let v11: N = v10 * v4;
     let v12: N = -v9;
     let v13: N = v12 - v11;
     let v14: N = v13.exp_m1();
     let v15: N = -v14;
-    let v16: W = v15.widen().sqrt();
-    let v17: W = v7.widen() * v16;
+    let v16: N = v15.sqrt();
+    let v17: W = v7 * v16.widen();
+    v17.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(5.025, -3.552713678800501e-16);
+    let v1: W = W::new(4.975, 3.552713678800501e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 - v3;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v4 * v6;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: N = v9 * v2;
+    let v11: N = N::new(10.05, -7.105427357601002e-16);
+    let v12: N = v10 - v11;
+    let v13: N = N::narrow(v6) * v12;
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: N = v8 * v16;
     v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -670,12 +672,15 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-10.0, -10.0];
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -687,27 +692,27 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v8: N = v2.square();
     let v9: N = v7 * v8;
     let v10: N = -v6;
-    let v11: W = v10.widen() - v9.widen();
-    let v12: N = N::exp_of(v11);
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v2;
     let v15: W = v1 * v8.widen();
     let v16: N = -v14;
-    let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_m1_of(v17);
+    let v17: N = v16 - N::narrow(v15);
+    let v18: N = v17.exp_m1();
     let v19: W = v12.widen() * v18.widen() * v5;
     let v20: N = N::new(0.15, 5.551115123125783e-18);
     let v21: N = v20 * v2;
     let v22: N = N::new(14.925, -7.105427357601002e-16);
     let v23: N = v22 * v8;
     let v24: N = -v21;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp();
+    let v25: W = v24.widen() - v23.widen();
+    let v26: W = N::exp_kept(v25);
     let v27: W = v0.widen() + v3;
-    let v28: W = v26.widen() * v27;
+    let v28: W = v26 * v27;
     let v29: N = -N::narrow(v19);
     let v30: W = v29.widen() - v28;
-    let v31: W = v30 / v12.widen();
+    let v31: N = N::narrow(v30) / v12;
     [v5.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -716,7 +721,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -729,12 +734,15 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-10.0, -20.0];
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -754,20 +762,20 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v16: W = v1 * v9.widen();
     let v17: N = -v15;
     let v18: W = v17.widen() - v16;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v6.widen() * v13.widen() * v19.widen() * v5;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v6.widen() * v13.widen() * v19 * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: N = v23 * v9;
+    let v24: W = v23.widen() * v9.widen();
     let v25: N = -v22;
-    let v26: W = v25.widen() - v24.widen();
-    let v27: N = N::exp_of(v26);
+    let v26: W = v25.widen() - v24;
+    let v27: W = N::exp_kept(v26);
     let v28: W = v0.widen() + v3;
-    let v29: W = v6.widen() * v27.widen() * v28;
+    let v29: W = v6.widen() * v27 * v28;
     let v30: N = -N::narrow(v20);
-    let v31: W = v30.widen() - v29;
-    let v32: W = v31 / v13.widen();
+    let v31: N = v30 - N::narrow(v29);
+    let v32: N = v31 / v13;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -776,7 +784,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -789,7 +797,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -834,21 +842,21 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v5 * v13.widen();
     let v21: N = -v19;
     let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v17.widen() * v23.widen() * v8;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v17.widen() * v23 * v8;
     let v25: N = N::new(0.15, 5.551115123125783e-18);
     let v26: N = v25 * v2;
     let v27: N = N::new(14.925, -7.105427357601002e-16);
     let v28: N = v27 * v13;
     let v29: N = -v26;
     let v30: W = v29.widen() - v28.widen();
-    let v31: N = N::exp_of(v30);
+    let v31: W = N::exp_kept(v30);
     let v32: W = v4.widen() + v6;
-    let v33: W = v31.widen() * v32;
+    let v33: W = v31 * v32;
     let v34: N = -N::narrow(v24);
     let v35: W = v34.widen() - v33;
     let v36: W = v3 * v35;
-    let v37: W = v36 / v17.widen();
+    let v37: N = N::narrow(v36) / v17;
     [v10.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -857,7 +865,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -870,7 +878,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -890,7 +898,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -931,36 +939,36 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v4 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
     let v14: N = v2.square();
-    let v15: W = v13.widen() * v14.widen();
+    let v15: N = v13 * v14;
     let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp();
     let v19: N = N::new(0.1, -5.551115123125783e-18);
     let v20: N = v19 * v2;
     let v21: W = v5 * v14.widen();
     let v22: N = -v20;
     let v23: W = v22.widen() - v21;
-    let v24: N = N::exp_m1_of(v23);
-    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v11.widen() * v18.widen() * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28.widen() * v14.widen();
+    let v29: N = v28 * v14;
     let v30: N = -v27;
-    let v31: N = v30 - N::narrow(v29);
-    let v32: N = v31.exp();
+    let v31: W = v30.widen() - v29.widen();
+    let v32: W = N::exp_kept(v31);
     let v33: W = v4.widen() + v6;
-    let v34: W = v11.widen() * v32.widen() * v33;
+    let v34: W = v11.widen() * v32 * v33;
     let v35: N = -N::narrow(v25);
     let v36: W = v35.widen() - v34;
     let v37: W = v3 * v36;
-    let v38: W = v37 / v18.widen();
+    let v38: N = N::narrow(v37) / v18;
     let v39: N = N::narrow(v3).abs();
     let v40: N = v39.sqrt();
     let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: W = v41.widen() * v2.widen();
-    let v43: W = v19.widen() + v42;
-    let v44: N = N::sqrt_of(v43);
+    let v42: N = v41 * v2;
+    let v43: N = v19 + v42;
+    let v44: N = v43.sqrt();
     let v45: N = v40 * v44;
     [v10.to_f64(), v38.to_f64(), v45.to_f64()]
 }
@@ -970,7 +978,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -989,7 +997,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1016,7 +1024,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1063,13 +1071,13 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -1112,7 +1120,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1125,7 +1133,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1145,7 +1153,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1192,13 +1200,13 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
     let v6: N = N::narrow(v4) * v1;
     let v7: W = v3.widen() + v5 + v6.widen();
-    let v8: W = v2 * v7;
+    let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
@@ -1241,7 +1249,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1254,7 +1262,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1274,7 +1282,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1283,6 +1293,50 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, f64::INFINITY];
     }
+    if t == 1.0 {
+        return [-10.0, 10.000215935739337];
+    }
+    if t < 0.5 {
+        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = N::new(0.15, 5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(14.925, -7.105427357601002e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = v0 + N::narrow(v3);
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = v15 * v2;
+    let v17: N = v1 * v9;
+    let v18: N = -v16;
+    let v19: N = v18 - v17;
+    let v20: N = v19.exp_m1();
+    let v21: N = -v20;
+    let v22: N = v21.sqrt();
+    let v23: N = v13 * v14;
+    let v24: N = v23 / v22;
+    let v25: N = v0 * v2;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: N = v26 * v9;
+    let v28: N = -v25;
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
+    let v31: W = v30.widen() * v22.widen() * v5;
+    let v32: N = v24 - N::narrow(v31);
+    let v33: N = v32 / v30;
+    [v5.to_f64(), v33.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -1293,30 +1347,30 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: N = v6 * v2;
     let v8: N = N::new(14.925, -7.105427357601002e-16);
     let v9: N = v2.square();
-    let v10: W = v8.widen() * v9.widen();
+    let v10: N = v8 * v9;
     let v11: N = -v7;
-    let v12: N = v11 - N::narrow(v10);
+    let v12: N = v11 - v10;
     let v13: N = v12.exp();
     let v14: W = v0 + v3;
     let v15: W = W::new(0.1, -5.551115123125783e-18);
     let v16: W = v15 * v2.widen();
-    let v17: N = N::narrow(v1) * v9;
-    let v18: N = -N::narrow(v16);
-    let v19: W = v18.widen() - v17.widen();
+    let v17: W = v1 * v9.widen();
+    let v18: W = -v16;
+    let v19: W = v18 - v17;
     let v20: N = N::exp_m1_of(v19);
     let v21: N = -v20;
-    let v22: W = v21.widen().sqrt();
+    let v22: N = v21.sqrt();
     let v23: W = v13.widen() * v14;
-    let v24: W = v23 / v22;
+    let v24: W = v23 / v22.widen();
     let v25: N = N::narrow(v0) * v2;
     let v26: N = N::new(4.975, 3.552713678800501e-16);
     let v27: N = v26 * v9;
     let v28: N = -v25;
     let v29: N = v28 - v27;
     let v30: N = v29.exp();
-    let v31: W = v30.widen() * v22 * v5;
+    let v31: W = v30.widen() * v22.widen() * v5;
     let v32: W = v24 - v31;
-    let v33: W = v32 / v30.widen();
+    let v33: N = N::narrow(v32) / v30;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1325,7 +1379,9 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1338,7 +1394,9 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1347,6 +1405,51 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [-0.05, f64::INFINITY];
     }
+    if t == 1.0 {
+        return [-10.0, 20.000431871478675];
+    }
+    if t < 0.5 {
+        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = -v0;
+    let v5: W = v4.widen() - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = N::new(0.15, 5.551115123125783e-18);
+    let v8: N = v7 * v2;
+    let v9: N = N::new(14.925, -7.105427357601002e-16);
+    let v10: N = v2.square();
+    let v11: N = v9 * v10;
+    let v12: N = -v8;
+    let v13: N = v12 - v11;
+    let v14: N = v13.exp();
+    let v15: N = v0 + N::narrow(v3);
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v2;
+    let v18: N = v1 * v10;
+    let v19: N = -v17;
+    let v20: N = v19 - v18;
+    let v21: N = v20.exp_m1();
+    let v22: N = -v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v6 * v14 * v15;
+    let v25: N = v24 / v23;
+    let v26: N = v0 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: N = v27 * v10;
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp();
+    let v32: W = v6.widen() * v31.widen() * v23.widen() * v5;
+    let v33: N = v25 - N::narrow(v32);
+    let v34: N = v33 / v31;
+    [v5.to_f64(), v34.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
@@ -1358,30 +1461,30 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v8: N = v7 * v2;
     let v9: N = N::new(14.925, -7.105427357601002e-16);
     let v10: N = v2.square();
-    let v11: W = v9.widen() * v10.widen();
+    let v11: N = v9 * v10;
     let v12: N = -v8;
-    let v13: N = v12 - N::narrow(v11);
+    let v13: N = v12 - v11;
     let v14: N = v13.exp();
     let v15: W = v0 + v3;
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v2;
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v2.widen();
     let v18: W = v1 * v10.widen();
-    let v19: N = -v17;
-    let v20: W = v19.widen() - v18;
+    let v19: W = -v17;
+    let v20: W = v19 - v18;
     let v21: N = N::exp_m1_of(v20);
     let v22: N = -v21;
-    let v23: W = v22.widen().sqrt();
+    let v23: N = v22.sqrt();
     let v24: W = v6.widen() * v14.widen() * v15;
-    let v25: W = v24 / v23;
+    let v25: W = v24 / v23.widen();
     let v26: N = N::narrow(v0) * v2;
     let v27: N = N::new(4.975, 3.552713678800501e-16);
     let v28: N = v27 * v10;
     let v29: N = -v26;
     let v30: N = v29 - v28;
     let v31: N = v30.exp();
-    let v32: W = v6.widen() * v31.widen() * v23 * v5;
+    let v32: W = v6.widen() * v31.widen() * v23.widen() * v5;
     let v33: W = v25 - v32;
-    let v34: W = v33 / v31.widen();
+    let v34: N = N::narrow(v33) / v31;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1390,7 +1493,9 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1403,7 +1508,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1429,10 +1534,10 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -N::narrow(v4);
+    let v7: N = -v4;
     let v8: W = v7.widen() - v6;
     let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
@@ -1444,18 +1549,18 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = -v12;
     let v17: N = v16 - v15;
     let v18: N = v17.exp();
-    let v19: W = v4 + v6;
+    let v19: W = v4.widen() + v6;
     let v20: N = N::new(0.1, -5.551115123125783e-18);
-    let v21: W = v20.widen() * v2.widen();
+    let v21: N = v20 * v2;
     let v22: W = v5 * v14.widen();
-    let v23: N = -N::narrow(v21);
+    let v23: N = -v21;
     let v24: W = v23.widen() - v22;
-    let v25: N = N::exp_m1_of(v24);
-    let v26: N = -v25;
-    let v27: W = v26.widen().sqrt();
+    let v25: W = N::exp_m1_kept(v24);
+    let v26: W = -v25;
+    let v27: W = N::sqrt_kept(v26);
     let v28: W = v18.widen() * v19;
     let v29: W = v28 / v27;
-    let v30: N = N::narrow(v4) * v2;
+    let v30: N = v4 * v2;
     let v31: N = N::new(4.975, 3.552713678800501e-16);
     let v32: N = v31 * v14;
     let v33: N = -v30;
@@ -1464,7 +1569,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v36: W = v35.widen() * v27 * v8;
     let v37: W = v29 - v36;
     let v38: W = v3 * v37;
-    let v39: W = v38 / v35.widen();
+    let v39: N = N::narrow(v38) / v35;
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1473,7 +1578,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1486,7 +1591,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1506,7 +1611,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1536,10 +1641,10 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -N::narrow(v4);
+    let v7: N = -v4;
     let v8: W = v7.widen() - v6;
     let v9: N = N::narrow(v3) * N::narrow(v8);
     let v10: N = v0 + v9;
@@ -1548,22 +1653,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: N = v12 * v2;
     let v14: N = N::new(14.925, -7.105427357601002e-16);
     let v15: N = v2.square();
-    let v16: W = v14.widen() * v15.widen();
+    let v16: N = v14 * v15;
     let v17: N = -v13;
-    let v18: N = v17 - N::narrow(v16);
+    let v18: N = v17 - v16;
     let v19: N = v18.exp();
-    let v20: W = v4 + v6;
+    let v20: W = v4.widen() + v6;
     let v21: N = N::new(0.1, -5.551115123125783e-18);
-    let v22: W = v21.widen() * v2.widen();
+    let v22: N = v21 * v2;
     let v23: W = v5 * v15.widen();
-    let v24: N = -N::narrow(v22);
+    let v24: N = -v22;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_m1_of(v25);
-    let v27: N = -v26;
-    let v28: W = v27.widen().sqrt();
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = N::sqrt_kept(v27);
     let v29: W = v11.widen() * v19.widen() * v20;
     let v30: W = v29 / v28;
-    let v31: N = N::narrow(v4) * v2;
+    let v31: N = v4 * v2;
     let v32: N = N::new(4.975, 3.552713678800501e-16);
     let v33: N = v32 * v15;
     let v34: N = -v31;
@@ -1572,13 +1677,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v37: W = v11.widen() * v36.widen() * v28 * v8;
     let v38: W = v30 - v37;
     let v39: W = v3 * v38;
-    let v40: W = v39 / v36.widen();
+    let v40: N = N::narrow(v39) / v36;
     let v41: N = N::narrow(v3).abs();
     let v42: N = v41.sqrt();
     let v43: N = N::new(19.9, 1.4210854715202005e-15);
-    let v44: W = v43.widen() * v2.widen();
-    let v45: W = v21.widen() + v44;
-    let v46: N = N::sqrt_of(v45);
+    let v44: N = v43 * v2;
+    let v45: N = v21 + v44;
+    let v46: N = v45.sqrt();
     let v47: N = v42 * v46;
     [v10.to_f64(), v40.to_f64(), v47.to_f64()]
 }
@@ -1588,7 +1693,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1601,7 +1706,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1628,7 +1733,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1693,43 +1798,43 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v3 * v0;
     let v11: W = v0.widen().square();
     let v12: W = v4 * v11;
-    let v13: W = W::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13 * v1.widen();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: W = v1.widen().square();
     let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14 - v17;
-    let v19: W = v18.exp();
+    let v18: W = v10.widen() + v12 - v14.widen() - v17;
+    let v19: W = N::exp_kept(v18);
     let v20: W = v15 * v0.widen();
     let v21: W = v15 * v1.widen();
-    let v22: W = -v13;
-    let v23: W = v22 - v20 - v21;
+    let v22: N = -v13;
+    let v23: W = v22.widen() - v20 - v21;
     let v24: W = v23 * v2;
-    let v25: N = N::exp_m1_of(v24);
+    let v25: W = N::exp_m1_kept(v24);
     let v26: N = v3 * v1;
     let v27: W = v4 * v16;
     let v28: N = -v26;
     let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: W = v13 * v0.widen();
+    let v30: W = N::exp_kept(v29);
+    let v31: N = v13 * v0;
     let v32: W = v15 * v11;
-    let v33: W = -v31;
-    let v34: W = v33 - v32;
-    let v35: N = N::exp_m1_of(v34);
-    let v36: N = -v35;
-    let v37: W = v36.widen().sqrt();
-    let v38: W = v30.widen() * v37;
+    let v33: N = -v31;
+    let v34: W = v33.widen() - v32;
+    let v35: W = N::exp_m1_kept(v34);
+    let v36: W = -v35;
+    let v37: W = N::sqrt_kept(v36);
+    let v38: W = v30 * v37;
     let v39: N = -v10;
     let v40: W = v39.widen() - v12;
-    let v41: N = N::exp_of(v40);
-    let v42: N = -N::narrow(v14);
+    let v41: W = N::exp_kept(v40);
+    let v42: N = -v14;
     let v43: W = v42.widen() - v17;
-    let v44: N = N::exp_m1_of(v43);
-    let v45: N = -v44;
-    let v46: N = v45.sqrt();
-    let v47: W = v41.widen() * v46.widen();
+    let v44: W = N::exp_m1_kept(v43);
+    let v45: W = -v44;
+    let v46: W = N::sqrt_kept(v45);
+    let v47: W = v41 * v46;
     let v48: W = v38 + v47;
-    let v49: W = v19 * v25.widen();
+    let v49: W = v19 * v25;
     let v50: W = v49 / v48;
     [v9.to_f64(), v50.to_f64()]
 }
@@ -1739,7 +1844,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1752,7 +1857,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1772,7 +1877,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1837,43 +1942,43 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v3 * v0;
     let v11: W = v0.widen().square();
     let v12: W = v4 * v11;
-    let v13: W = W::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13 * v1.widen();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: W = v1.widen().square();
     let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14 - v17;
-    let v19: W = v18.exp();
+    let v18: W = v10.widen() + v12 - v14.widen() - v17;
+    let v19: W = N::exp_kept(v18);
     let v20: W = v15 * v0.widen();
     let v21: W = v15 * v1.widen();
-    let v22: W = -v13;
-    let v23: W = v22 - v20 - v21;
+    let v22: N = -v13;
+    let v23: W = v22.widen() - v20 - v21;
     let v24: W = v23 * v2;
-    let v25: N = N::exp_m1_of(v24);
+    let v25: W = N::exp_m1_kept(v24);
     let v26: N = v3 * v1;
     let v27: W = v4 * v16;
     let v28: N = -v26;
     let v29: W = v28.widen() - v27;
-    let v30: N = N::exp_of(v29);
-    let v31: W = v13 * v0.widen();
+    let v30: W = N::exp_kept(v29);
+    let v31: N = v13 * v0;
     let v32: W = v15 * v11;
-    let v33: W = -v31;
-    let v34: W = v33 - v32;
-    let v35: N = N::exp_m1_of(v34);
-    let v36: N = -v35;
-    let v37: W = v36.widen().sqrt();
-    let v38: W = v30.widen() * v37;
+    let v33: N = -v31;
+    let v34: W = v33.widen() - v32;
+    let v35: W = N::exp_m1_kept(v34);
+    let v36: W = -v35;
+    let v37: W = N::sqrt_kept(v36);
+    let v38: W = v30 * v37;
     let v39: N = -v10;
     let v40: W = v39.widen() - v12;
-    let v41: N = N::exp_of(v40);
-    let v42: N = -N::narrow(v14);
+    let v41: W = N::exp_kept(v40);
+    let v42: N = -v14;
     let v43: W = v42.widen() - v17;
-    let v44: N = N::exp_m1_of(v43);
-    let v45: N = -v44;
-    let v46: N = v45.sqrt();
-    let v47: W = v41.widen() * v46.widen();
+    let v44: W = N::exp_m1_kept(v43);
+    let v45: W = -v44;
+    let v46: W = N::sqrt_kept(v45);
+    let v47: W = v41 * v46;
     let v48: W = v38 + v47;
-    let v49: W = v19 * v25.widen();
+    let v49: W = v19 * v25;
     let v50: W = v49 / v48;
     [v9.to_f64(), v50.to_f64()]
 }
@@ -1883,7 +1988,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1896,7 +2001,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1916,7 +2021,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1925,48 +2032,85 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [0.00043187614149808493, -0.0657187030607151];
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: W = -v2;
-    let v7: W = v6 - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(0.05, -2.7755575615628915e-18);
-    let v10: W = v3 * v1.widen();
-    let v11: W = v9.widen() + v10;
-    let v12: N = N::exp_m1_of(v7);
-    let v13: W = v8.widen() * v11;
-    let v14: W = v13 / v12.widen();
-    let v15: N = -N::narrow(v14);
-    let v16: N = v9 * v1;
-    let v17: W = W::new(4.975, 3.552713678800501e-16);
-    let v18: W = v17 * v4;
-    let v19: N = -v16;
-    let v20: W = v19.widen() - v18;
-    let v21: N = N::exp_of(v20);
-    let v22: N = -v12;
-    let v23: W = v22.widen().sqrt();
-    let v24: N = -v9;
-    let v25: W = v24.widen() - v10;
-    let v26: W = v21.widen() * v23 * v25;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * N::narrow(v4);
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: W = v33.widen() * v11;
-    let v35: W = v34 / v23;
-    let v36: W = v26 - v35;
-    let v37: W = v36 / v23;
-    [v15.to_f64(), v37.to_f64()]
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: W = W::new(0.1, -5.551115123125783e-18);
+    let v6: W = v5 * v2.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1 * v7;
+    let v9: W = v6 + v8;
+    let v10: N = N::exp_m1_of(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = N::narrow(v0) * v2;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: W = v13.widen() * v7;
+    let v15: N = -v12;
+    let v16: W = v15.widen() - v14;
+    let v17: W = N::exp_kept(v16);
+    let v18: N = -N::narrow(v6);
+    let v19: W = v18.widen() - v8;
+    let v20: W = N::exp_m1_kept(v19);
+    let v21: W = -v20;
+    let v22: W = v21.sqrt();
+    let v23: N = -N::narrow(v0);
+    let v24: W = v23.widen() - v3;
+    let v25: W = v17 * v22 * v24;
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7;
+    let v30: N = -v27;
+    let v31: N = v30 - N::narrow(v29);
+    let v32: N = v31.exp();
+    let v33: W = v32.widen() * v4;
+    let v34: W = v33 / v22;
+    let v35: W = v25 - v34;
+    let v36: N = N::narrow(v35) / N::narrow(v22);
+    [v11.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = W::new(10.05, -7.105427357601002e-16);
+    let v8: W = v3 - v7;
+    let v9: W = v6 * v8;
+    let v10: W = -v9;
+    let v11: N = N::exp_m1_of(v10);
+    let v12: N = v4 / v11;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = W::new(5.025, -3.552713678800501e-16);
+    let v16: W = v14 - v15;
+    let v17: W = v6 * v16;
+    let v18: W = N::exp_kept(v17);
+    let v19: N = N::exp_m1_of(v9);
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: W = v3 - v0.widen();
+    let v23: W = v18 * v21.widen() * v22;
+    let v24: N = N::new(14.925, -7.105427357601002e-16);
+    let v25: N = v24 * v2;
+    let v26: N = N::new(15.075, 7.105427357601002e-16);
+    let v27: N = v25 - v26;
+    let v28: N = N::narrow(v6) * v27;
+    let v29: N = v28.exp();
+    let v30: N = v29 * v4;
+    let v31: N = v30 / v21;
+    let v32: W = v23 - v31.widen();
+    let v33: N = N::narrow(v32) / v21;
+    [v12.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1974,7 +2118,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1987,7 +2133,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 36 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1996,46 +2144,89 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(0.15, 5.551115123125783e-18);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = W::new(14.925, -7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
+    let v4: N = N::new(14.925, -7.105427357601002e-16);
+    let v5: N = v2.square();
+    let v6: W = v4.widen() * v5.widen();
     let v7: N = -v3;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: W = W::new(0.05, -2.7755575615628915e-18);
+    let v9: W = N::exp_kept(v8);
+    let v10: N = N::new(0.05, -2.7755575615628915e-18);
     let v11: W = W::new(9.95, 7.105427357601002e-16);
     let v12: W = v11 * v2.widen();
-    let v13: W = v10 + v12;
-    let v14: W = W::new(0.1, -5.551115123125783e-18);
-    let v15: W = v14 * v2.widen();
-    let v16: W = v11 * v5;
-    let v17: W = -v15;
-    let v18: W = v17 - v16;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: N = -v19;
-    let v21: W = v20.widen().sqrt();
-    let v22: W = v0.widen() * v9.widen() * v13;
+    let v13: W = v10.widen() + v12;
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: W = v11 * v5.widen();
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v0.widen() * v9 * v13;
     let v23: W = v22 / v21;
-    let v24: N = N::narrow(v10) * v2;
-    let v25: W = W::new(4.975, 3.552713678800501e-16);
-    let v26: W = v25 * v5;
+    let v24: N = v10 * v2;
+    let v25: N = N::new(4.975, 3.552713678800501e-16);
+    let v26: N = v25 * v5;
     let v27: N = -v24;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_of(v28);
-    let v30: N = -N::narrow(v10);
+    let v28: W = v27.widen() - v26.widen();
+    let v29: W = N::exp_kept(v28);
+    let v30: N = -v10;
     let v31: W = v30.widen() - v12;
-    let v32: N = v29 * N::narrow(v21) * N::narrow(v31);
-    let v33: W = v23 - v32.widen();
-    let v34: W = v29.widen() * v21;
+    let v32: W = v29 * v21 * v31;
+    let v33: W = v23 - v32;
+    let v34: W = v29 * v21;
     let v35: W = v33 / v34;
-    let v36: W = v0.widen() * v29.widen() * v21 * v31;
+    let v36: W = v0.widen() * v29 * v21 * v31;
     let v37: W = v36 - v23;
     let v38: W = v37 / v21;
     [v35.to_f64(), v38.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(14.925, -7.105427357601002e-16);
+    let v5: W = v4.widen() * v2.widen();
+    let v6: W = W::new(15.075, 7.105427357601002e-16);
+    let v7: W = v5 - v6;
+    let v8: W = v3 * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = N::new(10.0, 0.0);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v2.widen();
+    let v13: N = v10 - N::narrow(v12);
+    let v14: N = N::new(10.05, -7.105427357601002e-16);
+    let v15: N = N::narrow(v12) - v14;
+    let v16: N = N::narrow(v3) * v15;
+    let v17: N = v16.exp_m1();
+    let v18: N = -v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v0 * v9 * v13;
+    let v21: N = v20 / v19;
+    let v22: W = W::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22 * v2.widen();
+    let v24: W = W::new(5.025, -3.552713678800501e-16);
+    let v25: W = v23 - v24;
+    let v26: W = v3 * v25;
+    let v27: N = N::exp_of(v26);
+    let v28: W = v12 - v10.widen();
+    let v29: N = v27 * v19 * N::narrow(v28);
+    let v30: N = v21 - v29;
+    let v31: N = v27 * v19;
+    let v32: N = v30 / v31;
+    let v33: W = v0.widen() * v27.widen() * v19.widen() * v28;
+    let v34: N = N::narrow(v33) - v21;
+    let v35: N = v34 / v19;
+    [v32.to_f64(), v35.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2043,7 +2234,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 36 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2056,7 +2249,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2105,21 +2298,21 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v5 * v6 * v10.widen();
     let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
     let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
-    let v17: W = v16 / v12.widen();
-    let v18: N = -N::narrow(v17);
-    let v19: W = v1.widen() - v3.widen();
+    let v17: N = N::narrow(v16) / v12;
+    let v18: N = -v17;
+    let v19: N = v1 - v3;
     let v20: N = v0 * v3;
     let v21: W = W::new(4.975, 3.552713678800501e-16);
     let v22: W = v21 * v6;
     let v23: N = -v20;
     let v24: W = v23.widen() - v22;
-    let v25: N = N::exp_of(v24);
+    let v25: W = N::exp_kept(v24);
     let v26: N = -v12;
     let v27: N = v26.sqrt();
     let v28: W = v5 * v3.widen();
     let v29: N = -v0;
     let v30: W = v29.widen() - v28;
-    let v31: W = v25.widen() * v27.widen() * v30;
+    let v31: W = v25 * v27.widen() * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
     let v34: N = N::new(14.925, -7.105427357601002e-16);
@@ -2131,8 +2324,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: N = v38 * v39;
     let v41: N = v40 / v27;
     let v42: W = v31 - v41.widen();
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v43) / v27;
+    let v43: N = v19 * N::narrow(v42);
+    let v44: N = v43 / v27;
     [v18.to_f64(), v44.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -2148,37 +2341,37 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
     let v7: W = v5 * v6;
-    let v8: N = -N::narrow(v4);
-    let v9: W = v8.widen() - v7;
+    let v8: W = -v4;
+    let v9: W = v8 - v7;
     let v10: W = v9.exp();
     let v11: N = v0 * v1 * N::narrow(v10);
     let v12: W = v9.exp_m1();
-    let v13: W = v0.widen() * v3.widen() * v10;
+    let v13: N = v0 * v3 * N::narrow(v10);
     let v14: W = v5 * v6 * v10;
     let v15: W = v5 * v3.widen() * v1.widen() * v10;
-    let v16: W = v11.widen() - v12 - v13 - v14 + v15;
+    let v16: W = v11.widen() - v12 - v13.widen() - v14 + v15;
     let v17: W = v16 / v12;
     let v18: N = -N::narrow(v17);
     let v19: W = v1.widen() - v3.widen();
     let v20: N = v0 * v3;
-    let v21: W = W::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21 * v6;
+    let v21: N = N::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21.widen() * v6;
     let v23: N = -v20;
     let v24: W = v23.widen() - v22;
-    let v25: N = N::exp_of(v24);
+    let v25: W = N::exp_kept(v24);
     let v26: W = -v12;
     let v27: W = v26.sqrt();
     let v28: W = v5 * v3.widen();
     let v29: N = -v0;
     let v30: W = v29.widen() - v28;
-    let v31: W = v25.widen() * v27 * v30;
+    let v31: W = v25 * v27 * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
-    let v34: W = W::new(14.925, -7.105427357601002e-16);
-    let v35: W = v34 * v6;
+    let v34: N = N::new(14.925, -7.105427357601002e-16);
+    let v35: W = v34.widen() * v6;
     let v36: N = -v33;
-    let v37: W = v36.widen() - v35;
-    let v38: N = N::exp_of(v37);
+    let v37: N = v36 - N::narrow(v35);
+    let v38: N = v37.exp();
     let v39: W = v0.widen() + v28;
     let v40: W = v38.widen() * v39;
     let v41: W = v40 / v27;
@@ -2194,49 +2387,49 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(0.1, -5.551115123125783e-18);
+    let v2: W = W::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
+    let v4: W = v2 * v3.widen();
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
     let v7: W = v5 * v6;
-    let v8: N = -v4;
+    let v8: N = -N::narrow(v4);
     let v9: W = v8.widen() - v7;
-    let v10: N = N::exp_of(v9);
-    let v11: N = v0 * v1 * v10;
+    let v10: W = N::exp_kept(v9);
+    let v11: W = v0.widen() * v1.widen() * v10;
     let v12: N = N::exp_m1_of(v9);
-    let v13: N = v0 * v3 * v10;
-    let v14: W = v5 * v6 * v10.widen();
-    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
-    let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
+    let v13: W = v0.widen() * v3.widen() * v10;
+    let v14: W = v5 * v6 * v10;
+    let v15: W = v5 * v3.widen() * v1.widen() * v10;
+    let v16: W = v11 - v12.widen() - v13 - v14 + v15;
     let v17: W = v16 / v12.widen();
     let v18: N = -N::narrow(v17);
     let v19: W = v1.widen() - v3.widen();
     let v20: N = v0 * v3;
-    let v21: N = N::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21.widen() * v6;
+    let v21: W = W::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21 * v6;
     let v23: N = -v20;
-    let v24: W = v23.widen() - v22;
-    let v25: N = N::exp_of(v24);
+    let v24: N = v23 - N::narrow(v22);
+    let v25: N = v24.exp();
     let v26: N = -v12;
-    let v27: W = v26.widen().sqrt();
+    let v27: N = v26.sqrt();
     let v28: W = v5 * v3.widen();
     let v29: N = -v0;
     let v30: W = v29.widen() - v28;
-    let v31: W = v25.widen() * v27 * v30;
+    let v31: W = v25.widen() * v27.widen() * v30;
     let v32: N = N::new(0.15, 5.551115123125783e-18);
     let v33: N = v32 * v3;
     let v34: N = N::new(14.925, -7.105427357601002e-16);
     let v35: W = v34.widen() * v6;
     let v36: N = -v33;
     let v37: W = v36.widen() - v35;
-    let v38: N = N::exp_of(v37);
+    let v38: W = N::exp_kept(v37);
     let v39: W = v0.widen() + v28;
-    let v40: W = v38.widen() * v39;
-    let v41: N = N::narrow(v40) / N::narrow(v27);
-    let v42: W = v31 - v41.widen();
+    let v40: W = v38 * v39;
+    let v41: W = v40 / v27.widen();
+    let v42: W = v31 - v41;
     let v43: W = v19 * v42;
-    let v44: W = v43 / v27;
+    let v44: N = N::narrow(v43) / v27;
     [v18.to_f64(), v44.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2245,7 +2438,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2260,7 +2453,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
@@ -2282,9 +2475,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2397,28 +2590,31 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    if t < 0.25 {
+    if t < 0.125 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.5625 {
         return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: N = v0 * v2;
-    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: N = N::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
-    let v6: N = N::narrow(v4) * N::narrow(v5);
+    let v6: N = v4 * N::narrow(v5);
     let v7: N = -v3;
     let v8: N = v7 - v6;
     let v9: N = v8.exp();
@@ -2430,27 +2626,27 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: N = v16 * v2 * v11;
-    let v18: W = v4 * v5 * v11.widen();
+    let v18: W = v4.widen() * v5 * v11.widen();
     let v19: N = v16 * v1 * v11;
-    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11.widen();
     let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
         - v19.widen() - v20;
     let v22: N = N::narrow(v21) / v11;
     let v23: N = -v22;
-    let v24: W = v1.widen() - v2.widen();
+    let v24: N = v1 - v2;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = v16 * v2;
     let v27: W = W::new(4.975, 3.552713678800501e-16);
     let v28: W = v27 * v5;
     let v29: N = -v26;
     let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
+    let v31: W = N::exp_kept(v30);
     let v32: N = -v11;
     let v33: N = v32.sqrt();
-    let v34: W = v4 * v2.widen();
+    let v34: W = v4.widen() * v2.widen();
     let v35: N = -v16;
     let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v37: W = v25.widen() * v31 * v33.widen() * v36;
     let v38: N = N::new(0.15, 5.551115123125783e-18);
     let v39: N = v38 * v2;
     let v40: N = N::new(14.925, -7.105427357601002e-16);
@@ -2462,17 +2658,17 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v46: N = v25 * v44 * v45;
     let v47: N = v46 / v33;
     let v48: W = v37 - v47.widen();
-    let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / v33;
-    let v51: N = N::narrow(v24).abs();
+    let v49: N = v24 * N::narrow(v48);
+    let v50: N = v49 / v33;
+    let v51: N = v24.abs();
     let v52: N = v51.sqrt();
-    let v53: W = v13.widen() * v2.widen();
-    let v54: W = v0.widen() + v53;
-    let v55: N = N::sqrt_of(v54);
+    let v53: N = v13 * v2;
+    let v54: N = v0 + v53;
+    let v55: N = v54.sqrt();
     let v56: N = v52 * v55;
     [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2487,164 +2683,34 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = -v3;
     let v8: W = v7 - v6;
     let v9: W = v8.exp();
-    let v10: N = v0 * v1 * N::narrow(v9);
+    let v10: W = v0.widen() * v1.widen() * v9;
     let v11: W = v8.exp_m1();
     let v12: W = v0.widen() * v2.widen() * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5 * v9;
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: W = v16.widen() * v2.widen() * v11;
-    let v18: W = v4 * v5 * v11;
+    let v18: N = N::narrow(v4) * N::narrow(v5) * N::narrow(v11);
     let v19: N = v16 * v1 * N::narrow(v11);
     let v20: W = v4 * v2.widen() * v1.widen() * v11;
-    let v21: W = v10.widen() - v11 - v12 - v14 + v15 + v17 + v18 - v19.widen() - v20;
-    let v22: W = v21 / v11;
-    let v23: W = -v22;
+    let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18.widen() - v19.widen() - v20;
+    let v22: N = N::narrow(v21) / N::narrow(v11);
+    let v23: N = -v22;
     let v24: W = v1.widen() - v2.widen();
     let v25: N = N::new(2.0, 0.0);
     let v26: N = v16 * v2;
     let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27.widen() * v5;
+    let v28: N = v27 * N::narrow(v5);
     let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
-    let v32: W = -v11;
-    let v33: N = N::sqrt_of(v32);
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: W = v40.widen() * v5;
-    let v42: N = -v39;
-    let v43: N = v42 - N::narrow(v41);
-    let v44: N = v43.exp();
-    let v45: W = v16.widen() + v34;
-    let v46: W = v25.widen() * v44.widen() * v45;
-    let v47: W = v46 / v33.widen();
-    let v48: W = v37 - v47;
-    let v49: W = v24 * v48;
-    let v50: W = v49 / v33.widen();
-    let v51: N = N::narrow(v24).abs();
-    let v52: N = v51.sqrt();
-    let v53: W = v13.widen() * v2.widen();
-    let v54: W = v0.widen() + v53;
-    let v55: N = N::sqrt_of(v54);
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: W = W::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
-    let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: N = v0 * v1 * v9;
-    let v11: N = N::exp_m1_of(v8);
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5 * v9.widen();
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: W = v4 * v5 * v11.widen();
-    let v19: N = v16 * v1 * v11;
-    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
-        - v19.widen() - v20;
-    let v22: W = v21 / v11.widen();
-    let v23: N = -N::narrow(v22);
-    let v24: W = v1.widen() - v2.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27.widen() * v5;
-    let v29: N = -v26;
-    let v30: N = v29 - N::narrow(v28);
+    let v30: N = v29 - v28;
     let v31: N = v30.exp();
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
+    let v32: W = -v11;
+    let v33: W = v32.sqrt();
     let v34: W = v4 * v2.widen();
     let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: W = v40.widen() * v5;
-    let v42: N = -v39;
-    let v43: W = v42.widen() - v41;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v16.widen() + v34;
-    let v46: W = v25.widen() * v44.widen() * v45;
-    let v47: W = v46 / v33.widen();
-    let v48: W = v37 - v47;
-    let v49: W = v24 * v48;
-    let v50: W = v49 / v33.widen();
-    let v51: N = N::narrow(v24).abs();
-    let v52: N = v51.sqrt();
-    let v53: W = v13.widen() * v2.widen();
-    let v54: W = v0.widen() + v53;
-    let v55: N = N::sqrt_of(v54);
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: W = W::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
-    let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: N = v0 * v1 * v9;
-    let v11: N = N::exp_m1_of(v8);
-    let v12: N = v0 * v2 * v9;
-    let v13: N = N::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13.widen() * v5 * v9.widen();
-    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: N = v16 * v2 * v11;
-    let v18: W = v4 * v5 * v11.widen();
-    let v19: N = v16 * v1 * v11;
-    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
-    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
-        - v19.widen() - v20;
-    let v22: W = v21 / v11.widen();
-    let v23: N = -N::narrow(v22);
-    let v24: W = v1.widen() - v2.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v36: N = v35 - N::narrow(v34);
+    let v37: N = v25 * v31 * N::narrow(v33) * v36;
     let v38: N = N::new(0.15, 5.551115123125783e-18);
     let v39: N = v38 * v2;
     let v40: N = N::new(14.925, -7.105427357601002e-16);
@@ -2652,22 +2718,22 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v42: N = -v39;
     let v43: N = v42 - v41;
     let v44: N = v43.exp();
-    let v45: N = v16 + N::narrow(v34);
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: W = v37 - v47.widen();
+    let v45: W = v16.widen() + v34;
+    let v46: W = v25.widen() * v44.widen() * v45;
+    let v47: W = v46 / v33;
+    let v48: W = v37.widen() - v47;
     let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / v33;
+    let v50: N = N::narrow(v49) / N::narrow(v33);
     let v51: N = N::narrow(v24).abs();
     let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
+    let v53: N = N::narrow(v13) * v2;
     let v54: N = v0 + v53;
     let v55: N = v54.sqrt();
     let v56: N = v52 * v55;
     [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2680,6 +2746,200 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v6: W = v4 * v5;
     let v7: W = -v3;
     let v8: W = v7 - v6;
+    let v9: W = N::exp_kept(v8);
+    let v10: W = v0 * v1.widen() * v9;
+    let v11: W = N::exp_m1_kept(v8);
+    let v12: W = v0 * v2.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16.widen() * v2.widen() * v11;
+    let v18: W = v4 * v5 * v11;
+    let v19: W = v16.widen() * v1.widen() * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11;
+    let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
+    let v22: W = v21 / v11;
+    let v23: N = -N::narrow(v22);
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: N = v27 * N::narrow(v5);
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp();
+    let v32: W = -v11;
+    let v33: W = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31.widen() * v33 * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: W = W::new(14.925, -7.105427357601002e-16);
+    let v41: W = v40 * v5;
+    let v42: N = -v39;
+    let v43: W = v42.widen() - v41;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v16.widen() + v34;
+    let v46: W = v25.widen() * v44 * v45;
+    let v47: W = v46 / v33;
+    let v48: W = v37 - v47;
+    let v49: W = v24 * v48;
+    let v50: N = N::narrow(v49) / N::narrow(v33);
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: N = N::narrow(v13) * v2;
+    let v54: N = N::narrow(v0) + v53;
+    let v55: N = v54.sqrt();
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: N = v7 - N::narrow(v6);
+    let v9: N = v8.exp();
+    let v10: N = v0 * v1 * v9;
+    let v11: N = v8.exp_m1();
+    let v12: N = v0 * v2 * v9;
+    let v13: N = N::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13.widen() * v5 * v9.widen();
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v2 * v11;
+    let v18: W = v4 * v5 * v11.widen();
+    let v19: N = v16 * v1 * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
+        - v19.widen() - v20;
+    let v22: W = v21 / v11.widen();
+    let v23: N = -N::narrow(v22);
+    let v24: W = v1.widen() - v2.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27.widen() * v5;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: W = N::exp_kept(v30);
+    let v32: N = -v11;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31 * v33 * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: W = v40.widen() * v5;
+    let v42: N = -v39;
+    let v43: W = v42.widen() - v41;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v16.widen() + v34;
+    let v46: W = v25.widen() * v44 * v45;
+    let v47: W = v46 / v33;
+    let v48: W = v37 - v47;
+    let v49: W = v24 * v48;
+    let v50: N = N::narrow(v49) / N::narrow(v33);
+    let v51: N = N::narrow(v24).abs();
+    let v52: N = v51.sqrt();
+    let v53: N = v13 * v2;
+    let v54: N = v0 + v53;
+    let v55: N = v54.sqrt();
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v0 * v1 * v9;
+    let v11: N = N::exp_m1_of(v8);
+    let v12: N = v0 * v2 * v9;
+    let v13: N = N::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13.widen() * v5 * v9.widen();
+    let v15: W = v13.widen() * v2.widen() * v1.widen() * v9.widen();
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v2 * v11;
+    let v18: W = v4 * v5 * v11.widen();
+    let v19: N = v16 * v1 * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
+    let v21: W = v10.widen() - v11.widen() - v12.widen() - v14 + v15 + v17.widen() + v18
+        - v19.widen() - v20;
+    let v22: N = N::narrow(v21) / v11;
+    let v23: N = -v22;
+    let v24: N = v1 - v2;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v16 * v2;
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: W = N::exp_kept(v30);
+    let v32: N = -v11;
+    let v33: N = v32.sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -v16;
+    let v36: W = v35.widen() - v34;
+    let v37: W = v25.widen() * v31 * v33.widen() * v36;
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: N = v40 * N::narrow(v5);
+    let v42: N = -v39;
+    let v43: N = v42 - v41;
+    let v44: N = v43.exp();
+    let v45: N = v16 + N::narrow(v34);
+    let v46: N = v25 * v44 * v45;
+    let v47: N = v46 / v33;
+    let v48: W = v37 - v47.widen();
+    let v49: N = v24 * N::narrow(v48);
+    let v50: N = v49 / v33;
+    let v51: N = v24.abs();
+    let v52: N = v51.sqrt();
+    let v53: N = v13 * v2;
+    let v54: N = v0 + v53;
+    let v55: N = v54.sqrt();
+    let v56: N = v52 * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -N::narrow(v3);
+    let v8: W = v7.widen() - v6;
     let v9: W = v8.exp();
     let v10: W = v0 * v1.widen() * v9;
     let v11: W = v8.exp_m1();
@@ -2697,18 +2957,18 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v23: N = -v22;
     let v24: N = v1 - v2;
     let v25: N = N::new(2.0, 0.0);
-    let v26: W = v16.widen() * v2.widen();
+    let v26: N = v16 * v2;
     let v27: W = W::new(4.975, 3.552713678800501e-16);
     let v28: W = v27 * v5;
-    let v29: N = -N::narrow(v26);
+    let v29: N = -v26;
     let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
+    let v31: W = N::exp_kept(v30);
     let v32: N = -N::narrow(v11);
     let v33: N = v32.sqrt();
     let v34: W = v4 * v2.widen();
     let v35: N = -v16;
     let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v37: W = v25.widen() * v31 * v33.widen() * v36;
     let v38: N = N::new(0.15, 5.551115123125783e-18);
     let v39: N = v38 * v2;
     let v40: N = N::new(14.925, -7.105427357601002e-16);
@@ -2719,8 +2979,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v45: N = v16 + N::narrow(v34);
     let v46: N = v25 * v44 * v45;
     let v47: N = v46 / v33;
-    let v48: W = v37 - v47.widen();
-    let v49: N = v24 * N::narrow(v48);
+    let v48: N = N::narrow(v37) - v47;
+    let v49: N = v24 * v48;
     let v50: N = v49 / v33;
     let v51: N = v24.abs();
     let v52: N = v51.sqrt();
@@ -2731,7 +2991,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2744,35 +3004,35 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v6: W = v4 * v5;
     let v7: N = -v3;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: W = v0.widen() * v1.widen() * v9.widen();
+    let v9: W = N::exp_kept(v8);
+    let v10: W = v0.widen() * v1.widen() * v9;
     let v11: N = N::exp_m1_of(v8);
-    let v12: W = v0.widen() * v2.widen() * v9.widen();
+    let v12: W = v0.widen() * v2.widen() * v9;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13 * v5 * v9.widen();
-    let v15: W = v13 * v2.widen() * v1.widen() * v9.widen();
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: W = v16.widen() * v2.widen() * v11.widen();
     let v18: W = v4 * v5 * v11.widen();
     let v19: W = v16.widen() * v1.widen() * v11.widen();
     let v20: W = v4 * v2.widen() * v1.widen() * v11.widen();
     let v21: W = v10 - v11.widen() - v12 - v14 + v15 + v17 + v18 - v19 - v20;
-    let v22: W = v21 / v11.widen();
-    let v23: N = -N::narrow(v22);
-    let v24: W = v1.widen() - v2.widen();
+    let v22: N = N::narrow(v21) / v11;
+    let v23: N = -v22;
+    let v24: N = v1 - v2;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = v16 * v2;
     let v27: W = W::new(4.975, 3.552713678800501e-16);
     let v28: W = v27 * v5;
     let v29: N = -v26;
     let v30: W = v29.widen() - v28;
-    let v31: N = N::exp_of(v30);
+    let v31: W = N::exp_kept(v30);
     let v32: N = -v11;
     let v33: N = v32.sqrt();
     let v34: W = v4 * v2.widen();
     let v35: N = -v16;
     let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33.widen() * v36;
+    let v37: W = v25.widen() * v31 * v33.widen() * v36;
     let v38: N = N::new(0.15, 5.551115123125783e-18);
     let v39: N = v38 * v2;
     let v40: N = N::new(14.925, -7.105427357601002e-16);
@@ -2783,13 +3043,13 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v45: N = v16 + N::narrow(v34);
     let v46: N = v25 * v44 * v45;
     let v47: N = v46 / v33;
-    let v48: W = v37 - v47.widen();
-    let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / v33;
-    let v51: N = N::narrow(v24).abs();
+    let v48: N = N::narrow(v37) - v47;
+    let v49: N = v24 * v48;
+    let v50: N = v49 / v33;
+    let v51: N = v24.abs();
     let v52: N = v51.sqrt();
-    let v53: W = v13 * v2.widen();
-    let v54: N = v0 + N::narrow(v53);
+    let v53: N = N::narrow(v13) * v2;
+    let v54: N = v0 + v53;
     let v55: N = v54.sqrt();
     let v56: N = v52 * v55;
     [v23.to_f64(), v50.to_f64(), v56.to_f64()]
@@ -2800,9 +3060,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2815,9 +3075,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -2844,7 +3104,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2888,50 +3148,50 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = -v8;
-    let v10: W = v9.widen().sqrt();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
-    let v12: W = v0 * v11.widen();
+    let v12: N = v0 * v11;
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -N::narrow(v12);
+    let v15: N = -v12;
     let v16: W = v15.widen() - v14;
-    let v17: W = v16.exp_m1();
+    let v17: W = N::exp_m1_kept(v16);
     let v18: W = -v17;
     let v19: W = v18.sqrt();
     let v20: W = v10 / v19;
-    let v21: N = N::exp_of(v16);
+    let v21: W = N::exp_kept(v16);
     let v22: W = v11.widen() - v1.widen();
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0 + v23 + v24;
+    let v25: W = v0.widen() + v23 + v24;
     let v26: W = v22 * v25;
-    let v27: N = N::exp_m1_of(v26);
+    let v27: W = N::exp_m1_kept(v26);
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
     let v29: N = v28 * v1;
     let v30: W = W::new(4.975, 3.552713678800501e-16);
     let v31: W = v30 * v4;
     let v32: N = -v29;
     let v33: W = v32.widen() - v31;
-    let v34: N = N::exp_of(v33);
-    let v35: W = v34.widen() * v19;
+    let v34: W = N::exp_kept(v33);
+    let v35: W = v34 * v19;
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
     let v39: W = v38.widen() - v37;
-    let v40: N = N::exp_of(v39);
-    let v41: W = v40.widen() * v10;
+    let v40: W = N::exp_kept(v39);
+    let v41: W = v40 * v10;
     let v42: W = v35 + v41;
-    let v43: W = v21.widen() * v27.widen();
+    let v43: W = v21 * v27;
     let v44: W = v19 * v42;
     let v45: W = v43 / v44;
     [v20.to_f64(), v45.to_f64()]
@@ -2942,7 +3202,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2955,7 +3215,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2975,7 +3235,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3019,50 +3279,50 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = -v8;
-    let v10: W = v9.widen().sqrt();
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
-    let v12: W = v0 * v11.widen();
+    let v12: N = v0 * v11;
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -N::narrow(v12);
+    let v15: N = -v12;
     let v16: W = v15.widen() - v14;
-    let v17: W = v16.exp_m1();
+    let v17: W = N::exp_m1_kept(v16);
     let v18: W = -v17;
     let v19: W = v18.sqrt();
     let v20: W = v10 / v19;
-    let v21: N = N::exp_of(v16);
+    let v21: W = N::exp_kept(v16);
     let v22: W = v11.widen() - v1.widen();
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0 + v23 + v24;
+    let v25: W = v0.widen() + v23 + v24;
     let v26: W = v22 * v25;
-    let v27: N = N::exp_m1_of(v26);
+    let v27: W = N::exp_m1_kept(v26);
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
     let v29: N = v28 * v1;
     let v30: W = W::new(4.975, 3.552713678800501e-16);
     let v31: W = v30 * v4;
     let v32: N = -v29;
     let v33: W = v32.widen() - v31;
-    let v34: N = N::exp_of(v33);
-    let v35: W = v34.widen() * v19;
+    let v34: W = N::exp_kept(v33);
+    let v35: W = v34 * v19;
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
     let v39: W = v38.widen() - v37;
-    let v40: N = N::exp_of(v39);
-    let v41: W = v40.widen() * v10;
+    let v40: W = N::exp_kept(v39);
+    let v41: W = v40 * v10;
     let v42: W = v35 + v41;
-    let v43: W = v21.widen() * v27.widen();
+    let v43: W = v21 * v27;
     let v44: W = v19 * v42;
     let v45: W = v43 / v44;
     [v20.to_f64(), v45.to_f64()]
@@ -3073,7 +3333,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3086,7 +3346,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3220,7 +3480,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3267,9 +3527,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = v15.sqrt();
     let v17: N = N::new(0.1, -5.551115123125783e-18);
     let v18: N = N::new(19.9, 1.4210854715202005e-15);
-    let v19: W = v18.widen() * v2.widen();
-    let v20: W = v17.widen() + v19;
-    let v21: N = N::sqrt_of(v20);
+    let v19: N = v18 * v2;
+    let v20: N = v17 + v19;
+    let v21: N = v20.sqrt();
     let v22: N = v16 * v21;
     [v10.to_f64(), v14.to_f64(), v22.to_f64()]
 }
@@ -3279,7 +3539,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3292,7 +3552,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3319,7 +3579,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3371,9 +3631,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
@@ -3385,57 +3645,57 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v9 * v10;
     let v12: W = -v2;
     let v13: W = v12 - v5 - v8.widen() - v11;
-    let v14: N = N::exp_of(v13);
+    let v14: W = N::exp_kept(v13);
     let v15: W = v3 * v1.widen();
     let v16: W = v6 + v15;
     let v17: W = v12 - v5;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: N = -v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: W = v14.widen() * v16;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = -v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v14 * v16;
     let v22: W = v21 / v20;
     let v23: N = N::narrow(v6) * v1;
     let v24: W = v9 * v4;
     let v25: N = -v23;
     let v26: W = v25.widen() - v24;
     let v27: W = v26.exp();
-    let v28: W = v0 * v7.widen();
+    let v28: W = v0.widen() * v7.widen();
     let v29: W = v3 * v10;
-    let v30: N = -N::narrow(v28);
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: W = v33.widen().sqrt();
+    let v30: W = -v28;
+    let v31: W = v30 - v29;
+    let v32: W = N::exp_m1_kept(v31);
+    let v33: W = -v32;
+    let v34: W = N::sqrt_kept(v33);
     let v35: N = -N::narrow(v6);
     let v36: W = v35.widen() - v15;
     let v37: W = v27 * v34 * v36;
     let v38: W = v22 - v37;
     let v39: N = N::new(0.15, 5.551115123125783e-18);
     let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: W = v41.widen() * v4;
+    let v41: W = W::new(14.925, -7.105427357601002e-16);
+    let v42: W = v41 * v4;
     let v43: N = -v40;
     let v44: W = v43.widen() - v42;
-    let v45: N = N::exp_of(v44);
-    let v46: W = v45.widen() * v16;
+    let v45: W = N::exp_kept(v44);
+    let v46: W = v45 * v16;
     let v47: W = v46 / v20;
     let v48: W = v27 * v20 * v36;
     let v49: W = v47 - v48;
-    let v50: W = v38 / v49;
-    let v51: W = v31.exp();
+    let v50: N = N::narrow(v38) / N::narrow(v49);
+    let v51: W = N::exp_kept(v31);
     let v52: W = v3 * v7.widen();
-    let v53: W = -v0;
-    let v54: W = v53 - v15 - v52;
+    let v53: N = -v0;
+    let v54: W = v53.widen() - v15 - v52;
     let v55: W = v1.widen() - v7.widen();
     let v56: W = v54 * v55;
-    let v57: N = N::exp_m1_of(v56);
+    let v57: W = N::exp_m1_kept(v56);
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
-    let v60: N = N::exp_of(v59);
-    let v61: W = v60.widen() * v20;
+    let v60: W = N::exp_kept(v59);
+    let v61: W = v60 * v20;
     let v62: W = v27 * v34;
     let v63: W = v61 + v62;
-    let v64: W = v51 * v57.widen();
+    let v64: W = v51 * v57;
     let v65: W = v63 * v49;
     let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
@@ -3446,7 +3706,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3459,7 +3719,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3479,7 +3739,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3531,9 +3791,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
@@ -3545,57 +3805,57 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v9 * v10;
     let v12: W = -v2;
     let v13: W = v12 - v5 - v8.widen() - v11;
-    let v14: N = N::exp_of(v13);
+    let v14: W = N::exp_kept(v13);
     let v15: W = v3 * v1.widen();
     let v16: W = v6 + v15;
     let v17: W = v12 - v5;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: N = -v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: W = v14.widen() * v16;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = -v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v14 * v16;
     let v22: W = v21 / v20;
     let v23: N = N::narrow(v6) * v1;
     let v24: W = v9 * v4;
     let v25: N = -v23;
     let v26: W = v25.widen() - v24;
     let v27: W = v26.exp();
-    let v28: W = v0 * v7.widen();
+    let v28: W = v0.widen() * v7.widen();
     let v29: W = v3 * v10;
-    let v30: N = -N::narrow(v28);
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: W = v33.widen().sqrt();
+    let v30: W = -v28;
+    let v31: W = v30 - v29;
+    let v32: W = N::exp_m1_kept(v31);
+    let v33: W = -v32;
+    let v34: W = N::sqrt_kept(v33);
     let v35: N = -N::narrow(v6);
     let v36: W = v35.widen() - v15;
     let v37: W = v27 * v34 * v36;
     let v38: W = v22 - v37;
     let v39: N = N::new(0.15, 5.551115123125783e-18);
     let v40: N = v39 * v1;
-    let v41: N = N::new(14.925, -7.105427357601002e-16);
-    let v42: W = v41.widen() * v4;
+    let v41: W = W::new(14.925, -7.105427357601002e-16);
+    let v42: W = v41 * v4;
     let v43: N = -v40;
     let v44: W = v43.widen() - v42;
-    let v45: N = N::exp_of(v44);
-    let v46: W = v45.widen() * v16;
+    let v45: W = N::exp_kept(v44);
+    let v46: W = v45 * v16;
     let v47: W = v46 / v20;
     let v48: W = v27 * v20 * v36;
     let v49: W = v47 - v48;
-    let v50: W = v38 / v49;
-    let v51: W = v31.exp();
+    let v50: N = N::narrow(v38) / N::narrow(v49);
+    let v51: W = N::exp_kept(v31);
     let v52: W = v3 * v7.widen();
-    let v53: W = -v0;
-    let v54: W = v53 - v15 - v52;
+    let v53: N = -v0;
+    let v54: W = v53.widen() - v15 - v52;
     let v55: W = v1.widen() - v7.widen();
     let v56: W = v54 * v55;
-    let v57: N = N::exp_m1_of(v56);
+    let v57: W = N::exp_m1_kept(v56);
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
-    let v60: N = N::exp_of(v59);
-    let v61: W = v60.widen() * v20;
+    let v60: W = N::exp_kept(v59);
+    let v61: W = v60 * v20;
     let v62: W = v27 * v34;
     let v63: W = v61 + v62;
-    let v64: W = v51 * v57.widen();
+    let v64: W = v51 * v57;
     let v65: W = v63 * v49;
     let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
@@ -3606,7 +3866,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3619,7 +3879,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3639,31 +3899,36 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 30 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t == 1.0 {
-        return [0.06571728398968454];
+    if t < 0.125 {
+        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_v_coefficients_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(0.15, 5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(14.925, -7.105427357601002e-16);
     let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
+    let v5: W = v3.widen() * v4;
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     let v9: N = N::new(0.05, -2.7755575615628915e-18);
     let v10: W = W::new(9.95, 7.105427357601002e-16);
     let v11: W = v10 * v1.widen();
-    let v12: W = v9.widen() + v11;
+    let v12: N = v9 + N::narrow(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v1;
     let v15: N = N::narrow(v10) * N::narrow(v4);
@@ -3671,20 +3936,128 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v17: N = v16 - v15;
     let v18: N = v17.exp_m1();
     let v19: N = -v18;
-    let v20: W = v19.widen().sqrt();
-    let v21: W = v8.widen() * v12;
-    let v22: W = v21 / v20;
+    let v20: N = v19.sqrt();
+    let v21: N = v8 * v12;
+    let v22: N = v21 / v20;
     let v23: N = v9 * v1;
-    let v24: W = W::new(4.975, 3.552713678800501e-16);
-    let v25: W = v24 * v4;
+    let v24: N = N::new(4.975, 3.552713678800501e-16);
+    let v25: W = v24.widen() * v4;
     let v26: N = -v23;
     let v27: W = v26.widen() - v25;
-    let v28: N = N::exp_of(v27);
+    let v28: W = N::exp_kept(v27);
     let v29: N = -v9;
     let v30: W = v29.widen() - v11;
-    let v31: W = v28.widen() * v20 * v30;
-    let v32: W = v22 - v31;
+    let v31: W = v28 * v20.widen() * v30;
+    let v32: N = v22 - N::narrow(v31);
     [v32.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.15, 5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(14.925, -7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(0.05, -2.7755575615628915e-18);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v1.widen();
+    let v12: W = v9 + v11;
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13.widen() * v1.widen();
+    let v15: W = v10 * v4.widen();
+    let v16: N = -N::narrow(v14);
+    let v17: W = v16.widen() - v15;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = -v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v8.widen() * v12;
+    let v22: N = N::narrow(v21) / N::narrow(v20);
+    let v23: N = N::narrow(v9) * v1;
+    let v24: N = N::new(4.975, 3.552713678800501e-16);
+    let v25: N = v24 * v4;
+    let v26: N = -v23;
+    let v27: N = v26 - v25;
+    let v28: N = v27.exp();
+    let v29: N = -N::narrow(v9);
+    let v30: N = v29 - N::narrow(v11);
+    let v31: N = v28 * N::narrow(v20) * v30;
+    let v32: N = v22 - v31;
+    [v32.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.15, 5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(14.925, -7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = N::exp_kept(v7);
+    let v9: N = N::new(0.05, -2.7755575615628915e-18);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v1.widen();
+    let v12: W = v9.widen() + v11;
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: N = N::narrow(v10) * v4;
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v8 * v12;
+    let v22: N = N::narrow(v21) / v20;
+    let v23: N = v9 * v1;
+    let v24: N = N::new(4.975, 3.552713678800501e-16);
+    let v25: N = v24 * v4;
+    let v26: N = -v23;
+    let v27: N = v26 - v25;
+    let v28: N = v27.exp();
+    let v29: N = -v9;
+    let v30: N = v29 - N::narrow(v11);
+    let v31: N = v28 * v20 * v30;
+    let v32: N = v22 - v31;
+    [v32.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::new(14.925, -7.105427357601002e-16);
+    let v4: N = v3 * v1;
+    let v5: N = N::new(15.075, 7.105427357601002e-16);
+    let v6: N = v4 - v5;
+    let v7: W = v2 * v6.widen();
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(10.0, 0.0);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v1.widen();
+    let v12: N = v9 - N::narrow(v11);
+    let v13: N = N::new(10.05, -7.105427357601002e-16);
+    let v14: N = N::narrow(v11) - v13;
+    let v15: N = N::narrow(v2) * v14;
+    let v16: N = v15.exp_m1();
+    let v17: N = -v16;
+    let v18: N = v17.sqrt();
+    let v19: N = v8 * v12;
+    let v20: N = v19 / v18;
+    let v21: N = N::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21.widen() * v1.widen();
+    let v23: W = W::new(5.025, -3.552713678800501e-16);
+    let v24: W = v22 - v23;
+    let v25: W = v2 * v24;
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v11 - v9.widen();
+    let v28: W = v26 * v18.widen() * v27;
+    let v29: N = v20 - N::narrow(v28);
+    [v29.to_f64()]
 }
 /// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3692,7 +4065,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 30 operations in double-double.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3708,14 +4083,14 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.05, f64::INFINITY];
+    if t == 1.0 {
+        return [10.0, 0.1314345679793691];
     }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
@@ -3728,37 +4103,37 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v3 * v4.widen();
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
-    let v8: W = v7.exp();
+    let v8: W = N::exp_kept(v7);
     let v9: W = v8.powi(3);
     let v10: W = W::new(9.95, 7.105427357601002e-16);
     let v11: W = v10 * v1.widen();
-    let v12: N = -N::narrow(v0);
-    let v13: W = v12.widen() - v11;
+    let v12: W = -v0;
+    let v13: W = v12 - v11;
     let v14: W = v9 * v13;
     let v15: N = N::new(0.1, -5.551115123125783e-18);
-    let v16: W = v15.widen() * v1.widen();
+    let v16: N = v15 * v1;
     let v17: W = v10 * v4.widen();
-    let v18: N = -N::narrow(v16);
+    let v18: N = -v16;
     let v19: W = v18.widen() - v17;
-    let v20: N = N::exp_m1_of(v19);
-    let v21: W = v8 * v20.widen() * v13;
+    let v20: W = N::exp_m1_kept(v19);
+    let v21: W = v8 * v20 * v13;
     let v22: N = N::new(2.0, 0.0);
     let v23: N = N::new(0.15, 5.551115123125783e-18);
     let v24: N = v23 * v1;
     let v25: W = W::new(14.925, -7.105427357601002e-16);
     let v26: W = v25 * v4.widen();
     let v27: N = -v24;
-    let v28: N = v27 - N::narrow(v26);
-    let v29: N = v28.exp();
+    let v28: W = v27.widen() - v26;
+    let v29: W = N::exp_kept(v28);
     let v30: W = v0 + v11;
-    let v31: W = v22.widen() * v29.widen() * v30;
+    let v31: W = v22.widen() * v29 * v30;
     let v32: W = v14 + v21 + v31;
     let v33: W = v32 / v8;
-    let v34: N = -v20;
-    let v35: N = v34.sqrt();
-    let v36: W = v31 / v35.widen();
-    let v37: W = v22.widen() * v8 * v35.widen() * v13;
-    let v38: W = v36 - v37;
+    let v34: W = -v20;
+    let v35: W = v34.sqrt();
+    let v36: N = N::narrow(v31) / N::narrow(v35);
+    let v37: W = v22.widen() * v8 * v35 * v13;
+    let v38: N = v36 - N::narrow(v37);
     [v33.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3770,8 +4145,8 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v4: N = N::new(14.925, -7.105427357601002e-16);
     let v5: N = v4 * v2;
     let v6: N = N::new(15.075, 7.105427357601002e-16);
-    let v7: N = v5 - v6;
-    let v8: W = v3 * v7.widen();
+    let v7: W = v5.widen() - v6.widen();
+    let v8: W = v3 * v7;
     let v9: N = N::exp_of(v8);
     let v10: N = N::new(10.0, 0.0);
     let v11: W = W::new(9.95, 7.105427357601002e-16);
@@ -3792,13 +4167,13 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v26: N = N::narrow(v3) * v25;
     let v27: N = v26.exp_m1();
     let v28: W = v20.widen() * v27.widen() * v22;
-    let v29: W = v14.widen() + v23.widen() + v28;
-    let v30: W = v29 / v20.widen();
+    let v29: N = v14 + v23 + N::narrow(v28);
+    let v30: N = v29 / v20;
     let v31: N = -v27;
     let v32: N = v31.sqrt();
     let v33: N = v14 / v32;
     let v34: W = v0.widen() * v20.widen() * v32.widen() * v22;
-    let v35: W = v33.widen() - v34;
+    let v35: N = v33 - N::narrow(v34);
     [v30.to_f64(), v35.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3809,7 +4184,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3822,7 +4197,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3853,14 +4228,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v10: W = v9.widen() - v8;
     let v11: N = N::exp_of(v10);
     let v12: N = v11.square();
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
+    let v13: N = N::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13.widen() * v2.widen();
     let v15: N = -v4;
     let v16: W = v15.widen() - v14;
     let v17: N = v12 * N::narrow(v16);
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v2;
-    let v20: N = N::narrow(v13) * N::narrow(v7);
+    let v20: N = v13 * N::narrow(v7);
     let v21: N = -v19;
     let v22: N = v21 - v20;
     let v23: N = v22.exp();
@@ -3878,10 +4253,10 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v35: N = v34.exp();
     let v36: N = v22.exp_m1();
     let v37: N = -v36;
-    let v38: W = v37.widen().sqrt();
+    let v38: N = v37.sqrt();
     let v39: W = v35.widen() * v24;
-    let v40: W = v39 / v38;
-    let v41: W = v11.widen() * v38 * v16;
+    let v40: W = v39 / v38.widen();
+    let v41: W = v11.widen() * v38.widen() * v16;
     let v42: W = v40 - v41;
     let v43: W = v3 * v42;
     [v28.to_f64(), v43.to_f64()]
@@ -3892,7 +4267,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3905,7 +4280,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3925,9 +4300,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3952,440 +4327,21 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t < 0.125 {
+    if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.1875 {
+    if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.25 {
+    if t < 0.625 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.6875 {
         return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.75 {
         return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: W = v11.widen().powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: W = -v4.widen();
-    let v16: W = v15 - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v11.widen() * v23.widen() * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: N = v30 - N::narrow(v29);
-    let v32: N = v31.exp();
-    let v33: N = v4 + N::narrow(v14);
-    let v34: N = v25 * v32 * v33;
-    let v35: W = v17 + v24 + v34.widen();
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11.widen();
-    let v38: W = v0.widen() + v37;
-    let v39: N = -v23;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 / v40;
-    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: W = v18.widen() + v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: N = v6 * N::narrow(v7);
-    let v9: N = -v5;
-    let v10: N = v9 - v8;
-    let v11: N = v10.exp();
-    let v12: N = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: N = v15 - N::narrow(v14);
-    let v17: N = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = v22.exp_m1();
-    let v24: N = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * N::narrow(v7);
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32.widen() * v33;
-    let v35: N = v17 + v24 + N::narrow(v34);
-    let v36: N = N::narrow(v3) * v35;
-    let v37: N = v36 / v11;
-    let v38: N = v0 + v37;
-    let v39: N = -v23;
-    let v40: W = v39.widen().sqrt();
-    let v41: W = v34 / v40;
-    let v42: N = v25 * v11 * N::narrow(v40) * v16;
-    let v43: W = v41 - v42.widen();
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: W = v18.widen() + v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: W = v11.widen().powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = v22.exp_m1();
-    let v24: W = v11.widen() * v23.widen() * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28.widen() * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32.widen() * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: N = N::narrow(v3) * N::narrow(v35);
-    let v37: N = v36 / v11;
-    let v38: N = v0 + v37;
-    let v39: N = -v23;
-    let v40: N = v39.sqrt();
-    let v41: W = v34 / v40.widen();
-    let v42: N = v25 * v11 * v40 * N::narrow(v16);
-    let v43: W = v41 - v42.widen();
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: N = v18 + N::narrow(v48);
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.05, -2.7755575615628915e-18);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
-    let v9: W = -v5;
-    let v10: W = v9 - v8;
-    let v11: W = v10.exp();
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -N::narrow(v4);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: W = v18.widen() * v2.widen();
-    let v20: W = v13 * v7.widen();
-    let v21: W = -v19;
-    let v22: W = v21 - v20;
-    let v23: N = N::exp_m1_of(v22);
-    let v24: W = v11 * v23.widen() * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: W = W::new(0.15, 5.551115123125783e-18);
-    let v27: W = v26 * v2.widen();
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7.widen();
-    let v30: W = -v27;
-    let v31: W = v30 - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v4 + v14;
-    let v34: W = v25.widen() * v32.widen() * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: N = v0 + N::narrow(v37);
-    let v39: N = -v23;
-    let v40: N = v39.sqrt();
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: N = v41 - N::narrow(v42);
-    let v44: N = N::narrow(v3) * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: W = v18.widen() + v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = v10.exp();
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = v31.exp();
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32 * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
-    let v40: N = v39.sqrt();
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: N = N::narrow(v3) * N::narrow(v43);
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: W = v18.widen() + v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: W = v11.widen().powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::narrow(v12) * N::narrow(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11.widen() * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32.widen() * v33;
-    let v35: W = v17.widen() + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11.widen();
-    let v38: W = v0.widen() + v37;
-    let v39: W = -v23;
-    let v40: N = N::sqrt_of(v39);
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: N = N::narrow(v3) * N::narrow(v43);
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = -v5;
-    let v10: W = v9 - v8;
-    let v11: W = v10.exp();
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: W = -v4.widen();
-    let v16: W = v15 - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = v31.exp();
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32 * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: W = -v23;
-    let v40: N = N::sqrt_of(v39);
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: N = N::narrow(v3) * N::narrow(v43);
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -4409,8 +4365,8 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v20: N = N::narrow(v13) * N::narrow(v7);
     let v21: N = -v19;
     let v22: N = v21 - v20;
-    let v23: W = v22.widen().exp_m1();
-    let v24: W = v11.widen() * v23 * v16;
+    let v23: N = v22.exp_m1();
+    let v24: W = v11.widen() * v23.widen() * v16;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
@@ -4425,7 +4381,7 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v36: W = v3 * v35;
     let v37: W = v36 / v11.widen();
     let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
+    let v39: N = -v23;
     let v40: N = v39.sqrt();
     let v41: N = v34 / v40;
     let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
@@ -4433,9 +4389,304 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v44: W = v3 * v43;
     let v45: N = N::narrow(v3).abs();
     let v46: N = v45.sqrt();
-    let v47: W = W::new(19.9, 1.4210854715202005e-15);
-    let v48: W = v47 * v2.widen();
-    let v49: N = v18 + N::narrow(v48);
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::narrow(v4) * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: W = N::exp_kept(v10);
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -N::narrow(v4);
+    let v16: N = v15 - N::narrow(v14);
+    let v17: W = v12 * v16.widen();
+    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v19: W = v18 * v2.widen();
+    let v20: W = v13 * v7;
+    let v21: N = -N::narrow(v19);
+    let v22: W = v21.widen() - v20;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v11 * v23 * v16.widen();
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = N::exp_kept(v31);
+    let v33: W = v4 + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: W = -v23;
+    let v40: W = v39.sqrt();
+    let v41: N = N::narrow(v34) / N::narrow(v40);
+    let v42: W = v25.widen() * v11 * v40 * v16.widen();
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = N::narrow(v18) + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = v31.exp();
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: N = -N::narrow(v23);
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: N = v41 - N::narrow(v42);
+    let v44: N = N::narrow(v3) * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: W = N::exp_kept(v10);
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v4.widen() + v14;
+    let v34: N = v25 * v32 * N::narrow(v33);
+    let v35: W = v17 + v24 + v34.widen();
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: N = -N::narrow(v23);
+    let v40: N = v39.sqrt();
+    let v41: N = v34 / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v7.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: W = v31.exp();
+    let v33: W = v4.widen() + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: N = -N::narrow(v23);
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v46 * v50;
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::exp_of(v10);
+    let v12: N = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14;
+    let v17: N = v12 * N::narrow(v16);
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v11.widen() * v23 * v16;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28.widen() * v7;
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: N = v4 + N::narrow(v14);
+    let v34: N = v25 * v32 * v33;
+    let v35: W = v17.widen() + v24 + v34.widen();
+    let v36: W = v3 * v35;
+    let v37: W = v36 / v11.widen();
+    let v38: W = v0.widen() + v37;
+    let v39: W = -v23;
+    let v40: N = N::sqrt_of(v39);
+    let v41: N = v34 / v40;
+    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
+    let v43: W = v41.widen() - v42;
+    let v44: W = v3 * v43;
+    let v45: N = N::narrow(v3).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(19.9, 1.4210854715202005e-15);
+    let v48: N = v47 * v2;
+    let v49: N = v18 + v48;
     let v50: N = v49.sqrt();
     let v51: N = v46 * v50;
     [v38.to_f64(), v44.to_f64(), v51.to_f64()]
@@ -4446,9 +4697,9 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4461,9 +4712,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -4490,7 +4741,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4553,40 +4804,40 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.widen() - v5 - v7.widen() - v9;
     let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13.widen() * v1.widen();
+    let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: N = N::narrow(v15) * N::narrow(v4);
-    let v17: N = -N::narrow(v14);
-    let v18: W = v17.widen() - v16.widen();
-    let v19: N = N::exp_m1_of(v18);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
     let v20: N = -v19;
     let v21: W = v20.widen().sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_m1_of(v25);
-    let v27: N = -v26;
-    let v28: W = v27.widen().sqrt();
-    let v29: W = v21 * v28;
-    let v30: N = v12 + N::narrow(v29);
-    let v31: W = v25.exp();
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: W = N::exp_kept(v25);
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();
-    let v34: W = -v13.widen();
-    let v35: W = v34 - v32 - v33;
+    let v34: N = -v13;
+    let v35: W = v34.widen() - v32 - v33;
     let v36: W = v1.widen() - v6.widen();
     let v37: W = v35 * v36;
-    let v38: N = N::exp_m1_of(v37);
+    let v38: W = N::exp_m1_kept(v37);
     let v39: N = -v7;
     let v40: W = v39.widen() - v9;
-    let v41: N = N::exp_of(v40);
-    let v42: W = v41.widen() * v21;
+    let v41: W = N::exp_kept(v40);
+    let v42: W = v41 * v21;
     let v43: W = v10.widen() - v5;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v44.widen() * v28;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v44 * v28;
     let v46: W = v42 + v45;
-    let v47: W = v31 * v38.widen();
+    let v47: W = v31 * v38;
     let v48: W = v47 / v46;
     [v30.to_f64(), v48.to_f64()]
 }
@@ -4596,7 +4847,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4609,7 +4860,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4629,7 +4880,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4692,40 +4943,40 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.widen() - v5 - v7.widen() - v9;
     let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13.widen() * v1.widen();
+    let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
     let v16: N = N::narrow(v15) * N::narrow(v4);
-    let v17: N = -N::narrow(v14);
-    let v18: W = v17.widen() - v16.widen();
-    let v19: N = N::exp_m1_of(v18);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
     let v20: N = -v19;
     let v21: W = v20.widen().sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
-    let v26: N = N::exp_m1_of(v25);
-    let v27: N = -v26;
-    let v28: W = v27.widen().sqrt();
-    let v29: W = v21 * v28;
-    let v30: N = v12 + N::narrow(v29);
-    let v31: W = v25.exp();
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: W = N::exp_kept(v25);
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();
-    let v34: W = -v13.widen();
-    let v35: W = v34 - v32 - v33;
+    let v34: N = -v13;
+    let v35: W = v34.widen() - v32 - v33;
     let v36: W = v1.widen() - v6.widen();
     let v37: W = v35 * v36;
-    let v38: N = N::exp_m1_of(v37);
+    let v38: W = N::exp_m1_kept(v37);
     let v39: N = -v7;
     let v40: W = v39.widen() - v9;
-    let v41: N = N::exp_of(v40);
-    let v42: W = v41.widen() * v21;
+    let v41: W = N::exp_kept(v40);
+    let v42: W = v41 * v21;
     let v43: W = v10.widen() - v5;
-    let v44: N = N::exp_of(v43);
-    let v45: W = v44.widen() * v28;
+    let v44: W = N::exp_kept(v43);
+    let v45: W = v44 * v28;
     let v46: W = v42 + v45;
-    let v47: W = v31 * v38.widen();
+    let v47: W = v31 * v38;
     let v48: W = v47 / v46;
     [v30.to_f64(), v48.to_f64()]
 }
@@ -4735,7 +4986,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4748,7 +4999,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4844,6 +5095,9 @@ mod dd {
     const LN_2_64: Dd = Dd::new(0.010830424696249145, 3.623510646634843e-19);
     /// The largest argument [`Dd::exp_m1`] takes its series of directly: ln 2/128 and some.
     const TINY_EXP: f64 = 0.0055;
+    /// Where `|tan(hi) lo|` and `|lo|` are below this, `Narrow::tan_of` corrects `tan(hi)` to
+    /// first order in `lo`.
+    pub const TAN_FIRST_ORDER: f64 = 1.1641532182693481e-10;
     /// `2^(j/64)` for `j = 0..64`, each correctly rounded to a double-double (mpmath, 300
     /// bits).
     const EXP2_64: [Dd; 64] = [
@@ -5020,9 +5274,19 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128): its
-        /// Taylor series to `x^11` (the next term is below 2^-106 of the sum), the terms to
-        /// `x^5` in double-double and the rest, below 2^-53 of the sum, in f64.
+        /// `self + b` where `|b| <= |self|/2` or `self.hi == 0` (no cancellation, and
+        /// `self.hi` leads): one error-free sum where [`Add`] takes two.
+        #[inline]
+        fn add_small(self, b: Dd) -> Dd {
+            let (s, e) = quick_two_sum(self.hi, b.hi);
+            Dd::renorm(s, e + (self.lo + b.lo))
+        }
+        /// `expm1` of a tiny argument (`|x| <= 0.0055`, a little more than ln 2/128):
+        /// `expm1(hi)` by its Taylor series to `hi^11` (the next term is below 2^-106 of the
+        /// sum), the terms to `hi^5` in double-double (each Horner step a product by the f64
+        /// `hi` and a sum that the constant leads) and the rest, below 2^-53 of the sum, in
+        /// f64; then `lo` to first order, `expm1(hi + lo) = expm1(hi) + e^hi lo` (the next
+        /// term is below 2^-110 of the value).
         fn expm1_tiny(self) -> Dd {
             let x = self.hi;
             let mut rest = inv_fact(11).hi;
@@ -5030,11 +5294,13 @@ mod dd {
                 rest = rest * x + inv_fact(n).hi;
             }
             let rest = rest * x;
-            let mut h = inv_fact(5) + Dd::from_f64(rest);
+            let mut h = inv_fact(5).add_small(Dd::from_f64(rest));
             for n in [4, 3, 2] {
-                h = h * self + inv_fact(n);
+                h = inv_fact(n).add_small(h.mul_f64(x));
             }
-            self + self.square() * h
+            let (sq, sq_lo) = two_prod(x, x);
+            let e = Dd::from_f64(x).add_small(Dd::new(sq, sq_lo) * h);
+            e.add_small(Dd::from_f64(self.lo * (1.0 + e.hi)))
         }
         /// `e^x = 2^m 2^(j/64) e^r` with `x = (64 m + j) ln 2/64 + r`, `|r| <= ln 2/128`:
         /// a table of the 64 values `2^(j/64)` and a short series, no repeated squaring.
@@ -5051,7 +5317,7 @@ mod dd {
             let j = n.rem_euclid(64);
             let t = EXP2_64[j as usize];
             let e = r.expm1_tiny();
-            (t + t * e).ldexp(((n - j) / 64) as i32)
+            t.add_small(t * e).ldexp(((n - j) / 64) as i32)
         }
         pub fn exp_m1(self) -> Dd {
             if self.hi.abs() <= TINY_EXP {
@@ -5345,44 +5611,79 @@ mod dd {
     /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
     /// A wide value used by a narrow operation is rounded, except as the argument of the
     /// functions below, which take the part the narrow type cannot hold into account to first
-    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`. Each comes twice: `_of`, that sum rounded to
+    /// the narrow type, and `_kept`, the sum kept in the wide type (for a value only wide
+    /// operations use: the narrow function's own error, and no rounding after it).
     pub trait Narrow<W: Real>: Real {
         /// The same value in the wide type (exact).
         fn widen(self) -> W;
         /// `w` rounded to the narrow type.
         fn narrow(w: W) -> Self;
+        fn exp_kept(w: W) -> W {
+            Self::narrow(w).exp().widen()
+        }
+        fn exp_m1_kept(w: W) -> W {
+            Self::narrow(w).exp_m1().widen()
+        }
+        fn ln_kept(w: W) -> W {
+            Self::narrow(w).ln().widen()
+        }
+        fn ln_1p_kept(w: W) -> W {
+            Self::narrow(w).ln_1p().widen()
+        }
+        fn sqrt_kept(w: W) -> W {
+            Self::narrow(w).sqrt().widen()
+        }
+        fn sin_kept(w: W) -> W {
+            Self::narrow(w).sin().widen()
+        }
+        fn cos_kept(w: W) -> W {
+            Self::narrow(w).cos().widen()
+        }
+        fn tan_kept(w: W) -> W {
+            Self::narrow(w).tan().widen()
+        }
+        fn atan_kept(w: W) -> W {
+            Self::narrow(w).atan().widen()
+        }
+        fn tanh_kept(w: W) -> W {
+            Self::narrow(w).tanh().widen()
+        }
+        fn sigmoid_kept(w: W) -> W {
+            Self::narrow(w).sigmoid().widen()
+        }
         fn exp_of(w: W) -> Self {
-            Self::narrow(w).exp()
+            Self::narrow(Self::exp_kept(w))
         }
         fn exp_m1_of(w: W) -> Self {
-            Self::narrow(w).exp_m1()
+            Self::narrow(Self::exp_m1_kept(w))
         }
         fn ln_of(w: W) -> Self {
-            Self::narrow(w).ln()
+            Self::narrow(Self::ln_kept(w))
         }
         fn ln_1p_of(w: W) -> Self {
-            Self::narrow(w).ln_1p()
+            Self::narrow(Self::ln_1p_kept(w))
         }
         fn sqrt_of(w: W) -> Self {
-            Self::narrow(w).sqrt()
+            Self::narrow(Self::sqrt_kept(w))
         }
         fn sin_of(w: W) -> Self {
-            Self::narrow(w).sin()
+            Self::narrow(Self::sin_kept(w))
         }
         fn cos_of(w: W) -> Self {
-            Self::narrow(w).cos()
+            Self::narrow(Self::cos_kept(w))
         }
         fn tan_of(w: W) -> Self {
-            Self::narrow(w).tan()
+            Self::narrow(Self::tan_kept(w))
         }
         fn atan_of(w: W) -> Self {
-            Self::narrow(w).atan()
+            Self::narrow(Self::atan_kept(w))
         }
         fn tanh_of(w: W) -> Self {
-            Self::narrow(w).tanh()
+            Self::narrow(Self::tanh_kept(w))
         }
         fn sigmoid_of(w: W) -> Self {
-            Self::narrow(w).sigmoid()
+            Self::narrow(Self::sigmoid_kept(w))
         }
     }
     /// One type as both: every conversion is the identity and every function its own.
@@ -5395,6 +5696,14 @@ mod dd {
     narrow_is_wide!(f64);
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
+    /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
+    /// correction (either may be the larger, next to a zero of the function).
+    #[inline]
+    fn corrected(f: f64, c: f64) -> Dd {
+        let (s, e) = two_sum(f, c);
+        if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+    }
+    /// The `_of` functions are the `_kept` ones rounded: `f + c` in f64, bit for bit.
     impl Narrow<Dd> for f64 {
         #[inline]
         fn widen(self) -> Dd {
@@ -5405,59 +5714,68 @@ mod dd {
             w.to_f64()
         }
         #[inline]
-        fn exp_of(w: Dd) -> f64 {
+        fn exp_kept(w: Dd) -> Dd {
             let e = w.hi.exp();
-            e + e * w.lo
+            corrected(e, e * w.lo)
         }
         #[inline]
-        fn exp_m1_of(w: Dd) -> f64 {
+        fn exp_m1_kept(w: Dd) -> Dd {
             let m = w.hi.exp_m1();
-            m + (m + 1.0) * w.lo
+            corrected(m, (m + 1.0) * w.lo)
         }
         #[inline]
-        fn ln_of(w: Dd) -> f64 {
-            w.hi.ln() + w.lo / w.hi
+        fn ln_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln(), w.lo / w.hi)
         }
         #[inline]
-        fn ln_1p_of(w: Dd) -> f64 {
-            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        fn ln_1p_kept(w: Dd) -> Dd {
+            corrected(w.hi.ln_1p(), w.lo / (1.0 + w.hi))
         }
         #[inline]
-        fn sqrt_of(w: Dd) -> f64 {
+        fn sqrt_kept(w: Dd) -> Dd {
             let s = w.hi.sqrt();
-            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+            if s > 0.0 { corrected(s, w.lo / (2.0 * s)) } else { Dd::from_f64(s) }
         }
         /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
         /// accurate relative to itself, and the first-order term supplies what `hi` lacks
         /// (`cos(pi t/2)` near t = 1).
         #[inline]
-        fn sin_of(w: Dd) -> f64 {
-            w.hi.sin() + w.hi.cos() * w.lo
+        fn sin_kept(w: Dd) -> Dd {
+            corrected(w.hi.sin(), w.hi.cos() * w.lo)
         }
         #[inline]
-        fn cos_of(w: Dd) -> f64 {
-            w.hi.cos() - w.hi.sin() * w.lo
+        fn cos_kept(w: Dd) -> Dd {
+            corrected(w.hi.cos(), -(w.hi.sin() * w.lo))
         }
-        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
-        /// `lo^3` however close `hi` is to a pole.
+        /// `tan(hi) + (1 + tan(hi)^2) lo` while `tan(hi) lo` and `lo` are below
+        /// [`TAN_FIRST_ORDER`], where the next term, `tan (1 + tan^2) lo^2`, is below `2^-65`
+        /// of the value; nearer a pole, `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with
+        /// `tan lo = lo`, exact to `lo^3` however close `hi` is to it (three roundings more,
+        /// kept or not).
         #[inline]
-        fn tan_of(w: Dd) -> f64 {
+        fn tan_kept(w: Dd) -> Dd {
             let t = w.hi.tan();
-            (t + w.lo) / (1.0 - t * w.lo)
+            if (t * w.lo).abs() < TAN_FIRST_ORDER && w.lo.abs() < TAN_FIRST_ORDER {
+                corrected(t, (1.0 + t * t) * w.lo)
+            } else {
+                Dd::from_f64((t + w.lo) / (1.0 - t * w.lo))
+            }
         }
         #[inline]
-        fn atan_of(w: Dd) -> f64 {
-            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        fn atan_kept(w: Dd) -> Dd {
+            corrected(w.hi.atan(), w.lo / (1.0 + w.hi * w.hi))
         }
+        /// `tanh(hi) + (1 - tanh(hi)^2) lo`: `|tanh| <= 1`, so the next term is below
+        /// `lo^2`.
         #[inline]
-        fn tanh_of(w: Dd) -> f64 {
+        fn tanh_kept(w: Dd) -> Dd {
             let t = w.hi.tanh();
-            (t + w.lo) / (1.0 + t * w.lo)
+            corrected(t, (1.0 - t * t) * w.lo)
         }
         #[inline]
-        fn sigmoid_of(w: Dd) -> f64 {
+        fn sigmoid_kept(w: Dd) -> Dd {
             let s = Real::sigmoid(w.hi);
-            s + s * (1.0 - s) * w.lo
+            corrected(s, s * (1.0 - s) * w.lo)
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
