@@ -525,7 +525,17 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 continue;
             };
             for (j, (c2, r2)) in split.iter().enumerate() {
-                if j == i || *c2 != -c.clone() {
+                // `c r exp(a) Q + c r` is `(-c) r exp(a) (-Q) - (-c) r`: a partner of the
+                // same sign pairs through one factor of Q negated (`1 + exp(a) (s - 1) =
+                // s - expm1(a) (1 - s)`).
+                let negate = if *c2 == -c.clone() {
+                    false
+                } else if c2 == c {
+                    true
+                } else {
+                    continue;
+                };
+                if j == i {
                     continue;
                 }
                 // The factors of the first term beyond the exponential and the partner's.
@@ -555,6 +565,29 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 if !contained || q.is_empty() || !q.iter().all(|&g| polynomial(pool, g)) {
                     continue;
                 }
+                if negate {
+                    let Some(p) = q.iter().position(|&g| matches!(pool.node(g), Node::Add(_)))
+                    else {
+                        continue;
+                    };
+                    // Only where the pair cancels: `exp(a) Q + 1` vanishes at an end of
+                    // the interval (elsewhere the two terms add, and the rewrite would
+                    // only cost operations).
+                    let nr = pool.rational(n.clone());
+                    let arg = pool.mul(vec![nr, a]);
+                    let exp = pool.call(Func::Exp, arg);
+                    let mut pair = q.clone();
+                    pair.push(exp);
+                    let pair = pool.mul(pair);
+                    let one = pool.one();
+                    let pair = pool.add(vec![pair, one]);
+                    if !cancels_at_an_end(pool, pair) {
+                        continue;
+                    }
+                    let minus = pool.neg(q[p]);
+                    q[p] = poly::expand(pool, minus);
+                }
+                let c = if negate { -c.clone() } else { c.clone() };
                 let q = pool.mul(q);
                 if pool.free_symbols(q).is_empty() {
                     continue;
@@ -567,13 +600,24 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 let m1 = pool.call(Func::Expm1, arg);
                 let m1q = pool.mul(vec![m1, q]);
                 let inner = pool.add(vec![m1q, x]);
-                let cr = pool.rational(c.clone());
+                let cr = pool.rational(c);
                 let term = pool.mul(vec![cr, *r2, inner]);
                 return Some(replace_pair(pool, xs, (i, j), term));
             }
         }
     }
     None
+}
+
+/// Whether `e` is exactly 0 with every free symbol at 0, or with every one at 1.
+fn cancels_at_an_end(pool: &mut Pool, e: ExprId) -> bool {
+    let symbols = pool.free_symbols(e);
+    [pool.zero(), pool.one()].into_iter().any(|end| {
+        let at = symbols
+            .iter()
+            .fold(e, |x, &s| crate::expr::subst::subst1(pool, x, s, end));
+        pool.is_zero(at)
+    })
 }
 
 /// `sigmoid-log`: `sigmoid(log y) = y/(1 + y)` and `sigmoid(-log y) = 1/(1 + y)` (a
@@ -1999,6 +2043,13 @@ mod tests {
         // folded back, without end (the stack overflowed on `log_snr = 2 - 2 log(t/(1 -
         // t))`).
         check("1 - exp(-t)/(1 + t)", "(t - expm1(-t))/(1 + t)");
+        // The factor's sign the other way round pairs through its negation. Fuzz seed 22,
+        // case 925: `sigma^2 = 1 + exp(-t^3/100) (sqrt(t) - 1)` cancelled to 0 at t =
+        // 1e-100, where it is 1e-50.
+        check(
+            "1 + exp(-t^3/100)*(sqrt(t) - 1)",
+            "sqrt(t) - expm1(-t^3/100)*(1 - sqrt(t))",
+        );
     }
 
     /// `alpha_bar = (1 - t)^3`: `sigma^2 = 1 - (1 - t)^3` is 0 at t = 1e-40 as written.
