@@ -91,26 +91,27 @@ fn time_names(f: &Function) -> Vec<String> {
     }
 }
 
+/// Whether `name` is one of the times `f` takes ([`time_names`], without allocating: the
+/// search asks at every run).
+fn is_time(f: &Function, name: &str) -> bool {
+    match &f.shape {
+        Shape::Scalar { .. } => name == "t",
+        Shape::Field { times, .. } => times.iter().any(|t| t == name),
+    }
+}
+
 /// Whether every time `env` binds is in the upper regime (at least [`UPPER_FROM`]).
 fn in_upper(f: &Function, env: &[(&str, f64)]) -> bool {
-    let times = time_names(f);
     env.iter()
-        .filter(|(n, _)| times.iter().any(|t| t == n))
+        .filter(|(n, _)| is_time(f, n))
         .all(|(_, v)| *v >= UPPER_FROM)
 }
 
 /// `env` with every time `s` replaced by `1 - s` (exact in the upper regime): the
 /// arguments of the upper regime's program.
 fn reflected_env<'a>(f: &Function, env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
-    let times = time_names(f);
     env.iter()
-        .map(|&(n, v)| {
-            if times.iter().any(|t| t == n) {
-                (n, 1.0 - v)
-            } else {
-                (n, v)
-            }
-        })
+        .map(|&(n, v)| if is_time(f, n) { (n, 1.0 - v) } else { (n, v) })
         .collect()
 }
 
@@ -234,6 +235,14 @@ thread_local! {
     /// rows again and again.
     static TABLES: RefCell<FxHashMap<TableKey, Rc<rounding::Table>>> =
         RefCell::new(FxHashMap::default());
+    /// The rows (by address) and the row of them where [`meets`] last found a miss.
+    static LAST_MISS: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+/// Forgets what [`table`] and [`meets`] worked out (at the start and end of a function).
+fn forget_models() {
+    TABLES.with(|t| t.borrow_mut().clear());
+    LAST_MISS.with(|m| m.set(None));
 }
 
 /// Counts `units` of work (as [`cost`] weighs a run of the program) towards the
@@ -253,9 +262,10 @@ fn exhausted() -> bool {
 /// spends on one function before it stops refining its choice (about 1 to 3 ns a unit,
 /// so a few seconds). Without it, a chain of 60 nested `sin` (`robustness::
 /// emitted_documentation_...`) ran 75 s per step function, as every run of a long
-/// double-double program is slow. Measured on the bundled library when it was set
-/// (before the error model of powers and `tan` was tightened): at most 2.3e9
-/// (shifted_cosine's `euler_maruyama_step_v`), so that none of its modules depended on it.
+/// double-double program is slow. Measured on the bundled library: at most 2.9e9
+/// (shifted_cosine's `euler_maruyama_step_v`), so that none of its modules depends on it
+/// (with the honest bound of `rounding` and before [`meets`] started at the row that
+/// missed last, that function ran out and settled for a costlier choice).
 const REFINE_WORK: u64 = 3_000_000_000;
 
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
@@ -290,8 +300,7 @@ fn bound(f: &Function, wide: &[bool], env: &[(&str, f64)]) -> Vec<f64> {
         return bound(up, &up.wide, &reflected_env(f, env));
     }
     let wide = cell_wide(f, wide, env);
-    let table = table(f, env);
-    (0..outs).map(|k| table.bound(k, wide)).collect()
+    table(f, env).bounds(wide)
 }
 
 /// The bound of [`bound`] on the error of `f` at `env`, where its body computed the
@@ -462,10 +471,27 @@ fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
 }
 
 /// Whether `f` (as for [`worst_miss`]) meets every row of `case`; it stops at the first
-/// miss.
+/// miss, and starts at the row of `case` that missed last ([`LAST_MISS`]): the choices
+/// [`prune`] tries differ by one operation, and one that is needed is mostly needed at
+/// the same row.
 fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
     let costs = Costs::of(f, wide);
-    case.rows.iter().all(|r| miss(f, wide, r, &costs) <= 1.0)
+    let rows = case.rows.as_ptr() as usize;
+    let last = LAST_MISS
+        .with(Cell::get)
+        .filter(|&(p, i)| p == rows && i < case.rows.len())
+        .map(|p| p.1);
+    let order = last
+        .into_iter()
+        .chain((0..case.rows.len()).filter(|&i| Some(i) != last));
+    for i in order {
+        let q = miss(f, wide, &case.rows[i], &costs);
+        if q.is_nan() || q > 1.0 {
+            LAST_MISS.with(|m| m.set(Some((rows, i))));
+            return false;
+        }
+    }
+    true
 }
 
 /// What [`miss`] charges for a run of `f`'s program ([`cost`]), worked out once for all
@@ -807,7 +833,7 @@ fn choose_within(
 
 /// [`choose`] for one function and its reference rows.
 fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: u64) -> Report {
-    TABLES.with(|t| t.borrow_mut().clear());
+    forget_models();
     WORK.with(|w| w.set(0));
     ALLOWANCE.with(|a| a.set(allowance));
     if let Accuracy::Ulps(b) = accuracy {
@@ -844,7 +870,7 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
         elide_series(f, &rows);
         elide_guards(f);
     }
-    TABLES.with(|t| t.borrow_mut().clear());
+    forget_models();
     case.form = f.form;
     measured(f, &f.wide, f.fallback, case)
 }

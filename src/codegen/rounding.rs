@@ -128,21 +128,43 @@ impl Table {
     /// A first-order bound on the error of output `k` with the operations `wide` marks
     /// in double-double, in its ulps; 0 where it is not finite (or the value is 0), so
     /// that a measured error alone counts there.
+    #[cfg(test)]
     pub fn bound(&self, k: usize, wide: &[bool]) -> f64 {
+        self.bounds(wide)[k]
+    }
+
+    /// [`Table::bound`] for every output at once: the local errors, which the outputs
+    /// share, are worked out once (the search asks for every output at every row).
+    pub fn bounds(&self, wide: &[bool]) -> Vec<f64> {
         let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
-        let (out, v, adj) = &self.outs[k];
-        let err: f64 = (0..=*out)
-            .filter(|&i| !is_wide(i) && adj[i] != 0.0)
-            .map(|i| (adj[i] * self.local(&is_wide, self.kept(&is_wide, i), i)).abs())
-            .sum();
-        // A double-double result is rounded once more, to f64.
-        let last = if is_wide(*out) || self.kept(&is_wide, *out) {
-            0.5
-        } else {
-            0.0
-        };
-        let b = err / ulp(*v) + last;
-        if *v != 0.0 && b.is_finite() { b } else { 0.0 }
+        let last_out = self.outs.iter().map(|o| o.0).max().unwrap_or(0);
+        let kept: Vec<bool> = (0..=last_out).map(|i| self.kept(&is_wide, i)).collect();
+        let local: Vec<f64> = (0..=last_out)
+            .map(|i| {
+                if is_wide(i) {
+                    0.0
+                } else {
+                    self.local(&is_wide, kept[i], i)
+                }
+            })
+            .collect();
+        self.outs
+            .iter()
+            .map(|(out, v, adj)| {
+                let err: f64 = (0..=*out)
+                    .filter(|&i| !is_wide(i) && adj[i] != 0.0)
+                    .map(|i| (adj[i] * local[i]).abs())
+                    .sum();
+                // A double-double result is rounded once more, to f64.
+                let last = if is_wide(*out) || kept[*out] {
+                    0.5
+                } else {
+                    0.0
+                };
+                let b = err / ulp(*v) + last;
+                if *v != 0.0 && b.is_finite() { b } else { 0.0 }
+            })
+            .collect()
     }
 
     /// How much error each operation can cause when it alone runs in f64, in ulps of the
