@@ -573,11 +573,8 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                     // Only where the pair cancels: `exp(a) Q + 1` vanishes at an end of
                     // the interval (elsewhere the two terms add, and the rewrite would
                     // only cost operations).
-                    let nr = pool.rational(n.clone());
-                    let arg = pool.mul(vec![nr, a]);
-                    let exp = pool.call(Func::Exp, arg);
                     let mut pair = q.clone();
-                    pair.push(exp);
+                    pair.push(f);
                     let pair = pool.mul(pair);
                     let one = pool.one();
                     let pair = pool.add(vec![pair, one]);
