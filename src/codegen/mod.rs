@@ -438,6 +438,11 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
                 Some(j) => j.coefficient(pool, k, s).unwrap_or(c),
                 None => c,
             };
+            // The jet form knows alpha^2 + sigma^2 = 1 for a VP process, which may show
+            // such a zero where the process's own formulas do not.
+            if pool.is_zero(source) {
+                continue;
+            }
             let prepared = prepare(pool, source, mode);
             let v = l.lower(pool, prepared).map_err(lower_err(&name))?;
             coeffs.push((input.clone(), v));

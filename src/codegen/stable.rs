@@ -14,10 +14,12 @@
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
+//! | `common-power` | `(sum_i c_i b^(m_i)) b^-k` (`b >= 0`, every `m_i > 0`) as `(sum_i c_i b^(m_i - p)) b^(p - k)`, `p = min(k, m_i)`; for `k > 2`, also a sum whose every term takes `b^-k` whole (`b^m`, `m >= k`, or a `c^k` that becomes `(c/b)^k`), distributed |
+//! | `power-quotient` | `a^k b^-k = (a/b)^k` for `a, b >= 0` and `k > 2` (the two powers may underflow where their quotient does not) |
 //! | `exp-over-expm1` | `exp(k a) * expm1(a)^-k = (-expm1(-a))^-k` for an integer `k` (`alpha^2/sigma^2 = exp(-B)/(-expm1(-B))` is `1/expm1(B)`: one call for two) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
-//! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
-//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)`, also among other terms of a sum |
+//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`), the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
 //! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
@@ -256,7 +258,7 @@ impl Stabilizer {
                 if let Some(r) = cos_minus_one(pool, &xs) {
                     return self.run(pool, r);
                 }
-                if let Some(r) = difference_of_values(pool, &xs) {
+                if let Some(r) = difference_of_values(pool, &xs, false) {
                     return self.run(pool, r);
                 }
                 if let Some(r) = angle_difference(pool, &xs) {
@@ -266,6 +268,12 @@ impl Stabilizer {
                     return self.run(pool, r);
                 }
                 if let Some(r) = normalized_complement(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                // Several differing factors a side only where no rule above writes the
+                // sum more simply (`angle-difference` takes `sin(a) cos(b) - sin(b)
+                // cos(a)` whole).
+                if let Some(r) = difference_of_values(pool, &xs, true) {
                     return self.run(pool, r);
                 }
                 if let Some(r) = self.expanded_polynomial(pool, e, &xs) {
@@ -289,6 +297,8 @@ impl Stabilizer {
             Node::Mul(xs) => merge_exp(pool, &xs)
                 .or_else(|| tan_quotient(pool, &xs))
                 .or_else(|| exp_over_expm1(pool, &xs))
+                .or_else(|| common_power(pool, &xs))
+                .or_else(|| power_quotient(pool, &xs))
                 .map_or(e, |r| self.run(pool, r)),
             Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
                 quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
@@ -662,34 +672,40 @@ fn complement_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 }
 
 /// `cos-minus-one`: a sum of `c_k cos(u)^k` with `sum c_k = 0` is `(cos u - 1) q(cos u)`,
-/// and `cos u - 1 = -2 sin(u/2)^2` has no cancellation near `u = 0`.
+/// and `cos u - 1 = -2 sin(u/2)^2` has no cancellation near `u = 0`. The sum may have
+/// other terms besides (`1 - cos(t^2) - t^2 sin(t^2)`): the polynomial in `cos(u)`, its
+/// constant included, is rewritten and they are kept as they are.
 fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let mut arg = None;
     let mut coeffs: Vec<BigRational> = Vec::new();
+    let mut others = Vec::new();
     for &x in xs {
         let (c, r) = pool.split_coeff(x);
-        let (base, k) = if pool.is_one(r) {
-            (None, 0usize)
+        let k = if pool.is_one(r) {
+            0
         } else {
             let (b, n) = pool.split_pow(r);
-            let n = pool.as_rational(n)?;
-            if !n.is_integer() || !n.is_positive() {
-                return None;
-            }
-            (Some(b), n.to_integer().to_usize()?)
-        };
-        if let Some(b) = base {
-            let Node::Call(Func::Cos, u) = pool.node(b) else {
-                return None;
+            let power = pool
+                .as_rational(n)
+                .filter(|n| {
+                    n.is_integer() && n.is_positive() && **n <= BigRational::from_integer(64.into())
+                })
+                .and_then(|n| n.to_integer().to_usize());
+            let cos_of = match pool.node(b) {
+                Node::Call(Func::Cos, u) if arg.is_none_or(|a| a == *u) => Some(*u),
+                _ => None,
             };
-            if arg.is_some_and(|a| a != *u) {
-                return None;
+            match (power, cos_of) {
+                (Some(k), Some(u)) => {
+                    arg = Some(u);
+                    k
+                }
+                _ => {
+                    others.push(x);
+                    continue;
+                }
             }
-            arg = Some(*u);
-        }
-        if k > 64 {
-            return None;
-        }
+        };
         if coeffs.len() <= k {
             coeffs.resize(k + 1, BigRational::zero());
         }
@@ -727,15 +743,18 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let s = pool.call(Func::Sin, half_u);
     let s2 = pool.powi(s, 2);
     let m2 = pool.int(-2);
-    Some(pool.mul(vec![m2, s2, qe]))
+    others.push(pool.mul(vec![m2, s2, qe]));
+    Some(pool.add(others))
 }
 
 /// `difference`: the first pair of terms `c r u^n` and `-c r v^n` (`n` from 1 to 8, `r`
 /// what the two terms have in common, so that `cos(a)^2 cos(u) - cos(u)^3` is
 /// `cos(u) (cos(a)^2 - cos(u)^2)`) whose bases have a difference without cancellation
 /// ([`base_difference`]: the same function at two arguments, or two polynomials that
-/// share terms), rewritten with `x^n - y^n = (x - y)(x^(n-1) + ... + y^(n-1))`.
-fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+/// share terms), rewritten with `x^n - y^n = (x - y)(x^(n-1) + ... + y^(n-1))`; or a pair
+/// with several such bases a side, each paired with itself at another time
+/// ([`differing_powers`]), as the telescoped sum of their differences.
+fn difference_of_values(pool: &mut Pool, xs: &[ExprId], several: bool) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
     // Each term's factors as (base, exponent).
     let powers: Vec<Vec<(ExprId, BigRational)>> = split
@@ -765,52 +784,30 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             if pool.free_symbols(xs[i]).is_empty() && pool.free_symbols(xs[j]).is_empty() {
                 continue;
             }
-            let Some((u, v, k, common)) = differing_power(pool, &powers[i], &powers[j]) else {
+            let Some((pairs, common)) = differing_powers(pool, &powers[i], &powers[j], several)
+            else {
                 continue;
             };
-            let Some(d) = base_difference(pool, u, v) else {
+            // u1^k1 u2^k2 - v1^k1 v2^k2 = (u1^k1 - v1^k1) v2^k2 + u1^k1 (u2^k2 - v2^k2), and
+            // so on for more factors: each difference through its bases' difference.
+            let mut telescoped = Vec::with_capacity(pairs.len());
+            for (m, (u, v, k)) in pairs.iter().enumerate() {
+                let Some(d) = power_difference_of(pool, *u, *v, k) else {
+                    break;
+                };
+                let mut factors = vec![d];
+                for (l, (ul, vl, kl)) in pairs.iter().enumerate() {
+                    if l != m {
+                        let base = if l < m { *ul } else { *vl };
+                        factors.push(pool.pow_rational(base, kl.clone()));
+                    }
+                }
+                telescoped.push(pool.mul(factors));
+            }
+            if telescoped.len() < pairs.len() {
                 continue;
-            };
-            let small = k
-                .to_integer()
-                .to_i64()
-                .filter(|n| k.is_integer() && (1..=8).contains(&n.abs()));
-            let difference = match small {
-                Some(n) => {
-                    // x^n - y^n = (x - y) (x^(n-1) + x^(n-2) y + ... + y^(n-1)), and
-                    // x^-n - y^-n = -(x^n - y^n) x^-n y^-n.
-                    let mut sum = Vec::new();
-                    for m in 0..n.abs() {
-                        let p = pool.powi(u, m);
-                        let q = pool.powi(v, n.abs() - 1 - m);
-                        sum.push(pool.mul(vec![p, q]));
-                    }
-                    let sum = pool.add(sum);
-                    if n > 0 {
-                        pool.mul(vec![d, sum])
-                    } else {
-                        let (un, vn) = (pool.powi(u, n), pool.powi(v, n));
-                        let minus = pool.int(-1);
-                        pool.mul(vec![minus, d, sum, un, vn])
-                    }
-                }
-                // Any other exponent, where y > 0 on the domain:
-                // x^k - y^k = y^k expm1(k log1p((x - y)/y)).
-                // (Square roots are `conjugate`'s, which keeps the difference of the
-                // squares only where that no longer subtracts.)
-                None if k.abs() != BigRational::new(1.into(), 2.into())
-                    && crate::expr::range::is_positive(pool, v) =>
-                {
-                    let ratio = pool.div(d, v);
-                    let log = pool.call(Func::Log1p, ratio);
-                    let kr = pool.rational(k.clone());
-                    let arg = pool.mul(vec![kr, log]);
-                    let m = pool.call(Func::Expm1, arg);
-                    let vk = pool.pow_rational(v, k);
-                    pool.mul(vec![vk, m])
-                }
-                None => continue,
-            };
+            }
+            let difference = pool.add(telescoped);
             let c = pool.rational(split[i].0.clone());
             let term = pool.mul(vec![c, common, difference]);
             return Some(replace_pair(pool, xs, (i, j), term));
@@ -819,14 +816,65 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
-/// Two terms' factors as `r u^k` and `r v^k`: `(u, v, k, r)`, where `r` takes from each
+/// `u^k - v^k` through the difference of the bases ([`base_difference`]), without
+/// subtracting the two values: `(u - v)(u^(k-1) + ... + v^(k-1))` for an integer `k` from
+/// 1 to 8 (and its reciprocal form for `-k`), `v^k expm1(k log1p((u - v)/v))` for any
+/// other exponent but 1/2 where `v > 0`. None where neither applies.
+fn power_difference_of(pool: &mut Pool, u: ExprId, v: ExprId, k: &BigRational) -> Option<ExprId> {
+    let d = base_difference(pool, u, v)?;
+    let small = k
+        .to_integer()
+        .to_i64()
+        .filter(|n| k.is_integer() && (1..=8).contains(&n.abs()));
+    match small {
+        Some(n) => {
+            // x^n - y^n = (x - y) (x^(n-1) + x^(n-2) y + ... + y^(n-1)), and
+            // x^-n - y^-n = -(x^n - y^n) x^-n y^-n.
+            let mut sum = Vec::new();
+            for m in 0..n.abs() {
+                let p = pool.powi(u, m);
+                let q = pool.powi(v, n.abs() - 1 - m);
+                sum.push(pool.mul(vec![p, q]));
+            }
+            let sum = pool.add(sum);
+            Some(if n > 0 {
+                pool.mul(vec![d, sum])
+            } else {
+                let (un, vn) = (pool.powi(u, n), pool.powi(v, n));
+                let minus = pool.int(-1);
+                pool.mul(vec![minus, d, sum, un, vn])
+            })
+        }
+        // Any other exponent, where y > 0 on the domain:
+        // x^k - y^k = y^k expm1(k log1p((x - y)/y)).
+        // (Square roots are `conjugate`'s, which keeps the difference of the
+        // squares only where that no longer subtracts.)
+        None if k.abs() != BigRational::new(1.into(), 2.into())
+            && crate::expr::range::is_positive(pool, v) =>
+        {
+            let ratio = pool.div(d, v);
+            let log = pool.call(Func::Log1p, ratio);
+            let kr = pool.rational(k.clone());
+            let arg = pool.mul(vec![kr, log]);
+            let m = pool.call(Func::Expm1, arg);
+            let vk = pool.pow_rational(v, k.clone());
+            Some(pool.mul(vec![vk, m]))
+        }
+        None => None,
+    }
+}
+
+/// Two terms' factors as `r u^k` and `r v^k`: `([(u, v, k)], r)`, where `r` takes from each
 /// base the smaller of its two exponents and what is left is one power, the same on each
-/// side.
-fn differing_power(
+/// side; or, where more is left, `r u1^k1 u2^k2 ...` and `r v1^k1 v2^k2 ...` (up to
+/// [`MAX_DIFFERING`] factors a side) with each `v_i` its `u_i` at another time (`sigmoid(a
+/// + t) sigmoid(-a - t)` and the same at `s`): those pairs.
+fn differing_powers(
     pool: &mut Pool,
     x: &[(ExprId, BigRational)],
     y: &[(ExprId, BigRational)],
-) -> Option<(ExprId, ExprId, BigRational, ExprId)> {
+    several: bool,
+) -> Option<DifferingPowers> {
     let exponent = |fs: &[(ExprId, BigRational)], b: ExprId| {
         fs.iter()
             .find(|(c, _)| *c == b)
@@ -835,19 +883,21 @@ fn differing_power(
     let mut common = Vec::new();
     let mut left = Vec::new();
     let mut right = Vec::new();
-    // The exponent both have, if positive (a shared denominator is not taken out: both
-    // sides keep theirs, and then neither leftover is a single power).
+    // The exponent both have: the one nearer 0 where both have the same sign (a shared
+    // denominator too, so that `1/cosh(t)^2 - 1/(cosh(t) cosh(s))` leaves `1/cosh(t)` and
+    // `1/cosh(s)`), else none.
     let shared = |k: &BigRational, m: BigRational| {
-        let s = if m < *k { m } else { k.clone() };
-        if s.is_positive() {
-            s
+        if k.is_positive() && m.is_positive() {
+            if m < *k { m } else { k.clone() }
+        } else if k.is_negative() && m.is_negative() {
+            if m > *k { m } else { k.clone() }
         } else {
             BigRational::zero()
         }
     };
     for (b, k) in x {
         let s = shared(k, exponent(y, *b));
-        if s.is_positive() {
+        if !s.is_zero() {
             common.push((*b, s.clone()));
         }
         if *k != s {
@@ -860,22 +910,48 @@ fn differing_power(
             right.push((*b, k - &s));
         }
     }
-    let [(lb, lk)] = left.as_slice() else {
-        return None;
+    let pairs = match (left.as_slice(), right.as_slice()) {
+        ([(lb, lk)], [(rb, rk)]) => {
+            if lk != rk || lb == rb {
+                return None;
+            }
+            vec![(*lb, *rb, lk.clone())]
+        }
+        _ if several && left.len() == right.len() && left.len() <= MAX_DIFFERING => {
+            let mut pairs = Vec::with_capacity(left.len());
+            let mut taken = vec![false; right.len()];
+            for (lb, lk) in &left {
+                let mut partner = None;
+                for (r, (rb, rk)) in right.iter().enumerate() {
+                    if !taken[r] && rk == lk && at_two_times(pool, *lb, *rb) {
+                        if partner.is_some() {
+                            return None;
+                        }
+                        partner = Some(r);
+                    }
+                }
+                let r = partner?;
+                taken[r] = true;
+                pairs.push((*lb, right[r].0, lk.clone()));
+            }
+            pairs
+        }
+        _ => return None,
     };
-    let [(rb, rk)] = right.as_slice() else {
-        return None;
-    };
-    if lk != rk || lb == rb {
-        return None;
-    }
     let common: Vec<ExprId> = common
         .into_iter()
         .map(|(b, k)| pool.pow_rational(b, k))
         .collect();
     let common = pool.mul(common);
-    Some((*lb, *rb, lk.clone(), common))
+    Some((pairs, common))
 }
+
+/// The most factors a side that [`differing_powers`] pairs with their values at another
+/// time (each pair adds a term to the telescoped difference).
+const MAX_DIFFERING: usize = 4;
+
+/// What [`differing_powers`] finds: the pairs `(u, v, k)` and the common factor `r`.
+type DifferingPowers = (Vec<(ExprId, ExprId, BigRational)>, ExprId);
 
 /// `u - v` for the bases of [`difference_of_values`], without the cancellation of
 /// subtracting their values: through the difference of the arguments for two calls of one
@@ -1247,7 +1323,7 @@ fn normalized_complement(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 }
 
 /// The functions whose differences [`difference_of_values`] rewrites.
-const DIFFERENCE_FUNCS: [Func; 8] = [
+const DIFFERENCE_FUNCS: [Func; 11] = [
     Func::Exp,
     Func::Expm1,
     Func::Sigmoid,
@@ -1255,6 +1331,9 @@ const DIFFERENCE_FUNCS: [Func; 8] = [
     Func::Log1p,
     Func::Sin,
     Func::Cos,
+    Func::Sinh,
+    Func::Cosh,
+    Func::Tanh,
     Func::Atan,
 ];
 
@@ -1289,7 +1368,7 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
             if !at_two_times(pool, a, b) {
                 return None;
             }
-            difference_of_values(pool, &xs)?
+            difference_of_values(pool, &xs, false)?
         }
         _ => a_minus_b,
     };
@@ -1338,6 +1417,31 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
             let m = pool.call(g, mid);
             let k = pool.int(k);
             pool.mul(vec![k, m, s])
+        }
+        // sinh(a) - sinh(b) = 2 cosh((a + b)/2) sinh((a - b)/2)
+        // cosh(a) - cosh(b) = 2 sinh((a + b)/2) sinh((a - b)/2)
+        Func::Sinh | Func::Cosh => {
+            let half = pool.frac(1, 2);
+            let sum = pool.add(vec![a, b]);
+            let mid = pool.mul(vec![half, sum]);
+            let hd = pool.mul(vec![half, a_minus_b]);
+            let s = pool.call(Func::Sinh, hd);
+            let g = if f == Func::Sinh {
+                Func::Cosh
+            } else {
+                Func::Sinh
+            };
+            let m = pool.call(g, mid);
+            let two = pool.int(2);
+            pool.mul(vec![two, m, s])
+        }
+        // tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))
+        Func::Tanh => {
+            let s = pool.call(Func::Sinh, a_minus_b);
+            let ca = pool.call(Func::Cosh, a);
+            let cb = pool.call(Func::Cosh, b);
+            let den = pool.mul(vec![ca, cb]);
+            pool.div(s, den)
         }
         // atan(a) - atan(b) = atan((a - b)/(1 + a b)) where a b > -1.
         Func::Atan => {
@@ -1667,6 +1771,187 @@ fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(rest))
 }
 
+/// `common-power`: a sum over a power, `(sum_i c_i b^(m_i)) b^-k` with every `m_i > 0`,
+/// as `(sum_i c_i b^(m_i - p)) b^(p - k)`, `p = min(k, m_i)`: the quotient of
+/// `cos(u)^(172/5) sin(u)^3 + ...` by `cos(u)^(177/5)` (alpha' over alpha for alpha =
+/// cos(u)^(177/5)) no longer computes powers that underflow (`cos(u) ~ 1e-9` near t = 1,
+/// where `cos(u)^35` is subnormal) and fewer operations. `b` is nonnegative on the domain
+/// (else `b^m b^-p` need not be `b^(m - p)`; where `b = 0` the quotient is undefined).
+fn common_power(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    for (i, &d) in xs.iter().enumerate() {
+        let (b, k) = pool.split_pow(d);
+        let Some(k) = pool
+            .as_rational(k)
+            .filter(|k| k.is_negative())
+            .map(|k| -k.clone())
+        else {
+            continue;
+        };
+        if pool.free_symbols(b).is_empty()
+            || !crate::expr::range::range(pool, b).is_some_and(|r| r.lo >= 0.0)
+        {
+            continue;
+        }
+        for (j, &sum) in xs.iter().enumerate() {
+            let Node::Add(terms) = pool.node(sum).clone() else {
+                continue;
+            };
+            // The least exponent of `b` over the terms, each positive.
+            let mut least: Option<BigRational> = None;
+            for &x in terms.iter() {
+                let m = factors(pool, x).into_iter().find_map(|f| {
+                    let (fb, fk) = pool.split_pow(f);
+                    (fb == b).then(|| pool.as_rational(fk).cloned()).flatten()
+                });
+                match m {
+                    Some(m) if m.is_positive() => {
+                        if least.as_ref().is_none_or(|l| m < *l) {
+                            least = Some(m);
+                        }
+                    }
+                    _ => {
+                        least = None;
+                        break;
+                    }
+                }
+            }
+            let Some(m) = least else {
+                if let Some(terms) = (k > BigRational::from_integer(2.into()))
+                    .then(|| distributed(pool, &terms, b, &k))
+                    .flatten()
+                {
+                    let mut rest: Vec<ExprId> = xs
+                        .iter()
+                        .enumerate()
+                        .filter(|&(l, _)| l != i && l != j)
+                        .map(|(_, &x)| x)
+                        .collect();
+                    rest.push(pool.add(terms));
+                    return Some(pool.mul(rest));
+                }
+                continue;
+            };
+            let p = if m < k { m } else { k.clone() };
+            let new_terms: Vec<ExprId> = terms
+                .iter()
+                .map(|&x| {
+                    let (c, r) = pool.split_coeff(x);
+                    let fs: Vec<ExprId> = factors(pool, r)
+                        .into_iter()
+                        .map(|f| {
+                            let (fb, fk) = pool.split_pow(f);
+                            match pool.as_rational(fk).cloned() {
+                                Some(fk) if fb == b => pool.pow_rational(b, fk - &p),
+                                _ => f,
+                            }
+                        })
+                        .collect();
+                    let c = pool.rational(c);
+                    let mut fs = fs;
+                    fs.push(c);
+                    pool.mul(fs)
+                })
+                .collect();
+            let new_sum = pool.add(new_terms);
+            let rest = pool.pow_rational(b, p - k);
+            let mut factors_out: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != i && l != j)
+                .map(|(_, &x)| x)
+                .collect();
+            factors_out.push(new_sum);
+            factors_out.push(rest);
+            return Some(pool.mul(factors_out));
+        }
+    }
+    None
+}
+
+/// The terms of a sum each times `b^-k`, where each then takes the quotient in whole: a
+/// term with a power `b^m`, `m >= k`, becomes `b^(m - k)`, one with a power `c^k` (`c`
+/// nonnegative) becomes `(c/b)^k` (so that `(sin(s) cos(t)^k - sin(t) cos(s)^k)/cos(t)^k`
+/// is `sin(s) - sin(t) (cos(s)/cos(t))^k`, no power of a tiny `cos(t)` in it). None where
+/// a term has neither.
+fn distributed(
+    pool: &mut Pool,
+    terms: &[ExprId],
+    b: ExprId,
+    k: &BigRational,
+) -> Option<Vec<ExprId>> {
+    let mut out = Vec::with_capacity(terms.len());
+    for &x in terms {
+        let fs = factors(pool, x);
+        let mut done = false;
+        let mut new_factors = Vec::with_capacity(fs.len());
+        for f in fs {
+            let (fb, fk) = pool.split_pow(f);
+            let fk = pool.as_rational(fk).cloned();
+            match fk {
+                Some(fk) if !done && fb == b && fk >= *k => {
+                    new_factors.push(pool.pow_rational(b, fk - k));
+                    done = true;
+                }
+                Some(fk)
+                    if !done
+                        && fk == *k
+                        && fb != b
+                        && !pool.free_symbols(fb).is_empty()
+                        && crate::expr::range::range(pool, fb).is_some_and(|r| r.lo >= 0.0) =>
+                {
+                    let q = pool.div(fb, b);
+                    new_factors.push(pool.pow_rational(q, k.clone()));
+                    done = true;
+                }
+                _ => new_factors.push(f),
+            }
+        }
+        if !done {
+            return None;
+        }
+        out.push(pool.mul(new_factors));
+    }
+    Some(out)
+}
+
+/// `power-quotient`: `a^k b^-k = (a/b)^k` for nonnegative `a`, `b` and a rational `k`
+/// beyond 2 (where the powers may underflow or overflow and their quotient not): a DDIM step's `alpha(t_next)/alpha(t)` for alpha =
+/// `cos(u)^(177/5)` is one power of a quotient near 1, where the two powers underflow
+/// near t = 1 (`cos(u) ~ 1e-9`), and one power call instead of two.
+fn power_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let nonnegative = |pool: &Pool, b: ExprId| {
+        !pool.free_symbols(b).is_empty()
+            && crate::expr::range::range(pool, b).is_some_and(|r| r.lo >= 0.0)
+    };
+    let two = BigRational::from_integer(2.into());
+    for (i, &x) in xs.iter().enumerate() {
+        let (a, k) = pool.split_pow(x);
+        let Some(k) = pool.as_rational(k).cloned() else {
+            continue;
+        };
+        if k <= two || !nonnegative(pool, a) {
+            continue;
+        }
+        for (j, &y) in xs.iter().enumerate() {
+            let (b, m) = pool.split_pow(y);
+            if i == j || b == a || pool.as_rational(m) != Some(&-k.clone()) || !nonnegative(pool, b)
+            {
+                continue;
+            }
+            let q = pool.div(a, b);
+            let mut rest: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != i && l != j)
+                .map(|(_, &z)| z)
+                .collect();
+            rest.push(pool.pow_rational(q, k));
+            return Some(pool.mul(rest));
+        }
+    }
+    None
+}
+
 /// `tan-quotient`: `sin(u)^k * cos(u)^-k * r = tan(u)^k * r` for an integer `k` (an
 /// identity wherever the left side is defined; not for fractional `k`, where the signs of
 /// `sin` and `cos` matter).
@@ -1980,6 +2265,36 @@ mod tests {
     }
 
     #[test]
+    fn high_powers_in_a_quotient_cancel_before_they_are_computed() {
+        // alpha = cos(u)^(177/5): near t = 1 (cos(u) ~ 1e-9) its powers are subnormal or
+        // 0, their quotients are not.
+        check(
+            "(sin(t)^3*cos(t)^(172/5) + sin(t)*cos(t)^(182/5))/cos(t)^(177/5)",
+            "(sin(t)^3 + sin(t)*cos(t)^2)/cos(t)",
+        );
+        check(
+            "cos(t/2)^(177/5)/cos(t)^(177/5)",
+            "(cos(t/2)/cos(t))^(177/5)",
+        );
+        check(
+            "(sin(t/2)*cos(t)^(177/5) - sin(t)*cos(t/2)^(177/5))/cos(t)^(177/5)",
+            "sin(t/2) - sin(t)*(cos(t/2)/cos(t))^(177/5)",
+        );
+        // Low powers stay as they are, and so does a quotient whose terms would each keep
+        // a power of the denominator.
+        for text in ["cos(t/2)^2/cos(t)^2", "(cos(t/2)^7 + t)/cos(t)^6"] {
+            let mut pool = Pool::new();
+            let e = expr(&mut pool, text);
+            let r = stabilize(&mut pool, e);
+            assert!(
+                !to_text(&pool, r).contains(")/cos(t))^"),
+                "{text}: {}",
+                to_text(&pool, r)
+            );
+        }
+    }
+
+    #[test]
     fn a_sine_over_a_cosine_of_the_same_argument_is_one_tangent() {
         // cosine's snr and lambda: one call for two, and no rounded quotient.
         check("cos(pi*t/2)^2/sin(pi*t/2)^2", "1/tan(pi*t/2)^2");
@@ -2122,6 +2437,12 @@ mod tests {
             "cos(pi*t/2)^3 - cos(pi*t/2)",
             "-2*sin(pi*t/4)^2*(cos(pi*t/2) + cos(pi*t/2)^2)",
         );
+        // Among other terms: `1 - cos(t^2)` is 1e-600 at t = 1e-300, below any fixed
+        // precision, beside the `t^2 sin(t^2)` it is compared with.
+        check(
+            "1 - cos(t^2) - t^2*sin(t^2)",
+            "2*sin(t^2/2)^2 - t^2*sin(t^2)",
+        );
     }
 
     /// Differences of square roots (a variance-preserving step's `alpha_t sigma_s -
@@ -2243,6 +2564,20 @@ mod tests {
             (
                 "sqrt(sigmoid(3*cos(pi*t)))*sqrt(sigmoid(-3*cos(pi*u))) - sqrt(sigmoid(-3*cos(pi*t)))*sqrt(sigmoid(3*cos(pi*u)))",
                 "-sigmoid(3*cos(pi*t))*sigmoid(-3*cos(pi*u))*expm1(6*sin(pi*t/2 - pi*u/2)*sin(pi*t/2 + pi*u/2))/(sqrt(sigmoid(3*cos(pi*t)))*sqrt(sigmoid(-3*cos(pi*u))) + sqrt(sigmoid(-3*cos(pi*t)))*sqrt(sigmoid(3*cos(pi*u))))",
+            ),
+            // Hyperbolic functions at two times, by their sum-to-product forms.
+            ("sinh(t) - sinh(u)", "2*sinh(t/2 - u/2)*cosh(t/2 + u/2)"),
+            ("tanh(t) - tanh(u)", "sinh(t - u)/(cosh(t)*cosh(u))"),
+            // A shared denominator is taken out of both terms (`1/sqrt(cosh)`'s DDIM step).
+            (
+                "1/cosh(t)^2 - 1/(cosh(t)*cosh(u))",
+                "-2*sinh(t/2 - u/2)*sinh(t/2 + u/2)/(cosh(t)^2*cosh(u))",
+            ),
+            // Two factors a side, each one expression at two times: telescoped
+            // (`sigma = sigmoid'(a + t/4)`).
+            (
+                "sigmoid(2 + t)*sigmoid(-2 - t) - sigmoid(2 + u)*sigmoid(-2 - u)",
+                "-sigmoid(2 + t)*sigmoid(-2 - u)^2*expm1(u - t) - sigmoid(2 + t)*sigmoid(2 + u)*sigmoid(-2 - t)*expm1(t - u)",
             ),
         ] {
             let e = crate::expr::test_util::parse_with_reals(&mut pool, text);

@@ -32,8 +32,9 @@ const MAX_EXPONENT: u32 = 4096;
 /// The highest order kept: the polynomial through one node fewer still reproduces its
 /// coefficient to 2^-190.
 const HIGHEST: usize = 12;
-/// The highest order of a zero at t = 0 that is expanded.
-const MAX_ORDER: usize = 4;
+/// The highest order of a zero at t = 0 that is expanded (a final step's x coefficient
+/// vanishes as `t^5` where sigma is `t exp(-t^5/25)`, alpha 1).
+const MAX_ORDER: usize = 8;
 /// The truncated tail allowed below the polynomial's bound, relative to its first term.
 const TAIL: f64 = 1.0 / (1u64 << 60) as f64;
 
@@ -160,7 +161,7 @@ fn simplest_rational(x: &BigRational) -> Option<BigRational> {
 /// exact 0); None where `e` is not in range or not analytic at 0 (see the module's text).
 fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<(Vec<BigRational>, Vec<bool>)> {
     // The ball of `e` at `t = s 2^-SPACING`, where it is in range: a power series
-    // vanishing to order at most 4 is near 2^-256 there, no further from 1 than a few
+    // vanishing to order at most 8 is near 2^-512 there, no further from 1 than a few
     // thousand binary orders (`exp(-1/t)` is 2^(-2^64), whose exact rational would take
     // gigabytes). Seen first at 128 bits, where that is cheap.
     let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
@@ -339,6 +340,25 @@ mod tests {
     }
 
     #[test]
+    fn zeros_of_higher_order_are_expanded() {
+        // A final Euler step's x coefficient for sigma = 63 t exp(-t^5/25): 1 - t (1/t -
+        // t^4/5) = t^5/5, written so that it cancels (fuzz seed 21, case 270512).
+        let s = taylor("1 - t*(1/t - t^4/5)").unwrap();
+        assert_eq!(s.order, 5);
+        assert_eq!(f64s(&s)[0], 0.2);
+        // (1 - cos t)^4 = t^8/16 - t^10/48 + ...
+        let s = taylor("(1 - cos(t))^4").unwrap();
+        assert_eq!(s.order, 8);
+        let c = f64s(&s);
+        assert!(
+            (c[0] - 1.0 / 16.0).abs() <= 1e-17 && (c[2] + 1.0 / 48.0).abs() <= 1e-17,
+            "{c:?}"
+        );
+        // Beyond the highest order expanded: none.
+        assert!(taylor("t^9*exp(t)").is_none());
+    }
+
+    #[test]
     fn the_coefficients_are_the_taylor_coefficients() {
         // 1 - t cot t = t^2/3 + t^4/45 + 2 t^6/945 + t^8/4725 + ...
         let s = taylor("1 - t*cos(t)/sin(t)").unwrap();
@@ -414,7 +434,7 @@ mod tests {
         assert_eq!(taylor("sqrt(t)*(1 + t)"), None);
         assert_eq!(taylor("t^2*log(t)"), None);
         assert_eq!(taylor("cos(t)"), None);
-        assert_eq!(taylor("t^5"), None);
+        assert_eq!(taylor("t^9"), None);
         // exp(-1/t) is flat at 0 (every derivative 0), and 2^(-2^64) at the first node.
         assert_eq!(taylor("exp(-1/t)"), None);
     }

@@ -744,6 +744,11 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
             let t2 = pool.mul(vec![c0, x0m]);
             let t3 = pool.mul(vec![ce, em]);
             let km = pool.add(vec![t2, t3]);
+            let (kx, km) = if vp {
+                (vp_zero(pool, j, kx), vp_zero(pool, j, km))
+            } else {
+                (kx, km)
+            };
             let parts = vec![
                 pool.mul(vec![kx, xe]),
                 pool.mul(vec![km, me]),
@@ -757,6 +762,29 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
         }
     }
     out
+}
+
+/// 0 where the jet coefficient `c` vanishes for every variance-preserving process: with
+/// `alpha^2 + sigma^2 = 1`, `sigma' = -alpha alpha'/sigma`, and the v-prediction's
+/// probability-flow x coefficient `alpha alpha' + sigma sigma'` is 0, which the jet
+/// symbols alone do not show (and a computed value of it would be rounding noise where
+/// the exact value is 0). Else `c` as it is.
+fn vp_zero(pool: &mut Pool, j: &Jet, c: ExprId) -> ExprId {
+    let (a, s, da) = (
+        pool.sym_expr(j.alpha),
+        pool.sym_expr(j.sigma),
+        pool.sym_expr(j.dalpha),
+    );
+    let ada = pool.mul(vec![a, da]);
+    let q = pool.div(ada, s);
+    let ds = pool.neg(q);
+    let reduced = crate::expr::subst::subst(pool, c, &[(j.dsigma, ds)]);
+    let reduced = crate::expr::poly::together(pool, reduced);
+    if pool.is_zero(reduced) {
+        pool.zero()
+    } else {
+        c
+    }
 }
 
 /// `((a, b), (c, d))` with `x0_hat = a x + b m` and `eps_hat = c x + d m` for the output

@@ -759,7 +759,7 @@ fn rho_upper_cell10<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
@@ -786,18 +786,15 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: N = N::new(10.0, 0.0);
     let v5: N = v3 - v4;
     let v6: N = v5.sigmoid();
-    let v7: W = v0.widen() * v6.widen();
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v4.widen() * v11.widen() * v6.widen();
-    let v13: W = v6.widen().square();
-    let v14: W = v4.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16 / v10.widen();
-    [v7.to_f64(), v17.to_f64()]
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v4.widen() * v8;
+    let v10: N = v4 - v3;
+    let v11: N = v10.sigmoid();
+    let v12: N = v4 * v11 * v6;
+    let v13: W = -v9;
+    let v14: W = v13 - v12.widen();
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -809,17 +806,14 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v10.powi(3);
+    let v8: N = N::narrow(v6).square();
+    let v9: N = v4 * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
     let v12: W = v4.widen() * v11 * v6;
-    let v13: N = N::narrow(v6).square();
-    let v14: W = v4.widen() * v10 * v13.widen();
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: W = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v13: N = -v9;
+    let v14: W = v13.widen() - v12;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -831,17 +825,14 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v4.widen() * v11.widen() * v6;
-    let v13: W = v6.square();
-    let v14: W = v4.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: N = N::narrow(v6).square();
+    let v9: N = v4 * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v4.widen() * v11 * v6;
+    let v13: N = -v9;
+    let v14: N = v13 - N::narrow(v12);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -853,17 +844,14 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
+    let v8: W = v6.square();
+    let v9: W = v4.widen() * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
     let v12: W = v4.widen() * v11 * v6;
-    let v13: W = v6.square();
-    let v14: W = v4.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16 / v10.widen();
-    [v7.to_f64(), v17.to_f64()]
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -871,7 +859,7 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -886,7 +874,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
@@ -913,18 +901,15 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v4: N = N::new(10.0, 0.0);
     let v5: N = v3 - v4;
     let v6: N = v5.sigmoid();
-    let v7: W = v0.widen() * v6.widen();
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v1.widen() * v11.widen() * v6.widen();
-    let v13: W = v6.widen().square();
-    let v14: W = v1.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16 / v10.widen();
-    [v7.to_f64(), v17.to_f64()]
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v1.widen() * v8;
+    let v10: N = v4 - v3;
+    let v11: N = v10.sigmoid();
+    let v12: N = v1 * v11 * v6;
+    let v13: W = -v9;
+    let v14: W = v13 - v12.widen();
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -936,17 +921,14 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v10.powi(3);
+    let v8: N = N::narrow(v6).square();
+    let v9: N = v1 * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
     let v12: W = v1.widen() * v11 * v6;
-    let v13: N = N::narrow(v6).square();
-    let v14: W = v1.widen() * v10 * v13.widen();
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: W = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v13: N = -v9;
+    let v14: W = v13.widen() - v12;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -958,17 +940,14 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v1.widen() * v11.widen() * v6;
-    let v13: W = v6.square();
-    let v14: W = v1.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: N = N::narrow(v6).square();
+    let v9: N = v1 * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v1.widen() * v11 * v6;
+    let v13: N = -v9;
+    let v14: N = v13 - N::narrow(v12);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -980,17 +959,14 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
+    let v8: W = v6.square();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v4.widen() - v3;
+    let v11: W = N::sigmoid_kept(v10);
     let v12: W = v1.widen() * v11 * v6;
-    let v13: W = v6.square();
-    let v14: W = v1.widen() * v10.widen() * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16 / v10.widen();
-    [v7.to_f64(), v17.to_f64()]
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -998,7 +974,7 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1013,9 +989,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1036,9 +1010,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1048,49 +1019,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = v1.widen() - v4;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v1.widen() * v14 * v6;
-    let v16: N = N::narrow(v6).square();
-    let v17: W = v1.widen() * v13 * v16.widen();
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v8 * v19;
-    let v21: W = v20 / v13;
-    [v10.to_f64(), v21.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v3.widen() - v7.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.square();
-    let v12: W = v4 - v1.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: W = v1.widen() * v11 * v14.widen();
-    let v16: W = v14.widen().powi(3);
-    let v17: W = v1.widen() * v6 * v16;
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v14;
-    [v10.to_f64(), v21.to_f64()]
+    let v11: N = N::narrow(v6).square();
+    let v12: W = v1.widen() * v11.widen();
+    let v13: W = v1.widen() - v4;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v1.widen() * v14 * v6;
+    let v16: W = -v12;
+    let v17: W = v16 - v15;
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1098,9 +1037,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1113,9 +1050,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1135,9 +1070,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1162,12 +1095,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1177,59 +1104,22 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = v1.widen() - v4;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v2.widen() * v14 * v6;
-    let v16: N = N::narrow(v6).square();
-    let v17: W = v2.widen() * v13 * v16.widen();
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v8 * v19;
-    let v21: W = v20 / v13;
-    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: W = N::sqrt_kept(v6);
-    let v24: N = N::narrow(v8).abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23 * v25.widen();
-    [v10.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v3.widen() - v7.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.square();
-    let v12: W = v4 - v1.widen();
-    let v13: N = N::sigmoid_of(v12);
-    let v14: N = v13.sqrt();
-    let v15: W = v2.widen() * v11 * v14.widen();
-    let v16: W = v14.widen().powi(3);
-    let v17: W = v2.widen() * v6 * v16;
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v14;
-    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: W = N::sqrt_kept(v6);
-    let v24: N = N::narrow(v8).abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23 * v25.widen();
-    [v10.to_f64(), v21.to_f64(), v26.to_f64()]
+    let v11: N = N::narrow(v6).square();
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v4;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v2.widen() * v14 * v6;
+    let v16: W = -v12;
+    let v17: W = v16 - v15;
+    let v18: W = v8 * v17;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: W = N::sqrt_kept(v6);
+    let v21: N = N::narrow(v8).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20 * v22.widen();
+    [v10.to_f64(), v18.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1237,9 +1127,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1258,9 +1146,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1505,7 +1391,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
@@ -1536,17 +1422,14 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: N = v3 - v4;
     let v6: N = v5.sigmoid();
     let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v6.widen().sqrt();
-    let v13: N = v4 * v11 * N::narrow(v12);
-    let v14: W = v12.powi(3);
-    let v15: W = v4.widen() * v10.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: N = v6.sqrt();
+    let v9: W = v8.widen().powi(3);
+    let v10: W = v4.widen() * v9;
+    let v11: N = v4 - v3;
+    let v12: N = v11.sigmoid();
+    let v13: N = v4 * v12 * v8;
+    let v14: W = v10 + v13.widen();
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1558,17 +1441,14 @@ fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = N::sqrt_kept(v6);
-    let v13: W = v4.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v4.widen() * v10 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = N::sqrt_kept(v6);
+    let v9: W = v8.powi(3);
+    let v10: W = v4.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v4.widen() * v12 * v8;
+    let v14: W = v10 + v13;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1580,17 +1460,14 @@ fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v6.sqrt();
-    let v13: W = v4.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v4.widen() * v10.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = N::sqrt_kept(v6);
+    let v9: W = v8.powi(3);
+    let v10: W = v4.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v4.widen() * v12 * v8;
+    let v14: N = N::narrow(v10) + N::narrow(v13);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1602,39 +1479,33 @@ fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v6.sqrt();
-    let v13: W = v4.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v4.widen() * v10.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = v6.sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v4.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v4.widen() * v12 * v8;
+    let v14: N = N::narrow(v10) + N::narrow(v13);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v5: W = v3.widen() - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v6.sqrt();
-    let v13: N = v4 * v11 * N::narrow(v12);
-    let v14: W = v12.powi(3);
-    let v15: W = v4.widen() * v10.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = v6.sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v4.widen() * v9;
+    let v11: W = v4.widen() - v3.widen();
+    let v12: N = N::sigmoid_of(v11);
+    let v13: N = v4 * v12 * N::narrow(v8);
+    let v14: N = N::narrow(v10) + v13;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1642,7 +1513,7 @@ fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1657,7 +1528,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
@@ -1688,17 +1559,14 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v5: N = v3 - v4;
     let v6: N = v5.sigmoid();
     let v7: N = v0 * v6;
-    let v8: N = v4 - v3;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v6.widen().sqrt();
-    let v13: N = v1 * v11 * N::narrow(v12);
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v10.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: N = v6.sqrt();
+    let v9: W = v8.widen().powi(3);
+    let v10: W = v1.widen() * v9;
+    let v11: N = v4 - v3;
+    let v12: N = v11.sigmoid();
+    let v13: N = v1 * v12 * v8;
+    let v14: W = v10 + v13.widen();
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1710,17 +1578,14 @@ fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = N::sqrt_kept(v6);
-    let v13: W = v1.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v10 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v16 / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = N::sqrt_kept(v6);
+    let v9: W = v8.powi(3);
+    let v10: W = v1.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v1.widen() * v12 * v8;
+    let v14: W = v10 + v13;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1732,17 +1597,14 @@ fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: N = v0 * N::narrow(v6);
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v6.sqrt();
-    let v13: W = v1.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v10.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = N::sqrt_kept(v6);
+    let v9: W = v8.powi(3);
+    let v10: W = v1.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v1.widen() * v12 * v8;
+    let v14: N = N::narrow(v10) + N::narrow(v13);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1754,39 +1616,33 @@ fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v10.widen().powi(3);
-    let v12: W = v6.sqrt();
-    let v13: W = v1.widen() * v11 * v12;
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v10.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = v6.sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v1.widen() * v9;
+    let v11: W = v4.widen() - v3;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v1.widen() * v12 * v8;
+    let v14: N = N::narrow(v10) + N::narrow(v13);
+    [v7.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v5: W = v3.widen() - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v4.widen() - v3;
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: N = v10.powi(3);
-    let v12: W = v6.sqrt();
-    let v13: N = v1 * v11 * N::narrow(v12);
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v10.widen() * v14;
-    let v16: W = v13.widen() + v15;
-    let v17: N = N::narrow(v16) / v10;
-    [v7.to_f64(), v17.to_f64()]
+    let v8: W = v6.sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v1.widen() * v9;
+    let v11: W = v4.widen() - v3.widen();
+    let v12: N = N::sigmoid_of(v11);
+    let v13: N = v1 * v12 * N::narrow(v8);
+    let v14: N = N::narrow(v10) + v13;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1794,7 +1650,7 @@ fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1809,9 +1665,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1835,6 +1691,53 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_step_eps_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * v6 * N::narrow(v8);
+    let v10: N = v0 - v9;
+    let v11: N = v6.sqrt();
+    let v12: W = v11.widen().powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: N = v1 - v4;
+    let v15: N = v14.sigmoid();
+    let v16: N = v1 * v15 * v11;
+    let v17: W = v13 + v16.widen();
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1846,18 +1749,171 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v7 - v3;
     let v9: N = v1 * N::narrow(v6) * v8;
     let v10: N = v0 - v9;
-    let v11: W = v1.widen() - v4;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v6.sqrt();
-    let v16: W = v1.widen() * v14 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v1.widen() * v13 * v17;
-    let v19: W = v16 + v18;
-    let v20: W = v8.widen() * v19;
-    let v21: W = v20 / v13;
-    [v10.to_f64(), v21.to_f64()]
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: N = v1 * N::narrow(v12);
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v1.widen() * v15 * v11;
+    let v17: W = v13.widen() + v16;
+    let v18: W = v8.widen() * v17;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
+    let v10: N = v0 - v9;
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v1.widen() * v15 * v11;
+    let v17: N = N::narrow(v13) + N::narrow(v16);
+    let v18: W = v8 * v17.widen();
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v1.widen() * v15 * v11;
+    let v17: W = v13 + v16;
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: W = v1.widen() - v4;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = v1 * v15 * N::narrow(v11);
+    let v17: W = v13 + v16.widen();
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: W = N::sqrt_kept(v6);
+    let v12: W = v11.powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: N = v1 - v4;
+    let v15: N = v14.sigmoid();
+    let v16: W = v1.widen() * v15.widen() * v11;
+    let v17: W = v13 + v16;
+    let v18: N = v8 * N::narrow(v17);
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
+    let v10: N = v0 - v9;
+    let v11: N = N::sqrt_of(v6);
+    let v12: W = v11.widen().powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: N = v1 - v4;
+    let v15: N = v14.sigmoid();
+    let v16: N = v1 * v15 * v11;
+    let v17: W = v13 + v16.widen();
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = v6.sqrt();
+    let v12: W = v11.widen().powi(3);
+    let v13: W = v1.widen() * v12;
+    let v14: N = v1 - v4;
+    let v15: N = v14.sigmoid();
+    let v16: N = v1 * v15 * v11;
+    let v17: W = v13 + v16.widen();
+    let v18: W = v8.widen() * v17;
+    [v10.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -1875,18 +1931,15 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v8: W = v3.widen() - v7.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.sqrt();
+    let v11: W = N::sqrt_kept(v6);
     let v12: W = v11.powi(3);
-    let v13: W = v4 - v1.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: W = v1.widen() * v12 * v15.widen();
-    let v17: W = v15.widen().powi(3);
-    let v18: W = v1.widen() * v11 * v17;
-    let v19: W = v16 + v18;
-    let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v15;
-    [v10.to_f64(), v21.to_f64()]
+    let v13: W = v1.widen() * v12;
+    let v14: W = v4 - v1.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v1.widen() * v11 * v15;
+    let v17: W = v13 + v16;
+    let v18: W = v8 * v17;
+    [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1894,9 +1947,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1909,9 +1962,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1931,9 +1984,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1969,25 +2022,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
     let v10: N = v0 - v9;
-    let v11: W = v1.widen() - v4;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v6.sqrt();
-    let v16: W = v2.widen() * v14 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v2.widen() * v13 * v17;
-    let v19: W = v16 + v18;
-    let v20: W = v8.widen() * v19;
-    let v21: W = v20 / v13;
-    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: N = v8.abs();
-    let v24: N = v23.sqrt();
-    let v25: W = v22.widen() * v15 * v24.widen();
-    [v10.to_f64(), v21.to_f64(), v25.to_f64()]
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: N = v2 * N::narrow(v12);
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v2.widen() * v15 * v11;
+    let v17: W = v13.widen() + v16;
+    let v18: W = v8 * v17;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: N = N::narrow(v8).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v19.widen() * v11 * v21.widen();
+    [v10.to_f64(), v18.to_f64(), v22.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -2005,22 +2055,19 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v8: W = v3.widen() - v7.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.sqrt();
+    let v11: W = N::sqrt_kept(v6);
     let v12: W = v11.powi(3);
-    let v13: W = v4 - v1.widen();
-    let v14: N = N::sigmoid_of(v13);
-    let v15: N = v14.sqrt();
-    let v16: W = v2.widen() * v12 * v15.widen();
-    let v17: W = v15.widen().powi(3);
-    let v18: W = v2.widen() * v11 * v17;
-    let v19: W = v16 + v18;
-    let v20: W = v8 * v19;
-    let v21: N = N::narrow(v20) / v15;
-    let v22: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v23: N = N::narrow(v8).abs();
-    let v24: N = v23.sqrt();
-    let v25: W = v22.widen() * v11 * v24.widen();
-    [v10.to_f64(), v21.to_f64(), v25.to_f64()]
+    let v13: W = v2.widen() * v12;
+    let v14: W = v4 - v1.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v2.widen() * v11 * v15;
+    let v17: W = v13 + v16;
+    let v18: W = v8 * v17;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: N = N::narrow(v8).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v19.widen() * v11 * v21.widen();
+    [v10.to_f64(), v18.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2028,9 +2075,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2043,9 +2090,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2276,7 +2323,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
@@ -2308,16 +2355,13 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: N = v0 * N::narrow(v5);
     let v7: W = N::sqrt_kept(v5);
     let v8: W = v7.powi(3);
-    let v9: W = v3 - v0.widen();
-    let v10: W = N::sigmoid_kept(v9);
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v8 * v11;
-    let v13: W = v11.powi(3);
-    let v14: W = v0.widen() * v7 * v13;
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: W = v16 / v11;
-    [v6.to_f64(), v17.to_f64()]
+    let v9: W = v0.widen() * v8;
+    let v10: W = v3 - v0.widen();
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v0.widen() * v7 * v11;
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    [v6.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2328,18 +2372,15 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: N = v0 - v3;
     let v5: N = v4.sigmoid();
     let v6: N = v0 * v5;
-    let v7: W = v5.widen().sqrt();
-    let v8: W = v7.powi(3);
-    let v9: N = v3 - v0;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v8 * v11.widen();
-    let v13: N = v11.powi(3);
-    let v14: W = v0.widen() * v7 * v13.widen();
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: N = N::narrow(v16) / v11;
-    [v6.to_f64(), v17.to_f64()]
+    let v7: N = v5.sqrt();
+    let v8: W = v7.widen().powi(3);
+    let v9: W = v0.widen() * v8;
+    let v10: N = v3 - v0;
+    let v11: N = v10.sigmoid();
+    let v12: W = v0.widen() * v7.widen() * v11.widen();
+    let v13: W = -v9;
+    let v14: W = v13 - v12;
+    [v6.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2352,16 +2393,13 @@ fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v6: W = v0.widen() * v5;
     let v7: W = v5.sqrt();
     let v8: W = v7.powi(3);
-    let v9: N = v3 - v0;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v8 * v11.widen();
-    let v13: N = v11.powi(3);
-    let v14: W = v0.widen() * v7 * v13.widen();
-    let v15: W = -v12;
-    let v16: W = v15 - v14;
-    let v17: N = N::narrow(v16) / v11;
-    [v6.to_f64(), v17.to_f64()]
+    let v9: W = v0.widen() * v8;
+    let v10: N = v3 - v0;
+    let v11: N = v10.sigmoid();
+    let v12: W = v0.widen() * v7 * v11.widen();
+    let v13: N = -N::narrow(v9);
+    let v14: N = v13 - N::narrow(v12);
+    [v6.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2374,16 +2412,13 @@ fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v6: W = v0.widen() * v5;
     let v7: W = v5.sqrt();
     let v8: W = v7.powi(3);
-    let v9: W = v3 - v0.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v8 * v11.widen();
-    let v13: N = v11.powi(3);
-    let v14: W = v0.widen() * v7 * v13.widen();
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v16 / v11.widen();
-    [v6.to_f64(), v17.to_f64()]
+    let v9: W = v0.widen() * v8;
+    let v10: W = v3 - v0.widen();
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v0.widen() * v7 * v11;
+    let v13: N = -N::narrow(v9);
+    let v14: N = v13 - N::narrow(v12);
+    [v6.to_f64(), v14.to_f64()]
 }
 /// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2394,18 +2429,15 @@ fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
     let v6: N = v0 * N::narrow(v5);
-    let v7: W = v5.sqrt();
+    let v7: W = N::sqrt_kept(v5);
     let v8: W = v7.powi(3);
-    let v9: W = v3 - v0.widen();
-    let v10: N = N::sigmoid_of(v9);
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v8 * v11.widen();
-    let v13: W = v11.widen().powi(3);
-    let v14: W = v0.widen() * v7 * v13;
-    let v15: N = -N::narrow(v12);
-    let v16: W = v15.widen() - v14;
-    let v17: N = N::narrow(v16) / v11;
-    [v6.to_f64(), v17.to_f64()]
+    let v9: W = v0.widen() * v8;
+    let v10: W = v3 - v0.widen();
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v0.widen() * v7 * v11;
+    let v13: N = -N::narrow(v9);
+    let v14: N = v13 - N::narrow(v12);
+    [v6.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2413,7 +2445,7 @@ fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2428,14 +2460,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 17 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     if t < 0.25 {
         return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
@@ -2445,7 +2480,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.4375 {
         return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.46875 {
         return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(20.0, 0.0);
@@ -2454,22 +2489,18 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: W = v0.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v1.widen();
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10;
-    let v12: W = v10.powi(3);
-    let v13: W = v1.widen() * v6 * v12;
-    let v14: W = v11 + v13;
-    let v15: W = v6 * v10;
-    let v16: N = N::narrow(v14) / N::narrow(v15);
-    let v17: W = v0.widen() * v6 * v12;
-    let v18: W = -v11;
-    let v19: W = v18 - v17;
-    let v20: W = v19 / v10;
-    [v16.to_f64(), v20.to_f64()]
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v3 - v1.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: N = v6 + N::narrow(v9);
+    let v11: W = N::sqrt_kept(v5);
+    let v12: W = v11.powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v11 * v8;
+    let v15: N = -N::narrow(v13);
+    let v16: N = v15 - N::narrow(v14);
+    [v10.to_f64(), v16.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2479,22 +2510,18 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v3: N = v0 * v2;
     let v4: N = v1 - v3;
     let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v6.powi(3);
-    let v8: N = v3 - v1;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10.widen();
-    let v12: N = v10.powi(3);
-    let v13: W = v1.widen() * v6 * v12.widen();
-    let v14: W = v11 + v13;
-    let v15: N = N::narrow(v6) * v10;
-    let v16: N = N::narrow(v14) / v15;
-    let v17: W = v0.widen() * v6 * v12.widen();
-    let v18: W = -v11;
-    let v19: W = v18 - v17;
-    let v20: N = N::narrow(v19) / v10;
-    [v16.to_f64(), v20.to_f64()]
+    let v6: N = v0 * v5;
+    let v7: N = v3 - v1;
+    let v8: N = v7.sigmoid();
+    let v9: N = v1 * v8;
+    let v10: N = v6 + v9;
+    let v11: N = v5.sqrt();
+    let v12: W = v11.widen().powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v11.widen() * v8.widen();
+    let v15: W = -v13;
+    let v16: W = v15 - v14;
+    [v10.to_f64(), v16.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2502,24 +2529,20 @@ fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v0 * v2;
-    let v4: W = v1.widen() - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: N = v3 - v1;
-    let v9: N = v8.sigmoid();
-    let v10: N = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10.widen();
-    let v12: N = v10.powi(3);
-    let v13: W = v1.widen() * v6 * v12.widen();
-    let v14: W = v11 + v13;
-    let v15: N = N::narrow(v6) * v10;
-    let v16: N = N::narrow(v14) / v15;
-    let v17: W = v0.widen() * v6 * v12.widen();
-    let v18: W = -v11;
-    let v19: W = v18 - v17;
-    let v20: N = N::narrow(v19) / v10;
-    [v16.to_f64(), v20.to_f64()]
+    let v4: N = v1 - v3;
+    let v5: N = v4.sigmoid();
+    let v6: W = v0.widen() * v5.widen();
+    let v7: N = v3 - v1;
+    let v8: N = v7.sigmoid();
+    let v9: N = v1 * v8;
+    let v10: N = N::narrow(v6) + v9;
+    let v11: W = v5.widen().sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v11 * v8.widen();
+    let v15: N = -N::narrow(v13);
+    let v16: N = v15 - N::narrow(v14);
+    [v10.to_f64(), v16.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2529,47 +2552,60 @@ fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v3: W = v0.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
     let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v1.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10.widen();
-    let v12: W = v10.widen().powi(3);
-    let v13: W = v1.widen() * v6 * v12;
-    let v14: W = v11 + v13;
-    let v15: N = N::narrow(v6) * v10;
-    let v16: N = N::narrow(v14) / v15;
-    let v17: W = v0.widen() * v6 * v12;
-    let v18: W = -v11;
-    let v19: W = v18 - v17;
-    let v20: N = N::narrow(v19) / v10;
-    [v16.to_f64(), v20.to_f64()]
+    let v6: W = v0.widen() * v5;
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v1 * v8;
+    let v10: N = N::narrow(v6) + v9;
+    let v11: W = v5.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v11 * v8.widen();
+    let v15: N = -N::narrow(v13);
+    let v16: N = v15 - N::narrow(v14);
+    [v10.to_f64(), v16.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v0.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
+    let v7: W = v3 - v1.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: N = N::narrow(v6) + N::narrow(v9);
+    let v11: W = v5.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v11 * v8;
+    let v15: N = -N::narrow(v13);
+    let v16: N = v15 - N::narrow(v14);
+    [v10.to_f64(), v16.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v1.widen();
-    let v9: N = N::sigmoid_of(v8);
-    let v10: N = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10.widen();
-    let v12: W = v10.widen().powi(3);
-    let v13: W = v1.widen() * v6 * v12;
-    let v14: W = v11 + v13;
-    let v15: N = N::narrow(v6) * v10;
-    let v16: N = N::narrow(v14) / v15;
-    let v17: W = v0.widen() * v6 * v12;
-    let v18: N = -N::narrow(v11);
-    let v19: W = v18.widen() - v17;
-    let v20: N = N::narrow(v19) / v10;
-    [v16.to_f64(), v20.to_f64()]
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: N = v6 + N::narrow(v9);
+    let v11: W = v8.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: N = v1 * N::narrow(v12);
+    let v14: W = v1.widen() * v5 * v11;
+    let v15: N = -v13;
+    let v16: N = v15 - N::narrow(v14);
+    [v10.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2577,9 +2613,9 @@ fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 17 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2592,7 +2628,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2626,17 +2662,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() + v9;
     let v11: W = v6.sqrt();
     let v12: W = v11.powi(3);
-    let v13: W = v4 - v1.widen();
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v14.sqrt();
-    let v16: W = v1.widen() * v12 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v1.widen() * v11 * v17;
-    let v19: N = -N::narrow(v16);
-    let v20: W = v19.widen() - v18;
-    let v21: W = v8 * v20;
-    let v22: W = v21 / v15;
-    [v10.to_f64(), v22.to_f64()]
+    let v13: N = v1 * N::narrow(v12);
+    let v14: W = v4 - v1.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v1.widen() * v11 * v15;
+    let v17: N = -v13;
+    let v18: W = v17.widen() - v16;
+    let v19: W = v8 * v18;
+    [v10.to_f64(), v19.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2644,7 +2677,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2657,7 +2690,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2677,9 +2710,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2704,9 +2735,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2716,67 +2744,26 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v4.widen() * v2.widen();
     let v7: W = v5.widen() - v6;
     let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v5.widen();
-    let v12: W = v11.sigmoid();
-    let v13: N = N::sqrt_of(v12);
-    let v14: W = v4.widen() * v10 * v13.widen();
-    let v15: W = v13.widen().powi(3);
-    let v16: W = v5.widen() * v9 * v15;
-    let v17: W = v14 + v16;
-    let v18: W = v3 * v17;
-    let v19: W = v9 * v13.widen();
-    let v20: W = v18 / v19;
-    let v21: W = v0.widen() + v20;
-    let v22: W = v4.widen() * v9 * v15;
-    let v23: N = -N::narrow(v14);
-    let v24: W = v23.widen() - v22;
-    let v25: W = v3 * v24;
-    let v26: N = N::narrow(v25) / v13;
-    let v27: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v28: N = N::narrow(v3).abs();
-    let v29: N = v28.sqrt();
-    let v30: W = v27.widen() * v13.widen() * v29.widen();
-    [v21.to_f64(), v26.to_f64(), v30.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v1.widen();
-    let v7: W = v4.widen() - v6;
-    let v8: W = v7.sigmoid();
-    let v9: W = N::sqrt_kept(v8);
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v4.widen();
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v4.widen() * v10 * v13;
-    let v15: W = v13.powi(3);
-    let v16: W = v5.widen() * v9 * v15;
-    let v17: W = v14 + v16;
-    let v18: W = v3 * v17;
-    let v19: W = v9 * v13;
-    let v20: W = v18 / v19;
-    let v21: N = v0 + N::narrow(v20);
-    let v22: W = v5.widen() * v10 * v13;
-    let v23: W = -v22;
-    let v24: W = v23 - v16;
-    let v25: W = v3 * v24;
-    let v26: W = v25 / v9;
-    let v27: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v28: N = N::narrow(v3).abs();
-    let v29: N = v28.sqrt();
-    let v30: W = v27.widen() * v9 * v29.widen();
-    [v21.to_f64(), v26.to_f64(), v30.to_f64()]
+    let v9: W = v4.widen() * v8;
+    let v10: W = v6 - v5.widen();
+    let v11: W = v10.sigmoid();
+    let v12: N = v5 * N::narrow(v11);
+    let v13: W = v9 + v12.widen();
+    let v14: W = v3 * v13;
+    let v15: W = v0.widen() + v14;
+    let v16: W = N::sqrt_kept(v8);
+    let v17: W = v16.powi(3);
+    let v18: W = v4.widen() * v17;
+    let v19: W = v4.widen() * v16 * v11;
+    let v20: W = -v18;
+    let v21: W = v20 - v19;
+    let v22: N = N::narrow(v3) * N::narrow(v21);
+    let v23: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v24: W = N::sqrt_kept(v11);
+    let v25: N = N::narrow(v3).abs();
+    let v26: N = v25.sqrt();
+    let v27: W = v23.widen() * v24 * v26.widen();
+    [v15.to_f64(), v22.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2784,9 +2771,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2799,9 +2784,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3765,14 +3748,17 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [9.999546021312975, 0.13475282221304558];
+    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -3780,23 +3766,22 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
+    let v4: W = v3 - v0.widen();
     let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v0.widen();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v0 * v6;
+    let v8: W = v0.widen() - v3;
     let v9: W = v8.sigmoid();
-    let v10: W = v0.widen() * v7 * v9;
-    let v11: N = N::narrow(v9).square();
-    let v12: W = v0.widen() * v6 * v11.widen();
-    let v13: N = N::narrow(v10) + N::narrow(v12);
-    let v14: N = v13 / N::narrow(v6);
-    let v15: N = N::sqrt_of(v9);
-    let v16: W = v1.widen() * v7 * v15.widen();
-    let v17: N = v15.powi(3);
-    let v18: W = v1.widen() * v6 * v17.widen();
-    let v19: N = N::narrow(v16) + N::narrow(v18);
-    [v14.to_f64(), v19.to_f64()]
+    let v10: W = v0.widen() * v9 * v5;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = N::sqrt_kept(v9);
+    let v13: W = v12.powi(3);
+    let v14: N = N::sqrt_of(v5);
+    let v15: W = v1.widen() * v13 * v14.widen();
+    let v16: N = v14.powi(3);
+    let v17: W = v1.widen() * v12 * v16.widen();
+    let v18: W = v15 + v17;
+    [v11.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3806,21 +3791,20 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: W = v5.square();
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v0.widen() * v6 * v9;
-    let v11: W = v9.powi(3);
-    let v12: W = v0.widen() * v5 * v11;
-    let v13: N = N::narrow(v10) + N::narrow(v12);
-    let v14: N = v13 / N::narrow(v9);
-    let v15: W = v5.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v1.widen() * v16 * v9;
-    let v18: W = v1.widen() * v15 * v11;
-    let v19: N = N::narrow(v17) + N::narrow(v18);
-    [v14.to_f64(), v19.to_f64()]
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v0 * v6;
+    let v8: W = v3 - v0.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v0.widen() * v5 * v9;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = v5.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: W = v9.sqrt();
+    let v15: W = v1.widen() * v13 * v14;
+    let v16: N = N::narrow(v14).powi(3);
+    let v17: W = v1.widen() * v12 * v16.widen();
+    let v18: W = v15 + v17;
+    [v11.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3828,9 +3812,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3953,7 +3937,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3985,30 +3969,29 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::new(10.0, 0.0);
     let v5: N = N::new(20.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: W = v4.widen() - v6;
+    let v7: W = v6 - v4.widen();
     let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v4.widen();
+    let v9: W = v8.square();
+    let v10: W = v4.widen() * v9;
+    let v11: W = v4.widen() - v6;
     let v12: W = v11.sigmoid();
-    let v13: W = v4.widen() * v10 * v12;
-    let v14: W = v12.square();
-    let v15: W = v4.widen() * v9 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v3 * v16;
-    let v18: W = v17 / v9;
-    let v19: W = v0.widen() + v18;
-    let v20: W = N::sqrt_kept(v12);
-    let v21: W = v5.widen() * v10 * v20;
-    let v22: W = v20.powi(3);
-    let v23: W = v5.widen() * v9 * v22;
-    let v24: W = v21 + v23;
-    let v25: N = N::narrow(v3) * N::narrow(v24);
-    let v26: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v27: N = N::narrow(v3).abs();
-    let v28: N = v27.sqrt();
-    let v29: W = v26.widen() * v20 * v28.widen();
-    [v19.to_f64(), v25.to_f64(), v29.to_f64()]
+    let v13: W = v4.widen() * v12 * v8;
+    let v14: W = v10 + v13;
+    let v15: W = v3 * v14;
+    let v16: W = v0.widen() + v15;
+    let v17: W = N::sqrt_kept(v12);
+    let v18: W = v17.powi(3);
+    let v19: W = N::sqrt_kept(v8);
+    let v20: W = v5.widen() * v18 * v19;
+    let v21: W = v19.powi(3);
+    let v22: W = v5.widen() * v17 * v21;
+    let v23: W = v20 + v22;
+    let v24: W = v3 * v23;
+    let v25: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v26: N = N::narrow(v3).abs();
+    let v27: N = v26.sqrt();
+    let v28: W = v25.widen() * v19 * v27.widen();
+    [v16.to_f64(), v24.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -4016,7 +3999,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4029,7 +4012,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

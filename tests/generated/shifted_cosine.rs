@@ -4883,41 +4883,43 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = W::new(3.0, 0.0);
         let v6: W = v3.sin();
         let v7: W = v4.square();
-        let v8: W = W::new(4.0, 0.0);
-        let v9: W = v5 * v7;
-        let v10: W = v8 - v9;
-        let v11: W = v10.sqrt();
-        let v12: W = v11.powi(3);
-        let v13: W = v5 * v6 * v7 * v12;
-        let v14: W = v8 * v6 * v12;
-        let v15: W = v13 - v14;
-        let v16: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: W = v4.powi(3);
-        let v18: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v19: W = W::new(2.0, 0.0);
-        let v20: W = v3.tan();
-        let v21: W = v20.ln();
-        let v22: W = v19 * v21;
-        let v23: W = v18 - v22;
-        let v24: W = v23.sigmoid();
-        let v25: W = v24.sqrt();
-        let v26: W = v16 * v6 * v17 * v25;
-        let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v28: W = v27 * v6 * v4 * v25;
-        let v29: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v30: W = v22 - v18;
-        let v31: W = v30.sigmoid();
-        let v32: W = v31.sqrt();
-        let v33: W = v29 * v32 * v10;
-        let v34: W = v29 * v7 * v32 * v10;
-        let v35: W = v26 - v28 - v33 + v34;
-        let v36: W = v0 * v4 * v15;
-        let v37: W = v12 * v35;
-        let v38: W = v36 / v37;
-        let v39: W = v32 * v15;
-        let v40: W = v39 / v35;
-        let v41: W = -v40;
-        return [v38.to_f64(), v41.to_f64()];
+        let v8: W = v5 * v6 * v7;
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+        let v13: W = v4.powi(3);
+        let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v15: W = W::new(2.0, 0.0);
+        let v16: W = v3.tan();
+        let v17: W = v16.ln();
+        let v18: W = v15 * v17;
+        let v19: W = v14 - v18;
+        let v20: W = v19.sigmoid();
+        let v21: W = v20.sqrt();
+        let v22: W = v12 * v6 * v13 * v21;
+        let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
+        let v24: W = v23 * v6 * v4 * v21;
+        let v25: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v26: W = v18 - v14;
+        let v27: W = v26.sigmoid();
+        let v28: W = v27.sqrt();
+        let v29: W = v5 * v7;
+        let v30: W = v9 - v29;
+        let v31: W = v25 * v28 * v30;
+        let v32: W = v25 * v7 * v28 * v30;
+        let v33: W = v22 - v24 - v31 + v32;
+        let v34: W = v0 * v4 * v11;
+        let v35: W = v34 / v33;
+        let v36: W = v30.sqrt();
+        let v37: W = v36.powi(3);
+        let v38: W = v5 * v6 * v7 * v37;
+        let v39: W = v9 * v6 * v37;
+        let v40: W = v38 - v39;
+        let v41: W = v28 * v40;
+        let v42: W = v41 / v33;
+        let v43: W = -v42;
+        return [v35.to_f64(), v43.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -5059,41 +5061,43 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = W::new(3.0, 0.0);
         let v6: W = v3.sin();
         let v7: W = v4.square();
-        let v8: W = W::new(4.0, 0.0);
-        let v9: W = v5 * v7;
-        let v10: W = v8 - v9;
-        let v11: W = v10.sqrt();
-        let v12: W = v11.powi(3);
-        let v13: W = v5 * v6 * v7 * v12;
-        let v14: W = v8 * v6 * v12;
-        let v15: W = v13 - v14;
-        let v16: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: W = v4.powi(3);
-        let v18: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v19: W = W::new(2.0, 0.0);
-        let v20: W = v3.tan();
-        let v21: W = v20.ln();
-        let v22: W = v19 * v21;
-        let v23: W = v18 - v22;
-        let v24: W = v23.sigmoid();
-        let v25: W = v24.sqrt();
-        let v26: W = v16 * v6 * v17 * v25;
-        let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v28: W = v27 * v6 * v4 * v25;
-        let v29: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v30: W = v22 - v18;
-        let v31: W = v30.sigmoid();
-        let v32: W = v31.sqrt();
-        let v33: W = v29 * v32 * v10;
-        let v34: W = v29 * v7 * v32 * v10;
-        let v35: W = v26 - v28 - v33 + v34;
-        let v36: W = v0 * v4 * v15;
-        let v37: W = v12 * v35;
-        let v38: W = v36 / v37;
-        let v39: W = v32 * v15;
-        let v40: W = v39 / v35;
-        let v41: W = -v40;
-        return [v38.to_f64(), v41.to_f64()];
+        let v8: W = v5 * v6 * v7;
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+        let v13: W = v4.powi(3);
+        let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v15: W = W::new(2.0, 0.0);
+        let v16: W = v3.tan();
+        let v17: W = v16.ln();
+        let v18: W = v15 * v17;
+        let v19: W = v14 - v18;
+        let v20: W = v19.sigmoid();
+        let v21: W = v20.sqrt();
+        let v22: W = v12 * v6 * v13 * v21;
+        let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
+        let v24: W = v23 * v6 * v4 * v21;
+        let v25: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v26: W = v18 - v14;
+        let v27: W = v26.sigmoid();
+        let v28: W = v27.sqrt();
+        let v29: W = v5 * v7;
+        let v30: W = v9 - v29;
+        let v31: W = v25 * v28 * v30;
+        let v32: W = v25 * v7 * v28 * v30;
+        let v33: W = v22 - v24 - v31 + v32;
+        let v34: W = v0 * v4 * v11;
+        let v35: W = v34 / v33;
+        let v36: W = v30.sqrt();
+        let v37: W = v36.powi(3);
+        let v38: W = v5 * v6 * v7 * v37;
+        let v39: W = v9 * v6 * v37;
+        let v40: W = v38 - v39;
+        let v41: W = v28 * v40;
+        let v42: W = v41 / v33;
+        let v43: W = -v42;
+        return [v35.to_f64(), v43.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -5279,9 +5283,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 50 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 49 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -5297,115 +5301,230 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
+    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v3.tan();
+    let v9: N = v8.ln();
+    let v10: W = v7.widen() * v9.widen();
+    let v11: W = v6 - v10;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v10 - v6;
+    let v15: W = v14.sigmoid();
+    let v16: W = v15.sqrt();
+    let v17: W = v0.widen() * v4.widen() * v5.widen() * v13 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v20: W = v19.widen() * v2.widen();
+    let v21: W = N::sin_kept(v20);
+    let v22: W = v21.square();
+    let v23: W = v12.square();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: W = v24.widen() * v9.widen();
+    let v26: W = W::new(-2.772588722239781, -9.276187255385198e-17);
+    let v27: W = v25 - v26;
+    let v28: W = N::exp_m1_kept(v27);
+    let v29: W = v18 * v22 * v23 * v28;
+    let v30: W = v18 * v22 * v5.widen() * v23 * v28;
+    let v31: W = v17 + v29 + v30;
+    let v32: N = N::new(3.0, 0.0);
+    let v33: W = v5.widen().square();
+    let v34: W = v32.widen() * v33;
+    let v35: W = v24.widen() - v34;
+    let v36: W = v35.sqrt();
+    let v37: W = v36.powi(3);
+    let v38: W = v4.widen() * v13 * v37;
+    let v39: W = v31 / v38;
+    let v40: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v41: W = v5.widen().powi(3);
+    let v42: W = v40.widen() * v4.widen() * v41 * v13;
+    let v43: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v44: W = v43.widen() * v4.widen() * v5.widen() * v13;
+    let v45: W = v18 * v16 * v35;
+    let v46: W = v18 * v33 * v16 * v35;
+    let v47: W = v42 - v44 - v45 + v46;
+    let v48: W = v32.widen() * v4.widen() * v33 * v37;
+    let v49: W = v24.widen() * v4.widen() * v37;
+    let v50: W = v48 - v49;
+    let v51: N = N::narrow(v47) / N::narrow(v50);
+    [v39.to_f64(), v51.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.ln();
-    let v9: W = v6.widen() * v8;
-    let v10: N = N::narrow(v5) - N::narrow(v9);
-    let v11: W = v10.widen().sigmoid();
-    let v12: W = N::sqrt_kept(v11);
-    let v13: W = v9 - v5;
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v4.square();
-    let v19: W = v17.widen() * v18;
-    let v20: W = v16.widen() - v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: W = v0 * v4 * v12 * v15;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v27: W = v26 * v2.widen();
-    let v28: W = v27.sin();
-    let v29: W = v28.square();
-    let v30: W = v16.widen() * v4;
-    let v31: N = -v16;
-    let v32: W = v31.widen() - v30;
-    let v33: W = N::sin_kept(v3);
-    let v34: W = v25.widen() * v29 * v11 * v32;
-    let v35: W = v33 * v22;
-    let v36: W = v34 / v35;
-    let v37: W = v25.widen() * v29 * v14 * v32;
-    let v38: N = N::narrow(v37) / N::narrow(v35);
-    let v39: W = v24 + v36 - v38.widen();
-    let v40: W = v39 / v12;
-    let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v4.powi(3);
-    let v43: W = v41 * v33 * v42 * v12;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v33 * v4 * v12;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46.widen() * v15 * v20;
-    let v48: W = v46.widen() * v18 * v15 * v20;
-    let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v17.widen() * v33 * v18 * v22;
-    let v51: W = v16.widen() * v33 * v22;
-    let v52: W = v50 - v51;
-    let v53: N = N::narrow(v49) / N::narrow(v52);
-    [v40.to_f64(), v53.to_f64()]
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v3.cos();
+    let v6: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: W = N::tan_kept(v3);
+    let v9: W = v8.ln();
+    let v10: W = v7.widen() * v9;
+    let v11: N = v6 - N::narrow(v10);
+    let v12: W = v11.widen().sigmoid();
+    let v13: W = N::sqrt_kept(v12);
+    let v14: W = v10 - v6.widen();
+    let v15: W = v14.sigmoid();
+    let v16: W = v15.sqrt();
+    let v17: W = v0 * v4 * v5 * v13 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v20: W = v19 * v2.widen();
+    let v21: W = v20.sin();
+    let v22: W = v21.square();
+    let v23: W = v12.square();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = v24 * N::narrow(v9);
+    let v26: N = N::new(-2.772588722239781, -9.276187255385198e-17);
+    let v27: N = v25 - v26;
+    let v28: W = v27.widen().exp_m1();
+    let v29: W = v18 * v22 * v23 * v28;
+    let v30: W = v18 * v22 * v5 * v23 * v28;
+    let v31: W = v17 + v29 + v30;
+    let v32: N = N::new(3.0, 0.0);
+    let v33: W = v5.square();
+    let v34: W = v32.widen() * v33;
+    let v35: W = v24.widen() - v34;
+    let v36: W = v35.sqrt();
+    let v37: W = v36.powi(3);
+    let v38: W = v4 * v13 * v37;
+    let v39: W = v31 / v38;
+    let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v41: W = v5.powi(3);
+    let v42: W = v40 * v4 * v41 * v13;
+    let v43: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v44: W = v43.widen() * v4 * v5 * v13;
+    let v45: W = v18 * v16 * v35;
+    let v46: W = v18 * v33 * v16 * v35;
+    let v47: W = v42 - v44 - v45 + v46;
+    let v48: W = v32.widen() * v4 * v33 * v37;
+    let v49: W = v24.widen() * v4 * v37;
+    let v50: W = v48 - v49;
+    let v51: N = N::narrow(v47) / N::narrow(v50);
+    [v39.to_f64(), v51.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v3.cos();
+    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: W = N::tan_kept(v3);
+    let v9: W = v8.ln();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6 - v10;
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = v10 - v6;
+    let v15: W = v14.sigmoid();
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v0 * v4 * v5 * v13 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v20: W = v19.widen() * v2.widen();
+    let v21: W = N::sin_kept(v20);
+    let v22: W = v21.square();
+    let v23: W = v12.square();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: W = v24.widen() * v9;
+    let v26: N = N::new(-2.772588722239781, -9.276187255385198e-17);
+    let v27: W = v25 - v26.widen();
+    let v28: W = N::exp_m1_kept(v27);
+    let v29: W = v18 * v22 * v23 * v28;
+    let v30: W = v18 * v22 * v5 * v23 * v28;
+    let v31: W = v17 + v29 + v30;
+    let v32: N = N::new(3.0, 0.0);
+    let v33: W = v5.square();
+    let v34: W = v32.widen() * v33;
+    let v35: W = v24.widen() - v34;
+    let v36: W = v35.sqrt();
+    let v37: W = v36.powi(3);
+    let v38: W = v4 * v13 * v37;
+    let v39: W = v31 / v38;
+    let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v41: W = v5.powi(3);
+    let v42: W = v40 * v4 * v41 * v13;
+    let v43: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v44: W = v43 * v4 * v5 * v13;
+    let v45: W = v18 * v16 * v35;
+    let v46: W = v18 * v33 * v16 * v35;
+    let v47: W = v42 - v44 - v45 + v46;
+    let v48: W = v32.widen() * v4 * v33 * v37;
+    let v49: W = v24.widen() * v4 * v37;
+    let v50: W = v48 - v49;
+    let v51: N = N::narrow(v47) / N::narrow(v50);
+    [v39.to_f64(), v51.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v6: N = N::new(2.0, 0.0);
     let v7: W = N::tan_kept(v3);
     let v8: N = N::new(1.0, 0.0);
     let v9: W = v8.widen() / v7;
     let v10: W = v9.ln();
     let v11: W = v6.widen() * v10;
-    let v12: W = v5 - v11;
+    let v12: W = v5.widen() - v11;
     let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v11 - v5;
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v11 - v5.widen();
     let v16: W = v15.sigmoid();
     let v17: W = N::sqrt_kept(v16);
-    let v18: N = N::new(4.0, 0.0);
-    let v19: N = N::new(3.0, 0.0);
-    let v20: W = v4.square();
-    let v21: W = v19.widen() * v20;
-    let v22: W = v18.widen() - v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v4 * v14 * v17;
-    let v26: N = N::narrow(v25) / N::narrow(v24);
-    let v27: W = v18.widen() * v20;
-    let v28: W = v18.widen() - v27;
-    let v29: W = N::cos_kept(v3);
-    let v30: N = v1 * N::narrow(v13) * N::narrow(v28);
-    let v31: W = v29 * v24;
-    let v32: N = v30 / N::narrow(v31);
-    let v33: W = v1.widen() * v16 * v28;
-    let v34: W = v33 / v31;
-    let v35: W = v26.widen() - v32.widen() + v34;
-    let v36: N = N::narrow(v35) / N::narrow(v14);
-    let v37: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v4.powi(3);
-    let v39: W = v37.widen() * v38 * v29 * v14;
-    let v40: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v41: W = v40.widen() * v4 * v29 * v14;
-    let v42: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: W = v42.widen() * v17 * v22;
-    let v44: W = v42.widen() * v20 * v17 * v22;
-    let v45: W = v39 - v41 - v43 + v44;
-    let v46: W = v19.widen() * v20 * v29 * v24;
-    let v47: W = v18.widen() * v29 * v24;
-    let v48: W = v46 - v47;
-    let v49: N = N::narrow(v45) / N::narrow(v48);
-    [v36.to_f64(), v49.to_f64()]
+    let v18: W = v0 * v4 * v14 * v17;
+    let v19: W = N::cos_kept(v3);
+    let v20: W = v16.square();
+    let v21: N = N::new(-2.772588722239781, -9.276187255385198e-17);
+    let v22: N = N::new(4.0, 0.0);
+    let v23: N = v22 * N::narrow(v10);
+    let v24: N = v21 - v23;
+    let v25: N = v24.exp_m1();
+    let v26: W = v0 * v19 * v20 * v25.widen();
+    let v27: W = v18 - v26;
+    let v28: N = N::new(3.0, 0.0);
+    let v29: W = v4.square();
+    let v30: W = v28.widen() * v29;
+    let v31: W = v22.widen() - v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v32.powi(3);
+    let v34: W = v14 * v33;
+    let v35: W = v27 / v34;
+    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: W = v4.powi(3);
+    let v38: W = v36.widen() * v37 * v19 * v14;
+    let v39: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v40: W = v39.widen() * v4 * v19 * v14;
+    let v41: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v42: W = v41.widen() * v17 * v31;
+    let v43: W = v41.widen() * v29 * v17 * v31;
+    let v44: W = v38 - v40 - v42 + v43;
+    let v45: W = v28.widen() * v29 * v19 * v33;
+    let v46: W = v22.widen() * v19 * v33;
+    let v47: W = v45 - v46;
+    let v48: N = N::narrow(v44) / N::narrow(v47);
+    [v35.to_f64(), v48.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5413,9 +5532,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 50 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 49 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5839,9 +5958,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5855,688 +5972,75 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v2.widen();
-    let v7: W = v6.cos();
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v6.tan();
-    let v11: W = v10.ln();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 - v12;
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: W = v12 - v8;
-    let v17: W = v16.sigmoid();
-    let v18: W = N::sqrt_kept(v17);
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v7.square();
-    let v22: W = v20.widen() * v21;
-    let v23: W = v19.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v4.widen() * v7 * v15 * v18;
-    let v27: W = v26 / v25;
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: W = v29 * v2.widen();
-    let v31: W = v30.sin();
-    let v32: W = v31.square();
-    let v33: W = v19.widen() * v7;
-    let v34: N = -v19;
-    let v35: W = v34.widen() - v33;
-    let v36: W = N::sin_kept(v6);
-    let v37: W = v28 * v32 * v14 * v35;
-    let v38: W = v36 * v25;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: W = v28 * v32 * v17 * v35;
-    let v41: W = v40 / v38;
-    let v42: W = v27 + v39.widen() - v41;
-    let v43: W = v3 * v42;
-    let v44: W = v43 / v15;
-    let v45: W = v0.widen() + v44;
-    let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: W = v7.powi(3);
-    let v48: W = v46.widen() * v36 * v47 * v15;
-    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: W = v49.widen() * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: W = v51.widen() * v18 * v23;
-    let v53: W = v51.widen() * v21 * v18 * v23;
-    let v54: W = v48 - v50 - v52 + v53;
-    let v55: W = v20.widen() * v36 * v21 * v25;
-    let v56: W = v19.widen() * v36 * v25;
-    let v57: W = v55 - v56;
-    let v58: N = N::narrow(v3) * N::narrow(v54);
-    let v59: N = v58 / N::narrow(v57);
-    let v60: N = N::narrow(v3).abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: N = v20 * N::narrow(v47);
-    let v64: W = v63.widen() - v33;
-    let v65: W = v62.widen() * v36;
-    let v66: N = N::narrow(v65) / N::narrow(v64);
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v2.widen();
-    let v7: W = N::cos_kept(v6);
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::tan_of(v6);
-    let v11: N = v10.ln();
-    let v12: W = v9.widen() * v11.widen();
-    let v13: N = v8 - N::narrow(v12);
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: W = v12 - v8.widen();
-    let v17: W = N::sigmoid_kept(v16);
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v7.square();
-    let v22: W = v20.widen() * v21;
-    let v23: W = v19.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v4 * v7 * v15.widen() * v18;
-    let v27: N = N::narrow(v26) / N::narrow(v25);
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: W = v29 * v2.widen();
-    let v31: W = N::sin_kept(v30);
-    let v32: W = v31.square();
-    let v33: W = v19.widen() * v7;
-    let v34: N = -v19;
-    let v35: W = v34.widen() - v33;
-    let v36: W = N::sin_kept(v6);
-    let v37: W = v28.widen() * v32 * v14.widen() * v35;
-    let v38: W = v36 * v25;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: W = v28.widen() * v32 * v17 * v35;
-    let v41: N = N::narrow(v40) / N::narrow(v38);
-    let v42: W = v27.widen() + v39.widen() - v41.widen();
-    let v43: W = v3 * v42;
-    let v44: N = N::narrow(v43) / v15;
-    let v45: N = v0 + v44;
-    let v46: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: W = v7.powi(3);
-    let v48: W = v46 * v36 * v47 * v15.widen();
-    let v49: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: W = v49 * v36 * v7 * v15.widen();
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: W = v51.widen() * v18 * v23;
-    let v53: W = v51.widen() * v21 * v18 * v23;
-    let v54: W = v48 - v50 - v52 + v53;
-    let v55: W = v20.widen() * v36 * v21 * v25;
-    let v56: W = v19.widen() * v36 * v25;
-    let v57: W = v55 - v56;
-    let v58: W = v3 * v54;
-    let v59: W = v58 / v57;
-    let v60: N = N::narrow(v3).abs();
-    let v61: W = v60.widen().sqrt();
-    let v62: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: W = v20.widen() * v47;
-    let v64: W = v63 - v33;
-    let v65: W = v62 * v36;
-    let v66: N = N::narrow(v65) / N::narrow(v64);
-    let v67: W = v66.widen().sqrt();
-    let v68: W = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v2.widen();
-    let v7: W = N::cos_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::tan_of(v6);
-    let v11: N = v10.ln();
-    let v12: W = v9.widen() * v11.widen();
-    let v13: W = v8 - v12;
-    let v14: W = v13.sigmoid();
-    let v15: W = N::sqrt_kept(v14);
-    let v16: W = v12 - v8;
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v7.square();
-    let v22: W = v20.widen() * v21;
-    let v23: W = v19.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v4 * v7 * v15 * v18;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: W = v29.widen() * v2.widen();
-    let v31: W = N::sin_kept(v30);
-    let v32: W = v31.square();
-    let v33: W = v19.widen() * v7;
-    let v34: N = -v19;
-    let v35: W = v34.widen() - v33;
-    let v36: W = N::sin_kept(v6);
-    let v37: W = v28.widen() * v32 * v14 * v35;
-    let v38: W = v36 * v25;
-    let v39: W = v37 / v38;
-    let v40: W = v28.widen() * v32 * v17 * v35;
-    let v41: W = v40 / v38;
-    let v42: W = v27 + v39 - v41;
-    let v43: W = v3 * v42;
-    let v44: W = v43 / v15;
-    let v45: W = v0.widen() + v44;
-    let v46: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: W = v7.powi(3);
-    let v48: W = v46 * v36 * v47 * v15;
-    let v49: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: W = v49 * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: W = v51.widen() * v18 * v23;
-    let v53: W = v51.widen() * v21 * v18 * v23;
-    let v54: W = v48 - v50 - v52 + v53;
-    let v55: W = v20.widen() * v36 * v21 * v25;
-    let v56: W = v19.widen() * v36 * v25;
-    let v57: W = v55 - v56;
-    let v58: W = v3 * v54;
-    let v59: N = N::narrow(v58) / N::narrow(v57);
-    let v60: N = N::narrow(v3).abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: W = v20.widen() * v47;
-    let v64: W = v63 - v33;
-    let v65: W = v62.widen() * v36;
-    let v66: N = N::narrow(v65) / N::narrow(v64);
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v2.widen();
-    let v7: W = v6.cos();
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v6.tan();
-    let v11: W = v10.ln();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 - v12;
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: W = v12 - v8;
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(4.0, 0.0);
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v7.square();
-    let v22: W = v20.widen() * v21;
-    let v23: W = v19.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v4 * v7 * v15 * v18;
-    let v27: W = v26 / v25;
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v30: W = v29 * v2.widen();
-    let v31: W = v30.sin();
-    let v32: W = v31.square();
-    let v33: W = v19.widen() * v7;
-    let v34: N = -v19;
-    let v35: W = v34.widen() - v33;
-    let v36: W = v6.sin();
-    let v37: W = v28 * v32 * v14 * v35;
-    let v38: W = v36 * v25;
-    let v39: W = v37 / v38;
-    let v40: W = v28 * v32 * v17 * v35;
-    let v41: W = v40 / v38;
-    let v42: W = v27 + v39 - v41;
-    let v43: W = v3 * v42;
-    let v44: W = v43 / v15;
-    let v45: W = v0.widen() + v44;
-    let v46: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v47: W = v7.powi(3);
-    let v48: W = v46.widen() * v36 * v47 * v15;
-    let v49: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v50: W = v49.widen() * v36 * v7 * v15;
-    let v51: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v52: W = v51.widen() * v18 * v23;
-    let v53: W = v51.widen() * v21 * v18 * v23;
-    let v54: W = v48 - v50 - v52 + v53;
-    let v55: W = v20.widen() * v36 * v21 * v25;
-    let v56: W = v19.widen() * v36 * v25;
-    let v57: W = v55 - v56;
-    let v58: N = N::narrow(v3) * N::narrow(v54);
-    let v59: N = v58 / N::narrow(v57);
-    let v60: N = N::narrow(v3).abs();
-    let v61: N = v60.sqrt();
-    let v62: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v63: W = v20.widen() * v47;
-    let v64: W = v63 - v33;
-    let v65: W = v62.widen() * v36;
-    let v66: N = N::narrow(v65) / N::narrow(v64);
-    let v67: N = v66.sqrt();
-    let v68: N = v61 * v67;
-    [v45.to_f64(), v59.to_f64(), v68.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.34375 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = N::tan_kept(v6);
-    let v11: W = v0.widen() / v10;
-    let v12: W = N::ln_kept(v11);
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v15.sqrt();
-    let v17: W = v13 - v8;
-    let v18: W = N::sigmoid_kept(v17);
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v7.square();
-    let v23: W = v21.widen() * v22;
-    let v24: W = v20.widen() - v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: W = v4 * v7 * v16 * v19;
-    let v28: W = v27 / v26;
-    let v29: W = v20.widen() * v22;
-    let v30: W = v20.widen() - v29;
-    let v31: W = N::cos_kept(v6);
-    let v32: W = v5 * v15 * v30;
-    let v33: W = v31 * v26;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = v5 * v18 * v30;
-    let v36: N = N::narrow(v35) / N::narrow(v33);
-    let v37: W = v28 - v34.widen() + v36.widen();
-    let v38: W = v3 * v37;
-    let v39: N = N::narrow(v38) / N::narrow(v16);
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v7.powi(3);
-    let v43: W = v41.widen() * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46.widen() * v19 * v24;
-    let v48: W = v46.widen() * v22 * v19 * v24;
-    let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v21.widen() * v22 * v31 * v26;
-    let v51: W = v20.widen() * v31 * v26;
-    let v52: W = v50 - v51;
-    let v53: W = v3 * v49;
-    let v54: W = v53 / v52;
-    let v55: N = N::narrow(v3).abs();
-    let v56: N = v55.sqrt();
-    let v57: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * N::narrow(v42);
-    let v59: W = v20.widen() * v7;
-    let v60: W = v58.widen() - v59;
-    let v61: W = v57 * v31;
-    let v62: N = N::narrow(v61) / N::narrow(v60);
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v6.tan();
-    let v11: W = v0.widen() / v10;
-    let v12: W = v11.ln();
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v13 - v8;
-    let v18: W = v17.sigmoid();
-    let v19: W = N::sqrt_kept(v18);
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v7.square();
-    let v23: W = v21.widen() * v22;
-    let v24: W = v20.widen() - v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: W = v4 * v7 * v16 * v19;
-    let v28: W = v27 / v26;
-    let v29: W = v20.widen() * v22;
-    let v30: W = v20.widen() - v29;
-    let v31: W = v6.cos();
-    let v32: W = v5 * v15 * v30;
-    let v33: W = v31 * v26;
-    let v34: W = v32 / v33;
-    let v35: W = v5 * v18 * v30;
-    let v36: W = v35 / v33;
-    let v37: W = v28 - v34 + v36;
-    let v38: W = v3 * v37;
-    let v39: W = v38 / v16;
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v7.powi(3);
-    let v43: N = v41 * N::narrow(v42) * N::narrow(v31) * N::narrow(v16);
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v7 * v31 * v16;
-    let v46: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46 * v19 * v24;
-    let v48: W = v46 * v22 * v19 * v24;
-    let v49: W = v43.widen() - v45 - v47 + v48;
-    let v50: N = v21 * N::narrow(v22) * N::narrow(v31) * N::narrow(v26);
-    let v51: W = v20.widen() * v31 * v26;
-    let v52: W = v50.widen() - v51;
-    let v53: N = N::narrow(v3) * N::narrow(v49);
-    let v54: N = v53 / N::narrow(v52);
-    let v55: N = N::narrow(v3).abs();
-    let v56: N = v55.sqrt();
-    let v57: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * N::narrow(v42);
-    let v59: W = v20.widen() * v7;
-    let v60: N = v58 - N::narrow(v59);
-    let v61: W = v57 * v31;
-    let v62: N = N::narrow(v61) / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = N::tan_kept(v6);
-    let v11: W = v0.widen() / v10;
-    let v12: W = v11.ln();
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v13 - v8;
-    let v18: W = v17.sigmoid();
-    let v19: W = N::sqrt_kept(v18);
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v7.square();
-    let v23: W = v21.widen() * v22;
-    let v24: W = v20.widen() - v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: W = v4.widen() * v7 * v16 * v19;
-    let v28: N = N::narrow(v27) / N::narrow(v26);
-    let v29: W = v20.widen() * v22;
-    let v30: W = v20.widen() - v29;
-    let v31: W = v6.cos();
-    let v32: W = v5 * v15 * v30;
-    let v33: W = v31 * v26;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = v5 * v18 * v30;
-    let v36: W = v35 / v33;
-    let v37: W = v28.widen() - v34.widen() + v36;
-    let v38: W = v3 * v37;
-    let v39: W = v38 / v16;
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v7.powi(3);
-    let v43: N = v41 * N::narrow(v42) * N::narrow(v31) * N::narrow(v16);
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v7 * v31 * v16;
-    let v46: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46 * v19 * v24;
-    let v48: W = v46 * v22 * v19 * v24;
-    let v49: W = v43.widen() - v45 - v47 + v48;
-    let v50: N = v21 * N::narrow(v22) * N::narrow(v31) * N::narrow(v26);
-    let v51: W = v20.widen() * v31 * v26;
-    let v52: N = v50 - N::narrow(v51);
-    let v53: W = v3 * v49;
-    let v54: N = N::narrow(v53) / v52;
-    let v55: N = N::narrow(v3).abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * N::narrow(v42);
-    let v59: W = v20.widen() * v7;
-    let v60: N = v58 - N::narrow(v59);
-    let v61: N = v57 * N::narrow(v31);
-    let v62: N = v61 / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = N::tan_kept(v6);
-    let v11: W = v0.widen() / v10;
-    let v12: W = N::ln_kept(v11);
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v13 - v8;
-    let v18: W = v17.sigmoid();
-    let v19: W = N::sqrt_kept(v18);
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v7.square();
-    let v23: W = v21.widen() * v22;
-    let v24: W = v20.widen() - v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: W = v4.widen() * v7 * v16 * v19;
-    let v28: N = N::narrow(v27) / N::narrow(v26);
-    let v29: W = v20.widen() * v22;
-    let v30: W = v20.widen() - v29;
-    let v31: W = N::cos_kept(v6);
-    let v32: W = v5 * v15 * v30;
-    let v33: W = v31 * v26;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = v5 * v18 * v30;
-    let v36: W = v35 / v33;
-    let v37: W = v28.widen() - v34.widen() + v36;
-    let v38: W = v3 * v37;
-    let v39: W = v38 / v16;
-    let v40: W = v0.widen() + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v7.powi(3);
-    let v43: W = v41.widen() * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46.widen() * v19 * v24;
-    let v48: W = v46.widen() * v22 * v19 * v24;
-    let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v21.widen() * v22 * v31 * v26;
-    let v51: W = v20.widen() * v31 * v26;
-    let v52: W = v50 - v51;
-    let v53: N = N::narrow(v3) * N::narrow(v49);
-    let v54: N = v53 / N::narrow(v52);
-    let v55: N = N::narrow(v3).abs();
-    let v56: N = v55.sqrt();
-    let v57: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * N::narrow(v42);
-    let v59: W = v20.widen() * v7;
-    let v60: N = v58 - N::narrow(v59);
-    let v61: W = v57.widen() * v31;
-    let v62: N = N::narrow(v61) / v60;
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = N::tan_kept(v6);
-    let v11: W = v0.widen() / v10;
-    let v12: W = N::ln_kept(v11);
-    let v13: W = v9.widen() * v12;
-    let v14: W = v8 - v13;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v15.sqrt();
-    let v17: W = v13 - v8;
-    let v18: W = N::sigmoid_kept(v17);
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(4.0, 0.0);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v7.square();
-    let v23: W = v21.widen() * v22;
-    let v24: W = v20.widen() - v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: W = v4.widen() * v7 * v16 * v19;
-    let v28: N = N::narrow(v27) / N::narrow(v26);
-    let v29: W = v20.widen() * v22;
-    let v30: W = v20.widen() - v29;
-    let v31: W = N::cos_kept(v6);
-    let v32: W = v5 * v15 * v30;
-    let v33: W = v31 * v26;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = v5 * v18 * v30;
-    let v36: N = N::narrow(v35) / N::narrow(v33);
-    let v37: W = v28.widen() - v34.widen() + v36.widen();
-    let v38: W = v3 * v37;
-    let v39: N = N::narrow(v38) / N::narrow(v16);
-    let v40: N = v0 + v39;
-    let v41: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: W = v7.powi(3);
-    let v43: W = v41.widen() * v42 * v31 * v16;
-    let v44: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44.widen() * v7 * v31 * v16;
-    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: W = v46.widen() * v19 * v24;
-    let v48: W = v46.widen() * v22 * v19 * v24;
-    let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v21.widen() * v22 * v31 * v26;
-    let v51: W = v20.widen() * v31 * v26;
-    let v52: W = v50 - v51;
-    let v53: W = v3 * v49;
-    let v54: N = N::narrow(v53) / N::narrow(v52);
-    let v55: N = N::narrow(v3).abs();
-    let v56: N = v55.sqrt();
-    let v57: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v58: N = v21 * N::narrow(v42);
-    let v59: W = v20.widen() * v7;
-    let v60: W = v58.widen() - v59;
-    let v61: W = v57 * v31;
-    let v62: N = N::narrow(v61) / N::narrow(v60);
-    let v63: N = v62.sqrt();
-    let v64: N = v56 * v63;
-    [v40.to_f64(), v54.to_f64(), v64.to_f64()]
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v4.cos();
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = v4.tan();
+    let v10: W = v9.ln();
+    let v11: W = v8.widen() * v10;
+    let v12: W = v7 - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.sqrt();
+    let v15: W = v11 - v7;
+    let v16: W = v15.sigmoid();
+    let v17: W = v16.sqrt();
+    let v18: W = v0 * v1.widen() * v5 * v6 * v14 * v17;
+    let v19: W = v0 * v3.widen() * v5 * v6 * v14 * v17;
+    let v20: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v21: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v22: W = v21 * v3.widen();
+    let v23: W = v22.sin();
+    let v24: W = v23.square();
+    let v25: W = v13.square();
+    let v26: N = N::new(4.0, 0.0);
+    let v27: W = v26.widen() * v10;
+    let v28: W = W::new(-2.772588722239781, -9.276187255385198e-17);
+    let v29: W = v27 - v28;
+    let v30: W = v29.exp_m1();
+    let v31: W = v20 * v3.widen() * v24 * v25 * v30;
+    let v32: W = v20 * v1.widen() * v24 * v25 * v30;
+    let v33: W = v20 * v3.widen() * v24 * v6 * v25 * v30;
+    let v34: W = v20 * v1.widen() * v24 * v6 * v25 * v30;
+    let v35: N = N::new(3.0, 0.0);
+    let v36: W = v6.square();
+    let v37: W = v35.widen() * v36;
+    let v38: W = v26.widen() - v37;
+    let v39: W = v38.sqrt();
+    let v40: W = v39.powi(3);
+    let v41: W = v5 * v14 * v40;
+    let v42: W = v18 - v19 - v31 + v32 - v33 + v34 + v41;
+    let v43: N = N::narrow(v42) / N::narrow(v41);
+    let v44: N = v1 - v3;
+    let v45: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v46: W = v6.powi(3);
+    let v47: W = v45 * v5 * v46 * v14;
+    let v48: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v49: W = v48 * v5 * v6 * v14;
+    let v50: W = v20 * v17 * v38;
+    let v51: W = v20 * v36 * v17 * v38;
+    let v52: W = v47 - v49 - v50 + v51;
+    let v53: W = v35.widen() * v5 * v36 * v40;
+    let v54: W = v26.widen() * v5 * v40;
+    let v55: W = v53 - v54;
+    let v56: N = v44 * N::narrow(v52);
+    let v57: N = v56 / N::narrow(v55);
+    let v58: N = v44.abs();
+    let v59: N = v58.sqrt();
+    let v60: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v61: W = v35.widen() * v46;
+    let v62: W = v26.widen() * v6;
+    let v63: W = v61 - v62;
+    let v64: W = v60.widen() * v5;
+    let v65: N = N::narrow(v64) / N::narrow(v63);
+    let v66: N = v65.sqrt();
+    let v67: N = v59 * v66;
+    [v43.to_f64(), v57.to_f64(), v67.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6544,9 +6048,7 @@ fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -6559,9 +6061,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 65 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375).
+/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

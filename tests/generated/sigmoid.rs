@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sigmoid";
 /// `alpha(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1103,9 +1103,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1113,6 +1113,9 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
+    if t >= 0.5 {
+        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
     if t < 0.25 {
         return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
@@ -1126,52 +1129,47 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t < 0.4375 {
         return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
     }
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell4::<N, W>(t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
+    let v6: W = N::sigmoid_kept(v5);
     let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: N = N::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: W = v4.widen() - v3;
-    let v13: W = v12.sigmoid();
-    let v14: W = v11.widen() * v13 * v6 * v8.widen();
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: W = v9 / v8;
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8;
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: W = v18.exp_m1();
-    let v20: W = v15 * v16 * v19;
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v12.widen() * v16 * v19;
+    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v22: W = v3.exp_m1();
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
-    let v26: N = N::narrow(v6).square();
-    let v27: N = v24 * N::narrow(v13) * v26 * v8;
-    let v28: W = v11.widen() * v13 * v26.widen() * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25.widen() + v27.widen() - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: W = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8;
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14 * v8;
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32 * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: W = v37 / v38;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1186,38 +1184,36 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: N = v4 - N::narrow(v3);
-    let v13: N = v12.sigmoid();
-    let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v13: N = v4 - N::narrow(v3);
+    let v14: N = v13.sigmoid();
+    let v15: W = v12 * v14.widen() * v6 * v8.widen();
     let v16: N = N::narrow(v6).powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: N = v15 * v16 * v19;
-    let v21: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v20: N = N::narrow(v12) * v16 * v19;
+    let v21: N = N::new(-0.12878233885277246, 6.698757759065981e-18);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21.widen() * v13.widen() * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
-    let v26: N = N::narrow(v6).square();
-    let v27: W = v24.widen() * v13.widen() * v26.widen() * v8.widen();
-    let v28: W = v11 * v13.widen() * v26.widen() * v8.widen();
-    let v29: W = v14 - v20.widen() - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: N = N::narrow(v32) * N::narrow(v39);
-    let v41: N = N::narrow(v29) / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21.widen() * v14.widen() * v6 * v22;
+    let v24: N = N::narrow(v6).square();
+    let v25: W = v12 * v14.widen() * v24.widen() * v8.widen();
+    let v26: W = v15 - v20.widen() - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14.widen() * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32.widen() * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: N = N::narrow(v29) * N::narrow(v36);
+    let v39: N = N::narrow(v37) / v38;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1232,38 +1228,36 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: N = v4 - N::narrow(v3);
-    let v13: N = v12.sigmoid();
-    let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v13: N = v4 - N::narrow(v3);
+    let v14: N = v13.sigmoid();
+    let v15: W = v12.widen() * v14.widen() * v6 * v8.widen();
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15.widen() * v16 * v19.widen();
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v20: W = v12.widen() * v16 * v19.widen();
+    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13.widen() * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13.widen() * v26 * v8.widen();
-    let v28: W = v11 * v13.widen() * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37.widen() * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14.widen() * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14.widen() * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14.widen() * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: N = v32 * N::narrow(v29);
+    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34.widen() * v29;
+    let v36: W = v31.widen() - v33.widen() + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1278,38 +1272,36 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8.widen();
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8.widen();
     let v16: N = N::narrow(v6).powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15 * v16.widen() * v19.widen();
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v20: W = v12.widen() * v16.widen() * v19.widen();
+    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: W = v24.widen() * v13 * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8.widen();
-    let v28: W = v11 * v13 * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14 * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32.widen() * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1324,84 +1316,81 @@ fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8.widen();
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8.widen();
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15.widen() * v16 * v19.widen();
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v20: W = v12.widen() * v16 * v19.widen();
+    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: W = v24.widen() * v13 * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8.widen();
-    let v28: W = v11 * v13 * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37.widen() * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27.widen() * v14 * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: N = v32 * N::narrow(v29);
+    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34.widen() * v29;
+    let v36: W = v31.widen() - v33.widen() + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::exp_m1_kept(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: W = v9 / v8;
-    let v11: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8;
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v15 * v16 * v19;
-    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: W = v3.exp_m1();
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v25: W = v24.widen() * v13 * v6 * v8;
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8;
-    let v28: W = v11 * v13 * v26 * v8;
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13 * v8;
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: W = W::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35 * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: W = v32 * v39;
-    let v41: W = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v13: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v14: W = v4.widen() - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: W = v13 * v6 * v15 * v9.widen();
+    let v17: N = N::narrow(v6).square();
+    let v18: W = v13 * v17.widen() * v15 * v9.widen();
+    let v19: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+    let v20: W = v2.widen() - v4.widen();
+    let v21: W = v20.exp_m1();
+    let v22: W = v19 * v6 * v15 * v21;
+    let v23: W = v6.powi(3);
+    let v24: N = v4 - v2;
+    let v25: W = v24.widen().exp_m1();
+    let v26: W = v13 * v23 * v25;
+    let v27: W = v16 - v18 - v22 - v26;
+    let v28: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v29: W = v28.widen() * v15 * v9.widen();
+    let v30: W = v29.sqrt();
+    let v31: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v32: N = v31 * N::narrow(v30);
+    let v33: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v34: N = v33 * N::narrow(v30);
+    let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v36: W = v35 * v30;
+    let v37: W = v32.widen() - v34.widen() + v36;
+    let v38: W = v12 * v27;
+    let v39: W = v30 * v37;
+    let v40: W = v38 / v39;
+    [v11.to_f64(), v40.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1409,9 +1398,9 @@ fn pf_velocity_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1424,9 +1413,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1434,6 +1423,9 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
+    if t >= 0.5 {
+        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
     if t < 0.25 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
@@ -1447,52 +1439,47 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t < 0.4375 {
         return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
     }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
+    let v6: W = N::sigmoid_kept(v5);
     let v7: W = v3 - v1.widen();
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: W = v12.sigmoid();
-    let v14: W = v11.widen() * v13 * v6 * v8.widen();
-    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v8: W = N::exp_m1_kept(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: W = v9 / v8;
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8;
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: W = v17.widen() * v2.widen();
-    let v19: W = v18.exp_m1();
-    let v20: W = v15 * v16 * v19;
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = v12.widen() * v16 * v19;
+    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v22: W = v3.exp_m1();
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
-    let v26: N = N::narrow(v6).square();
-    let v27: N = v24 * N::narrow(v13) * v26 * v8;
-    let v28: W = v11.widen() * v13 * v26.widen() * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25.widen() + v27.widen() - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: W = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8;
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14 * v8;
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32 * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: W = v37 / v38;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1507,38 +1494,36 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: N = v4 - N::narrow(v3);
-    let v13: N = v12.sigmoid();
-    let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v13: N = v4 - N::narrow(v3);
+    let v14: N = v13.sigmoid();
+    let v15: W = v12 * v14.widen() * v6 * v8.widen();
     let v16: N = N::narrow(v6).powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: N = v15 * v16 * v19;
-    let v21: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v20: N = N::narrow(v12) * v16 * v19;
+    let v21: N = N::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21.widen() * v13.widen() * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
-    let v26: N = N::narrow(v6).square();
-    let v27: W = v24.widen() * v13.widen() * v26.widen() * v8.widen();
-    let v28: W = v11 * v13.widen() * v26.widen() * v8.widen();
-    let v29: W = v14 - v20.widen() - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: N = N::narrow(v32) * N::narrow(v39);
-    let v41: N = N::narrow(v29) / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21.widen() * v14.widen() * v6 * v22;
+    let v24: N = N::narrow(v6).square();
+    let v25: W = v12 * v14.widen() * v24.widen() * v8.widen();
+    let v26: W = v15 - v20.widen() - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14.widen() * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32.widen() * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: N = N::narrow(v29) * N::narrow(v36);
+    let v39: N = N::narrow(v37) / v38;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1553,38 +1538,36 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: N = v4 - N::narrow(v3);
-    let v13: N = v12.sigmoid();
-    let v14: W = v11 * v13.widen() * v6 * v8.widen();
-    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v13: N = v4 - N::narrow(v3);
+    let v14: N = v13.sigmoid();
+    let v15: W = v12.widen() * v14.widen() * v6 * v8.widen();
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15.widen() * v16 * v19.widen();
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v20: W = v12.widen() * v16 * v19.widen();
+    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13.widen() * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: W = v24.widen() * v13.widen() * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13.widen() * v26 * v8.widen();
-    let v28: W = v11 * v13.widen() * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13.widen() * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37.widen() * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14.widen() * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14.widen() * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14.widen() * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: N = v32 * N::narrow(v29);
+    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34.widen() * v29;
+    let v36: W = v31.widen() - v33.widen() + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1599,38 +1582,36 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8.widen();
-    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8.widen();
     let v16: N = N::narrow(v6).powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15 * v16.widen() * v19.widen();
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v20: W = v12.widen() * v16.widen() * v19.widen();
+    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: W = v24.widen() * v13 * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8.widen();
-    let v28: W = v11 * v13 * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35.widen() * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v14 * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32.widen() * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1645,84 +1626,81 @@ fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8.widen();
-    let v15: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v13: W = v4.widen() - v3;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12.widen() * v14 * v6 * v8.widen();
     let v16: W = v6.powi(3);
     let v17: N = N::new(-6.0, 0.0);
     let v18: N = v17 * v2;
     let v19: N = v18.exp_m1();
-    let v20: W = v15.widen() * v16 * v19.widen();
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v20: W = v12.widen() * v16 * v19.widen();
+    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: W = v24.widen() * v13 * v6 * v8.widen();
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8.widen();
-    let v28: W = v11 * v13 * v26 * v8.widen();
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30.widen() * v13 * v8.widen();
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: N = v35 * N::narrow(v32);
-    let v37: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37.widen() * v32;
-    let v39: W = v34.widen() - v36.widen() + v38;
-    let v40: W = v32 * v39;
-    let v41: N = N::narrow(v29) / N::narrow(v40);
-    [v10.to_f64(), v41.to_f64()]
+    let v23: W = v21 * v14 * v6 * v22;
+    let v24: W = v6.square();
+    let v25: W = v12.widen() * v14 * v24 * v8.widen();
+    let v26: W = v15 - v20 - v23 - v25;
+    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27.widen() * v14 * v8.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: N = v32 * N::narrow(v29);
+    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34.widen() * v29;
+    let v36: W = v31.widen() - v33.widen() + v35;
+    let v37: W = v11 * v26;
+    let v38: W = v29 * v36;
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    [v10.to_f64(), v39.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::exp_m1_kept(v7);
-    let v9: W = v0.widen() * v6;
-    let v10: W = v9 / v8;
-    let v11: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v11 * v13 * v6 * v8;
-    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v15 * v16 * v19;
-    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: W = v3.exp_m1();
-    let v23: W = v21 * v13 * v6 * v22;
-    let v24: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v25: W = v24.widen() * v13 * v6 * v8;
-    let v26: W = v6.square();
-    let v27: W = v24.widen() * v13 * v26 * v8;
-    let v28: W = v11 * v13 * v26 * v8;
-    let v29: W = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: W = v30 * v13 * v8;
-    let v32: W = v31.sqrt();
-    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: N = v33 * N::narrow(v32);
-    let v35: W = W::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: W = v35 * v32;
-    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: W = v37 * v32;
-    let v39: W = v34.widen() - v36 + v38;
-    let v40: W = v32 * v39;
-    let v41: W = v29 / v40;
-    [v10.to_f64(), v41.to_f64()]
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v13: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v14: W = v4.widen() - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: W = v13 * v6 * v15 * v9.widen();
+    let v17: N = N::narrow(v6).square();
+    let v18: W = v13 * v17.widen() * v15 * v9.widen();
+    let v19: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
+    let v20: W = v2.widen() - v4.widen();
+    let v21: W = v20.exp_m1();
+    let v22: W = v19 * v6 * v15 * v21;
+    let v23: W = v6.powi(3);
+    let v24: N = v4 - v2;
+    let v25: W = v24.widen().exp_m1();
+    let v26: W = v13 * v23 * v25;
+    let v27: W = v16 - v18 - v22 - v26;
+    let v28: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v29: W = v28.widen() * v15 * v9.widen();
+    let v30: W = v29.sqrt();
+    let v31: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v32: N = v31 * N::narrow(v30);
+    let v33: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v34: N = v33 * N::narrow(v30);
+    let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v36: W = v35 * v30;
+    let v37: W = v32.widen() - v34.widen() + v36;
+    let v38: W = v12 * v27;
+    let v39: W = v30 * v37;
+    let v40: W = v38 / v39;
+    [v11.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1730,9 +1708,9 @@ fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1745,7 +1723,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -1782,37 +1760,34 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = v8.widen() - v2.widen();
-    let v24: N = N::new(3.007454734970534, -8.173878783737495e-17);
-    let v25: W = v24.widen() * v15 * v6 * v17;
-    let v26: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v26: W = v25 * v15 * v6 * v17;
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: W = v28.widen() * v2.widen();
     let v30: W = v29.exp_m1();
-    let v31: W = v26 * v27 * v30;
-    let v32: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v31: W = v25 * v27 * v30;
+    let v32: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v33: W = v4.exp_m1();
     let v34: W = v32 * v15 * v6 * v33;
-    let v35: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v36: W = v35.widen() * v15 * v6 * v17;
-    let v37: W = v35.widen() * v15 * v10 * v17;
-    let v38: W = v24.widen() * v15 * v10 * v17;
-    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40.widen() * v15 * v17;
-    let v42: W = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * N::narrow(v42);
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * N::narrow(v42);
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47.widen() * v42;
-    let v49: W = v44.widen() - v46.widen() + v48;
-    let v50: W = v23 * v39;
-    let v51: W = v42 * v49;
-    let v52: N = N::narrow(v50) / N::narrow(v51);
-    [v22.to_f64(), v52.to_f64()]
+    let v35: W = v25 * v15 * v10 * v17;
+    let v36: W = v26 - v31 - v34 - v35;
+    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: W = v37.widen() * v15 * v17;
+    let v39: W = v38.sqrt();
+    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v41: N = v40 * N::narrow(v39);
+    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v43: N = v42 * N::narrow(v39);
+    let v44: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v45: W = v44.widen() * v39;
+    let v46: W = v41.widen() - v43.widen() + v45;
+    let v47: W = v23 * v24 * v36;
+    let v48: W = v39 * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    [v22.to_f64(), v49.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1832,47 +1807,44 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: N = v1 * v8 * N::narrow(v10);
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
     let v15: W = N::sigmoid_kept(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v13 * v15 * v17.widen();
+    let v16: W = v4 - v3.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12.widen() - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15 * v17.widen();
+    let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = v8.widen() - v2.widen();
-    let v24: W = W::new(3.007454734970534, -8.173878783737495e-17);
-    let v25: W = v24 * v15 * v6 * v17.widen();
-    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
+    let v26: W = v25.widen() * v15 * v6 * v17;
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: N = v28 * v2;
     let v30: N = v29.exp_m1();
-    let v31: W = v26.widen() * v27 * v30.widen();
-    let v32: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v31: W = v25.widen() * v27 * v30.widen();
+    let v32: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
     let v33: W = N::exp_m1_kept(v4);
     let v34: W = v32 * v15 * v6 * v33;
-    let v35: N = N::new(0.1497323545032341, -5.948946511945699e-18);
-    let v36: W = v35.widen() * v15 * v6 * v17.widen();
-    let v37: W = v35.widen() * v15 * v10 * v17.widen();
-    let v38: W = v24 * v15 * v10 * v17.widen();
-    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
-    let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40 * v15 * v17.widen();
-    let v42: W = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * N::narrow(v42);
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: W = v45.widen() * v42;
-    let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47 * v42;
-    let v49: W = v44.widen() - v46 + v48;
-    let v50: W = v23 * v39;
-    let v51: W = v42 * v49;
-    let v52: W = v50 / v51;
-    [v22.to_f64(), v52.to_f64()]
+    let v35: W = v25.widen() * v15 * v10 * v17;
+    let v36: W = v26 - v31 - v34 - v35;
+    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: W = v37.widen() * v15 * v17;
+    let v39: W = v38.sqrt();
+    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v41: N = v40 * N::narrow(v39);
+    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v43: N = v42 * N::narrow(v39);
+    let v44: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v45: W = v44 * v39;
+    let v46: W = v41.widen() - v43.widen() + v45;
+    let v47: W = v23 * v24 * v36;
+    let v48: W = v39 * v46;
+    let v49: W = v47 / v48;
+    [v22.to_f64(), v49.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1880,7 +1852,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1895,7 +1867,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -1917,9 +1889,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1928,12 +1900,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1960,56 +1926,53 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = v8.widen() - v2.widen();
-    let v24: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v25: W = v24.widen() * v15 * v6 * v17;
-    let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v26: W = v25 * v15 * v6 * v17;
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: W = v28.widen() * v2.widen();
     let v30: W = v29.exp_m1();
-    let v31: W = v26 * v27 * v30;
-    let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v31: W = v25 * v27 * v30;
+    let v32: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v33: W = v4.exp_m1();
     let v34: W = v32 * v15 * v6 * v33;
-    let v35: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v36: W = v35.widen() * v15 * v6 * v17;
-    let v37: W = v35.widen() * v15 * v10 * v17;
-    let v38: W = v24.widen() * v15 * v10 * v17;
-    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
-    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40.widen() * v15 * v17;
-    let v42: W = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * N::narrow(v42);
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: N = v45 * N::narrow(v42);
-    let v47: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47.widen() * v42;
-    let v49: W = v44.widen() - v46.widen() + v48;
-    let v50: W = v23 * v39;
-    let v51: W = v42 * v49;
-    let v52: N = N::narrow(v50) / N::narrow(v51);
-    let v53: N = N::narrow(v23).abs();
-    let v54: N = v53.sqrt();
-    let v55: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: W = v14.exp();
-    let v57: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: W = v57 * v56;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: W = v59.widen() * v2.widen();
-    let v61: W = v3.widen() - v60;
-    let v62: W = v61.exp();
-    let v63: N = N::new(9.0, 0.0);
-    let v64: W = v60 - v63.widen();
-    let v65: W = v64.exp_m1();
-    let v66: W = v62 * v65;
-    let v67: W = v58 + v66;
-    let v68: W = v55.widen() * v56;
-    let v69: N = N::narrow(v68) / N::narrow(v67);
-    let v70: N = v69.sqrt();
-    let v71: N = v54 * v70;
-    [v22.to_f64(), v52.to_f64(), v71.to_f64()]
+    let v35: W = v25 * v15 * v10 * v17;
+    let v36: W = v26 - v31 - v34 - v35;
+    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: W = v37.widen() * v15 * v17;
+    let v39: W = v38.sqrt();
+    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v41: N = v40 * N::narrow(v39);
+    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v43: N = v42 * N::narrow(v39);
+    let v44: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v45: W = v44.widen() * v39;
+    let v46: W = v41.widen() - v43.widen() + v45;
+    let v47: W = v23 * v24 * v36;
+    let v48: W = v39 * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = N::narrow(v24).abs();
+    let v51: N = v50.sqrt();
+    let v52: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v53: W = v14.exp();
+    let v54: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v55: W = v54 * v53;
+    let v56: N = N::new(12.0, 0.0);
+    let v57: W = v56.widen() * v2.widen();
+    let v58: W = v3.widen() - v57;
+    let v59: W = v58.exp();
+    let v60: N = N::new(9.0, 0.0);
+    let v61: W = v57 - v60.widen();
+    let v62: W = v61.exp_m1();
+    let v63: W = v59 * v62;
+    let v64: W = v55 + v63;
+    let v65: N = v52 * N::narrow(v53);
+    let v66: N = v65 / N::narrow(v64);
+    let v67: N = v66.sqrt();
+    let v68: N = v51 * v67;
+    [v22.to_f64(), v49.to_f64(), v68.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2039,132 +2002,53 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = v8.widen() - v2.widen();
-    let v24: W = W::new(6.014909469941068, -1.634775756747499e-16);
-    let v25: W = v24 * v15 * v6 * v17.widen();
-    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v26: W = v25.widen() * v15 * v6 * v17.widen();
     let v27: W = v6.powi(3);
     let v28: N = N::new(-6.0, 0.0);
     let v29: N = v28 * v2;
     let v30: N = v29.exp_m1();
-    let v31: W = v26.widen() * v27 * v30.widen();
-    let v32: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v31: W = v25.widen() * v27 * v30.widen();
+    let v32: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
     let v33: W = N::exp_m1_kept(v4);
     let v34: W = v32 * v15 * v6 * v33;
-    let v35: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v36: W = v35.widen() * v15 * v6 * v17.widen();
-    let v37: W = v35.widen() * v15 * v10 * v17.widen();
-    let v38: W = v24 * v15 * v10 * v17.widen();
-    let v39: W = v25 - v31 - v34 - v36 + v37 - v38;
-    let v40: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v41: W = v40 * v15 * v17.widen();
-    let v42: W = v41.sqrt();
-    let v43: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v44: N = v43 * N::narrow(v42);
-    let v45: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v46: W = v45.widen() * v42;
-    let v47: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v48: W = v47 * v42;
-    let v49: W = v44.widen() - v46 + v48;
-    let v50: W = v23 * v39;
-    let v51: W = v42 * v49;
-    let v52: W = v50 / v51;
-    let v53: N = N::narrow(v23).abs();
-    let v54: W = v53.widen().sqrt();
-    let v55: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v56: W = N::exp_kept(v14);
-    let v57: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v58: W = v57.widen() * v56;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: W = v59.widen() * v2.widen();
-    let v61: W = v3.widen() - v60;
-    let v62: W = N::exp_kept(v61);
-    let v63: N = N::new(9.0, 0.0);
-    let v64: N = N::narrow(v60) - v63;
-    let v65: N = v64.exp_m1();
-    let v66: W = v62 * v65.widen();
-    let v67: W = v58 + v66;
-    let v68: W = v55 * v56;
-    let v69: N = N::narrow(v68) / N::narrow(v67);
-    let v70: N = v69.sqrt();
-    let v71: W = v54 * v70.widen();
-    [v22.to_f64(), v52.to_f64(), v71.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v1.widen() - v5;
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5 - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4.widen();
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v13.widen() * v15 * v18;
-    let v20: W = v8 - v9 + v11 - v12 - v19;
-    let v21: W = v0.widen() * v20;
-    let v22: W = v15 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
-    let v24: W = v4.widen() - v2.widen();
-    let v25: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v26: W = v25.widen() * v7 * v15 * v18;
-    let v27: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v28: W = v3.widen() - v5;
-    let v29: W = v28.exp_m1();
-    let v30: W = v27 * v7 * v15 * v29;
-    let v31: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v5 - v3.widen();
-    let v34: W = v33.exp_m1();
-    let v35: W = v31 * v32 * v34;
-    let v36: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v37: W = v36.widen() * v7 * v15 * v18;
-    let v38: W = v36.widen() * v10 * v15 * v18;
-    let v39: W = v25.widen() * v10 * v15 * v18;
-    let v40: W = v26 - v30 - v35 - v37 + v38 - v39;
-    let v41: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v42: W = v41.widen() * v15 * v18;
-    let v43: W = v42.sqrt();
-    let v44: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v45: N = v44 * N::narrow(v43);
-    let v46: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v47: N = v46 * N::narrow(v43);
-    let v48: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v49: W = v48.widen() * v43;
-    let v50: W = v45.widen() - v47.widen() + v49;
-    let v51: W = v24 * v40;
-    let v52: W = v43 * v50;
-    let v53: N = N::narrow(v51) / N::narrow(v52);
-    let v54: N = N::narrow(v24).abs();
-    let v55: N = v54.sqrt();
-    let v56: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v57: W = N::exp_kept(v14);
-    let v58: W = v57 * v18;
-    let v59: N = N::new(12.0, 0.0);
-    let v60: W = v59.widen() * v4.widen();
-    let v61: W = v60 - v3.widen();
-    let v62: W = N::exp_kept(v61);
-    let v63: W = v62 * v18;
-    let v64: W = v58 + v63;
-    let v65: W = v56.widen() * v57;
+    let v35: W = v25.widen() * v15 * v10 * v17.widen();
+    let v36: W = v26 - v31 - v34 - v35;
+    let v37: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: W = v37 * v15 * v17.widen();
+    let v39: W = v38.sqrt();
+    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v41: N = v40 * N::narrow(v39);
+    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v43: N = v42 * N::narrow(v39);
+    let v44: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v45: W = v44 * v39;
+    let v46: W = v41.widen() - v43.widen() + v45;
+    let v47: W = v23 * v24 * v36;
+    let v48: W = v39 * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v24).abs();
+    let v51: W = v50.widen().sqrt();
+    let v52: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v53: W = N::exp_kept(v14);
+    let v54: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v55: W = v54.widen() * v53;
+    let v56: N = N::new(12.0, 0.0);
+    let v57: W = v56.widen() * v2.widen();
+    let v58: W = v3.widen() - v57;
+    let v59: W = N::exp_kept(v58);
+    let v60: N = N::new(9.0, 0.0);
+    let v61: N = N::narrow(v57) - v60;
+    let v62: N = v61.exp_m1();
+    let v63: W = v59 * v62.widen();
+    let v64: W = v55 + v63;
+    let v65: W = v52 * v53;
     let v66: N = N::narrow(v65) / N::narrow(v64);
     let v67: N = v66.sqrt();
-    let v68: N = v55 * v67;
-    [v23.to_f64(), v53.to_f64(), v68.to_f64()]
+    let v68: W = v51 * v67.widen();
+    [v22.to_f64(), v49.to_f64(), v68.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2172,9 +2056,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -2193,9 +2077,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 72 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 69 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -2413,21 +2297,21 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v9.widen() / v8;
     let v11: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v12: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = N::exp_m1_kept(v3);
-    let v16: W = v12 * v14 * v6 * v15;
-    let v17: W = v6.square();
-    let v18: W = v12 * v14 * v17 * v15;
-    let v19: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v20: W = v19.widen() * v14 * v6 * v8;
-    let v21: W = v19.widen() * v14 * v17 * v8;
-    let v22: W = v16 - v18 - v20 + v21;
-    let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: W = v23.widen() * v14 * v15;
+    let v13: W = N::exp_m1_kept(v3);
+    let v14: W = v12 * v6 * v13;
+    let v15: W = v6.square();
+    let v16: W = v12 * v15 * v13;
+    let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v18: W = v17.widen() * v6 * v8;
+    let v19: W = v17.widen() * v15 * v8;
+    let v20: W = v14 - v16 - v18 + v19;
+    let v21: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v22: W = v4.widen() - v3;
+    let v23: W = N::sigmoid_kept(v22);
+    let v24: W = v21.widen() * v23 * v13;
     let v25: W = v24.sqrt();
-    let v26: W = v11.widen() * v22;
-    let v27: W = v14 * v8 * v25;
+    let v26: W = v11.widen() * v20;
+    let v27: W = v8 * v25;
     let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
 }
@@ -2475,21 +2359,21 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v10: W = v9.widen() / v8;
     let v11: N = N::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v12: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = N::exp_m1_kept(v3);
-    let v16: W = v12 * v14 * v6 * v15;
-    let v17: W = v6.square();
-    let v18: W = v12 * v14 * v17 * v15;
-    let v19: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v20: W = v19.widen() * v14 * v6 * v8;
-    let v21: W = v19.widen() * v14 * v17 * v8;
-    let v22: W = v16 - v18 - v20 + v21;
-    let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: W = v23.widen() * v14 * v15;
+    let v13: W = N::exp_m1_kept(v3);
+    let v14: W = v12 * v6 * v13;
+    let v15: W = v6.square();
+    let v16: W = v12 * v15 * v13;
+    let v17: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v18: W = v17.widen() * v6 * v8;
+    let v19: W = v17.widen() * v15 * v8;
+    let v20: W = v14 - v16 - v18 + v19;
+    let v21: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v22: W = v4.widen() - v3;
+    let v23: W = N::sigmoid_kept(v22);
+    let v24: W = v21.widen() * v23 * v13;
     let v25: W = v24.sqrt();
-    let v26: W = v11.widen() * v22;
-    let v27: W = v14 * v8 * v25;
+    let v26: W = v11.widen() * v20;
+    let v27: W = v8 * v25;
     let v28: W = v26 / v27;
     [v10.to_f64(), v28.to_f64()]
 }
@@ -2512,7 +2396,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2521,7 +2405,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2536,30 +2420,30 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = v14.sigmoid();
+    let v15: W = N::sigmoid_kept(v14);
     let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
+    let v17: W = v16.exp_m1();
     let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0.widen() * v19;
+    let v20: W = v0 * v19;
     let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v22: W = v20 / v21;
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25 * v15 * v6 * v26;
-    let v28: W = v25 * v15 * v10 * v26;
+    let v27: W = v25 * v6 * v26;
+    let v28: W = v25 * v10 * v26;
     let v29: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v30: W = v29.widen() * v15 * v6 * v17;
-    let v31: W = v29.widen() * v15 * v10 * v17;
+    let v30: W = v29.widen() * v6 * v17;
+    let v31: W = v29.widen() * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33 * v15 * v26;
+    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33.widen() * v15 * v26;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
-    let v37: W = v15 * v17 * v35;
-    let v38: N = N::narrow(v36) / N::narrow(v37);
+    let v37: W = v17 * v35;
+    let v38: W = v36 / v37;
     [v22.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2568,7 +2452,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2581,7 +2465,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2601,7 +2485,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2645,17 +2529,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25 * v15 * v6 * v26;
-    let v28: W = v25 * v15 * v10 * v26;
+    let v27: W = v25 * v6 * v26;
+    let v28: W = v25 * v10 * v26;
     let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15 * v6 * v17;
-    let v31: W = v29.widen() * v15 * v10 * v17;
+    let v30: W = v29.widen() * v6 * v17;
+    let v31: W = v29.widen() * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33 * v15 * v26;
+    let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v34: W = v33.widen() * v15 * v26;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
-    let v37: W = v15 * v17 * v35;
+    let v37: W = v17 * v35;
     let v38: N = N::narrow(v36) / N::narrow(v37);
     let v39: N = N::narrow(v24).abs();
     let v40: N = v39.sqrt();
@@ -2710,21 +2594,21 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25 * v15 * v6 * v26;
-    let v28: W = v25 * v15 * v10 * v26;
+    let v27: W = v25 * v6 * v26;
+    let v28: W = v25 * v10 * v26;
     let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29 * v15 * v6 * v17.widen();
-    let v31: W = v29 * v15 * v10 * v17.widen();
+    let v30: W = v29 * v6 * v17.widen();
+    let v31: W = v29 * v10 * v17.widen();
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v34: W = v33.widen() * v15 * v26;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
-    let v37: W = v15 * v17.widen() * v35;
+    let v37: W = v17.widen() * v35;
     let v38: W = v36 / v37;
     let v39: N = N::narrow(v24).abs();
-    let v40: W = v39.widen().sqrt();
-    let v41: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v40: N = v39.sqrt();
+    let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v42: W = N::exp_kept(v14);
     let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v44: W = v43.widen() * v42;
@@ -2737,10 +2621,10 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v51: N = v50.exp_m1();
     let v52: W = v48 * v51.widen();
     let v53: W = v44 + v52;
-    let v54: W = v41 * v42;
+    let v54: W = v41.widen() * v42;
     let v55: N = N::narrow(v54) / N::narrow(v53);
-    let v56: N = v55.sqrt();
-    let v57: W = v40 * v56.widen();
+    let v56: W = v55.widen().sqrt();
+    let v57: W = v40.widen() * v56;
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -2773,19 +2657,19 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v22: W = v20 / v21;
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25.widen() * v15 * v6 * v26;
-    let v28: W = v25.widen() * v15 * v10 * v26;
-    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15 * v6 * v17;
-    let v31: W = v29.widen() * v15 * v10 * v17;
+    let v27: W = v25 * v6 * v26;
+    let v28: W = v25 * v10 * v26;
+    let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29 * v6 * v17;
+    let v31: W = v29 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v34: W = v33.widen() * v15 * v26;
-    let v35: W = v34.sqrt();
+    let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
-    let v37: W = v15 * v17 * v35;
+    let v37: W = v17 * v35;
     let v38: W = v36 / v37;
     let v39: N = N::narrow(v24).abs();
     let v40: N = v39.sqrt();
@@ -2796,12 +2680,12 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v45: N = N::new(12.0, 0.0);
     let v46: W = v45.widen() * v2.widen();
     let v47: W = v3.widen() - v46;
-    let v48: N = N::exp_of(v47);
+    let v48: W = N::exp_kept(v47);
     let v49: N = N::new(9.0, 0.0);
     let v50: W = v46 - v49.widen();
-    let v51: N = N::exp_m1_of(v50);
-    let v52: N = v48 * v51;
-    let v53: W = v44 + v52.widen();
+    let v51: W = N::exp_m1_kept(v50);
+    let v52: W = v48 * v51;
+    let v53: W = v44 + v52;
     let v54: N = v41 * v42;
     let v55: N = v54 / N::narrow(v53);
     let v56: N = v55.sqrt();
@@ -2814,7 +2698,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2829,7 +2713,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -3020,42 +2904,82 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v5: W = v3.widen() - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: W = N::exp_m1_kept(v3);
-    let v8: N = v0 * N::narrow(v6);
-    let v9: W = v8.widen() / v7;
+    let v7: N = v3.exp_m1();
+    let v8: W = v0.widen() * v6;
+    let v9: N = N::narrow(v8) / v7;
     let v10: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v11: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v12: W = v4.widen() - v3;
-    let v13: W = N::sigmoid_kept(v12);
-    let v14: W = v6.square();
-    let v15: W = v11 * v13 * v14 * v7;
-    let v16: W = v11 * v13 * v6 * v7;
-    let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v18: W = v3 - v1.widen();
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v17.widen() * v13 * v6 * v19;
-    let v21: W = v17.widen() * v13 * v14 * v19;
-    let v22: W = v15 - v16 + v20 - v21;
-    let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: W = v23.widen() * v13 * v19;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v10 * v22;
-    let v27: W = v13 * v7 * v25;
+    let v11: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v12: W = v6.square();
+    let v13: N = v11 * N::narrow(v12) * v7;
+    let v14: W = v11.widen() * v6 * v7.widen();
+    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: N = v3 - v1;
+    let v17: N = v16.exp_m1();
+    let v18: W = v15 * v6 * v17.widen();
+    let v19: W = v15 * v12 * v17.widen();
+    let v20: W = v13.widen() - v14 + v18 - v19;
+    let v21: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v22: N = v4 - v3;
+    let v23: N = v22.sigmoid();
+    let v24: W = v21.widen() * v23.widen() * v17.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v10 * v20;
+    let v27: W = v7.widen() * v25;
     let v28: W = v26 / v27;
     [v9.to_f64(), v28.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v2.widen() - v4;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(23.29511970915269, 1.5136910391668662e-15);
+    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v3.widen();
+    let v15: W = N::exp_m1_kept(v14);
+    let v16: W = v12 * v6 * v15;
+    let v17: W = v6.square();
+    let v18: W = v12 * v17 * v15;
+    let v19: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v20: W = v19 * v6 * v8.widen();
+    let v21: W = v19 * v17 * v8.widen();
+    let v22: W = v16 - v18 - v20 + v21;
+    let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v24: W = v4 - v1.widen();
+    let v25: W = N::sigmoid_kept(v24);
+    let v26: W = v23.widen() * v25 * v15;
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v11 * v22;
+    let v29: W = v8.widen() * v27;
+    let v30: W = v28 / v29;
+    [v10.to_f64(), v30.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3063,7 +2987,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3076,7 +3002,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -3115,17 +3041,17 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v24: W = v19 * v20 * v22;
     let v25: N = N::narrow(v23) / N::narrow(v24);
     let v26: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v27: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v28: W = v27 * v18 * v14 * v20;
-    let v29: W = v27 * v18 * v6 * v20;
-    let v30: W = v11 * v18 * v6 * v22;
-    let v31: W = v11 * v18 * v14 * v22;
+    let v27: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v28: W = v27.widen() * v14 * v20;
+    let v29: W = v27.widen() * v6 * v20;
+    let v30: W = v11 * v6 * v22;
+    let v31: W = v11 * v14 * v22;
     let v32: W = v28 - v29 + v30 - v31;
     let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v34: W = v33.widen() * v18 * v22;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v26 * v32;
-    let v37: W = v18 * v20 * v35;
+    let v37: W = v20 * v35;
     let v38: N = N::narrow(v36) / N::narrow(v37);
     [v25.to_f64(), v38.to_f64()]
 }
@@ -3135,7 +3061,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3182,19 +3108,19 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = W::new(23.29511970915269, 1.5136910391668662e-15);
     let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v25: W = v24.widen() * v15 * v10 * v16;
-    let v26: W = v24.widen() * v15 * v6 * v16;
+    let v25: W = v24.widen() * v10 * v16;
+    let v26: W = v24.widen() * v6 * v16;
     let v27: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
     let v28: W = v4 - v3.widen();
     let v29: W = N::exp_m1_kept(v28);
-    let v30: W = v27.widen() * v15 * v6 * v29;
-    let v31: W = v27.widen() * v15 * v10 * v29;
+    let v30: W = v27.widen() * v6 * v29;
+    let v31: W = v27.widen() * v10 * v29;
     let v32: W = v25 - v26 + v30 - v31;
     let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v34: W = v33.widen() * v15 * v29;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v22 * v23 * v32;
-    let v37: W = v15 * v16 * v35;
+    let v37: W = v16 * v35;
     let v38: N = N::narrow(v36) / N::narrow(v37);
     [v21.to_f64(), v38.to_f64()]
 }
@@ -3237,7 +3163,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3286,38 +3214,38 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v36: W = v3 - v5 - v8 + v11 + v14 - v17 - v20 - v23 - v26 + v29 + v32 + v35;
         let v37: W = W::new(-23.29511970915269, -1.5136910391668662e-15);
         let v38: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-        let v39: W = W::new(3.0, 0.0);
-        let v40: W = W::new(6.0, 0.0);
-        let v41: W = v40 * v1;
-        let v42: W = v39 - v41;
+        let v39: W = W::new(6.0, 0.0);
+        let v40: W = v39 * v1;
+        let v41: W = W::new(3.0, 0.0);
+        let v42: W = v40 - v41;
         let v43: W = v42.sigmoid();
-        let v44: W = v41 - v39;
-        let v45: W = v44.sigmoid();
-        let v46: W = v45.square();
-        let v47: W = v41.exp_m1();
-        let v48: W = v38 * v43 * v46 * v47;
-        let v49: W = v38 * v43 * v45 * v47;
-        let v50: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-        let v51: W = v41 - v40;
-        let v52: W = v51.exp_m1();
-        let v53: W = v50 * v43 * v45 * v52;
-        let v54: W = v50 * v43 * v46 * v52;
-        let v55: W = v48 - v49 + v53 - v54;
-        let v56: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v57: W = v56 * v43 * v52;
+        let v44: W = v43.square();
+        let v45: W = v40.exp_m1();
+        let v46: W = v38 * v44 * v45;
+        let v47: W = v38 * v43 * v45;
+        let v48: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+        let v49: W = v40 - v39;
+        let v50: W = v49.exp_m1();
+        let v51: W = v48 * v43 * v50;
+        let v52: W = v48 * v44 * v50;
+        let v53: W = v46 - v47 + v51 - v52;
+        let v54: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v55: W = v41 - v40;
+        let v56: W = v55.sigmoid();
+        let v57: W = v54 * v56 * v50;
         let v58: W = v57.sqrt();
-        let v59: W = v37 * v1 * v55;
-        let v60: W = v43 * v47 * v58;
+        let v59: W = v37 * v1 * v53;
+        let v60: W = v45 * v58;
         let v61: W = v59 / v60;
         let v62: W = v1.abs();
         let v63: W = v62.sqrt();
         let v64: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-        let v65: W = v42.exp();
+        let v65: W = v55.exp();
         let v66: W = W::new(-0.950212931632136, -8.422032873046665e-18);
         let v67: W = v66 * v65;
         let v68: W = W::new(12.0, 0.0);
         let v69: W = v68 * v1;
-        let v70: W = v40 - v69;
+        let v70: W = v39 - v69;
         let v71: W = v70.exp();
         let v72: W = W::new(9.0, 0.0);
         let v73: W = v69 - v72;
@@ -3330,17 +3258,20 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v80: W = v63 * v79;
         return [v36.to_f64(), v61.to_f64(), v80.to_f64()];
     }
-    let v0: N = N::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v2.widen();
     let v5: N = N::new(3.0, 0.0);
     let v6: W = v4 - v5.widen();
     let v7: W = v6.sigmoid();
-    let v8: W = v1 * v2.widen() * v7;
+    let v8: W = v1.widen() * v2.widen() * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v7;
+    let v10: N = v1 * v9 * N::narrow(v7);
     let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v12: W = v11 * v2.widen() * v7;
     let v13: W = v11 * v9.widen() * v7;
@@ -3356,56 +3287,123 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.widen() * v2.widen();
     let v24: W = v23.exp_m1();
     let v25: W = v21 * v7 * v24;
-    let v26: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
     let v27: W = v5.widen() - v4;
     let v28: W = v27.sigmoid();
     let v29: W = v4.exp_m1();
-    let v30: W = v26 * v28 * v7 * v29;
-    let v31: W = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
-    let v32: N = N::new(-0.0026151103338241982, -1.7552276696013212e-19);
-    let v33: W = v28.square();
-    let v34: W = v4 - v3.widen();
-    let v35: W = N::exp_m1_kept(v34);
-    let v36: W = v32.widen() * v33 * v29 * v35;
-    let v37: W = W::new(-0.05252589516823557, 2.5302608520121036e-18);
-    let v38: W = v37 * v33 * v29 * v35;
-    let v39: W = v36 - v38;
-    let v40: W = v0.widen() * v31;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v43: W = v9.widen() - v2.widen();
-    let v44: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v45: W = v44.widen() * v28 * v15 * v29;
-    let v46: W = v44.widen() * v28 * v7 * v29;
-    let v47: W = v11 * v28 * v7 * v35;
-    let v48: W = v11 * v28 * v15 * v35;
-    let v49: W = v45 - v46 + v47 - v48;
-    let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: W = v50.widen() * v28 * v35;
-    let v52: W = N::sqrt_kept(v51);
-    let v53: W = v42 * v43 * v49;
-    let v54: W = v28 * v29 * v52;
-    let v55: N = N::narrow(v53) / N::narrow(v54);
-    let v56: N = N::narrow(v43).abs();
-    let v57: N = v56.sqrt();
-    let v58: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v59: W = v27.exp();
-    let v60: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v61: W = v60 * v59;
-    let v62: N = N::new(12.0, 0.0);
-    let v63: W = v62.widen() * v2.widen();
-    let v64: W = v3.widen() - v63;
-    let v65: W = v64.exp();
-    let v66: N = N::new(9.0, 0.0);
-    let v67: W = v63 - v66.widen();
-    let v68: W = v67.exp_m1();
-    let v69: W = v65 * v68;
-    let v70: W = v61 + v69;
-    let v71: W = v58.widen() * v59;
-    let v72: N = N::narrow(v71) / N::narrow(v70);
-    let v73: N = v72.sqrt();
-    let v74: N = v57 * v73;
-    [v41.to_f64(), v55.to_f64(), v74.to_f64()]
+    let v30: W = v26.widen() * v28 * v7 * v29;
+    let v31: W = v8 - v10.widen() - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
+    let v32: W = v28.square();
+    let v33: W = v4 - v3.widen();
+    let v34: W = N::exp_m1_kept(v33);
+    let v35: W = v0 * v31;
+    let v36: W = v32 * v29 * v34;
+    let v37: N = N::narrow(v35) / N::narrow(v36);
+    let v38: W = W::new(23.29511970915269, 1.5136910391668662e-15);
+    let v39: W = v9.widen() - v2.widen();
+    let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v41: W = v40.widen() * v15 * v29;
+    let v42: W = v40.widen() * v7 * v29;
+    let v43: W = v11 * v7 * v34;
+    let v44: W = v11 * v15 * v34;
+    let v45: W = v41 - v42 + v43 - v44;
+    let v46: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v47: W = v46.widen() * v28 * v34;
+    let v48: W = N::sqrt_kept(v47);
+    let v49: W = v38 * v39 * v45;
+    let v50: W = v29 * v48;
+    let v51: N = N::narrow(v49) / N::narrow(v50);
+    let v52: N = N::narrow(v39).abs();
+    let v53: N = v52.sqrt();
+    let v54: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v55: W = v27.exp();
+    let v56: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v57: W = v56 * v55;
+    let v58: N = N::new(12.0, 0.0);
+    let v59: W = v58.widen() * v2.widen();
+    let v60: W = v3.widen() - v59;
+    let v61: W = v60.exp();
+    let v62: N = N::new(9.0, 0.0);
+    let v63: W = v59 - v62.widen();
+    let v64: W = v63.exp_m1();
+    let v65: W = v61 * v64;
+    let v66: W = v57 + v65;
+    let v67: W = v54.widen() * v55;
+    let v68: N = N::narrow(v67) / N::narrow(v66);
+    let v69: N = v68.sqrt();
+    let v70: N = v53 * v69;
+    [v37.to_f64(), v51.to_f64(), v70.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(24.454915426749853, -1.5553986394262654e-15);
+    let v1: W = W::new(0.04089157466094348, -1.862816805664464e-18);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v6.sigmoid();
+    let v8: N = N::new(-6.0, 0.0);
+    let v9: W = v8.widen() * v3.widen();
+    let v10: W = v9.exp_m1();
+    let v11: W = v2.widen() - v4;
+    let v12: W = v11.exp_m1();
+    let v13: W = v1 * v7 * v10 * v12;
+    let v14: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v15: W = v5.widen() - v4;
+    let v16: W = v15.sigmoid();
+    let v17: W = v14 * v3.widen() * v16 * v10;
+    let v18: N = N::from_f64(t_next);
+    let v19: W = v16.square();
+    let v20: W = v14 * v18.widen() * v19 * v10;
+    let v21: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+    let v22: W = v21 * v18.widen() * v16 * v10;
+    let v23: W = v21 * v3.widen() * v19 * v10;
+    let v24: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+    let v25: W = v24 * v18.widen() * v16 * v12;
+    let v26: W = v24 * v3.widen() * v19 * v12;
+    let v27: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+    let v28: W = v27 * v3.widen() * v16 * v12;
+    let v29: W = v27 * v18.widen() * v19 * v12;
+    let v30: W = v13 - v17 - v20 - v22 - v23 - v25 - v26 - v28 - v29;
+    let v31: N = v0 * N::narrow(v30);
+    let v32: W = v7 * v10 * v12;
+    let v33: N = v31 / N::narrow(v32);
+    let v34: W = W::new(23.29511970915269, 1.5136910391668662e-15);
+    let v35: W = v3.widen() - v18.widen();
+    let v36: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v37: W = v36.widen() * v16 * v10;
+    let v38: W = v36.widen() * v19 * v10;
+    let v39: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v40: W = v39 * v16 * v12;
+    let v41: W = v39 * v19 * v12;
+    let v42: W = v37 - v38 - v40 + v41;
+    let v43: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v44: W = v43 * v7 * v10;
+    let v45: N = N::sqrt_of(v44);
+    let v46: W = v34 * v35 * v42;
+    let v47: N = N::narrow(v12) * v45;
+    let v48: N = N::narrow(v46) / v47;
+    let v49: N = N::narrow(v35).abs();
+    let v50: N = v49.sqrt();
+    let v51: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v52: N = N::exp_of(v6);
+    let v53: W = v52.widen() * v10;
+    let v54: N = N::new(12.0, 0.0);
+    let v55: W = v54.widen() * v3.widen();
+    let v56: W = v55 - v2.widen();
+    let v57: W = N::exp_kept(v56);
+    let v58: W = v57 * v10;
+    let v59: W = v53 + v58;
+    let v60: N = v51 * v52;
+    let v61: N = v60 / N::narrow(v59);
+    let v62: N = v61.sqrt();
+    let v63: N = v50 * v62;
+    [v33.to_f64(), v48.to_f64(), v63.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3413,7 +3411,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3426,7 +3426,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 54 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4586,7 +4588,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
         *x_i = c0 * *x_i + c1 * u_i;
     }
 }
-/// The coefficients of `pf_velocity_v` in its inputs (`x`, `v`), as functions of `t`.
+/// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
 ///
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4594,44 +4596,42 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
-fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.0, 0.0);
-    let v1: N = N::new(1.220564022008239, 6.170471017484121e-17);
-    let v2: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v3: N = N::new(3.0, 0.0);
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t);
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    let v8: N = v7.sigmoid();
-    let v9: N = v6 - v3;
-    let v10: N = v9.sigmoid();
-    let v11: N = v6.exp_m1();
-    let v12: N = v2 * v8 * v10 * v11;
-    let v13: N = v10.square();
-    let v14: N = v2 * v8 * v13 * v11;
-    let v15: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: N = v6 - v4;
-    let v17: N = v16.exp_m1();
-    let v18: N = v15 * v8 * v10 * v17;
-    let v19: N = v15 * v8 * v13 * v17;
-    let v20: N = v12 - v14 - v18 + v19;
-    let v21: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v22: N = v21 * v8 * v17;
-    let v23: N = v22.sqrt();
-    let v24: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v25: N = v24 * v8 * v11;
-    let v26: N = v25.sqrt();
-    let v27: N = v1 * v20;
-    let v28: N = v23 * v26;
-    let v29: N = v27 / v28;
-    [v0.to_f64(), v29.to_f64()]
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = v2 - N::narrow(v5);
+    let v7: N = v6.sigmoid();
+    let v8: W = v5 - v2.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = N::exp_m1_kept(v5);
+    let v11: W = v1.widen() * v7.widen() * v9 * v10;
+    let v12: W = v9.square();
+    let v13: W = v1.widen() * v7.widen() * v12 * v10;
+    let v14: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v15: W = v5 - v3.widen();
+    let v16: W = N::exp_m1_kept(v15);
+    let v17: W = v14.widen() * v7.widen() * v9 * v16;
+    let v18: W = v14.widen() * v7.widen() * v12 * v16;
+    let v19: W = v11 - v13 - v17 + v18;
+    let v20: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v21: W = v20 * v7.widen() * v16;
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v24: W = v23.widen() * v7.widen() * v10;
+    let v25: W = N::sqrt_kept(v24);
+    let v26: W = v0 * v19;
+    let v27: W = v22 * v25;
+    let v28: N = N::narrow(v26) / N::narrow(v27);
+    [v28.to_f64()]
 }
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4639,10 +4639,11 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+#[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
-    let [c0, c1] = pf_velocity_v_coefficients(t);
-    c0 * x + c1 * v
+    let [c0] = pf_velocity_v_coefficients(t);
+    c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -4652,67 +4653,69 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(3.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.square();
-    let v7: W = v0.widen() * v6;
-    let v8: W = v5.powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: W = v10.widen() * v5;
-    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: W = v12 * v5;
-    let v14: W = v10.widen() * v6;
-    let v15: W = v12 * v6;
-    let v16: N = N::new(0.2994647090064682, -1.1897893023891397e-17);
-    let v17: W = v3.widen() - v2;
-    let v18: W = v17.sigmoid();
-    let v19: W = v2 - v0.widen();
-    let v20: W = N::exp_m1_kept(v19);
-    let v21: W = v16.widen() * v18 * v5 * v20;
-    let v22: N = N::new(6.014909469941068, -1.634775756747499e-16);
-    let v23: W = v22.widen() * v18 * v5 * v20;
-    let v24: W = v16.widen() * v18 * v6 * v20;
-    let v25: W = v22.widen() * v18 * v6 * v20;
-    let v26: W = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v18 * v20;
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34.widen() * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
-    let v37: W = v29 * v36;
-    let v38: N = N::narrow(v26) / N::narrow(v37);
-    let v39: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v41: W = N::exp_m1_kept(v2);
-    let v42: W = v40.widen() * v18 * v5 * v41;
-    let v43: W = v40.widen() * v18 * v6 * v41;
-    let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v45: W = v44.widen() * v18 * v5 * v20;
-    let v46: W = v44.widen() * v18 * v6 * v20;
-    let v47: W = v42 - v43 - v45 + v46;
-    let v48: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: W = v48.widen() * v18 * v41;
-    let v50: W = N::sqrt_kept(v49);
-    let v51: W = v39 * v47;
-    let v52: W = v29 * v50;
-    let v53: N = N::narrow(v51) / N::narrow(v52);
-    [v38.to_f64(), v53.to_f64()]
+    if t == 0.0 {
+        return [0.1497323545032341, f64::INFINITY];
+    }
+    let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v1: N = N::new(5.173324844163654, 4.3305057603961936e-17);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v2.widen() - v5;
+    let v7: W = v6.sigmoid();
+    let v8: W = v5 - v2.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = v5 - v3.widen();
+    let v11: W = N::exp_m1_kept(v10);
+    let v12: W = v1.widen() * v7 * v9 * v11;
+    let v13: W = W::new(-5.430889521869199, 4.1418166776423266e-16);
+    let v14: W = v9.powi(3);
+    let v15: W = v13 * v14;
+    let v16: W = W::new(5.430889521869199, -4.1418166776423266e-16);
+    let v17: W = v9.square();
+    let v18: W = v16 * v17;
+    let v19: W = v1.widen() * v7 * v17 * v11;
+    let v20: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+    let v21: W = v20 * v9;
+    let v22: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
+    let v23: W = v22 * v17;
+    let v24: W = v12 - v15 - v18 - v19 - v21 - v23;
+    let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v26: W = v25 * v7 * v11;
+    let v27: W = v26.sqrt();
+    let v28: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v29: N = v28 * N::narrow(v27);
+    let v30: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v31: N = v30 * N::narrow(v27);
+    let v32: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v33: W = v32.widen() * v27;
+    let v34: W = v29.widen() - v31.widen() + v33;
+    let v35: W = v0 * v24;
+    let v36: W = v27 * v34;
+    let v37: N = N::narrow(v35) / N::narrow(v36);
+    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v39: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v40: W = N::exp_m1_kept(v5);
+    let v41: W = v39.widen() * v7 * v9 * v40;
+    let v42: W = v39.widen() * v7 * v17 * v40;
+    let v43: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v44: W = v43.widen() * v7 * v9 * v11;
+    let v45: W = v43.widen() * v7 * v17 * v11;
+    let v46: W = v41 - v42 - v44 + v45;
+    let v47: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v48: W = v47.widen() * v7 * v40;
+    let v49: W = N::sqrt_kept(v48);
+    let v50: W = v38 * v46;
+    let v51: W = v27 * v49;
+    let v52: N = N::narrow(v50) / N::narrow(v51);
+    [v37.to_f64(), v52.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4720,7 +4723,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4812,9 +4815,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4829,256 +4832,250 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v1: N = N::from_f64(t);
+    let v0: W = W::new(0.11685676808112772, -5.823149469700368e-18);
+    let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
-    let v3: W = v2.widen() * v1.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
     let v6: W = v5.sigmoid();
-    let v7: W = v0 * v1.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = N::narrow(v0) * v8 * N::narrow(v6);
-    let v10: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v11: W = v10 * v1.widen() * v6;
-    let v12: W = v10 * v8.widen() * v6;
-    let v13: W = v6.square();
-    let v14: W = v2.widen() * v1.widen() * v13;
-    let v15: W = v2.widen() * v8.widen() * v13;
-    let v16: W = v0 * v1.widen() * v13;
-    let v17: N = N::narrow(v0) * v8 * N::narrow(v13);
-    let v18: W = v10 * v1.widen() * v13;
-    let v19: W = v10 * v8.widen() * v13;
-    let v20: W = v6.powi(3);
-    let v21: W = v2.widen() * v1.widen() * v20;
-    let v22: W = v2.widen() * v8.widen() * v20;
-    let v23: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v24: W = v4.widen() - v3;
-    let v25: W = v24.sigmoid();
-    let v26: W = v3 - v2.widen();
-    let v27: W = v26.exp_m1();
-    let v28: W = v23 * v1.widen() * v25 * v6 * v27;
-    let v29: W = v23 * v8.widen() * v25 * v6 * v27;
-    let v30: W = v23 * v1.widen() * v25 * v13 * v27;
-    let v31: W = v23 * v8.widen() * v25 * v13 * v27;
-    let v32: N = N::new(0.002367062551749617, -9.930805794346142e-20);
-    let v33: W = v32.widen() * v25 * v27;
-    let v34: W = W::new(0.0950874445653235, -4.345589384069145e-18);
-    let v35: W = v34 * v25 * v27;
-    let v36: W = W::new(0.9549411893741828, 1.6559895503019626e-17);
-    let v37: W = v36 * v25 * v27;
-    let v38: W = v7 - v9.widen() + v11 - v12 - v14 + v15 - v16 + v17.widen() - v18 + v19
-        + v21 - v22 + v28 - v29 - v30 + v31 - v33 + v35 - v37;
-    let v39: N = N::narrow(v35) - N::narrow(v33) - N::narrow(v37);
-    let v40: N = N::narrow(v38) / v39;
-    let v41: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v42: W = v8.widen() - v1.widen();
-    let v43: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v44: W = N::exp_m1_kept(v3);
-    let v45: W = v43 * v25 * v6 * v44;
-    let v46: W = v43 * v25 * v13 * v44;
-    let v47: W = v23 * v25 * v6 * v27;
-    let v48: W = v23 * v25 * v13 * v27;
-    let v49: W = v45 - v46 - v47 + v48;
-    let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: W = v50.widen() * v25 * v27;
-    let v52: W = N::sqrt_kept(v51);
-    let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: W = v53.widen() * v25 * v44;
-    let v55: W = N::sqrt_kept(v54);
-    let v56: W = v41 * v42 * v49;
-    let v57: W = v52 * v55;
-    let v58: N = N::narrow(v56) / N::narrow(v57);
-    let v59: N = N::narrow(v42).abs();
-    let v60: N = v59.sqrt();
-    let v61: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v62: W = v24.exp();
-    let v63: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v64: W = v63 * v62;
-    let v65: N = N::new(12.0, 0.0);
-    let v66: W = v65.widen() * v1.widen();
-    let v67: W = v2.widen() - v66;
-    let v68: W = v67.exp();
-    let v69: N = N::new(9.0, 0.0);
-    let v70: W = v66 - v69.widen();
-    let v71: W = v70.exp_m1();
-    let v72: W = v68 * v71;
-    let v73: W = v64 + v72;
-    let v74: W = v61.widen() * v62;
-    let v75: N = N::narrow(v74) / N::narrow(v73);
-    let v76: N = v75.sqrt();
-    let v77: N = v60 * v76;
-    [v40.to_f64(), v58.to_f64(), v77.to_f64()]
+    let v7: W = v4 - v2.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0 * v6 * v8;
+    let v10: W = W::new(4.915760166458109, -3.8738663672796874e-16);
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v4 - v1.widen();
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.powi(3);
+    let v15: W = v10 * v11.widen() * v14;
+    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
+    let v17: W = v13.square();
+    let v18: W = v16 * v11.widen() * v17;
+    let v19: W = v16 * v3.widen() * v14;
+    let v20: W = v10 * v3.widen() * v17;
+    let v21: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
+    let v22: W = v21 * v3.widen() * v6 * v13 * v8;
+    let v23: W = v21 * v11.widen() * v6 * v17 * v8;
+    let v24: W = W::new(4.682625948232332, 3.9872576665948246e-16);
+    let v25: W = v24 * v11.widen() * v6 * v13 * v8;
+    let v26: W = v24 * v3.widen() * v6 * v17 * v8;
+    let v27: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
+    let v28: W = v27 * v11.widen() * v13;
+    let v29: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
+    let v30: W = v29 * v3.widen() * v13;
+    let v31: W = v29 * v11.widen() * v17;
+    let v32: W = v27 * v3.widen() * v17;
+    let v33: W = W::new(0.8232685513335664, 2.766227650097972e-17);
+    let v34: W = v33 * v6 * v8;
+    let v35: W = v9 - v15 - v18 - v19 - v20 - v22 - v23 - v25 - v26 - v28 - v30 - v31
+        - v32 - v34;
+    let v36: N = N::narrow(v9) - N::narrow(v34);
+    let v37: N = N::narrow(v35) / v36;
+    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v39: W = v11.widen() - v3.widen();
+    let v40: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v41: W = N::exp_m1_kept(v4);
+    let v42: W = v40 * v6 * v13 * v41;
+    let v43: W = v40 * v6 * v17 * v41;
+    let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v45: W = v44.widen() * v6 * v13 * v8;
+    let v46: W = v44.widen() * v6 * v17 * v8;
+    let v47: W = v42 - v43 - v45 + v46;
+    let v48: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v49: W = v48.widen() * v6 * v8;
+    let v50: W = N::sqrt_kept(v49);
+    let v51: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v52: W = v51.widen() * v6 * v41;
+    let v53: W = N::sqrt_kept(v52);
+    let v54: W = v38 * v39 * v47;
+    let v55: W = v50 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: N = N::narrow(v39).abs();
+    let v58: N = v57.sqrt();
+    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v60: W = v5.exp();
+    let v61: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v62: W = v61 * v60;
+    let v63: N = N::new(12.0, 0.0);
+    let v64: W = v63.widen() * v3.widen();
+    let v65: W = v2.widen() - v64;
+    let v66: W = v65.exp();
+    let v67: N = N::new(9.0, 0.0);
+    let v68: W = v64 - v67.widen();
+    let v69: W = v68.exp_m1();
+    let v70: W = v66 * v69;
+    let v71: W = v62 + v70;
+    let v72: W = v59.widen() * v60;
+    let v73: N = N::narrow(v72) / N::narrow(v71);
+    let v74: N = v73.sqrt();
+    let v75: N = v58 * v74;
+    [v37.to_f64(), v56.to_f64(), v75.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v1: N = N::from_f64(t);
+    let v0: N = N::new(0.11685676808112772, -5.823149469700368e-18);
+    let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
-    let v3: W = v2.widen() * v1.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v0.widen() * v1.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v0 * v8 * N::narrow(v6);
-    let v10: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v11: W = v10 * v1.widen() * v6;
-    let v12: W = v10 * v8.widen() * v6;
-    let v13: W = v6.square();
-    let v14: W = v2.widen() * v1.widen() * v13;
-    let v15: W = v2.widen() * v8.widen() * v13;
-    let v16: W = v0.widen() * v1.widen() * v13;
-    let v17: N = v0 * v8 * N::narrow(v13);
-    let v18: W = v10 * v1.widen() * v13;
-    let v19: W = v10 * v8.widen() * v13;
-    let v20: W = v6.powi(3);
-    let v21: W = v2.widen() * v1.widen() * v20;
-    let v22: W = v2.widen() * v8.widen() * v20;
-    let v23: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v24: W = v4.widen() - v3;
-    let v25: N = N::sigmoid_of(v24);
-    let v26: N = N::narrow(v3) - v2;
-    let v27: N = v26.exp_m1();
-    let v28: W = v23 * v1.widen() * v25.widen() * v6 * v27.widen();
-    let v29: W = v23 * v8.widen() * v25.widen() * v6 * v27.widen();
-    let v30: W = v23 * v1.widen() * v25.widen() * v13 * v27.widen();
-    let v31: W = v23 * v8.widen() * v25.widen() * v13 * v27.widen();
-    let v32: N = N::new(0.002367062551749617, -9.930805794346142e-20);
-    let v33: N = v32 * v25 * v27;
-    let v34: N = N::new(0.0950874445653235, -4.345589384069145e-18);
-    let v35: N = v34 * v25 * v27;
-    let v36: N = N::new(0.9549411893741828, 1.6559895503019626e-17);
-    let v37: W = v36.widen() * v25.widen() * v27.widen();
-    let v38: W = v7 - v9.widen() + v11 - v12 - v14 + v15 - v16 + v17.widen() - v18 + v19
-        + v21 - v22 + v28 - v29 - v30 + v31 - v33.widen() + v35.widen() - v37;
-    let v39: W = v35.widen() - v33.widen() - v37;
-    let v40: N = N::narrow(v38) / N::narrow(v39);
-    let v41: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v42: W = v8.widen() - v1.widen();
-    let v43: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v44: W = N::exp_m1_kept(v3);
-    let v45: W = v43.widen() * v25.widen() * v6 * v44;
-    let v46: W = v43.widen() * v25.widen() * v13 * v44;
-    let v47: W = v23 * v25.widen() * v6 * v27.widen();
-    let v48: W = v23 * v25.widen() * v13 * v27.widen();
-    let v49: W = v45 - v46 - v47 + v48;
-    let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: W = v50.widen() * v25.widen() * v27.widen();
-    let v52: W = v51.sqrt();
-    let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: W = v53.widen() * v25.widen() * v44;
-    let v55: W = N::sqrt_kept(v54);
-    let v56: W = v41 * v42 * v49;
-    let v57: W = v52 * v55;
-    let v58: N = N::narrow(v56) / N::narrow(v57);
-    let v59: N = N::narrow(v42).abs();
-    let v60: W = v59.widen().sqrt();
-    let v61: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v62: W = N::exp_kept(v24);
-    let v63: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v64: W = v63.widen() * v62;
-    let v65: N = N::new(12.0, 0.0);
-    let v66: W = v65.widen() * v1.widen();
-    let v67: W = v2.widen() - v66;
-    let v68: W = N::exp_kept(v67);
-    let v69: N = N::new(9.0, 0.0);
-    let v70: N = N::narrow(v66) - v69;
-    let v71: N = v70.exp_m1();
-    let v72: W = v68 * v71.widen();
-    let v73: W = v64 + v72;
-    let v74: W = v61 * v62;
-    let v75: N = N::narrow(v74) / N::narrow(v73);
-    let v76: N = v75.sqrt();
-    let v77: W = v60 * v76.widen();
-    [v40.to_f64(), v58.to_f64(), v77.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::narrow(v4) - v2;
+    let v8: N = v7.exp_m1();
+    let v9: W = v0.widen() * v6 * v8.widen();
+    let v10: W = W::new(4.915760166458109, -3.8738663672796874e-16);
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v4 - v1.widen();
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.powi(3);
+    let v15: W = v10 * v11.widen() * v14;
+    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
+    let v17: W = v13.square();
+    let v18: W = v16 * v11.widen() * v17;
+    let v19: W = v16 * v3.widen() * v14;
+    let v20: W = v10 * v3.widen() * v17;
+    let v21: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
+    let v22: W = v21 * v3.widen() * v6 * v13 * v8.widen();
+    let v23: W = v21 * v11.widen() * v6 * v17 * v8.widen();
+    let v24: W = W::new(4.682625948232332, 3.9872576665948246e-16);
+    let v25: W = v24 * v11.widen() * v6 * v13 * v8.widen();
+    let v26: W = v24 * v3.widen() * v6 * v17 * v8.widen();
+    let v27: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
+    let v28: W = v27 * v11.widen() * v13;
+    let v29: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
+    let v30: W = v29 * v3.widen() * v13;
+    let v31: W = v29 * v11.widen() * v17;
+    let v32: W = v27 * v3.widen() * v17;
+    let v33: W = W::new(0.8232685513335664, 2.766227650097972e-17);
+    let v34: W = v33 * v6 * v8.widen();
+    let v35: W = v9 - v15 - v18 - v19 - v20 - v22 - v23 - v25 - v26 - v28 - v30 - v31
+        - v32 - v34;
+    let v36: N = N::narrow(v9) - N::narrow(v34);
+    let v37: N = N::narrow(v35) / v36;
+    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v39: W = v11.widen() - v3.widen();
+    let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v41: W = N::exp_m1_kept(v4);
+    let v42: W = v40.widen() * v6 * v13 * v41;
+    let v43: W = v40.widen() * v6 * v17 * v41;
+    let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v45: W = v44.widen() * v6 * v13 * v8.widen();
+    let v46: W = v44.widen() * v6 * v17 * v8.widen();
+    let v47: W = v42 - v43 - v45 + v46;
+    let v48: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v49: W = v48.widen() * v6 * v8.widen();
+    let v50: W = v49.sqrt();
+    let v51: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v52: W = v51.widen() * v6 * v41;
+    let v53: W = N::sqrt_kept(v52);
+    let v54: W = v38 * v39 * v47;
+    let v55: W = v50 * v53;
+    let v56: N = N::narrow(v54) / N::narrow(v55);
+    let v57: N = N::narrow(v39).abs();
+    let v58: N = v57.sqrt();
+    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v60: W = N::exp_kept(v5);
+    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v62: W = v61.widen() * v60;
+    let v63: N = N::new(12.0, 0.0);
+    let v64: W = v63.widen() * v3.widen();
+    let v65: W = v2.widen() - v64;
+    let v66: W = N::exp_kept(v65);
+    let v67: N = N::new(9.0, 0.0);
+    let v68: N = N::narrow(v64) - v67;
+    let v69: N = v68.exp_m1();
+    let v70: W = v66 * v69.widen();
+    let v71: W = v62 + v70;
+    let v72: W = v59.widen() * v60;
+    let v73: N = N::narrow(v72) / N::narrow(v71);
+    let v74: W = v73.widen().sqrt();
+    let v75: W = v58.widen() * v74;
+    [v37.to_f64(), v56.to_f64(), v75.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v2.widen() - v5;
-    let v7: W = v6.sigmoid();
-    let v8: W = v0 * v1.widen() * v7;
-    let v9: W = v0 * v4.widen() * v7;
-    let v10: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v11: W = v10 * v4.widen() * v7;
-    let v12: W = v10 * v1.widen() * v7;
-    let v13: W = v7.square();
-    let v14: W = v3.widen() * v4.widen() * v13;
-    let v15: W = v3.widen() * v1.widen() * v13;
-    let v16: W = v0 * v4.widen() * v13;
-    let v17: W = v0 * v1.widen() * v13;
-    let v18: W = v10 * v4.widen() * v13;
-    let v19: W = v10 * v1.widen() * v13;
-    let v20: W = v7.powi(3);
-    let v21: W = v3.widen() * v4.widen() * v20;
-    let v22: W = v3.widen() * v1.widen() * v20;
-    let v23: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v24: W = v5 - v2.widen();
-    let v25: W = v24.sigmoid();
-    let v26: N = N::new(-6.0, 0.0);
-    let v27: W = v26.widen() * v4.widen();
-    let v28: W = v27.exp_m1();
-    let v29: W = v23 * v4.widen() * v7 * v25 * v28;
-    let v30: W = v23 * v1.widen() * v7 * v25 * v28;
-    let v31: W = v23 * v4.widen() * v13 * v25 * v28;
-    let v32: W = v23 * v1.widen() * v13 * v25 * v28;
-    let v33: N = N::new(0.002367062551749617, -9.930805794346142e-20);
-    let v34: W = v33.widen() * v25 * v28;
-    let v35: W = W::new(0.0950874445653235, -4.345589384069145e-18);
-    let v36: W = v35 * v25 * v28;
-    let v37: W = W::new(0.9549411893741828, 1.6559895503019626e-17);
-    let v38: W = v37 * v25 * v28;
-    let v39: W = v8 - v9 - v11 + v12 + v14 - v15 + v16 - v17 + v18 - v19 - v21 + v22
-        - v29 + v30 + v31 - v32 - v34 + v36 - v38;
-    let v40: N = N::narrow(v36) - N::narrow(v34) - N::narrow(v38);
-    let v41: N = N::narrow(v39) / v40;
-    let v42: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v43: W = v4.widen() - v1.widen();
-    let v44: W = v23 * v13 * v25 * v28;
-    let v45: W = v23 * v7 * v25 * v28;
-    let v46: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v47: W = v3.widen() - v5;
-    let v48: W = N::exp_m1_kept(v47);
-    let v49: W = v46 * v7 * v25 * v48;
-    let v50: W = v46 * v13 * v25 * v48;
-    let v51: W = v44 - v45 + v49 - v50;
-    let v52: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v53: W = v52.widen() * v25 * v28;
-    let v54: W = N::sqrt_kept(v53);
-    let v55: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v56: W = v55.widen() * v25 * v48;
-    let v57: W = N::sqrt_kept(v56);
-    let v58: W = v42 * v43 * v51;
-    let v59: W = v54 * v57;
-    let v60: N = N::narrow(v58) / N::narrow(v59);
-    let v61: N = N::narrow(v43).abs();
-    let v62: N = v61.sqrt();
-    let v63: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v64: W = N::exp_kept(v24);
-    let v65: W = v64 * v28;
-    let v66: N = N::new(12.0, 0.0);
-    let v67: W = v66.widen() * v4.widen();
-    let v68: W = v67 - v3.widen();
-    let v69: N = N::exp_of(v68);
-    let v70: N = v69 * N::narrow(v28);
-    let v71: W = v65 + v70.widen();
-    let v72: W = v63.widen() * v64;
-    let v73: N = N::narrow(v72) / N::narrow(v71);
-    let v74: N = v73.sqrt();
-    let v75: N = v62 * v74;
-    [v41.to_f64(), v60.to_f64(), v75.to_f64()]
+    let v0: W = W::new(0.11685676808112772, -5.823149469700368e-18);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v2.widen();
+    let v9: W = v8.exp_m1();
+    let v10: W = v0 * v6 * v9;
+    let v11: W = W::new(4.915760166458109, -3.8738663672796874e-16);
+    let v12: W = v4.widen() - v3;
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.powi(3);
+    let v15: W = v11 * v2.widen() * v14;
+    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
+    let v17: W = v13.square();
+    let v18: W = v16 * v2.widen() * v17;
+    let v19: N = N::from_f64(t_next);
+    let v20: W = v16 * v19.widen() * v14;
+    let v21: W = v11 * v19.widen() * v17;
+    let v22: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
+    let v23: W = v22 * v19.widen() * v13 * v6 * v9;
+    let v24: W = v22 * v2.widen() * v17 * v6 * v9;
+    let v25: W = W::new(4.682625948232332, 3.9872576665948246e-16);
+    let v26: W = v25 * v2.widen() * v13 * v6 * v9;
+    let v27: W = v25 * v19.widen() * v17 * v6 * v9;
+    let v28: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
+    let v29: W = v28 * v2.widen() * v13;
+    let v30: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
+    let v31: W = v30 * v19.widen() * v13;
+    let v32: W = v30 * v2.widen() * v17;
+    let v33: W = v28 * v19.widen() * v17;
+    let v34: W = W::new(0.8232685513335664, 2.766227650097972e-17);
+    let v35: W = v34 * v6 * v9;
+    let v36: W = v10 - v15 - v18 - v20 - v21 - v23 - v24 - v26 - v27 - v29 - v31 - v32
+        - v33 - v35;
+    let v37: N = N::narrow(v10) - N::narrow(v35);
+    let v38: N = N::narrow(v36) / v37;
+    let v39: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v40: W = v2.widen() - v19.widen();
+    let v41: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v42: W = v41.widen() * v17 * v6 * v9;
+    let v43: W = v41.widen() * v13 * v6 * v9;
+    let v44: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v45: W = v1.widen() - v3;
+    let v46: W = N::exp_m1_kept(v45);
+    let v47: W = v44 * v13 * v6 * v46;
+    let v48: W = v44 * v17 * v6 * v46;
+    let v49: W = v42 - v43 + v47 - v48;
+    let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v51: W = v50.widen() * v6 * v9;
+    let v52: W = N::sqrt_kept(v51);
+    let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v54: W = v53.widen() * v6 * v46;
+    let v55: W = N::sqrt_kept(v54);
+    let v56: W = v39 * v40 * v49;
+    let v57: W = v52 * v55;
+    let v58: N = N::narrow(v56) / N::narrow(v57);
+    let v59: N = N::narrow(v40).abs();
+    let v60: W = v59.widen().sqrt();
+    let v61: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v62: N = N::exp_of(v5);
+    let v63: W = v62.widen() * v9;
+    let v64: N = N::new(12.0, 0.0);
+    let v65: N = v64 * v2;
+    let v66: N = v65 - v1;
+    let v67: N = v66.exp();
+    let v68: W = v67.widen() * v9;
+    let v69: W = v63 + v68;
+    let v70: N = v61 * v62;
+    let v71: N = v70 / N::narrow(v69);
+    let v72: N = v71.sqrt();
+    let v73: W = v60 * v72.widen();
+    [v38.to_f64(), v58.to_f64(), v73.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -5086,9 +5083,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5101,9 +5098,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 52 of its 76 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
 ///
 /// # Panics
 ///

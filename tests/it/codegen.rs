@@ -1015,3 +1015,134 @@ fn an_emitted_module_builds_warning_free_in_a_users_crate() {
         .expect("a number");
     assert!(check::ulps(got, 0.959_654_202_068_036_2) <= 4.0, "{got}");
 }
+
+/// The coefficient `index` of the stable field `name` of the process `def` at the inputs'
+/// unit vector and the times, within 4 ulps of `want` at each point.
+fn assert_coefficient(
+    def: &str,
+    name: &str,
+    index: usize,
+    inputs: usize,
+    points: &[(&[f64], f64)],
+) {
+    let (f, wide) = stable_function(def, name);
+    for (times, want) in points {
+        let mut args = vec![0.0; inputs];
+        args[index] = 1.0;
+        args.extend_from_slice(times);
+        let got = codegen::budget::value(&f, &wide, true, &args);
+        let err = check::ulps(got, *want);
+        assert!(
+            err <= 4.0,
+            "{name} at {times:?}: {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
+/// Fuzz findings (seeds 18 to 21) that `emit --verify` failed honestly (exit 1), each
+/// the same mechanism missing for a schedule spelled another way. Expected values from
+/// mpmath at 3000 bits (9000 where `1 - cos(t^2)` at t = 1e-300 needs them).
+#[test]
+fn differences_of_values_spelled_other_ways_keep_their_digits() {
+    // alpha_bar = cos(t^2): the Euler x0 step's x coefficient has `1 - cos(t^2)` among
+    // other terms of its numerator (`cos-minus-one` took only whole polynomials in cos).
+    assert_coefficient(
+        "alpha_bar(t) = cos(t^2);",
+        "euler_step_x0",
+        0,
+        2,
+        &[
+            (&[1e-300, 7.5e-301], 0.5000000000000001),
+            (&[1e-20, 7.5e-21], 0.5000000000000002),
+            (&[0.3, 0.225], 0.500337545571289),
+        ],
+    );
+    // sigma a product of two sigmoids, sigmoid(a) sigmoid(-a): the DDIM step's
+    // difference of two such products telescopes into differences of sigmoids.
+    assert_coefficient(
+        "sigma(t) = diff(sigmoid(t/4 + 2.25), t);",
+        "ddim_step_eps",
+        1,
+        2,
+        &[
+            (&[1e-40, 7.5e-41], 1.0907601054808118e-43),
+            (&[1e-20, 7.5e-21], 1.0907601054808118e-23),
+            (&[0.5, 0.375], 0.0005098039962813272),
+        ],
+    );
+    // 1/sqrt(cosh): the difference of the squares has cosh at two times (and a shared
+    // denominator, which the pairing of the powers now takes out).
+    assert_coefficient(
+        "alpha(t) = sigmoid(1);\n    sigma(t) = cosh(t)^(-1/2);",
+        "ddim_step_eps",
+        1,
+        2,
+        &[
+            (
+                &[1.1102230246251565e-16, 8.326672684688674e-17],
+                1.3481509610710651e-33,
+            ),
+            (&[1e-40, 7.5e-41], 1.0937499999999996e-81),
+            (&[0.5, 0.375], 0.024511137521504082),
+        ],
+    );
+    // A final step's x coefficient that vanishes as t^5 (sigma = 63 t exp(-t^5/25)):
+    // its Taylor polynomial, where the zero's order was limited to 4.
+    assert_coefficient(
+        "alpha(t) = 1;\n    sigma(t) = (63*t)*exp(-t*((t + t)*t)^2/100);",
+        "euler_step_x0",
+        0,
+        2,
+        &[
+            (&[1e-12, 0.0], 1.9999999999999997e-61),
+            (&[1e-3, 0.0], 2.0000000000000002e-16),
+            (&[1e-60, 0.0], 1.9999999999999997e-301),
+        ],
+    );
+    // alpha = cos(pi t/2)^(177/5): near t = 1 the powers underflow (cos ~ 1e-9), their
+    // quotient does not.
+    let high = [
+        (
+            &[0.999999999, 0.5][..],
+            2.1336631893387808e306,
+            -2.1336631893387808e306,
+        ),
+        (
+            &[0.999999999, 0.9999999][..],
+            6.309579644258986e70,
+            -6.309579644258986e70,
+        ),
+        (&[0.5, 0.25][..], 12912.61400319031, -9130.214241067875),
+    ];
+    for (index, pick) in [(0, 0), (1, 1)] {
+        let points: Vec<(&[f64], f64)> = high
+            .iter()
+            .map(|&(times, c0, c1)| (times, if pick == 0 { c0 } else { c1 }))
+            .collect();
+        assert_coefficient(
+            "alpha(t) = cos(pi*t/2)^35.4;\n    sigma(t) = sin(pi*t/2);",
+            "ddim_step_eps",
+            index,
+            2,
+            &points,
+        );
+    }
+}
+
+/// Fuzz seed 19, case 49197: a log-SNR process is variance preserving, and the
+/// v-prediction velocity's x coefficient `alpha alpha' + sigma sigma'` is 0. The
+/// simplifier does not see it in `sqrt(sigmoid(L))` and `sqrt(sigmoid(-L))`, and computed
+/// it was rounding noise (1e-33 where the reference is 0); the jet form now reduces
+/// `sigma'` through `alpha^2 + sigma^2 = 1` and leaves it out.
+#[test]
+fn a_variance_preserving_v_velocity_has_no_x_coefficient() {
+    let (f, wide) = stable_function("log_snr(t) = 7*(1 - 2*t)^3 + (t)^2/1000;", "pf_velocity_v");
+    let codegen::Shape::Field { coeffs, .. } = &f.shape else {
+        panic!("a field");
+    };
+    assert!(coeffs.iter().all(|(input, _)| input != "x"), "{coeffs:?}");
+    for t in [1e-300, 0.3, 0.7777851165098011, 1.0] {
+        let got = codegen::budget::value(&f, &wide, true, &[1.0, 0.0, t]);
+        assert_eq!(got, 0.0, "at {t:e}");
+    }
+}
