@@ -442,14 +442,18 @@ fn factors(pool: &Pool, e: ExprId) -> Vec<ExprId> {
 
 /// The sum `xs` with its terms `i` and `j` replaced by `term`.
 fn replace_pair(pool: &mut Pool, xs: &[ExprId], (i, j): (usize, usize), term: ExprId) -> ExprId {
-    let mut terms: Vec<ExprId> = xs
-        .iter()
+    let mut terms = all_but(xs, i, j);
+    terms.push(term);
+    pool.add(terms)
+}
+
+/// The operands `xs` without the `i`-th and the `j`-th.
+fn all_but(xs: &[ExprId], i: usize, j: usize) -> Vec<ExprId> {
+    xs.iter()
         .enumerate()
         .filter(|&(l, _)| l != i && l != j)
         .map(|(_, &x)| x)
-        .collect();
-    terms.push(term);
-    pool.add(terms)
+        .collect()
 }
 
 /// Finds terms `c*r*F` and `-c*r` of the sum, where `F` is a factor that `form` rewrites
@@ -1403,37 +1407,23 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
         }
         // sin(a) - sin(b) = 2 cos((a + b)/2) sin((a - b)/2)
         // cos(a) - cos(b) = -2 sin((a + b)/2) sin((a - b)/2)
-        Func::Sin | Func::Cos => {
-            let half = pool.frac(1, 2);
-            let sum = pool.add(vec![a, b]);
-            let mid = pool.mul(vec![half, sum]);
-            let hd = pool.mul(vec![half, a_minus_b]);
-            let s = pool.call(Func::Sin, hd);
-            let (g, k) = if f == Func::Sin {
-                (Func::Cos, 2)
-            } else {
-                (Func::Sin, -2)
-            };
-            let m = pool.call(g, mid);
-            let k = pool.int(k);
-            pool.mul(vec![k, m, s])
-        }
         // sinh(a) - sinh(b) = 2 cosh((a + b)/2) sinh((a - b)/2)
         // cosh(a) - cosh(b) = 2 sinh((a + b)/2) sinh((a - b)/2)
-        Func::Sinh | Func::Cosh => {
+        Func::Sin | Func::Cos | Func::Sinh | Func::Cosh => {
+            let (of_half, of_mid, k) = match f {
+                Func::Sin => (Func::Sin, Func::Cos, 2),
+                Func::Cos => (Func::Sin, Func::Sin, -2),
+                Func::Sinh => (Func::Sinh, Func::Cosh, 2),
+                _ => (Func::Sinh, Func::Sinh, 2),
+            };
             let half = pool.frac(1, 2);
             let sum = pool.add(vec![a, b]);
             let mid = pool.mul(vec![half, sum]);
             let hd = pool.mul(vec![half, a_minus_b]);
-            let s = pool.call(Func::Sinh, hd);
-            let g = if f == Func::Sinh {
-                Func::Cosh
-            } else {
-                Func::Sinh
-            };
-            let m = pool.call(g, mid);
-            let two = pool.int(2);
-            pool.mul(vec![two, m, s])
+            let s = pool.call(of_half, hd);
+            let m = pool.call(of_mid, mid);
+            let k = pool.int(k);
+            pool.mul(vec![k, m, s])
         }
         // tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))
         Func::Tanh => {
@@ -1787,9 +1777,7 @@ fn common_power(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         else {
             continue;
         };
-        if pool.free_symbols(b).is_empty()
-            || !crate::expr::range::range(pool, b).is_some_and(|r| r.lo >= 0.0)
-        {
+        if !varying_nonnegative(pool, b) {
             continue;
         }
         for (j, &sum) in xs.iter().enumerate() {
@@ -1820,12 +1808,7 @@ fn common_power(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                     .then(|| distributed(pool, &terms, b, &k))
                     .flatten()
                 {
-                    let mut rest: Vec<ExprId> = xs
-                        .iter()
-                        .enumerate()
-                        .filter(|&(l, _)| l != i && l != j)
-                        .map(|(_, &x)| x)
-                        .collect();
+                    let mut rest = all_but(xs, i, j);
                     rest.push(pool.add(terms));
                     return Some(pool.mul(rest));
                 }
@@ -1836,7 +1819,7 @@ fn common_power(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 .iter()
                 .map(|&x| {
                     let (c, r) = pool.split_coeff(x);
-                    let fs: Vec<ExprId> = factors(pool, r)
+                    let mut fs: Vec<ExprId> = factors(pool, r)
                         .into_iter()
                         .map(|f| {
                             let (fb, fk) = pool.split_pow(f);
@@ -1846,23 +1829,14 @@ fn common_power(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                             }
                         })
                         .collect();
-                    let c = pool.rational(c);
-                    let mut fs = fs;
-                    fs.push(c);
+                    fs.push(pool.rational(c));
                     pool.mul(fs)
                 })
                 .collect();
-            let new_sum = pool.add(new_terms);
-            let rest = pool.pow_rational(b, p - k);
-            let mut factors_out: Vec<ExprId> = xs
-                .iter()
-                .enumerate()
-                .filter(|&(l, _)| l != i && l != j)
-                .map(|(_, &x)| x)
-                .collect();
-            factors_out.push(new_sum);
-            factors_out.push(rest);
-            return Some(pool.mul(factors_out));
+            let mut rest = all_but(xs, i, j);
+            rest.push(pool.add(new_terms));
+            rest.push(pool.pow_rational(b, p - k));
+            return Some(pool.mul(rest));
         }
     }
     None
@@ -1892,13 +1866,7 @@ fn distributed(
                     new_factors.push(pool.pow_rational(b, fk - k));
                     done = true;
                 }
-                Some(fk)
-                    if !done
-                        && fk == *k
-                        && fb != b
-                        && !pool.free_symbols(fb).is_empty()
-                        && crate::expr::range::range(pool, fb).is_some_and(|r| r.lo >= 0.0) =>
-                {
+                Some(fk) if !done && fk == *k && fb != b && varying_nonnegative(pool, fb) => {
                     let q = pool.div(fb, b);
                     new_factors.push(pool.pow_rational(q, k.clone()));
                     done = true;
@@ -1914,37 +1882,38 @@ fn distributed(
     Some(out)
 }
 
+/// Whether `b` depends on the symbols and is nonnegative on their domain (rigorously,
+/// by [`crate::expr::range`]), so that its powers combine: `b^m b^-p = b^(m - p)`.
+fn varying_nonnegative(pool: &Pool, b: ExprId) -> bool {
+    !pool.free_symbols(b).is_empty()
+        && crate::expr::range::range(pool, b).is_some_and(|r| r.lo >= 0.0)
+}
+
 /// `power-quotient`: `a^k b^-k = (a/b)^k` for nonnegative `a`, `b` and a rational `k`
 /// beyond 2 (where the powers may underflow or overflow and their quotient not): a DDIM step's `alpha(t_next)/alpha(t)` for alpha =
 /// `cos(u)^(177/5)` is one power of a quotient near 1, where the two powers underflow
 /// near t = 1 (`cos(u) ~ 1e-9`), and one power call instead of two.
 fn power_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
-    let nonnegative = |pool: &Pool, b: ExprId| {
-        !pool.free_symbols(b).is_empty()
-            && crate::expr::range::range(pool, b).is_some_and(|r| r.lo >= 0.0)
-    };
     let two = BigRational::from_integer(2.into());
     for (i, &x) in xs.iter().enumerate() {
         let (a, k) = pool.split_pow(x);
         let Some(k) = pool.as_rational(k).cloned() else {
             continue;
         };
-        if k <= two || !nonnegative(pool, a) {
+        if k <= two || !varying_nonnegative(pool, a) {
             continue;
         }
         for (j, &y) in xs.iter().enumerate() {
             let (b, m) = pool.split_pow(y);
-            if i == j || b == a || pool.as_rational(m) != Some(&-k.clone()) || !nonnegative(pool, b)
+            if i == j
+                || b == a
+                || pool.as_rational(m) != Some(&-k.clone())
+                || !varying_nonnegative(pool, b)
             {
                 continue;
             }
             let q = pool.div(a, b);
-            let mut rest: Vec<ExprId> = xs
-                .iter()
-                .enumerate()
-                .filter(|&(l, _)| l != i && l != j)
-                .map(|(_, &z)| z)
-                .collect();
+            let mut rest = all_but(xs, i, j);
             rest.push(pool.pow_rational(q, k));
             return Some(pool.mul(rest));
         }
