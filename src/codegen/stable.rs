@@ -869,8 +869,8 @@ fn power_difference_of(pool: &mut Pool, u: ExprId, v: ExprId, k: &BigRational) -
 }
 
 /// Two terms' factors as `r u^k` and `r v^k`: `([(u, v, k)], r)`, where `r` takes from each
-/// base the smaller of its two exponents and what is left is one power, the same on each
-/// side; or, where more is left, `r u1^k1 u2^k2 ...` and `r v1^k1 v2^k2 ...` (up to
+/// base the one of its two exponents nearer 0 (where they have one sign) and what is left
+/// is one power, the same on each side; or, where more is left, `r u1^k1 u2^k2 ...` and `r v1^k1 v2^k2 ...` (up to
 /// [`MAX_DIFFERING`] factors a side) with each `v_i` its `u_i` at another time (`sigmoid(a
 /// + t) sigmoid(-a - t)` and the same at `s`): those pairs.
 fn differing_powers(
