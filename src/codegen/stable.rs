@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
 //! | `expm1-factor` | `c*r*exp(a)*Q - c*r = c*r*(expm1(a)*Q + X)`, `X = Q - 1` expanded |
+//! | `expm1-quotient` | the same where `Q` is no polynomial (`(v(1) - v(t))/(v(1) - v(0))`), taken before the parts are rewritten, with `X = Q - 1` one fraction, where `exp(a) Q - 1` vanishes at an end and that measures more accurate ([`more_accurate`]) |
 //! | `exp-of-expm1` | `c*r*expm1(a) + c*r = c*r*exp(a)` |
 //! | `sigmoid-log` | `sigmoid(log y) = y/(1 + y)`, `sigmoid(-log y) = 1/(1 + y)` |
 //! | `log1p` | `log(1 + x) = log1p(x)` |
@@ -114,6 +115,16 @@ impl Stabilizer {
                 self.memo.insert(e, out);
                 return out;
             }
+        }
+        // `expm1-quotient` sees the pair whole only before the parts are rewritten.
+        if let Node::Add(xs) = pool.node(e).clone()
+            && let Some(r) = expm1_through_quotient(pool, &xs)
+        {
+            let split = self.run(pool, r);
+            let whole = self.parts(pool, e, true);
+            let out = self.more_accurate(pool, split, whole);
+            self.memo.insert(e, out);
+            return out;
         }
         if let Node::Add(xs) = pool.node(e).clone()
             && needs_together(pool, &xs)
@@ -525,12 +536,29 @@ fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     })
 }
 
-/// `expm1` through a factor: `c*r*exp(a)*Q - c*r`, `Q` the factors the first term has
-/// beyond its partner's (`1 + 3 t^2`, or `(1 - t)^2 (1 + 2t)`), as
-/// `c*r*(expm1(a)*Q + X)` with `X = Q - 1` expanded. `1 - exp(-t/100) (1 + 3 t^2)` is
-/// `t/100` and `3 t^2` at small t, which the product rounded to 1 before the subtraction
-/// loses (at t = 1e-40 all of it); written so, each part is a value of its own.
-fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+/// A pair of terms of a sum, `c*r*exp(a)^n*Q` and `-c*r` (`+c*r` where `negate`), `Q`
+/// the factors the first has beyond the exponential and its partner's (none of them
+/// constant alone): what `expm1-factor` and `expm1-quotient` rewrite.
+struct ExpPair {
+    /// The places of the two terms in the sum.
+    at: (usize, usize),
+    /// The factor `exp(a)^n`.
+    f: ExprId,
+    a: ExprId,
+    n: BigRational,
+    c: BigRational,
+    r: ExprId,
+    q: Vec<ExprId>,
+    negate: bool,
+}
+
+/// The first pair of `xs` ([`ExpPair`]) that `form` writes as one term, and the sum with
+/// that term for the pair.
+fn exp_pairs(
+    pool: &mut Pool,
+    xs: &[ExprId],
+    mut form: impl FnMut(&mut Pool, &ExpPair) -> Option<ExprId>,
+) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
     for (i, (c, r)) in split.iter().enumerate() {
         let fs = factors(pool, *r);
@@ -568,56 +596,133 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                         None => contained = false,
                     }
                 }
-                // Q must expand to a polynomial: `Q - 1` of a `Q` that does not (a
-                // reciprocal) keeps `Q` in it, and `exp-of-expm1` would fold it back.
-                let polynomial = |pool: &Pool, g: ExprId| {
-                    let (b, k) = pool.split_pow(g);
-                    pool.as_rational(k)
-                        .is_some_and(|k| k.is_integer() && k.is_positive())
-                        && matches!(pool.node(b), Node::Add(_) | Node::Sym(_))
+                if !contained || q.is_empty() {
+                    continue;
+                }
+                let pair = ExpPair {
+                    at: (i, j),
+                    f,
+                    a,
+                    n: n.clone(),
+                    c: c.clone(),
+                    r: *r2,
+                    q,
+                    negate,
                 };
-                if !contained || q.is_empty() || !q.iter().all(|&g| polynomial(pool, g)) {
-                    continue;
+                if let Some(term) = form(pool, &pair) {
+                    return Some(replace_pair(pool, xs, pair.at, term));
                 }
-                if negate {
-                    let Some(p) = q.iter().position(|&g| matches!(pool.node(g), Node::Add(_)))
-                    else {
-                        continue;
-                    };
-                    // Only where the pair cancels: `exp(a) Q + 1` vanishes at an end of
-                    // the interval (elsewhere the two terms add, and the rewrite would
-                    // only cost operations).
-                    let mut pair = q.clone();
-                    pair.push(f);
-                    let pair = pool.mul(pair);
-                    let one = pool.one();
-                    let pair = pool.add(vec![pair, one]);
-                    if !cancels_at_an_end(pool, pair) {
-                        continue;
-                    }
-                    let minus = pool.neg(q[p]);
-                    q[p] = poly::expand(pool, minus);
-                }
-                let c = if negate { -c.clone() } else { c.clone() };
-                let q = pool.mul(q);
-                if pool.free_symbols(q).is_empty() {
-                    continue;
-                }
-                let minus_one = pool.int(-1);
-                let x = pool.add(vec![q, minus_one]);
-                let x = poly::expand(pool, x);
-                let nr = pool.rational(n);
-                let arg = pool.mul(vec![nr, a]);
-                let m1 = pool.call(Func::Expm1, arg);
-                let m1q = pool.mul(vec![m1, q]);
-                let inner = pool.add(vec![m1q, x]);
-                let cr = pool.rational(c);
-                let term = pool.mul(vec![cr, *r2, inner]);
-                return Some(replace_pair(pool, xs, (i, j), term));
             }
         }
     }
     None
+}
+
+/// Whether the factor `g` of a `Q` ([`ExpPair`]) expands to a polynomial: a positive
+/// integer power of a sum or a symbol.
+fn polynomial_factor(pool: &Pool, g: ExprId) -> bool {
+    let (b, k) = pool.split_pow(g);
+    pool.as_rational(k)
+        .is_some_and(|k| k.is_integer() && k.is_positive())
+        && matches!(pool.node(b), Node::Add(_) | Node::Sym(_))
+}
+
+/// `expm1` through a factor: `c*r*exp(a)*Q - c*r`, `Q` the factors the first term has
+/// beyond its partner's (`1 + 3 t^2`, or `(1 - t)^2 (1 + 2t)`), as
+/// `c*r*(expm1(a)*Q + X)` with `X = Q - 1` expanded. `1 - exp(-t/100) (1 + 3 t^2)` is
+/// `t/100` and `3 t^2` at small t, which the product rounded to 1 before the subtraction
+/// loses (at t = 1e-40 all of it); written so, each part is a value of its own.
+fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    exp_pairs(pool, xs, |pool, pair| {
+        let mut q = pair.q.clone();
+        // Q must expand to a polynomial: `Q - 1` of a `Q` that does not (a reciprocal)
+        // keeps `Q` in it, and `exp-of-expm1` would fold it back (`expm1-quotient` takes
+        // such a `Q` before the parts are rewritten).
+        if !q.iter().all(|&g| polynomial_factor(pool, g)) {
+            return None;
+        }
+        if pair.negate {
+            let p = q
+                .iter()
+                .position(|&g| matches!(pool.node(g), Node::Add(_)))?;
+            // Only where the pair cancels: `exp(a) Q + 1` vanishes at an end of the
+            // interval (elsewhere the two terms add, and the rewrite would only cost
+            // operations).
+            let mut both = q.clone();
+            both.push(pair.f);
+            let both = pool.mul(both);
+            let one = pool.one();
+            let both = pool.add(vec![both, one]);
+            if !cancels_at_an_end(pool, both) {
+                return None;
+            }
+            let minus = pool.neg(q[p]);
+            q[p] = poly::expand(pool, minus);
+        }
+        let c = if pair.negate {
+            -pair.c.clone()
+        } else {
+            pair.c.clone()
+        };
+        let q = pool.mul(q);
+        if pool.free_symbols(q).is_empty() {
+            return None;
+        }
+        let minus_one = pool.int(-1);
+        let x = pool.add(vec![q, minus_one]);
+        let x = poly::expand(pool, x);
+        let nr = pool.rational(pair.n.clone());
+        let arg = pool.mul(vec![nr, pair.a]);
+        let m1 = pool.call(Func::Expm1, arg);
+        let m1q = pool.mul(vec![m1, q]);
+        let inner = pool.add(vec![m1q, x]);
+        let cr = pool.rational(c);
+        Some(pool.mul(vec![cr, pair.r, inner]))
+    })
+}
+
+/// `expm1-quotient`: [`expm1_through_factor`] where `Q` is no polynomial (`alpha_bar =
+/// exp(-c t) (v(1) - v(t))/(v(1) - v(0))`, whose `1 - alpha_bar` cancels at t = 0 though
+/// neither factor is 1 alone): `c*r*(exp(a)*Q - 1)` as `c*r*(expm1(a)*Q + X)` with `X =
+/// Q - 1` brought to one fraction, `(v(0) - v(t))/(v(1) - v(0))`, whose numerator the
+/// other rules then write without cancellation. Taken on the sum as written, before its
+/// parts are rewritten (which would take `Q` apart), and only where the pair cancels at
+/// an end and `X` is one fraction, no sum (a sum would keep `Q - 1` and fold back into
+/// `exp(a) Q - 1`). With `negate`, the pair is `c*r*(exp(a)*Q + 1)`, taken as
+/// `-c*r*(exp(a)*(-Q) - 1)`.
+fn expm1_through_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    exp_pairs(pool, xs, |pool, pair| {
+        if pair.q.iter().all(|&g| polynomial_factor(pool, g)) {
+            return None;
+        }
+        let mut q = pool.mul(pair.q.clone());
+        if pool.free_symbols(q).is_empty() {
+            return None;
+        }
+        let mut c = pair.c.clone();
+        if pair.negate {
+            q = pool.neg(q);
+            c = -c;
+        }
+        let eq = pool.mul(vec![pair.f, q]);
+        let minus_one = pool.int(-1);
+        let both = pool.add(vec![eq, minus_one]);
+        if !cancels_at_an_end(pool, both) {
+            return None;
+        }
+        let x = pool.add(vec![q, minus_one]);
+        let x = together_in_roots(pool, x);
+        if matches!(pool.node(x), Node::Add(_)) || pool.is_zero(x) {
+            return None;
+        }
+        let nr = pool.rational(pair.n.clone());
+        let arg = pool.mul(vec![nr, pair.a]);
+        let m1 = pool.call(Func::Expm1, arg);
+        let m1q = pool.mul(vec![m1, q]);
+        let inner = pool.add(vec![m1q, x]);
+        let cr = pool.rational(c);
+        Some(pool.mul(vec![cr, pair.r, inner]))
+    })
 }
 
 /// Whether `e` is exactly 0 with every free symbol at 0, or with every one at 1.
@@ -2199,6 +2304,17 @@ mod tests {
                 "{text} at {t}: {a} vs {b}"
             );
         }
+    }
+
+    #[test]
+    fn a_complement_of_an_exponential_times_a_quotient_splits_at_the_exponential() {
+        // 1 - exp(-t/100) (v(1) - v(t))/(v(1) - v(0)), v(t) = sigmoid(6t - 3): each part
+        // is positive, `expm1` times the quotient and `v(t) - v(0)` as a difference.
+        check(
+            "1 - exp(-t/100)*(sigmoid(3) - sigmoid(6*t - 3))/(sigmoid(3) - sigmoid(-3))",
+            "sigmoid(3)*sigmoid(3 - 6*t)*expm1(-t/100)*expm1(6*t - 6)/(sigmoid(3) - sigmoid(-3)) \
+             + sigmoid(3)*sigmoid(6*t - 3)*expm1(-6*t)/(sigmoid(-3) - sigmoid(3))",
+        );
     }
 
     #[test]

@@ -1129,6 +1129,45 @@ fn differences_of_values_spelled_other_ways_keep_their_digits() {
     }
 }
 
+/// Fuzz seed 24, case 54718: `alpha_bar = exp(-t/100) (v(1) - v(t))/(v(1) - v(0))`, v a
+/// sigmoid. `1 - alpha_bar` cancels at t = 0 though neither factor is 1 alone, and the
+/// stable form lost all of sigma at t = 1e-300 (`expm1` paired an exponential only with
+/// a polynomial). `expm1-quotient` splits it into `expm1(-t/100) Q + (Q - 1)` with `Q - 1`
+/// one fraction. Expected values from mpmath at 3000 bits.
+#[test]
+fn a_complement_of_a_product_of_two_factors_near_one_keeps_its_digits() {
+    let def = "v(u) = sigmoid(6*u - 3);\n    \
+               alpha_bar(t) = exp(-t/100)*(v(1) - v(t))/(v(1) - v(0));";
+    for (name, points) in [
+        (
+            "sigma",
+            [
+                (1e-300, 5.5629552308684655e-151),
+                (1e-20, 5.5629552308684656e-11),
+                (0.5, 0.708867942852305),
+            ],
+        ),
+        (
+            "snr",
+            [
+                (1e-300, 3.231386232085994e300),
+                (1e-20, 3.2313862320859945e20),
+                (0.5, 0.990074462211608),
+            ],
+        ),
+    ] {
+        let (f, wide) = stable_function(def, name);
+        for (t, want) in points {
+            let got = codegen::budget::value(&f, &wide, true, &[t]);
+            let err = check::ulps(got, want);
+            assert!(
+                err <= 4.0,
+                "{name}({t:e}) = {got:e}, want {want:e}: {err} ulps"
+            );
+        }
+    }
+}
+
 /// Fuzz seed 19, case 49197: a log-SNR process is variance preserving, and the
 /// v-prediction velocity's x coefficient `alpha alpha' + sigma sigma'` is 0. The
 /// simplifier does not see it in `sqrt(sigmoid(L))` and `sqrt(sigmoid(-L))`, and computed
