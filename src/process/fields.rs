@@ -745,7 +745,7 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
             let t3 = pool.mul(vec![ce, em]);
             let km = pool.add(vec![t2, t3]);
             let (kx, km) = if vp {
-                (vp_zero(pool, j, kx), vp_zero(pool, j, km))
+                (vp_reduced(pool, j, kx), vp_reduced(pool, j, km))
             } else {
                 (kx, km)
             };
@@ -764,24 +764,48 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
     out
 }
 
-/// 0 where the jet coefficient `c` vanishes for every variance-preserving process: with
-/// `alpha^2 + sigma^2 = 1`, `sigma' = -alpha alpha'/sigma`, and the v-prediction's
-/// probability-flow x coefficient `alpha alpha' + sigma sigma'` is 0, which the jet
-/// symbols alone do not show (and a computed value of it would be rounding noise where
-/// the exact value is 0). Else `c` as it is.
-fn vp_zero(pool: &mut Pool, j: &Jet, c: ExprId) -> ExprId {
+/// The jet coefficient `c` of a variance-preserving process written through `alpha^2 +
+/// sigma^2 = 1` where that makes it smaller: `sigma'` is `-alpha alpha'/sigma` and
+/// `sigma^2` is `1 - alpha^2`. The v-prediction's probability-flow x coefficient `alpha
+/// alpha' + sigma sigma'` is then 0, and its Euler-Maruyama step's `1 + h (alpha alpha' +
+/// 2 sigma sigma' - alpha' sigma^2/alpha)` is `1 - h alpha'/alpha`, which the jet symbols
+/// alone do not show: computed as written, such a coefficient is rounding noise where its
+/// exact value is 0 (the Euler-Maruyama step of `alpha = exp(-2t)` on `t_next = t -
+/// 1/2`). Else `c` as it is.
+fn vp_reduced(pool: &mut Pool, j: &Jet, c: ExprId) -> ExprId {
     let (a, s, da) = (
         pool.sym_expr(j.alpha),
         pool.sym_expr(j.sigma),
         pool.sym_expr(j.dalpha),
     );
+    // sigma as sqrt(1 - alpha^2), so that its even powers are polynomials in alpha...
+    let a2 = pool.powi(a, 2);
+    let one = pool.one();
+    let w = pool.sub(one, a2);
+    let root = pool.sqrt(w);
     let ada = pool.mul(vec![a, da]);
-    let q = pool.div(ada, s);
+    let q = pool.div(ada, root);
     let ds = pool.neg(q);
-    let reduced = crate::expr::subst::subst(pool, c, &[(j.dsigma, ds)]);
+    let reduced = subst::subst(pool, c, &[(j.sigma, root), (j.dsigma, ds)]);
+    let reduced = crate::expr::poly::expand(pool, reduced);
     let reduced = crate::expr::poly::together(pool, reduced);
     if pool.is_zero(reduced) {
-        pool.zero()
+        return pool.zero();
+    }
+    // ...and back: a power of 1 - alpha^2 that is left is a power of sigma.
+    let back = subst::bottom_up(pool, reduced, |pool, x, kids| {
+        let y = subst::rebuilt(pool, x, kids);
+        let (b, k) = pool.split_pow(y);
+        match pool.as_rational(k) {
+            Some(k) if b == w => {
+                let k2 = k * num_rational::BigRational::from_integer(2.into());
+                pool.pow_rational(s, k2)
+            }
+            _ => y,
+        }
+    });
+    if simplify::complexity(pool, back) < simplify::complexity(pool, c) {
+        back
     } else {
         c
     }
@@ -878,5 +902,52 @@ fn eps_from(
         }
         // v = alpha eps - sigma x0 with alpha^2 + sigma^2 = 1: eps = sigma x + alpha v
         Param::V => (sigma, alpha),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The v-prediction Euler-Maruyama step's x coefficient, `1 + h alpha alpha' + h
+    /// sigma (2 sigma' - alpha' sigma/alpha)`, is `1 - h alpha'/alpha` for a VP process;
+    /// a coefficient without sigma' or sigma^2 stays as it is.
+    #[test]
+    fn a_variance_preserving_coefficient_is_written_without_sigma_prime() {
+        let mut pool = Pool::new();
+        let j = Jet::new(&mut pool);
+        let (a, s, da, ds) = (
+            pool.sym_expr(j.alpha),
+            pool.sym_expr(j.sigma),
+            pool.sym_expr(j.dalpha),
+            pool.sym_expr(j.dsigma),
+        );
+        let h = pool.var("h");
+        let one = pool.one();
+        let two = pool.int(2);
+        let first = pool.mul(vec![h, da, a]);
+        let das = {
+            let q = pool.div(s, a);
+            pool.mul(vec![da, q])
+        };
+        let two_ds = pool.mul(vec![two, ds]);
+        let rev = pool.sub(two_ds, das);
+        let second = pool.mul(vec![h, rev, s]);
+        let kx = pool.add(vec![one, first, second]);
+        let hda = pool.mul(vec![h, da]);
+        let num = pool.sub(a, hda);
+        let want = pool.div(num, a);
+        assert_eq!(vp_reduced(&mut pool, &j, kx), want);
+        // alpha alpha' + sigma sigma' is 0.
+        let ada = pool.mul(vec![a, da]);
+        let sds = pool.mul(vec![s, ds]);
+        let zero = pool.add(vec![ada, sds]);
+        let reduced = vp_reduced(&mut pool, &j, zero);
+        assert!(pool.is_zero(reduced));
+        // DDIM's alpha_next alpha + sigma_next sigma has neither.
+        let (an, sn) = (pool.sym_expr(j.alpha_next), pool.sym_expr(j.sigma_next));
+        let p = pool.mul(vec![an, a]);
+        let q = pool.mul(vec![sn, s]);
+        let ddim = pool.add(vec![p, q]);
+        assert_eq!(vp_reduced(&mut pool, &j, ddim), ddim);
     }
 }

@@ -582,9 +582,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -594,64 +594,22 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
-    let v6: W = N::sin_kept(v3);
-    let v7: W = v6.powi(3);
-    let v8: W = v1 * v7;
-    let v9: N = N::cos_of(v3);
-    let v10: N = v9.square();
-    let v11: W = v1 * v6 * v10.widen();
-    let v12: W = -v8;
-    let v13: W = v12 - v11;
-    let v14: N = N::narrow(v13) / v9;
-    [v5.to_f64(), v14.to_f64()]
+    [v5.to_f64(), v5.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: W = N::cos_kept(v3);
-    let v9: W = v1.widen() * v7.widen() * v8;
-    let v10: W = v8.powi(3);
-    let v11: W = v1.widen() * v10;
-    let v12: N = -N::narrow(v9);
-    let v13: W = v12.widen() - v11;
-    let v14: N = N::narrow(v13) / v6;
-    [v5.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 / v4;
-    let v6: W = v3.sin();
-    let v7: N = N::narrow(v6).square();
-    let v8: W = N::cos_kept(v3);
-    let v9: W = v1.widen() * v7.widen() * v8;
-    let v10: W = v8.powi(3);
-    let v11: W = v1.widen() * v10;
-    let v12: N = -N::narrow(v9);
-    let v13: W = v12.widen() - v11;
-    let v14: W = v13 / v6;
-    [v5.to_f64(), v14.to_f64()]
+    [v5.to_f64(), v5.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -659,9 +617,9 @@ fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -674,9 +632,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -686,67 +644,26 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
-    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::sin_kept(v3);
-    let v8: W = v7.powi(3);
-    let v9: W = v6 * v8;
-    let v10: N = N::cos_of(v3);
-    let v11: N = v10.square();
-    let v12: W = v6 * v7 * v11.widen();
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    let v15: N = N::narrow(v14) / v10;
-    [v5.to_f64(), v15.to_f64()]
+    let v6: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v7: N = v6 * v4;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::sin_of(v3);
-    let v8: N = v7.square();
-    let v9: W = N::cos_kept(v3);
-    let v10: W = v6 * v8.widen() * v9;
-    let v11: W = v9.powi(3);
-    let v12: W = v6 * v11;
-    let v13: N = -N::narrow(v10);
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::narrow(v14) / v7;
-    [v5.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = v3.sin();
-    let v8: N = N::narrow(v7).square();
-    let v9: W = N::cos_kept(v3);
-    let v10: W = v6.widen() * v8.widen() * v9;
-    let v11: W = v9.powi(3);
-    let v12: W = v6.widen() * v11;
-    let v13: N = -N::narrow(v10);
-    let v14: W = v13.widen() - v12;
-    let v15: W = v14 / v7;
-    [v5.to_f64(), v15.to_f64()]
+    let v6: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v7: N = v6 / v4;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -754,9 +671,9 @@ fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -769,9 +686,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -801,20 +718,12 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
     let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.powi(3);
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v9 * v13.widen();
-    let v15: W = -v11;
-    let v16: W = v15 - v14;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v12;
-    [v8.to_f64(), v18.to_f64()]
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: N = v9 * N::narrow(v4) * v6;
+    [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -822,25 +731,17 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
     let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.powi(3);
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v9 * v13.widen();
-    let v15: N = -N::narrow(v11);
-    let v16: W = v15.widen() - v14;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v12;
-    [v8.to_f64(), v18.to_f64()]
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -848,25 +749,17 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.powi(3);
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v9 * v13.widen();
-    let v15: W = -v11;
-    let v16: W = v15 - v14;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v12;
-    [v8.to_f64(), v18.to_f64()]
+    let v6: N = v5 - v2;
+    let v7: W = v1.widen() * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4 * v6.widen();
+    [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -879,20 +772,12 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * v4 * v6;
     let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.powi(3);
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v9 * v13.widen();
-    let v15: W = -v11;
-    let v16: W = v15 - v14;
-    let v17: W = v6 * v16;
-    let v18: W = v17 / v12.widen();
-    [v8.to_f64(), v18.to_f64()]
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: N = v9 * v4 * v6;
+    [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -903,22 +788,14 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4.widen() * v6.widen();
     let v8: N = v0 - N::narrow(v7);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.powi(3);
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v9 * v13.widen();
-    let v15: W = -v11;
-    let v16: W = v15 - v14;
-    let v17: W = v6 * v16;
-    let v18: W = v17 / v12.widen();
-    [v8.to_f64(), v18.to_f64()]
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: N = v9 * v4 * v6;
+    [v8.to_f64(), v10.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -926,26 +803,19 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
+    let v5: W = v1 * v2.widen();
     let v6: N = N::tan_of(v5);
-    let v7: N = v1 * N::narrow(v4);
-    let v8: N = v7 / v6;
+    let v7: W = v1 * v4;
+    let v8: N = N::narrow(v7) / v6;
     let v9: N = v0 - v8;
-    let v10: N = N::sin_of(v5);
-    let v11: N = v10.square();
-    let v12: W = v5.cos();
-    let v13: N = v1 * v11 * N::narrow(v12);
-    let v14: W = v12.powi(3);
-    let v15: W = v1.widen() * v14;
-    let v16: N = -v13;
-    let v17: W = v16.widen() - v15;
-    let v18: W = v4 * v17;
-    let v19: N = N::narrow(v18) / v10;
-    [v9.to_f64(), v19.to_f64()]
+    let v10: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / v6;
+    [v9.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -953,9 +823,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -968,9 +838,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 ///
 /// # Panics
 ///
@@ -990,9 +860,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1025,29 +895,45 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
     let v8: N = v0 - v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.powi(3);
-    let v12: W = v9 * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9 * v10 * v14.widen();
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v6 * v17;
-    let v19: N = N::narrow(v18) / v13;
-    let v20: N = N::narrow(v6).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = N::narrow(v9) * N::narrow(v4);
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: N = v9 * N::narrow(v4) * v6;
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1058,57 +944,17 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: W = v13.widen().square();
-    let v15: W = v9.widen() * v10 * v14;
-    let v16: N = -N::narrow(v12);
-    let v17: W = v16.widen() - v15;
-    let v18: W = v6 * v17;
-    let v19: N = N::narrow(v18) / v13;
-    let v20: N = N::narrow(v6).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v9 * v4;
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9.widen() * v10 * v14.widen();
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v6 * v17;
-    let v19: N = N::narrow(v18) / v13;
-    let v20: N = N::narrow(v6).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v9 * v4;
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+    let v7: W = v1.widen() * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6;
+    let v11: N = N::narrow(v6).abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -1121,26 +967,18 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * v4 * v6;
     let v8: N = v0 - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9.widen() * v10 * v14.widen();
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v6 * v17;
-    let v19: W = v18 / v13.widen();
-    let v20: N = N::narrow(v6).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v9 * v4;
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: N = v9 * v4 * v6;
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -1153,26 +991,18 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4.widen() * v6.widen();
     let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9.widen() * v10 * v14.widen();
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v6 * v17;
-    let v19: W = v18 / v13.widen();
-    let v20: N = N::narrow(v6).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v9 * v4;
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v8.to_f64(), v19.to_f64(), v24.to_f64()]
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: N = v9 * v4 * v6;
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -1189,23 +1019,16 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4;
     let v8: N = N::narrow(v7) / v6;
     let v9: N = v0 - v8;
-    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: W = v5.sin();
-    let v12: N = N::narrow(v11).square();
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v10.widen() * v12.widen() * v13;
-    let v15: W = v13.powi(3);
-    let v16: W = v10.widen() * v15;
-    let v17: N = -N::narrow(v14);
-    let v18: W = v17.widen() - v16;
-    let v19: W = v4 * v18;
-    let v20: W = v19 / v11;
-    let v21: N = N::narrow(v4).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = v10 / v6;
-    let v24: N = v23.sqrt();
-    let v25: N = v22 * v24;
-    [v9.to_f64(), v20.to_f64(), v25.to_f64()]
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / v6;
+    let v13: N = N::narrow(v4).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = v15 / v6;
+    let v17: N = v16.sqrt();
+    let v18: N = v14 * v17;
+    [v9.to_f64(), v12.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1213,9 +1036,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1234,9 +1057,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2708,9 +2531,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 14 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2724,34 +2547,22 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v2: N = v0 * v1;
     let v3: N = v2.tan();
     let v4: N = v0 / v3;
-    let v5: N = v2.sin();
-    let v6: N = v5.square();
-    let v7: N = v0 * v6;
-    let v8: N = v2.cos();
-    let v9: W = v8.widen().square();
-    let v10: W = v0.widen() * v9;
-    let v11: N = -v7;
-    let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v12) / v5;
-    [v4.to_f64(), v13.to_f64()]
+    let v5: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v6: N = v2.sin();
+    let v7: N = v5 / v6;
+    [v4.to_f64(), v7.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = N::narrow(v0) * v3;
-    let v5: W = N::sin_kept(v2);
-    let v6: W = v5.square();
-    let v7: W = v0 * v6;
-    let v8: N = N::cos_of(v2);
-    let v9: N = v8.square();
-    let v10: W = v0 * v9.widen();
-    let v11: N = -N::narrow(v7);
-    let v12: N = v11 - N::narrow(v10);
-    let v13: N = v12 / v8;
-    [v4.to_f64(), v13.to_f64()]
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 * v3;
+    let v5: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v6: N = v2.cos();
+    let v7: N = v5 / v6;
+    [v4.to_f64(), v7.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2759,9 +2570,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 14 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2774,9 +2585,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2798,11 +2609,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v5.widen() + v9;
     let v11: W = v3.widen() * v7;
     let v12: N = N::narrow(v10) / N::narrow(v11);
-    let v13: N = N::narrow(v6) * v4;
-    let v14: N = -v13;
-    let v15: W = v14.widen() - v9;
-    let v16: N = N::narrow(v15) / v3;
-    [v12.to_f64(), v16.to_f64()]
+    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v14: N = v13 / v3;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2815,21 +2624,19 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: N = N::cos_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v4.square();
+    let v6: N = v0 * v5;
+    let v7: N = v3.cos();
     let v8: N = v7.square();
     let v9: N = v1 * v8;
     let v10: N = v6 + v9;
-    let v11: W = v4 * v7.widen();
-    let v12: N = v10 / N::narrow(v11);
-    let v13: W = v0.widen() * v8.widen();
-    let v14: N = -v6;
-    let v15: W = v14.widen() - v13;
-    let v16: N = N::narrow(v15) / v7;
-    [v12.to_f64(), v16.to_f64()]
+    let v11: N = v4 * v7;
+    let v12: N = v10 / v11;
+    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v14: N = v13 / v7;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2846,11 +2653,9 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v10: W = v6.widen() + v9;
     let v11: W = v4.widen() * v7.widen();
     let v12: W = v10 / v11;
-    let v13: W = v0.widen() * v8;
-    let v14: N = -v6;
-    let v15: N = v14 - N::narrow(v13);
-    let v16: N = v15 / v7;
-    [v12.to_f64(), v16.to_f64()]
+    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v14: N = v13 / v7;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2867,11 +2672,9 @@ fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v10: W = v6.widen() + v9;
     let v11: N = v4 * v7;
     let v12: N = N::narrow(v10) / v11;
-    let v13: N = v0 * N::narrow(v8);
-    let v14: N = -v6;
-    let v15: N = v14 - v13;
-    let v16: N = v15 / v7;
-    [v12.to_f64(), v16.to_f64()]
+    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v14: N = v13 / v7;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2879,9 +2682,9 @@ fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2894,9 +2697,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2929,17 +2732,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v21: W = v20 * v1;
         let v22: W = v21.sin();
-        let v23: W = v22.square();
-        let v24: W = v20 * v23;
-        let v25: W = v21.cos();
-        let v26: W = v25.square();
-        let v27: W = v20 * v26;
-        let v28: W = -v24;
-        let v29: W = v28 - v27;
-        let v30: W = v1 * v29;
-        let v31: W = v30 / v22;
-        let v32: W = -v31;
-        return [v19.to_f64(), v32.to_f64()];
+        let v23: W = v21 / v22;
+        return [v19.to_f64(), v23.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -2956,30 +2750,21 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: N = v2 - v3;
-    let v5: N = N::narrow(v1) * v3;
+    let v5: N = v1 * v3;
     let v6: N = v5.tan();
-    let v7: N = N::narrow(v1) * v4;
+    let v7: N = v1 * v4;
     let v8: N = v7 / v6;
     let v9: N = v0 + v8;
-    let v10: N = v5.sin();
-    let v11: N = v10.square();
-    let v12: W = v1 * v11.widen();
-    let v13: N = v5.cos();
-    let v14: N = v13.square();
-    let v15: N = N::narrow(v1) * v14;
-    let v16: N = -N::narrow(v12);
-    let v17: W = v16.widen() - v15.widen();
-    let v18: W = v4.widen() * v17;
-    let v19: N = N::narrow(v18) / v10;
-    [v9.to_f64(), v19.to_f64()]
+    let v10: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v11: N = v5.sin();
+    let v12: N = v10 * v4;
+    let v13: N = v12 / v11;
+    [v9.to_f64(), v13.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2987,26 +2772,20 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v3.widen();
+    let v5: W = v1 * v3.widen();
     let v6: W = v5.tan();
-    let v7: W = v1.widen() * v4;
+    let v7: W = v1 * v4;
     let v8: W = v7 / v6;
     let v9: W = v0.widen() + v8;
-    let v10: N = N::sin_of(v5);
-    let v11: N = v10.square();
-    let v12: N = v1 * v11;
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = v1.widen() * v14;
-    let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: W = v4 * v17;
-    let v19: W = v18 / v10.widen();
-    [v9.to_f64(), v19.to_f64()]
+    let v10: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v11: N = N::sin_of(v5);
+    let v12: W = v10.widen() * v4;
+    let v13: N = N::narrow(v12) / v11;
+    [v9.to_f64(), v13.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -3023,44 +2802,11 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4;
     let v8: W = v7 / v6;
     let v9: W = v0.widen() + v8;
-    let v10: N = N::sin_of(v5);
-    let v11: N = v10.square();
-    let v12: W = v1 * v11.widen();
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: W = v1 * v14.widen();
-    let v16: N = -N::narrow(v12);
-    let v17: N = v16 - N::narrow(v15);
-    let v18: N = N::narrow(v4) * v17;
-    let v19: N = v18 / v10;
-    [v9.to_f64(), v19.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v3;
-    let v6: N = v5.tan();
-    let v7: N = v1 * v4;
-    let v8: N = v7 / v6;
-    let v9: N = v0 + v8;
-    let v10: N = v5.sin();
-    let v11: N = v10.square();
-    let v12: N = v1 * v11;
-    let v13: N = v5.cos();
-    let v14: N = v13.square();
-    let v15: N = v1 * v14;
-    let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v4 * v17;
-    let v19: N = v18 / v10;
-    [v9.to_f64(), v19.to_f64()]
+    let v10: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v10 * N::narrow(v4);
+    let v13: N = v12 / v11;
+    [v9.to_f64(), v13.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -3068,9 +2814,9 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3083,9 +2829,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -3105,7 +2851,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -3149,26 +2895,20 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v24: W = v4 * v23;
         let v25: W = v2 - v3 + v24;
         let v26: W = v25 / v3;
-        let v27: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v27: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
         let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v29: W = v28 * v3;
         let v30: W = v29.sin();
-        let v31: W = v30.square();
-        let v32: W = v27 * v31;
-        let v33: W = v29.cos();
-        let v34: W = v33.square();
-        let v35: W = v27 * v34;
-        let v36: W = -v32;
-        let v37: W = v36 - v35;
-        let v38: W = v4 * v37;
-        let v39: W = v38 / v30;
-        let v40: W = v4.abs();
-        let v41: W = v40.sqrt();
-        let v42: W = v29.tan();
-        let v43: W = v27 * v42;
-        let v44: W = v43.sqrt();
-        let v45: W = v41 * v44;
-        return [v26.to_f64(), v39.to_f64(), v45.to_f64()];
+        let v31: W = v27 * v4;
+        let v32: W = v31 / v30;
+        let v33: W = v4.abs();
+        let v34: W = v33.sqrt();
+        let v35: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v36: W = v29.tan();
+        let v37: W = v35 * v36;
+        let v38: W = v37.sqrt();
+        let v39: W = v34 * v38;
+        return [v26.to_f64(), v32.to_f64(), v39.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
@@ -3209,18 +2949,16 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: W = v9 * v7;
-    let v19: N = -N::narrow(v18);
-    let v20: N = v19 - v12;
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = N::narrow(v3).abs();
-    let v24: W = v23.widen().sqrt();
-    let v25: W = N::tan_kept(v5);
-    let v26: W = v9 * v25;
-    let v27: W = N::sqrt_kept(v26);
-    let v28: W = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / N::narrow(v6);
+    let v21: N = N::narrow(v3).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: W = N::tan_kept(v5);
+    let v24: W = v9 * v23;
+    let v25: W = N::sqrt_kept(v24);
+    let v26: W = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -3245,18 +2983,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / N::narrow(v6);
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = N::narrow(v9) * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -3281,18 +3017,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v15: W = v6.widen() * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / v6;
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = N::narrow(v9) * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -3317,18 +3051,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v15: W = v6.widen() * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / v6;
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = v9 * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -3353,18 +3085,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / N::narrow(v6);
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = v9 * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
@@ -3389,18 +3119,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / N::narrow(v6);
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / N::narrow(v6);
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = N::narrow(v9) * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
@@ -3425,18 +3153,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = N::narrow(v9) * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - N::narrow(v12);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: W = v21.widen() / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = N::narrow(v9) * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: W = v19.widen() / v6;
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = N::narrow(v9) * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
@@ -3461,18 +3187,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v15: W = v6.widen() * v10;
     let v16: W = v14 / v15;
     let v17: W = v0.widen() + v16;
-    let v18: N = v9 * N::narrow(v7);
-    let v19: N = -v18;
-    let v20: N = v19 - v12;
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v6;
-    let v23: N = N::narrow(v3).abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::tan_of(v5);
-    let v26: N = v9 * v25;
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v3);
+    let v20: N = v19 / v6;
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: N = N::tan_of(v5);
+    let v24: N = v9 * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
+    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -3480,7 +3204,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3495,7 +3219,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 ///
@@ -3956,11 +3680,14 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -3974,60 +3701,31 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v3: W = v2.cos();
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v0 * v3 * v6;
-    let v8: W = N::cos_kept(v2);
-    let v9: W = N::cos_kept(v5);
-    let v10: W = v0 * v8 * v9;
-    let v11: W = v7 + v10;
-    let v12: W = v3.square();
-    let v13: W = v0 * v12;
-    let v14: W = v8.square();
-    let v15: W = v0 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
-    let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: N = v19 / N::narrow(v16);
-    [v17.to_f64(), v20.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v0.widen() * v3 * v6;
-    let v8: W = N::cos_kept(v2);
-    let v9: W = N::cos_kept(v5);
-    let v10: W = v0.widen() * v8 * v9;
-    let v11: W = v7 + v10;
-    let v12: W = v3.square();
-    let v13: W = v0.widen() * v12;
-    let v14: W = v8.square();
-    let v15: W = v0.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v11) / N::narrow(v16);
-    let v18: W = v5 - v2;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v19 / v16;
-    let v21: N = -N::narrow(v20);
-    [v17.to_f64(), v21.to_f64()]
+    let v6: W = v5.cos();
+    let v7: N = N::narrow(v3) * N::narrow(v6);
+    let v8: W = v5.sin();
+    let v9: W = v2.sin();
+    let v10: W = v9.abs();
+    let v11: N = N::narrow(v8) * N::narrow(v10);
+    let v12: N = v7 + v11;
+    let v13: W = v9.square();
+    let v14: W = v13 * v6;
+    let v15: W = v8 * v3 * v10;
+    let v16: W = v14 - v15;
+    let v17: W = v9.powi(3);
+    let v18: N = N::narrow(v0) * N::narrow(v17);
+    let v19: W = v3.square();
+    let v20: W = v0 * v9 * v19;
+    let v21: N = -v18;
+    let v22: N = v21 - N::narrow(v20);
+    let v23: N = N::narrow(v16) / v22;
+    [v12.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4035,9 +3733,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4050,9 +3746,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4072,11 +3766,14 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -4090,60 +3787,31 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v3: W = v2.cos();
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v0 * v3 * v6;
-    let v8: W = N::cos_kept(v2);
-    let v9: W = N::cos_kept(v5);
-    let v10: W = v0 * v8 * v9;
-    let v11: W = v7 + v10;
-    let v12: W = v3.square();
-    let v13: W = v0 * v12;
-    let v14: W = v8.square();
-    let v15: W = v0 * v14;
-    let v16: W = v13 + v15;
-    let v17: W = v11 / v16;
-    let v18: W = v5 - v2;
-    let v19: N = N::sin_of(v18);
-    let v20: N = v19 / N::narrow(v16);
-    [v17.to_f64(), v20.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v0.widen() * v3 * v6;
-    let v8: W = N::cos_kept(v2);
-    let v9: W = N::cos_kept(v5);
-    let v10: W = v0.widen() * v8 * v9;
-    let v11: W = v7 + v10;
-    let v12: W = v3.square();
-    let v13: W = v0.widen() * v12;
-    let v14: W = v8.square();
-    let v15: W = v0.widen() * v14;
-    let v16: W = v13 + v15;
-    let v17: N = N::narrow(v11) / N::narrow(v16);
-    let v18: W = v5 - v2;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v19 / v16;
-    let v21: N = -N::narrow(v20);
-    [v17.to_f64(), v21.to_f64()]
+    let v6: W = v5.cos();
+    let v7: N = N::narrow(v3) * N::narrow(v6);
+    let v8: W = v5.sin();
+    let v9: W = v2.sin();
+    let v10: W = v9.abs();
+    let v11: N = N::narrow(v8) * N::narrow(v10);
+    let v12: N = v7 + v11;
+    let v13: W = v9.square();
+    let v14: W = v13 * v6;
+    let v15: W = v8 * v3 * v10;
+    let v16: W = v14 - v15;
+    let v17: W = v9.powi(3);
+    let v18: N = N::narrow(v0) * N::narrow(v17);
+    let v19: W = v3.square();
+    let v20: W = v0 * v9 * v19;
+    let v21: N = -v18;
+    let v22: N = v21 - N::narrow(v20);
+    let v23: N = N::narrow(v16) / v22;
+    [v12.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4151,9 +3819,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4166,9 +3832,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4226,77 +3890,48 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.75 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.9375 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
-    let v4: W = v3.powi(3);
-    let v5: W = v0 * v4;
-    let v6: N = N::cos_of(v2);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 * v3;
+    let v5: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v6: N = v2.sin();
     let v7: N = v6.square();
-    let v8: N = N::narrow(v0) * N::narrow(v3) * v7;
-    let v9: N = N::narrow(v5) + v8;
-    let v10: N = v9 / v6;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: N = N::narrow(v3).square();
-    let v13: N = v11 * v12;
-    let v14: N = v11 * v7;
-    let v15: N = v13 + v14;
-    [v10.to_f64(), v15.to_f64()]
+    let v8: N = v5 * v7;
+    let v9: N = v2.cos();
+    let v10: N = v9.square();
+    let v11: N = v5 * v10;
+    let v12: N = v8 + v11;
+    [v4.to_f64(), v12.to_f64()]
 }
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: W = v3.powi(3);
-    let v5: W = v0 * v4;
-    let v6: N = N::cos_of(v2);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 / v3;
+    let v5: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v6: N = v2.sin();
     let v7: N = v6.square();
-    let v8: W = v0 * v3 * v7.widen();
-    let v9: W = v5 + v8;
-    let v10: N = N::narrow(v9) / v6;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v3.square();
-    let v13: W = v11.widen() * v12;
-    let v14: N = v11 * v7;
-    let v15: N = N::narrow(v13) + v14;
-    [v10.to_f64(), v15.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: W = v3.powi(3);
-    let v5: W = v0 * v4;
-    let v6: N = N::cos_of(v2);
-    let v7: N = v6.square();
-    let v8: W = v0 * v3 * v7.widen();
-    let v9: W = v5 + v8;
-    let v10: N = N::narrow(v9) / v6;
-    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: W = v3.square();
-    let v13: N = v11 * N::narrow(v12);
-    let v14: N = v11 * v7;
-    let v15: N = v13 + v14;
-    [v10.to_f64(), v15.to_f64()]
+    let v8: N = v5 * v7;
+    let v9: N = v2.cos();
+    let v10: N = v9.square();
+    let v11: N = v5 * v10;
+    let v12: N = v8 + v11;
+    [v4.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4304,9 +3939,9 @@ fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4389,9 +4024,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4400,187 +4035,63 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
+    if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.375 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.4375 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.powi(3);
-    let v8: W = v4 * v7;
-    let v9: W = v5.cos();
-    let v10: W = v9.square();
-    let v11: W = v4 * v6 * v10;
-    let v12: W = v8 + v11;
-    let v13: W = v3 * v12;
-    let v14: W = v13 / v9;
-    let v15: W = v0.widen() + v14;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = N::narrow(v6).square();
-    let v18: W = v16 * v17.widen();
-    let v19: N = N::narrow(v16) * N::narrow(v10);
-    let v20: N = N::narrow(v18) + v19;
-    let v21: W = v3 * v20.widen();
-    let v22: N = N::narrow(v3).abs();
-    let v23: N = v22.sqrt();
-    let v24: W = N::tan_kept(v5);
-    let v25: W = v16 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v23.widen() * v26;
-    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: N = v9 * v14;
+    let v16: W = v12 + v15.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v6).abs();
+    let v19: N = v18.sqrt();
+    let v20: N = v9 * N::narrow(v4);
+    let v21: N = v20.sqrt();
+    let v22: N = v19 * v21;
+    [v8.to_f64(), v17.to_f64(), v22.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.sin();
-    let v7: N = v6.powi(3);
-    let v8: N = v4 * v7;
-    let v9: N = v5.cos();
-    let v10: N = v9.square();
-    let v11: N = v4 * v6 * v10;
-    let v12: N = v8 + v11;
-    let v13: N = v3 * v12;
-    let v14: N = v13 / v9;
-    let v15: N = v0 + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v6.square();
-    let v18: N = v16 * v17;
-    let v19: W = v16.widen() * v10.widen();
-    let v20: W = v18.widen() + v19;
-    let v21: W = v3.widen() * v20;
-    let v22: N = v3.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v5.tan();
-    let v25: N = v16 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
-    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.sin();
-    let v7: N = v6.powi(3);
-    let v8: N = v4 * v7;
-    let v9: N = v5.cos();
-    let v10: W = v9.widen().square();
-    let v11: W = v4.widen() * v6.widen() * v10;
-    let v12: N = v8 + N::narrow(v11);
-    let v13: N = v3 * v12;
-    let v14: N = v13 / v9;
-    let v15: N = v0 + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v6.square();
-    let v18: N = v16 * v17;
-    let v19: W = v16.widen() * v10;
-    let v20: W = v18.widen() + v19;
-    let v21: W = v3.widen() * v20;
-    let v22: N = v3.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = v5.tan();
-    let v25: N = v16 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
-    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().powi(3);
-    let v8: W = v4 * v7;
-    let v9: W = N::cos_kept(v5);
-    let v10: W = v9.square();
-    let v11: W = v4 * v6.widen() * v10;
-    let v12: W = v8 + v11;
-    let v13: W = v3 * v12;
-    let v14: W = v13 / v9;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v6.square();
-    let v18: N = v16 * v17;
-    let v19: W = v16.widen() * v10;
-    let v20: N = v18 + N::narrow(v19);
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = N::narrow(v3).abs();
-    let v23: N = v22.sqrt();
-    let v24: N = N::tan_of(v5);
-    let v25: N = v16 * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
-    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.powi(3);
-    let v8: W = v4 * v7;
-    let v9: N = N::cos_of(v5);
-    let v10: N = v9.square();
-    let v11: W = v4 * v6 * v10.widen();
-    let v12: W = v8 + v11;
-    let v13: W = v3.widen() * v12;
-    let v14: W = v13 / v9.widen();
-    let v15: W = v0.widen() + v14;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = N::narrow(v6).square();
-    let v18: W = v16 * v17.widen();
-    let v19: W = v16 * v10.widen();
-    let v20: W = v18 + v19;
-    let v21: N = v3 * N::narrow(v20);
-    let v22: N = v3.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = N::tan_of(v5);
-    let v25: N = N::narrow(v16) * v24;
-    let v26: N = v25.sqrt();
-    let v27: N = v23 * v26;
-    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: N = v9 * N::narrow(v11);
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9.widen() * v14.widen();
+    let v16: W = v12.widen() + v15;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v6).abs();
+    let v19: N = v18.sqrt();
+    let v20: N = v9 * v4;
+    let v21: N = v20.sqrt();
+    let v22: N = v19 * v21;
+    [v8.to_f64(), v17.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4588,9 +4099,9 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4603,9 +4114,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///

@@ -1166,17 +1166,14 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.019428137862340523, -0.019428137862340523];
-    }
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -1184,68 +1181,21 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
+    let v4: N = v2 + v3;
+    let v5: W = v1 * v4.widen();
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v10: W = N::sin_kept(v5);
-    let v11: N = N::cos_of(v5);
-    let v12: W = v11.widen().square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v4;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v8 + v11.widen();
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v9 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: W = v28.widen() * v16 * v10 * v20 * v21;
-    let v30: W = -v27;
-    let v31: W = v30 - v29;
-    let v32: W = v8 * v31;
-    let v33: N = N::narrow(v32) / v11;
-    [v7.to_f64(), v33.to_f64()]
+    [v7.to_f64(), v7.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v7: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v8: N = N::sin_of(v3);
-    let v9: N = v8.square();
-    let v10: W = N::cos_kept(v3);
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = v12 * v9.widen();
-    let v14: W = v11.widen() - v13;
-    let v15: W = v14.sqrt();
-    let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: W = v16.widen() - v9.widen();
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v7 * v9.widen() * v10 * v15;
-    let v20: W = v19 / v18;
-    let v21: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v22: W = v21 * v10 * v14;
-    let v23: W = -v20;
-    let v24: W = v23 - v22;
-    let v25: W = v6 * v24;
-    let v26: N = N::narrow(v25) / v8;
-    [v5.to_f64(), v26.to_f64()]
+    [v5.to_f64(), v5.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1253,9 +1203,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1268,17 +1218,14 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.019428137862340523, -0.03885627572468105];
-    }
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -1286,68 +1233,25 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
+    let v4: N = v2 + v3;
+    let v5: W = v1 * v4.widen();
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v10: W = N::sin_kept(v5);
-    let v11: N = N::cos_of(v5);
-    let v12: W = v11.widen().square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v4;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v8 + v11.widen();
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v9 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: W = v28.widen() * v16 * v10 * v20 * v21;
-    let v30: W = -v27;
-    let v31: W = v30 - v29;
-    let v32: W = v8 * v31;
-    let v33: N = N::narrow(v32) / v11;
-    [v7.to_f64(), v33.to_f64()]
+    let v8: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v9: N = v8 * v6;
+    [v7.to_f64(), v9.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v7: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v8: N = N::sin_of(v3);
-    let v9: N = v8.square();
-    let v10: W = N::cos_kept(v3);
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = v12 * v9.widen();
-    let v14: W = v11.widen() - v13;
-    let v15: W = v14.sqrt();
-    let v16: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v17: W = v16.widen() - v9.widen();
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v7 * v9.widen() * v10 * v15;
-    let v20: W = v19 / v18;
-    let v21: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v22: W = v21 * v10 * v14;
-    let v23: W = -v20;
-    let v24: W = v23 - v22;
-    let v25: W = v6 * v24;
-    let v26: N = N::narrow(v25) / v8;
-    [v5.to_f64(), v26.to_f64()]
+    let v6: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v7: N = v6 / v4;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1355,9 +1259,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1370,9 +1274,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1384,17 +1288,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1404,38 +1311,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * N::narrow(v6) * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * N::narrow(v6) * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15.widen() * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14.widen();
-    [v10.to_f64(), v36.to_f64()]
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: N = v11 * N::narrow(v6) * v8;
+    [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1448,82 +1331,34 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: N = N::narrow(v11) + v14;
-    let v25: W = v16 * v19 * v23 * v24.widen();
-    let v26: W = v25.sqrt();
-    let v27: W = v19 * v23 * v24.widen();
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v12 * v13 * v15 * v26;
-    let v30: W = v29 / v28;
-    let v31: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31.widen() * v19 * v13 * v23 * v24.widen();
-    let v33: W = -v30;
-    let v34: W = v33 - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: N = N::narrow(v35) / v14;
-    [v10.to_f64(), v36.to_f64()]
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
+    let v5: W = v1.widen() * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
+    let v9: N = v1 * v6 * N::narrow(v8);
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v12 * v13 * v15 * v26;
-    let v30: W = v29 / v28;
-    let v31: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: W = -v30;
-    let v34: W = v33 - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: N = N::narrow(v35) / v14;
-    [v10.to_f64(), v36.to_f64()]
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6.widen() * v8;
+    [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1536,39 +1371,35 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14;
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15 * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31.widen() * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14;
-    [v10.to_f64(), v36.to_f64()]
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: N = v11 * v6 * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1580,36 +1411,12 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15.widen() * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14.widen();
-    [v10.to_f64(), v36.to_f64()]
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
 }
 /// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -1626,27 +1433,10 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4;
     let v8: N = N::narrow(v7) / v6;
     let v9: N = v0 - v8;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: N = N::sin_of(v5);
-    let v13: N = v12.square();
-    let v14: W = N::cos_kept(v5);
-    let v15: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v16: W = v15 * v13.widen();
-    let v17: W = v0.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v20: W = v19.widen() - v13.widen();
-    let v21: W = N::sqrt_kept(v20);
-    let v22: W = v11 * v13.widen() * v14 * v18;
-    let v23: W = v22 / v21;
-    let v24: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v25: W = v24 * v14 * v17;
-    let v26: W = -v23;
-    let v27: W = v26 - v25;
-    let v28: W = v10 * v4 * v27;
-    let v29: N = N::narrow(v28) / v12;
-    [v9.to_f64(), v29.to_f64()]
+    let v10: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / v6;
+    [v9.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1654,9 +1444,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1669,9 +1459,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 30 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1691,9 +1481,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1711,14 +1501,11 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.9375 {
-        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1728,43 +1515,19 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * N::narrow(v6) * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * N::narrow(v6) * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15.widen() * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: W = W::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14.widen();
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = N::narrow(v8).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v40 * N::narrow(v6);
-    let v42: N = v41.sqrt();
-    let v43: N = v37 * v39 * v42;
-    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: N = v11 * N::narrow(v6) * v8;
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * N::narrow(v6);
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1779,45 +1542,21 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: N = N::narrow(v11) + v14;
-    let v25: W = v16 * v19 * v23 * v24.widen();
-    let v26: W = v25.sqrt();
-    let v27: W = v19 * v23 * v24.widen();
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v12 * v13 * v15 * v26;
-    let v30: W = v29 / v28;
-    let v31: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31.widen() * v19 * v13 * v23 * v24.widen();
-    let v33: W = -v30;
-    let v34: W = v33 - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: N = N::narrow(v35) / v14;
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = N::narrow(v8).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v40 * v6;
-    let v42: N = v41.sqrt();
-    let v43: W = v37.widen() * v39.widen() * v42.widen();
-    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: W = v13.widen() * v15.widen() * v18.widen();
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1830,45 +1569,21 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
     let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v12 * v13 * v15 * v26;
-    let v30: W = v29 / v28;
-    let v31: W = W::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: W = -v30;
-    let v34: W = v33 - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: N = N::narrow(v35) / v14;
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = N::narrow(v8).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v40 * v6;
-    let v42: N = v41.sqrt();
-    let v43: W = v37.widen() * v39.widen() * v42.widen();
-    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1881,94 +1596,19 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: W = N::sin_kept(v5);
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14;
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15 * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31.widen() * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14;
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = N::narrow(v8).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v40 * v6;
-    let v42: N = v41.sqrt();
-    let v43: N = v37 * v39 * v42;
-    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6.widen() * v8.widen();
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v18: W = v17 * v3.widen();
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v21: W = v17 * v4;
-    let v22: W = v20.widen() + v21;
-    let v23: W = N::sin_kept(v22);
-    let v24: W = v11 + v14.widen();
-    let v25: W = v16.widen() * v19 * v23 * v24;
-    let v26: W = N::sqrt_kept(v25);
-    let v27: W = v19 * v23 * v24;
-    let v28: N = N::sqrt_of(v27);
-    let v29: W = v12.widen() * v13 * v15.widen() * v26;
-    let v30: N = N::narrow(v29) / v28;
-    let v31: W = W::new(6.234772110197405, 1.9799827517154264e-16);
-    let v32: W = v31 * v19 * v13 * v23 * v24;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: W = v11 * v8 * v34;
-    let v36: W = v35 / v14.widen();
-    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: N = N::narrow(v8).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: N = v40 * v6;
-    let v42: N = v41.sqrt();
-    let v43: W = v37.widen() * v39.widen() * v42.widen();
-    [v10.to_f64(), v36.to_f64(), v43.to_f64()]
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -1985,34 +1625,17 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4;
     let v8: N = N::narrow(v7) / v6;
     let v9: N = v0 - v8;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: N = N::sin_of(v5);
-    let v13: N = v12.square();
-    let v14: W = N::cos_kept(v5);
-    let v15: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v16: W = v15 * v13.widen();
-    let v17: W = v0.widen() - v16;
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v20: W = v19.widen() - v13.widen();
-    let v21: W = N::sqrt_kept(v20);
-    let v22: W = v11 * v13.widen() * v14 * v18;
-    let v23: W = v22 / v21;
-    let v24: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v25: W = v24 * v14 * v17;
-    let v26: W = -v23;
-    let v27: W = v26 - v25;
-    let v28: W = v10 * v4 * v27;
-    let v29: N = N::narrow(v28) / v12;
-    let v30: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v31: N = N::narrow(v4).abs();
-    let v32: N = v31.sqrt();
-    let v33: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v34: N = v33 / v6;
-    let v35: N = v34.sqrt();
-    let v36: W = v30.widen() * v32.widen() * v35.widen();
-    [v9.to_f64(), v29.to_f64(), v36.to_f64()]
+    let v10: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / v6;
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = N::narrow(v4).abs();
+    let v15: W = v14.widen().sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 / v6;
+    let v18: N = v17.sqrt();
+    let v19: W = v13.widen() * v15 * v18.widen();
+    [v9.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2020,9 +1643,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -2041,9 +1664,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 37 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3299,25 +2922,22 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.7792253963126345, 3.1775009583805677e-17);
+    let v0: W = W::new(0.7792253963126345, 3.1775009583805677e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
+    let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
     let v6: W = N::sin_kept(v5);
     let v7: W = N::cos_kept(v5);
@@ -3332,24 +2952,16 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v16: W = v15 + v7;
     let v17: W = v10 * v14 * v16;
     let v18: W = v17.sqrt();
-    let v19: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: W = v19 * v10 * v14 * v16;
+    let v19: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v20: W = v19.widen() * v10 * v14 * v16;
     let v21: W = v20.sqrt();
-    let v22: W = v0.widen() * v6 * v7;
+    let v22: W = v0 * v6 * v7;
     let v23: W = v18 * v21;
     let v24: W = v22 / v23;
-    let v25: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v26: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: W = v7.square();
-    let v28: W = v26 * v6 * v27;
-    let v29: W = v28 / v18;
-    let v30: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: W = v30.widen() * v6 * v21;
-    let v32: W = -v29;
-    let v33: W = v32 - v31;
-    let v34: W = v25 * v33;
-    let v35: W = v34 / v21;
-    [v24.to_f64(), v35.to_f64()]
+    let v25: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v26: W = v25.widen() * v6;
+    let v27: W = v26 / v17;
+    [v24.to_f64(), v27.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3359,26 +2971,22 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
     let v5: W = N::cos_kept(v3);
-    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v6: W = W::new(0.9998445910004081, 1.933869024770987e-17);
     let v7: W = v4.square();
-    let v8: W = v6.widen() - v7;
-    let v9: W = v8.sqrt();
+    let v8: W = v6 - v7;
+    let v9: W = N::sqrt_kept(v8);
     let v10: N = N::new(1.0, 0.0);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * N::narrow(v7);
-    let v13: W = v10.widen() - v12.widen();
+    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v11 * v7;
+    let v13: W = v10.widen() - v12;
     let v14: W = N::sqrt_kept(v13);
     let v15: W = v0 * v4 * v5;
     let v16: W = v9 * v14;
     let v17: W = v15 / v16;
-    let v18: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v19: W = v18.widen() * v7 * v5;
-    let v20: N = N::narrow(v19) / N::narrow(v9);
-    let v21: W = v0 * v5 * v14;
-    let v22: N = -v20;
-    let v23: W = v22.widen() - v21;
-    let v24: W = v23 / v14;
-    [v17.to_f64(), v24.to_f64()]
+    let v18: W = W::new(-1.558450792625269, -6.355001916761135e-17);
+    let v19: W = v18 * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v13);
+    [v17.to_f64(), v20.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3386,9 +2994,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 25 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3401,9 +3009,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -3415,12 +3023,12 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v0: W = W::new(0.7070518336728956, 4.204539149449606e-17);
+    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() + v4.widen();
+    let v5: W = v3 + v4.widen();
     let v6: W = v2 * v5;
     let v7: W = N::sin_kept(v6);
     let v8: W = N::cos_kept(v6);
@@ -3436,29 +3044,25 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v18: W = v17 + v8;
     let v19: W = v12 * v16 * v18;
     let v20: W = v19.sqrt();
-    let v21: W = v1 * v7 * v9;
+    let v21: W = v1.widen() * v7 * v9;
     let v22: W = v21 / v20;
     let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: W = v24 * v12 * v16 * v18;
+    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v25: W = v24.widen() * v12 * v16 * v18;
     let v26: W = v25.sqrt();
     let v27: W = v23.widen() * v7 * v26;
     let v28: W = v22 + v27;
-    let v29: W = v0.widen() * v28;
+    let v29: W = v0 * v28;
     let v30: W = v8 * v26;
     let v31: W = v29 / v30;
-    let v32: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: W = v33.widen() * v7 * v26;
-    let v35: W = -v22;
-    let v36: W = v35 - v34;
-    let v37: W = v32 * v36;
-    let v38: W = v37 / v26;
-    [v31.to_f64(), v38.to_f64()]
+    let v32: N = N::new(-1.5582085953466742, 9.86121774773629e-17);
+    let v33: W = v32.widen() * v7;
+    let v34: W = v33 / v19;
+    [v31.to_f64(), v34.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::from_f64(t);
@@ -3467,27 +3071,25 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v6: W = v5.square();
     let v7: W = N::cos_kept(v4);
     let v8: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v9: W = v8.widen() - v6;
-    let v10: W = N::sqrt_kept(v9);
+    let v9: N = v8 - N::narrow(v6);
+    let v10: N = v9.sqrt();
     let v11: W = v1 * v6 * v7;
-    let v12: W = v11 / v10;
+    let v12: N = N::narrow(v11) / v10;
     let v13: N = N::new(1.558450792625269, 6.355001916761135e-17);
     let v14: N = N::new(1.0, 0.0);
     let v15: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v16: W = v15 * v6;
-    let v17: N = v14 - N::narrow(v16);
-    let v18: N = v17.sqrt();
-    let v19: W = v13.widen() * v7 * v18.widen();
-    let v20: W = v12 + v19;
-    let v21: W = v0.widen() * v20;
-    let v22: W = v5 * v18.widen();
+    let v17: W = v14.widen() - v16;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v13.widen() * v7 * v18;
+    let v20: W = v12.widen() + v19;
+    let v21: W = v0 * v20;
+    let v22: W = v5 * v18;
     let v23: N = N::narrow(v21) / N::narrow(v22);
-    let v24: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v25: W = v24 * v7 * v18.widen();
-    let v26: N = -N::narrow(v12);
-    let v27: W = v26.widen() - v25;
-    let v28: N = N::narrow(v27) / v18;
-    [v23.to_f64(), v28.to_f64()]
+    let v24: W = W::new(-3.116901585250538, -1.271000383352227e-16);
+    let v25: W = v24 * v7;
+    let v26: N = N::narrow(v25) / N::narrow(v17);
+    [v23.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3495,9 +3097,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3510,7 +3112,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -3552,11 +3154,11 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() + v4.widen();
     let v6: W = v1 * v5;
-    let v7: N = N::sin_of(v6);
-    let v8: N = N::cos_of(v6);
-    let v9: N = N::narrow(v1) * v2 * v7 * v8;
-    let v10: W = v1 * v4.widen() * v7.widen() * v8.widen();
-    let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
+    let v7: W = N::sin_kept(v6);
+    let v8: W = N::cos_kept(v6);
+    let v9: W = v1 * v2.widen() * v7 * v8;
+    let v10: W = v1 * v4.widen() * v7 * v8;
+    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v13: W = v12 * v4.widen();
     let v14: W = N::sin_kept(v13);
@@ -3564,31 +3166,23 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
-    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19 + v8.widen();
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19.widen() + v8;
     let v21: W = v14 * v18 * v20;
-    let v22: N = N::sqrt_of(v21);
+    let v22: W = N::sqrt_kept(v21);
     let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v24: W = v23.widen() * v14 * v18 * v20;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v11 * v22.widen() * v25.widen();
-    let v27: W = v9.widen() - v10 + v26;
+    let v25: W = N::sqrt_kept(v24);
+    let v26: W = v11.widen() * v22 * v25;
+    let v27: W = v9 - v10 + v26;
     let v28: W = v0 * v27;
-    let v29: W = v22.widen() * v25.widen();
-    let v30: W = v28 / v29;
-    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v29: W = v22 * v25;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: W = v2.widen() - v4.widen();
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: N = v8.square();
-    let v35: W = v33.widen() * v7.widen() * v34.widen();
-    let v36: N = N::narrow(v35) / v22;
-    let v37: W = W::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37 * v7.widen() * v25.widen();
-    let v39: N = -v36;
-    let v40: N = v39 - N::narrow(v38);
-    let v41: W = v31 * v32 * v40.widen();
-    let v42: N = N::narrow(v41) / v25;
-    [v30.to_f64(), v42.to_f64()]
+    let v33: W = v31 * v7 * v32;
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -3626,19 +3220,11 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v28: W = v0.widen() * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: W = v2.widen() - v4.widen();
-    let v33: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.square();
-    let v35: W = v33 * v7 * v34;
-    let v36: W = v35 / v22;
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37.widen() * v7 * v25;
-    let v39: N = -N::narrow(v36);
-    let v40: W = v39.widen() - v38;
-    let v41: W = v31 * v32 * v40;
-    let v42: N = N::narrow(v41) / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v32: N = v2 - v4;
+    let v33: W = v31.widen() * v7 * v32.widen();
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -3676,19 +3262,11 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.square();
-    let v35: W = v33.widen() * v7 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v22);
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37.widen() * v7 * v25;
-    let v39: N = -v36;
-    let v40: N = v39 - N::narrow(v38);
-    let v41: W = v31 * v32.widen() * v40.widen();
-    let v42: N = N::narrow(v41) / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
+    let v33: W = v31.widen() * v7 * v32.widen();
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -3726,19 +3304,11 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: W = v2.widen() - v4.widen();
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.square();
-    let v35: W = v33.widen() * v7 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v22);
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37.widen() * v7 * v25;
-    let v39: N = -v36;
-    let v40: N = v39 - N::narrow(v38);
-    let v41: W = v31 * v32 * v40.widen();
-    let v42: N = N::narrow(v41) / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v32: N = v2 - v4;
+    let v33: W = v31.widen() * v7 * v32.widen();
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -3776,19 +3346,11 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.square();
-    let v35: W = v33.widen() * v7 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v22);
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37.widen() * v7 * v25;
-    let v39: N = -v36;
-    let v40: W = v39.widen() - v38;
-    let v41: N = v31 * v32 * N::narrow(v40);
-    let v42: N = v41 / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
+    let v33: W = v31.widen() * v7 * v32.widen();
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
@@ -3826,19 +3388,11 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v34: W = v8.square();
-    let v35: W = v33.widen() * v7 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v22);
-    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v38: W = v37.widen() * v7 * v25;
-    let v39: N = -v36;
-    let v40: N = v39 - N::narrow(v38);
-    let v41: W = v31 * v32.widen() * v40.widen();
-    let v42: N = N::narrow(v41) / N::narrow(v25);
-    [v30.to_f64(), v42.to_f64()]
+    let v33: W = v31.widen() * v7 * v32.widen();
+    let v34: N = N::narrow(v33) / N::narrow(v21);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3846,7 +3400,7 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3861,7 +3415,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 ///
@@ -3883,9 +3437,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 46 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3932,46 +3486,34 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v34: W = v1.powi(12);
         let v35: W = v33 * v34;
         let v36: W = v3 - v5 - v8 + v11 - v14 + v17 - v20 + v23 - v26 + v29 - v32 + v35;
-        let v37: W = W::new(-0.7071067811865476, 4.833646656726457e-17);
-        let v38: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-        let v39: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v40: W = W::new(0.008, -1.6653345369377348e-19);
-        let v41: W = v40 + v1;
-        let v42: W = v39 * v41;
-        let v43: W = v42.sin();
-        let v44: W = v42.cos();
-        let v45: W = v44.square();
-        let v46: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v47: W = v46 * v1;
-        let v48: W = v47.sin();
-        let v49: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v50: W = v46 * v41;
-        let v51: W = v49 + v50;
-        let v52: W = v51.sin();
-        let v53: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-        let v54: W = v53 + v44;
-        let v55: W = v48 * v52 * v54;
-        let v56: W = v55.sqrt();
-        let v57: W = v38 * v43 * v45;
-        let v58: W = v57 / v56;
-        let v59: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-        let v60: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v61: W = v60 * v48 * v52 * v54;
+        let v37: W = W::new(1.5582085953466742, -9.86121774773629e-17);
+        let v38: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v39: W = W::new(0.008, -1.6653345369377348e-19);
+        let v40: W = v39 + v1;
+        let v41: W = v38 * v40;
+        let v42: W = v41.sin();
+        let v43: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v44: W = v43 * v1;
+        let v45: W = v44.sin();
+        let v46: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v47: W = v43 * v40;
+        let v48: W = v46 + v47;
+        let v49: W = v48.sin();
+        let v50: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v51: W = v41.cos();
+        let v52: W = v50 + v51;
+        let v53: W = v37 * v1 * v42;
+        let v54: W = v45 * v49 * v52;
+        let v55: W = v53 / v54;
+        let v56: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v57: W = v1.abs();
+        let v58: W = v57.sqrt();
+        let v59: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v60: W = v41.tan();
+        let v61: W = v59 * v60;
         let v62: W = v61.sqrt();
-        let v63: W = v59 * v43 * v62;
-        let v64: W = -v58;
-        let v65: W = v64 - v63;
-        let v66: W = v37 * v1 * v65;
-        let v67: W = v66 / v62;
-        let v68: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v69: W = v1.abs();
-        let v70: W = v69.sqrt();
-        let v71: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v72: W = v42.tan();
-        let v73: W = v71 * v72;
-        let v74: W = v73.sqrt();
-        let v75: W = v68 * v70 * v74;
-        return [v36.to_f64(), v67.to_f64(), v75.to_f64()];
+        let v63: W = v56 * v58 * v62;
+        return [v36.to_f64(), v55.to_f64(), v63.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4006,38 +3548,31 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v22: W = v21 + v9;
     let v23: W = v16 * v20 * v22;
-    let v24: W = v23.sqrt();
+    let v24: W = N::sqrt_kept(v23);
     let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v26: W = v25 * v16 * v20 * v22;
-    let v27: N = N::sqrt_of(v26);
-    let v28: W = v13 * v5.widen() * v8 * v24 * v27.widen();
-    let v29: W = v13 * v2.widen() * v8 * v24 * v27.widen();
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v13 * v5.widen() * v8 * v24 * v27;
+    let v29: W = v13 * v2.widen() * v8 * v24 * v27;
     let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24 * v27.widen();
+    let v31: W = v30 * v9 * v24 * v27;
     let v32: W = v11 - v12 - v28 + v29 + v31;
     let v33: W = v0 * v32;
-    let v34: W = v9 * v24 * v27.widen();
+    let v34: W = v9 * v24 * v27;
     let v35: W = v33 / v34;
-    let v36: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v36: N = N::new(-1.5582085953466742, 9.86121774773629e-17);
     let v37: N = v2 - v5;
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: W = v38.widen() * v8 * v10;
-    let v40: N = N::narrow(v39) / N::narrow(v24);
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: W = v41.widen() * v8 * v27.widen();
-    let v43: N = -v40;
-    let v44: W = v43.widen() - v42;
-    let v45: W = v36 * v37.widen() * v44;
-    let v46: N = N::narrow(v45) / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = v37.abs();
-    let v49: N = v48.sqrt();
-    let v50: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: W = N::tan_kept(v7);
-    let v52: W = v50 * v51;
-    let v53: W = N::sqrt_kept(v52);
-    let v54: W = v47.widen() * v49.widen() * v53;
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
+    let v38: W = v36.widen() * v8 * v37.widen();
+    let v39: N = N::narrow(v38) / N::narrow(v23);
+    let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v41: N = v37.abs();
+    let v42: N = v41.sqrt();
+    let v43: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: W = N::tan_kept(v7);
+    let v45: W = v43 * v44;
+    let v46: W = N::sqrt_kept(v45);
+    let v47: W = v40.widen() * v42.widen() * v46;
+    [v35.to_f64(), v39.to_f64(), v47.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -4080,26 +3615,19 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v33: W = v0.widen() * v32;
     let v34: W = v9 * v24 * v27;
     let v35: N = N::narrow(v33) / N::narrow(v34);
-    let v36: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: W = v2.widen() - v5.widen();
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: W = v38.widen() * v8 * v10;
-    let v40: W = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: N = v41 * N::narrow(v8) * N::narrow(v27);
-    let v43: N = -N::narrow(v40);
-    let v44: W = v43.widen() - v42.widen();
-    let v45: W = v36 * v37 * v44;
-    let v46: N = N::narrow(v45) / N::narrow(v27);
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = N::narrow(v37).abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: W = v47.widen() * v49.widen() * v53.widen();
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
+    let v36: N = N::new(-1.5582085953466742, 9.86121774773629e-17);
+    let v37: N = v2 - v5;
+    let v38: W = v36.widen() * v8 * v37.widen();
+    let v39: N = N::narrow(v38) / N::narrow(v23);
+    let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v41: N = v37.abs();
+    let v42: N = v41.sqrt();
+    let v43: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: N = N::tan_of(v7);
+    let v45: N = v43 * v44;
+    let v46: N = v45.sqrt();
+    let v47: W = v40.widen() * v42.widen() * v46.widen();
+    [v35.to_f64(), v39.to_f64(), v47.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -4131,8 +3659,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v22: W = v21 + v9;
     let v23: W = v16 * v20 * v22;
     let v24: W = v23.sqrt();
-    let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: W = v25 * v16 * v20 * v22;
+    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: W = v25.widen() * v16 * v20 * v22;
     let v27: W = v26.sqrt();
     let v28: W = v13.widen() * v5.widen() * v8 * v24 * v27;
     let v29: W = v13.widen() * v2.widen() * v8 * v24 * v27;
@@ -4142,26 +3670,19 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v33: W = v0 * v32;
     let v34: W = v9 * v24 * v27;
     let v35: W = v33 / v34;
-    let v36: W = W::new(0.7071067811865476, -4.833646656726457e-17);
-    let v37: W = v2.widen() - v5.widen();
-    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v39: W = v38.widen() * v8 * v10;
-    let v40: W = v39 / v24;
-    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v42: W = v41.widen() * v8 * v27;
-    let v43: N = -N::narrow(v40);
-    let v44: W = v43.widen() - v42;
-    let v45: W = v36 * v37 * v44;
-    let v46: W = v45 / v27;
-    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v48: N = N::narrow(v37).abs();
-    let v49: N = v48.sqrt();
-    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v51: N = N::tan_of(v7);
-    let v52: N = v50 * v51;
-    let v53: N = v52.sqrt();
-    let v54: W = v47.widen() * v49.widen() * v53.widen();
-    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
+    let v36: W = W::new(-1.5582085953466742, 9.86121774773629e-17);
+    let v37: N = v2 - v5;
+    let v38: W = v36 * v8 * v37.widen();
+    let v39: W = v38 / v23;
+    let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v41: N = v37.abs();
+    let v42: N = v41.sqrt();
+    let v43: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: N = N::tan_of(v7);
+    let v45: N = v43 * v44;
+    let v46: N = v45.sqrt();
+    let v47: W = v40.widen() * v42.widen() * v46.widen();
+    [v35.to_f64(), v39.to_f64(), v47.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -4193,52 +3714,46 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
         return euler_maruyama_step_x0_coefficients_upper_cell7::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: W = v3 * v2.widen();
     let v5: W = N::sin_kept(v4);
     let v6: W = v5.square();
     let v7: W = N::cos_kept(v4);
-    let v8: W = v1.widen() * v2.widen() * v6 * v7;
+    let v8: W = v1 * v2.widen() * v6 * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6 * v7;
+    let v10: W = v1 * v9.widen() * v6 * v7;
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12.widen() - v6;
-    let v14: W = N::sqrt_kept(v13);
+    let v13: N = v12 - N::narrow(v6);
+    let v14: N = v13.sqrt();
     let v15: N = N::new(1.0, 0.0);
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v17: W = v16.widen() * v6;
     let v18: W = v15.widen() - v17;
     let v19: W = N::sqrt_kept(v18);
-    let v20: W = v11.widen() * v5 * v14 * v19;
+    let v20: W = v11.widen() * v5 * v14.widen() * v19;
     let v21: N = N::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21.widen() * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21.widen() * v9.widen() * v7 * v14 * v19;
+    let v22: W = v21.widen() * v2.widen() * v7 * v14.widen() * v19;
+    let v23: W = v21.widen() * v9.widen() * v7 * v14.widen() * v19;
     let v24: W = v8 - v10 + v20 + v22 - v23;
     let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
+    let v26: W = v5 * v14.widen() * v19;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: W = v2.widen() - v9.widen();
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29.widen() * v6 * v7;
-    let v31: W = v30 / v14;
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7 * v19;
-    let v34: N = -N::narrow(v31);
-    let v35: W = v34.widen() - v33;
-    let v36: W = v28 * v35;
-    let v37: W = v36 / v19;
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = N::narrow(v28).abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: W = v30 / v18;
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
@@ -4273,25 +3788,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v24;
     let v26: N = N::narrow(v5) * v14 * v19;
     let v27: N = N::narrow(v25) / v26;
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: N = v29 * v6 * N::narrow(v7);
-    let v31: N = v30 / v14;
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7 * v19.widen();
-    let v34: N = -v31;
-    let v35: N = v34 - N::narrow(v33);
-    let v36: N = v28 * v35;
-    let v37: N = v36 / v19;
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / v18;
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
@@ -4301,14 +3810,14 @@ fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
     let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = v3 * v2;
-    let v5: N = v4.sin();
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = v3 * v2.widen();
+    let v5: N = N::sin_of(v4);
     let v6: N = v5.square();
-    let v7: N = v4.cos();
-    let v8: W = v1.widen() * v2.widen() * v6.widen() * v7.widen();
+    let v7: W = N::cos_kept(v4);
+    let v8: W = v1.widen() * v2.widen() * v6.widen() * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6.widen() * v7.widen();
+    let v10: W = v1.widen() * v9.widen() * v6.widen() * v7;
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
     let v13: N = v12 - v6;
@@ -4319,32 +3828,26 @@ fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
     let v18: N = v15 - v17;
     let v19: N = v18.sqrt();
     let v20: W = v11.widen() * v5.widen() * v14.widen() * v19.widen();
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7.widen() * v14.widen() * v19.widen();
-    let v23: W = v21 * v9.widen() * v7.widen() * v14.widen() * v19.widen();
+    let v21: N = N::new(1.5582085953466742, -9.86121774773629e-17);
+    let v22: W = v21.widen() * v2.widen() * v7 * v14.widen() * v19.widen();
+    let v23: W = v21.widen() * v9.widen() * v7 * v14.widen() * v19.widen();
     let v24: W = v8 - v10 + v20 + v22 - v23;
     let v25: W = v0 * v24;
     let v26: W = v5.widen() * v14.widen() * v19.widen();
     let v27: W = v25 / v26;
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: N = v29 * v6 * v7;
-    let v31: N = v30 / v14;
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7.widen() * v19.widen();
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = v28 * N::narrow(v35);
-    let v37: N = v36 / v19;
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v4.tan();
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / v18;
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
@@ -4379,25 +3882,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v24;
     let v26: W = v5 * v14.widen() * v19.widen();
     let v27: W = v25 / v26;
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29.widen() * v6 * v7;
-    let v31: N = N::narrow(v30) / v14;
-    let v32: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32 * v7 * v19.widen();
-    let v34: N = -v31;
-    let v35: N = v34 - N::narrow(v33);
-    let v36: N = v28 * v35;
-    let v37: N = v36 / v19;
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: W = v38.widen() * v40.widen() * v44.widen();
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / v18;
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
@@ -4432,25 +3929,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v24;
     let v26: W = v5 * v14 * v19;
     let v27: W = v25 / v26;
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29.widen() * v6 * v7;
-    let v31: N = N::narrow(v30) / N::narrow(v14);
-    let v32: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32 * v7 * v19;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = v28 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v19);
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
@@ -4485,25 +3976,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
     let v25: W = v0.widen() * v24;
     let v26: W = v5 * v14 * v19;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: N = v29 * N::narrow(v6) * N::narrow(v7);
-    let v31: N = v30 / N::narrow(v14);
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7 * v19;
-    let v34: N = -v31;
-    let v35: N = v34 - N::narrow(v33);
-    let v36: N = v28 * v35;
-    let v37: N = v36 / N::narrow(v19);
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
@@ -4538,25 +4023,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v24;
     let v26: W = v5 * v14 * v19;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = v2 - v9;
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29.widen() * v6 * v7;
-    let v31: N = N::narrow(v30) / N::narrow(v14);
-    let v32: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32 * v7 * v19;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = v28 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v19);
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
@@ -4575,14 +4054,14 @@ fn euler_maruyama_step_x0_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
     let v9: N = N::from_f64(t_next);
     let v10: W = v1 * v9.widen() * v6 * v7;
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12 - v6;
+    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v13: W = v12.widen() - v6;
     let v14: W = v13.sqrt();
     let v15: N = N::new(1.0, 0.0);
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16 * v6;
+    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = v16.widen() * v6;
     let v18: W = v15.widen() - v17;
-    let v19: W = v18.sqrt();
+    let v19: W = N::sqrt_kept(v18);
     let v20: W = v11 * v5 * v14 * v19;
     let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
     let v22: W = v21 * v2.widen() * v7 * v14 * v19;
@@ -4590,26 +4069,20 @@ fn euler_maruyama_step_x0_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
     let v24: W = v8 - v10 + v20 + v22 - v23;
     let v25: W = v0 * v24;
     let v26: W = v5 * v14 * v19;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: W = v2.widen() - v9.widen();
-    let v29: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29.widen() * v6 * v7;
-    let v31: N = N::narrow(v30) / N::narrow(v14);
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7 * v19;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: W = v28 * v35;
-    let v37: N = N::narrow(v36) / N::narrow(v19);
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = N::narrow(v28).abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v38 * v40 * v44;
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v27: W = v25 / v26;
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v32 * v34 * v38;
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
@@ -4628,8 +4101,8 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
     let v9: N = N::from_f64(t_next);
     let v10: W = v1 * v9.widen() * v6 * v7;
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12 - v6;
+    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v13: W = v12.widen() - v6;
     let v14: W = v13.sqrt();
     let v15: N = N::new(1.0, 0.0);
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -4644,25 +4117,19 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v24;
     let v26: W = v5 * v14 * v19;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = v2 - v9;
-    let v29: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v30: W = v29 * v6 * v7;
-    let v31: N = N::narrow(v30) / N::narrow(v14);
-    let v32: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v33: W = v32.widen() * v7 * v19;
-    let v34: N = -v31;
-    let v35: W = v34.widen() - v33;
-    let v36: N = v28 * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v19);
-    let v38: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: N = v28.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::tan_of(v4);
-    let v43: N = v41 / v42;
-    let v44: N = v43.sqrt();
-    let v45: W = v38.widen() * v40.widen() * v44.widen();
-    [v27.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: N = v2 - v9;
+    let v30: W = v28.widen() * v7 * v29.widen();
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = v29.abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v32.widen() * v34.widen() * v38.widen();
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4670,9 +4137,9 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 46 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -4685,9 +4152,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 46 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 ///
 /// # Panics
 ///
@@ -5237,7 +4704,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5268,57 +4735,57 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v5.cos();
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v2 + v8.widen();
-    let v10: W = v1 * v9;
-    let v11: W = v10.cos();
-    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: W = v12 * v3.widen();
-    let v14: W = v13.sin();
-    let v15: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: W = v12 * v4;
-    let v17: W = v15 + v16;
-    let v18: W = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v7;
-    let v21: W = v14 * v18 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v0 * v6 * v7 * v11;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: W = v12 * v8.widen();
-    let v28: W = v27.sin();
-    let v29: W = v12 * v9;
-    let v30: W = v15 + v29;
-    let v31: W = v30.sin();
-    let v32: W = v19.widen() + v11;
-    let v33: W = v26.widen() * v28 * v31 * v32;
-    let v34: W = v33.sqrt();
-    let v35: W = v25.widen() * v6 * v34;
-    let v36: N = N::narrow(v24) + N::narrow(v35);
-    let v37: W = v7.square();
-    let v38: W = v0 * v6 * v37;
-    let v39: W = v38 / v22;
-    let v40: W = v26.widen() * v14 * v18 * v20;
-    let v41: W = v40.sqrt();
-    let v42: W = v25.widen() * v6 * v41;
-    let v43: W = v39 + v42;
-    let v44: N = v36 / N::narrow(v43);
-    let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: W = v45.widen() * v7 * v34;
-    let v47: W = v45.widen() * v11 * v41;
-    let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / N::narrow(v43);
-    [v44.to_f64(), v49.to_f64()]
+    let v6: W = v5.cos();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v2 + v7.widen();
+    let v9: W = v1 * v8;
+    let v10: W = v9.cos();
+    let v11: W = v0 * v6 * v10;
+    let v12: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = v18.sin();
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = v20 + v6;
+    let v22: W = v0 * v15 * v19 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v23;
+    let v25: W = v24.abs();
+    let v26: W = v13 * v7.widen();
+    let v27: W = v26.sin();
+    let v28: W = v13 * v8;
+    let v29: W = v16.widen() + v28;
+    let v30: W = v29.sin();
+    let v31: W = v20 + v10;
+    let v32: W = v0 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v12 * v25 * v33;
+    let v35: N = N::narrow(v11) + N::narrow(v34);
+    let v36: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v37: W = v36 * v15 * v19 * v10 * v21;
+    let v38: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v39: W = v38 * v6 * v25 * v33;
+    let v40: W = v37 - v39;
+    let v41: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v42: W = N::sin_kept(v5);
+    let v43: W = v6.square();
+    let v44: W = v41 * v42 * v43;
+    let v45: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v46: W = v45 * v15 * v42 * v19 * v21;
+    let v47: N = -N::narrow(v44);
+    let v48: N = v47 - N::narrow(v46);
+    let v49: N = N::narrow(v40) / v48;
+    [v35.to_f64(), v49.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -5326,7 +4793,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5339,7 +4806,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5359,7 +4826,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5390,57 +4857,57 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v5.cos();
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v2 + v8.widen();
-    let v10: W = v1 * v9;
-    let v11: W = v10.cos();
-    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: W = v12 * v3.widen();
-    let v14: W = v13.sin();
-    let v15: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: W = v12 * v4;
-    let v17: W = v15 + v16;
-    let v18: W = v17.sin();
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v7;
-    let v21: W = v14 * v18 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v0 * v6 * v7 * v11;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: W = v12 * v8.widen();
-    let v28: W = v27.sin();
-    let v29: W = v12 * v9;
-    let v30: W = v15 + v29;
-    let v31: W = v30.sin();
-    let v32: W = v19.widen() + v11;
-    let v33: W = v26.widen() * v28 * v31 * v32;
-    let v34: W = v33.sqrt();
-    let v35: W = v25.widen() * v6 * v34;
-    let v36: N = N::narrow(v24) + N::narrow(v35);
-    let v37: W = v7.square();
-    let v38: W = v0 * v6 * v37;
-    let v39: W = v38 / v22;
-    let v40: W = v26.widen() * v14 * v18 * v20;
-    let v41: W = v40.sqrt();
-    let v42: W = v25.widen() * v6 * v41;
-    let v43: W = v39 + v42;
-    let v44: N = v36 / N::narrow(v43);
-    let v45: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: W = v45.widen() * v7 * v34;
-    let v47: W = v45.widen() * v11 * v41;
-    let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / N::narrow(v43);
-    [v44.to_f64(), v49.to_f64()]
+    let v6: W = v5.cos();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v2 + v7.widen();
+    let v9: W = v1 * v8;
+    let v10: W = v9.cos();
+    let v11: W = v0 * v6 * v10;
+    let v12: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = v18.sin();
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = v20 + v6;
+    let v22: W = v0 * v15 * v19 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v23;
+    let v25: W = v24.abs();
+    let v26: W = v13 * v7.widen();
+    let v27: W = v26.sin();
+    let v28: W = v13 * v8;
+    let v29: W = v16.widen() + v28;
+    let v30: W = v29.sin();
+    let v31: W = v20 + v10;
+    let v32: W = v0 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v12 * v25 * v33;
+    let v35: N = N::narrow(v11) + N::narrow(v34);
+    let v36: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v37: W = v36 * v15 * v19 * v10 * v21;
+    let v38: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v39: W = v38 * v6 * v25 * v33;
+    let v40: W = v37 - v39;
+    let v41: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v42: W = N::sin_kept(v5);
+    let v43: W = v6.square();
+    let v44: W = v41 * v42 * v43;
+    let v45: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v46: W = v45 * v15 * v42 * v19 * v21;
+    let v47: N = -N::narrow(v44);
+    let v48: N = v47 - N::narrow(v46);
+    let v49: N = N::narrow(v40) / v48;
+    [v35.to_f64(), v49.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -5448,7 +4915,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5461,7 +4928,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5543,9 +5010,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -5557,79 +5024,63 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() + v4.widen();
-    let v6: W = v2 * v5;
-    let v7: W = N::sin_kept(v6);
-    let v8: W = N::cos_kept(v6);
-    let v9: W = v8.square();
-    let v10: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::narrow(v0) * v5;
+    let v7: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v8: W = N::sin_kept(v4);
+    let v9: W = N::cos_kept(v4);
+    let v10: W = v9.square();
     let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: W = v11 * v4.widen();
+    let v12: W = v11 * v2.widen();
     let v13: W = N::sin_kept(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: W = v11 * v5;
+    let v15: W = v11 * v3;
     let v16: W = v14.widen() + v15;
     let v17: W = N::sin_kept(v16);
-    let v18: W = v0 + v8;
-    let v19: W = v10 * v13 * v17 * v18;
-    let v20: W = v19.sqrt();
-    let v21: W = v13 * v17 * v18;
-    let v22: W = N::sqrt_kept(v21);
-    let v23: W = v1 * v7 * v9 * v20;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v26: W = v25.widen() * v7 * v9;
-    let v27: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: W = v27.widen() * v13 * v7 * v17 * v18;
-    let v29: W = v24 - v26 + v28;
-    let v30: W = v0 * v29;
-    let v31: W = v30 / v8;
-    let v32: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v33: W = v32 * v7 * v9;
-    let v34: W = v33 / v22;
-    let v35: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v36: W = v35.widen() * v7 * v20;
-    let v37: W = v34 + v36;
-    [v31.to_f64(), v37.to_f64()]
+    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18.widen() + v9;
+    let v20: W = v13 * v17 * v19;
+    let v21: W = N::sqrt_kept(v20);
+    let v22: W = v7 * v8 * v10;
+    let v23: W = v22 / v21;
+    let v24: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: W = v25.widen() * v13 * v17 * v19;
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v24.widen() * v8 * v27;
+    let v29: W = v23 + v28;
+    [v6.to_f64(), v29.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v10: W = v9 * v6.widen();
-    let v11: W = v8.widen() - v10;
-    let v12: W = v11.sqrt();
-    let v13: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v14: W = v13.widen() - v6.widen();
-    let v15: W = v14.sqrt();
-    let v16: W = v1 * v6.widen() * v7 * v12;
-    let v17: W = v16 / v15;
-    let v18: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v19: W = v18.widen() * v6.widen() * v7;
-    let v20: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: W = v20.widen() * v7 * v11;
-    let v22: W = v17 - v19 + v21;
-    let v23: W = v0 * v22;
-    let v24: N = N::narrow(v23) / v5;
-    let v25: W = v1 * v6.widen() * v7;
-    let v26: N = N::narrow(v25) / N::narrow(v15);
-    let v27: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v28: W = v27.widen() * v7 * v12;
-    let v29: N = v26 + N::narrow(v28);
-    [v24.to_f64(), v29.to_f64()]
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 / v3;
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v6: N = v2.sin();
+    let v7: N = v6.square();
+    let v8: N = v2.cos();
+    let v9: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v10: W = v9.widen() - v7.widen();
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v5 * v7.widen() * v8.widen();
+    let v13: N = N::narrow(v12) / v11;
+    let v14: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v15: N = N::new(1.0, 0.0);
+    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = v16 * v7.widen();
+    let v18: W = v15.widen() - v17;
+    let v19: W = N::sqrt_kept(v18);
+    let v20: W = v14 * v8.widen() * v19;
+    let v21: W = v13.widen() + v20;
+    [v4.to_f64(), v21.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -5637,9 +5088,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5652,7 +5103,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5671,43 +5122,35 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v4: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
     let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v6: W = W::new(0.008, -1.6653345369377348e-19);
-    let v7: W = v6 + v2.widen();
+    let v6: N = N::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6.widen() + v2.widen();
     let v8: W = v5 * v7;
     let v9: W = N::sin_kept(v8);
     let v10: W = N::cos_kept(v8);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: W = v10.square();
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: N = N::narrow(v12) * v2;
-    let v14: N = v13.sin();
+    let v13: W = v12 * v2.widen();
+    let v14: W = N::sin_kept(v13);
     let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v16: W = v12 * v7;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
     let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v20: W = v19.widen() + v10;
-    let v21: W = v11.widen() * v14.widen() * v18 * v20;
+    let v21: W = v14 * v18 * v20;
     let v22: W = N::sqrt_kept(v21);
-    let v23: W = v14.widen() * v18 * v20;
-    let v24: W = v23.sqrt();
-    let v25: W = v4.widen() * v9 * v10 * v22;
-    let v26: N = N::narrow(v25) / N::narrow(v24);
-    let v27: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v28: W = v27.widen() * v9 * v10;
-    let v29: N = v26 - N::narrow(v28);
-    let v30: N = N::narrow(v3) * v29;
-    let v31: N = v0 + v30;
-    let v32: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v33: W = v10.square();
-    let v34: W = v32.widen() * v9 * v33;
-    let v35: W = v34 / v24;
-    let v36: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v37: W = v36.widen() * v9 * v22;
-    let v38: W = v35 + v37;
-    let v39: W = v3 * v38;
-    [v31.to_f64(), v39.to_f64()]
+    let v23: W = v4 * v9 * v11;
+    let v24: W = v23 / v22;
+    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: W = v26.widen() * v14 * v18 * v20;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v25.widen() * v9 * v28;
+    let v30: W = v24 + v29;
+    let v31: W = v3 * v30;
+    [v0.to_f64(), v31.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -5715,7 +5158,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5728,7 +5171,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5748,9 +5191,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5762,607 +5205,309 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.25 {
+    if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.375 {
+    if t < 0.625 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.4375 {
+    if t < 0.75 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.875 {
         return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.9375 {
         return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_v_coefficients_in_cell7::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell8::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = W::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7 + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v16 * v20 * v21;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v5.widen() * v10 * v12 * v23;
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 + N::narrow(v9);
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: N = N::sin_of(v20);
+    let v22: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22 + v13.widen();
+    let v24: N = v17 * v21 * N::narrow(v23);
+    let v25: N = v24.sqrt();
+    let v26: W = v11.widen() * v12 * v14.widen();
     let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27.widen() - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / v25;
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: W = N::tan_kept(v9);
-    let v48: W = v46 * v47;
-    let v49: W = N::sqrt_kept(v48);
-    let v50: W = v43.widen() * v45.widen() * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29 * v17.widen() * v21.widen() * v23;
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28 * v12 * v31;
+    let v33: N = v27 + N::narrow(v32);
+    let v34: N = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = v8.abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * N::narrow(v6);
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: N = N::cos_of(v9);
-    let v12: W = v11.widen().square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11.widen();
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v16 * v20 * v21;
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: N = N::sin_of(v20);
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22.widen() + v13;
+    let v24: W = v17.widen() * v21.widen() * v23;
     let v25: W = v24.sqrt();
-    let v26: W = v5.widen() * v10 * v12 * v23;
-    let v27: N = N::narrow(v26) / N::narrow(v25);
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30.widen() * v16 * v10 * v20 * v21;
-    let v32: N = v27 - N::narrow(v29) + N::narrow(v31);
-    let v33: N = N::narrow(v1) * N::narrow(v4) * v32;
-    let v34: N = v33 / v11;
-    let v35: N = v0 + v34;
-    let v36: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36 * v10 * v12;
-    let v38: W = v37 / v25;
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: W = v38 + v40;
-    let v42: W = v4 * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: W = v43.widen() * v45.widen() * v49.widen();
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v26: W = v11 * v12 * v14;
+    let v27: W = v26 / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: N = v29 * v17 * v21 * N::narrow(v23);
+    let v31: N = v30.sqrt();
+    let v32: W = v28.widen() * v12 * v31.widen();
+    let v33: W = v27 + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * v6;
+    let v40: N = v39.sqrt();
+    let v41: W = v35.widen() * v37.widen() * v40.widen();
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: N = N::cos_of(v9);
-    let v12: W = v11.widen().square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: N = N::narrow(v1) + v11;
-    let v22: W = v13.widen() * v16 * v20 * v21.widen();
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v16 * v20 * v21.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v5.widen() * v10 * v12 * v23;
-    let v27: N = N::narrow(v26) / N::narrow(v25);
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30.widen() * v16 * v10 * v20 * v21.widen();
-    let v32: W = v27.widen() - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: N = N::narrow(v33) / v11;
-    let v35: N = v0 + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: W = v37 / v25;
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: W = v38 + v40;
-    let v42: W = v4 * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: W = N::tan_kept(v9);
-    let v48: W = v46.widen() * v47;
-    let v49: N = N::sqrt_of(v48);
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: W = N::sin_kept(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: W = N::sin_kept(v20);
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22.widen() + v13;
+    let v24: W = v17 * v21 * v23;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11.widen() * v12 * v14;
+    let v27: N = N::narrow(v26) / v25;
+    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17 * v21 * v23;
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28 * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * N::narrow(v6);
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30.widen() * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: W = v43.widen() * v45.widen() * v49.widen();
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: W = N::sin_kept(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: W = N::sin_kept(v20);
+    let v22: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22 + v13;
+    let v24: W = v17 * v21 * v23;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11 * v12 * v14;
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17 * v21 * v23;
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * v6;
+    let v40: N = v39.sqrt();
+    let v41: W = v35.widen() * v37.widen() * v40.widen();
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = W::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7 + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = v9.sin();
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13 * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30.widen() * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: N = v15 * v3;
+    let v17: N = v16.sin();
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15.widen() * v4;
+    let v20: N = v18 + N::narrow(v19);
+    let v21: N = v20.sin();
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: N = v22 + v13;
+    let v24: N = v17 * v21 * v23;
+    let v25: N = v24.sqrt();
+    let v26: W = v11.widen() * v12 * v14.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * v6;
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = W::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7 + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = v9.sin();
-    let v11: W = v9.cos();
-    let v12: W = v11.square();
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = v15.sin();
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = v19.sin();
-    let v21: W = v1 + v11;
-    let v22: W = v13 * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28 * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = W::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7 + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = v9.sin();
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13 * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28 * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: W = v38.widen() + v40;
-    let v42: N = N::narrow(v4) * N::narrow(v41);
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: W = v43.widen() * v45.widen() * v49.widen();
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13 * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28 * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell7<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = v9.sin();
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13.widen() * v16 * v20 * v21;
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: N = v36 * N::narrow(v10) * N::narrow(v12);
-    let v38: N = v37 / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell8<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v6 * v8;
-    let v10: W = N::sin_kept(v9);
-    let v11: W = N::cos_kept(v9);
-    let v12: W = v11.square();
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v3.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v8;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = v1 + v11;
-    let v22: W = v13 * v16 * v20 * v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v16 * v20 * v21;
-    let v25: W = v24.sqrt();
-    let v26: W = v5 * v10 * v12 * v23;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v29: W = v28.widen() * v10 * v12;
-    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v31: W = v30 * v16 * v10 * v20 * v21;
-    let v32: W = v27 - v29 + v31;
-    let v33: W = v1 * v4 * v32;
-    let v34: W = v33 / v11;
-    let v35: W = v0.widen() + v34;
-    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v37: W = v36.widen() * v10 * v12;
-    let v38: N = N::narrow(v37) / N::narrow(v25);
-    let v39: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v40: W = v39.widen() * v10 * v23;
-    let v41: N = v38 + N::narrow(v40);
-    let v42: N = N::narrow(v4) * v41;
-    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v44: N = N::narrow(v4).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v9);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v43 * v45 * v49;
-    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: N = N::sin_of(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: N = N::narrow(v15) * N::narrow(v4);
+    let v20: N = v18 + v19;
+    let v21: N = v20.sin();
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: N = v22 + v13;
+    let v24: N = v17 * v21 * v23;
+    let v25: N = v24.sqrt();
+    let v26: W = v11.widen() * v12 * v14.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * v6;
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -6378,52 +5523,53 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     if t < 0.125 {
         return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
     }
-    if t < 0.25 {
+    if t < 0.15625 {
         return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
     }
+    if t < 0.1875 {
+        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.21875 {
+        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_upper_cell6::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = N::sin_kept(v7);
-    let v9: W = v8.square();
-    let v10: W = N::cos_kept(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: W = v11.widen() * v9;
-    let v13: W = v0.widen() - v12;
-    let v14: W = N::sqrt_kept(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - N::narrow(v9);
-    let v17: N = v16.sqrt();
-    let v18: W = v5 * v9 * v10 * v14;
-    let v19: N = N::narrow(v18) / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: W = v20.widen() * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22.widen() * v10 * v13;
-    let v24: W = v19.widen() - v21 + v23;
-    let v25: W = v1 * v4 * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: W = v5 * v9 * v10;
-    let v29: N = N::narrow(v28) / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: W = v30.widen() * v10 * v14;
-    let v32: W = v29.widen() + v31;
-    let v33: W = v4 * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = N::narrow(v4).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: W = v34.widen() * v36.widen() * v40.widen();
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v5: W = v1 * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6.widen();
+    let v9: N = v0 + N::narrow(v8);
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: W = N::sin_kept(v5);
+    let v12: W = v11.square();
+    let v13: W = N::cos_kept(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - N::narrow(v12);
+    let v16: N = v15.sqrt();
+    let v17: W = v10.widen() * v12 * v13;
+    let v18: N = N::narrow(v17) / v16;
+    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * N::narrow(v12);
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19.widen() * v13 * v23.widen();
+    let v25: W = v18.widen() + v24;
+    let v26: W = v4 * v25;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / v6;
+    let v32: N = v31.sqrt();
+    let v33: W = v27.widen() * v29.widen() * v32.widen();
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
@@ -6431,48 +5577,40 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = v7.sin();
-    let v9: N = N::narrow(v8).square();
-    let v10: W = v7.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: W = v0.widen() - v12.widen();
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * N::narrow(v10) * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * N::narrow(v10);
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10 * v13;
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: W = v1 * v4 * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: N = v5 * v9 * N::narrow(v10);
-    let v29: N = v28 / v17;
-    let v30: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: W = v30 * v10 * v14.widen();
-    let v32: N = v29 + N::narrow(v31);
-    let v33: N = N::narrow(v4) * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = N::narrow(v4).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = N::cos_of(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: N = v10 * v12 * v13;
+    let v18: N = v17 / v16;
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: W = v0.widen() - v21.widen();
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v19 * v13.widen() * v23;
+    let v25: N = v18 + N::narrow(v24);
+    let v26: W = v4 * v25.widen();
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / N::narrow(v6);
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
@@ -6480,48 +5618,40 @@ fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: N = v6 * v2;
-    let v8: N = v7.sin();
-    let v9: N = v8.square();
-    let v10: N = v7.cos();
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * v9;
-    let v13: W = v0.widen() - v12.widen();
-    let v14: N = N::sqrt_of(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v9;
-    let v17: N = v16.sqrt();
-    let v18: N = v5 * v9 * v10 * v14;
-    let v19: N = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: N = v20 * v9 * v10;
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10.widen() * v13;
-    let v24: W = v19.widen() - v21.widen() + v23;
-    let v25: W = v1 * v4 * v24;
-    let v26: W = v25 / v8.widen();
-    let v27: W = v0.widen() + v26;
-    let v28: N = v5 * v9 * v10;
-    let v29: N = v28 / v17;
-    let v30: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: W = v30 * v10.widen() * v14.widen();
-    let v32: W = v29.widen() + v31;
-    let v33: N = N::narrow(v4) * N::narrow(v32);
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = N::narrow(v4).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = v7.tan();
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v4: N = v2 - v3;
+    let v5: W = v1.widen() * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1.widen() * v4.widen();
+    let v8: W = v7 / v6.widen();
+    let v9: N = v0 + N::narrow(v8);
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = N::cos_of(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: N = v10 * v12 * v13;
+    let v18: N = v17 / v16;
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19 * v13.widen() * v23.widen();
+    let v25: W = v18.widen() + v24;
+    let v26: N = v4 * N::narrow(v25);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = v4.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / v6;
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
@@ -6529,97 +5659,204 @@ fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = N::sin_kept(v7);
-    let v9: W = v8.square();
-    let v10: W = N::cos_kept(v7);
-    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: N = v11 * N::narrow(v9);
-    let v13: W = v0.widen() - v12.widen();
-    let v14: W = N::sqrt_kept(v13);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - N::narrow(v9);
-    let v17: N = v16.sqrt();
-    let v18: W = v5.widen() * v9 * v10 * v14;
-    let v19: N = N::narrow(v18) / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: W = v20.widen() * v9 * v10;
-    let v22: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22.widen() * v10 * v13;
-    let v24: W = v19.widen() - v21 + v23;
-    let v25: W = v1 * v4 * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: W = v5.widen() * v9 * v10;
-    let v29: N = N::narrow(v28) / v17;
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: W = v30.widen() * v10 * v14;
-    let v32: N = v29 + N::narrow(v31);
-    let v33: N = N::narrow(v4) * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = N::narrow(v4).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: W = v34.widen() * v36.widen() * v40.widen();
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v5: W = v1 * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = N::cos_of(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: N = v10 * v12 * v13;
+    let v18: N = v17 / v16;
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19 * v13.widen() * v23.widen();
+    let v25: W = v18.widen() + v24;
+    let v26: N = N::narrow(v4) * N::narrow(v25);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / v6;
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: W = v7.sin();
-    let v9: N = N::narrow(v8).square();
-    let v10: W = v7.cos();
-    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: W = v11 * v9.widen();
-    let v13: W = v0.widen() - v12;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: W = v15.widen() - v9.widen();
-    let v17: W = v16.sqrt();
-    let v18: W = v5 * v9.widen() * v10 * v14;
-    let v19: W = v18 / v17;
-    let v20: N = N::new(1.5586930275493514, 4.949956879288566e-17);
-    let v21: W = v20.widen() * v9.widen() * v10;
-    let v22: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v23: W = v22 * v10 * v13;
-    let v24: W = v19 - v21 + v23;
-    let v25: W = v1 * v4 * v24;
-    let v26: W = v25 / v8;
-    let v27: W = v0.widen() + v26;
-    let v28: N = N::narrow(v5) * v9 * N::narrow(v10);
-    let v29: N = v28 / N::narrow(v17);
-    let v30: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v31: W = v30.widen() * v10 * v14;
-    let v32: N = v29 + N::narrow(v31);
-    let v33: N = N::narrow(v4) * v32;
-    let v34: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v35: N = N::narrow(v4).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v38: N = N::tan_of(v7);
-    let v39: N = v37 / v38;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 * v36 * v40;
-    [v27.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v5: W = v1.widen() * v2.widen();
+    let v6: N = N::tan_of(v5);
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = N::cos_of(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: N = v10 * v12 * v13;
+    let v18: N = v17 / v16;
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19 * v13.widen() * v23.widen();
+    let v25: W = v18.widen() + v24;
+    let v26: N = N::narrow(v4) * N::narrow(v25);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / v6;
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: W = N::cos_kept(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: W = v10.widen() * v12.widen() * v13;
+    let v18: N = N::narrow(v17) / v16;
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: W = v0.widen() - v21.widen();
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v19 * v13 * v23;
+    let v25: N = v18 + N::narrow(v24);
+    let v26: N = N::narrow(v4) * v25;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / N::narrow(v6);
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = N::cos_of(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: N = v10 * v12 * v13;
+    let v18: N = v17 / v16;
+    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19.widen() * v13.widen() * v23.widen();
+    let v25: N = v18 + N::narrow(v24);
+    let v26: N = N::narrow(v4) * v25;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 / N::narrow(v6);
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = N::tan_kept(v5);
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: W = N::cos_kept(v5);
+    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: N = v14 - v12;
+    let v16: N = v15.sqrt();
+    let v17: W = v10.widen() * v12.widen() * v13;
+    let v18: N = N::narrow(v17) / v16;
+    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: N = v20 * v12;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19.widen() * v13 * v23.widen();
+    let v25: N = v18 + N::narrow(v24);
+    let v26: N = N::narrow(v4) * v25;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v4).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() / v6;
+    let v32: N = N::sqrt_of(v31);
+    let v33: N = v27 * v29 * v32;
+    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -6627,9 +5864,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -6642,9 +5879,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 42 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 ///
 /// # Panics
 ///

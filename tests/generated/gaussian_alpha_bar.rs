@@ -472,7 +472,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -481,21 +481,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(12.0, 0.0);
-    let v4: N = N::new(-6.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: N = v0 * v5;
-    let v9: N = v8.exp_m1();
-    let v10: W = v3.widen() * v1.widen() * v7.widen() * v9.widen();
-    let v11: N = N::new(-18.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v12.exp();
-    let v14: W = v3.widen() * v1.widen() * v13.widen();
-    let v15: N = N::narrow(v10) - N::narrow(v14);
-    let v16: N = v15 / v7;
-    [v2.to_f64(), v16.to_f64()]
+    [v2.to_f64(), v2.to_f64()]
 }
 /// `pf_velocity_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -503,7 +489,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -516,7 +502,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -525,21 +511,9 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(24.0, 0.0);
-    let v4: N = N::new(-6.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: N = v0 * v5;
-    let v9: N = v8.exp_m1();
-    let v10: W = v3.widen() * v1.widen() * v7.widen() * v9.widen();
-    let v11: N = N::new(-18.0, 0.0);
-    let v12: N = v11 * v5;
-    let v13: N = v12.exp();
-    let v14: W = v3.widen() * v1.widen() * v13.widen();
-    let v15: N = N::narrow(v10) - N::narrow(v14);
-    let v16: N = v15 / v7;
-    [v2.to_f64(), v16.to_f64()]
+    let v3: N = N::new(-24.0, 0.0);
+    let v4: N = v3 * v1;
+    [v2.to_f64(), v4.to_f64()]
 }
 /// `reverse_drift_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -547,7 +521,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -560,9 +534,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -584,67 +556,19 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
         let v6: W = v0 + v3 - v5;
-        let v7: W = W::new(-12.0, 0.0);
-        let v8: W = v4 - v2;
-        let v9: W = v7 * v8;
-        return [v6.to_f64(), v9.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+        let v7: W = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: N = v3 - v2;
-    let v5: N = v1 * v2 * v4;
-    let v6: N = v0 - v5;
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
-    let v10: N = v9.exp();
-    let v11: N = N::new(-12.0, 0.0);
-    let v12: N = v11 * v8;
-    let v13: N = v12.exp_m1();
-    let v14: W = v1.widen() * v2.widen() * v10.widen() * v13.widen();
-    let v15: N = N::new(-18.0, 0.0);
-    let v16: N = v15 * v8;
-    let v17: N = v16.exp();
-    let v18: W = v1.widen() * v2.widen() * v17.widen();
-    let v19: W = v14 - v18;
-    let v20: W = v4.widen() * v19;
-    let v21: N = N::narrow(v20) / v10;
-    [v6.to_f64(), v21.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(12.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() - v2.widen();
-    let v4: N = N::from_f64(t_next);
-    let v5: N = v2 - v4;
-    let v6: W = v1.widen() * v3 * v5.widen();
-    let v7: N = v0 - N::narrow(v6);
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: N = N::narrow(v3).square();
-    let v10: N = v8 * v9;
-    let v11: N = v10.exp();
-    let v12: N = N::new(-12.0, 0.0);
-    let v13: N = v12 * v9;
-    let v14: N = v13.exp_m1();
-    let v15: W = v1.widen() * v11.widen() * v14.widen() * v3;
-    let v16: N = N::new(-18.0, 0.0);
-    let v17: N = v16 * v9;
-    let v18: N = v17.exp();
-    let v19: N = v1 * v18 * N::narrow(v3);
-    let v20: W = v15 - v19.widen();
-    let v21: N = v5 * N::narrow(v20);
-    let v22: N = v21 / v11;
-    [v7.to_f64(), v22.to_f64()]
+    let v5: W = v1.widen() * v2.widen() * v4.widen();
+    let v6: N = v0 - N::narrow(v5);
+    let v7: N = N::new(-12.0, 0.0);
+    let v8: W = v7.widen() * v2.widen() * v4.widen();
+    [v6.to_f64(), v8.to_f64()]
 }
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -652,9 +576,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -667,9 +589,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -689,9 +609,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -713,86 +631,32 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
         let v6: W = v0 + v3 - v5;
-        let v7: W = W::new(-24.0, 0.0);
-        let v8: W = v4 - v2;
-        let v9: W = v7 * v8;
-        let v10: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v11: W = v8.abs();
-        let v12: W = v11.sqrt();
-        let v13: W = v10 * v12;
-        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
+        let v7: W = W::new(24.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v4;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v12: W = v4 - v2;
+        let v13: W = v12.abs();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: N = v3 - v2;
-    let v5: N = v1 * v2 * v4;
-    let v6: N = v0 - v5;
-    let v7: N = N::new(24.0, 0.0);
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: N = v2.square();
-    let v10: N = v8 * v9;
-    let v11: N = v10.exp();
-    let v12: N = N::new(-12.0, 0.0);
-    let v13: N = v12 * v9;
-    let v14: N = v13.exp_m1();
-    let v15: W = v7.widen() * v2.widen() * v11.widen() * v14.widen();
-    let v16: N = N::new(-18.0, 0.0);
-    let v17: N = v16 * v9;
-    let v18: N = v17.exp();
-    let v19: W = v7.widen() * v2.widen() * v18.widen();
-    let v20: W = v15 - v19;
-    let v21: W = v4.widen() * v20;
-    let v22: N = N::narrow(v21) / v11;
-    let v23: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v24: N = v2.sqrt();
-    let v25: N = v4.abs();
-    let v26: N = v25.sqrt();
-    let v27: W = v23.widen() * v24.widen() * v26.widen();
-    [v6.to_f64(), v22.to_f64(), v27.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(12.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() - v2.widen();
-    let v4: N = N::from_f64(t_next);
-    let v5: N = v2 - v4;
-    let v6: W = v1.widen() * v3 * v5.widen();
-    let v7: N = v0 - N::narrow(v6);
-    let v8: N = N::new(24.0, 0.0);
-    let v9: N = N::new(-6.0, 0.0);
-    let v10: N = N::narrow(v3).square();
-    let v11: N = v9 * v10;
-    let v12: N = v11.exp();
-    let v13: N = N::new(-12.0, 0.0);
-    let v14: N = v13 * v10;
-    let v15: N = v14.exp_m1();
-    let v16: W = v8.widen() * v12.widen() * v15.widen() * v3;
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: N = v17 * v10;
-    let v19: N = v18.exp();
-    let v20: N = v8 * v19 * N::narrow(v3);
-    let v21: W = v16 - v20.widen();
-    let v22: N = v5 * N::narrow(v21);
-    let v23: N = v22 / v12;
-    let v24: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v25: N = v5.abs();
-    let v26: N = v25.sqrt();
-    let v27: W = N::sqrt_kept(v3);
-    let v28: W = v24.widen() * v26.widen() * v27;
-    [v7.to_f64(), v23.to_f64(), v28.to_f64()]
+    let v5: W = v1.widen() * v2.widen() * v4.widen();
+    let v6: N = v0 - N::narrow(v5);
+    let v7: N = N::new(-24.0, 0.0);
+    let v8: W = v7.widen() * v2.widen() * v4.widen();
+    let v9: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v10: N = v2.sqrt();
+    let v11: N = v4.abs();
+    let v12: N = v11.sqrt();
+    let v13: W = v9.widen() * v10.widen() * v12.widen();
+    [v6.to_f64(), v8.to_f64(), v13.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -800,9 +664,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -821,9 +683,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 29 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1801,7 +1661,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
@@ -1818,24 +1678,15 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: N = N::exp_m1_of(v3);
     let v5: N = v0 * v1;
     let v6: N = v5 / v4;
-    let v7: N = N::new(-18.0, 0.0);
-    let v8: N = v7 * N::narrow(v2);
-    let v9: N = v8.exp();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v2;
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
-    let v11: W = v10.widen() * v2;
-    let v12: W = N::exp_m1_kept(v11);
-    let v13: W = -v12;
-    let v14: W = v13.sqrt();
-    let v15: W = v0.widen() * v1.widen() * v9.widen();
-    let v16: W = v15 / v14;
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2;
-    let v19: W = N::exp_kept(v18);
-    let v20: W = v0.widen() * v1.widen() * v19 * v14;
-    let v21: W = -v16;
-    let v22: W = v21 - v20;
-    let v23: N = N::narrow(v22) / N::narrow(v14);
-    [v6.to_f64(), v23.to_f64()]
+    let v11: N = v10 * N::narrow(v2);
+    let v12: N = v11.exp_m1();
+    let v13: W = v0.widen() * v1.widen() * v9;
+    let v14: W = v13 / v12.widen();
+    [v6.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1843,7 +1694,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1856,9 +1707,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 25 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1890,17 +1741,15 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: W = v11 / v10;
     let v13: N = N::new(12.0, 0.0);
     let v14: N = N::new(-6.0, 0.0);
-    let v15: W = v14.widen() * v3;
-    let v16: W = N::exp_kept(v15);
-    let v17: W = v13.widen() * v1.widen() * v16 * v10;
+    let v15: N = v14 * N::narrow(v3);
+    let v16: N = v15.exp();
+    let v17: W = v13.widen() * v1.widen() * v16.widen() * v10;
     let v18: W = v12 + v17;
-    let v19: W = v16 * v10;
+    let v19: W = v16.widen() * v10;
     let v20: N = N::narrow(v18) / N::narrow(v19);
-    let v21: W = v0.widen() * v1.widen() * v16 * v10;
-    let v22: N = -N::narrow(v12);
-    let v23: N = v22 - N::narrow(v21);
-    let v24: N = v23 / N::narrow(v10);
-    [v20.to_f64(), v24.to_f64()]
+    let v21: W = v0.widen() * v1.widen() * v16.widen();
+    let v22: W = v21 / v8;
+    [v20.to_f64(), v22.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1927,11 +1776,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v20: N = v14 + N::narrow(v19);
     let v21: N = v18 * v12;
     let v22: N = v20 / v21;
-    let v23: W = v0.widen() * v18.widen() * v12.widen() * v4;
-    let v24: N = -v14;
-    let v25: N = v24 - N::narrow(v23);
-    let v26: N = v25 / v12;
-    [v22.to_f64(), v26.to_f64()]
+    let v23: W = v0.widen() * v18.widen() * v4;
+    let v24: N = N::narrow(v23) / v10;
+    [v22.to_f64(), v24.to_f64()]
 }
 /// `reverse_drift_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1939,9 +1786,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 25 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1954,9 +1801,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1985,26 +1832,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v1.powi(12);
         let v12: W = v10 * v11;
         let v13: W = v3 - v6 + v9 - v12;
-        let v14: W = W::new(-18.0, 0.0);
-        let v15: W = v14 * v2;
-        let v16: W = v15.exp();
-        let v17: W = W::new(-12.0, 0.0);
-        let v18: W = v17 * v2;
+        let v14: W = W::new(-12.0, 0.0);
+        let v15: W = W::new(-6.0, 0.0);
+        let v16: W = v15 * v2;
+        let v17: W = v16.exp();
+        let v18: W = v14 * v2;
         let v19: W = v18.exp_m1();
-        let v20: W = -v19;
-        let v21: W = v20.sqrt();
-        let v22: W = v4 * v1 * v16;
-        let v23: W = v22 / v21;
-        let v24: W = W::new(-6.0, 0.0);
-        let v25: W = v24 * v2;
-        let v26: W = v25.exp();
-        let v27: W = v4 * v1 * v26 * v21;
-        let v28: W = -v23;
-        let v29: W = v28 - v27;
-        let v30: W = v1 * v29;
-        let v31: W = v30 / v21;
-        let v32: W = -v31;
-        return [v13.to_f64(), v32.to_f64()];
+        let v20: W = v14 * v2 * v17;
+        let v21: W = v20 / v19;
+        return [v13.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.000006144250105, -1.6871104522119812e-17);
@@ -2024,8 +1860,11 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.25 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -2040,23 +1879,13 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = N::narrow(v7) - v8 - N::narrow(v9);
     let v11: N = v10 / v8;
     let v12: N = -v11;
-    let v13: W = v2.widen() - v1.widen();
-    let v14: N = N::new(-18.0, 0.0);
-    let v15: N = v14 * N::narrow(v4);
-    let v16: N = v15.exp();
-    let v17: N = -v8;
-    let v18: N = v17.sqrt();
-    let v19: W = v0.widen() * v1.widen() * v16.widen();
-    let v20: N = N::narrow(v19) / v18;
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v4;
-    let v23: W = N::exp_kept(v22);
-    let v24: W = v0.widen() * v1.widen() * v23 * v18.widen();
-    let v25: N = -v20;
-    let v26: N = v25 - N::narrow(v24);
-    let v27: W = v13 * v26.widen();
-    let v28: N = N::narrow(v27) / v18;
-    [v12.to_f64(), v28.to_f64()]
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v4;
+    let v15: W = N::exp_kept(v14);
+    let v16: N = v2 - v1;
+    let v17: W = v0.widen() * v1.widen() * v15 * v16.widen();
+    let v18: N = N::narrow(v17) / v8;
+    [v12.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2076,25 +1905,15 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v7 - v8 - v9;
     let v11: N = N::narrow(v10) / N::narrow(v8);
     let v12: N = -v11;
-    let v13: W = v2.widen() - v1.widen();
-    let v14: N = N::new(-18.0, 0.0);
-    let v15: N = v14 * N::narrow(v4);
-    let v16: N = v15.exp();
-    let v17: W = -v8;
-    let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v1.widen() * v16.widen();
-    let v20: W = v19 / v18;
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: N = v21 * N::narrow(v4);
-    let v23: N = v22.exp();
-    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18;
-    let v25: W = -v20;
-    let v26: W = v25 - v24;
-    let v27: W = v13 * v26;
-    let v28: N = N::narrow(v27) / N::narrow(v18);
-    [v12.to_f64(), v28.to_f64()]
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.exp();
+    let v16: W = v2.widen() - v1.widen();
+    let v17: W = v0.widen() * v1.widen() * v15.widen() * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v8);
+    [v12.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2103,32 +1922,48 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v4: N = v1.square();
+    let v5: W = v3.widen() * v4.widen();
     let v6: W = N::exp_kept(v5);
     let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
     let v8: W = N::exp_m1_kept(v5);
-    let v9: W = v0.widen() * v4 * v6;
+    let v9: W = v0.widen() * v4.widen() * v6;
     let v10: W = v7 - v8 - v9;
     let v11: W = v10 / v8;
     let v12: N = -N::narrow(v11);
-    let v13: W = v2.widen() - v1.widen();
-    let v14: N = N::new(-18.0, 0.0);
-    let v15: W = v14.widen() * v4;
-    let v16: W = N::exp_kept(v15);
-    let v17: W = -v8;
-    let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v1.widen() * v16;
-    let v20: N = N::narrow(v19) / N::narrow(v18);
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v4;
-    let v23: W = N::exp_kept(v22);
-    let v24: W = v0.widen() * v1.widen() * v23 * v18;
-    let v25: N = -v20;
-    let v26: W = v25.widen() - v24;
-    let v27: W = v13 * v26;
-    let v28: N = N::narrow(v27) / N::narrow(v18);
-    [v12.to_f64(), v28.to_f64()]
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: N = v13 * v4;
+    let v15: N = v14.exp();
+    let v16: W = v2.widen() - v1.widen();
+    let v17: W = v0.widen() * v1.widen() * v15.widen() * v16;
+    let v18: W = v17 / v8;
+    [v12.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = v5.exp();
+    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
+    let v8: N = v5.exp_m1();
+    let v9: W = v0.widen() * v4.widen() * v6.widen();
+    let v10: N = N::narrow(v7) - v8 - N::narrow(v9);
+    let v11: N = v10 / v8;
+    let v12: N = -v11;
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v4.widen();
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v2.widen() - v1.widen();
+    let v17: W = v0.widen() * v1.widen() * v15 * v16;
+    let v18: N = N::narrow(v17) / v8;
+    [v12.to_f64(), v18.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2136,9 +1971,9 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2151,9 +1986,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///
@@ -2173,7 +2008,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2230,31 +2065,21 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v4 * v14;
         let v16: W = v2 - v3 + v15;
         let v17: W = v16 / v3;
-        let v18: W = W::new(-18.0, 0.0);
+        let v18: W = W::new(-6.0, 0.0);
         let v19: W = v3.square();
         let v20: W = v18 * v19;
         let v21: W = v20.exp();
         let v22: W = W::new(-12.0, 0.0);
         let v23: W = v22 * v19;
         let v24: W = v23.exp_m1();
-        let v25: W = -v24;
-        let v26: W = v25.sqrt();
-        let v27: W = v5 * v3 * v21;
-        let v28: W = v27 / v26;
-        let v29: W = W::new(-6.0, 0.0);
-        let v30: W = v29 * v19;
-        let v31: W = v30.exp();
-        let v32: W = v5 * v3 * v31 * v26;
-        let v33: W = -v28;
-        let v34: W = v33 - v32;
-        let v35: W = v4 * v34;
-        let v36: W = v35 / v26;
-        let v37: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v38: W = v3.sqrt();
-        let v39: W = v4.abs();
-        let v40: W = v39.sqrt();
-        let v41: W = v37 * v38 * v40;
-        return [v17.to_f64(), v36.to_f64(), v41.to_f64()];
+        let v25: W = v5 * v3 * v21 * v4;
+        let v26: W = v25 / v24;
+        let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v28: W = v3.sqrt();
+        let v29: W = v4.abs();
+        let v30: W = v29.sqrt();
+        let v31: W = v27 * v28 * v30;
+        return [v17.to_f64(), v26.to_f64(), v31.to_f64()];
     }
     if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
@@ -2281,28 +2106,18 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v7 - v8 - v9 + v11 - v12;
     let v14: W = v13 / v8;
     let v15: N = -N::narrow(v14);
-    let v16: N = v2 - v1;
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: N = v17 * N::narrow(v4);
-    let v19: N = v18.exp();
-    let v20: W = -v8;
-    let v21: N = N::sqrt_of(v20);
-    let v22: W = v0.widen() * v1.widen() * v19.widen();
-    let v23: N = N::narrow(v22) / v21;
-    let v24: N = N::new(-6.0, 0.0);
-    let v25: W = v24.widen() * v4;
-    let v26: W = N::exp_kept(v25);
-    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
-    let v28: N = -v23;
-    let v29: W = v28.widen() - v27;
-    let v30: N = v16 * N::narrow(v29);
-    let v31: N = v30 / v21;
-    let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v33: N = v1.sqrt();
-    let v34: N = v16.abs();
-    let v35: N = v34.sqrt();
-    let v36: W = v32.widen() * v33.widen() * v35.widen();
-    [v15.to_f64(), v31.to_f64(), v36.to_f64()]
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4;
+    let v18: W = N::exp_kept(v17);
+    let v19: N = v2 - v1;
+    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
+    let v21: W = v20 / v8;
+    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v23: N = v1.sqrt();
+    let v24: N = v19.abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2325,28 +2140,18 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: W = v7 - v8 - v9 + v11 - v12;
     let v14: N = N::narrow(v13) / N::narrow(v8);
     let v15: N = -v14;
-    let v16: W = v2.widen() - v1.widen();
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: W = v17.widen() * v4;
-    let v19: W = N::exp_kept(v18);
-    let v20: W = -v8;
-    let v21: W = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v19;
-    let v23: W = v22 / v21;
-    let v24: N = N::new(-6.0, 0.0);
-    let v25: N = v24 * N::narrow(v4);
-    let v26: N = v25.exp();
-    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21;
-    let v28: N = -N::narrow(v23);
-    let v29: W = v28.widen() - v27;
-    let v30: W = v16 * v29;
-    let v31: N = N::narrow(v30) / N::narrow(v21);
-    let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v33: N = v1.sqrt();
-    let v34: N = N::narrow(v16).abs();
-    let v35: N = v34.sqrt();
-    let v36: W = v32.widen() * v33.widen() * v35.widen();
-    [v15.to_f64(), v31.to_f64(), v36.to_f64()]
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: N = v16 * N::narrow(v4);
+    let v18: N = v17.exp();
+    let v19: W = v2.widen() - v1.widen();
+    let v20: W = v0.widen() * v1.widen() * v18.widen() * v19;
+    let v21: N = N::narrow(v20) / N::narrow(v8);
+    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v23: N = v1.sqrt();
+    let v24: N = N::narrow(v19).abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -2369,28 +2174,18 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v13: W = v7 - v8 - v9 + v11 - v12;
     let v14: W = v13 / v8;
     let v15: N = -N::narrow(v14);
-    let v16: W = v2.widen() - v1.widen();
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: W = v17.widen() * v4;
-    let v19: W = N::exp_kept(v18);
-    let v20: N = -N::narrow(v8);
-    let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v19;
-    let v23: N = N::narrow(v22) / v21;
-    let v24: N = N::new(-6.0, 0.0);
-    let v25: W = v24.widen() * v4;
-    let v26: W = N::exp_kept(v25);
-    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
-    let v28: N = -v23;
-    let v29: W = v28.widen() - v27;
-    let v30: W = v16 * v29;
-    let v31: N = N::narrow(v30) / v21;
-    let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v33: N = v1.sqrt();
-    let v34: N = N::narrow(v16).abs();
-    let v35: N = v34.sqrt();
-    let v36: W = v32.widen() * v33.widen() * v35.widen();
-    [v15.to_f64(), v31.to_f64(), v36.to_f64()]
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: N = v16 * N::narrow(v4);
+    let v18: N = v17.exp();
+    let v19: W = v2.widen() - v1.widen();
+    let v20: W = v0.widen() * v1.widen() * v18.widen() * v19;
+    let v21: N = N::narrow(v20) / N::narrow(v8);
+    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v23: N = v1.sqrt();
+    let v24: N = N::narrow(v19).abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -2413,28 +2208,18 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v13: W = v7 - v8.widen() - v9 + v11 - v12;
     let v14: N = N::narrow(v13) / v8;
     let v15: N = -v14;
-    let v16: N = v2 - v1;
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: W = v17.widen() * v4;
-    let v19: W = N::exp_kept(v18);
-    let v20: N = -v8;
-    let v21: N = v20.sqrt();
-    let v22: W = v0.widen() * v1.widen() * v19;
-    let v23: N = N::narrow(v22) / v21;
-    let v24: N = N::new(-6.0, 0.0);
-    let v25: W = v24.widen() * v4;
-    let v26: W = N::exp_kept(v25);
-    let v27: W = v0.widen() * v1.widen() * v26 * v21.widen();
-    let v28: N = -v23;
-    let v29: W = v28.widen() - v27;
-    let v30: N = v16 * N::narrow(v29);
-    let v31: N = v30 / v21;
-    let v32: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v33: N = v1.sqrt();
-    let v34: N = v16.abs();
-    let v35: N = v34.sqrt();
-    let v36: W = v32.widen() * v33.widen() * v35.widen();
-    [v15.to_f64(), v31.to_f64(), v36.to_f64()]
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4;
+    let v18: W = N::exp_kept(v17);
+    let v19: N = v2 - v1;
+    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
+    let v21: N = N::narrow(v20) / v8;
+    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v23: N = v1.sqrt();
+    let v24: N = v19.abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v22.widen() * v23.widen() * v25.widen();
+    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2442,7 +2227,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2457,7 +2242,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
@@ -2920,7 +2705,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2932,97 +2717,72 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(33.61896284289525, 2.73349162723968e-15);
-        let v1: W = W::new(12.000036865444002, -4.938717140609512e-16);
-        let v2: W = W::new(12.0, 0.0);
-        let v3: W = W::new(6.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v4.square();
-        let v6: W = v3 * v5;
-        let v7: W = -v2;
-        let v8: W = v7 - v6;
-        let v9: W = v8.exp();
-        let v10: W = v1 * v9;
-        let v11: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v12: W = W::new(-12.0, 0.0);
-        let v13: W = v12 * v5;
-        let v14: W = v13.exp_m1();
-        let v15: W = -v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v11 * v16;
-        let v18: W = v10 + v17;
-        let v19: W = v0 * v18;
-        let v20: W = v13.exp();
-        let v21: W = v2 * v4;
-        let v22: W = v7 - v21;
-        let v23: W = W::new(1.0, 0.0);
-        let v24: W = v23 - v4;
-        let v25: W = v22 * v24;
-        let v26: W = v25.exp_m1();
-        let v27: W = W::new(0.9999969278891044, -3.341982560461659e-17);
-        let v28: W = W::new(-6.0, 0.0);
-        let v29: W = v28 * v5;
-        let v30: W = v29.exp();
-        let v31: W = v27 * v30;
-        let v32: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v33: W = v32 * v16;
-        let v34: W = v31 + v33;
-        let v35: W = v0 * v20 * v26;
-        let v36: W = v35 / v34;
-        return [v19.to_f64(), v36.to_f64()];
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(-33.61906612439459, -1.0299690020375323e-15);
+        let v16: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v17: W = W::new(-6.0, 0.0);
+        let v18: W = v17 * v2;
+        let v19: W = v18.exp();
+        let v20: W = v16 * v19;
+        let v21: W = W::new(0.002478744561664789, -6.79582216565439e-20);
+        let v22: W = v21 * v12;
+        let v23: W = -v20;
+        let v24: W = v23 - v22;
+        let v25: W = v15 * v24;
+        return [v14.to_f64(), v25.to_f64()];
     }
-    let v0: N = N::new(12.0, 0.0);
+    let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen().square();
-    let v7: N = v4 * N::narrow(v6);
-    let v8: W = -v3;
-    let v9: W = v8 - v7.widen();
-    let v10: W = N::exp_kept(v9);
-    let v11: N = N::new(-12.0, 0.0);
-    let v12: W = v11.widen() * v2;
-    let v13: W = N::exp_m1_kept(v12);
-    let v14: W = -v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v0.widen() * v1.widen() * v10;
-    let v17: W = v16 / v15;
-    let v18: N = N::new(-6.0, 0.0);
-    let v19: W = v18.widen() * v2;
-    let v20: W = v19.exp();
-    let v21: W = v11.widen() * v6;
-    let v22: W = N::exp_m1_kept(v21);
-    let v23: W = -v22;
-    let v24: W = N::sqrt_kept(v23);
-    let v25: W = v0.widen() * v1.widen() * v20 * v24;
-    let v26: W = v17 + v25;
-    let v27: N = N::new(-18.0, 0.0);
-    let v28: W = v27.widen() * v2;
-    let v29: W = N::exp_kept(v28);
-    let v30: W = v0.widen() * v1.widen() * v29;
-    let v31: W = v30 / v15;
-    let v32: W = v0.widen() * v1.widen() * v20 * v15;
-    let v33: W = v31 + v32;
-    let v34: N = N::narrow(v26) / N::narrow(v33);
-    let v35: W = N::exp_kept(v21);
-    let v36: W = v0.widen() * v1.widen();
-    let v37: W = v0.widen() * v5.widen();
-    let v38: W = -v36;
-    let v39: W = v38 - v37;
-    let v40: W = v1.widen() - v5.widen();
-    let v41: W = v39 * v40;
-    let v42: W = N::exp_m1_kept(v41);
-    let v43: W = v18.widen() * v6;
-    let v44: W = N::exp_kept(v43);
-    let v45: W = v44 * v15;
-    let v46: W = v20 * v24;
-    let v47: W = v45 + v46;
-    let v48: W = v35 * v42;
-    let v49: W = v33 * v47;
-    let v50: W = v48 / v49;
-    [v34.to_f64(), v50.to_f64()]
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v4.widen().square();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: N = -N::narrow(v3);
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = N::new(-12.0, 0.0);
+    let v11: W = v10.widen() * v2;
+    let v12: W = v11.exp_m1();
+    let v13: W = -v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v14.abs();
+    let v16: W = v10.widen() * v5;
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
+    let v19: W = v18.sqrt();
+    let v20: N = N::narrow(v15) * N::narrow(v19);
+    let v21: N = v9 + v20;
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v5;
+    let v24: W = v23.exp();
+    let v25: W = v24 * v12;
+    let v26: W = v22.widen() * v2;
+    let v27: W = v26.exp();
+    let v28: W = v27 * v15 * v19;
+    let v29: W = -v25;
+    let v30: W = v29 - v28;
+    let v31: N = N::new(12.0, 0.0);
+    let v32: W = v31.widen() * v1.widen() * v27 * v12;
+    let v33: W = v27.powi(3);
+    let v34: W = v31.widen() * v1.widen() * v33;
+    let v35: N = N::narrow(v32) - N::narrow(v34);
+    let v36: N = N::narrow(v30) / v35;
+    [v21.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3030,7 +2790,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3043,7 +2803,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3063,7 +2823,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3075,97 +2835,72 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(33.61896284289525, 2.73349162723968e-15);
-        let v1: W = W::new(12.000036865444002, -4.938717140609512e-16);
-        let v2: W = W::new(12.0, 0.0);
-        let v3: W = W::new(6.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v4.square();
-        let v6: W = v3 * v5;
-        let v7: W = -v2;
-        let v8: W = v7 - v6;
-        let v9: W = v8.exp();
-        let v10: W = v1 * v9;
-        let v11: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v12: W = W::new(-12.0, 0.0);
-        let v13: W = v12 * v5;
-        let v14: W = v13.exp_m1();
-        let v15: W = -v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v11 * v16;
-        let v18: W = v10 + v17;
-        let v19: W = v0 * v18;
-        let v20: W = v13.exp();
-        let v21: W = v2 * v4;
-        let v22: W = v7 - v21;
-        let v23: W = W::new(1.0, 0.0);
-        let v24: W = v23 - v4;
-        let v25: W = v22 * v24;
-        let v26: W = v25.exp_m1();
-        let v27: W = W::new(0.9999969278891044, -3.341982560461659e-17);
-        let v28: W = W::new(-6.0, 0.0);
-        let v29: W = v28 * v5;
-        let v30: W = v29.exp();
-        let v31: W = v27 * v30;
-        let v32: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v33: W = v32 * v16;
-        let v34: W = v31 + v33;
-        let v35: W = v0 * v20 * v26;
-        let v36: W = v35 / v34;
-        return [v19.to_f64(), v36.to_f64()];
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(-33.61906612439459, -1.0299690020375323e-15);
+        let v16: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v17: W = W::new(-6.0, 0.0);
+        let v18: W = v17 * v2;
+        let v19: W = v18.exp();
+        let v20: W = v16 * v19;
+        let v21: W = W::new(0.002478744561664789, -6.79582216565439e-20);
+        let v22: W = v21 * v12;
+        let v23: W = -v20;
+        let v24: W = v23 - v22;
+        let v25: W = v15 * v24;
+        return [v14.to_f64(), v25.to_f64()];
     }
-    let v0: N = N::new(12.0, 0.0);
+    let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen().square();
-    let v7: N = v4 * N::narrow(v6);
-    let v8: W = -v3;
-    let v9: W = v8 - v7.widen();
-    let v10: W = N::exp_kept(v9);
-    let v11: N = N::new(-12.0, 0.0);
-    let v12: W = v11.widen() * v2;
-    let v13: W = N::exp_m1_kept(v12);
-    let v14: W = -v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v0.widen() * v1.widen() * v10;
-    let v17: W = v16 / v15;
-    let v18: N = N::new(-6.0, 0.0);
-    let v19: W = v18.widen() * v2;
-    let v20: W = v19.exp();
-    let v21: W = v11.widen() * v6;
-    let v22: W = N::exp_m1_kept(v21);
-    let v23: W = -v22;
-    let v24: W = N::sqrt_kept(v23);
-    let v25: W = v0.widen() * v1.widen() * v20 * v24;
-    let v26: W = v17 + v25;
-    let v27: N = N::new(-18.0, 0.0);
-    let v28: W = v27.widen() * v2;
-    let v29: W = N::exp_kept(v28);
-    let v30: W = v0.widen() * v1.widen() * v29;
-    let v31: W = v30 / v15;
-    let v32: W = v0.widen() * v1.widen() * v20 * v15;
-    let v33: W = v31 + v32;
-    let v34: N = N::narrow(v26) / N::narrow(v33);
-    let v35: W = N::exp_kept(v21);
-    let v36: W = v0.widen() * v1.widen();
-    let v37: W = v0.widen() * v5.widen();
-    let v38: W = -v36;
-    let v39: W = v38 - v37;
-    let v40: W = v1.widen() - v5.widen();
-    let v41: W = v39 * v40;
-    let v42: W = N::exp_m1_kept(v41);
-    let v43: W = v18.widen() * v6;
-    let v44: W = N::exp_kept(v43);
-    let v45: W = v44 * v15;
-    let v46: W = v20 * v24;
-    let v47: W = v45 + v46;
-    let v48: W = v35 * v42;
-    let v49: W = v33 * v47;
-    let v50: W = v48 / v49;
-    [v34.to_f64(), v50.to_f64()]
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v4.widen().square();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: N = -N::narrow(v3);
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = N::new(-12.0, 0.0);
+    let v11: W = v10.widen() * v2;
+    let v12: W = v11.exp_m1();
+    let v13: W = -v12;
+    let v14: W = v13.sqrt();
+    let v15: W = v14.abs();
+    let v16: W = v10.widen() * v5;
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
+    let v19: W = v18.sqrt();
+    let v20: N = N::narrow(v15) * N::narrow(v19);
+    let v21: N = v9 + v20;
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v5;
+    let v24: W = v23.exp();
+    let v25: W = v24 * v12;
+    let v26: W = v22.widen() * v2;
+    let v27: W = v26.exp();
+    let v28: W = v27 * v15 * v19;
+    let v29: W = -v25;
+    let v30: W = v29 - v28;
+    let v31: N = N::new(12.0, 0.0);
+    let v32: W = v31.widen() * v1.widen() * v27 * v12;
+    let v33: W = v27.powi(3);
+    let v34: W = v31.widen() * v1.widen() * v33;
+    let v35: N = N::narrow(v32) - N::narrow(v34);
+    let v36: N = N::narrow(v30) / v35;
+    [v21.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3173,7 +2908,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3186,7 +2921,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3287,7 +3022,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -3297,31 +3034,57 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    let v0: N = N::new(24.0, 0.0);
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(-18.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: W = v2.widen() * v3;
-    let v5: W = N::exp_kept(v4);
-    let v6: W = v0.widen() * v1.widen() * v5;
-    let v7: N = N::new(12.0, 0.0);
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: W = v8.widen() * v3;
-    let v10: W = N::exp_kept(v9);
-    let v11: W = v10.powi(3);
-    let v12: W = v7.widen() * v1.widen() * v11;
-    let v13: N = N::new(-12.0, 0.0);
-    let v14: W = v13.widen() * v3;
-    let v15: N = N::exp_m1_of(v14);
-    let v16: W = v7.widen() * v1.widen() * v10 * v15.widen();
-    let v17: W = v6 - v12 - v16;
-    let v18: W = v17 / v10;
-    let v19: N = -v15;
-    let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v6) / v20;
-    let v22: W = v0.widen() * v1.widen() * v10 * v20.widen();
-    let v23: N = v21 + N::narrow(v22);
-    [v18.to_f64(), v23.to_f64()]
+    let v2: N = v0 * v1;
+    let v3: N = N::new(24.0, 0.0);
+    let v4: N = N::new(-18.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: N = N::new(-12.0, 0.0);
+    let v9: W = v8.widen() * v5.widen();
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = -v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v3.widen() * v1.widen() * v7.widen();
+    let v14: N = N::narrow(v13) / N::narrow(v12);
+    let v15: N = N::new(-6.0, 0.0);
+    let v16: W = v15.widen() * v5.widen();
+    let v17: W = N::exp_kept(v16);
+    let v18: W = v3.widen() * v1.widen() * v17 * v12;
+    let v19: N = v14 + N::narrow(v18);
+    [v2.to_f64(), v19.to_f64()]
+}
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v0 - v2;
+    let v4: N = N::new(24.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v7.square();
+    let v9: N = v5 * N::narrow(v8);
+    let v10: N = v9.exp();
+    let v11: N = N::new(-12.0, 0.0);
+    let v12: N = v11 * N::narrow(v8);
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.sqrt();
+    let v16: N = v4 * v10 * N::narrow(v7);
+    let v17: N = v16 / v15;
+    let v18: N = N::new(-6.0, 0.0);
+    let v19: W = v18.widen() * v8;
+    let v20: W = N::exp_kept(v19);
+    let v21: W = v4.widen() * v20 * v15.widen() * v7;
+    let v22: N = v17 + N::narrow(v21);
+    [v3.to_f64(), v22.to_f64()]
 }
 /// `reverse_drift_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3329,7 +3092,9 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3342,7 +3107,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3355,46 +3120,36 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(-1.0542197943230523e-81, 0.0);
+        let v1: W = W::new(0.029745117500295865, -6.951436644359641e-19);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 + v5;
-        let v7: W = W::new(0.029745117500295865, -6.951436644359641e-19);
-        let v8: W = v7 * v4;
-        return [v6.to_f64(), v8.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(12.0, 0.0);
-    let v5: N = N::new(-12.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
     let v6: W = v2.widen().square();
     let v7: N = v5 * N::narrow(v6);
     let v8: N = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
-    let v10: N = N::new(-6.0, 0.0);
-    let v11: W = v10.widen() * v6;
-    let v12: N = N::exp_of(v11);
-    let v13: N = v12.square();
-    let v14: W = v4.widen() * v2.widen() * v13.widen();
-    let v15: N = N::narrow(v9) - N::narrow(v14);
-    let v16: N = N::narrow(v3) * v15;
-    let v17: N = v0 + v16;
-    let v18: N = N::new(-18.0, 0.0);
-    let v19: N = v18 * N::narrow(v6);
-    let v20: N = v19.exp();
-    let v21: N = v7.exp_m1();
-    let v22: N = -v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v4.widen() * v2.widen() * v20.widen();
-    let v25: N = N::narrow(v24) / v23;
-    let v26: W = v4.widen() * v2.widen() * v12.widen() * v23.widen();
-    let v27: W = v25.widen() + v26;
-    let v28: W = v3 * v27;
-    [v17.to_f64(), v28.to_f64()]
+    let v9: N = N::new(-12.0, 0.0);
+    let v10: N = v9 * N::narrow(v6);
+    let v11: N = v10.exp_m1();
+    let v12: N = -v11;
+    let v13: N = v12.sqrt();
+    let v14: W = v4.widen() * v2.widen() * v8.widen();
+    let v15: N = N::narrow(v14) / v13;
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v6;
+    let v18: W = N::exp_kept(v17);
+    let v19: W = v4.widen() * v2.widen() * v18 * v13.widen();
+    let v20: W = v15.widen() + v19;
+    let v21: W = v3 * v20;
+    [v0.to_f64(), v21.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3402,7 +3157,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3415,7 +3170,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3435,9 +3190,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3454,415 +3207,51 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(12.0, 0.0);
-        let v2: W = W::from_f64(t_next);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 - v3;
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
-        let v6: W = v0 + v5;
+        let v6: W = v0 - v3 + v5;
         let v7: W = W::new(0.05949023500059173, -1.3902873288719283e-18);
-        let v8: W = v7 * v4;
-        let v9: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v10: W = v4.abs();
-        let v11: W = v10.sqrt();
-        let v12: W = v9 * v11;
-        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.5625 {
-        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell7::<N, W>(t, t_next);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
+    let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: N = v5 * N::narrow(v6);
-    let v8: N = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: N = N::exp_of(v12);
-    let v14: N = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13.widen();
-    let v23: N = v0 + N::narrow(v22);
-    let v24: N = -v18;
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: N = v5 * N::narrow(v6);
-    let v8: N = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * N::narrow(v6);
-    let v13: N = v12.exp();
-    let v14: N = v13.powi(3);
-    let v15: N = v10 * v2 * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v17.exp_m1();
-    let v19: N = v10 * v2 * v13 * v18;
-    let v20: N = N::narrow(v9) - v15 - v19;
-    let v21: N = N::narrow(v3) * v20;
-    let v22: N = v21 / v13;
-    let v23: N = v0 + v22;
-    let v24: N = -v18;
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: N = v5 * v6;
-    let v8: N = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8.widen();
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp();
-    let v14: N = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * v6;
-    let v18: N = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: N = N::narrow(v21) / v13;
-    let v23: N = v0 + v22;
-    let v24: N = -v18;
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: W = v5.widen() * v6.widen();
-    let v8: W = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6.widen();
-    let v13: W = N::exp_kept(v12);
-    let v14: W = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * v6;
-    let v18: N = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13 * v18.widen();
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13;
-    let v23: W = v0.widen() + v22;
-    let v24: W = -v18.widen();
-    let v25: N = N::sqrt_of(v24);
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
-    let v28: N = v26 + N::narrow(v27);
-    let v29: N = N::narrow(v3) * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: W = v5.widen() * v6.widen();
-    let v8: W = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6.widen();
-    let v13: W = v12.exp();
-    let v14: W = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6.widen();
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13 * v18;
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13;
-    let v23: W = v0.widen() + v22;
-    let v24: N = -N::narrow(v18);
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
-    let v28: N = v26 + N::narrow(v27);
-    let v29: N = N::narrow(v3) * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: W = v5.widen() * v6.widen();
-    let v8: W = N::exp_kept(v7);
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: N = v11 * v6;
-    let v13: N = v12.exp();
-    let v14: W = v13.widen().powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * v6;
-    let v18: N = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13.widen();
-    let v23: W = v0.widen() + v22;
-    let v24: N = -v18;
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: W = v5.widen() * v6.widen();
-    let v8: W = N::exp_kept(v7);
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6.widen();
-    let v13: N = N::exp_of(v12);
-    let v14: N = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6.widen();
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18;
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13.widen();
-    let v23: W = v0.widen() + v22;
-    let v24: N = -N::narrow(v18);
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = v2.square();
-    let v7: W = v5.widen() * v6.widen();
-    let v8: W = v7.exp();
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6.widen();
-    let v13: W = v12.exp();
-    let v14: W = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14;
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v6.widen();
-    let v18: W = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13 * v18;
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13;
-    let v23: W = v0.widen() + v22;
-    let v24: N = -N::narrow(v18);
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13 * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell7<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: W = v5.widen() * v6;
-    let v8: W = N::exp_kept(v7);
-    let v9: W = v4.widen() * v2.widen() * v8;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: N = N::new(-6.0, 0.0);
-    let v12: W = v11.widen() * v6;
-    let v13: N = N::exp_of(v12);
-    let v14: N = v13.powi(3);
-    let v15: W = v10.widen() * v2.widen() * v14.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v17.exp_m1();
-    let v19: W = v10.widen() * v2.widen() * v13.widen() * v18.widen();
-    let v20: W = v9 - v15 - v19;
-    let v21: W = v3 * v20;
-    let v22: W = v21 / v13.widen();
-    let v23: W = v0.widen() + v22;
-    let v24: W = -v18.widen();
-    let v25: N = N::sqrt_of(v24);
-    let v26: N = N::narrow(v9) / v25;
-    let v27: W = v4.widen() * v2.widen() * v13.widen() * v25.widen();
-    let v28: W = v26.widen() + v27;
-    let v29: W = v3 * v28;
-    let v30: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: N = v2.sqrt();
-    let v32: N = N::narrow(v3).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v30.widen() * v31.widen() * v33.widen();
-    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: W = v1.widen() * v2.widen() * v4;
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::new(24.0, 0.0);
+    let v8: N = N::new(-18.0, 0.0);
+    let v9: W = v2.widen().square();
+    let v10: N = v8 * N::narrow(v9);
+    let v11: N = v10.exp();
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: N = v12 * N::narrow(v9);
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v7.widen() * v2.widen() * v11.widen();
+    let v18: N = N::narrow(v17) / v16;
+    let v19: N = N::new(-6.0, 0.0);
+    let v20: W = v19.widen() * v9;
+    let v21: W = N::exp_kept(v20);
+    let v22: W = v7.widen() * v2.widen() * v21 * v16.widen();
+    let v23: W = v18.widen() + v22;
+    let v24: W = v4 * v23;
+    let v25: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v26: N = v2.sqrt();
+    let v27: N = N::narrow(v4).abs();
+    let v28: N = v27.sqrt();
+    let v29: W = v25.widen() * v26.widen() * v28.widen();
+    [v6.to_f64(), v24.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3870,9 +3259,7 @@ fn euler_maruyama_step_v_coefficients_in_cell7<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3885,9 +3272,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

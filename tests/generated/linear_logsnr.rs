@@ -759,9 +759,7 @@ fn rho_upper_cell10<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -770,72 +768,6 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, -9.999546021312975];
     }
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.75 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: W = v6.widen().square();
-    let v9: W = v4.widen() * v8;
-    let v10: N = v4 - v3;
-    let v11: N = v10.sigmoid();
-    let v12: N = v4 * v11 * v6;
-    let v13: W = -v9;
-    let v14: W = v13 - v12.widen();
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: N = N::narrow(v6).square();
-    let v9: N = v4 * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v4.widen() * v11 * v6;
-    let v13: N = -v9;
-    let v14: W = v13.widen() - v12;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: N = N::narrow(v6).square();
-    let v9: N = v4 * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v4.widen() * v11 * v6;
-    let v13: N = -v9;
-    let v14: N = v13 - N::narrow(v12);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -844,14 +776,7 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v6.square();
-    let v9: W = v4.widen() * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v4.widen() * v11 * v6;
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    [v7.to_f64(), v14.to_f64()]
+    [v7.to_f64(), v7.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -859,9 +784,7 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -874,9 +797,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -885,72 +806,6 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [-9.999546021312975, -19.99909204262595];
     }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.625 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: W = v6.widen().square();
-    let v9: W = v1.widen() * v8;
-    let v10: N = v4 - v3;
-    let v11: N = v10.sigmoid();
-    let v12: N = v1 * v11 * v6;
-    let v13: W = -v9;
-    let v14: W = v13 - v12.widen();
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: N = N::narrow(v6).square();
-    let v9: N = v1 * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v1.widen() * v11 * v6;
-    let v13: N = -v9;
-    let v14: W = v13.widen() - v12;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: N = N::narrow(v6).square();
-    let v9: N = v1 * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v1.widen() * v11 * v6;
-    let v13: N = -v9;
-    let v14: N = v13 - N::narrow(v12);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -959,14 +814,9 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
-    let v8: W = v6.square();
-    let v9: W = v1.widen() * v8;
-    let v10: W = v4.widen() - v3;
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v1.widen() * v11 * v6;
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    [v7.to_f64(), v14.to_f64()]
+    let v8: N = N::new(-20.0, 0.0);
+    let v9: W = v8.widen() * v6;
+    [v7.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -974,9 +824,7 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -989,7 +837,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1010,6 +860,38 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5625 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1018,18 +900,72 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
     let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::narrow(v6).square();
-    let v12: W = v1.widen() * v11.widen();
-    let v13: W = v1.widen() - v4;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v1.widen() * v14 * v6;
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v3 - v7;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1037,7 +973,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1050,7 +988,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1070,7 +1010,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1095,6 +1037,49 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1103,23 +1088,117 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: W = N::sqrt_kept(v6);
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14 * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = N::sqrt_of(v6);
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = v13 * v14 * v16;
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
     let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::narrow(v6).square();
-    let v12: W = v2.widen() * v11.widen();
-    let v13: W = v1.widen() - v4;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v2.widen() * v14 * v6;
-    let v16: W = -v12;
-    let v17: W = v16 - v15;
-    let v18: W = v8 * v17;
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: W = N::sqrt_kept(v6);
-    let v21: N = N::narrow(v8).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v19.widen() * v20 * v22.widen();
-    [v10.to_f64(), v18.to_f64(), v23.to_f64()]
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8;
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = N::narrow(v8).abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v3 - v7;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: W = N::sqrt_kept(v6);
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14 * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1127,7 +1206,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1146,7 +1227,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2323,9 +2406,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2334,75 +2415,6 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [9.999546021312975, -9.999773008080222];
     }
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = N::sqrt_kept(v5);
-    let v8: W = v7.powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: W = v3 - v0.widen();
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v0.widen() * v7 * v11;
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v0 * v5;
-    let v7: N = v5.sqrt();
-    let v8: W = v7.widen().powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: N = v3 - v0;
-    let v11: N = v10.sigmoid();
-    let v12: W = v0.widen() * v7.widen() * v11.widen();
-    let v13: W = -v9;
-    let v14: W = v13 - v12;
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v0.widen() - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v0.widen() * v5;
-    let v7: W = v5.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: N = v3 - v0;
-    let v11: N = v10.sigmoid();
-    let v12: W = v0.widen() * v7 * v11.widen();
-    let v13: N = -N::narrow(v9);
-    let v14: N = v13 - N::narrow(v12);
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2410,34 +2422,10 @@ fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: W = v0.widen() - v3;
     let v5: W = N::sigmoid_kept(v4);
     let v6: W = v0.widen() * v5;
-    let v7: W = v5.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: W = v3 - v0.widen();
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v0.widen() * v7 * v11;
-    let v13: N = -N::narrow(v9);
-    let v14: N = v13 - N::narrow(v12);
-    [v6.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = N::sqrt_kept(v5);
-    let v8: W = v7.powi(3);
-    let v9: W = v0.widen() * v8;
-    let v10: W = v3 - v0.widen();
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v0.widen() * v7 * v11;
-    let v13: N = -N::narrow(v9);
-    let v14: N = v13 - N::narrow(v12);
-    [v6.to_f64(), v14.to_f64()]
+    let v7: N = N::new(-10.0, 0.0);
+    let v8: W = v5.sqrt();
+    let v9: N = v7 * N::narrow(v8);
+    [v6.to_f64(), v9.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2445,9 +2433,7 @@ fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = 10\,x\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2460,9 +2446,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2471,38 +2457,26 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
     if t < 0.46875 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
-    let v4: W = v1.widen() - v3;
+    let v3: N = v0 * v2;
+    let v4: W = v1.widen() - v3.widen();
     let v5: W = v4.sigmoid();
     let v6: N = v0 * N::narrow(v5);
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v1.widen() * v8;
-    let v10: N = v6 + N::narrow(v9);
-    let v11: W = N::sqrt_kept(v5);
-    let v12: W = v11.powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v11 * v8;
-    let v15: N = -N::narrow(v13);
-    let v16: N = v15 - N::narrow(v14);
-    [v10.to_f64(), v16.to_f64()]
+    let v7: N = v3 - v1;
+    let v8: N = v7.sigmoid();
+    let v9: N = v1 * v8;
+    let v10: N = v6 + v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: N = N::sqrt_of(v5);
+    let v13: N = v11 * v12;
+    [v10.to_f64(), v13.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -2515,76 +2489,10 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v8: N = v7.sigmoid();
     let v9: N = v1 * v8;
     let v10: N = v6 + v9;
-    let v11: N = v5.sqrt();
-    let v12: W = v11.widen().powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v11.widen() * v8.widen();
-    let v15: W = -v13;
-    let v16: W = v15 - v14;
-    [v10.to_f64(), v16.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v1 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: W = v0.widen() * v5.widen();
-    let v7: N = v3 - v1;
-    let v8: N = v7.sigmoid();
-    let v9: N = v1 * v8;
-    let v10: N = N::narrow(v6) + v9;
-    let v11: W = v5.widen().sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v11 * v8.widen();
-    let v15: N = -N::narrow(v13);
-    let v16: N = v15 - N::narrow(v14);
-    [v10.to_f64(), v16.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
-    let v4: W = v1.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v0.widen() * v5;
-    let v7: W = v3 - v1.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v1 * v8;
-    let v10: N = N::narrow(v6) + v9;
-    let v11: W = v5.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v11 * v8.widen();
-    let v15: N = -N::narrow(v13);
-    let v16: N = v15 - N::narrow(v14);
-    [v10.to_f64(), v16.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
-    let v4: W = v1.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v0.widen() * v5;
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v1.widen() * v8;
-    let v10: N = N::narrow(v6) + N::narrow(v9);
-    let v11: W = v5.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v11 * v8;
-    let v15: N = -N::narrow(v13);
-    let v16: N = v15 - N::narrow(v14);
-    [v10.to_f64(), v16.to_f64()]
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: N = v5.sqrt();
+    let v13: N = v11 * v12;
+    [v10.to_f64(), v13.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2593,19 +2501,16 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
     let v7: W = v3 - v0.widen();
     let v8: W = N::sigmoid_kept(v7);
     let v9: W = v1.widen() * v8;
-    let v10: N = v6 + N::narrow(v9);
-    let v11: W = v8.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: N = v1 * N::narrow(v12);
-    let v14: W = v1.widen() * v5 * v11;
-    let v15: N = -v13;
-    let v16: N = v15 - N::narrow(v14);
-    [v10.to_f64(), v16.to_f64()]
+    let v10: W = v6 + v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v8.sqrt();
+    let v13: N = v11 * N::narrow(v12);
+    [v10.to_f64(), v13.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2613,9 +2518,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 17 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2628,7 +2533,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2649,6 +2556,33 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t < 0.625 {
+        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * v6 * N::narrow(v8);
+    let v10: N = v0 + v9;
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v6.widen().sqrt();
+    let v13: W = v11.widen() * v12 * v8;
+    [v10.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -2660,16 +2594,31 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() + v9;
-    let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: N = v1 * N::narrow(v12);
-    let v14: W = v4 - v1.widen();
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v1.widen() * v11 * v15;
-    let v17: N = -v13;
-    let v18: W = v17.widen() - v16;
-    let v19: W = v8 * v18;
-    [v10.to_f64(), v19.to_f64()]
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = N::sqrt_kept(v6);
+    let v13: W = v11.widen() * v12 * v8;
+    [v10.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 + N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v6.sqrt();
+    let v13: W = v11.widen() * v12 * v8.widen();
+    [v10.to_f64(), v13.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2677,7 +2626,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2690,7 +2641,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(10 - 20\,t\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(20\,t - 10\right)\right) - 10\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -2710,7 +2663,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2735,6 +2690,80 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t < 0.5 {
+        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(20.0, 0.0);
+    let v5: N = N::new(10.0, 0.0);
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v4 * v8;
+    let v10: N = N::narrow(v6) - v5;
+    let v11: N = v10.sigmoid();
+    let v12: W = v5.widen() * v11.widen();
+    let v13: W = v9.widen() + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v0.widen() + v14;
+    let v16: N = N::new(-20.0, 0.0);
+    let v17: N = v8.sqrt();
+    let v18: W = v16.widen() * v17.widen() * v3;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: N = v11.sqrt();
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20.widen() * v22.widen();
+    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(20.0, 0.0);
+    let v5: N = N::new(10.0, 0.0);
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
+    let v8: W = v7.sigmoid();
+    let v9: W = v4.widen() * v8;
+    let v10: W = v6 - v5.widen();
+    let v11: W = N::sigmoid_kept(v10);
+    let v12: W = v5.widen() * v11;
+    let v13: W = v9 + v12;
+    let v14: W = v3 * v13;
+    let v15: W = v0.widen() + v14;
+    let v16: N = N::new(-20.0, 0.0);
+    let v17: W = N::sqrt_kept(v8);
+    let v18: W = v16.widen() * v17 * v3;
+    let v19: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: W = v11.sqrt();
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19 * v20 * v22.widen();
+    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2750,20 +2779,78 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v5 * N::narrow(v11);
     let v13: W = v9 + v12.widen();
     let v14: W = v3 * v13;
+    let v15: N = v0 + N::narrow(v14);
+    let v16: N = N::new(-20.0, 0.0);
+    let v17: W = N::sqrt_kept(v8);
+    let v18: W = v16.widen() * v17 * v3;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: W = N::sqrt_kept(v11);
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20 * v22.widen();
+    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(20.0, 0.0);
+    let v5: N = N::new(10.0, 0.0);
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v4 * v8;
+    let v10: N = N::narrow(v6) - v5;
+    let v11: W = v10.widen().sigmoid();
+    let v12: W = v5.widen() * v11;
+    let v13: W = v9.widen() + v12;
+    let v14: W = v3 * v13;
+    let v15: N = v0 + N::narrow(v14);
+    let v16: N = N::new(-20.0, 0.0);
+    let v17: W = v8.widen().sqrt();
+    let v18: W = v16.widen() * v17 * v3;
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: W = N::sqrt_kept(v11);
+    let v21: N = N::narrow(v3).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20 * v22.widen();
+    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(20.0, 0.0);
+    let v5: N = N::new(10.0, 0.0);
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v4 * v8;
+    let v10: N = N::narrow(v6) - v5;
+    let v11: N = v10.sigmoid();
+    let v12: W = v5.widen() * v11.widen();
+    let v13: W = v9.widen() + v12;
+    let v14: W = v3.widen() * v13;
     let v15: W = v0.widen() + v14;
-    let v16: W = N::sqrt_kept(v8);
-    let v17: W = v16.powi(3);
-    let v18: W = v4.widen() * v17;
-    let v19: W = v4.widen() * v16 * v11;
-    let v20: W = -v18;
-    let v21: W = v20 - v19;
-    let v22: N = N::narrow(v3) * N::narrow(v21);
-    let v23: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v24: W = N::sqrt_kept(v11);
-    let v25: N = N::narrow(v3).abs();
-    let v26: N = v25.sqrt();
-    let v27: W = v23.widen() * v24 * v26.widen();
-    [v15.to_f64(), v22.to_f64(), v27.to_f64()]
+    let v16: N = N::new(-20.0, 0.0);
+    let v17: N = v8.sqrt();
+    let v18: W = v16.widen() * v17.widen() * v3.widen();
+    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v20: N = v11.sqrt();
+    let v21: N = v3.abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20.widen() * v22.widen();
+    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2771,7 +2858,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2784,7 +2873,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
 ///
 /// # Panics
 ///
@@ -3349,43 +3440,41 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v2: W = W::new(10.0, 0.0);
-        let v3: W = W::new(20.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = v2 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v7.sqrt();
-        let v9: W = v1 * v8;
-        let v10: W = W::new(0.0673748817164323, -6.404493620414767e-19);
-        let v11: W = v5 - v2;
-        let v12: W = v11.sigmoid();
-        let v13: W = v12.sqrt();
-        let v14: W = v10 * v13;
-        let v15: W = v9 + v14;
-        let v16: W = v0 * v15;
-        let v17: W = W::new(-0.0006737946999085467, 1.2104949268494804e-20);
-        let v18: W = v3 - v5;
-        let v19: W = v18.exp_m1();
-        let v20: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v21: W = v20 * v8;
-        let v22: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v23: W = v22 * v13;
-        let v24: W = v21 + v23;
-        let v25: W = v17 * v12 * v19;
-        let v26: W = v25 / v24;
-        return [v16.to_f64(), v26.to_f64()];
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(14.840979024378608, 7.2025503569866e-16);
+        let v16: W = v4 - v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999546021312976, -4.401853247642529e-17);
+        let v19: W = v18 * v7;
+        let v20: W = W::new(0.006737641110652279, -2.95996497389819e-19);
+        let v21: W = v20 * v12;
+        let v22: W = v19 + v21;
+        let v23: W = v15 * v6 * v17;
+        let v24: W = v23 / v22;
+        return [v14.to_f64(), v24.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3395,81 +3484,83 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v0.widen() - v10;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
-    let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v0.widen() * v15 * v7 * v18;
-    let v20: W = v14 + v19;
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8;
-    let v23: W = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23;
-    let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
-    let v27: W = v3 - v10;
-    let v28: W = v27.exp_m1();
-    let v29: W = v8 * v13;
-    let v30: W = v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v5 * v17 * v28;
-    let v33: W = v25 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v26.to_f64(), v35.to_f64()]
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 * v11;
+    let v13: W = v8 - v0.widen();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
+    let v16: W = v3 - v0.widen();
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
+    let v19: W = v18.abs();
+    let v20: N = N::narrow(v15) * N::narrow(v19);
+    let v21: N = N::narrow(v12) + v20;
+    let v22: W = v17.square();
+    let v23: W = v8 - v3;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v6.powi(3);
+    let v26: W = v0.widen() * v25 * v17;
+    let v27: W = v0.widen() * v6 * v22;
+    let v28: W = -v26;
+    let v29: W = v28 - v27;
+    let v30: W = v17 * v11;
+    let v31: W = v6 * v15 * v19;
+    let v32: W = v30 + v31;
+    let v33: W = v22 * v10 * v24;
+    let v34: W = v29 * v32;
+    let v35: W = v33 / v34;
+    let v36: N = -N::narrow(v35);
+    [v21.to_f64(), v36.to_f64()]
 }
 /// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
     let v5: W = v4.sigmoid();
-    let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v0.widen() - v10;
-    let v12: W = v11.sigmoid();
-    let v13: W = N::sqrt_kept(v12);
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
-    let v16: W = v10 - v0.widen();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v8 - v3.widen();
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 * v11;
+    let v13: W = v3.widen() - v8;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
+    let v16: W = v3.widen() - v2;
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v15 * v7 * v18;
-    let v20: W = v14 + v19;
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8;
-    let v23: W = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23;
-    let v25: W = v22 + v24;
-    let v26: N = N::narrow(v20) / N::narrow(v25);
-    let v27: W = v10 - v3;
-    let v28: W = N::exp_m1_kept(v27);
-    let v29: W = v8 * v13;
-    let v30: W = v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v7 * v12 * v28;
-    let v33: W = v25 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v26.to_f64(), v35.to_f64()]
+    let v19: W = v18.abs();
+    let v20: W = v15 * v19;
+    let v21: N = N::narrow(v12) + N::narrow(v20);
+    let v22: W = v17.square();
+    let v23: W = v2 - v8;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v3.widen() * v22 * v6;
+    let v26: N = N::narrow(v6).powi(3);
+    let v27: W = v3.widen() * v17 * v26.widen();
+    let v28: W = -v25;
+    let v29: W = v28 - v27;
+    let v30: W = v17 * v11;
+    let v31: W = v6 * v15 * v19;
+    let v32: W = v30 + v31;
+    let v33: W = v22 * v10 * v24;
+    let v34: W = v29 * v32;
+    let v35: W = v33 / v34;
+    let v36: N = -N::narrow(v35);
+    [v21.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3477,9 +3568,9 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3492,9 +3583,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3514,43 +3605,41 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v2: W = W::new(10.0, 0.0);
-        let v3: W = W::new(20.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = v2 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v7.sqrt();
-        let v9: W = v1 * v8;
-        let v10: W = W::new(0.0673748817164323, -6.404493620414767e-19);
-        let v11: W = v5 - v2;
-        let v12: W = v11.sigmoid();
-        let v13: W = v12.sqrt();
-        let v14: W = v10 * v13;
-        let v15: W = v9 + v14;
-        let v16: W = v0 * v15;
-        let v17: W = W::new(-0.0006737946999085467, 1.2104949268494804e-20);
-        let v18: W = v3 - v5;
-        let v19: W = v18.exp_m1();
-        let v20: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v21: W = v20 * v8;
-        let v22: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v23: W = v22 * v13;
-        let v24: W = v21 + v23;
-        let v25: W = v17 * v12 * v19;
-        let v26: W = v25 / v24;
-        return [v16.to_f64(), v26.to_f64()];
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(14.840979024378608, 7.2025503569866e-16);
+        let v16: W = v4 - v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999546021312976, -4.401853247642529e-17);
+        let v19: W = v18 * v7;
+        let v20: W = W::new(0.006737641110652279, -2.95996497389819e-19);
+        let v21: W = v20 * v12;
+        let v22: W = v19 + v21;
+        let v23: W = v15 * v6 * v17;
+        let v24: W = v23 / v22;
+        return [v14.to_f64(), v24.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3560,81 +3649,83 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v0.widen() - v10;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
-    let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v0.widen() * v15 * v7 * v18;
-    let v20: W = v14 + v19;
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8;
-    let v23: W = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23;
-    let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
-    let v27: W = v3 - v10;
-    let v28: W = v27.exp_m1();
-    let v29: W = v8 * v13;
-    let v30: W = v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v5 * v17 * v28;
-    let v33: W = v25 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v26.to_f64(), v35.to_f64()]
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 * v11;
+    let v13: W = v8 - v0.widen();
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
+    let v16: W = v3 - v0.widen();
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
+    let v19: W = v18.abs();
+    let v20: N = N::narrow(v15) * N::narrow(v19);
+    let v21: N = N::narrow(v12) + v20;
+    let v22: W = v17.square();
+    let v23: W = v8 - v3;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v6.powi(3);
+    let v26: W = v0.widen() * v25 * v17;
+    let v27: W = v0.widen() * v6 * v22;
+    let v28: W = -v26;
+    let v29: W = v28 - v27;
+    let v30: W = v17 * v11;
+    let v31: W = v6 * v15 * v19;
+    let v32: W = v30 + v31;
+    let v33: W = v22 * v10 * v24;
+    let v34: W = v29 * v32;
+    let v35: W = v33 / v34;
+    let v36: N = -N::narrow(v35);
+    [v21.to_f64(), v36.to_f64()]
 }
 /// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
     let v5: W = v4.sigmoid();
-    let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v0.widen() - v10;
-    let v12: W = v11.sigmoid();
-    let v13: W = N::sqrt_kept(v12);
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
-    let v16: W = v10 - v0.widen();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v8 - v3.widen();
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 * v11;
+    let v13: W = v3.widen() - v8;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v14.sqrt();
+    let v16: W = v3.widen() - v2;
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v15 * v7 * v18;
-    let v20: W = v14 + v19;
-    let v21: W = v15.powi(3);
-    let v22: W = v0.widen() * v21 * v8;
-    let v23: W = v8.powi(3);
-    let v24: W = v0.widen() * v15 * v23;
-    let v25: W = v22 + v24;
-    let v26: N = N::narrow(v20) / N::narrow(v25);
-    let v27: W = v10 - v3;
-    let v28: W = N::exp_m1_kept(v27);
-    let v29: W = v8 * v13;
-    let v30: W = v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v7 * v12 * v28;
-    let v33: W = v25 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v26.to_f64(), v35.to_f64()]
+    let v19: W = v18.abs();
+    let v20: W = v15 * v19;
+    let v21: N = N::narrow(v12) + N::narrow(v20);
+    let v22: W = v17.square();
+    let v23: W = v2 - v8;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v3.widen() * v22 * v6;
+    let v26: N = N::narrow(v6).powi(3);
+    let v27: W = v3.widen() * v17 * v26.widen();
+    let v28: W = -v25;
+    let v29: W = v28 - v27;
+    let v30: W = v17 * v11;
+    let v31: W = v6 * v15 * v19;
+    let v32: W = v30 + v31;
+    let v33: W = v22 * v10 * v24;
+    let v34: W = v29 * v32;
+    let v35: W = v33 / v34;
+    let v36: N = -N::narrow(v35);
+    [v21.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3642,9 +3733,9 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3657,9 +3748,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3748,9 +3839,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3767,21 +3858,18 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v3 - v0.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = N::narrow(v5).square();
-    let v7: N = v0 * v6;
-    let v8: W = v0.widen() - v3;
-    let v9: W = v8.sigmoid();
-    let v10: W = v0.widen() * v9 * v5;
-    let v11: N = v7 + N::narrow(v10);
-    let v12: W = N::sqrt_kept(v9);
-    let v13: W = v12.powi(3);
-    let v14: N = N::sqrt_of(v5);
-    let v15: W = v1.widen() * v13 * v14.widen();
-    let v16: N = v14.powi(3);
-    let v17: W = v1.widen() * v12 * v16.widen();
-    let v18: W = v15 + v17;
-    [v11.to_f64(), v18.to_f64()]
+    let v5: W = N::sigmoid_kept(v4);
+    let v6: W = v0.widen() * v5;
+    let v7: W = v0.widen() - v3;
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: W = v9.powi(3);
+    let v11: W = v5.sqrt();
+    let v12: W = v1.widen() * v10 * v11;
+    let v13: N = N::narrow(v11).powi(3);
+    let v14: W = v1.widen() * v9 * v13.widen();
+    let v15: W = v12 + v14;
+    [v6.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3791,20 +3879,17 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::narrow(v5).square();
-    let v7: N = v0 * v6;
-    let v8: W = v3 - v0.widen();
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v0.widen() * v5 * v9;
-    let v11: N = v7 + N::narrow(v10);
-    let v12: W = v5.sqrt();
-    let v13: W = v12.powi(3);
-    let v14: W = v9.sqrt();
-    let v15: W = v1.widen() * v13 * v14;
-    let v16: N = N::narrow(v14).powi(3);
-    let v17: W = v1.widen() * v12 * v16.widen();
-    let v18: W = v15 + v17;
-    [v11.to_f64(), v18.to_f64()]
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v5.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: W = v3 - v0.widen();
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
+    let v12: W = v1.widen() * v8 * v11;
+    let v13: N = N::narrow(v11).powi(3);
+    let v14: W = v1.widen() * v7 * v13.widen();
+    let v15: W = v12 + v14;
+    [v6.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3812,9 +3897,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3937,7 +4022,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3963,35 +4048,31 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v6 - v4.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.square();
-    let v10: W = v4.widen() * v9;
-    let v11: W = v4.widen() - v6;
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = v1.widen() - v4;
     let v12: W = v11.sigmoid();
-    let v13: W = v4.widen() * v12 * v8;
-    let v14: W = v10 + v13;
-    let v15: W = v3 * v14;
-    let v16: W = v0.widen() + v15;
-    let v17: W = N::sqrt_kept(v12);
-    let v18: W = v17.powi(3);
-    let v19: W = N::sqrt_kept(v8);
-    let v20: W = v5.widen() * v18 * v19;
-    let v21: W = v19.powi(3);
-    let v22: W = v5.widen() * v17 * v21;
-    let v23: W = v20 + v22;
-    let v24: W = v3 * v23;
-    let v25: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v26: N = N::narrow(v3).abs();
-    let v27: N = v26.sqrt();
-    let v28: W = v25.widen() * v19 * v27.widen();
-    [v16.to_f64(), v24.to_f64(), v28.to_f64()]
+    let v13: W = N::sqrt_kept(v12);
+    let v14: W = v13.powi(3);
+    let v15: W = N::sqrt_kept(v6);
+    let v16: W = v2.widen() * v14 * v15;
+    let v17: W = v15.powi(3);
+    let v18: W = v2.widen() * v13 * v17;
+    let v19: W = v16 + v18;
+    let v20: W = v8 * v19;
+    let v21: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v22: N = N::narrow(v8).abs();
+    let v23: N = v22.sqrt();
+    let v24: W = v21.widen() * v15 * v23.widen();
+    [v10.to_f64(), v20.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3999,7 +4080,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4012,7 +4093,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

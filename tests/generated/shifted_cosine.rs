@@ -1013,9 +1013,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1035,117 +1035,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = N::cos_kept(v8);
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: W = v15.widen() * v17.widen();
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v18 - v14;
-    let v33: W = N::sigmoid_kept(v32);
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13 * v37 * v21 * v34;
-    let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39 * v33 * v25;
-    let v41: W = v39 * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10.widen();
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: W = N::tan_kept(v8);
-    let v17: W = v16.ln();
-    let v18: W = v15.widen() * v17;
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = N::sqrt_kept(v20);
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v18 - v14;
-    let v33: W = N::sigmoid_kept(v32);
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33 * v25;
-    let v41: W = v39.widen() * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -1159,13 +1049,13 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
     let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
-    let v18: W = v15.widen() * v17.widen();
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
+    let v18: N = v15 * v17;
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -1173,30 +1063,50 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12;
+    let v28: W = v0 * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39.widen() * v33 * v25;
-    let v41: W = v39.widen() * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
+    [v30.to_f64(), v30.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v1.widen() - v7;
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = N::tan_kept(v4);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() / v12;
+    let v15: W = N::ln_kept(v14);
+    let v16: W = v11.widen() * v15;
+    let v17: W = v10 - v16;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.sqrt();
+    let v20: N = N::new(3.0, 0.0);
+    let v21: W = v20.widen() * v6.widen();
+    let v22: W = v1.widen() - v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23.powi(3);
+    let v25: W = v0 * v8;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    [v27.to_f64(), v27.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1215,7 +1125,7 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = N::sigmoid_kept(v17);
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -1224,25 +1134,8 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v29: W = v16 - v10;
-    let v30: W = v29.sigmoid();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v5.widen() * v9 * v19 * v31;
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v34.widen() * v9 * v19 * v31;
-    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36 * v30 * v22;
-    let v38: W = v36 * v6.widen() * v30 * v22;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v39) / N::narrow(v43);
-    [v27.to_f64(), v44.to_f64()]
+    let v27: W = v25 / v26;
+    [v27.to_f64(), v27.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1250,9 +1143,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1265,9 +1158,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1287,117 +1180,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = N::cos_kept(v8);
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: W = v15.widen() * v17.widen();
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v18 - v14;
-    let v33: W = N::sigmoid_kept(v32);
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36.widen() * v13 * v37 * v21 * v34;
-    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v33 * v25;
-    let v41: W = v39 * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: N = v6 * N::narrow(v9);
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10.widen();
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: W = N::tan_kept(v8);
-    let v17: W = v16.ln();
-    let v18: W = v15.widen() * v17;
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = N::sqrt_kept(v20);
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v18 - v14;
-    let v33: W = N::sigmoid_kept(v32);
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33 * v25;
-    let v41: W = v39.widen() * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -1411,13 +1194,13 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
     let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
     let v16: N = N::tan_of(v8);
     let v17: N = v16.ln();
-    let v18: W = v15.widen() * v17.widen();
-    let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
+    let v18: N = v15 * v17;
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -1425,30 +1208,56 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12;
+    let v28: W = v0 * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v31 * v13 * v9 * v21 * v34;
-    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v9.powi(3);
-    let v38: W = v36 * v13 * v37 * v21 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33 * v25;
-    let v41: W = v39.widen() * v23 * v33 * v25;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
+    let v31: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v32: W = v31 * v5 * v12;
+    let v33: W = v32 / v29;
+    [v30.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::sin_of(v4);
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v1.widen() - v7;
+    let v9: W = N::cos_kept(v4);
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = N::tan_kept(v4);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() / v12;
+    let v15: W = N::ln_kept(v14);
+    let v16: W = v11.widen() * v15;
+    let v17: W = v10 - v16;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.sqrt();
+    let v20: N = N::new(3.0, 0.0);
+    let v21: W = v20.widen() * v6.widen();
+    let v22: W = v1.widen() - v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23.powi(3);
+    let v25: W = v0 * v8;
+    let v26: W = v9 * v19 * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v29: W = v28 * v8;
+    let v30: N = N::narrow(v29) / N::narrow(v26);
+    [v27.to_f64(), v30.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1467,7 +1276,7 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = N::sigmoid_kept(v17);
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -1476,25 +1285,11 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v29: W = v16 - v10;
-    let v30: W = v29.sigmoid();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v5.widen() * v9 * v19 * v31;
-    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v34.widen() * v9 * v19 * v31;
-    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: W = v36 * v30 * v22;
-    let v38: W = v36 * v6.widen() * v30 * v22;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v39) / N::narrow(v43);
-    [v27.to_f64(), v44.to_f64()]
+    let v27: W = v25 / v26;
+    let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v29: W = v28 * v8;
+    let v30: W = v29 / v26;
+    [v27.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1502,9 +1297,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1517,9 +1312,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1533,26 +1328,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
+    let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: N = N::cos_of(v6);
-    let v8: N = v7.square();
-    let v9: N = N::narrow(v0) * v3 * v8;
-    let v10: N = N::narrow(v0) * v1 * v8;
+    let v7: W = N::cos_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -1564,51 +1353,45 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * v8;
-    let v23: W = v11.widen() - v22.widen();
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
-    let v27: W = v2.widen() - v4 + v9.widen() - v10.widen() - v25 + v26;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: N = N::narrow(v26) - N::narrow(v25);
     let v29: N = N::narrow(v27) / v28;
-    let v30: W = v1.widen() - v3.widen();
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: N = N::narrow(v17) - N::narrow(v13);
-    let v33: N = v32.sigmoid();
-    let v34: W = v33.widen().sqrt();
-    let v35: W = v31.widen() * v12 * v7.widen() * v20 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v7.powi(3);
-    let v38: W = v36.widen() * v12 * v37.widen() * v20 * v34;
-    let v39: W = v0 * v33.widen() * v23;
-    let v40: W = v0 * v8.widen() * v33.widen() * v23;
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12 * v8.widen() * v42;
-    let v44: W = v11.widen() * v12 * v42;
-    let v45: W = v43 - v44;
-    let v46: W = v30 * v41;
-    let v47: W = v20 * v45;
-    let v48: W = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
+    let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v32: W = v31.widen() * v3.widen();
+    let v33: W = N::sin_kept(v32);
+    let v34: W = v33.square();
+    let v35: W = v1.widen() - v3.widen();
+    let v36: W = v11.widen() * v7;
+    let v37: N = -v11;
+    let v38: W = v37.widen() - v36;
+    let v39: W = v24.powi(3);
+    let v40: W = v30 * v34 * v35 * v38;
+    let v41: W = v12 * v20 * v39;
+    let v42: W = v40 / v41;
+    [v29.to_f64(), v42.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
+    let v4: W = v0.widen() * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = N::cos_kept(v6);
+    let v7: W = v6.cos();
     let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -1617,7 +1400,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = N::sigmoid_kept(v18);
+    let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -1625,140 +1408,23 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
-    let v29: W = v27 / v28;
-    let v30: W = v1.widen() - v3.widen();
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v17 - v13;
-    let v33: W = v32.sigmoid();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v31 * v12 * v7 * v20 * v34;
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v7.powi(3);
-    let v38: W = v36 * v12 * v37 * v20 * v34;
-    let v39: W = v0 * v33 * v23;
-    let v40: W = v0 * v8 * v33 * v23;
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12 * v8 * v42;
-    let v44: W = v11.widen() * v12 * v42;
-    let v45: W = v43 - v44;
-    let v46: W = v30 * v41;
-    let v47: W = v20 * v45;
-    let v48: W = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: N = N::cos_of(v6);
-    let v8: N = v7.square();
-    let v9: W = v0 * v3.widen() * v8.widen();
-    let v10: N = N::narrow(v0) * v1 * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = N::sin_kept(v6);
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = N::tan_of(v6);
-    let v16: N = v15.ln();
-    let v17: W = v14.widen() * v16.widen();
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
-    let v20: W = N::sqrt_kept(v19);
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8.widen();
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
-    let v27: W = v2.widen() - v4 + v9 - v10.widen() - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: W = v27 / v28;
-    let v30: W = v1.widen() - v3.widen();
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v17 - v13;
-    let v33: W = v32.sigmoid();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v31.widen() * v12 * v7.widen() * v20 * v34;
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v7.powi(3);
-    let v38: W = v36.widen() * v12 * v37.widen() * v20 * v34;
-    let v39: W = v0 * v33 * v23;
-    let v40: W = v0 * v8.widen() * v33 * v23;
-    let v41: W = v35 - v38 + v39 - v40;
-    let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12 * v8.widen() * v42;
-    let v44: W = v11.widen() * v12 * v42;
-    let v45: W = v43 - v44;
-    let v46: W = v30 * v41;
-    let v47: W = v20 * v45;
-    let v48: W = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(4.0, 0.0);
-    let v6: W = v1 * v2.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = v7.square();
-    let v9: N = v5 * N::narrow(v8);
-    let v10: W = v5.widen() - v9.widen();
-    let v11: W = N::cos_kept(v6);
-    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = N::tan_kept(v6);
-    let v15: W = v0.widen() / v14;
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12 - v17;
-    let v19: W = N::sigmoid_kept(v18);
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v5.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v1 * v4 * v10;
-    let v27: W = v11 * v20 * v25;
-    let v28: W = v26 / v27;
-    let v29: W = v0.widen() - v28;
-    let v30: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v31: W = v17 - v12;
-    let v32: W = v31.sigmoid();
-    let v33: W = v32.sqrt();
-    let v34: W = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: W = v7.powi(3);
-    let v37: W = v35.widen() * v36 * v11 * v20 * v33;
-    let v38: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v39: W = v38 * v32 * v23;
-    let v40: W = v38 * v8 * v32 * v23;
-    let v41: W = v34 - v37 + v39 - v40;
-    let v42: W = v21.widen() * v8 * v11 * v25;
-    let v43: W = v5.widen() * v11 * v25;
-    let v44: W = v42 - v43;
-    let v45: W = v4 * v41;
-    let v46: W = v20 * v44;
-    let v47: W = v45 / v46;
-    [v29.to_f64(), v47.to_f64()]
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v32: W = v31 * v3.widen();
+    let v33: W = N::sin_kept(v32);
+    let v34: W = v33.square();
+    let v35: W = v1.widen() - v3.widen();
+    let v36: W = v11.widen() * v7;
+    let v37: N = -v11;
+    let v38: W = v37.widen() - v36;
+    let v39: W = v24.powi(3);
+    let v40: W = v30.widen() * v34 * v35 * v38;
+    let v41: W = v12 * v20 * v39;
+    let v42: W = v40 / v41;
+    [v29.to_f64(), v42.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1766,9 +1432,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1781,9 +1447,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -1803,9 +1469,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1819,32 +1485,29 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
     let v7: W = N::cos_kept(v6);
     let v8: W = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
-    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
     let v15: W = v6.tan();
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
-    let v18: W = v13.widen() - v17;
-    let v19: W = N::sigmoid_kept(v18);
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -1852,105 +1515,91 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: W = v27 / v28;
-    let v30: W = v1.widen() - v3.widen();
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v17 - v13.widen();
-    let v33: W = v32.sigmoid();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v31 * v12 * v7 * v20 * v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v7.powi(3);
-    let v38: W = v36.widen() * v12 * v37 * v20 * v34;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v33 * v23;
-    let v41: W = v39.widen() * v8 * v33 * v23;
-    let v42: W = v35 - v38 + v40 - v41;
-    let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12 * v8 * v43;
-    let v45: W = v11.widen() * v12 * v43;
-    let v46: W = v44 - v45;
-    let v47: W = v30 * v42;
-    let v48: W = v20 * v46;
-    let v49: W = v47 / v48;
-    let v50: N = N::narrow(v30).abs();
-    let v51: W = v50.widen().sqrt();
-    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: W = v21.widen() * v37;
-    let v54: W = v11.widen() * v7;
-    let v55: W = v53 - v54;
-    let v56: W = v52 * v12;
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: W = v57.widen().sqrt();
-    let v59: W = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: N = N::narrow(v26) - N::narrow(v25);
+    let v29: N = N::narrow(v27) / v28;
+    let v30: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v31: W = v30.widen() * v3.widen();
+    let v32: W = N::sin_kept(v31);
+    let v33: W = v32.square();
+    let v34: W = v1.widen() - v3.widen();
+    let v35: W = v11.widen() * v7;
+    let v36: N = -v11;
+    let v37: W = v36.widen() - v35;
+    let v38: W = v24.powi(3);
+    let v39: W = v0 * v33 * v34 * v37;
+    let v40: W = v12 * v20 * v38;
+    let v41: W = v39 / v40;
+    let v42: N = N::narrow(v34).abs();
+    let v43: N = v42.sqrt();
+    let v44: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v45: W = v7.powi(3);
+    let v46: W = v21.widen() * v45;
+    let v47: W = v46 - v35;
+    let v48: W = v44 * v12;
+    let v49: N = N::narrow(v48) / N::narrow(v47);
+    let v50: N = v49.sqrt();
+    let v51: N = v43 * v50;
+    [v29.to_f64(), v41.to_f64(), v51.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(4.0, 0.0);
-    let v6: W = v1 * v2.widen();
-    let v7: W = N::sin_kept(v6);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
     let v8: W = v7.square();
-    let v9: N = v5 * N::narrow(v8);
-    let v10: W = v5.widen() - v9.widen();
-    let v11: W = N::cos_kept(v6);
-    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = N::tan_kept(v6);
-    let v15: W = v0.widen() / v14;
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
     let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12 - v17;
-    let v19: W = N::sigmoid_kept(v18);
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13.widen() - v17;
+    let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
-    let v23: W = v5.widen() - v22;
+    let v23: W = v11.widen() - v22;
     let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v1 * v4 * v10;
-    let v27: W = v11 * v20 * v25;
-    let v28: W = v26 / v27;
-    let v29: W = v0.widen() - v28;
-    let v30: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: W = v17 - v12;
-    let v32: W = v31.sigmoid();
-    let v33: W = v32.sqrt();
-    let v34: W = v30 * v7 * v11 * v20 * v33;
-    let v35: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v36: W = v7.powi(3);
-    let v37: W = v35.widen() * v36 * v11 * v20 * v33;
-    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: W = v38 * v32 * v23;
-    let v40: W = v38 * v8 * v32 * v23;
-    let v41: W = v34 - v37 + v39 - v40;
-    let v42: W = v21.widen() * v8 * v11 * v25;
-    let v43: W = v5.widen() * v11 * v25;
-    let v44: W = v42 - v43;
-    let v45: W = v4 * v41;
-    let v46: W = v20 * v44;
-    let v47: W = v45 / v46;
-    let v48: N = N::narrow(v4).abs();
-    let v49: N = v48.sqrt();
-    let v50: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * N::narrow(v36);
-    let v52: W = v5.widen() * v7;
-    let v53: W = v51.widen() - v52;
-    let v54: W = v50 * v11;
-    let v55: N = N::narrow(v54) / N::narrow(v53);
-    let v56: N = v55.sqrt();
-    let v57: N = v49 * v56;
-    [v29.to_f64(), v47.to_f64(), v57.to_f64()]
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v31: W = v30 * v3.widen();
+    let v32: W = N::sin_kept(v31);
+    let v33: W = v32.square();
+    let v34: W = v1.widen() - v3.widen();
+    let v35: W = v11.widen() * v7;
+    let v36: N = -v11;
+    let v37: W = v36.widen() - v35;
+    let v38: W = v24.powi(3);
+    let v39: W = v0 * v33 * v34 * v37;
+    let v40: W = v12 * v20 * v38;
+    let v41: W = v39 / v40;
+    let v42: N = N::narrow(v34).abs();
+    let v43: W = v42.widen().sqrt();
+    let v44: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v45: W = v7.powi(3);
+    let v46: W = v21.widen() * v45;
+    let v47: W = v46 - v35;
+    let v48: W = v44.widen() * v12;
+    let v49: N = N::narrow(v48) / N::narrow(v47);
+    let v50: N = v49.sqrt();
+    let v51: W = v43 * v50.widen();
+    [v29.to_f64(), v41.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1958,9 +1607,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1979,9 +1628,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 40 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -3307,7 +2956,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
@@ -3325,7 +2974,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.5 {
         return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -3333,10 +2982,10 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: N = N::new(2.0, 0.0);
     let v6: N = N::tan_of(v3);
     let v7: N = v6.ln();
-    let v8: N = v5 * v7;
+    let v8: W = v5.widen() * v7.widen();
     let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = v8 - v9;
-    let v11: W = v10.widen().sigmoid();
+    let v10: W = v8 - v9.widen();
+    let v11: W = v10.sigmoid();
     let v12: W = N::sqrt_kept(v11);
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
@@ -3345,32 +2994,25 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: W = v13.widen() - v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v0.widen() * v4;
+    let v20: W = v0 * v4;
     let v21: W = v12 * v19;
     let v22: W = v20 / v21;
-    let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: W = N::sin_kept(v3);
-    let v25: N = v9 - v8;
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: W = v23 * v24 * v4 * v27.widen();
-    let v29: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: W = v4.powi(3);
-    let v31: W = v29.widen() * v24 * v30 * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12 * v17;
-    let v34: W = v32.widen() * v15 * v12 * v17;
-    let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24 * v15 * v19;
-    let v37: W = v13.widen() * v24 * v19;
-    let v38: W = v36 - v37;
-    let v39: W = v12 * v38;
-    let v40: N = N::narrow(v35) / N::narrow(v39);
-    [v22.to_f64(), v40.to_f64()]
+    let v23: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v24: W = v23 * v2.widen();
+    let v25: W = N::sin_kept(v24);
+    let v26: W = v25.square();
+    let v27: W = v13.widen() * v4;
+    let v28: N = -v13;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::sin_kept(v3);
+    let v31: W = v0 * v26 * v29;
+    let v32: W = v30 * v11 * v19;
+    let v33: W = v31 / v32;
+    [v22.to_f64(), v33.to_f64()]
 }
 /// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -3390,28 +3032,21 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v17: W = v13.widen() - v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v0.widen() * v4;
+    let v20: W = v0 * v4;
     let v21: W = v12 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: W = N::sin_kept(v3);
-    let v25: N = N::narrow(v9) - N::narrow(v8);
-    let v26: N = v25.sigmoid();
-    let v27: N = v26.sqrt();
-    let v28: W = v23 * v24 * v4 * v27.widen();
-    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: W = v4.powi(3);
-    let v31: W = v29 * v24 * v30 * v27.widen();
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12 * v17;
-    let v34: W = v32.widen() * v15 * v12 * v17;
-    let v35: W = v28 - v31 + v33 - v34;
-    let v36: W = v14.widen() * v24 * v15 * v19;
-    let v37: W = v13.widen() * v24 * v19;
-    let v38: W = v36 - v37;
-    let v39: W = v12 * v38;
-    let v40: W = v35 / v39;
-    [v22.to_f64(), v40.to_f64()]
+    let v23: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v24.sin();
+    let v26: W = v25.square();
+    let v27: N = v13 * N::narrow(v4);
+    let v28: N = -v13;
+    let v29: W = v28.widen() - v27.widen();
+    let v30: W = N::sin_kept(v3);
+    let v31: W = v0 * v26 * v29;
+    let v32: W = v30 * v11 * v19;
+    let v33: W = v31 / v32;
+    [v22.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3419,7 +3054,7 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3434,9 +3069,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -3456,57 +3091,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = N::cos_kept(v3);
-    let v6: W = v5.powi(3);
-    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: W = v7 - v11.widen();
-    let v13: W = v12.sigmoid();
-    let v14: W = N::sqrt_kept(v13);
-    let v15: W = v0 * v4 * v6 * v14;
-    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: W = v11.widen() - v7;
-    let v20: W = N::sigmoid_kept(v19);
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.square();
-    let v25: W = v23.widen() * v24;
-    let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21 * v26;
-    let v28: W = v18.widen() * v24 * v21 * v26;
-    let v29: W = v15 - v17 - v27 + v28;
-    let v30: W = v26.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4 * v24 * v31;
-    let v33: W = v22.widen() * v4 * v31;
-    let v34: W = v32 - v33;
-    let v35: W = v14 * v21 * v34;
-    let v36: W = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21 * v26;
-    let v39: W = v37.widen() * v24 * v21 * v26;
-    let v40: W = v17 - v15 + v38 - v39;
-    let v41: W = v21 * v34;
-    let v42: W = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -3518,38 +3103,42 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v9: W = N::tan_kept(v3);
     let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
-    let v12: W = v7 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = N::sqrt_kept(v13);
-    let v15: W = v0 * v4 * v6 * v14;
+    let v12: N = N::narrow(v7) - N::narrow(v11);
+    let v13: N = v12.sigmoid();
+    let v14: N = v13.sqrt();
+    let v15: W = v0.widen() * v4 * v6 * v14.widen();
     let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4 * v5 * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v17: W = v16 * v4 * v5 * v14.widen();
+    let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: W = v11 - v7;
-    let v20: W = N::sigmoid_kept(v19);
+    let v20: W = v19.sigmoid();
     let v21: W = v20.sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
     let v24: W = v5.square();
     let v25: W = v23.widen() * v24;
     let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21 * v26;
-    let v28: W = v18.widen() * v24 * v21 * v26;
+    let v27: W = v18 * v21 * v26;
+    let v28: W = v18 * v24 * v21 * v26;
     let v29: W = v15 - v17 - v27 + v28;
     let v30: W = v26.sqrt();
     let v31: W = v30.powi(3);
     let v32: W = v23.widen() * v4 * v24 * v31;
     let v33: W = v22.widen() * v4 * v31;
     let v34: W = v32 - v33;
-    let v35: W = v14 * v21 * v34;
+    let v35: W = v14.widen() * v21 * v34;
     let v36: W = v29 / v35;
-    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21 * v26;
-    let v39: W = v37.widen() * v24 * v21 * v26;
-    let v40: W = v17 - v15 + v38 - v39;
-    let v41: W = v21 * v34;
-    let v42: W = v40 / v41;
-    [v36.to_f64(), v42.to_f64()]
+    let v37: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v38: W = v37.widen() * v2.widen();
+    let v39: W = v38.sin();
+    let v40: W = v39.square();
+    let v41: N = v22 * N::narrow(v5);
+    let v42: N = -v22;
+    let v43: W = v42.widen() - v41.widen();
+    let v44: W = v18 * v40 * v43;
+    let v45: W = v4 * v20 * v31;
+    let v46: W = v44 / v45;
+    [v36.to_f64(), v46.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3560,8 +3149,8 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.powi(3);
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.powi(3);
     let v6: W = N::cos_kept(v3);
     let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
@@ -3573,33 +3162,33 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v14: W = v7 - v13;
     let v15: W = v14.sigmoid();
     let v16: W = v15.sqrt();
-    let v17: W = v0.widen() * v5 * v6 * v16;
-    let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v19: W = v18.widen() * v4 * v6 * v16;
+    let v17: W = v0.widen() * v5.widen() * v6 * v16;
+    let v18: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v19: W = v18 * v4.widen() * v6 * v16;
     let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: N = N::narrow(v13) - N::narrow(v7);
-    let v22: N = v21.sigmoid();
-    let v23: N = v22.sqrt();
+    let v21: W = v13 - v7;
+    let v22: W = v21.sigmoid();
+    let v23: W = N::sqrt_kept(v22);
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
-    let v26: W = v4.square();
-    let v27: W = v25.widen() * v26;
+    let v26: N = v4.square();
+    let v27: W = v25.widen() * v26.widen();
     let v28: W = v24.widen() - v27;
-    let v29: W = v20 * v23.widen() * v28;
-    let v30: W = v20 * v26 * v23.widen() * v28;
+    let v29: W = v20 * v23 * v28;
+    let v30: W = v20 * v26.widen() * v23 * v28;
     let v31: W = v17 - v19 - v29 + v30;
     let v32: W = v28.sqrt();
     let v33: W = v32.powi(3);
-    let v34: W = v25.widen() * v26 * v6 * v33;
+    let v34: W = v25.widen() * v26.widen() * v6 * v33;
     let v35: W = v24.widen() * v6 * v33;
     let v36: W = v34 - v35;
-    let v37: W = v16 * v23.widen() * v36;
+    let v37: W = v16 * v23 * v36;
     let v38: W = v31 / v37;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v23.widen() * v28;
-    let v41: W = v39.widen() * v26 * v23.widen() * v28;
-    let v42: W = v19 - v17 + v40 - v41;
-    let v43: W = v23.widen() * v36;
+    let v39: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v40: N = v24 * v26;
+    let v41: W = v24.widen() - v40.widen();
+    let v42: W = v39.widen() * v41;
+    let v43: W = v6 * v22 * v33;
     let v44: N = N::narrow(v42) / N::narrow(v43);
     [v38.to_f64(), v44.to_f64()]
 }
@@ -3627,13 +3216,13 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v19: W = v18.widen() * v4.widen() * v6 * v16;
     let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: N = N::narrow(v13) - N::narrow(v7);
-    let v22: N = v21.sigmoid();
-    let v23: N = v22.sqrt();
+    let v22: W = v21.widen().sigmoid();
+    let v23: N = N::sqrt_of(v22);
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
     let v26: N = v4.square();
-    let v27: W = v25.widen() * v26.widen();
-    let v28: W = v24.widen() - v27;
+    let v27: N = v25 * v26;
+    let v28: W = v24.widen() - v27.widen();
     let v29: W = v20 * v23.widen() * v28;
     let v30: N = N::narrow(v20) * v26 * v23 * N::narrow(v28);
     let v31: W = v17 - v19 - v29 + v30.widen();
@@ -3644,12 +3233,12 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v36: W = v34 - v35;
     let v37: W = v16 * v23.widen() * v36;
     let v38: W = v31 / v37;
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v23.widen() * v28;
-    let v41: N = v39 * v26 * v23 * N::narrow(v28);
-    let v42: W = v19 - v17 + v40 - v41.widen();
-    let v43: N = v23 * N::narrow(v36);
-    let v44: N = N::narrow(v42) / v43;
+    let v39: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v40: N = v24 * v26;
+    let v41: N = v24 - v40;
+    let v42: N = v39 * v41;
+    let v43: W = v6 * v22 * v33;
+    let v44: N = v42 / N::narrow(v43);
     [v38.to_f64(), v44.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3658,9 +3247,9 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3673,9 +3262,9 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3710,45 +3299,36 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v20: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+        let v21: W = W::new(0.7853981633974483, 3.061616997868383e-17);
         let v22: W = v21 * v1;
         let v23: W = v22.sin();
-        let v24: W = v22.cos();
-        let v25: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v26: W = W::new(2.0, 0.0);
-        let v27: W = v22.tan();
-        let v28: W = v27.ln();
-        let v29: W = v26 * v28;
-        let v30: W = v25 - v29;
-        let v31: W = v30.sigmoid();
-        let v32: W = v31.sqrt();
-        let v33: W = v20 * v23 * v24 * v32;
-        let v34: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v35: W = v24.powi(3);
-        let v36: W = v34 * v23 * v35 * v32;
-        let v37: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v38: W = v29 - v25;
+        let v24: W = v23.square();
+        let v25: W = W::new(4.0, 0.0);
+        let v26: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v27: W = v26 * v1;
+        let v28: W = v27.cos();
+        let v29: W = v25 * v28;
+        let v30: W = -v25;
+        let v31: W = v30 - v29;
+        let v32: W = v27.sin();
+        let v33: W = W::new(2.0, 0.0);
+        let v34: W = v27.tan();
+        let v35: W = v34.ln();
+        let v36: W = v33 * v35;
+        let v37: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v38: W = v36 - v37;
         let v39: W = v38.sigmoid();
-        let v40: W = v39.sqrt();
-        let v41: W = W::new(4.0, 0.0);
-        let v42: W = W::new(3.0, 0.0);
-        let v43: W = v24.square();
-        let v44: W = v42 * v43;
-        let v45: W = v41 - v44;
-        let v46: W = v37 * v40 * v45;
-        let v47: W = v37 * v43 * v40 * v45;
-        let v48: W = v33 - v36 + v46 - v47;
-        let v49: W = v45.sqrt();
-        let v50: W = v49.powi(3);
-        let v51: W = v42 * v23 * v43 * v50;
-        let v52: W = v41 * v23 * v50;
-        let v53: W = v51 - v52;
-        let v54: W = v1 * v48;
-        let v55: W = v40 * v53;
-        let v56: W = v54 / v55;
-        let v57: W = -v56;
-        return [v19.to_f64(), v57.to_f64()];
+        let v40: W = W::new(3.0, 0.0);
+        let v41: W = v28.square();
+        let v42: W = v40 * v41;
+        let v43: W = v25 - v42;
+        let v44: W = v43.sqrt();
+        let v45: W = v44.powi(3);
+        let v46: W = v20 * v1 * v24 * v31;
+        let v47: W = v32 * v39 * v45;
+        let v48: W = v46 / v47;
+        return [v19.to_f64(), v48.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -3759,64 +3339,50 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.25 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
+        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
     let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::narrow(v0) * v1 * v5;
-    let v7: W = v0 * v3.widen() * v5.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v4);
     let v10: N = v9.ln();
     let v11: N = v8 * v10;
     let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = v11 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
+    let v13: W = v11.widen() - v12.widen();
+    let v14: W = v13.sigmoid();
+    let v15: N = N::sqrt_of(v14);
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
-    let v18: N = v5.square();
-    let v19: W = v17.widen() * v18.widen();
+    let v18: W = v5.square();
+    let v19: W = v17.widen() * v18;
     let v20: W = v16.widen() - v19;
     let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
     let v23: N = v15 * N::narrow(v22);
-    let v24: W = v6.widen() - v7 + v23.widen();
-    let v25: N = N::narrow(v24) / v23;
-    let v26: W = v1.widen() - v3.widen();
-    let v27: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: W = N::sin_kept(v4);
-    let v29: N = v12 - v11;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: W = v27.widen() * v28 * v5.widen() * v31.widen();
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: N = v5.powi(3);
-    let v35: W = v33.widen() * v28 * v34.widen() * v31.widen();
-    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36 * v15.widen() * v20;
-    let v38: W = v36 * v18.widen() * v15.widen() * v20;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28 * v18.widen() * v22;
-    let v41: W = v16.widen() * v28 * v22;
-    let v42: W = v40 - v41;
-    let v43: W = v26 * v39;
-    let v44: W = v15.widen() * v42;
-    let v45: N = N::narrow(v43) / N::narrow(v44);
-    [v25.to_f64(), v45.to_f64()]
+    let v24: N = N::narrow(v6) - N::narrow(v7) + v23;
+    let v25: N = v24 / v23;
+    let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v27: W = v26 * v3.widen();
+    let v28: W = N::sin_kept(v27);
+    let v29: W = v28.square();
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = v16.widen() * v5;
+    let v32: N = -v16;
+    let v33: W = v32.widen() - v31;
+    let v34: W = N::sin_kept(v4);
+    let v35: W = v0 * v29 * v30 * v33;
+    let v36: W = v34 * v14 * v22;
+    let v37: W = v35 / v36;
+    [v25.to_f64(), v37.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3847,133 +3413,19 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: W = v15 * v22;
     let v24: W = v6 - v7 + v23;
     let v25: N = N::narrow(v24) / N::narrow(v23);
-    let v26: W = v1.widen() - v3.widen();
-    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: W = N::sin_kept(v4);
-    let v29: N = N::narrow(v12) - N::narrow(v11);
-    let v30: N = v29.sigmoid();
-    let v31: W = v30.widen().sqrt();
-    let v32: W = v27 * v28 * v5 * v31;
-    let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: W = v5.powi(3);
-    let v35: W = v33 * v28 * v34 * v31;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v15 * v20;
-    let v38: W = v36.widen() * v18 * v15 * v20;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28 * v18 * v22;
-    let v41: W = v16.widen() * v28 * v22;
-    let v42: W = v40 - v41;
-    let v43: W = v26 * v39;
-    let v44: W = v15 * v42;
-    let v45: N = N::narrow(v43) / N::narrow(v44);
-    [v25.to_f64(), v45.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: N = N::narrow(v0) * v1 * N::narrow(v5);
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: W = v11.widen() - v12.widen();
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v5.square();
-    let v19: W = v17.widen() * v18;
-    let v20: W = v16.widen() - v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: W = v15 * v22;
-    let v24: W = v6.widen() - v7 + v23;
-    let v25: N = N::narrow(v24) / N::narrow(v23);
-    let v26: W = v1.widen() - v3.widen();
-    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: W = N::sin_kept(v4);
-    let v29: N = v12 - v11;
-    let v30: N = v29.sigmoid();
-    let v31: N = v30.sqrt();
-    let v32: W = v27 * v28 * v5 * v31.widen();
-    let v33: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: W = v5.powi(3);
-    let v35: W = v33.widen() * v28 * v34 * v31.widen();
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v15 * v20;
-    let v38: W = v36.widen() * v18 * v15 * v20;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28 * v18 * v22;
-    let v41: W = v16.widen() * v28 * v22;
-    let v42: W = v40 - v41;
-    let v43: W = v26 * v39;
-    let v44: W = v15 * v42;
-    let v45: W = v43 / v44;
-    [v25.to_f64(), v45.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::cos_kept(v4);
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v4);
-    let v10: N = v9.ln();
-    let v11: W = v8.widen() * v10.widen();
-    let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sigmoid();
-    let v15: W = v14.widen().sqrt();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = N::new(3.0, 0.0);
-    let v18: W = v5.square();
-    let v19: W = v17.widen() * v18;
-    let v20: W = v16.widen() - v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: W = v15 * v22;
-    let v24: W = v6 - v7 + v23;
-    let v25: N = N::narrow(v24) / N::narrow(v23);
-    let v26: W = v1.widen() - v3.widen();
-    let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: W = N::sin_kept(v4);
-    let v29: W = v12.widen() - v11;
-    let v30: W = N::sigmoid_kept(v29);
-    let v31: W = v30.sqrt();
-    let v32: W = v27 * v28 * v5 * v31;
-    let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: W = v5.powi(3);
-    let v35: W = v33 * v28 * v34 * v31;
-    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36 * v15 * v20;
-    let v38: W = v36 * v18 * v15 * v20;
-    let v39: W = v32 - v35 + v37 - v38;
-    let v40: W = v17.widen() * v28 * v18 * v22;
-    let v41: W = v16.widen() * v28 * v22;
-    let v42: W = v40 - v41;
-    let v43: W = v26 * v39;
-    let v44: W = v15 * v42;
-    let v45: N = N::narrow(v43) / N::narrow(v44);
-    [v25.to_f64(), v45.to_f64()]
+    let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v27: W = v26 * v3.widen();
+    let v28: W = N::sin_kept(v27);
+    let v29: W = v28.square();
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = v16.widen() * v5;
+    let v32: N = -v16;
+    let v33: W = v32.widen() - v31;
+    let v34: W = N::sin_kept(v4);
+    let v35: W = v0 * v29 * v30 * v33;
+    let v36: W = v34 * v14 * v22;
+    let v37: W = v35 / v36;
+    [v25.to_f64(), v37.to_f64()]
 }
 /// `euler_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3981,9 +3433,9 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3996,9 +3448,9 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -4018,7 +3470,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4060,53 +3512,45 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v24: W = v4 * v23;
         let v25: W = v2 - v3 + v24;
         let v26: W = v25 / v3;
-        let v27: W = W::new(25.132741228718345, 9.797174393178826e-16);
-        let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v27: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v28: W = W::new(0.7853981633974483, 3.061616997868383e-17);
         let v29: W = v28 * v3;
         let v30: W = v29.sin();
-        let v31: W = v29.cos();
-        let v32: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v33: W = v29.tan();
-        let v34: W = v33.ln();
-        let v35: W = v0 * v34;
-        let v36: W = v32 - v35;
-        let v37: W = v36.sigmoid();
-        let v38: W = v37.sqrt();
-        let v39: W = v27 * v30 * v31 * v38;
-        let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
-        let v41: W = v31.powi(3);
-        let v42: W = v40 * v30 * v41 * v38;
-        let v43: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v44: W = v35 - v32;
+        let v31: W = v30.square();
+        let v32: W = W::new(4.0, 0.0);
+        let v33: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v34: W = v33 * v3;
+        let v35: W = v34.cos();
+        let v36: W = v32 * v35;
+        let v37: W = -v32;
+        let v38: W = v37 - v36;
+        let v39: W = v34.sin();
+        let v40: W = v34.tan();
+        let v41: W = v40.ln();
+        let v42: W = v0 * v41;
+        let v43: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v44: W = v42 - v43;
         let v45: W = v44.sigmoid();
-        let v46: W = v45.sqrt();
-        let v47: W = W::new(4.0, 0.0);
-        let v48: W = W::new(3.0, 0.0);
-        let v49: W = v31.square();
-        let v50: W = v48 * v49;
-        let v51: W = v47 - v50;
-        let v52: W = v43 * v46 * v51;
-        let v53: W = v43 * v49 * v46 * v51;
-        let v54: W = v39 - v42 + v52 - v53;
-        let v55: W = v51.sqrt();
-        let v56: W = v55.powi(3);
-        let v57: W = v48 * v30 * v49 * v56;
-        let v58: W = v47 * v30 * v56;
-        let v59: W = v57 - v58;
-        let v60: W = v4 * v54;
-        let v61: W = v46 * v59;
-        let v62: W = v60 / v61;
-        let v63: W = v4.abs();
-        let v64: W = v63.sqrt();
-        let v65: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-        let v66: W = v48 * v41;
-        let v67: W = v47 * v31;
-        let v68: W = v66 - v67;
-        let v69: W = v65 * v30;
-        let v70: W = v69 / v68;
-        let v71: W = v70.sqrt();
-        let v72: W = v64 * v71;
-        return [v26.to_f64(), v62.to_f64(), v72.to_f64()];
+        let v46: W = W::new(3.0, 0.0);
+        let v47: W = v35.square();
+        let v48: W = v46 * v47;
+        let v49: W = v32 - v48;
+        let v50: W = v49.sqrt();
+        let v51: W = v50.powi(3);
+        let v52: W = v27 * v31 * v4 * v38;
+        let v53: W = v39 * v45 * v51;
+        let v54: W = v52 / v53;
+        let v55: W = v4.abs();
+        let v56: W = v55.sqrt();
+        let v57: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v58: W = v35.powi(3);
+        let v59: W = v46 * v58;
+        let v60: W = v59 - v36;
+        let v61: W = v57 * v39;
+        let v62: W = v61 / v60;
+        let v63: W = v62.sqrt();
+        let v64: W = v56 * v63;
+        return [v26.to_f64(), v54.to_f64(), v64.to_f64()];
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -4142,33 +3586,28 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v31: W = v5 * v14 * v19 * v30;
     let v32: W = v15 - v16 - v20 + v21 + v23 - v24 + v31;
     let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v1 - v3;
-    let v35: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: W = v35 * v5 * v6 * v14;
-    let v37: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: W = v6.powi(3);
-    let v39: W = v37 * v5 * v38 * v14;
-    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: W = v40.widen() * v19 * v28;
-    let v42: W = v40.widen() * v22 * v19 * v28;
-    let v43: W = v36 - v39 + v41 - v42;
-    let v44: W = v26.widen() * v5 * v22 * v30;
-    let v45: W = v25.widen() * v5 * v30;
-    let v46: W = v44 - v45;
-    let v47: N = v34 * N::narrow(v43);
-    let v48: W = v19 * v46;
-    let v49: N = v47 / N::narrow(v48);
-    let v50: N = v34.abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: W = v26.widen() * v38;
-    let v54: W = v25.widen() * v6;
-    let v55: W = v53 - v54;
-    let v56: W = v52.widen() * v5;
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v33.to_f64(), v49.to_f64(), v59.to_f64()]
+    let v34: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v35: W = v34 * v3.widen();
+    let v36: W = N::sin_kept(v35);
+    let v37: W = v36.square();
+    let v38: W = v1.widen() - v3.widen();
+    let v39: W = v25.widen() * v6;
+    let v40: N = -v25;
+    let v41: N = v40 - N::narrow(v39);
+    let v42: W = v0 * v37 * v38 * v41.widen();
+    let v43: W = v5 * v18 * v30;
+    let v44: W = v42 / v43;
+    let v45: N = N::narrow(v38).abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v48: W = v6.powi(3);
+    let v49: W = v26.widen() * v48;
+    let v50: W = v49 - v39;
+    let v51: W = v47.widen() * v5;
+    let v52: N = N::narrow(v51) / N::narrow(v50);
+    let v53: N = v52.sqrt();
+    let v54: N = v46 * v53;
+    [v33.to_f64(), v44.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -4176,7 +3615,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -4189,7 +3628,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4860,7 +4299,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4875,51 +4314,44 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [0.0, -1.2732395447351628];
     }
     if t_next == 0.0 {
-        let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v3.cos();
-        let v5: W = W::new(3.0, 0.0);
-        let v6: W = v3.sin();
-        let v7: W = v4.square();
-        let v8: W = v5 * v6 * v7;
-        let v9: W = W::new(4.0, 0.0);
-        let v10: W = v9 * v6;
-        let v11: W = v8 - v10;
-        let v12: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v13: W = v4.powi(3);
-        let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v15: W = W::new(2.0, 0.0);
-        let v16: W = v3.tan();
-        let v17: W = v16.ln();
-        let v18: W = v15 * v17;
-        let v19: W = v14 - v18;
-        let v20: W = v19.sigmoid();
-        let v21: W = v20.sqrt();
-        let v22: W = v12 * v6 * v13 * v21;
-        let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v24: W = v23 * v6 * v4 * v21;
-        let v25: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v26: W = v18 - v14;
-        let v27: W = v26.sigmoid();
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v15: W = v14 * v3;
+        let v16: W = v15.sin();
+        let v17: W = v16.square();
+        let v18: W = W::new(4.0, 0.0);
+        let v19: W = v4.cos();
+        let v20: W = v18 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v4.sin();
+        let v24: W = W::new(3.0, 0.0);
+        let v25: W = v19.square();
+        let v26: W = v24 * v25;
+        let v27: W = v18 - v26;
         let v28: W = v27.sqrt();
-        let v29: W = v5 * v7;
-        let v30: W = v9 - v29;
-        let v31: W = v25 * v28 * v30;
-        let v32: W = v25 * v7 * v28 * v30;
-        let v33: W = v22 - v24 - v31 + v32;
-        let v34: W = v0 * v4 * v11;
-        let v35: W = v34 / v33;
-        let v36: W = v30.sqrt();
-        let v37: W = v36.powi(3);
-        let v38: W = v5 * v6 * v7 * v37;
-        let v39: W = v9 * v6 * v37;
-        let v40: W = v38 - v39;
-        let v41: W = v28 * v40;
-        let v42: W = v41 / v33;
-        let v43: W = -v42;
-        return [v35.to_f64(), v43.to_f64()];
+        let v29: W = v28.powi(3);
+        let v30: W = v13 * v17 * v9 * v22;
+        let v31: W = v23 * v29;
+        let v32: W = v30 / v31;
+        let v33: W = v13 * v17 * v12 * v22;
+        let v34: W = v33 / v31;
+        let v35: W = v32 + v34;
+        let v36: W = v12 / v35;
+        return [v10.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -4940,64 +4372,63 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = N::cos_kept(v3);
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v10.tan();
-    let v12: W = v11.ln();
-    let v13: W = v8.widen() * v12;
-    let v14: W = v7.widen() - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v0 * v4 * v6 * v16;
-    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18 * v4 * v5 * v16;
-    let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: W = v13 - v7.widen();
-    let v22: W = v21.sigmoid();
-    let v23: W = v22.sqrt();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v5.square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v20.widen() * v23 * v28;
-    let v30: W = v20.widen() * v26 * v23 * v28;
-    let v31: W = v17 - v19 - v29 + v30;
-    let v32: W = v3.tan();
-    let v33: W = v32.ln();
-    let v34: W = v8.widen() * v33;
-    let v35: W = v7.widen() - v34;
-    let v36: W = v35.sigmoid();
-    let v37: W = v36.sqrt();
-    let v38: W = v0 * v4 * v6 * v37;
-    let v39: W = v18 * v4 * v5 * v37;
-    let v40: W = v34 - v7.widen();
-    let v41: W = v40.sigmoid();
-    let v42: W = v41.sqrt();
-    let v43: W = v20.widen() * v42 * v28;
-    let v44: W = v20.widen() * v26 * v42 * v28;
-    let v45: W = v38 - v39 - v43 + v44;
-    let v46: N = N::narrow(v31) / N::narrow(v45);
-    let v47: W = v37 * v23;
-    let v48: W = v42 * v16;
-    let v49: W = v47 - v48;
-    let v50: W = v28.sqrt();
-    let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4 * v26 * v51;
-    let v53: W = v24.widen() * v4 * v51;
-    let v54: W = v52 - v53;
-    let v55: W = v49 * v54;
-    let v56: N = N::narrow(v55) / N::narrow(v45);
-    [v46.to_f64(), v56.to_f64()]
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v10) * N::narrow(v18);
+    let v20: W = v15 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v7 - v0.widen();
+    let v24: W = v23.sigmoid();
+    let v25: W = v24.sqrt();
+    let v26: W = v25.abs();
+    let v27: N = N::narrow(v22) * N::narrow(v26);
+    let v28: N = v19 + v27;
+    let v29: W = v24 * v18;
+    let v30: W = v10 * v22 * v26;
+    let v31: W = v29 - v30;
+    let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v33: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v34: W = v33 * v3.widen();
+    let v35: W = N::sin_kept(v34);
+    let v36: W = v35.square();
+    let v37: N = N::new(4.0, 0.0);
+    let v38: W = v4.cos();
+    let v39: N = v37 * N::narrow(v38);
+    let v40: N = -v37;
+    let v41: W = v40.widen() - v39.widen();
+    let v42: W = N::sin_kept(v4);
+    let v43: N = N::new(3.0, 0.0);
+    let v44: W = v38.square();
+    let v45: W = v43.widen() * v44;
+    let v46: W = v37.widen() - v45;
+    let v47: W = v46.sqrt();
+    let v48: W = v47.powi(3);
+    let v49: W = v32.widen() * v36 * v9 * v41;
+    let v50: W = v42 * v48;
+    let v51: W = v49 / v50;
+    let v52: W = v32.widen() * v36 * v24 * v41;
+    let v53: W = v52 / v50;
+    let v54: W = v51 + v53;
+    let v55: W = v31 / v54;
+    [v28.to_f64(), v55.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5005,7 +4436,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5018,7 +4449,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5038,7 +4469,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5053,51 +4484,44 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [0.0, -1.2732395447351628];
     }
     if t_next == 0.0 {
-        let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v3.cos();
-        let v5: W = W::new(3.0, 0.0);
-        let v6: W = v3.sin();
-        let v7: W = v4.square();
-        let v8: W = v5 * v6 * v7;
-        let v9: W = W::new(4.0, 0.0);
-        let v10: W = v9 * v6;
-        let v11: W = v8 - v10;
-        let v12: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v13: W = v4.powi(3);
-        let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v15: W = W::new(2.0, 0.0);
-        let v16: W = v3.tan();
-        let v17: W = v16.ln();
-        let v18: W = v15 * v17;
-        let v19: W = v14 - v18;
-        let v20: W = v19.sigmoid();
-        let v21: W = v20.sqrt();
-        let v22: W = v12 * v6 * v13 * v21;
-        let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v24: W = v23 * v6 * v4 * v21;
-        let v25: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v26: W = v18 - v14;
-        let v27: W = v26.sigmoid();
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v15: W = v14 * v3;
+        let v16: W = v15.sin();
+        let v17: W = v16.square();
+        let v18: W = W::new(4.0, 0.0);
+        let v19: W = v4.cos();
+        let v20: W = v18 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v4.sin();
+        let v24: W = W::new(3.0, 0.0);
+        let v25: W = v19.square();
+        let v26: W = v24 * v25;
+        let v27: W = v18 - v26;
         let v28: W = v27.sqrt();
-        let v29: W = v5 * v7;
-        let v30: W = v9 - v29;
-        let v31: W = v25 * v28 * v30;
-        let v32: W = v25 * v7 * v28 * v30;
-        let v33: W = v22 - v24 - v31 + v32;
-        let v34: W = v0 * v4 * v11;
-        let v35: W = v34 / v33;
-        let v36: W = v30.sqrt();
-        let v37: W = v36.powi(3);
-        let v38: W = v5 * v6 * v7 * v37;
-        let v39: W = v9 * v6 * v37;
-        let v40: W = v38 - v39;
-        let v41: W = v28 * v40;
-        let v42: W = v41 / v33;
-        let v43: W = -v42;
-        return [v35.to_f64(), v43.to_f64()];
+        let v29: W = v28.powi(3);
+        let v30: W = v13 * v17 * v9 * v22;
+        let v31: W = v23 * v29;
+        let v32: W = v30 / v31;
+        let v33: W = v13 * v17 * v12 * v22;
+        let v34: W = v33 / v31;
+        let v35: W = v32 + v34;
+        let v36: W = v12 / v35;
+        return [v10.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -5118,64 +4542,63 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = N::cos_kept(v3);
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen();
-    let v11: W = v10.tan();
-    let v12: W = v11.ln();
-    let v13: W = v8.widen() * v12;
-    let v14: W = v7.widen() - v13;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v0 * v4 * v6 * v16;
-    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = v18 * v4 * v5 * v16;
-    let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: W = v13 - v7.widen();
-    let v22: W = v21.sigmoid();
-    let v23: W = v22.sqrt();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v5.square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v24.widen() - v27;
-    let v29: W = v20.widen() * v23 * v28;
-    let v30: W = v20.widen() * v26 * v23 * v28;
-    let v31: W = v17 - v19 - v29 + v30;
-    let v32: W = v3.tan();
-    let v33: W = v32.ln();
-    let v34: W = v8.widen() * v33;
-    let v35: W = v7.widen() - v34;
-    let v36: W = v35.sigmoid();
-    let v37: W = v36.sqrt();
-    let v38: W = v0 * v4 * v6 * v37;
-    let v39: W = v18 * v4 * v5 * v37;
-    let v40: W = v34 - v7.widen();
-    let v41: W = v40.sigmoid();
-    let v42: W = v41.sqrt();
-    let v43: W = v20.widen() * v42 * v28;
-    let v44: W = v20.widen() * v26 * v42 * v28;
-    let v45: W = v38 - v39 - v43 + v44;
-    let v46: N = N::narrow(v31) / N::narrow(v45);
-    let v47: W = v37 * v23;
-    let v48: W = v42 * v16;
-    let v49: W = v47 - v48;
-    let v50: W = v28.sqrt();
-    let v51: W = v50.powi(3);
-    let v52: W = v25.widen() * v4 * v26 * v51;
-    let v53: W = v24.widen() * v4 * v51;
-    let v54: W = v52 - v53;
-    let v55: W = v49 * v54;
-    let v56: N = N::narrow(v55) / N::narrow(v45);
-    [v46.to_f64(), v56.to_f64()]
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v10) * N::narrow(v18);
+    let v20: W = v15 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v7 - v0.widen();
+    let v24: W = v23.sigmoid();
+    let v25: W = v24.sqrt();
+    let v26: W = v25.abs();
+    let v27: N = N::narrow(v22) * N::narrow(v26);
+    let v28: N = v19 + v27;
+    let v29: W = v24 * v18;
+    let v30: W = v10 * v22 * v26;
+    let v31: W = v29 - v30;
+    let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v33: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v34: W = v33 * v3.widen();
+    let v35: W = N::sin_kept(v34);
+    let v36: W = v35.square();
+    let v37: N = N::new(4.0, 0.0);
+    let v38: W = v4.cos();
+    let v39: N = v37 * N::narrow(v38);
+    let v40: N = -v37;
+    let v41: W = v40.widen() - v39.widen();
+    let v42: W = N::sin_kept(v4);
+    let v43: N = N::new(3.0, 0.0);
+    let v44: W = v38.square();
+    let v45: W = v43.widen() * v44;
+    let v46: W = v37.widen() - v45;
+    let v47: W = v46.sqrt();
+    let v48: W = v47.powi(3);
+    let v49: W = v32.widen() * v36 * v9 * v41;
+    let v50: W = v42 * v48;
+    let v51: W = v49 / v50;
+    let v52: W = v32.widen() * v36 * v24 * v41;
+    let v53: W = v52 / v50;
+    let v54: W = v51 + v53;
+    let v55: W = v31 / v54;
+    [v28.to_f64(), v55.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5183,7 +4606,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5196,7 +4619,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5283,9 +4706,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 49 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -5301,230 +4724,151 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_v_coefficients_in_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: N = N::new(2.0, 0.0);
-    let v8: N = v3.tan();
-    let v9: N = v8.ln();
-    let v10: W = v7.widen() * v9.widen();
-    let v11: W = v6 - v10;
-    let v12: W = v11.sigmoid();
-    let v13: W = v12.sqrt();
-    let v14: W = v10 - v6;
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v0.widen() * v4.widen() * v5.widen() * v13 * v16;
-    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: W = N::sin_kept(v20);
-    let v22: W = v21.square();
-    let v23: W = v12.square();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: W = v24.widen() * v9.widen();
-    let v26: W = W::new(-2.772588722239781, -9.276187255385198e-17);
-    let v27: W = v25 - v26;
-    let v28: W = N::exp_m1_kept(v27);
-    let v29: W = v18 * v22 * v23 * v28;
-    let v30: W = v18 * v22 * v5.widen() * v23 * v28;
-    let v31: W = v17 + v29 + v30;
-    let v32: N = N::new(3.0, 0.0);
-    let v33: W = v5.widen().square();
-    let v34: W = v32.widen() * v33;
-    let v35: W = v24.widen() - v34;
-    let v36: W = v35.sqrt();
-    let v37: W = v36.powi(3);
-    let v38: W = v4.widen() * v13 * v37;
-    let v39: W = v31 / v38;
-    let v40: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v41: W = v5.widen().powi(3);
-    let v42: W = v40.widen() * v4.widen() * v41 * v13;
-    let v43: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v44: W = v43.widen() * v4.widen() * v5.widen() * v13;
-    let v45: W = v18 * v16 * v35;
-    let v46: W = v18 * v33 * v16 * v35;
-    let v47: W = v42 - v44 - v45 + v46;
-    let v48: W = v32.widen() * v4.widen() * v33 * v37;
-    let v49: W = v24.widen() * v4.widen() * v37;
-    let v50: W = v48 - v49;
-    let v51: N = N::narrow(v47) / N::narrow(v50);
-    [v39.to_f64(), v51.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: W = v3.cos();
-    let v6: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = N::tan_kept(v3);
-    let v9: W = v8.ln();
-    let v10: W = v7.widen() * v9;
-    let v11: N = v6 - N::narrow(v10);
-    let v12: W = v11.widen().sigmoid();
-    let v13: W = N::sqrt_kept(v12);
-    let v14: W = v10 - v6.widen();
-    let v15: W = v14.sigmoid();
-    let v16: W = v15.sqrt();
-    let v17: W = v0 * v4 * v5 * v13 * v16;
-    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v20: W = v19 * v2.widen();
-    let v21: W = v20.sin();
-    let v22: W = v21.square();
-    let v23: W = v12.square();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = v24 * N::narrow(v9);
-    let v26: N = N::new(-2.772588722239781, -9.276187255385198e-17);
-    let v27: N = v25 - v26;
-    let v28: W = v27.widen().exp_m1();
-    let v29: W = v18 * v22 * v23 * v28;
-    let v30: W = v18 * v22 * v5 * v23 * v28;
-    let v31: W = v17 + v29 + v30;
-    let v32: N = N::new(3.0, 0.0);
-    let v33: W = v5.square();
-    let v34: W = v32.widen() * v33;
-    let v35: W = v24.widen() - v34;
-    let v36: W = v35.sqrt();
-    let v37: W = v36.powi(3);
-    let v38: W = v4 * v13 * v37;
-    let v39: W = v31 / v38;
-    let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v41: W = v5.powi(3);
-    let v42: W = v40 * v4 * v41 * v13;
-    let v43: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v44: W = v43.widen() * v4 * v5 * v13;
-    let v45: W = v18 * v16 * v35;
-    let v46: W = v18 * v33 * v16 * v35;
-    let v47: W = v42 - v44 - v45 + v46;
-    let v48: W = v32.widen() * v4 * v33 * v37;
-    let v49: W = v24.widen() * v4 * v37;
-    let v50: W = v48 - v49;
-    let v51: N = N::narrow(v47) / N::narrow(v50);
-    [v39.to_f64(), v51.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v3.cos();
-    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = N::tan_kept(v3);
-    let v9: W = v8.ln();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6 - v10;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v12.sqrt();
-    let v14: W = v10 - v6;
-    let v15: W = v14.sigmoid();
-    let v16: W = N::sqrt_kept(v15);
-    let v17: W = v0 * v4 * v5 * v13 * v16;
-    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: W = N::sin_kept(v20);
-    let v22: W = v21.square();
-    let v23: W = v12.square();
-    let v24: N = N::new(4.0, 0.0);
-    let v25: W = v24.widen() * v9;
-    let v26: N = N::new(-2.772588722239781, -9.276187255385198e-17);
-    let v27: W = v25 - v26.widen();
-    let v28: W = N::exp_m1_kept(v27);
-    let v29: W = v18 * v22 * v23 * v28;
-    let v30: W = v18 * v22 * v5 * v23 * v28;
-    let v31: W = v17 + v29 + v30;
-    let v32: N = N::new(3.0, 0.0);
-    let v33: W = v5.square();
-    let v34: W = v32.widen() * v33;
-    let v35: W = v24.widen() - v34;
-    let v36: W = v35.sqrt();
-    let v37: W = v36.powi(3);
-    let v38: W = v4 * v13 * v37;
-    let v39: W = v31 / v38;
-    let v40: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v41: W = v5.powi(3);
-    let v42: W = v40 * v4 * v41 * v13;
-    let v43: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v44: W = v43 * v4 * v5 * v13;
-    let v45: W = v18 * v16 * v35;
-    let v46: W = v18 * v33 * v16 * v35;
-    let v47: W = v42 - v44 - v45 + v46;
-    let v48: W = v32.widen() * v4 * v33 * v37;
-    let v49: W = v24.widen() * v4 * v37;
-    let v50: W = v48 - v49;
-    let v51: N = N::narrow(v47) / N::narrow(v50);
-    [v39.to_f64(), v51.to_f64()]
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::sin_kept(v8);
+    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: N = N::tan_of(v8);
+    let v17: N = v16.ln();
+    let v18: N = v15 * v17;
+    let v19: N = v14 - v18;
+    let v20: W = v19.widen().sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v9.powi(3);
+    let v33: W = v31.widen() * v13 * v32 * v21;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v13 * v9 * v21;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = v18 - v14;
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v25;
+    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v22.widen() * v13 * v23 * v27;
+    let v44: W = v6.widen() * v13 * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v42 / v45;
+    [v30.to_f64(), v46.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    if t < 0.25 {
+        return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() / v7;
-    let v10: W = v9.ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = v5.widen() - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = N::sqrt_kept(v13);
-    let v15: W = v11 - v5.widen();
-    let v16: W = v15.sigmoid();
-    let v17: W = N::sqrt_kept(v16);
-    let v18: W = v0 * v4 * v14 * v17;
-    let v19: W = N::cos_kept(v3);
-    let v20: W = v16.square();
-    let v21: N = N::new(-2.772588722239781, -9.276187255385198e-17);
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = v22 * N::narrow(v10);
-    let v24: N = v21 - v23;
-    let v25: N = v24.exp_m1();
-    let v26: W = v0 * v19 * v20 * v25.widen();
-    let v27: W = v18 - v26;
-    let v28: N = N::new(3.0, 0.0);
-    let v29: W = v4.square();
-    let v30: W = v28.widen() * v29;
-    let v31: W = v22.widen() - v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v32.powi(3);
-    let v34: W = v14 * v33;
-    let v35: W = v27 / v34;
-    let v36: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v4.powi(3);
-    let v38: W = v36.widen() * v37 * v19 * v14;
-    let v39: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v40: W = v39.widen() * v4 * v19 * v14;
-    let v41: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v42: W = v41.widen() * v17 * v31;
-    let v43: W = v41.widen() * v29 * v17 * v31;
-    let v44: W = v38 - v40 - v42 + v43;
-    let v45: W = v28.widen() * v29 * v19 * v33;
-    let v46: W = v22.widen() * v19 * v33;
-    let v47: W = v45 - v46;
-    let v48: N = N::narrow(v44) / N::narrow(v47);
-    [v35.to_f64(), v48.to_f64()]
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = v1.widen() - v6;
+    let v8: W = N::cos_kept(v3);
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: W = N::tan_kept(v3);
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() / v11;
+    let v14: W = N::ln_kept(v13);
+    let v15: W = v10.widen() * v14;
+    let v16: W = v9 - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: N = N::new(3.0, 0.0);
+    let v20: W = v19.widen() * v5.widen();
+    let v21: W = v1.widen() - v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v22.powi(3);
+    let v24: W = v0.widen() * v7;
+    let v25: W = v8 * v18 * v23;
+    let v26: N = N::narrow(v24) / N::narrow(v25);
+    let v27: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v28: N = v4.powi(3);
+    let v29: W = v27.widen() * v28.widen() * v8 * v18;
+    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v31: W = v30.widen() * v4.widen() * v8 * v18;
+    let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v33: N = N::narrow(v15) - N::narrow(v9);
+    let v34: N = v33.sigmoid();
+    let v35: N = v34.sqrt();
+    let v36: W = v32.widen() * v35.widen() * v21;
+    let v37: W = v32.widen() * v5.widen() * v35.widen() * v21;
+    let v38: W = v29 - v31 - v36 + v37;
+    let v39: W = v19.widen() * v5.widen() * v8 * v23;
+    let v40: W = v1.widen() * v8 * v23;
+    let v41: W = v39 - v40;
+    let v42: W = v38 / v41;
+    [v26.to_f64(), v42.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = v4.square();
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = v1.widen() - v6;
+    let v8: W = N::cos_kept(v3);
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: W = N::tan_kept(v3);
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() / v11;
+    let v14: W = v13.ln();
+    let v15: W = v10.widen() * v14;
+    let v16: W = v9.widen() - v15;
+    let v17: W = N::sigmoid_kept(v16);
+    let v18: W = v17.sqrt();
+    let v19: N = N::new(3.0, 0.0);
+    let v20: N = v19 * v5;
+    let v21: W = v1.widen() - v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v22.powi(3);
+    let v24: W = v0.widen() * v7;
+    let v25: W = v8 * v18 * v23;
+    let v26: W = v24 / v25;
+    let v27: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v28: N = v4.powi(3);
+    let v29: W = v27.widen() * v28.widen() * v8 * v18;
+    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v31: W = v30.widen() * v4.widen() * v8 * v18;
+    let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v33: N = N::narrow(v15) - v9;
+    let v34: N = v33.sigmoid();
+    let v35: W = v34.widen().sqrt();
+    let v36: W = v32.widen() * v35 * v21;
+    let v37: N = v32 * v5 * N::narrow(v35) * N::narrow(v21);
+    let v38: W = v29 - v31 - v36 + v37.widen();
+    let v39: W = v19.widen() * v5.widen() * v8 * v23;
+    let v40: W = v1.widen() * v8 * v23;
+    let v41: W = v39 - v40;
+    let v42: W = v38 / v41;
+    [v26.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5532,9 +4876,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 49 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5547,9 +4891,9 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 41 operations in double-double.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5572,348 +4916,95 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.0625 {
-        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v1.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v11.widen();
-    let v13: N = N::from_f64(t_next);
-    let v14: N = N::narrow(v0) * v13 * v11;
-    let v15: N = N::cos_of(v5);
-    let v16: W = v15.widen().square();
-    let v17: W = v0 * v1.widen() * v16 * v11.widen();
-    let v18: N = N::narrow(v0) * v13 * N::narrow(v16) * v11;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = N::sin_of(v5);
-    let v21: W = v8.widen() - v2.widen();
-    let v22: W = N::sigmoid_kept(v21);
-    let v23: W = v22.sqrt();
-    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23;
-    let v25: N = v19 * v13 * v20 * v15 * N::narrow(v23);
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16;
-    let v29: W = v26.widen() - v28;
-    let v30: W = v29.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v20 * N::narrow(v31);
-    let v33: N = N::narrow(v12) - v14 - N::narrow(v17) + v18 - N::narrow(v24) + v25
-        + v32;
-    let v34: N = v33 / v32;
-    let v35: W = v13.widen() - v1.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: N = v15.powi(3);
-    let v38: W = v36.widen() * v20.widen() * v37.widen() * v11.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v20.widen() * v15.widen() * v11.widen();
-    let v41: W = v0 * v23 * v29;
-    let v42: W = v0 * v16 * v23 * v29;
-    let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16 * v31;
-    let v45: W = v26.widen() * v20.widen() * v31;
-    let v46: W = v44 - v45;
-    let v47: W = v35 * v43;
-    let v48: N = N::narrow(v47) / N::narrow(v46);
-    [v34.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v1;
-    let v6: N = v5.tan();
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v11.widen();
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v11.widen();
-    let v15: W = v5.widen().cos();
-    let v16: W = v15.square();
-    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
-    let v18: W = v0.widen() * v13.widen() * v16 * v11.widen();
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v5.sin();
-    let v21: N = v8 - v2;
-    let v22: N = v21.sigmoid();
-    let v23: N = v22.sqrt();
-    let v24: N = v19 * v1 * v20 * N::narrow(v15) * v23;
-    let v25: N = v19 * v13 * v20 * N::narrow(v15) * v23;
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16;
-    let v29: W = v26.widen() - v28;
-    let v30: W = v29.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v20 * N::narrow(v31);
-    let v33: W = v12 - v14 - v17 + v18 - v24.widen() + v25.widen() + v32.widen();
-    let v34: N = N::narrow(v33) / v32;
-    let v35: W = v13.widen() - v1.widen();
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v15.powi(3);
-    let v38: W = v36 * v20.widen() * v37 * v11.widen();
-    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v20.widen() * v15 * v11.widen();
-    let v41: W = v0.widen() * v23.widen() * v29;
-    let v42: W = v0.widen() * v16 * v23.widen() * v29;
-    let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16 * v31;
-    let v45: W = v26.widen() * v20.widen() * v31;
-    let v46: W = v44 - v45;
-    let v47: W = v35 * v43;
-    let v48: N = N::narrow(v47) / N::narrow(v46);
-    [v34.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v1;
-    let v6: N = v5.tan();
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v11.widen();
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v11.widen();
-    let v15: N = v5.cos();
-    let v16: W = v15.widen().square();
-    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
-    let v18: W = v0.widen() * v13.widen() * v16 * v11.widen();
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v5.sin();
-    let v21: W = v8.widen() - v2.widen();
-    let v22: N = N::sigmoid_of(v21);
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23.widen();
-    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15.widen() * v23.widen();
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16;
-    let v29: W = v26.widen() - v28;
-    let v30: W = v29.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v20 * N::narrow(v31);
-    let v33: W = v12 - v14 - v17 + v18 - v24 + v25 + v32.widen();
-    let v34: W = v33 / v32.widen();
-    let v35: W = v13.widen() - v1.widen();
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v15.widen().powi(3);
-    let v38: W = v36 * v20.widen() * v37 * v11.widen();
-    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v20.widen() * v15.widen() * v11.widen();
-    let v41: W = v0.widen() * v23.widen() * v29;
-    let v42: W = v0.widen() * v16 * v23.widen() * v29;
-    let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16 * v31;
-    let v45: W = v26.widen() * v20.widen() * v31;
-    let v46: W = v44 - v45;
-    let v47: W = v35 * v43;
-    let v48: W = v47 / v46;
-    [v34.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v1.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: W = v10.widen().sqrt();
-    let v12: W = v0 * v1.widen() * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v11;
-    let v15: W = N::cos_kept(v5);
-    let v16: W = v15.square();
-    let v17: W = v0 * v1.widen() * v16 * v11;
-    let v18: W = v0 * v13.widen() * v16 * v11;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = N::sin_of(v5);
-    let v21: N = v8 - v2;
-    let v22: N = v21.sigmoid();
-    let v23: W = v22.widen().sqrt();
-    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15 * v23;
-    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15 * v23;
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16;
-    let v29: W = v26.widen() - v28;
-    let v30: W = v29.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v20 * N::narrow(v31);
-    let v33: W = v12 - v14 - v17 + v18 - v24 + v25 + v32.widen();
-    let v34: N = N::narrow(v33) / v32;
-    let v35: W = v13.widen() - v1.widen();
-    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v15.powi(3);
-    let v38: W = v36 * v20.widen() * v37 * v11;
-    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v20.widen() * v15 * v11;
-    let v41: W = v0 * v23 * v29;
-    let v42: W = v0 * v16 * v23 * v29;
-    let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16 * v31;
-    let v45: W = v26.widen() * v20.widen() * v31;
-    let v46: W = v44 - v45;
-    let v47: W = v35 * v43;
-    let v48: W = v47 / v46;
-    [v34.to_f64(), v48.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v1;
-    let v6: N = v5.tan();
-    let v7: N = v6.ln();
-    let v8: N = v3 * v7;
-    let v9: N = v2 - v8;
-    let v10: N = v9.sigmoid();
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v11.widen();
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v11.widen();
-    let v15: N = v5.cos();
-    let v16: W = v15.widen().square();
-    let v17: W = v0.widen() * v1.widen() * v16 * v11.widen();
-    let v18: N = v0 * v13 * N::narrow(v16) * v11;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v5.sin();
-    let v21: N = v8 - v2;
-    let v22: N = v21.sigmoid();
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v1.widen() * v20.widen() * v15.widen() * v23.widen();
-    let v25: W = v19.widen() * v13.widen() * v20.widen() * v15.widen() * v23.widen();
-    let v26: N = N::new(4.0, 0.0);
-    let v27: N = N::new(3.0, 0.0);
-    let v28: W = v27.widen() * v16;
-    let v29: W = v26.widen() - v28;
-    let v30: W = v29.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = v20 * N::narrow(v31);
-    let v33: W = v12 - v14 - v17 + v18.widen() - v24 + v25 + v32.widen();
-    let v34: N = N::narrow(v33) / v32;
-    let v35: W = v13.widen() - v1.widen();
-    let v36: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: W = v15.widen().powi(3);
-    let v38: W = v36.widen() * v20.widen() * v37 * v11.widen();
-    let v39: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39.widen() * v20.widen() * v15.widen() * v11.widen();
-    let v41: W = v0.widen() * v23.widen() * v29;
-    let v42: W = v0.widen() * v16 * v23.widen() * v29;
-    let v43: W = v38 - v40 - v41 + v42;
-    let v44: W = v27.widen() * v20.widen() * v16 * v31;
-    let v45: W = v26.widen() * v20.widen() * v31;
-    let v46: W = v44 - v45;
-    let v47: W = v35 * v43;
-    let v48: W = v47 / v46;
-    [v34.to_f64(), v48.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v2.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = N::cos_kept(v6);
+    let v9: W = v8.powi(3);
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = N::tan_of(v6);
+    let v13: N = v12.ln();
+    let v14: N = v11 * v13;
+    let v15: N = v10 - v14;
+    let v16: N = v15.sigmoid();
+    let v17: W = v16.widen().sqrt();
+    let v18: W = v4 * v7 * v9 * v17;
+    let v19: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v20: W = v19 * v7 * v8 * v17;
+    let v21: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: N = v14 - v10;
+    let v23: N = v22.sigmoid();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(4.0, 0.0);
+    let v26: N = N::new(3.0, 0.0);
+    let v27: W = v8.square();
+    let v28: W = v26.widen() * v27;
+    let v29: W = v25.widen() - v28;
+    let v30: W = v21.widen() * v24.widen() * v29;
+    let v31: W = v21.widen() * v27 * v24.widen() * v29;
+    let v32: W = v18 - v20 - v30 + v31;
+    let v33: W = v29.sqrt();
+    let v34: W = v33.powi(3);
+    let v35: W = v26.widen() * v7 * v27 * v34;
+    let v36: W = v25.widen() * v7 * v34;
+    let v37: W = v35 - v36;
+    let v38: W = v3 * v32;
+    let v39: W = v38 / v37;
+    [v0.to_f64(), v39.to_f64()]
 }
 /// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.cos();
-    let v6: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: N = N::new(2.0, 0.0);
-    let v8: N = v4.tan();
-    let v9: N = N::new(1.0, 0.0);
-    let v10: N = v9 / v8;
-    let v11: N = v10.ln();
-    let v12: N = v7 * v11;
-    let v13: N = v6 - v12;
-    let v14: N = v13.sigmoid();
-    let v15: N = v14.sqrt();
-    let v16: W = v0 * v1.widen() * v5.widen() * v15.widen();
-    let v17: W = v0 * v3.widen() * v5.widen() * v15.widen();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = v4.sin();
-    let v20: N = v12 - v6;
-    let v21: N = v20.sigmoid();
-    let v22: W = v21.widen().sqrt();
-    let v23: N = v18 * v3 * v19 * N::narrow(v22);
-    let v24: N = v18 * v1 * v19 * N::narrow(v22);
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: N = v19.square();
-    let v28: N = v26 * v27;
-    let v29: N = v25 - v28;
-    let v30: W = v29.widen().sqrt();
-    let v31: W = v30.powi(3);
-    let v32: N = N::narrow(v16) - N::narrow(v17) + v23 - v24 + N::narrow(v31);
-    let v33: N = v32 / N::narrow(v31);
-    let v34: W = v3.widen() - v1.widen();
-    let v35: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v36: N = v19.powi(3);
-    let v37: W = v35.widen() * v36.widen() * v5.widen() * v15.widen();
-    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: W = v38.widen() * v19.widen() * v5.widen() * v15.widen();
-    let v40: W = v0 * v22 * v29.widen();
-    let v41: W = v0 * v27.widen() * v22 * v29.widen();
-    let v42: W = v37 - v39 - v40 + v41;
-    let v43: W = v26.widen() * v27.widen() * v5.widen() * v31;
-    let v44: W = v25.widen() * v5.widen() * v31;
-    let v45: W = v43 - v44;
-    let v46: W = v34 * v42;
-    let v47: W = v46 / v45;
-    [v33.to_f64(), v47.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: N = v5 * v1;
+    let v7: N = v6.sin();
+    let v8: N = v7.powi(3);
+    let v9: N = v6.cos();
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v6.tan();
+    let v13: N = v0 / v12;
+    let v14: N = v13.ln();
+    let v15: N = v11 * v14;
+    let v16: N = v10 - v15;
+    let v17: N = v16.sigmoid();
+    let v18: N = v17.sqrt();
+    let v19: W = v4.widen() * v8.widen() * v9.widen() * v18.widen();
+    let v20: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v21: W = v20.widen() * v7.widen() * v9.widen() * v18.widen();
+    let v22: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v23: N = v15 - v10;
+    let v24: N = v23.sigmoid();
+    let v25: W = v24.widen().sqrt();
+    let v26: N = N::new(4.0, 0.0);
+    let v27: N = N::new(3.0, 0.0);
+    let v28: N = v7.square();
+    let v29: N = v27 * v28;
+    let v30: N = v26 - v29;
+    let v31: W = v22 * v25 * v30.widen();
+    let v32: W = v22 * v28.widen() * v25 * v30.widen();
+    let v33: W = v19 - v21 - v31 + v32;
+    let v34: W = v30.widen().sqrt();
+    let v35: W = v34.powi(3);
+    let v36: W = v27.widen() * v28.widen() * v9.widen() * v35;
+    let v37: W = v26.widen() * v9.widen() * v35;
+    let v38: W = v36 - v37;
+    let v39: W = v3 * v33;
+    let v40: W = v39 / v38;
+    [v0.to_f64(), v40.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5921,9 +5012,9 @@ fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 41 operations in double-double.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5936,9 +5027,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 48 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 41 operations in double-double.
 ///
 /// # Panics
 ///
@@ -5958,7 +5049,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5972,75 +5065,630 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: W = N::cos_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0 * v1.widen() * v8;
+    let v10: W = v0 * v3.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * N::narrow(v8);
+    let v23: W = v11.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v3.widen() - v1.widen();
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v17) - N::narrow(v13);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8 * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: N = N::narrow(v47) / N::narrow(v46);
+    let v49: N = N::narrow(v30).abs();
+    let v50: N = v49.sqrt();
+    let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = v21.widen() * v32;
+    let v53: W = v11.widen() * v7;
+    let v54: W = v52 - v53;
+    let v55: W = v51 * v12;
+    let v56: N = N::narrow(v55) / N::narrow(v54);
+    let v57: N = v56.sqrt();
+    let v58: N = v50 * v57;
+    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5.widen() * v1.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v1.widen() * v8;
+    let v10: W = v0.widen() * v3.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: N = v13 - v17;
+    let v19: N = v18.sigmoid();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20.widen() * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20.widen() * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v3.widen() - v1.widen();
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31 * v12 * v32 * v20.widen();
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7 * v20.widen();
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = v17 - v13;
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8 * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: W = v47 / v46;
+    let v49: N = N::narrow(v30).abs();
+    let v50: W = v49.widen().sqrt();
+    let v51: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = v21.widen() * v32;
+    let v53: W = v11.widen() * v7;
+    let v54: W = v52 - v53;
+    let v55: W = v51.widen() * v12;
+    let v56: N = N::narrow(v55) / N::narrow(v54);
+    let v57: N = v56.sqrt();
+    let v58: W = v50 * v57.widen();
+    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v1.widen() * v8;
+    let v10: W = v0 * v3.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: N = v3 - v1;
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31 * v12 * v32 * v20;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v17) - N::narrow(v13);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8 * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: N = v30 * N::narrow(v42);
+    let v48: N = v47 / N::narrow(v46);
+    let v49: N = v30.abs();
+    let v50: N = v49.sqrt();
+    let v51: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = v21.widen() * v32;
+    let v53: W = v11.widen() * v7;
+    let v54: W = v52 - v53;
+    let v55: W = v51.widen() * v12;
+    let v56: N = N::narrow(v55) / N::narrow(v54);
+    let v57: N = v56.sqrt();
+    let v58: N = v50 * v57;
+    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.28125 {
+        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.34375 {
+        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::cos_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = v16 / v15;
+    let v18: N = v17.ln();
+    let v19: N = v14 * v18;
+    let v20: N = v13 - v19;
+    let v21: N = v20.sigmoid();
+    let v22: N = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: W = v23.widen() * v8;
+    let v25: W = v11.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22.widen() * v26;
+    let v28: W = v23.widen() * v8 * v12 * v22.widen() * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: N = N::narrow(v28) - N::narrow(v27);
+    let v31: N = N::narrow(v29) / v30;
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: W = v7.powi(3);
+    let v35: W = v33.widen() * v34 * v12 * v22.widen();
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: W = v36.widen() * v7 * v12 * v22.widen();
+    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = v19 - v13;
+    let v40: N = v39.sigmoid();
+    let v41: N = v40.sqrt();
+    let v42: W = v38.widen() * v41.widen() * v25;
+    let v43: W = v38.widen() * v8 * v41.widen() * v25;
+    let v44: W = v35 - v37 - v42 + v43;
+    let v45: W = v26.powi(3);
+    let v46: W = v23.widen() * v8 * v12 * v45;
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: W = v46 - v47;
+    let v49: W = v32 * v44;
+    let v50: W = v49 / v48;
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: W = v23.widen() * v34;
+    let v55: W = v11.widen() * v7;
+    let v56: W = v54 - v55;
+    let v57: W = v53.widen() * v12;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: W = v4.cos();
-    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: W = v4.tan();
-    let v10: W = v9.ln();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v7 - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
-    let v15: W = v11 - v7;
-    let v16: W = v15.sigmoid();
-    let v17: W = v16.sqrt();
-    let v18: W = v0 * v1.widen() * v5 * v6 * v14 * v17;
-    let v19: W = v0 * v3.widen() * v5 * v6 * v14 * v17;
-    let v20: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v21: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v22: W = v21 * v3.widen();
-    let v23: W = v22.sin();
-    let v24: W = v23.square();
-    let v25: W = v13.square();
-    let v26: N = N::new(4.0, 0.0);
-    let v27: W = v26.widen() * v10;
-    let v28: W = W::new(-2.772588722239781, -9.276187255385198e-17);
-    let v29: W = v27 - v28;
-    let v30: W = v29.exp_m1();
-    let v31: W = v20 * v3.widen() * v24 * v25 * v30;
-    let v32: W = v20 * v1.widen() * v24 * v25 * v30;
-    let v33: W = v20 * v3.widen() * v24 * v6 * v25 * v30;
-    let v34: W = v20 * v1.widen() * v24 * v6 * v25 * v30;
-    let v35: N = N::new(3.0, 0.0);
-    let v36: W = v6.square();
-    let v37: W = v35.widen() * v36;
-    let v38: W = v26.widen() - v37;
-    let v39: W = v38.sqrt();
-    let v40: W = v39.powi(3);
-    let v41: W = v5 * v14 * v40;
-    let v42: W = v18 - v19 - v31 + v32 - v33 + v34 + v41;
-    let v43: N = N::narrow(v42) / N::narrow(v41);
-    let v44: N = v1 - v3;
-    let v45: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v46: W = v6.powi(3);
-    let v47: W = v45 * v5 * v46 * v14;
-    let v48: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v49: W = v48 * v5 * v6 * v14;
-    let v50: W = v20 * v17 * v38;
-    let v51: W = v20 * v36 * v17 * v38;
-    let v52: W = v47 - v49 - v50 + v51;
-    let v53: W = v35.widen() * v5 * v36 * v40;
-    let v54: W = v26.widen() * v5 * v40;
-    let v55: W = v53 - v54;
-    let v56: N = v44 * N::narrow(v52);
-    let v57: N = v56 / N::narrow(v55);
-    let v58: N = v44.abs();
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v3.widen() * v8.widen();
+    let v10: W = v0 * v1.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.cos();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v16.widen() / v15;
+    let v18: W = v17.ln();
+    let v19: W = v14.widen() * v18;
+    let v20: W = v13 - v19;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: W = v23.widen() * v8.widen();
+    let v25: W = v11.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22 * v26;
+    let v28: W = v23.widen() * v8.widen() * v12 * v22 * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: N = N::narrow(v28) - N::narrow(v27);
+    let v31: N = N::narrow(v29) / v30;
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: N = v7.powi(3);
+    let v35: N = v33 * v34 * N::narrow(v12) * N::narrow(v22);
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: N = v36 * v7 * N::narrow(v12) * N::narrow(v22);
+    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = N::narrow(v19) - N::narrow(v13);
+    let v40: N = v39.sigmoid();
+    let v41: W = v40.widen().sqrt();
+    let v42: W = v38 * v41 * v25;
+    let v43: N = N::narrow(v38) * v8 * N::narrow(v41) * N::narrow(v25);
+    let v44: W = v35.widen() - v37.widen() - v42 + v43.widen();
+    let v45: W = v26.powi(3);
+    let v46: N = v23 * v8 * N::narrow(v12) * N::narrow(v45);
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: W = v46.widen() - v47;
+    let v49: W = v32 * v44;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: N = v23 * v34;
+    let v55: W = v11.widen() * v7.widen();
+    let v56: W = v54.widen() - v55;
+    let v57: W = v53 * v12;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
     let v59: N = v58.sqrt();
-    let v60: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v61: W = v35.widen() * v46;
-    let v62: W = v26.widen() * v6;
-    let v63: W = v61 - v62;
-    let v64: W = v60.widen() * v5;
-    let v65: N = N::narrow(v64) / N::narrow(v63);
-    let v66: N = v65.sqrt();
-    let v67: N = v59 * v66;
-    [v43.to_f64(), v57.to_f64(), v67.to_f64()]
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = N::sin_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.cos();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v16.widen() / v15;
+    let v18: W = v17.ln();
+    let v19: W = v14.widen() * v18;
+    let v20: W = v13 - v19;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: W = v23.widen() * v8;
+    let v25: W = v11.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22 * v26;
+    let v28: W = v23.widen() * v8 * v12 * v22 * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: W = v28 - v27;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: W = v7.powi(3);
+    let v35: W = v33.widen() * v34 * v12 * v22;
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: W = v36.widen() * v7 * v12 * v22;
+    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = N::narrow(v19) - N::narrow(v13);
+    let v40: N = v39.sigmoid();
+    let v41: W = v40.widen().sqrt();
+    let v42: W = v38 * v41 * v25;
+    let v43: W = v38 * v8 * v41 * v25;
+    let v44: W = v35 - v37 - v42 + v43;
+    let v45: W = v26.powi(3);
+    let v46: N = v23 * N::narrow(v8) * N::narrow(v12) * N::narrow(v45);
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: W = v46.widen() - v47;
+    let v49: W = v32 * v44;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: N = v23 * N::narrow(v34);
+    let v55: W = v11.widen() * v7;
+    let v56: N = v54 - N::narrow(v55);
+    let v57: N = v53 * N::narrow(v12);
+    let v58: N = v57 / v56;
+    let v59: N = v58.sqrt();
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v3.widen() * v8.widen();
+    let v10: W = v0 * v1.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::cos_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v16.widen() / v15;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v14.widen() * v18;
+    let v20: W = v13.widen() - v19;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v23 * v8;
+    let v25: W = v11.widen() - v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22 * v26;
+    let v28: W = v23.widen() * v8.widen() * v12 * v22 * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: W = v28 - v27;
+    let v31: W = v29 / v30;
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: N = v7.powi(3);
+    let v35: W = v33.widen() * v34.widen() * v12 * v22;
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: W = v36.widen() * v7.widen() * v12 * v22;
+    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = N::narrow(v19) - v13;
+    let v40: N = v39.sigmoid();
+    let v41: N = v40.sqrt();
+    let v42: W = v38 * v41.widen() * v25;
+    let v43: W = v38 * v8.widen() * v41.widen() * v25;
+    let v44: W = v35 - v37 - v42 + v43;
+    let v45: W = v26.powi(3);
+    let v46: W = v23.widen() * v8.widen() * v12 * v45;
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: N = N::narrow(v46) - N::narrow(v47);
+    let v49: W = v32 * v44;
+    let v50: N = N::narrow(v49) / v48;
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: N = v23 * v34;
+    let v55: N = v11 * v7;
+    let v56: N = v54 - v55;
+    let v57: W = v53.widen() * v12;
+    let v58: N = N::narrow(v57) / v56;
+    let v59: N = v58.sqrt();
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8.widen();
+    let v10: W = v0.widen() * v1.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::cos_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v16.widen() / v15;
+    let v18: W = N::ln_kept(v17);
+    let v19: W = v14.widen() * v18;
+    let v20: W = v13.widen() - v19;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v23 * v8;
+    let v25: W = v11.widen() - v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22 * v26;
+    let v28: W = v23.widen() * v8.widen() * v12 * v22 * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: W = v28 - v27;
+    let v31: W = v29 / v30;
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: N = v7.powi(3);
+    let v35: W = v33.widen() * v34.widen() * v12 * v22;
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: W = v36.widen() * v7.widen() * v12 * v22;
+    let v38: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = N::narrow(v19) - v13;
+    let v40: N = v39.sigmoid();
+    let v41: N = v40.sqrt();
+    let v42: W = v38.widen() * v41.widen() * v25;
+    let v43: W = v38.widen() * v8.widen() * v41.widen() * v25;
+    let v44: W = v35 - v37 - v42 + v43;
+    let v45: W = v26.powi(3);
+    let v46: W = v23.widen() * v8.widen() * v12 * v45;
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: W = v46 - v47;
+    let v49: W = v32 * v44;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: W = v23.widen() * v34.widen();
+    let v55: N = v11 * v7;
+    let v56: W = v54 - v55.widen();
+    let v57: W = v53 * v12;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8.widen();
+    let v10: W = v0.widen() * v1.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::cos_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = v16 / v15;
+    let v18: N = v17.ln();
+    let v19: N = v14 * v18;
+    let v20: W = v13.widen() - v19.widen();
+    let v21: W = N::sigmoid_kept(v20);
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v23 * v8;
+    let v25: W = v11.widen() - v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v11.widen() * v12 * v22 * v26;
+    let v28: W = v23.widen() * v8.widen() * v12 * v22 * v26;
+    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
+    let v30: N = N::narrow(v28) - N::narrow(v27);
+    let v31: N = N::narrow(v29) / v30;
+    let v32: W = v3.widen() - v1.widen();
+    let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v34: W = v7.widen().powi(3);
+    let v35: W = v33.widen() * v34 * v12 * v22;
+    let v36: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v37: W = v36.widen() * v7.widen() * v12 * v22;
+    let v38: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: N = v19 - v13;
+    let v40: N = v39.sigmoid();
+    let v41: N = v40.sqrt();
+    let v42: W = v38 * v41.widen() * v25;
+    let v43: W = v38 * v8.widen() * v41.widen() * v25;
+    let v44: W = v35 - v37 - v42 + v43;
+    let v45: W = v26.powi(3);
+    let v46: W = v23.widen() * v8.widen() * v12 * v45;
+    let v47: W = v11.widen() * v12 * v45;
+    let v48: W = v46 - v47;
+    let v49: W = v32 * v44;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = N::narrow(v32).abs();
+    let v52: N = v51.sqrt();
+    let v53: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v54: W = v23.widen() * v34;
+    let v55: W = v11.widen() * v7.widen();
+    let v56: W = v54 - v55;
+    let v57: W = v53 * v12;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v52 * v59;
+    [v31.to_f64(), v50.to_f64(), v60.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6048,7 +5696,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -6061,7 +5711,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 53 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 ///
 /// # Panics
 ///

@@ -1103,9 +1103,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1126,9 +1126,6 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t < 0.375 {
         return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
     }
-    if t < 0.4375 {
-        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1136,84 +1133,26 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::exp_m1_kept(v7);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
-    let v10: W = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8;
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v12.widen() * v16 * v19;
-    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v22: W = v3.exp_m1();
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8;
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14 * v8;
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: W = W::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32 * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: W = v37 / v38;
-    [v10.to_f64(), v39.to_f64()]
+    let v10: N = N::narrow(v9) / v8;
+    [v10.to_f64(), v10.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v5: W = v3.widen() - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = N::narrow(v3) - v1;
+    let v7: N = v3 - v1;
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v13: N = v4 - N::narrow(v3);
-    let v14: N = v13.sigmoid();
-    let v15: W = v12 * v14.widen() * v6 * v8.widen();
-    let v16: N = N::narrow(v6).powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = N::narrow(v12) * v16 * v19;
-    let v21: N = N::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21.widen() * v14.widen() * v6 * v22;
-    let v24: N = N::narrow(v6).square();
-    let v25: W = v12 * v14.widen() * v24.widen() * v8.widen();
-    let v26: W = v15 - v20.widen() - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14.widen() * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32.widen() * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: N = N::narrow(v29) * N::narrow(v36);
-    let v39: N = N::narrow(v37) / v38;
-    [v10.to_f64(), v39.to_f64()]
+    [v10.to_f64(), v10.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1228,36 +1167,7 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v13: N = v4 - N::narrow(v3);
-    let v14: N = v13.sigmoid();
-    let v15: W = v12.widen() * v14.widen() * v6 * v8.widen();
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16 * v19.widen();
-    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14.widen() * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14.widen() * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14.widen() * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34.widen() * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
+    [v10.to_f64(), v10.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1272,125 +1182,170 @@ fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8.widen();
-    let v16: N = N::narrow(v6).powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16.widen() * v19.widen();
-    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14 * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32.widen() * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::narrow(v3) - v1;
-    let v8: N = v7.exp_m1();
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8.widen();
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16 * v19.widen();
-    let v21: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27.widen() * v14 * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34.widen() * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
+    [v10.to_f64(), v10.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.125 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return pf_velocity_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return pf_velocity_score_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return pf_velocity_score_coefficients_upper_cell3::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_upper_cell4::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_score_coefficients_upper_cell5::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_score_coefficients_upper_cell6::<N, W>(t);
+    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
     let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v8.exp_m1();
-    let v10: W = v0.widen() * v6;
-    let v11: N = N::narrow(v10) / v9;
-    let v12: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v13: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v14: W = v4.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: W = v13 * v6 * v15 * v9.widen();
-    let v17: N = N::narrow(v6).square();
-    let v18: W = v13 * v17.widen() * v15 * v9.widen();
-    let v19: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v20: W = v2.widen() - v4.widen();
-    let v21: W = v20.exp_m1();
-    let v22: W = v19 * v6 * v15 * v21;
-    let v23: W = v6.powi(3);
-    let v24: N = v4 - v2;
-    let v25: W = v24.widen().exp_m1();
-    let v26: W = v13 * v23 * v25;
-    let v27: W = v16 - v18 - v22 - v26;
-    let v28: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v29: W = v28.widen() * v15 * v9.widen();
-    let v30: W = v29.sqrt();
-    let v31: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v32: N = v31 * N::narrow(v30);
-    let v33: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v34: N = v33 * N::narrow(v30);
-    let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v36: W = v35 * v30;
-    let v37: W = v32.widen() - v34.widen() + v36;
-    let v38: W = v12 * v27;
-    let v39: W = v30 * v37;
-    let v40: W = v38 / v39;
-    [v11.to_f64(), v40.to_f64()]
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * v6;
+    let v11: N = v10 / v9;
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9.widen();
+    [v11.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    [v11.to_f64(), v11.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1398,9 +1353,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1413,9 +1368,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25, 0.375, 0.40625, 0.4375).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -1436,9 +1391,6 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t < 0.375 {
         return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
     }
-    if t < 0.4375 {
-        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
-    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1446,84 +1398,32 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v4: N = N::new(3.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v3 - v1.widen();
-    let v8: W = N::exp_m1_kept(v7);
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
-    let v10: W = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8;
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: W = v17.widen() * v2.widen();
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v12.widen() * v16 * v19;
-    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v22: W = v3.exp_m1();
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8;
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14 * v8;
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: W = W::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32 * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: W = v37 / v38;
-    [v10.to_f64(), v39.to_f64()]
+    let v10: N = N::narrow(v9) / v8;
+    let v11: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v12: W = v11.widen() * v6;
+    let v13: N = N::narrow(v12) / v8;
+    [v10.to_f64(), v13.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
+    let v5: W = v3.widen() - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = N::narrow(v3) - v1;
+    let v7: N = v3 - v1;
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v13: N = v4 - N::narrow(v3);
-    let v14: N = v13.sigmoid();
-    let v15: W = v12 * v14.widen() * v6 * v8.widen();
-    let v16: N = N::narrow(v6).powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: N = N::narrow(v12) * v16 * v19;
-    let v21: N = N::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21.widen() * v14.widen() * v6 * v22;
-    let v24: N = N::narrow(v6).square();
-    let v25: W = v12 * v14.widen() * v24.widen() * v8.widen();
-    let v26: W = v15 - v20.widen() - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14.widen() * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32.widen() * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: N = N::narrow(v29) * N::narrow(v36);
-    let v39: N = N::narrow(v37) / v38;
-    [v10.to_f64(), v39.to_f64()]
+    let v11: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v12: N = v11 * N::narrow(v6);
+    let v13: N = v12 / v8;
+    [v10.to_f64(), v13.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1538,36 +1438,10 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: W = v0.widen() * v6;
     let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v13: N = v4 - N::narrow(v3);
-    let v14: N = v13.sigmoid();
-    let v15: W = v12.widen() * v14.widen() * v6 * v8.widen();
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16 * v19.widen();
-    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14.widen() * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14.widen() * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14.widen() * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34.widen() * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
+    let v11: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v12: W = v11.widen() * v6;
+    let v13: N = N::narrow(v12) / v8;
+    [v10.to_f64(), v13.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1582,125 +1456,197 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
     let v8: N = v7.exp_m1();
     let v9: N = v0 * N::narrow(v6);
     let v10: N = v9 / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8.widen();
-    let v16: N = N::narrow(v6).powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16.widen() * v19.widen();
-    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27 * v14 * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: W = v32.widen() * v29;
-    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34 * v29;
-    let v36: W = v31.widen() - v33 + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::narrow(v3) - v1;
-    let v8: N = v7.exp_m1();
-    let v9: W = v0.widen() * v6;
-    let v10: N = N::narrow(v9) / v8;
-    let v11: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v12: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v13: W = v4.widen() - v3;
-    let v14: W = N::sigmoid_kept(v13);
-    let v15: W = v12.widen() * v14 * v6 * v8.widen();
-    let v16: W = v6.powi(3);
-    let v17: N = N::new(-6.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v18.exp_m1();
-    let v20: W = v12.widen() * v16 * v19.widen();
-    let v21: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v22: W = N::exp_m1_kept(v3);
-    let v23: W = v21 * v14 * v6 * v22;
-    let v24: W = v6.square();
-    let v25: W = v12.widen() * v14 * v24 * v8.widen();
-    let v26: W = v15 - v20 - v23 - v25;
-    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: W = v27.widen() * v14 * v8.widen();
-    let v29: W = v28.sqrt();
-    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: N = v30 * N::narrow(v29);
-    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: N = v32 * N::narrow(v29);
-    let v34: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: W = v34.widen() * v29;
-    let v36: W = v31.widen() - v33.widen() + v35;
-    let v37: W = v11 * v26;
-    let v38: W = v29 * v36;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    [v10.to_f64(), v39.to_f64()]
+    let v11: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v12: N = v11 * N::narrow(v6);
+    let v13: N = v12 / v8;
+    [v10.to_f64(), v13.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.125 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return reverse_drift_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return reverse_drift_score_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_upper_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_upper_cell4::<N, W>(t);
+    }
+    if t < 0.40625 {
+        return reverse_drift_score_coefficients_upper_cell5::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_score_coefficients_upper_cell6::<N, W>(t);
+    }
     let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: N = v12 * N::narrow(v6);
+    let v14: N = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
     let v5: W = v1.widen() - v4.widen();
-    let v6: W = v5.sigmoid();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0 * v6;
+    let v11: W = v10 / v9;
+    let v12: W = W::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: W = v12 * v6;
+    let v14: W = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: W = v12.widen() * v6.widen();
+    let v14: W = v13 / v9.widen();
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * v6;
+    let v11: N = v10 / v9;
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: N = v12 * v6;
+    let v14: N = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: W = v5.widen().sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: N = v0 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: N = v12 * N::narrow(v6);
+    let v14: N = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: W = v7.widen() * v3.widen();
+    let v9: W = N::exp_m1_kept(v8);
+    let v10: W = v0.widen() * v6;
+    let v11: W = v10 / v9;
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: W = v12.widen() * v6;
+    let v14: W = v13 / v9;
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6.widen();
+    let v11: W = v10 / v9.widen();
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: W = v12.widen() * v6.widen();
+    let v14: W = v13 / v9.widen();
+    [v11.to_f64(), v14.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
     let v7: N = N::new(-6.0, 0.0);
     let v8: N = v7 * v3;
     let v9: N = v8.exp_m1();
     let v10: W = v0.widen() * v6;
     let v11: N = N::narrow(v10) / v9;
-    let v12: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v13: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v14: W = v4.widen() - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: W = v13 * v6 * v15 * v9.widen();
-    let v17: N = N::narrow(v6).square();
-    let v18: W = v13 * v17.widen() * v15 * v9.widen();
-    let v19: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v20: W = v2.widen() - v4.widen();
-    let v21: W = v20.exp_m1();
-    let v22: W = v19 * v6 * v15 * v21;
-    let v23: W = v6.powi(3);
-    let v24: N = v4 - v2;
-    let v25: W = v24.widen().exp_m1();
-    let v26: W = v13 * v23 * v25;
-    let v27: W = v16 - v18 - v22 - v26;
-    let v28: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v29: W = v28.widen() * v15 * v9.widen();
-    let v30: W = v29.sqrt();
-    let v31: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v32: N = v31 * N::narrow(v30);
-    let v33: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v34: N = v33 * N::narrow(v30);
-    let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v36: W = v35 * v30;
-    let v37: W = v32.widen() - v34.widen() + v36;
-    let v38: W = v12 * v27;
-    let v39: W = v30 * v37;
-    let v40: W = v38 / v39;
-    [v11.to_f64(), v40.to_f64()]
+    let v12: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v13: W = v12.widen() * v6;
+    let v14: N = N::narrow(v13) / v9;
+    [v11.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1708,9 +1654,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 41 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25, 0.375, 0.40625, 0.4375).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1723,9 +1669,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1734,10 +1680,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1754,97 +1700,52 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
-    let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0.widen() * v19;
-    let v21: W = v15 * v17;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = v13 * N::narrow(v15) * v17;
+    let v19: W = v7 - v9 - v11 + v12 - v18.widen();
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v24: W = v8.widen() - v2.widen();
-    let v25: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v26: W = v25 * v15 * v6 * v17;
-    let v27: W = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: W = v28.widen() * v2.widen();
-    let v30: W = v29.exp_m1();
-    let v31: W = v25 * v27 * v30;
-    let v32: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v33: W = v4.exp_m1();
-    let v34: W = v32 * v15 * v6 * v33;
-    let v35: W = v25 * v15 * v10 * v17;
-    let v36: W = v26 - v31 - v34 - v35;
-    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: W = v37.widen() * v15 * v17;
-    let v39: W = v38.sqrt();
-    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v41: N = v40 * N::narrow(v39);
-    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v43: N = v42 * N::narrow(v39);
-    let v44: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v45: W = v44.widen() * v39;
-    let v46: W = v41.widen() - v43.widen() + v45;
-    let v47: W = v23 * v24 * v36;
-    let v48: W = v39 * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    [v22.to_f64(), v49.to_f64()]
+    let v23: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v24: N = v8 - v2;
+    let v25: W = v23.widen() * v6 * v24.widen();
+    let v26: N = N::narrow(v25) / v17;
+    [v22.to_f64(), v26.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: N = v1 * v8 * N::narrow(v10);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 * v4;
+    let v6: W = v1.widen() - v5.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v4;
+    let v14: W = v5.widen() - v1.widen();
     let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
-    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
-    let v20: W = v0 * v19;
-    let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(-2.586662422081827, -2.1652528801980968e-17);
-    let v26: W = v25.widen() * v15 * v6 * v17;
-    let v27: W = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: W = v25.widen() * v27 * v30.widen();
-    let v32: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v33: W = N::exp_m1_kept(v4);
-    let v34: W = v32 * v15 * v6 * v33;
-    let v35: W = v25.widen() * v15 * v10 * v17;
-    let v36: W = v26 - v31 - v34 - v35;
-    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: W = v37.widen() * v15 * v17;
-    let v39: W = v38.sqrt();
-    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v41: N = v40 * N::narrow(v39);
-    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v43: N = v42 * N::narrow(v39);
-    let v44: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v45: W = v44 * v39;
-    let v46: W = v41.widen() - v43.widen() + v45;
-    let v47: W = v23 * v24 * v36;
-    let v48: W = v39 * v46;
-    let v49: W = v47 / v48;
-    [v22.to_f64(), v49.to_f64()]
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v13.widen() * v15 * v18;
+    let v20: W = v8 - v9 + v11 - v12 - v19;
+    let v21: W = v0 * v20;
+    let v22: W = v15 * v18;
+    let v23: W = v21 / v22;
+    let v24: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v25: N = v4 - v2;
+    let v26: W = v24.widen() * v7 * v25.widen();
+    let v27: N = N::narrow(v26) / N::narrow(v18);
+    [v23.to_f64(), v27.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1852,9 +1753,9 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1867,9 +1768,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1889,9 +1790,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1903,7 +1804,10 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1920,59 +1824,36 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13.widen() * v15 * v17.widen();
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0.widen() * v19;
-    let v21: W = v15 * v17;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v24: W = v8.widen() - v2.widen();
-    let v25: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v26: W = v25 * v15 * v6 * v17;
-    let v27: W = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: W = v28.widen() * v2.widen();
-    let v30: W = v29.exp_m1();
-    let v31: W = v25 * v27 * v30;
-    let v32: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v33: W = v4.exp_m1();
-    let v34: W = v32 * v15 * v6 * v33;
-    let v35: W = v25 * v15 * v10 * v17;
-    let v36: W = v26 - v31 - v34 - v35;
-    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: W = v37.widen() * v15 * v17;
-    let v39: W = v38.sqrt();
-    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v41: N = v40 * N::narrow(v39);
-    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v43: N = v42 * N::narrow(v39);
-    let v44: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v45: W = v44.widen() * v39;
-    let v46: W = v41.widen() - v43.widen() + v45;
-    let v47: W = v23 * v24 * v36;
-    let v48: W = v39 * v46;
-    let v49: N = N::narrow(v47) / N::narrow(v48);
-    let v50: N = N::narrow(v24).abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v53: W = v14.exp();
-    let v54: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v55: W = v54 * v53;
-    let v56: N = N::new(12.0, 0.0);
-    let v57: W = v56.widen() * v2.widen();
-    let v58: W = v3.widen() - v57;
-    let v59: W = v58.exp();
-    let v60: N = N::new(9.0, 0.0);
-    let v61: W = v57 - v60.widen();
-    let v62: W = v61.exp_m1();
-    let v63: W = v59 * v62;
-    let v64: W = v55 + v63;
-    let v65: N = v52 * N::narrow(v53);
-    let v66: N = v65 / N::narrow(v64);
-    let v67: N = v66.sqrt();
-    let v68: N = v51 * v67;
-    [v22.to_f64(), v49.to_f64(), v68.to_f64()]
+    let v23: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v24: N = v8 - v2;
+    let v25: W = v23.widen() * v6 * v24.widen();
+    let v26: N = N::narrow(v25) / v17;
+    let v27: N = v24.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: W = v14.exp();
+    let v31: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v32: W = v31 * v30;
+    let v33: N = N::new(12.0, 0.0);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v3.widen() - v34;
+    let v36: W = v35.exp();
+    let v37: N = N::new(9.0, 0.0);
+    let v38: W = v34 - v37.widen();
+    let v39: W = v38.exp_m1();
+    let v40: W = v36 * v39;
+    let v41: W = v32 + v40;
+    let v42: N = v29 * N::narrow(v30);
+    let v43: N = v42 / N::narrow(v41);
+    let v44: N = v43.sqrt();
+    let v45: N = v28 * v44;
+    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2002,53 +1883,83 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v26: W = v25.widen() * v15 * v6 * v17.widen();
-    let v27: W = v6.powi(3);
-    let v28: N = N::new(-6.0, 0.0);
-    let v29: N = v28 * v2;
-    let v30: N = v29.exp_m1();
-    let v31: W = v25.widen() * v27 * v30.widen();
-    let v32: W = W::new(-0.2575646777055449, 1.3397515518131962e-17);
-    let v33: W = N::exp_m1_kept(v4);
-    let v34: W = v32 * v15 * v6 * v33;
-    let v35: W = v25.widen() * v15 * v10 * v17.widen();
-    let v36: W = v26 - v31 - v34 - v35;
-    let v37: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: W = v37 * v15 * v17.widen();
-    let v39: W = v38.sqrt();
-    let v40: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v41: N = v40 * N::narrow(v39);
-    let v42: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v43: N = v42 * N::narrow(v39);
-    let v44: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v45: W = v44 * v39;
-    let v46: W = v41.widen() - v43.widen() + v45;
-    let v47: W = v23 * v24 * v36;
-    let v48: W = v39 * v46;
-    let v49: W = v47 / v48;
-    let v50: N = N::narrow(v24).abs();
-    let v51: W = v50.widen().sqrt();
-    let v52: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v53: W = N::exp_kept(v14);
-    let v54: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v55: W = v54.widen() * v53;
-    let v56: N = N::new(12.0, 0.0);
-    let v57: W = v56.widen() * v2.widen();
-    let v58: W = v3.widen() - v57;
-    let v59: W = N::exp_kept(v58);
-    let v60: N = N::new(9.0, 0.0);
-    let v61: N = N::narrow(v57) - v60;
-    let v62: N = v61.exp_m1();
-    let v63: W = v59 * v62.widen();
-    let v64: W = v55 + v63;
-    let v65: W = v52 * v53;
-    let v66: N = N::narrow(v65) / N::narrow(v64);
-    let v67: N = v66.sqrt();
-    let v68: W = v51 * v67.widen();
-    [v22.to_f64(), v49.to_f64(), v68.to_f64()]
+    let v23: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v24: N = v8 - v2;
+    let v25: W = v23.widen() * v6 * v24.widen();
+    let v26: N = N::narrow(v25) / v17;
+    let v27: N = v24.abs();
+    let v28: W = v27.widen().sqrt();
+    let v29: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: W = N::exp_kept(v14);
+    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v32: W = v31.widen() * v30;
+    let v33: N = N::new(12.0, 0.0);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v3.widen() - v34;
+    let v36: W = N::exp_kept(v35);
+    let v37: N = N::new(9.0, 0.0);
+    let v38: N = N::narrow(v34) - v37;
+    let v39: N = v38.exp_m1();
+    let v40: W = v36 * v39.widen();
+    let v41: W = v32 + v40;
+    let v42: W = v29 * v30;
+    let v43: N = N::narrow(v42) / N::narrow(v41);
+    let v44: N = v43.sqrt();
+    let v45: W = v28 * v44.widen();
+    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::narrow(v4) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
+    let v22: W = v20 / v21;
+    let v23: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v24: N = v8 - v2;
+    let v25: W = v23.widen() * v6 * v24.widen();
+    let v26: N = N::narrow(v25) / v17;
+    let v27: N = v24.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: N = N::exp_of(v14);
+    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v32: W = v31.widen() * v30.widen();
+    let v33: N = N::new(12.0, 0.0);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v3.widen() - v34;
+    let v36: W = N::exp_kept(v35);
+    let v37: N = N::new(9.0, 0.0);
+    let v38: W = v34 - v37.widen();
+    let v39: W = N::exp_m1_kept(v38);
+    let v40: W = v36 * v39;
+    let v41: W = v32 + v40;
+    let v42: N = v29 * v30;
+    let v43: N = v42 / N::narrow(v41);
+    let v44: N = v43.sqrt();
+    let v45: N = v28 * v44;
+    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2056,9 +1967,9 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -2077,9 +1988,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 69 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -2904,82 +2815,34 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
     let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
+    let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = v3.exp_m1();
-    let v8: W = v0.widen() * v6;
-    let v9: N = N::narrow(v8) / v7;
-    let v10: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v11: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v12: W = v6.square();
-    let v13: N = v11 * N::narrow(v12) * v7;
-    let v14: W = v11.widen() * v6 * v7.widen();
-    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: N = v3 - v1;
-    let v17: N = v16.exp_m1();
-    let v18: W = v15 * v6 * v17.widen();
-    let v19: W = v15 * v12 * v17.widen();
-    let v20: W = v13.widen() - v14 + v18 - v19;
-    let v21: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v22: N = v4 - v3;
-    let v23: N = v22.sigmoid();
-    let v24: W = v21.widen() * v23.widen() * v17.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v10 * v20;
-    let v27: W = v7.widen() * v25;
-    let v28: W = v26 / v27;
-    [v9.to_f64(), v28.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: W = v2.widen() - v4;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v0 * N::narrow(v6);
-    let v10: N = v9 / v8;
-    let v11: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: N = N::new(-6.0, 0.0);
-    let v14: W = v13.widen() * v3.widen();
+    let v7: W = N::exp_m1_kept(v3);
+    let v8: N = v0 * N::narrow(v6);
+    let v9: W = v8.widen() / v7;
+    let v10: N = N::new(-63.256610769563004, 5.482687657653857e-16);
+    let v11: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v12: W = v4.widen() - v3;
+    let v13: W = N::sigmoid_kept(v12);
+    let v14: W = v3 - v1.widen();
     let v15: W = N::exp_m1_kept(v14);
-    let v16: W = v12 * v6 * v15;
-    let v17: W = v6.square();
-    let v18: W = v12 * v17 * v15;
-    let v19: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-    let v20: W = v19 * v6 * v8.widen();
-    let v21: W = v19 * v17 * v8.widen();
-    let v22: W = v16 - v18 - v20 + v21;
-    let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: W = v4 - v1.widen();
-    let v25: W = N::sigmoid_kept(v24);
-    let v26: W = v23.widen() * v25 * v15;
-    let v27: W = N::sqrt_kept(v26);
-    let v28: W = v11 * v22;
-    let v29: W = v8.widen() * v27;
-    let v30: W = v28 / v29;
-    [v10.to_f64(), v30.to_f64()]
+    let v16: W = v11.widen() * v13 * v15;
+    let v17: W = v16.sqrt();
+    let v18: W = v10.widen() * v6;
+    let v19: W = v7 * v17;
+    let v20: W = v18 / v19;
+    [v9.to_f64(), v20.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2987,9 +2850,7 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3002,7 +2863,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -3040,20 +2901,14 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v23: W = v0 * v16;
     let v24: W = v19 * v20 * v22;
     let v25: N = N::narrow(v23) / N::narrow(v24);
-    let v26: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v27: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v28: W = v27.widen() * v14 * v20;
-    let v29: W = v27.widen() * v6 * v20;
-    let v30: W = v11 * v6 * v22;
-    let v31: W = v11 * v14 * v22;
-    let v32: W = v28 - v29 + v30 - v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v18 * v22;
-    let v35: W = N::sqrt_kept(v34);
-    let v36: W = v26 * v32;
-    let v37: W = v20 * v35;
-    let v38: N = N::narrow(v36) / N::narrow(v37);
-    [v25.to_f64(), v38.to_f64()]
+    let v26: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
+    let v27: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27.widen() * v18 * v22;
+    let v29: W = v28.sqrt();
+    let v30: W = v26.widen() * v6;
+    let v31: W = v20 * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v25.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3061,7 +2916,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3074,7 +2929,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3105,24 +2960,17 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v0 * N::narrow(v18);
     let v20: W = v15 * v16;
     let v21: N = v19 / N::narrow(v20);
-    let v22: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v23: W = v8.widen() - v2.widen();
-    let v24: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v25: W = v24.widen() * v10 * v16;
-    let v26: W = v24.widen() * v6 * v16;
-    let v27: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v28: W = v4 - v3.widen();
-    let v29: W = N::exp_m1_kept(v28);
-    let v30: W = v27.widen() * v6 * v29;
-    let v31: W = v27.widen() * v10 * v29;
-    let v32: W = v25 - v26 + v30 - v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v29;
-    let v35: W = N::sqrt_kept(v34);
-    let v36: W = v22 * v23 * v32;
-    let v37: W = v16 * v35;
-    let v38: N = N::narrow(v36) / N::narrow(v37);
-    [v21.to_f64(), v38.to_f64()]
+    let v22: W = W::new(-63.256610769563004, 5.482687657653857e-16);
+    let v23: N = v8 - v2;
+    let v24: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v25: W = v4 - v3.widen();
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = v24.widen() * v15 * v26;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v22 * v6 * v23.widen();
+    let v30: W = v16 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    [v21.to_f64(), v31.to_f64()]
 }
 /// `euler_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3130,7 +2978,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3143,7 +2991,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3163,9 +3011,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3212,51 +3060,43 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v34: W = v1.powi(12);
         let v35: W = v33 * v34;
         let v36: W = v3 - v5 - v8 + v11 + v14 - v17 - v20 - v23 - v26 + v29 + v32 + v35;
-        let v37: W = W::new(-23.29511970915269, -1.5136910391668662e-15);
-        let v38: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-        let v39: W = W::new(6.0, 0.0);
-        let v40: W = v39 * v1;
-        let v41: W = W::new(3.0, 0.0);
-        let v42: W = v40 - v41;
-        let v43: W = v42.sigmoid();
-        let v44: W = v43.square();
-        let v45: W = v40.exp_m1();
-        let v46: W = v38 * v44 * v45;
-        let v47: W = v38 * v43 * v45;
-        let v48: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-        let v49: W = v40 - v39;
-        let v50: W = v49.exp_m1();
-        let v51: W = v48 * v43 * v50;
-        let v52: W = v48 * v44 * v50;
-        let v53: W = v46 - v47 + v51 - v52;
-        let v54: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-        let v55: W = v41 - v40;
-        let v56: W = v55.sigmoid();
-        let v57: W = v54 * v56 * v50;
-        let v58: W = v57.sqrt();
-        let v59: W = v37 * v1 * v53;
-        let v60: W = v45 * v58;
-        let v61: W = v59 / v60;
-        let v62: W = v1.abs();
-        let v63: W = v62.sqrt();
-        let v64: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-        let v65: W = v55.exp();
-        let v66: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-        let v67: W = v66 * v65;
-        let v68: W = W::new(12.0, 0.0);
-        let v69: W = v68 * v1;
-        let v70: W = v39 - v69;
-        let v71: W = v70.exp();
-        let v72: W = W::new(9.0, 0.0);
-        let v73: W = v69 - v72;
-        let v74: W = v73.exp_m1();
-        let v75: W = v71 * v74;
-        let v76: W = v67 + v75;
-        let v77: W = v64 * v65;
-        let v78: W = v77 / v76;
-        let v79: W = v78.sqrt();
-        let v80: W = v63 * v79;
-        return [v36.to_f64(), v61.to_f64(), v80.to_f64()];
+        let v37: W = W::new(126.51322153912601, -1.0965375315307715e-15);
+        let v38: W = W::new(6.0, 0.0);
+        let v39: W = v38 * v1;
+        let v40: W = W::new(3.0, 0.0);
+        let v41: W = v39 - v40;
+        let v42: W = v41.sigmoid();
+        let v43: W = v39.exp_m1();
+        let v44: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v45: W = v40 - v39;
+        let v46: W = v45.sigmoid();
+        let v47: W = v39 - v38;
+        let v48: W = v47.exp_m1();
+        let v49: W = v44 * v46 * v48;
+        let v50: W = v49.sqrt();
+        let v51: W = v37 * v1 * v42;
+        let v52: W = v43 * v50;
+        let v53: W = v51 / v52;
+        let v54: W = v1.abs();
+        let v55: W = v54.sqrt();
+        let v56: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v57: W = v45.exp();
+        let v58: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+        let v59: W = v58 * v57;
+        let v60: W = W::new(12.0, 0.0);
+        let v61: W = v60 * v1;
+        let v62: W = v38 - v61;
+        let v63: W = v62.exp();
+        let v64: W = W::new(9.0, 0.0);
+        let v65: W = v61 - v64;
+        let v66: W = v65.exp_m1();
+        let v67: W = v63 * v66;
+        let v68: W = v59 + v67;
+        let v69: W = v56 * v57;
+        let v70: W = v69 / v68;
+        let v71: W = v70.sqrt();
+        let v72: W = v55 * v71;
+        return [v36.to_f64(), v53.to_f64(), v72.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3299,40 +3139,34 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: W = v0 * v31;
     let v36: W = v32 * v29 * v34;
     let v37: N = N::narrow(v35) / N::narrow(v36);
-    let v38: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v39: W = v9.widen() - v2.widen();
-    let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v41: W = v40.widen() * v15 * v29;
-    let v42: W = v40.widen() * v7 * v29;
-    let v43: W = v11 * v7 * v34;
-    let v44: W = v11 * v15 * v34;
-    let v45: W = v41 - v42 + v43 - v44;
-    let v46: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v47: W = v46.widen() * v28 * v34;
-    let v48: W = N::sqrt_kept(v47);
-    let v49: W = v38 * v39 * v45;
-    let v50: W = v29 * v48;
-    let v51: N = N::narrow(v49) / N::narrow(v50);
-    let v52: N = N::narrow(v39).abs();
-    let v53: N = v52.sqrt();
-    let v54: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v55: W = v27.exp();
-    let v56: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v57: W = v56 * v55;
-    let v58: N = N::new(12.0, 0.0);
-    let v59: W = v58.widen() * v2.widen();
-    let v60: W = v3.widen() - v59;
-    let v61: W = v60.exp();
-    let v62: N = N::new(9.0, 0.0);
-    let v63: W = v59 - v62.widen();
-    let v64: W = v63.exp_m1();
-    let v65: W = v61 * v64;
-    let v66: W = v57 + v65;
-    let v67: W = v54.widen() * v55;
-    let v68: N = N::narrow(v67) / N::narrow(v66);
-    let v69: N = v68.sqrt();
-    let v70: N = v53 * v69;
-    [v37.to_f64(), v51.to_f64(), v70.to_f64()]
+    let v38: W = W::new(-126.51322153912601, 1.0965375315307715e-15);
+    let v39: N = v9 - v2;
+    let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v41: W = v40.widen() * v28 * v34;
+    let v42: W = N::sqrt_kept(v41);
+    let v43: W = v38 * v7 * v39.widen();
+    let v44: W = v29 * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
+    let v46: N = v39.abs();
+    let v47: N = v46.sqrt();
+    let v48: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v49: W = v27.exp();
+    let v50: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v51: W = v50 * v49;
+    let v52: N = N::new(12.0, 0.0);
+    let v53: W = v52.widen() * v2.widen();
+    let v54: W = v3.widen() - v53;
+    let v55: W = v54.exp();
+    let v56: N = N::new(9.0, 0.0);
+    let v57: W = v53 - v56.widen();
+    let v58: W = v57.exp_m1();
+    let v59: W = v55 * v58;
+    let v60: W = v51 + v59;
+    let v61: W = v48.widen() * v49;
+    let v62: N = N::narrow(v61) / N::narrow(v60);
+    let v63: N = v62.sqrt();
+    let v64: N = v47 * v63;
+    [v37.to_f64(), v45.to_f64(), v64.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -3373,37 +3207,30 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v31: N = v0 * N::narrow(v30);
     let v32: W = v7 * v10 * v12;
     let v33: N = v31 / N::narrow(v32);
-    let v34: W = W::new(23.29511970915269, 1.5136910391668662e-15);
-    let v35: W = v3.widen() - v18.widen();
-    let v36: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v37: W = v36.widen() * v16 * v10;
-    let v38: W = v36.widen() * v19 * v10;
-    let v39: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v40: W = v39 * v16 * v12;
-    let v41: W = v39 * v19 * v12;
-    let v42: W = v37 - v38 - v40 + v41;
-    let v43: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v44: W = v43 * v7 * v10;
-    let v45: N = N::sqrt_of(v44);
-    let v46: W = v34 * v35 * v42;
-    let v47: N = N::narrow(v12) * v45;
-    let v48: N = N::narrow(v46) / v47;
-    let v49: N = N::narrow(v35).abs();
-    let v50: N = v49.sqrt();
-    let v51: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v52: N = N::exp_of(v6);
-    let v53: W = v52.widen() * v10;
-    let v54: N = N::new(12.0, 0.0);
-    let v55: W = v54.widen() * v3.widen();
-    let v56: W = v55 - v2.widen();
-    let v57: W = N::exp_kept(v56);
-    let v58: W = v57 * v10;
-    let v59: W = v53 + v58;
-    let v60: N = v51 * v52;
-    let v61: N = v60 / N::narrow(v59);
-    let v62: N = v61.sqrt();
-    let v63: N = v50 * v62;
-    [v33.to_f64(), v48.to_f64(), v63.to_f64()]
+    let v34: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
+    let v35: N = v3 - v18;
+    let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v37: W = v36.widen() * v7 * v10;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v34.widen() * v16 * v35.widen();
+    let v40: W = v12 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = v35.abs();
+    let v43: N = v42.sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: N = N::exp_of(v6);
+    let v46: W = v45.widen() * v10;
+    let v47: N = N::new(12.0, 0.0);
+    let v48: W = v47.widen() * v3.widen();
+    let v49: W = v48 - v2.widen();
+    let v50: W = N::exp_kept(v49);
+    let v51: W = v50 * v10;
+    let v52: W = v46 + v51;
+    let v53: N = v44 * v45;
+    let v54: N = v53 / N::narrow(v52);
+    let v55: N = v54.sqrt();
+    let v56: N = v43 * v55;
+    [v33.to_f64(), v41.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3411,9 +3238,9 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3426,9 +3253,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 71 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 42 of its 64 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4370,79 +4197,71 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(1.0, -8.636168555094445e-78);
-        let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v2: W = W::new(3.0, 0.0);
-        let v3: W = W::new(6.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = v2 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v5.exp_m1();
-        let v9: W = v1 * v7 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = v0 * v10;
-        let v12: W = W::new(0.0, 0.0);
-        return [v11.to_f64(), v12.to_f64()];
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(0.0, 0.0);
+        return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
+    let v5: W = v1.widen() - v4;
     let v6: W = v5.sigmoid();
-    let v7: W = v6.square();
-    let v8: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v9: W = v1.widen() - v4;
-    let v10: W = v9.sigmoid();
-    let v11: W = v4 - v2.widen();
-    let v12: W = v11.exp_m1();
-    let v13: W = v8 * v10 * v12;
-    let v14: W = v13.sqrt();
-    let v15: N = N::from_f64(t_next);
-    let v16: W = v2.widen() * v15.widen();
-    let v17: W = v1.widen() - v16;
-    let v18: W = N::sigmoid_kept(v17);
-    let v19: W = v16 - v2.widen();
-    let v20: W = v19.exp_m1();
-    let v21: W = v8 * v18 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v1.widen() * v7 * v14 * v22;
-    let v24: W = v1.widen() * v6 * v14 * v22;
-    let v25: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: W = v4.exp_m1();
-    let v27: W = v25 * v10 * v26;
-    let v28: W = v27.sqrt();
-    let v29: W = v16.exp_m1();
-    let v30: W = v25 * v18 * v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v1.widen() * v6 * v28 * v31;
-    let v33: W = v1.widen() * v7 * v28 * v31;
-    let v34: W = v23 - v24 - v32 + v33;
-    let v35: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v36: W = v35.widen() * v10 * v6 * v26;
-    let v37: W = v35.widen() * v10 * v7 * v26;
-    let v38: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v39: W = v38.widen() * v10 * v6 * v12;
-    let v40: W = v38.widen() * v10 * v7 * v12;
-    let v41: W = v36 - v37 - v39 + v40;
-    let v42: W = v0.widen() * v34;
+    let v7: W = v4 - v2.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6 * v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12 - v2.widen();
+    let v16: W = v15.exp_m1();
+    let v17: W = v0.widen() * v14 * v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v10 * v18;
+    let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v4.exp_m1();
+    let v22: W = v20 * v6 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23.abs();
+    let v25: W = v12.exp_m1();
+    let v26: W = v20 * v14 * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v24 * v27;
+    let v29: N = N::narrow(v19) + N::narrow(v28);
+    let v30: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v31: W = v24 * v10 * v27;
+    let v32: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
+    let v33: W = v32 * v6 * v21 * v18;
+    let v34: W = -v31;
+    let v35: W = v34 - v33;
+    let v36: W = v4 - v1.widen();
+    let v37: W = v36.sigmoid();
+    let v38: W = v1.widen() * v37;
+    let v39: W = v37.square();
+    let v40: W = v1.widen() * v39;
+    let v41: W = v38 - v40;
+    let v42: W = v30.widen() * v10 * v35;
     let v43: W = v42 / v41;
-    let v44: N = N::new(0.8192933610763514, 4.64578630078542e-17);
-    let v45: W = v14 * v31;
-    let v46: W = v22 * v28;
-    let v47: W = v45 - v46;
-    let v48: W = v44.widen() * v14 * v28 * v47;
-    let v49: W = v48 / v41;
-    [v43.to_f64(), v49.to_f64()]
+    [v29.to_f64(), v43.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4450,7 +4269,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4463,7 +4282,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4483,79 +4302,71 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(1.0, -8.636168555094445e-78);
-        let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v2: W = W::new(3.0, 0.0);
-        let v3: W = W::new(6.0, 0.0);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = v2 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v5.exp_m1();
-        let v9: W = v1 * v7 * v8;
-        let v10: W = v9.sqrt();
-        let v11: W = v0 * v10;
-        let v12: W = W::new(0.0, 0.0);
-        return [v11.to_f64(), v12.to_f64()];
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(0.0, 0.0);
+        return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
+    let v5: W = v1.widen() - v4;
     let v6: W = v5.sigmoid();
-    let v7: W = v6.square();
-    let v8: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v9: W = v1.widen() - v4;
-    let v10: W = v9.sigmoid();
-    let v11: W = v4 - v2.widen();
-    let v12: W = v11.exp_m1();
-    let v13: W = v8 * v10 * v12;
-    let v14: W = v13.sqrt();
-    let v15: N = N::from_f64(t_next);
-    let v16: W = v2.widen() * v15.widen();
-    let v17: W = v1.widen() - v16;
-    let v18: W = N::sigmoid_kept(v17);
-    let v19: W = v16 - v2.widen();
-    let v20: W = v19.exp_m1();
-    let v21: W = v8 * v18 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v1.widen() * v7 * v14 * v22;
-    let v24: W = v1.widen() * v6 * v14 * v22;
-    let v25: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: W = v4.exp_m1();
-    let v27: W = v25 * v10 * v26;
-    let v28: W = v27.sqrt();
-    let v29: W = v16.exp_m1();
-    let v30: W = v25 * v18 * v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v1.widen() * v6 * v28 * v31;
-    let v33: W = v1.widen() * v7 * v28 * v31;
-    let v34: W = v23 - v24 - v32 + v33;
-    let v35: N = N::new(0.14227761953270035, -7.476885521457493e-18);
-    let v36: W = v35.widen() * v10 * v6 * v26;
-    let v37: W = v35.widen() * v10 * v7 * v26;
-    let v38: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v39: W = v38.widen() * v10 * v6 * v12;
-    let v40: W = v38.widen() * v10 * v7 * v12;
-    let v41: W = v36 - v37 - v39 + v40;
-    let v42: W = v0.widen() * v34;
+    let v7: W = v4 - v2.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6 * v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: W = N::sigmoid_kept(v13);
+    let v15: W = v12 - v2.widen();
+    let v16: W = v15.exp_m1();
+    let v17: W = v0.widen() * v14 * v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v10 * v18;
+    let v20: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v4.exp_m1();
+    let v22: W = v20 * v6 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23.abs();
+    let v25: W = v12.exp_m1();
+    let v26: W = v20 * v14 * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v24 * v27;
+    let v29: N = N::narrow(v19) + N::narrow(v28);
+    let v30: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v31: W = v24 * v10 * v27;
+    let v32: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
+    let v33: W = v32 * v6 * v21 * v18;
+    let v34: W = -v31;
+    let v35: W = v34 - v33;
+    let v36: W = v4 - v1.widen();
+    let v37: W = v36.sigmoid();
+    let v38: W = v1.widen() * v37;
+    let v39: W = v37.square();
+    let v40: W = v1.widen() * v39;
+    let v41: W = v38 - v40;
+    let v42: W = v30.widen() * v10 * v35;
     let v43: W = v42 / v41;
-    let v44: N = N::new(0.8192933610763514, 4.64578630078542e-17);
-    let v45: W = v14 * v31;
-    let v46: W = v22 * v28;
-    let v47: W = v45 - v46;
-    let v48: W = v44.widen() * v14 * v28 * v47;
-    let v49: W = v48 / v41;
-    [v43.to_f64(), v49.to_f64()]
+    [v29.to_f64(), v43.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4563,7 +4374,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4576,7 +4387,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4653,69 +4464,91 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.1497323545032341, f64::INFINITY];
+    if t == 1.0 {
+        return [f64::INFINITY, f64::INFINITY];
     }
-    let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-    let v1: N = N::new(5.173324844163654, 4.3305057603961936e-17);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v2.widen() - v5;
-    let v7: W = v6.sigmoid();
-    let v8: W = v5 - v2.widen();
-    let v9: W = v8.sigmoid();
-    let v10: W = v5 - v3.widen();
-    let v11: W = N::exp_m1_kept(v10);
-    let v12: W = v1.widen() * v7 * v9 * v11;
-    let v13: W = W::new(-5.430889521869199, 4.1418166776423266e-16);
-    let v14: W = v9.powi(3);
-    let v15: W = v13 * v14;
-    let v16: W = W::new(5.430889521869199, -4.1418166776423266e-16);
-    let v17: W = v9.square();
-    let v18: W = v16 * v17;
-    let v19: W = v1.widen() * v7 * v17 * v11;
-    let v20: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
-    let v21: W = v20 * v9;
-    let v22: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
-    let v23: W = v22 * v17;
-    let v24: W = v12 - v15 - v18 - v19 - v21 - v23;
-    let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v26: W = v25 * v7 * v11;
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::narrow(v3) - v1;
+    let v8: N = v7.exp_m1();
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v12: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v13: N = v4 - N::narrow(v3);
+    let v14: N = v13.sigmoid();
+    let v15: W = N::exp_m1_kept(v3);
+    let v16: W = v12.widen() * v14.widen() * v6 * v15;
+    let v17: N = N::narrow(v6).square();
+    let v18: W = v12.widen() * v14.widen() * v17.widen() * v15;
+    let v19: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v20: W = v19 * v14.widen() * v6 * v8.widen();
+    let v21: W = v19 * v14.widen() * v17.widen() * v8.widen();
+    let v22: W = v16 - v18 - v20 + v21;
+    let v23: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v24: W = v23 * v14.widen() * v8.widen();
+    let v25: W = v24.sqrt();
+    let v26: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: W = v26.widen() * v14.widen() * v15;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v11 * v22;
+    let v30: W = v25 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    [v10.to_f64(), v31.to_f64()]
+}
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v8.exp_m1();
+    let v10: W = v0.widen() * v6;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v13: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v14: W = v6.square();
+    let v15: N = v4 - v1;
+    let v16: N = v15.sigmoid();
+    let v17: W = v13.widen() * v14 * v16.widen() * v9.widen();
+    let v18: W = v13.widen() * v6 * v16.widen() * v9.widen();
+    let v19: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v20: W = v2.widen() - v4.widen();
+    let v21: W = N::exp_m1_kept(v20);
+    let v22: W = v19 * v6 * v16.widen() * v21;
+    let v23: W = v19 * v14 * v16.widen() * v21;
+    let v24: W = v17 - v18 + v22 - v23;
+    let v25: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v26: W = v25.widen() * v16.widen() * v9.widen();
     let v27: W = v26.sqrt();
-    let v28: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v29: N = v28 * N::narrow(v27);
-    let v30: N = N::new(0.09035331946182426, 4.526644111701813e-18);
-    let v31: N = v30 * N::narrow(v27);
-    let v32: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v33: W = v32.widen() * v27;
-    let v34: W = v29.widen() - v31.widen() + v33;
-    let v35: W = v0 * v24;
-    let v36: W = v27 * v34;
-    let v37: N = N::narrow(v35) / N::narrow(v36);
-    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v39: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v40: W = N::exp_m1_kept(v5);
-    let v41: W = v39.widen() * v7 * v9 * v40;
-    let v42: W = v39.widen() * v7 * v17 * v40;
-    let v43: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v44: W = v43.widen() * v7 * v9 * v11;
-    let v45: W = v43.widen() * v7 * v17 * v11;
-    let v46: W = v41 - v42 - v44 + v45;
-    let v47: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v48: W = v47.widen() * v7 * v40;
-    let v49: W = N::sqrt_kept(v48);
-    let v50: W = v38 * v46;
-    let v51: W = v27 * v49;
-    let v52: N = N::narrow(v50) / N::narrow(v51);
-    [v37.to_f64(), v52.to_f64()]
+    let v28: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v29: W = v28.widen() * v16.widen() * v21;
+    let v30: W = N::sqrt_kept(v29);
+    let v31: W = v12 * v24;
+    let v32: W = v27 * v30;
+    let v33: N = N::narrow(v31) / N::narrow(v32);
+    [v11.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4723,7 +4556,9 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4815,9 +4650,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4826,256 +4661,281 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: W = W::new(0.11685676808112772, -5.823149469700368e-18);
+    if t < 0.375 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: W = v4 - v2.widen();
-    let v8: W = v7.exp_m1();
-    let v9: W = v0 * v6 * v8;
-    let v10: W = W::new(4.915760166458109, -3.8738663672796874e-16);
-    let v11: N = N::from_f64(t_next);
-    let v12: W = v4 - v1.widen();
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.powi(3);
-    let v15: W = v10 * v11.widen() * v14;
-    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
-    let v17: W = v13.square();
-    let v18: W = v16 * v11.widen() * v17;
-    let v19: W = v16 * v3.widen() * v14;
-    let v20: W = v10 * v3.widen() * v17;
-    let v21: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
-    let v22: W = v21 * v3.widen() * v6 * v13 * v8;
-    let v23: W = v21 * v11.widen() * v6 * v17 * v8;
-    let v24: W = W::new(4.682625948232332, 3.9872576665948246e-16);
-    let v25: W = v24 * v11.widen() * v6 * v13 * v8;
-    let v26: W = v24 * v3.widen() * v6 * v17 * v8;
-    let v27: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
-    let v28: W = v27 * v11.widen() * v13;
-    let v29: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
-    let v30: W = v29 * v3.widen() * v13;
-    let v31: W = v29 * v11.widen() * v17;
-    let v32: W = v27 * v3.widen() * v17;
-    let v33: W = W::new(0.8232685513335664, 2.766227650097972e-17);
-    let v34: W = v33 * v6 * v8;
-    let v35: W = v9 - v15 - v18 - v19 - v20 - v22 - v23 - v25 - v26 - v28 - v30 - v31
-        - v32 - v34;
-    let v36: N = N::narrow(v9) - N::narrow(v34);
-    let v37: N = N::narrow(v35) / v36;
-    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v39: W = v11.widen() - v3.widen();
-    let v40: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v41: W = N::exp_m1_kept(v4);
-    let v42: W = v40 * v6 * v13 * v41;
-    let v43: W = v40 * v6 * v17 * v41;
-    let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v45: W = v44.widen() * v6 * v13 * v8;
-    let v46: W = v44.widen() * v6 * v17 * v8;
-    let v47: W = v42 - v43 - v45 + v46;
-    let v48: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v49: W = v48.widen() * v6 * v8;
-    let v50: W = N::sqrt_kept(v49);
-    let v51: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v52: W = v51.widen() * v6 * v41;
-    let v53: W = N::sqrt_kept(v52);
-    let v54: W = v38 * v39 * v47;
-    let v55: W = v50 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: N = N::narrow(v39).abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: W = v5.exp();
-    let v61: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: W = v61 * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: W = v63.widen() * v3.widen();
-    let v65: W = v2.widen() - v64;
-    let v66: W = v65.exp();
-    let v67: N = N::new(9.0, 0.0);
-    let v68: W = v64 - v67.widen();
-    let v69: W = v68.exp_m1();
-    let v70: W = v66 * v69;
-    let v71: W = v62 + v70;
-    let v72: W = v59.widen() * v60;
-    let v73: N = N::narrow(v72) / N::narrow(v71);
-    let v74: N = v73.sqrt();
-    let v75: N = v58 * v74;
-    [v37.to_f64(), v56.to_f64(), v75.to_f64()]
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v24: W = v2.widen() - v4.widen();
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v5);
+    let v27: W = v25 * v15 * v7 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
+    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29.widen() * v15 * v7 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v15 * v17;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36.widen() * v15 * v26;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v23 * v24 * v32;
+    let v40: W = v35 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v24).abs();
+    let v43: N = v42.sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: W = v14.exp();
+    let v46: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v47: W = v46 * v45;
+    let v48: N = N::new(12.0, 0.0);
+    let v49: W = v48.widen() * v4.widen();
+    let v50: W = v3.widen() - v49;
+    let v51: W = v50.exp();
+    let v52: N = N::new(9.0, 0.0);
+    let v53: W = v49 - v52.widen();
+    let v54: W = v53.exp_m1();
+    let v55: W = v51 * v54;
+    let v56: W = v47 + v55;
+    let v57: W = v44.widen() * v45;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v43 * v59;
+    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.11685676808112772, -5.823149469700368e-18);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::narrow(v4) - v2;
-    let v8: N = v7.exp_m1();
-    let v9: W = v0.widen() * v6 * v8.widen();
-    let v10: W = W::new(4.915760166458109, -3.8738663672796874e-16);
-    let v11: N = N::from_f64(t_next);
-    let v12: W = v4 - v1.widen();
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.powi(3);
-    let v15: W = v10 * v11.widen() * v14;
-    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
-    let v17: W = v13.square();
-    let v18: W = v16 * v11.widen() * v17;
-    let v19: W = v16 * v3.widen() * v14;
-    let v20: W = v10 * v3.widen() * v17;
-    let v21: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
-    let v22: W = v21 * v3.widen() * v6 * v13 * v8.widen();
-    let v23: W = v21 * v11.widen() * v6 * v17 * v8.widen();
-    let v24: W = W::new(4.682625948232332, 3.9872576665948246e-16);
-    let v25: W = v24 * v11.widen() * v6 * v13 * v8.widen();
-    let v26: W = v24 * v3.widen() * v6 * v17 * v8.widen();
-    let v27: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
-    let v28: W = v27 * v11.widen() * v13;
-    let v29: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
-    let v30: W = v29 * v3.widen() * v13;
-    let v31: W = v29 * v11.widen() * v17;
-    let v32: W = v27 * v3.widen() * v17;
-    let v33: W = W::new(0.8232685513335664, 2.766227650097972e-17);
-    let v34: W = v33 * v6 * v8.widen();
-    let v35: W = v9 - v15 - v18 - v19 - v20 - v22 - v23 - v25 - v26 - v28 - v30 - v31
-        - v32 - v34;
-    let v36: N = N::narrow(v9) - N::narrow(v34);
-    let v37: N = N::narrow(v35) / v36;
-    let v38: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v39: W = v11.widen() - v3.widen();
-    let v40: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v41: W = N::exp_m1_kept(v4);
-    let v42: W = v40.widen() * v6 * v13 * v41;
-    let v43: W = v40.widen() * v6 * v17 * v41;
-    let v44: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v45: W = v44.widen() * v6 * v13 * v8.widen();
-    let v46: W = v44.widen() * v6 * v17 * v8.widen();
-    let v47: W = v42 - v43 - v45 + v46;
-    let v48: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v49: W = v48.widen() * v6 * v8.widen();
-    let v50: W = v49.sqrt();
-    let v51: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v52: W = v51.widen() * v6 * v41;
-    let v53: W = N::sqrt_kept(v52);
-    let v54: W = v38 * v39 * v47;
-    let v55: W = v50 * v53;
-    let v56: N = N::narrow(v54) / N::narrow(v55);
-    let v57: N = N::narrow(v39).abs();
-    let v58: N = v57.sqrt();
-    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: W = N::exp_kept(v5);
-    let v61: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: W = v61.widen() * v60;
-    let v63: N = N::new(12.0, 0.0);
-    let v64: W = v63.widen() * v3.widen();
-    let v65: W = v2.widen() - v64;
-    let v66: W = N::exp_kept(v65);
-    let v67: N = N::new(9.0, 0.0);
-    let v68: N = N::narrow(v64) - v67;
-    let v69: N = v68.exp_m1();
-    let v70: W = v66 * v69.widen();
-    let v71: W = v62 + v70;
-    let v72: W = v59.widen() * v60;
-    let v73: N = N::narrow(v72) / N::narrow(v71);
-    let v74: W = v73.widen().sqrt();
-    let v75: W = v58.widen() * v74;
-    [v37.to_f64(), v56.to_f64(), v75.to_f64()]
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: N = v1 * v2 * N::narrow(v7);
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: N = v1 * v2 * N::narrow(v10);
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = N::narrow(v5) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v8.widen() - v9 + v11 - v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: N = v15 * v17;
+    let v22: N = N::narrow(v20) / v21;
+    let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v24: W = v2.widen() - v4.widen();
+    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v5);
+    let v27: W = v25.widen() * v15.widen() * v7 * v26;
+    let v28: W = v25.widen() * v15.widen() * v10 * v26;
+    let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29 * v15.widen() * v7 * v17.widen();
+    let v31: W = v29 * v15.widen() * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33 * v15.widen() * v17.widen();
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36 * v15.widen() * v26;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v23 * v24 * v32;
+    let v40: W = v35 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v24).abs();
+    let v43: W = v42.widen().sqrt();
+    let v44: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: W = N::exp_kept(v14);
+    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v47: W = v46.widen() * v45;
+    let v48: N = N::new(12.0, 0.0);
+    let v49: W = v48.widen() * v4.widen();
+    let v50: W = v3.widen() - v49;
+    let v51: W = N::exp_kept(v50);
+    let v52: N = N::new(9.0, 0.0);
+    let v53: N = N::narrow(v49) - v52;
+    let v54: N = v53.exp_m1();
+    let v55: W = v51 * v54.widen();
+    let v56: W = v47 + v55;
+    let v57: W = v44 * v45;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: W = v43 * v59.widen();
+    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.11685676808112772, -5.823149469700368e-18);
-    let v1: N = N::new(6.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: W = v7.widen() * v2.widen();
-    let v9: W = v8.exp_m1();
-    let v10: W = v0 * v6 * v9;
-    let v11: W = W::new(4.915760166458109, -3.8738663672796874e-16);
-    let v12: W = v4.widen() - v3;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.powi(3);
-    let v15: W = v11 * v2.widen() * v14;
-    let v16: W = W::new(-4.915760166458109, 3.8738663672796874e-16);
-    let v17: W = v13.square();
-    let v18: W = v16 * v2.widen() * v17;
-    let v19: N = N::from_f64(t_next);
-    let v20: W = v16 * v19.widen() * v14;
-    let v21: W = v11 * v19.widen() * v17;
-    let v22: W = W::new(-4.682625948232332, -3.9872576665948246e-16);
-    let v23: W = v22 * v19.widen() * v13 * v6 * v9;
-    let v24: W = v22 * v2.widen() * v17 * v6 * v9;
-    let v25: W = W::new(4.682625948232332, 3.9872576665948246e-16);
-    let v26: W = v25 * v2.widen() * v13 * v6 * v9;
-    let v27: W = v25 * v19.widen() * v17 * v6 * v9;
-    let v28: W = W::new(2.4578800832290546, -1.9369331836398437e-16);
-    let v29: W = v28 * v2.widen() * v13;
-    let v30: W = W::new(-2.4578800832290546, 1.9369331836398437e-16);
-    let v31: W = v30 * v19.widen() * v13;
-    let v32: W = v30 * v2.widen() * v17;
-    let v33: W = v28 * v19.widen() * v17;
-    let v34: W = W::new(0.8232685513335664, 2.766227650097972e-17);
-    let v35: W = v34 * v6 * v9;
-    let v36: W = v10 - v15 - v18 - v20 - v21 - v23 - v24 - v26 - v27 - v29 - v31 - v32
-        - v33 - v35;
-    let v37: N = N::narrow(v10) - N::narrow(v35);
-    let v38: N = N::narrow(v36) / v37;
-    let v39: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v40: W = v2.widen() - v19.widen();
-    let v41: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v42: W = v41.widen() * v17 * v6 * v9;
-    let v43: W = v41.widen() * v13 * v6 * v9;
-    let v44: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v45: W = v1.widen() - v3;
-    let v46: W = N::exp_m1_kept(v45);
-    let v47: W = v44 * v13 * v6 * v46;
-    let v48: W = v44 * v17 * v6 * v46;
-    let v49: W = v42 - v43 + v47 - v48;
-    let v50: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: W = v50.widen() * v6 * v9;
-    let v52: W = N::sqrt_kept(v51);
-    let v53: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v54: W = v53.widen() * v6 * v46;
-    let v55: W = N::sqrt_kept(v54);
-    let v56: W = v39 * v40 * v49;
-    let v57: W = v52 * v55;
-    let v58: N = N::narrow(v56) / N::narrow(v57);
-    let v59: N = N::narrow(v40).abs();
-    let v60: W = v59.widen().sqrt();
-    let v61: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v62: N = N::exp_of(v5);
-    let v63: W = v62.widen() * v9;
-    let v64: N = N::new(12.0, 0.0);
-    let v65: N = v64 * v2;
-    let v66: N = v65 - v1;
-    let v67: N = v66.exp();
-    let v68: W = v67.widen() * v9;
-    let v69: W = v63 + v68;
-    let v70: N = v61 * v62;
-    let v71: N = v70 / N::narrow(v69);
-    let v72: N = v71.sqrt();
-    let v73: W = v60 * v72.widen();
-    [v38.to_f64(), v58.to_f64(), v73.to_f64()]
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: N = N::narrow(v5) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15.widen() * v17.widen();
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v24: W = v2.widen() - v4.widen();
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: N = N::exp_m1_of(v5);
+    let v27: W = v25 * v15.widen() * v7 * v26.widen();
+    let v28: W = v25 * v15.widen() * v10 * v26.widen();
+    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29.widen() * v15.widen() * v7 * v17.widen();
+    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v15.widen() * v17.widen();
+    let v35: W = N::sqrt_kept(v34);
+    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: N = v36 * v15 * v26;
+    let v38: N = v37.sqrt();
+    let v39: W = v23 * v24 * v32;
+    let v40: W = v35 * v38.widen();
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v24).abs();
+    let v43: N = v42.sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: W = N::exp_kept(v14);
+    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v47: W = v46.widen() * v45;
+    let v48: N = N::new(12.0, 0.0);
+    let v49: W = v48.widen() * v4.widen();
+    let v50: W = v3.widen() - v49;
+    let v51: W = N::exp_kept(v50);
+    let v52: N = N::new(9.0, 0.0);
+    let v53: N = N::narrow(v49) - v52;
+    let v54: N = v53.exp_m1();
+    let v55: W = v51 * v54.widen();
+    let v56: W = v47 + v55;
+    let v57: W = v44.widen() * v45;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v43 * v59;
+    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = N::sigmoid_kept(v6);
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: N = v1 * v2 * N::narrow(v10);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: N = N::narrow(v5) - v3;
+    let v17: N = v16.exp_m1();
+    let v18: W = v13 * v15 * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17.widen();
+    let v22: W = v20 / v21;
+    let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
+    let v24: W = v2.widen() - v4.widen();
+    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v5);
+    let v27: W = v25.widen() * v15 * v7 * v26;
+    let v28: W = v25.widen() * v15 * v10 * v26;
+    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29.widen() * v15 * v7 * v17.widen();
+    let v31: W = v29.widen() * v15 * v10 * v17.widen();
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v15 * v17.widen();
+    let v35: W = N::sqrt_kept(v34);
+    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36.widen() * v15 * v26;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v23 * v24 * v32;
+    let v40: W = v35 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v24).abs();
+    let v43: W = v42.widen().sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: N = N::exp_of(v14);
+    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v47: N = v46 * v45;
+    let v48: N = N::new(12.0, 0.0);
+    let v49: W = v48.widen() * v4.widen();
+    let v50: W = v3.widen() - v49;
+    let v51: W = N::exp_kept(v50);
+    let v52: N = N::new(9.0, 0.0);
+    let v53: N = N::narrow(v49) - v52;
+    let v54: N = v53.exp_m1();
+    let v55: W = v51 * v54.widen();
+    let v56: W = v47.widen() + v55;
+    let v57: N = v44 * v45;
+    let v58: N = v57 / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: W = v43 * v59.widen();
+    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -5083,9 +4943,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5098,9 +4958,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 55 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 50 of its 74 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///

@@ -642,9 +642,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 19 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -675,17 +675,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4 * v11;
     let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: W = v12.powi(3);
-    let v20: W = v1 * v4 * v19 * v15;
-    let v21: W = v1 * v4 * v12 * v15;
-    let v22: W = v1 * v4 * v12 * v16;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23.widen() * v4 * v11;
-    let v25: W = v23.widen() * v4 * v13 * v11;
-    let v26: W = v20 - v21 - v22 - v24 + v25;
-    let v27: W = v15.powi(5);
-    let v28: W = v26 / v27;
-    [v18.to_f64(), v28.to_f64()]
+    [v18.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -696,29 +686,19 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: W = N::cos_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 / v8;
     let v10: W = v5.widen() + v9.widen();
     let v11: W = N::sqrt_kept(v10);
-    let v12: N = N::sin_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = N::sin_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: N = v12.powi(3);
-    let v20: W = v1 * v19.widen() * v4 * v15;
-    let v21: W = v1 * v12.widen() * v4 * v15;
-    let v22: W = v1 * v12.widen() * v4 * v16;
-    let v23: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23 * v4 * v11;
-    let v25: W = v23 * v13 * v4 * v11;
-    let v26: W = v20 - v21 - v22 - v24 + v25;
-    let v27: W = v15.powi(5);
-    let v28: W = v26 / v27;
-    [v18.to_f64(), v28.to_f64()]
+    [v18.to_f64(), v18.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -726,9 +706,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 19 operations in double-double.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -741,9 +721,9 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -774,21 +754,75 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4 * v11;
     let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v12.powi(3);
-    let v21: W = v19.widen() * v4 * v20 * v15;
-    let v22: W = v19.widen() * v4 * v12 * v15;
-    let v23: W = v19.widen() * v4 * v12 * v16;
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24.widen() * v4 * v11;
-    let v26: W = v24.widen() * v4 * v13 * v11;
-    let v27: W = v21 - v22 - v23 - v25 + v26;
-    let v28: W = v15.powi(5);
-    let v29: W = v27 / v28;
-    [v18.to_f64(), v29.to_f64()]
+    let v19: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v20: W = v19 * v4 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = N::sin_kept(v3);
+    let v13: W = v12.square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v20: W = v19.widen() * v4 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
+    [v18.to_f64(), v21.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v5.widen() + v13.widen();
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v20: W = v19 * v4 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
+    [v18.to_f64(), v21.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
     let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -800,26 +834,18 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v8: W = v7.square();
     let v9: N = v6 / N::narrow(v8);
     let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: N = N::sin_of(v3);
-    let v13: W = v12.widen().square();
+    let v11: W = v10.sqrt();
+    let v12: W = N::sin_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v12.powi(3);
-    let v21: W = v19 * v20.widen() * v4 * v15;
-    let v22: W = v19 * v12.widen() * v4 * v15;
-    let v23: W = v19 * v12.widen() * v4 * v16;
-    let v24: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24 * v4 * v11;
-    let v26: W = v24 * v13 * v4 * v11;
-    let v27: W = v21 - v22 - v23 - v25 + v26;
-    let v28: W = v15.powi(5);
-    let v29: W = v27 / v28;
-    [v18.to_f64(), v29.to_f64()]
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v20: W = v19 * v4 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -827,9 +853,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -842,9 +868,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -853,16 +879,22 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.75 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -874,28 +906,21 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: N = N::cos_of(v3);
     let v16: N = v15.square();
     let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = v15.powi(3);
-    let v24: N = N::narrow(v2) * v4 * v23 * N::narrow(v18);
-    let v25: N = N::narrow(v2) * v4 * v15 * N::narrow(v18);
-    let v26: N = N::narrow(v2) * v4 * v15 * N::narrow(v19);
-    let v27: W = v0 * v4.widen() * v11;
-    let v28: N = N::narrow(v0) * v4 * v16 * N::narrow(v11);
-    let v29: W = v24.widen() - v25.widen() - v26.widen() - v27 + v28.widen();
-    let v30: W = v18.powi(5);
-    let v31: W = v22 * v29;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    [v21.to_f64(), v32.to_f64()]
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v4.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -912,11 +937,11 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * N::narrow(v11);
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
@@ -924,69 +949,22 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: N = v12 - v14 + N::narrow(v19);
     let v21: N = v20 / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v15.powi(3);
-    let v24: W = v2 * v4.widen() * v23 * v18;
-    let v25: W = v2 * v4.widen() * v15 * v18;
-    let v26: W = v2 * v4.widen() * v15 * v19;
-    let v27: W = v0.widen() * v4.widen() * v11.widen();
-    let v28: W = v0.widen() * v4.widen() * v16 * v11.widen();
-    let v29: W = v24 - v25 - v26 - v27 + v28;
-    let v30: W = v18.powi(5);
-    let v31: W = v22 * v29;
-    let v32: W = v31 / v30;
-    [v21.to_f64(), v32.to_f64()]
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    [v21.to_f64(), v25.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = v15.powi(3);
-    let v24: W = v2 * v4 * v23.widen() * v18;
-    let v25: W = v2 * v4 * v15.widen() * v18;
-    let v26: W = v2 * v4 * v15.widen() * v19;
-    let v27: W = v0 * v4 * v11;
-    let v28: W = v0 * v4 * v16 * v11;
-    let v29: W = v24 - v25 - v26 - v27 + v28;
-    let v30: W = v18.powi(5);
-    let v31: W = v22 * v29;
-    let v32: W = v31 / v30;
-    [v21.to_f64(), v32.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
@@ -994,28 +972,120 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: N = N::cos_of(v3);
     let v16: N = v15.square();
     let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = v15.powi(3);
-    let v24: W = v2 * v4 * v23.widen() * v18;
-    let v25: W = v2 * v4 * v15.widen() * v18;
-    let v26: W = v2 * v4 * v15.widen() * v19;
-    let v27: W = v0 * v4 * v11;
-    let v28: W = v0 * v4 * v16.widen() * v11;
-    let v29: W = v24 - v25 - v26 - v27 + v28;
-    let v30: W = v18.powi(5);
-    let v31: W = v22 * v29;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    [v21.to_f64(), v32.to_f64()]
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4.widen() * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: W = v6.widen() * v8.widen();
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    [v21.to_f64(), v25.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5 * v12;
+    let v14: W = v0.widen() * v3.widen() * v5 * v12;
+    let v15: W = N::sin_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v3.widen() - v1.widen();
+    let v24: W = v22 * v5 * v23 * v12;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1023,9 +1093,9 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1038,9 +1108,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1060,9 +1130,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1071,6 +1141,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1083,7 +1159,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.9375 {
         return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -1095,37 +1171,30 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: N = N::cos_of(v3);
     let v16: N = v15.square();
     let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v23) * v4 * v24 * N::narrow(v18);
-    let v26: N = N::narrow(v23) * v4 * v15 * N::narrow(v18);
-    let v27: N = N::narrow(v23) * v4 * v15 * N::narrow(v19);
-    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v4.widen() * v11;
-    let v30: N = N::narrow(v28) * v4 * v16 * N::narrow(v11);
-    let v31: W = v25.widen() - v26.widen() - v27.widen() - v29 + v30.widen();
-    let v32: W = v18.powi(5);
-    let v33: W = v22 * v31;
-    let v34: N = N::narrow(v33) / N::narrow(v32);
-    let v35: N = N::narrow(v22).abs();
-    let v36: W = v35.widen().sqrt();
-    let v37: N = v15 + v24;
-    let v38: W = v23 * v4.widen();
-    let v39: N = N::narrow(v38) / v37;
-    let v40: N = v39.sqrt();
-    let v41: W = v36 * v40.widen();
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v4.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: N = v28 * v4;
+    let v32: N = v31 / v30;
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1142,11 +1211,11 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v1 * v4 * v11;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * N::narrow(v11);
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * v11;
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
@@ -1154,76 +1223,62 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: N = v12 - v14 + N::narrow(v19);
     let v21: N = v20 / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v15.powi(3);
-    let v25: W = v23 * v4.widen() * v24 * v18;
-    let v26: W = v23 * v4.widen() * v15 * v18;
-    let v27: W = v23 * v4.widen() * v15 * v19;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28.widen() * v4.widen() * v11.widen();
-    let v30: W = v28.widen() * v4.widen() * v16 * v11.widen();
-    let v31: W = v25 - v26 - v27 - v29 + v30;
-    let v32: W = v18.powi(5);
-    let v33: W = v22 * v31;
-    let v34: W = v33 / v32;
-    let v35: N = N::narrow(v22).abs();
-    let v36: W = v35.widen().sqrt();
-    let v37: W = v15 + v24;
-    let v38: N = N::narrow(v23) * v4;
-    let v39: N = v38 / N::narrow(v37);
-    let v40: W = v39.widen().sqrt();
-    let v41: W = v36 * v40;
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: N = v28 * v4;
+    let v32: N = v31 / N::narrow(v30);
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: W = v6.widen() * v8.widen();
     let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v14: N = N::narrow(v0) * v13 * v4 * N::narrow(v11);
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v15.powi(3);
-    let v25: W = v23.widen() * v4 * v24 * v18;
-    let v26: W = v23.widen() * v4 * v15 * v18;
-    let v27: W = v23.widen() * v4 * v15 * v19;
-    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28.widen() * v4 * v11;
-    let v30: W = v28.widen() * v4 * v16 * v11;
-    let v31: W = v25 - v26 - v27 - v29 + v30;
-    let v32: W = v18.powi(5);
-    let v33: W = v22 * v31;
-    let v34: W = v33 / v32;
-    let v35: N = N::narrow(v22).abs();
-    let v36: W = v35.widen().sqrt();
-    let v37: W = v15 + v24;
-    let v38: W = v23.widen() * v4;
-    let v39: N = N::narrow(v38) / N::narrow(v37);
-    let v40: N = v39.sqrt();
-    let v41: W = v36 * v40.widen();
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4.widen();
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -1234,7 +1289,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
@@ -1242,37 +1297,30 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: W = v23 * v4 * v24.widen() * v18;
-    let v26: W = v23 * v4 * v15.widen() * v18;
-    let v27: W = v23 * v4 * v15.widen() * v19;
-    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v4 * v11;
-    let v30: W = v28 * v4 * v16.widen() * v11;
-    let v31: W = v25 - v26 - v27 - v29 + v30;
-    let v32: W = v18.powi(5);
-    let v33: W = v22 * v31;
-    let v34: N = N::narrow(v33) / N::narrow(v32);
-    let v35: N = N::narrow(v22).abs();
-    let v36: N = v35.sqrt();
-    let v37: N = v15 + v24;
-    let v38: W = v23 * v4;
-    let v39: N = N::narrow(v38) / v37;
-    let v40: N = v39.sqrt();
-    let v41: N = v36 * v40;
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4.widen() * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: N = v26.sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: N = v28 * v4;
+    let v32: N = v31 / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: N = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -1283,45 +1331,80 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: W = v6.widen() * v8.widen();
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
+    let v20: W = v12 - v14.widen() + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22 * v4.widen() * v23.widen() * v11;
+    let v25: W = v24 / v19;
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v4.widen();
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() / v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5 * v12;
+    let v14: W = v0.widen() * v3.widen() * v5 * v12;
+    let v15: W = N::sin_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v15.powi(3);
-    let v25: W = v23 * v4 * v24.widen() * v18;
-    let v26: W = v23 * v4 * v15.widen() * v18;
-    let v27: W = v23 * v4 * v15.widen() * v19;
-    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v4 * v11;
-    let v30: W = v28 * v4 * v16.widen() * v11;
-    let v31: W = v25 - v26 - v27 - v29 + v30;
-    let v32: W = v18.powi(5);
-    let v33: W = v22 * v31;
-    let v34: N = N::narrow(v33) / N::narrow(v32);
-    let v35: N = N::narrow(v22).abs();
-    let v36: W = v35.widen().sqrt();
-    let v37: N = v15 + v24;
-    let v38: W = v23 * v4;
-    let v39: N = N::narrow(v38) / v37;
-    let v40: N = v39.sqrt();
-    let v41: W = v36 * v40.widen();
-    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v3.widen() - v1.widen();
+    let v24: W = v22 * v5 * v23 * v12;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v5;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1329,9 +1412,9 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1350,9 +1433,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2672,17 +2755,14 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [0.0, -2.221441469079183];
-    }
     if t >= 0.5 {
         return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -2695,140 +2775,40 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: W = v0 * v5;
     let v7: N = N::new(1.0, 0.0);
     let v8: W = v3.square();
-    let v9: N = v7 + N::narrow(v8);
-    let v10: W = v0 * v3 * v9.widen();
-    let v11: N = N::narrow(v4) - N::narrow(v6) + N::narrow(v10);
-    let v12: W = N::sin_kept(v2);
-    let v13: W = v12 * v9.widen();
-    let v14: N = v11 / N::narrow(v13);
-    let v15: W = v9.widen().sqrt();
-    let v16: W = v3.powi(5);
-    let v17: W = v0 * v16;
-    let v18: W = v3.powi(7);
-    let v19: N = N::narrow(v0) * N::narrow(v18);
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: W = v20.widen() * v5 * v9.widen();
-    let v22: W = v0 * v16 * v9.widen();
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = N::tan_of(v2);
-    let v27: N = v26.square();
-    let v28: N = v25 * v27;
-    let v29: W = v7.widen() + v28.widen();
-    let v30: W = v29.sqrt();
-    let v31: W = v23.widen() * v24 * v30;
-    let v32: W = v23.widen() * v8 * v24 * v30;
-    let v33: W = v17 - v4 - v6 + v19.widen() - v10 - v21 - v22 - v31 + v32;
-    let v34: W = v24 * v30;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: W = v35.widen() * v8 * v24 * v30;
-    let v37: W = v3.powi(4);
-    let v38: W = v37 * v24 * v30;
-    let v39: W = v34 + v36 + v38;
-    let v40: W = v15 * v33;
-    let v41: W = v12 * v39;
-    let v42: N = N::narrow(v40) / N::narrow(v41);
-    [v14.to_f64(), v42.to_f64()]
+    let v9: W = v7.widen() + v8;
+    let v10: W = v0 * v3 * v9;
+    let v11: W = v4 - v6 + v10;
+    let v12: N = N::sin_of(v2);
+    let v13: N = v12 * N::narrow(v9);
+    let v14: N = N::narrow(v11) / v13;
+    let v15: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v16: W = N::sqrt_kept(v9);
+    let v17: W = v12.widen() * v16;
+    let v18: N = v15 / N::narrow(v17);
+    [v14.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: W = v0 * v3.widen();
-    let v5: W = v3.widen().powi(3);
-    let v6: W = v0 * v5;
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v3.widen().square();
-    let v9: N = v7 + N::narrow(v8);
-    let v10: W = v0 * v3.widen() * v9.widen();
-    let v11: W = v4 - v6 + v10;
-    let v12: W = N::cos_kept(v2);
-    let v13: W = v12 * v9.widen();
-    let v14: N = N::narrow(v11) / N::narrow(v13);
-    let v15: W = v9.widen().sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = N::narrow(v0) * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = N::narrow(v0) * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: W = v20.widen() * v5 * v9.widen();
-    let v22: N = N::narrow(v0) * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = N::tan_of(v2);
-    let v27: N = v26.square();
-    let v28: N = v25 / v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: W = v23.widen() * v24 * v30.widen();
-    let v32: W = v23.widen() * v8 * v24 * v30.widen();
-    let v33: W = v17.widen() - v4 - v6 + v19.widen() - v10 - v21 - v22.widen() - v31
-        + v32;
-    let v34: W = v24 * v30.widen();
-    let v35: N = N::new(2.0, 0.0);
-    let v36: W = v35.widen() * v8 * v24 * v30.widen();
-    let v37: N = v3.powi(4);
-    let v38: W = v37.widen() * v24 * v30.widen();
-    let v39: W = v34 + v36 + v38;
-    let v40: W = v15 * v33;
-    let v41: W = v12 * v39;
-    let v42: N = N::narrow(v40) / N::narrow(v41);
-    [v14.to_f64(), v42.to_f64()]
-}
-/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::narrow(v0) * v3;
+    let v2: N = v0 * v1;
+    let v3: N = v2.sin();
+    let v4: W = v0.widen() * v3.widen();
     let v5: N = v3.powi(3);
-    let v6: N = N::narrow(v0) * v5;
+    let v6: N = v0 * v5;
     let v7: N = N::new(1.0, 0.0);
     let v8: N = v3.square();
-    let v9: N = v7 + v8;
-    let v10: W = v0 * v3.widen() * v9.widen();
-    let v11: W = v4.widen() - v6.widen() + v10;
-    let v12: W = N::cos_kept(v2);
-    let v13: W = v12 * v9.widen();
+    let v9: W = v7.widen() + v8.widen();
+    let v10: W = v0.widen() * v3.widen() * v9;
+    let v11: W = v4 - v6.widen() + v10;
+    let v12: N = v2.cos();
+    let v13: W = v12.widen() * v9;
     let v14: W = v11 / v13;
-    let v15: N = v9.sqrt();
-    let v16: N = v3.powi(5);
-    let v17: N = N::narrow(v0) * v16;
-    let v18: N = v3.powi(7);
-    let v19: N = N::narrow(v0) * v18;
-    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: N = v20 * v5 * v9;
-    let v22: N = N::narrow(v0) * v16 * v9;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: N = v15.powi(3);
-    let v25: N = N::new(0.5, 0.0);
-    let v26: N = N::tan_of(v2);
-    let v27: N = v26.square();
-    let v28: N = v25 / v27;
-    let v29: N = v7 + v28;
-    let v30: N = v29.sqrt();
-    let v31: W = v23.widen() * v24.widen() * v30.widen();
-    let v32: N = v23 * v8 * v24 * v30;
-    let v33: W = v17.widen() - v4.widen() - v6.widen() + v19.widen() - v10 - v21.widen()
-        - v22.widen() - v31 + v32.widen();
-    let v34: W = v24.widen() * v30.widen();
-    let v35: N = N::new(2.0, 0.0);
-    let v36: N = v35 * v8 * v24 * v30;
-    let v37: N = v3.powi(4);
-    let v38: N = v37 * v24 * v30;
-    let v39: W = v34 + v36.widen() + v38.widen();
-    let v40: N = v15 * N::narrow(v33);
-    let v41: W = v12 * v39;
-    let v42: N = v40 / N::narrow(v41);
-    [v14.to_f64(), v42.to_f64()]
+    let v15: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v16: N = N::sqrt_of(v9);
+    let v17: N = v12 * v16;
+    let v18: N = v15 / v17;
+    [v14.to_f64(), v18.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2836,9 +2816,9 @@ fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2851,9 +2831,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 47 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 44 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2869,50 +2849,47 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: W = v4.square();
+    let v4: N = N::cos_of(v3);
+    let v5: W = v4.widen().square();
     let v6: N = v0 + N::narrow(v5);
     let v7: W = v6.widen().sqrt();
     let v8: N = N::new(0.5, 0.0);
     let v9: N = N::tan_of(v3);
     let v10: N = v9.square();
     let v11: N = v8 * v10;
-    let v12: W = v0.widen() + v11.widen();
-    let v13: W = v12.sqrt();
+    let v12: N = v0 + v11;
+    let v13: N = v12.sqrt();
     let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: W = v14 * v4;
-    let v16: W = v4.powi(3);
+    let v15: W = v14 * v4.widen();
+    let v16: W = v4.widen().powi(3);
     let v17: W = v14 * v16;
-    let v18: W = v4.powi(5);
-    let v19: W = v14 * v18;
-    let v20: W = v4.powi(7);
+    let v18: N = v4.powi(5);
+    let v19: W = v14 * v18.widen();
+    let v20: W = v4.widen().powi(7);
     let v21: W = v14 * v20;
-    let v22: W = v14 * v4 * v6.widen();
+    let v22: W = v14 * v4.widen() * v6.widen();
     let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v24: W = v23 * v16 * v6.widen();
-    let v25: W = v14 * v18 * v6.widen();
+    let v25: W = v14 * v18.widen() * v6.widen();
     let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v27: W = v7.powi(3);
-    let v28: N = v26 * N::narrow(v27) * N::narrow(v13);
-    let v29: W = v26.widen() * v5 * v27 * v13;
-    let v30: W = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28.widen() - v29;
+    let v28: W = v26.widen() * v27 * v13.widen();
+    let v29: W = v26.widen() * v5 * v27 * v13.widen();
+    let v30: W = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
     let v31: W = N::sin_kept(v3);
-    let v32: W = v27 * v13;
+    let v32: W = v27 * v13.widen();
     let v33: N = N::new(2.0, 0.0);
-    let v34: W = v33.widen() * v5 * v27 * v13;
-    let v35: W = v4.powi(4);
-    let v36: W = v35 * v27 * v13;
+    let v34: W = v33.widen() * v5 * v27 * v13.widen();
+    let v35: W = v4.widen().powi(4);
+    let v36: W = v35 * v27 * v13.widen();
     let v37: W = v32 + v34 + v36;
-    let v38: W = v7 * v13 * v30;
+    let v38: W = v7 * v13.widen() * v30;
     let v39: W = v31 * v37;
     let v40: N = N::narrow(v38) / N::narrow(v39);
-    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: W = v41.widen() * v27 * v13;
-    let v43: W = v41.widen() * v5 * v27 * v13;
-    let v44: W = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
-    let v45: W = v7 * v44;
-    let v46: N = N::narrow(v45) / N::narrow(v39);
-    [v40.to_f64(), v46.to_f64()]
+    let v41: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v42: W = v31 * v7;
+    let v43: N = v41 / N::narrow(v42);
+    [v40.to_f64(), v43.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2935,35 +2912,33 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v16: N = v4.powi(3);
     let v17: W = v14 * v16.widen();
     let v18: N = v4.powi(5);
-    let v19: W = v14 * v18.widen();
+    let v19: N = N::narrow(v14) * v18;
     let v20: N = v4.powi(7);
     let v21: N = N::narrow(v14) * v20;
     let v22: W = v14 * v4.widen() * v6;
-    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23 * v16.widen() * v6;
-    let v25: W = v14 * v18.widen() * v6;
+    let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v24: W = v23.widen() * v16.widen() * v6;
+    let v25: N = N::narrow(v14) * v18 * N::narrow(v6);
     let v26: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v27: W = v7.powi(3);
     let v28: W = v26 * v27 * v13;
     let v29: W = v26 * v5.widen() * v27 * v13;
-    let v30: W = v15 + v17 - v19 - v21.widen() + v22 + v24 + v25 + v28 - v29;
+    let v30: W = v15 + v17 - v19.widen() - v21.widen() + v22 + v24 + v25.widen() + v28
+        - v29;
     let v31: W = N::cos_kept(v3);
     let v32: W = v27 * v13;
     let v33: N = N::new(2.0, 0.0);
     let v34: W = v33.widen() * v5.widen() * v27 * v13;
     let v35: N = v4.powi(4);
-    let v36: W = v35.widen() * v27 * v13;
-    let v37: W = v32 + v34 + v36;
+    let v36: N = v35 * N::narrow(v27) * N::narrow(v13);
+    let v37: W = v32 + v34 + v36.widen();
     let v38: W = v7 * v13 * v30;
     let v39: W = v31 * v37;
     let v40: N = N::narrow(v38) / N::narrow(v39);
-    let v41: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: W = v41 * v27 * v13;
-    let v43: W = v41 * v5.widen() * v27 * v13;
-    let v44: W = v19 - v15 - v17 + v21.widen() - v22 - v24 - v25 - v42 + v43;
-    let v45: W = v7 * v44;
-    let v46: N = N::narrow(v45) / N::narrow(v39);
-    [v40.to_f64(), v46.to_f64()]
+    let v41: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v42: W = v31 * v7;
+    let v43: N = v41 / N::narrow(v42);
+    [v40.to_f64(), v43.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2971,9 +2946,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 31 of its 47 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 44 operations in double-double.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2986,7 +2961,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3016,47 +2991,19 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 + v12 - v15 - v18;
-        let v20: W = W::new(1.0, 0.0);
+        let v20: W = W::new(2.221441469079183, 7.261369656130425e-17);
         let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v22: W = v21 * v1;
-        let v23: W = v22.cos();
-        let v24: W = v23.square();
-        let v25: W = v20 + v24;
-        let v26: W = v25.sqrt();
-        let v27: W = v23.powi(5);
-        let v28: W = v21 * v27;
-        let v29: W = v21 * v23;
-        let v30: W = v23.powi(3);
-        let v31: W = v21 * v30;
-        let v32: W = v23.powi(7);
-        let v33: W = v21 * v32;
-        let v34: W = v21 * v23 * v25;
-        let v35: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v36: W = v35 * v30 * v25;
-        let v37: W = v21 * v27 * v25;
-        let v38: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v39: W = v26.powi(3);
-        let v40: W = W::new(0.5, 0.0);
-        let v41: W = v22.tan();
-        let v42: W = v41.square();
-        let v43: W = v40 * v42;
-        let v44: W = v20 + v43;
-        let v45: W = v44.sqrt();
-        let v46: W = v38 * v39 * v45;
-        let v47: W = v38 * v24 * v39 * v45;
-        let v48: W = v28 - v29 - v31 + v33 - v34 - v36 - v37 - v46 + v47;
-        let v49: W = v22.sin();
-        let v50: W = v39 * v45;
-        let v51: W = W::new(2.0, 0.0);
-        let v52: W = v51 * v24 * v39 * v45;
-        let v53: W = v23.powi(4);
-        let v54: W = v53 * v39 * v45;
-        let v55: W = v50 + v52 + v54;
-        let v56: W = v1 * v26 * v48;
-        let v57: W = v49 * v55;
-        let v58: W = v56 / v57;
-        let v59: W = -v58;
-        return [v19.to_f64(), v59.to_f64()];
+        let v23: W = v22.sin();
+        let v24: W = W::new(1.0, 0.0);
+        let v25: W = v22.cos();
+        let v26: W = v25.square();
+        let v27: W = v24 + v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v20 * v1;
+        let v30: W = v23 * v28;
+        let v31: W = v29 / v30;
+        return [v19.to_f64(), v31.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -3081,41 +3028,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3 - v6 + v8 + v10;
     let v12: N = N::narrow(v3) + N::narrow(v10);
     let v13: N = N::narrow(v11) / v12;
-    let v14: W = v7.widen() - v1.widen();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = v15 + N::narrow(v9);
-    let v17: W = v16.widen().sqrt();
-    let v18: W = v5.powi(5);
-    let v19: W = v0 * v18;
-    let v20: W = v0 * v5;
-    let v21: W = v5.powi(3);
-    let v22: W = v0 * v21;
-    let v23: W = v5.powi(7);
-    let v24: W = v0 * v23;
-    let v25: W = v0 * v5 * v16.widen();
-    let v26: W = v4 * v21 * v16.widen();
-    let v27: W = v0 * v18 * v16.widen();
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: W = v17.powi(3);
-    let v30: N = N::new(0.5, 0.0);
-    let v31: N = N::tan_of(v2);
-    let v32: N = v31.square();
-    let v33: N = v30 * v32;
-    let v34: N = v15 + v33;
-    let v35: W = v34.widen().sqrt();
-    let v36: W = v28.widen() * v29 * v35;
-    let v37: W = v28.widen() * v9 * v29 * v35;
-    let v38: W = v19 - v20 - v22 + v24 - v25 - v26 - v27 - v36 + v37;
-    let v39: W = v29 * v35;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v9 * v29 * v35;
-    let v42: N = N::narrow(v5).powi(4);
-    let v43: W = v42.widen() * v29 * v35;
-    let v44: W = v39 + v41 + v43;
-    let v45: W = v14 * v17 * v38;
-    let v46: W = v3 * v44;
-    let v47: N = N::narrow(v45) / N::narrow(v46);
-    [v13.to_f64(), v47.to_f64()]
+    let v14: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: N = v16 + N::narrow(v9);
+    let v18: N = v17.sqrt();
+    let v19: W = v14.widen() * v15;
+    let v20: W = v3 * v18.widen();
+    let v21: N = N::narrow(v19) / N::narrow(v20);
+    [v13.to_f64(), v21.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3123,7 +3044,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3136,7 +3057,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3156,7 +3077,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -3200,53 +3121,28 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v24: W = v4 * v23;
         let v25: W = v2 - v3 + v24;
         let v26: W = v25 / v3;
-        let v27: W = W::new(1.0, 0.0);
+        let v27: W = W::new(-4.442882938158366, -1.452273931226085e-16);
         let v28: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v29: W = v28 * v3;
-        let v30: W = v29.cos();
-        let v31: W = v30.square();
-        let v32: W = v27 + v31;
-        let v33: W = v32.sqrt();
-        let v34: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v35: W = v30.powi(5);
-        let v36: W = v34 * v35;
-        let v37: W = v34 * v30;
-        let v38: W = v30.powi(3);
-        let v39: W = v34 * v38;
-        let v40: W = v30.powi(7);
-        let v41: W = v34 * v40;
-        let v42: W = v34 * v30 * v32;
-        let v43: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v44: W = v43 * v38 * v32;
-        let v45: W = v34 * v35 * v32;
-        let v46: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v47: W = v33.powi(3);
-        let v48: W = W::new(0.5, 0.0);
-        let v49: W = v29.tan();
-        let v50: W = v49.square();
-        let v51: W = v48 * v50;
-        let v52: W = v27 + v51;
-        let v53: W = v52.sqrt();
-        let v54: W = v46 * v47 * v53;
-        let v55: W = v46 * v31 * v47 * v53;
-        let v56: W = v36 - v37 - v39 + v41 - v42 - v44 - v45 - v54 + v55;
-        let v57: W = v29.sin();
-        let v58: W = v47 * v53;
-        let v59: W = v0 * v31 * v47 * v53;
-        let v60: W = v30.powi(4);
-        let v61: W = v60 * v47 * v53;
-        let v62: W = v58 + v59 + v61;
-        let v63: W = v4 * v33 * v56;
-        let v64: W = v57 * v62;
-        let v65: W = v63 / v64;
-        let v66: W = v4.abs();
-        let v67: W = v66.sqrt();
-        let v68: W = v30 + v38;
-        let v69: W = v34 * v57;
-        let v70: W = v69 / v68;
-        let v71: W = v70.sqrt();
-        let v72: W = v67 * v71;
-        return [v26.to_f64(), v65.to_f64(), v72.to_f64()];
+        let v30: W = v29.sin();
+        let v31: W = W::new(1.0, 0.0);
+        let v32: W = v29.cos();
+        let v33: W = v32.square();
+        let v34: W = v31 + v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v27 * v4;
+        let v37: W = v30 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = v4.abs();
+        let v40: W = v39.sqrt();
+        let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v42: W = v32.powi(3);
+        let v43: W = v32 + v42;
+        let v44: W = v41 * v30;
+        let v45: W = v44 / v43;
+        let v46: W = v45.sqrt();
+        let v47: W = v40 * v46;
+        return [v26.to_f64(), v38.to_f64(), v47.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
@@ -3310,36 +3206,20 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         + v35 - v36;
     let v38: W = v19 + v21 + v23.widen();
     let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: N = v1 - v3;
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * N::narrow(v18);
-    let v48: N = v0 * v9 * N::narrow(v18);
-    let v49: N = v41 * v12 * N::narrow(v18);
-    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50 * v26 * v32;
-    let v52: N = N::narrow(v50) * v17 * N::narrow(v26) * N::narrow(v32);
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
-        - v48.widen() - v49.widen() - v51 + v52.widen();
-    let v54: W = v26 * v32;
-    let v55: N = v20 * v17 * N::narrow(v26) * N::narrow(v32);
-    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54 + v55.widen() + v56.widen();
-    let v58: N = v40 * N::narrow(v25) * N::narrow(v53);
-    let v59: N = N::narrow(v15) * N::narrow(v57);
-    let v60: N = v58 / v59;
-    let v61: N = v40.abs();
-    let v62: W = v61.widen().sqrt();
-    let v63: N = v5 + v9;
-    let v64: W = v41.widen() * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: W = v62 * v66.widen();
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: N = N::narrow(v15) * N::narrow(v25);
+    let v44: N = v42 / v43;
+    let v45: N = v41.abs();
+    let v46: W = v45.widen().sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: N = v5 + v9;
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / v48;
+    let v51: N = v50.sqrt();
+    let v52: W = v46 * v51.widen();
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -3387,36 +3267,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
         - v36;
     let v38: W = v19 + v21 + v23;
     let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: W = v1.widen() - v3.widen();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * N::narrow(v12);
-    let v43: N = v41 * N::narrow(v5);
-    let v44: N = v41 * N::narrow(v9);
-    let v45: N = N::narrow(v5).powi(7);
-    let v46: N = v41 * v45;
-    let v47: W = v41.widen() * v5 * v18;
-    let v48: W = v0 * v9 * v18;
-    let v49: N = v41 * N::narrow(v12) * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: W = v50.widen() * v17 * v26 * v32;
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47 - v48
-        - v49.widen() - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: W = v20.widen() * v17 * v26 * v32;
-    let v56: W = v22 * v26 * v32;
-    let v57: W = v54 + v55 + v56;
-    let v58: W = v40 * v25 * v53;
-    let v59: W = v15 * v57;
-    let v60: N = N::narrow(v58) / N::narrow(v59);
-    let v61: N = N::narrow(v40).abs();
-    let v62: N = v61.sqrt();
-    let v63: W = v5 + v9;
-    let v64: W = v41.widen() * v15;
-    let v65: N = N::narrow(v64) / N::narrow(v63);
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: W = v15 * v25;
+    let v44: N = v42 / N::narrow(v43);
+    let v45: N = v41.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: W = v5 + v9;
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = v50.sqrt();
+    let v52: N = v46 * v51;
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -3464,35 +3328,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
         - v36;
     let v38: W = v19 + v21 + v23;
     let v39: W = v37 / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: W = v41 * v12;
-    let v43: W = v41 * v5;
-    let v44: W = v41 * v9;
-    let v45: W = v5.powi(7);
-    let v46: N = N::narrow(v41) * N::narrow(v45);
-    let v47: W = v41 * v5 * v18;
-    let v48: W = v0 * v9 * v18;
-    let v49: W = v41 * v12 * v18;
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: W = v50.widen() * v17 * v26 * v32;
-    let v53: W = v42 - v43 - v44 + v46.widen() - v47 - v48 - v49 - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
-    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54 + v55.widen() + v56.widen();
-    let v58: W = v40 * v25 * v53;
-    let v59: W = v15 * v57;
-    let v60: N = N::narrow(v58) / N::narrow(v59);
-    let v61: N = N::narrow(v40).abs();
-    let v62: W = v61.widen().sqrt();
-    let v63: W = v5 + v9;
-    let v64: W = v41 * v15;
-    let v65: N = N::narrow(v64) / N::narrow(v63);
-    let v66: N = v65.sqrt();
-    let v67: W = v62 * v66.widen();
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: W = v15 * v25;
+    let v44: N = v42 / N::narrow(v43);
+    let v45: N = v41.abs();
+    let v46: W = v45.widen().sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: W = v5 + v9;
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = v50.sqrt();
+    let v52: W = v46 * v51.widen();
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
@@ -3504,25 +3353,25 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0 * v1.widen() * v5.widen();
-    let v7: W = v0 * v3.widen() * v5.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
     let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.widen().powi(3);
+    let v9: W = v5.powi(3);
     let v10: W = v8 * v3.widen() * v9;
     let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.widen().powi(5);
+    let v12: W = v5.powi(5);
     let v13: W = v0 * v3.widen() * v12;
     let v14: W = v0 * v1.widen() * v12;
     let v15: W = v4.sin();
     let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
+    let v17: W = v5.square();
     let v18: W = v16.widen() + v17;
     let v19: W = v15 * v18;
     let v20: N = N::new(2.0, 0.0);
     let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: W = v15 * v22.widen() * v18;
+    let v22: W = v5.powi(4);
+    let v23: W = v15 * v22 * v18;
     let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v25: W = v18.sqrt();
     let v26: W = v25.powi(3);
@@ -3539,37 +3388,21 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
     let v38: W = v19 + v21 + v23;
-    let v39: W = v37 / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::narrow(v41) * N::narrow(v12);
-    let v43: W = v41 * v5.widen();
-    let v44: N = N::narrow(v41) * N::narrow(v9);
-    let v45: N = v5.powi(7);
-    let v46: N = N::narrow(v41) * v45;
-    let v47: W = v41 * v5.widen() * v18;
-    let v48: W = v0 * v9 * v18;
-    let v49: N = N::narrow(v41) * N::narrow(v12) * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: W = v50.widen() * v17 * v26 * v32;
-    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
-        - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: W = v20.widen() * v17 * v26 * v32;
-    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54 + v55 + v56.widen();
-    let v58: W = v40 * v25 * v53;
-    let v59: N = N::narrow(v15) * N::narrow(v57);
-    let v60: N = N::narrow(v58) / v59;
-    let v61: N = N::narrow(v40).abs();
-    let v62: W = v61.widen().sqrt();
-    let v63: N = v5 + N::narrow(v9);
-    let v64: W = v41 * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: W = v62 * v66.widen();
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: N = N::narrow(v15) * N::narrow(v25);
+    let v44: N = v42 / v43;
+    let v45: N = v41.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: W = v5 + v9;
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / N::narrow(v48);
+    let v51: N = v50.sqrt();
+    let v52: N = v46 * v51;
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -3617,36 +3450,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
         - v36;
     let v38: N = N::narrow(v19) + N::narrow(v21) + N::narrow(v23);
     let v39: N = N::narrow(v37) / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::narrow(v41) * N::narrow(v12);
-    let v43: W = v41 * v5;
-    let v44: N = N::narrow(v41) * N::narrow(v9);
-    let v45: N = N::narrow(v5).powi(7);
-    let v46: N = N::narrow(v41) * v45;
-    let v47: W = v41 * v5 * v18;
-    let v48: W = v0 * v9 * v18;
-    let v49: N = N::narrow(v41) * N::narrow(v12) * N::narrow(v18);
-    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50 * v26 * v32;
-    let v52: W = v50 * v17 * v26 * v32;
-    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
-        - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: W = v20.widen() * v17 * v26 * v32;
-    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
-    let v57: N = N::narrow(v54) + N::narrow(v55) + v56;
-    let v58: W = v40 * v25 * v53;
-    let v59: N = N::narrow(v15) * v57;
-    let v60: N = N::narrow(v58) / v59;
-    let v61: N = N::narrow(v40).abs();
-    let v62: N = v61.sqrt();
-    let v63: N = N::narrow(v5) + N::narrow(v9);
-    let v64: W = v41 * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: N = N::narrow(v15) * N::narrow(v25);
+    let v44: N = v42 / v43;
+    let v45: N = v41.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: N = N::narrow(v5) + N::narrow(v9);
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / v48;
+    let v51: N = v50.sqrt();
+    let v52: N = v46 * v51;
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
@@ -3658,24 +3475,24 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0 * v1.widen() * v5.widen();
-    let v7: W = v0 * v3.widen() * v5.widen();
-    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.widen().powi(3);
-    let v10: W = v8 * v3.widen() * v9;
-    let v11: W = v8 * v1.widen() * v9;
-    let v12: N = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12.widen();
-    let v14: W = v0 * v1.widen() * v12.widen();
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.powi(3);
+    let v10: W = v8.widen() * v3.widen() * v9;
+    let v11: W = v8.widen() * v1.widen() * v9;
+    let v12: W = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12;
+    let v14: W = v0 * v1.widen() * v12;
     let v15: W = v4.sin();
     let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
+    let v17: W = v5.square();
     let v18: W = v16.widen() + v17;
     let v19: W = v15 * v18;
     let v20: N = N::new(2.0, 0.0);
     let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.widen().powi(4);
+    let v22: W = v5.powi(4);
     let v23: W = v15 * v22 * v18;
     let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v25: W = v18.sqrt();
@@ -3693,37 +3510,21 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
     let v38: W = v19 + v21 + v23;
-    let v39: W = v37 / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::narrow(v41) * v12;
-    let v43: W = v41 * v5.widen();
-    let v44: N = N::narrow(v41) * N::narrow(v9);
-    let v45: N = v5.powi(7);
-    let v46: N = N::narrow(v41) * v45;
-    let v47: W = v41 * v5.widen() * v18;
-    let v48: W = v0 * v9 * v18;
-    let v49: N = N::narrow(v41) * v12 * N::narrow(v18);
-    let v50: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50 * v26 * v32;
-    let v52: W = v50 * v17 * v26 * v32;
-    let v53: W = v42.widen() - v43 - v44.widen() + v46.widen() - v47 - v48 - v49.widen()
-        - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
-    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54 + v55.widen() + v56.widen();
-    let v58: W = v40 * v25 * v53;
-    let v59: N = N::narrow(v15) * N::narrow(v57);
-    let v60: N = N::narrow(v58) / v59;
-    let v61: N = N::narrow(v40).abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + N::narrow(v9);
-    let v64: W = v41 * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: W = v40.widen() * v41.widen();
+    let v43: N = N::narrow(v15) * N::narrow(v25);
+    let v44: N = N::narrow(v42) / v43;
+    let v45: N = v41.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: W = v5 + v9;
+    let v49: N = v47 * N::narrow(v15);
+    let v50: N = v49 / N::narrow(v48);
+    let v51: N = v50.sqrt();
+    let v52: N = v46 * v51;
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
@@ -3771,36 +3572,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
         - v36;
     let v38: W = v19 + v21 + v23;
     let v39: W = v37 / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = v41 * v12;
-    let v43: N = v41 * v5;
-    let v44: N = v41 * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = v41 * v45;
-    let v47: N = v41 * v5 * N::narrow(v18);
-    let v48: N = N::narrow(v0) * v9 * N::narrow(v18);
-    let v49: N = v41 * v12 * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
-        - v48.widen() - v49.widen() - v51 + v52.widen();
-    let v54: W = v26 * v32;
-    let v55: N = v20 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
-    let v56: N = v22 * N::narrow(v26) * N::narrow(v32);
-    let v57: W = v54 + v55.widen() + v56.widen();
-    let v58: W = v40 * v25 * v53;
-    let v59: W = v15 * v57;
-    let v60: N = N::narrow(v58) / N::narrow(v59);
-    let v61: N = N::narrow(v40).abs();
-    let v62: N = v61.sqrt();
-    let v63: N = v5 + v9;
-    let v64: W = v41.widen() * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: N = v62 * v66;
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: W = v15 * v25;
+    let v44: N = v42 / N::narrow(v43);
+    let v45: N = v41.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: N = v5 + v9;
+    let v49: W = v47.widen() * v15;
+    let v50: N = N::narrow(v49) / v48;
+    let v51: N = v50.sqrt();
+    let v52: N = v46 * v51;
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
@@ -3848,36 +3633,20 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
         - v36;
     let v38: W = v19 + v21 + v23;
     let v39: W = v37 / v38;
-    let v40: W = v1.widen() - v3.widen();
-    let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: N = N::narrow(v41) * v12;
-    let v43: N = N::narrow(v41) * v5;
-    let v44: N = N::narrow(v41) * v9;
-    let v45: N = v5.powi(7);
-    let v46: N = N::narrow(v41) * v45;
-    let v47: N = N::narrow(v41) * v5 * N::narrow(v18);
-    let v48: N = N::narrow(v0) * v9 * N::narrow(v18);
-    let v49: N = N::narrow(v41) * v12 * N::narrow(v18);
-    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v51: W = v50.widen() * v26 * v32;
-    let v52: W = v50.widen() * v17 * v26 * v32;
-    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
-        - v48.widen() - v49.widen() - v51 + v52;
-    let v54: W = v26 * v32;
-    let v55: W = v20.widen() * v17 * v26 * v32;
-    let v56: W = v22.widen() * v26 * v32;
-    let v57: W = v54 + v55 + v56;
-    let v58: W = v40 * v25 * v53;
-    let v59: W = v15 * v57;
-    let v60: N = N::narrow(v58) / N::narrow(v59);
-    let v61: N = N::narrow(v40).abs();
-    let v62: W = v61.widen().sqrt();
-    let v63: N = v5 + v9;
-    let v64: W = v41 * v15;
-    let v65: N = N::narrow(v64) / v63;
-    let v66: N = v65.sqrt();
-    let v67: W = v62 * v66.widen();
-    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
+    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: N = v1 - v3;
+    let v42: N = v40 * v41;
+    let v43: W = v15 * v25;
+    let v44: N = v42 / N::narrow(v43);
+    let v45: N = v41.abs();
+    let v46: W = v45.widen().sqrt();
+    let v47: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v48: N = v5 + v9;
+    let v49: W = v47 * v15;
+    let v50: N = N::narrow(v49) / v48;
+    let v51: N = v50.sqrt();
+    let v52: W = v46 * v51.widen();
+    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3885,7 +3654,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3900,7 +3669,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 ///
@@ -4716,9 +4485,14 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -4744,70 +4518,61 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v9.to_f64(), v17.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0 * v5.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v4.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v3 * v10;
-    let v12: W = v3.powi(3);
-    let v13: W = v0 * v12 * v10;
-    let v14: W = v3.square();
-    let v15: W = v4.widen() + v14;
-    let v16: W = v0 * v3 * v15 * v10;
-    let v17: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v18: W = v2.sin();
-    let v19: W = v6.sin();
-    let v20: N = N::new(0.5, 0.0);
-    let v21: W = v6.tan();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v4.widen() + v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v17.widen() * v18 * v19 * v25;
-    let v27: W = v11 - v13 + v16 + v26;
-    let v28: N = N::new(2.0, 0.0);
-    let v29: W = v2.tan();
-    let v30: W = v29.square();
-    let v31: W = v20.widen() * v30;
-    let v32: W = v4.widen() + v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v28.widen() * v14 * v33;
-    let v35: W = v3.powi(4);
-    let v36: W = v35 * v33;
-    let v37: W = v34 + v36 + v33;
-    let v38: W = v0 * v3;
-    let v39: W = v0 * v12;
-    let v40: N = N::narrow(v3).powi(5);
-    let v41: N = N::narrow(v0) * v40;
-    let v42: W = v3.powi(7);
-    let v43: W = v0 * v42;
-    let v44: W = v0 * v3 * v15;
-    let v45: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v46: W = v45.widen() * v12 * v15;
-    let v47: W = v0 * v40.widen() * v15;
-    let v48: W = v15.sqrt();
-    let v49: W = v48.powi(3);
-    let v50: W = v17.widen() * v49 * v33;
-    let v51: W = v17.widen() * v14 * v49 * v33;
-    let v52: W = v38 + v39 - v41.widen() - v43 + v44 + v46 + v47 + v50 - v51;
-    let v53: W = v27 * v37;
-    let v54: W = v10 * v25 * v52;
-    let v55: N = N::narrow(v53) / N::narrow(v54);
-    let v56: W = v28.widen() * v14 * v15;
-    let v57: N = N::narrow(v35) * N::narrow(v15);
-    let v58: W = v4.widen() + v14 + v56 + v57.widen();
-    let v59: W = v19 * v48 * v25;
-    let v60: W = v18 * v10 * v33;
-    let v61: W = v59 - v60;
-    let v62: W = v58 * v61;
-    let v63: N = N::narrow(v62) / N::narrow(v54);
-    [v55.to_f64(), v63.to_f64()]
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v5.cos();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v12.abs();
+    let v14: N = N::new(0.5, 0.0);
+    let v15: W = v5.tan();
+    let v16: W = v15.square();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v7.widen() + v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v2.tan();
+    let v21: W = v20.square();
+    let v22: W = v14.widen() * v21;
+    let v23: W = v7.widen() + v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v3 * v13 * v19 * v24;
+    let v26: W = v2.cos();
+    let v27: W = v26.square();
+    let v28: W = v7.widen() + v27;
+    let v29: W = v28.sqrt();
+    let v30: N = N::narrow(v25) + N::narrow(v29);
+    let v31: W = v29 * v19 * v24;
+    let v32: N = v30 / N::narrow(v31);
+    let v33: W = v11.powi(5);
+    let v34: W = v16 * v33;
+    let v35: N = N::new(2.0, 0.0);
+    let v36: N = v35 * N::narrow(v33);
+    let v37: W = v34 + v36.widen();
+    let v38: W = v6.square();
+    let v39: W = v10 * v24;
+    let v40: W = v38 / v39;
+    let v41: W = v3 * v13;
+    let v42: W = v29 * v19;
+    let v43: W = v41 / v42;
+    let v44: W = v40 - v43;
+    let v45: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v46: W = v6.powi(3);
+    let v47: N = v45 * N::narrow(v46);
+    let v48: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v49: W = v48.widen() * v46 * v16;
+    let v50: W = v45.widen() * v6 * v10;
+    let v51: N = -v47;
+    let v52: W = v51.widen() - v49 - v50;
+    let v53: W = v37 * v44;
+    let v54: N = N::narrow(v53) / N::narrow(v52);
+    [v32.to_f64(), v54.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -4815,7 +4580,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4828,7 +4593,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4848,9 +4613,14 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -4876,70 +4646,61 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [v9.to_f64(), v17.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0 * v5.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v4.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v3 * v10;
-    let v12: W = v3.powi(3);
-    let v13: W = v0 * v12 * v10;
-    let v14: W = v3.square();
-    let v15: W = v4.widen() + v14;
-    let v16: W = v0 * v3 * v15 * v10;
-    let v17: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v18: W = v2.sin();
-    let v19: W = v6.sin();
-    let v20: N = N::new(0.5, 0.0);
-    let v21: W = v6.tan();
-    let v22: W = v21.square();
-    let v23: W = v20.widen() * v22;
-    let v24: W = v4.widen() + v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v17.widen() * v18 * v19 * v25;
-    let v27: W = v11 - v13 + v16 + v26;
-    let v28: N = N::new(2.0, 0.0);
-    let v29: W = v2.tan();
-    let v30: W = v29.square();
-    let v31: W = v20.widen() * v30;
-    let v32: W = v4.widen() + v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v28.widen() * v14 * v33;
-    let v35: W = v3.powi(4);
-    let v36: W = v35 * v33;
-    let v37: W = v34 + v36 + v33;
-    let v38: W = v0 * v3;
-    let v39: W = v0 * v12;
-    let v40: N = N::narrow(v3).powi(5);
-    let v41: N = N::narrow(v0) * v40;
-    let v42: W = v3.powi(7);
-    let v43: W = v0 * v42;
-    let v44: W = v0 * v3 * v15;
-    let v45: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v46: W = v45.widen() * v12 * v15;
-    let v47: W = v0 * v40.widen() * v15;
-    let v48: W = v15.sqrt();
-    let v49: W = v48.powi(3);
-    let v50: W = v17.widen() * v49 * v33;
-    let v51: W = v17.widen() * v14 * v49 * v33;
-    let v52: W = v38 + v39 - v41.widen() - v43 + v44 + v46 + v47 + v50 - v51;
-    let v53: W = v27 * v37;
-    let v54: W = v10 * v25 * v52;
-    let v55: N = N::narrow(v53) / N::narrow(v54);
-    let v56: W = v28.widen() * v14 * v15;
-    let v57: N = N::narrow(v35) * N::narrow(v15);
-    let v58: W = v4.widen() + v14 + v56 + v57.widen();
-    let v59: W = v19 * v48 * v25;
-    let v60: W = v18 * v10 * v33;
-    let v61: W = v59 - v60;
-    let v62: W = v58 * v61;
-    let v63: N = N::narrow(v62) / N::narrow(v54);
-    [v55.to_f64(), v63.to_f64()]
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v5.cos();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v12.abs();
+    let v14: N = N::new(0.5, 0.0);
+    let v15: W = v5.tan();
+    let v16: W = v15.square();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v7.widen() + v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v2.tan();
+    let v21: W = v20.square();
+    let v22: W = v14.widen() * v21;
+    let v23: W = v7.widen() + v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v3 * v13 * v19 * v24;
+    let v26: W = v2.cos();
+    let v27: W = v26.square();
+    let v28: W = v7.widen() + v27;
+    let v29: W = v28.sqrt();
+    let v30: N = N::narrow(v25) + N::narrow(v29);
+    let v31: W = v29 * v19 * v24;
+    let v32: N = v30 / N::narrow(v31);
+    let v33: W = v11.powi(5);
+    let v34: W = v16 * v33;
+    let v35: N = N::new(2.0, 0.0);
+    let v36: N = v35 * N::narrow(v33);
+    let v37: W = v34 + v36.widen();
+    let v38: W = v6.square();
+    let v39: W = v10 * v24;
+    let v40: W = v38 / v39;
+    let v41: W = v3 * v13;
+    let v42: W = v29 * v19;
+    let v43: W = v41 / v42;
+    let v44: W = v40 - v43;
+    let v45: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v46: W = v6.powi(3);
+    let v47: N = v45 * N::narrow(v46);
+    let v48: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v49: W = v48.widen() * v46 * v16;
+    let v50: W = v45.widen() * v6 * v10;
+    let v51: N = -v47;
+    let v52: W = v51.widen() - v49 - v50;
+    let v53: W = v37 * v44;
+    let v54: N = N::narrow(v53) / N::narrow(v52);
+    [v32.to_f64(), v54.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -4947,7 +4708,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4960,7 +4721,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 52 of its 64 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5048,9 +4809,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 44 of its 64 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 42 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -5062,136 +4823,97 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0.widen() + v7;
-    let v9: W = v8.sqrt();
-    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: W = N::sin_kept(v4);
-    let v12: N = N::cos_of(v4);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = N::cos_of(v3);
     let v13: W = v12.widen().square();
-    let v14: W = v0.widen() + v13;
+    let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v10.widen() * v11 * v12.widen() * v15;
-    let v17: W = v12.widen().powi(3);
-    let v18: W = v10.widen() * v11 * v17 * v15;
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4 * v11;
+    let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19.widen() * v11 * v12.widen() * v6.widen() * v15;
-    let v21: W = v19.widen() * v11 * v17 * v6.widen() * v15;
-    let v22: W = v15.powi(3);
-    let v23: W = v10.widen() * v11 * v12.widen() * v22;
-    let v24: W = v19.widen() * v11 * v12.widen() * v6.widen() * v22;
-    let v25: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: W = v25 * v11 * v9;
-    let v27: W = v25 * v11 * v13 * v9;
-    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: W = v28.widen() * v11 * v6.widen() * v9;
-    let v30: W = v28.widen() * v11 * v13 * v6.widen() * v9;
-    let v31: W = v25 * v11 * v14 * v9;
-    let v32: W = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: W = v15.powi(5);
-    let v35: W = v33.widen() * v34 * v9;
-    let v36: W = v6.widen() * v34 * v9;
-    let v37: W = v35 + v36;
-    let v38: W = v9 * v32;
-    let v39: W = v38 / v37;
-    let v40: N = v19 * v12;
-    let v41: W = v19.widen() * v17;
-    let v42: N = v12.powi(5);
-    let v43: N = v19 * v42;
-    let v44: N = v12.powi(7);
-    let v45: N = v19 * v44;
-    let v46: W = v19.widen() * v12.widen() * v14;
-    let v47: W = v10.widen() * v17 * v14;
-    let v48: N = v19 * v42 * N::narrow(v14);
-    let v49: W = v25 * v22 * v9;
-    let v50: W = v25 * v13 * v22 * v9;
-    let v51: W = v40.widen() + v41 - v43.widen() - v45.widen() + v46 + v47 + v48.widen()
-        + v49 - v50;
-    let v52: W = v22 * v9;
-    let v53: W = v33.widen() * v13 * v22 * v9;
-    let v54: N = v12.powi(4);
-    let v55: W = v54.widen() * v22 * v9;
-    let v56: W = v52 + v53 + v55;
-    let v57: N = N::narrow(v51) / N::narrow(v56);
-    [v39.to_f64(), v57.to_f64()]
+    let v20: W = v19.widen() * v12.widen();
+    let v21: W = v12.widen().powi(3);
+    let v22: W = v19.widen() * v21;
+    let v23: N = v12.powi(5);
+    let v24: N = v19 * v23;
+    let v25: N = v12.powi(7);
+    let v26: N = v19 * v25;
+    let v27: W = v19.widen() * v12.widen() * v14;
+    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v29: W = v28.widen() * v21 * v14;
+    let v30: N = v19 * v23 * N::narrow(v14);
+    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: W = v31.widen() * v16 * v11;
+    let v33: W = v31.widen() * v13 * v16 * v11;
+    let v34: W = v20 + v22 - v24.widen() - v26.widen() + v27 + v29 + v30.widen() + v32
+        - v33;
+    let v35: W = v16 * v11;
+    let v36: N = N::new(2.0, 0.0);
+    let v37: W = v36.widen() * v13 * v16 * v11;
+    let v38: N = v12.powi(4);
+    let v39: W = v38.widen() * v16 * v11;
+    let v40: W = v35 + v37 + v39;
+    let v41: N = N::narrow(v34) / N::narrow(v40);
+    [v18.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::tan_kept(v4);
-    let v6: W = v5.square();
-    let v7: N = v1 / N::narrow(v6);
-    let v8: W = v0.widen() + v7.widen();
-    let v9: W = v8.sqrt();
-    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: N = N::sin_of(v4);
-    let v12: W = N::cos_kept(v4);
-    let v13: W = v11.widen().square();
-    let v14: W = v0.widen() + v13;
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 / v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = N::sin_of(v3);
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v10 * v11.widen() * v12 * v15;
-    let v17: W = v11.widen().powi(3);
-    let v18: W = v10 * v17 * v12 * v15;
-    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19 * v11.widen() * v12 * v15;
-    let v21: W = v20 / v6;
-    let v22: W = v19 * v17 * v12 * v15;
-    let v23: N = N::narrow(v22) / N::narrow(v6);
-    let v24: W = v15.powi(3);
-    let v25: W = v10 * v11.widen() * v12 * v24;
-    let v26: W = v19 * v11.widen() * v12 * v24;
-    let v27: N = N::narrow(v26) / N::narrow(v6);
-    let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v29: W = v28 * v12 * v9;
-    let v30: W = v28 * v13 * v12 * v9;
-    let v31: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: W = v31 * v12 * v9;
-    let v33: W = v32 / v6;
-    let v34: W = v31 * v13 * v12 * v9;
-    let v35: N = N::narrow(v34) / N::narrow(v6);
-    let v36: W = v28 * v12 * v14 * v9;
-    let v37: W = v16 - v18 + v21 - v23.widen() + v25 + v27.widen() + v29 - v30 + v33
-        - v35.widen() - v36;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v15.powi(5);
-    let v40: W = v38.widen() * v39 * v9;
-    let v41: W = v39 * v9;
-    let v42: W = v41 / v6;
-    let v43: W = v40 + v42;
-    let v44: W = v9 * v37;
-    let v45: W = v44 / v43;
-    let v46: W = v19 * v11.widen();
-    let v47: N = N::narrow(v19) * N::narrow(v17);
-    let v48: N = v11.powi(5);
-    let v49: N = N::narrow(v19) * v48;
-    let v50: N = v11.powi(7);
-    let v51: N = N::narrow(v19) * v50;
-    let v52: W = v19 * v11.widen() * v14;
-    let v53: W = v10 * v17 * v14;
-    let v54: N = N::narrow(v19) * v48 * N::narrow(v14);
-    let v55: W = v28 * v24 * v9;
-    let v56: W = v28 * v13 * v24 * v9;
-    let v57: W = v46 + v47.widen() - v49.widen() - v51.widen() + v52 + v53 + v54.widen()
-        + v55 - v56;
-    let v58: W = v24 * v9;
-    let v59: W = v38.widen() * v13 * v24 * v9;
-    let v60: N = v11.powi(4);
-    let v61: N = v60 * N::narrow(v24) * N::narrow(v9);
-    let v62: W = v58 + v59 + v61.widen();
-    let v63: N = N::narrow(v57) / N::narrow(v62);
-    [v45.to_f64(), v63.to_f64()]
+    let v16: W = v15.powi(3);
+    let v17: W = v0.widen() * v4 * v11;
+    let v18: W = v17 / v16;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v19 * v12;
+    let v21: N = v12.powi(3);
+    let v22: N = v19 * v21;
+    let v23: N = v12.powi(5);
+    let v24: N = v19 * v23;
+    let v25: N = v12.powi(7);
+    let v26: N = v19 * v25;
+    let v27: W = v19.widen() * v12.widen() * v14;
+    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v29: N = v28 * v21 * N::narrow(v14);
+    let v30: N = v19 * v23 * N::narrow(v14);
+    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: W = v31.widen() * v16 * v11;
+    let v33: W = v31.widen() * v13 * v16 * v11;
+    let v34: W = v20.widen() + v22.widen() - v24.widen() - v26.widen() + v27
+        + v29.widen() + v30.widen() + v32 - v33;
+    let v35: W = v16 * v11;
+    let v36: N = N::new(2.0, 0.0);
+    let v37: W = v36.widen() * v13 * v16 * v11;
+    let v38: N = v12.powi(4);
+    let v39: N = v38 * N::narrow(v16) * N::narrow(v11);
+    let v40: W = v35 + v37 + v39.widen();
+    let v41: W = v34 / v40;
+    [v18.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5199,9 +4921,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 44 of its 64 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 42 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -5214,7 +4936,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5229,58 +4951,47 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = v2 * v1;
-    let v4: N = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v3.cos();
-    let v7: W = v6.widen().square();
-    let v8: W = v5.widen() + v7;
-    let v9: W = v8.sqrt();
-    let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
-    let v11: N = N::from_f64(t_next);
-    let v12: W = v0.widen() * v11.widen() * v4.widen() * v9;
-    let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = N::new(0.5, 0.0);
-    let v15: N = v3.tan();
-    let v16: W = v15.widen().square();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v5.widen() + v17;
-    let v19: W = v18.sqrt();
-    let v20: W = v13 * v1.widen() * v4.widen() * v6.widen() * v19;
-    let v21: W = v13 * v11.widen() * v4.widen() * v6.widen() * v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: N = v22 * N::narrow(v7) * N::narrow(v19);
-    let v24: W = v6.widen().powi(4);
-    let v25: N = N::narrow(v24) * N::narrow(v19);
-    let v26: N = N::narrow(v10) - N::narrow(v12) - N::narrow(v20) + N::narrow(v21) + v23
-        + v25 + N::narrow(v19);
-    let v27: N = v23 + v25 + N::narrow(v19);
-    let v28: N = v26 / v27;
-    let v29: W = v11.widen() - v1.widen();
-    let v30: W = v2.widen() * v6.widen();
-    let v31: W = v6.widen().powi(3);
-    let v32: W = v2.widen() * v31;
-    let v33: N = v6.powi(5);
-    let v34: W = v2.widen() * v33.widen();
-    let v35: W = v6.widen().powi(7);
-    let v36: W = v2.widen() * v35;
-    let v37: W = v2.widen() * v6.widen() * v8;
-    let v38: W = v13 * v31 * v8;
-    let v39: W = v2.widen() * v33.widen() * v8;
-    let v40: W = v9.powi(3);
-    let v41: W = v0.widen() * v40 * v19;
-    let v42: W = v0.widen() * v7 * v40 * v19;
-    let v43: W = v30 + v32 - v34 - v36 + v37 + v38 + v39 + v41 - v42;
-    let v44: W = v40 * v19;
-    let v45: W = v22.widen() * v7 * v40 * v19;
-    let v46: W = v24 * v40 * v19;
-    let v47: W = v44 + v45 + v46;
-    let v48: W = v29 * v43;
-    let v49: N = N::narrow(v48) / N::narrow(v47);
-    [v28.to_f64(), v49.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: N = v4 * v2;
+    let v6: N = v5.cos();
+    let v7: W = v4.widen() * v6.widen();
+    let v8: W = v6.widen().powi(3);
+    let v9: W = v4.widen() * v8;
+    let v10: N = v6.powi(5);
+    let v11: W = v4.widen() * v10.widen();
+    let v12: W = v6.widen().powi(7);
+    let v13: W = v4.widen() * v12;
+    let v14: W = v6.widen().square();
+    let v15: W = v0.widen() + v14;
+    let v16: W = v4.widen() * v6.widen() * v15;
+    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: W = v17 * v8 * v15;
+    let v19: W = v4.widen() * v10.widen() * v15;
+    let v20: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v21: W = v15.sqrt();
+    let v22: W = v21.powi(3);
+    let v23: N = N::new(0.5, 0.0);
+    let v24: N = v5.tan();
+    let v25: N = v24.square();
+    let v26: N = v23 * v25;
+    let v27: W = v0.widen() + v26.widen();
+    let v28: W = v27.sqrt();
+    let v29: W = v20.widen() * v22 * v28;
+    let v30: W = v20.widen() * v14 * v22 * v28;
+    let v31: W = v7 + v9 - v11 - v13 + v16 + v18 + v19 + v29 - v30;
+    let v32: W = v22 * v28;
+    let v33: N = N::new(2.0, 0.0);
+    let v34: W = v33.widen() * v14 * v22 * v28;
+    let v35: W = v6.widen().powi(4);
+    let v36: W = v35 * v22 * v28;
+    let v37: W = v32 + v34 + v36;
+    let v38: W = v3 * v31;
+    let v39: N = N::narrow(v38) / N::narrow(v37);
+    [v0.to_f64(), v39.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5288,7 +4999,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5301,7 +5012,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5321,9 +5032,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5332,780 +5043,515 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.5625 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.625 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
     }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    if t < 0.9375 {
+        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v6.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
-    let v12: N = v0 * v3 * v5 * v6 * N::narrow(v10);
-    let v13: N = v6.powi(3);
-    let v14: N = v0 * v3 * v5 * v13 * N::narrow(v10);
-    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = v4.tan();
-    let v18: W = v17.square();
-    let v19: N = v16 * v3 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
-    let v20: N = v16 * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
-    let v21: N = v16 * v3 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
-    let v22: N = v16 * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
-    let v23: N = N::narrow(v10).powi(3);
-    let v24: N = v0 * v3 * v5 * v6 * v23;
-    let v25: N = v0 * v1 * v5 * v6 * v23;
-    let v26: N = v16 * v3 * v5 * v6 * N::narrow(v18) * v23;
-    let v27: N = v16 * v1 * v5 * v6 * N::narrow(v18) * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: W = v31.widen() * v18;
-    let v33: W = v7.widen() + v32;
-    let v34: W = v33.sqrt();
-    let v35: N = v30 * v3 * v5 * v8 * N::narrow(v34);
-    let v36: N = v30 * v1 * v5 * v8 * N::narrow(v34);
-    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37 * v3.widen() * v5.widen() * v18 * v34;
-    let v39: N = N::narrow(v37) * v1 * v5 * N::narrow(v18) * N::narrow(v34);
-    let v40: N = N::narrow(v37) * v3 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
-    let v41: N = N::narrow(v37) * v1 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
-    let v42: N = N::new(2.0, 0.0);
-    let v43: N = v42 * N::narrow(v28);
-    let v44: W = v11.widen() - v12.widen() + v14.widen() - v15.widen() - v19.widen()
-        + v20.widen() + v21.widen() - v22.widen() - v24.widen() + v25.widen()
-        - v26.widen() + v27.widen() + v29 + v35.widen() - v36.widen() - v38 + v39.widen()
-        + v40.widen() - v41.widen() + v43.widen();
-    let v45: N = N::narrow(v29) + v43;
-    let v46: N = N::narrow(v44) / v45;
-    let v47: N = v1 - v3;
-    let v48: N = v16 * v6;
-    let v49: N = v16 * v13;
-    let v50: N = v6.powi(5);
-    let v51: N = v16 * v50;
-    let v52: N = v6.powi(7);
-    let v53: N = v16 * v52;
-    let v54: N = v16 * v6 * N::narrow(v9);
-    let v55: N = v0 * v13 * N::narrow(v9);
-    let v56: N = v16 * v50 * N::narrow(v9);
-    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57 * v23.widen() * v34;
-    let v59: N = N::narrow(v57) * v8 * v23 * N::narrow(v34);
-    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
-        + v55.widen() + v56.widen() + v58 - v59.widen();
-    let v61: N = v23 * N::narrow(v34);
-    let v62: N = v42 * v8 * v23 * N::narrow(v34);
-    let v63: N = v6.powi(4);
-    let v64: N = v63 * v23 * N::narrow(v34);
-    let v65: N = v61 + v62 + v64;
-    let v66: N = v47 * N::narrow(v60);
-    let v67: N = v66 / v65;
-    let v68: N = v47.abs();
-    let v69: W = v68.widen().sqrt();
-    let v70: N = v6 + v13;
-    let v71: N = v16 * v5;
-    let v72: N = v71 / v70;
-    let v73: N = v72.sqrt();
-    let v74: W = v69 * v73.widen();
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: N = N::cos_of(v4);
+    let v16: N = v15.square();
+    let v17: W = v6.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v1 - v3;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = v23 * v29;
+    let v31: N = v23 * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v12);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: N = N::narrow(v39) + v41 + v43;
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / v44;
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23.widen() * v5;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = N::cos_kept(v4);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v6.square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
-    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
-    let v13: W = v6.powi(3);
-    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
-    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = N::tan_of(v4);
-    let v18: N = v17.square();
-    let v19: W = v16 * v3.widen() * v5 * v6 * v18.widen() * v10;
-    let v20: W = v16 * v1.widen() * v5 * v6 * v18.widen() * v10;
-    let v21: W = v16 * v3.widen() * v5 * v13 * v18.widen() * v10;
-    let v22: W = v16 * v1.widen() * v5 * v13 * v18.widen() * v10;
-    let v23: W = v10.powi(3);
-    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
-    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
-    let v26: W = v16 * v3.widen() * v5 * v6 * v18.widen() * v23;
-    let v27: W = v16 * v1.widen() * v5 * v6 * v18.widen() * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18.widen() * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * v18;
-    let v33: W = v7.widen() + v32.widen();
-    let v34: W = N::sqrt_kept(v33);
-    let v35: W = v30.widen() * v3.widen() * v5 * v8 * v34;
-    let v36: W = v30.widen() * v1.widen() * v5 * v8 * v34;
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5 * v18.widen() * v34;
-    let v39: W = v37.widen() * v1.widen() * v5 * v18.widen() * v34;
-    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18.widen() * v34;
-    let v41: W = v37.widen() * v1.widen() * v5 * v8 * v18.widen() * v34;
-    let v42: N = N::new(2.0, 0.0);
-    let v43: N = v42 * N::narrow(v28);
-    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
-        + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43.widen();
-    let v45: W = v29 + v43.widen();
-    let v46: W = v44 / v45;
-    let v47: W = v1.widen() - v3.widen();
-    let v48: W = v16 * v6;
-    let v49: W = v16 * v13;
-    let v50: W = v6.powi(5);
-    let v51: W = v16 * v50;
-    let v52: W = v6.powi(7);
-    let v53: W = v16 * v52;
-    let v54: W = v16 * v6 * v9;
-    let v55: W = v0 * v13 * v9;
-    let v56: W = v16 * v50 * v9;
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23 * v34;
-    let v59: W = v57.widen() * v8 * v23 * v34;
-    let v60: W = v48 + v49 - v51 - v53 + v54 + v55 + v56 + v58 - v59;
-    let v61: W = v23 * v34;
-    let v62: W = v42.widen() * v8 * v23 * v34;
-    let v63: W = v6.powi(4);
-    let v64: W = v63 * v23 * v34;
-    let v65: W = v61 + v62 + v64;
-    let v66: W = v47 * v60;
-    let v67: N = N::narrow(v66) / N::narrow(v65);
-    let v68: N = N::narrow(v47).abs();
-    let v69: W = v68.widen().sqrt();
-    let v70: W = v6 + v13;
-    let v71: W = v16 * v5;
-    let v72: N = N::narrow(v71) / N::narrow(v70);
-    let v73: N = v72.sqrt();
-    let v74: W = v69 * v73.widen();
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v5: N = N::sin_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::tan_of(v4);
+    let v9: N = v8.square();
+    let v10: N = v7 * v9;
+    let v11: W = v6.widen() + v10.widen();
+    let v12: W = v11.sqrt();
+    let v13: N = v0 * v1 * v5 * N::narrow(v12);
+    let v14: W = v0.widen() * v3.widen() * v5.widen() * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v1.widen() - v3.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: W = v23 * v25;
+    let v27: W = v15.powi(5);
+    let v28: W = v23 * v27;
+    let v29: W = v15.powi(7);
+    let v30: W = v23 * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32 * v25 * v17;
+    let v34: W = v23 * v27 * v17;
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: W = v15.powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v12);
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: W = v15 + v25;
+    let v50: N = N::narrow(v23) * v5;
+    let v51: N = v50 / N::narrow(v49);
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = v4.sin();
-    let v6: W = v4.cos();
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v6.square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
-    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
-    let v13: W = v6.powi(3);
-    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
-    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = v4.tan();
-    let v18: W = v17.square();
-    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
-    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
-    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
-    let v22: N = N::narrow(v16) * v1 * N::narrow(v5) * N::narrow(v13) * N::narrow(v18)
-        * N::narrow(v10);
-    let v23: W = v10.powi(3);
-    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
-    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
-    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
-    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * N::narrow(v18);
-    let v33: N = v7 + v32;
-    let v34: N = v33.sqrt();
-    let v35: W = v30 * v3.widen() * v5 * v8 * v34.widen();
-    let v36: W = v30 * v1.widen() * v5 * v8 * v34.widen();
-    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37 * v3.widen() * v5 * v18 * v34.widen();
-    let v39: W = v37 * v1.widen() * v5 * v18 * v34.widen();
-    let v40: W = v37 * v3.widen() * v5 * v8 * v18 * v34.widen();
-    let v41: N = N::narrow(v37) * v1 * N::narrow(v5) * N::narrow(v8) * N::narrow(v18)
-        * v34;
-    let v42: N = N::new(2.0, 0.0);
-    let v43: W = v42.widen() * v28;
-    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
-        + v27 + v29 + v35 - v36 - v38 + v39 + v40 - v41.widen() + v43;
-    let v45: N = N::narrow(v29) + N::narrow(v43);
-    let v46: N = N::narrow(v44) / v45;
-    let v47: W = v1.widen() - v3.widen();
-    let v48: N = N::narrow(v16) * N::narrow(v6);
-    let v49: N = N::narrow(v16) * N::narrow(v13);
-    let v50: N = N::narrow(v6).powi(5);
-    let v51: N = N::narrow(v16) * v50;
-    let v52: N = N::narrow(v6).powi(7);
-    let v53: N = N::narrow(v16) * v52;
-    let v54: W = v16 * v6 * v9;
-    let v55: W = v0 * v13 * v9;
-    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23 * v34.widen();
-    let v59: W = v57.widen() * v8 * v23 * v34.widen();
-    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54 + v55
-        + v56.widen() + v58 - v59;
-    let v61: W = v23 * v34.widen();
-    let v62: W = v42.widen() * v8 * v23 * v34.widen();
-    let v63: N = N::narrow(v6).powi(4);
-    let v64: N = v63 * N::narrow(v23) * v34;
-    let v65: W = v61 + v62 + v64.widen();
-    let v66: W = v47 * v60;
-    let v67: N = N::narrow(v66) / N::narrow(v65);
-    let v68: N = N::narrow(v47).abs();
-    let v69: N = v68.sqrt();
-    let v70: N = N::narrow(v6) + N::narrow(v13);
-    let v71: N = N::narrow(v16) * N::narrow(v5);
-    let v72: N = v71 / v70;
-    let v73: N = v72.sqrt();
-    let v74: N = v69 * v73;
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v3;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: W = v23 * v25;
+    let v27: W = v15.powi(5);
+    let v28: W = v23 * v27;
+    let v29: W = v15.powi(7);
+    let v30: W = v23 * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32 * v25 * v17;
+    let v34: W = v23 * v27 * v17;
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v12;
+    let v37: W = v35 * v16 * v19 * v12;
+    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: W = v15.powi(4);
+    let v43: W = v42 * v19 * v12;
+    let v44: W = v39 + v41 + v43;
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: W = v15 + v25;
+    let v50: N = N::narrow(v23) * N::narrow(v5);
+    let v51: N = v50 / N::narrow(v49);
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = v4.sin();
-    let v6: W = v4.cos();
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v6.square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
-    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
-    let v13: W = v6.powi(3);
-    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
-    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = N::tan_kept(v4);
-    let v18: W = v17.square();
-    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
-    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
-    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
-    let v22: N = N::narrow(v16) * v1 * N::narrow(v5) * N::narrow(v13) * N::narrow(v18)
-        * N::narrow(v10);
-    let v23: W = v10.powi(3);
-    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
-    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
-    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
-    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: N = v31 * N::narrow(v18);
-    let v33: N = v7 + v32;
-    let v34: N = v33.sqrt();
-    let v35: W = v30 * v3.widen() * v5 * v8 * v34.widen();
-    let v36: W = v30 * v1.widen() * v5 * v8 * v34.widen();
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5 * v18 * v34.widen();
-    let v39: N = v37 * v1 * N::narrow(v5) * N::narrow(v18) * v34;
-    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18 * v34.widen();
-    let v41: N = v37 * v1 * N::narrow(v5) * N::narrow(v8) * N::narrow(v18) * v34;
-    let v42: N = N::new(2.0, 0.0);
-    let v43: W = v42.widen() * v28;
-    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22.widen() - v24 + v25 - v26
-        + v27 + v29 + v35 - v36 - v38 + v39.widen() + v40 - v41.widen() + v43;
-    let v45: W = v29 + v43;
-    let v46: W = v44 / v45;
-    let v47: N = v1 - v3;
-    let v48: W = v16 * v6;
-    let v49: N = N::narrow(v16) * N::narrow(v13);
-    let v50: N = N::narrow(v6).powi(5);
-    let v51: N = N::narrow(v16) * v50;
-    let v52: N = N::narrow(v6).powi(7);
-    let v53: N = N::narrow(v16) * v52;
-    let v54: W = v16 * v6 * v9;
-    let v55: W = v0 * v13 * v9;
-    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23 * v34.widen();
-    let v59: W = v57.widen() * v8 * v23 * v34.widen();
-    let v60: W = v48 + v49.widen() - v51.widen() - v53.widen() + v54 + v55 + v56.widen()
-        + v58 - v59;
-    let v61: W = v23 * v34.widen();
-    let v62: W = v42.widen() * v8 * v23 * v34.widen();
-    let v63: N = N::narrow(v6).powi(4);
-    let v64: N = v63 * N::narrow(v23) * v34;
-    let v65: N = N::narrow(v61) + N::narrow(v62) + v64;
-    let v66: N = v47 * N::narrow(v60);
-    let v67: N = v66 / v65;
-    let v68: N = v47.abs();
-    let v69: N = v68.sqrt();
-    let v70: W = v6 + v13;
-    let v71: N = N::narrow(v16) * N::narrow(v5);
-    let v72: N = v71 / N::narrow(v70);
-    let v73: N = v72.sqrt();
-    let v74: N = v69 * v73;
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v1.widen() - v3.widen();
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23.widen() * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = v23 * v29;
+    let v31: W = v23.widen() * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: N = N::narrow(v15).powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: N = v47.sqrt();
+    let v49: N = N::narrow(v15) + v25;
+    let v50: N = v23 * N::narrow(v5);
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v1 - v3;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: N = N::narrow(v15).powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / v44;
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = N::narrow(v15) + v25;
+    let v50: W = v23 * v5;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = N::sin_kept(v4);
-    let v6: W = N::cos_kept(v4);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v6.square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
-    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
-    let v13: W = v6.powi(3);
-    let v14: W = v0 * v3.widen() * v5 * v13 * v10;
-    let v15: W = v0 * v1.widen() * v5 * v13 * v10;
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = N::tan_kept(v4);
-    let v18: W = v17.square();
-    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
-    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
-    let v21: W = v16 * v3.widen() * v5 * v13 * v18 * v10;
-    let v22: W = v16 * v1.widen() * v5 * v13 * v18 * v10;
-    let v23: W = v10.powi(3);
-    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
-    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
-    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
-    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: W = W::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: W = v31.widen() * v18;
-    let v33: W = v7.widen() + v32;
-    let v34: W = v33.sqrt();
-    let v35: W = v30 * v3.widen() * v5 * v8 * v34;
-    let v36: W = v30 * v1.widen() * v5 * v8 * v34;
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5 * v18 * v34;
-    let v39: W = v37.widen() * v1.widen() * v5 * v18 * v34;
-    let v40: W = v37.widen() * v3.widen() * v5 * v8 * v18 * v34;
-    let v41: W = v37.widen() * v1.widen() * v5 * v8 * v18 * v34;
-    let v42: N = N::new(2.0, 0.0);
-    let v43: W = v42.widen() * v28;
-    let v44: W = v11 - v12 + v14 - v15 - v19 + v20 + v21 - v22 - v24 + v25 - v26 + v27
-        + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43;
-    let v45: W = v29 + v43;
-    let v46: W = v44 / v45;
-    let v47: N = v1 - v3;
-    let v48: W = v16 * v6;
-    let v49: N = N::narrow(v16) * N::narrow(v13);
-    let v50: W = v6.powi(5);
-    let v51: N = N::narrow(v16) * N::narrow(v50);
-    let v52: W = v6.powi(7);
-    let v53: N = N::narrow(v16) * N::narrow(v52);
-    let v54: W = v16 * v6 * v9;
-    let v55: W = v0 * v13 * v9;
-    let v56: N = N::narrow(v16) * N::narrow(v50) * N::narrow(v9);
-    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57 * v23 * v34;
-    let v59: W = v57 * v8 * v23 * v34;
-    let v60: W = v48 + v49.widen() - v51.widen() - v53.widen() + v54 + v55 + v56.widen()
-        + v58 - v59;
-    let v61: W = v23 * v34;
-    let v62: W = v42.widen() * v8 * v23 * v34;
-    let v63: W = v6.powi(4);
-    let v64: N = N::narrow(v63) * N::narrow(v23) * N::narrow(v34);
-    let v65: N = N::narrow(v61) + N::narrow(v62) + v64;
-    let v66: N = v47 * N::narrow(v60);
-    let v67: N = v66 / v65;
-    let v68: N = v47.abs();
-    let v69: W = v68.widen().sqrt();
-    let v70: W = v6 + v13;
-    let v71: W = v16 * v5;
-    let v72: N = N::narrow(v71) / N::narrow(v70);
-    let v73: N = v72.sqrt();
-    let v74: W = v69 * v73.widen();
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = N::cos_kept(v4);
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v3;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: N = N::narrow(v23) * N::narrow(v25);
+    let v27: W = v15.powi(5);
+    let v28: N = N::narrow(v23) * N::narrow(v27);
+    let v29: W = v15.powi(7);
+    let v30: N = N::narrow(v23) * N::narrow(v29);
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v12;
+    let v37: W = v35 * v16 * v19 * v12;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: W = v15.powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v12);
+    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / v44;
+    let v47: N = v22.abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: W = v15 + v25;
+    let v50: W = v23 * v5;
+    let v51: N = N::narrow(v50) / N::narrow(v49);
+    let v52: N = v51.sqrt();
+    let v53: W = v48 * v52.widen();
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v6.widen().square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
-    let v12: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v10;
-    let v13: N = v6.powi(3);
-    let v14: W = v0.widen() * v3.widen() * v5.widen() * v13.widen() * v10;
-    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
-    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = N::tan_kept(v4);
-    let v18: W = v17.square();
-    let v19: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v10;
-    let v20: N = N::narrow(v16) * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
-    let v21: W = v16 * v3.widen() * v5.widen() * v13.widen() * v18 * v10;
-    let v22: N = N::narrow(v16) * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
-    let v23: W = v10.powi(3);
-    let v24: W = v0.widen() * v3.widen() * v5.widen() * v6.widen() * v23;
-    let v25: N = v0 * v1 * v5 * v6 * N::narrow(v23);
-    let v26: W = v16 * v3.widen() * v5.widen() * v6.widen() * v18 * v23;
-    let v27: N = N::narrow(v16) * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v23);
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: W = v31.widen() * v18;
-    let v33: W = v7.widen() + v32;
-    let v34: W = v33.sqrt();
-    let v35: W = v30.widen() * v3.widen() * v5.widen() * v8 * v34;
-    let v36: N = v30 * v1 * v5 * N::narrow(v8) * N::narrow(v34);
-    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37 * v3.widen() * v5.widen() * v18 * v34;
-    let v39: N = N::narrow(v37) * v1 * v5 * N::narrow(v18) * N::narrow(v34);
-    let v40: W = v37 * v3.widen() * v5.widen() * v8 * v18 * v34;
-    let v41: N = N::narrow(v37) * v1 * v5 * N::narrow(v8) * N::narrow(v18)
-        * N::narrow(v34);
-    let v42: N = N::new(2.0, 0.0);
-    let v43: W = v42.widen() * v28;
-    let v44: W = v11.widen() - v12 + v14 - v15.widen() - v19 + v20.widen() + v21
-        - v22.widen() - v24 + v25.widen() - v26 + v27.widen() + v29 + v35 - v36.widen()
-        - v38 + v39.widen() + v40 - v41.widen() + v43;
-    let v45: W = v29 + v43;
-    let v46: W = v44 / v45;
-    let v47: N = v1 - v3;
-    let v48: W = v16 * v6.widen();
-    let v49: W = v16 * v13.widen();
-    let v50: N = v6.powi(5);
-    let v51: N = N::narrow(v16) * v50;
-    let v52: N = v6.powi(7);
-    let v53: N = N::narrow(v16) * v52;
-    let v54: W = v16 * v6.widen() * v9;
-    let v55: N = v0 * v13 * N::narrow(v9);
-    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
-    let v57: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57 * v23 * v34;
-    let v59: W = v57 * v8 * v23 * v34;
-    let v60: W = v48 + v49 - v51.widen() - v53.widen() + v54 + v55.widen() + v56.widen()
-        + v58 - v59;
-    let v61: W = v23 * v34;
-    let v62: N = v42 * N::narrow(v8) * N::narrow(v23) * N::narrow(v34);
-    let v63: N = v6.powi(4);
-    let v64: N = v63 * N::narrow(v23) * N::narrow(v34);
-    let v65: W = v61 + v62.widen() + v64.widen();
-    let v66: N = v47 * N::narrow(v60);
-    let v67: N = v66 / N::narrow(v65);
-    let v68: N = v47.abs();
-    let v69: N = v68.sqrt();
-    let v70: N = v6 + v13;
-    let v71: W = v16 * v5.widen();
-    let v72: N = N::narrow(v71) / v70;
-    let v73: N = v72.sqrt();
-    let v74: N = v69 * v73;
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::cos_of(v4);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = v6.square();
-    let v9: W = v7.widen() + v8.widen();
-    let v10: W = v9.sqrt();
-    let v11: N = v0 * v1 * v5 * v6 * N::narrow(v10);
-    let v12: N = v0 * v3 * v5 * v6 * N::narrow(v10);
-    let v13: N = v6.powi(3);
-    let v14: N = v0 * v3 * v5 * v13 * N::narrow(v10);
-    let v15: N = v0 * v1 * v5 * v13 * N::narrow(v10);
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: W = N::tan_kept(v4);
-    let v18: W = v17.square();
-    let v19: N = v16 * v3 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
-    let v20: N = v16 * v1 * v5 * v6 * N::narrow(v18) * N::narrow(v10);
-    let v21: N = v16 * v3 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
-    let v22: N = v16 * v1 * v5 * v13 * N::narrow(v18) * N::narrow(v10);
-    let v23: N = N::narrow(v10).powi(3);
-    let v24: N = v0 * v3 * v5 * v6 * v23;
-    let v25: N = v0 * v1 * v5 * v6 * v23;
-    let v26: N = v16 * v3 * v5 * v6 * N::narrow(v18) * v23;
-    let v27: N = v16 * v1 * v5 * v6 * N::narrow(v18) * v23;
-    let v28: W = v10.powi(5);
-    let v29: W = v18 * v28;
-    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v31: N = N::new(0.5, 0.0);
-    let v32: W = v31.widen() * v18;
-    let v33: W = v7.widen() + v32;
-    let v34: W = v33.sqrt();
-    let v35: N = v30 * v3 * v5 * v8 * N::narrow(v34);
-    let v36: N = v30 * v1 * v5 * v8 * N::narrow(v34);
-    let v37: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v38: W = v37.widen() * v3.widen() * v5.widen() * v18 * v34;
-    let v39: N = v37 * v1 * v5 * N::narrow(v18) * N::narrow(v34);
-    let v40: N = v37 * v3 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
-    let v41: N = v37 * v1 * v5 * v8 * N::narrow(v18) * N::narrow(v34);
-    let v42: N = N::new(2.0, 0.0);
-    let v43: N = v42 * N::narrow(v28);
-    let v44: W = v11.widen() - v12.widen() + v14.widen() - v15.widen() - v19.widen()
-        + v20.widen() + v21.widen() - v22.widen() - v24.widen() + v25.widen()
-        - v26.widen() + v27.widen() + v29 + v35.widen() - v36.widen() - v38 + v39.widen()
-        + v40.widen() - v41.widen() + v43.widen();
-    let v45: W = v29 + v43.widen();
-    let v46: W = v44 / v45;
-    let v47: W = v1.widen() - v3.widen();
-    let v48: N = v16 * v6;
-    let v49: N = v16 * v13;
-    let v50: N = v6.powi(5);
-    let v51: N = v16 * v50;
-    let v52: N = v6.powi(7);
-    let v53: N = v16 * v52;
-    let v54: N = v16 * v6 * N::narrow(v9);
-    let v55: N = v0 * v13 * N::narrow(v9);
-    let v56: N = v16 * v50 * N::narrow(v9);
-    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v58: W = v57.widen() * v23.widen() * v34;
-    let v59: N = v57 * v8 * v23 * N::narrow(v34);
-    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
-        + v55.widen() + v56.widen() + v58 - v59.widen();
-    let v61: W = v23.widen() * v34;
-    let v62: N = v42 * v8 * v23 * N::narrow(v34);
-    let v63: N = v6.powi(4);
-    let v64: N = v63 * v23 * N::narrow(v34);
-    let v65: W = v61 + v62.widen() + v64.widen();
-    let v66: W = v47 * v60;
-    let v67: N = N::narrow(v66) / N::narrow(v65);
-    let v68: N = N::narrow(v47).abs();
-    let v69: N = v68.sqrt();
-    let v70: N = v6 + v13;
-    let v71: W = v16.widen() * v5.widen();
-    let v72: N = N::narrow(v71) / v70;
-    let v73: W = v72.widen().sqrt();
-    let v74: W = v69.widen() * v73;
-    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v1 - v3;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: N = v35 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37.widen();
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
+    let v42: N = N::narrow(v15).powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = N::narrow(v15) + v25;
+    let v50: N = N::narrow(v23) * N::narrow(v5);
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = N::cos_kept(v3);
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v4.widen().square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v4.widen() * v6 * v10;
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v0 * v12.widen() * v4.widen() * v6 * v10;
-    let v14: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: W = N::tan_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v14.widen() * v1.widen() * v4.widen() * v6 * v16 * v10;
-    let v18: W = v14.widen() * v12.widen() * v4.widen() * v6 * v16 * v10;
-    let v19: W = v10.powi(3);
-    let v20: W = v0 * v1.widen() * v4.widen() * v5 * v19;
-    let v21: W = v0 * v12.widen() * v4.widen() * v5 * v19;
-    let v22: W = v14.widen() * v1.widen() * v4.widen() * v5 * v16 * v19;
-    let v23: W = v14.widen() * v12.widen() * v4.widen() * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: W = v24.widen() * v16 * v25;
-    let v27: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: N = v28 / N::narrow(v16);
-    let v30: W = v7.widen() + v29.widen();
-    let v31: W = v30.sqrt();
-    let v32: W = v27.widen() * v1.widen() * v6 * v31;
-    let v33: W = v27.widen() * v12.widen() * v6 * v31;
-    let v34: N = N::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: W = v34.widen() * v1.widen() * v5 * v16 * v31;
-    let v36: W = v34.widen() * v12.widen() * v5 * v16 * v31;
-    let v37: W = v34.widen() * v1.widen() * v6 * v16 * v31;
-    let v38: W = v34.widen() * v12.widen() * v6 * v16 * v31;
-    let v39: W = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
-        + v36 + v37 - v38 + v25;
-    let v40: W = v26 + v25;
-    let v41: W = v39 / v40;
-    let v42: W = v1.widen() - v12.widen();
-    let v43: W = v0 * v4.widen();
-    let v44: W = v4.widen().powi(3);
-    let v45: W = v0 * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = N::narrow(v0) * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = N::narrow(v0) * v48;
-    let v50: W = v0 * v4.widen() * v9;
-    let v51: W = v14.widen() * v44 * v9;
-    let v52: N = N::narrow(v0) * v46 * N::narrow(v9);
-    let v53: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: W = v53 * v19 * v31;
-    let v55: W = v53 * v8 * v19 * v31;
-    let v56: W = v43 + v45 - v47.widen() - v49.widen() + v50 + v51 + v52.widen() + v54
-        - v55;
-    let v57: W = v19 * v31;
-    let v58: W = v24.widen() * v8 * v19 * v31;
-    let v59: W = v4.widen().powi(4);
-    let v60: W = v59 * v19 * v31;
-    let v61: W = v57 + v58 + v60;
-    let v62: W = v42 * v56;
-    let v63: N = N::narrow(v62) / N::narrow(v61);
-    let v64: N = N::narrow(v42).abs();
-    let v65: N = v64.sqrt();
-    let v66: N = v4 + N::narrow(v44);
-    let v67: W = v0 * v5;
-    let v68: N = N::narrow(v67) / v66;
-    let v69: W = v68.widen().sqrt();
-    let v70: W = v65.widen() * v69;
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v3.cos();
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(1.0, 0.0);
-    let v8: W = v4.widen().square();
-    let v9: W = v7.widen() + v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0 * v1.widen() * v4.widen() * v6 * v10;
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v0 * v12.widen() * v4.widen() * v6 * v10;
-    let v14: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: W = v3.tan();
-    let v16: W = v15.square();
-    let v17: W = v14 * v1.widen() * v4.widen() * v6 * v16 * v10;
-    let v18: W = v14 * v12.widen() * v4.widen() * v6 * v16 * v10;
-    let v19: W = v10.powi(3);
-    let v20: W = v0 * v1.widen() * v4.widen() * v5 * v19;
-    let v21: W = v0 * v12.widen() * v4.widen() * v5 * v19;
-    let v22: W = v14 * v1.widen() * v4.widen() * v5 * v16 * v19;
-    let v23: W = v14 * v12.widen() * v4.widen() * v5 * v16 * v19;
-    let v24: N = N::new(2.0, 0.0);
-    let v25: W = v10.powi(5);
-    let v26: W = v24.widen() * v16 * v25;
-    let v27: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v28: N = N::new(0.5, 0.0);
-    let v29: W = v28.widen() / v16;
-    let v30: W = v7.widen() + v29;
-    let v31: W = v30.sqrt();
-    let v32: W = v27 * v1.widen() * v6 * v31;
-    let v33: W = v27 * v12.widen() * v6 * v31;
-    let v34: W = W::new(8.885765876316732, 2.90454786245217e-16);
-    let v35: W = v34 * v1.widen() * v5 * v16 * v31;
-    let v36: W = v34 * v12.widen() * v5 * v16 * v31;
-    let v37: W = v34 * v1.widen() * v6 * v16 * v31;
-    let v38: W = v34 * v12.widen() * v6 * v16 * v31;
-    let v39: W = v11 - v13 + v17 - v18 + v20 - v21 + v22 - v23 + v26 + v32 - v33 - v35
-        + v36 + v37 - v38 + v25;
-    let v40: W = v26 + v25;
-    let v41: W = v39 / v40;
-    let v42: N = v1 - v12;
-    let v43: W = v0 * v4.widen();
-    let v44: N = v4.powi(3);
-    let v45: N = N::narrow(v0) * v44;
-    let v46: N = v4.powi(5);
-    let v47: N = N::narrow(v0) * v46;
-    let v48: N = v4.powi(7);
-    let v49: N = N::narrow(v0) * v48;
-    let v50: N = N::narrow(v0) * v4 * N::narrow(v9);
-    let v51: N = N::narrow(v14) * v44 * N::narrow(v9);
-    let v52: N = N::narrow(v0) * v46 * N::narrow(v9);
-    let v53: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v54: W = v53 * v19 * v31;
-    let v55: W = v53 * v8 * v19 * v31;
-    let v56: W = v43 + v45.widen() - v47.widen() - v49.widen() + v50.widen()
-        + v51.widen() + v52.widen() + v54 - v55;
-    let v57: W = v19 * v31;
-    let v58: W = v24.widen() * v8 * v19 * v31;
-    let v59: N = v4.powi(4);
-    let v60: N = v59 * N::narrow(v19) * N::narrow(v31);
-    let v61: W = v57 + v58 + v60.widen();
-    let v62: N = v42 * N::narrow(v56);
-    let v63: N = v62 / N::narrow(v61);
-    let v64: N = v42.abs();
-    let v65: W = v64.widen().sqrt();
-    let v66: N = v4 + v44;
-    let v67: W = v0 * v5;
-    let v68: N = N::narrow(v67) / v66;
-    let v69: N = v68.sqrt();
-    let v70: W = v65 * v69.widen();
-    [v41.to_f64(), v63.to_f64(), v70.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0.widen() * v1.widen() * v5 * v12;
+    let v14: W = v0.widen() * v3.widen() * v5 * v12;
+    let v15: N = N::cos_of(v4);
+    let v16: N = v15.square();
+    let v17: W = v6.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v3;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v12;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v12);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22.widen() * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23 * v5;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: W = v48 * v52.widen();
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -6113,9 +5559,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -6128,9 +5574,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 49 of its 71 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///

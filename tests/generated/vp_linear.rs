@@ -672,48 +672,19 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -10.0];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = -v0;
-    let v5: W = v4.widen() - v3;
-    let v6: N = v0 * v2;
-    let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
-    let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v2;
-    let v15: W = v1 * v8.widen();
-    let v16: N = -v14;
-    let v17: N = v16 - N::narrow(v15);
-    let v18: N = v17.exp_m1();
-    let v19: W = v12.widen() * v18.widen() * v5;
-    let v20: N = N::new(0.15, 5.551115123125783e-18);
-    let v21: N = v20 * v2;
-    let v22: N = N::new(14.925, -7.105427357601002e-16);
-    let v23: N = v22 * v8;
-    let v24: N = -v21;
-    let v25: W = v24.widen() - v23.widen();
-    let v26: W = N::exp_kept(v25);
-    let v27: W = v0.widen() + v3;
-    let v28: W = v26 * v27;
-    let v29: N = -N::narrow(v19);
-    let v30: W = v29.widen() - v28;
-    let v31: N = N::narrow(v30) / v12;
-    [v5.to_f64(), v31.to_f64()]
+    let v5: N = v4 - v3;
+    [v5.to_f64(), v5.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -721,7 +692,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -734,49 +705,24 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-10.0, -20.0];
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: N = v1 * v2;
     let v4: N = -v0;
-    let v5: W = v4.widen() - v3;
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v0 * v2;
-    let v8: N = N::new(4.975, 3.552713678800501e-16);
-    let v9: N = v2.square();
-    let v10: N = v8 * v9;
-    let v11: N = -v7;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
-    let v14: N = N::new(0.1, -5.551115123125783e-18);
-    let v15: N = v14 * v2;
-    let v16: W = v1 * v9.widen();
-    let v17: N = -v15;
-    let v18: W = v17.widen() - v16;
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v6.widen() * v13.widen() * v19 * v5;
-    let v21: N = N::new(0.15, 5.551115123125783e-18);
-    let v22: N = v21 * v2;
-    let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23.widen() * v9.widen();
-    let v25: N = -v22;
-    let v26: W = v25.widen() - v24;
-    let v27: W = N::exp_kept(v26);
-    let v28: W = v0.widen() + v3;
-    let v29: W = v6.widen() * v27 * v28;
-    let v30: N = -N::narrow(v20);
-    let v31: N = v30 - N::narrow(v29);
-    let v32: N = v31 / v13;
-    [v5.to_f64(), v32.to_f64()]
+    let v5: N = v4 - v3;
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = N::new(19.9, 1.4210854715202005e-15);
+    let v8: N = v7 * v2;
+    let v9: N = -v6;
+    let v10: N = v9 - v8;
+    [v5.to_f64(), v10.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -784,7 +730,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -797,7 +743,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -814,50 +760,21 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
         let v6: W = v0 + v3 - v5;
-        let v7: W = W::new(-10.0, 1.3817869688151111e-76);
-        let v8: W = v4 - v2;
-        let v9: W = v7 * v8;
-        return [v6.to_f64(), v9.to_f64()];
+        let v7: W = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v5 * v2.widen();
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
     let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
     let v10: N = v0 + v9;
-    let v11: N = v4 * v2;
-    let v12: N = N::new(4.975, 3.552713678800501e-16);
-    let v13: N = v2.square();
-    let v14: N = v12 * v13;
-    let v15: N = -v11;
-    let v16: N = v15 - v14;
-    let v17: N = v16.exp();
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v5 * v13.widen();
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v17.widen() * v23 * v8;
-    let v25: N = N::new(0.15, 5.551115123125783e-18);
-    let v26: N = v25 * v2;
-    let v27: N = N::new(14.925, -7.105427357601002e-16);
-    let v28: N = v27 * v13;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28.widen();
-    let v31: W = N::exp_kept(v30);
-    let v32: W = v4.widen() + v6;
-    let v33: W = v31 * v32;
-    let v34: N = -N::narrow(v24);
-    let v35: W = v34.widen() - v33;
-    let v36: W = v3 * v35;
-    let v37: N = N::narrow(v36) / v17;
-    [v10.to_f64(), v37.to_f64()]
+    [v10.to_f64(), v9.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -865,7 +782,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -878,7 +795,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -898,7 +815,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -915,62 +832,39 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
         let v6: W = v0 + v3 - v5;
-        let v7: W = W::new(-20.0, 2.7635739376302223e-76);
-        let v8: W = v4 - v2;
-        let v9: W = v7 * v8;
-        let v10: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v11: W = v8.abs();
-        let v12: W = v11.sqrt();
-        let v13: W = v10 * v12;
-        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
+        let v7: W = W::new(20.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v4;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v12: W = v4 - v2;
+        let v13: W = v12.abs();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v5 * v2.widen();
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
     let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
     let v10: N = v0 + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4 * v2;
-    let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: N = v2.square();
-    let v15: N = v13 * v14;
-    let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp();
-    let v19: N = N::new(0.1, -5.551115123125783e-18);
-    let v20: N = v19 * v2;
-    let v21: W = v5 * v14.widen();
-    let v22: N = -v20;
-    let v23: W = v22.widen() - v21;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v11.widen() * v18.widen() * v24 * v8;
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v14;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29.widen();
-    let v32: W = N::exp_kept(v31);
-    let v33: W = v4.widen() + v6;
-    let v34: W = v11.widen() * v32 * v33;
-    let v35: N = -N::narrow(v25);
-    let v36: W = v35.widen() - v34;
-    let v37: W = v3 * v36;
-    let v38: N = N::narrow(v37) / v18;
-    let v39: N = N::narrow(v3).abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(19.9, 1.4210854715202005e-15);
-    let v42: N = v41 * v2;
-    let v43: N = v19 + v42;
-    let v44: N = v43.sqrt();
-    let v45: N = v40 * v44;
-    [v10.to_f64(), v38.to_f64(), v45.to_f64()]
+    let v12: W = v11.widen() * v3.widen() * v8.widen();
+    let v13: N = v3.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -978,7 +872,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -997,7 +891,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2021,9 +1915,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -2032,85 +1926,102 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t == 1.0 {
+        return [0.00043187614149808493, -0.0657187030607151];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    if t < 0.25 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.5 {
+        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v0 + v3;
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(0.1, -5.551115123125783e-18);
+    let v6: N = v5 * v2;
+    let v7: W = v2.widen().square();
+    let v8: W = v1 * v7;
+    let v9: W = v6.widen() + v8;
+    let v10: N = N::exp_m1_of(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = v0 * v2;
+    let v13: W = W::new(4.975, 3.552713678800501e-16);
+    let v14: W = v13 * v7;
+    let v15: N = -v12;
+    let v16: W = v15.widen() - v14;
+    let v17: W = N::exp_kept(v16);
+    let v18: N = -v0;
+    let v19: N = v18 - N::narrow(v3);
+    let v20: N = -v6;
+    let v21: N = v20 - N::narrow(v8);
+    let v22: N = v21.exp_m1();
+    let v23: W = v17 * v19.widen();
+    let v24: N = N::narrow(v23) / v22;
+    let v25: N = -v24;
+    [v11.to_f64(), v25.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
     let v5: W = W::new(0.1, -5.551115123125783e-18);
     let v6: W = v5 * v2.widen();
     let v7: W = v2.widen().square();
     let v8: W = v1 * v7;
-    let v9: W = v6 + v8;
+    let v9: N = N::narrow(v6) + N::narrow(v8);
+    let v10: N = v9.exp_m1();
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = v0 * v2;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: N = v13 * N::narrow(v7);
+    let v15: N = -v12;
+    let v16: N = v15 - v14;
+    let v17: N = v16.exp();
+    let v18: N = -v0;
+    let v19: W = v18.widen() - v3;
+    let v20: N = -N::narrow(v6);
+    let v21: N = v20 - N::narrow(v8);
+    let v22: N = v21.exp_m1();
+    let v23: W = v17.widen() * v19;
+    let v24: W = v23 / v22.widen();
+    let v25: N = -N::narrow(v24);
+    [v11.to_f64(), v25.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(0.1, -5.551115123125783e-18);
+    let v6: N = v5 * v2;
+    let v7: W = v2.widen().square();
+    let v8: W = v1 * v7;
+    let v9: W = v6.widen() + v8;
     let v10: N = N::exp_m1_of(v9);
     let v11: N = N::narrow(v4) / v10;
-    let v12: N = N::narrow(v0) * v2;
+    let v12: N = v0 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
     let v14: W = v13.widen() * v7;
     let v15: N = -v12;
     let v16: W = v15.widen() - v14;
     let v17: W = N::exp_kept(v16);
-    let v18: N = -N::narrow(v6);
-    let v19: W = v18.widen() - v8;
-    let v20: W = N::exp_m1_kept(v19);
-    let v21: W = -v20;
-    let v22: W = v21.sqrt();
-    let v23: N = -N::narrow(v0);
-    let v24: W = v23.widen() - v3;
-    let v25: W = v17 * v22 * v24;
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: N = v30 - N::narrow(v29);
-    let v32: N = v31.exp();
-    let v33: W = v32.widen() * v4;
-    let v34: W = v33 / v22;
-    let v35: W = v25 - v34;
-    let v36: N = N::narrow(v35) / N::narrow(v22);
-    [v11.to_f64(), v36.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = W::new(10.05, -7.105427357601002e-16);
-    let v8: W = v3 - v7;
-    let v9: W = v6 * v8;
-    let v10: W = -v9;
-    let v11: N = N::exp_m1_of(v10);
-    let v12: N = v4 / v11;
-    let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: W = v13.widen() * v2.widen();
-    let v15: W = W::new(5.025, -3.552713678800501e-16);
-    let v16: W = v14 - v15;
-    let v17: W = v6 * v16;
-    let v18: W = N::exp_kept(v17);
-    let v19: N = N::exp_m1_of(v9);
-    let v20: N = -v19;
-    let v21: N = v20.sqrt();
-    let v22: W = v3 - v0.widen();
-    let v23: W = v18 * v21.widen() * v22;
-    let v24: N = N::new(14.925, -7.105427357601002e-16);
-    let v25: N = v24 * v2;
-    let v26: N = N::new(15.075, 7.105427357601002e-16);
-    let v27: N = v25 - v26;
-    let v28: N = N::narrow(v6) * v27;
-    let v29: N = v28.exp();
-    let v30: N = v29 * v4;
-    let v31: N = v30 / v21;
-    let v32: W = v23 - v31.widen();
-    let v33: N = N::narrow(v32) / v21;
-    [v12.to_f64(), v33.to_f64()]
+    let v18: N = -v0;
+    let v19: W = v18.widen() - v3;
+    let v20: N = -v6;
+    let v21: N = v20 - N::narrow(v8);
+    let v22: N = v21.exp_m1();
+    let v23: W = v17 * v19;
+    let v24: N = N::narrow(v23) / v22;
+    let v25: N = -v24;
+    [v11.to_f64(), v25.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2118,9 +2029,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 34 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2173,9 +2084,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v23: W = v22 / v21;
     let v24: N = v10 * v2;
     let v25: N = N::new(4.975, 3.552713678800501e-16);
-    let v26: N = v25 * v5;
+    let v26: W = v25.widen() * v5.widen();
     let v27: N = -v24;
-    let v28: W = v27.widen() - v26.widen();
+    let v28: W = v27.widen() - v26;
     let v29: W = N::exp_kept(v28);
     let v30: N = -v10;
     let v31: W = v30.widen() - v12;
@@ -2183,9 +2094,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v33: W = v23 - v32;
     let v34: W = v29 * v21;
     let v35: W = v33 / v34;
-    let v36: W = v0.widen() * v29 * v21 * v31;
-    let v37: W = v36 - v23;
-    let v38: W = v37 / v21;
+    let v36: N = N::new(-2.0, 0.0);
+    let v37: W = v36.widen() * v29 * v31;
+    let v38: W = v37 / v19;
     [v35.to_f64(), v38.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2223,9 +2134,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v30: N = v21 - v29;
     let v31: N = v27 * v19;
     let v32: N = v30 / v31;
-    let v33: W = v0.widen() * v27.widen() * v19.widen() * v28;
-    let v34: N = N::narrow(v33) - v21;
-    let v35: N = v34 / v19;
+    let v33: N = N::new(-2.0, 0.0);
+    let v34: W = v33.widen() * v27.widen() * v28;
+    let v35: N = N::narrow(v34) / v17;
     [v32.to_f64(), v35.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2249,7 +2160,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2286,47 +2197,34 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
-    let v7: N = N::narrow(v5) * N::narrow(v6);
+    let v7: N = v5 * N::narrow(v6);
     let v8: N = -v4;
     let v9: N = v8 - v7;
     let v10: N = v9.exp();
     let v11: N = v0 * v1 * v10;
     let v12: N = v9.exp_m1();
     let v13: N = v0 * v3 * v10;
-    let v14: W = v5 * v6 * v10.widen();
-    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
+    let v14: W = v5.widen() * v6 * v10.widen();
+    let v15: W = v5.widen() * v3.widen() * v1.widen() * v10.widen();
     let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
     let v17: N = N::narrow(v16) / v12;
     let v18: N = -v17;
-    let v19: N = v1 - v3;
-    let v20: N = v0 * v3;
-    let v21: W = W::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21 * v6;
-    let v23: N = -v20;
-    let v24: W = v23.widen() - v22;
-    let v25: W = N::exp_kept(v24);
-    let v26: N = -v12;
-    let v27: N = v26.sqrt();
-    let v28: W = v5 * v3.widen();
-    let v29: N = -v0;
-    let v30: W = v29.widen() - v28;
-    let v31: W = v25 * v27.widen() * v30;
-    let v32: N = N::new(0.15, 5.551115123125783e-18);
-    let v33: N = v32 * v3;
-    let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: N = v34 * N::narrow(v6);
-    let v36: N = -v33;
-    let v37: N = v36 - v35;
-    let v38: N = v37.exp();
-    let v39: N = v0 + N::narrow(v28);
-    let v40: N = v38 * v39;
-    let v41: N = v40 / v27;
-    let v42: W = v31 - v41.widen();
-    let v43: N = v19 * N::narrow(v42);
-    let v44: N = v43 / v27;
-    [v18.to_f64(), v44.to_f64()]
+    let v19: N = v0 * v3;
+    let v20: W = W::new(4.975, 3.552713678800501e-16);
+    let v21: W = v20 * v6;
+    let v22: N = -v19;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_kept(v23);
+    let v25: N = v1 - v3;
+    let v26: W = v5.widen() * v3.widen();
+    let v27: N = -v0;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v24 * v25.widen() * v28;
+    let v30: N = N::narrow(v29) / v12;
+    let v31: N = -v30;
+    [v18.to_f64(), v31.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2352,33 +2250,20 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: W = v11.widen() - v12 - v13.widen() - v14 + v15;
     let v17: W = v16 / v12;
     let v18: N = -N::narrow(v17);
-    let v19: W = v1.widen() - v3.widen();
-    let v20: N = v0 * v3;
-    let v21: N = N::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21.widen() * v6;
-    let v23: N = -v20;
-    let v24: W = v23.widen() - v22;
-    let v25: W = N::exp_kept(v24);
-    let v26: W = -v12;
-    let v27: W = v26.sqrt();
-    let v28: W = v5 * v3.widen();
-    let v29: N = -v0;
-    let v30: W = v29.widen() - v28;
-    let v31: W = v25 * v27 * v30;
-    let v32: N = N::new(0.15, 5.551115123125783e-18);
-    let v33: N = v32 * v3;
-    let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: W = v34.widen() * v6;
-    let v36: N = -v33;
-    let v37: N = v36 - N::narrow(v35);
-    let v38: N = v37.exp();
-    let v39: W = v0.widen() + v28;
-    let v40: W = v38.widen() * v39;
-    let v41: W = v40 / v27;
-    let v42: W = v31 - v41;
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v43) / N::narrow(v27);
-    [v18.to_f64(), v44.to_f64()]
+    let v19: N = v0 * v3;
+    let v20: W = W::new(4.975, 3.552713678800501e-16);
+    let v21: W = v20 * v6;
+    let v22: N = -v19;
+    let v23: N = v22 - N::narrow(v21);
+    let v24: N = v23.exp();
+    let v25: N = v1 - v3;
+    let v26: W = v5 * v3.widen();
+    let v27: N = -v0;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v24.widen() * v25.widen() * v28;
+    let v30: N = N::narrow(v29) / N::narrow(v12);
+    let v31: N = -v30;
+    [v18.to_f64(), v31.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -2387,50 +2272,37 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(0.1, -5.551115123125783e-18);
+    let v2: N = N::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = -N::narrow(v4);
+    let v4: N = v2 * v3;
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v3.square();
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = -v4;
     let v9: W = v8.widen() - v7;
     let v10: W = N::exp_kept(v9);
     let v11: W = v0.widen() * v1.widen() * v10;
-    let v12: N = N::exp_m1_of(v9);
+    let v12: W = N::exp_m1_kept(v9);
     let v13: W = v0.widen() * v3.widen() * v10;
-    let v14: W = v5 * v6 * v10;
-    let v15: W = v5 * v3.widen() * v1.widen() * v10;
-    let v16: W = v11 - v12.widen() - v13 - v14 + v15;
-    let v17: W = v16 / v12.widen();
+    let v14: W = v5.widen() * v6.widen() * v10;
+    let v15: W = v5.widen() * v3.widen() * v1.widen() * v10;
+    let v16: W = v11 - v12 - v13 - v14 + v15;
+    let v17: W = v16 / v12;
     let v18: N = -N::narrow(v17);
-    let v19: W = v1.widen() - v3.widen();
-    let v20: N = v0 * v3;
-    let v21: W = W::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21 * v6;
-    let v23: N = -v20;
-    let v24: N = v23 - N::narrow(v22);
-    let v25: N = v24.exp();
-    let v26: N = -v12;
-    let v27: N = v26.sqrt();
-    let v28: W = v5 * v3.widen();
-    let v29: N = -v0;
-    let v30: W = v29.widen() - v28;
-    let v31: W = v25.widen() * v27.widen() * v30;
-    let v32: N = N::new(0.15, 5.551115123125783e-18);
-    let v33: N = v32 * v3;
-    let v34: N = N::new(14.925, -7.105427357601002e-16);
-    let v35: W = v34.widen() * v6;
-    let v36: N = -v33;
-    let v37: W = v36.widen() - v35;
-    let v38: W = N::exp_kept(v37);
-    let v39: W = v0.widen() + v28;
-    let v40: W = v38 * v39;
-    let v41: W = v40 / v27.widen();
-    let v42: W = v31 - v41;
-    let v43: W = v19 * v42;
-    let v44: N = N::narrow(v43) / v27;
-    [v18.to_f64(), v44.to_f64()]
+    let v19: N = v0 * v3;
+    let v20: N = N::new(4.975, 3.552713678800501e-16);
+    let v21: W = v20.widen() * v6.widen();
+    let v22: N = -v19;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_kept(v23);
+    let v25: W = v1.widen() - v3.widen();
+    let v26: W = v5.widen() * v3.widen();
+    let v27: N = -v0;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v24 * v25 * v28;
+    let v30: W = v29 / v12;
+    let v31: N = -N::narrow(v30);
+    [v18.to_f64(), v31.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2438,7 +2310,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2453,7 +2325,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 ///
@@ -2475,9 +2347,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2532,41 +2404,26 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v42: W = -v39;
         let v43: W = v42 - v41;
         let v44: W = v43.exp();
-        let v45: W = W::new(0.1, -5.551115123125783e-18);
+        let v45: W = W::new(9.95, 7.105427357601002e-16);
         let v46: W = v45 * v1;
-        let v47: W = W::new(9.95, 7.105427357601002e-16);
-        let v48: W = v47 * v2;
-        let v49: W = -v46;
-        let v50: W = v49 - v48;
-        let v51: W = v50.exp_m1();
-        let v52: W = -v51;
-        let v53: W = v52.sqrt();
-        let v54: W = v47 * v1;
-        let v55: W = -v38;
-        let v56: W = v55 - v54;
-        let v57: W = v37 * v44 * v53 * v56;
-        let v58: W = W::new(0.15, 5.551115123125783e-18);
-        let v59: W = v58 * v1;
-        let v60: W = W::new(14.925, -7.105427357601002e-16);
-        let v61: W = v60 * v2;
-        let v62: W = -v59;
-        let v63: W = v62 - v61;
-        let v64: W = v63.exp();
-        let v65: W = v38 + v54;
-        let v66: W = v37 * v64 * v65;
-        let v67: W = v66 / v53;
-        let v68: W = v57 - v67;
-        let v69: W = v1 * v68;
-        let v70: W = v69 / v53;
-        let v71: W = -v70;
-        let v72: W = v1.abs();
-        let v73: W = v72.sqrt();
-        let v74: W = W::new(19.9, 1.4210854715202005e-15);
-        let v75: W = v74 * v1;
-        let v76: W = v45 + v75;
-        let v77: W = v76.sqrt();
-        let v78: W = v73 * v77;
-        return [v36.to_f64(), v71.to_f64(), v78.to_f64()];
+        let v47: W = -v38;
+        let v48: W = v47 - v46;
+        let v49: W = W::new(0.1, -5.551115123125783e-18);
+        let v50: W = v49 * v1;
+        let v51: W = v45 * v2;
+        let v52: W = -v50;
+        let v53: W = v52 - v51;
+        let v54: W = v53.exp_m1();
+        let v55: W = v37 * v1 * v44 * v48;
+        let v56: W = v55 / v54;
+        let v57: W = v1.abs();
+        let v58: W = v57.sqrt();
+        let v59: W = W::new(19.9, 1.4210854715202005e-15);
+        let v60: W = v59 * v1;
+        let v61: W = v49 + v60;
+        let v62: W = v61.sqrt();
+        let v63: W = v58 * v62;
+        return [v36.to_f64(), v56.to_f64(), v63.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
@@ -2590,23 +2447,26 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v15 * v17;
         return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    if t < 0.125 {
+    if t < 0.0625 {
         return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.25 {
+    if t < 0.125 {
         return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.5 {
         return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.5625 {
         return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
@@ -2633,42 +2493,28 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         - v19.widen() - v20;
     let v22: N = N::narrow(v21) / v11;
     let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: W = v4.widen() * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31 * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + N::narrow(v34);
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: W = v37 - v47.widen();
-    let v49: N = v24 * N::narrow(v48);
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v5;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: N = v1 - v2;
+    let v32: W = v4.widen() * v2.widen();
+    let v33: N = -v16;
+    let v34: W = v33.widen() - v32;
+    let v35: W = v24.widen() * v30 * v31.widen() * v34;
+    let v36: N = N::narrow(v35) / v11;
+    let v37: N = v31.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = v13 * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2677,9 +2523,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v0.widen() * v2.widen();
-    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: N = N::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
+    let v6: W = v4.widen() * v5;
     let v7: W = -v3;
     let v8: W = v7 - v6;
     let v9: W = v8.exp();
@@ -2691,112 +2537,84 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v13 * v2.widen() * v1.widen() * v9;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: W = v16.widen() * v2.widen() * v11;
-    let v18: N = N::narrow(v4) * N::narrow(v5) * N::narrow(v11);
+    let v18: N = v4 * N::narrow(v5) * N::narrow(v11);
     let v19: N = v16 * v1 * N::narrow(v11);
-    let v20: W = v4 * v2.widen() * v1.widen() * v11;
+    let v20: W = v4.widen() * v2.widen() * v1.widen() * v11;
     let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18.widen() - v19.widen() - v20;
     let v22: N = N::narrow(v21) / N::narrow(v11);
     let v23: N = -v22;
-    let v24: W = v1.widen() - v2.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: W = -v11;
-    let v33: W = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: N = v35 - N::narrow(v34);
-    let v37: N = v25 * v31 * N::narrow(v33) * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: W = v16.widen() + v34;
-    let v46: W = v25.widen() * v44.widen() * v45;
-    let v47: W = v46 / v33;
-    let v48: W = v37.widen() - v47;
-    let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / N::narrow(v33);
-    let v51: N = N::narrow(v24).abs();
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v13) * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: N = v26 * N::narrow(v5);
+    let v28: N = -v25;
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
+    let v31: N = v1 - v2;
+    let v32: N = v4 * v2;
+    let v33: N = -v16;
+    let v34: N = v33 - v32;
+    let v35: W = v24.widen() * v30.widen() * v31.widen() * v34.widen();
+    let v36: W = v35 / v11;
+    let v37: N = v31.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::narrow(v13) * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v0 * v2.widen();
+    let v3: N = v0 * v2;
     let v4: W = W::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
-    let v7: W = -v3;
-    let v8: W = v7 - v6;
+    let v5: N = v2.square();
+    let v6: W = v4 * v5.widen();
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
     let v9: W = N::exp_kept(v8);
-    let v10: W = v0 * v1.widen() * v9;
+    let v10: W = v0.widen() * v1.widen() * v9;
     let v11: W = N::exp_m1_kept(v8);
-    let v12: W = v0 * v2.widen() * v9;
+    let v12: W = v0.widen() * v2.widen() * v9;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13 * v5 * v9;
+    let v14: W = v13 * v5.widen() * v9;
     let v15: W = v13 * v2.widen() * v1.widen() * v9;
     let v16: N = N::new(0.05, -2.7755575615628915e-18);
     let v17: W = v16.widen() * v2.widen() * v11;
-    let v18: W = v4 * v5 * v11;
+    let v18: W = v4 * v5.widen() * v11;
     let v19: W = v16.widen() * v1.widen() * v11;
     let v20: W = v4 * v2.widen() * v1.widen() * v11;
     let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
     let v22: W = v21 / v11;
     let v23: N = -N::narrow(v22);
-    let v24: W = v1.widen() - v2.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * N::narrow(v5);
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: W = -v11;
-    let v33: W = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31.widen() * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: W = W::new(14.925, -7.105427357601002e-16);
-    let v41: W = v40 * v5;
-    let v42: N = -v39;
-    let v43: W = v42.widen() - v41;
-    let v44: W = N::exp_kept(v43);
-    let v45: W = v16.widen() + v34;
-    let v46: W = v25.widen() * v44 * v45;
-    let v47: W = v46 / v33;
-    let v48: W = v37 - v47;
-    let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / N::narrow(v33);
-    let v51: N = N::narrow(v24).abs();
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v13) * v2;
-    let v54: N = N::narrow(v0) + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: N = v26 * v5;
+    let v28: N = -v25;
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
+    let v31: N = v1 - v2;
+    let v32: W = v4 * v2.widen();
+    let v33: N = -v16;
+    let v34: W = v33.widen() - v32;
+    let v35: W = v24.widen() * v30.widen() * v31.widen() * v34;
+    let v36: W = v35 / v11;
+    let v37: N = v31.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::narrow(v13) * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2809,10 +2627,60 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v5: W = v2.widen().square();
     let v6: W = v4 * v5;
     let v7: N = -v3;
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6;
+    let v9: W = N::exp_kept(v8);
+    let v10: W = v0.widen() * v1.widen() * v9;
+    let v11: W = N::exp_m1_kept(v8);
+    let v12: W = v0.widen() * v2.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16.widen() * v2.widen() * v11;
+    let v18: W = v4 * v5 * v11;
+    let v19: W = v16.widen() * v1.widen() * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11;
+    let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
+    let v22: W = v21 / v11;
+    let v23: N = -N::narrow(v22);
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26.widen() * v5;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: W = v1.widen() - v2.widen();
+    let v32: W = v4 * v2.widen();
+    let v33: N = -v16;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: W = v24.widen() * v30 * v31 * v34.widen();
+    let v36: W = v35 / v11;
+    let v37: N = N::narrow(v31).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::narrow(v13) * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
+}
+/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v0 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
     let v10: N = v0 * v1 * v9;
-    let v11: N = v8.exp_m1();
+    let v11: N = N::exp_m1_of(v8);
     let v12: N = v0 * v2 * v9;
     let v13: N = N::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13.widen() * v5 * v9.widen();
@@ -2826,43 +2694,29 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
         - v19.widen() - v20;
     let v22: W = v21 / v11.widen();
     let v23: N = -N::narrow(v22);
-    let v24: W = v1.widen() - v2.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27.widen() * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -v11;
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31 * v33 * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: W = v40.widen() * v5;
-    let v42: N = -v39;
-    let v43: W = v42.widen() - v41;
-    let v44: W = N::exp_kept(v43);
-    let v45: W = v16.widen() + v34;
-    let v46: W = v25.widen() * v44 * v45;
-    let v47: W = v46 / v33;
-    let v48: W = v37 - v47;
-    let v49: W = v24 * v48;
-    let v50: N = N::narrow(v49) / N::narrow(v33);
-    let v51: N = N::narrow(v24).abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v5;
+    let v28: N = -v25;
+    let v29: N = v28 - N::narrow(v27);
+    let v30: N = v29.exp();
+    let v31: W = v1.widen() - v2.widen();
+    let v32: W = v4 * v2.widen();
+    let v33: N = -v16;
+    let v34: W = v33.widen() - v32;
+    let v35: W = v24.widen() * v30.widen() * v31 * v34;
+    let v36: W = v35 / v11.widen();
+    let v37: N = N::narrow(v31).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = v13 * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2891,43 +2745,29 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
         - v19.widen() - v20;
     let v22: N = N::narrow(v21) / v11;
     let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31 * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + N::narrow(v34);
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: W = v37 - v47.widen();
-    let v49: N = v24 * N::narrow(v48);
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = v13 * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v5;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: W = v1.widen() - v2.widen();
+    let v32: W = v4 * v2.widen();
+    let v33: N = -v16;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: W = v24.widen() * v30 * v31 * v34.widen();
+    let v36: N = N::narrow(v35) / v11;
+    let v37: N = N::narrow(v31).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = v13 * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2955,43 +2795,29 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
     let v22: N = N::narrow(v21) / N::narrow(v11);
     let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -N::narrow(v11);
-    let v33: N = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31 * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + N::narrow(v34);
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = N::narrow(v37) - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v13) * v2;
-    let v54: N = N::narrow(v0) + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v5;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: N = v1 - v2;
+    let v32: N = N::narrow(v4) * v2;
+    let v33: N = -v16;
+    let v34: N = v33 - v32;
+    let v35: W = v24.widen() * v30 * v31.widen() * v34.widen();
+    let v36: N = N::narrow(v35) / N::narrow(v11);
+    let v37: N = v31.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::narrow(v13) * v2;
+    let v40: N = N::narrow(v0) + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -3019,40 +2845,26 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v21: W = v10 - v11.widen() - v12 - v14 + v15 + v17 + v18 - v19 - v20;
     let v22: N = N::narrow(v21) / v11;
     let v23: N = -v22;
-    let v24: N = v1 - v2;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = v16 * v2;
-    let v27: W = W::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27 * v5;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -v11;
-    let v33: N = v32.sqrt();
-    let v34: W = v4 * v2.widen();
-    let v35: N = -v16;
-    let v36: W = v35.widen() - v34;
-    let v37: W = v25.widen() * v31 * v33.widen() * v36;
-    let v38: N = N::new(0.15, 5.551115123125783e-18);
-    let v39: N = v38 * v2;
-    let v40: N = N::new(14.925, -7.105427357601002e-16);
-    let v41: N = v40 * N::narrow(v5);
-    let v42: N = -v39;
-    let v43: N = v42 - v41;
-    let v44: N = v43.exp();
-    let v45: N = v16 + N::narrow(v34);
-    let v46: N = v25 * v44 * v45;
-    let v47: N = v46 / v33;
-    let v48: N = N::narrow(v37) - v47;
-    let v49: N = v24 * v48;
-    let v50: N = v49 / v33;
-    let v51: N = v24.abs();
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v13) * v2;
-    let v54: N = v0 + v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v52 * v55;
-    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
+    let v24: N = N::new(-2.0, 0.0);
+    let v25: N = v16 * v2;
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v5;
+    let v28: N = -v25;
+    let v29: W = v28.widen() - v27;
+    let v30: W = N::exp_kept(v29);
+    let v31: W = v1.widen() - v2.widen();
+    let v32: W = v4 * v2.widen();
+    let v33: N = -v16;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: W = v24.widen() * v30 * v31 * v34.widen();
+    let v36: N = N::narrow(v35) / v11;
+    let v37: N = N::narrow(v31).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::narrow(v13) * v2;
+    let v40: N = v0 + v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v38 * v41;
+    [v23.to_f64(), v36.to_f64(), v42.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3060,9 +2872,9 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -3075,9 +2887,9 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -3579,126 +3391,98 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: W = W::new(10.05, -7.105427357601002e-16);
-        let v3: W = W::new(0.05, -2.7755575615628915e-18);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = W::new(4.975, 3.552713678800501e-16);
-        let v7: W = v4.square();
-        let v8: W = v6 * v7;
-        let v9: W = -v2;
-        let v10: W = v9 - v5 - v8;
-        let v11: W = v10.exp();
-        let v12: W = v1 * v11;
-        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: W = W::new(0.1, -5.551115123125783e-18);
-        let v15: W = v14 * v4;
-        let v16: W = W::new(9.95, 7.105427357601002e-16);
-        let v17: W = v16 * v7;
-        let v18: W = -v15;
-        let v19: W = v18 - v17;
-        let v20: W = v19.exp_m1();
-        let v21: W = -v20;
-        let v22: W = v21.sqrt();
-        let v23: W = v13 * v22;
-        let v24: W = v12 + v23;
-        let v25: W = v0 * v24;
-        let v26: W = v19.exp();
-        let v27: W = v16 * v4;
-        let v28: W = v9 - v27;
-        let v29: W = W::new(1.0, 0.0);
-        let v30: W = v29 - v4;
-        let v31: W = v28 * v30;
-        let v32: W = v31.exp_m1();
-        let v33: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v34: W = -v5;
-        let v35: W = v34 - v8;
-        let v36: W = v35.exp();
-        let v37: W = v33 * v36;
-        let v38: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v39: W = v38 * v22;
-        let v40: W = v37 + v39;
-        let v41: W = v0 * v26 * v32;
-        let v42: W = v41 / v40;
-        return [v25.to_f64(), v42.to_f64()];
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(-15.217025611266957, 2.8908541914566814e-16);
+        let v23: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v24: W = -v3;
+        let v25: W = v24 - v6;
+        let v26: W = v25.exp();
+        let v27: W = v23 * v26;
+        let v28: W = W::new(0.006571444593954924, -5.329673131083816e-20);
+        let v29: W = v28 * v19;
+        let v30: W = -v27;
+        let v31: W = v30 - v29;
+        let v32: W = v22 * v31;
+        return [v21.to_f64(), v32.to_f64()];
     }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
-    let v6: W = W::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = N::narrow(v6) * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: W = v7.widen().square();
-    let v11: W = v9 * v10;
-    let v12: W = -v2;
-    let v13: W = v12 - v5 - v8.widen() - v11;
-    let v14: W = N::exp_kept(v13);
-    let v15: W = v3 * v1.widen();
-    let v16: W = v6 + v15;
-    let v17: W = v12 - v5;
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = -v18;
-    let v20: W = v19.sqrt();
-    let v21: W = v14 * v16;
-    let v22: W = v21 / v20;
-    let v23: N = N::narrow(v6) * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: W = v26.exp();
-    let v28: W = v0.widen() * v7.widen();
-    let v29: W = v3 * v10;
-    let v30: W = -v28;
-    let v31: W = v30 - v29;
-    let v32: W = N::exp_m1_kept(v31);
-    let v33: W = -v32;
-    let v34: W = N::sqrt_kept(v33);
-    let v35: N = -N::narrow(v6);
-    let v36: W = v35.widen() - v15;
-    let v37: W = v27 * v34 * v36;
-    let v38: W = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: W = W::new(14.925, -7.105427357601002e-16);
-    let v42: W = v41 * v4;
-    let v43: N = -v40;
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0.widen() * v6.widen();
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: W = -v2;
+    let v11: W = v10 - v5 - v7 - v9;
+    let v12: N = N::exp_of(v11);
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13.widen() * v1.widen();
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15.widen() * v4;
+    let v17: W = -v14;
+    let v18: W = v17 - v16;
+    let v19: W = v18.exp_m1();
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.abs();
+    let v23: W = v13.widen() * v6.widen();
+    let v24: W = v15.widen() * v8;
+    let v25: W = -v23;
+    let v26: W = v25 - v24;
+    let v27: W = v26.exp_m1();
+    let v28: W = -v27;
+    let v29: W = v28.sqrt();
+    let v30: N = N::narrow(v22) * N::narrow(v29);
+    let v31: N = v12 + v30;
+    let v32: W = -v7;
+    let v33: W = v32 - v9;
+    let v34: W = v33.exp();
+    let v35: W = v34 * v19;
+    let v36: W = v10 - v5;
+    let v37: W = v36.exp();
+    let v38: W = v37 * v22 * v29;
+    let v39: W = -v35;
+    let v40: W = v39 - v38;
+    let v41: W = v37.powi(3);
+    let v42: W = v15.widen() * v1.widen();
+    let v43: N = -v0;
     let v44: W = v43.widen() - v42;
-    let v45: W = N::exp_kept(v44);
-    let v46: W = v45 * v16;
-    let v47: W = v46 / v20;
-    let v48: W = v27 * v20 * v36;
-    let v49: W = v47 - v48;
-    let v50: N = N::narrow(v38) / N::narrow(v49);
-    let v51: W = N::exp_kept(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15 - v52;
-    let v55: W = v1.widen() - v7.widen();
-    let v56: W = v54 * v55;
-    let v57: W = N::exp_m1_kept(v56);
-    let v58: N = -v8;
-    let v59: W = v58.widen() - v11;
-    let v60: W = N::exp_kept(v59);
-    let v61: W = v60 * v20;
-    let v62: W = v27 * v34;
-    let v63: W = v61 + v62;
-    let v64: W = v51 * v57;
-    let v65: W = v63 * v49;
-    let v66: W = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
+    let v45: W = v41 * v44;
+    let v46: W = v37 * v19 * v44;
+    let v47: N = N::narrow(v45) - N::narrow(v46);
+    let v48: N = N::narrow(v40) / v47;
+    [v31.to_f64(), v48.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3706,7 +3490,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3719,7 +3503,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3739,126 +3523,98 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: W = W::new(10.05, -7.105427357601002e-16);
-        let v3: W = W::new(0.05, -2.7755575615628915e-18);
-        let v4: W = W::from_f64(t_next);
-        let v5: W = v3 * v4;
-        let v6: W = W::new(4.975, 3.552713678800501e-16);
-        let v7: W = v4.square();
-        let v8: W = v6 * v7;
-        let v9: W = -v2;
-        let v10: W = v9 - v5 - v8;
-        let v11: W = v10.exp();
-        let v12: W = v1 * v11;
-        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: W = W::new(0.1, -5.551115123125783e-18);
-        let v15: W = v14 * v4;
-        let v16: W = W::new(9.95, 7.105427357601002e-16);
-        let v17: W = v16 * v7;
-        let v18: W = -v15;
-        let v19: W = v18 - v17;
-        let v20: W = v19.exp_m1();
-        let v21: W = -v20;
-        let v22: W = v21.sqrt();
-        let v23: W = v13 * v22;
-        let v24: W = v12 + v23;
-        let v25: W = v0 * v24;
-        let v26: W = v19.exp();
-        let v27: W = v16 * v4;
-        let v28: W = v9 - v27;
-        let v29: W = W::new(1.0, 0.0);
-        let v30: W = v29 - v4;
-        let v31: W = v28 * v30;
-        let v32: W = v31.exp_m1();
-        let v33: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v34: W = -v5;
-        let v35: W = v34 - v8;
-        let v36: W = v35.exp();
-        let v37: W = v33 * v36;
-        let v38: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v39: W = v38 * v22;
-        let v40: W = v37 + v39;
-        let v41: W = v0 * v26 * v32;
-        let v42: W = v41 / v40;
-        return [v25.to_f64(), v42.to_f64()];
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(-15.217025611266957, 2.8908541914566814e-16);
+        let v23: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v24: W = -v3;
+        let v25: W = v24 - v6;
+        let v26: W = v25.exp();
+        let v27: W = v23 * v26;
+        let v28: W = W::new(0.006571444593954924, -5.329673131083816e-20);
+        let v29: W = v28 * v19;
+        let v30: W = -v27;
+        let v31: W = v30 - v29;
+        let v32: W = v22 * v31;
+        return [v21.to_f64(), v32.to_f64()];
     }
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
     let v5: W = v3 * v4;
-    let v6: W = W::new(0.05, -2.7755575615628915e-18);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = N::narrow(v6) * v7;
-    let v9: W = W::new(4.975, 3.552713678800501e-16);
-    let v10: W = v7.widen().square();
-    let v11: W = v9 * v10;
-    let v12: W = -v2;
-    let v13: W = v12 - v5 - v8.widen() - v11;
-    let v14: W = N::exp_kept(v13);
-    let v15: W = v3 * v1.widen();
-    let v16: W = v6 + v15;
-    let v17: W = v12 - v5;
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = -v18;
-    let v20: W = v19.sqrt();
-    let v21: W = v14 * v16;
-    let v22: W = v21 / v20;
-    let v23: N = N::narrow(v6) * v1;
-    let v24: W = v9 * v4;
-    let v25: N = -v23;
-    let v26: W = v25.widen() - v24;
-    let v27: W = v26.exp();
-    let v28: W = v0.widen() * v7.widen();
-    let v29: W = v3 * v10;
-    let v30: W = -v28;
-    let v31: W = v30 - v29;
-    let v32: W = N::exp_m1_kept(v31);
-    let v33: W = -v32;
-    let v34: W = N::sqrt_kept(v33);
-    let v35: N = -N::narrow(v6);
-    let v36: W = v35.widen() - v15;
-    let v37: W = v27 * v34 * v36;
-    let v38: W = v22 - v37;
-    let v39: N = N::new(0.15, 5.551115123125783e-18);
-    let v40: N = v39 * v1;
-    let v41: W = W::new(14.925, -7.105427357601002e-16);
-    let v42: W = v41 * v4;
-    let v43: N = -v40;
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0.widen() * v6.widen();
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: W = -v2;
+    let v11: W = v10 - v5 - v7 - v9;
+    let v12: N = N::exp_of(v11);
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13.widen() * v1.widen();
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15.widen() * v4;
+    let v17: W = -v14;
+    let v18: W = v17 - v16;
+    let v19: W = v18.exp_m1();
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.abs();
+    let v23: W = v13.widen() * v6.widen();
+    let v24: W = v15.widen() * v8;
+    let v25: W = -v23;
+    let v26: W = v25 - v24;
+    let v27: W = v26.exp_m1();
+    let v28: W = -v27;
+    let v29: W = v28.sqrt();
+    let v30: N = N::narrow(v22) * N::narrow(v29);
+    let v31: N = v12 + v30;
+    let v32: W = -v7;
+    let v33: W = v32 - v9;
+    let v34: W = v33.exp();
+    let v35: W = v34 * v19;
+    let v36: W = v10 - v5;
+    let v37: W = v36.exp();
+    let v38: W = v37 * v22 * v29;
+    let v39: W = -v35;
+    let v40: W = v39 - v38;
+    let v41: W = v37.powi(3);
+    let v42: W = v15.widen() * v1.widen();
+    let v43: N = -v0;
     let v44: W = v43.widen() - v42;
-    let v45: W = N::exp_kept(v44);
-    let v46: W = v45 * v16;
-    let v47: W = v46 / v20;
-    let v48: W = v27 * v20 * v36;
-    let v49: W = v47 - v48;
-    let v50: N = N::narrow(v38) / N::narrow(v49);
-    let v51: W = N::exp_kept(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: N = -v0;
-    let v54: W = v53.widen() - v15 - v52;
-    let v55: W = v1.widen() - v7.widen();
-    let v56: W = v54 * v55;
-    let v57: W = N::exp_m1_kept(v56);
-    let v58: N = -v8;
-    let v59: W = v58.widen() - v11;
-    let v60: W = N::exp_kept(v59);
-    let v61: W = v60 * v20;
-    let v62: W = v27 * v34;
-    let v63: W = v61 + v62;
-    let v64: W = v51 * v57;
-    let v65: W = v63 * v49;
-    let v66: W = v64 / v65;
-    [v50.to_f64(), v66.to_f64()]
+    let v45: W = v41 * v44;
+    let v46: W = v37 * v19 * v44;
+    let v47: N = N::narrow(v45) - N::narrow(v46);
+    let v48: N = N::narrow(v40) / v47;
+    [v31.to_f64(), v48.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3866,7 +3622,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3879,7 +3635,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4081,100 +3837,87 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [10.0, 0.1314345679793691];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: W = W::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: W = N::exp_kept(v7);
-    let v9: W = v8.powi(3);
-    let v10: W = W::new(9.95, 7.105427357601002e-16);
-    let v11: W = v10 * v1.widen();
-    let v12: W = -v0;
-    let v13: W = v12 - v11;
-    let v14: W = v9 * v13;
-    let v15: N = N::new(0.1, -5.551115123125783e-18);
-    let v16: N = v15 * v1;
-    let v17: W = v10 * v4.widen();
-    let v18: N = -v16;
-    let v19: W = v18.widen() - v17;
-    let v20: W = N::exp_m1_kept(v19);
-    let v21: W = v8 * v20 * v13;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: N = N::new(0.15, 5.551115123125783e-18);
-    let v24: N = v23 * v1;
-    let v25: W = W::new(14.925, -7.105427357601002e-16);
-    let v26: W = v25 * v4.widen();
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(0.15, 5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(14.925, -7.105427357601002e-16);
+    let v9: N = v2.square();
+    let v10: W = v8.widen() * v9.widen();
+    let v11: N = -v7;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::exp_kept(v12);
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: W = v14.widen() * v2.widen();
+    let v16: W = v1 * v9.widen();
+    let v17: N = -N::narrow(v15);
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v5.widen() * v13 * v4;
+    let v23: N = N::narrow(v22) / N::narrow(v21);
+    let v24: N = N::narrow(v0) * v2;
+    let v25: N = N::new(4.975, 3.552713678800501e-16);
+    let v26: W = v25.widen() * v9.widen();
     let v27: N = -v24;
     let v28: W = v27.widen() - v26;
     let v29: W = N::exp_kept(v28);
-    let v30: W = v0 + v11;
-    let v31: W = v22.widen() * v29 * v30;
-    let v32: W = v14 + v21 + v31;
-    let v33: W = v32 / v8;
-    let v34: W = -v20;
-    let v35: W = v34.sqrt();
-    let v36: N = N::narrow(v31) / N::narrow(v35);
-    let v37: W = v22.widen() * v8 * v35 * v13;
-    let v38: N = v36 - N::narrow(v37);
-    [v33.to_f64(), v38.to_f64()]
+    let v30: N = -N::narrow(v0);
+    let v31: W = v30.widen() - v3;
+    let v32: W = v5.widen() * v29 * v21 * v31;
+    let v33: N = v23 - N::narrow(v32);
+    [v4.to_f64(), v33.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
+    let v0: N = N::new(10.0, 0.0);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(14.925, -7.105427357601002e-16);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(15.075, 7.105427357601002e-16);
-    let v7: W = v5.widen() - v6.widen();
-    let v8: W = v3 * v7;
-    let v9: N = N::exp_of(v8);
-    let v10: N = N::new(10.0, 0.0);
-    let v11: W = W::new(9.95, 7.105427357601002e-16);
-    let v12: W = v11 * v2.widen();
-    let v13: N = v10 - N::narrow(v12);
-    let v14: N = v0 * v9 * v13;
-    let v15: W = W::new(4.975, 3.552713678800501e-16);
-    let v16: W = v15 * v2.widen();
-    let v17: W = W::new(5.025, -3.552713678800501e-16);
-    let v18: W = v16 - v17;
-    let v19: W = v3 * v18;
-    let v20: N = N::exp_of(v19);
-    let v21: N = v20.powi(3);
-    let v22: W = v12 - v10.widen();
-    let v23: N = v21 * N::narrow(v22);
-    let v24: N = N::new(10.05, -7.105427357601002e-16);
-    let v25: N = N::narrow(v12) - v24;
-    let v26: N = N::narrow(v3) * v25;
-    let v27: N = v26.exp_m1();
-    let v28: W = v20.widen() * v27.widen() * v22;
-    let v29: N = v14 + v23 + N::narrow(v28);
-    let v30: N = v29 / v20;
-    let v31: N = -v27;
-    let v32: N = v31.sqrt();
-    let v33: N = v14 / v32;
-    let v34: W = v0.widen() * v20.widen() * v32.widen() * v22;
-    let v35: N = v33 - N::narrow(v34);
-    [v30.to_f64(), v35.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v2.widen();
+    let v8: N = N::new(14.925, -7.105427357601002e-16);
+    let v9: N = v8 * v2;
+    let v10: N = N::new(15.075, 7.105427357601002e-16);
+    let v11: N = v9 - v10;
+    let v12: W = v7 * v11.widen();
+    let v13: N = N::exp_of(v12);
+    let v14: N = N::new(10.05, -7.105427357601002e-16);
+    let v15: N = N::narrow(v3) - v14;
+    let v16: N = N::narrow(v7) * v15;
+    let v17: N = v16.exp_m1();
+    let v18: N = -v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v5 * v13 * v4;
+    let v21: N = v20 / v19;
+    let v22: N = N::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22.widen() * v2.widen();
+    let v24: W = W::new(5.025, -3.552713678800501e-16);
+    let v25: W = v23 - v24;
+    let v26: W = v7 * v25;
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v3 - v0.widen();
+    let v29: W = v5.widen() * v27 * v19.widen() * v28;
+    let v30: N = v21 - N::narrow(v29);
+    [v4.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -4182,9 +3925,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 36 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4197,7 +3940,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4205,61 +3948,51 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, -0.0);
+        let v1: W = W::new(0.06571728398968454, 4.9449990597618935e-18);
         let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 + v5;
-        let v7: W = W::new(0.06571728398968454, 4.9449990597618935e-18);
-        let v8: W = v7 * v4;
-        return [v6.to_f64(), v8.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: N = N::new(0.15, 5.551115123125783e-18);
     let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v6: N = N::new(14.925, -7.105427357601002e-16);
     let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
+    let v8: N = v6 * N::narrow(v7);
     let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: N = v11.square();
+    let v10: N = v9 - v8;
+    let v11: N = v10.exp();
+    let v12: N = N::new(0.05, -2.7755575615628915e-18);
     let v13: N = N::new(9.95, 7.105427357601002e-16);
     let v14: W = v13.widen() * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = v12 * N::narrow(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: N = v13 * N::narrow(v7);
-    let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp();
-    let v24: W = v4.widen() + v14;
-    let v25: N = v23 * N::narrow(v24);
-    let v26: N = v17 + v25;
-    let v27: N = N::narrow(v3) * v26;
-    let v28: N = v0 + v27;
-    let v29: N = N::new(0.15, 5.551115123125783e-18);
-    let v30: N = v29 * v2;
-    let v31: N = N::new(14.925, -7.105427357601002e-16);
-    let v32: N = v31 * N::narrow(v7);
-    let v33: N = -v30;
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp();
-    let v36: N = v22.exp_m1();
-    let v37: N = -v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v35.widen() * v24;
-    let v40: W = v39 / v38.widen();
-    let v41: W = v11.widen() * v38.widen() * v16;
-    let v42: W = v40 - v41;
-    let v43: W = v3 * v42;
-    [v28.to_f64(), v43.to_f64()]
+    let v15: W = v12.widen() + v14;
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v2;
+    let v18: N = v13 * N::narrow(v7);
+    let v19: N = -v17;
+    let v20: N = v19 - v18;
+    let v21: N = v20.exp_m1();
+    let v22: N = -v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v11.widen() * v15;
+    let v25: W = v24 / v23.widen();
+    let v26: N = v12 * v2;
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v7;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: W = N::exp_kept(v30);
+    let v32: N = -v12;
+    let v33: W = v32.widen() - v14;
+    let v34: W = v31 * v23.widen() * v33;
+    let v35: W = v25 - v34;
+    let v36: W = v3 * v35;
+    [v0.to_f64(), v36.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -4267,7 +4000,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4280,7 +4013,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4300,9 +4033,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4313,383 +4044,69 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(10.0, -1.3817869688151111e-76);
-        let v2: W = W::from_f64(t_next);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 - v3;
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
         let v5: W = v1 * v4;
-        let v6: W = v0 + v5;
+        let v6: W = v0 - v3 + v5;
         let v7: W = W::new(0.1314345679793691, 9.889998119523787e-18);
-        let v8: W = v7 * v4;
-        let v9: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v10: W = v4.abs();
-        let v11: W = v10.sqrt();
-        let v12: W = v9 * v11;
-        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: N = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = v12 * N::narrow(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: N = N::narrow(v13) * N::narrow(v7);
-    let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: W = v11.widen() * v23.widen() * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * N::narrow(v7);
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
-    let v33: N = v4 + N::narrow(v14);
-    let v34: N = v25 * v32 * v33;
-    let v35: W = v17.widen() + v24 + v34.widen();
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11.widen();
-    let v38: W = v0.widen() + v37;
-    let v39: N = -v23;
-    let v40: N = v39.sqrt();
-    let v41: N = v34 / v40;
-    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
     let v4: W = W::new(0.05, -2.7755575615628915e-18);
-    let v5: N = N::narrow(v4) * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = N::exp_kept(v10);
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -N::narrow(v4);
-    let v16: N = v15 - N::narrow(v14);
-    let v17: W = v12 * v16.widen();
-    let v18: W = W::new(0.1, -5.551115123125783e-18);
-    let v19: W = v18 * v2.widen();
-    let v20: W = v13 * v7;
-    let v21: N = -N::narrow(v19);
-    let v22: W = v21.widen() - v20;
-    let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v11 * v23 * v16.widen();
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = N::exp_kept(v31);
-    let v33: W = v4 + v14;
-    let v34: W = v25.widen() * v32 * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: W = -v23;
-    let v40: W = v39.sqrt();
-    let v41: N = N::narrow(v34) / N::narrow(v40);
-    let v42: W = v25.widen() * v11 * v40 * v16.widen();
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = N::narrow(v18) + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = v10.exp();
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7.widen();
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7.widen();
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = v31.exp();
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32 * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
-    let v40: N = v39.sqrt();
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: N = v41 - N::narrow(v42);
-    let v44: N = N::narrow(v3) * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = N::exp_kept(v10);
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7.widen();
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7.widen();
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v4.widen() + v14;
-    let v34: N = v25 * v32 * N::narrow(v33);
-    let v35: W = v17 + v24 + v34.widen();
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
-    let v40: N = v39.sqrt();
-    let v41: N = v34 / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = v10.exp();
-    let v12: W = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: W = v12 * v16;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7.widen();
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v11 * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v7.widen();
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = v31.exp();
-    let v33: W = v4.widen() + v14;
-    let v34: W = v25.widen() * v32 * v33;
-    let v35: W = v17 + v24 + v34;
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11;
-    let v38: W = v0.widen() + v37;
-    let v39: N = -N::narrow(v23);
-    let v40: N = v39.sqrt();
-    let v41: N = N::narrow(v34) / v40;
-    let v42: W = v25.widen() * v11 * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(4.975, 3.552713678800501e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: N = N::exp_of(v10);
-    let v12: N = v11.powi(3);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = -v4;
-    let v16: W = v15.widen() - v14;
-    let v17: N = v12 * N::narrow(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v13 * v7;
-    let v21: N = -v19;
-    let v22: W = v21.widen() - v20;
-    let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v11.widen() * v23 * v16;
-    let v25: N = N::new(2.0, 0.0);
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v2;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28.widen() * v7;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: N = v4 + N::narrow(v14);
-    let v34: N = v25 * v32 * v33;
-    let v35: W = v17.widen() + v24 + v34.widen();
-    let v36: W = v3 * v35;
-    let v37: W = v36 / v11.widen();
-    let v38: W = v0.widen() + v37;
-    let v39: W = -v23;
-    let v40: N = N::sqrt_of(v39);
-    let v41: N = v34 / v40;
-    let v42: W = v25.widen() * v11.widen() * v40.widen() * v16;
-    let v43: W = v41.widen() - v42;
-    let v44: W = v3 * v43;
-    let v45: N = N::narrow(v3).abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(19.9, 1.4210854715202005e-15);
-    let v48: N = v47 * v2;
-    let v49: N = v18 + v48;
-    let v50: N = v49.sqrt();
-    let v51: N = v46 * v50;
-    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -N::narrow(v4);
+    let v8: W = v7.widen() - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = N::new(0.15, 5.551115123125783e-18);
+    let v13: N = v12 * v2;
+    let v14: W = W::new(14.925, -7.105427357601002e-16);
+    let v15: W = v2.widen().square();
+    let v16: W = v14 * v15;
+    let v17: N = -v13;
+    let v18: N = v17 - N::narrow(v16);
+    let v19: N = v18.exp();
+    let v20: W = v4 + v6;
+    let v21: W = W::new(0.1, -5.551115123125783e-18);
+    let v22: W = v21 * v2.widen();
+    let v23: W = v5 * v15;
+    let v24: N = -N::narrow(v22);
+    let v25: W = v24.widen() - v23;
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: W = v11.widen() * v19.widen() * v20;
+    let v30: N = N::narrow(v29) / N::narrow(v28);
+    let v31: N = N::narrow(v4) * v2;
+    let v32: W = W::new(4.975, 3.552713678800501e-16);
+    let v33: W = v32 * v15;
+    let v34: N = -v31;
+    let v35: W = v34.widen() - v33;
+    let v36: W = N::exp_kept(v35);
+    let v37: W = v11.widen() * v36 * v28 * v8;
+    let v38: W = v30.widen() - v37;
+    let v39: W = v3 * v38;
+    let v40: N = N::narrow(v3).abs();
+    let v41: N = v40.sqrt();
+    let v42: N = N::new(19.9, 1.4210854715202005e-15);
+    let v43: N = v42 * v2;
+    let v44: N = N::narrow(v21) + v43;
+    let v45: N = v44.sqrt();
+    let v46: N = v41 * v45;
+    [v10.to_f64(), v39.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -4697,9 +4114,7 @@ fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4712,9 +4127,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -1129,6 +1129,27 @@ fn differences_of_values_spelled_other_ways_keep_their_digits() {
     }
 }
 
+/// Fuzz seed 24, case 45305: for `alpha = exp(-2t)` (VP), the v-prediction
+/// Euler-Maruyama step's x coefficient is `1 - h alpha'/alpha = 1 + 2 (t_next - t)`, 0 on
+/// the line `t_next = t - 1/2`. The jet form kept `sigma'`, and its terms cancelled to
+/// rounding noise there; every VP jet coefficient is now written without `sigma'` where
+/// that makes it smaller. Expected values from the closed form.
+#[test]
+fn a_variance_preserving_step_coefficient_that_vanishes_is_zero() {
+    assert_coefficient(
+        "alpha(t) = exp(-2*t);\n    sigma(t) = sqrt(1 - exp(-4*t));",
+        "euler_maruyama_step_v",
+        0,
+        3,
+        &[
+            (&[0.5, 0.0], 0.0),
+            (&[0.75, 0.25], 0.0),
+            (&[0.3, 0.1], 0.6),
+            (&[1e-300, 0.0], 1.0),
+        ],
+    );
+}
+
 /// Fuzz seed 24, case 54718: `alpha_bar = exp(-t/100) (v(1) - v(t))/(v(1) - v(0))`, v a
 /// sigmoid. `1 - alpha_bar` cancels at t = 0 though neither factor is 1 alone, and the
 /// stable form lost all of sigma at t = 1e-300 (`expm1` paired an exponential only with
