@@ -96,13 +96,6 @@ impl Stabilizer {
         if let Some(&r) = self.memo.get(&e) {
             return r;
         }
-        // A constant plus fractions is brought to one fraction before its parts are
-        // rewritten, so that what cancels between them (`1 - alpha_bar` with alpha_bar =
-        // (v(1) - v(t))/(v(1) - v(0)) is (v(t) - v(0))/(v(1) - v(0))) cancels exactly and
-        // the difference left is seen whole.
-        // One fraction can also cancel where the parts did not (a numerator that vanishes
-        // at t = 0 only because sigmoid(6t - 3) tends to sigmoid(-3)): the two forms are
-        // measured and the more accurate one is kept.
         // `p - q` as `(p^2 - q^2)/(p + q)` where the difference of the squares is then
         // written without a subtraction.
         if let Node::Add(xs) = pool.node(e).clone()
@@ -117,15 +110,29 @@ impl Stabilizer {
             }
         }
         // `expm1-quotient` sees the pair whole only before the parts are rewritten.
-        if let Node::Add(xs) = pool.node(e).clone()
-            && let Some(r) = expm1_through_quotient(pool, &xs)
-        {
-            let split = self.run(pool, r);
-            let whole = self.parts(pool, e, true);
-            let out = self.more_accurate(pool, split, whole);
-            self.memo.insert(e, out);
-            return out;
-        }
+        let out = match pool.node(e).clone() {
+            Node::Add(xs) => match expm1_through_quotient(pool, &xs) {
+                Some(r) => {
+                    let split = self.run(pool, r);
+                    let whole = self.joined_or_parts(pool, e);
+                    self.more_accurate(pool, split, whole)
+                }
+                None => self.joined_or_parts(pool, e),
+            },
+            _ => self.parts(pool, e, true),
+        };
+        self.memo.insert(e, out);
+        out
+    }
+
+    /// `e` with its parts stabilized and rewritten. A constant plus fractions is also
+    /// brought to one fraction before its parts are rewritten, so that what cancels
+    /// between them (`1 - alpha_bar` with alpha_bar = (v(1) - v(t))/(v(1) - v(0)) is
+    /// (v(t) - v(0))/(v(1) - v(0))) cancels exactly and the difference left is seen
+    /// whole. One fraction can also cancel where the parts did not (a numerator that
+    /// vanishes at t = 0 only because sigmoid(6t - 3) tends to sigmoid(-3)): the two
+    /// forms are measured and the more accurate one is kept.
+    fn joined_or_parts(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         if let Node::Add(xs) = pool.node(e).clone()
             && needs_together(pool, &xs)
         {
@@ -133,14 +140,10 @@ impl Stabilizer {
             if r != e && !matches!(pool.node(r), Node::Add(_)) {
                 let joined = self.run(pool, r);
                 let apart = self.parts(pool, e, false);
-                let out = self.more_accurate(pool, joined, apart);
-                self.memo.insert(e, out);
-                return out;
+                return self.more_accurate(pool, joined, apart);
             }
         }
-        let r = self.parts(pool, e, true);
-        self.memo.insert(e, r);
-        r
+        self.parts(pool, e, true)
     }
 
     /// `polynomial`: a sum that is a polynomial in one symbol but not written as one

@@ -904,6 +904,7 @@ fn eps_from(
         Param::V => (sigma, alpha),
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
