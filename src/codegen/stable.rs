@@ -9,6 +9,7 @@
 //! | `expm1-factor` | `c*r*exp(a)*Q - c*r = c*r*(expm1(a)*Q + X)`, `X = Q - 1` expanded |
 //! | `expm1-quotient` | the same where `Q` is no polynomial (`(v(1) - v(t))/(v(1) - v(0))`), taken before the parts are rewritten, with `X = Q - 1` one fraction, where `exp(a) Q - 1` vanishes at an end and that measures more accurate ([`more_accurate`]) |
 //! | `exp-of-expm1` | `c*r*expm1(a) + c*r = c*r*exp(a)` |
+//! | `abs-sign` | `abs(a) = a` where `a >= 0` on the domain, `-a` where `a < 0` (range analysis) |
 //! | `sigmoid-log` | `sigmoid(log y) = y/(1 + y)`, `sigmoid(-log y) = 1/(1 + y)` |
 //! | `log1p` | `log(1 + x) = log1p(x)` |
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
@@ -21,10 +22,10 @@
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)`, also among other terms of a sum |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`), the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
-//! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it |
+//! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it, `r` whatever the terms share besides (part of a power too) |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
-//! | `difference-of-powers` | `c r u^k - c r v^k` (r what the two terms share) through `u - v`, formed as `difference` forms it: `(u - v)(u^(k-1) + ... + v^(k-1))` for an integer `1 <= k <= 8`, that times `-u^-k v^-k` for `-8 <= k <= -1`, else `v^k expm1(k log1p((u - v)/v))` where `v > 0` on the domain |
+//! | `difference-of-powers` | `c r u^k - c r v^k` (r what the two terms share) through `u - v`, formed as `difference` forms it: `(u - v)(u^(k-1) + ... + v^(k-1))` for an integer `1 <= k <= 8`, that times `-u^-k v^-k` for `-8 <= k <= -1`, else `v^k expm1(k log1p((u - v)/v))` where `v > 0` on the domain; `1 - u^k` for a fractional `k` but 1/2 as `-expm1(k log1p(u - 1))`; `exp(a)^j - exp(b)^k` as `exp(j a) - exp(k b)` |
 //! | `change-from-zero` | a sum in `t` alone that vanishes at 0 though its terms do not, as `sum_i (T_i(t) - T_i(0))`, each change stabilized alone |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
 //!
@@ -320,6 +321,7 @@ impl Stabilizer {
             Node::Call(Func::Sigmoid, a) => {
                 sigmoid_of_log(pool, a).map_or(e, |r| self.run(pool, r))
             }
+            Node::Call(Func::Abs, a) => abs_sign(pool, a).map_or(e, |r| self.run(pool, r)),
             Node::Call(Func::Log, a) => {
                 let r = log_rewrite(pool, a);
                 if r == e { e } else { self.run(pool, r) }
@@ -739,6 +741,20 @@ fn cancels_at_an_end(pool: &mut Pool, e: ExprId) -> bool {
     })
 }
 
+/// `abs-sign`: `|a|` as `a` where `a >= 0` on the domain, `-a` where `a <= 0` (range
+/// analysis). A sigma written `sqrt(sigmoid(-L))` with `L = -2 log(tan(u))` is `|sin(u)|`
+/// once it is put into a step's jet form; without the `abs`, `angle-difference` sees
+/// `sin(a) cos(b) - sin(b) cos(a)` whole.
+fn abs_sign(pool: &mut Pool, a: ExprId) -> Option<ExprId> {
+    if crate::expr::range::is_nonneg(pool, a) {
+        Some(a)
+    } else if crate::expr::range::is_negative(pool, a) {
+        Some(pool.neg(a))
+    } else {
+        None
+    }
+}
+
 /// `sigmoid-log`: `sigmoid(log y) = y/(1 + y)` and `sigmoid(-log y) = 1/(1 + y)` (a
 /// log-SNR written as `-log(expm1(x))` makes `sigma^2 = sigmoid(log(expm1(x)))`, which is
 /// `expm1(x)/exp(x)` once `1 + expm1(x)` is `exp(x)`).
@@ -957,6 +973,22 @@ fn power_difference_of(pool: &mut Pool, u: ExprId, v: ExprId, k: &BigRational) -
                 pool.mul(vec![minus, d, sum, un, vn])
             })
         }
+        // Any other exponent against a one: x^k - 1 = expm1(k log1p(x - 1)), and
+        // 1 - y^k = -expm1(k log1p(y - 1)).
+        None if pool.is_one(v) => {
+            let log = pool.call(Func::Log1p, d);
+            let kr = pool.rational(k.clone());
+            let arg = pool.mul(vec![kr, log]);
+            Some(pool.call(Func::Expm1, arg))
+        }
+        None if pool.is_one(u) => {
+            let minus_d = pool.neg(d);
+            let log = pool.call(Func::Log1p, minus_d);
+            let kr = pool.rational(k.clone());
+            let arg = pool.mul(vec![kr, log]);
+            let m = pool.call(Func::Expm1, arg);
+            Some(pool.neg(m))
+        }
         // Any other exponent, where y > 0 on the domain:
         // x^k - y^k = y^k expm1(k log1p((x - y)/y)).
         // (Square roots are `conjugate`'s, which keeps the difference of the
@@ -1022,12 +1054,30 @@ fn differing_powers(
             right.push((*b, k - &s));
         }
     }
+    let one = pool.one();
+    // `1 - u^k`, a fractional power of a base that is 1 at an end (`1 - (1 - t)^(3/2)`):
+    // the one is `1^k` (integer powers are `polynomial`'s, square roots `conjugate`'s).
+    let fractional =
+        |k: &BigRational| !k.is_integer() && k.abs() != BigRational::new(1.into(), 2.into());
     let pairs = match (left.as_slice(), right.as_slice()) {
+        ([], [(rb, rk)]) if fractional(rk) => vec![(one, *rb, rk.clone())],
+        ([(lb, lk)], []) if fractional(lk) => vec![(*lb, one, lk.clone())],
         ([(lb, lk)], [(rb, rk)]) => {
-            if lk != rk || lb == rb {
+            // Powers of two exponentials are exponentials: `exp(a)^2 - exp(a + b)` (a VE
+            // sigma times the difference of two sigmas) is `exp(2a) - exp(a + b)`.
+            if let (Node::Call(Func::Exp, a), Node::Call(Func::Exp, b)) =
+                (pool.node(*lb).clone(), pool.node(*rb).clone())
+                && lk != rk
+            {
+                let (lr, rr) = (pool.rational(lk.clone()), pool.rational(rk.clone()));
+                let (ka, kb) = (pool.mul(vec![lr, a]), pool.mul(vec![rr, b]));
+                let (u, v) = (pool.call(Func::Exp, ka), pool.call(Func::Exp, kb));
+                vec![(u, v, BigRational::one())]
+            } else if lk != rk || lb == rb {
                 return None;
+            } else {
+                vec![(*lb, *rb, lk.clone())]
             }
-            vec![(*lb, *rb, lk.clone())]
         }
         _ if several && left.len() == right.len() && left.len() <= MAX_DIFFERING => {
             let mut pairs = Vec::with_capacity(left.len());
@@ -1080,7 +1130,12 @@ fn base_difference(pool: &mut Pool, u: ExprId, v: ExprId) -> Option<ExprId> {
         }
         (Node::Call(..), _) | (_, Node::Call(..)) => None,
         _ => {
-            if pool.free_symbols(u).is_empty() || pool.free_symbols(v).is_empty() {
+            // (A one is the one of `1 - u^k`: `differing_powers`.)
+            let constant = |pool: &Pool, x: ExprId| pool.free_symbols(x).is_empty();
+            if (constant(pool, u) && !pool.is_one(u))
+                || (constant(pool, v) && !pool.is_one(v))
+                || (constant(pool, u) && constant(pool, v))
+            {
                 return None;
             }
             let d = expanded_difference(pool, u, v);
@@ -2087,58 +2142,51 @@ fn exp_over_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 
 /// `angle-difference`: `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, with
 /// `a - b` formed as `difference` forms it: the two products cancel where `a = b` (a
-/// sampler's step from `t` to `t_next` near it), their difference does not.
+/// sampler's step from `t` to `t_next` near it), their difference does not. `r` is what
+/// is left of each term without the two factors, whatever it is (`sin(a)^2 cos(b) -
+/// sin(b) cos(a) sin(a)` has `r = sin(a)`).
 fn angle_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    let facs: Vec<Vec<ExprId>> = split.iter().map(|(_, r)| factors(pool, *r)).collect();
-    let arg = |pool: &Pool, f: ExprId, func: Func| match pool.node(f) {
-        Node::Call(g, a) if *g == func => Some(*a),
-        _ => None,
+    // The arguments of the `func` factors of a term (a positive integer power of one).
+    let args = |pool: &Pool, r: ExprId, func: Func| -> Vec<ExprId> {
+        factors(pool, r)
+            .into_iter()
+            .filter_map(|f| {
+                let (b, k) = pool.split_pow(f);
+                let positive = pool
+                    .as_rational(k)
+                    .is_some_and(|k| k.is_integer() && k.is_positive());
+                match pool.node(b) {
+                    Node::Call(g, a) if *g == func && positive => Some(*a),
+                    _ => None,
+                }
+            })
+            .collect()
     };
     for i in 0..xs.len() {
+        let sines = args(pool, split[i].1, Func::Sin);
+        let cosines = args(pool, split[i].1, Func::Cos);
         for j in 0..xs.len() {
             if i == j || split[j].0 != -split[i].0.clone() {
                 continue;
             }
-            for (ks, &fs) in facs[i].iter().enumerate() {
-                let Some(a) = arg(pool, fs, Func::Sin) else {
-                    continue;
-                };
-                for (kc, &fc) in facs[i].iter().enumerate() {
-                    let Some(b) = arg(pool, fc, Func::Cos) else {
-                        continue;
-                    };
-                    if kc == ks || a == b {
+            for &a in &sines {
+                for &b in &cosines {
+                    if a == b {
                         continue;
                     }
-                    let sb = pool.call(Func::Sin, b);
-                    let ca = pool.call(Func::Cos, a);
-                    let mut rest_j = facs[j].clone();
-                    let mut found = true;
-                    for f in [sb, ca] {
-                        match rest_j.iter().position(|&x| x == f) {
-                            Some(p) => {
-                                rest_j.remove(p);
-                            }
-                            None => found = false,
-                        }
-                    }
-                    let mut rest_i: Vec<ExprId> = facs[i]
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, _)| *k != ks && *k != kc)
-                        .map(|p| *p.1)
-                        .collect();
-                    rest_i.sort();
-                    rest_j.sort();
-                    if !found || rest_i != rest_j {
+                    let (sa, cb) = (pool.call(Func::Sin, a), pool.call(Func::Cos, b));
+                    let (sb, ca) = (pool.call(Func::Sin, b), pool.call(Func::Cos, a));
+                    let first = pool.mul(vec![sa, cb]);
+                    let second = pool.mul(vec![sb, ca]);
+                    let rest = pool.div(split[i].1, first);
+                    if pool.div(split[j].1, second) != rest {
                         continue;
                     }
                     let d = expanded_difference(pool, a, b);
                     let s = pool.call(Func::Sin, d);
                     let c = pool.rational(split[i].0.clone());
-                    rest_i.extend([c, s]);
-                    let term = pool.mul(rest_i);
+                    let term = pool.mul(vec![c, rest, s]);
                     return Some(replace_pair(pool, xs, (i, j), term));
                 }
             }
@@ -2310,6 +2358,27 @@ mod tests {
     }
 
     #[test]
+    fn a_fractional_power_against_one_goes_through_log1p() {
+        // 1 - (1 - t)^(3/2) is (3/2) t at small t: as written, 0 below t = 2^-53.
+        check("1 - (1 - t)^(3/2)", "-expm1(3*log1p(-t)/2)");
+        check("(1 - t)^(5/3) - 1", "expm1(5*log1p(-t)/3)");
+        // Square roots stay `conjugate`'s.
+        check("1 - sqrt(1 - t)", "t/(1 + sqrt(1 - t))");
+    }
+
+    #[test]
+    fn powers_of_two_exponentials_differ_as_exponentials() {
+        check("exp(2*t)^2 - exp(2*t + t/3)", "exp(7*t/3)*expm1(5*t/3)");
+    }
+
+    #[test]
+    fn an_absolute_value_of_one_sign_on_the_domain_is_dropped() {
+        check("abs(sin(1/100 + 49*pi*t/100))", "sin(1/100 + 49*pi*t/100)");
+        check("abs(t - 2)", "2 - t");
+        check("abs(t - 1/2)", "abs(t - 1/2)");
+    }
+
+    #[test]
     fn a_complement_of_an_exponential_times_a_quotient_splits_at_the_exponential() {
         // 1 - exp(-t/100) (v(1) - v(t))/(v(1) - v(0)), v(t) = sigmoid(6t - 3): each part
         // is positive, `expm1` times the quotient and `v(t) - v(0)` as a difference.
@@ -2325,6 +2394,12 @@ mod tests {
         // A DDIM step's numerator for the cosine schedule: sin(a t_next) cos(a t) -
         // sin(a t) cos(a t_next) = sin(a (t_next - t)), which a small step does not cancel.
         check("3*t*sin(t)*cos(t/2) - 3*t*sin(t/2)*cos(t)", "3*t*sin(t/2)");
+        // What the two products share may take part of a power (a VP u step's numerator,
+        // sigma sin(t) cos(t_next) - sigma sin(t_next) cos(t), with sigma = sin(t)).
+        check(
+            "sin(t)^2*cos(t/2) - sin(t/2)*cos(t)*sin(t)",
+            "sin(t)*sin(t/2)",
+        );
     }
 
     #[test]

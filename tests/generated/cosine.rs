@@ -1086,9 +1086,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1100,17 +1100,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return ddim_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -1120,184 +1114,71 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v0 * v4.widen();
     let v6: N = N::cos_of(v5);
     let v7: N = v3 / v6;
-    let v8: W = v5.tan();
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: N = N::narrow(v10) * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: N = N::narrow(v8) * N::narrow(v23);
-    [v7.to_f64(), v24.to_f64()]
+    let v8: N = v2 - N::narrow(v5);
+    let v9: N = v8.sin();
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: N = N::cos_of(v5);
     let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: W = v10 * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: W = N::sin_kept(v13);
-    let v15: N = N::narrow(v11) + N::narrow(v12);
-    let v16: N = v15.cos();
-    let v17: W = v9.widen() * v14 * v6.widen() * v16.widen();
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12 - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: N = v15.sin();
-    let v22: W = v9.widen() * v18 * v20 * v21.widen();
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = N::cos_kept(v5);
-    let v7: W = v3.widen() / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: W = v10 * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: W = N::sin_kept(v13);
-    let v15: W = v11 + v12;
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14 * v6 * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12 - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: N = N::narrow(v10) * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10.widen() * v4.widen();
-    let v12: N = v10 * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
 /// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
     let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v3 / v6;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v10: W = v9 * v1.widen();
-    let v11: W = v9 * v4.widen();
-    let v12: W = v10 - v11;
-    let v13: W = N::sin_kept(v12);
-    let v14: W = N::cos_kept(v2);
-    let v15: N = N::narrow(v11) + N::narrow(v10);
-    let v16: N = v15.cos();
-    let v17: W = v8.widen() * v13 * v14 * v16.widen();
-    let v18: W = v11 - v10;
-    let v19: W = N::sin_kept(v18);
-    let v20: N = v15.sin();
-    let v21: W = v8.widen() * v3 * v19 * v20.widen();
-    let v22: W = v17 - v21;
-    let v23: W = N::tan_kept(v5);
-    let v24: W = v22 / v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1305,9 +1186,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1320,9 +1201,9 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1342,9 +1223,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1356,17 +1237,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return dpm1_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -1376,184 +1251,71 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v0 * v4.widen();
     let v6: N = N::cos_of(v5);
     let v7: N = v3 / v6;
-    let v8: W = v5.tan();
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: N = N::narrow(v10) * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: N = N::narrow(v8) * N::narrow(v23);
-    [v7.to_f64(), v24.to_f64()]
+    let v8: N = v2 - N::narrow(v5);
+    let v9: N = v8.sin();
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: N = N::cos_of(v5);
     let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: W = v10 * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: W = N::sin_kept(v13);
-    let v15: N = N::narrow(v11) + N::narrow(v12);
-    let v16: N = v15.cos();
-    let v17: W = v9.widen() * v14 * v6.widen() * v16.widen();
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12 - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: N = v15.sin();
-    let v22: W = v9.widen() * v18 * v20 * v21.widen();
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = N::cos_kept(v5);
-    let v7: W = v3.widen() / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: W = v10 * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: W = N::sin_kept(v13);
-    let v15: W = v11 + v12;
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14 * v6 * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12 - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: N = N::narrow(v10) * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = N::tan_kept(v5);
-    let v9: N = N::new(2.0, 0.0);
-    let v10: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v11: W = v10.widen() * v4.widen();
-    let v12: N = v10 * v1;
-    let v13: N = N::narrow(v11) - v12;
-    let v14: N = v13.sin();
-    let v15: W = v11 + v12.widen();
-    let v16: W = N::cos_kept(v15);
-    let v17: W = v9.widen() * v14.widen() * v6.widen() * v16;
-    let v18: W = N::sin_kept(v5);
-    let v19: W = v12.widen() - v11;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = N::sin_kept(v15);
-    let v22: W = v9.widen() * v18 * v20 * v21;
-    let v23: W = v17 - v22;
-    let v24: W = v8 * v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 * v10;
+    let v12: N = -v11;
+    [v7.to_f64(), v12.to_f64()]
 }
 /// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
     let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v3 / v6;
-    let v8: N = N::new(2.0, 0.0);
-    let v9: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v10: W = v9 * v1.widen();
-    let v11: W = v9 * v4.widen();
-    let v12: W = v10 - v11;
-    let v13: W = N::sin_kept(v12);
-    let v14: W = N::cos_kept(v2);
-    let v15: N = N::narrow(v11) + N::narrow(v10);
-    let v16: N = v15.cos();
-    let v17: W = v8.widen() * v13 * v14 * v16.widen();
-    let v18: W = v11 - v10;
-    let v19: W = N::sin_kept(v18);
-    let v20: N = v15.sin();
-    let v21: W = v8.widen() * v3 * v19 * v20.widen();
-    let v22: W = v17 - v21;
-    let v23: W = N::tan_kept(v5);
-    let v24: W = v22 / v23;
-    [v7.to_f64(), v24.to_f64()]
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1561,9 +1323,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1576,9 +1338,9 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 13 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3680,7 +3442,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3701,31 +3465,62 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = v5.cos();
-    let v7: N = N::narrow(v3) * N::narrow(v6);
-    let v8: W = v5.sin();
-    let v9: W = v2.sin();
-    let v10: W = v9.abs();
-    let v11: N = N::narrow(v8) * N::narrow(v10);
-    let v12: N = v7 + v11;
-    let v13: W = v9.square();
-    let v14: W = v13 * v6;
-    let v15: W = v8 * v3 * v10;
-    let v16: W = v14 - v15;
-    let v17: W = v9.powi(3);
-    let v18: N = N::narrow(v0) * N::narrow(v17);
-    let v19: W = v3.square();
-    let v20: W = v0 * v9 * v19;
-    let v21: N = -v18;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = N::narrow(v16) / v22;
-    [v12.to_f64(), v23.to_f64()]
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = N::narrow(v7) + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: W = N::sin_kept(v12);
+    let v14: W = v3.powi(3);
+    let v15: N = N::narrow(v0) * N::narrow(v14);
+    let v16: W = v8.square();
+    let v17: W = v0 * v3 * v16;
+    let v18: N = -v15;
+    let v19: W = v18.widen() - v17;
+    let v20: W = v3 * v13;
+    let v21: W = v20 / v19;
+    let v22: N = -N::narrow(v21);
+    [v11.to_f64(), v22.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: W = N::sin_kept(v12);
+    let v14: N = v3.square();
+    let v15: W = v0.widen() * v14.widen() * v8;
+    let v16: W = v8.powi(3);
+    let v17: W = v0.widen() * v16;
+    let v18: N = -N::narrow(v15);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v13 * v8;
+    let v21: W = v20 / v19;
+    [v11.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -3733,7 +3528,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3746,7 +3543,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3766,7 +3565,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3787,31 +3588,62 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = v5.cos();
-    let v7: N = N::narrow(v3) * N::narrow(v6);
-    let v8: W = v5.sin();
-    let v9: W = v2.sin();
-    let v10: W = v9.abs();
-    let v11: N = N::narrow(v8) * N::narrow(v10);
-    let v12: N = v7 + v11;
-    let v13: W = v9.square();
-    let v14: W = v13 * v6;
-    let v15: W = v8 * v3 * v10;
-    let v16: W = v14 - v15;
-    let v17: W = v9.powi(3);
-    let v18: N = N::narrow(v0) * N::narrow(v17);
-    let v19: W = v3.square();
-    let v20: W = v0 * v9 * v19;
-    let v21: N = -v18;
-    let v22: N = v21 - N::narrow(v20);
-    let v23: N = N::narrow(v16) / v22;
-    [v12.to_f64(), v23.to_f64()]
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = N::narrow(v7) + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: W = N::sin_kept(v12);
+    let v14: W = v3.powi(3);
+    let v15: N = N::narrow(v0) * N::narrow(v14);
+    let v16: W = v8.square();
+    let v17: W = v0 * v3 * v16;
+    let v18: N = -v15;
+    let v19: W = v18.widen() - v17;
+    let v20: W = v3 * v13;
+    let v21: W = v20 / v19;
+    let v22: N = -N::narrow(v21);
+    [v11.to_f64(), v22.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: W = N::sin_kept(v12);
+    let v14: N = v3.square();
+    let v15: W = v0.widen() * v14.widen() * v8;
+    let v16: W = v8.powi(3);
+    let v17: W = v0.widen() * v16;
+    let v18: N = -N::narrow(v15);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v13 * v8;
+    let v21: W = v20 / v19;
+    [v11.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -3819,7 +3651,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3832,7 +3666,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
 ///
 /// # Panics
 ///

@@ -3506,14 +3506,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v54: W = v45 * v49 * v52;
         let v55: W = v53 / v54;
         let v56: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v57: W = v1.abs();
-        let v58: W = v57.sqrt();
-        let v59: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v60: W = v41.tan();
-        let v61: W = v59 * v60;
-        let v62: W = v61.sqrt();
-        let v63: W = v56 * v58 * v62;
-        return [v36.to_f64(), v55.to_f64(), v63.to_f64()];
+        let v57: W = v1.sqrt();
+        let v58: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v59: W = v41.tan();
+        let v60: W = v58 * v59;
+        let v61: W = v60.sqrt();
+        let v62: W = v56 * v57 * v61;
+        return [v36.to_f64(), v55.to_f64(), v62.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4558,13 +4557,12 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = W::new(-2.0, 0.0);
         let v10: W = v9 * v2;
         let v11: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v12: W = v2.abs();
-        let v13: W = v12.sqrt();
-        let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v15: W = v14 * v6;
-        let v16: W = v15.sqrt();
-        let v17: W = v11 * v13 * v16;
-        return [v8.to_f64(), v10.to_f64(), v17.to_f64()];
+        let v12: W = v2.sqrt();
+        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v14: W = v13 * v6;
+        let v15: W = v14.sqrt();
+        let v16: W = v11 * v12 * v15;
+        return [v8.to_f64(), v10.to_f64(), v16.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
@@ -4704,7 +4702,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4747,7 +4745,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v1 * v8;
     let v10: W = v9.cos();
     let v11: W = v0 * v6 * v10;
-    let v12: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v12: N = N::new(2.0, 0.0);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v3.widen();
     let v15: W = v14.sin();
@@ -4759,33 +4757,31 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v21: W = v20 + v6;
     let v22: W = v0 * v15 * v19 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12 * v23;
-    let v25: W = v24.abs();
-    let v26: W = v13 * v7.widen();
-    let v27: W = v26.sin();
-    let v28: W = v13 * v8;
-    let v29: W = v16.widen() + v28;
-    let v30: W = v29.sin();
-    let v31: W = v20 + v10;
-    let v32: W = v0 * v27 * v30 * v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v12 * v25 * v33;
-    let v35: N = N::narrow(v11) + N::narrow(v34);
-    let v36: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v37: W = v36 * v15 * v19 * v10 * v21;
-    let v38: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v39: W = v38 * v6 * v25 * v33;
-    let v40: W = v37 - v39;
-    let v41: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v42: W = N::sin_kept(v5);
-    let v43: W = v6.square();
-    let v44: W = v41 * v42 * v43;
-    let v45: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v46: W = v45 * v15 * v42 * v19 * v21;
-    let v47: N = -N::narrow(v44);
-    let v48: N = v47 - N::narrow(v46);
-    let v49: N = N::narrow(v40) / v48;
-    [v35.to_f64(), v49.to_f64()]
+    let v24: W = v13 * v7.widen();
+    let v25: W = v24.sin();
+    let v26: W = v13 * v8;
+    let v27: W = v16.widen() + v26;
+    let v28: W = v27.sin();
+    let v29: W = v20 + v10;
+    let v30: W = v0 * v25 * v28 * v29;
+    let v31: W = v30.sqrt();
+    let v32: W = v12.widen() * v23 * v31;
+    let v33: N = N::narrow(v11) + N::narrow(v32);
+    let v34: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v35: W = v34 * v15 * v19 * v10 * v21;
+    let v36: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v37: W = v36 * v6 * v23 * v31;
+    let v38: W = v35 - v37;
+    let v39: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v40: W = N::sin_kept(v5);
+    let v41: W = v6.square();
+    let v42: W = v39 * v40 * v41;
+    let v43: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v44: W = v43 * v15 * v40 * v19 * v21;
+    let v45: N = -N::narrow(v42);
+    let v46: N = v45 - N::narrow(v44);
+    let v47: N = N::narrow(v38) / v46;
+    [v33.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4793,7 +4789,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4806,7 +4802,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4826,7 +4822,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4869,7 +4865,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = v1 * v8;
     let v10: W = v9.cos();
     let v11: W = v0 * v6 * v10;
-    let v12: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v12: N = N::new(2.0, 0.0);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v3.widen();
     let v15: W = v14.sin();
@@ -4881,33 +4877,31 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v21: W = v20 + v6;
     let v22: W = v0 * v15 * v19 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12 * v23;
-    let v25: W = v24.abs();
-    let v26: W = v13 * v7.widen();
-    let v27: W = v26.sin();
-    let v28: W = v13 * v8;
-    let v29: W = v16.widen() + v28;
-    let v30: W = v29.sin();
-    let v31: W = v20 + v10;
-    let v32: W = v0 * v27 * v30 * v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v12 * v25 * v33;
-    let v35: N = N::narrow(v11) + N::narrow(v34);
-    let v36: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v37: W = v36 * v15 * v19 * v10 * v21;
-    let v38: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v39: W = v38 * v6 * v25 * v33;
-    let v40: W = v37 - v39;
-    let v41: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v42: W = N::sin_kept(v5);
-    let v43: W = v6.square();
-    let v44: W = v41 * v42 * v43;
-    let v45: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v46: W = v45 * v15 * v42 * v19 * v21;
-    let v47: N = -N::narrow(v44);
-    let v48: N = v47 - N::narrow(v46);
-    let v49: N = N::narrow(v40) / v48;
-    [v35.to_f64(), v49.to_f64()]
+    let v24: W = v13 * v7.widen();
+    let v25: W = v24.sin();
+    let v26: W = v13 * v8;
+    let v27: W = v16.widen() + v26;
+    let v28: W = v27.sin();
+    let v29: W = v20 + v10;
+    let v30: W = v0 * v25 * v28 * v29;
+    let v31: W = v30.sqrt();
+    let v32: W = v12.widen() * v23 * v31;
+    let v33: N = N::narrow(v11) + N::narrow(v32);
+    let v34: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v35: W = v34 * v15 * v19 * v10 * v21;
+    let v36: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v37: W = v36 * v6 * v23 * v31;
+    let v38: W = v35 - v37;
+    let v39: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v40: W = N::sin_kept(v5);
+    let v41: W = v6.square();
+    let v42: W = v39 * v40 * v41;
+    let v43: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v44: W = v43 * v15 * v40 * v19 * v21;
+    let v45: N = -N::narrow(v42);
+    let v46: N = v45 - N::narrow(v44);
+    let v47: N = N::narrow(v38) / v46;
+    [v33.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4915,7 +4909,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4928,7 +4922,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

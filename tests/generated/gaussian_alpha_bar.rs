@@ -2705,7 +2705,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2760,29 +2760,28 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v12: W = v11.exp_m1();
     let v13: W = -v12;
     let v14: W = v13.sqrt();
-    let v15: W = v14.abs();
-    let v16: W = v10.widen() * v5;
-    let v17: W = v16.exp_m1();
-    let v18: W = -v17;
-    let v19: W = v18.sqrt();
-    let v20: N = N::narrow(v15) * N::narrow(v19);
-    let v21: N = v9 + v20;
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: W = v22.widen() * v5;
-    let v24: W = v23.exp();
-    let v25: W = v24 * v12;
-    let v26: W = v22.widen() * v2;
-    let v27: W = v26.exp();
-    let v28: W = v27 * v15 * v19;
-    let v29: W = -v25;
-    let v30: W = v29 - v28;
-    let v31: N = N::new(12.0, 0.0);
-    let v32: W = v31.widen() * v1.widen() * v27 * v12;
-    let v33: W = v27.powi(3);
-    let v34: W = v31.widen() * v1.widen() * v33;
-    let v35: N = N::narrow(v32) - N::narrow(v34);
-    let v36: N = N::narrow(v30) / v35;
-    [v21.to_f64(), v36.to_f64()]
+    let v15: W = v10.widen() * v5;
+    let v16: W = v15.exp_m1();
+    let v17: W = -v16;
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v14) * N::narrow(v18);
+    let v20: N = v9 + v19;
+    let v21: N = N::new(-6.0, 0.0);
+    let v22: W = v21.widen() * v5;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v12;
+    let v25: W = v21.widen() * v2;
+    let v26: W = v25.exp();
+    let v27: W = v26 * v14 * v18;
+    let v28: W = -v24;
+    let v29: W = v28 - v27;
+    let v30: N = N::new(12.0, 0.0);
+    let v31: W = v30.widen() * v1.widen() * v26 * v12;
+    let v32: W = v26.powi(3);
+    let v33: W = v30.widen() * v1.widen() * v32;
+    let v34: N = N::narrow(v31) - N::narrow(v33);
+    let v35: N = N::narrow(v29) / v34;
+    [v20.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2790,7 +2789,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2803,7 +2802,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2823,7 +2822,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2878,29 +2877,28 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v12: W = v11.exp_m1();
     let v13: W = -v12;
     let v14: W = v13.sqrt();
-    let v15: W = v14.abs();
-    let v16: W = v10.widen() * v5;
-    let v17: W = v16.exp_m1();
-    let v18: W = -v17;
-    let v19: W = v18.sqrt();
-    let v20: N = N::narrow(v15) * N::narrow(v19);
-    let v21: N = v9 + v20;
-    let v22: N = N::new(-6.0, 0.0);
-    let v23: W = v22.widen() * v5;
-    let v24: W = v23.exp();
-    let v25: W = v24 * v12;
-    let v26: W = v22.widen() * v2;
-    let v27: W = v26.exp();
-    let v28: W = v27 * v15 * v19;
-    let v29: W = -v25;
-    let v30: W = v29 - v28;
-    let v31: N = N::new(12.0, 0.0);
-    let v32: W = v31.widen() * v1.widen() * v27 * v12;
-    let v33: W = v27.powi(3);
-    let v34: W = v31.widen() * v1.widen() * v33;
-    let v35: N = N::narrow(v32) - N::narrow(v34);
-    let v36: N = N::narrow(v30) / v35;
-    [v21.to_f64(), v36.to_f64()]
+    let v15: W = v10.widen() * v5;
+    let v16: W = v15.exp_m1();
+    let v17: W = -v16;
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v14) * N::narrow(v18);
+    let v20: N = v9 + v19;
+    let v21: N = N::new(-6.0, 0.0);
+    let v22: W = v21.widen() * v5;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v12;
+    let v25: W = v21.widen() * v2;
+    let v26: W = v25.exp();
+    let v27: W = v26 * v14 * v18;
+    let v28: W = -v24;
+    let v29: W = v28 - v27;
+    let v30: N = N::new(12.0, 0.0);
+    let v31: W = v30.widen() * v1.widen() * v26 * v12;
+    let v32: W = v26.powi(3);
+    let v33: W = v30.widen() * v1.widen() * v32;
+    let v34: N = N::narrow(v31) - N::narrow(v33);
+    let v35: N = N::narrow(v29) / v34;
+    [v20.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2908,7 +2906,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2921,7 +2919,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -3440,9 +3440,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3492,75 +3492,73 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
     let v12: W = v6 * v11;
-    let v13: W = v8 - v0.widen();
+    let v13: W = v3 - v0.widen();
     let v14: W = N::sigmoid_kept(v13);
     let v15: W = v14.sqrt();
-    let v16: W = v3 - v0.widen();
+    let v16: W = v8 - v0.widen();
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: W = v18.abs();
-    let v20: N = N::narrow(v15) * N::narrow(v19);
-    let v21: N = N::narrow(v12) + v20;
-    let v22: W = v17.square();
-    let v23: W = v8 - v3;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v6.powi(3);
-    let v26: W = v0.widen() * v25 * v17;
-    let v27: W = v0.widen() * v6 * v22;
-    let v28: W = -v26;
-    let v29: W = v28 - v27;
-    let v30: W = v17 * v11;
-    let v31: W = v6 * v15 * v19;
-    let v32: W = v30 + v31;
-    let v33: W = v22 * v10 * v24;
-    let v34: W = v29 * v32;
-    let v35: W = v33 / v34;
-    let v36: N = -N::narrow(v35);
-    [v21.to_f64(), v36.to_f64()]
+    let v19: N = N::narrow(v15) * N::narrow(v18);
+    let v20: N = N::narrow(v12) + v19;
+    let v21: W = v14.square();
+    let v22: W = v8 - v3;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v6.powi(3);
+    let v25: W = v0.widen() * v24 * v14;
+    let v26: W = v0.widen() * v6 * v21;
+    let v27: W = -v25;
+    let v28: W = v27 - v26;
+    let v29: W = v14 * v11;
+    let v30: W = v6 * v15 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v21 * v10 * v23;
+    let v33: W = v28 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v20.to_f64(), v35.to_f64()]
 }
 /// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
     let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: W = v9.sigmoid();
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = N::sigmoid_kept(v9);
     let v11: W = v10.sqrt();
     let v12: W = v6 * v11;
-    let v13: W = v3.widen() - v8;
-    let v14: W = N::sigmoid_kept(v13);
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
     let v15: W = v14.sqrt();
-    let v16: W = v3.widen() - v2;
-    let v17: W = N::sigmoid_kept(v16);
+    let v16: W = v8 - v0.widen();
+    let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v18.abs();
-    let v20: W = v15 * v19;
-    let v21: N = N::narrow(v12) + N::narrow(v20);
-    let v22: W = v17.square();
-    let v23: W = v2 - v8;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v3.widen() * v22 * v6;
-    let v26: N = N::narrow(v6).powi(3);
-    let v27: W = v3.widen() * v17 * v26.widen();
-    let v28: W = -v25;
-    let v29: W = v28 - v27;
-    let v30: W = v17 * v11;
-    let v31: W = v6 * v15 * v19;
-    let v32: W = v30 + v31;
-    let v33: W = v22 * v10 * v24;
-    let v34: W = v29 * v32;
-    let v35: W = v33 / v34;
-    let v36: N = -N::narrow(v35);
-    [v21.to_f64(), v36.to_f64()]
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
+    let v21: W = v5.square();
+    let v22: W = v3 - v8;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v0.widen() * v21 * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: W = v0.widen() * v5 * v25.widen();
+    let v27: W = -v24;
+    let v28: W = v27 - v26;
+    let v29: W = v6 * v15 * v11;
+    let v30: W = v5 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v21 * v17 * v23;
+    let v33: W = v28 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v20.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3568,9 +3566,9 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3583,9 +3581,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3605,9 +3603,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3657,75 +3655,73 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
     let v12: W = v6 * v11;
-    let v13: W = v8 - v0.widen();
+    let v13: W = v3 - v0.widen();
     let v14: W = N::sigmoid_kept(v13);
     let v15: W = v14.sqrt();
-    let v16: W = v3 - v0.widen();
+    let v16: W = v8 - v0.widen();
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: W = v18.abs();
-    let v20: N = N::narrow(v15) * N::narrow(v19);
-    let v21: N = N::narrow(v12) + v20;
-    let v22: W = v17.square();
-    let v23: W = v8 - v3;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v6.powi(3);
-    let v26: W = v0.widen() * v25 * v17;
-    let v27: W = v0.widen() * v6 * v22;
-    let v28: W = -v26;
-    let v29: W = v28 - v27;
-    let v30: W = v17 * v11;
-    let v31: W = v6 * v15 * v19;
-    let v32: W = v30 + v31;
-    let v33: W = v22 * v10 * v24;
-    let v34: W = v29 * v32;
-    let v35: W = v33 / v34;
-    let v36: N = -N::narrow(v35);
-    [v21.to_f64(), v36.to_f64()]
+    let v19: N = N::narrow(v15) * N::narrow(v18);
+    let v20: N = N::narrow(v12) + v19;
+    let v21: W = v14.square();
+    let v22: W = v8 - v3;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v6.powi(3);
+    let v25: W = v0.widen() * v24 * v14;
+    let v26: W = v0.widen() * v6 * v21;
+    let v27: W = -v25;
+    let v28: W = v27 - v26;
+    let v29: W = v14 * v11;
+    let v30: W = v6 * v15 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v21 * v10 * v23;
+    let v33: W = v28 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v20.to_f64(), v35.to_f64()]
 }
 /// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = N::sigmoid_kept(v4);
     let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v0.widen() * v7.widen();
-    let v9: W = v8 - v3.widen();
-    let v10: W = v9.sigmoid();
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = N::sigmoid_kept(v9);
     let v11: W = v10.sqrt();
     let v12: W = v6 * v11;
-    let v13: W = v3.widen() - v8;
-    let v14: W = N::sigmoid_kept(v13);
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
     let v15: W = v14.sqrt();
-    let v16: W = v3.widen() - v2;
-    let v17: W = N::sigmoid_kept(v16);
+    let v16: W = v8 - v0.widen();
+    let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v18.abs();
-    let v20: W = v15 * v19;
-    let v21: N = N::narrow(v12) + N::narrow(v20);
-    let v22: W = v17.square();
-    let v23: W = v2 - v8;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v3.widen() * v22 * v6;
-    let v26: N = N::narrow(v6).powi(3);
-    let v27: W = v3.widen() * v17 * v26.widen();
-    let v28: W = -v25;
-    let v29: W = v28 - v27;
-    let v30: W = v17 * v11;
-    let v31: W = v6 * v15 * v19;
-    let v32: W = v30 + v31;
-    let v33: W = v22 * v10 * v24;
-    let v34: W = v29 * v32;
-    let v35: W = v33 / v34;
-    let v36: N = -N::narrow(v35);
-    [v21.to_f64(), v36.to_f64()]
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
+    let v21: W = v5.square();
+    let v22: W = v3 - v8;
+    let v23: W = N::exp_m1_kept(v22);
+    let v24: W = v0.widen() * v21 * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: W = v0.widen() * v5 * v25.widen();
+    let v27: W = -v24;
+    let v28: W = v27 - v26;
+    let v29: W = v6 * v15 * v11;
+    let v30: W = v5 * v18;
+    let v31: W = v29 + v30;
+    let v32: W = v21 * v17 * v23;
+    let v33: W = v28 * v31;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
+    [v20.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3733,9 +3729,9 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3748,9 +3744,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 37 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
 ///
 /// # Panics
 ///

@@ -2357,7 +2357,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2370,32 +2370,31 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
+    let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = v1.sqrt();
-    let v3: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
     let v4: W = v3.widen().sqrt();
     let v5: W = v4.sqrt();
-    let v6: W = v5.abs();
-    let v7: N = N::narrow(v2) * N::narrow(v6);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() - v4;
-    let v10: W = v9.sqrt();
-    let v11: W = v8.widen() - v1;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v10) * N::narrow(v12);
-    let v14: N = v7 + v13;
-    let v15: W = v4 * v12;
-    let v16: W = v2 * v6 * v10;
-    let v17: W = v15 - v16;
-    let v18: N = N::new(0.25, 0.0);
-    let v19: W = v18.widen() * v10;
-    let v20: W = v19 / v4;
-    let v21: N = v18 / N::narrow(v10);
-    let v22: N = -N::narrow(v20);
-    let v23: N = v22 - v21;
-    let v24: N = N::narrow(v17) / v23;
-    [v14.to_f64(), v24.to_f64()]
+    let v6: N = N::narrow(v2) * N::narrow(v5);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v7.widen() - v4;
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: N = v6 + v12;
+    let v14: W = v1 * v11;
+    let v15: W = v2 * v5 * v9;
+    let v16: W = v14 - v15;
+    let v17: N = N::new(0.25, 0.0);
+    let v18: W = v17.widen() * v9;
+    let v19: W = v18 / v1;
+    let v20: N = v17 / N::narrow(v9);
+    let v21: N = -N::narrow(v19);
+    let v22: N = v21 - v20;
+    let v23: N = N::narrow(v16) / v22;
+    [v13.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2403,7 +2402,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2416,7 +2415,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2436,7 +2435,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2449,32 +2448,31 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
+    let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = v1.sqrt();
-    let v3: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
     let v4: W = v3.widen().sqrt();
     let v5: W = v4.sqrt();
-    let v6: W = v5.abs();
-    let v7: N = N::narrow(v2) * N::narrow(v6);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() - v4;
-    let v10: W = v9.sqrt();
-    let v11: W = v8.widen() - v1;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v10) * N::narrow(v12);
-    let v14: N = v7 + v13;
-    let v15: W = v4 * v12;
-    let v16: W = v2 * v6 * v10;
-    let v17: W = v15 - v16;
-    let v18: N = N::new(0.25, 0.0);
-    let v19: W = v18.widen() * v10;
-    let v20: W = v19 / v4;
-    let v21: N = v18 / N::narrow(v10);
-    let v22: N = -N::narrow(v20);
-    let v23: N = v22 - v21;
-    let v24: N = N::narrow(v17) / v23;
-    [v14.to_f64(), v24.to_f64()]
+    let v6: N = N::narrow(v2) * N::narrow(v5);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v7.widen() - v4;
+    let v11: W = v10.sqrt();
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: N = v6 + v12;
+    let v14: W = v1 * v11;
+    let v15: W = v2 * v5 * v9;
+    let v16: W = v14 - v15;
+    let v17: N = N::new(0.25, 0.0);
+    let v18: W = v17.widen() * v9;
+    let v19: W = v18 / v1;
+    let v20: N = v17 / N::narrow(v9);
+    let v21: N = -N::narrow(v19);
+    let v22: N = v21 - v20;
+    let v23: N = N::narrow(v16) / v22;
+    [v13.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2482,7 +2480,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2495,7 +2493,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

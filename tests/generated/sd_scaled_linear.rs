@@ -3290,20 +3290,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v73: W = v72.exp_m1();
         let v74: W = v37 * v1 * v53 * v59;
         let v75: W = v74 / v73;
-        let v76: W = v1.abs();
-        let v77: W = v76.sqrt();
-        let v78: W = W::new(0.85, 2.2204460492503132e-17);
-        let v79: W = W::new(1.7, 4.4408920985006264e-17);
-        let v80: W = v79 * v1;
-        let v81: W = W::new(12.85, 3.552713678800501e-16);
-        let v82: W = v81 * v2;
-        let v83: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-        let v84: W = v83 * v1;
-        let v85: W = v83 * v2;
-        let v86: W = v78 - v80 + v82 + v84 - v85;
-        let v87: W = v86.sqrt();
-        let v88: W = v77 * v87;
-        return [v36.to_f64(), v75.to_f64(), v88.to_f64()];
+        let v76: W = v1.sqrt();
+        let v77: W = W::new(0.85, 2.2204460492503132e-17);
+        let v78: W = W::new(1.7, 4.4408920985006264e-17);
+        let v79: W = v78 * v1;
+        let v80: W = W::new(12.85, 3.552713678800501e-16);
+        let v81: W = v80 * v2;
+        let v82: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+        let v83: W = v82 * v1;
+        let v84: W = v82 * v2;
+        let v85: W = v77 - v79 + v81 + v83 - v84;
+        let v86: W = v85.sqrt();
+        let v87: W = v76 * v86;
+        return [v36.to_f64(), v75.to_f64(), v87.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0047808103881901, -1.0668837918140761e-16);

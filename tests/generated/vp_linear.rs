@@ -2416,14 +2416,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v54: W = v53.exp_m1();
         let v55: W = v37 * v1 * v44 * v48;
         let v56: W = v55 / v54;
-        let v57: W = v1.abs();
-        let v58: W = v57.sqrt();
-        let v59: W = W::new(19.9, 1.4210854715202005e-15);
-        let v60: W = v59 * v1;
-        let v61: W = v49 + v60;
-        let v62: W = v61.sqrt();
-        let v63: W = v58 * v62;
-        return [v36.to_f64(), v56.to_f64(), v63.to_f64()];
+        let v57: W = v1.sqrt();
+        let v58: W = W::new(19.9, 1.4210854715202005e-15);
+        let v59: W = v58 * v1;
+        let v60: W = v49 + v59;
+        let v61: W = v60.sqrt();
+        let v62: W = v57 * v61;
+        return [v36.to_f64(), v56.to_f64(), v62.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
@@ -3391,7 +3390,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3455,34 +3454,33 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v19: W = v18.exp_m1();
     let v20: W = -v19;
     let v21: W = v20.sqrt();
-    let v22: W = v21.abs();
-    let v23: W = v13.widen() * v6.widen();
-    let v24: W = v15.widen() * v8;
-    let v25: W = -v23;
-    let v26: W = v25 - v24;
-    let v27: W = v26.exp_m1();
-    let v28: W = -v27;
-    let v29: W = v28.sqrt();
-    let v30: N = N::narrow(v22) * N::narrow(v29);
-    let v31: N = v12 + v30;
-    let v32: W = -v7;
-    let v33: W = v32 - v9;
-    let v34: W = v33.exp();
-    let v35: W = v34 * v19;
-    let v36: W = v10 - v5;
-    let v37: W = v36.exp();
-    let v38: W = v37 * v22 * v29;
-    let v39: W = -v35;
-    let v40: W = v39 - v38;
-    let v41: W = v37.powi(3);
-    let v42: W = v15.widen() * v1.widen();
-    let v43: N = -v0;
-    let v44: W = v43.widen() - v42;
-    let v45: W = v41 * v44;
-    let v46: W = v37 * v19 * v44;
-    let v47: N = N::narrow(v45) - N::narrow(v46);
-    let v48: N = N::narrow(v40) / v47;
-    [v31.to_f64(), v48.to_f64()]
+    let v22: W = v13.widen() * v6.widen();
+    let v23: W = v15.widen() * v8;
+    let v24: W = -v22;
+    let v25: W = v24 - v23;
+    let v26: W = v25.exp_m1();
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: W = -v7;
+    let v32: W = v31 - v9;
+    let v33: W = v32.exp();
+    let v34: W = v33 * v19;
+    let v35: W = v10 - v5;
+    let v36: W = v35.exp();
+    let v37: W = v36 * v21 * v28;
+    let v38: W = -v34;
+    let v39: W = v38 - v37;
+    let v40: W = v36.powi(3);
+    let v41: W = v15.widen() * v1.widen();
+    let v42: N = -v0;
+    let v43: W = v42.widen() - v41;
+    let v44: W = v40 * v43;
+    let v45: W = v36 * v19 * v43;
+    let v46: N = N::narrow(v44) - N::narrow(v45);
+    let v47: N = N::narrow(v39) / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3490,7 +3488,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3503,7 +3501,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3523,7 +3521,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3587,34 +3585,33 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v19: W = v18.exp_m1();
     let v20: W = -v19;
     let v21: W = v20.sqrt();
-    let v22: W = v21.abs();
-    let v23: W = v13.widen() * v6.widen();
-    let v24: W = v15.widen() * v8;
-    let v25: W = -v23;
-    let v26: W = v25 - v24;
-    let v27: W = v26.exp_m1();
-    let v28: W = -v27;
-    let v29: W = v28.sqrt();
-    let v30: N = N::narrow(v22) * N::narrow(v29);
-    let v31: N = v12 + v30;
-    let v32: W = -v7;
-    let v33: W = v32 - v9;
-    let v34: W = v33.exp();
-    let v35: W = v34 * v19;
-    let v36: W = v10 - v5;
-    let v37: W = v36.exp();
-    let v38: W = v37 * v22 * v29;
-    let v39: W = -v35;
-    let v40: W = v39 - v38;
-    let v41: W = v37.powi(3);
-    let v42: W = v15.widen() * v1.widen();
-    let v43: N = -v0;
-    let v44: W = v43.widen() - v42;
-    let v45: W = v41 * v44;
-    let v46: W = v37 * v19 * v44;
-    let v47: N = N::narrow(v45) - N::narrow(v46);
-    let v48: N = N::narrow(v40) / v47;
-    [v31.to_f64(), v48.to_f64()]
+    let v22: W = v13.widen() * v6.widen();
+    let v23: W = v15.widen() * v8;
+    let v24: W = -v22;
+    let v25: W = v24 - v23;
+    let v26: W = v25.exp_m1();
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: W = -v7;
+    let v32: W = v31 - v9;
+    let v33: W = v32.exp();
+    let v34: W = v33 * v19;
+    let v35: W = v10 - v5;
+    let v36: W = v35.exp();
+    let v37: W = v36 * v21 * v28;
+    let v38: W = -v34;
+    let v39: W = v38 - v37;
+    let v40: W = v36.powi(3);
+    let v41: W = v15.widen() * v1.widen();
+    let v42: N = -v0;
+    let v43: W = v42.widen() - v41;
+    let v44: W = v40 * v43;
+    let v45: W = v36 * v19 * v43;
+    let v46: N = N::narrow(v44) - N::narrow(v45);
+    let v47: N = N::narrow(v39) / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3622,7 +3619,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3635,7 +3632,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

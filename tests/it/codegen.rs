@@ -1129,6 +1129,59 @@ fn differences_of_values_spelled_other_ways_keep_their_digits() {
     }
 }
 
+/// Schedules spelled another way (found by running `emit --verify` on plausible schedules
+/// nobody here wrote). `alpha_bar = (1 - t)^(3/2)`: `1 - (1 - t)^(3/2)` is `-expm1((3/2)
+/// log1p(-t))` (differences of powers paired only two powers, never a power and a one),
+/// and sigma was 0 at t = 1e-40. A log-SNR `-2 log(tan(u))`: sigma is `|sin(u)|` in the
+/// steps' jet forms, and the `abs` hid the DDIM u step's `sin(u_next - u)`. Expected
+/// values from mpmath at 3000 bits and the closed forms (`sin(u_next - u)/u'` and
+/// `cos(u_next - u)` for `u = 1/100 + 49 pi t/100`). A VE sigma that is an exponential:
+/// `difference` now pairs powers of two exponentials.
+#[test]
+fn schedules_spelled_other_ways_keep_their_digits() {
+    let (f, wide) = stable_function("alpha_bar(t) = (1 - t)^1.5;", "sigma");
+    for (t, want) in [
+        (1e-300, 1.224744871391589e-150),
+        (1e-40, 1.224744871391589e-20),
+        (0.5, 0.8040190354753588),
+        (0.999, 0.9999841884866972),
+    ] {
+        let got = codegen::budget::value(&f, &wide, true, &[t]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+    let tan = "log_snr(t) = -2*log(tan(pi*t/2*0.98 + 0.01));";
+    let points: [(&[f64], f64, f64); 3] = [
+        (&[1e-40, 7.5e-41], 1.0, -2.499999999999999e-41),
+        (&[0.5, 0.25], 0.9268565956401208, -0.24387446479253594),
+        (&[0.9, 0.89], 0.9998815177389132, -0.009999605056010066),
+    ];
+    for index in [0, 1] {
+        let points: Vec<(&[f64], f64)> = points
+            .iter()
+            .map(|&(times, cx, cu)| (times, if index == 0 { cx } else { cu }))
+            .collect();
+        assert_coefficient(tan, "ddim_step_u", index, 2, &points);
+    }
+    // A VE sigma `0.002 exp(t log 40000)`: the DDIM score step's coefficient `-sigma
+    // (sigma_next - sigma)` has `exp(a)^2 - exp(a + b)`, which `difference` paired only
+    // with equal powers.
+    assert_coefficient(
+        "alpha(t) = 1;\n    sigma(t) = 0.002*exp(t*log(40000));",
+        "ddim_step_score",
+        1,
+        2,
+        &[
+            (&[1e-40, 7.5e-41], 1.0596634733096068e-45),
+            (&[0.5, 0.25], 0.14868629150101523),
+            (&[0.9, 0.85], 316.17129778872595),
+        ],
+    );
+}
+
 /// Fuzz seed 24, case 45305: for `alpha = exp(-2t)` (VP), the v-prediction
 /// Euler-Maruyama step's x coefficient is `1 - h alpha'/alpha = 1 + 2 (t_next - t)`, 0 on
 /// the line `t_next = t - 1/2`. The jet form kept `sigma'`, and its terms cancelled to
