@@ -557,6 +557,20 @@ struct ExpPair {
     negate: bool,
 }
 
+impl ExpPair {
+    /// `c*r*(expm1(n a)*q + x)`: the pair with its exponential as `expm1`, `x` standing
+    /// for `q - 1` (`c` the pair's coefficient, negated where `q` is).
+    fn through_expm1(&self, pool: &mut Pool, c: BigRational, q: ExprId, x: ExprId) -> ExprId {
+        let nr = pool.rational(self.n.clone());
+        let arg = pool.mul(vec![nr, self.a]);
+        let m1 = pool.call(Func::Expm1, arg);
+        let m1q = pool.mul(vec![m1, q]);
+        let inner = pool.add(vec![m1q, x]);
+        let cr = pool.rational(c);
+        pool.mul(vec![cr, self.r, inner])
+    }
+}
+
 /// The first pair of `xs` ([`ExpPair`]) that `form` writes as one term, and the sum with
 /// that term for the pair.
 fn exp_pairs(
@@ -676,13 +690,7 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         let minus_one = pool.int(-1);
         let x = pool.add(vec![q, minus_one]);
         let x = poly::expand(pool, x);
-        let nr = pool.rational(pair.n.clone());
-        let arg = pool.mul(vec![nr, pair.a]);
-        let m1 = pool.call(Func::Expm1, arg);
-        let m1q = pool.mul(vec![m1, q]);
-        let inner = pool.add(vec![m1q, x]);
-        let cr = pool.rational(c);
-        Some(pool.mul(vec![cr, pair.r, inner]))
+        Some(pair.through_expm1(pool, c, q, x))
     })
 }
 
@@ -720,13 +728,7 @@ fn expm1_through_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         if matches!(pool.node(x), Node::Add(_)) || pool.is_zero(x) {
             return None;
         }
-        let nr = pool.rational(pair.n.clone());
-        let arg = pool.mul(vec![nr, pair.a]);
-        let m1 = pool.call(Func::Expm1, arg);
-        let m1q = pool.mul(vec![m1, q]);
-        let inner = pool.add(vec![m1q, x]);
-        let cr = pool.rational(c);
-        Some(pool.mul(vec![cr, pair.r, inner]))
+        Some(pair.through_expm1(pool, c, q, x))
     })
 }
 

@@ -394,22 +394,15 @@ fn a_logistic_step_with_a_flat_log_snr_keeps_its_tiny_coefficient() {
 /// is now `-(expm1(a) Q + (Q - 1))`. Expected values from mpmath at 3000 bits.
 #[test]
 fn one_minus_an_exponential_times_a_factor_near_one_keeps_its_small_value() {
-    let (f, wide) = stable_function(
+    assert_scalar(
         "alpha_bar(t) = (1 - t^2*(3 - 2*t)*(1 - exp(-3.515)))*exp(-t/100);",
         "sigma",
+        &[
+            (1e-40, 1e-21),
+            (1e-12, 1.0000000001455353e-7),
+            (0.3, 0.4603718038472963),
+        ],
     );
-    for (t, want) in [
-        (1e-40, 1e-21),
-        (1e-12, 1.0000000001455353e-7),
-        (0.3, 0.4603718038472963),
-    ] {
-        let got = codegen::budget::value(&f, &wide, true, &[t]);
-        let err = check::ulps(got, want);
-        assert!(
-            err <= 4.0,
-            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
-        );
-    }
 }
 
 /// `alpha_bar = (1 - t)^3` (found by trying schedules spelled as a user would): `sigma^2 =
@@ -417,19 +410,15 @@ fn one_minus_an_exponential_times_a_factor_near_one_keeps_its_small_value() {
 /// Expected values from mpmath at 3000 bits.
 #[test]
 fn a_polynomial_alpha_bar_keeps_sigma_at_tiny_times() {
-    let (f, wide) = stable_function("alpha_bar(t) = (1 - t)^3;", "sigma");
-    for (t, want) in [
-        (1e-40, 1.7320508075688772e-20),
-        (1e-12, 1.7320508075680113e-6),
-        (0.3, 0.8105553651663777),
-    ] {
-        let got = codegen::budget::value(&f, &wide, true, &[t]);
-        let err = check::ulps(got, want);
-        assert!(
-            err <= 4.0,
-            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
-        );
-    }
+    assert_scalar(
+        "alpha_bar(t) = (1 - t)^3;",
+        "sigma",
+        &[
+            (1e-40, 1.7320508075688772e-20),
+            (1e-12, 1.7320508075680113e-6),
+            (0.3, 0.8105553651663777),
+        ],
+    );
 }
 
 /// A log-SNR written `-log(expm1(1e-4 + 10 t^2))`, as Stable Diffusion's schedule can be
@@ -501,19 +490,15 @@ fn an_identically_zero_coefficient_is_left_out() {
 /// sinh(2) sqrt(t) at small t).
 #[test]
 fn constants_pair_with_the_exponentials_they_cancel() {
-    let (f, wide) = stable_function(
+    assert_scalar(
         "alpha(t) = exp(t/4 + exp(-4)/16 - exp(4)/16 + exp(4 - 2*t)/16 - exp(2*t - 4)/16);\n    sigma(t) = sqrt(1 - alpha(t)^2);",
         "sigma",
+        &[
+            (1e-300, 3.6268604078470186e-150),
+            (1e-20, 3.626860407847019e-10),
+            (0.25, 0.9606435433572912),
+        ],
     );
-    for (t, want) in [
-        (1e-300, 3.6268604078470186e-150),
-        (1e-20, 3.626860407847019e-10),
-        (0.25, 0.9606435433572912),
-    ] {
-        let got = codegen::budget::value(&f, &wide, true, &[t]);
-        let err = check::ulps(got, want);
-        assert!(err <= 4.0, "at {t:e}: {got:e}, want {want:e}: {err} ulps");
-    }
 }
 
 /// The final DDIM step of the VE process from a tiny t: its eps coefficient is
@@ -1039,6 +1024,20 @@ fn assert_coefficient(
     }
 }
 
+/// The stable scalar function `name` of the process `def` within 4 ulps of `want` at
+/// each `(t, want)`.
+fn assert_scalar(def: &str, name: &str, points: &[(f64, f64)]) {
+    let (f, wide) = stable_function(def, name);
+    for &(t, want) in points {
+        let got = codegen::budget::value(&f, &wide, true, &[t]);
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 4.0,
+            "{name}({t:e}) = {got:e}, want {want:e}: {err} ulps"
+        );
+    }
+}
+
 /// Fuzz findings (seeds 18 to 21) that `emit --verify` failed honestly (exit 1), each
 /// the same mechanism missing for a schedule spelled another way. Expected values from
 /// mpmath at 3000 bits (9000 where `1 - cos(t^2)` at t = 1e-300 needs them).
@@ -1139,20 +1138,16 @@ fn differences_of_values_spelled_other_ways_keep_their_digits() {
 /// `difference` now pairs powers of two exponentials.
 #[test]
 fn schedules_spelled_other_ways_keep_their_digits() {
-    let (f, wide) = stable_function("alpha_bar(t) = (1 - t)^1.5;", "sigma");
-    for (t, want) in [
-        (1e-300, 1.224744871391589e-150),
-        (1e-40, 1.224744871391589e-20),
-        (0.5, 0.8040190354753588),
-        (0.999, 0.9999841884866972),
-    ] {
-        let got = codegen::budget::value(&f, &wide, true, &[t]);
-        let err = check::ulps(got, want);
-        assert!(
-            err <= 4.0,
-            "sigma({t:e}) = {got:e}, want {want:e}: {err} ulps"
-        );
-    }
+    assert_scalar(
+        "alpha_bar(t) = (1 - t)^1.5;",
+        "sigma",
+        &[
+            (1e-300, 1.224744871391589e-150),
+            (1e-40, 1.224744871391589e-20),
+            (0.5, 0.8040190354753588),
+            (0.999, 0.9999841884866972),
+        ],
+    );
     let tan = "log_snr(t) = -2*log(tan(pi*t/2*0.98 + 0.01));";
     let points: [(&[f64], f64, f64); 3] = [
         (&[1e-40, 7.5e-41], 1.0, -2.499999999999999e-41),
@@ -1230,15 +1225,7 @@ fn a_complement_of_a_product_of_two_factors_near_one_keeps_its_digits() {
             ],
         ),
     ] {
-        let (f, wide) = stable_function(def, name);
-        for (t, want) in points {
-            let got = codegen::budget::value(&f, &wide, true, &[t]);
-            let err = check::ulps(got, want);
-            assert!(
-                err <= 4.0,
-                "{name}({t:e}) = {got:e}, want {want:e}: {err} ulps"
-            );
-        }
+        assert_scalar(def, name, &points);
     }
 }
 
