@@ -402,16 +402,46 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
 
 /// Every scalar quantity and field of `p`, lowered.
 pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Function>, CodegenError> {
+    lowered(pool, p, mode, None)
+}
+
+/// The scalar quantity or field `name` of `p`, lowered as [`functions`] lowers it, and
+/// none other; None if `p` has no such function.
+pub fn function(
+    pool: &mut Pool,
+    p: &Process,
+    mode: Mode,
+    name: &str,
+) -> Result<Option<Function>, CodegenError> {
+    Ok(lowered(pool, p, mode, Some(name))?.pop())
+}
+
+/// The functions of `p` ([`functions`]), or only the one named `only`.
+fn lowered(
+    pool: &mut Pool,
+    p: &Process,
+    mode: Mode,
+    only: Option<&str>,
+) -> Result<Vec<Function>, CodegenError> {
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
     let mut out = Vec::new();
     for &(name, e) in &p.quantities {
-        out.push(scalar_function(pool, name, e, mode)?);
+        if wanted(name) {
+            out.push(scalar_function(pool, name, e, mode)?);
+        }
     }
+    let fields = &p.fields().fields;
     let jet = match mode {
-        Mode::Stable => Some(JetForms::new(pool, p)),
-        Mode::Naive => None,
+        Mode::Stable if fields.iter().any(|f| wanted(&f.full_name())) => {
+            Some(JetForms::new(pool, p))
+        }
+        _ => None,
     };
-    for (k, field) in p.fields().fields.iter().enumerate() {
+    for (k, field) in fields.iter().enumerate() {
         let name = field.full_name();
+        if !wanted(&name) {
+            continue;
+        }
         // The arguments in their order: the inputs, then the times.
         let (times, inputs): (Vec<String>, Vec<String>) = field
             .kind
