@@ -36,6 +36,13 @@ fn emit(source: &str, extra: &[&str]) -> (i32, String, String, std::path::PathBu
     (code, stdout, stderr, out)
 }
 
+/// `emit` of the source M without options, once for the tests that read it.
+fn emitted_m() -> &'static (i32, String, String, std::path::PathBuf) {
+    static EMITTED: std::sync::OnceLock<(i32, String, String, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    EMITTED.get_or_init(|| emit("M", &[]))
+}
+
 #[test]
 fn verify_measures_every_function_of_the_mixture_within_its_bound() {
     for source in ["M", "I", "G"] {
@@ -58,8 +65,8 @@ fn verify_measures_every_function_of_the_mixture_within_its_bound() {
 
 #[test]
 fn without_verify_the_mixture_functions_are_marked_unmeasured() {
-    let (code, stdout, stderr, out) = emit("M", &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr, out) = emitted_m();
+    assert_eq!(*code, 0, "{stderr}");
     assert!(
         stdout
             .lines()
@@ -77,8 +84,8 @@ fn without_verify_the_mixture_functions_are_marked_unmeasured() {
 #[test]
 #[allow(clippy::excessive_precision)]
 fn emitted_mixture_functions_agree_with_mpmath() {
-    let (code, _, stderr, out) = emit("M", &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr, out) = emitted_m();
+    assert_eq!(*code, 0, "{stderr}");
     let main = "mod cosine;
 fn show(v: &[f64]) {
     let s: Vec<String> = v.iter().map(|x| format!(\"{x:e}\")).collect();
