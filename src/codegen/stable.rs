@@ -743,7 +743,7 @@ fn cancels_at_an_end(pool: &mut Pool, e: ExprId) -> bool {
     })
 }
 
-/// `abs-sign`: `|a|` as `a` where `a >= 0` on the domain, `-a` where `a <= 0` (range
+/// `abs-sign`: `|a|` as `a` where `a >= 0` on the domain, `-a` where `a < 0` (range
 /// analysis). A sigma written `sqrt(sigmoid(-L))` with `L = -2 log(tan(u))` is `|sin(u)|`
 /// once it is put into a step's jet form; without the `abs`, `angle-difference` sees
 /// `sin(a) cos(b) - sin(b) cos(a)` whole.
