@@ -977,18 +977,10 @@ fn power_difference_of(pool: &mut Pool, u: ExprId, v: ExprId, k: &BigRational) -
         }
         // Any other exponent against a one: x^k - 1 = expm1(k log1p(x - 1)), and
         // 1 - y^k = -expm1(k log1p(y - 1)).
-        None if pool.is_one(v) => {
-            let log = pool.call(Func::Log1p, d);
-            let kr = pool.rational(k.clone());
-            let arg = pool.mul(vec![kr, log]);
-            Some(pool.call(Func::Expm1, arg))
-        }
+        None if pool.is_one(v) => Some(power_minus_one(pool, d, k)),
         None if pool.is_one(u) => {
             let minus_d = pool.neg(d);
-            let log = pool.call(Func::Log1p, minus_d);
-            let kr = pool.rational(k.clone());
-            let arg = pool.mul(vec![kr, log]);
-            let m = pool.call(Func::Expm1, arg);
+            let m = power_minus_one(pool, minus_d, k);
             Some(pool.neg(m))
         }
         // Any other exponent, where y > 0 on the domain:
@@ -999,15 +991,20 @@ fn power_difference_of(pool: &mut Pool, u: ExprId, v: ExprId, k: &BigRational) -
             && crate::expr::range::is_positive(pool, v) =>
         {
             let ratio = pool.div(d, v);
-            let log = pool.call(Func::Log1p, ratio);
-            let kr = pool.rational(k.clone());
-            let arg = pool.mul(vec![kr, log]);
-            let m = pool.call(Func::Expm1, arg);
+            let m = power_minus_one(pool, ratio, k);
             let vk = pool.pow_rational(v, k.clone());
             Some(pool.mul(vec![vk, m]))
         }
         None => None,
     }
+}
+
+/// `(1 + x)^k - 1` as `expm1(k log1p(x))`, which keeps its digits where `x` is small.
+fn power_minus_one(pool: &mut Pool, x: ExprId, k: &BigRational) -> ExprId {
+    let log = pool.call(Func::Log1p, x);
+    let kr = pool.rational(k.clone());
+    let arg = pool.mul(vec![kr, log]);
+    pool.call(Func::Expm1, arg)
 }
 
 /// Two terms' factors as `r u^k` and `r v^k`: `([(u, v, k)], r)`, where `r` takes from each
