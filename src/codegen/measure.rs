@@ -111,14 +111,24 @@ fn normal(x: f64) -> bool {
 pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accuracy) -> Vec<Case> {
     let budget = accuracy.ulps();
     let ts = points();
+    // Every name an environment below binds, interned first: the evaluations then only
+    // read the pool, on several threads.
+    let times = [pool.symbol("t"), pool.symbol("t_next")];
+    for f in functions {
+        if let Shape::Field { inputs, .. } = &f.shape {
+            for input in inputs {
+                pool.symbol(input);
+            }
+        }
+    }
+    let pool: &Pool = pool;
     // The certified value, or at an end where the formula is undefined its limit from
     // inside [0, 1]; None where neither is a finite f64.
-    let eval = |pool: &mut Pool, e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
+    let eval = |e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
         let env: Vec<_> = env
             .iter()
-            .map(|(n, v)| Some((pool.symbol(n), BigRational::from_float(*v)?)))
+            .map(|(n, v)| Some((pool.lookup_symbol(n)?, BigRational::from_float(*v)?)))
             .collect::<Option<_>>()?;
-        let times: Vec<_> = ["t", "t_next"].iter().map(|n| pool.symbol(n)).collect();
         limit::value_at(
             pool,
             e,
@@ -156,13 +166,10 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
     };
     let ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();
     // The reference values, point by point (the functions at one point share their
-    // subexpressions' balls, `ball::sharing`): each function's value and, for a field
-    // whose value is known, each coefficient's.
+    // subexpressions' balls, `ball::sharing`), the points on as many threads as there are
+    // cores: each function's value and, for a field whose value is known, each
+    // coefficient's.
     type Values = (Option<f64>, Vec<Option<f64>>);
-    let mut values: Vec<Vec<Values>> = ats
-        .iter()
-        .map(|a| vec![(None, Vec::new()); a.len()])
-        .collect();
     let mut by_point: std::collections::BTreeMap<(u64, u64), Vec<(usize, usize)>> =
         std::collections::BTreeMap::new();
     for (i, at) in ats.iter().enumerate() {
@@ -173,29 +180,34 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
                 .push((i, k));
         }
     }
-    for uses in by_point.values() {
-        ball::sharing(|| {
-            for &(i, k) in uses {
-                let f = &functions[i];
-                let (t, t_next) = ats[i][k];
-                values[i][k] = match &f.shape {
-                    Shape::Scalar { .. } => (eval(pool, f.expr, &[("t", t)]), Vec::new()),
-                    Shape::Field { inputs, times, .. } => {
-                        let env = field_env(inputs, times.len() == 2, t, t_next);
-                        let want = eval(pool, f.expr, &env);
-                        let coeffs = match want {
-                            Some(_) => f
-                                .coeff_exprs
-                                .iter()
-                                .map(|(_, c)| eval(pool, *c, &env))
-                                .collect(),
-                            None => Vec::new(),
-                        };
-                        (want, coeffs)
-                    }
+    let value = |i: usize, k: usize| -> Values {
+        let f = &functions[i];
+        let (t, t_next) = ats[i][k];
+        match &f.shape {
+            Shape::Scalar { .. } => (eval(f.expr, &[("t", t)]), Vec::new()),
+            Shape::Field { inputs, times, .. } => {
+                let env = field_env(inputs, times.len() == 2, t, t_next);
+                let want = eval(f.expr, &env);
+                let coeffs = match want {
+                    Some(_) => f.coeff_exprs.iter().map(|(_, c)| eval(*c, &env)).collect(),
+                    None => Vec::new(),
                 };
+                (want, coeffs)
             }
-        });
+        }
+    };
+    let uses: Vec<&Vec<(usize, usize)>> = by_point.values().collect();
+    let computed = crate::par::map(&uses, crate::par::workers(uses.len()), |uses| {
+        ball::sharing(|| uses.iter().map(|&(i, k)| value(i, k)).collect::<Vec<_>>())
+    });
+    let mut values: Vec<Vec<Values>> = ats
+        .iter()
+        .map(|a| vec![(None, Vec::new()); a.len()])
+        .collect();
+    for (uses, computed) in uses.iter().zip(computed) {
+        for (&(i, k), v) in uses.iter().zip(computed) {
+            values[i][k] = v;
+        }
     }
     let mut cases = Vec::new();
     for ((f, at), values) in functions.iter().zip(&ats).zip(values) {

@@ -359,16 +359,35 @@ fn limit_at(pool: &mut Pool, e: ExprId, t_name: &str, at: f64) -> Option<f64> {
 
 /// [`limit_at`] for a formula in several times, each at its exact value in `at`.
 fn limit_at_times(pool: &mut Pool, e: ExprId, at: &[(&str, f64)]) -> Option<f64> {
-    use crate::expr::{ball, limit};
+    limits_at_times(pool, &[e], at).pop().flatten()
+}
+
+/// [`limit_at_times`] of each of `exprs`, on as many threads as there are cores (each
+/// limit is a certified evaluation, up to thousands of bits).
+fn limits_at_times(pool: &mut Pool, exprs: &[ExprId], at: &[(&str, f64)]) -> Vec<Option<f64>> {
     let mut env = Vec::new();
     for &(name, v) in at {
-        env.push((pool.symbol(name), num_rational::BigRational::from_float(v)?));
+        let Some(v) = num_rational::BigRational::from_float(v) else {
+            return vec![None; exprs.len()];
+        };
+        env.push((pool.symbol(name), v));
     }
+    let pool: &Pool = pool;
+    crate::par::map(exprs, crate::par::workers(exprs.len()), |&e| {
+        limit_in(pool, e, &env)
+    })
+}
+
+/// The limit of `e` at the point `env` from inside [0, 1] in each of its symbols: its
+/// correctly rounded value where it is defined, an infinity where it diverges with one
+/// sign, None where neither is certified.
+fn limit_in(pool: &Pool, e: ExprId, env: &[(Symbol, num_rational::BigRational)]) -> Option<f64> {
+    use crate::expr::{ball, limit};
     let times: Vec<Symbol> = env.iter().map(|(s, _)| *s).collect();
     match limit::value_at(
         pool,
         e,
-        &env,
+        env,
         &times,
         limit::MAX_POINT_BITS,
         &ball::round_f64,
@@ -388,9 +407,15 @@ const ENDS: [f64; 2] = [0.0, 1.0];
 
 /// A scalar function's correctly rounded values (limits where undefined) at both ends.
 fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
+    let t = pool.symbol("t");
+    let pool: &Pool = pool;
+    let values = crate::par::map(&ENDS, crate::par::workers(ENDS.len()), |&end| {
+        limit_in(pool, e, &[(t, num_rational::BigRational::from_float(end)?)])
+    });
     ENDS.iter()
-        .filter_map(|&end| {
-            let v = limit_at(pool, e, "t", end)?;
+        .zip(values)
+        .filter_map(|(&end, v)| {
+            let v = v?;
             Some(Guard {
                 below: None,
                 at: vec![("t".to_owned(), end)],
@@ -769,9 +794,9 @@ fn field_guards(
     let mut guards = Vec::new();
     if !field.is_step() {
         for &end in &ENDS {
-            let values: Option<Vec<f64>> = coeff_exprs
-                .iter()
-                .map(|(_, c)| limit_at(pool, *c, "t", end))
+            let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
+            let values: Option<Vec<f64>> = limits_at_times(pool, &cs, &[("t", end)])
+                .into_iter()
                 .collect();
             if let Some(values) = values {
                 guards.push(Guard {
@@ -792,9 +817,9 @@ fn field_guards(
         // they are finite (a program of the ends' values would cancel where the process
         // barely moves, beta = 1e-12).
         if let (Some(a), Some(b)) = (at_t, at_next) {
-            let values: Option<Vec<f64>> = coeff_exprs
-                .iter()
-                .map(|(_, c)| limit_at_times(pool, *c, &[("t", a), ("t_next", b)]))
+            let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
+            let values: Option<Vec<f64>> = limits_at_times(pool, &cs, &[("t", a), ("t_next", b)])
+                .into_iter()
                 .map(|v| v.filter(|v| v.is_finite()))
                 .collect();
             if let Some(values) = values {

@@ -15,6 +15,7 @@
 //! is the order of the zero at t = 0.
 
 use num_bigint::BigInt;
+use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive, Zero};
 
@@ -193,14 +194,16 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<(Vec<BigRational>,
     let nodes: Vec<BigRational> = (1..=NODES)
         .map(|j| BigRational::from_integer(j.into()))
         .collect();
-    let values: Vec<BigRational> = nodes
-        .iter()
-        .map(|s| value(s.clone()))
-        .collect::<Option<_>>()?;
-    let b = interpolate(&nodes, &values);
-    // Analytic at 0: the polynomial predicts one more value.
+    // Analytic at 0: the polynomial will have to predict one more value, at `extra`.
     let extra = BigRational::new((2 * NODES + 1).into(), 2.into());
-    let want = value(extra.clone())?;
+    let at: Vec<BigRational> = nodes.iter().chain([&extra]).cloned().collect();
+    // Each value is one high-precision evaluation: on as many threads as there are cores.
+    let mut values: Vec<BigRational> =
+        crate::par::map(&at, crate::par::workers(at.len()), |s| value(s.clone()))
+            .into_iter()
+            .collect::<Option<_>>()?;
+    let want = values.pop()?;
+    let b = interpolate(&values);
     let got = b
         .iter()
         .rev()
@@ -212,7 +215,7 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<(Vec<BigRational>,
     // A coefficient is kept where the polynomial through one node fewer agrees with it:
     // the truncation moves an exact 0's noise by a factor 2^64, a true coefficient of
     // the orders kept by less than 2^-100 of itself.
-    let fewer = interpolate(&nodes[..NODES - 1], &values[..NODES - 1]);
+    let fewer = interpolate(&values[..NODES - 1]);
     let close = BigRational::new(1.into(), BigInt::from(1) << 100);
     let kept: Vec<bool> = (0..NODES - 1)
         .map(|k| !b[k].is_zero() && (&b[k] - &fewer[k]).abs() <= b[k].abs() * &close)
@@ -220,28 +223,53 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<(Vec<BigRational>,
     Some((b, kept))
 }
 
-/// The coefficients of the polynomial through `(nodes[j], values[j])`, lowest first
-/// (Newton's divided differences, then expanded).
-fn interpolate(nodes: &[BigRational], values: &[BigRational]) -> Vec<BigRational> {
-    let n = nodes.len();
-    let mut d = values.to_vec();
+/// The coefficients, lowest first, of the polynomial in `s` through `(j, values[j - 1])`
+/// for `j = 1 ..= n`. Newton's form on these nodes is
+/// `sum_k D^k v_1 (s - 1) ... (s - k) / k!` with `D^k` the forward differences, so over
+/// the values' common denominator times `(n - 1)!` all the work is in integers and each
+/// coefficient is reduced once, at the end (reducing at every step, the values' 2,000-bit
+/// numerators made greatest common divisors most of the cost).
+fn interpolate(values: &[BigRational]) -> Vec<BigRational> {
+    let n = values.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let den = values.iter().fold(BigInt::from(1), |l, v| l.lcm(v.denom()));
+    let mut d: Vec<BigInt> = values
+        .iter()
+        .map(|v| v.numer() * (&den / v.denom()))
+        .collect();
     for level in 1..n {
         for j in (level..n).rev() {
-            d[j] = (&d[j] - &d[j - 1]) / (&nodes[j] - &nodes[j - level]);
+            d[j] = &d[j] - &d[j - 1];
         }
     }
-    // p = d[n-1]; p = p (s - nodes[j]) + d[j] for j = n-2 down to 0.
+    // factorial[k] = k!; with L = (n - 1)!, P = L p by Horner's rule in the Newton basis:
+    // P = D^(n-1); P = P (s - (k + 1)) + D^k L/k! for k = n - 2 down to 0.
+    let factorial: Vec<BigInt> = (0..n)
+        .scan(BigInt::from(1), |f, k| {
+            if k > 0 {
+                *f *= k;
+            }
+            Some(f.clone())
+        })
+        .collect();
+    let l = &factorial[n - 1];
     let mut p = vec![d[n - 1].clone()];
-    for j in (0..n - 1).rev() {
-        let mut q = vec![BigRational::zero(); p.len() + 1];
-        for (k, c) in p.iter().enumerate() {
-            q[k + 1] += c;
-            q[k] -= c * &nodes[j];
+    for k in (0..n - 1).rev() {
+        let node = BigInt::from(k + 1);
+        let mut q = vec![BigInt::zero(); p.len() + 1];
+        for (m, c) in p.iter().enumerate() {
+            q[m + 1] += c;
+            q[m] -= c * &node;
         }
-        q[0] += &d[j];
+        q[0] += &d[k] * (l / &factorial[k]);
         p = q;
     }
-    p
+    let scale = l * den;
+    p.into_iter()
+        .map(|c| BigRational::new(c, scale.clone()))
+        .collect()
 }
 
 /// `x` rounded to `bits` significant bits (towards 0).
@@ -301,6 +329,38 @@ mod tests {
 
     fn f64s(t: &Taylor) -> Vec<f64> {
         t.coeffs.iter().map(|c| c.to_f64().unwrap()).collect()
+    }
+
+    /// The polynomial through the values of a known one at 1 ..= n is that polynomial,
+    /// padded with zeros, whatever the values' denominators.
+    #[test]
+    fn interpolation_recovers_a_polynomial_exactly() {
+        let r = |n: i64, d: i64| BigRational::new(n.into(), d.into());
+        let coeffs = [r(3, 1), r(-1, 2), r(0, 1), r(1, 7), r(5, 1024)];
+        let at = |s: i64| {
+            coeffs
+                .iter()
+                .rev()
+                .fold(BigRational::zero(), |acc, c| acc * r(s, 1) + c)
+        };
+        for n in 5..=7 {
+            let values: Vec<BigRational> = (1..=n).map(at).collect();
+            let mut want = coeffs.to_vec();
+            want.resize(n as usize, BigRational::zero());
+            assert_eq!(interpolate(&values), want, "through {n} nodes");
+        }
+        // Through fewer nodes than the degree needs, it is a different polynomial, and
+        // still passes through them.
+        let values: Vec<BigRational> = (1..=3).map(at).collect();
+        let p = interpolate(&values);
+        for (s, v) in (1..=3).zip(&values) {
+            let got = p
+                .iter()
+                .rev()
+                .fold(BigRational::zero(), |acc, c| acc * r(s, 1) + c);
+            assert_eq!(&got, v);
+        }
+        assert!(interpolate(&[]).is_empty());
     }
 
     #[test]
